@@ -1,0 +1,44 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "reactord",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Reactor", targets: ["Reactor"]),
+        .library(name: "Services", targets: ["Services"]),
+        .library(name: "Store", targets: ["Store"]),
+        .executable(name: "reactord", targets: ["reactord"]),
+        .executable(name: "reactor-cli", targets: ["reactor-cli"]),
+        .executable(name: "kvbench", targets: ["kvbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        .target(name: "CLinux"),
+        .target(name: "Reactor", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Services"),
+        .target(name: "Store", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Server", dependencies: [
+            "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "reactord", dependencies: [
+            "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "reactor-cli", dependencies: [
+            "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "kvbench", dependencies: [
+            "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
+        .testTarget(name: "ServicesTests", dependencies: ["Services"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Reactor", "Services", "Store"]),
+    ]
+)

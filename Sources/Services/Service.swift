@@ -1,0 +1,39 @@
+// The contract between the protocol state machines and whoever drives them (the server's
+// connection wiring, or a test). Services consume buffered input and append reply bytes; they
+// never touch sockets, clocks or files.
+
+/// Where a service stopped after processing buffered input.
+public enum ProcessResult: Equatable, Sendable {
+    /// Every complete request was handled; feed more bytes.
+    case needMoreData
+    /// The output passed the caller's limit; call again once it has drained (backpressure).
+    case outputFull
+    /// Flush what is in the output, then close the connection.
+    case close
+}
+
+/// Thrown by a ``KeyValueStorage`` mutation that could not be logged; the reply is `ERR <reason>`.
+public struct StorageError: Error, Equatable, Sendable {
+    public let reason: String
+    public init(reason: String) { self.reason = reason }
+}
+
+/// The store as the kv protocols see it. Implemented by the server over the durable store, and
+/// by an in-memory fake in tests. Called on the event-loop thread only.
+///
+/// Mutations apply at once (every client sees them) and are logged before any reply that
+/// depends on them leaves the server: holding those replies is the implementer's job.
+public protocol KeyValueStorage: AnyObject {
+    /// The number of keys.
+    var count: Int { get }
+    /// The value stored under `key`, or nil.
+    func value(forKey key: [UInt8]) -> [UInt8]?
+    /// Inserts or overwrites. - Throws: ``StorageError`` when the log cannot take the write.
+    func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError)
+    /// Removes `key`. - Returns: whether it was present. - Throws: ``StorageError``.
+    func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool
+    /// Removes every key. - Throws: ``StorageError``.
+    func removeAll() throws(StorageError)
+    /// `name=value` fields for the `stats` reply and RESP `INFO`, in a stable order.
+    func statistics() -> [(name: String, value: String)]
+}
