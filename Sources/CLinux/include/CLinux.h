@@ -1,23 +1,18 @@
 // Header-only shim: exposes the Linux system interfaces that `import Glibc` leaves out
-// (epoll, eventfd, accept4, sendfile, openat2). It must stay declarations only: no C logic here.
+// (epoll, eventfd, sendfile, openat2). It must stay declarations only: no C logic here, and
+// no feature macros that would make these headers disagree with the Glibc module's.
 #ifndef REACTORD_CLINUX_H
 #define REACTORD_CLINUX_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/socket.h>
 #include <sys/sendfile.h>
-#include <sys/resource.h>
-#include <sys/uio.h>
-#include <sys/syscall.h>
 #include <linux/openat2.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <unistd.h>
+#include <sys/syscall.h>
+#include <sys/socket.h>
+
+// accept4(2) is declared by <sys/socket.h> only under _GNU_SOURCE, which would make these
+// headers disagree with the Glibc module's; this is the same declaration, without the macro.
+extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 
 #endif

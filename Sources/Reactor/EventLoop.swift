@@ -1,0 +1,278 @@
+// The event loop: one thread, level-triggered epoll, every registered descriptor dispatched to
+// its handler, and an eventfd through which other threads (timers, background fsync) hand work
+// back. Nothing here parses bytes or knows a protocol. Loop state is touched only by the thread
+// inside `run()`; the `LoopHandle` mailbox is the one thing other threads may use.
+
+import CLinux
+import Dispatch
+import Logging
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Something the loop dispatches readiness to (listeners, connections, datagram sockets, or a
+/// tool's own descriptors).
+public protocol EventHandler: AnyObject {
+    /// The descriptor is readable, or has an error or hang-up pending (a read will tell which).
+    func handleReadable()
+    /// The descriptor is writable, or has an error pending.
+    func handleWritable()
+}
+
+/// A single-threaded epoll event loop.
+///
+/// Create it on any thread, set it up, then call ``run()`` on the thread that will own it; every
+/// other method must be called on that thread (or before `run`), except through ``handle``.
+///
+/// ```swift
+/// let loop = try EventLoop()
+/// let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0), delegate: myServer)
+/// try loop.run()
+/// ```
+public final class EventLoop {
+    struct Slot {
+        var generation: UInt32 = 0
+        var interest: Interest? = nil
+        var handler: EventHandler? = nil
+    }
+
+    /// The loop's logger (discards by default).
+    public let logger: Logger
+    /// The thread-safe side of the loop: post work or stop it from any thread.
+    public let handle: LoopHandle
+    /// A buffer every read on this loop may use for the duration of one handler call: reads go
+    /// here first, so an idle connection owns no read buffer at all.
+    public let readBuffer: UnsafeMutableRawBufferPointer
+
+    private let poller: PollerBackend
+    // Registrations indexed by descriptor number. The generation is bumped on every register so
+    // an event for a descriptor closed and reused within one epoll_wait batch is recognised as
+    // stale and dropped (swift-nio's registration ID, redis's mask re-check).
+    private var slots: [Slot] = []
+    private var nextGeneration: UInt32 = 1
+    private var beforeSleepHooks: [() -> Void] = []
+    private var stopRequested = false
+    /// The monotonic clock in nanoseconds, read once per loop iteration after waking: cheap
+    /// enough to stamp every read with (idle timeouts), precise to one iteration.
+    public private(set) var now: UInt64 = Sys.monotonicNanoseconds()
+    private var loopThread: pthread_t?
+    var timerCallbacks: [UInt64: TimerEntry] = [:]
+    var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
+    var nextTimerID: UInt64 = 1
+    let timerQueue = DispatchQueue(label: "reactord.timers")
+
+    /// Creates a loop with its epoll instance and wake-up eventfd.
+    /// - Parameter logger: where the loop reports what it cannot hand to a caller.
+    /// - Throws: ``IOError`` if epoll or eventfd cannot be created (descriptor limit).
+    public init(logger: Logger = Logger(label: "reactord.loop", factory: { _ in SwiftLogNoOpLogHandler() })) throws(IOError) {
+        self.logger = logger
+        self.poller = try EpollBackend()
+        let wakeFD: Descriptor
+        do {
+            wakeFD = try Sys.eventfd()
+        } catch {
+            self.poller.close()
+            throw error
+        }
+        self.handle = LoopHandle(wakeFD: wakeFD)
+        self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
+        try self.register(WakeHandler(loop: self), descriptor: wakeFD, interest: .read)
+    }
+
+    deinit {
+        for (_, entry) in self.timerCallbacks { entry.source.cancel() }
+        self.poller.close()
+        Sys.close(self.handle.wakeFD)
+        self.readBuffer.deallocate()
+    }
+
+    /// Whether the caller is on the loop's thread (true before `run()` starts, for set-up).
+    public var inLoopThread: Bool {
+        guard let thread = self.loopThread else { return true }
+        return pthread_equal(thread, pthread_self()) != 0
+    }
+
+    // MARK: Registration
+
+    /// Registers `handler` for readiness of `descriptor`.
+    /// - Throws: ``IOError`` from epoll_ctl.
+    public func register(_ handler: EventHandler, descriptor: Descriptor, interest: Interest) throws(IOError) {
+        assert(self.inLoopThread)
+        let fd = Int(descriptor.rawValue)
+        if fd >= self.slots.count {
+            self.slots.append(contentsOf: repeatElement(Slot(), count: max(fd + 1 - self.slots.count, self.slots.count)))
+        }
+        precondition(self.slots[fd].handler == nil, "descriptor \(fd) registered twice")
+        let generation = self.nextGeneration
+        self.nextGeneration &+= 1
+        try self.poller.update(descriptor, from: nil, to: interest, token: Self.token(fd: descriptor, generation: generation))
+        self.slots[fd] = Slot(generation: generation, interest: interest, handler: handler)
+    }
+
+    /// Changes the interest of a registered descriptor; a no-op change makes no system call.
+    public func setInterest(_ interest: Interest, for descriptor: Descriptor) throws(IOError) {
+        let fd = Int(descriptor.rawValue)
+        precondition(fd < self.slots.count && self.slots[fd].handler != nil, "descriptor \(fd) not registered")
+        let slot = self.slots[fd]
+        guard slot.interest != interest else { return }
+        try self.poller.update(descriptor, from: slot.interest, to: interest,
+                               token: Self.token(fd: descriptor, generation: slot.generation))
+        self.slots[fd].interest = interest
+    }
+
+    /// Stops dispatching to `descriptor`. Call before closing it. Events already fetched for it in
+    /// the current batch are dropped.
+    public func deregister(_ descriptor: Descriptor) {
+        let fd = Int(descriptor.rawValue)
+        guard fd < self.slots.count, self.slots[fd].handler != nil else { return }
+        // Failure here means the descriptor is already gone from the epoll set; nothing to undo.
+        try? self.poller.update(descriptor, from: self.slots[fd].interest, to: nil, token: 0)
+        self.slots[fd] = Slot(generation: 0, interest: nil, handler: nil)
+    }
+
+    /// Every registered handler (for sweeps such as idle timeouts). O(registrations).
+    public func forEachHandler(_ body: (EventHandler) -> Void) {
+        for slot in self.slots { if let h = slot.handler { body(h) } }
+    }
+
+    /// Adds work run once per loop iteration after the ready events are dispatched and before the
+    /// loop sleeps: the place to batch what one iteration produced (group commit, flushes).
+    public func addBeforeSleepHook(_ hook: @escaping () -> Void) {
+        self.beforeSleepHooks.append(hook)
+    }
+
+    // MARK: Running
+
+    /// Runs until ``stop()`` (or ``LoopHandle/stop()``). Call on the thread that owns the loop.
+    /// - Throws: ``IOError`` if epoll_wait fails for a reason other than EINTR.
+    public func run() throws(IOError) {
+        self.loopThread = pthread_self()
+        defer { self.loopThread = nil }
+        self.stopRequested = false
+        while !self.stopRequested {
+            try self.poller.wait(timeoutMilliseconds: -1) { event in
+                self.now = Sys.monotonicNanoseconds()
+                let fd = Int(truncatingIfNeeded: event.token & 0xFFFF_FFFF)
+                let generation = UInt32(truncatingIfNeeded: event.token >> 32)
+                // Re-checked before each call: the read handler may close the descriptor.
+                if event.writable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleWritable() }
+                if event.readable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleReadable() }
+            }
+            for hook in self.beforeSleepHooks { hook() }
+        }
+    }
+
+    /// Asks ``run()`` to return after the current iteration. Loop thread only.
+    public func stop() {
+        self.stopRequested = true
+        self.handle.wake()
+    }
+
+    /// Runs one pass over the mailbox: tasks, timers and inbox messages posted from other threads.
+    func drainMailbox() {
+        for message in self.handle.take() {
+            switch message {
+            case .task(let task):
+                task(self)
+            case .timer(let id):
+                self.fireTimer(id)
+            case .inbox(let id, let payload):
+                self.inboxHandlers[id]?(payload)
+            case .stop:
+                self.stopRequested = true
+            }
+        }
+    }
+
+    private func liveHandler(fd: Int, generation: UInt32) -> EventHandler? {
+        guard fd < self.slots.count else { return nil }
+        let slot = self.slots[fd]
+        guard slot.generation == generation else { return nil }
+        return slot.handler
+    }
+
+    private static func token(fd: Descriptor, generation: UInt32) -> UInt64 {
+        UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd.rawValue))
+    }
+
+    // MARK: Inboxes
+
+    /// Creates a typed channel into the loop: ``Inbox/post(_:)`` may be called from any thread and
+    /// `handler` then runs on the loop thread with the message. The handler may capture loop state.
+    public func makeInbox<Message: Sendable>(_ handler: @escaping (Message) -> Void) -> Inbox<Message> {
+        let id = self.nextTimerID
+        self.nextTimerID += 1
+        self.inboxHandlers[id] = { payload in
+            // Only Inbox<Message> posts under this id, so the cast cannot fail.
+            handler(payload as! Message)
+        }
+        return Inbox(id: id, handle: self.handle)
+    }
+}
+
+/// A typed, thread-safe channel into an ``EventLoop`` (see ``EventLoop/makeInbox(_:)``).
+public struct Inbox<Message: Sendable>: Sendable {
+    let id: UInt64
+    let handle: LoopHandle
+
+    /// Delivers `message` to the inbox's handler on the loop thread. Safe from any thread.
+    public func post(_ message: Message) {
+        self.handle.post(.inbox(id: self.id, payload: message))
+    }
+}
+
+/// The thread-safe side of an ``EventLoop``: a mailbox guarded by a mutex and an eventfd that
+/// wakes the loop. This is the loop's one hand-off boundary; nothing else crosses threads.
+public final class LoopHandle: Sendable {
+    enum Message: Sendable {
+        case task(@Sendable (EventLoop) -> Void)
+        case timer(UInt64)
+        case inbox(id: UInt64, payload: any Sendable)
+        case stop
+    }
+
+    let wakeFD: Descriptor
+    private let mailbox = Mutex<[Message]>([])
+
+    init(wakeFD: Descriptor) { self.wakeFD = wakeFD }
+
+    /// Runs `task` on the loop thread, with the loop. Safe from any thread.
+    public func execute(_ task: @escaping @Sendable (EventLoop) -> Void) {
+        self.post(.task(task))
+    }
+
+    /// Asks the loop to stop after its current iteration. Safe from any thread.
+    public func stop() {
+        self.post(.stop)
+    }
+
+    func post(_ message: Message) {
+        let wasEmpty = self.mailbox.withLock { box in
+            box.append(message)
+            return box.count == 1
+        }
+        // A non-empty mailbox already has a wake-up pending: the loop drains the eventfd before
+        // taking the messages, so the post that made the box non-empty is always seen.
+        if wasEmpty { self.wake() }
+    }
+
+    func wake() { Sys.eventfdSignal(self.wakeFD) }
+
+    func take() -> [Message] {
+        Sys.eventfdDrain(self.wakeFD)
+        return self.mailbox.withLock { box in
+            let taken = box
+            box.removeAll()
+            return taken
+        }
+    }
+}
+
+/// The eventfd is registered like any descriptor; its readiness drains the mailbox.
+private final class WakeHandler: EventHandler {
+    unowned let loop: EventLoop
+    init(loop: EventLoop) { self.loop = loop }
+    func handleReadable() { self.loop.drainMailbox() }
+    func handleWritable() {}
+}

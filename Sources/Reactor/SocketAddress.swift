@@ -1,0 +1,111 @@
+// IPv4 and IPv6 socket addresses: parsing numeric hosts, printing `host:port`, and handing a
+// `sockaddr` to the system calls. No name resolution: the reactor never blocks on DNS.
+
+import CLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An IPv4 or IPv6 address and port.
+public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
+    private var storage: sockaddr_storage
+
+    init(storage: sockaddr_storage) { self.storage = storage }
+
+    /// Parses a numeric host (`127.0.0.1`, `::1`) or `localhost`, and a port.
+    /// - Throws: ``SocketAddressError`` when the host is not a numeric address.
+    public init(host: String, port: Int) throws(SocketAddressError) {
+        guard (0...65535).contains(port) else { throw SocketAddressError(host: host, port: port) }
+        let name = host == "localhost" ? "127.0.0.1" : host
+        var storage = sockaddr_storage()
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, name, &v4) == 1 {
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = in_port_t(UInt16(port).bigEndian)
+            sin.sin_addr = v4
+            withUnsafeBytes(of: sin) { src in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
+            }
+        } else if inet_pton(AF_INET6, name.trimmingBrackets, &v6) == 1 {
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = in_port_t(UInt16(port).bigEndian)
+            sin6.sin6_addr = v6
+            withUnsafeBytes(of: sin6) { src in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
+            }
+        } else {
+            throw SocketAddressError(host: host, port: port)
+        }
+        self.storage = storage
+    }
+
+    /// AF_INET or AF_INET6.
+    public var family: CInt { CInt(self.storage.ss_family) }
+
+    /// The port, in host byte order.
+    public var port: Int {
+        withUnsafeBytes(of: self.storage) { raw in
+            // sin_port and sin6_port share offset 2.
+            Int(UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
+        }
+    }
+
+    /// The numeric host, without brackets: `127.0.0.1`, `::1`.
+    public var host: String {
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        withUnsafeBytes(of: self.storage) { raw in
+            if self.family == AF_INET {
+                var addr = raw.loadUnaligned(fromByteOffset: 0, as: sockaddr_in.self).sin_addr
+                _ = inet_ntop(AF_INET, &addr, &buffer, socklen_t(buffer.count))
+            } else {
+                var addr = raw.loadUnaligned(fromByteOffset: 0, as: sockaddr_in6.self).sin6_addr
+                _ = inet_ntop(AF_INET6, &addr, &buffer, socklen_t(buffer.count))
+            }
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// `127.0.0.1:9877`, or `[::1]:9877` for IPv6.
+    public var description: String {
+        self.family == AF_INET6 ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+    }
+
+    /// The same address with another port.
+    public func withPort(_ port: Int) -> SocketAddress {
+        var copy = self
+        withUnsafeMutableBytes(of: &copy.storage) { raw in
+            raw.storeBytes(of: UInt16(port).bigEndian, toByteOffset: 2, as: UInt16.self)
+        }
+        return copy
+    }
+
+    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+        let length = self.family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+        return withUnsafeBytes(of: self.storage) { raw in
+            body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
+        }
+    }
+
+    public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool {
+        lhs.family == rhs.family && lhs.description == rhs.description
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(self.description) }
+}
+
+/// A host that is not a numeric IPv4/IPv6 address (or `localhost`), or a port out of range.
+public struct SocketAddressError: Error, CustomStringConvertible, Sendable {
+    public let host: String
+    public let port: Int
+    public var description: String { "invalid address '\(self.host)' port \(self.port): expected a numeric IPv4 or IPv6 address" }
+}
+
+extension String {
+    fileprivate var trimmingBrackets: String {
+        if self.hasPrefix("[") && self.hasSuffix("]") { return String(self.dropFirst().dropLast()) }
+        return self
+    }
+}

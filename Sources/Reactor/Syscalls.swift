@@ -1,0 +1,286 @@
+// Every raw system call the reactor makes, in one place. The errno policy lives only here:
+// errno is read in the statement right after the call, EINTR is retried (except by close),
+// EAGAIN comes back as a value, and every other failure throws an IOError naming the call.
+// Nothing above this file sees errno.
+
+import CLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A failed system call: the errno it set and the call's name.
+public struct IOError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The errno value.
+    public let errno: CInt
+    /// The system call that failed, e.g. `"bind"`.
+    public let call: String
+
+    public init(errno: CInt, call: String) {
+        self.errno = errno
+        self.call = call
+    }
+
+    /// `bind: Address already in use (errno 98)`.
+    public var description: String {
+        "\(self.call): \(String(cString: strerror(self.errno))) (errno \(self.errno))"
+    }
+}
+
+/// The outcome of a non-blocking call: done, or it would have blocked.
+public enum IOResult<Value: Sendable>: Sendable {
+    case processed(Value)
+    case wouldBlock
+}
+
+/// A file descriptor number owned by the reactor. It never wraps a closed descriptor on purpose:
+/// closing is explicit (``Sys/close(_:)``).
+public struct Descriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: CInt
+    public init(rawValue: CInt) { self.rawValue = rawValue }
+    public var description: String { "fd \(self.rawValue)" }
+}
+
+/// The system calls, named as in their man pages.
+public enum Sys {
+    @inline(__always)
+    static func check<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(IOError) -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let err = Glibc.errno
+            if err == EINTR { continue }
+            throw IOError(errno: err, call: call)
+        }
+    }
+
+    @inline(__always)
+    static func checkNonBlocking<T: BinaryInteger & Sendable>(
+        _ call: String, _ body: () -> T
+    ) throws(IOError) -> IOResult<T> {
+        while true {
+            let r = body()
+            if r >= 0 { return .processed(r) }
+            let err = Glibc.errno
+            switch err {
+            case EINTR: continue
+            case EAGAIN, EWOULDBLOCK: return .wouldBlock
+            default: throw IOError(errno: err, call: call)
+            }
+        }
+    }
+
+    /// close(2). Never retried, even on EINTR: on Linux the descriptor is released either way and
+    /// a retry could close a descriptor another part of the program just received.
+    public static func close(_ fd: Descriptor) {
+        let r = Glibc.close(fd.rawValue)
+        if r < 0 {
+            let err = Glibc.errno
+            // EBADF means we closed something twice: a programmer error.
+            precondition(err != EBADF, "close(\(fd.rawValue)): EBADF, descriptor closed twice")
+        }
+    }
+
+    /// read(2). Returns `.processed(0)` at end of stream.
+    public static func read(_ fd: Descriptor, into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> IOResult<Int> {
+        try checkNonBlocking("read") { Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// write(2).
+    public static func write(_ fd: Descriptor, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOResult<Int> {
+        try checkNonBlocking("write") { Glibc.write(fd.rawValue, buffer.baseAddress, buffer.count) }
+    }
+
+    /// writev(2).
+    public static func writev(_ fd: Descriptor, _ iov: UnsafeBufferPointer<iovec>) throws(IOError) -> IOResult<Int> {
+        try checkNonBlocking("writev") { Glibc.writev(fd.rawValue, iov.baseAddress, CInt(iov.count)) }
+    }
+
+    /// sendfile(2): up to `count` bytes of `file` from `offset` (advanced by the kernel).
+    public static func sendfile(
+        _ socket: Descriptor, _ file: Descriptor, offset: inout Int, count: Int
+    ) throws(IOError) -> IOResult<Int> {
+        try checkNonBlocking("sendfile") { CLinux.sendfile(socket.rawValue, file.rawValue, &offset, count) }
+    }
+
+    /// socket(2), always non-blocking and close-on-exec.
+    public static func socket(domain: CInt, type: CInt) throws(IOError) -> Descriptor {
+        let fd = try check("socket") {
+            Glibc.socket(domain, type | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        }
+        return Descriptor(rawValue: fd)
+    }
+
+    /// setsockopt(2) for an integer option.
+    public static func setsockopt(_ fd: Descriptor, level: CInt, name: CInt, value: CInt) throws(IOError) {
+        var v = value
+        _ = try check("setsockopt") {
+            Glibc.setsockopt(fd.rawValue, level, name, &v, socklen_t(MemoryLayout<CInt>.size))
+        }
+    }
+
+    /// getsockopt(2) for an integer option.
+    public static func getsockopt(_ fd: Descriptor, level: CInt, name: CInt) throws(IOError) -> CInt {
+        var v: CInt = 0
+        var len = socklen_t(MemoryLayout<CInt>.size)
+        _ = try check("getsockopt") { Glibc.getsockopt(fd.rawValue, level, name, &v, &len) }
+        return v
+    }
+
+    /// bind(2).
+    public static func bind(_ fd: Descriptor, _ address: SocketAddress) throws(IOError) {
+        _ = try check("bind") { address.withSockAddr { Glibc.bind(fd.rawValue, $0, $1) } }
+    }
+
+    /// listen(2).
+    public static func listen(_ fd: Descriptor, backlog: CInt) throws(IOError) {
+        _ = try check("listen") { Glibc.listen(fd.rawValue, backlog) }
+    }
+
+    /// accept4(2) with SOCK_NONBLOCK|SOCK_CLOEXEC. `.wouldBlock` when the queue is empty.
+    public static func accept4(_ fd: Descriptor) throws(IOError) -> IOResult<(Descriptor, SocketAddress)> {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let flags = CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
+        let r = try withUnsafeMutablePointer(to: &storage) { p throws(IOError) -> IOResult<CInt> in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa throws(IOError) in
+                try checkNonBlocking("accept4") { CLinux.accept4(fd.rawValue, sa, &len, flags) }
+            }
+        }
+        switch r {
+        case .wouldBlock: return .wouldBlock
+        case .processed(let client): return .processed((Descriptor(rawValue: client), SocketAddress(storage: storage)))
+        }
+    }
+
+    /// connect(2) on a non-blocking socket: `.wouldBlock` means EINPROGRESS (wait for writable,
+    /// then read SO_ERROR).
+    public static func connect(_ fd: Descriptor, _ address: SocketAddress) throws(IOError) -> IOResult<Void> {
+        while true {
+            let r = address.withSockAddr { Glibc.connect(fd.rawValue, $0, $1) }
+            if r == 0 { return .processed(()) }
+            let err = Glibc.errno
+            switch err {
+            case EINTR: continue
+            case EINPROGRESS, EAGAIN: return .wouldBlock
+            default: throw IOError(errno: err, call: "connect")
+            }
+        }
+    }
+
+    /// getsockname(2).
+    public static func getsockname(_ fd: Descriptor) throws(IOError) -> SocketAddress {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = try withUnsafeMutablePointer(to: &storage) { p throws(IOError) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa throws(IOError) in
+                try check("getsockname") { Glibc.getsockname(fd.rawValue, sa, &len) }
+            }
+        }
+        return SocketAddress(storage: storage)
+    }
+
+    /// shutdown(2). ENOTCONN (the peer is already gone) is not an error worth reporting.
+    public static func shutdown(_ fd: Descriptor, how: CInt) {
+        _ = Glibc.shutdown(fd.rawValue, how)
+    }
+
+    /// recvfrom(2) of one datagram.
+    public static func recvfrom(
+        _ fd: Descriptor, into buffer: UnsafeMutableRawBufferPointer
+    ) throws(IOError) -> IOResult<(Int, SocketAddress)> {
+        var storage = sockaddr_storage()
+        var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let r = try withUnsafeMutablePointer(to: &storage) { p throws(IOError) -> IOResult<Int> in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa throws(IOError) in
+                try checkNonBlocking("recvfrom") { Glibc.recvfrom(fd.rawValue, buffer.baseAddress, buffer.count, 0, sa, &len) }
+            }
+        }
+        switch r {
+        case .wouldBlock: return .wouldBlock
+        case .processed(let n): return .processed((n, SocketAddress(storage: storage)))
+        }
+    }
+
+    /// sendto(2) of one datagram.
+    public static func sendto(
+        _ fd: Descriptor, _ buffer: UnsafeRawBufferPointer, to address: SocketAddress
+    ) throws(IOError) -> IOResult<Int> {
+        try checkNonBlocking("sendto") {
+            address.withSockAddr { Glibc.sendto(fd.rawValue, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL), $0, $1) }
+        }
+    }
+
+    /// epoll_create1(EPOLL_CLOEXEC).
+    public static func epoll_create1() throws(IOError) -> Descriptor {
+        Descriptor(rawValue: try check("epoll_create1") { CLinux.epoll_create1(CInt(EPOLL_CLOEXEC)) })
+    }
+
+    /// epoll_ctl(2).
+    public static func epoll_ctl(_ epfd: Descriptor, op: CInt, fd: Descriptor, events: UInt32, data: UInt64) throws(IOError) {
+        var ev = epoll_event()
+        ev.events = events
+        ev.data.u64 = data
+        _ = try check("epoll_ctl") { CLinux.epoll_ctl(epfd.rawValue, op, fd.rawValue, &ev) }
+    }
+
+    /// epoll_wait(2). EINTR means zero events (the caller re-checks its state and waits again).
+    public static func epoll_wait(
+        _ epfd: Descriptor, events: UnsafeMutableBufferPointer<epoll_event>, timeoutMilliseconds: CInt
+    ) throws(IOError) -> Int {
+        let r = CLinux.epoll_wait(epfd.rawValue, events.baseAddress, CInt(events.count), timeoutMilliseconds)
+        if r >= 0 { return Int(r) }
+        let err = Glibc.errno
+        if err == EINTR { return 0 }
+        throw IOError(errno: err, call: "epoll_wait")
+    }
+
+    /// eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC).
+    public static func eventfd() throws(IOError) -> Descriptor {
+        Descriptor(rawValue: try check("eventfd") { CLinux.eventfd(0, CInt(EFD_NONBLOCK) | CInt(EFD_CLOEXEC)) })
+    }
+
+    /// Adds one to an eventfd counter. Safe from any thread. EAGAIN (counter saturated) means a
+    /// wake-up is already pending, which is all a wake-up needs.
+    public static func eventfdSignal(_ fd: Descriptor) {
+        var one: UInt64 = 1
+        while Glibc.write(fd.rawValue, &one, 8) < 0 && Glibc.errno == EINTR {}
+    }
+
+    /// Reads (and so resets) an eventfd counter.
+    public static func eventfdDrain(_ fd: Descriptor) {
+        var value: UInt64 = 0
+        while Glibc.read(fd.rawValue, &value, 8) < 0 && Glibc.errno == EINTR {}
+    }
+
+    /// Raises the soft RLIMIT_NOFILE to the hard limit. - Returns: the new soft limit.
+    @discardableResult
+    public static func raiseDescriptorLimit() -> Int {
+        var limit = rlimit()
+        guard getrlimit(CInt(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
+        if limit.rlim_cur < limit.rlim_max {
+            limit.rlim_cur = limit.rlim_max
+            _ = setrlimit(CInt(RLIMIT_NOFILE.rawValue), &limit)
+            _ = getrlimit(CInt(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        return limit.rlim_cur > rlim_t(Int32.max) ? Int(Int32.max) : Int(limit.rlim_cur)
+    }
+
+    /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC).
+    public static func monotonicNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
+    /// Wall clock (CLOCK_REALTIME): seconds and microseconds since the epoch.
+    public static func wallClock() -> (seconds: Int, microseconds: Int) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return (Int(ts.tv_sec), Int(ts.tv_nsec) / 1000)
+    }
+
+    /// Ignores SIGPIPE for the whole process: a peer that vanishes must never kill the server.
+    public static func ignoreSIGPIPE() {
+        _ = Glibc.signal(SIGPIPE, SIG_IGN)
+    }
+}

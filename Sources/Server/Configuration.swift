@@ -1,0 +1,44 @@
+// The server's configuration as a plain value: what the executable's flags become. No parsing
+// here (the executable does that) and no defaults hidden elsewhere: SPEC.md's defaults live here.
+
+import Logging
+
+/// A service's port: a number (0 asks the kernel for a free one) or off.
+public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
+    case port(Int)
+    case off
+
+    /// Parses `off` or a port number 0…65535.
+    public init?(argument: String) {
+        if argument == "off" { self = .off; return }
+        guard let n = Int(argument), (0...65535).contains(n) else { return nil }
+        self = .port(n)
+    }
+
+    public var description: String {
+        switch self {
+        case .port(let n): return String(n)
+        case .off: return "off"
+        }
+    }
+}
+
+/// Everything `reactord` can be told.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var kvPort = ServicePort.port(9877)
+    public var echoPort = ServicePort.port(9878)
+    public var timePort = ServicePort.port(9879)
+    public var filePort = ServicePort.port(9880)
+    public var dataDirectory = "./data"
+    public var filesRoot = "./files"
+    public var fsync = "always"
+    public var maxConnections = 10_000
+    /// Zero: never time out.
+    public var idleTimeout: Duration = .seconds(300)
+    public var maxLineBytes = 65536
+    public var maxValueBytes = 1 << 20
+    public var logLevel = Logger.Level.info
+
+    public init() {}
+}
