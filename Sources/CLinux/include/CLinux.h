@@ -15,4 +15,10 @@
 // headers disagree with the Glibc module's; this is the same declaration, without the macro.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
 
+// openat2(2) has no glibc wrapper and Swift cannot call the variadic syscall(2). This declares
+// the same `syscall` symbol with a fixed, integer-only prototype (the x86_64 and aarch64
+// syscall entry points only move registers), so Swift can call it.
+extern long reactord_syscall4(long number, long a1, const void *a2, const void *a3, unsigned long a4)
+    __asm__("syscall");
+
 #endif

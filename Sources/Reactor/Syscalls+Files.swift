@@ -1,0 +1,83 @@
+// File system calls used by services that stream files: opening beneath a root with the kernel's
+// help (openat2 RESOLVE_BENEATH), stat, and directory listing. Same errno policy as Syscalls.swift.
+
+import CLinux
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What `fstat` says about an open file.
+public struct FileStatus: Sendable {
+    public let size: Int
+    public let isDirectory: Bool
+    public let isRegular: Bool
+}
+
+/// One directory entry.
+public struct DirectoryEntry: Sendable {
+    public let name: [UInt8]
+    public let isDirectory: Bool
+    public let size: Int
+}
+
+extension Sys {
+    /// open(2) of a directory, read-only, close-on-exec.
+    public static func openDirectory(_ path: String) throws(IOError) -> Descriptor {
+        Descriptor(rawValue: try check("open") { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
+    }
+
+    /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: the kernel refuses (EXDEV) any
+    /// resolution that leaves `directory`, through `..` or a symlink, however it is spelled.
+    public static func openBeneath(_ directory: Descriptor, _ path: [UInt8], directoryOnly: Bool = false) throws(IOError) -> Descriptor {
+        var how = open_how()
+        how.flags = UInt64(O_RDONLY | O_CLOEXEC | O_NOCTTY | (directoryOnly ? O_DIRECTORY : 0))
+        how.resolve = UInt64(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
+        let cPath = path.isEmpty ? Array(".".utf8CString) : path.map { CChar(bitPattern: $0) } + [0]
+        let fd = try check("openat2") {
+            cPath.withUnsafeBufferPointer { p in
+                withUnsafeMutablePointer(to: &how) { h in
+                    CLinux.reactord_syscall4(Int(SYS_openat2), Int(directory.rawValue), p.baseAddress!, h, UInt(MemoryLayout<open_how>.size))
+                }
+            }
+        }
+        return Descriptor(rawValue: CInt(fd))
+    }
+
+    /// fstat(2).
+    public static func fstat(_ fd: Descriptor) throws(IOError) -> FileStatus {
+        var st = stat()
+        _ = try check("fstat") { Glibc.fstat(fd.rawValue, &st) }
+        let type = st.st_mode & S_IFMT
+        return FileStatus(size: Int(st.st_size), isDirectory: type == S_IFDIR, isRegular: type == S_IFREG)
+    }
+
+    /// Lists a directory opened with ``openBeneath(_:_:directoryOnly:)``, which it consumes
+    /// (closes). Entries are sorted by name; `.` and `..` are left out; a symlink is described
+    /// by what it points to, or skipped if that is gone.
+    public static func listDirectory(_ fd: Descriptor) throws(IOError) -> [DirectoryEntry] {
+        guard let dir = fdopendir(fd.rawValue) else {
+            let err = Glibc.errno
+            Sys.close(fd)
+            throw IOError(errno: err, call: "fdopendir")
+        }
+        defer { closedir(dir) }
+        var entries: [DirectoryEntry] = []
+        while let entry = readdir(dir) {
+            let name: [UInt8] = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                Array(raw.prefix { $0 != 0 })
+            }
+            if name == [46] || name == [46, 46] { continue }
+            var st = stat()
+            let ok = name.map { CChar(bitPattern: $0) }.withUnsafeBufferPointer { p -> Bool in
+                var cName = Array(p)
+                cName.append(0)
+                return fstatat(dirfd(dir), cName, &st, 0) == 0
+            }
+            guard ok else { continue }
+            let type = st.st_mode & S_IFMT
+            entries.append(DirectoryEntry(name: name, isDirectory: type == S_IFDIR, size: Int(st.st_size)))
+        }
+        entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
+        return entries
+    }
+}
