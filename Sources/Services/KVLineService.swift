@@ -87,8 +87,11 @@ public struct KVLineService {
             }
         }
 
+        // `allCases` builds a new array on every call; this one is built once.
+        static let all = Command.allCases
+
         static func named(_ word: ArraySlice<UInt8>) -> Command? {
-            for command in Command.allCases where ASCII.equalsIgnoringCase(word, command.name) { return command }
+            for command in Command.all where ASCII.equalsIgnoringCase(word, command.name) { return command }
             return nil
         }
     }

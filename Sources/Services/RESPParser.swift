@@ -82,6 +82,9 @@ struct RESPParser {
         return self.buffer.count - self.requestStart
     }
 
+    /// The input buffer's capacity (tests check that claims reserve nothing).
+    var capacity: Int { self.buffer.capacity }
+
     /// The arguments of the request ``next()`` just returned, the command name first.
     var argumentCount: Int { self.arguments.count }
 

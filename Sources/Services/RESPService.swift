@@ -129,8 +129,11 @@ public struct RESPService {
             }
         }
 
+        // `allCases` builds a new array on every call; this one is built once.
+        static let all = Command.allCases
+
         static func named(_ word: ArraySlice<UInt8>) -> Command? {
-            for command in Command.allCases where ASCII.equalsIgnoringCase(word, command.name) { return command }
+            for command in Command.all where ASCII.equalsIgnoringCase(word, command.name) { return command }
             return nil
         }
     }
@@ -358,7 +361,7 @@ public struct RESPService {
             output.append("*0\r\n")
         } else if self.argIs(1, "count") {
             guard argc == 2 else { return Self.arityError("command|count", &output) }
-            output.appendInteger(Command.allCases.count)
+            output.appendInteger(Command.all.count)
         } else if self.argIs(1, "docs") {
             output.append("*0\r\n")
         } else {
@@ -564,4 +567,9 @@ enum Glob {
         while p < pattern.endIndex && pattern[p] == UInt8(ascii: "*") { p += 1 }
         return p == pattern.endIndex
     }
+}
+
+extension RESPService {
+    /// The capacity of the input buffer, for tests that check nothing is reserved on a claim.
+    var parserCapacity: Int { self.parser.capacity }
 }
