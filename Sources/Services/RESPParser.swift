@@ -93,22 +93,41 @@ struct RESPParser {
 
     /// Appends received bytes, first dropping the bytes of answered requests.
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        self.consumeCompleted()
-        if self.requestStart > 0 {
-            let shift = self.requestStart
-            if shift == self.buffer.count {
-                // Keep a modest buffer for the next read; let a big one go.
-                if self.buffer.capacity > 1 << 16 { self.buffer = [] } else { self.buffer.removeAll(keepingCapacity: true) }
-            } else {
-                self.buffer.removeFirst(shift)
-            }
-            self.cursor -= shift
-            self.requestStart = 0
-            for i in self.arguments.indices {
-                self.arguments[i] = (self.arguments[i].lowerBound - shift)..<(self.arguments[i].upperBound - shift)
-            }
-        }
+        self.compact()
         self.buffer.append(contentsOf: bytes)
+    }
+
+    /// Gives back large buffers once everything received has been answered, so an idle
+    /// connection costs at most `retainedCapacity` bytes; a small buffer is kept for the next read.
+    mutating func releaseIfIdle() {
+        self.consumeCompleted()
+        guard case .array = self.state, self.requestStart == self.buffer.count else { return }
+        self.compact()
+        if self.arguments.capacity > 1024 { self.arguments = [] }
+    }
+
+    /// Input buffer capacity kept across requests.
+    static let retainedCapacity = 4096
+
+    /// Drops the bytes of answered requests, moving the current one to the front.
+    private mutating func compact() {
+        self.consumeCompleted()
+        guard self.requestStart > 0 else { return }
+        let shift = self.requestStart
+        if shift == self.buffer.count {
+            if self.buffer.capacity > Self.retainedCapacity {
+                self.buffer = []
+            } else {
+                self.buffer.removeAll(keepingCapacity: true)
+            }
+        } else {
+            self.buffer.removeFirst(shift)
+        }
+        self.cursor -= shift
+        self.requestStart = 0
+        for i in self.arguments.indices {
+            self.arguments[i] = (self.arguments[i].lowerBound - shift)..<(self.arguments[i].upperBound - shift)
+        }
     }
 
     /// Parses on from where the last call stopped.

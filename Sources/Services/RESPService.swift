@@ -69,6 +69,7 @@ public struct RESPService {
             }
             switch self.parser.next() {
             case .needMoreData:
+                self.parser.releaseIfIdle()
                 return .needMoreData
             case .protocolError(let error):
                 output.append("-ERR Protocol error: ")

@@ -321,9 +321,31 @@ let protocolErrorCases: [RESPCase] = {
         var service = makeRESP()
         let store = InMemoryStorage()
         service.receive(resp("SET", "k", String(repeating: "v", count: 500_000)))
-        _ = service.drain(storage: store)
+        #expect(service.parserCapacity >= 500_000)
+        #expect(service.drain(storage: store).output == b("+OK\r\n"))
+        #expect(service.parserCapacity == 0)
         service.receive(resp("PING"))
         #expect(service.drain(storage: store).output == b("+PONG\r\n"))
-        #expect(service.parserCapacity < 1 << 16)
+        #expect(service.parserCapacity <= 4096)
+    }
+}
+
+@Suite struct RESPLargeValueTests {
+    @Test func largeValueArrivingInSmallChunks() {
+        let value = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let request = respBytes([b("SET"), b("big"), value]) + resp("STRLEN-IS-UNKNOWN") + respBytes([b("GET"), b("big")])
+        var chunks: [[UInt8]] = []
+        var start = 0
+        while start < request.count {
+            chunks.append(Array(request[start..<min(start + 997, request.count)]))
+            start += 997
+        }
+        let store = InMemoryStorage()
+        let (output, result) = run(makeRESP, chunks, storage: store, feeding: .whole)
+        let expected = b("+OK\r\n-ERR unknown command 'STRLEN-IS-UNKNOWN', with args beginning with: \r\n")
+            + b("$300000\r\n") + value + b("\r\n")
+        #expect(output == expected)
+        #expect(result == .needMoreData)
+        #expect(store.values[b("big")] == value)
     }
 }
