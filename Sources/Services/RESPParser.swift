@@ -133,6 +133,7 @@ struct RESPParser {
     /// Parses on from where the last call stopped.
     mutating func next() -> Next {
         self.consumeCompleted()
+        assert(0 <= self.requestStart && self.requestStart <= self.cursor && self.cursor <= self.buffer.count)
         while true {
             switch self.state {
             case .complete:
