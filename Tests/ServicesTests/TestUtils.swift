@@ -1,1 +1,164 @@
+// Helpers for the Services tests: an in-memory KeyValueStorage with injectable failures, and a
+// verifier that feeds the same requests whole, one byte at a time and concatenated, and checks
+// that all three give the same replies (in the spirit of swift-nio's ByteToMessageDecoderVerifier).
+
+import Services
 import Testing
+
+/// An in-memory ``KeyValueStorage``. Set ``failure`` to make every mutation throw it.
+final class InMemoryStorage: KeyValueStorage {
+    var values: [[UInt8]: [UInt8]] = [:]
+    /// When set, every mutation throws this error and changes nothing.
+    var failure: StorageError?
+    private(set) var mutationCount = 0
+
+    init(_ initial: [String: String] = [:]) {
+        for (key, value) in initial { self.values[Array(key.utf8)] = Array(value.utf8) }
+    }
+
+    var count: Int { self.values.count }
+
+    func value(forKey key: [UInt8]) -> [UInt8]? { self.values[key] }
+
+    func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
+        if let failure = self.failure { throw failure }
+        self.mutationCount += 1
+        self.values[key] = value
+    }
+
+    func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool {
+        if let failure = self.failure { throw failure }
+        self.mutationCount += 1
+        return self.values.removeValue(forKey: key) != nil
+    }
+
+    func removeAll() throws(StorageError) {
+        if let failure = self.failure { throw failure }
+        self.mutationCount += 1
+        self.values.removeAll()
+    }
+
+    func statistics() -> [(name: String, value: String)] {
+        [("keys", String(self.values.count)), ("mutations", String(self.mutationCount))]
+    }
+
+    subscript(key: String) -> String? {
+        self.values[Array(key.utf8)].map { String(decoding: $0, as: UTF8.self) }
+    }
+}
+
+/// The shape shared by the kv protocol machines, so one verifier drives them all.
+protocol ByteService {
+    mutating func receive(_ bytes: UnsafeRawBufferPointer)
+    mutating func process(storage: some KeyValueStorage, output: inout [UInt8], outputLimit: Int) -> ProcessResult
+}
+
+extension KVLineService: ByteService {}
+
+extension ByteService {
+    mutating func receive(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { self.receive($0) }
+    }
+
+    mutating func receive(_ text: String) {
+        self.receive(Array(text.utf8))
+    }
+
+    /// Processes until the service wants more input or closes, draining output as it fills.
+    mutating func drain(storage: some KeyValueStorage, outputLimit: Int = .max) -> (output: [UInt8], result: ProcessResult) {
+        var collected: [UInt8] = []
+        var output: [UInt8] = []
+        while true {
+            let result = self.process(storage: storage, output: &output, outputLimit: outputLimit)
+            collected += output
+            output.removeAll(keepingCapacity: true)
+            if result != .outputFull { return (collected, result) }
+        }
+    }
+}
+
+/// How requests reach the service.
+enum Feeding: CaseIterable, CustomStringConvertible {
+    case whole, bytewise, concatenated
+    var description: String {
+        switch self {
+        case .whole: "each request whole"
+        case .bytewise: "one byte at a time"
+        case .concatenated: "all requests in one buffer"
+        }
+    }
+}
+
+/// Feeds `requests` to a fresh service in the given way, stopping at `.close`.
+func run<S: ByteService>(
+    _ make: () -> S,
+    _ requests: [[UInt8]],
+    storage: some KeyValueStorage,
+    feeding: Feeding,
+    outputLimit: Int = .max
+) -> (output: [UInt8], result: ProcessResult) {
+    var service = make()
+    var output: [UInt8] = []
+    var result = ProcessResult.needMoreData
+    let chunks: [[UInt8]]
+    switch feeding {
+    case .whole: chunks = requests
+    case .bytewise: chunks = requests.flatMap { $0.map { [$0] } }
+    case .concatenated: chunks = [requests.flatMap { $0 }]
+    }
+    for chunk in chunks {
+        service.receive(chunk)
+        let step = service.drain(storage: storage, outputLimit: outputLimit)
+        output += step.output
+        result = step.result
+        if result == .close { break }
+    }
+    return (output, result)
+}
+
+/// Checks that `requests` give `expected` and `result`, fed whole, bytewise and concatenated,
+/// each time against a fresh store from `makeStorage`. Returns the stores for further checks.
+@discardableResult
+func verify<S: ByteService>(
+    _ make: () -> S,
+    _ requests: [[UInt8]],
+    expect expected: [UInt8],
+    result expectedResult: ProcessResult = .needMoreData,
+    storage makeStorage: () -> InMemoryStorage = { InMemoryStorage() },
+    outputLimit: Int = .max,
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> [InMemoryStorage] {
+    var stores: [InMemoryStorage] = []
+    for feeding in Feeding.allCases {
+        let storage = makeStorage()
+        let (output, result) = run(make, requests, storage: storage, feeding: feeding, outputLimit: outputLimit)
+        #expect(
+            Printable(output) == Printable(expected), "fed \(feeding)", sourceLocation: sourceLocation)
+        #expect(result == expectedResult, "fed \(feeding)", sourceLocation: sourceLocation)
+        stores.append(storage)
+    }
+    return stores
+}
+
+/// Bytes shown with control characters escaped, so a failed expectation reads well.
+struct Printable: Equatable, CustomStringConvertible {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    var description: String {
+        var text = "\""
+        for byte in self.bytes.prefix(2000) {
+            switch byte {
+            case UInt8(ascii: "\r"): text += "\\r"
+            case UInt8(ascii: "\n"): text += "\\n"
+            case UInt8(ascii: "\t"): text += "\\t"
+            case 0x20..<0x7f: text += String(UnicodeScalar(byte))
+            default: text += "\\x" + String(byte, radix: 16)
+            }
+        }
+        if self.bytes.count > 2000 { text += "…(\(self.bytes.count) bytes)" }
+        return text + "\""
+    }
+}
+
+/// `text` as bytes.
+func b(_ text: String) -> [UInt8] { Array(text.utf8) }

@@ -1,0 +1,87 @@
+// Byte-level helpers shared by the kv protocol machines: ASCII case folding, decimal
+// formatting and parsing, and reply writing straight into the caller's output buffer.
+// Nothing here builds a String on the request path; every helper works on bytes.
+
+enum ASCII {
+    static let tab = UInt8(ascii: "\t")
+    static let lf = UInt8(ascii: "\n")
+    static let cr = UInt8(ascii: "\r")
+    static let space = UInt8(ascii: " ")
+    static let minus = UInt8(ascii: "-")
+    static let zero = UInt8(ascii: "0")
+    static let nine = UInt8(ascii: "9")
+
+    @inline(__always)
+    static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
+    @inline(__always)
+    static func isBlank(_ byte: UInt8) -> Bool { byte == ASCII.space || byte == ASCII.tab }
+
+    /// Whether `bytes` equals `lowercaseName` ignoring ASCII case. `lowercaseName` must be lower case.
+    static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ lowercaseName: StaticString) -> Bool {
+        guard bytes.count == lowercaseName.utf8CodeUnitCount else { return false }
+        let name = lowercaseName.utf8Start
+        var i = 0
+        for byte in bytes {
+            if ASCII.lowercased(byte) != name[i] { return false }
+            i += 1
+        }
+        return true
+    }
+
+    /// Parses a canonical signed decimal integer as Redis's `string2ll` does: an optional `-`,
+    /// no `+`, no blanks, no leading zeros (except `0` itself), within `Int64`.
+    static func parseInteger(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        var i = bytes.startIndex
+        let end = bytes.endIndex
+        guard i < end else { return nil }
+        if bytes.count == 1 && bytes[i] == ASCII.zero { return 0 }
+        let negative = bytes[i] == ASCII.minus
+        if negative { i += 1 }
+        guard i < end, bytes[i] > ASCII.zero, bytes[i] <= ASCII.nine else { return nil }
+        // Accumulate the magnitude as UInt64 so that Int64.min parses.
+        var magnitude: UInt64 = 0
+        while i < end {
+            let byte = bytes[i]
+            guard byte >= ASCII.zero && byte <= ASCII.nine else { return nil }
+            let (m1, o1) = magnitude.multipliedReportingOverflow(by: 10)
+            let (m2, o2) = m1.addingReportingOverflow(UInt64(byte - ASCII.zero))
+            if o1 || o2 { return nil }
+            magnitude = m2
+            i += 1
+        }
+        if negative {
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return magnitude == UInt64(Int64.max) + 1 ? Int64.min : -Int64(magnitude)
+        }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return Int64(magnitude)
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends the bytes of a literal without going through `String`.
+    @inline(__always)
+    mutating func append(_ literal: StaticString) {
+        self.append(contentsOf: UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    /// Appends `value` in decimal.
+    mutating func appendDecimal<T: BinaryInteger>(_ value: T) {
+        if value < 0 { self.append(ASCII.minus) }
+        var magnitude = UInt64(value.magnitude)
+        let start = self.count
+        repeat {
+            self.append(ASCII.zero + UInt8(magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        self[start...].reverse()
+    }
+
+    /// Appends `bytes` with CR and LF replaced by spaces, so that an error text stays one line.
+    mutating func appendSingleLine<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        for byte in bytes { self.append(byte == ASCII.cr || byte == ASCII.lf ? ASCII.space : byte) }
+    }
+}

@@ -1,0 +1,241 @@
+// Incremental RESP2 request parser: multibulk frames (`*<n>\r\n` then n × `$<len>\r\n<bytes>\r\n`)
+// cut from a growing byte buffer. It resumes where it stopped, so a frame may arrive one byte at a
+// time at no more than constant cost per byte, and it never reserves memory from a length the
+// client merely claims: only bytes that have arrived are stored. Inline (non-`*`) requests are
+// not RESP here (SPEC.md) and are a protocol error.
+
+/// Parses RESP2 multibulk requests. Arguments are byte ranges into the parser's own buffer.
+struct RESPParser {
+    /// Why a stream is not RESP; the reply is `-ERR Protocol error: <text>` and the connection closes.
+    enum ProtocolError: Equatable {
+        case expectedArray(got: UInt8)
+        case invalidMultibulkLength
+        case expectedBulk(got: UInt8)
+        case invalidBulkLength
+        case missingBulkTerminator
+        case requestTooLarge
+
+        /// The reply text after `Protocol error: `; Redis's wording where Redis has one.
+        func write(to output: inout [UInt8]) {
+            switch self {
+            case .expectedArray(let byte):
+                output.append("expected '*', got '")
+                output.appendSingleLine(CollectionOfOne(byte))
+                output.append("'")
+            case .invalidMultibulkLength: output.append("invalid multibulk length")
+            case .expectedBulk(let byte):
+                output.append("expected '$', got '")
+                output.appendSingleLine(CollectionOfOne(byte))
+                output.append("'")
+            case .invalidBulkLength: output.append("invalid bulk length")
+            case .missingBulkTerminator: output.append("expected CRLF after bulk data")
+            case .requestTooLarge: output.append("request too large")
+            }
+        }
+    }
+
+    enum Next: Equatable {
+        /// A complete request; read it with ``argumentCount`` and ``argument(_:)`` before the
+        /// next call to ``next()`` or ``append(_:)``.
+        case command
+        case needMoreData
+        case protocolError(ProtocolError)
+    }
+
+    /// The most arguments one request may claim (Redis allows up to INT_MAX; 1,048,576 is plenty).
+    static let maxArgumentCount = 1 << 20
+
+    /// The longest bulk string accepted (Redis's `proto-max-bulk-len`).
+    let maxBulkBytes: Int
+    /// The most bytes one incomplete request may hold buffered (Redis's `client-query-buffer-limit`).
+    let maxRequestBytes: Int
+
+    private enum State {
+        /// Expecting `*` at `cursor`.
+        case array
+        /// Expecting `$` at `cursor`, `remaining` arguments still to come.
+        case bulkHeader(remaining: Int)
+        /// Expecting `length` bytes and CRLF at `cursor`.
+        case bulkData(length: Int, remaining: Int)
+        /// A request was handed out; it is consumed on the next call.
+        case complete
+    }
+
+    // Invariant: 0 <= requestStart <= cursor <= buffer.count. Bytes before requestStart belong to
+    // requests already answered; requestStart..<cursor is the parsed part of the current one, and
+    // every range in `arguments` lies inside it.
+    private var buffer: [UInt8] = []
+    private var requestStart = 0
+    private var cursor = 0
+    private var state = State.array
+    private var arguments: [Range<Int>] = []
+
+    init(maxBulkBytes: Int, maxRequestBytes: Int) {
+        precondition(maxBulkBytes >= 0 && maxRequestBytes > 0)
+        self.maxBulkBytes = maxBulkBytes
+        self.maxRequestBytes = maxRequestBytes
+    }
+
+    /// Bytes received and not yet handed out as part of a request.
+    var bufferedByteCount: Int {
+        if case .complete = self.state { return self.buffer.count - self.cursor }
+        return self.buffer.count - self.requestStart
+    }
+
+    /// The input buffer's capacity (tests check that claims reserve nothing).
+    var capacity: Int { self.buffer.capacity }
+
+    /// The arguments of the request ``next()`` just returned, the command name first.
+    var argumentCount: Int { self.arguments.count }
+
+    /// Argument `index` of the current request, as a slice of the buffer (no copy).
+    func argument(_ index: Int) -> ArraySlice<UInt8> { self.buffer[self.arguments[index]] }
+
+    /// Appends received bytes, first dropping the bytes of answered requests.
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        self.compact()
+        self.buffer.append(contentsOf: bytes)
+    }
+
+    /// Gives back large buffers once everything received has been answered, so an idle
+    /// connection costs at most `retainedCapacity` bytes; a small buffer is kept for the next read.
+    mutating func releaseIfIdle() {
+        self.consumeCompleted()
+        guard case .array = self.state, self.requestStart == self.buffer.count else { return }
+        self.compact()
+        if self.arguments.capacity > 1024 { self.arguments = [] }
+    }
+
+    /// Input buffer capacity kept across requests.
+    static let retainedCapacity = 4096
+
+    /// Drops the bytes of answered requests, moving the current one to the front.
+    private mutating func compact() {
+        self.consumeCompleted()
+        guard self.requestStart > 0 else { return }
+        let shift = self.requestStart
+        if shift == self.buffer.count {
+            if self.buffer.capacity > Self.retainedCapacity {
+                self.buffer = []
+            } else {
+                self.buffer.removeAll(keepingCapacity: true)
+            }
+        } else {
+            self.buffer.removeFirst(shift)
+        }
+        self.cursor -= shift
+        self.requestStart = 0
+        for i in self.arguments.indices {
+            self.arguments[i] = (self.arguments[i].lowerBound - shift)..<(self.arguments[i].upperBound - shift)
+        }
+    }
+
+    /// Parses on from where the last call stopped.
+    mutating func next() -> Next {
+        self.consumeCompleted()
+        assert(0 <= self.requestStart && self.requestStart <= self.cursor && self.cursor <= self.buffer.count)
+        while true {
+            switch self.state {
+            case .complete:
+                preconditionFailure("consumed above")
+            case .array:
+                guard self.cursor < self.buffer.count else { return self.waitForMore() }
+                let first = self.buffer[self.cursor]
+                guard first == UInt8(ascii: "*") else { return .protocolError(.expectedArray(got: first)) }
+                switch self.parseLength(at: self.cursor + 1) {
+                case .needMoreData: return self.waitForMore()
+                case .invalid: return .protocolError(.invalidMultibulkLength)
+                case .length(let count, let next):
+                    guard count <= Self.maxArgumentCount else { return .protocolError(.invalidMultibulkLength) }
+                    self.cursor = next
+                    if count <= 0 {
+                        // `*0` and `*-1` carry no command; Redis skips them without a reply.
+                        self.requestStart = next
+                    } else {
+                        self.state = .bulkHeader(remaining: count)
+                    }
+                }
+            case .bulkHeader(let remaining):
+                if remaining == 0 {
+                    self.state = .complete
+                    return .command
+                }
+                guard self.cursor < self.buffer.count else { return self.waitForMore() }
+                let first = self.buffer[self.cursor]
+                guard first == UInt8(ascii: "$") else { return .protocolError(.expectedBulk(got: first)) }
+                switch self.parseLength(at: self.cursor + 1) {
+                case .needMoreData: return self.waitForMore()
+                case .invalid: return .protocolError(.invalidBulkLength)
+                case .length(let length, let next):
+                    guard length >= 0 && length <= self.maxBulkBytes else { return .protocolError(.invalidBulkLength) }
+                    self.cursor = next
+                    self.state = .bulkData(length: length, remaining: remaining)
+                }
+            case .bulkData(let length, let remaining):
+                // Only the terminator is inspected: data bytes are never scanned.
+                let available = self.buffer.count - self.cursor
+                let end = self.cursor + length
+                if available > length && self.buffer[end] != ASCII.cr {
+                    return .protocolError(.missingBulkTerminator)
+                }
+                if available > length + 1 && self.buffer[end + 1] != ASCII.lf {
+                    return .protocolError(.missingBulkTerminator)
+                }
+                guard available >= length + 2 else { return self.waitForMore() }
+                self.arguments.append(self.cursor..<end)
+                self.cursor = end + 2
+                self.state = .bulkHeader(remaining: remaining - 1)
+            }
+        }
+    }
+
+    private mutating func consumeCompleted() {
+        if case .complete = self.state {
+            self.requestStart = self.cursor
+            self.arguments.removeAll(keepingCapacity: true)
+            self.state = .array
+        }
+    }
+
+    private func waitForMore() -> Next {
+        self.buffer.count - self.requestStart > self.maxRequestBytes ? .protocolError(.requestTooLarge) : .needMoreData
+    }
+
+    private enum Length {
+        case length(Int, next: Int)
+        case needMoreData
+        case invalid
+    }
+
+    /// Parses `[-]digits\r\n` at `start`. Fails as soon as a byte cannot belong to a length, so a
+    /// header never grows past 21 bytes and garbage is refused without waiting for a CRLF.
+    private func parseLength(at start: Int) -> Length {
+        let end = self.buffer.count
+        var i = start
+        var negative = false
+        if i < end && self.buffer[i] == ASCII.minus {
+            negative = true
+            i += 1
+        }
+        var value = 0
+        var digits = 0
+        while i < end {
+            let byte = self.buffer[i]
+            if byte >= ASCII.zero && byte <= ASCII.nine {
+                // 18 digits cannot overflow Int; anything longer exceeds every limit anyway.
+                guard digits < 18 else { return .invalid }
+                value = value * 10 + Int(byte - ASCII.zero)
+                digits += 1
+                i += 1
+            } else if byte == ASCII.cr {
+                guard digits > 0 else { return .invalid }
+                guard i + 1 < end else { return .needMoreData }
+                guard self.buffer[i + 1] == ASCII.lf else { return .invalid }
+                return .length(negative ? -value : value, next: i + 2)
+            } else {
+                return .invalid
+            }
+        }
+        return .needMoreData
+    }
+}
