@@ -18,6 +18,9 @@ public struct DirectoryEntry: Sendable {
     public let name: [UInt8]
     public let isDirectory: Bool
     public let size: Int
+    /// The entry is a symbolic link; `isDirectory` and `size` describe its target. A caller
+    /// that confines paths to a root must check where it leads before showing it.
+    public let isSymlink: Bool
 }
 
 extension Sys {
@@ -67,15 +70,13 @@ extension Sys {
                 Array(raw.prefix { $0 != 0 })
             }
             if name == [46] || name == [46, 46] { continue }
+            let cName = name.map { CChar(bitPattern: $0) } + [0]
             var st = stat()
-            let ok = name.map { CChar(bitPattern: $0) }.withUnsafeBufferPointer { p -> Bool in
-                var cName = Array(p)
-                cName.append(0)
-                return fstatat(dirfd(dir), cName, &st, 0) == 0
-            }
-            guard ok else { continue }
+            guard fstatat(dirfd(dir), cName, &st, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            let isSymlink = st.st_mode & S_IFMT == S_IFLNK
+            if isSymlink && fstatat(dirfd(dir), cName, &st, 0) != 0 { continue }  // dangling
             let type = st.st_mode & S_IFMT
-            entries.append(DirectoryEntry(name: name, isDirectory: type == S_IFDIR, size: Int(st.st_size)))
+            entries.append(DirectoryEntry(name: name, isDirectory: type == S_IFDIR, size: Int(st.st_size), isSymlink: isSymlink))
         }
         entries.sort { $0.name.lexicographicallyPrecedes($1.name) }
         return entries

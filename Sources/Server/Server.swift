@@ -33,6 +33,8 @@ public final class Server {
     private var listeners: [Listener] = []
     private var datagramSockets: [DatagramSocket] = []
     private var udpEcho: UDPEcho?
+    private var udpTime: UDPTime?
+    private var filesRoot: Descriptor?
     private(set) var connections: [ObjectIdentifier: Connection] = [:]
     private var shuttingDown = false
     private var signalSources: [DispatchSourceSignal] = []
@@ -84,6 +86,7 @@ public final class Server {
 
     private func bindAll() throws(ServerError) {
         let host = self.configuration.host
+        let maxLine = self.configuration.maxLineBytes
         if case .port(let port) = self.configuration.echoPort {
             let tcp = try self.listen(service: "echo", host: host, port: port) { [unowned self] in
                 SessionHandler(machine: EchoService(maxLineBytes: self.configuration.maxLineBytes), server: self)
@@ -91,6 +94,33 @@ public final class Server {
             let echo = UDPEcho()
             self.udpEcho = echo
             try self.bindUDP(service: "echo", host: host, preferredPort: tcp.port, askedPort: port, delegate: echo)
+        }
+        if case .port(let port) = self.configuration.timePort {
+            let tcp = try self.listen(service: "time", host: host, port: port) { [unowned self] in
+                TimeHandler(server: self, maxLineBytes: maxLine)
+            }
+            let time = UDPTime()
+            self.udpTime = time
+            try self.bindUDP(service: "time", host: host, preferredPort: tcp.port, askedPort: port, delegate: time)
+        }
+        if case .port(let port) = self.configuration.filePort {
+            let root = try Self.openFilesRoot(self.configuration.filesRoot)
+            self.filesRoot = root
+            try self.listen(service: "file", host: host, port: port) { [unowned self] in
+                FileHandler(server: self, root: root, maxLineBytes: maxLine)
+            }
+        }
+    }
+
+    /// Opens (creating if missing) the directory the file service serves.
+    static func openFilesRoot(_ path: String) throws(ServerError) -> Descriptor {
+        if mkdir(path, 0o755) != 0 && errno != EEXIST {
+            throw ServerError("files root \(path): cannot create: \(IOError(errno: errno, call: "mkdir"))")
+        }
+        do {
+            return try Sys.openDirectory(path)
+        } catch {
+            throw ServerError("files root \(path): \(error)")
         }
     }
 
@@ -188,8 +218,10 @@ public final class Server {
         }
         do {
             let connection = try Connection(loop: self.loop, descriptor: descriptor, peer: peer, delegate: nil)
-            connection.delegate = makeDelegate()
+            let delegate = makeDelegate()
+            connection.delegate = delegate
             self.connections[ObjectIdentifier(connection)] = connection
+            (delegate as? ConnectionGreeter)?.greet(connection)
         } catch {
             self.logger.warning("cannot register a connection", metadata: ["error": "\(error)"])
         }

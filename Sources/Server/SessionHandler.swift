@@ -44,28 +44,38 @@ final class SessionHandler<Machine: SessionMachine>: ConnectionDelegate {
         self.server.connectionClosed(connection)
     }
 
-    /// Processes buffered requests until the machine needs more input, the output backlog
-    /// reaches the high-water mark (the connection then pauses reading and calls
-    /// `connectionDidDrain` later), or the machine asks to close.
     private func pump(_ connection: Connection) {
-        while connection.state == .open {
-            let limit = connection.highWaterMark
-            let result = connection.withOutputBuffer { self.machine.process(output: &$0, outputLimit: limit) }
-            switch result {
-            case .close:
+        pumpRequests(
+            connection, inputFinished: &self.inputFinished,
+            process: { self.machine.process(output: &$0, outputLimit: $1) },
+            finish: { self.machine.finishInput(output: &$0) })
+    }
+}
+
+/// Processes buffered requests until the machine needs more input, the output backlog reaches
+/// the high-water mark (the connection then pauses reading and calls `connectionDidDrain`
+/// later), or the machine asks to close. A peer that half-closed is answered in full, then closed.
+func pumpRequests(
+    _ connection: Connection, inputFinished: inout Bool,
+    process: (inout [UInt8], Int) -> ProcessResult, finish: (inout [UInt8]) -> Void
+) {
+    while connection.state == .open {
+        let limit = connection.highWaterMark
+        let result = connection.withOutputBuffer { process(&$0, limit) }
+        switch result {
+        case .close:
+            connection.close()
+            return
+        case .needMoreData:
+            if connection.readEOF && !inputFinished {
+                inputFinished = true
+                connection.withOutputBuffer { finish(&$0) }
                 connection.close()
-                return
-            case .needMoreData:
-                if connection.readEOF && !self.inputFinished {
-                    self.inputFinished = true
-                    connection.withOutputBuffer { self.machine.finishInput(output: &$0) }
-                    connection.close()
-                }
-                return
-            case .outputFull:
-                connection.flush()
-                if connection.pendingOutputBytes >= connection.highWaterMark { return }
             }
+            return
+        case .outputFull:
+            connection.flush()
+            if connection.pendingOutputBytes >= connection.highWaterMark { return }
         }
     }
 }
