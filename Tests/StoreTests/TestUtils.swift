@@ -1,1 +1,159 @@
+// Helpers for the Store tests: a temporary directory per test, whole-file reads and writes, a logger that
+// remembers what it was told, and a StoreIO whose failures a test switches on and off.
+
+import Glibc
+import Logging
+import Synchronization
 import Testing
+
+@testable import Store
+
+/// Runs `body` with a fresh temporary directory (mkdtemp), removed afterwards with everything in it.
+func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
+    var template = Array("/tmp/store-tests-XXXXXX".utf8CString)
+    let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+    #expect(created != nil, "mkdtemp failed")
+    let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    defer { removeTree(path) }
+    return try body(path)
+}
+
+/// `rm -r` for the small trees tests make.
+func removeTree(_ path: String) {
+    if let names = try? StoreIO.system.listDirectory(path) {
+        for name in names {
+            removeTree(path + "/" + name)
+        }
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
+
+/// The whole file, or nil when it does not exist.
+func readFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var result: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        precondition(n >= 0, "read failed")
+        if n == 0 { return result }
+        result.append(contentsOf: chunk[..<n])
+    }
+}
+
+/// Replaces the file's contents.
+func writeFile(_ path: String, _ bytes: [UInt8]) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+    precondition(fd >= 0, "open failed")
+    defer { close(fd) }
+    let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    precondition(n == bytes.count, "short write")
+}
+
+func fileExists(_ path: String) -> Bool {
+    access(path, F_OK) == 0
+}
+
+/// The entry names in a directory, sorted.
+func listing(_ path: String) -> [String] {
+    ((try? StoreIO.system.listDirectory(path)) ?? []).sorted()
+}
+
+func bytes(_ text: String) -> [UInt8] {
+    Array(text.utf8)
+}
+
+/// Every key and value in the store under the given keys (missing ones as nil).
+func contents(_ store: DurableStore, keys: [String]) -> [String: String?] {
+    var result: [String: String?] = [:]
+    for key in keys {
+        result.updateValue(store.value(forKey: bytes(key)).map { String(decoding: $0, as: UTF8.self) }, forKey: key)
+    }
+    return result
+}
+
+/// A logger whose messages (with level) a test can inspect.
+final class RecordingLog: Sendable {
+    let entries = Mutex<[(level: Logger.Level, message: String)]>([])
+
+    var logger: Logger {
+        Logger(label: "test.store") { _ in Handler(log: self) }
+    }
+
+    var warnings: [String] {
+        self.entries.withLock { $0.filter { $0.level == .warning }.map(\.message) }
+    }
+
+    struct Handler: LogHandler {
+        let log: RecordingLog
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { self.metadata[key] }
+            set { self.metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            self.log.entries.withLock { $0.append((event.level, "\(event.message)")) }
+        }
+    }
+}
+
+/// Switches for injected failures, shared between a test and the closures of its StoreIO.
+final class Faults: Sendable {
+    /// write(2) fails with this errno (after writing `partialWriteBytes` of the first call, if > 0).
+    let writeError = Mutex<CInt?>(nil)
+    let partialWriteBytes = Mutex<Int>(0)
+    /// fdatasync(2) fails with this errno.
+    let fdatasyncError = Mutex<CInt?>(nil)
+    /// The compaction step at which to "crash" (the hook throws).
+    let crashAt = Mutex<CompactionStep?>(nil)
+
+    /// The real syscalls, with the switches above in front.
+    var io: StoreIO {
+        var io = StoreIO.system
+        let system = StoreIO.system
+        io.write = { (fd: CInt, buffer: UnsafeRawBufferPointer) throws(Errno) -> Int in
+            if let code = self.writeError.withLock({ $0 }) {
+                let partial = self.partialWriteBytes.withLock { value in
+                    defer { value = 0 }
+                    return value
+                }
+                if partial > 0 {
+                    return try system.write(fd, UnsafeRawBufferPointer(rebasing: buffer[..<min(partial, buffer.count)]))
+                }
+                throw Errno(code)
+            }
+            return try system.write(fd, buffer)
+        }
+        io.fdatasync = { (fd: CInt) throws(Errno) in
+            if let code = self.fdatasyncError.withLock({ $0 }) {
+                throw Errno(code)
+            }
+            try system.fdatasync(fd)
+        }
+        io.compactionStep = { (step: CompactionStep) throws(StoreError) in
+            if self.crashAt.withLock({ $0 }) == step {
+                throw StoreError(operation: "simulated crash at", path: step.rawValue)
+            }
+        }
+        return io
+    }
+}
+
+extension DurableStore.Configuration {
+    static func test(_ directory: String, fsync: FsyncPolicy = .everysec) -> Self {
+        Self(directory: directory, fsync: fsync, compactionThresholdBytes: 1 << 20)
+    }
+}
+
+extension WriteOutcome {
+    var failedSequences: ClosedRange<UInt64>? {
+        if case .failed(let sequences, _) = self { sequences } else { nil }
+    }
+}

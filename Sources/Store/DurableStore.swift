@@ -1,0 +1,784 @@
+// The durable key-value store: an in-memory map, a write-ahead log in front of every mutation, recovery on
+// open, and compaction into database.txt. Not thread-safe: the event loop's thread calls every method. The
+// only work that leaves that thread is a ``SyncJob`` or ``CompactionJob`` value, which captures descriptors,
+// paths and a copy-on-write copy of the map, never the store. Knows nothing of sockets or the loop.
+
+import Glibc
+import Logging
+
+/// When the log is flushed to stable storage (SPEC.md: `--fsync`).
+public enum FsyncPolicy: String, Sendable, CaseIterable {
+    /// fdatasync before a mutation is acknowledged (group commit through ``SyncJob``).
+    case always
+    /// Acknowledge once written to the file; the server syncs about once a second.
+    case everysec
+    /// Acknowledge once written to the file; the kernel decides when it reaches the disk.
+    case no
+}
+
+/// The result of handing buffered log records to the kernel, or of a sync.
+public enum WriteOutcome: Sendable, Equatable {
+    /// Nothing failed. ``DurableStore/durableSequence`` tells what may now be acknowledged.
+    case ok
+    /// Every mutation with a sequence number in `sequences` that was not already durable failed: it was
+    /// rolled back in memory and is not in the log. Answer `ERR` to its client.
+    case failed(sequences: ClosedRange<UInt64>, error: StoreError)
+}
+
+/// What a ``SyncJob`` reports back.
+public typealias SyncResult = Result<Void, StoreError>
+
+/// One fdatasync of the log, to run off the loop thread (group commit: it covers every record written
+/// before it was made). Holds only a descriptor number and plain values.
+public struct SyncJob: Sendable {
+    let fd: CInt
+    let path: String
+    /// The newest mutation this sync makes durable.
+    public let sequence: UInt64
+    /// The log size it covers.
+    let offset: Int
+    /// Records in the log at `offset`.
+    let records: Int
+    let io: StoreIO
+
+    /// Calls fdatasync(2). Any thread; blocks. Hand the result to ``DurableStore/completeSync(_:result:)``.
+    public func run() -> SyncResult {
+        do {
+            try self.io.fdatasync(self.fd)
+            return .success(())
+        } catch {
+            return .failure(StoreError(operation: "fdatasync", path: self.path, errno: error))
+        }
+    }
+}
+
+/// Writes a snapshot of the map as of a log rotation, off the loop thread.
+public struct CompactionJob: Sendable {
+    let snapshot: [[UInt8]: [UInt8]]
+    let directory: String
+    /// Rotated segments the snapshot makes redundant (deleted by ``DurableStore/finishCompaction(_:result:)``).
+    let segments: [Int]
+    let io: StoreIO
+
+    /// Keys in the snapshot.
+    public var keyCount: Int { self.snapshot.count }
+
+    /// Writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
+    /// Any thread; blocks for as long as writing the snapshot takes. On an I/O failure the temporary file
+    /// is removed; a failure injected by ``StoreIO/compactionStep`` (a simulated crash) leaves everything.
+    public func run() -> Result<Void, StoreError> {
+        let temporaryPath = self.directory + "/" + Snapshot.temporaryFileName
+        let finalPath = self.directory + "/" + Snapshot.fileName
+        var fd: CInt = -1
+        var crashed = false
+        func step(_ step: CompactionStep) throws(StoreError) {
+            do {
+                try self.io.compactionStep(step)
+            } catch {
+                crashed = true
+                throw error
+            }
+        }
+        do throws(StoreError) {
+            do {
+                fd = try self.io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            } catch {
+                throw StoreError(operation: "open", path: temporaryPath, errno: error)
+            }
+            try Snapshot.write(self.snapshot, to: fd, path: temporaryPath, io: self.io)
+            try step(.wroteTemporary)
+            do {
+                try self.io.fsync(fd)
+            } catch {
+                throw StoreError(operation: "fsync", path: temporaryPath, errno: error)
+            }
+            try step(.syncedTemporary)
+            self.io.close(fd)
+            fd = -1
+            do {
+                try self.io.rename(temporaryPath, finalPath)
+            } catch {
+                throw StoreError(operation: "rename", path: temporaryPath, errno: error, detail: "to \(finalPath)")
+            }
+            try step(.renamed)
+            try DurableStore.syncDirectory(self.directory, io: self.io)
+            try step(.syncedDirectory)
+            return .success(())
+        } catch {
+            if fd >= 0 {
+                self.io.close(fd)
+            }
+            if !crashed {
+                try? self.io.unlink(temporaryPath)
+            }
+            return .failure(error)
+        }
+    }
+}
+
+/// The durable key-value store. See the file header for the threading rule.
+///
+/// Lifecycle of a mutation: ``set(_:forKey:)`` applies it to the map at once (every reader sees it), appends
+/// its record to an in-memory buffer and keeps the previous value in an undo log. ``writeBuffered()`` (once
+/// per loop iteration) writes the buffer with one write(2). Under `always`, ``makeSyncJob()`` /
+/// ``completeSync(_:result:)`` make it durable. A mutation may be acknowledged once its sequence number
+/// is at most ``durableSequence``; if a write or sync fails first, it is rolled back and reported.
+public final class DurableStore {
+    /// Where and how the store persists.
+    public struct Configuration: Sendable {
+        /// The data directory (created if missing).
+        public var directory: String
+        /// When the log is synced.
+        public var fsync: FsyncPolicy
+        /// Log size that makes ``needsCompaction`` true.
+        public var compactionThresholdBytes: Int
+
+        public init(directory: String, fsync: FsyncPolicy = .always, compactionThresholdBytes: Int = 64 << 20) {
+            self.directory = directory
+            self.fsync = fsync
+            self.compactionThresholdBytes = compactionThresholdBytes
+        }
+    }
+
+    /// A mutation's previous state, to roll it back if its record never reaches the log.
+    private struct UndoEntry {
+        enum Action {
+            case restore(key: [UInt8], previous: [UInt8]?)
+            case restoreAll([[UInt8]: [UInt8]])
+        }
+        let sequence: UInt64
+        let action: Action
+    }
+
+    public let configuration: Configuration
+    private let directory: String
+    private let logger: Logger
+    private let io: StoreIO
+    /// The data directory, open for fsync and holding the flock that keeps a second store out.
+    private let directoryFD: CInt
+
+    private var map: [[UInt8]: [UInt8]]
+    private var log: WriteAheadLog
+    /// Encoded records not yet written. Emptied by every ``writeBuffered()``; capacity kept (bounded).
+    private var buffer: [UInt8] = []
+    private var bufferedRecords = 0
+    /// Previous states of every mutation newer than ``durableSequence``, oldest first, sequences ascending.
+    private var undo: [UndoEntry] = []
+
+    /// Sequence numbers. Invariant: `durableSequence <= syncedSequence or writtenSequence <= lastSequence`,
+    /// `syncedSequence <= writtenSequence`; rolled-back numbers are never reused.
+    public private(set) var lastSequence: UInt64 = 0
+    /// Every mutation up to this one is in the log: acknowledged once written (`everysec`, `no`) or synced
+    /// (`always`).
+    public private(set) var durableSequence: UInt64 = 0
+    private var writtenSequence: UInt64 = 0
+    private var syncedSequence: UInt64 = 0
+    /// Log size and record count as of the last successful sync (or recovery).
+    private var syncedOffset = 0
+    private var syncedRecords = 0
+    private var logRecords = 0
+
+    private var syncInFlight = false
+    /// Set while a ``CompactionJob`` runs: when it started (monotonic nanoseconds).
+    private var compactionStartedNanoseconds: UInt64?
+    /// Rotated segments on disk, ascending.
+    private var segments: [Int] = []
+    /// Leftover segments were found at open: compact soon even below the threshold.
+    private var compactionWanted = false
+    /// A failure found by ``beginCompaction()``'s flush, returned by the next ``writeBuffered()``.
+    private var pendingOutcome: WriteOutcome?
+    /// The log must be cut back to this size before the next append (an earlier ftruncate failed).
+    private var pendingTruncation: Int?
+    /// Set when the log can no longer be appended to (a rotation failed half-way): mutations throw it.
+    private var unusable: StoreError?
+    private var isClosed = false
+
+    private var fsyncs = 0
+    private var fsyncFailures = 0
+    private var writeFailures = 0
+    private var compactions = 0
+    private var compactionFailures = 0
+    private var lastCompactionMilliseconds = 0
+
+    private static let bufferCapacityKept = 4 << 20
+
+    // MARK: - Opening and recovery
+
+    /// Opens the store in `configuration.directory`, recovering its state: creates the directory if
+    /// missing and checks it is writable, removes a leftover temporary snapshot, loads `database.txt`,
+    /// replays leftover rotated segments in order, then `database.wal`. A torn record at the end of
+    /// `database.wal` is dropped with a warning and the file cut back to the last good record.
+    /// - Throws: ``StoreError`` for an unwritable or locked directory, a malformed snapshot line, or a corrupt
+    ///   log record (naming the file and byte offset).
+    public init(
+        configuration: Configuration,
+        logger: Logger = Logger(label: "reactord.store", factory: { _ in SwiftLogNoOpLogHandler() }),
+        io: StoreIO = .system
+    ) throws(StoreError) {
+        var directory = configuration.directory
+        while directory.count > 1 && directory.hasSuffix("/") {
+            directory.removeLast()
+        }
+        self.configuration = configuration
+        self.directory = directory
+        self.logger = logger
+        self.io = io
+
+        try Self.makeDirectories(directory, io: io)
+        let directoryFD: CInt
+        do {
+            directoryFD = try io.open(directory, O_RDONLY | O_DIRECTORY, 0)
+        } catch {
+            throw StoreError(operation: "open data directory", path: directory, errno: error)
+        }
+        var opened = false
+        defer {
+            if !opened { io.close(directoryFD) }
+        }
+        do {
+            try io.lockExclusive(directoryFD)
+        } catch {
+            throw StoreError(operation: "lock data directory", path: directory, errno: error,
+                             detail: error.code == EWOULDBLOCK ? "another store has it open" : nil)
+        }
+
+        // A temporary snapshot can only be the leftover of a crashed compaction. Creating and removing it
+        // again also proves the directory is writable before anything else is touched.
+        let temporaryPath = directory + "/" + Snapshot.temporaryFileName
+        do {
+            try io.unlink(temporaryPath)
+            logger.info("removed leftover temporary snapshot", metadata: ["store.path": "\(temporaryPath)"])
+        } catch {
+            if error.code != ENOENT {
+                throw StoreError(operation: "remove", path: temporaryPath, errno: error)
+            }
+        }
+        do {
+            let probe = try io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            io.close(probe)
+            try io.unlink(temporaryPath)
+        } catch {
+            throw StoreError(operation: "data directory is not writable: create", path: temporaryPath, errno: error)
+        }
+
+        let names: [String]
+        do {
+            names = try io.listDirectory(directory)
+        } catch {
+            throw StoreError(operation: "list", path: directory, errno: error)
+        }
+        let segments = names.compactMap { name -> Int? in
+            guard name.hasPrefix(WriteAheadLog.segmentPrefix) else { return nil }
+            let suffix = name.dropFirst(WriteAheadLog.segmentPrefix.count)
+            guard !suffix.isEmpty, suffix.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+            else { return nil }
+            return Int(suffix)
+        }.sorted()
+
+        var map: [[UInt8]: [UInt8]] = [:]
+        let apply = { (record: Record) in
+            switch record {
+            case .set(let key, let value): map[key] = value
+            case .delete(let key): map.removeValue(forKey: key)
+            case .clear: map.removeAll()
+            }
+        }
+        let snapshotPath = directory + "/" + Snapshot.fileName
+        _ = try Snapshot.load(path: snapshotPath, io: io, into: &map)
+        for segment in segments {
+            let path = directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+            let fd: CInt
+            do {
+                fd = try io.open(path, O_RDONLY, 0)
+            } catch {
+                throw StoreError(operation: "open", path: path, errno: error)
+            }
+            defer { io.close(fd) }
+            let replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false, apply: apply)
+            logger.info("replayed rotated log segment",
+                        metadata: ["store.path": "\(path)", "store.records": "\(replayed.records)"])
+        }
+
+        let walPath = directory + "/" + WriteAheadLog.fileName
+        var log = try WriteAheadLog.open(path: walPath, io: io)
+        var logOpened = false
+        defer {
+            if !logOpened { io.close(log.fd) }
+        }
+        if !names.contains(WriteAheadLog.fileName) {
+            try Self.syncDirectory(directory, io: io)  // the new log's name must survive a power cut
+        }
+        let replayed = try WriteAheadLog.replay(path: walPath, fd: log.fd, io: io, isLast: true, apply: apply)
+        if replayed.tornBytes > 0 {
+            logger.warning(
+                "dropping a torn record at the end of the log (crash during an append)",
+                metadata: [
+                    "store.path": "\(walPath)", "store.offset": "\(replayed.validBytes)",
+                    "store.dropped_bytes": "\(replayed.tornBytes)",
+                ])
+            try log.truncate(to: replayed.validBytes, io: io)
+            do {
+                try io.fdatasync(log.fd)
+            } catch {
+                throw StoreError(operation: "fdatasync", path: walPath, errno: error)
+            }
+        }
+        log.setRecoveredSize(replayed.validBytes)
+
+        self.directoryFD = directoryFD
+        self.map = map
+        self.log = log
+        self.segments = segments
+        self.compactionWanted = !segments.isEmpty
+        self.syncedOffset = replayed.validBytes
+        self.syncedRecords = replayed.records
+        self.logRecords = replayed.records
+        logOpened = true
+        opened = true
+        logger.info(
+            "store recovered",
+            metadata: [
+                "store.directory": "\(directory)", "store.keys": "\(map.count)",
+                "store.log_records": "\(replayed.records)", "store.segments": "\(segments.count)",
+            ])
+    }
+
+    deinit {
+        // Without close(): a crash as far as the files are concerned (tests rely on that). Only release
+        // the descriptors and with them the directory lock.
+        if !self.isClosed {
+            self.io.close(self.log.fd)
+            self.io.close(self.directoryFD)
+        }
+    }
+
+    // MARK: - Reads and mutations (loop thread; no syscalls)
+
+    /// The number of keys.
+    public var count: Int { self.map.count }
+
+    /// The value stored under `key`, or nil.
+    public func value(forKey key: [UInt8]) -> [UInt8]? {
+        self.map[key]
+    }
+
+    /// Inserts or overwrites, in memory at once, and buffers the log record.
+    /// - Returns: the mutation's sequence number; acknowledge it once ``durableSequence`` reaches it.
+    /// - Throws: ``StoreError`` when the log cannot take writes at all, or the record would be too large.
+    public func set(_ value: [UInt8], forKey key: [UInt8]) throws(StoreError) -> UInt64 {
+        try self.checkWritable(recordBytes: key.count + value.count)
+        let previous = self.map.updateValue(value, forKey: key)
+        self.lastSequence += 1
+        self.undo.append(UndoEntry(sequence: self.lastSequence, action: .restore(key: key, previous: previous)))
+        Record.append(kind: Record.kindSet, key: key, value: value, to: &self.buffer)
+        self.bufferedRecords += 1
+        return self.lastSequence
+    }
+
+    /// Removes `key`.
+    /// - Returns: the mutation's sequence number, or nil when the key was absent (nothing is logged).
+    /// - Throws: ``StoreError`` when the log cannot take writes.
+    public func removeValue(forKey key: [UInt8]) throws(StoreError) -> UInt64? {
+        try self.checkWritable(recordBytes: key.count)
+        guard let previous = self.map.removeValue(forKey: key) else {
+            return nil
+        }
+        self.lastSequence += 1
+        self.undo.append(UndoEntry(sequence: self.lastSequence, action: .restore(key: key, previous: previous)))
+        Record.append(kind: Record.kindDelete, key: key, value: [], to: &self.buffer)
+        self.bufferedRecords += 1
+        return self.lastSequence
+    }
+
+    /// Removes every key (logged even when already empty, so the reply can follow the usual path).
+    /// - Returns: the mutation's sequence number. - Throws: ``StoreError`` when the log cannot take writes.
+    public func removeAll() throws(StoreError) -> UInt64 {
+        try self.checkWritable(recordBytes: 0)
+        let previous = self.map  // O(1): copy-on-write; the old storage lives on only in the undo log
+        self.map = [:]
+        self.lastSequence += 1
+        self.undo.append(UndoEntry(sequence: self.lastSequence, action: .restoreAll(previous)))
+        Record.append(kind: Record.kindClear, key: [], value: [], to: &self.buffer)
+        self.bufferedRecords += 1
+        return self.lastSequence
+    }
+
+    /// Bytes of records waiting for ``writeBuffered()`` (the server may flush early past a limit).
+    public var bufferedBytes: Int { self.buffer.count }
+
+    private func checkWritable(recordBytes: Int) throws(StoreError) {
+        precondition(!self.isClosed, "DurableStore used after close()")
+        if let unusable = self.unusable {
+            throw unusable
+        }
+        if recordBytes > Record.maximumPayloadBytes - Record.payloadHeaderBytes {
+            throw StoreError(operation: "append", path: self.log.path, detail: "record of \(recordBytes) bytes is too large")
+        }
+    }
+
+    // MARK: - Writing and syncing the log (loop thread)
+
+    /// Writes every buffered record with one write(2) (looping on short writes). Call once per loop
+    /// iteration, before replies go out. Under `everysec`/`no` success makes the records durable.
+    /// - Returns: `.failed` when the write failed (ENOSPC, EIO…): the file was cut back to its size before
+    ///   this write and every buffered mutation rolled back in memory; or a failure stashed by
+    ///   ``beginCompaction()`` (then nothing is written this time: call again next iteration).
+    public func writeBuffered() -> WriteOutcome {
+        precondition(!self.isClosed, "DurableStore used after close()")
+        if let pending = self.pendingOutcome {
+            self.pendingOutcome = nil
+            return pending
+        }
+        if let error = self.flushBuffer() {
+            return error
+        }
+        return .ok
+    }
+
+    /// The body of ``writeBuffered()``. - Returns: the failure, or nil.
+    private func flushBuffer() -> WriteOutcome? {
+        guard !self.buffer.isEmpty else {
+            return nil
+        }
+        var failure: StoreError?
+        if let target = self.pendingTruncation {
+            do {
+                try self.log.truncate(to: target, io: self.io)
+                self.pendingTruncation = nil
+            } catch {
+                failure = error
+            }
+        }
+        if failure == nil {
+            let io = self.io
+            self.buffer.withUnsafeBytes { bytes in
+                do throws(StoreError) {
+                    try self.log.append(bytes, io: io)
+                } catch {
+                    failure = error
+                }
+            }
+        }
+        if let failure {
+            self.writeFailures += 1
+            let failed = (self.writtenSequence + 1)...self.lastSequence
+            self.rollBack(after: self.writtenSequence)
+            self.clearBuffer()
+            if self.pendingTruncation == nil {
+                do {
+                    try self.log.truncate(to: self.log.size, io: self.io)
+                } catch {
+                    self.pendingTruncation = self.log.size
+                }
+            }
+            self.logger.info("log write failed; mutations rolled back",
+                             metadata: ["store.error": "\(failure)", "store.sequences": "\(failed)"])
+            return .failed(sequences: failed, error: failure)
+        }
+        self.writtenSequence = self.lastSequence
+        self.logRecords += self.bufferedRecords
+        self.clearBuffer()
+        if self.configuration.fsync != .always {
+            self.durableSequence = self.writtenSequence
+            self.undo.removeAll(keepingCapacity: true)
+        }
+        return nil
+    }
+
+    private func clearBuffer() {
+        self.buffer.removeAll(keepingCapacity: self.buffer.capacity <= Self.bufferCapacityKept)
+        self.bufferedRecords = 0
+    }
+
+    /// A group-commit sync covering everything written so far, or nil when nothing written is unsynced
+    /// or a sync is already in flight. Run it with ``SyncJob/run()`` on another thread, then hand the
+    /// result back here with ``completeSync(_:result:)`` on the loop thread.
+    public func makeSyncJob() -> SyncJob? {
+        precondition(!self.isClosed, "DurableStore used after close()")
+        guard !self.syncInFlight, self.writtenSequence > self.syncedSequence, self.pendingTruncation == nil else {
+            return nil
+        }
+        self.syncInFlight = true
+        return SyncJob(fd: self.log.fd, path: self.log.path, sequence: self.writtenSequence,
+                       offset: self.log.size, records: self.logRecords, io: self.io)
+    }
+
+    /// Takes back a finished ``SyncJob``.
+    ///
+    /// Success: under `always`, ``durableSequence`` advances to the job's sequence. Failure under `always`:
+    /// a failed fsync is never retried or trusted (the kernel may have dropped the dirty pages): every
+    /// mutation after the last durable one is rolled back in memory, the log cut back to the last synced
+    /// size, and `.failed` returned. Under `everysec`/`no` those mutations were already acknowledged: the
+    /// failure is logged and counted.
+    public func completeSync(_ job: SyncJob, result: SyncResult) -> WriteOutcome {
+        precondition(self.syncInFlight && job.fd == self.log.fd, "completeSync without its SyncJob")
+        self.syncInFlight = false
+        switch result {
+        case .success:
+            self.fsyncs += 1
+            self.markSynced(sequence: job.sequence, offset: job.offset, records: job.records)
+            return .ok
+        case .failure(let error):
+            self.fsyncFailures += 1
+            guard self.configuration.fsync == .always else {
+                self.logger.info("log fdatasync failed", metadata: ["store.error": "\(error)"])
+                return .ok
+            }
+            return self.failUnsynced(error)
+        }
+    }
+
+    private func markSynced(sequence: UInt64, offset: Int, records: Int) {
+        self.syncedSequence = sequence
+        self.syncedOffset = offset
+        self.syncedRecords = records
+        if self.configuration.fsync == .always {
+            self.durableSequence = sequence
+            let keep = self.undo.firstIndex { $0.sequence > sequence } ?? self.undo.endIndex
+            self.undo.removeFirst(keep)
+        }
+    }
+
+    /// Rolls back everything after the last sync and cuts the log back to it.
+    private func failUnsynced(_ error: StoreError) -> WriteOutcome {
+        let failed = (self.syncedSequence + 1)...max(self.lastSequence, self.syncedSequence + 1)
+        self.rollBack(after: self.syncedSequence)
+        self.clearBuffer()
+        self.writtenSequence = self.syncedSequence
+        self.logRecords = self.syncedRecords
+        do {
+            try self.log.truncate(to: self.syncedOffset, io: self.io)
+        } catch {
+            self.pendingTruncation = self.syncedOffset
+        }
+        self.logger.info("log fdatasync failed; unsynced mutations rolled back",
+                         metadata: ["store.error": "\(error)", "store.sequences": "\(failed)"])
+        return .failed(sequences: failed, error: error)
+    }
+
+    /// Undoes, newest first, every mutation with a sequence number above `sequence`.
+    private func rollBack(after sequence: UInt64) {
+        while let entry = self.undo.last, entry.sequence > sequence {
+            self.undo.removeLast()
+            switch entry.action {
+            case .restore(let key, let previous?):
+                self.map[key] = previous
+            case .restore(let key, nil):
+                self.map.removeValue(forKey: key)
+            case .restoreAll(let previous):
+                self.map = previous
+            }
+        }
+    }
+
+    // MARK: - Compaction
+
+    /// True when the log passed the threshold (or leftover segments were found at open) and no compaction
+    /// is running.
+    public var needsCompaction: Bool {
+        self.compactionStartedNanoseconds == nil
+            && (self.log.size >= self.configuration.compactionThresholdBytes || self.compactionWanted)
+    }
+
+    /// Starts a compaction (loop thread): writes and fdatasyncs what is buffered, renames `database.wal` to
+    /// the next segment `database.wal.N`, opens a new empty `database.wal`, fsyncs the directory, and
+    /// captures the map (O(1), copy-on-write).
+    /// - Returns: the job to run on another thread, then to pass to ``finishCompaction(_:result:)``; nil
+    ///   when a compaction or a ``SyncJob`` is in flight (call again after ``completeSync(_:result:)``),
+    ///   or when the flush failed (its `.failed` outcome comes from the next ``writeBuffered()``).
+    /// - Throws: ``StoreError`` when the sync or rotation failed; the store keeps its current log.
+    public func beginCompaction() throws(StoreError) -> CompactionJob? {
+        precondition(!self.isClosed, "DurableStore used after close()")
+        guard self.compactionStartedNanoseconds == nil, !self.syncInFlight, self.pendingOutcome == nil,
+            self.unusable == nil
+        else {
+            return nil
+        }
+        if let failure = self.flushBuffer() {
+            self.pendingOutcome = failure
+            return nil
+        }
+        if self.log.size > self.syncedOffset {
+            do {
+                try self.io.fdatasync(self.log.fd)
+            } catch {
+                self.fsyncFailures += 1
+                let failure = StoreError(operation: "fdatasync", path: self.log.path, errno: error)
+                if self.configuration.fsync == .always {
+                    self.pendingOutcome = self.failUnsynced(failure)
+                }
+                throw failure
+            }
+            self.fsyncs += 1
+            self.markSynced(sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords)
+        }
+
+        let segment = (self.segments.last ?? 0) + 1
+        let segmentPath = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+        try self.rotate(to: segmentPath)
+        self.segments.append(segment)
+        self.compactionWanted = false
+        self.compactionStartedNanoseconds = Self.monotonicNanoseconds()
+        try self.io.compactionStep(.rotated)
+        return CompactionJob(snapshot: self.map, directory: self.directory, segments: self.segments, io: self.io)
+    }
+
+    /// Renames the (synced) log to `segmentPath` and switches to a new empty `database.wal`, or leaves
+    /// everything as it was and throws.
+    private func rotate(to segmentPath: String) throws(StoreError) {
+        let walPath = self.log.path
+        do {
+            try self.io.rename(walPath, segmentPath)
+        } catch {
+            throw StoreError(operation: "rename", path: walPath, errno: error, detail: "to \(segmentPath)")
+        }
+        var newLog: WriteAheadLog?
+        do {
+            newLog = try WriteAheadLog.open(path: walPath, io: self.io)
+            try Self.syncDirectory(self.directory, io: self.io)
+        } catch {
+            // Put the old log back under its name so recovery and appends stay consistent.
+            if let newLog {
+                self.io.close(newLog.fd)
+            }
+            do {
+                try self.io.rename(segmentPath, walPath)
+            } catch let renameError {
+                self.unusable = StoreError(operation: "rename", path: segmentPath, errno: renameError,
+                                           detail: "could not restore the log after a failed rotation; restart")
+            }
+            throw error
+        }
+        self.io.close(self.log.fd)
+        self.log = newLog!
+        self.syncedOffset = 0
+        self.syncedRecords = 0
+        self.logRecords = 0
+    }
+
+    /// Takes back a finished ``CompactionJob`` (loop thread). Success: deletes the segments the snapshot
+    /// replaced. Failure: keeps them (recovery replays them; the next compaction covers them) and logs.
+    public func finishCompaction(_ job: CompactionJob, result: Result<Void, StoreError>) {
+        guard let started = self.compactionStartedNanoseconds else {
+            preconditionFailure("finishCompaction without beginCompaction")
+        }
+        self.compactionStartedNanoseconds = nil
+        switch result {
+        case .success:
+            for segment in job.segments {
+                let path = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+                do {
+                    try self.io.unlink(path)
+                } catch {
+                    if error.code != ENOENT {
+                        self.logger.warning("could not delete a compacted log segment; it will be replayed",
+                                            metadata: ["store.path": "\(path)", "store.error": "\(error)"])
+                        continue
+                    }
+                }
+                self.segments.removeAll { $0 == segment }
+            }
+            try? self.io.compactionStep(.deletedSegment)
+            self.compactions += 1
+            self.lastCompactionMilliseconds = Int((Self.monotonicNanoseconds() - started) / 1_000_000)
+            self.logger.info("compaction finished",
+                             metadata: ["store.keys": "\(job.keyCount)", "store.ms": "\(self.lastCompactionMilliseconds)"])
+        case .failure(let error):
+            self.compactionFailures += 1
+            self.logger.warning("compaction failed; keeping the rotated log segment",
+                                metadata: ["store.error": "\(error)"])
+        }
+    }
+
+    // MARK: - Shutdown and statistics
+
+    /// Clean shutdown: writes and syncs the log, compacts synchronously, closes the files.
+    /// - Precondition: no ``SyncJob`` or ``CompactionJob`` is in flight (wait for it first).
+    /// - Throws: ``StoreError`` when the final write, sync or compaction failed; the files are closed anyway
+    ///   and the log still holds everything that was acknowledged.
+    public func close() throws(StoreError) {
+        guard !self.isClosed else { return }
+        precondition(!self.syncInFlight && self.compactionStartedNanoseconds == nil,
+                     "close() while a SyncJob or CompactionJob is in flight")
+        defer {
+            self.isClosed = true
+            self.io.close(self.log.fd)
+            self.io.close(self.directoryFD)
+        }
+        self.pendingOutcome = nil
+        if case .failed(_, let error)? = self.flushBuffer() {
+            throw error
+        }
+        guard let job = try self.beginCompaction() else {
+            if case .failed(_, let error)? = self.pendingOutcome {
+                throw error
+            }
+            if let unusable { throw unusable }
+            return
+        }
+        let result = job.run()
+        self.finishCompaction(job, result: result)
+        if case .failure(let error) = result {
+            throw error
+        }
+    }
+
+    /// `name=value` fields for `stats` and `INFO`, in a stable order.
+    public func statistics() -> [(name: String, value: String)] {
+        [
+            ("keys", String(self.map.count)),
+            ("log_bytes", String(self.log.size)),
+            ("log_records", String(self.logRecords)),
+            ("log_buffered_bytes", String(self.buffer.count)),
+            ("last_sequence", String(self.lastSequence)),
+            ("durable_sequence", String(self.durableSequence)),
+            ("fsync_policy", self.configuration.fsync.rawValue),
+            ("fsyncs", String(self.fsyncs)),
+            ("fsync_failures", String(self.fsyncFailures)),
+            ("write_failures", String(self.writeFailures)),
+            ("compactions", String(self.compactions)),
+            ("compaction_failures", String(self.compactionFailures)),
+            ("compaction_in_progress", self.compactionStartedNanoseconds == nil ? "0" : "1"),
+            ("last_compaction_ms", String(self.lastCompactionMilliseconds)),
+        ]
+    }
+
+    // MARK: - Helpers
+
+    /// fsync(2) on a directory, so renames and new names in it survive a power cut.
+    static func syncDirectory(_ path: String, io: StoreIO) throws(StoreError) {
+        let fd: CInt
+        do {
+            fd = try io.open(path, O_RDONLY | O_DIRECTORY, 0)
+        } catch {
+            throw StoreError(operation: "open", path: path, errno: error)
+        }
+        defer { io.close(fd) }
+        do {
+            try io.fsync(fd)
+        } catch {
+            throw StoreError(operation: "fsync", path: path, errno: error)
+        }
+    }
+
+    /// `mkdir -p`.
+    private static func makeDirectories(_ path: String, io: StoreIO) throws(StoreError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            do {
+                try io.mkdir(prefix, 0o755)
+            } catch {
+                if error.code != EEXIST {
+                    throw StoreError(operation: "create directory", path: prefix, errno: error)
+                }
+            }
+        }
+    }
+
+    private static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}

@@ -1,0 +1,320 @@
+// database.txt, the text snapshot: read at start-up, written by compaction. Format (SPEC.md, Persistence):
+// optional `#` lines, then `key<TAB>value` a line, with `\\` `\n` `\r` `\t` escaped and any other byte below
+// 0x20 as `\xHH`; bytes >= 0x80 raw. Both directions work on raw bytes in large chunks: no String per line,
+// no line-by-line read(2), so a million keys load in a fraction of a second.
+
+import Glibc
+
+/// Reads and writes `database.txt`. Stateless; callable from any thread.
+enum Snapshot {
+    static let fileName = "database.txt"
+    static let temporaryFileName = "database.txt.tmp"
+    /// The header line's fixed prefix, followed by the key count and " keys".
+    static let headerPrefix: [UInt8] = Array("# reactord snapshot, ".utf8)
+
+    private static let chunkBytes = 1 << 20
+    private static let backslash = UInt8(ascii: "\\")
+    private static let tab = UInt8(ascii: "\t")
+    private static let newline = UInt8(ascii: "\n")
+    private static let carriageReturn = UInt8(ascii: "\r")
+    private static let hash = UInt8(ascii: "#")
+    private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
+
+    // MARK: - Reading
+
+    /// Loads the snapshot at `path` into `map` (later lines win over earlier ones with the same key).
+    ///
+    /// On read: lines may end in `\n` or `\r\n`, the last one may lack its newline, blank lines and lines
+    /// starting with `#` are skipped, a value may contain raw tabs (the first tab ends the key).
+    /// - Returns: false when the file does not exist.
+    /// - Throws: ``StoreError`` naming the path and line for a line without a tab or a bad escape, or
+    ///   the errno of a failing open/read.
+    static func load(path: String, io: StoreIO, into map: inout [[UInt8]: [UInt8]]) throws(StoreError) -> Bool {
+        let fd: CInt
+        do {
+            fd = try io.open(path, O_RDONLY, 0)
+        } catch {
+            if error.code == ENOENT {
+                return false
+            }
+            throw StoreError(operation: "open", path: path, errno: error)
+        }
+        defer { io.close(fd) }
+
+        var capacity = Self.chunkBytes
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var filled = 0
+        var lineNumber = 0
+        while true {
+            if filled == capacity {
+                // One line longer than the buffer: grow, keeping what was read.
+                let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+                bigger.copyMemory(from: buffer, byteCount: filled)
+                buffer.deallocate()
+                buffer = bigger
+                capacity *= 2
+            }
+            let count: Int
+            do {
+                count = try io.read(fd, UnsafeMutableRawBufferPointer(start: buffer + filled, count: capacity - filled))
+            } catch {
+                throw StoreError(operation: "read", path: path, errno: error)
+            }
+            filled += count
+            let atEnd = count == 0
+            var lineStart = 0
+            while lineStart < filled, let found = memchr(buffer + lineStart, CInt(Self.newline), filled - lineStart) {
+                let lineEnd = buffer.distance(to: found)
+                lineNumber += 1
+                try Self.parseLine(
+                    UnsafeRawBufferPointer(start: buffer + lineStart, count: lineEnd - lineStart),
+                    number: lineNumber, path: path, into: &map)
+                lineStart = lineEnd + 1
+            }
+            if atEnd {
+                if lineStart < filled {
+                    lineNumber += 1
+                    try Self.parseLine(
+                        UnsafeRawBufferPointer(start: buffer + lineStart, count: filled - lineStart),
+                        number: lineNumber, path: path, into: &map)
+                }
+                return true
+            }
+            // Keep the partial last line at the front for the next read.
+            if lineStart > 0 {
+                (buffer).copyMemory(from: buffer + lineStart, byteCount: filled - lineStart)
+                filled -= lineStart
+            }
+        }
+    }
+
+    /// Parses one line (without its `\n`).
+    private static func parseLine(
+        _ rawLine: UnsafeRawBufferPointer, number: Int, path: String, into map: inout [[UInt8]: [UInt8]]
+    ) throws(StoreError) {
+        var line = rawLine
+        if let last = line.last, last == Self.carriageReturn {
+            // Tolerate files edited on Windows: a raw CR before the newline is a line-end artefact (a CR in
+            // data is always written escaped).
+            line = UnsafeRawBufferPointer(rebasing: line.dropLast())
+        }
+        guard let first = line.first else {
+            return  // blank line
+        }
+        if first == Self.hash {
+            if number == 1, let hint = Self.keyCountHint(line) {
+                map.reserveCapacity(map.count + hint)
+            }
+            return
+        }
+        guard let tabPointer = memchr(line.baseAddress!, CInt(Self.tab), line.count) else {
+            throw StoreError(
+                operation: "parse", path: path, detail: "line \(number): no tab between key and value")
+        }
+        let tabIndex = line.baseAddress!.distance(to: UnsafeRawPointer(tabPointer))
+        guard let key = Self.unescape(UnsafeRawBufferPointer(rebasing: line[..<tabIndex])),
+            let value = Self.unescape(UnsafeRawBufferPointer(rebasing: line[(tabIndex + 1)...]))
+        else {
+            throw StoreError(
+                operation: "parse", path: path,
+                detail: "line \(number): bad escape (use \\\\ \\n \\r \\t or \\xHH)")
+        }
+        map[key] = value
+    }
+
+    /// The key count from our own header line, used only to size the dictionary once.
+    private static func keyCountHint(_ line: UnsafeRawBufferPointer) -> Int? {
+        guard line.count > Self.headerPrefix.count,
+            line.starts(with: Self.headerPrefix)
+        else {
+            return nil
+        }
+        var count = 0
+        for byte in line[Self.headerPrefix.count...] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { break }
+            count = count &* 10 &+ Int(byte - UInt8(ascii: "0"))
+            if count > 1 << 32 { return nil }
+        }
+        return count
+    }
+
+    /// Undoes the escaping. - Returns: nil for a malformed escape.
+    static func unescape(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+        guard let base = bytes.baseAddress, !bytes.isEmpty else {
+            return []
+        }
+        if memchr(base, CInt(Self.backslash), bytes.count) == nil {
+            return [UInt8](unsafeUninitializedCapacity: bytes.count) { output, count in
+                output.baseAddress!.initialize(from: base.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+                count = bytes.count
+            }
+        }
+        var malformed = false
+        let result = [UInt8](unsafeUninitializedCapacity: bytes.count) { output, count in
+            var read = 0
+            var written = 0
+            while read < bytes.count {
+                let byte = bytes[read]
+                read += 1
+                guard byte == Self.backslash else {
+                    output[written] = byte
+                    written += 1
+                    continue
+                }
+                guard read < bytes.count else {
+                    malformed = true
+                    break
+                }
+                let escape = bytes[read]
+                read += 1
+                switch escape {
+                case Self.backslash: output[written] = Self.backslash
+                case UInt8(ascii: "n"): output[written] = Self.newline
+                case UInt8(ascii: "r"): output[written] = Self.carriageReturn
+                case UInt8(ascii: "t"): output[written] = Self.tab
+                case UInt8(ascii: "x"):
+                    guard read + 2 <= bytes.count, let high = Self.hexValue(bytes[read]),
+                        let low = Self.hexValue(bytes[read + 1])
+                    else {
+                        malformed = true
+                        break
+                    }
+                    output[written] = high << 4 | low
+                    read += 2
+                default:
+                    malformed = true
+                }
+                if malformed { break }
+                written += 1
+            }
+            count = written
+        }
+        return malformed ? nil : result
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Writes `map` as a snapshot to the open descriptor `fd` (header line first), in 1 MiB writes.
+    /// Does not fsync: the caller does, as its own compaction step. Order of lines is the dictionary's.
+    /// - Throws: ``StoreError`` naming `path` when a write fails.
+    static func write(_ map: [[UInt8]: [UInt8]], to fd: CInt, path: String, io: StoreIO) throws(StoreError) {
+        var output = OutputBuffer(capacity: Self.chunkBytes + 4096)
+        defer { output.deallocate() }
+        output.append(Array("# reactord snapshot, \(map.count) keys\n".utf8))
+        for (key, value) in map {
+            // Worst case every byte becomes `\xHH`, plus tab and newline.
+            let worstCase = 4 * (key.count + value.count) + 2
+            if output.count + worstCase > output.capacity {
+                try output.flush(to: fd, path: path, io: io)
+                output.reserve(worstCase)
+            }
+            Self.escape(key, escapeLeadingHash: true, into: &output)
+            output.append(byte: Self.tab)
+            Self.escape(value, escapeLeadingHash: false, into: &output)
+            output.append(byte: Self.newline)
+        }
+        try output.flush(to: fd, path: path, io: io)
+    }
+
+    /// Appends `bytes` escaped. A key starting with `#` is written with `\x23` so it is not read back as
+    /// a comment line. - Precondition: `output` has room for 4 bytes per input byte.
+    static func escape(_ bytes: [UInt8], escapeLeadingHash: Bool, into output: inout OutputBuffer) {
+        bytes.withUnsafeBufferPointer { source in
+            Self.hexDigits.withUnsafeBufferPointer { hex in
+                var out = output.pointer + output.count
+                for (index, byte) in source.enumerated() {
+                    if byte >= 0x20 && byte != Self.backslash && !(index == 0 && byte == Self.hash && escapeLeadingHash) {
+                        out.pointee = byte
+                        out += 1
+                        continue
+                    }
+                    out.pointee = Self.backslash
+                    switch byte {
+                    case Self.backslash: out[1] = Self.backslash
+                    case Self.newline: out[1] = UInt8(ascii: "n")
+                    case Self.carriageReturn: out[1] = UInt8(ascii: "r")
+                    case Self.tab: out[1] = UInt8(ascii: "t")
+                    default:
+                        out[1] = UInt8(ascii: "x")
+                        out[2] = hex[Int(byte >> 4)]
+                        out[3] = hex[Int(byte & 0x0F)]
+                        out += 2
+                    }
+                    out += 2
+                }
+                output.count = (output.pointer).distance(to: out)
+            }
+        }
+    }
+
+    /// A growable byte buffer written with raw pointers, so escaping costs no bounds or uniqueness checks.
+    /// Invariant: `0 <= count <= capacity`.
+    struct OutputBuffer {
+        private(set) var pointer: UnsafeMutablePointer<UInt8>
+        private(set) var capacity: Int
+        var count = 0 {
+            didSet { assert(self.count >= 0 && self.count <= self.capacity) }
+        }
+
+        init(capacity: Int) {
+            self.pointer = .allocate(capacity: capacity)
+            self.capacity = capacity
+        }
+
+        func deallocate() {
+            self.pointer.deallocate()
+        }
+
+        /// Makes room for `extra` more bytes.
+        mutating func reserve(_ extra: Int) {
+            guard self.count + extra > self.capacity else { return }
+            let newCapacity = max(self.capacity * 2, self.count + extra)
+            let bigger = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+            bigger.initialize(from: self.pointer, count: self.count)
+            self.pointer.deallocate()
+            self.pointer = bigger
+            self.capacity = newCapacity
+        }
+
+        mutating func append(byte: UInt8) {
+            self.pointer[self.count] = byte
+            self.count += 1
+        }
+
+        mutating func append(_ bytes: [UInt8]) {
+            self.reserve(bytes.count)
+            bytes.withUnsafeBufferPointer { source in
+                (self.pointer + self.count).initialize(from: source.baseAddress!, count: source.count)
+            }
+            self.count += bytes.count
+        }
+
+        /// Writes everything buffered, looping on short writes, and empties the buffer.
+        mutating func flush(to fd: CInt, path: String, io: StoreIO) throws(StoreError) {
+            var offset = 0
+            while offset < self.count {
+                let written: Int
+                do {
+                    written = try io.write(fd, UnsafeRawBufferPointer(start: self.pointer + offset, count: self.count - offset))
+                } catch {
+                    throw StoreError(operation: "write", path: path, errno: error)
+                }
+                if written == 0 {
+                    throw StoreError(operation: "write", path: path, errno: Errno(EIO), detail: "write returned 0")
+                }
+                offset += written
+            }
+            self.count = 0
+        }
+    }
+}

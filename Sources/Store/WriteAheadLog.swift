@@ -1,0 +1,210 @@
+// The write-ahead log files: `database.wal` (open for appending while the store runs) and rotated segments
+// `database.wal.N` (they exist only while compacting, or after a compaction failed). Appending, cutting
+// back after a failed write, and replay with the torn-tail rule live here. Frames are defined in Record.swift.
+
+import Glibc
+import Logging
+
+/// The open `database.wal`. Owned by ``DurableStore``; loop thread only.
+/// Invariant: `size` is the file's length as far as this process wrote it (every append lands at the end,
+/// O_APPEND, and every cut is an ftruncate to a frame boundary).
+struct WriteAheadLog {
+    static let fileName = "database.wal"
+    static let segmentPrefix = "database.wal."
+
+    let path: String
+    let fd: CInt
+    /// Bytes in the file, always at a frame boundary.
+    private(set) var size: Int
+
+    /// Opens (creating if needed) the log for appending. Does not read it: see ``replay(path:fd:io:isLast:logger:apply:)``.
+    static func open(path: String, io: StoreIO) throws(StoreError) -> WriteAheadLog {
+        do {
+            let fd = try io.open(path, O_RDWR | O_CREAT | O_APPEND, 0o644)
+            return WriteAheadLog(path: path, fd: fd, size: 0)
+        } catch {
+            throw StoreError(operation: "open", path: path, errno: error)
+        }
+    }
+
+    /// Records that replay found `size` valid bytes (after cutting a torn tail).
+    mutating func setRecoveredSize(_ size: Int) {
+        self.size = size
+    }
+
+    /// Writes all of `bytes`, looping on short writes (EINTR is retried inside `io.write`).
+    /// - Throws: the write error; `size` is then unchanged and the caller cuts the file back to it, so the
+    ///   log never keeps a partial frame.
+    mutating func append(_ bytes: UnsafeRawBufferPointer, io: StoreIO) throws(StoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            do throws(Errno) {
+                let written = try io.write(self.fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                if written == 0 {
+                    throw Errno(EIO)  // a regular file never legitimately accepts zero bytes
+                }
+                offset += written
+            } catch {
+                throw StoreError(operation: "write", path: self.path, errno: error,
+                                 detail: offset > 0 ? "after \(offset) of \(bytes.count) bytes" : nil)
+            }
+        }
+        self.size += bytes.count
+    }
+
+    /// Cuts the file back to `length` bytes (a frame boundary at or below `size`). `size` becomes `length`
+    /// even when ftruncate fails: the caller then retries the cut before appending again.
+    mutating func truncate(to length: Int, io: StoreIO) throws(StoreError) {
+        self.size = length
+        do {
+            try io.ftruncate(self.fd, length)
+        } catch {
+            throw StoreError(operation: "ftruncate", path: self.path, errno: error, detail: "to \(length) bytes")
+        }
+    }
+
+    // MARK: - Replay
+
+    /// What ``replay(path:fd:io:isLast:logger:apply:)`` found.
+    struct ReplayResult {
+        /// Bytes of valid frames from the start of the file.
+        var validBytes: Int
+        /// Valid records applied.
+        var records: Int
+        /// Bytes after `validBytes` that were dropped as a torn tail (0 when the file was clean).
+        var tornBytes: Int
+    }
+
+    /// Reads the log file `fd` from offset 0 in 1 MiB chunks, calling `apply` for each valid record.
+    ///
+    /// The torn-tail rule: in the last log file (`isLast`), a bad frame that reaches the end of the file
+    /// (its declared end is at or past EOF, or the rest of the file is all zero bytes, as a crashed append
+    /// on some filesystems leaves) is a torn append: it is reported in `tornBytes` for the caller to cut.
+    /// Anything else is corruption. A corrupt length field that points past EOF is indistinguishable
+    /// from a torn append; that is the limit of a length-prefixed format without a block structure.
+    /// - Throws: ``StoreError`` naming `path` and the byte offset of the bad record.
+    static func replay(
+        path: String, fd: CInt, io: StoreIO, isLast: Bool, apply: (Record) -> Void
+    ) throws(StoreError) -> ReplayResult {
+        var capacity = 1 << 20
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var filled = 0
+        var consumed = 0  // file offset of buffer[0]
+        var records = 0
+        var atEnd = false
+        while true {
+            // Parse every complete frame in the buffer.
+            var start = 0
+            parsing: while true {
+                let available = UnsafeRawBufferPointer(start: buffer + start, count: filled - start)
+                switch Record.decode(available) {
+                case .record(let record, let size):
+                    apply(record)
+                    records += 1
+                    start += size
+                case .incomplete:
+                    if atEnd {
+                        if available.isEmpty {
+                            return ReplayResult(validBytes: consumed + start, records: records, tornBytes: 0)
+                        }
+                        guard isLast else {
+                            throw Self.corruption(path: path, offset: consumed + start,
+                                                  reason: "record cut short in a rotated segment")
+                        }
+                        return ReplayResult(validBytes: consumed + start, records: records, tornBytes: available.count)
+                    }
+                    break parsing
+                case .invalid(let reason):
+                    let validBytes = consumed + start
+                    guard isLast else {
+                        throw Self.corruption(path: path, offset: validBytes, reason: reason)
+                    }
+                    if let frameEnd = Self.declaredFrameEnd(available) {
+                        // The frame is complete (decode reports an incomplete one as such): it is a torn
+                        // append only if nothing follows it. Read one byte past it to know.
+                        while !atEnd && filled - start <= frameEnd {
+                            if filled == capacity {
+                                Self.compact(&buffer, &filled, &start, &consumed, &capacity)
+                            }
+                            let count = try Self.read(fd, into: buffer + filled, count: capacity - filled, path: path, io: io)
+                            if count == 0 { atEnd = true } else { filled += count }
+                        }
+                        guard atEnd, filled - start == frameEnd else {
+                            throw Self.corruption(path: path, offset: validBytes, reason: reason)
+                        }
+                        return ReplayResult(validBytes: validBytes, records: records, tornBytes: frameEnd)
+                    }
+                    // An impossible length: forgivable only as an all-zero tail (a crash after the file
+                    // grew but before the data reached it). Check it chunk by chunk without keeping it.
+                    var tornBytes = 0
+                    while true {
+                        let rest = UnsafeRawBufferPointer(start: buffer + start, count: filled - start)
+                        guard rest.allSatisfy({ $0 == 0 }) else {
+                            throw Self.corruption(path: path, offset: validBytes, reason: reason)
+                        }
+                        tornBytes += rest.count
+                        if atEnd {
+                            return ReplayResult(validBytes: validBytes, records: records, tornBytes: tornBytes)
+                        }
+                        start = 0
+                        filled = 0
+                        let count = try Self.read(fd, into: buffer + filled, count: capacity - filled, path: path, io: io)
+                        if count == 0 { atEnd = true } else { filled += count }
+                    }
+                }
+            }
+            if atEnd {
+                continue
+            }
+            // Move the unparsed remainder to the front, growing when one frame exceeds the buffer.
+            Self.compact(&buffer, &filled, &start, &consumed, &capacity)
+            let count = try Self.read(fd, into: buffer + filled, count: capacity - filled, path: path, io: io)
+            if count == 0 { atEnd = true } else { filled += count }
+        }
+    }
+
+    /// The frame size a frame header declares, or nil when the header is missing or its length impossible.
+    private static func declaredFrameEnd(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        guard bytes.count >= 4 else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        guard length >= Record.payloadHeaderBytes, length <= Record.maximumPayloadBytes else { return nil }
+        return Record.frameHeaderBytes + length
+    }
+
+    /// Drops consumed bytes from the front of the buffer, doubling it when it is still full.
+    private static func compact(
+        _ buffer: inout UnsafeMutableRawPointer, _ filled: inout Int, _ start: inout Int,
+        _ consumed: inout Int, _ capacity: inout Int
+    ) {
+        if start > 0 {
+            buffer.copyMemory(from: buffer + start, byteCount: filled - start)
+            filled -= start
+            consumed += start
+            start = 0
+        }
+        if filled == capacity {
+            let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+            bigger.copyMemory(from: buffer, byteCount: filled)
+            buffer.deallocate()
+            buffer = bigger
+            capacity *= 2
+        }
+    }
+
+    private static func read(
+        _ fd: CInt, into pointer: UnsafeMutableRawPointer, count: Int, path: String, io: StoreIO
+    ) throws(StoreError) -> Int {
+        do {
+            return try io.read(fd, UnsafeMutableRawBufferPointer(start: pointer, count: count))
+        } catch {
+            throw StoreError(operation: "read", path: path, errno: error)
+        }
+    }
+
+    private static func corruption(path: String, offset: Int, reason: String) -> StoreError {
+        StoreError(operation: "corrupt log record in", path: path,
+                   detail: "at byte offset \(offset): \(reason); refusing to start (move the file aside to "
+                       + "recover up to that point by hand)")
+    }
+}

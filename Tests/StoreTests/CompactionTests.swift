@@ -1,0 +1,147 @@
+// Compaction: its output, and a crash between every two of its steps.
+
+import Glibc
+import Testing
+
+@testable import Store
+
+@Suite struct CompactionTests {
+    @Test func compactionWritesAValidSnapshotAndEmptiesTheLog() throws {
+        try withTemporaryDirectory { directory in
+            let store = try DurableStore(configuration: .test(directory))
+            for index in 0..<100 {
+                _ = try store.set(bytes("value\t\(index)\n"), forKey: bytes("key\(index)"))
+            }
+            _ = try store.removeValue(forKey: bytes("key7"))
+            #expect(store.writeBuffered() == .ok)
+            #expect(!store.needsCompaction, "below the threshold")
+
+            let job = try #require(try store.beginCompaction())
+            #expect(listing(directory) == ["database.wal", "database.wal.1"])
+            #expect(readFile(directory + "/database.wal") == [])
+            #expect(try store.beginCompaction() == nil, "one compaction at a time")
+            // Mutations during the compaction go to the new log.
+            _ = try store.set(bytes("during"), forKey: bytes("key7"))
+            #expect(store.writeBuffered() == .ok)
+
+            let result = job.run()
+            #expect(throws: Never.self) { try result.get() }
+            store.finishCompaction(job, result: result)
+            #expect(listing(directory) == ["database.txt", "database.wal"])
+
+            var snapshot: [[UInt8]: [UInt8]] = [:]
+            #expect(try Snapshot.load(path: directory + "/database.txt", io: .system, into: &snapshot))
+            #expect(snapshot.count == 99)
+            #expect(snapshot[bytes("key8")] == bytes("value\t8\n"))
+            #expect(snapshot[bytes("key7")] == nil, "the snapshot is the state as of the rotation")
+            #expect(readFile(directory + "/database.txt")!.starts(with: bytes("# reactord snapshot, 99 keys\n")))
+
+            try store.close()
+            #expect(listing(directory) == ["database.txt", "database.wal"])
+            #expect(readFile(directory + "/database.wal") == [], "close() compacts: the log is empty after it")
+            let reopened = try DurableStore(configuration: .test(directory))
+            #expect(reopened.count == 100)
+            #expect(reopened.value(forKey: bytes("key7")) == bytes("during"))
+            let statistics = Dictionary(uniqueKeysWithValues: reopened.statistics().map { ($0.name, $0.value) })
+            #expect(statistics["keys"] == "100")
+            #expect(statistics["log_bytes"] == "0")
+        }
+    }
+
+    @Test func needsCompactionOncePastTheThreshold() throws {
+        try withTemporaryDirectory { directory in
+            let configuration = DurableStore.Configuration(directory: directory, fsync: .no, compactionThresholdBytes: 4096)
+            let store = try DurableStore(configuration: configuration)
+            while !store.needsCompaction {
+                _ = try store.set([UInt8](repeating: 0x61, count: 100), forKey: bytes("k\(store.lastSequence)"))
+                #expect(store.writeBuffered() == .ok)
+            }
+            let job = try #require(try store.beginCompaction())
+            #expect(!store.needsCompaction)
+            store.finishCompaction(job, result: job.run())
+            #expect(!store.needsCompaction)
+        }
+    }
+
+    /// Puts keys `first..<last` through the store, each set written and (under always) synced.
+    func fill(_ store: DurableStore, _ range: Range<Int>) throws {
+        for index in range {
+            _ = try store.set(bytes("v\(index)"), forKey: bytes("k\(index)"))
+            if index % 3 == 0 {
+                _ = try store.removeValue(forKey: bytes("k\(index)"))
+                _ = try store.set(bytes("again\(index)"), forKey: bytes("k\(index)"))
+            }
+        }
+        #expect(store.writeBuffered() == .ok)
+        if let job = store.makeSyncJob() {
+            #expect(store.completeSync(job, result: job.run()) == .ok)
+        }
+    }
+
+    func expectKeys(_ store: DurableStore, _ range: Range<Int>, _ comment: Comment) {
+        #expect(store.count == range.count, comment)
+        for index in range {
+            let expected = index % 3 == 0 ? "again\(index)" : "v\(index)"
+            #expect(store.value(forKey: bytes("k\(index)")) == bytes(expected), comment)
+        }
+    }
+
+    @Test(arguments: CompactionStep.allCases)
+    func aCrashAtAnyStepOfCompactionLosesNothing(step: CompactionStep) throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+                try self.fill(store, 0..<50)
+                faults.crashAt.withLock { $0 = step }
+                do {
+                    if let job = try store.beginCompaction() {
+                        // Mutations while the snapshot is being written land in the new log.
+                        try self.fill(store, 50..<60)
+                        let result = job.run()
+                        store.finishCompaction(job, result: result)
+                    }
+                } catch {
+                    #expect(step == .rotated, "only the rotation step throws out of beginCompaction: \(error)")
+                }
+            }  // the process "dies" here: nothing more runs
+            let log = RecordingLog()
+            let afterCrash = try DurableStore(configuration: .test(directory, fsync: .always), logger: log.logger)
+            let expectedKeys = step == .rotated ? 0..<50 : 0..<60
+            self.expectKeys(afterCrash, expectedKeys, "after a crash at \(step)")
+            #expect(!fileExists(directory + "/database.txt.tmp"), "the temporary snapshot is removed")
+            // A leftover segment asks for a compaction; the store keeps working, and survives two more opens.
+            #expect(afterCrash.needsCompaction == listing(directory).contains { $0.hasPrefix("database.wal.") })
+            try self.fill(afterCrash, expectedKeys.upperBound..<70)
+            _ = consume afterCrash
+            let second = try DurableStore(configuration: .test(directory, fsync: .always))
+            self.expectKeys(second, 0..<70, "after reopening twice, crash at \(step)")
+            try second.close()
+            #expect(listing(directory) == ["database.txt", "database.wal"])
+            let third = try DurableStore(configuration: .test(directory))
+            self.expectKeys(third, 0..<70, "after a clean close following a crash at \(step)")
+        }
+    }
+
+    @Test func aFailedCompactionKeepsItsSegmentAndTheNextOneCoversIt() throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            let store = try DurableStore(configuration: .test(directory), io: faults.io)
+            try self.fill(store, 0..<20)
+            let job = try #require(try store.beginCompaction())
+            faults.writeError.withLock { $0 = ENOSPC }
+            let result = job.run()
+            faults.writeError.withLock { $0 = nil }
+            #expect(throws: StoreError.self) { try result.get() }
+            store.finishCompaction(job, result: result)
+            #expect(listing(directory) == ["database.wal", "database.wal.1"], "segment kept, temporary removed")
+            try self.fill(store, 20..<30)
+            let second = try #require(try store.beginCompaction())
+            #expect(listing(directory) == ["database.wal", "database.wal.1", "database.wal.2"])
+            store.finishCompaction(second, result: second.run())
+            #expect(listing(directory) == ["database.txt", "database.wal"])
+            _ = consume store
+            self.expectKeys(try DurableStore(configuration: .test(directory)), 0..<30, "after two compactions")
+        }
+    }
+}

@@ -1,0 +1,111 @@
+// Injected write and fdatasync failures: failed mutations are rolled back and reported, acknowledged ones
+// survive, and writing resumes once the fault clears.
+
+import Glibc
+import Testing
+
+@testable import Store
+
+@Suite struct FaultTests {
+    @Test(arguments: [0, 7])
+    func aFailedWriteRollsBackAndReportsItsMutations(partialBytes: Int) throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .everysec), io: faults.io)
+                #expect(try store.set(bytes("1"), forKey: bytes("a")) == 1)
+                #expect(try store.set(bytes("2"), forKey: bytes("b")) == 2)
+                #expect(store.writeBuffered() == .ok)
+                #expect(store.durableSequence == 2)
+                let sizeBefore = readFile(directory + "/database.wal")!.count
+
+                faults.writeError.withLock { $0 = ENOSPC }
+                faults.partialWriteBytes.withLock { $0 = partialBytes }
+                #expect(try store.set(bytes("changed"), forKey: bytes("a")) == 3)
+                #expect(try store.set(bytes("3"), forKey: bytes("c")) == 4)
+                #expect(try store.removeValue(forKey: bytes("b")) == 5)
+                #expect(try store.removeAll() == 6)
+                #expect(try store.set(bytes("4"), forKey: bytes("d")) == 7)
+                #expect(store.count == 1)
+                let outcome = store.writeBuffered()
+                #expect(outcome.failedSequences == 3...7)
+                if case .failed(_, let error) = outcome {
+                    #expect(error.errno == Errno(ENOSPC))
+                    #expect(error.description.contains("database.wal"))
+                    #expect(error.description.contains("No space left on device"))
+                }
+                // Rolled back in memory; reads keep working; the file is as before.
+                #expect(contents(store, keys: ["a", "b", "c", "d"]) == ["a": "1", "b": "2", "c": nil, "d": nil])
+                #expect(store.durableSequence == 2)
+                #expect(readFile(directory + "/database.wal")!.count == sizeBefore)
+
+                faults.writeError.withLock { $0 = nil }
+                #expect(try store.set(bytes("5"), forKey: bytes("e")) == 8, "sequence numbers are not reused")
+                #expect(store.writeBuffered() == .ok)
+                #expect(store.durableSequence == 8)
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            #expect(contents(reopened, keys: ["a", "b", "c", "d", "e"]) == [
+                "a": "1", "b": "2", "c": nil, "d": nil, "e": "5",
+            ])
+            #expect(reopened.count == 3)
+        }
+    }
+
+    @Test func aFailedFdatasyncUnderAlwaysRollsBackEverythingUnsynced() throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+                _ = try store.set(bytes("1"), forKey: bytes("a"))
+                #expect(store.writeBuffered() == .ok)
+                let first = try #require(store.makeSyncJob())
+                #expect(store.completeSync(first, result: first.run()) == .ok)
+                #expect(store.durableSequence == 1)
+
+                _ = try store.set(bytes("changed"), forKey: bytes("a"))
+                _ = try store.set(bytes("2"), forKey: bytes("b"))
+                #expect(store.writeBuffered() == .ok)
+                faults.fdatasyncError.withLock { $0 = EIO }
+                let failing = try #require(store.makeSyncJob())
+                #expect(failing.sequence == 3)
+                let result = failing.run()
+                // Written while the sync was in flight: also unsynced, also failed.
+                _ = try store.set(bytes("3"), forKey: bytes("c"))
+                #expect(store.writeBuffered() == .ok)
+                _ = try store.set(bytes("4"), forKey: bytes("d"))  // still only buffered
+                let outcome = store.completeSync(failing, result: result)
+                #expect(outcome.failedSequences == 2...5)
+                #expect(contents(store, keys: ["a", "b", "c", "d"]) == ["a": "1", "b": nil, "c": nil, "d": nil])
+                #expect(store.durableSequence == 1)
+
+                faults.fdatasyncError.withLock { $0 = nil }
+                _ = try store.set(bytes("5"), forKey: bytes("e"))
+                #expect(store.writeBuffered() == .ok)
+                let recovered = try #require(store.makeSyncJob())
+                #expect(store.completeSync(recovered, result: recovered.run()) == .ok)
+                #expect(store.durableSequence == 6)
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            #expect(contents(reopened, keys: ["a", "b", "c", "d", "e"]) == [
+                "a": "1", "b": nil, "c": nil, "d": nil, "e": "5",
+            ])
+        }
+    }
+
+    @Test func aFailedSyncInBeginCompactionIsReportedByTheNextWrite() throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+            _ = try store.set(bytes("1"), forKey: bytes("a"))
+            faults.fdatasyncError.withLock { $0 = EIO }
+            #expect(throws: StoreError.self) { try store.beginCompaction() }
+            faults.fdatasyncError.withLock { $0 = nil }
+            #expect(store.value(forKey: bytes("a")) == nil)
+            #expect(store.writeBuffered().failedSequences == 1...1)
+            #expect(store.writeBuffered() == .ok)
+            #expect(listing(directory) == ["database.wal"])
+            #expect(readFile(directory + "/database.wal") == [])
+        }
+    }
+}

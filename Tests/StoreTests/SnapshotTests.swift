@@ -1,0 +1,98 @@
+// database.txt: escaping, hand-edited files, refusing malformed ones.
+
+import Glibc
+import Testing
+
+@testable import Store
+
+@Suite struct SnapshotTests {
+    @Test func escapingRoundTripsEveryByteInKeysAndValues() throws {
+        try withTemporaryDirectory { directory in
+            let allBytes = (0...255).map { UInt8($0) }
+            let map: [[UInt8]: [UInt8]] = [
+                allBytes: allBytes,
+                bytes("#looks like a comment"): bytes("#value"),
+                bytes("tab\tkey"): bytes("line1\nline2\r\n"),
+                bytes("back\\slash"): bytes("\\x41 is not an escape here"),
+                bytes("empty"): [],
+                []: bytes("empty key"),
+                [0xFF, 0xFE]: [0xC3, 0x28],  // bytes >= 0x80 raw, not UTF-8 checked
+            ]
+            let path = directory + "/database.txt"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try Snapshot.write(map, to: fd, path: path, io: .system)
+            close(fd)
+
+            var loaded: [[UInt8]: [UInt8]] = [:]
+            #expect(try Snapshot.load(path: path, io: .system, into: &loaded))
+            #expect(loaded == map)
+
+            // One line per key after the header, no raw control bytes except the separators.
+            let text = readFile(path)!
+            #expect(text.starts(with: bytes("# reactord snapshot, 7 keys\n")))
+            #expect(text.filter { $0 == 0x0A }.count == map.count + 1)
+            #expect(text.allSatisfy { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A })
+            #expect(text.split(separator: 0x0A).contains(bytes("\\x23looks like a comment\t#value")[...]))
+        }
+    }
+
+    @Test func escapesAreWrittenAsSpecified() {
+        var output = Snapshot.OutputBuffer(capacity: 256)
+        defer { output.deallocate() }
+        Snapshot.escape([0x5C, 0x0A, 0x0D, 0x09, 0x00, 0x1F, 0x7F, 0xFF, 0x23], escapeLeadingHash: false, into: &output)
+        let written = Array(UnsafeBufferPointer(start: output.pointer, count: output.count))
+        #expect(String(decoding: written.prefix(16), as: UTF8.self) == "\\\\\\n\\r\\t\\x00\\x1f")
+        #expect(Array(written.suffix(3)) == [0x7F, 0xFF, 0x23])
+    }
+
+    @Test func aHandWrittenFileWithCommentsCRLFAndBlankLinesLoads() throws {
+        try withTemporaryDirectory { directory in
+            let text = "# written by hand\r\n"
+                + "\r\n"
+                + "alpha\tone\r\n"
+                + "\n"
+                + "# a comment in the middle\n"
+                + "beta\ttwo words\twith a raw tab\n"
+                + "gamma\t\\x41\\x4a\\x4A\\t\\\\\n"
+                + "empty\t\n"
+                + "alpha\toverwritten\n"
+                + "last\tno final newline"
+            writeFile(directory + "/database.txt", bytes(text))
+            let store = try DurableStore(configuration: .test(directory))
+            #expect(store.count == 5)
+            #expect(contents(store, keys: ["alpha", "beta", "gamma", "empty", "last"]) == [
+                "alpha": "overwritten", "beta": "two words\twith a raw tab", "gamma": "AJJ\t\\", "empty": "",
+                "last": "no final newline",
+            ])
+        }
+    }
+
+    @Test(arguments: [
+        ("ok\tvalue\n# fine\nno tab here\nlater\tvalue\n", "line 3: no tab"),
+        ("ok\tvalue\nbad\t\\q\n", "line 2: bad escape"),
+        ("bad\\xZ1\tvalue\n", "line 1: bad escape"),
+        ("\n\nbad\ttrailing backslash\\", "line 3: bad escape"),
+    ])
+    func aMalformedLineRefusesToStartAndNamesTheLine(text: String, expected: String) throws {
+        try withTemporaryDirectory { directory in
+            writeFile(directory + "/database.txt", bytes(text))
+            do throws(StoreError) {
+                _ = try DurableStore(configuration: .test(directory))
+                Issue.record("opened a malformed snapshot")
+            } catch {
+                #expect(error.description.contains(directory + "/database.txt"))
+                #expect(error.description.contains(expected), "\(error)")
+            }
+        }
+    }
+
+    @Test func aLineLongerThanTheReadChunkLoads() throws {
+        try withTemporaryDirectory { directory in
+            let long = [UInt8](repeating: UInt8(ascii: "v"), count: 3 << 20)
+            writeFile(directory + "/database.txt", bytes("a\t1\nlong\t") + long + bytes("\nz\t2\n"))
+            let store = try DurableStore(configuration: .test(directory))
+            #expect(store.value(forKey: bytes("long")) == long)
+            #expect(store.count == 3)
+        }
+    }
+}
