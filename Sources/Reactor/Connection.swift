@@ -189,6 +189,19 @@ public final class Connection: EventHandler {
         self.queuedChunkBytes += region.end - region.offset
     }
 
+    /// Drops every byte queued and not yet written (e.g. held replies that must not be sent after
+    /// all). Files queued are closed.
+    public func discardPendingOutput() {
+        for chunk in self.chunks {
+            if case .file(let region) = chunk, region.closeWhenDone { Sys.close(region.descriptor) }
+        }
+        self.chunks = []
+        self.chunkOffset = 0
+        self.queuedChunkBytes = 0
+        self.output.removeAll(keepingCapacity: true)
+        self.outputIndex = 0
+    }
+
     /// Holds queued output back until ``uncork()``.
     public func cork() { self.isCorked = true }
 

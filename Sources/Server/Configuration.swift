@@ -39,6 +39,8 @@ public struct ServerConfiguration: Sendable {
     public var maxLineBytes = 65536
     public var maxValueBytes = 1 << 20
     public var logLevel = Logger.Level.info
+    /// Log size that triggers a compaction (nil: the store's default, 64 MiB).
+    public var compactionThresholdBytes: Int?
 
     public init() {}
 }

@@ -6,6 +6,7 @@ import Dispatch
 import Logging
 import Reactor
 import Services
+import Store
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -35,6 +36,8 @@ public final class Server {
     private var udpEcho: UDPEcho?
     private var udpTime: UDPTime?
     private var filesRoot: Descriptor?
+    private var persistence: Persistence?
+    private var nextClientID = 1
     private(set) var connections: [ObjectIdentifier: Connection] = [:]
     private var shuttingDown = false
     private var signalSources: [DispatchSourceSignal] = []
@@ -68,6 +71,9 @@ public final class Server {
     /// - Throws: ``ServerError`` naming the service, address and cause (e.g. a port in use).
     @discardableResult
     public func start() throws(ServerError) -> [ListeningEndpoint] {
+        if self.configuration.kvPort != .off {
+            try self.openStore()
+        }
         do {
             try self.bindAll()
         } catch {
@@ -87,6 +93,12 @@ public final class Server {
     private func bindAll() throws(ServerError) {
         let host = self.configuration.host
         let maxLine = self.configuration.maxLineBytes
+        if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
+            try self.listen(service: "kv", host: host, port: port) { [unowned self] in
+                self.nextClientID += 1
+                return KVHandler(server: self, persistence: persistence, clientID: self.nextClientID)
+            }
+        }
         if case .port(let port) = self.configuration.echoPort {
             let tcp = try self.listen(service: "echo", host: host, port: port) { [unowned self] in
                 SessionHandler(machine: EchoService(maxLineBytes: self.configuration.maxLineBytes), server: self)
@@ -109,6 +121,24 @@ public final class Server {
             try self.listen(service: "file", host: host, port: port) { [unowned self] in
                 FileHandler(server: self, root: root, maxLineBytes: maxLine)
             }
+        }
+    }
+
+    /// Recovers the database (snapshot, then log) before anything listens.
+    private func openStore() throws(ServerError) {
+        guard let policy = FsyncPolicy(rawValue: self.configuration.fsync) else {
+            throw ServerError("unknown fsync policy '\(self.configuration.fsync)' (always, everysec or no)")
+        }
+        var storeConfig = DurableStore.Configuration(directory: self.configuration.dataDirectory, fsync: policy)
+        if let threshold = self.configuration.compactionThresholdBytes { storeConfig.compactionThresholdBytes = threshold }
+        let store: DurableStore
+        do {
+            store = try DurableStore(configuration: storeConfig, logger: self.logger)
+        } catch {
+            throw ServerError("data dir \(self.configuration.dataDirectory): \(error)")
+        }
+        self.persistence = Persistence(store: store, loop: self.loop, logger: self.logger) { [unowned self] in
+            [("connections", String(self.connections.count)), ("max_connections", String(self.maxConnections))]
         }
     }
 
@@ -260,7 +290,13 @@ public final class Server {
         guard !self.finished else { return }
         self.finished = true
         for source in self.signalSources { source.cancel() }
-        self.loop.stop()
+        if let persistence = self.persistence {
+            // Flush, fsync and compact before the loop stops (the log is already durable for
+            // everything acknowledged; compaction leaves a fresh database.txt and an empty log).
+            persistence.close { [unowned self] in self.loop.stop() }
+        } else {
+            self.loop.stop()
+        }
     }
 
     private func closeListeners() {

@@ -1,0 +1,216 @@
+// The durability path between the kv protocols and the store: mutations apply at once, replies
+// that acknowledge them are held (the connection is corked) until their log records are written
+// and, under `--fsync always`, fsynced. Once per loop iteration the buffered records go out in
+// one write; the fsync of one group runs on a background queue while the loop gathers the next
+// (group commit, pipelined), and its result comes back through the loop's inbox.
+
+import Dispatch
+import Logging
+import Reactor
+import Services
+import Store
+
+/// The store as the kv protocols see it, plus group commit. Loop thread only.
+final class Persistence: KeyValueStorage {
+    let store: DurableStore
+    private unowned let loop: EventLoop
+    private let logger: Logger
+    private let statisticsExtra: () -> [(name: String, value: String)]
+    /// The newest mutation made through this adapter (the handler compares it before and after a batch).
+    private(set) var lastMutationSequence: UInt64 = 0
+    /// Connections waiting for durability, in the order they first waited.
+    private var waiting: [KVHandler] = []
+    private var syncInFlight = false
+    private var compactionInFlight = false
+    private var closeRequested: (() -> Void)?
+    private var isClosed = false
+    private let background = DispatchQueue(label: "reactord.fsync")
+    private let compactionQueue = DispatchQueue(label: "reactord.compaction")
+    private var syncInbox: Inbox<SyncDone>!
+    private var compactionInbox: Inbox<CompactionDone>!
+    private var everysecTimer: TimerID?
+
+    struct SyncDone: Sendable {
+        let job: SyncJob
+        let result: SyncResult
+    }
+
+    struct CompactionDone: Sendable {
+        let job: CompactionJob
+        let result: Result<Void, StoreError>
+    }
+
+    init(store: DurableStore, loop: EventLoop, logger: Logger, statisticsExtra: @escaping () -> [(name: String, value: String)]) {
+        self.store = store
+        self.loop = loop
+        self.logger = logger
+        self.statisticsExtra = statisticsExtra
+        self.syncInbox = loop.makeInbox { [unowned self] (done: SyncDone) in self.syncFinished(done) }
+        self.compactionInbox = loop.makeInbox { [unowned self] (done: CompactionDone) in self.compactionFinished(done) }
+        loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
+        if store.configuration.fsync == .everysec {
+            self.everysecTimer = loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)) {
+                [unowned self] in self.startSync()
+            }
+        }
+    }
+
+    // MARK: KeyValueStorage
+
+    var count: Int { self.store.count }
+
+    func value(forKey key: [UInt8]) -> [UInt8]? { self.store.value(forKey: key) }
+
+    func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
+        do {
+            self.lastMutationSequence = try self.store.set(value, forKey: key)
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool {
+        do {
+            guard let sequence = try self.store.removeValue(forKey: key) else { return false }
+            self.lastMutationSequence = sequence
+            return true
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func removeAll() throws(StorageError) {
+        do {
+            self.lastMutationSequence = try self.store.removeAll()
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func statistics() -> [(name: String, value: String)] {
+        self.statisticsExtra() + self.store.statistics()
+    }
+
+    // MARK: Holding replies
+
+    /// Whether replies depending on `sequence` may go out now.
+    func isDurable(_ sequence: UInt64) -> Bool { sequence <= self.store.durableSequence }
+
+    /// Holds `handler`'s output until `sequence` is durable.
+    func hold(_ handler: KVHandler, until sequence: UInt64) {
+        if handler.waitingSequence == 0 { self.waiting.append(handler) }
+        handler.waitingSequence = max(handler.waitingSequence, sequence)
+    }
+
+    /// Once per loop iteration: one write for every record the iteration produced, then the
+    /// replies that write made durable go out (everysec/no), or an fsync starts (always).
+    private func endOfIteration() {
+        guard !self.isClosed else { return }
+        if self.store.bufferedBytes > 0 {
+            self.apply(self.store.writeBuffered())
+        }
+        if self.store.configuration.fsync == .always { self.startSync() }
+        self.releaseDurable()
+        self.compactIfNeeded()
+    }
+
+    private func startSync() {
+        guard !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always,
+              let job = self.store.makeSyncJob() else { return }
+        self.syncInFlight = true
+        let inbox = self.syncInbox!
+        self.background.async { inbox.post(SyncDone(job: job, result: job.run())) }
+    }
+
+    private func syncFinished(_ done: SyncDone) {
+        self.syncInFlight = false
+        self.apply(self.store.completeSync(done.job, result: done.result))
+        self.releaseDurable()
+        // Records written while this sync ran form the next group.
+        if self.store.configuration.fsync == .always { self.startSync() }
+        self.compactIfNeeded()
+        self.closeIfIdle()
+    }
+
+    private func apply(_ outcome: WriteOutcome) {
+        guard case .failed(let sequences, let error) = outcome else { return }
+        self.logger.error("log write failed: refusing the affected writes", metadata: ["error": "\(error)"])
+        var still: [KVHandler] = []
+        for handler in self.waiting {
+            // A failure rolls back every mutation that was not yet durable, so a handler is
+            // affected exactly when its newest awaited mutation is in the failed range.
+            if sequences.contains(handler.waitingSequence) {
+                handler.waitingSequence = 0
+                handler.failHeldReplies(reason: error.description)
+            } else {
+                still.append(handler)
+            }
+        }
+        self.waiting = still
+    }
+
+    private func releaseDurable() {
+        guard !self.waiting.isEmpty else { return }
+        let durable = self.store.durableSequence
+        var still: [KVHandler] = []
+        for handler in self.waiting {
+            if handler.waitingSequence <= durable {
+                handler.waitingSequence = 0
+                handler.releaseHeldReplies()
+            } else {
+                still.append(handler)
+            }
+        }
+        self.waiting = still
+    }
+
+    // MARK: Compaction
+
+    private func compactIfNeeded() {
+        guard !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil, self.store.needsCompaction else { return }
+        let job: CompactionJob?
+        do {
+            job = try self.store.beginCompaction()
+        } catch {
+            self.logger.error("compaction could not start", metadata: ["error": "\(error)"])
+            return
+        }
+        guard let job else { return }
+        self.compactionInFlight = true
+        self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
+        let inbox = self.compactionInbox!
+        self.compactionQueue.async { inbox.post(CompactionDone(job: job, result: job.run())) }
+    }
+
+    private func compactionFinished(_ done: CompactionDone) {
+        self.compactionInFlight = false
+        self.store.finishCompaction(done.job, result: done.result)
+        if case .failure(let error) = done.result {
+            self.logger.error("compaction failed", metadata: ["error": "\(error)"])
+        } else {
+            self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
+        }
+        self.closeIfIdle()
+    }
+
+    // MARK: Shutdown
+
+    /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
+    func close(then done: @escaping () -> Void) {
+        if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+        self.closeRequested = done
+        self.closeIfIdle()
+    }
+
+    private func closeIfIdle() {
+        guard let done = self.closeRequested, !self.syncInFlight, !self.compactionInFlight else { return }
+        self.closeRequested = nil
+        self.isClosed = true
+        do {
+            try self.store.close()
+        } catch {
+            self.logger.error("closing the store failed", metadata: ["error": "\(error)"])
+        }
+        done()
+    }
+}
