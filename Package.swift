@@ -36,6 +36,7 @@ let package = Package(
             "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
+        .executableTarget(name: "line-upper", dependencies: ["Reactor"], path: "Examples/line-upper"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
         .testTarget(name: "ServicesTests", dependencies: ["Services"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
