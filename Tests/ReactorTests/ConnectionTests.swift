@@ -85,6 +85,37 @@ extension ReactorTests {
             #expect(eof)
         }
 
+        @Test func connectionPausedByAnotherHandlerInTheSameBatchStaysOpen() throws {
+            let loop = try EventLoop()
+            var iterations = 0
+            loop.addBeforeSleepHook {
+                iterations += 1
+                if iterations == 1 { loop.stop() }
+            }
+            let (local1, peer1) = try makeSocketPair()
+            let (local2, peer2) = try makeSocketPair()
+            defer { Sys.close(peer1); Sys.close(peer2) }
+            // Both readable before the first wait: their events come in one batch.
+            try writeAll(peer1.rawValue, Array("one".utf8), deadline: .now + .seconds(5))
+            try writeAll(peer2.rawValue, Array("two".utf8), deadline: .now + .seconds(5))
+            let first = RecordingDelegate()
+            let second = RecordingDelegate()
+            let c1 = try Connection(loop: loop, descriptor: local1, peer: nil, delegate: first)
+            let c2 = try Connection(loop: loop, descriptor: local2, peer: nil, delegate: second)
+            defer { c1.abort(); c2.abort() }
+            // Whichever reads first pauses the other, whose event is already in the batch.
+            var pausedOther = false
+            first.onRead = { _ in if !pausedOther { pausedOther = true; c2.pauseReading() } }
+            second.onRead = { _ in if !pausedOther { pausedOther = true; c1.pauseReading() } }
+
+            #expect(try runLoop(loop))
+            #expect(first.closeCount == 0 && second.closeCount == 0,
+                    "a readiness event that arrived before pauseReading closed the connection: \(String(describing: first.closeError ?? second.closeError))")
+            #expect(c1.state == .open && c2.state == .open)
+            // Exactly one of them read; the paused one reads once resumed.
+            #expect(first.received.isEmpty != second.received.isEmpty)
+        }
+
         /// A byte of a deterministic stream, so a reordering or a dropped byte is caught anywhere.
         static func patternByte(_ i: Int) -> UInt8 { UInt8(truncatingIfNeeded: (i &* 7) % 251 &+ i >> 16) }
 
