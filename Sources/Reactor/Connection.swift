@@ -422,6 +422,12 @@ public final class Connection: EventHandler {
     /// spurious wake-up) nothing happens.
     private func probeError() {
         let err = (try? Sys.getsockopt(self.descriptor, level: SOL_SOCKET, name: SO_ERROR)) ?? 0
+        if err == 0 {
+            // The event may be stale: fetched in this batch before another handler changed our
+            // interest (pauseReading). Only a hang-up still pending now ends the connection.
+            let revents = (try? Sys.poll(self.descriptor, events: 0, timeoutMilliseconds: 0)) ?? 0
+            guard revents & Int16(POLLHUP | POLLERR) != 0 else { return }
+        }
         self.fail(IOError(errno: err == 0 ? ECONNRESET : err, call: "epoll (hang-up)"))
     }
 

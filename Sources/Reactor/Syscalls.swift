@@ -210,6 +210,14 @@ public enum Sys {
         }
     }
 
+    /// poll(2) on one descriptor. - Returns: its `revents` (POLLERR and POLLHUP are reported
+    /// whatever `events` asks for), 0 on timeout.
+    public static func poll(_ fd: Descriptor, events: Int16, timeoutMilliseconds: CInt) throws(IOError) -> Int16 {
+        var p = pollfd(fd: fd.rawValue, events: events, revents: 0)
+        _ = try check("poll") { Glibc.poll(&p, 1, timeoutMilliseconds) }
+        return p.revents
+    }
+
     /// epoll_create1(EPOLL_CLOEXEC).
     public static func epoll_create1() throws(IOError) -> Descriptor {
         Descriptor(rawValue: try check("epoll_create1") { CLinux.epoll_create1(CInt(EPOLL_CLOEXEC)) })
