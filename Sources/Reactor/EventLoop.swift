@@ -83,7 +83,8 @@ public final class EventLoop {
     deinit {
         for (_, entry) in self.timerCallbacks { entry.source.cancel() }
         self.poller.close()
-        Sys.close(self.handle.wakeFD)
+        // The wake-up eventfd is closed by the LoopHandle's deinit: inboxes, stop handles and
+        // Dispatch timer handlers may still hold the handle and post after the loop is gone.
         self.readBuffer.deallocate()
     }
 
@@ -236,6 +237,8 @@ public final class LoopHandle: Sendable {
     private let mailbox = Mutex<[Message]>([])
 
     init(wakeFD: Descriptor) { self.wakeFD = wakeFD }
+
+    deinit { Sys.close(self.wakeFD) }
 
     /// Runs `task` on the loop thread, with the loop. Safe from any thread.
     public func execute(_ task: @escaping @Sendable (EventLoop) -> Void) {
