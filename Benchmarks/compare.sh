@@ -76,7 +76,7 @@ kb() { # port ratio pipeline -> "ops p99"
 ratio() { python3 -c "print(f'{float($1)/float($2):.2f}')"; }
 
 r_no=$(start_reactord no)
-redis_no=$(start_redis none)
+redis_no=$(start_redis no)
 printf '%-34s %14s %14s %7s\n' "test (-c 50)" "reactord" "redis-server" "ratio"
 for p in 1 16; do
     for t in set get; do
@@ -97,4 +97,4 @@ r_always=$(start_reactord always)
 redis_always=$(start_redis always)
 a=$(rb "$r_always" set 1); b=$(rb "$redis_always" set 1)
 printf '%-34s %14s %14s %7s\n' "SET fsync always -P 1 (ops/s)" "$a" "$b" "$(ratio "$a" "$b")"
-echo "(reactord --fsync always vs redis appendonly yes appendfsync always; others: reactord --fsync no vs redis without persistence)"
+echo "(last row: reactord --fsync always vs redis appendfsync always; others: reactord --fsync no vs redis appendonly yes, appendfsync no)"
