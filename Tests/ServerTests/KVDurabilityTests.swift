@@ -94,19 +94,97 @@ import Glibc
         let port = try Self.kvPort(of: first)
 
         let writerCount = 4
-        let window = 8
         let threshold = 600
-        let total = Shared(0)
-        let enough = DispatchSemaphore(value: 0)
-        let finished = DispatchGroup()
-        // Per writer: how many of its keys were acknowledged (replies come in order, so keys
-        // 0..<n), and why it stopped. Written by its thread, read by the test after `finished`.
-        let acknowledged = (0..<writerCount).map { _ in Shared(0) }
-        let endedBy = (0..<writerCount).map { _ in Shared("") }
+        let load = WriteLoad(port: port, writers: writerCount, window: 8, signalAfter: threshold)
+        try #require(load.enough.wait(timeout: .now() + 60) == .success, "fewer than \(threshold) OKs within 60 s")
+        #expect(kill(first.pid, SIGKILL) == 0)
+        #expect(first.waitForExit(within: 10) != nil, "reactord did not die on SIGKILL")
+        try #require(load.finished.wait(timeout: .now() + 20) == .success, "writers did not notice the kill")
+        for ended in load.endedBy {
+            #expect(ended.current != "deadline" && !ended.current.hasPrefix("reply"), "writer ended by \(ended.current)")
+        }
+        let acknowledged = load.acknowledged
+        let acknowledgedTotal = acknowledged.reduce(0) { $0 + $1.current }
+        #expect(acknowledgedTotal >= threshold)
+
+        let second = try ReactordProcess(arguments: arguments)
+        defer { second.kill() }
+        let port2 = try Self.kvPort(of: second)
+        let reader = try TestClient(port: port2)
+        var requests: [UInt8] = []
+        var expected: [String] = []
         for w in 0..<writerCount {
-            finished.enter()
-            let acked = acknowledged[w]
-            let ended = endedBy[w]
+            for i in 0..<acknowledged[w].current {
+                requests += Array("get w\(w)-\(i)\n".utf8)
+                expected.append("value-\(w)-\(i)")
+            }
+        }
+        try reader.send(requests, deadline: .now + .seconds(20))
+        let replies = try reader.readLines(expected.count, deadline: .now + .seconds(20))
+        let lost = zip(replies, expected).filter { String(decoding: $0.0, as: UTF8.self) != $0.1 }
+        #expect(lost.isEmpty, "\(lost.count) of \(expected.count) acknowledged keys lost, e.g. \(lost.prefix(3).map { String(decoding: $0.0, as: UTF8.self) })")
+        #expect(kill(second.pid, SIGTERM) == 0)
+        #expect(second.waitForExit(within: 5) == 0)
+    }
+
+    @Test func sigtermUnderWriteLoadExitsZeroAndKeepsEveryAcknowledgedWrite() throws {
+        // Several rounds: the stop must land while replies wait for an fsync, which a round
+        // makes likely but not certain.
+        for round in 0..<4 {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let process = try ReactordProcess(arguments: [
+                "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
+                "--data-dir", dir.path, "--fsync", "always", "--log-level", "error"])
+            defer { process.kill() }
+            let port = try Self.kvPort(of: process)
+            let load = WriteLoad(port: port, writers: 6, window: 16, signalAfter: 300)
+            try #require(load.enough.wait(timeout: .now() + 30) == .success, "round \(round): fewer than 300 OKs within 30 s")
+            #expect(kill(process.pid, SIGTERM) == 0)
+            let status = process.waitForExit(within: 5)
+            #expect(status == 0, "round \(round): SIGTERM under load: exit status \(status.map(String.init) ?? "none within 5 s"), reason \(process.process.isRunning ? "running" : "\(process.process.terminationReason.rawValue)")")
+            try #require(load.finished.wait(timeout: .now() + 10) == .success, "writers did not see the close")
+            guard status == 0 else { return }
+            #expect(fileSize(dir.file("database.wal")) == 0)
+            let snapshot = try readSnapshotFile(dir.file("database.txt"))
+            var missing = 0
+            for (w, acked) in load.acknowledged.enumerated() {
+                for i in 0..<acked.current where snapshot.pairs[Array("w\(w)-\(i)".utf8)] != Array("value-\(w)-\(i)".utf8) { missing += 1 }
+            }
+            #expect(missing == 0, "round \(round): \(missing) acknowledged keys missing from database.txt")
+        }
+    }
+
+    /// Waits for `reactord: ready` and returns the kv port it printed.
+    static func kvPort(of process: ReactordProcess) throws -> Int {
+        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
+        let kv = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") }, "\(lines)")
+        return try #require(kv.split(separator: ":").last.flatMap { Int($0) })
+    }
+}
+
+/// Writer threads against a kv port: each sets distinct keys `w<writer>-<i>` to `value-<writer>-<i>`
+/// with a window of requests in flight, counting a key only once its `OK` has arrived (replies
+/// come in order, so writer w's acknowledged keys are 0..<acknowledged[w]). Each thread stops at
+/// EOF, an error, a reply other than OK, or after 60 s.
+final class WriteLoad: Sendable {
+    let acknowledged: [Shared<Int>]
+    let endedBy: [Shared<String>]
+    /// Signalled once, when `signalAfter` acknowledgements have arrived in total.
+    let enough = DispatchSemaphore(value: 0)
+    /// Left by every writer thread as it ends.
+    let finished = DispatchGroup()
+
+    init(port: Int, writers: Int, window: Int, signalAfter threshold: Int) {
+        self.acknowledged = (0..<writers).map { _ in Shared(0) }
+        self.endedBy = (0..<writers).map { _ in Shared("") }
+        let total = Shared(0)
+        for w in 0..<writers {
+            self.finished.enter()
+            let acked = self.acknowledged[w]
+            let ended = self.endedBy[w]
+            let enough = self.enough
+            let finished = self.finished
             Thread {
                 defer { finished.leave() }
                 do {
@@ -114,7 +192,7 @@ import Glibc
                     var sent = 0
                     var count = 0
                     var pending: [UInt8] = []
-                    // Bounded: the server is killed long before this, the deadline only guards a hang.
+                    // Bounded: the server is stopped long before this, the deadline only guards a hang.
                     let deadline = ContinuousClock.now + .seconds(60)
                     while ContinuousClock.now < deadline {
                         while sent - count < window {
@@ -142,40 +220,5 @@ import Glibc
                 }
             }.start()
         }
-        try #require(enough.wait(timeout: .now() + 60) == .success, "fewer than \(threshold) OKs within 60 s")
-        #expect(kill(first.pid, SIGKILL) == 0)
-        #expect(first.waitForExit(within: 10) != nil, "reactord did not die on SIGKILL")
-        try #require(finished.wait(timeout: .now() + 20) == .success, "writers did not notice the kill")
-        for ended in endedBy {
-            #expect(ended.current != "deadline" && !ended.current.hasPrefix("reply"), "writer ended by \(ended.current)")
-        }
-        let acknowledgedTotal = acknowledged.reduce(0) { $0 + $1.current }
-        #expect(acknowledgedTotal >= threshold)
-
-        let second = try ReactordProcess(arguments: arguments)
-        defer { second.kill() }
-        let port2 = try Self.kvPort(of: second)
-        let reader = try TestClient(port: port2)
-        var requests: [UInt8] = []
-        var expected: [String] = []
-        for w in 0..<writerCount {
-            for i in 0..<acknowledged[w].current {
-                requests += Array("get w\(w)-\(i)\n".utf8)
-                expected.append("value-\(w)-\(i)")
-            }
-        }
-        try reader.send(requests, deadline: .now + .seconds(20))
-        let replies = try reader.readLines(expected.count, deadline: .now + .seconds(20))
-        let lost = zip(replies, expected).filter { String(decoding: $0.0, as: UTF8.self) != $0.1 }
-        #expect(lost.isEmpty, "\(lost.count) of \(expected.count) acknowledged keys lost, e.g. \(lost.prefix(3).map { String(decoding: $0.0, as: UTF8.self) })")
-        #expect(kill(second.pid, SIGTERM) == 0)
-        #expect(second.waitForExit(within: 5) == 0)
-    }
-
-    /// Waits for `reactord: ready` and returns the kv port it printed.
-    static func kvPort(of process: ReactordProcess) throws -> Int {
-        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
-        let kv = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") }, "\(lines)")
-        return try #require(kv.split(separator: ":").last.flatMap { Int($0) })
     }
 }
