@@ -243,4 +243,21 @@ import Glibc
         #expect(try again.request("get b") == "2")
         #expect(try again.request("get never") == "ERR not found")
     }
+
+    @Test func overLongLineIsRefusedThenTheConnectionCloses() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path) { $0.maxLineBytes = 64 }
+        defer { server.stop() }
+        let client = try TestClient(port: server.kvPort)
+        let fits = "set fits " + String(repeating: "f", count: 64 - 9)
+        #expect(try client.request(fits) == "OK")
+        try client.send("set long " + String(repeating: "x", count: 100) + "\nget fits\n")
+        let (bytes, eof) = client.readToEOF()
+        #expect(String(decoding: bytes, as: UTF8.self) == "ERR line too long\n")
+        #expect(eof)
+        let again = try TestClient(port: server.kvPort)
+        #expect(try again.request("get fits") == String(repeating: "f", count: 55))
+        #expect(try again.request("get long") == "ERR not found")
+    }
 }
