@@ -115,7 +115,9 @@ final class Persistence: KeyValueStorage {
     }
 
     private func startSync() {
-        guard !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always,
+        // Releasing held replies can close the last connection of a graceful stop, which closes
+        // the store (closeIfIdle) before the caller gets here: never touch it afterwards.
+        guard !self.isClosed, !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always,
               let job = self.store.makeSyncJob() else { return }
         self.syncInFlight = true
         let inbox = self.syncInbox!
@@ -167,7 +169,8 @@ final class Persistence: KeyValueStorage {
     // MARK: Compaction
 
     private func compactIfNeeded() {
-        guard !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil, self.store.needsCompaction else { return }
+        guard !self.isClosed, !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil,
+              self.store.needsCompaction else { return }
         let job: CompactionJob?
         do {
             job = try self.store.beginCompaction()
