@@ -426,20 +426,29 @@ final class KVBenchRedis {
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }
         let ready = DispatchSemaphore(value: 0)
-        output.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                ready.signal()  // exited: let start() notice at once
-                return
+        // A plain thread with blocking reads: it ends at EOF, when redis exits. (Foundation's
+        // readabilityHandler on Linux delayed the termination handler by seconds.)
+        let readFD = output.fileHandleForReading.fileDescriptor
+        let reader = Thread {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            var signalled = false
+            while true {
+                let n = chunk.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                let isReady = log.text.withLock { text in
+                    text += String(decoding: chunk[0..<n], as: UTF8.self)
+                    return text.contains("Ready to accept connections")
+                }
+                if isReady && !signalled {
+                    signalled = true
+                    ready.signal()
+                }
             }
-            let isReady = log.text.withLock { text in
-                text += String(decoding: data, as: UTF8.self)
-                return text.contains("Ready to accept connections")
-            }
-            if isReady { ready.signal() }
+            if !signalled { ready.signal() }  // exited before ready: let start() notice at once
         }
         try process.run()
+        reader.start()
         let redis = KVBenchRedis(port: port, process: process, exited: exited)
         let waited = ready.wait(timeout: .now() + 15)
         let text = log.text.withLock { $0 }
@@ -453,10 +462,10 @@ final class KVBenchRedis {
     func stop() {
         guard self.process.isRunning else { return }
         let pid = self.process.processIdentifier
-        kill(pid, SIGTERM)
-        if self.exited.wait(timeout: .now() + 10) == .timedOut {
-            kill(pid, SIGKILL)
-            _ = self.exited.wait(timeout: .now() + 10)
-        }
+        // SIGKILL, not SIGTERM: the child inherits the signal mask of the test runner's thread,
+        // where SIGTERM may be blocked (it then waited the whole timeout), and a redis without
+        // persistence has nothing to save.
+        kill(pid, SIGKILL)
+        _ = self.exited.wait(timeout: .now() + 10)
     }
 }
