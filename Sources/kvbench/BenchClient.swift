@@ -86,7 +86,7 @@ final class BenchClient: ConnectionDelegate {
             }
         }
         if unexpected {
-            self.runner.clientFailed(self, reason: "protocol error: a reply to no request")
+            self.runner.clientFailed(self, reason: "protocol error: more replies than requests (does the server speak --protocol \(self.wireProtocol.rawValue)?)")
             return
         }
         self.fill(now: now)

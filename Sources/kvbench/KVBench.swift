@@ -59,6 +59,9 @@ struct KVBench: ParsableCommand {
         guard self.connections <= 100_000 else { throw ValidationError("-c/--connections must be at most 100000") }
         guard self.pipeline >= 1 else { throw ValidationError("-P/--pipeline must be at least 1") }
         guard self.pipeline <= 100_000 else { throw ValidationError("-P/--pipeline must be at most 100000") }
+        guard self.connections * self.pipeline <= 10_000_000 else {
+            throw ValidationError("-c/--connections times -P/--pipeline must be at most 10000000")
+        }
         if self.requests != nil && self.duration != nil {
             throw ValidationError("-n/--requests and --duration cannot be used together")
         }

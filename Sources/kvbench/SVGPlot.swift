@@ -135,7 +135,7 @@ struct SVGPlot {
         if value >= 1_000_000 { return BenchRunner.format(value / 1_000_000, value.truncatingRemainder(dividingBy: 1_000_000) == 0 ? 0 : 1) + "M" }
         if value >= 10_000 { return BenchRunner.format(value / 1000, value.truncatingRemainder(dividingBy: 1000) == 0 ? 0 : 1) + "k" }
         if value == value.rounded() { return String(Int(value)) }
-        return BenchRunner.format(value, 2)
+        return BenchRunner.format(value, (value * 10).rounded() == value * 10 ? 1 : 2)
     }
 
     static func f(_ value: Double) -> String { BenchRunner.format(value, 1) }
