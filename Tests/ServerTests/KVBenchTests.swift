@@ -35,6 +35,27 @@ struct KVBenchTests {
         #expect(server.requestsHandled == 2000, "the server must receive exactly -n requests")
     }
 
+    @Test("replies dribbled one byte per write are parsed; SET-only never misses, GET-only on an empty store always does")
+    func splitRepliesAndRatios() throws {
+        let server = try KVBenchFakeServer(errorKey: nil, dribble: true)
+        defer { server.stop() }
+        let sets = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "300", "-c", "2", "-P", "4",
+                                           "--ratio", "1:0", "--keyspace", "1000000", "--json"])
+        #expect(sets.status == 0, "stderr: \(sets.stderr)")
+        let setObject = try KVBenchProcess.json(sets.stdout)
+        #expect(setObject["requests"] as? Int == 300)
+        #expect(setObject["misses"] as? Int == 0)
+        #expect(setObject["errors"] as? Int == 0)
+        // Keys from a different seed over a huge keyspace: practically never the ones just set.
+        let gets = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "300", "-c", "2", "-P", "4",
+                                           "--ratio", "0:1", "--keyspace", "1000000", "--seed", "99", "--json"])
+        #expect(gets.status == 0, "stderr: \(gets.stderr)")
+        let getObject = try KVBenchProcess.json(gets.stdout)
+        #expect(getObject["requests"] as? Int == 300)
+        #expect((getObject["misses"] as? Int ?? 0) >= 295)
+        #expect(getObject["errors"] as? Int == 0)
+    }
+
     @Test("--json prints one object with every key and nothing else on stdout")
     func jsonHasEveryKey() throws {
         let server = try KVBenchFakeServer(errorKey: nil)
@@ -236,6 +257,7 @@ final class KVBenchFakeServer: Sendable {
     private let wakeWrite: CInt
     private let errorKey: String?
     private let closeAfter: Int?
+    private let dribble: Bool
     private let handled = Mutex(0)
     private let finished = DispatchSemaphore(value: 0)
     private let stopped = Mutex(false)
@@ -244,9 +266,11 @@ final class KVBenchFakeServer: Sendable {
         var description: String
     }
 
-    init(errorKey: String?, closeAfter: Int? = nil) throws {
+    /// - Parameter dribble: write replies one byte per send, so they arrive split across reads.
+    init(errorKey: String?, closeAfter: Int? = nil, dribble: Bool = false) throws {
         self.errorKey = errorKey
         self.closeAfter = closeAfter
+        self.dribble = dribble
         let (fd, port) = try Self.listen()
         self.listener = fd
         self.port = port
@@ -325,7 +349,14 @@ final class KVBenchFakeServer: Sendable {
             for entry in polls.dropFirst() where entry.revents != 0 {
                 if entry.fd == self.listener {
                     let client = accept(self.listener, nil, nil)
-                    if client >= 0 { buffers[client] = [] }
+                    if client >= 0 {
+                        if self.dribble {
+                            // No Nagle: each one-byte send leaves as its own segment.
+                            var on: CInt = 1
+                            _ = setsockopt(client, CInt(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<CInt>.size))
+                        }
+                        buffers[client] = []
+                    }
                     continue
                 }
                 let n = chunk.withUnsafeMutableBytes { Glibc.read(entry.fd, $0.baseAddress, $0.count) }
@@ -353,7 +384,8 @@ final class KVBenchFakeServer: Sendable {
                 reply.withUnsafeBytes { raw in
                     var offset = 0
                     while offset < raw.count {
-                        let written = Glibc.send(entry.fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                        let size = self.dribble ? 1 : raw.count - offset
+                        let written = Glibc.send(entry.fd, raw.baseAddress! + offset, size, Int32(MSG_NOSIGNAL))
                         if written <= 0 { break }
                         offset += written
                     }
