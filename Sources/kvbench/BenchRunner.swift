@@ -1,0 +1,357 @@
+// The benchmark engine: one EventLoop on the calling thread, C client connections, an optional
+// preload phase, then the measured phase. It hands out requests (exactly N in -n mode, until the
+// deadline in --duration mode), counts every reply, and records latencies after the warm-up in an
+// HdrHistogram. Any connection lost or refused ends the run with a BenchFailure. Loop thread only.
+
+import Histogram
+import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a run could not complete: one line for stderr.
+struct BenchFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// What a finished run measured.
+struct BenchResult {
+    var requests = 0
+    /// Non-error replies (hits, misses and OKs).
+    var replies = 0
+    var errors = 0
+    var misses = 0
+    var elapsedSeconds = 0.0
+    var warmupRequests = 0
+    var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+    /// Replies per 100 ms bucket of the measured phase.
+    var timeline: [Int] = []
+    var lastError: String?
+    var preloadedKeys = 0
+    var preloadErrors = 0
+    var preloadSeconds = 0.0
+
+    var opsPerSecond: Double { self.elapsedSeconds > 0 ? Double(self.requests) / self.elapsedSeconds : 0 }
+}
+
+final class BenchRunner {
+    enum Phase { case connecting, preload, measure, done }
+
+    static let bucketNanoseconds: UInt64 = 100_000_000
+
+    let configuration: BenchConfiguration
+    let encoder: RequestEncoder
+    private let loop: EventLoop
+    private let address: SocketAddress
+    private var clients: [BenchClient] = []
+    private var phase = Phase.connecting
+    private var connected = 0
+    private var failure: BenchFailure?
+    private var progressTimer: TimerID?
+    private var deadlineTimer: TimerID?
+
+    // Issuing.
+    private let requestLimit: Int
+    private var issued = 0
+    private var stopIssuing = false
+    private let setWeight: UInt64
+    private let totalWeight: UInt64
+    private var preloadNext = 0
+
+    // Accounting.
+    private var result = BenchResult()
+    private var completed = 0
+    private var phaseStart: UInt64 = 0
+    private var lastReply: UInt64 = 0
+    private var warmupCount = 0
+    private var warmupUntil: UInt64 = 0
+    private var deadline: UInt64 = .max
+    private var progressDrawn = false
+
+    /// - Throws: ``BenchFailure`` if the loop cannot be created or the host is not an address.
+    init(configuration: BenchConfiguration) throws(BenchFailure) {
+        self.configuration = configuration
+        self.encoder = RequestEncoder(wireProtocol: configuration.wireProtocol, keyspace: configuration.keyspace,
+                                      valueSize: configuration.valueSize)
+        do {
+            self.loop = try EventLoop()
+        } catch {
+            throw BenchFailure(description: "cannot create the event loop: \(error)")
+        }
+        do {
+            self.address = try SocketAddress(host: configuration.host, port: configuration.port)
+        } catch {
+            throw BenchFailure(description: error.description)
+        }
+        switch configuration.limit {
+        case .requests(let n): self.requestLimit = n
+        case .duration: self.requestLimit = .max
+        }
+        self.setWeight = UInt64(configuration.ratio.sets)
+        self.totalWeight = UInt64(configuration.ratio.sets + configuration.ratio.gets)
+    }
+
+    /// Runs the benchmark to the end on the calling thread.
+    /// - Throws: ``BenchFailure`` when a connection is refused or lost, or the server stalls.
+    func run() throws(BenchFailure) -> BenchResult {
+        Sys.ignoreSIGPIPE()
+        let limit = Sys.raiseDescriptorLimit()
+        guard self.configuration.connections + 16 <= limit else {
+            throw BenchFailure(description: "\(self.configuration.connections) connections need more descriptors than the limit of \(limit)")
+        }
+        for index in 0..<self.configuration.connections {
+            let client = BenchClient(runner: self, index: index, seed: self.configuration.seed,
+                                     pipeline: self.configuration.pipeline, wireProtocol: self.configuration.wireProtocol)
+            self.clients.append(client)
+            do {
+                let connection = try Connection.connect(loop: self.loop, to: self.address, delegate: client)
+                connection.idleTimeoutEnabled = false
+                client.connection = connection
+            } catch {
+                self.phase = .done
+                self.closeAll()
+                throw BenchFailure(description: "cannot connect to \(self.address): \(Self.describe(error))")
+            }
+        }
+        // The progress timer doubles as the stall watchdog, so it runs even when nothing is drawn.
+        self.lastReply = Sys.monotonicNanoseconds()
+        self.progressTimer = self.loop.scheduleTimer(after: .milliseconds(250), repeating: .milliseconds(250)) { [unowned self] in
+            self.tick()
+        }
+        do {
+            try self.loop.run()
+        } catch {
+            self.failure = BenchFailure(description: "event loop failed: \(error)")
+        }
+        self.phase = .done
+        self.clearProgress()
+        if let timer = self.progressTimer { self.loop.cancelTimer(timer) }
+        if let timer = self.deadlineTimer { self.loop.cancelTimer(timer) }
+        self.closeAll()
+        if let failure = self.failure { throw failure }
+        self.result.lastError = self.clients.lazy.compactMap { $0.lastError }.first
+        return self.result
+    }
+
+    // MARK: Called by clients
+
+    func clientDidConnect(_ client: BenchClient) {
+        guard self.phase == .connecting else { return }
+        self.connected += 1
+        if self.connected == self.clients.count {
+            if self.configuration.preload {
+                self.begin(.preload)
+            } else {
+                self.begin(.measure)
+            }
+        }
+    }
+
+    func clientFailed(_ client: BenchClient, reason: String) {
+        guard self.phase != .done, self.failure == nil else { return }
+        if self.phase == .connecting {
+            self.failure = BenchFailure(description: "cannot connect to \(self.address): \(reason)")
+        } else {
+            self.failure = BenchFailure(
+                description: "connection to \(self.address) lost after \(self.completed) replies: \(reason)")
+        }
+        self.phase = .done
+        self.loop.stop()
+    }
+
+    /// The next request to send, or nil when the phase has issued all it may.
+    @inline(__always)
+    func nextRequest(_ rng: inout WyRand) -> (isGet: Bool, key: Int)? {
+        switch self.phase {
+        case .measure:
+            guard !self.stopIssuing, self.issued < self.requestLimit else { return nil }
+            self.issued += 1
+            let key = Int(truncatingIfNeeded: rng.next(below: UInt64(self.configuration.keyspace)))
+            let isGet: Bool
+            if self.setWeight == 0 {
+                isGet = true
+            } else if self.setWeight == self.totalWeight {
+                isGet = false
+            } else {
+                isGet = rng.next(below: self.totalWeight) >= self.setWeight
+            }
+            return (isGet, key)
+        case .preload:
+            guard self.preloadNext < self.configuration.keyspace else { return nil }
+            self.preloadNext += 1
+            return (false, self.preloadNext - 1)
+        case .connecting, .done:
+            return nil
+        }
+    }
+
+    /// Accounts one reply.
+    @inline(__always)
+    func record(_ reply: Reply, isGet: Bool, latencyNanoseconds: UInt64, now: UInt64) {
+        self.completed += 1
+        self.lastReply = now
+        switch self.phase {
+        case .measure:
+            let isError: Bool
+            switch reply {
+            case .error: isError = true
+            case .notFound, .null: isError = !isGet; if isGet { self.result.misses += 1 }
+            case .ok: isError = false
+            case .value: isError = !isGet  // a SET must answer OK
+            }
+            if isError { self.result.errors += 1 } else { self.result.replies += 1 }
+            if self.completed > self.warmupCount && now >= self.warmupUntil {
+                self.result.histogram.record((latencyNanoseconds &+ 500) / 1000)
+            }
+            if self.configuration.recordTimeline {
+                let bucket = Int((now &- self.phaseStart) / Self.bucketNanoseconds)
+                while self.result.timeline.count <= bucket { self.result.timeline.append(0) }
+                self.result.timeline[bucket] += 1
+            }
+            if now >= self.deadline { self.stopIssuing = true }
+            if self.completed == self.requestLimit || (self.stopIssuing && self.issued == self.completed) {
+                self.finishMeasure(now: now)
+            }
+        case .preload:
+            if reply != .ok { self.result.preloadErrors += 1 }
+            if self.completed == self.configuration.keyspace {
+                self.result.preloadedKeys = self.completed
+                self.result.preloadSeconds = Double(now &- self.phaseStart) / 1e9
+                self.clearProgress()
+                if self.configuration.showProgress {
+                    Self.writeStderr("kvbench: preloaded \(self.completed) keys in \(Self.format(self.result.preloadSeconds, 2)) s"
+                        + (self.result.preloadErrors > 0 ? ", \(self.result.preloadErrors) errors" : "") + "\n")
+                }
+                self.begin(.measure)
+            }
+        case .connecting, .done:
+            break
+        }
+    }
+
+    // MARK: Phases
+
+    private func begin(_ phase: Phase) {
+        self.phase = phase
+        self.completed = 0
+        self.issued = 0
+        let now = Sys.monotonicNanoseconds()
+        self.phaseStart = now
+        self.lastReply = now
+        if phase == .measure {
+            switch self.configuration.limit {
+            case .requests(let n):
+                self.warmupCount = n / 100
+            case .duration(let seconds):
+                let nanoseconds = UInt64(seconds * 1e9)
+                self.deadline = now + nanoseconds
+                self.warmupUntil = now + min(500_000_000, nanoseconds / 10)
+                self.deadlineTimer = self.loop.scheduleTimer(after: .nanoseconds(Int64(nanoseconds))) { [unowned self] in
+                    self.stopIssuing = true
+                    if self.phase == .measure && self.issued == self.completed {
+                        self.finishMeasure(now: Sys.monotonicNanoseconds())
+                    }
+                }
+            }
+        }
+        for client in self.clients {
+            client.fill(now: now)
+            if self.phase != phase { return }  // a write failed and ended the run
+        }
+    }
+
+    private func finishMeasure(now: UInt64) {
+        self.result.requests = self.completed
+        self.result.elapsedSeconds = Double(now &- self.phaseStart) / 1e9
+        if case .requests = self.configuration.limit {
+            self.result.warmupRequests = self.warmupCount
+        } else {
+            self.result.warmupRequests = self.completed - Int(self.result.histogram.totalCount)
+        }
+        self.phase = .done
+        self.loop.stop()
+    }
+
+    private func closeAll() {
+        for client in self.clients {
+            client.connection?.abort()
+            client.connection = nil
+        }
+    }
+
+    // MARK: Progress and watchdog
+
+    private func tick() {
+        let now = Sys.monotonicNanoseconds()
+        guard self.phase == .preload || self.phase == .measure || self.phase == .connecting else { return }
+        let stall = UInt64(self.configuration.stallTimeoutSeconds * 1e9)
+        if now &- self.lastReply > stall {
+            let what = self.phase == .connecting ? "no connection completed" : "no reply"
+            self.failure = BenchFailure(description:
+                "\(what) from \(self.address) for \(Self.format(self.configuration.stallTimeoutSeconds, 0)) s; giving up")
+            self.phase = .done
+            self.loop.stop()
+            return
+        }
+        guard self.configuration.showProgress, self.phase != .connecting else { return }
+        let elapsed = Double(now &- self.phaseStart) / 1e9
+        let rate = elapsed > 0 ? Double(self.completed) / elapsed : 0
+        var line: String
+        if self.phase == .preload {
+            let total = self.configuration.keyspace
+            line = "preload \(self.completed)/\(total) keys  \(Self.format(rate, 0)) ops/s  \(Self.format(elapsed, 1)) s"
+        } else {
+            line = "\(Self.format(rate, 0)) ops/s  \(self.completed) replies  \(Self.format(elapsed, 1)) s elapsed  "
+            switch self.configuration.limit {
+            case .requests(let n):
+                line += "\(n - self.completed) requests left"
+            case .duration(let seconds):
+                line += "\(Self.format(max(0, seconds - elapsed), 1)) s left"
+            }
+            if self.result.errors > 0 { line += "  \(self.result.errors) errors" }
+        }
+        Self.writeStderr("\r\u{1B}[K" + line)
+        self.progressDrawn = true
+    }
+
+    private func clearProgress() {
+        if self.progressDrawn {
+            Self.writeStderr("\r\u{1B}[K")
+            self.progressDrawn = false
+        }
+    }
+
+    // MARK: Helpers
+
+    static func describe(_ error: IOError) -> String {
+        String(cString: strerror(error.errno))
+    }
+
+    static func writeStderr(_ text: String) {
+        var text = text
+        text.withUTF8 { buffer in
+            var offset = 0
+            while offset < buffer.count {
+                let n = Glibc.write(2, buffer.baseAddress! + offset, buffer.count - offset)
+                if n <= 0 { break }
+                offset += n
+            }
+        }
+    }
+
+    /// Fixed-point formatting without Foundation.
+    static func format(_ value: Double, _ decimals: Int) -> String {
+        guard value.isFinite else { return "0" }
+        var scale = 1.0
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = (abs(value) * scale).rounded()
+        let whole = Int(scaled / scale)
+        var text = (value < 0 && scaled > 0 ? "-" : "") + String(whole)
+        if decimals > 0 {
+            let fraction = Int(scaled) - whole * Int(scale)
+            let digits = String(fraction)
+            text += "." + String(repeating: "0", count: decimals - digits.count) + digits
+        }
+        return text
+    }
+}

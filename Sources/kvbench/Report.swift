@@ -1,0 +1,102 @@
+// Turns a BenchResult into the human summary (stdout) and the --json object. Formatting only.
+
+import Histogram
+
+struct Report {
+    let configuration: BenchConfiguration
+    let result: BenchResult
+
+    struct Latencies {
+        var p50: UInt64, p90: UInt64, p99: UInt64, p999: UInt64, max: UInt64
+    }
+
+    var latencies: Latencies {
+        let h = self.result.histogram
+        guard h.totalCount > 0 else { return Latencies(p50: 0, p90: 0, p99: 0, p999: 0, max: 0) }
+        return Latencies(p50: h.valueAtPercentile(50), p90: h.valueAtPercentile(90), p99: h.valueAtPercentile(99),
+                         p999: h.valueAtPercentile(99.9), max: h.max)
+    }
+
+    var limitText: String {
+        switch self.configuration.limit {
+        case .requests(let n): return "\(n) requests"
+        case .duration(let s): return "\(BenchRunner.format(s, 1)) s"
+        }
+    }
+
+    /// The human-readable summary, several lines ending in a newline.
+    var summary: String {
+        let c = self.configuration
+        let r = self.result
+        let l = self.latencies
+        var text = """
+            kvbench: \(c.host):\(c.port) protocol \(c.wireProtocol.rawValue), \(c.connections) connections, \
+            pipeline \(c.pipeline), \(self.limitText), ratio \(c.ratio), keyspace \(c.keyspace), value \(c.valueSize) B
+
+            """
+        if r.preloadedKeys > 0 {
+            text += "  preload     \(r.preloadedKeys) keys in \(BenchRunner.format(r.preloadSeconds, 2)) s"
+                + (r.preloadErrors > 0 ? ", \(r.preloadErrors) ERRORS" : "") + "\n"
+        }
+        text += """
+              requests    \(r.requests) in \(BenchRunner.format(r.elapsedSeconds, 3)) s  \
+            (replies \(r.replies), errors \(r.errors), misses \(r.misses))
+              throughput  \(BenchRunner.format(r.opsPerSecond, 0)) ops/s
+              latency µs  p50 \(l.p50)  p90 \(l.p90)  p99 \(l.p99)  p99.9 \(l.p999)  max \(l.max)  \
+            (\(r.histogram.totalCount) samples; first \(r.warmupRequests) replies excluded as warm-up)
+
+            """
+        if r.errors > 0 {
+            text += "  errors      \(r.errors) requests failed" + (r.lastError.map { "; last error reply: \($0)" } ?? "") + "\n"
+        }
+        return text
+    }
+
+    /// One JSON object on one line.
+    var json: String {
+        let c = self.configuration
+        let r = self.result
+        let l = self.latencies
+        var fields: [(String, String)] = [
+            ("ops_per_sec", BenchRunner.format(r.opsPerSecond, 1)),
+            ("p50_us", String(l.p50)), ("p90_us", String(l.p90)), ("p99_us", String(l.p99)),
+            ("p999_us", String(l.p999)), ("max_us", String(l.max)),
+            ("errors", String(r.errors)), ("requests", String(r.requests)),
+            ("replies", String(r.replies)), ("misses", String(r.misses)),
+            ("elapsed_s", BenchRunner.format(r.elapsedSeconds, 6)),
+            ("latency_samples", String(r.histogram.totalCount)), ("warmup_requests", String(r.warmupRequests)),
+            ("protocol", Self.quote(c.wireProtocol.rawValue)), ("host", Self.quote(c.host)), ("port", String(c.port)),
+            ("connections", String(c.connections)), ("pipeline", String(c.pipeline)),
+            ("ratio", Self.quote(c.ratio.description)), ("keyspace", String(c.keyspace)),
+            ("value_size", String(c.valueSize)),
+        ]
+        if c.preload {
+            fields.append(("preloaded_keys", String(r.preloadedKeys)))
+            fields.append(("preload_errors", String(r.preloadErrors)))
+        }
+        if let last = r.lastError { fields.append(("last_error", Self.quote(last))) }
+        return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}\n"
+    }
+
+    /// A JSON string literal.
+    static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
