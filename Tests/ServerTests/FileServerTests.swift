@@ -315,6 +315,25 @@ func localPort(_ fd: CInt) -> Int {
         #expect(try client.get("get sub/../sub/inner.txt") == .failure(FileReplyError(line: "ERR forbidden")), "any .. component")
     }
 
+    @Test func getOfAFIFOIsRefusedWithoutBlockingTheLoop() throws {
+        let (root, _) = try Self.makeRoot()
+        defer { root.remove() }
+        let fifo = root.url("fifo")
+        try #require(mkfifo(fifo, 0o644) == 0)
+        let (server, port) = try Self.start(root)
+        // If the server's open(2) blocks waiting for a writer, the whole loop is stuck: open the
+        // write side (which succeeds only while a reader waits) so the thread can be stopped.
+        defer {
+            let fd = open(fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+            if fd >= 0 { Glibc.close(fd) }
+            server.stop()
+        }
+        let client = try Self.connect(port)
+        #expect(try client.get("get fifo") == .failure(FileReplyError(line: "ERR forbidden")))
+        let other = try Self.connect(port)
+        #expect(try other.get("get small.txt") == .success(Array("hello, file\n".utf8)))
+    }
+
     @Test func byeSaysGoodbyeAndCloses() throws {
         let (root, _) = try Self.makeRoot()
         defer { root.remove() }
