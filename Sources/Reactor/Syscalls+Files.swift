@@ -33,7 +33,9 @@ extension Sys {
     /// resolution that leaves `directory`, through `..` or a symlink, however it is spelled.
     public static func openBeneath(_ directory: Descriptor, _ path: [UInt8], directoryOnly: Bool = false) throws(IOError) -> Descriptor {
         var how = open_how()
-        how.flags = UInt64(O_RDONLY | O_CLOEXEC | O_NOCTTY | (directoryOnly ? O_DIRECTORY : 0))
+        // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer
+        // and stall the whole loop; for regular files and directories it changes nothing.
+        how.flags = UInt64(O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | (directoryOnly ? O_DIRECTORY : 0))
         how.resolve = UInt64(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)
         let cPath = path.isEmpty ? Array(".".utf8CString) : path.map { CChar(bitPattern: $0) } + [0]
         let fd = try check("openat2") {

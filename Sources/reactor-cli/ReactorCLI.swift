@@ -61,6 +61,14 @@ struct KV: ParsableCommand {
     @Option(help: "kv service port.") var port = 9877
     @Argument(parsing: .captureForPassthrough, help: "A request, e.g. `set key some value`.") var words: [String] = []
 
+    func validate() throws {
+        // The words pass through verbatim, so `--help` or an unknown flag before them would be
+        // sent to the server as a command; no kv command begins with '-'.
+        guard let first = self.words.first, first.hasPrefix("-") else { return }
+        if first == "-h" || first == "--help" { throw CleanExit.helpRequest(Self.self) }
+        throw ValidationError("Unknown option '\(first)'")
+    }
+
     func run() throws {
         let socket = try ClientSocket(host: self.options.host, port: self.port)
         if !self.words.isEmpty {
