@@ -11,18 +11,8 @@ import Testing
 import Glibc
 #endif
 
-/// A fresh directory under /tmp, removed by ``remove()``.
-final class TemporaryDirectory {
-    let path: String
-
-    init(_ prefix: String = "reactord-files") throws {
-        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
-        guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
-            throw TestFailure("mkdtemp: errno \(errno)")
-        }
-        self.path = String(cString: made)
-    }
-
+/// File-making helpers for the file service tests.
+extension TemporaryDirectory {
     func url(_ name: String) -> String { self.path + "/" + name }
 
     /// Writes `bytes` to `name` (relative), creating parent directories.
@@ -54,7 +44,6 @@ final class TemporaryDirectory {
         }
     }
 
-    func remove() { try? FileManager.default.removeItem(atPath: self.path) }
 }
 
 /// 1 MiB of a pattern that differs at every offset within the block (so a shifted or repeated
