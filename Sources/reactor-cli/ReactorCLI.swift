@@ -166,7 +166,12 @@ struct File: ParsableCommand {
 
         func run() throws {
             let target = self.output ?? String(self.path.split(separator: "/").last ?? "download")
-            if target != "-" && !self.force && FileManager.default.fileExists(atPath: target) {
+            var status = stat()
+            let exists = target != "-" && stat(target, &status) == 0
+            // A device or FIFO (`-o /dev/null`) is written in place: a temporary file renamed
+            // over it would replace the node itself. Only a regular file has contents to protect.
+            let inPlace = target == "-" || (exists && status.st_mode & S_IFMT != S_IFREG)
+            if exists && !inPlace && !self.force {
                 throw CLIError(description: "\(target) exists; pass --force to replace it", exitCode: 1)
             }
             let socket = try ClientSocket(host: self.options.host, port: self.port)
@@ -182,7 +187,7 @@ struct File: ParsableCommand {
             }
             // Written beside the target and renamed at the end: an interrupted download never
             // leaves a truncated file under the real name.
-            let partial = target == "-" ? "-" : target + ".part"
+            let partial = inPlace ? target : target + ".part"
             guard let out = target == "-" ? FileHandle.standardOutput : Self.create(partial) else {
                 throw CLIError(description: "cannot write \(partial): \(String(cString: strerror(errno)))", exitCode: 1)
             }
@@ -194,10 +199,10 @@ struct File: ParsableCommand {
             progress.finish()
             if target != "-" { try out.close() }
             guard received == size else {
-                if partial != "-" { unlink(partial) }
+                if !inPlace { unlink(partial) }
                 throw CLIError(description: "short transfer: got \(received) of \(size) bytes", exitCode: 1)
             }
-            if partial != "-" && rename(partial, target) != 0 {
+            if !inPlace && rename(partial, target) != 0 {
                 throw CLIError(description: "cannot rename \(partial) to \(target): \(String(cString: strerror(errno)))", exitCode: 1)
             }
             if target != "-" { FileHandle.standardError.write(Data("\(target): \(size) bytes\n".utf8)) }

@@ -191,6 +191,38 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
         #expect(FileManager.default.contents(atPath: fx.work.url("g.txt")) == Data("g\n".utf8))
     }
 
+    @Test func fileGetIntoAFIFOWritesThroughItAndLeavesItAFIFO() throws {
+        // Like `-o /dev/null`: a target that is not a regular file must be written in place; a
+        // temporary file renamed over it would replace the node itself (as root, /dev/null).
+        let fx = try Fixture()
+        let fifo = fx.work.url("pipe")
+        try #require(mkfifo(fifo, 0o644) == 0)
+        // Read and write ends held by us: reads never see EOF, so the reader stops on the count.
+        let fd = open(fifo, O_RDWR | O_NONBLOCK | O_CLOEXEC)
+        try #require(fd >= 0)
+        defer { Glibc.close(fd) }
+        let expected = fx.fileBytes.count
+        let received = Shared<[UInt8]>([])
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            let deadline = ContinuousClock.now + .seconds(20)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while received.current.count < expected && pollFor(fd, events: Int16(POLLIN), until: deadline) {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n > 0 { received.with { $0 += buffer[0..<n] } }
+            }
+            done.signal()
+        }.start()
+        let run = try fx.run(["file", "get", "f", "-o", fifo, "--port", try fx.port("file")])
+        #expect(done.wait(timeout: .now() + 25) == .success)
+        #expect(run.status == 0, "\(run)")
+        let same = received.current == fx.fileBytes  // not inside #expect: a 300 kB diff takes minutes to print
+        #expect(same, "FIFO got \(received.current.count) bytes, expected \(expected)")
+        var st = stat()
+        #expect(lstat(fifo, &st) == 0 && st.st_mode & S_IFMT == S_IFIFO, "the FIFO was replaced")
+        #expect(!FileManager.default.fileExists(atPath: fifo + ".part"))
+    }
+
     @Test func fileGetOfAMissingFileExitsOneAndWritesNothing() throws {
         let fx = try Fixture()
         let out = fx.work.url("missing-out")
