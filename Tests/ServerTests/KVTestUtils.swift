@@ -16,7 +16,9 @@ final class TemporaryDirectory {
     let path: String
 
     init(_ prefix: String = "reactord-kv") throws {
-        var template = Array("\(NSTemporaryDirectory())/\(prefix)-XXXXXX".utf8CString)
+        // No doubled slash: tests compare this path with what /proc reports for open files.
+        let base = NSTemporaryDirectory().hasSuffix("/") ? String(NSTemporaryDirectory().dropLast()) : NSTemporaryDirectory()
+        var template = Array("\(base)/\(prefix)-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw TestFailure("mkdtemp failed: errno \(errno)")
         }
