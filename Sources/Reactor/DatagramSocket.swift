@@ -30,17 +30,8 @@ public final class DatagramSocket: EventHandler {
     /// Binds a UDP socket and registers it for reading.
     /// - Throws: ``IOError`` naming the failing call.
     public init(loop: EventLoop, address: SocketAddress, delegate: DatagramDelegate?) throws(IOError) {
-        let fd = try Sys.socket(domain: address.family, type: CInt(SOCK_DGRAM.rawValue))
-        do {
-            if address.family == AF_INET6 {
-                try Sys.setsockopt(fd, level: CInt(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1)
-            }
-            try Sys.bind(fd, address)
-            self.localAddress = try Sys.getsockname(fd)
-        } catch {
-            Sys.close(fd)
-            throw error
-        }
+        let (fd, local) = try Sys.boundSocket(address, type: CInt(SOCK_DGRAM.rawValue))
+        self.localAddress = local
         self.descriptor = fd
         self.loop = loop
         self.delegate = delegate

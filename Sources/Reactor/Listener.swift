@@ -36,19 +36,12 @@ public final class Listener: EventHandler {
     /// coexist), then registers for accepts.
     /// - Throws: ``IOError`` naming the failing call, e.g. `bind: Address already in use`.
     public init(loop: EventLoop, address: SocketAddress, backlog: CInt = 4096, delegate: ListenerDelegate?) throws(IOError) {
-        let fd = try Sys.socket(domain: address.family, type: CInt(SOCK_STREAM.rawValue))
-        do {
+        let (fd, local) = try Sys.boundSocket(address, type: CInt(SOCK_STREAM.rawValue)) { fd throws(IOError) in
             try Sys.setsockopt(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
-            if address.family == AF_INET6 {
-                try Sys.setsockopt(fd, level: CInt(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1)
-            }
-            try Sys.bind(fd, address)
+        } afterBind: { fd throws(IOError) in
             try Sys.listen(fd, backlog: backlog)
-            self.localAddress = try Sys.getsockname(fd)
-        } catch {
-            Sys.close(fd)
-            throw error
         }
+        self.localAddress = local
         self.descriptor = fd
         self.loop = loop
         self.delegate = delegate

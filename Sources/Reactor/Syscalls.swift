@@ -131,6 +131,31 @@ public enum Sys {
         _ = try check("bind") { address.withSockAddr { Glibc.bind(fd.rawValue, $0, $1) } }
     }
 
+    /// A non-blocking socket bound to `address` (IPv6 sockets IPv6-only, so `::` and `0.0.0.0`
+    /// can coexist), with the address actually bound. Closed again if any step fails.
+    /// - Parameters:
+    ///   - beforeBind: options to set first (e.g. SO_REUSEADDR).
+    ///   - afterBind: what follows the bind (e.g. listen).
+    public static func boundSocket(
+        _ address: SocketAddress, type: CInt,
+        beforeBind: (Descriptor) throws(IOError) -> Void = { _ in },
+        afterBind: (Descriptor) throws(IOError) -> Void = { _ in }
+    ) throws(IOError) -> (Descriptor, SocketAddress) {
+        let fd = try socket(domain: address.family, type: type)
+        do {
+            try beforeBind(fd)
+            if address.family == AF_INET6 {
+                try setsockopt(fd, level: CInt(IPPROTO_IPV6), name: IPV6_V6ONLY, value: 1)
+            }
+            try bind(fd, address)
+            try afterBind(fd)
+            return (fd, try getsockname(fd))
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
     /// listen(2).
     public static func listen(_ fd: Descriptor, backlog: CInt) throws(IOError) {
         _ = try check("listen") { Glibc.listen(fd.rawValue, backlog) }
