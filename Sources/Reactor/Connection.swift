@@ -54,7 +54,14 @@ struct FileRegion {
 public final class Connection: EventHandler {
     /// Where the connection is in its life.
     public enum State: Equatable, Sendable {
-        case connecting, open, closing, closed
+        /// An outbound connect is in progress.
+        case connecting
+        /// Reading and writing.
+        case open
+        /// ``Connection/close()`` was called: reading has stopped, queued output is being written.
+        case closing
+        /// The descriptor is closed; nothing more happens.
+        case closed
     }
 
     private enum Chunk {
@@ -72,7 +79,7 @@ public final class Connection: EventHandler {
     /// Stop reading once this many bytes (or more) are queued unsent.
     public var highWaterMark = 256 * 1024
     /// Resume reading once the queue falls to this many bytes.
-    public var lowWaterMark = 64 * 1024
+    var lowWaterMark = 64 * 1024
     /// The most bytes read per readiness event, so one busy peer cannot starve the others.
     var readBudgetPerWakeup = 256 * 1024
     /// Whether the loop's idle sweep (``EventLoop/startIdleSweep(timeout:)``) may close it.

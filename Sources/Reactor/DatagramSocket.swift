@@ -10,16 +10,15 @@ import Glibc
 
 /// A bound, non-blocking UDP socket registered with an ``EventLoop``. Loop thread only.
 public final class DatagramSocket: EventHandler {
-    let descriptor: Descriptor
     /// The address actually bound.
-    public let localAddress: SocketAddress
-    unowned let loop: EventLoop
-    /// Most datagrams handled per wake-up.
-    var receiveBudgetPerWakeup = 64
+    public var localAddress: SocketAddress { self.socket.localAddress }
     /// Replies dropped because the socket buffer was full.
     private(set) var droppedReplies = 0
+    /// Most datagrams handled per wake-up.
+    var receiveBudgetPerWakeup = 64
     private let receive: (DatagramSocket, UnsafeRawBufferPointer, SocketAddress) -> Void
-    private var isOpen = true
+    private let socket: BoundSocket
+    private var loop: EventLoop { self.socket.loop }
 
     /// Binds a UDP socket and registers it for reading. Loop thread only.
     /// - Parameters:
@@ -32,13 +31,9 @@ public final class DatagramSocket: EventHandler {
         loop: EventLoop, address: SocketAddress,
         receive: @escaping (DatagramSocket, UnsafeRawBufferPointer, SocketAddress) -> Void
     ) throws(IOError) {
-        assert(loop.inLoopThread)
-        let (fd, local) = try Sys.boundSocket(address, type: CInt(SOCK_DGRAM.rawValue))
-        self.localAddress = local
-        self.descriptor = fd
-        self.loop = loop
+        self.socket = try BoundSocket(loop: loop, address: address, type: CInt(SOCK_DGRAM.rawValue))
         self.receive = receive
-        try loop.registerOrClose(self, descriptor: fd, interest: .read)
+        try self.socket.register(self)
     }
 
     /// Sends one datagram.
@@ -46,7 +41,7 @@ public final class DatagramSocket: EventHandler {
     @discardableResult
     public func send(_ bytes: UnsafeRawBufferPointer, to peer: SocketAddress) -> Bool {
         assert(self.loop.inLoopThread)
-        switch try? Sys.sendto(self.descriptor, bytes, to: peer) {
+        switch try? Sys.sendto(self.socket.descriptor, bytes, to: peer) {
         case .processed?: return true
         default:
             self.droppedReplies += 1
@@ -55,20 +50,15 @@ public final class DatagramSocket: EventHandler {
     }
 
     /// Closes the socket.
-    public func close() {
-        assert(self.loop.inLoopThread)
-        guard self.isOpen else { return }
-        self.isOpen = false
-        self.loop.deregisterAndClose(self.descriptor)
-    }
+    public func close() { self.socket.close() }
 
     func handleReadable() {
         let buffer = self.loop.readBuffer
         for _ in 0..<self.receiveBudgetPerWakeup {
-            guard self.isOpen else { return }
+            guard self.socket.isOpen else { return }
             let result: IOResult<(Int, SocketAddress)>
             do {
-                result = try Sys.recvfrom(self.descriptor, into: buffer)
+                result = try Sys.recvfrom(self.socket.descriptor, into: buffer)
             } catch {
                 // ICMP errors from an earlier reply (ECONNREFUSED) surface here: not fatal.
                 self.loop.logger.debug("recvfrom failed", metadata: ["error": "\(error)"])

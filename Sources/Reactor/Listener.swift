@@ -15,17 +15,16 @@ import Glibc
 /// for it is held by the loop and holds its delegate until it closes, so an embedder keeps no
 /// registry of connections unless it wants one (to close them all at shutdown, say).
 public final class Listener: EventHandler {
-    let descriptor: Descriptor
+    private let socket: BoundSocket
+    private var loop: EventLoop { self.socket.loop }
     /// The address actually bound (with the kernel's port when 0 was asked for).
-    public let localAddress: SocketAddress
-    unowned let loop: EventLoop
+    public var localAddress: SocketAddress { self.socket.localAddress }
     /// Most connections accepted per wake-up before the loop serves other descriptors.
     var acceptBudgetPerWakeup = 1024
     /// How long accepting pauses after EMFILE/ENFILE.
     var descriptorExhaustionBackoff: Duration = .milliseconds(100)
 
     private let accept: (SocketAddress) -> ConnectionDelegate?
-    private var isOpen = true
     private var isPaused = false
     private var exhaustionLogged = false
 
@@ -44,33 +43,24 @@ public final class Listener: EventHandler {
         loop: EventLoop, address: SocketAddress, backlog: Int = 4096,
         accept: @escaping (SocketAddress) -> ConnectionDelegate?
     ) throws(IOError) {
-        assert(loop.inLoopThread)
-        let (fd, local) = try Sys.boundSocket(address, type: CInt(SOCK_STREAM.rawValue)) { fd throws(IOError) in
+        self.socket = try BoundSocket(loop: loop, address: address, type: CInt(SOCK_STREAM.rawValue)) { fd throws(IOError) in
             try Sys.setsockopt(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
         } afterBind: { fd throws(IOError) in
             try Sys.listen(fd, backlog: CInt(clamping: backlog))
         }
-        self.localAddress = local
-        self.descriptor = fd
-        self.loop = loop
         self.accept = accept
-        try loop.registerOrClose(self, descriptor: fd, interest: .read)
+        try self.socket.register(self)
     }
 
     /// Stops accepting and closes the socket. Connections already accepted stay open.
-    public func close() {
-        assert(self.loop.inLoopThread)
-        guard self.isOpen else { return }
-        self.isOpen = false
-        self.loop.deregisterAndClose(self.descriptor)
-    }
+    public func close() { self.socket.close() }
 
     func handleReadable() {
-        guard self.isOpen, !self.isPaused else { return }
+        guard self.socket.isOpen, !self.isPaused else { return }
         for _ in 0..<self.acceptBudgetPerWakeup {
             let result: IOResult<(Descriptor, SocketAddress)>
             do {
-                result = try Sys.accept4(self.descriptor)
+                result = try Sys.accept4(self.socket.descriptor)
             } catch {
                 switch error.errno {
                 case ECONNABORTED, EPROTO, EPERM:
@@ -91,7 +81,7 @@ public final class Listener: EventHandler {
             } else {
                 Sys.close(fd)
             }
-            guard self.isOpen else { return }
+            guard self.socket.isOpen else { return }
         }
     }
 
@@ -106,11 +96,11 @@ public final class Listener: EventHandler {
         self.isPaused = true
         // Level-triggered epoll would report the pending connection again at once: drop read
         // interest until the back-off ends, so the loop sleeps instead of spinning.
-        try? self.loop.setInterest([], for: self.descriptor)
+        try? self.loop.setInterest([], for: self.socket.descriptor)
         self.loop.scheduleTimer(after: self.descriptorExhaustionBackoff) { [weak self] in
-            guard let self, self.isOpen else { return }
+            guard let self, self.socket.isOpen else { return }
             self.isPaused = false
-            try? self.loop.setInterest(.read, for: self.descriptor)
+            try? self.loop.setInterest(.read, for: self.socket.descriptor)
         }
     }
 }

@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// An IPv4 or IPv6 address and port.
-public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
+public struct SocketAddress: Sendable, CustomStringConvertible {
     private var storage: sockaddr_storage
 
     init(storage: sockaddr_storage) { self.storage = storage }
@@ -94,14 +94,6 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
         }
     }
-
-    /// Same family, host and port.
-    public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool {
-        lhs.family == rhs.family && lhs.description == rhs.description
-    }
-
-    /// Hashes what ``==`` compares.
-    public func hash(into hasher: inout Hasher) { hasher.combine(self.description) }
 }
 
 /// A host that is not a numeric IPv4/IPv6 address (or `localhost`), or a port out of range.
