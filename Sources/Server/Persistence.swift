@@ -245,10 +245,14 @@ final class Persistence: KeyValueStorage {
     // MARK: Shutdown
 
     /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
+    /// Asked for during a pass (a waiter's connection was the last one of a graceful stop), it
+    /// starts when the pass is over, like every other consequence of a close.
     func close(then done: @escaping () -> Void) {
-        if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
-        self.closeRequested = done
-        self.closeIfIdle()
+        self.afterPass { [unowned self] in
+            if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+            self.closeRequested = done
+            self.closeIfIdle()
+        }
     }
 
     private func closeIfIdle() {
