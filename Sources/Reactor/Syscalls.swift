@@ -1,7 +1,8 @@
 // Every raw system call the reactor makes, in one place. The errno policy lives only here:
 // errno is read in the statement right after the call, EINTR is retried (except by close),
 // EAGAIN comes back as a value, and every other failure throws an IOError naming the call.
-// Nothing above this file sees errno.
+// Nothing above this file sees errno. All of it is internal: an embedder reaches the system
+// through Connection, Listener, DatagramSocket, FileRoot and SystemClock.
 
 import CLinux
 #if canImport(Glibc)

@@ -242,9 +242,6 @@ public final class Server {
     }
 
     private func connectionClosed(_ handler: StreamHandler) {
-        if let closed = handler.connection?.closeError {
-            self.logger.debug("connection failed", metadata: ["error": "\(closed)"])
-        }
         let finish = { [unowned self] in
             self.connections.removeValue(forKey: ObjectIdentifier(handler))
             if self.shuttingDown && self.connections.isEmpty { self.finishShutdown() }
