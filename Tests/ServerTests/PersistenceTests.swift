@@ -16,12 +16,17 @@ import Testing
         func failed(reason: String) { self.failures.append(reason) }
     }
 
-    @Test func workDeferredWhileWaitersAreToldRunsAfterThePassEvenWhenItClosesTheStore() throws {
+    /// A loop and Persistence over a fresh store in a temporary directory (`--fsync always`).
+    static func makePersistence() throws -> (TemporaryDirectory, EventLoop, Persistence) {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let loop = try EventLoop()
         let store = try DurableStore(configuration: .init(directory: dir.path, fsync: .always))
-        let persistence = Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] }
+        return (dir, loop, Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] })
+    }
+
+    @Test func workDeferredWhileWaitersAreToldRunsAfterThePassEvenWhenItClosesTheStore() throws {
+        let (dir, loop, persistence) = try Self.makePersistence()
+        defer { dir.remove() }
         var events: [String] = []
         let first = Waiter()
         let second = Waiter()
@@ -53,11 +58,8 @@ import Testing
     }
 
     @Test func forgottenWaiterIsNeverToldAndACloseAskedForByAWaiterWaitsForThePass() throws {
-        let dir = try TemporaryDirectory()
+        let (dir, loop, persistence) = try Self.makePersistence()
         defer { dir.remove() }
-        let loop = try EventLoop()
-        let store = try DurableStore(configuration: .init(directory: dir.path, fsync: .always))
-        let persistence = Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] }
         let gone = Waiter()
         let staying = Waiter()
         var told: [String] = []
