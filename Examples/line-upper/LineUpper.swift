@@ -4,14 +4,10 @@
 
 import Reactor
 
-/// Per connection: keeps the unfinished line, answers every finished one.
+/// Per connection: keeps the unfinished line, answers every finished one. The connection holds
+/// it until it closes, so nobody else has to.
 final class UpperCaser: ConnectionDelegate {
     private var partial: [UInt8] = []
-    private let onClose: (Connection) -> Void
-
-    init(onClose: @escaping (Connection) -> Void) { self.onClose = onClose }
-
-    func connectionDidClose(_ connection: Connection) { self.onClose(connection) }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         for byte in bytes {
@@ -26,27 +22,12 @@ final class UpperCaser: ConnectionDelegate {
     }
 }
 
-/// Accepts clients and gives each its own UpperCaser.
-final class UpperServer: ListenerDelegate {
-    var connections: [ObjectIdentifier: Connection] = [:]
-
-    func listener(_ listener: Listener, didAccept descriptor: Descriptor, from peer: SocketAddress) {
-        guard let connection = try? Connection(loop: listener.loop, descriptor: descriptor, peer: peer,
-                                               delegate: UpperCaser { [unowned self] in
-            self.connections.removeValue(forKey: ObjectIdentifier($0))
-        }) else { return }
-        self.connections[ObjectIdentifier(connection)] = connection
-    }
-}
-
 @main
 struct LineUpper {
     static func main() throws {
-        Sys.ignoreSIGPIPE()
         let port = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 0
         let loop = try EventLoop()
-        let server = UpperServer()
-        let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: port), delegate: server)
+        let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: port)) { _ in UpperCaser() }
         loop.startIdleSweep(timeout: .seconds(60))
         print("line-upper: listening on \(listener.localAddress)")
         try loop.run()

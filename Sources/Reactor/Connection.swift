@@ -1,15 +1,23 @@
 // A TCP connection on the loop: reads into the loop's shared buffer and hands the bytes to a
-// delegate; queues output (bytes and file regions) and writes it with write/writev/sendfile,
+// delegate; queues output (bytes and open files) and writes it with write(2) and sendfile(2),
 // asking for EPOLLOUT only while output is pending; stops reading past a high-water mark of
 // unsent output. It must not interpret the bytes: framing belongs to the delegate.
+//
+// Output is one contiguous byte buffer that producers append to in place (withOutputBuffer), so
+// there is nothing for writev to gather: the only split in the queue is bytes that must go out
+// before a file, and sendfile cannot be joined with them in one call.
 
 import CLinux
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Receives a connection's events, on the loop thread.
+/// Receives a connection's events, on the loop thread. The connection holds its delegate
+/// strongly until it closes, so a delegate needs no other owner.
 public protocol ConnectionDelegate: AnyObject {
+    /// The connection is open: accepted by a ``Listener``, or an outbound connect completed.
+    /// Output written here (a greeting) goes out at once. Default: nothing.
+    func connectionDidOpen(_ connection: Connection)
     /// Bytes arrived. `bytes` is valid only during the call: copy what must be kept.
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
     /// The peer shut down its sending side. Output can still be written. Default: ``Connection/close()``.
@@ -17,42 +25,43 @@ public protocol ConnectionDelegate: AnyObject {
     /// Unsent output fell below the low-water mark after reading had paused for it: a delegate
     /// that stopped producing (backpressure) may continue. Default: nothing.
     func connectionDidDrain(_ connection: Connection)
-    /// An outbound connection completed its connect. Default: nothing.
-    func connectionDidConnect(_ connection: Connection)
-    /// The connection idled past the loop's idle timeout. Default: ``Connection/abort()``.
-    func connectionDidTimeOut(_ connection: Connection)
-    /// The descriptor is closed; ``Connection/closeError`` says why if it failed. Called once.
+    /// The descriptor is closed; ``Connection/closeError`` says why if it failed. Called once,
+    /// also when the connection idled past the loop's idle timeout or never got registered.
     func connectionDidClose(_ connection: Connection)
 }
 
 extension ConnectionDelegate {
+    /// Does nothing.
+    public func connectionDidOpen(_ connection: Connection) {}
+    /// Closes once queued output is written.
     public func connectionDidReadEOF(_ connection: Connection) { connection.close() }
+    /// Does nothing.
     public func connectionDidDrain(_ connection: Connection) {}
-    public func connectionDidConnect(_ connection: Connection) {}
-    public func connectionDidTimeOut(_ connection: Connection) { connection.abort() }
+    /// Does nothing.
     public func connectionDidClose(_ connection: Connection) {}
 }
 
-/// A byte range of an open file, queued for sending with sendfile(2).
-public struct FileRegion {
-    public var descriptor: Descriptor
-    public var offset: Int
-    public var end: Int
-    /// Close the file descriptor once sent (or when the connection closes first).
-    public var closeWhenDone: Bool
-
-    public init(descriptor: Descriptor, offset: Int, count: Int, closeWhenDone: Bool) {
-        self.descriptor = descriptor
-        self.offset = offset
-        self.end = offset + count
-        self.closeWhenDone = closeWhenDone
-    }
+/// A byte range of an open file, queued for sending with sendfile(2). Holding the file keeps
+/// its descriptor open until the range is sent or dropped.
+struct FileRegion {
+    let file: OpenFile
+    var offset: Int
+    let end: Int
 }
 
-/// A non-blocking TCP connection registered with an ``EventLoop``. Loop thread only.
+/// A non-blocking TCP connection registered with an ``EventLoop``. Loop thread only: every
+/// method asserts it in debug builds.
 public final class Connection: EventHandler {
+    /// Where the connection is in its life.
     public enum State: Equatable, Sendable {
-        case connecting, open, closing, closed
+        /// An outbound connect is in progress.
+        case connecting
+        /// Reading and writing.
+        case open
+        /// ``Connection/close()`` was called: reading has stopped, queued output is being written.
+        case closing
+        /// The descriptor is closed; nothing more happens.
+        case closed
     }
 
     private enum Chunk {
@@ -61,34 +70,36 @@ public final class Connection: EventHandler {
     }
 
     /// The socket.
-    public let descriptor: Descriptor
+    let descriptor: Descriptor
     /// The peer's address, if known.
     public let peer: SocketAddress?
-    /// The loop that owns this connection.
-    public unowned let loop: EventLoop
+    unowned let loop: EventLoop
     /// Receives events. Released when the connection closes (breaking any cycle).
-    public var delegate: ConnectionDelegate?
+    var delegate: ConnectionDelegate?
     /// Stop reading once this many bytes (or more) are queued unsent.
     public var highWaterMark = 256 * 1024
     /// Resume reading once the queue falls to this many bytes.
-    public var lowWaterMark = 64 * 1024
+    var lowWaterMark = 64 * 1024
     /// The most bytes read per readiness event, so one busy peer cannot starve the others.
-    public var readBudgetPerWakeup = 256 * 1024
-    /// Whether the loop's idle sweep may time this connection out.
+    var readBudgetPerWakeup = 256 * 1024
+    /// Whether the loop's idle sweep (``EventLoop/startIdleSweep(timeout:)``) may close it.
     public var idleTimeoutEnabled = true
     /// Monotonic time (ns) of the last byte read or written.
-    public private(set) var lastActivity: UInt64
+    private(set) var lastActivity: UInt64
+    /// Where the connection is in its life.
     public private(set) var state: State
     /// Why the connection closed, if a system call failed.
     public private(set) var closeError: IOError?
     /// The peer has shut down its side (read returned 0).
     public private(set) var readEOF = false
     /// While corked, queued output is held back (e.g. until the writes it acknowledges are durable).
-    public private(set) var isCorked = false
+    private(set) var isCorked = false
 
-    // Invariant: outputIndex <= output.count; queuedChunkBytes is the unsent byte count of
-    // `chunks`, whose first element has had `chunkOffset` bytes sent. Bytes in `chunks` go out
-    // before those in `output`.
+    // Invariants (asserted by checkInvariants in debug builds): outputIndex <= output.count;
+    // queuedChunkBytes is the unsent byte count of `chunks`, whose first element, if bytes, has
+    // had `chunkOffset` bytes sent (a file region advances its own offset); chunkOffset is 0
+    // unless the head is bytes. Bytes in `chunks` go out before those in `output`. `interest`
+    // always equals the loop's shadow table entry for the descriptor while registered.
     private var output: [UInt8] = []
     private var outputIndex = 0
     private var chunks: [Chunk] = []
@@ -98,44 +109,54 @@ public final class Connection: EventHandler {
     private var readPausedByOwner = false
     private var interest: Interest = []
 
-    /// Adopts an accepted, non-blocking socket and registers it for reading.
+    /// Takes ownership of a non-blocking socket and registers it: for reading when `state` is
+    /// `.open`, for writability (connect completion) when `.connecting`. If registering fails
+    /// the descriptor is closed and the connection is born `.closed` with ``closeError`` set;
+    /// the delegate is not told (the caller decides).
+    init(loop: EventLoop, descriptor: Descriptor, peer: SocketAddress?, delegate: ConnectionDelegate?, state: State) {
+        assert(loop.inLoopThread)
+        assert(state == .open || state == .connecting)
+        _ = ignoreSIGPIPEOnce
+        self.loop = loop
+        self.descriptor = descriptor
+        self.peer = peer
+        self.delegate = delegate
+        self.state = state
+        self.lastActivity = loop.now
+        let interest: Interest = state == .connecting ? .write : .read
+        do {
+            try loop.register(self, descriptor: descriptor, interest: interest)
+            self.interest = interest
+        } catch {
+            Sys.close(descriptor)
+            self.state = .closed
+            self.closeError = error
+            self.delegate = nil
+        }
+    }
+
+    /// Adopts an open, non-blocking socket and registers it for reading.
     /// - Throws: ``IOError`` from epoll_ctl; the descriptor is then closed.
-    public init(loop: EventLoop, descriptor: Descriptor, peer: SocketAddress?, delegate: ConnectionDelegate?) throws(IOError) {
-        self.loop = loop
-        self.descriptor = descriptor
-        self.peer = peer
-        self.delegate = delegate
-        self.state = .open
-        self.lastActivity = loop.now
-        self.interest = .read
-        do {
-            try loop.register(self, descriptor: descriptor, interest: .read)
-        } catch {
-            Sys.close(descriptor)
-            self.state = .closed
-            throw error
+    convenience init(loop: EventLoop, descriptor: Descriptor, peer: SocketAddress?, delegate: ConnectionDelegate?) throws(IOError) {
+        self.init(loop: loop, descriptor: descriptor, peer: peer, delegate: delegate, state: .open)
+        if let error = self.closeError { throw error }
+    }
+
+    /// Adopts an accepted socket for `delegate` and tells it: ``ConnectionDelegate/connectionDidOpen(_:)``,
+    /// or ``ConnectionDelegate/connectionDidClose(_:)`` if it could not be registered.
+    static func accepted(loop: EventLoop, descriptor: Descriptor, peer: SocketAddress, delegate: ConnectionDelegate) {
+        let connection = Connection(loop: loop, descriptor: descriptor, peer: peer, delegate: delegate, state: .open)
+        if connection.state == .closed {
+            delegate.connectionDidClose(connection)
+        } else {
+            delegate.connectionDidOpen(connection)
+            connection.flush()
         }
     }
 
-    private init(loop: EventLoop, connecting descriptor: Descriptor, to peer: SocketAddress, delegate: ConnectionDelegate) throws(IOError) {
-        self.loop = loop
-        self.descriptor = descriptor
-        self.peer = peer
-        self.delegate = delegate
-        self.state = .connecting
-        self.lastActivity = loop.now
-        self.interest = .write
-        do {
-            try loop.register(self, descriptor: descriptor, interest: .write)
-        } catch {
-            Sys.close(descriptor)
-            self.state = .closed
-            throw error
-        }
-    }
-
-    /// Opens a non-blocking outbound connection. The delegate hears ``ConnectionDelegate/connectionDidConnect(_:)``
-    /// or, on failure, ``ConnectionDelegate/connectionDidClose(_:)`` with ``closeError`` set.
+    /// Opens a non-blocking outbound connection. The delegate hears ``ConnectionDelegate/connectionDidOpen(_:)``
+    /// once it is connected or, on failure, ``ConnectionDelegate/connectionDidClose(_:)`` with
+    /// ``closeError`` set. Loop thread only.
     /// - Throws: ``IOError`` if the socket cannot be created or the connect fails at once.
     public static func connect(loop: EventLoop, to address: SocketAddress, delegate: ConnectionDelegate) throws(IOError) -> Connection {
         let fd = try Sys.socket(domain: address.family, type: CInt(SOCK_STREAM.rawValue))
@@ -147,24 +168,30 @@ public final class Connection: EventHandler {
             throw error
         }
         // Even an immediate success is reported through writability, so the delegate always
-        // hears connectionDidConnect from the loop, never from inside this call.
-        return try Connection(loop: loop, connecting: fd, to: address, delegate: delegate)
+        // hears connectionDidOpen from the loop, never from inside this call.
+        let connection = Connection(loop: loop, descriptor: fd, peer: address, delegate: delegate, state: .connecting)
+        if let error = connection.closeError { throw error }
+        return connection
     }
 
-    /// Bytes queued and not yet written.
+    /// Bytes queued and not yet written (file ranges included).
     public var pendingOutputBytes: Int { self.queuedChunkBytes + self.output.count - self.outputIndex }
 
     // MARK: Output
 
     /// Queues bytes. They are written by ``flush()`` (called after every read dispatch).
     public func write<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
+        assert(self.loop.inLoopThread)
         guard self.state == .open || self.state == .connecting else { return }
         self.output.append(contentsOf: bytes)
     }
 
     /// Lets a producer append replies straight into the output buffer (no intermediate copy).
-    /// On entry the buffer holds only unsent bytes, so its count measures the backlog.
+    /// On entry the buffer holds only unsent bytes, so its count measures the byte backlog.
+    /// - Parameter body: appends to the buffer; it must not remove bytes already there.
+    /// - Returns: what `body` returns.
     public func withOutputBuffer<R>(_ body: (inout [UInt8]) throws -> R) rethrows -> R {
+        assert(self.loop.inLoopThread)
         if self.outputIndex > 0 {
             // Amortised O(1) per byte: only a partial write leaves a sent prefix behind.
             self.output.removeFirst(self.outputIndex)
@@ -173,28 +200,33 @@ public final class Connection: EventHandler {
         return try body(&self.output)
     }
 
-    /// Queues a file range to be sent with sendfile(2) after the bytes queued so far.
-    public func write(file region: FileRegion) {
-        guard self.state == .open, region.end > region.offset else {
-            if region.closeWhenDone { Sys.close(region.descriptor) }
-            return
-        }
+    /// Queues `count` bytes of `file` from `offset`, to be sent with sendfile(2) after the
+    /// bytes queued so far. The connection keeps the file open until they are sent or the
+    /// connection closes. If the file turns out shorter than promised, the connection fails
+    /// (the peer was told to expect bytes that will never come).
+    /// - Parameters:
+    ///   - file: a file opened with ``FileRoot/open(_:)``.
+    ///   - offset: the first byte to send; `offset + count` must not pass `file.size`.
+    ///   - count: how many bytes; 0 queues nothing.
+    public func write(file: OpenFile, offset: Int, count: Int) {
+        assert(self.loop.inLoopThread)
+        precondition(offset >= 0 && count >= 0 && offset <= file.size - count, "file range outside the file")
+        guard self.state == .open, count > 0 else { return }
         if self.outputIndex < self.output.count {
             self.chunks.append(.bytes(Array(self.output[self.outputIndex...])))
             self.queuedChunkBytes += self.output.count - self.outputIndex
         }
         self.output.removeAll(keepingCapacity: true)
         self.outputIndex = 0
-        self.chunks.append(.file(region))
-        self.queuedChunkBytes += region.end - region.offset
+        self.chunks.append(.file(FileRegion(file: file, offset: offset, end: offset + count)))
+        self.queuedChunkBytes += count
+        self.checkInvariants()
     }
 
     /// Drops every byte queued and not yet written (e.g. held replies that must not be sent after
-    /// all). Files queued are closed.
+    /// all). Files queued are released.
     public func discardPendingOutput() {
-        for chunk in self.chunks {
-            if case .file(let region) = chunk, region.closeWhenDone { Sys.close(region.descriptor) }
-        }
+        assert(self.loop.inLoopThread)
         self.chunks = []
         self.chunkOffset = 0
         self.queuedChunkBytes = 0
@@ -202,18 +234,25 @@ public final class Connection: EventHandler {
         self.outputIndex = 0
     }
 
-    /// Holds queued output back until ``uncork()``.
-    public func cork() { self.isCorked = true }
+    /// Holds queued output back until ``uncork()`` (e.g. replies that wait for a disk write).
+    public func cork() {
+        assert(self.loop.inLoopThread)
+        self.isCorked = true
+    }
 
     /// Releases held output and writes it.
     public func uncork() {
+        assert(self.loop.inLoopThread)
         guard self.isCorked else { return }
         self.isCorked = false
         self.flush()
     }
 
     /// Writes as much queued output as the socket takes now; asks for writability for the rest.
+    /// Past ``highWaterMark`` reading pauses until the backlog falls to ``lowWaterMark``, when
+    /// the delegate hears ``ConnectionDelegate/connectionDidDrain(_:)``.
     public func flush() {
+        assert(self.loop.inLoopThread)
         guard self.state == .open || self.state == .closing else { return }
         if !self.isCorked {
             do {
@@ -222,6 +261,7 @@ public final class Connection: EventHandler {
                 self.fail(error)
                 return
             }
+            self.checkInvariants()
         }
         let pending = self.pendingOutputBytes
         if pending == 0 {
@@ -245,10 +285,9 @@ public final class Connection: EventHandler {
     private func writeQueued() throws(IOError) {
         // Bounded work per wake-up: a peer that keeps the socket writable cannot hold the loop.
         for _ in 0..<16 {
-            if self.chunks.isEmpty {
+            guard let head = self.chunks.first else {
                 guard self.outputIndex < self.output.count else { return }
-                let result = try Self.write(self.descriptor, self.output, from: self.outputIndex)
-                guard case .processed(let n) = result else { return }
+                guard case .processed(let n) = try Self.write(self.descriptor, self.output, from: self.outputIndex) else { return }
                 self.lastActivity = self.loop.now
                 self.outputIndex += n
                 if self.outputIndex == self.output.count {
@@ -258,40 +297,20 @@ public final class Connection: EventHandler {
                 }
                 continue
             }
-            switch self.chunks[0] {
-            case .bytes(let head):
-                // Gather the head chunk and what follows it (the next byte chunk, or the output
-                // buffer) into one writev.
-                let result: IOResult<Int>
-                if self.chunks.count > 1, case .bytes(let next) = self.chunks[1] {
-                    result = try Self.writev(self.descriptor, head, from: self.chunkOffset, next, from: 0)
-                } else if self.chunks.count == 1 && self.outputIndex < self.output.count {
-                    result = try Self.writev(self.descriptor, head, from: self.chunkOffset, self.output, from: self.outputIndex)
-                } else {
-                    result = try Self.write(self.descriptor, head, from: self.chunkOffset)
-                }
-                guard case .processed(var n) = result else { return }
+            switch head {
+            case .bytes(let bytes):
+                guard case .processed(let n) = try Self.write(self.descriptor, bytes, from: self.chunkOffset) else { return }
                 self.lastActivity = self.loop.now
-                // Consume n bytes across the head chunk, then the next chunk or the output buffer.
-                let inHead = min(n, head.count - self.chunkOffset)
-                self.chunkOffset += inHead
-                self.queuedChunkBytes -= inHead
-                n -= inHead
-                if self.chunkOffset == head.count {
+                self.chunkOffset += n
+                self.queuedChunkBytes -= n
+                if self.chunkOffset == bytes.count {
                     self.chunks.removeFirst()
                     self.chunkOffset = 0
-                    if n > 0 {
-                        if !self.chunks.isEmpty {
-                            self.chunkOffset = n
-                            self.queuedChunkBytes -= n
-                        } else {
-                            self.outputIndex += n
-                        }
-                    }
                 }
             case .file(var region):
                 var offset = region.offset
-                let result = try Sys.sendfile(self.descriptor, region.descriptor, offset: &offset, count: min(region.end - region.offset, 1 << 30))
+                let result = try Sys.sendfile(
+                    self.descriptor, region.file.descriptor, offset: &offset, count: min(region.end - region.offset, 1 << 30))
                 guard case .processed(let n) = result else { return }
                 if n == 0 {
                     // The file is shorter than promised (it shrank while being sent): the peer can
@@ -303,8 +322,7 @@ public final class Connection: EventHandler {
                 region.offset = offset
                 self.queuedChunkBytes -= n
                 if region.offset >= region.end {
-                    if region.closeWhenDone { Sys.close(region.descriptor) }
-                    self.chunks.removeFirst()
+                    self.chunks.removeFirst()  // releases the file: closed unless the caller kept it
                 } else {
                     self.chunks[0] = .file(region)
                 }
@@ -319,19 +337,22 @@ public final class Connection: EventHandler {
         }.get()
     }
 
-    private static func writev(
-        _ fd: Descriptor, _ a: [UInt8], from aStart: Int, _ b: [UInt8], from bStart: Int
-    ) throws(IOError) -> IOResult<Int> {
-        try a.withUnsafeBytes { ra in
-            b.withUnsafeBytes { rb in
-                var iov = (
-                    iovec(iov_base: UnsafeMutableRawPointer(mutating: ra.baseAddress! + aStart), iov_len: ra.count - aStart),
-                    iovec(iov_base: UnsafeMutableRawPointer(mutating: rb.baseAddress.map { $0 + bStart }), iov_len: rb.count - bStart))
-                return withUnsafeBytes(of: &iov) { raw in
-                    Result { () throws(IOError) in try Sys.writev(fd, raw.bindMemory(to: iovec.self)) }
-                }
+    /// The byte accounting and interest invariants listed beside the stored properties. O(queued
+    /// chunks), debug builds only.
+    private func checkInvariants() {
+        #if DEBUG
+        assert(self.outputIndex <= self.output.count, "outputIndex past the output buffer")
+        var unsent = -self.chunkOffset
+        for chunk in self.chunks {
+            switch chunk {
+            case .bytes(let bytes): unsent += bytes.count
+            case .file(let region): unsent += region.end - region.offset
             }
-        }.get()
+        }
+        assert(unsent == self.queuedChunkBytes, "queuedChunkBytes \(self.queuedChunkBytes) but chunks hold \(unsent)")
+        if case .file = self.chunks.first { assert(self.chunkOffset == 0, "chunkOffset set with a file at the head") }
+        assert(self.state != .closed || (self.pendingOutputBytes == 0 && self.chunks.isEmpty), "output kept after close")
+        #endif
     }
 
     private func releaseOutputIfLarge() {
@@ -339,7 +360,7 @@ public final class Connection: EventHandler {
     }
 
     /// Frees buffers while nothing is pending, so an idle connection holds no heap beyond itself.
-    public func releaseIdleBuffers() {
+    func releaseIdleBuffers() {
         if self.pendingOutputBytes == 0 {
             self.output = []
             self.outputIndex = 0
@@ -350,18 +371,20 @@ public final class Connection: EventHandler {
     // MARK: Reading
 
     /// Stops reading until ``resumeReading()`` (the owner's own backpressure).
-    public func pauseReading() {
+    func pauseReading() {
+        assert(self.loop.inLoopThread)
         self.readPausedByOwner = true
         self.updateInterest()
     }
 
     /// Resumes reading after ``pauseReading()``.
-    public func resumeReading() {
+    func resumeReading() {
+        assert(self.loop.inLoopThread)
         self.readPausedByOwner = false
         self.updateInterest()
     }
 
-    public func handleReadable() {
+    func handleReadable() {
         guard self.state == .open, self.interest.contains(.read) else {
             // Readiness we did not ask for is an error or hang-up being reported.
             if self.state != .closed && !self.interest.contains(.write) { self.probeError() }
@@ -394,7 +417,7 @@ public final class Connection: EventHandler {
         self.flush()
     }
 
-    public func handleWritable() {
+    func handleWritable() {
         switch self.state {
         case .connecting:
             let err = (try? Sys.getsockopt(self.descriptor, level: SOL_SOCKET, name: SO_ERROR)) ?? EIO
@@ -404,7 +427,7 @@ public final class Connection: EventHandler {
             }
             self.state = .open
             self.updateInterest()
-            self.delegate?.connectionDidConnect(self)
+            self.delegate?.connectionDidOpen(self)
             self.flush()
         case .open, .closing:
             if !self.interest.contains(.write) {
@@ -433,9 +456,9 @@ public final class Connection: EventHandler {
 
     // MARK: Closing
 
-    /// Closes after every queued byte is written (uncorked first if corked by the caller's choice
-    /// to close). Reading stops at once.
+    /// Closes after every queued byte is written (once uncorked, if corked). Reading stops at once.
     public func close() {
+        assert(self.loop.inLoopThread)
         switch self.state {
         case .closed, .closing: return
         case .connecting:
@@ -448,6 +471,7 @@ public final class Connection: EventHandler {
 
     /// Closes at once, discarding queued output.
     public func abort() {
+        assert(self.loop.inLoopThread)
         guard self.state != .closed else { return }
         self.finishClose()
     }
@@ -462,13 +486,12 @@ public final class Connection: EventHandler {
         self.state = .closed
         self.loop.deregister(self.descriptor)
         Sys.close(self.descriptor)
-        for chunk in self.chunks {
-            if case .file(let region) = chunk, region.closeWhenDone { Sys.close(region.descriptor) }
-        }
-        self.chunks = []
+        self.chunks = []  // releases queued files
+        self.chunkOffset = 0
         self.output = []
         self.outputIndex = 0
         self.queuedChunkBytes = 0
+        self.checkInvariants()
         let delegate = self.delegate
         self.delegate = nil
         delegate?.connectionDidClose(self)
@@ -476,6 +499,7 @@ public final class Connection: EventHandler {
 
     private func updateInterest() {
         guard self.state != .closed else { return }
+        assert(self.loop.registeredInterest(self.descriptor) == self.interest, "interest shadow out of step with the loop's")
         var wanted: Interest = []
         if self.state == .connecting {
             wanted = .write

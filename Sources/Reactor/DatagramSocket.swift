@@ -1,5 +1,5 @@
 // A UDP socket on the loop: receives datagrams (bounded per wake-up) and hands each to its
-// delegate with the sender's address; replies go straight back with sendto. UDP has no
+// receive closure with the sender's address; replies go straight back with sendto. UDP has no
 // backpressure: a reply the kernel cannot take right now is dropped, as the protocol allows.
 
 import CLinux
@@ -8,45 +8,40 @@ import Logging
 import Glibc
 #endif
 
-/// Receives datagrams, on the loop thread.
-public protocol DatagramDelegate: AnyObject {
-    /// One datagram. `bytes` is valid only during the call.
-    func socket(_ socket: DatagramSocket, didReceive bytes: UnsafeRawBufferPointer, from peer: SocketAddress)
-}
-
 /// A bound, non-blocking UDP socket registered with an ``EventLoop``. Loop thread only.
 public final class DatagramSocket: EventHandler {
-    public let descriptor: Descriptor
     /// The address actually bound.
-    public let localAddress: SocketAddress
-    public unowned let loop: EventLoop
-    public weak var delegate: DatagramDelegate?
-    /// Most datagrams handled per wake-up.
-    public var receiveBudgetPerWakeup = 64
+    public var localAddress: SocketAddress { self.socket.localAddress }
     /// Replies dropped because the socket buffer was full.
-    public private(set) var droppedReplies = 0
-    private var isOpen = true
+    private(set) var droppedReplies = 0
+    /// Most datagrams handled per wake-up.
+    var receiveBudgetPerWakeup = 64
+    private let receive: (DatagramSocket, UnsafeRawBufferPointer, SocketAddress) -> Void
+    private let socket: BoundSocket
+    private var loop: EventLoop { self.socket.loop }
 
-    /// Binds a UDP socket and registers it for reading.
+    /// Binds a UDP socket and registers it for reading. Loop thread only.
+    /// - Parameters:
+    ///   - loop: the loop that serves it.
+    ///   - address: where to bind; port 0 asks the kernel for a free port.
+    ///   - receive: called on the loop thread with the socket, one datagram (valid only during
+    ///     the call) and its sender.
     /// - Throws: ``IOError`` naming the failing call.
-    public init(loop: EventLoop, address: SocketAddress, delegate: DatagramDelegate?) throws(IOError) {
-        let (fd, local) = try Sys.boundSocket(address, type: CInt(SOCK_DGRAM.rawValue))
-        self.localAddress = local
-        self.descriptor = fd
-        self.loop = loop
-        self.delegate = delegate
-        do {
-            try loop.register(self, descriptor: fd, interest: .read)
-        } catch {
-            Sys.close(fd)
-            throw error
-        }
+    public init(
+        loop: EventLoop, address: SocketAddress,
+        receive: @escaping (DatagramSocket, UnsafeRawBufferPointer, SocketAddress) -> Void
+    ) throws(IOError) {
+        self.socket = try BoundSocket(loop: loop, address: address, type: CInt(SOCK_DGRAM.rawValue))
+        self.receive = receive
+        try self.socket.register(self)
     }
 
-    /// Sends one datagram. - Returns: false if it was dropped (buffer full or an error).
+    /// Sends one datagram.
+    /// - Returns: false if it was dropped (socket buffer full, or an error).
     @discardableResult
     public func send(_ bytes: UnsafeRawBufferPointer, to peer: SocketAddress) -> Bool {
-        switch try? Sys.sendto(self.descriptor, bytes, to: peer) {
+        assert(self.loop.inLoopThread)
+        switch try? Sys.sendto(self.socket.descriptor, bytes, to: peer) {
         case .processed?: return true
         default:
             self.droppedReplies += 1
@@ -54,36 +49,25 @@ public final class DatagramSocket: EventHandler {
         }
     }
 
-    /// Sends one datagram from an array. - Returns: false if it was dropped.
-    @discardableResult
-    public func send(_ bytes: [UInt8], to peer: SocketAddress) -> Bool {
-        bytes.withUnsafeBytes { self.send($0, to: peer) }
-    }
-
     /// Closes the socket.
-    public func close() {
-        guard self.isOpen else { return }
-        self.isOpen = false
-        self.loop.deregister(self.descriptor)
-        Sys.close(self.descriptor)
-    }
+    public func close() { self.socket.close() }
 
-    public func handleReadable() {
+    func handleReadable() {
         let buffer = self.loop.readBuffer
         for _ in 0..<self.receiveBudgetPerWakeup {
-            guard self.isOpen else { return }
+            guard self.socket.isOpen else { return }
             let result: IOResult<(Int, SocketAddress)>
             do {
-                result = try Sys.recvfrom(self.descriptor, into: buffer)
+                result = try Sys.recvfrom(self.socket.descriptor, into: buffer)
             } catch {
                 // ICMP errors from an earlier reply (ECONNREFUSED) surface here: not fatal.
                 self.loop.logger.debug("recvfrom failed", metadata: ["error": "\(error)"])
                 continue
             }
             guard case .processed(let (n, peer)) = result else { return }
-            self.delegate?.socket(self, didReceive: UnsafeRawBufferPointer(rebasing: buffer[0..<n]), from: peer)
+            self.receive(self, UnsafeRawBufferPointer(rebasing: buffer[0..<n]), peer)
         }
     }
 
-    public func handleWritable() {}
+    func handleWritable() {}
 }

@@ -8,11 +8,11 @@ import Glibc
 #endif
 
 /// What a registration wants to hear about.
-public struct Interest: OptionSet, Sendable, Hashable {
-    public let rawValue: UInt8
-    public init(rawValue: UInt8) { self.rawValue = rawValue }
-    public static let read = Interest(rawValue: 1)
-    public static let write = Interest(rawValue: 2)
+struct Interest: OptionSet, Sendable, Hashable {
+    let rawValue: UInt8
+    init(rawValue: UInt8) { self.rawValue = rawValue }
+    static let read = Interest(rawValue: 1)
+    static let write = Interest(rawValue: 2)
 
     /// The one place interest maps to EPOLL* bits. EPOLLRDHUP is not asked for: a half-close is
     /// seen as `read` returning 0, which the read path handles in order with the data before it.

@@ -11,9 +11,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Something the loop dispatches readiness to (listeners, connections, datagram sockets, or a
-/// tool's own descriptors).
-public protocol EventHandler: AnyObject {
+/// Something the loop dispatches readiness to (listeners, connections, datagram sockets).
+protocol EventHandler: AnyObject {
     /// The descriptor is readable, or has an error or hang-up pending (a read will tell which).
     func handleReadable()
     /// The descriptor is writable, or has an error pending.
@@ -27,7 +26,9 @@ public protocol EventHandler: AnyObject {
 ///
 /// ```swift
 /// let loop = try EventLoop()
-/// let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0), delegate: myServer)
+/// let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0)) { peer in
+///     MyProtocolHandler()   // a ConnectionDelegate; return nil to refuse the peer
+/// }
 /// try loop.run()
 /// ```
 public final class EventLoop {
@@ -38,12 +39,12 @@ public final class EventLoop {
     }
 
     /// The loop's logger (discards by default).
-    public let logger: Logger
+    let logger: Logger
     /// The thread-safe side of the loop: post work or stop it from any thread.
     public let handle: LoopHandle
     /// A buffer every read on this loop may use for the duration of one handler call: reads go
     /// here first, so an idle connection owns no read buffer at all.
-    public let readBuffer: UnsafeMutableRawBufferPointer
+    let readBuffer: UnsafeMutableRawBufferPointer
 
     private let poller: PollerBackend
     // Registrations indexed by descriptor number. The generation is bumped on every register so
@@ -55,7 +56,7 @@ public final class EventLoop {
     private var stopRequested = false
     /// The monotonic clock in nanoseconds, read once per loop iteration after waking: cheap
     /// enough to stamp every read with (idle timeouts), precise to one iteration.
-    public private(set) var now: UInt64 = Sys.monotonicNanoseconds()
+    private(set) var now: UInt64 = Sys.monotonicNanoseconds()
     private var loopThread: pthread_t?
     var timerCallbacks: [UInt64: TimerEntry] = [:]
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
@@ -89,7 +90,7 @@ public final class EventLoop {
     }
 
     /// Whether the caller is on the loop's thread (true before `run()` starts, for set-up).
-    public var inLoopThread: Bool {
+    var inLoopThread: Bool {
         guard let thread = self.loopThread else { return true }
         return pthread_equal(thread, pthread_self()) != 0
     }
@@ -98,7 +99,7 @@ public final class EventLoop {
 
     /// Registers `handler` for readiness of `descriptor`.
     /// - Throws: ``IOError`` from epoll_ctl.
-    public func register(_ handler: EventHandler, descriptor: Descriptor, interest: Interest) throws(IOError) {
+    func register(_ handler: EventHandler, descriptor: Descriptor, interest: Interest) throws(IOError) {
         assert(self.inLoopThread)
         let fd = Int(descriptor.rawValue)
         if fd >= self.slots.count {
@@ -111,8 +112,27 @@ public final class EventLoop {
         self.slots[fd] = Slot(generation: generation, interest: interest, handler: handler)
     }
 
+    /// Registers a descriptor the caller just made, closing it if that fails, so a failed
+    /// set-up leaves nothing open.
+    /// - Throws: ``IOError`` from epoll_ctl.
+    func registerOrClose(_ handler: EventHandler, descriptor: Descriptor, interest: Interest) throws(IOError) {
+        do {
+            try self.register(handler, descriptor: descriptor, interest: interest)
+        } catch {
+            Sys.close(descriptor)
+            throw error
+        }
+    }
+
+    /// Deregisters and closes a descriptor.
+    func deregisterAndClose(_ descriptor: Descriptor) {
+        self.deregister(descriptor)
+        Sys.close(descriptor)
+    }
+
     /// Changes the interest of a registered descriptor; a no-op change makes no system call.
-    public func setInterest(_ interest: Interest, for descriptor: Descriptor) throws(IOError) {
+    func setInterest(_ interest: Interest, for descriptor: Descriptor) throws(IOError) {
+        assert(self.inLoopThread)
         let fd = Int(descriptor.rawValue)
         precondition(fd < self.slots.count && self.slots[fd].handler != nil, "descriptor \(fd) not registered")
         let slot = self.slots[fd]
@@ -124,7 +144,8 @@ public final class EventLoop {
 
     /// Stops dispatching to `descriptor`. Call before closing it. Events already fetched for it in
     /// the current batch are dropped.
-    public func deregister(_ descriptor: Descriptor) {
+    func deregister(_ descriptor: Descriptor) {
+        assert(self.inLoopThread)
         let fd = Int(descriptor.rawValue)
         guard fd < self.slots.count, self.slots[fd].handler != nil else { return }
         // Failure here means the descriptor is already gone from the epoll set; nothing to undo.
@@ -132,14 +153,22 @@ public final class EventLoop {
         self.slots[fd] = Slot(generation: 0, interest: nil, handler: nil)
     }
 
+    /// The interest the shadow table holds for `descriptor`, nil if it is not registered.
+    func registeredInterest(_ descriptor: Descriptor) -> Interest? {
+        let fd = Int(descriptor.rawValue)
+        return fd < self.slots.count ? self.slots[fd].interest : nil
+    }
+
     /// Every registered handler (for sweeps such as idle timeouts). O(registrations).
-    public func forEachHandler(_ body: (EventHandler) -> Void) {
+    func forEachHandler(_ body: (EventHandler) -> Void) {
         for slot in self.slots { if let h = slot.handler { body(h) } }
     }
 
     /// Adds work run once per loop iteration after the ready events are dispatched and before the
     /// loop sleeps: the place to batch what one iteration produced (group commit, flushes).
+    /// Loop thread only.
     public func addBeforeSleepHook(_ hook: @escaping () -> Void) {
+        assert(self.inLoopThread)
         self.beforeSleepHooks.append(hook)
     }
 
@@ -166,6 +195,7 @@ public final class EventLoop {
 
     /// Asks ``run()`` to return after the current iteration. Loop thread only.
     public func stop() {
+        assert(self.inLoopThread)
         self.stopRequested = true
         self.handle.wake()
     }
@@ -197,11 +227,19 @@ public final class EventLoop {
         UInt64(generation) << 32 | UInt64(UInt32(bitPattern: fd.rawValue))
     }
 
+    /// Raises the process's soft descriptor limit (RLIMIT_NOFILE) to the hard limit, so one loop
+    /// can hold as many connections as the system allows. Any thread.
+    /// - Returns: the soft limit now in force.
+    @discardableResult
+    public static func raiseDescriptorLimit() -> Int { Sys.raiseDescriptorLimit() }
+
     // MARK: Inboxes
 
     /// Creates a typed channel into the loop: ``Inbox/post(_:)`` may be called from any thread and
     /// `handler` then runs on the loop thread with the message. The handler may capture loop state.
+    /// Loop thread only.
     public func makeInbox<Message: Sendable>(_ handler: @escaping (Message) -> Void) -> Inbox<Message> {
+        assert(self.inLoopThread)
         let id = self.nextTimerID
         self.nextTimerID += 1
         self.inboxHandlers[id] = { payload in

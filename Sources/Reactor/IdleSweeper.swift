@@ -5,8 +5,9 @@
 // buffers of connections that went quiet, so idle connections cost no heap beyond themselves.
 
 extension EventLoop {
-    /// Starts timing out connections idle longer than `timeout` (checked every `timeout/4`, at
-    /// most every second). Loop thread only.
+    /// Starts closing connections idle longer than `timeout` (checked every `timeout/4`, at
+    /// most every second), discarding what they had queued; their delegates hear
+    /// ``ConnectionDelegate/connectionDidClose(_:)``. Loop thread only.
     /// - Returns: the sweep's timer, for ``cancelTimer(_:)``.
     @discardableResult
     public func startIdleSweep(timeout: Duration) -> TimerID {
@@ -25,13 +26,9 @@ extension EventLoop {
                     connection.releaseIdleBuffers()
                 }
             }
-            // Timed out outside the walk: a delegate may close other connections.
+            // Closed outside the walk: a delegate hearing of the close may close other connections.
             for connection in expired where connection.state != .closed {
-                if let delegate = connection.delegate {
-                    delegate.connectionDidTimeOut(connection)
-                } else {
-                    connection.abort()
-                }
+                connection.abort()
             }
         }
     }

@@ -1,6 +1,7 @@
-// A listening TCP socket on the loop: accepts until EAGAIN (bounded per wake-up) and hands each
-// new descriptor to its delegate. Running out of descriptors (EMFILE/ENFILE) never closes the
-// listener and never spins the CPU: accepting pauses briefly, logged once per episode.
+// A listening TCP socket on the loop: accepts until EAGAIN (bounded per wake-up), asks the
+// embedder's factory for each peer's delegate, and wraps the socket in a Connection that holds
+// it. Running out of descriptors (EMFILE/ENFILE) never closes the listener and never spins the
+// CPU: accepting pauses briefly, logged once per episode.
 
 import CLinux
 import Logging
@@ -8,65 +9,58 @@ import Logging
 import Glibc
 #endif
 
-/// Receives accepted sockets, on the loop thread.
-public protocol ListenerDelegate: AnyObject {
-    /// A new non-blocking, close-on-exec socket. The delegate owns it: wrap it in a
-    /// ``Connection`` or close it.
-    func listener(_ listener: Listener, didAccept descriptor: Descriptor, from peer: SocketAddress)
-}
-
 /// A non-blocking TCP listener registered with an ``EventLoop``. Loop thread only.
+///
+/// Each accepted peer gets the delegate the `accept` factory returns; the ``Connection`` made
+/// for it is held by the loop and holds its delegate until it closes, so an embedder keeps no
+/// registry of connections unless it wants one (to close them all at shutdown, say).
 public final class Listener: EventHandler {
-    /// The bound socket.
-    public let descriptor: Descriptor
+    private let socket: BoundSocket
+    private var loop: EventLoop { self.socket.loop }
     /// The address actually bound (with the kernel's port when 0 was asked for).
-    public let localAddress: SocketAddress
-    public unowned let loop: EventLoop
-    public weak var delegate: ListenerDelegate?
+    public var localAddress: SocketAddress { self.socket.localAddress }
     /// Most connections accepted per wake-up before the loop serves other descriptors.
-    public var acceptBudgetPerWakeup = 1024
+    var acceptBudgetPerWakeup = 1024
     /// How long accepting pauses after EMFILE/ENFILE.
-    public var descriptorExhaustionBackoff: Duration = .milliseconds(100)
+    var descriptorExhaustionBackoff: Duration = .milliseconds(100)
 
-    private var isOpen = true
+    private let accept: (SocketAddress) -> ConnectionDelegate?
     private var isPaused = false
     private var exhaustionLogged = false
 
     /// Binds and listens (SO_REUSEADDR; IPv6 sockets are IPv6-only so `::` and `0.0.0.0` can
-    /// coexist), then registers for accepts.
+    /// coexist), then registers for accepts. Loop thread only.
+    /// - Parameters:
+    ///   - loop: the loop that accepts and serves the connections.
+    ///   - address: where to listen; port 0 asks the kernel for a free port.
+    ///   - backlog: listen(2)'s queue length.
+    ///   - accept: called on the loop thread for every accepted peer, before its ``Connection``
+    ///     exists. Return the delegate that will serve it (it then hears
+    ///     ``ConnectionDelegate/connectionDidOpen(_:)``, or only ``ConnectionDelegate/connectionDidClose(_:)``
+    ///     if the socket cannot be registered), or nil to refuse the peer: its socket is closed.
     /// - Throws: ``IOError`` naming the failing call, e.g. `bind: Address already in use`.
-    public init(loop: EventLoop, address: SocketAddress, backlog: CInt = 4096, delegate: ListenerDelegate?) throws(IOError) {
-        let (fd, local) = try Sys.boundSocket(address, type: CInt(SOCK_STREAM.rawValue)) { fd throws(IOError) in
+    public init(
+        loop: EventLoop, address: SocketAddress, backlog: Int = 4096,
+        accept: @escaping (SocketAddress) -> ConnectionDelegate?
+    ) throws(IOError) {
+        self.socket = try BoundSocket(loop: loop, address: address, type: CInt(SOCK_STREAM.rawValue)) { fd throws(IOError) in
             try Sys.setsockopt(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
         } afterBind: { fd throws(IOError) in
-            try Sys.listen(fd, backlog: backlog)
+            try Sys.listen(fd, backlog: CInt(clamping: backlog))
         }
-        self.localAddress = local
-        self.descriptor = fd
-        self.loop = loop
-        self.delegate = delegate
-        do {
-            try loop.register(self, descriptor: fd, interest: .read)
-        } catch {
-            Sys.close(fd)
-            throw error
-        }
+        self.accept = accept
+        try self.socket.register(self)
     }
 
-    /// Stops accepting and closes the socket.
-    public func close() {
-        guard self.isOpen else { return }
-        self.isOpen = false
-        self.loop.deregister(self.descriptor)
-        Sys.close(self.descriptor)
-    }
+    /// Stops accepting and closes the socket. Connections already accepted stay open.
+    public func close() { self.socket.close() }
 
-    public func handleReadable() {
-        guard self.isOpen, !self.isPaused else { return }
+    func handleReadable() {
+        guard self.socket.isOpen, !self.isPaused else { return }
         for _ in 0..<self.acceptBudgetPerWakeup {
             let result: IOResult<(Descriptor, SocketAddress)>
             do {
-                result = try Sys.accept4(self.descriptor)
+                result = try Sys.accept4(self.socket.descriptor)
             } catch {
                 switch error.errno {
                 case ECONNABORTED, EPROTO, EPERM:
@@ -82,16 +76,16 @@ public final class Listener: EventHandler {
             }
             guard case .processed(let (fd, peer)) = result else { break }
             self.exhaustionLogged = false
-            if let delegate = self.delegate {
-                delegate.listener(self, didAccept: fd, from: peer)
+            if let delegate = self.accept(peer) {
+                Connection.accepted(loop: self.loop, descriptor: fd, peer: peer, delegate: delegate)
             } else {
                 Sys.close(fd)
             }
-            guard self.isOpen else { return }
+            guard self.socket.isOpen else { return }
         }
     }
 
-    public func handleWritable() {}
+    func handleWritable() {}
 
     private func pauseForExhaustion(_ error: IOError) {
         if !self.exhaustionLogged {
@@ -102,11 +96,11 @@ public final class Listener: EventHandler {
         self.isPaused = true
         // Level-triggered epoll would report the pending connection again at once: drop read
         // interest until the back-off ends, so the loop sleeps instead of spinning.
-        try? self.loop.setInterest([], for: self.descriptor)
+        try? self.loop.setInterest([], for: self.socket.descriptor)
         self.loop.scheduleTimer(after: self.descriptorExhaustionBackoff) { [weak self] in
-            guard let self, self.isOpen else { return }
+            guard let self, self.socket.isOpen else { return }
             self.isPaused = false
-            try? self.loop.setInterest(.read, for: self.descriptor)
+            try? self.loop.setInterest(.read, for: self.socket.descriptor)
         }
     }
 }

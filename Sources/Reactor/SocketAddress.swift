@@ -7,7 +7,7 @@ import Glibc
 #endif
 
 /// An IPv4 or IPv6 address and port.
-public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
+public struct SocketAddress: Sendable, CustomStringConvertible {
     private var storage: sockaddr_storage
 
     init(storage: sockaddr_storage) { self.storage = storage }
@@ -17,7 +17,6 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
     public init(host: String, port: Int) throws(SocketAddressError) {
         guard (0...65535).contains(port) else { throw SocketAddressError(host: host, port: port) }
         let name = host == "localhost" ? "127.0.0.1" : host
-        var storage = sockaddr_storage()
         var v4 = in_addr()
         var v6 = in6_addr()
         if inet_pton(AF_INET, name, &v4) == 1 {
@@ -25,21 +24,25 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
             sin.sin_family = sa_family_t(AF_INET)
             sin.sin_port = in_port_t(UInt16(port).bigEndian)
             sin.sin_addr = v4
-            withUnsafeBytes(of: sin) { src in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
-            }
+            self.storage = Self.storage(holding: sin)
         } else if inet_pton(AF_INET6, name.trimmingBrackets, &v6) == 1 {
             var sin6 = sockaddr_in6()
             sin6.sin6_family = sa_family_t(AF_INET6)
             sin6.sin6_port = in_port_t(UInt16(port).bigEndian)
             sin6.sin6_addr = v6
-            withUnsafeBytes(of: sin6) { src in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
-            }
+            self.storage = Self.storage(holding: sin6)
         } else {
             throw SocketAddressError(host: host, port: port)
         }
-        self.storage = storage
+    }
+
+    /// A sockaddr_in or sockaddr_in6 copied into the front of a zeroed sockaddr_storage.
+    private static func storage<Address>(holding address: Address) -> sockaddr_storage {
+        var storage = sockaddr_storage()
+        withUnsafeBytes(of: address) { src in
+            withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: src) }
+        }
+        return storage
     }
 
     /// AF_INET or AF_INET6.
@@ -82,24 +85,22 @@ public struct SocketAddress: Sendable, CustomStringConvertible, Hashable {
         return copy
     }
 
-    func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    /// Calls `body` with the address as a `sockaddr` and its length, for a system call the
+    /// reactor does not make itself (a blocking client's `connect`, say).
+    /// - Returns: what `body` returns.
+    public func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
         let length = self.family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
         return withUnsafeBytes(of: self.storage) { raw in
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
         }
     }
-
-    public static func == (lhs: SocketAddress, rhs: SocketAddress) -> Bool {
-        lhs.family == rhs.family && lhs.description == rhs.description
-    }
-
-    public func hash(into hasher: inout Hasher) { hasher.combine(self.description) }
 }
 
 /// A host that is not a numeric IPv4/IPv6 address (or `localhost`), or a port out of range.
 public struct SocketAddressError: Error, CustomStringConvertible, Sendable {
-    public let host: String
-    public let port: Int
+    let host: String
+    let port: Int
+    /// `invalid address 'example.org' port 80: expected a numeric IPv4 or IPv6 address`.
     public var description: String { "invalid address '\(self.host)' port \(self.port): expected a numeric IPv4 or IPv6 address" }
 }
 

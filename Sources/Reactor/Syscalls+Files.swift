@@ -1,5 +1,6 @@
 // File system calls used by services that stream files: opening beneath a root with the kernel's
-// help (openat2 RESOLVE_BENEATH), stat, and directory listing. Same errno policy as Syscalls.swift.
+// help (openat2 RESOLVE_BENEATH), stat, and directory listing. Same errno policy as Syscalls.swift,
+// and internal like it: embedders use FileRoot and OpenFile.
 
 import CLinux
 #if canImport(Glibc)
@@ -7,31 +8,41 @@ import Glibc
 #endif
 
 /// What `fstat` says about an open file.
-public struct FileStatus: Sendable {
-    public let size: Int
-    public let isDirectory: Bool
-    public let isRegular: Bool
+struct FileStatus: Sendable {
+    let size: Int
+    let isDirectory: Bool
+    let isRegular: Bool
 }
 
-/// One directory entry.
+/// One entry of a directory listed with ``FileRoot/list(_:)``.
 public struct DirectoryEntry: Sendable {
+    /// The entry's name, as the file system spells it (not necessarily UTF-8).
     public let name: [UInt8]
+    /// Whether it is a directory (for a symlink: whether its target is).
     public let isDirectory: Bool
+    /// Its size in bytes (for a symlink: its target's).
     public let size: Int
     /// The entry is a symbolic link; `isDirectory` and `size` describe its target. A caller
     /// that confines paths to a root must check where it leads before showing it.
-    public let isSymlink: Bool
+    let isSymlink: Bool
 }
 
 extension Sys {
+    /// mkdir(2). An existing entry of that name is not an error (opening it says what it is).
+    static func mkdirUnlessExists(_ path: String, mode: mode_t) throws(IOError) {
+        if Glibc.mkdir(path, mode) == 0 { return }
+        let err = Glibc.errno
+        if err != EEXIST { throw IOError(errno: err, call: "mkdir") }
+    }
+
     /// open(2) of a directory, read-only, close-on-exec.
-    public static func openDirectory(_ path: String) throws(IOError) -> Descriptor {
+    static func openDirectory(_ path: String) throws(IOError) -> Descriptor {
         Descriptor(rawValue: try check("open") { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
     }
 
     /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: the kernel refuses (EXDEV) any
     /// resolution that leaves `directory`, through `..` or a symlink, however it is spelled.
-    public static func openBeneath(_ directory: Descriptor, _ path: [UInt8], directoryOnly: Bool = false) throws(IOError) -> Descriptor {
+    static func openBeneath(_ directory: Descriptor, _ path: [UInt8], directoryOnly: Bool = false) throws(IOError) -> Descriptor {
         var how = open_how()
         // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer
         // and stall the whole loop; for regular files and directories it changes nothing.
@@ -49,7 +60,7 @@ extension Sys {
     }
 
     /// fstat(2).
-    public static func fstat(_ fd: Descriptor) throws(IOError) -> FileStatus {
+    static func fstat(_ fd: Descriptor) throws(IOError) -> FileStatus {
         var st = stat()
         _ = try check("fstat") { Glibc.fstat(fd.rawValue, &st) }
         let type = st.st_mode & S_IFMT
@@ -59,7 +70,7 @@ extension Sys {
     /// Lists a directory opened with ``openBeneath(_:_:directoryOnly:)``, which it consumes
     /// (closes). Entries are sorted by name; `.` and `..` are left out; a symlink is described
     /// by what it points to, or skipped if that is gone.
-    public static func listDirectory(_ fd: Descriptor) throws(IOError) -> [DirectoryEntry] {
+    static func listDirectory(_ fd: Descriptor) throws(IOError) -> [DirectoryEntry] {
         guard let dir = fdopendir(fd.rawValue) else {
             let err = Glibc.errno
             Sys.close(fd)

@@ -1,7 +1,8 @@
 // Every raw system call the reactor makes, in one place. The errno policy lives only here:
 // errno is read in the statement right after the call, EINTR is retried (except by close),
 // EAGAIN comes back as a value, and every other failure throws an IOError naming the call.
-// Nothing above this file sees errno.
+// Nothing above this file sees errno. All of it is internal: an embedder reaches the system
+// through Connection, Listener, DatagramSocket, FileRoot and SystemClock.
 
 import CLinux
 #if canImport(Glibc)
@@ -10,12 +11,12 @@ import Glibc
 
 /// A failed system call: the errno it set and the call's name.
 public struct IOError: Error, CustomStringConvertible, Equatable, Sendable {
-    /// The errno value.
+    /// The errno value (compare with Glibc's constants, e.g. `ENOENT`).
     public let errno: CInt
     /// The system call that failed, e.g. `"bind"`.
     public let call: String
 
-    public init(errno: CInt, call: String) {
+    init(errno: CInt, call: String) {
         self.errno = errno
         self.call = call
     }
@@ -27,21 +28,21 @@ public struct IOError: Error, CustomStringConvertible, Equatable, Sendable {
 }
 
 /// The outcome of a non-blocking call: done, or it would have blocked.
-public enum IOResult<Value: Sendable>: Sendable {
+enum IOResult<Value: Sendable>: Sendable {
     case processed(Value)
     case wouldBlock
 }
 
 /// A file descriptor number owned by the reactor. It never wraps a closed descriptor on purpose:
 /// closing is explicit (``Sys/close(_:)``).
-public struct Descriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-    public let rawValue: CInt
-    public init(rawValue: CInt) { self.rawValue = rawValue }
-    public var description: String { "fd \(self.rawValue)" }
+struct Descriptor: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    let rawValue: CInt
+    init(rawValue: CInt) { self.rawValue = rawValue }
+    var description: String { "fd \(self.rawValue)" }
 }
 
 /// The system calls, named as in their man pages.
-public enum Sys {
+enum Sys {
     @inline(__always)
     static func check<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(IOError) -> T {
         while true {
@@ -71,7 +72,7 @@ public enum Sys {
 
     /// close(2). Never retried, even on EINTR: on Linux the descriptor is released either way and
     /// a retry could close a descriptor another part of the program just received.
-    public static func close(_ fd: Descriptor) {
+    static func close(_ fd: Descriptor) {
         let r = Glibc.close(fd.rawValue)
         if r < 0 {
             let err = Glibc.errno
@@ -81,29 +82,26 @@ public enum Sys {
     }
 
     /// read(2). Returns `.processed(0)` at end of stream.
-    public static func read(_ fd: Descriptor, into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> IOResult<Int> {
+    static func read(_ fd: Descriptor, into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> IOResult<Int> {
         try checkNonBlocking("read") { Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count) }
     }
 
     /// write(2).
-    public static func write(_ fd: Descriptor, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOResult<Int> {
+    static func write(_ fd: Descriptor, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOResult<Int> {
         try checkNonBlocking("write") { Glibc.write(fd.rawValue, buffer.baseAddress, buffer.count) }
     }
 
-    /// writev(2).
-    public static func writev(_ fd: Descriptor, _ iov: UnsafeBufferPointer<iovec>) throws(IOError) -> IOResult<Int> {
-        try checkNonBlocking("writev") { Glibc.writev(fd.rawValue, iov.baseAddress, CInt(iov.count)) }
-    }
-
     /// sendfile(2): up to `count` bytes of `file` from `offset` (advanced by the kernel).
-    public static func sendfile(
+    static func sendfile(
         _ socket: Descriptor, _ file: Descriptor, offset: inout Int, count: Int
     ) throws(IOError) -> IOResult<Int> {
         try checkNonBlocking("sendfile") { CLinux.sendfile(socket.rawValue, file.rawValue, &offset, count) }
     }
 
-    /// socket(2), always non-blocking and close-on-exec.
-    public static func socket(domain: CInt, type: CInt) throws(IOError) -> Descriptor {
+    /// socket(2), always non-blocking and close-on-exec. The first call ignores SIGPIPE for
+    /// the process (see ``ignoreSIGPIPEOnce``).
+    static func socket(domain: CInt, type: CInt) throws(IOError) -> Descriptor {
+        _ = ignoreSIGPIPEOnce
         let fd = try check("socket") {
             Glibc.socket(domain, type | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         }
@@ -111,7 +109,7 @@ public enum Sys {
     }
 
     /// setsockopt(2) for an integer option.
-    public static func setsockopt(_ fd: Descriptor, level: CInt, name: CInt, value: CInt) throws(IOError) {
+    static func setsockopt(_ fd: Descriptor, level: CInt, name: CInt, value: CInt) throws(IOError) {
         var v = value
         _ = try check("setsockopt") {
             Glibc.setsockopt(fd.rawValue, level, name, &v, socklen_t(MemoryLayout<CInt>.size))
@@ -119,7 +117,7 @@ public enum Sys {
     }
 
     /// getsockopt(2) for an integer option.
-    public static func getsockopt(_ fd: Descriptor, level: CInt, name: CInt) throws(IOError) -> CInt {
+    static func getsockopt(_ fd: Descriptor, level: CInt, name: CInt) throws(IOError) -> CInt {
         var v: CInt = 0
         var len = socklen_t(MemoryLayout<CInt>.size)
         _ = try check("getsockopt") { Glibc.getsockopt(fd.rawValue, level, name, &v, &len) }
@@ -127,7 +125,7 @@ public enum Sys {
     }
 
     /// bind(2).
-    public static func bind(_ fd: Descriptor, _ address: SocketAddress) throws(IOError) {
+    static func bind(_ fd: Descriptor, _ address: SocketAddress) throws(IOError) {
         _ = try check("bind") { address.withSockAddr { Glibc.bind(fd.rawValue, $0, $1) } }
     }
 
@@ -136,7 +134,7 @@ public enum Sys {
     /// - Parameters:
     ///   - beforeBind: options to set first (e.g. SO_REUSEADDR).
     ///   - afterBind: what follows the bind (e.g. listen).
-    public static func boundSocket(
+    static func boundSocket(
         _ address: SocketAddress, type: CInt,
         beforeBind: (Descriptor) throws(IOError) -> Void = { _ in },
         afterBind: (Descriptor) throws(IOError) -> Void = { _ in }
@@ -157,12 +155,12 @@ public enum Sys {
     }
 
     /// listen(2).
-    public static func listen(_ fd: Descriptor, backlog: CInt) throws(IOError) {
+    static func listen(_ fd: Descriptor, backlog: CInt) throws(IOError) {
         _ = try check("listen") { Glibc.listen(fd.rawValue, backlog) }
     }
 
     /// accept4(2) with SOCK_NONBLOCK|SOCK_CLOEXEC. `.wouldBlock` when the queue is empty.
-    public static func accept4(_ fd: Descriptor) throws(IOError) -> IOResult<(Descriptor, SocketAddress)> {
+    static func accept4(_ fd: Descriptor) throws(IOError) -> IOResult<(Descriptor, SocketAddress)> {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let flags = CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
@@ -179,7 +177,7 @@ public enum Sys {
 
     /// connect(2) on a non-blocking socket: `.wouldBlock` means EINPROGRESS (wait for writable,
     /// then read SO_ERROR).
-    public static func connect(_ fd: Descriptor, _ address: SocketAddress) throws(IOError) -> IOResult<Void> {
+    static func connect(_ fd: Descriptor, _ address: SocketAddress) throws(IOError) -> IOResult<Void> {
         while true {
             let r = address.withSockAddr { Glibc.connect(fd.rawValue, $0, $1) }
             if r == 0 { return .processed(()) }
@@ -193,7 +191,7 @@ public enum Sys {
     }
 
     /// getsockname(2).
-    public static func getsockname(_ fd: Descriptor) throws(IOError) -> SocketAddress {
+    static func getsockname(_ fd: Descriptor) throws(IOError) -> SocketAddress {
         var storage = sockaddr_storage()
         var len = socklen_t(MemoryLayout<sockaddr_storage>.size)
         _ = try withUnsafeMutablePointer(to: &storage) { p throws(IOError) in
@@ -205,12 +203,12 @@ public enum Sys {
     }
 
     /// shutdown(2). ENOTCONN (the peer is already gone) is not an error worth reporting.
-    public static func shutdown(_ fd: Descriptor, how: CInt) {
+    static func shutdown(_ fd: Descriptor, how: CInt) {
         _ = Glibc.shutdown(fd.rawValue, how)
     }
 
     /// recvfrom(2) of one datagram.
-    public static func recvfrom(
+    static func recvfrom(
         _ fd: Descriptor, into buffer: UnsafeMutableRawBufferPointer
     ) throws(IOError) -> IOResult<(Int, SocketAddress)> {
         var storage = sockaddr_storage()
@@ -227,7 +225,7 @@ public enum Sys {
     }
 
     /// sendto(2) of one datagram.
-    public static func sendto(
+    static func sendto(
         _ fd: Descriptor, _ buffer: UnsafeRawBufferPointer, to address: SocketAddress
     ) throws(IOError) -> IOResult<Int> {
         try checkNonBlocking("sendto") {
@@ -237,19 +235,19 @@ public enum Sys {
 
     /// poll(2) on one descriptor. - Returns: its `revents` (POLLERR and POLLHUP are reported
     /// whatever `events` asks for), 0 on timeout.
-    public static func poll(_ fd: Descriptor, events: Int16, timeoutMilliseconds: CInt) throws(IOError) -> Int16 {
+    static func poll(_ fd: Descriptor, events: Int16, timeoutMilliseconds: CInt) throws(IOError) -> Int16 {
         var p = pollfd(fd: fd.rawValue, events: events, revents: 0)
         _ = try check("poll") { Glibc.poll(&p, 1, timeoutMilliseconds) }
         return p.revents
     }
 
     /// epoll_create1(EPOLL_CLOEXEC).
-    public static func epoll_create1() throws(IOError) -> Descriptor {
+    static func epoll_create1() throws(IOError) -> Descriptor {
         Descriptor(rawValue: try check("epoll_create1") { CLinux.epoll_create1(CInt(EPOLL_CLOEXEC)) })
     }
 
     /// epoll_ctl(2).
-    public static func epoll_ctl(_ epfd: Descriptor, op: CInt, fd: Descriptor, events: UInt32, data: UInt64) throws(IOError) {
+    static func epoll_ctl(_ epfd: Descriptor, op: CInt, fd: Descriptor, events: UInt32, data: UInt64) throws(IOError) {
         var ev = epoll_event()
         ev.events = events
         ev.data.u64 = data
@@ -257,7 +255,7 @@ public enum Sys {
     }
 
     /// epoll_wait(2). EINTR means zero events (the caller re-checks its state and waits again).
-    public static func epoll_wait(
+    static func epoll_wait(
         _ epfd: Descriptor, events: UnsafeMutableBufferPointer<epoll_event>, timeoutMilliseconds: CInt
     ) throws(IOError) -> Int {
         let r = CLinux.epoll_wait(epfd.rawValue, events.baseAddress, CInt(events.count), timeoutMilliseconds)
@@ -268,26 +266,26 @@ public enum Sys {
     }
 
     /// eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC).
-    public static func eventfd() throws(IOError) -> Descriptor {
+    static func eventfd() throws(IOError) -> Descriptor {
         Descriptor(rawValue: try check("eventfd") { CLinux.eventfd(0, CInt(EFD_NONBLOCK) | CInt(EFD_CLOEXEC)) })
     }
 
     /// Adds one to an eventfd counter. Safe from any thread. EAGAIN (counter saturated) means a
     /// wake-up is already pending, which is all a wake-up needs.
-    public static func eventfdSignal(_ fd: Descriptor) {
+    static func eventfdSignal(_ fd: Descriptor) {
         var one: UInt64 = 1
         while Glibc.write(fd.rawValue, &one, 8) < 0 && Glibc.errno == EINTR {}
     }
 
     /// Reads (and so resets) an eventfd counter.
-    public static func eventfdDrain(_ fd: Descriptor) {
+    static func eventfdDrain(_ fd: Descriptor) {
         var value: UInt64 = 0
         while Glibc.read(fd.rawValue, &value, 8) < 0 && Glibc.errno == EINTR {}
     }
 
     /// Raises the soft RLIMIT_NOFILE to the hard limit. - Returns: the new soft limit.
     @discardableResult
-    public static func raiseDescriptorLimit() -> Int {
+    static func raiseDescriptorLimit() -> Int {
         var limit = rlimit()
         guard getrlimit(CInt(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
         if limit.rlim_cur < limit.rlim_max {
@@ -299,21 +297,26 @@ public enum Sys {
     }
 
     /// Monotonic clock in nanoseconds (CLOCK_MONOTONIC).
-    public static func monotonicNanoseconds() -> UInt64 {
+    static func monotonicNanoseconds() -> UInt64 {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
     /// Wall clock (CLOCK_REALTIME): seconds and microseconds since the epoch.
-    public static func wallClock() -> (seconds: Int, microseconds: Int) {
+    static func wallClock() -> (seconds: Int, microseconds: Int) {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return (Int(ts.tv_sec), Int(ts.tv_nsec) / 1000)
     }
 
-    /// Ignores SIGPIPE for the whole process: a peer that vanishes must never kill the server.
-    public static func ignoreSIGPIPE() {
-        _ = Glibc.signal(SIGPIPE, SIG_IGN)
-    }
 }
+
+/// SIGPIPE ignored for the whole process, once, the first time the library makes or adopts a
+/// socket: a peer that vanishes must never kill the embedding program (swift-nio does the same
+/// when its first socket is made). A global's initialiser runs exactly once, under swift_once,
+/// so this is thread-safe with no lock of ours. `write` on a socket whose peer is gone then
+/// fails with EPIPE, which the write path reports as an ordinary IOError.
+let ignoreSIGPIPEOnce: Void = {
+    _ = Glibc.signal(SIGPIPE, SIG_IGN)
+}()

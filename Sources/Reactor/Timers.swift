@@ -58,7 +58,7 @@ extension EventLoop {
     }
 
     /// The number of live timers (for leak checks).
-    public var activeTimerCount: Int { self.timerCallbacks.count }
+    var activeTimerCount: Int { self.timerCallbacks.count }
 
     func fireTimer(_ id: UInt64) {
         guard let entry = self.timerCallbacks[id] else { return }  // cancelled meanwhile
@@ -78,7 +78,7 @@ extension Duration {
     }
 
     /// Whole nanoseconds, saturating.
-    public var nanoseconds: Int64 {
+    var nanoseconds: Int64 {
         let (seconds, attoseconds) = self.components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         return overflow ? .max : product + attoseconds / 1_000_000_000

@@ -2,13 +2,22 @@
 // that acknowledge them are held (the connection is corked) until their log records are written
 // and, under `--fsync always`, fsynced. Once per loop iteration the buffered records go out in
 // one write; the fsync of one group runs on a background queue while the loop gathers the next
-// (group commit, pipelined), and its result comes back through the loop's inbox.
+// (group commit, pipelined), and its result comes back through the loop's inbox. Persistence
+// knows waiters only through DurabilityWaiter; it never reaches into a connection.
 
 import Dispatch
 import Logging
 import Reactor
 import Services
 import Store
+
+/// A connection whose replies wait for the log. Persistence keeps it, by identity, until then.
+protocol DurabilityWaiter: AnyObject {
+    /// Every mutation the held replies acknowledge is durable: send them.
+    func durable()
+    /// The log refused those mutations and they were rolled back: answer `reason` instead.
+    func failed(reason: String)
+}
 
 /// The store as the kv protocols see it, plus group commit. Loop thread only.
 final class Persistence: KeyValueStorage {
@@ -18,8 +27,12 @@ final class Persistence: KeyValueStorage {
     private let statisticsExtra: () -> [(name: String, value: String)]
     /// The newest mutation made through this adapter (the handler compares it before and after a batch).
     private(set) var lastMutationSequence: UInt64 = 0
-    /// Connections waiting for durability, in the order they first waited.
-    private var waiting: [KVHandler] = []
+    /// Waiters for durability, by identity: the newest mutation each awaits, and when it
+    /// first waited (they are told in that order).
+    private var waiting: [ObjectIdentifier: Waiting] = [:]
+    private var waitCount: UInt64 = 0
+    /// Non-nil while a pass runs (see ``pass(_:)``): work that must not run inside it.
+    private var deferredUntilPassEnds: [() -> Void]?
     private var syncInFlight = false
     private var compactionInFlight = false
     private var closeRequested: (() -> Void)?
@@ -29,6 +42,12 @@ final class Persistence: KeyValueStorage {
     private var syncInbox: Inbox<SyncDone>!
     private var compactionInbox: Inbox<CompactionDone>!
     private var everysecTimer: TimerID?
+
+    private struct Waiting {
+        let waiter: DurabilityWaiter
+        var sequence: UInt64
+        let order: UInt64
+    }
 
     struct SyncDone: Sendable {
         let job: SyncJob
@@ -45,9 +64,9 @@ final class Persistence: KeyValueStorage {
         self.loop = loop
         self.logger = logger
         self.statisticsExtra = statisticsExtra
-        self.syncInbox = loop.makeInbox { [unowned self] (done: SyncDone) in self.syncFinished(done) }
+        self.syncInbox = loop.makeInbox { [unowned self] (done: SyncDone) in self.pass { self.syncFinished(done) } }
         self.compactionInbox = loop.makeInbox { [unowned self] (done: CompactionDone) in self.compactionFinished(done) }
-        loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
+        loop.addBeforeSleepHook { [unowned self] in self.pass { self.endOfIteration() } }
         if store.configuration.fsync == .everysec {
             self.everysecTimer = loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)) {
                 [unowned self] in self.startSync()
@@ -96,15 +115,58 @@ final class Persistence: KeyValueStorage {
     /// Whether replies depending on `sequence` may go out now.
     func isDurable(_ sequence: UInt64) -> Bool { sequence <= self.store.durableSequence }
 
-    /// Holds `handler`'s output until `sequence` is durable.
-    func hold(_ handler: KVHandler, until sequence: UInt64) {
-        if handler.waitingSequence == 0 { self.waiting.append(handler) }
-        handler.waitingSequence = max(handler.waitingSequence, sequence)
+    /// Tells `waiter` once `sequence` (and every mutation before it) is durable, or failed.
+    func hold(_ waiter: DurabilityWaiter, until sequence: UInt64) {
+        let id = ObjectIdentifier(waiter)
+        if self.waiting[id] != nil {
+            self.waiting[id]!.sequence = max(self.waiting[id]!.sequence, sequence)
+        } else {
+            self.waiting[id] = Waiting(waiter: waiter, sequence: sequence, order: self.waitCount)
+            self.waitCount += 1
+        }
+    }
+
+    /// Stops waiting for `waiter` (its connection closed).
+    func forget(_ waiter: DurabilityWaiter) {
+        self.waiting.removeValue(forKey: ObjectIdentifier(waiter))
+    }
+
+    /// Runs `work` now, or when the pass in progress ends. A connection that closes while its
+    /// held replies are released (or refused) reports its close through here, so what the close
+    /// sets off (the last connection of a graceful stop closes the store) never runs in the
+    /// middle of a pass: closes are handled asynchronously, as redis's freeClientAsync does.
+    func afterPass(_ work: @escaping () -> Void) {
+        if self.deferredUntilPassEnds != nil {
+            self.deferredUntilPassEnds!.append(work)
+        } else {
+            work()
+        }
+    }
+
+    /// One entry point's work (an iteration's end, a finished sync), during which waiters are
+    /// told; work deferred with ``afterPass(_:)`` runs once it is over.
+    private func pass(_ body: () -> Void) {
+        assert(self.deferredUntilPassEnds == nil, "passes do not nest")
+        self.deferredUntilPassEnds = []
+        body()
+        let deferred = self.deferredUntilPassEnds ?? []
+        self.deferredUntilPassEnds = nil
+        for work in deferred { work() }
+    }
+
+    /// Takes out the waiters `isDue` picks, oldest first: the table is settled before any of
+    /// them is called (a waiter may wait again at once).
+    private func takeWaiters(where isDue: (UInt64) -> Bool) -> [DurabilityWaiter] {
+        let due = self.waiting.filter { isDue($0.value.sequence) }
+        for id in due.keys { self.waiting.removeValue(forKey: id) }
+        return due.values.sorted { $0.order < $1.order }.map(\.waiter)
     }
 
     /// Once per loop iteration: one write for every record the iteration produced, then the
     /// replies that write made durable go out (everysec/no), or an fsync starts (always).
     private func endOfIteration() {
+        // A graceful stop may have closed the store earlier in this iteration (a finished sync
+        // let it close); the loop returns after this iteration.
         guard !self.isClosed else { return }
         if self.store.bufferedBytes > 0 {
             self.apply(self.store.writeBuffered())
@@ -115,9 +177,7 @@ final class Persistence: KeyValueStorage {
     }
 
     private func startSync() {
-        // Releasing held replies can close the last connection of a graceful stop, which closes
-        // the store (closeIfIdle) before the caller gets here: never touch it afterwards.
-        guard !self.isClosed, !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always,
+        guard !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always,
               let job = self.store.makeSyncJob() else { return }
         self.syncInFlight = true
         let inbox = self.syncInbox!
@@ -137,39 +197,25 @@ final class Persistence: KeyValueStorage {
     private func apply(_ outcome: WriteOutcome) {
         guard case .failed(let sequences, let error) = outcome else { return }
         self.logger.error("log write failed: refusing the affected writes", metadata: ["error": "\(error)"])
-        var still: [KVHandler] = []
-        for handler in self.waiting {
-            // A failure rolls back every mutation that was not yet durable, so a handler is
-            // affected exactly when its newest awaited mutation is in the failed range.
-            if sequences.contains(handler.waitingSequence) {
-                handler.waitingSequence = 0
-                handler.failHeldReplies(reason: error.description)
-            } else {
-                still.append(handler)
-            }
+        // A failure rolls back every mutation that was not yet durable, so a waiter is
+        // affected exactly when its newest awaited mutation is in the failed range.
+        for waiter in self.takeWaiters(where: { sequences.contains($0) }) {
+            waiter.failed(reason: error.description)
         }
-        self.waiting = still
     }
 
     private func releaseDurable() {
         guard !self.waiting.isEmpty else { return }
         let durable = self.store.durableSequence
-        var still: [KVHandler] = []
-        for handler in self.waiting {
-            if handler.waitingSequence <= durable {
-                handler.waitingSequence = 0
-                handler.releaseHeldReplies()
-            } else {
-                still.append(handler)
-            }
+        for waiter in self.takeWaiters(where: { $0 <= durable }) {
+            waiter.durable()
         }
-        self.waiting = still
     }
 
     // MARK: Compaction
 
     private func compactIfNeeded() {
-        guard !self.isClosed, !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil,
+        guard !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil,
               self.store.needsCompaction else { return }
         let job: CompactionJob?
         do {
@@ -199,10 +245,14 @@ final class Persistence: KeyValueStorage {
     // MARK: Shutdown
 
     /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
+    /// Asked for during a pass (a waiter's connection was the last one of a graceful stop), it
+    /// starts when the pass is over, like every other consequence of a close.
     func close(then done: @escaping () -> Void) {
-        if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
-        self.closeRequested = done
-        self.closeIfIdle()
+        self.afterPass { [unowned self] in
+            if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+            self.closeRequested = done
+            self.closeIfIdle()
+        }
     }
 
     private func closeIfIdle() {

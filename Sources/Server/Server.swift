@@ -1,6 +1,7 @@
-// The server: binds every configured service to the event loop, counts connections against the
-// limit, and runs until a signal asks for a graceful stop. Wiring only: protocols live in
-// Services, persistence in Store, sockets in Reactor.
+// The server: binds every configured service to the event loop, accounts for connections where
+// they are accepted (the limit, the live set a graceful stop closes, the close notification),
+// and runs until a signal asks for a graceful stop. Wiring only: protocols live in Services,
+// persistence in Store, sockets in Reactor.
 
 import Dispatch
 import Logging
@@ -33,12 +34,10 @@ public final class Server {
     let logger: Logger
     private var listeners: [Listener] = []
     private var datagramSockets: [DatagramSocket] = []
-    private var udpEcho: UDPEcho?
-    private var udpTime: UDPTime?
-    private var filesRoot: Descriptor?
     private var persistence: Persistence?
     private var nextClientID = 1
-    private(set) var connections: [ObjectIdentifier: Connection] = [:]
+    /// Every connection accepted and not yet closed, by its handler: what a graceful stop closes.
+    private(set) var connections: [ObjectIdentifier: StreamHandler] = [:]
     private var shuttingDown = false
     private var signalSources: [DispatchSourceSignal] = []
     private var shutdownInbox: Inbox<CInt>?
@@ -51,8 +50,7 @@ public final class Server {
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
         self.configuration = configuration
         self.logger = logger
-        Sys.ignoreSIGPIPE()
-        let limit = Sys.raiseDescriptorLimit()
+        let limit = EventLoop.raiseDescriptorLimit()
         // Leave room for listeners, the log, epoll, eventfd, files being sent and stdio.
         let fitting = max(1, limit - 64)
         self.maxConnections = min(configuration.maxConnections, fitting)
@@ -96,31 +94,26 @@ public final class Server {
         if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
             try self.listen(service: "kv", host: host, port: port) { [unowned self] in
                 self.nextClientID += 1
-                return KVHandler(server: self, persistence: persistence, clientID: self.nextClientID)
+                return KVStream(persistence: persistence, configuration: self.configuration, clientID: self.nextClientID)
             }
         }
         if case .port(let port) = self.configuration.echoPort {
-            let tcp = try self.listen(service: "echo", host: host, port: port) { [unowned self] in
-                SessionHandler(machine: EchoService(maxLineBytes: self.configuration.maxLineBytes), server: self)
+            let tcp = try self.listen(service: "echo", host: host, port: port) { EchoStream(maxLineBytes: maxLine) }
+            try self.bindUDP(service: "echo", host: host, preferredPort: tcp.port, askedPort: port) { socket, bytes, peer in
+                socket.send(bytes, to: peer)
             }
-            let echo = UDPEcho()
-            self.udpEcho = echo
-            try self.bindUDP(service: "echo", host: host, preferredPort: tcp.port, askedPort: port, delegate: echo)
         }
         if case .port(let port) = self.configuration.timePort {
-            let tcp = try self.listen(service: "time", host: host, port: port) { [unowned self] in
-                TimeHandler(server: self, maxLineBytes: maxLine)
+            let tcp = try self.listen(service: "time", host: host, port: port) { TimeStream(maxLineBytes: maxLine) }
+            try self.bindUDP(service: "time", host: host, preferredPort: tcp.port, askedPort: port) { socket, _, peer in
+                var line: [UInt8] = []
+                TimeService.appendTimeLine(now: SystemClock.wallClock(), to: &line)
+                line.withUnsafeBytes { _ = socket.send($0, to: peer) }
             }
-            let time = UDPTime()
-            self.udpTime = time
-            try self.bindUDP(service: "time", host: host, preferredPort: tcp.port, askedPort: port, delegate: time)
         }
         if case .port(let port) = self.configuration.filePort {
             let root = try Self.openFilesRoot(self.configuration.filesRoot)
-            self.filesRoot = root
-            try self.listen(service: "file", host: host, port: port) { [unowned self] in
-                FileHandler(server: self, root: root, maxLineBytes: maxLine)
-            }
+            try self.listen(service: "file", host: host, port: port) { FileStream(root: root, maxLineBytes: maxLine) }
         }
     }
 
@@ -143,12 +136,11 @@ public final class Server {
     }
 
     /// Opens (creating if missing) the directory the file service serves.
-    static func openFilesRoot(_ path: String) throws(ServerError) -> Descriptor {
-        if mkdir(path, 0o755) != 0 && errno != EEXIST {
-            throw ServerError("files root \(path): cannot create: \(IOError(errno: errno, call: "mkdir"))")
-        }
+    static func openFilesRoot(_ path: String) throws(ServerError) -> FileRoot {
         do {
-            return try Sys.openDirectory(path)
+            return try FileRoot(path: path)
+        } catch where error.call == "mkdir" {
+            throw ServerError("files root \(path): cannot create: \(error)")
         } catch {
             throw ServerError("files root \(path): \(error)")
         }
@@ -162,17 +154,17 @@ public final class Server {
         }
     }
 
+    /// Listens for a stream service; every peer it accepts goes through ``accept(makeSession:)``.
     @discardableResult
     func listen(
-        service: String, host: String, port: Int, makeDelegate: @escaping () -> ConnectionDelegate
+        service: String, host: String, port: Int, makeSession: @escaping () -> StreamSession
     ) throws(ServerError) -> SocketAddress {
         let address = try self.address(service: service, host: host, port: port)
-        let acceptor = Acceptor(server: self, makeDelegate: makeDelegate)
         do {
-            let listener = try Listener(loop: self.loop, address: address, delegate: acceptor)
-            acceptor.listener = listener
+            let listener = try Listener(loop: self.loop, address: address) { [unowned self] _ in
+                self.accept(makeSession: makeSession)
+            }
             self.listeners.append(listener)
-            self.acceptors.append(acceptor)
             self.endpoints.append(ListeningEndpoint(service: service, transport: "tcp", address: listener.localAddress))
             return listener.localAddress
         } catch {
@@ -182,15 +174,18 @@ public final class Server {
 
     /// Binds UDP on the same port number as the service's TCP listener; when TCP asked the
     /// kernel for any port (0) and that number is taken for UDP, any free UDP port is used.
-    func bindUDP(service: String, host: String, preferredPort: Int, askedPort: Int, delegate: DatagramDelegate) throws(ServerError) {
+    func bindUDP(
+        service: String, host: String, preferredPort: Int, askedPort: Int,
+        receive: @escaping (DatagramSocket, UnsafeRawBufferPointer, SocketAddress) -> Void
+    ) throws(ServerError) {
         var address = try self.address(service: service, host: host, port: preferredPort)
         do {
             let socket: DatagramSocket
             do {
-                socket = try DatagramSocket(loop: self.loop, address: address, delegate: delegate)
+                socket = try DatagramSocket(loop: self.loop, address: address, receive: receive)
             } catch where askedPort == 0 && error.errno == EADDRINUSE {
                 address = address.withPort(0)
-                socket = try DatagramSocket(loop: self.loop, address: address, delegate: delegate)
+                socket = try DatagramSocket(loop: self.loop, address: address, receive: receive)
             }
             self.datagramSockets.append(socket)
             self.endpoints.append(ListeningEndpoint(service: service, transport: "udp", address: socket.localAddress))
@@ -198,8 +193,6 @@ public final class Server {
             throw ServerError("\(service): cannot bind udp \(address): \(error)")
         }
     }
-
-    private var acceptors: [Acceptor] = []
 
     /// Routes SIGINT and SIGTERM to a graceful stop (call after ``start()``, before announcing
     /// readiness, so a signal sent right after `ready` is never lost). Tests that run the server
@@ -235,31 +228,31 @@ public final class Server {
 
     // MARK: Connections
 
-    func accepted(_ descriptor: Descriptor, from peer: SocketAddress, makeDelegate: () -> ConnectionDelegate) {
-        guard !self.shuttingDown else {
-            Sys.close(descriptor)
-            return
+    /// The one place connections are admitted: refused while stopping, answered with one line
+    /// past the limit (existing clients never notice), otherwise served by a stream handler
+    /// that is in the live set until its close is reported to ``connectionClosed(_:)``.
+    private func accept(makeSession: () -> StreamSession) -> ConnectionDelegate? {
+        guard !self.shuttingDown else { return nil }
+        guard self.connections.count < self.maxConnections else {
+            return RefusedConnection(line: Self.maxConnectionsReply)
         }
-        if self.connections.count >= self.maxConnections {
-            // One line, best effort, then close: existing clients never notice.
-            _ = Self.maxConnectionsReply.withUnsafeBytes { try? Sys.write(descriptor, $0) }
-            Sys.close(descriptor)
-            return
-        }
-        do {
-            let connection = try Connection(loop: self.loop, descriptor: descriptor, peer: peer, delegate: nil)
-            let delegate = makeDelegate()
-            connection.delegate = delegate
-            self.connections[ObjectIdentifier(connection)] = connection
-            (delegate as? ConnectionGreeter)?.greet(connection)
-        } catch {
-            self.logger.warning("cannot register a connection", metadata: ["error": "\(error)"])
-        }
+        let handler = StreamHandler(session: makeSession(), loop: self.loop) { [unowned self] in self.connectionClosed($0) }
+        self.connections[ObjectIdentifier(handler)] = handler
+        return handler
     }
 
-    func connectionClosed(_ connection: Connection) {
-        self.connections.removeValue(forKey: ObjectIdentifier(connection))
-        if self.shuttingDown && self.connections.isEmpty { self.finishShutdown() }
+    private func connectionClosed(_ handler: StreamHandler) {
+        let finish = { [unowned self] in
+            self.connections.removeValue(forKey: ObjectIdentifier(handler))
+            if self.shuttingDown && self.connections.isEmpty { self.finishShutdown() }
+        }
+        // A close may happen while Persistence tells waiters their writes are durable; what it
+        // sets off (the end of a graceful stop closes the store) waits until that pass is over.
+        if let persistence = self.persistence {
+            persistence.afterPass(finish)
+        } else {
+            finish()
+        }
     }
 
     static let maxConnectionsReply: [UInt8] = Array("ERR max connections reached\n".utf8)
@@ -277,10 +270,10 @@ public final class Server {
             self.finishShutdown()
             return
         }
-        for connection in Array(self.connections.values) { connection.close() }
+        for handler in Array(self.connections.values) { handler.connection?.close() }
         if self.connections.isEmpty { return }  // finishShutdown already ran
         self.loop.scheduleTimer(after: .seconds(3)) { [unowned self] in
-            for connection in Array(self.connections.values) { connection.abort() }
+            for handler in Array(self.connections.values) { handler.connection?.abort() }
         }
     }
 
@@ -311,27 +304,4 @@ public final class Server {
 public struct StopHandle: Sendable {
     let inbox: Inbox<CInt>
     public func stop() { self.inbox.post(SIGTERM) }
-}
-
-/// Hands a listener's accepted sockets to the server with the service's delegate factory.
-final class Acceptor: ListenerDelegate {
-    unowned let server: Server
-    let makeDelegate: () -> ConnectionDelegate
-    weak var listener: Listener?
-
-    init(server: Server, makeDelegate: @escaping () -> ConnectionDelegate) {
-        self.server = server
-        self.makeDelegate = makeDelegate
-    }
-
-    func listener(_ listener: Listener, didAccept descriptor: Descriptor, from peer: SocketAddress) {
-        self.server.accepted(descriptor, from: peer, makeDelegate: self.makeDelegate)
-    }
-}
-
-/// UDP echo: every datagram goes back unchanged.
-final class UDPEcho: DatagramDelegate {
-    func socket(_ socket: DatagramSocket, didReceive bytes: UnsafeRawBufferPointer, from peer: SocketAddress) {
-        socket.send(bytes, to: peer)
-    }
 }

@@ -55,14 +55,14 @@ final class BenchClient: ConnectionDelegate {
 
     // MARK: ConnectionDelegate
 
-    func connectionDidConnect(_ connection: Connection) {
+    func connectionDidOpen(_ connection: Connection) {
         self.runner.clientDidConnect(self)
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         // One clock read per read: every reply in it arrived together, and the requests sent in
         // answer leave together.
-        let now = Sys.monotonicNanoseconds()
+        let now = SystemClock.monotonicNanoseconds()
         var unexpected = false
         let emit: (Reply) -> Void = { reply in
             guard self.inFlight > 0 else {
@@ -95,8 +95,6 @@ final class BenchClient: ConnectionDelegate {
     func connectionDidReadEOF(_ connection: Connection) {
         self.runner.clientFailed(self, reason: "the server closed the connection")
     }
-
-    func connectionDidTimeOut(_ connection: Connection) {}
 
     func connectionDidClose(_ connection: Connection) {
         let reason = connection.closeError.map { BenchRunner.describe($0) } ?? "the connection closed"

@@ -94,8 +94,7 @@ final class BenchRunner {
     /// Runs the benchmark to the end on the calling thread.
     /// - Throws: ``BenchFailure`` when a connection is refused or lost, or the server stalls.
     func run() throws(BenchFailure) -> BenchResult {
-        Sys.ignoreSIGPIPE()
-        let limit = Sys.raiseDescriptorLimit()
+        let limit = EventLoop.raiseDescriptorLimit()
         guard self.configuration.connections + 16 <= limit else {
             throw BenchFailure(description: "\(self.configuration.connections) connections need more descriptors than the limit of \(limit)")
         }
@@ -114,7 +113,7 @@ final class BenchRunner {
             }
         }
         // The progress timer doubles as the stall watchdog, so it runs even when nothing is drawn.
-        self.lastReply = Sys.monotonicNanoseconds()
+        self.lastReply = SystemClock.monotonicNanoseconds()
         self.progressTimer = self.loop.scheduleTimer(after: .milliseconds(250), repeating: .milliseconds(250)) { [unowned self] in
             self.tick()
         }
@@ -235,7 +234,7 @@ final class BenchRunner {
         self.phase = phase
         self.completed = 0
         self.issued = 0
-        let now = Sys.monotonicNanoseconds()
+        let now = SystemClock.monotonicNanoseconds()
         self.phaseStart = now
         self.lastReply = now
         if phase == .measure {
@@ -249,7 +248,7 @@ final class BenchRunner {
                 self.deadlineTimer = self.loop.scheduleTimer(after: .nanoseconds(Int64(nanoseconds))) { [unowned self] in
                     self.stopIssuing = true
                     if self.phase == .measure && self.issued == self.completed {
-                        self.finishMeasure(now: Sys.monotonicNanoseconds())
+                        self.finishMeasure(now: SystemClock.monotonicNanoseconds())
                     }
                 }
             }
@@ -282,7 +281,7 @@ final class BenchRunner {
     // MARK: Progress and watchdog
 
     private func tick() {
-        let now = Sys.monotonicNanoseconds()
+        let now = SystemClock.monotonicNanoseconds()
         guard self.phase == .preload || self.phase == .measure || self.phase == .connecting else { return }
         let stall = UInt64(self.configuration.stallTimeoutSeconds * 1e9)
         if now &- self.lastReply > stall {

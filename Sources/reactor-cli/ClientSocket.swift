@@ -28,25 +28,14 @@ final class ClientSocket {
             throw CLIError(description: "cannot connect to \(host):\(port): \(error)", exitCode: 3)
         }
         let type = udp ? CInt(SOCK_DGRAM.rawValue) : CInt(SOCK_STREAM.rawValue)
-        let fd: Descriptor
-        do {
-            fd = try Sys.socket(domain: address.family, type: type)
-        } catch {
-            throw CLIError(description: "cannot connect to \(host):\(port): \(error)", exitCode: 3)
+        let fd = Glibc.socket(address.family, type | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            throw CLIError(description: "cannot connect to \(host):\(port): \(String(cString: strerror(errno)))", exitCode: 3)
         }
-        self.fd = fd.rawValue
-        do {
-            if case .wouldBlock = try Sys.connect(fd, address) {
-                var pfd = pollfd(fd: fd.rawValue, events: Int16(POLLOUT), revents: 0)
-                guard poll(&pfd, 1, Int32(timeoutSeconds * 1000)) == 1 else {
-                    throw IOError(errno: ETIMEDOUT, call: "connect")
-                }
-                let err = try Sys.getsockopt(fd, level: SOL_SOCKET, name: SO_ERROR)
-                if err != 0 { throw IOError(errno: err, call: "connect") }
-            }
-        } catch {
-            Glibc.close(fd.rawValue)
-            throw CLIError(description: "cannot connect to \(host):\(port): \(error)", exitCode: 3)
+        self.fd = fd
+        if let failure = Self.connect(fd, to: address, timeoutSeconds: timeoutSeconds) {
+            Glibc.close(fd)
+            throw CLIError(description: "cannot connect to \(host):\(port): \(failure)", exitCode: 3)
         }
         // Blocking from here on: the CLI waits for each reply.
         let flags = fcntl(self.fd, F_GETFL)
@@ -54,6 +43,24 @@ final class ClientSocket {
     }
 
     deinit { Glibc.close(self.fd) }
+
+    /// A non-blocking connect bounded by a timeout: EINPROGRESS, wait for writable, read
+    /// SO_ERROR. - Returns: why it failed, or nil once connected.
+    private static func connect(_ fd: CInt, to address: SocketAddress, timeoutSeconds: Int) -> String? {
+        var r: CInt
+        repeat {
+            r = address.withSockAddr { Glibc.connect(fd, $0, $1) }
+        } while r < 0 && errno == EINTR
+        if r == 0 { return nil }
+        let failed = { (err: CInt) in "connect: \(String(cString: strerror(err))) (errno \(err))" }
+        guard errno == EINPROGRESS || errno == EAGAIN else { return failed(errno) }
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        guard poll(&pfd, 1, Int32(timeoutSeconds * 1000)) == 1 else { return failed(ETIMEDOUT) }
+        var err: CInt = 0
+        var len = socklen_t(MemoryLayout<CInt>.size)
+        _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len)
+        return err == 0 ? nil : failed(err)
+    }
 
     func send(_ bytes: [UInt8]) throws {
         var sent = 0

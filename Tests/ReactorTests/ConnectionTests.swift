@@ -3,7 +3,7 @@
 // writes in order, and backpressure keeps the queue bounded.
 
 import CLinux
-import Reactor
+@testable import Reactor
 import Testing
 #if canImport(Glibc)
 import Glibc

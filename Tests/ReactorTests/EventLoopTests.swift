@@ -3,7 +3,7 @@
 
 import CLinux
 import Foundation
-import Reactor
+@testable import Reactor
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -157,7 +157,7 @@ extension ReactorTests {
             do {
                 let loop = try EventLoop()
                 let server = EchoOnceServer(loop: loop)
-                let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0), delegate: server)
+                let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0)) { server.accept($0) }
                 defer { listener.close() }
                 let target = 200
                 var clientsClosed = 0
@@ -223,8 +223,9 @@ extension ReactorTests {
     }
 }
 
-/// Accepts, reads one message, closes: the server half of the leak test.
-final class EchoOnceServer: ListenerDelegate, ConnectionDelegate {
+/// Accepts, reads one message, closes: the server half of the leak test. One delegate serves
+/// every connection the listener's factory hands it.
+final class EchoOnceServer: ConnectionDelegate {
     let loop: EventLoop
     var accepted = 0
     var closed = 0
@@ -232,10 +233,13 @@ final class EchoOnceServer: ListenerDelegate, ConnectionDelegate {
     var onClose: () -> Void = {}
     init(loop: EventLoop) { self.loop = loop }
 
-    func listener(_ listener: Listener, didAccept descriptor: Descriptor, from peer: SocketAddress) {
+    func accept(_ peer: SocketAddress) -> ConnectionDelegate? {
         self.accepted += 1
-        self.inodes.insert(inode(of: descriptor.rawValue))
-        _ = try? Connection(loop: self.loop, descriptor: descriptor, peer: peer, delegate: self)
+        return self
+    }
+
+    func connectionDidOpen(_ connection: Connection) {
+        self.inodes.insert(inode(of: connection.descriptor.rawValue))
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {

@@ -4,7 +4,7 @@
 
 import CLinux
 import Foundation
-import Reactor
+@testable import Reactor
 import Synchronization
 import Testing
 #if canImport(Glibc)

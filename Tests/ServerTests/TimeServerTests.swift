@@ -5,7 +5,7 @@
 import Dispatch
 import Foundation
 import Logging
-import Reactor
+@testable import Reactor
 import Server
 import Testing
 #if canImport(Glibc)

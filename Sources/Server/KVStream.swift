@@ -1,0 +1,57 @@
+// A kv connection (line protocol or RESP, decided by its first byte) as a stream session, wired
+// to the store through Persistence: replies to a batch that mutated are held (the connection
+// is corked) until the mutation is durable, and this session is the DurabilityWaiter told when.
+
+import Reactor
+import Services
+
+/// One kv connection.
+final class KVStream: StreamSession, DurabilityWaiter {
+    private var session: KVSession
+    private unowned let persistence: Persistence
+    private weak var handler: StreamHandler?
+
+    init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int) {
+        self.persistence = persistence
+        self.session = KVSession(
+            maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
+            now: SystemClock.wallClock)
+    }
+
+    func open(_ connection: Connection, handler: StreamHandler) { self.handler = handler }
+
+    func receive(_ bytes: UnsafeRawBufferPointer) { self.session.receive(bytes) }
+
+    func process(_ connection: Connection, outputLimit limit: Int) -> ProcessResult {
+        let before = self.persistence.lastMutationSequence
+        let result = connection.withOutputBuffer { output in
+            self.session.process(storage: self.persistence, output: &output, outputLimit: limit)
+        }
+        let after = self.persistence.lastMutationSequence
+        // Cork before anything can flush: the acknowledgement waits for the log.
+        if after != before && !self.persistence.isDurable(after) {
+            connection.cork()
+            self.persistence.hold(self, until: after)
+        }
+        return result
+    }
+
+    func closed() { self.persistence.forget(self) }
+
+    // MARK: DurabilityWaiter
+
+    /// The writes these replies acknowledge are durable: send them.
+    func durable() { self.handler?.resume() }
+
+    /// The log refused the writes these replies acknowledge: they were rolled back. The client
+    /// gets one error line (the protocol's form) instead of the held replies, then the
+    /// connection closes, since pipelined replies after it may have seen the rolled-back values.
+    func failed(reason: String) {
+        guard let connection = self.handler?.connection else { return }
+        connection.discardPendingOutput()
+        let line = self.session.negotiatedProtocol == .resp ? "-ERR \(reason)\r\n" : "ERR \(reason)\n"
+        connection.write(line.utf8)
+        connection.uncork()
+        connection.close()
+    }
+}
