@@ -45,7 +45,7 @@ final class KVHandler: ConnectionDelegate {
             connection, inputFinished: &self.inputFinished,
             process: { output, limit in
                 let before = self.persistence.lastMutationSequence
-                let result = self.session.process(storage: self.persistence, output: &output, outputLimit: limit)
+                let result = self.session.process(context: self.persistence, output: &output, outputLimit: limit)
                 let after = self.persistence.lastMutationSequence
                 // Cork before anything can flush: the acknowledgement waits for the log.
                 if after != before && !self.persistence.isDurable(after) {
@@ -71,8 +71,7 @@ final class KVHandler: ConnectionDelegate {
     func failHeldReplies(reason: String) {
         guard let connection = self.connection else { return }
         connection.discardPendingOutput()
-        let line = self.session.negotiatedProtocol == .resp ? "-ERR \(reason)\r\n" : "ERR \(reason)\n"
-        connection.write(line.utf8)
+        connection.write(self.session.errorLine(reason: reason))
         connection.uncork()
         connection.close()
     }

@@ -1,4 +1,4 @@
-import Services
+@testable import Services
 import Testing
 
 /// One row of the line protocol's table: requests against a store, and the exact replies.
@@ -178,7 +178,7 @@ let lineCases: [LineCase] = {
         var collected: [UInt8] = []
         var fullCount = 0
         while true {
-            let result = service.process(storage: store, output: &output, outputLimit: 32)
+            let result = service.process(context: store, output: &output, outputLimit: 32)
             #expect(output.count < 32 + 20)  // at most one reply past the limit
             collected += output
             output.removeAll()
@@ -193,9 +193,9 @@ let lineCases: [LineCase] = {
     @Test func outputAlreadyFullWithNothingBufferedAsksForData() {
         var service = KVLineService()
         var output = [UInt8](repeating: 0, count: 100)
-        #expect(service.process(storage: InMemoryStorage(), output: &output, outputLimit: 10) == .needMoreData)
+        #expect(service.process(context: InMemoryStorage(), output: &output, outputLimit: 10) == .needMoreData)
         service.receive("ping\n")
-        #expect(service.process(storage: InMemoryStorage(), output: &output, outputLimit: 10) == .outputFull)
+        #expect(service.process(context: InMemoryStorage(), output: &output, outputLimit: 10) == .outputFull)
         #expect(output.count == 100)
     }
 }

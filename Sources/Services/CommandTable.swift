@@ -1,0 +1,263 @@
+// The one command table of the kv service, as Redis's: each command once, with its arity, flags,
+// key positions, how the line protocol writes it (if it has it), and one implementation that
+// runs against CommandContext and replies through ReplyWriter. Both protocols' framers yield an
+// ArgumentVector and come here. No protocol bytes are written here: the encoders do that.
+
+/// What a command is, for dispatch and for the checks the later limits need (Redis's flags).
+struct CommandFlags: OptionSet, Sendable {
+    let rawValue: UInt16
+
+    /// Changes the keyspace (logged; replies wait for durability).
+    static let write = CommandFlags(rawValue: 1 << 0)
+    /// Only reads the keyspace.
+    static let readOnly = CommandFlags(rawValue: 1 << 1)
+    /// May add memory: refused past `--max-memory` under `noeviction` (Redis's `denyoom`).
+    static let mayAddMemory = CommandFlags(rawValue: 1 << 2)
+    /// Allowed before a connection has authenticated (Redis's `no-auth`).
+    static let allowedBeforeAuth = CommandFlags(rawValue: 1 << 3)
+    /// Refused inside MULTI (Redis's `no-multi`); every other command is queued there.
+    static let notInMulti = CommandFlags(rawValue: 1 << 4)
+    /// O(1) or O(log n) (Redis's `fast`).
+    static let fast = CommandFlags(rawValue: 1 << 5)
+    /// Exists on the line protocol only (`put`, `stats`, `help`, `bye`); RESP does not know it.
+    static let lineOnly = CommandFlags(rawValue: 1 << 6)
+}
+
+/// Where a command's keys are in its arguments, as Redis's first key, last key and step
+/// (`last` -1: up to the last argument).
+struct KeyPositions: Sendable {
+    let first: Int
+    let last: Int
+    let step: Int
+
+    static let none = KeyPositions(first: 0, last: 0, step: 0)
+    /// One key, argument 1.
+    static let one = KeyPositions(first: 1, last: 1, step: 1)
+    /// Every argument from 1 is a key.
+    static let all = KeyPositions(first: 1, last: -1, step: 1)
+    /// Key, value, key, value, … from argument 1.
+    static let pairs = KeyPositions(first: 1, last: -1, step: 2)
+}
+
+/// How the line protocol writes a command (SPEC.md "kv service"), where that differs from RESP.
+struct LineSyntax: Sendable {
+    /// The line protocol's name, when it is not the command's (`count` for DBSIZE).
+    var name: StaticString?
+    /// The line protocol's arity, when it is not the command's (Redis convention).
+    var arity: Int?
+    /// From this argument on, the rest of the line is one argument: what follows the previous
+    /// word and exactly one separator, internal blanks kept (`set`/`put` value: 2; `setex`: 3).
+    var restFrom: Int?
+    /// Whether that rest may be empty (`set <key>` stores the empty value; `put` needs one).
+    var emptyRest = false
+    /// How an integer reply is shown.
+    var integers = LineIntegerReply.number
+    /// The synopsis `help` lists.
+    var usage: StaticString
+}
+
+/// One row of the command table.
+struct CommandSpec: Sendable {
+    /// The lower-case name, as RESP clients send it in any case.
+    let name: StaticString
+    /// Redis's arity: positive is exact, negative a minimum, the name included.
+    let arity: Int
+    let flags: CommandFlags
+    let keys: KeyPositions
+    /// Nil when the line protocol does not have the command.
+    let line: LineSyntax?
+    /// The implementation. Arity (and the line protocol's limits) are checked before it runs.
+    let run: @Sendable (ArgumentVector, inout CommandCall) -> Void
+
+    init(
+        _ name: StaticString, arity: Int, flags: CommandFlags, keys: KeyPositions = .none, line: LineSyntax? = nil,
+        run: @escaping @Sendable (ArgumentVector, inout CommandCall) -> Void
+    ) {
+        self.name = name
+        self.arity = arity
+        self.flags = flags
+        self.keys = keys
+        self.line = line
+        self.run = run
+    }
+
+    /// Whether `count` arguments satisfy `arity` (Redis's convention).
+    static func accepts(arity: Int, _ count: Int) -> Bool {
+        arity > 0 ? count == arity : count >= -arity
+    }
+}
+
+/// What a running command works with: the context, the connection's client state, the reply
+/// writer and the clock. One per ``CommandSession/process(context:output:outputLimit:)`` call.
+struct CommandCall {
+    /// The keyspace and server state.
+    let context: any CommandContext
+    /// The connection's own state.
+    var client: ClientState
+    /// Where the reply goes.
+    var reply: ReplyWriter
+    /// The wall clock (seconds and microseconds since the Unix epoch), read by the caller.
+    let now: () -> (seconds: Int, microseconds: Int)
+    /// Set by a command after which the connection closes (QUIT, `bye`).
+    var closeAfterReply = false
+
+    /// Stores `value` under `key`. - Returns: whether it was stored; if not, the storage
+    /// error has been answered.
+    mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
+        let context = self.context
+        return self.answered(Result { () throws(StorageError) in try context.set(value, forKey: key) }) != nil
+    }
+
+    /// Removes `key`. - Returns: whether it was present, or nil once a storage error has been
+    /// answered.
+    mutating func removeValue(forKey key: [UInt8]) -> Bool? {
+        let context = self.context
+        return self.answered(Result { () throws(StorageError) in try context.removeValue(forKey: key) })
+    }
+
+    /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
+    mutating func removeAll() -> Bool {
+        let context = self.context
+        return self.answered(Result { () throws(StorageError) in try context.removeAll() }) != nil
+    }
+
+    /// The value of a mutation, or nil after answering its storage error.
+    private mutating func answered<T>(_ result: Result<T, StorageError>) -> T? {
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let error):
+            self.reply.error(.storage(error))
+            return nil
+        }
+    }
+}
+
+/// Per-connection state the commands read and change.
+struct ClientState {
+    /// The id `CLIENT ID` and `HELLO` report.
+    let id: Int
+    /// Set by `CLIENT SETNAME` / `HELLO … SETNAME`; nil when unnamed.
+    var name: [UInt8]?
+}
+
+/// The command table and dispatch.
+enum CommandTable {
+    /// Every command. The line protocol's `help` lists its commands in this order.
+    static let commands: [CommandSpec] = [
+        CommandSpec("put", arity: 3, flags: [.write, .mayAddMemory, .lineOnly], keys: .one,
+                    line: LineSyntax(restFrom: 2, usage: "put <key> <value>"), run: Commands.put),
+        CommandSpec("set", arity: -3, flags: [.write, .mayAddMemory], keys: .one,
+                    line: LineSyntax(arity: 3, restFrom: 2, emptyRest: true, usage: "set <key> [value]"),
+                    run: Commands.set),
+        CommandSpec("get", arity: 2, flags: [.readOnly, .fast], keys: .one,
+                    line: LineSyntax(usage: "get <key>"), run: Commands.get),
+        CommandSpec("del", arity: -2, flags: [.write], keys: .all,
+                    line: LineSyntax(arity: 2, integers: .okOrNotFound, usage: "del <key>"), run: Commands.del),
+        CommandSpec("dbsize", arity: 1, flags: [.readOnly, .fast],
+                    line: LineSyntax(name: "count", usage: "count"), run: Commands.dbsize),
+        CommandSpec("ping", arity: -1, flags: [.fast],
+                    line: LineSyntax(arity: 1, usage: "ping"), run: Commands.ping),
+        CommandSpec("stats", arity: 1, flags: [.lineOnly], line: LineSyntax(usage: "stats"), run: Commands.stats),
+        CommandSpec("help", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
+                    line: LineSyntax(usage: "help"), run: Commands.help),
+        CommandSpec("bye", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
+                    line: LineSyntax(usage: "bye"), run: Commands.bye),
+        CommandSpec("echo", arity: 2, flags: [.fast], run: Commands.echo),
+        CommandSpec("setnx", arity: 3, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.setnx),
+        CommandSpec("exists", arity: -2, flags: [.readOnly, .fast], keys: .all, run: Commands.exists),
+        CommandSpec("mget", arity: -2, flags: [.readOnly, .fast], keys: .all, run: Commands.mget),
+        CommandSpec("mset", arity: -3, flags: [.write, .mayAddMemory], keys: .pairs, run: Commands.mset),
+        CommandSpec("incr", arity: 2, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.incr),
+        CommandSpec("info", arity: -1, flags: [], run: Commands.info),
+        CommandSpec("time", arity: 1, flags: [.fast], run: Commands.time),
+        CommandSpec("quit", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.quit),
+        CommandSpec("select", arity: 2, flags: [.fast], run: Commands.select),
+        CommandSpec("flushdb", arity: -1, flags: [.write], run: Commands.flush),
+        CommandSpec("flushall", arity: -1, flags: [.write], run: Commands.flush),
+        CommandSpec("command", arity: -1, flags: [], run: Commands.command),
+        CommandSpec("config", arity: -2, flags: [], run: Commands.config),
+        CommandSpec("client", arity: -2, flags: [], run: Commands.client),
+        CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast, .notInMulti], run: Commands.hello),
+    ]
+
+    /// How many commands RESP knows (`COMMAND COUNT`).
+    static let respCommandCount = CommandTable.commands.count(where: { !$0.flags.contains(.lineOnly) })
+
+    private static let respNames = NameIndex(CommandTable.commands.indices.compactMap { index in
+        let command = CommandTable.commands[index]
+        return command.flags.contains(.lineOnly) ? nil : (command.name, index)
+    })
+
+    private static let lineNames = NameIndex(CommandTable.commands.indices.compactMap { index in
+        let command = CommandTable.commands[index]
+        return command.line.map { ($0.name ?? command.name, index) }
+    })
+
+    /// The row `name` selects on `wireProtocol`, ignoring ASCII case.
+    static func index(named name: ArraySlice<UInt8>, on wireProtocol: KVSession.WireProtocol) -> Int? {
+        switch wireProtocol {
+        case .resp: Self.respNames.find(name)
+        case .line: Self.lineNames.find(name)
+        }
+    }
+
+    /// Answers one request: looks the command up, checks its arity (and, on the line protocol,
+    /// the line protocol's limits), then runs it.
+    ///
+    /// - Parameters:
+    ///   - arguments: the request, the command name first.
+    ///   - wireProtocol: which protocol framed it (names, arities and limits differ).
+    ///   - maxValueBytes: the line protocol's value limit (RESP's is enforced by its parser).
+    ///   - call: context, client state and reply writer.
+    static func execute(
+        _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, maxValueBytes: Int, call: inout CommandCall
+    ) {
+        guard let index = Self.index(named: arguments[0], on: wireProtocol) else {
+            return call.reply.error(.unknownCommand(arguments))
+        }
+        let command = Self.commands[index]
+        switch wireProtocol {
+        case .resp:
+            guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
+                return call.reply.error(.wrongArity(command.name))
+            }
+        case .line:
+            // Present: the line index holds only rows that have a line syntax.
+            let syntax = command.line!
+            if let error = LineRules.check(arguments, command: command, syntax: syntax, maxValueBytes: maxValueBytes) {
+                return call.reply.error(error)
+            }
+            call.reply.lineIntegers = syntax.integers
+        }
+        command.run(arguments, &call)
+    }
+}
+
+/// Case-insensitive lookup of command names without hashing into a String: names are bucketed
+/// by length and first letter, so a lookup compares against one or two names.
+private struct NameIndex: Sendable {
+    private static let bucketCount = 64
+    private var buckets: [[(name: StaticString, index: Int)]]
+
+    init(_ names: [(StaticString, Int)]) {
+        self.buckets = Array(repeating: [], count: Self.bucketCount)
+        for (name, index) in names {
+            let bytes = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+            self.buckets[Self.bucket(count: bytes.count, first: bytes[0])].append((name, index))
+        }
+    }
+
+    private static func bucket(count: Int, first: UInt8) -> Int {
+        (count &* 31 &+ Int(ASCII.lowercased(first))) & (Self.bucketCount - 1)
+    }
+
+    func find(_ name: ArraySlice<UInt8>) -> Int? {
+        guard let first = name.first else { return nil }
+        for entry in self.buckets[Self.bucket(count: name.count, first: first)]
+        where ASCII.equalsIgnoringCase(name, entry.name) {
+            return entry.index
+        }
+        return nil
+    }
+}
