@@ -85,10 +85,10 @@ extension CommandSession where Framer == LineCommandFramer {
     ///   - maxLineBytes: the longest request line, terminator not counted (`--max-line`).
     ///   - maxValueBytes: the longest value `put`/`set` accept; longer: `ERR value too large`.
     ///   - clientID: the connection's id.
-    ///   - now: the wall clock.
+    ///   - now: the wall clock, as seconds and microseconds since the Unix epoch.
     init(
         maxLineBytes: Int = 65536, maxValueBytes: Int = 1 << 20, clientID: Int = 0,
-        now: @escaping () -> (seconds: Int, microseconds: Int) = { (0, 0) }
+        now: @escaping () -> (seconds: Int, microseconds: Int)
     ) {
         self.init(framer: LineCommandFramer(maxLineBytes: maxLineBytes), maxValueBytes: maxValueBytes,
                   clientID: clientID, now: now)

@@ -221,6 +221,7 @@ extension Commands {
 
 /// Redis-style glob matching (`*`, `?`), ASCII case-insensitive, for CONFIG GET.
 enum Glob {
+    /// Whether `name` matches `pattern`.
     static func matches<P: Collection, N: Collection>(pattern: P, _ name: N) -> Bool
     where P.Element == UInt8, N.Element == UInt8, P.Index == Int, N.Index == Int {
         var p = pattern.startIndex

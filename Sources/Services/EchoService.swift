@@ -22,17 +22,30 @@ public struct EchoService {
     public var bufferedByteCount: Int { self.framer.bufferedByteCount }
 
     /// Frames received bytes: whole lines become replies at once, a trailing partial line waits.
+    /// Consecutive lines of one read are copied as one run (one copy of the bytes, not per line).
     public mutating func receive(_ bytes: UnsafeRawBufferPointer) {
         guard !self.closing else { return }
         var pending: [UInt8] = []
         swap(&pending, &self.pending)
         defer { swap(&pending, &self.pending) }
         let exit = Self.exitCommand
-        switch self.framer.scan(bytes, { line in
+        // The run of adjacent lines of `bytes` not yet copied. A line completed in the framer's
+        // buffer is copied at once: its view dies with the closure call, `bytes` does not.
+        var run = UnsafeRawBufferPointer(start: bytes.baseAddress, count: 0)
+        let result = self.framer.scan(bytes) { line in
             if line.content.elementsEqual(exit) { return false }
-            pending.append(contentsOf: line.raw)
+            if let base = line.raw.baseAddress, base == run.baseAddress.map({ $0 + run.count }) {
+                run = UnsafeRawBufferPointer(start: run.baseAddress, count: run.count + line.raw.count)
+            } else if Self.isInside(line.raw, bytes) {
+                pending.append(contentsOf: run)
+                run = line.raw
+            } else {
+                pending.append(contentsOf: line.raw)
+            }
             return true
-        }) {
+        }
+        pending.append(contentsOf: run)
+        switch result {
         case .needMoreData:
             break
         case .stopped:
@@ -72,6 +85,11 @@ public struct EchoService {
         if case .line(let line) = self.framer.next(), !line.content.elementsEqual(Self.exitCommand) {
             output.append(contentsOf: line.raw.dropLast())
         }
+    }
+
+    private static func isInside(_ part: UnsafeRawBufferPointer, _ whole: UnsafeRawBufferPointer) -> Bool {
+        guard let p = part.baseAddress, let w = whole.baseAddress else { return false }
+        return p >= w && p + part.count <= w + whole.count
     }
 
     private static let exitCommand: [UInt8] = Array(":exit".utf8)

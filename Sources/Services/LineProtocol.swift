@@ -16,12 +16,19 @@ struct LineCommandFramer: RequestFramer {
         self.lines = LineFramer(maxLineBytes: maxLineBytes)
     }
 
+    /// Bytes received and not yet handed out as a request.
     var bufferedByteCount: Int { self.lines.bufferedByteCount }
 
+    /// Buffers received bytes.
     mutating func append(_ bytes: UnsafeRawBufferPointer) { self.lines.append(bytes) }
 
-    mutating func releaseIfIdle() { self.lines.releaseIfEmpty() }
+    /// Gives back the buffer once idle, and the argument ranges if one long line grew them.
+    mutating func releaseIfIdle() {
+        self.lines.releaseIfEmpty()
+        if self.ranges.capacity > 1024 { self.ranges = [] }
+    }
 
+    /// The next request: its words up to the command's `restFrom`, then the rest of the line.
     mutating func next() -> Framed<ArgumentVector> {
         while true {
             switch self.lines.next() {

@@ -12,12 +12,16 @@ struct LineRequests: RequestFramer {
         self.lines = LineFramer(maxLineBytes: maxLineBytes)
     }
 
+    /// Bytes received and not yet handed out as a line.
     var bufferedByteCount: Int { self.lines.bufferedByteCount }
 
+    /// Buffers received bytes.
     mutating func append(_ bytes: UnsafeRawBufferPointer) { self.lines.append(bytes) }
 
+    /// Gives back the buffer once everything received has been handed out.
     mutating func releaseIfIdle() { self.lines.releaseIfEmpty() }
 
+    /// The next line's content.
     mutating func next() -> Framed<ArraySlice<UInt8>> {
         switch self.lines.next() {
         case .line(let line): .request(line.content)
