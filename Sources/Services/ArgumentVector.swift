@@ -5,7 +5,7 @@
 /// The arguments of one request, the command name first.
 ///
 /// Each argument is a slice of the framer's buffer. Valid until the framer is next called:
-/// copy (`Array(arguments[i])`) whatever must be kept.
+/// copy (``copy(_:)``) whatever must be kept.
 struct ArgumentVector {
     private let bytes: ArraySlice<UInt8>
     private let ranges: [Range<Int>]
@@ -24,6 +24,16 @@ struct ArgumentVector {
 
     /// Argument `index` (0 is the command name).
     subscript(index: Int) -> ArraySlice<UInt8> { self.bytes[self.ranges[index]] }
+
+    /// A copy of argument `index`, for a key or value that must outlive the request. Copies
+    /// straight from the buffer (one allocation and a memcpy, nothing else).
+    func copy(_ index: Int) -> [UInt8] {
+        let range = self.ranges[index]
+        let offset = self.bytes.startIndex
+        return self.bytes.withUnsafeBufferPointer { buffer in
+            Array(UnsafeBufferPointer(rebasing: buffer[(range.lowerBound - offset)..<(range.upperBound - offset)]))
+        }
+    }
 
     /// Whether argument `index` equals `lowercaseName`, ignoring ASCII case.
     func argument(_ index: Int, is lowercaseName: StaticString) -> Bool {

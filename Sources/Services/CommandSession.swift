@@ -29,6 +29,8 @@ struct CommandSession<Framer: CommandFramer> {
     private var client: ClientState
     private var encoding = Framer.initialEncoding
     private let maxValueBytes: Int
+    /// The protocol's command names, kept here so dispatch reads no global.
+    private let names = CommandTable.names(on: Framer.wireProtocol)
     private let now: () -> (seconds: Int, microseconds: Int)
 
     private init(framer: Framer, maxValueBytes: Int, clientID: Int, now: @escaping () -> (seconds: Int, microseconds: Int)) {
@@ -59,10 +61,14 @@ struct CommandSession<Framer: CommandFramer> {
     /// - Returns: `.close` after QUIT/`bye` or a framing error (flush `output`, then close);
     ///   `.outputFull` when the limit was reached with input still buffered (call again after
     ///   draining); otherwise `.needMoreData`.
-    mutating func process(context: some CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
+    ///
+    /// The context is an existential on purpose: it is a class, so passing it boxes nothing, and
+    /// the session stays fully specialised (generic over the context, nothing here would be).
+    mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
         var call = CommandCall(
             context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now)
         let maxValueBytes = self.maxValueBytes
+        let names = self.names
         defer {
             self.client = call.client
             self.encoding = call.reply.encoding
@@ -71,7 +77,8 @@ struct CommandSession<Framer: CommandFramer> {
             // The writer takes the output for the request and hands it back: two swaps, no copy.
             swap(&call.reply.output, &output)
             defer { swap(&call.reply.output, &output) }
-            CommandTable.execute(arguments, on: Framer.wireProtocol, maxValueBytes: maxValueBytes, call: &call)
+            CommandTable.execute(
+                arguments, on: Framer.wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
             return call.closeAfterReply
         }
     }

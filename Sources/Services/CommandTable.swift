@@ -56,8 +56,9 @@ struct LineSyntax: Sendable {
     var usage: StaticString
 }
 
-/// One row of the command table.
-struct CommandSpec: Sendable {
+/// One row of the command table. A class so that dispatch reads a row's fields in place
+/// instead of copying the row (with its closure and line syntax) per request.
+final class CommandSpec: Sendable {
     /// The lower-case name, as RESP clients send it in any case.
     let name: StaticString
     /// Redis's arity: positive is exact, negative a minimum, the name included.
@@ -104,31 +105,34 @@ struct CommandCall {
     /// Stores `value` under `key`. - Returns: whether it was stored; if not, the storage
     /// error has been answered.
     mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
-        let context = self.context
-        return self.answered(Result { () throws(StorageError) in try context.set(value, forKey: key) }) != nil
+        do throws(StorageError) {
+            try self.context.set(value, forKey: key)
+            return true
+        } catch {
+            self.reply.error(.storage(error))
+            return false
+        }
     }
 
     /// Removes `key`. - Returns: whether it was present, or nil once a storage error has been
     /// answered.
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
-        let context = self.context
-        return self.answered(Result { () throws(StorageError) in try context.removeValue(forKey: key) })
+        do throws(StorageError) {
+            return try self.context.removeValue(forKey: key)
+        } catch {
+            self.reply.error(.storage(error))
+            return nil
+        }
     }
 
     /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
     mutating func removeAll() -> Bool {
-        let context = self.context
-        return self.answered(Result { () throws(StorageError) in try context.removeAll() }) != nil
-    }
-
-    /// The value of a mutation, or nil after answering its storage error.
-    private mutating func answered<T>(_ result: Result<T, StorageError>) -> T? {
-        switch result {
-        case .success(let value):
-            return value
-        case .failure(let error):
+        do throws(StorageError) {
+            try self.context.removeAll()
+            return true
+        } catch {
             self.reply.error(.storage(error))
-            return nil
+            return false
         }
     }
 }
@@ -184,21 +188,21 @@ enum CommandTable {
     /// How many commands RESP knows (`COMMAND COUNT`).
     static let respCommandCount = CommandTable.commands.count(where: { !$0.flags.contains(.lineOnly) })
 
-    private static let respNames = NameIndex(CommandTable.commands.indices.compactMap { index in
-        let command = CommandTable.commands[index]
-        return command.flags.contains(.lineOnly) ? nil : (command.name, index)
+    /// RESP's names (every row but the line protocol's own).
+    static let respNames = NameIndex(CommandTable.commands.compactMap { command in
+        command.flags.contains(.lineOnly) ? nil : (command.name, command)
     })
 
-    private static let lineNames = NameIndex(CommandTable.commands.indices.compactMap { index in
-        let command = CommandTable.commands[index]
-        return command.line.map { ($0.name ?? command.name, index) }
+    /// The line protocol's names (`count` for DBSIZE, `put`, …).
+    static let lineNames = NameIndex(CommandTable.commands.compactMap { command in
+        command.line.map { ($0.name ?? command.name, command) }
     })
 
-    /// The row `name` selects on `wireProtocol`, ignoring ASCII case.
-    static func index(named name: ArraySlice<UInt8>, on wireProtocol: KVSession.WireProtocol) -> Int? {
+    /// The names of `wireProtocol`.
+    static func names(on wireProtocol: KVSession.WireProtocol) -> NameIndex {
         switch wireProtocol {
-        case .resp: Self.respNames.find(name)
-        case .line: Self.lineNames.find(name)
+        case .resp: Self.respNames
+        case .line: Self.lineNames
         }
     }
 
@@ -208,15 +212,16 @@ enum CommandTable {
     /// - Parameters:
     ///   - arguments: the request, the command name first.
     ///   - wireProtocol: which protocol framed it (names, arities and limits differ).
+    ///   - names: that protocol's names (``names(on:)``; a session keeps them at hand).
     ///   - maxValueBytes: the line protocol's value limit (RESP's is enforced by its parser).
     ///   - call: context, client state and reply writer.
     static func execute(
-        _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, maxValueBytes: Int, call: inout CommandCall
+        _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, names: NameIndex, maxValueBytes: Int,
+        call: inout CommandCall
     ) {
-        guard let index = Self.index(named: arguments[0], on: wireProtocol) else {
+        guard let command = names.find(arguments[0]) else {
             return call.reply.error(.unknownCommand(arguments))
         }
-        let command = Self.commands[index]
         switch wireProtocol {
         case .resp:
             guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
@@ -236,15 +241,15 @@ enum CommandTable {
 
 /// Case-insensitive lookup of command names without hashing into a String: names are bucketed
 /// by length and first letter, so a lookup compares against one or two names.
-private struct NameIndex: Sendable {
+struct NameIndex: Sendable {
     private static let bucketCount = 64
-    private var buckets: [[(name: StaticString, index: Int)]]
+    private var buckets: [[(name: StaticString, command: CommandSpec)]]
 
-    init(_ names: [(StaticString, Int)]) {
+    init(_ names: [(StaticString, CommandSpec)]) {
         self.buckets = Array(repeating: [], count: Self.bucketCount)
-        for (name, index) in names {
+        for (name, command) in names {
             let bytes = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-            self.buckets[Self.bucket(count: bytes.count, first: bytes[0])].append((name, index))
+            self.buckets[Self.bucket(count: bytes.count, first: bytes[0])].append((name, command))
         }
     }
 
@@ -252,11 +257,12 @@ private struct NameIndex: Sendable {
         (count &* 31 &+ Int(ASCII.lowercased(first))) & (Self.bucketCount - 1)
     }
 
-    func find(_ name: ArraySlice<UInt8>) -> Int? {
+    /// The command called `name`, ignoring ASCII case.
+    func find(_ name: ArraySlice<UInt8>) -> CommandSpec? {
         guard let first = name.first else { return nil }
         for entry in self.buckets[Self.bucket(count: name.count, first: first)]
         where ASCII.equalsIgnoringCase(name, entry.name) {
-            return entry.index
+            return entry.command
         }
         return nil
     }

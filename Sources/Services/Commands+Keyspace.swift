@@ -6,7 +6,7 @@
 enum Commands {
     /// GET key: the value, or null (`ERR not found` on the line protocol).
     static func get(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        if let value = call.context.value(forKey: Array(arguments[1])) {
+        if let value = call.context.value(forKey: arguments.copy(1)) {
             call.reply.bulk(value)
         } else {
             call.reply.null()
@@ -26,26 +26,26 @@ enum Commands {
                 return call.reply.error(.syntax)
             }
         }
-        let key = Array(arguments[1])
+        let key = arguments.copy(1)
         if onlyIfAbsent || onlyIfPresent {
             let present = call.context.value(forKey: key) != nil
             if present == onlyIfAbsent { return call.reply.null() }
         }
-        if call.set(Array(arguments[2]), forKey: key) { call.reply.ok() }
+        if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
     }
 
     /// `put key value` (line protocol): SET that refuses an existing key with `ERR key exists`.
     static func put(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = Array(arguments[1])
+        let key = arguments.copy(1)
         if call.context.value(forKey: key) != nil { return call.reply.error(.keyExists) }
-        if call.set(Array(arguments[2]), forKey: key) { call.reply.ok() }
+        if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
     }
 
     /// SETNX key value: 1 if set, 0 if the key existed.
     static func setnx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = Array(arguments[1])
+        let key = arguments.copy(1)
         if call.context.value(forKey: key) != nil { return call.reply.integer(0) }
-        if call.set(Array(arguments[2]), forKey: key) { call.reply.integer(1) }
+        if call.set(arguments.copy(2), forKey: key) { call.reply.integer(1) }
     }
 
     /// DEL key [key …]: how many were removed (`OK` / `ERR not found` on the line protocol).
@@ -54,7 +54,7 @@ enum Commands {
         for i in 1..<arguments.count {
             // Keys before a failing one are gone; the client learns of the failure, as it would
             // of a failed write in Redis, rather than a count that hides it.
-            guard let present = call.removeValue(forKey: Array(arguments[i])) else { return }
+            guard let present = call.removeValue(forKey: arguments.copy(i)) else { return }
             if present { removed += 1 }
         }
         call.reply.integer(removed)
@@ -63,7 +63,7 @@ enum Commands {
     /// EXISTS key [key …]: how many of the keys exist, a key named twice counted twice.
     static func exists(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var found = 0
-        for i in 1..<arguments.count where call.context.value(forKey: Array(arguments[i])) != nil { found += 1 }
+        for i in 1..<arguments.count where call.context.value(forKey: arguments.copy(i)) != nil { found += 1 }
         call.reply.integer(found)
     }
 
@@ -71,7 +71,7 @@ enum Commands {
     static func mget(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         call.reply.arrayHeader(arguments.count - 1)
         for i in 1..<arguments.count {
-            if let value = call.context.value(forKey: Array(arguments[i])) {
+            if let value = call.context.value(forKey: arguments.copy(i)) {
                 call.reply.bulk(value)
             } else {
                 call.reply.null()
@@ -83,14 +83,14 @@ enum Commands {
     static func mset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count % 2 == 1 else { return call.reply.error(.wrongArity("mset")) }
         for i in stride(from: 1, to: arguments.count, by: 2) {
-            guard call.set(Array(arguments[i + 1]), forKey: Array(arguments[i])) else { return }
+            guard call.set(arguments.copy(i + 1), forKey: arguments.copy(i)) else { return }
         }
         call.reply.ok()
     }
 
     /// INCR key: the value as a canonical 64-bit integer plus one (a missing key counts as 0).
     static func incr(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = Array(arguments[1])
+        let key = arguments.copy(1)
         var current: Int64 = 0
         if let value = call.context.value(forKey: key) {
             guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }

@@ -161,7 +161,7 @@ extension Commands {
         let count = arguments.count
         if arguments.argument(1, is: "setname") {
             guard count == 3 else { return call.reply.error(.wrongArity("client|setname")) }
-            call.client.name = arguments[2].isEmpty ? nil : Array(arguments[2])
+            call.client.name = arguments[2].isEmpty ? nil : arguments.copy(2)
             call.reply.ok()
         } else if arguments.argument(1, is: "setinfo") {
             guard count == 4 else { return call.reply.error(.wrongArity("client|setinfo")) }

@@ -64,7 +64,7 @@ public struct KVSession {
     ///   `.outputFull` when the limit was reached with input still buffered (call again after
     ///   draining); otherwise `.needMoreData`.
     public mutating func process(
-        context: some CommandContext,
+        context: any CommandContext,
         output: inout [UInt8],
         outputLimit: Int
     ) -> ProcessResult {

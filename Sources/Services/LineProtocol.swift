@@ -39,8 +39,7 @@ struct LineCommandFramer: RequestFramer {
                 guard let name = words.next() else { continue }  // empty or blank line: ignored
                 self.ranges.removeAll(keepingCapacity: true)
                 self.ranges.append(name.startIndex..<name.endIndex)
-                let restFrom = CommandTable.index(named: name, on: .line)
-                    .flatMap { CommandTable.commands[$0].line?.restFrom } ?? Int.max
+                let restFrom = CommandTable.lineNames.find(name)?.line?.restFrom ?? Int.max
                 while self.ranges.count < restFrom, let word = words.next() {
                     self.ranges.append(word.startIndex..<word.endIndex)
                 }

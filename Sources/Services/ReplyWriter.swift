@@ -46,8 +46,10 @@ struct ReplyWriter {
         if self.isLine { self.output.append(ASCII.lf) } else { self.output.append("\r\n") }
     }
 
-    /// `+OK` / `OK`.
-    mutating func ok() { self.status("OK") }
+    /// `+OK` / `OK`. One literal per protocol: the commonest reply costs one append.
+    mutating func ok() {
+        if self.isLine { self.output.append("OK\n") } else { self.output.append("+OK\r\n") }
+    }
 
     /// A status reply: `+<text>` / `<text>`. `text` holds no CR or LF.
     mutating func status(_ text: StaticString) {

@@ -50,7 +50,24 @@ enum Framed<Request> {
     /// No complete request is buffered.
     case needMoreData
     /// The stream cannot be framed any further: answer the error, then close.
-    case failed(CommandError)
+    case failed(FramingError)
+}
+
+/// Why a stream cannot be framed any further. Kept apart from ``CommandError`` (whose cases
+/// carry arguments) so that a framed request stays cheap to hand around.
+enum FramingError: Equatable {
+    /// A line longer than the limit.
+    case lineTooLong
+    /// A RESP stream that cannot be parsed.
+    case protocolError(RESPParser.ProtocolError)
+
+    /// The error reply it gets.
+    var commandError: CommandError {
+        switch self {
+        case .lineTooLong: .lineTooLong
+        case .protocolError(let error): .protocolError(error)
+        }
+    }
 }
 
 /// Cuts buffered bytes into requests: lines, argument vectors.
@@ -110,7 +127,7 @@ struct RequestLoop<Framer: RequestFramer> {
                 self.framer.releaseIfIdle()
                 return .needMoreData
             case .failed(let error):
-                error.write(to: &output, encoding: encoding)
+                error.commandError.write(to: &output, encoding: encoding)
                 self.closed = true
                 return .close
             case .request(let request):

@@ -16,7 +16,9 @@ private func execute(
     }
     var call = CommandCall(
         context: store, client: ClientState(id: 9, name: nil), reply: ReplyWriter(encoding: encoding), now: fixedClock)
-    CommandTable.execute(ArgumentVector(bytes: bytes[...], ranges: ranges), on: wireProtocol, maxValueBytes: 100, call: &call)
+    CommandTable.execute(
+        ArgumentVector(bytes: bytes[...], ranges: ranges), on: wireProtocol, names: CommandTable.names(on: wireProtocol),
+        maxValueBytes: 100, call: &call)
     return String(decoding: call.reply.output, as: UTF8.self)
 }
 

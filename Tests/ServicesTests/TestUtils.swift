@@ -50,7 +50,7 @@ final class InMemoryStorage: CommandContext {
 /// The shape shared by the kv protocol machines, so one verifier drives them all.
 protocol ByteService {
     mutating func receive(_ bytes: UnsafeRawBufferPointer)
-    mutating func process(context: some CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult
+    mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult
 }
 
 extension CommandSession: ByteService {}
