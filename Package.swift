@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .library(name: "Reactor", targets: ["Reactor"]),
+        .library(name: "LineFraming", targets: ["LineFraming"]),
         .library(name: "Services", targets: ["Services"]),
         .library(name: "Store", targets: ["Store"]),
         .executable(name: "reactord", targets: ["reactord"]),
@@ -20,7 +21,8 @@ let package = Package(
     targets: [
         .target(name: "CLinux"),
         .target(name: "Reactor", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Services"),
+        .target(name: "LineFraming"),
+        .target(name: "Services", dependencies: ["LineFraming"]),
         .target(name: "Store", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
@@ -38,6 +40,7 @@ let package = Package(
         ]),
         .executableTarget(name: "line-upper", dependencies: ["Reactor"], path: "Examples/line-upper"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
+        .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
         .testTarget(name: "ServicesTests", dependencies: ["Services"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Reactor", "Services", "Store"]),

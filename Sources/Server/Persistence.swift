@@ -20,7 +20,7 @@ protocol DurabilityWaiter: AnyObject {
 }
 
 /// The store as the kv protocols see it, plus group commit. Loop thread only.
-final class Persistence: KeyValueStorage {
+final class Persistence: CommandContext {
     let store: DurableStore
     private unowned let loop: EventLoop
     private let logger: Logger
@@ -74,7 +74,7 @@ final class Persistence: KeyValueStorage {
         }
     }
 
-    // MARK: KeyValueStorage
+    // MARK: CommandContext
 
     var count: Int { self.store.count }
 

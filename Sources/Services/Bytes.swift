@@ -1,7 +1,8 @@
-// Byte-level helpers shared by the kv protocol machines: ASCII case folding, decimal
-// formatting and parsing, and reply writing straight into the caller's output buffer.
+// The one byte-level toolkit of every protocol here: ASCII case folding, word splitting, decimal
+// formatting and parsing, and appending straight into the caller's output buffer.
 // Nothing here builds a String on the request path; every helper works on bytes.
 
+/// ASCII constants and byte predicates, case folding and integer parsing.
 enum ASCII {
     static let tab = UInt8(ascii: "\t")
     static let lf = UInt8(ascii: "\n")
@@ -20,7 +21,8 @@ enum ASCII {
     static func isBlank(_ byte: UInt8) -> Bool { byte == ASCII.space || byte == ASCII.tab }
 
     /// Whether `bytes` equals `lowercaseName` ignoring ASCII case. `lowercaseName` must be lower case.
-    static func equalsIgnoringCase(_ bytes: ArraySlice<UInt8>, _ lowercaseName: StaticString) -> Bool {
+    static func equalsIgnoringCase<C: Collection>(_ bytes: C, _ lowercaseName: StaticString) -> Bool
+    where C.Element == UInt8 {
         guard bytes.count == lowercaseName.utf8CodeUnitCount else { return false }
         let name = lowercaseName.utf8Start
         var i = 0
@@ -58,6 +60,56 @@ enum ASCII {
         }
         guard magnitude <= UInt64(Int64.max) else { return nil }
         return Int64(magnitude)
+    }
+
+    /// Parses a non-negative decimal of at most 18 digits (leading zeros allowed, no sign, no
+    /// blanks), as the line protocols' numeric arguments are written.
+    static func parseNonNegative(_ bytes: ArraySlice<UInt8>) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard byte >= ASCII.zero && byte <= ASCII.nine else { return nil }
+            value = value * 10 + Int(byte - ASCII.zero)
+        }
+        return value
+    }
+}
+
+/// Splits a request line into words separated by runs of spaces and tabs, without copying.
+struct WordScanner {
+    private let line: ArraySlice<UInt8>
+    private var index: Int
+
+    /// - Parameter line: the line's content, terminator excluded.
+    init(_ line: ArraySlice<UInt8>) {
+        self.line = line
+        self.index = line.startIndex
+    }
+
+    /// The next word, or nil at the end of the line.
+    mutating func next() -> ArraySlice<UInt8>? {
+        let end = self.line.endIndex
+        while self.index < end && ASCII.isBlank(self.line[self.index]) { self.index += 1 }
+        guard self.index < end else { return nil }
+        let start = self.index
+        while self.index < end && !ASCII.isBlank(self.line[self.index]) { self.index += 1 }
+        return self.line[start..<self.index]
+    }
+
+    /// Every word of `line`, in order.
+    static func split(_ line: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
+        var scanner = WordScanner(line)
+        var words: [ArraySlice<UInt8>] = []
+        while let word = scanner.next() { words.append(word) }
+        return words
+    }
+
+    /// Everything after the last word and exactly one separator (if any), internal blanks kept.
+    mutating func rest() -> ArraySlice<UInt8> {
+        let end = self.line.endIndex
+        if self.index < end { self.index += 1 }
+        defer { self.index = end }
+        return self.line[self.index..<end]
     }
 }
 

@@ -2,6 +2,8 @@
 // `FileRequest` values the wiring carries out (open beneath the root, sendfile, list). The path
 // check here is the first fence; the kernel (openat2 RESOLVE_BENEATH) is the second.
 
+import LineFraming
+
 /// One parsed file-service request.
 public enum FileRequest: Equatable, Sendable {
     /// Send `length` bytes (nil: to the end) of `path` from `offset`.
@@ -18,10 +20,11 @@ public enum FileRequest: Equatable, Sendable {
 
 /// The file service's per-connection parser.
 public struct FileService {
-    private var framer: LineFramer
+    private var framer: LineRequests
 
+    /// - Parameter maxLineBytes: the longest request line, terminator not counted (`--max-line`).
     public init(maxLineBytes: Int = 65536) {
-        self.framer = LineFramer(maxLineBytes: maxLineBytes)
+        self.framer = LineRequests(maxLineBytes: maxLineBytes)
     }
 
     /// Buffers received bytes.
@@ -34,12 +37,12 @@ public struct FileService {
         while true {
             switch self.framer.next() {
             case .needMoreData:
-                self.framer.releaseIfEmpty()
+                self.framer.releaseIfIdle()
                 return nil
-            case .tooLong:
+            case .failed:
                 return .lineTooLong
-            case .line(let line):
-                let words = Words.split(line.content)
+            case .request(let line):
+                let words = WordScanner.split(line)
                 guard let command = words.first else { continue }
                 return Self.parse(command: command, arguments: words.dropFirst())
             }
@@ -47,29 +50,29 @@ public struct FileService {
     }
 
     static func parse(command: ArraySlice<UInt8>, arguments: ArraySlice<ArraySlice<UInt8>>) -> FileRequest {
-        if Words.equalsIgnoringCase(command, "get") {
+        if ASCII.equalsIgnoringCase(command, "get") {
             guard (1...3).contains(arguments.count) else { return .error("wrong number of arguments for 'get'") }
             let args = Array(arguments)
             if let problem = Self.pathProblem(args[0]) { return .error(problem) }
             var offset = 0
             var length: Int?
             if args.count >= 2 {
-                guard let n = Words.integer(args[1]) else { return .error("bad range") }
+                guard let n = ASCII.parseNonNegative(args[1]) else { return .error("bad range") }
                 offset = n
             }
             if args.count == 3 {
-                guard let n = Words.integer(args[2]) else { return .error("bad range") }
+                guard let n = ASCII.parseNonNegative(args[2]) else { return .error("bad range") }
                 length = n
             }
             return .get(path: Array(args[0]), offset: offset, length: length)
         }
-        if Words.equalsIgnoringCase(command, "list") {
+        if ASCII.equalsIgnoringCase(command, "list") {
             guard arguments.count <= 1 else { return .error("wrong number of arguments for 'list'") }
             guard let path = arguments.first else { return .list(path: []) }
             if let problem = Self.pathProblem(path) { return .error(problem) }
             return .list(path: Array(path))
         }
-        if Words.equalsIgnoringCase(command, "bye") {
+        if ASCII.equalsIgnoringCase(command, "bye") {
             return arguments.isEmpty ? .bye : .error("wrong number of arguments for 'bye'")
         }
         return .error("unknown command '\(String(decoding: command, as: UTF8.self))'")

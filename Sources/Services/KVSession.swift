@@ -1,8 +1,9 @@
 // What the server runs on a kv connection: the first byte received picks the protocol for the
-// connection's whole life (SPEC.md "RESP on the kv port"): `*` is RESP2, anything else the line
-// protocol. Both machines are built up front (neither allocates until it is fed).
+// connection's whole life (SPEC.md "RESP on the kv port"): `*` is RESP, anything else the line
+// protocol. Both sessions are built up front (neither allocates until it is fed); both run the
+// same command table, differing only in framer and reply encoding.
 
-/// One kv connection: sniffs the protocol, then forwards to ``KVLineService`` or ``RESPService``.
+/// One kv connection: sniffs the protocol, then forwards to the line or the RESP command session.
 /// Event-loop thread only.
 public struct KVSession {
     /// The protocol a connection speaks, once its first byte has arrived.
@@ -13,8 +14,8 @@ public struct KVSession {
 
     /// Nil until the first byte has been received.
     public private(set) var negotiatedProtocol: WireProtocol?
-    private var line: KVLineService
-    private var resp: RESPService
+    private var line: CommandSession<LineCommandFramer>
+    private var resp: CommandSession<RESPParser>
 
     /// - Parameters:
     ///   - maxLineBytes: the longest line-protocol request (`--max-line`).
@@ -27,8 +28,8 @@ public struct KVSession {
         clientID: Int = 0,
         now: @escaping () -> (seconds: Int, microseconds: Int)
     ) {
-        self.line = KVLineService(maxLineBytes: maxLineBytes, maxValueBytes: maxValueBytes)
-        self.resp = RESPService(maxValueBytes: maxValueBytes, clientID: clientID, now: now)
+        self.line = CommandSession(maxLineBytes: maxLineBytes, maxValueBytes: maxValueBytes, clientID: clientID, now: now)
+        self.resp = CommandSession(maxValueBytes: maxValueBytes, clientID: clientID, now: now)
     }
 
     /// Bytes received but not yet answered.
@@ -52,18 +53,35 @@ public struct KVSession {
         }
     }
 
-    /// Answers buffered requests with the negotiated protocol; see
-    /// ``KVLineService/process(storage:output:outputLimit:)`` and
-    /// ``RESPService/process(storage:output:outputLimit:)``.
+    /// Answers buffered complete requests in the negotiated protocol, appending the replies to
+    /// `output`.
+    ///
+    /// - Parameters:
+    ///   - context: the keyspace and server state.
+    ///   - output: the connection's unsent bytes; replies are appended.
+    ///   - outputLimit: once `output.count` reaches it, processing stops (backpressure).
+    /// - Returns: `.close` after QUIT/`bye` or a framing error (flush `output`, then close);
+    ///   `.outputFull` when the limit was reached with input still buffered (call again after
+    ///   draining); otherwise `.needMoreData`.
     public mutating func process(
-        storage: some KeyValueStorage,
+        context: any CommandContext,
         output: inout [UInt8],
         outputLimit: Int
     ) -> ProcessResult {
         switch self.negotiatedProtocol {
         case nil: .needMoreData
-        case .line: self.line.process(storage: storage, output: &output, outputLimit: outputLimit)
-        case .resp: self.resp.process(storage: storage, output: &output, outputLimit: outputLimit)
+        case .line: self.line.process(context: context, output: &output, outputLimit: outputLimit)
+        case .resp: self.resp.process(context: context, output: &output, outputLimit: outputLimit)
         }
+    }
+
+    /// One error line in the connection's protocol (`-ERR <reason>\r\n` in RESP, `ERR <reason>\n`
+    /// on the line protocol), for errors raised outside a command, such as a failed log write.
+    /// CR and LF in `reason` become spaces.
+    public func errorLine(reason: String) -> [UInt8] {
+        var output: [UInt8] = []
+        let encoding = self.negotiatedProtocol == .resp ? self.resp.replyEncoding : self.line.replyEncoding
+        CommandError.storage(StorageError(reason: reason)).write(to: &output, encoding: encoding)
+        return output
     }
 }

@@ -2,10 +2,11 @@
 // cut from a growing byte buffer. It resumes where it stopped, so a frame may arrive one byte at a
 // time at no more than constant cost per byte, and it never reserves memory from a length the
 // client merely claims: only bytes that have arrived are stored. Inline (non-`*`) requests are
-// not RESP here (SPEC.md) and are a protocol error.
+// not RESP here (SPEC.md) and are a protocol error. Requests come out as an ArgumentVector over
+// the parser's own buffer, the same shape the line protocol's framer yields.
 
 /// Parses RESP2 multibulk requests. Arguments are byte ranges into the parser's own buffer.
-struct RESPParser {
+struct RESPParser: RequestFramer {
     /// Why a stream is not RESP; the reply is `-ERR Protocol error: <text>` and the connection closes.
     enum ProtocolError: Equatable {
         case expectedArray(got: UInt8)
@@ -34,9 +35,7 @@ struct RESPParser {
         }
     }
 
-    enum Next: Equatable {
-        /// A complete request; read it with ``argumentCount`` and ``argument(_:)`` before the
-        /// next call to ``next()`` or ``append(_:)``.
+    private enum Step: Equatable {
         case command
         case needMoreData
         case protocolError(ProtocolError)
@@ -85,12 +84,6 @@ struct RESPParser {
     /// The input buffer's capacity (tests check that claims reserve nothing).
     var capacity: Int { self.buffer.capacity }
 
-    /// The arguments of the request ``next()`` just returned, the command name first.
-    var argumentCount: Int { self.arguments.count }
-
-    /// Argument `index` of the current request, as a slice of the buffer (no copy).
-    func argument(_ index: Int) -> ArraySlice<UInt8> { self.buffer[self.arguments[index]] }
-
     /// Appends received bytes, first dropping the bytes of answered requests.
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         self.compact()
@@ -130,8 +123,17 @@ struct RESPParser {
         }
     }
 
-    /// Parses on from where the last call stopped.
-    mutating func next() -> Next {
+    /// The next complete request, parsing on from where the last call stopped. Its arguments
+    /// are slices of the buffer, valid until the next call to ``next()`` or ``append(_:)``.
+    mutating func next() -> Framed<ArgumentVector> {
+        switch self.step() {
+        case .command: .request(ArgumentVector(bytes: self.buffer[...], ranges: self.arguments))
+        case .needMoreData: .needMoreData
+        case .protocolError(let error): .failed(.protocolError(error))
+        }
+    }
+
+    private mutating func step() -> Step {
         self.consumeCompleted()
         assert(0 <= self.requestStart && self.requestStart <= self.cursor && self.cursor <= self.buffer.count)
         while true {
@@ -197,7 +199,7 @@ struct RESPParser {
         }
     }
 
-    private func waitForMore() -> Next {
+    private func waitForMore() -> Step {
         self.buffer.count - self.requestStart > self.maxRequestBytes ? .protocolError(.requestTooLarge) : .needMoreData
     }
 

@@ -1,5 +1,6 @@
 // The contract between the protocol state machines and whoever drives them (the server's
-// connection wiring, or a test). Services consume buffered input and append reply bytes; they
+// connection wiring, or a test): bytes in, replies appended to the caller's output up to a limit,
+// a ProcessResult out; kv commands run against a CommandContext the caller implements. Services
 // never touch sockets, clocks or files.
 
 /// Where a service stopped after processing buffered input.
@@ -12,18 +13,22 @@ public enum ProcessResult: Equatable, Sendable {
     case close
 }
 
-/// Thrown by a ``KeyValueStorage`` mutation that could not be logged; the reply is `ERR <reason>`.
+/// Thrown by a ``CommandContext`` mutation that could not be logged; the reply is `ERR <reason>`.
 public struct StorageError: Error, Equatable, Sendable {
+    /// One line saying what failed (CR and LF are shown as spaces in replies).
     public let reason: String
     public init(reason: String) { self.reason = reason }
 }
 
-/// The store as the kv protocols see it. Implemented by the server over the durable store, and
-/// by an in-memory fake in tests. Called on the event-loop thread only.
+/// What kv commands run against: the keyspace and the server-wide state they report.
+/// Implemented by the server over the durable store, and by an in-memory fake in tests.
+/// Called on the event-loop thread only.
 ///
 /// Mutations apply at once (every client sees them) and are logged before any reply that
 /// depends on them leaves the server: holding those replies is the implementer's job.
-public protocol KeyValueStorage: AnyObject {
+/// Per-connection state (client id and name, protocol) lives in the session, and the clock is
+/// passed to the session as `now`.
+public protocol CommandContext: AnyObject {
     /// The number of keys.
     var count: Int { get }
     /// The value stored under `key`, or nil.
@@ -34,6 +39,6 @@ public protocol KeyValueStorage: AnyObject {
     func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool
     /// Removes every key. - Throws: ``StorageError``.
     func removeAll() throws(StorageError)
-    /// `name=value` fields for the `stats` reply and RESP `INFO`, in a stable order.
+    /// `name=value` fields for the line protocol's `stats` and RESP `INFO`, in a stable order.
     func statistics() -> [(name: String, value: String)]
 }

@@ -79,102 +79,76 @@ public struct TimeService {
     /// Accepted `watch` intervals, in milliseconds.
     public static let watchRange = 10...3_600_000
 
-    private var framer: LineFramer
-    /// The current tick interval, if watching.
-    public private(set) var watchMilliseconds: Int?
-    private var pendingChange = WatchChange.none
+    private var loop: RequestLoop<LineRequests>
+    private var watch = WatchState()
 
+    /// - Parameter maxLineBytes: the longest request line, terminator not counted (`--max-line`).
     public init(maxLineBytes: Int = 65536) {
-        self.framer = LineFramer(maxLineBytes: maxLineBytes)
+        self.loop = RequestLoop(LineRequests(maxLineBytes: maxLineBytes))
     }
+
+    /// The current tick interval, if watching.
+    public var watchMilliseconds: Int? { self.watch.milliseconds }
 
     /// Buffers received bytes.
     public mutating func receive(_ bytes: UnsafeRawBufferPointer) {
-        self.framer.append(bytes)
+        self.loop.receive(bytes)
     }
 
-    /// Answers every complete buffered request.
+    /// Answers every complete buffered request, up to `outputLimit` bytes of output.
     /// - Parameter now: the wall clock, read by the caller (seconds and microseconds since the epoch).
+    /// - Returns: see ``ProcessResult``; `.close` only after an over-long line.
     public mutating func process(
         now: () -> (seconds: Int, microseconds: Int), output: inout [UInt8], outputLimit: Int
     ) -> ProcessResult {
-        while output.count < outputLimit {
-            switch self.framer.next() {
-            case .needMoreData:
-                self.framer.releaseIfEmpty()
-                return .needMoreData
-            case .tooLong:
-                output.append(contentsOf: "ERR line too long\n".utf8)
-                return .close
-            case .line(let line):
-                self.handle(line.content, now: now, output: &output)
-            }
+        var watch = self.watch
+        defer { self.watch = watch }
+        return self.loop.process(output: &output, outputLimit: outputLimit, encoding: .line) { line, output in
+            watch.handle(line, now: now, output: &output)
+            return false
         }
-        return .outputFull
     }
 
     /// The watch change requested since the last call, then resets it.
     public mutating func takeWatchChange() -> WatchChange {
-        defer { self.pendingChange = .none }
-        return self.pendingChange
+        defer { self.watch.pendingChange = .none }
+        return self.watch.pendingChange
     }
 
     /// Appends one time line (what a request or a tick sends).
     public static func appendTimeLine(now: (seconds: Int, microseconds: Int), to output: inout [UInt8]) {
         TimeFormat.append(seconds: now.seconds, microseconds: now.microseconds, to: &output)
-        output.append(UInt8(ascii: "\n"))
+        output.append(ASCII.lf)
     }
 
-    private mutating func handle(_ content: ArraySlice<UInt8>, now: () -> (seconds: Int, microseconds: Int), output: inout [UInt8]) {
-        let words = Words.split(content)
-        guard let command = words.first else { return }  // empty line: ignored
-        if Words.equalsIgnoringCase(command, "watch") {
-            guard words.count == 2, let ms = Words.integer(words[1]), Self.watchRange.contains(ms) else {
-                output.append(contentsOf: "ERR usage: watch <ms> with 10 <= ms <= 3600000\n".utf8)
-                return
+    /// The `watch` state and what a request line does to it.
+    private struct WatchState {
+        var milliseconds: Int?
+        var pendingChange = WatchChange.none
+
+        mutating func handle(
+            _ content: ArraySlice<UInt8>, now: () -> (seconds: Int, microseconds: Int), output: inout [UInt8]
+        ) {
+            var words = WordScanner(content)
+            guard let command = words.next() else { return }  // empty line: ignored
+            if ASCII.equalsIgnoringCase(command, "watch") {
+                guard let argument = words.next(), words.next() == nil,
+                      let ms = ASCII.parseNonNegative(argument), TimeService.watchRange.contains(ms)
+                else {
+                    output.append("ERR usage: watch <ms> with 10 <= ms <= 3600000\n")
+                    return
+                }
+                self.milliseconds = ms
+                self.pendingChange = .start(milliseconds: ms)
+            } else if ASCII.equalsIgnoringCase(command, "stop") && words.next() == nil {
+                if self.milliseconds != nil {
+                    self.milliseconds = nil
+                    self.pendingChange = .stop
+                }
+                output.append("OK\n")
+            } else {
+                TimeService.appendTimeLine(now: now(), to: &output)
             }
-            self.watchMilliseconds = ms
-            self.pendingChange = .start(milliseconds: ms)
-        } else if Words.equalsIgnoringCase(command, "stop") && words.count == 1 {
-            if self.watchMilliseconds != nil {
-                self.watchMilliseconds = nil
-                self.pendingChange = .stop
-            }
-            output.append(contentsOf: "OK\n".utf8)
-        } else {
-            Self.appendTimeLine(now: now(), to: &output)
         }
-    }
-}
-
-/// Word splitting shared by the line protocols: words are separated by spaces or tabs.
-enum Words {
-    static func split(_ line: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
-        line.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") })
-    }
-
-    /// ASCII case-insensitive comparison with a lower-case literal.
-    static func equalsIgnoringCase(_ word: ArraySlice<UInt8>, _ lower: StaticString) -> Bool {
-        guard word.count == lower.utf8CodeUnitCount else { return false }
-        return lower.withUTF8Buffer { expected in
-            var i = 0
-            for byte in word {
-                let folded = byte >= 65 && byte <= 90 ? byte | 0x20 : byte
-                if folded != expected[i] { return false }
-                i += 1
-            }
-            return true
-        }
-    }
-
-    /// A non-negative decimal integer, or nil (no sign, no spaces, no overflow).
-    static func integer(_ word: ArraySlice<UInt8>) -> Int? {
-        guard !word.isEmpty, word.count <= 18 else { return nil }
-        var value = 0
-        for byte in word {
-            guard byte >= 48 && byte <= 57 else { return nil }
-            value = value * 10 + Int(byte - 48)
-        }
-        return value
     }
 }

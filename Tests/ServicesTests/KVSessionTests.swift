@@ -24,11 +24,11 @@ func makeSession() -> KVSession { KVSession(clientID: 7, now: fixedClock) }
         session.receive([])
         #expect(session.negotiatedProtocol == nil)
         var output: [UInt8] = []
-        #expect(session.process(storage: InMemoryStorage(), output: &output, outputLimit: 100) == .needMoreData)
+        #expect(session.process(context: InMemoryStorage(), output: &output, outputLimit: 100) == .needMoreData)
         session.receive(b("*"))
         #expect(session.negotiatedProtocol == .resp)
         session.receive(b("1\r\n$4\r\nPING\r\n"))
-        #expect(session.process(storage: InMemoryStorage(), output: &output, outputLimit: 100) == .needMoreData)
+        #expect(session.process(context: InMemoryStorage(), output: &output, outputLimit: 100) == .needMoreData)
         #expect(output == b("+PONG\r\n"))
     }
 

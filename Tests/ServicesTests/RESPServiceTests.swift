@@ -1,7 +1,7 @@
 @testable import Services
 import Testing
 
-extension RESPService: ByteService {}
+
 
 /// A RESP2 request: a multibulk of bulk strings.
 func resp(_ args: String...) -> [UInt8] { respBytes(args.map { Array($0.utf8) }) }
@@ -257,7 +257,7 @@ let protocolErrorCases: [RESPCase] = {
         var calls = 0
         var collected: [UInt8] = []
         while true {
-            let result = service.process(storage: store, output: &output, outputLimit: 21)
+            let result = service.process(context: store, output: &output, outputLimit: 21)
             calls += 1
             #expect(output.count <= 21)  // 7-byte replies: stops exactly at three
             collected += output

@@ -1,12 +1,12 @@
-// Helpers for the Services tests: an in-memory KeyValueStorage with injectable failures, and a
+// Helpers for the Services tests: an in-memory CommandContext with injectable failures, and a
 // verifier that feeds the same requests whole, one byte at a time and concatenated, and checks
 // that all three give the same replies (in the spirit of swift-nio's ByteToMessageDecoderVerifier).
 
-import Services
+@testable import Services
 import Testing
 
-/// An in-memory ``KeyValueStorage``. Set ``failure`` to make every mutation throw it.
-final class InMemoryStorage: KeyValueStorage {
+/// An in-memory ``CommandContext``. Set ``failure`` to make every mutation throw it.
+final class InMemoryStorage: CommandContext {
     var values: [[UInt8]: [UInt8]] = [:]
     /// When set, every mutation throws this error and changes nothing.
     var failure: StorageError?
@@ -50,10 +50,10 @@ final class InMemoryStorage: KeyValueStorage {
 /// The shape shared by the kv protocol machines, so one verifier drives them all.
 protocol ByteService {
     mutating func receive(_ bytes: UnsafeRawBufferPointer)
-    mutating func process(storage: some KeyValueStorage, output: inout [UInt8], outputLimit: Int) -> ProcessResult
+    mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult
 }
 
-extension KVLineService: ByteService {}
+extension CommandSession: ByteService {}
 
 extension ByteService {
     mutating func receive(_ bytes: [UInt8]) {
@@ -65,11 +65,11 @@ extension ByteService {
     }
 
     /// Processes until the service wants more input or closes, draining output as it fills.
-    mutating func drain(storage: some KeyValueStorage, outputLimit: Int = .max) -> (output: [UInt8], result: ProcessResult) {
+    mutating func drain(storage: some CommandContext, outputLimit: Int = .max) -> (output: [UInt8], result: ProcessResult) {
         var collected: [UInt8] = []
         var output: [UInt8] = []
         while true {
-            let result = self.process(storage: storage, output: &output, outputLimit: outputLimit)
+            let result = self.process(context: storage, output: &output, outputLimit: outputLimit)
             collected += output
             output.removeAll(keepingCapacity: true)
             if result != .outputFull { return (collected, result) }
@@ -93,7 +93,7 @@ enum Feeding: CaseIterable, CustomStringConvertible {
 func run<S: ByteService>(
     _ make: () -> S,
     _ requests: [[UInt8]],
-    storage: some KeyValueStorage,
+    storage: some CommandContext,
     feeding: Feeding,
     outputLimit: Int = .max
 ) -> (output: [UInt8], result: ProcessResult) {

@@ -1,0 +1,60 @@
+// What a command implementation works with while it runs: the context (keyspace and server
+// state), the connection's client state, the reply writer and the clock passed in. Mutations
+// go through here so a failed log write is answered the same way by every command.
+
+/// What a running command works with: the context, the connection's client state, the reply
+/// writer and the clock. One per ``CommandSession/process(context:output:outputLimit:)`` call.
+struct CommandCall {
+    /// The keyspace and server state.
+    let context: any CommandContext
+    /// The connection's own state.
+    var client: ClientState
+    /// Where the reply goes.
+    var reply: ReplyWriter
+    /// The wall clock (seconds and microseconds since the Unix epoch), read by the caller.
+    let now: () -> (seconds: Int, microseconds: Int)
+    /// Set by a command after which the connection closes (QUIT, `bye`).
+    var closeAfterReply = false
+
+    /// Stores `value` under `key`. - Returns: whether it was stored; if not, the storage
+    /// error has been answered.
+    mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
+        do throws(StorageError) {
+            try self.context.set(value, forKey: key)
+            return true
+        } catch {
+            self.reply.error(.storage(error))
+            return false
+        }
+    }
+
+    /// Removes `key`. - Returns: whether it was present, or nil once a storage error has been
+    /// answered.
+    mutating func removeValue(forKey key: [UInt8]) -> Bool? {
+        do throws(StorageError) {
+            return try self.context.removeValue(forKey: key)
+        } catch {
+            self.reply.error(.storage(error))
+            return nil
+        }
+    }
+
+    /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
+    mutating func removeAll() -> Bool {
+        do throws(StorageError) {
+            try self.context.removeAll()
+            return true
+        } catch {
+            self.reply.error(.storage(error))
+            return false
+        }
+    }
+}
+
+/// Per-connection state the commands read and change.
+struct ClientState {
+    /// The id `CLIENT ID` and `HELLO` report.
+    let id: Int
+    /// Set by `CLIENT SETNAME` / `HELLO … SETNAME`; nil when unnamed.
+    var name: [UInt8]?
+}

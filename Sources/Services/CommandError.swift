@@ -1,0 +1,127 @@
+// Every error a kv connection can be answered with, and its wording in each protocol: one table,
+// so a command names the error and never spells it. RESP texts are Redis's own where Redis has the
+// error; the line protocol says `ERR <reason>` (SPEC.md "kv service").
+
+/// Why a request failed; ``write(to:encoding:)`` words it for the connection's protocol.
+enum CommandError: Error {
+    // Framing: the connection closes after these.
+    /// A line-protocol request longer than `--max-line`.
+    case lineTooLong
+    /// A RESP stream that cannot be parsed.
+    case protocolError(RESPParser.ProtocolError)
+
+    // Dispatch.
+    /// No such command (in this protocol); the request is shown as Redis shows it.
+    case unknownCommand(ArgumentVector)
+    /// The argument count does not match the command's arity; `name` as the client wrote it
+    /// to the table (`get`, `config|get`).
+    case wrongArity(StaticString)
+    /// No such subcommand of `command`.
+    case unknownSubcommand(command: StaticString, ArraySlice<UInt8>)
+
+    // Arguments.
+    case syntax
+    case notInteger
+    case overflow
+    case dbIndexOutOfRange
+    case protocolVersionNotInteger
+    case unsupportedProtocolVersion
+    /// HELLO got an option it does not know (or one missing its arguments).
+    case helloOption(ArraySlice<UInt8>)
+
+    // Keyspace.
+    case notFound
+    case keyExists
+    /// The log could not take a write.
+    case storage(StorageError)
+
+    // The line protocol's own limits (SPEC.md "kv service").
+    case keyTooLong
+    case valueTooLarge
+    case valueBeginsWithERR
+    case valueNotRepresentable
+
+    /// The error code RESP puts after `-`.
+    private var code: StaticString {
+        switch self {
+        case .unsupportedProtocolVersion: "NOPROTO"
+        default: "ERR"
+        }
+    }
+
+    /// Appends the error reply: `-<CODE> <text>\r\n` (RESP2 and RESP3), `ERR <text>\n` (line).
+    func write(to output: inout [UInt8], encoding: ReplyEncoding) {
+        let line = encoding == .line
+        if line {
+            output.append("ERR ")
+        } else {
+            output.append(UInt8(ascii: "-"))
+            output.append(self.code)
+            output.append(ASCII.space)
+        }
+        switch self {
+        case .lineTooLong: output.append("line too long")
+        case .protocolError(let error):
+            output.append("Protocol error: ")
+            error.write(to: &output)
+        case .unknownCommand(let arguments):
+            if line {
+                output.append("unknown command '")
+                output.append(contentsOf: arguments[0])
+                output.append("'")
+            } else {
+                Self.writeRedisUnknownCommand(arguments, to: &output)
+            }
+        case .wrongArity(let name):
+            output.append("wrong number of arguments for '")
+            output.append(name)
+            output.append(line ? "'" : "' command")
+        case .unknownSubcommand(let command, let subcommand):
+            output.append("unknown subcommand '")
+            output.appendSingleLine(Self.cString(subcommand, max: 128))
+            output.append("'. Try ")
+            output.append(command)
+            output.append(" HELP.")
+        case .syntax: output.append("syntax error")
+        case .notInteger: output.append("value is not an integer or out of range")
+        case .overflow: output.append("increment or decrement would overflow")
+        case .dbIndexOutOfRange: output.append("DB index is out of range")
+        case .protocolVersionNotInteger: output.append("Protocol version is not an integer or out of range")
+        case .unsupportedProtocolVersion: output.append("sorry, this protocol version is not supported")
+        case .helloOption(let option):
+            output.append("Syntax error in HELLO option '")
+            output.appendSingleLine(option)
+            output.append("'")
+        case .notFound: output.append("not found")
+        case .keyExists: output.append("key exists")
+        case .storage(let error): output.appendSingleLine(error.reason.utf8)
+        case .keyTooLong: output.append("key too long")
+        case .valueTooLarge: output.append("value too large")
+        case .valueBeginsWithERR: output.append("value may not begin with ERR")
+        case .valueNotRepresentable: output.append("value not representable; use RESP")
+        }
+        if line { output.append(ASCII.lf) } else { output.append("\r\n") }
+    }
+
+    /// Redis's wording: the name and the first arguments, each cut so the list stays near 128
+    /// bytes, and cut at a NUL as Redis's C formatting does.
+    private static func writeRedisUnknownCommand(_ arguments: ArgumentVector, to output: inout [UInt8]) {
+        output.append("unknown command '")
+        output.appendSingleLine(Self.cString(arguments[0], max: 128))
+        output.append("', with args beginning with: ")
+        var written = 0
+        var i = 1
+        while i < arguments.count && written < 128 {
+            let shown = Self.cString(arguments[i], max: 128 - written)
+            output.append(UInt8(ascii: "'"))
+            output.appendSingleLine(shown)
+            output.append("' ")
+            written += shown.count + 3
+            i += 1
+        }
+    }
+
+    private static func cString(_ bytes: ArraySlice<UInt8>, max: Int) -> ArraySlice<UInt8> {
+        bytes.prefix(max).prefix(while: { $0 != 0 })
+    }
+}

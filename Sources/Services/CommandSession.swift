@@ -1,0 +1,127 @@
+// One kv connection's command session, whatever its protocol: a framer yielding argument vectors
+// (line or RESP), the shared request loop, and the command table. Nothing here is written twice
+// per protocol; the framer type decides names, arities and the reply encoding.
+
+/// A framer that yields argument vectors for the command table.
+protocol CommandFramer: RequestFramer where Request == ArgumentVector {
+    /// The protocol it frames (command names, arities and limits differ per protocol).
+    static var wireProtocol: KVSession.WireProtocol { get }
+    /// The reply encoding a connection starts with.
+    static var initialEncoding: ReplyEncoding { get }
+}
+
+extension LineCommandFramer: CommandFramer {
+    static var wireProtocol: KVSession.WireProtocol { .line }
+    static var initialEncoding: ReplyEncoding { .line }
+}
+
+extension RESPParser: CommandFramer {
+    static var wireProtocol: KVSession.WireProtocol { .resp }
+    static var initialEncoding: ReplyEncoding { .resp2 }
+}
+
+/// The kv service for one connection in one protocol. Event-loop thread only.
+///
+/// Feed received bytes with ``receive(_:)``, then call ``process(context:output:outputLimit:)``,
+/// which answers every complete buffered request in order.
+struct CommandSession<Framer: CommandFramer> {
+    private var loop: RequestLoop<Framer>
+    private var client: ClientState
+    private var encoding = Framer.initialEncoding
+    private let maxValueBytes: Int
+    /// The protocol's command names, kept here so dispatch reads no global.
+    private let names = CommandTable.names(on: Framer.wireProtocol)
+    private let now: () -> (seconds: Int, microseconds: Int)
+
+    private init(framer: Framer, maxValueBytes: Int, clientID: Int, now: @escaping () -> (seconds: Int, microseconds: Int)) {
+        precondition(maxValueBytes >= 0)
+        self.loop = RequestLoop(framer)
+        self.client = ClientState(id: clientID, name: nil)
+        self.maxValueBytes = maxValueBytes
+        self.now = now
+    }
+
+    /// Bytes received but not yet answered.
+    var bufferedByteCount: Int { self.loop.bufferedByteCount }
+
+    /// The encoding replies are written in now.
+    var replyEncoding: ReplyEncoding { self.encoding }
+
+    /// Buffers received bytes; nothing is answered until ``process(context:output:outputLimit:)``.
+    mutating func receive(_ bytes: UnsafeRawBufferPointer) {
+        self.loop.receive(bytes)
+    }
+
+    /// Answers buffered complete requests in order, appending the replies to `output`.
+    ///
+    /// - Parameters:
+    ///   - context: the keyspace and server state.
+    ///   - output: the connection's unsent bytes; replies are appended.
+    ///   - outputLimit: once `output.count` reaches it, processing stops (backpressure).
+    /// - Returns: `.close` after QUIT/`bye` or a framing error (flush `output`, then close);
+    ///   `.outputFull` when the limit was reached with input still buffered (call again after
+    ///   draining); otherwise `.needMoreData`.
+    ///
+    /// The context is an existential on purpose: it is a class, so passing it boxes nothing, and
+    /// the session stays fully specialised (generic over the context, nothing here would be).
+    mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
+        var call = CommandCall(
+            context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now)
+        let maxValueBytes = self.maxValueBytes
+        let names = self.names
+        defer {
+            self.client = call.client
+            self.encoding = call.reply.encoding
+        }
+        return self.loop.process(output: &output, outputLimit: outputLimit, encoding: self.encoding) { arguments, output in
+            // The writer takes the output for the request and hands it back: two swaps, no copy.
+            swap(&call.reply.output, &output)
+            defer { swap(&call.reply.output, &output) }
+            CommandTable.execute(
+                arguments, on: Framer.wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+            return call.closeAfterReply
+        }
+    }
+}
+
+/// The kv line protocol for one connection (SPEC.md "kv service").
+typealias KVLineService = CommandSession<LineCommandFramer>
+
+extension CommandSession where Framer == LineCommandFramer {
+    /// - Parameters:
+    ///   - maxLineBytes: the longest request line, terminator not counted (`--max-line`).
+    ///   - maxValueBytes: the longest value `put`/`set` accept; longer: `ERR value too large`.
+    ///   - clientID: the connection's id.
+    ///   - now: the wall clock, as seconds and microseconds since the Unix epoch.
+    init(
+        maxLineBytes: Int = 65536, maxValueBytes: Int = 1 << 20, clientID: Int = 0,
+        now: @escaping () -> (seconds: Int, microseconds: Int)
+    ) {
+        self.init(framer: LineCommandFramer(maxLineBytes: maxLineBytes), maxValueBytes: maxValueBytes,
+                  clientID: clientID, now: now)
+    }
+}
+
+/// RESP on the kv port for one connection (SPEC.md "RESP on the kv port").
+typealias RESPService = CommandSession<RESPParser>
+
+extension CommandSession where Framer == RESPParser {
+    /// - Parameters:
+    ///   - maxValueBytes: the longest bulk string (key or value) a request may carry; longer is a
+    ///     protocol error, as Redis's `proto-max-bulk-len`.
+    ///   - maxRequestBytes: the most bytes one incomplete request may hold buffered before the
+    ///     connection is refused (Redis's `client-query-buffer-limit`). Raised to at least
+    ///     `2 * maxValueBytes + 1024`, so that a SET of the largest key and value always fits.
+    ///   - clientID: the id reported by `HELLO` and `CLIENT ID`.
+    ///   - now: the wall clock for `TIME`, as seconds and microseconds since the Unix epoch.
+    init(
+        maxValueBytes: Int = 1 << 20, maxRequestBytes: Int = 1 << 26, clientID: Int = 0,
+        now: @escaping () -> (seconds: Int, microseconds: Int)
+    ) {
+        let parser = RESPParser(maxBulkBytes: maxValueBytes, maxRequestBytes: max(maxRequestBytes, 2 * maxValueBytes + 1024))
+        self.init(framer: parser, maxValueBytes: maxValueBytes, clientID: clientID, now: now)
+    }
+
+    /// The capacity of the input buffer, for tests that check nothing is reserved on a claim.
+    var parserCapacity: Int { self.loop.framer.capacity }
+}

@@ -1,0 +1,127 @@
+// The one command table of the kv service, as Redis's: each command once, with its arity, flags,
+// key positions, how the line protocol writes it (if it has it), and one implementation that
+// runs against CommandContext and replies through ReplyWriter. Both protocols' framers yield an
+// ArgumentVector and come here. No protocol bytes are written here: the encoders do that.
+
+/// The command table and dispatch.
+enum CommandTable {
+    /// Every command. The line protocol's `help` lists its commands in this order.
+    static let commands: [CommandSpec] = [
+        CommandSpec("put", arity: 3, flags: [.write, .mayAddMemory, .lineOnly], keys: .one,
+                    line: LineSyntax(restFrom: 2, usage: "put <key> <value>"), run: Commands.put),
+        CommandSpec("set", arity: -3, flags: [.write, .mayAddMemory], keys: .one,
+                    line: LineSyntax(arity: 3, restFrom: 2, emptyRest: true, usage: "set <key> [value]"),
+                    run: Commands.set),
+        CommandSpec("get", arity: 2, flags: [.readOnly, .fast], keys: .one,
+                    line: LineSyntax(usage: "get <key>"), run: Commands.get),
+        CommandSpec("del", arity: -2, flags: [.write], keys: .all,
+                    line: LineSyntax(arity: 2, integers: .okOrNotFound, usage: "del <key>"), run: Commands.del),
+        CommandSpec("dbsize", arity: 1, flags: [.readOnly, .fast],
+                    line: LineSyntax(name: "count", usage: "count"), run: Commands.dbsize),
+        CommandSpec("ping", arity: -1, flags: [.fast],
+                    line: LineSyntax(arity: 1, usage: "ping"), run: Commands.ping),
+        CommandSpec("stats", arity: 1, flags: [.lineOnly], line: LineSyntax(usage: "stats"), run: Commands.stats),
+        CommandSpec("help", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
+                    line: LineSyntax(usage: "help"), run: Commands.help),
+        CommandSpec("bye", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
+                    line: LineSyntax(usage: "bye"), run: Commands.bye),
+        CommandSpec("echo", arity: 2, flags: [.fast], run: Commands.echo),
+        CommandSpec("setnx", arity: 3, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.setnx),
+        CommandSpec("exists", arity: -2, flags: [.readOnly, .fast], keys: .all, run: Commands.exists),
+        CommandSpec("mget", arity: -2, flags: [.readOnly, .fast], keys: .all, run: Commands.mget),
+        CommandSpec("mset", arity: -3, flags: [.write, .mayAddMemory], keys: .pairs, run: Commands.mset),
+        CommandSpec("incr", arity: 2, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.incr),
+        CommandSpec("info", arity: -1, flags: [], run: Commands.info),
+        CommandSpec("time", arity: 1, flags: [.fast], run: Commands.time),
+        CommandSpec("quit", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.quit),
+        CommandSpec("select", arity: 2, flags: [.fast], run: Commands.select),
+        CommandSpec("flushdb", arity: -1, flags: [.write], run: Commands.flush),
+        CommandSpec("flushall", arity: -1, flags: [.write], run: Commands.flush),
+        CommandSpec("command", arity: -1, flags: [], run: Commands.command),
+        CommandSpec("config", arity: -2, flags: [], run: Commands.config),
+        CommandSpec("client", arity: -2, flags: [], run: Commands.client),
+        CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast, .notInMulti], run: Commands.hello),
+    ]
+
+    /// How many commands RESP knows (`COMMAND COUNT`).
+    static let respCommandCount = CommandTable.commands.count(where: { !$0.flags.contains(.lineOnly) })
+
+    /// RESP's names (every row but the line protocol's own).
+    static let respNames = NameIndex(CommandTable.commands.compactMap { command in
+        command.flags.contains(.lineOnly) ? nil : (command.name, command)
+    })
+
+    /// The line protocol's names (`count` for DBSIZE, `put`, …).
+    static let lineNames = NameIndex(CommandTable.commands.compactMap { command in
+        command.line.map { ($0.name ?? command.name, command) }
+    })
+
+    /// The names of `wireProtocol`.
+    static func names(on wireProtocol: KVSession.WireProtocol) -> NameIndex {
+        switch wireProtocol {
+        case .resp: Self.respNames
+        case .line: Self.lineNames
+        }
+    }
+
+    /// Answers one request: looks the command up, checks its arity (and, on the line protocol,
+    /// the line protocol's limits), then runs it.
+    ///
+    /// - Parameters:
+    ///   - arguments: the request, the command name first.
+    ///   - wireProtocol: which protocol framed it (names, arities and limits differ).
+    ///   - names: that protocol's names (``names(on:)``; a session keeps them at hand).
+    ///   - maxValueBytes: the line protocol's value limit (RESP's is enforced by its parser).
+    ///   - call: context, client state and reply writer.
+    static func execute(
+        _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, names: NameIndex, maxValueBytes: Int,
+        call: inout CommandCall
+    ) {
+        guard let command = names.find(arguments[0]) else {
+            return call.reply.error(.unknownCommand(arguments))
+        }
+        switch wireProtocol {
+        case .resp:
+            guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
+                return call.reply.error(.wrongArity(command.name))
+            }
+        case .line:
+            // Present: the line index holds only rows that have a line syntax.
+            let syntax = command.line!
+            if let error = LineRules.check(arguments, command: command, syntax: syntax, maxValueBytes: maxValueBytes) {
+                return call.reply.error(error)
+            }
+            call.reply.lineIntegers = syntax.integers
+        }
+        command.run(arguments, &call)
+    }
+}
+
+/// Case-insensitive lookup of command names without hashing into a String: names are bucketed
+/// by length and first letter, so a lookup compares against one or two names.
+struct NameIndex: Sendable {
+    private static let bucketCount = 64
+    private var buckets: [[(name: StaticString, command: CommandSpec)]]
+
+    init(_ names: [(StaticString, CommandSpec)]) {
+        self.buckets = Array(repeating: [], count: Self.bucketCount)
+        for (name, command) in names {
+            let bytes = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+            self.buckets[Self.bucket(count: bytes.count, first: bytes[0])].append((name, command))
+        }
+    }
+
+    private static func bucket(count: Int, first: UInt8) -> Int {
+        (count &* 31 &+ Int(ASCII.lowercased(first))) & (Self.bucketCount - 1)
+    }
+
+    /// The command called `name`, ignoring ASCII case.
+    func find(_ name: ArraySlice<UInt8>) -> CommandSpec? {
+        guard let first = name.first else { return nil }
+        for entry in self.buckets[Self.bucket(count: name.count, first: first)]
+        where ASCII.equalsIgnoringCase(name, entry.name) {
+            return entry.command
+        }
+        return nil
+    }
+}

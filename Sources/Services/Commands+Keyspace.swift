@@ -1,0 +1,118 @@
+// The keyspace commands (strings and keys), each written once for every protocol: they read and
+// write through CommandContext and answer through ReplyWriter, which words the reply for the
+// connection's protocol. Arity is checked before they run; they never write protocol bytes.
+
+/// The implementations the command table points at. Each runs on the event-loop thread.
+enum Commands {
+    /// GET key: the value, or null (`ERR not found` on the line protocol).
+    static func get(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        if let value = call.context.value(forKey: arguments.copy(1)) {
+            call.reply.bulk(value)
+        } else {
+            call.reply.null()
+        }
+    }
+
+    /// SET key value [NX|XX]. Expiry options are not supported yet: a syntax error.
+    static func set(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var onlyIfAbsent = false
+        var onlyIfPresent = false
+        for i in 3..<arguments.count {
+            if arguments.argument(i, is: "nx") && !onlyIfPresent {
+                onlyIfAbsent = true
+            } else if arguments.argument(i, is: "xx") && !onlyIfAbsent {
+                onlyIfPresent = true
+            } else {
+                return call.reply.error(.syntax)
+            }
+        }
+        let key = arguments.copy(1)
+        if onlyIfAbsent || onlyIfPresent {
+            let present = call.context.value(forKey: key) != nil
+            if present == onlyIfAbsent { return call.reply.null() }
+        }
+        if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
+    }
+
+    /// `put key value` (line protocol): SET that refuses an existing key with `ERR key exists`.
+    static func put(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let key = arguments.copy(1)
+        if call.context.value(forKey: key) != nil { return call.reply.error(.keyExists) }
+        if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
+    }
+
+    /// SETNX key value: 1 if set, 0 if the key existed.
+    static func setnx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let key = arguments.copy(1)
+        if call.context.value(forKey: key) != nil { return call.reply.integer(0) }
+        if call.set(arguments.copy(2), forKey: key) { call.reply.integer(1) }
+    }
+
+    /// DEL key [key …]: how many were removed (`OK` / `ERR not found` on the line protocol).
+    static func del(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var removed = 0
+        for i in 1..<arguments.count {
+            // Keys before a failing one are gone; the client learns of the failure, as it would
+            // of a failed write in Redis, rather than a count that hides it.
+            guard let present = call.removeValue(forKey: arguments.copy(i)) else { return }
+            if present { removed += 1 }
+        }
+        call.reply.integer(removed)
+    }
+
+    /// EXISTS key [key …]: how many of the keys exist, a key named twice counted twice.
+    static func exists(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var found = 0
+        for i in 1..<arguments.count where call.context.value(forKey: arguments.copy(i)) != nil { found += 1 }
+        call.reply.integer(found)
+    }
+
+    /// MGET key [key …]: an array of values, null for each missing key.
+    static func mget(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        call.reply.arrayHeader(arguments.count - 1)
+        for i in 1..<arguments.count {
+            if let value = call.context.value(forKey: arguments.copy(i)) {
+                call.reply.bulk(value)
+            } else {
+                call.reply.null()
+            }
+        }
+    }
+
+    /// MSET key value [key value …].
+    static func mset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count % 2 == 1 else { return call.reply.error(.wrongArity("mset")) }
+        for i in stride(from: 1, to: arguments.count, by: 2) {
+            guard call.set(arguments.copy(i + 1), forKey: arguments.copy(i)) else { return }
+        }
+        call.reply.ok()
+    }
+
+    /// INCR key: the value as a canonical 64-bit integer plus one (a missing key counts as 0).
+    static func incr(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let key = arguments.copy(1)
+        var current: Int64 = 0
+        if let value = call.context.value(forKey: key) {
+            guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
+            current = parsed
+        }
+        let (next, overflow) = current.addingReportingOverflow(1)
+        guard !overflow else { return call.reply.error(.overflow) }
+        var digits: [UInt8] = []
+        digits.appendDecimal(next)
+        if call.set(digits, forKey: key) { call.reply.integer(next) }
+    }
+
+    /// DBSIZE (line `count`): the number of keys.
+    static func dbsize(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        call.reply.integer(call.context.count)
+    }
+
+    /// FLUSHDB / FLUSHALL [ASYNC|SYNC]: both mean the same here, removal is immediate.
+    static func flush(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count == 1
+            || (arguments.count == 2 && (arguments.argument(1, is: "async") || arguments.argument(1, is: "sync")))
+        else { return call.reply.error(.syntax) }
+        if call.removeAll() { call.reply.ok() }
+    }
+}
