@@ -38,7 +38,7 @@ let package = Package(
             "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .executableTarget(name: "line-upper", dependencies: ["Reactor"], path: "Examples/line-upper"),
+        .executableTarget(name: "line-upper", dependencies: ["Reactor", "LineFraming"], path: "Examples/line-upper"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
         .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
         .testTarget(name: "ServicesTests", dependencies: ["Services"]),

@@ -1,5 +1,5 @@
 // The server's configuration as a plain value: what the executable's flags become. No parsing
-// here (the executable does that) and no defaults hidden elsewhere: SPEC.md's defaults live here.
+// here (the executable does that) and no defaults hidden elsewhere: the defaults README.md and docs/protocol.md document live here.
 
 import Logging
 

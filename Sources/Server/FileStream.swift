@@ -83,7 +83,7 @@ final class FileStream: StreamSession {
         connection.write(out)
     }
 
-    /// SPEC's error words for what opening a path can say.
+    /// The error words of docs/protocol.md "file service" for what opening a path can say.
     static func reason(_ error: IOError) -> String {
         switch error.errno {
         case ENOENT, ENOTDIR: return "not found"

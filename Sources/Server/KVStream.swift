@@ -25,7 +25,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
     func process(_ connection: Connection, outputLimit limit: Int) -> ProcessResult {
         let before = self.persistence.lastMutationSequence
         let result = connection.withOutputBuffer { output in
-            self.session.process(storage: self.persistence, output: &output, outputLimit: limit)
+            self.session.process(context: self.persistence, output: &output, outputLimit: limit)
         }
         let after = self.persistence.lastMutationSequence
         // Cork before anything can flush: the acknowledgement waits for the log.
@@ -49,8 +49,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
     func failed(reason: String) {
         guard let connection = self.handler?.connection else { return }
         connection.discardPendingOutput()
-        let line = self.session.negotiatedProtocol == .resp ? "-ERR \(reason)\r\n" : "ERR \(reason)\n"
-        connection.write(line.utf8)
+        connection.write(self.session.errorLine(reason: reason))
         connection.uncork()
         connection.close()
     }

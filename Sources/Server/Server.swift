@@ -261,7 +261,7 @@ public final class Server {
 
     /// Stops accepting, lets every connection flush what it owes, then stops the loop. A
     /// connection that cannot drain in time (a peer that never reads) is cut after 3 s, so the
-    /// process exits well within SPEC's 5 s.
+    /// process exits well within the 5 s README.md promises.
     func beginShutdown() {
         guard !self.shuttingDown else { return }
         self.shuttingDown = true

@@ -1,6 +1,6 @@
 // Every error a kv connection can be answered with, and its wording in each protocol: one table,
 // so a command names the error and never spells it. RESP texts are Redis's own where Redis has the
-// error; the line protocol says `ERR <reason>` (SPEC.md "kv service").
+// error; the line protocol says `ERR <reason>` (docs/protocol.md "kv service").
 
 /// Why a request failed; ``write(to:encoding:)`` words it for the connection's protocol.
 enum CommandError: Error {
@@ -35,7 +35,7 @@ enum CommandError: Error {
     /// The log could not take a write.
     case storage(StorageError)
 
-    // The line protocol's own limits (SPEC.md "kv service").
+    // The line protocol's own limits (docs/protocol.md "kv service").
     case keyTooLong
     case valueTooLarge
     case valueBeginsWithERR

@@ -84,7 +84,7 @@ struct CommandSession<Framer: CommandFramer> {
     }
 }
 
-/// The kv line protocol for one connection (SPEC.md "kv service").
+/// The kv line protocol for one connection (docs/protocol.md "kv service").
 typealias KVLineService = CommandSession<LineCommandFramer>
 
 extension CommandSession where Framer == LineCommandFramer {
@@ -102,7 +102,7 @@ extension CommandSession where Framer == LineCommandFramer {
     }
 }
 
-/// RESP on the kv port for one connection (SPEC.md "RESP on the kv port").
+/// RESP on the kv port for one connection (docs/protocol.md "RESP on the kv port").
 typealias RESPService = CommandSession<RESPParser>
 
 extension CommandSession where Framer == RESPParser {

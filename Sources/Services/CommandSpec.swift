@@ -38,7 +38,7 @@ struct KeyPositions: Sendable {
     static let pairs = KeyPositions(first: 1, last: -1, step: 2)
 }
 
-/// How the line protocol writes a command (SPEC.md "kv service"), where that differs from RESP.
+/// How the line protocol writes a command (docs/protocol.md "kv service"), where that differs from RESP.
 struct LineSyntax: Sendable {
     /// The line protocol's name, when it is not the command's (`count` for DBSIZE).
     var name: StaticString?

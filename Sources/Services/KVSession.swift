@@ -1,5 +1,5 @@
 // What the server runs on a kv connection: the first byte received picks the protocol for the
-// connection's whole life (SPEC.md "RESP on the kv port"): `*` is RESP, anything else the line
+// connection's whole life (docs/protocol.md "RESP on the kv port"): `*` is RESP, anything else the line
 // protocol. Both sessions are built up front (neither allocates until it is fed); both run the
 // same command table, differing only in framer and reply encoding.
 

@@ -1,4 +1,4 @@
-// The kv line protocol's framing and its own rules (SPEC.md "kv service"): a request line becomes
+// The kv line protocol's framing and its own rules (docs/protocol.md "kv service"): a request line becomes
 // an ArgumentVector over the framer's buffer (words, then the rest of the line as one argument
 // where the command's LineSyntax says so), and the limits only this protocol has. Replies and
 // commands are not here: the command table and the line encoder answer.

@@ -2,7 +2,7 @@
 // cut from a growing byte buffer. It resumes where it stopped, so a frame may arrive one byte at a
 // time at no more than constant cost per byte, and it never reserves memory from a length the
 // client merely claims: only bytes that have arrived are stored. Inline (non-`*`) requests are
-// not RESP here (SPEC.md) and are a protocol error. Requests come out as an ArgumentVector over
+// not RESP here (docs/protocol.md "RESP on the kv port") and are a protocol error. Requests come out as an ArgumentVector over
 // the parser's own buffer, the same shape the line protocol's framer yields.
 
 /// Parses RESP2 multibulk requests. Arguments are byte ranges into the parser's own buffer.

@@ -50,7 +50,7 @@ struct RequestEncoder {
         case .line:
             let setHead = Array("set ".utf8)
             self.setDigitsOffset = setHead.count + 4
-            // `set <key>` alone stores the empty value (SPEC), so no separator for size 0.
+            // `set <key>` alone stores the empty value (docs/protocol.md), so no separator for size 0.
             self.setTemplate = setHead + key + (valueSize > 0 ? [UInt8(ascii: " ")] + value : []) + [0x0A]
             let getHead = Array("get ".utf8)
             self.getDigitsOffset = getHead.count + 4

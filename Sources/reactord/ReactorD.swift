@@ -80,7 +80,7 @@ struct ReactorD: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
-            // SPEC: a bad flag is one line naming it on stderr and exit 2 (the library's usage
+            // README.md: a bad flag is one line naming it on stderr and exit 2 (the library's usage
             // dump and exit 64 are kept for --help and friends only).
             if exitCode(for: error) == .validationFailure {
                 let message = message(for: error).split(separator: "\n").first.map(String.init) ?? "invalid arguments"

@@ -1,4 +1,4 @@
-// kv durability end to end: a graceful stop leaves database.txt in SPEC's text format and an
+// kv durability end to end: a graceful stop leaves database.txt in the text format of docs/file-formats.md and an
 // empty log, and a restart reads everything back; the real reactord binary killed with SIGKILL
 // mid-stream under `--fsync always` loses nothing it acknowledged.
 
@@ -51,7 +51,7 @@ import Glibc
             try #require(server.stop(), "the server did not stop within 10 s")
         }
 
-        // After a clean stop: the log is empty, database.txt holds exactly the data, as SPEC writes it.
+        // After a clean stop: the log is empty, database.txt holds exactly the data, as docs/file-formats.md writes it.
         #expect(fileSize(dir.file("database.wal")) == 0, "database.wal after a clean stop: \(fileSize(dir.file("database.wal")).map(String.init) ?? "missing")")
         let snapshot = try readSnapshotFile(dir.file("database.txt"))
         #expect(snapshot.pairs == expected)

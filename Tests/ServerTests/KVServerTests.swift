@@ -1,5 +1,5 @@
 // The kv line protocol end to end over loopback against an in-process server (kv on port 0, every
-// other service off, a temporary data dir, `--fsync always`): every SPEC row byte for byte,
+// other service off, a temporary data dir, `--fsync always`): every documented row byte for byte,
 // pipelined and one request at a time, many concurrent writers, half-close, and values stored
 // through RESP that the line protocol cannot carry.
 
@@ -13,7 +13,7 @@ import Glibc
 
 @Suite struct KVServerTests {
     /// What one request must be answered with: exact bytes (without the `\n`), a check for
-    /// replies SPEC does not fix word for word (`stats`, `help`), or nothing (an empty line).
+    /// replies docs/protocol.md does not fix word for word (`stats`, `help`), or nothing (an empty line).
     enum Reply {
         case exact(String)
         case satisfies(String, @Sendable (String) -> Bool)
@@ -23,7 +23,7 @@ import Glibc
     static let longKey = String(repeating: "k", count: 1025)
     static let maxKey = String(repeating: "m", count: 1024)
 
-    /// Every row of SPEC's kv table, the framing rules, and the failure replies.
+    /// Every row of the kv table in docs/protocol.md, the framing rules, and the failure replies.
     static let transcript: [(request: String, reply: Reply)] = [
         ("ping", .exact("PONG")),
         ("PiNg", .exact("PONG")),

@@ -176,8 +176,8 @@ enum RESPValue: Equatable, CustomStringConvertible {
     }
 }
 
-/// Reads `database.txt` as SPEC.md defines it: `#` lines skipped, then `key<TAB>value` a line
-/// with `\\`, `\n`, `\r`, `\t` and `\xHH` escapes. Written here from the SPEC, not the store's code.
+/// Reads `database.txt` as docs/file-formats.md defines it: `#` lines skipped, then `key<TAB>value` a line
+/// with `\\`, `\n`, `\r`, `\t` and `\xHH` escapes. Written here from that document, not the store's code.
 func readSnapshotFile(_ path: String) throws -> (pairs: [[UInt8]: [UInt8]], rawLines: [[UInt8]]) {
     guard let data = FileManager.default.contents(atPath: path) else { throw TestFailure("cannot read \(path)") }
     let bytes = [UInt8](data)

@@ -121,12 +121,12 @@ import Glibc
         defer { fixture.stop() }
         let script = #"""
         import sys, redis
-        # protocol=2: redis-py 8 defaults to RESP3 (HELLO 3), which SPEC answers with -NOPROTO.
+        # protocol=2: redis-py 8 defaults to RESP3 (HELLO 3), which this server does not speak yet (-NOPROTO).
         r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), socket_timeout=20, protocol=2)
         print(r.ping())
         print(r.set("greeting", "hello"), r.get("greeting"))
         print(r.set("greeting", "x", nx=True), r.setnx("greeting", "y"), r.get("greeting"))
-        # r.incr() sends INCRBY, which is not in SPEC's command list: send INCR itself.
+        # r.incr() sends INCRBY, which this server does not have yet: send INCR itself.
         print(r.execute_command("INCR", "n"), r.execute_command("INCR", "n"), r.exists("n", "greeting", "nope"))
         print(r.mset({"a": "1", "b": b"\x00\r\n"}), r.mget("a", "b", "nope"))
         blob = bytes(range(256)) + b"\x00\r\n" * 100

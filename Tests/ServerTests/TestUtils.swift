@@ -231,25 +231,29 @@ func residentKiB(pid: pid_t) -> Int? {
 }
 
 /// The `reactord` executable next to this test bundle (SwiftPM puts both in the same bin dir).
-func reactordExecutable() throws -> URL {
+func reactordExecutable() throws -> URL { try builtExecutable(named: "reactord") }
+
+/// An executable product of this package (`reactord`, `line-upper`, …) next to this test bundle.
+func builtExecutable(named name: String) throws -> URL {
     let exe = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-    var candidates = [exe.deletingLastPathComponent().appendingPathComponent("reactord")]
+    var candidates = [exe.deletingLastPathComponent().appendingPathComponent(name)]
     // Tests run from the package root: fall back to the debug bin dir.
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    candidates.append(root.appendingPathComponent(".build/debug/reactord"))
+    candidates.append(root.appendingPathComponent(".build/debug/\(name)"))
     for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    throw TestFailure("reactord executable not found (looked at \(candidates.map(\.path))): run `swift build` before `swift test`")
+    throw TestFailure("\(name) executable not found (looked at \(candidates.map(\.path))): run `swift build` before `swift test`")
 }
 
-/// A running `reactord` child process with its stdout and stderr on pipes. Stopped by its PID.
+/// A running child process (`reactord` unless told otherwise) with its stdout and stderr on pipes.
+/// Stopped by its PID.
 final class ReactordProcess {
     let process = Process()
     private let stdoutPipe = Pipe()
     private let stderrPipe = Pipe()
     private var stdoutBuffer: [UInt8] = []
 
-    init(arguments: [String]) throws {
-        self.process.executableURL = try reactordExecutable()
+    init(executable: String = "reactord", arguments: [String]) throws {
+        self.process.executableURL = try builtExecutable(named: executable)
         self.process.arguments = arguments
         self.process.standardOutput = self.stdoutPipe
         self.process.standardError = self.stderrPipe
@@ -261,12 +265,18 @@ final class ReactordProcess {
 
     /// Stdout lines up to and including `reactord: ready`, or nil if it did not come in time.
     func waitForReady(deadline: ContinuousClock.Instant = .now + .seconds(20)) -> [String]? {
+        self.waitForLine(deadline: deadline) { $0 == "reactord: ready" }
+    }
+
+    /// Stdout lines up to and including the first that `isLast` accepts, or nil if none came in time.
+    func waitForLine(deadline: ContinuousClock.Instant = .now + .seconds(20), _ isLast: (String) -> Bool) -> [String]? {
         let fd = self.stdoutPipe.fileHandleForReading.fileDescriptor
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let text = String(decoding: self.stdoutBuffer, as: UTF8.self)
-            let lines = text.split(separator: "\n").map(String.init)
-            if lines.contains("reactord: ready") { return lines }
+            // Only finished lines count: a line still being written may be cut mid-number.
+            let finished = self.stdoutBuffer.prefix(through: self.stdoutBuffer.lastIndex(of: 10) ?? -1)
+            let lines = String(decoding: finished, as: UTF8.self).split(separator: "\n").map(String.init)
+            if let last = lines.firstIndex(where: isLast) { return Array(lines[...last]) }
             guard pollFor(fd, events: Int16(POLLIN), until: deadline) else { return nil }
             let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { return nil }
