@@ -598,7 +598,9 @@ public final class DurableStore {
             self.keyspace.rehash(steps: max(1, budget / 4))
         }
         guard self.unusable == nil else { return result }
-        while result.examined < budget {
+        // At most one pass over the keys with deadlines per call, however large the budget.
+        let limit = min(budget, self.keyspace.countWithDeadline)
+        while result.examined < limit {
             let withDeadline = self.keyspace.countWithDeadline
             if withDeadline == 0 { break }
             if self.expireCursor >= withDeadline { self.expireCursor = 0 }

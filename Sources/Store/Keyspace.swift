@@ -304,6 +304,9 @@ struct KeyTable {
             self.mask0 = self.mask1
             self.buckets1 = nil
             self.rehashIndex = 0
+            // The count may have moved past a threshold while this resize ran: start the next one.
+            self.growIfNeeded()
+            self.shrinkIfNeeded()
         }
     }
 
@@ -803,6 +806,15 @@ public final class Keyspace {
             }
         }
         precondition(withDeadline == table.deadlineCount, "deadline pairs without entries")
+        var accounted = table.bucketBytes
+        for index in 0..<table.count {
+            let slot = table.slot(index)
+            accounted += Self.expectedBytes(
+                keyLength: Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)),
+                valueLength: Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self)),
+                hasDeadline: slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self) != 0)
+        }
+        precondition(accounted == self.usedBytes, "byte account \(self.usedBytes), recomputed \(accounted)")
         precondition(external == table.externalBytes, "external byte account \(table.externalBytes), actual \(external)")
         precondition(table.entries.pageCount * table.entries.elementsPerPage >= table.count, "entries past the pages")
         precondition(table.count <= table.entries.pageCount * table.entries.elementsPerPage, "pages")
