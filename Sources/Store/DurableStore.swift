@@ -462,9 +462,15 @@ public final class DurableStore {
             return self.logRemoval(index)
         }
         let sequence = self.nextSequence()
-        let previous = self.keyspace.find(key)
-        self.undo.push(sequence: sequence, key: key, previousAt: previous, in: self.keyspace)
-        self.keyspace.set(key, value, deadline: deadline)
+        let keyspace = self.keyspace
+        let (previous, hash) = keyspace.lookup(key)
+        if previous >= 0 {
+            self.undo.push(sequence: sequence, key: key, previousAt: previous, in: keyspace)
+            keyspace.replace(at: previous, value, deadline: deadline)
+        } else {
+            self.undo.push(sequence: sequence, key: key, previousAt: nil, in: keyspace)
+            keyspace.insert(key, hash: hash, value, deadline: deadline)
+        }
         if let deadline {
             Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value, to: &self.buffer)
         } else {

@@ -579,6 +579,30 @@ public final class Keyspace {
         return index
     }
 
+    /// Looks `key` up and returns its hash too, so a caller that inserts next does not hash twice.
+    /// - Returns: the entry index or -1, and the hash to pass to ``insert(_:hash:_:deadline:)``.
+    @inline(__always)
+    func lookup(_ key: UnsafeRawBufferPointer) -> (index: Int, hash: UInt32) {
+        let table = self.table
+        if table.pointee.isResizing { table.pointee.rehash(steps: KeyTable.bucketsMovedPerOperation) }
+        let h = table.pointee.hash(key)
+        return (table.pointee.find(key, hash: h), h)
+    }
+
+    /// Inserts an absent key whose hash ``lookup(_:)`` returned, with no mutation in between.
+    @inline(__always)
+    func insert(_ key: UnsafeRawBufferPointer, hash h: UInt32, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
+        let index = self.table.pointee.insert(key, hash: h, value: value)
+        if deadline != nil { self.table.pointee.setDeadline(index, deadline) }
+    }
+
+    /// Replaces the value and deadline of entry `index`.
+    @inline(__always)
+    func replace(at index: Int, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
+        self.table.pointee.replaceValue(index, with: value)
+        self.table.pointee.setDeadline(index, deadline)
+    }
+
     /// Convenience over arrays.
     @discardableResult
     public func set(_ key: [UInt8], _ value: [UInt8], deadline: Int64? = nil) -> Int {
