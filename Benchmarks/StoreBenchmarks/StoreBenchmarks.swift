@@ -37,6 +37,7 @@ let benchmarks: @Sendable () -> Void = {
         for key in keys { _ = try store.set(value, forKey: key) }
         _ = store.writeBuffered()
         var k = 0
+        benchmark.startMeasurement()
         for _ in benchmark.scaledIterations {
             for _ in 0..<1000 {
                 blackHole(store.value(forKey: keys[k % keys.count]))

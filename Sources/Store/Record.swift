@@ -78,8 +78,6 @@ enum Record: Equatable, Sendable {
         let payloadLength = Self.payloadHeaderBytes + key.count + (hasDeadline ? 8 : 0) + value.count
         precondition(payloadLength <= Self.maximumPayloadBytes, "log record too large")
         let frameStart = buffer.count
-        let frameLength = Self.frameHeaderBytes + payloadLength
-        buffer.reserveCapacity(frameStart + frameLength)
         Self.appendUInt32(UInt32(payloadLength), to: &buffer)
         Self.appendUInt32(0, to: &buffer)  // CRC, patched below once the payload is in place
         buffer.append(kind)
