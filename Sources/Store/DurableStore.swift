@@ -129,8 +129,10 @@ public struct CompactionJob: Sendable {
 
 /// The durable key-value store. See the file header for the threading rule.
 ///
-/// Lifecycle of a mutation: ``set(_:forKey:)`` applies it to the map at once (every reader sees it), appends
-/// its record to an in-memory buffer and keeps the previous value in an undo log. ``writeBuffered()`` (once
+/// Lifecycle of a mutation: ``set(_:forKey:)`` applies it to the keyspace at once (every reader sees it),
+/// appends its record to an in-memory buffer and keeps the previous state in the undo log. Expiry is lazy
+/// (a read past a key's deadline removes it) plus ``expireCycle(now:budget:)``; both log a delete, like any
+/// other mutation, so a restart never brings an expired key back. ``writeBuffered()`` (once
 /// per loop iteration) writes the buffer with one write(2). Under `always`, ``makeSyncJob()`` /
 /// ``completeSync(_:result:)`` make it durable. A mutation may be acknowledged once its sequence number
 /// is at most ``durableSequence``; if a write or sync fails first, it is rolled back and reported.
