@@ -67,7 +67,8 @@ enum Record: Equatable, Sendable {
     }
 
     /// Appends one encoded frame to `buffer`, without intermediate allocations (the buffer's capacity is
-    /// reused between loop iterations). `deadline` is written for kinds 4 and 5 only.
+    /// reused between loop iterations): the array grows once per frame, geometrically, and the frame is
+    /// written through one pointer. `deadline` is written for kinds 4 and 5 only.
     /// - Precondition: the payload fits in `maximumPayloadBytes`.
     @inline(__always)
     static func append(
@@ -78,19 +79,27 @@ enum Record: Equatable, Sendable {
         let payloadLength = Self.payloadHeaderBytes + key.count + (hasDeadline ? 8 : 0) + value.count
         precondition(payloadLength <= Self.maximumPayloadBytes, "log record too large")
         let frameStart = buffer.count
-        Self.appendUInt32(UInt32(payloadLength), to: &buffer)
-        Self.appendUInt32(0, to: &buffer)  // CRC, patched below once the payload is in place
-        buffer.append(kind)
-        Self.appendUInt32(UInt32(key.count), to: &buffer)
-        buffer.append(contentsOf: key)
-        if hasDeadline {
-            withUnsafeBytes(of: deadline.littleEndian) { buffer.append(contentsOf: $0) }
-        }
-        buffer.append(contentsOf: value)
+        buffer.append(contentsOf: repeatElement(0, count: Self.frameHeaderBytes + payloadLength))
         buffer.withUnsafeMutableBytes { bytes in
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[(frameStart + Self.frameHeaderBytes)...])
-            let crc = CRC32C.checksum(payload)
-            bytes.storeBytes(of: crc.littleEndian, toByteOffset: frameStart + 4, as: UInt32.self)
+            let frame = bytes.baseAddress! + frameStart
+            frame.storeBytes(of: UInt32(payloadLength).littleEndian, as: UInt32.self)
+            let payload = frame + Self.frameHeaderBytes
+            payload.storeBytes(of: kind, as: UInt8.self)
+            payload.storeBytes(of: UInt32(key.count).littleEndian, toByteOffset: 1, as: UInt32.self)
+            var offset = Self.payloadHeaderBytes
+            if let base = key.baseAddress {
+                (payload + offset).copyMemory(from: base, byteCount: key.count)
+            }
+            offset += key.count
+            if hasDeadline {
+                payload.storeBytes(of: deadline.littleEndian, toByteOffset: offset, as: Int64.self)
+                offset += 8
+            }
+            if let base = value.baseAddress {
+                (payload + offset).copyMemory(from: base, byteCount: value.count)
+            }
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: payloadLength))
+            frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
         }
     }
 
@@ -199,9 +208,5 @@ enum Record: Equatable, Sendable {
         default:
             return .invalid(reason: "bad record kind \(kind) for length \(length)")
         }
-    }
-
-    private static func appendUInt32(_ value: UInt32, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
     }
 }
