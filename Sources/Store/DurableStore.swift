@@ -8,7 +8,7 @@
 import Glibc
 import Logging
 
-/// When the log is flushed to stable storage (SPEC.md: `--fsync`).
+/// When the log is flushed to stable storage (README.md: `--fsync`; docs/architecture.md "Group commit").
 public enum FsyncPolicy: String, Sendable, CaseIterable {
     /// fdatasync before a mutation is acknowledged (group commit through ``SyncJob``).
     case always

@@ -1,4 +1,4 @@
-// database.txt, the text snapshot: read at start-up, written by compaction. Format (SPEC.md, Persistence):
+// database.txt, the text snapshot: read at start-up, written by compaction. Format (docs/file-formats.md "database.txt"):
 // optional `#` lines, then `key<TAB>value` a line, with `\\` `\n` `\r` `\t` escaped and any other byte below
 // 0x20 as `\xHH`; bytes >= 0x80 raw. A key with a deadline has a third field, `<TAB>@<unix ms>`
 // (`session:9<TAB>alice<TAB>@1796000000000`). Both directions work on raw bytes in large chunks: no String per line,
