@@ -42,12 +42,18 @@ final class Persistence: CommandContext {
     private var syncInbox: Inbox<SyncDone>!
     private var compactionInbox: Inbox<CompactionDone>!
     private var everysecTimer: TimerID?
+    private var expiryTimer: TimerID?
+    private var expiryInbox: Inbox<ExpiryBacklog>!
+    private var expiryBacklogPosted = false
 
     private struct Waiting {
         let waiter: DurabilityWaiter
         var sequence: UInt64
         let order: UInt64
     }
+
+    /// A slice of active expiry is owed on the next loop iteration.
+    struct ExpiryBacklog: Sendable {}
 
     struct SyncDone: Sendable {
         let job: SyncJob
@@ -67,6 +73,13 @@ final class Persistence: CommandContext {
         self.syncInbox = loop.makeInbox { [unowned self] (done: SyncDone) in self.pass { self.syncFinished(done) } }
         self.compactionInbox = loop.makeInbox { [unowned self] (done: CompactionDone) in self.compactionFinished(done) }
         loop.addBeforeSleepHook { [unowned self] in self.pass { self.endOfIteration() } }
+        self.expiryInbox = loop.makeInbox { [unowned self] (_: ExpiryBacklog) in
+            self.expiryBacklogPosted = false
+            self.expireSlice()
+        }
+        self.expiryTimer = loop.scheduleTimer(
+            after: Self.activeExpiryPeriod, repeating: Self.activeExpiryPeriod, leeway: .milliseconds(10)
+        ) { [unowned self] in self.expireSlice() }
         if store.configuration.fsync == .everysec {
             self.everysecTimer = loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)) {
                 [unowned self] in self.startSync()
@@ -242,6 +255,34 @@ final class Persistence: CommandContext {
         self.closeIfIdle()
     }
 
+    // MARK: Active expiry
+
+    /// How often the loop looks for keys past their deadline that nobody reads (Redis's `hz` 10).
+    static let activeExpiryPeriod: Duration = .milliseconds(100)
+    /// The longest one slice of active expiry holds the loop. When a slice ends with expired keys
+    /// still being found, the next slice runs on the next loop iteration, after the clients ready
+    /// meanwhile are served: a million keys expiring together cost many short slices, not a stall.
+    static let activeExpirySliceNanoseconds: UInt64 = 1_000_000
+    /// Deadlines examined per call into the store between two looks at the clock.
+    static let activeExpiryBatch = 256
+
+    /// One slice of active expiry: deletes expired keys (each logged as a delete, written with the
+    /// iteration's other records) until the store finds few of them or the slice's time is up.
+    private func expireSlice() {
+        guard !self.isClosed, self.closeRequested == nil else { return }
+        let start = SystemClock.monotonicNanoseconds()
+        let now = self.store.configuration.clock()
+        while true {
+            let result = self.store.expireCycle(now: now, budget: Self.activeExpiryBatch)
+            guard result.worthRepeating else { return }
+            if SystemClock.monotonicNanoseconds() - start >= Self.activeExpirySliceNanoseconds { break }
+        }
+        if !self.expiryBacklogPosted {
+            self.expiryBacklogPosted = true
+            self.expiryInbox.post(ExpiryBacklog())
+        }
+    }
+
     // MARK: Shutdown
 
     /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
@@ -250,6 +291,7 @@ final class Persistence: CommandContext {
     func close(then done: @escaping () -> Void) {
         self.afterPass { [unowned self] in
             if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+            if let timer = self.expiryTimer { self.loop.cancelTimer(timer) }
             self.closeRequested = done
             self.closeIfIdle()
         }

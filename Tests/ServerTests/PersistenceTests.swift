@@ -83,3 +83,49 @@ import Testing
         #expect(told == ["staying", "closed"])
     }
 }
+
+/// Active expiry: keys past their deadline that nobody reads are reclaimed by the loop's own
+/// timer, and each reclaimed key is logged as a delete, so a restart at a time before the
+/// deadline (a clock stepped back) still finds them gone.
+@Suite struct ActiveExpiryTests {
+    @Test func keysNobodyReadsAreReclaimedByTheLoopAndStayGoneAfterARestart() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let clock = Shared<Int64>(1_800_000_000_000)
+        let configuration = DurableStore.Configuration(directory: dir.path, fsync: .no, clock: { clock.current })
+        let loop = try EventLoop()
+        let store = try DurableStore(configuration: configuration)
+        let persistence = Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] }
+        let start = clock.current
+        // More keys than one slice can examine, half of them expiring, one key without a deadline.
+        for i in 0..<20_000 {
+            let deadline = i % 2 == 0 ? start + 1_000 : start + 3_600_000
+            _ = try store.set(Array("v".utf8), forKey: Array("key:\(i)".utf8), deadline: deadline, now: start)
+        }
+        try persistence.set(Array("stays".utf8), forKey: Array("plain".utf8))
+        clock.with { $0 += 2_000 }
+
+        var reclaimed = false
+        let check = loop.scheduleTimer(after: .milliseconds(20), repeating: .milliseconds(20)) {
+            if store.count == 10_001 {
+                reclaimed = true
+                persistence.close { loop.stop() }
+            }
+        }
+        let watchdog = loop.scheduleTimer(after: .seconds(20)) { persistence.close { loop.stop() } }
+        try loop.run()
+        loop.cancelTimer(check)
+        loop.cancelTimer(watchdog)
+        #expect(reclaimed, "active expiry left \(store.count - 10_001) expired keys after 20 s")
+        #expect(store.expiredKeyCount == 10_000)
+
+        // Back before the deadline: only the logged deletes can keep the expired keys away.
+        clock.with { $0 = start }
+        let reopened = try DurableStore(configuration: configuration)
+        defer { try? reopened.close() }
+        #expect(reopened.count == 10_001)
+        #expect(reopened.value(forKey: Array("key:0".utf8), now: start) == nil)
+        #expect(reopened.value(forKey: Array("key:1".utf8), now: start) == Array("v".utf8))
+        #expect(reopened.value(forKey: Array("plain".utf8), now: start) == Array("stays".utf8))
+    }
+}
