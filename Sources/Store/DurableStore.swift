@@ -143,7 +143,7 @@ struct PendingMutations: ~Copyable {
     var lastSequence: UInt64 = 0
     /// Encoded records not yet written. Emptied by every ``DurableStore/writeBuffered()``; capacity kept
     /// (bounded).
-    var buffer: [UInt8] = []
+    var buffer = LogBuffer()
     var bufferedRecords = 0
     /// Previous states of every mutation newer than ``DurableStore/durableSequence``, oldest first,
     /// sequences ascending, encoded in one reused byte buffer (no allocation per mutation; see ``UndoLog``).
@@ -566,7 +566,8 @@ public final class DurableStore {
         self.pending.pointee.undo.pushClear(sequence: sequence)
         self.keyspace = Keyspace()
         self.expireCursor = 0
-        Record.append(kind: Record.kindClear, key: [], value: [], to: &self.pending.pointee.buffer)
+        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+        Record.append(kind: Record.kindClear, key: none, value: none, to: &self.pending.pointee.buffer)
         self.pending.pointee.bufferedRecords += 1
         return sequence
     }
@@ -806,12 +807,10 @@ public final class DurableStore {
         }
         if failure == nil {
             let io = self.io
-            self.pending.pointee.buffer.withUnsafeBytes { bytes in
-                do throws(StoreError) {
-                    try self.log.append(bytes, io: io)
-                } catch {
-                    failure = error
-                }
+            do throws(StoreError) {
+                try self.log.append(self.pending.pointee.buffer.bytes, io: io)
+            } catch {
+                failure = error
             }
         }
         if let failure {
@@ -842,8 +841,7 @@ public final class DurableStore {
     }
 
     private func clearBuffer() {
-        let keep = self.pending.pointee.buffer.capacity <= Self.bufferCapacityKept
-        self.pending.pointee.buffer.removeAll(keepingCapacity: keep)
+        self.pending.pointee.buffer.removeAll(keepingCapacityUpTo: Self.bufferCapacityKept)
         self.pending.pointee.bufferedRecords = 0
     }
 
