@@ -260,6 +260,15 @@ struct KeyTable {
         preconditionFailure("keyspace: entry not on its chain")
     }
 
+    /// Moves `rehashSteps` buckets of a running resize, then looks `key` up.
+    /// - Returns: the entry index or -1, and the hash to pass to ``insertNew(_:hash:value:deadline:)``.
+    @inline(__always)
+    mutating func lookup(_ key: UnsafeRawBufferPointer, rehashSteps: Int) -> (index: Int, hash: UInt32) {
+        if self.isResizing { self.rehash(steps: rehashSteps) }
+        let h = self.hash(key)
+        return (self.find(key, hash: h), h)
+    }
+
     // MARK: Resizing
 
     var isResizing: Bool { self.buckets1 != nil }
@@ -364,6 +373,20 @@ struct KeyTable {
         head.pointee = UInt32(truncatingIfNeeded: index + 1)
         self.count += 1
         return index
+    }
+
+    /// Inserts an absent key whose hash ``lookup(_:rehashSteps:)`` returned, with no mutation in between.
+    @inline(__always)
+    mutating func insertNew(_ key: UnsafeRawBufferPointer, hash h: UInt32, value: UnsafeRawBufferPointer, deadline: Int64?) {
+        let index = self.insert(key, hash: h, value: value)
+        if deadline != nil { self.setDeadline(index, deadline) }
+    }
+
+    /// Replaces the value and deadline of entry `index`.
+    @inline(__always)
+    mutating func replace(at index: Int, value: UnsafeRawBufferPointer, deadline: Int64?) {
+        self.replaceValue(index, with: value)
+        self.setDeadline(index, deadline)
     }
 
     /// Replaces the value of entry `index`, keeping its key (and deadline).
@@ -528,9 +551,7 @@ public final class Keyspace {
     /// The entry index of `key`, or nil. Indices stay valid until the next mutation.
     @inline(__always)
     public func find(_ key: UnsafeRawBufferPointer) -> Int? {
-        let table = self.table
-        if table.pointee.isResizing { table.pointee.rehash(steps: 1) }
-        let index = table.pointee.find(key, hash: table.pointee.hash(key))
+        let index = self.table.pointee.lookup(key, rehashSteps: 1).index
         return index < 0 ? nil : index
     }
 
@@ -583,24 +604,19 @@ public final class Keyspace {
     /// - Returns: the entry index or -1, and the hash to pass to ``insert(_:hash:_:deadline:)``.
     @inline(__always)
     func lookup(_ key: UnsafeRawBufferPointer) -> (index: Int, hash: UInt32) {
-        let table = self.table
-        if table.pointee.isResizing { table.pointee.rehash(steps: KeyTable.bucketsMovedPerOperation) }
-        let h = table.pointee.hash(key)
-        return (table.pointee.find(key, hash: h), h)
+        self.table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
     }
 
     /// Inserts an absent key whose hash ``lookup(_:)`` returned, with no mutation in between.
     @inline(__always)
     func insert(_ key: UnsafeRawBufferPointer, hash h: UInt32, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
-        let index = self.table.pointee.insert(key, hash: h, value: value)
-        if deadline != nil { self.table.pointee.setDeadline(index, deadline) }
+        self.table.pointee.insertNew(key, hash: h, value: value, deadline: deadline)
     }
 
     /// Replaces the value and deadline of entry `index`.
     @inline(__always)
     func replace(at index: Int, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
-        self.table.pointee.replaceValue(index, with: value)
-        self.table.pointee.setDeadline(index, deadline)
+        self.table.pointee.replace(at: index, value: value, deadline: deadline)
     }
 
     /// Convenience over arrays.
