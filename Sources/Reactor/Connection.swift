@@ -76,38 +76,68 @@ public final class Connection: EventHandler {
     unowned let loop: EventLoop
     /// Receives events. Released when the connection closes (breaking any cycle).
     var delegate: ConnectionDelegate?
-    /// Stop reading once this many bytes (or more) are queued unsent.
-    public var highWaterMark = 256 * 1024
-    /// Resume reading once the queue falls to this many bytes.
-    var lowWaterMark = 64 * 1024
-    /// The most bytes read per readiness event, so one busy peer cannot starve the others.
-    var readBudgetPerWakeup = 256 * 1024
-    /// Whether the loop's idle sweep (``EventLoop/startIdleSweep(timeout:)``) may close it.
-    public var idleTimeoutEnabled = true
-    /// Monotonic time (ns) of the last byte read or written.
-    private(set) var lastActivity: UInt64
-    /// Where the connection is in its life.
-    public private(set) var state: State
     /// Why the connection closed, if a system call failed.
     public private(set) var closeError: IOError?
-    /// The peer has shut down its side (read returned 0).
-    public private(set) var readEOF = false
-    /// While corked, queued output is held back (e.g. until the writes it acknowledges are durable).
-    private(set) var isCorked = false
+    /// Whether the loop's idle sweep (``EventLoop/startIdleSweep(timeout:)``) may close it.
+    public var idleTimeoutEnabled = true
 
-    // Invariants (asserted by checkInvariants in debug builds): outputIndex <= output.count;
-    // queuedChunkBytes is the unsent byte count of `chunks`, whose first element, if bytes, has
-    // had `chunkOffset` bytes sent (a file region advances its own offset); chunkOffset is 0
-    // unless the head is bytes. Bytes in `chunks` go out before those in `output`. `interest`
-    // always equals the loop's shadow table entry for the descriptor while registered.
-    private var output: [UInt8] = []
-    private var outputIndex = 0
-    private var chunks: [Chunk] = []
-    private var chunkOffset = 0
-    private var queuedChunkBytes = 0
-    private var readPausedForBackpressure = false
-    private var readPausedByOwner = false
-    private var interest: Interest = []
+    /// The mutable state the read and write paths touch, behind one pointer this connection owns.
+    /// As stored properties of the class each access paid a dynamic exclusivity check
+    /// (`swift_beginAccess`, ~100 instructions; about ten per read-and-flush) because they are
+    /// public or reached from closures; memory behind a pointer is checked statically. The
+    /// output buffer lent by ``withOutputBuffer(_:)`` keeps its exclusivity by the
+    /// `lendingOutput` flag instead. Allocated in `init` before registering, freed in `deinit`.
+    private let core: UnsafeMutablePointer<Core>
+
+    private struct Core {
+        var state: State
+        var lastActivity: UInt64
+        var highWaterMark = 256 * 1024
+        var lowWaterMark = 64 * 1024
+        var readBudgetPerWakeup = 256 * 1024
+        var readEOF = false
+        var isCorked = false
+        // Invariants (asserted by checkInvariants in debug builds): outputIndex <= output.count;
+        // queuedChunkBytes is the unsent byte count of `chunks`, whose first element, if bytes, has
+        // had `chunkOffset` bytes sent (a file region advances its own offset); chunkOffset is 0
+        // unless the head is bytes. Bytes in `chunks` go out before those in `output`. `interest`
+        // always equals the loop's shadow table entry for the descriptor while registered.
+        var output: [UInt8] = []
+        var outputIndex = 0
+        var chunks: [Chunk] = []
+        var chunkOffset = 0
+        var queuedChunkBytes = 0
+        var readPausedForBackpressure = false
+        var readPausedByOwner = false
+        var interest: Interest = []
+        /// Set while ``Connection/withOutputBuffer(_:)`` lends `output` out: nothing else may touch
+        /// the output queue until it returns (what the runtime exclusivity check used to enforce).
+        var lendingOutput = false
+    }
+
+    /// Stop reading once this many bytes (or more) are queued unsent.
+    public var highWaterMark: Int {
+        get { self.core.pointee.highWaterMark }
+        set { self.core.pointee.highWaterMark = newValue }
+    }
+    /// Resume reading once the queue falls to this many bytes.
+    var lowWaterMark: Int {
+        get { self.core.pointee.lowWaterMark }
+        set { self.core.pointee.lowWaterMark = newValue }
+    }
+    /// The most bytes read per readiness event, so one busy peer cannot starve the others.
+    var readBudgetPerWakeup: Int {
+        get { self.core.pointee.readBudgetPerWakeup }
+        set { self.core.pointee.readBudgetPerWakeup = newValue }
+    }
+    /// Monotonic time (ns) of the last byte read or written.
+    var lastActivity: UInt64 { self.core.pointee.lastActivity }
+    /// Where the connection is in its life.
+    public var state: State { self.core.pointee.state }
+    /// The peer has shut down its side (read returned 0).
+    public var readEOF: Bool { self.core.pointee.readEOF }
+    /// While corked, queued output is held back (e.g. until the writes it acknowledges are durable).
+    var isCorked: Bool { self.core.pointee.isCorked }
 
     /// Takes ownership of a non-blocking socket and registers it: for reading when `state` is
     /// `.open`, for writability (connect completion) when `.connecting`. If registering fails
@@ -121,18 +151,23 @@ public final class Connection: EventHandler {
         self.descriptor = descriptor
         self.peer = peer
         self.delegate = delegate
-        self.state = state
-        self.lastActivity = loop.now
+        self.core = .allocate(capacity: 1)
+        self.core.initialize(to: Core(state: state, lastActivity: loop.now))
         let interest: Interest = state == .connecting ? .write : .read
         do {
             try loop.register(self, descriptor: descriptor, interest: interest)
-            self.interest = interest
+            self.core.pointee.interest = interest
         } catch {
             Sys.close(descriptor)
-            self.state = .closed
+            self.core.pointee.state = .closed
             self.closeError = error
             self.delegate = nil
         }
+    }
+
+    deinit {
+        self.core.deinitialize(count: 1)
+        self.core.deallocate()
     }
 
     /// Adopts an open, non-blocking socket and registers it for reading.
@@ -175,15 +210,19 @@ public final class Connection: EventHandler {
     }
 
     /// Bytes queued and not yet written (file ranges included).
-    public var pendingOutputBytes: Int { self.queuedChunkBytes + self.output.count - self.outputIndex }
+    public var pendingOutputBytes: Int {
+        self.preconditionOutputNotLent()
+        return self.core.pointee.queuedChunkBytes + self.core.pointee.output.count - self.core.pointee.outputIndex
+    }
 
     // MARK: Output
 
     /// Queues bytes. They are written by ``flush()`` (called after every read dispatch).
     public func write<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         assert(self.loop.inLoopThread)
-        guard self.state == .open || self.state == .connecting else { return }
-        self.output.append(contentsOf: bytes)
+        self.preconditionOutputNotLent()
+        guard self.core.pointee.state == .open || self.core.pointee.state == .connecting else { return }
+        self.core.pointee.output.append(contentsOf: bytes)
     }
 
     /// Lets a producer append replies straight into the output buffer (no intermediate copy).
@@ -192,12 +231,23 @@ public final class Connection: EventHandler {
     /// - Returns: what `body` returns.
     public func withOutputBuffer<R>(_ body: (inout [UInt8]) throws -> R) rethrows -> R {
         assert(self.loop.inLoopThread)
-        if self.outputIndex > 0 {
+        self.preconditionOutputNotLent()
+        if self.core.pointee.outputIndex > 0 {
             // Amortised O(1) per byte: only a partial write leaves a sent prefix behind.
-            self.output.removeFirst(self.outputIndex)
-            self.outputIndex = 0
+            self.core.pointee.output.removeFirst(self.core.pointee.outputIndex)
+            self.core.pointee.outputIndex = 0
         }
-        return try body(&self.output)
+        self.core.pointee.lendingOutput = true
+        defer { self.core.pointee.lendingOutput = false }
+        return try body(&self.core.pointee.output)
+    }
+
+    /// Traps if the output buffer is lent out (a `withOutputBuffer` body calling back into the
+    /// queue): the same overlapping access the runtime exclusivity check trapped on, kept in
+    /// release builds because the buffer behind the pointer would otherwise be corrupted silently.
+    @inline(__always)
+    private func preconditionOutputNotLent() {
+        precondition(!self.core.pointee.lendingOutput, "output queue used while withOutputBuffer lends it out")
     }
 
     /// Queues `count` bytes of `file` from `offset`, to be sent with sendfile(2) after the
@@ -210,16 +260,17 @@ public final class Connection: EventHandler {
     ///   - count: how many bytes; 0 queues nothing.
     public func write(file: OpenFile, offset: Int, count: Int) {
         assert(self.loop.inLoopThread)
+        self.preconditionOutputNotLent()
         precondition(offset >= 0 && count >= 0 && offset <= file.size - count, "file range outside the file")
-        guard self.state == .open, count > 0 else { return }
-        if self.outputIndex < self.output.count {
-            self.chunks.append(.bytes(Array(self.output[self.outputIndex...])))
-            self.queuedChunkBytes += self.output.count - self.outputIndex
+        guard self.core.pointee.state == .open, count > 0 else { return }
+        if self.core.pointee.outputIndex < self.core.pointee.output.count {
+            self.core.pointee.chunks.append(.bytes(Array(self.core.pointee.output[self.core.pointee.outputIndex...])))
+            self.core.pointee.queuedChunkBytes += self.core.pointee.output.count - self.core.pointee.outputIndex
         }
-        self.output.removeAll(keepingCapacity: true)
-        self.outputIndex = 0
-        self.chunks.append(.file(FileRegion(file: file, offset: offset, end: offset + count)))
-        self.queuedChunkBytes += count
+        self.core.pointee.output.removeAll(keepingCapacity: true)
+        self.core.pointee.outputIndex = 0
+        self.core.pointee.chunks.append(.file(FileRegion(file: file, offset: offset, end: offset + count)))
+        self.core.pointee.queuedChunkBytes += count
         self.checkInvariants()
     }
 
@@ -227,24 +278,25 @@ public final class Connection: EventHandler {
     /// all). Files queued are released.
     public func discardPendingOutput() {
         assert(self.loop.inLoopThread)
-        self.chunks = []
-        self.chunkOffset = 0
-        self.queuedChunkBytes = 0
-        self.output.removeAll(keepingCapacity: true)
-        self.outputIndex = 0
+        self.preconditionOutputNotLent()
+        self.core.pointee.chunks = []
+        self.core.pointee.chunkOffset = 0
+        self.core.pointee.queuedChunkBytes = 0
+        self.core.pointee.output.removeAll(keepingCapacity: true)
+        self.core.pointee.outputIndex = 0
     }
 
     /// Holds queued output back until ``uncork()`` (e.g. replies that wait for a disk write).
     public func cork() {
         assert(self.loop.inLoopThread)
-        self.isCorked = true
+        self.core.pointee.isCorked = true
     }
 
     /// Releases held output and writes it.
     public func uncork() {
         assert(self.loop.inLoopThread)
-        guard self.isCorked else { return }
-        self.isCorked = false
+        guard self.core.pointee.isCorked else { return }
+        self.core.pointee.isCorked = false
         self.flush()
     }
 
@@ -253,8 +305,9 @@ public final class Connection: EventHandler {
     /// the delegate hears ``ConnectionDelegate/connectionDidDrain(_:)``.
     public func flush() {
         assert(self.loop.inLoopThread)
-        guard self.state == .open || self.state == .closing else { return }
-        if !self.isCorked {
+        self.preconditionOutputNotLent()
+        guard self.core.pointee.state == .open || self.core.pointee.state == .closing else { return }
+        if !self.core.pointee.isCorked {
             do {
                 try self.writeQueued()
             } catch {
@@ -265,16 +318,16 @@ public final class Connection: EventHandler {
         }
         let pending = self.pendingOutputBytes
         if pending == 0 {
-            if self.state == .closing {
+            if self.core.pointee.state == .closing {
                 self.finishClose()
                 return
             }
             self.releaseOutputIfLarge()
         }
-        if !self.readPausedForBackpressure && pending >= self.highWaterMark {
-            self.readPausedForBackpressure = true
-        } else if self.readPausedForBackpressure && pending <= self.lowWaterMark {
-            self.readPausedForBackpressure = false
+        if !self.core.pointee.readPausedForBackpressure && pending >= self.core.pointee.highWaterMark {
+            self.core.pointee.readPausedForBackpressure = true
+        } else if self.core.pointee.readPausedForBackpressure && pending <= self.core.pointee.lowWaterMark {
+            self.core.pointee.readPausedForBackpressure = false
             self.updateInterest()
             self.delegate?.connectionDidDrain(self)
             return
@@ -285,27 +338,30 @@ public final class Connection: EventHandler {
     private func writeQueued() throws(IOError) {
         // Bounded work per wake-up: a peer that keeps the socket writable cannot hold the loop.
         for _ in 0..<16 {
-            guard let head = self.chunks.first else {
-                guard self.outputIndex < self.output.count else { return }
-                guard case .processed(let n) = try Self.write(self.descriptor, self.output, from: self.outputIndex) else { return }
-                self.lastActivity = self.loop.now
-                self.outputIndex += n
-                if self.outputIndex == self.output.count {
-                    self.output.removeAll(keepingCapacity: true)
-                    self.outputIndex = 0
+            guard let head = self.core.pointee.chunks.first else {
+                guard self.core.pointee.outputIndex < self.core.pointee.output.count else { return }
+                let written = try Self.write(
+                    self.descriptor, self.core.pointee.output, from: self.core.pointee.outputIndex)
+                guard case .processed(let n) = written else { return }
+                self.core.pointee.lastActivity = self.loop.now
+                self.core.pointee.outputIndex += n
+                if self.core.pointee.outputIndex == self.core.pointee.output.count {
+                    self.core.pointee.output.removeAll(keepingCapacity: true)
+                    self.core.pointee.outputIndex = 0
                     return
                 }
                 continue
             }
             switch head {
             case .bytes(let bytes):
-                guard case .processed(let n) = try Self.write(self.descriptor, bytes, from: self.chunkOffset) else { return }
-                self.lastActivity = self.loop.now
-                self.chunkOffset += n
-                self.queuedChunkBytes -= n
-                if self.chunkOffset == bytes.count {
-                    self.chunks.removeFirst()
-                    self.chunkOffset = 0
+                let written = try Self.write(self.descriptor, bytes, from: self.core.pointee.chunkOffset)
+                guard case .processed(let n) = written else { return }
+                self.core.pointee.lastActivity = self.loop.now
+                self.core.pointee.chunkOffset += n
+                self.core.pointee.queuedChunkBytes -= n
+                if self.core.pointee.chunkOffset == bytes.count {
+                    self.core.pointee.chunks.removeFirst()
+                    self.core.pointee.chunkOffset = 0
                 }
             case .file(var region):
                 var offset = region.offset
@@ -318,13 +374,13 @@ public final class Connection: EventHandler {
                     // leave it waiting.
                     throw IOError(errno: EIO, call: "sendfile (file shrank)")
                 }
-                self.lastActivity = self.loop.now
+                self.core.pointee.lastActivity = self.loop.now
                 region.offset = offset
-                self.queuedChunkBytes -= n
+                self.core.pointee.queuedChunkBytes -= n
                 if region.offset >= region.end {
-                    self.chunks.removeFirst()  // releases the file: closed unless the caller kept it
+                    self.core.pointee.chunks.removeFirst()  // releases the file: closed unless the caller kept it
                 } else {
-                    self.chunks[0] = .file(region)
+                    self.core.pointee.chunks[0] = .file(region)
                 }
             }
         }
@@ -341,30 +397,33 @@ public final class Connection: EventHandler {
     /// chunks), debug builds only.
     private func checkInvariants() {
         #if DEBUG
-        assert(self.outputIndex <= self.output.count, "outputIndex past the output buffer")
-        var unsent = -self.chunkOffset
-        for chunk in self.chunks {
+        assert(self.core.pointee.outputIndex <= self.core.pointee.output.count, "outputIndex past the output buffer")
+        var unsent = -self.core.pointee.chunkOffset
+        for chunk in self.core.pointee.chunks {
             switch chunk {
             case .bytes(let bytes): unsent += bytes.count
             case .file(let region): unsent += region.end - region.offset
             }
         }
-        assert(unsent == self.queuedChunkBytes, "queuedChunkBytes \(self.queuedChunkBytes) but chunks hold \(unsent)")
-        if case .file = self.chunks.first { assert(self.chunkOffset == 0, "chunkOffset set with a file at the head") }
-        assert(self.state != .closed || (self.pendingOutputBytes == 0 && self.chunks.isEmpty), "output kept after close")
+        let core = self.core.pointee
+        assert(unsent == core.queuedChunkBytes, "queuedChunkBytes \(core.queuedChunkBytes) but chunks hold \(unsent)")
+        if case .file = core.chunks.first { assert(core.chunkOffset == 0, "chunkOffset set with a file at the head") }
+        assert(core.state != .closed || (self.pendingOutputBytes == 0 && core.chunks.isEmpty),
+               "output kept after close")
         #endif
     }
 
     private func releaseOutputIfLarge() {
-        if self.output.capacity > 64 * 1024 { self.output = [] }
+        if self.core.pointee.output.capacity > 64 * 1024 { self.core.pointee.output = [] }
     }
 
     /// Frees buffers while nothing is pending, so an idle connection holds no heap beyond itself.
     func releaseIdleBuffers() {
+        self.preconditionOutputNotLent()
         if self.pendingOutputBytes == 0 {
-            self.output = []
-            self.outputIndex = 0
-            self.chunks = []
+            self.core.pointee.output = []
+            self.core.pointee.outputIndex = 0
+            self.core.pointee.chunks = []
         }
     }
 
@@ -373,26 +432,28 @@ public final class Connection: EventHandler {
     /// Stops reading until ``resumeReading()`` (the owner's own backpressure).
     func pauseReading() {
         assert(self.loop.inLoopThread)
-        self.readPausedByOwner = true
+        self.core.pointee.readPausedByOwner = true
         self.updateInterest()
     }
 
     /// Resumes reading after ``pauseReading()``.
     func resumeReading() {
         assert(self.loop.inLoopThread)
-        self.readPausedByOwner = false
+        self.core.pointee.readPausedByOwner = false
         self.updateInterest()
     }
 
     func handleReadable() {
-        guard self.state == .open, self.interest.contains(.read) else {
+        guard self.core.pointee.state == .open, self.core.pointee.interest.contains(.read) else {
             // Readiness we did not ask for is an error or hang-up being reported.
-            if self.state != .closed && !self.interest.contains(.write) { self.probeError() }
+            if self.core.pointee.state != .closed && !self.core.pointee.interest.contains(.write) { self.probeError() }
             return
         }
-        var budget = self.readBudgetPerWakeup
+        var budget = self.core.pointee.readBudgetPerWakeup
         let buffer = self.loop.readBuffer
-        while budget > 0 && self.state == .open && !self.readEOF && !self.readPausedByOwner && !self.readPausedForBackpressure {
+        while budget > 0 && self.core.pointee.state == .open && !self.core.pointee.readEOF
+            && !self.core.pointee.readPausedByOwner && !self.core.pointee.readPausedForBackpressure
+        {
             let result: IOResult<Int>
             do {
                 result = try Sys.read(self.descriptor, into: buffer)
@@ -401,9 +462,9 @@ public final class Connection: EventHandler {
                 return
             }
             guard case .processed(let n) = result else { break }
-            self.lastActivity = self.loop.now
+            self.core.pointee.lastActivity = self.loop.now
             if n == 0 {
-                self.readEOF = true
+                self.core.pointee.readEOF = true
                 self.updateInterest()
                 self.delegate?.connectionDidReadEOF(self)
                 break
@@ -418,20 +479,20 @@ public final class Connection: EventHandler {
     }
 
     func handleWritable() {
-        switch self.state {
+        switch self.core.pointee.state {
         case .connecting:
             let err = (try? Sys.getsockopt(self.descriptor, level: SOL_SOCKET, name: SO_ERROR)) ?? EIO
             if err != 0 {
                 self.fail(IOError(errno: err, call: "connect"))
                 return
             }
-            self.state = .open
+            self.core.pointee.state = .open
             self.updateInterest()
             self.delegate?.connectionDidOpen(self)
             self.flush()
         case .open, .closing:
-            if !self.interest.contains(.write) {
-                if !self.interest.contains(.read) { self.probeError() }
+            if !self.core.pointee.interest.contains(.write) {
+                if !self.core.pointee.interest.contains(.read) { self.probeError() }
                 return
             }
             self.flush()
@@ -459,12 +520,12 @@ public final class Connection: EventHandler {
     /// Closes after every queued byte is written (once uncorked, if corked). Reading stops at once.
     public func close() {
         assert(self.loop.inLoopThread)
-        switch self.state {
+        switch self.core.pointee.state {
         case .closed, .closing: return
         case .connecting:
             self.finishClose()
         case .open:
-            self.state = .closing
+            self.core.pointee.state = .closing
             self.flush()
         }
     }
@@ -472,7 +533,7 @@ public final class Connection: EventHandler {
     /// Closes at once, discarding queued output.
     public func abort() {
         assert(self.loop.inLoopThread)
-        guard self.state != .closed else { return }
+        guard self.core.pointee.state != .closed else { return }
         self.finishClose()
     }
 
@@ -482,15 +543,16 @@ public final class Connection: EventHandler {
     }
 
     private func finishClose() {
+        self.preconditionOutputNotLent()
         // State is settled before any call-out, so a delegate that calls back in finds it closed.
-        self.state = .closed
+        self.core.pointee.state = .closed
         self.loop.deregister(self.descriptor)
         Sys.close(self.descriptor)
-        self.chunks = []  // releases queued files
-        self.chunkOffset = 0
-        self.output = []
-        self.outputIndex = 0
-        self.queuedChunkBytes = 0
+        self.core.pointee.chunks = []  // releases queued files
+        self.core.pointee.chunkOffset = 0
+        self.core.pointee.output = []
+        self.core.pointee.outputIndex = 0
+        self.core.pointee.queuedChunkBytes = 0
         self.checkInvariants()
         let delegate = self.delegate
         self.delegate = nil
@@ -498,21 +560,24 @@ public final class Connection: EventHandler {
     }
 
     private func updateInterest() {
-        guard self.state != .closed else { return }
-        assert(self.loop.registeredInterest(self.descriptor) == self.interest, "interest shadow out of step with the loop's")
+        guard self.core.pointee.state != .closed else { return }
+        assert(self.loop.registeredInterest(self.descriptor) == self.core.pointee.interest,
+               "interest shadow out of step with the loop's")
         var wanted: Interest = []
-        if self.state == .connecting {
+        if self.core.pointee.state == .connecting {
             wanted = .write
         } else {
-            if self.state == .open && !self.readEOF && !self.readPausedByOwner && !self.readPausedForBackpressure {
+            if self.core.pointee.state == .open && !self.core.pointee.readEOF && !self.core.pointee.readPausedByOwner
+                && !self.core.pointee.readPausedForBackpressure
+            {
                 wanted.insert(.read)
             }
-            if !self.isCorked && self.pendingOutputBytes > 0 { wanted.insert(.write) }
+            if !self.core.pointee.isCorked && self.pendingOutputBytes > 0 { wanted.insert(.write) }
         }
-        guard wanted != self.interest else { return }
+        guard wanted != self.core.pointee.interest else { return }
         do {
             try self.loop.setInterest(wanted, for: self.descriptor)
-            self.interest = wanted
+            self.core.pointee.interest = wanted
         } catch {
             self.fail(error)
         }

@@ -136,6 +136,20 @@ public struct CompactionJob: Sendable {
 /// per loop iteration) writes the buffer with one write(2). Under `always`, ``makeSyncJob()`` /
 /// ``completeSync(_:result:)`` make it durable. A mutation may be acknowledged once its sequence number
 /// is at most ``durableSequence``; if a write or sync fails first, it is rolled back and reported.
+/// The mutable state every mutation touches, owned by one ``DurableStore`` through a pointer (see
+/// ``DurableStore/pending``). Invariant: `bufferedRecords` is the number of records in `buffer`.
+struct PendingMutations: ~Copyable {
+    /// The newest sequence number handed out (see ``DurableStore/lastSequence``).
+    var lastSequence: UInt64 = 0
+    /// Encoded records not yet written. Emptied by every ``DurableStore/writeBuffered()``; capacity kept
+    /// (bounded).
+    var buffer = LogBuffer()
+    var bufferedRecords = 0
+    /// Previous states of every mutation newer than ``DurableStore/durableSequence``, oldest first,
+    /// sequences ascending, encoded in one reused byte buffer (no allocation per mutation; see ``UndoLog``).
+    var undo = UndoLog()
+}
+
 public final class DurableStore {
     /// Where and how the store persists.
     public struct Configuration: Sendable {
@@ -177,12 +191,12 @@ public final class DurableStore {
     /// The live keyspace. Replaced (not copied) by ``removeAll()``.
     private var keyspace: Keyspace
     private var log: WriteAheadLog
-    /// Encoded records not yet written. Emptied by every ``writeBuffered()``; capacity kept (bounded).
-    private var buffer: [UInt8] = []
-    private var bufferedRecords = 0
-    /// Previous states of every mutation newer than ``durableSequence``, oldest first, sequences ascending,
-    /// encoded in one reused byte buffer (no allocation per mutation; see ``UndoLog``).
-    private var undo = UndoLog()
+    /// What every mutation writes (sequence counter, record buffer, undo log), behind one pointer the store
+    /// owns. As class stored properties they paid a dynamic exclusivity check (`swift_beginAccess`, ~100
+    /// instructions) on each modify, three per SET, because closures in this class also reach them; memory
+    /// behind a pointer is checked statically, as ``Keyspace`` does for its table. Allocated last in `init`
+    /// (nothing throws after it), freed in `deinit`; loop thread only, like the rest of the store.
+    private let pending: UnsafeMutablePointer<PendingMutations>
     /// Keyspaces replaced by a ``removeAll()`` not yet durable, oldest first (their undo entries name them).
     private var clearedKeyspaces: [Keyspace] = []
     /// Position in the deadline array where the next ``expireCycle(now:budget:)`` resumes.
@@ -191,7 +205,7 @@ public final class DurableStore {
 
     /// Sequence numbers. Invariant: `durableSequence <= syncedSequence or writtenSequence <= lastSequence`,
     /// `syncedSequence <= writtenSequence`; rolled-back numbers are never reused.
-    public private(set) var lastSequence: UInt64 = 0
+    public var lastSequence: UInt64 { self.pending.pointee.lastSequence }
     /// Every mutation up to this one is in the log: acknowledged once written (`everysec`, `no`) or synced
     /// (`always`).
     public private(set) var durableSequence: UInt64 = 0
@@ -332,6 +346,8 @@ public final class DurableStore {
         log.setRecoveredSize(replayed.validBytes)
 
         self.directoryFD = directoryFD
+        self.pending = .allocate(capacity: 1)
+        self.pending.initialize(to: PendingMutations())
         self.keyspace = keyspace
         self.log = log
         self.segments = segments
@@ -357,6 +373,8 @@ public final class DurableStore {
             self.io.close(self.log.fd)
             self.io.close(self.directoryFD)
         }
+        self.pending.deinitialize(count: 1)
+        self.pending.deallocate()
     }
 
     // MARK: - Reads (loop thread; no syscalls except the clock in the APIs without `now:`)
@@ -377,7 +395,7 @@ public final class DurableStore {
     /// The value stored under `key`, or nil (reads ``Configuration/clock`` only when the key has a deadline).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
         key.withUnsafeBytes { raw in
-            self.liveIndex(raw, now: nil).map { [UInt8](self.keyspace.value(at: $0)) }
+            self.liveIndex(raw, now: nil).map { [UInt8](KeyTable.value(self.keyspace.table.pointee.slot($0))) }
         }
     }
 
@@ -385,7 +403,7 @@ public final class DurableStore {
     /// (and its removal logged as a delete) on the way.
     public func value(forKey key: [UInt8], now: Int64) -> [UInt8]? {
         key.withUnsafeBytes { raw in
-            self.liveIndex(raw, now: now).map { [UInt8](self.keyspace.value(at: $0)) }
+            self.liveIndex(raw, now: now).map { [UInt8](KeyTable.value(self.keyspace.table.pointee.slot($0))) }
         }
     }
 
@@ -420,8 +438,11 @@ public final class DurableStore {
     /// `now` nil reads ``Configuration/clock``, only if the key has a deadline.
     @inline(__always)
     private func liveIndex(_ key: UnsafeRawBufferPointer, now: Int64?) -> Int? {
-        guard let index = self.keyspace.find(key) else { return nil }
-        guard let deadline = self.keyspace.deadline(at: index) else { return index }
+        // Through the table pointer, as in `set`: no retain and release of the keyspace per lookup.
+        let table = self.keyspace.table
+        let index = table.pointee.lookup(key, rehashSteps: 1).index
+        guard index >= 0 else { return nil }
+        guard let deadline = table.pointee.deadline(ofEntry: index) else { return index }
         if (now ?? self.configuration.clock()) > deadline {
             self.expireEntry(index)
             return nil
@@ -464,21 +485,24 @@ public final class DurableStore {
             return self.logRemoval(index)
         }
         let sequence = self.nextSequence()
-        let keyspace = self.keyspace
-        let (previous, hash) = keyspace.lookup(key)
+        // Through the table pointer: holding the Keyspace object in a local cost a retain and a release
+        // (~40 instructions) per SET; the store keeps it alive and nothing here replaces it.
+        let table = self.keyspace.table
+        let (previous, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
         if previous >= 0 {
-            self.undo.push(sequence: sequence, key: key, previousAt: previous, in: keyspace)
-            keyspace.replace(at: previous, value, deadline: deadline)
+            self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: previous, in: table)
+            table.pointee.replace(at: previous, value: value, deadline: deadline)
         } else {
-            self.undo.push(sequence: sequence, key: key, previousAt: nil, in: keyspace)
-            keyspace.insert(key, hash: hash, value, deadline: deadline)
+            self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: nil, in: table)
+            table.pointee.insertNew(key, hash: hash, value: value, deadline: deadline)
         }
         if let deadline {
-            Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value, to: &self.buffer)
+            Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value,
+                          to: &self.pending.pointee.buffer)
         } else {
-            Record.append(kind: Record.kindSet, key: key, value: value, to: &self.buffer)
+            Record.append(kind: Record.kindSet, key: key, value: value, to: &self.pending.pointee.buffer)
         }
-        self.bufferedRecords += 1
+        self.pending.pointee.bufferedRecords += 1
         return sequence
     }
 
@@ -512,11 +536,11 @@ public final class DurableStore {
                 return self.logRemoval(index)
             }
             let sequence = self.nextSequence()
-            self.undo.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace)
+            self.pending.pointee.undo.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace.table)
             self.keyspace.setDeadline(at: index, deadline)
             Record.append(kind: Record.kindExpire, key: raw, deadline: deadline, value: UnsafeRawBufferPointer(start: nil, count: 0),
-                          to: &self.buffer)
-            self.bufferedRecords += 1
+                          to: &self.pending.pointee.buffer)
+            self.pending.pointee.bufferedRecords += 1
             return sequence
         }
     }
@@ -528,10 +552,11 @@ public final class DurableStore {
         return key.withUnsafeBytes { raw in
             guard let index = self.liveIndex(raw, now: now), self.keyspace.deadline(at: index) != nil else { return nil }
             let sequence = self.nextSequence()
-            self.undo.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace)
+            self.pending.pointee.undo.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace.table)
             self.keyspace.setDeadline(at: index, nil)
-            Record.append(kind: Record.kindPersist, key: raw, value: UnsafeRawBufferPointer(start: nil, count: 0), to: &self.buffer)
-            self.bufferedRecords += 1
+            Record.append(kind: Record.kindPersist, key: raw, value: UnsafeRawBufferPointer(start: nil, count: 0),
+                          to: &self.pending.pointee.buffer)
+            self.pending.pointee.bufferedRecords += 1
             return sequence
         }
     }
@@ -543,11 +568,12 @@ public final class DurableStore {
         try self.checkWritable(recordBytes: 0)
         let sequence = self.nextSequence()
         self.clearedKeyspaces.append(self.keyspace)
-        self.undo.pushClear(sequence: sequence)
+        self.pending.pointee.undo.pushClear(sequence: sequence)
         self.keyspace = Keyspace()
         self.expireCursor = 0
-        Record.append(kind: Record.kindClear, key: [], value: [], to: &self.buffer)
-        self.bufferedRecords += 1
+        let none = UnsafeRawBufferPointer(start: nil, count: 0)
+        Record.append(kind: Record.kindClear, key: none, value: none, to: &self.pending.pointee.buffer)
+        self.pending.pointee.bufferedRecords += 1
         return sequence
     }
 
@@ -556,9 +582,10 @@ public final class DurableStore {
     private func logRemoval(_ index: Int) -> UInt64 {
         let sequence = self.nextSequence()
         let key = self.keyspace.key(at: index)
-        self.undo.push(sequence: sequence, key: key, previousAt: index, in: self.keyspace)
-        Record.append(kind: Record.kindDelete, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0), to: &self.buffer)
-        self.bufferedRecords += 1
+        self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: index, in: self.keyspace.table)
+        Record.append(kind: Record.kindDelete, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0),
+                      to: &self.pending.pointee.buffer)
+        self.pending.pointee.bufferedRecords += 1
         self.keyspace.remove(at: index)
         return sequence
     }
@@ -574,12 +601,12 @@ public final class DurableStore {
 
     @inline(__always)
     private func nextSequence() -> UInt64 {
-        self.lastSequence += 1
-        return self.lastSequence
+        self.pending.pointee.lastSequence += 1
+        return self.pending.pointee.lastSequence
     }
 
     /// Bytes of records waiting for ``writeBuffered()`` (the server may flush early past a limit).
-    public var bufferedBytes: Int { self.buffer.count }
+    public var bufferedBytes: Int { self.pending.pointee.buffer.count }
 
     private func checkWritable(recordBytes: Int) throws(StoreError) {
         precondition(!self.isClosed, "DurableStore used after close()")
@@ -686,7 +713,8 @@ public final class DurableStore {
     /// Checks the keyspace's invariants (tests; O(keys)).
     func checkInvariants() {
         self.keyspace.checkInvariants()
-        precondition(self.clearedKeyspaces.count == self.undo.clearCount, "cleared keyspaces out of step with undo")
+        precondition(self.clearedKeyspaces.count == self.pending.pointee.undo.clearCount,
+                     "cleared keyspaces out of step with undo")
     }
 
     // MARK: - Recovery helpers (any thread: they touch only the keyspace they are given)
@@ -770,7 +798,7 @@ public final class DurableStore {
 
     /// The body of ``writeBuffered()``. - Returns: the failure, or nil.
     private func flushBuffer() -> WriteOutcome? {
-        guard !self.buffer.isEmpty else {
+        guard !self.pending.pointee.buffer.isEmpty else {
             return nil
         }
         var failure: StoreError?
@@ -784,17 +812,15 @@ public final class DurableStore {
         }
         if failure == nil {
             let io = self.io
-            self.buffer.withUnsafeBytes { bytes in
-                do throws(StoreError) {
-                    try self.log.append(bytes, io: io)
-                } catch {
-                    failure = error
-                }
+            do throws(StoreError) {
+                try self.log.append(self.pending.pointee.buffer.bytes, io: io)
+            } catch {
+                failure = error
             }
         }
         if let failure {
             self.writeFailures += 1
-            let failed = (self.writtenSequence + 1)...self.lastSequence
+            let failed = (self.writtenSequence + 1)...self.pending.pointee.lastSequence
             self.rollBack(after: self.writtenSequence)
             self.clearBuffer()
             if self.pendingTruncation == nil {
@@ -808,20 +834,20 @@ public final class DurableStore {
                              metadata: ["store.error": "\(failure)", "store.sequences": "\(failed)"])
             return .failed(sequences: failed, error: failure)
         }
-        self.writtenSequence = self.lastSequence
-        self.logRecords += self.bufferedRecords
+        self.writtenSequence = self.pending.pointee.lastSequence
+        self.logRecords += self.pending.pointee.bufferedRecords
         self.clearBuffer()
         if self.configuration.fsync != .always {
             self.durableSequence = self.writtenSequence
-            self.undo.removeAll()
+            self.pending.pointee.undo.removeAll()
             self.clearedKeyspaces.removeAll()
         }
         return nil
     }
 
     private func clearBuffer() {
-        self.buffer.removeAll(keepingCapacity: self.buffer.capacity <= Self.bufferCapacityKept)
-        self.bufferedRecords = 0
+        self.pending.pointee.buffer.removeAll(keepingCapacityUpTo: Self.bufferCapacityKept)
+        self.pending.pointee.bufferedRecords = 0
     }
 
     /// A group-commit sync covering everything written so far, or nil when nothing written is unsynced
@@ -869,9 +895,9 @@ public final class DurableStore {
         if self.configuration.fsync == .always {
             self.durableSequence = sequence
             var clears = 0
-            while let entry = self.undo.first, entry.sequence <= sequence {
+            while let entry = self.pending.pointee.undo.first, entry.sequence <= sequence {
                 if entry.kind == .clear { clears += 1 }
-                self.undo.removeFirst()
+                self.pending.pointee.undo.removeFirst()
             }
             self.clearedKeyspaces.removeFirst(clears)
         }
@@ -879,7 +905,7 @@ public final class DurableStore {
 
     /// Rolls back everything after the last sync and cuts the log back to it.
     private func failUnsynced(_ error: StoreError) -> WriteOutcome {
-        let failed = (self.syncedSequence + 1)...max(self.lastSequence, self.syncedSequence + 1)
+        let failed = (self.syncedSequence + 1)...max(self.pending.pointee.lastSequence, self.syncedSequence + 1)
         self.rollBack(after: self.syncedSequence)
         self.clearBuffer()
         self.writtenSequence = self.syncedSequence
@@ -896,7 +922,7 @@ public final class DurableStore {
 
     /// Undoes, newest first, every mutation with a sequence number above `sequence`.
     private func rollBack(after sequence: UInt64) {
-        while let entry = self.undo.last, entry.sequence > sequence {
+        while let entry = self.pending.pointee.undo.last, entry.sequence > sequence {
             switch entry.kind {
             case .present:
                 self.keyspace.set(entry.key, entry.value, deadline: entry.deadline)
@@ -906,7 +932,7 @@ public final class DurableStore {
                 self.keyspace = self.clearedKeyspaces.removeLast()
                 self.expireCursor = 0
             }
-            self.undo.removeLast()
+            self.pending.pointee.undo.removeLast()
         }
     }
 
@@ -1073,8 +1099,8 @@ public final class DurableStore {
             ("used_bytes", String(self.keyspace.usedBytes)),
             ("log_bytes", String(self.log.size)),
             ("log_records", String(self.logRecords)),
-            ("log_buffered_bytes", String(self.buffer.count)),
-            ("last_sequence", String(self.lastSequence)),
+            ("log_buffered_bytes", String(self.pending.pointee.buffer.count)),
+            ("last_sequence", String(self.pending.pointee.lastSequence)),
             ("durable_sequence", String(self.durableSequence)),
             ("fsync_policy", self.configuration.fsync.rawValue),
             ("fsyncs", String(self.fsyncs)),

@@ -260,6 +260,15 @@ struct KeyTable {
         preconditionFailure("keyspace: entry not on its chain")
     }
 
+    /// Moves `rehashSteps` buckets of a running resize, then looks `key` up.
+    /// - Returns: the entry index or -1, and the hash to pass to ``insertNew(_:hash:value:deadline:)``.
+    @inline(__always)
+    mutating func lookup(_ key: UnsafeRawBufferPointer, rehashSteps: Int) -> (index: Int, hash: UInt32) {
+        if self.isResizing { self.rehash(steps: rehashSteps) }
+        let h = self.hash(key)
+        return (self.find(key, hash: h), h)
+    }
+
     // MARK: Resizing
 
     var isResizing: Bool { self.buckets1 != nil }
@@ -344,8 +353,8 @@ struct KeyTable {
             self.externalBytes += total
             destination = block
         }
-        if let base = key.baseAddress { destination.copyMemory(from: base, byteCount: key.count) }
-        if let base = value.baseAddress { (destination + key.count).copyMemory(from: base, byteCount: value.count) }
+        if let base = key.baseAddress { destination.copySmall(from: base, byteCount: key.count) }
+        if let base = value.baseAddress { (destination + key.count).copySmall(from: base, byteCount: value.count) }
     }
 
     /// Appends a new entry for an absent key. - Returns: its index.
@@ -366,6 +375,20 @@ struct KeyTable {
         return index
     }
 
+    /// Inserts an absent key whose hash ``lookup(_:rehashSteps:)`` returned, with no mutation in between.
+    @inline(__always)
+    mutating func insertNew(_ key: UnsafeRawBufferPointer, hash h: UInt32, value: UnsafeRawBufferPointer, deadline: Int64?) {
+        let index = self.insert(key, hash: h, value: value)
+        if deadline != nil { self.setDeadline(index, deadline) }
+    }
+
+    /// Replaces the value and deadline of entry `index`.
+    @inline(__always)
+    mutating func replace(at index: Int, value: UnsafeRawBufferPointer, deadline: Int64?) {
+        self.replaceValue(index, with: value)
+        self.setDeadline(index, deadline)
+    }
+
     /// Replaces the value of entry `index`, keeping its key (and deadline).
     mutating func replaceValue(_ index: Int, with value: UnsafeRawBufferPointer) {
         let slot = self.slot(index)
@@ -375,7 +398,7 @@ struct KeyTable {
             // Inline to inline: the key stays where it is.
             slot.storeBytes(of: UInt32(truncatingIfNeeded: value.count), toByteOffset: Slot.valueLength, as: UInt32.self)
             if let base = value.baseAddress {
-                (slot + Slot.inlineOffset + keyLength).copyMemory(from: base, byteCount: value.count)
+                (slot + Slot.inlineOffset + keyLength).copySmall(from: base, byteCount: value.count)
             }
             return
         }
@@ -450,7 +473,17 @@ struct KeyTable {
     // MARK: Deadlines
 
     /// Sets (or with nil clears) the deadline of entry `index`.
+    @inline(__always)
     mutating func setDeadline(_ index: Int, _ deadline: Int64?) {
+        // The common case, a plain SET over a key without a deadline, changes nothing: decide it
+        // inline instead of paying a call (~45 instructions) to find that out.
+        if deadline == nil && self.slot(index).load(fromByteOffset: Slot.deadlineLink, as: UInt32.self) == 0 {
+            return
+        }
+        self.changeDeadline(index, deadline)
+    }
+
+    private mutating func changeDeadline(_ index: Int, _ deadline: Int64?) {
         let slot = self.slot(index)
         let link = slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self)
         switch (link, deadline) {
@@ -528,9 +561,7 @@ public final class Keyspace {
     /// The entry index of `key`, or nil. Indices stay valid until the next mutation.
     @inline(__always)
     public func find(_ key: UnsafeRawBufferPointer) -> Int? {
-        let table = self.table
-        if table.pointee.isResizing { table.pointee.rehash(steps: 1) }
-        let index = table.pointee.find(key, hash: table.pointee.hash(key))
+        let index = self.table.pointee.lookup(key, rehashSteps: 1).index
         return index < 0 ? nil : index
     }
 
@@ -583,24 +614,19 @@ public final class Keyspace {
     /// - Returns: the entry index or -1, and the hash to pass to ``insert(_:hash:_:deadline:)``.
     @inline(__always)
     func lookup(_ key: UnsafeRawBufferPointer) -> (index: Int, hash: UInt32) {
-        let table = self.table
-        if table.pointee.isResizing { table.pointee.rehash(steps: KeyTable.bucketsMovedPerOperation) }
-        let h = table.pointee.hash(key)
-        return (table.pointee.find(key, hash: h), h)
+        self.table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
     }
 
     /// Inserts an absent key whose hash ``lookup(_:)`` returned, with no mutation in between.
     @inline(__always)
     func insert(_ key: UnsafeRawBufferPointer, hash h: UInt32, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
-        let index = self.table.pointee.insert(key, hash: h, value: value)
-        if deadline != nil { self.table.pointee.setDeadline(index, deadline) }
+        self.table.pointee.insertNew(key, hash: h, value: value, deadline: deadline)
     }
 
     /// Replaces the value and deadline of entry `index`.
     @inline(__always)
     func replace(at index: Int, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
-        self.table.pointee.replaceValue(index, with: value)
-        self.table.pointee.setDeadline(index, deadline)
+        self.table.pointee.replace(at: index, value: value, deadline: deadline)
     }
 
     /// Convenience over arrays.

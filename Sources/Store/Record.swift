@@ -66,40 +66,66 @@ enum Record: Equatable, Sendable {
         let deadline: Int64
     }
 
-    /// Appends one encoded frame to `buffer`, without intermediate allocations (the buffer's capacity is
-    /// reused between loop iterations): the array grows once per frame, geometrically, and the frame is
-    /// written through one pointer. `deadline` is written for kinds 4 and 5 only.
+    /// The bytes of the frame for a record of `kind` with these key and value sizes.
     /// - Precondition: the payload fits in `maximumPayloadBytes`.
     @inline(__always)
+    static func frameBytes(kind: UInt8, keyCount: Int, valueCount: Int) -> Int {
+        let hasDeadline = kind == Self.kindSetWithDeadline || kind == Self.kindExpire
+        let payloadLength = Self.payloadHeaderBytes + keyCount + (hasDeadline ? 8 : 0) + valueCount
+        precondition(payloadLength <= Self.maximumPayloadBytes, "log record too large")
+        return Self.frameHeaderBytes + payloadLength
+    }
+
+    /// Writes one encoded frame at `frame`, which must have room for exactly
+    /// ``frameBytes(kind:keyCount:valueCount:)`` bytes. `deadline` is written for kinds 4 and 5 only.
+    @inline(__always)
+    static func encode(
+        kind: UInt8, key: UnsafeRawBufferPointer, deadline: Int64, value: UnsafeRawBufferPointer,
+        into frame: UnsafeMutableRawPointer
+    ) {
+        let hasDeadline = kind == Self.kindSetWithDeadline || kind == Self.kindExpire
+        let payloadLength = Self.payloadHeaderBytes + key.count + (hasDeadline ? 8 : 0) + value.count
+        frame.storeBytes(of: UInt32(payloadLength).littleEndian, as: UInt32.self)
+        let payload = frame + Self.frameHeaderBytes
+        payload.storeBytes(of: kind, as: UInt8.self)
+        payload.storeBytes(of: UInt32(key.count).littleEndian, toByteOffset: 1, as: UInt32.self)
+        var offset = Self.payloadHeaderBytes
+        if let base = key.baseAddress {
+            (payload + offset).copyMemory(from: base, byteCount: key.count)
+        }
+        offset += key.count
+        if hasDeadline {
+            payload.storeBytes(of: deadline.littleEndian, toByteOffset: offset, as: Int64.self)
+            offset += 8
+        }
+        if let base = value.baseAddress {
+            (payload + offset).copyMemory(from: base, byteCount: value.count)
+        }
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: payloadLength))
+        frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+    }
+
+    /// Appends one encoded frame to the store's log buffer: room for it is reserved (amortised, no
+    /// zero-fill) and the frame written through one pointer.
+    @inline(__always)
+    static func append(
+        kind: UInt8, key: UnsafeRawBufferPointer, deadline: Int64 = 0, value: UnsafeRawBufferPointer,
+        to buffer: inout LogBuffer
+    ) {
+        let bytes = Self.frameBytes(kind: kind, keyCount: key.count, valueCount: value.count)
+        Self.encode(kind: kind, key: key, deadline: deadline, value: value, into: buffer.extend(by: bytes))
+    }
+
+    /// Appends one encoded frame to an array (tests and tools; the store uses ``LogBuffer``).
     static func append(
         kind: UInt8, key: UnsafeRawBufferPointer, deadline: Int64 = 0, value: UnsafeRawBufferPointer,
         to buffer: inout [UInt8]
     ) {
-        let hasDeadline = kind == Self.kindSetWithDeadline || kind == Self.kindExpire
-        let payloadLength = Self.payloadHeaderBytes + key.count + (hasDeadline ? 8 : 0) + value.count
-        precondition(payloadLength <= Self.maximumPayloadBytes, "log record too large")
         let frameStart = buffer.count
-        buffer.append(contentsOf: repeatElement(0, count: Self.frameHeaderBytes + payloadLength))
+        buffer.append(contentsOf: repeatElement(0, count: Self.frameBytes(kind: kind, keyCount: key.count,
+                                                                          valueCount: value.count)))
         buffer.withUnsafeMutableBytes { bytes in
-            let frame = bytes.baseAddress! + frameStart
-            frame.storeBytes(of: UInt32(payloadLength).littleEndian, as: UInt32.self)
-            let payload = frame + Self.frameHeaderBytes
-            payload.storeBytes(of: kind, as: UInt8.self)
-            payload.storeBytes(of: UInt32(key.count).littleEndian, toByteOffset: 1, as: UInt32.self)
-            var offset = Self.payloadHeaderBytes
-            if let base = key.baseAddress {
-                (payload + offset).copyMemory(from: base, byteCount: key.count)
-            }
-            offset += key.count
-            if hasDeadline {
-                payload.storeBytes(of: deadline.littleEndian, toByteOffset: offset, as: Int64.self)
-                offset += 8
-            }
-            if let base = value.baseAddress {
-                (payload + offset).copyMemory(from: base, byteCount: value.count)
-            }
-            let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: payloadLength))
-            frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+            Self.encode(kind: kind, key: key, deadline: deadline, value: value, into: bytes.baseAddress! + frameStart)
         }
     }
 

@@ -50,12 +50,16 @@ struct UndoLog: ~Copyable {
 
     var isEmpty: Bool { self.start == self.count }
 
-    /// Records the state of `key` before mutation `sequence`: entry `index` of `keyspace`, or absent.
+    /// Records the state of `key` before mutation `sequence`: entry `index` of `table` (a keyspace's), or
+    /// absent.
     @inline(__always)
-    mutating func push(sequence: UInt64, key: UnsafeRawBufferPointer, previousAt index: Int?, in keyspace: Keyspace) {
+    mutating func push(
+        sequence: UInt64, key: UnsafeRawBufferPointer, previousAt index: Int?, in table: UnsafeMutablePointer<KeyTable>
+    ) {
         if let index {
-            self.append(sequence: sequence, kind: .present, key: key, value: keyspace.value(at: index),
-                        deadline: keyspace.deadline(at: index))
+            assert(index >= 0 && index < table.pointee.count, "entry index out of range")
+            self.append(sequence: sequence, kind: .present, key: key, value: KeyTable.value(table.pointee.slot(index)),
+                        deadline: table.pointee.deadline(ofEntry: index))
         } else {
             self.append(sequence: sequence, kind: .absent, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0),
                         deadline: nil)
