@@ -124,12 +124,18 @@ extension Array where Element == UInt8 {
     mutating func appendDecimal<T: BinaryInteger>(_ value: T) {
         if value < 0 { self.append(ASCII.minus) }
         var magnitude = UInt64(value.magnitude)
-        let start = self.count
-        repeat {
-            self.append(ASCII.zero + UInt8(magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        self[start...].reverse()
+        // Digits come out last first: write them backwards into 20 bytes on the stack (UInt64.max
+        // has 20 digits), then append them in one go. Reversing in place through `self[start...]`
+        // cost a temporary array per call, on every RESP length header.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            var index = 20
+            repeat {
+                index -= 1
+                digits[index] = ASCII.zero + UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            self.append(contentsOf: UnsafeBufferPointer(rebasing: digits[index...]))
+        }
     }
 
     /// Appends `bytes` with CR and LF replaced by spaces, so that an error text stays one line.
