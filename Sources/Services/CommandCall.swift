@@ -13,8 +13,20 @@ struct CommandCall {
     var reply: ReplyWriter
     /// The wall clock (seconds and microseconds since the Unix epoch), read by the caller.
     let now: () -> (seconds: Int, microseconds: Int)
+    /// The longest value a write may produce (`--max-value`, Redis's `proto-max-bulk-len`).
+    let maxValueBytes: Int
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
+
+    /// Argument `index` as a canonical 64-bit integer. - Returns: nil once `value is not an
+    /// integer or out of range` has been answered.
+    mutating func integerArgument(_ arguments: ArgumentVector, _ index: Int) -> Int64? {
+        guard let value = ASCII.parseInteger(arguments[index]) else {
+            self.reply.error(.notInteger)
+            return nil
+        }
+        return value
+    }
 
     /// Stores `value` under `key`. - Returns: whether it was stored; if not, the storage
     /// error has been answered.

@@ -29,7 +29,20 @@ enum CommandError: Error {
     /// HELLO got an option it does not know (or one missing its arguments).
     case helloOption(ArraySlice<UInt8>)
 
+    /// A 32-bit argument (a database index) outside Int32.
+    case intOutOfRange
+    case notFloat
+    case nanOrInfinity
+    case decrementOverflow
+    case offsetOutOfRange
+    /// A write would make a value longer than `--max-value` (Redis's `proto-max-bulk-len`).
+    case stringTooLong
+    case lcsLengthAndRanges
+    case lcsTooLarge
+    case sameObject
+
     // Keyspace.
+    case noSuchKey
     case notFound
     case keyExists
     /// The log could not take a write.
@@ -87,11 +100,21 @@ enum CommandError: Error {
         case .overflow: output.append("increment or decrement would overflow")
         case .dbIndexOutOfRange: output.append("DB index is out of range")
         case .protocolVersionNotInteger: output.append("Protocol version is not an integer or out of range")
-        case .unsupportedProtocolVersion: output.append("sorry, this protocol version is not supported")
+        case .unsupportedProtocolVersion: output.append("unsupported protocol version")
         case .helloOption(let option):
             output.append("Syntax error in HELLO option '")
             output.appendSingleLine(option)
             output.append("'")
+        case .intOutOfRange: output.append("value is out of range, value must between -2147483648 and 2147483647")
+        case .notFloat: output.append("value is not a valid float")
+        case .nanOrInfinity: output.append("increment would produce NaN or Infinity")
+        case .decrementOverflow: output.append("decrement would overflow")
+        case .offsetOutOfRange: output.append("offset is out of range")
+        case .stringTooLong: output.append("string exceeds maximum allowed size (proto-max-bulk-len)")
+        case .lcsLengthAndRanges: output.append("If you want both the length and indexes, please just use IDX.")
+        case .lcsTooLarge: output.append("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
+        case .sameObject: output.append("source and destination objects are the same")
+        case .noSuchKey: output.append("no such key")
         case .notFound: output.append("not found")
         case .keyExists: output.append("key exists")
         case .storage(let error): output.appendSingleLine(error.reason.utf8)

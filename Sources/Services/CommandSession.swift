@@ -66,7 +66,8 @@ struct CommandSession<Framer: CommandFramer> {
     /// the session stays fully specialised (generic over the context, nothing here would be).
     mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
         var call = CommandCall(
-            context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now)
+            context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now,
+            maxValueBytes: self.maxValueBytes)
         let maxValueBytes = self.maxValueBytes
         let names = self.names
         defer {

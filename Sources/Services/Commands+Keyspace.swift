@@ -88,21 +88,6 @@ enum Commands {
         call.reply.ok()
     }
 
-    /// INCR key: the value as a canonical 64-bit integer plus one (a missing key counts as 0).
-    static func incr(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = arguments.copy(1)
-        var current: Int64 = 0
-        if let value = call.context.value(forKey: key) {
-            guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
-            current = parsed
-        }
-        let (next, overflow) = current.addingReportingOverflow(1)
-        guard !overflow else { return call.reply.error(.overflow) }
-        var digits: [UInt8] = []
-        digits.appendDecimal(next)
-        if call.set(digits, forKey: key) { call.reply.integer(next) }
-    }
-
     /// DBSIZE (line `count`): the number of keys.
     static func dbsize(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         call.reply.integer(call.context.count)

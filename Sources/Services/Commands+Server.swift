@@ -4,7 +4,7 @@
 
 extension Commands {
     /// The server's version as reported to Redis clients (`INFO`, `HELLO`).
-    static let redisCompatibleVersion: StaticString = "7.0.0"
+    static let redisCompatibleVersion: StaticString = "7.0.15"
 
     /// PING [message]: `PONG`, or the message as a bulk string.
     static func ping(_ arguments: ArgumentVector, _ call: inout CommandCall) {
@@ -177,15 +177,18 @@ extension Commands {
         }
     }
 
-    /// HELLO [protover [AUTH user pass] [SETNAME name]]: only protocol 2 is spoken yet.
+    /// HELLO [protover [AUTH user pass] [SETNAME name]]: switches the connection to RESP2 or
+    /// RESP3 (the reply itself is in the new protocol) and describes the server as a map.
     static func hello(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let count = arguments.count
         var next = 1
+        var newEncoding: ReplyEncoding?
         if count >= 2 {
             guard let version = ASCII.parseInteger(arguments[1]) else {
                 return call.reply.error(.protocolVersionNotInteger)
             }
-            guard version == 2 else { return call.reply.error(.unsupportedProtocolVersion) }
+            guard version == 2 || version == 3 else { return call.reply.error(.unsupportedProtocolVersion) }
+            newEncoding = version == 3 ? .resp3 : .resp2
             next = 2
         }
         var newName: ArraySlice<UInt8>?
@@ -201,6 +204,7 @@ extension Commands {
             }
         }
         if let newName { call.client.name = newName.isEmpty ? nil : Array(newName) }
+        if let newEncoding { call.reply.encoding = newEncoding }
         call.reply.mapHeader(7)
         call.reply.bulk("server")
         call.reply.bulk("redis")

@@ -15,7 +15,8 @@ private func execute(
         bytes += b(word)
     }
     var call = CommandCall(
-        context: store, client: ClientState(id: 9, name: nil), reply: ReplyWriter(encoding: encoding), now: fixedClock)
+        context: store, client: ClientState(id: 9, name: nil), reply: ReplyWriter(encoding: encoding), now: fixedClock,
+        maxValueBytes: 100)
     CommandTable.execute(
         ArgumentVector(bytes: bytes[...], ranges: ranges), on: wireProtocol, names: CommandTable.names(on: wireProtocol),
         maxValueBytes: 100, call: &call)

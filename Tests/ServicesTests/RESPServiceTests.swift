@@ -41,9 +41,11 @@ struct RESPCase: CustomTestStringConvertible, Sendable {
     }
 }
 
-let infoAll = "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n"
+let infoAll = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n"
     + "\r\n# Stats\r\nkeys:1\r\nmutations:0\r\n\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"
-let helloReply = "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n$5\r\nproto\r\n:2\r\n"
+let helloReply = "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:2\r\n"
+    + "$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+let hello3Reply = "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n"
     + "$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
 let x200 = String(repeating: "x", count: 200)
 let x128 = String(repeating: "x", count: 128)
@@ -92,7 +94,7 @@ let respCases: [RESPCase] = {
     c.append(RESPCase("INFO sections", ["a": "1"], [resp("INFO", "keyspace"), resp("INFO", "SERVER"), resp("INFO", "nope"),
                       resp("INFO", "all")],
                       bulk("# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n")
-                      + bulk("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n")
+                      + bulk("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n")
                       + "$0\r\n\r\n" + bulk(infoAll)))
     c.append(RESPCase("INFO on an empty store lists no database", [resp("INFO", "keyspace")], bulk("# Keyspace\r\n")))
     c.append(RESPCase("TIME", [resp("TIME"), resp("TIME", "x")],
@@ -107,7 +109,7 @@ let respCases: [RESPCase] = {
                       "+OK\r\n:0\r\n+OK\r\n+OK\r\n:0\r\n-ERR syntax error\r\n+OK\r\n"))
     c.append(RESPCase("COMMAND", [resp("COMMAND"), resp("COMMAND", "COUNT"), resp("COMMAND", "DOCS"),
                       resp("command", "docs", "get"), resp("COMMAND", "NOPE"), resp("COMMAND", "COUNT", "x")],
-                      "*0\r\n:21\r\n*0\r\n*0\r\n-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n"
+                      "*0\r\n:\(CommandTable.respCommandCount)\r\n*0\r\n*0\r\n-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n"
                       + "-ERR wrong number of arguments for 'command|count' command\r\n"))
     c.append(RESPCase("CONFIG GET", [resp("CONFIG", "GET", "save"), resp("CONFIG", "get", "appendonly"),
                       resp("CONFIG", "GET", "*"), resp("CONFIG", "GET", "APPEND*", "s?ve", "nope")],
@@ -124,10 +126,12 @@ let respCases: [RESPCase] = {
                       "$-1\r\n+OK\r\n$2\r\nme\r\n+OK\r\n+OK\r\n:7\r\n-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n"
                       + "-ERR wrong number of arguments for 'client|setname' command\r\n"
                       + "-ERR wrong number of arguments for 'client' command\r\n"))
-    c.append(RESPCase("HELLO", [resp("HELLO"), resp("HELLO", "2"), resp("HELLO", "3"), resp("HELLO", "1"), resp("HELLO", "x")],
-                      helloReply + helloReply + "-NOPROTO sorry, this protocol version is not supported\r\n"
-                      + "-NOPROTO sorry, this protocol version is not supported\r\n"
-                      + "-ERR Protocol version is not an integer or out of range\r\n"))
+    // HELLO 3 answers in RESP3 (a map), and the connection stays there until HELLO 2.
+    c.append(RESPCase("HELLO", [resp("HELLO"), resp("HELLO", "2"), resp("HELLO", "3"), resp("GET", "nope"),
+                                resp("HELLO", "1"), resp("HELLO", "x"), resp("HELLO", "2"), resp("GET", "nope")],
+                      helloReply + helloReply + hello3Reply
+                      + "_\r\n-NOPROTO unsupported protocol version\r\n"
+                      + "-ERR Protocol version is not an integer or out of range\r\n" + helloReply + "$-1\r\n"))
     c.append(RESPCase("HELLO options", [resp("HELLO", "2", "AUTH", "default", "pw", "SETNAME", "cli"),
                       resp("CLIENT", "GETNAME"), resp("HELLO", "2", "BOGUS"), resp("HELLO", "2", "SETNAME")],
                       helloReply + "$3\r\ncli\r\n-ERR Syntax error in HELLO option 'BOGUS'\r\n"

@@ -1,0 +1,216 @@
+// The differential test: the same command sequences sent to a redis-server started here (7.0,
+// the Redis whose behaviour the kv port matches) and to reactord, in RESP2 and in RESP3, replies
+// compared byte for byte (time-dependent ones by property, ReplyComparison). Hand-written edge
+// cases per command, then seeded random sequences over the command list with a small keyspace so
+// that commands collide. A difference prints the sequence, the command and both replies.
+
+import Foundation
+import Reactor
+import Server
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized) struct RedisDifferentialTests {
+    /// Both servers, fresh.
+    final class Pair {
+        let oracle: RedisOracle
+        let dir: TemporaryDirectory
+        let server: InProcessServer
+
+        init() throws {
+            self.oracle = try RedisOracle()
+            self.dir = try TemporaryDirectory()
+            self.server = try InProcessServer.kv(dataDirectory: self.dir.path, fsync: "no")
+        }
+
+        func stop() {
+            self.server.stop()
+            self.oracle.stop()
+            self.dir.remove()
+        }
+    }
+
+    /// What a run compared.
+    struct Tally {
+        var sequences = 0
+        var replies = 0
+        var commands: Set<String> = []
+        var differences: [String] = []
+    }
+
+    /// Runs `sequence` against both servers on fresh connections in `protocolVersion`, after
+    /// FLUSHALL. Stops the sequence at its first difference (the states have diverged).
+    static func run(_ name: String, _ sequence: [[[UInt8]]], protocolVersion: Int, on pair: Pair, tally: inout Tally) throws {
+        let ours = try RawRESPConnection(port: pair.server.kvPort)
+        let theirs = try RawRESPConnection(port: pair.oracle.port)
+        for connection in [ours, theirs] {
+            _ = try connection.call("FLUSHALL")
+            if protocolVersion == 3 { _ = try connection.call("HELLO", "3") }
+        }
+        tally.sequences += 1
+        for arguments in sequence {
+            let mine = try ours.call(arguments)
+            let redis = try theirs.call(arguments)
+            tally.replies += 1
+            tally.commands.insert(String(decoding: arguments[0], as: UTF8.self).uppercased())
+            let rule = ReplyComparison.rule(for: arguments)
+            if !rule.matches(mine, redis) {
+                let shown = arguments.map { String(decoding: $0, as: UTF8.self).debugDescription }.joined(separator: " ")
+                tally.differences.append("""
+                [\(name), RESP\(protocolVersion)] \(shown)
+                    reactord: \(String(decoding: mine, as: UTF8.self).debugDescription)
+                    redis:    \(String(decoding: redis, as: UTF8.self).debugDescription)
+                """)
+                return
+            }
+        }
+    }
+
+    /// Splits each line at spaces; `'…'` quotes one argument (spaces kept, `''` is empty).
+    static func words(_ lines: [String]) -> [[[UInt8]]] {
+        lines.map { line in
+            var arguments: [[UInt8]] = []
+            var current: [UInt8]?
+            var quoted = false
+            for byte in line.utf8 {
+                if byte == UInt8(ascii: "'") {
+                    quoted.toggle()
+                    current = current ?? []
+                } else if byte == UInt8(ascii: " ") && !quoted {
+                    if let word = current { arguments.append(word) }
+                    current = nil
+                } else {
+                    current = (current ?? []) + [byte]
+                }
+            }
+            if let word = current { arguments.append(word) }
+            return arguments
+        }
+    }
+
+    /// Hand-written edge cases, one sequence per command family.
+    static let handWritten: [(String, [[[UInt8]]])] = [
+        ("get-set", words([
+            "GET k", "SET k v", "GET k", "SET k w NX", "SET k w XX", "GET k", "SET k v NX XX", "SET k v XX NX",
+            "SET k v FOO", "SET k", "GET", "GET k extra", "SETNX k x", "SETNX k2 x", "GET k2",
+        ])),
+        ("del-exists", words([
+            "MSET a 1 b 2 c 3", "EXISTS a b c d a", "DEL a d", "DEL a", "EXISTS a", "MGET a b c d", "MSET a",
+            "MSET a 1 b", "DBSIZE",
+        ])),
+        ("incr", words([
+            "INCR n", "INCR n", "SET n 9223372036854775806", "INCR n", "INCR n", "SET n 010", "INCR n",
+            "SET n -0", "INCR n", "SET n ' 1'", "INCR n", "SET n abc", "INCR n", "SET n -9223372036854775808", "INCR n",
+        ])),
+        ("connection", words([
+            "PING", "PING hi", "PING a b", "ECHO x", "ECHO", "SELECT 0", "SELECT x",
+            "NOSUCH a b", "CLIENT GETNAME", "CLIENT SETNAME n1", "CLIENT GETNAME", "CLIENT SETNAME",
+            "CLIENT NOSUCH", "COMMAND NOSUCH", "CONFIG NOSUCH", "HELLO x", "HELLO 4", "HELLO 1",
+        ])),
+        ("strings", words([
+            "GETSET k v", "GETSET k w", "GET k", "GETDEL k", "GETDEL k", "MSETNX a 1 b 2", "MSETNX b 3 c 4",
+            "MGET a b c", "MSETNX a", "MSETNX a 1 b", "APPEND s ab", "APPEND s cd", "STRLEN s", "STRLEN nope",
+            "GETRANGE s 0 -1", "GETRANGE s 1 2", "GETRANGE s -3 -1", "GETRANGE s -1 -3", "GETRANGE s 5 10",
+            "GETRANGE s -100 100", "GETRANGE s 2 1", "GETRANGE nope 0 -1", "GETRANGE s x 1", "GETRANGE s 0 y",
+            "SUBSTR s 1 -1", "SETRANGE s 2 XY", "GET s", "SETRANGE s 6 Z", "GET s", "SETRANGE new 3 q", "GET new",
+            "SETRANGE empty 3 ''", "SETRANGE s 0 ''", "SETRANGE s -1 x", "SETRANGE s x y", "EXISTS empty",
+        ])),
+        ("counters", words([
+            "DECR d", "DECR d", "INCRBY d 10", "INCRBY d -20", "DECRBY d 5", "DECRBY d -5", "INCRBY d x",
+            "DECRBY d -9223372036854775808", "DECRBY d 9223372036854775807", "DECRBY d 9223372036854775807",
+            "SET d 9223372036854775807", "INCRBY d 1", "DECRBY d -1", "SET s abc", "INCRBY s 1", "DECR s",
+            "INCRBY nope 9223372036854775807", "INCRBY nope 1",
+        ])),
+        ("incrbyfloat", words([
+            "INCRBYFLOAT f 1.5", "INCRBYFLOAT f 0.1", "INCRBYFLOAT f -1.6", "GET f", "INCRBYFLOAT f 1e3",
+            "INCRBYFLOAT f 3.0e-2", "INCRBYFLOAT f x", "INCRBYFLOAT f inf", "INCRBYFLOAT f nan", "INCRBYFLOAT f 1e5000",
+            "INCRBYFLOAT f -1e-400", "SET f 10.50", "INCRBYFLOAT f 0", "SET f 5.0e3", "INCRBYFLOAT f 2.0e2",
+            "SET f abc", "INCRBYFLOAT f 1", "SET f ' 1'", "INCRBYFLOAT f 1", "INCRBYFLOAT g 0.1", "INCRBYFLOAT g 0.2",
+            "INCRBYFLOAT h 123456789012345678901234567890", "INCRBYFLOAT h 1e300", "INCRBYFLOAT i -0.0",
+            "INCRBYFLOAT j 3", "INCRBYFLOAT j -3", "INCRBYFLOAT k 1.23456789012345678", "INCRBYFLOAT l +5",
+            "INCRBYFLOAT m 0x10", "INCRBYFLOAT m .5", "INCRBYFLOAT m 5.", "INCRBYFLOAT n 1e-20",
+        ])),
+        ("lcs", words([
+            "MSET a ohmytext b mynewtext", "LCS a b", "LCS a b LEN", "LCS a b IDX", "LCS a b IDX MINMATCHLEN 4",
+            "LCS a b IDX WITHMATCHLEN", "LCS a b IDX MINMATCHLEN 4 WITHMATCHLEN", "LCS a b LEN IDX", "LCS a b FOO",
+            "LCS a b MINMATCHLEN", "LCS a b IDX MINMATCHLEN x", "LCS a nope", "LCS nope nope2 IDX", "LCS a a IDX",
+            "MSET c abcabc d xbxcxaxbxc", "LCS c d IDX WITHMATCHLEN", "LCS d c IDX MINMATCHLEN -1", "LCS a",
+        ])),
+        ("keys", words([
+            "MSET a 1 b 2", "UNLINK a nope", "TOUCH a b b nope", "TYPE b", "TYPE nope", "RENAME b c", "GET c",
+            "RENAME nope x", "RENAME c c", "RENAME nope nope", "SET d 4", "RENAME c d", "GET d", "RENAMENX d e",
+            "SET f 6", "RENAMENX e f", "RENAMENX e e", "RENAMENX nope x", "COPY e g", "GET g", "COPY e g", "COPY e g REPLACE",
+            "COPY nope g", "COPY e e", "COPY e h DB 0", "COPY e h DB x", "COPY e h FOO", "COPY e h DB", "COPY e h DB 99999999999",
+            "COPY e h DB -1", "EXISTS e f g h", "TYPE", "RENAME a",
+        ])),
+        ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
+    ]
+
+    @Test func handWrittenSequencesGetRedisReplies() throws {
+        let pair = try Pair()
+        defer { pair.stop() }
+        var tally = Tally()
+        for version in [2, 3] {
+            for (name, sequence) in Self.handWritten {
+                try Self.run(name, sequence, protocolVersion: version, on: pair, tally: &tally)
+            }
+        }
+        #expect(tally.differences.isEmpty, "\(tally.differences.count) differences:\n\(tally.differences.joined(separator: "\n"))")
+        print("differential (hand-written): \(tally.sequences) sequences, \(tally.replies) replies, \(tally.commands.count) commands")
+    }
+
+    /// The random sequences' command generators over a small keyspace.
+    static func randomCommand(_ g: inout SeededGenerator) -> [[UInt8]] {
+        let keys = ["k1", "k2", "k3", "n"]
+        let values = ["v", "", "10", "-3", "abc def", "9223372036854775807", "0", "x\r\ny"]
+        func key() -> String { keys.randomElement(using: &g)! }
+        func value() -> String { values.randomElement(using: &g)! }
+        let command: [String]
+        switch Int.random(in: 0..<28, using: &g) {
+        case 0: command = ["GET", key()]
+        case 1: command = ["SET", key(), value()]
+        case 2: command = ["SET", key(), value(), ["NX", "XX"].randomElement(using: &g)!]
+        case 3: command = ["SETNX", key(), value()]
+        case 4: command = ["DEL", key(), key()]
+        case 5: command = ["EXISTS", key(), key(), key()]
+        case 6: command = ["MGET", key(), key()]
+        case 7: command = ["MSET", key(), value(), key(), value()]
+        case 8: command = ["INCR", key()]
+        case 9: command = ["DBSIZE"]
+        case 10: command = ["GETSET", key(), value()]
+        case 11: command = ["GETDEL", key()]
+        case 12: command = ["MSETNX", key(), value(), key(), value()]
+        case 13: command = ["APPEND", key(), value()]
+        case 14: command = ["STRLEN", key()]
+        case 15: command = ["GETRANGE", key(), ["0", "-1", "2", "-3"].randomElement(using: &g)!, ["-1", "1", "5"].randomElement(using: &g)!]
+        case 16: command = ["SETRANGE", key(), ["0", "2", "5"].randomElement(using: &g)!, value()]
+        case 17: command = ["DECR", key()]
+        case 18: command = ["INCRBY", key(), ["5", "-7", "9223372036854775807"].randomElement(using: &g)!]
+        case 19: command = ["DECRBY", key(), ["5", "-7"].randomElement(using: &g)!]
+        case 20: command = ["INCRBYFLOAT", key(), ["0.1", "-2.5", "1e2", "3"].randomElement(using: &g)!]
+        case 21: command = ["UNLINK", key(), key()]
+        case 22: command = ["TOUCH", key(), key()]
+        case 23: command = ["TYPE", key()]
+        case 24: command = ["RENAME", key(), key()]
+        case 25: command = ["RENAMENX", key(), key()]
+        case 26: command = ["COPY", key(), key()] + (Bool.random(using: &g) ? ["REPLACE"] : [])
+        default: command = ["LCS", key(), key()]
+        }
+        return command.map { Array($0.utf8) }
+    }
+
+    @Test func seededRandomSequencesGetRedisReplies() throws {
+        let pair = try Pair()
+        defer { pair.stop() }
+        var tally = Tally()
+        for seed in UInt64(1)...20 {
+            var g = SeededGenerator(seed: seed)
+            let sequence = (0..<60).map { _ in Self.randomCommand(&g) }
+            try Self.run("seed \(seed)", sequence, protocolVersion: seed % 2 == 0 ? 3 : 2, on: pair, tally: &tally)
+        }
+        #expect(tally.differences.isEmpty, "\(tally.differences.count) differences:\n\(tally.differences.joined(separator: "\n"))")
+        print("differential (random): \(tally.sequences) sequences, \(tally.replies) replies, \(tally.commands.count) commands")
+    }
+}
