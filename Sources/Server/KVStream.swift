@@ -36,7 +36,10 @@ final class KVStream: StreamSession, DurabilityWaiter {
         return result
     }
 
-    func closed() { self.persistence.forget(self) }
+    func closed() {
+        self.persistence.forget(self)
+        self.session.release(context: self.persistence)
+    }
 
     // MARK: DurabilityWaiter
 

@@ -110,6 +110,12 @@ final class Persistence: CommandContext {
         self.statisticsExtra() + self.store.statistics()
     }
 
+    let watches = WatchRegistry()
+
+    func beginAtomicGroup() {}
+
+    func endAtomicGroup() {}
+
     // MARK: Holding replies
 
     /// Whether replies depending on `sequence` may go out now.

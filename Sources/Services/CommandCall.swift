@@ -33,6 +33,8 @@ struct CommandCall {
     mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
         do throws(StorageError) {
             try self.context.set(value, forKey: key)
+            let watches = self.context.watches
+            if !watches.isEmpty { watches.touch(key) }
             return true
         } catch {
             self.reply.error(.storage(error))
@@ -44,7 +46,10 @@ struct CommandCall {
     /// answered.
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
         do throws(StorageError) {
-            return try self.context.removeValue(forKey: key)
+            let removed = try self.context.removeValue(forKey: key)
+            let watches = self.context.watches
+            if removed && !watches.isEmpty { watches.touch(key) }
+            return removed
         } catch {
             self.reply.error(.storage(error))
             return nil
@@ -54,6 +59,8 @@ struct CommandCall {
     /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
     mutating func removeAll() -> Bool {
         do throws(StorageError) {
+            let watches = self.context.watches
+            if !watches.isEmpty { watches.touchAll(where: { self.context.value(forKey: $0) != nil }) }
             try self.context.removeAll()
             return true
         } catch {
@@ -63,10 +70,28 @@ struct CommandCall {
     }
 }
 
+extension CommandCall {
+    /// Drops every watch of this connection.
+    mutating func unwatchAll() {
+        guard !self.client.watched.isEmpty else { return }
+        for entry in self.client.watched { self.context.watches.unwatch(entry.key) }
+        self.client.watched = []
+    }
+}
+
 /// Per-connection state the commands read and change.
 struct ClientState {
     /// The id `CLIENT ID` and `HELLO` report.
     let id: Int
     /// Set by `CLIENT SETNAME` / `HELLO … SETNAME`; nil when unnamed.
     var name: [UInt8]?
+    /// The queue between MULTI and EXEC; nil outside a transaction.
+    var transaction: Transaction?
+    /// WATCHed keys and their versions when watched.
+    var watched: [(key: [UInt8], version: UInt64)] = []
+
+    init(id: Int, name: [UInt8]?) {
+        self.id = id
+        self.name = name
+    }
 }

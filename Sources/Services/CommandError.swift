@@ -41,6 +41,15 @@ enum CommandError: Error {
     case lcsTooLarge
     case sameObject
 
+    // Transactions.
+    case multiNested
+    case execWithoutMulti
+    case discardWithoutMulti
+    case watchInMulti
+    case execAbort
+    /// EXEC itself had the wrong arity inside MULTI: the transaction is discarded.
+    case execAbortWrongArity(StaticString)
+
     // Keyspace.
     case noSuchKey
     case notFound
@@ -58,6 +67,7 @@ enum CommandError: Error {
     private var code: StaticString {
         switch self {
         case .unsupportedProtocolVersion: "NOPROTO"
+        case .execAbort, .execAbortWrongArity: "EXECABORT"
         default: "ERR"
         }
     }
@@ -114,6 +124,15 @@ enum CommandError: Error {
         case .lcsLengthAndRanges: output.append("If you want both the length and indexes, please just use IDX.")
         case .lcsTooLarge: output.append("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
         case .sameObject: output.append("source and destination objects are the same")
+        case .multiNested: output.append("MULTI calls can not be nested")
+        case .execWithoutMulti: output.append("EXEC without MULTI")
+        case .discardWithoutMulti: output.append("DISCARD without MULTI")
+        case .watchInMulti: output.append("WATCH inside MULTI is not allowed")
+        case .execAbort: output.append("Transaction discarded because of previous errors.")
+        case .execAbortWrongArity(let name):
+            output.append("Transaction discarded because of: wrong number of arguments for '")
+            output.append(name)
+            output.append("' command")
         case .noSuchKey: output.append("no such key")
         case .notFound: output.append("not found")
         case .keyExists: output.append("key exists")

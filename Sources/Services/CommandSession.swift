@@ -47,6 +47,14 @@ struct CommandSession<Framer: CommandFramer> {
     /// The encoding replies are written in now.
     var replyEncoding: ReplyEncoding { self.encoding }
 
+    /// Drops what the connection holds in the context's shared state (its WATCHes). Call once
+    /// when the connection closes.
+    mutating func release(context: any CommandContext) {
+        for entry in self.client.watched { context.watches.unwatch(entry.key) }
+        self.client.watched = []
+        self.client.transaction = nil
+    }
+
     /// Buffers received bytes; nothing is answered until ``process(context:output:outputLimit:)``.
     mutating func receive(_ bytes: UnsafeRawBufferPointer) {
         self.loop.receive(bytes)

@@ -57,14 +57,20 @@ enum CommandTable {
                     run: Commands.copy),
         CommandSpec("info", arity: -1, flags: [], run: Commands.info),
         CommandSpec("time", arity: 1, flags: [.fast], run: Commands.time),
-        CommandSpec("quit", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.quit),
+        CommandSpec("quit", arity: -1, flags: [.allowedBeforeAuth, .fast, .runsInMulti], run: Commands.quit),
         CommandSpec("select", arity: 2, flags: [.fast], run: Commands.select),
         CommandSpec("flushdb", arity: -1, flags: [.write], run: Commands.flush),
         CommandSpec("flushall", arity: -1, flags: [.write], run: Commands.flush),
         CommandSpec("command", arity: -1, flags: [], run: Commands.command),
         CommandSpec("config", arity: -2, flags: [], run: Commands.config),
         CommandSpec("client", arity: -2, flags: [], run: Commands.client),
-        CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast, .notInMulti], run: Commands.hello),
+        CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.hello),
+        CommandSpec("multi", arity: 1, flags: [.fast, .runsInMulti], run: Commands.multi),
+        CommandSpec(CommandTable.execName, arity: 1, flags: [.runsInMulti], run: Commands.exec),
+        CommandSpec("discard", arity: 1, flags: [.fast, .runsInMulti], run: Commands.discard),
+        CommandSpec("watch", arity: -2, flags: [.fast, .runsInMulti], keys: .all, run: Commands.watch),
+        CommandSpec("unwatch", arity: 1, flags: [.fast], run: Commands.unwatch),
+        CommandSpec("reset", arity: 1, flags: [.allowedBeforeAuth, .fast, .runsInMulti], run: Commands.reset),
     ]
 
     /// How many commands RESP knows (`COMMAND COUNT`).
@@ -102,12 +108,17 @@ enum CommandTable {
         call: inout CommandCall
     ) {
         guard let command = names.find(arguments[0]) else {
+            call.client.transaction?.failed = true
             return call.reply.error(.unknownCommand(arguments))
         }
         switch wireProtocol {
         case .resp:
             guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
-                return call.reply.error(.wrongArity(command.name))
+                return Self.refuseArity(command, &call)
+            }
+            if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
+                call.client.transaction!.queue(arguments)
+                return call.reply.status("QUEUED")
             }
         case .line:
             // Present: the line index holds only rows that have a line syntax.
@@ -119,6 +130,23 @@ enum CommandTable {
         }
         command.run(arguments, &call)
     }
+}
+
+extension CommandTable {
+    /// Wrong arity: inside MULTI the transaction is flagged, and an EXEC with arguments ends it
+    /// (Redis's execCommandAbort).
+    fileprivate static func refuseArity(_ command: CommandSpec, _ call: inout CommandCall) {
+        guard call.client.transaction != nil else { return call.reply.error(.wrongArity(command.name)) }
+        if command.name.utf8Start == CommandTable.execName.utf8Start {
+            call.client.transaction = nil
+            call.unwatchAll()
+            return call.reply.error(.execAbortWrongArity(command.name))
+        }
+        call.client.transaction!.failed = true
+        call.reply.error(.wrongArity(command.name))
+    }
+
+    fileprivate static let execName: StaticString = "exec"
 }
 
 /// Case-insensitive lookup of command names without hashing into a String: names are bucketed

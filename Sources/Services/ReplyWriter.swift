@@ -96,6 +96,15 @@ struct ReplyWriter {
         }
     }
 
+    /// No array (EXEC aborted by WATCH): `*-1` (RESP2), `_` (RESP3), `ERR not found` (line).
+    mutating func nullArray() {
+        switch self.encoding {
+        case .line: self.error(.notFound)
+        case .resp2: self.output.append("*-1\r\n")
+        case .resp3: self.output.append("_\r\n")
+        }
+    }
+
     /// An integer: `:<n>`; on the line protocol as ``lineIntegers`` says.
     mutating func integer<T: BinaryInteger>(_ value: T) {
         switch self.encoding {

@@ -41,4 +41,13 @@ public protocol CommandContext: AnyObject {
     func removeAll() throws(StorageError)
     /// `name=value` fields for the line protocol's `stats` and RESP `INFO`, in a stable order.
     func statistics() -> [(name: String, value: String)]
+    /// The keys connections WATCH. The context owns one registry for all its connections, and
+    /// touches a key there when it changes it by itself (expiry, eviction); the commands touch
+    /// the keys they write.
+    var watches: WatchRegistry { get }
+    /// The mutations until ``endAtomicGroup()`` (one EXEC) form one unit in the log: after a
+    /// crash they are replayed all or none. Groups do not nest.
+    func beginAtomicGroup()
+    /// Ends the group ``beginAtomicGroup()`` started.
+    func endAtomicGroup()
 }

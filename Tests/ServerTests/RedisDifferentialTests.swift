@@ -145,6 +145,16 @@ import Glibc
             "COPY nope g", "COPY e e", "COPY e h DB 0", "COPY e h DB x", "COPY e h FOO", "COPY e h DB", "COPY e h DB 99999999999",
             "COPY e h DB -1", "EXISTS e f g h", "TYPE", "RENAME a",
         ])),
+        ("transactions", words([
+            "MULTI", "MULTI", "SET a 1", "NOSUCH", "GET", "EXEC", "EXEC", "DISCARD", "GET a", "WATCH a", "MULTI",
+            "WATCH b", "INCR a", "SET a x", "INCR a", "UNWATCH", "EXEC", "MULTI", "EXEC", "WATCH a", "SET a 2", "MULTI",
+            "GET a", "EXEC", "WATCH a b", "DEL a", "MULTI", "GET a", "EXEC", "WATCH nope", "MULTI", "GET nope",
+            "EXEC", "WATCH a", "MULTI", "SET a 3", "DISCARD", "MULTI", "GET a", "EXEC", "WATCH a", "FLUSHALL",
+            "MULTI", "PING", "EXEC", "SET a 1", "WATCH a", "FLUSHALL", "MULTI", "PING", "EXEC", "MULTI", "SET a 1",
+            "GETRANGE a x y", "RENAME nope b", "EXEC", "MULTI", "DISCARD", "DISCARD", "WATCH", "MULTI", "EXEC x",
+            "DISCARD", "RESET", "MULTI", "SET a 5", "RESET", "GET a", "WATCH a", "RESET", "SET a 6", "MULTI",
+            "GET a", "EXEC", "MULTI", "HELLO 3", "GET nope", "HELLO 2", "GET nope", "EXEC",
+        ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
     ]
 
@@ -161,6 +171,41 @@ import Glibc
         print("differential (hand-written): \(tally.sequences) sequences, \(tally.replies) replies, \(tally.commands.count) commands")
     }
 
+    /// WATCH across connections: a second client's write, delete or FLUSHALL aborts the first
+    /// client's EXEC; a closed watcher leaves nothing behind.
+    @Test func watchSeesOtherClientsWrites() throws {
+        let pair = try Pair()
+        defer { pair.stop() }
+        for port in [pair.server.kvPort, pair.oracle.port] {
+            let a = try RawRESPConnection(port: port)
+            let b = try RawRESPConnection(port: port)
+            _ = try a.call("FLUSHALL")
+            for change in [["SET", "w", "2"], ["DEL", "w"], ["FLUSHALL"], ["INCRBY", "w", "3"], ["RENAME", "v", "w"]] {
+                _ = try a.call("MSET", "w", "1", "v", "0")
+                #expect(try a.call("WATCH", "w") == Array("+OK\r\n".utf8))
+                _ = try b.call(change.map { Array($0.utf8) })
+                _ = try a.call("MULTI")
+                _ = try a.call("GET", "w")
+                #expect(try a.call("EXEC") == Array("*-1\r\n".utf8), "\(change) on port \(port)")
+            }
+            // A change to another key, or before the WATCH, does not abort.
+            _ = try a.call("SET", "w", "1")
+            _ = try a.call("WATCH", "w")
+            _ = try b.call("SET", "other", "1")
+            _ = try a.call("MULTI")
+            _ = try a.call("GET", "w")
+            #expect(try a.call("EXEC") == Array("*1\r\n$1\r\n1\r\n".utf8), "port \(port)")
+            // A watcher that goes away without UNWATCH leaves the key unwatched for others.
+            let c = try RawRESPConnection(port: port)
+            _ = try c.call("WATCH", "w")
+            c.client.close()
+            _ = try a.call("WATCH", "w")
+            _ = try a.call("MULTI")
+            _ = try a.call("SET", "w", "9")
+            #expect(try a.call("EXEC") == Array("*1\r\n+OK\r\n".utf8), "port \(port)")
+        }
+    }
+
     /// The random sequences' command generators over a small keyspace.
     static func randomCommand(_ g: inout SeededGenerator) -> [[UInt8]] {
         let keys = ["k1", "k2", "k3", "n"]
@@ -168,7 +213,7 @@ import Glibc
         func key() -> String { keys.randomElement(using: &g)! }
         func value() -> String { values.randomElement(using: &g)! }
         let command: [String]
-        switch Int.random(in: 0..<28, using: &g) {
+        switch Int.random(in: 0..<33, using: &g) {
         case 0: command = ["GET", key()]
         case 1: command = ["SET", key(), value()]
         case 2: command = ["SET", key(), value(), ["NX", "XX"].randomElement(using: &g)!]
@@ -196,7 +241,12 @@ import Glibc
         case 24: command = ["RENAME", key(), key()]
         case 25: command = ["RENAMENX", key(), key()]
         case 26: command = ["COPY", key(), key()] + (Bool.random(using: &g) ? ["REPLACE"] : [])
-        default: command = ["LCS", key(), key()]
+        case 27: command = ["LCS", key(), key()]
+        case 28: command = ["MULTI"]
+        case 29: command = ["EXEC"]
+        case 30: command = ["DISCARD"]
+        case 31: command = ["WATCH", key()]
+        default: command = ["UNWATCH"]
         }
         return command.map { Array($0.utf8) }
     }
@@ -205,7 +255,7 @@ import Glibc
         let pair = try Pair()
         defer { pair.stop() }
         var tally = Tally()
-        for seed in UInt64(1)...20 {
+        for seed in UInt64(1)...40 {
             var g = SeededGenerator(seed: seed)
             let sequence = (0..<60).map { _ in Self.randomCommand(&g) }
             try Self.run("seed \(seed)", sequence, protocolVersion: seed % 2 == 0 ? 3 : 2, on: pair, tally: &tally)

@@ -205,10 +205,28 @@ enum ReplyComparison {
         }
     }
 
+    /// `id` fields of HELLO replies (connection ids differ between servers) made equal.
+    static func withoutClientIDs(_ reply: [UInt8]) -> [UInt8] {
+        let marker = Array("$2\r\nid\r\n:".utf8)
+        var out: [UInt8] = []
+        var i = 0
+        while i < reply.count {
+            if reply[i...].starts(with: marker) {
+                out += marker + Array("N".utf8)
+                i += marker.count
+                while i < reply.count && reply[i] != 13 { i += 1 }
+            } else {
+                out.append(reply[i])
+                i += 1
+            }
+        }
+        return out
+    }
+
     /// Whether `ours` matches `theirs` under this rule.
     func matches(_ ours: [UInt8], _ theirs: [UInt8]) -> Bool {
         switch self {
-        case .exact: return ours == theirs
+        case .exact: return ours == theirs || Self.withoutClientIDs(ours) == Self.withoutClientIDs(theirs)
         case .sameType: return ours.first == theirs.first
         case .sameShape:
             guard ours.first == theirs.first else { return false }

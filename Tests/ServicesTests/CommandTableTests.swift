@@ -53,7 +53,9 @@ private func execute(
         }
         for name in ["get", "mget", "exists", "dbsize"] { #expect(flags(name)?.contains(.readOnly) == true, "\(name)") }
         for name in ["hello", "quit", "bye"] { #expect(flags(name)?.contains(.allowedBeforeAuth) == true, "\(name)") }
-        #expect(flags("hello")?.contains(.notInMulti) == true)
+        for name in ["multi", "exec", "discard", "watch", "quit", "reset"] {
+            #expect(flags(name)?.contains(.runsInMulti) == true, "\(name)")
+        }
     }
 
     @Test func lineRestArgumentsAreDeclaredInTheTable() {

@@ -42,6 +42,19 @@ final class InMemoryStorage: CommandContext {
         [("keys", String(self.values.count)), ("mutations", String(self.mutationCount))]
     }
 
+    let watches = WatchRegistry()
+    /// Nesting of atomic groups seen (EXEC); never above 1.
+    private(set) var groupDepth = 0
+    private(set) var groups = 0
+
+    func beginAtomicGroup() {
+        precondition(self.groupDepth == 0, "atomic groups do not nest")
+        self.groupDepth += 1
+        self.groups += 1
+    }
+
+    func endAtomicGroup() { self.groupDepth -= 1 }
+
     subscript(key: String) -> String? {
         self.values[Array(key.utf8)].map { String(decoding: $0, as: UTF8.self) }
     }
