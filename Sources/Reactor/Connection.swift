@@ -73,6 +73,8 @@ public final class Connection: EventHandler {
     let descriptor: Descriptor
     /// The peer's address, if known.
     public let peer: SocketAddress?
+    /// The socket's descriptor number, for reports such as CLIENT LIST (never for I/O).
+    public var descriptorNumber: Int { Int(self.descriptor.rawValue) }
     unowned let loop: EventLoop
     /// Receives events. Released when the connection closes (breaking any cycle).
     var delegate: ConnectionDelegate?

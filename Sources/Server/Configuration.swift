@@ -25,6 +25,9 @@ public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
 
 /// Everything `reactord` can be told.
 public struct ServerConfiguration: Sendable {
+    /// This server's own version (INFO `reactord_version`).
+    public static let version = "0.1.0"
+
     public var host = "127.0.0.1"
     public var kvPort = ServicePort.port(9877)
     public var echoPort = ServicePort.port(9878)

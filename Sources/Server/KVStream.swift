@@ -10,15 +10,25 @@ final class KVStream: StreamSession, DurabilityWaiter {
     private var session: KVSession
     private unowned let persistence: Persistence
     private weak var handler: StreamHandler?
+    private let clientID: Int
+    private let localAddress: String
 
-    init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int) {
+    init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String) {
         self.persistence = persistence
+        self.clientID = clientID
+        self.localAddress = localAddress
         self.session = KVSession(
             maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
             now: SystemClock.wallClock)
     }
 
-    func open(_ connection: Connection, handler: StreamHandler) { self.handler = handler }
+    func open(_ connection: Connection, handler: StreamHandler) {
+        self.handler = handler
+        let record = ClientRecord(
+            id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
+            fd: connection.descriptorNumber, connectedAtSeconds: SystemClock.wallClock().seconds)
+        self.persistence.clients.register(record) { [weak connection] in connection?.close() }
+    }
 
     func receive(_ bytes: UnsafeRawBufferPointer) { self.session.receive(bytes) }
 
@@ -38,6 +48,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
 
     func closed() {
         self.persistence.forget(self)
+        self.persistence.clients.unregister(id: self.clientID)
         self.session.release(context: self.persistence)
     }
 

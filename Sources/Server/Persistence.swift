@@ -25,6 +25,20 @@ final class Persistence: CommandContext {
     private unowned let loop: EventLoop
     private let logger: Logger
     private let statisticsExtra: () -> [(name: String, value: String)]
+    /// The server's part of INFO (connections, port, uptime); the store's part is added here.
+    var serverFacts: () -> ServerFacts = { ServerFacts() }
+    /// Asks the server for a graceful stop (SHUTDOWN); `save` says whether to compact on the way.
+    var shutdownHandler: (Bool) -> Void = { _ in }
+    let clients = ClientRegistry()
+    let watches = WatchRegistry()
+    /// BGSAVE/BGREWRITEAOF/SAVE asked for a compaction that has not started yet.
+    private var compactionRequested = false
+    /// Unix seconds of the last finished compaction, or of the start before any.
+    private(set) var lastSaveTime = SystemClock.wallClock().seconds
+    private var lastCompactionSucceeded = true
+    private var mutationsAtLastSave: UInt64 = 0
+    private var commandsProcessed = 0
+
     /// The newest mutation made through this adapter (the handler compares it before and after a batch).
     private(set) var lastMutationSequence: UInt64 = 0
     /// Waiters for durability, by identity: the newest mutation each awaits, and when it
@@ -110,11 +124,52 @@ final class Persistence: CommandContext {
         self.statisticsExtra() + self.store.statistics()
     }
 
-    let watches = WatchRegistry()
-
     func beginAtomicGroup() {}
 
     func endAtomicGroup() {}
+
+    func facts() -> ServerFacts {
+        var facts = self.serverFacts()
+        facts.keys = self.store.count
+        facts.totalCommandsProcessed = self.commandsProcessed
+        facts.changesSinceLastSave = Int(self.store.lastSequence - min(self.store.lastSequence, self.mutationsAtLastSave))
+        facts.compactionInProgress = self.compactionInFlight
+        facts.lastSaveTime = self.lastSaveTime
+        facts.lastCompactionSucceeded = self.lastCompactionSucceeded
+        facts.fsyncPolicy = self.store.configuration.fsync.rawValue
+        let statistics = self.store.statistics()
+        for (name, value) in statistics {
+            if name == "compactions" { facts.compactions = Int(value) ?? 0 }
+            if name == "log_bytes" { facts.logBytes = Int(value) ?? 0 }
+        }
+        facts.extra = self.statistics()
+        return facts
+    }
+
+    func configuration() -> [(name: String, value: String)] {
+        let facts = self.serverFacts()
+        return [
+            ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ""),
+            ("databases", "1"), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
+            ("maxmemory", String(facts.maxMemoryBytes)), ("maxmemory-policy", facts.maxMemoryPolicy),
+            ("dir", self.store.configuration.directory),
+        ] + self.extraConfiguration()
+    }
+
+    /// Settings the server adds (bind, timeout, proto-max-bulk-len).
+    var extraConfiguration: () -> [(name: String, value: String)] = { [] }
+
+    func requestCompaction() -> CompactionRequest {
+        if self.compactionInFlight || self.compactionRequested { return .alreadyRunning }
+        self.compactionRequested = true
+        return .started
+    }
+
+    func shutdown(save: Bool) { self.shutdownHandler(save) }
+
+    func resetStatistics() { self.commandsProcessed = 0 }
+
+    func countCommands(_ count: Int) { self.commandsProcessed += count }
 
     // MARK: Holding replies
 
@@ -222,7 +277,7 @@ final class Persistence: CommandContext {
 
     private func compactIfNeeded() {
         guard !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil,
-              self.store.needsCompaction else { return }
+              self.store.needsCompaction || self.compactionRequested else { return }
         let job: CompactionJob?
         do {
             job = try self.store.beginCompaction()
@@ -231,6 +286,8 @@ final class Persistence: CommandContext {
             return
         }
         guard let job else { return }
+        self.compactionRequested = false
+        self.mutationsAtLastSave = self.store.lastSequence
         self.compactionInFlight = true
         self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
         let inbox = self.compactionInbox!
@@ -240,9 +297,12 @@ final class Persistence: CommandContext {
     private func compactionFinished(_ done: CompactionDone) {
         self.compactionInFlight = false
         self.store.finishCompaction(done.job, result: done.result)
+        self.lastCompactionSucceeded = true
         if case .failure(let error) = done.result {
+            self.lastCompactionSucceeded = false
             self.logger.error("compaction failed", metadata: ["error": "\(error)"])
         } else {
+            self.lastSaveTime = SystemClock.wallClock().seconds
             self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
         }
         self.closeIfIdle()

@@ -15,6 +15,10 @@ struct CommandCall {
     let now: () -> (seconds: Int, microseconds: Int)
     /// The longest value a write may produce (`--max-value`, Redis's `proto-max-bulk-len`).
     let maxValueBytes: Int
+    /// Requests answered in this call (INFO `total_commands_processed`).
+    var commandCount = 0
+    /// The last command run (CLIENT LIST `cmd=`).
+    var lastCommand: StaticString?
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
 

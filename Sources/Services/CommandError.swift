@@ -41,6 +41,14 @@ enum CommandError: Error {
     case lcsTooLarge
     case sameObject
 
+    case clientNameSpaces
+    case functionFlushOption
+    case noSuchClient
+    case clientIDInvalid
+    case backgroundSaveRunning
+    case timeoutNotInteger
+    case timeoutNegative
+
     // Transactions.
     case multiNested
     case execWithoutMulti
@@ -124,6 +132,13 @@ enum CommandError: Error {
         case .lcsLengthAndRanges: output.append("If you want both the length and indexes, please just use IDX.")
         case .lcsTooLarge: output.append("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
         case .sameObject: output.append("source and destination objects are the same")
+        case .clientNameSpaces: output.append("Client names cannot contain spaces, newlines or special characters.")
+        case .functionFlushOption: output.append("FUNCTION FLUSH only supports SYNC|ASYNC option")
+        case .noSuchClient: output.append("No such client")
+        case .clientIDInvalid: output.append("client-id should be greater than 0")
+        case .backgroundSaveRunning: output.append("Background save already in progress")
+        case .timeoutNotInteger: output.append("timeout is not an integer or out of range")
+        case .timeoutNegative: output.append("timeout is negative")
         case .multiNested: output.append("MULTI calls can not be nested")
         case .execWithoutMulti: output.append("EXEC without MULTI")
         case .discardWithoutMulti: output.append("DISCARD without MULTI")

@@ -81,6 +81,18 @@ struct CommandSession<Framer: CommandFramer> {
         defer {
             self.client = call.client
             self.encoding = call.reply.encoding
+            // Once per batch, not per request: the shared state sees the batch's last command.
+            if call.commandCount > 0 {
+                context.countCommands(call.commandCount)
+                let (name, encoding, lastCommand) = (call.client.name, call.reply.encoding, call.lastCommand)
+                let now = self.now().seconds
+                context.clients.update(id: call.client.id) { record in
+                    record.name = name ?? []
+                    record.protocolVersion = encoding == .resp3 ? 3 : 2
+                    if let lastCommand { record.lastCommand = lastCommand }
+                    record.lastCommandAtSeconds = now
+                }
+            }
         }
         return self.loop.process(output: &output, outputLimit: outputLimit, encoding: self.encoding) { arguments, output in
             // The writer takes the output for the request and hands it back: two swaps, no copy.

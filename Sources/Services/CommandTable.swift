@@ -65,6 +65,13 @@ enum CommandTable {
         CommandSpec("config", arity: -2, flags: [], run: Commands.config),
         CommandSpec("client", arity: -2, flags: [], run: Commands.client),
         CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.hello),
+        CommandSpec("function", arity: -2, flags: [], run: Commands.function),
+        CommandSpec("lastsave", arity: 1, flags: [.fast], run: Commands.lastsave),
+        CommandSpec("bgsave", arity: -1, flags: [], run: Commands.bgsave),
+        CommandSpec("bgrewriteaof", arity: 1, flags: [], run: Commands.bgrewriteaof),
+        CommandSpec("save", arity: 1, flags: [], run: Commands.save),
+        CommandSpec("shutdown", arity: -1, flags: [], run: Commands.shutdown),
+        CommandSpec("wait", arity: 3, flags: [], run: Commands.wait),
         CommandSpec("multi", arity: 1, flags: [.fast, .runsInMulti], run: Commands.multi),
         CommandSpec(CommandTable.execName, arity: 1, flags: [.runsInMulti], run: Commands.exec),
         CommandSpec("discard", arity: 1, flags: [.fast, .runsInMulti], run: Commands.discard),
@@ -107,6 +114,7 @@ enum CommandTable {
         _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, names: NameIndex, maxValueBytes: Int,
         call: inout CommandCall
     ) {
+        call.commandCount &+= 1
         guard let command = names.find(arguments[0]) else {
             call.client.transaction?.failed = true
             return call.reply.error(.unknownCommand(arguments))
@@ -128,6 +136,7 @@ enum CommandTable {
             }
             call.reply.lineIntegers = syntax.integers
         }
+        call.lastCommand = command.name
         command.run(arguments, &call)
     }
 }

@@ -82,6 +82,17 @@ struct ReplyWriter {
         self.output.append("\r\n")
     }
 
+    /// Text a human reads (INFO, CLIENT LIST): a verbatim string `=<n>\r\ntxt:<text>` in RESP3, a
+    /// bulk string in RESP2, the text on the line protocol.
+    mutating func verbatim(_ text: [UInt8]) {
+        guard self.encoding == .resp3 else { return self.bulk(text) }
+        self.output.append(UInt8(ascii: "="))
+        self.output.appendDecimal(text.count + 4)
+        self.output.append("\r\ntxt:")
+        self.output.append(contentsOf: text)
+        self.output.append("\r\n")
+    }
+
     /// A bulk string of a literal.
     mutating func bulk(_ literal: StaticString) {
         self.bulk(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))

@@ -50,4 +50,20 @@ public protocol CommandContext: AnyObject {
     func beginAtomicGroup()
     /// Ends the group ``beginAtomicGroup()`` started.
     func endAtomicGroup()
+
+    /// The kv clients connected now (CLIENT LIST/INFO/KILL), one registry for all connections.
+    var clients: ClientRegistry { get }
+    /// What INFO and LASTSAVE report, read now.
+    func facts() -> ServerFacts
+    /// The parameters CONFIG GET reports, Redis's names, values as this server runs them.
+    func configuration() -> [(name: String, value: String)]
+    /// Starts a compaction into `database.txt` (BGSAVE, BGREWRITEAOF, SAVE).
+    func requestCompaction() -> CompactionRequest
+    /// Stops the server gracefully (SHUTDOWN): the log is flushed and fsynced and, unless
+    /// `save` is false, compacted; connections close.
+    func shutdown(save: Bool)
+    /// Zeroes the counters INFO stats reports (CONFIG RESETSTAT).
+    func resetStatistics()
+    /// `count` more commands were processed (INFO `total_commands_processed`).
+    func countCommands(_ count: Int)
 }

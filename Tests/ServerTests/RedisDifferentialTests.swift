@@ -155,6 +155,17 @@ import Glibc
             "DISCARD", "RESET", "MULTI", "SET a 5", "RESET", "GET a", "WATCH a", "RESET", "SET a 6", "MULTI",
             "GET a", "EXEC", "MULTI", "HELLO 3", "GET nope", "HELLO 2", "GET nope", "EXEC",
         ])),
+        ("server", words([
+            "INFO", "INFO server", "INFO keyspace", "INFO nosuch", "INFO all", "INFO default", "TIME", "LASTSAVE",
+            "FUNCTION FLUSH", "FUNCTION FLUSH ASYNC", "FUNCTION FLUSH x", "FUNCTION NOSUCH", "FUNCTION",
+            "CONFIG GET save", "CONFIG GET appendonly", "CONFIG GET databases", "CONFIG GET nosuch", "CONFIG GET",
+            "CONFIG RESETSTAT", "CONFIG RESETSTAT x", "COMMAND COUNT x", "COMMAND INFO get set nosuch",
+            "COMMAND INFO incr", "COMMAND INFO mset", "COMMAND LIST x", "WAIT 0 0", "WAIT x 0", "WAIT 0 x", "WAIT 0 -1",
+            "WAIT 1", "CLIENT NO-EVICT on", "CLIENT NO-EVICT off", "CLIENT NO-EVICT x", "CLIENT NO-EVICT",
+            "CLIENT SETNAME 'a b'", "CLIENT SETNAME ''", "CLIENT GETNAME", "CLIENT INFO", "CLIENT LIST",
+            "CLIENT KILL 1.2.3.4:5", "CLIENT KILL ID 0", "CLIENT KILL ID x", "CLIENT KILL ID 99999", "CLIENT KILL FOO bar",
+            "CLIENT KILL ID", "CLIENT KILL SKIPME x", "SHUTDOWN FOO",
+        ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
     ]
 

@@ -5,7 +5,7 @@
 import Testing
 
 /// Runs one request straight through the table with `encoding`, against `store`.
-private func execute(
+func execute(
     _ words: [String], on wireProtocol: KVSession.WireProtocol, encoding: ReplyEncoding, store: InMemoryStorage
 ) -> String {
     var bytes: [UInt8] = []
@@ -87,7 +87,7 @@ private func execute(
         #expect(execute(["CLIENT", "GETNAME"], on: .resp, encoding: .resp3, store: store) == "_\r\n")
         #expect(execute(["CONFIG", "GET", "data*"], on: .resp, encoding: .resp3, store: store)
                 == "%1\r\n$9\r\ndatabases\r\n$1\r\n1\r\n")
-        #expect(execute(["COMMAND", "DOCS"], on: .resp, encoding: .resp3, store: store) == "%0\r\n")
+        #expect(execute(["COMMAND", "DOCS", "get"], on: .resp, encoding: .resp3, store: store) == "%1\r\n$3\r\nget\r\n%0\r\n")
         let hello = execute(["HELLO"], on: .resp, encoding: .resp3, store: store)
         #expect(hello.hasPrefix("%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n"))
         #expect(hello.contains("$5\r\nproto\r\n:3\r\n$2\r\nid\r\n:9\r\n"))

@@ -41,8 +41,6 @@ struct RESPCase: CustomTestStringConvertible, Sendable {
     }
 }
 
-let infoAll = "# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n"
-    + "\r\n# Stats\r\nkeys:1\r\nmutations:0\r\n\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"
 let helloReply = "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:2\r\n"
     + "$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
 let hello3Reply = "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n"
@@ -90,12 +88,8 @@ let respCases: [RESPCase] = {
                       + "-ERR wrong number of arguments for 'incr' command\r\n"))
     c.append(RESPCase("DBSIZE", ["a": "1", "b": "2"], [resp("DBSIZE"), resp("DBSIZE", "x")],
                       ":2\r\n-ERR wrong number of arguments for 'dbsize' command\r\n"))
-    c.append(RESPCase("INFO", ["a": "1"], [resp("INFO")], bulk(infoAll)))
-    c.append(RESPCase("INFO sections", ["a": "1"], [resp("INFO", "keyspace"), resp("INFO", "SERVER"), resp("INFO", "nope"),
-                      resp("INFO", "all")],
-                      bulk("# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n")
-                      + bulk("# Server\r\nredis_version:7.0.15\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n")
-                      + "$0\r\n\r\n" + bulk(infoAll)))
+    c.append(RESPCase("INFO sections", ["a": "1"], [resp("INFO", "keyspace"), resp("INFO", "nope")],
+                      bulk("# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n") + "$0\r\n\r\n"))
     c.append(RESPCase("INFO on an empty store lists no database", [resp("INFO", "keyspace")], bulk("# Keyspace\r\n")))
     c.append(RESPCase("TIME", [resp("TIME"), resp("TIME", "x")],
                       "*2\r\n$10\r\n1700000000\r\n$2\r\n42\r\n-ERR wrong number of arguments for 'time' command\r\n"))
@@ -107,9 +101,11 @@ let respCases: [RESPCase] = {
     c.append(RESPCase("FLUSHDB and FLUSHALL", ["a": "1"], [resp("FLUSHDB"), resp("DBSIZE"), resp("SET", "b", "2"),
                       resp("FLUSHALL", "ASYNC"), resp("DBSIZE"), resp("FLUSHDB", "now"), resp("flushall", "sync")],
                       "+OK\r\n:0\r\n+OK\r\n+OK\r\n:0\r\n-ERR syntax error\r\n+OK\r\n"))
-    c.append(RESPCase("COMMAND", [resp("COMMAND"), resp("COMMAND", "COUNT"), resp("COMMAND", "DOCS"),
-                      resp("command", "docs", "get"), resp("COMMAND", "NOPE"), resp("COMMAND", "COUNT", "x")],
-                      "*0\r\n:\(CommandTable.respCommandCount)\r\n*0\r\n*0\r\n-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n"
+    c.append(RESPCase("COMMAND", [resp("COMMAND", "COUNT"), resp("command", "docs", "get", "nope"),
+                      resp("COMMAND", "INFO", "get", "nope"), resp("COMMAND", "NOPE"), resp("COMMAND", "COUNT", "x")],
+                      ":\(CommandTable.respCommandCount)\r\n*2\r\n$3\r\nget\r\n*0\r\n"
+                      + "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n$-1\r\n"
+                      + "-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n"
                       + "-ERR wrong number of arguments for 'command|count' command\r\n"))
     c.append(RESPCase("CONFIG GET", [resp("CONFIG", "GET", "save"), resp("CONFIG", "get", "appendonly"),
                       resp("CONFIG", "GET", "*"), resp("CONFIG", "GET", "APPEND*", "s?ve", "nope")],
@@ -122,8 +118,8 @@ let respCases: [RESPCase] = {
                       + "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n"))
     c.append(RESPCase("CLIENT", [resp("CLIENT", "GETNAME"), resp("CLIENT", "SETNAME", "me"), resp("client", "getname"),
                       resp("CLIENT", "SETINFO", "lib-name", "redis-py"), resp("CLIENT", "SETINFO", "lib-ver", "5.0"),
-                      resp("CLIENT", "ID"), resp("CLIENT", "KILL"), resp("CLIENT", "SETNAME"), resp("CLIENT")],
-                      "$-1\r\n+OK\r\n$2\r\nme\r\n+OK\r\n+OK\r\n:7\r\n-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n"
+                      resp("CLIENT", "ID"), resp("CLIENT", "NOPE"), resp("CLIENT", "SETNAME"), resp("CLIENT")],
+                      "$-1\r\n+OK\r\n$2\r\nme\r\n+OK\r\n+OK\r\n:7\r\n-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"
                       + "-ERR wrong number of arguments for 'client|setname' command\r\n"
                       + "-ERR wrong number of arguments for 'client' command\r\n"))
     // HELLO 3 answers in RESP3 (a map), and the connection stays there until HELLO 2.
@@ -351,5 +347,34 @@ let protocolErrorCases: [RESPCase] = {
         #expect(output == expected)
         #expect(result == .needMoreData)
         #expect(store.values[b("big")] == value)
+    }
+}
+
+@Suite struct RESPServerCommandTests {
+    @Test func infoHasRedisSectionsAndFieldsAndIsVerbatimInRESP3() {
+        let store = InMemoryStorage(["a": "1"])
+        let info = execute(["INFO"], on: .resp, encoding: .resp2, store: store)
+        for needle in ["# Server\r\nredis_version:7.0.15\r\n", "# Clients\r\n", "# Memory\r\nused_memory:", "# Persistence\r\n",
+                       "rdb_last_save_time:", "# Stats\r\n", "total_commands_processed:", "# Replication\r\nrole:master",
+                       "# Keyspace\r\ndb0:keys=1,", "# Reactord\r\nkeys:1\r\n"] {
+            #expect(info.contains(needle), "\(needle)")
+        }
+        #expect(info.hasPrefix("$"))
+        let verbatim = execute(["INFO", "server"], on: .resp, encoding: .resp3, store: store)
+        #expect(verbatim.hasPrefix("=") && verbatim.contains("\r\ntxt:# Server\r\n"))
+        #expect(!execute(["INFO", "keyspace", "server"], on: .resp, encoding: .resp2, store: store).contains("# Stats"))
+    }
+
+    @Test func persistenceAndShutdownCommandsReachTheContext() {
+        let store = InMemoryStorage()
+        #expect(execute(["BGSAVE"], on: .resp, encoding: .resp2, store: store) == "+Background saving started\r\n")
+        #expect(execute(["BGSAVE"], on: .resp, encoding: .resp2, store: store)
+                == "-ERR Background save already in progress\r\n")
+        #expect(execute(["BGSAVE", "SCHEDULE"], on: .resp, encoding: .resp2, store: store) == "+Background saving scheduled\r\n")
+        #expect(execute(["BGREWRITEAOF"], on: .resp, encoding: .resp2, store: store)
+                == "+Background append only file rewriting started\r\n")
+        #expect(execute(["LASTSAVE"], on: .resp, encoding: .resp2, store: store) == ":0\r\n")
+        #expect(execute(["SHUTDOWN", "NOSAVE"], on: .resp, encoding: .resp2, store: store) == "")
+        #expect(store.shutdowns == [false])
     }
 }

@@ -55,6 +55,32 @@ final class InMemoryStorage: CommandContext {
 
     func endAtomicGroup() { self.groupDepth -= 1 }
 
+    let clients = ClientRegistry()
+    private(set) var commandsCounted = 0
+    private(set) var compactionRequests = 0
+    private(set) var shutdowns: [Bool] = []
+
+    func facts() -> ServerFacts {
+        var facts = ServerFacts()
+        facts.keys = self.values.count
+        facts.totalCommandsProcessed = self.commandsCounted
+        facts.extra = self.statistics()
+        return facts
+    }
+
+    func configuration() -> [(name: String, value: String)] { [("save", ""), ("appendonly", "yes"), ("databases", "1")] }
+
+    func requestCompaction() -> CompactionRequest {
+        self.compactionRequests += 1
+        return self.compactionRequests == 1 ? .started : .alreadyRunning
+    }
+
+    func shutdown(save: Bool) { self.shutdowns.append(save) }
+
+    func resetStatistics() { self.commandsCounted = 0 }
+
+    func countCommands(_ count: Int) { self.commandsCounted += count }
+
     subscript(key: String) -> String? {
         self.values[Array(key.utf8)].map { String(decoding: $0, as: UTF8.self) }
     }

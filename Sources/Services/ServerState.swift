@@ -1,0 +1,106 @@
+// The server-wide state the server commands report and change, as plain values the server fills
+// in (ServerFacts), the registry of connected kv clients (CLIENT LIST/INFO/KILL), and the
+// configuration table CONFIG reads. No clocks or sockets: the server hands everything in.
+
+/// What INFO, LASTSAVE and the persistence commands report, filled in by the server.
+public struct ServerFacts: Sendable {
+    public var version = ""
+    public var processID = 0
+    public var tcpPort = 0
+    public var uptimeSeconds = 0
+    public var connectedClients = 0
+    public var maxClients = 0
+    public var totalConnectionsReceived = 0
+    public var rejectedConnections = 0
+    public var totalCommandsProcessed = 0
+    public var usedMemoryBytes = 0
+    public var maxMemoryBytes = 0
+    public var maxMemoryPolicy = "noeviction"
+    public var keys = 0
+    public var keysWithExpiry = 0
+    public var expiredKeys = 0
+    public var evictedKeys = 0
+    /// Mutations since the last finished compaction (Redis's `rdb_changes_since_last_save`).
+    public var changesSinceLastSave = 0
+    public var compactionInProgress = false
+    /// Unix seconds of the last finished compaction (or of the start, before any).
+    public var lastSaveTime = 0
+    public var lastCompactionSucceeded = true
+    public var compactions = 0
+    public var fsyncPolicy = "always"
+    public var logBytes = 0
+    /// Extra `name:value` lines for the `# Reactord` section (the line protocol's `stats`).
+    public var extra: [(name: String, value: String)] = []
+
+    public init() {}
+}
+
+/// What BGSAVE / BGREWRITEAOF / SAVE found when asking for a compaction.
+public enum CompactionRequest: Equatable, Sendable {
+    case started
+    case alreadyRunning
+    case failed(String)
+}
+
+/// One connected kv client, as CLIENT LIST shows it.
+public struct ClientRecord: Sendable {
+    public var id: Int
+    public var address: String
+    public var localAddress: String
+    public var fd: Int
+    public var connectedAtSeconds: Int
+    public var lastCommandAtSeconds: Int
+    public var name: [UInt8] = []
+    public var protocolVersion = 2
+    public var lastCommand: StaticString = "NULL"
+
+    public init(id: Int, address: String, localAddress: String, fd: Int, connectedAtSeconds: Int) {
+        self.id = id
+        self.address = address
+        self.localAddress = localAddress
+        self.fd = fd
+        self.connectedAtSeconds = connectedAtSeconds
+        self.lastCommandAtSeconds = connectedAtSeconds
+    }
+}
+
+/// The kv clients connected now, shared by every connection of a context. Loop thread only.
+public final class ClientRegistry {
+    private var records: [Int: ClientRecord] = [:]
+    private var killers: [Int: () -> Void] = [:]
+
+    public init() {}
+
+    /// Adds a client; `kill` closes its connection (CLIENT KILL).
+    public func register(_ record: ClientRecord, kill: @escaping () -> Void) {
+        self.records[record.id] = record
+        self.killers[record.id] = kill
+    }
+
+    /// Removes a client that closed.
+    public func unregister(id: Int) {
+        self.records.removeValue(forKey: id)
+        self.killers.removeValue(forKey: id)
+    }
+
+    /// Changes a client's record in place (name, protocol, last command).
+    func update(id: Int, _ change: (inout ClientRecord) -> Void) {
+        guard self.records[id] != nil else { return }
+        change(&self.records[id]!)
+    }
+
+    /// How many clients are connected.
+    public var count: Int { self.records.count }
+
+    /// Every client, by id.
+    var all: [ClientRecord] { self.records.values.sorted { $0.id < $1.id } }
+
+    func record(id: Int) -> ClientRecord? { self.records[id] }
+
+    /// Closes client `id`'s connection (after the current reply). - Returns: whether it existed.
+    func kill(id: Int) -> Bool {
+        guard let kill = self.killers[id] else { return false }
+        kill()
+        return true
+    }
+}
