@@ -40,7 +40,9 @@ public struct ServerConfiguration: Sendable {
     /// Zero: never time out.
     public var idleTimeout: Duration = .seconds(300)
     public var maxLineBytes = 65536
-    public var maxValueBytes = 1 << 20
+    public var maxValueBytes = 512 << 20
+    /// The password kv clients must give first (`--requirepass`); nil: none. Never logged.
+    public var requirePassword: String?
     public var logLevel = Logger.Level.info
     /// Log size that triggers a compaction (nil: the store's default, 64 MiB).
     public var compactionThresholdBytes: Int?

@@ -30,6 +30,8 @@ final class Persistence: CommandContext {
     /// Asks the server for a graceful stop (SHUTDOWN); `save` says whether to compact on the way.
     var shutdownHandler: (Bool) -> Void = { _ in }
     let clients = ClientRegistry()
+    /// `--requirepass`, as bytes; nil when none is set.
+    var password: [UInt8]?
     let watches = WatchRegistry()
     /// BGSAVE/BGREWRITEAOF/SAVE asked for a compaction that has not started yet.
     private var compactionRequested = false

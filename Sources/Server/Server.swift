@@ -136,6 +136,7 @@ public final class Server {
         let persistence = Persistence(store: store, loop: self.loop, logger: self.logger) { [unowned self] in
             [("connections", String(self.connections.count)), ("max_connections", String(self.maxConnections))]
         }
+        persistence.password = self.configuration.requirePassword.map { Array($0.utf8) }
         persistence.serverFacts = { [unowned self, unowned persistence] in
             var facts = ServerFacts()
             facts.version = ServerConfiguration.version

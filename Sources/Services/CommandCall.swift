@@ -91,6 +91,13 @@ struct ClientState {
     var name: [UInt8]?
     /// The queue between MULTI and EXEC; nil outside a transaction.
     var transaction: Transaction?
+    /// Shared with the connection's parser.
+    let authentication = AuthenticationState()
+    /// Whether the connection may run every command: it gave the password, or none is set.
+    var authenticated: Bool {
+        get { self.authentication.isAuthenticated }
+        nonmutating set { self.authentication.isAuthenticated = newValue }
+    }
     /// WATCHed keys and their versions when watched.
     var watched: [(key: [UInt8], version: UInt64)] = []
 

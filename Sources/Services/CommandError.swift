@@ -49,6 +49,12 @@ enum CommandError: Error {
     case timeoutNotInteger
     case timeoutNegative
 
+    // Authentication.
+    case noAuth
+    case helloNoAuth
+    case wrongPassword
+    case noPasswordSet
+
     // Transactions.
     case multiNested
     case execWithoutMulti
@@ -76,6 +82,8 @@ enum CommandError: Error {
         switch self {
         case .unsupportedProtocolVersion: "NOPROTO"
         case .execAbort, .execAbortWrongArity: "EXECABORT"
+        case .noAuth, .helloNoAuth: "NOAUTH"
+        case .wrongPassword: "WRONGPASS"
         default: "ERR"
         }
     }
@@ -139,6 +147,16 @@ enum CommandError: Error {
         case .backgroundSaveRunning: output.append("Background save already in progress")
         case .timeoutNotInteger: output.append("timeout is not an integer or out of range")
         case .timeoutNegative: output.append("timeout is negative")
+        case .noAuth: output.append(line ? "authentication required" : "Authentication required.")
+        case .helloNoAuth:
+            output.append("HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH ")
+            output.append("<user> <pass> option can be used to authenticate the client and select the RESP protocol ")
+            output.append("version at the same time")
+        case .wrongPassword:
+            output.append(line ? "invalid password" : "invalid username-password pair or user is disabled.")
+        case .noPasswordSet:
+            output.append(line ? "no password is set" : "AUTH <password> called without any password configured ")
+            if !line { output.append("for the default user. Are you sure your configuration is correct?") }
         case .multiNested: output.append("MULTI calls can not be nested")
         case .execWithoutMulti: output.append("EXEC without MULTI")
         case .discardWithoutMulti: output.append("DISCARD without MULTI")

@@ -4,6 +4,8 @@
 
 /// A framer that yields argument vectors for the command table.
 protocol CommandFramer: RequestFramer where Request == ArgumentVector {
+    /// Hands the framer the connection's authentication state (RESP limits requests until set).
+    mutating func attach(_ authentication: AuthenticationState)
     /// The protocol it frames (command names, arities and limits differ per protocol).
     static var wireProtocol: KVSession.WireProtocol { get }
     /// The reply encoding a connection starts with.
@@ -11,6 +13,7 @@ protocol CommandFramer: RequestFramer where Request == ArgumentVector {
 }
 
 extension LineCommandFramer: CommandFramer {
+    mutating func attach(_ authentication: AuthenticationState) {}
     static var wireProtocol: KVSession.WireProtocol { .line }
     static var initialEncoding: ReplyEncoding { .line }
 }
@@ -35,8 +38,11 @@ struct CommandSession<Framer: CommandFramer> {
 
     private init(framer: Framer, maxValueBytes: Int, clientID: Int, now: @escaping () -> (seconds: Int, microseconds: Int)) {
         precondition(maxValueBytes >= 0)
+        let client = ClientState(id: clientID, name: nil)
+        var framer = framer
+        framer.attach(client.authentication)
         self.loop = RequestLoop(framer)
-        self.client = ClientState(id: clientID, name: nil)
+        self.client = client
         self.maxValueBytes = maxValueBytes
         self.now = now
     }
@@ -73,6 +79,7 @@ struct CommandSession<Framer: CommandFramer> {
     /// The context is an existential on purpose: it is a class, so passing it boxes nothing, and
     /// the session stays fully specialised (generic over the context, nothing here would be).
     mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
+        if !self.client.authenticated && context.password == nil { self.client.authenticated = true }
         var call = CommandCall(
             context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now,
             maxValueBytes: self.maxValueBytes)

@@ -21,7 +21,7 @@ enum CommandTable {
         CommandSpec("ping", arity: -1, flags: [.fast],
                     line: LineSyntax(arity: 1, usage: "ping"), run: Commands.ping),
         CommandSpec("stats", arity: 1, flags: [.lineOnly], line: LineSyntax(usage: "stats"), run: Commands.stats),
-        CommandSpec("help", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
+        CommandSpec("help", arity: 1, flags: [.lineOnly],
                     line: LineSyntax(usage: "help"), run: Commands.help),
         CommandSpec("bye", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
                     line: LineSyntax(usage: "bye"), run: Commands.bye),
@@ -64,6 +64,8 @@ enum CommandTable {
         CommandSpec("command", arity: -1, flags: [], run: Commands.command),
         CommandSpec("config", arity: -2, flags: [], run: Commands.config),
         CommandSpec("client", arity: -2, flags: [], run: Commands.client),
+        CommandSpec("auth", arity: -2, flags: [.allowedBeforeAuth, .fast],
+                    line: LineSyntax(arity: 2, usage: "auth <password>"), run: Commands.auth),
         CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.hello),
         CommandSpec("function", arity: -2, flags: [], run: Commands.function),
         CommandSpec("lastsave", arity: 1, flags: [.fast], run: Commands.lastsave),
@@ -124,6 +126,10 @@ enum CommandTable {
             guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
                 return Self.refuseArity(command, &call)
             }
+            if !call.client.authenticated && !command.flags.contains(.allowedBeforeAuth) {
+                call.client.transaction?.failed = true
+                return call.reply.error(.noAuth)
+            }
             if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
                 call.client.transaction!.queue(arguments)
                 return call.reply.status("QUEUED")
@@ -133,6 +139,9 @@ enum CommandTable {
             let syntax = command.line!
             if let error = LineRules.check(arguments, command: command, syntax: syntax, maxValueBytes: maxValueBytes) {
                 return call.reply.error(error)
+            }
+            if !call.client.authenticated && !command.flags.contains(.allowedBeforeAuth) {
+                return call.reply.error(.noAuth)
             }
             call.reply.lineIntegers = syntax.integers
         }

@@ -496,7 +496,11 @@ extension Commands {
         while next < count {
             let more = count - 1 - next
             if arguments.argument(next, is: "auth") && more >= 2 {
-                next += 3  // no users or passwords here: any credentials are accepted
+                guard Self.checkCredentials(user: arguments[next + 1], password: arguments[next + 2], &call) else {
+                    return call.reply.error(.wrongPassword)
+                }
+                call.client.authenticated = true
+                next += 3
             } else if arguments.argument(next, is: "setname") && more >= 1 {
                 newName = arguments[next + 1]
                 next += 2
@@ -504,6 +508,7 @@ extension Commands {
                 return call.reply.error(.helloOption(arguments[next]))
             }
         }
+        guard call.client.authenticated else { return call.reply.error(.helloNoAuth) }
         if let newName { call.client.name = newName.isEmpty ? nil : Array(newName) }
         if let newEncoding { call.reply.encoding = newEncoding }
         call.reply.mapHeader(7)

@@ -15,6 +15,8 @@ struct RESPParser: RequestFramer {
         case invalidBulkLength
         case missingBulkTerminator
         case requestTooLarge
+        case unauthenticatedMultibulkLength
+        case unauthenticatedBulkLength
 
         /// The reply text after `Protocol error: `; Redis's wording where Redis has one.
         func write(to output: inout [UInt8]) {
@@ -31,6 +33,8 @@ struct RESPParser: RequestFramer {
             case .invalidBulkLength: output.append("invalid bulk length")
             case .missingBulkTerminator: output.append("expected CRLF after bulk data")
             case .requestTooLarge: output.append("request too large")
+            case .unauthenticatedMultibulkLength: output.append("unauthenticated multibulk length")
+            case .unauthenticatedBulkLength: output.append("unauthenticated bulk length")
             }
         }
     }
@@ -68,6 +72,12 @@ struct RESPParser: RequestFramer {
     private var cursor = 0
     private var state = State.array
     private var arguments: [Range<Int>] = []
+    /// Until it says the connection authenticated, Redis's unauthenticated limits apply: at most
+    /// 10 arguments, bulks of at most 16 KiB. Read only when a claim passes those limits.
+    private var authentication: AuthenticationState?
+
+    /// Applies the unauthenticated limits until `authentication` is set.
+    mutating func attach(_ authentication: AuthenticationState) { self.authentication = authentication }
 
     init(maxBulkBytes: Int, maxRequestBytes: Int) {
         precondition(maxBulkBytes >= 0 && maxRequestBytes > 0)
@@ -149,6 +159,9 @@ struct RESPParser: RequestFramer {
                 case .invalid: return .protocolError(.invalidMultibulkLength)
                 case .length(let count, let next):
                     guard count <= Self.maxArgumentCount else { return .protocolError(.invalidMultibulkLength) }
+                    if count > 10, let authentication = self.authentication, !authentication.isAuthenticated {
+                        return .protocolError(.unauthenticatedMultibulkLength)
+                    }
                     self.cursor = next
                     if count <= 0 {
                         // `*0` and `*-1` carry no command; Redis skips them without a reply.
@@ -170,6 +183,9 @@ struct RESPParser: RequestFramer {
                 case .invalid: return .protocolError(.invalidBulkLength)
                 case .length(let length, let next):
                     guard length >= 0 && length <= self.maxBulkBytes else { return .protocolError(.invalidBulkLength) }
+                    if length > 16384, let authentication = self.authentication, !authentication.isAuthenticated {
+                        return .protocolError(.unauthenticatedBulkLength)
+                    }
                     self.cursor = next
                     self.state = .bulkData(length: length, remaining: remaining)
                 }

@@ -51,6 +51,8 @@ public protocol CommandContext: AnyObject {
     /// Ends the group ``beginAtomicGroup()`` started.
     func endAtomicGroup()
 
+    /// The password connections must give before other commands (`--requirepass`), or nil.
+    var password: [UInt8]? { get }
     /// The kv clients connected now (CLIENT LIST/INFO/KILL), one registry for all connections.
     var clients: ClientRegistry { get }
     /// What INFO and LASTSAVE report, read now.

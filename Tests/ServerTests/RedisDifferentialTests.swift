@@ -19,10 +19,12 @@ import Glibc
         let dir: TemporaryDirectory
         let server: InProcessServer
 
-        init() throws {
-            self.oracle = try RedisOracle()
+        init(password: String? = nil) throws {
+            self.oracle = try RedisOracle(password.map { ["--requirepass", $0] } ?? [])
             self.dir = try TemporaryDirectory()
-            self.server = try InProcessServer.kv(dataDirectory: self.dir.path, fsync: "no")
+            self.server = try InProcessServer.kv(dataDirectory: self.dir.path, fsync: "no") {
+                $0.requirePassword = password
+            }
         }
 
         func stop() {
@@ -42,10 +44,11 @@ import Glibc
 
     /// Runs `sequence` against both servers on fresh connections in `protocolVersion`, after
     /// FLUSHALL. Stops the sequence at its first difference (the states have diverged).
-    static func run(_ name: String, _ sequence: [[[UInt8]]], protocolVersion: Int, on pair: Pair, tally: inout Tally) throws {
+    static func run(_ name: String, _ sequence: [[[UInt8]]], protocolVersion: Int, on pair: Pair, tally: inout Tally,
+                    fresh: Bool = true) throws {
         let ours = try RawRESPConnection(port: pair.server.kvPort)
         let theirs = try RawRESPConnection(port: pair.oracle.port)
-        for connection in [ours, theirs] {
+        for connection in [ours, theirs] where fresh {
             _ = try connection.call("FLUSHALL")
             if protocolVersion == 3 { _ = try connection.call("HELLO", "3") }
         }
@@ -215,6 +218,52 @@ import Glibc
             _ = try a.call("SET", "w", "9")
             #expect(try a.call("EXEC") == Array("*1\r\n+OK\r\n".utf8), "port \(port)")
         }
+    }
+
+    /// With a password: what an unauthenticated connection may do, AUTH's and HELLO AUTH's
+    /// answers, and the unauthenticated request limits (a bulk over 16 KiB closes the connection).
+    @Test func authenticationAsRedisAnswersIt() throws {
+        let pair = try Pair(password: "s3cret")
+        defer { pair.stop() }
+        var tally = Tally()
+        let sequences: [(String, [String])] = [
+            ("before auth", ["GET k", "SET k v", "NOSUCH x", "GET", "PING", "HELLO", "HELLO 3", "MULTI", "AUTH", "AUTH a b c d",
+                             "AUTH wrong", "AUTH default wrong", "AUTH nobody s3cret", "CLIENT ID", "AUTH s3cret", "SET k v",
+                             "GET k", "AUTH wrong", "GET k", "AUTH default s3cret"]),
+            ("hello auth", ["HELLO 3 AUTH default wrong", "GET k", "HELLO 3 AUTH default s3cret SETNAME x", "GET nope",
+                            "CLIENT GETNAME"]),
+            ("hello auth user", ["HELLO 2 AUTH DEFAULT s3cret", "HELLO 2 AUTH default", "GET k"]),
+        ]
+        for (name, lines) in sequences {
+            try Self.run(name, Self.words(lines), protocolVersion: 2, on: pair, tally: &tally, fresh: false)
+        }
+        #expect(tally.differences.isEmpty, "\(tally.differences.count) differences:\n\(tally.differences.joined(separator: "\n"))")
+        // The unauthenticated limits, then the close, on both servers alike.
+        for request in [RESPValue.command((0..<11).map { _ in Array("x".utf8) }),
+                        RESPValue.command([Array("GET".utf8), [UInt8](repeating: 120, count: 16385)])] {
+            var replies: [[UInt8]] = []
+            for port in [pair.server.kvPort, pair.oracle.port] {
+                let client = try TestClient(port: port)
+                try client.send(request)
+                let (bytes, eof) = client.readToEOF()
+                #expect(eof, "port \(port) left the connection open")
+                replies.append(bytes)
+            }
+            #expect(replies[0] == replies[1], "\(String(decoding: replies[0], as: UTF8.self)) vs \(String(decoding: replies[1], as: UTF8.self))")
+        }
+        // After AUTH the limits are Redis's usual ones.
+        let client = try RawRESPConnection(port: pair.server.kvPort)
+        #expect(try client.call("AUTH", "s3cret") == Array("+OK\r\n".utf8))
+        let big = [UInt8](repeating: 7, count: 100_000)
+        #expect(try client.call([Array("SET".utf8), Array("big".utf8), big]) == Array("+OK\r\n".utf8))
+        // The line protocol: `auth`, then commands.
+        let line = try TestClient(port: pair.server.kvPort)
+        #expect(try line.request("get big") == "ERR authentication required")
+        #expect(try line.request("auth nope") == "ERR invalid password")
+        #expect(try line.request("help") == "ERR authentication required")
+        #expect(try line.request("auth s3cret") == "OK")
+        #expect(try line.request("count") == "2")
+        #expect(try line.request("bye") == "Goodbye")
     }
 
     /// The random sequences' command generators over a small keyspace.

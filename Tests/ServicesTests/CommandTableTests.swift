@@ -17,6 +17,7 @@ func execute(
     var call = CommandCall(
         context: store, client: ClientState(id: 9, name: nil), reply: ReplyWriter(encoding: encoding), now: fixedClock,
         maxValueBytes: 100)
+    call.client.authenticated = store.password == nil
     CommandTable.execute(
         ArgumentVector(bytes: bytes[...], ranges: ranges), on: wireProtocol, names: CommandTable.names(on: wireProtocol),
         maxValueBytes: 100, call: &call)
@@ -38,7 +39,7 @@ func execute(
             }
         }
         #expect(resp.count == CommandTable.respCommandCount)
-        #expect(line == ["put", "set", "get", "del", "count", "ping", "stats", "help", "bye"])
+        #expect(line == ["put", "set", "get", "del", "count", "ping", "stats", "help", "bye", "auth"])
     }
 
     @Test func flagsSayWhatCommandsDo() {

@@ -56,6 +56,7 @@ final class InMemoryStorage: CommandContext {
     func endAtomicGroup() { self.groupDepth -= 1 }
 
     let clients = ClientRegistry()
+    var password: [UInt8]?
     private(set) var commandsCounted = 0
     private(set) var compactionRequests = 0
     private(set) var shutdowns: [Bool] = []
