@@ -32,6 +32,8 @@ final class Persistence: CommandContext {
     let clients = ClientRegistry()
     /// `--requirepass`, as bytes; nil when none is set.
     var password: [UInt8]?
+
+    func setPassword(_ password: [UInt8]?) { self.password = password }
     let watches = WatchRegistry()
     /// BGSAVE/BGREWRITEAOF/SAVE asked for a compaction that has not started yet.
     private var compactionRequested = false
@@ -155,6 +157,7 @@ final class Persistence: CommandContext {
             ("databases", "1"), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
             ("maxmemory", String(facts.maxMemoryBytes)), ("maxmemory-policy", facts.maxMemoryPolicy),
             ("dir", self.store.configuration.directory),
+            ("requirepass", String(decoding: self.password ?? [], as: UTF8.self)),
         ] + self.extraConfiguration()
     }
 

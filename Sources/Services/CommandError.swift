@@ -42,6 +42,8 @@ enum CommandError: Error {
     case sameObject
 
     case clientNameSpaces
+    case configUnknown(ArraySlice<UInt8>)
+    case configImmutable(ArraySlice<UInt8>)
     case functionFlushOption
     case noSuchClient
     case clientIDInvalid
@@ -141,6 +143,14 @@ enum CommandError: Error {
         case .lcsTooLarge: output.append("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
         case .sameObject: output.append("source and destination objects are the same")
         case .clientNameSpaces: output.append("Client names cannot contain spaces, newlines or special characters.")
+        case .configUnknown(let name):
+            output.append("Unknown option or number of arguments for CONFIG SET - '")
+            output.appendSingleLine(name)
+            output.append("'")
+        case .configImmutable(let name):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - can't set immutable config")
         case .functionFlushOption: output.append("FUNCTION FLUSH only supports SYNC|ASYNC option")
         case .noSuchClient: output.append("No such client")
         case .clientIDInvalid: output.append("client-id should be greater than 0")

@@ -253,6 +253,7 @@ extension Commands {
             call.context.resetStatistics()
             return call.reply.ok()
         }
+        if arguments.argument(1, is: "set") { return Self.configSet(arguments, &call) }
         guard arguments.argument(1, is: "get") else {
             return call.reply.error(.unknownSubcommand(command: "CONFIG", arguments[1]))
         }
@@ -265,6 +266,31 @@ extension Commands {
             call.reply.bulk(Array(entry.name.utf8))
             call.reply.bulk(Array(entry.value.utf8))
         }
+    }
+
+    /// Parameters Redis changes at run time that this server cannot: CONFIG SET refuses them with
+    /// Redis's immutable-parameter error (README lists them).
+    private static let fixedParameters: [StaticString] = [
+        "appendfsync", "appendonly", "bind", "databases", "dir", "maxclients", "maxmemory", "maxmemory-policy", "port",
+        "proto-max-bulk-len", "save", "slowlog-log-slower-than", "slowlog-max-len", "timeout",
+    ]
+
+    /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them. Only
+    /// `requirepass` changes at run time here.
+    private static func configSet(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count >= 4 && arguments.count % 2 == 0 else { return call.reply.error(.wrongArity("config|set")) }
+        var password: [UInt8]??
+        for i in stride(from: 2, to: arguments.count, by: 2) {
+            if arguments.argument(i, is: "requirepass") {
+                password = .some(arguments[i + 1].isEmpty ? nil : arguments.copy(i + 1))
+            } else if Self.fixedParameters.contains(where: { arguments.argument(i, is: $0) }) {
+                return call.reply.error(.configImmutable(arguments[i]))
+            } else {
+                return call.reply.error(.configUnknown(arguments[i]))
+            }
+        }
+        if let password { call.context.setPassword(password) }
+        call.reply.ok()
     }
 
     /// CLIENT ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL, NO-EVICT, NO-TOUCH.

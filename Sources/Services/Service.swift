@@ -53,6 +53,9 @@ public protocol CommandContext: AnyObject {
 
     /// The password connections must give before other commands (`--requirepass`), or nil.
     var password: [UInt8]? { get }
+    /// CONFIG SET requirepass: the new password (nil: none). Connections already open stay
+    /// authenticated, as in Redis.
+    func setPassword(_ password: [UInt8]?)
     /// The kv clients connected now (CLIENT LIST/INFO/KILL), one registry for all connections.
     var clients: ClientRegistry { get }
     /// What INFO and LASTSAVE report, read now.

@@ -167,7 +167,9 @@ import Glibc
             "WAIT 1", "CLIENT NO-EVICT on", "CLIENT NO-EVICT off", "CLIENT NO-EVICT x", "CLIENT NO-EVICT",
             "CLIENT SETNAME 'a b'", "CLIENT SETNAME ''", "CLIENT GETNAME", "CLIENT INFO", "CLIENT LIST",
             "CLIENT KILL 1.2.3.4:5", "CLIENT KILL ID 0", "CLIENT KILL ID x", "CLIENT KILL ID 99999", "CLIENT KILL FOO bar",
-            "CLIENT KILL ID", "CLIENT KILL SKIPME x", "SHUTDOWN FOO",
+            "CLIENT KILL ID", "CLIENT KILL SKIPME x", "SHUTDOWN FOO", "CONFIG SET foo 1", "CONFIG SET databases 3",
+            "CONFIG SET a", "CONFIG SET requirepass a foo b", "CONFIG SET requirepass ''", "CONFIG SET requirepass ''",
+            "CONFIG GET requirepass",
         ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
     ]
@@ -264,6 +266,12 @@ import Glibc
         #expect(try line.request("auth s3cret") == "OK")
         #expect(try line.request("count") == "2")
         #expect(try line.request("bye") == "Goodbye")
+        // CONFIG SET requirepass: new connections need the new password; open ones stay in.
+        #expect(try client.call("CONFIG", "SET", "requirepass", "next") == Array("+OK\r\n".utf8))
+        #expect(try client.call("DBSIZE") == Array(":2\r\n".utf8))
+        let later = try RawRESPConnection(port: pair.server.kvPort)
+        #expect(try later.call("AUTH", "s3cret").starts(with: Array("-WRONGPASS".utf8)))
+        #expect(try later.call("AUTH", "next") == Array("+OK\r\n".utf8))
     }
 
     /// The random sequences' command generators over a small keyspace.

@@ -112,10 +112,12 @@ let respCases: [RESPCase] = {
                       "*2\r\n$4\r\nsave\r\n$0\r\n\r\n*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"
                       + "*6\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n$9\r\ndatabases\r\n$1\r\n1\r\n"
                       + "*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"))
-    c.append(RESPCase("CONFIG errors", [resp("CONFIG"), resp("CONFIG", "GET"), resp("CONFIG", "SET", "save", "")],
+    c.append(RESPCase("CONFIG errors", [resp("CONFIG"), resp("CONFIG", "GET"), resp("CONFIG", "SET", "save", ""),
+                                        resp("CONFIG", "NOPE")],
                       "-ERR wrong number of arguments for 'config' command\r\n"
                       + "-ERR wrong number of arguments for 'config|get' command\r\n"
-                      + "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n"))
+                      + "-ERR CONFIG SET failed (possibly related to argument 'save') - can't set immutable config\r\n"
+                      + "-ERR unknown subcommand 'NOPE'. Try CONFIG HELP.\r\n"))
     c.append(RESPCase("CLIENT", [resp("CLIENT", "GETNAME"), resp("CLIENT", "SETNAME", "me"), resp("client", "getname"),
                       resp("CLIENT", "SETINFO", "lib-name", "redis-py"), resp("CLIENT", "SETINFO", "lib-ver", "5.0"),
                       resp("CLIENT", "ID"), resp("CLIENT", "NOPE"), resp("CLIENT", "SETNAME"), resp("CLIENT")],

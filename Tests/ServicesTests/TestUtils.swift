@@ -57,6 +57,8 @@ final class InMemoryStorage: CommandContext {
 
     let clients = ClientRegistry()
     var password: [UInt8]?
+
+    func setPassword(_ password: [UInt8]?) { self.password = password }
     private(set) var commandsCounted = 0
     private(set) var compactionRequests = 0
     private(set) var shutdowns: [Bool] = []
