@@ -27,7 +27,13 @@ final class KVStream: StreamSession, DurabilityWaiter {
         let record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
             fd: connection.descriptorNumber, connectedAtSeconds: SystemClock.wallClock().seconds)
-        self.persistence.clients.register(record) { [weak connection] in connection?.close() }
+        self.persistence.clients.register(
+            record, kill: { [weak connection] in connection?.close() },
+            send: { [weak connection] bytes in
+                // Another connection's command is being answered: this one gets its line at once.
+                connection?.write(bytes)
+                connection?.flush()
+            })
     }
 
     func receive(_ bytes: UnsafeRawBufferPointer) { self.session.receive(bytes) }

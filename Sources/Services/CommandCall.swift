@@ -15,6 +15,8 @@ struct CommandCall {
     let now: () -> (seconds: Int, microseconds: Int)
     /// The longest value a write may produce (`--max-value`, Redis's `proto-max-bulk-len`).
     let maxValueBytes: Int
+    /// Some client runs MONITOR (read once per batch): every command is shown to it.
+    var monitoring = false
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).

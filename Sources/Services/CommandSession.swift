@@ -83,6 +83,7 @@ struct CommandSession<Framer: CommandFramer> {
         var call = CommandCall(
             context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now,
             maxValueBytes: self.maxValueBytes)
+        call.monitoring = context.clients.hasMonitors
         let maxValueBytes = self.maxValueBytes
         let names = self.names
         defer {

@@ -67,6 +67,7 @@ enum CommandTable {
         CommandSpec("auth", arity: -2, flags: [.allowedBeforeAuth, .fast],
                     line: LineSyntax(arity: 2, usage: "auth <password>"), run: Commands.auth),
         CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.hello),
+        CommandSpec("monitor", arity: 1, flags: [], run: Commands.monitor),
         CommandSpec("function", arity: -2, flags: [], run: Commands.function),
         CommandSpec("lastsave", arity: 1, flags: [.fast], run: Commands.lastsave),
         CommandSpec("bgsave", arity: -1, flags: [], run: Commands.bgsave),
@@ -146,6 +147,7 @@ enum CommandTable {
             call.reply.lineIntegers = syntax.integers
         }
         call.lastCommand = command.name
+        if call.monitoring { Commands.feedMonitors(arguments, &call) }
         command.run(arguments, &call)
     }
 }

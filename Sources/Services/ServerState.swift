@@ -68,19 +68,39 @@ public struct ClientRecord: Sendable {
 public final class ClientRegistry {
     private var records: [Int: ClientRecord] = [:]
     private var killers: [Int: () -> Void] = [:]
+    private var senders: [Int: ([UInt8]) -> Void] = [:]
+    /// Clients that ran MONITOR, in the order they did.
+    private var monitorIDs: [Int] = []
+
+    /// Whether no client is monitoring (checked once per batch of requests).
+    public var hasMonitors: Bool { !self.monitorIDs.isEmpty }
 
     public init() {}
 
-    /// Adds a client; `kill` closes its connection (CLIENT KILL).
-    public func register(_ record: ClientRecord, kill: @escaping () -> Void) {
+    /// Adds a client; `kill` closes its connection (CLIENT KILL), `send` queues bytes on it
+    /// outside its own replies (MONITOR lines).
+    public func register(_ record: ClientRecord, kill: @escaping () -> Void, send: @escaping ([UInt8]) -> Void) {
         self.records[record.id] = record
         self.killers[record.id] = kill
+        self.senders[record.id] = send
     }
 
     /// Removes a client that closed.
     public func unregister(id: Int) {
         self.records.removeValue(forKey: id)
         self.killers.removeValue(forKey: id)
+        self.senders.removeValue(forKey: id)
+        self.monitorIDs.removeAll { $0 == id }
+    }
+
+    /// Client `id` gets every command from now on (MONITOR).
+    func startMonitoring(id: Int) {
+        if !self.monitorIDs.contains(id) { self.monitorIDs.append(id) }
+    }
+
+    /// Queues `line` on every monitoring client but `except` (a monitor does not see its own commands).
+    func feedMonitors(_ line: [UInt8], except id: Int) {
+        for monitor in self.monitorIDs where monitor != id { self.senders[monitor]?(line) }
     }
 
     /// Changes a client's record in place (name, protocol, last command).

@@ -274,6 +274,29 @@ import Glibc
         #expect(try later.call("AUTH", "next") == Array("+OK\r\n".utf8))
     }
 
+    /// MONITOR shows other clients' commands as Redis formats them (escapes, redacted passwords).
+    @Test func monitorLinesMatchRedis() throws {
+        let pair = try Pair()
+        defer { pair.stop() }
+        var tails: [[String]] = []
+        for port in [pair.server.kvPort, pair.oracle.port] {
+            let monitor = try RawRESPConnection(port: port)
+            #expect(try monitor.call("MONITOR") == Array("+OK\r\n".utf8))
+            let client = try RawRESPConnection(port: port)
+            _ = try client.call([Array("SET".utf8), Array("k".utf8), Array("a\"b\n\u{1}\\é".utf8)])
+            _ = try client.call("AUTH", "default", "secret")
+            _ = try client.call("HELLO", "2", "AUTH", "default", "secret", "SETNAME", "n")
+            var lines: [String] = []
+            for _ in 0..<3 {
+                let line = String(decoding: try monitor.reply(), as: UTF8.self)
+                #expect(line.wholeMatch(of: /\+[0-9]+\.[0-9]{6} \[0 127\.0\.0\.1:[0-9]+\] .*\r\n/) != nil, "\(line.debugDescription)")
+                lines.append(String(line.drop(while: { $0 != "]" })))
+            }
+            tails.append(lines)
+        }
+        #expect(tails[0] == tails[1])
+    }
+
     /// The random sequences' command generators over a small keyspace.
     static func randomCommand(_ g: inout SeededGenerator) -> [[UInt8]] {
         let keys = ["k1", "k2", "k3", "n"]
