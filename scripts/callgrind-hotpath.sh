@@ -2,7 +2,7 @@
 # Counts the instructions reactord executes for redis-benchmark's SET and GET at pipeline 16
 # (the hot path), under valgrind's callgrind, counting only the benchmark itself (the counters
 # are zeroed once reactord is ready and dumped when the benchmark ends).
-# Usage: scripts/callgrind-hotpath.sh [path/to/reactord] (default .build/release/reactord).
+# Usage: [KEEP=profile.out] scripts/callgrind-hotpath.sh [path/to/reactord] (default .build/release/reactord).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-.build/release/reactord}
@@ -27,4 +27,5 @@ callgrind_control -d "$pid" > /dev/null
 kill -TERM "$pid"; wait "$pid" || true
 dump=$(ls "$work"/callgrind.*.1 2>/dev/null | head -1)
 total=$(callgrind_annotate "$dump" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+if [ -n "${KEEP:-}" ]; then cp "$dump" "$KEEP"; fi   # KEEP=file keeps the profile for callgrind_annotate
 echo "instructions for 400000 requests (SET+GET, -P 16): $total ($((total / 400000)) per request)"

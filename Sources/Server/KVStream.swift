@@ -24,9 +24,10 @@ final class KVStream: StreamSession, DurabilityWaiter {
 
     func open(_ connection: Connection, handler: StreamHandler) {
         self.handler = handler
-        let record = ClientRecord(
+        var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
             fd: connection.descriptorNumber, connectedAtSeconds: SystemClock.wallClock().seconds)
+        record.idleSeconds = { [weak connection] in connection?.idleSeconds ?? 0 }
         self.persistence.clients.register(
             record, kill: { [weak connection] in connection?.close() },
             send: { [weak connection] bytes in

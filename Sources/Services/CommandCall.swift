@@ -17,6 +17,9 @@ struct CommandCall {
     let maxValueBytes: Int
     /// Some client runs MONITOR (read once per batch): every command is shown to it.
     var monitoring = false
+    /// Some key is WATCHed by some client (read once per batch, set by WATCH): writes touch the
+    /// registry only then.
+    var watchesActive = false
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).
@@ -39,8 +42,7 @@ struct CommandCall {
     mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
         do throws(StorageError) {
             try self.context.set(value, forKey: key)
-            let watches = self.context.watches
-            if !watches.isEmpty { watches.touch(key) }
+            if self.watchesActive { self.context.watches.touch(key) }
             return true
         } catch {
             self.reply.error(.storage(error))
@@ -53,8 +55,7 @@ struct CommandCall {
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
         do throws(StorageError) {
             let removed = try self.context.removeValue(forKey: key)
-            let watches = self.context.watches
-            if removed && !watches.isEmpty { watches.touch(key) }
+            if removed && self.watchesActive { self.context.watches.touch(key) }
             return removed
         } catch {
             self.reply.error(.storage(error))
@@ -65,8 +66,7 @@ struct CommandCall {
     /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
     mutating func removeAll() -> Bool {
         do throws(StorageError) {
-            let watches = self.context.watches
-            if !watches.isEmpty { watches.touchAll(where: { self.context.value(forKey: $0) != nil }) }
+            if self.watchesActive { self.context.watches.touchAll(where: { self.context.value(forKey: $0) != nil }) }
             try self.context.removeAll()
             return true
         } catch {
@@ -96,9 +96,14 @@ struct ClientState {
     /// Shared with the connection's parser.
     let authentication = AuthenticationState()
     /// Whether the connection may run every command: it gave the password, or none is set.
-    var authenticated: Bool {
-        get { self.authentication.isAuthenticated }
-        nonmutating set { self.authentication.isAuthenticated = newValue }
+    /// A plain copy of ``authentication`` for the per-command check; set both through
+    /// ``markAuthenticated()``.
+    private(set) var authenticated = false
+
+    /// The connection authenticated (or needs no password): lifts the gate and the parser's limits.
+    mutating func markAuthenticated() {
+        self.authenticated = true
+        self.authentication.isAuthenticated = true
     }
     /// WATCHed keys and their versions when watched.
     var watched: [(key: [UInt8], version: UInt64)] = []

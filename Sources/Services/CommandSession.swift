@@ -35,6 +35,10 @@ struct CommandSession<Framer: CommandFramer> {
     /// The protocol's command names, kept here so dispatch reads no global.
     private let names = CommandTable.names(on: Framer.wireProtocol)
     private let now: () -> (seconds: Int, microseconds: Int)
+    /// What the client registry shows for this connection, to update it only on change.
+    private var shownCommand: StaticString?
+    private var shownName: [UInt8]?
+    private var shownEncoding = Framer.initialEncoding
 
     private init(framer: Framer, maxValueBytes: Int, clientID: Int, now: @escaping () -> (seconds: Int, microseconds: Int)) {
         precondition(maxValueBytes >= 0)
@@ -79,26 +83,31 @@ struct CommandSession<Framer: CommandFramer> {
     /// The context is an existential on purpose: it is a class, so passing it boxes nothing, and
     /// the session stays fully specialised (generic over the context, nothing here would be).
     mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
-        if !self.client.authenticated && context.password == nil { self.client.authenticated = true }
+        if !self.client.authenticated && context.password == nil { self.client.markAuthenticated() }
         var call = CommandCall(
             context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now,
             maxValueBytes: self.maxValueBytes)
         call.monitoring = context.clients.hasMonitors
+        call.watchesActive = !context.watches.isEmpty
         let maxValueBytes = self.maxValueBytes
         let names = self.names
         defer {
             self.client = call.client
             self.encoding = call.reply.encoding
-            // Once per batch, not per request: the shared state sees the batch's last command.
+            // Once per batch, not per request, and the registry only when something it shows
+            // changed (the last command's name, the client name, the protocol).
             if call.commandCount > 0 {
                 context.countCommands(call.commandCount)
                 let (name, encoding, lastCommand) = (call.client.name, call.reply.encoding, call.lastCommand)
-                let now = self.now().seconds
-                context.clients.update(id: call.client.id) { record in
-                    record.name = name ?? []
-                    record.protocolVersion = encoding == .resp3 ? 3 : 2
-                    if let lastCommand { record.lastCommand = lastCommand }
-                    record.lastCommandAtSeconds = now
+                if lastCommand?.utf8Start != self.shownCommand?.utf8Start || name != self.shownName
+                    || encoding != self.shownEncoding
+                {
+                    (self.shownCommand, self.shownName, self.shownEncoding) = (lastCommand, name, encoding)
+                    context.clients.update(id: call.client.id) { record in
+                        record.name = name ?? []
+                        record.protocolVersion = encoding == .resp3 ? 3 : 2
+                        if let lastCommand { record.lastCommand = lastCommand }
+                    }
                 }
             }
         }

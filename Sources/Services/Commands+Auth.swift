@@ -12,7 +12,7 @@ extension Commands {
         guard Self.checkCredentials(user: user, password: arguments[arguments.count - 1], &call) else {
             return call.reply.error(.wrongPassword)
         }
-        call.client.authenticated = true
+        call.client.markAuthenticated()
         call.reply.ok()
     }
 

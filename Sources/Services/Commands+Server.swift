@@ -415,7 +415,7 @@ extension Commands {
         text.append(" age=")
         text.appendDecimal(max(0, now - record.connectedAtSeconds))
         text.append(" idle=")
-        text.appendDecimal(max(0, now - record.lastCommandAtSeconds))
+        text.appendDecimal(max(0, record.idleSeconds()))
         text.append(" flags=")
         text.append(UInt8(ascii: own?.transaction != nil ? "x" : "N"))
         text.append(" db=0 sub=0 psub=0 ssub=0 multi=")
@@ -525,7 +525,7 @@ extension Commands {
                 guard Self.checkCredentials(user: arguments[next + 1], password: arguments[next + 2], &call) else {
                     return call.reply.error(.wrongPassword)
                 }
-                call.client.authenticated = true
+                call.client.markAuthenticated()
                 next += 3
             } else if arguments.argument(next, is: "setname") && more >= 1 {
                 newName = arguments[next + 1]

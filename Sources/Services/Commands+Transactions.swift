@@ -44,6 +44,7 @@ extension Commands {
             let key = arguments.copy(i)
             guard !call.client.watched.contains(where: { $0.key == key }) else { continue }
             call.client.watched.append((key, call.context.watches.watch(key)))
+            call.watchesActive = true
         }
         call.reply.ok()
     }

@@ -43,13 +43,14 @@ public enum CompactionRequest: Equatable, Sendable {
 }
 
 /// One connected kv client, as CLIENT LIST shows it.
-public struct ClientRecord: Sendable {
+public struct ClientRecord {
     public var id: Int
     public var address: String
     public var localAddress: String
     public var fd: Int
     public var connectedAtSeconds: Int
-    public var lastCommandAtSeconds: Int
+    /// Seconds since the connection last did anything (the server reads it from the connection).
+    public var idleSeconds: () -> Int = { 0 }
     public var name: [UInt8] = []
     public var protocolVersion = 2
     public var lastCommand: StaticString = "NULL"
@@ -60,7 +61,6 @@ public struct ClientRecord: Sendable {
         self.localAddress = localAddress
         self.fd = fd
         self.connectedAtSeconds = connectedAtSeconds
-        self.lastCommandAtSeconds = connectedAtSeconds
     }
 }
 

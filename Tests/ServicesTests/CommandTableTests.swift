@@ -17,7 +17,7 @@ func execute(
     var call = CommandCall(
         context: store, client: ClientState(id: 9, name: nil), reply: ReplyWriter(encoding: encoding), now: fixedClock,
         maxValueBytes: 100)
-    call.client.authenticated = store.password == nil
+    if store.password == nil { call.client.markAuthenticated() }
     CommandTable.execute(
         ArgumentVector(bytes: bytes[...], ranges: ranges), on: wireProtocol, names: CommandTable.names(on: wireProtocol),
         maxValueBytes: 100, call: &call)
