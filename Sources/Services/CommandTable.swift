@@ -118,22 +118,11 @@ enum CommandTable {
         call: inout CommandCall
     ) {
         call.commandCount &+= 1
-        guard let command = names.find(arguments[0]) else {
-            call.client.transaction?.failed = true
-            return call.reply.error(.unknownCommand(arguments))
-        }
+        guard let command = names.find(arguments[0]) else { return Self.refuseUnknown(arguments, &call) }
         switch wireProtocol {
         case .resp:
             guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
                 return Self.refuseArity(command, &call)
-            }
-            if !call.client.authenticated && !command.flags.contains(.allowedBeforeAuth) {
-                call.client.transaction?.failed = true
-                return call.reply.error(.noAuth)
-            }
-            if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
-                call.client.transaction!.queue(arguments)
-                return call.reply.status("QUEUED")
             }
         case .line:
             // Present: the line index holds only rows that have a line syntax.
@@ -141,20 +130,46 @@ enum CommandTable {
             if let error = LineRules.check(arguments, command: command, syntax: syntax, maxValueBytes: maxValueBytes) {
                 return call.reply.error(error)
             }
-            if !call.client.authenticated && !command.flags.contains(.allowedBeforeAuth) {
-                return call.reply.error(.noAuth)
-            }
             call.reply.lineIntegers = syntax.integers
         }
+        // One branch on the common path: no password owed, no MULTI, nobody monitoring.
+        if !call.client.authenticated || call.client.transaction != nil || call.monitoring {
+            if Self.intercept(command, arguments, &call) { return }
+        }
         call.lastCommand = command.name
-        if call.monitoring { Commands.feedMonitors(arguments, &call) }
         command.run(arguments, &call)
     }
 }
 
 extension CommandTable {
+    /// An unknown command: inside MULTI it flags the transaction.
+    @inline(never)
+    fileprivate static func refuseUnknown(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        call.client.transaction?.failed = true
+        call.reply.error(.unknownCommand(arguments))
+    }
+
+    /// The authentication gate, MULTI's queue and MONITOR, off the common path.
+    /// - Returns: whether the command was answered here (refused or queued).
+    @inline(never)
+    fileprivate static func intercept(_ command: CommandSpec, _ arguments: ArgumentVector, _ call: inout CommandCall) -> Bool {
+        if !call.client.authenticated && !command.flags.contains(.allowedBeforeAuth) {
+            call.client.transaction?.failed = true
+            call.reply.error(.noAuth)
+            return true
+        }
+        if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
+            call.client.transaction!.queue(arguments)
+            call.reply.status("QUEUED")
+            return true
+        }
+        if call.monitoring { Commands.feedMonitors(arguments, &call) }
+        return false
+    }
+
     /// Wrong arity: inside MULTI the transaction is flagged, and an EXEC with arguments ends it
     /// (Redis's execCommandAbort).
+    @inline(never)
     fileprivate static func refuseArity(_ command: CommandSpec, _ call: inout CommandCall) {
         guard call.client.transaction != nil else { return call.reply.error(.wrongArity(command.name)) }
         if command.name.utf8Start == CommandTable.execName.utf8Start {
