@@ -41,7 +41,8 @@ final class Persistence: CommandContext {
     private(set) var lastSaveTime = SystemClock.wallClock().seconds
     private var lastCompactionSucceeded = true
     private var mutationsAtLastSave: UInt64 = 0
-    private var commandsProcessed = 0
+    /// Counted once per batch (loop thread only, never re-entered: no dynamic exclusivity check).
+    @exclusivity(unchecked) private var commandsProcessed = 0
 
     /// The newest mutation made through this adapter (the handler compares it before and after a batch).
     private(set) var lastMutationSequence: UInt64 = 0

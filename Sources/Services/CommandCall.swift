@@ -8,7 +8,7 @@ struct CommandCall {
     /// The keyspace and server state.
     let context: any CommandContext
     /// The connection's own state.
-    var client: ClientState
+    let client: ClientState
     /// Where the reply goes.
     var reply: ReplyWriter
     /// The wall clock (seconds and microseconds since the Unix epoch), read by the caller.
@@ -85,28 +85,30 @@ extension CommandCall {
     }
 }
 
-/// Per-connection state the commands read and change.
-struct ClientState {
+/// Per-connection state the commands read and change. A class so that a batch of requests
+/// shares it with the session by reference (nothing is copied in and out per batch); loop
+/// thread only, and never accessed re-entrantly, so the exclusivity checks are left out.
+final class ClientState {
     /// The id `CLIENT ID` and `HELLO` report.
     let id: Int
     /// Set by `CLIENT SETNAME` / `HELLO … SETNAME`; nil when unnamed.
-    var name: [UInt8]?
+    @exclusivity(unchecked) var name: [UInt8]?
     /// The queue between MULTI and EXEC; nil outside a transaction.
-    var transaction: Transaction?
+    @exclusivity(unchecked) var transaction: Transaction?
     /// Shared with the connection's parser.
     let authentication = AuthenticationState()
     /// Whether the connection may run every command: it gave the password, or none is set.
     /// A plain copy of ``authentication`` for the per-command check; set both through
     /// ``markAuthenticated()``.
-    private(set) var authenticated = false
+    @exclusivity(unchecked) private(set) var authenticated = false
 
     /// The connection authenticated (or needs no password): lifts the gate and the parser's limits.
-    mutating func markAuthenticated() {
+    func markAuthenticated() {
         self.authenticated = true
         self.authentication.isAuthenticated = true
     }
     /// WATCHed keys and their versions when watched.
-    var watched: [(key: [UInt8], version: UInt64)] = []
+    @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64)] = []
 
     init(id: Int, name: [UInt8]?) {
         self.id = id

@@ -29,7 +29,7 @@ extension RESPParser: CommandFramer {
 /// which answers every complete buffered request in order.
 struct CommandSession<Framer: CommandFramer> {
     private var loop: RequestLoop<Framer>
-    private var client: ClientState
+    private let client: ClientState
     private var encoding = Framer.initialEncoding
     private let maxValueBytes: Int
     /// The protocol's command names, kept here so dispatch reads no global.
@@ -92,7 +92,6 @@ struct CommandSession<Framer: CommandFramer> {
         let maxValueBytes = self.maxValueBytes
         let names = self.names
         defer {
-            self.client = call.client
             self.encoding = call.reply.encoding
             // Once per batch, not per request, and the registry only when something it shows
             // changed (the last command's name, the client name, the protocol).

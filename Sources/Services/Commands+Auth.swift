@@ -42,5 +42,5 @@ enum Password {
 /// Whether a connection has authenticated, shared by its session (which sets it) and its RESP
 /// parser (which applies Redis's unauthenticated limits until it is set). Loop thread only.
 final class AuthenticationState {
-    var isAuthenticated = false
+    @exclusivity(unchecked) var isAuthenticated = false
 }

@@ -70,7 +70,9 @@ public final class ClientRegistry {
     private var killers: [Int: () -> Void] = [:]
     private var senders: [Int: ([UInt8]) -> Void] = [:]
     /// Clients that ran MONITOR, in the order they did.
-    private var monitorIDs: [Int] = []
+    // Read once per batch on the hot path; loop thread only and never re-entered, so no dynamic
+    // exclusivity check.
+    @exclusivity(unchecked) private var monitorIDs: [Int] = []
 
     /// Whether no client is monitoring (checked once per batch of requests).
     public var hasMonitors: Bool { !self.monitorIDs.isEmpty }

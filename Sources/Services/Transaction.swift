@@ -35,7 +35,9 @@ struct Transaction {
 /// written, deleted or expires. Shared by every connection of a context; loop thread only.
 /// Keys nobody watches are not tracked, so a mutation costs one emptiness check.
 public final class WatchRegistry {
-    private var entries: [[UInt8]: (watchers: Int, version: UInt64)] = [:]
+    // Checked once per batch on the hot path; loop thread only, never re-entered (touchAll copies
+    // the keys first), so no dynamic exclusivity check.
+    @exclusivity(unchecked) private var entries: [[UInt8]: (watchers: Int, version: UInt64)] = [:]
     private var nextVersion: UInt64 = 1
 
     public init() {}
