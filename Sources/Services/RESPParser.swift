@@ -52,6 +52,8 @@ struct RESPParser: RequestFramer {
     let maxBulkBytes: Int
     /// The most bytes one incomplete request may hold buffered (Redis's `client-query-buffer-limit`).
     let maxRequestBytes: Int
+    /// Bulks up to this length pass every limit, authenticated or not: min(16 KiB, maxBulkBytes).
+    private let smallBulkBytes: Int
 
     private enum State {
         /// Expecting `*` at `cursor`.
@@ -83,6 +85,7 @@ struct RESPParser: RequestFramer {
         precondition(maxBulkBytes >= 0 && maxRequestBytes > 0)
         self.maxBulkBytes = maxBulkBytes
         self.maxRequestBytes = maxRequestBytes
+        self.smallBulkBytes = min(16384, maxBulkBytes)
     }
 
     /// Bytes received and not yet handed out as part of a request.
@@ -158,9 +161,11 @@ struct RESPParser: RequestFramer {
                 case .needMoreData: return self.waitForMore()
                 case .invalid: return .protocolError(.invalidMultibulkLength)
                 case .length(let count, let next):
-                    guard count <= Self.maxArgumentCount else { return .protocolError(.invalidMultibulkLength) }
-                    if count > 10, let authentication = self.authentication, !authentication.isAuthenticated {
-                        return .protocolError(.unauthenticatedMultibulkLength)
+                    if count > 10 {  // one comparison on the common path; both limits behind it
+                        guard count <= Self.maxArgumentCount else { return .protocolError(.invalidMultibulkLength) }
+                        if let authentication = self.authentication, !authentication.isAuthenticated {
+                            return .protocolError(.unauthenticatedMultibulkLength)
+                        }
                     }
                     self.cursor = next
                     if count <= 0 {
@@ -182,9 +187,12 @@ struct RESPParser: RequestFramer {
                 case .needMoreData: return self.waitForMore()
                 case .invalid: return .protocolError(.invalidBulkLength)
                 case .length(let length, let next):
-                    guard length >= 0 && length <= self.maxBulkBytes else { return .protocolError(.invalidBulkLength) }
-                    if length > 16384, let authentication = self.authentication, !authentication.isAuthenticated {
-                        return .protocolError(.unauthenticatedBulkLength)
+                    guard length >= 0 else { return .protocolError(.invalidBulkLength) }
+                    if length > self.smallBulkBytes {  // one comparison on the common path, both limits behind it
+                        guard length <= self.maxBulkBytes else { return .protocolError(.invalidBulkLength) }
+                        if length > 16384, let authentication = self.authentication, !authentication.isAuthenticated {
+                            return .protocolError(.unauthenticatedBulkLength)
+                        }
                     }
                     self.cursor = next
                     self.state = .bulkData(length: length, remaining: remaining)
