@@ -22,6 +22,14 @@ let package = Package(
             path: "ServicesBenchmarks",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
         .executableTarget(
+            name: "KeyspaceBenchmarks",
+            dependencies: [
+                .product(name: "Store", package: "reactord"),
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "KeyspaceBenchmarks",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .executableTarget(
             name: "StoreBenchmarks",
             dependencies: [
                 .product(name: "Store", package: "reactord"),

@@ -1,12 +1,14 @@
-// The durable key-value store: an in-memory map, a write-ahead log in front of every mutation, recovery on
-// open, and compaction into database.txt. Not thread-safe: the event loop's thread calls every method. The
-// only work that leaves that thread is a ``SyncJob`` or ``CompactionJob`` value, which captures descriptors,
-// paths and a copy-on-write copy of the map, never the store. Knows nothing of sockets or the loop.
+// The durable key-value store: the in-memory ``Keyspace``, a write-ahead log in front of every mutation
+// (expiries included), recovery on open, and compaction into database.txt. Not thread-safe: the event loop's
+// thread calls every method. The only work that leaves that thread is a ``SyncJob`` or ``CompactionJob``
+// value, which captures descriptors, paths and file names, never the store or its keyspace: compaction
+// rebuilds the state from the files already durable. Knows nothing of sockets or the loop; reads the time
+// only through ``DurableStore/Configuration/clock`` (recovery, compaction, and the APIs without `now:`).
 
 import Glibc
 import Logging
 
-/// When the log is flushed to stable storage (SPEC.md: `--fsync`).
+/// When the log is flushed to stable storage (README.md: `--fsync`; docs/architecture.md "Group commit").
 public enum FsyncPolicy: String, Sendable, CaseIterable {
     /// fdatasync before a mutation is acknowledged (group commit through ``SyncJob``).
     case always
@@ -52,19 +54,24 @@ public struct SyncJob: Sendable {
     }
 }
 
-/// Writes a snapshot of the map as of a log rotation, off the loop thread.
+/// Writes a snapshot of the state as of a log rotation, off the loop thread.
+///
+/// It never looks at the live keyspace: it rebuilds the state from what is already durable, `database.txt`
+/// plus every rotated segment, replayed exactly as recovery does, in a keyspace of its own. The loop thread
+/// pays only for the rotation (a rename and two fsyncs); the cost is a second copy of the data in memory
+/// while the job runs, on the compaction thread.
 public struct CompactionJob: Sendable {
-    let snapshot: [[UInt8]: [UInt8]]
     let directory: String
     /// Rotated segments the snapshot makes redundant (deleted by ``DurableStore/finishCompaction(_:result:)``).
     let segments: [Int]
     let io: StoreIO
+    let clock: @Sendable () -> Int64
+    /// The live key count when the log was rotated (the snapshot leaves out keys expired by then).
+    public let keyCount: Int
 
-    /// Keys in the snapshot.
-    public var keyCount: Int { self.snapshot.count }
-
-    /// Writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
-    /// Any thread; blocks for as long as writing the snapshot takes. On an I/O failure the temporary file
+    /// Rebuilds the state from `database.txt` and the segments (dropping keys whose deadline passed), then
+    /// writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
+    /// Any thread; blocks for as long as reading and writing take. On an I/O failure the temporary file
     /// is removed; a failure injected by ``StoreIO/compactionStep`` (a simulated crash) leaves everything.
     public func run() -> Result<Void, StoreError> {
         let temporaryPath = self.directory + "/" + Snapshot.temporaryFileName
@@ -80,12 +87,16 @@ public struct CompactionJob: Sendable {
             }
         }
         do throws(StoreError) {
+            let keyspace = Keyspace()
+            try DurableStore.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
+                                              into: keyspace, logger: nil)
+            DurableStore.dropExpired(keyspace, now: self.clock())
             do {
                 fd = try self.io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             } catch {
                 throw StoreError(operation: "open", path: temporaryPath, errno: error)
             }
-            try Snapshot.write(self.snapshot, to: fd, path: temporaryPath, io: self.io)
+            try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io)
             try step(.wroteTemporary)
             do {
                 try self.io.fsync(fd)
@@ -118,8 +129,10 @@ public struct CompactionJob: Sendable {
 
 /// The durable key-value store. See the file header for the threading rule.
 ///
-/// Lifecycle of a mutation: ``set(_:forKey:)`` applies it to the map at once (every reader sees it), appends
-/// its record to an in-memory buffer and keeps the previous value in an undo log. ``writeBuffered()`` (once
+/// Lifecycle of a mutation: ``set(_:forKey:)`` applies it to the keyspace at once (every reader sees it),
+/// appends its record to an in-memory buffer and keeps the previous state in the undo log. Expiry is lazy
+/// (a read past a key's deadline removes it) plus ``expireCycle(now:budget:)``; both log a delete, like any
+/// other mutation, so a restart never brings an expired key back. ``writeBuffered()`` (once
 /// per loop iteration) writes the buffer with one write(2). Under `always`, ``makeSyncJob()`` /
 /// ``completeSync(_:result:)`` make it durable. A mutation may be acknowledged once its sequence number
 /// is at most ``durableSequence``; if a write or sync fails first, it is rolled back and reported.
@@ -132,22 +145,26 @@ public final class DurableStore {
         public var fsync: FsyncPolicy
         /// Log size that makes ``needsCompaction`` true.
         public var compactionThresholdBytes: Int
+        /// The wall clock in Unix milliseconds, read at recovery and compaction (to drop keys whose deadline
+        /// passed) and by the APIs that take no `now:`. Tests inject a manual clock.
+        public var clock: @Sendable () -> Int64
 
-        public init(directory: String, fsync: FsyncPolicy = .always, compactionThresholdBytes: Int = 64 << 20) {
+        public init(
+            directory: String, fsync: FsyncPolicy = .always, compactionThresholdBytes: Int = 64 << 20,
+            clock: @escaping @Sendable () -> Int64 = DurableStore.realtimeMilliseconds
+        ) {
             self.directory = directory
             self.fsync = fsync
             self.compactionThresholdBytes = compactionThresholdBytes
+            self.clock = clock
         }
     }
 
-    /// A mutation's previous state, to roll it back if its record never reaches the log.
-    private struct UndoEntry {
-        enum Action {
-            case restore(key: [UInt8], previous: [UInt8]?)
-            case restoreAll([[UInt8]: [UInt8]])
-        }
-        let sequence: UInt64
-        let action: Action
+    /// CLOCK_REALTIME in milliseconds (the default ``Configuration/clock``).
+    @Sendable public static func realtimeMilliseconds() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
     public let configuration: Configuration
@@ -157,13 +174,20 @@ public final class DurableStore {
     /// The data directory, open for fsync and holding the flock that keeps a second store out.
     private let directoryFD: CInt
 
-    private var map: [[UInt8]: [UInt8]]
+    /// The live keyspace. Replaced (not copied) by ``removeAll()``.
+    private var keyspace: Keyspace
     private var log: WriteAheadLog
     /// Encoded records not yet written. Emptied by every ``writeBuffered()``; capacity kept (bounded).
     private var buffer: [UInt8] = []
     private var bufferedRecords = 0
-    /// Previous states of every mutation newer than ``durableSequence``, oldest first, sequences ascending.
-    private var undo: [UndoEntry] = []
+    /// Previous states of every mutation newer than ``durableSequence``, oldest first, sequences ascending,
+    /// encoded in one reused byte buffer (no allocation per mutation; see ``UndoLog``).
+    private var undo = UndoLog()
+    /// Keyspaces replaced by a ``removeAll()`` not yet durable, oldest first (their undo entries name them).
+    private var clearedKeyspaces: [Keyspace] = []
+    /// Position in the deadline array where the next ``expireCycle(now:budget:)`` resumes.
+    private var expireCursor = 0
+    private var expiredKeys = 0
 
     /// Sequence numbers. Invariant: `durableSequence <= syncedSequence or writtenSequence <= lastSequence`,
     /// `syncedSequence <= writtenSequence`; rolled-back numbers are never reused.
@@ -275,29 +299,8 @@ public final class DurableStore {
             return Int(suffix)
         }.sorted()
 
-        var map: [[UInt8]: [UInt8]] = [:]
-        let apply = { (record: Record) in
-            switch record {
-            case .set(let key, let value): map[key] = value
-            case .delete(let key): map.removeValue(forKey: key)
-            case .clear: map.removeAll()
-            }
-        }
-        let snapshotPath = directory + "/" + Snapshot.fileName
-        _ = try Snapshot.load(path: snapshotPath, io: io, into: &map)
-        for segment in segments {
-            let path = directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
-            let fd: CInt
-            do {
-                fd = try io.open(path, O_RDONLY, 0)
-            } catch {
-                throw StoreError(operation: "open", path: path, errno: error)
-            }
-            defer { io.close(fd) }
-            let replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false, apply: apply)
-            logger.info("replayed rotated log segment",
-                        metadata: ["store.path": "\(path)", "store.records": "\(replayed.records)"])
-        }
+        let keyspace = Keyspace()
+        try Self.loadDurableState(directory: directory, segments: segments, io: io, into: keyspace, logger: logger)
 
         let walPath = directory + "/" + WriteAheadLog.fileName
         var log = try WriteAheadLog.open(path: walPath, io: io)
@@ -308,7 +311,10 @@ public final class DurableStore {
         if !names.contains(WriteAheadLog.fileName) {
             try Self.syncDirectory(directory, io: io)  // the new log's name must survive a power cut
         }
-        let replayed = try WriteAheadLog.replay(path: walPath, fd: log.fd, io: io, isLast: true, apply: apply)
+        let replayed = try WriteAheadLog.replay(path: walPath, fd: log.fd, io: io, isLast: true) { record in
+            Self.apply(record, to: keyspace)
+        }
+        let dropped = Self.dropExpired(keyspace, now: configuration.clock())
         if replayed.tornBytes > 0 {
             logger.warning(
                 "dropping a torn record at the end of the log (crash during an append)",
@@ -326,7 +332,7 @@ public final class DurableStore {
         log.setRecoveredSize(replayed.validBytes)
 
         self.directoryFD = directoryFD
-        self.map = map
+        self.keyspace = keyspace
         self.log = log
         self.segments = segments
         self.compactionWanted = !segments.isEmpty
@@ -338,8 +344,9 @@ public final class DurableStore {
         logger.info(
             "store recovered",
             metadata: [
-                "store.directory": "\(directory)", "store.keys": "\(map.count)",
+                "store.directory": "\(directory)", "store.keys": "\(keyspace.count)",
                 "store.log_records": "\(replayed.records)", "store.segments": "\(segments.count)",
+                "store.expired_at_load": "\(dropped)",
             ])
     }
 
@@ -352,54 +359,222 @@ public final class DurableStore {
         }
     }
 
-    // MARK: - Reads and mutations (loop thread; no syscalls)
+    // MARK: - Reads (loop thread; no syscalls except the clock in the APIs without `now:`)
 
-    /// The number of keys.
-    public var count: Int { self.map.count }
+    /// The number of keys (including keys whose deadline passed that nothing reclaimed yet, as Redis's
+    /// DBSIZE counts them).
+    public var count: Int { self.keyspace.count }
 
-    /// The value stored under `key`, or nil.
+    /// Keys that carry a deadline.
+    public var keysWithExpiry: Int { self.keyspace.countWithDeadline }
+
+    /// The exact byte account of the keyspace (``Keyspace/usedBytes``): INFO `used_memory`, the memory limit.
+    public var usedBytes: Int { self.keyspace.usedBytes }
+
+    /// Keys removed because their deadline passed (lazily or by ``expireCycle(now:budget:)``), since open.
+    public var expiredKeyCount: Int { self.expiredKeys }
+
+    /// The value stored under `key`, or nil (reads ``Configuration/clock`` only when the key has a deadline).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
-        self.map[key]
+        key.withUnsafeBytes { raw in
+            self.liveIndex(raw, now: nil).map { [UInt8](self.keyspace.value(at: $0)) }
+        }
     }
 
-    /// Inserts or overwrites, in memory at once, and buffers the log record.
+    /// The value stored under `key` at time `now` (Unix ms), or nil. A key past its deadline is removed
+    /// (and its removal logged as a delete) on the way.
+    public func value(forKey key: [UInt8], now: Int64) -> [UInt8]? {
+        key.withUnsafeBytes { raw in
+            self.liveIndex(raw, now: now).map { [UInt8](self.keyspace.value(at: $0)) }
+        }
+    }
+
+    /// Calls `body` with the value stored under `key` at `now` without copying it; nil when absent.
+    /// `body` must not call back into the store (the bytes move on the next mutation).
+    public func withValue<R>(
+        forKey key: UnsafeRawBufferPointer, now: Int64, _ body: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R? {
+        guard let index = self.liveIndex(key, now: now) else { return nil }
+        return try body(self.keyspace.value(at: index))
+    }
+
+    /// Whether `key` is present at `now`.
+    public func contains(_ key: [UInt8], now: Int64) -> Bool {
+        key.withUnsafeBytes { self.liveIndex($0, now: now) != nil }
+    }
+
+    /// Whether `key` exists and when it expires (TTL, PTTL, EXPIRETIME).
+    public func expiry(forKey key: [UInt8], now: Int64) -> KeyExpiry {
+        key.withUnsafeBytes { raw in
+            guard let index = self.liveIndex(raw, now: now) else { return .missing }
+            return self.keyspace.deadline(at: index).map { .at(milliseconds: $0) } ?? .never
+        }
+    }
+
+    /// MEMORY USAGE: the bytes `key` accounts for in ``usedBytes``, or nil when absent.
+    public func usedBytes(forKey key: [UInt8], now: Int64) -> Int? {
+        key.withUnsafeBytes { raw in self.liveIndex(raw, now: now).map { self.keyspace.usedBytes(at: $0) } }
+    }
+
+    /// The entry holding `key` unless it is absent or past its deadline (then it is expired on the way).
+    /// `now` nil reads ``Configuration/clock``, only if the key has a deadline.
+    @inline(__always)
+    private func liveIndex(_ key: UnsafeRawBufferPointer, now: Int64?) -> Int? {
+        guard let index = self.keyspace.find(key) else { return nil }
+        guard let deadline = self.keyspace.deadline(at: index) else { return index }
+        if (now ?? self.configuration.clock()) > deadline {
+            self.expireEntry(index)
+            return nil
+        }
+        return index
+    }
+
+    // MARK: - Mutations (loop thread; no syscalls)
+
+    /// Inserts or overwrites, in memory at once, and buffers the log record. Clears any deadline.
     /// - Returns: the mutation's sequence number; acknowledge it once ``durableSequence`` reaches it.
     /// - Throws: ``StoreError`` when the log cannot take writes at all, or the record would be too large.
     public func set(_ value: [UInt8], forKey key: [UInt8]) throws(StoreError) -> UInt64 {
-        try self.checkWritable(recordBytes: key.count + value.count)
-        let previous = self.map.updateValue(value, forKey: key)
-        self.lastSequence += 1
-        self.undo.append(UndoEntry(sequence: self.lastSequence, action: .restore(key: key, previous: previous)))
-        Record.append(kind: Record.kindSet, key: key, value: value, to: &self.buffer)
-        self.bufferedRecords += 1
-        return self.lastSequence
+        try key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                Result { () throws(StoreError) -> UInt64 in try self.set(v, forKey: k, deadline: nil, now: 0) }
+            }
+        }.get()
     }
 
-    /// Removes `key`.
+    /// Inserts or overwrites with a deadline (nil: none, clearing any; SET … PXAT, SETEX, KEEPTTL is the
+    /// caller's: pass the old deadline). A deadline at or before `now` removes the key instead, logged as
+    /// a delete, as Redis does for SET with an expiry already in the past.
+    /// - Returns: the sequence number to wait for (``durableSequence`` when nothing changed).
+    public func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) -> UInt64 {
+        try key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                Result { () throws(StoreError) -> UInt64 in try self.set(v, forKey: k, deadline: deadline, now: now) }
+            }
+        }.get()
+    }
+
+    /// ``set(_:forKey:deadline:now:)`` over borrowed bytes (no allocation beyond amortised buffers).
+    public func set(
+        _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline: Int64?, now: Int64
+    ) throws(StoreError) -> UInt64 {
+        try self.checkWritable(recordBytes: key.count + value.count + 8)
+        if let deadline, deadline <= now {
+            guard let index = self.keyspace.find(key) else { return self.durableSequence }
+            return self.logRemoval(index)
+        }
+        let sequence = self.nextSequence()
+        let keyspace = self.keyspace
+        let (previous, hash) = keyspace.lookup(key)
+        if previous >= 0 {
+            self.undo.push(sequence: sequence, key: key, previousAt: previous, in: keyspace)
+            keyspace.replace(at: previous, value, deadline: deadline)
+        } else {
+            self.undo.push(sequence: sequence, key: key, previousAt: nil, in: keyspace)
+            keyspace.insert(key, hash: hash, value, deadline: deadline)
+        }
+        if let deadline {
+            Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value, to: &self.buffer)
+        } else {
+            Record.append(kind: Record.kindSet, key: key, value: value, to: &self.buffer)
+        }
+        self.bufferedRecords += 1
+        return sequence
+    }
+
+    /// Removes `key` (reads ``Configuration/clock`` only if the key has a deadline).
     /// - Returns: the mutation's sequence number, or nil when the key was absent (nothing is logged).
     /// - Throws: ``StoreError`` when the log cannot take writes.
     public func removeValue(forKey key: [UInt8]) throws(StoreError) -> UInt64? {
         try self.checkWritable(recordBytes: key.count)
-        guard let previous = self.map.removeValue(forKey: key) else {
-            return nil
+        return key.withUnsafeBytes { raw in
+            self.liveIndex(raw, now: nil).map { self.logRemoval($0) }
         }
-        self.lastSequence += 1
-        self.undo.append(UndoEntry(sequence: self.lastSequence, action: .restore(key: key, previous: previous)))
-        Record.append(kind: Record.kindDelete, key: key, value: [], to: &self.buffer)
-        self.bufferedRecords += 1
-        return self.lastSequence
     }
 
-    /// Removes every key (logged even when already empty, so the reply can follow the usual path).
+    /// Removes `key` as of `now` (a key past its deadline counts as absent; it is expired on the way).
+    /// - Returns: the mutation's sequence number, or nil when the key was absent.
+    public func removeValue(forKey key: [UInt8], now: Int64) throws(StoreError) -> UInt64? {
+        try self.checkWritable(recordBytes: key.count)
+        return key.withUnsafeBytes { raw in
+            self.liveIndex(raw, now: now).map { self.logRemoval($0) }
+        }
+    }
+
+    /// Sets the deadline of a present key (EXPIRE, PEXPIREAT…; the NX/XX/GT/LT conditions are the caller's,
+    /// from ``expiry(forKey:now:)``). A deadline at or before `now` removes the key, logged as a delete.
+    /// - Returns: the sequence number, or nil when the key is absent (nothing changes).
+    public func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StoreError) -> UInt64? {
+        try self.checkWritable(recordBytes: key.count + 8)
+        return key.withUnsafeBytes { raw in
+            guard let index = self.liveIndex(raw, now: now) else { return nil }
+            if deadline <= now {
+                return self.logRemoval(index)
+            }
+            let sequence = self.nextSequence()
+            self.undo.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace)
+            self.keyspace.setDeadline(at: index, deadline)
+            Record.append(kind: Record.kindExpire, key: raw, deadline: deadline, value: UnsafeRawBufferPointer(start: nil, count: 0),
+                          to: &self.buffer)
+            self.bufferedRecords += 1
+            return sequence
+        }
+    }
+
+    /// Clears the deadline of `key` (PERSIST).
+    /// - Returns: the sequence number, or nil when the key is absent or has no deadline (nothing changes).
+    public func persist(_ key: [UInt8], now: Int64) throws(StoreError) -> UInt64? {
+        try self.checkWritable(recordBytes: key.count)
+        return key.withUnsafeBytes { raw in
+            guard let index = self.liveIndex(raw, now: now), self.keyspace.deadline(at: index) != nil else { return nil }
+            let sequence = self.nextSequence()
+            self.undo.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace)
+            self.keyspace.setDeadline(at: index, nil)
+            Record.append(kind: Record.kindPersist, key: raw, value: UnsafeRawBufferPointer(start: nil, count: 0), to: &self.buffer)
+            self.bufferedRecords += 1
+            return sequence
+        }
+    }
+
+    /// Removes every key (logged even when already empty, so the reply can follow the usual path). O(1):
+    /// the old keyspace is kept whole for rollback until the clear is durable, then freed.
     /// - Returns: the mutation's sequence number. - Throws: ``StoreError`` when the log cannot take writes.
     public func removeAll() throws(StoreError) -> UInt64 {
         try self.checkWritable(recordBytes: 0)
-        let previous = self.map  // O(1): copy-on-write; the old storage lives on only in the undo log
-        self.map = [:]
-        self.lastSequence += 1
-        self.undo.append(UndoEntry(sequence: self.lastSequence, action: .restoreAll(previous)))
+        let sequence = self.nextSequence()
+        self.clearedKeyspaces.append(self.keyspace)
+        self.undo.pushClear(sequence: sequence)
+        self.keyspace = Keyspace()
+        self.expireCursor = 0
         Record.append(kind: Record.kindClear, key: [], value: [], to: &self.buffer)
         self.bufferedRecords += 1
+        return sequence
+    }
+
+    /// Logs and applies the removal of entry `index`. - Returns: its sequence number.
+    @inline(__always)
+    private func logRemoval(_ index: Int) -> UInt64 {
+        let sequence = self.nextSequence()
+        let key = self.keyspace.key(at: index)
+        self.undo.push(sequence: sequence, key: key, previousAt: index, in: self.keyspace)
+        Record.append(kind: Record.kindDelete, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0), to: &self.buffer)
+        self.bufferedRecords += 1
+        self.keyspace.remove(at: index)
+        return sequence
+    }
+
+    /// Removes an entry whose deadline passed, logged as a delete. When the log cannot take writes the key
+    /// stays (reads still treat it as gone): removing it unlogged could let a restart bring it back if the
+    /// clock went backwards, and it costs nothing to retry later.
+    private func expireEntry(_ index: Int) {
+        guard self.unusable == nil, !self.isClosed else { return }
+        _ = self.logRemoval(index)
+        self.expiredKeys += 1
+    }
+
+    @inline(__always)
+    private func nextSequence() -> UInt64 {
+        self.lastSequence += 1
         return self.lastSequence
     }
 
@@ -411,9 +586,167 @@ public final class DurableStore {
         if let unusable = self.unusable {
             throw unusable
         }
-        if recordBytes > Record.maximumPayloadBytes - Record.payloadHeaderBytes {
+        if recordBytes > Record.maximumPayloadBytes - Record.payloadHeaderBytes - 8 {
             throw StoreError(operation: "append", path: self.log.path, detail: "record of \(recordBytes) bytes is too large")
         }
+    }
+
+    // MARK: - Expiry, sampling, scanning (loop thread)
+
+    /// One step of active expiry: examines up to `budget` keys that carry a deadline, resuming where the
+    /// previous call stopped (a rotating cursor over the dense deadline array, so repeated calls cover
+    /// every such key), and removes those past `now`, each logged as a delete. Also moves a few buckets
+    /// of a running resize. Work is O(budget) whatever the keyspace holds; the server calls it from a
+    /// timer on the loop and again in the same tick while ``ExpireCycleResult/worthRepeating`` and its
+    /// time slice last (Redis spends at most ~25% of a tick).
+    public func expireCycle(now: Int64, budget: Int) -> ExpireCycleResult {
+        precondition(!self.isClosed, "DurableStore used after close()")
+        var result = ExpireCycleResult(examined: 0, expired: 0)
+        if self.keyspace.isResizing {
+            self.keyspace.rehash(steps: max(1, budget / 4))
+        }
+        guard self.unusable == nil else { return result }
+        // At most one pass over the keys with deadlines per call, however large the budget.
+        let limit = min(budget, self.keyspace.countWithDeadline)
+        while result.examined < limit {
+            let withDeadline = self.keyspace.countWithDeadline
+            if withDeadline == 0 { break }
+            if self.expireCursor >= withDeadline { self.expireCursor = 0 }
+            let index = self.keyspace.entryWithDeadline(atPosition: self.expireCursor)
+            result.examined += 1
+            if let deadline = self.keyspace.deadline(at: index), now > deadline {
+                self.expireEntry(index)
+                result.expired += 1
+                // The last deadline moved into this position: examine it next without advancing.
+            } else {
+                self.expireCursor += 1
+            }
+        }
+        return result
+    }
+
+    /// A random key (RANDOMKEY, eviction), in O(1) expected: a uniform sample of the dense entry array.
+    /// Sampled keys past `now` are expired on the way and another is drawn.
+    public func randomKey(now: Int64) -> [UInt8]? {
+        var attempts = 0
+        while let index = self.keyspace.randomEntry() {
+            if let deadline = self.keyspace.deadline(at: index), now > deadline {
+                attempts += 1
+                self.expireEntry(index)
+                if self.unusable != nil && attempts > 100 { return nil }
+                continue
+            }
+            return [UInt8](self.keyspace.key(at: index))
+        }
+        return nil
+    }
+
+    /// A random key that carries a deadline, with it (volatile eviction policies, tests); O(1).
+    public func randomKeyWithDeadline() -> (key: [UInt8], deadline: Int64)? {
+        guard let position = self.keyspace.randomDeadlinePosition() else { return nil }
+        let index = self.keyspace.entryWithDeadline(atPosition: position)
+        return ([UInt8](self.keyspace.key(at: index)), self.keyspace.deadline(at: index)!)
+    }
+
+    /// One SCAN call: visits buckets from `cursor` until about `count` keys were seen (or the scan ends)
+    /// and returns the live keys among them matching `pattern` (nil: all), with the next cursor (0: done).
+    /// Every key present for the whole scan is returned at least once, across growth and shrinking.
+    public func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        var keys: [[UInt8]] = []
+        var visited = 0
+        var next = cursor
+        var buckets = 0
+        let keyspace = self.keyspace
+        repeat {
+            next = keyspace.scan(cursor: next) { index in
+                visited += 1
+                if let deadline = keyspace.deadline(at: index), now > deadline { return }
+                let key = keyspace.key(at: index)
+                if let pattern, !pattern.withUnsafeBytes({ Glob.matches(pattern: $0, key) }) { return }
+                keys.append([UInt8](key))
+            }
+            buckets += 1
+        } while next != 0 && visited < count && buckets < count * 10
+        return (next, keys)
+    }
+
+    /// KEYS: every live key matching `pattern`. O(keys): the caller owns that cost, as with Redis.
+    public func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        pattern.withUnsafeBytes { pattern in
+            for index in 0..<self.keyspace.count {
+                if let deadline = self.keyspace.deadline(at: index), now > deadline { continue }
+                let key = self.keyspace.key(at: index)
+                if Glob.matches(pattern: pattern, key) { keys.append([UInt8](key)) }
+            }
+        }
+        return keys
+    }
+
+    /// Checks the keyspace's invariants (tests; O(keys)).
+    func checkInvariants() {
+        self.keyspace.checkInvariants()
+        precondition(self.clearedKeyspaces.count == self.undo.clearCount, "cleared keyspaces out of step with undo")
+    }
+
+    // MARK: - Recovery helpers (any thread: they touch only the keyspace they are given)
+
+    /// Loads `database.txt` and replays the rotated `segments` in order into `keyspace`, deadlines kept.
+    static func loadDurableState(
+        directory: String, segments: [Int], io: StoreIO, into keyspace: Keyspace, logger: Logger?
+    ) throws(StoreError) {
+        _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace)
+        for segment in segments {
+            let path = directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+            let fd: CInt
+            do {
+                fd = try io.open(path, O_RDONLY, 0)
+            } catch {
+                throw StoreError(operation: "open", path: path, errno: error)
+            }
+            defer { io.close(fd) }
+            let replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false) { record in
+                Self.apply(record, to: keyspace)
+            }
+            logger?.info("replayed rotated log segment",
+                         metadata: ["store.path": "\(path)", "store.records": "\(replayed.records)"])
+        }
+    }
+
+    /// Applies one replayed record. Deadlines are kept as written, even past ones: see Record.swift.
+    static func apply(_ record: Record.View, to keyspace: Keyspace) {
+        switch record.kind {
+        case Record.kindSet:
+            keyspace.set(record.key, record.value, deadline: nil)
+        case Record.kindSetWithDeadline:
+            keyspace.set(record.key, record.value, deadline: record.deadline)
+        case Record.kindDelete:
+            keyspace.remove(record.key)
+        case Record.kindExpire:
+            if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, record.deadline) }
+        case Record.kindPersist:
+            if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, nil) }
+        default:
+            // clear: drop everything (replay never runs on a keyspace anyone else holds).
+            while keyspace.count > 0 { keyspace.remove(at: keyspace.count - 1) }
+        }
+    }
+
+    /// Removes every key whose deadline is before `now`. - Returns: how many.
+    @discardableResult
+    static func dropExpired(_ keyspace: Keyspace, now: Int64) -> Int {
+        var dropped = 0
+        var position = keyspace.countWithDeadline - 1
+        while position >= 0 {
+            // Positions above this one were kept; the pair that fills a removed one comes from above.
+            let index = keyspace.entryWithDeadline(atPosition: position)
+            if let deadline = keyspace.deadline(at: index), now > deadline {
+                keyspace.remove(at: index)
+                dropped += 1
+            }
+            position = min(position - 1, keyspace.countWithDeadline - 1)
+        }
+        return dropped
     }
 
     // MARK: - Writing and syncing the log (loop thread)
@@ -480,7 +813,8 @@ public final class DurableStore {
         self.clearBuffer()
         if self.configuration.fsync != .always {
             self.durableSequence = self.writtenSequence
-            self.undo.removeAll(keepingCapacity: true)
+            self.undo.removeAll()
+            self.clearedKeyspaces.removeAll()
         }
         return nil
     }
@@ -534,8 +868,12 @@ public final class DurableStore {
         self.syncedRecords = records
         if self.configuration.fsync == .always {
             self.durableSequence = sequence
-            let keep = self.undo.firstIndex { $0.sequence > sequence } ?? self.undo.endIndex
-            self.undo.removeFirst(keep)
+            var clears = 0
+            while let entry = self.undo.first, entry.sequence <= sequence {
+                if entry.kind == .clear { clears += 1 }
+                self.undo.removeFirst()
+            }
+            self.clearedKeyspaces.removeFirst(clears)
         }
     }
 
@@ -559,15 +897,16 @@ public final class DurableStore {
     /// Undoes, newest first, every mutation with a sequence number above `sequence`.
     private func rollBack(after sequence: UInt64) {
         while let entry = self.undo.last, entry.sequence > sequence {
-            self.undo.removeLast()
-            switch entry.action {
-            case .restore(let key, let previous?):
-                self.map[key] = previous
-            case .restore(let key, nil):
-                self.map.removeValue(forKey: key)
-            case .restoreAll(let previous):
-                self.map = previous
+            switch entry.kind {
+            case .present:
+                self.keyspace.set(entry.key, entry.value, deadline: entry.deadline)
+            case .absent:
+                self.keyspace.remove(entry.key)
+            case .clear:
+                self.keyspace = self.clearedKeyspaces.removeLast()
+                self.expireCursor = 0
             }
+            self.undo.removeLast()
         }
     }
 
@@ -582,7 +921,8 @@ public final class DurableStore {
 
     /// Starts a compaction (loop thread): writes and fdatasyncs what is buffered, renames `database.wal` to
     /// the next segment `database.wal.N`, opens a new empty `database.wal`, fsyncs the directory, and
-    /// captures the map (O(1), copy-on-write).
+    /// notes the segments the snapshot is to cover. The live keyspace is neither copied nor captured: the
+    /// job rebuilds the state from those files (see ``CompactionJob``).
     /// - Returns: the job to run on another thread, then to pass to ``finishCompaction(_:result:)``; nil
     ///   when a compaction or a ``SyncJob`` is in flight (call again after ``completeSync(_:result:)``),
     ///   or when the flush failed (its `.failed` outcome comes from the next ``writeBuffered()``).
@@ -620,7 +960,8 @@ public final class DurableStore {
         self.compactionWanted = false
         self.compactionStartedNanoseconds = Self.monotonicNanoseconds()
         try self.io.compactionStep(.rotated)
-        return CompactionJob(snapshot: self.map, directory: self.directory, segments: self.segments, io: self.io)
+        return CompactionJob(directory: self.directory, segments: self.segments, io: self.io,
+                             clock: self.configuration.clock, keyCount: self.keyspace.count)
     }
 
     /// Renames the (synced) log to `segmentPath` and switches to a new empty `database.wal`, or leaves
@@ -726,7 +1067,10 @@ public final class DurableStore {
     /// `name=value` fields for `stats` and `INFO`, in a stable order.
     public func statistics() -> [(name: String, value: String)] {
         [
-            ("keys", String(self.map.count)),
+            ("keys", String(self.keyspace.count)),
+            ("keys_with_expiry", String(self.keyspace.countWithDeadline)),
+            ("expired_keys", String(self.expiredKeys)),
+            ("used_bytes", String(self.keyspace.usedBytes)),
             ("log_bytes", String(self.log.size)),
             ("log_records", String(self.logRecords)),
             ("log_buffered_bytes", String(self.buffer.count)),

@@ -1,32 +1,46 @@
 // The on-disk record format of the write-ahead log (`database.wal` and its rotated segments), specified
 // once here, with encode and decode. It must not change without a version bump: recovery reads old logs.
 //
-// A log file is a plain concatenation of frames; there is no file header. Integers are little-endian.
+// A log file is a plain concatenation of frames; there is no file header. Integers are little-endian;
+// deadlines are absolute Unix times in milliseconds (Int64), never relative times to live, so a replay at
+// any later time gives the same expiries.
 //
 //     frame   = length:u32  crc:u32  payload[length]        crc = CRC-32C(payload), Castagnoli
-//     payload = kind:u8  keyLength:u32  key[keyLength]  value[length - 5 - keyLength]
+//     payload = kind:u8  keyLength:u32  key[keyLength]  rest
 //
-//     kind 1 set     key and value (either may be empty or hold any byte)
-//     kind 2 delete  key; the value part must be empty
-//     kind 3 clear   keyLength 0, no key, no value (length is exactly 5)
+//     kind 1 set           rest = value (to the end of the payload); clears any deadline
+//     kind 2 delete        rest is empty (also how an expiry or an eviction is logged)
+//     kind 3 clear         keyLength 0, rest empty (length is exactly 5)
+//     kind 4 set+deadline  rest = deadline:i64  value            (SET key value PXAT deadline)
+//     kind 5 expire        rest = deadline:i64 (exactly 8 bytes)  (sets the deadline of a present key)
+//     kind 6 persist       rest is empty                          (clears the deadline of a present key)
 //
-// Examples (hex, spaces added):
+// Examples (hex, spaces added; deadline 1796000000000 = 0x1a2_29f1_2800):
 //
-//     set "k" = "v1"   08000000 <crc 4 bytes> 01 01000000 6b 7631
-//     delete "k"       06000000 <crc 4 bytes> 02 01000000 6b
-//     clear            05000000 <crc 4 bytes> 03 00000000
+//     set "k" = "v1"              08000000 <crc> 01 01000000 6b 7631
+//     delete "k"                  06000000 <crc> 02 01000000 6b
+//     clear                       05000000 <crc> 03 00000000
+//     set "k" = "v1" until 1796…  10000000 <crc> 04 01000000 6b 0028f129a2010000 7631
+//     expire "k" at 1796…         0e000000 <crc> 05 01000000 6b 0028f129a2010000
+//     persist "k"                 06000000 <crc> 06 01000000 6b
+//
+// Replay applies records in order and keeps deadlines as written; keys whose deadline has passed are
+// dropped once the whole log is replayed (dropping them record by record would lose a later `persist`).
 //
 // Why this framing: the length comes first so a reader knows where the next frame starts, and a frame
 // whose declared length runs past the end of the file is recognisably torn (a crash mid-append). The
 // CRC covers the whole payload, so a torn or bit-flipped payload fails the check. A length that is
 // zero, below 5 or above `maximumPayloadBytes` is invalid at once (a zero-filled tail reads that way).
-// Records carry no sequence number: replaying set/delete/clear is idempotent, which is all recovery needs.
+// Records carry no sequence number: replaying them is idempotent, which is all recovery needs.
 
-/// One logged mutation.
+/// One logged mutation (the owned form, for tests and tools; replay uses ``View``).
 enum Record: Equatable, Sendable {
     case set(key: [UInt8], value: [UInt8])
     case delete(key: [UInt8])
     case clear
+    case setWithDeadline(key: [UInt8], value: [UInt8], deadline: Int64)
+    case expire(key: [UInt8], deadline: Int64)
+    case persist(key: [UInt8])
 
     /// Bytes before the payload: length and CRC.
     static let frameHeaderBytes = 8
@@ -38,23 +52,61 @@ enum Record: Equatable, Sendable {
     static let kindSet: UInt8 = 1
     static let kindDelete: UInt8 = 2
     static let kindClear: UInt8 = 3
+    static let kindSetWithDeadline: UInt8 = 4
+    static let kindExpire: UInt8 = 5
+    static let kindPersist: UInt8 = 6
+
+    /// A decoded record pointing into the bytes it was decoded from (no allocation).
+    struct View {
+        let kind: UInt8
+        let key: UnsafeRawBufferPointer
+        /// Empty for kinds without a value.
+        let value: UnsafeRawBufferPointer
+        /// Kinds 4 and 5 only.
+        let deadline: Int64
+    }
 
     /// Appends one encoded frame to `buffer`, without intermediate allocations (the buffer's capacity is
-    /// reused between loop iterations). - Precondition: the payload fits in `maximumPayloadBytes`.
-    static func append(kind: UInt8, key: [UInt8], value: [UInt8], to buffer: inout [UInt8]) {
-        let payloadLength = Self.payloadHeaderBytes + key.count + value.count
+    /// reused between loop iterations): the array grows once per frame, geometrically, and the frame is
+    /// written through one pointer. `deadline` is written for kinds 4 and 5 only.
+    /// - Precondition: the payload fits in `maximumPayloadBytes`.
+    @inline(__always)
+    static func append(
+        kind: UInt8, key: UnsafeRawBufferPointer, deadline: Int64 = 0, value: UnsafeRawBufferPointer,
+        to buffer: inout [UInt8]
+    ) {
+        let hasDeadline = kind == Self.kindSetWithDeadline || kind == Self.kindExpire
+        let payloadLength = Self.payloadHeaderBytes + key.count + (hasDeadline ? 8 : 0) + value.count
         precondition(payloadLength <= Self.maximumPayloadBytes, "log record too large")
         let frameStart = buffer.count
-        Self.appendUInt32(UInt32(payloadLength), to: &buffer)
-        Self.appendUInt32(0, to: &buffer)  // CRC, patched below once the payload is in place
-        buffer.append(kind)
-        Self.appendUInt32(UInt32(key.count), to: &buffer)
-        buffer.append(contentsOf: key)
-        buffer.append(contentsOf: value)
+        buffer.append(contentsOf: repeatElement(0, count: Self.frameHeaderBytes + payloadLength))
         buffer.withUnsafeMutableBytes { bytes in
-            let payload = UnsafeRawBufferPointer(rebasing: bytes[(frameStart + Self.frameHeaderBytes)...])
-            let crc = CRC32C.checksum(payload)
-            bytes.storeBytes(of: crc.littleEndian, toByteOffset: frameStart + 4, as: UInt32.self)
+            let frame = bytes.baseAddress! + frameStart
+            frame.storeBytes(of: UInt32(payloadLength).littleEndian, as: UInt32.self)
+            let payload = frame + Self.frameHeaderBytes
+            payload.storeBytes(of: kind, as: UInt8.self)
+            payload.storeBytes(of: UInt32(key.count).littleEndian, toByteOffset: 1, as: UInt32.self)
+            var offset = Self.payloadHeaderBytes
+            if let base = key.baseAddress {
+                (payload + offset).copyMemory(from: base, byteCount: key.count)
+            }
+            offset += key.count
+            if hasDeadline {
+                payload.storeBytes(of: deadline.littleEndian, toByteOffset: offset, as: Int64.self)
+                offset += 8
+            }
+            if let base = value.baseAddress {
+                (payload + offset).copyMemory(from: base, byteCount: value.count)
+            }
+            let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: payloadLength))
+            frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+        }
+    }
+
+    /// Convenience over arrays.
+    static func append(kind: UInt8, key: [UInt8], deadline: Int64 = 0, value: [UInt8], to buffer: inout [UInt8]) {
+        key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in Self.append(kind: kind, key: k, deadline: deadline, value: v, to: &buffer) }
         }
     }
 
@@ -67,6 +119,12 @@ enum Record: Equatable, Sendable {
             Self.append(kind: Self.kindDelete, key: key, value: [], to: &buffer)
         case .clear:
             Self.append(kind: Self.kindClear, key: [], value: [], to: &buffer)
+        case .setWithDeadline(let key, let value, let deadline):
+            Self.append(kind: Self.kindSetWithDeadline, key: key, deadline: deadline, value: value, to: &buffer)
+        case .expire(let key, let deadline):
+            Self.append(kind: Self.kindExpire, key: key, deadline: deadline, value: [], to: &buffer)
+        case .persist(let key):
+            Self.append(kind: Self.kindPersist, key: key, value: [], to: &buffer)
         }
     }
 
@@ -80,8 +138,36 @@ enum Record: Equatable, Sendable {
         case invalid(reason: String)
     }
 
-    /// Decodes the frame at the start of `bytes`.
+    /// What ``decodeView(_:)`` found: as ``Decoded``, with the record as a view into the input.
+    enum DecodedView {
+        case record(View, size: Int)
+        case incomplete
+        case invalid(reason: String)
+    }
+
+    /// Decodes the frame at the start of `bytes` into an owned record.
     static func decode(_ bytes: UnsafeRawBufferPointer) -> Decoded {
+        switch Self.decodeView(bytes) {
+        case .incomplete: return .incomplete
+        case .invalid(let reason): return .invalid(reason: reason)
+        case .record(let view, let size):
+            let key = [UInt8](view.key)
+            let record: Record
+            switch view.kind {
+            case Self.kindSet: record = .set(key: key, value: [UInt8](view.value))
+            case Self.kindDelete: record = .delete(key: key)
+            case Self.kindClear: record = .clear
+            case Self.kindSetWithDeadline:
+                record = .setWithDeadline(key: key, value: [UInt8](view.value), deadline: view.deadline)
+            case Self.kindExpire: record = .expire(key: key, deadline: view.deadline)
+            default: record = .persist(key: key)
+            }
+            return .record(record, size: size)
+        }
+    }
+
+    /// Decodes the frame at the start of `bytes` without copying it.
+    static func decodeView(_ bytes: UnsafeRawBufferPointer) -> DecodedView {
         guard bytes.count >= Self.frameHeaderBytes else {
             return .incomplete
         }
@@ -105,21 +191,22 @@ enum Record: Equatable, Sendable {
         }
         let keyEnd = Self.payloadHeaderBytes + keyLength
         let size = Self.frameHeaderBytes + length
+        let key = UnsafeRawBufferPointer(rebasing: payload[Self.payloadHeaderBytes..<keyEnd])
+        let empty = UnsafeRawBufferPointer(rebasing: payload[length...])
         switch kind {
         case Self.kindSet:
-            let key = [UInt8](payload[Self.payloadHeaderBytes..<keyEnd])
-            let value = [UInt8](payload[keyEnd...])
-            return .record(.set(key: key, value: value), size: size)
-        case Self.kindDelete where keyEnd == length:
-            return .record(.delete(key: [UInt8](payload[Self.payloadHeaderBytes..<keyEnd])), size: size)
+            return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
+                                deadline: 0), size: size)
+        case Self.kindDelete where keyEnd == length, Self.kindPersist where keyEnd == length:
+            return .record(View(kind: kind, key: key, value: empty, deadline: 0), size: size)
         case Self.kindClear where length == Self.payloadHeaderBytes:
-            return .record(.clear, size: size)
+            return .record(View(kind: kind, key: key, value: empty, deadline: 0), size: size)
+        case Self.kindSetWithDeadline where length - keyEnd >= 8, Self.kindExpire where length - keyEnd == 8:
+            let deadline = Int64(littleEndian: payload.loadUnaligned(fromByteOffset: keyEnd, as: Int64.self))
+            return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[(keyEnd + 8)...]),
+                                deadline: deadline), size: size)
         default:
             return .invalid(reason: "bad record kind \(kind) for length \(length)")
         }
-    }
-
-    private static func appendUInt32(_ value: UInt32, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
     }
 }

@@ -1,6 +1,7 @@
-// database.txt, the text snapshot: read at start-up, written by compaction. Format (SPEC.md, Persistence):
+// database.txt, the text snapshot: read at start-up, written by compaction. Format (docs/file-formats.md "database.txt"):
 // optional `#` lines, then `key<TAB>value` a line, with `\\` `\n` `\r` `\t` escaped and any other byte below
-// 0x20 as `\xHH`; bytes >= 0x80 raw. Both directions work on raw bytes in large chunks: no String per line,
+// 0x20 as `\xHH`; bytes >= 0x80 raw. A key with a deadline has a third field, `<TAB>@<unix ms>`
+// (`session:9<TAB>alice<TAB>@1796000000000`). Both directions work on raw bytes in large chunks: no String per line,
 // no line-by-line read(2), so a million keys load in a fraction of a second.
 
 import Glibc
@@ -11,6 +12,7 @@ enum Snapshot {
     static let temporaryFileName = "database.txt.tmp"
     /// The header line's fixed prefix, followed by the key count and " keys".
     static let headerPrefix: [UInt8] = Array("# reactord snapshot, ".utf8)
+    private static let at = UInt8(ascii: "@")
 
     private static let chunkBytes = 1 << 20
     private static let backslash = UInt8(ascii: "\\")
@@ -22,14 +24,17 @@ enum Snapshot {
 
     // MARK: - Reading
 
-    /// Loads the snapshot at `path` into `map` (later lines win over earlier ones with the same key).
+    /// Loads the snapshot at `path` into `keyspace` (later lines win over earlier ones with the same key),
+    /// deadlines included; dropping keys whose deadline passed is the caller's step, after the log replay.
     ///
     /// On read: lines may end in `\n` or `\r\n`, the last one may lack its newline, blank lines and lines
-    /// starting with `#` are skipped, a value may contain raw tabs (the first tab ends the key).
+    /// starting with `#` are skipped, a value may contain raw tabs (the first tab ends the key). A line whose
+    /// text after its last raw tab is `@` and digits carries a deadline (we always write tabs escaped, so
+    /// only a hand-written value ending in a raw tab and `@digits` reads differently).
     /// - Returns: false when the file does not exist.
     /// - Throws: ``StoreError`` naming the path and line for a line without a tab or a bad escape, or
     ///   the errno of a failing open/read.
-    static func load(path: String, io: StoreIO, into map: inout [[UInt8]: [UInt8]]) throws(StoreError) -> Bool {
+    static func load(path: String, io: StoreIO, into keyspace: Keyspace) throws(StoreError) -> Bool {
         let fd: CInt
         do {
             fd = try io.open(path, O_RDONLY, 0)
@@ -69,7 +74,7 @@ enum Snapshot {
                 lineNumber += 1
                 try Self.parseLine(
                     UnsafeRawBufferPointer(start: buffer + lineStart, count: lineEnd - lineStart),
-                    number: lineNumber, path: path, into: &map)
+                    number: lineNumber, path: path, into: keyspace)
                 lineStart = lineEnd + 1
             }
             if atEnd {
@@ -77,7 +82,7 @@ enum Snapshot {
                     lineNumber += 1
                     try Self.parseLine(
                         UnsafeRawBufferPointer(start: buffer + lineStart, count: filled - lineStart),
-                        number: lineNumber, path: path, into: &map)
+                        number: lineNumber, path: path, into: keyspace)
                 }
                 return true
             }
@@ -91,7 +96,7 @@ enum Snapshot {
 
     /// Parses one line (without its `\n`).
     private static func parseLine(
-        _ rawLine: UnsafeRawBufferPointer, number: Int, path: String, into map: inout [[UInt8]: [UInt8]]
+        _ rawLine: UnsafeRawBufferPointer, number: Int, path: String, into keyspace: Keyspace
     ) throws(StoreError) {
         var line = rawLine
         if let last = line.last, last == Self.carriageReturn {
@@ -104,7 +109,7 @@ enum Snapshot {
         }
         if first == Self.hash {
             if number == 1, let hint = Self.keyCountHint(line) {
-                map.reserveCapacity(map.count + hint)
+                keyspace.reserveCapacity(keyspace.count + hint)
             }
             return
         }
@@ -113,14 +118,46 @@ enum Snapshot {
                 operation: "parse", path: path, detail: "line \(number): no tab between key and value")
         }
         let tabIndex = line.baseAddress!.distance(to: UnsafeRawPointer(tabPointer))
-        guard let key = Self.unescape(UnsafeRawBufferPointer(rebasing: line[..<tabIndex])),
-            let value = Self.unescape(UnsafeRawBufferPointer(rebasing: line[(tabIndex + 1)...]))
-        else {
+        var valueEnd = line.count
+        var deadline: Int64?
+        // A deadline field is at most 20 bytes (tab, `@`, 18 digits): look for its tab only that far back.
+        let floor = max(tabIndex, line.count - 21)
+        var lastTabIndex = line.count - 1
+        while lastTabIndex > floor && line[lastTabIndex] != Self.tab { lastTabIndex -= 1 }
+        if lastTabIndex > tabIndex && line[lastTabIndex] == Self.tab {
+            if let parsed = Self.deadlineField(UnsafeRawBufferPointer(rebasing: line[(lastTabIndex + 1)...])) {
+                deadline = parsed
+                valueEnd = lastTabIndex
+            }
+        }
+        let ok = withUnsafeTemporaryAllocation(byteCount: max(line.count, 1), alignment: 8) { scratch -> Bool in
+            let output = scratch.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            guard let keyLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[..<tabIndex]), into: output),
+                let valueLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[(tabIndex + 1)..<valueEnd]),
+                                                into: output + keyLength)
+            else {
+                return false
+            }
+            keyspace.set(UnsafeRawBufferPointer(start: output, count: keyLength),
+                         UnsafeRawBufferPointer(start: output + keyLength, count: valueLength), deadline: deadline)
+            return true
+        }
+        guard ok else {
             throw StoreError(
                 operation: "parse", path: path,
                 detail: "line \(number): bad escape (use \\\\ \\n \\r \\t or \\xHH)")
         }
-        map[key] = value
+    }
+
+    /// `@` and 1 to 18 decimal digits: a deadline field.
+    private static func deadlineField(_ field: UnsafeRawBufferPointer) -> Int64? {
+        guard field.count >= 2, field.count <= 19, field[0] == Self.at else { return nil }
+        var value: Int64 = 0
+        for byte in field[1...] {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+        }
+        return value
     }
 
     /// The key count from our own header line, used only to size the dictionary once.
@@ -139,58 +176,50 @@ enum Snapshot {
         return count
     }
 
-    /// Undoes the escaping. - Returns: nil for a malformed escape.
-    static func unescape(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+    /// Undoes the escaping into `output` (room for `bytes.count` bytes: unescaping never lengthens).
+    /// - Returns: the bytes written, or nil for a malformed escape.
+    static func unescape(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutablePointer<UInt8>) -> Int? {
         guard let base = bytes.baseAddress, !bytes.isEmpty else {
-            return []
+            return 0
         }
         if memchr(base, CInt(Self.backslash), bytes.count) == nil {
-            return [UInt8](unsafeUninitializedCapacity: bytes.count) { output, count in
-                output.baseAddress!.initialize(from: base.assumingMemoryBound(to: UInt8.self), count: bytes.count)
-                count = bytes.count
-            }
+            output.initialize(from: base.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+            return bytes.count
         }
-        var malformed = false
-        let result = [UInt8](unsafeUninitializedCapacity: bytes.count) { output, count in
-            var read = 0
-            var written = 0
-            while read < bytes.count {
-                let byte = bytes[read]
-                read += 1
-                guard byte == Self.backslash else {
-                    output[written] = byte
-                    written += 1
-                    continue
-                }
-                guard read < bytes.count else {
-                    malformed = true
-                    break
-                }
-                let escape = bytes[read]
-                read += 1
-                switch escape {
-                case Self.backslash: output[written] = Self.backslash
-                case UInt8(ascii: "n"): output[written] = Self.newline
-                case UInt8(ascii: "r"): output[written] = Self.carriageReturn
-                case UInt8(ascii: "t"): output[written] = Self.tab
-                case UInt8(ascii: "x"):
-                    guard read + 2 <= bytes.count, let high = Self.hexValue(bytes[read]),
-                        let low = Self.hexValue(bytes[read + 1])
-                    else {
-                        malformed = true
-                        break
-                    }
-                    output[written] = high << 4 | low
-                    read += 2
-                default:
-                    malformed = true
-                }
-                if malformed { break }
+        var read = 0
+        var written = 0
+        while read < bytes.count {
+            let byte = bytes[read]
+            read += 1
+            guard byte == Self.backslash else {
+                output[written] = byte
                 written += 1
+                continue
             }
-            count = written
+            guard read < bytes.count else {
+                return nil
+            }
+            let escape = bytes[read]
+            read += 1
+            switch escape {
+            case Self.backslash: output[written] = Self.backslash
+            case UInt8(ascii: "n"): output[written] = Self.newline
+            case UInt8(ascii: "r"): output[written] = Self.carriageReturn
+            case UInt8(ascii: "t"): output[written] = Self.tab
+            case UInt8(ascii: "x"):
+                guard read + 2 <= bytes.count, let high = Self.hexValue(bytes[read]),
+                    let low = Self.hexValue(bytes[read + 1])
+                else {
+                    return nil
+                }
+                output[written] = high << 4 | low
+                read += 2
+            default:
+                return nil
+            }
+            written += 1
         }
-        return malformed ? nil : result
+        return written
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
@@ -204,16 +233,19 @@ enum Snapshot {
 
     // MARK: - Writing
 
-    /// Writes `map` as a snapshot to the open descriptor `fd` (header line first), in 1 MiB writes.
-    /// Does not fsync: the caller does, as its own compaction step. Order of lines is the dictionary's.
+    /// Writes `keyspace` as a snapshot to the open descriptor `fd` (header line first), in 1 MiB writes,
+    /// every entry with its deadline if it has one (the caller drops expired keys first). Does not fsync:
+    /// the caller does, as its own compaction step. Order of lines is the keyspace's entry order.
     /// - Throws: ``StoreError`` naming `path` when a write fails.
-    static func write(_ map: [[UInt8]: [UInt8]], to fd: CInt, path: String, io: StoreIO) throws(StoreError) {
+    static func write(_ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO) throws(StoreError) {
         var output = OutputBuffer(capacity: Self.chunkBytes + 4096)
         defer { output.deallocate() }
-        output.append(Array("# reactord snapshot, \(map.count) keys\n".utf8))
-        for (key, value) in map {
-            // Worst case every byte becomes `\xHH`, plus tab and newline.
-            let worstCase = 4 * (key.count + value.count) + 2
+        output.append(Array("# reactord snapshot, \(keyspace.count) keys\n".utf8))
+        for index in 0..<keyspace.count {
+            let key = keyspace.key(at: index)
+            let value = keyspace.value(at: index)
+            // Worst case every byte becomes `\xHH`, plus tab and newline, plus a deadline field.
+            let worstCase = 4 * (key.count + value.count) + 2 + 24
             if output.count + worstCase > output.capacity {
                 try output.flush(to: fd, path: path, io: io)
                 output.reserve(worstCase)
@@ -221,15 +253,25 @@ enum Snapshot {
             Self.escape(key, escapeLeadingHash: true, into: &output)
             output.append(byte: Self.tab)
             Self.escape(value, escapeLeadingHash: false, into: &output)
+            if let deadline = keyspace.deadline(at: index) {
+                output.append(byte: Self.tab)
+                output.append(byte: Self.at)
+                output.append(Array(String(deadline).utf8))
+            }
             output.append(byte: Self.newline)
         }
         try output.flush(to: fd, path: path, io: io)
     }
 
+    /// Convenience over an array.
+    static func escape(_ bytes: [UInt8], escapeLeadingHash: Bool, into output: inout OutputBuffer) {
+        bytes.withUnsafeBytes { Self.escape($0, escapeLeadingHash: escapeLeadingHash, into: &output) }
+    }
+
     /// Appends `bytes` escaped. A key starting with `#` is written with `\x23` so it is not read back as
     /// a comment line. - Precondition: `output` has room for 4 bytes per input byte.
-    static func escape(_ bytes: [UInt8], escapeLeadingHash: Bool, into output: inout OutputBuffer) {
-        bytes.withUnsafeBufferPointer { source in
+    static func escape(_ raw: UnsafeRawBufferPointer, escapeLeadingHash: Bool, into output: inout OutputBuffer) {
+        raw.withMemoryRebound(to: UInt8.self) { source in
             Self.hexDigits.withUnsafeBufferPointer { hex in
                 var out = output.pointer + output.count
                 for (index, byte) in source.enumerated() {

@@ -1,4 +1,4 @@
-// Errors the store reports: environment failures (tier 2 in STYLE.md), each a one-line description naming
+// Errors the store reports: environment failures (tier 2 in docs/architecture.md "Errors"), each a one-line description naming
 // what failed, the path, and the kernel's errno text. Programmer errors trap instead and never appear here.
 
 import Glibc

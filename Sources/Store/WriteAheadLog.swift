@@ -75,7 +75,8 @@ struct WriteAheadLog {
         var tornBytes: Int
     }
 
-    /// Reads the log file `fd` from offset 0 in 1 MiB chunks, calling `apply` for each valid record.
+    /// Reads the log file `fd` from offset 0 in 1 MiB chunks, calling `apply` for each valid record (a view
+    /// into the read buffer, valid only during the call).
     ///
     /// The torn-tail rule: in the last log file (`isLast`), a bad frame that reaches the end of the file
     /// (its declared end is at or past EOF, or the rest of the file is all zero bytes, as a crashed append
@@ -84,7 +85,7 @@ struct WriteAheadLog {
     /// from a torn append; that is the limit of a length-prefixed format without a block structure.
     /// - Throws: ``StoreError`` naming `path` and the byte offset of the bad record.
     static func replay(
-        path: String, fd: CInt, io: StoreIO, isLast: Bool, apply: (Record) -> Void
+        path: String, fd: CInt, io: StoreIO, isLast: Bool, apply: (Record.View) -> Void
     ) throws(StoreError) -> ReplayResult {
         var capacity = 1 << 20
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
@@ -98,7 +99,7 @@ struct WriteAheadLog {
             var start = 0
             parsing: while true {
                 let available = UnsafeRawBufferPointer(start: buffer + start, count: filled - start)
-                switch Record.decode(available) {
+                switch Record.decodeView(available) {
                 case .record(let record, let size):
                     apply(record)
                     records += 1

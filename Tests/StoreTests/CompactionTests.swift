@@ -29,8 +29,9 @@ import Testing
             store.finishCompaction(job, result: result)
             #expect(listing(directory) == ["database.txt", "database.wal"])
 
-            var snapshot: [[UInt8]: [UInt8]] = [:]
-            #expect(try Snapshot.load(path: directory + "/database.txt", io: .system, into: &snapshot))
+            let loaded = Keyspace()
+            #expect(try Snapshot.load(path: directory + "/database.txt", io: .system, into: loaded))
+            let snapshot = dictionary(loaded)
             #expect(snapshot.count == 99)
             #expect(snapshot[bytes("key8")] == bytes("value\t8\n"))
             #expect(snapshot[bytes("key7")] == nil, "the snapshot is the state as of the rotation")

@@ -36,6 +36,11 @@ import Testing
         Record.delete(key: RecordTests.binary),
         Record.delete(key: bytes("k")),
         Record.clear,
+        Record.setWithDeadline(key: bytes("k"), value: bytes("v1"), deadline: 1_796_000_000_000),
+        Record.setWithDeadline(key: RecordTests.binary, value: [], deadline: 0),
+        Record.expire(key: bytes("k"), deadline: 1_796_000_000_000),
+        Record.expire(key: [], deadline: -1),
+        Record.persist(key: bytes("k")),
     ])
     func recordRoundTrips(_ record: Record) {
         var buffer: [UInt8] = [0xAA]  // appends after existing bytes
@@ -57,6 +62,32 @@ import Testing
         #expect(Array(buffer[8...]) == [1, 1, 0, 0, 0, 0x6B, 0x76, 0x31])
         let crc = CRC32C.checksum(Array(buffer[8...]))
         #expect(Array(buffer[4..<8]) == [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)])
+    }
+
+    @Test func deadlineRecordsMatchTheDocumentedExamples() {
+        var buffer: [UInt8] = []
+        Record.setWithDeadline(key: bytes("k"), value: bytes("v1"), deadline: 1_796_000_000_000).encode(into: &buffer)
+        #expect(Array(buffer[0..<4]) == [0x10, 0, 0, 0])
+        #expect(Array(buffer[8...]) == [4, 1, 0, 0, 0, 0x6B, 0x00, 0x28, 0xF1, 0x29, 0xA2, 0x01, 0x00, 0x00, 0x76, 0x31])
+        buffer = []
+        Record.expire(key: bytes("k"), deadline: 1_796_000_000_000).encode(into: &buffer)
+        #expect(Array(buffer[0..<4]) == [0x0E, 0, 0, 0])
+        #expect(Array(buffer[8...]) == [5, 1, 0, 0, 0, 0x6B, 0x00, 0x28, 0xF1, 0x29, 0xA2, 0x01, 0x00, 0x00])
+        buffer = []
+        Record.persist(key: bytes("k")).encode(into: &buffer)
+        #expect(Array(buffer[8...]) == [6, 1, 0, 0, 0, 0x6B])
+        // An expire record must be exactly 8 bytes after its key; a persist record nothing.
+        for payload: [UInt8] in [[5, 1, 0, 0, 0, 0x6B, 1, 2, 3], [6, 1, 0, 0, 0, 0x6B, 0], [4, 1, 0, 0, 0, 0x6B, 1]] {
+            let crc = CRC32C.checksum(payload)
+            let frame = withUnsafeBytes(of: UInt32(payload.count).littleEndian) { Array($0) }
+                + withUnsafeBytes(of: crc.littleEndian) { Array($0) } + payload
+            frame.withUnsafeBytes { raw in
+                guard case .invalid = Record.decode(raw) else {
+                    Issue.record("malformed deadline record accepted: \(payload)")
+                    return
+                }
+            }
+        }
     }
 
     @Test func aFlippedBitInAnyByteIsDetected() {

@@ -20,12 +20,13 @@ import Testing
             ]
             let path = directory + "/database.txt"
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try Snapshot.write(map, to: fd, path: path, io: .system)
+            try Snapshot.write(makeKeyspace(map), to: fd, path: path, io: .system)
             close(fd)
 
-            var loaded: [[UInt8]: [UInt8]] = [:]
-            #expect(try Snapshot.load(path: path, io: .system, into: &loaded))
-            #expect(loaded == map)
+            let loaded = Keyspace()
+            #expect(try Snapshot.load(path: path, io: .system, into: loaded))
+            #expect(dictionary(loaded) == map)
+            loaded.checkInvariants()
 
             // One line per key after the header, no raw control bytes except the separators.
             let text = readFile(path)!

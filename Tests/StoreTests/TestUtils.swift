@@ -157,3 +157,36 @@ extension WriteOutcome {
         if case .failed(let sequences, _) = self { sequences } else { nil }
     }
 }
+
+/// The keyspace's contents as a dictionary (values only).
+func dictionary(_ keyspace: Keyspace) -> [[UInt8]: [UInt8]] {
+    var result: [[UInt8]: [UInt8]] = [:]
+    for index in 0..<keyspace.count {
+        result[[UInt8](keyspace.key(at: index))] = [UInt8](keyspace.value(at: index))
+    }
+    return result
+}
+
+/// A keyspace holding `map`.
+func makeKeyspace(_ map: [[UInt8]: [UInt8]]) -> Keyspace {
+    let keyspace = Keyspace()
+    for (key, value) in map { keyspace.set(key, value) }
+    return keyspace
+}
+
+/// A clock a test sets by hand (Unix ms), shared with the store's configuration.
+final class ManualClock: Sendable {
+    let milliseconds: Mutex<Int64>
+
+    init(_ start: Int64 = 1_800_000_000_000) {
+        self.milliseconds = Mutex(start)
+    }
+
+    var now: Int64 { self.milliseconds.withLock { $0 } }
+
+    func advance(by delta: Int64) {
+        self.milliseconds.withLock { $0 += delta }
+    }
+
+    var read: @Sendable () -> Int64 { { self.now } }
+}

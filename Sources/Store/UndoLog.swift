@@ -1,0 +1,205 @@
+// The previous state of every mutation not yet durable, so a failed log write or fsync can roll it back.
+// Entries are packed into one reused byte buffer (no heap object per mutation: the old undo log allocated
+// one enum payload and two arrays per SET), appended at the end, rolled back from the end, and discarded
+// from the front as mutations become durable. Loop thread only; never touches the log itself.
+
+/// What an undo entry restores.
+enum UndoKind: UInt8 {
+    /// The key was absent: remove it.
+    case absent = 0
+    /// The key held `value` (and `deadline`): put them back.
+    case present = 1
+    /// A ``DurableStore/removeAll()``: put back the keyspace it replaced (kept by the store).
+    case clear = 2
+}
+
+/// One entry, viewed in place (valid until the log changes).
+struct UndoEntry {
+    let sequence: UInt64
+    let kind: UndoKind
+    let key: UnsafeRawBufferPointer
+    let value: UnsafeRawBufferPointer
+    let deadline: Int64?
+}
+
+/// Packed entries: `length:u32 sequence:u64 kind:u8 hasDeadline:u8 keyLength:u32 valueLength:u32
+/// deadline:i64 key value length:u32`. The length is written at both ends so the log can be walked from
+/// either. Invariant: `0 <= start <= count <= capacity`; `start` and `count` are entry boundaries.
+struct UndoLog: ~Copyable {
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var start = 0
+    private var count = 0
+    /// ``UndoKind/clear`` entries held.
+    private(set) var clearCount = 0
+
+    private static let headerBytes = 30
+    private static let trailerBytes = 4
+    private static let initialCapacity = 4096
+    /// Capacity kept once emptied (a burst of large values may grow it further, then it is released).
+    private static let capacityKept = 4 << 20
+
+    init() {
+        self.storage = .allocate(byteCount: Self.initialCapacity, alignment: 8)
+        self.capacity = Self.initialCapacity
+    }
+
+    deinit {
+        self.storage.deallocate()
+    }
+
+    var isEmpty: Bool { self.start == self.count }
+
+    /// Records the state of `key` before mutation `sequence`: entry `index` of `keyspace`, or absent.
+    @inline(__always)
+    mutating func push(sequence: UInt64, key: UnsafeRawBufferPointer, previousAt index: Int?, in keyspace: Keyspace) {
+        if let index {
+            self.append(sequence: sequence, kind: .present, key: key, value: keyspace.value(at: index),
+                        deadline: keyspace.deadline(at: index))
+        } else {
+            self.append(sequence: sequence, kind: .absent, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0),
+                        deadline: nil)
+        }
+    }
+
+    /// Records a clear (the store keeps the replaced keyspace).
+    mutating func pushClear(sequence: UInt64) {
+        self.append(sequence: sequence, kind: .clear, key: UnsafeRawBufferPointer(start: nil, count: 0),
+                    value: UnsafeRawBufferPointer(start: nil, count: 0), deadline: nil)
+        self.clearCount += 1
+    }
+
+    private mutating func append(
+        sequence: UInt64, kind: UndoKind, key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer, deadline: Int64?
+    ) {
+        let length = Self.headerBytes + key.count + value.count + Self.trailerBytes
+        precondition(length <= Int(UInt32.max), "undo entry too large")
+        self.reserve(length)
+        let entry = self.storage + self.count
+        entry.storeBytes(of: UInt32(length), as: UInt32.self)
+        entry.storeBytes(of: sequence, toByteOffset: 4, as: UInt64.self)
+        entry.storeBytes(of: kind.rawValue, toByteOffset: 12, as: UInt8.self)
+        entry.storeBytes(of: deadline == nil ? 0 : 1, toByteOffset: 13, as: UInt8.self)
+        entry.storeBytes(of: UInt32(key.count), toByteOffset: 14, as: UInt32.self)
+        entry.storeBytes(of: UInt32(value.count), toByteOffset: 18, as: UInt32.self)
+        entry.storeBytes(of: deadline ?? 0, toByteOffset: 22, as: Int64.self)
+        if let base = key.baseAddress {
+            (entry + Self.headerBytes).copyMemory(from: base, byteCount: key.count)
+        }
+        if let base = value.baseAddress {
+            (entry + Self.headerBytes + key.count).copyMemory(from: base, byteCount: value.count)
+        }
+        (entry + length - Self.trailerBytes).storeBytes(of: UInt32(length), as: UInt32.self)
+        self.count += length
+    }
+
+    /// Makes room for `bytes` more, first reclaiming discarded space at the front, then doubling.
+    private mutating func reserve(_ bytes: Int) {
+        guard self.count + bytes > self.capacity else { return }
+        if self.start > 0 {
+            (self.storage).copyMemory(from: self.storage + self.start, byteCount: self.count - self.start)
+            self.count -= self.start
+            self.start = 0
+            if self.count + bytes <= self.capacity { return }
+        }
+        let newCapacity = max(self.capacity * 2, self.count + bytes)
+        let bigger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+        bigger.copyMemory(from: self.storage, byteCount: self.count)
+        self.storage.deallocate()
+        self.storage = bigger
+        self.capacity = newCapacity
+    }
+
+    private func entry(at offset: Int) -> UndoEntry {
+        let entry = self.storage + offset
+        let keyLength = Int(entry.loadUnaligned(fromByteOffset: 14, as: UInt32.self))
+        let valueLength = Int(entry.loadUnaligned(fromByteOffset: 18, as: UInt32.self))
+        return UndoEntry(
+            sequence: entry.loadUnaligned(fromByteOffset: 4, as: UInt64.self),
+            kind: UndoKind(rawValue: entry.loadUnaligned(fromByteOffset: 12, as: UInt8.self))!,
+            key: UnsafeRawBufferPointer(start: entry + Self.headerBytes, count: keyLength),
+            value: UnsafeRawBufferPointer(start: entry + Self.headerBytes + keyLength, count: valueLength),
+            deadline: entry.loadUnaligned(fromByteOffset: 13, as: UInt8.self) == 0
+                ? nil : entry.loadUnaligned(fromByteOffset: 22, as: Int64.self))
+    }
+
+    /// The newest entry (valid until the next change), or nil.
+    var last: UndoEntry? {
+        guard !self.isEmpty else { return nil }
+        let length = Int((self.storage + self.count - Self.trailerBytes).loadUnaligned(as: UInt32.self))
+        return self.entry(at: self.count - length)
+    }
+
+    /// The oldest entry, or nil.
+    var first: UndoEntry? {
+        guard !self.isEmpty else { return nil }
+        return self.entry(at: self.start)
+    }
+
+    mutating func removeLast() {
+        precondition(!self.isEmpty)
+        let length = Int((self.storage + self.count - Self.trailerBytes).loadUnaligned(as: UInt32.self))
+        if (self.storage + self.count - length).loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.clear.rawValue {
+            self.clearCount -= 1
+        }
+        self.count -= length
+        self.resetIfEmpty()
+    }
+
+    mutating func removeFirst() {
+        precondition(!self.isEmpty)
+        let entry = self.storage + self.start
+        if entry.loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.clear.rawValue {
+            self.clearCount -= 1
+        }
+        self.start += Int(entry.loadUnaligned(as: UInt32.self))
+        self.resetIfEmpty()
+    }
+
+    /// Drops everything (the mutations are durable).
+    mutating func removeAll() {
+        self.start = 0
+        self.count = 0
+        self.clearCount = 0
+        self.resetIfEmpty()
+    }
+
+    private mutating func resetIfEmpty() {
+        assert(self.start <= self.count && self.count <= self.capacity)
+        guard self.start == self.count else { return }
+        self.start = 0
+        self.count = 0
+        if self.capacity > Self.capacityKept {
+            self.storage.deallocate()
+            self.storage = .allocate(byteCount: Self.initialCapacity, alignment: 8)
+            self.capacity = Self.initialCapacity
+        }
+    }
+}
+
+/// Whether a key exists and when it expires.
+public enum KeyExpiry: Sendable, Equatable {
+    /// No such key (or its deadline passed).
+    case missing
+    /// The key has no deadline.
+    case never
+    /// The key's absolute deadline, Unix milliseconds.
+    case at(milliseconds: Int64)
+}
+
+/// What one ``DurableStore/expireCycle(now:budget:)`` did.
+public struct ExpireCycleResult: Sendable, Equatable {
+    /// Keys with a deadline looked at.
+    public var examined: Int
+    /// Of those, removed because their deadline had passed.
+    public var expired: Int
+
+    public init(examined: Int, expired: Int) {
+        self.examined = examined
+        self.expired = expired
+    }
+
+    /// More than 10% of what was examined had expired: another step in the same tick is likely to find
+    /// more (Redis's acceptable-stale threshold).
+    public var worthRepeating: Bool { self.examined > 0 && self.expired * 10 > self.examined }
+}
