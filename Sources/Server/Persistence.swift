@@ -61,6 +61,7 @@ final class Persistence: CommandContext {
     private var syncInbox: Inbox<SyncDone>!
     private var compactionInbox: Inbox<CompactionDone>!
     private var everysecTimer: TimerID?
+    private var expiryTimer: TimerID?
 
     private struct Waiting {
         let waiter: DurabilityWaiter
@@ -86,6 +87,11 @@ final class Persistence: CommandContext {
         self.syncInbox = loop.makeInbox { [unowned self] (done: SyncDone) in self.pass { self.syncFinished(done) } }
         self.compactionInbox = loop.makeInbox { [unowned self] (done: CompactionDone) in self.compactionFinished(done) }
         loop.addBeforeSleepHook { [unowned self] in self.pass { self.endOfIteration() } }
+        // Active expiry, as Redis's activeExpireCycle: ten times a second, bounded steps over the
+        // keys that carry a deadline, repeated while they keep finding expired keys and the
+        // slice (a quarter of the period) lasts. Each removal is logged as a delete.
+        self.expiryTimer = loop.scheduleTimer(after: .milliseconds(100), repeating: .milliseconds(100),
+                                              leeway: .milliseconds(10)) { [unowned self] in self.expireKeys() }
         if store.configuration.fsync == .everysec {
             self.everysecTimer = loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)) {
                 [unowned self] in self.startSync()
@@ -117,6 +123,53 @@ final class Persistence: CommandContext {
         }
     }
 
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyDeadline {
+        switch self.store.expiry(forKey: key, now: now) {
+        case .missing: .missing
+        case .never: .never
+        case .at(let deadline): .at(deadline)
+        }
+    }
+
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StorageError) {
+        do {
+            self.lastMutationSequence = max(
+                self.lastMutationSequence, try self.store.set(value, forKey: key, deadline: deadline, now: now))
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StorageError) -> Bool {
+        do {
+            guard let sequence = try self.store.expire(key, at: deadline, now: now) else { return false }
+            self.lastMutationSequence = max(self.lastMutationSequence, sequence)
+            return true
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func persist(_ key: [UInt8], now: Int64) throws(StorageError) -> Bool {
+        do {
+            guard let sequence = try self.store.persist(key, now: now) else { return false }
+            self.lastMutationSequence = max(self.lastMutationSequence, sequence)
+            return true
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func randomKey(now: Int64) -> [UInt8]? { self.store.randomKey(now: now) }
+
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        self.store.scan(cursor: cursor, count: count, pattern: pattern, now: now)
+    }
+
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
+
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+
     func removeAll() throws(StorageError) {
         do {
             self.lastMutationSequence = try self.store.removeAll()
@@ -136,6 +189,9 @@ final class Persistence: CommandContext {
     func facts() -> ServerFacts {
         var facts = self.serverFacts()
         facts.keys = self.store.count
+        facts.keysWithExpiry = self.store.keysWithExpiry
+        facts.expiredKeys = self.store.expiredKeyCount
+        facts.usedMemoryBytes = self.store.usedBytes
         facts.totalCommandsProcessed = self.commandsProcessed
         facts.changesSinceLastSave = Int(self.store.lastSequence - min(self.store.lastSequence, self.mutationsAtLastSave))
         facts.compactionInProgress = self.compactionInFlight
@@ -314,6 +370,17 @@ final class Persistence: CommandContext {
         self.closeIfIdle()
     }
 
+    // MARK: Active expiry
+
+    private func expireKeys() {
+        guard !self.isClosed, self.closeRequested == nil, self.store.keysWithExpiry > 0 else { return }
+        let sliceEnd = SystemClock.monotonicNanoseconds() + 25_000_000
+        while true {
+            let result = self.store.expireCycle(now: DurableStore.realtimeMilliseconds(), budget: 20)
+            guard result.worthRepeating, SystemClock.monotonicNanoseconds() < sliceEnd else { return }
+        }
+    }
+
     // MARK: Shutdown
 
     /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
@@ -322,6 +389,7 @@ final class Persistence: CommandContext {
     func close(then done: @escaping () -> Void) {
         self.afterPass { [unowned self] in
             if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+            if let timer = self.expiryTimer { self.loop.cancelTimer(timer) }
             self.closeRequested = done
             self.closeIfIdle()
         }

@@ -108,7 +108,7 @@ final class ClientState {
         self.authentication.isAuthenticated = true
     }
     /// WATCHed keys and their versions when watched.
-    @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64)] = []
+    @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64, deadline: Int64?)] = []
 
     init(id: Int, name: [UInt8]?) {
         self.id = id

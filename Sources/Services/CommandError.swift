@@ -42,6 +42,13 @@ enum CommandError: Error {
     case sameObject
 
     case clientNameSpaces
+    case invalidCursor
+    case objectFreqWithoutLFU
+    case invalidExpireTime(StaticString)
+    case lineInvalidExpireTime
+    case unsupportedOption(ArraySlice<UInt8>)
+    case expireNXIncompatible
+    case expireGTLTIncompatible
     case configUnknown(ArraySlice<UInt8>)
     case configImmutable(ArraySlice<UInt8>)
     case functionFlushOption
@@ -143,6 +150,20 @@ enum CommandError: Error {
         case .lcsTooLarge: output.append("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
         case .sameObject: output.append("source and destination objects are the same")
         case .clientNameSpaces: output.append("Client names cannot contain spaces, newlines or special characters.")
+        case .invalidExpireTime(let command):
+            output.append("invalid expire time in '")
+            output.append(command)
+            output.append("' command")
+        case .lineInvalidExpireTime: output.append("invalid expire time")
+        case .unsupportedOption(let option):
+            output.append("Unsupported option ")
+            output.appendSingleLine(option)
+        case .expireNXIncompatible: output.append("NX and XX, GT or LT options at the same time are not compatible")
+        case .expireGTLTIncompatible: output.append("GT and LT options at the same time are not compatible")
+        case .invalidCursor: output.append("invalid cursor")
+        case .objectFreqWithoutLFU:
+            output.append("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that ")
+            output.append("when switching between policies at runtime LRU and LFU data will take some time to adjust.")
         case .configUnknown(let name):
             output.append("Unknown option or number of arguments for CONFIG SET - '")
             output.appendSingleLine(name)

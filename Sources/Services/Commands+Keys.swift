@@ -34,7 +34,8 @@ extension Commands {
             return onlyIfAbsent ? call.reply.integer(0) : call.reply.ok()
         }
         if onlyIfAbsent && call.context.value(forKey: destination) != nil { return call.reply.integer(0) }
-        guard call.set(value, forKey: destination), call.removeValue(forKey: source) != nil else { return }
+        let deadline = call.context.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
+        guard call.set(value, forKey: destination, deadline: deadline), call.removeValue(forKey: source) != nil else { return }
         if onlyIfAbsent { call.reply.integer(1) } else { call.reply.ok() }
     }
 
@@ -62,6 +63,7 @@ extension Commands {
         if source == destination { return call.reply.error(.sameObject) }
         guard let value = call.context.value(forKey: source) else { return call.reply.integer(0) }
         if !replace && call.context.value(forKey: destination) != nil { return call.reply.integer(0) }
-        if call.set(value, forKey: destination) { call.reply.integer(1) }
+        let deadline = call.context.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
+        if call.set(value, forKey: destination, deadline: deadline) { call.reply.integer(1) }
     }
 }

@@ -38,7 +38,7 @@ extension Commands {
         var value = call.context.value(forKey: key) ?? []
         guard value.count + arguments[2].count <= call.maxValueBytes else { return call.reply.error(.stringTooLong) }
         value.append(contentsOf: arguments[2])
-        if call.set(value, forKey: key) { call.reply.integer(value.count) }
+        if call.replaceValue(value, forKey: key) { call.reply.integer(value.count) }
     }
 
     /// STRLEN key: the value's length, 0 for a missing key.
@@ -78,7 +78,7 @@ extension Commands {
             value.append(contentsOf: repeatElement(0, count: start + patch.count - value.count))
         }
         value.replaceSubrange(start..<(start + patch.count), with: patch)
-        if call.set(value, forKey: key) { call.reply.integer(value.count) }
+        if call.replaceValue(value, forKey: key) { call.reply.integer(value.count) }
     }
 
     /// INCR key.
@@ -113,7 +113,7 @@ extension Commands {
         guard !overflow else { return call.reply.error(.overflow) }
         var digits: [UInt8] = []
         digits.appendDecimal(next)
-        if call.set(digits, forKey: key) { call.reply.integer(next) }
+        if call.replaceValue(digits, forKey: key) { call.reply.integer(next) }
     }
 
     /// INCRBYFLOAT key increment: computed in 80-bit long double and written as Redis writes it
@@ -130,7 +130,7 @@ extension Commands {
         let sum = current + increment
         guard sum.isFinite else { return call.reply.error(.nanOrInfinity) }
         let text = LongDouble.format(sum)
-        if call.set(text, forKey: key) { call.reply.bulk(text) }
+        if call.replaceValue(text, forKey: key) { call.reply.bulk(text) }
     }
 
     /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence,

@@ -23,7 +23,10 @@ extension Commands {
     static func exec(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let transaction = call.client.transaction else { return call.reply.error(.execWithoutMulti) }
         call.client.transaction = nil
-        let watchedChanged = call.client.watched.contains { call.context.watches.version($0.key) != $0.version }
+        let now = call.nowMilliseconds
+        let watchedChanged = call.client.watched.contains { entry in
+            call.context.watches.version(entry.key) != entry.version || (entry.deadline.map { $0 <= now } ?? false)
+        }
         call.unwatchAll()
         if transaction.failed { return call.reply.error(.execAbort) }
         if watchedChanged { return call.reply.nullArray() }
@@ -43,7 +46,9 @@ extension Commands {
         for i in 1..<arguments.count {
             let key = arguments.copy(i)
             guard !call.client.watched.contains(where: { $0.key == key }) else { continue }
-            call.client.watched.append((key, call.context.watches.watch(key)))
+            // A key that expires after WATCH aborts EXEC like any other change (Redis 7.0).
+            let deadline = call.context.expiry(forKey: key, now: call.nowMilliseconds).milliseconds
+            call.client.watched.append((key, call.context.watches.watch(key), deadline))
             call.watchesActive = true
         }
         call.reply.ok()

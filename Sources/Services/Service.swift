@@ -39,6 +39,25 @@ public protocol CommandContext: AnyObject {
     func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool
     /// Removes every key. - Throws: ``StorageError``.
     func removeAll() throws(StorageError)
+    /// Whether `key` exists at `now` (Unix ms) and when it expires.
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyDeadline
+    /// Inserts or overwrites with an absolute deadline (nil: none). A deadline at or before `now`
+    /// removes the key instead. - Throws: ``StorageError``.
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StorageError)
+    /// Sets a present key's deadline; one at or before `now` removes the key.
+    /// - Returns: whether the key was present. - Throws: ``StorageError``.
+    func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StorageError) -> Bool
+    /// Clears a key's deadline. - Returns: whether it had one. - Throws: ``StorageError``.
+    func persist(_ key: [UInt8], now: Int64) throws(StorageError) -> Bool
+    /// A uniformly sampled live key, or nil when there is none (RANDOMKEY).
+    func randomKey(now: Int64) -> [UInt8]?
+    /// One SCAN step: the live keys matching `pattern` (nil: all) among about `count` visited,
+    /// and the next cursor (0: done). Keys present for the whole scan come back at least once.
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]])
+    /// Every live key matching `pattern` (KEYS).
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]]
+    /// The bytes `key` accounts for in the server's memory account, or nil when absent.
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int?
     /// `name=value` fields for the line protocol's `stats` and RESP `INFO`, in a stable order.
     func statistics() -> [(name: String, value: String)]
     /// The keys connections WATCH. The context owns one registry for all its connections, and

@@ -171,6 +171,44 @@ import Glibc
             "CONFIG SET a", "CONFIG SET requirepass a foo b", "CONFIG SET requirepass ''", "CONFIG SET requirepass ''",
             "CONFIG GET requirepass",
         ])),
+        ("expire", words([
+            "SET k v", "TTL k", "PTTL k", "EXPIRETIME k", "PEXPIRETIME k", "TTL nope", "PTTL nope", "EXPIRE nope 10",
+            "EXPIRE k 100", "TTL k", "EXPIRE k 200 NX", "EXPIRE k 200 XX", "TTL k", "EXPIRE k 100 GT", "EXPIRE k 300 GT",
+            "TTL k", "EXPIRE k 400 LT", "EXPIRE k 50 LT", "TTL k", "EXPIRE k 10 NX XX", "EXPIRE k 10 GT LT",
+            "EXPIRE k 10 FOO", "EXPIRE k x", "EXPIRE k 9223372036854775807", "EXPIRE k 9223372036854775", "TTL k",
+            "PEXPIRE k 100000", "PTTL k", "PERSIST k", "PERSIST k", "TTL k", "EXPIRE k 100 XX", "EXPIRE k 100 GT",
+            "EXPIRE k 100 LT", "TTL k", "PERSIST nope", "EXPIREAT k 4000000000", "EXPIRETIME k", "PEXPIREAT k 4000000000000",
+            "PEXPIRETIME k", "EXPIREAT k 1", "EXISTS k", "SET k v", "EXPIRE k 0", "EXISTS k", "SET k v", "EXPIRE k -5",
+            "GET k", "SET k v", "PEXPIRE k -1", "EXISTS k", "SET k v", "EXPIRE k 100 NX", "EXPIRE k 100 NX",
+            "PEXPIREAT k -9223372036854775808", "EXISTS k",
+        ])),
+        ("set-expiry", words([
+            "SET k v EX 100", "TTL k", "SET k v PX 100000", "PTTL k", "SET k v EXAT 4000000000", "EXPIRETIME k",
+            "SET k v PXAT 4000000000000", "PEXPIRETIME k", "SET k w KEEPTTL", "PEXPIRETIME k", "GET k", "SET k v",
+            "TTL k", "SET k v EX 0", "SET k v EX -1", "SET k v EX x", "SET k v PX 0", "SET k v EX", "SET k v EX 10 PX 10",
+            "SET k v EX 10 KEEPTTL", "SET k v KEEPTTL EX 10", "SET k v EX 10 EX 20", "TTL k", "SET k v EXAT 1", "EXISTS k",
+            "SET k v GET", "SET k w GET", "SET nope v GET NX", "SET k x GET NX", "SET k y GET XX", "GET k",
+            "SET k v EX 9223372036854775807", "SET k v EX 9223372036854776", "SET k v PX 9223372036854775807",
+            "SETEX k 100 v", "TTL k", "SETEX k 0 v", "SETEX k -1 v", "SETEX k x v", "PSETEX k 100000 v", "PTTL k",
+            "PSETEX k 0 v", "SETEX k 10", "GETEX nope", "GETEX k", "GETEX k EX 100", "TTL k", "GETEX k PX 200000",
+            "PTTL k", "GETEX k PERSIST", "TTL k", "GETEX k EXAT 4000000000", "EXPIRETIME k", "GETEX k PXAT 1",
+            "EXISTS k", "SET k v", "GETEX k EX 0", "GETEX k EX x", "GETEX k FOO", "GETEX k PERSIST EX 10",
+            "GETEX k EX 10 PERSIST", "GETEX k KEEPTTL", "GETEX nope EX 0",
+        ])),
+        ("keep-ttl", words([
+            "SET k 1 EX 100", "INCR k", "TTL k", "INCRBY k 5", "DECR k", "INCRBYFLOAT k 1.5", "TTL k", "APPEND k x",
+            "TTL k", "SETRANGE k 0 y", "TTL k", "GETSET k z", "TTL k", "SET k v EX 100", "RENAME k j", "TTL j",
+            "COPY j k", "TTL k", "MSET k 1", "TTL k", "SET j v EX 100", "SET j v", "TTL j", "SET a 1 EX 100", "GETDEL a",
+            "TTL a", "SET a 1 EX 100", "PERSIST a", "TTL a",
+        ])),
+        ("keys", words([
+            "MSET a 1 b 2 c 3 ab 4", "KEYS nope", "DBSIZE", "RANDOMKEY", "OBJECT ENCODING a", "OBJECT ENCODING nope",
+            "SET s abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz", "OBJECT ENCODING s", "SET t hello",
+            "OBJECT ENCODING t", "SET u -12", "OBJECT ENCODING u", "SET u 012", "OBJECT ENCODING u", "OBJECT NOSUCH a",
+            "OBJECT ENCODING", "OBJECT FREQ a", "OBJECT REFCOUNT a", "OBJECT REFCOUNT s", "OBJECT IDLETIME a", "MEMORY NOSUCH", "MEMORY USAGE nope",
+            "MEMORY USAGE a SAMPLES x", "SCAN x", "SCAN 0 COUNT 0", "SCAN 0 COUNT x", "SCAN 0 MATCH", "SCAN 0 FOO bar",
+            "SCAN 0 MATCH nope* COUNT 1000", "SCAN 0 TYPE list COUNT 1000", "SCAN -1", "KEYS", "RANDOMKEY x",
+        ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
     ]
 
@@ -304,7 +342,7 @@ import Glibc
         func key() -> String { keys.randomElement(using: &g)! }
         func value() -> String { values.randomElement(using: &g)! }
         let command: [String]
-        switch Int.random(in: 0..<33, using: &g) {
+        switch Int.random(in: 0..<41, using: &g) {
         case 0: command = ["GET", key()]
         case 1: command = ["SET", key(), value()]
         case 2: command = ["SET", key(), value(), ["NX", "XX"].randomElement(using: &g)!]
@@ -337,7 +375,15 @@ import Glibc
         case 29: command = ["EXEC"]
         case 30: command = ["DISCARD"]
         case 31: command = ["WATCH", key()]
-        default: command = ["UNWATCH"]
+        case 32: command = ["UNWATCH"]
+        case 33: command = ["EXPIRE", key(), ["100", "0", "-1", "50"].randomElement(using: &g)!] + (Bool.random(using: &g) ? [] : [["NX", "XX", "GT", "LT"].randomElement(using: &g)!])
+        case 34: command = ["TTL", key()]
+        case 35: command = ["PERSIST", key()]
+        case 36: command = ["SET", key(), value(), ["EX", "PX"].randomElement(using: &g)!, ["100", "100000"].randomElement(using: &g)!]
+        case 37: command = ["SET", key(), value(), "KEEPTTL"]
+        case 38: command = ["GETEX", key()] + (Bool.random(using: &g) ? ["PERSIST"] : ["EX", "100"])
+        case 39: command = ["SETEX", key(), "100", value()]
+        default: command = ["SET", key(), value(), "GET"]
         }
         return command.map { Array($0.utf8) }
     }

@@ -39,7 +39,8 @@ func execute(
             }
         }
         #expect(resp.count == CommandTable.respCommandCount)
-        #expect(line == ["put", "set", "get", "del", "count", "ping", "stats", "help", "bye", "auth"])
+        #expect(line == ["put", "set", "get", "del", "count", "ping", "stats", "help", "bye", "setex", "expire", "ttl", "persist",
+                         "auth"])
     }
 
     @Test func flagsSayWhatCommandsDo() {
