@@ -182,9 +182,9 @@ final class Persistence: CommandContext {
         self.statisticsExtra() + self.store.statistics()
     }
 
-    func beginAtomicGroup() {}
+    func beginAtomicGroup() { self.store.beginAtomicGroup() }
 
-    func endAtomicGroup() {}
+    func endAtomicGroup() { self.store.endAtomicGroup() }
 
     func facts() -> ServerFacts {
         var facts = self.serverFacts()

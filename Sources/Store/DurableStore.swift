@@ -180,6 +180,9 @@ public final class DurableStore {
     /// Encoded records not yet written. Emptied by every ``writeBuffered()``; capacity kept (bounded).
     private var buffer: [UInt8] = []
     private var bufferedRecords = 0
+    /// Where the open atomic group's frame starts in ``buffer``, between ``beginAtomicGroup()`` and
+    /// ``endAtomicGroup()``.
+    private var atomicGroupStart: Int?
     /// Previous states of every mutation newer than ``durableSequence``, oldest first, sequences ascending,
     /// encoded in one reused byte buffer (no allocation per mutation; see ``UndoLog``).
     private var undo = UndoLog()
@@ -581,6 +584,37 @@ public final class DurableStore {
     /// Bytes of records waiting for ``writeBuffered()`` (the server may flush early past a limit).
     public var bufferedBytes: Int { self.buffer.count }
 
+    /// Starts a group of mutations logged as one record (a MULTI/EXEC): replayed all or none after
+    /// a crash, whatever part of it reached the disk. Groups do not nest; the buffer is not written
+    /// while one is open (mutations never write; only ``writeBuffered()`` does, after the group).
+    public func beginAtomicGroup() {
+        precondition(self.atomicGroupStart == nil, "atomic groups do not nest")
+        self.atomicGroupStart = self.buffer.count
+        self.buffer.append(contentsOf: repeatElement(0, count: Record.groupHeaderBytes))
+    }
+
+    /// Closes the group: its records become one frame. A group that logged nothing leaves no trace;
+    /// one of a single record stays that record.
+    public func endAtomicGroup() {
+        guard let start = self.atomicGroupStart else { preconditionFailure("no atomic group is open") }
+        self.atomicGroupStart = nil
+        let membersStart = start + Record.groupHeaderBytes
+        let members = self.buffer.count - membersStart
+        if members == 0 || Record.frameHeaderBytes + Int(self.frameLength(at: membersStart)) == members
+            || members > Record.maximumPayloadBytes - Record.payloadHeaderBytes
+        {
+            // Nothing, one record (atomic already), or past the frame limit: no group frame. A
+            // transaction over 1 GiB of records is logged record by record (README).
+            self.buffer.removeSubrange(start..<membersStart)
+            return
+        }
+        Record.closeGroup(startingAt: start, in: &self.buffer)
+    }
+
+    private func frameLength(at offset: Int) -> UInt32 {
+        self.buffer.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) }
+    }
+
     private func checkWritable(recordBytes: Int) throws(StoreError) {
         precondition(!self.isClosed, "DurableStore used after close()")
         if let unusable = self.unusable {
@@ -770,6 +804,7 @@ public final class DurableStore {
 
     /// The body of ``writeBuffered()``. - Returns: the failure, or nil.
     private func flushBuffer() -> WriteOutcome? {
+        precondition(self.atomicGroupStart == nil, "the log buffer is written while an atomic group is open")
         guard !self.buffer.isEmpty else {
             return nil
         }
