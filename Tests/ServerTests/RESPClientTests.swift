@@ -228,6 +228,38 @@ import Glibc
         #expect(result.text == expected)
     }
 
+    /// A second implementation of the protocol: Debian's node-redis (4.x) with default settings.
+    @Test func nodeRedisClientWorksWithDefaults() throws {
+        let fixture = try KVFixture()
+        defer { fixture.stop() }
+        let script = #"""
+        // Debian installs node modules in /usr/share/nodejs, which `node -e` does not search by itself.
+        process.env.NODE_PATH = "/usr/share/nodejs:/usr/lib/nodejs";
+        require("module").Module._initPaths();
+        const { createClient } = require("redis");
+        (async () => {
+          const c = createClient({ url: "redis://127.0.0.1:" + process.argv[1] });
+          await c.connect();
+          const out = [];
+          out.push(await c.set("k", "v", { EX: 100 }), await c.get("k"), await c.ttl("k") > 90);
+          out.push(JSON.stringify(await c.multi().set("n", "1").incr("n").incrBy("n", 5).get("n").exec()));
+          for (let i = 0; i < 50; i++) await c.set("s:" + i, String(i));
+          let seen = 0;
+          for await (const key of c.scanIterator({ MATCH: "s:*", COUNT: 7 })) seen++;
+          out.push(seen, await c.incrByFloat("f", 0.1), await c.exists(["k", "n", "nope"]));
+          await c.quit();
+          console.log(out.join(" "));
+        })().catch((e) => { console.error(e); process.exit(1); });
+        """#
+        let result = try runTool("node", ["-e", script, "\(fixture.port)"], within: 60)
+        if result.stderr.contains("Cannot find module") {
+            Issue.record("node-redis is missing: apt-get install node-redis (.ci/run does it)")
+            return
+        }
+        #expect(result.status == 0, "node exited \(result.status): \(result.stderr)")
+        #expect(result.text == "OK v true [\"OK\",2,7,\"7\"] 50 0.1 2\n")
+    }
+
     /// redis-cli's --scan and --latency (raw output ends after one interval).
     @Test func redisCliScanAndLatency() throws {
         let fixture = try KVFixture()
