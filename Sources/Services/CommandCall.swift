@@ -17,6 +17,9 @@ struct CommandCall {
     let maxValueBytes: Int
     /// Some client runs MONITOR (read once per batch): every command is shown to it.
     var monitoring = false
+    /// Whether dispatch must look at the auth gate, MULTI's queue or MONITOR: worked out once per
+    /// batch, and set by MULTI and MONITOR mid-batch (a stale `true` only costs the slow path).
+    var intercepting = true
     /// Some key is WATCHed by some client (read once per batch, set by WATCH): writes touch the
     /// registry only then.
     var watchesActive = false

@@ -155,9 +155,7 @@ enum CommandTable {
             call.reply.lineIntegers = syntax.integers
         }
         // One branch on the common path: no password owed, no MULTI, nobody monitoring.
-        if !call.client.authenticated || call.client.transaction != nil || call.monitoring {
-            if Self.intercept(command, arguments, &call) { return }
-        }
+        if call.intercepting && Self.intercept(command, arguments, &call) { return }
         call.lastCommand = command.name
         command.run(arguments, &call)
     }

@@ -16,6 +16,15 @@ enum Commands {
     /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options accepted in the
     /// combinations Redis 7.0 accepts. A plain SET clears the key's deadline.
     static func set(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count > 3 else {  // the common case, kept free of option state
+            if call.set(arguments.copy(2), forKey: arguments.copy(1)) { call.reply.ok() }
+            return
+        }
+        Self.setWithOptions(arguments, &call)
+    }
+
+    @inline(never)
+    private static func setWithOptions(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var onlyIfAbsent = false
         var onlyIfPresent = false
         var get = false

@@ -7,6 +7,7 @@ extension Commands {
     static func monitor(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         call.context.clients.startMonitoring(id: call.client.id)
         call.monitoring = true
+        call.intercepting = true
         call.reply.ok()
     }
 

@@ -7,6 +7,7 @@ extension Commands {
     static func multi(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard call.client.transaction == nil else { return call.reply.error(.multiNested) }
         call.client.transaction = Transaction()
+        call.intercepting = true
         call.reply.ok()
     }
 
