@@ -76,7 +76,9 @@ struct RESPParser: RequestFramer {
     private var arguments: [Range<Int>] = []
     /// Until it says the connection authenticated, Redis's unauthenticated limits apply: at most
     /// 10 arguments, bulks of at most 16 KiB. Read only when a claim passes those limits.
-    private var authentication: AuthenticationState?
+    /// Unowned: the session's client state owns it and outlives the parser (both live in the
+    /// session), and the parser stays a trivially copyable value.
+    private unowned(unsafe) var authentication: AuthenticationState?
 
     /// Applies the unauthenticated limits until `authentication` is set.
     mutating func attach(_ authentication: AuthenticationState) { self.authentication = authentication }
