@@ -2,14 +2,14 @@
 # Stores and reads back one value of --max-value's default size (512 MiB) through redis-cli
 # against a release build of reactord, and prints the server's peak resident memory, which
 # must stay under 3x the value. Usage: scripts/large-value.sh [MiB] (default 512).
-# Needs: swift build -c release, redis-cli, ~2 GiB of free memory and disk.
+# Needs: swift build -c release (or REACTORD=path/to/reactord), redis-cli, ~2 GiB of free memory and disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mib=${1:-512}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkfifo "$work/out"
-.build/release/reactord --kv-port 0 --echo-port off --time-port off --file-port off \
+"${REACTORD:-.build/release/reactord}" --kv-port 0 --echo-port off --time-port off --file-port off \
     --data-dir "$work/data" --fsync no --log-level error > "$work/out" &
 pid=$!
 port=

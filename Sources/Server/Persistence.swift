@@ -105,6 +105,22 @@ final class Persistence: CommandContext {
 
     func value(forKey key: [UInt8]) -> [UInt8]? { self.store.value(forKey: key) }
 
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError) {
+        let outcome = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                Result { () throws(StoreError) -> UInt64 in try self.store.set(v, forKey: k, deadline: nil, now: 0) }
+            }
+        }
+        switch outcome {
+        case .success(let sequence): self.lastMutationSequence = sequence
+        case .failure(let error): throw StorageError(reason: error.description)
+        }
+    }
+
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
+    }
+
     func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
         do {
             self.lastMutationSequence = try self.store.set(value, forKey: key)

@@ -53,6 +53,19 @@ struct CommandCall {
         }
     }
 
+    /// Stores request bytes under a request key without copying them first (SET's hot path).
+    /// - Returns: whether it was stored; if not, the storage error has been answered.
+    mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) -> Bool {
+        do throws(StorageError) {
+            try self.context.set(borrowing: value, forKey: key)
+            if self.watchesActive { self.context.watches.touch(Array(key)) }
+            return true
+        } catch {
+            self.reply.error(.storage(error))
+            return false
+        }
+    }
+
     /// Removes `key`. - Returns: whether it was present, or nil once a storage error has been
     /// answered.
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {

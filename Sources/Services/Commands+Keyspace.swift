@@ -6,18 +6,16 @@
 enum Commands {
     /// GET key: the value, or null (`ERR not found` on the line protocol).
     static func get(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        if let value = call.context.value(forKey: arguments.copy(1)) {
-            call.reply.bulk(value)
-        } else {
-            call.reply.null()
-        }
+        // The value goes from the store into the reply: no copy in between.
+        let found = call.context.withValue(forKey: arguments[1]) { value in call.reply.bulk(value) }
+        if !found { call.reply.null() }
     }
 
     /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options accepted in the
     /// combinations Redis 7.0 accepts. A plain SET clears the key's deadline.
     static func set(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        guard arguments.count > 3 else {  // the common case, kept free of option state
-            if call.set(arguments.copy(2), forKey: arguments.copy(1)) { call.reply.ok() }
+        guard arguments.count > 3 else {  // the common case, kept free of option state and copies
+            if call.set(borrowing: arguments[2], forKey: arguments[1]) { call.reply.ok() }
             return
         }
         Self.setWithOptions(arguments, &call)

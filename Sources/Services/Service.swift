@@ -35,6 +35,12 @@ public protocol CommandContext: AnyObject {
     func value(forKey key: [UInt8]) -> [UInt8]?
     /// Inserts or overwrites. - Throws: ``StorageError`` when the log cannot take the write.
     func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError)
+    /// ``set(_:forKey:)`` over bytes borrowed from the request (SET's hot path: nothing is copied
+    /// but into the store and its log). - Throws: ``StorageError``.
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError)
+    /// Calls `body` with the value stored under `key` without copying it (GET's hot path); `body`
+    /// must not call back into the context. - Returns: false when the key is absent.
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool
     /// Removes `key`. - Returns: whether it was present. - Throws: ``StorageError``.
     func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool
     /// Removes every key. - Throws: ``StorageError``.

@@ -394,6 +394,13 @@ public final class DurableStore {
 
     /// Calls `body` with the value stored under `key` at `now` without copying it; nil when absent.
     /// `body` must not call back into the store (the bytes move on the next mutation).
+    /// ``withValue(forKey:now:_:)`` reading ``Configuration/clock`` only if the key has a deadline
+    /// (GET's hot path: no clock read for a key without one).
+    public func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        guard let index = self.liveIndex(key, now: nil) else { return nil }
+        return try body(self.keyspace.value(at: index))
+    }
+
     public func withValue<R>(
         forKey key: UnsafeRawBufferPointer, now: Int64, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R? {

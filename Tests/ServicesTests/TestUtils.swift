@@ -35,6 +35,16 @@ final class InMemoryStorage: CommandContext {
         return self.values[key]
     }
 
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError) {
+        try self.set(Array(value), forKey: Array(key))
+    }
+
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        guard let value = self.value(forKey: Array(key)) else { return false }
+        value.withUnsafeBytes(body)
+        return true
+    }
+
     func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
         if let failure = self.failure { throw failure }
         self.mutationCount += 1
