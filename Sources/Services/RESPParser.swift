@@ -102,6 +102,14 @@ struct RESPParser: RequestFramer {
     /// Appends received bytes, first dropping the bytes of answered requests.
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         self.compact()
+        let count = self.buffer.count + bytes.count
+        if count > self.buffer.capacity, case .bulkData(let length, _) = self.state {
+            // A large bulk arriving: grow to exactly what it needs once that is within the doubling
+            // the append would do anyway (never more than twice what has arrived), so the buffer
+            // ends without slack and without one more copy.
+            let needed = self.cursor + length + 2
+            if needed >= count && needed <= 2 * count { self.buffer.reserveCapacity(needed) }
+        }
         self.buffer.append(contentsOf: bytes)
     }
 

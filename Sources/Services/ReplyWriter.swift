@@ -75,6 +75,10 @@ struct ReplyWriter {
             self.output.append(ASCII.lf)
             return
         }
+        if bytes.count >= 1 << 20 {
+            // A large value: one exact allocation instead of doubling (and copying) up to it.
+            self.output.reserveCapacity(self.output.count + bytes.count + 24)
+        }
         self.output.append(UInt8(ascii: "$"))
         self.output.appendDecimal(bytes.count)
         self.output.append("\r\n")
