@@ -43,23 +43,28 @@ extension Commands {
 
     /// STRLEN key: the value's length, 0 for a missing key.
     static func strlen(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        call.reply.integer(call.context.value(forKey: arguments.copy(1))?.count ?? 0)
+        var length = 0
+        _ = call.context.withValue(forKey: arguments[1]) { length = $0.count }
+        call.reply.integer(length)
     }
 
     /// GETRANGE key start end (and its old name SUBSTR): the bytes between two inclusive
     /// offsets, negative ones counted from the end, clamped as Redis clamps them.
     static func getrange(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard var start = call.integerArgument(arguments, 2), var end = call.integerArgument(arguments, 3) else { return }
-        let value = call.context.value(forKey: arguments.copy(1)) ?? []
-        let length = Int64(value.count)
         if start < 0 && end < 0 && start > end { return call.reply.bulk([UInt8]()) }
-        if start < 0 { start += length }
-        if end < 0 { end += length }
-        start = max(start, 0)
-        end = max(end, 0)
-        if end >= length { end = length - 1 }
-        if start > end || length == 0 { return call.reply.bulk([UInt8]()) }
-        call.reply.bulk(value[Int(start)...Int(end)])
+        // The range goes from the store into the reply: a large value is not copied whole.
+        let found = call.context.withValue(forKey: arguments[1]) { value in
+            let length = Int64(value.count)
+            if start < 0 { start += length }
+            if end < 0 { end += length }
+            start = max(start, 0)
+            end = max(end, 0)
+            if end >= length { end = length - 1 }
+            if start > end || length == 0 { return call.reply.bulk([UInt8]()) }
+            call.reply.bulk(UnsafeRawBufferPointer(rebasing: value[Int(start)...Int(end)]))
+        }
+        if !found { call.reply.bulk([UInt8]()) }
     }
 
     /// SETRANGE key offset value: overwrites from `offset`, zero-padding a shorter value; the

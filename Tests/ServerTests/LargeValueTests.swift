@@ -38,7 +38,7 @@ import Glibc
         #expect(got == .bulk(value), "the value read back differs")
         let afterGet = try #require(residentKiB(pid: process.pid))
         let growthMiB = (max(afterSet, afterGet) - baseline) / 1024
-        #expect(growthMiB < 3 * 32, "RSS grew by \(growthMiB) MiB for one 32 MiB value")
+        #expect(growthMiB < 3 * 32, "RSS after the SET and the GET grew by \(growthMiB) MiB for one 32 MiB value")
         print("large value: RSS +\(growthMiB) MiB after a 32 MiB SET and GET")
         #expect(kill(process.pid, SIGTERM) == 0)
         let started = ContinuousClock.now
