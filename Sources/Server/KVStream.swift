@@ -11,6 +11,8 @@ final class KVStream: StreamSession, DurabilityWaiter {
     private unowned let persistence: Persistence
     private weak var handler: StreamHandler?
     private let clientID: Int
+    /// SAVE ran: replies wait for its compaction (durability alone does not release them).
+    private var awaitingSave = false
     private let localAddress: String
 
     init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String) {
@@ -50,6 +52,13 @@ final class KVStream: StreamSession, DurabilityWaiter {
             connection.cork()
             self.persistence.hold(self, until: after)
         }
+        if self.persistence.takeSaveRequest() {
+            // The compaction flushes and syncs the log first: once it ends, every earlier write is
+            // durable as well, so its end releases everything held.
+            connection.cork()
+            self.awaitingSave = true
+            self.persistence.holdUntilSaved(self)
+        }
         return result
     }
 
@@ -62,7 +71,16 @@ final class KVStream: StreamSession, DurabilityWaiter {
     // MARK: DurabilityWaiter
 
     /// The writes these replies acknowledge are durable: send them.
-    func durable() { self.handler?.resume() }
+    func durable() {
+        guard !self.awaitingSave else { return }
+        self.handler?.resume()
+    }
+
+    /// The compaction SAVE started has finished: send its reply and what follows.
+    func saved() {
+        self.awaitingSave = false
+        self.handler?.resume()
+    }
 
     /// The log refused the writes these replies acknowledge: they were rolled back. The client
     /// gets one error line (the protocol's form) instead of the held replies, then the

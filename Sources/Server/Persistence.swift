@@ -13,6 +13,8 @@ import Store
 
 /// A connection whose replies wait for the log. Persistence keeps it, by identity, until then.
 protocol DurabilityWaiter: AnyObject {
+    /// The compaction SAVE asked for has finished (everything before it is durable too).
+    func saved()
     /// Every mutation the held replies acknowledge is durable: send them.
     func durable()
     /// The log refused those mutations and they were rolled back: answer `reason` instead.
@@ -37,6 +39,10 @@ final class Persistence: CommandContext {
     let watches = WatchRegistry()
     /// BGSAVE/BGREWRITEAOF/SAVE asked for a compaction that has not started yet.
     private var compactionRequested = false
+    /// SAVE asked for it during the batch being answered (see ``takeSaveRequest()``).
+    private var saveRequestedInBatch = false
+    /// Connections whose replies wait for the requested compaction to end (SAVE).
+    private var saveWaiters: [DurabilityWaiter] = []
     /// Unix seconds of the last finished compaction, or of the start before any.
     private(set) var lastSaveTime = SystemClock.wallClock().seconds
     private var lastCompactionSucceeded = true
@@ -237,11 +243,22 @@ final class Persistence: CommandContext {
     /// Settings the server adds (bind, timeout, proto-max-bulk-len).
     var extraConfiguration: () -> [(name: String, value: String)] = { [] }
 
-    func requestCompaction() -> CompactionRequest {
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
         if self.compactionInFlight || self.compactionRequested { return .alreadyRunning }
         self.compactionRequested = true
+        if replyWhenDone { self.saveRequestedInBatch = true }
         return .started
     }
+
+    /// SAVE ran in the batch just answered: its connection must wait for the compaction. Resets.
+    func takeSaveRequest() -> Bool {
+        defer { self.saveRequestedInBatch = false }
+        return self.saveRequestedInBatch
+    }
+
+    /// Tells `waiter` (``DurabilityWaiter/saved()`` or ``DurabilityWaiter/failed(reason:)``) when
+    /// the requested compaction ends.
+    func holdUntilSaved(_ waiter: DurabilityWaiter) { self.saveWaiters.append(waiter) }
 
     func shutdown(save: Bool) { self.shutdownHandler(save) }
 
@@ -268,6 +285,7 @@ final class Persistence: CommandContext {
     /// Stops waiting for `waiter` (its connection closed).
     func forget(_ waiter: DurabilityWaiter) {
         self.waiting.removeValue(forKey: ObjectIdentifier(waiter))
+        self.saveWaiters.removeAll { $0 === waiter }
     }
 
     /// Runs `work` now, or when the pass in progress ends. A connection that closes while its
@@ -376,12 +394,16 @@ final class Persistence: CommandContext {
         self.compactionInFlight = false
         self.store.finishCompaction(done.job, result: done.result)
         self.lastCompactionSucceeded = true
+        let savers = self.saveWaiters
+        self.saveWaiters = []
         if case .failure(let error) = done.result {
             self.lastCompactionSucceeded = false
             self.logger.error("compaction failed", metadata: ["error": "\(error)"])
+            self.pass { for waiter in savers { waiter.failed(reason: error.description) } }
         } else {
             self.lastSaveTime = SystemClock.wallClock().seconds
             self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
+            self.pass { for waiter in savers { waiter.saved() } }
         }
         self.closeIfIdle()
     }

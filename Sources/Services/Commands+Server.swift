@@ -449,7 +449,7 @@ extension Commands {
         guard arguments.count == 1 || (arguments.count == 2 && arguments.argument(1, is: "schedule")) else {
             return call.reply.error(.syntax)
         }
-        switch call.context.requestCompaction() {
+        switch call.context.requestCompaction(replyWhenDone: false) {
         case .started: call.reply.status("Background saving started")
         case .alreadyRunning:
             if arguments.count == 2 {
@@ -463,15 +463,16 @@ extension Commands {
 
     /// BGREWRITEAOF: the same compaction (the log is rewritten into the snapshot).
     static func bgrewriteaof(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        switch call.context.requestCompaction() {
+        switch call.context.requestCompaction(replyWhenDone: false) {
         case .started, .alreadyRunning: call.reply.status("Background append only file rewriting started")
         case .failed(let reason): call.reply.error(.storage(StorageError(reason: reason)))
         }
     }
 
-    /// SAVE: starts a compaction (see README: it replies once the compaction has started).
+    /// SAVE: a compaction; the reply (and every later one) leaves once it has finished, while
+    /// the loop keeps serving everyone else.
     static func save(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        switch call.context.requestCompaction() {
+        switch call.context.requestCompaction(replyWhenDone: true) {
         case .started: call.reply.ok()
         case .alreadyRunning: call.reply.error(.backgroundSaveRunning)
         case .failed(let reason): call.reply.error(.storage(StorageError(reason: reason)))

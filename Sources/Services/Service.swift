@@ -87,8 +87,9 @@ public protocol CommandContext: AnyObject {
     func facts() -> ServerFacts
     /// The parameters CONFIG GET reports, Redis's names, values as this server runs them.
     func configuration() -> [(name: String, value: String)]
-    /// Starts a compaction into `database.txt` (BGSAVE, BGREWRITEAOF, SAVE).
-    func requestCompaction() -> CompactionRequest
+    /// Starts a compaction into `database.txt` (BGSAVE, BGREWRITEAOF, SAVE). With
+    /// `replyWhenDone` (SAVE), the connection's replies from this one on wait until it has finished.
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest
     /// Stops the server gracefully (SHUTDOWN): the log is flushed and fsynced and, unless
     /// `save` is false, compacted; connections close.
     func shutdown(save: Bool)

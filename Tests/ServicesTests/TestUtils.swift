@@ -149,7 +149,7 @@ final class InMemoryStorage: CommandContext {
 
     func configuration() -> [(name: String, value: String)] { [("save", ""), ("appendonly", "yes"), ("databases", "1")] }
 
-    func requestCompaction() -> CompactionRequest {
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
         self.compactionRequests += 1
         return self.compactionRequests == 1 ? .started : .alreadyRunning
     }
