@@ -32,6 +32,7 @@ final class Persistence: CommandContext {
     /// Asks the server for a graceful stop (SHUTDOWN); `save` says whether to compact on the way.
     var shutdownHandler: (Bool) -> Void = { _ in }
     let clients = ClientRegistry()
+    let slowLog = SlowLog()
     /// `--requirepass`, as bytes; nil when none is set.
     var password: [UInt8]?
 
@@ -237,6 +238,8 @@ final class Persistence: CommandContext {
             ("maxmemory", String(facts.maxMemoryBytes)), ("maxmemory-policy", facts.maxMemoryPolicy),
             ("dir", self.store.configuration.directory),
             ("requirepass", String(decoding: self.password ?? [], as: UTF8.self)),
+            ("slowlog-log-slower-than", String(self.slowLog.thresholdMicroseconds)),
+            ("slowlog-max-len", String(self.slowLog.maxLength)),
         ] + self.extraConfiguration()
     }
 

@@ -42,6 +42,7 @@ enum CommandError: Error {
     case sameObject
 
     case clientNameSpaces
+    case slowlogCount
     case invalidCursor
     case objectFreqWithoutLFU
     case invalidExpireTime(StaticString)
@@ -51,6 +52,8 @@ enum CommandError: Error {
     case expireGTLTIncompatible
     case configUnknown(ArraySlice<UInt8>)
     case configImmutable(ArraySlice<UInt8>)
+    case configNotInteger(ArraySlice<UInt8>)
+    case configOutOfRange(ArraySlice<UInt8>, minimum: Int)
     case functionFlushOption
     case noSuchClient
     case clientIDInvalid
@@ -172,6 +175,17 @@ enum CommandError: Error {
             output.append("CONFIG SET failed (possibly related to argument '")
             output.appendSingleLine(name)
             output.append("') - can't set immutable config")
+        case .slowlogCount: output.append("count should be greater than or equal to -1")
+        case .configNotInteger(let name):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - argument couldn't be parsed into an integer")
+        case .configOutOfRange(let name, let minimum):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - argument must be between ")
+            output.appendDecimal(minimum)
+            output.append(" and 9223372036854775807 inclusive")
         case .functionFlushOption: output.append("FUNCTION FLUSH only supports SYNC|ASYNC option")
         case .noSuchClient: output.append("No such client")
         case .clientIDInvalid: output.append("client-id should be greater than 0")

@@ -92,6 +92,8 @@ struct CommandSession<Framer: CommandFramer> {
         call.intercepting = !call.client.authenticated || call.client.transaction != nil || call.monitoring
         let maxValueBytes = self.maxValueBytes
         let names = self.names
+        let slowLog = context.slowLog
+        let now = self.now
         defer {
             self.encoding = call.reply.encoding
             // Once per batch, not per request, and the registry only when something it shows
@@ -115,10 +117,30 @@ struct CommandSession<Framer: CommandFramer> {
             // The writer takes the output for the request and hands it back: two swaps, no copy.
             swap(&call.reply.output, &output)
             defer { swap(&call.reply.output, &output) }
+            // SLOWLOG: every command timed, as Redis does (two clock reads; none when disabled).
+            let start = slowLog.thresholdMicroseconds >= 0 ? now() : nil
             CommandTable.execute(
                 arguments, on: Framer.wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+            if let start {
+                let end = now()
+                let elapsed = (end.seconds - start.seconds) * 1_000_000 + end.microseconds - start.microseconds
+                if elapsed >= slowLog.thresholdMicroseconds { Self.logSlow(arguments, elapsed, end, &call) }
+            }
             return call.closeAfterReply
         }
+    }
+}
+
+extension CommandSession {
+    /// Records one slow command.
+    @inline(never)
+    static func logSlow(
+        _ arguments: ArgumentVector, _ microseconds: Int, _ end: (seconds: Int, microseconds: Int), _ call: inout CommandCall
+    ) {
+        let record = call.context.clients.record(id: call.client.id)
+        call.context.slowLog.record(
+            arguments, microseconds: microseconds, at: end.seconds, client: Array((record?.address ?? "").utf8),
+            name: call.client.name ?? [])
     }
 }
 

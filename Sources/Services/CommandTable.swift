@@ -76,6 +76,7 @@ enum CommandTable {
                     line: LineSyntax(arity: 2, usage: "auth <password>"), run: Commands.auth),
         CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.hello),
         CommandSpec("monitor", arity: 1, flags: [], run: Commands.monitor),
+        CommandSpec("slowlog", arity: -2, flags: [], run: Commands.slowlog),
         CommandSpec("expire", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.expire),
         CommandSpec("pexpire", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.pexpire),
         CommandSpec("expireat", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.expireat),

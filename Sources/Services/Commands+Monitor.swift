@@ -24,23 +24,42 @@ extension Commands {
         line.append(" [0 ")
         line.append(contentsOf: (call.context.clients.record(id: call.client.id)?.address ?? "").utf8)
         line.append("]")
-        let isAuth = arguments.argument(0, is: "auth")
-        let isHello = arguments.argument(0, is: "hello")
-        // HELLO … AUTH user pass: the two arguments after AUTH are hidden.
-        var redactedLeft = 0
+        let hidden = Self.secretArguments(arguments)
         for i in 0..<arguments.count {
             line.append(" \"")
-            if (isAuth && i > 0) || redactedLeft > 0 {
+            if hidden.contains(i) {
                 line.append("(redacted)")
-                redactedLeft = max(0, redactedLeft - 1)
             } else {
                 Self.appendQuoted(arguments[i], to: &line)
-                if isHello && i > 1 && arguments.argument(i, is: "auth") { redactedLeft = 2 }
             }
             line.append(UInt8(ascii: "\""))
         }
         line.append("\r\n")
         call.context.clients.feedMonitors(line, except: call.client.id)
+    }
+
+    /// The arguments MONITOR and SLOWLOG show as `(redacted)`, as Redis hides them: AUTH's
+    /// credentials, HELLO … AUTH's user and password, CONFIG SET requirepass's value.
+    static func secretArguments(_ arguments: ArgumentVector) -> Set<Int> {
+        var hidden: Set<Int> = []
+        if arguments.argument(0, is: "auth") {
+            for i in 1..<arguments.count { hidden.insert(i) }
+        } else if arguments.argument(0, is: "hello") {
+            var i = 2
+            while i < arguments.count {
+                if arguments.argument(i, is: "auth") {
+                    hidden.formUnion([i + 1, i + 2].filter { $0 < arguments.count })
+                    i += 3
+                } else {
+                    i += 1
+                }
+            }
+        } else if arguments.argument(0, is: "config") && arguments.count > 1 && arguments.argument(1, is: "set") {
+            for i in stride(from: 2, to: arguments.count - 1, by: 2) where arguments.argument(i, is: "requirepass") {
+                hidden.insert(i + 1)
+            }
+        }
+        return hidden
     }
 
     /// The bytes as Redis's sdscatrepr writes them between quotes.

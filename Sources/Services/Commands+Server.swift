@@ -272,7 +272,7 @@ extension Commands {
     /// Redis's immutable-parameter error (README lists them).
     private static let fixedParameters: [StaticString] = [
         "appendfsync", "appendonly", "bind", "databases", "dir", "maxclients", "maxmemory", "maxmemory-policy", "port",
-        "proto-max-bulk-len", "save", "slowlog-log-slower-than", "slowlog-max-len", "timeout",
+        "proto-max-bulk-len", "save", "timeout",
     ]
 
     /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them. Only
@@ -280,9 +280,22 @@ extension Commands {
     private static func configSet(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count >= 4 && arguments.count % 2 == 0 else { return call.reply.error(.wrongArity("config|set")) }
         var password: [UInt8]??
+        var slowerThan: Int64?
+        var maxLength: Int64?
         for i in stride(from: 2, to: arguments.count, by: 2) {
             if arguments.argument(i, is: "requirepass") {
                 password = .some(arguments[i + 1].isEmpty ? nil : arguments.copy(i + 1))
+            } else if arguments.argument(i, is: "slowlog-log-slower-than") || arguments.argument(i, is: "slowlog-max-len") {
+                guard let value = ASCII.parseInteger(arguments[i + 1]) else {
+                    return call.reply.error(.configNotInteger(arguments[i]))
+                }
+                if arguments.argument(i, is: "slowlog-max-len") {
+                    guard value >= 0 else { return call.reply.error(.configOutOfRange(arguments[i], minimum: 0)) }
+                    maxLength = value
+                } else {
+                    guard value >= -1 else { return call.reply.error(.configOutOfRange(arguments[i], minimum: -1)) }
+                    slowerThan = value
+                }
             } else if Self.fixedParameters.contains(where: { arguments.argument(i, is: $0) }) {
                 return call.reply.error(.configImmutable(arguments[i]))
             } else {
@@ -290,6 +303,8 @@ extension Commands {
             }
         }
         if let password { call.context.setPassword(password) }
+        if let slowerThan { call.context.slowLog.thresholdMicroseconds = Int(slowerThan) }
+        if let maxLength { call.context.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }
         call.reply.ok()
     }
 
@@ -495,6 +510,42 @@ extension Commands {
         }
         call.context.shutdown(save: save)
         call.closeAfterReply = true
+    }
+
+    /// SLOWLOG GET [count] | LEN | RESET.
+    static func slowlog(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let log = call.context.slowLog
+        if arguments.argument(1, is: "len") {
+            guard arguments.count == 2 else { return call.reply.error(.wrongArity("slowlog|len")) }
+            call.reply.integer(log.entries.count)
+        } else if arguments.argument(1, is: "reset") {
+            guard arguments.count == 2 else { return call.reply.error(.wrongArity("slowlog|reset")) }
+            log.reset()
+            call.reply.ok()
+        } else if arguments.argument(1, is: "get") {
+            guard arguments.count <= 3 else { return call.reply.error(.wrongArity("slowlog|get")) }
+            var count = 10
+            if arguments.count == 3 {
+                guard let n = ASCII.parseInteger(arguments[2]), n >= -1 else {
+                    return call.reply.error(.slowlogCount)
+                }
+                count = n == -1 ? log.entries.count : Int(min(n, Int64(Int32.max)))
+            }
+            let shown = log.entries.prefix(count)
+            call.reply.arrayHeader(shown.count)
+            for entry in shown {
+                call.reply.arrayHeader(6)
+                call.reply.integer(entry.id)
+                call.reply.integer(entry.timestampSeconds)
+                call.reply.integer(entry.microseconds)
+                call.reply.arrayHeader(entry.arguments.count)
+                for argument in entry.arguments { call.reply.bulk(argument) }
+                call.reply.bulk(entry.client)
+                call.reply.bulk(entry.name)
+            }
+        } else {
+            call.reply.error(.unknownSubcommand(command: "SLOWLOG", arguments[1]))
+        }
     }
 
     /// WAIT numreplicas timeout: there are no replicas, so 0 at once.

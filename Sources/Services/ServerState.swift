@@ -126,3 +126,53 @@ public final class ClientRegistry {
         return true
     }
 }
+
+/// The slow log (SLOWLOG): commands that took longer than a threshold, newest first, bounded.
+/// Shared by every connection of a context; loop thread only.
+public final class SlowLog {
+    struct Entry {
+        let id: Int
+        let timestampSeconds: Int
+        let microseconds: Int
+        /// At most 32 arguments, each at most 128 bytes, as Redis keeps them.
+        let arguments: [[UInt8]]
+        let client: [UInt8]
+        let name: [UInt8]
+    }
+
+    /// Commands slower than this many microseconds are logged (Redis's
+    /// `slowlog-log-slower-than`; negative: none, 0: every command).
+    @exclusivity(unchecked) public var thresholdMicroseconds = 10_000
+    /// The most entries kept (`slowlog-max-len`).
+    public var maxLength = 128 {
+        didSet { if self.entries.count > self.maxLength { self.entries.removeLast(self.entries.count - self.maxLength) } }
+    }
+    private(set) var entries: [Entry] = []
+    private var nextID = 0
+
+    public init() {}
+
+    func record(_ arguments: ArgumentVector, microseconds: Int, at seconds: Int, client: [UInt8], name: [UInt8]) {
+        guard self.maxLength > 0 else { return }
+        var kept: [[UInt8]] = []
+        let shown = min(arguments.count, 32)
+        let hidden = Commands.secretArguments(arguments)
+        for i in 0..<shown {
+            if hidden.contains(i) {
+                kept.append(Array("(redacted)".utf8))
+            } else if i == 31 && arguments.count > 32 {
+                kept.append(Array("... (\(arguments.count - 31) more arguments)".utf8))
+            } else if arguments[i].count > 128 {
+                kept.append(Array(arguments[i].prefix(128)) + Array("... (\(arguments[i].count - 128) more bytes)".utf8))
+            } else {
+                kept.append(Array(arguments[i]))
+            }
+        }
+        self.entries.insert(Entry(id: self.nextID, timestampSeconds: seconds, microseconds: microseconds,
+                                  arguments: kept, client: client, name: name), at: 0)
+        self.nextID += 1
+        if self.entries.count > self.maxLength { self.entries.removeLast() }
+    }
+
+    func reset() { self.entries = [] }
+}

@@ -81,6 +81,8 @@ public protocol CommandContext: AnyObject {
     /// CONFIG SET requirepass: the new password (nil: none). Connections already open stay
     /// authenticated, as in Redis.
     func setPassword(_ password: [UInt8]?)
+    /// The slow log every connection records into (SLOWLOG).
+    var slowLog: SlowLog { get }
     /// The kv clients connected now (CLIENT LIST/INFO/KILL), one registry for all connections.
     var clients: ClientRegistry { get }
     /// What INFO and LASTSAVE report, read now.

@@ -209,6 +209,14 @@ import Glibc
             "MEMORY USAGE a SAMPLES x", "SCAN x", "SCAN 0 COUNT 0", "SCAN 0 COUNT x", "SCAN 0 MATCH", "SCAN 0 FOO bar",
             "SCAN 0 MATCH nope* COUNT 1000", "SCAN 0 TYPE list COUNT 1000", "SCAN -1", "KEYS", "RANDOMKEY x",
         ])),
+        ("slowlog", words([
+            "SLOWLOG RESET", "SLOWLOG LEN", "CONFIG SET slowlog-log-slower-than 0", "SET a 1", "GET a", "SLOWLOG LEN",
+            "SLOWLOG GET", "SLOWLOG GET 1", "SLOWLOG GET -1", "SLOWLOG GET -2", "SLOWLOG GET x", "SLOWLOG NOSUCH",
+            "SLOWLOG LEN x", "CONFIG SET slowlog-log-slower-than x", "CONFIG SET slowlog-log-slower-than -2",
+            "CONFIG SET slowlog-max-len -1", "CONFIG GET slowlog-max-len", "CONFIG SET slowlog-max-len 1", "SLOWLOG LEN",
+            "CONFIG SET slowlog-max-len 128", "CONFIG SET slowlog-log-slower-than -1", "SLOWLOG RESET", "GET a",
+            "SLOWLOG LEN", "CONFIG SET slowlog-log-slower-than 10000",
+        ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
     ]
 
@@ -310,6 +318,13 @@ import Glibc
         let later = try RawRESPConnection(port: pair.server.kvPort)
         #expect(try later.call("AUTH", "s3cret").starts(with: Array("-WRONGPASS".utf8)))
         #expect(try later.call("AUTH", "next") == Array("+OK\r\n".utf8))
+        // Passwords never reach SLOWLOG or MONITOR.
+        _ = try later.call("CONFIG", "SET", "slowlog-log-slower-than", "0")
+        _ = try later.call("AUTH", "default", "next")
+        _ = try later.call("CONFIG", "SET", "requirepass", "third")
+        _ = try later.call("HELLO", "2", "AUTH", "default", "third")
+        let log = String(decoding: try later.call("SLOWLOG", "GET", "-1"), as: UTF8.self)
+        #expect(log.contains("(redacted)") && !log.contains("next") && !log.contains("third"), "\(log)")
     }
 
     /// MONITOR shows other clients' commands as Redis formats them (escapes, redacted passwords).

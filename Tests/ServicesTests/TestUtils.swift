@@ -132,6 +132,7 @@ final class InMemoryStorage: CommandContext {
     func endAtomicGroup() { self.groupDepth -= 1 }
 
     let clients = ClientRegistry()
+    let slowLog = SlowLog()
     var password: [UInt8]?
 
     func setPassword(_ password: [UInt8]?) { self.password = password }
