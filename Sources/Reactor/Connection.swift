@@ -73,6 +73,10 @@ public final class Connection: EventHandler {
     let descriptor: Descriptor
     /// The peer's address, if known.
     public let peer: SocketAddress?
+    /// Whole seconds since the connection last read or wrote (as of the loop's current time).
+    public var idleSeconds: Int { Int((self.loop.now &- min(self.lastActivity, self.loop.now)) / 1_000_000_000) }
+    /// The socket's descriptor number, for reports such as CLIENT LIST (never for I/O).
+    public var descriptorNumber: Int { Int(self.descriptor.rawValue) }
     unowned let loop: EventLoop
     /// Receives events. Released when the connection closes (breaking any cycle).
     var delegate: ConnectionDelegate?

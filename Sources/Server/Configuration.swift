@@ -25,6 +25,9 @@ public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
 
 /// Everything `reactord` can be told.
 public struct ServerConfiguration: Sendable {
+    /// This server's own version (INFO `reactord_version`).
+    public static let version = "0.1.0"
+
     public var host = "127.0.0.1"
     public var kvPort = ServicePort.port(9877)
     public var echoPort = ServicePort.port(9878)
@@ -37,7 +40,9 @@ public struct ServerConfiguration: Sendable {
     /// Zero: never time out.
     public var idleTimeout: Duration = .seconds(300)
     public var maxLineBytes = 65536
-    public var maxValueBytes = 1 << 20
+    public var maxValueBytes = 512 << 20
+    /// The password kv clients must give first (`--requirepass`); nil: none. Never logged.
+    public var requirePassword: String?
     public var logLevel = Logger.Level.info
     /// Log size that triggers a compaction (nil: the store's default, 64 MiB).
     public var compactionThresholdBytes: Int?

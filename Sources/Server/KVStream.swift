@@ -10,15 +10,34 @@ final class KVStream: StreamSession, DurabilityWaiter {
     private var session: KVSession
     private unowned let persistence: Persistence
     private weak var handler: StreamHandler?
+    private let clientID: Int
+    /// SAVE ran: replies wait for its compaction (durability alone does not release them).
+    private var awaitingSave = false
+    private let localAddress: String
 
-    init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int) {
+    init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String) {
         self.persistence = persistence
+        self.clientID = clientID
+        self.localAddress = localAddress
         self.session = KVSession(
             maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
             now: SystemClock.wallClock)
     }
 
-    func open(_ connection: Connection, handler: StreamHandler) { self.handler = handler }
+    func open(_ connection: Connection, handler: StreamHandler) {
+        self.handler = handler
+        var record = ClientRecord(
+            id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
+            fd: connection.descriptorNumber, connectedAtSeconds: SystemClock.wallClock().seconds)
+        record.idleSeconds = { [weak connection] in connection?.idleSeconds ?? 0 }
+        self.persistence.clients.register(
+            record, kill: { [weak connection] in connection?.close() },
+            send: { [weak connection] bytes in
+                // Another connection's command is being answered: this one gets its line at once.
+                connection?.write(bytes)
+                connection?.flush()
+            })
+    }
 
     func receive(_ bytes: UnsafeRawBufferPointer) { self.session.receive(bytes) }
 
@@ -33,15 +52,35 @@ final class KVStream: StreamSession, DurabilityWaiter {
             connection.cork()
             self.persistence.hold(self, until: after)
         }
+        if self.persistence.takeSaveRequest() {
+            // The compaction flushes and syncs the log first: once it ends, every earlier write is
+            // durable as well, so its end releases everything held.
+            connection.cork()
+            self.awaitingSave = true
+            self.persistence.holdUntilSaved(self)
+        }
         return result
     }
 
-    func closed() { self.persistence.forget(self) }
+    func closed() {
+        self.persistence.forget(self)
+        self.persistence.clients.unregister(id: self.clientID)
+        self.session.release(context: self.persistence)
+    }
 
     // MARK: DurabilityWaiter
 
     /// The writes these replies acknowledge are durable: send them.
-    func durable() { self.handler?.resume() }
+    func durable() {
+        guard !self.awaitingSave else { return }
+        self.handler?.resume()
+    }
+
+    /// The compaction SAVE started has finished: send its reply and what follows.
+    func saved() {
+        self.awaitingSave = false
+        self.handler?.resume()
+    }
 
     /// The log refused the writes these replies acknowledge: they were rolled back. The client
     /// gets one error line (the protocol's form) instead of the held replies, then the

@@ -13,6 +13,8 @@ import Store
 
 /// A connection whose replies wait for the log. Persistence keeps it, by identity, until then.
 protocol DurabilityWaiter: AnyObject {
+    /// The compaction SAVE asked for has finished (everything before it is durable too).
+    func saved()
     /// Every mutation the held replies acknowledge is durable: send them.
     func durable()
     /// The log refused those mutations and they were rolled back: answer `reason` instead.
@@ -25,6 +27,30 @@ final class Persistence: CommandContext {
     private unowned let loop: EventLoop
     private let logger: Logger
     private let statisticsExtra: () -> [(name: String, value: String)]
+    /// The server's part of INFO (connections, port, uptime); the store's part is added here.
+    var serverFacts: () -> ServerFacts = { ServerFacts() }
+    /// Asks the server for a graceful stop (SHUTDOWN); `save` says whether to compact on the way.
+    var shutdownHandler: (Bool) -> Void = { _ in }
+    let clients = ClientRegistry()
+    let slowLog = SlowLog()
+    /// `--requirepass`, as bytes; nil when none is set.
+    var password: [UInt8]?
+
+    func setPassword(_ password: [UInt8]?) { self.password = password }
+    let watches = WatchRegistry()
+    /// BGSAVE/BGREWRITEAOF/SAVE asked for a compaction that has not started yet.
+    private var compactionRequested = false
+    /// SAVE asked for it during the batch being answered (see ``takeSaveRequest()``).
+    private var saveRequestedInBatch = false
+    /// Connections whose replies wait for the requested compaction to end (SAVE).
+    private var saveWaiters: [DurabilityWaiter] = []
+    /// Unix seconds of the last finished compaction, or of the start before any.
+    private(set) var lastSaveTime = SystemClock.wallClock().seconds
+    private var lastCompactionSucceeded = true
+    private var mutationsAtLastSave: UInt64 = 0
+    /// Counted once per batch (loop thread only, never re-entered: no dynamic exclusivity check).
+    @exclusivity(unchecked) private var commandsProcessed = 0
+
     /// The newest mutation made through this adapter (the handler compares it before and after a batch).
     private(set) var lastMutationSequence: UInt64 = 0
     /// Waiters for durability, by identity: the newest mutation each awaits, and when it
@@ -93,6 +119,22 @@ final class Persistence: CommandContext {
 
     func value(forKey key: [UInt8]) -> [UInt8]? { self.store.value(forKey: key) }
 
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError) {
+        let outcome = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                Result { () throws(StoreError) -> UInt64 in try self.store.set(v, forKey: k, deadline: nil, now: 0) }
+            }
+        }
+        switch outcome {
+        case .success(let sequence): self.lastMutationSequence = sequence
+        case .failure(let error): throw StorageError(reason: error.description)
+        }
+    }
+
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
+    }
+
     func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
         do {
             self.lastMutationSequence = try self.store.set(value, forKey: key)
@@ -111,6 +153,53 @@ final class Persistence: CommandContext {
         }
     }
 
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyDeadline {
+        switch self.store.expiry(forKey: key, now: now) {
+        case .missing: .missing
+        case .never: .never
+        case .at(let deadline): .at(deadline)
+        }
+    }
+
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StorageError) {
+        do {
+            self.lastMutationSequence = max(
+                self.lastMutationSequence, try self.store.set(value, forKey: key, deadline: deadline, now: now))
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StorageError) -> Bool {
+        do {
+            guard let sequence = try self.store.expire(key, at: deadline, now: now) else { return false }
+            self.lastMutationSequence = max(self.lastMutationSequence, sequence)
+            return true
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func persist(_ key: [UInt8], now: Int64) throws(StorageError) -> Bool {
+        do {
+            guard let sequence = try self.store.persist(key, now: now) else { return false }
+            self.lastMutationSequence = max(self.lastMutationSequence, sequence)
+            return true
+        } catch {
+            throw StorageError(reason: error.description)
+        }
+    }
+
+    func randomKey(now: Int64) -> [UInt8]? { self.store.randomKey(now: now) }
+
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        self.store.scan(cursor: cursor, count: count, pattern: pattern, now: now)
+    }
+
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
+
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+
     func removeAll() throws(StorageError) {
         do {
             self.lastMutationSequence = try self.store.removeAll()
@@ -122,6 +211,70 @@ final class Persistence: CommandContext {
     func statistics() -> [(name: String, value: String)] {
         self.statisticsExtra() + self.store.statistics()
     }
+
+    func beginAtomicGroup() { self.store.beginAtomicGroup() }
+
+    func endAtomicGroup() { self.store.endAtomicGroup() }
+
+    func facts() -> ServerFacts {
+        var facts = self.serverFacts()
+        facts.keys = self.store.count
+        facts.keysWithExpiry = self.store.keysWithExpiry
+        facts.expiredKeys = self.store.expiredKeyCount
+        facts.usedMemoryBytes = self.store.usedBytes
+        facts.totalCommandsProcessed = self.commandsProcessed
+        facts.changesSinceLastSave = Int(self.store.lastSequence - min(self.store.lastSequence, self.mutationsAtLastSave))
+        facts.compactionInProgress = self.compactionInFlight
+        facts.lastSaveTime = self.lastSaveTime
+        facts.lastCompactionSucceeded = self.lastCompactionSucceeded
+        facts.fsyncPolicy = self.store.configuration.fsync.rawValue
+        let statistics = self.store.statistics()
+        for (name, value) in statistics {
+            if name == "compactions" { facts.compactions = Int(value) ?? 0 }
+            if name == "log_bytes" { facts.logBytes = Int(value) ?? 0 }
+        }
+        facts.extra = self.statistics()
+        return facts
+    }
+
+    func configuration() -> [(name: String, value: String)] {
+        let facts = self.serverFacts()
+        return [
+            ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ""),
+            ("databases", "1"), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
+            ("maxmemory", String(facts.maxMemoryBytes)), ("maxmemory-policy", facts.maxMemoryPolicy),
+            ("dir", self.store.configuration.directory),
+            ("requirepass", String(decoding: self.password ?? [], as: UTF8.self)),
+            ("slowlog-log-slower-than", String(self.slowLog.thresholdMicroseconds)),
+            ("slowlog-max-len", String(self.slowLog.maxLength)),
+        ] + self.extraConfiguration()
+    }
+
+    /// Settings the server adds (bind, timeout, proto-max-bulk-len).
+    var extraConfiguration: () -> [(name: String, value: String)] = { [] }
+
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
+        if self.compactionInFlight || self.compactionRequested { return .alreadyRunning }
+        self.compactionRequested = true
+        if replyWhenDone { self.saveRequestedInBatch = true }
+        return .started
+    }
+
+    /// SAVE ran in the batch just answered: its connection must wait for the compaction. Resets.
+    func takeSaveRequest() -> Bool {
+        defer { self.saveRequestedInBatch = false }
+        return self.saveRequestedInBatch
+    }
+
+    /// Tells `waiter` (``DurabilityWaiter/saved()`` or ``DurabilityWaiter/failed(reason:)``) when
+    /// the requested compaction ends.
+    func holdUntilSaved(_ waiter: DurabilityWaiter) { self.saveWaiters.append(waiter) }
+
+    func shutdown(save: Bool) { self.shutdownHandler(save) }
+
+    func resetStatistics() { self.commandsProcessed = 0 }
+
+    func countCommands(_ count: Int) { self.commandsProcessed += count }
 
     // MARK: Holding replies
 
@@ -142,6 +295,7 @@ final class Persistence: CommandContext {
     /// Stops waiting for `waiter` (its connection closed).
     func forget(_ waiter: DurabilityWaiter) {
         self.waiting.removeValue(forKey: ObjectIdentifier(waiter))
+        self.saveWaiters.removeAll { $0 === waiter }
     }
 
     /// Runs `work` now, or when the pass in progress ends. A connection that closes while its
@@ -229,7 +383,7 @@ final class Persistence: CommandContext {
 
     private func compactIfNeeded() {
         guard !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil,
-              self.store.needsCompaction else { return }
+              self.store.needsCompaction || self.compactionRequested else { return }
         let job: CompactionJob?
         do {
             job = try self.store.beginCompaction()
@@ -238,6 +392,8 @@ final class Persistence: CommandContext {
             return
         }
         guard let job else { return }
+        self.compactionRequested = false
+        self.mutationsAtLastSave = self.store.lastSequence
         self.compactionInFlight = true
         self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
         let inbox = self.compactionInbox!
@@ -247,10 +403,17 @@ final class Persistence: CommandContext {
     private func compactionFinished(_ done: CompactionDone) {
         self.compactionInFlight = false
         self.store.finishCompaction(done.job, result: done.result)
+        self.lastCompactionSucceeded = true
+        let savers = self.saveWaiters
+        self.saveWaiters = []
         if case .failure(let error) = done.result {
+            self.lastCompactionSucceeded = false
             self.logger.error("compaction failed", metadata: ["error": "\(error)"])
+            self.pass { for waiter in savers { waiter.failed(reason: error.description) } }
         } else {
+            self.lastSaveTime = SystemClock.wallClock().seconds
             self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
+            self.pass { for waiter in savers { waiter.saved() } }
         }
         self.closeIfIdle()
     }
@@ -269,7 +432,7 @@ final class Persistence: CommandContext {
     /// One slice of active expiry: deletes expired keys (each logged as a delete, written with the
     /// iteration's other records) until the store finds few of them or the slice's time is up.
     private func expireSlice() {
-        guard !self.isClosed, self.closeRequested == nil else { return }
+        guard !self.isClosed, self.closeRequested == nil, self.store.keysWithExpiry > 0 else { return }
         let start = SystemClock.monotonicNanoseconds()
         let now = self.store.configuration.clock()
         while true {

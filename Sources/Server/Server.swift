@@ -94,7 +94,10 @@ public final class Server {
         if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
             try self.listen(service: "kv", host: host, port: port) { [unowned self] in
                 self.nextClientID += 1
-                return KVStream(persistence: persistence, configuration: self.configuration, clientID: self.nextClientID)
+                self.kvConnectionsReceived += 1
+                let local = self.endpoints.first { $0.service == "kv" }.map { "\($0.address)" } ?? ""
+                return KVStream(persistence: persistence, configuration: self.configuration, clientID: self.nextClientID,
+                                localAddress: local)
             }
         }
         if case .port(let port) = self.configuration.echoPort {
@@ -130,10 +133,34 @@ public final class Server {
         } catch {
             throw ServerError("data dir \(self.configuration.dataDirectory): \(error)")
         }
-        self.persistence = Persistence(store: store, loop: self.loop, logger: self.logger) { [unowned self] in
+        let persistence = Persistence(store: store, loop: self.loop, logger: self.logger) { [unowned self] in
             [("connections", String(self.connections.count)), ("max_connections", String(self.maxConnections))]
         }
+        persistence.password = self.configuration.requirePassword.map { Array($0.utf8) }
+        persistence.serverFacts = { [unowned self, unowned persistence] in
+            var facts = ServerFacts()
+            facts.version = ServerConfiguration.version
+            facts.processID = Int(getpid())
+            facts.tcpPort = self.endpoints.first { $0.service == "kv" }?.address.port ?? 0
+            facts.uptimeSeconds = max(0, SystemClock.wallClock().seconds - self.startedAtSeconds)
+            facts.connectedClients = persistence.clients.count
+            facts.maxClients = self.maxConnections
+            facts.totalConnectionsReceived = self.kvConnectionsReceived
+            return facts
+        }
+        persistence.extraConfiguration = { [unowned self] in
+            [("bind", self.configuration.host), ("timeout", String(Int(self.configuration.idleTimeout.components.seconds))),
+             ("proto-max-bulk-len", String(self.configuration.maxValueBytes))]
+        }
+        // Through the signal inbox: the stop starts after the SHUTDOWN request's pass, never inside it.
+        persistence.shutdownHandler = { [unowned self] _ in self.shutdownInbox?.post(SIGTERM) }
+        self.persistence = persistence
     }
+
+    /// When ``start()`` ran (INFO uptime).
+    private var startedAtSeconds = SystemClock.wallClock().seconds
+    /// kv connections accepted since start (INFO total_connections_received).
+    private var kvConnectionsReceived = 0
 
     /// Opens (creating if missing) the directory the file service serves.
     static func openFilesRoot(_ path: String) throws(ServerError) -> FileRoot {

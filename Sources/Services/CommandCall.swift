@@ -8,19 +8,57 @@ struct CommandCall {
     /// The keyspace and server state.
     let context: any CommandContext
     /// The connection's own state.
-    var client: ClientState
+    let client: ClientState
     /// Where the reply goes.
     var reply: ReplyWriter
     /// The wall clock (seconds and microseconds since the Unix epoch), read by the caller.
     let now: () -> (seconds: Int, microseconds: Int)
+    /// The longest value a write may produce (`--max-value`, Redis's `proto-max-bulk-len`).
+    let maxValueBytes: Int
+    /// Some client runs MONITOR (read once per batch): every command is shown to it.
+    var monitoring = false
+    /// Whether dispatch must look at the auth gate, MULTI's queue or MONITOR: worked out once per
+    /// batch, and set by MULTI and MONITOR mid-batch (a stale `true` only costs the slow path).
+    var intercepting = true
+    /// Some key is WATCHed by some client (read once per batch, set by WATCH): writes touch the
+    /// registry only then.
+    var watchesActive = false
+    /// Requests answered in this call (INFO `total_commands_processed`).
+    var commandCount = 0
+    /// The last command run (CLIENT LIST `cmd=`).
+    var lastCommand: StaticString?
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
+
+    /// Argument `index` as a canonical 64-bit integer. - Returns: nil once `value is not an
+    /// integer or out of range` has been answered.
+    mutating func integerArgument(_ arguments: ArgumentVector, _ index: Int) -> Int64? {
+        guard let value = ASCII.parseInteger(arguments[index]) else {
+            self.reply.error(.notInteger)
+            return nil
+        }
+        return value
+    }
 
     /// Stores `value` under `key`. - Returns: whether it was stored; if not, the storage
     /// error has been answered.
     mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
         do throws(StorageError) {
             try self.context.set(value, forKey: key)
+            if self.watchesActive { self.context.watches.touch(key) }
+            return true
+        } catch {
+            self.reply.error(.storage(error))
+            return false
+        }
+    }
+
+    /// Stores request bytes under a request key without copying them first (SET's hot path).
+    /// - Returns: whether it was stored; if not, the storage error has been answered.
+    mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) -> Bool {
+        do throws(StorageError) {
+            try self.context.set(borrowing: value, forKey: key)
+            if self.watchesActive { self.context.watches.touch(Array(key)) }
             return true
         } catch {
             self.reply.error(.storage(error))
@@ -32,7 +70,9 @@ struct CommandCall {
     /// answered.
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
         do throws(StorageError) {
-            return try self.context.removeValue(forKey: key)
+            let removed = try self.context.removeValue(forKey: key)
+            if removed && self.watchesActive { self.context.watches.touch(key) }
+            return removed
         } catch {
             self.reply.error(.storage(error))
             return nil
@@ -42,6 +82,7 @@ struct CommandCall {
     /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
     mutating func removeAll() -> Bool {
         do throws(StorageError) {
+            if self.watchesActive { self.context.watches.touchAll(where: { self.context.value(forKey: $0) != nil }) }
             try self.context.removeAll()
             return true
         } catch {
@@ -51,10 +92,42 @@ struct CommandCall {
     }
 }
 
-/// Per-connection state the commands read and change.
-struct ClientState {
+extension CommandCall {
+    /// Drops every watch of this connection.
+    mutating func unwatchAll() {
+        guard !self.client.watched.isEmpty else { return }
+        for entry in self.client.watched { self.context.watches.unwatch(entry.key) }
+        self.client.watched = []
+    }
+}
+
+/// Per-connection state the commands read and change. A class so that a batch of requests
+/// shares it with the session by reference (nothing is copied in and out per batch); loop
+/// thread only, and never accessed re-entrantly, so the exclusivity checks are left out.
+final class ClientState {
     /// The id `CLIENT ID` and `HELLO` report.
     let id: Int
     /// Set by `CLIENT SETNAME` / `HELLO … SETNAME`; nil when unnamed.
-    var name: [UInt8]?
+    @exclusivity(unchecked) var name: [UInt8]?
+    /// The queue between MULTI and EXEC; nil outside a transaction.
+    @exclusivity(unchecked) var transaction: Transaction?
+    /// Shared with the connection's parser.
+    let authentication = AuthenticationState()
+    /// Whether the connection may run every command: it gave the password, or none is set.
+    /// A plain copy of ``authentication`` for the per-command check; set both through
+    /// ``markAuthenticated()``.
+    @exclusivity(unchecked) private(set) var authenticated = false
+
+    /// The connection authenticated (or needs no password): lifts the gate and the parser's limits.
+    func markAuthenticated() {
+        self.authenticated = true
+        self.authentication.isAuthenticated = true
+    }
+    /// WATCHed keys and their versions when watched.
+    @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64, deadline: Int64?)] = []
+
+    init(id: Int, name: [UInt8]?) {
+        self.id = id
+        self.name = name
+    }
 }

@@ -29,7 +29,55 @@ enum CommandError: Error {
     /// HELLO got an option it does not know (or one missing its arguments).
     case helloOption(ArraySlice<UInt8>)
 
+    /// A 32-bit argument (a database index) outside Int32.
+    case intOutOfRange
+    case notFloat
+    case nanOrInfinity
+    case decrementOverflow
+    case offsetOutOfRange
+    /// A write would make a value longer than `--max-value` (Redis's `proto-max-bulk-len`).
+    case stringTooLong
+    case lcsLengthAndRanges
+    case lcsTooLarge
+    case sameObject
+
+    case clientNameSpaces
+    case slowlogCount
+    case invalidCursor
+    case objectFreqWithoutLFU
+    case invalidExpireTime(StaticString)
+    case lineInvalidExpireTime
+    case unsupportedOption(ArraySlice<UInt8>)
+    case expireNXIncompatible
+    case expireGTLTIncompatible
+    case configUnknown(ArraySlice<UInt8>)
+    case configImmutable(ArraySlice<UInt8>)
+    case configNotInteger(ArraySlice<UInt8>)
+    case configOutOfRange(ArraySlice<UInt8>, minimum: Int)
+    case functionFlushOption
+    case noSuchClient
+    case clientIDInvalid
+    case backgroundSaveRunning
+    case timeoutNotInteger
+    case timeoutNegative
+
+    // Authentication.
+    case noAuth
+    case helloNoAuth
+    case wrongPassword
+    case noPasswordSet
+
+    // Transactions.
+    case multiNested
+    case execWithoutMulti
+    case discardWithoutMulti
+    case watchInMulti
+    case execAbort
+    /// EXEC itself had the wrong arity inside MULTI: the transaction is discarded.
+    case execAbortWrongArity(StaticString)
+
     // Keyspace.
+    case noSuchKey
     case notFound
     case keyExists
     /// The log could not take a write.
@@ -45,6 +93,9 @@ enum CommandError: Error {
     private var code: StaticString {
         switch self {
         case .unsupportedProtocolVersion: "NOPROTO"
+        case .execAbort, .execAbortWrongArity: "EXECABORT"
+        case .noAuth, .helloNoAuth: "NOAUTH"
+        case .wrongPassword: "WRONGPASS"
         default: "ERR"
         }
     }
@@ -87,11 +138,80 @@ enum CommandError: Error {
         case .overflow: output.append("increment or decrement would overflow")
         case .dbIndexOutOfRange: output.append("DB index is out of range")
         case .protocolVersionNotInteger: output.append("Protocol version is not an integer or out of range")
-        case .unsupportedProtocolVersion: output.append("sorry, this protocol version is not supported")
+        case .unsupportedProtocolVersion: output.append("unsupported protocol version")
         case .helloOption(let option):
             output.append("Syntax error in HELLO option '")
             output.appendSingleLine(option)
             output.append("'")
+        case .intOutOfRange: output.append("value is out of range, value must between -2147483648 and 2147483647")
+        case .notFloat: output.append("value is not a valid float")
+        case .nanOrInfinity: output.append("increment would produce NaN or Infinity")
+        case .decrementOverflow: output.append("decrement would overflow")
+        case .offsetOutOfRange: output.append("offset is out of range")
+        case .stringTooLong: output.append("string exceeds maximum allowed size (proto-max-bulk-len)")
+        case .lcsLengthAndRanges: output.append("If you want both the length and indexes, please just use IDX.")
+        case .lcsTooLarge: output.append("Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len")
+        case .sameObject: output.append("source and destination objects are the same")
+        case .clientNameSpaces: output.append("Client names cannot contain spaces, newlines or special characters.")
+        case .invalidExpireTime(let command):
+            output.append("invalid expire time in '")
+            output.append(command)
+            output.append("' command")
+        case .lineInvalidExpireTime: output.append("invalid expire time")
+        case .unsupportedOption(let option):
+            output.append("Unsupported option ")
+            output.appendSingleLine(option)
+        case .expireNXIncompatible: output.append("NX and XX, GT or LT options at the same time are not compatible")
+        case .expireGTLTIncompatible: output.append("GT and LT options at the same time are not compatible")
+        case .invalidCursor: output.append("invalid cursor")
+        case .objectFreqWithoutLFU:
+            output.append("An LFU maxmemory policy is not selected, access frequency not tracked. Please note that ")
+            output.append("when switching between policies at runtime LRU and LFU data will take some time to adjust.")
+        case .configUnknown(let name):
+            output.append("Unknown option or number of arguments for CONFIG SET - '")
+            output.appendSingleLine(name)
+            output.append("'")
+        case .configImmutable(let name):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - can't set immutable config")
+        case .slowlogCount: output.append("count should be greater than or equal to -1")
+        case .configNotInteger(let name):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - argument couldn't be parsed into an integer")
+        case .configOutOfRange(let name, let minimum):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - argument must be between ")
+            output.appendDecimal(minimum)
+            output.append(" and 9223372036854775807 inclusive")
+        case .functionFlushOption: output.append("FUNCTION FLUSH only supports SYNC|ASYNC option")
+        case .noSuchClient: output.append("No such client")
+        case .clientIDInvalid: output.append("client-id should be greater than 0")
+        case .backgroundSaveRunning: output.append("Background save already in progress")
+        case .timeoutNotInteger: output.append("timeout is not an integer or out of range")
+        case .timeoutNegative: output.append("timeout is negative")
+        case .noAuth: output.append(line ? "authentication required" : "Authentication required.")
+        case .helloNoAuth:
+            output.append("HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH ")
+            output.append("<user> <pass> option can be used to authenticate the client and select the RESP protocol ")
+            output.append("version at the same time")
+        case .wrongPassword:
+            output.append(line ? "invalid password" : "invalid username-password pair or user is disabled.")
+        case .noPasswordSet:
+            output.append(line ? "no password is set" : "AUTH <password> called without any password configured ")
+            if !line { output.append("for the default user. Are you sure your configuration is correct?") }
+        case .multiNested: output.append("MULTI calls can not be nested")
+        case .execWithoutMulti: output.append("EXEC without MULTI")
+        case .discardWithoutMulti: output.append("DISCARD without MULTI")
+        case .watchInMulti: output.append("WATCH inside MULTI is not allowed")
+        case .execAbort: output.append("Transaction discarded because of previous errors.")
+        case .execAbortWrongArity(let name):
+            output.append("Transaction discarded because of: wrong number of arguments for '")
+            output.append(name)
+            output.append("' command")
+        case .noSuchKey: output.append("no such key")
         case .notFound: output.append("not found")
         case .keyExists: output.append("key exists")
         case .storage(let error): output.appendSingleLine(error.reason.utf8)

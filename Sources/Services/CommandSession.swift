@@ -4,6 +4,8 @@
 
 /// A framer that yields argument vectors for the command table.
 protocol CommandFramer: RequestFramer where Request == ArgumentVector {
+    /// Hands the framer the connection's authentication state (RESP limits requests until set).
+    mutating func attach(_ authentication: AuthenticationState)
     /// The protocol it frames (command names, arities and limits differ per protocol).
     static var wireProtocol: KVSession.WireProtocol { get }
     /// The reply encoding a connection starts with.
@@ -11,6 +13,7 @@ protocol CommandFramer: RequestFramer where Request == ArgumentVector {
 }
 
 extension LineCommandFramer: CommandFramer {
+    mutating func attach(_ authentication: AuthenticationState) {}
     static var wireProtocol: KVSession.WireProtocol { .line }
     static var initialEncoding: ReplyEncoding { .line }
 }
@@ -26,17 +29,24 @@ extension RESPParser: CommandFramer {
 /// which answers every complete buffered request in order.
 struct CommandSession<Framer: CommandFramer> {
     private var loop: RequestLoop<Framer>
-    private var client: ClientState
+    private let client: ClientState
     private var encoding = Framer.initialEncoding
     private let maxValueBytes: Int
     /// The protocol's command names, kept here so dispatch reads no global.
     private let names = CommandTable.names(on: Framer.wireProtocol)
     private let now: () -> (seconds: Int, microseconds: Int)
+    /// What the client registry shows for this connection, to update it only on change.
+    private var shownCommand: StaticString?
+    private var shownName: [UInt8]?
+    private var shownEncoding = Framer.initialEncoding
 
     private init(framer: Framer, maxValueBytes: Int, clientID: Int, now: @escaping () -> (seconds: Int, microseconds: Int)) {
         precondition(maxValueBytes >= 0)
+        let client = ClientState(id: clientID, name: nil)
+        var framer = framer
+        framer.attach(client.authentication)
         self.loop = RequestLoop(framer)
-        self.client = ClientState(id: clientID, name: nil)
+        self.client = client
         self.maxValueBytes = maxValueBytes
         self.now = now
     }
@@ -46,6 +56,14 @@ struct CommandSession<Framer: CommandFramer> {
 
     /// The encoding replies are written in now.
     var replyEncoding: ReplyEncoding { self.encoding }
+
+    /// Drops what the connection holds in the context's shared state (its WATCHes). Call once
+    /// when the connection closes.
+    mutating func release(context: any CommandContext) {
+        for entry in self.client.watched { context.watches.unwatch(entry.key) }
+        self.client.watched = []
+        self.client.transaction = nil
+    }
 
     /// Buffers received bytes; nothing is answered until ``process(context:output:outputLimit:)``.
     mutating func receive(_ bytes: UnsafeRawBufferPointer) {
@@ -65,22 +83,64 @@ struct CommandSession<Framer: CommandFramer> {
     /// The context is an existential on purpose: it is a class, so passing it boxes nothing, and
     /// the session stays fully specialised (generic over the context, nothing here would be).
     mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
+        if !self.client.authenticated && context.password == nil { self.client.markAuthenticated() }
         var call = CommandCall(
-            context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now)
+            context: context, client: self.client, reply: ReplyWriter(encoding: self.encoding), now: self.now,
+            maxValueBytes: self.maxValueBytes)
+        call.monitoring = context.clients.hasMonitors
+        call.watchesActive = !context.watches.isEmpty
+        call.intercepting = !call.client.authenticated || call.client.transaction != nil || call.monitoring
         let maxValueBytes = self.maxValueBytes
         let names = self.names
+        let slowLog = context.slowLog
+        let now = self.now
         defer {
-            self.client = call.client
             self.encoding = call.reply.encoding
+            // Once per batch, not per request, and the registry only when something it shows
+            // changed (the last command's name, the client name, the protocol).
+            if call.commandCount > 0 {
+                context.countCommands(call.commandCount)
+                let (name, encoding, lastCommand) = (call.client.name, call.reply.encoding, call.lastCommand)
+                if lastCommand?.utf8Start != self.shownCommand?.utf8Start || name != self.shownName
+                    || encoding != self.shownEncoding
+                {
+                    (self.shownCommand, self.shownName, self.shownEncoding) = (lastCommand, name, encoding)
+                    context.clients.update(id: call.client.id) { record in
+                        record.name = name ?? []
+                        record.protocolVersion = encoding == .resp3 ? 3 : 2
+                        if let lastCommand { record.lastCommand = lastCommand }
+                    }
+                }
+            }
         }
         return self.loop.process(output: &output, outputLimit: outputLimit, encoding: self.encoding) { arguments, output in
             // The writer takes the output for the request and hands it back: two swaps, no copy.
             swap(&call.reply.output, &output)
             defer { swap(&call.reply.output, &output) }
+            // SLOWLOG: every command timed, as Redis does (two clock reads; none when disabled).
+            let start = slowLog.thresholdMicroseconds >= 0 ? now() : nil
             CommandTable.execute(
                 arguments, on: Framer.wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+            if let start {
+                let end = now()
+                let elapsed = (end.seconds - start.seconds) * 1_000_000 + end.microseconds - start.microseconds
+                if elapsed >= slowLog.thresholdMicroseconds { Self.logSlow(arguments, elapsed, end, &call) }
+            }
             return call.closeAfterReply
         }
+    }
+}
+
+extension CommandSession {
+    /// Records one slow command.
+    @inline(never)
+    static func logSlow(
+        _ arguments: ArgumentVector, _ microseconds: Int, _ end: (seconds: Int, microseconds: Int), _ call: inout CommandCall
+    ) {
+        let record = call.context.clients.record(id: call.client.id)
+        call.context.slowLog.record(
+            arguments, microseconds: microseconds, at: end.seconds, client: Array((record?.address ?? "").utf8),
+            name: call.client.name ?? [])
     }
 }
 

@@ -14,8 +14,8 @@ struct CommandFlags: OptionSet, Sendable {
     static let mayAddMemory = CommandFlags(rawValue: 1 << 2)
     /// Allowed before a connection has authenticated (Redis's `no-auth`).
     static let allowedBeforeAuth = CommandFlags(rawValue: 1 << 3)
-    /// Refused inside MULTI (Redis's `no-multi`); every other command is queued there.
-    static let notInMulti = CommandFlags(rawValue: 1 << 4)
+    /// Runs at once inside MULTI instead of being queued (MULTI, EXEC, DISCARD, WATCH, QUIT, RESET).
+    static let runsInMulti = CommandFlags(rawValue: 1 << 4)
     /// O(1) or O(log n) (Redis's `fast`).
     static let fast = CommandFlags(rawValue: 1 << 5)
     /// Exists on the line protocol only (`put`, `stats`, `help`, `bye`); RESP does not know it.

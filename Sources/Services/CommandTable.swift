@@ -21,7 +21,7 @@ enum CommandTable {
         CommandSpec("ping", arity: -1, flags: [.fast],
                     line: LineSyntax(arity: 1, usage: "ping"), run: Commands.ping),
         CommandSpec("stats", arity: 1, flags: [.lineOnly], line: LineSyntax(usage: "stats"), run: Commands.stats),
-        CommandSpec("help", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
+        CommandSpec("help", arity: 1, flags: [.lineOnly],
                     line: LineSyntax(usage: "help"), run: Commands.help),
         CommandSpec("bye", arity: 1, flags: [.lineOnly, .allowedBeforeAuth],
                     line: LineSyntax(usage: "bye"), run: Commands.bye),
@@ -31,16 +31,79 @@ enum CommandTable {
         CommandSpec("mget", arity: -2, flags: [.readOnly, .fast], keys: .all, run: Commands.mget),
         CommandSpec("mset", arity: -3, flags: [.write, .mayAddMemory], keys: .pairs, run: Commands.mset),
         CommandSpec("incr", arity: 2, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.incr),
+        CommandSpec("decr", arity: 2, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.decr),
+        CommandSpec("incrby", arity: 3, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.incrby),
+        CommandSpec("decrby", arity: 3, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.decrby),
+        CommandSpec("incrbyfloat", arity: 3, flags: [.write, .mayAddMemory, .fast], keys: .one,
+                    run: Commands.incrbyfloat),
+        CommandSpec("getset", arity: 3, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.getset),
+        CommandSpec("getdel", arity: 2, flags: [.write, .fast], keys: .one, run: Commands.getdel),
+        CommandSpec("msetnx", arity: -3, flags: [.write, .mayAddMemory], keys: .pairs, run: Commands.msetnx),
+        CommandSpec("append", arity: 3, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.append),
+        CommandSpec("strlen", arity: 2, flags: [.readOnly, .fast], keys: .one, run: Commands.strlen),
+        CommandSpec("getrange", arity: 4, flags: [.readOnly], keys: .one, run: Commands.getrange),
+        CommandSpec("substr", arity: 4, flags: [.readOnly], keys: .one, run: Commands.getrange),
+        CommandSpec("setrange", arity: 4, flags: [.write, .mayAddMemory], keys: .one, run: Commands.setrange),
+        CommandSpec("lcs", arity: -3, flags: [.readOnly], keys: KeyPositions(first: 1, last: 2, step: 1),
+                    run: Commands.lcs),
+        CommandSpec("unlink", arity: -2, flags: [.write, .fast], keys: .all, run: Commands.del),
+        CommandSpec("touch", arity: -2, flags: [.readOnly, .fast], keys: .all, run: Commands.touch),
+        CommandSpec("type", arity: 2, flags: [.readOnly, .fast], keys: .one, run: Commands.type),
+        CommandSpec("rename", arity: 3, flags: [.write], keys: KeyPositions(first: 1, last: 2, step: 1),
+                    run: Commands.rename),
+        CommandSpec("renamenx", arity: 3, flags: [.write, .fast], keys: KeyPositions(first: 1, last: 2, step: 1),
+                    run: Commands.renamenx),
+        CommandSpec("copy", arity: -3, flags: [.write, .mayAddMemory], keys: KeyPositions(first: 1, last: 2, step: 1),
+                    run: Commands.copy),
         CommandSpec("info", arity: -1, flags: [], run: Commands.info),
         CommandSpec("time", arity: 1, flags: [.fast], run: Commands.time),
-        CommandSpec("quit", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.quit),
+        CommandSpec("quit", arity: -1, flags: [.allowedBeforeAuth, .fast, .runsInMulti], run: Commands.quit),
         CommandSpec("select", arity: 2, flags: [.fast], run: Commands.select),
         CommandSpec("flushdb", arity: -1, flags: [.write], run: Commands.flush),
         CommandSpec("flushall", arity: -1, flags: [.write], run: Commands.flush),
         CommandSpec("command", arity: -1, flags: [], run: Commands.command),
         CommandSpec("config", arity: -2, flags: [], run: Commands.config),
         CommandSpec("client", arity: -2, flags: [], run: Commands.client),
-        CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast, .notInMulti], run: Commands.hello),
+        CommandSpec("setex", arity: 4, flags: [.write, .mayAddMemory], keys: .one,
+                    line: LineSyntax(restFrom: 3, usage: "setex <key> <seconds> <value>"), run: Commands.setex),
+        CommandSpec("expire", arity: 3, flags: [.write, .fast, .lineOnly], keys: .one,
+                    line: LineSyntax(usage: "expire <key> <seconds>"), run: Commands.lineExpire),
+        CommandSpec("ttl", arity: 2, flags: [.readOnly, .fast], keys: .one, line: LineSyntax(usage: "ttl <key>"),
+                    run: Commands.ttl),
+        CommandSpec("persist", arity: 2, flags: [.write, .fast], keys: .one, line: LineSyntax(usage: "persist <key>"),
+                    run: Commands.persist),
+        CommandSpec("auth", arity: -2, flags: [.allowedBeforeAuth, .fast],
+                    line: LineSyntax(arity: 2, usage: "auth <password>"), run: Commands.auth),
+        CommandSpec("hello", arity: -1, flags: [.allowedBeforeAuth, .fast], run: Commands.hello),
+        CommandSpec("monitor", arity: 1, flags: [], run: Commands.monitor),
+        CommandSpec("slowlog", arity: -2, flags: [], run: Commands.slowlog),
+        CommandSpec("expire", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.expire),
+        CommandSpec("pexpire", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.pexpire),
+        CommandSpec("expireat", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.expireat),
+        CommandSpec("pexpireat", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.pexpireat),
+        CommandSpec("pttl", arity: 2, flags: [.readOnly, .fast], keys: .one, run: Commands.pttl),
+        CommandSpec("expiretime", arity: 2, flags: [.readOnly, .fast], keys: .one, run: Commands.expiretime),
+        CommandSpec("pexpiretime", arity: 2, flags: [.readOnly, .fast], keys: .one, run: Commands.pexpiretime),
+        CommandSpec("psetex", arity: 4, flags: [.write, .mayAddMemory], keys: .one, run: Commands.psetex),
+        CommandSpec("getex", arity: -2, flags: [.write, .fast], keys: .one, run: Commands.getex),
+        CommandSpec("keys", arity: 2, flags: [.readOnly], run: Commands.keys),
+        CommandSpec("scan", arity: -2, flags: [.readOnly], run: Commands.scan),
+        CommandSpec("randomkey", arity: 1, flags: [.readOnly], run: Commands.randomkey),
+        CommandSpec("object", arity: -2, flags: [.readOnly], run: Commands.object),
+        CommandSpec("memory", arity: -2, flags: [.readOnly], run: Commands.memory),
+        CommandSpec("function", arity: -2, flags: [], run: Commands.function),
+        CommandSpec("lastsave", arity: 1, flags: [.fast], run: Commands.lastsave),
+        CommandSpec("bgsave", arity: -1, flags: [], run: Commands.bgsave),
+        CommandSpec("bgrewriteaof", arity: 1, flags: [], run: Commands.bgrewriteaof),
+        CommandSpec("save", arity: 1, flags: [], run: Commands.save),
+        CommandSpec("shutdown", arity: -1, flags: [], run: Commands.shutdown),
+        CommandSpec("wait", arity: 3, flags: [], run: Commands.wait),
+        CommandSpec("multi", arity: 1, flags: [.fast, .runsInMulti], run: Commands.multi),
+        CommandSpec(CommandTable.execName, arity: 1, flags: [.runsInMulti], run: Commands.exec),
+        CommandSpec("discard", arity: 1, flags: [.fast, .runsInMulti], run: Commands.discard),
+        CommandSpec("watch", arity: -2, flags: [.fast, .runsInMulti], keys: .all, run: Commands.watch),
+        CommandSpec("unwatch", arity: 1, flags: [.fast], run: Commands.unwatch),
+        CommandSpec("reset", arity: 1, flags: [.allowedBeforeAuth, .fast, .runsInMulti], run: Commands.reset),
     ]
 
     /// How many commands RESP knows (`COMMAND COUNT`).
@@ -77,13 +140,12 @@ enum CommandTable {
         _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, names: NameIndex, maxValueBytes: Int,
         call: inout CommandCall
     ) {
-        guard let command = names.find(arguments[0]) else {
-            return call.reply.error(.unknownCommand(arguments))
-        }
+        call.commandCount &+= 1
+        guard let command = names.find(arguments[0]) else { return Self.refuseUnknown(arguments, &call) }
         switch wireProtocol {
         case .resp:
             guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
-                return call.reply.error(.wrongArity(command.name))
+                return Self.refuseArity(command, &call)
             }
         case .line:
             // Present: the line index holds only rows that have a line syntax.
@@ -93,8 +155,54 @@ enum CommandTable {
             }
             call.reply.lineIntegers = syntax.integers
         }
+        // One branch on the common path: no password owed, no MULTI, nobody monitoring.
+        if call.intercepting && Self.intercept(command, arguments, &call) { return }
+        call.lastCommand = command.name
         command.run(arguments, &call)
     }
+}
+
+extension CommandTable {
+    /// An unknown command: inside MULTI it flags the transaction.
+    @inline(never)
+    fileprivate static func refuseUnknown(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        call.client.transaction?.failed = true
+        call.reply.error(.unknownCommand(arguments))
+    }
+
+    /// The authentication gate, MULTI's queue and MONITOR, off the common path.
+    /// - Returns: whether the command was answered here (refused or queued).
+    @inline(never)
+    fileprivate static func intercept(_ command: CommandSpec, _ arguments: ArgumentVector, _ call: inout CommandCall) -> Bool {
+        if !call.client.authenticated && !command.flags.contains(.allowedBeforeAuth) {
+            call.client.transaction?.failed = true
+            call.reply.error(.noAuth)
+            return true
+        }
+        if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
+            call.client.transaction!.queue(arguments)
+            call.reply.status("QUEUED")
+            return true
+        }
+        if call.monitoring { Commands.feedMonitors(arguments, &call) }
+        return false
+    }
+
+    /// Wrong arity: inside MULTI the transaction is flagged, and an EXEC with arguments ends it
+    /// (Redis's execCommandAbort).
+    @inline(never)
+    fileprivate static func refuseArity(_ command: CommandSpec, _ call: inout CommandCall) {
+        guard call.client.transaction != nil else { return call.reply.error(.wrongArity(command.name)) }
+        if command.name.utf8Start == CommandTable.execName.utf8Start {
+            call.client.transaction = nil
+            call.unwatchAll()
+            return call.reply.error(.execAbortWrongArity(command.name))
+        }
+        call.client.transaction!.failed = true
+        call.reply.error(.wrongArity(command.name))
+    }
+
+    fileprivate static let execName: StaticString = "exec"
 }
 
 /// Case-insensitive lookup of command names without hashing into a String: names are bucketed

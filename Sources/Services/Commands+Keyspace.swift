@@ -6,32 +6,74 @@
 enum Commands {
     /// GET key: the value, or null (`ERR not found` on the line protocol).
     static func get(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        if let value = call.context.value(forKey: arguments.copy(1)) {
-            call.reply.bulk(value)
-        } else {
-            call.reply.null()
-        }
+        // The value goes from the store into the reply: no copy in between.
+        let found = call.context.withValue(forKey: arguments[1]) { value in call.reply.bulk(value) }
+        if !found { call.reply.null() }
     }
 
-    /// SET key value [NX|XX]. Expiry options are not supported yet: a syntax error.
+    /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options accepted in the
+    /// combinations Redis 7.0 accepts. A plain SET clears the key's deadline.
     static func set(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count > 3 else {  // the common case, kept free of option state and copies
+            if call.set(borrowing: arguments[2], forKey: arguments[1]) { call.reply.ok() }
+            return
+        }
+        Self.setWithOptions(arguments, &call)
+    }
+
+    @inline(never)
+    private static func setWithOptions(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var onlyIfAbsent = false
         var onlyIfPresent = false
-        for i in 3..<arguments.count {
+        var get = false
+        var keepDeadline = false
+        var expiry: (ArraySlice<UInt8>, ExpiryUnit)?
+        var i = 3
+        while i < arguments.count {
             if arguments.argument(i, is: "nx") && !onlyIfPresent {
                 onlyIfAbsent = true
             } else if arguments.argument(i, is: "xx") && !onlyIfAbsent {
                 onlyIfPresent = true
+            } else if arguments.argument(i, is: "get") {
+                get = true
+            } else if arguments.argument(i, is: "keepttl") && expiry == nil {
+                keepDeadline = true
+            } else if let unit = Self.expiryOption(arguments, i), !keepDeadline, expiry == nil || expiry!.1 == unit,
+                      i + 1 < arguments.count
+            {
+                expiry = (arguments[i + 1], unit)
+                i += 1
             } else {
                 return call.reply.error(.syntax)
             }
+            i += 1
+        }
+        var deadline: Int64?
+        if let (argument, unit) = expiry {
+            guard let parsed = call.positiveDeadline(argument, unit, command: "set") else { return }
+            deadline = parsed
         }
         let key = arguments.copy(1)
-        if onlyIfAbsent || onlyIfPresent {
-            let present = call.context.value(forKey: key) != nil
-            if present == onlyIfAbsent { return call.reply.null() }
+        if get || onlyIfAbsent || onlyIfPresent {
+            let old = call.context.value(forKey: key)
+            if get {
+                if let old { call.reply.bulk(old) } else { call.reply.null() }
+            }
+            if (onlyIfAbsent && old != nil) || (onlyIfPresent && old == nil) {
+                if !get { call.reply.null() }
+                return
+            }
         }
-        if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
+        let value = arguments.copy(2)
+        let stored: Bool
+        if keepDeadline {
+            stored = call.replaceValue(value, forKey: key)
+        } else if let deadline {
+            stored = call.set(value, forKey: key, deadline: deadline)
+        } else {
+            stored = call.set(value, forKey: key)
+        }
+        if stored && !get { call.reply.ok() }
     }
 
     /// `put key value` (line protocol): SET that refuses an existing key with `ERR key exists`.
@@ -86,21 +128,6 @@ enum Commands {
             guard call.set(arguments.copy(i + 1), forKey: arguments.copy(i)) else { return }
         }
         call.reply.ok()
-    }
-
-    /// INCR key: the value as a canonical 64-bit integer plus one (a missing key counts as 0).
-    static func incr(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = arguments.copy(1)
-        var current: Int64 = 0
-        if let value = call.context.value(forKey: key) {
-            guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
-            current = parsed
-        }
-        let (next, overflow) = current.addingReportingOverflow(1)
-        guard !overflow else { return call.reply.error(.overflow) }
-        var digits: [UInt8] = []
-        digits.appendDecimal(next)
-        if call.set(digits, forKey: key) { call.reply.integer(next) }
     }
 
     /// DBSIZE (line `count`): the number of keys.

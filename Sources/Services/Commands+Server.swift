@@ -4,7 +4,7 @@
 
 extension Commands {
     /// The server's version as reported to Redis clients (`INFO`, `HELLO`).
-    static let redisCompatibleVersion: StaticString = "7.0.0"
+    static let redisCompatibleVersion: StaticString = "7.0.15"
 
     /// PING [message]: `PONG`, or the message as a bulk string.
     static func ping(_ arguments: ArgumentVector, _ call: inout CommandCall) {
@@ -77,9 +77,11 @@ extension Commands {
         call.reply.status(bytes: text)
     }
 
-    /// INFO [section …]: `# Server`, `# Stats` (the context's statistics) and `# Keyspace`, with
-    /// Redis's field names where clients look for them.
+    /// INFO [section …]: Redis's sections and field names, filled from the server's facts;
+    /// `default`/no argument gives the default sections, `all`/`everything` every section.
     static func info(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let sections: [StaticString] = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
+                                        "keyspace", "reactord"]
         func wants(_ section: StaticString) -> Bool {
             if arguments.count == 1 { return true }
             for i in 1..<arguments.count {
@@ -91,76 +93,227 @@ extension Commands {
             }
             return false
         }
+        let facts = call.context.facts()
         var text: [UInt8] = []
-        if wants("server") {
-            text.append("# Server\r\nredis_version:")
-            text.append(Self.redisCompatibleVersion)
-            text.append("\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n")
-        }
-        if wants("stats") {
+        for section in sections where wants(section) {
             if !text.isEmpty { text.append("\r\n") }
+            Self.appendInfo(section, facts, call.now(), to: &text)
+        }
+        call.reply.verbatim(text)
+    }
+
+    private static func appendInfo(
+        _ section: StaticString, _ facts: ServerFacts, _ now: (seconds: Int, microseconds: Int), to text: inout [UInt8]
+    ) {
+        func field(_ name: StaticString, _ value: String) {
+            text.append(name)
+            text.append(UInt8(ascii: ":"))
+            text.appendSingleLine(value.utf8)
+            text.append("\r\n")
+        }
+        switch section.description {
+        case "server":
+            text.append("# Server\r\n")
+            field("redis_version", Self.redisCompatibleVersion.description)
+            field("reactord_version", facts.version)
+            field("redis_git_sha1", "00000000")
+            field("redis_git_dirty", "0")
+            field("redis_mode", "standalone")
+            field("os", "Linux")
+            field("arch_bits", "64")
+            field("multiplexing_api", "epoll")
+            field("process_id", String(facts.processID))
+            field("process_supervised", "no")
+            field("tcp_port", String(facts.tcpPort))
+            field("server_time_usec", String(now.seconds * 1_000_000 + now.microseconds))
+            field("uptime_in_seconds", String(facts.uptimeSeconds))
+            field("uptime_in_days", String(facts.uptimeSeconds / 86400))
+            field("hz", "10")
+            field("io_threads_active", "0")
+        case "clients":
+            text.append("# Clients\r\n")
+            field("connected_clients", String(facts.connectedClients))
+            field("maxclients", String(facts.maxClients))
+            field("blocked_clients", "0")
+            field("tracking_clients", "0")
+        case "memory":
+            text.append("# Memory\r\n")
+            field("used_memory", String(facts.usedMemoryBytes))
+            field("maxmemory", String(facts.maxMemoryBytes))
+            field("maxmemory_policy", facts.maxMemoryPolicy)
+        case "persistence":
+            text.append("# Persistence\r\n")
+            field("loading", "0")
+            field("async_loading", "0")
+            field("rdb_changes_since_last_save", String(facts.changesSinceLastSave))
+            field("rdb_bgsave_in_progress", facts.compactionInProgress ? "1" : "0")
+            field("rdb_last_save_time", String(facts.lastSaveTime))
+            field("rdb_last_bgsave_status", facts.lastCompactionSucceeded ? "ok" : "err")
+            field("rdb_saves", String(facts.compactions))
+            field("aof_enabled", "1")
+            field("aof_rewrite_in_progress", facts.compactionInProgress ? "1" : "0")
+            field("aof_last_bgrewrite_status", facts.lastCompactionSucceeded ? "ok" : "err")
+            field("aof_current_size", String(facts.logBytes))
+        case "stats":
             text.append("# Stats\r\n")
-            for (name, value) in call.context.statistics() {
+            field("total_connections_received", String(facts.totalConnectionsReceived))
+            field("total_commands_processed", String(facts.totalCommandsProcessed))
+            field("rejected_connections", String(facts.rejectedConnections))
+            field("expired_keys", String(facts.expiredKeys))
+            field("evicted_keys", String(facts.evictedKeys))
+        case "replication":
+            text.append("# Replication\r\n")
+            field("role", "master")
+            field("connected_slaves", "0")
+            field("master_repl_offset", "0")
+        case "cpu":
+            text.append("# CPU\r\n")
+        case "keyspace":
+            text.append("# Keyspace\r\n")
+            if facts.keys > 0 {  // Redis lists only databases that hold keys
+                field("db0", "keys=\(facts.keys),expires=\(facts.keysWithExpiry),avg_ttl=0")
+            }
+        default:
+            text.append("# Reactord\r\n")
+            for (name, value) in facts.extra {
                 text.appendSingleLine(name.utf8)
                 text.append(UInt8(ascii: ":"))
                 text.appendSingleLine(value.utf8)
                 text.append("\r\n")
             }
         }
-        if wants("keyspace") {
-            if !text.isEmpty { text.append("\r\n") }
-            text.append("# Keyspace\r\n")
-            let count = call.context.count
-            if count > 0 {  // Redis lists only databases that hold keys
-                text.append("db0:keys=")
-                text.appendDecimal(count)
-                text.append(",expires=0,avg_ttl=0\r\n")
-            }
-        }
-        call.reply.bulk(text)
     }
 
-    /// COMMAND (an empty list), COMMAND COUNT (truthful), COMMAND DOCS (an empty map).
+    /// COMMAND (every command's INFO), COMMAND COUNT, COMMAND LIST, COMMAND INFO name …,
+    /// COMMAND DOCS [name …] (an empty document per command), all from the table.
     static func command(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let table = CommandTable.commands.filter { !$0.flags.contains(.lineOnly) }
         if arguments.count == 1 {
-            call.reply.arrayHeader(0)
+            call.reply.arrayHeader(table.count)
+            for command in table { Self.writeCommandInfo(command, &call) }
         } else if arguments.argument(1, is: "count") {
             guard arguments.count == 2 else { return call.reply.error(.wrongArity("command|count")) }
-            call.reply.integer(CommandTable.respCommandCount)
+            call.reply.integer(table.count)
+        } else if arguments.argument(1, is: "list") {
+            guard arguments.count == 2 else { return call.reply.error(.syntax) }
+            call.reply.arrayHeader(table.count)
+            for command in table { call.reply.bulk(command.name) }
+        } else if arguments.argument(1, is: "info") {
+            if arguments.count == 2 {
+                call.reply.arrayHeader(table.count)
+                for command in table { Self.writeCommandInfo(command, &call) }
+                return
+            }
+            call.reply.arrayHeader(arguments.count - 2)
+            for i in 2..<arguments.count {
+                if let command = CommandTable.respNames.find(arguments[i]) {
+                    Self.writeCommandInfo(command, &call)
+                } else {
+                    call.reply.null()
+                }
+            }
         } else if arguments.argument(1, is: "docs") {
-            call.reply.mapHeader(0)
+            let named = arguments.count == 2
+                ? table : (2..<arguments.count).compactMap { CommandTable.respNames.find(arguments[$0]) }
+            call.reply.mapHeader(named.count)
+            for command in named {
+                call.reply.bulk(command.name)
+                call.reply.mapHeader(0)
+            }
         } else {
             call.reply.error(.unknownSubcommand(command: "COMMAND", arguments[1]))
         }
     }
 
-    /// The configuration CONFIG GET reports: only what is true of this server.
-    private static let configuration: [(name: StaticString, value: StaticString)] = [
-        ("save", ""), ("appendonly", "yes"), ("databases", "1"),
-    ]
+    /// One command's COMMAND INFO entry, as Redis 7.0 lays it out (ten fields).
+    private static func writeCommandInfo(_ command: CommandSpec, _ call: inout CommandCall) {
+        call.reply.arrayHeader(10)
+        call.reply.bulk(command.name)
+        call.reply.integer(command.arity)
+        let names: [(CommandFlags, StaticString)] = [
+            (.write, "write"), (.readOnly, "readonly"), (.mayAddMemory, "denyoom"), (.allowedBeforeAuth, "no_auth"),
+            (.fast, "fast"),
+        ]
+        let flags = names.filter { command.flags.contains($0.0) }
+        call.reply.setHeader(flags.count)
+        for (_, name) in flags { call.reply.status(name) }
+        call.reply.integer(command.keys.first)
+        call.reply.integer(command.keys.last)
+        call.reply.integer(command.keys.step)
+        call.reply.setHeader(0)
+        call.reply.arrayHeader(0)
+        call.reply.arrayHeader(0)
+        call.reply.arrayHeader(0)
+    }
 
-    /// CONFIG GET pattern [pattern …]: the matching parameters as a map.
+    /// CONFIG GET pattern … (a map of the matching parameters), CONFIG RESETSTAT, CONFIG SET.
     static func config(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        if arguments.argument(1, is: "resetstat") {
+            guard arguments.count == 2 else { return call.reply.error(.wrongArity("config|resetstat")) }
+            call.context.resetStatistics()
+            return call.reply.ok()
+        }
+        if arguments.argument(1, is: "set") { return Self.configSet(arguments, &call) }
         guard arguments.argument(1, is: "get") else {
             return call.reply.error(.unknownSubcommand(command: "CONFIG", arguments[1]))
         }
         guard arguments.count >= 3 else { return call.reply.error(.wrongArity("config|get")) }
-        let matches = Self.configuration.filter { entry in
-            let name = UnsafeBufferPointer(start: entry.name.utf8Start, count: entry.name.utf8CodeUnitCount)
-            return (2..<arguments.count).contains { Glob.matches(pattern: arguments[$0], name) }
+        let matches = call.context.configuration().filter { entry in
+            (2..<arguments.count).contains { Glob.matches(pattern: arguments[$0], Array(entry.name.utf8)) }
         }
         call.reply.mapHeader(matches.count)
         for entry in matches {
-            call.reply.bulk(entry.name)
-            call.reply.bulk(entry.value)
+            call.reply.bulk(Array(entry.name.utf8))
+            call.reply.bulk(Array(entry.value.utf8))
         }
     }
 
-    /// CLIENT SETNAME / SETINFO (accepted), GETNAME, ID.
+    /// Parameters Redis changes at run time that this server cannot: CONFIG SET refuses them with
+    /// Redis's immutable-parameter error (README lists them).
+    private static let fixedParameters: [StaticString] = [
+        "appendfsync", "appendonly", "bind", "databases", "dir", "maxclients", "maxmemory", "maxmemory-policy", "port",
+        "proto-max-bulk-len", "save", "timeout",
+    ]
+
+    /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them. Only
+    /// `requirepass` changes at run time here.
+    private static func configSet(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count >= 4 && arguments.count % 2 == 0 else { return call.reply.error(.wrongArity("config|set")) }
+        var password: [UInt8]??
+        var slowerThan: Int64?
+        var maxLength: Int64?
+        for i in stride(from: 2, to: arguments.count, by: 2) {
+            if arguments.argument(i, is: "requirepass") {
+                password = .some(arguments[i + 1].isEmpty ? nil : arguments.copy(i + 1))
+            } else if arguments.argument(i, is: "slowlog-log-slower-than") || arguments.argument(i, is: "slowlog-max-len") {
+                guard let value = ASCII.parseInteger(arguments[i + 1]) else {
+                    return call.reply.error(.configNotInteger(arguments[i]))
+                }
+                if arguments.argument(i, is: "slowlog-max-len") {
+                    guard value >= 0 else { return call.reply.error(.configOutOfRange(arguments[i], minimum: 0)) }
+                    maxLength = value
+                } else {
+                    guard value >= -1 else { return call.reply.error(.configOutOfRange(arguments[i], minimum: -1)) }
+                    slowerThan = value
+                }
+            } else if Self.fixedParameters.contains(where: { arguments.argument(i, is: $0) }) {
+                return call.reply.error(.configImmutable(arguments[i]))
+            } else {
+                return call.reply.error(.configUnknown(arguments[i]))
+            }
+        }
+        if let password { call.context.setPassword(password) }
+        if let slowerThan { call.context.slowLog.thresholdMicroseconds = Int(slowerThan) }
+        if let maxLength { call.context.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }
+        call.reply.ok()
+    }
+
+    /// CLIENT ID, GETNAME, SETNAME, SETINFO, INFO, LIST, KILL, NO-EVICT, NO-TOUCH.
     static func client(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let count = arguments.count
         if arguments.argument(1, is: "setname") {
             guard count == 3 else { return call.reply.error(.wrongArity("client|setname")) }
+            guard arguments[2].allSatisfy({ $0 > 32 && $0 < 127 }) else { return call.reply.error(.clientNameSpaces) }
             call.client.name = arguments[2].isEmpty ? nil : arguments.copy(2)
             call.reply.ok()
         } else if arguments.argument(1, is: "setinfo") {
@@ -172,27 +325,260 @@ extension Commands {
         } else if arguments.argument(1, is: "id") {
             guard count == 2 else { return call.reply.error(.wrongArity("client|id")) }
             call.reply.integer(call.client.id)
+        } else if arguments.argument(1, is: "info") {
+            guard count == 2 else { return call.reply.error(.wrongArity("client|info")) }
+            var text: [UInt8] = []
+            if let record = call.context.clients.record(id: call.client.id) {
+                Self.appendClientLine(record, call.client, now: call.now().seconds, to: &text)
+            }
+            call.reply.verbatim(text)
+        } else if arguments.argument(1, is: "list") {
+            var text: [UInt8] = []
+            for record in call.context.clients.all {
+                Self.appendClientLine(record, record.id == call.client.id ? call.client : nil, now: call.now().seconds,
+                                      to: &text)
+            }
+            call.reply.verbatim(text)
+        } else if arguments.argument(1, is: "kill") {
+            Self.clientKill(arguments, &call)
+        } else if arguments.argument(1, is: "no-evict") || arguments.argument(1, is: "no-touch") {
+            guard count == 3 else {
+                return call.reply.error(.wrongArity(arguments.argument(1, is: "no-evict") ? "client|no-evict" : "client|no-touch"))
+            }
+            guard arguments.argument(2, is: "on") || arguments.argument(2, is: "off") else {
+                return call.reply.error(.syntax)
+            }
+            call.reply.ok()
         } else {
             call.reply.error(.unknownSubcommand(command: "CLIENT", arguments[1]))
         }
     }
 
-    /// HELLO [protover [AUTH user pass] [SETNAME name]]: only protocol 2 is spoken yet.
+    /// CLIENT KILL ip:port | CLIENT KILL [ID id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no].
+    private static func clientKill(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let count = arguments.count
+        guard count >= 3 else { return call.reply.error(.wrongArity("client|kill")) }
+        let everyone = call.context.clients.all
+        if count == 3 {  // the old form: one address, an error when nobody has it
+            let address = String(decoding: arguments[2], as: UTF8.self)
+            guard let victim = everyone.first(where: { $0.address == address }) else {
+                return call.reply.error(.noSuchClient)
+            }
+            if victim.id == call.client.id {
+                call.closeAfterReply = true
+            } else {
+                _ = call.context.clients.kill(id: victim.id)
+            }
+            return call.reply.ok()
+        }
+        var id: Int64?
+        var address: String?
+        var localAddress: String?
+        var skipMe = true
+        var i = 2
+        while i < count {
+            guard i + 1 < count else { return call.reply.error(.syntax) }
+            let value = arguments[i + 1]
+            if arguments.argument(i, is: "id") {
+                guard let parsed = ASCII.parseInteger(value), parsed > 0 else { return call.reply.error(.clientIDInvalid) }
+                id = parsed
+            } else if arguments.argument(i, is: "addr") {
+                address = String(decoding: value, as: UTF8.self)
+            } else if arguments.argument(i, is: "laddr") {
+                localAddress = String(decoding: value, as: UTF8.self)
+            } else if arguments.argument(i, is: "skipme") {
+                if arguments.argument(i + 1, is: "yes") {
+                    skipMe = true
+                } else if arguments.argument(i + 1, is: "no") {
+                    skipMe = false
+                } else {
+                    return call.reply.error(.syntax)
+                }
+            } else {
+                return call.reply.error(.syntax)
+            }
+            i += 2
+        }
+        var killed = 0
+        for record in everyone {
+            if let id, record.id != Int(id) { continue }
+            if let address, record.address != address { continue }
+            if let localAddress, record.localAddress != localAddress { continue }
+            if skipMe && record.id == call.client.id { continue }
+            if record.id == call.client.id {
+                call.closeAfterReply = true  // after this reply, by the session itself
+                killed += 1
+            } else if call.context.clients.kill(id: record.id) {
+                killed += 1
+            }
+        }
+        call.reply.integer(killed)
+    }
+
+    /// One CLIENT LIST line with Redis 7.0's fields (the buffer sizes this server does not track are 0).
+    private static func appendClientLine(_ record: ClientRecord, _ own: ClientState?, now: Int, to text: inout [UInt8]) {
+        text.append("id=")
+        text.appendDecimal(record.id)
+        text.append(" addr=")
+        text.append(contentsOf: record.address.utf8)
+        text.append(" laddr=")
+        text.append(contentsOf: record.localAddress.utf8)
+        text.append(" fd=")
+        text.appendDecimal(record.fd)
+        text.append(" name=")
+        text.append(contentsOf: own?.name ?? record.name)
+        text.append(" age=")
+        text.appendDecimal(max(0, now - record.connectedAtSeconds))
+        text.append(" idle=")
+        text.appendDecimal(max(0, record.idleSeconds()))
+        text.append(" flags=")
+        text.append(UInt8(ascii: own?.transaction != nil ? "x" : "N"))
+        text.append(" db=0 sub=0 psub=0 ssub=0 multi=")
+        if let transaction = own?.transaction { text.appendDecimal(transaction.count) } else { text.append("-1") }
+        text.append(" qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=")
+        text.append(record.lastCommand)
+        text.append(" user=default redir=-1 resp=")
+        text.appendDecimal(record.protocolVersion)
+        text.append(ASCII.lf)
+    }
+
+    /// FUNCTION FLUSH [ASYNC|SYNC]: no functions are ever stored, so there is nothing to remove.
+    static func function(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.argument(1, is: "flush") else {
+            return call.reply.error(.unknownSubcommand(command: "FUNCTION", arguments[1]))
+        }
+        guard arguments.count <= 3 else { return call.reply.error(.wrongArity("function|flush")) }
+        guard arguments.count == 2 || arguments.argument(2, is: "async") || arguments.argument(2, is: "sync") else {
+            return call.reply.error(.functionFlushOption)
+        }
+        call.reply.ok()
+    }
+
+    /// LASTSAVE: Unix seconds of the last finished compaction.
+    static func lastsave(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        call.reply.integer(call.context.facts().lastSaveTime)
+    }
+
+    /// BGSAVE [SCHEDULE]: starts a compaction into `database.txt` and replies at once.
+    static func bgsave(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count == 1 || (arguments.count == 2 && arguments.argument(1, is: "schedule")) else {
+            return call.reply.error(.syntax)
+        }
+        switch call.context.requestCompaction(replyWhenDone: false) {
+        case .started: call.reply.status("Background saving started")
+        case .alreadyRunning:
+            if arguments.count == 2 {
+                call.reply.status("Background saving scheduled")
+            } else {
+                call.reply.error(.backgroundSaveRunning)
+            }
+        case .failed(let reason): call.reply.error(.storage(StorageError(reason: reason)))
+        }
+    }
+
+    /// BGREWRITEAOF: the same compaction (the log is rewritten into the snapshot).
+    static func bgrewriteaof(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        switch call.context.requestCompaction(replyWhenDone: false) {
+        case .started, .alreadyRunning: call.reply.status("Background append only file rewriting started")
+        case .failed(let reason): call.reply.error(.storage(StorageError(reason: reason)))
+        }
+    }
+
+    /// SAVE: a compaction; the reply (and every later one) leaves once it has finished, while
+    /// the loop keeps serving everyone else.
+    static func save(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        switch call.context.requestCompaction(replyWhenDone: true) {
+        case .started: call.reply.ok()
+        case .alreadyRunning: call.reply.error(.backgroundSaveRunning)
+        case .failed(let reason): call.reply.error(.storage(StorageError(reason: reason)))
+        }
+    }
+
+    /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: a graceful stop; the connection gets no reply.
+    static func shutdown(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var save = true
+        for i in 1..<arguments.count {
+            if arguments.argument(i, is: "nosave") {
+                save = false
+            } else if arguments.argument(i, is: "save") || arguments.argument(i, is: "now")
+                || arguments.argument(i, is: "force")
+            {
+                continue
+            } else {
+                return call.reply.error(.syntax)
+            }
+        }
+        call.context.shutdown(save: save)
+        call.closeAfterReply = true
+    }
+
+    /// SLOWLOG GET [count] | LEN | RESET.
+    static func slowlog(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let log = call.context.slowLog
+        if arguments.argument(1, is: "len") {
+            guard arguments.count == 2 else { return call.reply.error(.wrongArity("slowlog|len")) }
+            call.reply.integer(log.entries.count)
+        } else if arguments.argument(1, is: "reset") {
+            guard arguments.count == 2 else { return call.reply.error(.wrongArity("slowlog|reset")) }
+            log.reset()
+            call.reply.ok()
+        } else if arguments.argument(1, is: "get") {
+            guard arguments.count <= 3 else { return call.reply.error(.wrongArity("slowlog|get")) }
+            var count = 10
+            if arguments.count == 3 {
+                guard let n = ASCII.parseInteger(arguments[2]), n >= -1 else {
+                    return call.reply.error(.slowlogCount)
+                }
+                count = n == -1 ? log.entries.count : Int(min(n, Int64(Int32.max)))
+            }
+            let shown = log.entries.prefix(count)
+            call.reply.arrayHeader(shown.count)
+            for entry in shown {
+                call.reply.arrayHeader(6)
+                call.reply.integer(entry.id)
+                call.reply.integer(entry.timestampSeconds)
+                call.reply.integer(entry.microseconds)
+                call.reply.arrayHeader(entry.arguments.count)
+                for argument in entry.arguments { call.reply.bulk(argument) }
+                call.reply.bulk(entry.client)
+                call.reply.bulk(entry.name)
+            }
+        } else {
+            call.reply.error(.unknownSubcommand(command: "SLOWLOG", arguments[1]))
+        }
+    }
+
+    /// WAIT numreplicas timeout: there are no replicas, so 0 at once.
+    static func wait(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard call.integerArgument(arguments, 1) != nil else { return }
+        guard let timeout = ASCII.parseInteger(arguments[2]) else { return call.reply.error(.timeoutNotInteger) }
+        guard timeout >= 0 else { return call.reply.error(.timeoutNegative) }
+        call.reply.integer(0)
+    }
+
+    /// HELLO [protover [AUTH user pass] [SETNAME name]]: switches the connection to RESP2 or
+    /// RESP3 (the reply itself is in the new protocol) and describes the server as a map.
     static func hello(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let count = arguments.count
         var next = 1
+        var newEncoding: ReplyEncoding?
         if count >= 2 {
             guard let version = ASCII.parseInteger(arguments[1]) else {
                 return call.reply.error(.protocolVersionNotInteger)
             }
-            guard version == 2 else { return call.reply.error(.unsupportedProtocolVersion) }
+            guard version == 2 || version == 3 else { return call.reply.error(.unsupportedProtocolVersion) }
+            newEncoding = version == 3 ? .resp3 : .resp2
             next = 2
         }
         var newName: ArraySlice<UInt8>?
         while next < count {
             let more = count - 1 - next
             if arguments.argument(next, is: "auth") && more >= 2 {
-                next += 3  // no users or passwords here: any credentials are accepted
+                guard Self.checkCredentials(user: arguments[next + 1], password: arguments[next + 2], &call) else {
+                    return call.reply.error(.wrongPassword)
+                }
+                call.client.markAuthenticated()
+                next += 3
             } else if arguments.argument(next, is: "setname") && more >= 1 {
                 newName = arguments[next + 1]
                 next += 2
@@ -200,7 +586,9 @@ extension Commands {
                 return call.reply.error(.helloOption(arguments[next]))
             }
         }
+        guard call.client.authenticated else { return call.reply.error(.helloNoAuth) }
         if let newName { call.client.name = newName.isEmpty ? nil : Array(newName) }
+        if let newEncoding { call.reply.encoding = newEncoding }
         call.reply.mapHeader(7)
         call.reply.bulk("server")
         call.reply.bulk("redis")

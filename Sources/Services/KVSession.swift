@@ -75,6 +75,16 @@ public struct KVSession {
         }
     }
 
+    /// Drops what the connection holds in the context's shared state (its WATCHes). Call once
+    /// when the connection closes.
+    public mutating func release(context: any CommandContext) {
+        switch self.negotiatedProtocol {
+        case nil: break
+        case .line: self.line.release(context: context)
+        case .resp: self.resp.release(context: context)
+        }
+    }
+
     /// One error line in the connection's protocol (`-ERR <reason>\r\n` in RESP, `ERR <reason>\n`
     /// on the line protocol), for errors raised outside a command, such as a failed log write.
     /// CR and LF in `reason` become spaces.

@@ -15,6 +15,8 @@ struct RESPParser: RequestFramer {
         case invalidBulkLength
         case missingBulkTerminator
         case requestTooLarge
+        case unauthenticatedMultibulkLength
+        case unauthenticatedBulkLength
 
         /// The reply text after `Protocol error: `; Redis's wording where Redis has one.
         func write(to output: inout [UInt8]) {
@@ -31,6 +33,8 @@ struct RESPParser: RequestFramer {
             case .invalidBulkLength: output.append("invalid bulk length")
             case .missingBulkTerminator: output.append("expected CRLF after bulk data")
             case .requestTooLarge: output.append("request too large")
+            case .unauthenticatedMultibulkLength: output.append("unauthenticated multibulk length")
+            case .unauthenticatedBulkLength: output.append("unauthenticated bulk length")
             }
         }
     }
@@ -48,6 +52,8 @@ struct RESPParser: RequestFramer {
     let maxBulkBytes: Int
     /// The most bytes one incomplete request may hold buffered (Redis's `client-query-buffer-limit`).
     let maxRequestBytes: Int
+    /// Bulks up to this length pass every limit, authenticated or not: min(16 KiB, maxBulkBytes).
+    private let smallBulkBytes: Int
 
     private enum State {
         /// Expecting `*` at `cursor`.
@@ -68,11 +74,20 @@ struct RESPParser: RequestFramer {
     private var cursor = 0
     private var state = State.array
     private var arguments: [Range<Int>] = []
+    /// Until it says the connection authenticated, Redis's unauthenticated limits apply: at most
+    /// 10 arguments, bulks of at most 16 KiB. Read only when a claim passes those limits.
+    /// Unowned: the session's client state owns it and outlives the parser (both live in the
+    /// session), and the parser stays a trivially copyable value.
+    private unowned(unsafe) var authentication: AuthenticationState?
+
+    /// Applies the unauthenticated limits until `authentication` is set.
+    mutating func attach(_ authentication: AuthenticationState) { self.authentication = authentication }
 
     init(maxBulkBytes: Int, maxRequestBytes: Int) {
         precondition(maxBulkBytes >= 0 && maxRequestBytes > 0)
         self.maxBulkBytes = maxBulkBytes
         self.maxRequestBytes = maxRequestBytes
+        self.smallBulkBytes = min(16384, maxBulkBytes)
     }
 
     /// Bytes received and not yet handed out as part of a request.
@@ -87,6 +102,14 @@ struct RESPParser: RequestFramer {
     /// Appends received bytes, first dropping the bytes of answered requests.
     mutating func append(_ bytes: UnsafeRawBufferPointer) {
         self.compact()
+        let count = self.buffer.count + bytes.count
+        if count > self.buffer.capacity, case .bulkData(let length, _) = self.state {
+            // A large bulk arriving: grow to exactly what it needs once that is within the doubling
+            // the append would do anyway (never more than twice what has arrived), so the buffer
+            // ends without slack and without one more copy.
+            let needed = self.cursor + length + 2
+            if needed >= count && needed <= 2 * count { self.buffer.reserveCapacity(needed) }
+        }
         self.buffer.append(contentsOf: bytes)
     }
 
@@ -148,7 +171,12 @@ struct RESPParser: RequestFramer {
                 case .needMoreData: return self.waitForMore()
                 case .invalid: return .protocolError(.invalidMultibulkLength)
                 case .length(let count, let next):
-                    guard count <= Self.maxArgumentCount else { return .protocolError(.invalidMultibulkLength) }
+                    if count > 10 {  // one comparison on the common path; both limits behind it
+                        guard count <= Self.maxArgumentCount else { return .protocolError(.invalidMultibulkLength) }
+                        if let authentication = self.authentication, !authentication.isAuthenticated {
+                            return .protocolError(.unauthenticatedMultibulkLength)
+                        }
+                    }
                     self.cursor = next
                     if count <= 0 {
                         // `*0` and `*-1` carry no command; Redis skips them without a reply.
@@ -169,7 +197,13 @@ struct RESPParser: RequestFramer {
                 case .needMoreData: return self.waitForMore()
                 case .invalid: return .protocolError(.invalidBulkLength)
                 case .length(let length, let next):
-                    guard length >= 0 && length <= self.maxBulkBytes else { return .protocolError(.invalidBulkLength) }
+                    guard length >= 0 else { return .protocolError(.invalidBulkLength) }
+                    if length > self.smallBulkBytes {  // one comparison on the common path, both limits behind it
+                        guard length <= self.maxBulkBytes else { return .protocolError(.invalidBulkLength) }
+                        if length > 16384, let authentication = self.authentication, !authentication.isAuthenticated {
+                            return .protocolError(.unauthenticatedBulkLength)
+                        }
+                    }
                     self.cursor = next
                     self.state = .bulkData(length: length, remaining: remaining)
                 }

@@ -75,10 +75,25 @@ struct ReplyWriter {
             self.output.append(ASCII.lf)
             return
         }
+        if bytes.count >= 1 << 20 {
+            // A large value: one exact allocation instead of doubling (and copying) up to it.
+            self.output.reserveCapacity(self.output.count + bytes.count + 24)
+        }
         self.output.append(UInt8(ascii: "$"))
         self.output.appendDecimal(bytes.count)
         self.output.append("\r\n")
         self.output.append(contentsOf: bytes)
+        self.output.append("\r\n")
+    }
+
+    /// Text a human reads (INFO, CLIENT LIST): a verbatim string `=<n>\r\ntxt:<text>` in RESP3, a
+    /// bulk string in RESP2, the text on the line protocol.
+    mutating func verbatim(_ text: [UInt8]) {
+        guard self.encoding == .resp3 else { return self.bulk(text) }
+        self.output.append(UInt8(ascii: "="))
+        self.output.appendDecimal(text.count + 4)
+        self.output.append("\r\ntxt:")
+        self.output.append(contentsOf: text)
         self.output.append("\r\n")
     }
 
@@ -92,6 +107,15 @@ struct ReplyWriter {
         switch self.encoding {
         case .line: self.error(.notFound)
         case .resp2: self.output.append("$-1\r\n")
+        case .resp3: self.output.append("_\r\n")
+        }
+    }
+
+    /// No array (EXEC aborted by WATCH): `*-1` (RESP2), `_` (RESP3), `ERR not found` (line).
+    mutating func nullArray() {
+        switch self.encoding {
+        case .line: self.error(.notFound)
+        case .resp2: self.output.append("*-1\r\n")
         case .resp3: self.output.append("_\r\n")
         }
     }

@@ -35,10 +35,68 @@ public protocol CommandContext: AnyObject {
     func value(forKey key: [UInt8]) -> [UInt8]?
     /// Inserts or overwrites. - Throws: ``StorageError`` when the log cannot take the write.
     func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError)
+    /// ``set(_:forKey:)`` over bytes borrowed from the request (SET's hot path: nothing is copied
+    /// but into the store and its log). - Throws: ``StorageError``.
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError)
+    /// Calls `body` with the value stored under `key` without copying it (GET's hot path); `body`
+    /// must not call back into the context. - Returns: false when the key is absent.
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool
     /// Removes `key`. - Returns: whether it was present. - Throws: ``StorageError``.
     func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool
     /// Removes every key. - Throws: ``StorageError``.
     func removeAll() throws(StorageError)
+    /// Whether `key` exists at `now` (Unix ms) and when it expires.
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyDeadline
+    /// Inserts or overwrites with an absolute deadline (nil: none). A deadline at or before `now`
+    /// removes the key instead. - Throws: ``StorageError``.
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StorageError)
+    /// Sets a present key's deadline; one at or before `now` removes the key.
+    /// - Returns: whether the key was present. - Throws: ``StorageError``.
+    func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StorageError) -> Bool
+    /// Clears a key's deadline. - Returns: whether it had one. - Throws: ``StorageError``.
+    func persist(_ key: [UInt8], now: Int64) throws(StorageError) -> Bool
+    /// A uniformly sampled live key, or nil when there is none (RANDOMKEY).
+    func randomKey(now: Int64) -> [UInt8]?
+    /// One SCAN step: the live keys matching `pattern` (nil: all) among about `count` visited,
+    /// and the next cursor (0: done). Keys present for the whole scan come back at least once.
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]])
+    /// Every live key matching `pattern` (KEYS).
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]]
+    /// The bytes `key` accounts for in the server's memory account, or nil when absent.
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int?
     /// `name=value` fields for the line protocol's `stats` and RESP `INFO`, in a stable order.
     func statistics() -> [(name: String, value: String)]
+    /// The keys connections WATCH. The context owns one registry for all its connections, and
+    /// touches a key there when it changes it by itself (expiry, eviction); the commands touch
+    /// the keys they write.
+    var watches: WatchRegistry { get }
+    /// The mutations until ``endAtomicGroup()`` (one EXEC) form one unit in the log: after a
+    /// crash they are replayed all or none. Groups do not nest.
+    func beginAtomicGroup()
+    /// Ends the group ``beginAtomicGroup()`` started.
+    func endAtomicGroup()
+
+    /// The password connections must give before other commands (`--requirepass`), or nil.
+    var password: [UInt8]? { get }
+    /// CONFIG SET requirepass: the new password (nil: none). Connections already open stay
+    /// authenticated, as in Redis.
+    func setPassword(_ password: [UInt8]?)
+    /// The slow log every connection records into (SLOWLOG).
+    var slowLog: SlowLog { get }
+    /// The kv clients connected now (CLIENT LIST/INFO/KILL), one registry for all connections.
+    var clients: ClientRegistry { get }
+    /// What INFO and LASTSAVE report, read now.
+    func facts() -> ServerFacts
+    /// The parameters CONFIG GET reports, Redis's names, values as this server runs them.
+    func configuration() -> [(name: String, value: String)]
+    /// Starts a compaction into `database.txt` (BGSAVE, BGREWRITEAOF, SAVE). With
+    /// `replyWhenDone` (SAVE), the connection's replies from this one on wait until it has finished.
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest
+    /// Stops the server gracefully (SHUTDOWN): the log is flushed and fsynced and, unless
+    /// `save` is false, compacted; connections close.
+    func shutdown(save: Bool)
+    /// Zeroes the counters INFO stats reports (CONFIG RESETSTAT).
+    func resetStatistics()
+    /// `count` more commands were processed (INFO `total_commands_processed`).
+    func countCommands(_ count: Int)
 }

@@ -197,6 +197,9 @@ public final class DurableStore {
     /// behind a pointer is checked statically, as ``Keyspace`` does for its table. Allocated last in `init`
     /// (nothing throws after it), freed in `deinit`; loop thread only, like the rest of the store.
     private let pending: UnsafeMutablePointer<PendingMutations>
+    /// Where the open atomic group's frame starts in the pending log buffer, between
+    /// ``beginAtomicGroup()`` and ``endAtomicGroup()``.
+    private var atomicGroupStart: Int?
     /// Keyspaces replaced by a ``removeAll()`` not yet durable, oldest first (their undo entries name them).
     private var clearedKeyspaces: [Keyspace] = []
     /// Position in the deadline array where the next ``expireCycle(now:budget:)`` resumes.
@@ -409,6 +412,13 @@ public final class DurableStore {
 
     /// Calls `body` with the value stored under `key` at `now` without copying it; nil when absent.
     /// `body` must not call back into the store (the bytes move on the next mutation).
+    /// ``withValue(forKey:now:_:)`` reading ``Configuration/clock`` only if the key has a deadline
+    /// (GET's hot path: no clock read for a key without one).
+    public func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
+        guard let index = self.liveIndex(key, now: nil) else { return nil }
+        return try body(self.keyspace.value(at: index))
+    }
+
     public func withValue<R>(
         forKey key: UnsafeRawBufferPointer, now: Int64, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R? {
@@ -608,6 +618,38 @@ public final class DurableStore {
     /// Bytes of records waiting for ``writeBuffered()`` (the server may flush early past a limit).
     public var bufferedBytes: Int { self.pending.pointee.buffer.count }
 
+    /// Starts a group of mutations logged as one record (a MULTI/EXEC): replayed all or none after
+    /// a crash, whatever part of it reached the disk. Groups do not nest; the buffer is not written
+    /// while one is open (mutations never write; only ``writeBuffered()`` does, after the group).
+    public func beginAtomicGroup() {
+        precondition(self.atomicGroupStart == nil, "atomic groups do not nest")
+        self.atomicGroupStart = self.pending.pointee.buffer.count
+        // Room for the group's own header, written by `endAtomicGroup` once the members are known.
+        _ = self.pending.pointee.buffer.extend(by: Record.groupHeaderBytes)
+    }
+
+    /// Closes the group: its records become one frame. A group that logged nothing leaves no trace;
+    /// one of a single record stays that record.
+    public func endAtomicGroup() {
+        guard let start = self.atomicGroupStart else { preconditionFailure("no atomic group is open") }
+        self.atomicGroupStart = nil
+        let membersStart = start + Record.groupHeaderBytes
+        let members = self.pending.pointee.buffer.count - membersStart
+        if members == 0 || Record.frameHeaderBytes + Int(self.frameLength(at: membersStart)) == members
+            || members > Record.maximumPayloadBytes - Record.payloadHeaderBytes
+        {
+            // Nothing, one record (atomic already), or past the frame limit: no group frame. A
+            // transaction over 1 GiB of records is logged record by record (README).
+            self.pending.pointee.buffer.remove(start..<membersStart)
+            return
+        }
+        Record.closeGroup(startingAt: start, in: &self.pending.pointee.buffer)
+    }
+
+    private func frameLength(at offset: Int) -> UInt32 {
+        UInt32(littleEndian: self.pending.pointee.buffer.bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+    }
+
     private func checkWritable(recordBytes: Int) throws(StoreError) {
         precondition(!self.isClosed, "DurableStore used after close()")
         if let unusable = self.unusable {
@@ -798,6 +840,7 @@ public final class DurableStore {
 
     /// The body of ``writeBuffered()``. - Returns: the failure, or nil.
     private func flushBuffer() -> WriteOutcome? {
+        precondition(self.atomicGroupStart == nil, "the log buffer is written while an atomic group is open")
         guard !self.pending.pointee.buffer.isEmpty else {
             return nil
         }

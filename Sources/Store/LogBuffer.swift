@@ -39,6 +39,20 @@ struct LogBuffer: ~Copyable {
         return start
     }
 
+    /// Where byte `offset` of the buffer is, to rewrite bytes already appended (a group's header).
+    func mutableBytes(from offset: Int) -> UnsafeMutableRawPointer {
+        precondition(offset >= 0 && offset <= self.count)
+        return self.storage + offset
+    }
+
+    /// Removes `range` (bytes already appended), moving what follows it down.
+    mutating func remove(_ range: Range<Int>) {
+        precondition(range.lowerBound >= 0 && range.upperBound <= self.count)
+        let tail = self.count - range.upperBound
+        (self.storage + range.lowerBound).copyMemory(from: self.storage + range.upperBound, byteCount: tail)
+        self.count -= range.count
+    }
+
     /// Reallocates to at least `needed` bytes, doubling so that appends stay amortised O(1) per byte.
     private mutating func grow(toHold needed: Int) {
         let newCapacity = max(self.capacity * 2, needed)

@@ -14,6 +14,8 @@
 //     kind 4 set+deadline  rest = deadline:i64  value            (SET key value PXAT deadline)
 //     kind 5 expire        rest = deadline:i64 (exactly 8 bytes)  (sets the deadline of a present key)
 //     kind 6 persist       rest is empty                          (clears the deadline of a present key)
+//     kind 7 group         keyLength 0, rest = complete frames of kinds 1-6 (one MULTI/EXEC): the
+//                          outer CRC covers them all, so a torn group is dropped whole at replay
 //
 // Examples (hex, spaces added; deadline 1796000000000 = 0x1a2_29f1_2800):
 //
@@ -23,6 +25,9 @@
 //     set "k" = "v1" until 1796…  10000000 <crc> 04 01000000 6b 0028f129a2010000 7631
 //     expire "k" at 1796…         0e000000 <crc> 05 01000000 6b 0028f129a2010000
 //     persist "k"                 06000000 <crc> 06 01000000 6b
+//     group { set "k"="v1", delete "j" }
+//                                  1f000000 <crc> 07 00000000 08000000 <crc> 01 01000000 6b 7631
+//                                                             06000000 <crc> 02 01000000 6a
 //
 // Replay applies records in order and keeps deadlines as written; keys whose deadline has passed are
 // dropped once the whole log is replayed (dropping them record by record would lose a later `persist`).
@@ -41,6 +46,8 @@ enum Record: Equatable, Sendable {
     case setWithDeadline(key: [UInt8], value: [UInt8], deadline: Int64)
     case expire(key: [UInt8], deadline: Int64)
     case persist(key: [UInt8])
+    /// Records that replay all or none (a transaction).
+    case group([Record])
 
     /// Bytes before the payload: length and CRC.
     static let frameHeaderBytes = 8
@@ -55,6 +62,9 @@ enum Record: Equatable, Sendable {
     static let kindSetWithDeadline: UInt8 = 4
     static let kindExpire: UInt8 = 5
     static let kindPersist: UInt8 = 6
+    static let kindGroup: UInt8 = 7
+    /// Bytes of a group's own frame and payload header, before its inner frames.
+    static let groupHeaderBytes = frameHeaderBytes + payloadHeaderBytes
 
     /// A decoded record pointing into the bytes it was decoded from (no allocation).
     struct View {
@@ -129,6 +139,49 @@ enum Record: Equatable, Sendable {
         }
     }
 
+    /// Turns the `groupHeaderBytes` reserved at `start` (frames appended after them) into a group
+    /// frame over those frames. - Precondition: the payload fits in `maximumPayloadBytes`.
+    static func closeGroup(startingAt start: Int, in buffer: inout [UInt8]) {
+        buffer.withUnsafeMutableBytes { bytes in
+            Self.closeGroup(frame: bytes.baseAddress! + start, frameBytes: bytes.count - start)
+        }
+    }
+
+    /// Turns the `groupHeaderBytes` reserved at `start` of the store's log buffer into a group frame
+    /// over the frames that follow them.
+    static func closeGroup(startingAt start: Int, in buffer: inout LogBuffer) {
+        Self.closeGroup(frame: buffer.mutableBytes(from: start), frameBytes: buffer.count - start)
+    }
+
+    /// Writes a group's frame and payload header at `frame`, whose `frameBytes` bytes hold the header
+    /// room then the member frames.
+    private static func closeGroup(frame: UnsafeMutableRawPointer, frameBytes: Int) {
+        let payloadLength = frameBytes - Self.frameHeaderBytes
+        precondition(payloadLength <= Self.maximumPayloadBytes, "log record too large")
+        frame.storeBytes(of: UInt32(payloadLength).littleEndian, as: UInt32.self)
+        let payload = frame + Self.frameHeaderBytes
+        payload.storeBytes(of: Self.kindGroup, as: UInt8.self)
+        payload.storeBytes(of: UInt32(0).littleEndian, toByteOffset: 1, as: UInt32.self)
+        let crc = CRC32C.checksum(UnsafeRawBufferPointer(start: payload, count: payloadLength))
+        frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
+    }
+
+    /// Calls `body` with each member of a group's payload (`view.value` of a kind-7 record).
+    /// - Returns: how many members, or nil when one does not decode (corruption: the outer CRC held).
+    static func forEachMember(of group: UnsafeRawBufferPointer, _ body: (View) -> Void) -> Int? {
+        var rest = group
+        var count = 0
+        while !rest.isEmpty {
+            guard case .record(let member, let used) = Self.decodeView(rest), member.kind != Self.kindGroup else {
+                return nil
+            }
+            body(member)
+            count += 1
+            rest = UnsafeRawBufferPointer(rebasing: rest[used...])
+        }
+        return count
+    }
+
     /// Convenience over arrays.
     static func append(kind: UInt8, key: [UInt8], deadline: Int64 = 0, value: [UInt8], to buffer: inout [UInt8]) {
         key.withUnsafeBytes { k in
@@ -151,6 +204,11 @@ enum Record: Equatable, Sendable {
             Self.append(kind: Self.kindExpire, key: key, deadline: deadline, value: [], to: &buffer)
         case .persist(let key):
             Self.append(kind: Self.kindPersist, key: key, value: [], to: &buffer)
+        case .group(let records):
+            let start = buffer.count
+            buffer.append(contentsOf: repeatElement(0, count: Self.groupHeaderBytes))
+            for record in records { record.encode(into: &buffer) }
+            Self.closeGroup(startingAt: start, in: &buffer)
         }
     }
 
@@ -186,6 +244,17 @@ enum Record: Equatable, Sendable {
             case Self.kindSetWithDeadline:
                 record = .setWithDeadline(key: key, value: [UInt8](view.value), deadline: view.deadline)
             case Self.kindExpire: record = .expire(key: key, deadline: view.deadline)
+            case Self.kindGroup:
+                var inner: [Record] = []
+                var rest = view.value
+                while !rest.isEmpty {
+                    guard case .record(let member, let used) = Self.decode(rest) else {
+                        return .invalid(reason: "bad record inside a group")
+                    }
+                    inner.append(member)
+                    rest = UnsafeRawBufferPointer(rebasing: rest[used...])
+                }
+                record = .group(inner)
             default: record = .persist(key: key)
             }
             return .record(record, size: size)
@@ -225,6 +294,9 @@ enum Record: Equatable, Sendable {
                                 deadline: 0), size: size)
         case Self.kindDelete where keyEnd == length, Self.kindPersist where keyEnd == length:
             return .record(View(kind: kind, key: key, value: empty, deadline: 0), size: size)
+        case Self.kindGroup where keyLength == 0:
+            return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
+                                deadline: 0), size: size)
         case Self.kindClear where length == Self.payloadHeaderBytes:
             return .record(View(kind: kind, key: key, value: empty, deadline: 0), size: size)
         case Self.kindSetWithDeadline where length - keyEnd >= 8, Self.kindExpire where length - keyEnd == 8:

@@ -101,8 +101,16 @@ struct WriteAheadLog {
                 let available = UnsafeRawBufferPointer(start: buffer + start, count: filled - start)
                 switch Record.decodeView(available) {
                 case .record(let record, let size):
-                    apply(record)
-                    records += 1
+                    if record.kind == Record.kindGroup {
+                        // A transaction: its members replay in order, all of them (the frame is whole).
+                        guard let members = Record.forEachMember(of: record.value, apply) else {
+                            throw Self.corruption(path: path, offset: consumed + start, reason: "bad record inside a group")
+                        }
+                        records += members
+                    } else {
+                        apply(record)
+                        records += 1
+                    }
                     start += size
                 case .incomplete:
                     if atEnd {

@@ -59,6 +59,8 @@ struct KV: ParsableCommand {
         commandName: "kv", abstract: "Send kv requests: one from the words given, or one per stdin line.")
     @OptionGroup var options: HostOption
     @Option(help: "kv service port.") var port = 9877
+    @Option(help: "Password to send first (`auth`), when the server has one; REACTORD_PASSWORD works too.")
+    var password: String?
     @Argument(parsing: .captureForPassthrough, help: "A request, e.g. `set key some value`.") var words: [String] = []
 
     func validate() throws {
@@ -71,6 +73,16 @@ struct KV: ParsableCommand {
 
     func run() throws {
         let socket = try ClientSocket(host: self.options.host, port: self.port)
+        if let password = self.password ?? ProcessInfo.processInfo.environment["REACTORD_PASSWORD"] {
+            try socket.send(Array("auth \(password)\n".utf8))
+            guard let reply = try socket.readLine() else {
+                throw CLIError(description: "\(socket.endpoint) closed the connection", exitCode: 1)
+            }
+            if isERR(reply) {
+                printLine(reply)
+                throw ExitCode(1)
+            }
+        }
         if !self.words.isEmpty {
             try socket.send(Array((self.words.joined(separator: " ") + "\n").utf8))
             guard let reply = try socket.readLine() else {

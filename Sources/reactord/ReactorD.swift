@@ -63,8 +63,13 @@ struct ReactorD: ParsableCommand {
     var idleTimeout = 300.0
     @Option(name: .customLong("max-line"), help: "Longest request line in bytes.")
     var maxLine = 65536
-    @Option(name: .customLong("max-value"), help: "Largest value in bytes.")
-    var maxValue = 1 << 20
+    @Option(name: .customLong("max-value"), help: "Largest value in bytes (Redis's proto-max-bulk-len).")
+    var maxValue = 512 << 20
+    @Option(name: .customLong("requirepass"),
+            help: "Password kv clients must give first (AUTH). Prefer --requirepass-file or REACTORD_REQUIREPASS: flags show in ps.")
+    var requirePass: String?
+    @Option(name: .customLong("requirepass-file"), help: "Read the kv password from the first line of this file.")
+    var requirePassFile: String?
     @Option(name: .customLong("log-level"), help: "Least severe log event written to stderr.")
     var logLevel = LogLevelFlag.info
 
@@ -112,6 +117,19 @@ struct ReactorD: ParsableCommand {
         config.maxLineBytes = self.maxLine
         config.maxValueBytes = self.maxValue
         config.logLevel = level
+        // Precedence (README): the flag, then the file, then the environment.
+        if let password = self.requirePass {
+            config.requirePassword = password
+        } else if let path = self.requirePassFile {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                FileHandle.standardError.write(Data("reactord: --requirepass-file: cannot read \(path)\n".utf8))
+                Foundation.exit(2)
+            }
+            config.requirePassword = text.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        } else if let password = ProcessInfo.processInfo.environment["REACTORD_REQUIREPASS"] {
+            config.requirePassword = password
+        }
+        if config.requirePassword?.isEmpty == true { config.requirePassword = nil }  // as Redis: "" means none
 
         let logger = Logger(label: "reactord")
         do {

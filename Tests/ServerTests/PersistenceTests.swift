@@ -12,8 +12,10 @@ import Testing
     final class Waiter: DurabilityWaiter {
         var onDurable: () -> Void = {}
         var failures: [String] = []
+        var saves = 0
         func durable() { self.onDurable() }
         func failed(reason: String) { self.failures.append(reason) }
+        func saved() { self.saves += 1 }
     }
 
     /// A loop and Persistence over a fresh store in a temporary directory (`--fsync always`).

@@ -81,7 +81,7 @@ import Glibc
         let raw = try runTool("redis-cli", ["-p", "\(port)", "--raw", "GET", "bin"], within: 20)
         #expect(raw.status == 0)
         #expect(raw.stdout == binary + [10], "--raw GET returns the bytes and one newline")
-        #expect(try Self.cli(port, ["STRLEN", "bin"]).hasPrefix("(error) ERR unknown command"))
+        #expect(try Self.cli(port, ["STRLEN", "bin"]) == "(integer) \(binary.count)")
         let resp = try RESPTestClient(port: port)
         #expect(try resp.call("GET", "bin") == .bulk(binary))
         #expect(try line.request("get bin") == "ERR value not representable; use RESP")
@@ -121,13 +121,14 @@ import Glibc
         defer { fixture.stop() }
         let script = #"""
         import sys, redis
-        # protocol=2: redis-py 8 defaults to RESP3 (HELLO 3), which this server does not speak yet (-NOPROTO).
-        r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), socket_timeout=20, protocol=2)
+        # Default settings: redis-py 8 opens every connection with HELLO 3 (RESP3).
+        r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), socket_timeout=20)
         print(r.ping())
         print(r.set("greeting", "hello"), r.get("greeting"))
         print(r.set("greeting", "x", nx=True), r.setnx("greeting", "y"), r.get("greeting"))
-        # r.incr() sends INCRBY, which this server does not have yet: send INCR itself.
-        print(r.execute_command("INCR", "n"), r.execute_command("INCR", "n"), r.exists("n", "greeting", "nope"))
+        print(r.incr("n"), r.incr("n"), r.exists("n", "greeting", "nope"))
+        print(r.incrbyfloat("f", 0.1), r.incrbyfloat("f", 0.2), r.decr("n", 5), r.append("greeting", "!"), r.strlen("greeting"))
+        print(r.getset("greeting", "hi"), r.getdel("greeting"), r.get("greeting"), r.connection_pool.get_connection().protocol)
         print(r.mset({"a": "1", "b": b"\x00\r\n"}), r.mget("a", "b", "nope"))
         blob = bytes(range(256)) + b"\x00\r\n" * 100
         print(r.set(b"bin\x00\r\nkey", blob), r.get(b"bin\x00\r\nkey") == blob, len(r.get(b"bin\x00\r\nkey")))
@@ -159,6 +160,8 @@ import Glibc
         True b'hello'
         None False b'hello'
         1 2 2
+        0.1 0.3 -3 6 6
+        b'hello!' b'hi' None 3
         True [b'1', b'\\x00\\r\\n', None]
         True True 556
         True
@@ -170,6 +173,108 @@ import Glibc
 
         """
         #expect(result.text == expected)
+    }
+
+    /// redis-py with default settings (RESP3): transactional pipelines, WATCH, expiry, SCAN.
+    @Test func pythonRedisClientTransactionsExpiryAndScan() throws {
+        let fixture = try KVFixture()
+        defer { fixture.stop() }
+        let script = #"""
+        import sys, redis
+        r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]), socket_timeout=20)
+        p = r.pipeline()  # transaction=True by default: MULTI ... EXEC
+        p.set("a", 1).incr("a").incrby("a", 10).expire("a", 100).ttl("a").get("a")
+        print(p.execute())
+        print(r.set("s", "v", ex=50), 45 <= r.ttl("s") <= 50, r.set("s", "w", px=5000, get=True), r.pttl("s") > 4000)
+        print(r.set("s", "x", keepttl=True), r.ttl("s") > 0, r.persist("s"), r.ttl("s"), r.expire("nope", 10))
+        print(r.setex("e", 30, "v"), r.getex("e", persist=True), r.ttl("e"), r.expire("e", 100, gt=True), r.expire("e", 10, gt=True))
+        def bump(pipe):
+            n = int(pipe.get("counter") or 0)
+            pipe.multi()
+            pipe.set("counter", n + 1)
+        for _ in range(3):
+            r.transaction(bump, "counter")
+        print(r.get("counter"))
+        with r.pipeline() as pipe:
+            pipe.watch("w")
+            r.set("w", "changed elsewhere")
+            pipe.multi()
+            pipe.set("w", "mine")
+            try:
+                pipe.execute()
+                print("executed")
+            except redis.WatchError:
+                print("WatchError")
+        for i in range(500):
+            r.set("scan:%d" % i, i)
+        print(len(set(r.scan_iter(match="scan:*", count=37))), len(r.keys("scan:1*")))
+        print(r.type("a"), r.object("encoding", "a"), r.incrbyfloat("f", "0.1"), r.lcs("a", "a"))
+        print(r.info("server")["redis_version"], r.info("keyspace")["db0"]["keys"], r.dbsize())
+        """#
+        let result = try runTool("python3", ["-c", script, "\(fixture.port)"], within: 60)
+        #expect(result.status == 0, "python exited \(result.status): \(result.stderr)")
+        let expected = """
+        [True, 2, 12, True, 100, b'12']
+        True True b'v' True
+        True True True -1 False
+        True b'v' -1 False False
+        b'3'
+        WatchError
+        500 111
+        b'string' b'int' 0.1 b'12'
+        7.0.15 506 506
+
+        """
+        #expect(result.text == expected)
+    }
+
+    /// A second implementation of the protocol: Debian's node-redis (4.x) with default settings.
+    @Test func nodeRedisClientWorksWithDefaults() throws {
+        let fixture = try KVFixture()
+        defer { fixture.stop() }
+        let script = #"""
+        // Debian installs node modules in /usr/share/nodejs, which `node -e` does not search by itself.
+        process.env.NODE_PATH = "/usr/share/nodejs:/usr/lib/nodejs";
+        require("module").Module._initPaths();
+        const { createClient } = require("redis");
+        (async () => {
+          const c = createClient({ url: "redis://127.0.0.1:" + process.argv[1] });
+          await c.connect();
+          const out = [];
+          out.push(await c.set("k", "v", { EX: 100 }), await c.get("k"), await c.ttl("k") > 90);
+          out.push(JSON.stringify(await c.multi().set("n", "1").incr("n").incrBy("n", 5).get("n").exec()));
+          for (let i = 0; i < 50; i++) await c.set("s:" + i, String(i));
+          let seen = 0;
+          for await (const key of c.scanIterator({ MATCH: "s:*", COUNT: 7 })) seen++;
+          out.push(seen, await c.incrByFloat("f", 0.1), await c.exists(["k", "n", "nope"]));
+          await c.quit();
+          console.log(out.join(" "));
+        })().catch((e) => { console.error(e); process.exit(1); });
+        """#
+        let result = try runTool("node", ["-e", script, "\(fixture.port)"], within: 60)
+        if result.stderr.contains("Cannot find module") {
+            Issue.record("node-redis is missing: apt-get install node-redis (.ci/run does it)")
+            return
+        }
+        #expect(result.status == 0, "node exited \(result.status): \(result.stderr)")
+        #expect(result.text == "OK v true [\"OK\",2,7,\"7\"] 50 0.1 2\n")
+    }
+
+    /// redis-cli's --scan and --latency (raw output ends after one interval).
+    @Test func redisCliScanAndLatency() throws {
+        let fixture = try KVFixture()
+        defer { fixture.stop() }
+        let resp = try RESPTestClient(port: fixture.port)
+        for i in 0..<300 { _ = try resp.call("SET", "k:\(i)", "v") }
+        _ = try resp.call("SET", "other", "v")
+        let scan = try runTool("redis-cli", ["-p", "\(fixture.port)", "--scan", "--pattern", "k:*"], within: 30)
+        #expect(scan.status == 0, "\(scan.stderr)")
+        let keys = Set(scan.text.split(separator: "\n").map(String.init))
+        #expect(keys == Set((0..<300).map { "k:\($0)" }))
+        let latency = try runTool("redis-cli", ["-p", "\(fixture.port)", "--latency", "--raw"], within: 30)
+        #expect(latency.status == 0, "\(latency.stderr)")
+        let fields = latency.text.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        #expect(fields.count == 4 && fields.allSatisfy { Double($0) != nil }, "\(latency.text.debugDescription)")
     }
 
     @Test func twemproxyShardsKeysOverThreeServers() throws {

@@ -79,7 +79,7 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
         let server: LoopObservedServer
         let fileBytes = randomBytes(300_000)
 
-        init() throws {
+        init(password: String? = nil) throws {
             self.directory = try TemporaryDirectory("reactord-cli")
             self.work = try TemporaryDirectory("reactord-cli-work")
             try self.directory.write("files/f", self.fileBytes)
@@ -93,6 +93,7 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
                 $0.dataDirectory = data
                 $0.filesRoot = root
                 $0.fsync = "no"
+                $0.requirePassword = password
             }
         }
 
@@ -121,6 +122,19 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
         let missing = try fx.run(["kv", "--port", port, "get", "missing"])
         #expect(missing.status == 1, "\(missing)")
         #expect(missing.stdout == "ERR not found\n")
+    }
+
+    @Test func kvPasswordAuthenticatesFirst() throws {
+        let fx = try Fixture(password: "pw")
+        let port = try fx.port("kv")
+        let refused = try fx.run(["kv", "--port", port, "get", "k"])
+        #expect(refused.status == 1 && refused.stdout == "ERR authentication required\n", "\(refused)")
+        let wrong = try fx.run(["kv", "--port", port, "--password", "nope", "get", "k"])
+        #expect(wrong.status == 1 && wrong.stdout == "ERR invalid password\n", "\(wrong)")
+        let set = try fx.run(["kv", "--port", port, "--password", "pw", "set", "k", "v"])
+        #expect(set.status == 0 && set.stdout == "OK\n", "\(set)")
+        let interactive = try fx.run(["kv", "--port", port, "--password", "pw"], stdin: "get k\nbye\n")
+        #expect(interactive.status == 0 && interactive.stdout == "v\nGoodbye\n", "\(interactive)")
     }
 
     @Test func kvInteractiveReadsStdinUntilGoodbye() throws {

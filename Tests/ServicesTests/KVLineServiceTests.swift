@@ -55,7 +55,7 @@ let lineCases: [LineCase] = {
     cases.append(LineCase("ping arity", ["ping x\n"], "ERR wrong number of arguments for 'ping'\n"))
     cases.append(LineCase("stats", ["a": "1"], ["stats\n"], "keys=1 mutations=0\n"))
     cases.append(LineCase("help", ["help\n"],
-             "commands: put <key> <value> | set <key> [value] | get <key> | del <key> | count | ping | stats | help | bye\n"))
+             "commands: put <key> <value> | set <key> [value] | get <key> | del <key> | count | ping | stats | help | bye | setex <key> <seconds> <value> | expire <key> <seconds> | ttl <key> | persist <key> | auth <password>\n"))
     cases.append(LineCase("bye closes and ignores what follows", ["ping\n", "bye\n", "ping\n"], "PONG\nGoodbye\n", .close))
     cases.append(LineCase("bye arity", ["bye now\n"], "ERR wrong number of arguments for 'bye'\n"))
     cases.append(LineCase("unknown command keeps its case", ["Frob a b\n"], "ERR unknown command 'Frob'\n"))

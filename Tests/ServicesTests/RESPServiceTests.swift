@@ -41,9 +41,9 @@ struct RESPCase: CustomTestStringConvertible, Sendable {
     }
 }
 
-let infoAll = "# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n"
-    + "\r\n# Stats\r\nkeys:1\r\nmutations:0\r\n\r\n# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n"
-let helloReply = "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.0.0\r\n$5\r\nproto\r\n:2\r\n"
+let helloReply = "*14\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:2\r\n"
+    + "$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+let hello3Reply = "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:3\r\n"
     + "$2\r\nid\r\n:7\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
 let x200 = String(repeating: "x", count: 200)
 let x128 = String(repeating: "x", count: 128)
@@ -65,7 +65,7 @@ let respCases: [RESPCase] = {
                       resp("GET", "k"), resp("GET", "j")], "+OK\r\n$-1\r\n$3\r\nnew\r\n$-1\r\n"))
     c.append(RESPCase("SET options", [resp("SET", "k", "v", "NX", "XX"), resp("SET", "k", "v", "EX", "10"),
                       resp("SET", "k", "v", "KEEPTTL"), resp("SET", "k", "v", "NX", "NX"), resp("SET", "k")],
-                      "-ERR syntax error\r\n-ERR syntax error\r\n-ERR syntax error\r\n+OK\r\n"
+                      "-ERR syntax error\r\n+OK\r\n+OK\r\n$-1\r\n"
                       + "-ERR wrong number of arguments for 'set' command\r\n"))
     c.append(RESPCase("SETNX", [resp("SETNX", "k", "1"), resp("SETNX", "k", "2"), resp("GET", "k"), resp("SETNX", "k")],
                       ":1\r\n:0\r\n$1\r\n1\r\n-ERR wrong number of arguments for 'setnx' command\r\n"))
@@ -88,12 +88,8 @@ let respCases: [RESPCase] = {
                       + "-ERR wrong number of arguments for 'incr' command\r\n"))
     c.append(RESPCase("DBSIZE", ["a": "1", "b": "2"], [resp("DBSIZE"), resp("DBSIZE", "x")],
                       ":2\r\n-ERR wrong number of arguments for 'dbsize' command\r\n"))
-    c.append(RESPCase("INFO", ["a": "1"], [resp("INFO")], bulk(infoAll)))
-    c.append(RESPCase("INFO sections", ["a": "1"], [resp("INFO", "keyspace"), resp("INFO", "SERVER"), resp("INFO", "nope"),
-                      resp("INFO", "all")],
-                      bulk("# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n")
-                      + bulk("# Server\r\nredis_version:7.0.0\r\nredis_mode:standalone\r\nserver_name:reactord\r\nmulti_threaded:no\r\n")
-                      + "$0\r\n\r\n" + bulk(infoAll)))
+    c.append(RESPCase("INFO sections", ["a": "1"], [resp("INFO", "keyspace"), resp("INFO", "nope")],
+                      bulk("# Keyspace\r\ndb0:keys=1,expires=0,avg_ttl=0\r\n") + "$0\r\n\r\n"))
     c.append(RESPCase("INFO on an empty store lists no database", [resp("INFO", "keyspace")], bulk("# Keyspace\r\n")))
     c.append(RESPCase("TIME", [resp("TIME"), resp("TIME", "x")],
                       "*2\r\n$10\r\n1700000000\r\n$2\r\n42\r\n-ERR wrong number of arguments for 'time' command\r\n"))
@@ -105,29 +101,35 @@ let respCases: [RESPCase] = {
     c.append(RESPCase("FLUSHDB and FLUSHALL", ["a": "1"], [resp("FLUSHDB"), resp("DBSIZE"), resp("SET", "b", "2"),
                       resp("FLUSHALL", "ASYNC"), resp("DBSIZE"), resp("FLUSHDB", "now"), resp("flushall", "sync")],
                       "+OK\r\n:0\r\n+OK\r\n+OK\r\n:0\r\n-ERR syntax error\r\n+OK\r\n"))
-    c.append(RESPCase("COMMAND", [resp("COMMAND"), resp("COMMAND", "COUNT"), resp("COMMAND", "DOCS"),
-                      resp("command", "docs", "get"), resp("COMMAND", "NOPE"), resp("COMMAND", "COUNT", "x")],
-                      "*0\r\n:21\r\n*0\r\n*0\r\n-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n"
+    c.append(RESPCase("COMMAND", [resp("COMMAND", "COUNT"), resp("command", "docs", "get", "nope"),
+                      resp("COMMAND", "INFO", "get", "nope"), resp("COMMAND", "NOPE"), resp("COMMAND", "COUNT", "x")],
+                      ":\(CommandTable.respCommandCount)\r\n*2\r\n$3\r\nget\r\n*0\r\n"
+                      + "*2\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n$-1\r\n"
+                      + "-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n"
                       + "-ERR wrong number of arguments for 'command|count' command\r\n"))
     c.append(RESPCase("CONFIG GET", [resp("CONFIG", "GET", "save"), resp("CONFIG", "get", "appendonly"),
                       resp("CONFIG", "GET", "*"), resp("CONFIG", "GET", "APPEND*", "s?ve", "nope")],
                       "*2\r\n$4\r\nsave\r\n$0\r\n\r\n*2\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"
                       + "*6\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n$9\r\ndatabases\r\n$1\r\n1\r\n"
                       + "*4\r\n$4\r\nsave\r\n$0\r\n\r\n$10\r\nappendonly\r\n$3\r\nyes\r\n"))
-    c.append(RESPCase("CONFIG errors", [resp("CONFIG"), resp("CONFIG", "GET"), resp("CONFIG", "SET", "save", "")],
+    c.append(RESPCase("CONFIG errors", [resp("CONFIG"), resp("CONFIG", "GET"), resp("CONFIG", "SET", "save", ""),
+                                        resp("CONFIG", "NOPE")],
                       "-ERR wrong number of arguments for 'config' command\r\n"
                       + "-ERR wrong number of arguments for 'config|get' command\r\n"
-                      + "-ERR unknown subcommand 'SET'. Try CONFIG HELP.\r\n"))
+                      + "-ERR CONFIG SET failed (possibly related to argument 'save') - can't set immutable config\r\n"
+                      + "-ERR unknown subcommand 'NOPE'. Try CONFIG HELP.\r\n"))
     c.append(RESPCase("CLIENT", [resp("CLIENT", "GETNAME"), resp("CLIENT", "SETNAME", "me"), resp("client", "getname"),
                       resp("CLIENT", "SETINFO", "lib-name", "redis-py"), resp("CLIENT", "SETINFO", "lib-ver", "5.0"),
-                      resp("CLIENT", "ID"), resp("CLIENT", "KILL"), resp("CLIENT", "SETNAME"), resp("CLIENT")],
-                      "$-1\r\n+OK\r\n$2\r\nme\r\n+OK\r\n+OK\r\n:7\r\n-ERR unknown subcommand 'KILL'. Try CLIENT HELP.\r\n"
+                      resp("CLIENT", "ID"), resp("CLIENT", "NOPE"), resp("CLIENT", "SETNAME"), resp("CLIENT")],
+                      "$-1\r\n+OK\r\n$2\r\nme\r\n+OK\r\n+OK\r\n:7\r\n-ERR unknown subcommand 'NOPE'. Try CLIENT HELP.\r\n"
                       + "-ERR wrong number of arguments for 'client|setname' command\r\n"
                       + "-ERR wrong number of arguments for 'client' command\r\n"))
-    c.append(RESPCase("HELLO", [resp("HELLO"), resp("HELLO", "2"), resp("HELLO", "3"), resp("HELLO", "1"), resp("HELLO", "x")],
-                      helloReply + helloReply + "-NOPROTO sorry, this protocol version is not supported\r\n"
-                      + "-NOPROTO sorry, this protocol version is not supported\r\n"
-                      + "-ERR Protocol version is not an integer or out of range\r\n"))
+    // HELLO 3 answers in RESP3 (a map), and the connection stays there until HELLO 2.
+    c.append(RESPCase("HELLO", [resp("HELLO"), resp("HELLO", "2"), resp("HELLO", "3"), resp("GET", "nope"),
+                                resp("HELLO", "1"), resp("HELLO", "x"), resp("HELLO", "2"), resp("GET", "nope")],
+                      helloReply + helloReply + hello3Reply
+                      + "_\r\n-NOPROTO unsupported protocol version\r\n"
+                      + "-ERR Protocol version is not an integer or out of range\r\n" + helloReply + "$-1\r\n"))
     c.append(RESPCase("HELLO options", [resp("HELLO", "2", "AUTH", "default", "pw", "SETNAME", "cli"),
                       resp("CLIENT", "GETNAME"), resp("HELLO", "2", "BOGUS"), resp("HELLO", "2", "SETNAME")],
                       helloReply + "$3\r\ncli\r\n-ERR Syntax error in HELLO option 'BOGUS'\r\n"
@@ -347,5 +349,34 @@ let protocolErrorCases: [RESPCase] = {
         #expect(output == expected)
         #expect(result == .needMoreData)
         #expect(store.values[b("big")] == value)
+    }
+}
+
+@Suite struct RESPServerCommandTests {
+    @Test func infoHasRedisSectionsAndFieldsAndIsVerbatimInRESP3() {
+        let store = InMemoryStorage(["a": "1"])
+        let info = execute(["INFO"], on: .resp, encoding: .resp2, store: store)
+        for needle in ["# Server\r\nredis_version:7.0.15\r\n", "# Clients\r\n", "# Memory\r\nused_memory:", "# Persistence\r\n",
+                       "rdb_last_save_time:", "# Stats\r\n", "total_commands_processed:", "# Replication\r\nrole:master",
+                       "# Keyspace\r\ndb0:keys=1,", "# Reactord\r\nkeys:1\r\n"] {
+            #expect(info.contains(needle), "\(needle)")
+        }
+        #expect(info.hasPrefix("$"))
+        let verbatim = execute(["INFO", "server"], on: .resp, encoding: .resp3, store: store)
+        #expect(verbatim.hasPrefix("=") && verbatim.contains("\r\ntxt:# Server\r\n"))
+        #expect(!execute(["INFO", "keyspace", "server"], on: .resp, encoding: .resp2, store: store).contains("# Stats"))
+    }
+
+    @Test func persistenceAndShutdownCommandsReachTheContext() {
+        let store = InMemoryStorage()
+        #expect(execute(["BGSAVE"], on: .resp, encoding: .resp2, store: store) == "+Background saving started\r\n")
+        #expect(execute(["BGSAVE"], on: .resp, encoding: .resp2, store: store)
+                == "-ERR Background save already in progress\r\n")
+        #expect(execute(["BGSAVE", "SCHEDULE"], on: .resp, encoding: .resp2, store: store) == "+Background saving scheduled\r\n")
+        #expect(execute(["BGREWRITEAOF"], on: .resp, encoding: .resp2, store: store)
+                == "+Background append only file rewriting started\r\n")
+        #expect(execute(["LASTSAVE"], on: .resp, encoding: .resp2, store: store) == ":0\r\n")
+        #expect(execute(["SHUTDOWN", "NOSAVE"], on: .resp, encoding: .resp2, store: store) == "")
+        #expect(store.shutdowns == [false])
     }
 }

@@ -8,6 +8,10 @@ import Testing
 /// An in-memory ``CommandContext``. Set ``failure`` to make every mutation throw it.
 final class InMemoryStorage: CommandContext {
     var values: [[UInt8]: [UInt8]] = [:]
+    /// Absolute deadlines (Unix ms) of the keys that have one.
+    var deadlines: [[UInt8]: Int64] = [:]
+    /// The fake's clock for lazy expiry, Unix ms (the tests' fixed clock by default).
+    var nowMilliseconds: Int64 = 1_700_000_000_000
     /// When set, every mutation throws this error and changes nothing.
     var failure: StorageError?
     private(set) var mutationCount = 0
@@ -18,17 +22,41 @@ final class InMemoryStorage: CommandContext {
 
     var count: Int { self.values.count }
 
-    func value(forKey key: [UInt8]) -> [UInt8]? { self.values[key] }
+    /// Drops `key` if its deadline is at or before `now` (lazy expiry).
+    private func expireIfDue(_ key: [UInt8], now: Int64) {
+        if let deadline = self.deadlines[key], deadline <= now {
+            self.values.removeValue(forKey: key)
+            self.deadlines.removeValue(forKey: key)
+        }
+    }
+
+    func value(forKey key: [UInt8]) -> [UInt8]? {
+        self.expireIfDue(key, now: self.nowMilliseconds)
+        return self.values[key]
+    }
+
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError) {
+        try self.set(Array(value), forKey: Array(key))
+    }
+
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        guard let value = self.value(forKey: Array(key)) else { return false }
+        value.withUnsafeBytes(body)
+        return true
+    }
 
     func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
         if let failure = self.failure { throw failure }
         self.mutationCount += 1
         self.values[key] = value
+        self.deadlines.removeValue(forKey: key)
     }
 
     func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool {
         if let failure = self.failure { throw failure }
+        self.expireIfDue(key, now: self.nowMilliseconds)
         self.mutationCount += 1
+        self.deadlines.removeValue(forKey: key)
         return self.values.removeValue(forKey: key) != nil
     }
 
@@ -36,11 +64,102 @@ final class InMemoryStorage: CommandContext {
         if let failure = self.failure { throw failure }
         self.mutationCount += 1
         self.values.removeAll()
+        self.deadlines.removeAll()
     }
+
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyDeadline {
+        self.expireIfDue(key, now: now)
+        guard self.values[key] != nil else { return .missing }
+        return self.deadlines[key].map { .at($0) } ?? .never
+    }
+
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StorageError) {
+        try self.set(value, forKey: key)
+        if let deadline {
+            self.deadlines[key] = deadline
+            self.expireIfDue(key, now: now)
+        }
+    }
+
+    func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StorageError) -> Bool {
+        if let failure = self.failure { throw failure }
+        self.expireIfDue(key, now: now)
+        guard self.values[key] != nil else { return false }
+        self.mutationCount += 1
+        self.deadlines[key] = deadline
+        self.expireIfDue(key, now: now)
+        return true
+    }
+
+    func persist(_ key: [UInt8], now: Int64) throws(StorageError) -> Bool {
+        if let failure = self.failure { throw failure }
+        self.expireIfDue(key, now: now)
+        guard self.deadlines.removeValue(forKey: key) != nil else { return false }
+        self.mutationCount += 1
+        return true
+    }
+
+    func randomKey(now: Int64) -> [UInt8]? { self.values.keys.sorted { $0.lexicographicallyPrecedes($1) }.first }
+
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        let all = self.keys(matching: pattern ?? Array("*".utf8), now: now)
+        let start = min(Int(cursor), all.count)
+        let end = min(start + count, all.count)
+        return (end == all.count ? 0 : UInt64(end), Array(all[start..<end]))
+    }
+
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] {
+        self.values.keys.filter { Glob.matches(pattern: pattern, $0) }.sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.values[key].map { $0.count + key.count + 64 } }
 
     func statistics() -> [(name: String, value: String)] {
         [("keys", String(self.values.count)), ("mutations", String(self.mutationCount))]
     }
+
+    let watches = WatchRegistry()
+    /// Nesting of atomic groups seen (EXEC); never above 1.
+    private(set) var groupDepth = 0
+    private(set) var groups = 0
+
+    func beginAtomicGroup() {
+        precondition(self.groupDepth == 0, "atomic groups do not nest")
+        self.groupDepth += 1
+        self.groups += 1
+    }
+
+    func endAtomicGroup() { self.groupDepth -= 1 }
+
+    let clients = ClientRegistry()
+    let slowLog = SlowLog()
+    var password: [UInt8]?
+
+    func setPassword(_ password: [UInt8]?) { self.password = password }
+    private(set) var commandsCounted = 0
+    private(set) var compactionRequests = 0
+    private(set) var shutdowns: [Bool] = []
+
+    func facts() -> ServerFacts {
+        var facts = ServerFacts()
+        facts.keys = self.values.count
+        facts.totalCommandsProcessed = self.commandsCounted
+        facts.extra = self.statistics()
+        return facts
+    }
+
+    func configuration() -> [(name: String, value: String)] { [("save", ""), ("appendonly", "yes"), ("databases", "1")] }
+
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
+        self.compactionRequests += 1
+        return self.compactionRequests == 1 ? .started : .alreadyRunning
+    }
+
+    func shutdown(save: Bool) { self.shutdowns.append(save) }
+
+    func resetStatistics() { self.commandsCounted = 0 }
+
+    func countCommands(_ count: Int) { self.commandsCounted += count }
 
     subscript(key: String) -> String? {
         self.values[Array(key.utf8)].map { String(decoding: $0, as: UTF8.self) }

@@ -1,0 +1,46 @@
+// AUTH (RESP and the line protocol's `auth`) and the password check HELLO … AUTH shares. The
+// password is the context's (`--requirepass`); the comparison takes the same time whatever the
+// input, and the password is never echoed, logged or shown.
+
+extension Commands {
+    /// AUTH [username] password. With no password set, `AUTH password` is an error and
+    /// `AUTH default anything` succeeds, as Redis's default user with `nopass` behaves.
+    static func auth(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count <= 3 else { return call.reply.error(.syntax) }
+        let user: ArraySlice<UInt8>? = arguments.count == 3 ? arguments[1] : nil
+        if user == nil && call.context.password == nil { return call.reply.error(.noPasswordSet) }
+        guard Self.checkCredentials(user: user, password: arguments[arguments.count - 1], &call) else {
+            return call.reply.error(.wrongPassword)
+        }
+        call.client.markAuthenticated()
+        call.reply.ok()
+    }
+
+    /// Whether `user` (nil: the default user) and `password` open the connection.
+    static func checkCredentials(user: ArraySlice<UInt8>?, password: ArraySlice<UInt8>, _ call: inout CommandCall) -> Bool {
+        if let user, !user.elementsEqual("default".utf8) { return false }  // the only user; names are case-sensitive
+        guard let expected = call.context.password else { return true }
+        return Password.matches(password, expected)
+    }
+}
+
+/// The password comparison.
+enum Password {
+    /// Compares in time that depends only on the expected password's length: every byte of it
+    /// is visited whatever `given` holds, and a length difference is folded into the result.
+    static func matches(_ given: ArraySlice<UInt8>, _ expected: [UInt8]) -> Bool {
+        var difference = UInt(bitPattern: given.count ^ expected.count)
+        let base = given.startIndex
+        for i in 0..<expected.count {
+            let byte = given.isEmpty ? 0 : given[base + i % given.count]
+            difference |= UInt(byte ^ expected[i])
+        }
+        return difference == 0
+    }
+}
+
+/// Whether a connection has authenticated, shared by its session (which sets it) and its RESP
+/// parser (which applies Redis's unauthenticated limits until it is set). Loop thread only.
+final class AuthenticationState {
+    @exclusivity(unchecked) var isAuthenticated = false
+}

@@ -1,0 +1,287 @@
+// Keys with a time to live, as Redis 7.0 handles them: EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with
+// NX|XX|GT|LT, TTL/PTTL/EXPIRETIME/PEXPIRETIME, PERSIST, SET's EX|PX|EXAT|PXAT|KEEPTTL|GET,
+// SETEX/PSETEX, GETEX, and the line protocol's setex/expire/ttl/persist. Every deadline handed to
+// the context is absolute (Unix milliseconds from the `now` passed in), so the log never holds a
+// relative time and replay never depends on the clock.
+
+/// Whether a key exists and when it expires.
+public enum KeyDeadline: Equatable, Sendable {
+    /// No such key (or its deadline passed).
+    case missing
+    /// The key has no deadline.
+    case never
+    /// The key's absolute deadline, Unix milliseconds.
+    case at(Int64)
+
+    /// The deadline, if the key has one.
+    var milliseconds: Int64? {
+        if case .at(let deadline) = self { return deadline }
+        return nil
+    }
+}
+
+/// The unit and base of an expiry argument.
+enum ExpiryUnit {
+    case relativeSeconds, relativeMilliseconds, absoluteSeconds, absoluteMilliseconds
+
+    var isRelative: Bool { self == .relativeSeconds || self == .relativeMilliseconds }
+}
+
+extension CommandCall {
+    /// The wall clock in Unix milliseconds.
+    var nowMilliseconds: Int64 {
+        let now = self.now()
+        return Int64(now.seconds) * 1000 + Int64(now.microseconds / 1000)
+    }
+
+    /// Stores `value` under `key` with `deadline` (nil: none). - Returns: whether it was stored;
+    /// if not, the storage error has been answered.
+    mutating func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?) -> Bool {
+        do throws(StorageError) {
+            try self.context.set(value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
+            if self.watchesActive { self.context.watches.touch(key) }
+            return true
+        } catch {
+            self.reply.error(.storage(error))
+            return false
+        }
+    }
+
+    /// Stores `value` under `key` keeping the key's deadline (APPEND, INCR, SETRANGE: Redis
+    /// replaces the value in place).
+    mutating func replaceValue(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
+        let deadline = self.context.expiry(forKey: key, now: self.nowMilliseconds).milliseconds
+        return deadline == nil ? self.set(value, forKey: key) : self.set(value, forKey: key, deadline: deadline)
+    }
+
+    /// Gives `key` the deadline, or removes it when the deadline has passed. - Returns: whether
+    /// the key was present, nil once a storage error has been answered.
+    mutating func expire(_ key: [UInt8], at deadline: Int64) -> Bool? {
+        do throws(StorageError) {
+            let changed = try self.context.expire(key, at: deadline, now: self.nowMilliseconds)
+            if changed && self.watchesActive { self.context.watches.touch(key) }
+            return changed
+        } catch {
+            self.reply.error(.storage(error))
+            return nil
+        }
+    }
+
+    /// Clears `key`'s deadline. - Returns: whether it had one, nil once an error was answered.
+    mutating func persist(_ key: [UInt8]) -> Bool? {
+        do throws(StorageError) {
+            let changed = try self.context.persist(key, now: self.nowMilliseconds)
+            if changed && self.watchesActive { self.context.watches.touch(key) }
+            return changed
+        } catch {
+            self.reply.error(.storage(error))
+            return nil
+        }
+    }
+
+    /// An expiry argument as an absolute deadline, checked as Redis's
+    /// getExpireMillisecondsOrReply checks SET's (positive, no overflow). - Returns: nil once
+    /// the error has been answered.
+    mutating func positiveDeadline(_ argument: ArraySlice<UInt8>, _ unit: ExpiryUnit, command: StaticString) -> Int64? {
+        guard var value = ASCII.parseInteger(argument) else {
+            self.reply.error(.notInteger)
+            return nil
+        }
+        let seconds = unit == .relativeSeconds || unit == .absoluteSeconds
+        guard value > 0, !seconds || value <= Int64.max / 1000 else {
+            self.reply.error(.invalidExpireTime(command))
+            return nil
+        }
+        if seconds { value *= 1000 }
+        if unit.isRelative {
+            let (sum, overflow) = value.addingReportingOverflow(self.nowMilliseconds)
+            guard !overflow else {
+                self.reply.error(.invalidExpireTime(command))
+                return nil
+            }
+            value = sum
+        }
+        return value
+    }
+}
+
+extension Commands {
+    static func expire(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.expireGeneric(arguments, &call, unit: .relativeSeconds, command: "expire")
+    }
+
+    static func pexpire(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.expireGeneric(arguments, &call, unit: .relativeMilliseconds, command: "pexpire")
+    }
+
+    static func expireat(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.expireGeneric(arguments, &call, unit: .absoluteSeconds, command: "expireat")
+    }
+
+    static func pexpireat(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.expireGeneric(arguments, &call, unit: .absoluteMilliseconds, command: "pexpireat")
+    }
+
+    /// The EXPIRE family: options first, then the time (any integer: zero or negative deadlines
+    /// delete the key), then the key, then NX|XX|GT|LT against its current deadline.
+    private static func expireGeneric(
+        _ arguments: ArgumentVector, _ call: inout CommandCall, unit: ExpiryUnit, command: StaticString
+    ) {
+        var nx = false, xx = false, gt = false, lt = false
+        for i in 3..<max(3, arguments.count) {
+            if arguments.argument(i, is: "nx") {
+                nx = true
+            } else if arguments.argument(i, is: "xx") {
+                xx = true
+            } else if arguments.argument(i, is: "gt") {
+                gt = true
+            } else if arguments.argument(i, is: "lt") {
+                lt = true
+            } else {
+                return call.reply.error(.unsupportedOption(arguments[i]))
+            }
+        }
+        if nx && (xx || gt || lt) { return call.reply.error(.expireNXIncompatible) }
+        if gt && lt { return call.reply.error(.expireGTLTIncompatible) }
+        guard var when = call.integerArgument(arguments, 2) else { return }
+        if unit == .relativeSeconds || unit == .absoluteSeconds {
+            guard when <= Int64.max / 1000 && when >= Int64.min / 1000 else {
+                return call.reply.error(.invalidExpireTime(command))
+            }
+            when *= 1000
+        }
+        if unit.isRelative {
+            let (sum, overflow) = when.addingReportingOverflow(call.nowMilliseconds)
+            guard !overflow else { return call.reply.error(.invalidExpireTime(command)) }
+            when = sum
+        }
+        let key = arguments.copy(1)
+        let current = call.context.expiry(forKey: key, now: call.nowMilliseconds)
+        if current == .missing { return call.reply.integer(0) }
+        let deadline = current.milliseconds
+        if nx && deadline != nil { return call.reply.integer(0) }
+        if xx && deadline == nil { return call.reply.integer(0) }
+        if gt && (deadline == nil || when <= deadline!) { return call.reply.integer(0) }
+        if lt, let deadline, when >= deadline { return call.reply.integer(0) }
+        guard let present = call.expire(key, at: when) else { return }
+        call.reply.integer(present ? 1 : 0)
+    }
+
+    /// TTL key: seconds left, rounded to the nearest second as Redis does; -1 without a deadline,
+    /// -2 for a missing key (line protocol: `ERR not found`).
+    static func ttl(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.timeToLive(arguments, &call, milliseconds: false, absolute: false)
+    }
+
+    static func pttl(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.timeToLive(arguments, &call, milliseconds: true, absolute: false)
+    }
+
+    static func expiretime(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.timeToLive(arguments, &call, milliseconds: false, absolute: true)
+    }
+
+    static func pexpiretime(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.timeToLive(arguments, &call, milliseconds: true, absolute: true)
+    }
+
+    private static func timeToLive(_ arguments: ArgumentVector, _ call: inout CommandCall, milliseconds: Bool, absolute: Bool) {
+        let now = call.nowMilliseconds
+        switch call.context.expiry(forKey: arguments.copy(1), now: now) {
+        case .missing:
+            if call.reply.encoding == .line { return call.reply.error(.notFound) }
+            call.reply.integer(-2)
+        case .never: call.reply.integer(-1)
+        case .at(let deadline):
+            let left = max(0, absolute ? deadline : deadline - now)
+            call.reply.integer(milliseconds ? left : (left + 500) / 1000)
+        }
+    }
+
+    /// PERSIST key: 1 when a deadline was removed (line protocol: `OK`, or `ERR not found`).
+    static func persist(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let key = arguments.copy(1)
+        if call.reply.encoding == .line {
+            guard call.context.expiry(forKey: key, now: call.nowMilliseconds) != .missing else {
+                return call.reply.error(.notFound)
+            }
+            guard call.persist(key) != nil else { return }
+            return call.reply.ok()
+        }
+        guard let changed = call.persist(key) else { return }
+        call.reply.integer(changed ? 1 : 0)
+    }
+
+    /// SETEX key seconds value.
+    static func setex(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.setWithTimeToLive(arguments, &call, unit: .relativeSeconds, command: "setex")
+    }
+
+    /// PSETEX key milliseconds value.
+    static func psetex(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.setWithTimeToLive(arguments, &call, unit: .relativeMilliseconds, command: "psetex")
+    }
+
+    private static func setWithTimeToLive(
+        _ arguments: ArgumentVector, _ call: inout CommandCall, unit: ExpiryUnit, command: StaticString
+    ) {
+        let isLine = call.reply.encoding == .line
+        if isLine && (ASCII.parseInteger(arguments[2]).map { $0 <= 0 } ?? true) {
+            return call.reply.error(.lineInvalidExpireTime)
+        }
+        guard let deadline = call.positiveDeadline(arguments[2], unit, command: command) else { return }
+        if call.set(arguments.copy(3), forKey: arguments.copy(1), deadline: deadline) { call.reply.ok() }
+    }
+
+    /// `expire key seconds` (line protocol): `OK`; zero or negative seconds delete the key.
+    static func lineExpire(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard let seconds = ASCII.parseInteger(arguments[2]), seconds <= Int64.max / 1000, seconds >= Int64.min / 1000 else {
+            return call.reply.error(.lineInvalidExpireTime)
+        }
+        let (deadline, overflow) = (seconds * 1000).addingReportingOverflow(call.nowMilliseconds)
+        guard !overflow else { return call.reply.error(.lineInvalidExpireTime) }
+        guard let present = call.expire(arguments.copy(1), at: deadline) else { return }
+        if present { call.reply.ok() } else { call.reply.error(.notFound) }
+    }
+
+    /// GETEX key [EX s|PX ms|EXAT t|PXAT t|PERSIST]: the value, and its deadline changed.
+    static func getex(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var expiry: (ArraySlice<UInt8>, ExpiryUnit)?
+        var persist = false
+        var i = 2
+        while i < arguments.count {
+            let hasNext = i + 1 < arguments.count
+            if arguments.argument(i, is: "persist") && expiry == nil {
+                persist = true
+            } else if let unit = Self.expiryOption(arguments, i), !persist, expiry == nil || expiry!.1 == unit, hasNext {
+                expiry = (arguments[i + 1], unit)
+                i += 1
+            } else {
+                return call.reply.error(.syntax)
+            }
+            i += 1
+        }
+        let key = arguments.copy(1)
+        guard let value = call.context.value(forKey: key) else { return call.reply.null() }
+        var deadline: Int64?
+        if let (argument, unit) = expiry {
+            guard let parsed = call.positiveDeadline(argument, unit, command: "getex") else { return }
+            deadline = parsed
+        }
+        if let deadline {
+            guard call.expire(key, at: deadline) != nil else { return }
+        } else if persist {
+            guard call.persist(key) != nil else { return }
+        }
+        call.reply.bulk(value)
+    }
+
+    /// Which of EX, PX, EXAT, PXAT argument `i` is.
+    static func expiryOption(_ arguments: ArgumentVector, _ i: Int) -> ExpiryUnit? {
+        if arguments.argument(i, is: "ex") { return .relativeSeconds }
+        if arguments.argument(i, is: "px") { return .relativeMilliseconds }
+        if arguments.argument(i, is: "exat") { return .absoluteSeconds }
+        if arguments.argument(i, is: "pxat") { return .absoluteMilliseconds }
+        return nil
+    }
+}

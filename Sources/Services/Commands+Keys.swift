@@ -1,0 +1,69 @@
+// The generic key commands beyond DEL/EXISTS (UNLINK, TOUCH, TYPE, RENAME, RENAMENX, COPY), as
+// Redis 7.0 answers them. Every value here is a string, so TYPE is `string` or `none`.
+
+extension Commands {
+    /// TOUCH key [key …]: how many of the keys exist (access times are not tracked).
+    static func touch(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.exists(arguments, &call)
+    }
+
+    /// TYPE key: `string`, or `none` for a missing key (a status reply in both RESP versions).
+    static func type(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        if call.context.value(forKey: arguments.copy(1)) != nil {
+            call.reply.status("string")
+        } else {
+            call.reply.status("none")
+        }
+    }
+
+    /// RENAME key newkey: `OK`, or `no such key`.
+    static func rename(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.rename(arguments, &call, onlyIfAbsent: false)
+    }
+
+    /// RENAMENX key newkey: 1 when renamed, 0 when `newkey` exists.
+    static func renamenx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.rename(arguments, &call, onlyIfAbsent: true)
+    }
+
+    private static func rename(_ arguments: ArgumentVector, _ call: inout CommandCall, onlyIfAbsent: Bool) {
+        let source = arguments.copy(1)
+        let destination = arguments.copy(2)
+        guard let value = call.context.value(forKey: source) else { return call.reply.error(.noSuchKey) }
+        if source == destination {
+            return onlyIfAbsent ? call.reply.integer(0) : call.reply.ok()
+        }
+        if onlyIfAbsent && call.context.value(forKey: destination) != nil { return call.reply.integer(0) }
+        let deadline = call.context.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
+        guard call.set(value, forKey: destination, deadline: deadline), call.removeValue(forKey: source) != nil else { return }
+        if onlyIfAbsent { call.reply.integer(1) } else { call.reply.ok() }
+    }
+
+    /// COPY source destination [DB index] [REPLACE]: 1 when copied, 0 when the source is
+    /// missing or the destination exists without REPLACE. Only database 0 exists here.
+    static func copy(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var replace = false
+        var i = 3
+        while i < arguments.count {
+            if arguments.argument(i, is: "replace") {
+                replace = true
+            } else if arguments.argument(i, is: "db") && i + 1 < arguments.count {
+                guard let index = call.integerArgument(arguments, i + 1) else { return }
+                guard index == 0 else {
+                    return call.reply.error(index < Int64(Int32.min) || index > Int64(Int32.max) ? .intOutOfRange : .dbIndexOutOfRange)
+                }
+                i += 1
+            } else {
+                return call.reply.error(.syntax)
+            }
+            i += 1
+        }
+        let source = arguments.copy(1)
+        let destination = arguments.copy(2)
+        if source == destination { return call.reply.error(.sameObject) }
+        guard let value = call.context.value(forKey: source) else { return call.reply.integer(0) }
+        if !replace && call.context.value(forKey: destination) != nil { return call.reply.integer(0) }
+        let deadline = call.context.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
+        if call.set(value, forKey: destination, deadline: deadline) { call.reply.integer(1) }
+    }
+}

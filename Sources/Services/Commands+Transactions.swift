@@ -1,0 +1,72 @@
+// MULTI, EXEC, DISCARD, WATCH, UNWATCH and RESET, as Redis 7.0 answers them. Queueing itself is
+// in CommandTable.execute (every command but these is queued inside MULTI, after the same name
+// and arity checks, whose failure makes EXEC answer EXECABORT).
+
+extension Commands {
+    /// MULTI: starts queueing.
+    static func multi(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard call.client.transaction == nil else { return call.reply.error(.multiNested) }
+        call.client.transaction = Transaction()
+        call.intercepting = true
+        call.reply.ok()
+    }
+
+    /// DISCARD: drops the queue and every watch.
+    static func discard(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard call.client.transaction != nil else { return call.reply.error(.discardWithoutMulti) }
+        call.client.transaction = nil
+        call.unwatchAll()
+        call.reply.ok()
+    }
+
+    /// EXEC: runs the queue as one step, replying with an array of its replies; a null array
+    /// when a watched key changed, EXECABORT when queueing refused a command.
+    static func exec(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard let transaction = call.client.transaction else { return call.reply.error(.execWithoutMulti) }
+        call.client.transaction = nil
+        let now = call.nowMilliseconds
+        let watchedChanged = call.client.watched.contains { entry in
+            call.context.watches.version(entry.key) != entry.version || (entry.deadline.map { $0 <= now } ?? false)
+        }
+        call.unwatchAll()
+        if transaction.failed { return call.reply.error(.execAbort) }
+        if watchedChanged { return call.reply.nullArray() }
+        call.reply.arrayHeader(transaction.count)
+        call.context.beginAtomicGroup()
+        for i in 0..<transaction.count {
+            CommandTable.execute(
+                transaction.arguments(i), on: .resp, names: CommandTable.respNames, maxValueBytes: call.maxValueBytes,
+                call: &call)
+        }
+        call.context.endAtomicGroup()
+    }
+
+    /// WATCH key [key …]: EXEC will abort if any of them changes before it.
+    static func watch(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard call.client.transaction == nil else { return call.reply.error(.watchInMulti) }
+        for i in 1..<arguments.count {
+            let key = arguments.copy(i)
+            guard !call.client.watched.contains(where: { $0.key == key }) else { continue }
+            // A key that expires after WATCH aborts EXEC like any other change (Redis 7.0).
+            let deadline = call.context.expiry(forKey: key, now: call.nowMilliseconds).milliseconds
+            call.client.watched.append((key, call.context.watches.watch(key), deadline))
+            call.watchesActive = true
+        }
+        call.reply.ok()
+    }
+
+    /// UNWATCH: forgets every watch.
+    static func unwatch(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        call.unwatchAll()
+        call.reply.ok()
+    }
+
+    /// RESET: back to a new connection's state (no transaction, no watches, RESP2, no name).
+    static func reset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        call.client.transaction = nil
+        call.unwatchAll()
+        call.client.name = nil
+        if call.reply.encoding == .resp3 { call.reply.encoding = .resp2 }
+        call.reply.status("RESET")
+    }
+}

@@ -1,0 +1,178 @@
+// The server-wide state the server commands report and change, as plain values the server fills
+// in (ServerFacts), the registry of connected kv clients (CLIENT LIST/INFO/KILL), and the
+// configuration table CONFIG reads. No clocks or sockets: the server hands everything in.
+
+/// What INFO, LASTSAVE and the persistence commands report, filled in by the server.
+public struct ServerFacts: Sendable {
+    public var version = ""
+    public var processID = 0
+    public var tcpPort = 0
+    public var uptimeSeconds = 0
+    public var connectedClients = 0
+    public var maxClients = 0
+    public var totalConnectionsReceived = 0
+    public var rejectedConnections = 0
+    public var totalCommandsProcessed = 0
+    public var usedMemoryBytes = 0
+    public var maxMemoryBytes = 0
+    public var maxMemoryPolicy = "noeviction"
+    public var keys = 0
+    public var keysWithExpiry = 0
+    public var expiredKeys = 0
+    public var evictedKeys = 0
+    /// Mutations since the last finished compaction (Redis's `rdb_changes_since_last_save`).
+    public var changesSinceLastSave = 0
+    public var compactionInProgress = false
+    /// Unix seconds of the last finished compaction (or of the start, before any).
+    public var lastSaveTime = 0
+    public var lastCompactionSucceeded = true
+    public var compactions = 0
+    public var fsyncPolicy = "always"
+    public var logBytes = 0
+    /// Extra `name:value` lines for the `# Reactord` section (the line protocol's `stats`).
+    public var extra: [(name: String, value: String)] = []
+
+    public init() {}
+}
+
+/// What BGSAVE / BGREWRITEAOF / SAVE found when asking for a compaction.
+public enum CompactionRequest: Equatable, Sendable {
+    case started
+    case alreadyRunning
+    case failed(String)
+}
+
+/// One connected kv client, as CLIENT LIST shows it.
+public struct ClientRecord {
+    public var id: Int
+    public var address: String
+    public var localAddress: String
+    public var fd: Int
+    public var connectedAtSeconds: Int
+    /// Seconds since the connection last did anything (the server reads it from the connection).
+    public var idleSeconds: () -> Int = { 0 }
+    public var name: [UInt8] = []
+    public var protocolVersion = 2
+    public var lastCommand: StaticString = "NULL"
+
+    public init(id: Int, address: String, localAddress: String, fd: Int, connectedAtSeconds: Int) {
+        self.id = id
+        self.address = address
+        self.localAddress = localAddress
+        self.fd = fd
+        self.connectedAtSeconds = connectedAtSeconds
+    }
+}
+
+/// The kv clients connected now, shared by every connection of a context. Loop thread only.
+public final class ClientRegistry {
+    private var records: [Int: ClientRecord] = [:]
+    private var killers: [Int: () -> Void] = [:]
+    private var senders: [Int: ([UInt8]) -> Void] = [:]
+    /// Clients that ran MONITOR, in the order they did.
+    // Read once per batch on the hot path; loop thread only and never re-entered, so no dynamic
+    // exclusivity check.
+    @exclusivity(unchecked) private var monitorIDs: [Int] = []
+
+    /// Whether no client is monitoring (checked once per batch of requests).
+    public var hasMonitors: Bool { !self.monitorIDs.isEmpty }
+
+    public init() {}
+
+    /// Adds a client; `kill` closes its connection (CLIENT KILL), `send` queues bytes on it
+    /// outside its own replies (MONITOR lines).
+    public func register(_ record: ClientRecord, kill: @escaping () -> Void, send: @escaping ([UInt8]) -> Void) {
+        self.records[record.id] = record
+        self.killers[record.id] = kill
+        self.senders[record.id] = send
+    }
+
+    /// Removes a client that closed.
+    public func unregister(id: Int) {
+        self.records.removeValue(forKey: id)
+        self.killers.removeValue(forKey: id)
+        self.senders.removeValue(forKey: id)
+        self.monitorIDs.removeAll { $0 == id }
+    }
+
+    /// Client `id` gets every command from now on (MONITOR).
+    func startMonitoring(id: Int) {
+        if !self.monitorIDs.contains(id) { self.monitorIDs.append(id) }
+    }
+
+    /// Queues `line` on every monitoring client but `except` (a monitor does not see its own commands).
+    func feedMonitors(_ line: [UInt8], except id: Int) {
+        for monitor in self.monitorIDs where monitor != id { self.senders[monitor]?(line) }
+    }
+
+    /// Changes a client's record in place (name, protocol, last command).
+    func update(id: Int, _ change: (inout ClientRecord) -> Void) {
+        guard self.records[id] != nil else { return }
+        change(&self.records[id]!)
+    }
+
+    /// How many clients are connected.
+    public var count: Int { self.records.count }
+
+    /// Every client, by id.
+    var all: [ClientRecord] { self.records.values.sorted { $0.id < $1.id } }
+
+    func record(id: Int) -> ClientRecord? { self.records[id] }
+
+    /// Closes client `id`'s connection (after the current reply). - Returns: whether it existed.
+    func kill(id: Int) -> Bool {
+        guard let kill = self.killers[id] else { return false }
+        kill()
+        return true
+    }
+}
+
+/// The slow log (SLOWLOG): commands that took longer than a threshold, newest first, bounded.
+/// Shared by every connection of a context; loop thread only.
+public final class SlowLog {
+    struct Entry {
+        let id: Int
+        let timestampSeconds: Int
+        let microseconds: Int
+        /// At most 32 arguments, each at most 128 bytes, as Redis keeps them.
+        let arguments: [[UInt8]]
+        let client: [UInt8]
+        let name: [UInt8]
+    }
+
+    /// Commands slower than this many microseconds are logged (Redis's
+    /// `slowlog-log-slower-than`; negative: none, 0: every command).
+    @exclusivity(unchecked) public var thresholdMicroseconds = 10_000
+    /// The most entries kept (`slowlog-max-len`).
+    public var maxLength = 128 {
+        didSet { if self.entries.count > self.maxLength { self.entries.removeLast(self.entries.count - self.maxLength) } }
+    }
+    private(set) var entries: [Entry] = []
+    private var nextID = 0
+
+    public init() {}
+
+    func record(_ arguments: ArgumentVector, microseconds: Int, at seconds: Int, client: [UInt8], name: [UInt8]) {
+        guard self.maxLength > 0 else { return }
+        var kept: [[UInt8]] = []
+        let shown = min(arguments.count, 32)
+        let hidden = Commands.secretArguments(arguments)
+        for i in 0..<shown {
+            if hidden.contains(i) {
+                kept.append(Array("(redacted)".utf8))
+            } else if i == 31 && arguments.count > 32 {
+                kept.append(Array("... (\(arguments.count - 31) more arguments)".utf8))
+            } else if arguments[i].count > 128 {
+                kept.append(Array(arguments[i].prefix(128)) + Array("... (\(arguments[i].count - 128) more bytes)".utf8))
+            } else {
+                kept.append(Array(arguments[i]))
+            }
+        }
+        self.entries.insert(Entry(id: self.nextID, timestampSeconds: seconds, microseconds: microseconds,
+                                  arguments: kept, client: client, name: name), at: 0)
+        self.nextID += 1
+        if self.entries.count > self.maxLength { self.entries.removeLast() }
+    }
+
+    func reset() { self.entries = [] }
+}

@@ -1,0 +1,48 @@
+// Large values through the reactord binary: a 32 MiB value is stored and read back over RESP,
+// and the server's resident memory stays within a small multiple of the value (no copy per parse
+// step). scripts/large-value.sh runs the same check at 512 MiB against a release build.
+
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite struct LargeValueTests {
+    @Test func thirtyTwoMebibyteValueRoundTripsWithBoundedMemory() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let process = try ReactordProcess(arguments: [
+            "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
+            "--data-dir", dir.path, "--fsync", "no", "--log-level", "error",
+        ])
+        defer { process.kill() }
+        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
+        let kv = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") })
+        let port = try #require(kv.split(separator: ":").last.flatMap { Int($0) })
+        let baseline = try #require(residentKiB(pid: process.pid))
+
+        let size = 32 << 20
+        var value = [UInt8](repeating: 0, count: size)
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        for i in 0..<size {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            value[i] = UInt8(truncatingIfNeeded: state >> 56)
+        }
+        let client = try RESPTestClient(port: port)
+        let deadline = ContinuousClock.now + .seconds(120)
+        #expect(try client.call([Array("SET".utf8), Array("big".utf8), value], deadline: deadline) == .simple("OK"))
+        let afterSet = try #require(residentKiB(pid: process.pid))
+        #expect(try client.call([Array("STRLEN".utf8), Array("big".utf8)], deadline: deadline) == .integer(size))
+        let got = try client.call([Array("GET".utf8), Array("big".utf8)], deadline: deadline)
+        #expect(got == .bulk(value), "the value read back differs")
+        let afterGet = try #require(residentKiB(pid: process.pid))
+        let growthMiB = (max(afterSet, afterGet) - baseline) / 1024
+        #expect(growthMiB < 3 * 32, "RSS after the SET and the GET grew by \(growthMiB) MiB for one 32 MiB value")
+        print("large value: RSS +\(growthMiB) MiB after a 32 MiB SET and GET")
+        #expect(kill(process.pid, SIGTERM) == 0)
+        let started = ContinuousClock.now
+        #expect(process.waitForExit(within: 60) == 0)
+        print("large value: exit took \(ContinuousClock.now - started)")
+    }
+}
