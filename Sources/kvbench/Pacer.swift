@@ -1,0 +1,127 @@
+// The open-loop clock: a fixed schedule of due times (request i is due at start + i/rate), and a
+// thread that wakes the event loop when requests fall due while it sleeps. The loop parks in
+// epoll_wait with no timeout and Dispatch timers fire at millisecond grain, so the pacer sleeps
+// with clock_nanosleep to the next due time instead. It touches no loop state: it only posts to
+// an Inbox (the loop's one hand-off boundary), and at most one post is outstanding at a time.
+
+import Reactor
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Request `i` (0-based, over all connections) is due at `start + i * 1e9 / rate` nanoseconds.
+struct OpenLoopSchedule: Sendable {
+    let startNanoseconds: UInt64
+    let ratePerSecond: Double
+    /// Requests on the schedule in all (the -n count, or rate × duration).
+    let total: Int
+
+    /// How many requests are due at `now` (every index below it), at most ``total``. The one
+    /// test of dueness everyone uses, so rounding can never make two parties disagree.
+    @inline(__always)
+    func dueCount(at now: UInt64) -> Int {
+        guard now >= self.startNanoseconds else { return 0 }
+        let elapsed = Double(now - self.startNanoseconds)
+        let count = Int(elapsed * self.ratePerSecond / 1e9) + 1
+        return min(count, self.total)
+    }
+
+    /// When request `index` falls due (the earliest `now` with `dueCount(at: now) > index`).
+    @inline(__always)
+    func dueTime(_ index: Int) -> UInt64 {
+        let t = self.startNanoseconds + UInt64((Double(index) * 1e9 / self.ratePerSecond).rounded(.up))
+        return self.dueCount(at: t) > index ? t : t + 1
+    }
+}
+
+/// Runs the pacing thread for one measured phase. Create, ``start()``, and ``stop()`` (which
+/// joins the thread) on the loop thread.
+final class Pacer {
+    /// What the loop and the pacing thread share: the schedule (immutable) and two flags.
+    private final class Shared: Sendable {
+        let schedule: OpenLoopSchedule
+        let inbox: Inbox<UInt8>
+        let stopped = Atomic<Bool>(false)
+        /// A wake-up is posted and the loop has not taken it yet: no second post.
+        let pending = Atomic<Bool>(false)
+
+        init(schedule: OpenLoopSchedule, inbox: Inbox<UInt8>) {
+            self.schedule = schedule
+            self.inbox = inbox
+        }
+    }
+
+    /// The pacer never wakes the loop more often than this: when requests fall due faster, the
+    /// loop is busy with replies and issues due requests itself before each sleep.
+    static let minimumGapNanoseconds: UInt64 = 50_000
+
+    private let shared: Shared
+    private var thread: pthread_t?
+
+    /// - Parameter inbox: posted to when requests are due; its handler must call ``taken()``.
+    init(schedule: OpenLoopSchedule, inbox: Inbox<UInt8>) {
+        self.shared = Shared(schedule: schedule, inbox: inbox)
+    }
+
+    /// The loop took the wake-up: the next due time may post again. Loop thread.
+    func taken() { self.shared.pending.store(false, ordering: .releasing) }
+
+    /// Starts the pacing thread.
+    /// - Throws: ``BenchFailure`` if the thread cannot be created.
+    func start() throws(BenchFailure) {
+        let box = Unmanaged.passRetained(self.shared).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, nil, { raw in
+            let shared = Unmanaged<Shared>.fromOpaque(raw!).takeRetainedValue()
+            Pacer.pace(shared)
+            return nil
+        }, box)
+        guard rc == 0 else {
+            Unmanaged<Shared>.fromOpaque(box).release()
+            throw BenchFailure(description: "cannot start the pacing thread: \(String(cString: strerror(rc)))")
+        }
+        self.thread = thread
+    }
+
+    /// Stops and joins the thread (within one sleep, at most 10 ms). Idempotent.
+    func stop() {
+        self.shared.stopped.store(true, ordering: .releasing)
+        if let thread = self.thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+    }
+
+    private static func pace(_ shared: Shared) {
+        Self.reduceTimerSlack()
+        let schedule = shared.schedule
+        var posted = 0
+        while !shared.stopped.load(ordering: .acquiring) {
+            let now = SystemClock.monotonicNanoseconds()
+            let due = schedule.dueCount(at: now)
+            if due > posted && !shared.pending.exchange(true, ordering: .acquiringAndReleasing) {
+                shared.inbox.post(0)
+                posted = due
+            }
+            // Sleep to the next due time (or, with everything due, until stopped), never for
+            // less than the minimum gap and never past 10 ms, so stop() returns promptly.
+            var wake = due < schedule.total ? schedule.dueTime(due) : now + 10_000_000
+            wake = max(wake, now + Self.minimumGapNanoseconds)
+            wake = min(wake, now + 10_000_000)
+            var ts = timespec(tv_sec: Int(wake / 1_000_000_000), tv_nsec: Int(wake % 1_000_000_000))
+            while clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nil) == EINTR {}
+        }
+    }
+
+    /// Linux rounds a sleep up by the thread's timer slack (50 µs by default), which would add
+    /// straight to every measured latency at low rates. A thread may set its own slack through
+    /// /proc (prctl is variadic and not callable from Swift); if that is refused the default
+    /// stays, and sends are up to 50 µs late.
+    private static func reduceTimerSlack() {
+        let fd = open("/proc/thread-self/timerslack_ns", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = write(fd, "1", 1)
+        close(fd)
+    }
+}
