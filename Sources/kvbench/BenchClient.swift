@@ -85,9 +85,10 @@ final class BenchClient: ConnectionDelegate {
         let step = self.runner.clientCount
         connection.withOutputBuffer { output in
             while self.inFlight < self.pipeline && self.nextScheduled < dueCount {
-                let request = self.runner.drawScheduledRequest(&self.rng, now: now)
+                let due = schedule.dueTime(self.nextScheduled)
+                let request = self.runner.drawScheduledRequest(&self.rng, due: due, now: now)
                 encoder.append(isGet: request.isGet, key: request.key, to: &output)
-                self.push(isGet: request.isGet, stamp: schedule.dueTime(self.nextScheduled))
+                self.push(isGet: request.isGet, stamp: due)
                 self.nextScheduled += step
             }
         }

@@ -43,6 +43,9 @@ struct BenchResult {
     /// duration ended first (the schedule was not kept).
     var intendedRate: Double?
     var unsentRequests = 0
+    /// Open loop: how late each request left after its due time, in µs (after the warm-up):
+    /// waiting at the pipeline cap, and the pacer's and the loop's own delays.
+    var sendLag = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
 
     /// Whether the open-loop schedule was kept: the achieved rate is at least 95% of the
     /// intended one. (A few requests still waiting at the pipeline cap when the duration ends
@@ -218,9 +221,12 @@ final class BenchRunner {
 
     /// Open loop: a request for a schedule slot the client is about to send (counted as issued).
     @inline(__always)
-    func drawScheduledRequest(_ rng: inout WyRand, now: UInt64) -> (isGet: Bool, key: Int) {
+    func drawScheduledRequest(_ rng: inout WyRand, due: UInt64, now: UInt64) -> (isGet: Bool, key: Int) {
         // The watchdog measures silence only while something is outstanding.
         if self.issued == self.completed { self.lastReply = now }
+        if now >= self.warmupUntil {
+            self.result.sendLag.record(min((now &- min(due, now) &+ 500) / 1000, self.result.sendLag.highestTrackableValue))
+        }
         self.issued += 1
         return self.draw(&rng)
     }

@@ -69,6 +69,10 @@ struct Report {
             (\(r.histogram.totalCount) samples; first \(r.warmupRequests) replies excluded as warm-up)
 
             """
+        if r.intendedRate != nil && r.sendLag.totalCount > 0 {
+            text += "  send lag µs p50 \(r.sendLag.valueAtPercentile(50))  p99 \(r.sendLag.valueAtPercentile(99))  "
+                + "max \(r.sendLag.max)  (sent after due: waiting at the -P cap, or kvbench/the machine late)\n"
+        }
         if r.errors > 0 {
             text += "  errors      \(r.errors) requests failed" + (r.lastError.map { "; last error reply: \($0)" } ?? "") + "\n"
         }
@@ -98,6 +102,10 @@ struct Report {
             fields.append(("intended_rate", BenchRunner.format(intended, 1)))
             fields.append(("schedule_kept", r.scheduleKept ? "true" : "false"))
             fields.append(("unsent_requests", String(r.unsentRequests)))
+            let lag = r.sendLag
+            fields.append(("send_lag_p50_us", String(lag.totalCount > 0 ? lag.valueAtPercentile(50) : 0)))
+            fields.append(("send_lag_p99_us", String(lag.totalCount > 0 ? lag.valueAtPercentile(99) : 0)))
+            fields.append(("send_lag_max_us", String(lag.max)))
         }
         if c.preload {
             fields.append(("preloaded_keys", String(r.preloadedKeys)))
