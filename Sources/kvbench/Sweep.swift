@@ -2,7 +2,9 @@
 // finds the ceiling; open-loop steps then start at 10% of it and rise 25% a step, each as long as
 // --duration, until p99 passes the target or the achieved rate falls below 95% of the intended
 // one. Prints a row per step as it finishes (or, with --json, one object at the end) and the
-// highest rate within the target. Runs are BenchRunners, one after the other.
+// highest rate within the target. Each row also shows the send lag's p99 (how late requests left
+// their due time), so a step lost to the client or the machine can be told from one lost to the
+// server. Runs are BenchRunners, one after the other.
 
 import Foundation
 
@@ -55,7 +57,7 @@ struct Sweep {
                 \(BenchRunner.format(self.ceiling, 0)) ops/s (p99 \(Report(configuration: closed, result: ceilingResult).latencies.p99) µs); \
                 steps of \(BenchRunner.format(seconds, 1)) s
                   \(Self.pad("step", 4))  \(Self.pad("rate asked", 12))  \(Self.pad("achieved", 12))  \
-                \(Self.pad("p50 ms", 9))  \(Self.pad("p99 ms", 9))  \(Self.pad("p99.9 ms", 9))
+                \(Self.pad("p50 ms", 9))  \(Self.pad("p99 ms", 9))  \(Self.pad("p99.9 ms", 9))  \(Self.pad("lag p99", 9))
 
                 """)
         }
@@ -75,7 +77,8 @@ struct Sweep {
                 if result.errors > 0 { note += "  (\(result.errors) errors)" }
                 self.emit("  \(Self.pad(String(index + 1), 4))  \(Self.pad(BenchRunner.format(rate, 0), 12))  "
                     + "\(Self.pad(BenchRunner.format(result.opsPerSecond, 0), 12))  \(Self.pad(Self.ms(latencies.p50), 9))  "
-                    + "\(Self.pad(Self.ms(latencies.p99), 9))  \(Self.pad(Self.ms(latencies.p999), 9))\(note)\n")
+                    + "\(Self.pad(Self.ms(latencies.p99), 9))  \(Self.pad(Self.ms(latencies.p999), 9))  "
+                    + "\(Self.pad(Self.ms(Self.lagP99(result)), 9))\(note)\n")
             }
             if !step.withinTarget { break }
             rate *= 1.25
@@ -101,6 +104,7 @@ struct Sweep {
                 ("p999_us", String(l.p999)), ("max_us", String(l.max)),
                 ("errors", String(step.result.errors)), ("requests", String(step.result.requests)),
                 ("unsent_requests", String(step.result.unsentRequests)),
+                ("send_lag_p99_us", String(Self.lagP99(step.result))),
                 ("within_target", step.withinTarget ? "true" : "false"),
             ]
             return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
@@ -137,6 +141,11 @@ struct Sweep {
 
     private func emit(_ text: String) {
         FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    /// How late the step's requests left, p99, in µs: kvbench's (or the machine's) share of the latency.
+    private static func lagP99(_ result: BenchResult) -> UInt64 {
+        result.sendLag.totalCount > 0 ? result.sendLag.valueAtPercentile(99) : 0
     }
 
     private static func ms(_ microseconds: UInt64) -> String { BenchRunner.format(Double(microseconds) / 1000, 3) }
