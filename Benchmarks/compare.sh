@@ -5,11 +5,11 @@
 # memcached. Each figure is measured RUNS times with the servers alternating (A B C A B C ...)
 # and printed as "median (min-max)". Server on CPU 0, clients on CPU 1.
 #
-#   Benchmarks/compare.sh [-n REQUESTS] [-r RUNS] [-s] [-f] [-o DIR]
+#   Benchmarks/compare.sh [-n REQUESTS] [-r RUNS] [-s] [-t P99_MS] [-f] [-o DIR]
 #     -n  requests per kvbench/redis-benchmark run (default 200000)
 #     -r  runs per figure, servers alternating (default 3)
-#     -s  also --sweep: the highest open-loop rate with p99 <= 1 ms for each server (-c 50),
-#         tables and plots (DIR/sweep-<server>.svg)
+#     -s  also --sweep: the highest open-loop rate with p99 <= P99_MS (-t, default 1) for each
+#         server (-c 50), tables and plots (DIR/sweep-<server>-<run>.svg)
 #     -f  also the file client: reactor-cli file get of a 1 GiB file (in the server's page cache)
 #         against a plain C reader (one reused 1 MiB buffer, write(2) to a file in the same
 #         directory), both writing and discarding
@@ -25,16 +25,18 @@ cd "$(dirname "$0")/.."
 requests=200000
 runs=3
 sweep=0
+target=1
 files=0
 outdir=Benchmarks/results
-while getopts "n:r:sfo:" opt; do
+while getopts "n:r:st:fo:" opt; do
     case $opt in
         n) requests=$OPTARG ;;
         r) runs=$OPTARG ;;
         s) sweep=1 ;;
+        t) target=$OPTARG ;;
         f) files=1 ;;
         o) outdir=$OPTARG ;;
-        *) echo "usage: $0 [-n REQUESTS] [-r RUNS] [-s] [-f] [-o DIR]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-n REQUESTS] [-r RUNS] [-s] [-t P99_MS] [-f] [-o DIR]" >&2; exit 2 ;;
     esac
 done
 for tool in redis-server redis-benchmark redis-cli memcached; do
@@ -116,9 +118,9 @@ start_memcached() {
     echo "$port"
 }
 
-rb() { # port test pipeline -> requests per second
-    taskset -c 1 redis-benchmark -p "$1" -t "$2" -c 50 -P "$3" -n "$requests" -q 2>/dev/null | tr '\r' '\n' \
-        | grep -a 'requests per second' | tail -1 | awk '{print $2}'
+rb() { # port test pipeline -> "ops p99_ms" (from the CSV report: rps, ..., p99_latency_ms)
+    taskset -c 1 redis-benchmark -p "$1" -t "$2" -c 50 -P "$3" -n "$requests" --csv 2>/dev/null \
+        | tail -1 | awk -F, '{gsub(/"/,""); print int($2), $7}'
 }
 kb() { # protocol port ratio pipeline -> "ops p99_ms"
     taskset -c 1 "$bin/kvbench" --protocol "$1" --port "$2" -c 50 -P "$4" -n "$requests" --ratio "$3" \
@@ -140,15 +142,20 @@ redis_no=$(start_redis no)
 mc=$(start_memcached)
 preload resp "$r_no"; preload resp "$redis_no"; preload memcache "$mc"
 
-row() { printf '%-32s %20s %20s %20s %9s\n' "$@"; }
+row() { printf '%-34s %24s %24s %24s %9s\n' "$@"; }
 echo "$runs runs per figure, servers alternating; median (min-max); -c 50; n=$requests"
 row "test" "reactord" "redis-server" "memcached" "rd/redis"
 for p in 1 16; do
     for t in set get; do
-        a=(); b=()
-        for _ in $(seq "$runs"); do a+=("$(rb "$r_no" $t $p)"); b+=("$(rb "$redis_no" $t $p)"); done
-        row "redis-benchmark $t -P $p (ops/s)" "$(summary <<<"${a[*]}")" "$(summary <<<"${b[*]}")" "-" \
-            "$(ratio "$(median <<<"${a[*]}")" "$(median <<<"${b[*]}")")"
+        ao=(); ap=(); bo=(); bp=()
+        for _ in $(seq "$runs"); do
+            read -r o l <<<"$(rb "$r_no" $t $p)"; ao+=("$o"); ap+=("$l")
+            read -r o l <<<"$(rb "$redis_no" $t $p)"; bo+=("$o"); bp+=("$l")
+        done
+        row "redis-benchmark $t -P $p (ops/s)" "$(summary <<<"${ao[*]}")" "$(summary <<<"${bo[*]}")" "-" \
+            "$(ratio "$(median <<<"${ao[*]}")" "$(median <<<"${bo[*]}")")"
+        row "redis-benchmark $t -P $p (p99 ms)" "$(summary <<<"${ap[*]}")" "$(summary <<<"${bp[*]}")" "-" \
+            "$(ratio "$(median <<<"${ap[*]}")" "$(median <<<"${bp[*]}")")"
     done
     for spec in "1:0 set" "0:1 get"; do
         set -- $spec
@@ -170,7 +177,10 @@ row "memaslap get -c 50 (ops/s)" "-" "-" "$(summary <<<"${m[*]}")" "-"
 r_always=$(start_reactord always)
 redis_always=$(start_redis always)
 a=(); b=()
-for _ in $(seq "$runs"); do a+=("$(rb "$r_always" set 1)"); b+=("$(rb "$redis_always" set 1)"); done
+for _ in $(seq "$runs"); do
+    read -r o _ <<<"$(rb "$r_always" set 1)"; a+=("$o")
+    read -r o _ <<<"$(rb "$redis_always" set 1)"; b+=("$o")
+done
 row "SET fsync always -P 1 (ops/s)" "$(summary <<<"${a[*]}")" "$(summary <<<"${b[*]}")" "-" \
     "$(ratio "$(median <<<"${a[*]}")" "$(median <<<"${b[*]}")")"
 echo "(last row: reactord --fsync always vs redis appendfsync always; others: reactord --fsync no vs redis"
@@ -179,12 +189,12 @@ echo " appendonly yes, appendfsync no; memcached keeps nothing on disk)"
 if [ $sweep = 1 ]; then
     mkdir -p "$outdir"
     echo
-    echo "Sweep: highest open-loop rate with p99 <= 1 ms (-c 50 -P 1, ratio 1:1, 2 s steps), servers alternating"
+    echo "Sweep: highest open-loop rate with p99 <= $target ms (-c 50 -P 1, ratio 1:1, 2 s steps), servers alternating"
     declare -A best
     for run in $(seq "$runs"); do
         for spec in "reactord resp $r_no" "redis-server resp $redis_no" "memcached memcache $mc"; do
             set -- $spec
-            taskset -c 1 "$bin/kvbench" --protocol "$2" --port "$3" -c 50 --sweep 1 --duration 2 \
+            taskset -c 1 "$bin/kvbench" --protocol "$2" --port "$3" -c 50 --sweep "$target" --duration 2 \
                 --plot "$outdir/sweep-$1-$run.svg" >"$work/sweep-$1-$run.txt"
             best[$1]="${best[$1]:-} $(awk '/best:/ {print ($2 == "none;" ? 0 : $2)}' "$work/sweep-$1-$run.txt")"
             [ "$run" = 1 ] && { echo "--- $1"; cat "$work/sweep-$1-$run.txt"; }
