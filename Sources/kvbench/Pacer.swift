@@ -1,5 +1,5 @@
-// The open-loop clock: a fixed schedule of due times (request i is due at start + i/rate), and a
-// thread that wakes the event loop when requests fall due while it sleeps. The loop parks in
+// The open-loop clock: a thread that wakes the event loop when requests on the schedule
+// (OpenLoopSchedule) fall due while it sleeps. The loop parks in
 // epoll_wait with no timeout and Dispatch timers fire at millisecond grain, so the pacer sleeps
 // with clock_nanosleep to the next due time instead. It touches no loop state: it only posts to
 // an Inbox (the loop's one hand-off boundary), and at most one post is outstanding at a time.
@@ -9,31 +9,6 @@ import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// Request `i` (0-based, over all connections) is due at `start + i * 1e9 / rate` nanoseconds.
-struct OpenLoopSchedule: Sendable {
-    let startNanoseconds: UInt64
-    let ratePerSecond: Double
-    /// Requests on the schedule in all (the -n count, or rate × duration).
-    let total: Int
-
-    /// How many requests are due at `now` (every index below it), at most ``total``. The one
-    /// test of dueness everyone uses, so rounding can never make two parties disagree.
-    @inline(__always)
-    func dueCount(at now: UInt64) -> Int {
-        guard now >= self.startNanoseconds else { return 0 }
-        let elapsed = Double(now - self.startNanoseconds)
-        let count = Int(elapsed * self.ratePerSecond / 1e9) + 1
-        return min(count, self.total)
-    }
-
-    /// When request `index` falls due (the earliest `now` with `dueCount(at: now) > index`).
-    @inline(__always)
-    func dueTime(_ index: Int) -> UInt64 {
-        let t = self.startNanoseconds + UInt64((Double(index) * 1e9 / self.ratePerSecond).rounded(.up))
-        return self.dueCount(at: t) > index ? t : t + 1
-    }
-}
 
 /// Runs the pacing thread for one measured phase. Create, ``start()``, and ``stop()`` (which
 /// joins the thread) on the loop thread.
