@@ -172,6 +172,27 @@ extension KVBenchTests {
         #expect(openObject["schedule_kept"] as? Bool == true, "\(open.stdout)")
     }
 
+    @Test("memcache replies dribbled one byte per write (VALUE line, data, END split anywhere) are parsed and counted")
+    func memcacheRepliesSplitAcrossReads() throws {
+        let server = try KVBenchFakeServer(errorKey: "kvbench:000004", dribble: true, memcache: true)
+        defer { server.stop() }
+        let run = try KVBenchProcess.run(["--protocol", "memcache", "--port", "\(server.port)", "-n", "400", "-c", "2",
+                                          "-P", "4", "--keyspace", "10", "--value-size", "5", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        let requests = try #require(object["requests"] as? Int)
+        let replies = try #require(object["replies"] as? Int)
+        let errors = try #require(object["errors"] as? Int)
+        #expect(requests == 400)
+        #expect(replies + errors == requests)
+        #expect(errors > 0, "SERVER_ERROR for kvbench:000004 must count as an error")
+        #expect(object["last_error"] as? String == "SERVER_ERROR injected")
+        // Over 10 keys, most GETs after the first SETs hit: VALUE replies were parsed, not only END.
+        #expect((object["misses"] as? Int ?? 400) < 100, "\(run.stdout)")
+        server.stop()
+        #expect(server.keyCounts.values.reduce(0, +) == 400)
+    }
+
     @Test("--sweep: steps from 10% of the ceiling rising 25% each until the target is passed; --json and --plot")
     func sweepFindsTheBestRate() throws {
         let server = try KVBenchFakeServer(errorKey: nil)

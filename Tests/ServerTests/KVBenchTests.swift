@@ -254,7 +254,9 @@ final class KVBenchSVGCollector: NSObject, XMLParserDelegate {
 /// `errorKey`. With `closeAfter`, it closes every connection once it has answered that many
 /// requests (a server that dies mid-run). With `stallOnceAfter`, it stops answering for 200 ms,
 /// once, that many seconds after the first request (a pause such as a fork or a slow disk).
-/// With `password`, a connection must send `auth <password>` first. It counts the requests per key.
+/// With `password`, a connection must send `auth <password>` first. With `memcache`, it speaks
+/// memcached's text protocol (`set k f e n` + data -> `STORED`, `get k` -> `VALUE … END` or `END`,
+/// `SERVER_ERROR` for `errorKey`) instead. It counts the requests per key.
 final class KVBenchFakeServer: Sendable {
     let port: Int
     private let listener: CInt
@@ -265,6 +267,7 @@ final class KVBenchFakeServer: Sendable {
     private let dribble: Bool
     private let stallOnceAfter: Double?
     private let password: String?
+    private let memcache: Bool
     private let handled = Mutex(0)
     private let counts = Mutex<[String: Int]>([:])
     private let authAttempts = Mutex<[String]>([])
@@ -277,7 +280,8 @@ final class KVBenchFakeServer: Sendable {
 
     /// - Parameter dribble: write replies one byte per send, so they arrive split across reads.
     init(errorKey: String?, closeAfter: Int? = nil, dribble: Bool = false, stallOnceAfter: Double? = nil,
-         password: String? = nil) throws {
+         password: String? = nil, memcache: Bool = false) throws {
+        self.memcache = memcache
         self.errorKey = errorKey
         self.closeAfter = closeAfter
         self.dribble = dribble
@@ -355,6 +359,7 @@ final class KVBenchFakeServer: Sendable {
     private func serve() {
         var buffers: [CInt: [UInt8]] = [:]
         var authenticated: Set<CInt> = []
+        var pendingSets: [CInt: String] = [:]  // memcache: the key whose data line comes next
         var store: [String: String] = [:]
         var counts: [String: Int] = [:]
         var firstRequest: ContinuousClock.Instant?
@@ -392,6 +397,7 @@ final class KVBenchFakeServer: Sendable {
                     Glibc.close(entry.fd)
                     buffers[entry.fd] = nil
                     authenticated.remove(entry.fd)
+                    pendingSets[entry.fd] = nil
                     continue
                 }
                 if firstRequest == nil { firstRequest = .now }
@@ -401,7 +407,32 @@ final class KVBenchFakeServer: Sendable {
                     let line = String(decoding: pending[..<newline], as: UTF8.self)
                     pending.removeSubrange(...newline)
                     let answer: String
-                    if let password = self.password, !authenticated.contains(entry.fd) {
+                    if self.memcache {
+                        let text = line.hasSuffix("\r") ? String(line.dropLast()) : line
+                        if let key = pendingSets.removeValue(forKey: entry.fd) {
+                            counts[key, default: 0] += 1
+                            store[key] = text
+                            answer = key == self.errorKey ? "SERVER_ERROR injected\r" : "STORED\r"
+                        } else {
+                            let words = text.split(separator: " ")
+                            if words.count == 5 && words[0] == "set" {
+                                pendingSets[entry.fd] = String(words[1])
+                                continue  // answered after its data line
+                            } else if words.count == 2 && words[0] == "get" {
+                                let key = String(words[1])
+                                counts[key, default: 0] += 1
+                                if key == self.errorKey {
+                                    answer = "SERVER_ERROR injected\r"
+                                } else if let value = store[key] {
+                                    answer = "VALUE \(key) 0 \(value.utf8.count)\r\n\(value)\r\nEND\r"
+                                } else {
+                                    answer = "END\r"
+                                }
+                            } else {
+                                answer = "ERROR\r"
+                            }
+                        }
+                    } else if let password = self.password, !authenticated.contains(entry.fd) {
                         if line.hasPrefix("auth ") {
                             let tried = String(line.dropFirst(5))
                             self.authAttempts.withLock { $0.append(tried) }
@@ -440,6 +471,7 @@ final class KVBenchFakeServer: Sendable {
                 for fd in buffers.keys { Glibc.close(fd) }
                 buffers.removeAll()
                 authenticated.removeAll()
+                pendingSets.removeAll()
             }
         }
         for fd in buffers.keys { Glibc.close(fd) }
