@@ -39,8 +39,8 @@ struct BenchResult {
     var preloadedKeys = 0
     var preloadErrors = 0
     var preloadSeconds = 0.0
-    /// Open loop: the rate asked for, and the requests due that were never sent because the
-    /// duration ended first (the schedule was not kept).
+    /// Open loop: the rate asked for, and the requests due that were never sent because they
+    /// were still waiting at the pipeline cap when the duration ended.
     var intendedRate: Double?
     var unsentRequests = 0
     /// Open loop: how late each request left after its due time, in µs (after the warm-up):
