@@ -35,6 +35,12 @@ struct BenchConfiguration: Sendable {
     var ratio = Ratio("1:1")!
     var keyspace = 100_000
     var valueSize = 16
+    var keyPrefix = "kvbench:"
+    var distribution = KeyDistribution.uniform
+    /// Open loop at this many requests per second over all connections; nil: closed loop.
+    var rate: Double?
+    /// Sent first on every connection (RESP `AUTH`, line `auth`).
+    var password: String?
     var preload = false
     var seed: UInt64 = 1
     /// Draw a progress line on stderr (only when it is a terminal).

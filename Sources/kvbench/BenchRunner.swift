@@ -1,7 +1,10 @@
-// The benchmark engine: one EventLoop on the calling thread, C client connections, an optional
-// preload phase, then the measured phase. It hands out requests (exactly N in -n mode, until the
-// deadline in --duration mode), counts every reply, and records latencies after the warm-up in an
-// HdrHistogram. Any connection lost or refused ends the run with a BenchFailure. Loop thread only.
+// The benchmark engine: one EventLoop on the calling thread, C client connections, AUTH when a
+// password is given, an optional preload phase, then the measured phase. Closed loop, it hands
+// out requests as replies free room (exactly N in -n mode, until the deadline in --duration
+// mode); open loop (--rate), requests fall due on a fixed schedule (Pacer) whatever the replies,
+// and each latency runs from its due time. It counts every reply and records latencies after the
+// warm-up in an HdrHistogram. Any connection lost or refused ends the run with a BenchFailure
+// (exit 3). Loop thread only.
 
 import Histogram
 import Reactor
@@ -9,9 +12,15 @@ import Reactor
 import Glibc
 #endif
 
-/// Why a run could not complete: one line for stderr.
+/// Why a run could not complete: one line for stderr, and the exit status.
 struct BenchFailure: Error, CustomStringConvertible {
     let description: String
+    /// 3: cannot connect, or the server was lost (as reactor-cli); 1: anything else.
+    var exitCode: Int32 = 1
+
+    static func network(_ description: String) -> BenchFailure {
+        BenchFailure(description: description, exitCode: 3)
+    }
 }
 
 /// What a finished run measured.
@@ -30,12 +39,27 @@ struct BenchResult {
     var preloadedKeys = 0
     var preloadErrors = 0
     var preloadSeconds = 0.0
+    /// Open loop: the rate asked for, and the requests due that were never sent because they
+    /// were still waiting at the pipeline cap when the duration ended.
+    var intendedRate: Double?
+    var unsentRequests = 0
+    /// Open loop: how late each request left after its due time, in µs (after the warm-up):
+    /// waiting at the pipeline cap, and the pacer's and the loop's own delays.
+    var sendLag = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
+
+    /// Whether the open-loop schedule was kept: the achieved rate is at least 95% of the
+    /// intended one. (A few requests still waiting at the pipeline cap when the duration ends
+    /// are normal near saturation; thousands pull the achieved rate down.)
+    var scheduleKept: Bool {
+        guard let intended = self.intendedRate else { return true }
+        return self.opsPerSecond >= 0.95 * intended
+    }
 
     var opsPerSecond: Double { self.elapsedSeconds > 0 ? Double(self.requests) / self.elapsedSeconds : 0 }
 }
 
 final class BenchRunner {
-    enum Phase { case connecting, preload, measure, done }
+    enum Phase { case connecting, auth, preload, measure, done }
 
     static let bucketNanoseconds: UInt64 = 100_000_000
 
@@ -49,6 +73,14 @@ final class BenchRunner {
     private var failure: BenchFailure?
     private var progressTimer: TimerID?
     private var deadlineTimer: TimerID?
+    private let keys: KeyChooser
+    /// Open loop: the schedule of the measured phase and its pacer (nil in closed loop).
+    private var schedule: OpenLoopSchedule?
+    private var pacer: Pacer?
+    /// Open loop: schedule indices below this were offered to their connections.
+    private var scanned = 0
+    /// The connection whose AUTH was refused, if one was.
+    private var authRefusedBy: BenchClient?
 
     // Issuing.
     private let requestLimit: Int
@@ -72,7 +104,8 @@ final class BenchRunner {
     init(configuration: BenchConfiguration) throws(BenchFailure) {
         self.configuration = configuration
         self.encoder = RequestEncoder(wireProtocol: configuration.wireProtocol, keyspace: configuration.keyspace,
-                                      valueSize: configuration.valueSize)
+                                      valueSize: configuration.valueSize, keyPrefix: configuration.keyPrefix)
+        self.keys = KeyChooser(distribution: configuration.distribution, keyspace: configuration.keyspace)
         do {
             self.loop = try EventLoop()
         } catch {
@@ -83,9 +116,10 @@ final class BenchRunner {
         } catch {
             throw BenchFailure(description: error.description)
         }
-        switch configuration.limit {
-        case .requests(let n): self.requestLimit = n
-        case .duration: self.requestLimit = .max
+        switch (configuration.limit, configuration.rate) {
+        case (.requests(let n), _): self.requestLimit = n
+        case (.duration(let seconds), let rate?): self.requestLimit = max(1, Int((seconds * rate).rounded(.up)))
+        case (.duration, nil): self.requestLimit = .max
         }
         self.setWeight = UInt64(configuration.ratio.sets)
         self.totalWeight = UInt64(configuration.ratio.sets + configuration.ratio.gets)
@@ -109,7 +143,7 @@ final class BenchRunner {
             } catch {
                 self.phase = .done
                 self.closeAll()
-                throw BenchFailure(description: "cannot connect to \(self.address): \(Self.describe(error))")
+                throw BenchFailure.network("cannot connect to \(self.address): \(Self.describe(error))")
             }
         }
         // The progress timer doubles as the stall watchdog, so it runs even when nothing is drawn.
@@ -117,16 +151,28 @@ final class BenchRunner {
         self.progressTimer = self.loop.scheduleTimer(after: .milliseconds(250), repeating: .milliseconds(250)) { [unowned self] in
             self.tick()
         }
+        if self.configuration.rate != nil {
+            // Whatever woke the loop, requests that fell due meanwhile leave before it sleeps.
+            self.loop.addBeforeSleepHook { [unowned self] in
+                self.issueAllDue(now: SystemClock.monotonicNanoseconds())
+            }
+        }
         do {
             try self.loop.run()
         } catch {
             self.failure = BenchFailure(description: "event loop failed: \(error)")
         }
         self.phase = .done
+        self.pacer?.stop()
+        self.pacer = nil
         self.clearProgress()
         if let timer = self.progressTimer { self.loop.cancelTimer(timer) }
         if let timer = self.deadlineTimer { self.loop.cancelTimer(timer) }
         self.closeAll()
+        if let client = self.authRefusedBy {
+            self.authRefusedBy = nil
+            throw BenchFailure(description: "authentication with \(self.address) failed: \(client.lastError ?? "error reply")")
+        }
         if let failure = self.failure { throw failure }
         self.result.lastError = self.clients.lazy.compactMap { $0.lastError }.first
         return self.result
@@ -138,21 +184,19 @@ final class BenchRunner {
         guard self.phase == .connecting else { return }
         self.connected += 1
         if self.connected == self.clients.count {
-            if self.configuration.preload {
-                self.begin(.preload)
-            } else {
-                self.begin(.measure)
-            }
+            self.begin(self.configuration.password != nil ? .auth : self.configuration.preload ? .preload : .measure)
         }
     }
+
+    /// The number of connections (the stride of each one's share of the schedule).
+    var clientCount: Int { self.clients.count }
 
     func clientFailed(_ client: BenchClient, reason: String) {
         guard self.phase != .done, self.failure == nil else { return }
         if self.phase == .connecting {
-            self.failure = BenchFailure(description: "cannot connect to \(self.address): \(reason)")
+            self.failure = .network("cannot connect to \(self.address): \(reason)")
         } else {
-            self.failure = BenchFailure(
-                description: "connection to \(self.address) lost after \(self.completed) replies: \(reason)")
+            self.failure = .network("connection to \(self.address) lost after \(self.completed) replies: \(reason)")
         }
         self.phase = .done
         self.loop.stop()
@@ -163,32 +207,78 @@ final class BenchRunner {
     func nextRequest(_ rng: inout WyRand) -> (isGet: Bool, key: Int)? {
         switch self.phase {
         case .measure:
-            guard !self.stopIssuing, self.issued < self.requestLimit else { return nil }
+            guard self.schedule == nil, !self.stopIssuing, self.issued < self.requestLimit else { return nil }
             self.issued += 1
-            let key = Int(truncatingIfNeeded: rng.next(below: UInt64(self.configuration.keyspace)))
-            let isGet: Bool
-            if self.setWeight == 0 {
-                isGet = true
-            } else if self.setWeight == self.totalWeight {
-                isGet = false
-            } else {
-                isGet = rng.next(below: self.totalWeight) >= self.setWeight
-            }
-            return (isGet, key)
+            return self.draw(&rng)
         case .preload:
             guard self.preloadNext < self.configuration.keyspace else { return nil }
             self.preloadNext += 1
             return (false, self.preloadNext - 1)
-        case .connecting, .done:
+        case .connecting, .auth, .done:
             return nil
         }
     }
 
+    /// Open loop: a request for a schedule slot the client is about to send (counted as issued).
+    @inline(__always)
+    func drawScheduledRequest(_ rng: inout WyRand, due: UInt64, now: UInt64) -> (isGet: Bool, key: Int) {
+        // The watchdog measures silence only while something is outstanding.
+        if self.issued == self.completed { self.lastReply = now }
+        if now >= self.warmupUntil {
+            self.result.sendLag.record(min((now &- min(due, now) &+ 500) / 1000, self.result.sendLag.highestTrackableValue))
+        }
+        self.issued += 1
+        return self.draw(&rng)
+    }
+
+    @inline(__always)
+    private func draw(_ rng: inout WyRand) -> (isGet: Bool, key: Int) {
+        let key = self.keys.next(&rng)
+        let isGet: Bool
+        if self.setWeight == 0 {
+            isGet = true
+        } else if self.setWeight == self.totalWeight {
+            isGet = false
+        } else {
+            isGet = rng.next(below: self.totalWeight) >= self.setWeight
+        }
+        return (isGet, key)
+    }
+
+    /// After a client's replies were accounted: it sends what it may (closed loop: refills its
+    /// pipeline; open loop: its requests that are due).
+    @inline(__always)
+    func replenish(_ client: BenchClient, now: UInt64) {
+        if self.phase == .measure, let schedule = self.schedule {
+            guard !self.stopIssuing else { return }
+            client.issueDue(dueCount: schedule.dueCount(at: now), schedule: schedule, now: now)
+        } else {
+            client.fill(now: now)
+        }
+    }
+
+    /// Open loop: offers every request that fell due since the last call to its connection. A
+    /// connection at its pipeline cap sends its due requests later, as replies make room.
+    private func issueAllDue(now: UInt64) {
+        guard self.phase == .measure, let schedule = self.schedule, !self.stopIssuing else { return }
+        let due = schedule.dueCount(at: now)
+        guard due > self.scanned else { return }
+        if due - self.scanned >= self.clients.count {
+            for client in self.clients { client.issueDue(dueCount: due, schedule: schedule, now: now) }
+        } else {
+            for index in self.scanned..<due {
+                self.clients[index % self.clients.count].issueDue(dueCount: due, schedule: schedule, now: now)
+            }
+        }
+        self.scanned = due
+    }
+
     /// Accounts one reply.
     @inline(__always)
-    func record(_ reply: Reply, isGet: Bool, latencyNanoseconds: UInt64, now: UInt64) {
+    func record(_ reply: Reply, isGet: Bool, sentAt: UInt64, now: UInt64, client: BenchClient) {
         self.completed += 1
         self.lastReply = now
+        let latencyNanoseconds = now > sentAt ? now - sentAt : 0
         switch self.phase {
         case .measure:
             let isError: Bool
@@ -199,8 +289,10 @@ final class BenchRunner {
             case .value: isError = !isGet  // a SET must answer OK
             }
             if isError { self.result.errors += 1 } else { self.result.replies += 1 }
+            // The warm-up: the first replies, by count or by time (open loop: replies before the
+            // first 1% of the schedule, or its first 0.5 s, had passed).
             if self.completed > self.warmupCount && now >= self.warmupUntil {
-                self.result.histogram.record((latencyNanoseconds &+ 500) / 1000)
+                self.result.histogram.record(min((latencyNanoseconds &+ 500) / 1000, self.result.histogram.highestTrackableValue))
             }
             if self.configuration.recordTimeline {
                 let bucket = Int((now &- self.phaseStart) / Self.bucketNanoseconds)
@@ -210,6 +302,17 @@ final class BenchRunner {
             if now >= self.deadline { self.stopIssuing = true }
             if self.completed == self.requestLimit || (self.stopIssuing && self.issued == self.completed) {
                 self.finishMeasure(now: now)
+            }
+        case .auth:
+            if reply == .error || reply == .notFound {
+                // The reply's text is read once the parser has returned (run(), below).
+                self.authRefusedBy = client
+                self.phase = .done
+                self.loop.stop()
+                return
+            }
+            if self.completed == self.clients.count {
+                self.begin(self.configuration.preload ? .preload : .measure)
             }
         case .preload:
             if reply != .ok { self.result.preloadErrors += 1 }
@@ -228,6 +331,11 @@ final class BenchRunner {
         }
     }
 
+    /// Whether the watchdog should expect replies: something is outstanding.
+    private var awaitingReplies: Bool {
+        self.phase != .measure || self.schedule == nil || self.issued > self.completed
+    }
+
     // MARK: Phases
 
     private func begin(_ phase: Phase) {
@@ -237,6 +345,20 @@ final class BenchRunner {
         let now = SystemClock.monotonicNanoseconds()
         self.phaseStart = now
         self.lastReply = now
+        if phase == .auth {
+            // EventLoop.run has not returned: the password was validated to be present.
+            let request = RequestEncoder.authRequest(password: self.configuration.password ?? "",
+                                                     wireProtocol: self.configuration.wireProtocol) ?? []
+            for client in self.clients {
+                client.send(request, now: now)
+                if self.phase != phase { return }
+            }
+            return
+        }
+        if phase == .measure, let rate = self.configuration.rate {
+            self.beginOpenLoop(rate: rate, now: now)
+            return
+        }
         if phase == .measure {
             switch self.configuration.limit {
             case .requests(let n):
@@ -259,10 +381,55 @@ final class BenchRunner {
         }
     }
 
+    /// Starts the measured phase on a schedule: request i due at now + i/rate, the pacer
+    /// waking the loop when requests fall due, a deadline in --duration mode after which
+    /// nothing more is sent.
+    private func beginOpenLoop(rate: Double, now: UInt64) {
+        let schedule = OpenLoopSchedule(startNanoseconds: now, ratePerSecond: rate, total: self.requestLimit)
+        self.schedule = schedule
+        self.result.intendedRate = rate
+        switch self.configuration.limit {
+        case .requests(let n):
+            self.warmupUntil = schedule.dueTime(n / 100)
+        case .duration(let seconds):
+            let nanoseconds = UInt64(seconds * 1e9)
+            self.warmupUntil = now + min(500_000_000, nanoseconds / 10)
+            self.deadline = now + nanoseconds
+            self.deadlineTimer = self.loop.scheduleTimer(after: .nanoseconds(Int64(nanoseconds))) { [unowned self] in
+                guard self.phase == .measure else { return }
+                // Every request on the schedule is due by now (the last one was due just before
+                // the deadline): whatever a connection has room for leaves; only what waits at
+                // the pipeline cap stays unsent.
+                self.issueAllDue(now: max(SystemClock.monotonicNanoseconds(), self.deadline))
+                self.stopIssuing = true
+                if self.issued == self.completed {
+                    self.finishMeasure(now: SystemClock.monotonicNanoseconds())
+                }
+            }
+        }
+        let pacer = Pacer(schedule: schedule, inbox: self.loop.makeInbox { [unowned self] (_: UInt8) in
+            self.pacer?.taken()
+            self.issueAllDue(now: SystemClock.monotonicNanoseconds())
+        })
+        self.pacer = pacer
+        do {
+            try pacer.start()
+        } catch {
+            self.failure = error
+            self.phase = .done
+            self.loop.stop()
+            return
+        }
+        self.issueAllDue(now: now)
+    }
+
     private func finishMeasure(now: UInt64) {
+        if self.schedule != nil {
+            self.result.unsentRequests = self.requestLimit - self.issued
+        }
         self.result.requests = self.completed
         self.result.elapsedSeconds = Double(now &- self.phaseStart) / 1e9
-        if case .requests = self.configuration.limit {
+        if case .requests = self.configuration.limit, self.schedule == nil {
             self.result.warmupRequests = self.warmupCount
         } else {
             self.result.warmupRequests = self.completed - Int(self.result.histogram.totalCount)
@@ -282,17 +449,17 @@ final class BenchRunner {
 
     private func tick() {
         let now = SystemClock.monotonicNanoseconds()
-        guard self.phase == .preload || self.phase == .measure || self.phase == .connecting else { return }
+        guard self.phase != .done else { return }
         let stall = UInt64(self.configuration.stallTimeoutSeconds * 1e9)
-        if now &- self.lastReply > stall {
+        if self.awaitingReplies && now &- self.lastReply > stall {
             let what = self.phase == .connecting ? "no connection completed" : "no reply"
-            self.failure = BenchFailure(description:
+            self.failure = .network(
                 "\(what) from \(self.address) for \(Self.format(self.configuration.stallTimeoutSeconds, 0)) s; giving up")
             self.phase = .done
             self.loop.stop()
             return
         }
-        guard self.configuration.showProgress, self.phase != .connecting else { return }
+        guard self.configuration.showProgress, self.phase == .preload || self.phase == .measure else { return }
         let elapsed = Double(now &- self.phaseStart) / 1e9
         let rate = elapsed > 0 ? Double(self.completed) / elapsed : 0
         var line: String

@@ -1,6 +1,7 @@
 // kvbench's entry point: flags become a BenchConfiguration, BenchRunner drives the load on one
 // event loop, and the result is printed (summary, or one JSON object) and optionally plotted.
-// Bad flags: one line on stderr, exit 2. A refused or lost connection: one line, exit 1.
+// With --sweep, Sweep runs a series of runs instead. Bad flags: one line on stderr, exit 2. A
+// refused or lost connection: one line naming host:port, exit 3; any other failure: exit 1.
 
 import ArgumentParser
 import Foundation
@@ -11,24 +12,37 @@ extension WireProtocol: ExpressibleByArgument {}
 struct KVBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvbench",
-        abstract: "Load generator for the reactord kv service (line protocol or RESP).",
+        abstract: "Load generator for the reactord kv service (line protocol or RESP) and memcached.",
         discussion: """
-            Opens CONNECTIONS connections on one event-loop thread; each keeps PIPELINE requests in
-            flight and sends the next as soon as a reply arrives. Keys (key:000123) are drawn
-            uniformly from the keyspace; SET and GET are mixed by --ratio. The first 1% of the
+            Opens CONNECTIONS connections on one event-loop thread. Closed loop (the default), each
+            keeps PIPELINE requests in flight and sends the next as soon as a reply arrives. Open
+            loop (--rate), requests fall due on a fixed schedule spread over the connections
+            whatever the replies, and each latency runs from the request's due time, so a server
+            that stalls shows the stall in the percentiles (no coordinated omission); PIPELINE caps
+            the requests in flight per connection. Keys (kvbench:000123) are drawn from the
+            keyspace uniformly or by Zipf; SET and GET are mixed by --ratio. The first 1% of the
             requests (or 0.5 s with --duration) are left out of the latency figures as warm-up.
+
+            --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of
+            it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS
+            or the achieved rate falls below 95% of the intended; prints a row per step and the
+            highest rate within the target.
+
+            Exit status: 0 done, 1 failure (authentication, writing the plot), 2 bad flags,
+            3 cannot connect or the server was lost.
 
             Examples:
               kvbench -n 200000 -c 50 -P 16
               kvbench --protocol resp --port 6379 --duration 10 --ratio 1:9 --preload --json
-              kvbench --plot run.svg
+              kvbench --rate 50000 --duration 10 --distribution zipf:1.1
+              kvbench --protocol memcache --port 11211 --sweep 1 --plot sweep.svg
             """)
 
     @Option(help: "Server address (numeric IPv4 or IPv6, or localhost).")
     var host = "127.0.0.1"
     @Option(help: "Server port.")
     var port = 9877
-    @Option(name: .customLong("protocol"), help: "Wire protocol: line or resp.")
+    @Option(name: .customLong("protocol"), help: "Wire protocol: line, resp or memcache (memcached's text protocol).")
     var wireProtocol = WireProtocol.line
     @Option(name: [.customShort("c"), .customLong("connections")], help: "Number of connections.")
     var connections = 50
@@ -36,21 +50,31 @@ struct KVBench: ParsableCommand {
     var pipeline = 1
     @Option(name: [.customShort("n"), .customLong("requests")], help: "Total requests to send (default 100000).")
     var requests: Int?
-    @Option(help: "Run for this many seconds instead of a request count.")
+    @Option(help: "Run for this many seconds instead of a request count (with --sweep: each step, default 2).")
     var duration: Double?
+    @Option(help: "Open loop: requests per second over all connections, on a fixed schedule.")
+    var rate: Double?
     @Option(help: "SET:GET mix, e.g. 1:1, 1:0 (SET only), 0:1 (GET only).")
     var ratio = "1:1"
     @Option(help: "Number of distinct keys.")
     var keyspace = 100_000
+    @Option(help: "Key popularity: uniform, or zipf[:S] (exponent S, default 0.99; key 0 the hottest).")
+    var distribution = "uniform"
     @Option(name: .customLong("value-size"), help: "Bytes per SET value.")
     var valueSize = 16
+    @Option(name: .customLong("key-prefix"), help: "What every key begins with.")
+    var keyPrefix = "kvbench:"
+    @Option(help: "Authenticate every connection first (RESP AUTH, line auth).")
+    var password: String?
+    @Option(help: "Find the highest open-loop rate whose p99 stays within this many milliseconds.")
+    var sweep: Double?
     @Flag(help: "SET every key of the keyspace first, so GETs hit.")
     var preload = false
     @Option(help: "Seed for the key and command choice (same seed, same sequence per connection).")
     var seed: UInt64 = 1
     @Flag(help: "Print only one JSON object on stdout.")
     var json = false
-    @Option(help: "Write an SVG plot (throughput over time, latency by percentile) to this file.")
+    @Option(help: "Write an SVG plot to this file (a run: throughput over time and latency by percentile; a sweep: latency against throughput).")
     var plot: String?
 
     func validate() throws {
@@ -74,6 +98,29 @@ struct KVBench: ParsableCommand {
         guard self.keyspace <= 1_000_000_000_000 else { throw ValidationError("--keyspace must be at most 10^12") }
         guard (0...(64 << 20)).contains(self.valueSize) else { throw ValidationError("--value-size must be 0 to 67108864 bytes") }
         if let plot = self.plot, plot.isEmpty { throw ValidationError("--plot needs a file name") }
+        if let rate = self.rate, !(rate > 0 && rate <= 100_000_000) {
+            throw ValidationError("--rate must be more than 0 and at most 100000000 requests per second")
+        }
+        guard KeyDistribution(self.distribution) != nil else {
+            throw ValidationError("--distribution must be uniform, zipf or zipf:S with 0 < S <= 10 (got '\(self.distribution)')")
+        }
+        guard self.keyPrefix.utf8.count <= 200,
+              !self.keyPrefix.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7F }) else {
+            throw ValidationError("--key-prefix must be at most 200 bytes without spaces or control characters")
+        }
+        if let password = self.password {
+            if self.wireProtocol == .memcache {
+                throw ValidationError("--password is not available with --protocol memcache (its text protocol has no AUTH)")
+            }
+            if password.isEmpty || password.contains(where: { $0 == "\n" || $0 == "\r" }) {
+                throw ValidationError("--password must be non-empty and on one line")
+            }
+        }
+        if let target = self.sweep {
+            guard target > 0 && target <= 60_000 else { throw ValidationError("--sweep must be more than 0 and at most 60000 ms") }
+            if self.rate != nil { throw ValidationError("--sweep and --rate cannot be used together (the sweep picks the rates)") }
+            if self.requests != nil { throw ValidationError("--sweep and -n/--requests cannot be used together (steps last --duration)") }
+        }
     }
 
     static func main() {
@@ -82,7 +129,7 @@ struct KVBench: ParsableCommand {
             try command.run()
         } catch let failure as BenchFailure {
             FileHandle.standardError.write(Data("kvbench: \(failure.description)\n".utf8))
-            Foundation.exit(1)
+            Foundation.exit(failure.exitCode)
         } catch {
             // README.md: a bad flag is one line naming it on stderr and exit 2 (the library's usage
             // dump and exit 64 are kept for --help and friends only).
@@ -104,17 +151,29 @@ struct KVBench: ParsableCommand {
         config.pipeline = self.pipeline
         if let duration = self.duration {
             config.limit = .duration(seconds: duration)
+        } else if self.sweep != nil {
+            config.limit = .duration(seconds: 2)
         } else {
             config.limit = .requests(self.requests ?? 100_000)
         }
         config.ratio = Ratio(self.ratio)!  // validate() proved it parses
         config.keyspace = self.keyspace
         config.valueSize = self.valueSize
+        config.keyPrefix = self.keyPrefix
+        config.distribution = KeyDistribution(self.distribution)!  // validate() proved it parses
+        config.rate = self.rate
+        config.password = self.password
         config.preload = self.preload
         config.seed = self.seed
         config.showProgress = isatty(2) != 0
-        config.recordTimeline = self.plot != nil
+        config.recordTimeline = self.plot != nil && self.sweep == nil
 
+        if let target = self.sweep {
+            var sweep = Sweep(configuration: config, targetP99Milliseconds: target, json: self.json)
+            try sweep.run()
+            if let path = self.plot { try Self.write(sweep.plot().render(), to: path) }
+            return
+        }
         let runner = try BenchRunner(configuration: config)
         let result = try runner.run()
         let report = Report(configuration: config, result: result)
@@ -127,13 +186,17 @@ struct KVBench: ParsableCommand {
                     + "\(result.requests) requests, \(result.errors) errors",
                 timeline: result.timeline, bucketSeconds: Double(BenchRunner.bucketNanoseconds) / 1e9,
                 histogram: result.histogram)
-            do {
-                try Data(plot.render().utf8).write(to: URL(fileURLWithPath: path))
-            } catch {
-                throw BenchFailure(description: "cannot write --plot \(path): \(error.localizedDescription)")
-            }
+            try Self.write(plot.render(), to: path)
         }
         let output = self.json ? report.json : report.summary
         FileHandle.standardOutput.write(Data(output.utf8))
+    }
+
+    static func write(_ text: String, to path: String) throws(BenchFailure) {
+        do {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        } catch {
+            throw BenchFailure(description: "cannot write --plot \(path): \(error.localizedDescription)")
+        }
     }
 }

@@ -1,4 +1,4 @@
-// Incremental reply parsers for the kv line protocol and RESP2. A reply may be split across reads
+// Incremental reply parsers for the kv line protocol and RESP2 (memcached's: MemcacheReplyParser). A reply may be split across reads
 // and many replies arrive in one read: the parsers keep only the first bytes of the current line
 // (enough to classify it and quote an error) and a count of bulk bytes still to skip, so a large
 // GET value is never copied. They classify replies; matching them to requests is the caller's job.
@@ -27,18 +27,22 @@ struct ProtocolViolation: Error {
 }
 
 /// The first bytes of the line being received, its full length and its last byte.
-private struct LineHead {
-    static let capacity = 64
+struct LineHead {
+    /// How many bytes of a line are kept (enough to classify it and quote an error).
+    let capacity: Int
     var bytes: [UInt8] = []
     var length = 0
     var lastByte: UInt8 = 0
 
-    init() { self.bytes.reserveCapacity(Self.capacity) }
+    init(capacity: Int = 64) {
+        self.capacity = capacity
+        self.bytes.reserveCapacity(capacity)
+    }
 
     @inline(__always)
     mutating func absorb(_ base: UnsafePointer<UInt8>, _ count: Int) {
         guard count > 0 else { return }
-        let room = Self.capacity - self.bytes.count
+        let room = self.capacity - self.bytes.count
         if room > 0 {
             self.bytes.append(contentsOf: UnsafeBufferPointer(start: base, count: min(room, count)))
         }
@@ -114,7 +118,8 @@ struct RESPReplyParser {
     }
 
     private var state = State.type
-    private var head = LineHead()
+    // Room for a whole error line such as Redis's AUTH refusals (about 100 bytes).
+    private var head = LineHead(capacity: 160)
     /// Elements still expected by each open array, innermost last.
     private var openArrays: [Int] = []
     private(set) var lastError: String?

@@ -24,6 +24,28 @@ struct Report {
         }
     }
 
+    var loopText: String {
+        self.configuration.rate.map { "open loop at \(BenchRunner.format($0, 0)) ops/s" } ?? "closed loop"
+    }
+
+    /// Open loop: how the achieved rate compares with the intended one, loudly when the schedule
+    /// was not kept (the run is then not the load that was asked for).
+    var rateText: String {
+        guard let intended = self.result.intendedRate else { return "" }
+        let r = self.result
+        let share = intended > 0 ? r.opsPerSecond / intended * 100 : 0
+        if r.scheduleKept {
+            return " (intended \(BenchRunner.format(intended, 0)) ops/s, \(BenchRunner.format(share, 1))%; "
+                + "latency measured from each request's due time)"
+                + (r.unsentRequests > 0 ? "\n  unsent      \(r.unsentRequests) requests due were waiting at the pipeline cap "
+                    + "when the duration ended" : "")
+        }
+        return "\n  SCHEDULE NOT KEPT: achieved \(BenchRunner.format(r.opsPerSecond, 0)) of intended "
+            + "\(BenchRunner.format(intended, 0)) ops/s (\(BenchRunner.format(share, 1))%)"
+            + (r.unsentRequests > 0 ? "; \(r.unsentRequests) requests due were never sent" : "")
+            + "; latencies include the wait for the server"
+    }
+
     /// The human-readable summary, several lines ending in a newline.
     var summary: String {
         let c = self.configuration
@@ -31,7 +53,8 @@ struct Report {
         let l = self.latencies
         var text = """
             kvbench: \(c.host):\(c.port) protocol \(c.wireProtocol.rawValue), \(c.connections) connections, \
-            pipeline \(c.pipeline), \(self.limitText), ratio \(c.ratio), keyspace \(c.keyspace), value \(c.valueSize) B
+            pipeline \(c.pipeline), \(self.loopText), \(self.limitText), ratio \(c.ratio), keyspace \(c.keyspace) \
+            \(c.distribution), value \(c.valueSize) B
 
             """
         if r.preloadedKeys > 0 {
@@ -41,11 +64,15 @@ struct Report {
         text += """
               requests    \(r.requests) in \(BenchRunner.format(r.elapsedSeconds, 3)) s  \
             (replies \(r.replies), errors \(r.errors), misses \(r.misses))
-              throughput  \(BenchRunner.format(r.opsPerSecond, 0)) ops/s
+              throughput  \(BenchRunner.format(r.opsPerSecond, 0)) ops/s\(self.rateText)
               latency µs  p50 \(l.p50)  p90 \(l.p90)  p99 \(l.p99)  p99.9 \(l.p999)  max \(l.max)  \
             (\(r.histogram.totalCount) samples; first \(r.warmupRequests) replies excluded as warm-up)
 
             """
+        if r.intendedRate != nil && r.sendLag.totalCount > 0 {
+            text += "  send lag µs p50 \(r.sendLag.valueAtPercentile(50))  p99 \(r.sendLag.valueAtPercentile(99))  "
+                + "max \(r.sendLag.max)  (sent after due: waiting at the -P cap, or kvbench/the machine late)\n"
+        }
         if r.errors > 0 {
             text += "  errors      \(r.errors) requests failed" + (r.lastError.map { "; last error reply: \($0)" } ?? "") + "\n"
         }
@@ -68,8 +95,18 @@ struct Report {
             ("protocol", Self.quote(c.wireProtocol.rawValue)), ("host", Self.quote(c.host)), ("port", String(c.port)),
             ("connections", String(c.connections)), ("pipeline", String(c.pipeline)),
             ("ratio", Self.quote(c.ratio.description)), ("keyspace", String(c.keyspace)),
-            ("value_size", String(c.valueSize)),
+            ("value_size", String(c.valueSize)), ("key_prefix", Self.quote(c.keyPrefix)),
+            ("distribution", Self.quote(c.distribution.description)),
         ]
+        if let intended = r.intendedRate {
+            fields.append(("intended_rate", BenchRunner.format(intended, 1)))
+            fields.append(("schedule_kept", r.scheduleKept ? "true" : "false"))
+            fields.append(("unsent_requests", String(r.unsentRequests)))
+            let lag = r.sendLag
+            fields.append(("send_lag_p50_us", String(lag.totalCount > 0 ? lag.valueAtPercentile(50) : 0)))
+            fields.append(("send_lag_p99_us", String(lag.totalCount > 0 ? lag.valueAtPercentile(99) : 0)))
+            fields.append(("send_lag_max_us", String(lag.max)))
+        }
         if c.preload {
             fields.append(("preloaded_keys", String(r.preloadedKeys)))
             fields.append(("preload_errors", String(r.preloadErrors)))

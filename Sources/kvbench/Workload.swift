@@ -1,10 +1,10 @@
-// What kvbench sends: a seedable PRNG that picks keys and SET/GET, and request templates for the
-// line protocol and RESP that are copied into a connection's output buffer with the key's digits
+// What kvbench sends: a seedable PRNG, and request templates for the line protocol, RESP and the
+// memcached text protocol that are copied into a connection's output buffer with the key's digits
 // patched in place. No allocation per request; nothing here touches a socket.
 
-/// The kv wire protocol to speak.
+/// The wire protocol to speak.
 enum WireProtocol: String, CaseIterable, Sendable {
-    case line, resp
+    case line, resp, memcache
 }
 
 /// wyrand (Wang Yi's PRNG): one multiply per number, passes BigCrush, trivially seedable.
@@ -27,41 +27,72 @@ struct WyRand {
     mutating func next(below bound: UInt64) -> UInt64 {
         self.next().multipliedFullWidth(by: bound).high
     }
+
+    /// A uniform double in [0, 1) with 53 random bits.
+    @inline(__always)
+    mutating func nextUnit() -> Double {
+        Double(self.next() >> 11) * 0x1p-53
+    }
 }
 
-/// Builds requests from templates: `set key:000123 <value>\n`, `get key:000123\n`, or their RESP
-/// multibulk forms. Keys are `key:` and a zero-padded number, at least six digits wide.
+/// Builds requests from templates: `set kvbench:000123 <value>\n`, `get kvbench:000123\n`, their
+/// RESP multibulk forms, or memcached's `set <key> 0 0 <bytes>\r\n<value>\r\n` and `get <key>\r\n`.
+/// Keys are the prefix and a zero-padded number, at least six digits wide.
 struct RequestEncoder {
     let keyDigits: Int
+    let keyPrefix: [UInt8]
     private let setTemplate: [UInt8]
     private let setDigitsOffset: Int
     private let getTemplate: [UInt8]
     private let getDigitsOffset: Int
 
     /// - Parameters:
-    ///   - wireProtocol: line or RESP.
+    ///   - wireProtocol: line, RESP or memcache.
     ///   - keyspace: keys are numbered `0..<keyspace`.
     ///   - valueSize: bytes in every SET value.
-    init(wireProtocol: WireProtocol, keyspace: Int, valueSize: Int) {
+    ///   - keyPrefix: what every key begins with (`kvbench:` by default).
+    init(wireProtocol: WireProtocol, keyspace: Int, valueSize: Int, keyPrefix: String = "kvbench:") {
         self.keyDigits = max(6, String(max(keyspace - 1, 0)).count)
-        let key = Array("key:".utf8) + [UInt8](repeating: UInt8(ascii: "0"), count: self.keyDigits)
+        self.keyPrefix = Array(keyPrefix.utf8)
+        let key = self.keyPrefix + [UInt8](repeating: UInt8(ascii: "0"), count: self.keyDigits)
         let value = Self.value(size: valueSize)
+        let crlf = Array("\r\n".utf8)
         switch wireProtocol {
         case .line:
             let setHead = Array("set ".utf8)
-            self.setDigitsOffset = setHead.count + 4
+            self.setDigitsOffset = setHead.count + self.keyPrefix.count
             // `set <key>` alone stores the empty value (docs/protocol.md), so no separator for size 0.
             self.setTemplate = setHead + key + (valueSize > 0 ? [UInt8(ascii: " ")] + value : []) + [0x0A]
             let getHead = Array("get ".utf8)
-            self.getDigitsOffset = getHead.count + 4
+            self.getDigitsOffset = getHead.count + self.keyPrefix.count
             self.getTemplate = getHead + key + [0x0A]
         case .resp:
             let setHead = Array("*3\r\n$3\r\nSET\r\n$\(key.count)\r\n".utf8)
-            self.setDigitsOffset = setHead.count + 4
-            self.setTemplate = setHead + key + Array("\r\n$\(valueSize)\r\n".utf8) + value + Array("\r\n".utf8)
+            self.setDigitsOffset = setHead.count + self.keyPrefix.count
+            self.setTemplate = setHead + key + Array("\r\n$\(valueSize)\r\n".utf8) + value + crlf
             let getHead = Array("*2\r\n$3\r\nGET\r\n$\(key.count)\r\n".utf8)
-            self.getDigitsOffset = getHead.count + 4
-            self.getTemplate = getHead + key + Array("\r\n".utf8)
+            self.getDigitsOffset = getHead.count + self.keyPrefix.count
+            self.getTemplate = getHead + key + crlf
+        case .memcache:
+            // Flags 0, no expiry, and never `noreply`: every request gets its reply, so latency is
+            // measured the same way as for the other protocols.
+            let setHead = Array("set ".utf8)
+            self.setDigitsOffset = setHead.count + self.keyPrefix.count
+            self.setTemplate = setHead + key + Array(" 0 0 \(valueSize)\r\n".utf8) + value + crlf
+            let getHead = Array("get ".utf8)
+            self.getDigitsOffset = getHead.count + self.keyPrefix.count
+            self.getTemplate = getHead + key + crlf
+        }
+    }
+
+    /// The request that authenticates a connection: RESP `AUTH password`, line `auth password`.
+    /// memcached's text protocol has no password command of its own (nil).
+    static func authRequest(password: String, wireProtocol: WireProtocol) -> [UInt8]? {
+        let bytes = Array(password.utf8)
+        switch wireProtocol {
+        case .line: return Array("auth ".utf8) + bytes + [0x0A]
+        case .resp: return Array("*2\r\n$4\r\nAUTH\r\n$\(bytes.count)\r\n".utf8) + bytes + Array("\r\n".utf8)
+        case .memcache: return nil
         }
     }
 
@@ -89,9 +120,10 @@ struct RequestEncoder {
         }
     }
 
-    /// The key's text, e.g. `key:000123` (for tests and messages).
+    /// The key's text, e.g. `kvbench:000123` (for tests and messages).
     func keyText(_ key: Int) -> String {
         let digits = String(key)
-        return "key:" + String(repeating: "0", count: max(0, self.keyDigits - digits.count)) + digits
+        return String(decoding: self.keyPrefix, as: UTF8.self)
+            + String(repeating: "0", count: max(0, self.keyDigits - digits.count)) + digits
     }
 }

@@ -114,20 +114,34 @@ final class ClientSocket {
         }
     }
 
-    /// Streams exactly `count` bytes to `sink` in chunks. - Returns: bytes received (short at EOF).
-    func read(count: Int, into sink: ([UInt8]) throws -> Void) throws -> Int {
+    /// Streams exactly `count` bytes to `sink`: what is already buffered first, then each
+    /// recv(2) straight into one buffer allocated once and reused, handed over in place (no copy,
+    /// no allocation per chunk). The bytes passed to `sink` are valid only during the call.
+    /// - Parameters:
+    ///   - count: bytes to receive.
+    ///   - chunkBytes: the size of the reused buffer (the most one recv asks for).
+    ///   - sink: consumes each chunk.
+    /// - Returns: bytes received (short at end of stream).
+    func read(count: Int, chunkBytes: Int = 1 << 20, into sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
         var received = 0
         if !self.buffer.isEmpty {
             let take = min(count, self.buffer.count)
-            try sink(Array(self.buffer[..<take]))
+            try self.buffer.withUnsafeBytes { try sink(UnsafeRawBufferPointer(rebasing: $0[..<take])) }
             self.buffer.removeFirst(take)
             received = take
         }
+        guard received < count else { return received }
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: chunkBytes, alignment: 4096)
+        defer { chunk.deallocate() }
         while received < count {
-            guard try self.fill(max: min(1 << 20, count - received)) else { break }
-            try sink(self.buffer)
-            received += self.buffer.count
-            self.buffer = []
+            let n = Glibc.recv(self.fd, chunk.baseAddress, min(chunkBytes, count - received), 0)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw CLIError(description: "receive from \(self.endpoint): \(String(cString: strerror(errno)))", exitCode: 1)
+            }
+            if n == 0 { break }
+            try sink(UnsafeRawBufferPointer(rebasing: chunk[..<n]))
+            received += n
         }
         return received
     }

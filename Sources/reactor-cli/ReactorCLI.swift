@@ -59,7 +59,7 @@ struct KV: ParsableCommand {
         commandName: "kv", abstract: "Send kv requests: one from the words given, or one per stdin line.")
     @OptionGroup var options: HostOption
     @Option(help: "kv service port.") var port = 9877
-    @Option(help: "Password to send first (`auth`), when the server has one; REACTORD_PASSWORD works too.")
+    @Option(help: "Password to send first (`auth`), when the server has one; REACTORD_REQUIREPASS works too.")
     var password: String?
     @Argument(parsing: .captureForPassthrough, help: "A request, e.g. `set key some value`.") var words: [String] = []
 
@@ -73,7 +73,7 @@ struct KV: ParsableCommand {
 
     func run() throws {
         let socket = try ClientSocket(host: self.options.host, port: self.port)
-        if let password = self.password ?? ProcessInfo.processInfo.environment["REACTORD_PASSWORD"] {
+        if let password = self.password ?? ProcessInfo.processInfo.environment["REACTORD_REQUIREPASS"] {
             try socket.send(Array("auth \(password)\n".utf8))
             guard let reply = try socket.readLine() else {
                 throw CLIError(description: "\(socket.endpoint) closed the connection", exitCode: 1)
@@ -200,16 +200,28 @@ struct File: ParsableCommand {
             // Written beside the target and renamed at the end: an interrupted download never
             // leaves a truncated file under the real name.
             let partial = inPlace ? target : target + ".part"
-            guard let out = target == "-" ? FileHandle.standardOutput : Self.create(partial) else {
+            let out = target == "-" ? STDOUT_FILENO : open(partial, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard out >= 0 else {
                 throw CLIError(description: "cannot write \(partial): \(String(cString: strerror(errno)))", exitCode: 1)
             }
             let progress = Progress(total: size, enabled: isatty(2) == 1 && target != "-")
-            let received = try socket.read(count: size) { chunk in
-                out.write(Data(chunk))
-                progress.advance(by: chunk.count)
+            // Each received chunk goes to write(2) from the buffer it was received into.
+            let received: Int
+            do {
+                received = try socket.read(count: size) { chunk in
+                    try Self.writeAll(out, chunk, name: partial)
+                    progress.advance(by: chunk.count)
+                }
+            } catch {
+                if target != "-" { Glibc.close(out) }
+                if !inPlace { unlink(partial) }
+                throw error
             }
             progress.finish()
-            if target != "-" { try out.close() }
+            if target != "-" && Glibc.close(out) != 0 {
+                if !inPlace { unlink(partial) }
+                throw CLIError(description: "cannot write \(partial): \(String(cString: strerror(errno)))", exitCode: 1)
+            }
             guard received == size else {
                 if !inPlace { unlink(partial) }
                 throw CLIError(description: "short transfer: got \(received) of \(size) bytes", exitCode: 1)
@@ -220,9 +232,17 @@ struct File: ParsableCommand {
             if target != "-" { FileHandle.standardError.write(Data("\(target): \(size) bytes\n".utf8)) }
         }
 
-        static func create(_ path: String) -> FileHandle? {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            return fd < 0 ? nil : FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        /// write(2) until every byte is out (short writes continue, EINTR retries).
+        static func writeAll(_ fd: CInt, _ bytes: UnsafeRawBufferPointer, name: String) throws {
+            var offset = 0
+            while offset < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw CLIError(description: "cannot write \(name): \(String(cString: strerror(errno)))", exitCode: 1)
+                }
+                offset += n
+            }
         }
     }
 

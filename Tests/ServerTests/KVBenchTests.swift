@@ -1,7 +1,8 @@
 // End-to-end tests of the kvbench executable: the built binary (.build/debug/kvbench, `swift build`
 // runs before `swift test`) is run with Process against an in-test fake kv server that speaks the
-// line protocol, or against redis-server for RESP. Loopback only, ports from the kernel, every
-// process bounded in time and stopped by PID; synchronisation by readiness, never by sleeping.
+// line protocol, against redis-server for RESP, or memcached for its text protocol. Loopback
+// only, ports from the kernel, every process bounded in time and stopped by PID; synchronisation
+// by readiness, never by sleeping (the fake server's one 200 ms stall is an injected fault).
 
 import Foundation
 #if canImport(FoundationXML)
@@ -17,7 +18,7 @@ import Glibc
 struct KVBenchTests {
     @Test("with -n 2000 exactly 2000 requests are sent and requests = replies + errors")
     func countsAddUp() throws {
-        let server = try KVBenchFakeServer(errorKey: "key:000007")
+        let server = try KVBenchFakeServer(errorKey: "kvbench:000007")
         defer { server.stop() }
         let run = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "2000", "-c", "4", "-P", "8",
                                           "--keyspace", "50", "--json"])
@@ -29,7 +30,7 @@ struct KVBenchTests {
         let misses = try #require(object["misses"] as? Int)
         #expect(requests == 2000)
         #expect(replies + errors == requests)
-        #expect(errors > 0, "the injected ERR for key:000007 must be counted")
+        #expect(errors > 0, "the injected ERR for kvbench:000007 must be counted")
         #expect(misses > 0, "GETs on keys never set answer ERR not found: misses, not errors")
         server.stop()
         #expect(server.requestsHandled == 2000, "the server must receive exactly -n requests")
@@ -75,7 +76,7 @@ struct KVBenchTests {
 
     @Test("--duration drains the requests in flight, and the counts still add up")
     func durationModeDrains() throws {
-        let server = try KVBenchFakeServer(errorKey: "key:000003")
+        let server = try KVBenchFakeServer(errorKey: "kvbench:000003")
         defer { server.stop() }
         let run = try KVBenchProcess.run(["--port", "\(server.port)", "--duration", "0.5", "-c", "3", "-P", "4",
                                           "--keyspace", "20", "--json"])
@@ -88,29 +89,31 @@ struct KVBenchTests {
         #expect(server.requestsHandled == requests)
     }
 
-    @Test("a server that goes away mid-run ends kvbench with exit 1 and one clear line")
-    func serverKilledMidRun() throws {
+    @Test("a server that goes away mid-run ends kvbench with exit 3 and one clear line", arguments: [[], ["--rate", "5000"]])
+    func serverKilledMidRun(mode: [String]) throws {
         let server = try KVBenchFakeServer(errorKey: nil, closeAfter: 300)
         defer { server.stop() }
-        let run = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "1000000", "-c", "4", "--json"])
-        #expect(run.status == 1)
+        let run = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "1000000", "-c", "4", "--json"] + mode)
+        #expect(run.status == 3)
         #expect(run.stdout.isEmpty)
         let lines = run.stderr.split(separator: "\n")
         #expect(lines.count == 1, "stderr: \(run.stderr)")
         #expect(run.stderr.contains("127.0.0.1:\(server.port)") && run.stderr.contains("lost"), "stderr: \(run.stderr)")
     }
 
-    @Test("connection refused at start names host and port, exit 1")
+    @Test("connection refused at start names host and port, exit 3")
     func connectionRefused() throws {
         let port = try KVBenchFakeServer.unusedPort()
         let run = try KVBenchProcess.run(["--port", "\(port)", "-n", "10"])
-        #expect(run.status == 1)
+        #expect(run.status == 3)
         #expect(run.stderr == "kvbench: cannot connect to 127.0.0.1:\(port): Connection refused\n")
     }
 
     @Test("bad flags print one line and exit 2", arguments: [
         ["--ratio", "0:0"], ["-c", "0"], ["-n", "5", "--duration", "1"], ["--ratio", "x"], ["-P", "0"],
-        ["--protocol", "http"], ["--no-such-flag"],
+        ["--protocol", "http"], ["--no-such-flag"], ["--rate", "0"], ["--rate", "x"], ["--distribution", "pareto"],
+        ["--distribution", "zipf:0"], ["--distribution", "zipf:abc"], ["--key-prefix", "a b"], ["--sweep", "0"],
+        ["--sweep", "1", "-n", "5"], ["--sweep", "1", "--rate", "100"], ["--protocol", "memcache", "--password", "x"],
     ])
     func badFlags(arguments: [String]) throws {
         let run = try KVBenchProcess.run(arguments)
@@ -249,7 +252,11 @@ final class KVBenchSVGCollector: NSObject, XMLParserDelegate {
 /// A line-protocol kv server on 127.0.0.1 (kernel-chosen port), served by one thread with a
 /// poll loop: `set` -> `OK`, `get` -> the value or `ERR not found`, `ERR injected` for
 /// `errorKey`. With `closeAfter`, it closes every connection once it has answered that many
-/// requests (a server that dies mid-run).
+/// requests (a server that dies mid-run). With `stallOnceAfter`, it stops answering for 200 ms,
+/// once, that many seconds after the first request (a pause such as a fork or a slow disk).
+/// With `password`, a connection must send `auth <password>` first. With `memcache`, it speaks
+/// memcached's text protocol (`set k f e n` + data -> `STORED`, `get k` -> `VALUE … END` or `END`,
+/// `SERVER_ERROR` for `errorKey`) instead. It counts the requests per key.
 final class KVBenchFakeServer: Sendable {
     let port: Int
     private let listener: CInt
@@ -258,7 +265,12 @@ final class KVBenchFakeServer: Sendable {
     private let errorKey: String?
     private let closeAfter: Int?
     private let dribble: Bool
+    private let stallOnceAfter: Double?
+    private let password: String?
+    private let memcache: Bool
     private let handled = Mutex(0)
+    private let counts = Mutex<[String: Int]>([:])
+    private let authAttempts = Mutex<[String]>([])
     private let finished = DispatchSemaphore(value: 0)
     private let stopped = Mutex(false)
 
@@ -267,10 +279,14 @@ final class KVBenchFakeServer: Sendable {
     }
 
     /// - Parameter dribble: write replies one byte per send, so they arrive split across reads.
-    init(errorKey: String?, closeAfter: Int? = nil, dribble: Bool = false) throws {
+    init(errorKey: String?, closeAfter: Int? = nil, dribble: Bool = false, stallOnceAfter: Double? = nil,
+         password: String? = nil, memcache: Bool = false) throws {
+        self.memcache = memcache
         self.errorKey = errorKey
         self.closeAfter = closeAfter
         self.dribble = dribble
+        self.stallOnceAfter = stallOnceAfter
+        self.password = password
         let (fd, port) = try Self.listen()
         self.listener = fd
         self.port = port
@@ -290,6 +306,12 @@ final class KVBenchFakeServer: Sendable {
 
     /// Requests answered so far (final once ``stop()`` returned).
     var requestsHandled: Int { self.handled.withLock { $0 } }
+
+    /// GET and SET requests per key (final once ``stop()`` returned).
+    var keyCounts: [String: Int] { self.counts.withLock { $0 } }
+
+    /// The passwords tried with `auth`, in order.
+    var passwordsTried: [String] { self.authAttempts.withLock { $0 } }
 
     /// Stops the serving thread and closes every descriptor. Idempotent.
     func stop() {
@@ -336,7 +358,13 @@ final class KVBenchFakeServer: Sendable {
 
     private func serve() {
         var buffers: [CInt: [UInt8]] = [:]
+        var authenticated: Set<CInt> = []
+        var pendingSets: [CInt: String] = [:]  // memcache: the key whose data line comes next
         var store: [String: String] = [:]
+        var counts: [String: Int] = [:]
+        var firstRequest: ContinuousClock.Instant?
+        var stalled = false
+        defer { self.counts.withLock { $0 = counts } }
         var dead = false
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
@@ -359,18 +387,64 @@ final class KVBenchFakeServer: Sendable {
                     }
                     continue
                 }
+                if let after = self.stallOnceAfter, !stalled, let first = firstRequest,
+                   ContinuousClock.now - first >= .seconds(after) {
+                    stalled = true
+                    usleep(200_000)  // the injected pause: nothing is read or answered meanwhile
+                }
                 let n = chunk.withUnsafeMutableBytes { Glibc.read(entry.fd, $0.baseAddress, $0.count) }
                 if n <= 0 {
                     Glibc.close(entry.fd)
                     buffers[entry.fd] = nil
+                    authenticated.remove(entry.fd)
+                    pendingSets[entry.fd] = nil
                     continue
                 }
+                if firstRequest == nil { firstRequest = .now }
                 var pending = buffers[entry.fd, default: []] + chunk[0..<n]
                 var reply: [UInt8] = []
                 while let newline = pending.firstIndex(of: 0x0A) {
                     let line = String(decoding: pending[..<newline], as: UTF8.self)
                     pending.removeSubrange(...newline)
-                    reply += Array(self.answer(line, store: &store).utf8) + [0x0A]
+                    let answer: String
+                    if self.memcache {
+                        let text = line.hasSuffix("\r") ? String(line.dropLast()) : line
+                        if let key = pendingSets.removeValue(forKey: entry.fd) {
+                            counts[key, default: 0] += 1
+                            store[key] = text
+                            answer = key == self.errorKey ? "SERVER_ERROR injected\r" : "STORED\r"
+                        } else {
+                            let words = text.split(separator: " ")
+                            if words.count == 5 && words[0] == "set" {
+                                pendingSets[entry.fd] = String(words[1])
+                                continue  // answered after its data line
+                            } else if words.count == 2 && words[0] == "get" {
+                                let key = String(words[1])
+                                counts[key, default: 0] += 1
+                                if key == self.errorKey {
+                                    answer = "SERVER_ERROR injected\r"
+                                } else if let value = store[key] {
+                                    answer = "VALUE \(key) 0 \(value.utf8.count)\r\n\(value)\r\nEND\r"
+                                } else {
+                                    answer = "END\r"
+                                }
+                            } else {
+                                answer = "ERROR\r"
+                            }
+                        }
+                    } else if let password = self.password, !authenticated.contains(entry.fd) {
+                        if line.hasPrefix("auth ") {
+                            let tried = String(line.dropFirst(5))
+                            self.authAttempts.withLock { $0.append(tried) }
+                            if tried == password { authenticated.insert(entry.fd) }
+                            answer = tried == password ? "OK" : "ERR invalid password"
+                        } else {
+                            answer = "ERR authentication required"
+                        }
+                    } else {
+                        answer = self.answer(line, store: &store, counts: &counts)
+                    }
+                    reply += Array(answer.utf8) + [0x0A]
                     let count = self.handled.withLock { count in
                         count += 1
                         return count
@@ -396,15 +470,18 @@ final class KVBenchFakeServer: Sendable {
                 // The server "dies": every client connection goes, no more are accepted.
                 for fd in buffers.keys { Glibc.close(fd) }
                 buffers.removeAll()
+                authenticated.removeAll()
+                pendingSets.removeAll()
             }
         }
         for fd in buffers.keys { Glibc.close(fd) }
     }
 
-    private func answer(_ line: String, store: inout [String: String]) -> String {
+    private func answer(_ line: String, store: inout [String: String], counts: inout [String: Int]) -> String {
         let words = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
         guard words.count >= 2 else { return "ERR wrong number of arguments" }
         let key = String(words[1])
+        counts[key, default: 0] += 1
         if key == self.errorKey { return "ERR injected failure" }
         switch words[0] {
         case "set":
@@ -439,7 +516,7 @@ final class KVBenchRedis {
         let text = Mutex("")
     }
 
-    static func start() throws -> KVBenchRedis {
+    static func start(_ extraArguments: [String] = []) throws -> KVBenchRedis {
         let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
             + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/redis-server" }
         guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
@@ -449,7 +526,7 @@ final class KVBenchRedis {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no", "--logfile", ""]
+                             "--daemonize", "no", "--logfile", ""] + extraArguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
