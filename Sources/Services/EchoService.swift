@@ -33,7 +33,7 @@ public struct EchoService {
         // buffer is copied at once: its view dies with the closure call, `bytes` does not.
         var run = UnsafeRawBufferPointer(start: bytes.baseAddress, count: 0)
         let result = self.framer.scan(bytes) { line in
-            if line.content.elementsEqual(exit) { return false }
+            if line.content.count == exit.count && line.content.elementsEqual(exit) { return false }
             if let base = line.raw.baseAddress, base == run.baseAddress.map({ $0 + run.count }) {
                 run = UnsafeRawBufferPointer(start: run.baseAddress, count: run.count + line.raw.count)
             } else if Self.isInside(line.raw, bytes) {

@@ -26,7 +26,7 @@
 //     expire "k" at 1796…         0e000000 <crc> 05 01000000 6b 0028f129a2010000
 //     persist "k"                 06000000 <crc> 06 01000000 6b
 //     group { set "k"="v1", delete "j" }
-//                                  1f000000 <crc> 07 00000000 08000000 <crc> 01 01000000 6b 7631
+//                                  23000000 <crc> 07 00000000 08000000 <crc> 01 01000000 6b 7631
 //                                                             06000000 <crc> 02 01000000 6a
 //
 // Replay applies records in order and keeps deadlines as written; keys whose deadline has passed are

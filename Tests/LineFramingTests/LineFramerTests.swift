@@ -1,7 +1,7 @@
 // LineFramer on its own: buffered framing with next(), in-place framing with scan() (only an
 // unterminated tail is ever buffered), limits, CRLF, empty lines and bytes that are not UTF-8.
 
-import LineFraming
+@testable import LineFraming
 import Testing
 
 /// Runs `scan` over `bytes`, collecting each line's raw bytes.
@@ -112,5 +112,26 @@ private func b(_ text: String) -> [UInt8] { Array(text.utf8) }
         _ = framer.next()
         framer.releaseIfEmpty()
         #expect(framer.bufferedByteCount == 0)
+    }
+}
+
+/// The eight-bytes-at-a-time newline search agrees with a byte-by-byte one wherever it starts,
+/// whatever surrounds the newlines (bytes with the high bit set, 0x0B, 0x8A, NULs), so `scan`
+/// cuts exactly the lines a reader would.
+@Suite struct NewlineSearchTests {
+    @Test func agreesWithAByteByByteSearchOnAwkwardBytes() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [0x0A, 0x0B, 0x09, 0x8A, 0x80, 0xFF, 0x00, 0x01, 0x7F, UInt8(ascii: "a")]
+        for length in 0..<70 {
+            for _ in 0..<40 {
+                let bytes = (0..<length).map { _ in alphabet.randomElement(using: &generator)! }
+                bytes.withUnsafeBytes { raw in
+                    for start in 0...length {
+                        let expected = bytes[start...].firstIndex(of: 0x0A)
+                        #expect(LineFramer.indexOfNewline(in: raw, from: start) == expected, "\(bytes) from \(start)")
+                    }
+                }
+            }
+        }
     }
 }
