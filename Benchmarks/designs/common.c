@@ -11,6 +11,8 @@
 
 #define MAX_LINE 65536
 
+static int bound_port;
+
 static void usage(const char *argv0) {
     fprintf(stderr, "usage: %s [-l ADDR] [-p PORT] [-w WORKERS]\n", argv0);
     exit(2);
@@ -52,9 +54,13 @@ int listen_on(const struct options *o, int nonblocking) {
     }
     socklen_t len = sizeof sa;
     getsockname(fd, (struct sockaddr *)&sa, &len);
-    printf("%d\n", ntohs(sa.sin_port));
-    fflush(stdout);
+    bound_port = ntohs(sa.sin_port);
     return fd;
+}
+
+void announce_ready(void) {
+    printf("%d\n", bound_port);
+    fflush(stdout);     /* stdout is often a pipe, fully buffered */
 }
 
 int accept_client(int listen_fd) {

@@ -27,9 +27,12 @@ struct options {
 /* Parses -l, -p, -w; prints usage and exits 2 on anything else. */
 void parse_options(int argc, char **argv, struct options *o);
 
-/* A bound, listening TCP socket (backlog 4096, as reactord's). Prints the bound port on one
- * line to stdout, so a caller that asked for port 0 learns it. Exits 1 on failure. */
+/* A bound, listening TCP socket (backlog 4096, as reactord's). Exits 1 on failure. */
 int listen_on(const struct options *o, int nonblocking);
+
+/* Prints the bound port on one line to stdout, once the design is ready to serve (its workers
+ * started), so a caller that asked for port 0 learns it and may start at once. */
+void announce_ready(void);
 
 /* accept(2) with EINTR retried. Returns the connection, or -1 when there is none to take now
  * (EAGAIN on a non-blocking listener, a connection reset before it was taken, or a resource

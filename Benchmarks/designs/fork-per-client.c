@@ -20,6 +20,7 @@ int main(int argc, char **argv) {
     parse_options(argc, argv, &o);
     listen_fd = listen_on(&o, 1);   /* non-blocking: the parent sleeps in ppoll, not accept */
     parent_signals();
+    announce_ready();
     while (!stop_requested) {
         if (!wait_for(listen_fd, POLLIN)) { reap_children(); continue; }
         client_fd = accept_client(listen_fd);

@@ -9,6 +9,7 @@ int main(int argc, char **argv) {
     struct options o;
     parse_options(argc, argv, &o);
     int lfd = listen_on(&o, 0);
+    announce_ready();
     for (;;) {
         int cfd = accept_client(lfd);
         if (cfd < 0) continue;

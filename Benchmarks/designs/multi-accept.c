@@ -27,6 +27,7 @@ int main(int argc, char **argv) {
         if (spawn_child(worker, NULL) < 0) { perror("fork"); stop_children(); return 1; }
     }
     close(listen_fd);
+    announce_ready();
     while (!stop_requested) {
         wait_for(-1, 0);        /* sleeps until a signal: SIGCHLD or SIGTERM */
         reap_children();

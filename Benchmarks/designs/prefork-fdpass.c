@@ -75,6 +75,7 @@ int main(int argc, char **argv) {
         if (spawn_child(worker, NULL) < 0) { perror("fork"); stop_children(); return 1; }
     }
     close(pass[1]);
+    announce_ready();
     while (!stop_requested) {
         if (!wait_for(listen_fd, POLLIN)) { reap_children(); continue; }
         int cfd = accept_client(listen_fd);

@@ -23,6 +23,7 @@ int main(int argc, char **argv) {
     pthread_attr_t detached;
     pthread_attr_init(&detached);
     pthread_attr_setdetachstate(&detached, PTHREAD_CREATE_DETACHED);
+    announce_ready();
     for (;;) {
         int cfd = accept_client(lfd);
         if (cfd < 0) continue;
