@@ -20,7 +20,7 @@ echoload="${ECHOLOAD:-}"
 reactord="$root/.build/release/reactord"
 reference=""
 out="$here"
-duration=5
+duration=6
 conns_list="10 100 1000 10000"
 pipelines="1 16"
 designs="iterative fork-per-client thread-per-client prefork-fdpass multi-accept reactord"
@@ -48,8 +48,7 @@ make -s -C "$here" BUILD="$work/bin" >/dev/null
 tools="python3 $here/measure_tools.py"
 mkdir -p "$out"
 tsv="$out/results.tsv"
-printf 'design\tconns\tpipeline\tworkers\trt_per_s\tp99_us\tpss_kib\trss_kib\tprocs\tthreads\tconnected\trefused\ttimeout\tother\tdropped\tconnect_s\tcpu_ticks\troundtrips\tcpu_us_per_rt\tnote\n' > "$tsv"
-ticks_per_s="$(getconf CLK_TCK)"
+printf 'design\tconns\tpipeline\tworkers\trt_per_s\tp99_us\tpss_kib\trss_kib\tprocs\tthreads\tconnected\trefused\ttimeout\tother\tdropped\tconnect_s\tcpu_us\troundtrips\tcpu_us_per_rt\tnote\n' > "$tsv"
 
 # Waits (bounded) until FILE matches REGEX; prints the first match.
 wait_for_line() {
@@ -124,11 +123,13 @@ for pipeline in $pipelines; do
             taskset -c 1 "$echoload" -h 127.0.0.1 -p "$port" -c "$n" -P "$pipeline" -d "$duration" -T 20 \
                 "${spread[@]}" > "$work/load.out" 2> "$work/load.err" &
             load_pid=$!
-            # Memory is sampled halfway through the timed run, once every connection is up.
+            # Memory is sampled a third of the way through the timed run, once every connection is
+            # up (reading smaps_rollup of 10,000 processes takes a second or two).
             sample="0 0 nan nan 0"
             if wait_for_line "$work/load.err" 'connected' 120 >/dev/null; then
-                sleep "$(awk "BEGIN { print $duration / 2 }")"
+                sleep "$(awk "BEGIN { print $duration / 3 }")"
                 sample="$(taskset -c 1 $tools sample "$server_pid")"
+                kill -0 "$load_pid" 2>/dev/null || note="memory sampled after the load ended; $note"
             fi
             wait "$load_pid" || true
             # CPU after: once a fork-per-client server has reaped its children (bounded).
@@ -148,16 +149,16 @@ for pipeline in $pipelines; do
             connect_s="$(grep -Eo 'in [0-9.]+s' "$work/load.err" | grep -Eo '[0-9.]+' | head -1)"
             refused="$(field refused "$work/load.err")"; timeout="$(field timeout "$work/load.err")"
             other="$(field other "$work/load.err")"
-            ticks=$((cpu1 - cpu0))
+            cpu_us=$((cpu1 - cpu0))
             if [ "$roundtrips" -gt 0 ]; then
-                per_rt="$(awk "BEGIN { print $ticks * 1000000 / $ticks_per_s / $roundtrips }")"
+                per_rt="$(awk "BEGIN { print $cpu_us / $roundtrips }")"
             else
                 per_rt=nan
             fi
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.3f\t%s\n' \
                 "$design" "$n" "$pipeline" "$n" "$rt_per_s" "$p99" "$pss" "$rss" "$procs" "$threads" \
                 "${connected:-0/$n}" "${refused:-?}" "${timeout:-?}" "${other:-?}" "$dropped" "${connect_s:-?}" \
-                "$ticks" "$roundtrips" "$per_rt" "$note" >> "$tsv"
+                "$cpu_us" "$roundtrips" "$per_rt" "$note" >> "$tsv"
             tail -1 "$tsv" >&2
         done
     done

@@ -2,7 +2,7 @@
 """Helpers for measure.sh: sample a server's whole process tree from /proc, and turn the
 results TSV into a markdown table and an SVG plot. Standard library only.
 
-  measure_tools.py sample PID           -> "procs threads pss_kib rss_kib cpu_ticks"
+  measure_tools.py sample PID           -> "procs threads pss_kib rss_kib cpu_us"
   measure_tools.py cpu PID              -> the same without memory (0 0), quicker
   measure_tools.py pids PID             -> PID and its descendants
   measure_tools.py report TSV MD SVG    -> writes the table and the plot
@@ -61,18 +61,26 @@ def sample(root, memory=True):
                     pss += int(line.split()[1])
                 elif line.startswith("Rss:"):
                     rss += int(line.split()[1])
-    # CPU of every live process, plus what the root has collected from children it reaped.
-    cpu = sum(s["utime"] + s["stime"] for s in procs.values())
-    if root in procs:
-        cpu += procs[root]["cutime"] + procs[root]["cstime"]
+    # CPU in microseconds. The root: utime+stime from stat, which covers all its threads, exited
+    # ones included, plus cutime+cstime, which covers the children it reaped. Every other process
+    # (a single-threaded child or worker): its exact run time in ns from schedstat, because stat
+    # rounds each process down to whole ticks and would count 10,000 short-lived workers as 0.
+    tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+    cpu = 0.0
+    for pid, s in procs.items():
+        if pid == root:
+            cpu += (s["utime"] + s["stime"] + s["cutime"] + s["cstime"]) * tick_us
+        else:
+            text = read(f"/proc/{pid}/schedstat")
+            cpu += int(text.split()[0]) / 1000 if text else (s["utime"] + s["stime"]) * tick_us
     threads = sum(s["threads"] for s in procs.values())
-    return len(procs), threads, pss, rss, cpu
+    return len(procs), threads, pss, rss, int(cpu)
 
 
 # ---- report ----
 
 COLUMNS = ["design", "conns", "pipeline", "workers", "rt_per_s", "p99_us", "pss_kib", "rss_kib", "procs",
-           "threads", "connected", "refused", "timeout", "other", "dropped", "connect_s", "cpu_ticks",
+           "threads", "connected", "refused", "timeout", "other", "dropped", "connect_s", "cpu_us",
            "roundtrips", "cpu_us_per_rt", "note"]
 ORDER = ["iterative", "fork-per-client", "thread-per-client", "prefork-fdpass", "multi-accept", "reactord",
          "c-epoll-reference"]
