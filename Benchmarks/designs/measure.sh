@@ -120,14 +120,17 @@ for pipeline in $pipelines; do
             # earlier runs' TIME_WAIT sockets never exhaust one address's ephemeral ports.
             spread=()
             [ "$n" -ge 1000 ] && spread=(-b 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4)
-            taskset -c 1 "$echoload" -h 127.0.0.1 -p "$port" -c "$n" -P "$pipeline" -d "$duration" -T 20 \
+            # 10,000 connections get twice the run time: forking or spawning that many takes seconds.
+            run=$duration
+            [ "$n" -ge 10000 ] && run=$((duration * 2))
+            taskset -c 1 "$echoload" -h 127.0.0.1 -p "$port" -c "$n" -P "$pipeline" -d "$run" -T 20 \
                 "${spread[@]}" > "$work/load.out" 2> "$work/load.err" &
             load_pid=$!
             # Memory is sampled a third of the way through the timed run, once every connection is
             # up (reading smaps_rollup of 10,000 processes takes a second or two).
             sample="0 0 nan nan 0"
             if wait_for_line "$work/load.err" 'connected' 120 >/dev/null; then
-                sleep "$(awk "BEGIN { print $duration / 3 }")"
+                sleep "$(awk "BEGIN { print $run / 3 }")"
                 sample="$(taskset -c 1 $tools sample "$server_pid")"
                 kill -0 "$load_pid" 2>/dev/null || note="memory sampled after the load ended; $note"
             fi

@@ -131,16 +131,47 @@ def report(tsv, md, svg):
             r["connected"], r["refused"], r["timeout"],
             "–" if math.isnan(num(r, "cpu_us_per_rt")) else f"{num(r, 'cpu_us_per_rt'):.2f}", r["note"]))
     with open(md, "w") as f:
-        f.write("\n".join(out) + "\n")
+        f.write("\n".join(summary(rows)) + "\n\nEvery cell:\n\n" + "\n".join(out) + "\n")
     plot(rows, svg)
+
+
+def summary(rows):
+    """One row per design: the figures README.md shows."""
+    def cell(design, conns, pipeline):
+        for r in rows:
+            if r["design"] == design and r["conns"] == str(conns) and r["pipeline"] == str(pipeline):
+                return r
+        return None
+
+    def get(design, conns, pipeline, key, f):
+        r = cell(design, conns, pipeline)
+        return "–" if r is None else f(r, key)
+
+    rt = lambda r, k: fmt_int(num(r, k)) if num(r, "roundtrips") > 0 else "0"
+    conns = [10, 100, 1000, 10000]
+    out = ["| design | round trips/s, P=1, at 10 / 100 / 1k / 10k conns | round trips/s, P=16, same | "
+           "memory MiB at 100 / 10k (P=1) | p99 ms at 1k (P=1) | CPU µs per round trip at 1k (P=1 / P=16) | "
+           "connected at 10k |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for d in [d for d in ORDER if any(r["design"] == d for r in rows)]:
+        out.append("| {} | {} | {} | {} / {} | {} | {} / {} | {} |".format(
+            d, " / ".join(get(d, c, 1, "rt_per_s", rt) for c in conns),
+            " / ".join(get(d, c, 16, "rt_per_s", rt) for c in conns),
+            get(d, 100, 1, "pss_kib", lambda r, k: fmt_mem(num(r, k))),
+            get(d, 10000, 1, "pss_kib", lambda r, k: fmt_mem(num(r, k))),
+            get(d, 1000, 1, "p99_us", lambda r, k: "–" if num(r, "roundtrips") <= 0 else f"{num(r, k) / 1000:,.1f}"),
+            get(d, 1000, 1, "cpu_us_per_rt", lambda r, k: "–" if math.isnan(num(r, k)) else f"{num(r, k):.1f}"),
+            get(d, 1000, 16, "cpu_us_per_rt", lambda r, k: "–" if math.isnan(num(r, k)) else f"{num(r, k):.1f}"),
+            get(d, 10000, 1, "connected", lambda r, k: r[k])))
+    return out
 
 
 def plot(rows, path):
     designs = [d for d in ORDER if any(r["design"] == d for r in rows)]
     panels = [("Round trips/s, pipeline 1", "rt_per_s", "1", 1.0),
               ("Round trips/s, pipeline 16", "rt_per_s", "16", 1.0),
-              ("Server memory (PSS, all processes), MiB, pipeline 1", "pss_kib", "1", 1 / 1024)]
-    W, H, pw, ph, left, top = 1260, 470, 330, 300, 80, 60
+              ("Server memory (PSS of all its processes)", "pss_kib", "1", 1 / 1024)]
+    W, H, pw, ph, left, top = 1320, 490, 330, 300, 80, 60
     gap = 90
     s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
          f'<rect width="{W}" height="{H}" fill="white"/>',
@@ -189,8 +220,10 @@ def plot(rows, path):
                 s.append(f'<circle cx="{px(c):.1f}" cy="{py(v):.1f}" r="3" fill="{COLORS.get(d, "#000")}"/>')
     # legend
     lx, ly = left, top + ph + 58
+    s.append(f'<text x="{lx}" y="{ly + 30}" fill="#555">A design with no point at a connection count completed '
+             f'no round trip there in the run (0 cannot be drawn on a log scale); see the table.</text>')
     for j, d in enumerate(designs):
-        x = lx + j * 165
+        x = lx + j * 170
         s.append(f'<line x1="{x}" y1="{ly}" x2="{x + 24}" y2="{ly}" stroke="{COLORS.get(d, "#000")}" stroke-width="3"/>')
         s.append(f'<text x="{x + 30}" y="{ly + 4}">{d}</text>')
     s.append("</svg>")
