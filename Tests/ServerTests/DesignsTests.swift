@@ -57,6 +57,16 @@ func socketInodes(pid: pid_t) -> [String] {
 /// The inodes of 127.0.0.1 TCP connections (not listeners) whose local port is `port`, as
 /// /proc/<pid>/fd names them: the server ends of its clients' connections.
 func connectionInodes(localPort port: Int) -> Set<String> {
+    Set(tcpTable(localPort: port).filter { $0.state != "0A" }.map { "socket:[\($0.inode)]" })
+}
+
+/// Whether anything listens on 127.0.0.1:`port`.
+func isListening(port: Int) -> Bool {
+    tcpTable(localPort: port).contains { $0.state == "0A" }
+}
+
+/// The rows of /proc/net/tcp whose local address is 127.0.0.1:`port`: state (0A = LISTEN) and inode.
+func tcpTable(localPort port: Int) -> [(state: Substring, inode: Substring)] {
     // Read to EOF by hand: the table spans many pages and procfs reports its size as 0.
     let fd = open("/proc/net/tcp", O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return [] }
@@ -71,13 +81,13 @@ func connectionInodes(localPort port: Int) -> Set<String> {
     }
     let table = String(decoding: bytes, as: UTF8.self)
     let local = String(format: "0100007F:%04X", port)
-    var result: Set<String> = []
+    // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+    var rows: [(state: Substring, inode: Substring)] = []
     for line in table.split(separator: "\n").dropFirst() {
-        let fields = line.split(separator: " ")
-        // sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode; st 0A = LISTEN
-        if fields.count > 9 && fields[1] == local && fields[3] != "0A" { result.insert("socket:[\(fields[9])]") }
+        let fields: [Substring] = line.split(separator: " ")
+        if fields.count > 9 && fields[1] == local { rows.append((fields[3], fields[9])) }
     }
-    return result
+    return rows
 }
 
 /// Re-evaluates `condition` every 5 ms until it holds or the deadline passes (a bounded poll of
@@ -223,13 +233,16 @@ final class DesignServer {
     }
 
     /// Stops the server with SIGTERM while `client` is connected, and checks that the client sees
-    /// EOF and that not one of `processes`, nor anything in the server's process group, remains.
-    static func stopLeavingNothing(_ server: DesignServer, client: TestClient, processes: [pid_t]) throws {
+    /// EOF, that nothing listens on the port any more, and that not one of `processes`, nor
+    /// anything in the server's process group, remains.
+    static func stopLeavingNothing(_ server: DesignServer, port: Int, client: TestClient, processes: [pid_t]) throws {
+        #expect(isListening(port: port))
         #expect(kill(server.pid, SIGTERM) == 0)
         let status = try #require(server.waitForExit(within: 10), "still running 10 s after SIGTERM")
         // Exit 0 after stopping the children, or (no children) SIGTERM's default action.
         #expect(status == 0 || (status & 0x7f) == SIGTERM, "wait status \(status)")
         #expect(client.readToEOF(deadline: .now + .seconds(10)).eof, "the connected client saw no EOF")
+        #expect(!isListening(port: port), "a process still holds the listening socket")
         let remaining = processes.filter { ProcStat(pid: $0) != nil }
         #expect(remaining.isEmpty, "processes left behind: \(remaining)")
         let group = ProcStat.all().filter { $0.pgrp == server.pid }.map(\.pid)
@@ -294,7 +307,7 @@ final class DesignServer {
         let processes = ProcStat.tree(server.pid).map(\.pid)
         if design == "prefork-fdpass" || design == "multi-accept" { #expect(processes.count == 5, "parent and 4 workers") }
         if design == "fork-per-client" { #expect(processes.count == 2, "parent and one child") }
-        try Self.stopLeavingNothing(server, client: last, processes: processes)
+        try Self.stopLeavingNothing(server, port: port, client: last, processes: processes)
     }
 
     @Test func iterativeServerServesTheNextClientWhenTheFirstLeaves() throws {
@@ -321,6 +334,6 @@ final class DesignServer {
         let last = try TestClient(port: port)
         try last.send("last\n")
         #expect(last.readLine() == Array("last\n".utf8))
-        try Self.stopLeavingNothing(server, client: last, processes: [server.pid])
+        try Self.stopLeavingNothing(server, port: port, client: last, processes: [server.pid])
     }
 }
