@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define MAX_LINE 65536
@@ -186,9 +187,15 @@ pid_t spawn_child(void (*body)(void *), void *arg) {
         children = p;
         cap_children = cap;
     }
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
         child_signals();
+        /* Should the parent die without its SIGTERM handler running (SIGKILL), the kernel sends
+         * the child SIGTERM, so no worker outlives its server; the check closes the race with a
+         * parent that died before the prctl. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent) _exit(0);
         body(arg);
         _exit(0);
     }

@@ -62,7 +62,8 @@ int wait_for(int fd, short events);
 /* A child's first call after fork(): default signal dispositions, nothing blocked. */
 void child_signals(void);
 
-/* Forks a child that runs body(arg) and exits; records its PID. Returns the PID or -1. */
+/* Forks a child that runs body(arg) and exits; records its PID. Returns the PID or -1.
+ * The child is sent SIGTERM if the parent dies first, even by SIGKILL. */
 pid_t spawn_child(void (*body)(void *), void *arg);
 
 /* Reaps every child that has exited (no zombies are left). */
