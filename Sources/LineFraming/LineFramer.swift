@@ -23,6 +23,12 @@ public struct LineView {
     public let raw: UnsafeRawBufferPointer
     /// The line without its terminator (`\n`, and a `\r` before it).
     public let content: UnsafeRawBufferPointer
+
+    @usableFromInline
+    init(raw: UnsafeRawBufferPointer, content: UnsafeRawBufferPointer) {
+        self.raw = raw
+        self.content = content
+    }
 }
 
 /// Incremental line framer with a maximum line length.
@@ -121,6 +127,7 @@ public struct LineFramer {
     ///   - bytes: the bytes just read.
     ///   - body: called once per line; return false to stop (the rest of `bytes` is buffered).
     /// - Returns: why it stopped.
+    @inlinable  // so the caller's closure is inlined into the loop, not called through a context per line
     public mutating func scan(_ bytes: UnsafeRawBufferPointer, _ body: (LineView) -> Bool) -> ScanResult {
         var start = 0
         if self.bufferedByteCount > 0 {
@@ -166,7 +173,7 @@ public struct LineFramer {
     /// set bit marks the first one; borrows only run upwards, so they cannot fake an earlier
     /// zero). A byte-at-a-time search through the generic `firstIndex(of:)` cost ~5 instructions a
     /// byte, most of the echo service's time.
-    @inline(__always)
+    @inlinable @inline(__always)
     static func indexOfNewline(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
         guard let base = bytes.baseAddress else { return nil }
         let count = bytes.count
@@ -188,7 +195,8 @@ public struct LineFramer {
     }
 
     /// A line's view from its bytes, terminator included (the last byte is `\n`).
-    private static func view(_ raw: UnsafeRawBufferPointer) -> LineView {
+    @inlinable
+    static func view(_ raw: UnsafeRawBufferPointer) -> LineView {
         var contentEnd = raw.count - 1
         if contentEnd > 0 && raw[contentEnd - 1] == UInt8(ascii: "\r") { contentEnd -= 1 }
         return LineView(raw: raw, content: UnsafeRawBufferPointer(rebasing: raw[..<contentEnd]))
