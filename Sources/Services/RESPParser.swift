@@ -166,6 +166,13 @@ struct RESPParser: RequestFramer {
             case .array:
                 guard self.cursor < self.buffer.count else { return self.waitForMore() }
                 let first = self.buffer[self.cursor]
+                if first == ASCII.cr || first == ASCII.lf {
+                    // An empty line between requests is an empty inline request, which Redis skips
+                    // without a reply; `redis-cli --pipe` sends one before its closing ECHO.
+                    self.cursor += 1
+                    self.requestStart = self.cursor
+                    continue
+                }
                 guard first == UInt8(ascii: "*") else { return .protocolError(.expectedArray(got: first)) }
                 switch self.parseLength(at: self.cursor + 1) {
                 case .needMoreData: return self.waitForMore()

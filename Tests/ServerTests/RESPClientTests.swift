@@ -277,6 +277,23 @@ import Glibc
         #expect(fields.count == 4 && fields.allSatisfy { Double($0) != nil }, "\(latency.text.debugDescription)")
     }
 
+    /// Mass insertion as Redis documents it: `redis-cli --pipe` streams raw RESP, then an empty
+    /// line and an ECHO whose reply tells it every reply has arrived.
+    @Test func redisCliPipeMassInsertion() throws {
+        let fixture = try KVFixture()
+        defer { fixture.stop() }
+        var input: [UInt8] = []
+        for i in 0..<20_000 {
+            let key = "mass:\(i)", value = "value \(i)"
+            input += Array("*3\r\n$3\r\nSET\r\n$\(key.utf8.count)\r\n\(key)\r\n$\(value.utf8.count)\r\n\(value)\r\n".utf8)
+        }
+        let pipe = try runTool("redis-cli", ["-h", "127.0.0.1", "-p", "\(fixture.port)", "--pipe"], stdin: input, within: 60)
+        #expect(pipe.status == 0, "redis-cli --pipe exited \(pipe.status): \(pipe.text) \(pipe.stderr)")
+        #expect(pipe.text.contains("errors: 0, replies: 20000"), "\(pipe.text)")
+        #expect(try Self.cli(fixture.port, ["dbsize"]) == "(integer) 20000")
+        #expect(try Self.cli(fixture.port, ["get", "mass:19999"]) == "\"value 19999\"")
+    }
+
     @Test func twemproxyShardsKeysOverThreeServers() throws {
         let backends = try (0..<3).map { _ in try KVFixture() }
         defer { for backend in backends { backend.stop() } }
