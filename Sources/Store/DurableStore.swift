@@ -68,6 +68,10 @@ public struct CompactionJob: Sendable {
     let clock: @Sendable () -> Int64
     /// The live key count when the log was rotated (the snapshot leaves out keys expired by then).
     public let keyCount: Int
+    /// The segment just rotated, when its last records were written but not yet synced (`everysec`,
+    /// `no`): ``run()`` syncs it first, off the loop thread, so the snapshot never rests on records a
+    /// power cut could take back while later ones survive.
+    var segmentToSync: String? = nil
 
     /// Rebuilds the state from `database.txt` and the segments (dropping keys whose deadline passed), then
     /// writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
@@ -87,6 +91,21 @@ public struct CompactionJob: Sendable {
             }
         }
         do throws(StoreError) {
+            if let name = self.segmentToSync {
+                let path = self.directory + "/" + name
+                let segment: CInt
+                do {
+                    segment = try self.io.open(path, O_RDONLY, 0)
+                } catch {
+                    throw StoreError(operation: "open", path: path, errno: error)
+                }
+                defer { self.io.close(segment) }
+                do {
+                    try self.io.fdatasync(segment)
+                } catch {
+                    throw StoreError(operation: "fdatasync", path: path, errno: error)
+                }
+            }
             let keyspace = Keyspace()
             try DurableStore.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
                                               into: keyspace, logger: nil)
@@ -1007,6 +1026,14 @@ public final class DurableStore {
             self.pendingOutcome = failure
             return nil
         }
+        var segmentToSync: String?
+        if self.log.size > self.syncedOffset && self.configuration.fsync != .always {
+            // Nothing waits for these records (under `everysec` and `no` replies go out once they are
+            // written), so the job syncs the segment on its own thread before it reads it. Synced here,
+            // a log of up to 64 MiB of dirty pages held the loop for ~30 ms at every compaction.
+            segmentToSync = WriteAheadLog.segmentPrefix + String((self.segments.last ?? 0) + 1)
+            self.markSynced(sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords)
+        }
         if self.log.size > self.syncedOffset {
             do {
                 try self.io.fdatasync(self.log.fd)
@@ -1030,7 +1057,8 @@ public final class DurableStore {
         self.compactionStartedNanoseconds = Self.monotonicNanoseconds()
         try self.io.compactionStep(.rotated)
         return CompactionJob(directory: self.directory, segments: self.segments, io: self.io,
-                             clock: self.configuration.clock, keyCount: self.keyspace.count)
+                             clock: self.configuration.clock, keyCount: self.keyspace.count,
+                             segmentToSync: segmentToSync)
     }
 
     /// Renames the (synced) log to `segmentPath` and switches to a new empty `database.wal`, or leaves

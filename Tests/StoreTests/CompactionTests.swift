@@ -1,6 +1,7 @@
 // Compaction: its output, and a crash between every two of its steps.
 
 import Glibc
+import Synchronization
 import Testing
 
 @testable import Store
@@ -143,6 +144,46 @@ import Testing
             #expect(listing(directory) == ["database.txt", "database.wal"])
             _ = consume store
             self.expectKeys(try DurableStore(configuration: .test(directory)), 0..<30, "after two compactions")
+        }
+    }
+}
+
+/// Under `everysec` and `no` nothing waits for the log's last records, so starting a compaction
+/// must not sync the log on the caller's (the loop's) thread: the job syncs the rotated segment
+/// on its own thread before reading it. Under `always` the caller still syncs, since replies wait.
+@Suite struct CompactionSyncTests {
+    @Test(arguments: [FsyncPolicy.no, .everysec, .always])
+    func theRotatedSegmentIsSyncedByTheJobUnlessRepliesWaitForIt(policy: FsyncPolicy) throws {
+        try withTemporaryDirectory { directory in
+            let syncs = Mutex<Int>(0)
+            var io = StoreIO.system
+            let real = io.fdatasync
+            io.fdatasync = { (fd: CInt) throws(Errno) -> Void in
+                syncs.withLock { $0 += 1 }
+                try real(fd)
+            }
+            var configuration = DurableStore.Configuration.test(directory, fsync: policy)
+            let store = try DurableStore(configuration: configuration, io: io)
+            for index in 0..<100 { _ = try store.set(bytes("v\(index)"), forKey: bytes("k\(index)")) }
+            #expect(store.writeBuffered() == .ok)
+            let before = syncs.withLock { $0 }
+            let job = try #require(try store.beginCompaction())
+            let byCaller = syncs.withLock { $0 } - before
+            let result = job.run()
+            let byJob = syncs.withLock { $0 } - before - byCaller
+            #expect(throws: Never.self) { try result.get() }
+            store.finishCompaction(job, result: result)
+            if policy == .always {
+                #expect(byCaller == 1 && byJob == 0, "caller \(byCaller), job \(byJob)")
+            } else {
+                #expect(byCaller == 0 && byJob == 1, "caller \(byCaller), job \(byJob)")
+            }
+            try store.close()
+            configuration.fsync = .always
+            let reopened = try DurableStore(configuration: configuration)
+            #expect(reopened.count == 100)
+            #expect(reopened.value(forKey: bytes("k99")) == bytes("v99"))
+            try reopened.close()
         }
     }
 }
