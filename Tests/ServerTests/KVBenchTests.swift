@@ -496,7 +496,35 @@ final class KVBenchFakeServer: Sendable {
 }
 
 /// A redis-server on a free 127.0.0.1 port, without persistence, stopped by PID.
-final class KVBenchRedis {
+enum KVBenchRedis {
+    static func start(_ extraArguments: [String] = []) throws -> LoggedServerProcess {
+        try LoggedServerProcess.start(
+            executable: "redis-server", readyMarker: "Ready to accept connections",
+            installHint: "apt-get install redis-server"
+        ) { port in
+            ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no",
+             "--logfile", ""] + extraArguments
+        }
+    }
+}
+
+/// A memcached (`-t 1`, Debian's package) on a free 127.0.0.1 port, stopped by PID.
+enum KVBenchMemcached {
+    static func start() throws -> LoggedServerProcess {
+        // -vv: it says "server listening" once the socket listens (and then logs every command,
+        // which the reader thread drains).
+        try LoggedServerProcess.start(
+            executable: "memcached", readyMarker: "server listening", installHint: "apt-get install memcached"
+        ) { port in
+            ["-t", "1", "-l", "127.0.0.1", "-p", "\(port)", "-U", "0", "-m", "64", "-vv"]
+                + (geteuid() == 0 ? ["-u", "root"] : [])  // memcached refuses root without -u
+        }
+    }
+}
+
+/// Another project's server (redis-server, memcached) on a free 127.0.0.1 port, ready once its log
+/// says so, stopped by PID.
+final class LoggedServerProcess {
     let port: Int
     private let process: Process
     private let exited: DispatchSemaphore
@@ -511,22 +539,25 @@ final class KVBenchRedis {
         self.exited = exited
     }
 
-    /// Redis's log, shared with the pipe's reader thread.
+    /// The log up to readiness, shared with the pipe's reader thread.
     private final class Log: Sendable {
         let text = Mutex("")
     }
 
-    static func start(_ extraArguments: [String] = []) throws -> KVBenchRedis {
-        let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
-            + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/redis-server" }
+    /// Starts `executable` (looked up in /usr/bin, /usr/local/bin and PATH) with the arguments for a
+    /// free port, and waits up to 15 s for `readyMarker` in its output.
+    static func start(
+        executable: String, readyMarker: String, installHint: String, arguments: (Int) -> [String]
+    ) throws -> LoggedServerProcess {
+        let candidates = ["/usr/bin/\(executable)", "/usr/local/bin/\(executable)"]
+            + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/\(executable)" }
         guard let path = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw Failure(description: "redis-server is not installed (apt-get install redis-server): the RESP test needs it")
+            throw Failure(description: "\(executable) is not installed (\(installHint)): this test needs it")
         }
         let port = try KVBenchFakeServer.unusedPort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--daemonize", "no", "--logfile", ""] + extraArguments
+        process.arguments = arguments(port)
         let output = Pipe()
         process.standardOutput = output
         process.standardError = output
@@ -535,21 +566,23 @@ final class KVBenchRedis {
         let exited = DispatchSemaphore(value: 0)
         process.terminationHandler = { _ in exited.signal() }
         let ready = DispatchSemaphore(value: 0)
-        // A plain thread with blocking reads: it ends at EOF, when redis exits. (Foundation's
-        // readabilityHandler on Linux delayed the termination handler by seconds.)
+        // A plain thread with blocking reads: it ends at EOF, when the server exits. (Foundation's
+        // readabilityHandler on Linux delayed the termination handler by seconds.) After readiness
+        // it only drains, so a chatty server never blocks on a full pipe.
         let readFD = output.fileHandleForReading.fileDescriptor
         let reader = Thread {
-            var chunk = [UInt8](repeating: 0, count: 4096)
+            var chunk = [UInt8](repeating: 0, count: 65536)
             var signalled = false
             while true {
                 let n = chunk.withUnsafeMutableBytes { Glibc.read(readFD, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
+                if signalled { continue }
                 let isReady = log.text.withLock { text in
                     text += String(decoding: chunk[0..<n], as: UTF8.self)
-                    return text.contains("Ready to accept connections")
+                    return text.contains(readyMarker)
                 }
-                if isReady && !signalled {
+                if isReady {
                     signalled = true
                     ready.signal()
                 }
@@ -558,23 +591,22 @@ final class KVBenchRedis {
         }
         try process.run()
         reader.start()
-        let redis = KVBenchRedis(port: port, process: process, exited: exited)
+        let server = LoggedServerProcess(port: port, process: process, exited: exited)
         let waited = ready.wait(timeout: .now() + 15)
         let text = log.text.withLock { $0 }
-        guard waited == .success, process.isRunning, text.contains("Ready to accept connections") else {
-            redis.stop()
-            throw Failure(description: "redis-server did not start on port \(port): \(text.suffix(500))")
+        guard waited == .success, process.isRunning, text.contains(readyMarker) else {
+            server.stop()
+            throw Failure(description: "\(executable) did not start on port \(port): \(text.suffix(500))")
         }
-        return redis
+        return server
     }
 
     func stop() {
         guard self.process.isRunning else { return }
-        let pid = self.process.processIdentifier
         // SIGKILL, not SIGTERM: the child inherits the signal mask of the test runner's thread,
-        // where SIGTERM may be blocked (it then waited the whole timeout), and a redis without
-        // persistence has nothing to save.
-        kill(pid, SIGKILL)
+        // where SIGTERM may be blocked (it then waited the whole timeout), and these servers run
+        // without persistence: there is nothing to save.
+        kill(self.process.processIdentifier, SIGKILL)
         _ = self.exited.wait(timeout: .now() + 10)
     }
 }
