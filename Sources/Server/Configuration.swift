@@ -23,6 +23,16 @@ public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// What the server does when used memory passes `--max-memory` (docs/protocol.md, "Memory limit").
+public enum EvictionPolicy: String, CaseIterable, Sendable {
+    case noeviction
+    case allkeysLRU = "allkeys-lru"
+    case allkeysRandom = "allkeys-random"
+    case volatileLRU = "volatile-lru"
+    case volatileRandom = "volatile-random"
+    case volatileTTL = "volatile-ttl"
+}
+
 /// Everything `reactord` can be told.
 public struct ServerConfiguration: Sendable {
     /// This server's own version (INFO `reactord_version`).
@@ -33,6 +43,8 @@ public struct ServerConfiguration: Sendable {
     public var echoPort = ServicePort.port(9878)
     public var timePort = ServicePort.port(9879)
     public var filePort = ServicePort.port(9880)
+    /// HTTP `/metrics` and `/healthz` (docs/protocol.md); off by default.
+    public var metricsPort = ServicePort.off
     public var dataDirectory = "./data"
     public var filesRoot = "./files"
     public var fsync = "always"
@@ -43,6 +55,12 @@ public struct ServerConfiguration: Sendable {
     public var maxValueBytes = 512 << 20
     /// The password kv clients must give first (`--requirepass`); nil: none. Never logged.
     public var requirePassword: String?
+    /// Refuse peers outside loopback while no password is set (`--protected-mode`).
+    public var protectedMode = true
+    /// The memory limit in bytes (`--max-memory`); zero: none.
+    public var maxMemoryBytes = 0
+    /// What to do past the memory limit (`--eviction`).
+    public var evictionPolicy = EvictionPolicy.noeviction
     public var logLevel = Logger.Level.info
     /// Log size that triggers a compaction (nil: the store's default, 64 MiB).
     public var compactionThresholdBytes: Int?
