@@ -23,6 +23,37 @@ public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A size in bytes as redis.conf reads one (docs/protocol.md): digits, then optionally a unit in any
+/// case: `k` 1000, `kb` 1024, `m` 1000², `mb` 1024², `g` 1000³, `gb` 1024³. Nil for anything else,
+/// negative numbers and sizes that overflow.
+public struct ByteSize: Equatable, Sendable, CustomStringConvertible {
+    public var bytes: Int
+
+    public init(bytes: Int) { self.bytes = bytes }
+
+    public init?(argument: String) {
+        let text = argument.lowercased()
+        let digits = text.prefix { $0 >= "0" && $0 <= "9" }
+        guard !digits.isEmpty, let number = Int(digits) else { return nil }
+        let multiplier: Int
+        switch text.dropFirst(digits.count) {
+        case "": multiplier = 1
+        case "k": multiplier = 1000
+        case "kb": multiplier = 1024
+        case "m": multiplier = 1000 * 1000
+        case "mb": multiplier = 1024 * 1024
+        case "g": multiplier = 1000 * 1000 * 1000
+        case "gb": multiplier = 1024 * 1024 * 1024
+        default: return nil
+        }
+        let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        guard !overflow else { return nil }
+        self.bytes = product
+    }
+
+    public var description: String { String(self.bytes) }
+}
+
 /// What the server does when used memory passes `--max-memory` (docs/protocol.md, "Memory limit").
 public enum EvictionPolicy: String, CaseIterable, Sendable {
     case noeviction

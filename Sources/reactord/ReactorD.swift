@@ -24,6 +24,12 @@ enum LogLevelFlag: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension ServicePort: ExpressibleByArgument {}
+extension ByteSize: ExpressibleByArgument {}
+extension EvictionPolicy: ExpressibleByArgument {}
+
+enum YesNo: String, ExpressibleByArgument, CaseIterable {
+    case yes, no
+}
 
 @main
 struct ReactorD: ParsableCommand {
@@ -51,6 +57,8 @@ struct ReactorD: ParsableCommand {
     var timePort = ServicePort.port(9879)
     @Option(name: .customLong("file-port"), help: "File service port, or 'off'.")
     var filePort = ServicePort.port(9880)
+    @Option(name: .customLong("metrics-port"), help: "HTTP port for /metrics (Prometheus) and /healthz, or 'off'.")
+    var metricsPort = ServicePort.off
     @Option(name: .customLong("data-dir"), help: "Directory for database.txt and its write-ahead log (created if missing).")
     var dataDir = "./data"
     @Option(name: .customLong("files-root"), help: "Root directory the file service serves (created if missing).")
@@ -61,10 +69,16 @@ struct ReactorD: ParsableCommand {
     var maxConnections = 10_000
     @Option(name: .customLong("idle-timeout"), help: "Close a connection idle this many seconds (0: never).")
     var idleTimeout = 300.0
-    @Option(name: .customLong("max-line"), help: "Longest request line in bytes.")
-    var maxLine = 65536
+    @Option(name: .customLong("max-line"), help: "Longest request line in bytes (units as redis.conf: 64kb).")
+    var maxLine = ByteSize(bytes: 65536)
     @Option(name: .customLong("max-value"), help: "Largest value in bytes (Redis's proto-max-bulk-len).")
-    var maxValue = 512 << 20
+    var maxValue = ByteSize(bytes: 512 << 20)
+    @Option(name: .customLong("max-memory"), help: "Memory limit in bytes, e.g. 64mb or 2gb (0: none).")
+    var maxMemory = ByteSize(bytes: 0)
+    @Option(help: "What to do past --max-memory: \(EvictionPolicy.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var eviction = EvictionPolicy.noeviction
+    @Option(name: .customLong("protected-mode"), help: "With no password, refuse peers outside loopback (yes or no).")
+    var protectedMode = YesNo.yes
     @Option(name: .customLong("requirepass"),
             help: "Password kv clients must give first (AUTH). Prefer --requirepass-file or REACTORD_REQUIREPASS: flags show in ps.")
     var requirePass: String?
@@ -76,8 +90,8 @@ struct ReactorD: ParsableCommand {
     func validate() throws {
         guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be at least 1") }
         guard self.idleTimeout >= 0, self.idleTimeout.isFinite else { throw ValidationError("--idle-timeout must be 0 or more seconds") }
-        guard self.maxLine > 0 else { throw ValidationError("--max-line must be at least 1 byte") }
-        guard self.maxValue > 0 else { throw ValidationError("--max-value must be at least 1 byte") }
+        guard self.maxLine.bytes > 0 else { throw ValidationError("--max-line must be at least 1 byte") }
+        guard self.maxValue.bytes > 0 else { throw ValidationError("--max-value must be at least 1 byte") }
     }
 
     static func main() {
@@ -114,8 +128,12 @@ struct ReactorD: ParsableCommand {
         config.fsync = self.fsync.rawValue
         config.maxConnections = self.maxConnections
         config.idleTimeout = .milliseconds(Int64(self.idleTimeout * 1000))
-        config.maxLineBytes = self.maxLine
-        config.maxValueBytes = self.maxValue
+        config.metricsPort = self.metricsPort
+        config.maxLineBytes = self.maxLine.bytes
+        config.maxValueBytes = self.maxValue.bytes
+        config.maxMemoryBytes = self.maxMemory.bytes
+        config.evictionPolicy = self.eviction
+        config.protectedMode = self.protectedMode == .yes
         config.logLevel = level
         // Precedence (README): the flag, then the file, then the environment.
         if let password = self.requirePass {
