@@ -29,7 +29,8 @@ public struct ServerError: Error, CustomStringConvertible, Sendable {
 
 /// reactord's services on one event loop. Create, ``start()``, then ``run()`` on the loop thread.
 public final class Server {
-    public let configuration: ServerConfiguration
+    public private(set) var configuration: ServerConfiguration
+    private var idleSweep: TimerID?
     public let loop: EventLoop
     let logger: Logger
     private var listeners: [Listener] = []
@@ -78,14 +79,18 @@ public final class Server {
             self.closeListeners()
             throw error
         }
-        if self.configuration.idleTimeout > .zero {
-            self.loop.startIdleSweep(timeout: self.configuration.idleTimeout)
-        }
+        self.startIdleSweep()
         self.shutdownInbox = self.loop.makeInbox { [unowned self] (signal: CInt) in
             self.logger.info("signal received: stopping", metadata: ["signal": "\(signal)"])
             self.beginShutdown()
         }
         return self.endpoints
+    }
+
+    /// The idle sweep for `configuration.idleTimeout` (none when zero), replacing any earlier one.
+    private func startIdleSweep() {
+        if let sweep = self.idleSweep { self.loop.cancelTimer(sweep) }
+        self.idleSweep = self.configuration.idleTimeout > .zero ? self.loop.startIdleSweep(timeout: self.configuration.idleTimeout) : nil
     }
 
     private func bindAll() throws(ServerError) {
@@ -151,6 +156,10 @@ public final class Server {
         persistence.extraConfiguration = { [unowned self] in
             [("bind", self.configuration.host), ("timeout", String(Int(self.configuration.idleTimeout.components.seconds))),
              ("proto-max-bulk-len", String(self.configuration.maxValueBytes))]
+        }
+        persistence.idleTimeoutChanged = { [unowned self] timeout in
+            self.configuration.idleTimeout = timeout
+            self.startIdleSweep()
         }
         // Through the signal inbox: the stop starts after the SHUTDOWN request's pass, never inside it.
         persistence.shutdownHandler = { [unowned self] _ in self.shutdownInbox?.post(SIGTERM) }

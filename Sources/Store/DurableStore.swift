@@ -200,7 +200,7 @@ public final class DurableStore {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     private let directory: String
     private let logger: Logger
     private let io: StoreIO
@@ -950,19 +950,54 @@ public final class DurableStore {
         }
     }
 
+    /// Changes when the log is synced (CONFIG SET appendfsync). Call only with no ``SyncJob`` in flight.
+    ///
+    /// To `always`: what was written and acknowledged under the old policy is made durable first,
+    /// with one fdatasync on the caller's thread, so a later failed sync under `always` (which cuts
+    /// the log back to the last synced size) can never take acknowledged records with it; if that
+    /// sync fails, the policy stays. Away from `always`: everything written so far counts as durable
+    /// at once, as under the new policy it would have when written; mutations still buffered keep
+    /// their undo entries until they are written.
+    public func changeFsyncPolicy(to policy: FsyncPolicy) throws(StoreError) {
+        precondition(!self.isClosed && !self.syncInFlight, "changeFsyncPolicy with a sync in flight")
+        guard policy != self.configuration.fsync else { return }
+        if policy == .always {
+            if self.writtenSequence > self.syncedSequence {
+                do {
+                    try self.io.fdatasync(self.log.fd)
+                } catch {
+                    self.fsyncFailures += 1
+                    throw StoreError(operation: "fdatasync", path: self.log.path, errno: error)
+                }
+                self.fsyncs += 1
+            }
+            self.configuration.fsync = .always
+            self.markSynced(sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords)
+        } else {
+            self.configuration.fsync = policy
+            self.durableSequence = self.writtenSequence
+            self.dropUndo(through: self.writtenSequence)
+        }
+    }
+
     private func markSynced(sequence: UInt64, offset: Int, records: Int) {
         self.syncedSequence = sequence
         self.syncedOffset = offset
         self.syncedRecords = records
         if self.configuration.fsync == .always {
             self.durableSequence = sequence
-            var clears = 0
-            while let entry = self.pending.pointee.undo.first, entry.sequence <= sequence {
-                if entry.kind == .clear { clears += 1 }
-                self.pending.pointee.undo.removeFirst()
-            }
-            self.clearedKeyspaces.removeFirst(clears)
+            self.dropUndo(through: sequence)
         }
+    }
+
+    /// Forgets the undo entries of mutations up to `sequence`: they can no longer be rolled back.
+    private func dropUndo(through sequence: UInt64) {
+        var clears = 0
+        while let entry = self.pending.pointee.undo.first, entry.sequence <= sequence {
+            if entry.kind == .clear { clears += 1 }
+            self.pending.pointee.undo.removeFirst()
+        }
+        self.clearedKeyspaces.removeFirst(clears)
     }
 
     /// Rolls back everything after the last sync and cuts the log back to it.
