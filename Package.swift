@@ -28,7 +28,7 @@ let package = Package(
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "reactord", dependencies: [
-            "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Server", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "reactor-cli", dependencies: [

@@ -77,7 +77,13 @@ public struct CompactionJob: Sendable {
     /// writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
     /// Any thread; blocks for as long as reading and writing take. On an I/O failure the temporary file
     /// is removed; a failure injected by ``StoreIO/compactionStep`` (a simulated crash) leaves everything.
-    public func run() -> Result<Void, StoreError> {
+    public func run() -> Result<Void, StoreError> { self.run(writing: nil) }
+
+    /// ``run()``, but writing `live` instead of rebuilding the state from disk: only for
+    /// ``DurableStore/close()``, when the loop has stopped, everything in the keyspace has been written
+    /// and synced, and nothing can change it while the snapshot is written. No second copy of the data,
+    /// no replay: a clean stop takes the time of writing the snapshot and no more.
+    func run(writing live: Keyspace?) -> Result<Void, StoreError> {
         let temporaryPath = self.directory + "/" + Snapshot.temporaryFileName
         let finalPath = self.directory + "/" + Snapshot.fileName
         var fd: CInt = -1
@@ -106,16 +112,22 @@ public struct CompactionJob: Sendable {
                     throw StoreError(operation: "fdatasync", path: path, errno: error)
                 }
             }
-            let keyspace = Keyspace()
-            try DurableStore.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
-                                              into: keyspace, logger: nil)
-            DurableStore.dropExpired(keyspace, now: self.clock())
+            let keyspace: Keyspace
+            if let live {
+                keyspace = live
+            } else {
+                keyspace = Keyspace()
+                try DurableStore.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
+                                                  into: keyspace, logger: nil)
+                DurableStore.dropExpired(keyspace, now: self.clock())
+            }
             do {
                 fd = try self.io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             } catch {
                 throw StoreError(operation: "open", path: temporaryPath, errno: error)
             }
-            try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io)
+            try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io,
+                               leavingOutExpiredAt: live == nil ? nil : self.clock())
             try step(.wroteTemporary)
             do {
                 try self.io.fsync(fd)
@@ -513,6 +525,9 @@ public final class DurableStore {
             guard let index = self.keyspace.find(key) else { return self.durableSequence }
             return self.logRemoval(index)
         }
+        if value.count >= Self.largeValueBytes && self.atomicGroupStart == nil && self.pendingOutcome == nil {
+            return try self.setLarge(value, forKey: key, deadline: deadline)
+        }
         let sequence = self.nextSequence()
         // Through the table pointer: holding the Keyspace object in a local cost a retain and a release
         // (~40 instructions) per SET; the store keeps it alive and nothing here replaces it.
@@ -532,6 +547,46 @@ public final class DurableStore {
             Record.append(kind: Record.kindSet, key: key, value: value, to: &self.pending.pointee.buffer)
         }
         self.pending.pointee.bufferedRecords += 1
+        return sequence
+    }
+
+    /// Values from this size on are written to the log before the keyspace copies them.
+    static let largeValueBytes = 1 << 20
+
+    /// ``set(_:forKey:deadline:now:)`` for a large value: its record is written at once (after whatever
+    /// was buffered, so the log keeps sequence order) and the log buffer gives its memory back before
+    /// the keyspace takes its copy. The caller's bytes, the log buffer and the keyspace never hold the
+    /// value all three at once: a 512 MiB SET peaks at twice the value, not three times. If the write
+    /// fails, this mutation was never applied and throws; earlier buffered ones are rolled back and
+    /// reported by the next ``writeBuffered()``, as any failed write is.
+    private func setLarge(
+        _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline: Int64?
+    ) throws(StoreError) -> UInt64 {
+        let sequence = self.nextSequence()
+        if let deadline {
+            Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value,
+                          to: &self.pending.pointee.buffer)
+        } else {
+            Record.append(kind: Record.kindSet, key: key, value: value, to: &self.pending.pointee.buffer)
+        }
+        self.pending.pointee.bufferedRecords += 1
+        if let failure = self.flushBuffer() {
+            self.pendingOutcome = failure
+            guard case .failed(_, let error) = failure else { preconditionFailure("flushBuffer reports failures only") }
+            throw error
+        }
+        let table = self.keyspace.table
+        let (previous, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
+        // Written: under `everysec`/`no` already durable (nothing to roll back); under `always` the
+        // undo entry lets a failed fsync take it back like any other unsynced write.
+        let keepsUndo = self.configuration.fsync == .always
+        if previous >= 0 {
+            if keepsUndo { self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: previous, in: table) }
+            table.pointee.replace(at: previous, value: value, deadline: deadline)
+        } else {
+            if keepsUndo { self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: nil, in: table) }
+            table.pointee.insertNew(key, hash: hash, value: value, deadline: deadline)
+        }
         return sequence
     }
 
@@ -1189,7 +1244,7 @@ public final class DurableStore {
             if let unusable { throw unusable }
             return
         }
-        let result = job.run()
+        let result = job.run(writing: self.keyspace)
         self.finishCompaction(job, result: result)
         if case .failure(let error) = result {
             throw error

@@ -2,6 +2,7 @@
 // else lives here.
 
 import ArgumentParser
+import CLinux
 import Foundation
 import Logging
 import Server
@@ -95,6 +96,11 @@ struct ReactorD: ParsableCommand {
     }
 
     static func main() {
+        // Allocations of 1 MiB and more (a large value, its request and reply buffers) are mapped and
+        // unmapped on their own, so their memory goes back to the kernel when freed. glibc's default
+        // raises this threshold after each large free, after which such buffers come from the heap
+        // and stay in the resident set long after they were freed.
+        _ = mallopt(M_MMAP_THRESHOLD, 1 << 20)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -149,4 +149,44 @@ import Testing
             #expect(contents(reopened, keys: ["a", "b", "c"]) == ["a": "1", "b": nil, "c": "3"])
         }
     }
+
+    /// A large value's record is written as soon as it is set (after what was buffered, in sequence
+    /// order). A failed write leaves it unapplied (the SET throws) and rolls back the buffered writes
+    /// before it, reported by the next writeBuffered(); under `always` a failed fsync takes it back
+    /// like any other unsynced write; and whatever succeeded is recovered after a restart.
+    @Test func aLargeValueIsWrittenAtOnceAndRolledBackLikeAnyOtherWrite() throws {
+        let large = [UInt8](repeating: 0x6C, count: 1 << 20)
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+                defer { try? store.close() }
+                _ = try store.set(bytes("1"), forKey: bytes("small"))
+                let sequence = try store.set(large, forKey: bytes("big"))
+                #expect(store.bufferedBytes == 0)  // both records went out with the large one
+                let job = try #require(store.makeSyncJob())
+                #expect(job.sequence == sequence)
+                #expect(store.completeSync(job, result: job.run()) == .ok)
+
+                _ = try store.set(bytes("2"), forKey: bytes("before"))
+                faults.writeError.withLock { $0 = ENOSPC }
+                #expect(throws: StoreError.self) { try store.set(large + [1], forKey: bytes("big")) }
+                faults.writeError.withLock { $0 = nil }
+                #expect(store.writeBuffered().failedSequences == 3...4)
+                #expect(contents(store, keys: ["before"]) == ["before": nil])
+                #expect(store.value(forKey: bytes("big")) == large)
+
+                _ = try store.set(large + [2], forKey: bytes("big"))
+                faults.fdatasyncError.withLock { $0 = EIO }
+                let failing = try #require(store.makeSyncJob())
+                #expect(store.completeSync(failing, result: failing.run()).failedSequences != nil)
+                faults.fdatasyncError.withLock { $0 = nil }
+                #expect(store.value(forKey: bytes("big")) == large)  // the unsynced replacement was taken back
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            defer { try? reopened.close() }
+            #expect(reopened.value(forKey: bytes("big")) == large)
+            #expect(contents(reopened, keys: ["small", "before"]) == ["small": "1", "before": nil])
+        }
+    }
 }

@@ -37,6 +37,40 @@ import Testing
         }
     }
 
+    /// A value several times the 1 MiB write chunk, all of it bytes that escape to four (the worst
+    /// case), round trips: it is escaped a piece at a time, and no escape is split across pieces.
+    @Test func aValueLargerThanTheWriteBufferIsEscapedInPiecesAndRoundTrips() throws {
+        try withTemporaryDirectory { directory in
+            var big = [UInt8](repeating: 0x01, count: 3 << 20)
+            for i in stride(from: 0, to: big.count, by: 997) { big[i] = UInt8(truncatingIfNeeded: i) }
+            let map: [[UInt8]: [UInt8]] = [bytes("#big"): big, bytes("small"): bytes("v")]
+            let path = directory + "/database.txt"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try Snapshot.write(makeKeyspace(map), to: fd, path: path, io: .system)
+            close(fd)
+            let loaded = Keyspace()
+            #expect(try Snapshot.load(path: path, io: .system, into: loaded))
+            #expect(dictionary(loaded) == map)
+        }
+    }
+
+    @Test func keysPastTheirDeadlineAreLeftOutWhenAskedFor() throws {
+        try withTemporaryDirectory { directory in
+            let keyspace = Keyspace()
+            _ = keyspace.set(bytes("gone"), bytes("1"), deadline: 1_000)
+            _ = keyspace.set(bytes("stays"), bytes("2"), deadline: 3_000)
+            _ = keyspace.set(bytes("plain"), bytes("3"))
+            let path = directory + "/database.txt"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            try Snapshot.write(keyspace, to: fd, path: path, io: .system, leavingOutExpiredAt: 2_000)
+            close(fd)
+            let text = String(decoding: readFile(path)!, as: UTF8.self)
+            #expect(text.hasPrefix("# reactord snapshot, 2 keys\n"))
+            #expect(!text.contains("gone"))
+            #expect(text.contains("stays\t2\t@3000\n") && text.contains("plain\t3\n"))
+        }
+    }
+
     @Test func escapesAreWrittenAsSpecified() {
         var output = Snapshot.OutputBuffer(capacity: 256)
         defer { output.deallocate() }
