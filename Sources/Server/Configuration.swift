@@ -2,6 +2,7 @@
 // here (the executable does that) and no defaults hidden elsewhere: the defaults README.md and docs/protocol.md document live here.
 
 import Logging
+import Services
 
 /// A service's port: a number (0 asks the kernel for a free one) or off.
 public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
@@ -66,8 +67,8 @@ public enum EvictionPolicy: String, CaseIterable, Sendable {
 
 /// Everything `reactord` can be told.
 public struct ServerConfiguration: Sendable {
-    /// This server's own version (INFO `reactord_version`).
-    public static let version = "0.1.0"
+    /// This server's own version (INFO `reactord_version`, `--version`).
+    public static let version = PackageVersion.current
 
     public var host = "127.0.0.1"
     public var kvPort = ServicePort.port(9877)
