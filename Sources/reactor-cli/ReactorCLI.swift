@@ -26,7 +26,7 @@ struct ReactorCLI: ParsableCommand {
               reactor-cli echo hi there                   prints: hi there
               reactor-cli time --udp                      the server's time over UDP
               reactor-cli file list                       what the file service serves
-              reactor-cli file get big.iso -o /tmp/x.iso  download with progress and size check
+              reactor-cli file get big.iso -o /tmp/x.iso  download, size verified
             Exit status: 0 success, 1 an ERR reply, 2 bad flags, 3 cannot connect.
             """,
         version: PackageVersion.current,

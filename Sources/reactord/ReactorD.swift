@@ -18,7 +18,7 @@ struct ReactorD: ParsableCommand {
 
             --config FILE reads settings from a redis.conf-style file: one 'name value' a line, '#' comments, values optionally double-quoted. Names are the flag names without '--'; Redis's names port, bind, dir, maxclients, maxmemory, maxmemory-policy, appendfsync, timeout, loglevel (and requirepass, protected-mode) work too. Flags given on the command line override the file. --check-config prints the settings that would be used and exits.
 
-            Sizes take redis.conf's units, any case: k 1000, kb 1024, m 1000², mb 1024², g 1000³, gb 1024³. The password comes from, in order: --requirepass, --requirepass-file, the environment variable REACTORD_REQUIREPASS, the config file.
+            Sizes take redis.conf's units, in any case: k = 1000, kb = 1024, m = 1000k, mb = 1024kb, g = 1000m, gb = 1024mb. The password comes from, in order: --requirepass, --requirepass-file, the environment variable REACTORD_REQUIREPASS, the config file.
 
             Started by systemd with Type=notify, it sends READY=1 once ready, STOPPING=1 when stopping and, with WatchdogSec=, WATCHDOG=1 at half that interval from its event loop.
 
