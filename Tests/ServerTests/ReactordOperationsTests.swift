@@ -5,6 +5,8 @@
 // its own temporary directory, on loopback and kernel-chosen ports, bounded and stopped by PID.
 
 import Foundation
+import Logging
+import Reactor
 import Server
 import Testing
 #if canImport(Glibc)
@@ -354,6 +356,58 @@ func directoryEntries(_ path: String) -> [String] {
         }
         #expect(afterTerm.last == "STOPPING=1", "\(afterTerm)")
         #expect(process.waitForExit(within: 5) == 0)
+    }
+
+    @Test func aStuckLoopStopsFeedingTheWatchdog() throws {
+        let work = try TemporaryDirectory("reactord-notify")
+        let notify = try NotifySocket(path: work.file("notify.sock"))
+        let socketName = notify.name
+        // The server in this process, on its own thread, so the test can stall its loop.
+        let handles = Shared<(LoopHandle, StopHandle)?>(nil)
+        let started = DispatchSemaphore(value: 0), finished = DispatchSemaphore(value: 0)
+        Thread {
+            defer { finished.signal() }
+            var configuration = ServerConfiguration()
+            configuration.kvPort = .off
+            configuration.timePort = .off
+            configuration.filePort = .off
+            configuration.echoPort = .port(0)
+            let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+            guard let server = try? Server(configuration: configuration, logger: logger), (try? server.start()) != nil,
+                  let notifier = try? SystemdNotifier(environment: ["NOTIFY_SOCKET": socketName, "WATCHDOG_USEC": "100000"],
+                                                      logger: logger) else {
+                started.signal()
+                return
+            }
+            server.announceReady(to: notifier)
+            handles.with { $0 = (server.loop.handle, server.stopHandle) }
+            started.signal()
+            try? server.run()
+        }.start()
+        try #require(started.wait(timeout: .now() + 10) == .success)
+        let (loop, stop) = try #require(handles.current, "the server did not start")
+        defer {
+            stop.stop()
+            _ = finished.wait(timeout: .now() + 10)
+        }
+        #expect(notify.receive(deadline: .now + .seconds(10)) == "READY=1")
+        for _ in 0..<2 { #expect(notify.receive(deadline: .now + .seconds(10)) == "WATCHDOG=1") }
+
+        // The injected fault: the loop thread blocks for 600 ms (pings are due every 50 ms).
+        loop.execute { _ in usleep(600_000) }
+        var last = ContinuousClock.now
+        var longestGap = Duration.zero
+        var pingsAfterGap = 0
+        let deadline = ContinuousClock.now + .seconds(10)
+        while pingsAfterGap < 3, let message = notify.receive(deadline: deadline) {
+            #expect(message == "WATCHDOG=1")
+            let now = ContinuousClock.now
+            longestGap = max(longestGap, now - last)
+            last = now
+            if longestGap >= .milliseconds(450) { pingsAfterGap += 1 }
+        }
+        #expect(longestGap >= .milliseconds(450), "pings went on while the loop was stuck (longest gap \(longestGap))")
+        #expect(pingsAfterGap == 3, "pings did not resume once the loop turned again")
     }
 
     @Test func anAbstractNotifySocketWorksAndAWatchdogForAnotherProcessIsNotFed() throws {
