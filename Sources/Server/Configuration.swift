@@ -1,5 +1,6 @@
-// The server's configuration as a plain value: what the executable's flags become. No parsing
-// here (the executable does that) and no defaults hidden elsewhere: the defaults README.md and docs/protocol.md document live here.
+// The server's configuration as a plain value: what the config file and the flags become. No
+// parsing here (Setting.swift and ConfigFile.swift do that) and no defaults hidden elsewhere: the
+// defaults README.md and docs/protocol.md document live here.
 
 import Logging
 import Services
