@@ -42,6 +42,8 @@ public final class Server {
     private var shuttingDown = false
     private var signalSources: [DispatchSourceSignal] = []
     private var shutdownInbox: Inbox<CInt>?
+    /// systemd's notify socket, once ``announceReady(to:)`` ran (SystemdNotifier.swift).
+    var notifier: SystemdNotifier?
     /// The endpoints bound by ``start()``.
     public private(set) var endpoints: [ListeningEndpoint] = []
     /// The most connections served at once (after fitting the descriptor limit).
@@ -301,6 +303,7 @@ public final class Server {
     func beginShutdown() {
         guard !self.shuttingDown else { return }
         self.shuttingDown = true
+        self.notifier?.notify("STOPPING=1")
         self.closeListeners()
         if self.connections.isEmpty {
             self.finishShutdown()

@@ -137,12 +137,23 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
         #expect(interactive.status == 0 && interactive.stdout == "v\nGoodbye\n", "\(interactive)")
     }
 
-    @Test func kvInteractiveReadsStdinUntilGoodbye() throws {
+    @Test func kvInteractiveReadsStdinUntilGoodbyeAndExitsOneAfterAnERR() throws {
         let fx = try Fixture()
         let run = try fx.run(["kv", "--port", try fx.port("kv")],
                              stdin: "set a 1\n\nget a\nput a 2\ncount\nbye\nget a\n")
-        #expect(run.status == 0, "\(run)")
+        // Every request is still sent and answered; the ERR shows in the exit status.
+        #expect(run.status == 1, "\(run)")
         #expect(run.stdout == "OK\n1\nERR key exists\n1\nGoodbye\n")
+        let clean = try fx.run(["kv", "--port", try fx.port("kv")], stdin: "set b 2\nget b\n")
+        #expect(clean.status == 0 && clean.stdout == "OK\n2\n", "\(clean)")
+        let failedLast = try fx.run(["kv", "--port", try fx.port("kv")], stdin: "get nothing-here\n")
+        #expect(failedLast.status == 1 && failedLast.stdout == "ERR not found\n", "\(failedLast)")
+    }
+
+    @Test func versionMatchesTheServers() throws {
+        let fx = try Fixture()
+        let run = try fx.run(["--version"])
+        #expect(run.status == 0 && run.stdout == ServerConfiguration.version + "\n", "\(run)")
     }
 
     @Test func echoOverTCPAndUDP() throws {

@@ -252,9 +252,16 @@ final class ReactordProcess {
     private let stderrPipe = Pipe()
     private var stdoutBuffer: [UInt8] = []
 
-    init(executable: String = "reactord", arguments: [String]) throws {
+    /// - Parameters:
+    ///   - environment: variables added to (or replacing) this process's environment.
+    ///   - directory: the working directory (default: this process's).
+    init(executable: String = "reactord", arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws {
         self.process.executableURL = try builtExecutable(named: executable)
         self.process.arguments = arguments
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        if let directory { self.process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         self.process.standardOutput = self.stdoutPipe
         self.process.standardError = self.stderrPipe
         self.process.standardInput = FileHandle.nullDevice
