@@ -60,6 +60,12 @@ final class Persistence: CommandContext {
     /// Non-nil while a pass runs (see ``pass(_:)``): work that must not run inside it.
     private var deferredUntilPassEnds: [() -> Void]?
     private var syncInFlight = false
+    /// Holds the next group-commit sync briefly after one ends (see SyncGate.swift).
+    private var syncGate = SyncGate()
+    private var syncGateTimer: TimerID?
+    /// The sequence the last finished sync covered, and when the one in flight started.
+    private var lastSyncedSequence: UInt64 = 0
+    private var syncStartedAt: UInt64 = 0
     private var compactionInFlight = false
     private var closeRequested: (() -> Void)?
     private var isClosed = false
@@ -389,8 +395,16 @@ final class Persistence: CommandContext {
     }
 
     private func startSync() {
-        guard !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always,
-              let job = self.store.makeSyncJob() else { return }
+        guard !self.isClosed, !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always
+        else { return }
+        let now = SystemClock.monotonicNanoseconds()
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
+        guard self.syncGate.mayStart(waiting: waiting, now: now), let job = self.store.makeSyncJob() else { return }
+        if let timer = self.syncGateTimer {
+            self.loop.cancelTimer(timer)
+            self.syncGateTimer = nil
+        }
+        self.syncStartedAt = now
         self.syncInFlight = true
         let inbox = self.syncInbox!
         self.background.async { inbox.post(SyncDone(job: job, result: job.run())) }
@@ -401,6 +415,21 @@ final class Persistence: CommandContext {
         self.apply(self.store.completeSync(done.job, result: done.result))
         if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }
         self.releaseDurable()
+        let now = SystemClock.monotonicNanoseconds()
+        let answered = Int(done.job.sequence - min(done.job.sequence, self.lastSyncedSequence))
+        self.lastSyncedSequence = max(self.lastSyncedSequence, done.job.sequence)
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
+        if self.store.configuration.fsync == .always, case .success = done.result,
+           let hold = self.syncGate.syncFinished(answered: answered, waiting: waiting,
+                                                 duration: now - min(now, self.syncStartedAt), now: now)
+        {
+            // The writes of the clients just answered join the next group, up to the hold.
+            self.syncGateTimer = self.loop.scheduleTimer(after: .nanoseconds(Int64(hold)), leeway: .microseconds(50)) {
+                [unowned self] in
+                self.syncGateTimer = nil
+                self.pass { self.startSync() }
+            }
+        }
         // Records written while this sync ran form the next group.
         if self.store.configuration.fsync == .always { self.startSync() }
         self.compactIfNeeded()
@@ -501,6 +530,8 @@ final class Persistence: CommandContext {
         self.afterPass { [unowned self] in
             if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
             self.everysecTimer = nil
+            if let timer = self.syncGateTimer { self.loop.cancelTimer(timer) }
+            self.syncGateTimer = nil
             if let timer = self.expiryTimer { self.loop.cancelTimer(timer) }
             self.closeRequested = done
             self.closeIfIdle()
