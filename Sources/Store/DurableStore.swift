@@ -548,6 +548,13 @@ public final class DurableStore {
             self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: nil, in: table)
             table.pointee.insertNew(key, hash: hash, value: value, deadline: deadline)
         }
+        self.bufferSetRecord(key, value, deadline: deadline)
+        return sequence
+    }
+
+    /// Buffers the log record of a SET.
+    @inline(__always)
+    private func bufferSetRecord(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
         if let deadline {
             Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value,
                           to: &self.pending.pointee.buffer)
@@ -555,7 +562,6 @@ public final class DurableStore {
             Record.append(kind: Record.kindSet, key: key, value: value, to: &self.pending.pointee.buffer)
         }
         self.pending.pointee.bufferedRecords += 1
-        return sequence
     }
 
     /// Values from this size on are written to the log before the keyspace copies them.
@@ -571,13 +577,7 @@ public final class DurableStore {
         _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline: Int64?
     ) throws(StoreError) -> UInt64 {
         let sequence = self.nextSequence()
-        if let deadline {
-            Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value,
-                          to: &self.pending.pointee.buffer)
-        } else {
-            Record.append(kind: Record.kindSet, key: key, value: value, to: &self.pending.pointee.buffer)
-        }
-        self.pending.pointee.bufferedRecords += 1
+        self.bufferSetRecord(key, value, deadline: deadline)
         if let failure = self.flushBuffer() {
             self.pendingOutcome = failure
             guard case .failed(_, let error) = failure else { preconditionFailure("flushBuffer reports failures only") }

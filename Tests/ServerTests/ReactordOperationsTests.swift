@@ -13,51 +13,6 @@ import Testing
 import Glibc
 #endif
 
-/// What a finished run of one of the package's executables printed.
-struct ExecutableRun: CustomStringConvertible {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-    var stderrLines: [Substring] { self.stderr.split(separator: "\n") }
-    var description: String { "status \(self.status), stdout \(self.stdout.debugDescription), stderr \(self.stderr.debugDescription)" }
-}
-
-/// Runs a built executable to completion in `directory` (killed by PID after `seconds`).
-func runExecutable(_ name: String, _ arguments: [String], in directory: String, environment: [String: String] = [:],
-                   within seconds: Double = 20) throws -> ExecutableRun {
-    let process = Process()
-    process.executableURL = try builtExecutable(named: name)
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let output = Pipe(), errors = Pipe()
-    process.standardInput = FileHandle.nullDevice
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    // Drained on their own threads so a chatty child never blocks on a full pipe.
-    let out = Shared<Data>(Data()), err = Shared<Data>(Data())
-    let drained = DispatchGroup()
-    for (pipe, sink) in [(output, out), (errors, err)] {
-        drained.enter()
-        let handle = pipe.fileHandleForReading
-        Thread {
-            let data = handle.readDataToEndOfFile()
-            sink.with { $0 = data }
-            drained.leave()
-        }.start()
-    }
-    let exited = DispatchSemaphore(value: 0)
-    Thread { process.waitUntilExit(); exited.signal() }.start()
-    if exited.wait(timeout: .now() + seconds) != .success {
-        kill(process.processIdentifier, SIGKILL)
-        _ = exited.wait(timeout: .now() + 5)
-        throw TestFailure("\(name) \(arguments) still running after \(seconds) s: killed")
-    }
-    _ = drained.wait(timeout: .now() + 5)
-    return ExecutableRun(status: process.terminationStatus, stdout: String(decoding: out.current, as: UTF8.self),
-                         stderr: String(decoding: err.current, as: UTF8.self))
-}
 
 /// The package's root directory (where reactord.conf and deploy/ live).
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

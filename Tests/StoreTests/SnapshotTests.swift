@@ -6,6 +6,15 @@ import Testing
 @testable import Store
 
 @Suite struct SnapshotTests {
+    /// Writes `keyspace` as `directory`/database.txt and returns its path.
+    static func writeSnapshot(_ keyspace: Keyspace, in directory: String, leavingOutExpiredAt now: Int64? = nil) throws -> String {
+        let path = directory + "/database.txt"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        try Snapshot.write(keyspace, to: fd, path: path, io: .system, leavingOutExpiredAt: now)
+        return path
+    }
+
     @Test func escapingRoundTripsEveryByteInKeysAndValues() throws {
         try withTemporaryDirectory { directory in
             let allBytes = (0...255).map { UInt8($0) }
@@ -18,10 +27,7 @@ import Testing
                 []: bytes("empty key"),
                 [0xFF, 0xFE]: [0xC3, 0x28],  // bytes >= 0x80 raw, not UTF-8 checked
             ]
-            let path = directory + "/database.txt"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try Snapshot.write(makeKeyspace(map), to: fd, path: path, io: .system)
-            close(fd)
+            let path = try Self.writeSnapshot(makeKeyspace(map), in: directory)
 
             let loaded = Keyspace()
             #expect(try Snapshot.load(path: path, io: .system, into: loaded))
@@ -44,10 +50,7 @@ import Testing
             var big = [UInt8](repeating: 0x01, count: 3 << 20)
             for i in stride(from: 0, to: big.count, by: 997) { big[i] = UInt8(truncatingIfNeeded: i) }
             let map: [[UInt8]: [UInt8]] = [bytes("#big"): big, bytes("small"): bytes("v")]
-            let path = directory + "/database.txt"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try Snapshot.write(makeKeyspace(map), to: fd, path: path, io: .system)
-            close(fd)
+            let path = try Self.writeSnapshot(makeKeyspace(map), in: directory)
             let loaded = Keyspace()
             #expect(try Snapshot.load(path: path, io: .system, into: loaded))
             #expect(dictionary(loaded) == map)
@@ -60,10 +63,7 @@ import Testing
             _ = keyspace.set(bytes("gone"), bytes("1"), deadline: 1_000)
             _ = keyspace.set(bytes("stays"), bytes("2"), deadline: 3_000)
             _ = keyspace.set(bytes("plain"), bytes("3"))
-            let path = directory + "/database.txt"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try Snapshot.write(keyspace, to: fd, path: path, io: .system, leavingOutExpiredAt: 2_000)
-            close(fd)
+            let path = try Self.writeSnapshot(keyspace, in: directory, leavingOutExpiredAt: 2_000)
             let text = String(decoding: readFile(path)!, as: UTF8.self)
             #expect(text.hasPrefix("# reactord snapshot, 2 keys\n"))
             #expect(!text.contains("gone"))
