@@ -271,19 +271,37 @@ extension Commands {
     /// Parameters Redis changes at run time that this server cannot: CONFIG SET refuses them with
     /// Redis's immutable-parameter error (README lists them).
     private static let fixedParameters: [StaticString] = [
-        "appendfsync", "appendonly", "bind", "databases", "dir", "maxclients", "maxmemory", "maxmemory-policy", "port",
+        "appendfsync", "appendonly", "bind", "databases", "dir", "maxclients", "port",
         "proto-max-bulk-len", "save", "timeout",
     ]
 
-    /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them. Only
-    /// `requirepass` changes at run time here.
+    /// The eviction policies this server has (Redis's, but for the LFU ones).
+    static let evictionPolicies: [StaticString] = [
+        "noeviction", "allkeys-lru", "allkeys-random", "volatile-lru", "volatile-random", "volatile-ttl",
+    ]
+
+    /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them. `requirepass`,
+    /// the slow log's settings, `maxmemory` (redis.conf units) and `maxmemory-policy` change at run time.
     private static func configSet(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count >= 4 && arguments.count % 2 == 0 else { return call.reply.error(.wrongArity("config|set")) }
         var password: [UInt8]??
         var slowerThan: Int64?
         var maxLength: Int64?
+        var maxMemory: Int?
+        var policy: [UInt8]?
         for i in stride(from: 2, to: arguments.count, by: 2) {
-            if arguments.argument(i, is: "requirepass") {
+            if arguments.argument(i, is: "maxmemory") {
+                guard let bytes = ASCII.parseMemory(arguments[i + 1]) else {
+                    return call.reply.error(.configNotMemory(arguments[i]))
+                }
+                maxMemory = bytes
+            } else if arguments.argument(i, is: "maxmemory-policy") {
+                let name = arguments[i + 1].map(ASCII.lowercased)
+                guard Self.evictionPolicies.contains(where: { ASCII.equalsIgnoringCase(name[...], $0) }) else {
+                    return call.reply.error(.configNotEvictionPolicy(arguments[i]))
+                }
+                policy = name
+            } else if arguments.argument(i, is: "requirepass") {
                 password = .some(arguments[i + 1].isEmpty ? nil : arguments.copy(i + 1))
             } else if arguments.argument(i, is: "slowlog-log-slower-than") || arguments.argument(i, is: "slowlog-max-len") {
                 guard let value = ASCII.parseInteger(arguments[i + 1]) else {
@@ -301,6 +319,12 @@ extension Commands {
             } else {
                 return call.reply.error(.configUnknown(arguments[i]))
             }
+        }
+        if maxMemory != nil || policy != nil {
+            _ = call.context.setMemoryLimit(bytes: maxMemory, policy: policy)
+            // The rest of this batch checks memory too (or stops checking, at 0).
+            call.memoryLimited = call.context.maxMemoryBytes > 0
+            call.intercepting = true
         }
         if let password { call.context.setPassword(password) }
         if let slowerThan { call.context.slowLog.thresholdMicroseconds = Int(slowerThan) }
