@@ -497,6 +497,13 @@ final class Persistence: CommandContext {
     /// INFO `used_memory`: the keyspace's exact account plus every kv connection's buffers.
     var usedMemoryBytes: Int { self.store.usedBytes + self.connectionBuffers.bytes }
 
+    /// Touches an evicted key in the WATCH registry (an eviction aborts an EXEC watching it, as in
+    /// Redis); nil while nobody watches, so eviction then pays nothing for it.
+    private var watchedEviction: ((UnsafeRawBufferPointer) -> Void)? {
+        guard !self.watches.isEmpty else { return nil }
+        return { [watches = self.watches] key in watches.touch([UInt8](key)) }
+    }
+
     private var keyEviction: KeyEviction? {
         switch self.evictionPolicy {
         case .noeviction: nil
@@ -518,7 +525,7 @@ final class Persistence: CommandContext {
         }
         _ = self.store.evict(
             policy, bytesToFree: over, maxKeys: Self.evictionKeysPerCommand, samples: Self.evictionSamples,
-            now: self.store.configuration.clock())
+            now: self.store.configuration.clock(), evicting: self.watchedEviction)
         if self.usedMemoryBytes + bytes <= self.maxMemoryBytes { return true }
         self.evictionShortfall = max(self.evictionShortfall, bytes)
         self.postEvictionBacklog()
@@ -531,7 +538,7 @@ final class Persistence: CommandContext {
         guard over > 0 else { return }
         _ = self.store.evict(
             policy, bytesToFree: over, maxKeys: Self.evictionKeysPerCommand, samples: Self.evictionSamples,
-            now: self.store.configuration.clock())
+            now: self.store.configuration.clock(), evicting: self.watchedEviction)
         if self.usedMemoryBytes > self.maxMemoryBytes { self.postEvictionBacklog() }
     }
 
@@ -579,7 +586,8 @@ final class Persistence: CommandContext {
                 return
             }
             let result = self.store.evict(
-                policy, bytesToFree: over, maxKeys: Self.evictionBatch, samples: Self.evictionSamples, now: now)
+                policy, bytesToFree: over, maxKeys: Self.evictionBatch, samples: Self.evictionSamples, now: now,
+                evicting: self.watchedEviction)
             if result.exhausted || result.evicted == 0 {
                 // Nothing left to evict: the shortfall cannot be met; commands will say OOM.
                 self.evictionShortfall = 0

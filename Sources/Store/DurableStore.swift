@@ -737,7 +737,11 @@ public final class DurableStore {
     /// until the byte account has gone down by `bytesToFree` or `maxKeys` keys are gone, each logged as a
     /// delete like any removal, so a restart never brings an evicted key back. Bounded: at most `maxKeys`
     /// evictions and a few sampling rounds each. Does nothing while the log refuses writes.
-    public func evict(_ policy: KeyEviction, bytesToFree: Int, maxKeys: Int, samples: Int = 5, now: Int64) -> EvictionResult {
+    /// `evicting`, if given, sees each key just before it goes (WATCH: an evicted key is a change).
+    public func evict(
+        _ policy: KeyEviction, bytesToFree: Int, maxKeys: Int, samples: Int = 5, now: Int64,
+        evicting: ((UnsafeRawBufferPointer) -> Void)? = nil
+    ) -> EvictionResult {
         precondition(!self.isClosed, "DurableStore used after close()")
         var result = EvictionResult()
         guard self.unusable == nil, bytesToFree > 0 else { return result }
@@ -748,6 +752,7 @@ public final class DurableStore {
                 result.exhausted = true
                 break
             }
+            evicting?(self.keyspace.key(at: index))
             _ = self.logRemoval(index)
             result.evicted += 1
         }

@@ -110,6 +110,33 @@ import Glibc
         #expect(rest.isEmpty && eof, "the connection closes after the refusal")
     }
 
+    @Test func anEvictedWatchedKeyAbortsTheTransaction() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no") {
+            $0.maxMemoryBytes = 128 << 10
+            $0.evictionPolicy = .volatileLRU
+        }
+        defer { server.stop() }
+        let watcher = try RESPTestClient(port: server.kvPort)
+        // The only key with a deadline: the one volatile-lru may take.
+        #expect(try watcher.call("SET", "watched", "v", "EX", "1000") == .simple("OK"))
+        #expect(try watcher.call("WATCH", "watched") == .simple("OK"))
+        let writer = try RESPTestClient(port: server.kvPort)
+        var refused = false
+        var next = 0
+        while !refused && next < 20_000 {
+            refused = try Self.pipelineSets(writer, from: next, count: 200, valueBytes: 100).contains(Self.oom)
+            next += 200
+        }
+        #expect(refused, "plain keys cannot be evicted under volatile-lru: the writes end in OOM")
+        #expect(try writer.call("EXISTS", "watched") == .integer(0))
+        #expect(try Self.info(writer)["evicted_keys"] == "1")
+        #expect(try watcher.call("MULTI") == .simple("OK"))
+        #expect(try watcher.call("GET", "watched") == .simple("QUEUED"))
+        #expect(try watcher.call("EXEC") == .array(nil), "the eviction counts as a change to the watched key")
+    }
+
     // MARK: The binary
 
     static func start(_ dir: TemporaryDirectory, policy: String) throws -> (ReactordProcess, Int) {
