@@ -103,11 +103,11 @@ run_lru() {  # NAME LIMITED(0|1) KIND(reactord|redis)
     sample "$port" 67108864 12 >"$WORK/sample" &
     local sampler=$!
     "${CLIENT_CPU[@]}" "$BIN/kvbench" --protocol resp --port "$port" --ratio 1:0 --keyspace 1000000 --value-size 100 \
-        --rate 40000 -c 10 -P 64 --duration 10 --seed 7 --json >"$WORK/writer.json" &
+        --rate 20000 -c 10 -P 64 --duration 10 --seed 7 --json >"$WORK/writer.json" &
     local writer=$!
     local reader
     reader=$("${CLIENT_CPU[@]}" "$BIN/kvbench" --protocol resp --port "$port" --ratio 0:1 --keyspace 1000000 \
-        --rate 20000 -c 10 -P 64 --duration 10 --seed 9 --json)
+        --rate 5000 -c 10 -P 64 --duration 10 --seed 9 --json)
     wait "$writer"; wait "$sampler"
     read -r peak over n <"$WORK/sample"
     printf '%-28s GET p99 %6s us  max %6s us | SET p99 %6s us | used_memory max %10s, %s of %s samples > 64 MiB | evicted %s\n' \

@@ -45,6 +45,8 @@ final class KVStream: StreamSession, DurabilityWaiter {
     func receive(_ bytes: UnsafeRawBufferPointer) {
         self.session.receive(bytes)
         self.reportInput(self.session.bufferedByteCount)
+        // Buffers count: under an eviction policy, growing input makes room like a write does.
+        if self.persistence.maxMemoryBytes > 0 { self.persistence.settleMemory() }
     }
 
     /// Keeps this connection's share of the memory account's input part at `bytes`.
@@ -62,6 +64,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
             self.session.process(context: self.persistence, output: &output, outputLimit: limit)
         }
         self.reportInput(self.session.bufferedByteCount)
+        if self.persistence.maxMemoryBytes > 0 { self.persistence.settleMemory() }
         let after = self.persistence.lastMutationSequence
         // Cork before anything can flush: the acknowledgement waits for the log.
         if after != before && !self.persistence.isDurable(after) {

@@ -377,6 +377,8 @@ final class Persistence: CommandContext {
         if self.store.configuration.fsync == .always { self.startSync() }
         self.releaseDurable()
         self.compactIfNeeded()
+        // Output left unsent this iteration counts too: under the limit before the loop sleeps.
+        if self.maxMemoryBytes > 0 { self.settleMemory() }
     }
 
     private func startSync() {
