@@ -16,11 +16,17 @@ final class KVStream: StreamSession, DurabilityWaiter {
     private let localAddress: String
     /// The received bytes this connection last added to ``Persistence/connectionBuffers``.
     private var reportedInput = 0
+    /// Persistence's gauge and limit flag, held here: reached through the unowned `persistence`
+    /// they cost a retain and a release at every read.
+    private let buffers: ByteGauge
+    private let memoryRoom: MemoryRoom
 
     init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String) {
         self.persistence = persistence
         self.clientID = clientID
         self.localAddress = localAddress
+        self.buffers = persistence.connectionBuffers
+        self.memoryRoom = persistence.memoryRoom
         self.session = KVSession(
             maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
             now: SystemClock.wallClock, memoryRoom: persistence.memoryRoom)
@@ -28,7 +34,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
 
     func open(_ connection: Connection, handler: StreamHandler) {
         self.handler = handler
-        connection.outputGauge = self.persistence.connectionBuffers
+        connection.outputGauge = self.buffers
         var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
             fd: connection.descriptorNumber, connectedAtSeconds: SystemClock.wallClock().seconds)
@@ -46,12 +52,12 @@ final class KVStream: StreamSession, DurabilityWaiter {
         self.session.receive(bytes)
         self.reportInput(self.session.bufferedByteCount)
         // Buffers count: under an eviction policy, growing input makes room like a write does.
-        if self.persistence.maxMemoryBytes > 0 { self.persistence.settleMemory() }
+        if self.memoryRoom.isLimited { self.persistence.settleMemory() }
     }
 
     /// Keeps this connection's share of the memory account's input part at `bytes`.
     private func reportInput(_ bytes: Int) {
-        self.persistence.connectionBuffers.bytes += bytes - self.reportedInput
+        self.buffers.bytes += bytes - self.reportedInput
         self.reportedInput = bytes
     }
 
@@ -64,7 +70,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
             self.session.process(context: self.persistence, output: &output, outputLimit: limit)
         }
         self.reportInput(self.session.bufferedByteCount)
-        if self.persistence.maxMemoryBytes > 0 { self.persistence.settleMemory() }
+        if self.memoryRoom.isLimited { self.persistence.settleMemory() }
         let after = self.persistence.lastMutationSequence
         // Cork before anything can flush: the acknowledgement waits for the log.
         if after != before && !self.persistence.isDurable(after) {

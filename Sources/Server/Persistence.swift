@@ -72,8 +72,11 @@ final class Persistence: CommandContext {
     private var expiryInbox: Inbox<ExpiryBacklog>!
     private var expiryBacklogPosted = false
 
-    /// `--max-memory` (CONFIG SET maxmemory); 0: no limit.
-    var maxMemoryBytes = 0
+    /// `--max-memory` (CONFIG SET maxmemory); 0: no limit. Read at every read and batch of every kv
+    /// connection; loop thread only and never re-entered: no dynamic exclusivity check.
+    @exclusivity(unchecked) var maxMemoryBytes = 0 {
+        didSet { self.memoryRoom.isLimited = self.maxMemoryBytes > 0 }
+    }
     /// `--eviction` (CONFIG SET maxmemory-policy).
     var evictionPolicy = EvictionPolicy.noeviction
     /// What kv connections hold in their buffers: unsent output (each connection reports at its

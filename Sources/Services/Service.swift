@@ -121,5 +121,8 @@ public protocol CommandContext: AnyObject {
 public final class MemoryRoom {
     /// Bytes that may still be added (Int.max: no limit).
     public var bytesLeft: () -> Int = { .max }
+    /// Whether a limit is set: connections look here on every read, so it is a plain flag (loop
+    /// thread only, never re-entered: no dynamic exclusivity check).
+    @exclusivity(unchecked) public var isLimited = false
     public init() {}
 }
