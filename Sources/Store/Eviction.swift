@@ -1,9 +1,8 @@
 // Choosing keys to evict past the memory limit, as Redis chooses them (its evict.c, read, not copied):
-// a few keys sampled per round, the best candidates kept across rounds in a small pool ordered by score
-// (idle time for LRU, nearness of the deadline for volatile-ttl), the best one evicted; random policies
-// take one sampled key. Every eviction goes through the store and is logged as a delete. Nothing here
-// reads a clock or knows what the limit is: the caller says how many bytes to free and how much work
-// one call may do.
+// a few keys sampled per round, the best kept across rounds in a small pool ordered by score (idle time
+// for LRU, nearness of the deadline for volatile-ttl); random policies take one sampled key. Evictions
+// are logged deletes, through the store. No clock, no limit here: the caller says how many bytes to
+// free and how much work one call may do.
 
 /// Which keys may be evicted and how the victim is chosen (docs/protocol.md "Memory limit").
 public enum KeyEviction: Sendable, Equatable {
