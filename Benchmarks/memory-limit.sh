@@ -9,10 +9,11 @@
 #       with the servers alternating;
 #   (c) memory per key: 1,000,000 keys of 14 bytes with values of 26 and 28 bytes (entries of 40 and
 #       42 bytes: inline, and out of line since the slot header took 4 bytes for the LRU stamp).
-# Usage: Benchmarks/memory-limit.sh [RUNS]
+# Usage: Benchmarks/memory-limit.sh [RUNS] [SECTIONS]   (SECTIONS: any of a, b, c; default abc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-3}
+SECTIONS=${2:-abc}
 swift build -c release --product reactord >/dev/null
 swift build -c release --product kvbench >/dev/null
 BIN=.build/release
@@ -47,6 +48,7 @@ hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 field() { redis-cli -p "$1" info "$2" | tr -d '\r' | awk -F: -v f="$3" '$1 == f {print $2}'; }
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 
+if [[ $SECTIONS == *a* ]]; then
 echo "== (a) SET flood past --max-memory 64mb, noeviction"
 start_reactord flood --max-memory 64mb --eviction noeviction --fsync everysec
 FLOOD_PID=$PID; FLOOD_PORT=$PORT
@@ -66,8 +68,8 @@ stop "$FLOOD_PID"
 start_reactord flood --max-memory 64mb --eviction noeviction --fsync everysec
 echo "restart: keys $(redis-cli -p "$PORT" dbsize) (before: $KEYS)"
 stop "$PID"
+fi
 
-echo "== (b) allkeys-lru, 1,000,000 distinct keys, --max-memory 64mb (reactord --fsync no; redis appendonly no)"
 # sample PORT LIMIT SECONDS -> prints "max_used samples_over samples"
 sample() {
     python3 - "$1" "$2" "$3" <<'PY'
@@ -115,6 +117,8 @@ run_lru() {  # NAME LIMITED(0|1) KIND(reactord|redis)
         "$peak" "$over" "$n" "$(field "$port" stats evicted_keys)"
     stop "$pid"
 }
+if [[ $SECTIONS == *b* ]]; then
+echo "== (b) allkeys-lru, 1,000,000 distinct keys, --max-memory 64mb (reactord --fsync no; redis appendonly no)"
 for round in $(seq "$RUNS"); do
     echo "-- round $round"
     run_lru "reactord allkeys-lru 64mb" 1 reactord
@@ -122,7 +126,9 @@ for round in $(seq "$RUNS"); do
     run_lru "reactord no limit" 0 reactord
     run_lru "redis no limit" 0 redis
 done
+fi
 
+if [[ $SECTIONS == *c* ]]; then
 echo "== (c) memory per key, 1,000,000 keys (14-byte keys)"
 for value in 26 28; do
     start_reactord "perkey$value" --fsync no
@@ -133,3 +139,4 @@ for value in 26 28; do
         "used_memory $(field "$PORT" memory used_memory), RSS growth $(( ($(rss_kb "$PID") - RSS0) * 1024 / 1000000 )) B/key"
     stop "$PID"
 done
+fi
