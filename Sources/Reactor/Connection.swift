@@ -117,6 +117,21 @@ public final class Connection: EventHandler {
         /// Set while ``Connection/withOutputBuffer(_:)`` lends `output` out: nothing else may touch
         /// the output queue until it returns (what the runtime exclusivity check used to enforce).
         var lendingOutput = false
+        /// The backlog last added to ``Connection/outputGauge``.
+        var reportedOutput = 0
+        var outputGauge: ByteGauge?
+    }
+
+    /// Where this connection's unsent output is counted (a server's memory account), or nil. Kept
+    /// current at every ``flush()`` (every queued byte is followed by one) and at the close, so the
+    /// total over many connections costs nothing per byte and no walk over connections.
+    public var outputGauge: ByteGauge? {
+        get { self.core.pointee.outputGauge }
+        set {
+            self.core.pointee.outputGauge?.bytes -= self.core.pointee.reportedOutput
+            self.core.pointee.reportedOutput = 0
+            self.core.pointee.outputGauge = newValue
+        }
     }
 
     /// Stop reading once this many bytes (or more) are queued unsent.
@@ -321,6 +336,10 @@ public final class Connection: EventHandler {
             self.checkInvariants()
         }
         let pending = self.pendingOutputBytes
+        if let gauge = self.core.pointee.outputGauge {
+            gauge.bytes += pending - self.core.pointee.reportedOutput
+            self.core.pointee.reportedOutput = pending
+        }
         if pending == 0 {
             if self.core.pointee.state == .closing {
                 self.finishClose()
@@ -557,6 +576,8 @@ public final class Connection: EventHandler {
         self.core.pointee.output = []
         self.core.pointee.outputIndex = 0
         self.core.pointee.queuedChunkBytes = 0
+        self.core.pointee.outputGauge?.bytes -= self.core.pointee.reportedOutput
+        self.core.pointee.reportedOutput = 0
         self.checkInvariants()
         let delegate = self.delegate
         self.delegate = nil
@@ -586,4 +607,14 @@ public final class Connection: EventHandler {
             self.fail(error)
         }
     }
+}
+
+/// A running byte count shared by the connections that report into it (``Connection/outputGauge``).
+/// Loop thread only.
+public final class ByteGauge {
+    /// The sum of what every reporting connection holds now. Loop thread only and never re-entered:
+    /// no dynamic exclusivity check on this per-flush update.
+    @exclusivity(unchecked) public var bytes = 0
+
+    public init() {}
 }

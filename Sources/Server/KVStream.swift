@@ -14,18 +14,27 @@ final class KVStream: StreamSession, DurabilityWaiter {
     /// SAVE ran: replies wait for its compaction (durability alone does not release them).
     private var awaitingSave = false
     private let localAddress: String
+    /// The received bytes this connection last added to ``Persistence/connectionBuffers``.
+    private var reportedInput = 0
+    /// Persistence's gauge and limit flag, held here: reached through the unowned `persistence`
+    /// they cost a retain and a release at every read.
+    private let buffers: ByteGauge
+    private let memoryRoom: MemoryRoom
 
     init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String) {
         self.persistence = persistence
         self.clientID = clientID
         self.localAddress = localAddress
+        self.buffers = persistence.connectionBuffers
+        self.memoryRoom = persistence.memoryRoom
         self.session = KVSession(
             maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
-            now: SystemClock.wallClock)
+            now: SystemClock.wallClock, memoryRoom: persistence.memoryRoom)
     }
 
     func open(_ connection: Connection, handler: StreamHandler) {
         self.handler = handler
+        connection.outputGauge = self.buffers
         var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
             fd: connection.descriptorNumber, connectedAtSeconds: SystemClock.wallClock().seconds)
@@ -39,13 +48,29 @@ final class KVStream: StreamSession, DurabilityWaiter {
             })
     }
 
-    func receive(_ bytes: UnsafeRawBufferPointer) { self.session.receive(bytes) }
+    func receive(_ bytes: UnsafeRawBufferPointer) {
+        self.session.receive(bytes)
+        self.reportInput(self.session.bufferedByteCount)
+        // Buffers count: under an eviction policy, growing input makes room like a write does.
+        if self.memoryRoom.isLimited { self.persistence.settleMemory() }
+    }
+
+    /// Keeps this connection's share of the memory account's input part at `bytes`.
+    private func reportInput(_ bytes: Int) {
+        self.buffers.bytes += bytes - self.reportedInput
+        self.reportedInput = bytes
+    }
 
     func process(_ connection: Connection, outputLimit limit: Int) -> ProcessResult {
         let before = self.persistence.lastMutationSequence
+        // While its requests run, their bytes are not counted as input: the memory check counts
+        // what each request may add instead (counting both would refuse a value that fits).
+        self.reportInput(0)
         let result = connection.withOutputBuffer { output in
             self.session.process(context: self.persistence, output: &output, outputLimit: limit)
         }
+        self.reportInput(self.session.bufferedByteCount)
+        if self.memoryRoom.isLimited { self.persistence.settleMemory() }
         let after = self.persistence.lastMutationSequence
         // Cork before anything can flush: the acknowledgement waits for the log.
         if after != before && !self.persistence.isDurable(after) {
@@ -63,6 +88,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
     }
 
     func closed() {
+        self.reportInput(0)
         self.persistence.forget(self)
         self.persistence.clients.unregister(id: self.clientID)
         self.session.release(context: self.persistence)

@@ -83,6 +83,27 @@ final class Persistence: CommandContext {
     private var expiryInbox: Inbox<ExpiryBacklog>!
     private var expiryBacklogPosted = false
 
+    /// `--max-memory` (CONFIG SET maxmemory); 0: no limit. Read at every read and batch of every kv
+    /// connection; loop thread only and never re-entered: no dynamic exclusivity check.
+    @exclusivity(unchecked) var maxMemoryBytes = 0 {
+        didSet { self.memoryRoom.isLimited = self.maxMemoryBytes > 0 }
+    }
+    /// `--eviction` (CONFIG SET maxmemory-policy).
+    var evictionPolicy = EvictionPolicy.noeviction
+    /// What kv connections hold in their buffers: unsent output (each connection reports at its
+    /// flushes) and received input not yet answered (``KVStream`` reports between batches).
+    let connectionBuffers = ByteGauge()
+    /// The room left under the limit, for the RESP parser's check of announced bulk lengths.
+    let memoryRoom = MemoryRoom()
+    /// Bytes a refused command wanted room for: the eviction backlog frees them too, so that a retry
+    /// finds room (0: none owed).
+    private var evictionShortfall = 0
+    private var evictionInbox: Inbox<EvictionBacklog>!
+    private var evictionBacklogPosted = false
+
+    /// A slice of eviction is owed on the next loop iteration.
+    struct EvictionBacklog: Sendable {}
+
     private struct Waiting {
         let waiter: DurabilityWaiter
         var sequence: UInt64
@@ -114,9 +135,23 @@ final class Persistence: CommandContext {
             self.expiryBacklogPosted = false
             self.expireSlice()
         }
+        self.evictionInbox = loop.makeInbox { [unowned self] (_: EvictionBacklog) in
+            self.evictionBacklogPosted = false
+            self.evictSlice()
+        }
+        self.memoryRoom.bytesLeft = { [unowned self] in
+            guard self.maxMemoryBytes > 0 else { return .max }
+            // Under an allkeys policy every key may go to make room; otherwise only what is free now.
+            let evictable = self.evictionPolicy == .allkeysLRU || self.evictionPolicy == .allkeysRandom
+            return self.maxMemoryBytes - self.connectionBuffers.bytes - (evictable ? 0 : self.store.usedBytes)
+        }
         self.expiryTimer = loop.scheduleTimer(
             after: Self.activeExpiryPeriod, repeating: Self.activeExpiryPeriod, leeway: .milliseconds(10)
-        ) { [unowned self] in self.expireSlice() }
+        ) { [unowned self] in
+            self.advanceLRUClock()
+            self.expireSlice()
+            self.evictSlice()
+        }
         self.scheduleEverysecTimer()
     }
 
@@ -274,7 +309,10 @@ final class Persistence: CommandContext {
         facts.keys = self.store.count
         facts.keysWithExpiry = self.store.keysWithExpiry
         facts.expiredKeys = self.store.expiredKeyCount
-        facts.usedMemoryBytes = self.store.usedBytes
+        facts.usedMemoryBytes = self.usedMemoryBytes
+        facts.maxMemoryBytes = self.maxMemoryBytes
+        facts.maxMemoryPolicy = self.evictionPolicy.rawValue
+        facts.evictedKeys = self.store.evictedKeyCount
         facts.totalCommandsProcessed = self.commandsProcessed
         facts.changesSinceLastSave = Int(self.store.lastSequence - min(self.store.lastSequence, self.mutationsAtLastSave))
         facts.compactionInProgress = self.compactionInFlight
@@ -295,7 +333,8 @@ final class Persistence: CommandContext {
         return [
             ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ""),
             ("databases", "1"), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
-            ("maxmemory", String(facts.maxMemoryBytes)), ("maxmemory-policy", facts.maxMemoryPolicy),
+            ("maxmemory", String(self.maxMemoryBytes)), ("maxmemory-policy", self.evictionPolicy.rawValue),
+            ("maxmemory-samples", String(Self.evictionSamples)),
             ("dir", self.store.configuration.directory),
             ("requirepass", String(decoding: self.password ?? [], as: UTF8.self)),
             ("slowlog-log-slower-than", String(self.slowLog.thresholdMicroseconds)),
@@ -394,6 +433,8 @@ final class Persistence: CommandContext {
         if self.store.configuration.fsync == .always { self.startSync() }
         self.releaseDurable()
         self.compactIfNeeded()
+        // Output left unsent this iteration counts too: under the limit before the loop sleeps.
+        if self.maxMemoryBytes > 0 { self.settleMemory() }
     }
 
     private func startSync() {
@@ -523,6 +564,122 @@ final class Persistence: CommandContext {
             self.expiryBacklogPosted = true
             self.expiryInbox.post(ExpiryBacklog())
         }
+    }
+
+    // MARK: Memory limit
+
+    /// Keys sampled per eviction choice (Redis's `maxmemory-samples` default).
+    static let evictionSamples = 5
+    /// The most keys one command may evict before it runs (or after): past that it is refused
+    /// with OOM and the backlog carries on between requests.
+    static let evictionKeysPerCommand = 64
+    /// Keys evicted per call into the store between two looks at the clock in a backlog slice.
+    static let evictionBatch = 128
+    /// The LRU clock's tick (the keys' `lastAccess` stamps count in these).
+    static let lruClockTickNanoseconds: UInt64 = 100_000_000
+
+    /// INFO `used_memory`: the keyspace's exact account plus every kv connection's buffers.
+    var usedMemoryBytes: Int { self.store.usedBytes + self.connectionBuffers.bytes }
+
+    /// Touches an evicted key in the WATCH registry (an eviction aborts an EXEC watching it, as in
+    /// Redis); nil while nobody watches, so eviction then pays nothing for it.
+    private var watchedEviction: ((UnsafeRawBufferPointer) -> Void)? {
+        guard !self.watches.isEmpty else { return nil }
+        return { [watches = self.watches] key in watches.touch([UInt8](key)) }
+    }
+
+    private var keyEviction: KeyEviction? {
+        switch self.evictionPolicy {
+        case .noeviction: nil
+        case .allkeysLRU: .allKeysLRU
+        case .allkeysRandom: .allKeysRandom
+        case .volatileLRU: .volatileLRU
+        case .volatileRandom: .volatileRandom
+        case .volatileTTL: .volatileTTL
+        }
+    }
+
+    func makeRoom(forBytes bytes: Int) -> Bool {
+        guard self.maxMemoryBytes > 0, !self.isClosed else { return true }
+        let over = self.usedMemoryBytes + bytes - self.maxMemoryBytes
+        guard over > 0 else { return true }
+        guard let policy = self.keyEviction else {
+            // noeviction: Redis's rule, refused once used memory is past the limit.
+            return self.usedMemoryBytes <= self.maxMemoryBytes
+        }
+        _ = self.store.evict(
+            policy, bytesToFree: over, maxKeys: Self.evictionKeysPerCommand, samples: Self.evictionSamples,
+            now: self.store.configuration.clock(), evicting: self.watchedEviction)
+        if self.usedMemoryBytes + bytes <= self.maxMemoryBytes { return true }
+        self.evictionShortfall = max(self.evictionShortfall, bytes)
+        self.postEvictionBacklog()
+        return false
+    }
+
+    func settleMemory() {
+        guard self.maxMemoryBytes > 0, let policy = self.keyEviction, !self.isClosed else { return }
+        let over = self.usedMemoryBytes - self.maxMemoryBytes
+        guard over > 0 else { return }
+        _ = self.store.evict(
+            policy, bytesToFree: over, maxKeys: Self.evictionKeysPerCommand, samples: Self.evictionSamples,
+            now: self.store.configuration.clock(), evicting: self.watchedEviction)
+        if self.usedMemoryBytes > self.maxMemoryBytes { self.postEvictionBacklog() }
+    }
+
+    func setMemoryLimit(bytes: Int?, policy: [UInt8]?) -> Bool {
+        var newPolicy = self.evictionPolicy
+        if let policy {
+            guard let named = EvictionPolicy(rawValue: String(decoding: policy, as: UTF8.self)) else { return false }
+            newPolicy = named
+        }
+        if let bytes { self.maxMemoryBytes = bytes }
+        self.evictionPolicy = newPolicy
+        self.evictionShortfall = 0
+        // A lower limit is reached by the backlog, slice by slice, as Redis does after CONFIG SET.
+        if self.maxMemoryBytes > 0 && self.usedMemoryBytes > self.maxMemoryBytes { self.postEvictionBacklog() }
+        return true
+    }
+
+    /// Advances the LRU clock the store stamps accesses with (every timer tick: 100 ms resolution).
+    private func advanceLRUClock() {
+        guard !self.isClosed else { return }
+        self.store.lruClock = UInt32(truncatingIfNeeded: SystemClock.monotonicNanoseconds() / Self.lruClockTickNanoseconds)
+    }
+
+    private func postEvictionBacklog() {
+        if !self.evictionBacklogPosted {
+            self.evictionBacklogPosted = true
+            self.evictionInbox.post(EvictionBacklog())
+        }
+    }
+
+    /// One slice of eviction outside any command (the timer, or the backlog a command left): evicts
+    /// until used memory plus what a refused command wanted fits, or the slice's time is up (then the
+    /// next loop iteration carries on, after the clients ready meanwhile are served).
+    private func evictSlice() {
+        guard !self.isClosed, self.closeRequested == nil, self.maxMemoryBytes > 0, let policy = self.keyEviction else {
+            self.evictionShortfall = 0
+            return
+        }
+        let start = SystemClock.monotonicNanoseconds()
+        let now = self.store.configuration.clock()
+        while true {
+            let over = self.usedMemoryBytes + self.evictionShortfall - self.maxMemoryBytes
+            if over <= 0 {
+                self.evictionShortfall = 0
+                return
+            }
+            let result = self.store.evict(
+                policy, bytesToFree: over, maxKeys: Self.evictionBatch, samples: Self.evictionSamples, now: now,
+                evicting: self.watchedEviction)
+            if result.exhausted || result.evicted == 0 {
+                // Nothing left to evict: the shortfall cannot be met; commands will say OOM.
+                self.evictionShortfall = 0
+                return
+            }
+            if SystemClock.monotonicNanoseconds() - start >= Self.activeExpirySliceNanoseconds { break }
+        }
+        self.postEvictionBacklog()
     }
 
     // MARK: Shutdown

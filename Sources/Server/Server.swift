@@ -144,6 +144,8 @@ public final class Server {
             [("connections", String(self.connections.count)), ("max_connections", String(self.maxConnections))]
         }
         persistence.password = self.configuration.requirePassword.map { Array($0.utf8) }
+        persistence.maxMemoryBytes = self.configuration.maxMemoryBytes
+        persistence.evictionPolicy = self.configuration.evictionPolicy
         persistence.serverFacts = { [unowned self, unowned persistence] in
             var facts = ServerFacts()
             facts.version = ServerConfiguration.version

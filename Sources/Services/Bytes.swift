@@ -4,6 +4,35 @@
 
 /// ASCII constants and byte predicates, case folding and integer parsing.
 enum ASCII {
+    /// A memory size as Redis's CONFIG SET and redis.conf read one: digits, then optionally a unit in
+    /// any case (`k` 1000, `kb` 1024, `m` 1000², `mb` 1024², `g` 1000³, `gb` 1024³). Nil for anything
+    /// else, negative numbers and overflow.
+    static func parseMemory(_ text: ArraySlice<UInt8>) -> Int? {
+        let digits = text.prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        guard !digits.isEmpty, digits.count <= 19 else { return nil }
+        var number = 0
+        for digit in digits {
+            let (times10, o1) = number.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times10.addingReportingOverflow(Int(digit - UInt8(ascii: "0")))
+            guard !o1 && !o2 else { return nil }
+            number = sum
+        }
+        let unit = text.dropFirst(digits.count).map(Self.lowercased)
+        let multiplier: Int
+        switch String(decoding: unit, as: UTF8.self) {
+        case "": multiplier = 1
+        case "k": multiplier = 1000
+        case "kb": multiplier = 1024
+        case "m": multiplier = 1000 * 1000
+        case "mb": multiplier = 1024 * 1024
+        case "g": multiplier = 1000 * 1000 * 1000
+        case "gb": multiplier = 1024 * 1024 * 1024
+        default: return nil
+        }
+        let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : product
+    }
+
     static let tab = UInt8(ascii: "\t")
     static let lf = UInt8(ascii: "\n")
     static let cr = UInt8(ascii: "\r")

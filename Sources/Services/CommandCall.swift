@@ -23,6 +23,9 @@ struct CommandCall {
     /// Some key is WATCHed by some client (read once per batch, set by WATCH): writes touch the
     /// registry only then.
     var watchesActive = false
+    /// A memory limit is set (read once per batch; CONFIG SET maxmemory updates it): commands that
+    /// may add memory make room first. Off while EXEC runs its queue (checked once, at EXEC).
+    var memoryLimited = false
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).

@@ -56,6 +56,8 @@ enum CommandError: Error {
     case configOutOfRange(ArraySlice<UInt8>, minimum: Int, maximum: Int = Int.max)
     case configNotOneOf(ArraySlice<UInt8>, StaticString)
     case configFailed(ArraySlice<UInt8>, String)
+    case configNotMemory(ArraySlice<UInt8>)
+    case configNotEvictionPolicy(ArraySlice<UInt8>)
     case functionFlushOption
     case noSuchClient
     case clientIDInvalid
@@ -84,6 +86,11 @@ enum CommandError: Error {
     case keyExists
     /// The log could not take a write.
     case storage(StorageError)
+    /// Used memory is past `--max-memory` and no key could be evicted to make room.
+    case outOfMemory
+    /// EXEC with a queued command that may add memory, while used memory is past the limit: the
+    /// transaction is discarded.
+    case execAbortOutOfMemory
 
     // The line protocol's own limits (docs/protocol.md "kv service").
     case keyTooLong
@@ -95,7 +102,8 @@ enum CommandError: Error {
     private var code: StaticString {
         switch self {
         case .unsupportedProtocolVersion: "NOPROTO"
-        case .execAbort, .execAbortWrongArity: "EXECABORT"
+        case .execAbort, .execAbortWrongArity, .execAbortOutOfMemory: "EXECABORT"
+        case .outOfMemory: "OOM"
         case .noAuth, .helloNoAuth: "NOAUTH"
         case .wrongPassword: "WRONGPASS"
         default: "ERR"
@@ -178,6 +186,16 @@ enum CommandError: Error {
             output.appendSingleLine(name)
             output.append("') - can't set immutable config")
         case .slowlogCount: output.append("count should be greater than or equal to -1")
+        case .configNotMemory(let name):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - argument must be a memory value")
+        case .configNotEvictionPolicy(let name):
+            // Redis's list names its LFU policies too; this server has none (README lists the difference).
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - argument(s) must be one of the following: volatile-lru, volatile-random, volatile-ttl, ")
+            output.append("allkeys-lru, allkeys-random, noeviction")
         case .configNotInteger(let name):
             output.append("CONFIG SET failed (possibly related to argument '")
             output.appendSingleLine(name)
@@ -229,6 +247,9 @@ enum CommandError: Error {
         case .notFound: output.append("not found")
         case .keyExists: output.append("key exists")
         case .storage(let error): output.appendSingleLine(error.reason.utf8)
+        case .outOfMemory: output.append(line ? "out of memory" : "command not allowed when used memory > 'maxmemory'.")
+        case .execAbortOutOfMemory:
+            output.append("Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.")
         case .keyTooLong: output.append("key too long")
         case .valueTooLarge: output.append("value too large")
         case .valueBeginsWithERR: output.append("value may not begin with ERR")

@@ -89,7 +89,9 @@ struct CommandSession<Framer: CommandFramer> {
             maxValueBytes: self.maxValueBytes)
         call.monitoring = context.clients.hasMonitors
         call.watchesActive = !context.watches.isEmpty
+        call.memoryLimited = context.maxMemoryBytes > 0
         call.intercepting = !call.client.authenticated || call.client.transaction != nil || call.monitoring
+            || call.memoryLimited
         let maxValueBytes = self.maxValueBytes
         let names = self.names
         let slowLog = context.slowLog
@@ -174,11 +176,13 @@ extension CommandSession where Framer == RESPParser {
     ///     `2 * maxValueBytes + 1024`, so that a SET of the largest key and value always fits.
     ///   - clientID: the id reported by `HELLO` and `CLIENT ID`.
     ///   - now: the wall clock for `TIME`, as seconds and microseconds since the Unix epoch.
+    ///   - memoryRoom: refuses a bulk announced past the room left under the memory limit.
     init(
         maxValueBytes: Int = 1 << 20, maxRequestBytes: Int = 1 << 26, clientID: Int = 0,
-        now: @escaping () -> (seconds: Int, microseconds: Int)
+        now: @escaping () -> (seconds: Int, microseconds: Int), memoryRoom: MemoryRoom? = nil
     ) {
-        let parser = RESPParser(maxBulkBytes: maxValueBytes, maxRequestBytes: max(maxRequestBytes, 2 * maxValueBytes + 1024))
+        var parser = RESPParser(maxBulkBytes: maxValueBytes, maxRequestBytes: max(maxRequestBytes, 2 * maxValueBytes + 1024))
+        parser.attach(memoryRoom)
         self.init(framer: parser, maxValueBytes: maxValueBytes, clientID: clientID, now: now)
     }
 

@@ -155,10 +155,20 @@ enum CommandTable {
             }
             call.reply.lineIntegers = syntax.integers
         }
-        // One branch on the common path: no password owed, no MULTI, nobody monitoring.
+        // One branch on the common path: no password owed, no MULTI, nobody monitoring, no memory limit.
         if call.intercepting && Self.intercept(command, arguments, &call) { return }
         call.lastCommand = command.name
         command.run(arguments, &call)
+        if call.memoryLimited && command.flags.contains(.mayAddMemory) { call.context.settleMemory() }
+    }
+
+    /// About how many bytes a request may add to the memory account: its arguments plus an entry's
+    /// fixed cost (a slot, a deadline, a bucket) for each. Eviction makes this much room first, so that
+    /// the account stays under the limit after the command.
+    static func estimatedBytes(_ arguments: ArgumentVector) -> Int {
+        var total = 0
+        for i in 1..<arguments.count { total += arguments[i].count + 96 }
+        return total
     }
 }
 
@@ -179,9 +189,21 @@ extension CommandTable {
             call.reply.error(.noAuth)
             return true
         }
+        let mayAddMemory = command.flags.contains(.mayAddMemory)
         if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
+            // Past the limit, Redis refuses every command inside MULTI (queueing takes memory
+            // too), and the transaction is flagged.
+            if call.memoryLimited && !call.context.makeRoom(forBytes: mayAddMemory ? Self.estimatedBytes(arguments) : 0) {
+                call.client.transaction!.failed = true
+                call.reply.error(.outOfMemory)
+                return true
+            }
             call.client.transaction!.queue(arguments)
             call.reply.status("QUEUED")
+            return true
+        }
+        if call.memoryLimited && mayAddMemory && !call.context.makeRoom(forBytes: Self.estimatedBytes(arguments)) {
+            call.reply.error(.outOfMemory)
             return true
         }
         if call.monitoring { Commands.feedMonitors(arguments, &call) }

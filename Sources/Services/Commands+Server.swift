@@ -271,12 +271,17 @@ extension Commands {
     /// Parameters Redis changes at run time that this server cannot: CONFIG SET refuses them with
     /// Redis's immutable-parameter error (README lists them).
     private static let fixedParameters: [StaticString] = [
-        "appendonly", "bind", "databases", "dir", "maxclients", "maxmemory", "maxmemory-policy", "port",
-        "proto-max-bulk-len", "save",
+        "appendonly", "bind", "databases", "dir", "maxclients", "port", "proto-max-bulk-len", "save",
+    ]
+
+    /// The eviction policies this server has (Redis's, but for the LFU ones).
+    static let evictionPolicies: [StaticString] = [
+        "noeviction", "allkeys-lru", "allkeys-random", "volatile-lru", "volatile-random", "volatile-ttl",
     ]
 
     /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them (every value is
-    /// checked before any changes).
+    /// checked before any changes). `requirepass`, the slow log's settings, `appendfsync`,
+    /// `timeout`, `maxmemory` (redis.conf units) and `maxmemory-policy` change at run time.
     private static func configSet(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count >= 4 && arguments.count % 2 == 0 else { return call.reply.error(.wrongArity("config|set")) }
         var password: [UInt8]??
@@ -284,6 +289,8 @@ extension Commands {
         var maxLength: Int64?
         var fsyncPolicy: (name: ArraySlice<UInt8>, value: String)?
         var idleTimeout: Int64?
+        var maxMemory: Int?
+        var policy: [UInt8]?
         for i in stride(from: 2, to: arguments.count, by: 2) {
             if arguments.argument(i, is: "appendfsync") {
                 let value = String(decoding: arguments[i + 1], as: UTF8.self).lowercased()
@@ -299,6 +306,17 @@ extension Commands {
                     return call.reply.error(.configOutOfRange(arguments[i], minimum: 0, maximum: Int(Int32.max)))
                 }
                 idleTimeout = value
+            } else if arguments.argument(i, is: "maxmemory") {
+                guard let bytes = ASCII.parseMemory(arguments[i + 1]) else {
+                    return call.reply.error(.configNotMemory(arguments[i]))
+                }
+                maxMemory = bytes
+            } else if arguments.argument(i, is: "maxmemory-policy") {
+                let name = arguments[i + 1].map(ASCII.lowercased)
+                guard Self.evictionPolicies.contains(where: { ASCII.equalsIgnoringCase(name[...], $0) }) else {
+                    return call.reply.error(.configNotEvictionPolicy(arguments[i]))
+                }
+                policy = name
             } else if arguments.argument(i, is: "requirepass") {
                 password = .some(arguments[i + 1].isEmpty ? nil : arguments.copy(i + 1))
             } else if arguments.argument(i, is: "slowlog-log-slower-than") || arguments.argument(i, is: "slowlog-max-len") {
@@ -322,6 +340,12 @@ extension Commands {
             return call.reply.error(.configFailed(fsyncPolicy.name, failure))
         }
         if let idleTimeout { call.context.setIdleTimeout(seconds: Int(idleTimeout)) }
+        if maxMemory != nil || policy != nil {
+            _ = call.context.setMemoryLimit(bytes: maxMemory, policy: policy)
+            // The rest of this batch checks memory too (or stops checking, at 0).
+            call.memoryLimited = call.context.maxMemoryBytes > 0
+            call.intercepting = true
+        }
         if let password { call.context.setPassword(password) }
         if let slowerThan { call.context.slowLog.thresholdMicroseconds = Int(slowerThan) }
         if let maxLength { call.context.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }

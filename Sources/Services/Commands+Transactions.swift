@@ -23,6 +23,12 @@ extension Commands {
     /// when a watched key changed, EXECABORT when queueing refused a command.
     static func exec(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let transaction = call.client.transaction else { return call.reply.error(.execWithoutMulti) }
+        if call.memoryLimited, let bytes = Self.queuedGrowth(transaction), !call.context.makeRoom(forBytes: bytes) {
+            // Redis refuses EXEC itself past the limit when the queue may add memory, and discards it.
+            call.client.transaction = nil
+            call.unwatchAll()
+            return call.reply.error(.execAbortOutOfMemory)
+        }
         call.client.transaction = nil
         let now = call.nowMilliseconds
         let watchedChanged = call.client.watched.contains { entry in
@@ -32,6 +38,9 @@ extension Commands {
         if transaction.failed { return call.reply.error(.execAbort) }
         if watchedChanged { return call.reply.nullArray() }
         call.reply.arrayHeader(transaction.count)
+        // The queue was checked as a whole above; its commands do not evict one by one.
+        let memoryLimited = call.memoryLimited
+        call.memoryLimited = false
         call.context.beginAtomicGroup()
         for i in 0..<transaction.count {
             CommandTable.execute(
@@ -39,6 +48,21 @@ extension Commands {
                 call: &call)
         }
         call.context.endAtomicGroup()
+        call.memoryLimited = memoryLimited
+        if memoryLimited { call.context.settleMemory() }
+    }
+
+    /// What the queued commands that may add memory would add (``CommandTable/estimatedBytes(_:)``),
+    /// or nil when none may.
+    private static func queuedGrowth(_ transaction: Transaction) -> Int? {
+        var bytes: Int?
+        for i in 0..<transaction.count {
+            let arguments = transaction.arguments(i)
+            if let command = CommandTable.respNames.find(arguments[0]), command.flags.contains(.mayAddMemory) {
+                bytes = (bytes ?? 0) + CommandTable.estimatedBytes(arguments)
+            }
+        }
+        return bytes
     }
 
     /// WATCH key [key …]: EXEC will abort if any of them changes before it.

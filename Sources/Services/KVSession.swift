@@ -22,14 +22,17 @@ public struct KVSession {
     ///   - maxValueBytes: the longest value on either protocol (`--max-value`).
     ///   - clientID: the id RESP's `HELLO` and `CLIENT ID` report.
     ///   - now: the wall clock for RESP's `TIME`, as seconds and microseconds since the Unix epoch.
+    ///   - memoryRoom: the room left under the memory limit; a RESP bulk announced past it is
+    ///     refused (`-OOM`, then the close) before its body is buffered. Nil: no such check.
     public init(
         maxLineBytes: Int = 65536,
         maxValueBytes: Int = 1 << 20,
         clientID: Int = 0,
-        now: @escaping () -> (seconds: Int, microseconds: Int)
+        now: @escaping () -> (seconds: Int, microseconds: Int),
+        memoryRoom: MemoryRoom? = nil
     ) {
         self.line = CommandSession(maxLineBytes: maxLineBytes, maxValueBytes: maxValueBytes, clientID: clientID, now: now)
-        self.resp = CommandSession(maxValueBytes: maxValueBytes, clientID: clientID, now: now)
+        self.resp = CommandSession(maxValueBytes: maxValueBytes, clientID: clientID, now: now, memoryRoom: memoryRoom)
     }
 
     /// Bytes received but not yet answered.

@@ -17,6 +17,9 @@ struct RESPParser: RequestFramer {
         case requestTooLarge
         case unauthenticatedMultibulkLength
         case unauthenticatedBulkLength
+        /// A bulk announced longer than the room left under `--max-memory`: refused before its
+        /// body is buffered (answered as an OOM error, not a protocol error).
+        case bulkPastMemoryLimit
 
         /// The reply text after `Protocol error: `; Redis's wording where Redis has one.
         func write(to output: inout [UInt8]) {
@@ -35,6 +38,7 @@ struct RESPParser: RequestFramer {
             case .requestTooLarge: output.append("request too large")
             case .unauthenticatedMultibulkLength: output.append("unauthenticated multibulk length")
             case .unauthenticatedBulkLength: output.append("unauthenticated bulk length")
+            case .bulkPastMemoryLimit: output.append("bulk length past the memory limit")
             }
         }
     }
@@ -79,6 +83,12 @@ struct RESPParser: RequestFramer {
     /// Unowned: the session's client state owns it and outlives the parser (both live in the
     /// session), and the parser stays a trivially copyable value.
     private unowned(unsafe) var authentication: AuthenticationState?
+
+    /// The room left under the memory limit, asked only for bulks over 16 KiB (nil: no limit).
+    private var memoryRoom: MemoryRoom?
+
+    /// Refuses bulks announced longer than `room` says is left.
+    mutating func attach(_ room: MemoryRoom?) { self.memoryRoom = room }
 
     /// Applies the unauthenticated limits until `authentication` is set.
     mutating func attach(_ authentication: AuthenticationState) { self.authentication = authentication }
@@ -209,6 +219,9 @@ struct RESPParser: RequestFramer {
                         guard length <= self.maxBulkBytes else { return .protocolError(.invalidBulkLength) }
                         if length > 16384, let authentication = self.authentication, !authentication.isAuthenticated {
                             return .protocolError(.unauthenticatedBulkLength)
+                        }
+                        if let room = self.memoryRoom, length > room.bytesLeft() {
+                            return .protocolError(.bulkPastMemoryLimit)
                         }
                     }
                     self.cursor = next

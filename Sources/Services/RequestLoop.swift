@@ -24,6 +24,7 @@ enum FramingError: Equatable {
     var commandError: CommandError {
         switch self {
         case .lineTooLong: .lineTooLong
+        case .protocolError(.bulkPastMemoryLimit): .outOfMemory
         case .protocolError(let error): .protocolError(error)
         }
     }

@@ -104,4 +104,30 @@ public protocol CommandContext: AnyObject {
     func resetStatistics()
     /// `count` more commands were processed (INFO `total_commands_processed`).
     func countCommands(_ count: Int)
+
+    /// The memory limit in bytes (`--max-memory`, CONFIG SET maxmemory); 0: none. Read once per
+    /// batch of requests: nothing below runs while it is 0.
+    var maxMemoryBytes: Int { get }
+    /// Before a command that may add about `bytes`: under an eviction policy, evicts keys (bounded
+    /// work) until used memory plus `bytes` fits the limit; under `noeviction`, evicts nothing.
+    /// - Returns: false when used memory stays past the limit: the command is refused with OOM.
+    func makeRoom(forBytes bytes: Int) -> Bool
+    /// After a command that may have added memory: under an eviction policy, evicts (bounded) until
+    /// used memory is back under the limit, and leaves the rest to the server's timer.
+    func settleMemory()
+    /// CONFIG SET maxmemory / maxmemory-policy (a policy name as Redis spells it).
+    /// - Returns: false when `policy` is not one this server has (nothing changed then).
+    func setMemoryLimit(bytes: Int?, policy: [UInt8]?) -> Bool
+}
+
+/// The room left under the memory limit, as the server computes it: the RESP parser asks it when a
+/// bulk over 16 KiB is announced, and refuses the request before buffering the body if it cannot fit.
+/// Loop thread only.
+public final class MemoryRoom {
+    /// Bytes that may still be added (Int.max: no limit).
+    public var bytesLeft: () -> Int = { .max }
+    /// Whether a limit is set: connections look here on every read, so it is a plain flag (loop
+    /// thread only, never re-entered: no dynamic exclusivity check).
+    @exclusivity(unchecked) public var isLimited = false
+    public init() {}
 }

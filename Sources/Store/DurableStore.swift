@@ -262,6 +262,9 @@ public final class DurableStore {
     /// Position in the deadline array where the next ``expireCycle(now:budget:)`` resumes.
     private var expireCursor = 0
     private var expiredKeys = 0
+    private var evictedKeys = 0
+    /// Candidates carried between eviction calls (Redis keeps its pool across calls too).
+    private var evictionPool = EvictionPool()
 
     /// Sequence numbers. Invariant: `durableSequence <= syncedSequence or writtenSequence <= lastSequence`,
     /// `syncedSequence <= writtenSequence`; rolled-back numbers are never reused.
@@ -455,6 +458,16 @@ public final class DurableStore {
     /// Keys removed because their deadline passed (lazily or by ``expireCycle(now:budget:)``), since open.
     public var expiredKeyCount: Int { self.expiredKeys }
 
+    /// Keys removed by ``evict(_:bytesToFree:maxKeys:now:)`` since open (INFO `evicted_keys`).
+    public var evictedKeyCount: Int { self.evictedKeys }
+
+    /// The LRU clock every read and write stamps on its key (``Keyspace/lruClock``). The server advances
+    /// it from a monotonic clock; eviction compares keys' stamps with it.
+    public var lruClock: UInt32 {
+        get { self.keyspace.lruClock }
+        set { self.keyspace.lruClock = newValue }
+    }
+
     /// The value stored under `key`, or nil (reads ``Configuration/clock`` only when the key has a deadline).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
         key.withUnsafeBytes { raw in
@@ -512,11 +525,15 @@ public final class DurableStore {
         let table = self.keyspace.table
         let index = table.pointee.lookup(key, rehashSteps: 1).index
         guard index >= 0 else { return nil }
-        guard let deadline = table.pointee.deadline(ofEntry: index) else { return index }
+        guard let deadline = table.pointee.deadline(ofEntry: index) else {
+            table.pointee.slot(index).storeBytes(of: table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
+            return index
+        }
         if (now ?? self.configuration.clock()) > deadline {
             self.expireEntry(index)
             return nil
         }
+        table.pointee.slot(index).storeBytes(of: table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
         return index
     }
 
@@ -682,7 +699,10 @@ public final class DurableStore {
         let sequence = self.nextSequence()
         self.clearedKeyspaces.append(self.keyspace)
         self.pending.pointee.undo.pushClear(sequence: sequence)
+        let clock = self.keyspace.lruClock
         self.keyspace = Keyspace()
+        self.keyspace.lruClock = clock
+        self.evictionPool.removeAll()
         self.expireCursor = 0
         let none = UnsafeRawBufferPointer(start: nil, count: 0)
         Record.append(kind: Record.kindClear, key: none, value: none, to: &self.pending.pointee.buffer)
@@ -794,6 +814,34 @@ public final class DurableStore {
                 self.expireCursor += 1
             }
         }
+        return result
+    }
+
+    /// Evicts keys chosen by `policy` (sampling `samples` keys per choice, Redis's `maxmemory-samples`)
+    /// until the byte account has gone down by `bytesToFree` or `maxKeys` keys are gone, each logged as a
+    /// delete like any removal, so a restart never brings an evicted key back. Bounded: at most `maxKeys`
+    /// evictions and a few sampling rounds each. Does nothing while the log refuses writes.
+    /// `evicting`, if given, sees each key just before it goes (WATCH: an evicted key is a change).
+    public func evict(
+        _ policy: KeyEviction, bytesToFree: Int, maxKeys: Int, samples: Int = 5, now: Int64,
+        evicting: ((UnsafeRawBufferPointer) -> Void)? = nil
+    ) -> EvictionResult {
+        precondition(!self.isClosed, "DurableStore used after close()")
+        var result = EvictionResult()
+        guard self.unusable == nil, bytesToFree > 0 else { return result }
+        let start = self.keyspace.usedBytes
+        while result.evicted < maxKeys && start - self.keyspace.usedBytes < bytesToFree {
+            guard let index = self.keyspace.chooseVictim(policy, samples: samples, now: now, pool: &self.evictionPool)
+            else {
+                result.exhausted = true
+                break
+            }
+            evicting?(self.keyspace.key(at: index))
+            _ = self.logRemoval(index)
+            result.evicted += 1
+        }
+        self.evictedKeys += result.evicted
+        result.bytesFreed = start - self.keyspace.usedBytes
         return result
     }
 
@@ -1110,7 +1158,9 @@ public final class DurableStore {
             case .absent:
                 self.keyspace.remove(entry.key)
             case .clear:
+                let clock = self.keyspace.lruClock
                 self.keyspace = self.clearedKeyspaces.removeLast()
+                self.keyspace.lruClock = clock
                 self.expireCursor = 0
             }
             self.pending.pointee.undo.removeLast()
@@ -1319,6 +1369,7 @@ public final class DurableStore {
             ("keys", String(self.keyspace.count)),
             ("keys_with_expiry", String(self.keyspace.countWithDeadline)),
             ("expired_keys", String(self.expiredKeys)),
+            ("evicted_keys", String(self.evictedKeys)),
             ("used_bytes", String(self.keyspace.usedBytes)),
             ("log_bytes", String(self.log.size)),
             ("log_records", String(self.logRecords)),

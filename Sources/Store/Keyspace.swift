@@ -5,9 +5,9 @@
 // lookup: ``DurableStore`` wraps it with the write-ahead log, undo and expiry policy.
 //
 // Memory layout, by our own account, for a 16-byte key with a 16-byte value and no deadline:
-//   64 B slot (20 B header, 44 B inline bytes) + 4 B × buckets/keys (1 to 2 at load factor 0.5-1, 4 more
+//   64 B slot (24 B header, 40 B inline bytes) + 4 B × buckets/keys (1 to 2 at load factor 0.5-1, 4 more
 //   while a resize runs) ≈ 68-72 B per key. Slots and deadlines live in 256 KiB mmap'd pages, freed as
-//   the table empties, so mass expiry gives memory back to the kernel. A key plus value over 44 bytes goes
+//   the table empties, so mass expiry gives memory back to the kernel. A key plus value over 40 bytes goes
 //   in one malloc'd block (key then value) whose pointer sits in the slot.
 
 import Glibc
@@ -15,9 +15,12 @@ import Glibc
 /// Fixed geometry of a slot (byte offsets into its 64 bytes).
 ///
 ///     0 next:UInt32  4 hash:UInt32  8 keyLength:UInt32  12 valueLength:UInt32  16 deadlineLink:UInt32
-///     20 inline bytes: key then value   (or, when they do not fit, 24 pointer:UnsafeMutableRawPointer)
+///     20 lastAccess:UInt32  24 inline bytes: key then value   (or, when they do not fit, 24 pointer)
 ///
 /// Links are index + 1 so that 0 means none (and zero-filled bucket arrays start out empty).
+/// `lastAccess` is the table's LRU clock when the entry was last read or written (the memory limit's
+/// LRU policies sample it, as Redis's 24-bit `lru` field in each object). It cost the inline area 4 bytes
+/// (44 to 40): entries whose key and value total 41 to 44 bytes now go out of line.
 enum Slot {
     static let bytes = 64
     static let shift = 6
@@ -26,8 +29,9 @@ enum Slot {
     static let keyLength = 8
     static let valueLength = 12
     static let deadlineLink = 16
-    static let inlineOffset = 20
-    static let inlineCapacity = 44
+    static let lastAccess = 20
+    static let inlineOffset = 24
+    static let inlineCapacity = 40
     static let pointerOffset = 24
 }
 
@@ -151,6 +155,9 @@ struct KeyTable {
     var externalBytes = 0
     /// xorshift64* state for sampling (not security-relevant: what it picks is visible anyway).
     var random: UInt64
+    /// The LRU clock stamped into an entry's `lastAccess` when it is read or written. The owner advances
+    /// it (the server: every 100 ms); the table never reads a clock.
+    var lruClock: UInt32 = 0
 
     static let minimumBuckets = 16
     static let bucketsMovedPerOperation = 2
@@ -367,6 +374,7 @@ struct KeyTable {
         let slot = self.slot(index)
         slot.storeBytes(of: h, toByteOffset: Slot.hash, as: UInt32.self)
         slot.storeBytes(of: 0, toByteOffset: Slot.deadlineLink, as: UInt32.self)
+        slot.storeBytes(of: self.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
         self.writeBytes(slot, key: key, value: value)
         let head = self.head(h)
         slot.storeBytes(of: head.pointee, toByteOffset: Slot.next, as: UInt32.self)
@@ -392,6 +400,7 @@ struct KeyTable {
     /// Replaces the value of entry `index`, keeping its key (and deadline).
     mutating func replaceValue(_ index: Int, with value: UnsafeRawBufferPointer) {
         let slot = self.slot(index)
+        slot.storeBytes(of: self.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
         let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
         precondition(value.count <= Int(UInt32.max) - keyLength, "entry too large")
         if Self.isInline(slot) && keyLength + value.count <= Slot.inlineCapacity {
@@ -761,6 +770,28 @@ public final class Keyspace {
         v = ((v >> 8) & 0x00FF_00FF_00FF_00FF) | ((v & 0x00FF_00FF_00FF_00FF) << 8)
         v = ((v >> 16) & 0x0000_FFFF_0000_FFFF) | ((v & 0x0000_FFFF_0000_FFFF) << 16)
         return (v >> 32) | (v << 32)
+    }
+
+    // MARK: Access clock (LRU)
+
+    /// The LRU clock new accesses are stamped with (the owner advances it; wrapping is fine: idle time is
+    /// the wrapping difference, as with Redis's 24-bit clock).
+    public var lruClock: UInt32 {
+        get { self.table.pointee.lruClock }
+        set { self.table.pointee.lruClock = newValue }
+    }
+
+    /// Marks entry `index` as accessed now (a read; writes stamp it themselves).
+    @inline(__always)
+    public func touch(at index: Int) {
+        self.table.pointee.slot(index).storeBytes(of: self.table.pointee.lruClock, toByteOffset: Slot.lastAccess,
+                                                  as: UInt32.self)
+    }
+
+    /// LRU clock ticks since entry `index` was last read or written.
+    @inline(__always)
+    public func idleTicks(at index: Int) -> UInt32 {
+        self.table.pointee.lruClock &- self.table.pointee.slot(index).load(fromByteOffset: Slot.lastAccess, as: UInt32.self)
     }
 
     // MARK: Memory account

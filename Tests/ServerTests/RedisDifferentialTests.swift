@@ -225,6 +225,15 @@ import Glibc
             "CONFIG GET timeout", "CONFIG SET appendfsync everysec", "SET a 1", "GET a",
         ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
+        ("maxmemory", words([
+            "SET a 1", "CONFIG SET maxmemory 1", "CONFIG GET maxmemory", "CONFIG GET maxmemory-policy", "SET b 2",
+            "INCR a", "APPEND a x", "MSET c 1 d 2", "GET a", "EXISTS a b", "EXPIRE a 100", "TTL a", "PERSIST a",
+            "MULTI", "GET a", "SET b 2", "DEL a", "EXEC", "MULTI", "DISCARD", "DEL a", "DBSIZE",
+            "CONFIG SET maxmemory 1.5gb", "CONFIG SET maxmemory -1", "CONFIG SET maxmemory 12x",
+            "CONFIG SET maxmemory 64MB", "CONFIG GET maxmemory", "SET b 2", "GET b", "CONFIG SET maxmemory 1k",
+            "CONFIG GET maxmemory", "CONFIG SET maxmemory-policy ALLKEYS-RANDOM", "CONFIG GET maxmemory-policy",
+            "CONFIG SET maxmemory-policy noeviction", "CONFIG SET maxmemory 0", "SET b 3", "GET b",
+        ])),
     ]
 
     @Test func handWrittenSequencesGetRedisReplies() throws {

@@ -171,6 +171,27 @@ final class InMemoryStorage: CommandContext {
     subscript(key: String) -> String? {
         self.values[Array(key.utf8)].map { String(decoding: $0, as: UTF8.self) }
     }
+
+    // Memory limit: the fake is past the limit while `outOfMemory` is set; it records what it was asked.
+    var maxMemoryBytes = 0
+    var outOfMemory = false
+    var policy = "noeviction"
+    /// The byte counts ``makeRoom(forBytes:)`` was asked for, in order.
+    private(set) var roomRequests: [Int] = []
+    private(set) var settles = 0
+
+    func makeRoom(forBytes bytes: Int) -> Bool {
+        self.roomRequests.append(bytes)
+        return !self.outOfMemory
+    }
+
+    func settleMemory() { self.settles += 1 }
+
+    func setMemoryLimit(bytes: Int?, policy: [UInt8]?) -> Bool {
+        if let bytes { self.maxMemoryBytes = bytes }
+        if let policy { self.policy = String(decoding: policy, as: UTF8.self) }
+        return true
+    }
 }
 
 /// The shape shared by the kv protocol machines, so one verifier drives them all.

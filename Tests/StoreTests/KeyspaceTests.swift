@@ -108,8 +108,8 @@ func recomputedBytes(_ keyspace: Keyspace) -> Int {
         keyspace.set(Array(repeating: 1, count: 16), Array(repeating: 2, count: 16), deadline: 5)
         #expect(keyspace.usedBytes == base + 64 + 16, "a deadline adds its pair")
         keyspace.set(Array(repeating: 1, count: 16), Array(repeating: 2, count: 100))
-        #expect(keyspace.usedBytes == base + 64 + 116, "past 44 bytes, key and value go out of line")
-        keyspace.set(Array(repeating: 1, count: 16), Array(repeating: 2, count: 28))
+        #expect(keyspace.usedBytes == base + 64 + 116, "past 40 bytes, key and value go out of line")
+        keyspace.set(Array(repeating: 1, count: 16), Array(repeating: 2, count: 24))
         #expect(keyspace.usedBytes == base + 64, "and come back inline")
         keyspace.checkInvariants()
     }
