@@ -46,6 +46,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
         let result = connection.withOutputBuffer { output in
             self.session.process(context: self.persistence, output: &output, outputLimit: limit)
         }
+        self.persistence.endCommandBatch()
         let after = self.persistence.lastMutationSequence
         // Cork before anything can flush: the acknowledgement waits for the log.
         if after != before && !self.persistence.isDurable(after) {

@@ -23,6 +23,8 @@ struct CommandCall {
     /// Some key is WATCHed by some client (read once per batch, set by WATCH): writes touch the
     /// registry only then.
     var watchesActive = false
+    /// Where per-command counts go (nil: metrics are off). Read once per batch.
+    var statistics: CommandStatistics?
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).

@@ -99,4 +99,11 @@ public protocol CommandContext: AnyObject {
     func resetStatistics()
     /// `count` more commands were processed (INFO `total_commands_processed`).
     func countCommands(_ count: Int)
+    /// Where sessions count calls, errors and durations per command; nil (the default) when
+    /// nobody reads them (the metrics port is off).
+    var commandStatistics: CommandStatistics? { get }
+}
+
+extension CommandContext {
+    public var commandStatistics: CommandStatistics? { nil }
 }

@@ -1,0 +1,172 @@
+// The metrics port's HTTP/1.1 as a stream session (docs/protocol.md "metrics"): requests framed
+// by Services' HTTPRequestParser, answered in order on a keep-alive connection. `/healthz` is
+// answered at once; `/metrics` waits for the metrics queue to render (the connection is corked
+// meanwhile and reads no further request), so rendering never runs on the loop. This is also
+// the smallest example of a second protocol on the Reactor: a parser, a session, a listener.
+
+import Reactor
+import Services
+
+/// What the HTTP session asks of the server. Loop thread only.
+protocol MetricsEndpoint: AnyObject {
+    /// Why writes are refused now, or nil when the server is healthy.
+    func healthProblem() -> String?
+    /// The password `/metrics` wants as a bearer token, or nil for none.
+    var password: [UInt8]? { get }
+    /// Renders the metrics off the loop; `completion` runs on the loop thread with the text.
+    func scrape(_ completion: @escaping ([UInt8]) -> Void)
+}
+
+/// One metrics-port connection.
+final class HTTPStream: StreamSession {
+    private var parser = HTTPRequestParser()
+    private unowned let endpoint: MetricsEndpoint
+    private weak var handler: StreamHandler?
+    private weak var connection: Connection?
+    /// A peer refused by protected mode: its first request gets 403, then the close.
+    private let forbidden: Bool
+    /// A `/metrics` response is being rendered: nothing else is answered until it is written.
+    private var scraping = false
+    /// The peer finished sending while a scrape was pending (the connection is closing).
+    private var inputFinished = false
+    private var isClosed = false
+
+    init(endpoint: MetricsEndpoint, forbidden: Bool) {
+        self.endpoint = endpoint
+        self.forbidden = forbidden
+    }
+
+    func open(_ connection: Connection, handler: StreamHandler) {
+        self.handler = handler
+        self.connection = connection
+    }
+
+    func receive(_ bytes: UnsafeRawBufferPointer) { self.parser.append(bytes) }
+
+    func process(_ connection: Connection, outputLimit: Int) -> ProcessResult {
+        while !self.scraping {
+            if connection.pendingOutputBytes >= outputLimit {
+                return self.parser.bufferedByteCount > 0 ? .outputFull : .needMoreData
+            }
+            switch self.parser.next() {
+            case .needMoreData:
+                return .needMoreData
+            case .failed(let error):
+                Self.send(connection, Self.response(status: error.status, body: error.reason + "\n", keepAlive: false))
+                return .close
+            case .request(let request):
+                if !self.answer(request, connection) { return .close }
+            }
+        }
+        return .needMoreData
+    }
+
+    func finishInput(_ connection: Connection) {
+        // Requests held behind a pending scrape are still answered: the connection is corked, so
+        // the close that follows waits for them (see ``scraped(_:)``).
+        self.inputFinished = true
+    }
+
+    func closed() { self.isClosed = true }
+
+    /// Answers one request. - Returns: whether the connection stays open.
+    private func answer(_ request: HTTPRequest, _ connection: Connection) -> Bool {
+        if self.forbidden {
+            Self.send(connection, Self.response(
+                status: 403, body: "reactord is in protected mode: set a password (--requirepass) or start with --protected-mode no\n",
+                keepAlive: false))
+            return false
+        }
+        let keepAlive = request.keepAlive
+        let isGet = request.method.elementsEqual("GET".utf8)
+        if isGet && request.path.elementsEqual("/healthz".utf8) {
+            if let problem = self.endpoint.healthProblem() {
+                Self.send(connection, Self.response(status: 503, body: problem + "\n", keepAlive: keepAlive))
+            } else {
+                Self.send(connection, Self.response(status: 200, body: "ok\n", keepAlive: keepAlive))
+            }
+            return keepAlive
+        }
+        guard isGet && request.path.elementsEqual("/metrics".utf8) else {
+            Self.send(connection, Self.response(status: 404, body: "not found\n", keepAlive: keepAlive))
+            return keepAlive
+        }
+        if let password = self.endpoint.password, !Self.bearerMatches(request.authorization, password) {
+            Self.send(connection, Self.response(
+                status: 401, body: "unauthorized\n", keepAlive: keepAlive,
+                extraHeaders: "WWW-Authenticate: Bearer realm=\"reactord\"\r\n"))
+            return keepAlive
+        }
+        self.scraping = true
+        connection.cork()
+        self.endpoint.scrape { [weak self] text in self?.scraped(text, keepAlive: keepAlive) }
+        return true
+    }
+
+    /// The rendered metrics are back (loop thread): send them, then carry on with the requests
+    /// that arrived meanwhile.
+    private func scraped(_ text: [UInt8], keepAlive: Bool) {
+        guard !self.isClosed, let connection = self.connection else { return }
+        self.scraping = false
+        connection.withOutputBuffer {
+            $0.append(contentsOf: Self.head(
+                status: 200, contentLength: text.count, keepAlive: keepAlive,
+                contentType: "text/plain; version=0.0.4; charset=utf-8"))
+            $0.append(contentsOf: text)
+        }
+        if connection.state == .open && !self.inputFinished {
+            if !keepAlive { connection.close() }
+            self.handler?.resume()
+            return
+        }
+        // The peer has finished sending (the connection is closing): answer what it sent.
+        if keepAlive {
+            while !self.scraping, case .request(let request) = self.parser.next(), self.answer(request, connection) {}
+        }
+        if !self.scraping { connection.uncork() }
+    }
+
+    /// Queues bytes; unlike ``Connection/write(_:)`` this also works while a corked connection
+    /// is closing (the peer half-closed behind a pending scrape).
+    private static func send(_ connection: Connection, _ bytes: [UInt8]) {
+        connection.withOutputBuffer { $0.append(contentsOf: bytes) }
+    }
+
+    /// Whether `authorization` is `Bearer <password>` (the scheme in any case, RFC 9110 11.1).
+    private static func bearerMatches(_ authorization: [UInt8]?, _ password: [UInt8]) -> Bool {
+        let scheme = Array("bearer ".utf8)
+        guard let authorization, authorization.count > scheme.count,
+              zip(authorization, scheme).allSatisfy({ ($0 | 0x20) == $1 || ($0 == $1) })
+        else {
+            // Still compare, so a missing header takes as long as a wrong one.
+            _ = Password.matches([], password)
+            return false
+        }
+        return Password.matches(authorization[scheme.count...], password)
+    }
+
+    static func response(status: Int, body: String, keepAlive: Bool, extraHeaders: String = "") -> [UInt8] {
+        Self.head(status: status, contentLength: body.utf8.count, keepAlive: keepAlive,
+                  contentType: "text/plain; charset=utf-8", extraHeaders: extraHeaders) + Array(body.utf8)
+    }
+
+    private static func head(
+        status: Int, contentLength: Int, keepAlive: Bool, contentType: String, extraHeaders: String = ""
+    ) -> [UInt8] {
+        let reason = switch status {
+        case 200: "OK"
+        case 400: "Bad Request"
+        case 401: "Unauthorized"
+        case 403: "Forbidden"
+        case 404: "Not Found"
+        case 431: "Request Header Fields Too Large"
+        case 503: "Service Unavailable"
+        case 505: "HTTP Version Not Supported"
+        default: "Error"
+        }
+        var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\nContent-Length: \(contentLength)\r\n"
+        if !keepAlive { head += "Connection: close\r\n" }
+        head += extraHeaders + "\r\n"
+        return Array(head.utf8)
+    }
+}
