@@ -1,7 +1,7 @@
 // The metrics port's HTTP/1.1 as a stream session (docs/protocol.md "metrics"): requests framed
 // by Services' HTTPRequestParser, answered in order on a keep-alive connection. `/healthz` is
-// answered at once; `/metrics` waits for the metrics queue to render (the connection is corked
-// meanwhile and reads no further request), so rendering never runs on the loop. This is also
+// answered at once; `/metrics` waits for the metrics queue to render (no further request, nor
+// the peer's EOF, is acted on meanwhile), so rendering never runs on the loop. This is also
 // the smallest example of a second protocol on the Reactor: a parser, a session, a listener.
 
 import Reactor
@@ -27,9 +27,10 @@ final class HTTPStream: StreamSession {
     private let forbidden: Bool
     /// A `/metrics` response is being rendered: nothing else is answered until it is written.
     private var scraping = false
-    /// The peer finished sending while a scrape was pending (the connection is closing).
-    private var inputFinished = false
     private var isClosed = false
+    /// A bad request was answered: input is dropped until the peer's EOF or the linger timer.
+    private var lingering = false
+    static let lingerTime: Duration = .seconds(1)
 
     init(endpoint: MetricsEndpoint, forbidden: Bool) {
         self.endpoint = endpoint
@@ -44,7 +45,7 @@ final class HTTPStream: StreamSession {
     func receive(_ bytes: UnsafeRawBufferPointer) { self.parser.append(bytes) }
 
     func process(_ connection: Connection, outputLimit: Int) -> ProcessResult {
-        while !self.scraping {
+        while !self.scraping && !self.lingering {
             if connection.pendingOutputBytes >= outputLimit {
                 return self.parser.bufferedByteCount > 0 ? .outputFull : .needMoreData
             }
@@ -53,7 +54,12 @@ final class HTTPStream: StreamSession {
                 return .needMoreData
             case .failed(let error):
                 Self.send(connection, Self.response(status: error.status, body: error.reason + "\n", keepAlive: false))
-                return .close
+                // Closing with unread input makes the kernel reset the connection, which can
+                // destroy the response before the peer reads it: read and drop what the peer
+                // still sends, and close at its EOF or after `lingerTime` (a lingering close).
+                self.lingering = true
+                self.handler?.startTimer(every: Self.lingerTime)
+                return .needMoreData
             case .request(let request):
                 if !self.answer(request, connection) { return .close }
             }
@@ -61,11 +67,9 @@ final class HTTPStream: StreamSession {
         return .needMoreData
     }
 
-    func finishInput(_ connection: Connection) {
-        // Requests held behind a pending scrape are still answered: the connection is corked, so
-        // the close that follows waits for them (see ``scraped(_:)``).
-        self.inputFinished = true
-    }
+    var isWaiting: Bool { self.scraping }
+
+    func timerFired(_ connection: Connection) { connection.close() }
 
     func closed() { self.isClosed = true }
 
@@ -98,15 +102,14 @@ final class HTTPStream: StreamSession {
             return keepAlive
         }
         self.scraping = true
-        connection.cork()
         self.endpoint.scrape { [weak self] text in self?.scraped(text, keepAlive: keepAlive) }
         return true
     }
 
     /// The rendered metrics are back (loop thread): send them, then carry on with the requests
-    /// that arrived meanwhile.
+    /// that arrived meanwhile (and with the peer's EOF, if it came).
     private func scraped(_ text: [UInt8], keepAlive: Bool) {
-        guard !self.isClosed, let connection = self.connection else { return }
+        guard !self.isClosed, let connection = self.connection, connection.state == .open else { return }
         self.scraping = false
         connection.withOutputBuffer {
             $0.append(contentsOf: Self.head(
@@ -114,20 +117,16 @@ final class HTTPStream: StreamSession {
                 contentType: "text/plain; version=0.0.4; charset=utf-8"))
             $0.append(contentsOf: text)
         }
-        if connection.state == .open && !self.inputFinished {
-            if !keepAlive { connection.close() }
-            self.handler?.resume()
+        if !keepAlive {
+            connection.close()
             return
         }
-        // The peer has finished sending (the connection is closing): answer what it sent.
-        if keepAlive {
-            while !self.scraping, case .request(let request) = self.parser.next(), self.answer(request, connection) {}
-        }
-        if !self.scraping { connection.uncork() }
+        self.handler?.resume()
+        // resume() answers the requests that waited; their responses go out now, not at the
+        // peer's next read.
+        if connection.state == .open { connection.flush() }
     }
 
-    /// Queues bytes; unlike ``Connection/write(_:)`` this also works while a corked connection
-    /// is closing (the peer half-closed behind a pending scrape).
     private static func send(_ connection: Connection, _ bytes: [UInt8]) {
         connection.withOutputBuffer { $0.append(contentsOf: bytes) }
     }

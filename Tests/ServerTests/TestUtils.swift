@@ -252,9 +252,17 @@ final class ReactordProcess {
     private let stderrPipe = Pipe()
     private var stdoutBuffer: [UInt8] = []
 
-    init(executable: String = "reactord", arguments: [String]) throws {
-        self.process.executableURL = try builtExecutable(named: executable)
-        self.process.arguments = arguments
+    /// - Parameter shellPrefix: shell commands `/bin/sh` runs before it execs the executable in
+    ///   its place (limits such as `ulimit -f`); the PID stays the same.
+    init(executable: String = "reactord", arguments: [String], shellPrefix: String? = nil) throws {
+        let executableURL = try builtExecutable(named: executable)
+        if let shellPrefix {
+            self.process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            self.process.arguments = ["-c", shellPrefix + "; exec \"$0\" \"$@\"", executableURL.path] + arguments
+        } else {
+            self.process.executableURL = executableURL
+            self.process.arguments = arguments
+        }
         self.process.standardOutput = self.stdoutPipe
         self.process.standardError = self.stderrPipe
         self.process.standardInput = FileHandle.nullDevice
