@@ -58,10 +58,10 @@ public final class EventLoop {
     /// enough to stamp every read with (idle timeouts), precise to one iteration.
     public private(set) var now: UInt64 = Sys.monotonicNanoseconds()
     /// Iterations run: one per return from epoll_wait (metrics).
-    public private(set) var iterations: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var iterations: UInt64 = 0
     /// Time spent between waking and going back to sleep, summed, while ``measuresBusyTime``
     /// is on (one clock read per iteration; the wake time is the first event's `now`).
-    public private(set) var busyNanoseconds: UInt64 = 0
+    @exclusivity(unchecked) public private(set) var busyNanoseconds: UInt64 = 0
     /// Whether the loop sums ``busyNanoseconds``. Off by default: it costs a clock read per iteration.
     public var measuresBusyTime = false
     private var loopThread: pthread_t?

@@ -53,7 +53,7 @@ final class Persistence: CommandContext {
     /// The loop's metrics counters (fsync durations, compactions), when the metrics port is on.
     var metrics: ServerMetrics?
     /// When the last timed batch of commands ended (monotonic ns): see ``endCommandBatch()``.
-    private var lastBatchEnd: UInt64 = 0
+    @exclusivity(unchecked) private var lastBatchEnd: UInt64 = 0
     /// Counted once per batch (loop thread only, never re-entered: no dynamic exclusivity check).
     @exclusivity(unchecked) private var commandsProcessed = 0
 

@@ -53,14 +53,17 @@ public final class CommandStatistics {
     /// The slot of requests that name no command.
     static var unknownSlot: Int { Self.names.count - 1 }
 
+    // Loop thread only and never re-entered, so the dynamic exclusivity checks a class's stored
+    // properties get are skipped (as Persistence's command counter does): they would cost more
+    // than the counting itself.
     /// Calls per slot (every request dispatched, refused ones included; not those MULTI queued).
-    public private(set) var calls: [Int]
+    @exclusivity(unchecked) public private(set) var calls: [Int]
     /// Calls answered with an error reply, per slot.
-    public private(set) var errors: [Int]
+    @exclusivity(unchecked) public private(set) var errors: [Int]
     /// Durations per slot.
-    public private(set) var durations: [BucketCounts]
+    @exclusivity(unchecked) public private(set) var durations: [BucketCounts]
     /// The slots recorded since the last ``endBatch(nanoseconds:)`` (capacity kept).
-    private var batch: [Int32] = []
+    @exclusivity(unchecked) private var batch: [Int32] = []
 
     public init() {
         let n = Self.names.count
