@@ -68,7 +68,7 @@ extension Server: MetricsEndpoint {
         s.commandNames = CommandStatistics.names
         s.commandCalls = commands.calls
         s.commandErrors = commands.errors
-        s.commandDurations = commands.durations
+        s.commandDurations = s.commandCalls.indices.map { commands.durations(slot: $0) }
         if let persistence = self.persistence {
             let facts = persistence.facts()
             s.keys = facts.keys

@@ -24,7 +24,7 @@ struct CommandCall {
     /// registry only then.
     var watchesActive = false
     /// Where per-command counts go (nil: metrics are off). Read once per batch.
-    var statistics: CommandStatistics?
+    var statistics: CommandStatistics.Recorder?
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).

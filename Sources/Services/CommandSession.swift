@@ -89,7 +89,7 @@ struct CommandSession<Framer: CommandFramer> {
             maxValueBytes: self.maxValueBytes)
         call.monitoring = context.clients.hasMonitors
         call.watchesActive = !context.watches.isEmpty
-        call.statistics = context.commandStatistics
+        call.statistics = context.commandStatistics?.recorder
         call.intercepting = !call.client.authenticated || call.client.transaction != nil || call.monitoring
         let maxValueBytes = self.maxValueBytes
         let names = self.names

@@ -21,6 +21,14 @@ public struct BucketCounts: Sendable, Equatable {
         self.sums = Array(repeating: 0, count: bounds.count + 1)
     }
 
+    /// Counts already gathered (`counts` and `sums` hold `bounds.count + 1` entries each).
+    public init(bounds: [UInt64], counts: [Int], sums: [UInt64]) {
+        precondition(counts.count == bounds.count + 1 && sums.count == counts.count)
+        self.bounds = bounds
+        self.counts = counts
+        self.sums = sums
+    }
+
     /// The bucket `nanoseconds` falls in (the first whose bound is at least it).
     @inline(__always)
     public func bucket(for nanoseconds: UInt64) -> Int {
@@ -42,6 +50,10 @@ public struct BucketCounts: Sendable, Equatable {
 }
 
 /// Counters per kv command, recorded by the sessions on the loop thread. Loop thread only.
+///
+/// The counters live in buffers this object allocates once; sessions write them through a
+/// ``Recorder``, a plain struct of pointers, so counting a command costs a few stores: no
+/// reference counting, no copy-on-write or exclusivity checks.
 public final class CommandStatistics {
     /// Command duration bucket bounds: 1 µs to 1 s.
     public static let durationBounds: [UInt64] = [
@@ -53,54 +65,92 @@ public final class CommandStatistics {
     /// The slot of requests that name no command.
     static var unknownSlot: Int { Self.names.count - 1 }
 
-    // Loop thread only and never re-entered, so the dynamic exclusivity checks a class's stored
-    // properties get are skipped (as Persistence's command counter does): they would cost more
-    // than the counting itself.
-    /// Calls per slot (every request dispatched, refused ones included; not those MULTI queued).
-    @exclusivity(unchecked) public private(set) var calls: [Int]
-    /// Calls answered with an error reply, per slot.
-    @exclusivity(unchecked) public private(set) var errors: [Int]
-    /// Durations per slot.
-    @exclusivity(unchecked) public private(set) var durations: [BucketCounts]
-    /// The slots recorded since the last ``endBatch(nanoseconds:)`` (capacity kept).
-    @exclusivity(unchecked) private var batch: [Int32] = []
+    /// Where a session counts: pointers into the buffers of the ``CommandStatistics`` that made
+    /// it, valid while that object lives (the context holds it for the server's lifetime).
+    struct Recorder {
+        let calls: UnsafeMutablePointer<Int>
+        let errors: UnsafeMutablePointer<Int>
+        /// Calls per slot in the batch being answered.
+        let inBatch: UnsafeMutablePointer<Int>
+        /// The slots with calls in the batch (at most one entry per slot: no growth).
+        let touched: UnsafeMutablePointer<Int>
+        let touchedCount: UnsafeMutablePointer<Int>
 
-    public init() {
-        let n = Self.names.count
-        self.calls = Array(repeating: 0, count: n)
-        self.errors = Array(repeating: 0, count: n)
-        self.durations = Array(repeating: BucketCounts(bounds: Self.durationBounds), count: n)
-        self.batch.reserveCapacity(64)
+        /// One call of `slot`, failed or not; its duration comes with the batch's end.
+        @inline(__always)
+        func record(slot: Int, failed: Bool) {
+            self.calls[slot] &+= 1
+            if failed { self.errors[slot] &+= 1 }
+            if self.inBatch[slot] == 0 {
+                self.touched[self.touchedCount.pointee] = slot
+                self.touchedCount.pointee &+= 1
+            }
+            self.inBatch[slot] &+= 1
+        }
     }
 
-    /// One call of `slot`, failed or not; its duration comes with the batch's end.
-    @inline(__always)
-    func record(slot: Int, failed: Bool) {
-        self.calls[slot] &+= 1
-        if failed { self.errors[slot] &+= 1 }
-        self.batch.append(Int32(truncatingIfNeeded: slot))
+    let recorder: Recorder
+    private let slotCount = CommandStatistics.names.count
+    private let bucketCount = CommandStatistics.durationBounds.count + 1
+    /// Durations per slot: `bucketCount` counts, then sums (ns), per slot.
+    private let bucketCounts: UnsafeMutablePointer<Int>
+    private let bucketSums: UnsafeMutablePointer<UInt64>
+    private let bounds = CommandStatistics.durationBounds
+
+    public init() {
+        func zeroed<T: FixedWidthInteger>(_ count: Int, _: T.Type) -> UnsafeMutablePointer<T> {
+            let p = UnsafeMutablePointer<T>.allocate(capacity: count)
+            p.initialize(repeating: 0, count: count)
+            return p
+        }
+        let n = self.slotCount
+        self.recorder = Recorder(
+            calls: zeroed(n, Int.self), errors: zeroed(n, Int.self), inBatch: zeroed(n, Int.self),
+            touched: zeroed(n, Int.self), touchedCount: zeroed(1, Int.self))
+        self.bucketCounts = zeroed(n * self.bucketCount, Int.self)
+        self.bucketSums = zeroed(n * self.bucketCount, UInt64.self)
+    }
+
+    deinit {
+        for p in [self.recorder.calls, self.recorder.errors, self.recorder.inBatch, self.recorder.touched,
+                  self.recorder.touchedCount, self.bucketCounts] { p.deallocate() }
+        self.bucketSums.deallocate()
+    }
+
+    /// Calls per slot (every request dispatched, refused ones included; not those MULTI queued).
+    public var calls: [Int] { Array(UnsafeBufferPointer(start: self.recorder.calls, count: self.slotCount)) }
+    /// Calls answered with an error reply, per slot.
+    public var errors: [Int] { Array(UnsafeBufferPointer(start: self.recorder.errors, count: self.slotCount)) }
+
+    /// The durations of `slot`'s calls.
+    public func durations(slot: Int) -> BucketCounts {
+        let base = slot * self.bucketCount
+        return BucketCounts(
+            bounds: self.bounds,
+            counts: Array(UnsafeBufferPointer(start: self.bucketCounts + base, count: self.bucketCount)),
+            sums: Array(UnsafeBufferPointer(start: self.bucketSums + base, count: self.bucketCount)))
     }
 
     /// Whether commands were recorded since the last ``endBatch(nanoseconds:)``.
-    public var hasBatch: Bool { !self.batch.isEmpty }
+    public var hasBatch: Bool { self.recorder.touchedCount.pointee > 0 }
 
     /// Ends a batch that took `nanoseconds`: each of its commands is observed at an equal share.
     public func endBatch(nanoseconds: UInt64) {
-        guard !self.batch.isEmpty else { return }
-        let share = nanoseconds / UInt64(self.batch.count)
-        var run = self.batch[0]
-        var length = 0
-        // Pipelines repeat one command: one histogram update per run of equal slots.
-        for slot in self.batch {
-            if slot == run {
-                length &+= 1
-            } else {
-                self.durations[Int(run)].record(share, count: length)
-                run = slot
-                length = 1
-            }
+        let r = self.recorder
+        var commands = 0
+        for i in 0..<r.touchedCount.pointee { commands &+= r.inBatch[r.touched[i]] }
+        guard commands > 0 else { return }
+        let share = nanoseconds / UInt64(commands)
+        var bucket = 0
+        while bucket < self.bounds.count && self.bounds[bucket] < share { bucket &+= 1 }
+        for i in 0..<r.touchedCount.pointee {
+            let slot = r.touched[i]
+            let count = r.inBatch[slot]
+            let cell = slot &* self.bucketCount &+ bucket
+            self.bucketCounts[cell] &+= count
+            self.bucketSums[cell] &+= share &* UInt64(count)
+            r.inBatch[slot] = 0
         }
-        self.durations[Int(run)].record(share, count: length)
-        self.batch.removeAll(keepingCapacity: true)
+        r.touchedCount.pointee = 0
     }
 }
