@@ -3,22 +3,24 @@
 #   1. user-space instructions per request under callgrind (all threads, start-up and shutdown
 #      included): off, on, and on with one scrape of /metrics at the end (which hands every
 #      command observed to the registry: the whole replay cost);
-#   2. redis-benchmark -P 16 ops/s, off and on alternating, ROUNDS rounds (server on CPU 0,
-#      client on CPU 1).
+#   2. redis-benchmark -P 16 ops/s, off, on, and on with /metrics scraped every 0.1 s, alternating,
+#      ROUNDS rounds (the server's threads on CPU 0, clients on CPU 1).
 # Load in both: redis-benchmark -c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get (400,000
 # requests). Every server listens on 127.0.0.1 with kernel-chosen ports and is stopped by its PID.
 #
-#   Benchmarks/metrics-cost.sh [-r ROUNDS] [-c]     -c: callgrind only
+#   Benchmarks/metrics-cost.sh [-r ROUNDS] [-c] [-o]     -c: callgrind only; -o: ops/s only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rounds=3
 callgrind_only=0
-while getopts "r:c" opt; do
+ops_only=0
+while getopts "r:co" opt; do
     case $opt in
         r) rounds=$OPTARG ;;
         c) callgrind_only=1 ;;
-        *) echo "usage: $0 [-r ROUNDS] [-c]" >&2; exit 2 ;;
+        o) ops_only=1 ;;
+        *) echo "usage: $0 [-r ROUNDS] [-c] [-o]" >&2; exit 2 ;;
     esac
 done
 for tool in valgrind redis-benchmark curl taskset strip; do
@@ -68,8 +70,9 @@ load() {
     "$@" redis-benchmark -p "$kv_port" -c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get -q
 }
 
-echo "== callgrind: user-space instructions per request (400,000 requests)"
+[ $ops_only = 1 ] || echo "== callgrind: user-space instructions per request (400,000 requests)"
 for mode in off on on+scrape; do
+    [ $ops_only = 1 ] && break
     start "cg-$mode" "$mode" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.$mode"
     load >/dev/null
     if [ "$mode" = on+scrape ]; then
@@ -82,11 +85,22 @@ done
 
 [ $callgrind_only = 1 ] && exit 0
 
-echo "== redis-benchmark -P 16 ops/s, off and on alternating ($rounds rounds; SET then GET)"
+echo "== redis-benchmark -P 16 ops/s, alternating ($rounds rounds; on+scrape: /metrics fetched every 0.1 s meanwhile)"
 for round in $(seq "$rounds"); do
-    for mode in off on; do
+    for mode in off on on+scrape; do
         start "rb-$mode-$round" "$mode" taskset -c 0
+        scraper=
+        if [ "$mode" = on+scrape ]; then
+            # One keep-alive connection, as Prometheus keeps one: no process started per scrape.
+            taskset -c 1 python3 -c '
+import http.client, sys, time
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+while True:
+    c.request("GET", "/metrics"); c.getresponse().read(); time.sleep(0.1)' "$metrics_port" 2>/dev/null &
+            scraper=$!
+        fi
         result=$(load taskset -c 1 | tr '\r' '\n' | sed -n 's/^\(SET\|GET\): \([0-9.]*\) requests per second.*/\1 \2/p' | tr '\n' ' ')
+        [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true
         stop
         echo "round $round $mode: $result"
     done
