@@ -32,7 +32,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "reactord", dependencies: [
-            "Server", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Server", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "reactor-cli", dependencies: [

@@ -3,22 +3,32 @@
 # (the hot path), under valgrind's callgrind, counting only the benchmark itself (the counters
 # are zeroed once reactord has answered one request and dumped when the benchmark ends).
 # Usage: [KEEP=profile.out] scripts/callgrind-hotpath.sh [path/to/reactord] (default .build/release/reactord).
+#        scripts/callgrind-hotpath.sh redis [PORT]   the same measurement of redis-server without
+#        persistence (default port 7412 on 127.0.0.1), for the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-.build/release/reactord}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
-mkfifo "$work/out"
-valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$binary" --kv-port 0 --echo-port off \
-    --time-port off --file-port off --data-dir "$work/data" --fsync no --log-level error > "$work/out" 2> "$work/valgrind.log" &
-pid=$!
-port=
-while read -r line; do
-    case $line in
-        "reactord: listening kv tcp "*) port=${line##*:} ;;
-        "reactord: ready") break ;;
-    esac
-done < "$work/out"
+if [ "$binary" = redis ]; then
+    port=${2:-7412}
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" redis-server --port "$port" --bind 127.0.0.1 \
+        --save '' --appendonly no > "$work/valgrind.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 120); do redis-cli -p "$port" ping > /dev/null 2>&1 && break; sleep 0.5; done
+else
+    mkfifo "$work/out"
+    valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$binary" --kv-port 0 --echo-port off \
+        --time-port off --file-port off --data-dir "$work/data" --fsync no --log-level error > "$work/out" 2> "$work/valgrind.log" &
+    pid=$!
+    port=
+    while read -r line; do
+        case $line in
+            "reactord: listening kv tcp "*) port=${line##*:} ;;
+            "reactord: ready") break ;;
+        esac
+    done < "$work/out"
+fi
 [ -n "$port" ] || { cat "$work/valgrind.log"; exit 1; }
 # One request first, so one-time work (the command table's lazy statics) is not counted.
 redis-cli -p "$port" ping > /dev/null

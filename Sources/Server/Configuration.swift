@@ -1,7 +1,9 @@
-// The server's configuration as a plain value: what the executable's flags become. No parsing
-// here (the executable does that) and no defaults hidden elsewhere: the defaults README.md and docs/protocol.md document live here.
+// The server's configuration as a plain value: what the config file and the flags become. No
+// parsing here (Setting.swift and ConfigFile.swift do that) and no defaults hidden elsewhere: the
+// defaults README.md and docs/protocol.md document live here.
 
 import Logging
+import Services
 
 /// A service's port: a number (0 asks the kernel for a free one) or off.
 public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
@@ -66,8 +68,8 @@ public enum EvictionPolicy: String, CaseIterable, Sendable {
 
 /// Everything `reactord` can be told.
 public struct ServerConfiguration: Sendable {
-    /// This server's own version (INFO `reactord_version`).
-    public static let version = "0.1.0"
+    /// This server's own version (INFO `reactord_version`, `--version`).
+    public static let version = PackageVersion.current
 
     public var host = "127.0.0.1"
     public var kvPort = ServicePort.port(9877)

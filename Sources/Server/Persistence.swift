@@ -66,6 +66,12 @@ final class Persistence: CommandContext {
     /// Non-nil while a pass runs (see ``pass(_:)``): work that must not run inside it.
     private var deferredUntilPassEnds: [() -> Void]?
     private var syncInFlight = false
+    /// Holds the next group-commit sync briefly after one ends (see SyncGate.swift).
+    private var syncGate = SyncGate()
+    private var syncGateTimer: TimerID?
+    /// The sequence the last finished sync covered, and when the one in flight started.
+    private var lastSyncedSequence: UInt64 = 0
+    private var syncStartedAt: UInt64 = 0
     private var compactionInFlight = false
     private var closeRequested: (() -> Void)?
     private var isClosed = false
@@ -74,6 +80,9 @@ final class Persistence: CommandContext {
     private var syncInbox: Inbox<SyncDone>!
     private var compactionInbox: Inbox<CompactionDone>!
     private var everysecTimer: TimerID?
+    /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
+    /// syncs only, so it applies when that sync finishes.
+    private var requestedFsyncPolicy: FsyncPolicy?
     private var expiryTimer: TimerID?
     private var expiryInbox: Inbox<ExpiryBacklog>!
     private var expiryBacklogPosted = false
@@ -114,12 +123,54 @@ final class Persistence: CommandContext {
         self.expiryTimer = loop.scheduleTimer(
             after: Self.activeExpiryPeriod, repeating: Self.activeExpiryPeriod, leeway: .milliseconds(10)
         ) { [unowned self] in self.expireSlice() }
-        if store.configuration.fsync == .everysec {
-            self.everysecTimer = loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)) {
+        self.scheduleEverysecTimer()
+    }
+
+    /// Under `everysec`, a sync every second; under the other policies no timer.
+    private func scheduleEverysecTimer() {
+        if self.store.configuration.fsync == .everysec, self.everysecTimer == nil {
+            self.everysecTimer = self.loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)) {
                 [unowned self] in self.startSync()
             }
+        } else if self.store.configuration.fsync != .everysec, let timer = self.everysecTimer {
+            self.loop.cancelTimer(timer)
+            self.everysecTimer = nil
         }
     }
+
+    /// CONFIG SET appendfsync. With a sync in flight the change waits for it (at most one fsync);
+    /// otherwise it applies now. Returns the reason when it cannot apply.
+    func setFsyncPolicy(_ name: String) -> String? {
+        guard let policy = FsyncPolicy(rawValue: name) else { return "argument(s) must be one of the following: always, everysec, no" }
+        guard !self.syncInFlight else {
+            self.requestedFsyncPolicy = policy
+            return nil
+        }
+        return self.applyFsyncPolicy(policy)
+    }
+
+    private func applyFsyncPolicy(_ policy: FsyncPolicy) -> String? {
+        self.requestedFsyncPolicy = nil
+        guard self.closeRequested == nil, !self.isClosed else { return "the server is stopping" }
+        let old = self.store.configuration.fsync
+        do {
+            try self.store.changeFsyncPolicy(to: policy)
+        } catch {
+            self.logger.error("fsync policy unchanged: the log could not be synced", metadata: ["error": "\(error)"])
+            return error.description
+        }
+        self.scheduleEverysecTimer()
+        if old != policy {
+            self.logger.info("fsync policy changed", metadata: ["from": "\(old.rawValue)", "to": "\(policy.rawValue)"])
+        }
+        // Waiters the change made durable hear so at the end of this iteration (endOfIteration).
+        return nil
+    }
+
+    /// CONFIG SET timeout, handed to the server (it owns the idle sweep).
+    var idleTimeoutChanged: (Duration) -> Void = { _ in }
+
+    func setIdleTimeout(seconds: Int) { self.idleTimeoutChanged(.seconds(seconds)) }
 
     // MARK: CommandContext
 
@@ -363,8 +414,16 @@ final class Persistence: CommandContext {
     }
 
     private func startSync() {
-        guard !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always,
-              let job = self.store.makeSyncJob() else { return }
+        guard !self.isClosed, !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always
+        else { return }
+        let now = SystemClock.monotonicNanoseconds()
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
+        guard self.syncGate.mayStart(waiting: waiting, now: now), let job = self.store.makeSyncJob() else { return }
+        if let timer = self.syncGateTimer {
+            self.loop.cancelTimer(timer)
+            self.syncGateTimer = nil
+        }
+        self.syncStartedAt = now
         self.syncInFlight = true
         let inbox = self.syncInbox!
         self.background.async {
@@ -378,7 +437,23 @@ final class Persistence: CommandContext {
         self.syncInFlight = false
         self.metrics?.fsyncDurations.record(done.nanoseconds)
         self.apply(self.store.completeSync(done.job, result: done.result))
+        if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }
         self.releaseDurable()
+        let now = SystemClock.monotonicNanoseconds()
+        let answered = Int(done.job.sequence - min(done.job.sequence, self.lastSyncedSequence))
+        self.lastSyncedSequence = max(self.lastSyncedSequence, done.job.sequence)
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
+        if self.store.configuration.fsync == .always, case .success = done.result,
+           let hold = self.syncGate.syncFinished(answered: answered, waiting: waiting,
+                                                 duration: now - min(now, self.syncStartedAt), now: now)
+        {
+            // The writes of the clients just answered join the next group, up to the hold.
+            self.syncGateTimer = self.loop.scheduleTimer(after: .nanoseconds(Int64(hold)), leeway: .microseconds(50)) {
+                [unowned self] in
+                self.syncGateTimer = nil
+                self.pass { self.startSync() }
+            }
+        }
         // Records written while this sync ran form the next group.
         if self.store.configuration.fsync == .always { self.startSync() }
         self.compactIfNeeded()
@@ -480,6 +555,9 @@ final class Persistence: CommandContext {
     func close(then done: @escaping () -> Void) {
         self.afterPass { [unowned self] in
             if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+            self.everysecTimer = nil
+            if let timer = self.syncGateTimer { self.loop.cancelTimer(timer) }
+            self.syncGateTimer = nil
             if let timer = self.expiryTimer { self.loop.cancelTimer(timer) }
             self.closeRequested = done
             self.closeIfIdle()

@@ -29,7 +29,8 @@ public struct ServerError: Error, CustomStringConvertible, Sendable {
 
 /// reactord's services on one event loop. Create, ``start()``, then ``run()`` on the loop thread.
 public final class Server {
-    public let configuration: ServerConfiguration
+    public private(set) var configuration: ServerConfiguration
+    private var idleSweep: TimerID?
     public let loop: EventLoop
     let logger: Logger
     private var listeners: [Listener] = []
@@ -41,6 +42,8 @@ public final class Server {
     private var shuttingDown = false
     private var signalSources: [DispatchSourceSignal] = []
     private var shutdownInbox: Inbox<CInt>?
+    /// systemd's notify socket, once ``announceReady(to:)`` ran (SystemdNotifier.swift).
+    var notifier: SystemdNotifier?
     /// The endpoints bound by ``start()``.
     public private(set) var endpoints: [ListeningEndpoint] = []
     /// The most connections served at once (after fitting the descriptor limit).
@@ -87,14 +90,18 @@ public final class Server {
             self.closeListeners()
             throw error
         }
-        if self.configuration.idleTimeout > .zero {
-            self.loop.startIdleSweep(timeout: self.configuration.idleTimeout)
-        }
+        self.startIdleSweep()
         self.shutdownInbox = self.loop.makeInbox { [unowned self] (signal: CInt) in
             self.logger.info("signal received: stopping", metadata: ["signal": "\(signal)"])
             self.beginShutdown()
         }
         return self.endpoints
+    }
+
+    /// The idle sweep for `configuration.idleTimeout` (none when zero), replacing any earlier one.
+    private func startIdleSweep() {
+        if let sweep = self.idleSweep { self.loop.cancelTimer(sweep) }
+        self.idleSweep = self.configuration.idleTimeout > .zero ? self.loop.startIdleSweep(timeout: self.configuration.idleTimeout) : nil
     }
 
     private func bindAll() throws(ServerError) {
@@ -160,6 +167,10 @@ public final class Server {
         persistence.extraConfiguration = { [unowned self] in
             [("bind", self.configuration.host), ("timeout", String(Int(self.configuration.idleTimeout.components.seconds))),
              ("proto-max-bulk-len", String(self.configuration.maxValueBytes))]
+        }
+        persistence.idleTimeoutChanged = { [unowned self] timeout in
+            self.configuration.idleTimeout = timeout
+            self.startIdleSweep()
         }
         // Through the signal inbox: the stop starts after the SHUTDOWN request's pass, never inside it.
         persistence.shutdownHandler = { [unowned self] _ in self.shutdownInbox?.post(SIGTERM) }
@@ -314,6 +325,7 @@ public final class Server {
     func beginShutdown() {
         guard !self.shuttingDown else { return }
         self.shuttingDown = true
+        self.notifier?.notify("STOPPING=1")
         self.closeListeners()
         if self.connections.isEmpty {
             self.finishShutdown()

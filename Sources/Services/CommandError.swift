@@ -53,7 +53,9 @@ enum CommandError: Error {
     case configUnknown(ArraySlice<UInt8>)
     case configImmutable(ArraySlice<UInt8>)
     case configNotInteger(ArraySlice<UInt8>)
-    case configOutOfRange(ArraySlice<UInt8>, minimum: Int)
+    case configOutOfRange(ArraySlice<UInt8>, minimum: Int, maximum: Int = Int.max)
+    case configNotOneOf(ArraySlice<UInt8>, StaticString)
+    case configFailed(ArraySlice<UInt8>, String)
     case functionFlushOption
     case noSuchClient
     case clientIDInvalid
@@ -180,12 +182,24 @@ enum CommandError: Error {
             output.append("CONFIG SET failed (possibly related to argument '")
             output.appendSingleLine(name)
             output.append("') - argument couldn't be parsed into an integer")
-        case .configOutOfRange(let name, let minimum):
+        case .configOutOfRange(let name, let minimum, let maximum):
             output.append("CONFIG SET failed (possibly related to argument '")
             output.appendSingleLine(name)
             output.append("') - argument must be between ")
             output.appendDecimal(minimum)
-            output.append(" and 9223372036854775807 inclusive")
+            output.append(" and ")
+            output.appendDecimal(maximum)
+            output.append(" inclusive")
+        case .configNotOneOf(let name, let values):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - argument(s) must be one of the following: ")
+            output.append(values)
+        case .configFailed(let name, let reason):
+            output.append("CONFIG SET failed (possibly related to argument '")
+            output.appendSingleLine(name)
+            output.append("') - ")
+            output.appendSingleLine(reason.utf8)
         case .functionFlushOption: output.append("FUNCTION FLUSH only supports SYNC|ASYNC option")
         case .noSuchClient: output.append("No such client")
         case .clientIDInvalid: output.append("client-id should be greater than 0")

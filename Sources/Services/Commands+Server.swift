@@ -271,19 +271,35 @@ extension Commands {
     /// Parameters Redis changes at run time that this server cannot: CONFIG SET refuses them with
     /// Redis's immutable-parameter error (README lists them).
     private static let fixedParameters: [StaticString] = [
-        "appendfsync", "appendonly", "bind", "databases", "dir", "maxclients", "maxmemory", "maxmemory-policy", "port",
-        "proto-max-bulk-len", "save", "timeout",
+        "appendonly", "bind", "databases", "dir", "maxclients", "maxmemory", "maxmemory-policy", "port",
+        "proto-max-bulk-len", "save",
     ]
 
-    /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them. Only
-    /// `requirepass` changes at run time here.
+    /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them (every value is
+    /// checked before any changes).
     private static func configSet(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count >= 4 && arguments.count % 2 == 0 else { return call.reply.error(.wrongArity("config|set")) }
         var password: [UInt8]??
         var slowerThan: Int64?
         var maxLength: Int64?
+        var fsyncPolicy: (name: ArraySlice<UInt8>, value: String)?
+        var idleTimeout: Int64?
         for i in stride(from: 2, to: arguments.count, by: 2) {
-            if arguments.argument(i, is: "requirepass") {
+            if arguments.argument(i, is: "appendfsync") {
+                let value = String(decoding: arguments[i + 1], as: UTF8.self).lowercased()
+                guard ["always", "everysec", "no"].contains(value) else {
+                    return call.reply.error(.configNotOneOf(arguments[i], "everysec, always, no"))
+                }
+                fsyncPolicy = (arguments[i], value)
+            } else if arguments.argument(i, is: "timeout") {
+                guard let value = ASCII.parseInteger(arguments[i + 1]) else {
+                    return call.reply.error(.configNotInteger(arguments[i]))
+                }
+                guard (0...Int64(Int32.max)).contains(value) else {
+                    return call.reply.error(.configOutOfRange(arguments[i], minimum: 0, maximum: Int(Int32.max)))
+                }
+                idleTimeout = value
+            } else if arguments.argument(i, is: "requirepass") {
                 password = .some(arguments[i + 1].isEmpty ? nil : arguments.copy(i + 1))
             } else if arguments.argument(i, is: "slowlog-log-slower-than") || arguments.argument(i, is: "slowlog-max-len") {
                 guard let value = ASCII.parseInteger(arguments[i + 1]) else {
@@ -302,6 +318,10 @@ extension Commands {
                 return call.reply.error(.configUnknown(arguments[i]))
             }
         }
+        if let fsyncPolicy, let failure = call.context.setFsyncPolicy(fsyncPolicy.value) {
+            return call.reply.error(.configFailed(fsyncPolicy.name, failure))
+        }
+        if let idleTimeout { call.context.setIdleTimeout(seconds: Int(idleTimeout)) }
         if let password { call.context.setPassword(password) }
         if let slowerThan { call.context.slowLog.thresholdMicroseconds = Int(slowerThan) }
         if let maxLength { call.context.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }

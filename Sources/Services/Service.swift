@@ -81,6 +81,11 @@ public protocol CommandContext: AnyObject {
     /// CONFIG SET requirepass: the new password (nil: none). Connections already open stay
     /// authenticated, as in Redis.
     func setPassword(_ password: [UInt8]?)
+    /// CONFIG SET appendfsync: `always`, `everysec` or `no` from now on. Returns why it could not
+    /// change (the log could not be synced first), or nil.
+    func setFsyncPolicy(_ policy: String) -> String?
+    /// CONFIG SET timeout: close connections idle this many seconds (0: never), from now on.
+    func setIdleTimeout(seconds: Int)
     /// The slow log every connection records into (SLOWLOG).
     var slowLog: SlowLog { get }
     /// The kv clients connected now (CLIENT LIST/INFO/KILL), one registry for all connections.

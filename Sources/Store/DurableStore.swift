@@ -62,7 +62,7 @@ public struct SyncJob: Sendable {
 /// while the job runs, on the compaction thread.
 public struct CompactionJob: Sendable {
     let directory: String
-    /// Rotated segments the snapshot makes redundant (deleted by ``DurableStore/finishCompaction(_:result:)``).
+    /// Rotated segments the snapshot makes redundant (deleted by ``run()`` once the snapshot is durable).
     let segments: [Int]
     let io: StoreIO
     let clock: @Sendable () -> Int64
@@ -77,7 +77,13 @@ public struct CompactionJob: Sendable {
     /// writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
     /// Any thread; blocks for as long as reading and writing take. On an I/O failure the temporary file
     /// is removed; a failure injected by ``StoreIO/compactionStep`` (a simulated crash) leaves everything.
-    public func run() -> Result<Void, StoreError> {
+    public func run() -> Result<Void, StoreError> { self.run(writing: nil) }
+
+    /// ``run()``, but writing `live` instead of rebuilding the state from disk: only for
+    /// ``DurableStore/close()``, when the loop has stopped, everything in the keyspace has been written
+    /// and synced, and nothing can change it while the snapshot is written. No second copy of the data,
+    /// no replay: a clean stop takes the time of writing the snapshot and no more.
+    func run(writing live: Keyspace?) -> Result<Void, StoreError> {
         let temporaryPath = self.directory + "/" + Snapshot.temporaryFileName
         let finalPath = self.directory + "/" + Snapshot.fileName
         var fd: CInt = -1
@@ -106,16 +112,22 @@ public struct CompactionJob: Sendable {
                     throw StoreError(operation: "fdatasync", path: path, errno: error)
                 }
             }
-            let keyspace = Keyspace()
-            try DurableStore.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
-                                              into: keyspace, logger: nil)
-            DurableStore.dropExpired(keyspace, now: self.clock())
+            let keyspace: Keyspace
+            if let live {
+                keyspace = live
+            } else {
+                keyspace = Keyspace()
+                try DurableStore.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
+                                                  into: keyspace, logger: nil)
+                DurableStore.dropExpired(keyspace, now: self.clock())
+            }
             do {
                 fd = try self.io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             } catch {
                 throw StoreError(operation: "open", path: temporaryPath, errno: error)
             }
-            try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io)
+            try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io,
+                               leavingOutExpiredAt: live == nil ? nil : self.clock())
             try step(.wroteTemporary)
             do {
                 try self.io.fsync(fd)
@@ -133,6 +145,14 @@ public struct CompactionJob: Sendable {
             try step(.renamed)
             try DurableStore.syncDirectory(self.directory, io: self.io)
             try step(.syncedDirectory)
+            // The segments are redundant now. Deleted here, not on the loop: unlinking a 64 MiB file
+            // whose pages are cached took 2-125 ms on this machine's ext4, all of it a stall for every
+            // client. ``DurableStore/finishCompaction(_:result:)`` drops them from the list (and retries
+            // any this could not delete).
+            for segment in self.segments {
+                try? self.io.unlink(self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment))
+            }
+            try? self.io.compactionStep(.deletedSegment)
             return .success(())
         } catch {
             if fd >= 0 {
@@ -200,7 +220,7 @@ public final class DurableStore {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    public let configuration: Configuration
+    public private(set) var configuration: Configuration
     private let directory: String
     private let logger: Logger
     private let io: StoreIO
@@ -521,6 +541,9 @@ public final class DurableStore {
             guard let index = self.keyspace.find(key) else { return self.durableSequence }
             return self.logRemoval(index)
         }
+        if value.count >= Self.largeValueBytes && self.atomicGroupStart == nil && self.pendingOutcome == nil {
+            return try self.setLarge(value, forKey: key, deadline: deadline)
+        }
         let sequence = self.nextSequence()
         // Through the table pointer: holding the Keyspace object in a local cost a retain and a release
         // (~40 instructions) per SET; the store keeps it alive and nothing here replaces it.
@@ -533,6 +556,13 @@ public final class DurableStore {
             self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: nil, in: table)
             table.pointee.insertNew(key, hash: hash, value: value, deadline: deadline)
         }
+        self.bufferSetRecord(key, value, deadline: deadline)
+        return sequence
+    }
+
+    /// Buffers the log record of a SET.
+    @inline(__always)
+    private func bufferSetRecord(_ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, deadline: Int64?) {
         if let deadline {
             Record.append(kind: Record.kindSetWithDeadline, key: key, deadline: deadline, value: value,
                           to: &self.pending.pointee.buffer)
@@ -540,6 +570,39 @@ public final class DurableStore {
             Record.append(kind: Record.kindSet, key: key, value: value, to: &self.pending.pointee.buffer)
         }
         self.pending.pointee.bufferedRecords += 1
+    }
+
+    /// Values from this size on are written to the log before the keyspace copies them.
+    static let largeValueBytes = 1 << 20
+
+    /// ``set(_:forKey:deadline:now:)`` for a large value: its record is written at once (after whatever
+    /// was buffered, so the log keeps sequence order) and the log buffer gives its memory back before
+    /// the keyspace takes its copy. The caller's bytes, the log buffer and the keyspace never hold the
+    /// value all three at once: a 512 MiB SET peaks at twice the value, not three times. If the write
+    /// fails, this mutation was never applied and throws; earlier buffered ones are rolled back and
+    /// reported by the next ``writeBuffered()``, as any failed write is.
+    private func setLarge(
+        _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline: Int64?
+    ) throws(StoreError) -> UInt64 {
+        let sequence = self.nextSequence()
+        self.bufferSetRecord(key, value, deadline: deadline)
+        if let failure = self.flushBuffer() {
+            self.pendingOutcome = failure
+            guard case .failed(_, let error) = failure else { preconditionFailure("flushBuffer reports failures only") }
+            throw error
+        }
+        let table = self.keyspace.table
+        let (previous, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
+        // Written: under `everysec`/`no` already durable (nothing to roll back); under `always` the
+        // undo entry lets a failed fsync take it back like any other unsynced write.
+        let keepsUndo = self.configuration.fsync == .always
+        if previous >= 0 {
+            if keepsUndo { self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: previous, in: table) }
+            table.pointee.replace(at: previous, value: value, deadline: deadline)
+        } else {
+            if keepsUndo { self.pending.pointee.undo.push(sequence: sequence, key: key, previousAt: nil, in: table) }
+            table.pointee.insertNew(key, hash: hash, value: value, deadline: deadline)
+        }
         return sequence
     }
 
@@ -963,19 +1026,54 @@ public final class DurableStore {
         }
     }
 
+    /// Changes when the log is synced (CONFIG SET appendfsync). Call only with no ``SyncJob`` in flight.
+    ///
+    /// To `always`: what was written and acknowledged under the old policy is made durable first,
+    /// with one fdatasync on the caller's thread, so a later failed sync under `always` (which cuts
+    /// the log back to the last synced size) can never take acknowledged records with it; if that
+    /// sync fails, the policy stays. Away from `always`: everything written so far counts as durable
+    /// at once, as under the new policy it would have when written; mutations still buffered keep
+    /// their undo entries until they are written.
+    public func changeFsyncPolicy(to policy: FsyncPolicy) throws(StoreError) {
+        precondition(!self.isClosed && !self.syncInFlight, "changeFsyncPolicy with a sync in flight")
+        guard policy != self.configuration.fsync else { return }
+        if policy == .always {
+            if self.writtenSequence > self.syncedSequence {
+                do {
+                    try self.io.fdatasync(self.log.fd)
+                } catch {
+                    self.fsyncFailures += 1
+                    throw StoreError(operation: "fdatasync", path: self.log.path, errno: error)
+                }
+                self.fsyncs += 1
+            }
+            self.configuration.fsync = .always
+            self.markSynced(sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords)
+        } else {
+            self.configuration.fsync = policy
+            self.durableSequence = self.writtenSequence
+            self.dropUndo(through: self.writtenSequence)
+        }
+    }
+
     private func markSynced(sequence: UInt64, offset: Int, records: Int) {
         self.syncedSequence = sequence
         self.syncedOffset = offset
         self.syncedRecords = records
         if self.configuration.fsync == .always {
             self.durableSequence = sequence
-            var clears = 0
-            while let entry = self.pending.pointee.undo.first, entry.sequence <= sequence {
-                if entry.kind == .clear { clears += 1 }
-                self.pending.pointee.undo.removeFirst()
-            }
-            self.clearedKeyspaces.removeFirst(clears)
+            self.dropUndo(through: sequence)
         }
+    }
+
+    /// Forgets the undo entries of mutations up to `sequence`: they can no longer be rolled back.
+    private func dropUndo(through sequence: UInt64) {
+        var clears = 0
+        while let entry = self.pending.pointee.undo.first, entry.sequence <= sequence {
+            if entry.kind == .clear { clears += 1 }
+            self.pending.pointee.undo.removeFirst()
+        }
+        self.clearedKeyspaces.removeFirst(clears)
     }
 
     /// Rolls back everything after the last sync and cuts the log back to it.
@@ -1107,8 +1205,9 @@ public final class DurableStore {
         self.logRecords = 0
     }
 
-    /// Takes back a finished ``CompactionJob`` (loop thread). Success: deletes the segments the snapshot
-    /// replaced. Failure: keeps them (recovery replays them; the next compaction covers them) and logs.
+    /// Takes back a finished ``CompactionJob`` (loop thread). Success: forgets the segments the snapshot
+    /// replaced (the job deleted them; one it could not is retried here, and kept with a warning if it
+    /// still cannot be). Failure: keeps them (recovery replays them; the next compaction covers them) and logs.
     public func finishCompaction(_ job: CompactionJob, result: Result<Void, StoreError>) {
         guard let started = self.compactionStartedNanoseconds else {
             preconditionFailure("finishCompaction without beginCompaction")
@@ -1129,7 +1228,6 @@ public final class DurableStore {
                 }
                 self.segments.removeAll { $0 == segment }
             }
-            try? self.io.compactionStep(.deletedSegment)
             self.compactions += 1
             self.lastCompactionMilliseconds = Int((Self.monotonicNanoseconds() - started) / 1_000_000)
             self.logger.info("compaction finished",
@@ -1167,7 +1265,7 @@ public final class DurableStore {
             if let unusable { throw unusable }
             return
         }
-        let result = job.run()
+        let result = job.run(writing: self.keyspace)
         self.finishCompaction(job, result: result)
         if case .failure(let error) = result {
             throw error

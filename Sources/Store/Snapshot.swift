@@ -234,25 +234,26 @@ enum Snapshot {
     // MARK: - Writing
 
     /// Writes `keyspace` as a snapshot to the open descriptor `fd` (header line first), in 1 MiB writes,
-    /// every entry with its deadline if it has one (the caller drops expired keys first). Does not fsync:
-    /// the caller does, as its own compaction step. Order of lines is the keyspace's entry order.
+    /// every entry with its deadline if it has one. Keys whose deadline is before `now` are left out
+    /// (nil: the caller dropped expired keys first). Large values are escaped a piece at a time,
+    /// so the buffer stays at 1 MiB whatever their size. Does not fsync: the caller does, as its own
+    /// compaction step. Order of lines is the keyspace's entry order.
     /// - Throws: ``StoreError`` naming `path` when a write fails.
-    static func write(_ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO) throws(StoreError) {
+    static func write(_ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil)
+        throws(StoreError)
+    {
         var output = OutputBuffer(capacity: Self.chunkBytes + 4096)
         defer { output.deallocate() }
-        output.append(Array("# reactord snapshot, \(keyspace.count) keys\n".utf8))
-        for index in 0..<keyspace.count {
-            let key = keyspace.key(at: index)
-            let value = keyspace.value(at: index)
-            // Worst case every byte becomes `\xHH`, plus tab and newline, plus a deadline field.
-            let worstCase = 4 * (key.count + value.count) + 2 + 24
-            if output.count + worstCase > output.capacity {
-                try output.flush(to: fd, path: path, io: io)
-                output.reserve(worstCase)
-            }
-            Self.escape(key, escapeLeadingHash: true, into: &output)
+        func isExpired(_ index: Int) -> Bool {
+            guard let now, let deadline = keyspace.deadline(at: index) else { return false }
+            return now > deadline  // as everywhere in the store: a key lives through its deadline's millisecond
+        }
+        let count = now == nil ? keyspace.count : (0..<keyspace.count).count { !isExpired($0) }
+        output.append(Array("# reactord snapshot, \(count) keys\n".utf8))
+        for index in 0..<keyspace.count where !isExpired(index) {
+            try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: true, into: &output, fd: fd, path: path, io: io)
             output.append(byte: Self.tab)
-            Self.escape(value, escapeLeadingHash: false, into: &output)
+            try Self.escapeInPieces(keyspace.value(at: index), escapeLeadingHash: false, into: &output, fd: fd, path: path, io: io)
             if let deadline = keyspace.deadline(at: index) {
                 output.append(byte: Self.tab)
                 output.append(byte: Self.at)
@@ -261,6 +262,26 @@ enum Snapshot {
             output.append(byte: Self.newline)
         }
         try output.flush(to: fd, path: path, io: io)
+    }
+
+    /// Escapes `bytes` into `output` at most a quarter of its chunk at a time (the worst case is four
+    /// output bytes per input byte), writing the buffer out whenever the next piece might not fit. What
+    /// follows a piece (a tab, a deadline field, a newline: under 32 bytes) fits in the 4 KiB spare.
+    private static func escapeInPieces(
+        _ bytes: UnsafeRawBufferPointer, escapeLeadingHash: Bool, into output: inout OutputBuffer,
+        fd: CInt, path: String, io: StoreIO
+    ) throws(StoreError) {
+        let piece = Self.chunkBytes / 4
+        var offset = 0
+        repeat {
+            let length = min(piece, bytes.count - offset)
+            if output.count + 4 * length + 64 > output.capacity {
+                try output.flush(to: fd, path: path, io: io)
+            }
+            Self.escape(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]),
+                        escapeLeadingHash: escapeLeadingHash && offset == 0, into: &output)
+            offset += length
+        } while offset < bytes.count
     }
 
     /// Convenience over an array.

@@ -16,7 +16,7 @@ public enum CompactionStep: String, Sendable, CaseIterable {
     case renamed
     /// The directory was fsynced, making the rename durable (compaction thread).
     case syncedDirectory
-    /// The rotated segment was deleted (loop thread).
+    /// The rotated segments were deleted (compaction thread).
     case deletedSegment
 }
 

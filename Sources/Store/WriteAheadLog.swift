@@ -181,7 +181,9 @@ struct WriteAheadLog {
         return Record.frameHeaderBytes + length
     }
 
-    /// Drops consumed bytes from the front of the buffer, doubling it when it is still full.
+    /// Drops consumed bytes from the front of the buffer and grows it when it is still full: to the
+    /// size the frame at its front declares when that is larger (a 512 MiB record costs 512 MiB
+    /// here, not a doubling to 1 GiB beside the half-size copy), otherwise to twice its size.
     private static func compact(
         _ buffer: inout UnsafeMutableRawPointer, _ filled: inout Int, _ start: inout Int,
         _ consumed: inout Int, _ capacity: inout Int
@@ -193,11 +195,13 @@ struct WriteAheadLog {
             start = 0
         }
         if filled == capacity {
-            let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+            let declared = Self.declaredFrameEnd(UnsafeRawBufferPointer(start: buffer, count: filled)) ?? 0
+            let newCapacity = declared > capacity ? declared : capacity * 2
+            let bigger = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
             bigger.copyMemory(from: buffer, byteCount: filled)
             buffer.deallocate()
             buffer = bigger
-            capacity *= 2
+            capacity = newCapacity
         }
     }
 

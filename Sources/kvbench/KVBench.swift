@@ -5,6 +5,7 @@
 
 import ArgumentParser
 import Foundation
+import Services
 
 extension WireProtocol: ExpressibleByArgument {}
 
@@ -13,30 +14,23 @@ struct KVBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kvbench",
         abstract: "Load generator for the reactord kv service (line protocol or RESP) and memcached.",
+        // One paragraph a line: the library wraps them to the terminal.
         discussion: """
-            Opens CONNECTIONS connections on one event-loop thread. Closed loop (the default), each
-            keeps PIPELINE requests in flight and sends the next as soon as a reply arrives. Open
-            loop (--rate), requests fall due on a fixed schedule spread over the connections
-            whatever the replies, and each latency runs from the request's due time, so a server
-            that stalls shows the stall in the percentiles (no coordinated omission); PIPELINE caps
-            the requests in flight per connection. Keys (kvbench:000123) are drawn from the
-            keyspace uniformly or by Zipf; SET and GET are mixed by --ratio. The first 1% of the
-            requests (or 0.5 s with --duration) are left out of the latency figures as warm-up.
+            Opens CONNECTIONS connections on one event-loop thread. Closed loop (the default), each keeps PIPELINE requests in flight and sends the next as soon as a reply arrives. Open loop (--rate), requests fall due on a fixed schedule spread over the connections whatever the replies, and each latency runs from the request's due time, so a server that stalls shows the stall in the percentiles (no coordinated omission); PIPELINE caps the requests in flight per connection. Keys (kvbench:000123) are drawn from the keyspace uniformly or by Zipf; SET and GET are mixed by --ratio. The first 1% of the requests (or 0.5 s with --duration) are left out of the latency figures as warm-up.
 
-            --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of
-            it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS
-            or the achieved rate falls below 95% of the intended; prints a row per step and the
-            highest rate within the target.
+            The keys SET stay on the server afterwards, under --key-prefix (kvbench:*); against a default reactord they end up in its ./data.
 
-            Exit status: 0 done, 1 failure (authentication, writing the plot), 2 bad flags,
-            3 cannot connect or the server was lost.
+            --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS or the achieved rate falls below 95% of the intended; prints a row per step and the highest rate within the target.
+
+            Exit status: 0 done, 1 failure (authentication, writing the plot), 2 bad flags, 3 cannot connect or the server was lost.
 
             Examples:
               kvbench -n 200000 -c 50 -P 16
               kvbench --protocol resp --port 6379 --duration 10 --ratio 1:9 --preload --json
               kvbench --rate 50000 --duration 10 --distribution zipf:1.1
               kvbench --protocol memcache --port 11211 --sweep 1 --plot sweep.svg
-            """)
+            """,
+        version: PackageVersion.current)
 
     @Option(help: "Server address (numeric IPv4 or IPv6, or localhost).")
     var host = "127.0.0.1"
@@ -97,7 +91,15 @@ struct KVBench: ParsableCommand {
         guard self.keyspace >= 1 else { throw ValidationError("--keyspace must be at least 1") }
         guard self.keyspace <= 1_000_000_000_000 else { throw ValidationError("--keyspace must be at most 10^12") }
         guard (0...(64 << 20)).contains(self.valueSize) else { throw ValidationError("--value-size must be 0 to 67108864 bytes") }
-        if let plot = self.plot, plot.isEmpty { throw ValidationError("--plot needs a file name") }
+        if let plot = self.plot {
+            guard !plot.isEmpty else { throw ValidationError("--plot needs a file name") }
+            // Checked before the run, not after minutes of load.
+            let folder = URL(fileURLWithPath: plot).deletingLastPathComponent().path
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ValidationError("--plot \(plot): the folder \(folder) does not exist")
+            }
+        }
         if let rate = self.rate, !(rate > 0 && rate <= 100_000_000) {
             throw ValidationError("--rate must be more than 0 and at most 100000000 requests per second")
         }
@@ -193,10 +195,20 @@ struct KVBench: ParsableCommand {
     }
 
     static func write(_ text: String, to path: String) throws(BenchFailure) {
-        do {
-            try Data(text.utf8).write(to: URL(fileURLWithPath: path))
-        } catch {
-            throw BenchFailure(description: "cannot write --plot \(path): \(error.localizedDescription)")
+        // open(2), not Data.write: its error names the cause ("No such file or directory"), where
+        // Foundation's says only that "the file" does not exist.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BenchFailure(description: "cannot write --plot \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw BenchFailure(description: "cannot write --plot \(path): \(String(cString: strerror(errno)))")
+            }
+            offset += n
         }
     }
 }

@@ -76,7 +76,15 @@ struct Report {
         if r.errors > 0 {
             text += "  errors      \(r.errors) requests failed" + (r.lastError.map { "; last error reply: \($0)" } ?? "") + "\n"
         }
+        if let note = Self.keysLeftNote(c) { text += note }
         return text
+    }
+
+    /// The line saying where the run's keys stayed (a run against a default reactord stores them
+    /// in its ./data), or nil when nothing was written.
+    static func keysLeftNote(_ c: BenchConfiguration) -> String? {
+        guard c.ratio.sets > 0 || c.preload else { return nil }
+        return "  keys        left on the server: up to \(c.keyspace) keys named \(c.keyPrefix)* (--key-prefix)\n"
     }
 
     /// One JSON object on one line.

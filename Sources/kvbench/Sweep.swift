@@ -91,6 +91,7 @@ struct Sweep {
         } else {
             self.emit("  best: none; even the first step (10% of the ceiling) missed the target\n")
         }
+        if !self.json, let note = Report.keysLeftNote(self.configuration) { self.emit(note) }
     }
 
     /// One JSON object: the target, the ceiling, every step and the best rate.

@@ -3,6 +3,7 @@
 
 import ArgumentParser
 import Foundation
+import Services
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -25,9 +26,10 @@ struct ReactorCLI: ParsableCommand {
               reactor-cli echo hi there                   prints: hi there
               reactor-cli time --udp                      the server's time over UDP
               reactor-cli file list                       what the file service serves
-              reactor-cli file get big.iso -o /tmp/x.iso  download with progress and size check
+              reactor-cli file get big.iso -o /tmp/x.iso  download, size verified
             Exit status: 0 success, 1 an ERR reply, 2 bad flags, 3 cannot connect.
             """,
+        version: PackageVersion.current,
         subcommands: [KV.self, Echo.self, Time.self, File.self])
 
     static func main() {
@@ -92,6 +94,8 @@ struct KV: ParsableCommand {
             if isERR(reply) { throw ExitCode(1) }
             return
         }
+        // Every request is answered before the end: exit 1 if any reply was an ERR (README.md).
+        var sawError = false
         while let line = Swift.readLine(strippingNewline: true) {
             if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }  // the server answers nothing
             try socket.send(Array((line + "\n").utf8))
@@ -99,8 +103,10 @@ struct KV: ParsableCommand {
                 throw CLIError(description: "\(socket.endpoint) closed the connection", exitCode: 1)
             }
             printLine(reply)
-            if reply == Array("Goodbye".utf8) { return }
+            if isERR(reply) { sawError = true }
+            if reply == Array("Goodbye".utf8) { break }
         }
+        if sawError { throw ExitCode(1) }
     }
 }
 

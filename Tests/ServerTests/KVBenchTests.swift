@@ -5,6 +5,7 @@
 // by readiness, never by sleeping (the fake server's one 200 ms stall is an injected fault).
 
 import Foundation
+import Server
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
@@ -143,6 +144,38 @@ struct KVBenchTests {
         #expect(collector.elements.contains("text"))
         #expect(collector.elements.contains("polyline") || collector.elements.contains("path"))
         #expect(collector.text.contains("Throughput") && collector.text.contains("percentile"))
+    }
+
+    @Test("--plot into a folder that does not exist: one line naming the path, exit 2, before any load")
+    func plotIntoMissingFolderNamesThePath() throws {
+        let missing = FileManager.default.temporaryDirectory.appendingPathComponent("kvbench-missing-\(UUID().uuidString)")
+        let svgPath = missing.appendingPathComponent("run.svg").path
+        // No server at all: the check comes before connecting.
+        let run = try KVBenchProcess.run(["--port", "1", "-n", "10", "--plot", svgPath])
+        #expect(run.status == 2, "stderr: \(run.stderr)")
+        let lines = run.stderr.split(separator: "\n")
+        #expect(lines.count == 1 && run.stderr.contains(svgPath) && run.stderr.contains(missing.path), "stderr: \(run.stderr)")
+        #expect(!run.stderr.contains("The file"), "Foundation's message instead of the path: \(run.stderr)")
+    }
+
+    @Test("the summary says where the keys it SET were left (their prefix); a GET-only run says nothing")
+    func summaryNamesTheKeysLeftBehind() throws {
+        let server = try KVBenchFakeServer(errorKey: nil)
+        defer { server.stop() }
+        let sets = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "200", "-c", "2", "--keyspace", "40"])
+        #expect(sets.status == 0, "stderr: \(sets.stderr)")
+        let note = try #require(sets.stdout.split(separator: "\n").first { $0.contains("left on the server") }, "\(sets.stdout)")
+        #expect(note.contains("kvbench:*") && note.contains("40 keys"), "\(note)")
+        let prefixed = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "50", "-c", "1", "--key-prefix", "mine/"])
+        #expect(prefixed.stdout.contains("mine/*"), "\(prefixed.stdout)")
+        let gets = try KVBenchProcess.run(["--port", "\(server.port)", "-n", "50", "-c", "1", "--ratio", "0:1"])
+        #expect(gets.status == 0 && !gets.stdout.contains("left on the server"), "\(gets.stdout)")
+    }
+
+    @Test("--version prints the package version")
+    func version() throws {
+        let run = try KVBenchProcess.run(["--version"])
+        #expect(run.status == 0 && run.stdout.split(separator: "\n") == [Substring(ServerConfiguration.version)], "\(run)")
     }
 
     @Test("--protocol resp drives redis-server: exact counts, no errors, preloaded GETs all hit")

@@ -260,4 +260,25 @@ import Glibc
         #expect(try again.request("get fits") == String(repeating: "f", count: 55))
         #expect(try again.request("get long") == "ERR not found")
     }
+
+    /// CONFIG SET timeout changes the idle timeout of every service at run time (the idle
+    /// connection here is on echo, the setting arrives over kv), and CONFIG GET reports it.
+    @Test func configSetTimeoutClosesConnectionsIdleLongerThanTheNewTimeout() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path) {
+            $0.echoPort = .port(0)
+            $0.idleTimeout = .zero  // never, to start with
+        }
+        defer { server.stop() }
+        let idle = try TestClient(port: server.echoPort)
+        try idle.send("hi\n")
+        #expect(idle.readLine() == Array("hi\n".utf8))
+        let admin = try RESPTestClient(port: server.kvPort)
+        #expect(try admin.call("CONFIG", "SET", "timeout", "1") == .simple("OK"))
+        #expect(try admin.call("CONFIG", "GET", "timeout") == .array([.bulk("timeout"), .bulk("1")]))
+        let (rest, eof) = idle.readToEOF(deadline: .now + .seconds(10))
+        #expect(rest.isEmpty)
+        #expect(eof, "an echo connection idle past the new 1 s timeout was not closed")
+    }
 }

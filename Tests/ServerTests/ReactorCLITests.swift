@@ -11,64 +11,13 @@ import Testing
 import Glibc
 #endif
 
-/// The `reactor-cli` executable next to this test bundle, or in the debug bin dir.
-func reactorCLIExecutable() throws -> URL {
-    try reactordExecutable().deletingLastPathComponent().appendingPathComponent("reactor-cli").checkedExecutable()
-}
-
-extension URL {
-    fileprivate func checkedExecutable() throws -> URL {
-        guard FileManager.default.isExecutableFile(atPath: self.path) else {
-            throw TestFailure("\(self.path) not found: run `swift build` before `swift test`")
-        }
-        return self
-    }
-}
-
-struct CLIRun {
-    let status: Int32
-    let stdout: String
-    let stderr: String
-    var stderrLines: [Substring] { self.stderr.split(separator: "\n") }
-}
+/// What a run of reactor-cli printed.
+typealias CLIRun = ExecutableRun
 
 /// Runs reactor-cli with `arguments`, feeding `stdin`, in `directory`; killed by PID if it is
 /// still running after `seconds`.
 func runCLI(_ arguments: [String], stdin: String = "", in directory: String, within seconds: Double = 20) throws -> CLIRun {
-    let process = Process()
-    process.executableURL = try reactorCLIExecutable()
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    let input = Pipe(), output = Pipe(), errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    // Drain both pipes on their own threads so a chatty child never blocks on a full pipe.
-    let out = Shared<Data>(Data()), err = Shared<Data>(Data())
-    let drained = DispatchGroup()
-    for (pipe, sink) in [(output, out), (errors, err)] {
-        drained.enter()
-        let handle = pipe.fileHandleForReading
-        Thread {
-            let data = handle.readDataToEndOfFile()
-            sink.with { $0 = data }
-            drained.leave()
-        }.start()
-    }
-    try input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8))
-    try input.fileHandleForWriting.close()
-    let exited = DispatchSemaphore(value: 0)
-    Thread { process.waitUntilExit(); exited.signal() }.start()
-    if exited.wait(timeout: .now() + seconds) != .success {
-        kill(process.processIdentifier, SIGKILL)
-        _ = exited.wait(timeout: .now() + 5)
-        throw TestFailure("reactor-cli \(arguments) still running after \(seconds) s: killed")
-    }
-    _ = drained.wait(timeout: .now() + 5)
-    return CLIRun(status: process.terminationStatus,
-                  stdout: String(decoding: out.current, as: UTF8.self),
-                  stderr: String(decoding: err.current, as: UTF8.self))
+    try runExecutable("reactor-cli", arguments, stdin: stdin, in: directory, within: seconds)
 }
 
 @Suite struct ReactorCLITests {
@@ -137,12 +86,23 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
         #expect(interactive.status == 0 && interactive.stdout == "v\nGoodbye\n", "\(interactive)")
     }
 
-    @Test func kvInteractiveReadsStdinUntilGoodbye() throws {
+    @Test func kvInteractiveReadsStdinUntilGoodbyeAndExitsOneAfterAnERR() throws {
         let fx = try Fixture()
         let run = try fx.run(["kv", "--port", try fx.port("kv")],
                              stdin: "set a 1\n\nget a\nput a 2\ncount\nbye\nget a\n")
-        #expect(run.status == 0, "\(run)")
+        // Every request is still sent and answered; the ERR shows in the exit status.
+        #expect(run.status == 1, "\(run)")
         #expect(run.stdout == "OK\n1\nERR key exists\n1\nGoodbye\n")
+        let clean = try fx.run(["kv", "--port", try fx.port("kv")], stdin: "set b 2\nget b\n")
+        #expect(clean.status == 0 && clean.stdout == "OK\n2\n", "\(clean)")
+        let failedLast = try fx.run(["kv", "--port", try fx.port("kv")], stdin: "get nothing-here\n")
+        #expect(failedLast.status == 1 && failedLast.stdout == "ERR not found\n", "\(failedLast)")
+    }
+
+    @Test func versionMatchesTheServers() throws {
+        let fx = try Fixture()
+        let run = try fx.run(["--version"])
+        #expect(run.status == 0 && run.stdout == ServerConfiguration.version + "\n", "\(run)")
     }
 
     @Test func echoOverTCPAndUDP() throws {

@@ -217,6 +217,13 @@ import Glibc
             "CONFIG SET slowlog-max-len 128", "CONFIG SET slowlog-log-slower-than -1", "SLOWLOG RESET", "GET a",
             "SLOWLOG LEN", "CONFIG SET slowlog-log-slower-than 10000",
         ])),
+        ("config-set", words([
+            "CONFIG SET appendfsync foo", "CONFIG SET appendfsync EVERYSEC", "CONFIG GET appendfsync",
+            "CONFIG SET timeout -1", "CONFIG SET timeout abc", "CONFIG SET timeout 1.5", "CONFIG SET timeout 2147483648",
+            "CONFIG SET timeout 10", "CONFIG GET timeout", "CONFIG SET appendfsync always timeout x",
+            "CONFIG GET appendfsync", "CONFIG GET timeout", "CONFIG SET appendfsync no timeout 20", "CONFIG GET appendfsync",
+            "CONFIG GET timeout", "CONFIG SET appendfsync everysec", "SET a 1", "GET a",
+        ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
     ]
 

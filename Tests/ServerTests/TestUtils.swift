@@ -244,6 +244,57 @@ func builtExecutable(named name: String) throws -> URL {
     throw TestFailure("\(name) executable not found (looked at \(candidates.map(\.path))): run `swift build` before `swift test`")
 }
 
+/// What a finished run of one of the package's executables printed.
+struct ExecutableRun: CustomStringConvertible {
+    let status: Int32
+    let stdout: String
+    let stderr: String
+    var stderrLines: [Substring] { self.stderr.split(separator: "\n") }
+    var description: String { "status \(self.status), stdout \(self.stdout.debugDescription), stderr \(self.stderr.debugDescription)" }
+}
+
+/// Runs a built executable to completion in `directory` (killed by PID after `seconds`).
+/// `stdin` is written to its standard input, which is then closed (nil: /dev/null).
+func runExecutable(_ name: String, _ arguments: [String], stdin: String? = nil, in directory: String,
+                   environment: [String: String] = [:], within seconds: Double = 20) throws -> ExecutableRun {
+    let process = Process()
+    process.executableURL = try builtExecutable(named: name)
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let input = Pipe(), output = Pipe(), errors = Pipe()
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    process.standardOutput = output
+    process.standardError = errors
+    try process.run()
+    // Drained on their own threads so a chatty child never blocks on a full pipe.
+    let out = Shared<Data>(Data()), err = Shared<Data>(Data())
+    let drained = DispatchGroup()
+    for (pipe, sink) in [(output, out), (errors, err)] {
+        drained.enter()
+        let handle = pipe.fileHandleForReading
+        Thread {
+            let data = handle.readDataToEndOfFile()
+            sink.with { $0 = data }
+            drained.leave()
+        }.start()
+    }
+    if let stdin {
+        try input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    }
+    let exited = DispatchSemaphore(value: 0)
+    Thread { process.waitUntilExit(); exited.signal() }.start()
+    if exited.wait(timeout: .now() + seconds) != .success {
+        kill(process.processIdentifier, SIGKILL)
+        _ = exited.wait(timeout: .now() + 5)
+        throw TestFailure("\(name) \(arguments) still running after \(seconds) s: killed")
+    }
+    _ = drained.wait(timeout: .now() + 5)
+    return ExecutableRun(status: process.terminationStatus, stdout: String(decoding: out.current, as: UTF8.self),
+                         stderr: String(decoding: err.current, as: UTF8.self))
+}
+
 /// A running child process (`reactord` unless told otherwise) with its stdout and stderr on pipes.
 /// Stopped by its PID.
 final class ReactordProcess {
@@ -252,9 +303,13 @@ final class ReactordProcess {
     private let stderrPipe = Pipe()
     private var stdoutBuffer: [UInt8] = []
 
-    /// - Parameter shellPrefix: shell commands `/bin/sh` runs before it execs the executable in
-    ///   its place (limits such as `ulimit -f`); the PID stays the same.
-    init(executable: String = "reactord", arguments: [String], shellPrefix: String? = nil) throws {
+    /// - Parameters:
+    ///   - environment: variables added to (or replacing) this process's environment.
+    ///   - directory: the working directory (default: this process's).
+    ///   - shellPrefix: shell commands `/bin/sh` runs before it execs the executable in its place
+    ///     (limits such as `ulimit -f`); the PID stays the same.
+    init(executable: String = "reactord", arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+         shellPrefix: String? = nil) throws {
         let executableURL = try builtExecutable(named: executable)
         if let shellPrefix {
             self.process.executableURL = URL(fileURLWithPath: "/bin/sh")
@@ -263,6 +318,10 @@ final class ReactordProcess {
             self.process.executableURL = executableURL
             self.process.arguments = arguments
         }
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
+        if let directory { self.process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         self.process.standardOutput = self.stdoutPipe
         self.process.standardError = self.stderrPipe
         self.process.standardInput = FileHandle.nullDevice

@@ -138,6 +138,13 @@ final class InMemoryStorage: CommandContext {
     var password: [UInt8]?
 
     func setPassword(_ password: [UInt8]?) { self.password = password }
+    var fsyncPolicy = "always"
+    func setFsyncPolicy(_ policy: String) -> String? {
+        self.fsyncPolicy = policy
+        return nil
+    }
+    var idleTimeoutSeconds = 300
+    func setIdleTimeout(seconds: Int) { self.idleTimeoutSeconds = seconds }
     private(set) var commandsCounted = 0
     private(set) var compactionRequests = 0
     private(set) var shutdowns: [Bool] = []

@@ -108,4 +108,85 @@ import Testing
             #expect(readFile(directory + "/database.wal") == [])
         }
     }
+
+    /// CONFIG SET appendfsync at run time: switching to `always` first syncs what `everysec`
+    /// already acknowledged, so a later failed sync can only roll back writes made under `always`;
+    /// if that first sync fails the policy stays. Switching away makes what was written durable.
+    @Test func changingTheFsyncPolicyNeverLetsAFailedSyncTakeAcknowledgedWrites() throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .everysec), io: faults.io)
+                defer { try? store.close() }
+                _ = try store.set(bytes("1"), forKey: bytes("a"))
+                #expect(store.writeBuffered() == .ok)
+                #expect(store.durableSequence == 1)  // acknowledged under everysec, not yet synced
+
+                faults.fdatasyncError.withLock { $0 = EIO }
+                #expect(throws: StoreError.self) { try store.changeFsyncPolicy(to: .always) }
+                #expect(store.configuration.fsync == .everysec)
+                faults.fdatasyncError.withLock { $0 = nil }
+                try store.changeFsyncPolicy(to: .always)
+                #expect(store.configuration.fsync == .always)
+
+                _ = try store.set(bytes("2"), forKey: bytes("b"))
+                #expect(store.writeBuffered() == .ok)
+                #expect(store.durableSequence == 1)  // under always: durable only once synced
+                faults.fdatasyncError.withLock { $0 = EIO }
+                let failing = try #require(store.makeSyncJob())
+                #expect(store.completeSync(failing, result: failing.run()).failedSequences == 2...2)
+                faults.fdatasyncError.withLock { $0 = nil }
+                #expect(contents(store, keys: ["a", "b"]) == ["a": "1", "b": nil])
+
+                _ = try store.set(bytes("3"), forKey: bytes("c"))
+                #expect(store.writeBuffered() == .ok)
+                try store.changeFsyncPolicy(to: .no)
+                #expect(store.durableSequence == store.lastSequence)  // written: durable under `no`
+                #expect(store.makeSyncJob().map { store.completeSync($0, result: $0.run()) } == .ok)
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            defer { try? reopened.close() }
+            #expect(contents(reopened, keys: ["a", "b", "c"]) == ["a": "1", "b": nil, "c": "3"])
+        }
+    }
+
+    /// A large value's record is written as soon as it is set (after what was buffered, in sequence
+    /// order). A failed write leaves it unapplied (the SET throws) and rolls back the buffered writes
+    /// before it, reported by the next writeBuffered(); under `always` a failed fsync takes it back
+    /// like any other unsynced write; and whatever succeeded is recovered after a restart.
+    @Test func aLargeValueIsWrittenAtOnceAndRolledBackLikeAnyOtherWrite() throws {
+        let large = [UInt8](repeating: 0x6C, count: 1 << 20)
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+                defer { try? store.close() }
+                _ = try store.set(bytes("1"), forKey: bytes("small"))
+                let sequence = try store.set(large, forKey: bytes("big"))
+                #expect(store.bufferedBytes == 0)  // both records went out with the large one
+                let job = try #require(store.makeSyncJob())
+                #expect(job.sequence == sequence)
+                #expect(store.completeSync(job, result: job.run()) == .ok)
+
+                _ = try store.set(bytes("2"), forKey: bytes("before"))
+                faults.writeError.withLock { $0 = ENOSPC }
+                #expect(throws: StoreError.self) { try store.set(large + [1], forKey: bytes("big")) }
+                faults.writeError.withLock { $0 = nil }
+                #expect(store.writeBuffered().failedSequences == 3...4)
+                #expect(contents(store, keys: ["before"]) == ["before": nil])
+                #expect(store.value(forKey: bytes("big")) == large)
+
+                _ = try store.set(large + [2], forKey: bytes("big"))
+                faults.fdatasyncError.withLock { $0 = EIO }
+                let failing = try #require(store.makeSyncJob())
+                #expect(store.completeSync(failing, result: failing.run()).failedSequences != nil)
+                faults.fdatasyncError.withLock { $0 = nil }
+                #expect(store.value(forKey: bytes("big")) == large)  // the unsynced replacement was taken back
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            defer { try? reopened.close() }
+            #expect(reopened.value(forKey: bytes("big")) == large)
+            #expect(contents(reopened, keys: ["small", "before"]) == ["small": "1", "before": nil])
+        }
+    }
 }

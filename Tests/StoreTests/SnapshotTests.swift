@@ -6,6 +6,15 @@ import Testing
 @testable import Store
 
 @Suite struct SnapshotTests {
+    /// Writes `keyspace` as `directory`/database.txt and returns its path.
+    static func writeSnapshot(_ keyspace: Keyspace, in directory: String, leavingOutExpiredAt now: Int64? = nil) throws -> String {
+        let path = directory + "/database.txt"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        try Snapshot.write(keyspace, to: fd, path: path, io: .system, leavingOutExpiredAt: now)
+        return path
+    }
+
     @Test func escapingRoundTripsEveryByteInKeysAndValues() throws {
         try withTemporaryDirectory { directory in
             let allBytes = (0...255).map { UInt8($0) }
@@ -18,10 +27,7 @@ import Testing
                 []: bytes("empty key"),
                 [0xFF, 0xFE]: [0xC3, 0x28],  // bytes >= 0x80 raw, not UTF-8 checked
             ]
-            let path = directory + "/database.txt"
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            try Snapshot.write(makeKeyspace(map), to: fd, path: path, io: .system)
-            close(fd)
+            let path = try Self.writeSnapshot(makeKeyspace(map), in: directory)
 
             let loaded = Keyspace()
             #expect(try Snapshot.load(path: path, io: .system, into: loaded))
@@ -34,6 +40,34 @@ import Testing
             #expect(text.filter { $0 == 0x0A }.count == map.count + 1)
             #expect(text.allSatisfy { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A })
             #expect(text.split(separator: 0x0A).contains(bytes("\\x23looks like a comment\t#value")[...]))
+        }
+    }
+
+    /// A value several times the 1 MiB write chunk, all of it bytes that escape to four (the worst
+    /// case), round trips: it is escaped a piece at a time, and no escape is split across pieces.
+    @Test func aValueLargerThanTheWriteBufferIsEscapedInPiecesAndRoundTrips() throws {
+        try withTemporaryDirectory { directory in
+            var big = [UInt8](repeating: 0x01, count: 3 << 20)
+            for i in stride(from: 0, to: big.count, by: 997) { big[i] = UInt8(truncatingIfNeeded: i) }
+            let map: [[UInt8]: [UInt8]] = [bytes("#big"): big, bytes("small"): bytes("v")]
+            let path = try Self.writeSnapshot(makeKeyspace(map), in: directory)
+            let loaded = Keyspace()
+            #expect(try Snapshot.load(path: path, io: .system, into: loaded))
+            #expect(dictionary(loaded) == map)
+        }
+    }
+
+    @Test func keysPastTheirDeadlineAreLeftOutWhenAskedFor() throws {
+        try withTemporaryDirectory { directory in
+            let keyspace = Keyspace()
+            _ = keyspace.set(bytes("gone"), bytes("1"), deadline: 1_000)
+            _ = keyspace.set(bytes("stays"), bytes("2"), deadline: 3_000)
+            _ = keyspace.set(bytes("plain"), bytes("3"))
+            let path = try Self.writeSnapshot(keyspace, in: directory, leavingOutExpiredAt: 2_000)
+            let text = String(decoding: readFile(path)!, as: UTF8.self)
+            #expect(text.hasPrefix("# reactord snapshot, 2 keys\n"))
+            #expect(!text.contains("gone"))
+            #expect(text.contains("stays\t2\t@3000\n") && text.contains("plain\t3\n"))
         }
     }
 

@@ -1,5 +1,5 @@
 // Header-only shim: exposes the Linux system interfaces that `import Glibc` leaves out
-// (epoll, eventfd, sendfile, openat2). It must stay declarations only: no C logic here, and
+// (epoll, eventfd, sendfile, openat2, mallopt). It must stay declarations only: no C logic here, and
 // no feature macros that would make these headers disagree with the Glibc module's.
 #ifndef REACTORD_CLINUX_H
 #define REACTORD_CLINUX_H
@@ -10,6 +10,7 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 #include <sys/socket.h>
+#include <malloc.h>
 
 // accept4(2) is declared by <sys/socket.h> only under _GNU_SOURCE, which would make these
 // headers disagree with the Glibc module's; this is the same declaration, without the macro.

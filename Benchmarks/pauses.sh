@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Pauses and durable writes: reactord against redis-server side by side, each scenario RUNS times
+# with the two servers alternating (server on CPU 0, clients on CPU 1). A probe client measures
+# what an unrelated client sees meanwhile: kvbench on one connection, unpinned, sending one GET at a
+# time (in `durable`, one GET every 2 ms in open loop, each latency counted from the moment it was
+# due), so the probe's max is the longest time the server made anyone wait.
+#
+#   Benchmarks/pauses.sh [-r RUNS] [growth] [expiry] [durable]      (default: all three, RUNS 3)
+#
+#   growth   the keyspace grows from empty to ~2,000,000 keys (redis-benchmark SET -P 16 over
+#            random keys): no resize may stop the world.
+#   expiry   1,000,000 keys set with EX 5 expire in the same second; the probe runs 12 s; INFO
+#            used_memory and RSS before the keys, with them, and after.
+#   durable  every fsync slowed to 2 ms (Benchmarks/slowfsync.c, preloaded into both servers):
+#            reactord --fsync always against redis-server --appendfsync always; redis-benchmark
+#            SET -c 50 at -P 1 and at -P 16; server CPU per SET from /proc/PID/stat.
+#
+# Needs: redis-server, redis-cli, redis-benchmark, python3, cc, taskset. Builds reactord and
+# kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451, 7452) and are stopped by PID.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=3
+while getopts "r:" opt; do
+    case $opt in
+        r) runs=$OPTARG ;;
+        *) echo "usage: $0 [-r RUNS] [growth] [expiry] [durable]" >&2; exit 2 ;;
+    esac
+done
+shift $((OPTIND - 1))
+scenarios=${*:-growth expiry durable}
+
+swift build -c release --product reactord >/dev/null
+swift build -c release --product kvbench >/dev/null
+bin=$(swift build -c release --show-bin-path)
+work=$(mktemp -d)
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+cc -O2 -shared -fPIC -o "$work/slowfsync.so" Benchmarks/slowfsync.c -ldl
+
+# start_server reactord|redis [durable]: sets server_pid and port.
+start_server() {
+    local name=$1 durable=${2:-}
+    rm -rf "$work/data"
+    mkdir -p "$work/data"
+    local preload=()
+    [ -n "$durable" ] && preload=(env SLOW_FSYNC_US=2000 LD_PRELOAD="$work/slowfsync.so")
+    if [ "$name" = reactord ]; then
+        port=7451
+        local fsync=no
+        [ -n "$durable" ] && fsync=always
+        "${preload[@]}" taskset -c 0 "$bin/reactord" --kv-port $port --echo-port off --time-port off \
+            --file-port off --data-dir "$work/data" --fsync $fsync --log-level error > "$work/server.log" 2>&1 &
+    else
+        port=7452
+        local persistence=(--appendonly no)
+        [ -n "$durable" ] && persistence=(--appendonly yes --appendfsync always)
+        "${preload[@]}" taskset -c 0 redis-server --port $port --bind 127.0.0.1 --save '' "${persistence[@]}" \
+            --dir "$work/data" > "$work/server.log" 2>&1 &
+    fi
+    server_pid=$!
+    for _ in $(seq 200); do
+        redis-cli -p $port ping > /dev/null 2>&1 && return 0
+        sleep 0.05
+    done
+    echo "$name did not start:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+}
+
+stop_server() {
+    kill "$server_pid"
+    wait "$server_pid" 2>/dev/null || true
+    server_pid=
+}
+
+# probe RATE|closed SECONDS: starts the probe in the background, its JSON summary into
+# $work/probe.json. `closed`: one GET at a time, back to back (its max is the longest single wait,
+# without the client's own scheduling delays piling up as an open-loop schedule's would).
+probe() {
+    local rate=()
+    [ "$1" != closed ] && rate=(--rate "$1")
+    "$bin/kvbench" --protocol resp --port $port -c 1 -P 1 "${rate[@]}" --ratio 0:1 --keyspace 1000 \
+        --duration "$2" --json > "$work/probe.json" &
+    probe_pid=$!
+}
+
+# The probe's figures; call probe_wait first (in this shell: a $(...) subshell cannot wait for it).
+probe_wait() { wait "$probe_pid"; }
+probe_result() {
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("probe p99 %.2f ms, max %.2f ms" % (r["p99_us"] / 1000, r["max_us"] / 1000))' \
+        "$work/probe.json"
+}
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+used_memory() { redis-cli -p $port info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}'; }
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+
+growth() {
+    local name=$1
+    start_server "$name"
+    probe closed 30
+    sleep 0.5
+    taskset -c 1 redis-benchmark -p $port -c 50 -n 2000000 -r 100000000 -P 16 -d 16 -t set -q > /dev/null
+    local keys
+    keys=$(redis-cli -p $port dbsize)
+    probe_wait
+    echo "  $name growth to $keys keys: $(probe_result)"
+    stop_server
+}
+
+expiry() {
+    local name=$1
+    start_server "$name"
+    local before with after rss_before rss_with rss_after
+    before=$(used_memory)
+    rss_before=$(rss_kib)
+    python3 - "$work/expiring.resp" <<'EOF'
+import sys
+with open(sys.argv[1], "wb") as out:
+    for i in range(1_000_000):
+        key = b"expiring:%07d" % i
+        out.write(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\nvvvvvvvvvvvvvvvv\r\n$2\r\nEX\r\n$1\r\n5\r\n" % (len(key), key))
+EOF
+    redis-cli -p $port --pipe < "$work/expiring.resp" > /dev/null
+    with=$(used_memory)
+    rss_with=$(rss_kib)
+    probe closed 12
+    probe_wait
+    after=$(used_memory)
+    rss_after=$(rss_kib)
+    echo "  $name 1,000,000 keys expiring: $(probe_result); keys left $(redis-cli -p $port dbsize);" \
+        "used_memory $before -> $with -> $after; RSS KiB $rss_before -> $rss_with -> $rss_after"
+    stop_server
+}
+
+durable() {
+    local name=$1 pipeline
+    for pipeline in 1 16; do
+        start_server "$name" durable
+        local requests=60000
+        [ $pipeline = 16 ] && requests=300000
+        probe 500 4
+        local ticks0 ticks1 result
+        ticks0=$(cpu_ticks)
+        result=$(taskset -c 1 redis-benchmark -p $port -c 50 -n $requests -P $pipeline -r 100000 -d 16 -t set --csv | tail -1)
+        ticks1=$(cpu_ticks)
+        probe_wait
+        local ops=${result#*,\"}
+        ops=${ops%%\"*}
+        local cpu
+        cpu=$(python3 -c "import os; print(f'{($ticks1 - $ticks0) / os.sysconf(\"SC_CLK_TCK\") / $requests * 1e6:.1f}')")
+        echo "  $name durable SET -P $pipeline: $ops SET/s, server CPU $cpu µs per SET; $(probe_result)"
+        stop_server
+    done
+}
+
+for scenario in $scenarios; do
+    echo "$scenario ($runs runs, servers alternating):"
+    for run in $(seq "$runs"); do
+        $scenario reactord
+        $scenario redis
+    done
+done
