@@ -24,7 +24,7 @@ final class HTTPStream: StreamSession {
     private weak var handler: StreamHandler?
     private weak var connection: Connection?
     /// A peer refused by protected mode: its first request gets 403, then the close.
-    private let forbidden: Bool
+    let forbidden: Bool
     /// A `/metrics` response is being rendered: nothing else is answered until it is written.
     private var scraping = false
     private var isClosed = false

@@ -23,9 +23,7 @@ extension Server: MetricsEndpoint {
             self.scrapeWaiters.removeValue(forKey: done.id)?(done.text)
         }
         try self.listen(service: .metrics, host: self.configuration.host, port: port) { [unowned self] (peer: SocketAddress) in
-            let forbidden = self.isProtected && !Self.isLoopback(peer)
-            if forbidden { self.metrics.refusedConnection(.metrics) }
-            return HTTPStream(endpoint: self, forbidden: forbidden)
+            HTTPStream(endpoint: self, forbidden: self.isProtected && !Self.isLoopback(peer))
         }
     }
 

@@ -296,7 +296,8 @@ public final class Server {
             self.connectionClosed($0, service: service)
         }
         self.connections[ObjectIdentifier(handler)] = handler
-        self.metrics.opened(service)
+        // A peer protected mode turns away is served its refusal, but counted as refused.
+        self.metrics.opened(service, refused: (handler.session as? HTTPStream)?.forbidden ?? false)
         return handler
     }
 

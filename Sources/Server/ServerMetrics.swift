@@ -39,9 +39,14 @@ final class ServerMetrics {
     /// Per-command counts, shared with the kv sessions through Persistence.
     let commands = CommandStatistics()
 
-    func opened(_ service: ServiceName) {
+    /// A connection opened: accepted, or served only to be refused (it is live until it closes).
+    func opened(_ service: ServiceName, refused: Bool = false) {
         self.live[service.rawValue] += 1
-        self.accepted[service.rawValue] += 1
+        if refused {
+            self.refused[service.rawValue] += 1
+        } else {
+            self.accepted[service.rawValue] += 1
+        }
     }
 
     func closed(_ service: ServiceName) { self.live[service.rawValue] -= 1 }
