@@ -23,7 +23,7 @@ extension Server: MetricsEndpoint {
             self.scrapeWaiters.removeValue(forKey: done.id)?(done.text)
         }
         try self.listen(service: .metrics, host: self.configuration.host, port: port) { [unowned self] (peer: SocketAddress) in
-            HTTPStream(endpoint: self, forbidden: self.isProtected && !Self.isLoopback(peer))
+            HTTPStream(endpoint: self, forbidden: self.isProtected && !self.peerIsLoopback(peer))
         }
     }
 

@@ -56,6 +56,8 @@ public final class Server {
     var scrapeWaiters: [Int: ([UInt8]) -> Void] = [:]
     var nextScrapeID = 0
     var scrapeInbox: Inbox<ScrapeDone>?
+    /// Whether a peer is on loopback (protected mode); tests stand in a remote peer with it.
+    var peerIsLoopback: (SocketAddress) -> Bool = Server.isLoopback
 
     /// - Throws: ``ServerError`` if the loop cannot be created.
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {

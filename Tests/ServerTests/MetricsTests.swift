@@ -360,6 +360,51 @@ struct ParsedMetrics {
         #expect(try kv.call("GET", "key:0") == .bulk(value))
     }
 
+    /// An in-process server with only the metrics port, whose peers all count as remote.
+    static func remotePeersServer(password: String?, protectedMode: Bool = true) throws -> (InProcessServer, Int) {
+        let server = try InProcessServer({
+            $0.echoPort = .off
+            $0.metricsPort = .port(0)
+            $0.protectedMode = protectedMode
+            $0.requirePassword = password
+        }, prepare: { $0.peerIsLoopback = { _ in false } })
+        let port = try #require(server.endpoints.first { $0.service == "metrics" }?.address.port)
+        return (server, port)
+    }
+
+    @Test func protectedModeAnswersRemotePeers403AndCloses() throws {
+        let (server, port) = try Self.remotePeersServer(password: nil)
+        defer { server.stop() }
+        let http = try HTTPTestClient(port: port)
+        let response = try http.get("/healthz")
+        #expect(response.status == 403)
+        #expect(response.text.contains("protected mode") && response.text.contains("--requirepass"))
+        #expect(http.closedByServer())
+        // A password set, or protected mode off: remote peers are served.
+        for (password, protectedMode) in [("s3cret", true), (nil, false)] as [(String?, Bool)] {
+            let (open, openPort) = try Self.remotePeersServer(password: password, protectedMode: protectedMode)
+            defer { open.stop() }
+            #expect(try HTTPTestClient(port: openPort).get("/healthz").status == 200)
+        }
+        // The refused peer is counted as refused, not accepted: a server whose first peer is
+        // remote and second local is scraped by the second.
+        let counted = try InProcessServer({ $0.echoPort = .off; $0.metricsPort = .port(0) }, prepare: { server in
+            var peers = 0
+            server.peerIsLoopback = { _ in
+                peers += 1
+                return peers > 1
+            }
+        })
+        defer { counted.stop() }
+        let countedPort = try #require(counted.endpoints.first { $0.service == "metrics" }?.address.port)
+        #expect(try HTTPTestClient(port: countedPort).get("/metrics").status == 403)
+        let scrape = try HTTPTestClient(port: countedPort).get("/metrics")
+        try #require(scrape.status == 200)
+        let parsed = try ParsedMetrics(scrape.body)
+        #expect(parsed.value("reactord_connections_refused_total", ["service": "metrics"]) == 1)
+        #expect(parsed.value("reactord_connections_accepted_total", ["service": "metrics"]) == 1)
+    }
+
     @Test func loopbackPeersAreRecognised() throws {
         for (host, loopback) in [("127.0.0.1", true), ("127.1.2.3", true), ("::1", true), ("10.0.0.1", false),
                                  ("192.168.1.127", false), ("::", false), ("2001:db8::1", false)] {

@@ -170,7 +170,8 @@ final class InProcessServer {
     private var stopped = false
 
     /// Starts a server with only echo enabled (port 0) after `configure` adjusts the configuration.
-    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// - Parameter prepare: runs on the server's thread before ``Server/start()``.
+    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }, prepare: @escaping @Sendable (Server) -> Void = { _ in }) throws {
         var configuration = ServerConfiguration()
         configuration.kvPort = .off
         configuration.timePort = .off
@@ -186,6 +187,7 @@ final class InProcessServer {
         let thread = Thread {
             do {
                 let server = try Server(configuration: config, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                prepare(server)
                 let endpoints = try server.start()
                 outcome.with { $0 = .success((endpoints, server.stopHandle)) }
                 started.signal()
