@@ -203,7 +203,7 @@ public final class Server {
         }
     }
 
-    /// Listens for a stream service; every peer it accepts goes through ``accept(makeSession:)``.
+    /// Listens for a stream service; every peer it accepts goes through ``accept(service:makeSession:)``.
     @discardableResult
     func listen(
         service: ServiceName, host: String, port: Int, makeSession: @escaping () -> StreamSession
