@@ -56,6 +56,9 @@ public struct HTTPRequestParser {
     public let maxBufferedBytes: Int
     private var buffer: [UInt8] = []
     private var start = 0
+    /// How far past `start` the search for the blank line has looked (so a header section fed a
+    /// byte at a time is scanned once, not once per byte).
+    private var scanned = 0
     /// Body bytes of the last request still to be skipped.
     private var bodyRemaining = 0
     private var failure: HTTPRequestError?
@@ -119,6 +122,7 @@ public struct HTTPRequestParser {
             } else {
                 self.start += 1
             }
+            self.scanned = 0
         }
         guard let end = self.headerEnd() else {
             if self.bufferedByteCount > self.maxHeaderBytes {
@@ -132,6 +136,7 @@ public struct HTTPRequestParser {
         let header = self.buffer[self.start..<end.contentEnd]
         let parsed = Self.parseHeader(header)
         self.start = end.afterTerminator
+        self.scanned = 0
         switch parsed {
         case .failure(let error):
             return .failed(error)
@@ -145,8 +150,10 @@ public struct HTTPRequestParser {
 
     /// Where the header section ends: the blank line (CRLF CRLF, or LF LF as RFC 9112 2.2 lets a
     /// recipient accept).
-    private func headerEnd() -> (contentEnd: Int, afterTerminator: Int)? {
-        var i = self.start
+    private mutating func headerEnd() -> (contentEnd: Int, afterTerminator: Int)? {
+        // An LF found earlier may end the section once its next two bytes arrive: look again
+        // from two bytes before where the last search stopped.
+        var i = self.start + max(0, self.scanned - 2)
         let limit = min(self.buffer.count, self.start + self.maxHeaderBytes + 4)
         while i < limit {
             if self.buffer[i] == ASCII.lf {
@@ -157,6 +164,7 @@ public struct HTTPRequestParser {
             }
             i += 1
         }
+        self.scanned = i - self.start
         return nil
     }
 
