@@ -101,7 +101,10 @@ while True:
         fi
         result=$(load taskset -c 1 | tr '\r' '\n' | sed -n 's/^\(SET\|GET\): \([0-9.]*\) requests per second.*/\1 \2/p' | tr '\n' ' ')
         [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true
+        # Server CPU (user+system, all threads) per request: less disturbed by other load than ops/s.
+        ticks=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
+        cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz * 1e6 / 400000 }')
         stop
-        echo "round $round $mode: $result"
+        echo "round $round $mode: $result CPU µs/request $cpu"
     done
 done
