@@ -5,12 +5,14 @@
 # time (in `durable`, one GET every 2 ms in open loop, each latency counted from the moment it was
 # due), so the probe's max is the longest time the server made anyone wait.
 #
-#   Benchmarks/pauses.sh [-r RUNS] [growth] [expiry] [durable]      (default: all three, RUNS 3)
+#   Benchmarks/pauses.sh [-r RUNS] [growth] [expiry] [compaction] [durable]   (default: all, RUNS 3)
 #
 #   growth   the keyspace grows from empty to ~2,000,000 keys (redis-benchmark SET -P 16 over
 #            random keys): no resize may stop the world.
 #   expiry   1,000,000 keys set with EX 5 expire in the same second; the probe runs 12 s; INFO
 #            used_memory and RSS before the keys, with them, and after.
+#   compaction  1,000,000 keys, then BGREWRITEAOF (a compaction into database.txt; for Redis an AOF
+#            rewrite in a forked child) while the probe runs.
 #   durable  every fsync slowed to 2 ms (Benchmarks/slowfsync.c, preloaded into both servers):
 #            reactord --fsync always against redis-server --appendfsync always; redis-benchmark
 #            SET -c 50 at -P 1 and at -P 16; server CPU per SET from /proc/PID/stat.
@@ -23,11 +25,11 @@ runs=3
 while getopts "r:" opt; do
     case $opt in
         r) runs=$OPTARG ;;
-        *) echo "usage: $0 [-r RUNS] [growth] [expiry] [durable]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-r RUNS] [growth] [expiry] [compaction] [durable]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-scenarios=${*:-growth expiry durable}
+scenarios=${*:-growth expiry compaction durable}
 
 swift build -c release --product reactord >/dev/null
 swift build -c release --product kvbench >/dev/null
@@ -91,7 +93,7 @@ probe() {
 # The probe's figures; call probe_wait first (in this shell: a $(...) subshell cannot wait for it).
 probe_wait() { wait "$probe_pid"; }
 probe_result() {
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("probe p99 %.2f ms, max %.2f ms" % (r["p99_us"] / 1000, r["max_us"] / 1000))' \
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("probe p99 %.2f ms, p99.9 %.2f ms, max %.2f ms" % (r["p99_us"] / 1000, r["p999_us"] / 1000, r["max_us"] / 1000))' \
         "$work/probe.json"
 }
 
@@ -118,14 +120,7 @@ expiry() {
     local before with after rss_before rss_with rss_after
     before=$(used_memory)
     rss_before=$(rss_kib)
-    python3 - "$work/expiring.resp" <<'EOF'
-import sys
-with open(sys.argv[1], "wb") as out:
-    for i in range(1_000_000):
-        key = b"expiring:%07d" % i
-        out.write(b"*5\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\nvvvvvvvvvvvvvvvv\r\n$2\r\nEX\r\n$1\r\n5\r\n" % (len(key), key))
-EOF
-    redis-cli -p $port --pipe < "$work/expiring.resp" > /dev/null
+    load_keys 1000000 "EX 5"
     with=$(used_memory)
     rss_with=$(rss_kib)
     probe closed 12
@@ -134,6 +129,33 @@ EOF
     rss_after=$(rss_kib)
     echo "  $name 1,000,000 keys expiring: $(probe_result); keys left $(redis-cli -p $port dbsize);" \
         "used_memory $before -> $with -> $after; RSS KiB $rss_before -> $rss_with -> $rss_after"
+    stop_server
+}
+
+# load_keys COUNT [EXTRA]: COUNT SETs of 16-byte values through redis-cli --pipe (EXTRA: more
+# words after the value, such as "EX 5").
+load_keys() {
+    python3 - "$work/keys.resp" "$1" "${2:-}" <<'EOF'
+import sys
+path, count, extra = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
+tail = b"".join(b"$%d\r\n%s\r\n" % (len(w), w.encode()) for w in extra)
+with open(path, "wb") as out:
+    for i in range(count):
+        key = b"key:%07d" % i
+        out.write(b"*%d\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\nvvvvvvvvvvvvvvvv\r\n" % (3 + len(extra), len(key), key) + tail)
+EOF
+    redis-cli -p $port --pipe < "$work/keys.resp" > /dev/null
+}
+
+compaction() {
+    local name=$1
+    start_server "$name"
+    load_keys 1000000
+    probe closed 8
+    sleep 1
+    redis-cli -p $port bgrewriteaof > /dev/null
+    probe_wait
+    echo "  $name BGREWRITEAOF of 1,000,000 keys: $(probe_result)"
     stop_server
 }
 

@@ -24,7 +24,11 @@ head -c $((mib << 20)) /dev/urandom > "$work/value"
 peak=0
 sample() { local kib; kib=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status"); peak=$kib; }
 redis-cli -p "$port" -x SET big < "$work/value"
+sample
+after_set=$peak
 redis-cli -p "$port" --raw GET big | head -c $((mib << 20)) | cmp - "$work/value" && echo "read back: identical"
 sample
-echo "value: $mib MiB; reactord peak RSS (VmHWM): $((peak / 1024)) MiB; limit 3x: $((3 * mib)) MiB"
+# A value past the 64 MiB log threshold starts a compaction by itself, which rebuilds the state
+# (the value once more, plus its log record while it is read) while the GET runs.
+echo "value: $mib MiB; reactord peak RSS (VmHWM) after the SET: $((after_set / 1024)) MiB, after the GET: $((peak / 1024)) MiB; limit 3x: $((3 * mib)) MiB"
 [ $((peak / 1024)) -lt $((3 * mib)) ]

@@ -73,6 +73,8 @@ final class Persistence: CommandContext {
     private var lastSyncedSequence: UInt64 = 0
     private var syncStartedAt: UInt64 = 0
     private var compactionInFlight = false
+    /// The job behind `compactionInFlight`, so a stop can cancel it.
+    private var compactionJob: CompactionJob?
     private var closeRequested: (() -> Void)?
     private var isClosed = false
     private let background = DispatchQueue(label: "reactord.fsync")
@@ -494,6 +496,7 @@ final class Persistence: CommandContext {
         self.compactionRequested = false
         self.mutationsAtLastSave = self.store.lastSequence
         self.compactionInFlight = true
+        self.compactionJob = job
         self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
         let inbox = self.compactionInbox!
         self.compactionQueue.async { inbox.post(CompactionDone(job: job, result: job.run())) }
@@ -501,6 +504,7 @@ final class Persistence: CommandContext {
 
     private func compactionFinished(_ done: CompactionDone) {
         self.compactionInFlight = false
+        self.compactionJob = nil
         self.store.finishCompaction(done.job, result: done.result)
         self.lastCompactionSucceeded = true
         let savers = self.saveWaiters
@@ -558,6 +562,10 @@ final class Persistence: CommandContext {
             self.everysecTimer = nil
             if let timer = self.syncGateTimer { self.loop.cancelTimer(timer) }
             self.syncGateTimer = nil
+            // A long compaction in flight would hold the stop: it stops at its next megabyte, its
+            // segments stay (replayed at the next start), and the store decides whether a final
+            // compaction fits in the time a stop has.
+            self.compactionJob?.cancel()
             if let timer = self.expiryTimer { self.loop.cancelTimer(timer) }
             self.closeRequested = done
             self.closeIfIdle()

@@ -7,6 +7,7 @@
 
 import Glibc
 import Logging
+import Synchronization
 
 /// When the log is flushed to stable storage (README.md: `--fsync`; docs/architecture.md "Group commit").
 public enum FsyncPolicy: String, Sendable, CaseIterable {
@@ -61,6 +62,12 @@ public struct SyncJob: Sendable {
 /// pays only for the rotation (a rename and two fsyncs); the cost is a second copy of the data in memory
 /// while the job runs, on the compaction thread.
 public struct CompactionJob: Sendable {
+    /// Set by ``cancel()`` from any thread; the job checks it between megabytes of output.
+    final class Cancellation: Sendable {
+        let flag = Atomic<Bool>(false)
+        var isSet: Bool { self.flag.load(ordering: .relaxed) }
+    }
+
     let directory: String
     /// Rotated segments the snapshot makes redundant (deleted by ``run()`` once the snapshot is durable).
     let segments: [Int]
@@ -72,6 +79,11 @@ public struct CompactionJob: Sendable {
     /// `no`): ``run()`` syncs it first, off the loop thread, so the snapshot never rests on records a
     /// power cut could take back while later ones survive.
     var segmentToSync: String? = nil
+    let cancellation = Cancellation()
+
+    /// Asks a running job to stop soon (a graceful stop must not wait for a long compaction): it
+    /// removes its temporary file and fails, keeping the segments, which the next start replays.
+    public func cancel() { self.cancellation.flag.store(true, ordering: .relaxed) }
 
     /// Rebuilds the state from `database.txt` and the segments (dropping keys whose deadline passed), then
     /// writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
@@ -126,8 +138,9 @@ public struct CompactionJob: Sendable {
             } catch {
                 throw StoreError(operation: "open", path: temporaryPath, errno: error)
             }
+            let cancellation = self.cancellation
             try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io,
-                               leavingOutExpiredAt: live == nil ? nil : self.clock())
+                               leavingOutExpiredAt: live == nil ? nil : self.clock()) { cancellation.isSet }
             try step(.wroteTemporary)
             do {
                 try self.io.fsync(fd)
@@ -198,6 +211,11 @@ public final class DurableStore {
         public var fsync: FsyncPolicy
         /// Log size that makes ``needsCompaction`` true.
         public var compactionThresholdBytes: Int
+        /// The longest ``DurableStore/close()`` may expect its final compaction to take; past it the
+        /// compaction is left out (the log keeps everything and the next start replays it), so a
+        /// stop stays within the few seconds a service manager waits. Estimated from the last
+        /// compaction's pace, or 100 MB/s of keyspace before the first.
+        public var shutdownCompactionBudget: Duration = .milliseconds(1500)
         /// The wall clock in Unix milliseconds, read at recovery and compaction (to drop keys whose deadline
         /// passed) and by the APIs that take no `now:`. Tests inject a manual clock.
         public var clock: @Sendable () -> Int64
@@ -283,6 +301,9 @@ public final class DurableStore {
     private var compactions = 0
     private var compactionFailures = 0
     private var lastCompactionMilliseconds = 0
+    /// The keyspace's ``Keyspace/usedBytes`` when the last successful compaction began (its pace).
+    private var lastCompactionBytes = 0
+    private var compactionStartBytes = 0
 
     private static let bufferCapacityKept = 4 << 20
 
@@ -1166,6 +1187,7 @@ public final class DurableStore {
         self.segments.append(segment)
         self.compactionWanted = false
         self.compactionStartedNanoseconds = Self.monotonicNanoseconds()
+        self.compactionStartBytes = self.keyspace.usedBytes
         try self.io.compactionStep(.rotated)
         return CompactionJob(directory: self.directory, segments: self.segments, io: self.io,
                              clock: self.configuration.clock, keyCount: self.keyspace.count,
@@ -1230,6 +1252,7 @@ public final class DurableStore {
             }
             self.compactions += 1
             self.lastCompactionMilliseconds = Int((Self.monotonicNanoseconds() - started) / 1_000_000)
+            self.lastCompactionBytes = self.compactionStartBytes
             self.logger.info("compaction finished",
                              metadata: ["store.keys": "\(job.keyCount)", "store.ms": "\(self.lastCompactionMilliseconds)"])
         case .failure(let error):
@@ -1258,6 +1281,18 @@ public final class DurableStore {
         if case .failed(_, let error)? = self.flushBuffer() {
             throw error
         }
+        if !self.closingCompactionIsWorthIt() {
+            // Written and synced, nothing else: the log holds every mutation the snapshot lacks.
+            if self.log.size > self.syncedOffset {
+                do {
+                    try self.io.fdatasync(self.log.fd)
+                } catch {
+                    throw StoreError(operation: "fdatasync", path: self.log.path, errno: error)
+                }
+            }
+            if let unusable { throw unusable }
+            return
+        }
         guard let job = try self.beginCompaction() else {
             if case .failed(_, let error)? = self.pendingOutcome {
                 throw error
@@ -1270,6 +1305,25 @@ public final class DurableStore {
         if case .failure(let error) = result {
             throw error
         }
+    }
+
+    /// Whether ``close()`` compacts: not when the log is empty and no segment is left (the snapshot
+    /// is the state), nor when the compaction would likely outlast
+    /// ``Configuration/shutdownCompactionBudget`` at the last compaction's pace per keyspace byte.
+    private func closingCompactionIsWorthIt() -> Bool {
+        if self.log.size == 0 && self.segments.isEmpty { return false }
+        let bytesPerMillisecond = self.lastCompactionMilliseconds > 0 && self.lastCompactionBytes > 0
+            ? Double(self.lastCompactionBytes) / Double(self.lastCompactionMilliseconds)
+            : 100_000.0
+        let estimate = Double(self.keyspace.usedBytes) / bytesPerMillisecond
+        let budget = Double(self.configuration.shutdownCompactionBudget.components.seconds) * 1000
+            + Double(self.configuration.shutdownCompactionBudget.components.attoseconds) / 1e15
+        if estimate > budget {
+            self.logger.info("closing without a compaction: it would outlast the stop's budget",
+                             metadata: ["store.estimated_ms": "\(Int(estimate))", "store.log_bytes": "\(self.log.size)"])
+            return false
+        }
+        return true
     }
 
     /// `name=value` fields for `stats` and `INFO`, in a stable order.

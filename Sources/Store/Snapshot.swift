@@ -239,9 +239,11 @@ enum Snapshot {
     /// so the buffer stays at 1 MiB whatever their size. Does not fsync: the caller does, as its own
     /// compaction step. Order of lines is the keyspace's entry order.
     /// - Throws: ``StoreError`` naming `path` when a write fails.
-    static func write(_ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil)
-        throws(StoreError)
-    {
+    static func write(
+        _ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil,
+        stopIf cancelled: () -> Bool = { false }
+    ) throws(StoreError) {
+        if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
         var output = OutputBuffer(capacity: Self.chunkBytes + 4096)
         defer { output.deallocate() }
         func isExpired(_ index: Int) -> Bool {
@@ -251,9 +253,11 @@ enum Snapshot {
         let count = now == nil ? keyspace.count : (0..<keyspace.count).count { !isExpired($0) }
         output.append(Array("# reactord snapshot, \(count) keys\n".utf8))
         for index in 0..<keyspace.count where !isExpired(index) {
-            try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: true, into: &output, fd: fd, path: path, io: io)
+            try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: true, into: &output, fd: fd, path: path,
+                                    io: io, stopIf: cancelled)
             output.append(byte: Self.tab)
-            try Self.escapeInPieces(keyspace.value(at: index), escapeLeadingHash: false, into: &output, fd: fd, path: path, io: io)
+            try Self.escapeInPieces(keyspace.value(at: index), escapeLeadingHash: false, into: &output, fd: fd, path: path,
+                                    io: io, stopIf: cancelled)
             if let deadline = keyspace.deadline(at: index) {
                 output.append(byte: Self.tab)
                 output.append(byte: Self.at)
@@ -267,15 +271,17 @@ enum Snapshot {
     /// Escapes `bytes` into `output` at most a quarter of its chunk at a time (the worst case is four
     /// output bytes per input byte), writing the buffer out whenever the next piece might not fit. What
     /// follows a piece (a tab, a deadline field, a newline: under 32 bytes) fits in the 4 KiB spare.
+    /// Before each write, `cancelled` may stop the whole snapshot.
     private static func escapeInPieces(
         _ bytes: UnsafeRawBufferPointer, escapeLeadingHash: Bool, into output: inout OutputBuffer,
-        fd: CInt, path: String, io: StoreIO
+        fd: CInt, path: String, io: StoreIO, stopIf cancelled: () -> Bool
     ) throws(StoreError) {
         let piece = Self.chunkBytes / 4
         var offset = 0
         repeat {
             let length = min(piece, bytes.count - offset)
             if output.count + 4 * length + 64 > output.capacity {
+                if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
                 try output.flush(to: fd, path: path, io: io)
             }
             Self.escape(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + length)]),

@@ -186,4 +186,53 @@ import Testing
             try reopened.close()
         }
     }
+
+    /// A stop must not wait for a long compaction: a cancelled job fails, removes its temporary
+    /// file and keeps its segments, and nothing is lost.
+    @Test func aCancelledCompactionLeavesTheSegmentsAndLosesNothing() throws {
+        try withTemporaryDirectory { directory in
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always))
+                defer { try? store.close() }
+                for i in 0..<2000 { _ = try store.set(bytes("value-\(i)"), forKey: bytes("key-\(i)")) }
+                #expect(store.writeBuffered() == .ok)
+                let job = try #require(try store.beginCompaction())
+                job.cancel()
+                let result = job.run()
+                store.finishCompaction(job, result: result)
+                guard case .failure(let error) = result else {
+                    Issue.record("a cancelled compaction succeeded")
+                    return
+                }
+                #expect(error.detail == "cancelled by a stop")
+                #expect(listing(directory).contains("database.wal.1"))
+                #expect(!listing(directory).contains("database.txt.tmp"))
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            defer { try? reopened.close() }
+            #expect(reopened.count == 2000)
+            #expect(reopened.value(forKey: bytes("key-1999")) == bytes("value-1999"))
+        }
+    }
+
+    /// close() compacts only when that fits in the stop's budget: with none, the log alone keeps
+    /// every mutation, and a reopen replays it.
+    @Test func closeLeavesTheCompactionOutWhenItWouldOutlastTheBudget() throws {
+        try withTemporaryDirectory { directory in
+            var configuration = DurableStore.Configuration.test(directory, fsync: .always)
+            configuration.shutdownCompactionBudget = .zero
+            do {
+                let store = try DurableStore(configuration: configuration)
+                _ = try store.set(bytes("v"), forKey: bytes("k"))
+                try store.close()
+            }
+            #expect(!listing(directory).contains("database.txt"))
+            #expect(readFile(directory + "/database.wal")?.isEmpty == false)
+            let reopened = try DurableStore(configuration: .test(directory))
+            #expect(reopened.value(forKey: bytes("k")) == bytes("v"))
+            try reopened.close()  // the default budget: compacts
+            #expect(listing(directory).contains("database.txt"))
+            #expect(readFile(directory + "/database.wal") == [])
+        }
+    }
 }
