@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(name: "CLinux"),
@@ -26,6 +28,8 @@ let package = Package(
         .target(name: "Store", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "reactord", dependencies: [
             "Server", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -56,7 +56,14 @@ public final class EventLoop {
     private var stopRequested = false
     /// The monotonic clock in nanoseconds, read once per loop iteration after waking: cheap
     /// enough to stamp every read with (idle timeouts), precise to one iteration.
-    private(set) var now: UInt64 = Sys.monotonicNanoseconds()
+    public private(set) var now: UInt64 = Sys.monotonicNanoseconds()
+    /// Iterations run: one per return from epoll_wait (metrics).
+    @exclusivity(unchecked) public private(set) var iterations: UInt64 = 0
+    /// Time spent between waking and going back to sleep, summed, while ``measuresBusyTime``
+    /// is on (one clock read per iteration; the wake time is the first event's `now`).
+    @exclusivity(unchecked) public private(set) var busyNanoseconds: UInt64 = 0
+    /// Whether the loop sums ``busyNanoseconds``. Off by default: it costs a clock read per iteration.
+    public var measuresBusyTime = false
     private var loopThread: pthread_t?
     var timerCallbacks: [UInt64: TimerEntry] = [:]
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
@@ -181,8 +188,10 @@ public final class EventLoop {
         defer { self.loopThread = nil }
         self.stopRequested = false
         while !self.stopRequested {
+            var woke: UInt64 = 0
             try self.poller.wait(timeoutMilliseconds: -1) { event in
                 self.now = Sys.monotonicNanoseconds()
+                if woke == 0 { woke = self.now }
                 let fd = Int(truncatingIfNeeded: event.token & 0xFFFF_FFFF)
                 let generation = UInt32(truncatingIfNeeded: event.token >> 32)
                 // Re-checked before each call: the read handler may close the descriptor.
@@ -190,6 +199,10 @@ public final class EventLoop {
                 if event.readable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleReadable() }
             }
             for hook in self.beforeSleepHooks { hook() }
+            self.iterations &+= 1
+            if self.measuresBusyTime && woke != 0 {
+                self.busyNanoseconds &+= Sys.monotonicNanoseconds() &- woke
+            }
         }
     }
 

@@ -71,6 +71,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
         }
         self.reportInput(self.session.bufferedByteCount)
         if self.memoryRoom.isLimited { self.persistence.settleMemory() }
+        self.persistence.endCommandBatch()
         let after = self.persistence.lastMutationSequence
         // Cork before anything can flush: the acknowledgement waits for the log.
         if after != before && !self.persistence.isDurable(after) {

@@ -48,6 +48,12 @@ final class Persistence: CommandContext {
     private(set) var lastSaveTime = SystemClock.wallClock().seconds
     private var lastCompactionSucceeded = true
     private var mutationsAtLastSave: UInt64 = 0
+    /// Per-command counts while the metrics port is on (nil: off, and sessions count nothing).
+    var commandStatistics: CommandStatistics?
+    /// The loop's metrics counters (fsync durations, compactions), when the metrics port is on.
+    var metrics: ServerMetrics?
+    /// When the last timed batch of commands ended (monotonic ns): see ``endCommandBatch()``.
+    @exclusivity(unchecked) private var lastBatchEnd: UInt64 = 0
     /// Counted once per batch (loop thread only, never re-entered: no dynamic exclusivity check).
     @exclusivity(unchecked) private var commandsProcessed = 0
 
@@ -116,6 +122,8 @@ final class Persistence: CommandContext {
     struct SyncDone: Sendable {
         let job: SyncJob
         let result: SyncResult
+        /// How long the fdatasync took.
+        let nanoseconds: UInt64
     }
 
     struct CompactionDone: Sendable {
@@ -368,6 +376,17 @@ final class Persistence: CommandContext {
 
     func countCommands(_ count: Int) { self.commandsProcessed += count }
 
+    /// Ends the batch of commands one connection just answered (metrics on): its duration runs
+    /// from the later of the read event's dispatch (``EventLoop/now``) and the previous batch's
+    /// end, to now. One clock read per batch, none when the batch ran no command.
+    func endCommandBatch() {
+        guard let statistics = self.commandStatistics, statistics.hasBatch else { return }
+        let now = SystemClock.monotonicNanoseconds()
+        let start = max(self.loop.now, self.lastBatchEnd)
+        self.lastBatchEnd = now
+        statistics.endBatch(nanoseconds: now &- min(start, now))
+    }
+
     // MARK: Holding replies
 
     /// Whether replies depending on `sequence` may go out now.
@@ -450,11 +469,16 @@ final class Persistence: CommandContext {
         self.syncStartedAt = now
         self.syncInFlight = true
         let inbox = self.syncInbox!
-        self.background.async { inbox.post(SyncDone(job: job, result: job.run())) }
+        self.background.async {
+            let start = SystemClock.monotonicNanoseconds()
+            let result = job.run()
+            inbox.post(SyncDone(job: job, result: result, nanoseconds: SystemClock.monotonicNanoseconds() &- start))
+        }
     }
 
     private func syncFinished(_ done: SyncDone) {
         self.syncInFlight = false
+        self.metrics?.fsyncDurations.record(done.nanoseconds)
         self.apply(self.store.completeSync(done.job, result: done.result))
         if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }
         self.releaseDurable()
@@ -527,10 +551,12 @@ final class Persistence: CommandContext {
         let savers = self.saveWaiters
         self.saveWaiters = []
         if case .failure(let error) = done.result {
+            self.metrics?.compactionsFailed += 1
             self.lastCompactionSucceeded = false
             self.logger.error("compaction failed", metadata: ["error": "\(error)"])
             self.pass { for waiter in savers { waiter.failed(reason: error.description) } }
         } else {
+            self.metrics?.compactionsSucceeded += 1
             self.lastSaveTime = SystemClock.wallClock().seconds
             self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
             self.pass { for waiter in savers { waiter.saved() } }

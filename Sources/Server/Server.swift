@@ -35,7 +35,7 @@ public final class Server {
     let logger: Logger
     private var listeners: [Listener] = []
     private var datagramSockets: [DatagramSocket] = []
-    private var persistence: Persistence?
+    private(set) var persistence: Persistence?
     private var nextClientID = 1
     /// Every connection accepted and not yet closed, by its handler: what a graceful stop closes.
     private(set) var connections: [ObjectIdentifier: StreamHandler] = [:]
@@ -48,6 +48,16 @@ public final class Server {
     public private(set) var endpoints: [ListeningEndpoint] = []
     /// The most connections served at once (after fitting the descriptor limit).
     public private(set) var maxConnections: Int
+    /// What the loop counts for the metrics port.
+    let metrics = ServerMetrics()
+    /// Renders /metrics off the loop; nil while the metrics port is off.
+    var exporter: MetricsExporter?
+    /// Scrapes waiting for the exporter, by id (see Server+Metrics.swift).
+    var scrapeWaiters: [Int: ([UInt8]) -> Void] = [:]
+    var nextScrapeID = 0
+    var scrapeInbox: Inbox<ScrapeDone>?
+    /// Whether a peer is on loopback (protected mode); tests stand in a remote peer with it.
+    var peerIsLoopback: (SocketAddress) -> Bool = Server.isLoopback
 
     /// - Throws: ``ServerError`` if the loop cannot be created.
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
@@ -77,6 +87,7 @@ public final class Server {
         }
         do {
             try self.bindAll()
+            try self.bindMetrics()
         } catch {
             self.closeListeners()
             throw error
@@ -99,7 +110,7 @@ public final class Server {
         let host = self.configuration.host
         let maxLine = self.configuration.maxLineBytes
         if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
-            try self.listen(service: "kv", host: host, port: port) { [unowned self] in
+            try self.listen(service: .kv, host: host, port: port) { [unowned self] in
                 self.nextClientID += 1
                 self.kvConnectionsReceived += 1
                 let local = self.endpoints.first { $0.service == "kv" }.map { "\($0.address)" } ?? ""
@@ -108,13 +119,13 @@ public final class Server {
             }
         }
         if case .port(let port) = self.configuration.echoPort {
-            let tcp = try self.listen(service: "echo", host: host, port: port) { EchoStream(maxLineBytes: maxLine) }
+            let tcp = try self.listen(service: .echo, host: host, port: port) { EchoStream(maxLineBytes: maxLine) }
             try self.bindUDP(service: "echo", host: host, preferredPort: tcp.port, askedPort: port) { socket, bytes, peer in
                 socket.send(bytes, to: peer)
             }
         }
         if case .port(let port) = self.configuration.timePort {
-            let tcp = try self.listen(service: "time", host: host, port: port) { TimeStream(maxLineBytes: maxLine) }
+            let tcp = try self.listen(service: .time, host: host, port: port) { TimeStream(maxLineBytes: maxLine) }
             try self.bindUDP(service: "time", host: host, preferredPort: tcp.port, askedPort: port) { socket, _, peer in
                 var line: [UInt8] = []
                 TimeService.appendTimeLine(now: SystemClock.wallClock(), to: &line)
@@ -123,7 +134,7 @@ public final class Server {
         }
         if case .port(let port) = self.configuration.filePort {
             let root = try Self.openFilesRoot(self.configuration.filesRoot)
-            try self.listen(service: "file", host: host, port: port) { FileStream(root: root, maxLineBytes: maxLine) }
+            try self.listen(service: .file, host: host, port: port) { FileStream(root: root, maxLineBytes: maxLine) }
         }
     }
 
@@ -194,21 +205,29 @@ public final class Server {
         }
     }
 
-    /// Listens for a stream service; every peer it accepts goes through ``accept(makeSession:)``.
+    /// Listens for a stream service; every peer it accepts goes through ``accept(service:makeSession:)``.
     @discardableResult
     func listen(
-        service: String, host: String, port: Int, makeSession: @escaping () -> StreamSession
+        service: ServiceName, host: String, port: Int, makeSession: @escaping () -> StreamSession
     ) throws(ServerError) -> SocketAddress {
-        let address = try self.address(service: service, host: host, port: port)
+        try self.listen(service: service, host: host, port: port) { (_: SocketAddress) in makeSession() }
+    }
+
+    /// ``listen(service:host:port:makeSession:)`` for a service whose session depends on the peer.
+    @discardableResult
+    func listen(
+        service: ServiceName, host: String, port: Int, makeSession: @escaping (SocketAddress) -> StreamSession
+    ) throws(ServerError) -> SocketAddress {
+        let address = try self.address(service: service.label, host: host, port: port)
         do {
-            let listener = try Listener(loop: self.loop, address: address) { [unowned self] _ in
-                self.accept(makeSession: makeSession)
+            let listener = try Listener(loop: self.loop, address: address) { [unowned self] peer in
+                self.accept(service: service) { makeSession(peer) }
             }
             self.listeners.append(listener)
-            self.endpoints.append(ListeningEndpoint(service: service, transport: "tcp", address: listener.localAddress))
+            self.endpoints.append(ListeningEndpoint(service: service.label, transport: "tcp", address: listener.localAddress))
             return listener.localAddress
         } catch {
-            throw ServerError("\(service): cannot listen on \(address): \(error)")
+            throw ServerError("\(service.label): cannot listen on \(address): \(error)")
         }
     }
 
@@ -271,17 +290,23 @@ public final class Server {
     /// The one place connections are admitted: refused while stopping, answered with one line
     /// past the limit (existing clients never notice), otherwise served by a stream handler
     /// that is in the live set until its close is reported to ``connectionClosed(_:)``.
-    private func accept(makeSession: () -> StreamSession) -> ConnectionDelegate? {
+    private func accept(service: ServiceName, makeSession: () -> StreamSession) -> ConnectionDelegate? {
         guard !self.shuttingDown else { return nil }
         guard self.connections.count < self.maxConnections else {
+            self.metrics.refusedConnection(service)
             return RefusedConnection(line: Self.maxConnectionsReply)
         }
-        let handler = StreamHandler(session: makeSession(), loop: self.loop) { [unowned self] in self.connectionClosed($0) }
+        let handler = StreamHandler(session: makeSession(), loop: self.loop) { [unowned self] in
+            self.connectionClosed($0, service: service)
+        }
         self.connections[ObjectIdentifier(handler)] = handler
+        // A peer protected mode turns away is served its refusal, but counted as refused.
+        self.metrics.opened(service, refused: (handler.session as? HTTPStream)?.forbidden ?? false)
         return handler
     }
 
-    private func connectionClosed(_ handler: StreamHandler) {
+    private func connectionClosed(_ handler: StreamHandler, service: ServiceName) {
+        self.metrics.closed(service)
         let finish = { [unowned self] in
             self.connections.removeValue(forKey: ObjectIdentifier(handler))
             if self.shuttingDown && self.connections.isEmpty { self.finishShutdown() }

@@ -24,6 +24,9 @@ protocol StreamSession: AnyObject {
     func timerFired(_ connection: Connection)
     /// The connection closed: let go of what waits for it. Default: nothing.
     func closed()
+    /// The session waits for work off the loop before it can answer the rest (a scrape being
+    /// rendered): a peer's EOF is not acted on until it calls ``StreamHandler/resume()``. Default: false.
+    var isWaiting: Bool { get }
 }
 
 extension StreamSession {
@@ -31,6 +34,7 @@ extension StreamSession {
     func finishInput(_ connection: Connection) {}
     func timerFired(_ connection: Connection) {}
     func closed() {}
+    var isWaiting: Bool { false }
 }
 
 /// One stream connection's delegate, whatever its service.
@@ -114,7 +118,7 @@ final class StreamHandler: ConnectionDelegate {
                 connection.close()
                 return
             case .needMoreData:
-                if connection.readEOF && !self.inputFinished {
+                if connection.readEOF && !self.inputFinished && !self.session.isWaiting {
                     self.inputFinished = true
                     self.session.finishInput(connection)
                     connection.close()

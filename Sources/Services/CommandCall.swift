@@ -26,6 +26,8 @@ struct CommandCall {
     /// A memory limit is set (read once per batch; CONFIG SET maxmemory updates it): commands that
     /// may add memory make room first. Off while EXEC runs its queue (checked once, at EXEC).
     var memoryLimited = false
+    /// Where per-command counts go (nil: metrics are off). Read once per batch.
+    var statistics: CommandStatistics.Recorder?
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).

@@ -90,6 +90,7 @@ struct CommandSession<Framer: CommandFramer> {
         call.monitoring = context.clients.hasMonitors
         call.watchesActive = !context.watches.isEmpty
         call.memoryLimited = context.maxMemoryBytes > 0
+        call.statistics = context.commandStatistics?.recorder
         call.intercepting = !call.client.authenticated || call.client.transaction != nil || call.monitoring
             || call.memoryLimited
         let maxValueBytes = self.maxValueBytes

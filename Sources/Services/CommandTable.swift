@@ -141,25 +141,52 @@ enum CommandTable {
         call: inout CommandCall
     ) {
         call.commandCount &+= 1
-        guard let command = names.find(arguments[0]) else { return Self.refuseUnknown(arguments, &call) }
+        guard let statistics = call.statistics else {
+            Self.dispatch(arguments, on: wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+            return
+        }
+        // `wroteError` is scoped to this request: EXEC's inner requests count their own errors.
+        let outer = call.reply.wroteError
+        call.reply.wroteError = false
+        let slot = Self.dispatch(arguments, on: wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+        if slot >= 0 { statistics.record(slot: slot, failed: call.reply.wroteError) }
+        call.reply.wroteError = outer
+    }
+
+    /// Looks the command up, checks it, runs it. - Returns: its statistics slot, or -1 when
+    /// MULTI queued it (it is counted when EXEC runs it).
+    @discardableResult
+    private static func dispatch(
+        _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, names: NameIndex, maxValueBytes: Int,
+        call: inout CommandCall
+    ) -> Int {
+        guard let (command, slot) = names.lookup(arguments[0]) else {
+            Self.refuseUnknown(arguments, &call)
+            return CommandStatistics.unknownSlot
+        }
         switch wireProtocol {
         case .resp:
             guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
-                return Self.refuseArity(command, &call)
+                Self.refuseArity(command, &call)
+                return slot
             }
         case .line:
             // Present: the line index holds only rows that have a line syntax.
             let syntax = command.line!
             if let error = LineRules.check(arguments, command: command, syntax: syntax, maxValueBytes: maxValueBytes) {
-                return call.reply.error(error)
+                call.reply.error(error)
+                return slot
             }
             call.reply.lineIntegers = syntax.integers
         }
         // One branch on the common path: no password owed, no MULTI, nobody monitoring, no memory limit.
-        if call.intercepting && Self.intercept(command, arguments, &call) { return }
+        if call.intercepting && Self.intercept(command, arguments, &call) {
+            return call.client.transaction != nil && !call.reply.wroteError ? -1 : slot
+        }
         call.lastCommand = command.name
         command.run(arguments, &call)
         if call.memoryLimited && command.flags.contains(.mayAddMemory) { call.context.settleMemory() }
+        return slot
     }
 
     /// About how many bytes a request may add to the memory account: its arguments plus an entry's
@@ -169,6 +196,22 @@ enum CommandTable {
         var total = 0
         for i in 1..<arguments.count { total += arguments[i].count + 96 }
         return total
+    }
+
+    /// The label of each statistics slot: every distinct command name in table order (a name
+    /// the table has twice, such as the two `expire` rows, shares one slot), then `unknown`.
+    static let statisticsNames: [String] = {
+        var names: [String] = []
+        for command in CommandTable.commands {
+            let name = command.name.description
+            if !names.contains(name) { names.append(name) }
+        }
+        return names + ["unknown"]
+    }()
+
+    /// The statistics slot of a table row.
+    static func statisticsSlot(_ command: CommandSpec) -> Int {
+        Self.statisticsNames.firstIndex(of: command.name.description)!
     }
 }
 
@@ -231,13 +274,14 @@ extension CommandTable {
 /// by length and first letter, so a lookup compares against one or two names.
 struct NameIndex: Sendable {
     private static let bucketCount = 64
-    private var buckets: [[(name: StaticString, command: CommandSpec)]]
+    private var buckets: [[(name: StaticString, command: CommandSpec, slot: Int)]]
 
     init(_ names: [(StaticString, CommandSpec)]) {
         self.buckets = Array(repeating: [], count: Self.bucketCount)
         for (name, command) in names {
             let bytes = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
-            self.buckets[Self.bucket(count: bytes.count, first: bytes[0])].append((name, command))
+            self.buckets[Self.bucket(count: bytes.count, first: bytes[0])].append(
+                (name, command, CommandTable.statisticsSlot(command)))
         }
     }
 
@@ -246,11 +290,14 @@ struct NameIndex: Sendable {
     }
 
     /// The command called `name`, ignoring ASCII case.
-    func find(_ name: ArraySlice<UInt8>) -> CommandSpec? {
+    func find(_ name: ArraySlice<UInt8>) -> CommandSpec? { self.lookup(name)?.command }
+
+    /// The command called `name`, ignoring ASCII case, and its statistics slot.
+    func lookup(_ name: ArraySlice<UInt8>) -> (command: CommandSpec, slot: Int)? {
         guard let first = name.first else { return nil }
         for entry in self.buckets[Self.bucket(count: name.count, first: first)]
         where ASCII.equalsIgnoringCase(name, entry.name) {
-            return entry.command
+            return (entry.command, entry.slot)
         }
         return nil
     }

@@ -24,11 +24,11 @@ extension Commands {
     }
 }
 
-/// The password comparison.
-enum Password {
+/// The password comparison (AUTH, HELLO, and the metrics port's bearer token).
+public enum Password {
     /// Compares in time that depends only on the expected password's length: every byte of it
     /// is visited whatever `given` holds, and a length difference is folded into the result.
-    static func matches(_ given: ArraySlice<UInt8>, _ expected: [UInt8]) -> Bool {
+    public static func matches(_ given: ArraySlice<UInt8>, _ expected: [UInt8]) -> Bool {
         var difference = UInt(bitPattern: given.count ^ expected.count)
         let base = given.startIndex
         for i in 0..<expected.count {

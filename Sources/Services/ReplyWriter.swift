@@ -30,6 +30,8 @@ struct ReplyWriter {
     var encoding: ReplyEncoding
     /// How an integer reply is shown on the line protocol, set per command.
     var lineIntegers = LineIntegerReply.number
+    /// An error reply was written since the dispatcher last cleared it (command statistics).
+    var wroteError = false
 
     /// - Parameters:
     ///   - encoding: the protocol to write.
@@ -194,6 +196,7 @@ struct ReplyWriter {
 
     /// An error reply, worded for the protocol (see ``CommandError``).
     mutating func error(_ error: CommandError) {
+        self.wroteError = true
         error.write(to: &self.output, encoding: self.encoding)
     }
 }

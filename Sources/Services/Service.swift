@@ -118,6 +118,13 @@ public protocol CommandContext: AnyObject {
     /// CONFIG SET maxmemory / maxmemory-policy (a policy name as Redis spells it).
     /// - Returns: false when `policy` is not one this server has (nothing changed then).
     func setMemoryLimit(bytes: Int?, policy: [UInt8]?) -> Bool
+    /// Where sessions count calls, errors and durations per command; nil (the default) when
+    /// nobody reads them (the metrics port is off).
+    var commandStatistics: CommandStatistics? { get }
+}
+
+extension CommandContext {
+    public var commandStatistics: CommandStatistics? { nil }
 }
 
 /// The room left under the memory limit, as the server computes it: the RESP parser asks it when a

@@ -295,6 +295,10 @@ public final class DurableStore {
     private var isClosed = false
 
     private var fsyncs = 0
+    /// Bytes appended to the log since open (metrics: reactord_log_written_bytes_total).
+    public private(set) var logBytesWritten = 0
+    /// The last failed log write or fsync, until a later one succeeds (metrics: /healthz).
+    private var lastLogFailure: StoreError?
     private var fsyncFailures = 0
     private var writeFailures = 0
     private var compactions = 0
@@ -454,6 +458,10 @@ public final class DurableStore {
 
     /// The exact byte account of the keyspace (``Keyspace/usedBytes``): INFO `used_memory`, the memory limit.
     public var usedBytes: Int { self.keyspace.usedBytes }
+
+    /// Why the log cannot be written now (a failed write or fsync not yet followed by a
+    /// successful one, or a log left unusable), or nil when the last attempt succeeded.
+    public var logWriteFailure: StoreError? { self.unusable ?? self.lastLogFailure }
 
     /// Keys removed because their deadline passed (lazily or by ``expireCycle(now:budget:)``), since open.
     public var expiredKeyCount: Int { self.expiredKeys }
@@ -1008,12 +1016,15 @@ public final class DurableStore {
             let io = self.io
             do throws(StoreError) {
                 try self.log.append(self.pending.pointee.buffer.bytes, io: io)
+                self.logBytesWritten += self.pending.pointee.buffer.count
+                self.lastLogFailure = nil
             } catch {
                 failure = error
             }
         }
         if let failure {
             self.writeFailures += 1
+            self.lastLogFailure = failure
             let failed = (self.writtenSequence + 1)...self.pending.pointee.lastSequence
             self.rollBack(after: self.writtenSequence)
             self.clearBuffer()
@@ -1070,10 +1081,12 @@ public final class DurableStore {
         switch result {
         case .success:
             self.fsyncs += 1
+            self.lastLogFailure = nil
             self.markSynced(sequence: job.sequence, offset: job.offset, records: job.records)
             return .ok
         case .failure(let error):
             self.fsyncFailures += 1
+            self.lastLogFailure = error
             guard self.configuration.fsync == .always else {
                 self.logger.info("log fdatasync failed", metadata: ["store.error": "\(error)"])
                 return .ok

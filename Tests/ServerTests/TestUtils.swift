@@ -170,7 +170,8 @@ final class InProcessServer {
     private var stopped = false
 
     /// Starts a server with only echo enabled (port 0) after `configure` adjusts the configuration.
-    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }) throws {
+    /// - Parameter prepare: runs on the server's thread before ``Server/start()``.
+    init(_ configure: (inout ServerConfiguration) -> Void = { _ in }, prepare: @escaping @Sendable (Server) -> Void = { _ in }) throws {
         var configuration = ServerConfiguration()
         configuration.kvPort = .off
         configuration.timePort = .off
@@ -186,6 +187,7 @@ final class InProcessServer {
         let thread = Thread {
             do {
                 let server = try Server(configuration: config, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+                prepare(server)
                 let endpoints = try server.start()
                 outcome.with { $0 = .success((endpoints, server.stopHandle)) }
                 started.signal()
@@ -306,9 +308,18 @@ final class ReactordProcess {
     /// - Parameters:
     ///   - environment: variables added to (or replacing) this process's environment.
     ///   - directory: the working directory (default: this process's).
-    init(executable: String = "reactord", arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws {
-        self.process.executableURL = try builtExecutable(named: executable)
-        self.process.arguments = arguments
+    ///   - shellPrefix: shell commands `/bin/sh` runs before it execs the executable in its place
+    ///     (limits such as `ulimit -f`); the PID stays the same.
+    init(executable: String = "reactord", arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+         shellPrefix: String? = nil) throws {
+        let executableURL = try builtExecutable(named: executable)
+        if let shellPrefix {
+            self.process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            self.process.arguments = ["-c", shellPrefix + "; exec \"$0\" \"$@\"", executableURL.path] + arguments
+        } else {
+            self.process.executableURL = executableURL
+            self.process.arguments = arguments
+        }
         if !environment.isEmpty {
             self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }

@@ -15,6 +15,8 @@ final class InMemoryStorage: CommandContext {
     /// When set, every mutation throws this error and changes nothing.
     var failure: StorageError?
     private(set) var mutationCount = 0
+    /// Per-command counts, when a test wants them (nil: not counted, as with metrics off).
+    var commandStatistics: CommandStatistics?
 
     init(_ initial: [String: String] = [:]) {
         for (key, value) in initial { self.values[Array(key.utf8)] = Array(value.utf8) }
