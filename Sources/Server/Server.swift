@@ -92,7 +92,7 @@ public final class Server {
         let host = self.configuration.host
         let maxLine = self.configuration.maxLineBytes
         if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
-            try self.listen(service: "kv", host: host, port: port) { [unowned self] in
+            try self.listen(service: "kv", host: host, port: port, denial: .afterFirstByte) { [unowned self] in
                 self.nextClientID += 1
                 self.kvConnectionsReceived += 1
                 let local = self.endpoints.first { $0.service == "kv" }.map { "\($0.address)" } ?? ""
@@ -101,13 +101,17 @@ public final class Server {
             }
         }
         if case .port(let port) = self.configuration.echoPort {
-            let tcp = try self.listen(service: "echo", host: host, port: port) { EchoStream(maxLineBytes: maxLine) }
+            let tcp = try self.listen(service: "echo", host: host, port: port, denial: .atOpen) {
+                EchoStream(maxLineBytes: maxLine)
+            }
             try self.bindUDP(service: "echo", host: host, preferredPort: tcp.port, askedPort: port) { socket, bytes, peer in
                 socket.send(bytes, to: peer)
             }
         }
         if case .port(let port) = self.configuration.timePort {
-            let tcp = try self.listen(service: "time", host: host, port: port) { TimeStream(maxLineBytes: maxLine) }
+            let tcp = try self.listen(service: "time", host: host, port: port, denial: .atOpen) {
+                TimeStream(maxLineBytes: maxLine)
+            }
             try self.bindUDP(service: "time", host: host, preferredPort: tcp.port, askedPort: port) { socket, _, peer in
                 var line: [UInt8] = []
                 TimeService.appendTimeLine(now: SystemClock.wallClock(), to: &line)
@@ -116,7 +120,9 @@ public final class Server {
         }
         if case .port(let port) = self.configuration.filePort {
             let root = try Self.openFilesRoot(self.configuration.filesRoot)
-            try self.listen(service: "file", host: host, port: port) { FileStream(root: root, maxLineBytes: maxLine) }
+            try self.listen(service: "file", host: host, port: port, denial: .atOpen) {
+                FileStream(root: root, maxLineBytes: maxLine)
+            }
         }
     }
 
@@ -146,6 +152,7 @@ public final class Server {
             facts.connectedClients = persistence.clients.count
             facts.maxClients = self.maxConnections
             facts.totalConnectionsReceived = self.kvConnectionsReceived
+            facts.rejectedConnections = self.rejectedConnections
             return facts
         }
         persistence.extraConfiguration = { [unowned self] in
@@ -181,15 +188,17 @@ public final class Server {
         }
     }
 
-    /// Listens for a stream service; every peer it accepts goes through ``accept(makeSession:)``.
+    /// Listens for a stream service; every peer it accepts goes through ``accept(peer:denial:makeSession:)``.
+    /// - Parameter denial: when a peer protected mode refuses hears so.
     @discardableResult
     func listen(
-        service: String, host: String, port: Int, makeSession: @escaping () -> StreamSession
+        service: String, host: String, port: Int, denial: DeniedStream.Moment,
+        makeSession: @escaping () -> StreamSession
     ) throws(ServerError) -> SocketAddress {
         let address = try self.address(service: service, host: host, port: port)
         do {
-            let listener = try Listener(loop: self.loop, address: address) { [unowned self] _ in
-                self.accept(makeSession: makeSession)
+            let listener = try Listener(loop: self.loop, address: address) { [unowned self] peer in
+                self.accept(peer: peer, denial: denial, makeSession: makeSession)
             }
             self.listeners.append(listener)
             self.endpoints.append(ListeningEndpoint(service: service, transport: "tcp", address: listener.localAddress))
@@ -208,11 +217,20 @@ public final class Server {
         var address = try self.address(service: service, host: host, port: preferredPort)
         do {
             let socket: DatagramSocket
+            // Protected mode: a datagram from a peer it refuses is dropped unanswered (UDP has
+            // no connection to refuse, and an answer would make the server a reflector).
+            let admitted: (DatagramSocket, UnsafeRawBufferPointer, SocketAddress) -> Void = { [unowned self] socket, bytes, peer in
+                guard self.admits(peer) else {
+                    self.deniedDatagrams += 1
+                    return
+                }
+                receive(socket, bytes, peer)
+            }
             do {
-                socket = try DatagramSocket(loop: self.loop, address: address, receive: receive)
+                socket = try DatagramSocket(loop: self.loop, address: address, receive: admitted)
             } catch where askedPort == 0 && error.errno == EADDRINUSE {
                 address = address.withPort(0)
-                socket = try DatagramSocket(loop: self.loop, address: address, receive: receive)
+                socket = try DatagramSocket(loop: self.loop, address: address, receive: admitted)
             }
             self.datagramSockets.append(socket)
             self.endpoints.append(ListeningEndpoint(service: service, transport: "udp", address: socket.localAddress))
@@ -256,17 +274,51 @@ public final class Server {
     // MARK: Connections
 
     /// The one place connections are admitted: refused while stopping, answered with one line
-    /// past the limit (existing clients never notice), otherwise served by a stream handler
-    /// that is in the live set until its close is reported to ``connectionClosed(_:)``.
-    private func accept(makeSession: () -> StreamSession) -> ConnectionDelegate? {
+    /// past the limit (existing clients never notice), answered with protected mode's DENIED
+    /// line if ``admits(_:)`` refuses the peer, otherwise served by a stream handler. Either
+    /// handler is in the live set until its close is reported to ``connectionClosed(_:)``, so a
+    /// refused peer that never sends its first byte still counts against the limit and is
+    /// closed by a graceful stop and the idle sweep.
+    private func accept(peer: SocketAddress, denial: DeniedStream.Moment, makeSession: () -> StreamSession) -> ConnectionDelegate? {
         guard !self.shuttingDown else { return nil }
         guard self.connections.count < self.maxConnections else {
+            self.rejectedConnections += 1
             return RefusedConnection(line: Self.maxConnectionsReply)
         }
-        let handler = StreamHandler(session: makeSession(), loop: self.loop) { [unowned self] in self.connectionClosed($0) }
+        let session: StreamSession
+        if self.admits(peer) {
+            session = makeSession()
+        } else {
+            self.rejectedConnections += 1
+            self.deniedConnections += 1
+            session = DeniedStream(moment: denial)
+        }
+        let handler = StreamHandler(session: session, loop: self.loop) { [unowned self] in self.connectionClosed($0) }
         self.connections[ObjectIdentifier(handler)] = handler
         return handler
     }
+
+    /// Whether protected mode lets `peer` in: always from loopback; from elsewhere only with
+    /// protected mode off or a password set (docs/protocol.md "Authentication"). The password
+    /// is the one in force now (CONFIG SET requirepass changes it); only kv has one, so with
+    /// a password set echo, time and file serve every peer, as the protected-mode rule reads.
+    func admits(_ peer: SocketAddress) -> Bool {
+        guard self.configuration.protectedMode, !peer.isLoopback else { return true }
+        return self.passwordIsSet
+    }
+
+    /// Whether a kv password is in force.
+    private var passwordIsSet: Bool {
+        if let persistence = self.persistence { return persistence.password != nil }
+        return self.configuration.requirePassword?.isEmpty == false
+    }
+
+    /// Connections refused at accept, past the limit or by protected mode (INFO rejected_connections).
+    public private(set) var rejectedConnections = 0
+    /// Connections protected mode refused.
+    public private(set) var deniedConnections = 0
+    /// UDP datagrams protected mode dropped.
+    public private(set) var deniedDatagrams = 0
 
     private func connectionClosed(_ handler: StreamHandler) {
         let finish = { [unowned self] in

@@ -68,11 +68,24 @@ final class TestClient {
     private(set) var isClosed = false
 
     /// Starts a non-blocking connect; ``waitConnected(deadline:)`` finishes it.
-    init(host: String = "127.0.0.1", port: Int, wait: Bool = true, deadline: ContinuousClock.Instant = .now + .seconds(10)) throws {
+    convenience init(host: String = "127.0.0.1", port: Int, wait: Bool = true, deadline: ContinuousClock.Instant = .now + .seconds(10)) throws {
         let family: CInt = host.contains(":") ? AF_INET6 : AF_INET
         let fd = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
+        try self.init(socket: fd, host: host, port: port, wait: wait, deadline: deadline)
+    }
+
+    /// Takes a non-blocking stream socket made elsewhere (in another network namespace, say),
+    /// binds it to `source` if given, and connects it.
+    init(socket fd: CInt, host: String, port: Int, bindTo source: String? = nil, wait: Bool = true,
+         deadline: ContinuousClock.Instant = .now + .seconds(10)) throws {
         self.fd = fd
+        if let source, withSocketAddress(host: source, port: 0, { sa, len, _ in bind(fd, sa, len) }) != 0 {
+            let err = errno
+            Glibc.close(fd)
+            self.isClosed = true
+            throw TestFailure("bind to \(source): errno \(err)")
+        }
         let r = withSocketAddress(host: host, port: port) { sa, len, _ in connect(fd, sa, len) }
         if r != 0 && errno != EINPROGRESS {
             let err = errno
@@ -252,9 +265,19 @@ final class ReactordProcess {
     private let stderrPipe = Pipe()
     private var stdoutBuffer: [UInt8] = []
 
-    init(executable: String = "reactord", arguments: [String]) throws {
-        self.process.executableURL = try builtExecutable(named: executable)
+    convenience init(executable: String = "reactord", arguments: [String]) throws {
+        try self.init(launcher: builtExecutable(named: executable), arguments: arguments)
+    }
+
+    /// Runs `launcher` with `arguments` (a wrapper that execs the server, such as
+    /// `ip netns exec NS reactord ...`, so the PID is still the server's), with `environment`
+    /// added to this process's.
+    init(launcher: URL, arguments: [String], environment: [String: String] = [:]) throws {
+        self.process.executableURL = launcher
         self.process.arguments = arguments
+        if !environment.isEmpty {
+            self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         self.process.standardOutput = self.stdoutPipe
         self.process.standardError = self.stderrPipe
         self.process.standardInput = FileHandle.nullDevice
