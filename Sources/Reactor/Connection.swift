@@ -98,7 +98,9 @@ public final class Connection: EventHandler {
         var lastActivity: UInt64
         var highWaterMark = 256 * 1024
         var lowWaterMark = 64 * 1024
-        var readBudgetPerWakeup = 256 * 1024
+        var readBudgetPerWakeup = 64 * 1024
+        var priorityReadBudget = 4 * 1024
+        var inBulkLane = false
         var readEOF = false
         var isCorked = false
         // Invariants (asserted by checkInvariants in debug builds): outputIndex <= output.count;
@@ -129,11 +131,22 @@ public final class Connection: EventHandler {
         get { self.core.pointee.lowWaterMark }
         set { self.core.pointee.lowWaterMark = newValue }
     }
-    /// The most bytes read per readiness event, so one busy peer cannot starve the others.
+    /// The most bytes read per readiness event in the bulk lane, so one busy peer cannot starve
+    /// the others (the loop serves a bounded number of bulk events per iteration).
     var readBudgetPerWakeup: Int {
         get { self.core.pointee.readBudgetPerWakeup }
         set { self.core.pointee.readBudgetPerWakeup = newValue }
     }
+    /// The most bytes read per readiness event in the priority lane. A connection that finds more
+    /// waiting than this moves to the bulk lane; one that drains its socket there moves back.
+    /// Small, so a newcomer's first request waits behind little work: 4 KiB is about a hundred
+    /// pipelined SETs.
+    var priorityReadBudget: Int {
+        get { self.core.pointee.priorityReadBudget }
+        set { self.core.pointee.priorityReadBudget = newValue }
+    }
+    /// Whether the connection is in the loop's bulk lane (see EventLoop.swift).
+    var inBulkLane: Bool { self.core.pointee.inBulkLane }
     /// Monotonic time (ns) of the last byte read or written.
     var lastActivity: UInt64 { self.core.pointee.lastActivity }
     /// Where the connection is in its life.
@@ -453,11 +466,12 @@ public final class Connection: EventHandler {
             if self.core.pointee.state != .closed && !self.core.pointee.interest.contains(.write) { self.probeError() }
             return
         }
-        var budget = self.core.pointee.readBudgetPerWakeup
-        let buffer = self.loop.readBuffer
+        var budget = self.core.pointee.inBulkLane ? self.core.pointee.readBudgetPerWakeup : self.core.pointee.priorityReadBudget
+        var drained = false
         while budget > 0 && self.core.pointee.state == .open && !self.core.pointee.readEOF
             && !self.core.pointee.readPausedByOwner && !self.core.pointee.readPausedForBackpressure
         {
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: self.loop.readBuffer.prefix(budget))
             let result: IOResult<Int>
             do {
                 result = try Sys.read(self.descriptor, into: buffer)
@@ -465,7 +479,10 @@ public final class Connection: EventHandler {
                 self.fail(error)
                 return
             }
-            guard case .processed(let n) = result else { break }
+            guard case .processed(let n) = result else {
+                drained = true
+                break
+            }
             self.core.pointee.lastActivity = self.loop.now
             if n == 0 {
                 self.core.pointee.readEOF = true
@@ -477,9 +494,30 @@ public final class Connection: EventHandler {
             self.delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             // A short read almost always means the socket is drained: skip the read that would
             // only say EAGAIN (level-triggered epoll wakes us again if not).
-            if n < buffer.count { break }
+            if n < buffer.count {
+                drained = true
+                break
+            }
+        }
+        // The budget ran out with the peer still sending: it has a backlog, so it waits in the
+        // bulk lane; a bulk connection that drained its socket is light again.
+        if self.core.pointee.state == .open && !self.core.pointee.readEOF {
+            if budget <= 0 && !self.core.pointee.inBulkLane {
+                self.moveLane(toBulk: true)
+            } else if drained && self.core.pointee.inBulkLane {
+                self.moveLane(toBulk: false)
+            }
         }
         self.flush()
+    }
+
+    private func moveLane(toBulk: Bool) {
+        do {
+            try self.loop.move(self.descriptor, to: toBulk ? .bulk : .priority)
+            self.core.pointee.inBulkLane = toBulk
+        } catch {
+            self.fail(error)
+        }
     }
 
     func handleWritable() {
