@@ -16,6 +16,8 @@ while getopts "c:p:f:r:as:" opt; do
     esac
 done
 reactord=${REACTORD:-.build/release/reactord}
+# The machine may be shared: servers and clients run at a raised priority (as root), alike for both.
+nice=(); [ "$(id -u)" = 0 ] && nice=(nice -n -10)
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "$pid" ] && wait "$pid" 2>/dev/null; rm -rf "$work"' EXIT
@@ -27,15 +29,15 @@ run_reactord() {
     rm -rf "$work/data"; mkfifo "$work/out.$1"
     local pass=()
     [ "$mode" = auth ] && pass=(--requirepass-file "$work/pass") && echo "$password" > "$work/pass"
-    "$reactord" --kv-port 0 --echo-port off --time-port off --file-port off --data-dir "$work/data" \
-        --fsync "$fsync" --max-connections $((clients + 100)) --log-level error "${pass[@]}" > "$work/out.$1" &
+    "${nice[@]}" "$reactord" --kv-port 0 --echo-port off --time-port off --file-port off --data-dir "$work/data" \
+        --fsync "$fsync" --max-connections $((clients + 100)) --log-level "${LOG_LEVEL:-error}" "${pass[@]}" > "$work/out.$1" 2> "${STDERR_LOG:-/dev/null}" &
     pid=$!
     local port=
     while read -r line; do
         case $line in "reactord: listening kv tcp "*) port=${line##*:} ;; "reactord: ready") break ;; esac
     done < "$work/out.$1"
     echo "reactord (--fsync $fsync):"
-    python3 scripts/flood.py --port "$port" --clients "$clients" --pipeline "$pipeline" --server-pid "$pid" "${extra[@]}" || true
+    "${nice[@]}" python3 scripts/flood.py --port "$port" --clients "$clients" --pipeline "$pipeline" --server-pid "$pid" "${extra[@]}" || true
     kill "$pid"; wait "$pid" || true; pid=
 }
 
@@ -45,12 +47,12 @@ run_redis() {
     local appendfsync=$fsync; [ "$fsync" = no ] || appendfsync=always
     local pass=()
     [ "$mode" = auth ] && pass=(--requirepass "$password")
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$work/redis" --save "" --appendonly yes \
+    "${nice[@]}" redis-server --bind 127.0.0.1 --port "$port" --dir "$work/redis" --save "" --appendonly yes \
         --appendfsync "$appendfsync" --maxclients $((clients + 100)) --loglevel warning "${pass[@]}" > "$work/redis.log" 2>&1 &
     pid=$!
     for _ in $(seq 100); do redis-cli -p "$port" ${pass:+-a "$password"} --no-auth-warning ping >/dev/null 2>&1 && break; sleep 0.1; done
     echo "redis-server $(redis-server --version | awk '{print $3}') (appendfsync $appendfsync):"
-    python3 scripts/flood.py --port "$port" --clients "$clients" --pipeline "$pipeline" --server-pid "$pid" "${extra[@]}" || true
+    "${nice[@]}" python3 scripts/flood.py --port "$port" --clients "$clients" --pipeline "$pipeline" --server-pid "$pid" "${extra[@]}" || true
     kill "$pid"; wait "$pid" || true; pid=
 }
 

@@ -22,6 +22,7 @@ import os
 import selectors
 import socket
 import sys
+import threading
 import time
 
 
@@ -115,7 +116,11 @@ def flood(args):
                     else:
                         sel.modify(s, selectors.EVENT_READ, c)
             if events & selectors.EVENT_READ:
-                chunk = s.recv(1 << 20)
+                try:
+                    chunk = s.recv(1 << 20)
+                except OSError as e:  # a reset counts as the end of this client's replies
+                    print(f"flood recv: {e}", file=sys.stderr)
+                    chunk = b""
                 if not chunk:
                     sel.unregister(s)
                     pending_replies -= 1
@@ -160,19 +165,28 @@ def main():
     prober = mp.Process(target=probe, args=(args.host, args.port, args.password, args.probe_every, stop, results))
     prober.start()
     time.sleep(0.3)  # a few baseline probes before the flood
-    peak_rss = rss_kib(args.server_pid) if args.server_pid else None
+    peak = {"rss": rss_kib(args.server_pid) if args.server_pid else None}
+    sampling = threading.Event()
+
+    def sample_rss():  # every 50 ms for the whole run, flood included
+        while args.server_pid and not sampling.wait(0.05):
+            r = rss_kib(args.server_pid)
+            if r and (peak["rss"] is None or r > peak["rss"]):
+                peak["rss"] = r
+
+    sampler = threading.Thread(target=sample_rss, daemon=True)
+    sampler.start()
     started = time.monotonic()
     clients, written_at = flood(args)
     flooded = time.monotonic()
     # In set mode the server still works through what the kernel buffered: keep probing.
     end = flooded + (args.settle if args.mode == "set" else 0.3)
     while time.monotonic() < end:
-        if args.server_pid:
-            r = rss_kib(args.server_pid)
-            if r and (peak_rss is None or r > peak_rss):
-                peak_rss = r
         time.sleep(0.05)
     stop.set()
+    sampling.set()
+    sampler.join()
+    peak_rss = peak["rss"]
     samples = results.get()
     prober.join()
     window = [s for s in samples if started <= s[0] <= end]
@@ -186,6 +200,9 @@ def main():
           f"flood_written_s={(written_at or flooded) - started:.2f} flood_s={flooded - started:.2f}")
     print(f"newcomer first reply: probes={len(times)} p50={pct(0.5):.1f}ms p99={pct(0.99):.1f}ms "
           f"max={(times[-1] * 1000 if times else float('nan')):.1f}ms failed={failed}")
+    worst = sorted(window, key=lambda s: -s[1])[:3]
+    print("slowest probes (start s after the flood began, ms): "
+          + ", ".join(f"{s[0] - started:.2f}:{s[1] * 1000:.0f}" for s in worst))
     if peak_rss is not None:
         print(f"server peak RSS: {peak_rss / 1024:.1f} MiB")
     status = 0

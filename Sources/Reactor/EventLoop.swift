@@ -8,9 +8,10 @@
 // connection starts there); the bulk lane holds connections that had more to give than one
 // small turn takes (a peer pipelining thousands of requests), and its epoll descriptor is itself
 // watched by the priority lane. Each iteration serves every ready priority descriptor, then at
-// most `bulkEventsPerIteration` bulk ones (epoll's level-triggered ready list rotates them), so a
-// newcomer waits for one bounded slice of bulk work however many peers flood, never for a full
-// round over all of them. Connections move lanes themselves (Connection.handleReadable).
+// most `bulkEventsPerIteration` (64) bulk ones within about 5 ms (epoll's level-triggered ready list
+// rotates them), so a newcomer waits for one bounded slice of bulk work however many peers
+// flood, never for a full round over all of them. Connections move lanes themselves
+// (Connection.handleReadable).
 
 import CLinux
 import Dispatch
@@ -68,8 +69,12 @@ public final class EventLoop {
     /// The bulk lane's epoll instance, registered in `poller` for reading.
     private let bulkPoller: PollerBackend
     /// Most bulk-lane events served per iteration, after the priority lane's. Together with the
-    /// bulk read budget (``Connection``) it bounds how long a newcomer waits behind a flood.
-    var bulkEventsPerIteration = 16
+    /// bulk read budget (``Connection``) and the time budget below it bounds how long a newcomer
+    /// waits behind a flood.
+    var bulkEventsPerIteration = 64
+    /// Once the bulk slice of an iteration has run this long, its remaining events wait for the
+    /// next iteration (at least one is served each time, so the bulk lane always progresses).
+    var bulkNanosecondsPerIteration: UInt64 = 5_000_000
     /// The bulk lane reported readiness during the priority wait of this iteration.
     private var bulkLaneReady = false
     // Registrations indexed by descriptor number. The generation is bumped on every register so
@@ -255,14 +260,41 @@ public final class EventLoop {
         while !self.stopRequested {
             // Blocks only when the bulk lane is idle too: while it has ready descriptors its
             // epoll descriptor is readable, so this returns at once.
-            try self.poller.wait(timeoutMilliseconds: -1, maxEvents: .max) { self.dispatch($0) }
+            var priorityEvents = 0
+            var bulkEvents = 0
+            var woke: UInt64 = 0
+            try self.poller.wait(timeoutMilliseconds: -1, maxEvents: .max) {
+                if priorityEvents == 0 { woke = Sys.monotonicNanoseconds() }
+                priorityEvents += 1
+                self.dispatch($0)
+            }
+            let bulkStart = Sys.monotonicNanoseconds()
             if self.bulkLaneReady {
                 self.bulkLaneReady = false
-                try self.bulkPoller.wait(timeoutMilliseconds: 0, maxEvents: self.bulkEventsPerIteration) { self.dispatch($0) }
+                let deadline = bulkStart &+ self.bulkNanosecondsPerIteration
+                try self.bulkPoller.wait(timeoutMilliseconds: 0, maxEvents: self.bulkEventsPerIteration) {
+                    // Past the time budget the rest of the batch is left for a later iteration:
+                    // level-triggered epoll reports a descriptor still ready again.
+                    guard bulkEvents == 0 || Sys.monotonicNanoseconds() < deadline else { return }
+                    bulkEvents += 1
+                    self.dispatch($0)
+                }
             }
+            let hooksStart = Sys.monotonicNanoseconds()
             for hook in self.beforeSleepHooks { hook() }
+            let end = Sys.monotonicNanoseconds()
+            if priorityEvents > 0 && end &- woke > Self.slowIterationNanoseconds {
+                self.logger.debug("slow loop iteration", metadata: [
+                    "loop.priority_events": "\(priorityEvents)", "loop.bulk_events": "\(bulkEvents)",
+                    "loop.priority_ms": "\((bulkStart &- woke) / 1_000_000)",
+                    "loop.bulk_ms": "\((hooksStart &- bulkStart) / 1_000_000)",
+                    "loop.hooks_ms": "\((end &- hooksStart) / 1_000_000)"])
+            }
         }
     }
+
+    /// An iteration longer than this is logged at debug level with where the time went.
+    static let slowIterationNanoseconds: UInt64 = 50_000_000
 
     private func dispatch(_ event: PollEvent) {
         self.now = Sys.monotonicNanoseconds()

@@ -75,9 +75,61 @@ extension ReactorTests {
             // The newcomer waited for at most one bulk slice, while most of the flood still waited.
             #expect(served - arrival <= slice, "newcomer waited behind \(served - arrival) flood bytes")
             #expect(served < flooderCount * backlog / 2)
-            // Every flooder drained its socket and is light again.
             #expect(flood.bytes == flooderCount * backlog)
-            #expect(flooders.allSatisfy { !$0.inBulkLane && loop.lane(of: $0.descriptor) == .priority })
+        }
+
+        @Test func aFlooderQuietForItsPeriodIsLightAgainAtItsNextTurn() throws {
+            let loop = try EventLoop()
+            let (local, peer) = try makeSocketPair()
+            defer { Sys.close(peer) }
+            let delegate = CountingDelegate()
+            let connection = try Connection(loop: loop, descriptor: local, peer: nil, delegate: delegate)
+            defer { connection.abort() }
+            connection.quietBeforePriority = .zero  // the period itself is not what is tested
+            let backlog = 200 * 1024
+            try writeAll(peer.rawValue, [UInt8](repeating: 1, count: backlog), deadline: .now + .seconds(5))
+            var inBulkWhenDrained: Bool?
+            var smallRequestSent = false
+            loop.addBeforeSleepHook {
+                guard delegate.bytes == backlog, !smallRequestSent else {
+                    if delegate.bytes == backlog + 1 { loop.stop() }
+                    return
+                }
+                // The backlog is drained (the turn that drained it has ended): one small request.
+                inBulkWhenDrained = connection.inBulkLane
+                smallRequestSent = true
+                try? writeAll(peer.rawValue, [2], deadline: .now + .seconds(5))
+            }
+            #expect(try runLoop(loop))
+            #expect(inBulkWhenDrained == true)
+            #expect(delegate.bytes == backlog + 1)
+            #expect(!connection.inBulkLane)
+            #expect(loop.lane(of: connection.descriptor) == .priority)
+        }
+
+        @Test func aFlooderThatWaitedItsTurnStaysInTheBulkLane() throws {
+            let loop = try EventLoop()
+            let (local, peer) = try makeSocketPair()
+            defer { Sys.close(peer) }
+            let delegate = CountingDelegate()
+            let connection = try Connection(loop: loop, descriptor: local, peer: nil, delegate: delegate)
+            defer { connection.abort() }
+            connection.quietBeforePriority = .zero  // every gap counts as quiet: only the size decides
+            let backlog = 200 * 1024
+            try writeAll(peer.rawValue, [UInt8](repeating: 1, count: backlog), deadline: .now + .seconds(5))
+            var secondSent = false
+            loop.addBeforeSleepHook {
+                if delegate.bytes == backlog && !secondSent {
+                    // Drained; then more than a priority turn's worth arrives at once.
+                    secondSent = true
+                    try? writeAll(peer.rawValue, [UInt8](repeating: 3, count: 8 * 1024), deadline: .now + .seconds(5))
+                } else if delegate.bytes == backlog + 8 * 1024 {
+                    loop.stop()
+                }
+            }
+            #expect(try runLoop(loop))
+            #expect(connection.inBulkLane)
+            #expect(loop.lane(of: connection.descriptor) == .bulk)
         }
 
         @Test func aPeerSendingLittleNeverLeavesThePriorityLane() throws {
