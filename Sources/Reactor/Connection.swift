@@ -98,7 +98,13 @@ public final class Connection: EventHandler {
         var lastActivity: UInt64
         var highWaterMark = 256 * 1024
         var lowWaterMark = 64 * 1024
-        var readBudgetPerWakeup = 256 * 1024
+        var readBudgetPerWakeup = 32 * 1024
+        var priorityReadBudget = 1024
+        var inBulkLane = false
+        /// In the bulk lane: when the last turn that drained the socket ended (nil after a turn
+        /// that used its whole budget).
+        var drainedAt: UInt64?
+        var quietBeforePriority: UInt64 = 100_000_000
         var readEOF = false
         var isCorked = false
         // Invariants (asserted by checkInvariants in debug builds): outputIndex <= output.count;
@@ -144,11 +150,36 @@ public final class Connection: EventHandler {
         get { self.core.pointee.lowWaterMark }
         set { self.core.pointee.lowWaterMark = newValue }
     }
-    /// The most bytes read per readiness event, so one busy peer cannot starve the others.
+    /// The most bytes read per readiness event in the bulk lane, so one busy peer cannot starve
+    /// the others (the loop serves a bounded number of bulk events per iteration).
     var readBudgetPerWakeup: Int {
         get { self.core.pointee.readBudgetPerWakeup }
         set { self.core.pointee.readBudgetPerWakeup = newValue }
     }
+    /// The most bytes read per readiness event in the priority lane. A connection that finds more
+    /// waiting than this moves to the bulk lane; one that has been quiet there for
+    /// ``quietBeforePriority`` and then sends no more than this moves back. Small, because when thousands of connections start
+    /// flooding at once each has one priority turn before it is known as a flooder, and a
+    /// newcomer among them waits for all those turns: 1 KiB is about twenty pipelined SETs.
+    var priorityReadBudget: Int {
+        get { self.core.pointee.priorityReadBudget }
+        set { self.core.pointee.priorityReadBudget = newValue }
+    }
+    /// How long a bulk-lane connection must have had nothing waiting (from one turn that drained
+    /// its socket to the next) before a small request moves it back to the priority lane.
+    /// Moving back at the first drained read would let a flooder that the server keeps up with
+    /// bounce between lanes, a priority turn each time, and a few thousand such bounces are what
+    /// a newcomer would wait behind. The size condition keeps a flooder that merely waited its
+    /// turn in a long bulk rotation where it is.
+    var quietBeforePriority: Duration {
+        get { .nanoseconds(Int64(self.core.pointee.quietBeforePriority)) }
+        set {
+            let (seconds, attoseconds) = newValue.components
+            self.core.pointee.quietBeforePriority = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        }
+    }
+    /// Whether the connection is in the loop's bulk lane (see EventLoop.swift).
+    var inBulkLane: Bool { self.core.pointee.inBulkLane }
     /// Monotonic time (ns) of the last byte read or written.
     var lastActivity: UInt64 { self.core.pointee.lastActivity }
     /// Where the connection is in its life.
@@ -472,11 +503,13 @@ public final class Connection: EventHandler {
             if self.core.pointee.state != .closed && !self.core.pointee.interest.contains(.write) { self.probeError() }
             return
         }
-        var budget = self.core.pointee.readBudgetPerWakeup
-        let buffer = self.loop.readBuffer
+        let turnBudget = self.core.pointee.inBulkLane ? self.core.pointee.readBudgetPerWakeup : self.core.pointee.priorityReadBudget
+        var budget = turnBudget
+        var drained = false
         while budget > 0 && self.core.pointee.state == .open && !self.core.pointee.readEOF
             && !self.core.pointee.readPausedByOwner && !self.core.pointee.readPausedForBackpressure
         {
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: self.loop.readBuffer.prefix(budget))
             let result: IOResult<Int>
             do {
                 result = try Sys.read(self.descriptor, into: buffer)
@@ -484,7 +517,10 @@ public final class Connection: EventHandler {
                 self.fail(error)
                 return
             }
-            guard case .processed(let n) = result else { break }
+            guard case .processed(let n) = result else {
+                drained = true
+                break
+            }
             self.core.pointee.lastActivity = self.loop.now
             if n == 0 {
                 self.core.pointee.readEOF = true
@@ -496,9 +532,40 @@ public final class Connection: EventHandler {
             self.delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
             // A short read almost always means the socket is drained: skip the read that would
             // only say EAGAIN (level-triggered epoll wakes us again if not).
-            if n < buffer.count { break }
+            if n < buffer.count {
+                drained = true
+                break
+            }
+        }
+        // The budget ran out with the peer still sending: it has a backlog, so it waits in the
+        // bulk lane. A bulk connection quiet since its last drained turn that sent a small
+        // request this time is light again.
+        if self.core.pointee.state == .open && !self.core.pointee.readEOF {
+            if budget <= 0 {
+                self.core.pointee.drainedAt = nil
+                if !self.core.pointee.inBulkLane { self.moveLane(toBulk: true) }
+            } else if drained && self.core.pointee.inBulkLane {
+                if let drainedAt = self.core.pointee.drainedAt,
+                   self.loop.now &- drainedAt >= self.core.pointee.quietBeforePriority,
+                   turnBudget - budget <= self.core.pointee.priorityReadBudget
+                {
+                    self.moveLane(toBulk: false)
+                } else {
+                    self.core.pointee.drainedAt = self.loop.now
+                }
+            }
         }
         self.flush()
+    }
+
+    private func moveLane(toBulk: Bool) {
+        do {
+            try self.loop.move(self.descriptor, to: toBulk ? .bulk : .priority)
+            self.core.pointee.inBulkLane = toBulk
+            self.core.pointee.drainedAt = nil
+        } catch {
+            self.fail(error)
+        }
     }
 
     func handleWritable() {

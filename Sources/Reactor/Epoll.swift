@@ -35,8 +35,13 @@ struct PollEvent {
 protocol PollerBackend {
     /// Starts, changes or stops interest in `fd`; `token` comes back with its events.
     func update(_ fd: Descriptor, from old: Interest?, to new: Interest?, token: UInt64) throws(IOError)
-    /// Waits for events (-1: forever) and hands each to `body`.
-    func wait(timeoutMilliseconds: CInt, _ body: (PollEvent) -> Void) throws(IOError)
+    /// Waits for events (-1: forever) and hands each to `body`, at most `maxEvents` of them
+    /// (fewer if the backend holds fewer); with level-triggered readiness the rest are reported
+    /// by a later wait.
+    func wait(timeoutMilliseconds: CInt, maxEvents: Int, _ body: (PollEvent) -> Void) throws(IOError)
+    /// The poller's own descriptor, readable while it has events to report (so one poller can
+    /// watch another), or nil if it has none.
+    var descriptor: Descriptor? { get }
     func close()
 }
 
@@ -45,6 +50,10 @@ protocol PollerBackend {
 final class EpollBackend: PollerBackend {
     private let epfd: Descriptor
     private let events: UnsafeMutableBufferPointer<epoll_event>
+
+    /// The epoll instance: readable while it has ready descriptors (epoll(7): an epoll file
+    /// descriptor can itself be watched by another epoll instance).
+    var descriptor: Descriptor? { self.epfd }
 
     init(maxEventsPerWait: Int = 1024) throws(IOError) {
         self.epfd = try Sys.epoll_create1()
@@ -69,8 +78,9 @@ final class EpollBackend: PollerBackend {
         }
     }
 
-    func wait(timeoutMilliseconds: CInt, _ body: (PollEvent) -> Void) throws(IOError) {
-        let n = try Sys.epoll_wait(self.epfd, events: self.events, timeoutMilliseconds: timeoutMilliseconds)
+    func wait(timeoutMilliseconds: CInt, maxEvents: Int, _ body: (PollEvent) -> Void) throws(IOError) {
+        let buffer = UnsafeMutableBufferPointer(rebasing: self.events[0..<max(1, min(maxEvents, self.events.count))])
+        let n = try Sys.epoll_wait(self.epfd, events: buffer, timeoutMilliseconds: timeoutMilliseconds)
         for i in 0..<n {
             let ev = self.events[i]
             // Errors and hang-ups flow through the normal read/write paths, where the failing

@@ -2,6 +2,16 @@
 // its handler, and an eventfd through which other threads (timers, background fsync) hand work
 // back. Nothing here parses bytes or knows a protocol. Loop state is touched only by the thread
 // inside `run()`; the `LoopHandle` mailbox is the one thing other threads may use.
+//
+// Fairness: descriptors sit in one of two lanes, each its own epoll instance. The priority lane
+// holds listeners, the wake-up eventfd, and connections that take little per turn (every new
+// connection starts there); the bulk lane holds connections that had more to give than one
+// small turn takes (a peer pipelining thousands of requests), and its epoll descriptor is itself
+// watched by the priority lane. Each iteration serves every ready priority descriptor, then at
+// most `bulkEventsPerIteration` (64) bulk ones within about 5 ms (epoll's level-triggered ready list
+// rotates them), so a newcomer waits for one bounded slice of bulk work however many peers
+// flood, never for a full round over all of them. Connections move lanes themselves
+// (Connection.handleReadable).
 
 import CLinux
 import Dispatch
@@ -36,6 +46,15 @@ public final class EventLoop {
         var generation: UInt32 = 0
         var interest: Interest? = nil
         var handler: EventHandler? = nil
+        var lane: Lane = .priority
+    }
+
+    /// Which epoll instance a descriptor is registered with (see the file header).
+    enum Lane: Sendable {
+        /// Served first, every iteration: listeners, the wake-up, connections with little to do.
+        case priority
+        /// Served after the priority lane, a bounded slice per iteration: connections with a backlog.
+        case bulk
     }
 
     /// The loop's logger (discards by default).
@@ -47,6 +66,17 @@ public final class EventLoop {
     let readBuffer: UnsafeMutableRawBufferPointer
 
     private let poller: PollerBackend
+    /// The bulk lane's epoll instance, registered in `poller` for reading.
+    private let bulkPoller: PollerBackend
+    /// Most bulk-lane events served per iteration, after the priority lane's. Together with the
+    /// bulk read budget (``Connection``) and the time budget below it bounds how long a newcomer
+    /// waits behind a flood.
+    var bulkEventsPerIteration = 64
+    /// Once the bulk slice of an iteration has run this long, its remaining events wait for the
+    /// next iteration (at least one is served each time, so the bulk lane always progresses).
+    var bulkNanosecondsPerIteration: UInt64 = 5_000_000
+    /// The bulk lane reported readiness during the priority wait of this iteration.
+    private var bulkLaneReady = false
     // Registrations indexed by descriptor number. The generation is bumped on every register so
     // an event for a descriptor closed and reused within one epoll_wait batch is recognised as
     // stale and dropped (swift-nio's registration ID, redis's mask re-check).
@@ -76,21 +106,31 @@ public final class EventLoop {
     public init(logger: Logger = Logger(label: "reactord.loop", factory: { _ in SwiftLogNoOpLogHandler() })) throws(IOError) {
         self.logger = logger
         self.poller = try EpollBackend()
+        do {
+            self.bulkPoller = try EpollBackend()
+        } catch {
+            self.poller.close()
+            throw error
+        }
         let wakeFD: Descriptor
         do {
             wakeFD = try Sys.eventfd()
         } catch {
             self.poller.close()
+            self.bulkPoller.close()
             throw error
         }
         self.handle = LoopHandle(wakeFD: wakeFD)
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         try self.register(WakeHandler(loop: self), descriptor: wakeFD, interest: .read)
+        // An epoll descriptor never sits in the bulk lane itself: the priority lane watches it.
+        try self.register(BulkLaneHandler(loop: self), descriptor: self.bulkPoller.descriptor!, interest: .read)
     }
 
     deinit {
         for (_, entry) in self.timerCallbacks { entry.source.cancel() }
         self.poller.close()
+        self.bulkPoller.close()
         // The wake-up eventfd is closed by the LoopHandle's deinit: inboxes, stop handles and
         // Dispatch timer handlers may still hold the handle and post after the loop is gone.
         self.readBuffer.deallocate()
@@ -104,7 +144,7 @@ public final class EventLoop {
 
     // MARK: Registration
 
-    /// Registers `handler` for readiness of `descriptor`.
+    /// Registers `handler` for readiness of `descriptor`, in the priority lane.
     /// - Throws: ``IOError`` from epoll_ctl.
     func register(_ handler: EventHandler, descriptor: Descriptor, interest: Interest) throws(IOError) {
         assert(self.inLoopThread)
@@ -144,9 +184,46 @@ public final class EventLoop {
         precondition(fd < self.slots.count && self.slots[fd].handler != nil, "descriptor \(fd) not registered")
         let slot = self.slots[fd]
         guard slot.interest != interest else { return }
-        try self.poller.update(descriptor, from: slot.interest, to: interest,
-                               token: Self.token(fd: descriptor, generation: slot.generation))
+        try self.poller(for: slot.lane).update(descriptor, from: slot.interest, to: interest,
+                                               token: Self.token(fd: descriptor, generation: slot.generation))
         self.slots[fd].interest = interest
+    }
+
+    /// Moves a registered descriptor to `lane` (see the file header), keeping its interest and
+    /// its generation, so events already fetched for it stay valid. Two epoll_ctl calls when
+    /// the lane changes, none otherwise.
+    /// - Throws: ``IOError`` from epoll_ctl; the descriptor is then in neither lane and the
+    ///   caller must close it.
+    func move(_ descriptor: Descriptor, to lane: Lane) throws(IOError) {
+        assert(self.inLoopThread)
+        let fd = Int(descriptor.rawValue)
+        precondition(fd < self.slots.count && self.slots[fd].handler != nil, "descriptor \(fd) not registered")
+        let slot = self.slots[fd]
+        guard slot.lane != lane else { return }
+        try self.poller(for: slot.lane).update(descriptor, from: slot.interest, to: nil, token: 0)
+        // Deregistered from the old lane: the slot says so until the new lane has it, so a
+        // failure leaves a slot that deregister() treats as already gone from epoll.
+        self.slots[fd].lane = lane
+        do {
+            try self.poller(for: lane).update(descriptor, from: nil, to: slot.interest,
+                                              token: Self.token(fd: descriptor, generation: slot.generation))
+        } catch {
+            self.slots[fd].interest = nil
+            throw error
+        }
+    }
+
+    /// The lane `descriptor` is registered in, nil if it is not registered.
+    func lane(of descriptor: Descriptor) -> Lane? {
+        let fd = Int(descriptor.rawValue)
+        return fd < self.slots.count && self.slots[fd].handler != nil ? self.slots[fd].lane : nil
+    }
+
+    private func poller(for lane: Lane) -> PollerBackend {
+        switch lane {
+        case .priority: return self.poller
+        case .bulk: return self.bulkPoller
+        }
     }
 
     /// Stops dispatching to `descriptor`. Call before closing it. Events already fetched for it in
@@ -156,7 +233,7 @@ public final class EventLoop {
         let fd = Int(descriptor.rawValue)
         guard fd < self.slots.count, self.slots[fd].handler != nil else { return }
         // Failure here means the descriptor is already gone from the epoll set; nothing to undo.
-        try? self.poller.update(descriptor, from: self.slots[fd].interest, to: nil, token: 0)
+        try? self.poller(for: self.slots[fd].lane).update(descriptor, from: self.slots[fd].interest, to: nil, token: 0)
         self.slots[fd] = Slot(generation: 0, interest: nil, handler: nil)
     }
 
@@ -188,23 +265,58 @@ public final class EventLoop {
         defer { self.loopThread = nil }
         self.stopRequested = false
         while !self.stopRequested {
+            // Blocks only when the bulk lane is idle too: while it has ready descriptors its
+            // epoll descriptor is readable, so this returns at once.
+            var priorityEvents = 0
+            var bulkEvents = 0
             var woke: UInt64 = 0
-            try self.poller.wait(timeoutMilliseconds: -1) { event in
-                self.now = Sys.monotonicNanoseconds()
-                if woke == 0 { woke = self.now }
-                let fd = Int(truncatingIfNeeded: event.token & 0xFFFF_FFFF)
-                let generation = UInt32(truncatingIfNeeded: event.token >> 32)
-                // Re-checked before each call: the read handler may close the descriptor.
-                if event.writable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleWritable() }
-                if event.readable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleReadable() }
+            try self.poller.wait(timeoutMilliseconds: -1, maxEvents: .max) {
+                if priorityEvents == 0 { woke = Sys.monotonicNanoseconds() }
+                priorityEvents += 1
+                self.dispatch($0)
             }
+            let bulkStart = Sys.monotonicNanoseconds()
+            if self.bulkLaneReady {
+                self.bulkLaneReady = false
+                let deadline = bulkStart &+ self.bulkNanosecondsPerIteration
+                try self.bulkPoller.wait(timeoutMilliseconds: 0, maxEvents: self.bulkEventsPerIteration) {
+                    // Past the time budget the rest of the batch is left for a later iteration:
+                    // level-triggered epoll reports a descriptor still ready again.
+                    guard bulkEvents == 0 || Sys.monotonicNanoseconds() < deadline else { return }
+                    bulkEvents += 1
+                    self.dispatch($0)
+                }
+            }
+            let hooksStart = Sys.monotonicNanoseconds()
             for hook in self.beforeSleepHooks { hook() }
+            let end = Sys.monotonicNanoseconds()
             self.iterations &+= 1
             if self.measuresBusyTime && woke != 0 {
-                self.busyNanoseconds &+= Sys.monotonicNanoseconds() &- woke
+                self.busyNanoseconds &+= end &- woke
+            }
+            if priorityEvents > 0 && end &- woke > Self.slowIterationNanoseconds {
+                self.logger.debug("slow loop iteration", metadata: [
+                    "loop.priority_events": "\(priorityEvents)", "loop.bulk_events": "\(bulkEvents)",
+                    "loop.priority_ms": "\((bulkStart &- woke) / 1_000_000)",
+                    "loop.bulk_ms": "\((hooksStart &- bulkStart) / 1_000_000)",
+                    "loop.hooks_ms": "\((end &- hooksStart) / 1_000_000)"])
             }
         }
     }
+
+    /// An iteration longer than this is logged at debug level with where the time went.
+    static let slowIterationNanoseconds: UInt64 = 50_000_000
+
+    private func dispatch(_ event: PollEvent) {
+        self.now = Sys.monotonicNanoseconds()
+        let fd = Int(truncatingIfNeeded: event.token & 0xFFFF_FFFF)
+        let generation = UInt32(truncatingIfNeeded: event.token >> 32)
+        // Re-checked before each call: the read handler may close the descriptor.
+        if event.writable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleWritable() }
+        if event.readable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleReadable() }
+    }
+
+    func bulkLaneReadable() { self.bulkLaneReady = true }
 
     /// Asks ``run()`` to return after the current iteration. Loop thread only.
     public func stop() {
@@ -321,6 +433,15 @@ public final class LoopHandle: Sendable {
             return taken
         }
     }
+}
+
+/// The bulk lane's epoll descriptor, watched by the priority lane: its readiness lets the
+/// iteration serve a slice of the bulk lane once the priority lane's events are done.
+private final class BulkLaneHandler: EventHandler {
+    unowned let loop: EventLoop
+    init(loop: EventLoop) { self.loop = loop }
+    func handleReadable() { self.loop.bulkLaneReadable() }
+    func handleWritable() {}
 }
 
 /// The eventfd is registered like any descriptor; its readiness drains the mailbox.

@@ -76,6 +76,30 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         self.family == AF_INET6 ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
     }
 
+    /// Whether the address is on the loopback network, so its peer is on this machine (or in
+    /// this network namespace): IPv4 127.0.0.0/8, IPv6 `::1`, and IPv4-mapped `::ffff:127.x.y.z`
+    /// (what an IPv6 socket that accepts IPv4 reports for a 127/8 peer). Protected mode and
+    /// the metrics port ask this of every peer.
+    public var isLoopback: Bool {
+        withUnsafeBytes(of: self.storage) { raw in
+            switch self.family {
+            case AF_INET:
+                // sin_addr is in network byte order: its first byte is the first octet.
+                let offset = MemoryLayout<sockaddr_in>.offset(of: \sockaddr_in.sin_addr)!
+                return raw[offset] == 127
+            case AF_INET6:
+                let offset = MemoryLayout<sockaddr_in6>.offset(of: \sockaddr_in6.sin6_addr)!
+                let bytes = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + 16])
+                let loopback: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+                if bytes.elementsEqual(loopback) { return true }
+                let mappedPrefix: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF]
+                return bytes.prefix(12).elementsEqual(mappedPrefix) && bytes[12] == 127
+            default:
+                return false
+            }
+        }
+    }
+
     /// The same address with another port.
     public func withPort(_ port: Int) -> SocketAddress {
         var copy = self

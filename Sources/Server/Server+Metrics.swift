@@ -22,18 +22,11 @@ extension Server: MetricsEndpoint {
         self.scrapeInbox = self.loop.makeInbox { [unowned self] (done: ScrapeDone) in
             self.scrapeWaiters.removeValue(forKey: done.id)?(done.text)
         }
-        try self.listen(service: .metrics, host: self.configuration.host, port: port) { [unowned self] (peer: SocketAddress) in
-            HTTPStream(endpoint: self, forbidden: self.isProtected && !self.peerIsLoopback(peer))
+        // Protected mode answers here with HTTP's own 403 (no DENIED line).
+        try self.listen(service: .metrics, host: self.configuration.host, port: port, denial: nil) {
+            [unowned self] (admitted: Bool) in
+            HTTPStream(endpoint: self, forbidden: !admitted)
         }
-    }
-
-    /// Protected mode applies: it is on and no password is set.
-    private var isProtected: Bool { self.configuration.protectedMode && self.password == nil }
-
-    /// Whether `peer` is on a loopback address: 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6.
-    static func isLoopback(_ peer: SocketAddress) -> Bool {
-        let host = peer.host
-        return host.hasPrefix("127.") || host == "::1" || host.hasPrefix("::ffff:127.")
     }
 
     var password: [UInt8]? {

@@ -57,7 +57,7 @@ public final class Server {
     var nextScrapeID = 0
     var scrapeInbox: Inbox<ScrapeDone>?
     /// Whether a peer is on loopback (protected mode); tests stand in a remote peer with it.
-    var peerIsLoopback: (SocketAddress) -> Bool = Server.isLoopback
+    var peerIsLoopback: (SocketAddress) -> Bool = { $0.isLoopback }
 
     /// - Throws: ``ServerError`` if the loop cannot be created.
     public init(configuration: ServerConfiguration, logger: Logger) throws(ServerError) {
@@ -110,7 +110,7 @@ public final class Server {
         let host = self.configuration.host
         let maxLine = self.configuration.maxLineBytes
         if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
-            try self.listen(service: .kv, host: host, port: port) { [unowned self] in
+            try self.listen(service: .kv, host: host, port: port, denial: .afterFirstByte) { [unowned self] in
                 self.nextClientID += 1
                 self.kvConnectionsReceived += 1
                 let local = self.endpoints.first { $0.service == "kv" }.map { "\($0.address)" } ?? ""
@@ -119,13 +119,17 @@ public final class Server {
             }
         }
         if case .port(let port) = self.configuration.echoPort {
-            let tcp = try self.listen(service: .echo, host: host, port: port) { EchoStream(maxLineBytes: maxLine) }
+            let tcp = try self.listen(service: .echo, host: host, port: port, denial: .atOpen) {
+                EchoStream(maxLineBytes: maxLine)
+            }
             try self.bindUDP(service: "echo", host: host, preferredPort: tcp.port, askedPort: port) { socket, bytes, peer in
                 socket.send(bytes, to: peer)
             }
         }
         if case .port(let port) = self.configuration.timePort {
-            let tcp = try self.listen(service: .time, host: host, port: port) { TimeStream(maxLineBytes: maxLine) }
+            let tcp = try self.listen(service: .time, host: host, port: port, denial: .atOpen) {
+                TimeStream(maxLineBytes: maxLine)
+            }
             try self.bindUDP(service: "time", host: host, preferredPort: tcp.port, askedPort: port) { socket, _, peer in
                 var line: [UInt8] = []
                 TimeService.appendTimeLine(now: SystemClock.wallClock(), to: &line)
@@ -134,7 +138,9 @@ public final class Server {
         }
         if case .port(let port) = self.configuration.filePort {
             let root = try Self.openFilesRoot(self.configuration.filesRoot)
-            try self.listen(service: .file, host: host, port: port) { FileStream(root: root, maxLineBytes: maxLine) }
+            try self.listen(service: .file, host: host, port: port, denial: .atOpen) {
+                FileStream(root: root, maxLineBytes: maxLine)
+            }
         }
     }
 
@@ -166,6 +172,7 @@ public final class Server {
             facts.connectedClients = persistence.clients.count
             facts.maxClients = self.maxConnections
             facts.totalConnectionsReceived = self.kvConnectionsReceived
+            facts.rejectedConnections = self.rejectedConnections
             return facts
         }
         persistence.extraConfiguration = { [unowned self] in
@@ -205,23 +212,29 @@ public final class Server {
         }
     }
 
-    /// Listens for a stream service; every peer it accepts goes through ``accept(service:makeSession:)``.
+    /// Listens for a stream service; every peer it accepts goes through
+    /// ``accept(service:peer:denial:makeSession:)``.
+    /// - Parameter denial: when a peer protected mode refuses hears so (nil: the session answers
+    ///   the refusal itself, as the metrics port's HTTP 403).
     @discardableResult
     func listen(
-        service: ServiceName, host: String, port: Int, makeSession: @escaping () -> StreamSession
+        service: ServiceName, host: String, port: Int, denial: DeniedStream.Moment?,
+        makeSession: @escaping () -> StreamSession
     ) throws(ServerError) -> SocketAddress {
-        try self.listen(service: service, host: host, port: port) { (_: SocketAddress) in makeSession() }
+        try self.listen(service: service, host: host, port: port, denial: denial) { (_: Bool) in makeSession() }
     }
 
-    /// ``listen(service:host:port:makeSession:)`` for a service whose session depends on the peer.
+    /// ``listen(service:host:port:denial:makeSession:)`` for a service whose session answers protected
+    /// mode itself: `makeSession` hears whether the peer was admitted.
     @discardableResult
     func listen(
-        service: ServiceName, host: String, port: Int, makeSession: @escaping (SocketAddress) -> StreamSession
+        service: ServiceName, host: String, port: Int, denial: DeniedStream.Moment?,
+        makeSession: @escaping (_ admitted: Bool) -> StreamSession
     ) throws(ServerError) -> SocketAddress {
         let address = try self.address(service: service.label, host: host, port: port)
         do {
             let listener = try Listener(loop: self.loop, address: address) { [unowned self] peer in
-                self.accept(service: service) { makeSession(peer) }
+                self.accept(service: service, peer: peer, denial: denial, makeSession: makeSession)
             }
             self.listeners.append(listener)
             self.endpoints.append(ListeningEndpoint(service: service.label, transport: "tcp", address: listener.localAddress))
@@ -240,11 +253,20 @@ public final class Server {
         var address = try self.address(service: service, host: host, port: preferredPort)
         do {
             let socket: DatagramSocket
+            // Protected mode: a datagram from a peer it refuses is dropped unanswered (UDP has
+            // no connection to refuse, and an answer would make the server a reflector).
+            let admitted: (DatagramSocket, UnsafeRawBufferPointer, SocketAddress) -> Void = { [unowned self] socket, bytes, peer in
+                guard self.admits(peer) else {
+                    self.deniedDatagrams += 1
+                    return
+                }
+                receive(socket, bytes, peer)
+            }
             do {
-                socket = try DatagramSocket(loop: self.loop, address: address, receive: receive)
+                socket = try DatagramSocket(loop: self.loop, address: address, receive: admitted)
             } catch where askedPort == 0 && error.errno == EADDRINUSE {
                 address = address.withPort(0)
-                socket = try DatagramSocket(loop: self.loop, address: address, receive: receive)
+                socket = try DatagramSocket(loop: self.loop, address: address, receive: admitted)
             }
             self.datagramSockets.append(socket)
             self.endpoints.append(ListeningEndpoint(service: service, transport: "udp", address: socket.localAddress))
@@ -288,22 +310,62 @@ public final class Server {
     // MARK: Connections
 
     /// The one place connections are admitted: refused while stopping, answered with one line
-    /// past the limit (existing clients never notice), otherwise served by a stream handler
-    /// that is in the live set until its close is reported to ``connectionClosed(_:)``.
-    private func accept(service: ServiceName, makeSession: () -> StreamSession) -> ConnectionDelegate? {
+    /// past the limit (existing clients never notice), answered with protected mode's DENIED
+    /// line if ``admits(_:)`` refuses the peer (or, with no `denial`, by a session that answers the
+    /// refusal itself), otherwise served by a stream handler. Either handler is in the live set
+    /// until its close is reported to ``connectionClosed(_:service:)``, so a refused peer that
+    /// never sends its first byte still counts against the limit and is closed by a graceful stop
+    /// and the idle sweep.
+    private func accept(
+        service: ServiceName, peer: SocketAddress, denial: DeniedStream.Moment?, makeSession: (_ admitted: Bool) -> StreamSession
+    ) -> ConnectionDelegate? {
         guard !self.shuttingDown else { return nil }
         guard self.connections.count < self.maxConnections else {
+            self.rejectedConnections += 1
             self.metrics.refusedConnection(service)
             return RefusedConnection(line: Self.maxConnectionsReply)
         }
-        let handler = StreamHandler(session: makeSession(), loop: self.loop) { [unowned self] in
+        let admitted = self.admits(peer)
+        let session: StreamSession
+        if !admitted {
+            self.rejectedConnections += 1
+            self.deniedConnections += 1
+        }
+        if !admitted, let denial {
+            session = DeniedStream(moment: denial)
+        } else {
+            session = makeSession(admitted)
+        }
+        let handler = StreamHandler(session: session, loop: self.loop) { [unowned self] in
             self.connectionClosed($0, service: service)
         }
         self.connections[ObjectIdentifier(handler)] = handler
         // A peer protected mode turns away is served its refusal, but counted as refused.
-        self.metrics.opened(service, refused: (handler.session as? HTTPStream)?.forbidden ?? false)
+        self.metrics.opened(service, refused: !admitted)
         return handler
     }
+
+    /// Whether protected mode lets `peer` in: always from loopback; from elsewhere only with
+    /// protected mode off or a password set (docs/protocol.md "Authentication"). The password
+    /// is the one in force now (CONFIG SET requirepass changes it); only kv has one, so with
+    /// a password set echo, time and file serve every peer, as the protected-mode rule reads.
+    func admits(_ peer: SocketAddress) -> Bool {
+        guard self.configuration.protectedMode, !self.peerIsLoopback(peer) else { return true }
+        return self.passwordIsSet
+    }
+
+    /// Whether a kv password is in force.
+    private var passwordIsSet: Bool {
+        if let persistence = self.persistence { return persistence.password != nil }
+        return self.configuration.requirePassword?.isEmpty == false
+    }
+
+    /// Connections refused at accept, past the limit or by protected mode (INFO rejected_connections).
+    public private(set) var rejectedConnections = 0
+    /// Connections protected mode refused.
+    public private(set) var deniedConnections = 0
+    /// UDP datagrams protected mode dropped.
+    public private(set) var deniedDatagrams = 0
 
     private func connectionClosed(_ handler: StreamHandler, service: ServiceName) {
         self.metrics.closed(service)

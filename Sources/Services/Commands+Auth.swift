@@ -26,14 +26,21 @@ extension Commands {
 
 /// The password comparison (AUTH, HELLO, and the metrics port's bearer token).
 public enum Password {
-    /// Compares in time that depends only on the expected password's length: every byte of it
-    /// is visited whatever `given` holds, and a length difference is folded into the result.
-    public static func matches(_ given: ArraySlice<UInt8>, _ expected: [UInt8]) -> Bool {
+    /// Compares in time that depends only on the two lengths, never on the bytes: every byte of
+    /// `expected` is read exactly once and `given` is read `expected.count` times (cycling
+    /// through it), whatever the first mismatch; differences are OR-ed together with no branch
+    /// on them, and a length difference is folded into the same result. Redis's
+    /// `time_independent_strcmp` has the same aim. Generic so a test can count the reads.
+    public static func matches<Given: RandomAccessCollection<UInt8>, Expected: RandomAccessCollection<UInt8>>(
+        _ given: Given, _ expected: Expected
+    ) -> Bool where Given.Index == Int, Expected.Index == Int {
         var difference = UInt(bitPattern: given.count ^ expected.count)
-        let base = given.startIndex
-        for i in 0..<expected.count {
-            let byte = given.isEmpty ? 0 : given[base + i % given.count]
-            difference |= UInt(byte ^ expected[i])
+        let givenCount = given.count
+        var i = 0
+        for byte in expected {
+            let other = givenCount == 0 ? 0 : given[given.startIndex + i % givenCount]
+            difference |= UInt(other ^ byte)
+            i += 1
         }
         return difference == 0
     }

@@ -44,11 +44,17 @@ public struct KVSession {
         }
     }
 
+    /// The protocol a connection whose first byte is `firstByte` speaks: `*` is RESP, anything
+    /// else the line protocol.
+    public static func wireProtocol(firstByte: UInt8) -> WireProtocol {
+        firstByte == UInt8(ascii: "*") ? .resp : .line
+    }
+
     /// Buffers received bytes; the first byte ever received decides the protocol.
     public mutating func receive(_ bytes: UnsafeRawBufferPointer) {
         if self.negotiatedProtocol == nil {
             guard let first = bytes.first else { return }
-            self.negotiatedProtocol = first == UInt8(ascii: "*") ? .resp : .line
+            self.negotiatedProtocol = Self.wireProtocol(firstByte: first)
         }
         switch self.negotiatedProtocol {
         case .resp: self.resp.receive(bytes)

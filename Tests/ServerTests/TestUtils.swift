@@ -68,11 +68,24 @@ final class TestClient {
     private(set) var isClosed = false
 
     /// Starts a non-blocking connect; ``waitConnected(deadline:)`` finishes it.
-    init(host: String = "127.0.0.1", port: Int, wait: Bool = true, deadline: ContinuousClock.Instant = .now + .seconds(10)) throws {
+    convenience init(host: String = "127.0.0.1", port: Int, wait: Bool = true, deadline: ContinuousClock.Instant = .now + .seconds(10)) throws {
         let family: CInt = host.contains(":") ? AF_INET6 : AF_INET
         let fd = socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
+        try self.init(socket: fd, host: host, port: port, wait: wait, deadline: deadline)
+    }
+
+    /// Takes a non-blocking stream socket made elsewhere (in another network namespace, say),
+    /// binds it to `source` if given, and connects it.
+    init(socket fd: CInt, host: String, port: Int, bindTo source: String? = nil, wait: Bool = true,
+         deadline: ContinuousClock.Instant = .now + .seconds(10)) throws {
         self.fd = fd
+        if let source, withSocketAddress(host: source, port: 0, { sa, len, _ in bind(fd, sa, len) }) != 0 {
+            let err = errno
+            Glibc.close(fd)
+            self.isClosed = true
+            throw TestFailure("bind to \(source): errno \(err)")
+        }
         let r = withSocketAddress(host: host, port: port) { sa, len, _ in connect(fd, sa, len) }
         if r != 0 && errno != EINPROGRESS {
             let err = errno
@@ -310,16 +323,24 @@ final class ReactordProcess {
     ///   - directory: the working directory (default: this process's).
     ///   - shellPrefix: shell commands `/bin/sh` runs before it execs the executable in its place
     ///     (limits such as `ulimit -f`); the PID stays the same.
-    init(executable: String = "reactord", arguments: [String], environment: [String: String] = [:], directory: String? = nil,
-         shellPrefix: String? = nil) throws {
+    convenience init(executable: String = "reactord", arguments: [String], environment: [String: String] = [:],
+                     directory: String? = nil, shellPrefix: String? = nil) throws {
         let executableURL = try builtExecutable(named: executable)
         if let shellPrefix {
-            self.process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            self.process.arguments = ["-c", shellPrefix + "; exec \"$0\" \"$@\"", executableURL.path] + arguments
+            try self.init(launcher: URL(fileURLWithPath: "/bin/sh"),
+                          arguments: ["-c", shellPrefix + "; exec \"$0\" \"$@\"", executableURL.path] + arguments,
+                          environment: environment, directory: directory)
         } else {
-            self.process.executableURL = executableURL
-            self.process.arguments = arguments
+            try self.init(launcher: executableURL, arguments: arguments, environment: environment, directory: directory)
         }
+    }
+
+    /// Runs `launcher` with `arguments` (a wrapper that execs the server, such as
+    /// `ip netns exec NS reactord ...`, so the PID is still the server's), with `environment`
+    /// added to this process's.
+    init(launcher: URL, arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws {
+        self.process.executableURL = launcher
+        self.process.arguments = arguments
         if !environment.isEmpty {
             self.process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
