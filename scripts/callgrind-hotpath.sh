@@ -2,12 +2,19 @@
 # Counts the instructions reactord executes for redis-benchmark's SET and GET at pipeline 16
 # (the hot path), under valgrind's callgrind, counting only the benchmark itself (the counters
 # are zeroed once reactord has answered one request and dumped when the benchmark ends).
-# Usage: [KEEP=profile.out] scripts/callgrind-hotpath.sh [path/to/reactord] (default .build/release/reactord).
+# Usage: [KEEP=profile.out] scripts/callgrind-hotpath.sh [path/to/reactord] [REACTORD FLAGS...]
+#        (default .build/release/reactord; flags are added to the server's, e.g. --max-memory 64mb)
 #        scripts/callgrind-hotpath.sh redis [PORT]   the same measurement of redis-server without
 #        persistence (default port 7412 on 127.0.0.1), for the ratio.
+# Environment: FILL="redis-benchmark arguments" runs a load before the counters are zeroed (to fill
+# the keyspace first); LOAD="redis-benchmark arguments" replaces the counted load (default
+# "-c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get"; the per-request figure divides by -n times
+# the number of tests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-.build/release/reactord}
+[ $# -gt 0 ] && shift
+load=${LOAD:--c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 if [ "$binary" = redis ]; then
@@ -22,7 +29,8 @@ else
     binary=$work/reactord
     mkfifo "$work/out"
     valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" "$binary" --kv-port 0 --echo-port off \
-        --time-port off --file-port off --data-dir "$work/data" --fsync no --log-level error > "$work/out" 2> "$work/valgrind.log" &
+        --time-port off --file-port off --data-dir "$work/data" --fsync no --log-level error "$@" \
+        > "$work/out" 2> "$work/valgrind.log" &
     pid=$!
     port=
     while read -r line; do
@@ -35,12 +43,19 @@ fi
 [ -n "$port" ] || { cat "$work/valgrind.log"; exit 1; }
 # One request first, so one-time work (the command table's lazy statics) is not counted.
 redis-cli -p "$port" ping > /dev/null
+if [ -n "${FILL:-}" ]; then
+    # shellcheck disable=SC2086
+    redis-benchmark -p "$port" $FILL -q > /dev/null
+fi
 callgrind_control -z "$pid" > /dev/null
-redis-benchmark -p "$port" -c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get -q > "$work/benchmark.txt"
+# shellcheck disable=SC2086
+redis-benchmark -p "$port" $load -q > "$work/benchmark.txt"
 tr "\r" "\n" < "$work/benchmark.txt" | grep "requests per second"
 callgrind_control -d "$pid" > /dev/null
 kill -TERM "$pid"; wait "$pid" || true
 dump=$(ls "$work"/callgrind.*.1 2>/dev/null | head -1)
 total=$(callgrind_annotate "$dump" | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
 if [ -n "${KEEP:-}" ]; then cp "$dump" "$KEEP"; fi   # KEEP=file keeps the profile for callgrind_annotate
-echo "instructions for 400000 requests (SET+GET, -P 16): $total ($((total / 400000)) per request)"
+requests=$(tr "\r" "\n" < "$work/benchmark.txt" | grep -c "requests per second")
+requests=$((requests * $(echo "$load" | sed -E 's/.*-n ([0-9]+).*/\1/')))
+echo "instructions for $requests requests ($load): $total ($((total / requests)) per request)"

@@ -34,23 +34,8 @@ public struct ByteSize: Equatable, Sendable, CustomStringConvertible {
     public init(bytes: Int) { self.bytes = bytes }
 
     public init?(argument: String) {
-        let text = argument.lowercased()
-        let digits = text.prefix { $0 >= "0" && $0 <= "9" }
-        guard !digits.isEmpty, let number = Int(digits) else { return nil }
-        let multiplier: Int
-        switch text.dropFirst(digits.count) {
-        case "": multiplier = 1
-        case "k": multiplier = 1000
-        case "kb": multiplier = 1024
-        case "m": multiplier = 1000 * 1000
-        case "mb": multiplier = 1024 * 1024
-        case "g": multiplier = 1000 * 1000 * 1000
-        case "gb": multiplier = 1024 * 1024 * 1024
-        default: return nil
-        }
-        let (product, overflow) = number.multipliedReportingOverflow(by: multiplier)
-        guard !overflow else { return nil }
-        self.bytes = product
+        guard let bytes = MemorySize.bytes(argument) else { return nil }
+        self.bytes = bytes
     }
 
     public var description: String { String(self.bytes) }

@@ -2,6 +2,12 @@
 // formatting and parsing, and appending straight into the caller's output buffer.
 // Nothing here builds a String on the request path; every helper works on bytes.
 
+/// A memory size as redis.conf and CONFIG SET read one (``ASCII/parseMemory(_:)``), for the
+/// executable's flags and the config file: one parser for every place a size is read.
+public enum MemorySize {
+    public static func bytes(_ text: String) -> Int? { ASCII.parseMemory(ArraySlice(text.utf8)) }
+}
+
 /// ASCII constants and byte predicates, case folding and integer parsing.
 enum ASCII {
     /// A memory size as Redis's CONFIG SET and redis.conf read one: digits, then optionally a unit in
