@@ -79,11 +79,17 @@ run() {
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     found=$(find "$work" -type f | wc -l)
     seeds=$(find "Fuzz/Corpus/$target" -type f | wc -l)
-    echo "$target: exit $status, ${runs:-0} executions in ${seconds}s, corpus $((found + seeds)) inputs ($seeds seeds + $found new), log $log"
+    echo "$target: exit $status, ${runs:-0} executions in ${seconds}s, corpus $((found + seeds)) inputs ($seeds seeds + $found new)"
     if [ "$status" != 0 ]; then
         grep -E "ERROR|invariant|SUMMARY|Test unit written|Fatal error|panic" "$log" | head -20 >&2 || true
+        echo "  libFuzzer's log: $log" >&2
     fi
-    if [ "${FUZZ_KEEP_CORPUS:-}" = 1 ]; then echo "  working corpus kept in $work"; else rm -rf "$work"; fi
+    if [ "${FUZZ_KEEP_CORPUS:-}" = 1 ]; then
+        echo "  working corpus kept in $work, log $log"
+    else
+        rm -rf "$work"
+        if [ "$status" = 0 ]; then rm -f "$log"; fi
+    fi
     return "$status"
 }
 
