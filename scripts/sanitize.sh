@@ -8,7 +8,9 @@
 # Exit status: non-zero when a build fails, a test fails, or a sanitizer reports (ASan aborts the
 # test process at its first report; TSan reports every race and fails the process at exit).
 #
-# ThreadSanitizer: known false positives of the toolchain's own libraries are listed in
+# Findings in the toolchain's own libraries (not reactord's code) are suppressed in
+# scripts/asan-suppressions.txt, lsan-suppressions.txt and tsan-suppressions.txt, each with its
+# reason. ThreadSanitizer: known false positives of the toolchain's own libraries are listed in
 # scripts/tsan-suppressions.txt, each with the reason; a race in reactord's code is never listed
 # there, it is fixed.
 set -euo pipefail
@@ -28,7 +30,7 @@ run_asan() {
     echo "== AddressSanitizer (.build-asan)"
     # detect_leaks: LeakSanitizer runs when each test process exits (XCTest's, then Swift
     # Testing's). The suppressions name XCTest's own objects (scripts/lsan-suppressions.txt).
-    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1} \
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:suppressions=$PWD/scripts/asan-suppressions.txt} \
         LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan-suppressions.txt:print_suppressions=0} \
         swift test --scratch-path .build-asan --sanitize=address --skip "$skip" "$@"
 }

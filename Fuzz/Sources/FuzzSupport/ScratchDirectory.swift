@@ -54,9 +54,10 @@ public struct ScratchDirectory {
     public func remove() {
         if let dir = opendir(self.path) {
             while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
+                // The name in place, up to its NUL: copying the whole 256-byte d_name field can
+                // read past the end of the directory buffer for the last, short entry.
+                let name = String(cString: (UnsafeRawPointer(entry) + MemoryLayout<dirent>.offset(of: \.d_name)!)
+                    .assumingMemoryBound(to: CChar.self))
                 if name != "." && name != ".." { unlink(self.file(name)) }
             }
             closedir(dir)
