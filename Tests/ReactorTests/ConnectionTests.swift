@@ -90,7 +90,7 @@ extension ReactorTests {
         @Test func connectionPausedByAnotherHandlerInTheSameBatchStaysOpen() throws {
             let loop = try EventLoop()
             var iterations = 0
-            loop.addBeforeSleepHook {
+            loop.addBeforeSleepHook { [unowned loop] in  // the loop owns its hooks: no cycle
                 iterations += 1
                 if iterations == 1 { loop.stop() }
             }
