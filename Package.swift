@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "LineFraming", targets: ["LineFraming"]),
         .library(name: "Services", targets: ["Services"]),
         .library(name: "Store", targets: ["Store"]),
+        .library(name: "Server", targets: ["Server"]),
         .executable(name: "reactord", targets: ["reactord"]),
         .executable(name: "reactor-cli", targets: ["reactor-cli"]),
         .executable(name: "kvbench", targets: ["kvbench"]),

@@ -128,7 +128,7 @@ enum CommandError: Error {
         case .unknownCommand(let arguments):
             if line {
                 output.append("unknown command '")
-                output.append(contentsOf: arguments[0])
+                output.appendSingleLine(arguments[0])
                 output.append("'")
             } else {
                 Self.writeRedisUnknownCommand(arguments, to: &output)

@@ -168,7 +168,11 @@ extension ReactorTests {
                         clientsClosed += 1
                         if clientsClosed == target && server.closed == target { loop.stop() }
                     }
-                    server.onClose = { if clientsClosed == target && server.closed == target { loop.stop() } }
+                    // Unowned: the server owns this closure (a strong capture would be a cycle
+                    // holding the loop, which LeakSanitizer reports).
+                    server.onClose = { [unowned server] in
+                        if clientsClosed == target && server.closed == target { loop.stop() }
+                    }
                     let client = try Connection.connect(loop: loop, to: listener.localAddress, delegate: delegate)
                     client.write(Array("ping".utf8))
                     created.insert(inode(of: client.descriptor.rawValue))

@@ -49,7 +49,8 @@ extension ReactorTests {
             }
             defer { listener.close() }
             let client = RecordingDelegate()
-            client.onRead = { connection in
+            // Unowned: the delegate owns this closure (a strong capture would be a cycle).
+            client.onRead = { [unowned client] connection in
                 if client.received == Array("hello\n".utf8) { connection.write(Array("bye\n".utf8)) }
             }
             client.onClose = { _ in loop.stop() }

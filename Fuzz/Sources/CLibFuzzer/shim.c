@@ -1,0 +1,1 @@
+// Empty: CLibFuzzer only declares libFuzzer's entry point (include/CLibFuzzer.h).
