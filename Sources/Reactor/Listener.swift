@@ -76,6 +76,9 @@ public final class Listener: EventHandler {
             }
             guard case .processed(let (fd, peer)) = result else { break }
             self.exhaustionLogged = false
+            // Replies go out as soon as they are written: with Nagle's algorithm a reply written
+            // while an earlier one is unacknowledged waits for the peer's delayed ACK (40 ms).
+            try? Sys.setsockopt(fd, level: CInt(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
             if let delegate = self.accept(peer) {
                 Connection.accepted(loop: self.loop, descriptor: fd, peer: peer, delegate: delegate)
             } else {
