@@ -101,6 +101,7 @@ public final class Connection: EventHandler {
         var readBudgetPerWakeup = 32 * 1024
         var priorityReadBudget = 1024
         var inBulkLane = false
+        var hasRead = false
         /// In the bulk lane: when the last turn that drained the socket ended (nil after a turn
         /// that used its whole budget).
         var drainedAt: UInt64?
@@ -180,6 +181,8 @@ public final class Connection: EventHandler {
     }
     /// Whether the connection is in the loop's bulk lane (see EventLoop.swift).
     var inBulkLane: Bool { self.core.pointee.inBulkLane }
+    /// Bytes read on a connection's first readable turn in the priority lane.
+    static let firstTurnBudget = 512
     /// Monotonic time (ns) of the last byte read or written.
     var lastActivity: UInt64 { self.core.pointee.lastActivity }
     /// Where the connection is in its life.
@@ -503,7 +506,12 @@ public final class Connection: EventHandler {
             if self.core.pointee.state != .closed && !self.core.pointee.interest.contains(.write) { self.probeError() }
             return
         }
-        let turnBudget = self.core.pointee.inBulkLane ? self.core.pointee.readBudgetPerWakeup : self.core.pointee.priorityReadBudget
+        // A connection's first turn is smaller still: when thousands of connections start sending at
+        // the same instant, a newcomer waits behind one first turn of each before any is known as a
+        // flooder.
+        let turnBudget = self.core.pointee.inBulkLane ? self.core.pointee.readBudgetPerWakeup
+            : self.core.pointee.hasRead ? self.core.pointee.priorityReadBudget : Self.firstTurnBudget
+        self.core.pointee.hasRead = true
         var budget = turnBudget
         var drained = false
         while budget > 0 && self.core.pointee.state == .open && !self.core.pointee.readEOF

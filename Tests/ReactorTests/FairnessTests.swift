@@ -70,8 +70,9 @@ extension ReactorTests {
             let arrival = try #require(floodAtArrival, "the flooders never all reached the bulk lane")
             let served = try #require(floodAtFirstReply, "the newcomer was never served")
             #expect(newcomer.bytes == 1)
-            // A priority turn per flooder happened before the newcomer came.
-            #expect(arrival == flooderCount * flooders[0].priorityReadBudget)
+            // A first turn per flooder (smaller than later priority turns) happened before the newcomer came.
+            #expect(arrival == flooderCount * Connection.firstTurnBudget)
+            #expect(Connection.firstTurnBudget < flooders[0].priorityReadBudget)
             // The newcomer waited for at most one bulk slice, while most of the flood still waited.
             #expect(served - arrival <= slice, "newcomer waited behind \(served - arrival) flood bytes")
             #expect(served < flooderCount * backlog / 2)
