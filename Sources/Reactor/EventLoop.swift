@@ -264,18 +264,22 @@ public final class EventLoop {
         self.loopThread = pthread_self()
         defer { self.loopThread = nil }
         self.stopRequested = false
+        // The slow-iteration report is debug output: without it (and without busy-time metrics)
+        // an iteration reads the clock only for the bulk lane's time budget.
+        let reportsSlowIterations = self.logger.logLevel <= .debug
         while !self.stopRequested {
             // Blocks only when the bulk lane is idle too: while it has ready descriptors its
             // epoll descriptor is readable, so this returns at once.
             var priorityEvents = 0
             var bulkEvents = 0
             var woke: UInt64 = 0
+            let tracksTime = reportsSlowIterations || self.measuresBusyTime
             try self.poller.wait(timeoutMilliseconds: -1, maxEvents: .max) {
-                if priorityEvents == 0 { woke = Sys.monotonicNanoseconds() }
+                if priorityEvents == 0 && tracksTime { woke = Sys.monotonicNanoseconds() }
                 priorityEvents += 1
                 self.dispatch($0)
             }
-            let bulkStart = Sys.monotonicNanoseconds()
+            let bulkStart = tracksTime || self.bulkLaneReady ? Sys.monotonicNanoseconds() : 0
             if self.bulkLaneReady {
                 self.bulkLaneReady = false
                 let deadline = bulkStart &+ self.bulkNanosecondsPerIteration
@@ -287,14 +291,15 @@ public final class EventLoop {
                     self.dispatch($0)
                 }
             }
-            let hooksStart = Sys.monotonicNanoseconds()
+            let hooksStart = tracksTime ? Sys.monotonicNanoseconds() : 0
             for hook in self.beforeSleepHooks { hook() }
-            let end = Sys.monotonicNanoseconds()
             self.iterations &+= 1
+            guard tracksTime else { continue }
+            let end = Sys.monotonicNanoseconds()
             if self.measuresBusyTime && woke != 0 {
                 self.busyNanoseconds &+= end &- woke
             }
-            if priorityEvents > 0 && end &- woke > Self.slowIterationNanoseconds {
+            if reportsSlowIterations && priorityEvents > 0 && end &- woke > Self.slowIterationNanoseconds {
                 self.logger.debug("slow loop iteration", metadata: [
                     "loop.priority_events": "\(priorityEvents)", "loop.bulk_events": "\(bulkEvents)",
                     "loop.priority_ms": "\((bulkStart &- woke) / 1_000_000)",

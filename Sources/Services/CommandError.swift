@@ -57,7 +57,6 @@ enum CommandError: Error {
     case configNotOneOf(ArraySlice<UInt8>, StaticString)
     case configFailed(ArraySlice<UInt8>, String)
     case configNotMemory(ArraySlice<UInt8>)
-    case configNotEvictionPolicy(ArraySlice<UInt8>)
     case functionFlushOption
     case noSuchClient
     case clientIDInvalid
@@ -182,41 +181,23 @@ enum CommandError: Error {
             output.appendSingleLine(name)
             output.append("'")
         case .configImmutable(let name):
-            output.append("CONFIG SET failed (possibly related to argument '")
-            output.appendSingleLine(name)
-            output.append("') - can't set immutable config")
+            Self.writeConfigFailure(name, "can't set immutable config", to: &output)
         case .slowlogCount: output.append("count should be greater than or equal to -1")
         case .configNotMemory(let name):
-            output.append("CONFIG SET failed (possibly related to argument '")
-            output.appendSingleLine(name)
-            output.append("') - argument must be a memory value")
-        case .configNotEvictionPolicy(let name):
-            // Redis's list names its LFU policies too; this server has none (README lists the difference).
-            output.append("CONFIG SET failed (possibly related to argument '")
-            output.appendSingleLine(name)
-            output.append("') - argument(s) must be one of the following: volatile-lru, volatile-random, volatile-ttl, ")
-            output.append("allkeys-lru, allkeys-random, noeviction")
+            Self.writeConfigFailure(name, "argument must be a memory value", to: &output)
         case .configNotInteger(let name):
-            output.append("CONFIG SET failed (possibly related to argument '")
-            output.appendSingleLine(name)
-            output.append("') - argument couldn't be parsed into an integer")
+            Self.writeConfigFailure(name, "argument couldn't be parsed into an integer", to: &output)
         case .configOutOfRange(let name, let minimum, let maximum):
-            output.append("CONFIG SET failed (possibly related to argument '")
-            output.appendSingleLine(name)
-            output.append("') - argument must be between ")
+            Self.writeConfigFailure(name, "argument must be between ", to: &output)
             output.appendDecimal(minimum)
             output.append(" and ")
             output.appendDecimal(maximum)
             output.append(" inclusive")
         case .configNotOneOf(let name, let values):
-            output.append("CONFIG SET failed (possibly related to argument '")
-            output.appendSingleLine(name)
-            output.append("') - argument(s) must be one of the following: ")
+            Self.writeConfigFailure(name, "argument(s) must be one of the following: ", to: &output)
             output.append(values)
         case .configFailed(let name, let reason):
-            output.append("CONFIG SET failed (possibly related to argument '")
-            output.appendSingleLine(name)
-            output.append("') - ")
+            Self.writeConfigFailure(name, "", to: &output)
             output.appendSingleLine(reason.utf8)
         case .functionFlushOption: output.append("FUNCTION FLUSH only supports SYNC|ASYNC option")
         case .noSuchClient: output.append("No such client")
@@ -260,6 +241,14 @@ enum CommandError: Error {
 
     /// Redis's wording: the name and the first arguments, each cut so the list stays near 128
     /// bytes, and cut at a NUL as Redis's C formatting does.
+    /// Redis's CONFIG SET failure: `CONFIG SET failed (possibly related to argument 'NAME') - REASON`.
+    private static func writeConfigFailure(_ name: ArraySlice<UInt8>, _ reason: StaticString, to output: inout [UInt8]) {
+        output.append("CONFIG SET failed (possibly related to argument '")
+        output.appendSingleLine(name)
+        output.append("') - ")
+        output.append(reason)
+    }
+
     private static func writeRedisUnknownCommand(_ arguments: ArgumentVector, to output: inout [UInt8]) {
         output.append("unknown command '")
         output.appendSingleLine(Self.cString(arguments[0], max: 128))

@@ -314,7 +314,9 @@ extension Commands {
             } else if arguments.argument(i, is: "maxmemory-policy") {
                 let name = arguments[i + 1].map(ASCII.lowercased)
                 guard Self.evictionPolicies.contains(where: { ASCII.equalsIgnoringCase(name[...], $0) }) else {
-                    return call.reply.error(.configNotEvictionPolicy(arguments[i]))
+                    // Redis's list names its LFU policies too; this server has none (README lists the difference).
+                    return call.reply.error(.configNotOneOf(
+                        arguments[i], "volatile-lru, volatile-random, volatile-ttl, allkeys-lru, allkeys-random, noeviction"))
                 }
                 policy = name
             } else if arguments.argument(i, is: "requirepass") {
