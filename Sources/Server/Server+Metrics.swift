@@ -29,9 +29,10 @@ extension Server: MetricsEndpoint {
         }
     }
 
+    /// The kv password in force now (CONFIG SET requirepass changes it), nil: none.
     var password: [UInt8]? {
         if let persistence { return persistence.password }
-        return self.configuration.requirePassword.map { Array($0.utf8) }
+        return self.configuration.requirePassword.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
     }
 
     func healthProblem() -> String? {

@@ -351,13 +351,7 @@ public final class Server {
     /// a password set echo, time and file serve every peer, as the protected-mode rule reads.
     func admits(_ peer: SocketAddress) -> Bool {
         guard self.configuration.protectedMode, !self.peerIsLoopback(peer) else { return true }
-        return self.passwordIsSet
-    }
-
-    /// Whether a kv password is in force.
-    private var passwordIsSet: Bool {
-        if let persistence = self.persistence { return persistence.password != nil }
-        return self.configuration.requirePassword?.isEmpty == false
+        return self.password != nil
     }
 
     /// Connections refused at accept, past the limit or by protected mode (INFO rejected_connections).
