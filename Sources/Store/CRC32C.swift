@@ -24,11 +24,20 @@ enum CRC32C {
 
     /// The CRC-32C of `bytes`.
     static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        ~Self.update(Self.initialState, with: bytes)
+    }
+
+    /// The running state before any byte: feed pieces to ``update(_:with:)`` in order, and the
+    /// checksum of their concatenation is `~state` (a 512 MiB record is checked a megabyte at a time).
+    static let initialState: UInt32 = 0xFFFF_FFFF
+
+    /// Folds `bytes` into a running state (see ``initialState``).
+    static func update(_ state: UInt32, with bytes: UnsafeRawBufferPointer) -> UInt32 {
         guard var pointer = bytes.baseAddress else {
-            return 0
+            return state
         }
         var remaining = bytes.count
-        var crc: UInt32 = 0xFFFF_FFFF
+        var crc = state
         Self.tables.withUnsafeBufferPointer { table in
             while remaining >= 8 {
                 let low = UInt32(littleEndian: pointer.loadUnaligned(as: UInt32.self)) ^ crc
@@ -47,7 +56,7 @@ enum CRC32C {
                 remaining -= 1
             }
         }
-        return ~crc
+        return crc
     }
 
     /// The CRC-32C of `bytes`.

@@ -79,6 +79,9 @@ public struct CompactionJob: Sendable {
     /// `no`): ``run()`` syncs it first, off the loop thread, so the snapshot never rests on records a
     /// power cut could take back while later ones survive.
     var segmentToSync: String? = nil
+    /// Values from this many bytes are copied from the files into the snapshot, never held in memory
+    /// (DiskValues.swift): ``DurableStore/Configuration/diskValueThresholdBytes``.
+    var diskValueThreshold = DurableStore.Configuration.defaultDiskValueThreshold
     let cancellation = Cancellation()
 
     /// Asks a running job to stop soon (a graceful stop must not wait for a long compaction): it
@@ -125,12 +128,15 @@ public struct CompactionJob: Sendable {
                 }
             }
             let keyspace: Keyspace
+            var diskValues: DiskValues?
+            defer { diskValues?.close(io: self.io) }
             if let live {
                 keyspace = live
             } else {
                 keyspace = Keyspace()
+                diskValues = DiskValues(threshold: self.diskValueThreshold)
                 try DurableStore.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
-                                                  into: keyspace, logger: nil)
+                                                  into: keyspace, logger: nil, diskValues: diskValues)
                 DurableStore.dropExpired(keyspace, now: self.clock())
             }
             do {
@@ -140,7 +146,9 @@ public struct CompactionJob: Sendable {
             }
             let cancellation = self.cancellation
             try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io,
-                               leavingOutExpiredAt: live == nil ? nil : self.clock()) { cancellation.isSet }
+                               leavingOutExpiredAt: live == nil ? nil : self.clock(), diskValues: diskValues) {
+                cancellation.isSet
+            }
             try step(.wroteTemporary)
             do {
                 try self.io.fsync(fd)
@@ -216,6 +224,11 @@ public final class DurableStore {
         /// stop stays within the few seconds a service manager waits. Estimated from the last
         /// compaction's pace, or 100 MB/s of keyspace before the first.
         public var shutdownCompactionBudget: Duration = .milliseconds(1500)
+        /// A compaction copies values of at least this many bytes from `database.txt` and the log
+        /// segments into the new snapshot a piece at a time instead of rebuilding them in memory
+        /// (DiskValues.swift). 1 MiB: a rebuilt 512 MiB value cost 1 GiB more while it ran.
+        public var diskValueThresholdBytes = Self.defaultDiskValueThreshold
+        public static let defaultDiskValueThreshold = 1 << 20
         /// The wall clock in Unix milliseconds, read at recovery and compaction (to drop keys whose deadline
         /// passed) and by the APIs that take no `now:`. Tests inject a manual clock.
         public var clock: @Sendable () -> Int64
@@ -921,10 +934,13 @@ public final class DurableStore {
     // MARK: - Recovery helpers (any thread: they touch only the keyspace they are given)
 
     /// Loads `database.txt` and replays the rotated `segments` in order into `keyspace`, deadlines kept.
+    /// `diskValues` (compaction only): values from its threshold stay where they are (DiskValues.swift);
+    /// the files they are in stay open in it, for the caller to close.
     static func loadDurableState(
-        directory: String, segments: [Int], io: StoreIO, into keyspace: Keyspace, logger: Logger?
+        directory: String, segments: [Int], io: StoreIO, into keyspace: Keyspace, logger: Logger?,
+        diskValues: DiskValues? = nil
     ) throws(StoreError) {
-        _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace)
+        _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace, diskValues: diskValues)
         for segment in segments {
             let path = directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
             let fd: CInt
@@ -933,9 +949,21 @@ public final class DurableStore {
             } catch {
                 throw StoreError(operation: "open", path: path, errno: error)
             }
-            defer { io.close(fd) }
-            let replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false) { record in
-                Self.apply(record, to: keyspace)
+            let replayed: WriteAheadLog.ReplayResult
+            if let diskValues {
+                let source = diskValues.addSource(path: path, fd: fd, escaped: false)
+                replayed = try WriteAheadLog.replay(
+                    path: path, fd: fd, io: io, leavingOnDiskFrom: diskValues.threshold,
+                    onDisk: { record in
+                        let place = DiskValues.Place(source: source, offset: record.valueOffset, length: record.valueLength)
+                        diskValues.place(record.key, at: place, deadline: record.deadline, in: keyspace)
+                    },
+                    apply: { record in Self.apply(record, to: keyspace, diskValues: diskValues) })
+            } else {
+                defer { io.close(fd) }
+                replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false) { record in
+                    Self.apply(record, to: keyspace)
+                }
             }
             logger?.info("replayed rotated log segment",
                          metadata: ["store.path": "\(path)", "store.records": "\(replayed.records)"])
@@ -943,13 +971,17 @@ public final class DurableStore {
     }
 
     /// Applies one replayed record. Deadlines are kept as written, even past ones: see Record.swift.
-    static func apply(_ record: Record.View, to keyspace: Keyspace) {
+    /// With `diskValues`, a set or delete also forgets any value of the key left on disk, and a clear all.
+    static func apply(_ record: Record.View, to keyspace: Keyspace, diskValues: DiskValues? = nil) {
         switch record.kind {
         case Record.kindSet:
+            diskValues?.forget(record.key)
             keyspace.set(record.key, record.value, deadline: nil)
         case Record.kindSetWithDeadline:
+            diskValues?.forget(record.key)
             keyspace.set(record.key, record.value, deadline: record.deadline)
         case Record.kindDelete:
+            diskValues?.forget(record.key)
             keyspace.remove(record.key)
         case Record.kindExpire:
             if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, record.deadline) }
@@ -957,6 +989,7 @@ public final class DurableStore {
             if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, nil) }
         default:
             // clear: drop everything (replay never runs on a keyspace anyone else holds).
+            diskValues?.forgetAll()
             while keyspace.count > 0 { keyspace.remove(at: keyspace.count - 1) }
         }
     }
@@ -1241,7 +1274,8 @@ public final class DurableStore {
         try self.io.compactionStep(.rotated)
         return CompactionJob(directory: self.directory, segments: self.segments, io: self.io,
                              clock: self.configuration.clock, keyCount: self.keyspace.count,
-                             segmentToSync: segmentToSync)
+                             segmentToSync: segmentToSync,
+                             diskValueThreshold: self.configuration.diskValueThresholdBytes)
     }
 
     /// Renames the (synced) log to `segmentPath` and switches to a new empty `database.wal`, or leaves

@@ -34,7 +34,15 @@ enum Snapshot {
     /// - Returns: false when the file does not exist.
     /// - Throws: ``StoreError`` naming the path and line for a line without a tab or a bad escape, or
     ///   the errno of a failing open/read.
-    static func load(path: String, io: StoreIO, into keyspace: Keyspace) throws(StoreError) -> Bool {
+    ///
+    /// With `diskValues` (compaction), a value whose escaped text is at least its threshold is not read
+    /// into memory: its key is placed with the value's place in this file (DiskValues.swift), and a
+    /// line longer than the read buffer is scanned a buffer-full at a time for its end. Such a value's
+    /// escapes are not checked here: it is copied verbatim into the next snapshot, and the start-up that
+    /// loaded this file (without `diskValues`) checked them.
+    static func load(
+        path: String, io: StoreIO, into keyspace: Keyspace, diskValues: DiskValues? = nil
+    ) throws(StoreError) -> Bool {
         let fd: CInt
         do {
             fd = try io.open(path, O_RDONLY, 0)
@@ -44,14 +52,33 @@ enum Snapshot {
             }
             throw StoreError(operation: "open", path: path, errno: error)
         }
-        defer { io.close(fd) }
+        var source: Int?
+        if let diskValues {
+            // The file stays open until the compaction has copied its values (DiskValues closes it).
+            source = diskValues.addSource(path: path, fd: fd, escaped: true)
+        }
+        defer { if source == nil { io.close(fd) } }
 
         var capacity = Self.chunkBytes
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
         var filled = 0
+        var bufferOffset = 0  // file offset of buffer[0]
         var lineNumber = 0
         while true {
+            if filled == capacity, let diskValues, let source, buffer.load(as: UInt8.self) != Self.hash,
+                memchr(buffer, CInt(Self.tab), filled) != nil
+            {
+                // One line longer than the buffer, its key read: its value stays on disk. (A comment, or
+                // a key longer than the buffer, is read whole as below.)
+                lineNumber += 1
+                let atEnd = try Self.skipLongLine(buffer: buffer, capacity: capacity, filled: &filled,
+                                                  bufferOffset: &bufferOffset, fd: fd, path: path, io: io,
+                                                  lineNumber: lineNumber, source: source, diskValues: diskValues,
+                                                  into: keyspace)
+                if atEnd { return true }
+                continue
+            }
             if filled == capacity {
                 // One line longer than the buffer: grow, keeping what was read.
                 let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
@@ -73,16 +100,18 @@ enum Snapshot {
                 let lineEnd = buffer.distance(to: found)
                 lineNumber += 1
                 try Self.parseLine(
-                    UnsafeRawBufferPointer(start: buffer + lineStart, count: lineEnd - lineStart),
-                    number: lineNumber, path: path, into: keyspace)
+                    UnsafeMutableRawBufferPointer(start: buffer + lineStart, count: lineEnd - lineStart),
+                    number: lineNumber, path: path, into: keyspace,
+                    diskValues: diskValues.map { ($0, source!, bufferOffset + lineStart) })
                 lineStart = lineEnd + 1
             }
             if atEnd {
                 if lineStart < filled {
                     lineNumber += 1
                     try Self.parseLine(
-                        UnsafeRawBufferPointer(start: buffer + lineStart, count: filled - lineStart),
-                        number: lineNumber, path: path, into: keyspace)
+                        UnsafeMutableRawBufferPointer(start: buffer + lineStart, count: filled - lineStart),
+                        number: lineNumber, path: path, into: keyspace,
+                        diskValues: diskValues.map { ($0, source!, bufferOffset + lineStart) })
                 }
                 return true
             }
@@ -90,15 +119,19 @@ enum Snapshot {
             if lineStart > 0 {
                 (buffer).copyMemory(from: buffer + lineStart, byteCount: filled - lineStart)
                 filled -= lineStart
+                bufferOffset += lineStart
             }
         }
     }
 
-    /// Parses one line (without its `\n`).
+    /// Parses one line (without its `\n`), unescaping it in place (unescaping never lengthens, and the
+    /// output never overtakes the input: no second copy of a long line). `diskValues`: the compaction's,
+    /// this file's source index and the line's file offset.
     private static func parseLine(
-        _ rawLine: UnsafeRawBufferPointer, number: Int, path: String, into keyspace: Keyspace
+        _ rawLine: UnsafeMutableRawBufferPointer, number: Int, path: String, into keyspace: Keyspace,
+        diskValues: (DiskValues, Int, Int)? = nil
     ) throws(StoreError) {
-        var line = rawLine
+        var line = UnsafeRawBufferPointer(rawLine)
         if let last = line.last, last == Self.carriageReturn {
             // Tolerate files edited on Windows: a raw CR before the newline is a line-end artefact (a CR in
             // data is always written escaped).
@@ -130,23 +163,102 @@ enum Snapshot {
                 valueEnd = lastTabIndex
             }
         }
-        let ok = withUnsafeTemporaryAllocation(byteCount: max(line.count, 1), alignment: 8) { scratch -> Bool in
-            let output = scratch.baseAddress!.assumingMemoryBound(to: UInt8.self)
-            guard let keyLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[..<tabIndex]), into: output),
-                let valueLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[(tabIndex + 1)..<valueEnd]),
-                                                into: output + keyLength)
-            else {
-                return false
+        let output = rawLine.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var ok = false
+        if let keyLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[..<tabIndex]), into: output) {
+            if let (diskValues, source, lineOffset) = diskValues, valueEnd - tabIndex - 1 >= diskValues.threshold {
+                let place = DiskValues.Place(source: source, offset: lineOffset + tabIndex + 1,
+                                             length: valueEnd - tabIndex - 1)
+                diskValues.place(UnsafeRawBufferPointer(start: output, count: keyLength), at: place, deadline: deadline,
+                                 in: keyspace)
+                ok = true
+            } else if let valueLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[(tabIndex + 1)..<valueEnd]),
+                                                      into: output + keyLength) {
+                let key = UnsafeRawBufferPointer(start: output, count: keyLength)
+                diskValues?.0.forget(key)
+                keyspace.set(key, UnsafeRawBufferPointer(start: output + keyLength, count: valueLength), deadline: deadline)
+                ok = true
             }
-            keyspace.set(UnsafeRawBufferPointer(start: output, count: keyLength),
-                         UnsafeRawBufferPointer(start: output + keyLength, count: valueLength), deadline: deadline)
-            return true
         }
         guard ok else {
             throw StoreError(
                 operation: "parse", path: path,
                 detail: "line \(number): bad escape (use \\\\ \\n \\r \\t or \\xHH)")
         }
+    }
+
+    /// The line at the front of the full buffer (not a comment, its key's tab in the buffer) is longer
+    /// than the buffer: reads on to its newline (or
+    /// EOF), keeping only the key and the line's last bytes, and places its value on disk. Leaves what
+    /// followed the newline at the front of the buffer. - Returns: true at EOF.
+    private static func skipLongLine(
+        buffer: UnsafeMutableRawPointer, capacity: Int, filled: inout Int, bufferOffset: inout Int, fd: CInt,
+        path: String, io: StoreIO, lineNumber: Int, source: Int, diskValues: DiskValues, into keyspace: Keyspace
+    ) throws(StoreError) -> Bool {
+        let badEscape = StoreError(operation: "parse", path: path,
+                                   detail: "line \(lineNumber): bad escape (use \\\\ \\n \\r \\t or \\xHH)")
+        let tabPointer = memchr(buffer, CInt(Self.tab), filled)!  // the caller checked
+        let tabIndex = buffer.distance(to: tabPointer)
+        var key = [UInt8](repeating: 0, count: max(tabIndex, 1))
+        guard let keyLength = key.withUnsafeMutableBufferPointer({ output in
+            Self.unescape(UnsafeRawBufferPointer(start: buffer, count: tabIndex), into: output.baseAddress!)
+        }) else {
+            throw badEscape
+        }
+        key.removeLast(key.count - keyLength)
+        let valueOffset = bufferOffset + tabIndex + 1
+        // The line's last bytes: a deadline field and a CR are found there (at most 21 + 1 bytes).
+        var tail: [UInt8] = []
+        func keepTail(_ bytes: UnsafeRawBufferPointer) {
+            tail.append(contentsOf: bytes.suffix(32))
+            if tail.count > 32 { tail.removeFirst(tail.count - 32) }
+        }
+        keepTail(UnsafeRawBufferPointer(start: buffer + tabIndex + 1, count: filled - tabIndex - 1))
+        var readOffset = bufferOffset + filled
+        var lineEnd: Int
+        var atEnd = false
+        filled = 0
+        while true {
+            let count: Int
+            do {
+                count = try io.read(fd, UnsafeMutableRawBufferPointer(start: buffer, count: capacity))
+            } catch {
+                throw StoreError(operation: "read", path: path, errno: error)
+            }
+            if count == 0 {
+                lineEnd = readOffset
+                atEnd = true
+                break
+            }
+            if let found = memchr(buffer, CInt(Self.newline), count) {
+                let index = buffer.distance(to: found)
+                keepTail(UnsafeRawBufferPointer(start: buffer, count: index))
+                lineEnd = readOffset + index
+                buffer.copyMemory(from: buffer + index + 1, byteCount: count - index - 1)
+                filled = count - index - 1
+                bufferOffset = lineEnd + 1
+                break
+            }
+            keepTail(UnsafeRawBufferPointer(start: buffer, count: count))
+            readOffset += count
+        }
+        var valueEnd = lineEnd
+        if tail.last == Self.carriageReturn {
+            tail.removeLast()
+            valueEnd -= 1
+        }
+        var deadline: Int64?
+        if let lastTab = tail.suffix(21).lastIndex(of: Self.tab),
+            let parsed = tail.withUnsafeBytes({ Self.deadlineField(UnsafeRawBufferPointer(rebasing: $0[(lastTab + 1)...])) })
+        {
+            deadline = parsed
+            valueEnd -= tail.count - lastTab
+        }
+        key.withUnsafeBytes { key in
+            diskValues.place(key, at: DiskValues.Place(source: source, offset: valueOffset, length: valueEnd - valueOffset),
+                             deadline: deadline, in: keyspace)
+        }
+        return atEnd
     }
 
     /// `@` and 1 to 18 decimal digits: a deadline field.
@@ -177,13 +289,17 @@ enum Snapshot {
     }
 
     /// Undoes the escaping into `output` (room for `bytes.count` bytes: unescaping never lengthens).
+    /// `output` may be `bytes` itself or any place before it (each byte is read before its output is
+    /// written).
     /// - Returns: the bytes written, or nil for a malformed escape.
     static func unescape(_ bytes: UnsafeRawBufferPointer, into output: UnsafeMutablePointer<UInt8>) -> Int? {
         guard let base = bytes.baseAddress, !bytes.isEmpty else {
             return 0
         }
         if memchr(base, CInt(Self.backslash), bytes.count) == nil {
-            output.initialize(from: base.assumingMemoryBound(to: UInt8.self), count: bytes.count)
+            if UnsafeRawPointer(output) != base {
+                memmove(output, base, bytes.count)  // may overlap: in-place unescaping
+            }
             return bytes.count
         }
         var read = 0
@@ -239,9 +355,11 @@ enum Snapshot {
     /// so the buffer stays at 1 MiB whatever their size. Does not fsync: the caller does, as its own
     /// compaction step. Order of lines is the keyspace's entry order.
     /// - Throws: ``StoreError`` naming `path` when a write fails.
+    /// `diskValues`: an entry with an empty value whose key has a place there gets the bytes from that
+    /// place, copied a piece at a time (escaped on the way from a log segment, verbatim from a snapshot).
     static func write(
         _ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil,
-        stopIf cancelled: () -> Bool = { false }
+        diskValues: DiskValues? = nil, stopIf cancelled: () -> Bool = { false }
     ) throws(StoreError) {
         if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
         var output = OutputBuffer(capacity: Self.chunkBytes + 4096)
@@ -256,8 +374,14 @@ enum Snapshot {
             try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: true, into: &output, fd: fd, path: path,
                                     io: io, stopIf: cancelled)
             output.append(byte: Self.tab)
-            try Self.escapeInPieces(keyspace.value(at: index), escapeLeadingHash: false, into: &output, fd: fd, path: path,
-                                    io: io, stopIf: cancelled)
+            let value = keyspace.value(at: index)
+            if value.isEmpty, let diskValues, let place = diskValues.place(of: keyspace.key(at: index)) {
+                try Self.copy(place, from: diskValues.sources[place.source], into: &output, fd: fd, path: path, io: io,
+                              stopIf: cancelled)
+            } else {
+                try Self.escapeInPieces(value, escapeLeadingHash: false, into: &output, fd: fd, path: path,
+                                        io: io, stopIf: cancelled)
+            }
             if let deadline = keyspace.deadline(at: index) {
                 output.append(byte: Self.tab)
                 output.append(byte: Self.at)
@@ -266,6 +390,48 @@ enum Snapshot {
             output.append(byte: Self.newline)
         }
         try output.flush(to: fd, path: path, io: io)
+    }
+
+    /// Appends the value at `place` in `source`: read a quarter of the output chunk at a time, then
+    /// escaped (a log segment) or as it is (a snapshot's text).
+    private static func copy(
+        _ place: DiskValues.Place, from source: DiskValues.Source, into output: inout OutputBuffer,
+        fd: CInt, path: String, io: StoreIO, stopIf cancelled: () -> Bool
+    ) throws(StoreError) {
+        let piece = Self.chunkBytes / 4
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: piece, alignment: 16)
+        defer { scratch.deallocate() }
+        var offset = 0
+        while offset < place.length {
+            let length = min(piece, place.length - offset)
+            var got = 0
+            while got < length {
+                let count: Int
+                do {
+                    count = try io.pread(source.fd, UnsafeMutableRawBufferPointer(rebasing: scratch[got..<length]),
+                                         place.offset + offset + got)
+                } catch {
+                    throw StoreError(operation: "read", path: source.path, errno: error)
+                }
+                guard count > 0 else {
+                    throw StoreError(operation: "read", path: source.path, errno: Errno(EIO),
+                                     detail: "ended at byte \(place.offset + offset + got), inside a value")
+                }
+                got += count
+            }
+            let bytes = UnsafeRawBufferPointer(rebasing: scratch[..<length])
+            if source.escaped {
+                if output.count + length + 64 > output.capacity {
+                    if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
+                    try output.flush(to: fd, path: path, io: io)
+                }
+                output.append(bytes)
+            } else {
+                try Self.escapeInPieces(bytes, escapeLeadingHash: false, into: &output, fd: fd, path: path, io: io,
+                                        stopIf: cancelled)
+            }
+            offset += length
+        }
     }
 
     /// Escapes `bytes` into `output` at most a quarter of its chunk at a time (the worst case is four
@@ -358,6 +524,14 @@ enum Snapshot {
         mutating func append(byte: UInt8) {
             self.pointer[self.count] = byte
             self.count += 1
+        }
+
+        mutating func append(_ bytes: UnsafeRawBufferPointer) {
+            self.reserve(bytes.count)
+            if let base = bytes.baseAddress {
+                UnsafeMutableRawPointer(self.pointer + self.count).copyMemory(from: base, byteCount: bytes.count)
+            }
+            self.count += bytes.count
         }
 
         mutating func append(_ bytes: [UInt8]) {

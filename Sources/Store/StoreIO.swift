@@ -32,6 +32,8 @@ public struct StoreIO: Sendable {
     public var read: @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer) throws(Errno) -> Int
     /// One write(2). Returns the byte count, which may be short; callers loop.
     public var write: @Sendable (_ fd: CInt, _ bytes: UnsafeRawBufferPointer) throws(Errno) -> Int
+    /// pread(2): reads at `offset` without moving the file position. Returns the byte count (0 at EOF).
+    public var pread: @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int) throws(Errno) -> Int
     /// fdatasync(2).
     public var fdatasync: @Sendable (_ fd: CInt) throws(Errno) -> Void
     /// fsync(2) (used on directories and the snapshot, whose size changes must reach the disk too).
@@ -67,8 +69,11 @@ public struct StoreIO: Sendable {
         mkdir: @escaping @Sendable (_ path: String, _ mode: mode_t) throws(Errno) -> Void,
         listDirectory: @escaping @Sendable (_ path: String) throws(Errno) -> [String],
         lockExclusive: @escaping @Sendable (_ fd: CInt) throws(Errno) -> Void,
-        compactionStep: @escaping @Sendable (_ step: CompactionStep) throws(StoreError) -> Void
+        compactionStep: @escaping @Sendable (_ step: CompactionStep) throws(StoreError) -> Void,
+        pread: @escaping @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int) throws(Errno) -> Int
+            = StoreIO.systemPread
     ) {
+        self.pread = pread
         self.open = open
         self.close = close
         self.read = read
@@ -83,6 +88,17 @@ public struct StoreIO: Sendable {
         self.listDirectory = listDirectory
         self.lockExclusive = lockExclusive
         self.compactionStep = compactionStep
+    }
+
+    /// The real pread(2), EINTR retried.
+    public static let systemPread: @Sendable (CInt, UnsafeMutableRawBufferPointer, Int) throws(Errno) -> Int = {
+        (fd: CInt, buffer: UnsafeMutableRawBufferPointer, offset: Int) throws(Errno) -> Int in
+        while true {
+            let n = Glibc.pread(fd, buffer.baseAddress, buffer.count, off_t(offset))
+            if n >= 0 { return n }
+            let err = Glibc.errno
+            if err != EINTR { throw Errno(err) }
+        }
     }
 
     /// The real syscalls.

@@ -84,8 +84,36 @@ struct WriteAheadLog {
     /// Anything else is corruption. A corrupt length field that points past EOF is indistinguishable
     /// from a torn append; that is the limit of a length-prefixed format without a block structure.
     /// - Throws: ``StoreError`` naming `path` and the byte offset of the bad record.
+    /// A set record whose value ``replay(path:fd:io:isLast:leavingOnDiskFrom:onDisk:apply:)`` checked but
+    /// did not read into memory: its value is `valueLength` bytes at `valueOffset` of the file.
+    struct OnDiskSet {
+        let key: UnsafeRawBufferPointer
+        /// Kind 4's deadline; nil for kind 1.
+        let deadline: Int64?
+        let valueOffset: Int
+        let valueLength: Int
+    }
+
+    /// As ``replay(path:fd:io:isLast:apply:)``, but a top-level set record whose payload is at least
+    /// `threshold` bytes is checked a megabyte at a time and handed to `onDisk` instead of `apply`, so
+    /// memory stays at the read buffer whatever the record's size (compaction: see DiskValues.swift).
+    /// Only for a rotated segment (`isLast` false): a record cut short is corruption there, never a tail.
+    static func replay(
+        path: String, fd: CInt, io: StoreIO, leavingOnDiskFrom threshold: Int, onDisk: (OnDiskSet) -> Void,
+        apply: (Record.View) -> Void
+    ) throws(StoreError) -> ReplayResult {
+        try Self.replay(path: path, fd: fd, io: io, isLast: false, threshold: threshold, onDisk: onDisk, apply: apply)
+    }
+
     static func replay(
         path: String, fd: CInt, io: StoreIO, isLast: Bool, apply: (Record.View) -> Void
+    ) throws(StoreError) -> ReplayResult {
+        try Self.replay(path: path, fd: fd, io: io, isLast: isLast, threshold: nil, onDisk: { _ in }, apply: apply)
+    }
+
+    private static func replay(
+        path: String, fd: CInt, io: StoreIO, isLast: Bool, threshold: Int?, onDisk: (OnDiskSet) -> Void,
+        apply: (Record.View) -> Void
     ) throws(StoreError) -> ReplayResult {
         var capacity = 1 << 20
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
@@ -107,12 +135,31 @@ struct WriteAheadLog {
                             throw Self.corruption(path: path, offset: consumed + start, reason: "bad record inside a group")
                         }
                         records += members
+                    } else if let threshold, size - Record.frameHeaderBytes >= threshold,
+                        record.kind == Record.kindSet || record.kind == Record.kindSetWithDeadline
+                    {
+                        // Whole in the buffer, but as large as the rule says: left on disk all the same.
+                        let valueStart = (buffer + start).distance(to: UnsafeMutableRawPointer(mutating: record.value.baseAddress!))
+                        onDisk(OnDiskSet(key: record.key, deadline: record.kind == Record.kindSetWithDeadline ? record.deadline : nil,
+                                         valueOffset: consumed + start + valueStart, valueLength: record.value.count))
+                        records += 1
                     } else {
                         apply(record)
                         records += 1
                     }
                     start += size
                 case .incomplete:
+                    if let threshold, !atEnd,
+                        let header = Self.largeSetHeader(available, threshold: threshold)
+                    {
+                        try Self.stream(header, in: available, fileOffset: consumed + start, fd: fd,
+                                        buffer: buffer, capacity: capacity, path: path, io: io, onDisk: onDisk)
+                        records += 1
+                        consumed += start + Record.frameHeaderBytes + header.payloadLength
+                        start = 0
+                        filled = 0
+                        break parsing
+                    }
                     if atEnd {
                         if available.isEmpty {
                             return ReplayResult(validBytes: consumed + start, records: records, tornBytes: 0)
@@ -170,6 +217,69 @@ struct WriteAheadLog {
             Self.compact(&buffer, &filled, &start, &consumed, &capacity)
             let count = try Self.read(fd, into: buffer + filled, count: capacity - filled, path: path, io: io)
             if count == 0 { atEnd = true } else { filled += count }
+        }
+    }
+
+    /// The start of a frame too large to hold, as far as ``stream(_:in:fileOffset:fd:buffer:capacity:path:io:onDisk:)`` needs it.
+    private struct LargeSetHeader {
+        let payloadLength: Int
+        let storedCRC: UInt32
+        let keyLength: Int
+        let deadline: Int64?
+        /// Payload bytes before the value: kind, key length, key, deadline.
+        let valueStart: Int
+    }
+
+    /// The header of the set record starting `bytes`, when its payload is at least `threshold` bytes and
+    /// `bytes` holds everything before its value (a key is at most 512 MiB in theory, a few bytes in
+    /// practice; a record whose key does not fit in the buffer is simply read whole).
+    private static func largeSetHeader(_ bytes: UnsafeRawBufferPointer, threshold: Int) -> LargeSetHeader? {
+        let fixed = Record.frameHeaderBytes + Record.payloadHeaderBytes
+        guard bytes.count >= fixed else { return nil }
+        let length = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt32.self)))
+        guard length >= threshold, length <= Record.maximumPayloadBytes else { return nil }
+        let kind = bytes[Record.frameHeaderBytes]
+        guard kind == Record.kindSet || kind == Record.kindSetWithDeadline else { return nil }
+        let keyLength = Int(UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: fixed - 4, as: UInt32.self)))
+        let deadlineBytes = kind == Record.kindSetWithDeadline ? 8 : 0
+        let valueStart = Record.payloadHeaderBytes + keyLength + deadlineBytes
+        guard valueStart <= length, bytes.count >= Record.frameHeaderBytes + valueStart else { return nil }
+        let deadline = kind == Record.kindSetWithDeadline
+            ? Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: fixed + keyLength, as: Int64.self)) : nil
+        return LargeSetHeader(
+            payloadLength: length, storedCRC: UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self)),
+            keyLength: keyLength, deadline: deadline, valueStart: valueStart)
+    }
+
+    /// Reads the rest of the large frame at the front of `available` (whose bytes end where the file's
+    /// read position is) through `buffer` a buffer-full at a time, checks its CRC, and hands it to `onDisk`.
+    /// Leaves the file position at the frame's end.
+    private static func stream(
+        _ header: LargeSetHeader, in available: UnsafeRawBufferPointer, fileOffset: Int, fd: CInt,
+        buffer: UnsafeMutableRawPointer, capacity: Int, path: String, io: StoreIO, onDisk: (OnDiskSet) -> Void
+    ) throws(StoreError) {
+        let inBuffer = available.count - Record.frameHeaderBytes
+        let keyStart = Record.frameHeaderBytes + Record.payloadHeaderBytes
+        let key = [UInt8](UnsafeRawBufferPointer(rebasing: available[keyStart..<(keyStart + header.keyLength)]))
+        var crc = CRC32C.update(CRC32C.initialState,
+                                with: UnsafeRawBufferPointer(rebasing: available[Record.frameHeaderBytes...]))
+        var remaining = header.payloadLength - inBuffer
+        while remaining > 0 {
+            // `available` lives in `buffer`: everything needed from it was taken above.
+            let count = try Self.read(fd, into: buffer, count: min(capacity, remaining), path: path, io: io)
+            guard count > 0 else {
+                throw Self.corruption(path: path, offset: fileOffset, reason: "record cut short in a rotated segment")
+            }
+            crc = CRC32C.update(crc, with: UnsafeRawBufferPointer(start: buffer, count: count))
+            remaining -= count
+        }
+        guard ~crc == header.storedCRC else {
+            throw Self.corruption(path: path, offset: fileOffset, reason: "checksum mismatch")
+        }
+        key.withUnsafeBytes { key in
+            onDisk(OnDiskSet(key: key, deadline: header.deadline,
+                             valueOffset: fileOffset + Record.frameHeaderBytes + header.valueStart,
+                             valueLength: header.payloadLength - header.valueStart))
         }
     }
 

@@ -236,3 +236,105 @@ import Testing
         }
     }
 }
+
+/// Values from `diskValueThresholdBytes` (1 MiB by default) are copied by compaction from the files
+/// they are in, never rebuilt in memory (DiskValues.swift): what comes out must be exactly what a
+/// rebuild would have written, through both kinds of source and across buffer boundaries.
+@Suite struct DiskValueCompactionTests {
+    /// `count` bytes cycling through all 256 byte values from `start` (every escape the snapshot has).
+    static func pattern(_ count: Int, start: Int) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &+ start) }
+    }
+
+    @Test func largeValuesSurviveTwoCompactionsAndARestartByteForByte() throws {
+        try withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let configuration = DurableStore.Configuration(directory: directory, fsync: .no,
+                                                           compactionThresholdBytes: 64 << 20, clock: clock.read)
+            #expect(configuration.diskValueThresholdBytes == 1 << 20)
+            let now = clock.now
+            var expected: [String: [UInt8]] = [:]
+            var store: DurableStore? = try DurableStore(configuration: configuration)
+            func put(_ key: String, _ value: [UInt8], deadline: Int64? = nil) throws {
+                _ = try store!.set(value, forKey: bytes(key), deadline: deadline, now: now)
+                expected[key] = value
+            }
+            // Escaped, 3 MiB of all byte values is ~5 MiB: longer than the 1 MiB read buffers.
+            try put("binary", Self.pattern(3 << 20, start: 0))
+            try put("with-deadline", Self.pattern(1 << 20, start: 7), deadline: now + 600_000)
+            try put("overwritten", Self.pattern(2 << 20, start: 1))
+            try put("deleted", Self.pattern(2 << 20, start: 2))
+            try put("plain", [UInt8](repeating: UInt8(ascii: "a"), count: (1 << 20) + 5))
+            // Ends like a deadline field and a CR would, escaped: they must stay value bytes.
+            try put("tricky-end", [UInt8](repeating: 0x62, count: 1 << 20) + bytes("\t@1234\r"))
+            try put("small", bytes("s"))
+            try put("overwritten", bytes("now small"))
+            _ = try store!.removeValue(forKey: bytes("deleted"))
+            expected["deleted"] = nil
+            _ = try store!.expire(bytes("plain"), at: now + 900_000, now: now)
+            #expect(store!.writeBuffered() == .ok)
+
+            func compactAndCheck(_ label: String) throws {
+                let job = try #require(try store!.beginCompaction())
+                let result = job.run()
+                #expect(throws: Never.self) { try result.get() }
+                store!.finishCompaction(job, result: result)
+                let loaded = Keyspace()
+                #expect(try Snapshot.load(path: directory + "/database.txt", io: .system, into: loaded))
+                let snapshot = dictionary(loaded)
+                #expect(snapshot.count == expected.count, "\(label)")
+                for (key, value) in expected {
+                    #expect(snapshot[bytes(key)] == value, "\(label): \(key)")
+                }
+                for (key, deadline) in [("with-deadline", now + 600_000), ("plain", now + 900_000)] {
+                    let index = try #require(loaded.find(bytes(key)))
+                    #expect(loaded.deadline(at: index) == deadline, "\(label): \(key)")
+                }
+                #expect(loaded.find(bytes("binary")).flatMap { loaded.deadline(at: $0) } == nil)
+            }
+            try compactAndCheck("from the log segment")
+            // The second compaction finds them in database.txt (escaped text, copied verbatim).
+            try put("small", bytes("t"))
+            _ = try store!.persist(bytes("plain"), now: now)
+            _ = try store!.expire(bytes("plain"), at: now + 900_000, now: now)
+            #expect(store!.writeBuffered() == .ok)
+            try compactAndCheck("from database.txt")
+            // Replaced and deleted after landing in database.txt: the later record wins.
+            try put("binary", bytes("replaced"))
+            _ = try store!.removeValue(forKey: bytes("tricky-end"))
+            expected["tricky-end"] = nil
+            #expect(store!.writeBuffered() == .ok)
+            try compactAndCheck("after replacing one and deleting another")
+
+            store = nil  // a crash: recovery reads database.txt and the log
+            let reopened = try DurableStore(configuration: configuration)
+            #expect(reopened.count == expected.count)
+            for (key, value) in expected {
+                #expect(reopened.value(forKey: bytes(key), now: now) == value, "\(key)")
+            }
+        }
+    }
+
+    @Test func aLargeRecordWithABadChecksumInASegmentFailsTheCompactionAndKeepsTheSegment() throws {
+        try withTemporaryDirectory { directory in
+            let configuration = DurableStore.Configuration(directory: directory, fsync: .no, compactionThresholdBytes: 64 << 20)
+            let store = try DurableStore(configuration: configuration)
+            _ = try store.set(Self.pattern(3 << 20, start: 3), forKey: bytes("big"))
+            #expect(store.writeBuffered() == .ok)
+            let job = try #require(try store.beginCompaction())
+            // Flip one byte deep inside the value, where only the streamed checksum can see it.
+            let segment = directory + "/database.wal.1"
+            var data = try #require(readFile(segment))
+            data[2 << 20] ^= 0xFF
+            writeFile(segment, data)
+            let result = job.run()
+            #expect(throws: StoreError.self) { try result.get() }
+            if case .failure(let error) = result {
+                #expect("\(error)".contains("checksum mismatch"), "\(error)")
+            }
+            store.finishCompaction(job, result: result)
+            #expect(listing(directory).contains("database.wal.1"), "the segment is kept for recovery to judge")
+            #expect(!listing(directory).contains("database.txt.tmp"))
+        }
+    }
+}

@@ -18,14 +18,18 @@ import Testing
         }
     }
 
-    @Test(arguments: [(UInt64(1), FsyncPolicy.everysec), (2, .always), (3, .no), (4, .everysec), (5, .always)])
+    /// Seeds 6 and 7 leave every value from 16 bytes on disk during compaction (DiskValues.swift): the
+    /// 30- and 200-byte values are then copied from the segments and from the previous database.txt.
+    @Test(arguments: [(UInt64(1), FsyncPolicy.everysec), (2, .always), (3, .no), (4, .everysec), (5, .always),
+                      (6, .everysec), (7, .no)])
     func theStoreAgreesWithADictionaryModelAtEveryStep(seed: UInt64, fsync: FsyncPolicy) throws {
         try withTemporaryDirectory { directory in
             var generator = SeededGenerator(seed: seed)
             let clock = ManualClock()
             let faults = Faults()
-            let configuration = DurableStore.Configuration(
+            var configuration = DurableStore.Configuration(
                 directory: directory, fsync: fsync, compactionThresholdBytes: 1 << 20, clock: clock.read)
+            if seed >= 6 { configuration.diskValueThresholdBytes = 16 }
             var store: DurableStore? = try DurableStore(configuration: configuration, io: faults.io)
             var model: Model = [:]
             let universe = (0..<60).map { "key:\($0)" }

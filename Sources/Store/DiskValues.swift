@@ -1,0 +1,78 @@
+// Values a compaction leaves where they already are on disk. Compaction rebuilds the state from
+// `database.txt` and the rotated log segments in a keyspace of its own; a 512 MiB value rebuilt there
+// would cost the process 512 MiB more (and its frame buffer as much again) while the live keyspace
+// and a client's GET reply already hold it. So a value of at least `threshold` bytes is not read into
+// memory: its key goes into the compaction's keyspace with an empty value and its deadline, and its
+// bytes are remembered as a place in a file, copied from there into the new snapshot a piece at a
+// time. Log records only ever replace a value whole (see Record.swift), so a later set, delete or
+// clear of the key simply forgets the place; expire and persist change the deadline the keyspace
+// holds. Compaction thread only.
+
+import Glibc
+
+final class DiskValues {
+    /// A file the places point into, open for the whole compaction.
+    struct Source {
+        let path: String
+        let fd: CInt
+        /// true for `database.txt` (the bytes are already escaped and are copied verbatim), false for a
+        /// log segment (raw bytes, escaped on the way out).
+        let escaped: Bool
+    }
+
+    /// Where one value's bytes are.
+    struct Place: Equatable {
+        let source: Int
+        let offset: Int
+        let length: Int
+    }
+
+    /// Values from this many bytes (raw in a segment, escaped in `database.txt`) stay on disk.
+    let threshold: Int
+    private(set) var sources: [Source] = []
+    private var places: [[UInt8]: Place] = [:]
+
+    init(threshold: Int) {
+        precondition(threshold > 0)
+        self.threshold = threshold
+    }
+
+    var isEmpty: Bool { self.places.isEmpty }
+    var count: Int { self.places.count }
+
+    /// Registers an open file. - Returns: its index for ``Place/source``.
+    func addSource(path: String, fd: CInt, escaped: Bool) -> Int {
+        self.sources.append(Source(path: path, fd: fd, escaped: escaped))
+        return self.sources.count - 1
+    }
+
+    /// Puts `key` in `keyspace` with an empty value and `deadline`, its bytes at `place`.
+    func place(_ key: UnsafeRawBufferPointer, at place: Place, deadline: Int64?, in keyspace: Keyspace) {
+        keyspace.set(key, UnsafeRawBufferPointer(start: nil, count: 0), deadline: deadline)
+        self.places[Array(key)] = place
+    }
+
+    /// The key's value was replaced or the key deleted by a later record.
+    func forget(_ key: UnsafeRawBufferPointer) {
+        if !self.places.isEmpty {
+            self.places.removeValue(forKey: Array(key))
+        }
+    }
+
+    func forgetAll() {
+        self.places.removeAll()
+    }
+
+    /// Where the value of `key` is, when the keyspace's (empty) value stands for one on disk.
+    func place(of key: UnsafeRawBufferPointer) -> Place? {
+        self.places.isEmpty ? nil : self.places[Array(key)]
+    }
+
+    /// Closes every source.
+    func close(io: StoreIO) {
+        for source in self.sources {
+            io.close(source.fd)
+        }
+        self.sources.removeAll()
+    }
+}
