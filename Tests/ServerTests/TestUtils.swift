@@ -245,6 +245,15 @@ func residentKiB(pid: pid_t) -> Int? {
     return nil
 }
 
+/// The process's peak resident memory (VmHWM) in KiB.
+func highWaterKiB(pid: pid_t) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])
+    }
+    return nil
+}
+
 /// The `reactord` executable next to this test bundle (SwiftPM puts both in the same bin dir).
 func reactordExecutable() throws -> URL { try builtExecutable(named: "reactord") }
 
