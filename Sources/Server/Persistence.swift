@@ -153,6 +153,7 @@ final class Persistence: CommandContext {
             let evictable = self.evictionPolicy == .allkeysLRU || self.evictionPolicy == .allkeysRandom
             return self.maxMemoryBytes - self.connectionBuffers.bytes - (evictable ? 0 : self.store.usedBytes)
         }
+        self.advanceLRUClock()  // keys written before the first tick are stamped with the time, not 0
         self.expiryTimer = loop.scheduleTimer(
             after: Self.activeExpiryPeriod, repeating: Self.activeExpiryPeriod, leeway: .milliseconds(10)
         ) { [unowned self] in
@@ -295,6 +296,9 @@ final class Persistence: CommandContext {
     func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
 
     func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
+        self.store.idleTicks(forKey: key, now: now).map { Int(UInt64($0) * Self.lruClockTickNanoseconds / 1_000_000_000) }
+    }
 
     func removeAll() throws(StorageError) {
         do {
@@ -669,7 +673,12 @@ final class Persistence: CommandContext {
     /// Advances the LRU clock the store stamps accesses with (every timer tick: 100 ms resolution).
     private func advanceLRUClock() {
         guard !self.isClosed else { return }
-        self.store.lruClock = UInt32(truncatingIfNeeded: SystemClock.monotonicNanoseconds() / Self.lruClockTickNanoseconds)
+        self.store.lruClock = Self.currentLRUClock()
+    }
+
+    /// The LRU clock's value now: 100 ms ticks of the monotonic clock.
+    static func currentLRUClock() -> UInt32 {
+        UInt32(truncatingIfNeeded: SystemClock.monotonicNanoseconds() / Self.lruClockTickNanoseconds)
     }
 
     private func postEvictionBacklog() {

@@ -151,6 +151,7 @@ public final class Server {
         }
         var storeConfig = DurableStore.Configuration(directory: self.configuration.dataDirectory, fsync: policy)
         if let threshold = self.configuration.compactionThresholdBytes { storeConfig.compactionThresholdBytes = threshold }
+        storeConfig.initialLRUClock = Persistence.currentLRUClock()
         let store: DurableStore
         do {
             store = try DurableStore(configuration: storeConfig, logger: self.logger)

@@ -77,6 +77,13 @@ extension Commands {
                 : arguments.argument(1, is: "refcount") ? "object|refcount" : "object|freq"
             return call.reply.error(.wrongArity(name))
         }
+        if arguments.argument(1, is: "idletime") {
+            // Not an access, as in Redis (its OBJECT looks keys up without touching them).
+            guard let idle = call.context.idleSeconds(forKey: arguments.copy(2), now: call.nowMilliseconds) else {
+                return call.reply.null()
+            }
+            return call.reply.integer(idle)
+        }
         guard let value = call.context.value(forKey: arguments.copy(2)) else { return call.reply.null() }
         if isEncoding {
             // What Redis would hold for this value: a long integer, a short embedded string, or raw.
@@ -89,12 +96,10 @@ extension Commands {
             }
         } else if arguments.argument(1, is: "freq") {
             call.reply.error(.objectFreqWithoutLFU)
-        } else if arguments.argument(1, is: "refcount") {
+        } else {
             // Redis shares the integers 0…9999 as immortal objects.
             let shared = ASCII.parseInteger(value[...]).map { (0..<10_000).contains($0) } ?? false
             call.reply.integer(shared ? Int(Int32.max) : 1)
-        } else {
-            call.reply.integer(0)  // access times are not tracked (README)
         }
     }
 

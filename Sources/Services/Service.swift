@@ -62,6 +62,9 @@ public protocol CommandContext: AnyObject {
     func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]])
     /// Every live key matching `pattern` (KEYS).
     func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]]
+    /// Whole seconds since `key` was last read or written (OBJECT IDLETIME), or nil when absent.
+    /// Asking does not count as an access.
+    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int?
     /// The bytes `key` accounts for in the server's memory account, or nil when absent.
     func usedBytes(forKey key: [UInt8], now: Int64) -> Int?
     /// `name=value` fields for the line protocol's `stats` and RESP `INFO`, in a stable order.

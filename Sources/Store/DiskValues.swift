@@ -15,8 +15,9 @@ final class DiskValues {
     struct Source {
         let path: String
         let fd: CInt
-        /// true for `database.txt` (the bytes are already escaped and are copied verbatim), false for a
-        /// log segment (raw bytes, escaped on the way out).
+        /// true for `database.txt` (the bytes are escaped text: unescaped and escaped again on the way
+        /// out, since a hand-edited file may hold raw tabs or CRs our writer escapes), false for a log
+        /// segment (raw bytes, escaped on the way out).
         let escaped: Bool
     }
 

@@ -228,6 +228,9 @@ public final class DurableStore {
         /// segments into the new snapshot a piece at a time instead of rebuilding them in memory
         /// (DiskValues.swift). 1 MiB: a rebuilt 512 MiB value cost 1 GiB more while it ran.
         public var diskValueThresholdBytes = Self.defaultDiskValueThreshold
+        /// ``DurableStore/lruClock`` at start: the keys recovery loads are stamped with it (as Redis's
+        /// loaded keys are idle from the load on, not since some earlier epoch).
+        public var initialLRUClock: UInt32 = 0
         public static let defaultDiskValueThreshold = 1 << 20
         /// The wall clock in Unix milliseconds, read at recovery and compaction (to drop keys whose deadline
         /// passed) and by the APIs that take no `now:`. Tests inject a manual clock.
@@ -397,6 +400,7 @@ public final class DurableStore {
         }.sorted()
 
         let keyspace = Keyspace()
+        keyspace.lruClock = configuration.initialLRUClock  // recovered keys count as accessed at start
         try Self.loadDurableState(directory: directory, segments: segments, io: io, into: keyspace, logger: logger)
 
         let walPath = directory + "/" + WriteAheadLog.fileName
@@ -533,6 +537,12 @@ public final class DurableStore {
         }
     }
 
+    /// OBJECT IDLETIME: LRU clock ticks (``lruClock``) since `key` was last read or written, or nil when
+    /// absent. Asking is not an access: the key's stamp stays as it was.
+    public func idleTicks(forKey key: [UInt8], now: Int64) -> UInt32? {
+        key.withUnsafeBytes { raw in self.liveIndex(raw, now: now, touching: false).map { self.keyspace.idleTicks(at: $0) } }
+    }
+
     /// MEMORY USAGE: the bytes `key` accounts for in ``usedBytes``, or nil when absent.
     public func usedBytes(forKey key: [UInt8], now: Int64) -> Int? {
         key.withUnsafeBytes { raw in self.liveIndex(raw, now: now).map { self.keyspace.usedBytes(at: $0) } }
@@ -540,21 +550,20 @@ public final class DurableStore {
 
     /// The entry holding `key` unless it is absent or past its deadline (then it is expired on the way).
     /// `now` nil reads ``Configuration/clock``, only if the key has a deadline.
+    /// `touching` false: the lookup does not count as an access (OBJECT IDLETIME).
     @inline(__always)
-    private func liveIndex(_ key: UnsafeRawBufferPointer, now: Int64?) -> Int? {
+    private func liveIndex(_ key: UnsafeRawBufferPointer, now: Int64?, touching: Bool = true) -> Int? {
         // Through the table pointer, as in `set`: no retain and release of the keyspace per lookup.
         let table = self.keyspace.table
         let index = table.pointee.lookup(key, rehashSteps: 1).index
         guard index >= 0 else { return nil }
-        guard let deadline = table.pointee.deadline(ofEntry: index) else {
-            table.pointee.slot(index).storeBytes(of: table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
-            return index
-        }
-        if (now ?? self.configuration.clock()) > deadline {
+        if let deadline = table.pointee.deadline(ofEntry: index), (now ?? self.configuration.clock()) > deadline {
             self.expireEntry(index)
             return nil
         }
-        table.pointee.slot(index).storeBytes(of: table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
+        if touching {
+            table.pointee.slot(index).storeBytes(of: table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
+        }
         return index
     }
 

@@ -38,8 +38,7 @@ enum Snapshot {
     /// With `diskValues` (compaction), a value whose escaped text is at least its threshold is not read
     /// into memory: its key is placed with the value's place in this file (DiskValues.swift), and a
     /// line longer than the read buffer is scanned a buffer-full at a time for its end. Such a value's
-    /// escapes are not checked here: it is copied verbatim into the next snapshot, and the start-up that
-    /// loaded this file (without `diskValues`) checked them.
+    /// escapes are checked when ``write(_:to:path:io:leavingOutExpiredAt:diskValues:stopIf:)`` copies it.
     static func load(
         path: String, io: StoreIO, into keyspace: Keyspace, diskValues: DiskValues? = nil
     ) throws(StoreError) -> Bool {
@@ -356,7 +355,8 @@ enum Snapshot {
     /// compaction step. Order of lines is the keyspace's entry order.
     /// - Throws: ``StoreError`` naming `path` when a write fails.
     /// `diskValues`: an entry with an empty value whose key has a place there gets the bytes from that
-    /// place, copied a piece at a time (escaped on the way from a log segment, verbatim from a snapshot).
+    /// place, copied a piece at a time (escaped on the way from a log segment; from a snapshot,
+    /// unescaped and escaped again, so raw tabs and CRs a hand-edited file may hold come out escaped).
     static func write(
         _ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil,
         diskValues: DiskValues? = nil, stopIf cancelled: () -> Bool = { false }
@@ -393,14 +393,18 @@ enum Snapshot {
     }
 
     /// Appends the value at `place` in `source`: read a quarter of the output chunk at a time, then
-    /// escaped (a log segment) or as it is (a snapshot's text).
+    /// escaped (a log segment's raw bytes) or unescaped and escaped again (a snapshot's text; an
+    /// escape cut by a piece's end waits, at most 3 bytes, for the next piece).
     private static func copy(
         _ place: DiskValues.Place, from source: DiskValues.Source, into output: inout OutputBuffer,
         fd: CInt, path: String, io: StoreIO, stopIf cancelled: () -> Bool
     ) throws(StoreError) {
         let piece = Self.chunkBytes / 4
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: piece, alignment: 16)
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: piece + 4, alignment: 16)
         defer { scratch.deallocate() }
+        let raw = UnsafeMutablePointer<UInt8>.allocate(capacity: piece + 4)
+        defer { raw.deallocate() }
+        var carried = 0  // bytes of an escape cut by the last piece's end, at the front of `scratch`
         var offset = 0
         while offset < place.length {
             let length = min(piece, place.length - offset)
@@ -408,8 +412,9 @@ enum Snapshot {
             while got < length {
                 let count: Int
                 do {
-                    count = try io.pread(source.fd, UnsafeMutableRawBufferPointer(rebasing: scratch[got..<length]),
-                                         place.offset + offset + got)
+                    count = try io.pread(
+                        source.fd, UnsafeMutableRawBufferPointer(rebasing: scratch[(carried + got)..<(carried + length)]),
+                        place.offset + offset + got)
                 } catch {
                     throw StoreError(operation: "read", path: source.path, errno: error)
                 }
@@ -419,19 +424,66 @@ enum Snapshot {
                 }
                 got += count
             }
-            let bytes = UnsafeRawBufferPointer(rebasing: scratch[..<length])
-            if source.escaped {
-                if output.count + length + 64 > output.capacity {
-                    if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
-                    try output.flush(to: fd, path: path, io: io)
-                }
-                output.append(bytes)
-            } else {
-                try Self.escapeInPieces(bytes, escapeLeadingHash: false, into: &output, fd: fd, path: path, io: io,
-                                        stopIf: cancelled)
-            }
             offset += length
+            var bytes = UnsafeRawBufferPointer(rebasing: scratch[..<(carried + length)])
+            if source.escaped {
+                guard let (written, consumed) = Self.unescapePrefix(bytes, into: raw) else {
+                    throw StoreError(operation: "parse", path: source.path,
+                                     detail: "bad escape in the value at byte \(place.offset) (use \\\\ \\n \\r \\t or \\xHH)")
+                }
+                carried = bytes.count - consumed
+                if carried > 0 {
+                    scratch.baseAddress!.copyMemory(from: bytes.baseAddress! + consumed, byteCount: carried)
+                }
+                bytes = UnsafeRawBufferPointer(start: raw, count: written)
+            }
+            try Self.escapeInPieces(bytes, escapeLeadingHash: false, into: &output, fd: fd, path: path, io: io,
+                                    stopIf: cancelled)
         }
+        guard carried == 0 else {
+            throw StoreError(operation: "parse", path: source.path,
+                             detail: "bad escape at the end of the value at byte \(place.offset)")
+        }
+    }
+
+    /// Unescapes the longest prefix of `bytes` made of whole escapes into `output` (room for
+    /// `bytes.count`). - Returns: bytes written and bytes consumed (the rest, at most 3 bytes, begins an
+    /// escape cut short), or nil for a malformed escape.
+    static func unescapePrefix(
+        _ bytes: UnsafeRawBufferPointer, into output: UnsafeMutablePointer<UInt8>
+    ) -> (written: Int, consumed: Int)? {
+        var read = 0
+        var written = 0
+        while read < bytes.count {
+            let byte = bytes[read]
+            guard byte == Self.backslash else {
+                output[written] = byte
+                written += 1
+                read += 1
+                continue
+            }
+            guard read + 1 < bytes.count else { break }
+            switch bytes[read + 1] {
+            case Self.backslash: output[written] = Self.backslash
+            case UInt8(ascii: "n"): output[written] = Self.newline
+            case UInt8(ascii: "r"): output[written] = Self.carriageReturn
+            case UInt8(ascii: "t"): output[written] = Self.tab
+            case UInt8(ascii: "x"):
+                guard read + 4 <= bytes.count else { return (written, read) }
+                guard let high = Self.hexValue(bytes[read + 2]), let low = Self.hexValue(bytes[read + 3]) else {
+                    return nil
+                }
+                output[written] = high << 4 | low
+                written += 1
+                read += 4
+                continue
+            default:
+                return nil
+            }
+            written += 1
+            read += 2
+        }
+        return (written, read)
     }
 
     /// Escapes `bytes` into `output` at most a quarter of its chunk at a time (the worst case is four

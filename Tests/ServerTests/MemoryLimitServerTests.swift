@@ -36,6 +36,28 @@ import Glibc
         return try (0..<count).map { _ in try client.read(deadline: .now + .seconds(30)) }
     }
 
+    /// OBJECT IDLETIME reads the per-key LRU stamp, which the loop's 100 ms clock advances: after
+    /// 2.5 s untouched a key is at least 2 s idle, asking again does not reset it, and a GET does.
+    @Test func objectIdletimeCountsSecondsSinceTheLastAccess() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
+        defer { server.stop() }
+        let client = try RESPTestClient(port: server.kvPort)
+        #expect(try client.call("SET", "k", "v") == .simple("OK"))
+        #expect(try client.call("OBJECT", "IDLETIME", "k") == .integer(0))
+        #expect(try client.call("OBJECT", "IDLETIME", "absent") == .bulk(nil))
+        Thread.sleep(forTimeInterval: 2.5)  // time passing is what is measured, not a wait for an event
+        guard case .integer(let idle) = try client.call("OBJECT", "IDLETIME", "k") else {
+            Issue.record("OBJECT IDLETIME did not answer an integer")
+            return
+        }
+        #expect(idle >= 2 && idle <= 3, "idle \(idle) s after 2.5 s")
+        #expect(try client.call("OBJECT", "IDLETIME", "k") == .integer(idle), "asking is not an access")
+        #expect(try client.call("GET", "k") == .bulk("v"))
+        #expect(try client.call("OBJECT", "IDLETIME", "k") == .integer(0))
+    }
+
     @Test func pastTheLimitWritesGetOOMWhileReadsDeleteAndExpireWork() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

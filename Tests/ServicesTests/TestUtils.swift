@@ -115,6 +115,12 @@ final class InMemoryStorage: CommandContext {
     }
 
     func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.values[key].map { $0.count + key.count + 64 } }
+    /// OBJECT IDLETIME's answers, set by a test (absent keys: nil; present ones default to 0).
+    var idleSecondsByKey: [[UInt8]: Int] = [:]
+    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
+        self.expireIfDue(key, now: now)
+        return self.values[key] == nil ? nil : self.idleSecondsByKey[key] ?? 0
+    }
 
     func statistics() -> [(name: String, value: String)] {
         [("keys", String(self.values.count)), ("mutations", String(self.mutationCount))]

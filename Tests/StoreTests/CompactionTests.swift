@@ -315,6 +315,37 @@ import Testing
         }
     }
 
+    /// A hand-edited database.txt may hold raw bytes the writer escapes: copied as they were, a raw CR
+    /// ending a value would be read back as a line-end artefact, and a raw tab with `@digits` after it
+    /// as a deadline once the real deadline is gone. (Found by Fuzz/Sources/FuzzSnapshot.)
+    @Test func handEditedValuesLeftOnDiskComeOutEscaped() throws {
+        try withTemporaryDirectory { directory in
+            writeFile(directory + "/database.txt",
+                      bytes("# edited by hand\nered\tgone@by hand\r\r\nk\tabc\t@12\t@1900000000000\ncut\tescape \\x4") + [0x31]
+                        + bytes("\\\\ end\n"))
+            let clock = ManualClock()
+            var configuration = DurableStore.Configuration(directory: directory, fsync: .no, clock: clock.read)
+            configuration.diskValueThresholdBytes = 2
+            let expected: [String: [UInt8]] = ["ered": bytes("gone@by hand\r"), "k": bytes("abc\t@12"),
+                                               "cut": bytes("escape A\\ end")]
+            do {
+                let store = try DurableStore(configuration: configuration)
+                for (key, value) in expected { #expect(store.value(forKey: bytes(key), now: clock.now) == value) }
+                _ = try store.persist(bytes("k"), now: clock.now)
+                #expect(store.writeBuffered() == .ok)
+                let job = try #require(try store.beginCompaction())
+                let result = job.run()
+                #expect(throws: Never.self) { try result.get() }
+                store.finishCompaction(job, result: result)
+            }
+            let reopened = try DurableStore(configuration: configuration)
+            for (key, value) in expected {
+                #expect(reopened.value(forKey: bytes(key), now: clock.now) == value, "\(key)")
+            }
+            #expect(reopened.expiry(forKey: bytes("k"), now: clock.now) == .never)
+        }
+    }
+
     @Test func aLargeRecordWithABadChecksumInASegmentFailsTheCompactionAndKeepsTheSegment() throws {
         try withTemporaryDirectory { directory in
             let configuration = DurableStore.Configuration(directory: directory, fsync: .no, compactionThresholdBytes: 64 << 20)

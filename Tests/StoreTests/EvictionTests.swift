@@ -62,6 +62,36 @@ import Testing
         }
     }
 
+    @Test func idleTicksCountFromTheLastReadOrWriteAndAskingIsNotAnAccess() throws {
+        try withTemporaryDirectory { directory in
+            let clock = ManualClock()
+            let store = try DurableStore(
+                configuration: DurableStore.Configuration(directory: directory, fsync: .no, clock: clock.read))
+            store.lruClock = 10
+            _ = try store.set(bytes("v"), forKey: bytes("written"))
+            _ = try store.set(bytes("v"), forKey: bytes("read"), deadline: clock.now + 1_000, now: clock.now)
+            store.lruClock = 35
+            #expect(store.idleTicks(forKey: bytes("written"), now: clock.now) == 25)
+            #expect(store.idleTicks(forKey: bytes("written"), now: clock.now) == 25, "the first ask did not touch it")
+            #expect(store.value(forKey: bytes("read"), now: clock.now) == bytes("v"))
+            store.lruClock = 40
+            #expect(store.idleTicks(forKey: bytes("read"), now: clock.now) == 5)
+            _ = try store.set(bytes("w"), forKey: bytes("written"))
+            #expect(store.idleTicks(forKey: bytes("written"), now: clock.now) == 0)
+            #expect(store.idleTicks(forKey: bytes("absent"), now: clock.now) == nil)
+            clock.advance(by: 1_001)
+            #expect(store.idleTicks(forKey: bytes("read"), now: clock.now) == nil, "past its deadline: gone")
+            try store.close()
+            // Recovered keys count as accessed when the store opened.
+            var configuration = DurableStore.Configuration(directory: directory, fsync: .no, clock: clock.read)
+            configuration.initialLRUClock = 500
+            let reopened = try DurableStore(configuration: configuration)
+            reopened.lruClock = 510
+            #expect(reopened.idleTicks(forKey: bytes("written"), now: clock.now) == 10)
+            try reopened.close()
+        }
+    }
+
     @Test(arguments: [KeyEviction.volatileLRU, .volatileRandom, .volatileTTL])
     func volatilePoliciesNeverEvictAKeyWithoutADeadline(policy: KeyEviction) throws {
         try withTemporaryDirectory { directory in

@@ -100,6 +100,10 @@ public final class StoreContext: CommandContext {
     public func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
 
     public func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+    /// The LRU clock never advances here (no timer): every key is 0 seconds idle.
+    public func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
+        self.store.idleTicks(forKey: key, now: now).map { Int($0) / 10 }
+    }
 
     public func statistics() -> [(name: String, value: String)] { self.store.statistics() }
 
