@@ -35,10 +35,10 @@ struct PollEvent {
 protocol PollerBackend {
     /// Starts, changes or stops interest in `fd`; `token` comes back with its events.
     func update(_ fd: Descriptor, from old: Interest?, to new: Interest?, token: UInt64) throws(IOError)
-    /// Waits for events (-1: forever) and hands each to `body`, at most `maxEvents` of them
-    /// (fewer if the backend holds fewer); with level-triggered readiness the rest are reported
-    /// by a later wait.
-    func wait(timeoutMilliseconds: CInt, maxEvents: Int, _ body: (PollEvent) -> Void) throws(IOError)
+    /// Waits for events (-1: forever, 0: not at all, else at most that many nanoseconds) and hands
+    /// each to `body`, at most `maxEvents` of them (fewer if the backend holds fewer); with
+    /// level-triggered readiness the rest are reported by a later wait.
+    func wait(timeoutNanoseconds: Int64, maxEvents: Int, _ body: (PollEvent) -> Void) throws(IOError)
     /// The poller's own descriptor, readable while it has events to report (so one poller can
     /// watch another), or nil if it has none.
     var descriptor: Descriptor? { get }
@@ -78,9 +78,11 @@ final class EpollBackend: PollerBackend {
         }
     }
 
-    func wait(timeoutMilliseconds: CInt, maxEvents: Int, _ body: (PollEvent) -> Void) throws(IOError) {
+    func wait(timeoutNanoseconds: Int64, maxEvents: Int, _ body: (PollEvent) -> Void) throws(IOError) {
         let buffer = UnsafeMutableBufferPointer(rebasing: self.events[0..<max(1, min(maxEvents, self.events.count))])
-        let n = try Sys.epoll_wait(self.epfd, events: buffer, timeoutMilliseconds: timeoutMilliseconds)
+        let n = timeoutNanoseconds <= 0
+            ? try Sys.epoll_wait(self.epfd, events: buffer, timeoutMilliseconds: timeoutNanoseconds < 0 ? -1 : 0)
+            : try Sys.epoll_wait(self.epfd, events: buffer, timeoutNanoseconds: timeoutNanoseconds)
         for i in 0..<n {
             let ev = self.events[i]
             // Errors and hang-ups flow through the normal read/write paths, where the failing

@@ -265,6 +265,23 @@ enum Sys {
         throw IOError(errno: err, call: "epoll_wait")
     }
 
+    /// epoll_pwait2(2): epoll_wait with a timeout in nanoseconds (Linux 5.11). EINTR means zero
+    /// events. On a kernel without it (ENOSYS) the timeout is rounded up to milliseconds.
+    static func epoll_wait(
+        _ epfd: Descriptor, events: UnsafeMutableBufferPointer<epoll_event>, timeoutNanoseconds: Int64
+    ) throws(IOError) -> Int {
+        var timeout = timespec(tv_sec: Int(timeoutNanoseconds / 1_000_000_000), tv_nsec: Int(timeoutNanoseconds % 1_000_000_000))
+        let r = CLinux.epoll_pwait2(epfd.rawValue, events.baseAddress, CInt(events.count), &timeout, nil)
+        if r >= 0 { return Int(r) }
+        let err = Glibc.errno
+        if err == EINTR { return 0 }
+        if err == ENOSYS {
+            let milliseconds = CInt(clamping: (timeoutNanoseconds + 999_999) / 1_000_000)
+            return try Self.epoll_wait(epfd, events: events, timeoutMilliseconds: milliseconds)
+        }
+        throw IOError(errno: err, call: "epoll_pwait2")
+    }
+
     /// eventfd(0, EFD_NONBLOCK|EFD_CLOEXEC).
     static func eventfd() throws(IOError) -> Descriptor {
         Descriptor(rawValue: try check("eventfd") { CLinux.eventfd(0, CInt(EFD_NONBLOCK) | CInt(EFD_CLOEXEC)) })

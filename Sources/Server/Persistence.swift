@@ -68,7 +68,6 @@ final class Persistence: CommandContext {
     private var syncInFlight = false
     /// Holds the next group-commit sync briefly after one ends (see SyncGate.swift).
     private var syncGate = SyncGate()
-    private var syncGateTimer: TimerID?
     /// The sequence the last finished sync covered, and when the one in flight started.
     private var lastSyncedSequence: UInt64 = 0
     private var syncStartedAt: UInt64 = 0
@@ -465,11 +464,12 @@ final class Persistence: CommandContext {
         else { return }
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
-        guard self.syncGate.mayStart(waiting: waiting, now: now), let job = self.store.makeSyncJob() else { return }
-        if let timer = self.syncGateTimer {
-            self.loop.cancelTimer(timer)
-            self.syncGateTimer = nil
+        guard self.syncGate.mayStart(waiting: waiting, now: now) else {
+            // Held (SyncGate.swift): the loop must not sleep past the hold's end.
+            self.loop.wakeNoLaterThan(self.syncGate.deadline)
+            return
         }
+        guard let job = self.store.makeSyncJob() else { return }
         self.syncStartedAt = now
         self.syncInFlight = true
         let inbox = self.syncInbox!
@@ -490,16 +490,11 @@ final class Persistence: CommandContext {
         let answered = Int(done.job.sequence - min(done.job.sequence, self.lastSyncedSequence))
         self.lastSyncedSequence = max(self.lastSyncedSequence, done.job.sequence)
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
-        if self.store.configuration.fsync == .always, case .success = done.result,
-           let hold = self.syncGate.syncFinished(answered: answered, waiting: waiting,
-                                                 duration: now - min(now, self.syncStartedAt), now: now)
-        {
-            // The writes of the clients just answered join the next group, up to the hold.
-            self.syncGateTimer = self.loop.scheduleTimer(after: .nanoseconds(Int64(hold)), leeway: .microseconds(50)) {
-                [unowned self] in
-                self.syncGateTimer = nil
-                self.pass { self.startSync() }
-            }
+        if self.store.configuration.fsync == .always, case .success = done.result {
+            // The writes of the clients just answered join the next group, up to the hold; while
+            // it lasts, startSync keeps the loop from sleeping past its end (no timer).
+            _ = self.syncGate.syncFinished(answered: answered, waiting: waiting,
+                                           duration: now - min(now, self.syncStartedAt), now: now)
         }
         // Records written while this sync ran form the next group.
         if self.store.configuration.fsync == .always { self.startSync() }
@@ -726,8 +721,6 @@ final class Persistence: CommandContext {
         self.afterPass { [unowned self] in
             if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
             self.everysecTimer = nil
-            if let timer = self.syncGateTimer { self.loop.cancelTimer(timer) }
-            self.syncGateTimer = nil
             // A long compaction in flight would hold the stop: it stops at its next megabyte, its
             // segments stay (replayed at the next start), and the store decides whether a final
             // compaction fits in the time a stop has.

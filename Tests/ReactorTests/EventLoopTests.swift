@@ -85,6 +85,30 @@ extension ReactorTests {
             #expect(newHandlerIterations.first.map { $0 > replaced } == true, "the new registration never fired")
         }
 
+        /// wakeNoLaterThan: with nothing else happening the loop wakes at the deadline (not
+        /// before) and runs its hooks; the deadline applies to one wait only, so the loop then
+        /// sleeps until the next event (here a timer that stops it) instead of spinning.
+        @Test func aWakeDeadlineEndsOneSleepWithoutAnyEvent() throws {
+            let loop = try EventLoop()
+            var hookRuns: [UInt64] = []
+            var deadline: UInt64 = 0
+            loop.addBeforeSleepHook {
+                hookRuns.append(Sys.monotonicNanoseconds())
+                if hookRuns.count == 1 {
+                    deadline = hookRuns[0] + 30_000_000
+                    loop.wakeNoLaterThan(deadline + 5_000_000)
+                    loop.wakeNoLaterThan(deadline)  // the earliest wins
+                    _ = loop.scheduleTimer(after: .milliseconds(400)) { loop.stop() }
+                }
+            }
+            loop.handle.execute { _ in }  // the first iteration
+            #expect(try runLoop(loop))
+            #expect(hookRuns.count == 3, "iterations: the first, the deadline's, the stopping timer's (\(hookRuns.count))")
+            if hookRuns.count >= 2 {
+                #expect(hookRuns[1] >= deadline, "woke \(Int64(deadline) - Int64(hookRuns[1])) ns before the deadline")
+            }
+        }
+
         @Test func executeFromAnotherThreadRunsOnLoopThread() throws {
             let loop = try EventLoop()
             let loopThread = Shared<pthread_t?>(nil)
