@@ -29,8 +29,10 @@ final class Persistence: CommandContext {
     private let statisticsExtra: () -> [(name: String, value: String)]
     /// The server's part of INFO (connections, port, uptime); the store's part is added here.
     var serverFacts: () -> ServerFacts = { ServerFacts() }
-    /// Asks the server for a graceful stop (SHUTDOWN); `save` says whether to compact on the way.
-    var shutdownHandler: (Bool) -> Void = { _ in }
+    /// Asks the server for a graceful stop (SHUTDOWN).
+    var shutdownHandler: () -> Void = {}
+    /// Whether the stop compacts (SHUTDOWN SAVE / NOSAVE; a signal: when it fits).
+    private var closingCompaction = DurableStore.ClosingCompaction.withinBudget
     let clients = ClientRegistry()
     let slowLog = SlowLog()
     /// `--requirepass`, as bytes; nil when none is set.
@@ -373,7 +375,10 @@ final class Persistence: CommandContext {
     /// the requested compaction ends.
     func holdUntilSaved(_ waiter: DurabilityWaiter) { self.saveWaiters.append(waiter) }
 
-    func shutdown(save: Bool) { self.shutdownHandler(save) }
+    func shutdown(save: Bool?) {
+        self.closingCompaction = save.map { $0 ? .always : .never } ?? .withinBudget
+        self.shutdownHandler()
+    }
 
     func resetStatistics() { self.commandsProcessed = 0 }
 
@@ -736,7 +741,7 @@ final class Persistence: CommandContext {
         self.closeRequested = nil
         self.isClosed = true
         do {
-            try self.store.close()
+            try self.store.close(compacting: self.closingCompaction)
         } catch {
             self.logger.error("closing the store failed", metadata: ["error": "\(error)"])
         }

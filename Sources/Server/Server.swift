@@ -185,7 +185,7 @@ public final class Server {
             self.startIdleSweep()
         }
         // Through the signal inbox: the stop starts after the SHUTDOWN request's pass, never inside it.
-        persistence.shutdownHandler = { [unowned self] _ in self.shutdownInbox?.post(SIGTERM) }
+        persistence.shutdownHandler = { [unowned self] in self.shutdownInbox?.post(SIGTERM) }
         self.persistence = persistence
     }
 

@@ -61,6 +61,7 @@ enum CommandError: Error {
     case noSuchClient
     case clientIDInvalid
     case backgroundSaveRunning
+    case noShutdownInProgress
     case timeoutNotInteger
     case timeoutNegative
 
@@ -203,6 +204,7 @@ enum CommandError: Error {
         case .noSuchClient: output.append("No such client")
         case .clientIDInvalid: output.append("client-id should be greater than 0")
         case .backgroundSaveRunning: output.append("Background save already in progress")
+        case .noShutdownInProgress: output.append("No shutdown in progress.")
         case .timeoutNotInteger: output.append("timeout is not an integer or out of range")
         case .timeoutNegative: output.append("timeout is negative")
         case .noAuth: output.append(line ? "authentication required" : "Authentication required.")

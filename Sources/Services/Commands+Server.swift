@@ -541,19 +541,30 @@ extension Commands {
     }
 
     /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT]: a graceful stop; the connection gets no reply.
+    /// SAVE compacts on the way out whatever it takes, NOSAVE never does, neither as a signal
+    /// would (when it fits in a stop's time). A stop here is immediate, so ABORT finds none in
+    /// progress, as Redis answers when none is.
     static func shutdown(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        var save = true
+        var save: Bool?
+        var saveGiven = false, noSaveGiven = false, abort = false
         for i in 1..<arguments.count {
             if arguments.argument(i, is: "nosave") {
-                save = false
-            } else if arguments.argument(i, is: "save") || arguments.argument(i, is: "now")
-                || arguments.argument(i, is: "force")
-            {
+                noSaveGiven = true
+            } else if arguments.argument(i, is: "save") {
+                saveGiven = true
+            } else if arguments.argument(i, is: "abort") {
+                abort = true
+            } else if arguments.argument(i, is: "now") || arguments.argument(i, is: "force") {
                 continue
             } else {
                 return call.reply.error(.syntax)
             }
         }
+        if abort {
+            return call.reply.error(arguments.count == 2 ? .noShutdownInProgress : .syntax)
+        }
+        guard !(saveGiven && noSaveGiven) else { return call.reply.error(.syntax) }
+        if saveGiven { save = true } else if noSaveGiven { save = false }
         call.context.shutdown(save: save)
         call.closeAfterReply = true
     }

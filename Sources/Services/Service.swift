@@ -100,9 +100,11 @@ public protocol CommandContext: AnyObject {
     /// Starts a compaction into `database.txt` (BGSAVE, BGREWRITEAOF, SAVE). With
     /// `replyWhenDone` (SAVE), the connection's replies from this one on wait until it has finished.
     func requestCompaction(replyWhenDone: Bool) -> CompactionRequest
-    /// Stops the server gracefully (SHUTDOWN): the log is flushed and fsynced and, unless
-    /// `save` is false, compacted; connections close.
-    func shutdown(save: Bool)
+    /// Stops the server gracefully (SHUTDOWN): the log is flushed and fsynced, then compacted
+    /// into `database.txt` when `save` is true, never when false (the log keeps everything and
+    /// the next start replays it), and when nil as for a signal (when that fits in a stop's time);
+    /// connections close.
+    func shutdown(save: Bool?)
     /// Zeroes the counters INFO stats reports (CONFIG RESETSTAT).
     func resetStatistics()
     /// `count` more commands were processed (INFO `total_commands_processed`).

@@ -1357,11 +1357,21 @@ public final class DurableStore {
 
     // MARK: - Shutdown and statistics
 
-    /// Clean shutdown: writes and syncs the log, compacts synchronously, closes the files.
+    /// Whether ``close(compacting:)`` compacts.
+    public enum ClosingCompaction: Sendable {
+        /// When the log holds anything and the compaction fits in ``Configuration/shutdownCompactionBudget``.
+        case withinBudget
+        /// When the log holds anything, however long it takes (SHUTDOWN SAVE).
+        case always
+        /// Never: the log keeps everything and the next start replays it (SHUTDOWN NOSAVE).
+        case never
+    }
+
+    /// Clean shutdown: writes and syncs the log, compacts synchronously (as `compacting` says), closes the files.
     /// - Precondition: no ``SyncJob`` or ``CompactionJob`` is in flight (wait for it first).
     /// - Throws: ``StoreError`` when the final write, sync or compaction failed; the files are closed anyway
     ///   and the log still holds everything that was acknowledged.
-    public func close() throws(StoreError) {
+    public func close(compacting: ClosingCompaction = .withinBudget) throws(StoreError) {
         guard !self.isClosed else { return }
         precondition(!self.syncInFlight && self.compactionStartedNanoseconds == nil,
                      "close() while a SyncJob or CompactionJob is in flight")
@@ -1374,7 +1384,12 @@ public final class DurableStore {
         if case .failed(_, let error)? = self.flushBuffer() {
             throw error
         }
-        if !self.closingCompactionIsWorthIt() {
+        let compacts = switch compacting {
+        case .withinBudget: self.closingCompactionIsWorthIt()
+        case .always: self.log.size > 0 || !self.segments.isEmpty
+        case .never: false
+        }
+        if !compacts {
             // Written and synced, nothing else: the log holds every mutation the snapshot lacks.
             if self.log.size > self.syncedOffset {
                 do {

@@ -55,3 +55,46 @@ import Glibc
         print("large value: exit took \(ContinuousClock.now - started)")
     }
 }
+
+/// SHUTDOWN's SAVE and NOSAVE through the real binary: what each leaves in the data directory, and
+/// that nothing acknowledged is lost either way.
+@Suite struct ShutdownSaveTests {
+    static func start(_ dir: TemporaryDirectory) throws -> (ReactordProcess, Int) {
+        let process = try ReactordProcess(arguments: [
+            "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
+            "--data-dir", dir.path, "--fsync", "always", "--log-level", "error",
+        ])
+        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
+        let kv = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") })
+        return (process, try #require(kv.split(separator: ":").last.flatMap { Int($0) }))
+    }
+
+    static func fileSize(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int
+    }
+
+    @Test func nosaveLeavesTheLogAndSaveCompactsIt() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var (process, port) = try Self.start(dir)
+        var client = try RESPTestClient(port: port)
+        for i in 0..<50 { #expect(try client.call("SET", "key:\(i)", "value \(i)") == .simple("OK")) }
+        #expect(try client.call("SHUTDOWN", "ABORT") == .error("ERR No shutdown in progress."))
+        try client.client.send(RESPValue.command(["SHUTDOWN", "NOSAVE"].map { Array($0.utf8) }), deadline: .now + .seconds(10))
+        #expect(process.waitForExit(within: 20) == 0)
+        process.kill()
+        #expect(Self.fileSize(dir.path + "/database.txt") == nil, "NOSAVE wrote a snapshot")
+        #expect((Self.fileSize(dir.path + "/database.wal") ?? 0) > 50 * 10, "the log keeps every write")
+
+        (process, port) = try Self.start(dir)
+        defer { process.kill() }
+        client = try RESPTestClient(port: port)
+        #expect(try client.call("DBSIZE") == .integer(50), "replayed from the log")
+        #expect(try client.call("GET", "key:49") == .bulk("value 49"))
+        try client.client.send(RESPValue.command(["SHUTDOWN", "SAVE"].map { Array($0.utf8) }), deadline: .now + .seconds(10))
+        #expect(process.waitForExit(within: 20) == 0)
+        #expect(Self.fileSize(dir.path + "/database.wal") == 0, "SAVE compacted the log away")
+        let snapshot = try String(contentsOfFile: dir.path + "/database.txt", encoding: .utf8)
+        #expect(snapshot.hasPrefix("# reactord snapshot, 50 keys\n") && snapshot.contains("key:7\tvalue 7\n"))
+    }
+}

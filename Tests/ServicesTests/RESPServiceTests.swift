@@ -379,6 +379,13 @@ let protocolErrorCases: [RESPCase] = {
                 == "+Background append only file rewriting started\r\n")
         #expect(execute(["LASTSAVE"], on: .resp, encoding: .resp2, store: store) == ":0\r\n")
         #expect(execute(["SHUTDOWN", "NOSAVE"], on: .resp, encoding: .resp2, store: store) == "")
-        #expect(store.shutdowns == [false])
+        #expect(execute(["SHUTDOWN", "SAVE", "NOW"], on: .resp, encoding: .resp2, store: store) == "")
+        #expect(execute(["SHUTDOWN"], on: .resp, encoding: .resp2, store: store) == "")
+        #expect(store.shutdowns == [false, true, nil])
+        #expect(execute(["SHUTDOWN", "SAVE", "NOSAVE"], on: .resp, encoding: .resp2, store: store) == "-ERR syntax error\r\n")
+        #expect(execute(["SHUTDOWN", "ABORT"], on: .resp, encoding: .resp2, store: store)
+                == "-ERR No shutdown in progress.\r\n")
+        #expect(execute(["SHUTDOWN", "ABORT", "NOW"], on: .resp, encoding: .resp2, store: store) == "-ERR syntax error\r\n")
+        #expect(store.shutdowns.count == 3)
     }
 }

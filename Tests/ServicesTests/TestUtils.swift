@@ -153,7 +153,7 @@ final class InMemoryStorage: CommandContext {
     func setIdleTimeout(seconds: Int) { self.idleTimeoutSeconds = seconds }
     private(set) var commandsCounted = 0
     private(set) var compactionRequests = 0
-    private(set) var shutdowns: [Bool] = []
+    private(set) var shutdowns: [Bool?] = []
 
     func facts() -> ServerFacts {
         var facts = ServerFacts()
@@ -170,7 +170,7 @@ final class InMemoryStorage: CommandContext {
         return self.compactionRequests == 1 ? .started : .alreadyRunning
     }
 
-    func shutdown(save: Bool) { self.shutdowns.append(save) }
+    func shutdown(save: Bool?) { self.shutdowns.append(save) }
 
     func resetStatistics() { self.commandsCounted = 0 }
 

@@ -132,7 +132,7 @@ public final class StoreContext: CommandContext {
         return .started
     }
 
-    public func shutdown(save: Bool) { self.shutdowns += 1 }
+    public func shutdown(save: Bool?) { self.shutdowns += 1 }
 
     public func resetStatistics() { self.commandsProcessed = 0 }
 
