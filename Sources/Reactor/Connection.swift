@@ -79,9 +79,11 @@ public final class Connection: EventHandler {
     public var descriptorNumber: Int { Int(self.descriptor.rawValue) }
     unowned let loop: EventLoop
     /// Receives events. Released when the connection closes (breaking any cycle).
-    var delegate: ConnectionDelegate?
+    /// (Read at every event; loop thread only and never re-entered, hence no dynamic exclusivity
+    /// check, like the properties behind `core`.)
+    @exclusivity(unchecked) var delegate: ConnectionDelegate?
     /// Why the connection closed, if a system call failed.
-    public private(set) var closeError: IOError?
+    @exclusivity(unchecked) public private(set) var closeError: IOError?
     /// Whether the loop's idle sweep (``EventLoop/startIdleSweep(timeout:)``) may close it.
     public var idleTimeoutEnabled = true
 
@@ -687,9 +689,20 @@ public final class Connection: EventHandler {
 /// A running byte count shared by the connections that report into it (``Connection/outputGauge``).
 /// Loop thread only.
 public final class ByteGauge {
-    /// The sum of what every reporting connection holds now. Loop thread only and never re-entered:
-    /// no dynamic exclusivity check on this per-flush update.
-    @exclusivity(unchecked) public var bytes = 0
+    /// The sum of what every reporting connection holds now, updated at every flush and read.
+    /// Behind a pointer: as a stored property it paid a dynamic exclusivity check per access from
+    /// other modules (`@exclusivity(unchecked)` holds only within this one); memory behind a
+    /// pointer is checked statically.
+    public var bytes: Int {
+        get { self.storage.pointee }
+        set { self.storage.pointee = newValue }
+    }
+    private let storage: UnsafeMutablePointer<Int>
 
-    public init() {}
+    public init() {
+        self.storage = .allocate(capacity: 1)
+        self.storage.initialize(to: 0)
+    }
+
+    deinit { self.storage.deallocate() }
 }

@@ -67,7 +67,7 @@ public final class EventLoop {
 
     private let poller: PollerBackend
     /// The next wait's latest wake-up (``wakeNoLaterThan(_:)``), or `.max`.
-    private var wakeDeadline: UInt64 = .max
+    @exclusivity(unchecked) private var wakeDeadline: UInt64 = .max
     /// The bulk lane's epoll instance, registered in `poller` for reading.
     private let bulkPoller: PollerBackend
     /// Most bulk-lane events served per iteration, after the priority lane's. Together with the
@@ -78,17 +78,24 @@ public final class EventLoop {
     /// next iteration (at least one is served each time, so the bulk lane always progresses).
     var bulkNanosecondsPerIteration: UInt64 = 5_000_000
     /// The bulk lane reported readiness during the priority wait of this iteration.
-    private var bulkLaneReady = false
+    @exclusivity(unchecked) private var bulkLaneReady = false
     // Registrations indexed by descriptor number. The generation is bumped on every register so
     // an event for a descriptor closed and reused within one epoll_wait batch is recognised as
     // stale and dropped (swift-nio's registration ID, redis's mask re-check).
-    private var slots: [Slot] = []
+    @exclusivity(unchecked) private var slots: [Slot] = []
     private var nextGeneration: UInt32 = 1
     private var beforeSleepHooks: [() -> Void] = []
-    private var stopRequested = false
+    @exclusivity(unchecked) private var stopRequested = false
     /// The monotonic clock in nanoseconds, read once per loop iteration after waking: cheap
     /// enough to stamp every read with (idle timeouts), precise to one iteration.
-    public private(set) var now: UInt64 = Sys.monotonicNanoseconds()
+    public var now: UInt64 { self.nowStorage.pointee }
+    /// Behind a pointer: read at every event from other modules, where a stored property paid a
+    /// dynamic exclusivity check per read (`@exclusivity(unchecked)` holds only in this module).
+    private let nowStorage: UnsafeMutablePointer<UInt64> = {
+        let pointer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
+        pointer.initialize(to: Sys.monotonicNanoseconds())
+        return pointer
+    }()
     /// Iterations run: one per return from epoll_wait (metrics).
     @exclusivity(unchecked) public private(set) var iterations: UInt64 = 0
     /// Time spent between waking and going back to sleep, summed, while ``measuresBusyTime``
@@ -136,6 +143,7 @@ public final class EventLoop {
         // The wake-up eventfd is closed by the LoopHandle's deinit: inboxes, stop handles and
         // Dispatch timer handlers may still hold the handle and post after the loop is gone.
         self.readBuffer.deallocate()
+        self.nowStorage.deallocate()
     }
 
     /// Whether the caller is on the loop's thread (true before `run()` starts, for set-up).
@@ -332,7 +340,7 @@ public final class EventLoop {
     static let slowIterationNanoseconds: UInt64 = 50_000_000
 
     private func dispatch(_ event: PollEvent) {
-        self.now = Sys.monotonicNanoseconds()
+        self.nowStorage.pointee = Sys.monotonicNanoseconds()
         let fd = Int(truncatingIfNeeded: event.token & 0xFFFF_FFFF)
         let generation = UInt32(truncatingIfNeeded: event.token >> 32)
         // Re-checked before each call: the read handler may close the descriptor.

@@ -44,8 +44,9 @@ final class StreamHandler: ConnectionDelegate {
     private(set) weak var connection: Connection?
     private unowned let loop: EventLoop
     private let onClose: (StreamHandler) -> Void
-    private var inputFinished = false
-    private var timer: TimerID?
+    // Loop thread only, read at every event: no dynamic exclusivity check (~100 instructions each).
+    @exclusivity(unchecked) private var inputFinished = false
+    @exclusivity(unchecked) private var timer: TimerID?
 
     /// - Parameters:
     ///   - session: the service's state for this connection.

@@ -138,8 +138,19 @@ extension CommandContext {
 public final class MemoryRoom {
     /// Bytes that may still be added (Int.max: no limit).
     public var bytesLeft: () -> Int = { .max }
-    /// Whether a limit is set: connections look here on every read, so it is a plain flag (loop
-    /// thread only, never re-entered: no dynamic exclusivity check).
-    @exclusivity(unchecked) public var isLimited = false
-    public init() {}
+    /// Whether a limit is set: connections look here on every read, so it is a plain flag behind a
+    /// pointer (as a stored property, every read from another module paid a dynamic exclusivity
+    /// check: `@exclusivity(unchecked)` holds only within the declaring module).
+    public var isLimited: Bool {
+        get { self.limited.pointee }
+        set { self.limited.pointee = newValue }
+    }
+    private let limited: UnsafeMutablePointer<Bool>
+
+    public init() {
+        self.limited = .allocate(capacity: 1)
+        self.limited.initialize(to: false)
+    }
+
+    deinit { self.limited.deallocate() }
 }
