@@ -40,8 +40,10 @@ extension StreamSession {
 /// One stream connection's delegate, whatever its service.
 final class StreamHandler: ConnectionDelegate {
     let session: StreamSession
-    /// The connection, from the moment it opens until it closes.
-    private(set) weak var connection: Connection?
+    /// The connection, from the moment it opens until it closes (cleared then). Not `weak`: a weakly
+    /// referenced object keeps its counts in a side table and every retain and release of it takes
+    /// the slow path. The connection owns this handler (its delegate) until the close.
+    @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
     private unowned let loop: EventLoop
     private let onClose: (StreamHandler) -> Void
     // Loop thread only, read at every event: no dynamic exclusivity check (~100 instructions each).
@@ -78,6 +80,7 @@ final class StreamHandler: ConnectionDelegate {
     func connectionDidClose(_ connection: Connection) {
         self.stopTimer()
         self.session.closed()
+        self.connection = nil
         self.onClose(self)
     }
 
