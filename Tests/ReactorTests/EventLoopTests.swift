@@ -92,13 +92,13 @@ extension ReactorTests {
             let loop = try EventLoop()
             var hookRuns: [UInt64] = []
             var deadline: UInt64 = 0
-            loop.addBeforeSleepHook {
+            loop.addBeforeSleepHook { [unowned loop] in  // the loop owns its hooks: no cycle
                 hookRuns.append(Sys.monotonicNanoseconds())
                 if hookRuns.count == 1 {
                     deadline = hookRuns[0] + 30_000_000
                     loop.wakeNoLaterThan(deadline + 5_000_000)
                     loop.wakeNoLaterThan(deadline)  // the earliest wins
-                    _ = loop.scheduleTimer(after: .milliseconds(400)) { loop.stop() }
+                    _ = loop.scheduleTimer(after: .milliseconds(400)) { [unowned loop] in loop.stop() }
                 }
             }
             loop.handle.execute { _ in }  // the first iteration

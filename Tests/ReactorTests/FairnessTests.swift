@@ -48,7 +48,7 @@ extension ReactorTests {
             newcomer.onRead = {
                 floodAtFirstReply = floodAtFirstReply ?? flood.bytes
             }
-            loop.addBeforeSleepHook {
+            loop.addBeforeSleepHook { [unowned loop] in  // the loop owns its hooks: no cycle
                 // Once every flooder has had a turn and been moved aside, a newcomer sends one byte.
                 if newcomerConnection == nil && flooders.allSatisfy(\.inBulkLane) {
                     do {
@@ -91,7 +91,7 @@ extension ReactorTests {
             try writeAll(peer.rawValue, [UInt8](repeating: 1, count: backlog), deadline: .now + .seconds(5))
             var inBulkWhenDrained: Bool?
             var smallRequestSent = false
-            loop.addBeforeSleepHook {
+            loop.addBeforeSleepHook { [unowned loop] in  // the loop owns its hooks: no cycle
                 guard delegate.bytes == backlog, !smallRequestSent else {
                     if delegate.bytes == backlog + 1 { loop.stop() }
                     return
@@ -119,7 +119,7 @@ extension ReactorTests {
             let backlog = 200 * 1024
             try writeAll(peer.rawValue, [UInt8](repeating: 1, count: backlog), deadline: .now + .seconds(5))
             var secondSent = false
-            loop.addBeforeSleepHook {
+            loop.addBeforeSleepHook { [unowned loop] in  // the loop owns its hooks: no cycle
                 if delegate.bytes == backlog && !secondSent {
                     // Drained; then more than a priority turn's worth arrives at once.
                     secondSent = true
@@ -141,7 +141,7 @@ extension ReactorTests {
             let connection = try Connection(loop: loop, descriptor: local, peer: nil, delegate: delegate)
             defer { connection.abort() }
             var sent = 0
-            delegate.onRead = {
+            delegate.onRead = { [unowned delegate, unowned connection, unowned loop] in  // no cycle through the delegate
                 // Requests of a few hundred bytes, one after the other, as a client waiting for replies sends.
                 if delegate.bytes == sent && sent < 100 * 300 {
                     try? writeAll(peer.rawValue, [UInt8](repeating: 7, count: 300), deadline: .now + .seconds(5))
