@@ -264,6 +264,11 @@ public final class Connection: EventHandler {
         return connection
     }
 
+    /// ``pendingOutputBytes`` as of the last ``flush()``, for a connection that reports into an
+    /// ``outputGauge`` (0 otherwise). Unlike ``pendingOutputBytes`` it may be read at any time,
+    /// also while ``withOutputBuffer(_:)`` lends the output out.
+    public var reportedOutputBytes: Int { self.core.pointee.reportedOutput }
+
     /// Bytes queued and not yet written (file ranges included).
     public var pendingOutputBytes: Int {
         self.preconditionOutputNotLent()

@@ -48,6 +48,11 @@ final class KVStream: StreamSession, DurabilityWaiter {
         // they never outlive it (and a weak capture would put the connection's counts in a side
         // table, slowing its every retain and release).
         record.idleSeconds = { [unowned(unsafe) connection] in connection.idleSeconds }
+        // Both as last reported (the memory account's figures): input between batches (0 while
+        // this connection's own batch runs: its requests are being answered), output at each flush.
+        record.bufferedBytes = { [unowned(unsafe) self, unowned(unsafe) connection] in
+            (self.reportedInput, connection.reportedOutputBytes)
+        }
         self.persistence.clients.register(
             record, kill: { [unowned(unsafe) connection] in connection.close() },
             send: { [unowned(unsafe) connection] bytes in

@@ -481,7 +481,18 @@ extension Commands {
         text.append(UInt8(ascii: own?.transaction != nil ? "x" : "N"))
         text.append(" db=0 sub=0 psub=0 ssub=0 multi=")
         if let transaction = own?.transaction { text.appendDecimal(transaction.count) } else { text.append("-1") }
-        text.append(" qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=")
+        // The two buffers this server has per connection; Redis's other buffer fields (its free
+        // space, argv and reply-list internals) have no counterpart here.
+        let (input, output) = record.bufferedBytes()
+        text.append(" qbuf=")
+        text.appendDecimal(input)
+        text.append(" qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=")
+        text.appendDecimal(output)
+        text.append(" tot-mem=")
+        text.appendDecimal(input + output)
+        text.append(" events=")
+        text.append(output > 0 ? "rw" : "r")
+        text.append(" cmd=")
         text.append(record.lastCommand)
         text.append(" user=default redir=-1 resp=")
         text.appendDecimal(record.protocolVersion)

@@ -51,6 +51,9 @@ public struct ClientRecord {
     public var connectedAtSeconds: Int
     /// Seconds since the connection last did anything (the server reads it from the connection).
     public var idleSeconds: () -> Int = { 0 }
+    /// Bytes the connection holds now: received but not yet answered, and answered but not yet
+    /// sent (CLIENT LIST `qbuf` and `omem`).
+    public var bufferedBytes: () -> (input: Int, output: Int) = { (0, 0) }
     public var name: [UInt8] = []
     public var protocolVersion = 2
     public var lastCommand: StaticString = "NULL"

@@ -58,6 +58,51 @@ import Glibc
         #expect(try client.call("OBJECT", "IDLETIME", "k") == .integer(0))
     }
 
+    /// CLIENT LIST shows what each connection holds: a half-sent request as `qbuf`, replies a
+    /// client does not read as `omem`, their sum as `tot-mem` (the same bytes the memory limit counts).
+    @Test func clientListShowsEachConnectionsBuffers() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
+        defer { server.stop() }
+        let observer = try RESPTestClient(port: server.kvPort)
+        let value = String(repeating: "v", count: 1 << 20)
+        #expect(try observer.call("SET", "big", value) == .simple("OK"))
+        func field(_ name: String, ofClient id: Int) throws -> Int? {
+            guard case .bulk(let bytes?) = try observer.call("CLIENT", "LIST") else { return nil }
+            let line = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first { $0.hasPrefix("id=\(id) ") }
+            let pair = line?.split(separator: " ").first { $0.hasPrefix(name + "=") }
+            return pair.flatMap { Int($0.dropFirst(name.count + 1)) }
+        }
+        /// Asks until `condition` holds for the field (the server reads and writes on its own schedule).
+        func waitFor(_ name: String, ofClient id: Int, _ condition: (Int) -> Bool) throws -> Int? {
+            let deadline = ContinuousClock.now + .seconds(10)
+            var last: Int?
+            while ContinuousClock.now < deadline {
+                last = try field(name, ofClient: id)
+                if let last, condition(last) { return last }
+            }
+            return last
+        }
+
+        let halfSent = try RESPTestClient(port: server.kvPort)
+        guard case .integer(let halfID) = try halfSent.call("CLIENT", "ID") else { Issue.record("no id"); return }
+        let partial = Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n0123456789".utf8)
+        try halfSent.client.send(partial)
+        #expect(try waitFor("qbuf", ofClient: halfID) { $0 == partial.count } == partial.count)
+        #expect(try field("tot-mem", ofClient: halfID) == partial.count)
+
+        let nonReader = try RESPTestClient(port: server.kvPort)
+        guard case .integer(let readerID) = try nonReader.call("CLIENT", "ID") else { Issue.record("no id"); return }
+        let gets = (0..<16).flatMap { _ in RESPValue.command([Array("GET".utf8), Array("big".utf8)]) }
+        try nonReader.client.send(gets)
+        let pending = try waitFor("omem", ofClient: readerID) { $0 > 1 << 20 }
+        #expect((pending ?? 0) > 1 << 20, "16 MiB of replies unread, omem \(pending ?? -1)")
+        #expect(try field("qbuf", ofClient: readerID) ?? -1 >= 0)
+        guard case .integer(let ownID) = try observer.call("CLIENT", "ID") else { return }
+        #expect(try field("qbuf", ofClient: ownID) == 0, "the asking connection's request is being answered")
+    }
+
     @Test func pastTheLimitWritesGetOOMWhileReadsDeleteAndExpireWork() throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }
