@@ -174,6 +174,19 @@ public final class Server {
             facts.maxClients = self.maxConnections
             facts.totalConnectionsReceived = self.kvConnectionsReceived
             facts.rejectedConnections = self.rejectedConnections
+            // INFO runs on the loop thread: RUSAGE_THREAD is the loop's own time.
+            // RUSAGE_THREAD (1) is Linux's and not exported without _GNU_SOURCE.
+            for (who, isThread) in [(__rusage_who_t(RUSAGE_SELF.rawValue), false), (__rusage_who_t(1), true)] {
+                var usage = rusage()
+                guard getrusage(who, &usage) == 0 else { continue }
+                let system = Int(usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_stime.tv_usec)
+                let user = Int(usage.ru_utime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec)
+                if isThread {
+                    (facts.cpuSystemMainThreadMicroseconds, facts.cpuUserMainThreadMicroseconds) = (system, user)
+                } else {
+                    (facts.cpuSystemMicroseconds, facts.cpuUserMicroseconds) = (system, user)
+                }
+            }
             return facts
         }
         persistence.extraConfiguration = { [unowned self] in

@@ -168,6 +168,17 @@ extension Commands {
             field("master_repl_offset", "0")
         case "cpu":
             text.append("# CPU\r\n")
+            // Seconds with six decimals, as Redis prints them.
+            func seconds(_ microseconds: Int) -> String {
+                let fraction = String(microseconds % 1_000_000)
+                return "\(microseconds / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+            }
+            field("used_cpu_sys", seconds(facts.cpuSystemMicroseconds))
+            field("used_cpu_user", seconds(facts.cpuUserMicroseconds))
+            field("used_cpu_sys_children", "0.000000")
+            field("used_cpu_user_children", "0.000000")
+            field("used_cpu_sys_main_thread", seconds(facts.cpuSystemMainThreadMicroseconds))
+            field("used_cpu_user_main_thread", seconds(facts.cpuUserMainThreadMicroseconds))
         case "keyspace":
             text.append("# Keyspace\r\n")
             if facts.keys > 0 {  // Redis lists only databases that hold keys

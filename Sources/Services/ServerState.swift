@@ -29,6 +29,12 @@ public struct ServerFacts: Sendable {
     public var compactions = 0
     public var fsyncPolicy = "always"
     public var logBytes = 0
+    /// CPU time in microseconds (INFO cpu, as getrusage(2) reports it): the whole process, and the
+    /// loop thread alone (Redis's `_main_thread` fields). No child processes are ever started.
+    public var cpuSystemMicroseconds = 0
+    public var cpuUserMicroseconds = 0
+    public var cpuSystemMainThreadMicroseconds = 0
+    public var cpuUserMainThreadMicroseconds = 0
     /// Extra `name:value` lines for the `# Reactord` section (the line protocol's `stats`).
     public var extra: [(name: String, value: String)] = []
 

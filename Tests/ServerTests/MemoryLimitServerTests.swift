@@ -58,6 +58,31 @@ import Glibc
         #expect(try client.call("OBJECT", "IDLETIME", "k") == .integer(0))
     }
 
+    /// INFO cpu has Redis 7.0's six fields, seconds with six decimals, from getrusage(2): after some
+    /// work the process has used CPU, and the loop thread no more than the whole process.
+    @Test func infoCPUReportsTheProcessAndTheLoopThread() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
+        defer { server.stop() }
+        let client = try RESPTestClient(port: server.kvPort)
+        _ = try Self.pipelineSets(client, from: 0, count: 2000, valueBytes: 100)
+        let fields = try Self.info(client, "cpu")
+        let names = ["used_cpu_sys", "used_cpu_user", "used_cpu_sys_children", "used_cpu_user_children",
+                     "used_cpu_sys_main_thread", "used_cpu_user_main_thread"]
+        #expect(Set(fields.keys) == Set(names), "\(fields)")
+        var seconds: [String: Double] = [:]
+        for name in names {
+            let text = fields[name] ?? ""
+            let parts = text.split(separator: ".")
+            #expect(parts.count == 2 && parts[1].count == 6 && parts.allSatisfy { $0.allSatisfy(\.isNumber) }, "\(name):\(text)")
+            seconds[name] = Double(text)
+        }
+        let process = (seconds["used_cpu_sys"] ?? 0) + (seconds["used_cpu_user"] ?? 0)
+        let loop = (seconds["used_cpu_sys_main_thread"] ?? 0) + (seconds["used_cpu_user_main_thread"] ?? 0)
+        #expect(loop > 0 && loop <= process + 1e-6, "loop \(loop) s, process \(process) s")
+    }
+
     /// CLIENT LIST shows what each connection holds: a half-sent request as `qbuf`, replies a
     /// client does not read as `omem`, their sum as `tot-mem` (the same bytes the memory limit counts).
     @Test func clientListShowsEachConnectionsBuffers() throws {
