@@ -67,12 +67,21 @@ extension KVBenchTests {
         // Open loop at 2,000 ops/s for 2 s: the ~400 requests due during the pause wait for it,
         // late by 200 ms down to nothing, about a tenth of the samples. Closed loop over the same
         // pause: the four requests in flight wait 200 ms, nothing else was sent meanwhile.
-        let open = try KVBenchFakeServer(errorKey: nil, stallOnceAfter: 0.8)
-        defer { open.stop() }
-        let openRun = try KVBenchProcess.run(["--port", "\(open.port)", "--rate", "2000", "--duration", "2", "-c", "4",
+        // A run in which kvbench itself was stalled by a busy machine (its send lag says so, beyond
+        // the server's pause) is run again, at most three times.
+        var attempt = 0
+        var openRun: KVBenchProcess.Outcome
+        var o: [String: Any]
+        repeat {
+            attempt += 1
+            let open = try KVBenchFakeServer(errorKey: nil, stallOnceAfter: 0.8)
+            defer { open.stop() }
+            openRun = try KVBenchProcess.run(["--port", "\(open.port)", "--rate", "2000", "--duration", "2", "-c", "4",
                                               "--json"])
-        #expect(openRun.status == 0, "stderr: \(openRun.stderr)")
-        let o = try KVBenchProcess.json(openRun.stdout)
+            #expect(openRun.status == 0, "stderr: \(openRun.stderr)")
+            o = try KVBenchProcess.json(openRun.stdout)
+        } while o["schedule_kept"] as? Bool != true && attempt < 3
+            && (o["send_lag_p99_us"] as? Int ?? 0) >= 20_000
         let closed = try KVBenchFakeServer(errorKey: nil, stallOnceAfter: 0.8)
         defer { closed.stop() }
         let closedRun = try KVBenchProcess.run(["--port", "\(closed.port)", "--duration", "2", "-c", "4", "--json"])
