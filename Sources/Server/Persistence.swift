@@ -305,7 +305,8 @@ final class Persistence: CommandContext {
 
     func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
     func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
-        self.store.idleTicks(forKey: key, now: now).map { Int(UInt64($0) * Self.lruClockTickNanoseconds / 1_000_000_000) }
+        self.advanceLRUClock()  // to the moment of asking, not the last timer tick
+        return self.store.idleTicks(forKey: key, now: now).map { Int(UInt64($0) * Self.lruClockTickNanoseconds / 1_000_000_000) }
     }
 
     func removeAll() throws(StorageError) {
