@@ -152,8 +152,8 @@ enum Snapshot {
         let tabIndex = line.baseAddress!.distance(to: UnsafeRawPointer(tabPointer))
         var valueEnd = line.count
         var deadline: Int64?
-        // A deadline field is at most 20 bytes (tab, `@`, 18 digits): look for its tab only that far back.
-        let floor = max(tabIndex, line.count - 21)
+        // A deadline field is at most 21 bytes (tab, `@`, 19 digits): look for its tab only that far back.
+        let floor = max(tabIndex, line.count - 22)
         var lastTabIndex = line.count - 1
         while lastTabIndex > floor && line[lastTabIndex] != Self.tab { lastTabIndex -= 1 }
         if lastTabIndex > tabIndex && line[lastTabIndex] == Self.tab {
@@ -247,7 +247,7 @@ enum Snapshot {
             valueEnd -= 1
         }
         var deadline: Int64?
-        if let lastTab = tail.suffix(21).lastIndex(of: Self.tab),
+        if let lastTab = tail.suffix(22).lastIndex(of: Self.tab),
             let parsed = tail.withUnsafeBytes({ Self.deadlineField(UnsafeRawBufferPointer(rebasing: $0[(lastTab + 1)...])) })
         {
             deadline = parsed
@@ -260,13 +260,18 @@ enum Snapshot {
         return atEnd
     }
 
-    /// `@` and 1 to 18 decimal digits: a deadline field.
+    /// `@` and 1 to 19 decimal digits, at most Int64.max: a deadline field. (Up to 18 digits until a
+    /// fuzzer found that a PEXPIREAT past the year 33,658 (19 digits) came back from database.txt as
+    /// part of the value.)
     private static func deadlineField(_ field: UnsafeRawBufferPointer) -> Int64? {
-        guard field.count >= 2, field.count <= 19, field[0] == Self.at else { return nil }
+        guard field.count >= 2, field.count <= 20, field[0] == Self.at else { return nil }
         var value: Int64 = 0
         for byte in field[1...] {
             guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-            value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+            let (times10, overflow1) = value.multipliedReportingOverflow(by: 10)
+            let (next, overflow2) = times10.addingReportingOverflow(Int64(byte - UInt8(ascii: "0")))
+            guard !overflow1, !overflow2 else { return nil }
+            value = next
         }
         return value
     }

@@ -71,6 +71,36 @@ import Testing
         }
     }
 
+    /// Deadlines of 19 digits (a PEXPIREAT past the year 33,658, up to Int64.max) come back as
+    /// deadlines, in a short line and in one longer than the read buffer; 20 digits is a value.
+    @Test func deadlinesOfNineteenDigitsRoundTrip() throws {
+        try withTemporaryDirectory { directory in
+            let keyspace = Keyspace()
+            let big = [UInt8](repeating: 0x61, count: (1 << 20) + 100)
+            _ = keyspace.set(bytes("far"), bytes("v"), deadline: 4_195_730_024_608_447_034)
+            _ = keyspace.set(bytes("max"), bytes("w"), deadline: .max)
+            _ = keyspace.set(bytes("long"), big, deadline: .max)
+            let path = try Self.writeSnapshot(keyspace, in: directory)
+            for diskValues in [nil, DiskValues(threshold: 1 << 20)] {
+                let loaded = Keyspace()
+                #expect(try Snapshot.load(path: path, io: .system, into: loaded, diskValues: diskValues))
+                diskValues?.close(io: .system)
+                for (key, deadline) in [("far", Int64(4_195_730_024_608_447_034)), ("max", .max), ("long", .max)] {
+                    let index = try #require(loaded.find(bytes(key)), "\(key)")
+                    #expect(loaded.deadline(at: index) == deadline, "\(key)")
+                }
+                #expect(loaded.find(bytes("far")).map { [UInt8](loaded.value(at: $0)) } == bytes("v"))
+                #expect(loaded.find(bytes("long")).map { loaded.value(at: $0).count } == (diskValues == nil ? big.count : 0))
+            }
+            writeFile(path, bytes("k\tv\t@12345678901234567890\n"))  // past Int64.max: not a deadline
+            let loaded = Keyspace()
+            #expect(try Snapshot.load(path: path, io: .system, into: loaded))
+            let index = try #require(loaded.find(bytes("k")))
+            #expect(loaded.deadline(at: index) == nil)
+            #expect([UInt8](loaded.value(at: index)) == bytes("v\t@12345678901234567890"))
+        }
+    }
+
     @Test func escapesAreWrittenAsSpecified() {
         var output = Snapshot.OutputBuffer(capacity: 256)
         defer { output.deallocate() }

@@ -3,10 +3,11 @@
 // segment `database.wal.1`, where nothing is forgiven) in a fresh directory. Opening must either
 // succeed or throw an error naming the file; never crash. What one recovery accepted (a torn
 // tail cut off), a second must accept too, with the same keys.
-// Input: [mode: bit 0 = rotated segment, bit 1 = restart with a clean close][log bytes...].
+// Input: [mode: bit 0 = rotated segment, bit 1 = restart with a clean close, bit 2 = a compaction
+// from disk first, with values of 1 + (mode >> 3) bytes or more left in the log][log bytes...].
 
 import FuzzSupport
-import Store
+@testable import Store
 
 func open(_ directory: String) -> Result<DurableStore, StoreError> {
     Result { () throws(StoreError) in
@@ -30,6 +31,20 @@ public func fuzzRecovery(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         return 0
     case .success(let store):
         first = StoreContext.contents(of: store)
+        if mode & 4 != 0 {
+            // A compaction from disk that leaves every value from a few bytes in the log files and
+            // copies them into database.txt (DiskValues.swift) must write the state recovery found.
+            do {
+                if var job = try store.beginCompaction() {
+                    job.diskValueThreshold = 1 + Int(mode >> 3)
+                    let result = job.run()
+                    if case .failure(let error) = result { require(false, "the compaction failed: \(error)") }
+                    store.finishCompaction(job, result: result)
+                }
+            } catch {
+                require(false, "the compaction could not start: \(error)")
+            }
+        }
         if mode & 2 != 0 {
             do {
                 try store.close()
