@@ -75,15 +75,6 @@ struct WriteAheadLog {
         var tornBytes: Int
     }
 
-    /// Reads the log file `fd` from offset 0 in 1 MiB chunks, calling `apply` for each valid record (a view
-    /// into the read buffer, valid only during the call).
-    ///
-    /// The torn-tail rule: in the last log file (`isLast`), a bad frame that reaches the end of the file
-    /// (its declared end is at or past EOF, or the rest of the file is all zero bytes, as a crashed append
-    /// on some filesystems leaves) is a torn append: it is reported in `tornBytes` for the caller to cut.
-    /// Anything else is corruption. A corrupt length field that points past EOF is indistinguishable
-    /// from a torn append; that is the limit of a length-prefixed format without a block structure.
-    /// - Throws: ``StoreError`` naming `path` and the byte offset of the bad record.
     /// A set record whose value ``replay(path:fd:io:isLast:leavingOnDiskFrom:onDisk:apply:)`` checked but
     /// did not read into memory: its value is `valueLength` bytes at `valueOffset` of the file.
     struct OnDiskSet {
@@ -105,6 +96,15 @@ struct WriteAheadLog {
         try Self.replay(path: path, fd: fd, io: io, isLast: false, threshold: threshold, onDisk: onDisk, apply: apply)
     }
 
+    /// Reads the log file `fd` from offset 0 in 1 MiB chunks, calling `apply` for each valid record (a view
+    /// into the read buffer, valid only during the call).
+    ///
+    /// The torn-tail rule: in the last log file (`isLast`), a bad frame that reaches the end of the file
+    /// (its declared end is at or past EOF, or the rest of the file is all zero bytes, as a crashed append
+    /// on some filesystems leaves) is a torn append: it is reported in `tornBytes` for the caller to cut.
+    /// Anything else is corruption. A corrupt length field that points past EOF is indistinguishable
+    /// from a torn append; that is the limit of a length-prefixed format without a block structure.
+    /// - Throws: ``StoreError`` naming `path` and the byte offset of the bad record.
     static func replay(
         path: String, fd: CInt, io: StoreIO, isLast: Bool, apply: (Record.View) -> Void
     ) throws(StoreError) -> ReplayResult {
