@@ -9,6 +9,7 @@
 import CoreMetrics
 import Dispatch
 import Prometheus
+import Reactor
 import Services
 #if canImport(Glibc)
 import Glibc
@@ -75,6 +76,19 @@ final class MetricsExporter: @unchecked Sendable {
         self.counter("reactord_compactions_total", [("result", "failure")], s.compactionsFailed)
         self.counter("reactord_loop_iterations_total", [], Int(clamping: s.loopIterations))
         self.floatCounter("reactord_loop_busy_seconds_total", [], Double(s.loopBusyNanoseconds) / 1e9)
+        for (i, bound) in EventLoop.slowIterationBounds.enumerated() where i < s.loopSlowIterations.count {
+            let over = "\(bound / 1_000_000)"
+            self.counter("reactord_loop_slow_iterations_total", [("over_ms", over), ("clock", "wall")],
+                         Int(clamping: s.loopSlowIterations[i]))
+            self.counter("reactord_loop_slow_iterations_total", [("over_ms", over), ("clock", "cpu")],
+                         Int(clamping: s.loopSlowIterationsOnCPU[i]))
+        }
+        let longest = s.loopLongestIteration
+        for (part, nanoseconds) in [("total", longest.nanoseconds), ("cpu", longest.cpuNanoseconds),
+                                    ("priority", longest.priorityNanoseconds),
+                                    ("bulk", longest.bulkNanoseconds), ("hooks", longest.hooksNanoseconds)] {
+            self.gauge("reactord_loop_longest_iteration_seconds", [("part", part)], Self.seconds(nanoseconds))
+        }
     }
 
     private func hand(_ p: ProcessStatistics?) {

@@ -76,6 +76,9 @@ extension Server: MetricsEndpoint {
         s.compactionsFailed = self.metrics.compactionsFailed
         s.loopIterations = self.loop.iterations
         s.loopBusyNanoseconds = self.loop.busyNanoseconds
+        s.loopSlowIterations = self.loop.slowIterations
+        s.loopSlowIterationsOnCPU = self.loop.slowIterationsOnCPU
+        s.loopLongestIteration = self.loop.longestIteration
         return s
     }
 }
