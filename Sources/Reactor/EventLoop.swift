@@ -107,6 +107,9 @@ public final class EventLoop {
     public private(set) var slowIterationsOnCPU: [UInt64] = Array(repeating: 0, count: EventLoop.slowIterationBounds.count)
     /// The longest iteration seen while ``measuresBusyTime`` is on, with where its time went.
     public private(set) var longestIteration = IterationTiming()
+    /// The iteration that used the most of the loop thread's CPU while ``measuresBusyTime`` is on
+    /// (the longest by the wall clock is often one the scheduler interrupted).
+    public private(set) var costliestIteration = IterationTiming()
     private var loopThread: pthread_t?
     var timerCallbacks: [UInt64: TimerEntry] = [:]
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
@@ -322,11 +325,13 @@ public final class EventLoop {
                         if busy > bound { self.slowIterations[i] &+= 1 }
                         if onCPU > bound { self.slowIterationsOnCPU[i] &+= 1 }
                     }
-                    if busy > self.longestIteration.nanoseconds {
-                        self.longestIteration = IterationTiming(
+                    if busy > self.longestIteration.nanoseconds || onCPU > self.costliestIteration.cpuNanoseconds {
+                        let timing = IterationTiming(
                             nanoseconds: busy, cpuNanoseconds: onCPU, priorityNanoseconds: bulkStart &- woke,
                             bulkNanoseconds: hooksStart &- bulkStart, hooksNanoseconds: end &- hooksStart,
                             priorityEvents: priorityEvents, bulkEvents: bulkEvents)
+                        if busy > self.longestIteration.nanoseconds { self.longestIteration = timing }
+                        if onCPU > self.costliestIteration.cpuNanoseconds { self.costliestIteration = timing }
                     }
                 }
             }

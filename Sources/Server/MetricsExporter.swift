@@ -83,11 +83,13 @@ final class MetricsExporter: @unchecked Sendable {
             self.counter("reactord_loop_slow_iterations_total", [("over_ms", over), ("clock", "cpu")],
                          Int(clamping: s.loopSlowIterationsOnCPU[i]))
         }
-        let longest = s.loopLongestIteration
-        for (part, nanoseconds) in [("total", longest.nanoseconds), ("cpu", longest.cpuNanoseconds),
-                                    ("priority", longest.priorityNanoseconds),
-                                    ("bulk", longest.bulkNanoseconds), ("hooks", longest.hooksNanoseconds)] {
-            self.gauge("reactord_loop_longest_iteration_seconds", [("part", part)], Self.seconds(nanoseconds))
+        for (name, timing) in [("reactord_loop_longest_iteration_seconds", s.loopLongestIteration),
+                               ("reactord_loop_costliest_iteration_seconds", s.loopCostliestIteration)] {
+            for (part, nanoseconds) in [("total", timing.nanoseconds), ("cpu", timing.cpuNanoseconds),
+                                        ("priority", timing.priorityNanoseconds),
+                                        ("bulk", timing.bulkNanoseconds), ("hooks", timing.hooksNanoseconds)] {
+                self.gauge(name, [("part", part)], Self.seconds(nanoseconds))
+            }
         }
     }
 

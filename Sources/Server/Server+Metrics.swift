@@ -79,6 +79,7 @@ extension Server: MetricsEndpoint {
         s.loopSlowIterations = self.loop.slowIterations
         s.loopSlowIterationsOnCPU = self.loop.slowIterationsOnCPU
         s.loopLongestIteration = self.loop.longestIteration
+        s.loopCostliestIteration = self.loop.costliestIteration
         return s
     }
 }

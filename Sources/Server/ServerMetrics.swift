@@ -77,4 +77,5 @@ struct MetricsSnapshot: Sendable {
     var loopSlowIterations: [UInt64] = []
     var loopSlowIterationsOnCPU: [UInt64] = []
     var loopLongestIteration = EventLoop.IterationTiming()
+    var loopCostliestIteration = EventLoop.IterationTiming()
 }

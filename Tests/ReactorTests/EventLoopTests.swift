@@ -180,6 +180,7 @@ extension ReactorTests {
             // The wake-up's task ran in the priority lane: that is where the time went.
             #expect(longest.priorityNanoseconds >= 3_000_000)
             #expect(longest.priorityEvents >= 1 && longest.bulkEvents == 0)
+            #expect(loop.costliestIteration.cpuNanoseconds >= 3_000_000)
         }
 
         @Test func iterationsAreNotTimedUnlessAsked() throws {
@@ -192,6 +193,7 @@ extension ReactorTests {
             #expect(try runLoop(loop))
             #expect(loop.slowIterations.allSatisfy { $0 == 0 })
             #expect(loop.longestIteration == EventLoop.IterationTiming())
+            #expect(loop.costliestIteration == EventLoop.IterationTiming())
         }
 
         @Test func twoHundredConnectionsLeakNoDescriptors() throws {
