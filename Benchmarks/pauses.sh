@@ -17,8 +17,14 @@
 #            reactord --fsync always against redis-server --appendfsync always; redis-benchmark
 #            SET -c 50 at -P 1 and at -P 16; server CPU per SET from /proc/PID/stat.
 #
-# Needs: redis-server, redis-cli, redis-benchmark, python3, cc, taskset. Builds reactord and
-# kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451, 7452) and are stopped by PID.
+# For reactord each line also gives what the loop itself saw while the probe ran (its metrics
+# port, docs/protocol.md): iterations longer than 1, 2 and 5 ms by the wall clock and by the loop
+# thread's own CPU time. A probe maximum with no iteration that long on the CPU clock was the
+# machine's scheduling (another thread or process on the loop's core), not the server's work.
+#
+# Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset. Builds reactord and
+# kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451, 7452; reactord's metrics 7453)
+# and are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=3
@@ -55,7 +61,7 @@ start_server() {
         local fsync=no
         [ -n "$durable" ] && fsync=always
         "${preload[@]}" taskset -c 0 "$bin/reactord" --kv-port $port --echo-port off --time-port off \
-            --file-port off --data-dir "$work/data" --fsync $fsync --log-level error > "$work/server.log" 2>&1 &
+            --file-port off --metrics-port 7453 --data-dir "$work/data" --fsync $fsync --log-level error > "$work/server.log" 2>&1 &
     else
         port=7452
         local persistence=(--appendonly no)
@@ -88,13 +94,44 @@ probe() {
     "$bin/kvbench" --protocol resp --port $port -c 1 -P 1 "${rate[@]}" --ratio 0:1 --keyspace 1000 \
         --duration "$2" --json > "$work/probe.json" &
     probe_pid=$!
+    loop_counters > "$work/loop.before"
 }
 
 # The probe's figures; call probe_wait first (in this shell: a $(...) subshell cannot wait for it).
-probe_wait() { wait "$probe_pid"; }
+# The loop's slow-iteration counters are read when the probe starts and when it ends.
+probe_wait() {
+    wait "$probe_pid"
+    loop_counters > "$work/loop.after"
+}
 probe_result() {
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print("probe p99 %.2f ms, p99.9 %.2f ms, max %.2f ms" % (r["p99_us"] / 1000, r["p999_us"] / 1000, r["max_us"] / 1000))' \
-        "$work/probe.json"
+    # In open loop kvbench also reports how late it sent each GET after it was due (its own
+    # scheduling, or the previous GET's reply still outstanding): the latency includes it.
+    python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))
+line = "probe p99 %.2f ms, p99.9 %.2f ms, max %.2f ms" % (r["p99_us"] / 1000, r["p999_us"] / 1000, r["max_us"] / 1000)
+if "send_lag_p99_us" in r:
+    line += " (the probe sent late by p99 %.2f ms, max %.2f ms)" % (r["send_lag_p99_us"] / 1000, r["send_lag_max_us"] / 1000)
+print(line)' "$work/probe.json"
+    [ "$port" = 7451 ] || return 0
+    python3 - "$work/loop.before" "$work/loop.after" <<'EOF'
+import re, sys
+def counters(path):
+    found = {}
+    for line in open(path):
+        m = re.match(r'reactord_loop_slow_iterations_total\{(.*)\} (\S+)', line)
+        if m:
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+            found[(labels["over_ms"], labels["clock"])] = float(m.group(2))
+    return found
+before, after = counters(sys.argv[1]), counters(sys.argv[2])
+d = lambda over, clock: int(after.get((over, clock), 0) - before.get((over, clock), 0))
+print("    loop iterations > 1 / 2 / 5 ms: wall %d / %d / %d, on CPU %d / %d / %d" % tuple(
+    d(over, clock) for clock in ("wall", "cpu") for over in ("1", "2", "5")))
+EOF
+}
+loop_counters() {
+    if [ "$port" = 7451 ]; then curl -s http://127.0.0.1:7453/metrics | grep '^reactord_loop_slow' || true; fi
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }

@@ -101,8 +101,24 @@ public final class EventLoop {
     /// Time spent between waking and going back to sleep, summed, while ``measuresBusyTime``
     /// is on (one clock read per iteration; the wake time is the first event's `now`).
     @exclusivity(unchecked) public private(set) var busyNanoseconds: UInt64 = 0
-    /// Whether the loop sums ``busyNanoseconds``. Off by default: it costs a clock read per iteration.
+    /// Whether the loop sums ``busyNanoseconds`` and keeps ``slowIterations`` and
+    /// ``longestIteration``. Off by default: it costs a clock read per iteration.
     public var measuresBusyTime = false
+    /// The thresholds ``slowIterations`` counts against: 1, 2, 5 and 10 ms.
+    public static let slowIterationBounds: [UInt64] = [1_000_000, 2_000_000, 5_000_000, 10_000_000]
+    /// Iterations (waking to going back to sleep) longer than each of ``slowIterationBounds``,
+    /// while ``measuresBusyTime`` is on: how often, and how long, a client that became ready
+    /// meanwhile waited for the loop.
+    public private(set) var slowIterations: [UInt64] = Array(repeating: 0, count: EventLoop.slowIterationBounds.count)
+    /// The same count by the loop thread's own CPU time in the iteration: what its work took,
+    /// without the time the scheduler gave its core to another thread or process (the
+    /// difference) or it slept outside epoll_wait (blocking I/O, a lock: also the difference).
+    public private(set) var slowIterationsOnCPU: [UInt64] = Array(repeating: 0, count: EventLoop.slowIterationBounds.count)
+    /// The longest iteration seen while ``measuresBusyTime`` is on, with where its time went.
+    public private(set) var longestIteration = IterationTiming()
+    /// The iteration that used the most of the loop thread's CPU while ``measuresBusyTime`` is on
+    /// (the longest by the wall clock is often one the scheduler interrupted).
+    public private(set) var costliestIteration = IterationTiming()
     private var loopThread: pthread_t?
     var timerCallbacks: [UInt64: TimerEntry] = [:]
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
@@ -283,6 +299,7 @@ public final class EventLoop {
             var priorityEvents = 0
             var bulkEvents = 0
             var woke: UInt64 = 0
+            var wokeCPU: UInt64 = 0
             let tracksTime = reportsSlowIterations || self.measuresBusyTime
             var timeout: Int64 = -1
             if self.wakeDeadline != .max {
@@ -291,7 +308,10 @@ public final class EventLoop {
                 self.wakeDeadline = .max
             }
             try self.poller.wait(timeoutNanoseconds: timeout, maxEvents: .max) {
-                if priorityEvents == 0 && tracksTime { woke = Sys.monotonicNanoseconds() }
+                if priorityEvents == 0 && tracksTime {
+                    woke = Sys.monotonicNanoseconds()
+                    if self.measuresBusyTime { wokeCPU = Sys.threadCPUNanoseconds() }
+                }
                 priorityEvents += 1
                 self.dispatch($0)
             }
@@ -313,7 +333,23 @@ public final class EventLoop {
             guard tracksTime else { continue }
             let end = Sys.monotonicNanoseconds()
             if self.measuresBusyTime && woke != 0 {
-                self.busyNanoseconds &+= end &- woke
+                let busy = end &- woke
+                self.busyNanoseconds &+= busy
+                if busy > Self.slowIterationBounds[0] {
+                    let onCPU = Sys.threadCPUNanoseconds() &- wokeCPU
+                    for (i, bound) in Self.slowIterationBounds.enumerated() {
+                        if busy > bound { self.slowIterations[i] &+= 1 }
+                        if onCPU > bound { self.slowIterationsOnCPU[i] &+= 1 }
+                    }
+                    if busy > self.longestIteration.nanoseconds || onCPU > self.costliestIteration.cpuNanoseconds {
+                        let timing = IterationTiming(
+                            nanoseconds: busy, cpuNanoseconds: onCPU, priorityNanoseconds: bulkStart &- woke,
+                            bulkNanoseconds: hooksStart &- bulkStart, hooksNanoseconds: end &- hooksStart,
+                            priorityEvents: priorityEvents, bulkEvents: bulkEvents)
+                        if busy > self.longestIteration.nanoseconds { self.longestIteration = timing }
+                        if onCPU > self.costliestIteration.cpuNanoseconds { self.costliestIteration = timing }
+                    }
+                }
             }
             if reportsSlowIterations && priorityEvents > 0 && end &- woke > Self.slowIterationNanoseconds {
                 self.logger.debug("slow loop iteration", metadata: [
@@ -334,6 +370,35 @@ public final class EventLoop {
     public func wakeNoLaterThan(_ deadline: UInt64) {
         assert(self.inLoopThread)
         self.wakeDeadline = min(self.wakeDeadline, deadline)
+    }
+
+    /// Where one loop iteration's time went (``longestIteration``).
+    public struct IterationTiming: Sendable, Equatable {
+        /// From the first event after waking to the end of the before-sleep hooks.
+        public var nanoseconds: UInt64 = 0
+        /// The loop thread's CPU time in that span.
+        public var cpuNanoseconds: UInt64 = 0
+        /// Serving the priority lane's events (the first of them included).
+        public var priorityNanoseconds: UInt64 = 0
+        /// Serving the bulk lane's slice.
+        public var bulkNanoseconds: UInt64 = 0
+        /// The before-sleep hooks (log write, flushes).
+        public var hooksNanoseconds: UInt64 = 0
+        public var priorityEvents = 0
+        public var bulkEvents = 0
+
+        public init() {}
+
+        init(nanoseconds: UInt64, cpuNanoseconds: UInt64, priorityNanoseconds: UInt64, bulkNanoseconds: UInt64, hooksNanoseconds: UInt64,
+             priorityEvents: Int, bulkEvents: Int) {
+            self.nanoseconds = nanoseconds
+            self.cpuNanoseconds = cpuNanoseconds
+            self.priorityNanoseconds = priorityNanoseconds
+            self.bulkNanoseconds = bulkNanoseconds
+            self.hooksNanoseconds = hooksNanoseconds
+            self.priorityEvents = priorityEvents
+            self.bulkEvents = bulkEvents
+        }
     }
 
     /// An iteration longer than this is logged at debug level with where the time went.

@@ -320,6 +320,14 @@ enum Sys {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
+    /// CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID), nanoseconds: a system
+    /// call, unlike the monotonic clock, so only for measurements that are switched on.
+    static func threadCPUNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
+    }
+
     /// Wall clock (CLOCK_REALTIME): seconds and microseconds since the epoch.
     static func wallClock() -> (seconds: Int, microseconds: Int) {
         var ts = timespec()

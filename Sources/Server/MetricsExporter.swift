@@ -9,6 +9,7 @@
 import CoreMetrics
 import Dispatch
 import Prometheus
+import Reactor
 import Services
 #if canImport(Glibc)
 import Glibc
@@ -75,6 +76,21 @@ final class MetricsExporter: @unchecked Sendable {
         self.counter("reactord_compactions_total", [("result", "failure")], s.compactionsFailed)
         self.counter("reactord_loop_iterations_total", [], Int(clamping: s.loopIterations))
         self.floatCounter("reactord_loop_busy_seconds_total", [], Double(s.loopBusyNanoseconds) / 1e9)
+        for (i, bound) in EventLoop.slowIterationBounds.enumerated() where i < s.loopSlowIterations.count {
+            let over = "\(bound / 1_000_000)"
+            self.counter("reactord_loop_slow_iterations_total", [("over_ms", over), ("clock", "wall")],
+                         Int(clamping: s.loopSlowIterations[i]))
+            self.counter("reactord_loop_slow_iterations_total", [("over_ms", over), ("clock", "cpu")],
+                         Int(clamping: s.loopSlowIterationsOnCPU[i]))
+        }
+        for (name, timing) in [("reactord_loop_longest_iteration_seconds", s.loopLongestIteration),
+                               ("reactord_loop_costliest_iteration_seconds", s.loopCostliestIteration)] {
+            for (part, nanoseconds) in [("total", timing.nanoseconds), ("cpu", timing.cpuNanoseconds),
+                                        ("priority", timing.priorityNanoseconds),
+                                        ("bulk", timing.bulkNanoseconds), ("hooks", timing.hooksNanoseconds)] {
+                self.gauge(name, [("part", part)], Self.seconds(nanoseconds))
+            }
+        }
     }
 
     private func hand(_ p: ProcessStatistics?) {

@@ -568,7 +568,8 @@ final class Persistence: CommandContext {
         self.compactionJob = job
         self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
         let inbox = self.compactionInbox!
-        self.compactionQueue.async { inbox.post(CompactionDone(job: job, result: job.run())) }
+        let run: @Sendable () -> Void = { inbox.post(CompactionDone(job: job, result: job.run())) }
+        if !YieldingThread.run(run) { self.compactionQueue.async(execute: run) }
     }
 
     private func compactionFinished(_ done: CompactionDone) {

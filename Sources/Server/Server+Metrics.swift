@@ -76,6 +76,10 @@ extension Server: MetricsEndpoint {
         s.compactionsFailed = self.metrics.compactionsFailed
         s.loopIterations = self.loop.iterations
         s.loopBusyNanoseconds = self.loop.busyNanoseconds
+        s.loopSlowIterations = self.loop.slowIterations
+        s.loopSlowIterationsOnCPU = self.loop.slowIterationsOnCPU
+        s.loopLongestIteration = self.loop.longestIteration
+        s.loopCostliestIteration = self.loop.costliestIteration
         return s
     }
 }

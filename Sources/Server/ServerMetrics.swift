@@ -74,4 +74,8 @@ struct MetricsSnapshot: Sendable {
     var compactionsFailed = 0
     var loopIterations: UInt64 = 0
     var loopBusyNanoseconds: UInt64 = 0
+    var loopSlowIterations: [UInt64] = []
+    var loopSlowIterationsOnCPU: [UInt64] = []
+    var loopLongestIteration = EventLoop.IterationTiming()
+    var loopCostliestIteration = EventLoop.IterationTiming()
 }

@@ -175,6 +175,51 @@ extension ReactorTests {
             #expect(loop.activeTimerCount == 0)
         }
 
+        @Test func iterationThatWorksThreeMillisecondsIsCountedAsSlowByBothClocks() throws {
+            let loop = try EventLoop()
+            loop.measuresBusyTime = true
+            // A handler that uses 3 ms of the loop thread's own CPU (counted by the thread's CPU
+            // clock, so a descheduled test machine cannot make it shorter).
+            @Sendable func spin() {
+                var ts = timespec()
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+                let start = Int(ts.tv_sec) * 1_000_000_000 + ts.tv_nsec
+                var now = start
+                while now - start < 3_000_000 {
+                    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+                    now = Int(ts.tv_sec) * 1_000_000_000 + ts.tv_nsec
+                }
+            }
+            loop.handle.execute { loop in
+                spin()
+                loop.stop()
+            }
+            #expect(try runLoop(loop))
+            #expect(EventLoop.slowIterationBounds == [1_000_000, 2_000_000, 5_000_000, 10_000_000])
+            #expect(loop.slowIterations[0] >= 1 && loop.slowIterations[1] >= 1)
+            #expect(loop.slowIterationsOnCPU[0] >= 1 && loop.slowIterationsOnCPU[1] >= 1)
+            let longest = loop.longestIteration
+            #expect(longest.cpuNanoseconds >= 3_000_000)
+            #expect(longest.nanoseconds >= longest.cpuNanoseconds)
+            // The wake-up's task ran in the priority lane: that is where the time went.
+            #expect(longest.priorityNanoseconds >= 3_000_000)
+            #expect(longest.priorityEvents >= 1 && longest.bulkEvents == 0)
+            #expect(loop.costliestIteration.cpuNanoseconds >= 3_000_000)
+        }
+
+        @Test func iterationsAreNotTimedUnlessAsked() throws {
+            let loop = try EventLoop()
+            loop.handle.execute { loop in
+                let start = Sys.monotonicNanoseconds()
+                while Sys.monotonicNanoseconds() - start < 2_000_000 {}
+                loop.stop()
+            }
+            #expect(try runLoop(loop))
+            #expect(loop.slowIterations.allSatisfy { $0 == 0 })
+            #expect(loop.longestIteration == EventLoop.IterationTiming())
+            #expect(loop.costliestIteration == EventLoop.IterationTiming())
+        }
+
         @Test func twoHundredConnectionsLeakNoDescriptors() throws {
             let countBefore = openDescriptorCount()
             var created = Set<UInt64>()

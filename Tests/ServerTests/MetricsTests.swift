@@ -208,6 +208,15 @@ struct ParsedMetrics {
         #expect(m.value("reactord_build_info", ["version": ServerConfiguration.version]) == 1)
         #expect((m.value("reactord_loop_iterations_total") ?? 0) > 0)
         #expect((m.value("reactord_loop_busy_seconds_total") ?? 0) > 0)
+        // Iterations slower than 10 ms by CPU cannot outnumber those slower than 1 ms by the wall.
+        let slowCPU = try #require(m.value("reactord_loop_slow_iterations_total", ["over_ms": "10", "clock": "cpu"]))
+        let slowWall = try #require(m.value("reactord_loop_slow_iterations_total", ["over_ms": "1", "clock": "wall"]))
+        #expect(slowCPU <= slowWall)
+        let longest = try #require(m.value("reactord_loop_longest_iteration_seconds", ["part": "total"]))
+        let longestCPU = try #require(m.value("reactord_loop_longest_iteration_seconds", ["part": "cpu"]))
+        #expect(longestCPU <= longest + 0.001)
+        let costliestCPU = try #require(m.value("reactord_loop_costliest_iteration_seconds", ["part": "cpu"]))
+        #expect(costliestCPU >= longestCPU)
         #expect((m.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
         #expect((m.value("process_open_fds") ?? 0) > 5)
         #expect((m.value("process_cpu_seconds_total") ?? -1) >= 0)
@@ -224,6 +233,8 @@ struct ParsedMetrics {
             "reactord_max_memory_bytes": "gauge", "reactord_log_written_bytes": "counter",
             "reactord_fsync_duration_seconds": "histogram", "reactord_compactions": "counter",
             "reactord_loop_iterations": "counter", "reactord_loop_busy_seconds": "counter",
+            "reactord_loop_slow_iterations": "counter", "reactord_loop_longest_iteration_seconds": "gauge",
+            "reactord_loop_costliest_iteration_seconds": "gauge",
             "process_resident_memory_bytes": "gauge", "process_cpu_seconds": "counter",
             "process_open_fds": "gauge", "process_start_time_seconds": "gauge",
         ]

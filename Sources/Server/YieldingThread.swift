@@ -1,0 +1,52 @@
+// A thread for throughput work that must never hold up the loop: compaction. It runs at the
+// lowest CPU priority the kernel offers an unprivileged thread (SCHED_IDLE), so when it shares a
+// core with the loop (a server pinned to one CPU, or every core busy) the scheduler switches to
+// the loop the moment the loop has an event, instead of letting the compaction finish a time
+// slice of several milliseconds first. A Dispatch worker cannot be lowered this way: it is shared
+// with other queues, and an unprivileged thread cannot raise its priority back.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Starts one-off threads whose work yields the CPU to every normal thread.
+enum YieldingThread {
+    /// Linux's SCHED_IDLE policy (<sched.h> declares it only under _GNU_SOURCE).
+    static let idlePolicy: Int32 = 5
+
+    /// Runs `body` once on a new detached thread that lowers itself to ``idlePolicy`` first.
+    /// - Returns: false if no thread could be created (the caller runs `body` some other way).
+    static func run(_ body: @escaping @Sendable () -> Void) -> Bool {
+        let box = Unmanaged.passRetained(Work(body)).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        defer { pthread_attr_destroy(&attributes) }
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        var thread = pthread_t()
+        let rc = pthread_create(&thread, &attributes, { raw in
+            let work = Unmanaged<Work>.fromOpaque(raw!).takeRetainedValue()
+            YieldingThread.lower()
+            work.body()
+            return nil
+        }, box)
+        guard rc == 0 else {
+            Unmanaged<Work>.fromOpaque(box).release()
+            return false
+        }
+        return true
+    }
+
+    /// Puts the calling thread under SCHED_IDLE (nice 19 where the policy is refused).
+    static func lower() {
+        var parameters = sched_param(sched_priority: 0)
+        if sched_setscheduler(0, Self.idlePolicy, &parameters) != 0 {
+            // setpriority(2) with 0 names the calling thread on Linux, not the whole process.
+            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        }
+    }
+
+    private final class Work {
+        let body: @Sendable () -> Void
+        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
+    }
+}
