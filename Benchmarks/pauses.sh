@@ -88,10 +88,14 @@ stop_server() {
 # probe RATE|closed SECONDS: starts the probe in the background, its JSON summary into
 # $work/probe.json. `closed`: one GET at a time, back to back (its max is the longest single wait,
 # without the client's own scheduling delays piling up as an open-loop schedule's would).
+# PROBE_NICE=N runs the probe at that niceness, for both servers alike (e.g. -10, as root: ahead of
+# the load generator, so that on two cores the probe measures the server and not its own wait for a
+# CPU; its send lag in the line says how much of that wait is left).
 probe() {
-    local rate=()
+    local rate=() niceness=()
     [ "$1" != closed ] && rate=(--rate "$1")
-    "$bin/kvbench" --protocol resp --port $port -c 1 -P 1 "${rate[@]}" --ratio 0:1 --keyspace 1000 \
+    [ -n "${PROBE_NICE:-}" ] && niceness=(nice -n "$PROBE_NICE")
+    "${niceness[@]}" "$bin/kvbench" --protocol resp --port $port -c 1 -P 1 "${rate[@]}" --ratio 0:1 --keyspace 1000 \
         --duration "$2" --json > "$work/probe.json" &
     probe_pid=$!
     loop_counters > "$work/loop.before"
