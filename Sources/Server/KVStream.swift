@@ -105,6 +105,11 @@ final class KVStream: StreamSession, DurabilityWaiter {
         return result
     }
 
+    /// Every batch runs to completion in ``process(_:outputLimit:)`` unless it filled the output
+    /// (bytes stay buffered then) or a framing failure closes the connection there: with nothing
+    /// buffered, a pass has nothing to do.
+    var hasUnansweredInput: Bool { self.session.bufferedByteCount > 0 }
+
     func closed() {
         self.reportInput(0)
         self.persistence.forget(self)

@@ -27,6 +27,9 @@ protocol StreamSession: AnyObject {
     /// The session waits for work off the loop before it can answer the rest (a scrape being
     /// rendered): a peer's EOF is not acted on until it calls ``StreamHandler/resume()``. Default: false.
     var isWaiting: Bool { get }
+    /// Whether ``process(_:outputLimit:)`` could answer anything now: false when every byte
+    /// received has been answered, so a ``StreamHandler/resume()`` need not call it. Default: true.
+    var hasUnansweredInput: Bool { get }
 }
 
 extension StreamSession {
@@ -35,6 +38,7 @@ extension StreamSession {
     func timerFired(_ connection: Connection) {}
     func closed() {}
     var isWaiting: Bool { false }
+    var hasUnansweredInput: Bool { true }
 }
 
 /// One stream connection's delegate, whatever its service.
@@ -89,7 +93,9 @@ final class StreamHandler: ConnectionDelegate {
     func resume() {
         guard let connection = self.connection else { return }
         connection.uncork()
-        if connection.state == .open { self.pump(connection) }
+        // After a durable write nothing is usually left to answer: every reply to a client at
+        // `-P 1` went through here, and an empty pass cost a whole batch's setup.
+        if connection.state == .open && (self.session.hasUnansweredInput || connection.readEOF) { self.pump(connection) }
     }
 
     /// Calls the session's ``StreamSession/timerFired(_:)`` every `interval` until
