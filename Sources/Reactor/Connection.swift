@@ -137,8 +137,7 @@ public final class Connection: EventHandler {
     public var outputGauge: ByteGauge? {
         get { self.core.pointee.outputGauge }
         set {
-            self.core.pointee.outputGauge?.bytes -= self.core.pointee.reportedOutput
-            self.core.pointee.reportedOutput = 0
+            self.retractReportedOutput()
             self.core.pointee.outputGauge = newValue
         }
     }
@@ -262,6 +261,12 @@ public final class Connection: EventHandler {
         let connection = Connection(loop: loop, descriptor: fd, peer: address, delegate: delegate, state: .connecting)
         if let error = connection.closeError { throw error }
         return connection
+    }
+
+    /// Takes this connection's share back out of ``outputGauge`` (the gauge changes, or the output is gone).
+    private func retractReportedOutput() {
+        self.core.pointee.outputGauge?.bytes -= self.core.pointee.reportedOutput
+        self.core.pointee.reportedOutput = 0
     }
 
     /// ``pendingOutputBytes`` as of the last ``flush()``, for a connection that reports into an
@@ -658,8 +663,7 @@ public final class Connection: EventHandler {
         self.core.pointee.output = []
         self.core.pointee.outputIndex = 0
         self.core.pointee.queuedChunkBytes = 0
-        self.core.pointee.outputGauge?.bytes -= self.core.pointee.reportedOutput
-        self.core.pointee.reportedOutput = 0
+        self.retractReportedOutput()
         self.checkInvariants()
         let delegate = self.delegate
         self.delegate = nil

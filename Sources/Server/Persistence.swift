@@ -521,8 +521,8 @@ final class Persistence: CommandContext {
         if self.store.configuration.fsync == .always, case .success = done.result {
             // The writes of the clients just answered join the next group, up to the hold; while
             // it lasts, startSync keeps the loop from sleeping past its end (no timer).
-            _ = self.syncGate.syncFinished(answered: answered, waiting: waiting,
-                                           duration: now - min(now, self.syncStartedAt), now: now)
+            self.syncGate.syncFinished(answered: answered, waiting: waiting,
+                                       duration: now - min(now, self.syncStartedAt), now: now)
         }
         // Records written while this sync ran form the next group.
         if self.store.configuration.fsync == .always { self.startSync() }

@@ -25,6 +25,7 @@ struct SyncGate {
     ///   - duration: how long it took, in nanoseconds.
     ///   - now: monotonic nanoseconds.
     /// - Returns: how long to hold the next sync (nil: start it now).
+    @discardableResult
     mutating func syncFinished(answered: Int, waiting: Int, duration: UInt64, now: UInt64) -> UInt64? {
         let hold = min(duration / 4, Self.maximumHoldNanoseconds)
         guard answered > 0, hold > 0 else {

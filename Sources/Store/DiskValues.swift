@@ -41,16 +41,23 @@ final class DiskValues {
     var isEmpty: Bool { self.places.isEmpty }
     var count: Int { self.places.count }
 
-    /// Registers an open file. - Returns: its index for ``Place/source``.
-    func addSource(path: String, fd: CInt, escaped: Bool) -> Int {
-        self.sources.append(Source(path: path, fd: fd, escaped: escaped))
-        return self.sources.count - 1
+    /// One registered file, for the reader of that file to place values in.
+    struct File {
+        let values: DiskValues
+        let source: Int
+
+        /// Puts `key` in `keyspace` with an empty value and `deadline`, its bytes the `length` bytes
+        /// at `offset` of this file.
+        func place(_ key: UnsafeRawBufferPointer, offset: Int, length: Int, deadline: Int64?, in keyspace: Keyspace) {
+            keyspace.set(key, UnsafeRawBufferPointer(start: nil, count: 0), deadline: deadline)
+            self.values.places[Array(key)] = Place(source: self.source, offset: offset, length: length)
+        }
     }
 
-    /// Puts `key` in `keyspace` with an empty value and `deadline`, its bytes at `place`.
-    func place(_ key: UnsafeRawBufferPointer, at place: Place, deadline: Int64?, in keyspace: Keyspace) {
-        keyspace.set(key, UnsafeRawBufferPointer(start: nil, count: 0), deadline: deadline)
-        self.places[Array(key)] = place
+    /// Registers an open file, closed by ``close(io:)``.
+    func addSource(path: String, fd: CInt, escaped: Bool) -> File {
+        self.sources.append(Source(path: path, fd: fd, escaped: escaped))
+        return File(values: self, source: self.sources.count - 1)
     }
 
     /// The key's value was replaced or the key deleted by a later record.

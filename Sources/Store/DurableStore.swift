@@ -960,12 +960,12 @@ public final class DurableStore {
             }
             let replayed: WriteAheadLog.ReplayResult
             if let diskValues {
-                let source = diskValues.addSource(path: path, fd: fd, escaped: false)
+                let file = diskValues.addSource(path: path, fd: fd, escaped: false)
                 replayed = try WriteAheadLog.replay(
                     path: path, fd: fd, io: io, leavingOnDiskFrom: diskValues.threshold,
                     onDisk: { record in
-                        let place = DiskValues.Place(source: source, offset: record.valueOffset, length: record.valueLength)
-                        diskValues.place(record.key, at: place, deadline: record.deadline, in: keyspace)
+                        file.place(record.key, offset: record.valueOffset, length: record.valueLength,
+                                   deadline: record.deadline, in: keyspace)
                     },
                     apply: { record in Self.apply(record, to: keyspace, diskValues: diskValues) })
             } else {

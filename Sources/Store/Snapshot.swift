@@ -51,12 +51,10 @@ enum Snapshot {
             }
             throw StoreError(operation: "open", path: path, errno: error)
         }
-        var source: Int?
-        if let diskValues {
-            // The file stays open until the compaction has copied its values (DiskValues closes it).
-            source = diskValues.addSource(path: path, fd: fd, escaped: true)
-        }
-        defer { if source == nil { io.close(fd) } }
+        // With diskValues the file stays open until the compaction has copied its values (DiskValues
+        // closes it).
+        let file = diskValues?.addSource(path: path, fd: fd, escaped: true)
+        defer { if file == nil { io.close(fd) } }
 
         var capacity = Self.chunkBytes
         var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
@@ -65,7 +63,7 @@ enum Snapshot {
         var bufferOffset = 0  // file offset of buffer[0]
         var lineNumber = 0
         while true {
-            if filled == capacity, let diskValues, let source, buffer.load(as: UInt8.self) != Self.hash,
+            if filled == capacity, let file, buffer.load(as: UInt8.self) != Self.hash,
                 memchr(buffer, CInt(Self.tab), filled) != nil
             {
                 // One line longer than the buffer, its key read: its value stays on disk. (A comment, or
@@ -73,8 +71,7 @@ enum Snapshot {
                 lineNumber += 1
                 let atEnd = try Self.skipLongLine(buffer: buffer, capacity: capacity, filled: &filled,
                                                   bufferOffset: &bufferOffset, fd: fd, path: path, io: io,
-                                                  lineNumber: lineNumber, source: source, diskValues: diskValues,
-                                                  into: keyspace)
+                                                  lineNumber: lineNumber, file: file, into: keyspace)
                 if atEnd { return true }
                 continue
             }
@@ -100,8 +97,7 @@ enum Snapshot {
                 lineNumber += 1
                 try Self.parseLine(
                     UnsafeMutableRawBufferPointer(start: buffer + lineStart, count: lineEnd - lineStart),
-                    number: lineNumber, path: path, into: keyspace,
-                    diskValues: diskValues.map { ($0, source!, bufferOffset + lineStart) })
+                    number: lineNumber, path: path, into: keyspace, file: file, offset: bufferOffset + lineStart)
                 lineStart = lineEnd + 1
             }
             if atEnd {
@@ -109,8 +105,7 @@ enum Snapshot {
                     lineNumber += 1
                     try Self.parseLine(
                         UnsafeMutableRawBufferPointer(start: buffer + lineStart, count: filled - lineStart),
-                        number: lineNumber, path: path, into: keyspace,
-                        diskValues: diskValues.map { ($0, source!, bufferOffset + lineStart) })
+                        number: lineNumber, path: path, into: keyspace, file: file, offset: bufferOffset + lineStart)
                 }
                 return true
             }
@@ -124,11 +119,11 @@ enum Snapshot {
     }
 
     /// Parses one line (without its `\n`), unescaping it in place (unescaping never lengthens, and the
-    /// output never overtakes the input: no second copy of a long line). `diskValues`: the compaction's,
-    /// this file's source index and the line's file offset.
+    /// output never overtakes the input: no second copy of a long line). `file`: where to place a value
+    /// left on disk (compaction), the line being at `offset` of the file.
     private static func parseLine(
         _ rawLine: UnsafeMutableRawBufferPointer, number: Int, path: String, into keyspace: Keyspace,
-        diskValues: (DiskValues, Int, Int)? = nil
+        file: DiskValues.File?, offset lineOffset: Int
     ) throws(StoreError) {
         var line = UnsafeRawBufferPointer(rawLine)
         if let last = line.last, last == Self.carriageReturn {
@@ -165,16 +160,14 @@ enum Snapshot {
         let output = rawLine.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var ok = false
         if let keyLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[..<tabIndex]), into: output) {
-            if let (diskValues, source, lineOffset) = diskValues, valueEnd - tabIndex - 1 >= diskValues.threshold {
-                let place = DiskValues.Place(source: source, offset: lineOffset + tabIndex + 1,
-                                             length: valueEnd - tabIndex - 1)
-                diskValues.place(UnsafeRawBufferPointer(start: output, count: keyLength), at: place, deadline: deadline,
-                                 in: keyspace)
+            if let file, valueEnd - tabIndex - 1 >= file.values.threshold {
+                file.place(UnsafeRawBufferPointer(start: output, count: keyLength), offset: lineOffset + tabIndex + 1,
+                           length: valueEnd - tabIndex - 1, deadline: deadline, in: keyspace)
                 ok = true
             } else if let valueLength = Self.unescape(UnsafeRawBufferPointer(rebasing: line[(tabIndex + 1)..<valueEnd]),
                                                       into: output + keyLength) {
                 let key = UnsafeRawBufferPointer(start: output, count: keyLength)
-                diskValues?.0.forget(key)
+                file?.values.forget(key)
                 keyspace.set(key, UnsafeRawBufferPointer(start: output + keyLength, count: valueLength), deadline: deadline)
                 ok = true
             }
@@ -192,7 +185,7 @@ enum Snapshot {
     /// followed the newline at the front of the buffer. - Returns: true at EOF.
     private static func skipLongLine(
         buffer: UnsafeMutableRawPointer, capacity: Int, filled: inout Int, bufferOffset: inout Int, fd: CInt,
-        path: String, io: StoreIO, lineNumber: Int, source: Int, diskValues: DiskValues, into keyspace: Keyspace
+        path: String, io: StoreIO, lineNumber: Int, file: DiskValues.File, into keyspace: Keyspace
     ) throws(StoreError) -> Bool {
         let badEscape = StoreError(operation: "parse", path: path,
                                    detail: "line \(lineNumber): bad escape (use \\\\ \\n \\r \\t or \\xHH)")
@@ -254,8 +247,7 @@ enum Snapshot {
             valueEnd -= tail.count - lastTab
         }
         key.withUnsafeBytes { key in
-            diskValues.place(key, at: DiskValues.Place(source: source, offset: valueOffset, length: valueEnd - valueOffset),
-                             deadline: deadline, in: keyspace)
+            file.place(key, offset: valueOffset, length: valueEnd - valueOffset, deadline: deadline, in: keyspace)
         }
         return atEnd
     }
@@ -369,6 +361,9 @@ enum Snapshot {
         if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
         var output = OutputBuffer(capacity: Self.chunkBytes + 4096)
         defer { output.deallocate() }
+        // The two piece buffers values copied from disk pass through, made at the first such value.
+        var pieces: CopyBuffers?
+        defer { pieces?.deallocate() }
         func isExpired(_ index: Int) -> Bool {
             guard let now, let deadline = keyspace.deadline(at: index) else { return false }
             return now > deadline  // as everywhere in the store: a key lives through its deadline's millisecond
@@ -381,8 +376,9 @@ enum Snapshot {
             output.append(byte: Self.tab)
             let value = keyspace.value(at: index)
             if value.isEmpty, let diskValues, let place = diskValues.place(of: keyspace.key(at: index)) {
-                try Self.copy(place, from: diskValues.sources[place.source], into: &output, fd: fd, path: path, io: io,
-                              stopIf: cancelled)
+                if pieces == nil { pieces = CopyBuffers() }
+                try Self.copy(place, from: diskValues.sources[place.source], through: pieces!, into: &output, fd: fd,
+                              path: path, io: io, stopIf: cancelled)
             } else {
                 try Self.escapeInPieces(value, escapeLeadingHash: false, into: &output, fd: fd, path: path,
                                         io: io, stopIf: cancelled)
@@ -401,14 +397,11 @@ enum Snapshot {
     /// escaped (a log segment's raw bytes) or unescaped and escaped again (a snapshot's text; an
     /// escape cut by a piece's end waits, at most 3 bytes, for the next piece).
     private static func copy(
-        _ place: DiskValues.Place, from source: DiskValues.Source, into output: inout OutputBuffer,
-        fd: CInt, path: String, io: StoreIO, stopIf cancelled: () -> Bool
+        _ place: DiskValues.Place, from source: DiskValues.Source, through buffers: CopyBuffers,
+        into output: inout OutputBuffer, fd: CInt, path: String, io: StoreIO, stopIf cancelled: () -> Bool
     ) throws(StoreError) {
-        let piece = Self.chunkBytes / 4
-        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: piece + 4, alignment: 16)
-        defer { scratch.deallocate() }
-        let raw = UnsafeMutablePointer<UInt8>.allocate(capacity: piece + 4)
-        defer { raw.deallocate() }
+        let piece = CopyBuffers.piece
+        let (scratch, raw) = (buffers.read, buffers.unescaped)
         var carried = 0  // bytes of an escape cut by the last piece's end, at the front of `scratch`
         var offset = 0
         while offset < place.length {
@@ -448,6 +441,19 @@ enum Snapshot {
         guard carried == 0 else {
             throw StoreError(operation: "parse", path: source.path,
                              detail: "bad escape at the end of the value at byte \(place.offset)")
+        }
+    }
+
+    /// What ``copy(_:from:through:into:fd:path:io:stopIf:)`` reads a piece into (with room for an
+    /// escape carried over from the previous piece) and unescapes it into.
+    struct CopyBuffers {
+        static let piece = Snapshot.chunkBytes / 4
+        let read = UnsafeMutableRawBufferPointer.allocate(byteCount: Self.piece + 4, alignment: 16)
+        let unescaped = UnsafeMutablePointer<UInt8>.allocate(capacity: Self.piece + 4)
+
+        func deallocate() {
+            self.read.deallocate()
+            self.unescaped.deallocate()
         }
     }
 
