@@ -1,7 +1,8 @@
 // The benchmark engine: one EventLoop on the calling thread, C client connections, AUTH when a
 // password is given, an optional preload phase, then the measured phase. Closed loop, it hands
 // out requests as replies free room (exactly N in -n mode, until the deadline in --duration
-// mode); open loop (--rate), requests fall due on a fixed schedule (Pacer) whatever the replies,
+// mode); open loop (--rate), requests fall due on a fixed schedule whatever the replies (the loop sleeps
+// until the next request is due),
 // and each latency runs from its due time. It counts every reply and records latencies after the
 // warm-up in an HdrHistogram. Any connection lost or refused ends the run with a BenchFailure
 // (exit 3). Loop thread only.
@@ -44,7 +45,7 @@ struct BenchResult {
     var intendedRate: Double?
     var unsentRequests = 0
     /// Open loop: how late each request left after its due time, in µs (after the warm-up):
-    /// waiting at the pipeline cap, and the pacer's and the loop's own delays.
+    /// waiting at the pipeline cap, and the loop's own delays (a late wake-up, a busy turn).
     var sendLag = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .two)
 
     /// Whether the open-loop schedule was kept: the achieved rate is at least 95% of the
@@ -74,9 +75,8 @@ final class BenchRunner {
     private var progressTimer: TimerID?
     private var deadlineTimer: TimerID?
     private let keys: KeyChooser
-    /// Open loop: the schedule of the measured phase and its pacer (nil in closed loop).
+    /// Open loop: the schedule of the measured phase (nil in closed loop).
     private var schedule: OpenLoopSchedule?
-    private var pacer: Pacer?
     /// Open loop: schedule indices below this were offered to their connections.
     private var scanned = 0
     /// The connection whose AUTH was refused, if one was.
@@ -152,9 +152,13 @@ final class BenchRunner {
             self.tick()
         }
         if self.configuration.rate != nil {
-            // Whatever woke the loop, requests that fell due meanwhile leave before it sleeps.
+            // Whatever woke the loop, requests that fell due meanwhile leave before it sleeps, and
+            // the sleep ends when the next one falls due (epoll_pwait2's nanosecond timeout): the
+            // loop thread is the schedule's only clock, so a due request costs one wake-up.
             self.loop.addBeforeSleepHook { [unowned self] in
-                self.issueAllDue(now: SystemClock.monotonicNanoseconds())
+                let now = SystemClock.monotonicNanoseconds()
+                self.issueAllDue(now: now)
+                self.wakeForNextDue(now: now)
             }
         }
         do {
@@ -163,8 +167,6 @@ final class BenchRunner {
             self.failure = BenchFailure(description: "event loop failed: \(error)")
         }
         self.phase = .done
-        self.pacer?.stop()
-        self.pacer = nil
         self.clearProgress()
         if let timer = self.progressTimer { self.loop.cancelTimer(timer) }
         if let timer = self.deadlineTimer { self.loop.cancelTimer(timer) }
@@ -272,6 +274,31 @@ final class BenchRunner {
         }
         self.scanned = due
     }
+
+    /// Open loop: the loop's next sleep ends when the next request falls due, but never sooner
+    /// than ``minimumWakeGapNanoseconds`` from now (at higher rates the requests due meanwhile
+    /// leave together).
+    private func wakeForNextDue(now: UInt64) {
+        guard self.phase == .measure, let schedule = self.schedule, !self.stopIssuing, self.scanned < schedule.total else { return }
+        self.loop.wakeNoLaterThan(max(schedule.dueTime(self.scanned), now &+ Self.minimumWakeGapNanoseconds))
+    }
+
+    /// Linux ends a timed sleep up to the thread's timer slack (50 µs by default) late, which adds
+    /// straight to every latency measured from a due time. prctl(PR_SET_TIMERSLACK) is variadic
+    /// and not callable from Swift, so the slack is set through /proc/self/timerslack_ns (the
+    /// process's main thread, which runs kvbench's loop). If that is refused the default stays
+    /// (the send lag in the summary shows it). Measured on a 2-core VM: a 200 µs sleep overshot
+    /// by ~85 µs on average with the default slack, ~35 µs with 1 ns.
+    private static func reduceTimerSlack() {
+        let fd = open("/proc/self/timerslack_ns", O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = write(fd, "1", 1)
+        close(fd)
+    }
+
+    /// The shortest sleep the schedule asks for: each wake-up costs a system call and a context
+    /// switch, so at rates above 20,000/s requests fall due in small groups.
+    static let minimumWakeGapNanoseconds: UInt64 = 50_000
 
     /// Accounts one reply.
     @inline(__always)
@@ -381,12 +408,13 @@ final class BenchRunner {
         }
     }
 
-    /// Starts the measured phase on a schedule: request i due at now + i/rate, the pacer
-    /// waking the loop when requests fall due, a deadline in --duration mode after which
+    /// Starts the measured phase on a schedule: request i due at now + i/rate, the loop waking
+    /// when requests fall due (``wakeForNextDue(now:)``), a deadline in --duration mode after which
     /// nothing more is sent.
     private func beginOpenLoop(rate: Double, now: UInt64) {
         let schedule = OpenLoopSchedule(startNanoseconds: now, ratePerSecond: rate, total: self.requestLimit)
         self.schedule = schedule
+        Self.reduceTimerSlack()
         self.result.intendedRate = rate
         switch self.configuration.limit {
         case .requests(let n):
@@ -406,19 +434,6 @@ final class BenchRunner {
                     self.finishMeasure(now: SystemClock.monotonicNanoseconds())
                 }
             }
-        }
-        let pacer = Pacer(schedule: schedule, inbox: self.loop.makeInbox { [unowned self] (_: UInt8) in
-            self.pacer?.taken()
-            self.issueAllDue(now: SystemClock.monotonicNanoseconds())
-        })
-        self.pacer = pacer
-        do {
-            try pacer.start()
-        } catch {
-            self.failure = error
-            self.phase = .done
-            self.loop.stop()
-            return
         }
         self.issueAllDue(now: now)
     }

@@ -1,5 +1,5 @@
 // When each open-loop request is due: request i (over all connections) at start + i/rate. Pure
-// arithmetic shared by the loop and the pacing thread; no clock reads here.
+// arithmetic the loop asks when it wakes and before it sleeps; no clock reads here.
 
 /// Request `i` (0-based, over all connections) is due at `start + i * 1e9 / rate` nanoseconds.
 struct OpenLoopSchedule: Sendable {

@@ -100,7 +100,7 @@ struct ReactorD: ParsableCommand {
                                valueName: "password"))
     var requirePass: String?
     @Option(name: .customLong("requirepass-file"),
-            help: ArgumentHelp("Read the kv password from the first line of this file.", valueName: "file"))
+            help: ArgumentHelp("Read the kv password from this file's first line.", valueName: "file"))
     var requirePassFile: String?
     @Option(name: .customLong("log-level"),
             help: ReactorD.help("Least severe log event written to stderr: error, warn, info or debug.", .logLevel, valueName: "level"))
