@@ -37,8 +37,10 @@ run_asan() {
 
 run_tsan() {
     echo "== ThreadSanitizer (.build-tsan)"
+    # The full-disk stand-in (a file-size limit, `ulimit -f 64`) also limits ThreadSanitizer's
+    # own file-backed mappings: the instrumented server dies of SIGBUS before it starts.
     TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=0:second_deadlock_stack=1:suppressions=$PWD/scripts/tsan-suppressions.txt} \
-        swift test --scratch-path .build-tsan --sanitize=thread --skip "$skip" "$@"
+        swift test --scratch-path .build-tsan --sanitize=thread --skip "$skip|healthSays503WhileTheLogCannotBeWritten" "$@"
 }
 
 case $which in
