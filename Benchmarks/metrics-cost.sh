@@ -8,19 +8,23 @@
 # Load in both: redis-benchmark -c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get (400,000
 # requests). Every server listens on 127.0.0.1 with kernel-chosen ports and is stopped by its PID.
 #
-#   Benchmarks/metrics-cost.sh [-r ROUNDS] [-c] [-o]     -c: callgrind only; -o: ops/s only
+#   Benchmarks/metrics-cost.sh [-r ROUNDS] [-n REQUESTS] [-c] [-o]
+#     -c: callgrind only; -o: ops/s only; -n: requests of each kind in the ops/s rounds (default
+#     200,000: a phase of ~0.3 s, where rounds vary by ±20%; 1,000,000 steadies them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rounds=3
+requests=200000
 callgrind_only=0
 ops_only=0
-while getopts "r:co" opt; do
+while getopts "r:n:co" opt; do
     case $opt in
         r) rounds=$OPTARG ;;
+        n) requests=$OPTARG ;;
         c) callgrind_only=1 ;;
         o) ops_only=1 ;;
-        *) echo "usage: $0 [-r ROUNDS] [-c] [-o]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-r ROUNDS] [-n REQUESTS] [-c] [-o]" >&2; exit 2 ;;
     esac
 done
 for tool in valgrind redis-benchmark curl taskset strip; do
@@ -66,15 +70,18 @@ stop() {
     server_pid=
 }
 
+# load N [PREFIX...]: N SETs then N GETs.
 load() {
-    "$@" redis-benchmark -p "$kv_port" -c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get -q
+    local n=$1
+    shift
+    "$@" redis-benchmark -p "$kv_port" -c 50 -n "$n" -P 16 -r 100000 -d 16 -t set,get -q
 }
 
 [ $ops_only = 1 ] || echo "== callgrind: user-space instructions per request (400,000 requests)"
 for mode in off on on+scrape; do
     [ $ops_only = 1 ] && break
     start "cg-$mode" "$mode" valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.$mode"
-    load >/dev/null
+    load 200000 >/dev/null
     if [ "$mode" = on+scrape ]; then
         curl -sf "http://127.0.0.1:$metrics_port/metrics" | grep -c '^reactord_command_duration_seconds_count' >/dev/null
     fi
@@ -92,18 +99,24 @@ for round in $(seq "$rounds"); do
         scraper=
         if [ "$mode" = on+scrape ]; then
             # One keep-alive connection, as Prometheus keeps one: no process started per scrape.
+            # The load starts once the first scrape is answered, so Python's own start-up (tens
+            # of milliseconds on the client's CPU) is not counted against the SET phase.
+            rm -f "$work/scraper.fifo"; mkfifo "$work/scraper.fifo"
             taskset -c 1 python3 -c '
 import http.client, sys, time
 c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]))
+c.request("GET", "/metrics"); c.getresponse().read()
+with open(sys.argv[2], "w") as ready: ready.write("scraping\n")
 while True:
-    c.request("GET", "/metrics"); c.getresponse().read(); time.sleep(0.1)' "$metrics_port" 2>/dev/null &
+    time.sleep(0.1); c.request("GET", "/metrics"); c.getresponse().read()' "$metrics_port" "$work/scraper.fifo" 2>/dev/null &
             scraper=$!
+            read -r -t 10 _ < "$work/scraper.fifo" || { echo "the scraper did not start" >&2; exit 1; }
         fi
-        result=$(load taskset -c 1 | tr '\r' '\n' | sed -n 's/^\(SET\|GET\): \([0-9.]*\) requests per second.*/\1 \2/p' | tr '\n' ' ')
+        result=$(load "$requests" taskset -c 1 | tr '\r' '\n' | sed -n 's/^\(SET\|GET\): \([0-9.]*\) requests per second.*/\1 \2/p' | tr '\n' ' ')
         [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true
         # Server CPU (user+system, all threads) per request: less disturbed by other load than ops/s.
         ticks=$(awk '{print $14 + $15}' "/proc/$server_pid/stat")
-        cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz * 1e6 / 400000 }')
+        cpu=$(awk -v t="$ticks" -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN { printf "%.2f", t / hz * 1e6 / (2 * n) }')
         stop
         echo "round $round $mode: $result CPU µs/request $cpu"
     done
