@@ -132,10 +132,19 @@ before, after = counters(sys.argv[1]), counters(sys.argv[2])
 d = lambda over, clock: int(after.get((over, clock), 0) - before.get((over, clock), 0))
 print("    loop iterations > 1 / 2 / 5 ms: wall %d / %d / %d, on CPU %d / %d / %d" % tuple(
     d(over, clock) for clock in ("wall", "cpu") for over in ("1", "2", "5")))
+# The longest iteration since the server started, and where its wall time went.
+longest = {}
+for line in open(sys.argv[2]):
+    m = re.match(r'reactord_loop_longest_iteration_seconds\{part="(\w+)"\} (\S+)', line)
+    if m:
+        longest[m.group(1)] = float(m.group(2)) * 1000
+if longest:
+    print("    longest iteration %.2f ms (on its CPU %.2f): priority lane %.2f, bulk slice %.2f, hooks %.2f" % tuple(
+        longest.get(part, 0) for part in ("total", "cpu", "priority", "bulk", "hooks")))
 EOF
 }
 loop_counters() {
-    if [ "$port" = 7451 ]; then curl -s http://127.0.0.1:7453/metrics | grep '^reactord_loop_slow' || true; fi
+    if [ "$port" = 7451 ]; then curl -s http://127.0.0.1:7453/metrics | grep -E '^reactord_loop_(slow|longest)' || true; fi
 }
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
