@@ -85,6 +85,9 @@ final class Persistence: CommandContext {
     private var compactionJob: CompactionJob?
     private var closeRequested: (() -> Void)?
     private var isClosed = false
+    /// Where the group commit's fdatasync runs (SyncThread.swift); the queue if no thread could
+    /// be created.
+    private let syncThread = SyncThread()
     private let background = DispatchQueue(label: "reactord.fsync")
     private let compactionQueue = DispatchQueue(label: "reactord.compaction")
     private var syncInbox: Inbox<SyncDone>!
@@ -501,11 +504,12 @@ final class Persistence: CommandContext {
         self.syncStartedAt = now
         self.syncInFlight = true
         let inbox = self.syncInbox!
-        self.background.async {
+        let sync: @Sendable () -> Void = {
             let start = SystemClock.monotonicNanoseconds()
             let result = job.run()
             inbox.post(SyncDone(job: job, result: result, nanoseconds: SystemClock.monotonicNanoseconds() &- start))
         }
+        if let thread = self.syncThread { thread.submit(sync) } else { self.background.async(execute: sync) }
     }
 
     private func syncFinished(_ done: SyncDone) {
@@ -747,6 +751,9 @@ final class Persistence: CommandContext {
     /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
     /// Asked for during a pass (a waiter's connection was the last one of a graceful stop), it
     /// starts when the pass is over, like every other consequence of a close.
+    /// A server dropped without a close still ends its sync thread.
+    deinit { self.syncThread?.stop() }
+
     func close(then done: @escaping () -> Void) {
         self.afterPass { [unowned self] in
             if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
@@ -765,6 +772,7 @@ final class Persistence: CommandContext {
         guard let done = self.closeRequested, !self.syncInFlight, !self.compactionInFlight else { return }
         self.closeRequested = nil
         self.isClosed = true
+        self.syncThread?.stop()
         do {
             try self.store.close(compacting: self.closingCompaction)
         } catch {
