@@ -336,7 +336,9 @@ public final class EventLoop {
                 let busy = end &- woke
                 self.busyNanoseconds &+= busy
                 if busy > Self.slowIterationBounds[0] {
-                    let onCPU = Sys.threadCPUNanoseconds() &- wokeCPU
+                    // Read after `end`, the CPU clock can run past the wall clock by the read's own
+                    // cost; the thread cannot have run longer than the iteration lasted.
+                    let onCPU = min(Sys.threadCPUNanoseconds() &- wokeCPU, busy)
                     for (i, bound) in Self.slowIterationBounds.enumerated() {
                         if busy > bound { self.slowIterations[i] &+= 1 }
                         if onCPU > bound { self.slowIterationsOnCPU[i] &+= 1 }

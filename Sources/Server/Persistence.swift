@@ -1,7 +1,7 @@
 // The durability path between the kv protocols and the store: mutations apply at once, replies
 // that acknowledge them are held (the connection is corked) until their log records are written
 // and, under `--fsync always`, fsynced. Once per loop iteration the buffered records go out in
-// one write; the fsync of one group runs on a background queue while the loop gathers the next
+// one write; the fsync of one group runs on the sync thread while the loop gathers the next
 // (group commit, pipelined), and its result comes back through the loop's inbox. Persistence
 // knows waiters only through DurabilityWaiter; it never reaches into a connection.
 
