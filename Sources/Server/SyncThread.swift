@@ -24,23 +24,12 @@ final class SyncThread: Sendable {
 
     /// Starts the thread. - Returns: nil if it could not be created (the caller uses a queue).
     init?() {
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        let box = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, &attributes, { raw in
-            let worker = Unmanaged<SyncThread>.fromOpaque(raw!).takeRetainedValue()
+        let started = YieldingThread.detached { [self] in
             // setpriority(2) with 0 names the calling thread on Linux, not the whole process.
             _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, SyncThread.niceness)
-            worker.serve()
-            return nil
-        }, box)
-        guard rc == 0 else {
-            Unmanaged<SyncThread>.fromOpaque(box).release()
-            return nil
+            self.serve()
         }
+        guard started else { return nil }
     }
 
     /// Queues `job` for the thread. Any thread.

@@ -17,6 +17,14 @@ enum YieldingThread {
     /// Runs `body` once on a new detached thread that lowers itself to ``idlePolicy`` first.
     /// - Returns: false if no thread could be created (the caller runs `body` some other way).
     static func run(_ body: @escaping @Sendable () -> Void) -> Bool {
+        Self.detached {
+            YieldingThread.lower()
+            body()
+        }
+    }
+
+    /// Runs `body` once on a new detached thread. - Returns: false if none could be created.
+    static func detached(_ body: @escaping @Sendable () -> Void) -> Bool {
         let box = Unmanaged.passRetained(Work(body)).toOpaque()
         var attributes = pthread_attr_t()
         pthread_attr_init(&attributes)
@@ -24,9 +32,7 @@ enum YieldingThread {
         pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
         var thread = pthread_t()
         let rc = pthread_create(&thread, &attributes, { raw in
-            let work = Unmanaged<Work>.fromOpaque(raw!).takeRetainedValue()
-            YieldingThread.lower()
-            work.body()
+            Unmanaged<Work>.fromOpaque(raw!).takeRetainedValue().body()
             return nil
         }, box)
         guard rc == 0 else {
