@@ -748,12 +748,12 @@ final class Persistence: CommandContext {
 
     // MARK: Shutdown
 
-    /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
-    /// Asked for during a pass (a waiter's connection was the last one of a graceful stop), it
-    /// starts when the pass is over, like every other consequence of a close.
     /// A server dropped without a close still ends its sync thread.
     deinit { self.syncThread?.stop() }
 
+    /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
+    /// Asked for during a pass (a waiter's connection was the last one of a graceful stop), it
+    /// starts when the pass is over, like every other consequence of a close.
     func close(then done: @escaping () -> Void) {
         self.afterPass { [unowned self] in
             if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }

@@ -1,11 +1,10 @@
 // The benchmark engine: one EventLoop on the calling thread, C client connections, AUTH when a
 // password is given, an optional preload phase, then the measured phase. Closed loop, it hands
 // out requests as replies free room (exactly N in -n mode, until the deadline in --duration
-// mode); open loop (--rate), requests fall due on a fixed schedule whatever the replies (the loop sleeps
-// until the next request is due),
-// and each latency runs from its due time. It counts every reply and records latencies after the
-// warm-up in an HdrHistogram. Any connection lost or refused ends the run with a BenchFailure
-// (exit 3). Loop thread only.
+// mode); open loop (--rate), requests fall due on a fixed schedule whatever the replies (the
+// loop sleeps until the next one is due), and each latency runs from its due time. It counts
+// every reply and records latencies after the warm-up in an HdrHistogram. Any connection lost or
+// refused ends the run with a BenchFailure (exit 3). Loop thread only.
 
 import Histogram
 import Reactor
