@@ -5,8 +5,12 @@
 # time (in `durable`, one GET every 2 ms in open loop, each latency counted from the moment it was
 # due), so the probe's max is the longest time the server made anyone wait.
 #
-#   Benchmarks/pauses.sh [-r RUNS] [growth] [expiry] [compaction] [durable]   (default: all, RUNS 3)
+#   Benchmarks/pauses.sh [-r RUNS] [floor] [growth] [expiry] [compaction] [durable]
+#   (default: all but floor, RUNS 3)
 #
+#   floor    nothing to do: a fresh server with no keys and the closed-loop probe for 8 s. What
+#            the probe sees here is the machine's own noise, the floor under every maximum below
+#            (on the 2-core benchmark VM, up to ~11 ms for either server).
 #   growth   the keyspace grows from empty to ~2,000,000 keys (redis-benchmark SET -P 16 over
 #            random keys): no resize may stop the world.
 #   expiry   1,000,000 keys set with EX 5 expire in the same second; the probe runs 12 s; INFO
@@ -31,7 +35,7 @@ runs=3
 while getopts "r:" opt; do
     case $opt in
         r) runs=$OPTARG ;;
-        *) echo "usage: $0 [-r RUNS] [growth] [expiry] [compaction] [durable]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-r RUNS] [floor] [growth] [expiry] [compaction] [durable]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -150,6 +154,15 @@ loop_counters() {
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 used_memory() { redis-cli -p $port info memory | tr -d '\r' | awk -F: '/^used_memory:/ {print $2}'; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$server_pid/status"; }
+
+floor() {
+    local name=$1
+    start_server "$name"
+    probe closed 8
+    probe_wait
+    echo "  $name with nothing to do: $(probe_result)"
+    stop_server
+}
 
 growth() {
     local name=$1
