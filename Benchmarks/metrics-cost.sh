@@ -110,7 +110,10 @@ with open(sys.argv[2], "w") as ready: ready.write("scraping\n")
 while True:
     time.sleep(0.1); c.request("GET", "/metrics"); c.getresponse().read()' "$metrics_port" "$work/scraper.fifo" 2>/dev/null &
             scraper=$!
-            read -r -t 10 _ < "$work/scraper.fifo" || { echo "the scraper did not start" >&2; exit 1; }
+            # Opened read-write, the FIFO's open cannot block if the scraper died before opening it.
+            exec 3<> "$work/scraper.fifo"
+            read -r -t 10 -u 3 _ || { echo "the scraper did not start" >&2; exit 1; }
+            exec 3<&-
         fi
         result=$(load "$requests" taskset -c 1 | tr '\r' '\n' | sed -n 's/^\(SET\|GET\): \([0-9.]*\) requests per second.*/\1 \2/p' | tr '\n' ' ')
         [ -n "$scraper" ] && kill "$scraper" 2>/dev/null || true

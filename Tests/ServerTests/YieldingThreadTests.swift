@@ -37,7 +37,6 @@ import Glibc
         let done = DispatchSemaphore(value: 0)
         for job in 0..<100 {
             worker.submit {
-                errno = 0
                 let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
                 seen.withLock { $0.append((job, nice, pthread_self())) }
                 if job == 99 { done.signal() }
