@@ -63,13 +63,11 @@ final class Persistence: CommandContext {
     // begins): no dynamic exclusivity check, which cost ~100 instructions an access.
     /// The newest mutation made through this adapter (the handler compares it before and after a batch).
     @exclusivity(unchecked) private(set) var lastMutationSequence: UInt64 = 0
-    /// Waiters for durability, by identity: the newest mutation each awaits, and when it
-    /// first waited (they are told in that order).
-    @exclusivity(unchecked) private var waiting: [ObjectIdentifier: Waiting] = [:]
-    @exclusivity(unchecked) private var waitCount: UInt64 = 0
-    /// The waiters in `waiting`, in the order they first waited, and the newest sequence any of them
-    /// awaits: when that is durable (every iteration's log write under everysec and no) they all go,
-    /// in this order, with no filtering or sorting of the table.
+    /// Waiters for durability, by identity: the newest mutation each awaits.
+    @exclusivity(unchecked) private var waiting: [ObjectIdentifier: UInt64] = [:]
+    /// The waiters in `waiting`, in the order they first waited (they are told in that order), and
+    /// the newest sequence any of them awaits: when that is durable (every iteration's log write
+    /// under everysec and no) they all go, with no walk of the table.
     @exclusivity(unchecked) private var waitingOrder: [DurabilityWaiter] = []
     @exclusivity(unchecked) private var newestAwaited: UInt64 = 0
     /// Non-nil while a pass runs (see ``pass(_:)``): work that must not run inside it.
@@ -120,12 +118,6 @@ final class Persistence: CommandContext {
 
     /// A slice of eviction is owed on the next loop iteration.
     struct EvictionBacklog: Sendable {}
-
-    private struct Waiting {
-        let waiter: DurabilityWaiter
-        var sequence: UInt64
-        let order: UInt64
-    }
 
     /// A slice of active expiry is owed on the next loop iteration.
     struct ExpiryBacklog: Sendable {}
@@ -415,10 +407,9 @@ final class Persistence: CommandContext {
     func hold(_ waiter: DurabilityWaiter, until sequence: UInt64) {
         let id = ObjectIdentifier(waiter)
         if let index = self.waiting.index(forKey: id) {
-            self.waiting.values[index].sequence = max(self.waiting.values[index].sequence, sequence)
+            self.waiting.values[index] = max(self.waiting.values[index], sequence)
         } else {
-            self.waiting[id] = Waiting(waiter: waiter, sequence: sequence, order: self.waitCount)
-            self.waitCount += 1
+            self.waiting[id] = sequence
             self.waitingOrder.append(waiter)
         }
         self.newestAwaited = max(self.newestAwaited, sequence)
@@ -458,12 +449,15 @@ final class Persistence: CommandContext {
     /// Takes out the waiters `isDue` picks, oldest first: the table is settled before any of
     /// them is called (a waiter may wait again at once).
     private func takeWaiters(where isDue: (UInt64) -> Bool) -> [DurabilityWaiter] {
-        let due = self.waiting.filter { isDue($0.value.sequence) }
-        guard !due.isEmpty else { return [] }
-        if due.count == self.waiting.count { return self.takeAllWaiters() }
-        for id in due.keys { self.waiting.removeValue(forKey: id) }
-        self.waitingOrder.removeAll { self.waiting[ObjectIdentifier($0)] == nil }
-        return due.values.sorted { $0.order < $1.order }.map(\.waiter)
+        var due: [DurabilityWaiter] = []
+        self.waitingOrder.removeAll { waiter in
+            let id = ObjectIdentifier(waiter)
+            guard let sequence = self.waiting[id], isDue(sequence) else { return false }
+            self.waiting.removeValue(forKey: id)
+            due.append(waiter)
+            return true
+        }
+        return due
     }
 
     /// Takes out every waiter, oldest first (the table keeps its capacity).

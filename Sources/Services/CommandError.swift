@@ -241,8 +241,6 @@ enum CommandError: Error {
         if line { output.append(ASCII.lf) } else { output.append("\r\n") }
     }
 
-    /// Redis's wording: the name and the first arguments, each cut so the list stays near 128
-    /// bytes, and cut at a NUL as Redis's C formatting does.
     /// Redis's CONFIG SET failure: `CONFIG SET failed (possibly related to argument 'NAME') - REASON`.
     private static func writeConfigFailure(_ name: ArraySlice<UInt8>, _ reason: StaticString, to output: inout [UInt8]) {
         output.append("CONFIG SET failed (possibly related to argument '")
@@ -251,6 +249,8 @@ enum CommandError: Error {
         output.append(reason)
     }
 
+    /// Redis's wording: the name and the first arguments, each cut so the list stays near 128
+    /// bytes, and cut at a NUL as Redis's C formatting does.
     private static func writeRedisUnknownCommand(_ arguments: ArgumentVector, to output: inout [UInt8]) {
         output.append("unknown command '")
         output.appendSingleLine(Self.cString(arguments[0], max: 128))

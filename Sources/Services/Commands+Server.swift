@@ -567,7 +567,6 @@ extension Commands {
     /// would (when it fits in a stop's time). A stop here is immediate, so ABORT finds none in
     /// progress, as Redis answers when none is.
     static func shutdown(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        var save: Bool?
         var saveGiven = false, noSaveGiven = false, abort = false
         for i in 1..<arguments.count {
             if arguments.argument(i, is: "nosave") {
@@ -586,8 +585,7 @@ extension Commands {
             return call.reply.error(arguments.count == 2 ? .noShutdownInProgress : .syntax)
         }
         guard !(saveGiven && noSaveGiven) else { return call.reply.error(.syntax) }
-        if saveGiven { save = true } else if noSaveGiven { save = false }
-        call.context.shutdown(save: save)
+        call.context.shutdown(save: saveGiven ? true : noSaveGiven ? false : nil)
         call.closeAfterReply = true
     }
 

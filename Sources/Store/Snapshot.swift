@@ -298,38 +298,9 @@ enum Snapshot {
             }
             return bytes.count
         }
-        var read = 0
-        var written = 0
-        while read < bytes.count {
-            let byte = bytes[read]
-            read += 1
-            guard byte == Self.backslash else {
-                output[written] = byte
-                written += 1
-                continue
-            }
-            guard read < bytes.count else {
-                return nil
-            }
-            let escape = bytes[read]
-            read += 1
-            switch escape {
-            case Self.backslash: output[written] = Self.backslash
-            case UInt8(ascii: "n"): output[written] = Self.newline
-            case UInt8(ascii: "r"): output[written] = Self.carriageReturn
-            case UInt8(ascii: "t"): output[written] = Self.tab
-            case UInt8(ascii: "x"):
-                guard read + 2 <= bytes.count, let high = Self.hexValue(bytes[read]),
-                    let low = Self.hexValue(bytes[read + 1])
-                else {
-                    return nil
-                }
-                output[written] = high << 4 | low
-                read += 2
-            default:
-                return nil
-            }
-            written += 1
+        // Whole escapes only: an escape cut short at the end is malformed here.
+        guard let (written, consumed) = Self.unescapePrefix(bytes, into: output), consumed == bytes.count else {
+            return nil
         }
         return written
     }
@@ -458,8 +429,9 @@ enum Snapshot {
     }
 
     /// Unescapes the longest prefix of `bytes` made of whole escapes into `output` (room for
-    /// `bytes.count`). - Returns: bytes written and bytes consumed (the rest, at most 3 bytes, begins an
-    /// escape cut short), or nil for a malformed escape.
+    /// `bytes.count`; it may be `bytes` itself, as for ``unescape(_:into:)``). - Returns: bytes written
+    /// and bytes consumed (the rest, at most 3 bytes, begins an escape cut short), or nil for a
+    /// malformed escape.
     static func unescapePrefix(
         _ bytes: UnsafeRawBufferPointer, into output: UnsafeMutablePointer<UInt8>
     ) -> (written: Int, consumed: Int)? {
