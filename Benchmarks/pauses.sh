@@ -21,12 +21,19 @@
 #            reactord --fsync always against redis-server --appendfsync always; redis-benchmark
 #            SET -c 50 at -P 1 and at -P 16; server CPU per SET from /proc/PID/stat.
 #
+# The probe runs at real-time priority (`chrt -f 10`) when the user may (root), for both servers
+# alike: on two cores it shares CPU 1 with the load generator, and at normal priority its maximum
+# was mostly its own wait for that CPU (a closed-loop probe against an idle server reached 20 ms).
+# PROBE_RT=0 runs it at normal priority, PROBE_NICE=N at that niceness instead. Each line also gives
+# the time the hypervisor took from CPU 0 (the server's) and CPU 1 while the probe ran (steal, from
+# /proc/stat in 10 ms ticks): pauses no process on the machine could have caused.
+#
 # For reactord each line also gives what the loop itself saw while the probe ran (its metrics
 # port, docs/protocol.md): iterations longer than 1, 2 and 5 ms by the wall clock and by the loop
 # thread's own CPU time. A probe maximum with no iteration that long on the CPU clock was the
 # machine's scheduling (another thread or process on the loop's core), not the server's work.
 #
-# Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset. Builds reactord and
+# Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset, chrt. Builds reactord and
 # kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451, 7452; reactord's metrics 7453)
 # and are stopped by PID.
 set -euo pipefail
@@ -40,6 +47,11 @@ while getopts "r:" opt; do
 done
 shift $((OPTIND - 1))
 scenarios=${*:-growth expiry compaction durable}
+probe_rt=${PROBE_RT:-10}
+if [ "$probe_rt" != 0 ] && ! chrt -f "$probe_rt" true 2>/dev/null; then
+    echo "note: the probe cannot run at real-time priority here (needs root): it runs at normal priority" >&2
+    probe_rt=0
+fi
 
 swift build -c release --product reactord >/dev/null
 swift build -c release --product kvbench >/dev/null
@@ -98,11 +110,16 @@ stop_server() {
 probe() {
     local rate=() niceness=()
     [ "$1" != closed ] && rate=(--rate "$1")
-    [ -n "${PROBE_NICE:-}" ] && niceness=(nice -n "$PROBE_NICE")
+    if [ -n "${PROBE_NICE:-}" ]; then
+        niceness=(nice -n "$PROBE_NICE")
+    elif [ "$probe_rt" != 0 ]; then
+        niceness=(chrt -f "$probe_rt")
+    fi
     "${niceness[@]}" "$bin/kvbench" --protocol resp --port $port -c 1 -P 1 "${rate[@]}" --ratio 0:1 --keyspace 1000 \
         --duration "$2" --json > "$work/probe.json" &
     probe_pid=$!
     loop_counters > "$work/loop.before"
+    steal_ticks > "$work/steal.before"
 }
 
 # The probe's figures; call probe_wait first (in this shell: a $(...) subshell cannot wait for it).
@@ -110,7 +127,10 @@ probe() {
 probe_wait() {
     wait "$probe_pid"
     loop_counters > "$work/loop.after"
+    steal_ticks > "$work/steal.after"
 }
+# CPU 0's and CPU 1's steal time so far, in ticks of 10 ms (the 8th value of their /proc/stat lines).
+steal_ticks() { awk '$1 == "cpu0" || $1 == "cpu1" {printf "%s ", $9} END {print ""}' /proc/stat; }
 probe_result() {
     # In open loop kvbench also reports how late it sent each GET after it was due (its own
     # scheduling, or the previous GET's reply still outstanding): the latency includes it.
@@ -121,6 +141,10 @@ line = "probe p99 %.2f ms, p99.9 %.2f ms, max %.2f ms" % (r["p99_us"] / 1000, r[
 if "send_lag_p99_us" in r:
     line += " (the probe sent late by p99 %.2f ms, max %.2f ms)" % (r["send_lag_p99_us"] / 1000, r["send_lag_max_us"] / 1000)
 print(line)' "$work/probe.json"
+    local steal0 steal1 after0 after1
+    read -r steal0 steal1 < "$work/steal.before"
+    read -r after0 after1 < "$work/steal.after"
+    echo "    stolen by the hypervisor meanwhile: CPU 0 $(( (after0 - steal0) * 10 )) ms, CPU 1 $(( (after1 - steal1) * 10 )) ms"
     [ "$port" = 7451 ] || return 0
     python3 - "$work/loop.before" "$work/loop.after" <<'EOF'
 import re, sys
