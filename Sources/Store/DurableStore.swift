@@ -32,10 +32,16 @@ public enum WriteOutcome: Sendable, Equatable {
 public typealias SyncResult = Result<Void, StoreError>
 
 /// One fdatasync of the log, to run off the loop thread (group commit: it covers every record written
-/// before it was made). Holds only a descriptor number and plain values.
+/// before it was made), preceded by an fsync of the data directory when a log rotation changed it since
+/// the last sync. Holds only descriptor numbers and plain values.
 public struct SyncJob: Sendable {
     let fd: CInt
     let path: String
+    /// The data directory's descriptor, when its entries changed (a rotation renamed the log and created
+    /// a new one) and no sync has made that durable yet: records in the new log are not durable until
+    /// its name is.
+    let directoryFD: CInt?
+    let directoryPath: String
     /// The newest mutation this sync makes durable.
     public let sequence: UInt64
     /// The log size it covers.
@@ -44,8 +50,16 @@ public struct SyncJob: Sendable {
     let records: Int
     let io: StoreIO
 
-    /// Calls fdatasync(2). Any thread; blocks. Hand the result to ``DurableStore/completeSync(_:result:)``.
+    /// Calls fsync(2) on the directory if it must, then fdatasync(2) on the log. Any thread; blocks.
+    /// Hand the result to ``DurableStore/completeSync(_:result:)``.
     public func run() -> SyncResult {
+        if let directoryFD = self.directoryFD {
+            do {
+                try self.io.fsync(directoryFD)
+            } catch {
+                return .failure(StoreError(operation: "fsync", path: self.directoryPath, errno: error))
+            }
+        }
         do {
             try self.io.fdatasync(self.fd)
             return .success(())
@@ -59,8 +73,8 @@ public struct SyncJob: Sendable {
 ///
 /// It never looks at the live keyspace: it rebuilds the state from what is already durable, `database.txt`
 /// plus every rotated segment, replayed exactly as recovery does, in a keyspace of its own. The loop thread
-/// pays only for the rotation (a rename and two fsyncs); the cost is a second copy of the data in memory
-/// while the job runs, on the compaction thread.
+/// pays only for the rotation (a rename and an open; no sync); the cost is a second copy of the data in
+/// memory while the job runs, on the compaction thread.
 public struct CompactionJob: Sendable {
     /// Set by ``cancel()`` from any thread; the job checks it between megabytes of output.
     final class Cancellation: Sendable {
@@ -296,6 +310,16 @@ public final class DurableStore {
     private var logRecords = 0
 
     private var syncInFlight = false
+    /// A rotation renamed the log and created a new one, and no fsync of the directory has made that
+    /// durable yet: the next ``SyncJob`` does it before its fdatasync (so records in the new log are
+    /// acknowledged only once its name survives a power cut), or the compaction's own directory fsync.
+    private var directoryUnsynced = false
+    /// Under `always`, ``beginCompaction()`` found records written and not yet synced: rotating would put
+    /// them in a segment that a failed sync could not cut back, and syncing them there would hold the loop
+    /// thread for a whole fdatasync. So ``writeBuffered()`` appends nothing more (the records stay in the
+    /// buffer) until the sync in flight or next has covered the log; then ``beginCompaction()`` rotates
+    /// with nothing to sync.
+    private var appendsHeldForRotation = false
     /// Set while a ``CompactionJob`` runs: when it started (monotonic nanoseconds).
     private var compactionStartedNanoseconds: UInt64?
     /// Rotated segments on disk, ascending.
@@ -1024,14 +1048,20 @@ public final class DurableStore {
 
     /// Writes every buffered record with one write(2) (looping on short writes). Call once per loop
     /// iteration, before replies go out. Under `everysec`/`no` success makes the records durable.
+    /// While a compaction waits for the log to be synced before it rotates it (`always` only), writes
+    /// nothing: the records wait in the buffer, as they would for the sync anyway.
     /// - Returns: `.failed` when the write failed (ENOSPC, EIO…): the file was cut back to its size before
-    ///   this write and every buffered mutation rolled back in memory; or a failure stashed by
-    ///   ``beginCompaction()`` (then nothing is written this time: call again next iteration).
+    ///   this write and every buffered mutation rolled back in memory; or a failure stashed by a large
+    ///   SET's early write (then nothing is written this time: call again next iteration).
     public func writeBuffered() -> WriteOutcome {
         precondition(!self.isClosed, "DurableStore used after close()")
         if let pending = self.pendingOutcome {
             self.pendingOutcome = nil
             return pending
+        }
+        if self.appendsHeldForRotation {
+            if self.rotationWaitsForSync { return .ok }
+            self.appendsHeldForRotation = false
         }
         if let error = self.flushBuffer() {
             return error
@@ -1106,8 +1136,9 @@ public final class DurableStore {
             return nil
         }
         self.syncInFlight = true
-        return SyncJob(fd: self.log.fd, path: self.log.path, sequence: self.writtenSequence,
-                       offset: self.log.size, records: self.logRecords, io: self.io)
+        return SyncJob(fd: self.log.fd, path: self.log.path, directoryFD: self.directoryUnsynced ? self.directoryFD : nil,
+                       directoryPath: self.directory, sequence: self.writtenSequence, offset: self.log.size,
+                       records: self.logRecords, io: self.io)
     }
 
     /// Takes back a finished ``SyncJob``.
@@ -1124,6 +1155,7 @@ public final class DurableStore {
         case .success:
             self.fsyncs += 1
             self.lastLogFailure = nil
+            if job.directoryFD != nil { self.directoryUnsynced = false }
             self.markSynced(sequence: job.sequence, offset: job.offset, records: job.records)
             return .ok
         case .failure(let error):
@@ -1231,14 +1263,23 @@ public final class DurableStore {
             && (self.log.size >= self.configuration.compactionThresholdBytes || self.compactionWanted)
     }
 
-    /// Starts a compaction (loop thread): writes and fdatasyncs what is buffered, renames `database.wal` to
-    /// the next segment `database.wal.N`, opens a new empty `database.wal`, fsyncs the directory, and
-    /// notes the segments the snapshot is to cover. The live keyspace is neither copied nor captured: the
-    /// job rebuilds the state from those files (see ``CompactionJob``).
+    /// Starts a compaction (loop thread): renames `database.wal` to the next segment `database.wal.N`, opens
+    /// a new empty `database.wal`, and notes the segments the snapshot is to cover. Nothing is synced here:
+    /// the directory's new entries are synced by the next ``SyncJob`` before any record of the new log is
+    /// acknowledged under `always` (or by the compaction's own directory fsync), and records written but not
+    /// yet synced are left to a sync off this thread (see below). Mutations still buffered go to the new log.
+    /// The live keyspace is neither copied nor captured: the job rebuilds the state from those files (see
+    /// ``CompactionJob``).
+    ///
+    /// Under `always`, records written and not yet synced wait for their sync: the rotation would put them
+    /// in a segment a failed sync could not cut back, so this returns nil and holds further appends until
+    /// that sync (in flight or the next) has covered the log; the call after it rotates. Under `everysec`
+    /// and `no` nothing waits for them: the job syncs the segment on its own thread before reading it.
     /// - Returns: the job to run on another thread, then to pass to ``finishCompaction(_:result:)``; nil
-    ///   when a compaction or a ``SyncJob`` is in flight (call again after ``completeSync(_:result:)``),
-    ///   or when the flush failed (its `.failed` outcome comes from the next ``writeBuffered()``).
-    /// - Throws: ``StoreError`` when the sync or rotation failed; the store keeps its current log.
+    ///   when a compaction or a ``SyncJob`` is in flight or the log waits for its sync (call again after
+    ///   ``completeSync(_:result:)``).
+    /// - Throws: ``StoreError`` when the rotation failed, or the log could not be cut back after an earlier
+    ///   failure; the store keeps its current log.
     public func beginCompaction() throws(StoreError) -> CompactionJob? {
         precondition(!self.isClosed, "DurableStore used after close()")
         guard self.compactionStartedNanoseconds == nil, !self.syncInFlight, self.pendingOutcome == nil,
@@ -1246,32 +1287,27 @@ public final class DurableStore {
         else {
             return nil
         }
-        if let failure = self.flushBuffer() {
-            self.pendingOutcome = failure
-            return nil
+        if let target = self.pendingTruncation {
+            // Records past `target` were rolled back: they must not be rotated into a segment the snapshot
+            // and recovery would replay.
+            try self.log.truncate(to: target, io: self.io)
+            self.pendingTruncation = nil
         }
         var segmentToSync: String?
-        if self.log.size > self.syncedOffset && self.configuration.fsync != .always {
-            // Nothing waits for these records (under `everysec` and `no` replies go out once they are
-            // written), so the job syncs the segment on its own thread before it reads it. Synced here,
-            // a log of up to 64 MiB of dirty pages held the loop for ~30 ms at every compaction.
+        if self.log.size > self.syncedOffset {
+            if self.configuration.fsync == .always {
+                if !self.appendsHeldForRotation {
+                    self.appendsHeldForRotation = true
+                    self.logger.debug("compaction waits for the log's sync before rotating it")
+                }
+                return nil
+            }
+            // Synced on the job's thread before it reads the segment: a log of up to 64 MiB of dirty
+            // pages synced here held the loop for ~30 ms at every compaction.
             segmentToSync = WriteAheadLog.segmentPrefix + String((self.segments.last ?? 0) + 1)
             self.markSynced(sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords)
         }
-        if self.log.size > self.syncedOffset {
-            do {
-                try self.io.fdatasync(self.log.fd)
-            } catch {
-                self.fsyncFailures += 1
-                let failure = StoreError(operation: "fdatasync", path: self.log.path, errno: error)
-                if self.configuration.fsync == .always {
-                    self.pendingOutcome = self.failUnsynced(failure)
-                }
-                throw failure
-            }
-            self.fsyncs += 1
-            self.markSynced(sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords)
-        }
+        self.appendsHeldForRotation = false
 
         let segment = (self.segments.last ?? 0) + 1
         let segmentPath = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
@@ -1287,8 +1323,14 @@ public final class DurableStore {
                              diskValueThreshold: self.configuration.diskValueThresholdBytes)
     }
 
-    /// Renames the (synced) log to `segmentPath` and switches to a new empty `database.wal`, or leaves
-    /// everything as it was and throws.
+    /// Whether appends held by ``beginCompaction()`` must stay held: under `always`, records written and
+    /// not yet synced (with nothing to cut back first).
+    private var rotationWaitsForSync: Bool {
+        self.configuration.fsync == .always && self.log.size > self.syncedOffset && self.pendingTruncation == nil
+    }
+
+    /// Renames the log to `segmentPath` and switches to a new empty `database.wal`, or leaves everything
+    /// as it was and throws. The directory is left for a later sync (``directoryUnsynced``).
     private func rotate(to segmentPath: String) throws(StoreError) {
         let walPath = self.log.path
         do {
@@ -1296,15 +1338,11 @@ public final class DurableStore {
         } catch {
             throw StoreError(operation: "rename", path: walPath, errno: error, detail: "to \(segmentPath)")
         }
-        var newLog: WriteAheadLog?
+        let newLog: WriteAheadLog
         do {
             newLog = try WriteAheadLog.open(path: walPath, io: self.io)
-            try Self.syncDirectory(self.directory, io: self.io)
         } catch {
             // Put the old log back under its name so recovery and appends stay consistent.
-            if let newLog {
-                self.io.close(newLog.fd)
-            }
             do {
                 try self.io.rename(segmentPath, walPath)
             } catch let renameError {
@@ -1313,8 +1351,9 @@ public final class DurableStore {
             }
             throw error
         }
+        self.directoryUnsynced = true
         self.io.close(self.log.fd)
-        self.log = newLog!
+        self.log = newLog
         self.syncedOffset = 0
         self.syncedRecords = 0
         self.logRecords = 0
@@ -1330,6 +1369,8 @@ public final class DurableStore {
         self.compactionStartedNanoseconds = nil
         switch result {
         case .success:
+            // The job fsynced the directory after its rename, and with it the rotation's entries.
+            self.directoryUnsynced = false
             for segment in job.segments {
                 let path = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
                 do {
@@ -1381,6 +1422,7 @@ public final class DurableStore {
             self.io.close(self.directoryFD)
         }
         self.pendingOutcome = nil
+        self.appendsHeldForRotation = false
         if case .failed(_, let error)? = self.flushBuffer() {
             throw error
         }
@@ -1389,14 +1431,19 @@ public final class DurableStore {
         case .always: self.log.size > 0 || !self.segments.isEmpty
         case .never: false
         }
+        // Synced here, the loop having stopped: then a compaction rotates with nothing left to wait for.
+        if self.log.size > self.syncedOffset {
+            do {
+                try self.io.fdatasync(self.log.fd)
+            } catch {
+                throw StoreError(operation: "fdatasync", path: self.log.path, errno: error)
+            }
+            self.markSynced(sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords)
+        }
         if !compacts {
             // Written and synced, nothing else: the log holds every mutation the snapshot lacks.
-            if self.log.size > self.syncedOffset {
-                do {
-                    try self.io.fdatasync(self.log.fd)
-                } catch {
-                    throw StoreError(operation: "fdatasync", path: self.log.path, errno: error)
-                }
+            if self.directoryUnsynced {
+                try Self.syncDirectory(self.directory, io: self.io)
             }
             if let unusable { throw unusable }
             return

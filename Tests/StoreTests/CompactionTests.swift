@@ -148,42 +148,104 @@ import Testing
     }
 }
 
-/// Under `everysec` and `no` nothing waits for the log's last records, so starting a compaction
-/// must not sync the log on the caller's (the loop's) thread: the job syncs the rotated segment
-/// on its own thread before reading it. Under `always` the caller still syncs, since replies wait.
+/// Starting a compaction must not sync anything on the caller's (the loop's) thread. Under `everysec`
+/// and `no` nothing waits for the log's last records: the job syncs the rotated segment on its own
+/// thread before reading it. Under `always` replies wait for them: the store holds further appends
+/// until a SyncJob has covered the log, then rotates; the next SyncJob fsyncs the directory before
+/// the new log, so its records are acknowledged only once the new log's name is durable.
 @Suite struct CompactionSyncTests {
     @Test(arguments: [FsyncPolicy.no, .everysec, .always])
-    func theRotatedSegmentIsSyncedByTheJobUnlessRepliesWaitForIt(policy: FsyncPolicy) throws {
+    func theCallerNeverSyncsTheSegmentOrTheDirectory(policy: FsyncPolicy) throws {
         try withTemporaryDirectory { directory in
-            let syncs = Mutex<Int>(0)
-            var io = StoreIO.system
-            let real = io.fdatasync
-            io.fdatasync = { (fd: CInt) throws(Errno) -> Void in
-                syncs.withLock { $0 += 1 }
-                try real(fd)
-            }
+            let faults = Faults()
             var configuration = DurableStore.Configuration.test(directory, fsync: policy)
-            let store = try DurableStore(configuration: configuration, io: io)
+            let store = try DurableStore(configuration: configuration, io: faults.io)
             for index in 0..<100 { _ = try store.set(bytes("v\(index)"), forKey: bytes("k\(index)")) }
             #expect(store.writeBuffered() == .ok)
-            let before = syncs.withLock { $0 }
-            let job = try #require(try store.beginCompaction())
-            let byCaller = syncs.withLock { $0 } - before
-            let result = job.run()
-            let byJob = syncs.withLock { $0 } - before - byCaller
-            #expect(throws: Never.self) { try result.get() }
-            store.finishCompaction(job, result: result)
+            let walSize = fileSize(directory + "/database.wal")
+            let syncs = { faults.fdatasyncCalls.withLock { $0 } + faults.fsyncCalls.withLock { $0 } }
+            var byCaller = 0
             if policy == .always {
-                #expect(byCaller == 1 && byJob == 0, "caller \(byCaller), job \(byJob)")
+                var before = syncs()
+                #expect(try store.beginCompaction() == nil, "the written records wait for their sync")
+                _ = try store.set(bytes("held"), forKey: bytes("k100"))
+                #expect(store.writeBuffered() == .ok)
+                #expect(fileSize(directory + "/database.wal") == walSize, "appends are held until the sync")
+                byCaller += syncs() - before
+                let sync = try #require(store.makeSyncJob())
+                #expect(store.completeSync(sync, result: sync.run()) == .ok)
+                #expect(store.durableSequence == 100, "the held record is not durable yet")
+                before = syncs()
+                let job = try #require(try store.beginCompaction())
+                byCaller += syncs() - before
+                #expect(store.writeBuffered() == .ok)
+                #expect(fileSize(directory + "/database.wal")! > 0, "the held record went to the new log")
+                let fsyncsBefore = faults.fsyncCalls.withLock { $0 }
+                let next = try #require(store.makeSyncJob())
+                #expect(store.completeSync(next, result: next.run()) == .ok)
+                #expect(faults.fsyncCalls.withLock { $0 } - fsyncsBefore == 1, "the directory, once")
+                #expect(store.durableSequence == 101)
+                let result = job.run()
+                #expect(throws: Never.self) { try result.get() }
+                store.finishCompaction(job, result: result)
             } else {
-                #expect(byCaller == 0 && byJob == 1, "caller \(byCaller), job \(byJob)")
+                let before = syncs()
+                let job = try #require(try store.beginCompaction())
+                byCaller = syncs() - before
+                let beforeJob = faults.fdatasyncCalls.withLock { $0 }
+                let result = job.run()
+                #expect(faults.fdatasyncCalls.withLock { $0 } - beforeJob == 1, "the job syncs the segment")
+                #expect(throws: Never.self) { try result.get() }
+                store.finishCompaction(job, result: result)
+                _ = try store.set(bytes("held"), forKey: bytes("k100"))
             }
+            #expect(byCaller == 0, "the caller synced \(byCaller) times")
             try store.close()
             configuration.fsync = .always
             let reopened = try DurableStore(configuration: configuration)
-            #expect(reopened.count == 100)
+            #expect(reopened.count == 101)
             #expect(reopened.value(forKey: bytes("k99")) == bytes("v99"))
+            #expect(reopened.value(forKey: bytes("k100")) == bytes("held"))
             try reopened.close()
+        }
+    }
+
+    /// A failed directory fsync after a rotation fails the sync like any other (`always`): the
+    /// records of the new log are rolled back and refused, and the next sync tries the directory again.
+    @Test func aFailedDirectorySyncAfterARotationRefusesTheNewLogsRecords() throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+                defer { try? store.close() }
+                _ = try store.set(bytes("1"), forKey: bytes("before"))
+                #expect(store.writeBuffered() == .ok)
+                let first = try #require(store.makeSyncJob())
+                #expect(store.completeSync(first, result: first.run()) == .ok)
+                let job = try #require(try store.beginCompaction())
+                _ = try store.set(bytes("2"), forKey: bytes("refused"))
+                #expect(store.writeBuffered() == .ok)
+                faults.fsyncError.withLock { $0 = EIO }
+                let failing = try #require(store.makeSyncJob())
+                #expect(store.completeSync(failing, result: failing.run()).failedSequences == 2...2)
+                #expect(store.value(forKey: bytes("refused")) == nil)
+                #expect(fileSize(directory + "/database.wal") == 0, "the new log is cut back")
+                faults.fsyncError.withLock { $0 = nil }
+                _ = try store.set(bytes("3"), forKey: bytes("after"))
+                #expect(store.writeBuffered() == .ok)
+                let fsyncsBefore = faults.fsyncCalls.withLock { $0 }
+                let retry = try #require(store.makeSyncJob())
+                #expect(store.completeSync(retry, result: retry.run()) == .ok)
+                #expect(faults.fsyncCalls.withLock { $0 } - fsyncsBefore == 1, "the directory is tried again")
+                let result = job.run()
+                #expect(throws: Never.self) { try result.get() }
+                store.finishCompaction(job, result: result)
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            defer { try? reopened.close() }
+            #expect(contents(reopened, keys: ["before", "refused", "after"]) == [
+                "before": "1", "refused": nil, "after": "3",
+            ])
         }
     }
 
@@ -196,6 +258,8 @@ import Testing
                 defer { try? store.close() }
                 for i in 0..<2000 { _ = try store.set(bytes("value-\(i)"), forKey: bytes("key-\(i)")) }
                 #expect(store.writeBuffered() == .ok)
+                let sync = try #require(store.makeSyncJob())
+                #expect(store.completeSync(sync, result: sync.run()) == .ok)
                 let job = try #require(try store.beginCompaction())
                 job.cancel()
                 let result = job.run()

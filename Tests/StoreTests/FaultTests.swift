@@ -93,19 +93,41 @@ import Testing
         }
     }
 
-    @Test func aFailedSyncInBeginCompactionIsReportedByTheNextWrite() throws {
+    /// Under `always` a compaction waits for the log's sync with appends held; when that sync fails,
+    /// every unsynced mutation (written or still buffered) is refused and the log cut back, and the
+    /// rotation that follows carries none of them into the segment the snapshot reads.
+    @Test func aFailedSyncWhileACompactionWaitsForItLeavesTheRefusedWritesOutOfTheSegment() throws {
         try withTemporaryDirectory { directory in
             let faults = Faults()
-            let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
-            _ = try store.set(bytes("1"), forKey: bytes("a"))
-            faults.fdatasyncError.withLock { $0 = EIO }
-            #expect(throws: StoreError.self) { try store.beginCompaction() }
-            faults.fdatasyncError.withLock { $0 = nil }
-            #expect(store.value(forKey: bytes("a")) == nil)
-            #expect(store.writeBuffered().failedSequences == 1...1)
-            #expect(store.writeBuffered() == .ok)
-            #expect(listing(directory) == ["database.wal"])
-            #expect(readFile(directory + "/database.wal") == [])
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+                defer { try? store.close() }
+                _ = try store.set(bytes("1"), forKey: bytes("a"))
+                #expect(store.writeBuffered() == .ok)
+                let first = try #require(store.makeSyncJob())
+                #expect(store.completeSync(first, result: first.run()) == .ok)
+                _ = try store.set(bytes("2"), forKey: bytes("refused-b"))
+                #expect(store.writeBuffered() == .ok)
+                #expect(try store.beginCompaction() == nil)
+                _ = try store.set(bytes("3"), forKey: bytes("refused-c"))
+                #expect(store.writeBuffered() == .ok)
+                faults.fdatasyncError.withLock { $0 = EIO }
+                let failing = try #require(store.makeSyncJob())
+                #expect(store.completeSync(failing, result: failing.run()).failedSequences == 2...3)
+                faults.fdatasyncError.withLock { $0 = nil }
+                #expect(contents(store, keys: ["a", "refused-b", "refused-c"]) == ["a": "1", "refused-b": nil, "refused-c": nil])
+                let job = try #require(try store.beginCompaction())
+                #expect(listing(directory).contains("database.wal.1"))
+                #expect(readFile(directory + "/database.wal") == [])
+                let segment = try #require(readFile(directory + "/database.wal.1"))
+                #expect(!String(decoding: segment, as: UTF8.self).contains("refused"))
+                let result = job.run()
+                #expect(throws: Never.self) { try result.get() }
+                store.finishCompaction(job, result: result)
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            defer { try? reopened.close() }
+            #expect(contents(reopened, keys: ["a", "refused-b", "refused-c"]) == ["a": "1", "refused-b": nil, "refused-c": nil])
         }
     }
 

@@ -59,6 +59,12 @@ func fileExists(_ path: String) -> Bool {
 }
 
 /// The entry names in a directory, sorted.
+/// The file's size, or nil when it does not exist.
+func fileSize(_ path: String) -> Int? {
+    var info = stat()
+    return stat(path, &info) == 0 ? Int(info.st_size) : nil
+}
+
 func listing(_ path: String) -> [String] {
     ((try? StoreIO.system.listDirectory(path)) ?? []).sorted()
 }
@@ -111,6 +117,11 @@ final class Faults: Sendable {
     let partialWriteBytes = Mutex<Int>(0)
     /// fdatasync(2) fails with this errno.
     let fdatasyncError = Mutex<CInt?>(nil)
+    /// fsync(2) (a directory's, a snapshot's) fails with this errno.
+    let fsyncError = Mutex<CInt?>(nil)
+    /// fdatasync(2) and fsync(2) calls so far, failed ones included.
+    let fdatasyncCalls = Mutex<Int>(0)
+    let fsyncCalls = Mutex<Int>(0)
     /// The compaction step at which to "crash" (the hook throws).
     let crashAt = Mutex<CompactionStep?>(nil)
 
@@ -132,10 +143,18 @@ final class Faults: Sendable {
             return try system.write(fd, buffer)
         }
         io.fdatasync = { (fd: CInt) throws(Errno) in
+            self.fdatasyncCalls.withLock { $0 += 1 }
             if let code = self.fdatasyncError.withLock({ $0 }) {
                 throw Errno(code)
             }
             try system.fdatasync(fd)
+        }
+        io.fsync = { (fd: CInt) throws(Errno) in
+            self.fsyncCalls.withLock { $0 += 1 }
+            if let code = self.fsyncError.withLock({ $0 }) {
+                throw Errno(code)
+            }
+            try system.fsync(fd)
         }
         io.compactionStep = { (step: CompactionStep) throws(StoreError) in
             if self.crashAt.withLock({ $0 }) == step {
