@@ -5,12 +5,12 @@
 # time (in `durable`, one GET every 2 ms in open loop, each latency counted from the moment it was
 # due), so the probe's max is the longest time the server made anyone wait.
 #
-#   Benchmarks/pauses.sh [-r RUNS] [floor] [growth] [expiry] [compaction] [durable]
+#   Benchmarks/pauses.sh [-r RUNS] [floor] [growth] [expiry] [compaction] [durable] [durable-compaction]
 #   (default: all but floor, RUNS 3)
 #
 #   floor    nothing to do: a fresh server with no keys and the closed-loop probe for 8 s. What
 #            the probe sees here is the machine's own noise, the floor under every maximum below
-#            (on the 2-core benchmark VM, up to ~11 ms for either server).
+#            (on the 2-core benchmark VM, probe at real-time priority: 2-5 ms for either server).
 #   growth   the keyspace grows from empty to ~2,000,000 keys (redis-benchmark SET -P 16 over
 #            random keys): no resize may stop the world.
 #   expiry   1,000,000 keys set with EX 5 expire in the same second; the probe runs 12 s; INFO
@@ -20,6 +20,11 @@
 #   durable  every fsync slowed to 2 ms (Benchmarks/slowfsync.c, preloaded into both servers):
 #            reactord --fsync always against redis-server --appendfsync always; redis-benchmark
 #            SET -c 50 at -P 1 and at -P 16; server CPU per SET from /proc/PID/stat.
+#   durable-compaction  as durable at -P 16 over 300,000 keys loaded first, with a BGREWRITEAOF
+#            asked for every second, four times, while the probe sends a GET every 2 ms for 6 s:
+#            what starting and running compactions costs the loop while replies wait for fsyncs.
+#
+# REACTORD=PATH measures that reactord binary instead of building this tree's (before and after).
 #
 # The probe runs at real-time priority (`chrt -f 10`) when the user may (root), for both servers
 # alike: on two cores it shares CPU 1 with the load generator, and at normal priority its maximum
@@ -42,7 +47,7 @@ runs=3
 while getopts "r:" opt; do
     case $opt in
         r) runs=$OPTARG ;;
-        *) echo "usage: $0 [-r RUNS] [floor] [growth] [expiry] [compaction] [durable]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-r RUNS] [floor] [growth] [expiry] [compaction] [durable] [durable-compaction]" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -56,6 +61,7 @@ fi
 swift build -c release --product reactord >/dev/null
 swift build -c release --product kvbench >/dev/null
 bin=$(swift build -c release --show-bin-path)
+reactord=${REACTORD:-$bin/reactord}
 work=$(mktemp -d)
 server_pid=
 cleanup() {
@@ -76,7 +82,7 @@ start_server() {
         port=7451
         local fsync=no
         [ -n "$durable" ] && fsync=always
-        "${preload[@]}" taskset -c 0 "$bin/reactord" --kv-port $port --echo-port off --time-port off \
+        "${preload[@]}" taskset -c 0 "$reactord" --kv-port $port --echo-port off --time-port off \
             --file-port off --metrics-port 7453 --data-dir "$work/data" --fsync $fsync --log-level error > "$work/server.log" 2>&1 &
     else
         port=7452
@@ -267,10 +273,28 @@ durable() {
     done
 }
 
+durable_compaction() {
+    local name=$1
+    start_server "$name" durable
+    load_keys 300000
+    probe 500 6
+    taskset -c 1 redis-benchmark -p $port -c 50 -n 1000000 -P 16 -r 300000 -d 16 -t set -q > /dev/null 2>&1 &
+    local load_pid=$!
+    for _ in 1 2 3 4; do
+        sleep 1
+        redis-cli -p $port bgrewriteaof > /dev/null
+    done
+    probe_wait
+    kill $load_pid 2>/dev/null || true
+    wait $load_pid 2>/dev/null || true
+    echo "  $name durable -P 16 load, BGREWRITEAOF every second over 300,000 keys: $(probe_result)"
+    stop_server
+}
+
 for scenario in $scenarios; do
     echo "$scenario ($runs runs, servers alternating):"
     for run in $(seq "$runs"); do
-        $scenario reactord
-        $scenario redis
+        ${scenario//-/_} reactord
+        ${scenario//-/_} redis
     done
 done
