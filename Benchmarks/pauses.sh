@@ -25,6 +25,9 @@
 #            what starting and running compactions costs the loop while replies wait for fsyncs.
 #
 # REACTORD=PATH measures that reactord binary instead of building this tree's (before and after).
+# REDIS_AOF=1 gives redis-server an append-only file written as reactord's log is outside `durable`
+# (`--appendonly yes --appendfsync no` against `--fsync no`): both servers then write every SET to a
+# file from their loop. By default redis-server runs without persistence there.
 #
 # The probe runs at real-time priority (`chrt -f 10`) when the user may (root), for both servers
 # alike: on two cores it shares CPU 1 with the load generator, and at normal priority its maximum
@@ -87,6 +90,7 @@ start_server() {
     else
         port=7452
         local persistence=(--appendonly no)
+        [ "${REDIS_AOF:-}" = 1 ] && persistence=(--appendonly yes --appendfsync no)
         [ -n "$durable" ] && persistence=(--appendonly yes --appendfsync always)
         "${preload[@]}" taskset -c 0 redis-server --port $port --bind 127.0.0.1 --save '' "${persistence[@]}" \
             --dir "$work/data" > "$work/server.log" 2>&1 &
