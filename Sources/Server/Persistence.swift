@@ -485,8 +485,10 @@ final class Persistence: CommandContext {
     }
 
     private func startSync() {
-        guard !self.isClosed, !self.syncInFlight, !self.compactionInFlight || self.store.configuration.fsync == .always
-        else { return }
+        // Also while a compaction runs: it reads the rotated segment, the sync covers the new log
+        // (and, first after a rotation, the directory); under `everysec` a long compaction must not
+        // stretch the second of writes a power cut may take.
+        guard !self.isClosed, !self.syncInFlight else { return }
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
         guard self.syncGate.mayStart(waiting: waiting, now: now) else {

@@ -2,6 +2,7 @@
 // and work a waiter defers (what a connection's close sets off, up to closing the store at the
 // end of a graceful stop) runs only once the pass that told them is over.
 
+import Dispatch
 import Logging
 import Reactor
 @testable import Server
@@ -83,6 +84,59 @@ import Testing
         try loop.run()
         loop.cancelTimer(watchdog)
         #expect(told == ["staying", "closed"])
+    }
+}
+
+/// `everysec` promises at most about a second of writes lost to a power cut, compactions included:
+/// while a compaction runs (here held at its temporary file until the test has seen a sync), the
+/// new log is still fdatasynced every second.
+@Suite struct EverysecDuringCompactionTests {
+    @Test func theNewLogIsSyncedEverySecondWhileACompactionRuns() throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let syncs = Shared<Int>(0)
+        let syncsWhenHeld = Shared<Int?>(nil)
+        let release = DispatchSemaphore(value: 0)
+        var io = StoreIO.system
+        let fdatasync = io.fdatasync
+        io.fdatasync = { (fd: CInt) throws(Errno) in
+            try fdatasync(fd)
+            syncs.with { $0 += 1 }
+        }
+        io.compactionStep = { (step: CompactionStep) throws(StoreError) in
+            guard step == .wroteTemporary else { return }
+            syncsWhenHeld.with { $0 = syncs.current }
+            release.wait()
+        }
+        let loop = try EventLoop()
+        let store = try DurableStore(configuration: .init(directory: dir.path, fsync: .everysec), io: io)
+        let persistence = Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] }
+        try persistence.set(Array("before".utf8), forKey: Array("a".utf8))
+        #expect(persistence.requestCompaction(replyWhenDone: false) == .started)
+        var wroteAfterRotation = false
+        var syncedWhileHeld = false
+        let check = loop.scheduleTimer(after: .milliseconds(20), repeating: .milliseconds(20)) {
+            guard let held = syncsWhenHeld.current else { return }
+            if !wroteAfterRotation {
+                wroteAfterRotation = true
+                try? persistence.set(Array("during".utf8), forKey: Array("b".utf8))
+            } else if syncs.current > held {
+                syncedWhileHeld = true
+                release.signal()
+                persistence.close { loop.stop() }
+            }
+        }
+        let watchdog = loop.scheduleTimer(after: .seconds(5)) {
+            release.signal()
+            persistence.close { loop.stop() }
+        }
+        try loop.run()
+        loop.cancelTimer(check)
+        loop.cancelTimer(watchdog)
+        #expect(syncedWhileHeld, "no fdatasync in 5 s while the compaction ran")
+        let reopened = try DurableStore(configuration: .init(directory: dir.path))
+        defer { try? reopened.close() }
+        #expect(reopened.value(forKey: Array("b".utf8)) == Array("during".utf8))
     }
 }
 
