@@ -219,9 +219,7 @@ import Testing
                 let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
                 defer { try? store.close() }
                 _ = try store.set(bytes("1"), forKey: bytes("before"))
-                #expect(store.writeBuffered() == .ok)
-                let first = try #require(store.makeSyncJob())
-                #expect(store.completeSync(first, result: first.run()) == .ok)
+                writeAndSync(store)
                 let job = try #require(try store.beginCompaction())
                 _ = try store.set(bytes("2"), forKey: bytes("refused"))
                 #expect(store.writeBuffered() == .ok)
@@ -257,9 +255,7 @@ import Testing
                 let store = try DurableStore(configuration: .test(directory, fsync: .always))
                 defer { try? store.close() }
                 for i in 0..<2000 { _ = try store.set(bytes("value-\(i)"), forKey: bytes("key-\(i)")) }
-                #expect(store.writeBuffered() == .ok)
-                let sync = try #require(store.makeSyncJob())
-                #expect(store.completeSync(sync, result: sync.run()) == .ok)
+                writeAndSync(store)
                 let job = try #require(try store.beginCompaction())
                 job.cancel()
                 let result = job.run()

@@ -58,9 +58,7 @@ import Testing
             do {
                 let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
                 _ = try store.set(bytes("1"), forKey: bytes("a"))
-                #expect(store.writeBuffered() == .ok)
-                let first = try #require(store.makeSyncJob())
-                #expect(store.completeSync(first, result: first.run()) == .ok)
+                writeAndSync(store)
                 #expect(store.durableSequence == 1)
 
                 _ = try store.set(bytes("changed"), forKey: bytes("a"))
@@ -81,9 +79,7 @@ import Testing
 
                 faults.fdatasyncError.withLock { $0 = nil }
                 _ = try store.set(bytes("5"), forKey: bytes("e"))
-                #expect(store.writeBuffered() == .ok)
-                let recovered = try #require(store.makeSyncJob())
-                #expect(store.completeSync(recovered, result: recovered.run()) == .ok)
+                writeAndSync(store)
                 #expect(store.durableSequence == 6)
             }
             let reopened = try DurableStore(configuration: .test(directory))
@@ -103,9 +99,7 @@ import Testing
                 let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
                 defer { try? store.close() }
                 _ = try store.set(bytes("1"), forKey: bytes("a"))
-                #expect(store.writeBuffered() == .ok)
-                let first = try #require(store.makeSyncJob())
-                #expect(store.completeSync(first, result: first.run()) == .ok)
+                writeAndSync(store)
                 _ = try store.set(bytes("2"), forKey: bytes("refused-b"))
                 #expect(store.writeBuffered() == .ok)
                 #expect(try store.beginCompaction() == nil)

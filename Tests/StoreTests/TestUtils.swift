@@ -59,6 +59,15 @@ func fileExists(_ path: String) -> Bool {
 }
 
 /// The entry names in a directory, sorted.
+/// What a loop iteration and the sync it starts do, expecting both to succeed: writes the buffered
+/// records, then runs a group-commit sync to completion when anything written is unsynced.
+func writeAndSync(_ store: DurableStore, sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(store.writeBuffered() == .ok, sourceLocation: sourceLocation)
+    if let job = store.makeSyncJob() {
+        #expect(store.completeSync(job, result: job.run()) == .ok, sourceLocation: sourceLocation)
+    }
+}
+
 /// The file's size, or nil when it does not exist.
 func fileSize(_ path: String) -> Int? {
     var info = stat()
