@@ -974,6 +974,7 @@ public final class DurableStore {
         diskValues: DiskValues? = nil
     ) throws(StoreError) {
         _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace, diskValues: diskValues)
+        var pace = CPUYield()
         for segment in segments {
             let path = directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
             let fd: CInt
@@ -991,10 +992,14 @@ public final class DurableStore {
                         file.place(record.key, offset: record.valueOffset, length: record.valueLength,
                                    deadline: record.deadline, in: keyspace)
                     },
-                    apply: { record in Self.apply(record, to: keyspace, diskValues: diskValues) })
+                    apply: { record in
+                        pace.tick()
+                        Self.apply(record, to: keyspace, diskValues: diskValues)
+                    })
             } else {
                 defer { io.close(fd) }
                 replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false) { record in
+                    pace.tick()
                     Self.apply(record, to: keyspace)
                 }
             }

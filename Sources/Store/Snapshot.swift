@@ -62,6 +62,7 @@ enum Snapshot {
         var filled = 0
         var bufferOffset = 0  // file offset of buffer[0]
         var lineNumber = 0
+        var pace = CPUYield()
         while true {
             if filled == capacity, let file, buffer.load(as: UInt8.self) != Self.hash,
                 memchr(buffer, CInt(Self.tab), filled) != nil
@@ -95,6 +96,7 @@ enum Snapshot {
             while lineStart < filled, let found = memchr(buffer + lineStart, CInt(Self.newline), filled - lineStart) {
                 let lineEnd = buffer.distance(to: found)
                 lineNumber += 1
+                pace.tick()
                 try Self.parseLine(
                     UnsafeMutableRawBufferPointer(start: buffer + lineStart, count: lineEnd - lineStart),
                     number: lineNumber, path: path, into: keyspace, file: file, offset: bufferOffset + lineStart)
@@ -341,7 +343,9 @@ enum Snapshot {
         }
         let count = now == nil ? keyspace.count : (0..<keyspace.count).count { !isExpired($0) }
         output.append(Array("# reactord snapshot, \(count) keys\n".utf8))
+        var pace = CPUYield()
         for index in 0..<keyspace.count where !isExpired(index) {
+            pace.tick()
             try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: true, into: &output, fd: fd, path: path,
                                     io: io, stopIf: cancelled)
             output.append(byte: Self.tab)
