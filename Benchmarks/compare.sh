@@ -3,11 +3,15 @@
 # clients: kvbench drives all three (RESP for reactord and Redis, the memcached text protocol for
 # memcached); redis-benchmark drives reactord and Redis, memaslap (libmemcached-tools' memcaslap)
 # memcached. Each figure is measured RUNS times with the servers alternating (A B C A B C ...)
-# and printed as "median (min-max)". Server on CPU 0, clients on CPU 1.
+# and printed as "median (min-max)". Server on CPU 0, clients on CPU 1. The redis-benchmark rows
+# also give the server's CPU time per request (utime+stime from /proc/PID/stat over the run).
 #
-#   Benchmarks/compare.sh [-n REQUESTS] [-r RUNS] [-s] [-t P99_MS] [-f] [-o DIR]
+#   Benchmarks/compare.sh [-n REQUESTS] [-r RUNS] [-p PIPELINES] [-b] [-s] [-t P99_MS] [-f] [-o DIR]
 #     -n  requests per kvbench/redis-benchmark run (default 200000)
 #     -r  runs per figure, servers alternating (default 3)
+#     -p  pipeline depths, quoted (default "1 16")
+#     -b  redis-benchmark against reactord and Redis only (no kvbench, memcached or fsync row):
+#         e.g. `-b -p 1 -r 7 -n 300000` for the pipeline-1 rounds
 #     -s  also --sweep: the highest open-loop rate with p99 <= P99_MS (-t, default 1) for each
 #         server (-c 50), tables and plots (DIR/sweep-<server>-<run>.svg)
 #     -f  also the file client: reactor-cli file get of a 1 GiB file (in the server's page cache)
@@ -28,18 +32,24 @@ sweep=0
 target=1
 files=0
 outdir=Benchmarks/results
-while getopts "n:r:st:fo:" opt; do
+pipelines="1 16"
+only_rb=0
+while getopts "n:r:p:bst:fo:" opt; do
     case $opt in
         n) requests=$OPTARG ;;
         r) runs=$OPTARG ;;
+        p) pipelines=$OPTARG ;;
+        b) only_rb=1 ;;
         s) sweep=1 ;;
         t) target=$OPTARG ;;
         f) files=1 ;;
         o) outdir=$OPTARG ;;
-        *) echo "usage: $0 [-n REQUESTS] [-r RUNS] [-s] [-t P99_MS] [-f] [-o DIR]" >&2; exit 2 ;;
+        *) echo "usage: $0 [-n REQUESTS] [-r RUNS] [-p PIPELINES] [-b] [-s] [-t P99_MS] [-f] [-o DIR]" >&2; exit 2 ;;
     esac
 done
-for tool in redis-server redis-benchmark redis-cli memcached; do
+tools=(redis-server redis-benchmark redis-cli)
+[ $only_rb = 1 ] || tools+=(memcached)
+for tool in "${tools[@]}"; do
     command -v $tool >/dev/null || {
         echo "compare.sh: $tool not found (apt-get install redis-server redis-tools memcached)" >&2; exit 1; }
 done
@@ -88,10 +98,14 @@ start_reactord() {
     mkdir -p "$dir"
     taskset -c 0 "$bin/reactord" --kv-port 0 --echo-port off --time-port off --file-port off \
         --data-dir "$dir" --fsync "$fsync" --log-level error "$@" >"$out" 2>&1 &
-    echo $! >>"$work/pids"
+    local pid=$!
+    echo $pid >>"$work/pids"
     for _ in $(seq 100); do grep -q 'reactord: ready' "$out" 2>/dev/null && break; sleep 0.1; done
-    if [[ " $* " == *" --file-port 0 "* ]]; then grep 'listening file tcp' "$out" | sed 's/.*://'
-    else grep 'listening kv tcp' "$out" | sed 's/.*://'; fi
+    local port
+    if [[ " $* " == *" --file-port 0 "* ]]; then port=$(grep 'listening file tcp' "$out" | sed 's/.*://')
+    else port=$(grep 'listening kv tcp' "$out" | sed 's/.*://'); fi
+    echo $pid >"$work/pid-$port"
+    echo "$port"
 }
 
 # start_redis APPENDFSYNC|none -> prints port
@@ -104,6 +118,7 @@ start_redis() {
         taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly yes --appendfsync "$1" --dir "$dir" >/dev/null 2>&1 &
     fi
     echo $! >>"$work/pids"
+    echo $! >"$work/pid-$port"
     for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
     echo "$port"
 }
@@ -118,9 +133,14 @@ start_memcached() {
     echo "$port"
 }
 
-rb() { # port test pipeline -> "ops p99_ms" (from the CSV report: rps, ..., p99_latency_ms)
-    taskset -c 1 redis-benchmark -p "$1" -t "$2" -c 50 -P "$3" -n "$requests" --csv 2>/dev/null \
-        | tail -1 | awk -F, '{gsub(/"/,""); print int($2), $7}'
+server_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$work/pid-$1")/stat"; }
+rb() { # port test pipeline -> "ops p99_ms server_us_per_request" (CSV report: rps, ..., p99_latency_ms)
+    local ticks0 ticks1 result
+    ticks0=$(server_ticks "$1")
+    result=$(taskset -c 1 redis-benchmark -p "$1" -t "$2" -c 50 -P "$3" -n "$requests" --csv 2>/dev/null \
+        | tail -1 | awk -F, '{gsub(/"/,""); print int($2), $7}')
+    ticks1=$(server_ticks "$1")
+    echo "$result $(python3 -c "import os; print(f'{($ticks1 - $ticks0) / os.sysconf(\"SC_CLK_TCK\") / $requests * 1e6:.2f}')")"
 }
 kb() { # protocol port ratio pipeline -> "ops p99_ms"
     taskset -c 1 "$bin/kvbench" --protocol "$1" --port "$2" -c 50 -P "$4" -n "$requests" --ratio "$3" \
@@ -139,24 +159,30 @@ ms() { # port -> memaslap GET/s over 5 s, -c 50, one thread, 16-byte keys and va
 
 r_no=$(start_reactord no)
 redis_no=$(start_redis no)
-mc=$(start_memcached)
-preload resp "$r_no"; preload resp "$redis_no"; preload memcache "$mc"
+preload resp "$r_no"; preload resp "$redis_no"
+if [ $only_rb = 0 ]; then
+    mc=$(start_memcached)
+    preload memcache "$mc"
+fi
 
 row() { printf '%-34s %24s %24s %24s %9s\n' "$@"; }
 echo "$runs runs per figure, servers alternating; median (min-max); -c 50; n=$requests"
 row "test" "reactord" "redis-server" "memcached" "rd/redis"
-for p in 1 16; do
+for p in $pipelines; do
     for t in set get; do
-        ao=(); ap=(); bo=(); bp=()
+        ao=(); ap=(); ac=(); bo=(); bp=(); bc=()
         for _ in $(seq "$runs"); do
-            read -r o l <<<"$(rb "$r_no" $t $p)"; ao+=("$o"); ap+=("$l")
-            read -r o l <<<"$(rb "$redis_no" $t $p)"; bo+=("$o"); bp+=("$l")
+            read -r o l c <<<"$(rb "$r_no" $t $p)"; ao+=("$o"); ap+=("$l"); ac+=("$c")
+            read -r o l c <<<"$(rb "$redis_no" $t $p)"; bo+=("$o"); bp+=("$l"); bc+=("$c")
         done
         row "redis-benchmark $t -P $p (ops/s)" "$(summary <<<"${ao[*]}")" "$(summary <<<"${bo[*]}")" "-" \
             "$(ratio "$(median <<<"${ao[*]}")" "$(median <<<"${bo[*]}")")"
         row "redis-benchmark $t -P $p (p99 ms)" "$(summary <<<"${ap[*]}")" "$(summary <<<"${bp[*]}")" "-" \
             "$(ratio "$(median <<<"${ap[*]}")" "$(median <<<"${bp[*]}")")"
+        row "redis-benchmark $t -P $p (server us/req)" "$(summary <<<"${ac[*]}")" "$(summary <<<"${bc[*]}")" "-" \
+            "$(ratio "$(median <<<"${ac[*]}")" "$(median <<<"${bc[*]}")")"
     done
+    [ $only_rb = 1 ] && continue
     for spec in "1:0 set" "0:1 get"; do
         set -- $spec
         ao=(); ap=(); bo=(); bp=(); co=(); cp=()
@@ -171,6 +197,10 @@ for p in 1 16; do
             "$(ratio "$(median <<<"${ap[*]}")" "$(median <<<"${bp[*]}")")"
     done
 done
+if [ $only_rb = 1 ]; then
+    echo "(reactord --fsync no vs redis appendonly yes, appendfsync no)"
+    exit 0
+fi
 m=(); for _ in $(seq "$runs"); do m+=("$(ms "$mc")"); done
 row "memaslap get -c 50 (ops/s)" "-" "-" "$(summary <<<"${m[*]}")" "-"
 
