@@ -41,7 +41,6 @@ public struct SyncJob: Sendable {
     /// a new one) and no sync has made that durable yet: records in the new log are not durable until
     /// its name is.
     let directoryFD: CInt?
-    let directoryPath: String
     /// The newest mutation this sync makes durable.
     public let sequence: UInt64
     /// The log size it covers.
@@ -57,7 +56,9 @@ public struct SyncJob: Sendable {
             do {
                 try self.io.fsync(directoryFD)
             } catch {
-                return .failure(StoreError(operation: "fsync", path: self.directoryPath, errno: error))
+                // The log lives in the directory: its path without the file name names it.
+                let directory = String(self.path[..<(self.path.lastIndex(of: "/") ?? self.path.endIndex)])
+                return .failure(StoreError(operation: "fsync", path: directory, errno: error))
             }
         }
         do {
@@ -1142,8 +1143,7 @@ public final class DurableStore {
         }
         self.syncInFlight = true
         return SyncJob(fd: self.log.fd, path: self.log.path, directoryFD: self.directoryUnsynced ? self.directoryFD : nil,
-                       directoryPath: self.directory, sequence: self.writtenSequence, offset: self.log.size,
-                       records: self.logRecords, io: self.io)
+                       sequence: self.writtenSequence, offset: self.log.size, records: self.logRecords, io: self.io)
     }
 
     /// Takes back a finished ``SyncJob``.
@@ -1427,7 +1427,6 @@ public final class DurableStore {
             self.io.close(self.directoryFD)
         }
         self.pendingOutcome = nil
-        self.appendsHeldForRotation = false
         if case .failed(_, let error)? = self.flushBuffer() {
             throw error
         }
