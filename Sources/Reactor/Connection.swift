@@ -110,6 +110,8 @@ public final class Connection: EventHandler {
         var quietBeforePriority: UInt64 = 100_000_000
         var readEOF = false
         var isCorked = false
+        /// Queued on the loop to be flushed after this iteration's dispatch.
+        var flushQueued = false
         // Invariants (asserted by checkInvariants in debug builds): outputIndex <= output.count;
         // queuedChunkBytes is the unsent byte count of `chunks`, whose first element, if bytes, has
         // had `chunkOffset` bytes sent (a file region advances its own offset); chunkOffset is 0
@@ -575,6 +577,21 @@ public final class Connection: EventHandler {
                 }
             }
         }
+        // Replies wait for the end of the loop's dispatch (EventLoop.flushAfterDispatch). Nothing
+        // to write, or held back (corked): the bookkeeping runs now.
+        if self.core.pointee.state == .open && !self.core.pointee.isCorked && self.pendingOutputBytes > 0 {
+            if !self.core.pointee.flushQueued {
+                self.core.pointee.flushQueued = true
+                self.loop.flushAfterDispatch(self)
+            }
+            return
+        }
+        self.flush()
+    }
+
+    /// The loop's end-of-dispatch flush (``EventLoop/flushAfterDispatch(_:)``).
+    func flushAfterDispatch() {
+        self.core.pointee.flushQueued = false
         self.flush()
     }
 

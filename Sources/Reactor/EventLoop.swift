@@ -12,6 +12,10 @@
 // rotates them), so a newcomer waits for one bounded slice of bulk work however many peers
 // flood, never for a full round over all of them. Connections move lanes themselves
 // (Connection.handleReadable).
+//
+// Replies produced while reading go out after the whole batch has been dispatched (both lanes),
+// before the before-sleep hooks: one write per connection per iteration, and a client's replies
+// arrive together.
 
 import CLinux
 import Dispatch
@@ -85,6 +89,10 @@ public final class EventLoop {
     @exclusivity(unchecked) private var slots: [Slot] = []
     private var nextGeneration: UInt32 = 1
     private var beforeSleepHooks: [() -> Void] = []
+    /// Connections whose replies wait for the end of this iteration's dispatch
+    /// (``flushAfterDispatch(_:)``), and the list being flushed: two, swapped, so neither allocates.
+    @exclusivity(unchecked) private var pendingFlushes: [Connection] = []
+    @exclusivity(unchecked) private var flushing: [Connection] = []
     @exclusivity(unchecked) private var stopRequested = false
     /// The monotonic clock in nanoseconds, read once per loop iteration after waking: cheap
     /// enough to stamp every read with (idle timeouts), precise to one iteration.
@@ -327,6 +335,7 @@ public final class EventLoop {
                     self.dispatch($0)
                 }
             }
+            self.flushPending()
             let hooksStart = tracksTime ? Sys.monotonicNanoseconds() : 0
             for hook in self.beforeSleepHooks { hook() }
             self.iterations &+= 1
@@ -416,6 +425,21 @@ public final class EventLoop {
     }
 
     func bulkLaneReadable() { self.bulkLaneReady = true }
+
+    /// Writes `connection`'s output once this iteration's events are dispatched, as Redis writes
+    /// its replies in `beforeSleep`: the replies of one batch reach their clients together, so a
+    /// client woken by the first finds the rest ready instead of sleeping and being woken again
+    /// for each. The connection says it is queued (it asks once per iteration).
+    func flushAfterDispatch(_ connection: Connection) {
+        self.pendingFlushes.append(connection)
+    }
+
+    private func flushPending() {
+        guard !self.pendingFlushes.isEmpty else { return }
+        swap(&self.pendingFlushes, &self.flushing)
+        for connection in self.flushing { connection.flushAfterDispatch() }
+        self.flushing.removeAll(keepingCapacity: true)
+    }
 
     /// Asks ``run()`` to return after the current iteration. Loop thread only.
     public func stop() {
