@@ -41,7 +41,14 @@
 # thread's own CPU time. A probe maximum with no iteration that long on the CPU clock was the
 # machine's scheduling (another thread or process on the loop's core), not the server's work.
 #
-# Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset, chrt. Builds reactord and
+# SCHED=1 also records the scheduler's switches of the server's event-loop thread while the probe
+# runs (`perf record -e sched:sched_switch -g`, for both servers alike) and prints the longest time
+# that thread was off its CPU while it had work: preempted (runnable), waiting in the kernel
+# uninterruptibly (D), or asleep anywhere but in epoll_wait (a lock, say). Iterations longer by the
+# wall clock than the loop's own CPU time and these gaps together were the hypervisor's: the guest
+# charges no task for the time its virtual CPU is taken away, and no switch is recorded.
+#
+# Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset, chrt (perf for SCHED=1). Builds reactord and
 # kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451, 7452; reactord's metrics 7453)
 # and are stopped by PID.
 set -euo pipefail
@@ -128,6 +135,11 @@ probe() {
     "${niceness[@]}" "$bin/kvbench" --protocol resp --port $port -c 1 -P 1 "${rate[@]}" --ratio 0:1 --keyspace 1000 \
         --duration "$2" --json > "$work/probe.json" &
     probe_pid=$!
+    sched_pid=
+    if [ "${SCHED:-0}" = 1 ]; then
+        perf record -q -e sched:sched_switch -g -p "$server_pid" -o "$work/sched.data" > /dev/null 2>&1 &
+        sched_pid=$!
+    fi
     loop_counters > "$work/loop.before"
     steal_ticks > "$work/steal.before"
 }
@@ -136,6 +148,10 @@ probe() {
 # The loop's slow-iteration counters are read when the probe starts and when it ends.
 probe_wait() {
     wait "$probe_pid"
+    if [ -n "$sched_pid" ]; then
+        kill -INT "$sched_pid"
+        wait "$sched_pid" 2>/dev/null || true
+    fi
     loop_counters > "$work/loop.after"
     steal_ticks > "$work/steal.after"
 }
@@ -155,6 +171,7 @@ print(line)' "$work/probe.json"
     read -r steal0 steal1 < "$work/steal.before"
     read -r after0 after1 < "$work/steal.after"
     echo "    stolen by the hypervisor meanwhile: CPU 0 $(( (after0 - steal0) * 10 )) ms, CPU 1 $(( (after1 - steal1) * 10 )) ms"
+    [ -n "$sched_pid" ] && sched_result
     [ "$port" = 7451 ] || return 0
     python3 - "$work/loop.before" "$work/loop.after" <<'EOF'
 import re, sys
@@ -181,6 +198,58 @@ if longest:
         longest.get(part, 0) for part in ("total", "cpu", "priority", "bulk", "hooks")))
 EOF
 }
+# The event-loop thread's (the main thread's) longest absences from its CPU while it had work, from
+# $work/sched.data: each switch away from it until the switch back, by the state it left in.
+sched_result() {
+    perf script -i "$work/sched.data" -F tid,time,trace,ip,sym 2> /dev/null | python3 -c '
+import re, sys
+tid = sys.argv[1]
+switches = []      # (time, kind) when the loop thread left its CPU; (time, None) when it came back
+current = None
+def close(event):
+    if event is not None:
+        switches.append(event)
+for line in sys.stdin:
+    m = re.match(r"\s*\d+\s+([\d.]+):\s+prev_comm=.* prev_pid=(\d+) .*prev_state=(\S+) ==> next_comm=(.*) next_pid=(\d+)", line)
+    if m:
+        close(current)
+        current = None
+        t, prev, state, by, nxt = float(m.group(1)), m.group(2), m.group(3), m.group(4), m.group(5)
+        if prev == tid:
+            current = [t, state, [], by]
+        if nxt == tid:
+            switches.append((t, None))
+    elif current is not None and line.strip():
+        current[2].append(line.split()[-1])
+close(current)
+worst = {}
+left = None
+for event in switches:
+    if event[1] is not None:
+        left = event
+        continue
+    if left is None:
+        continue
+    t0, state, stack, by = left
+    gap = (event[0] - t0) * 1000
+    left = None
+    if state.startswith("R"):
+        kind = "preempted (by " + by + ")"
+    elif state.startswith("D"):
+        kind = "in D (" + next((f for f in stack if not f.startswith(("__schedule", "schedule", "io_schedule"))), "?") + ")"
+    elif any("ep_poll" in f or "epoll_wait" in f or "epoll_pwait" in f for f in stack):
+        continue  # idle: nothing to do
+    else:
+        kind = "asleep (" + next((f for f in stack if not f.startswith(("__schedule", "schedule"))), "?") + ")"
+    worst[kind] = max(worst.get(kind, 0), gap)
+if worst:
+    parts = sorted(worst.items(), key=lambda kv: -kv[1])
+    print("    loop thread off its CPU with work to do, longest: " + ", ".join("%s %.2f ms" % (k, v) for k, v in parts))
+else:
+    print("    loop thread off its CPU with work to do: never")
+' "$server_pid"
+}
+
 loop_counters() {
     if [ "$port" = 7451 ]; then curl -s http://127.0.0.1:7453/metrics | grep -E '^reactord_loop_(slow|longest)' || true; fi
 }
