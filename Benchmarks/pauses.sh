@@ -41,9 +41,10 @@
 # thread's own CPU time. A probe maximum with no iteration that long on the CPU clock was the
 # machine's scheduling (another thread or process on the loop's core), not the server's work.
 #
-# SCHED=1 also records the scheduler's switches of the server's event-loop thread while the probe
-# runs (`perf record -e sched:sched_switch -g`, for both servers alike) and prints the longest time
-# that thread was off its CPU while it had work: preempted (runnable), waiting in the kernel
+# SCHED=1 also records the scheduler's switches on both CPUs while the probe runs (`perf record -a
+# -e sched:sched_switch -g`: recording only the server's process would miss the switches back to
+# its thread from other tasks), for both servers alike, and prints the longest time the server's
+# event-loop thread was off its CPU while it had work: preempted (runnable), waiting in the kernel
 # uninterruptibly (D), or asleep anywhere but in epoll_wait (a lock, say). Iterations longer by the
 # wall clock than the loop's own CPU time and these gaps together were the hypervisor's: the guest
 # charges no task for the time its virtual CPU is taken away, and no switch is recorded.
@@ -137,7 +138,7 @@ probe() {
     probe_pid=$!
     sched_pid=
     if [ "${SCHED:-0}" = 1 ]; then
-        perf record -q -e sched:sched_switch -g -p "$server_pid" -o "$work/sched.data" > /dev/null 2>&1 &
+        perf record -q -a -e sched:sched_switch -g -o "$work/sched.data" > "$work/perf.log" 2>&1 &
         sched_pid=$!
     fi
     loop_counters > "$work/loop.before"
@@ -149,7 +150,7 @@ probe() {
 probe_wait() {
     wait "$probe_pid"
     if [ -n "$sched_pid" ]; then
-        kill -INT "$sched_pid"
+        kill -INT "$sched_pid" 2>/dev/null || cat "$work/perf.log" >&2
         wait "$sched_pid" 2>/dev/null || true
     fi
     loop_counters > "$work/loop.after"
