@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Reactor", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "LineFraming"),
         .target(name: "Services", dependencies: ["LineFraming"]),
-        .target(name: "Store", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "Store", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),

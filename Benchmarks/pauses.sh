@@ -48,6 +48,7 @@
 # uninterruptibly (D), or asleep anywhere but in epoll_wait (a lock, say). Iterations longer by the
 # wall clock than the loop's own CPU time and these gaps together were the hypervisor's: the guest
 # charges no task for the time its virtual CPU is taken away, and no switch is recorded.
+# SCHED_KEEP=DIR keeps each recording there (sched-TIME-PORT.data, for `perf script -i`).
 #
 # Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset, chrt (perf for SCHED=1). Builds reactord and
 # kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451, 7452; reactord's metrics 7453)
@@ -172,7 +173,10 @@ print(line)' "$work/probe.json"
     read -r steal0 steal1 < "$work/steal.before"
     read -r after0 after1 < "$work/steal.after"
     echo "    stolen by the hypervisor meanwhile: CPU 0 $(( (after0 - steal0) * 10 )) ms, CPU 1 $(( (after1 - steal1) * 10 )) ms"
-    [ -n "$sched_pid" ] && sched_result
+    if [ -n "$sched_pid" ]; then
+        sched_result
+        [ -n "${SCHED_KEEP:-}" ] && cp "$work/sched.data" "$SCHED_KEEP/sched-$(date +%H%M%S)-$port.data"
+    fi
     [ "$port" = 7451 ] || return 0
     python3 - "$work/loop.before" "$work/loop.after" <<'EOF'
 import re, sys

@@ -136,6 +136,11 @@ public struct CompactionJob: Sendable {
                     throw StoreError(operation: "open", path: path, errno: error)
                 }
                 defer { self.io.close(segment) }
+                // Under `no` or `everysec` most of the segment may still be dirty: its writeback is
+                // started a piece at a time (PageCache.swift) before the sync waits for it.
+                if let size = try? self.io.fileSize(segment) {
+                    PageCache.startWriteback(segment, from: 0, to: size, io: self.io)
+                }
                 do {
                     try self.io.fdatasync(segment)
                 } catch {
@@ -173,6 +178,15 @@ public struct CompactionJob: Sendable {
             try step(.syncedTemporary)
             self.io.close(fd)
             fd = -1
+            // Held open across the rename, so that the replaced file's cache is dropped a piece at a
+            // time below instead of all at once when its last reference goes (PageCache.swift).
+            let replaced = try? self.io.open(finalPath, O_RDONLY, 0)
+            defer {
+                if let replaced {
+                    PageCache.drop(replaced, size: (try? self.io.fileSize(replaced)) ?? 0, io: self.io)
+                    self.io.close(replaced)
+                }
+            }
             do {
                 try self.io.rename(temporaryPath, finalPath)
             } catch {
@@ -183,10 +197,10 @@ public struct CompactionJob: Sendable {
             try step(.syncedDirectory)
             // The segments are redundant now. Deleted here, not on the loop: unlinking a 64 MiB file
             // whose pages are cached took 2-125 ms on this machine's ext4, all of it a stall for every
-            // client. ``DurableStore/finishCompaction(_:result:)`` drops them from the list (and retries
-            // any this could not delete).
+            // client; here its cache goes first, a piece at a time. ``DurableStore/finishCompaction(_:result:)``
+            // drops them from the list (and retries any this could not delete).
             for segment in self.segments {
-                try? self.io.unlink(self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment))
+                try? PageCache.dropAndUnlink(self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment), io: self.io)
             }
             try? self.io.compactionStep(.deletedSegment)
             return .success(())

@@ -539,6 +539,8 @@ enum Snapshot {
         var count = 0 {
             didSet { assert(self.count >= 0 && self.count <= self.capacity) }
         }
+        /// The file's writeback is started as it grows (PageCache.swift), so its fsync has little left.
+        private var writeBehind = PageCache.WriteBehind()
 
         init(capacity: Int) {
             self.pointer = .allocate(capacity: capacity)
@@ -596,6 +598,7 @@ enum Snapshot {
                 }
                 offset += written
             }
+            self.writeBehind.wrote(self.count, to: fd, io: io)
             self.count = 0
         }
     }

@@ -2,6 +2,7 @@
 // write, EIO on fdatasync) and "crash" between compaction steps. The errno policy lives only here: errno
 // is read in the statement right after the call, EINTR is retried inside, `close` is never retried.
 
+import CLinux
 import Glibc
 
 /// A point between two steps of compaction, reported to ``StoreIO/compactionStep`` just after the step.
@@ -52,6 +53,13 @@ public struct StoreIO: Sendable {
     public var listDirectory: @Sendable (_ path: String) throws(Errno) -> [String]
     /// flock(2) with `LOCK_EX | LOCK_NB`: one store per data directory.
     public var lockExclusive: @Sendable (_ fd: CInt) throws(Errno) -> Void
+    /// Starts writing back the dirty pages of `count` bytes at `offset` (sync_file_range(2) with
+    /// `SYNC_FILE_RANGE_WRITE`), without waiting for them. A hint: failures are ignored, the fsync
+    /// that follows reports them.
+    public var startWriteback: @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void
+    /// Drops the cached pages of `count` bytes at `offset` (posix_fadvise(2) `POSIX_FADV_DONTNEED`).
+    /// A hint: failures are ignored.
+    public var dropCache: @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void
     /// Called after each step of compaction; tests throw from it to simulate a crash at that point.
     public var compactionStep: @Sendable (_ step: CompactionStep) throws(StoreError) -> Void
 
@@ -71,9 +79,13 @@ public struct StoreIO: Sendable {
         lockExclusive: @escaping @Sendable (_ fd: CInt) throws(Errno) -> Void,
         compactionStep: @escaping @Sendable (_ step: CompactionStep) throws(StoreError) -> Void,
         pread: @escaping @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int) throws(Errno) -> Int
-            = StoreIO.systemPread
+            = StoreIO.systemPread,
+        startWriteback: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void = StoreIO.systemStartWriteback,
+        dropCache: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void = StoreIO.systemDropCache
     ) {
         self.pread = pread
+        self.startWriteback = startWriteback
+        self.dropCache = dropCache
         self.open = open
         self.close = close
         self.read = read
@@ -99,6 +111,16 @@ public struct StoreIO: Sendable {
             let err = Glibc.errno
             if err != EINTR { throw Errno(err) }
         }
+    }
+
+    /// The real sync_file_range(2) with `SYNC_FILE_RANGE_WRITE` (2 in <linux/fs.h>).
+    public static let systemStartWriteback: @Sendable (CInt, Int, Int) -> Void = { fd, offset, count in
+        _ = CLinux.sync_file_range(fd, Int64(offset), Int64(count), 2)
+    }
+
+    /// The real posix_fadvise(2) with `POSIX_FADV_DONTNEED`.
+    public static let systemDropCache: @Sendable (CInt, Int, Int) -> Void = { fd, offset, count in
+        _ = Glibc.posix_fadvise(fd, off_t(offset), off_t(count), POSIX_FADV_DONTNEED)
     }
 
     /// The real syscalls.

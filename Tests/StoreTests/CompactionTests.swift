@@ -429,3 +429,115 @@ import Testing
         }
     }
 }
+
+/// A compaction hands the kernel its long work a piece at a time (Sources/Store/PageCache.swift),
+/// so that its thread, when the scheduler runs it while the loop waits for the same core, gives
+/// the core back within a piece: the writeback of the rotated segment (before the segment's sync)
+/// and of the new snapshot (as it is written), and the cached pages of the segment and of the
+/// database.txt it replaces (before their last reference goes), in ranges of at most 4 MiB that
+/// together cover the files.
+@Suite struct CompactionPacingTests {
+    enum Call: Equatable {
+        case writeback(path: String, offset: Int, count: Int)
+        case drop(path: String, offset: Int, count: Int)
+        case sync(path: String)
+        case unlink(path: String)
+    }
+
+    @Test func theKernelGetsTheWritebackAndTheCacheDropsInPieces() throws {
+        try withTemporaryDirectory { directory in
+            let calls = Mutex<[Call]>([])
+            let paths = Mutex<[CInt: String]>([:])
+            let system = StoreIO.system
+            var io = StoreIO.system
+            let name: @Sendable (CInt) -> String = { (fd: CInt) in paths.withLock { ($0[fd] ?? "?").split(separator: "/").last.map(String.init) ?? "?" } }
+            io.open = { (path: String, flags: CInt, mode: mode_t) throws(Errno) -> CInt in
+                let fd = try system.open(path, flags, mode)
+                paths.withLock { $0[fd] = path }
+                return fd
+            }
+            io.startWriteback = { fd, offset, count in
+                calls.withLock { $0.append(.writeback(path: name(fd), offset: offset, count: count)) }
+                system.startWriteback(fd, offset, count)
+            }
+            io.dropCache = { fd, offset, count in
+                calls.withLock { $0.append(.drop(path: name(fd), offset: offset, count: count)) }
+                system.dropCache(fd, offset, count)
+            }
+            io.fdatasync = { (fd: CInt) throws(Errno) in
+                calls.withLock { $0.append(.sync(path: name(fd))) }
+                try system.fdatasync(fd)
+            }
+            io.fsync = { (fd: CInt) throws(Errno) in
+                calls.withLock { $0.append(.sync(path: name(fd))) }
+                try system.fsync(fd)
+            }
+            io.unlink = { (path: String) throws(Errno) in
+                calls.withLock { $0.append(.unlink(path: String(path.split(separator: "/").last!))) }
+                try system.unlink(path)
+            }
+            let store = try DurableStore(configuration: .test(directory, fsync: .no), io: io)
+            let piece = PageCache.pieceBytes
+            func fill(_ byte: UInt8) {
+                for index in 0..<160 {
+                    _ = try? store.set([UInt8](repeating: byte, count: 64 << 10), forKey: bytes("k\(index)"))
+                    if index % 16 == 15 { #expect(store.writeBuffered() == .ok) }
+                }
+            }
+            func compact() throws -> (segment: String, segmentSize: Int) {
+                let job = try #require(try store.beginCompaction())
+                let segment = listing(directory).first { $0.hasPrefix(WriteAheadLog.segmentPrefix) }!
+                let size = try #require(fileSize(directory + "/" + segment))
+                let result = job.run()
+                #expect(throws: Never.self) { try result.get() }
+                store.finishCompaction(job, result: result)
+                return (segment, size)
+            }
+            /// The ranges of `kind` for `path`, checked to be pieces of at most 4 MiB, contiguous from 0.
+            func covered(_ path: String, drops: Bool, in list: [Call]) -> Int {
+                var end = 0
+                for call in list {
+                    switch call {
+                    case .writeback(path, let offset, let count) where !drops, .drop(path, let offset, let count) where drops:
+                        #expect(count <= piece && count > 0, "\(path): \(count) bytes in one call")
+                        #expect(offset == end, "\(path): a range starts at \(offset), not where the last ended (\(end))")
+                        end = offset + count
+                    default: continue
+                    }
+                }
+                return end
+            }
+
+            // A 10 MiB segment, no database.txt yet.
+            fill(0x61)
+            var snapshotSize = 0
+            let first = try compact()
+            var list = calls.withLock { $0 }
+            #expect(covered(first.segment, drops: false, in: list) == first.segmentSize, "the segment's writeback, whole")
+            let lastSegmentWriteback = list.lastIndex { if case .writeback(first.segment, _, _) = $0 { true } else { false } }
+            let segmentSync = list.firstIndex(of: .sync(path: first.segment))
+            #expect(lastSegmentWriteback != nil && segmentSync != nil && lastSegmentWriteback! < segmentSync!,
+                    "started before the segment's sync")
+            snapshotSize = try #require(fileSize(directory + "/database.txt"))
+            #expect(snapshotSize > 2 * piece)
+            #expect(covered("database.txt.tmp", drops: false, in: list) >= snapshotSize - piece,
+                    "the snapshot's writeback as it was written, all but its last piece")
+            #expect(covered(first.segment, drops: true, in: list) == first.segmentSize, "the segment's cache, whole")
+            let lastSegmentDrop = list.lastIndex { if case .drop(first.segment, _, _) = $0 { true } else { false } }
+            let segmentUnlink = list.firstIndex(of: .unlink(path: first.segment))
+            #expect(lastSegmentDrop != nil && segmentUnlink != nil && lastSegmentDrop! < segmentUnlink!,
+                    "dropped before the unlink")
+
+            // Again: now the compaction replaces that database.txt.
+            calls.withLock { $0.removeAll() }
+            fill(0x62)
+            _ = try compact()
+            list = calls.withLock { $0 }
+            #expect(covered("database.txt", drops: true, in: list) == snapshotSize, "the replaced database.txt's cache, whole")
+            try store.close()
+            let reopened = try DurableStore(configuration: .test(directory))
+            #expect(reopened.count == 160)
+            #expect(reopened.value(forKey: bytes("k7")) == [UInt8](repeating: 0x62, count: 64 << 10))
+        }
+    }
+}

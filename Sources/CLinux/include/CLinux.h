@@ -1,5 +1,5 @@
 // Header-only shim: exposes the Linux system interfaces that `import Glibc` leaves out
-// (epoll, eventfd, sendfile, openat2, mallopt). It must stay declarations only: no C logic here, and
+// (epoll, eventfd, sendfile, openat2, mallopt, sync_file_range). It must stay declarations only: no C logic here, and
 // no feature macros that would make these headers disagree with the Glibc module's.
 #ifndef REACTORD_CLINUX_H
 #define REACTORD_CLINUX_H
@@ -15,6 +15,10 @@
 // accept4(2) is declared by <sys/socket.h> only under _GNU_SOURCE, which would make these
 // headers disagree with the Glibc module's; this is the same declaration, without the macro.
 extern int accept4(int sockfd, struct sockaddr *addr, socklen_t *addrlen, int flags);
+
+// sync_file_range(2) is declared by <fcntl.h> only under _GNU_SOURCE too (its flags as well: the
+// store spells them out, Sources/Store/PageCache.swift).
+extern int sync_file_range(int fd, long long offset, long long nbytes, unsigned int flags);
 
 // openat2(2) has no glibc wrapper and Swift cannot call the variadic syscall(2). This declares
 // the same `syscall` symbol with a fixed, integer-only prototype (the x86_64 and aarch64
