@@ -197,10 +197,12 @@ public struct CompactionJob: Sendable {
             try step(.syncedDirectory)
             // The segments are redundant now. Deleted here, not on the loop: unlinking a 64 MiB file
             // whose pages are cached took 2-125 ms on this machine's ext4, all of it a stall for every
-            // client; here its cache goes first, a piece at a time. ``DurableStore/finishCompaction(_:result:)``
-            // drops them from the list (and retries any this could not delete).
+            // client; here its cache goes first, a piece at a time.
+            // ``DurableStore/finishCompaction(_:result:)`` drops them from the list (and retries any
+            // this could not delete).
             for segment in self.segments {
-                try? PageCache.dropAndUnlink(self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment), io: self.io)
+                let path = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+                try? PageCache.dropAndUnlink(path, io: self.io)
             }
             try? self.io.compactionStep(.deletedSegment)
             return .success(())

@@ -80,7 +80,8 @@ public struct StoreIO: Sendable {
         compactionStep: @escaping @Sendable (_ step: CompactionStep) throws(StoreError) -> Void,
         pread: @escaping @Sendable (_ fd: CInt, _ buffer: UnsafeMutableRawBufferPointer, _ offset: Int) throws(Errno) -> Int
             = StoreIO.systemPread,
-        startWriteback: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void = StoreIO.systemStartWriteback,
+        startWriteback: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void
+            = StoreIO.systemStartWriteback,
         dropCache: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void = StoreIO.systemDropCache
     ) {
         self.pread = pread

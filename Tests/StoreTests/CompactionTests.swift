@@ -450,7 +450,9 @@ import Testing
             let paths = Mutex<[CInt: String]>([:])
             let system = StoreIO.system
             var io = StoreIO.system
-            let name: @Sendable (CInt) -> String = { (fd: CInt) in paths.withLock { ($0[fd] ?? "?").split(separator: "/").last.map(String.init) ?? "?" } }
+            let name: @Sendable (CInt) -> String = { (fd: CInt) in
+                paths.withLock { ($0[fd] ?? "?").split(separator: "/").last.map(String.init) ?? "?" }
+            }
             io.open = { (path: String, flags: CInt, mode: mode_t) throws(Errno) -> CInt in
                 let fd = try system.open(path, flags, mode)
                 paths.withLock { $0[fd] = path }
@@ -498,9 +500,10 @@ import Testing
                 var end = 0
                 for call in list {
                     switch call {
-                    case .writeback(path, let offset, let count) where !drops, .drop(path, let offset, let count) where drops:
+                    case .writeback(path, let offset, let count) where !drops,
+                         .drop(path, let offset, let count) where drops:
                         #expect(count <= piece && count > 0, "\(path): \(count) bytes in one call")
-                        #expect(offset == end, "\(path): a range starts at \(offset), not where the last ended (\(end))")
+                        #expect(offset == end, "\(path): a range at \(offset), not at the last one's end, \(end)")
                         end = offset + count
                     default: continue
                     }
@@ -510,15 +513,17 @@ import Testing
 
             // A 10 MiB segment, no database.txt yet.
             fill(0x61)
-            var snapshotSize = 0
             let first = try compact()
             var list = calls.withLock { $0 }
-            #expect(covered(first.segment, drops: false, in: list) == first.segmentSize, "the segment's writeback, whole")
-            let lastSegmentWriteback = list.lastIndex { if case .writeback(first.segment, _, _) = $0 { true } else { false } }
+            #expect(covered(first.segment, drops: false, in: list) == first.segmentSize,
+                    "the segment's writeback, whole")
+            let lastSegmentWriteback = list.lastIndex {
+                if case .writeback(first.segment, _, _) = $0 { true } else { false }
+            }
             let segmentSync = list.firstIndex(of: .sync(path: first.segment))
             #expect(lastSegmentWriteback != nil && segmentSync != nil && lastSegmentWriteback! < segmentSync!,
                     "started before the segment's sync")
-            snapshotSize = try #require(fileSize(directory + "/database.txt"))
+            let snapshotSize = try #require(fileSize(directory + "/database.txt"))
             #expect(snapshotSize > 2 * piece)
             #expect(covered("database.txt.tmp", drops: false, in: list) >= snapshotSize - piece,
                     "the snapshot's writeback as it was written, all but its last piece")
@@ -533,7 +538,8 @@ import Testing
             fill(0x62)
             _ = try compact()
             list = calls.withLock { $0 }
-            #expect(covered("database.txt", drops: true, in: list) == snapshotSize, "the replaced database.txt's cache, whole")
+            #expect(covered("database.txt", drops: true, in: list) == snapshotSize,
+                    "the replaced database.txt's cache, whole")
             try store.close()
             let reopened = try DurableStore(configuration: .test(directory))
             #expect(reopened.count == 160)
