@@ -45,14 +45,15 @@
 # -e sched:sched_switch -g`: recording only the server's process would miss the switches back to
 # its thread from other tasks), for both servers alike, and prints the longest time the server's
 # event-loop thread was off its CPU while it had work: preempted (runnable), waiting in the kernel
-# uninterruptibly (D), or asleep anywhere but in epoll_wait (a lock, say). Iterations longer by the
-# wall clock than the loop's own CPU time and these gaps together were the hypervisor's: the guest
-# charges no task for the time its virtual CPU is taken away, and no switch is recorded.
+# uninterruptibly (D), or asleep anywhere but in epoll_wait (a lock, say). An iteration longer by the
+# wall clock than the loop's own CPU time and these absences together lost the difference to the
+# hypervisor: the guest charges no task for the time its virtual CPU is taken away, and records no
+# switch for it.
 # SCHED_KEEP=DIR keeps each recording there (sched-TIME-PORT.data, for `perf script -i`).
 #
-# Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset, chrt (perf for SCHED=1). Builds reactord and
-# kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451, 7452; reactord's metrics 7453)
-# and are stopped by PID.
+# Needs: redis-server, redis-cli, redis-benchmark, python3, curl, cc, taskset, chrt (and perf for
+# SCHED=1). Builds reactord and kvbench in release mode. Servers listen on 127.0.0.1 (ports 7451,
+# 7452; reactord's metrics 7453) and are stopped by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=3
