@@ -183,7 +183,7 @@ public struct CompactionJob: Sendable {
             let replaced = try? self.io.open(finalPath, O_RDONLY, 0)
             defer {
                 if let replaced {
-                    PageCache.drop(replaced, size: (try? self.io.fileSize(replaced)) ?? 0, io: self.io)
+                    PageCache.drop(replaced, io: self.io)
                     self.io.close(replaced)
                 }
             }

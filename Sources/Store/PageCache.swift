@@ -22,40 +22,39 @@ enum PageCache {
 
     /// Starts writing back bytes `start..<end` of `fd`, a piece at a time.
     static func startWriteback(_ fd: CInt, from start: Int, to end: Int, io: StoreIO) {
-        var offset = start
-        while offset < end {
-            let count = min(Self.pieceBytes, end - offset)
-            io.startWriteback(fd, offset, count)
-            offset += count
-            sched_yield()
-        }
+        Self.inPieces(from: start, to: end) { offset, count in io.startWriteback(fd, offset, count) }
     }
 
-    /// Drops the cached pages of the first `size` bytes of `fd`, a piece at a time.
-    static func drop(_ fd: CInt, size: Int, io: StoreIO) {
-        var offset = 0
-        while offset < size {
-            let count = min(Self.pieceBytes, size - offset)
-            io.dropCache(fd, offset, count)
-            offset += count
-            sched_yield()
-        }
+    /// Drops the cached pages of the whole file open as `fd`, a piece at a time.
+    static func drop(_ fd: CInt, io: StoreIO) {
+        Self.inPieces(from: 0, to: (try? io.fileSize(fd)) ?? 0) { offset, count in io.dropCache(fd, offset, count) }
     }
 
     /// Drops the cached pages of the file at `path`, then unlinks it. The file's data must be on
     /// disk or no longer needed (dropping dirty pages writes them first).
     static func dropAndUnlink(_ path: String, io: StoreIO) throws(Errno) {
         if let fd = try? io.open(path, O_RDONLY, 0) {
-            Self.drop(fd, size: (try? io.fileSize(fd)) ?? 0, io: io)
+            Self.drop(fd, io: io)
             io.close(fd)
         }
         try io.unlink(path)
     }
 
+    /// Calls `body` with each piece of `start..<end` (offset, count), yielding the CPU after each.
+    private static func inPieces(from start: Int, to end: Int, _ body: (Int, Int) -> Void) {
+        var offset = start
+        while offset < end {
+            let count = min(Self.pieceBytes, end - offset)
+            body(offset, count)
+            offset += count
+            sched_yield()
+        }
+    }
+
     /// Tracks how much of a file being written has had its writeback started, and starts it
     /// whenever another ``pieceBytes`` have been written.
     struct WriteBehind {
-        private(set) var written = 0
+        private var written = 0
         private var started = 0
 
         mutating func wrote(_ count: Int, to fd: CInt, io: StoreIO) {

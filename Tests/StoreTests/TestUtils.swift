@@ -58,14 +58,15 @@ func fileExists(_ path: String) -> Bool {
     access(path, F_OK) == 0
 }
 
-/// The entry names in a directory, sorted.
-/// What a loop iteration and the sync it starts do, expecting both to succeed: writes the buffered
-/// records, then runs a group-commit sync to completion when anything written is unsynced.
+/// What a loop iteration and the sync it starts do under `always`, expecting both to succeed:
+/// writes the buffered records, then runs the group-commit sync that must follow to completion.
 func writeAndSync(_ store: DurableStore, sourceLocation: SourceLocation = #_sourceLocation) {
     #expect(store.writeBuffered() == .ok, sourceLocation: sourceLocation)
-    if let job = store.makeSyncJob() {
-        #expect(store.completeSync(job, result: job.run()) == .ok, sourceLocation: sourceLocation)
+    guard let job = store.makeSyncJob() else {
+        Issue.record("no sync job after writing records", sourceLocation: sourceLocation)
+        return
     }
+    #expect(store.completeSync(job, result: job.run()) == .ok, sourceLocation: sourceLocation)
 }
 
 /// The file's size, or nil when it does not exist.
@@ -74,6 +75,7 @@ func fileSize(_ path: String) -> Int? {
     return stat(path, &info) == 0 ? Int(info.st_size) : nil
 }
 
+/// The entry names in a directory, sorted.
 func listing(_ path: String) -> [String] {
     ((try? StoreIO.system.listDirectory(path)) ?? []).sorted()
 }
