@@ -72,14 +72,11 @@ final class Persistence: CommandContext {
     @exclusivity(unchecked) private var newestAwaited: UInt64 = 0
     /// Non-nil while a pass runs (see ``pass(_:)``): work that must not run inside it.
     @exclusivity(unchecked) private var deferredUntilPassEnds: [() -> Void]?
-    @exclusivity(unchecked) private var syncInFlight = false
     /// Holds the next group-commit sync briefly after one ends (see SyncGate.swift).
     private var syncGate = SyncGate()
-    /// The sequence the last finished sync covered, and when the one in flight started.
-    private var lastSyncedSequence: UInt64 = 0
+    /// When the sync in flight (the store's `journal.state`) started.
     private var syncStartedAt: UInt64 = 0
-    private var compactionInFlight = false
-    /// The job behind `compactionInFlight`, so a stop can cancel it.
+    /// The compaction in flight (`store.isCompacting`), so a stop can cancel it.
     private var compactionJob: CompactionJob?
     private var closeRequested: (() -> Void)?
     private var isClosed = false
@@ -183,7 +180,7 @@ final class Persistence: CommandContext {
     /// otherwise it applies now. Returns the reason when it cannot apply.
     func setFsyncPolicy(_ name: String) -> String? {
         guard let policy = FsyncPolicy(rawValue: name) else { return "argument(s) must be one of the following: always, everysec, no" }
-        guard !self.syncInFlight else {
+        guard !self.store.journal.state.isSyncing else {
             self.requestedFsyncPolicy = policy
             return nil
         }
@@ -331,7 +328,7 @@ final class Persistence: CommandContext {
         facts.evictedKeys = self.store.evictedKeyCount
         facts.totalCommandsProcessed = self.commandsProcessed
         facts.changesSinceLastSave = Int(self.store.lastSequence - min(self.store.lastSequence, self.mutationsAtLastSave))
-        facts.compactionInProgress = self.compactionInFlight
+        facts.compactionInProgress = self.store.isCompacting
         facts.lastSaveTime = self.lastSaveTime
         facts.lastCompactionSucceeded = self.lastCompactionSucceeded
         facts.fsyncPolicy = self.store.configuration.fsync.rawValue
@@ -362,7 +359,7 @@ final class Persistence: CommandContext {
     var extraConfiguration: () -> [(name: String, value: String)] = { [] }
 
     func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
-        if self.compactionInFlight || self.compactionRequested { return .alreadyRunning }
+        if self.store.isCompacting || self.compactionRequested { return .alreadyRunning }
         self.compactionRequested = true
         if replyWhenDone { self.saveRequestedInBatch = true }
         return .started
@@ -488,9 +485,9 @@ final class Persistence: CommandContext {
         // Also while a compaction runs: it reads the rotated segment, the sync covers the new log
         // (and, first after a rotation, the directory); under `everysec` a long compaction must not
         // stretch the second of writes a power cut may take.
-        guard !self.isClosed, !self.syncInFlight else { return }
+        guard !self.isClosed, !self.store.journal.state.isSyncing else { return }
         let now = SystemClock.monotonicNanoseconds()
-        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
         guard self.syncGate.mayStart(waiting: waiting, now: now) else {
             // Held (SyncGate.swift): the loop must not sleep past the hold's end.
             self.loop.wakeNoLaterThan(self.syncGate.deadline)
@@ -498,7 +495,6 @@ final class Persistence: CommandContext {
         }
         guard let job = self.store.makeSyncJob() else { return }
         self.syncStartedAt = now
-        self.syncInFlight = true
         let inbox = self.syncInbox!
         let sync: @Sendable () -> Void = {
             let start = SystemClock.monotonicNanoseconds()
@@ -509,15 +505,15 @@ final class Persistence: CommandContext {
     }
 
     private func syncFinished(_ done: SyncDone) {
-        self.syncInFlight = false
+        let syncedBefore = self.store.journal.sequences.synced
         self.metrics?.fsyncDurations.record(done.nanoseconds)
         self.apply(self.store.completeSync(done.job, result: done.result))
         if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }
         self.releaseDurable()
         let now = SystemClock.monotonicNanoseconds()
-        let answered = Int(done.job.sequence - min(done.job.sequence, self.lastSyncedSequence))
-        self.lastSyncedSequence = max(self.lastSyncedSequence, done.job.sequence)
-        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.lastSyncedSequence))
+        let answered = Int(done.job.sequence - min(done.job.sequence, syncedBefore))
+        let synced = self.store.journal.sequences.synced
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, synced))
         if self.store.configuration.fsync == .always, case .success = done.result {
             // The writes of the clients just answered join the next group, up to the hold; while
             // it lasts, startSync keeps the loop from sleeping past its end (no timer).
@@ -552,7 +548,7 @@ final class Persistence: CommandContext {
     // MARK: Compaction
 
     private func compactIfNeeded() {
-        guard !self.compactionInFlight, !self.syncInFlight, self.closeRequested == nil,
+        guard !self.store.isCompacting, !self.store.journal.state.isSyncing, self.closeRequested == nil,
               self.store.needsCompaction || self.compactionRequested else { return }
         let job: CompactionJob?
         do {
@@ -564,7 +560,6 @@ final class Persistence: CommandContext {
         guard let job else { return }
         self.compactionRequested = false
         self.mutationsAtLastSave = self.store.lastSequence
-        self.compactionInFlight = true
         self.compactionJob = job
         self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
         let inbox = self.compactionInbox!
@@ -573,7 +568,6 @@ final class Persistence: CommandContext {
     }
 
     private func compactionFinished(_ done: CompactionDone) {
-        self.compactionInFlight = false
         self.compactionJob = nil
         self.store.finishCompaction(done.job, result: done.result)
         self.lastCompactionSucceeded = true
@@ -765,7 +759,7 @@ final class Persistence: CommandContext {
     }
 
     private func closeIfIdle() {
-        guard let done = self.closeRequested, !self.syncInFlight, !self.compactionInFlight else { return }
+        guard let done = self.closeRequested, !self.store.journal.state.isSyncing, !self.store.isCompacting else { return }
         self.closeRequested = nil
         self.isClosed = true
         self.syncThread?.stop()

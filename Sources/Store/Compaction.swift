@@ -1,0 +1,291 @@
+// Compaction: rotate the log (loop thread), rebuild the state as of the rotation from the files already
+// durable and write it to `database.txt` (``CompactionJob``, off the loop thread: it never captures the store
+// or its keyspace), then forget the rotated segments. The order of the steps, and why a crash between any two
+// of them loses nothing, is in the comments below; the steps are named for fault injection by
+// ``CompactionStep`` (StoreIO.swift).
+
+import Glibc
+import Synchronization
+
+/// Writes a snapshot of the state as of a log rotation, off the loop thread.
+///
+/// It never looks at the live keyspace: it rebuilds the state from what is already durable, `database.txt`
+/// plus every rotated segment, replayed exactly as recovery does, in a keyspace of its own. The loop thread
+/// pays only for the rotation (a rename and an open; no sync); the cost is a second copy of the data in
+/// memory while the job runs, on the compaction thread.
+public struct CompactionJob: Sendable {
+    /// Set by ``cancel()`` from any thread; the job checks it between megabytes of output.
+    final class Cancellation: Sendable {
+        let flag = Atomic<Bool>(false)
+        var isSet: Bool { self.flag.load(ordering: .relaxed) }
+    }
+
+    let directory: String
+    /// Rotated segments the snapshot makes redundant (deleted by ``run()`` once the snapshot is durable).
+    let segments: [Int]
+    let io: StoreIO
+    let clock: @Sendable () -> Int64
+    /// The live key count when the log was rotated (the snapshot leaves out keys expired by then).
+    public let keyCount: Int
+    /// The segment just rotated, when its last records were written but not yet synced (`everysec`,
+    /// `no`): ``run()`` syncs it first, off the loop thread, so the snapshot never rests on records a
+    /// power cut could take back while later ones survive.
+    var segmentToSync: String? = nil
+    /// Values from this many bytes are copied from the files into the snapshot, never held in memory
+    /// (DiskValues.swift): ``DurableStore/Configuration/diskValueThresholdBytes``.
+    var diskValueThreshold = DurableStore.Configuration.defaultDiskValueThreshold
+    let cancellation = Cancellation()
+
+    /// Asks a running job to stop soon (a graceful stop must not wait for a long compaction): it
+    /// removes its temporary file and fails, keeping the segments, which the next start replays.
+    public func cancel() { self.cancellation.flag.store(true, ordering: .relaxed) }
+
+    /// Rebuilds the state from `database.txt` and the segments (dropping keys whose deadline passed), then
+    /// writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
+    /// Any thread; blocks for as long as reading and writing take. On an I/O failure the temporary file
+    /// is removed; a failure injected by ``StoreIO/compactionStep`` (a simulated crash) leaves everything.
+    public func run() -> Result<Void, StoreError> { self.run(writing: nil) }
+
+    /// ``run()``, but writing `live` instead of rebuilding the state from disk: only for
+    /// ``DurableStore/close()``, when the loop has stopped, everything in the keyspace has been written
+    /// and synced, and nothing can change it while the snapshot is written. No second copy of the data,
+    /// no replay: a clean stop takes the time of writing the snapshot and no more.
+    func run(writing live: Keyspace?) -> Result<Void, StoreError> {
+        let temporaryPath = self.directory + "/" + Snapshot.temporaryFileName
+        let finalPath = self.directory + "/" + Snapshot.fileName
+        var fd: CInt = -1
+        var crashed = false
+        func step(_ step: CompactionStep) throws(StoreError) {
+            do {
+                try self.io.compactionStep(step)
+            } catch {
+                crashed = true
+                throw error
+            }
+        }
+        do throws(StoreError) {
+            if let name = self.segmentToSync {
+                let path = self.directory + "/" + name
+                let segment: CInt
+                do {
+                    segment = try self.io.open(path, O_RDONLY, 0)
+                } catch {
+                    throw StoreError(operation: "open", path: path, errno: error)
+                }
+                defer { self.io.close(segment) }
+                // Under `no` or `everysec` most of the segment may still be dirty: its writeback is
+                // started a piece at a time (PageCache.swift) before the sync waits for it.
+                if let size = try? self.io.fileSize(segment) {
+                    PageCache.startWriteback(segment, from: 0, to: size, io: self.io)
+                }
+                do {
+                    try self.io.fdatasync(segment)
+                } catch {
+                    throw StoreError(operation: "fdatasync", path: path, errno: error)
+                }
+            }
+            let keyspace: Keyspace
+            var diskValues: DiskValues?
+            defer { diskValues?.close(io: self.io) }
+            if let live {
+                keyspace = live
+            } else {
+                keyspace = Keyspace()
+                diskValues = DiskValues(threshold: self.diskValueThreshold)
+                try Recovery.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
+                                              into: keyspace, logger: nil, diskValues: diskValues)
+                Recovery.dropExpired(keyspace, now: self.clock())
+            }
+            do {
+                fd = try self.io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            } catch {
+                throw StoreError(operation: "open", path: temporaryPath, errno: error)
+            }
+            let cancellation = self.cancellation
+            try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io,
+                               leavingOutExpiredAt: live == nil ? nil : self.clock(), diskValues: diskValues) {
+                cancellation.isSet
+            }
+            try step(.wroteTemporary)
+            do {
+                try self.io.fsync(fd)
+            } catch {
+                throw StoreError(operation: "fsync", path: temporaryPath, errno: error)
+            }
+            try step(.syncedTemporary)
+            self.io.close(fd)
+            fd = -1
+            // Held open across the rename, so that the replaced file's cache is dropped a piece at a
+            // time below instead of all at once when its last reference goes (PageCache.swift).
+            let replaced = try? self.io.open(finalPath, O_RDONLY, 0)
+            defer {
+                if let replaced {
+                    PageCache.drop(replaced, io: self.io)
+                    self.io.close(replaced)
+                }
+            }
+            do {
+                try self.io.rename(temporaryPath, finalPath)
+            } catch {
+                throw StoreError(operation: "rename", path: temporaryPath, errno: error, detail: "to \(finalPath)")
+            }
+            try step(.renamed)
+            try Recovery.syncDirectory(self.directory, io: self.io)
+            try step(.syncedDirectory)
+            // The segments are redundant now. Deleted here, not on the loop: unlinking a 64 MiB file
+            // whose pages are cached took 2-125 ms on this machine's ext4, all of it a stall for every
+            // client; here its cache goes first, a piece at a time.
+            // ``DurableStore/finishCompaction(_:result:)`` drops them from the list (and retries any
+            // this could not delete).
+            for segment in self.segments {
+                let path = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+                try? PageCache.dropAndUnlink(path, io: self.io)
+            }
+            try? self.io.compactionStep(.deletedSegment)
+            return .success(())
+        } catch {
+            if fd >= 0 {
+                self.io.close(fd)
+            }
+            if !crashed {
+                try? self.io.unlink(temporaryPath)
+            }
+            return .failure(error)
+        }
+    }
+}
+
+
+/// Where compaction stands, kept by the store (loop thread).
+struct CompactionProgress {
+    /// Set while a ``CompactionJob`` runs: when it started (monotonic nanoseconds).
+    var startedNanoseconds: UInt64?
+    /// Rotated segments on disk, ascending.
+    var segments: [Int] = []
+    /// Leftover segments were found at open: compact soon even below the threshold.
+    var wanted = false
+    var completed = 0
+    var failures = 0
+    var lastMilliseconds = 0
+    /// The keyspace's ``Keyspace/usedBytes`` when the last successful compaction began (its pace).
+    var lastBytes = 0
+    var startBytes = 0
+}
+
+extension DurableStore {
+    /// True when the log passed the threshold (or leftover segments were found at open) and no compaction
+    /// is running.
+    public var needsCompaction: Bool {
+        self.compaction.startedNanoseconds == nil
+            && (self.journal.log.size >= self.configuration.compactionThresholdBytes || self.compaction.wanted)
+    }
+
+    /// Whether a ``CompactionJob`` is running (from ``beginCompaction()`` to ``finishCompaction(_:result:)``).
+    public var isCompacting: Bool { self.compaction.startedNanoseconds != nil }
+
+    /// Starts a compaction (loop thread): renames `database.wal` to the next segment `database.wal.N`, opens
+    /// a new empty `database.wal`, and notes the segments the snapshot is to cover. Nothing is synced here:
+    /// the directory's new entries are synced by the next ``SyncJob`` before any record of the new log is
+    /// acknowledged under `always` (or by the compaction's own directory fsync), and records written but not
+    /// yet synced are left to a sync off this thread (see below). Mutations still buffered go to the new log.
+    /// The live keyspace is neither copied nor captured: the job rebuilds the state from those files (see
+    /// ``CompactionJob``).
+    ///
+    /// Under `always`, records written and not yet synced wait for their sync: the rotation would put them
+    /// in a segment a failed sync could not cut back, so this returns nil and holds further appends until
+    /// that sync (in flight or the next) has covered the log (``Journal/State/holdingForRotation(syncing:)``);
+    /// the call after it rotates. Under `everysec` and `no` nothing waits for them: the job syncs the
+    /// segment on its own thread before reading it.
+    /// - Returns: the job to run on another thread, then to pass to ``finishCompaction(_:result:)``; nil
+    ///   when a compaction or a ``SyncJob`` is in flight or the log waits for its sync (call again after
+    ///   ``completeSync(_:result:)``).
+    /// - Throws: ``StoreError`` when the rotation failed, or the log could not be cut back after an earlier
+    ///   failure; the store keeps its current log.
+    public func beginCompaction() throws(StoreError) -> CompactionJob? {
+        precondition(!self.isClosed, "DurableStore used after close()")
+        guard self.compaction.startedNanoseconds == nil, !self.journal.state.isSyncing, self.unreportedFailure == nil
+        else {
+            return nil
+        }
+        if case .unusable = self.journal.state { return nil }
+        guard let segmentNeedsSync = try self.journal.prepareRotation(policy: self.configuration.fsync) else {
+            return nil
+        }
+        let segment = (self.compaction.segments.last ?? 0) + 1
+        let segmentName = WriteAheadLog.segmentPrefix + String(segment)
+        try self.journal.rotate(to: self.directory + "/" + segmentName)
+        self.compaction.segments.append(segment)
+        self.compaction.wanted = false
+        self.compaction.startedNanoseconds = Self.monotonicNanoseconds()
+        self.compaction.startBytes = self.keyspace.usedBytes
+        try self.io.compactionStep(.rotated)
+        // Synced on the job's thread before it reads the segment: a log of up to 64 MiB of dirty pages
+        // synced here held the loop for ~30 ms at every compaction.
+        return CompactionJob(directory: self.directory, segments: self.compaction.segments, io: self.io,
+                             clock: self.configuration.clock, keyCount: self.keyspace.count,
+                             segmentToSync: segmentNeedsSync ? segmentName : nil,
+                             diskValueThreshold: self.configuration.diskValueThresholdBytes)
+    }
+
+    /// Takes back a finished ``CompactionJob`` (loop thread). Success: forgets the segments the snapshot
+    /// replaced (the job deleted them; one it could not is retried here, and kept with a warning if it
+    /// still cannot be). Failure: keeps them (recovery replays them; the next compaction covers them) and logs.
+    public func finishCompaction(_ job: CompactionJob, result: Result<Void, StoreError>) {
+        guard let started = self.compaction.startedNanoseconds else {
+            preconditionFailure("finishCompaction without beginCompaction")
+        }
+        self.compaction.startedNanoseconds = nil
+        switch result {
+        case .success:
+            // The job fsynced the directory after its rename, and with it the rotation's entries.
+            self.journal.directorySynced()
+            for segment in job.segments {
+                let path = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+                do {
+                    try self.io.unlink(path)
+                } catch {
+                    if error.code != ENOENT {
+                        self.logger.warning("could not delete a compacted log segment; it will be replayed",
+                                            metadata: ["store.path": "\(path)", "store.error": "\(error)"])
+                        continue
+                    }
+                }
+                self.compaction.segments.removeAll { $0 == segment }
+            }
+            self.compaction.completed += 1
+            self.compaction.lastMilliseconds = Int((Self.monotonicNanoseconds() - started) / 1_000_000)
+            self.compaction.lastBytes = self.compaction.startBytes
+            self.logger.info("compaction finished",
+                             metadata: ["store.keys": "\(job.keyCount)", "store.ms": "\(self.compaction.lastMilliseconds)"])
+        case .failure(let error):
+            self.compaction.failures += 1
+            self.logger.warning("compaction failed; keeping the rotated log segment",
+                                metadata: ["store.error": "\(error)"])
+        }
+    }
+
+    /// Whether ``close(compacting:)`` compacts: not when the log is empty and no segment is left (the
+    /// snapshot is the state), nor when the compaction would likely outlast
+    /// ``Configuration/shutdownCompactionBudget`` at the last compaction's pace per keyspace byte.
+    func closingCompactionIsWorthIt() -> Bool {
+        if self.journal.log.size == 0 && self.compaction.segments.isEmpty { return false }
+        let bytesPerMillisecond = self.compaction.lastMilliseconds > 0 && self.compaction.lastBytes > 0
+            ? Double(self.compaction.lastBytes) / Double(self.compaction.lastMilliseconds)
+            : 100_000.0
+        let estimate = Double(self.keyspace.usedBytes) / bytesPerMillisecond
+        let budget = Double(self.configuration.shutdownCompactionBudget.components.seconds) * 1000
+            + Double(self.configuration.shutdownCompactionBudget.components.attoseconds) / 1e15
+        if estimate > budget {
+            self.logger.info("closing without a compaction: it would outlast the stop's budget",
+                             metadata: ["store.estimated_ms": "\(Int(estimate))", "store.log_bytes": "\(self.journal.log.size)"])
+            return false
+        }
+        return true
+    }
+
+    static func monotonicNanoseconds() -> UInt64 {
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+    }
+}

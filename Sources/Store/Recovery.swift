@@ -1,0 +1,237 @@
+// Opening a data directory: checks and locks it, loads `database.txt`, replays leftover rotated segments and
+// then `database.wal` (cutting a torn tail), and drops keys whose deadline passed. Replay applies each record
+// through one dispatch over its kind (``Recovery/apply(_:to:diskValues:)``), shared with compaction, which
+// rebuilds the state the same way. Touches only the keyspace it builds: any thread.
+
+import Glibc
+import Logging
+
+/// What opening a data directory recovered, for ``DurableStore`` to take over.
+struct Recovery {
+    /// The data directory, open and locked (flock) against a second store.
+    let directoryFD: CInt
+    let keyspace: Keyspace
+    /// `database.wal`, open for appending, its size set to its valid bytes.
+    let log: WriteAheadLog
+    /// Valid records in `log`.
+    let records: Int
+    /// Rotated segments left on disk, ascending.
+    let segments: [Int]
+
+    /// Opens `directory` (without trailing slashes), creating it if missing, and recovers its state.
+    /// - Throws: ``StoreError`` for an unwritable or locked directory, a malformed snapshot line, or a corrupt
+    ///   log record (naming the file and byte offset).
+    static func open(
+        directory: String, configuration: DurableStore.Configuration, io: StoreIO, logger: Logger
+    ) throws(StoreError) -> Recovery {
+        try Self.makeDirectories(directory, io: io)
+        let directoryFD: CInt
+        do {
+            directoryFD = try io.open(directory, O_RDONLY | O_DIRECTORY, 0)
+        } catch {
+            throw StoreError(operation: "open data directory", path: directory, errno: error)
+        }
+        var opened = false
+        defer {
+            if !opened { io.close(directoryFD) }
+        }
+        do {
+            try io.lockExclusive(directoryFD)
+        } catch {
+            throw StoreError(operation: "lock data directory", path: directory, errno: error,
+                             detail: error.code == EWOULDBLOCK ? "another store has it open" : nil)
+        }
+
+        // A temporary snapshot can only be the leftover of a crashed compaction. Creating and removing it
+        // again also proves the directory is writable before anything else is touched.
+        let temporaryPath = directory + "/" + Snapshot.temporaryFileName
+        do {
+            try io.unlink(temporaryPath)
+            logger.info("removed leftover temporary snapshot", metadata: ["store.path": "\(temporaryPath)"])
+        } catch {
+            if error.code != ENOENT {
+                throw StoreError(operation: "remove", path: temporaryPath, errno: error)
+            }
+        }
+        do {
+            let probe = try io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            io.close(probe)
+            try io.unlink(temporaryPath)
+        } catch {
+            throw StoreError(operation: "data directory is not writable: create", path: temporaryPath, errno: error)
+        }
+
+        let names: [String]
+        do {
+            names = try io.listDirectory(directory)
+        } catch {
+            throw StoreError(operation: "list", path: directory, errno: error)
+        }
+        let segments = names.compactMap { name -> Int? in
+            guard name.hasPrefix(WriteAheadLog.segmentPrefix) else { return nil }
+            let suffix = name.dropFirst(WriteAheadLog.segmentPrefix.count)
+            guard !suffix.isEmpty, suffix.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+            else { return nil }
+            return Int(suffix)
+        }.sorted()
+
+        let keyspace = Keyspace()
+        keyspace.lruClock = configuration.initialLRUClock  // recovered keys count as accessed at start
+        try Self.loadDurableState(directory: directory, segments: segments, io: io, into: keyspace, logger: logger)
+
+        let walPath = directory + "/" + WriteAheadLog.fileName
+        var log = try WriteAheadLog.open(path: walPath, io: io)
+        var logOpened = false
+        defer {
+            if !logOpened { io.close(log.fd) }
+        }
+        if !names.contains(WriteAheadLog.fileName) {
+            try Self.syncDirectory(directory, io: io)  // the new log's name must survive a power cut
+        }
+        let replayed = try WriteAheadLog.replay(path: walPath, fd: log.fd, io: io, isLast: true) { record in
+            Self.apply(record, to: keyspace)
+        }
+        let dropped = Self.dropExpired(keyspace, now: configuration.clock())
+        if replayed.tornBytes > 0 {
+            logger.warning(
+                "dropping a torn record at the end of the log (crash during an append)",
+                metadata: [
+                    "store.path": "\(walPath)", "store.offset": "\(replayed.validBytes)",
+                    "store.dropped_bytes": "\(replayed.tornBytes)",
+                ])
+            try log.truncate(to: replayed.validBytes, io: io)
+            do {
+                try io.fdatasync(log.fd)
+            } catch {
+                throw StoreError(operation: "fdatasync", path: walPath, errno: error)
+            }
+        }
+        log.setRecoveredSize(replayed.validBytes)
+        logOpened = true
+        opened = true
+        logger.info(
+            "store recovered",
+            metadata: [
+                "store.directory": "\(directory)", "store.keys": "\(keyspace.count)",
+                "store.log_records": "\(replayed.records)", "store.segments": "\(segments.count)",
+                "store.expired_at_load": "\(dropped)",
+            ])
+        return Recovery(directoryFD: directoryFD, keyspace: keyspace, log: log, records: replayed.records,
+                        segments: segments)
+    }
+
+    /// Loads `database.txt` and replays the rotated `segments` in order into `keyspace`, deadlines kept.
+    /// `diskValues` (compaction only): values from its threshold stay where they are (DiskValues.swift);
+    /// the files they are in stay open in it, for the caller to close.
+    static func loadDurableState(
+        directory: String, segments: [Int], io: StoreIO, into keyspace: Keyspace, logger: Logger?,
+        diskValues: DiskValues? = nil
+    ) throws(StoreError) {
+        _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace, diskValues: diskValues)
+        var pace = CPUYield()
+        for segment in segments {
+            let path = directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
+            let fd: CInt
+            do {
+                fd = try io.open(path, O_RDONLY, 0)
+            } catch {
+                throw StoreError(operation: "open", path: path, errno: error)
+            }
+            let replayed: WriteAheadLog.ReplayResult
+            if let diskValues {
+                let file = diskValues.addSource(path: path, fd: fd, escaped: false)
+                replayed = try WriteAheadLog.replay(
+                    path: path, fd: fd, io: io, leavingOnDiskFrom: diskValues.threshold,
+                    onDisk: { record in
+                        file.place(record.key, offset: record.valueOffset, length: record.valueLength,
+                                   deadline: record.deadline, in: keyspace)
+                    },
+                    apply: { record in
+                        pace.tick()
+                        Self.apply(record, to: keyspace, diskValues: diskValues)
+                    })
+            } else {
+                defer { io.close(fd) }
+                replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false) { record in
+                    pace.tick()
+                    Self.apply(record, to: keyspace)
+                }
+            }
+            logger?.info("replayed rotated log segment",
+                         metadata: ["store.path": "\(path)", "store.records": "\(replayed.records)"])
+        }
+    }
+
+    /// Applies one replayed record: the one dispatch over record kinds, for recovery and compaction alike
+    /// (a new kind is a new case here). Deadlines are kept as written, even past ones: see Record.swift.
+    /// With `diskValues`, a set or delete also forgets any value of the key left on disk, and a clear all.
+    static func apply(_ record: Record.View, to keyspace: Keyspace, diskValues: DiskValues? = nil) {
+        switch record.kind {
+        case Record.kindSet:
+            diskValues?.forget(record.key)
+            keyspace.set(record.key, record.value, deadline: nil)
+        case Record.kindSetWithDeadline:
+            diskValues?.forget(record.key)
+            keyspace.set(record.key, record.value, deadline: record.deadline)
+        case Record.kindDelete:
+            diskValues?.forget(record.key)
+            keyspace.remove(record.key)
+        case Record.kindExpire:
+            if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, record.deadline) }
+        case Record.kindPersist:
+            if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, nil) }
+        default:
+            // clear: drop everything (replay never runs on a keyspace anyone else holds).
+            diskValues?.forgetAll()
+            while keyspace.count > 0 { keyspace.remove(at: keyspace.count - 1) }
+        }
+    }
+
+    /// Removes every key whose deadline is before `now`. - Returns: how many.
+    @discardableResult
+    static func dropExpired(_ keyspace: Keyspace, now: Int64) -> Int {
+        var dropped = 0
+        var position = keyspace.countWithDeadline - 1
+        while position >= 0 {
+            // Positions above this one were kept; the pair that fills a removed one comes from above.
+            let index = keyspace.entryWithDeadline(atPosition: position)
+            if let deadline = keyspace.deadline(at: index), now > deadline {
+                keyspace.remove(at: index)
+                dropped += 1
+            }
+            position = min(position - 1, keyspace.countWithDeadline - 1)
+        }
+        return dropped
+    }
+
+    /// fsync(2) on a directory, so renames and new names in it survive a power cut.
+    static func syncDirectory(_ path: String, io: StoreIO) throws(StoreError) {
+        let fd: CInt
+        do {
+            fd = try io.open(path, O_RDONLY | O_DIRECTORY, 0)
+        } catch {
+            throw StoreError(operation: "open", path: path, errno: error)
+        }
+        defer { io.close(fd) }
+        do {
+            try io.fsync(fd)
+        } catch {
+            throw StoreError(operation: "fsync", path: path, errno: error)
+        }
+    }
+
+    /// `mkdir -p`.
+    private static func makeDirectories(_ path: String, io: StoreIO) throws(StoreError) {
+        var prefix = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            prefix += "/" + component
+            do {
+                try io.mkdir(prefix, 0o755)
+            } catch {
+                if error.code != EEXIST {
+                    throw StoreError(operation: "create directory", path: prefix, errno: error)
+                }
+            }
+        }
+    }
+}
