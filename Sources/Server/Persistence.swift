@@ -759,7 +759,8 @@ final class Persistence: CommandContext {
     }
 
     private func closeIfIdle() {
-        guard let done = self.closeRequested, !self.store.journal.state.isSyncing, !self.store.isCompacting else { return }
+        guard let done = self.closeRequested, !self.store.journal.state.isSyncing, !self.store.isCompacting
+        else { return }
         self.closeRequested = nil
         self.isClosed = true
         self.syncThread?.stop()

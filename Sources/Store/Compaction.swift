@@ -256,7 +256,8 @@ extension DurableStore {
             self.compaction.lastMilliseconds = Int((Self.monotonicNanoseconds() - started) / 1_000_000)
             self.compaction.lastBytes = self.compaction.startBytes
             self.logger.info("compaction finished",
-                             metadata: ["store.keys": "\(job.keyCount)", "store.ms": "\(self.compaction.lastMilliseconds)"])
+                             metadata: ["store.keys": "\(job.keyCount)",
+                                        "store.ms": "\(self.compaction.lastMilliseconds)"])
         case .failure(let error):
             self.compaction.failures += 1
             self.logger.warning("compaction failed; keeping the rotated log segment",
@@ -277,7 +278,8 @@ extension DurableStore {
             + Double(self.configuration.shutdownCompactionBudget.components.attoseconds) / 1e15
         if estimate > budget {
             self.logger.info("closing without a compaction: it would outlast the stop's budget",
-                             metadata: ["store.estimated_ms": "\(Int(estimate))", "store.log_bytes": "\(self.journal.log.size)"])
+                             metadata: ["store.estimated_ms": "\(Int(estimate))",
+                                        "store.log_bytes": "\(self.journal.log.size)"])
             return false
         }
         return true

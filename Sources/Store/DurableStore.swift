@@ -473,7 +473,8 @@ public final class DurableStore {
     }
 
     private func frameLength(at offset: Int) -> UInt32 {
-        UInt32(littleEndian: self.journal.pending.pointee.buffer.bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
+        let bytes = self.journal.pending.pointee.buffer.bytes
+        return UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self))
     }
 
     @inline(__always)
@@ -484,7 +485,8 @@ public final class DurableStore {
         default: break
         }
         if recordBytes > Record.maximumPayloadBytes - Record.payloadHeaderBytes - 8 {
-            throw StoreError(operation: "append", path: self.journal.log.path, detail: "record of \(recordBytes) bytes is too large")
+            throw StoreError(operation: "append", path: self.journal.log.path,
+                             detail: "record of \(recordBytes) bytes is too large")
         }
     }
 
