@@ -157,7 +157,7 @@ public final class DurableStore {
 
     /// Why the log cannot be written now (a failed write or fsync not yet followed by a
     /// successful one, or a log left unusable), or nil when the last attempt succeeded.
-    public var logWriteFailure: StoreError? { self.journal.failure }
+    public var logWriteFailure: StoreError? { self.journal.currentError }
 
     /// Keys removed because their deadline passed (lazily or by ``expireCycle(now:budget:)``), since open.
     public var expiredKeyCount: Int { self.expiredKeys }

@@ -214,7 +214,7 @@ public final class Journal {
 
     /// Why the log cannot be written now (a failed write or fsync not yet followed by a successful one,
     /// or a log left unusable), or nil when the last attempt succeeded.
-    public var failure: StoreError? {
+    public var currentError: StoreError? {
         if case .unusable(let error) = self.state { return error }
         return self.lastFailure
     }
