@@ -104,29 +104,14 @@ public final class EventLoop {
         pointer.initialize(to: Sys.monotonicNanoseconds())
         return pointer
     }()
-    /// Iterations run: one per return from epoll_wait (metrics).
-    @exclusivity(unchecked) public private(set) var iterations: UInt64 = 0
-    /// Time spent between waking and going back to sleep, summed, while ``measuresBusyTime``
-    /// is on (one clock read per iteration; the wake time is the first event's `now`).
-    @exclusivity(unchecked) public private(set) var busyNanoseconds: UInt64 = 0
-    /// Whether the loop sums ``busyNanoseconds`` and keeps ``slowIterations`` and
-    /// ``longestIteration``. Off by default: it costs a clock read per iteration.
+    /// What the loop counted of its own work, returned by ``metrics`` (one field per counter, so
+    /// the iteration updates them in place).
+    @exclusivity(unchecked) private var measured = Metrics()
+    /// Whether the loop measures its iterations' time for ``metrics`` (busy time, slow and
+    /// longest iterations). Off by default: it costs a clock read per iteration. Loop thread only.
     public var measuresBusyTime = false
-    /// The thresholds ``slowIterations`` counts against: 1, 2, 5 and 10 ms.
-    public static let slowIterationBounds: [UInt64] = [1_000_000, 2_000_000, 5_000_000, 10_000_000]
-    /// Iterations (waking to going back to sleep) longer than each of ``slowIterationBounds``,
-    /// while ``measuresBusyTime`` is on: how often, and how long, a client that became ready
-    /// meanwhile waited for the loop.
-    public private(set) var slowIterations: [UInt64] = Array(repeating: 0, count: EventLoop.slowIterationBounds.count)
-    /// The same count by the loop thread's own CPU time in the iteration: what its work took,
-    /// without the time the scheduler gave its core to another thread or process (the
-    /// difference) or it slept outside epoll_wait (blocking I/O, a lock: also the difference).
-    public private(set) var slowIterationsOnCPU: [UInt64] = Array(repeating: 0, count: EventLoop.slowIterationBounds.count)
-    /// The longest iteration seen while ``measuresBusyTime`` is on, with where its time went.
-    public private(set) var longestIteration = IterationTiming()
-    /// The iteration that used the most of the loop thread's CPU while ``measuresBusyTime`` is on
-    /// (the longest by the wall clock is often one the scheduler interrupted).
-    public private(set) var costliestIteration = IterationTiming()
+    /// What the loop has counted so far: a copy, filled when asked. Loop thread only.
+    public var metrics: Metrics { self.measured }
     private var loopThread: pthread_t?
     var timerCallbacks: [UInt64: TimerEntry] = [:]
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
@@ -338,27 +323,27 @@ public final class EventLoop {
             self.flushPending()
             let hooksStart = tracksTime ? Sys.monotonicNanoseconds() : 0
             for hook in self.beforeSleepHooks { hook() }
-            self.iterations &+= 1
+            self.measured.iterations &+= 1
             guard tracksTime else { continue }
             let end = Sys.monotonicNanoseconds()
             if self.measuresBusyTime && woke != 0 {
                 let busy = end &- woke
-                self.busyNanoseconds &+= busy
-                if busy > Self.slowIterationBounds[0] {
+                self.measured.busyNanoseconds &+= busy
+                if busy > Metrics.slowIterationBounds[0] {
                     // Read after `end`, the CPU clock can run past the wall clock by the read's own
                     // cost; the thread cannot have run longer than the iteration lasted.
                     let onCPU = min(Sys.threadCPUNanoseconds() &- wokeCPU, busy)
-                    for (i, bound) in Self.slowIterationBounds.enumerated() {
-                        if busy > bound { self.slowIterations[i] &+= 1 }
-                        if onCPU > bound { self.slowIterationsOnCPU[i] &+= 1 }
+                    for (i, bound) in Metrics.slowIterationBounds.enumerated() {
+                        if busy > bound { self.measured.slowIterations[i] &+= 1 }
+                        if onCPU > bound { self.measured.slowIterationsOnCPU[i] &+= 1 }
                     }
-                    if busy > self.longestIteration.nanoseconds || onCPU > self.costliestIteration.cpuNanoseconds {
-                        let timing = IterationTiming(
+                    if busy > self.measured.longestIteration.nanoseconds || onCPU > self.measured.costliestIteration.cpuNanoseconds {
+                        let timing = Metrics.IterationTiming(
                             nanoseconds: busy, cpuNanoseconds: onCPU, priorityNanoseconds: bulkStart &- woke,
                             bulkNanoseconds: hooksStart &- bulkStart, hooksNanoseconds: end &- hooksStart,
                             priorityEvents: priorityEvents, bulkEvents: bulkEvents)
-                        if busy > self.longestIteration.nanoseconds { self.longestIteration = timing }
-                        if onCPU > self.costliestIteration.cpuNanoseconds { self.costliestIteration = timing }
+                        if busy > self.measured.longestIteration.nanoseconds { self.measured.longestIteration = timing }
+                        if onCPU > self.measured.costliestIteration.cpuNanoseconds { self.measured.costliestIteration = timing }
                     }
                 }
             }
@@ -381,35 +366,6 @@ public final class EventLoop {
     public func wakeNoLaterThan(_ deadline: UInt64) {
         assert(self.inLoopThread)
         self.wakeDeadline = min(self.wakeDeadline, deadline)
-    }
-
-    /// Where one loop iteration's time went (``longestIteration``).
-    public struct IterationTiming: Sendable, Equatable {
-        /// From the first event after waking to the end of the before-sleep hooks.
-        public var nanoseconds: UInt64 = 0
-        /// The loop thread's CPU time in that span.
-        public var cpuNanoseconds: UInt64 = 0
-        /// Serving the priority lane's events (the first of them included).
-        public var priorityNanoseconds: UInt64 = 0
-        /// Serving the bulk lane's slice.
-        public var bulkNanoseconds: UInt64 = 0
-        /// The before-sleep hooks (log write, flushes).
-        public var hooksNanoseconds: UInt64 = 0
-        public var priorityEvents = 0
-        public var bulkEvents = 0
-
-        public init() {}
-
-        init(nanoseconds: UInt64, cpuNanoseconds: UInt64, priorityNanoseconds: UInt64, bulkNanoseconds: UInt64, hooksNanoseconds: UInt64,
-             priorityEvents: Int, bulkEvents: Int) {
-            self.nanoseconds = nanoseconds
-            self.cpuNanoseconds = cpuNanoseconds
-            self.priorityNanoseconds = priorityNanoseconds
-            self.bulkNanoseconds = bulkNanoseconds
-            self.hooksNanoseconds = hooksNanoseconds
-            self.priorityEvents = priorityEvents
-            self.bulkEvents = bulkEvents
-        }
     }
 
     /// An iteration longer than this is logged at debug level with where the time went.

@@ -2,7 +2,7 @@
 // errno is read in the statement right after the call, EINTR is retried (except by close),
 // EAGAIN comes back as a value, and every other failure throws an IOError naming the call.
 // Nothing above this file sees errno. All of it is internal: an embedder reaches the system
-// through Connection, Listener, DatagramSocket, FileRoot and SystemClock.
+// through Connection, Listener, DatagramSocket, OpenFile and SystemClock.
 
 import CLinux
 #if canImport(Glibc)
@@ -16,7 +16,9 @@ public struct IOError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The system call that failed, e.g. `"bind"`.
     public let call: String
 
-    init(errno: CInt, call: String) {
+    /// A failure of `call` with `errno`, for layers above the reactor that make system calls of
+    /// their own and report them the same way.
+    public init(errno: CInt, call: String) {
         self.errno = errno
         self.call = call
     }

@@ -22,6 +22,8 @@ final class KVStream: StreamSession, DurabilityWaiter {
     private let localAddress: String
     /// The received bytes this connection last added to ``Persistence/connectionBuffers``.
     @exclusivity(unchecked) private var reportedInput = 0
+    /// The unsent bytes this connection last added to it (as the connection reported them).
+    @exclusivity(unchecked) private var reportedOutput = 0
     /// Persistence's gauge and limit flag, held here: reached through the unowned `persistence`
     /// they cost a retain and a release at every read.
     private let buffers: ByteGauge
@@ -40,10 +42,9 @@ final class KVStream: StreamSession, DurabilityWaiter {
 
     func open(_ connection: Connection, handler: StreamHandler) {
         self.handler = handler
-        connection.outputGauge = self.buffers
         var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
-            fd: connection.descriptorNumber, connectedAtSeconds: SystemClock.wallClock().seconds)
+            fd: connection.withUnsafeDescriptor { Int($0) }, connectedAtSeconds: SystemClock.wallClock().seconds)
         // The registry drops these closures in ``closed()``, while the connection is still closing:
         // they never outlive it (and a weak capture would put the connection's counts in a side
         // table, slowing its every retain and release).
@@ -51,7 +52,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
         // Both as last reported (the memory account's figures): input between batches (0 while
         // this connection's own batch runs: its requests are being answered), output at each flush.
         record.bufferedBytes = { [unowned(unsafe) self, unowned(unsafe) connection] in
-            (self.reportedInput, connection.reportedOutputBytes)
+            (self.reportedInput, self.reportedOutput)
         }
         self.persistence.clients.register(
             record, kill: { [unowned(unsafe) connection] in connection.close() },
@@ -67,6 +68,12 @@ final class KVStream: StreamSession, DurabilityWaiter {
         self.reportInput(self.session.bufferedByteCount)
         // Buffers count: under an eviction policy, growing input makes room like a write does.
         if self.memoryRoom.isLimited { self.persistence.settleMemory() }
+    }
+
+    /// Keeps this connection's share of the memory account's output part at `bytes`.
+    func outputBacklogChanged(_ bytes: Int) {
+        self.buffers.bytes += bytes - self.reportedOutput
+        self.reportedOutput = bytes
     }
 
     /// Keeps this connection's share of the memory account's input part at `bytes`.

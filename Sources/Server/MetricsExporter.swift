@@ -74,17 +74,17 @@ final class MetricsExporter: @unchecked Sendable {
         self.histogram("reactord_fsync_duration_seconds", [], s.fsyncDurations)
         self.counter("reactord_compactions_total", [("result", "success")], s.compactionsSucceeded)
         self.counter("reactord_compactions_total", [("result", "failure")], s.compactionsFailed)
-        self.counter("reactord_loop_iterations_total", [], Int(clamping: s.loopIterations))
-        self.floatCounter("reactord_loop_busy_seconds_total", [], Double(s.loopBusyNanoseconds) / 1e9)
-        for (i, bound) in EventLoop.slowIterationBounds.enumerated() where i < s.loopSlowIterations.count {
+        self.counter("reactord_loop_iterations_total", [], Int(clamping: s.loop.iterations))
+        self.floatCounter("reactord_loop_busy_seconds_total", [], Double(s.loop.busyNanoseconds) / 1e9)
+        for (i, bound) in EventLoop.Metrics.slowIterationBounds.enumerated() where i < s.loop.slowIterations.count {
             let over = "\(bound / 1_000_000)"
             self.counter("reactord_loop_slow_iterations_total", [("over_ms", over), ("clock", "wall")],
-                         Int(clamping: s.loopSlowIterations[i]))
+                         Int(clamping: s.loop.slowIterations[i]))
             self.counter("reactord_loop_slow_iterations_total", [("over_ms", over), ("clock", "cpu")],
-                         Int(clamping: s.loopSlowIterationsOnCPU[i]))
+                         Int(clamping: s.loop.slowIterationsOnCPU[i]))
         }
-        for (name, timing) in [("reactord_loop_longest_iteration_seconds", s.loopLongestIteration),
-                               ("reactord_loop_costliest_iteration_seconds", s.loopCostliestIteration)] {
+        for (name, timing) in [("reactord_loop_longest_iteration_seconds", s.loop.longestIteration),
+                               ("reactord_loop_costliest_iteration_seconds", s.loop.costliestIteration)] {
             for (part, nanoseconds) in [("total", timing.nanoseconds), ("cpu", timing.cpuNanoseconds),
                                         ("priority", timing.priorityNanoseconds),
                                         ("bulk", timing.bulkNanoseconds), ("hooks", timing.hooksNanoseconds)] {

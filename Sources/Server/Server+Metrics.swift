@@ -74,12 +74,7 @@ extension Server: MetricsEndpoint {
         s.fsyncDurations = self.metrics.fsyncDurations
         s.compactionsSucceeded = self.metrics.compactionsSucceeded
         s.compactionsFailed = self.metrics.compactionsFailed
-        s.loopIterations = self.loop.iterations
-        s.loopBusyNanoseconds = self.loop.busyNanoseconds
-        s.loopSlowIterations = self.loop.slowIterations
-        s.loopSlowIterationsOnCPU = self.loop.slowIterationsOnCPU
-        s.loopLongestIteration = self.loop.longestIteration
-        s.loopCostliestIteration = self.loop.costliestIteration
+        s.loop = self.loop.metrics
         return s
     }
 }

@@ -72,10 +72,6 @@ struct MetricsSnapshot: Sendable {
     var fsyncDurations = BucketCounts(bounds: [])
     var compactionsSucceeded = 0
     var compactionsFailed = 0
-    var loopIterations: UInt64 = 0
-    var loopBusyNanoseconds: UInt64 = 0
-    var loopSlowIterations: [UInt64] = []
-    var loopSlowIterationsOnCPU: [UInt64] = []
-    var loopLongestIteration = EventLoop.IterationTiming()
-    var loopCostliestIteration = EventLoop.IterationTiming()
+    /// The event loop's own counters.
+    var loop = EventLoop.Metrics()
 }

@@ -22,6 +22,9 @@ protocol StreamSession: AnyObject {
     func finishInput(_ connection: Connection)
     /// The timer asked for with ``StreamHandler/startTimer(every:)`` fired. Default: nothing.
     func timerFired(_ connection: Connection)
+    /// The connection's unsent output is now `bytes` (the connection reports changes after
+    /// each flush, and 0 at the close). Default: nothing.
+    func outputBacklogChanged(_ bytes: Int)
     /// The connection closed: let go of what waits for it. Default: nothing.
     func closed()
     /// The session waits for work off the loop before it can answer the rest (a scrape being
@@ -36,6 +39,7 @@ extension StreamSession {
     func open(_ connection: Connection, handler: StreamHandler) {}
     func finishInput(_ connection: Connection) {}
     func timerFired(_ connection: Connection) {}
+    func outputBacklogChanged(_ bytes: Int) {}
     func closed() {}
     var isWaiting: Bool { false }
     var hasUnansweredInput: Bool { true }
@@ -79,6 +83,10 @@ final class StreamHandler: ConnectionDelegate {
     func connectionDidDrain(_ connection: Connection) {
         self.pump(connection)
         connection.flush()
+    }
+
+    func connection(_ connection: Connection, didUpdateOutputBacklog bytes: Int) {
+        self.session.outputBacklogChanged(bytes)
     }
 
     func connectionDidClose(_ connection: Connection) {

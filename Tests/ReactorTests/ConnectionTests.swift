@@ -155,6 +155,29 @@ extension ReactorTests {
             #expect(received == total)
             #expect(connection.pendingOutputBytes == 0)
             #expect(delegate.closeCount == 0)
+            #expect(delegate.backlogReports.first.map { $0 > 0 } == true)
+            #expect(delegate.backlogReports.last == 0, "the drained backlog is reported")
+            #expect(zip(delegate.backlogReports, delegate.backlogReports.dropFirst()).allSatisfy { $0 != $1 },
+                    "only changes are reported")
+        }
+
+        @Test func theBacklogIsReportedAfterAFlushAndBackToZeroAtTheClose() throws {
+            let loop = try EventLoop()
+            let (local, peer) = try makeSocketPair()
+            defer { Sys.close(peer) }
+            let delegate = RecordingDelegate()
+            var reportsAtClose: [Int] = []
+            delegate.onClose = { _ in reportsAtClose = delegate.backlogReports }
+            let connection = try Connection(loop: loop, descriptor: local, peer: nil, delegate: delegate)
+            connection.write([UInt8](repeating: 1, count: 4 << 20))
+            #expect(delegate.backlogReports.isEmpty, "nothing is reported before a write attempt")
+            connection.flush()
+            #expect(delegate.backlogReports == [connection.pendingOutputBytes])
+            connection.flush()
+            #expect(delegate.backlogReports.count == 1, "an unchanged backlog is not reported again")
+            connection.abort()
+            #expect(reportsAtClose.last == 0, "the backlog is 0 before the delegate hears of the close")
+            #expect(delegate.closeCount == 1)
         }
 
         @Test func backpressureKeepsPendingOutputBelowHighWaterMarkPlusOneBatch() throws {

@@ -97,6 +97,8 @@ final class RecordingDelegate: ConnectionDelegate {
     var readEOFCount = 0
     var closeCount = 0
     var drainCount = 0
+    /// Every backlog the connection reported, in order.
+    var backlogReports: [Int] = []
     var closeError: IOError?
     var onRead: ((Connection) -> Void)?
     var onEOF: ((Connection) -> Void)?
@@ -118,6 +120,10 @@ final class RecordingDelegate: ConnectionDelegate {
     func connectionDidDrain(_ connection: Connection) {
         self.drainCount += 1
         self.onDrain?(connection)
+    }
+
+    func connection(_ connection: Connection, didUpdateOutputBacklog bytes: Int) {
+        self.backlogReports.append(bytes)
     }
 
     func connectionDidClose(_ connection: Connection) {

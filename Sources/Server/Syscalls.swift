@@ -1,8 +1,11 @@
-// File system calls used by services that stream files: opening beneath a root with the kernel's
-// help (openat2 RESOLVE_BENEATH), stat, and directory listing. Same errno policy as Syscalls.swift,
-// and internal like it: embedders use FileRoot and OpenFile.
+// The server's own system calls, in one place (the reactor has its own for sockets, epoll and
+// clocks: Sources/Reactor/Syscalls.swift): for the file service, opening beneath a root with the
+// kernel's help (openat2 RESOLVE_BENEATH), stat and directory listing. The reactor's errno
+// policy: errno is read right after the call, EINTR is retried (except by close), and a failure
+// throws an IOError naming the call.
 
 import CLinux
+import Reactor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,19 +18,38 @@ struct FileStatus: Sendable {
 }
 
 /// One entry of a directory listed with ``FileRoot/list(_:)``.
-public struct DirectoryEntry: Sendable {
+struct DirectoryEntry: Sendable {
     /// The entry's name, as the file system spells it (not necessarily UTF-8).
-    public let name: [UInt8]
+    let name: [UInt8]
     /// Whether it is a directory (for a symlink: whether its target is).
-    public let isDirectory: Bool
+    let isDirectory: Bool
     /// Its size in bytes (for a symlink: its target's).
-    public let size: Int
+    let size: Int
     /// The entry is a symbolic link; `isDirectory` and `size` describe its target. A caller
     /// that confines paths to a root must check where it leads before showing it.
     let isSymlink: Bool
 }
 
-extension Sys {
+/// The system calls, named as in their man pages. Descriptors are plain numbers here: each is
+/// owned by one object that closes it (FileRoot, Reactor's OpenFile).
+enum Sys {
+    @inline(__always)
+    static func check<T: BinaryInteger>(_ call: String, _ body: () -> T) throws(IOError) -> T {
+        while true {
+            let r = body()
+            if r >= 0 { return r }
+            let err = Glibc.errno
+            if err == EINTR { continue }
+            throw IOError(errno: err, call: call)
+        }
+    }
+
+    /// close(2). Never retried, even on EINTR: on Linux the descriptor is released either way.
+    static func close(_ fd: CInt) {
+        let r = Glibc.close(fd)
+        precondition(r == 0 || Glibc.errno != EBADF, "close(\(fd)): EBADF, descriptor closed twice")
+    }
+
     /// mkdir(2). An existing entry of that name is not an error (opening it says what it is).
     static func mkdirUnlessExists(_ path: String, mode: mode_t) throws(IOError) {
         if Glibc.mkdir(path, mode) == 0 { return }
@@ -36,13 +58,13 @@ extension Sys {
     }
 
     /// open(2) of a directory, read-only, close-on-exec.
-    static func openDirectory(_ path: String) throws(IOError) -> Descriptor {
-        Descriptor(rawValue: try check("open") { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) })
+    static func openDirectory(_ path: String) throws(IOError) -> CInt {
+        try check("open") { Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
     }
 
     /// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: the kernel refuses (EXDEV) any
     /// resolution that leaves `directory`, through `..` or a symlink, however it is spelled.
-    static func openBeneath(_ directory: Descriptor, _ path: [UInt8], directoryOnly: Bool = false) throws(IOError) -> Descriptor {
+    static func openBeneath(_ directory: CInt, _ path: [UInt8], directoryOnly: Bool = false) throws(IOError) -> CInt {
         var how = open_how()
         // O_NONBLOCK: opening a FIFO (or a device) for reading would otherwise wait for a writer
         // and stall the whole loop; for regular files and directories it changes nothing.
@@ -52,17 +74,17 @@ extension Sys {
         let fd = try check("openat2") {
             cPath.withUnsafeBufferPointer { p in
                 withUnsafeMutablePointer(to: &how) { h in
-                    CLinux.reactord_syscall4(Int(SYS_openat2), Int(directory.rawValue), p.baseAddress!, h, UInt(MemoryLayout<open_how>.size))
+                    CLinux.reactord_syscall4(Int(SYS_openat2), Int(directory), p.baseAddress!, h, UInt(MemoryLayout<open_how>.size))
                 }
             }
         }
-        return Descriptor(rawValue: CInt(fd))
+        return CInt(fd)
     }
 
     /// fstat(2).
-    static func fstat(_ fd: Descriptor) throws(IOError) -> FileStatus {
+    static func fstat(_ fd: CInt) throws(IOError) -> FileStatus {
         var st = stat()
-        _ = try check("fstat") { Glibc.fstat(fd.rawValue, &st) }
+        _ = try check("fstat") { Glibc.fstat(fd, &st) }
         let type = st.st_mode & S_IFMT
         return FileStatus(size: Int(st.st_size), isDirectory: type == S_IFDIR, isRegular: type == S_IFREG)
     }
@@ -70,8 +92,8 @@ extension Sys {
     /// Lists a directory opened with ``openBeneath(_:_:directoryOnly:)``, which it consumes
     /// (closes). Entries are sorted by name; `.` and `..` are left out; a symlink is described
     /// by what it points to, or skipped if that is gone.
-    static func listDirectory(_ fd: Descriptor) throws(IOError) -> [DirectoryEntry] {
-        guard let dir = fdopendir(fd.rawValue) else {
+    static func listDirectory(_ fd: CInt) throws(IOError) -> [DirectoryEntry] {
+        guard let dir = fdopendir(fd) else {
             let err = Glibc.errno
             Sys.close(fd)
             throw IOError(errno: err, call: "fdopendir")
