@@ -339,15 +339,18 @@ public final class Connection: EventHandler {
 
     // MARK: Reading
 
-    /// Stops reading until ``resumeReading()`` (the owner's own backpressure).
-    func pauseReading() {
+    /// Stops reading until ``resumeReading()``: the owner's own backpressure (work for what was
+    /// read is still going on elsewhere). Bytes the peer sends meanwhile wait in the kernel, and
+    /// a peer that keeps sending is slowed by TCP flow control. Output still goes out, and a hang-up
+    /// is still noticed. Loop thread only.
+    public func pauseReading() {
         assert(self.loop.inLoopThread)
         self.core.pointee.readPausedByOwner = true
         self.updateInterest()
     }
 
-    /// Resumes reading after ``pauseReading()``.
-    func resumeReading() {
+    /// Resumes reading after ``pauseReading()``. Loop thread only.
+    public func resumeReading() {
         assert(self.loop.inLoopThread)
         self.core.pointee.readPausedByOwner = false
         self.updateInterest()

@@ -404,21 +404,14 @@ public final class EventLoop {
         self.handle.wake()
     }
 
-    /// Runs one pass over the mailbox: tasks, timers and inbox messages posted from other threads.
+    /// Runs one pass over the mailbox: the tasks posted since the last pass, in order (timers
+    /// firing, inbox messages, stop requests and ``LoopHandle/execute(_:)`` alike).
     func drainMailbox() {
-        for message in self.handle.take() {
-            switch message {
-            case .task(let task):
-                task(self)
-            case .timer(let id):
-                self.fireTimer(id)
-            case .inbox(let id, let payload):
-                self.inboxHandlers[id]?(payload)
-            case .stop:
-                self.stopRequested = true
-            }
-        }
+        for task in self.handle.take() { task(self) }
     }
+
+    /// ``LoopHandle/stop()`` arriving on the loop thread.
+    fileprivate func stopFromMailbox() { self.stopRequested = true }
 
     private func liveHandler(fd: Int, generation: UInt32) -> EventHandler? {
         guard fd < self.slots.count else { return nil }
@@ -452,6 +445,11 @@ public final class EventLoop {
         }
         return Inbox(id: id, handle: self.handle)
     }
+
+    /// An inbox's message arriving on the loop thread.
+    fileprivate func deliver(_ message: any Sendable, toInbox id: UInt64) {
+        self.inboxHandlers[id]?(message)
+    }
 }
 
 /// A typed, thread-safe channel into an ``EventLoop`` (see ``EventLoop/makeInbox(_:)``).
@@ -461,40 +459,30 @@ public struct Inbox<Message: Sendable>: Sendable {
 
     /// Delivers `message` to the inbox's handler on the loop thread. Safe from any thread.
     public func post(_ message: Message) {
-        self.handle.post(.inbox(id: self.id, payload: message))
+        let id = self.id
+        self.handle.execute { loop in loop.deliver(message, toInbox: id) }
     }
 }
 
-/// The thread-safe side of an ``EventLoop``: a mailbox guarded by a mutex and an eventfd that
-/// wakes the loop. This is the loop's one hand-off boundary; nothing else crosses threads.
+/// The thread-safe side of an ``EventLoop``: a mailbox of tasks guarded by a mutex and an eventfd
+/// that wakes the loop. This is the loop's one hand-off boundary and the one way work reaches the
+/// loop from elsewhere: timers firing (``EventLoop/scheduleTimer(after:repeating:leeway:_:)``),
+/// inbox messages (``Inbox/post(_:)``) and stop requests are tasks posted here too.
 public final class LoopHandle: Sendable {
-    enum Message: Sendable {
-        case task(@Sendable (EventLoop) -> Void)
-        case timer(UInt64)
-        case inbox(id: UInt64, payload: any Sendable)
-        case stop
-    }
+    typealias Task = @Sendable (EventLoop) -> Void
 
     let wakeFD: Descriptor
-    private let mailbox = Mutex<[Message]>([])
+    private let mailbox = Mutex<[Task]>([])
 
     init(wakeFD: Descriptor) { self.wakeFD = wakeFD }
 
     deinit { Sys.close(self.wakeFD) }
 
-    /// Runs `task` on the loop thread, with the loop. Safe from any thread.
+    /// Runs `task` on the loop thread, with the loop, in the order posted: at the loop's next
+    /// iteration (also when called on the loop thread). Safe from any thread.
     public func execute(_ task: @escaping @Sendable (EventLoop) -> Void) {
-        self.post(.task(task))
-    }
-
-    /// Asks the loop to stop after its current iteration. Safe from any thread.
-    public func stop() {
-        self.post(.stop)
-    }
-
-    func post(_ message: Message) {
         let wasEmpty = self.mailbox.withLock { box in
-            box.append(message)
+            box.append(task)
             return box.count == 1
         }
         // A non-empty mailbox already has a wake-up pending: the loop drains the eventfd before
@@ -504,7 +492,12 @@ public final class LoopHandle: Sendable {
 
     func wake() { Sys.eventfdSignal(self.wakeFD) }
 
-    func take() -> [Message] {
+    /// Asks the loop to stop after its current iteration. Safe from any thread.
+    public func stop() {
+        self.execute { loop in loop.stopFromMailbox() }
+    }
+
+    func take() -> [Task] {
         Sys.eventfdDrain(self.wakeFD)
         return self.mailbox.withLock { box in
             let taken = box

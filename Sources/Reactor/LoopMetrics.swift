@@ -47,8 +47,7 @@ extension EventLoop {
             /// Events served from the bulk lane.
             public var bulkEvents = 0
 
-            /// An iteration that took no time.
-            public init() {}
+            init() {}
 
             init(nanoseconds: UInt64, cpuNanoseconds: UInt64, priorityNanoseconds: UInt64, bulkNanoseconds: UInt64,
                  hooksNanoseconds: UInt64, priorityEvents: Int, bulkEvents: Int) {

@@ -1,8 +1,8 @@
 // Timers for the event loop, built on DispatchSourceTimer.
 //
 // Mechanism (hand-off): a DispatchSourceTimer fires on a private serial Dispatch queue, never on
-// the loop thread, so its handler touches no loop state. It only posts the timer's ID to the
-// loop's mailbox (LoopHandle, a Mutex-guarded array) and writes the loop's eventfd. The loop
+// the loop thread, so its handler touches no loop state. It only posts a task firing the timer's
+// ID to the loop's mailbox (LoopHandle.execute, the one way into the loop from elsewhere). The loop
 // drains the mailbox on its own thread and runs the callback there if that ID is still live: a
 // timer cancelled after its source fired but before the loop got to it is silently skipped
 // (cf. redis AE_DELETED_EVENT_ID). Many idle timeouts are not many sources: see IdleSweeper.
@@ -38,7 +38,7 @@ extension EventLoop {
         self.nextTimerID += 1
         let source = DispatchSource.makeTimerSource(queue: self.timerQueue)
         let handle = self.handle
-        source.setEventHandler { handle.post(.timer(id)) }
+        source.setEventHandler { handle.execute { loop in loop.fireTimer(id) } }
         source.schedule(
             deadline: .now() + delay.dispatchInterval,
             repeating: interval.map { $0.dispatchInterval } ?? .never,

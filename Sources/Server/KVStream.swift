@@ -51,7 +51,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
         record.idleSeconds = { [unowned(unsafe) connection] in connection.idleSeconds }
         // Both as last reported (the memory account's figures): input between batches (0 while
         // this connection's own batch runs: its requests are being answered), output at each flush.
-        record.bufferedBytes = { [unowned(unsafe) self, unowned(unsafe) connection] in
+        record.bufferedBytes = { [unowned(unsafe) self] in
             (self.reportedInput, self.reportedOutput)
         }
         self.persistence.clients.register(
