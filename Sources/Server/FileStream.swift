@@ -3,11 +3,11 @@
 // user space and never sit whole in memory; a pipeline of huge gets queues one file at a time,
 // because each request waits until the backlog (file bytes included) is under the limit.
 
+#if canImport(Glibc)
+import Glibc  // errno and signal numbers; the calls go through Syscalls.swift
+#endif
 import Reactor
 import Services
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One file-service connection.
 final class FileStream: StreamSession {
@@ -21,7 +21,7 @@ final class FileStream: StreamSession {
 
     func open(_ connection: Connection, handler: StreamHandler) {
         let peer = connection.peer.map { "\($0)" } ?? "unknown"
-        connection.write("HELLO reactord pid=\(getpid()) peer=\(peer)\n".utf8)
+        connection.write("HELLO reactord pid=\(Sys.processID()) peer=\(peer)\n".utf8)
     }
 
     func receive(_ bytes: UnsafeRawBufferPointer) { self.service.receive(bytes) }

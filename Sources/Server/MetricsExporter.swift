@@ -11,9 +11,6 @@ import Dispatch
 import Prometheus
 import Reactor
 import Services
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The metrics registry and what was handed to it. Used on ``queue`` only.
 final class MetricsExporter: @unchecked Sendable {
@@ -174,8 +171,9 @@ struct ProcessStatistics: Sendable {
         // (state) is the first; utime is 14, stime 15, starttime 22, rss 24 (proc(5)).
         let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " ")).map { String(decoding: $0, as: UTF8.self) }
         func field(_ number: Int) -> Double { fields.count > number - 3 ? Double(fields[number - 3]) ?? 0 : 0 }
-        let ticks = Double(sysconf(CInt(_SC_CLK_TCK)))
-        let page = Double(sysconf(CInt(_SC_PAGESIZE)))
+        let units = Sys.clockTicksAndPageSize()
+        let ticks = Double(units.ticksPerSecond)
+        let page = Double(units.pageBytes)
         var result = ProcessStatistics()
         result.cpuSeconds = (field(14) + field(15)) / ticks
         result.residentBytes = Int(field(24) * page)
@@ -186,33 +184,11 @@ struct ProcessStatistics: Sendable {
             }
         }
         result.startTimeSeconds = bootTime + field(22) / ticks
-        if let dir = opendir("/proc/self/fd") {
-            var entries = 0
-            while let entry = readdir(dir) {
-                let isDot = withUnsafeBytes(of: entry.pointee.d_name) { $0.first == UInt8(ascii: ".") }
-                if !isDot { entries += 1 }
-            }
-            closedir(dir)
+        if let entries = Sys.countEntries(ofDirectory: "/proc/self/fd") {
             result.openDescriptors = entries - 1  // the directory's own descriptor
         }
         return result
     }
 
-    private static func readFile(_ path: String) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { _ = Glibc.close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n > 0 {
-                bytes.append(contentsOf: chunk[0..<n])
-            } else if n < 0 && errno == EINTR {
-                continue
-            } else {
-                return n == 0 ? bytes : nil
-            }
-        }
-    }
+    private static func readFile(_ path: String) -> [UInt8]? { Sys.readWholeFile(path) }
 }

@@ -3,14 +3,14 @@
 // and runs until a signal asks for a graceful stop. Wiring only: protocols live in Services,
 // persistence in Store, sockets in Reactor.
 
+#if canImport(Glibc)
+import Glibc  // errno and signal numbers; the calls go through Syscalls.swift
+#endif
 import Dispatch
 import Logging
 import Reactor
 import Services
 import Store
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// One bound listener, as printed at start-up.
 public struct ListeningEndpoint: Sendable, CustomStringConvertible {
@@ -167,25 +167,19 @@ public final class Server {
         persistence.serverFacts = { [unowned self, unowned persistence] in
             var facts = ServerFacts()
             facts.version = ServerConfiguration.version
-            facts.processID = Int(getpid())
+            facts.processID = Int(Sys.processID())
             facts.tcpPort = self.endpoints.first { $0.service == "kv" }?.address.port ?? 0
             facts.uptimeSeconds = max(0, SystemClock.wallClock().seconds - self.startedAtSeconds)
             facts.connectedClients = persistence.clients.count
             facts.maxClients = self.maxConnections
             facts.totalConnectionsReceived = self.kvConnectionsReceived
             facts.rejectedConnections = self.rejectedConnections
-            // INFO runs on the loop thread: RUSAGE_THREAD is the loop's own time.
-            // RUSAGE_THREAD (1) is Linux's and not exported without _GNU_SOURCE.
-            for (who, isThread) in [(__rusage_who_t(RUSAGE_SELF.rawValue), false), (__rusage_who_t(1), true)] {
-                var usage = rusage()
-                guard getrusage(who, &usage) == 0 else { continue }
-                let system = Int(usage.ru_stime.tv_sec) * 1_000_000 + Int(usage.ru_stime.tv_usec)
-                let user = Int(usage.ru_utime.tv_sec) * 1_000_000 + Int(usage.ru_utime.tv_usec)
-                if isThread {
-                    (facts.cpuSystemMainThreadMicroseconds, facts.cpuUserMainThreadMicroseconds) = (system, user)
-                } else {
-                    (facts.cpuSystemMicroseconds, facts.cpuUserMicroseconds) = (system, user)
-                }
+            // INFO runs on the loop thread: the thread's figures are the loop's own time.
+            if let (system, user) = Sys.cpuMicroseconds(thread: false) {
+                (facts.cpuSystemMicroseconds, facts.cpuUserMicroseconds) = (system, user)
+            }
+            if let (system, user) = Sys.cpuMicroseconds(thread: true) {
+                (facts.cpuSystemMainThreadMicroseconds, facts.cpuUserMainThreadMicroseconds) = (system, user)
             }
             return facts
         }
@@ -311,9 +305,9 @@ public final class Server {
 
     private func installSignalHandlers() {
         guard let inbox = self.shutdownInbox else { return }
-        for sig in [SIGINT, SIGTERM] {
+        for sig in Sys.stopSignals {
             // Dispatch signal sources need the default disposition out of the way.
-            signal(sig, SIG_IGN)
+            Sys.ignoreSignal(sig)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
             source.setEventHandler { inbox.post(sig) }
             source.activate()

@@ -10,9 +10,6 @@
 
 import Dispatch
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A serial worker on a thread of its own at ``niceness``. Jobs run in the order submitted; the
 /// thread ends after ``stop()`` once the jobs before it have run.
@@ -25,8 +22,7 @@ final class SyncThread: Sendable {
     /// Starts the thread. - Returns: nil if it could not be created (the caller uses a queue).
     init?() {
         let started = YieldingThread.detached { [self] in
-            // setpriority(2) with 0 names the calling thread on Linux, not the whole process.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, SyncThread.niceness)
+            Sys.setThreadNiceness(SyncThread.niceness)
             self.serve()
         }
         guard started else { return nil }

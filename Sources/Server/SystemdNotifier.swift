@@ -54,15 +54,14 @@ public final class SystemdNotifier {
             self.watchdogInterval = nil
         }
 
-        let fd = socket(AF_UNIX, CInt(SOCK_DGRAM.rawValue) | CInt(SOCK_CLOEXEC.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
-        guard fd >= 0 else {
-            let err = errno
-            throw ServerError("NOTIFY_SOCKET: socket: \(String(cString: strerror(err))) (errno \(err))")
+        do {
+            self.descriptor = try Sys.unixDatagramSocket()
+        } catch {
+            throw ServerError("NOTIFY_SOCKET: \(error)")
         }
-        self.descriptor = fd
     }
 
-    deinit { _ = Glibc.close(self.descriptor) }
+    deinit { Sys.close(self.descriptor) }
 
     /// Sends one state (`READY=1`) as one datagram.
     /// - Returns: whether it was sent; a failure is logged at debug and otherwise ignored, as
@@ -81,19 +80,7 @@ public final class SystemdNotifier {
 
     /// sendto(2) of one datagram. Retries EINTR. - Returns: 0, or the errno of the failure.
     private func sendDatagram(_ message: [UInt8]) -> CInt {
-        let length = self.addressLength
-        while true {
-            let n = message.withUnsafeBytes { bytes in
-                withUnsafePointer(to: &self.address) { pointer in
-                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(self.descriptor, bytes.baseAddress, bytes.count, CInt(MSG_NOSIGNAL), $0, length)
-                    }
-                }
-            }
-            if n >= 0 { return 0 }
-            let err = errno
-            if err != EINTR { return err }
-        }
+        Sys.send(message, on: self.descriptor, to: self.address, length: self.addressLength)
     }
 }
 

@@ -5,9 +5,6 @@
 // slice of several milliseconds first. A Dispatch worker cannot be lowered this way: it is shared
 // with other queues, and an unprivileged thread cannot raise its priority back.
 
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Starts one-off threads whose work yields the CPU to every normal thread.
 enum YieldingThread {
@@ -25,34 +22,13 @@ enum YieldingThread {
 
     /// Runs `body` once on a new detached thread. - Returns: false if none could be created.
     static func detached(_ body: @escaping @Sendable () -> Void) -> Bool {
-        let box = Unmanaged.passRetained(Work(body)).toOpaque()
-        var attributes = pthread_attr_t()
-        pthread_attr_init(&attributes)
-        defer { pthread_attr_destroy(&attributes) }
-        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
-        var thread = pthread_t()
-        let rc = pthread_create(&thread, &attributes, { raw in
-            Unmanaged<Work>.fromOpaque(raw!).takeRetainedValue().body()
-            return nil
-        }, box)
-        guard rc == 0 else {
-            Unmanaged<Work>.fromOpaque(box).release()
-            return false
-        }
-        return true
+        Sys.startDetachedThread(body)
     }
 
     /// Puts the calling thread under SCHED_IDLE (nice 19 where the policy is refused).
     static func lower() {
-        var parameters = sched_param(sched_priority: 0)
-        if sched_setscheduler(0, Self.idlePolicy, &parameters) != 0 {
-            // setpriority(2) with 0 names the calling thread on Linux, not the whole process.
-            _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        if !Sys.setThreadSchedulingPolicy(Self.idlePolicy) {
+            Sys.setThreadNiceness(19)
         }
-    }
-
-    private final class Work {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
     }
 }
