@@ -116,12 +116,12 @@ public final class EventLoop {
     var timerCallbacks: [UInt64: TimerEntry] = [:]
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
     var nextTimerID: UInt64 = 1
-    let timerQueue = DispatchQueue(label: "reactord.timers")
+    let timerQueue = DispatchQueue(label: "reactor.timers")
 
     /// Creates a loop with its epoll instance and wake-up eventfd.
     /// - Parameter logger: where the loop reports what it cannot hand to a caller.
     /// - Throws: ``IOError`` if epoll or eventfd cannot be created (descriptor limit).
-    public init(logger: Logger = Logger(label: "reactord.loop", factory: { _ in SwiftLogNoOpLogHandler() })) throws(IOError) {
+    public init(logger: Logger = Logger(label: "reactor.loop", factory: { _ in SwiftLogNoOpLogHandler() })) throws(IOError) {
         self.logger = logger
         self.poller = try EpollBackend()
         do {
@@ -268,7 +268,7 @@ public final class EventLoop {
     }
 
     /// Adds work run once per loop iteration after the ready events are dispatched and before the
-    /// loop sleeps: the place to batch what one iteration produced (group commit, flushes).
+    /// loop sleeps: the place to batch what one iteration produced (a log write, flushes).
     /// Loop thread only.
     public func addBeforeSleepHook(_ hook: @escaping () -> Void) {
         assert(self.inLoopThread)
@@ -357,12 +357,13 @@ public final class EventLoop {
         }
     }
 
-    /// Bounds the loop's next sleep: it wakes no later than `deadline` (CLOCK_MONOTONIC nanoseconds)
-    /// and runs its before-sleep hooks then. For holds shorter than a timer is worth: arming and
-    /// firing a DispatchSource timer wakes Dispatch's timer thread and a worker, which cost 5% of
-    /// the server's CPU under durable `-P 1` writes when the group-commit gate held each sync with
-    /// one. Applies to the next wait only (a hook that still needs it asks again); the earliest
-    /// deadline asked for wins. Loop thread only.
+    /// Bounds the loop's next sleep: it wakes no later than `deadline` (CLOCK_MONOTONIC nanoseconds,
+    /// as ``now``) and runs its before-sleep hooks then. Not a second kind of timer: a deadline
+    /// for the hooks (``addBeforeSleepHook(_:)``), for holds shorter than a timer is worth (arming
+    /// and firing a DispatchSource timer wakes Dispatch's timer thread and a worker: 5% of a
+    /// server's CPU when each of its sub-millisecond holds took one). Applies to the next wait
+    /// only (a hook that still needs it asks again); the earliest deadline asked for wins. Loop
+    /// thread only.
     public func wakeNoLaterThan(_ deadline: UInt64) {
         assert(self.inLoopThread)
         self.wakeDeadline = min(self.wakeDeadline, deadline)
