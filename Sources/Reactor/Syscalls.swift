@@ -330,13 +330,6 @@ enum Sys {
         return UInt64(ts.tv_sec) &* 1_000_000_000 &+ UInt64(ts.tv_nsec)
     }
 
-    /// Wall clock (CLOCK_REALTIME): seconds and microseconds since the epoch.
-    static func wallClock() -> (seconds: Int, microseconds: Int) {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return (Int(ts.tv_sec), Int(ts.tv_nsec) / 1000)
-    }
-
 }
 
 /// SIGPIPE ignored for the whole process, once, the first time the library makes or adopts a

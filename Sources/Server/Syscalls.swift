@@ -121,6 +121,13 @@ enum Sys {
 
     // MARK: The process
 
+    /// The wall clock (CLOCK_REALTIME): seconds and microseconds since the epoch.
+    static func wallClock() -> (seconds: Int, microseconds: Int) {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return (Int(ts.tv_sec), Int(ts.tv_nsec) / 1000)
+    }
+
     /// getpid(2).
     static func processID() -> Int32 { getpid() }
 
@@ -241,4 +248,10 @@ enum Sys {
             if err != EINTR { return err }
         }
     }
+}
+
+extension SystemClock {
+    /// CLOCK_REALTIME: seconds and microseconds since the Unix epoch (the server's dates: TIME,
+    /// INFO, CLIENT LIST, the last save). The reactor's own clock is monotonic only.
+    static func wallClock() -> (seconds: Int, microseconds: Int) { Sys.wallClock() }
 }
