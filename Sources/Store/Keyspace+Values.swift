@@ -1,0 +1,153 @@
+// Typed values in the keyspace: TYPE, OBJECT ENCODING, collections held by reference in their slots
+// (layout in KeyspaceMemory.swift), element effects, and RENAME/COPY for values of any type. Expiry,
+// eviction, sampling, SCAN and the byte account need nothing of their own: a collection is an entry like
+// any other, whose bytes are its object's ``CollectionValue/usedBytes``.
+
+extension Keyspace {
+    /// The type of entry `index`'s value.
+    @inline(__always)
+    public func type(at index: Int) -> ValueType {
+        precondition(index >= 0 && index < self.count, "entry index out of range")
+        return KeyTable.type(self.table.pointee.slot(index))
+    }
+
+    /// The collection entry `index` holds, or nil for a string.
+    public func collection(at index: Int) -> (any CollectionValue)? {
+        precondition(index >= 0 && index < self.count, "entry index out of range")
+        let slot = self.table.pointee.slot(index)
+        return Slot.isCollection(slot) ? KeyTable.object(slot) : nil
+    }
+
+    /// OBJECT ENCODING for entry `index`: the collection's own, or what Redis would hold for the string
+    /// (a 64-bit integer within 20 bytes: `int`; up to 44 bytes: `embstr`; else `raw`).
+    public func encoding(at index: Int) -> String {
+        if let object = self.collection(at: index) { return object.encoding }
+        let value = self.value(at: index)
+        if value.count <= 20, Self.isCanonicalInteger(value) { return "int" }
+        return value.count <= 44 ? "embstr" : "raw"
+    }
+
+    /// Redis's test for a string it stores as an integer: optional `-`, digits, no leading zero (other
+    /// than `0` itself), within Int64.
+    static func isCanonicalInteger(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var digits = bytes[...]
+        let negative = digits.first == UInt8(ascii: "-")
+        if negative { digits = digits.dropFirst() }
+        guard let first = digits.first, first >= UInt8(ascii: "0"), first <= UInt8(ascii: "9") else { return false }
+        if first == UInt8(ascii: "0") { return digits.count == 1 && !negative }
+        var value: Int64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return false }
+            let (times10, o1) = value.multipliedReportingOverflow(by: 10)
+            let digit = Int64(byte - UInt8(ascii: "0"))
+            let (next, o2) = negative ? times10.subtractingReportingOverflow(digit) : times10.addingReportingOverflow(digit)
+            guard !o1, !o2 else { return false }
+            value = next
+        }
+        return true
+    }
+
+    /// Inserts or overwrites `key` with `object` (retained, not copied) and `deadline`.
+    /// - Returns: the entry index.
+    @discardableResult
+    public func set(_ key: UnsafeRawBufferPointer, collection object: any CollectionValue, deadline: Int64?) -> Int {
+        let table = self.table
+        let (found, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
+        let index: Int
+        if found >= 0 {
+            index = found
+            table.pointee.setCollection(index, object)
+        } else {
+            index = table.pointee.insertCollection(key, hash: hash, object)
+        }
+        table.pointee.setDeadline(index, deadline)
+        return index
+    }
+
+    /// Runs `body` on the collection of entry `index` (which may change it) and reports the change of its
+    /// ``CollectionValue/usedBytes`` to the keyspace's account: the one way to change a held collection
+    /// other than ``applyElement(_:type:_:position:_:)``. A collection left empty stays (the caller
+    /// removes the key, as Redis deletes a key whose last element goes).
+    public func mutateCollection<R>(at index: Int, _ body: (any CollectionValue) throws -> R) rethrows -> R {
+        let slot = self.table.pointee.slot(index)
+        precondition(Slot.isCollection(slot), "mutateCollection(at:) of a string")
+        slot.storeBytes(of: self.table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
+        let object = KeyTable.object(slot)
+        let before = object.usedBytes
+        defer { self.table.pointee.collectionBytes += object.usedBytes - before }
+        return try body(object)
+    }
+
+    /// What ``applyElement(_:type:_:position:_:)`` did.
+    public enum ElementOutcome: Equatable, Sendable {
+        /// The key holds another type: nothing changed.
+        case wrongType(ValueType)
+        /// The effect changed nothing (a removal from an absent key, an add of what was there).
+        case unchanged
+        /// The element changed; `keyRemoved` when that left the collection empty and the key went.
+        case changed(keyRemoved: Bool)
+    }
+
+    /// Applies one element effect to the collection at `key` (replay, load, rollback; commands through
+    /// the store): an add to an absent key first creates an empty value of `type` (registered with
+    /// ``CollectionTypes``), and a removal that leaves the collection empty removes the key.
+    @discardableResult
+    public func applyElement(
+        _ key: UnsafeRawBufferPointer, type: ValueType, _ operation: ElementOperation, position: Int64, _ element: Element
+    ) -> ElementOutcome {
+        var index = self.find(key) ?? -1
+        if index >= 0 {
+            let held = self.type(at: index)
+            guard held == type else { return .wrongType(held) }
+        } else {
+            guard operation == .add else { return .unchanged }
+            guard let empty = CollectionTypes.makeEmpty(type) else {
+                preconditionFailure("no collection type registered for \(type)")
+            }
+            index = self.set(key, collection: empty, deadline: nil)
+        }
+        let changed = self.mutateCollection(at: index) { $0.apply(operation, position: position, element) }
+        if self.collection(at: index)!.count == 0 {
+            self.remove(at: index)
+            return .changed(keyRemoved: true)
+        }
+        return changed ? .changed(keyRemoved: false) : .unchanged
+    }
+
+    /// RENAME: moves the value and deadline of `source` to `destination` (replacing whatever that held;
+    /// a collection moves by reference, nothing is copied). - Returns: false when `source` is absent.
+    @discardableResult
+    public func rename(_ source: UnsafeRawBufferPointer, to destination: UnsafeRawBufferPointer) -> Bool {
+        guard let index = self.find(source) else { return false }
+        if source.elementsEqual(destination) { return true }
+        let deadline = self.deadline(at: index)
+        if let object = self.collection(at: index) {
+            self.remove(at: index)
+            self.set(destination, collection: object, deadline: deadline)
+        } else {
+            let value = [UInt8](self.value(at: index))
+            self.remove(at: index)
+            value.withUnsafeBytes { _ = self.set(destination, $0, deadline: deadline) }
+        }
+        return true
+    }
+
+    /// COPY: `destination` gets a deep copy of the value and the deadline of `source`, replacing whatever
+    /// it held. - Returns: false when `source` is absent.
+    @discardableResult
+    public func copy(_ source: UnsafeRawBufferPointer, to destination: UnsafeRawBufferPointer) -> Bool {
+        guard let index = self.find(source) else { return false }
+        if source.elementsEqual(destination) { return true }
+        let deadline = self.deadline(at: index)
+        if let object = self.collection(at: index) {
+            self.set(destination, collection: object.copy(), deadline: deadline)
+        } else {
+            let value = [UInt8](self.value(at: index))
+            value.withUnsafeBytes { _ = self.set(destination, $0, deadline: deadline) }
+        }
+        return true
+    }
+
+    /// Collections held (INFO, tests).
+    public var collectionCount: Int { self.table.pointee.collectionCount }
+}
