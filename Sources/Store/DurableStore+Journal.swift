@@ -99,6 +99,8 @@ extension DurableStore {
                 self.keyspace = self.clearedKeyspaces.removeLast()
                 self.keyspace.lruClock = clock
                 self.expireCursor = 0
+            case .collection, .element:
+                self.rollBackTyped(entry)  // DurableStore+Values.swift
             }
             self.undo.pointee.removeLast()
         }

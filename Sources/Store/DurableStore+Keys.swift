@@ -89,7 +89,10 @@ extension DurableStore {
     /// One SCAN call: visits buckets from `cursor` until about `count` keys were seen (or the scan ends)
     /// and returns the live keys among them matching `pattern` (nil: all), with the next cursor (0: done).
     /// Every key present for the whole scan is returned at least once, across growth and shrinking.
-    public func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+    /// `type`: only keys holding that type (SCAN … TYPE).
+    public func scan(
+        cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType? = nil, now: Int64
+    ) -> (cursor: UInt64, keys: [[UInt8]]) {
         var keys: [[UInt8]] = []
         var visited = 0
         var next = cursor
@@ -99,6 +102,7 @@ extension DurableStore {
             next = keyspace.scan(cursor: next) { index in
                 visited += 1
                 if let deadline = keyspace.deadline(at: index), now > deadline { return }
+                if let type, keyspace.type(at: index) != type { return }
                 let key = keyspace.key(at: index)
                 if let pattern, !pattern.withUnsafeBytes({ Glob.matches(pattern: $0, key) }) { return }
                 keys.append([UInt8](key))

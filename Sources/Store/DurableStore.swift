@@ -175,7 +175,7 @@ public final class DurableStore {
     /// The value stored under `key`, or nil (reads ``Configuration/clock`` only when the key has a deadline).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
         key.withUnsafeBytes { raw in
-            self.liveIndex(raw, now: nil).map { [UInt8](KeyTable.value(self.keyspace.table.pointee.slot($0))) }
+            self.liveString(raw, now: nil).map { [UInt8](KeyTable.value(self.keyspace.table.pointee.slot($0))) }
         }
     }
 
@@ -183,7 +183,7 @@ public final class DurableStore {
     /// (and its removal logged as a delete) on the way.
     public func value(forKey key: [UInt8], now: Int64) -> [UInt8]? {
         key.withUnsafeBytes { raw in
-            self.liveIndex(raw, now: now).map { [UInt8](KeyTable.value(self.keyspace.table.pointee.slot($0))) }
+            self.liveString(raw, now: now).map { [UInt8](KeyTable.value(self.keyspace.table.pointee.slot($0))) }
         }
     }
 
@@ -192,14 +192,14 @@ public final class DurableStore {
     /// ``withValue(forKey:now:_:)`` reading ``Configuration/clock`` only if the key has a deadline
     /// (GET's hot path: no clock read for a key without one).
     public func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
-        guard let index = self.liveIndex(key, now: nil) else { return nil }
+        guard let index = self.liveString(key, now: nil) else { return nil }
         return try body(self.keyspace.value(at: index))
     }
 
     public func withValue<R>(
         forKey key: UnsafeRawBufferPointer, now: Int64, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> R? {
-        guard let index = self.liveIndex(key, now: now) else { return nil }
+        guard let index = self.liveString(key, now: now) else { return nil }
         return try body(self.keyspace.value(at: index))
     }
 
@@ -227,11 +227,21 @@ public final class DurableStore {
         key.withUnsafeBytes { raw in self.liveIndex(raw, now: now).map { self.keyspace.usedBytes(at: $0) } }
     }
 
+    /// ``liveIndex(_:now:touching:)`` for the string reads above, which see a collection as absent: the
+    /// typed reads (``withString(forKey:now:_:)``, DurableStore+Values.swift) answer WRONGTYPE instead.
+    @inline(__always)
+    private func liveString(_ key: UnsafeRawBufferPointer, now: Int64?) -> Int? {
+        guard let index = self.liveIndex(key, now: now), !Slot.isCollection(self.keyspace.table.pointee.slot(index)) else {
+            return nil
+        }
+        return index
+    }
+
     /// The entry holding `key` unless it is absent or past its deadline (then it is expired on the way).
     /// `now` nil reads ``Configuration/clock``, only if the key has a deadline.
     /// `touching` false: the lookup does not count as an access (OBJECT IDLETIME).
     @inline(__always)
-    private func liveIndex(_ key: UnsafeRawBufferPointer, now: Int64?, touching: Bool = true) -> Int? {
+    func liveIndex(_ key: UnsafeRawBufferPointer, now: Int64?, touching: Bool = true) -> Int? {
         // Through the table pointer, as in `set`: no retain and release of the keyspace per lookup.
         let table = self.keyspace.table
         let index = table.pointee.lookup(key, rehashSteps: 1).index
@@ -478,7 +488,7 @@ public final class DurableStore {
     }
 
     @inline(__always)
-    private func checkWritable(recordBytes: Int) throws(StoreError) {
+    func checkWritable(recordBytes: Int) throws(StoreError) {
         switch self.journal.state {
         case .unusable(let error): throw error
         case .closed: preconditionFailure("DurableStore used after close()")

@@ -14,8 +14,43 @@
 //     kind 4 set+deadline  rest = deadline:i64  value            (SET key value PXAT deadline)
 //     kind 5 expire        rest = deadline:i64 (exactly 8 bytes)  (sets the deadline of a present key)
 //     kind 6 persist       rest is empty                          (clears the deadline of a present key)
-//     kind 7 group         keyLength 0, rest = complete frames of kinds 1-6 (one MULTI/EXEC): the
-//                          outer CRC covers them all, so a torn group is dropped whole at replay
+//     kind 7 group         keyLength 0, rest = complete frames of kinds 1-6 and 8-11 (one MULTI/EXEC,
+//                          or one whole collection value): the outer CRC covers them all, so a torn
+//                          group is dropped whole at replay
+//
+// Typed values (hash, list, set, sorted set; Value.swift). Strings keep kinds 1 and 4 (a string is
+// its whole value). A collection's records say which element changed, never which command ran:
+//
+//     kind 8 value         rest = type:u8 [deadline:i64]   (the key now holds an EMPTY value of
+//                          `type`, replacing anything, with that deadline or none; the elements follow
+//                          as kind 9 records in the same group: how a whole value is logged, e.g.
+//                          COPY to another database, RESTORE, SORT … STORE)
+//     kind 9 element       rest = type:u8 op:u8 position:i64 firstLength:u32 first second
+//                          op 1 add: set member `first`, hash field `first` = `second`, sorted-set
+//                          member `first` with score `second` (8 bytes, a little-endian Double), list
+//                          item `first` inserted at `position` (0 the head, -1 after the tail);
+//                          op 2 remove: member/field `first`, or the list item at `position`.
+//                          An add to an absent key creates the value; a remove that empties it
+//                          deletes the key (as Redis does). `type` guards against applying it to a
+//                          key of another type (skipped: a log we wrote never asks that).
+//     kind 10 rename       rest = destination key: the value and deadline of `key` move there,
+//                          replacing what it held (RENAME, RENAMENX; a collection is not re-logged)
+//     kind 11 copy         rest = destination key: a deep copy of `key`'s value and deadline there,
+//                          replacing what it held (COPY without DB)
+//
+// Reserved, designed and not yet written (the store holds one database and no functions today):
+//
+//     kind 12 database     keyLength 0, rest = index:u32 then complete frames of the kinds above, all
+//                          applying to database `index` (SELECT n; MOVE and SWAPDB are effects in two
+//                          such frames, grouped)
+//     kind 13 function     key = library name, rest = its code (FUNCTION LOAD [REPLACE]); rest
+//                          empty: FUNCTION DELETE. A FUNCTION FLUSH is one per library, grouped.
+//
+// Typed examples (set "s" add "m"; hash "h" field "f" = "v"; rename "a" to "b"):
+//
+//     element set add "m"         15000000 <crc> 09 01000000 73 03 01 0000000000000000 01000000 6d
+//     element hash "f"="v"        16000000 <crc> 09 01000000 68 01 01 0000000000000000 01000000 66 76
+//     rename "a" -> "b"           07000000 <crc> 0a 01000000 61 62
 //
 // Examples (hex, spaces added; deadline 1796000000000 = 0x1a2_29f1_2800):
 //
@@ -48,6 +83,14 @@ enum Record: Equatable, Sendable {
     case persist(key: [UInt8])
     /// Records that replay all or none (a transaction).
     case group([Record])
+    /// The key now holds an empty value of `type` (a collection), with `deadline` or none.
+    case value(key: [UInt8], type: ValueType, deadline: Int64?)
+    /// One element of the collection at `key` changed.
+    case element(key: [UInt8], type: ValueType, effect: ElementEffect)
+    /// The value and deadline of `key` moved to `to`.
+    case rename(key: [UInt8], to: [UInt8])
+    /// A deep copy of the value and deadline of `key` went to `to`.
+    case copy(key: [UInt8], to: [UInt8])
 
     /// Bytes before the payload: length and CRC.
     static let frameHeaderBytes = 8
@@ -63,6 +106,12 @@ enum Record: Equatable, Sendable {
     static let kindExpire: UInt8 = 5
     static let kindPersist: UInt8 = 6
     static let kindGroup: UInt8 = 7
+    static let kindValue: UInt8 = 8
+    static let kindElement: UInt8 = 9
+    static let kindRename: UInt8 = 10
+    static let kindCopy: UInt8 = 11
+    /// Bytes of an element record's rest before its first field: type, op, position, first's length.
+    static let elementHeaderBytes = 14
     /// Bytes of a group's own frame and payload header, before its inner frames.
     static let groupHeaderBytes = frameHeaderBytes + payloadHeaderBytes
 
@@ -209,6 +258,14 @@ enum Record: Equatable, Sendable {
             buffer.append(contentsOf: repeatElement(0, count: Self.groupHeaderBytes))
             for record in records { record.encode(into: &buffer) }
             Self.closeGroup(startingAt: start, in: &buffer)
+        case .value(let key, let type, let deadline):
+            Self.append(kind: Self.kindValue, key: key, value: Self.valueRest(type: type, deadline: deadline), to: &buffer)
+        case .element(let key, let type, let effect):
+            Self.append(kind: Self.kindElement, key: key, value: Self.elementRest(type: type, effect), to: &buffer)
+        case .rename(let key, let destination):
+            Self.append(kind: Self.kindRename, key: key, value: destination, to: &buffer)
+        case .copy(let key, let destination):
+            Self.append(kind: Self.kindCopy, key: key, value: destination, to: &buffer)
         }
     }
 
@@ -255,6 +312,15 @@ enum Record: Equatable, Sendable {
                     rest = UnsafeRawBufferPointer(rebasing: rest[used...])
                 }
                 record = .group(inner)
+            case Self.kindValue:
+                let (type, deadline) = Self.valueFields(view)
+                record = .value(key: key, type: type, deadline: deadline)
+            case Self.kindElement:
+                let element = Self.elementFields(view)
+                record = .element(key: key, type: element.type, effect: ElementEffect(
+                    element.operation, position: element.position, [UInt8](element.first), [UInt8](element.second)))
+            case Self.kindRename: record = .rename(key: key, to: [UInt8](view.value))
+            case Self.kindCopy: record = .copy(key: key, to: [UInt8](view.value))
             default: record = .persist(key: key)
             }
             return .record(record, size: size)
@@ -299,6 +365,11 @@ enum Record: Equatable, Sendable {
                                 deadline: 0), size: size)
         case Self.kindClear where length == Self.payloadHeaderBytes:
             return .record(View(kind: kind, key: key, value: empty, deadline: 0), size: size)
+        case Self.kindValue where Self.isValidValueRest(payload[keyEnd...]),
+            Self.kindElement where Self.isValidElementRest(payload[keyEnd...]),
+            Self.kindRename, Self.kindCopy:
+            return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
+                                deadline: 0), size: size)
         case Self.kindSetWithDeadline where length - keyEnd >= 8, Self.kindExpire where length - keyEnd == 8:
             let deadline = Int64(littleEndian: payload.loadUnaligned(fromByteOffset: keyEnd, as: Int64.self))
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[(keyEnd + 8)...]),
@@ -306,5 +377,83 @@ enum Record: Equatable, Sendable {
         default:
             return .invalid(reason: "bad record kind \(kind) for length \(length)")
         }
+    }
+}
+
+// MARK: - Typed records (kinds 8-11)
+
+extension Record {
+    /// The rest of a kind-8 record.
+    static func valueRest(type: ValueType, deadline: Int64?) -> [UInt8] {
+        var rest = [type.rawValue]
+        if let deadline { withUnsafeBytes(of: deadline.littleEndian) { rest.append(contentsOf: $0) } }
+        return rest
+    }
+
+    /// The rest of a kind-9 record.
+    static func elementRest(type: ValueType, _ effect: ElementEffect) -> [UInt8] {
+        var rest = [type.rawValue, effect.operation.rawValue]
+        withUnsafeBytes(of: effect.position.littleEndian) { rest.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(effect.first.count).littleEndian) { rest.append(contentsOf: $0) }
+        rest.append(contentsOf: effect.first)
+        rest.append(contentsOf: effect.second)
+        return rest
+    }
+
+    /// Appends a kind-9 record to the store's log buffer, writing the fields in place (no copy of them
+    /// beyond the frame's).
+    static func appendElement(
+        key: UnsafeRawBufferPointer, type: ValueType, _ operation: ElementOperation, position: Int64, _ element: Element,
+        to buffer: inout LogBuffer
+    ) {
+        let restCount = Self.elementHeaderBytes + element.first.count + element.second.count
+        let bytes = Self.frameBytes(kind: Self.kindElement, keyCount: key.count, valueCount: restCount)
+        let frame = buffer.extend(by: bytes)
+        let payload = frame + Self.frameHeaderBytes
+        let rest = payload + Self.payloadHeaderBytes + key.count
+        rest.storeBytes(of: type.rawValue, as: UInt8.self)
+        rest.storeBytes(of: operation.rawValue, toByteOffset: 1, as: UInt8.self)
+        rest.storeBytes(of: position.littleEndian, toByteOffset: 2, as: Int64.self)
+        rest.storeBytes(of: UInt32(element.first.count).littleEndian, toByteOffset: 10, as: UInt32.self)
+        if let base = element.first.baseAddress { (rest + 14).copyMemory(from: base, byteCount: element.first.count) }
+        if let base = element.second.baseAddress {
+            (rest + 14 + element.first.count).copyMemory(from: base, byteCount: element.second.count)
+        }
+        // The header, key and CRC as for any record: `encode` rewrites the rest over itself unchanged.
+        Self.encode(kind: Self.kindElement, key: key, deadline: 0,
+                    value: UnsafeRawBufferPointer(start: rest, count: restCount), into: frame)
+    }
+
+    private static func isValidValueRest(_ rest: Slice<UnsafeRawBufferPointer>) -> Bool {
+        guard rest.count == 1 || rest.count == 9, let type = ValueType(rawValue: rest.first!) else { return false }
+        return type != .string
+    }
+
+    private static func isValidElementRest(_ rest: Slice<UnsafeRawBufferPointer>) -> Bool {
+        guard rest.count >= Self.elementHeaderBytes, let type = ValueType(rawValue: rest.first!), type != .string,
+            ElementOperation(rawValue: rest[rest.startIndex + 1]) != nil
+        else { return false }
+        let firstLength = Int(UInt32(littleEndian: rest.base.loadUnaligned(fromByteOffset: rest.startIndex + 10,
+                                                                            as: UInt32.self)))
+        return firstLength <= rest.count - Self.elementHeaderBytes
+    }
+
+    /// The fields of a (validated) kind-8 view.
+    static func valueFields(_ view: View) -> (type: ValueType, deadline: Int64?) {
+        let type = ValueType(rawValue: view.value[0])!
+        guard view.value.count == 9 else { return (type, nil) }
+        return (type, Int64(littleEndian: view.value.loadUnaligned(fromByteOffset: 1, as: Int64.self)))
+    }
+
+    /// The fields of a (validated) kind-9 view, pointing into it.
+    static func elementFields(_ view: View) -> (type: ValueType, operation: ElementOperation, position: Int64,
+                                                 first: UnsafeRawBufferPointer, second: UnsafeRawBufferPointer) {
+        let rest = view.value
+        let firstLength = Int(UInt32(littleEndian: rest.loadUnaligned(fromByteOffset: 10, as: UInt32.self)))
+        let firstEnd = Self.elementHeaderBytes + firstLength
+        return (ValueType(rawValue: rest[0])!, ElementOperation(rawValue: rest[1])!,
+                Int64(littleEndian: rest.loadUnaligned(fromByteOffset: 2, as: Int64.self)),
+                UnsafeRawBufferPointer(rebasing: rest[Self.elementHeaderBytes..<firstEnd]),
+                UnsafeRawBufferPointer(rebasing: rest[firstEnd...]))
     }
 }

@@ -180,10 +180,13 @@ struct Recovery {
             if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, record.deadline) }
         case Record.kindPersist:
             if let index = keyspace.find(record.key) { keyspace.setDeadline(at: index, nil) }
-        default:
-            // clear: drop everything (replay never runs on a keyspace anyone else holds).
+        case Record.kindClear:
+            // Drop everything (replay never runs on a keyspace anyone else holds).
             diskValues?.forgetAll()
             while keyspace.count > 0 { keyspace.remove(at: keyspace.count - 1) }
+        default:
+            // Kinds 8-11, typed values: DurableStore+Values.swift.
+            DurableStore.applyTyped(record, to: keyspace, diskValues: diskValues)
         }
     }
 

@@ -11,6 +11,12 @@ enum UndoKind: UInt8 {
     case present = 1
     /// A ``DurableStore/removeAll()``: put back the keyspace it replaced (kept by the store).
     case clear = 2
+    /// The key held a collection: `value` is its retained reference (released when the entry goes),
+    /// put back with `deadline` (DurableStore+Values.swift).
+    case collection = 3
+    /// One element of the collection at `key` changed: `value` is the inverse effect (a kind-9 record's
+    /// rest, Record.swift), applied on rollback; `deadline` the key's before, restored if the key went.
+    case element = 4
 }
 
 /// One entry, viewed in place (valid until the log changes).
@@ -32,6 +38,8 @@ struct UndoLog: ~Copyable {
     private var count = 0
     /// ``UndoKind/clear`` entries held.
     private(set) var clearCount = 0
+    /// ``UndoKind/collection`` entries held (each owns a retain of its collection).
+    private var collectionCount = 0
 
     private static let headerBytes = 30
     private static let trailerBytes = 4
@@ -45,6 +53,19 @@ struct UndoLog: ~Copyable {
     }
 
     deinit {
+        // Release the collections still held (their entries never became durable nor rolled back).
+        var offset = self.start
+        var held = self.collectionCount
+        while held > 0 && offset < self.count {
+            let entry = self.storage + offset
+            if entry.loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.collection.rawValue {
+                let keyLength = Int(entry.loadUnaligned(fromByteOffset: 14, as: UInt32.self))
+                Unmanaged<AnyObject>.fromOpaque((entry + Self.headerBytes + keyLength).loadUnaligned(
+                    as: UnsafeMutableRawPointer.self)).release()
+                held -= 1
+            }
+            offset += Int(entry.loadUnaligned(as: UInt32.self))
+        }
         self.storage.deallocate()
     }
 
@@ -58,12 +79,49 @@ struct UndoLog: ~Copyable {
     ) {
         if let index {
             assert(index >= 0 && index < table.pointee.count, "entry index out of range")
+            let slot = table.pointee.slot(index)
+            if Slot.isCollection(slot) {
+                self.pushCollection(sequence: sequence, key: key, KeyTable.object(slot),
+                                    deadline: table.pointee.deadline(ofEntry: index))
+                return
+            }
             self.append(sequence: sequence, kind: .present, key: key, value: KeyTable.value(table.pointee.slot(index)),
                         deadline: table.pointee.deadline(ofEntry: index))
         } else {
             self.append(sequence: sequence, kind: .absent, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0),
                         deadline: nil)
         }
+    }
+
+    /// Records that `key` held `object` (retained here until the entry goes) with `deadline`.
+    mutating func pushCollection(sequence: UInt64, key: UnsafeRawBufferPointer, _ object: any CollectionValue,
+                                 deadline: Int64?) {
+        let opaque = Unmanaged<AnyObject>.passRetained(object).toOpaque()
+        withUnsafeBytes(of: opaque) { reference in
+            self.append(sequence: sequence, kind: .collection, key: key, value: reference, deadline: deadline)
+        }
+        self.collectionCount += 1
+    }
+
+    /// Records the inverse of an element effect on `key` (`inverse`: a kind-9 record's rest).
+    mutating func pushElement(sequence: UInt64, key: UnsafeRawBufferPointer, inverse: UnsafeRawBufferPointer,
+                              deadline: Int64?) {
+        self.append(sequence: sequence, kind: .element, key: key, value: inverse, deadline: deadline)
+    }
+
+    /// The collection a ``UndoKind/collection`` entry holds (still retained by the entry).
+    static func object(of entry: UndoEntry) -> any CollectionValue {
+        let opaque = entry.value.loadUnaligned(as: UnsafeMutableRawPointer.self)
+        return Unmanaged<AnyObject>.fromOpaque(opaque).takeUnretainedValue() as! any CollectionValue
+    }
+
+    /// Releases the reference of the entry at `entry` if it holds one.
+    private mutating func releaseReference(_ entry: UnsafeMutableRawPointer) {
+        guard entry.loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.collection.rawValue else { return }
+        let keyLength = Int(entry.loadUnaligned(fromByteOffset: 14, as: UInt32.self))
+        let opaque = (entry + Self.headerBytes + keyLength).loadUnaligned(as: UnsafeMutableRawPointer.self)
+        Unmanaged<AnyObject>.fromOpaque(opaque).release()
+        self.collectionCount -= 1
     }
 
     /// Records a clear (the store keeps the replaced keyspace).
@@ -146,6 +204,7 @@ struct UndoLog: ~Copyable {
         if (self.storage + self.count - length).loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.clear.rawValue {
             self.clearCount -= 1
         }
+        if self.collectionCount > 0 { self.releaseReference(self.storage + self.count - length) }
         self.count -= length
         self.resetIfEmpty()
     }
@@ -156,12 +215,18 @@ struct UndoLog: ~Copyable {
         if entry.loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.clear.rawValue {
             self.clearCount -= 1
         }
+        if self.collectionCount > 0 { self.releaseReference(entry) }
         self.start += Int(entry.loadUnaligned(as: UInt32.self))
         self.resetIfEmpty()
     }
 
     /// Drops everything (the mutations are durable).
     mutating func removeAll() {
+        var offset = self.start
+        while self.collectionCount > 0 && offset < self.count {
+            self.releaseReference(self.storage + offset)
+            offset += Int((self.storage + offset).loadUnaligned(as: UInt32.self))
+        }
         self.start = 0
         self.count = 0
         self.clearCount = 0
