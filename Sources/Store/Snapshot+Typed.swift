@@ -1,0 +1,192 @@
+// The lines of database.txt beyond strings (docs/file-formats.md "Collections"): a collection is a block
+//
+//     #!hash<TAB>user:1<TAB>@1796000000000       the type (TYPE's name), the key, its deadline if any
+//     <TAB>name<TAB>alice                        one line per element: a tab, then its fields
+//     <TAB>age<TAB>42                            (two for a hash or a sorted set, one for a list or set)
+//     #!end
+//
+// escaped as strings are. No string line starts with `#` (a key starting with `#` is written `\x23`), so
+// `#!` lines never read as strings; inside a block every line is an element (a tab first), a comment, or
+// blank, and a block must end with `#!end`, so an element never reads as a string either (a string line
+// for the empty key starts with a tab too: it is only ever outside a block). Each element is a line of its
+// own: a 10,000,000-element collection is streamed out and in a line at a time. A sorted-set score is
+// written as the shortest decimal that reads back as the same Double (`inf`, `-inf`).
+//
+// Reserved: `#!db<TAB>N` (the keys that follow belong to database N; database 0's keys come first and
+// unmarked, so a server with strings in database 0 only writes the seed's format byte for byte) and
+// `#!function<TAB>name` blocks (one element line: the library's code). This build holds database 0 only
+// and no functions: it accepts `#!db<TAB>0` and refuses the others with the line number.
+
+/// The block being read, if any: state carried from line to line by ``Snapshot/load(path:io:into:diskValues:)``.
+struct TypedBlock {
+    /// The open block's entry, type and header line, or nil outside a block.
+    private var open: (index: Int, type: ValueType, line: Int)?
+
+    var isClosed: Bool { self.open == nil }
+
+    /// A `#!` line: a block's header or end, or a reserved marker.
+    mutating func directive(
+        _ line: UnsafeRawBufferPointer, number: Int, path: String, into keyspace: Keyspace, values: DiskValues?
+    ) throws(StoreError) {
+        let body = UnsafeRawBufferPointer(rebasing: line[2...])
+        let nameEnd = body.firstIndex(of: Snapshot.tab) ?? body.count
+        let name = body[..<nameEnd]
+        func fail(_ detail: String) -> StoreError {
+            StoreError(operation: "parse", path: path, detail: "line \(number): \(detail)")
+        }
+        if name.elementsEqual("end".utf8) {
+            guard let open = self.open else { throw fail("#!end outside a block") }
+            self.open = nil
+            if keyspace.collection(at: open.index)!.count == 0 {
+                keyspace.remove(at: open.index)  // an empty collection is no key (as in Redis)
+            }
+            return
+        }
+        if let open = self.open {
+            throw fail("the \(open.type) block of line \(open.line) is not closed with #!end")
+        }
+        if name.elementsEqual("db".utf8) {
+            guard body[nameEnd...].elementsEqual("\t0".utf8) else {
+                throw fail("keys of databases other than 0 are not supported by this server")
+            }
+            return
+        }
+        guard let type = ValueType(name: name), type != .string else {
+            throw fail("unknown #! line (expected #!hash, #!list, #!set, #!zset, #!end or #!db)")
+        }
+        guard nameEnd < body.count else { throw fail("#!\(type) without a key") }
+        var field = UnsafeRawBufferPointer(rebasing: body[(nameEnd + 1)...])
+        var deadline: Int64?
+        if let tab = field.lastIndex(of: Snapshot.tab) {
+            guard let parsed = Snapshot.deadlineField(UnsafeRawBufferPointer(rebasing: field[(tab + 1)...])) else {
+                throw fail("a #!\(type) line's third field must be @ and the deadline in Unix milliseconds")
+            }
+            deadline = parsed
+            field = UnsafeRawBufferPointer(rebasing: field[..<tab])
+        }
+        guard let empty = CollectionTypes.makeEmpty(type) else {
+            throw fail("this server has no \(type) type")
+        }
+        var key = [UInt8](repeating: 0, count: field.count)
+        let keyLength = key.withUnsafeMutableBufferPointer { Snapshot.unescape(field, into: $0.baseAddress!) }
+        guard let keyLength else { throw fail("bad escape (use \\\\ \\n \\r \\t or \\xHH)") }
+        key.removeLast(key.count - keyLength)
+        key.withUnsafeBytes { key in
+            values?.forget(key)
+            let index = keyspace.set(key, collection: empty, deadline: deadline)
+            self.open = (index, type, number)
+        }
+    }
+
+    /// An element line of the open block (`rawLine` starts with a tab; `length` leaves out a CR),
+    /// unescaped in place.
+    func element(
+        _ rawLine: UnsafeMutableRawBufferPointer, _ length: Int, number: Int, path: String, into keyspace: Keyspace
+    ) throws(StoreError) {
+        guard let open = self.open else { preconditionFailure("no block open") }
+        func fail(_ detail: String) -> StoreError {
+            StoreError(operation: "parse", path: path, detail: "line \(number): \(detail)")
+        }
+        let line = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(rawLine)[..<length])
+        guard line.first == Snapshot.tab else {
+            throw fail("the \(open.type) block of line \(open.line) is not closed with #!end")
+        }
+        let text = UnsafeRawBufferPointer(rebasing: line[1...])
+        let split = text.firstIndex(of: Snapshot.tab)
+        guard (split != nil) == (open.type.fieldsPerElement == 2) else {
+            throw fail("a \(open.type) element has \(open.type.fieldsPerElement) field(s)")
+        }
+        let output = rawLine.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let firstText = UnsafeRawBufferPointer(rebasing: text[..<(split ?? text.count)])
+        guard let firstLength = Snapshot.unescape(firstText, into: output) else {
+            throw fail("bad escape (use \\\\ \\n \\r \\t or \\xHH)")
+        }
+        var second = UnsafeRawBufferPointer(start: nil, count: 0)
+        var score = 0.0
+        if let split {
+            let secondText = UnsafeRawBufferPointer(rebasing: text[(split + 1)...])
+            guard let secondLength = Snapshot.unescape(secondText, into: output + firstLength) else {
+                throw fail("bad escape (use \\\\ \\n \\r \\t or \\xHH)")
+            }
+            second = UnsafeRawBufferPointer(start: output + firstLength, count: secondLength)
+            if open.type == .zset {
+                guard let parsed = Double(String(decoding: second, as: UTF8.self)), !parsed.isNaN else {
+                    throw fail("a sorted-set score must be a number")
+                }
+                score = parsed
+            }
+        }
+        let first = UnsafeRawBufferPointer(start: output, count: firstLength)
+        _ = keyspace.mutateCollection(at: open.index) { object in
+            if open.type == .zset {
+                withUnsafeBytes(of: score) { object.apply(.add, position: -1, Element(first, $0)) }
+            } else {
+                object.apply(.add, position: -1, Element(first, second))
+            }
+        }
+    }
+
+    /// End of file: a block still open is an error.
+    func finish(path: String) throws(StoreError) {
+        if let open = self.open {
+            throw StoreError(operation: "parse", path: path,
+                             detail: "the \(open.type) block of line \(open.line) is not closed with #!end")
+        }
+    }
+}
+
+extension Snapshot {
+    /// Writes the block of the collection at entry `index` (header, element lines, `#!end`), escaping
+    /// each field a piece at a time as string values are (the output buffer never holds more than a
+    /// chunk).
+    static func writeBlock(
+        _ keyspace: Keyspace, at index: Int, into output: inout OutputBuffer, fd: CInt, path: String, io: StoreIO,
+        stopIf cancelled: () -> Bool
+    ) throws(StoreError) {
+        let object = keyspace.collection(at: index)!
+        output.append(byte: Self.hash)
+        output.append(byte: Self.bang)
+        output.append(Array(object.type.name.utf8))
+        output.append(byte: Self.tab)
+        try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: false, into: &output, fd: fd, path: path,
+                                io: io, stopIf: cancelled)
+        if let deadline = keyspace.deadline(at: index) {
+            output.append(byte: Self.tab)
+            output.append(byte: Self.at)
+            output.append(Array(String(deadline).utf8))
+        }
+        output.append(byte: Self.newline)
+        var failure: StoreError?
+        var pace = CPUYield()
+        object.forEachElement { element in
+            pace.tick()
+            do throws(StoreError) {
+                output.append(byte: Self.tab)
+                try Self.escapeInPieces(element.first, escapeLeadingHash: false, into: &output, fd: fd, path: path,
+                                        io: io, stopIf: cancelled)
+                if object.type.fieldsPerElement == 2 {
+                    output.append(byte: Self.tab)
+                    if object.type == .zset {
+                        output.append(Self.scoreText(element.second))
+                    } else {
+                        try Self.escapeInPieces(element.second, escapeLeadingHash: false, into: &output, fd: fd,
+                                                path: path, io: io, stopIf: cancelled)
+                    }
+                }
+                output.append(byte: Self.newline)
+                return true
+            } catch {
+                failure = error
+                return false
+            }
+        }
+        if let failure { throw failure }
+        output.append(Array("#!end\n".utf8))
+    }
+
+    /// A sorted-set score (8 bytes, a Double) as the shortest text that reads back as the same value.
+    static func scoreText(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        precondition(bytes.count == 8, "a sorted-set score is 8 bytes")
+        return Array(bytes.loadUnaligned(as: Double.self).description.utf8)
+    }
+}
