@@ -192,8 +192,11 @@ public final class DurableStore {
     /// ``withValue(forKey:now:_:)`` reading ``Configuration/clock`` only if the key has a deadline
     /// (GET's hot path: no clock read for a key without one).
     public func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
-        guard let index = self.liveString(key, now: nil) else { return nil }
-        return try body(self.keyspace.value(at: index))
+        guard let index = self.liveIndex(key, now: nil) else { return nil }
+        // A collection is no string: the typed read (``withString(forKey:now:_:)``) says WRONGTYPE.
+        let slot = self.keyspace.table.pointee.slot(index)
+        guard !Slot.isCollection(slot) else { return nil }
+        return try body(KeyTable.value(slot))
     }
 
     public func withValue<R>(

@@ -81,16 +81,23 @@ struct UndoLog: ~Copyable {
             assert(index >= 0 && index < table.pointee.count, "entry index out of range")
             let slot = table.pointee.slot(index)
             if Slot.isCollection(slot) {
-                self.pushCollection(sequence: sequence, key: key, KeyTable.object(slot),
-                                    deadline: table.pointee.deadline(ofEntry: index))
-                return
+                return self.pushCollection(sequence: sequence, key: key, at: index, in: table)
             }
-            self.append(sequence: sequence, kind: .present, key: key, value: KeyTable.value(table.pointee.slot(index)),
+            self.append(sequence: sequence, kind: .present, key: key, value: KeyTable.value(slot),
                         deadline: table.pointee.deadline(ofEntry: index))
         } else {
             self.append(sequence: sequence, kind: .absent, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0),
                         deadline: nil)
         }
+    }
+
+    /// ``push(sequence:key:previousAt:in:)`` for a collection: kept out of the string path's code.
+    @inline(never)
+    private mutating func pushCollection(
+        sequence: UInt64, key: UnsafeRawBufferPointer, at index: Int, in table: UnsafeMutablePointer<KeyTable>
+    ) {
+        self.pushCollection(sequence: sequence, key: key, KeyTable.object(table.pointee.slot(index)),
+                            deadline: table.pointee.deadline(ofEntry: index))
     }
 
     /// Records that `key` held `object` (retained here until the entry goes) with `deadline`.

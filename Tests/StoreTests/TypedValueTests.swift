@@ -107,6 +107,16 @@ import Testing
         Record.element(key: bytes("s"), type: .set, effect: ElementEffect(.add, bytes("m"))).encode(into: &frame)
         #expect(Array(frame[0..<4]) == [0x15, 0, 0, 0])
         #expect(Array(frame[8...]) == [0x09, 1, 0, 0, 0, 0x73, 0x03, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0x6D])
+        // A whole value: docs/file-formats.md's example of a group.
+        var whole = LogBuffer()
+        bytes("s").withUnsafeBytes { key in
+            DurableStore.appendWholeValue(TestTypes.set([bytes("m")]), key: key, deadline: 1_796_000_000_000, to: &whole)
+        }
+        var group: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0]
+        group += [UInt8](whole.bytes)
+        Record.closeGroup(startingAt: 0, in: &group)
+        #expect(Array(group[0..<4]) == [0x39, 0, 0, 0])
+        #expect(Array(group[13..<17]) == [0x0F, 0, 0, 0] && Array(group[36..<40]) == [0x15, 0, 0, 0])
         // The in-place encoder of the store's buffer writes the same bytes.
         var log = LogBuffer()
         bytes("s").withUnsafeBytes { key in bytes("m").withUnsafeBytes { m in
