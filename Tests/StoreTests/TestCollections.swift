@@ -4,69 +4,71 @@
 
 @testable import Store
 
-/// A set of byte strings. Compact: members length-prefixed in one byte array, in insertion order.
+/// A set of byte strings. Compact: the members in one ``PackedEntries`` block, in insertion order.
 final class TestSet: CollectionValue {
     static let compactLimit = 4
-    private var block: [UInt8]? = []
-    private var table: Set<[UInt8]> = []
+    private var packed = PackedEntries()
+    private var table: Set<[UInt8]>?
 
     var type: ValueType { .set }
-    var encoding: String { self.block == nil ? "hashtable" : "listpack" }
-    var count: Int { self.block.map { Self.members(of: $0).count } ?? self.table.count }
+    var encoding: String { self.table == nil ? "listpack" : "hashtable" }
+    var count: Int { self.table?.count ?? self.packed.count }
     var usedBytes: Int {
-        if let block { return 32 + block.count }
-        return 64 + self.table.reduce(0) { $0 + 16 + $1.count }
+        guard let table else { return 32 + self.packed.byteCount }
+        return 64 + table.reduce(0) { $0 + 16 + $1.count }
     }
 
-    var members: Set<[UInt8]> { self.block.map { Set(Self.members(of: $0)) } ?? self.table }
-
-    static func members(of block: [UInt8]) -> [[UInt8]] {
-        var result: [[UInt8]] = []
-        var offset = 0
-        while offset < block.count {
-            let length = Int(block[offset]) | Int(block[offset + 1]) << 8 | Int(block[offset + 2]) << 16
-                | Int(block[offset + 3]) << 24
-            result.append(Array(block[(offset + 4)..<(offset + 4 + length)]))
-            offset += 4 + length
+    var members: Set<[UInt8]> {
+        if let table { return table }
+        var members: Set<[UInt8]> = []
+        self.packed.forEach { bytes, _ in
+            members.insert([UInt8](bytes))
+            return true
         }
-        return result
+        return members
     }
 
     func copy() -> any CollectionValue {
         let copy = TestSet()
-        copy.block = self.block
+        copy.packed = self.packed.duplicate()
         copy.table = self.table
         return copy
     }
 
     func forEachElement(_ body: (Element) -> Bool) {
-        let members = self.block.map { Self.members(of: $0) } ?? Array(self.table)
-        for member in members {
-            guard member.withUnsafeBytes({ body(Element($0)) }) else { return }
+        if let table {
+            for member in table {
+                guard member.withUnsafeBytes({ body(Element($0)) }) else { return }
+            }
+        } else {
+            self.packed.forEach { bytes, _ in body(Element(bytes)) }
         }
     }
 
     func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
-        let member = [UInt8](element.first)
-        var members = self.members
-        switch operation {
-        case .add: guard members.insert(member).inserted else { return false }
-        case .remove: guard members.remove(member) != nil else { return false }
-        }
-        if var block = self.block, operation == .add, members.count <= Self.compactLimit {
-            withUnsafeBytes(of: UInt32(member.count).littleEndian) { block.append(contentsOf: $0) }
-            block.append(contentsOf: member)
-            self.block = block
-        } else if self.block != nil, operation == .remove {
-            var rebuilt: [UInt8] = []
-            for kept in Self.members(of: self.block!) where kept != member {
-                withUnsafeBytes(of: UInt32(kept.count).littleEndian) { rebuilt.append(contentsOf: $0) }
-                rebuilt.append(contentsOf: kept)
+        if self.table != nil {
+            let member = [UInt8](element.first)
+            switch operation {
+            case .add: return self.table!.insert(member).inserted
+            case .remove: return self.table!.remove(member) != nil
             }
-            self.block = rebuilt
-        } else {
-            self.block = nil  // past the limit: a real table from now on (as Redis never converts back)
-            self.table = members
+        }
+        let offset = self.packed.firstOffset(of: element.first)
+        switch operation {
+        case .add:
+            guard offset == nil else { return false }
+            if self.packed.count == Self.compactLimit {
+                // Past the limit: a real table from now on (as Redis never converts back).
+                var table = self.members
+                table.insert([UInt8](element.first))
+                self.table = table
+                self.packed = PackedEntries()
+            } else {
+                self.packed.append(element.first)
+            }
+        case .remove:
+            guard let offset else { return false }
+            self.packed.remove(atOffset: offset)
         }
         return true
     }

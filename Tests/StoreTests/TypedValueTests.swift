@@ -277,3 +277,50 @@ import Testing
         }
     }
 }
+
+@Suite struct PackedEntriesTests {
+    @Test func entriesOfEveryLengthRoundTripThroughInsertRemoveAndReplace() {
+        var packed = PackedEntries()
+        var model: [[UInt8]] = []
+        var generator = SeededGenerator(seed: 7)
+        for _ in 0..<400 {
+            let length = [0, 1, 127, 128, 300, 20_000].randomElement(using: &generator)!
+            let entry = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            var offsets: [Int] = []
+            packed.forEach { _, offset in
+                offsets.append(offset)
+                return true
+            }
+            let position = Int.random(in: 0...model.count, using: &generator)
+            switch Int.random(in: 0..<3, using: &generator) {
+            case 0, 1:
+                let offset = position < offsets.count ? offsets[position] : packed.byteCount
+                entry.withUnsafeBytes { packed.insert($0, atOffset: offset) }
+                model.insert(entry, at: position)
+            default:
+                guard position < model.count else { continue }
+                if Bool.random(using: &generator) {
+                    packed.remove(atOffset: offsets[position])
+                    model.remove(at: position)
+                } else {
+                    entry.withUnsafeBytes { packed.replace(atOffset: offsets[position], with: $0) }
+                    model[position] = entry
+                }
+            }
+            var read: [[UInt8]] = []
+            packed.forEach { bytes, _ in
+                read.append([UInt8](bytes))
+                return true
+            }
+            #expect(read == model)
+            #expect(packed.count == model.count)
+            #expect(packed.byteCount == model.reduce(0) { $0 + $1.count + ($1.count < 128 ? 1 : $1.count < 16_384 ? 2 : 3) })
+        }
+        let copy = packed.duplicate()
+        #expect(copy.byteCount == packed.byteCount && copy.count == packed.count)
+        if let last = model.last {
+            #expect(last.withUnsafeBytes { copy.firstOffset(of: $0) } != nil)
+        }
+        #expect([UInt8]([9, 9, 9, 9, 9]).withUnsafeBytes { copy.firstOffset(of: $0) } == nil)
+    }
+}
