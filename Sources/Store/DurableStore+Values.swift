@@ -212,7 +212,8 @@ extension DurableStore {
             }
             keyspace.set(record.key, collection: empty, deadline: deadline)
         case Record.kindElement:
-            diskValues?.forget(record.key)
+            // No place to forget: an element record applies to a collection (or creates one where no
+            // key is), never to a string a place could stand for.
             let fields = Record.elementFields(record)
             keyspace.applyElement(record.key, type: fields.type, fields.operation, position: fields.position,
                                   Element(fields.first, fields.second))

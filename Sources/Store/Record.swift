@@ -33,6 +33,8 @@
 //                          An add to an absent key creates the value; a remove that empties it
 //                          deletes the key (as Redis does). `type` guards against applying it to a
 //                          key of another type (skipped: a log we wrote never asks that).
+//                          Kinds 8 and 9 naming a type this server has no implementation of
+//                          (``CollectionTypes``) are invalid records: recovery refuses them.
 //     kind 10 rename       rest = destination key: the value and deadline of `key` move there,
 //                          replacing what it held (RENAME, RENAMENX; a collection is not re-logged)
 //     kind 11 copy         rest = destination key: a deep copy of `key`'s value and deadline there,
@@ -426,12 +428,12 @@ extension Record {
 
     private static func isValidValueRest(_ rest: Slice<UnsafeRawBufferPointer>) -> Bool {
         guard rest.count == 1 || rest.count == 9, let type = ValueType(rawValue: rest.first!) else { return false }
-        return type != .string
+        return type != .string && CollectionTypes.isRegistered(type)
     }
 
     private static func isValidElementRest(_ rest: Slice<UnsafeRawBufferPointer>) -> Bool {
         guard rest.count >= Self.elementHeaderBytes, let type = ValueType(rawValue: rest.first!), type != .string,
-            ElementOperation(rawValue: rest[rest.startIndex + 1]) != nil
+            CollectionTypes.isRegistered(type), ElementOperation(rawValue: rest[rest.startIndex + 1]) != nil
         else { return false }
         let firstLength = Int(UInt32(littleEndian: rest.base.loadUnaligned(fromByteOffset: rest.startIndex + 10,
                                                                             as: UInt32.self)))

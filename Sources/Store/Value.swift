@@ -134,6 +134,11 @@ public enum CollectionTypes {
         Self.factories.withLock { $0[type] = make }
     }
 
+    /// Whether values of `type` can be made (a log or snapshot naming another type is refused).
+    public static func isRegistered(_ type: ValueType) -> Bool {
+        Self.factories.withLock { $0[type] != nil }
+    }
+
     /// An empty value of `type`, or nil when no factory is registered for it.
     public static func makeEmpty(_ type: ValueType) -> (any CollectionValue)? {
         Self.factories.withLock { $0[type] }?()

@@ -91,7 +91,7 @@ import Testing
             .value(key: bytes("h"), type: .hash, deadline: 1_796_000_000_000),
             .value(key: bytes("s"), type: .set, deadline: nil),
             .element(key: bytes("h"), type: .hash, effect: ElementEffect(.add, [0, 9, 10], [0xFF])),
-            .element(key: bytes("l"), type: .list, effect: ElementEffect(.remove, position: -3, bytes("x"))),
+            .element(key: bytes("l"), type: .set, effect: ElementEffect(.remove, position: -3, bytes("x"))),
             .rename(key: bytes("a"), to: bytes("b")),
             .copy(key: [], to: bytes("b")),
             .group([.value(key: bytes("s"), type: .set, deadline: nil),
@@ -103,6 +103,10 @@ import Testing
             let decoded = buffer.withUnsafeBytes { Record.decode($0) }
             #expect(decoded == .record(record, size: buffer.count))
         }
+        // A type this server has no implementation of (none registered for lists here) is an invalid record.
+        var list: [UInt8] = []
+        Record.element(key: bytes("l"), type: .list, effect: ElementEffect(.add, bytes("x"))).encode(into: &list)
+        if case .invalid = list.withUnsafeBytes({ Record.decode($0) }) {} else { Issue.record("accepted an unknown type") }
         var frame: [UInt8] = []
         Record.element(key: bytes("s"), type: .set, effect: ElementEffect(.add, bytes("m"))).encode(into: &frame)
         #expect(Array(frame[0..<4]) == [0x15, 0, 0, 0])

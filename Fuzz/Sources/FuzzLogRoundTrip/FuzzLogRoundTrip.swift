@@ -21,6 +21,13 @@ struct Model {
         case .expire(let key, let deadline): self.entries[key]?.deadline = deadline
         case .persist(let key): self.entries[key]?.deadline = nil
         case .group(let records): for member in records { self.apply(member) }
+        case .rename(let key, let destination):
+            if let entry = self.entries[key], key != destination {
+                self.entries[destination] = entry
+                self.entries[key] = nil
+            }
+        case .copy(let key, let destination): if let entry = self.entries[key] { self.entries[destination] = entry }
+        case .value, .element: preconditionFailure("the program makes no collection records")
         }
     }
 
