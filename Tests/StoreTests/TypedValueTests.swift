@@ -246,6 +246,10 @@ import Testing
             #expect(store.encoding(ofKey: bytes("set:3"), now: clock.now) == "listpack")
             #expect(store.encoding(ofKey: bytes("string"), now: clock.now) == "embstr")
             #expect(store.value(forKey: bytes("set:3"), now: clock.now) == nil)  // the string reads see no collection
+            // MEMORY USAGE: the slot, a bucket's share, the key (always out of line), the value, the deadline.
+            let set3 = TestTypes.set([bytes("m3"), bytes("n")])
+            #expect(store.usedBytes(forKey: bytes("set:3"), now: clock.now)
+                == Keyspace.slotBytes + 4 + 5 + set3.usedBytes + Keyspace.deadlineBytes)
             let wrong = bytes("set:3").withUnsafeBytes { store.withString(forKey: $0, now: clock.now) { _ in 0 } }
             guard case .wrongType(.set) = wrong else { Issue.record("\(wrong)"); return }
             let wrongToo = bytes("string").withUnsafeBytes {
