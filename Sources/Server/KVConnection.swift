@@ -1,24 +1,27 @@
-// A kv connection (line protocol or RESP, decided by its first byte) as a stream session, wired
-// to the store through Persistence: replies to a batch that mutated are held (the connection
-// is corked) until the mutation is durable, and this session is the DurabilityWaiter told when.
+// A kv connection: the Reactor's delegate for it, its protocol machine (KVSession, which speaks
+// the line protocol or RESP as its first byte decides), and its hold. Replies to a batch that
+// mutated are held (the connection is corked) until the mutation is durable: the connection
+// records the sequence it waits for and GroupCommit.swift, which keeps the held connections,
+// sends them when the log reaches it. Backpressure: the session stops at the output's high-water
+// mark (`.outputFull`) and the connection stops reading until it drains.
 
 import Reactor
 import Services
 
-/// One kv connection.
-final class KVStream: StreamSession, DurabilityWaiter {
+/// One kv connection's delegate. Loop thread only.
+final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     // The mutable state below is touched at every event on the loop thread, never from two
     // accesses at once: no dynamic exclusivity check (~100 instructions each, several per request).
     @exclusivity(unchecked) private var session: KVSession
+    /// The connection, from the moment it opens until it closes (cleared then). Not `weak`: a weakly
+    /// referenced object keeps its counts in a side table and every retain and release of it takes
+    /// the slow path (~6% of the instructions per request at -P 1). The connection owns this
+    /// delegate until the close.
+    @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
     private unowned let persistence: Persistence
-    /// The handler owning this session, from open to close (cleared in ``closed()``). Not `weak`: a
-    /// weakly referenced object keeps its counts in a side table, and every retain and release of it
-    /// then takes the slow path (~6% of the instructions per request at -P 1). The handler owns
-    /// this session, so it outlives every call that reaches it through here.
-    @exclusivity(unchecked) private unowned(unsafe) var handler: StreamHandler?
+    private unowned let groupCommit: GroupCommit
+    private let onClose: (KVConnection) -> Void
     private let clientID: Int
-    /// SAVE ran: replies wait for its compaction (durability alone does not release them).
-    @exclusivity(unchecked) private var awaitingSave = false
     private let localAddress: String
     /// The received bytes this connection last added to ``Persistence/connectionBuffers``.
     @exclusivity(unchecked) private var reportedInput = 0
@@ -28,9 +31,19 @@ final class KVStream: StreamSession, DurabilityWaiter {
     /// they cost a retain and a release at every read.
     private let buffers: ByteGauge
     private let memoryRoom: MemoryRoom
+    /// The log sequence the held replies wait for (GroupCommit); 0: not held for the log.
+    @exclusivity(unchecked) var heldUntil: UInt64 = 0
+    /// SAVE ran: replies wait for its compaction (durability alone does not release them).
+    @exclusivity(unchecked) var awaitingSave = false
 
-    init(persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String) {
+    /// - Parameter onClose: told once, when the connection has closed (connection accounting).
+    init(
+        persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String,
+        onClose: @escaping (KVConnection) -> Void
+    ) {
         self.persistence = persistence
+        self.groupCommit = persistence.groupCommit
+        self.onClose = onClose
         self.clientID = clientID
         self.localAddress = localAddress
         self.buffers = persistence.connectionBuffers
@@ -40,14 +53,16 @@ final class KVStream: StreamSession, DurabilityWaiter {
             now: SystemClock.wallClock, memoryRoom: persistence.memoryRoom)
     }
 
-    func open(_ connection: Connection, handler: StreamHandler) {
-        self.handler = handler
+    // MARK: ConnectionDelegate
+
+    func connectionDidOpen(_ connection: Connection) {
+        self.connection = connection
         var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
             fd: connection.withUnsafeDescriptor { Int($0) }, connectedAtSeconds: SystemClock.wallClock().seconds)
-        // The registry drops these closures in ``closed()``, while the connection is still closing:
-        // they never outlive it (and a weak capture would put the connection's counts in a side
-        // table, slowing its every retain and release).
+        // The registry drops these closures in connectionDidClose, while the connection is still
+        // closing: they never outlive it (and a weak capture would put the connection's counts in
+        // a side table, slowing its every retain and release).
         record.idleSeconds = { [unowned(unsafe) connection] in connection.idleSeconds }
         // Both as last reported (the memory account's figures): input between batches (0 while
         // this connection's own batch runs: its requests are being answered), output at each flush.
@@ -63,26 +78,63 @@ final class KVStream: StreamSession, DurabilityWaiter {
             })
     }
 
-    func receive(_ bytes: UnsafeRawBufferPointer) {
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
         self.session.receive(bytes)
         self.reportInput(self.session.bufferedByteCount)
         // Buffers count: under an eviction policy, growing input makes room like a write does.
         if self.memoryRoom.isLimited { self.persistence.settleMemory() }
+        self.answer(connection)
     }
 
-    /// Keeps this connection's share of the memory account's output part at `bytes`.
-    func outputBacklogChanged(_ bytes: Int) {
+    func connectionDidReadEOF(_ connection: Connection) { self.answer(connection) }
+
+    func connectionDidDrain(_ connection: Connection) {
+        self.answer(connection)
+        connection.flush()
+    }
+
+    /// Keeps this connection's share of the memory account's output part at `bytes` (reported
+    /// after each flush, and 0 at the close).
+    func connection(_ connection: Connection, didUpdateOutputBacklog bytes: Int) {
         self.buffers.bytes += bytes - self.reportedOutput
         self.reportedOutput = bytes
     }
 
-    /// Keeps this connection's share of the memory account's input part at `bytes`.
-    private func reportInput(_ bytes: Int) {
-        self.buffers.bytes += bytes - self.reportedInput
-        self.reportedInput = bytes
+    func connectionDidClose(_ connection: Connection) {
+        self.reportInput(0)
+        self.groupCommit.drop(self)
+        self.persistence.clients.unregister(id: self.clientID)
+        self.session.release(context: self.persistence)
+        self.connection = nil
+        self.onClose(self)
     }
 
-    func process(_ connection: Connection, outputLimit limit: Int) -> ProcessResult {
+    // MARK: Requests
+
+    /// Answers buffered requests until the session needs more input, the output backlog reaches
+    /// the high-water mark (the connection then pauses reading and calls `connectionDidDrain`
+    /// later), or the session asks to close. A peer that half-closed is answered in full, then
+    /// closed.
+    private func answer(_ connection: Connection) {
+        while connection.state == .open {
+            switch self.process(connection) {
+            case .close:
+                connection.close()
+                return
+            case .needMoreData:
+                if connection.readEOF { connection.close() }
+                return
+            case .outputFull:
+                connection.flush()
+                if connection.pendingOutputBytes >= connection.highWaterMark { return }
+            }
+        }
+    }
+
+    /// One batch: the session answers into the connection's output; a batch that mutated is held
+    /// until its last mutation is durable (corked before anything can flush).
+    @inline(__always)
+    private func process(_ connection: Connection) -> ProcessResult {
         // One strong reference for the whole batch: each use of the unowned property costs a
         // check-and-retain and a release (seven of them per batch).
         let persistence = self.persistence
@@ -90,6 +142,7 @@ final class KVStream: StreamSession, DurabilityWaiter {
         // While its requests run, their bytes are not counted as input: the memory check counts
         // what each request may add instead (counting both would refuse a value that fits).
         self.reportInput(0)
+        let limit = connection.highWaterMark
         let result = connection.withOutputBuffer { output in
             self.session.process(context: persistence, output: &output, outputLimit: limit)
         }
@@ -97,53 +150,46 @@ final class KVStream: StreamSession, DurabilityWaiter {
         if self.memoryRoom.isLimited { persistence.settleMemory() }
         persistence.endCommandBatch()
         let after = persistence.lastMutationSequence
-        // Cork before anything can flush: the acknowledgement waits for the log.
-        if after != before && !persistence.isDurable(after) {
+        if after != before && !self.groupCommit.isDurable(after) {
             connection.cork()
-            persistence.hold(self, until: after)
+            self.groupCommit.hold(self, until: after)
         }
         if persistence.takeSaveRequest() {
             // The compaction flushes and syncs the log first: once it ends, every earlier write is
             // durable as well, so its end releases everything held.
             connection.cork()
-            self.awaitingSave = true
-            persistence.holdUntilSaved(self)
+            self.groupCommit.holdUntilSaved(self)
         }
         return result
     }
 
-    /// Every batch runs to completion in ``process(_:outputLimit:)`` unless it filled the output
-    /// (bytes stay buffered then) or a framing failure closes the connection there: with nothing
-    /// buffered, a pass has nothing to do.
-    var hasUnansweredInput: Bool { self.session.bufferedByteCount > 0 }
-
-    func closed() {
-        self.reportInput(0)
-        self.persistence.forget(self)
-        self.persistence.clients.unregister(id: self.clientID)
-        self.session.release(context: self.persistence)
-        self.handler = nil
+    /// Keeps this connection's share of the memory account's input part at `bytes`.
+    @inline(__always)
+    private func reportInput(_ bytes: Int) {
+        self.buffers.bytes += bytes - self.reportedInput
+        self.reportedInput = bytes
     }
 
-    // MARK: DurabilityWaiter
+    // MARK: HeldConnection
 
-    /// The writes these replies acknowledge are durable: send them.
-    func durable() {
-        guard !self.awaitingSave else { return }
-        self.handler?.resume()
+    /// Sends the replies held back and answers the input that waited meanwhile.
+    func sendHeld() {
+        // Also while closing: a peer that half-closed gets its held replies before the close ends.
+        guard let connection = self.connection else { return }
+        connection.uncork()
+        // After a durable write nothing is usually left to answer: every reply to a client at
+        // `-P 1` went through here, and an empty pass cost a whole batch's setup. Every batch
+        // runs to completion unless it filled the output (bytes stay buffered then) or a framing
+        // failure closed the connection.
+        if connection.state == .open && (self.session.bufferedByteCount > 0 || connection.readEOF) {
+            self.answer(connection)
+        }
     }
 
-    /// The compaction SAVE started has finished: send its reply and what follows.
-    func saved() {
-        self.awaitingSave = false
-        self.handler?.resume()
-    }
-
-    /// The log refused the writes these replies acknowledge: they were rolled back. The client
-    /// gets one error line (the protocol's form) instead of the held replies, then the
-    /// connection closes, since pipelined replies after it may have seen the rolled-back values.
-    func failed(reason: String) {
-        guard let connection = self.handler?.connection else { return }
+    /// One error line (the protocol's form) instead of the held replies, then the close, since
+    /// pipelined replies after it may have seen the rolled-back values.
+    func refuseHeld(reason: String) {
+        guard let connection = self.connection else { return }
         connection.discardPendingOutput()
         connection.write(self.session.errorLine(reason: reason))
         connection.uncork()
