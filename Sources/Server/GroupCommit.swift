@@ -62,10 +62,13 @@ final class GroupCommit {
         let nanoseconds: UInt64
     }
 
+    /// Registers the loop's before-sleep hook first: the iteration's records are written (and a
+    /// sync started, or replies sent) before the owner's hooks run.
     init(store: DurableStore, loop: EventLoop, logger: Logger) {
         self.store = store
         self.loop = loop
         self.logger = logger
+        loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
     }
 
     /// A server dropped without a close still ends its sync thread.
@@ -151,8 +154,10 @@ final class GroupCommit {
     // MARK: The log's writes and syncs
 
     /// Once per loop iteration: one write for every record the iteration produced, then the
-    /// replies that write made durable go out (everysec/no), or a sync starts (always).
-    func endOfIteration() {
+    /// replies that write made durable go out (everysec/no), or a sync starts (always). Not once
+    /// the store is closing.
+    private func endOfIteration() {
+        guard !self.stopped else { return }
         if self.store.bufferedBytes > 0 { self.apply(self.store.writeBuffered()) }
         if self.store.configuration.fsync == .always { self.startSync() }
         self.release()

@@ -111,13 +111,39 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
 
     // MARK: Requests
 
-    /// Answers buffered requests until the session needs more input, the output backlog reaches
-    /// the high-water mark (the connection then pauses reading and calls `connectionDidDrain`
-    /// later), or the session asks to close. A peer that half-closed is answered in full, then
-    /// closed.
+    /// Answers buffered requests, a batch at a time, until the session needs more input, the
+    /// output backlog reaches the high-water mark (the connection then pauses reading and calls
+    /// `connectionDidDrain` later), or the session asks to close. A batch that mutated is held
+    /// until its last mutation is durable (corked before anything can flush). A peer that
+    /// half-closed is answered in full, then closed.
     private func answer(_ connection: Connection) {
+        // One strong reference for every batch: each use of the unowned property costs a
+        // check-and-retain and a release (seven of them per batch).
+        let persistence = self.persistence
         while connection.state == .open {
-            switch self.process(connection) {
+            let before = persistence.lastMutationSequence
+            // While its requests run, their bytes are not counted as input: the memory check counts
+            // what each request may add instead (counting both would refuse a value that fits).
+            self.reportInput(0)
+            let limit = connection.highWaterMark
+            let result = connection.withOutputBuffer { output in
+                self.session.process(context: persistence, output: &output, outputLimit: limit)
+            }
+            self.reportInput(self.session.bufferedByteCount)
+            if self.memoryRoom.isLimited { persistence.settleMemory() }
+            persistence.endCommandBatch()
+            let after = persistence.lastMutationSequence
+            if after != before && !self.groupCommit.isDurable(after) {
+                connection.cork()
+                self.groupCommit.hold(self, until: after)
+            }
+            if persistence.takeSaveRequest() {
+                // The compaction flushes and syncs the log first: once it ends, every earlier write
+                // is durable as well, so its end releases everything held.
+                connection.cork()
+                self.groupCommit.holdUntilSaved(self)
+            }
+            switch result {
             case .close:
                 connection.close()
                 return
@@ -129,38 +155,6 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
                 if connection.pendingOutputBytes >= connection.highWaterMark { return }
             }
         }
-    }
-
-    /// One batch: the session answers into the connection's output; a batch that mutated is held
-    /// until its last mutation is durable (corked before anything can flush).
-    @inline(__always)
-    private func process(_ connection: Connection) -> ProcessResult {
-        // One strong reference for the whole batch: each use of the unowned property costs a
-        // check-and-retain and a release (seven of them per batch).
-        let persistence = self.persistence
-        let before = persistence.lastMutationSequence
-        // While its requests run, their bytes are not counted as input: the memory check counts
-        // what each request may add instead (counting both would refuse a value that fits).
-        self.reportInput(0)
-        let limit = connection.highWaterMark
-        let result = connection.withOutputBuffer { output in
-            self.session.process(context: persistence, output: &output, outputLimit: limit)
-        }
-        self.reportInput(self.session.bufferedByteCount)
-        if self.memoryRoom.isLimited { persistence.settleMemory() }
-        persistence.endCommandBatch()
-        let after = persistence.lastMutationSequence
-        if after != before && !self.groupCommit.isDurable(after) {
-            connection.cork()
-            self.groupCommit.hold(self, until: after)
-        }
-        if persistence.takeSaveRequest() {
-            // The compaction flushes and syncs the log first: once it ends, every earlier write is
-            // durable as well, so its end releases everything held.
-            connection.cork()
-            self.groupCommit.holdUntilSaved(self)
-        }
-        return result
     }
 
     /// Keeps this connection's share of the memory account's input part at `bytes`.

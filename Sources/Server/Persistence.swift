@@ -165,7 +165,7 @@ final class Persistence: CommandContext {
         if old != policy {
             self.logger.info("fsync policy changed", metadata: ["from": "\(old.rawValue)", "to": "\(policy.rawValue)"])
         }
-        // Waiters the change made durable hear so at the end of this iteration (endOfIteration).
+        // Connections the change made durable are sent at the end of this iteration (GroupCommit).
         return nil
     }
 
@@ -357,10 +357,10 @@ final class Persistence: CommandContext {
 
     // MARK: Group commit
 
-    /// Once per loop iteration (not after a stop closed the store: the loop then returns).
+    /// Once per loop iteration, after group commit's (not after a stop closed the store: the loop
+    /// then returns).
     private func endOfIteration() {
         guard !self.isClosed else { return }
-        self.groupCommit.endOfIteration()
         self.compactIfNeeded()
         // Output left unsent this iteration counts too: under the limit before the loop sleeps.
         if self.maxMemoryBytes > 0 { self.settleMemory() }
