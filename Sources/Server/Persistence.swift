@@ -73,7 +73,7 @@ final class Persistence: CommandContext {
     /// `--eviction` (CONFIG SET maxmemory-policy).
     var evictionPolicy = EvictionPolicy.noeviction
     /// What kv connections hold in their buffers: unsent output (each connection reports at its
-    /// flushes) and received input not yet answered (``KVStream`` reports between batches).
+    /// flushes) and received input not yet answered (``KVConnection`` reports between batches).
     let connectionBuffers = ByteGauge()
     /// The room left under the limit, for the RESP parser's check of announced bulk lengths.
     let memoryRoom = MemoryRoom()

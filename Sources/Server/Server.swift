@@ -226,7 +226,7 @@ public final class Server {
     }
 
     /// Listens for a stream service; every peer it accepts goes through
-    /// ``accept(service:peer:denial:makeSession:)``.
+    /// ``accept(service:peer:denial:makeDelegate:)``.
     /// - Parameter denial: when a peer protected mode refuses hears so (nil: the session answers
     ///   the refusal itself, as the metrics port's HTTP 403).
     @discardableResult
