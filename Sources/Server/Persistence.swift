@@ -1,25 +1,12 @@
-// The durability path between the kv protocols and the store: mutations apply at once, replies
-// that acknowledge them are held (the connection is corked) until their log records are written
-// and, under `--fsync always`, fsynced. Once per loop iteration the buffered records go out in
-// one write; the fsync of one group runs on the sync thread while the loop gathers the next
-// (group commit, pipelined), and its result comes back through the loop's inbox. Persistence
-// knows waiters only through DurabilityWaiter; it never reaches into a connection.
+// The store as the kv protocols see it: mutations apply at once, and the replies that
+// acknowledge them are held until their log records are durable by group commit
+// (GroupCommit.swift), which this drives from the loop's before-sleep hook and the sync inbox.
 
 import Dispatch
 import Logging
 import Reactor
 import Services
 import Store
-
-/// A connection whose replies wait for the log. Persistence keeps it, by identity, until then.
-protocol DurabilityWaiter: AnyObject {
-    /// The compaction SAVE asked for has finished (everything before it is durable too).
-    func saved()
-    /// Every mutation the held replies acknowledge is durable: send them.
-    func durable()
-    /// The log refused those mutations and they were rolled back: answer `reason` instead.
-    func failed(reason: String)
-}
 
 /// The store as the kv protocols see it, plus group commit. Loop thread only.
 final class Persistence: CommandContext {
@@ -45,7 +32,6 @@ final class Persistence: CommandContext {
     /// SAVE asked for it during the batch being answered (see ``takeSaveRequest()``).
     @exclusivity(unchecked) private var saveRequestedInBatch = false
     /// Connections whose replies wait for the requested compaction to end (SAVE).
-    private var saveWaiters: [DurabilityWaiter] = []
     /// Unix seconds of the last finished compaction, or of the start before any.
     private(set) var lastSaveTime = SystemClock.wallClock().seconds
     private var lastCompactionSucceeded = true
@@ -53,7 +39,7 @@ final class Persistence: CommandContext {
     /// Per-command counts while the metrics port is on (nil: off, and sessions count nothing).
     @exclusivity(unchecked) var commandStatistics: CommandStatistics?
     /// The loop's metrics counters (fsync durations, compactions), when the metrics port is on.
-    var metrics: ServerMetrics?
+    var metrics: ServerMetrics? { didSet { self.groupCommit.metrics = self.metrics } }
     /// When the last timed batch of commands ended (monotonic ns): see ``endCommandBatch()``.
     @exclusivity(unchecked) private var lastBatchEnd: UInt64 = 0
     /// Counted once per batch (loop thread only, never re-entered: no dynamic exclusivity check).
@@ -63,29 +49,13 @@ final class Persistence: CommandContext {
     // begins): no dynamic exclusivity check, which cost ~100 instructions an access.
     /// The newest mutation made through this adapter (the handler compares it before and after a batch).
     @exclusivity(unchecked) private(set) var lastMutationSequence: UInt64 = 0
-    /// Waiters for durability, by identity: the newest mutation each awaits.
-    @exclusivity(unchecked) private var waiting: [ObjectIdentifier: UInt64] = [:]
-    /// The waiters in `waiting`, in the order they first waited (they are told in that order), and
-    /// the newest sequence any of them awaits: when that is durable (every iteration's log write
-    /// under everysec and no) they all go, with no walk of the table.
-    @exclusivity(unchecked) private var waitingOrder: [DurabilityWaiter] = []
-    @exclusivity(unchecked) private var newestAwaited: UInt64 = 0
-    /// Non-nil while a pass runs (see ``pass(_:)``): work that must not run inside it.
-    @exclusivity(unchecked) private var deferredUntilPassEnds: [() -> Void]?
-    /// Holds the next group-commit sync briefly after one ends (see SyncGate.swift).
-    private var syncGate = SyncGate()
-    /// When the sync in flight (the store's `journal.state`) started.
-    private var syncStartedAt: UInt64 = 0
+    /// The held connections and the log's writes and syncs.
+    let groupCommit: GroupCommit
     /// The compaction in flight (`store.isCompacting`), so a stop can cancel it.
     private var compactionJob: CompactionJob?
     private var closeRequested: (() -> Void)?
     private var isClosed = false
-    /// Where the group commit's fdatasync runs (SyncThread.swift); the queue if no thread could
-    /// be created.
-    private let syncThread = SyncThread()
-    private let background = DispatchQueue(label: "reactord.fsync")
     private let compactionQueue = DispatchQueue(label: "reactord.compaction")
-    private var syncInbox: Inbox<SyncDone>!
     private var compactionInbox: Inbox<CompactionDone>!
     private var everysecTimer: TimerID?
     /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
@@ -103,7 +73,7 @@ final class Persistence: CommandContext {
     /// `--eviction` (CONFIG SET maxmemory-policy).
     var evictionPolicy = EvictionPolicy.noeviction
     /// What kv connections hold in their buffers: unsent output (each connection reports at its
-    /// flushes) and received input not yet answered (``KVStream`` reports between batches).
+    /// flushes) and received input not yet answered (``KVConnection`` reports between batches).
     let connectionBuffers = ByteGauge()
     /// The room left under the limit, for the RESP parser's check of announced bulk lengths.
     let memoryRoom = MemoryRoom()
@@ -119,13 +89,6 @@ final class Persistence: CommandContext {
     /// A slice of active expiry is owed on the next loop iteration.
     struct ExpiryBacklog: Sendable {}
 
-    struct SyncDone: Sendable {
-        let job: SyncJob
-        let result: SyncResult
-        /// How long the fdatasync took.
-        let nanoseconds: UInt64
-    }
-
     struct CompactionDone: Sendable {
         let job: CompactionJob
         let result: Result<Void, StoreError>
@@ -136,9 +99,10 @@ final class Persistence: CommandContext {
         self.loop = loop
         self.logger = logger
         self.statisticsExtra = statisticsExtra
-        self.syncInbox = loop.makeInbox { [unowned self] (done: SyncDone) in self.pass { self.syncFinished(done) } }
+        self.groupCommit = GroupCommit(store: store, loop: loop, logger: logger)
+        self.groupCommit.syncDone = loop.makeInbox { [unowned self] (done: GroupCommit.SyncDone) in self.syncFinished(done) }
         self.compactionInbox = loop.makeInbox { [unowned self] (done: CompactionDone) in self.compactionFinished(done) }
-        loop.addBeforeSleepHook { [unowned self] in self.pass { self.endOfIteration() } }
+        loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
         self.expiryInbox = loop.makeInbox { [unowned self] (_: ExpiryBacklog) in
             self.expiryBacklogPosted = false
             self.expireSlice()
@@ -168,7 +132,7 @@ final class Persistence: CommandContext {
     private func scheduleEverysecTimer() {
         if self.store.configuration.fsync == .everysec, self.everysecTimer == nil {
             self.everysecTimer = self.loop.scheduleTimer(after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)) {
-                [unowned self] in self.startSync()
+                [unowned self] in self.groupCommit.startSync()
             }
         } else if self.store.configuration.fsync != .everysec, let timer = self.everysecTimer {
             self.loop.cancelTimer(timer)
@@ -201,7 +165,7 @@ final class Persistence: CommandContext {
         if old != policy {
             self.logger.info("fsync policy changed", metadata: ["from": "\(old.rawValue)", "to": "\(policy.rawValue)"])
         }
-        // Waiters the change made durable hear so at the end of this iteration (endOfIteration).
+        // Connections the change made durable are sent at the end of this iteration (GroupCommit).
         return nil
     }
 
@@ -371,10 +335,6 @@ final class Persistence: CommandContext {
         return self.saveRequestedInBatch
     }
 
-    /// Tells `waiter` (``DurabilityWaiter/saved()`` or ``DurabilityWaiter/failed(reason:)``) when
-    /// the requested compaction ends.
-    func holdUntilSaved(_ waiter: DurabilityWaiter) { self.saveWaiters.append(waiter) }
-
     func shutdown(save: Bool?) {
         self.closingCompaction = save.map { $0 ? .always : .never } ?? .withinBudget
         self.shutdownHandler()
@@ -395,154 +355,24 @@ final class Persistence: CommandContext {
         statistics.endBatch(nanoseconds: now &- min(start, now))
     }
 
-    // MARK: Holding replies
+    // MARK: Group commit
 
-    /// Whether replies depending on `sequence` may go out now.
-    func isDurable(_ sequence: UInt64) -> Bool { sequence <= self.store.durableSequence }
-
-    /// Tells `waiter` once `sequence` (and every mutation before it) is durable, or failed.
-    func hold(_ waiter: DurabilityWaiter, until sequence: UInt64) {
-        let id = ObjectIdentifier(waiter)
-        if let index = self.waiting.index(forKey: id) {
-            self.waiting.values[index] = max(self.waiting.values[index], sequence)
-        } else {
-            self.waiting[id] = sequence
-            self.waitingOrder.append(waiter)
-        }
-        self.newestAwaited = max(self.newestAwaited, sequence)
-    }
-
-    /// Stops waiting for `waiter` (its connection closed).
-    func forget(_ waiter: DurabilityWaiter) {
-        if self.waiting.removeValue(forKey: ObjectIdentifier(waiter)) != nil {
-            self.waitingOrder.removeAll { $0 === waiter }
-        }
-        self.saveWaiters.removeAll { $0 === waiter }
-    }
-
-    /// Runs `work` now, or when the pass in progress ends. A connection that closes while its
-    /// held replies are released (or refused) reports its close through here, so what the close
-    /// sets off (the last connection of a graceful stop closes the store) never runs in the
-    /// middle of a pass: closes are handled asynchronously, as redis's freeClientAsync does.
-    func afterPass(_ work: @escaping () -> Void) {
-        if self.deferredUntilPassEnds != nil {
-            self.deferredUntilPassEnds!.append(work)
-        } else {
-            work()
-        }
-    }
-
-    /// One entry point's work (an iteration's end, a finished sync), during which waiters are
-    /// told; work deferred with ``afterPass(_:)`` runs once it is over.
-    private func pass(_ body: () -> Void) {
-        assert(self.deferredUntilPassEnds == nil, "passes do not nest")
-        self.deferredUntilPassEnds = []
-        body()
-        let deferred = self.deferredUntilPassEnds ?? []
-        self.deferredUntilPassEnds = nil
-        for work in deferred { work() }
-    }
-
-    /// Takes out the waiters `isDue` picks, oldest first: the table is settled before any of
-    /// them is called (a waiter may wait again at once).
-    private func takeWaiters(where isDue: (UInt64) -> Bool) -> [DurabilityWaiter] {
-        var due: [DurabilityWaiter] = []
-        self.waitingOrder.removeAll { waiter in
-            let id = ObjectIdentifier(waiter)
-            guard let sequence = self.waiting[id], isDue(sequence) else { return false }
-            self.waiting.removeValue(forKey: id)
-            due.append(waiter)
-            return true
-        }
-        return due
-    }
-
-    /// Takes out every waiter, oldest first (the table keeps its capacity).
-    private func takeAllWaiters() -> [DurabilityWaiter] {
-        let all = self.waitingOrder
-        self.waitingOrder.removeAll(keepingCapacity: true)
-        self.waiting.removeAll(keepingCapacity: true)
-        return all
-    }
-
-    /// Once per loop iteration: one write for every record the iteration produced, then the
-    /// replies that write made durable go out (everysec/no), or an fsync starts (always).
+    /// Once per loop iteration, after group commit's (not after a stop closed the store: the loop
+    /// then returns).
     private func endOfIteration() {
-        // A graceful stop may have closed the store earlier in this iteration (a finished sync
-        // let it close); the loop returns after this iteration.
         guard !self.isClosed else { return }
-        if self.store.bufferedBytes > 0 {
-            self.apply(self.store.writeBuffered())
-        }
-        if self.store.configuration.fsync == .always { self.startSync() }
-        self.releaseDurable()
         self.compactIfNeeded()
         // Output left unsent this iteration counts too: under the limit before the loop sleeps.
         if self.maxMemoryBytes > 0 { self.settleMemory() }
     }
 
-    private func startSync() {
-        // Also while a compaction runs: it reads the rotated segment, the sync covers the new log
-        // (and, first after a rotation, the directory); under `everysec` a long compaction must not
-        // stretch the second of writes a power cut may take.
-        guard !self.isClosed, !self.store.journal.state.isSyncing else { return }
-        let now = SystemClock.monotonicNanoseconds()
-        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
-        guard self.syncGate.mayStart(waiting: waiting, now: now) else {
-            // Held (SyncGate.swift): the loop must not sleep past the hold's end.
-            self.loop.wakeNoLaterThan(self.syncGate.deadline)
-            return
-        }
-        guard let job = self.store.makeSyncJob() else { return }
-        self.syncStartedAt = now
-        let inbox = self.syncInbox!
-        let sync: @Sendable () -> Void = {
-            let start = SystemClock.monotonicNanoseconds()
-            let result = job.run()
-            inbox.post(SyncDone(job: job, result: result, nanoseconds: SystemClock.monotonicNanoseconds() &- start))
-        }
-        if let thread = self.syncThread { thread.submit(sync) } else { self.background.async(execute: sync) }
-    }
-
-    private func syncFinished(_ done: SyncDone) {
-        let syncedBefore = self.store.journal.sequences.synced
-        self.metrics?.fsyncDurations.record(done.nanoseconds)
-        self.apply(self.store.completeSync(done.job, result: done.result))
+    /// A sync reported back: a policy CONFIG SET asked for meanwhile applies before the next one.
+    private func syncFinished(_ done: GroupCommit.SyncDone) {
+        self.groupCommit.finishSync(done)
         if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }
-        self.releaseDurable()
-        let now = SystemClock.monotonicNanoseconds()
-        let answered = Int(done.job.sequence - min(done.job.sequence, syncedBefore))
-        let synced = self.store.journal.sequences.synced
-        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, synced))
-        if self.store.configuration.fsync == .always, case .success = done.result {
-            // The writes of the clients just answered join the next group, up to the hold; while
-            // it lasts, startSync keeps the loop from sleeping past its end (no timer).
-            self.syncGate.syncFinished(answered: answered, waiting: waiting,
-                                       duration: now - min(now, self.syncStartedAt), now: now)
-        }
-        // Records written while this sync ran form the next group.
-        if self.store.configuration.fsync == .always { self.startSync() }
+        self.groupCommit.continueAfterSync(done)
         self.compactIfNeeded()
         self.closeIfIdle()
-    }
-
-    private func apply(_ outcome: WriteOutcome) {
-        guard case .failed(let sequences, let error) = outcome else { return }
-        self.logger.error("log write failed: refusing the affected writes", metadata: ["error": "\(error)"])
-        // A failure rolls back every mutation that was not yet durable, so a waiter is
-        // affected exactly when its newest awaited mutation is in the failed range.
-        for waiter in self.takeWaiters(where: { sequences.contains($0) }) {
-            waiter.failed(reason: error.description)
-        }
-    }
-
-    private func releaseDurable() {
-        guard !self.waiting.isEmpty else { return }
-        let durable = self.store.durableSequence
-        let due = self.newestAwaited <= durable ? self.takeAllWaiters() : self.takeWaiters(where: { $0 <= durable })
-        for waiter in due {
-            waiter.durable()
-        }
     }
 
     // MARK: Compaction
@@ -571,18 +401,16 @@ final class Persistence: CommandContext {
         self.compactionJob = nil
         self.store.finishCompaction(done.job, result: done.result)
         self.lastCompactionSucceeded = true
-        let savers = self.saveWaiters
-        self.saveWaiters = []
         if case .failure(let error) = done.result {
             self.metrics?.compactionsFailed += 1
             self.lastCompactionSucceeded = false
             self.logger.error("compaction failed", metadata: ["error": "\(error)"])
-            self.pass { for waiter in savers { waiter.failed(reason: error.description) } }
+            self.groupCommit.saveFinished(failure: error.description)
         } else {
             self.metrics?.compactionsSucceeded += 1
             self.lastSaveTime = SystemClock.wallClock().seconds
             self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
-            self.pass { for waiter in savers { waiter.saved() } }
+            self.groupCommit.saveFinished(failure: nil)
         }
         self.closeIfIdle()
     }
@@ -738,24 +566,18 @@ final class Persistence: CommandContext {
 
     // MARK: Shutdown
 
-    /// A server dropped without a close still ends its sync thread.
-    deinit { self.syncThread?.stop() }
-
     /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
-    /// Asked for during a pass (a waiter's connection was the last one of a graceful stop), it
-    /// starts when the pass is over, like every other consequence of a close.
+    /// Not from inside group commit's sends (the server asks for it from its own inbox).
     func close(then done: @escaping () -> Void) {
-        self.afterPass { [unowned self] in
-            if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
-            self.everysecTimer = nil
-            // A long compaction in flight would hold the stop: it stops at its next megabyte, its
-            // segments stay (replayed at the next start), and the store decides whether a final
-            // compaction fits in the time a stop has.
-            self.compactionJob?.cancel()
-            if let timer = self.expiryTimer { self.loop.cancelTimer(timer) }
-            self.closeRequested = done
-            self.closeIfIdle()
-        }
+        if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+        self.everysecTimer = nil
+        // A long compaction in flight would hold the stop: it stops at its next megabyte, its
+        // segments stay (replayed at the next start), and the store decides whether a final
+        // compaction fits in the time a stop has.
+        self.compactionJob?.cancel()
+        if let timer = self.expiryTimer { self.loop.cancelTimer(timer) }
+        self.closeRequested = done
+        self.closeIfIdle()
     }
 
     private func closeIfIdle() {
@@ -763,7 +585,7 @@ final class Persistence: CommandContext {
         else { return }
         self.closeRequested = nil
         self.isClosed = true
-        self.syncThread?.stop()
+        self.groupCommit.stop()
         do {
             try self.store.close(compacting: self.closingCompaction)
         } catch {

@@ -37,11 +37,15 @@ public final class Server {
     private var datagramSockets: [DatagramSocket] = []
     private(set) var persistence: Persistence?
     private var nextClientID = 1
-    /// Every connection accepted and not yet closed, by its handler: what a graceful stop closes.
-    private(set) var connections: [ObjectIdentifier: StreamHandler] = [:]
+    /// Every connection accepted and not yet closed, by its delegate: what a graceful stop closes.
+    private(set) var connections: [ObjectIdentifier: any ServedConnection] = [:]
     private var shuttingDown = false
     private var signalSources: [DispatchSourceSignal] = []
     private var shutdownInbox: Inbox<CInt>?
+    /// Told when the last connection of a graceful stop has closed: the stop ends from here, never
+    /// from inside the close (which may come while group commit sends held replies).
+    private var lastCloseInbox: Inbox<LastConnectionClosed>?
+    struct LastConnectionClosed: Sendable {}
     /// systemd's notify socket, once ``announceReady(to:)`` ran (SystemdNotifier.swift).
     var notifier: SystemdNotifier?
     /// The endpoints bound by ``start()``.
@@ -97,6 +101,7 @@ public final class Server {
             self.logger.info("signal received: stopping", metadata: ["signal": "\(signal)"])
             self.beginShutdown()
         }
+        self.lastCloseInbox = self.loop.makeInbox { [unowned self] (_: LastConnectionClosed) in self.finishShutdown() }
         return self.endpoints
     }
 
@@ -110,12 +115,12 @@ public final class Server {
         let host = self.configuration.host
         let maxLine = self.configuration.maxLineBytes
         if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
-            try self.listen(service: .kv, host: host, port: port, denial: .afterFirstByte) { [unowned self] in
+            try self.listen(service: .kv, host: host, port: port, denial: .afterFirstByte) { [unowned self] _, onClose in
                 self.nextClientID += 1
                 self.kvConnectionsReceived += 1
                 let local = self.endpoints.first { $0.service == "kv" }.map { "\($0.address)" } ?? ""
-                return KVStream(persistence: persistence, configuration: self.configuration, clientID: self.nextClientID,
-                                localAddress: local)
+                return KVConnection(persistence: persistence, configuration: self.configuration, clientID: self.nextClientID,
+                                    localAddress: local, onClose: onClose)
             }
         }
         if case .port(let port) = self.configuration.echoPort {
@@ -221,7 +226,7 @@ public final class Server {
     }
 
     /// Listens for a stream service; every peer it accepts goes through
-    /// ``accept(service:peer:denial:makeSession:)``.
+    /// ``accept(service:peer:denial:makeDelegate:)``.
     /// - Parameter denial: when a peer protected mode refuses hears so (nil: the session answers
     ///   the refusal itself, as the metrics port's HTTP 403).
     @discardableResult
@@ -239,10 +244,22 @@ public final class Server {
         service: ServiceName, host: String, port: Int, denial: DeniedStream.Moment?,
         makeSession: @escaping (_ admitted: Bool) -> StreamSession
     ) throws(ServerError) -> SocketAddress {
+        try self.listen(service: service, host: host, port: port, denial: denial) { [unowned self] admitted, onClose in
+            StreamHandler(session: makeSession(admitted), loop: self.loop, onClose: onClose)
+        }
+    }
+
+    /// ``listen(service:host:port:denial:makeSession:)`` for a service with a delegate of its own:
+    /// `makeDelegate` hears whether the peer was admitted and what to tell once it has closed.
+    @discardableResult
+    func listen(
+        service: ServiceName, host: String, port: Int, denial: DeniedStream.Moment?,
+        makeDelegate: @escaping (_ admitted: Bool, _ onClose: @escaping (any ServedConnection) -> Void) -> any ServedConnection
+    ) throws(ServerError) -> SocketAddress {
         let address = try self.address(service: service.label, host: host, port: port)
         do {
             let listener = try Listener(loop: self.loop, address: address) { [unowned self] peer in
-                self.accept(service: service, peer: peer, denial: denial, makeSession: makeSession)
+                self.accept(service: service, peer: peer, denial: denial, makeDelegate: makeDelegate)
             }
             self.listeners.append(listener)
             self.endpoints.append(ListeningEndpoint(service: service.label, transport: "tcp", address: listener.localAddress))
@@ -320,12 +337,13 @@ public final class Server {
     /// The one place connections are admitted: refused while stopping, answered with one line
     /// past the limit (existing clients never notice), answered with protected mode's DENIED
     /// line if ``admits(_:)`` refuses the peer (or, with no `denial`, by a session that answers the
-    /// refusal itself), otherwise served by a stream handler. Either handler is in the live set
-    /// until its close is reported to ``connectionClosed(_:service:)``, so a refused peer that
+    /// refusal itself), otherwise served by the service's delegate. Either delegate is in the live
+    /// set until its close is reported to ``connectionClosed(_:service:)``, so a refused peer that
     /// never sends its first byte still counts against the limit and is closed by a graceful stop
     /// and the idle sweep.
     private func accept(
-        service: ServiceName, peer: SocketAddress, denial: DeniedStream.Moment?, makeSession: (_ admitted: Bool) -> StreamSession
+        service: ServiceName, peer: SocketAddress, denial: DeniedStream.Moment?,
+        makeDelegate: (_ admitted: Bool, _ onClose: @escaping (any ServedConnection) -> Void) -> any ServedConnection
     ) -> ConnectionDelegate? {
         guard !self.shuttingDown else { return nil }
         guard self.connections.count < self.maxConnections else {
@@ -334,18 +352,16 @@ public final class Server {
             return RefusedConnection(line: Self.maxConnectionsReply)
         }
         let admitted = self.admits(peer)
-        let session: StreamSession
         if !admitted {
             self.rejectedConnections += 1
             self.deniedConnections += 1
         }
+        let onClose: (any ServedConnection) -> Void = { [unowned self] in self.connectionClosed($0, service: service) }
+        let handler: any ServedConnection
         if !admitted, let denial {
-            session = DeniedStream(moment: denial)
+            handler = StreamHandler(session: DeniedStream(moment: denial), loop: self.loop, onClose: onClose)
         } else {
-            session = makeSession(admitted)
-        }
-        let handler = StreamHandler(session: session, loop: self.loop) { [unowned self] in
-            self.connectionClosed($0, service: service)
+            handler = makeDelegate(admitted, onClose)
         }
         self.connections[ObjectIdentifier(handler)] = handler
         // A peer protected mode turns away is served its refusal, but counted as refused.
@@ -369,19 +385,12 @@ public final class Server {
     /// UDP datagrams protected mode dropped.
     public private(set) var deniedDatagrams = 0
 
-    private func connectionClosed(_ handler: StreamHandler, service: ServiceName) {
+    private func connectionClosed(_ handler: any ServedConnection, service: ServiceName) {
         self.metrics.closed(service)
-        let finish = { [unowned self] in
-            self.connections.removeValue(forKey: ObjectIdentifier(handler))
-            if self.shuttingDown && self.connections.isEmpty { self.finishShutdown() }
-        }
-        // A close may happen while Persistence tells waiters their writes are durable; what it
-        // sets off (the end of a graceful stop closes the store) waits until that pass is over.
-        if let persistence = self.persistence {
-            persistence.afterPass(finish)
-        } else {
-            finish()
-        }
+        self.connections.removeValue(forKey: ObjectIdentifier(handler))
+        // The stop ends once this close is over, as Redis frees clients asynchronously: the close
+        // may come while group commit sends held replies, and the end of a stop closes the store.
+        if self.shuttingDown && self.connections.isEmpty { self.lastCloseInbox?.post(LastConnectionClosed()) }
     }
 
     static let maxConnectionsReply: [UInt8] = Array("ERR max connections reached\n".utf8)

@@ -1,16 +1,24 @@
-// The one connection delegate for every stream service: reads go to the session, its replies
-// go out, with the session's `.outputFull` and the connection's high-water mark forming the
-// backpressure loop, a half-closed peer answered in full before the close, and the one timer a
-// session may ask for cancelled when the connection closes. What differs between services
-// (kv's durability hold, file's sendfile, time's ticks) lives in their StreamSession.
+// The connection delegate the simple stream services share (echo, time, file, the metrics
+// port's HTTP, protected mode's refusal): reads go to the session, its replies go out, with the
+// session's `.outputFull` and the connection's high-water mark forming the backpressure loop, a
+// half-closed peer answered in full before the close, and the one timer a session may ask for
+// cancelled when the connection closes. What differs between them (file's sendfile, time's
+// ticks, a scrape rendered off the loop) lives in their StreamSession. kv connections have a
+// delegate of their own (KVConnection.swift).
 
 import Reactor
 import Services
 
+/// A connection's delegate as the server keeps it until the close (what a graceful stop closes).
+protocol ServedConnection: ConnectionDelegate {
+    /// The connection, from its open until its close.
+    var connection: Connection? { get }
+}
+
 /// A service as the stream handler drives it. Loop thread only.
 protocol StreamSession: AnyObject {
     /// The connection is open: say a greeting, or keep `handler` to call back later (a session
-    /// that holds replies calls ``StreamHandler/resume()``). Default: nothing.
+    /// that waits for work off the loop calls ``StreamHandler/resume()``). Default: nothing.
     func open(_ connection: Connection, handler: StreamHandler)
     /// Buffers received bytes.
     func receive(_ bytes: UnsafeRawBufferPointer)
@@ -30,9 +38,6 @@ protocol StreamSession: AnyObject {
     /// The session waits for work off the loop before it can answer the rest (a scrape being
     /// rendered): a peer's EOF is not acted on until it calls ``StreamHandler/resume()``. Default: false.
     var isWaiting: Bool { get }
-    /// Whether ``process(_:outputLimit:)`` could answer anything now: false when every byte
-    /// received has been answered, so a ``StreamHandler/resume()`` need not call it. Default: true.
-    var hasUnansweredInput: Bool { get }
 }
 
 extension StreamSession {
@@ -42,11 +47,10 @@ extension StreamSession {
     func outputBacklogChanged(_ bytes: Int) {}
     func closed() {}
     var isWaiting: Bool { false }
-    var hasUnansweredInput: Bool { true }
 }
 
 /// One stream connection's delegate, whatever its service.
-final class StreamHandler: ConnectionDelegate {
+final class StreamHandler: ServedConnection {
     let session: StreamSession
     /// The connection, from the moment it opens until it closes (cleared then). Not `weak`: a weakly
     /// referenced object keeps its counts in a side table and every retain and release of it takes
@@ -101,9 +105,7 @@ final class StreamHandler: ConnectionDelegate {
     func resume() {
         guard let connection = self.connection else { return }
         connection.uncork()
-        // After a durable write nothing is usually left to answer: every reply to a client at
-        // `-P 1` went through here, and an empty pass cost a whole batch's setup.
-        if connection.state == .open && (self.session.hasUnansweredInput || connection.readEOF) { self.pump(connection) }
+        if connection.state == .open { self.pump(connection) }
     }
 
     /// Calls the session's ``StreamSession/timerFired(_:)`` every `interval` until

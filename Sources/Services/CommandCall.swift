@@ -3,7 +3,7 @@
 // go through here so a failed log write is answered the same way by every command.
 
 /// What a running command works with: the context, the connection's client state, the reply
-/// writer and the clock. One per ``CommandSession/process(context:output:outputLimit:)`` call.
+/// writer and the clock. One per ``KVSession/process(context:output:outputLimit:)`` call.
 struct CommandCall {
     /// The keyspace and server state.
     let context: any CommandContext

@@ -1,10 +1,31 @@
-// What the server runs on a kv connection: the first byte received picks the protocol for the
-// connection's whole life (docs/protocol.md "RESP on the kv port"): `*` is RESP, anything else the line
-// protocol. Both sessions are built up front (neither allocates until it is fed); both run the
-// same command table, differing only in framer and reply encoding.
+// One kv connection's protocol machine: bytes in, a framer cuts them into argument vectors, the
+// command table answers each into the connection's output. The first byte received picks the
+// framer for the connection's whole life (docs/protocol.md "RESP on the kv port"): `*` is RESP,
+// anything else the line protocol. Both framers are built up front (neither allocates until it
+// is fed); the one the connection speaks decides command names, arities and the reply encoding.
+// No I/O here: ServicesTests drive it with no socket.
 
-/// One kv connection: sniffs the protocol, then forwards to the line or the RESP command session.
-/// Event-loop thread only.
+/// A framer that yields argument vectors for the command table.
+protocol CommandFramer: RequestFramer where Request == ArgumentVector {
+    /// Hands the framer the connection's authentication state (RESP limits requests until set).
+    mutating func attach(_ authentication: AuthenticationState)
+    /// The protocol it frames (command names, arities and limits differ per protocol).
+    static var wireProtocol: KVSession.WireProtocol { get }
+}
+
+extension LineCommandFramer: CommandFramer {
+    mutating func attach(_ authentication: AuthenticationState) {}
+    static var wireProtocol: KVSession.WireProtocol { .line }
+}
+
+extension RESPParser: CommandFramer {
+    static var wireProtocol: KVSession.WireProtocol { .resp }
+}
+
+/// One kv connection, whatever its protocol. Event-loop thread only.
+///
+/// Feed received bytes with ``receive(_:)``, then call ``process(context:output:outputLimit:)``,
+/// which answers every complete buffered request in order.
 public struct KVSession {
     /// The protocol a connection speaks, once its first byte has arrived.
     public enum WireProtocol: Equatable, Sendable {
@@ -14,25 +35,58 @@ public struct KVSession {
 
     /// Nil until the first byte has been received.
     public private(set) var negotiatedProtocol: WireProtocol?
-    private var line: CommandSession<LineCommandFramer>
-    private var resp: CommandSession<RESPParser>
+    // The framers and the rest apart: a batch runs with both borrowed at once.
+    private var line: LineCommandFramer
+    private var resp: RESPParser
+    private var state: State
+
+    /// What a connection keeps between batches besides its framer.
+    struct State {
+        let client: ClientState
+        var encoding = ReplyEncoding.line
+        /// The protocol's command names, kept here so dispatch reads no global.
+        var names = CommandTable.lineNames
+        let maxValueBytes: Int
+        let now: () -> (seconds: Int, microseconds: Int)
+        /// Set after QUIT/`bye` or a framing error: later bytes are dropped, every call answers `.close`.
+        var closed = false
+        /// What the client registry shows for this connection, to update it only on change.
+        var shownCommand: StaticString?
+        var shownName: [UInt8]?
+        var shownEncoding = ReplyEncoding.line
+    }
 
     /// - Parameters:
-    ///   - maxLineBytes: the longest line-protocol request (`--max-line`).
-    ///   - maxValueBytes: the longest value on either protocol (`--max-value`).
+    ///   - wireProtocol: the protocol, when known before the first byte (tests); nil: sniffed.
+    ///   - maxLineBytes: the longest line-protocol request, terminator not counted (`--max-line`).
+    ///   - maxValueBytes: the longest value on either protocol (`--max-value`, Redis's
+    ///     `proto-max-bulk-len`); on the line protocol longer is `ERR value too large`, in RESP a
+    ///     protocol error.
+    ///   - maxRequestBytes: the most bytes one incomplete RESP request may hold buffered before
+    ///     the connection is refused (Redis's `client-query-buffer-limit`). Raised to at least
+    ///     `2 * maxValueBytes + 1024`, so that a SET of the largest key and value always fits.
     ///   - clientID: the id RESP's `HELLO` and `CLIENT ID` report.
     ///   - now: the wall clock for RESP's `TIME`, as seconds and microseconds since the Unix epoch.
     ///   - memoryRoom: the room left under the memory limit; a RESP bulk announced past it is
     ///     refused (`-OOM`, then the close) before its body is buffered. Nil: no such check.
     public init(
+        speaking wireProtocol: WireProtocol? = nil,
         maxLineBytes: Int = 65536,
         maxValueBytes: Int = 1 << 20,
+        maxRequestBytes: Int = 1 << 26,
         clientID: Int = 0,
         now: @escaping () -> (seconds: Int, microseconds: Int),
         memoryRoom: MemoryRoom? = nil
     ) {
-        self.line = CommandSession(maxLineBytes: maxLineBytes, maxValueBytes: maxValueBytes, clientID: clientID, now: now)
-        self.resp = CommandSession(maxValueBytes: maxValueBytes, clientID: clientID, now: now, memoryRoom: memoryRoom)
+        precondition(maxValueBytes >= 0)
+        let client = ClientState(id: clientID, name: nil)
+        self.line = LineCommandFramer(maxLineBytes: maxLineBytes)
+        var resp = RESPParser(maxBulkBytes: maxValueBytes, maxRequestBytes: max(maxRequestBytes, 2 * maxValueBytes + 1024))
+        resp.attach(memoryRoom)
+        resp.attach(client.authentication)
+        self.resp = resp
+        self.state = State(client: client, maxValueBytes: maxValueBytes, now: now)
+        if let wireProtocol { self.negotiate(wireProtocol) }
     }
 
     /// Bytes received but not yet answered.
@@ -44,26 +98,40 @@ public struct KVSession {
         }
     }
 
+    /// The encoding replies are written in now.
+    var replyEncoding: ReplyEncoding { self.state.encoding }
+
+    /// The capacity of the RESP input buffer, for tests that check nothing is reserved on a claim.
+    var parserCapacity: Int { self.resp.capacity }
+
     /// The protocol a connection whose first byte is `firstByte` speaks: `*` is RESP, anything
     /// else the line protocol.
     public static func wireProtocol(firstByte: UInt8) -> WireProtocol {
         firstByte == UInt8(ascii: "*") ? .resp : .line
     }
 
-    /// Buffers received bytes; the first byte ever received decides the protocol.
+    private mutating func negotiate(_ wireProtocol: WireProtocol) {
+        self.negotiatedProtocol = wireProtocol
+        let encoding: ReplyEncoding = wireProtocol == .resp ? .resp2 : .line
+        (self.state.encoding, self.state.shownEncoding) = (encoding, encoding)
+        self.state.names = CommandTable.names(on: wireProtocol)
+    }
+
+    /// Buffers received bytes; the first byte ever received decides the protocol. Nothing is
+    /// answered until ``process(context:output:outputLimit:)``.
     public mutating func receive(_ bytes: UnsafeRawBufferPointer) {
+        guard !self.state.closed else { return }
         if self.negotiatedProtocol == nil {
             guard let first = bytes.first else { return }
-            self.negotiatedProtocol = Self.wireProtocol(firstByte: first)
+            self.negotiate(Self.wireProtocol(firstByte: first))
         }
         switch self.negotiatedProtocol {
-        case .resp: self.resp.receive(bytes)
-        default: self.line.receive(bytes)
+        case .resp: self.resp.append(bytes)
+        default: self.line.append(bytes)
         }
     }
 
-    /// Answers buffered complete requests in the negotiated protocol, appending the replies to
-    /// `output`.
+    /// Answers buffered complete requests in order, appending the replies to `output`.
     ///
     /// - Parameters:
     ///   - context: the keyspace and server state.
@@ -72,26 +140,108 @@ public struct KVSession {
     /// - Returns: `.close` after QUIT/`bye` or a framing error (flush `output`, then close);
     ///   `.outputFull` when the limit was reached with input still buffered (call again after
     ///   draining); otherwise `.needMoreData`.
-    public mutating func process(
-        context: any CommandContext,
-        output: inout [UInt8],
+    ///
+    /// The context is an existential on purpose: it is a class, so passing it boxes nothing, and
+    /// the loop below stays fully specialised per framer.
+    public mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
+        if self.state.closed { return .close }
+        switch self.negotiatedProtocol {
+        case nil: return .needMoreData
+        case .line: return Self.answer(&self.line, &self.state, context: context, output: &output, outputLimit: outputLimit)
+        case .resp: return Self.answer(&self.resp, &self.state, context: context, output: &output, outputLimit: outputLimit)
+        }
+    }
+
+    /// The request loop: frames requests and runs each through the command table until more
+    /// bytes are needed, the output reaches its limit, or the connection must close.
+    @inline(__always)
+    private static func answer<Framer: CommandFramer>(
+        _ framer: inout Framer, _ state: inout State, context: any CommandContext, output: inout [UInt8],
         outputLimit: Int
     ) -> ProcessResult {
-        switch self.negotiatedProtocol {
-        case nil: .needMoreData
-        case .line: self.line.process(context: context, output: &output, outputLimit: outputLimit)
-        case .resp: self.resp.process(context: context, output: &output, outputLimit: outputLimit)
+        let client = state.client
+        if !client.authenticated && context.password == nil { client.markAuthenticated() }
+        // The writer takes the connection's output for the batch and hands it back: two swaps, no copy.
+        var call = CommandCall(
+            context: context, client: client, reply: ReplyWriter(encoding: state.encoding), now: state.now,
+            maxValueBytes: state.maxValueBytes)
+        swap(&call.reply.output, &output)
+        defer { swap(&call.reply.output, &output) }
+        call.monitoring = context.clients.hasMonitors
+        call.watchesActive = !context.watches.isEmpty
+        call.memoryLimited = context.maxMemoryBytes > 0
+        call.statistics = context.commandStatistics?.recorder
+        call.intercepting = !client.authenticated || client.transaction != nil || call.monitoring || call.memoryLimited
+        let (names, maxValueBytes, now) = (state.names, state.maxValueBytes, state.now)
+        let slowLog = context.slowLog
+        defer { Self.endBatch(&state, call, context: context) }
+        while true {
+            if call.reply.output.count >= outputLimit {
+                return framer.bufferedByteCount > 0 ? .outputFull : .needMoreData
+            }
+            switch framer.next() {
+            case .needMoreData:
+                framer.releaseIfIdle()
+                return .needMoreData
+            case .failed(let error):
+                error.commandError.write(to: &call.reply.output, encoding: call.reply.encoding)
+                state.closed = true
+                return .close
+            case .request(let arguments):
+                // SLOWLOG: every command timed, as Redis does (two clock reads; none when disabled).
+                let start = slowLog.thresholdMicroseconds >= 0 ? now() : nil
+                CommandTable.execute(
+                    arguments, on: Framer.wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+                if let start {
+                    let end = now()
+                    let elapsed = (end.seconds - start.seconds) * 1_000_000 + end.microseconds - start.microseconds
+                    if elapsed >= slowLog.thresholdMicroseconds { Self.logSlow(arguments, elapsed, end, &call) }
+                }
+                if call.closeAfterReply {
+                    state.closed = true
+                    return .close
+                }
+            }
         }
+    }
+
+    /// Once per batch, not per request: the command count, and the client registry only when
+    /// something it shows changed (the last command's name, the client name, the protocol).
+    @inline(__always)
+    private static func endBatch(_ state: inout State, _ call: borrowing CommandCall, context: any CommandContext) {
+        state.encoding = call.reply.encoding
+        guard call.commandCount > 0 else { return }
+        context.countCommands(call.commandCount)
+        let (name, encoding, lastCommand) = (call.client.name, call.reply.encoding, call.lastCommand)
+        if lastCommand?.utf8Start != state.shownCommand?.utf8Start || name != state.shownName
+            || encoding != state.shownEncoding
+        {
+            (state.shownCommand, state.shownName, state.shownEncoding) = (lastCommand, name, encoding)
+            context.clients.update(id: call.client.id) { record in
+                record.name = name ?? []
+                record.protocolVersion = encoding == .resp3 ? 3 : 2
+                if let lastCommand { record.lastCommand = lastCommand }
+            }
+        }
+    }
+
+    /// Records one slow command.
+    @inline(never)
+    static func logSlow(
+        _ arguments: ArgumentVector, _ microseconds: Int, _ end: (seconds: Int, microseconds: Int), _ call: inout CommandCall
+    ) {
+        let record = call.context.clients.record(id: call.client.id)
+        call.context.slowLog.record(
+            arguments, microseconds: microseconds, at: end.seconds, client: Array((record?.address ?? "").utf8),
+            name: call.client.name ?? [])
     }
 
     /// Drops what the connection holds in the context's shared state (its WATCHes). Call once
     /// when the connection closes.
     public mutating func release(context: any CommandContext) {
-        switch self.negotiatedProtocol {
-        case nil: break
-        case .line: self.line.release(context: context)
-        case .resp: self.resp.release(context: context)
-        }
+        for entry in self.state.client.watched { context.watches.unwatch(entry.key) }
+        self.state.client.watched = []
+        self.state.client.transaction = nil
     }
 
     /// One error line in the connection's protocol (`-ERR <reason>\r\n` in RESP, `ERR <reason>\n`
@@ -99,7 +249,7 @@ public struct KVSession {
     /// CR and LF in `reason` become spaces.
     public func errorLine(reason: String) -> [UInt8] {
         var output: [UInt8] = []
-        let encoding = self.negotiatedProtocol == .resp ? self.resp.replyEncoding : self.line.replyEncoding
+        let encoding: ReplyEncoding = self.negotiatedProtocol == .resp ? self.state.encoding : .line
         CommandError.storage(StorageError(reason: reason)).write(to: &output, encoding: encoding)
         return output
     }

@@ -1,6 +1,8 @@
-// The one request loop every stream session runs (kv in either protocol, time): a framer cuts
-// buffered bytes into requests, a handler answers each into the caller's output, and the loop
-// stops for more bytes, for backpressure at the output limit, or to close. No I/O here.
+// Framing shared by the stream services: what a framer yields, and the request loop the time
+// service runs (a framer cuts buffered bytes into requests, a handler answers each into the
+// caller's output, and the loop stops for more bytes, for backpressure at the output limit, or to
+// close). The kv session runs its own copy of this loop, specialised per framer
+// (KVSession.swift). No I/O here.
 
 /// What a framer found in its buffered bytes.
 enum Framed<Request> {
@@ -43,7 +45,7 @@ protocol RequestFramer {
     mutating func releaseIfIdle()
 }
 
-/// The request loop every stream session shares: frames requests and hands each to a handler
+/// The request loop of the line services: frames requests and hands each to a handler
 /// until more bytes are needed, the output reaches its limit, or the session must close.
 /// Once closed it stays closed: later bytes are dropped and every call answers `.close`.
 struct RequestLoop<Framer: RequestFramer> {

@@ -17,7 +17,7 @@ import Testing
             RESPValueEncoder.command("MULTI"), RESPValueEncoder.command("SET", "b", "2"),
             RESPValueEncoder.command("EXEC"),
         ]
-        _ = run({ RESPService(now: { (0, 0) }) }, requests, storage: storage, feeding: .concatenated)
+        _ = run({ KVSession(speaking: .resp, now: { (0, 0) }) }, requests, storage: storage, feeding: .concatenated)
         #expect(statistics.hasBatch)
         statistics.endBatch(nanoseconds: 7_000)
         #expect(!statistics.hasBatch)
@@ -35,7 +35,7 @@ import Testing
         #expect(set.counts[0] == 1 && set.total == 1 && set.sums[0] == 1_000)
         #expect(statistics.durations(slot: Self.slot("exec")).counts[0] == 1)
         // A second batch lands in its own bucket.
-        _ = run({ RESPService(now: { (0, 0) }) }, [RESPValueEncoder.command("GET", "a")], storage: storage, feeding: .whole)
+        _ = run({ KVSession(speaking: .resp, now: { (0, 0) }) }, [RESPValueEncoder.command("GET", "a")], storage: storage, feeding: .whole)
         statistics.endBatch(nanoseconds: 3_000_000)
         let get = statistics.durations(slot: Self.slot("get"))
         #expect(get.counts[0] == 1 && get.counts[CommandStatistics.durationBounds.firstIndex(of: 5_000_000)!] == 1)

@@ -10,7 +10,7 @@ import Testing
     /// client that also splits lines at CR saw two replies. The name is shown on one line.
     @Test func unknownCommandWithCarriageReturnIsAnsweredOnOneLine() {
         let input: [UInt8] = Array("ielp\nhelp\rpersisthelp\nstats\n".utf8)
-        var session = KVLineService(now: { (1_700_000_000, 0) })
+        var session = KVSession(speaking: .line, now: { (1_700_000_000, 0) })
         session.receive(input)
         let (output, result) = session.drain(storage: InMemoryStorage())
         #expect(result == .needMoreData)

@@ -86,7 +86,7 @@ let lineCases: [LineCase] = {
 @Suite struct KVLineServiceTests {
     @Test(arguments: lineCases)
     func tableRow(_ row: LineCase) {
-        verify({ KVLineService(now: fixedClock) }, row.requests, expect: row.expected, result: row.result,
+        verify({ KVSession(speaking: .line, now: fixedClock) }, row.requests, expect: row.expected, result: row.result,
                storage: { InMemoryStorage(row.initial) })
     }
 
@@ -96,48 +96,48 @@ let lineCases: [LineCase] = {
         // then checks bytewise and one-buffer feeding against them.
         let requests = lineCases.filter { $0.result == .needMoreData }.flatMap { $0.requests }
         var reference: [UInt8] = []
-        var service = KVLineService(now: fixedClock)
+        var service = KVSession(speaking: .line, now: fixedClock)
         let store = InMemoryStorage()
         for request in requests {
             service.receive(request)
             reference += service.drain(storage: store).output
         }
         #expect(reference.count > 500)
-        verify({ KVLineService(now: fixedClock) }, requests, expect: reference)
+        verify({ KVSession(speaking: .line, now: fixedClock) }, requests, expect: reference)
     }
 
     @Test func nonUTF8BytesAreCarriedAsBytes() {
         let key: [UInt8] = [0xff, 0xfe, 0x80]
         let value: [UInt8] = [0xc3, 0x28, 0x00, 0xa0, 0x20, 0xe2, 0x82]
         let stores = verify(
-            { KVLineService(now: fixedClock) },
+            { KVSession(speaking: .line, now: fixedClock) },
             [b("set ") + key + b(" ") + value + b("\n"), b("get ") + key + b("\n"), b("x\u{00}") + [0xff] + b(" y\n")],
             expect: b("OK\n") + value + b("\nERR unknown command 'x\u{00}") + [0xff] + b("'\n"))
         for store in stores { #expect(store.values[key] == value) }
     }
 
     @Test func valueLimit() {
-        verify({ KVLineService(maxValueBytes: 4, now: fixedClock) }, [b("set k 1234\n"), b("set k 12345\n"), b("put j 12345\n"), b("get k\n")],
+        verify({ KVSession(speaking: .line, maxValueBytes: 4, now: fixedClock) }, [b("set k 1234\n"), b("set k 12345\n"), b("put j 12345\n"), b("get k\n")],
                expect: b("OK\nERR value too large\nERR value too large\n1234\n"))
     }
 
     @Test func overLongLineRepliesThenCloses() {
         let limit = 16
         // Exactly at the limit is fine, CR not counted.
-        verify({ KVLineService(maxLineBytes: limit, now: fixedClock) },
+        verify({ KVSession(speaking: .line, maxLineBytes: limit, now: fixedClock) },
                [b("set k " + String(repeating: "v", count: limit - 6) + "\r\n"), b("get k\n")],
                expect: b("OK\n" + String(repeating: "v", count: limit - 6) + "\n"))
         // One byte more, terminated or not, answers what came before, then the error, then closes.
-        verify({ KVLineService(maxLineBytes: limit, now: fixedClock) },
+        verify({ KVSession(speaking: .line, maxLineBytes: limit, now: fixedClock) },
                [b("ping\n"), b("set k " + String(repeating: "v", count: limit - 5) + "\n"), b("ping\n")],
                expect: b("PONG\nERR line too long\n"), result: .close)
-        verify({ KVLineService(maxLineBytes: limit, now: fixedClock) },
+        verify({ KVSession(speaking: .line, maxLineBytes: limit, now: fixedClock) },
                [b("ping\n"), b(String(repeating: "x", count: 10_000)), b("ping\n")],
                expect: b("PONG\nERR line too long\n"), result: .close)
     }
 
     @Test func closedServiceStaysClosed() {
-        var service = KVLineService(now: fixedClock)
+        var service = KVSession(speaking: .line, now: fixedClock)
         let store = InMemoryStorage()
         service.receive("bye\n")
         #expect(service.drain(storage: store).result == .close)
@@ -153,7 +153,7 @@ let lineCases: [LineCase] = {
             return store
         }
         let stores = verify(
-            { KVLineService(now: fixedClock) }, [b("set k v\n"), b("put k v\n"), b("del a\n"), b("get a\n"), b("count\n")],
+            { KVSession(speaking: .line, now: fixedClock) }, [b("set k v\n"), b("put k v\n"), b("del a\n"), b("get a\n"), b("count\n")],
             expect: b("ERR disk full really\nERR disk full really\nERR disk full really\n1\n1\n"), storage: failing)
         for store in stores { #expect(store["a"] == "1" && store["k"] == nil) }
     }
@@ -168,10 +168,10 @@ let lineCases: [LineCase] = {
         requests += "count\n"
         expected += "200\n"
         // Whole, bytewise and concatenated, with the output drained whenever it passes 10 bytes.
-        verify({ KVLineService(now: fixedClock) }, [b(requests)], expect: b(expected), outputLimit: 10)
+        verify({ KVSession(speaking: .line, now: fixedClock) }, [b(requests)], expect: b(expected), outputLimit: 10)
 
         // The exact contract: outputFull while input remains, nothing processed past the limit.
-        var service = KVLineService(now: fixedClock)
+        var service = KVSession(speaking: .line, now: fixedClock)
         let store = InMemoryStorage()
         service.receive(requests)
         var output: [UInt8] = []
@@ -191,7 +191,7 @@ let lineCases: [LineCase] = {
     }
 
     @Test func outputAlreadyFullWithNothingBufferedAsksForData() {
-        var service = KVLineService(now: fixedClock)
+        var service = KVSession(speaking: .line, now: fixedClock)
         var output = [UInt8](repeating: 0, count: 100)
         #expect(service.process(context: InMemoryStorage(), output: &output, outputLimit: 10) == .needMoreData)
         service.receive("ping\n")

@@ -31,7 +31,7 @@ import Testing
 
     @Test func theLineProtocolSaysOutOfMemory() {
         verify(
-            { KVLineService(now: fixedClock) }, [b("set a b\n"), b("get k\n"), b("del k\n")],
+            { KVSession(speaking: .line, now: fixedClock) }, [b("set a b\n"), b("get k\n"), b("del k\n")],
             expect: b("ERR out of memory\nv\nOK\n"), storage: Self.pastTheLimit)
     }
 
@@ -113,11 +113,11 @@ import Testing
         room.bytesLeft = { 100_000 }
         let storage = InMemoryStorage()
         // Just under the room: waits for its body as usual.
-        var fits = RESPService(now: fixedClock, memoryRoom: room)
+        var fits = KVSession(speaking: .resp, now: fixedClock, memoryRoom: room)
         fits.receive(b("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$99999\r\n"))
         #expect(fits.drain(storage: storage).result == .needMoreData)
         // Past it: OOM at once, then the close; nothing of the claimed length was reserved.
-        var refused = RESPService(now: fixedClock, memoryRoom: room)
+        var refused = KVSession(speaking: .resp, now: fixedClock, memoryRoom: room)
         refused.receive(b("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$200000\r\n"))
         let (output, result) = refused.drain(storage: storage)
         #expect(Printable(output) == Printable(b(Self.oom)))
@@ -125,6 +125,6 @@ import Testing
         #expect(refused.parserCapacity < 4096)
         // Small bulks never ask (the command check covers them).
         room.bytesLeft = { 0 }
-        verify({ RESPService(now: fixedClock, memoryRoom: room) }, [resp("SET", "k", "v")], expect: b("+OK\r\n"))
+        verify({ KVSession(speaking: .resp, now: fixedClock, memoryRoom: room) }, [resp("SET", "k", "v")], expect: b("+OK\r\n"))
     }
 }

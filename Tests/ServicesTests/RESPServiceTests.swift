@@ -17,7 +17,7 @@ func bulk(_ text: String) -> String { "$\(text.utf8.count)\r\n\(text)\r\n" }
 
 func fixedClock() -> (seconds: Int, microseconds: Int) { (1_700_000_000, 42) }
 
-func makeRESP() -> RESPService { RESPService(clientID: 7, now: fixedClock) }
+func makeRESP() -> KVSession { KVSession(speaking: .resp, clientID: 7, now: fixedClock) }
 
 struct RESPCase: CustomTestStringConvertible, Sendable {
     let name: String
@@ -275,7 +275,7 @@ let protocolErrorCases: [RESPCase] = {
 
     @Test func claimedHugeBulkWaitsWithoutReserving() {
         // With a limit that allows it, a 2 GB claim just waits for data; only what arrived is kept.
-        var service = RESPService(maxValueBytes: 1 << 40, now: fixedClock)
+        var service = KVSession(speaking: .resp, maxValueBytes: 1 << 40, now: fixedClock)
         let store = InMemoryStorage()
         let header = b("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648\r\n")
         service.receive(header)
@@ -292,7 +292,7 @@ let protocolErrorCases: [RESPCase] = {
         // 2 × 10 + 1024 = 1044 bytes at most for one incomplete request.
         var stream = b("*1000\r\n")
         for _ in 0..<200 { stream += b("$1\r\nx\r\n") }
-        verify({ RESPService(maxValueBytes: 10, maxRequestBytes: 100, now: fixedClock) }, [resp("PING"), stream],
+        verify({ KVSession(speaking: .resp, maxValueBytes: 10, maxRequestBytes: 100, now: fixedClock) }, [resp("PING"), stream],
                expect: b("+PONG\r\n-ERR Protocol error: request too large\r\n"), result: .close)
     }
 

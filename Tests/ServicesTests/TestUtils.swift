@@ -208,7 +208,7 @@ protocol ByteService {
     mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult
 }
 
-extension CommandSession: ByteService {}
+
 
 extension ByteService {
     mutating func receive(_ bytes: [UInt8]) {

@@ -1,0 +1,231 @@
+// Group commit (docs/architecture.md "Group commit"): replies that acknowledge a mutation wait
+// until its log record is durable. A held connection records the sequence it waits for; this
+// keeps the list of held connections (Redis's `clients_pending_write`) and, when the log reports
+// a sequence durable, sends the replies of those whose sequence it covers. Once per loop iteration
+// the buffered records go out in one write; under `--fsync always` one fdatasync then covers the
+// group on the sync thread (SyncThread.swift), started when SyncGate.swift allows, while the loop
+// gathers the next group. Every list is settled before a connection is called, so a connection
+// that closes meanwhile (or writes and is held again) only changes data: no callback reaches back.
+
+import Dispatch
+import Logging
+import Reactor
+import Store
+
+/// A connection whose replies group commit may hold. The hold is data the connection keeps;
+/// group commit settles it before calling either method.
+protocol HeldConnection: AnyObject {
+    /// The log sequence the held replies wait for; 0: not held for the log.
+    var heldUntil: UInt64 { get set }
+    /// SAVE ran: the replies wait for its compaction as well.
+    var awaitingSave: Bool { get set }
+    /// Nothing holds the replies any more: send them, and answer the input that waited meanwhile.
+    func sendHeld()
+    /// The log refused the mutations the held replies acknowledge (they were rolled back): answer
+    /// `reason` instead, then close.
+    func refuseHeld(reason: String)
+}
+
+/// The held connections and the log's write and sync schedule. Loop thread only.
+final class GroupCommit {
+    private let store: DurableStore
+    private unowned let loop: EventLoop
+    private let logger: Logger
+    /// Where fsync durations go (nil: metrics are off).
+    var metrics: ServerMetrics?
+    // Touched at every held batch (loop thread only, each access whole before the next begins):
+    // no dynamic exclusivity check, which cost ~100 instructions an access.
+    /// Connections held for the log, in the order they were first held: they are sent in that order.
+    @exclusivity(unchecked) private var held: [HeldConnection] = []
+    /// The newest sequence any held connection waits for: once durable they all go, with no walk.
+    @exclusivity(unchecked) private var newestHeld: UInt64 = 0
+    /// Connections waiting for the compaction SAVE started.
+    private var savers: [HeldConnection] = []
+    /// Holds the next sync briefly after one ends (SyncGate.swift).
+    private var syncGate = SyncGate()
+    /// When the sync in flight (the store's `journal.state`) started.
+    private var syncStartedAt: UInt64 = 0
+    /// Mutations the last finished sync made durable (the clients now free to write again).
+    private var answeredByLastSync = 0
+    private var stopped = false
+    /// Where the fdatasync runs (SyncThread.swift); the queue if no thread could be created.
+    private let syncThread = SyncThread()
+    private let background = DispatchQueue(label: "reactord.fsync")
+    /// Where a finished sync reports; its handler (the owner's) calls ``finishSync(_:)``.
+    var syncDone: Inbox<SyncDone>!
+
+    /// A sync's result, posted from the sync thread to the loop.
+    struct SyncDone: Sendable {
+        let job: SyncJob
+        let result: SyncResult
+        /// How long the fdatasync took.
+        let nanoseconds: UInt64
+    }
+
+    /// Registers the loop's before-sleep hook first: the iteration's records are written (and a
+    /// sync started, or replies sent) before the owner's hooks run.
+    init(store: DurableStore, loop: EventLoop, logger: Logger) {
+        self.store = store
+        self.loop = loop
+        self.logger = logger
+        loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
+    }
+
+    /// A server dropped without a close still ends its sync thread.
+    deinit { self.syncThread?.stop() }
+
+    // MARK: Holds
+
+    /// Whether replies depending on `sequence` may go out now.
+    func isDurable(_ sequence: UInt64) -> Bool { sequence <= self.store.durableSequence }
+
+    /// Holds `connection`'s replies until `sequence` (and every mutation before it) is durable.
+    /// The caller has corked the connection.
+    func hold(_ connection: HeldConnection, until sequence: UInt64) {
+        if connection.heldUntil == 0 { self.held.append(connection) }
+        connection.heldUntil = max(connection.heldUntil, sequence)
+        self.newestHeld = max(self.newestHeld, sequence)
+    }
+
+    /// Holds `connection`'s replies until the compaction SAVE asked for ends.
+    func holdUntilSaved(_ connection: HeldConnection) {
+        if !connection.awaitingSave { self.savers.append(connection) }
+        connection.awaitingSave = true
+    }
+
+    /// Forgets `connection` (it closed).
+    func drop(_ connection: HeldConnection) {
+        if connection.heldUntil != 0 {
+            connection.heldUntil = 0
+            self.held.removeAll { $0 === connection }
+        }
+        if connection.awaitingSave {
+            connection.awaitingSave = false
+            self.savers.removeAll { $0 === connection }
+        }
+    }
+
+    /// Sends the replies of every connection whose sequence is now durable, oldest hold first.
+    private func release() {
+        guard !self.held.isEmpty else { return }
+        let durable = self.store.durableSequence
+        let due: [HeldConnection]
+        if self.newestHeld <= durable {
+            // Every iteration's log write under everysec and no, most syncs under always.
+            due = self.held
+            self.held.removeAll(keepingCapacity: true)
+            self.newestHeld = 0
+            for connection in due { connection.heldUntil = 0 }
+        } else {
+            due = self.take { $0 <= durable }
+        }
+        for connection in due where !connection.awaitingSave { connection.sendHeld() }
+    }
+
+    /// Takes the held connections `isDue` picks out of the list, their holds cleared, before
+    /// any of them is called.
+    private func take(where isDue: (UInt64) -> Bool) -> [HeldConnection] {
+        var due: [HeldConnection] = []
+        var newest: UInt64 = 0
+        self.held.removeAll { connection in
+            guard isDue(connection.heldUntil) else {
+                newest = max(newest, connection.heldUntil)
+                return false
+            }
+            due.append(connection)
+            return true
+        }
+        self.newestHeld = newest
+        for connection in due { connection.heldUntil = 0 }
+        return due
+    }
+
+    /// The compaction SAVE asked for ended: it synced the log first, so every earlier write is
+    /// durable too. `failure`: the reason it failed, which its waiters are answered instead.
+    func saveFinished(failure: String?) {
+        let savers = self.savers
+        self.savers = []
+        for connection in savers { connection.awaitingSave = false }
+        for connection in savers {
+            if let failure { connection.refuseHeld(reason: failure) } else { connection.sendHeld() }
+        }
+    }
+
+    // MARK: The log's writes and syncs
+
+    /// Once per loop iteration: one write for every record the iteration produced, then the
+    /// replies that write made durable go out (everysec/no), or a sync starts (always). Not once
+    /// the store is closing.
+    private func endOfIteration() {
+        guard !self.stopped else { return }
+        if self.store.bufferedBytes > 0 { self.apply(self.store.writeBuffered()) }
+        if self.store.configuration.fsync == .always { self.startSync() }
+        self.release()
+    }
+
+    /// Starts one fdatasync covering everything written, unless one runs or SyncGate holds it.
+    /// Also while a compaction runs: it reads the rotated segment, the sync covers the new log
+    /// (and, first after a rotation, the directory); under `everysec` a long compaction must not
+    /// stretch the second of writes a power cut may take.
+    func startSync() {
+        guard !self.stopped, !self.store.journal.state.isSyncing else { return }
+        let now = SystemClock.monotonicNanoseconds()
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
+        guard self.syncGate.mayStart(waiting: waiting, now: now) else {
+            // Held (SyncGate.swift): the loop must not sleep past the hold's end.
+            self.loop.wakeNoLaterThan(self.syncGate.deadline)
+            return
+        }
+        guard let job = self.store.makeSyncJob() else { return }
+        self.syncStartedAt = now
+        let inbox = self.syncDone!
+        let sync: @Sendable () -> Void = {
+            let start = SystemClock.monotonicNanoseconds()
+            let result = job.run()
+            inbox.post(SyncDone(job: job, result: result, nanoseconds: SystemClock.monotonicNanoseconds() &- start))
+        }
+        if let thread = self.syncThread { thread.submit(sync) } else { self.background.async(execute: sync) }
+    }
+
+    /// A sync reported back: the log learns its result (a failure rolls the group back and
+    /// refuses its connections). Then the owner may change the fsync policy before
+    /// ``continueAfterSync(_:)``.
+    func finishSync(_ done: SyncDone) {
+        let syncedBefore = self.store.journal.sequences.synced
+        self.metrics?.fsyncDurations.record(done.nanoseconds)
+        self.apply(self.store.completeSync(done.job, result: done.result))
+        self.answeredByLastSync = Int(done.job.sequence - min(done.job.sequence, syncedBefore))
+    }
+
+    /// After ``finishSync(_:)``: the replies it made durable go out, and the next group's sync
+    /// starts, held by SyncGate until the clients just answered have written again.
+    func continueAfterSync(_ done: SyncDone) {
+        self.release()
+        let now = SystemClock.monotonicNanoseconds()
+        let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
+        if self.store.configuration.fsync == .always, case .success = done.result {
+            // The writes of the clients just answered join the next group, up to the hold; while
+            // it lasts, startSync keeps the loop from sleeping past its end (no timer).
+            self.syncGate.syncFinished(answered: self.answeredByLastSync, waiting: waiting,
+                                       duration: now - min(now, self.syncStartedAt), now: now)
+        }
+        // Records written while this sync ran form the next group.
+        if self.store.configuration.fsync == .always { self.startSync() }
+    }
+
+    /// A failed write or sync rolled back every mutation not yet durable: a held connection is
+    /// affected exactly when the sequence it waits for is in the failed range.
+    private func apply(_ outcome: WriteOutcome) {
+        guard case .failed(let sequences, let error) = outcome else { return }
+        self.logger.error("log write failed: refusing the affected writes", metadata: ["error": "\(error)"])
+        for connection in self.take(where: { sequences.contains($0) }) {
+            connection.refuseHeld(reason: error.description)
+        }
+    }
+
+    /// No sync starts after this (the store is closing); the sync thread ends.
+    func stop() {
+        self.stopped = true
+        self.syncThread?.stop()
+    }
+}

@@ -1,0 +1,192 @@
+// A kv connection: the Reactor's delegate for it, its protocol machine (KVSession, which speaks
+// the line protocol or RESP as its first byte decides), and its hold. Replies to a batch that
+// mutated are held (the connection is corked) until the mutation is durable: the connection
+// records the sequence it waits for and GroupCommit.swift, which keeps the held connections,
+// sends them when the log reaches it. Backpressure: the session stops at the output's high-water
+// mark (`.outputFull`) and the connection stops reading until it drains.
+
+import Reactor
+import Services
+
+/// One kv connection's delegate. Loop thread only.
+final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
+    // The mutable state below is touched at every event on the loop thread, never from two
+    // accesses at once: no dynamic exclusivity check (~100 instructions each, several per request).
+    @exclusivity(unchecked) private var session: KVSession
+    /// The connection, from the moment it opens until it closes (cleared then). Not `weak`: a weakly
+    /// referenced object keeps its counts in a side table and every retain and release of it takes
+    /// the slow path (~6% of the instructions per request at -P 1). The connection owns this
+    /// delegate until the close.
+    @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
+    private unowned let persistence: Persistence
+    private unowned let groupCommit: GroupCommit
+    private let onClose: (KVConnection) -> Void
+    private let clientID: Int
+    private let localAddress: String
+    /// The received bytes this connection last added to ``Persistence/connectionBuffers``.
+    @exclusivity(unchecked) private var reportedInput = 0
+    /// The unsent bytes this connection last added to it (as the connection reported them).
+    @exclusivity(unchecked) private var reportedOutput = 0
+    /// Persistence's gauge and limit flag, held here: reached through the unowned `persistence`
+    /// they cost a retain and a release at every read.
+    private let buffers: ByteGauge
+    private let memoryRoom: MemoryRoom
+    /// The log sequence the held replies wait for (GroupCommit); 0: not held for the log.
+    @exclusivity(unchecked) var heldUntil: UInt64 = 0
+    /// SAVE ran: replies wait for its compaction (durability alone does not release them).
+    @exclusivity(unchecked) var awaitingSave = false
+
+    /// - Parameter onClose: told once, when the connection has closed (connection accounting).
+    init(
+        persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String,
+        onClose: @escaping (KVConnection) -> Void
+    ) {
+        self.persistence = persistence
+        self.groupCommit = persistence.groupCommit
+        self.onClose = onClose
+        self.clientID = clientID
+        self.localAddress = localAddress
+        self.buffers = persistence.connectionBuffers
+        self.memoryRoom = persistence.memoryRoom
+        self.session = KVSession(
+            maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
+            now: SystemClock.wallClock, memoryRoom: persistence.memoryRoom)
+    }
+
+    // MARK: ConnectionDelegate
+
+    func connectionDidOpen(_ connection: Connection) {
+        self.connection = connection
+        var record = ClientRecord(
+            id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
+            fd: connection.withUnsafeDescriptor { Int($0) }, connectedAtSeconds: SystemClock.wallClock().seconds)
+        // The registry drops these closures in connectionDidClose, while the connection is still
+        // closing: they never outlive it (and a weak capture would put the connection's counts in
+        // a side table, slowing its every retain and release).
+        record.idleSeconds = { [unowned(unsafe) connection] in connection.idleSeconds }
+        // Both as last reported (the memory account's figures): input between batches (0 while
+        // this connection's own batch runs: its requests are being answered), output at each flush.
+        record.bufferedBytes = { [unowned(unsafe) self] in
+            (self.reportedInput, self.reportedOutput)
+        }
+        self.persistence.clients.register(
+            record, kill: { [unowned(unsafe) connection] in connection.close() },
+            send: { [unowned(unsafe) connection] bytes in
+                // Another connection's command is being answered: this one gets its line at once.
+                connection.write(bytes)
+                connection.flush()
+            })
+    }
+
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        self.session.receive(bytes)
+        self.reportInput(self.session.bufferedByteCount)
+        // Buffers count: under an eviction policy, growing input makes room like a write does.
+        if self.memoryRoom.isLimited { self.persistence.settleMemory() }
+        self.answer(connection)
+    }
+
+    func connectionDidReadEOF(_ connection: Connection) { self.answer(connection) }
+
+    func connectionDidDrain(_ connection: Connection) {
+        self.answer(connection)
+        connection.flush()
+    }
+
+    /// Keeps this connection's share of the memory account's output part at `bytes` (reported
+    /// after each flush, and 0 at the close).
+    func connection(_ connection: Connection, didUpdateOutputBacklog bytes: Int) {
+        self.buffers.bytes += bytes - self.reportedOutput
+        self.reportedOutput = bytes
+    }
+
+    func connectionDidClose(_ connection: Connection) {
+        self.reportInput(0)
+        self.groupCommit.drop(self)
+        self.persistence.clients.unregister(id: self.clientID)
+        self.session.release(context: self.persistence)
+        self.connection = nil
+        self.onClose(self)
+    }
+
+    // MARK: Requests
+
+    /// Answers buffered requests, a batch at a time, until the session needs more input, the
+    /// output backlog reaches the high-water mark (the connection then pauses reading and calls
+    /// `connectionDidDrain` later), or the session asks to close. A batch that mutated is held
+    /// until its last mutation is durable (corked before anything can flush). A peer that
+    /// half-closed is answered in full, then closed.
+    private func answer(_ connection: Connection) {
+        // One strong reference for every batch: each use of the unowned property costs a
+        // check-and-retain and a release (seven of them per batch).
+        let persistence = self.persistence
+        while connection.state == .open {
+            let before = persistence.lastMutationSequence
+            // While its requests run, their bytes are not counted as input: the memory check counts
+            // what each request may add instead (counting both would refuse a value that fits).
+            self.reportInput(0)
+            let limit = connection.highWaterMark
+            let result = connection.withOutputBuffer { output in
+                self.session.process(context: persistence, output: &output, outputLimit: limit)
+            }
+            self.reportInput(self.session.bufferedByteCount)
+            if self.memoryRoom.isLimited { persistence.settleMemory() }
+            persistence.endCommandBatch()
+            let after = persistence.lastMutationSequence
+            if after != before && !self.groupCommit.isDurable(after) {
+                connection.cork()
+                self.groupCommit.hold(self, until: after)
+            }
+            if persistence.takeSaveRequest() {
+                // The compaction flushes and syncs the log first: once it ends, every earlier write
+                // is durable as well, so its end releases everything held.
+                connection.cork()
+                self.groupCommit.holdUntilSaved(self)
+            }
+            switch result {
+            case .close:
+                connection.close()
+                return
+            case .needMoreData:
+                if connection.readEOF { connection.close() }
+                return
+            case .outputFull:
+                connection.flush()
+                if connection.pendingOutputBytes >= connection.highWaterMark { return }
+            }
+        }
+    }
+
+    /// Keeps this connection's share of the memory account's input part at `bytes`.
+    @inline(__always)
+    private func reportInput(_ bytes: Int) {
+        self.buffers.bytes += bytes - self.reportedInput
+        self.reportedInput = bytes
+    }
+
+    // MARK: HeldConnection
+
+    /// Sends the replies held back and answers the input that waited meanwhile.
+    func sendHeld() {
+        // Also while closing: a peer that half-closed gets its held replies before the close ends.
+        guard let connection = self.connection else { return }
+        connection.uncork()
+        // After a durable write nothing is usually left to answer: every reply to a client at
+        // `-P 1` went through here, and an empty pass cost a whole batch's setup. Every batch
+        // runs to completion unless it filled the output (bytes stay buffered then) or a framing
+        // failure closed the connection.
+        if connection.state == .open && (self.session.bufferedByteCount > 0 || connection.readEOF) {
+            self.answer(connection)
+        }
+    }
+
+    /// One error line (the protocol's form) instead of the held replies, then the close, since
+    /// pipelined replies after it may have seen the rolled-back values.
+    func refuseHeld(reason: String) {
+        guard let connection = self.connection else { return }
+        connection.discardPendingOutput()
+        connection.write(self.session.errorLine(reason: reason))
+        connection.uncork()
+        connection.close()
+    }
+}
