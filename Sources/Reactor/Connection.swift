@@ -306,12 +306,15 @@ public final class Connection: EventHandler {
             }
             self.core.pointee.output.checkInvariants()
         }
-        let pending = self.core.pointee.output.pendingBytes
+        var pending = self.core.pointee.output.pendingBytes
         if pending != self.core.pointee.reportedBacklog {
             self.core.pointee.reportedBacklog = pending
             self.delegate?.connection(self, didUpdateOutputBacklog: pending)
-            // The delegate may have closed the connection.
+            // The delegate may have closed the connection, or queued more output (a producer that
+            // streams on once drained): what follows must see the output as it is now, or a buffer
+            // released as empty would take those bytes with it.
             guard self.core.pointee.state == .open || self.core.pointee.state == .closing else { return }
+            pending = self.core.pointee.output.pendingBytes
         }
         if pending == 0 {
             if self.core.pointee.state == .closing {

@@ -168,7 +168,7 @@ final class GroupCommit {
     /// (and, first after a rotation, the directory); under `everysec` a long compaction must not
     /// stretch the second of writes a power cut may take.
     func startSync() {
-        guard !self.stopped, !self.store.journal.state.isSyncing else { return }
+        guard !self.stopped, !self.store.journal.isSyncing else { return }
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
         guard self.syncGate.mayStart(waiting: waiting, now: now) else {

@@ -536,6 +536,7 @@ public final class DurableStore {
         case .always: self.journal.log.size > 0 || !self.compaction.segments.isEmpty
         case .never: false
         }
+        try self.journal.redoCutBack()
         // Synced here, the loop having stopped: then a compaction rotates with nothing left to wait for.
         if self.journal.log.size > self.journal.syncedOffset {
             try self.journal.syncNow(policy: self.configuration.fsync)

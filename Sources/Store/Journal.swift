@@ -158,6 +158,10 @@ public final class Journal {
     /// loop thread only, each access whole before the next begins, so no dynamic exclusivity check (it cost
     /// ~70 instructions a SET).
     @exclusivity(unchecked) public private(set) var state: State = .idle
+    /// Whether a sync is in flight, for readers in other modules: `@exclusivity(unchecked)` holds only
+    /// inside this module, so `state` read from the server paid a dynamic exclusivity check and a copy of
+    /// the enum; this getter reads it here.
+    public var isSyncing: Bool { self.state.isSyncing }
     /// Allocated in `init`, freed in `deinit`; loop thread only.
     let pending: UnsafeMutablePointer<Pending>
     private(set) var log: WriteAheadLog
@@ -374,10 +378,20 @@ public final class Journal {
         }
     }
 
+    /// Redoes a cut-back that failed (``State/mustTruncate(at:syncing:)``, no sync in flight). Past its target
+    /// lie records that were rolled back and answered with an error (a failed write or sync whose cut-back
+    /// failed too): a sync, or a close that leaves the file as it is, would bring them back at the next start.
+    func redoCutBack() throws(StoreError) {
+        guard case .mustTruncate(let target, nil) = self.state else { return }
+        try self.log.truncate(to: target, io: self.io)
+        self.state = .idle
+    }
+
     /// Syncs on the caller's thread whatever was written and not yet synced (a policy change to `always`,
     /// a clean stop), and marks it synced. - Throws: the fdatasync's failure (counted).
     func syncNow(policy: FsyncPolicy) throws(StoreError) {
         precondition(!self.state.isSyncing, "a sync on the loop thread while a SyncJob is in flight")
+        try self.redoCutBack()
         let sequences = self.pending.pointee.sequences
         if self.log.size > self.syncedOffset || sequences.written > sequences.synced {
             do {
@@ -472,6 +486,8 @@ public final class Journal {
     /// Closes the file (``DurableStore/close(compacting:)``); nothing may use the journal after.
     func close() {
         guard !self.state.isClosed else { return }
+        // An unusable log stays reported (`currentError`, the health check) after the close.
+        if case .unusable(let error) = self.state { self.lastFailure = error }
         self.state = .closed
         self.io.close(self.log.fd)
     }

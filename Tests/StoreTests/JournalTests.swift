@@ -78,6 +78,42 @@ import Testing
         }
     }
 
+    @Test func aCloseRedoesAFailedCutBackBeforeItsSync() throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            let truncateError = Mutex<CInt?>(nil)
+            var io = faults.io
+            let system = StoreIO.system
+            io.ftruncate = { (fd: CInt, length: Int) throws(Errno) in
+                if let code = truncateError.withLock({ $0 }) { throw Errno(code) }
+                try system.ftruncate(fd, length)
+            }
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: io)
+                _ = try store.set(bytes("1"), forKey: bytes("a"))
+                writeAndSync(store)
+                let synced = readFile(directory + "/database.wal")!.count
+                // A whole record written, then its sync fails and so does the cut-back: the client is
+                // answered with an error while the complete frame is still in the file.
+                _ = try store.set(bytes("2"), forKey: bytes("b"))
+                #expect(store.writeBuffered() == .ok)
+                let job = try #require(store.makeSyncJob())
+                faults.fdatasyncError.withLock { $0 = EIO }
+                truncateError.withLock { $0 = EIO }
+                #expect(store.completeSync(job, result: job.run()).failedSequences == 2...2)
+                #expect(store.journal.state == .mustTruncate(at: synced, syncing: nil))
+                #expect(readFile(directory + "/database.wal")!.count > synced, "the refused record is still there")
+
+                faults.fdatasyncError.withLock { $0 = nil }
+                truncateError.withLock { $0 = nil }
+                try store.close(compacting: .never)
+                #expect(readFile(directory + "/database.wal")!.count == synced)
+            }
+            let reopened = try DurableStore(configuration: .test(directory))
+            #expect(contents(reopened, keys: ["a", "b"]) == ["a": "1", "b": nil])
+        }
+    }
+
     @Test func aFailedSyncCutsBackPastAnEarlierFailedCutBack() throws {
         try withTemporaryDirectory { directory in
             let faults = Faults()
