@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "CLinux"),
         .target(name: "Reactor", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "LineFraming"),
-        .target(name: "Services", dependencies: ["LineFraming"]),
+        .target(name: "Services", dependencies: ["LineFraming", "Store"]),
         .target(name: "Store", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
@@ -33,7 +33,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "reactord", dependencies: [
-            "Server", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Server", "Store", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "reactor-cli", dependencies: [
@@ -46,7 +46,7 @@ let package = Package(
         .executableTarget(name: "line-upper", dependencies: ["Reactor", "LineFraming"], path: "Examples/line-upper"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
         .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
-        .testTarget(name: "ServicesTests", dependencies: ["Services"]),
+        .testTarget(name: "ServicesTests", dependencies: ["Services", "Store"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Reactor", "Services", "Store"]),
     ]

@@ -4,6 +4,7 @@
 
 import Logging
 import Services
+import Store
 
 /// A service's port: a number (0 asks the kernel for a free one) or off.
 public enum ServicePort: Equatable, Sendable, CustomStringConvertible {
@@ -41,16 +42,6 @@ public struct ByteSize: Equatable, Sendable, CustomStringConvertible {
     public var description: String { String(self.bytes) }
 }
 
-/// What the server does when used memory passes `--max-memory` (docs/protocol.md, "Memory limit").
-public enum EvictionPolicy: String, CaseIterable, Sendable {
-    case noeviction
-    case allkeysLRU = "allkeys-lru"
-    case allkeysRandom = "allkeys-random"
-    case volatileLRU = "volatile-lru"
-    case volatileRandom = "volatile-random"
-    case volatileTTL = "volatile-ttl"
-}
-
 /// Everything `reactord` can be told.
 public struct ServerConfiguration: Sendable {
     /// This server's own version (INFO `reactord_version`, `--version`).
@@ -78,7 +69,7 @@ public struct ServerConfiguration: Sendable {
     /// The memory limit in bytes (`--max-memory`); zero: none.
     public var maxMemoryBytes = 0
     /// What to do past the memory limit (`--eviction`).
-    public var evictionPolicy = EvictionPolicy.noeviction
+    public var evictionPolicy = KeyEviction.noEviction
     public var logLevel = Logger.Level.info
     /// Log size that triggers a compaction (nil: the store's default, 64 MiB).
     public var compactionThresholdBytes: Int?

@@ -18,17 +18,25 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     /// the slow path (~6% of the instructions per request at -P 1). The connection owns this
     /// delegate until the close.
     @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
-    private unowned let persistence: Persistence
     private unowned let groupCommit: GroupCommit
+    /// What commands run against, and the parts behind it this connection reports to. The server
+    /// keeps them (KVParts) for its whole life and every connection closes before it ends: no
+    /// reference counting on the way (a check-and-retain and a release per use otherwise).
+    private let context: CommandContext
+    private unowned(unsafe) let data: StoreAdapter
+    private unowned(unsafe) let housekeeping: Housekeeping
+    private unowned(unsafe) let compaction: CompactionSchedule
+    private unowned(unsafe) let control: Control
+    private unowned(unsafe) let state: ServerState
     private let onClose: (KVConnection) -> Void
     private let clientID: Int
     private let localAddress: String
-    /// The received bytes this connection last added to ``Persistence/connectionBuffers``.
+    /// The received bytes this connection last added to ``Housekeeping/connectionBuffers``.
     @exclusivity(unchecked) private var reportedInput = 0
     /// The unsent bytes this connection last added to it (as the connection reported them).
     @exclusivity(unchecked) private var reportedOutput = 0
-    /// Persistence's gauge and limit flag, held here: reached through the unowned `persistence`
-    /// they cost a retain and a release at every read.
+    /// Housekeeping's gauge and the state's limit flag, held here: reached through an unowned
+    /// reference they cost a retain and a release at every read.
     private let buffers: ByteGauge
     private let memoryRoom: MemoryRoom
     /// The log sequence the held replies wait for (GroupCommit); 0: not held for the log.
@@ -38,19 +46,24 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
 
     /// - Parameter onClose: told once, when the connection has closed (connection accounting).
     init(
-        persistence: Persistence, configuration: ServerConfiguration, clientID: Int, localAddress: String,
+        kv: KVParts, configuration: ServerConfiguration, clientID: Int, localAddress: String,
         onClose: @escaping (KVConnection) -> Void
     ) {
-        self.persistence = persistence
-        self.groupCommit = persistence.groupCommit
+        self.groupCommit = kv.persistence.groupCommit
+        self.context = kv.context
+        self.data = kv.data
+        self.housekeeping = kv.housekeeping
+        self.compaction = kv.compaction
+        self.control = kv.control
+        self.state = kv.state
         self.onClose = onClose
         self.clientID = clientID
         self.localAddress = localAddress
-        self.buffers = persistence.connectionBuffers
-        self.memoryRoom = persistence.memoryRoom
+        self.buffers = kv.housekeeping.connectionBuffers
+        self.memoryRoom = kv.state.memoryRoom
         self.session = KVSession(
             maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
-            now: SystemClock.wallClock, memoryRoom: persistence.memoryRoom)
+            now: SystemClock.wallClock, memoryRoom: kv.state.memoryRoom)
     }
 
     // MARK: ConnectionDelegate
@@ -69,7 +82,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
         record.bufferedBytes = { [unowned(unsafe) self] in
             (self.reportedInput, self.reportedOutput)
         }
-        self.persistence.clients.register(
+        self.state.clients.register(
             record, kill: { [unowned(unsafe) connection] in connection.close() },
             send: { [unowned(unsafe) connection] bytes in
                 // Another connection's command is being answered: this one gets its line at once.
@@ -82,7 +95,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
         self.session.receive(bytes)
         self.reportInput(self.session.bufferedByteCount)
         // Buffers count: under an eviction policy, growing input makes room like a write does.
-        if self.memoryRoom.isLimited { self.persistence.settleMemory() }
+        if self.memoryRoom.isLimited { self.housekeeping.settleMemory() }
         self.answer(connection)
     }
 
@@ -103,8 +116,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     func connectionDidClose(_ connection: Connection) {
         self.reportInput(0)
         self.groupCommit.drop(self)
-        self.persistence.clients.unregister(id: self.clientID)
-        self.session.release(context: self.persistence)
+        self.state.clients.unregister(id: self.clientID)
+        self.session.release(context: self.context)
         self.connection = nil
         self.onClose(self)
     }
@@ -117,27 +130,25 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     /// until its last mutation is durable (corked before anything can flush). A peer that
     /// half-closed is answered in full, then closed.
     private func answer(_ connection: Connection) {
-        // One strong reference for every batch: each use of the unowned property costs a
-        // check-and-retain and a release (seven of them per batch).
-        let persistence = self.persistence
+        let data = self.data
         while connection.state == .open {
-            let before = persistence.lastMutationSequence
+            let before = data.lastMutationSequence
             // While its requests run, their bytes are not counted as input: the memory check counts
             // what each request may add instead (counting both would refuse a value that fits).
             self.reportInput(0)
             let limit = connection.highWaterMark
             let result = connection.withOutputBuffer { output in
-                self.session.process(context: persistence, output: &output, outputLimit: limit)
+                self.session.process(context: self.context, output: &output, outputLimit: limit)
             }
             self.reportInput(self.session.bufferedByteCount)
-            if self.memoryRoom.isLimited { persistence.settleMemory() }
-            persistence.endCommandBatch()
-            let after = persistence.lastMutationSequence
+            if self.memoryRoom.isLimited { self.housekeeping.settleMemory() }
+            self.control.endCommandBatch()
+            let after = data.lastMutationSequence
             if after != before && !self.groupCommit.isDurable(after) {
                 connection.cork()
                 self.groupCommit.hold(self, until: after)
             }
-            if persistence.takeSaveRequest() {
+            if self.compaction.takeSaveRequest() {
                 // The compaction flushes and syncs the log first: once it ends, every earlier write
                 // is durable as well, so its end releases everything held.
                 connection.cork()

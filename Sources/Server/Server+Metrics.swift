@@ -17,8 +17,7 @@ extension Server: MetricsEndpoint {
         guard case .port(let port) = self.configuration.metricsPort else { return }
         self.exporter = MetricsExporter()
         self.loop.measuresBusyTime = true
-        self.persistence?.commandStatistics = self.metrics.commands
-        self.persistence?.metrics = self.metrics
+        // The kv parts already count for it (Server.openStore saw the port on).
         self.scrapeInbox = self.loop.makeInbox { [unowned self] (done: ScrapeDone) in
             self.scrapeWaiters.removeValue(forKey: done.id)?(done.text)
         }
@@ -31,12 +30,12 @@ extension Server: MetricsEndpoint {
 
     /// The kv password in force now (CONFIG SET requirepass changes it), nil: none.
     var password: [UInt8]? {
-        if let persistence { return persistence.password }
+        if let kv { return kv.state.password }
         return self.configuration.requirePassword.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
     }
 
     func healthProblem() -> String? {
-        guard let failure = self.persistence?.store.logWriteFailure else { return nil }
+        guard let failure = self.kv?.data.store.logWriteFailure else { return nil }
         return "log cannot be written: \(failure)"
     }
 
@@ -61,14 +60,14 @@ extension Server: MetricsEndpoint {
         s.commandCalls = commands.calls
         s.commandErrors = commands.errors
         s.commandDurations = s.commandCalls.indices.map { commands.durations(slot: $0) }
-        if let persistence = self.persistence {
-            let facts = persistence.facts()
+        if let kv = self.kv {
+            let facts = kv.control.facts()
             s.keys = facts.keys
             s.keysWithExpiry = facts.keysWithExpiry
             s.expiredKeys = facts.expiredKeys
             s.evictedKeys = facts.evictedKeys
             s.usedMemoryBytes = facts.usedMemoryBytes
-            s.logWrittenBytes = persistence.store.logBytesWritten
+            s.logWrittenBytes = kv.data.store.logBytesWritten
         }
         s.maxMemoryBytes = self.configuration.maxMemoryBytes
         s.fsyncDurations = self.metrics.fsyncDurations

@@ -35,7 +35,8 @@ public final class Server {
     let logger: Logger
     private var listeners: [Listener] = []
     private var datagramSockets: [DatagramSocket] = []
-    private(set) var persistence: Persistence?
+    /// The kv service's parts, once ``start()`` opened the store (nil while kv is off).
+    private(set) var kv: KVParts?
     private var nextClientID = 1
     /// Every connection accepted and not yet closed, by its delegate: what a graceful stop closes.
     private(set) var connections: [ObjectIdentifier: any ServedConnection] = [:]
@@ -114,12 +115,12 @@ public final class Server {
     private func bindAll() throws(ServerError) {
         let host = self.configuration.host
         let maxLine = self.configuration.maxLineBytes
-        if case .port(let port) = self.configuration.kvPort, let persistence = self.persistence {
+        if case .port(let port) = self.configuration.kvPort, let kv = self.kv {
             try self.listen(service: .kv, host: host, port: port, denial: .afterFirstByte) { [unowned self] _, onClose in
                 self.nextClientID += 1
                 self.kvConnectionsReceived += 1
                 let local = self.endpoints.first { $0.service == "kv" }.map { "\($0.address)" } ?? ""
-                return KVConnection(persistence: persistence, configuration: self.configuration, clientID: self.nextClientID,
+                return KVConnection(kv: kv, configuration: self.configuration, clientID: self.nextClientID,
                                     localAddress: local, onClose: onClose)
             }
         }
@@ -156,50 +157,74 @@ public final class Server {
         }
         var storeConfig = DurableStore.Configuration(directory: self.configuration.dataDirectory, fsync: policy)
         if let threshold = self.configuration.compactionThresholdBytes { storeConfig.compactionThresholdBytes = threshold }
-        storeConfig.initialLRUClock = Persistence.currentLRUClock()
+        storeConfig.initialLRUClock = Housekeeping.currentLRUClock()
         let store: DurableStore
         do {
             store = try DurableStore(configuration: storeConfig, logger: self.logger)
         } catch {
             throw ServerError("data dir \(self.configuration.dataDirectory): \(error)")
         }
-        let persistence = Persistence(store: store, loop: self.loop, logger: self.logger) { [unowned self] in
-            [("connections", String(self.connections.count)), ("max_connections", String(self.maxConnections))]
+        var metricsOn = false
+        if case .port = self.configuration.metricsPort { metricsOn = true }
+        let state = ServerState(commandStatistics: metricsOn ? self.metrics.commands : nil)
+        state.password = self.configuration.requirePassword.map { Array($0.utf8) }
+        state.maxMemoryBytes = self.configuration.maxMemoryBytes
+        state.evictionPolicy = self.configuration.evictionPolicy
+        let housekeeping = Housekeeping(store: store, loop: self.loop, state: state)
+        let compaction = CompactionSchedule(store: store, loop: self.loop, logger: self.logger)
+        let persistence = Persistence(
+            store: store, loop: self.loop, logger: self.logger, housekeeping: housekeeping, compaction: compaction)
+        let control = Control(
+            server: self, store: store, state: state, persistence: persistence, housekeeping: housekeeping,
+            compaction: compaction)
+        if metricsOn {
+            persistence.metrics = self.metrics
+            compaction.metrics = self.metrics
         }
-        persistence.password = self.configuration.requirePassword.map { Array($0.utf8) }
-        persistence.maxMemoryBytes = self.configuration.maxMemoryBytes
-        persistence.evictionPolicy = self.configuration.evictionPolicy
-        persistence.serverFacts = { [unowned self, unowned persistence] in
-            var facts = ServerFacts()
-            facts.version = ServerConfiguration.version
-            facts.processID = Int(Sys.processID())
-            facts.tcpPort = self.endpoints.first { $0.service == "kv" }?.address.port ?? 0
-            facts.uptimeSeconds = max(0, SystemClock.wallClock().seconds - self.startedAtSeconds)
-            facts.connectedClients = persistence.clients.count
-            facts.maxClients = self.maxConnections
-            facts.totalConnectionsReceived = self.kvConnectionsReceived
-            facts.rejectedConnections = self.rejectedConnections
-            // INFO runs on the loop thread: the thread's figures are the loop's own time.
-            if let (system, user) = Sys.cpuMicroseconds(thread: false) {
-                (facts.cpuSystemMicroseconds, facts.cpuUserMicroseconds) = (system, user)
-            }
-            if let (system, user) = Sys.cpuMicroseconds(thread: true) {
-                (facts.cpuSystemMainThreadMicroseconds, facts.cpuUserMainThreadMicroseconds) = (system, user)
-            }
-            return facts
-        }
-        persistence.extraConfiguration = { [unowned self] in
-            [("bind", self.configuration.host), ("timeout", String(Int(self.configuration.idleTimeout.components.seconds))),
-             ("proto-max-bulk-len", String(self.configuration.maxValueBytes))]
-        }
-        persistence.idleTimeoutChanged = { [unowned self] timeout in
-            self.configuration.idleTimeout = timeout
-            self.startIdleSweep()
-        }
-        // Through the signal inbox: the stop starts after the SHUTDOWN request's pass, never inside it.
-        persistence.shutdownHandler = { [unowned self] in self.shutdownInbox?.post(SIGTERM) }
-        self.persistence = persistence
+        self.kv = KVParts(
+            data: StoreAdapter(store: store), state: state, control: control, persistence: persistence,
+            housekeeping: housekeeping, compaction: compaction)
     }
+
+    /// The server's part of INFO (port, uptime, connections, CPU); Control.swift adds the rest.
+    func serverFacts() -> ServerFacts {
+        var facts = ServerFacts()
+        facts.version = ServerConfiguration.version
+        facts.processID = Int(Sys.processID())
+        facts.tcpPort = self.endpoints.first { $0.service == "kv" }?.address.port ?? 0
+        facts.uptimeSeconds = max(0, SystemClock.wallClock().seconds - self.startedAtSeconds)
+        facts.maxClients = self.maxConnections
+        facts.totalConnectionsReceived = self.kvConnectionsReceived
+        facts.rejectedConnections = self.rejectedConnections
+        // INFO runs on the loop thread: the thread's figures are the loop's own time.
+        if let (system, user) = Sys.cpuMicroseconds(thread: false) {
+            (facts.cpuSystemMicroseconds, facts.cpuUserMicroseconds) = (system, user)
+        }
+        if let (system, user) = Sys.cpuMicroseconds(thread: true) {
+            (facts.cpuSystemMainThreadMicroseconds, facts.cpuUserMainThreadMicroseconds) = (system, user)
+        }
+        return facts
+    }
+
+    /// The connection counts the line protocol's `stats` leads with.
+    func connectionStatistics() -> [(name: String, value: String)] {
+        [("connections", String(self.connections.count)), ("max_connections", String(self.maxConnections))]
+    }
+
+    /// Settings CONFIG GET reports that only the server knows (bind, timeout, proto-max-bulk-len).
+    func extraConfiguration() -> [(name: String, value: String)] {
+        [("bind", self.configuration.host), ("timeout", String(Int(self.configuration.idleTimeout.components.seconds))),
+         ("proto-max-bulk-len", String(self.configuration.maxValueBytes))]
+    }
+
+    /// CONFIG SET timeout: the idle sweep restarts with the new timeout.
+    func setIdleTimeout(_ timeout: Duration) {
+        self.configuration.idleTimeout = timeout
+        self.startIdleSweep()
+    }
+
+    /// SHUTDOWN: through the signal inbox, so the stop starts after the request's pass, never inside it.
+    func requestStop() { self.shutdownInbox?.post(SIGTERM) }
 
     /// When ``start()`` ran (INFO uptime).
     private var startedAtSeconds = SystemClock.wallClock().seconds
@@ -422,7 +447,7 @@ public final class Server {
         guard !self.finished else { return }
         self.finished = true
         for source in self.signalSources { source.cancel() }
-        if let persistence = self.persistence {
+        if let persistence = self.kv?.persistence {
             // Flush, fsync and compact before the loop stops (the log is already durable for
             // everything acknowledged; compaction leaves a fresh database.txt and an empty log).
             persistence.close { [unowned self] in self.loop.stop() }
@@ -436,6 +461,33 @@ public final class Server {
         for socket in self.datagramSockets { socket.close() }
         self.listeners = []
         self.datagramSockets = []
+    }
+}
+
+/// What the kv service runs on, built once when the store opens: the three things the commands
+/// see (data store, server state, server control), and the parts behind them a kv connection
+/// talks to directly (group commit, housekeeping, compaction).
+struct KVParts {
+    let data: StoreAdapter
+    let state: ServerState
+    let control: Control
+    let persistence: Persistence
+    let housekeeping: Housekeeping
+    let compaction: CompactionSchedule
+    /// What sessions run commands against.
+    let context: CommandContext
+
+    init(
+        data: StoreAdapter, state: ServerState, control: Control, persistence: Persistence, housekeeping: Housekeeping,
+        compaction: CompactionSchedule
+    ) {
+        self.data = data
+        self.state = state
+        self.control = control
+        self.persistence = persistence
+        self.housekeeping = housekeeping
+        self.compaction = compaction
+        self.context = CommandContext(store: data, state: state, control: control)
     }
 }
 

@@ -5,6 +5,7 @@
 
 import Logging
 import Reactor
+import Store
 
 /// A setting of `reactord`: its raw value is the flag name without `--`.
 public enum Setting: String, CaseIterable, Sendable {
@@ -85,8 +86,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .maxValue: configuration.maxValueBytes = try Self.size(text, minimum: 1)
         case .maxMemory: configuration.maxMemoryBytes = try Self.size(text, minimum: 0)
         case .eviction:
-            guard let policy = EvictionPolicy(rawValue: text.lowercased()) else {
-                throw SettingError("'\(text)' is not one of \(EvictionPolicy.allCases.map(\.rawValue).joined(separator: ", "))")
+            guard let policy = KeyEviction(rawValue: text.lowercased()) else {
+                throw SettingError("'\(text)' is not one of \(KeyEviction.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             configuration.evictionPolicy = policy
         case .requirepass:

@@ -1,12 +1,19 @@
-// What a command implementation works with while it runs: the context (keyspace and server
-// state), the connection's client state, the reply writer and the clock passed in. Mutations
-// go through here so a failed log write is answered the same way by every command.
+// What a command implementation works with while it runs: the data store, the server state and
+// control, the connection's client state, the reply writer and the clock passed in. Mutations go
+// through here so a failed log write is answered the same way by every command.
 
-/// What a running command works with: the context, the connection's client state, the reply
-/// writer and the clock. One per ``KVSession/process(context:output:outputLimit:)`` call.
+import Store
+
+/// What a running command works with: the data store, server state and control, the connection's
+/// client state, the reply writer and the clock. One per
+/// ``KVSession/process(context:output:outputLimit:)`` call.
 struct CommandCall {
-    /// The keyspace and server state.
-    let context: any CommandContext
+    /// The keyspace and its journal: every data operation.
+    let store: any DataStore
+    /// What every connection shares (clients, slow log, watches, password, memory limit).
+    let state: ServerState
+    /// The server acting on itself (saves, shutdown, CONFIG, INFO, eviction).
+    let control: any ServerControl
     /// The connection's own state.
     let client: ClientState
     /// Where the reply goes.
@@ -35,6 +42,19 @@ struct CommandCall {
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
 
+    init(
+        context: CommandContext, client: ClientState, reply: ReplyWriter,
+        now: @escaping () -> (seconds: Int, microseconds: Int), maxValueBytes: Int
+    ) {
+        self.store = context.store
+        self.state = context.state
+        self.control = context.control
+        self.client = client
+        self.reply = reply
+        self.now = now
+        self.maxValueBytes = maxValueBytes
+    }
+
     /// Argument `index` as a canonical 64-bit integer. - Returns: nil once `value is not an
     /// integer or out of range` has been answered.
     mutating func integerArgument(_ arguments: ArgumentVector, _ index: Int) -> Int64? {
@@ -48,12 +68,12 @@ struct CommandCall {
     /// Stores `value` under `key`. - Returns: whether it was stored; if not, the storage
     /// error has been answered.
     mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
-        do throws(StorageError) {
-            try self.context.set(value, forKey: key)
-            if self.watchesActive { self.context.watches.touch(key) }
+        do throws(StoreError) {
+            try self.store.set(value, forKey: key)
+            if self.watchesActive { self.state.watches.touch(key) }
             return true
         } catch {
-            self.reply.error(.storage(error))
+            self.reply.error(.storage(error.description))
             return false
         }
     }
@@ -61,12 +81,12 @@ struct CommandCall {
     /// Stores request bytes under a request key without copying them first (SET's hot path).
     /// - Returns: whether it was stored; if not, the storage error has been answered.
     mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) -> Bool {
-        do throws(StorageError) {
-            try self.context.set(borrowing: value, forKey: key)
-            if self.watchesActive { self.context.watches.touch(Array(key)) }
+        do throws(StoreError) {
+            try self.store.set(borrowing: value, forKey: key)
+            if self.watchesActive { self.state.watches.touch(Array(key)) }
             return true
         } catch {
-            self.reply.error(.storage(error))
+            self.reply.error(.storage(error.description))
             return false
         }
     }
@@ -74,24 +94,24 @@ struct CommandCall {
     /// Removes `key`. - Returns: whether it was present, or nil once a storage error has been
     /// answered.
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
-        do throws(StorageError) {
-            let removed = try self.context.removeValue(forKey: key)
-            if removed && self.watchesActive { self.context.watches.touch(key) }
+        do throws(StoreError) {
+            let removed = try self.store.removeValue(forKey: key)
+            if removed && self.watchesActive { self.state.watches.touch(key) }
             return removed
         } catch {
-            self.reply.error(.storage(error))
+            self.reply.error(.storage(error.description))
             return nil
         }
     }
 
     /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
     mutating func removeAll() -> Bool {
-        do throws(StorageError) {
-            if self.watchesActive { self.context.watches.touchAll(where: { self.context.value(forKey: $0) != nil }) }
-            try self.context.removeAll()
+        do throws(StoreError) {
+            if self.watchesActive { self.state.watches.touchAll(where: { self.store.value(forKey: $0) != nil }) }
+            try self.store.removeAll()
             return true
         } catch {
-            self.reply.error(.storage(error))
+            self.reply.error(.storage(error.description))
             return false
         }
     }
@@ -101,7 +121,7 @@ extension CommandCall {
     /// Drops every watch of this connection.
     mutating func unwatchAll() {
         guard !self.client.watched.isEmpty else { return }
-        for entry in self.client.watched { self.context.watches.unwatch(entry.key) }
+        for entry in self.client.watched { self.state.watches.unwatch(entry.key) }
         self.client.watched = []
     }
 }

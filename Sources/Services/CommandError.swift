@@ -85,7 +85,7 @@ enum CommandError: Error {
     case notFound
     case keyExists
     /// The log could not take a write.
-    case storage(StorageError)
+    case storage(String)
     /// Used memory is past `--max-memory` and no key could be evicted to make room.
     case outOfMemory
     /// EXEC with a queued command that may add memory, while used memory is past the limit: the
@@ -229,7 +229,7 @@ enum CommandError: Error {
         case .noSuchKey: output.append("no such key")
         case .notFound: output.append("not found")
         case .keyExists: output.append("key exists")
-        case .storage(let error): output.appendSingleLine(error.reason.utf8)
+        case .storage(let reason): output.appendSingleLine(reason.utf8)
         case .outOfMemory: output.append(line ? "out of memory" : "command not allowed when used memory > 'maxmemory'.")
         case .execAbortOutOfMemory:
             output.append("Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.")

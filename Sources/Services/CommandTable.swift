@@ -1,7 +1,8 @@
 // The one command table of the kv service, as Redis's: each command once, with its arity, flags,
 // key positions, how the line protocol writes it (if it has it), and one implementation that
-// runs against CommandContext and replies through ReplyWriter. Both protocols' framers yield an
-// ArgumentVector and come here. No protocol bytes are written here: the encoders do that.
+// runs against the data store, server state and control (CommandContext) and replies through
+// ReplyWriter. Both protocols' framers yield an ArgumentVector and come here. No protocol bytes
+// are written here: the encoders do that.
 
 /// The command table and dispatch.
 enum CommandTable {
@@ -185,7 +186,7 @@ enum CommandTable {
         }
         call.lastCommand = command.name
         command.run(arguments, &call)
-        if call.memoryLimited && command.flags.contains(.mayAddMemory) { call.context.settleMemory() }
+        if call.memoryLimited && command.flags.contains(.mayAddMemory) { call.control.settleMemory() }
         return slot
     }
 
@@ -236,7 +237,7 @@ extension CommandTable {
         if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
             // Past the limit, Redis refuses every command inside MULTI (queueing takes memory
             // too), and the transaction is flagged.
-            if call.memoryLimited && !call.context.makeRoom(forBytes: mayAddMemory ? Self.estimatedBytes(arguments) : 0) {
+            if call.memoryLimited && !call.control.makeRoom(forBytes: mayAddMemory ? Self.estimatedBytes(arguments) : 0) {
                 call.client.transaction!.failed = true
                 call.reply.error(.outOfMemory)
                 return true
@@ -245,7 +246,7 @@ extension CommandTable {
             call.reply.status("QUEUED")
             return true
         }
-        if call.memoryLimited && mayAddMemory && !call.context.makeRoom(forBytes: Self.estimatedBytes(arguments)) {
+        if call.memoryLimited && mayAddMemory && !call.control.makeRoom(forBytes: Self.estimatedBytes(arguments)) {
             call.reply.error(.outOfMemory)
             return true
         }

@@ -8,7 +8,7 @@ extension Commands {
     static func auth(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count <= 3 else { return call.reply.error(.syntax) }
         let user: ArraySlice<UInt8>? = arguments.count == 3 ? arguments[1] : nil
-        if user == nil && call.context.password == nil { return call.reply.error(.noPasswordSet) }
+        if user == nil && call.state.password == nil { return call.reply.error(.noPasswordSet) }
         guard Self.checkCredentials(user: user, password: arguments[arguments.count - 1], &call) else {
             return call.reply.error(.wrongPassword)
         }
@@ -19,7 +19,7 @@ extension Commands {
     /// Whether `user` (nil: the default user) and `password` open the connection.
     static func checkCredentials(user: ArraySlice<UInt8>?, password: ArraySlice<UInt8>, _ call: inout CommandCall) -> Bool {
         if let user, !user.elementsEqual("default".utf8) { return false }  // the only user; names are case-sensitive
-        guard let expected = call.context.password else { return true }
+        guard let expected = call.state.password else { return true }
         return Password.matches(password, expected)
     }
 }

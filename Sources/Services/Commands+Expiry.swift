@@ -1,24 +1,10 @@
 // Keys with a time to live, as Redis 7.0 handles them: EXPIRE/PEXPIRE/EXPIREAT/PEXPIREAT with
 // NX|XX|GT|LT, TTL/PTTL/EXPIRETIME/PEXPIRETIME, PERSIST, SET's EX|PX|EXAT|PXAT|KEEPTTL|GET,
 // SETEX/PSETEX, GETEX, and the line protocol's setex/expire/ttl/persist. Every deadline handed to
-// the context is absolute (Unix milliseconds from the `now` passed in), so the log never holds a
+// the data store is absolute (Unix milliseconds from the `now` passed in), so the log never holds a
 // relative time and replay never depends on the clock.
 
-/// Whether a key exists and when it expires.
-public enum KeyDeadline: Equatable, Sendable {
-    /// No such key (or its deadline passed).
-    case missing
-    /// The key has no deadline.
-    case never
-    /// The key's absolute deadline, Unix milliseconds.
-    case at(Int64)
-
-    /// The deadline, if the key has one.
-    var milliseconds: Int64? {
-        if case .at(let deadline) = self { return deadline }
-        return nil
-    }
-}
+import Store
 
 /// The unit and base of an expiry argument.
 enum ExpiryUnit {
@@ -37,12 +23,12 @@ extension CommandCall {
     /// Stores `value` under `key` with `deadline` (nil: none). - Returns: whether it was stored;
     /// if not, the storage error has been answered.
     mutating func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?) -> Bool {
-        do throws(StorageError) {
-            try self.context.set(value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
-            if self.watchesActive { self.context.watches.touch(key) }
+        do throws(StoreError) {
+            try self.store.set(value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
+            if self.watchesActive { self.state.watches.touch(key) }
             return true
         } catch {
-            self.reply.error(.storage(error))
+            self.reply.error(.storage(error.description))
             return false
         }
     }
@@ -50,31 +36,31 @@ extension CommandCall {
     /// Stores `value` under `key` keeping the key's deadline (APPEND, INCR, SETRANGE: Redis
     /// replaces the value in place).
     mutating func replaceValue(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
-        let deadline = self.context.expiry(forKey: key, now: self.nowMilliseconds).milliseconds
+        let deadline = self.store.expiry(forKey: key, now: self.nowMilliseconds).milliseconds
         return deadline == nil ? self.set(value, forKey: key) : self.set(value, forKey: key, deadline: deadline)
     }
 
     /// Gives `key` the deadline, or removes it when the deadline has passed. - Returns: whether
     /// the key was present, nil once a storage error has been answered.
     mutating func expire(_ key: [UInt8], at deadline: Int64) -> Bool? {
-        do throws(StorageError) {
-            let changed = try self.context.expire(key, at: deadline, now: self.nowMilliseconds)
-            if changed && self.watchesActive { self.context.watches.touch(key) }
+        do throws(StoreError) {
+            let changed = try self.store.expire(key, at: deadline, now: self.nowMilliseconds)
+            if changed && self.watchesActive { self.state.watches.touch(key) }
             return changed
         } catch {
-            self.reply.error(.storage(error))
+            self.reply.error(.storage(error.description))
             return nil
         }
     }
 
     /// Clears `key`'s deadline. - Returns: whether it had one, nil once an error was answered.
     mutating func persist(_ key: [UInt8]) -> Bool? {
-        do throws(StorageError) {
-            let changed = try self.context.persist(key, now: self.nowMilliseconds)
-            if changed && self.watchesActive { self.context.watches.touch(key) }
+        do throws(StoreError) {
+            let changed = try self.store.expire(key, at: nil, now: self.nowMilliseconds)
+            if changed && self.watchesActive { self.state.watches.touch(key) }
             return changed
         } catch {
-            self.reply.error(.storage(error))
+            self.reply.error(.storage(error.description))
             return nil
         }
     }
@@ -156,7 +142,7 @@ extension Commands {
             when = sum
         }
         let key = arguments.copy(1)
-        let current = call.context.expiry(forKey: key, now: call.nowMilliseconds)
+        let current = call.store.expiry(forKey: key, now: call.nowMilliseconds)
         if current == .missing { return call.reply.integer(0) }
         let deadline = current.milliseconds
         if nx && deadline != nil { return call.reply.integer(0) }
@@ -187,7 +173,7 @@ extension Commands {
 
     private static func timeToLive(_ arguments: ArgumentVector, _ call: inout CommandCall, milliseconds: Bool, absolute: Bool) {
         let now = call.nowMilliseconds
-        switch call.context.expiry(forKey: arguments.copy(1), now: now) {
+        switch call.store.expiry(forKey: arguments.copy(1), now: now) {
         case .missing:
             if call.reply.encoding == .line { return call.reply.error(.notFound) }
             call.reply.integer(-2)
@@ -202,7 +188,7 @@ extension Commands {
     static func persist(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         if call.reply.encoding == .line {
-            guard call.context.expiry(forKey: key, now: call.nowMilliseconds) != .missing else {
+            guard call.store.expiry(forKey: key, now: call.nowMilliseconds) != .missing else {
                 return call.reply.error(.notFound)
             }
             guard call.persist(key) != nil else { return }
@@ -262,7 +248,7 @@ extension Commands {
             i += 1
         }
         let key = arguments.copy(1)
-        guard let value = call.context.value(forKey: key) else { return call.reply.null() }
+        guard let value = call.store.value(forKey: key) else { return call.reply.null() }
         var deadline: Int64?
         if let (argument, unit) = expiry {
             guard let parsed = call.positiveDeadline(argument, unit, command: "getex") else { return }

@@ -9,7 +9,7 @@ extension Commands {
 
     /// TYPE key: `string`, or `none` for a missing key (a status reply in both RESP versions).
     static func type(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        if call.context.value(forKey: arguments.copy(1)) != nil {
+        if call.store.value(forKey: arguments.copy(1)) != nil {
             call.reply.status("string")
         } else {
             call.reply.status("none")
@@ -29,12 +29,12 @@ extension Commands {
     private static func rename(_ arguments: ArgumentVector, _ call: inout CommandCall, onlyIfAbsent: Bool) {
         let source = arguments.copy(1)
         let destination = arguments.copy(2)
-        guard let value = call.context.value(forKey: source) else { return call.reply.error(.noSuchKey) }
+        guard let value = call.store.value(forKey: source) else { return call.reply.error(.noSuchKey) }
         if source == destination {
             return onlyIfAbsent ? call.reply.integer(0) : call.reply.ok()
         }
-        if onlyIfAbsent && call.context.value(forKey: destination) != nil { return call.reply.integer(0) }
-        let deadline = call.context.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
+        if onlyIfAbsent && call.store.value(forKey: destination) != nil { return call.reply.integer(0) }
+        let deadline = call.store.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
         guard call.set(value, forKey: destination, deadline: deadline), call.removeValue(forKey: source) != nil else { return }
         if onlyIfAbsent { call.reply.integer(1) } else { call.reply.ok() }
     }
@@ -61,9 +61,9 @@ extension Commands {
         let source = arguments.copy(1)
         let destination = arguments.copy(2)
         if source == destination { return call.reply.error(.sameObject) }
-        guard let value = call.context.value(forKey: source) else { return call.reply.integer(0) }
-        if !replace && call.context.value(forKey: destination) != nil { return call.reply.integer(0) }
-        let deadline = call.context.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
+        guard let value = call.store.value(forKey: source) else { return call.reply.integer(0) }
+        if !replace && call.store.value(forKey: destination) != nil { return call.reply.integer(0) }
+        let deadline = call.store.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
         if call.set(value, forKey: destination, deadline: deadline) { call.reply.integer(1) }
     }
 }

@@ -1,5 +1,5 @@
 // The keyspace commands (strings and keys), each written once for every protocol: they read and
-// write through CommandContext and answer through ReplyWriter, which words the reply for the
+// write through the DataStore and answer through ReplyWriter, which words the reply for the
 // connection's protocol. Arity is checked before they run; they never write protocol bytes.
 
 /// The implementations the command table points at. Each runs on the event-loop thread.
@@ -7,7 +7,7 @@ enum Commands {
     /// GET key: the value, or null (`ERR not found` on the line protocol).
     static func get(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         // The value goes from the store into the reply: no copy in between.
-        let found = call.context.withValue(forKey: arguments[1]) { value in call.reply.bulk(value) }
+        let found = call.store.withValue(forKey: arguments[1]) { value in call.reply.bulk(value) }
         if !found { call.reply.null() }
     }
 
@@ -55,7 +55,7 @@ enum Commands {
         }
         let key = arguments.copy(1)
         if get || onlyIfAbsent || onlyIfPresent {
-            let old = call.context.value(forKey: key)
+            let old = call.store.value(forKey: key)
             if get {
                 if let old { call.reply.bulk(old) } else { call.reply.null() }
             }
@@ -79,14 +79,14 @@ enum Commands {
     /// `put key value` (line protocol): SET that refuses an existing key with `ERR key exists`.
     static func put(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        if call.context.value(forKey: key) != nil { return call.reply.error(.keyExists) }
+        if call.store.value(forKey: key) != nil { return call.reply.error(.keyExists) }
         if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
     }
 
     /// SETNX key value: 1 if set, 0 if the key existed.
     static func setnx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        if call.context.value(forKey: key) != nil { return call.reply.integer(0) }
+        if call.store.value(forKey: key) != nil { return call.reply.integer(0) }
         if call.set(arguments.copy(2), forKey: key) { call.reply.integer(1) }
     }
 
@@ -105,7 +105,7 @@ enum Commands {
     /// EXISTS key [key …]: how many of the keys exist, a key named twice counted twice.
     static func exists(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var found = 0
-        for i in 1..<arguments.count where call.context.value(forKey: arguments.copy(i)) != nil { found += 1 }
+        for i in 1..<arguments.count where call.store.value(forKey: arguments.copy(i)) != nil { found += 1 }
         call.reply.integer(found)
     }
 
@@ -113,7 +113,7 @@ enum Commands {
     static func mget(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         call.reply.arrayHeader(arguments.count - 1)
         for i in 1..<arguments.count {
-            if let value = call.context.value(forKey: arguments.copy(i)) {
+            if let value = call.store.value(forKey: arguments.copy(i)) {
                 call.reply.bulk(value)
             } else {
                 call.reply.null()
@@ -132,7 +132,7 @@ enum Commands {
 
     /// DBSIZE (line `count`): the number of keys.
     static func dbsize(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        call.reply.integer(call.context.count)
+        call.reply.integer(call.store.count)
     }
 
     /// FLUSHDB / FLUSHALL [ASYNC|SYNC]: both mean the same here, removal is immediate.

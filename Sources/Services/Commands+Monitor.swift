@@ -5,7 +5,7 @@
 extension Commands {
     /// MONITOR: `OK`, then this connection receives every other client's commands.
     static func monitor(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        call.context.clients.startMonitoring(id: call.client.id)
+        call.state.clients.startMonitoring(id: call.client.id)
         call.monitoring = true
         call.intercepting = true
         call.reply.ok()
@@ -22,7 +22,7 @@ extension Commands {
         line.append(contentsOf: repeatElement(ASCII.zero, count: max(0, 6 - micro.count)))
         line.append(contentsOf: micro)
         line.append(" [0 ")
-        line.append(contentsOf: (call.context.clients.record(id: call.client.id)?.address ?? "").utf8)
+        line.append(contentsOf: (call.state.clients.record(id: call.client.id)?.address ?? "").utf8)
         line.append("]")
         let hidden = Self.secretArguments(arguments)
         for i in 0..<arguments.count {
@@ -35,7 +35,7 @@ extension Commands {
             line.append(UInt8(ascii: "\""))
         }
         line.append("\r\n")
-        call.context.clients.feedMonitors(line, except: call.client.id)
+        call.state.clients.feedMonitors(line, except: call.client.id)
     }
 
     /// The arguments MONITOR and SLOWLOG show as `(redacted)`, as Redis hides them: AUTH's

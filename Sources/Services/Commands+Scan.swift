@@ -5,7 +5,7 @@
 extension Commands {
     /// KEYS pattern: every live key matching it (O(keys), as in Redis).
     static func keys(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let keys = call.context.keys(matching: arguments.copy(1), now: call.nowMilliseconds)
+        let keys = call.store.keys(matching: arguments.copy(1), now: call.nowMilliseconds)
         call.reply.arrayHeader(keys.count)
         for key in keys { call.reply.bulk(key) }
     }
@@ -32,7 +32,7 @@ extension Commands {
             }
             i += 2
         }
-        let (next, keys) = call.context.scan(cursor: cursor, count: count, pattern: pattern, now: call.nowMilliseconds)
+        let (next, keys) = call.store.scan(cursor: cursor, count: count, pattern: pattern, now: call.nowMilliseconds)
         call.reply.arrayHeader(2)
         var digits: [UInt8] = []
         digits.appendDecimal(next)
@@ -62,7 +62,7 @@ extension Commands {
 
     /// RANDOMKEY: a random live key, or null.
     static func randomkey(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        if let key = call.context.randomKey(now: call.nowMilliseconds) { call.reply.bulk(key) } else { call.reply.null() }
+        if let key = call.store.randomKey(now: call.nowMilliseconds) { call.reply.bulk(key) } else { call.reply.null() }
     }
 
     /// OBJECT ENCODING|IDLETIME|REFCOUNT|FREQ key.
@@ -79,12 +79,12 @@ extension Commands {
         }
         if arguments.argument(1, is: "idletime") {
             // Not an access, as in Redis (its OBJECT looks keys up without touching them).
-            guard let idle = call.context.idleSeconds(forKey: arguments.copy(2), now: call.nowMilliseconds) else {
+            guard let idle = call.store.idleSeconds(forKey: arguments.copy(2), now: call.nowMilliseconds) else {
                 return call.reply.null()
             }
             return call.reply.integer(idle)
         }
-        guard let value = call.context.value(forKey: arguments.copy(2)) else { return call.reply.null() }
+        guard let value = call.store.value(forKey: arguments.copy(2)) else { return call.reply.null() }
         if isEncoding {
             // What Redis would hold for this value: a long integer, a short embedded string, or raw.
             if value.count <= 20, ASCII.parseInteger(value[...]) != nil {
@@ -113,7 +113,7 @@ extension Commands {
             guard arguments.count == 5, arguments.argument(3, is: "samples") else { return call.reply.error(.syntax) }
             guard call.integerArgument(arguments, 4) != nil else { return }
         }
-        if let bytes = call.context.usedBytes(forKey: arguments.copy(2), now: call.nowMilliseconds) {
+        if let bytes = call.store.usedBytes(forKey: arguments.copy(2), now: call.nowMilliseconds) {
             call.reply.integer(bytes)
         } else {
             call.reply.null()

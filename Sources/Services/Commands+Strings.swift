@@ -7,7 +7,7 @@ extension Commands {
     /// GETSET key value: the old value (or null), and the new one stored.
     static func getset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        let old = call.context.value(forKey: key)
+        let old = call.store.value(forKey: key)
         guard call.set(arguments.copy(2), forKey: key) else { return }
         if let old { call.reply.bulk(old) } else { call.reply.null() }
     }
@@ -15,7 +15,7 @@ extension Commands {
     /// GETDEL key: the value (or null), and the key removed.
     static func getdel(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        guard let old = call.context.value(forKey: key) else { return call.reply.null() }
+        guard let old = call.store.value(forKey: key) else { return call.reply.null() }
         guard call.removeValue(forKey: key) != nil else { return }
         call.reply.bulk(old)
     }
@@ -23,7 +23,7 @@ extension Commands {
     /// MSETNX key value [key value …]: all set (1) or, when any key exists, none (0).
     static func msetnx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count % 2 == 1 else { return call.reply.error(.wrongArity("msetnx")) }
-        for i in stride(from: 1, to: arguments.count, by: 2) where call.context.value(forKey: arguments.copy(i)) != nil {
+        for i in stride(from: 1, to: arguments.count, by: 2) where call.store.value(forKey: arguments.copy(i)) != nil {
             return call.reply.integer(0)
         }
         for i in stride(from: 1, to: arguments.count, by: 2) {
@@ -35,7 +35,7 @@ extension Commands {
     /// APPEND key value: the new length.
     static func append(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        var value = call.context.value(forKey: key) ?? []
+        var value = call.store.value(forKey: key) ?? []
         guard value.count + arguments[2].count <= call.maxValueBytes else { return call.reply.error(.stringTooLong) }
         value.append(contentsOf: arguments[2])
         if call.replaceValue(value, forKey: key) { call.reply.integer(value.count) }
@@ -44,7 +44,7 @@ extension Commands {
     /// STRLEN key: the value's length, 0 for a missing key.
     static func strlen(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var length = 0
-        _ = call.context.withValue(forKey: arguments[1]) { length = $0.count }
+        _ = call.store.withValue(forKey: arguments[1]) { length = $0.count }
         call.reply.integer(length)
     }
 
@@ -54,7 +54,7 @@ extension Commands {
         guard var start = call.integerArgument(arguments, 2), var end = call.integerArgument(arguments, 3) else { return }
         if start < 0 && end < 0 && start > end { return call.reply.bulk([UInt8]()) }
         // The range goes from the store into the reply: a large value is not copied whole.
-        let found = call.context.withValue(forKey: arguments[1]) { value in
+        let found = call.store.withValue(forKey: arguments[1]) { value in
             let length = Int64(value.count)
             if start < 0 { start += length }
             if end < 0 { end += length }
@@ -74,7 +74,7 @@ extension Commands {
         guard offset >= 0 else { return call.reply.error(.offsetOutOfRange) }
         let key = arguments.copy(1)
         let patch = arguments[3]
-        let existing = call.context.value(forKey: key)
+        let existing = call.store.value(forKey: key)
         if patch.isEmpty { return call.reply.integer(existing?.count ?? 0) }
         guard offset <= Int64(call.maxValueBytes) - Int64(patch.count) else { return call.reply.error(.stringTooLong) }
         var value = existing ?? []
@@ -110,7 +110,7 @@ extension Commands {
     private static func add(_ increment: Int64, _ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         var current: Int64 = 0
-        if let value = call.context.value(forKey: key) {
+        if let value = call.store.value(forKey: key) {
             guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
             current = parsed
         }
@@ -125,7 +125,7 @@ extension Commands {
     /// (`%.17Lf`, trailing zeros cut), stored as that text, answered as a bulk string.
     static func incrbyfloat(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        let stored = call.context.value(forKey: key)
+        let stored = call.store.value(forKey: key)
         var current: LongDouble.Value = 0
         if let stored {
             guard let parsed = LongDouble.parse(stored[...]) else { return call.reply.error(.notFloat) }
@@ -141,8 +141,8 @@ extension Commands {
     /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence,
     /// its length, or its matching ranges, by the dynamic-programming table Redis uses.
     static func lcs(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let a = call.context.value(forKey: arguments.copy(1)) ?? []
-        let b = call.context.value(forKey: arguments.copy(2)) ?? []
+        let a = call.store.value(forKey: arguments.copy(1)) ?? []
+        let b = call.store.value(forKey: arguments.copy(2)) ?? []
         var wantsLength = false
         var wantsRanges = false
         var withMatchLength = false

@@ -23,7 +23,7 @@ extension Commands {
     /// when a watched key changed, EXECABORT when queueing refused a command.
     static func exec(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let transaction = call.client.transaction else { return call.reply.error(.execWithoutMulti) }
-        if call.memoryLimited, let bytes = Self.queuedGrowth(transaction), !call.context.makeRoom(forBytes: bytes) {
+        if call.memoryLimited, let bytes = Self.queuedGrowth(transaction), !call.control.makeRoom(forBytes: bytes) {
             // Redis refuses EXEC itself past the limit when the queue may add memory, and discards it.
             call.client.transaction = nil
             call.unwatchAll()
@@ -32,7 +32,7 @@ extension Commands {
         call.client.transaction = nil
         let now = call.nowMilliseconds
         let watchedChanged = call.client.watched.contains { entry in
-            call.context.watches.version(entry.key) != entry.version || (entry.deadline.map { $0 <= now } ?? false)
+            call.state.watches.version(entry.key) != entry.version || (entry.deadline.map { $0 <= now } ?? false)
         }
         call.unwatchAll()
         if transaction.failed { return call.reply.error(.execAbort) }
@@ -41,15 +41,16 @@ extension Commands {
         // The queue was checked as a whole above; its commands do not evict one by one.
         let memoryLimited = call.memoryLimited
         call.memoryLimited = false
-        call.context.beginAtomicGroup()
-        for i in 0..<transaction.count {
-            CommandTable.execute(
-                transaction.arguments(i), on: .resp, names: CommandTable.respNames, maxValueBytes: call.maxValueBytes,
-                call: &call)
+        let store = call.store
+        store.atomically {
+            for i in 0..<transaction.count {
+                CommandTable.execute(
+                    transaction.arguments(i), on: .resp, names: CommandTable.respNames, maxValueBytes: call.maxValueBytes,
+                    call: &call)
+            }
         }
-        call.context.endAtomicGroup()
         call.memoryLimited = memoryLimited
-        if memoryLimited { call.context.settleMemory() }
+        if memoryLimited { call.control.settleMemory() }
     }
 
     /// What the queued commands that may add memory would add (``CommandTable/estimatedBytes(_:)``),
@@ -72,8 +73,8 @@ extension Commands {
             let key = arguments.copy(i)
             guard !call.client.watched.contains(where: { $0.key == key }) else { continue }
             // A key that expires after WATCH aborts EXEC like any other change (Redis 7.0).
-            let deadline = call.context.expiry(forKey: key, now: call.nowMilliseconds).milliseconds
-            call.client.watched.append((key, call.context.watches.watch(key), deadline))
+            let deadline = call.store.expiry(forKey: key, now: call.nowMilliseconds).milliseconds
+            call.client.watched.append((key, call.state.watches.watch(key), deadline))
             call.watchesActive = true
         }
         call.reply.ok()

@@ -134,16 +134,16 @@ public struct KVSession {
     /// Answers buffered complete requests in order, appending the replies to `output`.
     ///
     /// - Parameters:
-    ///   - context: the keyspace and server state.
+    ///   - context: the data store, server state and server control.
     ///   - output: the connection's unsent bytes; replies are appended.
     ///   - outputLimit: once `output.count` reaches it, processing stops (backpressure).
     /// - Returns: `.close` after QUIT/`bye` or a framing error (flush `output`, then close);
     ///   `.outputFull` when the limit was reached with input still buffered (call again after
     ///   draining); otherwise `.needMoreData`.
     ///
-    /// The context is an existential on purpose: it is a class, so passing it boxes nothing, and
-    /// the loop below stays fully specialised per framer.
-    public mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
+    /// The store and control are existentials on purpose: they are classes, so passing them boxes
+    /// nothing, and the loop below stays fully specialised per framer.
+    public mutating func process(context: CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
         if self.state.closed { return .close }
         switch self.negotiatedProtocol {
         case nil: return .needMoreData
@@ -156,24 +156,25 @@ public struct KVSession {
     /// bytes are needed, the output reaches its limit, or the connection must close.
     @inline(__always)
     private static func answer<Framer: CommandFramer>(
-        _ framer: inout Framer, _ state: inout State, context: any CommandContext, output: inout [UInt8],
+        _ framer: inout Framer, _ state: inout State, context: CommandContext, output: inout [UInt8],
         outputLimit: Int
     ) -> ProcessResult {
         let client = state.client
-        if !client.authenticated && context.password == nil { client.markAuthenticated() }
+        let shared = context.state
+        if !client.authenticated && shared.password == nil { client.markAuthenticated() }
         // The writer takes the connection's output for the batch and hands it back: two swaps, no copy.
         var call = CommandCall(
             context: context, client: client, reply: ReplyWriter(encoding: state.encoding), now: state.now,
             maxValueBytes: state.maxValueBytes)
         swap(&call.reply.output, &output)
         defer { swap(&call.reply.output, &output) }
-        call.monitoring = context.clients.hasMonitors
-        call.watchesActive = !context.watches.isEmpty
-        call.memoryLimited = context.maxMemoryBytes > 0
-        call.statistics = context.commandStatistics?.recorder
+        call.monitoring = shared.clients.hasMonitors
+        call.watchesActive = !shared.watches.isEmpty
+        call.memoryLimited = shared.maxMemoryBytes > 0
+        call.statistics = shared.commandStatistics?.recorder
         call.intercepting = !client.authenticated || client.transaction != nil || call.monitoring || call.memoryLimited
         let (names, maxValueBytes, now) = (state.names, state.maxValueBytes, state.now)
-        let slowLog = context.slowLog
+        let slowLog = shared.slowLog
         defer { Self.endBatch(&state, call, context: context) }
         while true {
             if call.reply.output.count >= outputLimit {
@@ -208,16 +209,16 @@ public struct KVSession {
     /// Once per batch, not per request: the command count, and the client registry only when
     /// something it shows changed (the last command's name, the client name, the protocol).
     @inline(__always)
-    private static func endBatch(_ state: inout State, _ call: borrowing CommandCall, context: any CommandContext) {
+    private static func endBatch(_ state: inout State, _ call: borrowing CommandCall, context: CommandContext) {
         state.encoding = call.reply.encoding
         guard call.commandCount > 0 else { return }
-        context.countCommands(call.commandCount)
+        context.state.countCommands(call.commandCount)
         let (name, encoding, lastCommand) = (call.client.name, call.reply.encoding, call.lastCommand)
         if lastCommand?.utf8Start != state.shownCommand?.utf8Start || name != state.shownName
             || encoding != state.shownEncoding
         {
             (state.shownCommand, state.shownName, state.shownEncoding) = (lastCommand, name, encoding)
-            context.clients.update(id: call.client.id) { record in
+            context.state.clients.update(id: call.client.id) { record in
                 record.name = name ?? []
                 record.protocolVersion = encoding == .resp3 ? 3 : 2
                 if let lastCommand { record.lastCommand = lastCommand }
@@ -230,16 +231,16 @@ public struct KVSession {
     static func logSlow(
         _ arguments: ArgumentVector, _ microseconds: Int, _ end: (seconds: Int, microseconds: Int), _ call: inout CommandCall
     ) {
-        let record = call.context.clients.record(id: call.client.id)
-        call.context.slowLog.record(
+        let record = call.state.clients.record(id: call.client.id)
+        call.state.slowLog.record(
             arguments, microseconds: microseconds, at: end.seconds, client: Array((record?.address ?? "").utf8),
             name: call.client.name ?? [])
     }
 
     /// Drops what the connection holds in the context's shared state (its WATCHes). Call once
     /// when the connection closes.
-    public mutating func release(context: any CommandContext) {
-        for entry in self.state.client.watched { context.watches.unwatch(entry.key) }
+    public mutating func release(context: CommandContext) {
+        for entry in self.state.client.watched { context.state.watches.unwatch(entry.key) }
         self.state.client.watched = []
         self.state.client.transaction = nil
     }
@@ -250,7 +251,7 @@ public struct KVSession {
     public func errorLine(reason: String) -> [UInt8] {
         var output: [UInt8] = []
         let encoding: ReplyEncoding = self.negotiatedProtocol == .resp ? self.state.encoding : .line
-        CommandError.storage(StorageError(reason: reason)).write(to: &output, encoding: encoding)
+        CommandError.storage(reason).write(to: &output, encoding: encoding)
         return output
     }
 }

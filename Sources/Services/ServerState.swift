@@ -1,6 +1,50 @@
-// The server-wide state the server commands report and change, as plain values the server fills
-// in (ServerFacts), the registry of connected kv clients (CLIENT LIST/INFO/KILL), and the
-// configuration table CONFIG reads. No clocks or sockets: the server hands everything in.
+// The server-wide state every kv connection shares (ServerState: clients, slow log, watches,
+// password, memory limit, command counts), the registry of connected kv clients (CLIENT
+// LIST/INFO/KILL), the slow log, and the plain values INFO reports, which the server fills in
+// (ServerFacts). No clocks or sockets: the server hands everything in.
+
+import Store
+
+/// What the server shares between its kv connections: built once by the server, read and changed
+/// by the commands directly (a class, not a protocol: there is nothing here to implement twice).
+/// Loop thread only, and never accessed re-entrantly: the fields read at every batch are left out
+/// of the dynamic exclusivity checks.
+public final class ServerState {
+    /// The kv clients connected now (CLIENT LIST/INFO/KILL, MONITOR).
+    public let clients = ClientRegistry()
+    /// The slow log every connection records into (SLOWLOG).
+    public let slowLog = SlowLog()
+    /// The keys connections WATCH. The commands touch the keys they write; the server touches a key
+    /// it changes by itself (expiry, eviction).
+    public let watches = WatchRegistry()
+    /// The password connections must give before other commands (`--requirepass`, CONFIG SET
+    /// requirepass), or nil. Connections already open stay authenticated when it changes, as in Redis.
+    @exclusivity(unchecked) public var password: [UInt8]?
+    /// The memory limit in bytes (`--max-memory`, CONFIG SET maxmemory); 0: none. Read once per
+    /// batch of requests: nothing that enforces it runs while it is 0.
+    @exclusivity(unchecked) public var maxMemoryBytes = 0 {
+        didSet { self.memoryRoom.isLimited = self.maxMemoryBytes > 0 }
+    }
+    /// What goes past the limit (`--eviction`, CONFIG SET maxmemory-policy).
+    public var evictionPolicy = KeyEviction.noEviction
+    /// The room left under the limit, for the RESP parser's check of announced bulk lengths (the
+    /// server sets how it is computed).
+    public let memoryRoom = MemoryRoom()
+    /// Where sessions count calls, errors and durations per command; nil (the default) when
+    /// nobody reads them (the metrics port is off). Fixed for the state's life: a constant is
+    /// read from other modules without a dynamic exclusivity check.
+    public let commandStatistics: CommandStatistics?
+    /// Commands processed since the start or CONFIG RESETSTAT (INFO `total_commands_processed`).
+    @exclusivity(unchecked) public var commandsProcessed = 0
+
+    public init(commandStatistics: CommandStatistics? = nil) {
+        self.commandStatistics = commandStatistics
+    }
+
+    /// `count` more commands were processed (once per batch).
+    @inline(__always)
+    func countCommands(_ count: Int) { self.commandsProcessed += count }
+}
 
 /// What INFO, LASTSAVE and the persistence commands report, filled in by the server.
 public struct ServerFacts: Sendable {

@@ -4,18 +4,21 @@
 // are logged deletes, through the store. No clock, no limit here: the caller says how many bytes to
 // free and how much work one call may do.
 
-/// Which keys may be evicted and how the victim is chosen (docs/protocol.md "Memory limit").
-public enum KeyEviction: Sendable, Equatable {
+/// Which keys may be evicted and how the victim is chosen (docs/protocol.md "Memory limit"), by
+/// the names `--eviction` and CONFIG SET maxmemory-policy take (Redis's, but for the LFU ones).
+public enum KeyEviction: String, CaseIterable, Sendable, Equatable {
+    /// None: past the limit, commands that may add memory are refused.
+    case noEviction = "noeviction"
     /// The least recently used among sampled keys.
-    case allKeysLRU
+    case allKeysLRU = "allkeys-lru"
     /// A random key.
-    case allKeysRandom
+    case allKeysRandom = "allkeys-random"
     /// The least recently used among sampled keys that carry a deadline.
-    case volatileLRU
+    case volatileLRU = "volatile-lru"
     /// A random key that carries a deadline.
-    case volatileRandom
+    case volatileRandom = "volatile-random"
     /// Among sampled keys with a deadline, the one whose deadline is nearest.
-    case volatileTTL
+    case volatileTTL = "volatile-ttl"
 
     /// Whether only keys with a deadline may go.
     var volatileOnly: Bool { self == .volatileLRU || self == .volatileRandom || self == .volatileTTL }
@@ -105,6 +108,8 @@ extension Keyspace {
     /// The entry to evict next under `policy`, or nil when no key qualifies.
     func chooseVictim(_ policy: KeyEviction, samples: Int, now: Int64, pool: inout EvictionPool) -> Int? {
         switch policy {
+        case .noEviction:
+            return nil
         case .allKeysRandom:
             return self.randomEntry()
         case .volatileRandom:

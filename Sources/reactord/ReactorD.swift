@@ -7,6 +7,7 @@ import CLinux
 import Foundation
 import Logging
 import Server
+import Store
 
 @main
 struct ReactorD: ParsableCommand {
@@ -89,7 +90,7 @@ struct ReactorD: ParsableCommand {
     @Option(name: .customLong("max-memory"), parsing: .unconditional,
             help: ReactorD.help("Memory limit in bytes, e.g. 64mb or 2gb (0: none).", .maxMemory, valueName: "bytes"))
     var maxMemory: String?
-    @Option(help: ReactorD.help("What to do past --max-memory: \(EvictionPolicy.allCases.map(\.rawValue).joined(separator: ", ")).",
+    @Option(help: ReactorD.help("What to do past --max-memory: \(KeyEviction.allCases.map(\.rawValue).joined(separator: ", ")).",
                                 .eviction, valueName: "policy"))
     var eviction: String?
     @Option(name: .customLong("protected-mode"),

@@ -86,7 +86,7 @@ import Testing
         #expect(config.dataDirectory == "/var/lib/reactord")
         #expect(config.maxConnections == 50)
         #expect(config.maxMemoryBytes == 2 << 30)
-        #expect(config.evictionPolicy == .allkeysLRU)
+        #expect(config.evictionPolicy == .allKeysLRU)
         #expect(config.fsync == "everysec")
         #expect(config.idleTimeout == .zero)
         #expect(config.requirePassword == "secret")
@@ -202,7 +202,7 @@ import Testing
         let reread = try self.configuration(printed)
         #expect(Setting.describe(reread) == Setting.describe(original))
         #expect(reread.idleTimeout == .milliseconds(250) && reread.maxValueBytes == 3072 && reread.kvPort == .port(0))
-        #expect(reread.logLevel == .info && reread.evictionPolicy == .allkeysRandom)
+        #expect(reread.logLevel == .info && reread.evictionPolicy == .allKeysRandom)
     }
 
     @Test func everySettingRefusesGarbageWithoutTrapping() {

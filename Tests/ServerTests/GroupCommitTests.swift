@@ -24,12 +24,12 @@ import Testing
         func refuseHeld(reason: String) { self.refusals.append(reason) }
     }
 
-    /// A loop and Persistence over a fresh store in a temporary directory (`--fsync always`).
-    static func makePersistence() throws -> (TemporaryDirectory, EventLoop, Persistence) {
+    /// A loop and the kv parts over a fresh store in a temporary directory (`--fsync always`).
+    static func makePersistence() throws -> (TemporaryDirectory, EventLoop, KVTestParts) {
         let dir = try TemporaryDirectory()
         let loop = try EventLoop()
         let store = try DurableStore(configuration: .init(directory: dir.path, fsync: .always))
-        return (dir, loop, Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] })
+        return (dir, loop, KVTestParts(store: store, loop: loop))
     }
 
     /// Runs the loop until `done` says so (checked every 10 ms, at most 10 s), then closes.
@@ -48,13 +48,14 @@ import Testing
     }
 
     @Test func heldConnectionsAreSentOldestFirstAndOneClosedOrHeldAgainMeanwhileOnlyChangesTheList() throws {
-        let (dir, loop, persistence) = try Self.makePersistence()
+        let (dir, loop, kv) = try Self.makePersistence()
+        let persistence = kv.persistence
         defer { dir.remove() }
         let commit = persistence.groupCommit
         var events: [String] = []
         let (first, second, third) = (Held(), Held(), Held())
-        try persistence.set(Array("v".utf8), forKey: Array("k".utf8))
-        let sequence = persistence.lastMutationSequence
+        try kv.data.set(Array("v".utf8), forKey: Array("k".utf8))
+        let sequence = kv.data.lastMutationSequence
         #expect(!commit.isDurable(sequence))
         for connection in [first, second, third] { commit.hold(connection, until: sequence) }
         commit.hold(first, until: sequence)  // held twice: still one entry, still first
@@ -65,8 +66,8 @@ import Testing
             // What first's next requests may do: close second (CLIENT KILL), write again.
             second.closed = true
             commit.drop(second)
-            try? persistence.set(Array("w".utf8), forKey: Array("k".utf8))
-            commit.hold(first, until: persistence.lastMutationSequence)
+            try? kv.data.set(Array("w".utf8), forKey: Array("k".utf8))
+            commit.hold(first, until: kv.data.lastMutationSequence)
             first.onSend = { events.append("first again") }
         }
         second.onSend = { events.append("second") }
@@ -77,16 +78,17 @@ import Testing
     }
 
     @Test func aDroppedConnectionIsNeverSent() throws {
-        let (dir, loop, persistence) = try Self.makePersistence()
+        let (dir, loop, kv) = try Self.makePersistence()
+        let persistence = kv.persistence
         defer { dir.remove() }
         let commit = persistence.groupCommit
         let (gone, staying) = (Held(), Held())
         var told: [String] = []
         gone.onSend = { told.append("gone") }
         staying.onSend = { told.append("staying") }
-        try persistence.set(Array("v".utf8), forKey: Array("k".utf8))
-        commit.hold(gone, until: persistence.lastMutationSequence)
-        commit.hold(staying, until: persistence.lastMutationSequence)
+        try kv.data.set(Array("v".utf8), forKey: Array("k".utf8))
+        commit.hold(gone, until: kv.data.lastMutationSequence)
+        commit.hold(staying, until: kv.data.lastMutationSequence)
         commit.drop(gone)
         #expect(gone.heldUntil == 0)
         try Self.run(loop, persistence) { !told.isEmpty }
@@ -94,7 +96,8 @@ import Testing
     }
 
     @Test func aConnectionWaitingForSaveIsSentWhenTheCompactionEndsNotWhenItsWriteIsDurable() throws {
-        let (dir, loop, persistence) = try Self.makePersistence()
+        let (dir, loop, kv) = try Self.makePersistence()
+        let persistence = kv.persistence
         defer { dir.remove() }
         let commit = persistence.groupCommit
         let saver = Held()
@@ -103,11 +106,11 @@ import Testing
             sends += 1
             #expect(!saver.awaitingSave)
         }
-        try persistence.set(Array("v".utf8), forKey: Array("k".utf8))
-        let sequence = persistence.lastMutationSequence
+        try kv.data.set(Array("v".utf8), forKey: Array("k".utf8))
+        let sequence = kv.data.lastMutationSequence
         commit.hold(saver, until: sequence)
-        #expect(persistence.requestCompaction(replyWhenDone: true) == .started)
-        #expect(persistence.takeSaveRequest())
+        #expect(kv.compaction.request(replyWhenDone: true) == .started)
+        #expect(kv.compaction.takeSaveRequest())
         commit.holdUntilSaved(saver)
         try Self.run(loop, persistence) { sends > 0 }
         #expect(sends == 1)

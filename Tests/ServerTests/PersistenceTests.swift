@@ -4,9 +4,29 @@
 import Dispatch
 import Logging
 import Reactor
+import Services
 @testable import Server
 import Store
 import Testing
+
+/// The kv service's parts over `store`, wired as Server.openStore wires them (no server: nothing
+/// reaches Control here).
+struct KVTestParts {
+    let data: StoreAdapter
+    let state = ServerState()
+    let housekeeping: Housekeeping
+    let compaction: CompactionSchedule
+    let persistence: Persistence
+
+    init(store: DurableStore, loop: EventLoop) {
+        self.data = StoreAdapter(store: store)
+        self.housekeeping = Housekeeping(store: store, loop: loop, state: self.state)
+        self.compaction = CompactionSchedule(store: store, loop: loop, logger: Logger(label: "test"))
+        self.persistence = Persistence(
+            store: store, loop: loop, logger: Logger(label: "test"), housekeeping: self.housekeeping,
+            compaction: self.compaction)
+    }
+}
 
 /// `everysec` promises at most about a second of writes lost to a power cut, compactions included:
 /// while a compaction runs (here held at its temporary file until the test has seen a sync), the
@@ -32,16 +52,17 @@ import Testing
         }
         let loop = try EventLoop()
         let store = try DurableStore(configuration: .init(directory: dir.path, fsync: .everysec), io: io)
-        let persistence = Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] }
-        try persistence.set(Array("before".utf8), forKey: Array("a".utf8))
-        #expect(persistence.requestCompaction(replyWhenDone: false) == .started)
+        let parts = KVTestParts(store: store, loop: loop)
+        let persistence = parts.persistence
+        try parts.data.set(Array("before".utf8), forKey: Array("a".utf8))
+        #expect(parts.compaction.request(replyWhenDone: false) == .started)
         var wroteAfterRotation = false
         var syncedWhileHeld = false
         let check = loop.scheduleTimer(after: .milliseconds(20), repeating: .milliseconds(20)) {
             guard let held = syncsWhenHeld.current else { return }
             if !wroteAfterRotation {
                 wroteAfterRotation = true
-                try? persistence.set(Array("during".utf8), forKey: Array("b".utf8))
+                try? parts.data.set(Array("during".utf8), forKey: Array("b".utf8))
             } else if syncs.current > held {
                 syncedWhileHeld = true
                 release.signal()
@@ -73,14 +94,15 @@ import Testing
         let configuration = DurableStore.Configuration(directory: dir.path, fsync: .no, clock: { clock.current })
         let loop = try EventLoop()
         let store = try DurableStore(configuration: configuration)
-        let persistence = Persistence(store: store, loop: loop, logger: Logger(label: "test")) { [] }
+        let parts = KVTestParts(store: store, loop: loop)
+        let persistence = parts.persistence
         let start = clock.current
         // More keys than one slice can examine, half of them expiring, one key without a deadline.
         for i in 0..<20_000 {
             let deadline = i % 2 == 0 ? start + 1_000 : start + 3_600_000
             _ = try store.set(Array("v".utf8), forKey: Array("key:\(i)".utf8), deadline: deadline, now: start)
         }
-        try persistence.set(Array("stays".utf8), forKey: Array("plain".utf8))
+        try parts.data.set(Array("stays".utf8), forKey: Array("plain".utf8))
         clock.with { $0 += 2_000 }
 
         var reclaimed = false

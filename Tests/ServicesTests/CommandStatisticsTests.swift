@@ -8,9 +8,8 @@ import Testing
     static func slot(_ name: String) -> Int { CommandStatistics.names.firstIndex(of: name)! }
 
     @Test func callsErrorsAndDurationsAreCountedPerCommand() {
-        let storage = InMemoryStorage()
         let statistics = CommandStatistics()
-        storage.commandStatistics = statistics
+        let storage = TestServer(commandStatistics: statistics)
         let requests = [
             RESPValueEncoder.command("SET", "a", "1"), RESPValueEncoder.command("GET", "a"),
             RESPValueEncoder.command("GET"), RESPValueEncoder.command("NOPE"),

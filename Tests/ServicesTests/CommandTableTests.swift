@@ -6,7 +6,7 @@ import Testing
 
 /// Runs one request straight through the table with `encoding`, against `store`.
 func execute(
-    _ words: [String], on wireProtocol: KVSession.WireProtocol, encoding: ReplyEncoding, store: InMemoryStorage
+    _ words: [String], on wireProtocol: KVSession.WireProtocol, encoding: ReplyEncoding, store: TestServer
 ) -> String {
     var bytes: [UInt8] = []
     var ranges: [Range<Int>] = []
@@ -15,9 +15,9 @@ func execute(
         bytes += b(word)
     }
     var call = CommandCall(
-        context: store, client: ClientState(id: 9, name: nil), reply: ReplyWriter(encoding: encoding), now: fixedClock,
+        context: store.context, client: ClientState(id: 9, name: nil), reply: ReplyWriter(encoding: encoding), now: fixedClock,
         maxValueBytes: 100)
-    if store.password == nil { call.client.markAuthenticated() }
+    if store.state.password == nil { call.client.markAuthenticated() }
     CommandTable.execute(
         ArgumentVector(bytes: bytes[...], ranges: ranges), on: wireProtocol, names: CommandTable.names(on: wireProtocol),
         maxValueBytes: 100, call: &call)
@@ -61,7 +61,7 @@ func execute(
     }
 
     @Test func lineRestArgumentsAreDeclaredInTheTable() {
-        let store = InMemoryStorage()
+        let store = TestServer()
         #expect(execute(["set", "k", " two  words "], on: .line, encoding: .line, store: store) == "OK\n")
         #expect(store["k"] == " two  words ")
         #expect(execute(["put", "k", ""], on: .line, encoding: .line, store: store)
@@ -69,7 +69,7 @@ func execute(
     }
 
     @Test func oneCommandServesBothProtocols() {
-        let store = InMemoryStorage(["a": "1"])
+        let store = TestServer(["a": "1"])
         #expect(execute(["get", "a"], on: .line, encoding: .line, store: store) == "1\n")
         #expect(execute(["GET", "a"], on: .resp, encoding: .resp2, store: store) == "$1\r\n1\r\n")
         #expect(execute(["count"], on: .line, encoding: .line, store: store) == "1\n")
@@ -82,7 +82,7 @@ func execute(
     }
 
     @Test func respCommandsUseRESP3TypesInRESP3() {
-        let store = InMemoryStorage(["a": "1"])
+        let store = TestServer(["a": "1"])
         #expect(execute(["GET", "nope"], on: .resp, encoding: .resp3, store: store) == "_\r\n")
         #expect(execute(["MGET", "a", "nope"], on: .resp, encoding: .resp3, store: store) == "*2\r\n$1\r\n1\r\n_\r\n")
         #expect(execute(["SET", "a", "2", "NX"], on: .resp, encoding: .resp3, store: store) == "_\r\n")

@@ -12,7 +12,7 @@ import Testing
         let input: [UInt8] = Array("ielp\nhelp\rpersisthelp\nstats\n".utf8)
         var session = KVSession(speaking: .line, now: { (1_700_000_000, 0) })
         session.receive(input)
-        let (output, result) = session.drain(storage: InMemoryStorage())
+        let (output, result) = session.drain(storage: TestServer())
         #expect(result == .needMoreData)
         let expected = b("ERR unknown command 'ielp'\nERR unknown command 'help persisthelp'\nkeys=")
         #expect(Printable(Array(output.prefix(expected.count))) == Printable(expected))

@@ -1,4 +1,5 @@
 @testable import Services
+import Store
 import Testing
 
 /// One row of the line protocol's table: requests against a store, and the exact replies.
@@ -87,7 +88,7 @@ let lineCases: [LineCase] = {
     @Test(arguments: lineCases)
     func tableRow(_ row: LineCase) {
         verify({ KVSession(speaking: .line, now: fixedClock) }, row.requests, expect: row.expected, result: row.result,
-               storage: { InMemoryStorage(row.initial) })
+               storage: { TestServer(row.initial) })
     }
 
     @Test func allRowsPipelinedOnOneConnection() {
@@ -97,7 +98,7 @@ let lineCases: [LineCase] = {
         let requests = lineCases.filter { $0.result == .needMoreData }.flatMap { $0.requests }
         var reference: [UInt8] = []
         var service = KVSession(speaking: .line, now: fixedClock)
-        let store = InMemoryStorage()
+        let store = TestServer()
         for request in requests {
             service.receive(request)
             reference += service.drain(storage: store).output
@@ -113,7 +114,7 @@ let lineCases: [LineCase] = {
             { KVSession(speaking: .line, now: fixedClock) },
             [b("set ") + key + b(" ") + value + b("\n"), b("get ") + key + b("\n"), b("x\u{00}") + [0xff] + b(" y\n")],
             expect: b("OK\n") + value + b("\nERR unknown command 'x\u{00}") + [0xff] + b("'\n"))
-        for store in stores { #expect(store.values[key] == value) }
+        for store in stores { #expect(store.data.values[key] == value) }
     }
 
     @Test func valueLimit() {
@@ -138,7 +139,7 @@ let lineCases: [LineCase] = {
 
     @Test func closedServiceStaysClosed() {
         var service = KVSession(speaking: .line, now: fixedClock)
-        let store = InMemoryStorage()
+        let store = TestServer()
         service.receive("bye\n")
         #expect(service.drain(storage: store).result == .close)
         service.receive("ping\n")
@@ -147,14 +148,14 @@ let lineCases: [LineCase] = {
     }
 
     @Test func storageFailureIsAnsweredWithERR() {
-        let failing = { () -> InMemoryStorage in
-            let store = InMemoryStorage(["a": "1"])
-            store.failure = StorageError(reason: "disk full\nreally")
+        let failing = { () -> TestServer in
+            let store = TestServer(["a": "1"])
+            store.data.failure = StoreError(operation: "write", path: "log", detail: "disk full\nreally")
             return store
         }
         let stores = verify(
             { KVSession(speaking: .line, now: fixedClock) }, [b("set k v\n"), b("put k v\n"), b("del a\n"), b("get a\n"), b("count\n")],
-            expect: b("ERR disk full really\nERR disk full really\nERR disk full really\n1\n1\n"), storage: failing)
+            expect: b(String(repeating: "ERR write log: disk full really\n", count: 3) + "1\n1\n"), storage: failing)
         for store in stores { #expect(store["a"] == "1" && store["k"] == nil) }
     }
 
@@ -172,13 +173,13 @@ let lineCases: [LineCase] = {
 
         // The exact contract: outputFull while input remains, nothing processed past the limit.
         var service = KVSession(speaking: .line, now: fixedClock)
-        let store = InMemoryStorage()
+        let store = TestServer()
         service.receive(requests)
         var output: [UInt8] = []
         var collected: [UInt8] = []
         var fullCount = 0
         while true {
-            let result = service.process(context: store, output: &output, outputLimit: 32)
+            let result = service.process(context: store.context, output: &output, outputLimit: 32)
             #expect(output.count < 32 + 20)  // at most one reply past the limit
             collected += output
             output.removeAll()
@@ -193,9 +194,9 @@ let lineCases: [LineCase] = {
     @Test func outputAlreadyFullWithNothingBufferedAsksForData() {
         var service = KVSession(speaking: .line, now: fixedClock)
         var output = [UInt8](repeating: 0, count: 100)
-        #expect(service.process(context: InMemoryStorage(), output: &output, outputLimit: 10) == .needMoreData)
+        #expect(service.process(context: TestServer().context, output: &output, outputLimit: 10) == .needMoreData)
         service.receive("ping\n")
-        #expect(service.process(context: InMemoryStorage(), output: &output, outputLimit: 10) == .outputFull)
+        #expect(service.process(context: TestServer().context, output: &output, outputLimit: 10) == .outputFull)
         #expect(output.count == 100)
     }
 }

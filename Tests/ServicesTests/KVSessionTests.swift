@@ -24,16 +24,16 @@ func makeSession() -> KVSession { KVSession(clientID: 7, now: fixedClock) }
         session.receive([])
         #expect(session.negotiatedProtocol == nil)
         var output: [UInt8] = []
-        #expect(session.process(context: InMemoryStorage(), output: &output, outputLimit: 100) == .needMoreData)
+        #expect(session.process(context: TestServer().context, output: &output, outputLimit: 100) == .needMoreData)
         session.receive(b("*"))
         #expect(session.negotiatedProtocol == .resp)
         session.receive(b("1\r\n$4\r\nPING\r\n"))
-        #expect(session.process(context: InMemoryStorage(), output: &output, outputLimit: 100) == .needMoreData)
+        #expect(session.process(context: TestServer().context, output: &output, outputLimit: 100) == .needMoreData)
         #expect(output == b("+PONG\r\n"))
     }
 
     @Test func bothProtocolsShareTheStore() {
-        let store = InMemoryStorage()
+        let store = TestServer()
         var line = makeSession()
         var redis = makeSession()
         line.receive(b("set shared 1\n"))

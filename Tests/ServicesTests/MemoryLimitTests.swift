@@ -8,10 +8,10 @@ import Testing
 @Suite struct MemoryLimitTests {
     static let oom = "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
 
-    static func pastTheLimit() -> InMemoryStorage {
-        let storage = InMemoryStorage(["k": "v", "n": "1"])
-        storage.maxMemoryBytes = 1000
-        storage.outOfMemory = true
+    static func pastTheLimit() -> TestServer {
+        let storage = TestServer(["k": "v", "n": "1"])
+        storage.state.maxMemoryBytes = 1000
+        storage.control.outOfMemory = true
         return storage
     }
 
@@ -25,7 +25,7 @@ import Testing
         for storage in stores {
             #expect(storage["a"] == nil && storage["k"] == "v" && storage["n"] == nil)
             // SET, INCR and APPEND asked for room; GET, EXISTS, EXPIRE, TTL, DEL, DBSIZE did not.
-            #expect(storage.roomRequests.count == 3)
+            #expect(storage.control.roomRequests.count == 3)
         }
     }
 
@@ -39,19 +39,19 @@ import Testing
         let stores = verify(
             makeRESP, [resp("SET", "key", "value")], expect: b("+OK\r\n"),
             storage: {
-                let storage = InMemoryStorage()
-                storage.maxMemoryBytes = 1 << 20
+                let storage = TestServer()
+                storage.state.maxMemoryBytes = 1 << 20
                 return storage
             })
         for storage in stores {
-            #expect(storage.roomRequests == [3 + 5 + 2 * 96], "key and value bytes plus an entry's cost each")
-            #expect(storage.settles == 1)
+            #expect(storage.control.roomRequests == [3 + 5 + 2 * 96], "key and value bytes plus an entry's cost each")
+            #expect(storage.control.settles == 1)
         }
     }
 
     @Test func withoutALimitNothingIsAsked() {
         let stores = verify(makeRESP, [resp("SET", "key", "value")], expect: b("+OK\r\n"))
-        for storage in stores { #expect(storage.roomRequests.isEmpty && storage.settles == 0) }
+        for storage in stores { #expect(storage.control.roomRequests.isEmpty && storage.control.settles == 0) }
     }
 
     /// Redis 7.0 (checked against redis-server 7.0.15): past the limit every command inside MULTI is
@@ -65,37 +65,37 @@ import Testing
     }
 
     @Test func execPastTheLimitIsRefusedWhenItsQueueMayAddMemory() {
-        let storage = InMemoryStorage(["k": "v"])
-        storage.maxMemoryBytes = 1000
+        let storage = TestServer(["k": "v"])
+        storage.state.maxMemoryBytes = 1000
         var session = makeRESP()
         session.receive(resp("MULTI") + resp("SET", "x", "y") + resp("GET", "k"))
         #expect(Printable(session.drain(storage: storage).output) == Printable(b("+OK\r\n+QUEUED\r\n+QUEUED\r\n")))
-        storage.outOfMemory = true
+        storage.control.outOfMemory = true
         session.receive(resp("EXEC") + resp("EXEC"))
         let reply = "-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n"
         #expect(Printable(session.drain(storage: storage).output) == Printable(b(reply + "-ERR EXEC without MULTI\r\n")))
         #expect(storage["x"] == nil)
         // A queue of reads runs however full memory is.
-        storage.outOfMemory = false
+        storage.control.outOfMemory = false
         session.receive(resp("MULTI") + resp("GET", "k"))
         _ = session.drain(storage: storage)
-        storage.outOfMemory = true
+        storage.control.outOfMemory = true
         session.receive(resp("EXEC"))
         #expect(Printable(session.drain(storage: storage).output) == Printable(b("*1\r\n$1\r\nv\r\n")))
     }
 
     @Test func configSetChangesTheLimitAndPolicyWithRedisUnits() {
-        let storage = InMemoryStorage()
+        let storage = TestServer()
         var session = makeRESP()
         session.receive(resp("CONFIG", "SET", "maxmemory", "64mb", "maxmemory-policy", "ALLKEYS-LRU"))
         #expect(Printable(session.drain(storage: storage).output) == Printable(b("+OK\r\n")))
-        #expect(storage.maxMemoryBytes == 64 << 20 && storage.policy == "allkeys-lru")
+        #expect(storage.state.maxMemoryBytes == 64 << 20 && storage.state.evictionPolicy == .allKeysLRU)
         session.receive(resp("CONFIG", "SET", "maxmemory", "1GB"))
         _ = session.drain(storage: storage)
-        #expect(storage.maxMemoryBytes == 1 << 30)
+        #expect(storage.state.maxMemoryBytes == 1 << 30)
         session.receive(resp("CONFIG", "SET", "maxmemory", "3k"))
         _ = session.drain(storage: storage)
-        #expect(storage.maxMemoryBytes == 3000)
+        #expect(storage.state.maxMemoryBytes == 3000)
         for bad in ["1.5gb", "-1", "12x", "", "99999999999999999999"] {
             session.receive(resp("CONFIG", "SET", "maxmemory", bad))
             #expect(Printable(session.drain(storage: storage).output) == Printable(b(
@@ -105,13 +105,13 @@ import Testing
         #expect(Printable(session.drain(storage: storage).output) == Printable(b(
             "-ERR CONFIG SET failed (possibly related to argument 'maxmemory-policy') - argument(s) must be one of the "
                 + "following: volatile-lru, volatile-random, volatile-ttl, allkeys-lru, allkeys-random, noeviction\r\n")))
-        #expect(storage.maxMemoryBytes == 3000 && storage.policy == "allkeys-lru", "a refused SET changes nothing")
+        #expect(storage.state.maxMemoryBytes == 3000 && storage.state.evictionPolicy == .allKeysLRU, "a refused SET changes nothing")
     }
 
     @Test func aBulkAnnouncedPastTheRoomLeftIsRefusedBeforeItsBodyIsBuffered() {
         let room = MemoryRoom()
         room.bytesLeft = { 100_000 }
-        let storage = InMemoryStorage()
+        let storage = TestServer()
         // Just under the room: waits for its body as usual.
         var fits = KVSession(speaking: .resp, now: fixedClock, memoryRoom: room)
         fits.receive(b("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$99999\r\n"))

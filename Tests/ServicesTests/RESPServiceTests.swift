@@ -1,4 +1,5 @@
 @testable import Services
+import Store
 import Testing
 
 
@@ -187,20 +188,20 @@ let protocolErrorCases: [RESPCase] = {
     @Test(arguments: respCases)
     func command(_ row: RESPCase) {
         verify(makeRESP, row.requests, expect: row.expected, result: row.result,
-               storage: { InMemoryStorage(row.initial) })
+               storage: { TestServer(row.initial) })
     }
 
     @Test(arguments: protocolErrorCases)
     func protocolErrorRepliesThenCloses(_ row: RESPCase) {
         verify(makeRESP, row.requests, expect: row.expected, result: row.result,
-               storage: { InMemoryStorage(row.initial) })
+               storage: { TestServer(row.initial) })
     }
 
     @Test func allCommandRowsPipelinedOnOneConnection() {
         let requests = respCases.filter { $0.result == .needMoreData }.flatMap { $0.requests }
         var reference: [UInt8] = []
         var service = makeRESP()
-        let store = InMemoryStorage()
+        let store = TestServer()
         for request in requests {
             service.receive(request)
             reference += service.drain(storage: store).output
@@ -218,7 +219,7 @@ let protocolErrorCases: [RESPCase] = {
             [respBytes([b("SET"), key, value]), respBytes([b("GET"), key]), respBytes([b("MGET"), key, [0x00]]),
              respBytes([b("EXISTS"), key])],
             expect: expected)
-        for store in stores { #expect(store.values[key] == value) }
+        for store in stores { #expect(store.data.values[key] == value) }
     }
 
     @Test func framesSplitAtEveryByte() {
@@ -227,7 +228,7 @@ let protocolErrorCases: [RESPCase] = {
         let expected = b("+OK\r\n$7\r\nva\r\nlue\r\n$1\r\nx\r\n*2\r\n$7\r\nva\r\nlue\r\n$-1\r\n:1\r\n")
         for split in 0...stream.count {
             let parts = [Array(stream[..<split]), Array(stream[split...])]
-            let (output, result) = run(makeRESP, parts, storage: InMemoryStorage(), feeding: .whole)
+            let (output, result) = run(makeRESP, parts, storage: TestServer(), feeding: .whole)
             #expect(Printable(output) == Printable(expected), "split at \(split)")
             #expect(result == .needMoreData)
         }
@@ -243,17 +244,17 @@ let protocolErrorCases: [RESPCase] = {
         }
         stream += resp("DBSIZE")
         expected += b(":5000\r\n")
-        let (output, result) = run(makeRESP, [stream], storage: InMemoryStorage(), feeding: .concatenated)
+        let (output, result) = run(makeRESP, [stream], storage: TestServer(), feeding: .concatenated)
         #expect(Printable(output) == Printable(expected))
         #expect(result == .needMoreData)
         // And with backpressure: the output drained every 100 bytes, nothing lost or reordered.
-        let limited = run(makeRESP, [stream], storage: InMemoryStorage(), feeding: .concatenated, outputLimit: 100)
+        let limited = run(makeRESP, [stream], storage: TestServer(), feeding: .concatenated, outputLimit: 100)
         #expect(Printable(limited.output) == Printable(expected))
     }
 
     @Test func backpressureStopsAtTheLimit() {
         var service = makeRESP()
-        let store = InMemoryStorage()
+        let store = TestServer()
         var stream: [UInt8] = []
         for _ in 0..<100 { stream += resp("PING") }
         service.receive(stream)
@@ -261,7 +262,7 @@ let protocolErrorCases: [RESPCase] = {
         var calls = 0
         var collected: [UInt8] = []
         while true {
-            let result = service.process(context: store, output: &output, outputLimit: 21)
+            let result = service.process(context: store.context, output: &output, outputLimit: 21)
             calls += 1
             #expect(output.count <= 21)  // 7-byte replies: stops exactly at three
             collected += output
@@ -276,7 +277,7 @@ let protocolErrorCases: [RESPCase] = {
     @Test func claimedHugeBulkWaitsWithoutReserving() {
         // With a limit that allows it, a 2 GB claim just waits for data; only what arrived is kept.
         var service = KVSession(speaking: .resp, maxValueBytes: 1 << 40, now: fixedClock)
-        let store = InMemoryStorage()
+        let store = TestServer()
         let header = b("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2147483648\r\n")
         service.receive(header)
         #expect(service.drain(storage: store).result == .needMoreData)
@@ -285,7 +286,7 @@ let protocolErrorCases: [RESPCase] = {
         #expect(step.output.isEmpty && step.result == .needMoreData)
         #expect(service.bufferedByteCount == header.count + 65536)
         #expect(service.parserCapacity < 1 << 20)
-        #expect(store.count == 0)
+        #expect(store.data.count == 0)
     }
 
     @Test func oversizedRequestIsRefused() {
@@ -297,23 +298,23 @@ let protocolErrorCases: [RESPCase] = {
     }
 
     @Test func storageFailureIsAnsweredWithERR() {
-        let failing = { () -> InMemoryStorage in
-            let store = InMemoryStorage(["a": "1", "n": "5"])
-            store.failure = StorageError(reason: "disk full")
+        let failing = { () -> TestServer in
+            let store = TestServer(["a": "1", "n": "5"])
+            store.data.failure = StoreError(operation: "write", path: "log", detail: "disk full")
             return store
         }
         let stores = verify(
             makeRESP,
             [resp("SET", "k", "v"), resp("SETNX", "k", "v"), resp("DEL", "a"), resp("MSET", "x", "1"), resp("INCR", "n"),
              resp("FLUSHDB"), resp("GET", "a"), resp("SET", "a", "2", "XX"), resp("DBSIZE")],
-            expect: b(String(repeating: "-ERR disk full\r\n", count: 6) + "$1\r\n1\r\n-ERR disk full\r\n:2\r\n"),
+            expect: b(String(repeating: "-ERR write log: disk full\r\n", count: 6) + "$1\r\n1\r\n-ERR write log: disk full\r\n:2\r\n"),
             storage: failing)
-        for store in stores { #expect(store["a"] == "1" && store["n"] == "5" && store.count == 2) }
+        for store in stores { #expect(store["a"] == "1" && store["n"] == "5" && store.data.count == 2) }
     }
 
     @Test func closedServiceStaysClosed() {
         var service = makeRESP()
-        let store = InMemoryStorage()
+        let store = TestServer()
         service.receive(b("*1\r\n$1x"))
         #expect(service.drain(storage: store).result == .close)
         service.receive(resp("PING"))
@@ -323,7 +324,7 @@ let protocolErrorCases: [RESPCase] = {
 
     @Test func parserReleasesABigBufferOnceIdle() {
         var service = makeRESP()
-        let store = InMemoryStorage()
+        let store = TestServer()
         service.receive(resp("SET", "k", String(repeating: "v", count: 500_000)))
         #expect(service.parserCapacity >= 500_000)
         #expect(service.drain(storage: store).output == b("+OK\r\n"))
@@ -344,19 +345,19 @@ let protocolErrorCases: [RESPCase] = {
             chunks.append(Array(request[start..<min(start + 997, request.count)]))
             start += 997
         }
-        let store = InMemoryStorage()
+        let store = TestServer()
         let (output, result) = run(makeRESP, chunks, storage: store, feeding: .whole)
         let expected = b("+OK\r\n-ERR unknown command 'STRLEN-IS-UNKNOWN', with args beginning with: \r\n")
             + b("$300000\r\n") + value + b("\r\n")
         #expect(output == expected)
         #expect(result == .needMoreData)
-        #expect(store.values[b("big")] == value)
+        #expect(store.data.values[b("big")] == value)
     }
 }
 
 @Suite struct RESPServerCommandTests {
     @Test func infoHasRedisSectionsAndFieldsAndIsVerbatimInRESP3() {
-        let store = InMemoryStorage(["a": "1"])
+        let store = TestServer(["a": "1"])
         let info = execute(["INFO"], on: .resp, encoding: .resp2, store: store)
         for needle in ["# Server\r\nredis_version:7.0.15\r\n", "# Clients\r\n", "# Memory\r\nused_memory:", "# Persistence\r\n",
                        "rdb_last_save_time:", "# Stats\r\n", "total_commands_processed:", "# Replication\r\nrole:master",
@@ -370,7 +371,7 @@ let protocolErrorCases: [RESPCase] = {
     }
 
     @Test func persistenceAndShutdownCommandsReachTheContext() {
-        let store = InMemoryStorage()
+        let store = TestServer()
         #expect(execute(["BGSAVE"], on: .resp, encoding: .resp2, store: store) == "+Background saving started\r\n")
         #expect(execute(["BGSAVE"], on: .resp, encoding: .resp2, store: store)
                 == "-ERR Background save already in progress\r\n")
@@ -381,11 +382,11 @@ let protocolErrorCases: [RESPCase] = {
         #expect(execute(["SHUTDOWN", "NOSAVE"], on: .resp, encoding: .resp2, store: store) == "")
         #expect(execute(["SHUTDOWN", "SAVE", "NOW"], on: .resp, encoding: .resp2, store: store) == "")
         #expect(execute(["SHUTDOWN"], on: .resp, encoding: .resp2, store: store) == "")
-        #expect(store.shutdowns == [false, true, nil])
+        #expect(store.control.shutdowns == [false, true, nil])
         #expect(execute(["SHUTDOWN", "SAVE", "NOSAVE"], on: .resp, encoding: .resp2, store: store) == "-ERR syntax error\r\n")
         #expect(execute(["SHUTDOWN", "ABORT"], on: .resp, encoding: .resp2, store: store)
                 == "-ERR No shutdown in progress.\r\n")
         #expect(execute(["SHUTDOWN", "ABORT", "NOW"], on: .resp, encoding: .resp2, store: store) == "-ERR syntax error\r\n")
-        #expect(store.shutdowns.count == 3)
+        #expect(store.control.shutdowns.count == 3)
     }
 }

@@ -86,7 +86,7 @@ private func encoded(_ write: (inout ReplyWriter) -> Void) -> (line: String, res
             (.syntax, "ERR syntax error\n", "-ERR syntax error\r\n"),
             (.notFound, "ERR not found\n", "-ERR not found\r\n"),
             (.keyExists, "ERR key exists\n", "-ERR key exists\r\n"),
-            (.storage(StorageError(reason: "disk\nfull")), "ERR disk full\n", "-ERR disk full\r\n"),
+            (.storage("disk\nfull"), "ERR disk full\n", "-ERR disk full\r\n"),
             (.unsupportedProtocolVersion, "ERR unsupported protocol version\n",
              "-NOPROTO unsupported protocol version\r\n"),
             (.lineTooLong, "ERR line too long\n", "-ERR line too long\r\n"),

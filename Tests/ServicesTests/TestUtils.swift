@@ -1,22 +1,27 @@
-// Helpers for the Services tests: an in-memory CommandContext with injectable failures, and a
+// Helpers for the Services tests: an in-memory DataStore with injectable failures, a recording
+// ServerControl, both over a real ServerState (TestServer), and a
 // verifier that feeds the same requests whole, one byte at a time and concatenated, and checks
 // that all three give the same replies (in the spirit of swift-nio's ByteToMessageDecoderVerifier).
 
 @testable import Services
+import Store
 import Testing
 
-/// An in-memory ``CommandContext``. Set ``failure`` to make every mutation throw it.
-final class InMemoryStorage: CommandContext {
+/// An in-memory ``DataStore``. Set ``failure`` to make every mutation throw it.
+final class InMemoryStorage: DataStore {
     var values: [[UInt8]: [UInt8]] = [:]
     /// Absolute deadlines (Unix ms) of the keys that have one.
     var deadlines: [[UInt8]: Int64] = [:]
     /// The fake's clock for lazy expiry, Unix ms (the tests' fixed clock by default).
     var nowMilliseconds: Int64 = 1_700_000_000_000
     /// When set, every mutation throws this error and changes nothing.
-    var failure: StorageError?
+    var failure: StoreError?
     private(set) var mutationCount = 0
-    /// Per-command counts, when a test wants them (nil: not counted, as with metrics off).
-    var commandStatistics: CommandStatistics?
+    /// OBJECT IDLETIME's answers, set by a test (absent keys: nil; present ones default to 0).
+    var idleSecondsByKey: [[UInt8]: Int] = [:]
+    /// Atomic groups run (EXEC), and whether one is running (they never nest).
+    private(set) var groups = 0
+    private var inGroup = false
 
     init(_ initial: [String: String] = [:]) {
         for (key, value) in initial { self.values[Array(key.utf8)] = Array(value.utf8) }
@@ -32,72 +37,56 @@ final class InMemoryStorage: CommandContext {
         }
     }
 
-    func value(forKey key: [UInt8]) -> [UInt8]? {
-        self.expireIfDue(key, now: self.nowMilliseconds)
-        return self.values[key]
-    }
-
-    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError) {
-        try self.set(Array(value), forKey: Array(key))
+    /// Throws ``failure`` if set, else counts a mutation.
+    private func mutate() throws(StoreError) {
+        if let failure = self.failure { throw failure }
+        self.mutationCount += 1
     }
 
     func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        guard let value = self.value(forKey: Array(key)) else { return false }
+        self.expireIfDue(Array(key), now: self.nowMilliseconds)
+        guard let value = self.values[Array(key)] else { return false }
         value.withUnsafeBytes(body)
         return true
     }
 
-    func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
-        if let failure = self.failure { throw failure }
-        self.mutationCount += 1
-        self.values[key] = value
-        self.deadlines.removeValue(forKey: key)
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
+        try self.set(Array(value), forKey: Array(key), deadline: nil, now: self.nowMilliseconds)
     }
 
-    func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool {
-        if let failure = self.failure { throw failure }
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
+        try self.mutate()
+        self.values[key] = value
+        self.deadlines[key] = deadline
+        self.expireIfDue(key, now: now)
+    }
+
+    func removeValue(forKey key: [UInt8]) throws(StoreError) -> Bool {
+        try self.mutate()
         self.expireIfDue(key, now: self.nowMilliseconds)
-        self.mutationCount += 1
         self.deadlines.removeValue(forKey: key)
         return self.values.removeValue(forKey: key) != nil
     }
 
-    func removeAll() throws(StorageError) {
-        if let failure = self.failure { throw failure }
-        self.mutationCount += 1
+    func removeAll() throws(StoreError) {
+        try self.mutate()
         self.values.removeAll()
         self.deadlines.removeAll()
     }
 
-    func expiry(forKey key: [UInt8], now: Int64) -> KeyDeadline {
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyExpiry {
         self.expireIfDue(key, now: now)
         guard self.values[key] != nil else { return .missing }
-        return self.deadlines[key].map { .at($0) } ?? .never
+        return self.deadlines[key].map { .at(milliseconds: $0) } ?? .never
     }
 
-    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StorageError) {
-        try self.set(value, forKey: key)
-        if let deadline {
-            self.deadlines[key] = deadline
-            self.expireIfDue(key, now: now)
-        }
-    }
-
-    func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StorageError) -> Bool {
+    func expire(_ key: [UInt8], at deadline: Int64?, now: Int64) throws(StoreError) -> Bool {
         if let failure = self.failure { throw failure }
         self.expireIfDue(key, now: now)
-        guard self.values[key] != nil else { return false }
-        self.mutationCount += 1
+        guard self.values[key] != nil, deadline != nil || self.deadlines[key] != nil else { return false }
+        try self.mutate()
         self.deadlines[key] = deadline
         self.expireIfDue(key, now: now)
-        return true
-    }
-
-    func persist(_ key: [UInt8], now: Int64) throws(StorageError) -> Bool {
-        if let failure = self.failure { throw failure }
-        self.expireIfDue(key, now: now)
-        guard self.deadlines.removeValue(forKey: key) != nil else { return false }
-        self.mutationCount += 1
         return true
     }
 
@@ -114,56 +103,68 @@ final class InMemoryStorage: CommandContext {
         self.values.keys.filter { Glob.matches(pattern: pattern, $0) }.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
-    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.values[key].map { $0.count + key.count + 64 } }
-    /// OBJECT IDLETIME's answers, set by a test (absent keys: nil; present ones default to 0).
-    var idleSecondsByKey: [[UInt8]: Int] = [:]
     func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
         self.expireIfDue(key, now: now)
         return self.values[key] == nil ? nil : self.idleSecondsByKey[key] ?? 0
     }
 
-    func statistics() -> [(name: String, value: String)] {
-        [("keys", String(self.values.count)), ("mutations", String(self.mutationCount))]
-    }
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.values[key].map { $0.count + key.count + 64 } }
 
-    let watches = WatchRegistry()
-    /// Nesting of atomic groups seen (EXEC); never above 1.
-    private(set) var groupDepth = 0
-    private(set) var groups = 0
-
-    func beginAtomicGroup() {
-        precondition(self.groupDepth == 0, "atomic groups do not nest")
-        self.groupDepth += 1
+    func atomically(_ body: () -> Void) {
+        precondition(!self.inGroup, "atomic groups do not nest")
+        self.inGroup = true
         self.groups += 1
+        body()
+        self.inGroup = false
     }
+}
 
-    func endAtomicGroup() { self.groupDepth -= 1 }
-
-    let clients = ClientRegistry()
-    let slowLog = SlowLog()
-    var password: [UInt8]?
-
-    func setPassword(_ password: [UInt8]?) { self.password = password }
+/// A ``ServerControl`` that records what it was asked. Past the memory limit while
+/// ``outOfMemory`` is set.
+final class FakeControl: ServerControl {
+    /// CONFIG SET maxmemory changes the state's figure, as the server's does.
+    private let state: ServerState
+    private let data: InMemoryStorage
     var fsyncPolicy = "always"
-    func setFsyncPolicy(_ policy: String) -> String? {
-        self.fsyncPolicy = policy
-        return nil
-    }
     var idleTimeoutSeconds = 300
-    func setIdleTimeout(seconds: Int) { self.idleTimeoutSeconds = seconds }
-    private(set) var commandsCounted = 0
+    var outOfMemory = false
+    /// The byte counts ``makeRoom(forBytes:)`` was asked for, in order.
+    private(set) var roomRequests: [Int] = []
+    private(set) var settles = 0
     private(set) var compactionRequests = 0
     private(set) var shutdowns: [Bool?] = []
 
+    init(state: ServerState, data: InMemoryStorage) {
+        self.state = state
+        self.data = data
+    }
+
     func facts() -> ServerFacts {
         var facts = ServerFacts()
-        facts.keys = self.values.count
-        facts.totalCommandsProcessed = self.commandsCounted
+        facts.keys = self.data.count
+        facts.totalCommandsProcessed = self.state.commandsProcessed
         facts.extra = self.statistics()
         return facts
     }
 
+    func statistics() -> [(name: String, value: String)] {
+        [("keys", String(self.data.count)), ("mutations", String(self.data.mutationCount))]
+    }
+
     func configuration() -> [(name: String, value: String)] { [("save", ""), ("appendonly", "yes"), ("databases", "1")] }
+
+    func apply(_ change: ConfigChange) -> String? {
+        switch change {
+        case .fsyncPolicy(let policy): self.fsyncPolicy = policy
+        case .idleTimeout(let seconds): self.idleTimeoutSeconds = seconds
+        case .memoryLimit(let bytes, let policy):
+            if let bytes { self.state.maxMemoryBytes = bytes }
+            if let policy { self.state.evictionPolicy = policy }
+        }
+        return nil
+    }
+
+    func resetStatistics() { self.state.commandsProcessed = 0 }
 
     func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
         self.compactionRequests += 1
@@ -172,40 +173,37 @@ final class InMemoryStorage: CommandContext {
 
     func shutdown(save: Bool?) { self.shutdowns.append(save) }
 
-    func resetStatistics() { self.commandsCounted = 0 }
-
-    func countCommands(_ count: Int) { self.commandsCounted += count }
-
-    subscript(key: String) -> String? {
-        self.values[Array(key.utf8)].map { String(decoding: $0, as: UTF8.self) }
-    }
-
-    // Memory limit: the fake is past the limit while `outOfMemory` is set; it records what it was asked.
-    var maxMemoryBytes = 0
-    var outOfMemory = false
-    var policy = "noeviction"
-    /// The byte counts ``makeRoom(forBytes:)`` was asked for, in order.
-    private(set) var roomRequests: [Int] = []
-    private(set) var settles = 0
-
     func makeRoom(forBytes bytes: Int) -> Bool {
         self.roomRequests.append(bytes)
         return !self.outOfMemory
     }
 
     func settleMemory() { self.settles += 1 }
+}
 
-    func setMemoryLimit(bytes: Int?, policy: [UInt8]?) -> Bool {
-        if let bytes { self.maxMemoryBytes = bytes }
-        if let policy { self.policy = String(decoding: policy, as: UTF8.self) }
-        return true
+/// What a test session runs against: the fake data store and control over a real ``ServerState``.
+final class TestServer {
+    let data: InMemoryStorage
+    let state: ServerState
+    let control: FakeControl
+    let context: CommandContext
+
+    init(_ initial: [String: String] = [:], commandStatistics: CommandStatistics? = nil) {
+        self.data = InMemoryStorage(initial)
+        self.state = ServerState(commandStatistics: commandStatistics)
+        self.control = FakeControl(state: self.state, data: self.data)
+        self.context = CommandContext(store: self.data, state: self.state, control: self.control)
+    }
+
+    subscript(key: String) -> String? {
+        self.data.values[Array(key.utf8)].map { String(decoding: $0, as: UTF8.self) }
     }
 }
 
 /// The shape shared by the kv protocol machines, so one verifier drives them all.
 protocol ByteService {
     mutating func receive(_ bytes: UnsafeRawBufferPointer)
-    mutating func process(context: any CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult
+    mutating func process(context: CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult
 }
 
 
@@ -220,11 +218,11 @@ extension ByteService {
     }
 
     /// Processes until the service wants more input or closes, draining output as it fills.
-    mutating func drain(storage: some CommandContext, outputLimit: Int = .max) -> (output: [UInt8], result: ProcessResult) {
+    mutating func drain(storage: TestServer, outputLimit: Int = .max) -> (output: [UInt8], result: ProcessResult) {
         var collected: [UInt8] = []
         var output: [UInt8] = []
         while true {
-            let result = self.process(context: storage, output: &output, outputLimit: outputLimit)
+            let result = self.process(context: storage.context, output: &output, outputLimit: outputLimit)
             collected += output
             output.removeAll(keepingCapacity: true)
             if result != .outputFull { return (collected, result) }
@@ -248,7 +246,7 @@ enum Feeding: CaseIterable, CustomStringConvertible {
 func run<S: ByteService>(
     _ make: () -> S,
     _ requests: [[UInt8]],
-    storage: some CommandContext,
+    storage: TestServer,
     feeding: Feeding,
     outputLimit: Int = .max
 ) -> (output: [UInt8], result: ProcessResult) {
@@ -279,11 +277,11 @@ func verify<S: ByteService>(
     _ requests: [[UInt8]],
     expect expected: [UInt8],
     result expectedResult: ProcessResult = .needMoreData,
-    storage makeStorage: () -> InMemoryStorage = { InMemoryStorage() },
+    storage makeStorage: () -> TestServer = { TestServer() },
     outputLimit: Int = .max,
     sourceLocation: SourceLocation = #_sourceLocation
-) -> [InMemoryStorage] {
-    var stores: [InMemoryStorage] = []
+) -> [TestServer] {
+    var stores: [TestServer] = []
     for feeding in Feeding.allCases {
         let storage = makeStorage()
         let (output, result) = run(make, requests, storage: storage, feeding: feeding, outputLimit: outputLimit)

@@ -1,0 +1,111 @@
+// When the log is compacted into `database.txt`: past the store's size threshold, or when BGSAVE,
+// BGREWRITEAOF or SAVE asked (Redis's rewrite trigger in serverCron, and its aof.c's background
+// rewrite). The compaction itself runs off the loop, on a low-priority thread (YieldingThread.swift);
+// its end comes back through the loop's inbox. Group commit (Persistence.swift) starts it between
+// syncs and holds SAVE's replies until it ends.
+
+import Dispatch
+import Logging
+import Reactor
+import Services
+import Store
+
+/// Compaction's trigger, the job in flight and what INFO reports of it. Loop thread only.
+final class CompactionSchedule {
+    private let store: DurableStore
+    private let logger: Logger
+    /// The loop's metrics counters (compactions), when the metrics port is on.
+    var metrics: ServerMetrics?
+    /// BGSAVE/BGREWRITEAOF/SAVE asked for a compaction that has not started yet.
+    private var requested = false
+    /// SAVE asked for it during the batch being answered (see ``takeSaveRequest()``).
+    @exclusivity(unchecked) private var saveRequestedInBatch = false
+    /// The job running now (`store.isCompacting`), so a stop can cancel it, and who hears when it ends.
+    private var job: CompactionJob?
+    private var finished: ((Result<Void, StoreError>) -> Void)?
+    private let queue = DispatchQueue(label: "reactord.compaction")
+    private var inbox: Inbox<Done>!
+    /// Unix seconds of the last finished compaction, or of the start before any.
+    private(set) var lastSaveTime = SystemClock.wallClock().seconds
+    private(set) var lastSucceeded = true
+    private var mutationsAtLastSave: UInt64 = 0
+
+    struct Done: Sendable {
+        let job: CompactionJob
+        let result: Result<Void, StoreError>
+    }
+
+    init(store: DurableStore, loop: EventLoop, logger: Logger) {
+        self.store = store
+        self.logger = logger
+        self.inbox = loop.makeInbox { [unowned self] (done: Done) in self.jobFinished(done) }
+    }
+
+    /// Whether a compaction is running now (the store's own state: nothing shadows it here).
+    var isRunning: Bool { self.store.isCompacting }
+
+    /// Mutations since the last compaction started (Redis's `rdb_changes_since_last_save`).
+    var changesSinceLastSave: Int {
+        Int(self.store.lastSequence - min(self.store.lastSequence, self.mutationsAtLastSave))
+    }
+
+    /// ``ServerControl/requestCompaction(replyWhenDone:)``: it starts at the end of this loop
+    /// iteration, between two syncs.
+    func request(replyWhenDone: Bool) -> CompactionRequest {
+        if self.isRunning || self.requested { return .alreadyRunning }
+        self.requested = true
+        if replyWhenDone { self.saveRequestedInBatch = true }
+        return .started
+    }
+
+    /// SAVE ran in the batch just answered: its connection must wait for the compaction. Resets.
+    func takeSaveRequest() -> Bool {
+        defer { self.saveRequestedInBatch = false }
+        return self.saveRequestedInBatch
+    }
+
+    /// Starts a compaction if one is due (the log passed its threshold, or one was asked for) and
+    /// none runs; `finished` hears its end on the loop thread. The caller makes sure no sync is in
+    /// flight and the server is not stopping.
+    func startIfDue(then finished: @escaping (Result<Void, StoreError>) -> Void) {
+        guard !self.isRunning, self.store.needsCompaction || self.requested else { return }
+        let job: CompactionJob?
+        do {
+            job = try self.store.beginCompaction()
+        } catch {
+            self.logger.error("compaction could not start", metadata: ["error": "\(error)"])
+            return
+        }
+        guard let job else { return }
+        self.requested = false
+        self.mutationsAtLastSave = self.store.lastSequence
+        self.job = job
+        self.finished = finished
+        self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
+        let inbox = self.inbox!
+        let run: @Sendable () -> Void = { inbox.post(Done(job: job, result: job.run())) }
+        if !YieldingThread.run(run) { self.queue.async(execute: run) }
+    }
+
+    /// A stop: a long compaction in flight would hold it, so it stops at its next megabyte (its
+    /// segments stay, replayed at the next start) and still reports its end.
+    func cancel() { self.job?.cancel() }
+
+    private func jobFinished(_ done: Done) {
+        let finished = self.finished
+        self.job = nil
+        self.finished = nil
+        self.store.finishCompaction(done.job, result: done.result)
+        self.lastSucceeded = true
+        if case .failure(let error) = done.result {
+            self.metrics?.compactionsFailed += 1
+            self.lastSucceeded = false
+            self.logger.error("compaction failed", metadata: ["error": "\(error)"])
+        } else {
+            self.metrics?.compactionsSucceeded += 1
+            self.lastSaveTime = SystemClock.wallClock().seconds
+            self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
+        }
+        finished?(done.result)
+    }
+}

@@ -1,0 +1,117 @@
+// The server acting on itself for the kv commands (Sources/Services/ServerControl.swift): INFO's
+// and LASTSAVE's figures, CONFIG GET and the CONFIG SET changes beyond plain state (fsync policy,
+// idle timeout, memory limit), CONFIG RESETSTAT, BGSAVE/SAVE, SHUTDOWN, and the memory limit's
+// eviction, each handed to the part that owns it: group commit (Persistence.swift), housekeeping
+// (Housekeeping.swift), compaction (CompactionSchedule.swift), the server (Server.swift).
+
+import Reactor
+import Services
+import Store
+
+/// ``ServerControl`` over the server's parts. Loop thread only.
+final class Control: ServerControl {
+    private unowned let server: Server
+    private unowned let loop: EventLoop
+    private let store: DurableStore
+    private let state: ServerState
+    private let persistence: Persistence
+    private let housekeeping: Housekeeping
+    private let compaction: CompactionSchedule
+    /// When the last timed batch of commands ended (monotonic ns): see ``endCommandBatch()``.
+    @exclusivity(unchecked) private var lastBatchEnd: UInt64 = 0
+
+    init(
+        server: Server, store: DurableStore, state: ServerState, persistence: Persistence, housekeeping: Housekeeping,
+        compaction: CompactionSchedule
+    ) {
+        self.server = server
+        self.loop = server.loop
+        self.store = store
+        self.state = state
+        self.persistence = persistence
+        self.housekeeping = housekeeping
+        self.compaction = compaction
+    }
+
+    func facts() -> ServerFacts {
+        var facts = self.server.serverFacts()
+        facts.connectedClients = self.state.clients.count
+        facts.keys = self.store.count
+        facts.keysWithExpiry = self.store.keysWithExpiry
+        facts.expiredKeys = self.store.expiredKeyCount
+        facts.usedMemoryBytes = self.housekeeping.usedMemoryBytes
+        facts.maxMemoryBytes = self.state.maxMemoryBytes
+        facts.maxMemoryPolicy = self.state.evictionPolicy.rawValue
+        facts.evictedKeys = self.store.evictedKeyCount
+        facts.totalCommandsProcessed = self.state.commandsProcessed
+        facts.changesSinceLastSave = self.compaction.changesSinceLastSave
+        facts.compactionInProgress = self.compaction.isRunning
+        facts.lastSaveTime = self.compaction.lastSaveTime
+        facts.lastCompactionSucceeded = self.compaction.lastSucceeded
+        facts.fsyncPolicy = self.store.configuration.fsync.rawValue
+        let statistics = self.store.statistics()
+        for (name, value) in statistics {
+            if name == "compactions" { facts.compactions = Int(value) ?? 0 }
+            if name == "log_bytes" { facts.logBytes = Int(value) ?? 0 }
+        }
+        facts.extra = self.statistics()
+        return facts
+    }
+
+    func statistics() -> [(name: String, value: String)] {
+        self.server.connectionStatistics() + self.store.statistics()
+    }
+
+    func configuration() -> [(name: String, value: String)] {
+        let facts = self.server.serverFacts()
+        return [
+            ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ""),
+            ("databases", "1"), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
+            ("maxmemory", String(self.state.maxMemoryBytes)), ("maxmemory-policy", self.state.evictionPolicy.rawValue),
+            ("maxmemory-samples", String(Housekeeping.evictionSamples)),
+            ("dir", self.store.configuration.directory),
+            ("requirepass", String(decoding: self.state.password ?? [], as: UTF8.self)),
+            ("slowlog-log-slower-than", String(self.state.slowLog.thresholdMicroseconds)),
+            ("slowlog-max-len", String(self.state.slowLog.maxLength)),
+        ] + self.server.extraConfiguration()
+    }
+
+    func apply(_ change: ConfigChange) -> String? {
+        switch change {
+        case .fsyncPolicy(let name):
+            return self.persistence.setFsyncPolicy(name)
+        case .idleTimeout(let seconds):
+            self.server.setIdleTimeout(.seconds(seconds))
+            return nil
+        case .memoryLimit(let bytes, let policy):
+            self.housekeeping.setMemoryLimit(bytes: bytes, policy: policy)
+            return nil
+        }
+    }
+
+    func resetStatistics() { self.state.commandsProcessed = 0 }
+
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
+        self.compaction.request(replyWhenDone: replyWhenDone)
+    }
+
+    func shutdown(save: Bool?) {
+        self.persistence.closingCompaction = save.map { $0 ? .always : .never } ?? .withinBudget
+        self.server.requestStop()
+    }
+
+    func makeRoom(forBytes bytes: Int) -> Bool { self.housekeeping.makeRoom(forBytes: bytes) }
+
+    func settleMemory() { self.housekeeping.settleMemory() }
+
+    /// Ends the batch of commands one connection just answered (metrics on): its duration runs
+    /// from the later of the read event's dispatch (``EventLoop/now``) and the previous batch's
+    /// end, to now. One clock read per batch, none when the batch ran no command.
+    func endCommandBatch() {
+        guard let statistics = self.state.commandStatistics, statistics.hasBatch else { return }
+        let now = SystemClock.monotonicNanoseconds()
+        let start = max(self.loop.now, self.lastBatchEnd)
+        self.lastBatchEnd = now
+        statistics.endBatch(nanoseconds: now &- min(start, now))
+    }
+}

@@ -1,0 +1,88 @@
+// The data store the kv commands see (Sources/Services/DataStore.swift), over the durable store:
+// each operation is the store's, and each mutation's log sequence is noted so that the connection
+// can hold the replies that acknowledge it (Persistence.swift). Nothing else: no limits, no
+// statistics, no timers.
+
+import Services
+import Store
+
+/// ``DataStore`` over a ``DurableStore``. Loop thread only.
+final class StoreAdapter: DataStore {
+    let store: DurableStore
+    /// The newest mutation made through this adapter (a kv connection compares it before and after
+    /// a batch). Touched at every mutation, loop thread only and never re-entered: no dynamic
+    /// exclusivity check, which cost ~100 instructions an access.
+    @exclusivity(unchecked) private(set) var lastMutationSequence: UInt64 = 0
+
+    init(store: DurableStore) { self.store = store }
+
+    var count: Int { self.store.count }
+
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
+    }
+
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
+        let outcome = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                Result { () throws(StoreError) -> UInt64 in try self.store.set(v, forKey: k, deadline: nil, now: 0) }
+            }
+        }
+        switch outcome {
+        case .success(let sequence): self.lastMutationSequence = sequence
+        case .failure(let error): throw error
+        }
+    }
+
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
+        // A deadline already past removes the key, or changes nothing: the store answers with the
+        // durable sequence then, which must not move this one back.
+        self.noteMutation(try self.store.set(value, forKey: key, deadline: deadline, now: now))
+    }
+
+    func removeValue(forKey key: [UInt8]) throws(StoreError) -> Bool {
+        guard let sequence = try self.store.removeValue(forKey: key) else { return false }
+        self.noteMutation(sequence)
+        return true
+    }
+
+    func removeAll() throws(StoreError) { self.noteMutation(try self.store.removeAll()) }
+
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyExpiry { self.store.expiry(forKey: key, now: now) }
+
+    func expire(_ key: [UInt8], at deadline: Int64?, now: Int64) throws(StoreError) -> Bool {
+        let sequence =
+            if let deadline { try self.store.expire(key, at: deadline, now: now) } else { try self.store.persist(key, now: now) }
+        guard let sequence else { return false }
+        self.noteMutation(sequence)
+        return true
+    }
+
+    func randomKey(now: Int64) -> [UInt8]? { self.store.randomKey(now: now) }
+
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        self.store.scan(cursor: cursor, count: count, pattern: pattern, now: now)
+    }
+
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
+
+    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
+        self.store.lruClock = Housekeeping.currentLRUClock()  // to the moment of asking, not the last timer tick
+        return self.store.idleTicks(forKey: key, now: now).map {
+            Int(UInt64($0) * Housekeeping.lruClockTickNanoseconds / 1_000_000_000)
+        }
+    }
+
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+
+    func atomically(_ body: () -> Void) {
+        self.store.beginAtomicGroup()
+        body()
+        self.store.endAtomicGroup()
+    }
+
+    @inline(__always)
+    private func noteMutation(_ sequence: UInt64) {
+        self.lastMutationSequence = max(self.lastMutationSequence, sequence)
+    }
+}
