@@ -42,14 +42,14 @@ public enum KVHarness {
             feeding: for chunk in chunks(of: bytes, pattern: pattern) {
                 session.receive(chunk)
                 while true {
-                    outcome.result = session.process(context: context, output: &output, outputLimit: outputLimit)
+                    outcome.result = session.process(context: context.context, output: &output, outputLimit: outputLimit)
                     outcome.output += output
                     output.removeAll(keepingCapacity: true)
                     if outcome.result == .close { break feeding }
                     if outcome.result == .needMoreData { break }
                 }
             }
-            session.release(context: context)
+            session.release(context: context.context)
             outcome.monitorOutput = context.monitorOutput
             check(outcome)
 

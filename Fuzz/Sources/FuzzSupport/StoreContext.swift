@@ -1,5 +1,5 @@
-// The kv commands' CommandContext over a real DurableStore (fsync `no`, in a scratch directory),
-// as the server's Persistence adapter is, without the loop: replies are never held, and the log is
+// What the kv commands run against (data store, server state, control) over a real DurableStore
+// (fsync `no`, in a scratch directory), as the server's StoreAdapter is, without the loop: replies are never held, and the log is
 // written when the harness asks. Lets the kv targets check that whatever the commands did to the
 // store comes back the same after a restart.
 
@@ -13,151 +13,31 @@ public enum FuzzClock {
     public static func now() -> (seconds: Int, microseconds: Int) { (seconds, 0) }
 }
 
-/// A ``CommandContext`` over a ``DurableStore``. One connection, registered in ``clients``.
-public final class StoreContext: CommandContext {
+/// What the kv commands run against in a fuzz run: a ``DataStore`` over a ``DurableStore``, a
+/// ``ServerState`` with one connection registered in its clients, and a ``ServerControl`` that
+/// records what it was asked.
+public final class StoreContext {
     public let store: DurableStore
-    public let watches = WatchRegistry()
-    public let clients = ClientRegistry()
-    public let slowLog = SlowLog()
-    public private(set) var password: [UInt8]?
-    public private(set) var shutdowns = 0
-    public private(set) var compactionRequests = 0
+    public let state = ServerState()
+    /// The three, as a session takes them.
+    public private(set) var context: CommandContext!
     /// What MONITOR sends this connection (kept apart from its replies).
     public var monitorOutput: [UInt8] = []
     /// Whether CLIENT KILL killed this connection.
     public var killed = false
-    private var commandsProcessed = 0
 
     /// Opens a store in `directory`. - Throws: the store's error.
     public init(directory: String, clientID: Int) throws(StoreError) {
         self.store = try DurableStore(configuration: DurableStore.Configuration(
             directory: directory, fsync: .no, clock: { FuzzClock.milliseconds }))
-        self.clients.register(
+        self.context = CommandContext(
+            store: FuzzDataStore(store: self.store), state: self.state,
+            control: FuzzControl(store: self.store, state: self.state))
+        self.state.clients.register(
             ClientRecord(id: clientID, address: "127.0.0.1:40000", localAddress: "127.0.0.1:9877", fd: 9,
                          connectedAtSeconds: FuzzClock.seconds),
             kill: { [unowned self] in self.killed = true },
             send: { [unowned self] bytes in self.monitorOutput += bytes })
-    }
-
-    private func wrap<T>(_ body: () throws(StoreError) -> T) throws(StorageError) -> T {
-        do {
-            return try body()
-        } catch {
-            throw StorageError(reason: error.description)
-        }
-    }
-
-    public var count: Int { self.store.count }
-
-    public func value(forKey key: [UInt8]) -> [UInt8]? { self.store.value(forKey: key) }
-
-    public func set(_ value: [UInt8], forKey key: [UInt8]) throws(StorageError) {
-        _ = try self.wrap { () throws(StoreError) in try self.store.set(value, forKey: key) }
-    }
-
-    public func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StorageError) {
-        try self.set(Array(value), forKey: Array(key))
-    }
-
-    public func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
-    }
-
-    public func removeValue(forKey key: [UInt8]) throws(StorageError) -> Bool {
-        try self.wrap { () throws(StoreError) in try self.store.removeValue(forKey: key) != nil }
-    }
-
-    public func removeAll() throws(StorageError) {
-        _ = try self.wrap { () throws(StoreError) in try self.store.removeAll() }
-    }
-
-    public func expiry(forKey key: [UInt8], now: Int64) -> KeyDeadline {
-        switch self.store.expiry(forKey: key, now: now) {
-        case .missing: .missing
-        case .never: .never
-        case .at(let deadline): .at(deadline)
-        }
-    }
-
-    public func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StorageError) {
-        _ = try self.wrap { () throws(StoreError) in try self.store.set(value, forKey: key, deadline: deadline, now: now) }
-    }
-
-    public func expire(_ key: [UInt8], at deadline: Int64, now: Int64) throws(StorageError) -> Bool {
-        try self.wrap { () throws(StoreError) in try self.store.expire(key, at: deadline, now: now) != nil }
-    }
-
-    public func persist(_ key: [UInt8], now: Int64) throws(StorageError) -> Bool {
-        try self.wrap { () throws(StoreError) in try self.store.persist(key, now: now) != nil }
-    }
-
-    public func randomKey(now: Int64) -> [UInt8]? { self.store.randomKey(now: now) }
-
-    public func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
-        self.store.scan(cursor: cursor, count: count, pattern: pattern, now: now)
-    }
-
-    public func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
-
-    public func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
-    /// The LRU clock never advances here (no timer): every key is 0 seconds idle.
-    public func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
-        self.store.idleTicks(forKey: key, now: now).map { Int($0) / 10 }
-    }
-
-    public func statistics() -> [(name: String, value: String)] { self.store.statistics() }
-
-    public func beginAtomicGroup() { self.store.beginAtomicGroup() }
-
-    public func endAtomicGroup() { self.store.endAtomicGroup() }
-
-    public func setPassword(_ password: [UInt8]?) { self.password = password }
-
-    public func facts() -> ServerFacts {
-        var facts = ServerFacts()
-        facts.keys = self.store.count
-        facts.keysWithExpiry = self.store.keysWithExpiry
-        facts.usedMemoryBytes = self.store.usedBytes
-        facts.totalCommandsProcessed = self.commandsProcessed
-        facts.extra = self.statistics()
-        return facts
-    }
-
-    public func configuration() -> [(name: String, value: String)] {
-        [("appendonly", "yes"), ("appendfsync", "no"), ("save", ""), ("databases", "1")]
-    }
-
-    public func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
-        self.compactionRequests += 1
-        return .started
-    }
-
-    public func shutdown(save: Bool?) { self.shutdowns += 1 }
-
-    public func resetStatistics() { self.commandsProcessed = 0 }
-
-    public func countCommands(_ count: Int) { self.commandsProcessed += count }
-
-    /// CONFIG SET appendfsync is taken and remembered; the fuzzed store stays at `no`.
-    public var fsyncPolicy = "no"
-    public func setFsyncPolicy(_ policy: String) -> String? {
-        self.fsyncPolicy = policy
-        return nil
-    }
-
-    public var idleTimeoutSeconds = 300
-    public func setIdleTimeout(seconds: Int) { self.idleTimeoutSeconds = seconds }
-
-    /// The memory limit as `noeviction` applies it (CONFIG SET maxmemory turns it on): a command
-    /// that may add memory past it is refused with OOM; nothing is evicted.
-    public var maxMemoryBytes = 0
-    public func makeRoom(forBytes bytes: Int) -> Bool {
-        self.maxMemoryBytes == 0 || self.store.usedBytes + bytes <= self.maxMemoryBytes
-    }
-    public func settleMemory() {}
-    public func setMemoryLimit(bytes: Int?, policy: [UInt8]?) -> Bool {
-        if let bytes { self.maxMemoryBytes = bytes }
-        return true
     }
 
     /// Every live key with its value and deadline at the fuzz clock, sorted by key.
@@ -186,4 +66,117 @@ public final class StoreContext: CommandContext {
             return Entry(key: key, value: value, expiry: store.expiry(forKey: key, now: now))
         }
     }
+}
+
+/// ``DataStore`` over a ``DurableStore``, as the server's StoreAdapter is, without the loop.
+final class FuzzDataStore: DataStore {
+    let store: DurableStore
+
+    init(store: DurableStore) { self.store = store }
+
+    var count: Int { self.store.count }
+
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
+    }
+
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
+        _ = try self.store.set(Array(value), forKey: Array(key))
+    }
+
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
+        _ = try self.store.set(value, forKey: key, deadline: deadline, now: now)
+    }
+
+    func removeValue(forKey key: [UInt8]) throws(StoreError) -> Bool {
+        try self.store.removeValue(forKey: key) != nil
+    }
+
+    func removeAll() throws(StoreError) { _ = try self.store.removeAll() }
+
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyExpiry { self.store.expiry(forKey: key, now: now) }
+
+    func expire(_ key: [UInt8], at deadline: Int64?, now: Int64) throws(StoreError) -> Bool {
+        if let deadline { return try self.store.expire(key, at: deadline, now: now) != nil }
+        return try self.store.persist(key, now: now) != nil
+    }
+
+    func randomKey(now: Int64) -> [UInt8]? { self.store.randomKey(now: now) }
+
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        self.store.scan(cursor: cursor, count: count, pattern: pattern, now: now)
+    }
+
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
+
+    /// The LRU clock never advances here (no timer): every key is 0 seconds idle.
+    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
+        self.store.idleTicks(forKey: key, now: now).map { Int($0) / 10 }
+    }
+
+    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+
+    func atomically(_ body: () -> Void) {
+        self.store.beginAtomicGroup()
+        body()
+        self.store.endAtomicGroup()
+    }
+}
+
+/// A ``ServerControl`` for fuzz runs: saves and shutdowns are counted, CONFIG SET is taken, and
+/// the memory limit applies as `noeviction` does (a command that may add memory past it is
+/// refused with OOM; nothing is evicted).
+final class FuzzControl: ServerControl {
+    private let store: DurableStore
+    private let state: ServerState
+    private(set) var shutdowns = 0
+    private(set) var compactionRequests = 0
+    /// CONFIG SET appendfsync is taken and remembered; the fuzzed store stays at `no`.
+    var fsyncPolicy = "no"
+    var idleTimeoutSeconds = 300
+
+    init(store: DurableStore, state: ServerState) {
+        self.store = store
+        self.state = state
+    }
+
+    func facts() -> ServerFacts {
+        var facts = ServerFacts()
+        facts.keys = self.store.count
+        facts.keysWithExpiry = self.store.keysWithExpiry
+        facts.usedMemoryBytes = self.store.usedBytes
+        facts.totalCommandsProcessed = self.state.commandsProcessed
+        facts.extra = self.statistics()
+        return facts
+    }
+
+    func statistics() -> [(name: String, value: String)] { self.store.statistics() }
+
+    func configuration() -> [(name: String, value: String)] {
+        [("appendonly", "yes"), ("appendfsync", "no"), ("save", ""), ("databases", "1")]
+    }
+
+    func apply(_ change: ConfigChange) -> String? {
+        switch change {
+        case .fsyncPolicy(let policy): self.fsyncPolicy = policy
+        case .idleTimeout(let seconds): self.idleTimeoutSeconds = seconds
+        case .memoryLimit(let bytes, _): if let bytes { self.state.maxMemoryBytes = bytes }
+        }
+        return nil
+    }
+
+    func resetStatistics() { self.state.commandsProcessed = 0 }
+
+    func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
+        self.compactionRequests += 1
+        return .started
+    }
+
+    func shutdown(save: Bool?) { self.shutdowns += 1 }
+
+    func makeRoom(forBytes bytes: Int) -> Bool {
+        self.state.maxMemoryBytes == 0 || self.store.usedBytes + bytes <= self.state.maxMemoryBytes
+    }
+
+    func settleMemory() {}
 }
