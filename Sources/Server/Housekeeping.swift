@@ -183,7 +183,8 @@ final class Housekeeping {
         if let bytes { self.state.maxMemoryBytes = bytes }
         if let policy { self.state.evictionPolicy = policy }
         self.evictionShortfall = 0
-        if self.state.maxMemoryBytes > 0 && self.usedMemoryBytes > self.state.maxMemoryBytes { self.postEvictionBacklog() }
+        let limit = self.state.maxMemoryBytes
+        if limit > 0 && self.usedMemoryBytes > limit { self.postEvictionBacklog() }
     }
 
     private func postEvictionBacklog() {

@@ -52,7 +52,11 @@ final class StoreAdapter: DataStore {
 
     func expire(_ key: [UInt8], at deadline: Int64?, now: Int64) throws(StoreError) -> Bool {
         let sequence =
-            if let deadline { try self.store.expire(key, at: deadline, now: now) } else { try self.store.persist(key, now: now) }
+            if let deadline {
+                try self.store.expire(key, at: deadline, now: now)
+            } else {
+                try self.store.persist(key, now: now)
+            }
         guard let sequence else { return false }
         self.noteMutation(sequence)
         return true

@@ -17,7 +17,9 @@ extension Commands {
         }
         guard arguments.count >= 3 else { return call.reply.error(.wrongArity("config|get")) }
         let matches = call.control.configuration().filter { entry in
-            (2..<arguments.count).contains { Glob.matches(pattern: arguments.copy($0), Array(entry.name.utf8), ignoringCase: true) }
+            (2..<arguments.count).contains {
+                Glob.matches(pattern: arguments.copy($0), Array(entry.name.utf8), ignoringCase: true)
+            }
         }
         call.reply.mapHeader(matches.count)
         for entry in matches {

@@ -71,7 +71,9 @@ public enum Glob {
 
     /// Convenience over arrays.
     public static func matches(pattern: [UInt8], _ string: [UInt8], ignoringCase: Bool = false) -> Bool {
-        pattern.withUnsafeBytes { p in string.withUnsafeBytes { s in Self.matches(pattern: p, s, ignoringCase: ignoringCase) } }
+        pattern.withUnsafeBytes { p in
+            string.withUnsafeBytes { s in Self.matches(pattern: p, s, ignoringCase: ignoringCase) }
+        }
     }
 
     /// `byte` lowercased when `ignoringCase` and it is an ASCII capital.

@@ -42,7 +42,8 @@ public enum KVHarness {
             feeding: for chunk in chunks(of: bytes, pattern: pattern) {
                 session.receive(chunk)
                 while true {
-                    outcome.result = session.process(context: context.context, output: &output, outputLimit: outputLimit)
+                    outcome.result = session.process(
+                        context: context.context, output: &output, outputLimit: outputLimit)
                     outcome.output += output
                     output.removeAll(keepingCapacity: true)
                     if outcome.result == .close { break feeding }

@@ -1,7 +1,7 @@
 // What the kv commands run against (data store, server state, control) over a real DurableStore
-// (fsync `no`, in a scratch directory), as the server's StoreAdapter is, without the loop: replies are never held, and the log is
-// written when the harness asks. Lets the kv targets check that whatever the commands did to the
-// store comes back the same after a restart.
+// (fsync `no`, in a scratch directory), as the server's StoreAdapter is, without the loop:
+// replies are never held, and the log is written when the harness asks. Lets the kv targets
+// check that whatever the commands did to the store comes back the same after a restart.
 
 import Services
 import Store
