@@ -64,7 +64,7 @@ final class Persistence {
         guard let policy = FsyncPolicy(rawValue: name) else {
             return "argument(s) must be one of the following: always, everysec, no"
         }
-        guard !self.store.journal.state.isSyncing else {
+        guard !self.store.journal.isSyncing else {
             self.requestedFsyncPolicy = policy
             return nil
         }
@@ -113,7 +113,7 @@ final class Persistence {
 
     /// Starts a compaction if one is due, between syncs and never while stopping.
     private func compactIfNeeded() {
-        guard !self.store.journal.state.isSyncing, self.closeRequested == nil else { return }
+        guard !self.store.journal.isSyncing, self.closeRequested == nil else { return }
         self.compaction.startIfDue { [unowned self] result in
             // SAVE's connections hear its end (everything before it is durable too).
             if case .failure(let error) = result {
@@ -142,7 +142,7 @@ final class Persistence {
     }
 
     private func closeIfIdle() {
-        guard let done = self.closeRequested, !self.store.journal.state.isSyncing, !self.store.isCompacting
+        guard let done = self.closeRequested, !self.store.journal.isSyncing, !self.store.isCompacting
         else { return }
         self.closeRequested = nil
         self.isClosed = true
