@@ -48,6 +48,21 @@ let package = Package(
         .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "Store"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Reactor", "Services", "Store"]),
+        // Test support: what every test target shares (failures, shared values, polling, temporary
+        // directories, a hand-set clock), and what the targets that start servers share (in-process
+        // servers, loopback clients, child processes).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "ServerTestSupport", dependencies: [
+            "TestSupport", "Server", "Reactor", .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/ServerTestSupport"),
+        // The server's tests, one target per subject.
+        .testTarget(name: "ServerTests", dependencies: ["ServerTestSupport", "Server", "Reactor", "Services", "Store"]),
+        .testTarget(name: "KVTests", dependencies: ["ServerTestSupport", "Server", "Reactor", "Services", "Store"]),
+        .testTarget(name: "DurabilityTests", dependencies: ["ServerTestSupport", "Server", "Reactor", "Services", "Store"]),
+        .testTarget(name: "OperationsTests", dependencies: ["ServerTestSupport", "Server", "Reactor", "Services", "Store"]),
+        .testTarget(name: "KVBenchToolTests", dependencies: ["ServerTestSupport", "Server", "Reactor"]),
+        .testTarget(name: "ReactorCLIToolTests", dependencies: ["ServerTestSupport", "Server", "Reactor"]),
+        .testTarget(name: "DesignStudyTests", dependencies: ["ServerTestSupport"]),
+        .testTarget(name: "FuzzTests", dependencies: ["ServerTestSupport"]),
     ]
 )

@@ -4,6 +4,7 @@
 
 import Logging
 import Server
+import ServerTestSupport
 import Testing
 
 @Suite struct ConfigFileTests {

@@ -4,6 +4,7 @@
 import Foundation
 import Reactor
 import Server
+import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

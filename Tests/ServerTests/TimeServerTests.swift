@@ -7,6 +7,7 @@ import Foundation
 import Logging
 @testable import Reactor
 import Server
+import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
