@@ -44,10 +44,10 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .executableTarget(name: "line-upper", dependencies: ["Reactor", "LineFraming"], path: "Examples/line-upper"),
-        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux"]),
+        .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"]),
         .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "Store"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         // Test support: what every test target shares (failures, shared values, polling, temporary
         // directories, a hand-set clock), and what the targets that start servers share (in-process
         // servers, loopback clients, child processes).

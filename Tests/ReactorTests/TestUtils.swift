@@ -5,16 +5,12 @@
 import CLinux
 import Foundation
 @testable import Reactor
-import Synchronization
 import Testing
+// TestFailure, Shared and pollFor, for every file of this target.
+@_exported import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// A non-blocking, close-on-exec AF_UNIX stream socketpair.
 func makeSocketPair() throws -> (Descriptor, Descriptor) {
@@ -22,24 +18,6 @@ func makeSocketPair() throws -> (Descriptor, Descriptor) {
     let type = CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue)
     guard socketpair(AF_UNIX, type, 0, &fds) == 0 else { throw TestFailure("socketpair: errno \(errno)") }
     return (Descriptor(rawValue: fds[0]), Descriptor(rawValue: fds[1]))
-}
-
-/// Milliseconds left before `deadline`, for poll(2) (at least 0).
-func millisecondsLeft(_ deadline: ContinuousClock.Instant) -> CInt {
-    let left = deadline - .now
-    if left <= .zero { return 0 }
-    return CInt(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
-}
-
-/// Waits until `fd` has any of `events` (or an error/hang-up), or the deadline passes.
-func pollFor(_ fd: CInt, events: Int16, until deadline: ContinuousClock.Instant) -> Bool {
-    while true {
-        var p = pollfd(fd: fd, events: events, revents: 0)
-        let r = poll(&p, 1, millisecondsLeft(deadline))
-        if r > 0 { return true }
-        if r == 0 { return false }
-        if errno != EINTR { return false }
-    }
 }
 
 /// Writes every byte to a non-blocking descriptor, waiting for writability with a deadline.
@@ -143,14 +121,6 @@ final class ClosureHandler: EventHandler {
     }
     func handleReadable() { self.onReadable() }
     func handleWritable() { self.onWritable() }
-}
-
-/// A value shared between a test thread and the loop (or timer) thread.
-final class Shared<Value: Sendable>: Sendable {
-    private let value: Mutex<Value>
-    init(_ value: Value) { self.value = Mutex(value) }
-    func with<R: Sendable>(_ body: (inout Value) -> R) -> R { self.value.withLock { body(&$0) } }
-    var current: Value { self.value.withLock { $0 } }
 }
 
 /// The inode numbers of the sockets open in this process (from /proc/self/fd links).

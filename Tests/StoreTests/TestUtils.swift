@@ -1,34 +1,14 @@
-// Helpers for the Store tests: a temporary directory per test, whole-file reads and writes, a logger that
+// Helpers for the Store tests: whole-file reads and writes, a logger that
 // remembers what it was told, and a StoreIO whose failures a test switches on and off.
 
 import Glibc
 import Logging
 import Synchronization
 import Testing
+// withTemporaryDirectory, fileSize and ManualClock, for every file of this target.
+@_exported import TestSupport
 
 @testable import Store
-
-/// Runs `body` with a fresh temporary directory (mkdtemp), removed afterwards with everything in it.
-func withTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-    var template = Array("/tmp/store-tests-XXXXXX".utf8CString)
-    let created = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-    #expect(created != nil, "mkdtemp failed")
-    let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    defer { removeTree(path) }
-    return try body(path)
-}
-
-/// `rm -r` for the small trees tests make.
-func removeTree(_ path: String) {
-    if let names = try? StoreIO.system.listDirectory(path) {
-        for name in names {
-            removeTree(path + "/" + name)
-        }
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
 
 /// The whole file, or nil when it does not exist.
 func readFile(_ path: String) -> [UInt8]? {
@@ -67,12 +47,6 @@ func writeAndSync(_ store: DurableStore, sourceLocation: SourceLocation = #_sour
         return
     }
     #expect(store.completeSync(job, result: job.run()) == .ok, sourceLocation: sourceLocation)
-}
-
-/// The file's size, or nil when it does not exist.
-func fileSize(_ path: String) -> Int? {
-    var info = stat()
-    return stat(path, &info) == 0 ? Int(info.st_size) : nil
 }
 
 /// The entry names in a directory, sorted.
@@ -202,21 +176,4 @@ func makeKeyspace(_ map: [[UInt8]: [UInt8]]) -> Keyspace {
     let keyspace = Keyspace()
     for (key, value) in map { keyspace.set(key, value) }
     return keyspace
-}
-
-/// A clock a test sets by hand (Unix ms), shared with the store's configuration.
-final class ManualClock: Sendable {
-    let milliseconds: Mutex<Int64>
-
-    init(_ start: Int64 = 1_800_000_000_000) {
-        self.milliseconds = Mutex(start)
-    }
-
-    var now: Int64 { self.milliseconds.withLock { $0 } }
-
-    func advance(by delta: Int64) {
-        self.milliseconds.withLock { $0 += delta }
-    }
-
-    var read: @Sendable () -> Int64 { { self.now } }
 }
