@@ -59,6 +59,9 @@ package final class RESPTestClient {
 
     package init(port: Int) throws { self.client = try TestClient(port: port) }
 
+    /// Speaks RESP over a client connected elsewhere (a socket with options set before it connected).
+    package init(_ client: TestClient) { self.client = client }
+
     /// Sends one command (an array of bulk strings) and reads its reply.
     package func call(_ arguments: [[UInt8]], deadline: ContinuousClock.Instant = .now + .seconds(10)) throws -> RESPValue {
         try self.client.send(RESPValue.command(arguments), deadline: deadline)
