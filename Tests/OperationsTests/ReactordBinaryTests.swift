@@ -95,7 +95,15 @@ import Glibc
         let (process, port, _) = try Self.startEcho()
         defer { process.kill() }
         let baseline = try #require(residentKiB(pid: process.pid))
-        let client = try TestClient(port: port)
+        // The client's buffers are fixed small before it connects (no autotuning to tens of MiB),
+        // so what phase 1 gets in before it is pushed back is the server's doing, not the kernel's.
+        let fd = socket(AF_INET, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue) | CInt(SOCK_CLOEXEC.rawValue), 0)
+        try #require(fd >= 0, "socket: errno \(errno)")
+        for option in [SO_SNDBUF, SO_RCVBUF] {
+            var bytes: CInt = 64 << 10
+            try #require(setsockopt(fd, SOL_SOCKET, option, &bytes, socklen_t(MemoryLayout<CInt>.size)) == 0, "errno \(errno)")
+        }
+        let client = try TestClient(socket: fd, host: "127.0.0.1", port: port)
         let total = 20 << 20
         let deadline = ContinuousClock.now + .seconds(120)
 
