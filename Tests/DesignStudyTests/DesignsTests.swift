@@ -4,7 +4,6 @@
 // its PID with SIGTERM, after which none of its processes and none of its sockets may remain.
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

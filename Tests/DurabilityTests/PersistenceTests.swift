@@ -6,7 +6,6 @@ import Logging
 import Reactor
 import Services
 @testable import Server
-import ServerTestSupport
 import Store
 import Testing
 

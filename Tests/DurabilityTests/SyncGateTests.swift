@@ -3,7 +3,6 @@
 // client is never held.
 
 @testable import Server
-import ServerTestSupport
 import Testing
 
 @Suite struct SyncGateTests {

@@ -3,7 +3,6 @@
 // (SIGKILL is the crash) and redis-py's transactional pipeline for the acknowledged part.
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

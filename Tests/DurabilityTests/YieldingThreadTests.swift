@@ -5,7 +5,6 @@
 
 import Dispatch
 @testable import Server
-import ServerTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)

@@ -5,7 +5,6 @@
 // seed corpora, so these short runs replay them too.
 
 import Foundation
-import ServerTestSupport
 import Testing
 
 @Suite struct FuzzHarnessTests {

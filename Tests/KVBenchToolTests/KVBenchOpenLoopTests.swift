@@ -8,7 +8,6 @@ import Foundation
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import ServerTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)

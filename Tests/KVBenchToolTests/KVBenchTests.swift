@@ -9,7 +9,6 @@ import Server
 #if canImport(FoundationXML)
 import FoundationXML
 #endif
-import ServerTestSupport
 import Synchronization
 import Testing
 #if canImport(Glibc)

@@ -4,7 +4,6 @@
 // against a release build is measured by scripts/flood-compare.sh -a (Benchmarks/README.md).
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

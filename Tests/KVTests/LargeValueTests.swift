@@ -3,7 +3,6 @@
 // step). scripts/large-value.sh runs the same check at 512 MiB against a release build.
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

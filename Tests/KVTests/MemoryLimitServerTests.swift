@@ -5,7 +5,6 @@
 
 import Foundation
 import Server
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -4,7 +4,6 @@
 // only be compared by property (time, randomness, server identity).
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

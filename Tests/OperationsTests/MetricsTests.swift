@@ -5,7 +5,6 @@
 // nothing listening with the port off.
 
 import Foundation
-import ServerTestSupport
 import Testing
 @testable import Server
 import Reactor

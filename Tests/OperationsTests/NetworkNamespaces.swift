@@ -7,7 +7,6 @@
 // sends to 10.200.X: every socket is made after the thread is checked to be inside.
 
 import Foundation
-import ServerTestSupport
 import Synchronization
 #if canImport(Glibc)
 import Glibc

@@ -5,7 +5,6 @@
 // a loopback peer too. Skipped only where namespaces cannot be created (not root, no iproute2).
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -3,7 +3,6 @@
 // bounded in time and stopped by its PID.
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

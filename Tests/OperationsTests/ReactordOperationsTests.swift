@@ -8,7 +8,6 @@ import Foundation
 import Logging
 import Reactor
 import Server
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -4,7 +4,6 @@
 
 import Logging
 import Server
-import ServerTestSupport
 import Testing
 
 @Suite struct ConfigFileTests {

@@ -4,7 +4,6 @@
 import Foundation
 import Reactor
 import Server
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

@@ -3,7 +3,6 @@
 // split across reads, an over-long line refused). Stopped by its PID.
 
 import Foundation
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc

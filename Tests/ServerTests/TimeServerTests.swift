@@ -7,7 +7,6 @@ import Foundation
 import Logging
 @testable import Reactor
 import Server
-import ServerTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
