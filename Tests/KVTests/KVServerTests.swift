@@ -94,38 +94,32 @@ import Glibc
     }
 
     @Test func everySpecRowPipelinedInOneSendIsAnsweredByteForByteThenGoodbyeCloses() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path)
-        defer { server.stop() }
-        let client = try TestClient(port: server.kvPort)
-        try client.send(Self.transcript.map { $0.request + "\n" }.joined())
-        let (bytes, eof) = client.readToEOF(deadline: .now + .seconds(20))
-        #expect(eof, "the server did not close after Goodbye")
-        let expected = Self.transcript.filter { if case .none = $0.reply { false } else { true } }
-        #expect(bytes.last == UInt8(ascii: "\n"), "the last reply is not terminated")
-        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast()
-            .map { String(decoding: $0, as: UTF8.self) }
-        try #require(lines.count == expected.count, "\(lines.count) replies to \(expected.count) requests: \(lines)")
-        for (line, step) in zip(lines, expected) { Self.check(line, against: step.reply, request: step.request) }
+        try withKVLineServer { server, client in
+            try client.send(Self.transcript.map { $0.request + "\n" }.joined())
+            let (bytes, eof) = client.readToEOF(deadline: .now + .seconds(20))
+            #expect(eof, "the server did not close after Goodbye")
+            let expected = Self.transcript.filter { if case .none = $0.reply { false } else { true } }
+            #expect(bytes.last == UInt8(ascii: "\n"), "the last reply is not terminated")
+            let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).dropLast()
+                .map { String(decoding: $0, as: UTF8.self) }
+            try #require(lines.count == expected.count, "\(lines.count) replies to \(expected.count) requests: \(lines)")
+            for (line, step) in zip(lines, expected) { Self.check(line, against: step.reply, request: step.request) }
+        }
     }
 
     @Test func everySpecRowOneRequestAtATimeIsAnsweredByteForByteThenGoodbyeCloses() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path)
-        defer { server.stop() }
-        let client = try TestClient(port: server.kvPort)
-        for step in Self.transcript {
-            try client.send(step.request + "\n")
-            // An ignored line has no reply: the next request's reply proves nothing was sent for it.
-            if case .none = step.reply { continue }
-            let reply = client.readLine()
-            try #require(reply.last == UInt8(ascii: "\n"), "no reply to \(step.request.prefix(60).debugDescription)")
-            Self.check(String(decoding: reply.dropLast(), as: UTF8.self), against: step.reply, request: step.request)
+        try withKVLineServer { server, client in
+            for step in Self.transcript {
+                try client.send(step.request + "\n")
+                // An ignored line has no reply: the next request's reply proves nothing was sent for it.
+                if case .none = step.reply { continue }
+                let reply = client.readLine()
+                try #require(reply.last == UInt8(ascii: "\n"), "no reply to \(step.request.prefix(60).debugDescription)")
+                Self.check(String(decoding: reply.dropLast(), as: UTF8.self), against: step.reply, request: step.request)
+            }
+            let rest = client.readToEOF()
+            #expect(rest.eof && rest.bytes.isEmpty, "after Goodbye: \(rest)")
         }
-        let rest = client.readToEOF()
-        #expect(rest.eof && rest.bytes.isEmpty, "after Goodbye: \(rest)")
     }
 
     @Test func fiftyConcurrentWritersAreAllSeenByOneReader() throws {
@@ -188,77 +182,65 @@ import Glibc
     }
 
     @Test func valuesWithCRorLFStoredThroughRESPAreNotRepresentableOnTheLineProtocol() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path)
-        defer { server.stop() }
-        let resp = try RESPTestClient(port: server.kvPort)
-        let stored: [(String, [UInt8])] = [
-            ("crlf", Array("two\r\nlines".utf8)), ("lf", Array("a\nb".utf8)), ("cr", Array("a\rb".utf8)),
-            ("trailing", Array("ends in newline\n".utf8)), ("plain", Array("tab\there and \u{0}nul".utf8)),
-        ]
-        for (key, value) in stored {
-            #expect(try resp.call([Array("SET".utf8), Array(key.utf8), value]) == .simple("OK"))
+        try withKVServer { server, resp in
+            let stored: [(String, [UInt8])] = [
+                ("crlf", Array("two\r\nlines".utf8)), ("lf", Array("a\nb".utf8)), ("cr", Array("a\rb".utf8)),
+                ("trailing", Array("ends in newline\n".utf8)), ("plain", Array("tab\there and \u{0}nul".utf8)),
+            ]
+            for (key, value) in stored {
+                #expect(try resp.call([Array("SET".utf8), Array(key.utf8), value]) == .simple("OK"))
+            }
+            let line = try TestClient(port: server.kvPort)
+            for key in ["crlf", "lf", "cr", "trailing"] {
+                #expect(try line.request("get \(key)") == "ERR value not representable; use RESP", "key \(key)")
+            }
+            // A value without CR or LF is carried as it is, other control bytes included.
+            try line.send("get plain\n")
+            #expect(line.readLine() == Array("tab\there and \u{0}nul\n".utf8))
+            // Both protocols still see the same store, and RESP reads the value back unchanged.
+            #expect(try line.request("count") == "5")
+            #expect(try resp.call("GET", "crlf") == .bulk("two\r\nlines"))
+            #expect(try line.request("del crlf") == "OK")
+            #expect(try resp.call("EXISTS", "crlf") == .integer(0))
         }
-        let line = try TestClient(port: server.kvPort)
-        for key in ["crlf", "lf", "cr", "trailing"] {
-            #expect(try line.request("get \(key)") == "ERR value not representable; use RESP", "key \(key)")
-        }
-        // A value without CR or LF is carried as it is, other control bytes included.
-        try line.send("get plain\n")
-        #expect(line.readLine() == Array("tab\there and \u{0}nul\n".utf8))
-        // Both protocols still see the same store, and RESP reads the value back unchanged.
-        #expect(try line.request("count") == "5")
-        #expect(try resp.call("GET", "crlf") == .bulk("two\r\nlines"))
-        #expect(try line.request("del crlf") == "OK")
-        #expect(try resp.call("EXISTS", "crlf") == .integer(0))
     }
 
     @Test func halfClosedClientGetsEveryAcknowledgementBeforeTheClose() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path)
-        defer { server.stop() }
-        let client = try TestClient(port: server.kvPort)
-        let count = 300
-        try client.send((0..<count).map { "set half\($0) \($0)\n" }.joined() + "get half7\ncount\n")
-        client.shutdownWrite()
-        let (bytes, eof) = client.readToEOF(deadline: .now + .seconds(20))
-        #expect(eof)
-        let expected = String(repeating: "OK\n", count: count) + "7\n\(count)\n"
-        #expect(String(decoding: bytes, as: UTF8.self) == expected)
+        try withKVLineServer { server, client in
+            let count = 300
+            try client.send((0..<count).map { "set half\($0) \($0)\n" }.joined() + "get half7\ncount\n")
+            client.shutdownWrite()
+            let (bytes, eof) = client.readToEOF(deadline: .now + .seconds(20))
+            #expect(eof)
+            let expected = String(repeating: "OK\n", count: count) + "7\n\(count)\n"
+            #expect(String(decoding: bytes, as: UTF8.self) == expected)
+        }
     }
 
     @Test func writesFollowedByByeInOneBatchAreAcknowledgedBeforeGoodbye() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path)
-        defer { server.stop() }
-        let client = try TestClient(port: server.kvPort)
-        try client.send("set a 1\nput b 2\ndel a\nbye\nset never 1\n")
-        let (bytes, eof) = client.readToEOF()
-        #expect(eof)
-        #expect(String(decoding: bytes, as: UTF8.self) == "OK\nOK\nOK\nGoodbye\n")
-        let again = try TestClient(port: server.kvPort)
-        #expect(try again.request("get b") == "2")
-        #expect(try again.request("get never") == "ERR not found")
+        try withKVLineServer { server, client in
+            try client.send("set a 1\nput b 2\ndel a\nbye\nset never 1\n")
+            let (bytes, eof) = client.readToEOF()
+            #expect(eof)
+            #expect(String(decoding: bytes, as: UTF8.self) == "OK\nOK\nOK\nGoodbye\n")
+            let again = try TestClient(port: server.kvPort)
+            #expect(try again.request("get b") == "2")
+            #expect(try again.request("get never") == "ERR not found")
+        }
     }
 
     @Test func overLongLineIsRefusedThenTheConnectionCloses() throws {
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path) { $0.maxLineBytes = 64 }
-        defer { server.stop() }
-        let client = try TestClient(port: server.kvPort)
-        let fits = "set fits " + String(repeating: "f", count: 64 - 9)
-        #expect(try client.request(fits) == "OK")
-        try client.send("set long " + String(repeating: "x", count: 100) + "\nget fits\n")
-        let (bytes, eof) = client.readToEOF()
-        #expect(String(decoding: bytes, as: UTF8.self) == "ERR line too long\n")
-        #expect(eof)
-        let again = try TestClient(port: server.kvPort)
-        #expect(try again.request("get fits") == String(repeating: "f", count: 55))
-        #expect(try again.request("get long") == "ERR not found")
+        try withKVLineServer(configure: { $0.maxLineBytes = 64 }) { server, client in
+            let fits = "set fits " + String(repeating: "f", count: 64 - 9)
+            #expect(try client.request(fits) == "OK")
+            try client.send("set long " + String(repeating: "x", count: 100) + "\nget fits\n")
+            let (bytes, eof) = client.readToEOF()
+            #expect(String(decoding: bytes, as: UTF8.self) == "ERR line too long\n")
+            #expect(eof)
+            let again = try TestClient(port: server.kvPort)
+            #expect(try again.request("get fits") == String(repeating: "f", count: 55))
+            #expect(try again.request("get long") == "ERR not found")
+        }
     }
 
     /// CONFIG SET timeout changes the idle timeout of every service at run time (the idle

@@ -370,22 +370,20 @@ import Glibc
     /// LASTSAVE show it end; both keep the loop serving other clients.
     @Test func saveAndBackgroundSaveCompactIntoTheSnapshot() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path)
-        defer { server.stop() }
-        let client = try RESPTestClient(port: server.kvPort)
-        #expect(try client.call("SET", "saved", "yes") == .simple("OK"))
-        guard case .integer(let before) = try client.call("LASTSAVE") else { throw TestFailure("LASTSAVE") }
-        #expect(try client.call("SAVE") == .simple("OK"))
-        let snapshot = try readSnapshotFile(dir.file("database.txt"))
-        #expect(snapshot.pairs[Array("saved".utf8)] == Array("yes".utf8), "SAVE replied before the snapshot held the key")
-        guard case .integer(let after) = try client.call("LASTSAVE") else { throw TestFailure("LASTSAVE") }
-        #expect(after >= before)
-        #expect(try client.call("SET", "later", "1") == .simple("OK"))
-        #expect(try client.call("BGSAVE") == .simple("Background saving started"))
-        // Pipelined behind BGSAVE, reads are answered at once; the compaction ends on its own.
-        #expect(try client.call("GET", "later") == .bulk("1"))
-        #expect(try client.call("BGREWRITEAOF") == .simple("Background append only file rewriting started"))
+        try withKVServer(dataDirectory: dir.path) { server, client in
+            #expect(try client.call("SET", "saved", "yes") == .simple("OK"))
+            guard case .integer(let before) = try client.call("LASTSAVE") else { throw TestFailure("LASTSAVE") }
+            #expect(try client.call("SAVE") == .simple("OK"))
+            let snapshot = try readSnapshotFile(dir.file("database.txt"))
+            #expect(snapshot.pairs[Array("saved".utf8)] == Array("yes".utf8), "SAVE replied before the snapshot held the key")
+            guard case .integer(let after) = try client.call("LASTSAVE") else { throw TestFailure("LASTSAVE") }
+            #expect(after >= before)
+            #expect(try client.call("SET", "later", "1") == .simple("OK"))
+            #expect(try client.call("BGSAVE") == .simple("Background saving started"))
+            // Pipelined behind BGSAVE, reads are answered at once; the compaction ends on its own.
+            #expect(try client.call("GET", "later") == .bulk("1"))
+            #expect(try client.call("BGREWRITEAOF") == .simple("Background append only file rewriting started"))
+        }
     }
 
     /// The random sequences' command generators over a small keyspace.

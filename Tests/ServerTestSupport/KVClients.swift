@@ -29,6 +29,38 @@ extension InProcessServer {
     package var kvPort: Int { self.endpoints.first { $0.service == "kv" && $0.transport == "tcp" }!.address.port }
 }
 
+/// Runs `body` against a kv server started in this process (127.0.0.1, a kernel-chosen port, every
+/// other service off, storing in `dataDirectory` or a temporary directory of its own) and a RESP
+/// client connected to it. However `body` ends, the server is stopped and its thread joined
+/// (bounded), then the temporary directory is removed.
+package func withKVServer<R>(fsync: String = "always", dataDirectory: String? = nil,
+                             configure: (inout ServerConfiguration) -> Void = { _ in },
+                             _ body: (InProcessServer, RESPTestClient) throws -> R) throws -> R {
+    try withKVServerAndDirectory(fsync: fsync, dataDirectory: dataDirectory, configure: configure) { server in
+        try body(server, try RESPTestClient(port: server.kvPort))
+    }
+}
+
+/// ``withKVServer(fsync:dataDirectory:configure:_:)`` with a line-protocol client.
+package func withKVLineServer<R>(fsync: String = "always", dataDirectory: String? = nil,
+                                 configure: (inout ServerConfiguration) -> Void = { _ in },
+                                 _ body: (InProcessServer, TestClient) throws -> R) throws -> R {
+    try withKVServerAndDirectory(fsync: fsync, dataDirectory: dataDirectory, configure: configure) { server in
+        try body(server, try TestClient(port: server.kvPort))
+    }
+}
+
+private func withKVServerAndDirectory<R>(fsync: String, dataDirectory: String?, configure: (inout ServerConfiguration) -> Void,
+                                         _ body: (InProcessServer) throws -> R) throws -> R {
+    let directory = try TemporaryDirectory()
+    let server = try InProcessServer.kv(dataDirectory: dataDirectory ?? directory.path, fsync: fsync, configure)
+    defer {
+        server.stop()
+        withExtendedLifetime(directory) {}
+    }
+    return try body(server)
+}
+
 extension TestClient {
     /// Sends one line-protocol request and returns its one-line reply without the `\n`.
     package func request(_ line: String, deadline: ContinuousClock.Instant = .now + .seconds(10)) throws -> String {
