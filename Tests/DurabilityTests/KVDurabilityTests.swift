@@ -13,7 +13,6 @@ import Glibc
 @Suite struct KVDurabilityTests {
     @Test func gracefulRestartKeepsEveryKeyAndLeavesASpecFormattedSnapshotAndAnEmptyLog() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         var expected: [[UInt8]: [UInt8]] = [:]
         do {
             let server = try InProcessServer.kv(dataDirectory: dir.path)
@@ -93,7 +92,6 @@ import Glibc
     @Test(arguments: [false, true])
     func sigkillMidStreamLosesNothingAcknowledgedUnderFsyncAlways(compacting: Bool) throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let arguments = ["--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
                          "--data-dir", dir.path, "--fsync", "always", "--log-level", "error"]
         // Compacting, every sync takes 2 ms as on a real disk (Benchmarks/slowfsync.c) and more writes
@@ -178,7 +176,6 @@ import Glibc
         // makes likely but not certain.
         for round in 0..<4 {
             let dir = try TemporaryDirectory()
-            defer { dir.remove() }
             let process = try ReactordProcess(arguments: [
                 "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
                 "--data-dir", dir.path, "--fsync", "always", "--log-level", "error"])

@@ -21,7 +21,6 @@ import Glibc
 
     @Test func aTransactionCutInTheLogIsReplayedWholeOrNotAtAll() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let (process, port) = try Self.start(dir.path)
         let client = try RESPTestClient(port: port)
         #expect(try client.call("SET", "before", "1") == .simple("OK"))
@@ -38,7 +37,6 @@ import Glibc
 
         for (cut, applied) in [(wal.count, true), (wal.count - 1, false), (walBefore + 20, false), (walBefore + 5, false)] {
             let copy = try TemporaryDirectory()
-            defer { copy.remove() }
             try Data(wal[..<cut]).write(to: URL(fileURLWithPath: copy.file("database.wal")))
             let (restarted, restartedPort) = try Self.start(copy.path)
             defer { restarted.kill() }

@@ -124,7 +124,6 @@ import Glibc
 
     @Test func fiftyConcurrentWritersAreAllSeenByOneReader() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let server = try InProcessServer.kv(dataDirectory: dir.path)
         defer { server.stop() }
         let port = server.kvPort
@@ -247,7 +246,6 @@ import Glibc
     /// connection here is on echo, the setting arrives over kv), and CONFIG GET reports it.
     @Test func configSetTimeoutClosesConnectionsIdleLongerThanTheNewTimeout() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let server = try InProcessServer.kv(dataDirectory: dir.path) {
             $0.echoPort = .port(0)
             $0.idleTimeout = .zero  // never, to start with

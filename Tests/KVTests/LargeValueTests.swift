@@ -11,7 +11,6 @@ import Glibc
 @Suite struct LargeValueTests {
     @Test func thirtyTwoMebibyteValueRoundTripsWithBoundedMemory() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let process = try ReactordProcess(arguments: [
             "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
             "--data-dir", dir.path, "--fsync", "no", "--log-level", "error",
@@ -77,7 +76,6 @@ import Glibc
 
     @Test func nosaveLeavesTheLogAndSaveCompactsIt() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         var (process, port) = try Self.start(dir)
         var client = try RESPTestClient(port: port)
         for i in 0..<50 { #expect(try client.call("SET", "key:\(i)", "value \(i)") == .simple("OK")) }

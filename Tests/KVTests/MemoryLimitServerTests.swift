@@ -234,7 +234,6 @@ import Glibc
 
     @Test func anEvictedWatchedKeyAbortsTheTransaction() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no") {
             $0.maxMemoryBytes = 128 << 10
             $0.evictionPolicy = .volatileLRU
@@ -276,7 +275,6 @@ import Glibc
 
     @Test func noevictionFloodStopsAtOOMAndARestartAgrees() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let (first, port) = try Self.start(dir, policy: "noeviction")
         defer { first.kill() }
         let client = try RESPTestClient(port: port)
@@ -307,7 +305,6 @@ import Glibc
 
     @Test func allkeysLRUFloodStaysUnderTheLimitAndARestartAgrees() throws {
         let dir = try TemporaryDirectory()
-        defer { dir.remove() }
         let (first, port) = try Self.start(dir, policy: "allkeys-lru")
         defer { first.kill() }
         let client = try RESPTestClient(port: port)

@@ -298,7 +298,6 @@ import Glibc
         let backends = try (0..<3).map { _ in try KVFixture() }
         defer { for backend in backends { backend.stop() } }
         let work = try TemporaryDirectory("reactord-nutcracker")
-        defer { work.remove() }
         let (proxy, proxyPort) = try Self.startNutcracker(backends: backends.map(\.port), in: work)
         defer { proxy.kill() }
 

@@ -221,7 +221,6 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
         try #require(withSocketAddress(host: "127.0.0.1", port: 0) { sa, len, _ in bind(fd, sa, len) } == 0)
         let port = localPort(fd)
         let work = try TemporaryDirectory("reactord-cli-closed")
-        defer { work.remove() }
         let run = try runCLI(command.map { $0 == "PORT" ? String(port) : $0 }, in: work.path)
         #expect(run.status == 3, "\(run)")
         #expect(run.stderrLines.count == 1 && run.stderr.contains("127.0.0.1:\(port)"), "\(run.stderr)")
@@ -233,7 +232,6 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
                       ["kv", "--bogus", "get", "x"], ["kv", "--port", "1", "--bogus"], ["time", "--port", "notanumber"]])
     func badFlagExitsTwoWithOneLine(arguments: [String]) throws {
         let work = try TemporaryDirectory("reactord-cli-flags")
-        defer { work.remove() }
         let run = try runCLI(arguments, in: work.path)
         #expect(run.status == 2, "\(run)")
         #expect(run.stderrLines.count == 1, "\(run.stderr)")
@@ -245,7 +243,6 @@ func runCLI(_ arguments: [String], stdin: String = "", in directory: String, wit
     @Test(arguments: [["--help"], ["kv", "--help"], ["kv", "--port", "1", "-h"], ["file", "get", "--help"], ["time", "--help"]])
     func helpPrintsUsageAndExitsZeroWithoutConnecting(arguments: [String]) throws {
         let work = try TemporaryDirectory("reactord-cli-help")
-        defer { work.remove() }
         let run = try runCLI(arguments, in: work.path)
         #expect(run.status == 0, "\(run)")
         #expect(run.stdout.contains("USAGE: reactor-cli"), "\(run.stdout)")

@@ -42,7 +42,6 @@ import Glibc
 
     @Test func greetingNamesTheServerPidAndThePeer() throws {
         let (root, _) = try Self.makeRoot()
-        defer { root.remove() }
         let (server, port) = try Self.start(root)
         defer { server.stop() }
         let client = try FileClient(port: port)
@@ -52,7 +51,6 @@ import Glibc
 
     @Test func getSendsTheFileByteForByte() throws {
         let (root, f) = try Self.makeRoot()
-        defer { root.remove() }
         let (server, port) = try Self.start(root)
         defer { server.stop() }
         let client = try Self.connect(port)
@@ -65,7 +63,6 @@ import Glibc
 
     @Test func rangesAreHonouredAndBadOnesRefused() throws {
         let (root, f) = try Self.makeRoot()
-        defer { root.remove() }
         let (server, port) = try Self.start(root)
         defer { server.stop() }
         let client = try Self.connect(port)
@@ -88,7 +85,6 @@ import Glibc
 
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         let (root, f) = try Self.makeRoot()
-        defer { root.remove() }
         let (server, port) = try Self.start(root)
         defer { server.stop() }
         var deeper = stat()
@@ -114,7 +110,6 @@ import Glibc
 
     @Test func listGivesKindSizeAndNameSorted() throws {
         let (root, f) = try Self.makeRoot()
-        defer { root.remove() }
         try root.symlink("link-to-small", to: "small.txt")
         try root.symlink("link-out", to: "/etc/passwd")
         try root.symlink("dir-out", to: "/etc")
@@ -143,7 +138,6 @@ import Glibc
 
     @Test func directoriesAndMissingFilesGetTheirErrors() throws {
         let (root, _) = try Self.makeRoot()
-        defer { root.remove() }
         let (server, port) = try Self.start(root)
         defer { server.stop() }
         let client = try Self.connect(port)
@@ -158,9 +152,7 @@ import Glibc
 
     @Test func everyWayOutOfTheRootIsForbidden() throws {
         let (root, _) = try Self.makeRoot()
-        defer { root.remove() }
         let outside = try TemporaryDirectory("reactord-outside")
-        defer { outside.remove() }
         try outside.write("secret", Array("secret\n".utf8))
         try root.symlink("passwd", to: "/etc/passwd")
         try root.symlink("outdir", to: outside.path)
@@ -190,7 +182,6 @@ import Glibc
 
     @Test func getOfAFIFOIsRefusedWithoutBlockingTheLoop() throws {
         let (root, _) = try Self.makeRoot()
-        defer { root.remove() }
         let fifo = root.url("fifo")
         try #require(mkfifo(fifo, 0o644) == 0)
         let (server, port) = try Self.start(root)
@@ -209,7 +200,6 @@ import Glibc
 
     @Test func byeSaysGoodbyeAndCloses() throws {
         let (root, _) = try Self.makeRoot()
-        defer { root.remove() }
         let (server, port) = try Self.start(root)
         defer { server.stop() }
         let client = try Self.connect(port)
@@ -228,7 +218,6 @@ import Glibc
 
     @Test func fileThatShrinksWhileStreamingEndsThatConnectionOnly() throws {
         let (root, _) = try Self.makeRoot()
-        defer { root.remove() }
         try root.writePattern("shrinking", count: 64 << 20)
         let (server, port) = try Self.start(root)
         defer { server.stop() }
@@ -262,7 +251,6 @@ import Glibc
 
     @Test func clientsLeavingMidTransferLeaveNoDescriptorOpenInTheBinary() throws {
         let root = try TemporaryDirectory()
-        defer { root.remove() }
         try root.writePattern("big", count: 16 << 20)
         let process = try ReactordProcess(arguments: [
             "--kv-port", "off", "--echo-port", "off", "--time-port", "off", "--file-port", "0",
@@ -316,7 +304,6 @@ import Glibc
 
     @Test func largeFileStreamedByTheBinaryKeepsItsMemoryFlat() throws {
         let root = try TemporaryDirectory()
-        defer { root.remove() }
         let size = 256 << 20
         try root.writePattern("big", count: size)
         let process = try ReactordProcess(arguments: [
