@@ -205,6 +205,16 @@ package final class InProcessServer {
     deinit { self.stop() }
 }
 
+/// Runs `body` against a server started in this process on 127.0.0.1 with kernel-chosen ports
+/// (echo only, unless `configure` turns on more); however `body` ends, the server is stopped and
+/// its thread joined (bounded).
+package func withServer<R>(configure: (inout ServerConfiguration) -> Void = { _ in },
+                           _ body: (InProcessServer) throws -> R) throws -> R {
+    let server = try InProcessServer(configure)
+    defer { server.stop() }
+    return try body(server)
+}
+
 /// Resident set size of a process in KiB (VmRSS in /proc/<pid>/status).
 package func residentKiB(pid: pid_t) -> Int? {
     guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return nil }
