@@ -14,9 +14,7 @@ import Glibc
             "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
             "--data-dir", dir, "--fsync", "always", "--log-level", "error",
         ])
-        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
-        let kv = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") })
-        return (process, try #require(kv.split(separator: ":").last.flatMap { Int($0) }))
+        return (process, try process.readyKVPort())
     }
 
     @Test func aTransactionCutInTheLogIsReplayedWholeOrNotAtAll() throws {

@@ -21,9 +21,7 @@ import Glibc
             "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
             "--data-dir", directory.appendingPathComponent("data").path, "--requirepass-file", passwordFile.path])
         defer { process.kill() }
-        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
-        let port = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") }
-            .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) })
+        let port = try process.readyKVPort()
 
         let connections = 50
         let triesEach = 400

@@ -16,9 +16,7 @@ import Glibc
             "--data-dir", dir.path, "--fsync", "no", "--log-level", "error",
         ])
         defer { process.kill() }
-        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
-        let kv = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") })
-        let port = try #require(kv.split(separator: ":").last.flatMap { Int($0) })
+        let port = try process.readyKVPort()
         let baseline = try #require(residentKiB(pid: process.pid))
 
         let size = 32 << 20
@@ -65,9 +63,7 @@ import Glibc
             "--kv-port", "0", "--echo-port", "off", "--time-port", "off", "--file-port", "off",
             "--data-dir", dir.path, "--fsync", "always", "--log-level", "error",
         ])
-        let lines = try #require(process.waitForReady(), "no 'reactord: ready' within 20 s")
-        let kv = try #require(lines.first { $0.hasPrefix("reactord: listening kv tcp ") })
-        return (process, try #require(kv.split(separator: ":").last.flatMap { Int($0) }))
+        return (process, try process.readyKVPort())
     }
 
     static func fileSize(_ path: String) -> Int? {
