@@ -214,7 +214,7 @@ enum KVBenchProcess {
     }
 
     static var binary: URL {
-        // Tests/ServerTests/KVBenchTests.swift -> package root.
+        // Tests/KVBenchToolTests/KVBenchTests.swift -> package root.
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent(".build/debug/kvbench")
     }
