@@ -5,7 +5,6 @@
 
 import Logging
 import Reactor
-import ServerTestSupport
 @testable import Server
 import Store
 import Testing
