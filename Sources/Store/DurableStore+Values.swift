@@ -135,16 +135,15 @@ extension DurableStore {
     private func moveOrCopy(_ source: [UInt8], to destination: [UInt8], kind: UInt8, now: Int64) -> UInt64? {
         source.withUnsafeBytes { from in
             destination.withUnsafeBytes { to in
-                guard let index = self.liveIndex(from, now: now) else { return nil }
+                guard self.liveIndex(from, now: now) != nil else { return nil }
                 if source == destination { return self.durableSequence }
                 _ = self.liveIndex(to, now: now)  // a destination past its deadline goes first, logged
                 let sequence = self.journal.nextSequence()
-                // Rolled back newest first: the destination's old state, then (rename) the source's.
-                if kind == Record.kindRename {
-                    self.undo.pointee.push(sequence: sequence, key: from, previousAt: index, in: self.keyspace.table)
-                }
+                // Rolled back newest first: (rename) the value moves back to the source, then the destination's
+                // old state returns. The source's value is never held by reference (UndoLog.swift's invariant).
                 let previous = self.keyspace.find(to)
                 self.undo.pointee.push(sequence: sequence, key: to, previousAt: previous, in: self.keyspace.table)
+                if kind == Record.kindRename { self.undo.pointee.pushMoved(sequence: sequence, source: from, destination: to) }
                 if kind == Record.kindRename { self.keyspace.rename(from, to: to) } else { self.keyspace.copy(from, to: to) }
                 Record.append(kind: kind, key: from, value: to, to: &self.journal.pending.pointee.buffer)
                 self.journal.pending.pointee.bufferedRecords += 1
@@ -181,6 +180,8 @@ extension DurableStore {
         switch entry.kind {
         case .collection:
             self.keyspace.set(entry.key, collection: UndoLog.object(of: entry), deadline: entry.deadline)
+        case .moved:
+            _ = self.keyspace.rename(entry.value, to: entry.key)
         case .element:
             let keyExisted = self.keyspace.find(entry.key) != nil
             let rest = entry.value

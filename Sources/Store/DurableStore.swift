@@ -388,7 +388,7 @@ public final class DurableStore {
                 return self.logRemoval(index)
             }
             let sequence = self.journal.nextSequence()
-            self.undo.pointee.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace.table)
+            self.undo.pointee.pushDeadline(sequence: sequence, key: raw, deadline: self.keyspace.deadline(at: index))
             self.keyspace.setDeadline(at: index, deadline)
             Record.append(kind: Record.kindExpire, key: raw, deadline: deadline, value: UnsafeRawBufferPointer(start: nil, count: 0),
                           to: &self.journal.pending.pointee.buffer)
@@ -404,7 +404,7 @@ public final class DurableStore {
         return key.withUnsafeBytes { raw in
             guard let index = self.liveIndex(raw, now: now), self.keyspace.deadline(at: index) != nil else { return nil }
             let sequence = self.journal.nextSequence()
-            self.undo.pointee.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace.table)
+            self.undo.pointee.pushDeadline(sequence: sequence, key: raw, deadline: self.keyspace.deadline(at: index))
             self.keyspace.setDeadline(at: index, nil)
             Record.append(kind: Record.kindPersist, key: raw, value: UnsafeRawBufferPointer(start: nil, count: 0),
                           to: &self.journal.pending.pointee.buffer)

@@ -1,0 +1,73 @@
+// Typed values across a failed log write, a crash and a restart: what rollback puts back and what replay
+// rebuilds for collections, RENAME and COPY (UndoLog.swift, DurableStore+Values.swift, Recovery.swift).
+
+import Glibc
+import Testing
+
+@testable import Store
+
+@Suite(.serialized) struct TypedDurabilityTests {
+    init() { TestTypes.register() }
+
+    /// The members of the test set at `key`, or nil when there is none.
+    func members(_ store: DurableStore, _ key: String, now: Int64) -> Set<[UInt8]>? {
+        guard case .found(let members) = bytes(key).withUnsafeBytes({
+            store.withCollection(forKey: $0, type: .set, now: now) { ($0 as! TestSet).members }
+        }) else { return nil }
+        return members
+    }
+
+    /// EXPIRE, PERSIST or RENAME of a collection, then a removal that empties it, both in one batch whose
+    /// write fails: rollback must put back the collection as it was, not the emptied object.
+    @Test(arguments: ["expire", "persist", "rename"])
+    func rollbackRestoresCollectionEmptiedLaterInTheBatch(operation: String) throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            let store = try DurableStore(configuration: .test(directory, fsync: .everysec), io: faults.io)
+            let now: Int64 = 1_000
+            let deadline: Int64? = operation == "persist" ? 90_000 : nil
+            _ = try store.setCollection(TestTypes.set([bytes("x")]), forKey: bytes("a"), deadline: deadline, now: now)
+            #expect(store.writeBuffered() == .ok)
+            faults.writeError.withLock { $0 = ENOSPC }
+            var emptied = "a"
+            switch operation {
+            case "expire": _ = try store.expire(bytes("a"), at: 50_000, now: now)
+            case "persist": _ = try store.persist(bytes("a"), now: now)
+            default:
+                _ = try store.rename(bytes("a"), to: bytes("b"), now: now)
+                emptied = "b"
+            }
+            let removal = try store.apply(ElementEffect(.remove, bytes("x")), inverse: ElementEffect(.add, bytes("x")),
+                                          to: bytes(emptied), type: .set, now: now)
+            #expect(removal == .changed(sequence: store.lastSequence, keyRemoved: true))
+            let outcome = store.writeBuffered()
+            faults.writeError.withLock { $0 = nil }
+            #expect(outcome.failedSequences != nil)
+            #expect(self.members(store, "a", now: now) == [bytes("x")], "\(operation)")
+            #expect(store.expiry(forKey: bytes("a"), now: now) == (deadline.map { .at(milliseconds: $0) } ?? .never))
+            #expect(self.members(store, "b", now: now) == nil)
+            store.checkInvariants()
+        }
+    }
+
+    /// RENAME over an existing destination, rolled back: both keys as they were, deadlines included.
+    @Test func rollbackOfRenameRestoresSourceAndDestination() throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            let store = try DurableStore(configuration: .test(directory, fsync: .everysec), io: faults.io)
+            _ = try store.setCollection(TestTypes.set([bytes("x")]), forKey: bytes("a"), deadline: 80_000, now: 1)
+            _ = try store.set(bytes("old"), forKey: bytes("b"), deadline: 90_000, now: 1)
+            #expect(store.writeBuffered() == .ok)
+            faults.writeError.withLock { $0 = ENOSPC }
+            _ = try store.rename(bytes("a"), to: bytes("b"), now: 1)
+            _ = try store.set(bytes("new"), forKey: bytes("a"))
+            #expect(store.writeBuffered().failedSequences != nil)
+            faults.writeError.withLock { $0 = nil }
+            #expect(self.members(store, "a", now: 1) == [bytes("x")])
+            #expect(store.expiry(forKey: bytes("a"), now: 1) == .at(milliseconds: 80_000))
+            #expect(store.value(forKey: bytes("b"), now: 1) == bytes("old"))
+            #expect(store.expiry(forKey: bytes("b"), now: 1) == .at(milliseconds: 90_000))
+            store.checkInvariants()
+        }
+    }
+}
