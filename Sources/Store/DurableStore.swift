@@ -128,6 +128,7 @@ public final class DurableStore {
         self.journal = Journal(log: recovered.log, records: recovered.records, directoryFD: recovered.directoryFD,
                                io: io, logger: logger)
         self.compaction.segments = recovered.segments
+        self.compaction.coveredSegments = recovered.coveredSegments
         self.compaction.wanted = !recovered.segments.isEmpty
         self.undo = .allocate(capacity: 1)
         self.undo.initialize(to: UndoLog())

@@ -70,4 +70,64 @@ import Testing
             store.checkInvariants()
         }
     }
+
+    /// A crash after a compaction's rename of database.txt and before its segments are deleted leaves
+    /// segments the new snapshot already holds: RENAME and COPY records in them must not replay again.
+    @Test(arguments: [CompactionStep.renamed, .syncedDirectory], ["rename", "copy"])
+    func segmentsTheSnapshotHoldsAreNotReplayedAfterACrash(step: CompactionStep, operation: String) throws {
+        try withTemporaryDirectory { directory in
+            let faults = Faults()
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always), io: faults.io)
+                func sync() {
+                    #expect(store.writeBuffered() == .ok)
+                    if let job = store.makeSyncJob() { #expect(store.completeSync(job, result: job.run()) == .ok) }
+                }
+                _ = try store.set(bytes("1"), forKey: bytes("a"))
+                sync()
+                // A first, complete compaction: `a = 1` is in database.txt only.
+                let first = try #require(try store.beginCompaction())
+                store.finishCompaction(first, result: first.run())
+                if operation == "rename" { _ = try store.rename(bytes("a"), to: bytes("b"), now: 1) }
+                else { _ = try store.copy(bytes("a"), to: bytes("b"), now: 1) }
+                _ = try store.set(bytes("x"), forKey: bytes("a"))
+                sync()
+                faults.crashAt.withLock { $0 = step }
+                let crashing = try #require(try store.beginCompaction())
+                store.finishCompaction(crashing, result: crashing.run())
+            }
+            let text = String(decoding: readFile(directory + "/database.txt") ?? [], as: UTF8.self)
+            #expect(text.contains("\n#!segments\t2\n"), "\(text.debugDescription)")
+            #expect(access(directory + "/database.wal.2", F_OK) == 0)
+            let reopened = try DurableStore(configuration: .test(directory, fsync: .always))
+            #expect(reopened.value(forKey: bytes("a")) == bytes("x"))
+            #expect(reopened.value(forKey: bytes("b")) == bytes("1"), "\(operation) after a crash at \(step)")
+            // The next compaction drops the covered segment without replaying it, and numbers its own above.
+            let job = try #require(try reopened.beginCompaction())
+            #expect(job.segments == [2, 3])
+            reopened.finishCompaction(job, result: job.run())
+            try reopened.close()
+            let again = try DurableStore(configuration: .test(directory, fsync: .always))
+            #expect(again.value(forKey: bytes("a")) == bytes("x"))
+            #expect(again.value(forKey: bytes("b")) == bytes("1"))
+        }
+    }
+
+    /// database.txt without a `#!segments` line (an older server's, or written by hand) covers no
+    /// segment: every segment on disk replays, as before.
+    @Test func aSnapshotWithoutTheMarkerReplaysEverySegment() throws {
+        try withTemporaryDirectory { directory in
+            writeFile(directory + "/database.txt", bytes("# reactord snapshot, 1 keys\na\t1\n"))
+            do {
+                let store = try DurableStore(configuration: .test(directory, fsync: .always))
+                _ = try store.rename(bytes("a"), to: bytes("b"), now: 1)
+                #expect(store.writeBuffered() == .ok)
+                try store.close(compacting: .never)
+            }
+            #expect(rename(directory + "/database.wal", directory + "/database.wal.1") == 0)
+            let store = try DurableStore(configuration: .test(directory, fsync: .always))
+            #expect(store.value(forKey: bytes("a")) == nil)
+            #expect(store.value(forKey: bytes("b")) == bytes("1"))
+        }
+    }
 }
