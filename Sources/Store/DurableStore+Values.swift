@@ -135,9 +135,11 @@ extension DurableStore {
     private func moveOrCopy(_ source: [UInt8], to destination: [UInt8], kind: UInt8, now: Int64) -> UInt64? {
         source.withUnsafeBytes { from in
             destination.withUnsafeBytes { to in
+                // The destination first: one past its deadline is removed (logged), and a removal moves the
+                // last entry into its slot, so no index looked up before it may be used after it.
+                if source != destination { _ = self.liveIndex(to, now: now) }
                 guard self.liveIndex(from, now: now) != nil else { return nil }
                 if source == destination { return self.durableSequence }
-                _ = self.liveIndex(to, now: now)  // a destination past its deadline goes first, logged
                 let sequence = self.journal.nextSequence()
                 // Rolled back newest first: (rename) the value moves back to the source, then the destination's
                 // old state returns. The source's value is never held by reference (UndoLog.swift's invariant).

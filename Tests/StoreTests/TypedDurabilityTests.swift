@@ -130,4 +130,22 @@ import Testing
             #expect(store.value(forKey: bytes("b")) == bytes("1"))
         }
     }
+
+    /// RENAME onto a destination past its deadline, the source the keyspace's last entry: the expired
+    /// destination's removal moves the source's entry, and the rename must still find it.
+    @Test func renameOntoAnExpiredDestinationWhenTheSourceIsTheLastEntry() throws {
+        try withTemporaryDirectory { directory in
+            let store = try DurableStore(configuration: .test(directory, fsync: .everysec))
+            _ = try store.set(bytes("old"), forKey: bytes("b"), deadline: 10, now: 1)
+            _ = try store.set(bytes("1"), forKey: bytes("a"), deadline: nil, now: 1)
+            #expect(try store.rename(bytes("a"), to: bytes("b"), now: 100) != nil)
+            #expect(store.value(forKey: bytes("b"), now: 100) == bytes("1"))
+            #expect(store.value(forKey: bytes("a"), now: 100) == nil)
+            #expect(store.writeBuffered() == .ok)
+            try store.close(compacting: .never)
+            let reopened = try DurableStore(configuration: .test(directory, fsync: .everysec))
+            #expect(reopened.value(forKey: bytes("b"), now: 100) == bytes("1"))
+            reopened.checkInvariants()
+        }
+    }
 }
