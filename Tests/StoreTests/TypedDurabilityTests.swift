@@ -148,4 +148,23 @@ import Testing
             reopened.checkInvariants()
         }
     }
+
+    /// An add to an absent key that changes nothing (an insert past the end of a list that is not there)
+    /// leaves no key and logs nothing.
+    @Test func anAddToAnAbsentKeyThatChangesNothingIsNotLogged() throws {
+        try withTemporaryDirectory { directory in
+            let store = try DurableStore(configuration: .test(directory, fsync: .everysec))
+            let before = store.lastSequence
+            let outcome = try store.apply(ElementEffect(.add, position: 3, bytes("x")),
+                                          inverse: ElementEffect(.remove, position: 3, bytes("x")),
+                                          to: bytes("l"), type: .list, now: 1)
+            #expect(outcome == .unchanged)
+            #expect(store.lastSequence == before)
+            #expect(store.bufferedBytes == 0)
+            #expect(store.type(ofKey: bytes("l"), now: 1) == nil)
+            #expect(try store.apply(ElementEffect(.add, position: 0, bytes("y")), inverse: ElementEffect(.remove, position: 0, bytes("y")),
+                                    to: bytes("l"), type: .list, now: 1) == .changed(sequence: before + 1, keyRemoved: false))
+            store.checkInvariants()
+        }
+    }
 }
