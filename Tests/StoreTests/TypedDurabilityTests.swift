@@ -167,4 +167,27 @@ import Testing
             store.checkInvariants()
         }
     }
+
+    /// A complete, checksum-valid record of a type this server has no implementation of, last in the log:
+    /// start-up refuses it, naming the file, offset and type; it is never cut off as a torn tail.
+    @Test(arguments: [true, false])
+    func aRecordOfAnUnregisteredTypeRefusesStartNeverCutAsATornTail(inSegment: Bool) throws {
+        try withTemporaryDirectory { directory in
+            var log: [UInt8] = []
+            Record.set(key: bytes("a"), value: bytes("1")).encode(into: &log)
+            let offset = log.count
+            Record.value(key: bytes("z"), type: .zset, deadline: nil).encode(into: &log)
+            let path = directory + (inSegment ? "/database.wal.1" : "/database.wal")
+            writeFile(path, log)
+            do {
+                _ = try DurableStore(configuration: .test(directory))
+                Issue.record("started over a record it cannot apply")
+            } catch {
+                let message = "\(error)"
+                #expect(message.contains("unsupported log record in \(path)"), "\(message)")
+                #expect(message.contains("at byte offset \(offset)") && message.contains("zset"), "\(message)")
+            }
+            #expect(readFile(path) == log, "the record was cut off")
+        }
+    }
 }
