@@ -95,10 +95,13 @@ extension DurableStore {
     /// one group: its kind-8 record with `deadline`, then a kind-9 add per element. `object` is held,
     /// not copied: the caller hands it over. An empty `object` removes the key instead.
     /// - Returns: the sequence number (``durableSequence`` when nothing changed).
+    /// - Throws: ``StoreError`` when the log cannot take writes, or the value's records would not fit in one
+    ///   frame (1 GiB, ``Record/maximumPayloadBytes``): logged record by record it would not be atomic, and a
+    ///   crash could replay part of it, so it is refused whole.
     public func setCollection(
         _ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64
     ) throws(StoreError) -> UInt64 {
-        try self.checkWritable(recordBytes: key.count + 9)
+        try self.checkWritable(recordBytes: Self.wholeValueBytes(object, keyCount: key.count))
         if object.count == 0 || deadline.map({ $0 <= now }) == true {
             return key.withUnsafeBytes { raw in self.liveIndex(raw, now: now).map { self.logRemoval($0) } }
                 ?? self.durableSequence
@@ -159,6 +162,18 @@ extension DurableStore {
         guard self.atomicGroupStart == nil else { return false }
         self.beginAtomicGroup()
         return true
+    }
+
+    /// The bytes of a whole value's records (its kind-8 frame and a kind-9 frame per element), as the
+    /// members of the group frame that holds them; counting stops once past the frame limit.
+    static func wholeValueBytes(_ object: any CollectionValue, keyCount: Int) -> Int {
+        let perRecord = Record.frameHeaderBytes + Record.payloadHeaderBytes + keyCount
+        var total = perRecord + 9
+        object.forEachElement { element in
+            total += perRecord + Record.elementHeaderBytes + element.first.count + element.second.count
+            return total <= Record.maximumPayloadBytes
+        }
+        return total
     }
 
     /// Appends the records of a whole value: kind 8, then a kind-9 add per element (in the order

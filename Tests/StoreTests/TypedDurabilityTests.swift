@@ -190,4 +190,42 @@ import Testing
             #expect(readFile(path) == log, "the record was cut off")
         }
     }
+
+    /// A whole value whose records pass the log's frame limit (1 GiB) could not be one atomic group:
+    /// refused whole, nothing applied or logged.
+    @Test func aWholeValueOverTheFrameLimitIsRefused() throws {
+        try withTemporaryDirectory { directory in
+            let store = try DurableStore(configuration: .test(directory))
+            let before = store.lastSequence
+            let huge = RepeatedMembers(member: [UInt8](repeating: 0x61, count: 64 << 20), count: 17)
+            #expect(throws: StoreError.self) {
+                _ = try store.setCollection(huge, forKey: bytes("big"), deadline: nil, now: 1)
+            }
+            #expect(store.lastSequence == before)
+            #expect(store.bufferedBytes == 0)
+            #expect(store.type(ofKey: bytes("big"), now: 1) == nil)
+        }
+    }
+}
+
+/// A set that reports `count` elements, all the same `member`: a value past a gigabyte of records
+/// without a gigabyte of memory. Only its size and elements are read.
+final class RepeatedMembers: CollectionValue {
+    let member: [UInt8]
+    let count: Int
+    init(member: [UInt8], count: Int) {
+        self.member = member
+        self.count = count
+    }
+
+    var type: ValueType { .set }
+    var encoding: String { "hashtable" }
+    var usedBytes: Int { self.member.count * self.count }
+    func copy() -> any CollectionValue { RepeatedMembers(member: self.member, count: self.count) }
+    func forEachElement(_ body: (Element) -> Bool) {
+        for _ in 0..<self.count {
+            guard self.member.withUnsafeBytes({ body(Element($0)) }) else { return }
+        }
+    }
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool { false }
 }
