@@ -102,8 +102,11 @@ public struct CompactionJob: Sendable {
                 throw StoreError(operation: "open", path: temporaryPath, errno: error)
             }
             let cancellation = self.cancellation
+            // `#!segments`: the snapshot holds every segment of the job (the last is the newest), so a crash
+            // before they are deleted never replays them twice (Recovery.loadDurableState).
             try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io,
-                               leavingOutExpiredAt: live == nil ? nil : self.clock(), diskValues: diskValues) {
+                               leavingOutExpiredAt: live == nil ? nil : self.clock(), diskValues: diskValues,
+                               coveringSegments: self.segments.last) {
                 cancellation.isSet
             }
             try step(.wroteTemporary)
@@ -162,6 +165,9 @@ struct CompactionProgress {
     var startedNanoseconds: UInt64?
     /// Rotated segments on disk, ascending.
     var segments: [Int] = []
+    /// The highest segment `database.txt` holds (its `#!segments` line): the next rotation numbers its
+    /// segment above both it and ``segments``, so numbers never repeat while a snapshot names them.
+    var coveredSegments = 0
     /// Leftover segments were found at open: compact soon even below the threshold.
     var wanted = false
     var completed = 0
@@ -211,7 +217,7 @@ extension DurableStore {
         guard let segmentNeedsSync = try self.journal.prepareRotation(policy: self.configuration.fsync) else {
             return nil
         }
-        let segment = (self.compaction.segments.last ?? 0) + 1
+        let segment = max(self.compaction.segments.last ?? 0, self.compaction.coveredSegments) + 1
         let segmentName = WriteAheadLog.segmentPrefix + String(segment)
         try self.journal.rotate(to: self.directory + "/" + segmentName)
         self.compaction.segments.append(segment)
@@ -239,6 +245,7 @@ extension DurableStore {
         case .success:
             // The job fsynced the directory after its rename, and with it the rotation's entries.
             self.journal.directorySynced()
+            self.compaction.coveredSegments = max(self.compaction.coveredSegments, job.segments.last ?? 0)
             for segment in job.segments {
                 let path = self.directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
                 do {

@@ -99,7 +99,9 @@ extension DurableStore {
                 self.keyspace = self.clearedKeyspaces.removeLast()
                 self.keyspace.lruClock = clock
                 self.expireCursor = 0
-            case .collection, .element:
+            case .deadline:
+                if let index = self.keyspace.find(entry.key) { self.keyspace.setDeadline(at: index, entry.deadline) }
+            case .collection, .element, .moved:
                 self.rollBackTyped(entry)  // DurableStore+Values.swift
             }
             self.undo.pointee.removeLast()

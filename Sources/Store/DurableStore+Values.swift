@@ -95,10 +95,13 @@ extension DurableStore {
     /// one group: its kind-8 record with `deadline`, then a kind-9 add per element. `object` is held,
     /// not copied: the caller hands it over. An empty `object` removes the key instead.
     /// - Returns: the sequence number (``durableSequence`` when nothing changed).
+    /// - Throws: ``StoreError`` when the log cannot take writes, or the value's records would not fit in one
+    ///   frame (1 GiB, ``Record/maximumPayloadBytes``): logged record by record it would not be atomic, and a
+    ///   crash could replay part of it, so it is refused whole.
     public func setCollection(
         _ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64
     ) throws(StoreError) -> UInt64 {
-        try self.checkWritable(recordBytes: key.count + 9)
+        try self.checkWritable(recordBytes: Self.wholeValueBytes(object, keyCount: key.count))
         if object.count == 0 || deadline.map({ $0 <= now }) == true {
             return key.withUnsafeBytes { raw in self.liveIndex(raw, now: now).map { self.logRemoval($0) } }
                 ?? self.durableSequence
@@ -135,16 +138,17 @@ extension DurableStore {
     private func moveOrCopy(_ source: [UInt8], to destination: [UInt8], kind: UInt8, now: Int64) -> UInt64? {
         source.withUnsafeBytes { from in
             destination.withUnsafeBytes { to in
-                guard let index = self.liveIndex(from, now: now) else { return nil }
+                // The destination first: one past its deadline is removed (logged), and a removal moves the
+                // last entry into its slot, so no index looked up before it may be used after it.
+                if source != destination { _ = self.liveIndex(to, now: now) }
+                guard self.liveIndex(from, now: now) != nil else { return nil }
                 if source == destination { return self.durableSequence }
-                _ = self.liveIndex(to, now: now)  // a destination past its deadline goes first, logged
                 let sequence = self.journal.nextSequence()
-                // Rolled back newest first: the destination's old state, then (rename) the source's.
-                if kind == Record.kindRename {
-                    self.undo.pointee.push(sequence: sequence, key: from, previousAt: index, in: self.keyspace.table)
-                }
+                // Rolled back newest first: (rename) the value moves back to the source, then the destination's
+                // old state returns. The source's value is never held by reference (UndoLog.swift's invariant).
                 let previous = self.keyspace.find(to)
                 self.undo.pointee.push(sequence: sequence, key: to, previousAt: previous, in: self.keyspace.table)
+                if kind == Record.kindRename { self.undo.pointee.pushMoved(sequence: sequence, source: from, destination: to) }
                 if kind == Record.kindRename { self.keyspace.rename(from, to: to) } else { self.keyspace.copy(from, to: to) }
                 Record.append(kind: kind, key: from, value: to, to: &self.journal.pending.pointee.buffer)
                 self.journal.pending.pointee.bufferedRecords += 1
@@ -158,6 +162,18 @@ extension DurableStore {
         guard self.atomicGroupStart == nil else { return false }
         self.beginAtomicGroup()
         return true
+    }
+
+    /// The bytes of a whole value's records (its kind-8 frame and a kind-9 frame per element), as the
+    /// members of the group frame that holds them; counting stops once past the frame limit.
+    static func wholeValueBytes(_ object: any CollectionValue, keyCount: Int) -> Int {
+        let perRecord = Record.frameHeaderBytes + Record.payloadHeaderBytes + keyCount
+        var total = perRecord + 9
+        object.forEachElement { element in
+            total += perRecord + Record.elementHeaderBytes + element.first.count + element.second.count
+            return total <= Record.maximumPayloadBytes
+        }
+        return total
     }
 
     /// Appends the records of a whole value: kind 8, then a kind-9 add per element (in the order
@@ -181,6 +197,8 @@ extension DurableStore {
         switch entry.kind {
         case .collection:
             self.keyspace.set(entry.key, collection: UndoLog.object(of: entry), deadline: entry.deadline)
+        case .moved:
+            _ = self.keyspace.rename(entry.value, to: entry.key)
         case .element:
             let keyExisted = self.keyspace.find(entry.key) != nil
             let rest = entry.value

@@ -128,6 +128,7 @@ public final class DurableStore {
         self.journal = Journal(log: recovered.log, records: recovered.records, directoryFD: recovered.directoryFD,
                                io: io, logger: logger)
         self.compaction.segments = recovered.segments
+        self.compaction.coveredSegments = recovered.coveredSegments
         self.compaction.wanted = !recovered.segments.isEmpty
         self.undo = .allocate(capacity: 1)
         self.undo.initialize(to: UndoLog())
@@ -388,7 +389,7 @@ public final class DurableStore {
                 return self.logRemoval(index)
             }
             let sequence = self.journal.nextSequence()
-            self.undo.pointee.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace.table)
+            self.undo.pointee.pushDeadline(sequence: sequence, key: raw, deadline: self.keyspace.deadline(at: index))
             self.keyspace.setDeadline(at: index, deadline)
             Record.append(kind: Record.kindExpire, key: raw, deadline: deadline, value: UnsafeRawBufferPointer(start: nil, count: 0),
                           to: &self.journal.pending.pointee.buffer)
@@ -404,7 +405,7 @@ public final class DurableStore {
         return key.withUnsafeBytes { raw in
             guard let index = self.liveIndex(raw, now: now), self.keyspace.deadline(at: index) != nil else { return nil }
             let sequence = self.journal.nextSequence()
-            self.undo.pointee.push(sequence: sequence, key: raw, previousAt: index, in: self.keyspace.table)
+            self.undo.pointee.pushDeadline(sequence: sequence, key: raw, deadline: self.keyspace.deadline(at: index))
             self.keyspace.setDeadline(at: index, nil)
             Record.append(kind: Record.kindPersist, key: raw, value: UnsafeRawBufferPointer(start: nil, count: 0),
                           to: &self.journal.pending.pointee.buffer)

@@ -108,8 +108,9 @@ extension Keyspace {
         }
         let changed = self.mutateCollection(at: index) { $0.apply(operation, position: position, element) }
         if self.collection(at: index)!.count == 0 {
+            // Emptied, or created above for an add that changed nothing (an insert past the end): no key.
             self.remove(at: index)
-            return .changed(keyRemoved: true)
+            return changed ? .changed(keyRemoved: true) : .unchanged
         }
         return changed ? .changed(keyRemoved: false) : .unchanged
     }

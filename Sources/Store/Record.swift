@@ -279,6 +279,9 @@ enum Record: Equatable, Sendable {
         case incomplete
         /// The frame is complete but bad (checksum, impossible length, unknown kind).
         case invalid(reason: String)
+        /// The frame is complete and valid, but names a type this server has no implementation of (a
+        /// log written by a server with more types): never a torn tail, replay refuses it.
+        case unsupported(reason: String)
     }
 
     /// What ``decodeView(_:)`` found: as ``Decoded``, with the record as a view into the input.
@@ -286,6 +289,7 @@ enum Record: Equatable, Sendable {
         case record(View, size: Int)
         case incomplete
         case invalid(reason: String)
+        case unsupported(reason: String)
     }
 
     /// Decodes the frame at the start of `bytes` into an owned record.
@@ -293,6 +297,7 @@ enum Record: Equatable, Sendable {
         switch Self.decodeView(bytes) {
         case .incomplete: return .incomplete
         case .invalid(let reason): return .invalid(reason: reason)
+        case .unsupported(let reason): return .unsupported(reason: reason)
         case .record(let view, let size):
             let key = [UInt8](view.key)
             let record: Record
@@ -368,8 +373,14 @@ enum Record: Equatable, Sendable {
         case Self.kindClear where length == Self.payloadHeaderBytes:
             return .record(View(kind: kind, key: key, value: empty, deadline: 0), size: size)
         case Self.kindValue where Self.isValidValueRest(payload[keyEnd...]),
-            Self.kindElement where Self.isValidElementRest(payload[keyEnd...]),
-            Self.kindRename, Self.kindCopy:
+            Self.kindElement where Self.isValidElementRest(payload[keyEnd...]):
+            let type = ValueType(rawValue: payload[keyEnd])!
+            guard CollectionTypes.isRegistered(type) else {
+                return .unsupported(reason: "a record of kind \(kind) for a \(type.name) value, a type this server has no implementation of")
+            }
+            return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
+                                deadline: 0), size: size)
+        case Self.kindRename, Self.kindCopy:
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
                                 deadline: 0), size: size)
         case Self.kindSetWithDeadline where length - keyEnd >= 8, Self.kindExpire where length - keyEnd == 8:
@@ -428,12 +439,12 @@ extension Record {
 
     private static func isValidValueRest(_ rest: Slice<UnsafeRawBufferPointer>) -> Bool {
         guard rest.count == 1 || rest.count == 9, let type = ValueType(rawValue: rest.first!) else { return false }
-        return type != .string && CollectionTypes.isRegistered(type)
+        return type != .string  // a valid record even if no type is registered for it (decodeView says so)
     }
 
     private static func isValidElementRest(_ rest: Slice<UnsafeRawBufferPointer>) -> Bool {
         guard rest.count >= Self.elementHeaderBytes, let type = ValueType(rawValue: rest.first!), type != .string,
-            CollectionTypes.isRegistered(type), ElementOperation(rawValue: rest[rest.startIndex + 1]) != nil
+            ElementOperation(rawValue: rest[rest.startIndex + 1]) != nil
         else { return false }
         let firstLength = Int(UInt32(littleEndian: rest.base.loadUnaligned(fromByteOffset: rest.startIndex + 10,
                                                                             as: UInt32.self)))

@@ -17,6 +17,8 @@ struct Recovery {
     let records: Int
     /// Rotated segments left on disk, ascending.
     let segments: [Int]
+    /// The highest segment `database.txt` already holds (its `#!segments` line; 0 without one).
+    let coveredSegments: Int
 
     /// Opens `directory` (without trailing slashes), creating it if missing, and recovers its state.
     /// - Throws: ``StoreError`` for an unwritable or locked directory, a malformed snapshot line, or a corrupt
@@ -77,7 +79,8 @@ struct Recovery {
 
         let keyspace = Keyspace()
         keyspace.lruClock = configuration.initialLRUClock  // recovered keys count as accessed at start
-        try Self.loadDurableState(directory: directory, segments: segments, io: io, into: keyspace, logger: logger)
+        let covered = try Self.loadDurableState(directory: directory, segments: segments, io: io, into: keyspace,
+                                                logger: logger)
 
         let walPath = directory + "/" + WriteAheadLog.fileName
         var log = try WriteAheadLog.open(path: walPath, io: io)
@@ -117,19 +120,35 @@ struct Recovery {
                 "store.expired_at_load": "\(dropped)",
             ])
         return Recovery(directoryFD: directoryFD, keyspace: keyspace, log: log, records: replayed.records,
-                        segments: segments)
+                        segments: segments, coveredSegments: covered)
     }
 
     /// Loads `database.txt` and replays the rotated `segments` in order into `keyspace`, deadlines kept.
     /// `diskValues` (compaction only): values from its threshold stay where they are (DiskValues.swift);
     /// the files they are in stay open in it, for the caller to close.
+    ///
+    /// Exactly once: a segment the snapshot already holds (numbered up to its `#!segments` line) is
+    /// skipped, not replayed again. Segments are numbered upwards across compactions (Compaction.swift),
+    /// so a number at or below the marker can only be one the snapshot was built from, left behind by a
+    /// crash between the snapshot's rename and the segments' deletion. Replaying it again would be wrong:
+    /// set, delete and clear are idempotent, but RENAME and COPY (kinds 10, 11) are not. A snapshot
+    /// without the line (an older server's, or hand-written) covers none: every segment replays.
+    /// - Returns: the snapshot's `#!segments` number (0 without one).
+    @discardableResult
     static func loadDurableState(
         directory: String, segments: [Int], io: StoreIO, into keyspace: Keyspace, logger: Logger?,
         diskValues: DiskValues? = nil
-    ) throws(StoreError) {
-        _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace, diskValues: diskValues)
+    ) throws(StoreError) -> Int {
+        var covered = 0
+        _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace, diskValues: diskValues,
+                              coveredSegments: &covered)
         var pace = CPUYield()
         for segment in segments {
+            if segment <= covered {
+                logger?.info("skipped a rotated log segment database.txt already holds",
+                             metadata: ["store.segment": "\(segment)", "store.covered_segments": "\(covered)"])
+                continue
+            }
             let path = directory + "/" + WriteAheadLog.segmentPrefix + String(segment)
             let fd: CInt
             do {
@@ -160,6 +179,7 @@ struct Recovery {
             logger?.info("replayed rotated log segment",
                          metadata: ["store.path": "\(path)", "store.records": "\(replayed.records)"])
         }
+        return covered
     }
 
     /// Applies one replayed record: the one dispatch over record kinds, for recovery and compaction alike

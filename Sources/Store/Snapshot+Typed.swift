@@ -16,6 +16,10 @@
 // unmarked, so a server with strings in database 0 only writes the seed's format byte for byte) and
 // `#!function<TAB>name` blocks (one element line: the library's code). This build holds database 0 only
 // and no functions: it accepts `#!db<TAB>0` and refuses the others with the line number.
+//
+// `#!segments<TAB>N`: the file already holds every record of the rotated log segments numbered up to N
+// (`database.wal.1` … `database.wal.N`), so replay skips them: RENAME and COPY are not idempotent, and a
+// crash after a compaction's rename and before its segments are deleted leaves them on disk (Recovery.swift).
 
 /// The block being read, if any: state carried from line to line by ``Snapshot/load(path:io:into:diskValues:)``.
 struct TypedBlock {
@@ -23,6 +27,9 @@ struct TypedBlock {
     private var open: (index: Int, type: ValueType, line: Int)?
 
     var isClosed: Bool { self.open == nil }
+    /// The highest rotated log segment the file already holds, from its `#!segments<TAB>N` line (0 without
+    /// one): recovery and compaction skip segments up to it (Recovery.swift).
+    private(set) var coveredSegments = 0
 
     /// A `#!` line: a block's header or end, or a reserved marker.
     mutating func directive(
@@ -51,8 +58,16 @@ struct TypedBlock {
             }
             return
         }
+        if name.elementsEqual("segments".utf8) {
+            let digits = body[nameEnd...].dropFirst()
+            guard body[nameEnd...].first == Snapshot.tab, !digits.isEmpty, digits.count <= 18,
+                  digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+            else { throw fail("a #!segments line's second field must be a segment number") }
+            self.coveredSegments = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            return
+        }
         guard let type = ValueType(name: name), type != .string else {
-            throw fail("unknown #! line (expected #!hash, #!list, #!set, #!zset, #!end or #!db)")
+            throw fail("unknown #! line (expected #!hash, #!list, #!set, #!zset, #!end, #!db or #!segments)")
         }
         guard nameEnd < body.count else { throw fail("#!\(type) without a key") }
         var field = UnsafeRawBufferPointer(rebasing: body[(nameEnd + 1)...])

@@ -17,7 +17,7 @@ extension Snapshot {
     /// unescaped and escaped again, so raw tabs and CRs a hand-edited file may hold come out escaped).
     static func write(
         _ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil,
-        diskValues: DiskValues? = nil, stopIf cancelled: () -> Bool = { false }
+        diskValues: DiskValues? = nil, coveringSegments: Int? = nil, stopIf cancelled: () -> Bool = { false }
     ) throws(StoreError) {
         if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
         var output = OutputBuffer(capacity: Self.chunkBytes + 4096)
@@ -31,6 +31,9 @@ extension Snapshot {
         }
         let count = now == nil ? keyspace.count : (0..<keyspace.count).count { !isExpired($0) }
         output.append(Array("# reactord snapshot, \(count) keys\n".utf8))
+        if let coveringSegments {
+            output.append(Array("#!segments\t\(coveringSegments)\n".utf8))  // Snapshot+Typed.swift
+        }
         var pace = CPUYield()
         for index in 0..<keyspace.count where !isExpired(index) {
             pace.tick()

@@ -45,6 +45,15 @@ enum Snapshot {
     static func load(
         path: String, io: StoreIO, into keyspace: Keyspace, diskValues: DiskValues? = nil
     ) throws(StoreError) -> Bool {
+        var covered = 0
+        return try Self.load(path: path, io: io, into: keyspace, diskValues: diskValues, coveredSegments: &covered)
+    }
+
+    /// ``load(path:io:into:diskValues:)``, also giving the file's `#!segments` number (0 without one):
+    /// the rotated log segments it already holds (Snapshot+Typed.swift).
+    static func load(
+        path: String, io: StoreIO, into keyspace: Keyspace, diskValues: DiskValues?, coveredSegments: inout Int
+    ) throws(StoreError) -> Bool {
         let fd: CInt
         do {
             fd = try io.open(path, O_RDONLY, 0)
@@ -77,7 +86,10 @@ enum Snapshot {
                 let atEnd = try Self.skipLongLine(buffer: buffer, capacity: capacity, filled: &filled,
                                                   bufferOffset: &bufferOffset, fd: fd, path: path, io: io,
                                                   lineNumber: lineNumber, file: file, into: keyspace)
-                if atEnd { return true }
+                if atEnd {
+                    coveredSegments = block.coveredSegments
+                    return true
+                }
                 continue
             }
             if filled == capacity {
@@ -116,6 +128,7 @@ enum Snapshot {
                         block: &block)
                 }
                 try block.finish(path: path)
+                coveredSegments = block.coveredSegments
                 return true
             }
             // Keep the partial last line at the front for the next read.

@@ -17,6 +17,12 @@ enum UndoKind: UInt8 {
     /// One element of the collection at `key` changed: `value` is the inverse effect (a kind-9 record's
     /// rest, Record.swift), applied on rollback; `deadline` the key's before, restored if the key went.
     case element = 4
+    /// EXPIRE/PERSIST: the key is present (later entries rolled back first put it back): restore only its
+    /// `deadline`. Never holds the value, so never a reference to a collection still in the keyspace.
+    case deadline = 5
+    /// RENAME of `key` (the source) to `value` (the destination): move what sits at the destination back
+    /// to the source, deadline and all. The destination's previous state is the entry pushed just before.
+    case moved = 6
 }
 
 /// One entry, viewed in place (valid until the log changes).
@@ -28,6 +34,11 @@ struct UndoEntry {
     let deadline: Int64?
 }
 
+/// Invariant: a ``UndoKind/collection`` entry only ever holds an object that has left the keyspace
+/// (replaced or removed by its mutation). An entry holding an object still in the keyspace would be put
+/// back as it is at rollback time, after later effects in the same unsynced batch emptied it, instead of as
+/// it was: so EXPIRE/PERSIST push ``UndoKind/deadline`` and RENAME ``UndoKind/moved``, never a reference.
+///
 /// Packed entries: `length:u32 sequence:u64 kind:u8 hasDeadline:u8 keyLength:u32 valueLength:u32
 /// deadline:i64 key value length:u32`. The length is written at both ends so the log can be walked from
 /// either. Invariant: `0 <= start <= count <= capacity`; `start` and `count` are entry boundaries.
@@ -108,6 +119,17 @@ struct UndoLog: ~Copyable {
             self.append(sequence: sequence, kind: .collection, key: key, value: reference, deadline: deadline)
         }
         self.collectionCount += 1
+    }
+
+    /// Records that `key`'s deadline was `deadline` (EXPIRE, PERSIST: the value stays).
+    mutating func pushDeadline(sequence: UInt64, key: UnsafeRawBufferPointer, deadline: Int64?) {
+        self.append(sequence: sequence, kind: .deadline, key: key, value: UnsafeRawBufferPointer(start: nil, count: 0),
+                    deadline: deadline)
+    }
+
+    /// Records that `source`'s value moved to `destination` (RENAME).
+    mutating func pushMoved(sequence: UInt64, source: UnsafeRawBufferPointer, destination: UnsafeRawBufferPointer) {
+        self.append(sequence: sequence, kind: .moved, key: source, value: destination, deadline: nil)
     }
 
     /// Records the inverse of an element effect on `key` (`inverse`: a kind-9 record's rest).

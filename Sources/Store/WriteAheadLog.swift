@@ -171,6 +171,12 @@ struct WriteAheadLog {
                         return ReplayResult(validBytes: consumed + start, records: records, tornBytes: available.count)
                     }
                     break parsing
+                case .unsupported(let reason):
+                    // Complete and checksum-valid: written by a server with more types. Never a torn tail
+                    // (cutting it would throw away acknowledged data), in any file.
+                    throw StoreError(operation: "unsupported log record in", path: path,
+                                     detail: "at byte offset \(consumed + start): \(reason); refusing to start "
+                                         + "(start a server that has this type)")
                 case .invalid(let reason):
                     let validBytes = consumed + start
                     guard isLast else {

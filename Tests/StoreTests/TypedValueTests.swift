@@ -103,10 +103,11 @@ import Testing
             let decoded = buffer.withUnsafeBytes { Record.decode($0) }
             #expect(decoded == .record(record, size: buffer.count))
         }
-        // A type this server has no implementation of (none registered for lists here) is an invalid record.
+        // A type this server has no implementation of (none registered for sorted sets here) is a valid
+        // record it cannot apply: unsupported, not invalid (TypedDurabilityTests: refused, never cut off).
         var list: [UInt8] = []
-        Record.element(key: bytes("l"), type: .list, effect: ElementEffect(.add, bytes("x"))).encode(into: &list)
-        if case .invalid = list.withUnsafeBytes({ Record.decode($0) }) {} else { Issue.record("accepted an unknown type") }
+        Record.element(key: bytes("l"), type: .zset, effect: ElementEffect(.add, bytes("x"))).encode(into: &list)
+        if case .unsupported = list.withUnsafeBytes({ Record.decode($0) }) {} else { Issue.record("accepted an unknown type") }
         var frame: [UInt8] = []
         Record.element(key: bytes("s"), type: .set, effect: ElementEffect(.add, bytes("m"))).encode(into: &frame)
         #expect(Array(frame[0..<4]) == [0x15, 0, 0, 0])
@@ -193,7 +194,7 @@ import Testing
                 ("#!hash\tk\n\tfield-without-value\n#!end\n", "line 2"),
                 ("#!db\t1\n", "line 1"),
                 ("#!end\n", "line 1"),
-                ("#!list\tk\n\tx\n#!end\n", "line 1"),  // no list type registered in these tests
+                ("#!zset\tk\n\tx\t1\n#!end\n", "line 1"),  // no sorted-set type registered in these tests
                 ("#!set\tk\tnot-a-deadline\n#!end\n", "line 1"),
             ]
             for (file, line) in bad {

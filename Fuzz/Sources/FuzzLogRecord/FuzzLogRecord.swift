@@ -25,7 +25,7 @@ public func fuzzLogRecord(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
             continue
         case (.incomplete, .incomplete):
             return 0
-        case (.invalid, .invalid):
+        case (.invalid, .invalid), (.unsupported, .unsupported):
             return 0
         case (.invalid(let reason), .record(let inPlace, _)) where inPlace.kind == Record.kindGroup:
             // Only a group's members are decoded further by the owned decoder (replay checks them
