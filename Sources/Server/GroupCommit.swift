@@ -172,8 +172,10 @@ final class GroupCommit {
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
         guard self.syncGate.mayStart(waiting: waiting, now: now) else {
-            // Held (SyncGate.swift): the loop must not sleep past the hold's end.
-            self.loop.wakeNoLaterThan(self.syncGate.deadline)
+            // Held (SyncGate.swift): the loop must not sleep past the hold's end, once its clock
+            // runs (held with nothing waiting, no write is delayed: the loop sleeps untimed).
+            let deadline = self.syncGate.deadline
+            if deadline != 0 { self.loop.wakeNoLaterThan(deadline) }
             return
         }
         guard let job = self.store.makeSyncJob() else { return }
@@ -205,7 +207,7 @@ final class GroupCommit {
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
         if self.store.configuration.fsync == .always, case .success = done.result {
             // The writes of the clients just answered join the next group, up to the hold; while
-            // it lasts, startSync keeps the loop from sleeping past its end (no timer).
+            // its clock runs, startSync keeps the loop from sleeping past its end (no timer).
             self.syncGate.syncFinished(answered: self.answeredByLastSync, waiting: waiting,
                                        duration: now - min(now, self.syncStartedAt), now: now)
         }
