@@ -121,12 +121,12 @@ import Testing
                     // Crash: everything flushed survives, a clock that moved on drops what expired.
                     flush(store!)
                     store = nil
-                    store = try DurableStore(configuration: configuration, io: faults.io)
+                    store = try reopenStore(configuration: configuration, io: faults.io)
                 default:
                     flush(store!)
                     try store!.close()
                     store = nil
-                    store = try DurableStore(configuration: configuration, io: faults.io)
+                    store = try reopenStore(configuration: configuration, io: faults.io)
                 }
 
                 let now = clock.now

@@ -177,3 +177,22 @@ func makeKeyspace(_ map: [[UInt8]: [UInt8]]) -> Keyspace {
     for (key, value) in map { keyspace.set(key, value) }
     return keyspace
 }
+
+/// Opens the store again in the same directory right after the previous one went away (a crash or a
+/// clean stop within the test). The directory's lock belongs to the open file description, and a child
+/// process another test is spawning at that moment holds a copy of the descriptor until its exec closes
+/// it (close-on-exec): for that window the new store would find the lock taken. Retries, for a bounded
+/// time, only that one refusal; any other error is thrown at once.
+func reopenStore(configuration: DurableStore.Configuration, io: StoreIO) throws -> DurableStore {
+    let deadline = ContinuousClock.now + .seconds(10)
+    while true {
+        let result = Result { () throws(StoreError) -> DurableStore in
+            try DurableStore(configuration: configuration, io: io)
+        }
+        guard case .failure(let error) = result, error.errno?.code == EWOULDBLOCK,
+              ContinuousClock.now < deadline else {
+            return try result.get()
+        }
+        _ = poll(nil, 0, 2)
+    }
+}

@@ -190,12 +190,12 @@ import Testing
                 case 88..<94:
                     flush(store!)
                     store = nil
-                    store = try DurableStore(configuration: configuration, io: faults.io)
+                    store = try reopenStore(configuration: configuration, io: faults.io)
                 default:
                     flush(store!)
                     try store!.close()
                     store = nil
-                    store = try DurableStore(configuration: configuration, io: faults.io)
+                    store = try reopenStore(configuration: configuration, io: faults.io)
                 }
 
                 let now = clock.now
@@ -219,7 +219,7 @@ import Testing
             let text = String(decoding: readFile(directory + "/database.txt") ?? [], as: UTF8.self)
             let holdsCollections = Self.live(model, now: clock.now).values.contains { if case .string = $0 { false } else { true } }
             #expect(text.contains("\n#!set\t") || text.contains("\n#!hash\t") || !holdsCollections, "\(text)")
-            store = try DurableStore(configuration: configuration, io: faults.io)
+            store = try reopenStore(configuration: configuration, io: faults.io)
             let expected = Self.live(model, now: clock.now)
             for key in universe { #expect(Self.read(store!, key, now: clock.now) == expected[key], "reopened: \(key)") }
         }
