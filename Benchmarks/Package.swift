@@ -17,6 +17,8 @@ let package = Package(
             name: "ServicesBenchmarks",
             dependencies: [
                 .product(name: "Services", package: "reactord"),
+                .product(name: "LineFraming", package: "reactord"),
+                .product(name: "Store", package: "reactord"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "ServicesBenchmarks",
