@@ -140,14 +140,21 @@ final class GroupCommit {
         return due
     }
 
-    /// The compaction SAVE asked for ended: it synced the log first, so every earlier write is
-    /// durable too. `failure`: the reason it failed, which its waiters are answered instead.
+    /// The compaction SAVE asked for ended: it synced the log it rotated, so every write made
+    /// before it began is durable too. A saver still held for a later write (its next request,
+    /// read while the compaction ran, went to the new log) stays on the held list and goes out
+    /// when that write is durable, as any held connection. `failure`: the reason it failed,
+    /// which its waiters are answered instead.
     func saveFinished(failure: String?) {
         let savers = self.savers
         self.savers = []
         for connection in savers { connection.awaitingSave = false }
         for connection in savers {
-            if let failure { connection.refuseHeld(reason: failure) } else { connection.sendHeld() }
+            if let failure {
+                connection.refuseHeld(reason: failure)
+            } else if connection.heldUntil == 0 {
+                connection.sendHeld()
+            }
         }
     }
 
@@ -171,12 +178,18 @@ final class GroupCommit {
         guard !self.stopped, !self.store.journal.isSyncing else { return }
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
-        guard self.syncGate.mayStart(waiting: waiting, now: now) else {
-            // Held (SyncGate.swift): the loop must not sleep past the hold's end, once its clock
-            // runs (held with nothing waiting, no write is delayed: the loop sleeps untimed).
-            let deadline = self.syncGate.deadline
-            if deadline != 0 { self.loop.wakeNoLaterThan(deadline) }
-            return
+        if self.store.configuration.fsync == .always {
+            guard self.syncGate.mayStart(waiting: waiting, now: now) else {
+                // Held (SyncGate.swift): the loop must not sleep past the hold's end, once its clock
+                // runs (held with nothing waiting, no write is delayed: the loop sleeps untimed).
+                let deadline = self.syncGate.deadline
+                if deadline != 0 { self.loop.wakeNoLaterThan(deadline) }
+                return
+            }
+        } else {
+            // The everysec timer's sync is never held: a hold left from `always` (CONFIG SET
+            // appendfsync) would push it to the next tick, two seconds of writes unsynced.
+            self.syncGate = SyncGate()
         }
         guard let job = self.store.makeSyncJob() else { return }
         self.syncStartedAt = now

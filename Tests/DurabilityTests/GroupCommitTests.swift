@@ -95,6 +95,31 @@ import Testing
         #expect(told == ["staying"])
     }
 
+    @Test func aSaverHeldForALaterWriteIsSentOnlyOnceThatWriteIsDurable() throws {
+        let (dir, loop, kv) = try Self.makePersistence()
+        let persistence = kv.persistence
+        defer { dir.remove() }
+        let commit = persistence.groupCommit
+        let saver = Held()
+        var sends = 0
+        saver.onSend = {
+            sends += 1
+            #expect(commit.isDurable(kv.data.lastMutationSequence), "a reply left before its write was durable")
+        }
+        commit.holdUntilSaved(saver)
+        // The saver's next request, read while the compaction ran: a write no sync has covered yet.
+        try kv.data.set(Array("v".utf8), forKey: Array("k".utf8))
+        let sequence = kv.data.lastMutationSequence
+        commit.hold(saver, until: sequence)
+        #expect(!commit.isDurable(sequence))
+        commit.saveFinished(failure: nil)
+        #expect(sends == 0, "SAVE's end released a write that is not durable")
+        #expect(saver.heldUntil == sequence && !saver.awaitingSave)
+        try Self.run(loop, persistence) { sends > 0 }
+        #expect(sends == 1)
+        #expect(saver.heldUntil == 0)
+    }
+
     @Test func aConnectionWaitingForSaveIsSentWhenTheCompactionEndsNotWhenItsWriteIsDurable() throws {
         let (dir, loop, kv) = try Self.makePersistence()
         let persistence = kv.persistence
