@@ -171,8 +171,8 @@ public struct LineFramer {
     /// Eight bytes at a time: XOR with eight newlines turns a newline into a zero byte, and
     /// `(x - 0x01…01) & ~x & 0x80…80` is non-zero exactly when some byte of `x` is zero (its lowest
     /// set bit marks the first one; borrows only run upwards, so they cannot fake an earlier
-    /// zero). A byte-at-a-time search through the generic `firstIndex(of:)` cost ~5 instructions a
-    /// byte, most of the echo service's time.
+    /// zero). A byte-at-a-time search through the generic `firstIndex(of:)` cost several instructions
+    /// a byte, most of the echo service's time.
     @inlinable @inline(__always)
     static func indexOfNewline(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
         guard let base = bytes.baseAddress else { return nil }

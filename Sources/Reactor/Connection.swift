@@ -85,7 +85,7 @@ public final class Connection: EventHandler {
 
     /// The mutable state the read and write paths touch, behind one pointer this connection owns.
     /// As stored properties of the class each access paid a dynamic exclusivity check
-    /// (`swift_beginAccess`, ~100 instructions; about ten per read-and-flush) because they are
+    /// (`swift_beginAccess`, about ten per read-and-flush) because they are
     /// public or reached from closures; memory behind a pointer is checked statically. The
     /// output buffer lent by ``withOutputBuffer(_:)`` keeps its exclusivity by the queue's
     /// `isLent` flag instead. Allocated in `init` before registering, freed in `deinit`.

@@ -360,8 +360,8 @@ public final class EventLoop {
     /// Bounds the loop's next sleep: it wakes no later than `deadline` (CLOCK_MONOTONIC nanoseconds,
     /// as ``now``) and runs its before-sleep hooks then. Not a second kind of timer: a deadline
     /// for the hooks (``addBeforeSleepHook(_:)``), for holds shorter than a timer is worth (arming
-    /// and firing a DispatchSource timer wakes Dispatch's timer thread and a worker: 5% of a
-    /// server's CPU when each of its sub-millisecond holds took one). Applies to the next wait
+    /// and firing a DispatchSource timer wakes Dispatch's timer thread and a worker, a cost a
+    /// server pays for each of its sub-millisecond holds). Applies to the next wait
     /// only (a hook that still needs it asks again); the earliest deadline asked for wins. Loop
     /// thread only.
     public func wakeNoLaterThan(_ deadline: UInt64) {

@@ -8,7 +8,7 @@
 final class ByteGauge {
     /// The sum of what every reporting connection holds now.
     /// Behind a pointer: as a stored property it paid a dynamic exclusivity check per access
-    /// (~100 instructions, several per request); memory behind a pointer is checked statically.
+    /// (several per request); memory behind a pointer is checked statically.
     var bytes: Int {
         get { self.storage.pointee }
         set { self.storage.pointee = newValue }

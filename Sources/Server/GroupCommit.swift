@@ -34,7 +34,7 @@ final class GroupCommit {
     /// Where fsync durations go (nil: metrics are off).
     var metrics: ServerMetrics?
     // Touched at every held batch (loop thread only, each access whole before the next begins):
-    // no dynamic exclusivity check, which cost ~100 instructions an access.
+    // no dynamic exclusivity check (a runtime call per access).
     /// Connections held for the log, in the order they were first held: they are sent in that order.
     @exclusivity(unchecked) private var held: [HeldConnection] = []
     /// The newest sequence any held connection waits for: once durable they all go, with no walk.

@@ -11,11 +11,11 @@ import Services
 /// One kv connection's delegate. Loop thread only.
 final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     // The mutable state below is touched at every event on the loop thread, never from two
-    // accesses at once: no dynamic exclusivity check (~100 instructions each, several per request).
+    // accesses at once: no dynamic exclusivity check (a runtime call each, several per request).
     @exclusivity(unchecked) private var session: KVSession
     /// The connection, from the moment it opens until it closes (cleared then). Not `weak`: a weakly
     /// referenced object keeps its counts in a side table and every retain and release of it takes
-    /// the slow path (~6% of the instructions per request at -P 1). The connection owns this
+    /// the slow path (visible in scripts/callgrind-hotpath.sh's count). The connection owns this
     /// delegate until the close.
     @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
     private unowned let groupCommit: GroupCommit

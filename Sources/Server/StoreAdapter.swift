@@ -11,7 +11,7 @@ final class StoreAdapter: DataStore {
     let store: DurableStore
     /// The newest mutation made through this adapter (a kv connection compares it before and after
     /// a batch). Touched at every mutation, loop thread only and never re-entered: no dynamic
-    /// exclusivity check, which cost ~100 instructions an access.
+    /// exclusivity check (a runtime call per access).
     @exclusivity(unchecked) private(set) var lastMutationSequence: UInt64 = 0
 
     init(store: DurableStore) { self.store = store }

@@ -58,7 +58,7 @@ final class StreamHandler: ServedConnection {
     @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
     private unowned let loop: EventLoop
     private let onClose: (StreamHandler) -> Void
-    // Loop thread only, read at every event: no dynamic exclusivity check (~100 instructions each).
+    // Loop thread only, read at every event: no dynamic exclusivity check (a runtime call each).
     @exclusivity(unchecked) private var inputFinished = false
     @exclusivity(unchecked) private var timer: TimerID?
 

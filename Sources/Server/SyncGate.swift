@@ -2,7 +2,7 @@
 // commit"). Starting it the moment the previous one ends splits closed-loop clients into two
 // groups that take turns: the clients a finished sync just answered send their next writes while
 // the next sync, which covers only the others, is already running, so each of them waits for two
-// syncs, and 50 clients at `-P 1` got 25 writes per fsync. The gate holds the next sync briefly
+// syncs, and half as many writes share each fsync (Benchmarks/README.md). The gate holds the next sync briefly
 // after one ends, until as many writes are waiting as that sync answered plus those already
 // waiting (the answered clients coming back), or until the hold (a quarter of the last sync's
 // duration, at most 1 ms) has passed, whichever comes first. The hold's clock starts when the sync

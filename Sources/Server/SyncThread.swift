@@ -1,9 +1,9 @@
 // The thread the group commit's fdatasync runs on. Its own thread, not a Dispatch worker, so its
 // priority can be lowered for good: at nice 10, when it shares a core with the loop (a server
 // pinned to one CPU, or every core busy), waking from a sync no longer preempts the loop in the
-// middle of an iteration. Measured (Benchmarks/README.md, "GET latency during durable writes"):
-// a GET probe's p99 during durable `-P 16` writes on a server pinned to one CPU fell from
-// 0.96-1.42 ms to 0.72-0.99 ms, with durable throughput unchanged. An fdatasync needs little
+// middle of an iteration: a GET probe's p99 during durable writes on a server pinned to one CPU
+// fell with durable throughput unchanged (Benchmarks/README.md, "GET latency during durable
+// writes", has the figures). An fdatasync needs little
 // CPU, so the lower weight costs it a little waiting only when the loop is busy. Unlike
 // compaction's thread (YieldingThread.swift) it is not SCHED_IDLE: replies wait for it, and a
 // thread under SCHED_IDLE gets almost no CPU on a host whose cores are all busy.

@@ -145,8 +145,8 @@ public final class CommandStatistics {
         var bucket = 0
         while bucket < self.bounds.count && self.bounds[bucket] < share { bucket &+= 1 }
         // One observation per command name the batch ran, of its share: the registry takes
-        // observations one call at a time (~350 instructions each when a scrape hands them over),
-        // so one per command would cost a pipelined server about an eighth more CPU per request.
+        // observations one call at a time when a scrape hands them over, so one per command would
+        // cost a pipelined server noticeably more CPU per request (Benchmarks/metrics-cost.sh).
         for i in 0..<r.touchedCount.pointee {
             let slot = r.touched[i]
             let cell = slot &* self.bucketCount &+ bucket

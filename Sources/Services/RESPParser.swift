@@ -267,7 +267,7 @@ struct RESPParser: RequestFramer {
     /// header never grows past 21 bytes and garbage is refused without waiting for a CRLF.
     private func parseLength(at start: Int) -> Length {
         // Through one unsafe view: four length headers a SET, each byte checked against the
-        // buffer's bounds and the array's storage reloaded per access cost ~60 instructions each.
+        // buffer's bounds and the array's storage reloaded per access was a cost on every header.
         self.buffer.withUnsafeBufferPointer { bytes in
             let end = bytes.count
             var i = start

@@ -135,9 +135,9 @@ public struct CompactionJob: Sendable {
             try step(.renamed)
             try Recovery.syncDirectory(self.directory, io: self.io)
             try step(.syncedDirectory)
-            // The segments are redundant now. Deleted here, not on the loop: unlinking a 64 MiB file
-            // whose pages are cached took 2-125 ms on this machine's ext4, all of it a stall for every
-            // client; here its cache goes first, a piece at a time.
+            // The segments are redundant now. Deleted here, not on the loop: unlinking a large file
+            // whose pages are cached frees them all inside unlink(2), a stall for every client on the
+            // loop (measured in Benchmarks/README.md, pauses); here its cache goes first, a piece at a time.
             // ``DurableStore/finishCompaction(_:result:)`` drops them from the list (and retries any
             // this could not delete).
             for segment in self.segments {
@@ -225,8 +225,8 @@ extension DurableStore {
         self.compaction.startedNanoseconds = Self.monotonicNanoseconds()
         self.compaction.startBytes = self.keyspace.usedBytes
         try self.io.compactionStep(.rotated)
-        // Synced on the job's thread before it reads the segment: a log of up to 64 MiB of dirty pages
-        // synced here held the loop for ~30 ms at every compaction.
+        // Synced on the job's thread before it reads the segment: syncing up to 64 MiB of dirty pages
+        // here would hold the loop for the whole writeback at every compaction.
         return CompactionJob(directory: self.directory, segments: self.compaction.segments, io: self.io,
                              clock: self.configuration.clock, keyCount: self.keyspace.count,
                              segmentToSync: segmentNeedsSync ? segmentName : nil,

@@ -298,8 +298,8 @@ public final class DurableStore {
             return try self.setLarge(value, forKey: key, deadline: deadline)
         }
         let sequence = self.journal.nextSequence()
-        // Through the table pointer: holding the Keyspace object in a local cost a retain and a release
-        // (~40 instructions) per SET; the store keeps it alive and nothing here replaces it.
+        // Through the table pointer: holding the Keyspace object in a local costs a retain and a release
+        // per SET; the store keeps it alive and nothing here replaces it.
         let table = self.keyspace.table
         let (previous, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
         if previous >= 0 {

@@ -155,8 +155,8 @@ public final class Journal {
     }
 
     /// Read by every mutation (``DurableStore`` refuses it when unusable) and, being public, by the server:
-    /// loop thread only, each access whole before the next begins, so no dynamic exclusivity check (it cost
-    /// ~70 instructions a SET).
+    /// loop thread only, each access whole before the next begins, so no dynamic exclusivity check (one per
+    /// SET showed in the callgrind count, scripts/callgrind-hotpath.sh).
     @exclusivity(unchecked) public private(set) var state: State = .idle
     /// Whether a sync is in flight, for readers in other modules: `@exclusivity(unchecked)` holds only
     /// inside this module, so `state` read from the server paid a dynamic exclusivity check and a copy of

@@ -455,7 +455,7 @@ struct KeyTable {
     @inline(__always)
     mutating func setDeadline(_ index: Int, _ deadline: Int64?) {
         // The common case, a plain SET over a key without a deadline, changes nothing: decide it
-        // inline instead of paying a call (~45 instructions) to find that out.
+        // inline instead of paying a call to find that out.
         if deadline == nil && self.slot(index).load(fromByteOffset: Slot.deadlineLink, as: UInt32.self) == 0 {
             return
         }

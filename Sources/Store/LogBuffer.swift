@@ -1,7 +1,7 @@
 // Encoded log records waiting for the next write, in one malloc'd byte range reused across loop
 // iterations. It replaced a `[UInt8]` that every record grew with `append(contentsOf: repeatElement(0,
 // count:))` before writing the frame through a pointer: a zero-fill, a uniqueness check and a capacity
-// check per record, ~200 instructions a SET. Loop thread only, owned by ``DurableStore``.
+// check per record, on every SET. Loop thread only, owned by ``DurableStore``.
 
 /// A growable byte buffer that hands out room for the next frame by pointer.
 /// Invariant: `0 <= count <= capacity`; bytes `0..<count` are whole frames.

@@ -3,7 +3,7 @@
 // and value, each a memcpy call that costs more in call overhead and size dispatch than the copy itself.
 // Used by the table's out-of-line insert and replace only: in code the compiler inlines into
 // DurableStore.set it made the caller big enough to stop inlining the record and undo appends (a net
-// loss of ~60 instructions a SET when tried).
+// loss per SET in scripts/callgrind-hotpath.sh when tried).
 
 extension UnsafeMutableRawPointer {
     /// Copies `byteCount` bytes from `source`, which must not overlap the destination. 4 to 16 bytes are

@@ -286,8 +286,7 @@ final class BenchRunner {
     /// straight to every latency measured from a due time. prctl(PR_SET_TIMERSLACK) is variadic
     /// and not callable from Swift, so the slack is set through /proc/self/timerslack_ns (the
     /// process's main thread, which runs kvbench's loop). If that is refused the default stays
-    /// (the send lag in the summary shows it). Measured on a 2-core VM: a 200 µs sleep overshot
-    /// by ~85 µs on average with the default slack, ~35 µs with 1 ns.
+    /// (the send lag in the summary shows it, and is where to look for the difference).
     private static func reduceTimerSlack() {
         let fd = open("/proc/self/timerslack_ns", O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { return }
