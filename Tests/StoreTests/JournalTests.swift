@@ -9,6 +9,24 @@ import Testing
 @testable import Store
 
 @Suite struct JournalTests {
+    /// An errno ftruncate fails with while it is set (a cut-back that fails).
+    final class TruncateFault: Sendable {
+        private let error = Mutex<CInt?>(nil)
+        func withLock<R>(_ body: (inout CInt?) -> R) -> R { self.error.withLock { body(&$0) } }
+    }
+
+    /// The faults' I/O with ftruncate failing while the returned fault is set.
+    static func failingTruncate(_ faults: Faults) -> (StoreIO, TruncateFault) {
+        let truncateError = TruncateFault()
+        var io = faults.io
+        let system = StoreIO.system
+        io.ftruncate = { (fd: CInt, length: Int) throws(Errno) in
+            if let code = truncateError.withLock({ $0 }) { throw Errno(code) }
+            try system.ftruncate(fd, length)
+        }
+        return (io, truncateError)
+    }
+
     @Test func aSyncTakesTheJournalFromIdleToSyncingAndBackAndAdvancesItsSequences() throws {
         try withTemporaryDirectory { directory in
             let store = try DurableStore(configuration: .test(directory, fsync: .always))
@@ -43,13 +61,7 @@ import Testing
     @Test func aFailedCutBackMustBeRedoneBeforeTheNextAppendAndHoldsSyncsOff() throws {
         try withTemporaryDirectory { directory in
             let faults = Faults()
-            let truncateError = Mutex<CInt?>(nil)
-            var io = faults.io
-            let system = StoreIO.system
-            io.ftruncate = { (fd: CInt, length: Int) throws(Errno) in
-                if let code = truncateError.withLock({ $0 }) { throw Errno(code) }
-                try system.ftruncate(fd, length)
-            }
+            let (io, truncateError) = Self.failingTruncate(faults)
             do {
                 let store = try DurableStore(configuration: .test(directory, fsync: .always), io: io)
                 _ = try store.set(bytes("1"), forKey: bytes("a"))
@@ -81,13 +93,7 @@ import Testing
     @Test func aCloseRedoesAFailedCutBackBeforeItsSync() throws {
         try withTemporaryDirectory { directory in
             let faults = Faults()
-            let truncateError = Mutex<CInt?>(nil)
-            var io = faults.io
-            let system = StoreIO.system
-            io.ftruncate = { (fd: CInt, length: Int) throws(Errno) in
-                if let code = truncateError.withLock({ $0 }) { throw Errno(code) }
-                try system.ftruncate(fd, length)
-            }
+            let (io, truncateError) = Self.failingTruncate(faults)
             do {
                 let store = try DurableStore(configuration: .test(directory, fsync: .always), io: io)
                 _ = try store.set(bytes("1"), forKey: bytes("a"))
@@ -117,13 +123,7 @@ import Testing
     @Test func aFailedSyncCutsBackPastAnEarlierFailedCutBack() throws {
         try withTemporaryDirectory { directory in
             let faults = Faults()
-            let truncateError = Mutex<CInt?>(nil)
-            var io = faults.io
-            let system = StoreIO.system
-            io.ftruncate = { (fd: CInt, length: Int) throws(Errno) in
-                if let code = truncateError.withLock({ $0 }) { throw Errno(code) }
-                try system.ftruncate(fd, length)
-            }
+            let (io, truncateError) = Self.failingTruncate(faults)
             do {
                 let store = try DurableStore(configuration: .test(directory, fsync: .always), io: io)
                 _ = try store.set(bytes("1"), forKey: bytes("a"))
