@@ -38,14 +38,14 @@ import Testing
 
             let whole = try withTemporaryDirectory { directory in
                 writeFile(directory + "/database.wal", full)
-                let reopened = try DurableStore(configuration: .test(directory))
+                let reopened = try reopenStore(configuration: .test(directory))
                 return contents(reopened, keys: ["a", "x", "y"])
             }
             #expect(whole == ["a": nil, "x": "1", "y": "2"])
             for cut in groupStart..<full.count {
                 let seen = try withTemporaryDirectory { directory in
                     writeFile(directory + "/database.wal", Array(full[..<cut]))
-                    let reopened = try DurableStore(configuration: .test(directory))
+                    let reopened = try reopenStore(configuration: .test(directory))
                     return contents(reopened, keys: ["a", "x", "y"])
                 }
                 #expect(seen == ["a": "before", "x": nil, "y": nil], "cut at \(cut)")

@@ -41,7 +41,7 @@ import Testing
             try store.close()
             #expect(listing(directory) == ["database.txt", "database.wal"])
             #expect(readFile(directory + "/database.wal") == [], "close() compacts: the log is empty after it")
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(reopened.count == 100)
             #expect(reopened.value(forKey: bytes("key7")) == bytes("during"))
             let statistics = Dictionary(uniqueKeysWithValues: reopened.statistics().map { ($0.name, $0.value) })
@@ -202,7 +202,7 @@ import Testing
             #expect(byCaller == 0, "the caller synced \(byCaller) times")
             try store.close()
             configuration.fsync = .always
-            let reopened = try DurableStore(configuration: configuration)
+            let reopened = try reopenStore(configuration: configuration)
             #expect(reopened.count == 101)
             #expect(reopened.value(forKey: bytes("k99")) == bytes("v99"))
             #expect(reopened.value(forKey: bytes("k100")) == bytes("held"))
@@ -239,7 +239,7 @@ import Testing
                 #expect(throws: Never.self) { try result.get() }
                 store.finishCompaction(job, result: result)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             defer { try? reopened.close() }
             #expect(contents(reopened, keys: ["before", "refused", "after"]) == [
                 "before": "1", "refused": nil, "after": "3",
@@ -268,7 +268,7 @@ import Testing
                 #expect(listing(directory).contains("database.wal.1"))
                 #expect(!listing(directory).contains("database.txt.tmp"))
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             defer { try? reopened.close() }
             #expect(reopened.count == 2000)
             #expect(reopened.value(forKey: bytes("key-1999")) == bytes("value-1999"))
@@ -288,7 +288,7 @@ import Testing
             }
             #expect(!listing(directory).contains("database.txt"))
             #expect(readFile(directory + "/database.wal")?.isEmpty == false)
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(reopened.value(forKey: bytes("k")) == bytes("v"))
             try reopened.close()  // the default budget: compacts
             #expect(listing(directory).contains("database.txt"))
@@ -367,7 +367,7 @@ import Testing
             try compactAndCheck("after replacing one and deleting another")
 
             store = nil  // a crash: recovery reads database.txt and the log
-            let reopened = try DurableStore(configuration: configuration)
+            let reopened = try reopenStore(configuration: configuration)
             #expect(reopened.count == expected.count)
             for (key, value) in expected {
                 #expect(reopened.value(forKey: bytes(key), now: now) == value, "\(key)")
@@ -398,7 +398,7 @@ import Testing
                 #expect(throws: Never.self) { try result.get() }
                 store.finishCompaction(job, result: result)
             }
-            let reopened = try DurableStore(configuration: configuration)
+            let reopened = try reopenStore(configuration: configuration)
             for (key, value) in expected {
                 #expect(reopened.value(forKey: bytes(key), now: clock.now) == value, "\(key)")
             }
@@ -541,7 +541,7 @@ import Testing
             #expect(covered("database.txt", drops: true, in: list) == snapshotSize,
                     "the replaced database.txt's cache, whole")
             try store.close()
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(reopened.count == 160)
             #expect(reopened.value(forKey: bytes("k7")) == [UInt8](repeating: 0x62, count: 64 << 10))
         }

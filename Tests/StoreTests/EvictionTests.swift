@@ -85,7 +85,7 @@ import Testing
             // Recovered keys count as accessed when the store opened.
             var configuration = DurableStore.Configuration(directory: directory, fsync: .no, clock: clock.read)
             configuration.initialLRUClock = 500
-            let reopened = try DurableStore(configuration: configuration)
+            let reopened = try reopenStore(configuration: configuration)
             reopened.lruClock = 510
             #expect(reopened.idleTicks(forKey: bytes("written"), now: clock.now) == 10)
             try reopened.close()

@@ -44,7 +44,7 @@ import Testing
                 #expect(store.writeBuffered() == .ok)
                 #expect(store.durableSequence == 8)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(contents(reopened, keys: ["a", "b", "c", "d", "e"]) == [
                 "a": "1", "b": "2", "c": nil, "d": nil, "e": "5",
             ])
@@ -82,7 +82,7 @@ import Testing
                 writeAndSync(store)
                 #expect(store.durableSequence == 6)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(contents(reopened, keys: ["a", "b", "c", "d", "e"]) == [
                 "a": "1", "b": nil, "c": nil, "d": nil, "e": "5",
             ])
@@ -119,7 +119,7 @@ import Testing
                 #expect(throws: Never.self) { try result.get() }
                 store.finishCompaction(job, result: result)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             defer { try? reopened.close() }
             #expect(contents(reopened, keys: ["a", "refused-b", "refused-c"]) == ["a": "1", "refused-b": nil, "refused-c": nil])
         }
@@ -160,7 +160,7 @@ import Testing
                 #expect(store.durableSequence == store.lastSequence)  // written: durable under `no`
                 #expect(store.makeSyncJob().map { store.completeSync($0, result: $0.run()) } == .ok)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             defer { try? reopened.close() }
             #expect(contents(reopened, keys: ["a", "b", "c"]) == ["a": "1", "b": nil, "c": "3"])
         }
@@ -199,7 +199,7 @@ import Testing
                 faults.fdatasyncError.withLock { $0 = nil }
                 #expect(store.value(forKey: bytes("big")) == large)  // the unsynced replacement was taken back
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             defer { try? reopened.close() }
             #expect(reopened.value(forKey: bytes("big")) == large)
             #expect(contents(reopened, keys: ["small", "before"]) == ["small": "1", "before": nil])

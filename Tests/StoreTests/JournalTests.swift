@@ -85,7 +85,7 @@ import Testing
                 writeAndSync(store)
                 #expect(store.durableSequence == 3)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(contents(reopened, keys: ["a", "b", "c"]) == ["a": "1", "b": nil, "c": "3"])
         }
     }
@@ -115,7 +115,7 @@ import Testing
                 try store.close(compacting: .never)
                 #expect(readFile(directory + "/database.wal")!.count == synced)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(contents(reopened, keys: ["a", "b"]) == ["a": "1", "b": nil])
         }
     }
@@ -157,7 +157,7 @@ import Testing
                 writeAndSync(store)
                 #expect(readFile(directory + "/database.wal")!.count > synced)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(contents(reopened, keys: ["a", "b", "c", "d"]) == ["a": "1", "b": nil, "c": nil, "d": "4"])
         }
     }

@@ -24,7 +24,7 @@ import Testing
                 #expect(store.durableSequence == 4)
                 #expect(store.makeSyncJob() == nil, "nothing left to sync")
             }  // dropped without close(): a crash
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(contents(reopened, keys: ["a", "b", "c"]) == ["a": "1", "b": nil, "c": "3"])
             #expect(reopened.count == 2)
         }
@@ -42,7 +42,7 @@ import Testing
                 #expect(store.writeBuffered() == .ok)
                 #expect(store.durableSequence == 4)
             }
-            let reopened = try DurableStore(configuration: .test(directory))
+            let reopened = try reopenStore(configuration: .test(directory))
             #expect(contents(reopened, keys: ["a", "b", "c"]) == ["a": nil, "b": nil, "c": "3"])
         }
     }

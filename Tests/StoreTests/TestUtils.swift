@@ -183,7 +183,7 @@ func makeKeyspace(_ map: [[UInt8]: [UInt8]]) -> Keyspace {
 /// process another test is spawning at that moment holds a copy of the descriptor until its exec closes
 /// it (close-on-exec): for that window the new store would find the lock taken. Retries, for a bounded
 /// time, only that one refusal; any other error is thrown at once.
-func reopenStore(configuration: DurableStore.Configuration, io: StoreIO) throws -> DurableStore {
+func reopenStore(configuration: DurableStore.Configuration, io: StoreIO = .system) throws -> DurableStore {
     let deadline = ContinuousClock.now + .seconds(10)
     while true {
         let result = Result { () throws(StoreError) -> DurableStore in

@@ -99,7 +99,7 @@ import Testing
             let text = String(decoding: readFile(directory + "/database.txt") ?? [], as: UTF8.self)
             #expect(text.contains("\n#!segments\t2\n"), "\(text.debugDescription)")
             #expect(access(directory + "/database.wal.2", F_OK) == 0)
-            let reopened = try DurableStore(configuration: .test(directory, fsync: .always))
+            let reopened = try reopenStore(configuration: .test(directory, fsync: .always))
             #expect(reopened.value(forKey: bytes("a")) == bytes("x"))
             #expect(reopened.value(forKey: bytes("b")) == bytes("1"), "\(operation) after a crash at \(step)")
             // The next compaction drops the covered segment without replaying it, and numbers its own above.
@@ -143,7 +143,7 @@ import Testing
             #expect(store.value(forKey: bytes("a"), now: 100) == nil)
             #expect(store.writeBuffered() == .ok)
             try store.close(compacting: .never)
-            let reopened = try DurableStore(configuration: .test(directory, fsync: .everysec))
+            let reopened = try reopenStore(configuration: .test(directory, fsync: .everysec))
             #expect(reopened.value(forKey: bytes("b"), now: 100) == bytes("1"))
             reopened.checkInvariants()
         }
