@@ -158,6 +158,7 @@ public final class Server {
         var storeConfig = DurableStore.Configuration(directory: self.configuration.dataDirectory, fsync: policy)
         if let threshold = self.configuration.compactionThresholdBytes { storeConfig.compactionThresholdBytes = threshold }
         storeConfig.initialLRUClock = Housekeeping.currentLRUClock()
+        BuiltInTypes.register()  // before recovery: the log and database.txt may hold collections
         let store: DurableStore
         do {
             store = try DurableStore(configuration: storeConfig, logger: self.logger)

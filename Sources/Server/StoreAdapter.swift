@@ -64,22 +64,58 @@ final class StoreAdapter: DataStore {
 
     func randomKey(now: Int64) -> [UInt8]? { self.store.randomKey(now: now) }
 
-    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
-        self.store.scan(cursor: cursor, count: count, pattern: pattern, now: now)
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        self.store.scan(cursor: cursor, count: count, pattern: pattern, type: type, now: now)
     }
 
     func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
 
-    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
-        self.store.lruClock = Housekeeping.currentLRUClock()  // to the moment of asking, not the last timer tick
-        return self.store.idleTicks(forKey: key, now: now).map {
-            Int(UInt64($0) * Housekeeping.lruClockTickNanoseconds / 1_000_000_000)
+    func inspect(_ key: [UInt8], now: Int64) -> KeyFacts? {
+        guard let type = self.store.type(ofKey: key, now: now), let encoding = self.store.encoding(ofKey: key, now: now) else {
+            return nil
         }
+        self.store.lruClock = Housekeeping.currentLRUClock()  // to the moment of asking, not the last timer tick
+        let ticks = self.store.idleTicks(forKey: key, now: now) ?? 0
+        return KeyFacts(
+            type: type, encoding: encoding,
+            idleSeconds: Int(UInt64(ticks) * Housekeeping.lruClockTickNanoseconds / 1_000_000_000),
+            usedBytes: self.store.usedBytes(forKey: key, now: now) ?? 0)
     }
 
-    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+    func withCollection<R>(
+        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
+    ) rethrows -> TypedLookup<R> {
+        try key.withUnsafeBytes { k in try self.store.withCollection(forKey: k, type: type, now: now, body) }
+    }
+
+    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
+    {
+        let write = try self.store.apply(effect, inverse: inverse, to: key, type: type, now: now)
+        if case .changed(let sequence, _) = write { self.noteMutation(sequence) }
+        return write
+    }
+
+    func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
+        throws(StoreError)
+    {
+        self.noteMutation(try self.store.setCollection(object, forKey: key, deadline: deadline, now: now))
+    }
+
+    func relocate(_ source: [UInt8], to destination: [UInt8], copying: Bool, now: Int64) throws(StoreError) -> Bool {
+        let sequence =
+            if copying {
+                try self.store.copy(source, to: destination, now: now)
+            } else {
+                try self.store.rename(source, to: destination, now: now)
+            }
+        guard let sequence else { return false }
+        self.noteMutation(sequence)
+        return true
+    }
 
     func atomically(_ body: () -> Void) {
+        if self.store.inAtomicGroup { return body() }  // joins the open unit (a multi-field HSET inside EXEC)
         self.store.beginAtomicGroup()
         body()
         self.store.endAtomicGroup()

@@ -107,7 +107,10 @@ struct CommandCall {
     /// Removes every key. - Returns: whether it succeeded; if not, the error has been answered.
     mutating func removeAll() -> Bool {
         do throws(StoreError) {
-            if self.watchesActive { self.state.watches.touchAll(where: { self.store.value(forKey: $0) != nil }) }
+            if self.watchesActive {
+                let now = self.nowMilliseconds
+                self.state.watches.touchAll(where: { self.store.contains($0, now: now) })
+            }
             try self.store.removeAll()
             return true
         } catch {
@@ -117,7 +120,85 @@ struct CommandCall {
     }
 }
 
+/// What a string command found at its key (``CommandCall/readString(_:)``).
+enum StringRead {
+    case missing
+    case found([UInt8])
+    /// The key holds a collection: WRONGTYPE has been answered.
+    case answeredWrongType
+}
+
 extension CommandCall {
+    /// The string at `key` for a command that reads one: its bytes, or missing; a collection there
+    /// answers WRONGTYPE (Redis's reply for every string command on a collection).
+    mutating func readString(_ key: [UInt8]) -> StringRead {
+        if let value = self.store.value(forKey: key) { return .found(value) }
+        guard self.store.contains(key, now: self.nowMilliseconds) else { return .missing }
+        self.reply.error(.wrongType)
+        return .answeredWrongType
+    }
+
+    /// After a string read that found nothing: answers WRONGTYPE when `key` holds a collection.
+    /// - Returns: whether it did (the command stops).
+    mutating func answeredWrongType(_ key: ArraySlice<UInt8>) -> Bool {
+        guard self.store.contains(Array(key), now: self.nowMilliseconds) else { return false }
+        self.reply.error(.wrongType)
+        return true
+    }
+
+    /// Applies one element effect to the collection of `type` at `key` (``DataStore/apply(_:inverse:to:type:now:)``),
+    /// touching WATCHes. - Returns: what happened, or nil once WRONGTYPE or a storage error has been
+    /// answered.
+    mutating func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
+        do throws(StoreError) {
+            let write = try self.store.apply(effect, inverse: inverse, to: key, type: type, now: self.nowMilliseconds)
+            switch write {
+            case .wrongType:
+                self.reply.error(.wrongType)
+                return nil
+            case .changed:
+                if self.watchesActive { self.state.watches.touch(key) }
+            case .unchanged: break
+            }
+            return write
+        } catch {
+            self.reply.error(.storage(error.description))
+            return nil
+        }
+    }
+
+    /// Stores a whole collection at `key` (``DataStore/setCollection(_:forKey:deadline:now:)``; empty:
+    /// removes the key), touching WATCHes. - Returns: whether it was stored; if not, the storage error
+    /// has been answered.
+    mutating func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64? = nil) -> Bool {
+        do throws(StoreError) {
+            try self.store.setCollection(object, forKey: key, deadline: deadline, now: self.nowMilliseconds)
+            if self.watchesActive { self.state.watches.touch(key) }
+            return true
+        } catch {
+            self.reply.error(.storage(error.description))
+            return false
+        }
+    }
+
+    /// RENAME or COPY through the store (any type), touching WATCHes. - Returns: whether it was done;
+    /// false once a storage error has been answered, or when `source` is absent (nothing answered).
+    mutating func relocate(_ source: [UInt8], to destination: [UInt8], copying: Bool) -> Bool {
+        do throws(StoreError) {
+            guard try self.store.relocate(source, to: destination, copying: copying, now: self.nowMilliseconds) else {
+                return false
+            }
+            if self.watchesActive {
+                self.state.watches.touch(destination)
+                if !copying { self.state.watches.touch(source) }
+            }
+            return true
+        } catch {
+            self.reply.error(.storage(error.description))
+            return false
+        }
+    }
+
     /// Drops every watch of this connection.
     mutating func unwatchAll() {
         guard !self.client.watched.isEmpty else { return }

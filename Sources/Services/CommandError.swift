@@ -82,6 +82,11 @@ enum CommandError: Error {
 
     // Keyspace.
     case noSuchKey
+    /// A command for one type on a key holding another (Redis's `-WRONGTYPE`).
+    case wrongType
+    /// Any other error as Redis words it: its code (`ERR`, `BUSY`, `NOSCRIPT`, …) and text. For the
+    /// data types' many one-off texts, so that each family's errors live beside its commands.
+    case redis(code: StaticString, String)
     case notFound
     case keyExists
     /// The log could not take a write.
@@ -106,6 +111,8 @@ enum CommandError: Error {
         case .outOfMemory: "OOM"
         case .noAuth, .helloNoAuth: "NOAUTH"
         case .wrongPassword: "WRONGPASS"
+        case .wrongType: "WRONGTYPE"
+        case .redis(let code, _): code
         default: "ERR"
         }
     }
@@ -227,6 +234,8 @@ enum CommandError: Error {
             output.append(name)
             output.append("' command")
         case .noSuchKey: output.append("no such key")
+        case .wrongType: output.append("Operation against a key holding the wrong kind of value")
+        case .redis(_, let text): output.appendSingleLine(text.utf8)
         case .notFound: output.append("not found")
         case .keyExists: output.append("key exists")
         case .storage(let reason): output.appendSingleLine(reason.utf8)

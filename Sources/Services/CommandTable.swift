@@ -6,8 +6,13 @@
 
 /// The command table and dispatch.
 enum CommandTable {
-    /// Every command. The line protocol's `help` lists its commands in this order.
-    static let commands: [CommandSpec] = [
+    /// Every command: the strings, keys and server commands below, then each data type's family
+    /// (declared beside its implementation, Commands+Hashes.swift and the like). The line protocol's
+    /// `help` lists its commands in this order.
+    static let commands: [CommandSpec] = Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets
+
+    /// The string, key, connection, transaction and server commands.
+    private static let core: [CommandSpec] = [
         CommandSpec("put", arity: 3, flags: [.write, .mayAddMemory, .lineOnly], keys: .one,
                     line: LineSyntax(restFrom: 2, usage: "put <key> <value>"), run: Commands.put),
         CommandSpec("set", arity: -3, flags: [.write, .mayAddMemory], keys: .one,

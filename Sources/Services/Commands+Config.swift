@@ -16,7 +16,10 @@ extension Commands {
             return call.reply.error(.unknownSubcommand(command: "CONFIG", arguments[1]))
         }
         guard arguments.count >= 3 else { return call.reply.error(.wrongArity("config|get")) }
-        let matches = call.control.configuration().filter { entry in
+        let limits = EncodingLimits.parameters.flatMap { parameter in
+            parameter.names.map { (name: $0, value: String(parameter.limit.current)) }
+        }
+        let matches = (call.control.configuration() + limits).filter { entry in
             (2..<arguments.count).contains {
                 Glob.matches(pattern: arguments.copy($0), Array(entry.name.utf8), ignoringCase: true)
             }
@@ -46,6 +49,7 @@ extension Commands {
         var idleTimeout: Int64?
         var maxMemory: Int?
         var policy: KeyEviction?
+        var limits: [(EncodingLimits.Parameter, Int)] = []
         for i in stride(from: 2, to: arguments.count, by: 2) {
             if arguments.argument(i, is: "appendfsync") {
                 let value = String(decoding: arguments[i + 1], as: UTF8.self).lowercased()
@@ -87,6 +91,16 @@ extension Commands {
                     guard value >= -1 else { return call.reply.error(.configOutOfRange(arguments[i], minimum: -1)) }
                     slowerThan = value
                 }
+            } else if let parameter = EncodingLimits.parameter(named: String(decoding: arguments[i], as: UTF8.self)) {
+                let parsed = parameter.isMemory ? ASCII.parseMemory(arguments[i + 1]) : ASCII.parseInteger(arguments[i + 1]).map(Int.init)
+                guard let value = parsed else {
+                    return call.reply.error(parameter.isMemory ? .configNotMemory(arguments[i]) : .configNotInteger(arguments[i]))
+                }
+                guard parameter.range.contains(value) else {
+                    return call.reply.error(.configOutOfRange(
+                        arguments[i], minimum: parameter.range.lowerBound, maximum: parameter.range.upperBound))
+                }
+                limits.append((parameter, value))
             } else if Self.fixedParameters.contains(where: { arguments.argument(i, is: $0) }) {
                 return call.reply.error(.configImmutable(arguments[i]))
             } else {
@@ -103,6 +117,7 @@ extension Commands {
             call.memoryLimited = call.state.maxMemoryBytes > 0
             call.intercepting = true
         }
+        for (parameter, value) in limits { parameter.limit.set(value) }
         if let password { call.state.password = password }
         if let slowerThan { call.state.slowLog.thresholdMicroseconds = Int(slowerThan) }
         if let maxLength { call.state.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }

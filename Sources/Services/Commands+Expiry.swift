@@ -248,7 +248,12 @@ extension Commands {
             i += 1
         }
         let key = arguments.copy(1)
-        guard let value = call.store.value(forKey: key) else { return call.reply.null() }
+        let value: [UInt8]
+        switch call.readString(key) {
+        case .found(let stored): value = stored
+        case .missing: return call.reply.null()
+        case .answeredWrongType: return
+        }
         var deadline: Int64?
         if let (argument, unit) = expiry {
             guard let parsed = call.positiveDeadline(argument, unit, command: "getex") else { return }

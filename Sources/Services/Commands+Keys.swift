@@ -1,5 +1,5 @@
 // The generic key commands beyond DEL/EXISTS (UNLINK, TOUCH, TYPE, RENAME, RENAMENX, COPY), as
-// Redis 7.0 answers them. Every value here is a string, so TYPE is `string` or `none`.
+// Redis 7.0 answers them, for a value of any type: the store moves or copies it whole.
 
 extension Commands {
     /// TOUCH key [key …]: how many of the keys exist (access times are not tracked).
@@ -7,13 +7,20 @@ extension Commands {
         Self.exists(arguments, &call)
     }
 
-    /// TYPE key: `string`, or `none` for a missing key (a status reply in both RESP versions).
+    /// TYPE key: `string`, `hash`, `list`, `set`, `zset`, or `none` for a missing key (a status reply
+    /// in both RESP versions). Not an access, as in Redis.
     static func type(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        if call.store.value(forKey: arguments.copy(1)) != nil {
-            call.reply.status("string")
-        } else {
-            call.reply.status("none")
-        }
+        let facts = call.store.inspect(arguments.copy(1), now: call.nowMilliseconds)
+        let name: StaticString =
+            switch facts?.type {
+            case nil: "none"
+            case .string: "string"
+            case .hash: "hash"
+            case .list: "list"
+            case .set: "set"
+            case .zset: "zset"
+            }
+        call.reply.status(name)
     }
 
     /// RENAME key newkey: `OK`, or `no such key`.
@@ -29,13 +36,13 @@ extension Commands {
     private static func rename(_ arguments: ArgumentVector, _ call: inout CommandCall, onlyIfAbsent: Bool) {
         let source = arguments.copy(1)
         let destination = arguments.copy(2)
-        guard let value = call.store.value(forKey: source) else { return call.reply.error(.noSuchKey) }
+        let now = call.nowMilliseconds
+        guard call.store.contains(source, now: now) else { return call.reply.error(.noSuchKey) }
         if source == destination {
             return onlyIfAbsent ? call.reply.integer(0) : call.reply.ok()
         }
-        if onlyIfAbsent && call.store.value(forKey: destination) != nil { return call.reply.integer(0) }
-        let deadline = call.store.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
-        guard call.set(value, forKey: destination, deadline: deadline), call.removeValue(forKey: source) != nil else { return }
+        if onlyIfAbsent && call.store.contains(destination, now: now) { return call.reply.integer(0) }
+        guard call.relocate(source, to: destination, copying: false) else { return }
         if onlyIfAbsent { call.reply.integer(1) } else { call.reply.ok() }
     }
 
@@ -61,9 +68,9 @@ extension Commands {
         let source = arguments.copy(1)
         let destination = arguments.copy(2)
         if source == destination { return call.reply.error(.sameObject) }
-        guard let value = call.store.value(forKey: source) else { return call.reply.integer(0) }
-        if !replace && call.store.value(forKey: destination) != nil { return call.reply.integer(0) }
-        let deadline = call.store.expiry(forKey: source, now: call.nowMilliseconds).milliseconds
-        if call.set(value, forKey: destination, deadline: deadline) { call.reply.integer(1) }
+        let now = call.nowMilliseconds
+        guard call.store.contains(source, now: now) else { return call.reply.integer(0) }
+        if !replace && call.store.contains(destination, now: now) { return call.reply.integer(0) }
+        if call.relocate(source, to: destination, copying: true) { call.reply.integer(1) }
     }
 }

@@ -8,7 +8,13 @@ enum Commands {
     static func get(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         // The value goes from the store into the reply: no copy in between.
         let found = call.store.withValue(forKey: arguments[1]) { value in call.reply.bulk(value) }
-        if !found { call.reply.null() }
+        if !found { Self.answerMissingString(arguments[1], &call) }
+    }
+
+    /// GET's miss: null, or WRONGTYPE when the key holds a collection (off the hot path).
+    @inline(never)
+    private static func answerMissingString(_ key: ArraySlice<UInt8>, _ call: inout CommandCall) {
+        if !call.answeredWrongType(key) { call.reply.null() }
     }
 
     /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options accepted in the
@@ -55,7 +61,16 @@ enum Commands {
         }
         let key = arguments.copy(1)
         if get || onlyIfAbsent || onlyIfPresent {
-            let old = call.store.value(forKey: key)
+            var old: [UInt8]?
+            if get {
+                switch call.readString(key) {
+                case .found(let value): old = value
+                case .missing: old = nil
+                case .answeredWrongType: return
+                }
+            } else if call.store.contains(key, now: call.nowMilliseconds) {
+                old = []  // any value: NX and XX look only at whether the key exists
+            }
             if get {
                 if let old { call.reply.bulk(old) } else { call.reply.null() }
             }
@@ -79,14 +94,14 @@ enum Commands {
     /// `put key value` (line protocol): SET that refuses an existing key with `ERR key exists`.
     static func put(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        if call.store.value(forKey: key) != nil { return call.reply.error(.keyExists) }
+        if call.store.contains(key, now: call.nowMilliseconds) { return call.reply.error(.keyExists) }
         if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
     }
 
     /// SETNX key value: 1 if set, 0 if the key existed.
     static func setnx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        if call.store.value(forKey: key) != nil { return call.reply.integer(0) }
+        if call.store.contains(key, now: call.nowMilliseconds) { return call.reply.integer(0) }
         if call.set(arguments.copy(2), forKey: key) { call.reply.integer(1) }
     }
 
@@ -105,7 +120,8 @@ enum Commands {
     /// EXISTS key [key …]: how many of the keys exist, a key named twice counted twice.
     static func exists(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var found = 0
-        for i in 1..<arguments.count where call.store.value(forKey: arguments.copy(i)) != nil { found += 1 }
+        let now = call.nowMilliseconds
+        for i in 1..<arguments.count where call.store.contains(arguments.copy(i), now: now) { found += 1 }
         call.reply.integer(found)
     }
 

@@ -2,6 +2,8 @@
 // whole scan comes back at least once), RANDOMKEY, OBJECT and MEMORY USAGE. Patterns are Redis's
 // globs, matched by the store.
 
+import Store
+
 extension Commands {
     /// KEYS pattern: every live key matching it (O(keys), as in Redis).
     static func keys(_ arguments: ArgumentVector, _ call: inout CommandCall) {
@@ -15,7 +17,8 @@ extension Commands {
         guard let cursor = Self.parseCursor(arguments[1]) else { return call.reply.error(.invalidCursor) }
         var count = 10
         var pattern: [UInt8]?
-        var onlyStrings = true
+        var type: ValueType?
+        var unknownType = false
         var i = 2
         while i < arguments.count {
             guard i + 1 < arguments.count else { return call.reply.error(.syntax) }
@@ -26,18 +29,20 @@ extension Commands {
             } else if arguments.argument(i, is: "match") {
                 pattern = arguments[i + 1].elementsEqual("*".utf8) ? nil : arguments.copy(i + 1)
             } else if arguments.argument(i, is: "type") {
-                onlyStrings = arguments.argument(i + 1, is: "string")
+                // Redis compares the name without regard to case; a name no type has matches nothing.
+                type = ValueType(name: arguments[i + 1].map(ASCII.lowercased))
+                unknownType = type == nil
             } else {
                 return call.reply.error(.syntax)
             }
             i += 2
         }
-        let (next, keys) = call.store.scan(cursor: cursor, count: count, pattern: pattern, now: call.nowMilliseconds)
+        let (next, keys) = call.store.scan(cursor: cursor, count: count, pattern: pattern, type: type, now: call.nowMilliseconds)
         call.reply.arrayHeader(2)
         var digits: [UInt8] = []
         digits.appendDecimal(next)
         call.reply.bulk(digits)
-        let shown = onlyStrings ? keys : []
+        let shown = unknownType ? [] : keys
         call.reply.arrayHeader(shown.count)
         for key in shown { call.reply.bulk(key) }
     }
@@ -77,29 +82,20 @@ extension Commands {
                 : arguments.argument(1, is: "refcount") ? "object|refcount" : "object|freq"
             return call.reply.error(.wrongArity(name))
         }
+        // Not an access, as in Redis (its OBJECT looks keys up without touching them).
+        guard let facts = call.store.inspect(arguments.copy(2), now: call.nowMilliseconds) else { return call.reply.null() }
         if arguments.argument(1, is: "idletime") {
-            // Not an access, as in Redis (its OBJECT looks keys up without touching them).
-            guard let idle = call.store.idleSeconds(forKey: arguments.copy(2), now: call.nowMilliseconds) else {
-                return call.reply.null()
-            }
-            return call.reply.integer(idle)
-        }
-        guard let value = call.store.value(forKey: arguments.copy(2)) else { return call.reply.null() }
-        if isEncoding {
-            // What Redis would hold for this value: a long integer, a short embedded string, or raw.
-            if value.count <= 20, ASCII.parseInteger(value[...]) != nil {
-                call.reply.bulk("int")
-            } else if value.count <= 44 {
-                call.reply.bulk("embstr")
-            } else {
-                call.reply.bulk("raw")
-            }
+            call.reply.integer(facts.idleSeconds)
+        } else if isEncoding {
+            call.reply.bulk(Array(facts.encoding.utf8))
         } else if arguments.argument(1, is: "freq") {
             call.reply.error(.objectFreqWithoutLFU)
-        } else {
+        } else if facts.type == .string, let value = call.store.value(forKey: arguments.copy(2)) {
             // Redis shares the integers 0…9999 as immortal objects.
             let shared = ASCII.parseInteger(value[...]).map { (0..<10_000).contains($0) } ?? false
             call.reply.integer(shared ? Int(Int32.max) : 1)
+        } else {
+            call.reply.integer(1)
         }
     }
 
@@ -113,8 +109,8 @@ extension Commands {
             guard arguments.count == 5, arguments.argument(3, is: "samples") else { return call.reply.error(.syntax) }
             guard call.integerArgument(arguments, 4) != nil else { return }
         }
-        if let bytes = call.store.usedBytes(forKey: arguments.copy(2), now: call.nowMilliseconds) {
-            call.reply.integer(bytes)
+        if let facts = call.store.inspect(arguments.copy(2), now: call.nowMilliseconds) {
+            call.reply.integer(facts.usedBytes)
         } else {
             call.reply.null()
         }

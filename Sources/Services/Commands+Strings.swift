@@ -7,7 +7,12 @@ extension Commands {
     /// GETSET key value: the old value (or null), and the new one stored.
     static func getset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        let old = call.store.value(forKey: key)
+        let old: [UInt8]?
+        switch call.readString(key) {
+        case .found(let value): old = value
+        case .missing: old = nil
+        case .answeredWrongType: return
+        }
         guard call.set(arguments.copy(2), forKey: key) else { return }
         if let old { call.reply.bulk(old) } else { call.reply.null() }
     }
@@ -15,7 +20,12 @@ extension Commands {
     /// GETDEL key: the value (or null), and the key removed.
     static func getdel(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        guard let old = call.store.value(forKey: key) else { return call.reply.null() }
+        let old: [UInt8]
+        switch call.readString(key) {
+        case .found(let value): old = value
+        case .missing: return call.reply.null()
+        case .answeredWrongType: return
+        }
         guard call.removeValue(forKey: key) != nil else { return }
         call.reply.bulk(old)
     }
@@ -23,7 +33,8 @@ extension Commands {
     /// MSETNX key value [key value …]: all set (1) or, when any key exists, none (0).
     static func msetnx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count % 2 == 1 else { return call.reply.error(.wrongArity("msetnx")) }
-        for i in stride(from: 1, to: arguments.count, by: 2) where call.store.value(forKey: arguments.copy(i)) != nil {
+        let now = call.nowMilliseconds
+        for i in stride(from: 1, to: arguments.count, by: 2) where call.store.contains(arguments.copy(i), now: now) {
             return call.reply.integer(0)
         }
         for i in stride(from: 1, to: arguments.count, by: 2) {
@@ -35,7 +46,12 @@ extension Commands {
     /// APPEND key value: the new length.
     static func append(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        var value = call.store.value(forKey: key) ?? []
+        var value: [UInt8] = []
+        switch call.readString(key) {
+        case .found(let stored): value = stored
+        case .missing: break
+        case .answeredWrongType: return
+        }
         guard value.count + arguments[2].count <= call.maxValueBytes else { return call.reply.error(.stringTooLong) }
         value.append(contentsOf: arguments[2])
         if call.replaceValue(value, forKey: key) { call.reply.integer(value.count) }
@@ -44,7 +60,8 @@ extension Commands {
     /// STRLEN key: the value's length, 0 for a missing key.
     static func strlen(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var length = 0
-        _ = call.store.withValue(forKey: arguments[1]) { length = $0.count }
+        let found = call.store.withValue(forKey: arguments[1]) { length = $0.count }
+        if !found && call.answeredWrongType(arguments[1]) { return }
         call.reply.integer(length)
     }
 
@@ -64,7 +81,7 @@ extension Commands {
             if start > end || length == 0 { return call.reply.bulk([UInt8]()) }
             call.reply.bulk(UnsafeRawBufferPointer(rebasing: value[Int(start)...Int(end)]))
         }
-        if !found { call.reply.bulk([UInt8]()) }
+        if !found && !call.answeredWrongType(arguments[1]) { call.reply.bulk([UInt8]()) }
     }
 
     /// SETRANGE key offset value: overwrites from `offset`, zero-padding a shorter value; the
@@ -74,7 +91,12 @@ extension Commands {
         guard offset >= 0 else { return call.reply.error(.offsetOutOfRange) }
         let key = arguments.copy(1)
         let patch = arguments[3]
-        let existing = call.store.value(forKey: key)
+        let existing: [UInt8]?
+        switch call.readString(key) {
+        case .found(let stored): existing = stored
+        case .missing: existing = nil
+        case .answeredWrongType: return
+        }
         if patch.isEmpty { return call.reply.integer(existing?.count ?? 0) }
         guard offset <= Int64(call.maxValueBytes) - Int64(patch.count) else { return call.reply.error(.stringTooLong) }
         var value = existing ?? []
@@ -110,9 +132,12 @@ extension Commands {
     private static func add(_ increment: Int64, _ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         var current: Int64 = 0
-        if let value = call.store.value(forKey: key) {
+        switch call.readString(key) {
+        case .found(let value):
             guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
             current = parsed
+        case .missing: break
+        case .answeredWrongType: return
         }
         let (next, overflow) = current.addingReportingOverflow(increment)
         guard !overflow else { return call.reply.error(.overflow) }
@@ -125,11 +150,13 @@ extension Commands {
     /// (`%.17Lf`, trailing zeros cut), stored as that text, answered as a bulk string.
     static func incrbyfloat(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        let stored = call.store.value(forKey: key)
         var current: LongDouble.Value = 0
-        if let stored {
+        switch call.readString(key) {
+        case .found(let stored):
             guard let parsed = LongDouble.parse(stored[...]) else { return call.reply.error(.notFloat) }
             current = parsed
+        case .missing: break
+        case .answeredWrongType: return
         }
         guard let increment = LongDouble.parse(arguments[2]) else { return call.reply.error(.notFloat) }
         let sum = current + increment
@@ -141,6 +168,11 @@ extension Commands {
     /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence,
     /// its length, or its matching ranges, by the dynamic-programming table Redis uses.
     static func lcs(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let now = call.nowMilliseconds
+        let types = [call.store.inspect(arguments.copy(1), now: now)?.type, call.store.inspect(arguments.copy(2), now: now)?.type]
+        if types.contains(where: { $0 != nil && $0 != .string }) {
+            return call.reply.error(.redis(code: "ERR", "The specified keys must contain string values"))
+        }
         let a = call.store.value(forKey: arguments.copy(1)) ?? []
         let b = call.store.value(forKey: arguments.copy(2)) ?? []
         var wantsLength = false

@@ -1,6 +1,8 @@
 // The keyspace and its journal as the kv commands see them: the one place data commands touch
-// storage. Every type of value is written against this protocol (today: strings); what the server
-// shares between connections is ServerState.swift, what it does to itself ServerControl.swift.
+// storage. Every type of value is written against this protocol: strings through the byte reads and
+// writes, collections (hashes, lists, sets, sorted sets) through typed reads and element effects
+// (Sources/Store/Value.swift); what the server shares between connections is ServerState.swift,
+// what it does to itself ServerControl.swift.
 
 import Store
 
@@ -14,8 +16,9 @@ import Store
 public protocol DataStore: AnyObject {
     /// The number of keys.
     var count: Int { get }
-    /// Calls `body` with the value stored under `key` without copying it (GET's hot path); `body`
-    /// must not call back into the store. - Returns: false when the key is absent.
+    /// Calls `body` with the string stored under `key` without copying it (GET's hot path); `body`
+    /// must not call back into the store. - Returns: false when the key is absent or holds a
+    /// collection (``inspect(_:now:)`` tells which: the command answers WRONGTYPE for the latter).
     func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool
     /// Inserts or overwrites over bytes borrowed from the request, clearing any deadline (SET's hot
     /// path: nothing is copied but into the store and its log).
@@ -37,23 +40,65 @@ public protocol DataStore: AnyObject {
     func expire(_ key: [UInt8], at deadline: Int64?, now: Int64) throws(StoreError) -> Bool
     /// A uniformly sampled live key, or nil when there is none (RANDOMKEY).
     func randomKey(now: Int64) -> [UInt8]?
-    /// One SCAN step: the live keys matching `pattern` (nil: all) among about `count` visited,
-    /// and the next cursor (0: done). Keys present for the whole scan come back at least once.
-    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]])
+    /// One SCAN step: the live keys matching `pattern` (nil: all) and holding `type` (nil: any)
+    /// among about `count` visited, and the next cursor (0: done). Keys present for the whole scan
+    /// come back at least once.
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64)
+        -> (cursor: UInt64, keys: [[UInt8]])
     /// Every live key matching `pattern` (KEYS).
     func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]]
-    /// Whole seconds since `key` was last read or written (OBJECT IDLETIME), or nil when absent.
-    /// Asking does not count as an access.
-    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int?
-    /// The bytes `key` accounts for in the server's memory account, or nil when absent.
-    func usedBytes(forKey key: [UInt8], now: Int64) -> Int?
-    /// Runs `body`, whose mutations form one unit in the log (one EXEC): after a crash they are
-    /// replayed all or none. Groups do not nest.
+    /// What `key` holds (TYPE, OBJECT, MEMORY USAGE), or nil when absent. Asking is not an access.
+    func inspect(_ key: [UInt8], now: Int64) -> KeyFacts?
+    /// The typed read for collections: `body` sees the collection of `type` at `key` (it must not
+    /// change it or call back into the store), or WRONGTYPE when the key holds another type.
+    func withCollection<R>(
+        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
+    ) rethrows -> TypedLookup<R>
+    /// Applies one element effect to the collection of `type` at `key` and logs it: an add to an
+    /// absent key creates the collection, a removal that empties it removes the key (Redis's rule).
+    /// `inverse` is the effect that undoes it (kept to roll back if the log fails).
+    /// - Throws: ``StoreError`` when the log cannot take the write.
+    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
+    /// Stores a whole collection at `key`, replacing any value (SINTERSTORE, ZUNIONSTORE, …; `object`
+    /// is handed over, not copied); an empty `object` removes the key. - Throws: ``StoreError``.
+    func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
+        throws(StoreError)
+    /// RENAME (`copying` false) or COPY (true) of a value of any type and its deadline, replacing what
+    /// `destination` held (the caller checks NX / REPLACE). - Returns: false when `source` is absent.
+    /// - Throws: ``StoreError``.
+    func relocate(_ source: [UInt8], to destination: [UInt8], copying: Bool, now: Int64) throws(StoreError) -> Bool
+    /// Runs `body`, whose mutations form one unit in the log (one EXEC, one script, one command that
+    /// changes several elements): after a crash they are replayed all or none. Inside an open unit,
+    /// `body` joins it.
     func atomically(_ body: () -> Void)
 }
 
+/// What a key holds, as TYPE, OBJECT ENCODING, OBJECT IDLETIME and MEMORY USAGE report it.
+public struct KeyFacts: Sendable, Equatable {
+    public var type: ValueType
+    /// OBJECT ENCODING's answer (`embstr`, `listpack`, `hashtable`, …).
+    public var encoding: String
+    /// Whole seconds since the key was last read or written.
+    public var idleSeconds: Int
+    /// The bytes the key accounts for in the server's memory account.
+    public var usedBytes: Int
+
+    public init(type: ValueType, encoding: String, idleSeconds: Int, usedBytes: Int) {
+        self.type = type
+        self.encoding = encoding
+        self.idleSeconds = idleSeconds
+        self.usedBytes = usedBytes
+    }
+}
+
 extension DataStore {
-    /// A copy of the value stored under `key`, or nil.
+    /// Whether `key` exists at `now`, whatever its type.
+    public func contains(_ key: [UInt8], now: Int64) -> Bool {
+        self.expiry(forKey: key, now: now) != .missing
+    }
+
+    /// A copy of the string stored under `key`, or nil (absent, or a collection).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
         var value: [UInt8]?
         _ = self.withValue(forKey: key[...]) { value = [UInt8]($0) }

@@ -3,6 +3,10 @@
 // the undo entries of what became durable. The journal does the I/O (Journal.swift). Loop thread only.
 
 extension DurableStore {
+    /// Whether an atomic group is open (``beginAtomicGroup()``): a command that logs several records as
+    /// one unit joins it instead of opening its own.
+    public var inAtomicGroup: Bool { self.atomicGroupStart != nil }
+
     /// Writes every buffered record with one write(2) (looping on short writes). Call once per loop
     /// iteration, before replies go out. Under `everysec`/`no` success makes the records durable.
     /// While a compaction waits for the log to be synced before it rotates it (`always` only), writes

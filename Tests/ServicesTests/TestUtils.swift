@@ -10,6 +10,8 @@ import Testing
 /// An in-memory ``DataStore``. Set ``failure`` to make every mutation throw it.
 final class InMemoryStorage: DataStore {
     var values: [[UInt8]: [UInt8]] = [:]
+    /// Keys holding collections (of the types registered with ``CollectionTypes``).
+    var collections: [[UInt8]: any CollectionValue] = [:]
     /// Absolute deadlines (Unix ms) of the keys that have one.
     var deadlines: [[UInt8]: Int64] = [:]
     /// The fake's clock for lazy expiry, Unix ms (the tests' fixed clock by default).
@@ -27,12 +29,13 @@ final class InMemoryStorage: DataStore {
         for (key, value) in initial { self.values[Array(key.utf8)] = Array(value.utf8) }
     }
 
-    var count: Int { self.values.count }
+    var count: Int { self.values.count + self.collections.count }
 
     /// Drops `key` if its deadline is at or before `now` (lazy expiry).
     private func expireIfDue(_ key: [UInt8], now: Int64) {
         if let deadline = self.deadlines[key], deadline <= now {
             self.values.removeValue(forKey: key)
+            self.collections.removeValue(forKey: key)
             self.deadlines.removeValue(forKey: key)
         }
     }
@@ -56,6 +59,7 @@ final class InMemoryStorage: DataStore {
 
     func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
         try self.mutate()
+        self.collections.removeValue(forKey: key)
         self.values[key] = value
         self.deadlines[key] = deadline
         self.expireIfDue(key, now: now)
@@ -65,53 +69,131 @@ final class InMemoryStorage: DataStore {
         try self.mutate()
         self.expireIfDue(key, now: self.nowMilliseconds)
         self.deadlines.removeValue(forKey: key)
-        return self.values.removeValue(forKey: key) != nil
+        let collection = self.collections.removeValue(forKey: key)
+        return self.values.removeValue(forKey: key) != nil || collection != nil
     }
 
     func removeAll() throws(StoreError) {
         try self.mutate()
         self.values.removeAll()
+        self.collections.removeAll()
         self.deadlines.removeAll()
     }
 
     func expiry(forKey key: [UInt8], now: Int64) -> KeyExpiry {
         self.expireIfDue(key, now: now)
-        guard self.values[key] != nil else { return .missing }
+        guard self.values[key] != nil || self.collections[key] != nil else { return .missing }
         return self.deadlines[key].map { .at(milliseconds: $0) } ?? .never
     }
 
     func expire(_ key: [UInt8], at deadline: Int64?, now: Int64) throws(StoreError) -> Bool {
         if let failure = self.failure { throw failure }
         self.expireIfDue(key, now: now)
-        guard self.values[key] != nil, deadline != nil || self.deadlines[key] != nil else { return false }
+        guard self.values[key] != nil || self.collections[key] != nil, deadline != nil || self.deadlines[key] != nil else {
+            return false
+        }
         try self.mutate()
         self.deadlines[key] = deadline
         self.expireIfDue(key, now: now)
         return true
     }
 
-    func randomKey(now: Int64) -> [UInt8]? { self.values.keys.sorted { $0.lexicographicallyPrecedes($1) }.first }
+    func randomKey(now: Int64) -> [UInt8]? { self.allKeys.sorted { $0.lexicographicallyPrecedes($1) }.first }
 
-    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
-        let all = self.keys(matching: pattern ?? Array("*".utf8), now: now)
+    private var allKeys: [[UInt8]] { Array(self.values.keys) + Array(self.collections.keys) }
+
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        let all = self.keys(matching: pattern ?? Array("*".utf8), now: now).filter { type == nil || self.type(of: $0) == type }
         let start = min(Int(cursor), all.count)
         let end = min(start + count, all.count)
         return (end == all.count ? 0 : UInt64(end), Array(all[start..<end]))
     }
 
     func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] {
-        self.values.keys.filter { Glob.matches(pattern: pattern, $0) }.sorted { $0.lexicographicallyPrecedes($1) }
+        self.allKeys.filter { Glob.matches(pattern: pattern, $0) }.sorted { $0.lexicographicallyPrecedes($1) }
     }
 
-    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
+    private func type(of key: [UInt8]) -> ValueType? {
+        self.values[key] != nil ? .string : self.collections[key]?.type
+    }
+
+    func inspect(_ key: [UInt8], now: Int64) -> KeyFacts? {
         self.expireIfDue(key, now: now)
-        return self.values[key] == nil ? nil : self.idleSecondsByKey[key] ?? 0
+        if let value = self.values[key] {
+            return KeyFacts(type: .string, encoding: value.count <= 44 ? "embstr" : "raw",
+                            idleSeconds: self.idleSecondsByKey[key] ?? 0, usedBytes: value.count + key.count + 64)
+        }
+        guard let object = self.collections[key] else { return nil }
+        return KeyFacts(type: object.type, encoding: object.encoding, idleSeconds: self.idleSecondsByKey[key] ?? 0,
+                        usedBytes: object.usedBytes + key.count + 64)
     }
 
-    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.values[key].map { $0.count + key.count + 64 } }
+    func withCollection<R>(
+        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
+    ) rethrows -> TypedLookup<R> {
+        self.expireIfDue(key, now: now)
+        if self.values[key] != nil { return .wrongType(.string) }
+        guard let object = self.collections[key] else { return .missing }
+        guard object.type == type else { return .wrongType(object.type) }
+        return .found(try body(object))
+    }
+
+    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
+    {
+        if let failure = self.failure { throw failure }
+        self.expireIfDue(key, now: now)
+        if self.values[key] != nil { return .wrongType(.string) }
+        if let object = self.collections[key], object.type != type { return .wrongType(object.type) }
+        guard let object = self.collections[key] ?? CollectionTypes.makeEmpty(type) else {
+            preconditionFailure("no collection type registered for \(type)")
+        }
+        let changed = effect.withElement { object.apply(effect.operation, position: effect.position, $0) }
+        guard changed else { return .unchanged }
+        self.mutationCount += 1
+        if object.count == 0 {
+            self.collections.removeValue(forKey: key)
+            self.deadlines.removeValue(forKey: key)
+            return .changed(sequence: UInt64(self.mutationCount), keyRemoved: true)
+        }
+        self.collections[key] = object
+        return .changed(sequence: UInt64(self.mutationCount), keyRemoved: false)
+    }
+
+    func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
+        throws(StoreError)
+    {
+        try self.mutate()
+        self.values.removeValue(forKey: key)
+        self.deadlines[key] = nil
+        if object.count == 0 {
+            self.collections.removeValue(forKey: key)
+        } else {
+            self.collections[key] = object
+            self.deadlines[key] = deadline
+        }
+    }
+
+    func relocate(_ source: [UInt8], to destination: [UInt8], copying: Bool, now: Int64) throws(StoreError) -> Bool {
+        self.expireIfDue(source, now: now)
+        guard self.values[source] != nil || self.collections[source] != nil else { return false }
+        try self.mutate()
+        let value = self.values[source]
+        let object = self.collections[source].map { copying ? $0.copy() : $0 }
+        let deadline = self.deadlines[source]
+        if !copying {
+            self.values[source] = nil
+            self.collections[source] = nil
+            self.deadlines[source] = nil
+        }
+        self.values[destination] = value
+        self.collections[destination] = object
+        self.deadlines[destination] = deadline
+        return true
+    }
 
     func atomically(_ body: () -> Void) {
-        precondition(!self.inGroup, "atomic groups do not nest")
+        if self.inGroup { return body() }  // joins the open group, as the server's store does
         self.inGroup = true
         self.groups += 1
         body()

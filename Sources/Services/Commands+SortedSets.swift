@@ -1,0 +1,9 @@
+// The sorted set commands (ZADD … ZSCAN), as Redis 7.0 answers them, over the store's typed reads and
+// element effects (Sources/Services/DataStore.swift).
+
+import Store
+
+extension CommandTable {
+    /// The sorted set family's rows.
+    static let sortedSets: [CommandSpec] = []
+}
