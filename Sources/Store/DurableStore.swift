@@ -228,7 +228,7 @@ public final class DurableStore {
 
     /// MEMORY USAGE: the bytes `key` accounts for in ``usedBytes``, or nil when absent.
     public func usedBytes(forKey key: [UInt8], now: Int64) -> Int? {
-        key.withUnsafeBytes { raw in self.liveIndex(raw, now: now).map { self.keyspace.usedBytes(at: $0) } }
+        key.withUnsafeBytes { raw in self.liveIndex(raw, now: now, touching: false).map { self.keyspace.usedBytes(at: $0) } }
     }
 
     /// ``liveIndex(_:now:touching:)`` for the string reads above, which see a collection as absent: the

@@ -28,6 +28,7 @@ public final class StoreContext {
 
     /// Opens a store in `directory`. - Throws: the store's error.
     public init(directory: String, clientID: Int) throws(StoreError) {
+        BuiltInTypes.register()  // as the server does: the kv targets reach every data type
         self.store = try DurableStore(configuration: DurableStore.Configuration(
             directory: directory, fsync: .no, clock: { FuzzClock.milliseconds }))
         self.context = CommandContext(
@@ -103,20 +104,46 @@ final class FuzzDataStore: DataStore {
 
     func randomKey(now: Int64) -> [UInt8]? { self.store.randomKey(now: now) }
 
-    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
-        self.store.scan(cursor: cursor, count: count, pattern: pattern, now: now)
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        self.store.scan(cursor: cursor, count: count, pattern: pattern, type: type, now: now)
     }
 
     func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
 
     /// The LRU clock never advances here (no timer): every key is 0 seconds idle.
-    func idleSeconds(forKey key: [UInt8], now: Int64) -> Int? {
-        self.store.idleTicks(forKey: key, now: now).map { Int($0) / 10 }
+    func inspect(_ key: [UInt8], now: Int64) -> KeyFacts? {
+        guard let type = self.store.type(ofKey: key, now: now), let encoding = self.store.encoding(ofKey: key, now: now) else {
+            return nil
+        }
+        return KeyFacts(type: type, encoding: encoding, idleSeconds: Int(self.store.idleTicks(forKey: key, now: now) ?? 0) / 10,
+                        usedBytes: self.store.usedBytes(forKey: key, now: now) ?? 0)
     }
 
-    func usedBytes(forKey key: [UInt8], now: Int64) -> Int? { self.store.usedBytes(forKey: key, now: now) }
+    func withCollection<R>(
+        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
+    ) rethrows -> TypedLookup<R> {
+        try key.withUnsafeBytes { k in try self.store.withCollection(forKey: k, type: type, now: now, body) }
+    }
+
+    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
+    {
+        try self.store.apply(effect, inverse: inverse, to: key, type: type, now: now)
+    }
+
+    func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
+        throws(StoreError)
+    {
+        _ = try self.store.setCollection(object, forKey: key, deadline: deadline, now: now)
+    }
+
+    func relocate(_ source: [UInt8], to destination: [UInt8], copying: Bool, now: Int64) throws(StoreError) -> Bool {
+        let sequence = copying ? try self.store.copy(source, to: destination, now: now) : try self.store.rename(source, to: destination, now: now)
+        return sequence != nil
+    }
 
     func atomically(_ body: () -> Void) {
+        if self.store.inAtomicGroup { return body() }
         self.store.beginAtomicGroup()
         body()
         self.store.endAtomicGroup()
