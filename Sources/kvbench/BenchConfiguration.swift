@@ -25,6 +25,18 @@ struct Ratio: Equatable, Sendable, CustomStringConvertible {
     var description: String { "\(self.sets):\(self.gets)" }
 }
 
+/// What the requests do (`--workload`).
+enum BenchWorkload: String, CaseIterable, Sendable {
+    /// SET and GET of strings (any protocol).
+    case kv
+    /// HSET and HGET of fields in hashes of `--fields` fields each (RESP).
+    case hash
+    /// SADD and SISMEMBER of members in sets of `--fields` members each (RESP).
+    case set
+    /// EVALSHA of one script (`--script`, or a read-then-write default) on one key (RESP).
+    case script
+}
+
 struct BenchConfiguration: Sendable {
     var host = "127.0.0.1"
     var port = 9877
@@ -36,6 +48,11 @@ struct BenchConfiguration: Sendable {
     var keyspace = 100_000
     var valueSize = 16
     var keyPrefix = "kvbench:"
+    var workload = BenchWorkload.kv
+    /// Fields per hash, members per set (the collection workloads).
+    var elementsPerKey = 10
+    /// The script workload's Lua text.
+    var script = BenchConfiguration.defaultScript
     var distribution = KeyDistribution.uniform
     /// Open loop at this many requests per second over all connections; nil: closed loop.
     var rate: Double?
@@ -49,4 +66,10 @@ struct BenchConfiguration: Sendable {
     var recordTimeline = false
     /// Give up when no reply arrives for this long while requests are outstanding.
     var stallTimeoutSeconds = 30.0
+}
+
+extension BenchConfiguration {
+    /// The script workload's default: read the key, write the argument to it, return the old value
+    /// (a read and a write per call, as a lock or a compare-and-set does).
+    static let defaultScript = "local old = redis.call('GET', KEYS[1]) redis.call('SET', KEYS[1], ARGV[1]) return old"
 }

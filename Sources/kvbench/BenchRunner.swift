@@ -59,7 +59,7 @@ struct BenchResult {
 }
 
 final class BenchRunner {
-    enum Phase { case connecting, auth, preload, measure, done }
+    enum Phase { case connecting, auth, scriptLoad, preload, measure, done }
 
     static let bucketNanoseconds: UInt64 = 100_000_000
 
@@ -80,6 +80,8 @@ final class BenchRunner {
     private var scanned = 0
     /// The connection whose AUTH was refused, if one was.
     private var authRefusedBy: BenchClient?
+    /// The connection whose SCRIPT LOAD was refused, if one was.
+    private var scriptRefusedBy: BenchClient?
 
     // Issuing.
     private let requestLimit: Int
@@ -102,8 +104,10 @@ final class BenchRunner {
     /// - Throws: ``BenchFailure`` if the loop cannot be created or the host is not an address.
     init(configuration: BenchConfiguration) throws(BenchFailure) {
         self.configuration = configuration
-        self.encoder = RequestEncoder(wireProtocol: configuration.wireProtocol, keyspace: configuration.keyspace,
-                                      valueSize: configuration.valueSize, keyPrefix: configuration.keyPrefix)
+        self.encoder = RequestEncoder(
+            wireProtocol: configuration.wireProtocol, workload: configuration.workload, keyspace: configuration.keyspace,
+            valueSize: configuration.valueSize, keyPrefix: configuration.keyPrefix,
+            elementsPerKey: configuration.elementsPerKey, scriptSHA: SHA1.hex(Array(configuration.script.utf8)))
         self.keys = KeyChooser(distribution: configuration.distribution, keyspace: configuration.keyspace)
         do {
             self.loop = try EventLoop()
@@ -174,6 +178,10 @@ final class BenchRunner {
             self.authRefusedBy = nil
             throw BenchFailure(description: "authentication with \(self.address) failed: \(client.lastError ?? "error reply")")
         }
+        if let client = self.scriptRefusedBy {
+            self.scriptRefusedBy = nil
+            throw BenchFailure(description: "SCRIPT LOAD on \(self.address) failed: \(client.lastError ?? "no SHA in the reply")")
+        }
         if let failure = self.failure { throw failure }
         self.result.lastError = self.clients.lazy.compactMap { $0.lastError }.first
         return self.result
@@ -185,7 +193,7 @@ final class BenchRunner {
         guard self.phase == .connecting else { return }
         self.connected += 1
         if self.connected == self.clients.count {
-            self.begin(self.configuration.password != nil ? .auth : self.configuration.preload ? .preload : .measure)
+            self.begin(self.phase(after: .connecting))
         }
     }
 
@@ -215,7 +223,7 @@ final class BenchRunner {
             guard self.preloadNext < self.configuration.keyspace else { return nil }
             self.preloadNext += 1
             return (false, self.preloadNext - 1)
-        case .connecting, .auth, .done:
+        case .connecting, .auth, .scriptLoad, .done:
             return nil
         }
     }
@@ -309,9 +317,13 @@ final class BenchRunner {
             let isError: Bool
             switch reply {
             case .error: isError = true
-            case .notFound, .null: isError = !isGet; if isGet { self.result.misses += 1 }
+            case .notFound, .null:
+                // A script may answer nil (the default one, for a key it had not written yet).
+                let read = isGet || self.configuration.workload == .script
+                isError = !read
+                if read { self.result.misses += 1 }
             case .ok: isError = false
-            case .value: isError = !isGet  // a SET must answer OK
+            case .value: isError = !isGet && !self.isWriteSuccess(reply)
             }
             if isError { self.result.errors += 1 } else { self.result.replies += 1 }
             // The warm-up: the first replies, by count or by time (open loop: replies before the
@@ -336,11 +348,17 @@ final class BenchRunner {
                 self.loop.stop()
                 return
             }
-            if self.completed == self.clients.count {
-                self.begin(self.configuration.preload ? .preload : .measure)
+            if self.completed == self.clients.count { self.begin(self.phase(after: .auth)) }
+        case .scriptLoad:
+            if reply == .error || reply == .notFound || reply == .null {
+                self.scriptRefusedBy = client
+                self.phase = .done
+                self.loop.stop()
+                return
             }
+            self.begin(self.phase(after: .scriptLoad))
         case .preload:
-            if reply != .ok { self.result.preloadErrors += 1 }
+            if !self.isWriteSuccess(reply) { self.result.preloadErrors += 1 }
             if self.completed == self.configuration.keyspace {
                 self.result.preloadedKeys = self.completed
                 self.result.preloadSeconds = Double(now &- self.phaseStart) / 1e9
@@ -363,6 +381,24 @@ final class BenchRunner {
 
     // MARK: Phases
 
+    /// The phase that follows `phase`: AUTH when a password is set, SCRIPT LOAD for the script
+    /// workload, the preload when asked for, then the measured load.
+    private func phase(after phase: Phase) -> Phase {
+        if phase == .connecting && self.configuration.password != nil { return .auth }
+        if (phase == .connecting || phase == .auth) && self.configuration.workload == .script { return .scriptLoad }
+        if phase != .preload && self.configuration.preload { return .preload }
+        return .measure
+    }
+
+    /// Whether `reply` acknowledges a write: SET's OK; HSET's and SADD's counts; any script answer.
+    private func isWriteSuccess(_ reply: Reply) -> Bool {
+        switch reply {
+        case .ok: true
+        case .value, .null: self.configuration.workload != .kv
+        case .error, .notFound: false
+        }
+    }
+
     private func begin(_ phase: Phase) {
         self.phase = phase
         self.completed = 0
@@ -378,6 +414,13 @@ final class BenchRunner {
                 client.send(request, now: now)
                 if self.phase != phase { return }
             }
+            return
+        }
+        if phase == .scriptLoad {
+            // Scripts are the server's, not a connection's: one load serves every connection.
+            let text = Array(self.configuration.script.utf8)
+            self.clients[0].send(Array("*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n$\(text.count)\r\n".utf8) + text + Array("\r\n".utf8),
+                                 now: now)
             return
         }
         if phase == .measure, let rate = self.configuration.rate {

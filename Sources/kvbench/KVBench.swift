@@ -8,6 +8,7 @@ import Foundation
 import Services
 
 extension WireProtocol: ExpressibleByArgument {}
+extension BenchWorkload: ExpressibleByArgument {}
 
 @main
 struct KVBench: ParsableCommand {
@@ -20,6 +21,8 @@ struct KVBench: ParsableCommand {
 
             The keys SET stay on the server afterwards, under --key-prefix (kvbench:*); against a default reactord they end up in its ./data.
 
+            --workload: kv (SET/GET, the default), hash (HSET/HGET of fields in hashes of --fields fields: --keyspace counts fields, --ratio mixes HSET:HGET), set (SADD/SISMEMBER, likewise), script (EVALSHA of --script FILE on one key per call, its value the argument; the script is loaded once with SCRIPT LOAD). The collection and script workloads speak RESP.
+
             --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS or the achieved rate falls below 95% of the intended; prints a row per step and the highest rate within the target.
 
             Exit status: 0 done, 1 failure (authentication, writing the plot), 2 bad flags, 3 cannot connect or the server was lost.
@@ -29,6 +32,9 @@ struct KVBench: ParsableCommand {
               kvbench --protocol resp --port 6379 --duration 10 --ratio 1:9 --preload --json
               kvbench --rate 50000 --duration 10 --distribution zipf:1.1
               kvbench --protocol memcache --port 11211 --sweep 1 --plot sweep.svg
+              kvbench --protocol resp --workload hash --fields 10 --keyspace 1000000 --ratio 1:4 --preload
+              kvbench --protocol resp --workload set --ratio 1:0 -P 16
+              kvbench --protocol resp --workload script --script limiter.lua --rate 20000 --duration 10
             """,
         version: PackageVersion.current)
 
@@ -58,6 +64,12 @@ struct KVBench: ParsableCommand {
     var valueSize = 16
     @Option(name: .customLong("key-prefix"), help: "What every key begins with.")
     var keyPrefix = "kvbench:"
+    @Option(help: "What the requests do: kv (SET/GET), hash (HSET/HGET), set (SADD/SISMEMBER) or script (EVALSHA); all but kv need --protocol resp.")
+    var workload = BenchWorkload.kv
+    @Option(help: "Fields per hash, members per set (--workload hash or set).")
+    var fields = 10
+    @Option(help: "A Lua script file for --workload script, called with one key (KEYS[1]) and the value (ARGV[1]); default: read the key, write the value, return the old one.")
+    var script: String?
     @Option(help: "Authenticate every connection first (RESP AUTH, line auth).")
     var password: String?
     @Option(help: "Find the highest open-loop rate whose p99 stays within this many milliseconds.")
@@ -118,6 +130,16 @@ struct KVBench: ParsableCommand {
                 throw ValidationError("--password must be non-empty and on one line")
             }
         }
+        if self.workload != .kv && self.wireProtocol != .resp {
+            throw ValidationError("--workload \(self.workload.rawValue) needs --protocol resp (it sends Redis commands)")
+        }
+        guard (1...1_000_000).contains(self.fields) else { throw ValidationError("--fields must be 1 to 1000000") }
+        if self.script != nil && self.workload != .script {
+            throw ValidationError("--script is for --workload script")
+        }
+        if let path = self.script, !FileManager.default.isReadableFile(atPath: path) {
+            throw ValidationError("--script \(path): no such readable file")
+        }
         if let target = self.sweep {
             guard target > 0 && target <= 60_000 else { throw ValidationError("--sweep must be more than 0 and at most 60000 ms") }
             if self.rate != nil { throw ValidationError("--sweep and --rate cannot be used together (the sweep picks the rates)") }
@@ -162,6 +184,14 @@ struct KVBench: ParsableCommand {
         config.keyspace = self.keyspace
         config.valueSize = self.valueSize
         config.keyPrefix = self.keyPrefix
+        config.workload = self.workload
+        config.elementsPerKey = self.fields
+        if let path = self.script {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                throw BenchFailure(description: "cannot read --script \(path)")
+            }
+            config.script = text
+        }
         config.distribution = KeyDistribution(self.distribution)!  // validate() proved it parses
         config.rate = self.rate
         config.password = self.password

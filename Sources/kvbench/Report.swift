@@ -52,7 +52,7 @@ struct Report {
         let r = self.result
         let l = self.latencies
         var text = """
-            kvbench: \(c.host):\(c.port) protocol \(c.wireProtocol.rawValue), \(c.connections) connections, \
+            kvbench: \(c.host):\(c.port) protocol \(c.wireProtocol.rawValue),\(Self.workloadText(c)) \(c.connections) connections, \
             pipeline \(c.pipeline), \(self.loopText), \(self.limitText), ratio \(c.ratio), keyspace \(c.keyspace) \
             \(c.distribution), value \(c.valueSize) B
 
@@ -82,9 +82,25 @@ struct Report {
 
     /// The line saying where the run's keys stayed (a run against a default reactord stores them
     /// in its ./data), or nil when nothing was written.
+    /// ` workload hash (10 fields per hash),` for the workloads beyond SET/GET; empty for kv.
+    static func workloadText(_ c: BenchConfiguration) -> String {
+        switch c.workload {
+        case .kv: ""
+        case .hash: " workload hash (\(c.elementsPerKey) fields per hash),"
+        case .set: " workload set (\(c.elementsPerKey) members per set),"
+        case .script: " workload script,"
+        }
+    }
+
     static func keysLeftNote(_ c: BenchConfiguration) -> String? {
-        guard c.ratio.sets > 0 || c.preload else { return nil }
-        return "  keys        left on the server: up to \(c.keyspace) keys named \(c.keyPrefix)* (--key-prefix)\n"
+        guard c.ratio.sets > 0 || c.preload || c.workload == .script else { return nil }
+        let keys =
+            switch c.workload {
+            case .kv, .script: "\(c.keyspace) keys"
+            case .hash: "\((c.keyspace + c.elementsPerKey - 1) / c.elementsPerKey) hashes"
+            case .set: "\((c.keyspace + c.elementsPerKey - 1) / c.elementsPerKey) sets"
+            }
+        return "  keys        left on the server: up to \(keys) named \(c.keyPrefix)* (--key-prefix)\n"
     }
 
     /// One JSON object on one line.
@@ -106,6 +122,10 @@ struct Report {
             ("value_size", String(c.valueSize)), ("key_prefix", Self.quote(c.keyPrefix)),
             ("distribution", Self.quote(c.distribution.description)),
         ]
+        if c.workload != .kv {
+            fields.append(("workload", Self.quote(c.workload.rawValue)))
+            if c.workload != .script { fields.append(("elements_per_key", String(c.elementsPerKey))) }
+        }
         if let intended = r.intendedRate {
             fields.append(("intended_rate", BenchRunner.format(intended, 1)))
             fields.append(("schedule_kept", r.scheduleKept ? "true" : "false"))

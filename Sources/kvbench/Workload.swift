@@ -36,53 +36,100 @@ struct WyRand {
 }
 
 /// Builds requests from templates: `set kvbench:000123 <value>\n`, `get kvbench:000123\n`, their
-/// RESP multibulk forms, or memcached's `set <key> 0 0 <bytes>\r\n<value>\r\n` and `get <key>\r\n`.
-/// Keys are the prefix and a zero-padded number, at least six digits wide.
+/// RESP multibulk forms, or memcached's `set <key> 0 0 <bytes>\r\n<value>\r\n` and `get <key>\r\n`;
+/// for the collection workloads (RESP only) `HSET`/`HGET`, `SADD`/`SISMEMBER`, and `EVALSHA` of the
+/// script workload. Keys are the prefix and a zero-padded number, at least six digits wide; every
+/// number in a template is patched in place, so nothing is allocated per request.
 struct RequestEncoder {
     let keyDigits: Int
     let keyPrefix: [UInt8]
-    private let setTemplate: [UInt8]
-    private let setDigitsOffset: Int
-    private let getTemplate: [UInt8]
-    private let getDigitsOffset: Int
+    /// The GET-side request (HGET, SISMEMBER) and the SET-side one (HSET, SADD, EVALSHA).
+    private let read: Template
+    private let write: Template
+
+    /// Request bytes with the places where numbers go.
+    struct Template {
+        var bytes: [UInt8]
+        /// Where digits go: the byte offset of the first, and which number.
+        var patches: [(offset: Int, number: Number)]
+    }
+
+    /// Which number of element `e` a patch writes: `e` itself (the kv workload's key, a set member,
+    /// a hash field), or the collection it belongs to (`e / elementsPerKey`).
+    enum Number {
+        case element
+        case collection
+    }
+
+    private let elementsPerKey: Int
 
     /// - Parameters:
     ///   - wireProtocol: line, RESP or memcache.
-    ///   - keyspace: keys are numbered `0..<keyspace`.
-    ///   - valueSize: bytes in every SET value.
+    ///   - workload: what the requests do (kv: SET/GET; the others RESP only).
+    ///   - keyspace: elements are numbered `0..<keyspace` (keys for kv; fields or members otherwise).
+    ///   - valueSize: bytes in every SET/HSET value and script argument.
     ///   - keyPrefix: what every key begins with (`kvbench:` by default).
-    init(wireProtocol: WireProtocol, keyspace: Int, valueSize: Int, keyPrefix: String = "kvbench:") {
+    ///   - elementsPerKey: fields per hash, members per set.
+    ///   - scriptSHA: the script workload's SHA1 (hex).
+    init(wireProtocol: WireProtocol, workload: BenchWorkload = .kv, keyspace: Int, valueSize: Int,
+         keyPrefix: String = "kvbench:", elementsPerKey: Int = 10, scriptSHA: String = "")
+    {
         self.keyDigits = max(6, String(max(keyspace - 1, 0)).count)
         self.keyPrefix = Array(keyPrefix.utf8)
-        let key = self.keyPrefix + [UInt8](repeating: UInt8(ascii: "0"), count: self.keyDigits)
+        self.elementsPerKey = max(1, elementsPerKey)
+        let zeros = [UInt8](repeating: UInt8(ascii: "0"), count: self.keyDigits)
+        let key = self.keyPrefix + zeros
         let value = Self.value(size: valueSize)
         let crlf = Array("\r\n".utf8)
-        switch wireProtocol {
-        case .line:
+        let prefixCount = self.keyPrefix.count
+        let digits = self.keyDigits
+        let zeroText = String(repeating: "0", count: digits)
+        let keyText = keyPrefix + zeroText
+        switch (wireProtocol, workload) {
+        case (.line, _):
             let setHead = Array("set ".utf8)
-            self.setDigitsOffset = setHead.count + self.keyPrefix.count
             // `set <key>` alone stores the empty value (docs/protocol.md), so no separator for size 0.
-            self.setTemplate = setHead + key + (valueSize > 0 ? [UInt8(ascii: " ")] + value : []) + [0x0A]
+            self.write = Template(bytes: setHead + key + (valueSize > 0 ? [UInt8(ascii: " ")] + value : []) + [0x0A],
+                                  patches: [(setHead.count + prefixCount, .element)])
             let getHead = Array("get ".utf8)
-            self.getDigitsOffset = getHead.count + self.keyPrefix.count
-            self.getTemplate = getHead + key + [0x0A]
-        case .resp:
-            let setHead = Array("*3\r\n$3\r\nSET\r\n$\(key.count)\r\n".utf8)
-            self.setDigitsOffset = setHead.count + self.keyPrefix.count
-            self.setTemplate = setHead + key + Array("\r\n$\(valueSize)\r\n".utf8) + value + crlf
-            let getHead = Array("*2\r\n$3\r\nGET\r\n$\(key.count)\r\n".utf8)
-            self.getDigitsOffset = getHead.count + self.keyPrefix.count
-            self.getTemplate = getHead + key + crlf
-        case .memcache:
+            self.read = Template(bytes: getHead + key + [0x0A], patches: [(getHead.count + prefixCount, .element)])
+        case (.resp, .kv):
+            self.write = Self.resp(["SET", keyText, ""], [2: value], numbers: [1: .element], digits: digits)
+            self.read = Self.resp(["GET", keyText], numbers: [1: .element], digits: digits)
+        case (.resp, .hash):
+            let field = "f" + zeroText
+            self.write = Self.resp(["HSET", keyText, field, ""], [3: value], numbers: [1: .collection, 2: .element], digits: digits)
+            self.read = Self.resp(["HGET", keyText, field], numbers: [1: .collection, 2: .element], digits: digits)
+        case (.resp, .set):
+            let member = "m" + zeroText
+            self.write = Self.resp(["SADD", keyText, member], numbers: [1: .collection, 2: .element], digits: digits)
+            self.read = Self.resp(["SISMEMBER", keyText, member], numbers: [1: .collection, 2: .element], digits: digits)
+        case (.resp, .script):
+            self.write = Self.resp(["EVALSHA", scriptSHA, "1", keyText, ""], [4: value], numbers: [3: .element], digits: digits)
+            self.read = self.write
+        case (.memcache, _):
             // Flags 0, no expiry, and never `noreply`: every request gets its reply, so latency is
             // measured the same way as for the other protocols.
             let setHead = Array("set ".utf8)
-            self.setDigitsOffset = setHead.count + self.keyPrefix.count
-            self.setTemplate = setHead + key + Array(" 0 0 \(valueSize)\r\n".utf8) + value + crlf
+            self.write = Template(bytes: setHead + key + Array(" 0 0 \(valueSize)\r\n".utf8) + value + crlf,
+                                  patches: [(setHead.count + prefixCount, .element)])
             let getHead = Array("get ".utf8)
-            self.getDigitsOffset = getHead.count + self.keyPrefix.count
-            self.getTemplate = getHead + key + crlf
+            self.read = Template(bytes: getHead + key + crlf, patches: [(getHead.count + prefixCount, .element)])
         }
+    }
+
+    /// A RESP multibulk template of `arguments`; each argument named in `numbers` ends in `digits`
+    /// digits, patched per request.
+    private static func resp(_ arguments: [String], _ values: [Int: [UInt8]] = [:], numbers: [Int: Number], digits: Int) -> Template {
+        var bytes = Array("*\(arguments.count)\r\n".utf8)
+        var patches: [(offset: Int, number: Number)] = []
+        for (index, text) in arguments.enumerated() {
+            let argument = values[index] ?? Array(text.utf8)
+            bytes += Array("$\(argument.count)\r\n".utf8)
+            if let number = numbers[index] { patches.append((bytes.count + argument.count - digits, number)) }
+            bytes += argument + Array("\r\n".utf8)
+        }
+        return Template(bytes: bytes, patches: patches)
     }
 
     /// The request that authenticates a connection: RESP `AUTH password`, line `auth password`.
@@ -102,20 +149,24 @@ struct RequestEncoder {
         return (0..<size).map { alphabet[$0 % alphabet.count] }
     }
 
-    /// Appends one request for key number `key` to `output`.
+    /// Appends one request for element number `key` to `output`: the read (GET, HGET, SISMEMBER) or
+    /// the write (SET, HSET, SADD, EVALSHA).
     @inline(__always)
     func append(isGet: Bool, key: Int, to output: inout [UInt8]) {
         let start = output.count
-        let template = isGet ? self.getTemplate : self.setTemplate
-        output.append(contentsOf: template)
-        var remaining = key
-        let digitsStart = start + (isGet ? self.getDigitsOffset : self.setDigitsOffset)
+        let template = isGet ? self.read : self.write
+        output.append(contentsOf: template.bytes)
+        let digits = self.keyDigits
         output.withUnsafeMutableBufferPointer { buffer in
-            var index = digitsStart + self.keyDigits - 1
-            while remaining > 0 && index >= digitsStart {
-                buffer[index] = UInt8(truncatingIfNeeded: 48 + remaining % 10)
-                remaining /= 10
-                index -= 1
+            for patch in template.patches {
+                var remaining = patch.number == .element ? key : key / self.elementsPerKey
+                let digitsStart = start + patch.offset
+                var index = digitsStart + digits - 1
+                while remaining > 0 && index >= digitsStart {
+                    buffer[index] = UInt8(truncatingIfNeeded: 48 + remaining % 10)
+                    remaining /= 10
+                    index -= 1
+                }
             }
         }
     }

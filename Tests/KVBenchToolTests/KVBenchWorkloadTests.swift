@@ -1,0 +1,104 @@
+// kvbench's collection and script workloads (`--workload hash|set|script`) against redis-server,
+// the reference they must drive as they drive reactord: the counts add up, the preload leaves
+// exactly the hashes and sets it should, reads of preloaded elements all hit, EVALSHA runs the
+// script loaded once, and bad input is refused before any load.
+
+import Foundation
+import Testing
+
+@Suite struct KVBenchWorkloadTests {
+    @Test("--workload hash: HSET preloads --keyspace fields in hashes of --fields; HGETs of them all hit")
+    func hashWorkload() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "hash",
+                                          "--keyspace", "250", "--fields", "10", "--preload", "--ratio", "0:1",
+                                          "-n", "2000", "-c", "4", "-P", "4", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        #expect(object["requests"] as? Int == 2000)
+        #expect(object["errors"] as? Int == 0)
+        #expect(object["misses"] as? Int == 0)
+        #expect(object["preload_errors"] as? Int == 0)
+        #expect(object["workload"] as? String == "hash")
+        let client = try RESPTestClient(port: redis.port)
+        #expect(try client.call("DBSIZE") == .integer(25))
+        #expect(try client.call("HLEN", "kvbench:000024") == .integer(10))
+        #expect(try client.call("HGET", "kvbench:000024", "f000249") == .bulk("abcdefghijklmnop"))
+        #expect(try client.call("TYPE", "kvbench:000000") == .simple("hash"))
+    }
+
+    @Test("--workload set: SADD writes members m<element> into sets of --fields; mixed load has no errors")
+    func setWorkload() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "set",
+                                          "--keyspace", "100", "--fields", "20", "--preload", "-n", "1000", "-c", "2",
+                                          "--key-prefix", "s:", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        #expect(object["requests"] as? Int == 1000)
+        #expect(object["errors"] as? Int == 0)
+        #expect(object["misses"] as? Int == 0)
+        let client = try RESPTestClient(port: redis.port)
+        #expect(try client.call("DBSIZE") == .integer(5))
+        #expect(try client.call("SCARD", "s:000004") == .integer(20))
+        #expect(try client.call("SISMEMBER", "s:000004", "m000099") == .integer(1))
+    }
+
+    @Test("--workload script: the script is loaded once and every request is an EVALSHA of it")
+    func scriptWorkload() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/count.lua"
+        try "return redis.call('INCR', KEYS[1])".write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "script",
+                                          "--script", path, "--keyspace", "7", "-n", "700", "-c", "3", "-P", "2",
+                                          "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        #expect(object["errors"] as? Int == 0)
+        let client = try RESPTestClient(port: redis.port)
+        // Every call incremented one of the seven keys: the counts add up to the requests sent.
+        var total = 0
+        for key in 0..<7 {
+            guard case .bulk(let value?) = try client.call("GET", "kvbench:00000\(key)") else { continue }
+            total += Int(String(decoding: value, as: UTF8.self)) ?? 0
+        }
+        #expect(total == 700)
+        guard case .bulk(let info?) = try client.call("INFO", "commandstats") else {
+            Issue.record("INFO commandstats did not answer a bulk string")
+            return
+        }
+        let text = String(decoding: info, as: UTF8.self)
+        #expect(text.contains("cmdstat_script|load:calls=1,"), "\(text)")
+        #expect(text.contains("cmdstat_evalsha:calls=700,"), "\(text)")
+    }
+
+    @Test("a script that does not compile ends the run before any load, naming the server's error")
+    func scriptThatDoesNotCompile() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/broken.lua"
+        try "this is not lua".write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "script",
+                                          "--script", path, "-n", "100", "-c", "2"])
+        #expect(run.status == 1, "\(run)")
+        #expect(run.stderr.contains("SCRIPT LOAD") && run.stderr.contains("Error compiling script"), "\(run.stderr)")
+    }
+
+    @Test("bad workload flags: one line, exit 2", arguments: [
+        ["--workload", "hash"],  // the line protocol has no HSET
+        ["--workload", "queue2"],
+        ["--protocol", "resp", "--workload", "set", "--fields", "0"],
+        ["--protocol", "resp", "--script", "/dev/null"],
+        ["--protocol", "resp", "--workload", "script", "--script", "/nonexistent/script.lua"],
+    ])
+    func badWorkloadFlags(arguments: [String]) throws {
+        let run = try KVBenchProcess.run(arguments + ["-n", "10"])
+        #expect(run.status == 2, "\(run)")
+        #expect(run.stderr.split(separator: "\n").count == 1 && run.stderr.hasPrefix("kvbench: "), "\(run.stderr)")
+    }
+}
