@@ -35,6 +35,14 @@ enum BenchWorkload: String, CaseIterable, Sendable {
     case set
     /// EVALSHA of one script (`--script`, or a read-then-write default) on one key (RESP).
     case script
+    /// Producers LPUSH, consumers wait in BRPOP: push-to-pop latency, lost and duplicated elements.
+    case queue
+    /// Publishers PUBLISH to a channel every subscriber listens on: publish-to-delivery latency, lost
+    /// and duplicated messages.
+    case pubsub
+
+    /// Whether the workload is a flow of messages between producers and consumers (FlowRunner.swift).
+    var isFlow: Bool { self == .queue || self == .pubsub }
 }
 
 struct BenchConfiguration: Sendable {
@@ -51,6 +59,8 @@ struct BenchConfiguration: Sendable {
     var workload = BenchWorkload.kv
     /// Fields per hash, members per set (the collection workloads).
     var elementsPerKey = 10
+    /// Consumers (queue) or subscribers (pubsub), besides the `connections` producers.
+    var consumers = 1
     /// The script workload's Lua text.
     var script = BenchConfiguration.defaultScript
     var distribution = KeyDistribution.uniform

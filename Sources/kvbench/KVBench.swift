@@ -21,7 +21,7 @@ struct KVBench: ParsableCommand {
 
             The keys SET stay on the server afterwards, under --key-prefix (kvbench:*); against a default reactord they end up in its ./data.
 
-            --workload: kv (SET/GET, the default), hash (HSET/HGET of fields in hashes of --fields fields: --keyspace counts fields, --ratio mixes HSET:HGET), set (SADD/SISMEMBER, likewise), script (EVALSHA of --script FILE on one key per call, its value the argument; the script is loaded once with SCRIPT LOAD). The collection and script workloads speak RESP.
+            --workload: kv (SET/GET, the default), hash (HSET/HGET of fields in hashes of --fields fields: --keyspace counts fields, --ratio mixes HSET:HGET), set (SADD/SISMEMBER, likewise), script (EVALSHA of --script FILE on one key per call, its value the argument; the script is loaded once with SCRIPT LOAD), queue (-c producers LPUSH, --consumers wait in BRPOP; latency from push to pop), pubsub (-c publishers PUBLISH to one channel that --consumers subscribers listen on; latency from publish to delivery). The flows count what was lost or duplicated; -n counts messages. All but kv speak RESP.
 
             --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS or the achieved rate falls below 95% of the intended; prints a row per step and the highest rate within the target.
 
@@ -35,6 +35,8 @@ struct KVBench: ParsableCommand {
               kvbench --protocol resp --workload hash --fields 10 --keyspace 1000000 --ratio 1:4 --preload
               kvbench --protocol resp --workload set --ratio 1:0 -P 16
               kvbench --protocol resp --workload script --script limiter.lua --rate 20000 --duration 10
+              kvbench --protocol resp --workload queue -c 4 --consumers 16 --rate 10000 --duration 10
+              kvbench --protocol resp --workload pubsub -c 1 --consumers 1000 -n 10000
             """,
         version: PackageVersion.current)
 
@@ -66,6 +68,8 @@ struct KVBench: ParsableCommand {
     var keyPrefix = "kvbench:"
     @Option(help: "What the requests do: kv (SET/GET), hash (HSET/HGET), set (SADD/SISMEMBER) or script (EVALSHA); all but kv need --protocol resp.")
     var workload = BenchWorkload.kv
+    @Option(help: "Consumers (queue: each waits in BRPOP) or subscribers (pubsub), besides the -c producers (default: as many as producers).")
+    var consumers: Int?
     @Option(help: "Fields per hash, members per set (--workload hash or set).")
     var fields = 10
     @Option(help: "A Lua script file for --workload script, called with one key (KEYS[1]) and the value (ARGV[1]); default: read the key, write the value, return the old one.")
@@ -134,6 +138,14 @@ struct KVBench: ParsableCommand {
             throw ValidationError("--workload \(self.workload.rawValue) needs --protocol resp (it sends Redis commands)")
         }
         guard (1...1_000_000).contains(self.fields) else { throw ValidationError("--fields must be 1 to 1000000") }
+        if let consumers = self.consumers {
+            guard self.workload.isFlow else { throw ValidationError("--consumers is for --workload queue or pubsub") }
+            guard (1...100_000).contains(consumers) else { throw ValidationError("--consumers must be 1 to 100000") }
+        }
+        if self.workload.isFlow {
+            if self.sweep != nil { throw ValidationError("--sweep is not available with --workload \(self.workload.rawValue)") }
+            if self.preload { throw ValidationError("--preload is not available with --workload \(self.workload.rawValue)") }
+        }
         if self.script != nil && self.workload != .script {
             throw ValidationError("--script is for --workload script")
         }
@@ -186,6 +198,7 @@ struct KVBench: ParsableCommand {
         config.keyPrefix = self.keyPrefix
         config.workload = self.workload
         config.elementsPerKey = self.fields
+        config.consumers = self.consumers ?? self.connections
         if let path = self.script {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw BenchFailure(description: "cannot read --script \(path)")
@@ -204,6 +217,12 @@ struct KVBench: ParsableCommand {
             var sweep = Sweep(configuration: config, targetP99Milliseconds: target, json: self.json)
             try sweep.run()
             if let path = self.plot { try Self.write(sweep.plot().render(), to: path) }
+            return
+        }
+        if config.workload.isFlow {
+            let (result, tally) = try FlowRunner(configuration: config).run()
+            let report = Report(configuration: config, result: result, tally: tally)
+            FileHandle.standardOutput.write(Data((self.json ? report.json : report.summary).utf8))
             return
         }
         let runner = try BenchRunner(configuration: config)

@@ -5,6 +5,8 @@ import Histogram
 struct Report {
     let configuration: BenchConfiguration
     let result: BenchResult
+    /// The flow workloads' count of what arrived (nil for the others).
+    var tally: FlowTally? = nil
 
     struct Latencies {
         var p50: UInt64, p90: UInt64, p99: UInt64, p999: UInt64, max: UInt64
@@ -53,8 +55,7 @@ struct Report {
         let l = self.latencies
         var text = """
             kvbench: \(c.host):\(c.port) protocol \(c.wireProtocol.rawValue),\(Self.workloadText(c)) \(c.connections) connections, \
-            pipeline \(c.pipeline), \(self.loopText), \(self.limitText), ratio \(c.ratio), keyspace \(c.keyspace) \
-            \(c.distribution), value \(c.valueSize) B
+            pipeline \(c.pipeline), \(self.loopText), \(self.limitText), \(Self.keysText(c))value \(c.valueSize) B
 
             """
         if r.preloadedKeys > 0 {
@@ -69,6 +70,11 @@ struct Report {
             (\(r.histogram.totalCount) samples; first \(r.warmupRequests) replies excluded as warm-up)
 
             """
+        if let t = self.tally {
+            let trip = c.workload == .queue ? "push to pop" : "publish to delivery"
+            text += "  flow        \(t.produced) sent, \(t.delivered) delivered, \(t.lost) LOST, \(t.duplicated) DUPLICATED "
+                + "(latency: \(trip))\n"
+        }
         if r.intendedRate != nil && r.sendLag.totalCount > 0 {
             text += "  send lag µs p50 \(r.sendLag.valueAtPercentile(50))  p99 \(r.sendLag.valueAtPercentile(99))  "
                 + "max \(r.sendLag.max)  (sent after due: waiting at the -P cap, or kvbench/the machine late)\n"
@@ -80,8 +86,11 @@ struct Report {
         return text
     }
 
-    /// The line saying where the run's keys stayed (a run against a default reactord stores them
-    /// in its ./data), or nil when nothing was written.
+    /// `ratio 1:1, keyspace 100000 uniform, ` (a flow has one key and no mix: nothing).
+    static func keysText(_ c: BenchConfiguration) -> String {
+        c.workload.isFlow ? "" : "ratio \(c.ratio), keyspace \(c.keyspace) \(c.distribution), "
+    }
+
     /// ` workload hash (10 fields per hash),` for the workloads beyond SET/GET; empty for kv.
     static func workloadText(_ c: BenchConfiguration) -> String {
         switch c.workload {
@@ -89,14 +98,19 @@ struct Report {
         case .hash: " workload hash (\(c.elementsPerKey) fields per hash),"
         case .set: " workload set (\(c.elementsPerKey) members per set),"
         case .script: " workload script,"
+        case .queue: " workload queue (\(c.consumers) consumers),"
+        case .pubsub: " workload pubsub (\(c.consumers) subscribers),"
         }
     }
 
+    /// The line saying where the run's keys stayed (a run against a default reactord stores them
+    /// in its ./data), or nil when nothing was written (or, for the flows, nothing stays).
     static func keysLeftNote(_ c: BenchConfiguration) -> String? {
-        guard c.ratio.sets > 0 || c.preload || c.workload == .script else { return nil }
+        guard !c.workload.isFlow, c.ratio.sets > 0 || c.preload || c.workload == .script else { return nil }
         let keys =
             switch c.workload {
             case .kv, .script: "\(c.keyspace) keys"
+            case .queue, .pubsub: "no keys"
             case .hash: "\((c.keyspace + c.elementsPerKey - 1) / c.elementsPerKey) hashes"
             case .set: "\((c.keyspace + c.elementsPerKey - 1) / c.elementsPerKey) sets"
             }
@@ -124,7 +138,13 @@ struct Report {
         ]
         if c.workload != .kv {
             fields.append(("workload", Self.quote(c.workload.rawValue)))
-            if c.workload != .script { fields.append(("elements_per_key", String(c.elementsPerKey))) }
+            if c.workload == .hash || c.workload == .set { fields.append(("elements_per_key", String(c.elementsPerKey))) }
+            if let t = self.tally {
+                fields.append(("consumers", String(c.consumers)))
+                fields.append(("delivered", String(t.delivered)))
+                fields.append(("lost", String(t.lost)))
+                fields.append(("duplicated", String(t.duplicated)))
+            }
         }
         if let intended = r.intendedRate {
             fields.append(("intended_rate", BenchRunner.format(intended, 1)))

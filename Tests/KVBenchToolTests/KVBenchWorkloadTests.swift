@@ -102,3 +102,63 @@ import Testing
         #expect(run.stderr.split(separator: "\n").count == 1 && run.stderr.hasPrefix("kvbench: "), "\(run.stderr)")
     }
 }
+
+@Suite struct KVBenchFlowTests {
+    @Test("--workload queue: every element pushed is popped once by the consumers waiting in BRPOP")
+    func queueFlow() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "queue",
+                                          "-c", "2", "--consumers", "3", "-P", "4", "-n", "3000", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        #expect(object["requests"] as? Int == 3000)
+        #expect(object["delivered"] as? Int == 3000)
+        #expect(object["lost"] as? Int == 0 && object["duplicated"] as? Int == 0, "\(run.stdout)")
+        #expect(object["errors"] as? Int == 0)
+        #expect(object["latency_samples"] as? Int == 3000)
+        let client = try RESPTestClient(port: redis.port)
+        #expect(try client.call("LLEN", "kvbench:queue") == .integer(0))
+    }
+
+    @Test("--workload pubsub: each message reaches every subscriber once; open loop keeps its schedule")
+    func pubsubFlow() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "pubsub",
+                                          "-c", "1", "--consumers", "5", "-P", "8", "-n", "1000", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        #expect(object["requests"] as? Int == 1000)
+        #expect(object["delivered"] as? Int == 5000)
+        #expect(object["lost"] as? Int == 0 && object["duplicated"] as? Int == 0, "\(run.stdout)")
+        let paced = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "pubsub",
+                                            "-c", "2", "--consumers", "2", "-P", "8", "--rate", "500", "--duration", "1"])
+        #expect(paced.status == 0, "stderr: \(paced.stderr)")
+        #expect(paced.stdout.contains("0 LOST, 0 DUPLICATED") && paced.stdout.contains("intended 500 ops/s"), "\(paced.stdout)")
+    }
+
+    @Test("a queue nobody can push to: the producers' errors are counted and named, nothing is delivered")
+    func queueOnWrongType() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let client = try RESPTestClient(port: redis.port)
+        #expect(try client.call("SET", "kvbench:queue", "a string") == .simple("OK"))
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "queue",
+                                          "-c", "1", "--consumers", "1", "-n", "50"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        #expect(run.stdout.contains("errors      ") && run.stdout.contains("WRONGTYPE"), "\(run.stdout)")
+    }
+
+    @Test("flow flags that make no sense are refused: one line, exit 2", arguments: [
+        ["--protocol", "resp", "--workload", "queue", "--sweep", "1"],
+        ["--protocol", "resp", "--workload", "pubsub", "--preload"],
+        ["--protocol", "resp", "--workload", "kv", "--consumers", "3"],
+        ["--protocol", "resp", "--workload", "queue", "--consumers", "0"],
+    ])
+    func badFlowFlags(arguments: [String]) throws {
+        let run = try KVBenchProcess.run(arguments + ["-n", "10"])
+        #expect(run.status == 2, "\(run)")
+        #expect(run.stderr.split(separator: "\n").count == 1 && run.stderr.hasPrefix("kvbench: "), "\(run.stderr)")
+    }
+}
