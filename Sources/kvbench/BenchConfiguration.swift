@@ -37,12 +37,15 @@ enum BenchWorkload: String, CaseIterable, Sendable {
     case script
     /// Producers LPUSH, consumers wait in BRPOP: push-to-pop latency, lost and duplicated elements.
     case queue
+    /// Producers ZADD jobs due `--delay-ms` later, pollers take due ones (ZRANGEBYSCORE + ZREM):
+    /// due-to-taken latency, lost and doubled jobs.
+    case scheduler
     /// Publishers PUBLISH to a channel every subscriber listens on: publish-to-delivery latency, lost
     /// and duplicated messages.
     case pubsub
 
     /// Whether the workload is a flow of messages between producers and consumers (FlowRunner.swift).
-    var isFlow: Bool { self == .queue || self == .pubsub }
+    var isFlow: Bool { self == .queue || self == .scheduler || self == .pubsub }
 }
 
 struct BenchConfiguration: Sendable {
@@ -61,6 +64,13 @@ struct BenchConfiguration: Sendable {
     var elementsPerKey = 10
     /// Consumers (queue) or subscribers (pubsub), besides the `connections` producers.
     var consumers = 1
+    /// Pub/sub: channels (subscribers spread over them, messages round robin), whether subscribers
+    /// use patterns, and subscribers to every channel that never read.
+    var channels = 1
+    var patterns = false
+    var slowSubscribers = 0
+    /// Scheduler: how long after it is added a job falls due.
+    var delayMilliseconds = 100
     /// The script workload's Lua text.
     var script = BenchConfiguration.defaultScript
     var distribution = KeyDistribution.uniform

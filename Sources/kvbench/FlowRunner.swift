@@ -1,9 +1,12 @@
-// The message-flow workloads (`--workload queue` and `pubsub`): producers and consumers on one
-// loop, each message stamped with its sequence number and the moment it was sent, so that what
-// is measured is the whole trip — push to pop, publish to delivery — and nothing the server loses
-// or duplicates goes unnoticed. Producers keep `-P` messages in flight (closed loop) or send on a
-// schedule (`--rate`); a queue's consumers each keep one BRPOP waiting, a channel's subscribers
-// are subscribed before the first message. Loop thread only.
+// The message-flow workloads (`--workload queue`, `scheduler` and `pubsub`): producers and
+// consumers on one loop, each message stamped with its sequence number and the moment it was sent
+// (a scheduled job: the moment it falls due), so that what is measured is the whole trip — push to
+// pop, due to taken, publish to delivery — and nothing the server loses or duplicates goes
+// unnoticed. Producers keep `-P` messages in flight (closed loop) or send on a schedule (`--rate`);
+// a queue's consumers each keep one BRPOP waiting; a scheduler's pollers take due jobs with
+// ZRANGEBYSCORE and ZREM (a job is taken by whoever's ZREM removes it); subscribers are subscribed
+// (to `--channels` channels, or patterns) before the first message, and `--slow-subscribers` stop
+// reading, to see what the server does with them. Loop thread only.
 
 import Histogram
 import Reactor
@@ -17,10 +20,12 @@ struct FlowTally {
     var lost = 0
     /// Deliveries of a message more often than it was sent to the receiver.
     var duplicated = 0
+    /// Slow subscribers (`--slow-subscribers`) the server closed.
+    var slowClosed = 0
 }
 
 final class FlowRunner {
-    enum Phase { case connecting, auth, subscribing, running, draining, done }
+    enum Phase { case connecting, auth, subscribing, running, draining, checkingSlow, done }
 
     let configuration: BenchConfiguration
     private let loop: EventLoop
@@ -41,13 +46,22 @@ final class FlowRunner {
     private var lastProgress: UInt64 = 0
     private var timers: [TimerID] = []
 
-    // Accounting: deliveries per sequence number (a queue expects one, a channel one per subscriber).
-    private var deliveries: [UInt8] = []
-    private var expectedPerMessage = 1
+    // Accounting: deliveries per sequence number (a queue or a schedule expects one, a channel one per
+    // subscriber of the channel it went to).
+    private var deliveries: [UInt16] = []
+    /// Subscribers per channel (pubsub); one entry of 1 otherwise.
+    private var receivers: [Int] = [1]
+    private var expectedDeliveries = 0
     private var result = BenchResult()
     private var tally = FlowTally()
 
     private let key: [UInt8]
+    /// Pub/sub: the channels messages go to, round robin.
+    private var channels: [[UInt8]] = []
+    /// Slow subscribers the server closed.
+    private var slowClosed = 0
+    private var slowSubscribers: [FlowClient] = []
+    private var slowPending = 0
 
     init(configuration: BenchConfiguration) throws(BenchFailure) {
         self.configuration = configuration
@@ -66,21 +80,40 @@ final class FlowRunner {
         case (.duration(let seconds), let rate?): self.messageLimit = max(1, Int((seconds * rate).rounded(.up)))
         case (.duration, nil): self.messageLimit = .max
         }
-        self.key = Array((configuration.keyPrefix + (configuration.workload == .queue ? "queue" : "channel")).utf8)
+        let name =
+            switch configuration.workload {
+            case .queue: "queue"
+            case .scheduler: "schedule"
+            default: "channel"
+            }
+        self.key = Array((configuration.keyPrefix + name).utf8)
+        if configuration.workload == .pubsub {
+            self.channels = (0..<configuration.channels).map { Array("\(configuration.keyPrefix)ch:\($0):x".utf8) }
+            self.receivers = (0..<configuration.channels).map { channel in
+                (0..<configuration.consumers).count { $0 % configuration.channels == channel }
+            }
+        }
     }
 
     /// Runs the flow to the end on the calling thread.
     /// - Throws: ``BenchFailure`` when a connection is refused or lost, or nothing arrives for a while.
     func run() throws(BenchFailure) -> (BenchResult, FlowTally) {
         let consumerCount = self.configuration.consumers
-        let total = self.configuration.connections + consumerCount
+        let slow = self.configuration.workload == .pubsub ? self.configuration.slowSubscribers : 0
+        let total = self.configuration.connections + consumerCount + slow
         guard total + 16 <= EventLoop.raiseDescriptorLimit() else {
             throw BenchFailure(description: "\(total) connections need more descriptors than the limit")
         }
-        self.expectedPerMessage = self.configuration.workload == .pubsub ? consumerCount : 1
         for index in 0..<total {
-            let client = FlowClient(runner: self, isProducer: index < self.configuration.connections)
-            if client.isProducer { self.producers.append(client) } else { self.consumers.append(client) }
+            let role: FlowClient.Role =
+                index < self.configuration.connections ? .producer
+                : index < self.configuration.connections + consumerCount ? .consumer : .slow
+            let client = FlowClient(runner: self, role: role, index: index - self.configuration.connections)
+            switch role {
+            case .producer: self.producers.append(client)
+            case .consumer: self.consumers.append(client)
+            case .slow: self.slowSubscribers.append(client)
+            }
             do {
                 let connection = try Connection.connect(loop: self.loop, to: self.address, delegate: client)
                 connection.idleTimeoutEnabled = false
@@ -102,12 +135,13 @@ final class FlowRunner {
         for timer in self.timers { self.loop.cancelTimer(timer) }
         self.closeAll()
         if let failure = self.failure { throw failure }
+        self.tally.slowClosed = self.slowClosed
         self.result.lastError = (self.producers + self.consumers).lazy.compactMap { $0.lastError }.first
         return (self.result, self.tally)
     }
 
     private func closeAll() {
-        for client in self.producers + self.consumers { client.connection?.close() }
+        for client in self.producers + self.consumers + self.slowSubscribers { client.connection?.close() }
     }
 
     // MARK: Called by clients
@@ -115,12 +149,13 @@ final class FlowRunner {
     func clientDidConnect() {
         guard self.phase == .connecting else { return }
         self.connected += 1
-        guard self.connected == self.producers.count + self.consumers.count else { return }
+        let everyone = self.producers + self.consumers + self.slowSubscribers
+        guard self.connected == everyone.count else { return }
         if let password = self.configuration.password {
             self.phase = .auth
             let request = RequestEncoder.authRequest(password: password, wireProtocol: .resp)!
-            self.pendingSetup = self.producers.count + self.consumers.count
-            for client in self.producers + self.consumers { client.send(request) }
+            self.pendingSetup = everyone.count
+            for client in everyone { client.send(request) }
         } else {
             self.subscribe()
         }
@@ -141,8 +176,21 @@ final class FlowRunner {
     private func subscribe() {
         guard self.configuration.workload == .pubsub else { return self.startRunning() }
         self.phase = .subscribing
-        self.pendingSetup = self.consumers.count
-        for client in self.consumers { client.send(RESPFrame.command("SUBSCRIBE", self.key)) }
+        let verb = self.configuration.patterns ? "PSUBSCRIBE" : "SUBSCRIBE"
+        for client in self.consumers {
+            client.send(RESPFrame.command(verb, self.subscription(client.index % self.channels.count)))
+        }
+        // A slow subscriber listens to every channel, then stops reading.
+        for client in self.slowSubscribers {
+            for channel in self.channels.indices { client.send(RESPFrame.command(verb, self.subscription(channel))) }
+        }
+        self.pendingSetup = self.consumers.count + self.slowSubscribers.count * self.channels.count
+    }
+
+    /// What a subscriber of `channel` subscribes to: the channel, or (`--patterns`) a pattern that
+    /// matches it and no other.
+    private func subscription(_ channel: Int) -> [UInt8] {
+        self.configuration.patterns ? Array("\(self.configuration.keyPrefix)ch:\(channel):*".utf8) : self.channels[channel]
     }
 
     private func startRunning() {
@@ -153,8 +201,21 @@ final class FlowRunner {
         if case .duration(let seconds) = self.configuration.limit {
             self.deadline = now + UInt64(seconds * 1e9)
         }
-        if self.configuration.workload == .queue {
+        for client in self.slowSubscribers { client.connection?.pauseReading() }
+        switch self.configuration.workload {
+        case .queue:
             for client in self.consumers { client.waitForMessage(key: self.key) }
+        case .scheduler:
+            for client in self.consumers { client.poll(key: self.key, nowMilliseconds: self.elapsedMilliseconds) }
+            // Pollers that found nothing due look again on the next tick.
+            self.timers.append(self.loop.scheduleTimer(after: .milliseconds(1), repeating: .milliseconds(1), leeway: .microseconds(200)) {
+                [unowned self] in
+                guard self.consuming else { return }
+                let now = self.elapsedMilliseconds
+                for client in self.consumers where client.isIdle { client.poll(key: self.key, nowMilliseconds: now) }
+            })
+        default:
+            break
         }
         if let rate = self.configuration.rate {
             // The schedule's clock: every millisecond, the messages that fell due leave.
@@ -166,11 +227,23 @@ final class FlowRunner {
         }
     }
 
-    /// The request that sends message `sequence`, stamped `now`.
+    /// Milliseconds since the flow started (the scheduler's scores).
+    var elapsedMilliseconds: UInt64 { (SystemClock.monotonicNanoseconds() - self.start) / 1_000_000 }
+
+    /// The request that sends message `sequence`, stamped `now` (a job: due `--delay-ms` later).
     private func messageRequest(_ sequence: Int, now: UInt64) -> [UInt8] {
-        let payload = Array("\(sequence):\(now):".utf8) + RequestEncoder.value(size: self.configuration.valueSize)
-        let verb = self.configuration.workload == .queue ? "LPUSH" : "PUBLISH"
-        return RESPFrame.command([Array(verb.utf8), self.key, payload])
+        let value = RequestEncoder.value(size: self.configuration.valueSize)
+        switch self.configuration.workload {
+        case .scheduler:
+            let due = now + UInt64(self.configuration.delayMilliseconds) * 1_000_000
+            let score = (due - self.start) / 1_000_000
+            return RESPFrame.command([Array("ZADD".utf8), self.key, Array("\(score)".utf8), Array("\(sequence):\(due):".utf8) + value])
+        case .pubsub:
+            let channel = self.channels[sequence % self.channels.count]
+            return RESPFrame.command([Array("PUBLISH".utf8), channel, Array("\(sequence):\(now):".utf8) + value])
+        default:
+            return RESPFrame.command([Array("LPUSH".utf8), self.key, Array("\(sequence):\(now):".utf8) + value])
+        }
     }
 
     private var mayIssue: Bool {
@@ -184,6 +257,7 @@ final class FlowRunner {
         let now = SystemClock.monotonicNanoseconds()
         while client.inFlight < self.configuration.pipeline && self.mayIssue {
             batch += self.messageRequest(self.sent, now: now)
+            client.sequences.append(self.sent)
             self.sent += 1
             client.inFlight += 1
         }
@@ -202,6 +276,7 @@ final class FlowRunner {
             guard client.inFlight < self.configuration.pipeline else { break }
             let dueAt = self.start + UInt64(Double(self.nextRateSlot) / rate * 1e9)
             client.send(self.messageRequest(self.sent, now: dueAt), counted: false)
+            client.sequences.append(self.sent)
             client.inFlight += 1
             self.sent += 1
             self.nextRateSlot += 1
@@ -209,10 +284,15 @@ final class FlowRunner {
         self.checkDone()
     }
 
-    /// A producer's reply (LPUSH's length, PUBLISH's receiver count).
-    func producerReplied(_ frame: RESPFrame) {
+    /// A producer's reply to message `sequence` (LPUSH's length, ZADD's count, PUBLISH's receivers).
+    func producerReplied(_ frame: RESPFrame, sequence: Int) {
         self.lastProgress = SystemClock.monotonicNanoseconds()
-        if case .error = frame { self.result.errors += 1 } else { self.tally.produced += 1 }
+        if case .error = frame {
+            self.result.errors += 1
+            return
+        }
+        self.tally.produced += 1
+        self.expectedDeliveries += self.receivers[sequence % self.receivers.count]
     }
 
     /// A consumer got `payload` (a popped element, a published message).
@@ -224,15 +304,15 @@ final class FlowRunner {
             return
         }
         while self.deliveries.count <= sequence { self.deliveries.append(0) }
-        if Int(self.deliveries[sequence]) >= self.expectedPerMessage {
+        if Int(self.deliveries[sequence]) >= self.receivers[sequence % self.receivers.count] {
             self.tally.duplicated += 1
         } else {
             self.deliveries[sequence] += 1
         }
         self.tally.delivered += 1
-        if now >= stamp {
-            self.result.histogram.record(min((now - stamp + 500) / 1000, self.result.histogram.highestTrackableValue))
-        }
+        // A job may be taken up to a millisecond before it is due (scores are whole milliseconds): 0.
+        let latency = now >= stamp ? (now - stamp + 500) / 1000 : 0
+        self.result.histogram.record(min(latency, self.result.histogram.highestTrackableValue))
         self.checkDone()
     }
 
@@ -261,8 +341,10 @@ final class FlowRunner {
         self.result.lastError = text
     }
 
-    /// Whether a queue consumer should wait for another message.
+    /// Whether a queue consumer should wait for another message, a poller poll again.
     var consuming: Bool { self.phase == .running || self.phase == .draining }
+
+    var isScheduler: Bool { self.configuration.workload == .scheduler }
 
     /// Every message sent was answered and every delivery expected arrived: the run ends.
     private func checkDone() {
@@ -272,16 +354,18 @@ final class FlowRunner {
         if self.phase == .running && !producing && answered {
             self.phase = .draining
             self.result.elapsedSeconds = Double(SystemClock.monotonicNanoseconds() - self.start) / 1e9
-            // What is still on its way gets a moment to arrive; then what has not is lost.
-            self.timers.append(self.loop.scheduleTimer(after: .seconds(2)) { [unowned self] in self.finish() })
+            // What is still on its way gets a moment to arrive (a job its due time too); then what has
+            // not is lost.
+            let grace = Duration.seconds(2) + .milliseconds(self.configuration.workload == .scheduler ? self.configuration.delayMilliseconds : 0)
+            self.timers.append(self.loop.scheduleTimer(after: grace) { [unowned self] in self.finish() })
         }
-        if self.phase == .draining && self.tally.delivered - self.tally.duplicated >= self.tally.produced * self.expectedPerMessage {
+        if self.phase == .draining && self.tally.delivered - self.tally.duplicated >= self.expectedDeliveries {
             self.finish()
         }
     }
 
     private func finish() {
-        guard self.phase != .done else { return }
+        guard self.phase != .done && self.phase != .checkingSlow else { return }
         self.phase = .done
         if let rate = self.configuration.rate {
             self.result.intendedRate = rate
@@ -289,11 +373,20 @@ final class FlowRunner {
                 self.result.unsentRequests = max(0, min(self.messageLimit, Int(seconds * rate)) - self.sent)
             }
         }
-        let expected = self.tally.produced * self.expectedPerMessage
-        self.tally.lost = max(0, expected - (self.tally.delivered - self.tally.duplicated))
+        self.tally.lost = max(0, self.expectedDeliveries - (self.tally.delivered - self.tally.duplicated))
         self.result.requests = self.tally.produced
         self.result.replies = self.tally.delivered
-        self.loop.stop()
+        guard !self.slowSubscribers.isEmpty else { return self.loop.stop() }
+        // A subscriber that stopped reading cannot see the server's close either (the close waits
+        // behind the bytes it did not read): it reads again, discarding, and an end of stream within
+        // a second says the server closed it.
+        self.phase = .checkingSlow
+        self.slowPending = self.slowSubscribers.count
+        for client in self.slowSubscribers { client.connection?.resumeReading() }
+        self.timers.append(self.loop.scheduleTimer(after: .seconds(1)) { [unowned self] in
+            self.phase = .done
+            self.loop.stop()
+        })
     }
 
     private func watchdog() {
@@ -314,23 +407,61 @@ final class FlowRunner {
     }
 
     var currentPhase: Phase { self.phase }
+
+    /// A slow subscriber's connection ended: the server closed it (its output limit), as it should.
+    func slowSubscriberClosed() {
+        guard self.phase != .done else { return }  // kvbench closing it at the end
+        self.slowClosed += 1
+        self.slowPending -= 1
+        if self.phase == .checkingSlow && self.slowPending == 0 {
+            self.phase = .done
+            self.loop.stop()
+        }
+    }
 }
 
 /// One producer or consumer connection of a flow.
 final class FlowClient: ConnectionDelegate {
+    enum Role { case producer, consumer, slow }
+
     unowned let runner: FlowRunner
-    let isProducer: Bool
+    let role: Role
+    /// Its position among the clients of its role (a subscriber's channel is `index % channels`).
+    let index: Int
     var connection: Connection?
     var inFlight = 0
+    /// A producer's messages awaiting their replies, oldest first.
+    var sequences: [Int] = []
+    private var sequenceHead = 0
+    /// A poller's jobs whose ZREM replies are awaited, oldest first.
+    private var taking: [[UInt8]] = []
+    private var polling = false
     /// Setup requests (AUTH, SUBSCRIBE) waiting for their replies.
     private var setupInFlight = 0
     private var buffer: [UInt8] = []
     private(set) var lastError: String?
     private var waitKey: [UInt8] = []
 
-    init(runner: FlowRunner, isProducer: Bool) {
+    init(runner: FlowRunner, role: Role, index: Int) {
         self.runner = runner
-        self.isProducer = isProducer
+        self.role = role
+        self.index = index
+    }
+
+    var isProducer: Bool { self.role == .producer }
+
+    /// A poller with nothing asked of the server.
+    var isIdle: Bool { !self.polling && self.taking.isEmpty }
+
+    /// A scheduler's poller: asks for up to ten jobs due by now.
+    func poll(key: [UInt8], nowMilliseconds: UInt64) {
+        self.waitKey = key
+        self.polling = true
+        self.connection?.write(RESPFrame.command([
+            Array("ZRANGEBYSCORE".utf8), key, Array("-inf".utf8), Array("\(nowMilliseconds)".utf8),
+            Array("LIMIT".utf8), Array("0".utf8), Array("10".utf8),
+        ]))
+        self.connection?.flush()
     }
 
     /// Sends `bytes`; a setup request (`counted`) expects one reply before the flow starts.
@@ -351,6 +482,7 @@ final class FlowClient: ConnectionDelegate {
     func connectionDidOpen(_ connection: Connection) { self.runner.clientDidConnect() }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        if self.role == .slow && self.setupInFlight == 0 { return }  // past its SUBSCRIBEs nothing it reads counts
         self.buffer.append(contentsOf: bytes)
         var offset = 0
         while let (frame, next) = RESPFrame.parse(self.buffer, from: offset) {
@@ -370,13 +502,22 @@ final class FlowClient: ConnectionDelegate {
         }
         if self.isProducer {
             self.inFlight -= 1
-            self.runner.producerReplied(frame)
+            let sequence = self.sequences[self.sequenceHead]
+            self.sequenceHead += 1
+            if self.sequenceHead > 1024 {
+                self.sequences.removeFirst(self.sequenceHead)
+                self.sequenceHead = 0
+            }
+            self.runner.producerReplied(frame, sequence: sequence)
             self.runner.topUp(self)
             return
         }
+        if self.runner.isScheduler { return self.handlePoll(frame) }
         switch frame {
         case .array(let items?) where items.count == 3 && items[0] == .bulk(Array("message".utf8)):
             if case .bulk(let payload?) = items[2] { self.runner.delivered(payload) }
+        case .array(let items?) where items.count == 4 && items[0] == .bulk(Array("pmessage".utf8)):
+            if case .bulk(let payload?) = items[3] { self.runner.delivered(payload) }
         case .array(let items?) where items.count == 2:  // BRPOP: [key, element]
             if case .bulk(let payload?) = items[1] { self.runner.delivered(payload) }
             if self.runner.consuming { self.waitForMessage(key: self.waitKey) }
@@ -389,9 +530,45 @@ final class FlowClient: ConnectionDelegate {
         }
     }
 
-    func connectionDidReadEOF(_ connection: Connection) { self.runner.fail("the server closed the connection") }
+    /// A poller's replies: the due jobs (each then removed with ZREM; whoever removes it took it),
+    /// then the ZREM counts.
+    private func handlePoll(_ frame: RESPFrame) {
+        if self.polling {
+            self.polling = false
+            guard case .array(let members?) = frame else {
+                if case .error(let text) = frame { self.runner.consumerFailed(text) }
+                return
+            }
+            var batch: [UInt8] = []
+            for case .bulk(let member?) in members {
+                self.taking.append(member)
+                batch += RESPFrame.command([Array("ZREM".utf8), self.waitKey, member])
+            }
+            if !batch.isEmpty {
+                self.connection?.write(batch)
+                self.connection?.flush()
+            }
+            return
+        }
+        guard !self.taking.isEmpty else { return }
+        let member = self.taking.removeFirst()
+        if case .integer(1) = frame { self.runner.delivered(member) }
+        if case .error(let text) = frame { self.runner.consumerFailed(text) }
+        // A poller that took its batch looks again at once: more may be due.
+        if self.taking.isEmpty && self.runner.consuming {
+            self.poll(key: self.waitKey, nowMilliseconds: self.runner.elapsedMilliseconds)
+        }
+    }
+
+    func connectionDidReadEOF(_ connection: Connection) {
+        if self.role == .slow { return connection.close() }
+        self.runner.fail(self.role == .consumer && self.runner.configuration.workload == .pubsub
+            ? "the server closed a subscriber that was reading (behind by more than its client-output-buffer-limit?)"
+            : "the server closed the connection")
+    }
 
     func connectionDidClose(_ connection: Connection) {
+        if self.role == .slow { return self.runner.slowSubscriberClosed() }
         self.runner.fail(connection.closeError.map { BenchRunner.describe($0) } ?? "the connection closed")
     }
 }

@@ -21,7 +21,7 @@ struct KVBench: ParsableCommand {
 
             The keys SET stay on the server afterwards, under --key-prefix (kvbench:*); against a default reactord they end up in its ./data.
 
-            --workload: kv (SET/GET, the default), hash (HSET/HGET of fields in hashes of --fields fields: --keyspace counts fields, --ratio mixes HSET:HGET), set (SADD/SISMEMBER, likewise), script (EVALSHA of --script FILE on one key per call, its value the argument; the script is loaded once with SCRIPT LOAD), queue (-c producers LPUSH, --consumers wait in BRPOP; latency from push to pop), pubsub (-c publishers PUBLISH to one channel that --consumers subscribers listen on; latency from publish to delivery). The flows count what was lost or duplicated; -n counts messages. All but kv speak RESP.
+            --workload: kv (SET/GET, the default), hash (HSET/HGET of fields in hashes of --fields fields: --keyspace counts fields, --ratio mixes HSET:HGET), set (SADD/SISMEMBER, likewise), script (EVALSHA of --script FILE on one key per call, its value the argument; the script is loaded once with SCRIPT LOAD), queue (-c producers LPUSH, --consumers wait in BRPOP; latency from push to pop), scheduler (-c producers ZADD jobs due --delay-ms later, --consumers pollers take due ones with ZRANGEBYSCORE and ZREM; latency from due to taken), pubsub (-c publishers PUBLISH round robin to --channels channels that --consumers subscribers are spread over, by name or --patterns; --slow-subscribers never read; latency from publish to delivery). The flows count what was lost or duplicated; -n counts messages. All but kv speak RESP.
 
             --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS or the achieved rate falls below 95% of the intended; prints a row per step and the highest rate within the target.
 
@@ -36,7 +36,9 @@ struct KVBench: ParsableCommand {
               kvbench --protocol resp --workload set --ratio 1:0 -P 16
               kvbench --protocol resp --workload script --script limiter.lua --rate 20000 --duration 10
               kvbench --protocol resp --workload queue -c 4 --consumers 16 --rate 10000 --duration 10
+              kvbench --protocol resp --workload scheduler -c 4 --consumers 10 --rate 20000 --duration 60
               kvbench --protocol resp --workload pubsub -c 1 --consumers 1000 -n 10000
+              kvbench --protocol resp --workload pubsub -c 4 --channels 1000 --consumers 10000 --slow-subscribers 1 --rate 1000 --duration 30
             """,
         version: PackageVersion.current)
 
@@ -70,6 +72,14 @@ struct KVBench: ParsableCommand {
     var workload = BenchWorkload.kv
     @Option(help: "Consumers (queue: each waits in BRPOP) or subscribers (pubsub), besides the -c producers (default: as many as producers).")
     var consumers: Int?
+    @Option(help: "Pub/sub: channels the subscribers are spread over (messages go round robin).")
+    var channels = 1
+    @Flag(help: "Pub/sub: subscribers PSUBSCRIBE to a pattern matching their channel.")
+    var patterns = false
+    @Option(name: .customLong("slow-subscribers"), help: "Pub/sub: this many more subscribers listen to every channel and never read (the server should close them at its output limit).")
+    var slowSubscribers = 0
+    @Option(name: .customLong("delay-ms"), help: "Scheduler: a job falls due this many milliseconds after it is added.")
+    var delayMilliseconds = 100
     @Option(help: "Fields per hash, members per set (--workload hash or set).")
     var fields = 10
     @Option(help: "A Lua script file for --workload script, called with one key (KEYS[1]) and the value (ARGV[1]); default: read the key, write the value, return the old one.")
@@ -138,6 +148,14 @@ struct KVBench: ParsableCommand {
             throw ValidationError("--workload \(self.workload.rawValue) needs --protocol resp (it sends Redis commands)")
         }
         guard (1...1_000_000).contains(self.fields) else { throw ValidationError("--fields must be 1 to 1000000") }
+        if self.channels != 1 || self.patterns || self.slowSubscribers != 0 {
+            guard self.workload == .pubsub else {
+                throw ValidationError("--channels, --patterns and --slow-subscribers are for --workload pubsub")
+            }
+        }
+        guard (1...100_000).contains(self.channels) else { throw ValidationError("--channels must be 1 to 100000") }
+        guard (0...100_000).contains(self.slowSubscribers) else { throw ValidationError("--slow-subscribers must be 0 to 100000") }
+        guard (0...86_400_000).contains(self.delayMilliseconds) else { throw ValidationError("--delay-ms must be 0 to 86400000") }
         if let consumers = self.consumers {
             guard self.workload.isFlow else { throw ValidationError("--consumers is for --workload queue or pubsub") }
             guard (1...100_000).contains(consumers) else { throw ValidationError("--consumers must be 1 to 100000") }
@@ -199,6 +217,10 @@ struct KVBench: ParsableCommand {
         config.workload = self.workload
         config.elementsPerKey = self.fields
         config.consumers = self.consumers ?? self.connections
+        config.channels = self.channels
+        config.patterns = self.patterns
+        config.slowSubscribers = self.slowSubscribers
+        config.delayMilliseconds = self.delayMilliseconds
         if let path = self.script {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
                 throw BenchFailure(description: "cannot read --script \(path)")

@@ -71,9 +71,12 @@ struct Report {
 
             """
         if let t = self.tally {
-            let trip = c.workload == .queue ? "push to pop" : "publish to delivery"
+            let trip = c.workload == .queue ? "push to pop" : c.workload == .scheduler ? "due to taken" : "publish to delivery"
             text += "  flow        \(t.produced) sent, \(t.delivered) delivered, \(t.lost) LOST, \(t.duplicated) DUPLICATED "
                 + "(latency: \(trip))\n"
+            if c.slowSubscribers > 0 {
+                text += "  slow        \(t.slowClosed) of \(c.slowSubscribers) subscribers that stopped reading were closed by the server\n"
+            }
         }
         if r.intendedRate != nil && r.sendLag.totalCount > 0 {
             text += "  send lag µs p50 \(r.sendLag.valueAtPercentile(50))  p99 \(r.sendLag.valueAtPercentile(99))  "
@@ -99,7 +102,10 @@ struct Report {
         case .set: " workload set (\(c.elementsPerKey) members per set),"
         case .script: " workload script,"
         case .queue: " workload queue (\(c.consumers) consumers),"
-        case .pubsub: " workload pubsub (\(c.consumers) subscribers),"
+        case .scheduler: " workload scheduler (\(c.consumers) pollers, due after \(c.delayMilliseconds) ms),"
+        case .pubsub:
+            " workload pubsub (\(c.consumers) subscribers on \(c.channels) \(c.patterns ? "patterns" : "channels")"
+                + (c.slowSubscribers > 0 ? ", \(c.slowSubscribers) slow" : "") + "),"
         }
     }
 
@@ -110,7 +116,7 @@ struct Report {
         let keys =
             switch c.workload {
             case .kv, .script: "\(c.keyspace) keys"
-            case .queue, .pubsub: "no keys"
+            case .queue, .scheduler, .pubsub: "no keys"
             case .hash: "\((c.keyspace + c.elementsPerKey - 1) / c.elementsPerKey) hashes"
             case .set: "\((c.keyspace + c.elementsPerKey - 1) / c.elementsPerKey) sets"
             }
@@ -144,6 +150,7 @@ struct Report {
                 fields.append(("delivered", String(t.delivered)))
                 fields.append(("lost", String(t.lost)))
                 fields.append(("duplicated", String(t.duplicated)))
+                if c.slowSubscribers > 0 { fields.append(("slow_subscribers_closed", String(t.slowClosed))) }
             }
         }
         if let intended = r.intendedRate {

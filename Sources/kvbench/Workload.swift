@@ -93,7 +93,7 @@ struct RequestEncoder {
                                   patches: [(setHead.count + prefixCount, .element)])
             let getHead = Array("get ".utf8)
             self.read = Template(bytes: getHead + key + [0x0A], patches: [(getHead.count + prefixCount, .element)])
-        case (.resp, .kv), (.resp, .queue), (.resp, .pubsub):  // the flows' requests are FlowRunner's
+        case (.resp, .kv), (.resp, .queue), (.resp, .scheduler), (.resp, .pubsub):  // the flows' requests are FlowRunner's
             self.write = Self.resp(["SET", keyText, ""], [2: value], numbers: [1: .element], digits: digits)
             self.read = Self.resp(["GET", keyText], numbers: [1: .element], digits: digits)
         case (.resp, .hash):

@@ -138,6 +138,50 @@ import Testing
         #expect(paced.stdout.contains("0 LOST, 0 DUPLICATED") && paced.stdout.contains("intended 500 ops/s"), "\(paced.stdout)")
     }
 
+    @Test("--workload scheduler: every job ZADDed is taken once, by ZRANGEBYSCORE + ZREM, once due")
+    func schedulerFlow() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "scheduler",
+                                          "-c", "2", "--consumers", "3", "-P", "4", "-n", "2000", "--delay-ms", "20", "--json"])
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        #expect(object["requests"] as? Int == 2000)
+        #expect(object["delivered"] as? Int == 2000)
+        #expect(object["lost"] as? Int == 0 && object["duplicated"] as? Int == 0, "\(run.stdout)")
+        let client = try RESPTestClient(port: redis.port)
+        #expect(try client.call("ZCARD", "kvbench:schedule") == .integer(0))
+    }
+
+    @Test("--workload pubsub over channels and patterns: a message reaches exactly its channel's subscribers")
+    func pubsubChannelsAndPatterns() throws {
+        let redis = try KVBenchRedis.start()
+        defer { redis.stop() }
+        for mode in [[], ["--patterns"]] {
+            // 7 subscribers over 3 channels: 3, 2 and 2 of them; 300 messages, 100 per channel.
+            let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "pubsub",
+                                              "-c", "2", "--consumers", "7", "--channels", "3", "-n", "300", "--json"] + mode)
+            #expect(run.status == 0, "stderr: \(run.stderr)")
+            let object = try KVBenchProcess.json(run.stdout)
+            #expect(object["delivered"] as? Int == 700, "\(mode): \(run.stdout)")
+            #expect(object["lost"] as? Int == 0 && object["duplicated"] as? Int == 0, "\(mode): \(run.stdout)")
+        }
+    }
+
+    @Test("--slow-subscribers: a subscriber that never reads is closed by the server at its output limit, and counted")
+    func slowSubscriberIsClosed() throws {
+        let redis = try KVBenchRedis.start(["--client-output-buffer-limit", "pubsub 256kb 0 0"])
+        defer { redis.stop() }
+        // More than the kernel's socket buffers hold for it (a few MiB) plus the server's limit.
+        let run = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "pubsub",
+                                          "-c", "1", "--consumers", "1", "--slow-subscribers", "1", "--value-size", "16000",
+                                          "-n", "1100", "--json"], timeout: 120)
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let object = try KVBenchProcess.json(run.stdout)
+        #expect(object["slow_subscribers_closed"] as? Int == 1, "\(run.stdout)")
+        #expect(object["delivered"] as? Int == 1100 && object["lost"] as? Int == 0, "\(run.stdout)")
+    }
+
     @Test("a queue nobody can push to: the producers' errors are counted and named, nothing is delivered")
     func queueOnWrongType() throws {
         let redis = try KVBenchRedis.start()
@@ -155,6 +199,8 @@ import Testing
         ["--protocol", "resp", "--workload", "pubsub", "--preload"],
         ["--protocol", "resp", "--workload", "kv", "--consumers", "3"],
         ["--protocol", "resp", "--workload", "queue", "--consumers", "0"],
+        ["--protocol", "resp", "--workload", "queue", "--channels", "4"],
+        ["--protocol", "resp", "--workload", "scheduler", "--delay-ms", "-1"],
     ])
     func badFlowFlags(arguments: [String]) throws {
         let run = try KVBenchProcess.run(arguments + ["-n", "10"])
