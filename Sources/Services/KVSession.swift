@@ -1,7 +1,8 @@
 // One kv connection's protocol machine: bytes in, a framer cuts them into argument vectors, the
-// command table answers each into the connection's output. The first byte received picks the
-// framer for the connection's whole life (docs/protocol.md "RESP on the kv port"): `*` is RESP,
-// anything else the line protocol. Both framers are built up front (neither allocates until it
+// command table answers each into the connection's output. The first byte received that is not
+// CR or LF picks the framer for the connection's whole life (docs/protocol.md "RESP on the kv
+// port"): `*` is RESP (which then reads Redis's inline requests too, per request), anything else
+// the line protocol. Both framers are built up front (neither allocates until it
 // is fed); the one the connection speaks decides command names, arities and the reply encoding.
 // No I/O here: ServicesTests drive it with no socket.
 
@@ -122,7 +123,8 @@ public struct KVSession {
     public mutating func receive(_ bytes: UnsafeRawBufferPointer) {
         guard !self.state.closed else { return }
         if self.negotiatedProtocol == nil {
-            guard let first = bytes.first else { return }
+            // Empty lines before the first request decide nothing (both protocols skip them).
+            guard let first = bytes.first(where: { $0 != ASCII.cr && $0 != ASCII.lf }) else { return }
             self.negotiate(Self.wireProtocol(firstByte: first))
         }
         switch self.negotiatedProtocol {

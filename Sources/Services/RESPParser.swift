@@ -1,15 +1,15 @@
 // Incremental RESP2 request parser: multibulk frames (`*<n>\r\n` then n × `$<len>\r\n<bytes>\r\n`)
 // cut from a growing byte buffer. It resumes where it stopped, so a frame may arrive one byte at a
 // time at no more than constant cost per byte, and it never reserves memory from a length the
-// client merely claims: only bytes that have arrived are stored. Inline (non-`*`) requests are
-// not RESP here (docs/protocol.md "RESP on the kv port") and are a protocol error. Requests come out as an ArgumentVector over
-// the parser's own buffer, the same shape the line protocol's framer yields.
+// client merely claims: only bytes that have arrived are stored. A request that does not begin
+// with `*` is a Redis inline command, decided per request as redis-server decides it
+// (InlineRequest.swift). Requests come out as an ArgumentVector over the parser's own buffer, the
+// same shape the line protocol's framer yields.
 
 /// Parses RESP2 multibulk requests. Arguments are byte ranges into the parser's own buffer.
 struct RESPParser: RequestFramer {
     /// Why a stream is not RESP; the reply is `-ERR Protocol error: <text>` and the connection closes.
     enum ProtocolError: Equatable {
-        case expectedArray(got: UInt8)
         case invalidMultibulkLength
         case expectedBulk(got: UInt8)
         case invalidBulkLength
@@ -17,6 +17,8 @@ struct RESPParser: RequestFramer {
         case requestTooLarge
         case unauthenticatedMultibulkLength
         case unauthenticatedBulkLength
+        case inlineTooBig
+        case unbalancedQuotes
         /// A bulk announced longer than the room left under `--max-memory`: refused before its
         /// body is buffered (answered as an OOM error, not a protocol error).
         case bulkPastMemoryLimit
@@ -24,10 +26,6 @@ struct RESPParser: RequestFramer {
         /// The reply text after `Protocol error: `; Redis's wording where Redis has one.
         func write(to output: inout [UInt8]) {
             switch self {
-            case .expectedArray(let byte):
-                output.append("expected '*', got '")
-                output.appendSingleLine(CollectionOfOne(byte))
-                output.append("'")
             case .invalidMultibulkLength: output.append("invalid multibulk length")
             case .expectedBulk(let byte):
                 output.append("expected '$', got '")
@@ -38,6 +36,8 @@ struct RESPParser: RequestFramer {
             case .requestTooLarge: output.append("request too large")
             case .unauthenticatedMultibulkLength: output.append("unauthenticated multibulk length")
             case .unauthenticatedBulkLength: output.append("unauthenticated bulk length")
+            case .inlineTooBig: output.append("too big inline request")
+            case .unbalancedQuotes: output.append("unbalanced quotes in request")
             case .bulkPastMemoryLimit: output.append("bulk length past the memory limit")
             }
         }
@@ -78,6 +78,8 @@ struct RESPParser: RequestFramer {
     private var cursor = 0
     private var state = State.array
     private var arguments: [Range<Int>] = []
+    /// How many bytes after `cursor` an incomplete inline request has been searched for its LF.
+    private var inlineSearched = 0
     /// Until it says the connection authenticated, Redis's unauthenticated limits apply: at most
     /// 10 arguments, bulks of at most 16 KiB. Read only when a claim passes those limits.
     /// Unowned: the session's client state owns it and outlives the parser (both live in the
@@ -176,14 +178,14 @@ struct RESPParser: RequestFramer {
             case .array:
                 guard self.cursor < self.buffer.count else { return self.waitForMore() }
                 let first = self.buffer[self.cursor]
-                if first == ASCII.cr || first == ASCII.lf {
-                    // An empty line between requests is an empty inline request, which Redis skips
-                    // without a reply; `redis-cli --pipe` sends one before its closing ECHO.
-                    self.cursor += 1
-                    self.requestStart = self.cursor
-                    continue
+                if first != UInt8(ascii: "*") {
+                    // Redis decides per request: anything else is an inline request, one line.
+                    switch self.parseInline() {
+                    case nil: continue
+                    case .needMoreData: return self.waitForMore()
+                    case let step?: return step
+                    }
                 }
-                guard first == UInt8(ascii: "*") else { return .protocolError(.expectedArray(got: first)) }
                 switch self.parseLength(at: self.cursor + 1) {
                 case .needMoreData: return self.waitForMore()
                 case .invalid: return .protocolError(.invalidMultibulkLength)
@@ -243,6 +245,42 @@ struct RESPParser: RequestFramer {
                 self.state = .bulkHeader(remaining: remaining - 1)
             }
         }
+    }
+
+    /// One inline request at `cursor`: its words become the request's arguments. An empty line
+    /// (or one of blanks) is a request with no words, which Redis skips without a reply;
+    /// `redis-cli --pipe` sends one before its closing ECHO. Returns nil after skipping such a
+    /// line (the caller's loop goes on).
+    private mutating func parseInline() -> Step? {
+        let count = self.buffer.count
+        // Redis finds the end of the line with strchr: a NUL before the LF hides the LF, and the
+        // request waits for more bytes until it is too big.
+        // The bytes already searched are not searched again, so a line arriving a byte at a time
+        // costs constant time per byte.
+        let found = self.buffer[(self.cursor + self.inlineSearched)...].firstIndex { $0 == ASCII.lf || $0 == 0 }
+        guard let newline = found, self.buffer[newline] == ASCII.lf else {
+            if count - self.cursor > InlineRequest.maxLineBytes { return .protocolError(.inlineTooBig) }
+            self.inlineSearched = (found ?? count) - self.cursor
+            return .needMoreData
+        }
+        self.inlineSearched = 0
+        var end = newline
+        if end > self.cursor && self.buffer[end - 1] == ASCII.cr { end -= 1 }
+        let start = self.cursor
+        let balanced = self.buffer.withUnsafeMutableBufferPointer { bytes in
+            InlineRequest.split(bytes, from: start, to: end, into: &self.arguments)
+        }
+        guard balanced else {
+            self.arguments.removeAll(keepingCapacity: true)
+            return .protocolError(.unbalancedQuotes)
+        }
+        self.cursor = newline + 1
+        if self.arguments.isEmpty {
+            self.requestStart = self.cursor
+            return nil
+        }
+        self.state = .complete
+        return .command
     }
 
     private mutating func consumeCompleted() {

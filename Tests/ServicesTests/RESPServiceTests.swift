@@ -169,8 +169,8 @@ let respCases: [RESPCase] = {
 
 let protocolErrorCases: [RESPCase] = {
     var c: [RESPCase] = []
-    c.append(RESPCase("inline command mid-stream", [resp("PING"), b("PING\r\n"), resp("PING")],
-                      "+PONG\r\n-ERR Protocol error: expected '*', got 'P'\r\n", .close))
+    c.append(RESPCase("unbalanced quotes in an inline command", [resp("PING"), b("ECHO \"a\r\n"), resp("PING")],
+                      "+PONG\r\n-ERR Protocol error: unbalanced quotes in request\r\n", .close))
     c.append(RESPCase("non-number multibulk count", [b("*abc\r\n")],
                       "-ERR Protocol error: invalid multibulk length\r\n", .close))
     c.append(RESPCase("empty multibulk count", [b("*\r\n")], "-ERR Protocol error: invalid multibulk length\r\n", .close))
