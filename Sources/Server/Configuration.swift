@@ -49,6 +49,8 @@ public struct ServerConfiguration: Sendable {
 
     public var host = "127.0.0.1"
     public var kvPort = ServicePort.port(9877)
+    /// Redis's protocol only (RESP and inline commands), on the kv service's store; off by default.
+    public var respPort = ServicePort.off
     public var echoPort = ServicePort.port(9878)
     public var timePort = ServicePort.port(9879)
     public var filePort = ServicePort.port(9880)

@@ -13,6 +13,8 @@ final class DeniedStream: StreamSession {
         case atOpen
         /// Once the first byte arrives, in the protocol it selects (kv).
         case afterFirstByte
+        /// As soon as the connection opens, in RESP (the resp port, as redis-server refuses).
+        case atOpenRESP
     }
 
     private let moment: Moment
@@ -21,8 +23,8 @@ final class DeniedStream: StreamSession {
     init(moment: Moment) { self.moment = moment }
 
     func open(_ connection: Connection, handler: StreamHandler) {
-        guard self.moment == .atOpen else { return }
-        connection.write(ProtectedMode.errorLine)
+        guard self.moment != .afterFirstByte else { return }
+        connection.write(self.moment == .atOpenRESP ? ProtectedMode.respLine : ProtectedMode.errorLine)
         connection.close()
     }
 

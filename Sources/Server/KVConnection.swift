@@ -47,7 +47,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     /// - Parameter onClose: told once, when the connection has closed (connection accounting).
     init(
         kv: KVParts, configuration: ServerConfiguration, clientID: Int, localAddress: String,
-        onClose: @escaping (KVConnection) -> Void
+        speaking wireProtocol: KVSession.WireProtocol? = nil, onClose: @escaping (KVConnection) -> Void
     ) {
         self.groupCommit = kv.persistence.groupCommit
         self.context = kv.context
@@ -62,7 +62,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
         self.buffers = kv.housekeeping.connectionBuffers
         self.memoryRoom = kv.state.memoryRoom
         self.session = KVSession(
-            maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
+            speaking: wireProtocol, maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
             now: SystemClock.wallClock, memoryRoom: kv.state.memoryRoom)
     }
 

@@ -87,7 +87,7 @@ public final class Server {
     /// - Throws: ``ServerError`` naming the service, address and cause (e.g. a port in use).
     @discardableResult
     public func start() throws(ServerError) -> [ListeningEndpoint] {
-        if self.configuration.kvPort != .off {
+        if self.configuration.kvPort != .off || self.configuration.respPort != .off {
             try self.openStore()
         }
         do {
@@ -122,6 +122,18 @@ public final class Server {
                 let local = self.endpoints.first { $0.service == "kv" }.map { "\($0.address)" } ?? ""
                 return KVConnection(kv: kv, configuration: self.configuration, clientID: self.nextClientID,
                                     localAddress: local, onClose: onClose)
+            }
+        }
+        // Redis's protocol and nothing else: the same connections on the same store, only the
+        // protocol is not sniffed (an inline first request is Redis's, not the line protocol), and
+        // protected mode refuses at once, as redis-server does.
+        if case .port(let port) = self.configuration.respPort, let kv = self.kv {
+            try self.listen(service: .resp, host: host, port: port, denial: .atOpenRESP) { [unowned self] _, onClose in
+                self.nextClientID += 1
+                self.kvConnectionsReceived += 1
+                let local = self.endpoints.first { $0.service == "resp" }.map { "\($0.address)" } ?? ""
+                return KVConnection(kv: kv, configuration: self.configuration, clientID: self.nextClientID,
+                                    localAddress: local, speaking: .resp, onClose: onClose)
             }
         }
         if case .port(let port) = self.configuration.echoPort {
@@ -192,7 +204,7 @@ public final class Server {
         var facts = ServerFacts()
         facts.version = ServerConfiguration.version
         facts.processID = Int(Sys.processID())
-        facts.tcpPort = self.endpoints.first { $0.service == "kv" }?.address.port ?? 0
+        facts.tcpPort = self.endpoints.first { $0.service == "kv" || $0.service == "resp" }?.address.port ?? 0
         facts.uptimeSeconds = max(0, SystemClock.wallClock().seconds - self.startedAtSeconds)
         facts.maxClients = self.maxConnections
         facts.totalConnectionsReceived = self.kvConnectionsReceived

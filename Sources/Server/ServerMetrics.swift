@@ -9,7 +9,7 @@ import Services
 
 /// The services that accept connections, as the `service` label names them.
 enum ServiceName: Int, CaseIterable, Sendable {
-    case kv, echo, time, file, metrics
+    case kv, echo, time, file, metrics, resp
 
     var label: String {
         switch self {
@@ -18,6 +18,7 @@ enum ServiceName: Int, CaseIterable, Sendable {
         case .time: "time"
         case .file: "file"
         case .metrics: "metrics"
+        case .resp: "resp"
         }
     }
 }

@@ -11,6 +11,7 @@ import Store
 public enum Setting: String, CaseIterable, Sendable {
     case host
     case kvPort = "kv-port"
+    case respPort = "resp-port"
     case echoPort = "echo-port"
     case timePort = "time-port"
     case filePort = "file-port"
@@ -66,6 +67,7 @@ public enum Setting: String, CaseIterable, Sendable {
             }
             configuration.host = text
         case .kvPort: configuration.kvPort = try Self.port(text)
+        case .respPort: configuration.respPort = try Self.port(text)
         case .echoPort: configuration.echoPort = try Self.port(text)
         case .timePort: configuration.timePort = try Self.port(text)
         case .filePort: configuration.filePort = try Self.port(text)
@@ -115,6 +117,7 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .host: return configuration.host
         case .kvPort: return configuration.kvPort.description
+        case .respPort: return configuration.respPort.description
         case .echoPort: return configuration.echoPort.description
         case .timePort: return configuration.timePort.description
         case .filePort: return configuration.filePort.description

@@ -54,6 +54,10 @@ struct ReactorD: ParsableCommand {
     @Option(name: .customLong("kv-port"), parsing: .unconditional,
             help: ReactorD.help("Key-value service port (line protocol and RESP): 0-65535, or off.", .kvPort, valueName: "port"))
     var kvPort: String?
+    @Option(name: .customLong("resp-port"), parsing: .unconditional,
+            help: ReactorD.help("A port speaking only Redis's protocol (RESP and inline commands) on the kv store: 0-65535, or off.",
+                                .respPort, valueName: "port"))
+    var respPort: String?
     @Option(name: .customLong("echo-port"), parsing: .unconditional,
             help: ReactorD.help("Echo service port (TCP and UDP), or off.", .echoPort, valueName: "port"))
     var echoPort: String?
@@ -109,7 +113,7 @@ struct ReactorD: ParsableCommand {
 
     /// The flags given on the command line, as text.
     var settingFlags: [(Setting, String?)] {
-        [(.host, self.host), (.kvPort, self.kvPort), (.echoPort, self.echoPort), (.timePort, self.timePort),
+        [(.host, self.host), (.kvPort, self.kvPort), (.respPort, self.respPort), (.echoPort, self.echoPort), (.timePort, self.timePort),
          (.filePort, self.filePort), (.metricsPort, self.metricsPort), (.dataDir, self.dataDir),
          (.filesRoot, self.filesRoot), (.fsync, self.fsync), (.maxConnections, self.maxConnections),
          (.idleTimeout, self.idleTimeout), (.maxLine, self.maxLine), (.maxValue, self.maxValue),
