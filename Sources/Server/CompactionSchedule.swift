@@ -68,7 +68,7 @@ final class CompactionSchedule {
     /// none runs; `finished` hears its end on the loop thread. The caller makes sure no sync is in
     /// flight and the server is not stopping.
     func startIfDue(then finished: @escaping (Result<Void, StoreError>) -> Void) {
-        guard !self.isRunning, self.store.needsCompaction || self.requested else { return }
+        guard !self.isRunning, self.store.needsCompaction || self.requested || self.savePointDue() else { return }
         let job: CompactionJob?
         do {
             job = try self.store.beginCompaction()
@@ -85,6 +85,26 @@ final class CompactionSchedule {
         let inbox = self.inbox!
         let run: @Sendable () -> Void = { inbox.post(Done(job: job, result: job.run())) }
         if !YieldingThread.run(run) { self.queue.async(execute: run) }
+    }
+
+    /// The save points (CONFIG SET save), read where a compaction may start.
+    var savePoints: () -> [SavePoint] = { [] }
+    /// Unix seconds of the last compaction that started for a save point.
+    private var lastSavePointAttempt = 0
+
+    /// Whether a save point is due (Redis's serverCron: enough changes and more than its seconds
+    /// since the last save; after a failed save, not again within 5 seconds).
+    private func savePointDue() -> Bool {
+        let points = self.savePoints()
+        guard !points.isEmpty else { return false }
+        let now = SystemClock.wallClock().seconds
+        guard self.lastSucceeded || now - self.lastSavePointAttempt > 5 else { return false }
+        let (changes, elapsed) = (self.changesSinceLastSave, now - self.lastSaveTime)
+        guard points.contains(where: { $0.isDue(changesSinceLastSave: changes, secondsSinceLastSave: elapsed) }) else {
+            return false
+        }
+        self.lastSavePointAttempt = now
+        return true
     }
 
     /// A stop: a long compaction in flight would hold it, so it stops at its next megabyte (its

@@ -65,7 +65,7 @@ final class Control: ServerControl {
     func configuration() -> [(name: String, value: String)] {
         let facts = self.server.serverFacts()
         return [
-            ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ""),
+            ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ConfigParameters.describe(self.state.savePoints)),
             ("databases", "1"), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
             ("maxmemory", String(self.state.maxMemoryBytes)), ("maxmemory-policy", self.state.evictionPolicy.rawValue),
             ("maxmemory-samples", String(Housekeeping.evictionSamples)),
@@ -89,7 +89,10 @@ final class Control: ServerControl {
         }
     }
 
-    func resetStatistics() { self.state.commandsProcessed = 0 }
+    func resetStatistics() {
+        self.state.commandsProcessed = 0
+        self.state.infoStatistics.reset()
+    }
 
     func requestCompaction(replyWhenDone: Bool) -> CompactionRequest {
         self.compaction.request(replyWhenDone: replyWhenDone)

@@ -185,6 +185,7 @@ public final class Server {
         state.evictionPolicy = self.configuration.evictionPolicy
         let housekeeping = Housekeeping(store: store, loop: self.loop, state: state)
         let compaction = CompactionSchedule(store: store, loop: self.loop, logger: self.logger)
+        compaction.savePoints = { [unowned state] in state.savePoints }
         let persistence = Persistence(
             store: store, loop: self.loop, logger: self.logger, housekeeping: housekeeping, compaction: compaction)
         let control = Control(

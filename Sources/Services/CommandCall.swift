@@ -41,6 +41,11 @@ struct CommandCall {
     var lastCommand: StaticString?
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
+    /// How long the last request took, in microseconds, and when it ended (SLOWLOG).
+    var lastElapsed = 0
+    var lastEnd = (seconds: 0, microseconds: 0)
+    /// Set by dispatch when it refused a command before running it (INFO `rejected_calls`).
+    var rejected = false
 
     init(
         context: CommandContext, client: ClientState, reply: ReplyWriter,

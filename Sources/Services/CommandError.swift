@@ -104,7 +104,7 @@ enum CommandError: Error {
     case valueNotRepresentable
 
     /// The error code RESP puts after `-`.
-    private var code: StaticString {
+    var code: StaticString {
         switch self {
         case .unsupportedProtocolVersion: "NOPROTO"
         case .execAbort, .execAbortWrongArity, .execAbortOutOfMemory: "EXECABORT"

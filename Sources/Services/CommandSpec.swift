@@ -20,6 +20,9 @@ struct CommandFlags: OptionSet, Sendable {
     static let fast = CommandFlags(rawValue: 1 << 5)
     /// Exists on the line protocol only (`put`, `stats`, `help`, `bye`); RESP does not know it.
     static let lineOnly = CommandFlags(rawValue: 1 << 6)
+    /// Refused inside MULTI, which it then aborts (Redis's `no-multi`: SAVE, SHUTDOWN; SYNC and
+    /// PSYNC, which this server does not have).
+    static let noMulti = CommandFlags(rawValue: 1 << 7)
 }
 
 /// Where a command's keys are in its arguments, as Redis's first key, last key and step

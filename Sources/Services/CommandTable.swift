@@ -101,8 +101,8 @@ enum CommandTable {
         CommandSpec("lastsave", arity: 1, flags: [.fast], run: Commands.lastsave),
         CommandSpec("bgsave", arity: -1, flags: [], run: Commands.bgsave),
         CommandSpec("bgrewriteaof", arity: 1, flags: [], run: Commands.bgrewriteaof),
-        CommandSpec("save", arity: 1, flags: [], run: Commands.save),
-        CommandSpec("shutdown", arity: -1, flags: [], run: Commands.shutdown),
+        CommandSpec("save", arity: 1, flags: [.noMulti], run: Commands.save),
+        CommandSpec("shutdown", arity: -1, flags: [.noMulti], run: Commands.shutdown),
         CommandSpec("wait", arity: 3, flags: [], run: Commands.wait),
         CommandSpec("multi", arity: 1, flags: [.fast, .runsInMulti], run: Commands.multi),
         CommandSpec(CommandTable.execName, arity: 1, flags: [.runsInMulti], run: Commands.exec),
@@ -147,15 +147,23 @@ enum CommandTable {
         call: inout CommandCall
     ) {
         call.commandCount &+= 1
-        guard let statistics = call.statistics else {
-            Self.dispatch(arguments, on: wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
-            return
-        }
         // `wroteError` is scoped to this request: EXEC's inner requests count their own errors.
         let outer = call.reply.wroteError
         call.reply.wroteError = false
+        call.rejected = false
+        let start = call.now()
         let slot = Self.dispatch(arguments, on: wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
-        if slot >= 0 { statistics.record(slot: slot, failed: call.reply.wroteError) }
+        let end = call.now()
+        let elapsed = (end.seconds - start.seconds) &* 1_000_000 &+ end.microseconds &- start.microseconds
+        (call.lastElapsed, call.lastEnd) = (elapsed, end)
+        let failed = call.reply.wroteError
+        if failed { call.state.infoStatistics.recordError(code: call.reply.lastErrorCode) }
+        if slot >= 0 {
+            if slot != CommandStatistics.unknownSlot {
+                call.state.infoStatistics.record(slot: slot, microseconds: elapsed, rejected: call.rejected, failed: failed)
+            }
+            call.statistics?.record(slot: slot, failed: failed)
+        }
         call.reply.wroteError = outer
     }
 
@@ -173,6 +181,7 @@ enum CommandTable {
         switch wireProtocol {
         case .resp:
             guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
+                call.rejected = true
                 Self.refuseArity(command, &call)
                 return slot
             }
@@ -180,6 +189,7 @@ enum CommandTable {
             // Present: the line index holds only rows that have a line syntax.
             let syntax = command.line!
             if let error = LineRules.check(arguments, command: command, syntax: syntax, maxValueBytes: maxValueBytes) {
+                call.rejected = true
                 call.reply.error(error)
                 return slot
             }
@@ -187,6 +197,8 @@ enum CommandTable {
         }
         // One branch on the common path: no password owed, no MULTI, nobody monitoring, no memory limit.
         if call.intercepting && Self.intercept(command, arguments, &call) {
+            // Answered here: refused (an error), or queued by MULTI (counted when EXEC runs it).
+            call.rejected = call.reply.wroteError
             return call.client.transaction != nil && !call.reply.wroteError ? -1 : slot
         }
         call.lastCommand = command.name
@@ -239,6 +251,11 @@ extension CommandTable {
             return true
         }
         let mayAddMemory = command.flags.contains(.mayAddMemory)
+        if call.client.transaction != nil && command.flags.contains(.noMulti) {
+            call.client.transaction!.failed = true
+            call.reply.error(.redis(code: "ERR", "Command not allowed inside a transaction"))
+            return true
+        }
         if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {
             // Past the limit, Redis refuses every command inside MULTI (queueing takes memory
             // too), and the transaction is flagged.

@@ -31,12 +31,6 @@ extension Commands {
         }
     }
 
-    /// Parameters Redis changes at run time that this server cannot: CONFIG SET refuses them with
-    /// Redis's immutable-parameter error (README lists them).
-    private static let fixedParameters: [StaticString] = [
-        "appendonly", "bind", "databases", "dir", "maxclients", "port", "proto-max-bulk-len", "save",
-    ]
-
     /// CONFIG SET name value [name value …]: all or nothing, as Redis applies them (every value is
     /// checked before any changes). `requirepass`, the slow log's settings, `appendfsync`,
     /// `timeout`, `maxmemory` (redis.conf units) and `maxmemory-policy` change at run time.
@@ -50,6 +44,7 @@ extension Commands {
         var maxMemory: Int?
         var policy: KeyEviction?
         var limits: [(EncodingLimits.Parameter, Int)] = []
+        var savePoints: [SavePoint]?
         for i in stride(from: 2, to: arguments.count, by: 2) {
             if arguments.argument(i, is: "appendfsync") {
                 let value = String(decoding: arguments[i + 1], as: UTF8.self).lowercased()
@@ -101,8 +96,15 @@ extension Commands {
                         arguments[i], minimum: parameter.range.lowerBound, maximum: parameter.range.upperBound))
                 }
                 limits.append((parameter, value))
-            } else if Self.fixedParameters.contains(where: { arguments.argument(i, is: $0) }) {
+            } else if arguments.argument(i, is: "save") {
+                guard let points = ConfigParameters.savePoints(arguments[i + 1]) else {
+                    return call.reply.error(.configFailed(arguments[i], "Invalid save parameters"))
+                }
+                savePoints = points
+            } else if (ConfigParameters.immutable + ConfigParameters.fixedHere).contains(where: { arguments.argument(i, is: $0) }) {
                 return call.reply.error(.configImmutable(arguments[i]))
+            } else if ConfigParameters.protected.contains(where: { arguments.argument(i, is: $0) }) {
+                return call.reply.error(.configFailed(arguments[i], "can't set protected config"))
             } else {
                 return call.reply.error(.configUnknown(arguments[i]))
             }
@@ -119,6 +121,7 @@ extension Commands {
         }
         for (parameter, value) in limits { parameter.limit.set(value) }
         if let password { call.state.password = password }
+        if let savePoints { call.state.savePoints = savePoints }
         if let slowerThan { call.state.slowLog.thresholdMicroseconds = Int(slowerThan) }
         if let maxLength { call.state.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }
         call.reply.ok()

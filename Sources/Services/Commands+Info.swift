@@ -14,16 +14,23 @@ extension Commands {
         call.reply.status(bytes: text)
     }
 
+    /// Every section, in the order Redis 7.0 writes them, and whether `default` includes it
+    /// (`all` and `everything` take every one). `reactord` is this server's own.
+    private static let infoSections: [(name: StaticString, isDefault: Bool)] = [
+        ("server", true), ("clients", true), ("memory", true), ("persistence", true), ("stats", true),
+        ("replication", true), ("cpu", true), ("modules", true), ("commandstats", false), ("errorstats", true),
+        ("latencystats", false), ("cluster", true), ("keyspace", true), ("reactord", true),
+    ]
+
     /// INFO [section …]: Redis's sections and field names, filled from the server's facts;
-    /// `default`/no argument gives the default sections, `all`/`everything` every section.
+    /// `default`/no argument gives the default sections, `all`/`everything` every section, a
+    /// name Redis does not know nothing.
     static func info(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let sections: [StaticString] = ["server", "clients", "memory", "persistence", "stats", "replication", "cpu",
-                                        "keyspace", "reactord"]
-        func wants(_ section: StaticString) -> Bool {
-            if arguments.count == 1 { return true }
+        func wants(_ section: (name: StaticString, isDefault: Bool)) -> Bool {
+            if arguments.count == 1 { return section.isDefault }
             for i in 1..<arguments.count {
-                if arguments.argument(i, is: section) || arguments.argument(i, is: "all")
-                    || arguments.argument(i, is: "everything") || arguments.argument(i, is: "default")
+                if arguments.argument(i, is: section.name) || arguments.argument(i, is: "all")
+                    || arguments.argument(i, is: "everything") || (section.isDefault && arguments.argument(i, is: "default"))
                 {
                     return true
                 }
@@ -32,9 +39,22 @@ extension Commands {
         }
         let facts = call.control.facts()
         var text: [UInt8] = []
-        for section in sections where wants(section) {
+        for section in Self.infoSections where wants(section) {
             if !text.isEmpty { text.append("\r\n") }
-            Self.appendInfo(section, facts, call.now(), to: &text)
+            switch section.name.description {
+            case "modules": text.append("# Modules\r\n")
+            case "commandstats":
+                text.append("# Commandstats\r\n")
+                call.state.infoStatistics.appendCommandStats(to: &text)
+            case "errorstats":
+                text.append("# Errorstats\r\n")
+                call.state.infoStatistics.appendErrorStats(to: &text)
+            case "latencystats":
+                text.append("# Latencystats\r\n")
+                call.state.infoStatistics.appendLatencyStats(to: &text)
+            case "cluster": text.append("# Cluster\r\ncluster_enabled:0\r\n")
+            default: Self.appendInfo(section.name, facts, call.now(), to: &text)
+            }
         }
         call.reply.verbatim(text)
     }
@@ -180,7 +200,7 @@ extension Commands {
         call.reply.integer(command.arity)
         let names: [(CommandFlags, StaticString)] = [
             (.write, "write"), (.readOnly, "readonly"), (.mayAddMemory, "denyoom"), (.allowedBeforeAuth, "no_auth"),
-            (.fast, "fast"),
+            (.fast, "fast"), (.noMulti, "no_multi"),
         ]
         let flags = names.filter { command.flags.contains($0.0) }
         call.reply.setHeader(flags.count)

@@ -32,6 +32,8 @@ struct ReplyWriter {
     var lineIntegers = LineIntegerReply.number
     /// An error reply was written since the dispatcher last cleared it (command statistics).
     var wroteError = false
+    /// The code of the last error reply written (INFO errorstats).
+    var lastErrorCode: StaticString = "ERR"
 
     /// - Parameters:
     ///   - encoding: the protocol to write.
@@ -197,6 +199,7 @@ struct ReplyWriter {
     /// An error reply, worded for the protocol (see ``CommandError``).
     mutating func error(_ error: CommandError) {
         self.wroteError = true
+        self.lastErrorCode = error.code
         error.write(to: &self.output, encoding: self.encoding)
     }
 }

@@ -36,6 +36,10 @@ public final class ServerState {
     public let commandStatistics: CommandStatistics?
     /// Commands processed since the start or CONFIG RESETSTAT (INFO `total_commands_processed`).
     @exclusivity(unchecked) public var commandsProcessed = 0
+    /// `save` (CONFIG SET save): when the server compacts by itself besides the log's threshold.
+    public var savePoints: [SavePoint] = []
+    /// INFO commandstats, errorstats and latencystats.
+    public let infoStatistics = InfoStatistics()
 
     public init(commandStatistics: CommandStatistics? = nil) {
         self.commandStatistics = commandStatistics

@@ -124,11 +124,11 @@ let respCases: [RESPCase] = {
                       + "+OK\r\n*2\r\n$25\r\nhash-max-listpack-entries\r\n$3\r\n512\r\n+OK\r\n"
                       + "-ERR CONFIG SET failed (possibly related to argument 'list-compress-depth') - argument must be between 0 and 2147483647 inclusive\r\n"
                       + "+OK\r\n"))
-    c.append(RESPCase("CONFIG errors", [resp("CONFIG"), resp("CONFIG", "GET"), resp("CONFIG", "SET", "save", ""),
+    c.append(RESPCase("CONFIG errors", [resp("CONFIG"), resp("CONFIG", "GET"), resp("CONFIG", "SET", "daemonize", "no"),
                                         resp("CONFIG", "NOPE")],
                       "-ERR wrong number of arguments for 'config' command\r\n"
                       + "-ERR wrong number of arguments for 'config|get' command\r\n"
-                      + "-ERR CONFIG SET failed (possibly related to argument 'save') - can't set immutable config\r\n"
+                      + "-ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config\r\n"
                       + "-ERR unknown subcommand 'NOPE'. Try CONFIG HELP.\r\n"))
     c.append(RESPCase("CLIENT", [resp("CLIENT", "GETNAME"), resp("CLIENT", "SETNAME", "me"), resp("client", "getname"),
                       resp("CLIENT", "SETINFO", "lib-name", "redis-py"), resp("CLIENT", "SETINFO", "lib-ver", "5.0"),

@@ -1,0 +1,130 @@
+// INFO's sections and per-command counters, MULTI's refusal of `no-multi` commands, CONFIG SET's
+// immutable parameters and `save`, each checked against a redis-server started here (the same
+// requests to both) where Redis's answer is deterministic, and save points by their effect.
+
+import Foundation
+import Reactor
+import Server
+import Testing
+
+@Suite(.serialized) struct InfoAndTransactionRulesTests {
+    /// The `# Section` headers of an INFO reply, this server's own `# Reactord` left out.
+    static func headers(_ reply: [UInt8]) -> [String] {
+        String(decoding: reply, as: UTF8.self).split(separator: "\r\n").filter { $0.hasPrefix("# ") && $0 != "# Reactord" }
+            .map(String.init)
+    }
+
+    /// The `cmdstat_` lines without their timings: `name:calls=…,rejected_calls=…,failed_calls=…`,
+    /// sorted. Redis counts a subcommand under `command|subcommand`, this server under the
+    /// command (README lists the difference): the test compares the command's name.
+    static func commandCounts(_ reply: [UInt8]) -> [String] {
+        String(decoding: reply, as: UTF8.self).split(separator: "\r\n").filter { $0.hasPrefix("cmdstat_") }.map { line in
+            let fields = line.split(separator: ",").filter { !$0.hasPrefix("usec") }
+            return Self.withoutSubcommand(fields.joined(separator: ","))
+        }.sorted()
+    }
+
+    static func withoutSubcommand(_ line: String) -> String {
+        guard let bar = line.firstIndex(of: "|"), let colon = line.firstIndex(of: ":"), bar < colon else { return line }
+        return String(line[..<bar] + line[colon...])
+    }
+
+    static func lines(_ reply: [UInt8], prefix: String) -> [String] {
+        String(decoding: reply, as: UTF8.self).split(separator: "\r\n").filter { $0.hasPrefix(prefix) }.map(String.init)
+    }
+
+    @Test func infoSectionsAndCountersAsRedis() throws {
+        let oracle = try RedisOracle()
+        defer { oracle.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
+        defer { server.stop() }
+        let ours = try RawRESPConnection(port: server.kvPort)
+        let theirs = try RawRESPConnection(port: oracle.port)
+        let requests: [[String]] = [
+            ["CONFIG", "RESETSTAT"], ["SET", "a", "b"], ["GET", "a"], ["INCR", "a"], ["NOSUCH"], ["GET"], ["SET", "a"],
+            ["MULTI"], ["SAVE"], ["SET", "x", "1"], ["EXEC"], ["MULTI"], ["GET", "a"], ["INCR", "a"], ["EXEC"],
+            ["TYPE", "a"], ["DEL", "a"], ["EXPIRE", "nope", "x"],
+        ]
+        for request in requests {
+            let mine = try ours.call(request.map { Array($0.utf8) })
+            let redis = try theirs.call(request.map { Array($0.utf8) })
+            #expect(String(decoding: mine, as: UTF8.self) == String(decoding: redis, as: UTF8.self), "\(request)")
+        }
+        for arguments in [["INFO"], ["INFO", "default"], ["INFO", "all"], ["INFO", "everything"], ["INFO", "nosuch"],
+                          ["INFO", "commandstats", "errorstats"], ["INFO", "latencystats"], ["INFO", "modules", "cluster"],
+                          ["INFO", "default", "commandstats"], ["INFO", "CPU", "Server"]]
+        {
+            let mine = try ours.call(arguments.map { Array($0.utf8) })
+            let redis = try theirs.call(arguments.map { Array($0.utf8) })
+            #expect(Self.headers(mine) == Self.headers(redis), "\(arguments)")
+        }
+        let mine = try ours.call("INFO", "commandstats", "errorstats", "latencystats", "cluster")
+        let redis = try theirs.call("INFO", "commandstats", "errorstats", "latencystats", "cluster")
+        // INFO's own calls differ (this one, and none other before it on either side).
+        #expect(Self.commandCounts(mine) == Self.commandCounts(redis))
+        #expect(Self.lines(mine, prefix: "errorstat_") == Self.lines(redis, prefix: "errorstat_"))
+        #expect(Self.lines(mine, prefix: "cluster_") == Self.lines(redis, prefix: "cluster_"))
+        let latency = { (reply: [UInt8]) in
+            Self.lines(reply, prefix: "latency_percentiles_usec_").map { Self.withoutSubcommand($0).split(separator: ":")[0] }.sorted()
+        }
+        #expect(latency(mine) == latency(redis))
+        for line in Self.lines(mine, prefix: "latency_percentiles_usec_") {
+            #expect(line.contains(":p50=") && line.contains(",p99=") && line.contains(",p99.9="), "\(line)")
+        }
+        // CONFIG RESETSTAT clears them, as in Redis.
+        for connection in [ours, theirs] { _ = try connection.call("CONFIG", "RESETSTAT") }
+        let clearedMine = try ours.call("INFO", "commandstats", "errorstats")
+        let clearedRedis = try theirs.call("INFO", "commandstats", "errorstats")
+        #expect(Self.commandCounts(clearedMine) == Self.commandCounts(clearedRedis))
+        #expect(Self.lines(clearedMine, prefix: "errorstat_").isEmpty)
+    }
+
+    @Test func noMultiCommandsAndImmutableConfigAsRedis() throws {
+        let oracle = try RedisOracle()
+        defer { oracle.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
+        defer { server.stop() }
+        let ours = try RawRESPConnection(port: server.kvPort)
+        let theirs = try RawRESPConnection(port: oracle.port)
+        var requests: [[String]] = [
+            ["MULTI"], ["SAVE"], ["SET", "a", "1"], ["EXEC"], ["GET", "a"], ["MULTI"], ["SHUTDOWN"], ["EXEC"],
+            ["MULTI"], ["SHUTDOWN", "NOSAVE"], ["DISCARD"],
+            ["CONFIG", "SET", "save", "x"], ["CONFIG", "SET", "save", "1 2 3"], ["CONFIG", "SET", "save", "0 1"],
+            ["CONFIG", "SET", "save", "1 -1"], ["CONFIG", "SET", "save", "3600 1 300 100"], ["CONFIG", "GET", "save"],
+            ["CONFIG", "SET", "save", ""], ["CONFIG", "GET", "save"], ["CONFIG", "SET", "dir", "x"],
+            ["CONFIG", "SET", "dbfilename", "x"], ["CONFIG", "SET", "save", "1 1", "daemonize", "yes"],
+        ]
+        for name in ["aclfile", "always-show-logo", "appenddirname", "appendfilename", "cluster-enabled", "daemonize",
+                     "databases", "io-threads", "logfile", "pidfile", "rdbchecksum", "supervised", "syslog-ident",
+                     "tcp-backlog", "unixsocket", "unixsocketperm", "enable-debug-command"]
+        {
+            requests.append(["CONFIG", "SET", name, "1"])
+        }
+        for request in requests {
+            let mine = try ours.call(request.map { Array($0.utf8) })
+            let redis = try theirs.call(request.map { Array($0.utf8) })
+            #expect(String(decoding: mine, as: UTF8.self) == String(decoding: redis, as: UTF8.self), "\(request)")
+        }
+    }
+
+    /// A save point that is due starts a compaction into database.txt by itself, as it starts a
+    /// BGSAVE in Redis; with none (`save ""`) none starts.
+    @Test func savePointsStartACompaction() throws {
+        try withKVServer(fsync: "no") { server, client in
+            #expect(try client.call("CONFIG", "SET", "save", "1 2") == .simple("OK"))
+            let before = try client.call("LASTSAVE")
+            #expect(try client.call("SET", "k1", "v") == .simple("OK"))
+            // One change: the point (2 changes) is not due, however long we wait past its second.
+            Thread.sleep(forTimeInterval: 2.2)
+            #expect(try client.call("LASTSAVE") == before)
+            #expect(try client.call("SET", "k2", "v") == .simple("OK"))
+            let saved = pollFor(within: 10) { (try? client.call("LASTSAVE")) != before }
+            #expect(saved, "no compaction started for a due save point")
+            #expect(try client.call("CONFIG", "SET", "save", "") == .simple("OK"))
+        }
+    }
+}
