@@ -85,12 +85,15 @@ start_server() {
     port=
     if [ "$name" = reactord ]; then
         mkfifo "$work/out-$2"
-        "$binary" --kv-port 0 --echo-port off --time-port off --file-port off --data-dir "$data" \
+        # The resp port (Redis's protocol only, inline requests included) where the binary has it.
+        local service=kv
+        if "$binary" --help 2>&1 | grep -q -- --resp-port; then service=resp; fi
+        "$binary" --kv-port off "--$service-port" 0 --echo-port off --time-port off --file-port off --data-dir "$data" \
             --fsync no --idle-timeout 0 --log-level error > "$work/out-$2" 2> "$work/server-$2.log" &
         pid=$!
         while read -r line; do
             case $line in
-                "reactord: listening kv tcp "*) port=${line##*:} ;;
+                "reactord: listening $service tcp "*) port=${line##*:} ;;
                 "reactord: ready") break ;;
             esac
         done < "$work/out-$2"

@@ -7,36 +7,60 @@
 
 /// INFO's per-command and per-error counters. Loop thread only.
 public final class InfoStatistics {
-    struct Counters {
-        var calls = 0
-        var microseconds = 0
-        var rejected = 0
-        var failed = 0
-        /// Log-linear buckets of microseconds (``InfoStatistics/bucket(_:)``); empty until the first call.
-        var latency: [UInt32] = []
+    private let slotCount = CommandTable.statisticsNames.count
+    // Plain buffers, as in CommandStatistics.swift: counting costs a few stores, with no
+    // copy-on-write or exclusivity checks. A command's latency buckets are allocated at its first call.
+    private let calls: UnsafeMutablePointer<Int>
+    private let microseconds: UnsafeMutablePointer<Int>
+    private let rejected: UnsafeMutablePointer<Int>
+    private let failed: UnsafeMutablePointer<Int>
+    /// Per slot, `bucketCount` log-linear buckets of microseconds (``bucket(_:)``), or nil before its first call.
+    private let latency: UnsafeMutablePointer<UnsafeMutablePointer<UInt32>?>
+    /// Error replies per code (`ERR`, `WRONGTYPE`, …).
+    @exclusivity(unchecked) private var errors: [String: Int] = [:]
+
+    public init() {
+        func zeroed(_ count: Int) -> UnsafeMutablePointer<Int> {
+            let p = UnsafeMutablePointer<Int>.allocate(capacity: count)
+            p.initialize(repeating: 0, count: count)
+            return p
+        }
+        self.calls = zeroed(self.slotCount)
+        self.microseconds = zeroed(self.slotCount)
+        self.rejected = zeroed(self.slotCount)
+        self.failed = zeroed(self.slotCount)
+        self.latency = .allocate(capacity: self.slotCount)
+        self.latency.initialize(repeating: nil, count: self.slotCount)
     }
 
-    private var counters = [Counters](repeating: Counters(), count: CommandTable.statisticsNames.count)
-    /// Error replies per code (`ERR`, `WRONGTYPE`, …).
-    private var errors: [String: Int] = [:]
+    deinit {
+        for p in [self.calls, self.microseconds, self.rejected, self.failed] { p.deallocate() }
+        for slot in 0..<self.slotCount { self.latency[slot]?.deallocate() }
+        self.latency.deallocate()
+    }
 
-    public init() {}
+    /// A slot's latency buckets, allocated (zeroed) at its first call.
+    @inline(never)
+    private func makeHistogram(_ slot: Int) -> UnsafeMutablePointer<UInt32> {
+        let p = UnsafeMutablePointer<UInt32>.allocate(capacity: Self.bucketCount)
+        p.initialize(repeating: 0, count: Self.bucketCount)
+        self.latency[slot] = p
+        return p
+    }
 
     /// One command's outcome. `slot` is its statistics slot; a request naming no command has
     /// none and only counts its error.
     @inline(__always)
     func record(slot: Int, microseconds: Int, rejected: Bool, failed: Bool) {
         if rejected {
-            self.counters[slot].rejected &+= 1
+            self.rejected[slot] &+= 1
             return
         }
-        self.counters[slot].calls &+= 1
-        self.counters[slot].microseconds &+= microseconds
-        if failed { self.counters[slot].failed &+= 1 }
-        if self.counters[slot].latency.isEmpty {
-            self.counters[slot].latency = [UInt32](repeating: 0, count: Self.bucketCount)
-        }
-        self.counters[slot].latency[Self.bucket(microseconds)] &+= 1
+        self.calls[slot] &+= 1
+        self.microseconds[slot] &+= microseconds
+        if failed { self.failed[slot] &+= 1 }
+        let histogram = self.latency[slot] ?? self.makeHistogram(slot)
+        histogram[Self.bucket(microseconds)] &+= 1
     }
 
     /// One error reply with `code`. Redis stops adding codes past 128 distinct ones.
@@ -51,7 +75,8 @@ public final class InfoStatistics {
 
     /// CONFIG RESETSTAT.
     public func reset() {
-        self.counters = [Counters](repeating: Counters(), count: self.counters.count)
+        for p in [self.calls, self.microseconds, self.rejected, self.failed] { p.update(repeating: 0, count: self.slotCount) }
+        for slot in 0..<self.slotCount { self.latency[slot]?.update(repeating: 0, count: Self.bucketCount) }
         self.errors = [:]
     }
 
@@ -76,13 +101,13 @@ public final class InfoStatistics {
 
     /// `# Commandstats` lines, in table order.
     func appendCommandStats(to text: inout [UInt8]) {
-        for (slot, name) in CommandTable.statisticsNames.enumerated() where slot < self.counters.count - 1 {
-            let c = self.counters[slot]
-            guard c.calls > 0 || c.rejected > 0 || c.failed > 0 else { continue }
-            let perCall = c.calls == 0 ? 0 : Double(c.microseconds) / Double(c.calls)
-            text.append(contentsOf: "cmdstat_\(name):calls=\(c.calls),usec=\(c.microseconds),".utf8)
+        for (slot, name) in CommandTable.statisticsNames.enumerated() where slot < self.slotCount - 1 {
+            let (calls, usec, rejected, failed) = (self.calls[slot], self.microseconds[slot], self.rejected[slot], self.failed[slot])
+            guard calls > 0 || rejected > 0 || failed > 0 else { continue }
+            let perCall = calls == 0 ? 0 : Double(usec) / Double(calls)
+            text.append(contentsOf: "cmdstat_\(name):calls=\(calls),usec=\(usec),".utf8)
             text.append(contentsOf: "usec_per_call=\(Self.fixed(perCall, decimals: 2)),".utf8)
-            text.append(contentsOf: "rejected_calls=\(c.rejected),failed_calls=\(c.failed)\r\n".utf8)
+            text.append(contentsOf: "rejected_calls=\(rejected),failed_calls=\(failed)\r\n".utf8)
         }
     }
 
@@ -96,9 +121,9 @@ public final class InfoStatistics {
     /// `# Latencystats` lines: p50, p99 and p99.9 of each command that ran (Redis's default
     /// `latency-tracking-info-percentiles`), in microseconds.
     func appendLatencyStats(to text: inout [UInt8]) {
-        for (slot, name) in CommandTable.statisticsNames.enumerated() where slot < self.counters.count - 1 {
-            let histogram = self.counters[slot].latency
-            guard !histogram.isEmpty else { continue }
+        for (slot, name) in CommandTable.statisticsNames.enumerated() where slot < self.slotCount - 1 {
+            guard self.calls[slot] > 0, let buckets = self.latency[slot] else { continue }
+            let histogram = UnsafeBufferPointer(start: buckets, count: Self.bucketCount)
             let total = histogram.reduce(0) { $0 + Int($1) }
             func percentile(_ p: Double) -> String {
                 let rank = max(1, Int((p / 100 * Double(total)).rounded(.up)))
