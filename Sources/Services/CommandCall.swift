@@ -41,11 +41,11 @@ struct CommandCall {
     var lastCommand: StaticString?
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
-    /// How long the last request took, in microseconds, and when it ended (SLOWLOG).
-    var lastElapsed = 0
-    var lastEnd = (seconds: 0, microseconds: 0)
-    /// Set by dispatch when it refused a command before running it (INFO `rejected_calls`).
+    /// The last request's statistics slot (-1: MULTI queued it), whether dispatch refused it
+    /// before running it (INFO `rejected_calls`), and whether it answered an error.
+    var lastSlot = -1
     var rejected = false
+    var lastFailed = false
 
     init(
         context: CommandContext, client: ClientState, reply: ReplyWriter,

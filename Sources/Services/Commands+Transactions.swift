@@ -44,11 +44,17 @@ extension Commands {
         let store = call.store
         store.atomically {
             for i in 0..<transaction.count {
+                let start = call.now()
                 CommandTable.execute(
                     transaction.arguments(i), on: .resp, names: CommandTable.respNames, maxValueBytes: call.maxValueBytes,
                     call: &call)
+                let end = call.now()
+                CommandTable.recordInfo(
+                    call, microseconds: (end.seconds - start.seconds) * 1_000_000 + end.microseconds - start.microseconds)
             }
         }
+        // EXEC itself ran (its own execute records its slot once this returns).
+        call.rejected = false
         call.memoryLimited = memoryLimited
         if memoryLimited { call.control.settleMemory() }
     }

@@ -175,7 +175,7 @@ public struct KVSession {
         call.memoryLimited = shared.maxMemoryBytes > 0
         call.statistics = shared.commandStatistics?.recorder
         call.intercepting = !client.authenticated || client.transaction != nil || call.monitoring || call.memoryLimited
-        let (names, maxValueBytes) = (state.names, state.maxValueBytes)
+        let (names, maxValueBytes, now) = (state.names, state.maxValueBytes, state.now)
         let slowLog = shared.slowLog
         defer { Self.endBatch(&state, call, context: context) }
         while true {
@@ -191,13 +191,15 @@ public struct KVSession {
                 state.closed = true
                 return .close
             case .request(let arguments):
-                // SLOWLOG: every command timed, as Redis does (execute times it for INFO commandstats).
+                // Every command timed, as Redis does: INFO commandstats and latencystats, SLOWLOG.
+                let start = now()
                 CommandTable.execute(
                     arguments, on: Framer.wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+                let end = now()
+                let elapsed = (end.seconds - start.seconds) &* 1_000_000 &+ end.microseconds &- start.microseconds
+                CommandTable.recordInfo(call, microseconds: elapsed)
                 let threshold = slowLog.thresholdMicroseconds
-                if threshold >= 0 && call.lastElapsed >= threshold {
-                    Self.logSlow(arguments, call.lastElapsed, call.lastEnd, &call)
-                }
+                if threshold >= 0 && elapsed >= threshold { Self.logSlow(arguments, elapsed, end, &call) }
                 if call.closeAfterReply {
                     state.closed = true
                     return .close
