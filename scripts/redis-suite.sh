@@ -87,7 +87,9 @@ start_server() {
         mkfifo "$work/out-$2"
         # The resp port (Redis's protocol only, inline requests included) where the binary has it.
         local service=kv
-        if "$binary" --help 2>&1 | grep -q -- --resp-port; then service=resp; fi
+        local help
+        help=$("$binary" --help 2>&1 || true)
+        case $help in *--resp-port*) service=resp ;; esac
         "$binary" --kv-port off "--$service-port" 0 --echo-port off --time-port off --file-port off --data-dir "$data" \
             --fsync no --idle-timeout 0 --log-level error > "$work/out-$2" 2> "$work/server-$2.log" &
         pid=$!
