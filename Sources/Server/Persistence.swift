@@ -123,6 +123,10 @@ final class Persistence {
             }
             self.closeIfIdle()
         }
+        // The store holds the rotation (and appends) until a sync has covered the log's written records,
+        // under every policy (Journal.swift, holdingForRotation): under `everysec` and `no` nothing else
+        // would start that sync soon.
+        if case .holdingForRotation = self.store.journal.state { self.groupCommit.startSync() }
     }
 
     // MARK: Shutdown

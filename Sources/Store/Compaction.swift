@@ -27,10 +27,6 @@ public struct CompactionJob: Sendable {
     let clock: @Sendable () -> Int64
     /// The live key count when the log was rotated (the snapshot leaves out keys expired by then).
     public let keyCount: Int
-    /// The segment just rotated, when its last records were written but not yet synced (`everysec`,
-    /// `no`): ``run()`` syncs it first, off the loop thread, so the snapshot never rests on records a
-    /// power cut could take back while later ones survive.
-    var segmentToSync: String? = nil
     /// Values from this many bytes are copied from the files into the snapshot, never held in memory
     /// (DiskValues.swift): ``DurableStore/Configuration/diskValueThresholdBytes``.
     var diskValueThreshold = DurableStore.Configuration.defaultDiskValueThreshold
@@ -64,26 +60,6 @@ public struct CompactionJob: Sendable {
             }
         }
         do throws(StoreError) {
-            if let name = self.segmentToSync {
-                let path = self.directory + "/" + name
-                let segment: CInt
-                do {
-                    segment = try self.io.open(path, O_RDONLY, 0)
-                } catch {
-                    throw StoreError(operation: "open", path: path, errno: error)
-                }
-                defer { self.io.close(segment) }
-                // Under `no` or `everysec` most of the segment may still be dirty: its writeback is
-                // started a piece at a time (PageCache.swift) before the sync waits for it.
-                if let size = try? self.io.fileSize(segment) {
-                    PageCache.startWriteback(segment, from: 0, to: size, io: self.io)
-                }
-                do {
-                    try self.io.fdatasync(segment)
-                } catch {
-                    throw StoreError(operation: "fdatasync", path: path, errno: error)
-                }
-            }
             let keyspace: Keyspace
             var diskValues: DiskValues?
             defer { diskValues?.close(io: self.io) }
@@ -193,15 +169,15 @@ extension DurableStore {
     /// a new empty `database.wal`, and notes the segments the snapshot is to cover. Nothing is synced here:
     /// the directory's new entries are synced by the next ``SyncJob`` before any record of the new log is
     /// acknowledged under `always` (or by the compaction's own directory fsync), and records written but not
-    /// yet synced are left to a sync off this thread (see below). Mutations still buffered go to the new log.
+    /// yet synced wait for a sync off this thread first (see below). Mutations still buffered go to the new log.
     /// The live keyspace is neither copied nor captured: the job rebuilds the state from those files (see
     /// ``CompactionJob``).
     ///
-    /// Under `always`, records written and not yet synced wait for their sync: the rotation would put them
-    /// in a segment a failed sync could not cut back, so this returns nil and holds further appends until
-    /// that sync (in flight or the next) has covered the log (``Journal/State/holdingForRotation(syncing:)``);
-    /// the call after it rotates. Under `everysec` and `no` nothing waits for them: the job syncs the
-    /// segment on its own thread before reading it.
+    /// Under every policy, records written and not yet synced wait for their sync: this returns nil and
+    /// holds further appends until that sync (in flight or the next: the caller starts one) has covered
+    /// the log (``Journal/State/holdingForRotation(syncing:)``); the call after it rotates. So the segment
+    /// is durable, whole, before its rename, and no record of the new log can reach the disk before the
+    /// segment's last one (under `always`, too, no segment holds a record a failed sync would refuse).
     /// - Returns: the job to run on another thread, then to pass to ``finishCompaction(_:result:)``; nil
     ///   when a compaction or a ``SyncJob`` is in flight or the log waits for its sync (call again after
     ///   ``completeSync(_:result:)``).
@@ -214,9 +190,7 @@ extension DurableStore {
             return nil
         }
         if case .unusable = self.journal.state { return nil }
-        guard let segmentNeedsSync = try self.journal.prepareRotation(policy: self.configuration.fsync) else {
-            return nil
-        }
+        guard try self.journal.prepareRotation() else { return nil }
         let segment = max(self.compaction.segments.last ?? 0, self.compaction.coveredSegments) + 1
         let segmentName = WriteAheadLog.segmentPrefix + String(segment)
         try self.journal.rotate(to: self.directory + "/" + segmentName)
@@ -225,11 +199,8 @@ extension DurableStore {
         self.compaction.startedNanoseconds = Self.monotonicNanoseconds()
         self.compaction.startBytes = self.keyspace.usedBytes
         try self.io.compactionStep(.rotated)
-        // Synced on the job's thread before it reads the segment: syncing up to 64 MiB of dirty pages
-        // here would hold the loop for the whole writeback at every compaction.
         return CompactionJob(directory: self.directory, segments: self.compaction.segments, io: self.io,
                              clock: self.configuration.clock, keyCount: self.keyspace.count,
-                             segmentToSync: segmentNeedsSync ? segmentName : nil,
                              diskValueThreshold: self.configuration.diskValueThresholdBytes)
     }
 

@@ -529,13 +529,15 @@ public final class DurableStore {
             self.io.close(self.directoryFD)
         }
         self.unreportedFailure = nil
+        // A failed sync under `everysec`/`no` may have cost the log acknowledged records: memory covers it.
+        let rewrite = self.journal.reopenForRewrite()
         if case .failed(_, let error) = self.settle(self.journal.flush(policy: self.configuration.fsync)) {
             throw error
         }
         let compacts = switch compacting {
-        case .withinBudget: self.closingCompactionIsWorthIt()
-        case .always: self.journal.log.size > 0 || !self.compaction.segments.isEmpty
-        case .never: false
+        case .withinBudget: rewrite || self.closingCompactionIsWorthIt()
+        case .always: rewrite || self.journal.log.size > 0 || !self.compaction.segments.isEmpty
+        case .never: rewrite
         }
         try self.journal.redoCutBack()
         // Synced here, the loop having stopped: then a compaction rotates with nothing left to wait for.

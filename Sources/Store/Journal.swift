@@ -76,10 +76,12 @@ public final class Journal {
         case idle
         /// A ``SyncJob`` covering every record through `through` is in flight.
         case syncing(through: UInt64)
-        /// Under `always`, a compaction waits to rotate the log until the records written to it are
-        /// synced (rotating would put them in a segment a failed sync could not cut back, and syncing them
-        /// on the loop thread would hold it for a whole fdatasync): new records stay in the buffer, as they
-        /// would for the sync anyway. `syncing` is the sync in flight meanwhile, if any.
+        /// A compaction waits to rotate the log until the records written to it are synced, under every
+        /// policy: under `always` rotating would put them in a segment a failed sync could not cut back;
+        /// under every policy a record of the new log could reach the disk before the segment's unsynced
+        /// tail, and a power cut would leave later writes without earlier ones. Syncing on the loop thread
+        /// would hold it for a whole fdatasync, so new records stay in the buffer meanwhile (their replies
+        /// wait, as they would for the sync under `always`). `syncing` is the sync in flight, if any.
         case holdingForRotation(syncing: UInt64?)
         /// Cutting the log back after a failed write or sync failed: it must be cut to `at` bytes before
         /// anything else is appended, and no sync starts until then (it would make a partial frame
@@ -180,6 +182,10 @@ public final class Journal {
     /// acknowledged only once its name survives a power cut), or the compaction's own directory fsync.
     private(set) var directoryUnsynced = false
 
+    /// A sync failed under `everysec` or `no`: records acknowledged since the last good sync may never reach
+    /// the disk. The log is unusable until ``reopenForRewrite()``.
+    private(set) var lostUnsyncedRecords = false
+
     private(set) var fsyncs = 0
     private(set) var fsyncFailures = 0
     private(set) var writeFailures = 0
@@ -243,7 +249,7 @@ public final class Journal {
     /// Writes the buffer unless a compaction holds appends for a sync (see ``State/holdingForRotation(syncing:)``).
     func write(policy: FsyncPolicy) -> Failure? {
         if case .holdingForRotation(let syncing) = self.state {
-            if policy == .always && self.log.size > self.syncedOffset { return nil }
+            if self.log.size > self.syncedOffset { return nil }
             self.state = syncing.map { .syncing(through: $0) } ?? .idle
         }
         return self.flush(policy: policy)
@@ -264,7 +270,7 @@ public final class Journal {
         var failure: StoreError?
         if case .mustTruncate(let target, let syncing) = self.state {
             do {
-                try self.log.truncate(to: target, io: self.io)
+                try self.cutBack(to: target)
                 self.state = syncing.map { .syncing(through: $0) } ?? .idle
             } catch {
                 failure = error
@@ -286,7 +292,7 @@ public final class Journal {
             if case .mustTruncate = self.state {
             } else {
                 do {
-                    try self.log.truncate(to: self.log.size, io: self.io)
+                    try self.cutBack(to: self.log.size)
                 } catch {
                     self.state = .mustTruncate(at: self.log.size, syncing: self.state.syncInFlight)
                 }
@@ -302,6 +308,18 @@ public final class Journal {
             self.pending.pointee.sequences.durable = self.pending.pointee.sequences.written
         }
         return nil
+    }
+
+    /// Cuts the log back to `length` and makes the cut durable before anything else happens: the records
+    /// past it were (or are about to be) answered with an error, and a power cut must not bring them back,
+    /// as it could while the cut is only in the page cache. Failure paths only: one fdatasync each.
+    private func cutBack(to length: Int) throws(StoreError) {
+        try self.log.truncate(to: length, io: self.io)
+        do {
+            try self.io.fdatasync(self.log.fd)
+        } catch {
+            throw StoreError(operation: "fdatasync", path: self.log.path, errno: error, detail: "after cutting it to \(length) bytes")
+        }
     }
 
     private func clearBuffer() {
@@ -342,7 +360,17 @@ public final class Journal {
             self.fsyncFailures += 1
             self.lastFailure = error
             guard policy == .always else {
-                self.logger.info("log fdatasync failed", metadata: ["store.error": "\(error)"])
+                // The records written since the last good sync were acknowledged, and the kernel may have
+                // dropped their pages: no later sync can vouch for them, and records written after them
+                // would make a history with a hole after a power cut. Writes are refused from here on;
+                // the clean stop writes the state from memory (DurableStore.close).
+                self.logger.error("log fdatasync failed; refusing writes until a restart",
+                                  metadata: ["store.error": "\(error)"])
+                self.lostUnsyncedRecords = true
+                self.state = .unusable(StoreError(
+                    operation: error.operation, path: error.path, errno: error.errno,
+                    detail: "acknowledged writes since the last good sync may not be on disk; writes are refused "
+                        + "until a clean restart writes them from memory"))
                 return nil
             }
             return self.failUnsynced(error)
@@ -358,7 +386,7 @@ public final class Journal {
         self.pending.pointee.sequences.written = synced
         self.records = self.syncedRecords
         do {
-            try self.log.truncate(to: self.syncedOffset, io: self.io)
+            try self.cutBack(to: self.syncedOffset)
             if case .mustTruncate = self.state { self.state = .idle }
         } catch {
             self.state = .mustTruncate(at: self.syncedOffset, syncing: nil)
@@ -383,7 +411,7 @@ public final class Journal {
     /// failed too): a sync, or a close that leaves the file as it is, would bring them back at the next start.
     func redoCutBack() throws(StoreError) {
         guard case .mustTruncate(let target, nil) = self.state else { return }
-        try self.log.truncate(to: target, io: self.io)
+        try self.cutBack(to: target)
         self.state = .idle
     }
 
@@ -406,6 +434,17 @@ public final class Journal {
                         policy: policy)
     }
 
+    /// After ``lostUnsyncedRecords``, for the clean stop only: the log takes writes again (the buffer's last
+    /// records, then a rotation), so the stop can rotate it into a segment and cover it with a snapshot
+    /// written from memory, which holds every acknowledged write.
+    /// - Returns: whether it did (the stop must then compact).
+    func reopenForRewrite() -> Bool {
+        guard self.lostUnsyncedRecords, case .unusable = self.state else { return false }
+        self.lostUnsyncedRecords = false
+        self.state = .idle
+        return true
+    }
+
     /// Away from `always`: everything written so far is durable at once, as under the new policy it would
     /// have been when written.
     func markWrittenDurable() {
@@ -415,36 +454,30 @@ public final class Journal {
     // MARK: - Rotation
 
     /// Gets the log ready to be rotated (no sync in flight, not unusable): cuts it back if it must be, and
-    /// deals with records written but not yet synced.
-    /// - Returns: nil when the rotation must wait (`always`: the records wait for their sync, and appends
-    ///   are held until it has covered the log); true when the rotated segment must be synced by the
-    ///   compaction job before it reads it (`everysec`, `no`: those records count as synced from here);
-    ///   false when nothing is unsynced.
+    /// makes the rotation wait for a sync of records written but not yet synced, under every policy (see
+    /// ``State/holdingForRotation(syncing:)``): so the segment is durable, whole, before its rename is and
+    /// before any record of the new log is written.
+    /// - Returns: false when the rotation must wait (appends are held until a sync, in flight or the next,
+    ///   has covered the log); true when it may rotate now.
     /// - Throws: ``StoreError`` when the log could not be cut back.
-    func prepareRotation(policy: FsyncPolicy) throws(StoreError) -> Bool? {
+    func prepareRotation() throws(StoreError) -> Bool {
         precondition(!self.state.isSyncing, "rotation with a sync in flight")
         if case .mustTruncate(let target, _) = self.state {
             // Records past `target` were rolled back: they must not be rotated into a segment the snapshot
             // and recovery would replay.
-            try self.log.truncate(to: target, io: self.io)
+            try self.cutBack(to: target)
             self.state = .idle
         }
         guard self.log.size > self.syncedOffset else {
             if case .holdingForRotation = self.state { self.state = .idle }
-            return false
+            return true
         }
-        if policy == .always {
-            if case .holdingForRotation = self.state {
-            } else {
-                self.state = .holdingForRotation(syncing: nil)
-                self.logger.debug("compaction waits for the log's sync before rotating it")
-            }
-            return nil
+        if case .holdingForRotation = self.state {
+        } else {
+            self.state = .holdingForRotation(syncing: nil)
+            self.logger.debug("compaction waits for the log's sync before rotating it")
         }
-        if case .holdingForRotation = self.state { self.state = .idle }
-        self.markSynced(sequence: self.pending.pointee.sequences.written, offset: self.log.size, records: self.records,
-                        policy: policy)
-        return true
+        return false
     }
 
     /// Renames the log to `segmentPath` and switches to a new empty `database.wal`, or leaves everything

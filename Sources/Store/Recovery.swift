@@ -79,8 +79,8 @@ struct Recovery {
 
         let keyspace = Keyspace()
         keyspace.lruClock = configuration.initialLRUClock  // recovered keys count as accessed at start
-        let covered = try Self.loadDurableState(directory: directory, segments: segments, io: io, into: keyspace,
-                                                logger: logger)
+        let loaded = try Self.loadDurableState(directory: directory, segments: segments, io: io, into: keyspace,
+                                               logger: logger)
 
         let walPath = directory + "/" + WriteAheadLog.fileName
         var log = try WriteAheadLog.open(path: walPath, io: io)
@@ -91,13 +91,17 @@ struct Recovery {
         if !names.contains(WriteAheadLog.fileName) {
             try Self.syncDirectory(directory, io: io)  // the new log's name must survive a power cut
         }
-        let replayed = try WriteAheadLog.replay(path: walPath, fd: log.fd, io: io, isLast: true) { record in
+        let replayed = try WriteAheadLog.replay(path: walPath, fd: log.fd, io: io) { record in
             Self.apply(record, to: keyspace)
+        }
+        if let torn = loaded.tornSegment {
+            if replayed.records > 0 { throw torn.gap(before: walPath) }
+            try torn.cutBack(io: io)
         }
         let dropped = Self.dropExpired(keyspace, now: configuration.clock())
         if replayed.tornBytes > 0 {
             logger.warning(
-                "dropping a torn record at the end of the log (crash during an append)",
+                "dropping the torn, unsynced tail of the log (a crash or power cut during an append)",
                 metadata: [
                     "store.path": "\(walPath)", "store.offset": "\(replayed.validBytes)",
                     "store.dropped_bytes": "\(replayed.tornBytes)",
@@ -120,7 +124,7 @@ struct Recovery {
                 "store.expired_at_load": "\(dropped)",
             ])
         return Recovery(directoryFD: directoryFD, keyspace: keyspace, log: log, records: replayed.records,
-                        segments: segments, coveredSegments: covered)
+                        segments: segments, coveredSegments: loaded.covered)
     }
 
     /// Loads `database.txt` and replays the rotated `segments` in order into `keyspace`, deadlines kept.
@@ -133,13 +137,18 @@ struct Recovery {
     /// crash between the snapshot's rename and the segments' deletion. Replaying it again would be wrong:
     /// set, delete and clear are idempotent, but RENAME and COPY (kinds 10, 11) are not. A snapshot
     /// without the line (an older server's, or hand-written) covers none: every segment replays.
-    /// - Returns: the snapshot's `#!segments` number (0 without one).
+    ///
+    /// A segment may end in a torn tail only as the last file holding records (a power cut before its
+    /// tail was synced, left by a server that rotated unsynced records): it is dropped with a warning. A
+    /// torn tail followed by records in a later segment would be a gap in the history: refused.
+    /// - Returns: the snapshot's `#!segments` number (0 without one), and the segment with a torn tail.
     @discardableResult
     static func loadDurableState(
         directory: String, segments: [Int], io: StoreIO, into keyspace: Keyspace, logger: Logger?,
         diskValues: DiskValues? = nil
-    ) throws(StoreError) -> Int {
+    ) throws(StoreError) -> (covered: Int, tornSegment: TornSegment?) {
         var covered = 0
+        var tornSegment: TornSegment?
         _ = try Snapshot.load(path: directory + "/" + Snapshot.fileName, io: io, into: keyspace, diskValues: diskValues,
                               coveredSegments: &covered)
         var pace = CPUYield()
@@ -171,15 +180,51 @@ struct Recovery {
                     })
             } else {
                 defer { io.close(fd) }
-                replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io, isLast: false) { record in
+                replayed = try WriteAheadLog.replay(path: path, fd: fd, io: io) { record in
                     pace.tick()
                     Self.apply(record, to: keyspace)
                 }
             }
+            if let tornSegment, replayed.records > 0 { throw tornSegment.gap(before: path) }
+            if replayed.tornBytes > 0 {
+                tornSegment = TornSegment(path: path, offset: replayed.validBytes, bytes: replayed.tornBytes)
+                logger?.warning("dropping the torn, unsynced tail of a rotated log segment (a power cut before it was synced)",
+                                metadata: ["store.path": "\(path)", "store.offset": "\(replayed.validBytes)",
+                                           "store.dropped_bytes": "\(replayed.tornBytes)"])
+            }
             logger?.info("replayed rotated log segment",
                          metadata: ["store.path": "\(path)", "store.records": "\(replayed.records)"])
         }
-        return covered
+        return (covered, tornSegment)
+    }
+
+    /// A rotated segment whose tail was torn (WriteAheadLog.swift, the torn-tail rule).
+    struct TornSegment {
+        let path: String
+        /// Its valid bytes.
+        let offset: Int
+        let bytes: Int
+
+        /// The refusal when `later` holds records after the torn tail.
+        func gap(before later: String) -> StoreError {
+            StoreError(operation: "corrupt log record in", path: self.path,
+                       detail: "at byte offset \(self.offset): a torn tail of \(self.bytes) bytes, and \(later) holds "
+                           + "later records (a gap in the log's history); refusing to start (move the later files "
+                           + "aside to recover up to that point by hand)")
+        }
+
+        /// Cuts the segment back to its valid bytes, durably, so a later start finds it whole whatever the
+        /// log holds by then.
+        func cutBack(io: StoreIO) throws(StoreError) {
+            do {
+                let fd = try io.open(self.path, O_WRONLY, 0)
+                defer { io.close(fd) }
+                try io.ftruncate(fd, self.offset)
+                try io.fdatasync(fd)
+            } catch {
+                throw StoreError(operation: "cut back", path: self.path, errno: error, detail: "to \(self.offset) bytes")
+            }
+        }
     }
 
     /// Applies one replayed record: the one dispatch over record kinds, for recovery and compaction alike

@@ -17,7 +17,7 @@ struct WriteAheadLog {
     /// Bytes in the file, always at a frame boundary.
     private(set) var size: Int
 
-    /// Opens (creating if needed) the log for appending. Does not read it: see ``replay(path:fd:io:isLast:logger:apply:)``.
+    /// Opens (creating if needed) the log for appending. Does not read it: see ``replay(path:fd:io:apply:)``.
     static func open(path: String, io: StoreIO) throws(StoreError) -> WriteAheadLog {
         do {
             let fd = try io.open(path, O_RDWR | O_CREAT | O_APPEND, 0o644)
@@ -65,7 +65,7 @@ struct WriteAheadLog {
 
     // MARK: - Replay
 
-    /// What ``replay(path:fd:io:isLast:logger:apply:)`` found.
+    /// What ``replay(path:fd:io:apply:)`` found.
     struct ReplayResult {
         /// Bytes of valid frames from the start of the file.
         var validBytes: Int
@@ -75,7 +75,7 @@ struct WriteAheadLog {
         var tornBytes: Int
     }
 
-    /// A set record whose value ``replay(path:fd:io:isLast:leavingOnDiskFrom:onDisk:apply:)`` checked but
+    /// A set record whose value ``replay(path:fd:io:leavingOnDiskFrom:onDisk:apply:)`` checked but
     /// did not read into memory: its value is `valueLength` bytes at `valueOffset` of the file.
     struct OnDiskSet {
         let key: UnsafeRawBufferPointer
@@ -85,34 +85,38 @@ struct WriteAheadLog {
         let valueLength: Int
     }
 
-    /// As ``replay(path:fd:io:isLast:apply:)``, but a top-level set record whose payload is at least
+    /// As ``replay(path:fd:io:apply:)``, but a top-level set record whose payload is at least
     /// `threshold` bytes is checked a megabyte at a time and handed to `onDisk` instead of `apply`, so
     /// memory stays at the read buffer whatever the record's size (compaction: see DiskValues.swift).
-    /// Only for a rotated segment (`isLast` false): a record cut short is corruption there, never a tail.
+    /// Only for a rotated segment: such a record cut short is refused, never taken for a torn tail.
     static func replay(
         path: String, fd: CInt, io: StoreIO, leavingOnDiskFrom threshold: Int, onDisk: (OnDiskSet) -> Void,
         apply: (Record.View) -> Void
     ) throws(StoreError) -> ReplayResult {
-        try Self.replay(path: path, fd: fd, io: io, isLast: false, threshold: threshold, onDisk: onDisk, apply: apply)
+        try Self.replay(path: path, fd: fd, io: io, threshold: threshold, onDisk: onDisk, apply: apply)
     }
 
     /// Reads the log file `fd` from offset 0 in 1 MiB chunks, calling `apply` for each valid record (a view
     /// into the read buffer, valid only during the call).
     ///
-    /// The torn-tail rule: in the last log file (`isLast`), a bad frame that reaches the end of the file
-    /// (its declared end is at or past EOF, or the rest of the file is all zero bytes, as a crashed append
-    /// on some filesystems leaves) is a torn append: it is reported in `tornBytes` for the caller to cut.
-    /// Anything else is corruption. A corrupt length field that points past EOF is indistinguishable
-    /// from a torn append; that is the limit of a length-prefixed format without a block structure.
+    /// The torn-tail rule tells data a power cut or crash left unsynced from damage to data a sync made
+    /// durable (docs/file-formats.md "Recovery"). A bad frame is a torn tail when the file ends inside it or
+    /// right at its end (an append cut short), or when it covers a sector that reads as zeros (a page or
+    /// sector that never reached the disk, whatever persisted after it): everything from it to the end of
+    /// the file is unsynced, and is reported in `tornBytes` for the caller to drop. Any other bad frame is
+    /// corruption. Segments follow the same rule; whether a torn tail may be dropped there depends on what
+    /// later files hold, which the caller knows (Recovery.swift). A corrupt length field that points past
+    /// EOF is indistinguishable from a torn append, and damage that zeroes a whole sector of synced data
+    /// from a hole: that is the limit of a length-prefixed format without sync marks.
     /// - Throws: ``StoreError`` naming `path` and the byte offset of the bad record.
     static func replay(
-        path: String, fd: CInt, io: StoreIO, isLast: Bool, apply: (Record.View) -> Void
+        path: String, fd: CInt, io: StoreIO, apply: (Record.View) -> Void
     ) throws(StoreError) -> ReplayResult {
-        try Self.replay(path: path, fd: fd, io: io, isLast: isLast, threshold: nil, onDisk: { _ in }, apply: apply)
+        try Self.replay(path: path, fd: fd, io: io, threshold: nil, onDisk: { _ in }, apply: apply)
     }
 
     private static func replay(
-        path: String, fd: CInt, io: StoreIO, isLast: Bool, threshold: Int?, onDisk: (OnDiskSet) -> Void,
+        path: String, fd: CInt, io: StoreIO, threshold: Int?, onDisk: (OnDiskSet) -> Void,
         apply: (Record.View) -> Void
     ) throws(StoreError) -> ReplayResult {
         var capacity = 1 << 20
@@ -164,10 +168,7 @@ struct WriteAheadLog {
                         if available.isEmpty {
                             return ReplayResult(validBytes: consumed + start, records: records, tornBytes: 0)
                         }
-                        guard isLast else {
-                            throw Self.corruption(path: path, offset: consumed + start,
-                                                  reason: "record cut short in a rotated segment")
-                        }
+                        // The file ends inside a frame: an append a crash or a power cut cut short.
                         return ReplayResult(validBytes: consumed + start, records: records, tornBytes: available.count)
                     }
                     break parsing
@@ -179,41 +180,29 @@ struct WriteAheadLog {
                                          + "(start a server that has this type)")
                 case .invalid(let reason):
                     let validBytes = consumed + start
-                    guard isLast else {
-                        throw Self.corruption(path: path, offset: validBytes, reason: reason)
-                    }
-                    if let frameEnd = Self.declaredFrameEnd(available) {
-                        // The frame is complete (decode reports an incomplete one as such): it is a torn
-                        // append only if nothing follows it. Read one byte past it to know.
-                        while !atEnd && filled - start <= frameEnd {
-                            if filled == capacity {
-                                Self.compact(&buffer, &filled, &start, &consumed, &capacity)
-                            }
-                            let count = try Self.read(fd, into: buffer + filled, count: capacity - filled, path: path, io: io)
-                            if count == 0 { atEnd = true } else { filled += count }
+                    // Judge the frame whole, with the rest of its last sector (or up to the end of the file).
+                    let frameEnd = Self.declaredFrameEnd(available) ?? Record.frameHeaderBytes
+                    let needed = (validBytes + frameEnd + Self.sectorBytes - 1) / Self.sectorBytes * Self.sectorBytes
+                        - validBytes
+                    while !atEnd && filled - start < needed {
+                        if filled == capacity {
+                            Self.compact(&buffer, &filled, &start, &consumed, &capacity)
                         }
-                        guard atEnd, filled - start == frameEnd else {
-                            throw Self.corruption(path: path, offset: validBytes, reason: reason)
-                        }
-                        return ReplayResult(validBytes: validBytes, records: records, tornBytes: frameEnd)
-                    }
-                    // An impossible length: forgivable only as an all-zero tail (a crash after the file
-                    // grew but before the data reached it). Check it chunk by chunk without keeping it.
-                    var tornBytes = 0
-                    while true {
-                        let rest = UnsafeRawBufferPointer(start: buffer + start, count: filled - start)
-                        guard rest.allSatisfy({ $0 == 0 }) else {
-                            throw Self.corruption(path: path, offset: validBytes, reason: reason)
-                        }
-                        tornBytes += rest.count
-                        if atEnd {
-                            return ReplayResult(validBytes: validBytes, records: records, tornBytes: tornBytes)
-                        }
-                        start = 0
-                        filled = 0
                         let count = try Self.read(fd, into: buffer + filled, count: capacity - filled, path: path, io: io)
                         if count == 0 { atEnd = true } else { filled += count }
                     }
+                    let judged = UnsafeRawBufferPointer(start: buffer + start, count: filled - start)
+                    let reachesEnd = atEnd && filled - start <= frameEnd
+                    guard reachesEnd || Self.coversZeroSector(judged, frameBytes: frameEnd, at: validBytes) else {
+                        throw Self.corruption(path: path, offset: validBytes, reason: reason)
+                    }
+                    // Unsynced from here on: everything to the end of the file is dropped. Counted, not kept.
+                    var tornBytes = filled - start
+                    while !atEnd {
+                        let count = try Self.read(fd, into: buffer, count: capacity, path: path, io: io)
+                        if count == 0 { atEnd = true } else { tornBytes += count }
+                    }
+                    return ReplayResult(validBytes: validBytes, records: records, tornBytes: tornBytes)
                 }
             }
             if atEnd {
@@ -287,6 +276,27 @@ struct WriteAheadLog {
                              valueOffset: fileOffset + Record.frameHeaderBytes + header.valueStart,
                              valueLength: header.payloadLength - header.valueStart))
         }
+    }
+
+    /// The unit a disk writes atomically, at best: a power cut leaves each one of an unsynced page old or new.
+    static let sectorBytes = 512
+
+    /// Whether the bad frame at the front of `bytes` (file offset `offset`, `frameBytes` long as its header
+    /// says, or its header alone when the length is impossible) covers a sector that reads as zeros from
+    /// the frame's start, or the sector's start, to the sector's end (or the end of the file; `bytes` holds
+    /// that much). Data a sync made durable never reads so; an unsynced page or sector a power cut did not
+    /// persist does (a hole), whatever persisted after it.
+    static func coversZeroSector(_ bytes: UnsafeRawBufferPointer, frameBytes: Int, at offset: Int) -> Bool {
+        var sector = offset - offset % Self.sectorBytes
+        while sector < offset + min(frameBytes, bytes.count) {
+            let from = max(offset, sector) - offset
+            let to = min(sector + Self.sectorBytes - offset, bytes.count)
+            if to > from && UnsafeRawBufferPointer(rebasing: bytes[from..<to]).allSatisfy({ $0 == 0 }) {
+                return true
+            }
+            sector += Self.sectorBytes
+        }
+        return false
     }
 
     /// The frame size a frame header declares, or nil when the header is missing or its length impossible.

@@ -56,48 +56,58 @@ final class CrashDriver {
     // MARK: Mutations
 
     func set(_ key: String, _ value: [UInt8]) throws {
-        let sequence = try self.store.set(value, forKey: bytes(key))
+        guard let sequence = self.refusable({ () throws(StoreError) in try self.store.set(value, forKey: bytes(key)) })
+        else { return }
         self.changed(key, .string(value), sequence: sequence)
     }
 
     func set(_ key: String, _ value: String) throws { try self.set(key, bytes(value)) }
 
     func delete(_ key: String) throws {
-        guard let sequence = try self.store.removeValue(forKey: bytes(key), now: self.now) else { return }
+        guard let sequence = self.refusable({ () throws(StoreError) in
+            try self.store.removeValue(forKey: bytes(key), now: self.now)
+        }) ?? nil else { return }
         self.changed(key, nil, sequence: sequence)
     }
 
     func add(member: String, toSet key: String) throws {
-        let write = try self.store.apply(ElementEffect(.add, bytes(member)), inverse: ElementEffect(.remove, bytes(member)),
-                                         to: bytes(key), type: .set, now: self.now)
-        guard case .changed(let sequence, _) = write else { return }
+        let write = self.refusable { () throws(StoreError) in
+            try self.store.apply(ElementEffect(.add, bytes(member)), inverse: ElementEffect(.remove, bytes(member)),
+                                 to: bytes(key), type: .set, now: self.now)
+        }
+        guard case .changed(let sequence, _)? = write else { return }
         var members: Set<[UInt8]> = if case .set(let old)? = self.model[key] { old } else { [] }
         members.insert(bytes(member))
         self.changed(key, .set(members), sequence: sequence)
     }
 
     func remove(member: String, fromSet key: String) throws {
-        let write = try self.store.apply(ElementEffect(.remove, bytes(member)), inverse: ElementEffect(.add, bytes(member)),
-                                         to: bytes(key), type: .set, now: self.now)
-        guard case .changed(let sequence, let removed) = write else { return }
+        let write = self.refusable { () throws(StoreError) in
+            try self.store.apply(ElementEffect(.remove, bytes(member)), inverse: ElementEffect(.add, bytes(member)),
+                                 to: bytes(key), type: .set, now: self.now)
+        }
+        guard case .changed(let sequence, let removed)? = write else { return }
         guard case .set(var members)? = self.model[key] else { preconditionFailure("model out of step") }
         members.remove(bytes(member))
         self.changed(key, removed ? nil : .set(members), sequence: sequence)
     }
 
     func push(_ item: String, toList key: String) throws {
-        let write = try self.store.apply(ElementEffect(.add, position: -1, bytes(item)),
-                                         inverse: ElementEffect(.remove, position: -1, bytes(item)),
-                                         to: bytes(key), type: .list, now: self.now)
-        guard case .changed(let sequence, _) = write else { return }
+        let write = self.refusable { () throws(StoreError) in
+            try self.store.apply(ElementEffect(.add, position: -1, bytes(item)),
+                                 inverse: ElementEffect(.remove, position: -1, bytes(item)),
+                                 to: bytes(key), type: .list, now: self.now)
+        }
+        guard case .changed(let sequence, _)? = write else { return }
         var items: [[UInt8]] = if case .list(let old)? = self.model[key] { old } else { [] }
         items.append(bytes(item))
         self.changed(key, .list(items), sequence: sequence)
     }
 
     func setWhole(_ key: String, members: [String]) throws {
-        let sequence = try self.store.setCollection(TestTypes.set(members.map(bytes)), forKey: bytes(key),
-                                                    deadline: nil, now: self.now)
+        guard let sequence = self.refusable({ () throws(StoreError) in
+            try self.store.setCollection(TestTypes.set(members.map(bytes)), forKey: bytes(key), deadline: nil, now: self.now)
+        }) else { return }
         self.changed(key, .set(Set(members.map(bytes))), sequence: sequence)
     }
 
@@ -111,6 +121,19 @@ final class CrashDriver {
         self.inGroup = false
         if self.history.last!.sequence != self.store.lastSequence {
             self.history.append(Entry(sequence: self.store.lastSequence, state: self.model))
+        }
+    }
+
+    /// Writes the store refused with an error (nothing changed, nothing logged).
+    private(set) var refusedWrites = 0
+
+    /// The store's answer, or nil when it refused the write with an error.
+    private func refusable<T>(_ call: () throws(StoreError) -> T) -> T? {
+        do {
+            return try call()
+        } catch {
+            self.refusedWrites += 1
+            return nil
         }
     }
 
@@ -153,6 +176,13 @@ final class CrashDriver {
         try meanwhile()
         self.store.finishCompaction(job, result: job.run())
         self.mark()
+    }
+
+    /// A clean stop: afterwards every write the store accepted must survive anything.
+    func close() throws {
+        try self.store.close()
+        self.recorder.mark(.acknowledged(self.store.lastSequence))
+        self.recorder.mark(.synced(self.store.lastSequence))
     }
 
     private func settle(_ outcome: WriteOutcome) {

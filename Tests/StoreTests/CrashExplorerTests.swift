@@ -88,6 +88,9 @@ import Testing
                     try driver.add(member: "blue", toSet: "tags")
                     driver.iterate(sync: true)
                 }
+                try driver.push("third", toList: "queue")
+                driver.iterate()
+                try driver.close()
             case .failedSync:
                 try driver.set("a", "1")
                 driver.iterate(sync: true)
@@ -100,6 +103,7 @@ import Testing
                 driver.iterate(sync: true)
                 try driver.set("d", "later")
                 driver.iterate(sync: true)
+                try driver.close()
             }
         }
     }

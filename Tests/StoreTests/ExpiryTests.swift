@@ -136,7 +136,7 @@ import Testing
             _ = try store.set(bytes("tab\tvalue"), forKey: bytes("plain"))
             #expect(store.writeBuffered() == .ok)
             clock.advance(by: 10)
-            let job = try #require(try store.beginCompaction())
+            let job = try #require(try startCompaction(store))
             store.finishCompaction(job, result: job.run())
             let text = String(decoding: readFile(directory + "/database.txt")!, as: UTF8.self)
             #expect(text.contains("session:9\talice\t@1900000000000\n"))

@@ -110,7 +110,7 @@ import Testing
                 #expect(store.completeSync(failing, result: failing.run()).failedSequences == 2...3)
                 faults.fdatasyncError.withLock { $0 = nil }
                 #expect(contents(store, keys: ["a", "refused-b", "refused-c"]) == ["a": "1", "refused-b": nil, "refused-c": nil])
-                let job = try #require(try store.beginCompaction())
+                let job = try #require(try startCompaction(store))
                 #expect(listing(directory).contains("database.wal.1"))
                 #expect(readFile(directory + "/database.wal") == [])
                 let segment = try #require(readFile(directory + "/database.wal.1"))

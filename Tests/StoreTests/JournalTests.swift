@@ -144,12 +144,13 @@ import Testing
                 }
                 #expect(offset > synced)
 
-                // The sync fails too; its own cut-back (to the last synced size) succeeds and supersedes.
+                // The sync fails too; its own cut-back (to the last synced size) succeeds and supersedes,
+                // but is not durable while fdatasync fails: it is made so before the next append.
                 faults.writeError.withLock { $0 = nil }
                 truncateError.withLock { $0 = nil }
                 faults.fdatasyncError.withLock { $0 = EIO }
                 #expect(store.completeSync(job, result: job.run()).failedSequences == 2...3)
-                #expect(store.journal.state == .idle)
+                #expect(store.journal.state == .mustTruncate(at: synced, syncing: nil))
                 #expect(readFile(directory + "/database.wal")!.count == synced)
 
                 faults.fdatasyncError.withLock { $0 = nil }

@@ -161,16 +161,25 @@ import Testing
         }
     }
 
-    @Test func aBadRecordAtTheEndOfARotatedSegmentIsCorruption() throws {
+    /// A rotated segment cut short (a power cut after its rename was durable and before its tail was):
+    /// dropped with a warning and cut back when nothing later holds records; refused, naming the segment
+    /// and offset, when the log holds later records (a gap in the history).
+    @Test(arguments: [false, true])
+    func aTornTailOfARotatedSegmentIsDroppedUnlessLaterRecordsFollow(laterRecords: Bool) throws {
         try withTemporaryDirectory { directory in
             let (lastStart, _) = try self.makeLog(in: directory, count: 3)
             let full = readFile(directory + "/database.wal")!
             writeFile(directory + "/database.wal.1", Array(full.dropLast()))
-            writeFile(directory + "/database.wal", [])
+            writeFile(directory + "/database.wal", laterRecords ? Array(full.prefix(lastStart)) : [])
+            let log = RecordingLog()
             do throws(StoreError) {
-                _ = try DurableStore(configuration: .test(directory))
-                Issue.record("opened a torn rotated segment")
+                let store = try DurableStore(configuration: .test(directory), logger: log.logger)
+                #expect(!laterRecords, "opened a torn rotated segment followed by later records")
+                #expect(store.count == 2)
+                #expect(log.warnings.count == 1, "\(log.warnings)")
+                #expect(readFile(directory + "/database.wal.1")!.count == lastStart)
             } catch {
+                #expect(laterRecords, "\(error)")
                 #expect(error.description.contains(directory + "/database.wal.1"), "\(error)")
                 #expect(error.description.contains("offset \(lastStart)"), "\(error)")
             }

@@ -49,6 +49,15 @@ func writeAndSync(_ store: DurableStore, sourceLocation: SourceLocation = #_sour
     #expect(store.completeSync(job, result: job.run()) == .ok, sourceLocation: sourceLocation)
 }
 
+/// Starts a compaction as the server does: when the store holds the rotation for a sync of the records
+/// written and not yet synced (under every policy), runs that sync, then asks again.
+func startCompaction(_ store: DurableStore, sourceLocation: SourceLocation = #_sourceLocation) throws -> CompactionJob? {
+    if let job = try store.beginCompaction() { return job }
+    guard case .holdingForRotation = store.journal.state, let sync = store.makeSyncJob() else { return nil }
+    #expect(store.completeSync(sync, result: sync.run()) == .ok, sourceLocation: sourceLocation)
+    return try store.beginCompaction()
+}
+
 /// The entry names in a directory, sorted.
 func listing(_ path: String) -> [String] {
     ((try? StoreIO.system.listDirectory(path)) ?? []).sorted()

@@ -86,14 +86,14 @@ import Testing
                 _ = try store.set(bytes("1"), forKey: bytes("a"))
                 sync()
                 // A first, complete compaction: `a = 1` is in database.txt only.
-                let first = try #require(try store.beginCompaction())
+                let first = try #require(try startCompaction(store))
                 store.finishCompaction(first, result: first.run())
                 if operation == "rename" { _ = try store.rename(bytes("a"), to: bytes("b"), now: 1) }
                 else { _ = try store.copy(bytes("a"), to: bytes("b"), now: 1) }
                 _ = try store.set(bytes("x"), forKey: bytes("a"))
                 sync()
                 faults.crashAt.withLock { $0 = step }
-                let crashing = try #require(try store.beginCompaction())
+                let crashing = try #require(try startCompaction(store))
                 store.finishCompaction(crashing, result: crashing.run())
             }
             let text = String(decoding: readFile(directory + "/database.txt") ?? [], as: UTF8.self)
@@ -103,7 +103,7 @@ import Testing
             #expect(reopened.value(forKey: bytes("a")) == bytes("x"))
             #expect(reopened.value(forKey: bytes("b")) == bytes("1"), "\(operation) after a crash at \(step)")
             // The next compaction drops the covered segment without replaying it, and numbers its own above.
-            let job = try #require(try reopened.beginCompaction())
+            let job = try #require(try startCompaction(reopened))
             #expect(job.segments == [2, 3])
             reopened.finishCompaction(job, result: job.run())
             try reopened.close()
