@@ -146,10 +146,10 @@ final class CrashDriver {
     // MARK: The loop's I/O
 
     /// The end of a loop iteration: one write of the buffered records; under `always` the group-commit
-    /// sync that follows (or `sync`: the `everysec` timer fired).
+    /// sync that follows, under `everysec` one when `sync` says the timer fired (under `no` none).
     func iterate(sync: Bool = false) {
         self.settle(self.store.writeBuffered())
-        if self.policy == .always || sync { self.sync() }
+        if self.policy == .always || (sync && self.policy == .everysec) { self.sync() }
         self.mark()
     }
 
