@@ -120,52 +120,13 @@ final class TestHash: CollectionValue {
     }
 }
 
-/// A list of byte strings, for effects at a position: an add at `position` inserts before that index
-/// (-1: at the tail) and changes nothing past the end (as LINSERT finds no pivot); a removal at a
-/// position removes that element, at -1 the first equal one. Sorted sets stay unregistered in tests.
-final class TestList: CollectionValue {
-    private(set) var items: [[UInt8]] = []
-
-    var type: ValueType { .list }
-    var encoding: String { "listpack" }
-    var count: Int { self.items.count }
-    var usedBytes: Int { 32 + self.items.reduce(0) { $0 + 16 + $1.count } }
-
-    func copy() -> any CollectionValue {
-        let copy = TestList()
-        copy.items = self.items
-        return copy
-    }
-
-    func forEachElement(_ body: (Element) -> Bool) {
-        for item in self.items {
-            guard item.withUnsafeBytes({ body(Element($0)) }) else { return }
-        }
-    }
-
-    func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
-        let item = [UInt8](element.first)
-        switch operation {
-        case .add:
-            if position < 0 { self.items.append(item); return true }
-            guard position <= self.items.count else { return false }
-            self.items.insert(item, at: Int(position))
-        case .remove:
-            let index = position >= 0 ? (position < self.items.count ? Int(position) : nil) : self.items.firstIndex(of: item)
-            guard let index else { return false }
-            self.items.remove(at: index)
-        }
-        return true
-    }
-}
-
 enum TestTypes {
     /// Registers the test types (idempotent; every test that loads or replays collections calls it).
     /// None for sorted sets: tests use `.zset` as the type this server has no implementation of.
     static func register() {
         CollectionTypes.register(.set) { TestSet() }
         CollectionTypes.register(.hash) { TestHash() }
-        CollectionTypes.register(.list) { TestList() }
+        CollectionTypes.register(.list) { ListValue() }  // the real type: the same one BuiltInTypes registers
     }
 
     static func set(_ members: [[UInt8]]) -> TestSet {

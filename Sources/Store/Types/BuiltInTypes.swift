@@ -5,5 +5,6 @@
 /// before its store opens; store-level tests that use the real types call it too.
 public enum BuiltInTypes {
     public static func register() {
+        CollectionTypes.register(.list) { ListValue() }
     }
 }
