@@ -103,6 +103,9 @@ final class Control: ServerControl {
         self.server.requestStop()
     }
 
+    /// The loop (a blocked client's timeout timer, KVConnection.swift).
+    var eventLoop: EventLoop { self.loop }
+
     func makeRoom(forBytes bytes: Int) -> Bool { self.housekeeping.makeRoom(forBytes: bytes) }
 
     func settleMemory() { self.housekeeping.settleMemory() }

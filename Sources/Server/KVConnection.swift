@@ -43,6 +43,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     @exclusivity(unchecked) var heldUntil: UInt64 = 0
     /// SAVE ran: replies wait for its compaction (durability alone does not release them).
     @exclusivity(unchecked) var awaitingSave = false
+    /// The timeout of the blocking command this connection waits in (Blocking.swift), if it has one.
+    @exclusivity(unchecked) private var blockedTimer: TimerID?
 
     /// - Parameter onClose: told once, when the connection has closed (connection accounting).
     init(
@@ -89,6 +91,9 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
                 connection.write(bytes)
                 connection.flush()
             })
+        self.state.blocking.attach(
+            clientID: self.clientID, retry: { [unowned(unsafe) self] in self.retryBlocked() },
+            cancel: { [unowned(unsafe) self] reason in self.endWait(reason) })
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
@@ -117,6 +122,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
         self.reportInput(0)
         self.groupCommit.drop(self)
         self.state.clients.unregister(id: self.clientID)
+        self.state.blocking.detach(clientID: self.clientID)
+        self.cancelBlockedTimer()
         self.session.release(context: self.context)
         self.connection = nil
         self.onClose(self)
@@ -154,6 +161,17 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
                 connection.cork()
                 self.groupCommit.holdUntilSaved(self)
             }
+            if let timeout = self.session.blockedTimeoutMilliseconds {
+                // The last request blocked: the rest of the input waits for the wait to end.
+                if timeout > 0 && self.blockedTimer == nil {
+                    self.blockedTimer = self.control.eventLoop.scheduleTimer(after: .milliseconds(timeout)) {
+                        [unowned(unsafe) self] in
+                        self.blockedTimer = nil
+                        self.endWait(.timeout)
+                    }
+                }
+                return
+            }
             switch result {
             case .close:
                 connection.close()
@@ -166,6 +184,48 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
                 if connection.pendingOutputBytes >= connection.highWaterMark { return }
             }
         }
+    }
+
+    // MARK: Blocking (Sources/Services/Blocking.swift)
+
+    /// Runs the blocked command again (a key it waits on gained items). - Returns: whether it was
+    /// served; then its reply goes out once its pop is durable, and the input that waited is answered.
+    private func retryBlocked() -> Bool {
+        guard let connection = self.connection, connection.state == .open else { return false }
+        let before = self.data.lastMutationSequence
+        let served = connection.withOutputBuffer { output in
+            self.session.retryBlocked(context: self.context, output: &output)
+        }
+        guard served else { return false }
+        self.resume(connection, since: before)
+        return true
+    }
+
+    /// Ends the wait unserved (its timeout passed, CLIENT UNBLOCK), then answers the input that waited.
+    private func endWait(_ reason: UnblockReason) {
+        guard let connection = self.connection, connection.state == .open else { return }
+        let before = self.data.lastMutationSequence
+        connection.withOutputBuffer { output in
+            self.session.cancelBlocked(reason, context: self.context, output: &output)
+        }
+        self.resume(connection, since: before)
+    }
+
+    private func resume(_ connection: Connection, since before: UInt64) {
+        self.cancelBlockedTimer()
+        let after = self.data.lastMutationSequence
+        if after != before && !self.groupCommit.isDurable(after) {
+            connection.cork()
+            self.groupCommit.hold(self, until: after)
+        }
+        self.answer(connection)
+        connection.flush()
+    }
+
+    private func cancelBlockedTimer() {
+        guard let timer = self.blockedTimer else { return }
+        self.control.eventLoop.cancelTimer(timer)
+        self.blockedTimer = nil
     }
 
     /// Keeps this connection's share of the memory account's input part at `bytes`.

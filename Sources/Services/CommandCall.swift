@@ -163,6 +163,8 @@ extension CommandCall {
                 return nil
             case .changed:
                 if self.watchesActive { self.state.watches.touch(key) }
+                // A key that gained elements may serve a client blocked on it (Blocking.swift).
+                if effect.operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key) }
             case .unchanged: break
             }
             return write
@@ -179,6 +181,7 @@ extension CommandCall {
         do throws(StoreError) {
             try self.store.setCollection(object, forKey: key, deadline: deadline, now: self.nowMilliseconds)
             if self.watchesActive { self.state.watches.touch(key) }
+            if self.state.blocking.hasWaiters && object.count > 0 { self.state.blocking.signal(key) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -197,6 +200,7 @@ extension CommandCall {
                 self.state.watches.touch(destination)
                 if !copying { self.state.watches.touch(source) }
             }
+            if self.state.blocking.hasWaiters { self.state.blocking.signal(destination) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -234,6 +238,10 @@ final class ClientState {
         self.authenticated = true
         self.authentication.isAuthenticated = true
     }
+    /// The blocking command this client waits in (Blocking.swift); nil when not blocked.
+    @exclusivity(unchecked) var blocked: BlockedCommand?
+    /// Set while EXEC runs its queue: blocking commands answer at once instead of waiting.
+    @exclusivity(unchecked) var denyBlocking = false
     /// WATCHed keys and their versions when watched.
     @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64, deadline: Int64?)] = []
 

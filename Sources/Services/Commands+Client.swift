@@ -30,11 +30,13 @@ extension Commands {
             var text: [UInt8] = []
             for record in call.state.clients.all {
                 Self.appendClientLine(record, record.id == call.client.id ? call.client : nil, now: call.now().seconds,
-                                      to: &text)
+                                      blocked: call.state.blocking.isBlocked(record.id), to: &text)
             }
             call.reply.verbatim(text)
         } else if arguments.argument(1, is: "kill") {
             Self.clientKill(arguments, &call)
+        } else if arguments.argument(1, is: "unblock") {
+            Self.clientUnblock(arguments, &call)
         } else if arguments.argument(1, is: "no-evict") || arguments.argument(1, is: "no-touch") {
             guard count == 3 else {
                 return call.reply.error(.wrongArity(arguments.argument(1, is: "no-evict") ? "client|no-evict" : "client|no-touch"))
@@ -109,8 +111,28 @@ extension Commands {
         call.reply.integer(killed)
     }
 
+    /// CLIENT UNBLOCK id [TIMEOUT|ERROR]: ends a blocked client's wait (Blocking.swift) with its
+    /// timeout reply or the UNBLOCKED error; 1 if it was blocked, else 0.
+    private static func clientUnblock(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count == 3 || arguments.count == 4 else {
+            return call.reply.error(arguments.count < 3 ? .wrongArity("client|unblock") : .unknownSubcommand(command: "CLIENT", arguments[1]))
+        }
+        var reason = UnblockReason.timeout
+        if arguments.count == 4 {
+            if arguments.argument(3, is: "error") {
+                reason = .error
+            } else if !arguments.argument(3, is: "timeout") {
+                return call.reply.error(.redis(code: "ERR", "CLIENT UNBLOCK reason should be TIMEOUT or ERROR"))
+            }
+        }
+        guard let id = call.integerArgument(arguments, 2) else { return }
+        call.reply.integer(call.state.blocking.unblock(Int(id), reason: reason) ? 1 : 0)
+    }
+
     /// One CLIENT LIST line with Redis 7.0's fields (the buffer sizes this server does not track are 0).
-    private static func appendClientLine(_ record: ClientRecord, _ own: ClientState?, now: Int, to text: inout [UInt8]) {
+    private static func appendClientLine(
+        _ record: ClientRecord, _ own: ClientState?, now: Int, blocked: Bool = false, to text: inout [UInt8]
+    ) {
         text.append("id=")
         text.appendDecimal(record.id)
         text.append(" addr=")
@@ -126,7 +148,7 @@ extension Commands {
         text.append(" idle=")
         text.appendDecimal(max(0, record.idleSeconds()))
         text.append(" flags=")
-        text.append(UInt8(ascii: own?.transaction != nil ? "x" : "N"))
+        text.append(UInt8(ascii: own?.transaction != nil ? "x" : blocked ? "b" : "N"))
         text.append(" db=0 sub=0 psub=0 ssub=0 multi=")
         if let transaction = own?.transaction { text.appendDecimal(transaction.count) } else { text.append("-1") }
         // The two buffers this server has per connection; Redis's other buffer fields (its free

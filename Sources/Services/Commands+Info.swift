@@ -37,7 +37,8 @@ extension Commands {
             }
             return false
         }
-        let facts = call.control.facts()
+        var facts = call.control.facts()
+        facts.blockedClients = call.state.blocking.blockedCount
         var text: [UInt8] = []
         for section in Self.infoSections where wants(section) {
             if !text.isEmpty { text.append("\r\n") }
@@ -91,7 +92,7 @@ extension Commands {
             text.append("# Clients\r\n")
             field("connected_clients", String(facts.connectedClients))
             field("maxclients", String(facts.maxClients))
-            field("blocked_clients", "0")
+            field("blocked_clients", String(facts.blockedClients))
             field("tracking_clients", "0")
         case "memory":
             text.append("# Memory\r\n")

@@ -42,6 +42,9 @@ extension Commands {
         let memoryLimited = call.memoryLimited
         call.memoryLimited = false
         let store = call.store
+        // Blocking commands inside the transaction answer at once, as Redis's do.
+        call.client.denyBlocking = true
+        defer { call.client.denyBlocking = false }
         store.atomically {
             for i in 0..<transaction.count {
                 let start = call.now()

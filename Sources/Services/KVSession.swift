@@ -147,6 +147,8 @@ public struct KVSession {
     /// nothing, and the loop below stays fully specialised per framer.
     public mutating func process(context: CommandContext, output: inout [UInt8], outputLimit: Int) -> ProcessResult {
         if self.state.closed { return .close }
+        // A blocked client's further requests wait (Blocking.swift): they stay buffered.
+        if self.state.client.blocked != nil { return .needMoreData }
         switch self.negotiatedProtocol {
         case nil: return .needMoreData
         case .line: return Self.answer(&self.line, &self.state, context: context, output: &output, outputLimit: outputLimit)
@@ -204,8 +206,36 @@ public struct KVSession {
                     state.closed = true
                     return .close
                 }
+                // Clients blocked on keys this command filled are served before the next command.
+                if shared.blocking.hasReadyKeys { Self.serveBlocked(shared, context, now) }
+                if client.blocked != nil { return .needMoreData }
             }
         }
+    }
+
+    @inline(never)
+    private static func serveBlocked(
+        _ shared: ServerState, _ context: CommandContext, _ now: @escaping () -> (seconds: Int, microseconds: Int)
+    ) {
+        shared.blocking.serveReady(store: context.store) {
+            let time = now()
+            return Int64(time.seconds) * 1000 + Int64(time.microseconds / 1000)
+        }
+    }
+
+    /// This connection's client state (blocking: Blocking.swift).
+    var client: ClientState { self.state.client }
+
+    /// Runs `body` with a command call writing into `output`, outside the request loop (a blocked
+    /// command's retry or the end of its wait).
+    mutating func withCall(context: CommandContext, output: inout [UInt8], _ body: (inout CommandCall) -> Void) {
+        var call = CommandCall(
+            context: context, client: self.state.client, reply: ReplyWriter(encoding: self.state.encoding),
+            now: self.state.now, maxValueBytes: self.state.maxValueBytes)
+        swap(&call.reply.output, &output)
+        call.watchesActive = !context.state.watches.isEmpty
+        body(&call)
+        swap(&call.reply.output, &output)
     }
 
     /// Once per batch, not per request: the command count, and the client registry only when
@@ -244,6 +274,10 @@ public struct KVSession {
     public mutating func release(context: CommandContext) {
         for entry in self.state.client.watched { context.state.watches.unwatch(entry.key) }
         self.state.client.watched = []
+        if self.state.client.blocked != nil {
+            self.state.client.blocked = nil
+            context.state.blocking.remove(self.state.client.id)
+        }
         self.state.client.transaction = nil
     }
 

@@ -17,6 +17,8 @@ public final class ServerState {
     /// The keys connections WATCH. The commands touch the keys they write; the server touches a key
     /// it changes by itself (expiry, eviction).
     public let watches = WatchRegistry()
+    /// The clients blocked on keys (BLPOP and the other blocking commands; Blocking.swift).
+    public let blocking = BlockingRegistry()
     /// The password connections must give before other commands (`--requirepass`, CONFIG SET
     /// requirepass), or nil. Connections already open stay authenticated when it changes, as in Redis.
     @exclusivity(unchecked) public var password: [UInt8]?
@@ -57,6 +59,8 @@ public struct ServerFacts: Sendable {
     public var tcpPort = 0
     public var uptimeSeconds = 0
     public var connectedClients = 0
+    /// Clients waiting in a blocking command (filled in by INFO from ``ServerState/blocking``).
+    public var blockedClients = 0
     public var maxClients = 0
     public var totalConnectionsReceived = 0
     public var rejectedConnections = 0

@@ -1,0 +1,224 @@
+// Clients blocked on keys (BLPOP, BLMOVE, BLMPOP …; any blocking command of any type): a registry of
+// waiters per key in arrival order, the keys made ready since they were last served, and the hooks
+// each connection gives so that the registry can retry or end its blocked command.
+//
+// How a wait goes: a blocking command that finds nothing calls ``CommandCall/block(on:timeout:)``;
+// the client is parked on its keys and its session stops answering (its further input stays
+// buffered, so its pipeline waits). A write that adds to a key somebody waits on marks the key
+// ready (``CommandCall/apply(_:inverse:to:type:)``). After each command, and so after EXEC as a
+// whole, the ready keys are served: each waiter of a key in turn, first blocked first served, has
+// its command run again (the connection's ``KVSession/retryBlocked(context:output:)``) until the
+// key is gone. A retry that serves writes the reply and ends the wait; the connection then answers
+// its buffered input. The timeout is the connection's loop timer; CLIENT UNBLOCK and the close end a
+// wait through the same hooks. A waiter costs a dictionary entry per key and nothing while it waits.
+
+import Store
+
+/// Why a wait ended without being served.
+public enum UnblockReason: Sendable {
+    /// The timeout passed, or CLIENT UNBLOCK … TIMEOUT: the command's null reply.
+    case timeout
+    /// CLIENT UNBLOCK … ERROR: `-UNBLOCKED client unblocked via CLIENT UNBLOCK`.
+    case error
+}
+
+/// What a blocked connection waits in: its command (to run again), its keys, its timeout.
+final class BlockedCommand {
+    /// The request, copied out of the framer's buffer.
+    let bytes: [UInt8]
+    let ranges: [Range<Int>]
+    let keys: [[UInt8]]
+    /// Milliseconds to wait; 0: for ever.
+    let timeoutMilliseconds: Int64
+
+    init(_ arguments: ArgumentVector, keys: [[UInt8]], timeoutMilliseconds: Int64) {
+        var bytes: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        for i in 0..<arguments.count {
+            let start = bytes.count
+            bytes.append(contentsOf: arguments[i])
+            ranges.append(start..<bytes.count)
+        }
+        self.bytes = bytes
+        self.ranges = ranges
+        self.keys = keys
+        self.timeoutMilliseconds = timeoutMilliseconds
+    }
+
+    var arguments: ArgumentVector { ArgumentVector(bytes: self.bytes[...], ranges: self.ranges) }
+}
+
+/// The waiters of every key, shared by a server's connections (``ServerState/blocking``). Loop
+/// thread only.
+public final class BlockingRegistry {
+    /// What the registry may do to a connection that waits (given once, at its open).
+    struct Hooks {
+        /// Runs the blocked command again. - Returns: whether it was served (the wait is over).
+        let retry: () -> Bool
+        /// Ends the wait with the reply for `reason`, then lets the connection go on.
+        let cancel: (UnblockReason) -> Void
+    }
+
+    /// The clients waiting on each key, in the order they blocked.
+    private var queues: [[UInt8]: [Int]] = [:]
+    /// The keys each waiting client waits on.
+    private var waiting: [Int: [[UInt8]]] = [:]
+    private var hooks: [Int: Hooks] = [:]
+    private var readyKeys: [[UInt8]] = []
+    private var readySet: Set<[UInt8]> = []
+    private var serving = false
+    /// Some client waits (checked by every write to a collection).
+    @exclusivity(unchecked) public private(set) var hasWaiters = false
+    /// Some key was made ready and not yet served (checked after every command).
+    @exclusivity(unchecked) public private(set) var hasReadyKeys = false
+
+    public init() {}
+
+    /// Clients waiting now (INFO `blocked_clients`).
+    public var blockedCount: Int { self.waiting.count }
+
+    /// Whether client `id` waits (CLIENT LIST `flags=b`).
+    public func isBlocked(_ id: Int) -> Bool { self.waiting[id] != nil }
+
+    /// The connection of client `id` opened: how to retry and end its waits.
+    public func attach(clientID id: Int, retry: @escaping () -> Bool, cancel: @escaping (UnblockReason) -> Void) {
+        self.hooks[id] = Hooks(retry: retry, cancel: cancel)
+    }
+
+    /// The connection of client `id` closed: its place in every queue goes.
+    public func detach(clientID id: Int) {
+        self.remove(id)
+        self.hooks.removeValue(forKey: id)
+    }
+
+    /// Parks client `id` on `keys`, after everyone already waiting on them.
+    func park(_ id: Int, on keys: [[UInt8]]) {
+        var distinct: [[UInt8]] = []
+        for key in keys where !distinct.contains(key) {
+            distinct.append(key)
+            self.queues[key, default: []].append(id)
+        }
+        self.waiting[id] = distinct
+        self.hasWaiters = true
+    }
+
+    /// Takes client `id` out of every queue (served, timed out, unblocked, closed).
+    func remove(_ id: Int) {
+        guard let keys = self.waiting.removeValue(forKey: id) else { return }
+        for key in keys {
+            guard var queue = self.queues[key] else { continue }
+            queue.removeAll { $0 == id }
+            self.queues[key] = queue.isEmpty ? nil : queue
+        }
+        self.hasWaiters = !self.waiting.isEmpty
+    }
+
+    /// `key` gained elements: its waiters are served after the current command.
+    public func signal(_ key: [UInt8]) {
+        guard self.queues[key] != nil, self.readySet.insert(key).inserted else { return }
+        self.readyKeys.append(key)
+        self.hasReadyKeys = true
+    }
+
+    /// Serves the waiters of every ready key, first blocked first served, while the key exists
+    /// (a served pop may empty it; the next waiter then stays). Keys made ready meanwhile (an
+    /// LMOVE served into a key others wait on) are served in the same pass.
+    public func serveReady(store: any DataStore, now: () -> Int64) {
+        guard !self.serving else { return }  // a retry's own writes: the pass running picks them up
+        self.serving = true
+        defer { self.serving = false }
+        while !self.readyKeys.isEmpty {
+            let key = self.readyKeys.removeFirst()
+            self.readySet.remove(key)
+            var tried: Set<Int> = []
+            while store.contains(key, now: now()),
+                let id = self.queues[key]?.first(where: { !tried.contains($0) })
+            {
+                tried.insert(id)
+                guard let hooks = self.hooks[id] else {
+                    self.remove(id)
+                    continue
+                }
+                if hooks.retry() { self.remove(id) }
+            }
+        }
+        self.hasReadyKeys = false
+    }
+
+    /// CLIENT UNBLOCK: ends client `id`'s wait. - Returns: whether it was waiting.
+    func unblock(_ id: Int, reason: UnblockReason) -> Bool {
+        guard self.waiting[id] != nil, let hooks = self.hooks[id] else { return false }
+        hooks.cancel(reason)
+        return true
+    }
+}
+
+extension CommandCall {
+    /// Whether a blocking command may wait now: not inside EXEC (there it answers as if timed out,
+    /// as Redis does) and not while its retry runs (it stays parked instead).
+    var mayBlock: Bool { !self.client.denyBlocking }
+
+    /// Parks this client on `keys` for `timeout` milliseconds (0: for ever), to run `arguments` again
+    /// when one of them gains elements. Nothing is answered now; the session stops reading the
+    /// client's further requests until the wait ends. A retry that still finds nothing leaves the
+    /// client where it was in the queues.
+    mutating func block(_ arguments: ArgumentVector, on keys: [[UInt8]], timeout: Int64) {
+        guard self.client.blocked == nil else { return }
+        self.client.blocked = BlockedCommand(arguments, keys: keys, timeoutMilliseconds: timeout)
+        self.state.blocking.park(self.client.id, on: keys)
+    }
+
+    /// Parses a blocking command's timeout (seconds, a decimal) as Redis 7.0 does. - Returns: the
+    /// milliseconds (0: for ever), or nil once the error has been answered.
+    mutating func blockingTimeout(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        guard let seconds = LongDouble.parse(bytes) else {
+            self.reply.error(.redis(code: "ERR", "timeout is not a float or out of range"))
+            return nil
+        }
+        let milliseconds = seconds * 1000
+        guard milliseconds >= 0 else {
+            self.reply.error(.timeoutNegative)
+            return nil
+        }
+        guard milliseconds < 9.2e18 - LongDouble.Value(self.nowMilliseconds) else {
+            self.reply.error(.redis(code: "ERR", "timeout is out of range"))
+            return nil
+        }
+        return Int64(milliseconds)
+    }
+}
+
+extension KVSession {
+    /// The wait of this connection's blocked command, in milliseconds (0: for ever), or nil when it
+    /// is not blocked. The connection starts its timer when this becomes non-nil.
+    public var blockedTimeoutMilliseconds: Int64? { self.client.blocked?.timeoutMilliseconds }
+
+    /// Runs the blocked command again (a key it waits on gained elements). - Returns: whether it
+    /// was served: its reply is in `output` and the wait is over.
+    public mutating func retryBlocked(context: CommandContext, output: inout [UInt8]) -> Bool {
+        guard let blocked = self.client.blocked, let command = CommandTable.respNames.find(blocked.arguments[0]) else {
+            return false
+        }
+        let written = output.count
+        self.withCall(context: context, output: &output) { call in
+            call.client.denyBlocking = false
+            command.run(blocked.arguments, &call)
+        }
+        guard output.count > written else { return false }
+        self.client.blocked = nil
+        return true
+    }
+
+    /// Ends the wait unserved: the null reply (timeout) or the UNBLOCKED error, in `output`.
+    public mutating func cancelBlocked(_ reason: UnblockReason, context: CommandContext, output: inout [UInt8]) {
+        guard self.client.blocked != nil else { return }
+        self.client.blocked = nil
+        context.state.blocking.remove(self.client.id)
+        self.withCall(context: context, output: &output) { call in
+            switch reason {
+            case .timeout: call.reply.nullArray()
+            case .error: call.reply.error(.redis(code: "UNBLOCKED", "client unblocked via CLIENT UNBLOCK"))
+            }
+        }
+    }
+}
