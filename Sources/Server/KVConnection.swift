@@ -92,7 +92,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
                 connection.flush()
             })
         self.state.blocking.attach(
-            clientID: self.clientID, retry: { [unowned(unsafe) self] in self.retryBlocked() },
+            clientID: self.clientID, retry: { [unowned(unsafe) self] key in self.retryBlocked(key) },
             cancel: { [unowned(unsafe) self] reason in self.endWait(reason) })
     }
 
@@ -190,11 +190,11 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
 
     /// Runs the blocked command again (a key it waits on gained items). - Returns: whether it was
     /// served; then its reply goes out once its pop is durable, and the input that waited is answered.
-    private func retryBlocked() -> Bool {
+    private func retryBlocked(_ key: [UInt8]) -> Bool {
         guard let connection = self.connection, connection.state == .open else { return false }
         let before = self.data.lastMutationSequence
         let served = connection.withOutputBuffer { output in
-            self.session.retryBlocked(context: self.context, output: &output)
+            self.session.retryBlocked(key: key, context: self.context, output: &output)
         }
         guard served else { return false }
         self.resume(connection, since: before)

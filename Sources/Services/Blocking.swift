@@ -30,6 +30,9 @@ final class BlockedCommand {
     let keys: [[UInt8]]
     /// Milliseconds to wait; 0: for ever.
     let timeoutMilliseconds: Int64
+    /// While a retry runs: the key that became ready. The command serves from it alone, as Redis
+    /// serves a waiter from the key that was signalled, not from the first of its keys.
+    var readyKey: [UInt8]?
 
     init(_ arguments: ArgumentVector, keys: [[UInt8]], timeoutMilliseconds: Int64) {
         var bytes: [UInt8] = []
@@ -53,8 +56,9 @@ final class BlockedCommand {
 public final class BlockingRegistry {
     /// What the registry may do to a connection that waits (given once, at its open).
     struct Hooks {
-        /// Runs the blocked command again. - Returns: whether it was served (the wait is over).
-        let retry: () -> Bool
+        /// Runs the blocked command again for the ready key. - Returns: whether it was served (the
+        /// wait is over).
+        let retry: (_ key: [UInt8]) -> Bool
         /// Ends the wait with the reply for `reason`, then lets the connection go on.
         let cancel: (UnblockReason) -> Void
     }
@@ -81,7 +85,7 @@ public final class BlockingRegistry {
     public func isBlocked(_ id: Int) -> Bool { self.waiting[id] != nil }
 
     /// The connection of client `id` opened: how to retry and end its waits.
-    public func attach(clientID id: Int, retry: @escaping () -> Bool, cancel: @escaping (UnblockReason) -> Void) {
+    public func attach(clientID id: Int, retry: @escaping ([UInt8]) -> Bool, cancel: @escaping (UnblockReason) -> Void) {
         self.hooks[id] = Hooks(retry: retry, cancel: cancel)
     }
 
@@ -139,7 +143,7 @@ public final class BlockingRegistry {
                     self.remove(id)
                     continue
                 }
-                if hooks.retry() { self.remove(id) }
+                if hooks.retry(key) { self.remove(id) }
             }
         }
         self.hasReadyKeys = false
@@ -168,6 +172,16 @@ extension CommandCall {
         self.state.blocking.park(self.client.id, on: keys)
     }
 
+    /// The keys a blocking command tries now: all of `keys` in order, or during a retry the one that
+    /// became ready, if it holds `type` (another type there leaves the client waiting, as in Redis).
+    func blockingCandidates(_ keys: [[UInt8]], type: ValueType) -> [[UInt8]] {
+        guard let ready = self.client.blocked?.readyKey, keys.contains(ready) else { return keys }
+        guard case .found = self.store.withCollection(forKey: ready, type: type, now: self.nowMilliseconds, { _ in () }) else {
+            return []
+        }
+        return [ready]
+    }
+
     /// Parses a blocking command's timeout (seconds, a decimal) as Redis 7.0 does. - Returns: the
     /// milliseconds (0: for ever), or nil once the error has been answered.
     mutating func blockingTimeout(_ bytes: ArraySlice<UInt8>) -> Int64? {
@@ -175,16 +189,19 @@ extension CommandCall {
             self.reply.error(.redis(code: "ERR", "timeout is not a float or out of range"))
             return nil
         }
+        // Redis converts to a 64-bit integer: past its range the conversion gives the lowest value,
+        // which it then calls negative.
         let milliseconds = seconds * 1000
-        guard milliseconds >= 0 else {
+        guard milliseconds >= 0 && milliseconds < 9_223_372_036_854_775_807 else {
             self.reply.error(.timeoutNegative)
             return nil
         }
-        guard milliseconds < 9.2e18 - LongDouble.Value(self.nowMilliseconds) else {
+        let whole = Int64(milliseconds)
+        guard whole <= Int64.max - self.nowMilliseconds else {
             self.reply.error(.redis(code: "ERR", "timeout is out of range"))
             return nil
         }
-        return Int64(milliseconds)
+        return whole
     }
 }
 
@@ -195,11 +212,13 @@ extension KVSession {
 
     /// Runs the blocked command again (a key it waits on gained elements). - Returns: whether it
     /// was served: its reply is in `output` and the wait is over.
-    public mutating func retryBlocked(context: CommandContext, output: inout [UInt8]) -> Bool {
+    public mutating func retryBlocked(key: [UInt8], context: CommandContext, output: inout [UInt8]) -> Bool {
         guard let blocked = self.client.blocked, let command = CommandTable.respNames.find(blocked.arguments[0]) else {
             return false
         }
         let written = output.count
+        blocked.readyKey = key
+        defer { blocked.readyKey = nil }
         self.withCall(context: context, output: &output) { call in
             call.client.denyBlocking = false
             command.run(blocked.arguments, &call)

@@ -397,10 +397,6 @@ extension Commands {
             let more = i + 1 < arguments.count
             if arguments.argument(i, is: "rank") && more {
                 guard let value = ASCII.parseInteger(arguments[i + 1]) else { return call.reply.error(.notInteger) }
-                guard value != Int64.min else {
-                    return call.reply.error(.redis(code: "ERR",
-                        "value is out of range, value must between -9223372036854775807 and 9223372036854775807"))
-                }
                 guard value != 0 else {
                     return call.reply.error(.redis(code: "ERR",
                         "RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"))
@@ -428,7 +424,8 @@ extension Commands {
         case .found(let found): list = found
         }
         let element = arguments[2]
-        let skip = rank.magnitude - 1
+        // Redis negates a negative rank; the lowest one stays negative there and so takes the first match.
+        let skip = rank == Int64.min ? 0 : rank.magnitude - 1
         let wanted = count.map { $0 == 0 ? UInt64.max : UInt64($0) } ?? 1
         var seen: UInt64 = 0
         var found: [Int] = []

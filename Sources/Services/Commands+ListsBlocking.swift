@@ -31,12 +31,11 @@ extension Commands {
     /// BLPOP/BRPOP key [key …] timeout: `[key, item]` from the first key holding a list.
     private static func blockingPop(_ arguments: ArgumentVector, _ call: inout CommandCall, head: Bool) {
         guard let timeout = call.blockingTimeout(arguments[arguments.count - 1]) else { return }
-        var keys: [[UInt8]] = []
-        for i in 1..<arguments.count - 1 {
-            let key = arguments.copy(i)
+        let keys = (1..<arguments.count - 1).map { arguments.copy($0) }
+        for key in call.blockingCandidates(keys, type: .list) {
             switch call.list(key) {
             case .answeredWrongType: return
-            case .missing: keys.append(key)
+            case .missing: continue
             case .found(let list):
                 guard let items = call.popItems(list, at: key, fromHead: head, count: 1) else { return }
                 call.reply.arrayHeader(2)
@@ -67,6 +66,7 @@ extension Commands {
     ) {
         guard let timeout = call.blockingTimeout(arguments[timeoutIndex]) else { return }
         let (source, destination) = (arguments.copy(1), arguments.copy(2))
+        if call.blockingCandidates([source], type: .list).isEmpty { return }  // a retry: the source is not a list now
         switch call.list(source) {
         case .answeredWrongType: return
         case .found(let list):
@@ -84,7 +84,9 @@ extension Commands {
     static func blmpop(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let request = MultiPop(arguments, numberIndex: 2, &call) else { return }
         guard let timeout = call.blockingTimeout(arguments[1]) else { return }
-        if call.servePop(request) { return }
+        var candidates = request
+        candidates.keys = call.blockingCandidates(request.keys, type: .list)
+        if call.servePop(candidates) { return }
         guard call.mayBlock else { return call.reply.nullArray() }
         call.block(arguments, on: request.keys, timeout: timeout)
     }
