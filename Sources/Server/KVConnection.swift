@@ -162,7 +162,12 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
                 self.groupCommit.holdUntilSaved(self)
             }
             if let timeout = self.session.blockedTimeoutMilliseconds {
-                // The last request blocked: the rest of the input waits for the wait to end.
+                // The last request blocked: the rest of the input waits for the wait to end. A peer
+                // that closed is gone (as Redis frees a blocked client whose connection closed).
+                if connection.readEOF {
+                    connection.close()
+                    return
+                }
                 if timeout > 0 && self.blockedTimer == nil {
                     self.blockedTimer = self.control.eventLoop.scheduleTimer(after: .milliseconds(timeout)) {
                         [unowned(unsafe) self] in

@@ -189,9 +189,10 @@ extension CommandCall {
             self.reply.error(.redis(code: "ERR", "timeout is not a float or out of range"))
             return nil
         }
-        // Redis converts to a 64-bit integer: past its range the conversion gives the lowest value,
-        // which it then calls negative.
-        let milliseconds = seconds * 1000
+        // Milliseconds rounded up, as Redis 7.0 answers: a positive timeout however small waits a
+        // little (0.001 × 1000 is just under 1 in this precision), one above -1 ms waits for ever.
+        // Past the 64-bit range the conversion gives the lowest value, which Redis calls negative.
+        let milliseconds = (seconds * 1000).rounded(.up)
         guard milliseconds >= 0 && milliseconds < 9_223_372_036_854_775_807 else {
             self.reply.error(.timeoutNegative)
             return nil

@@ -55,8 +55,8 @@ import Testing
             "SET s v", "LMPOP 2 s l LEFT", "LMPOP 2 l s LEFT", "LMPOP 1 l LEFT COUNT 10", "EXISTS l", "LMPOP 1 l",
         ]),
         ("blocking-at-once", [
-            "RPUSH m a b c", "SET s v", "BLPOP nope 0.01", "BRPOP nope m 0", "BLPOP s 0", "BLPOP nope s 0", "BLPOP nope -1",
-            "BLPOP nope x", "BLPOP nope 1e100", "BLPOP nope -0.0001", "BLPOP nope ''", "BLPOP nope 0x10",
+            "RPUSH m a b c d e f g h", "SET s v", "BLPOP nope 0.01", "BRPOP nope m 0", "BLPOP s 0", "BLPOP nope s 0", "BLPOP nope -1",
+            "BLPOP nope x", "BLPOP nope 1e100", "BLPOP nope -0.5", "BLPOP nope -1.0001", "BLPOP nope ''", "BLPOP nope 1.5.5",
             "BLMOVE m n LEFT RIGHT 0", "BLMOVE nope n LEFT RIGHT 0.01", "BLMOVE nope n LEFT X 0.01",
             "BLMOVE nope n LEFT RIGHT x", "BLMOVE m s LEFT RIGHT 0", "BLMOVE s m LEFT RIGHT 0", "BRPOPLPUSH m n 0",
             "BRPOPLPUSH nope n 0.01", "BRPOPLPUSH m n -1", "BLMPOP 0 1 m LEFT", "BLMPOP 0.01 1 nope LEFT",
