@@ -27,6 +27,10 @@ public final class ListValue: CollectionValue {
     /// Redis's node byte bounds for fills -1 … -5, and its safety bound for positive fills.
     private static let nodeByteLimits = [4096, 8192, 16384, 32768, 65536]
     private static let sizeSafetyLimit = 8192
+    /// Items per node at most under a byte bound: a packed block reads forward only, so an access
+    /// at a node's end walks the node; this keeps that walk short for small items (Redis's listpack
+    /// stores a back-length per entry instead). Invisible to clients: nodes are internal.
+    private static let maxNodeItems = 128
 
     private var nodes: [Node] = []
     public private(set) var count = 0
@@ -272,6 +276,7 @@ public final class ListValue: CollectionValue {
         let fill = EncodingLimits.shared.listMaxListpackSize.current
         if fill >= 0 { return node.entries.count + items <= max(fill, 1) && size <= Self.sizeSafetyLimit }
         return size <= Self.nodeByteLimits[min(-fill, Self.nodeByteLimits.count) - 1]
+            && node.entries.count + items <= Self.maxNodeItems
     }
 
     private static func headerBytes(_ length: Int) -> Int {
