@@ -326,7 +326,7 @@ enum CrashExplorer {
                 }) { state[key] = .set(members) }
             case .list?:
                 if case .found(let items) = raw.withUnsafeBytes({
-                    store.withCollection(forKey: $0, type: .list, now: now) { ($0 as! TestList).items }
+                    store.withCollection(forKey: $0, type: .list, now: now) { ListValueTests.items($0 as! ListValue) }
                 }) { state[key] = .list(items) }
             case let other?:
                 preconditionFailure("no model for \(other)")
