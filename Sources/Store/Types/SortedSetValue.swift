@@ -1,0 +1,266 @@
+// The sorted set: members (byte strings) with scores (doubles), ordered by score then member bytes.
+// Small, it is one ``PackedEntries`` block of member and score (8 bytes) alternating, in order — Redis's
+// `listpack`; past `zset-max-listpack-entries` members or a member longer than
+// `zset-max-listpack-value` it becomes a ``SortedSetSkiplist`` (`skiplist`) and never goes back, exactly
+// when Redis 7.0 converts. Changed only through element effects: an add sets a member's score
+// (inserting it, or moving it to its new place), a remove takes a member away (Value.swift).
+
+import Glibc
+
+/// A sorted set value (TYPE `zset`).
+public final class SortedSetValue: CollectionValue {
+    /// Member, score, member, score, … ascending; unused once ``list`` is set.
+    private var packed = PackedEntries()
+    private var list: SortedSetSkiplist?
+
+    public init() {}
+
+    public var type: ValueType { .zset }
+    public var encoding: String { self.list == nil ? "listpack" : "skiplist" }
+    public var count: Int { self.list?.count ?? self.packed.count / 2 }
+    public var usedBytes: Int { self.list?.usedBytes ?? 32 + self.packed.byteCount }
+
+    /// Byte order of members: memcmp, the shorter first when one is a prefix of the other.
+    @inline(__always)
+    public static func compare(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Int {
+        let common = min(a.count, b.count)
+        if common > 0 {
+            let c = memcmp(a.baseAddress!, b.baseAddress!, common)
+            if c != 0 { return Int(c) }
+        }
+        return a.count - b.count
+    }
+
+    private static func score(_ bytes: UnsafeRawBufferPointer) -> Double {
+        precondition(bytes.count == 8, "a sorted-set score is 8 bytes")
+        return bytes.loadUnaligned(as: Double.self)
+    }
+
+    public func copy() -> any CollectionValue {
+        let copy = SortedSetValue()
+        if let list {
+            let large = SortedSetSkiplist()
+            var node = list.head.levels[0].forward
+            while let current = node {
+                large.insert(current.member, score: current.score)
+                node = current.levels[0].forward
+            }
+            copy.list = large
+        } else {
+            copy.packed = self.packed.duplicate()
+        }
+        return copy
+    }
+
+    public func forEachElement(_ body: (Element) -> Bool) {
+        self.forEach(fromRank: 0, reverse: false) { member, score in
+            withUnsafeBytes(of: score) { body(Element(member, $0)) }
+        }
+    }
+
+    @discardableResult
+    public func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
+        switch operation {
+        case .add: return self.set(element.first, score: Self.score(element.second))
+        case .remove: return self.remove(element.first)
+        }
+    }
+
+    // MARK: - Mutations (through apply only)
+
+    private func set(_ member: UnsafeRawBufferPointer, score: Double) -> Bool {
+        if let list {
+            let owned = [UInt8](member)
+            if let old = list.scores[owned] {
+                guard old != score else { return false }
+                list.remove(owned, score: old)
+            }
+            list.insert(owned, score: score)
+            return true
+        }
+        if let (offset, old) = self.packedFind(member) {
+            guard old != score else { return false }
+            self.packed.remove(atOffset: offset, entries: 2)
+        } else {
+            let limits = EncodingLimits.shared
+            if self.count + 1 > limits.zsetMaxListpackEntries.current || member.count > limits.zsetMaxListpackValue.current {
+                self.convertToSkiplist()
+                self.list!.insert([UInt8](member), score: score)
+                return true
+            }
+        }
+        // The first pair that orders after the new one.
+        var insertAt = self.packed.byteCount
+        var offset = 0
+        while offset < self.packed.byteCount {
+            let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
+            let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
+            let s = Self.score(scoreBytes)
+            if s > score || (s == score && Self.compare(entry, member) > 0) {
+                insertAt = offset
+                break
+            }
+            offset = next
+        }
+        withUnsafeBytes(of: score) { self.packed.insert($0, atOffset: insertAt) }
+        self.packed.insert(member, atOffset: insertAt)
+        return true
+    }
+
+    private func remove(_ member: UnsafeRawBufferPointer) -> Bool {
+        if let list {
+            let owned = [UInt8](member)
+            guard let old = list.scores[owned] else { return false }
+            list.remove(owned, score: old)
+            return true
+        }
+        guard let (offset, _) = self.packedFind(member) else { return false }
+        self.packed.remove(atOffset: offset, entries: 2)
+        return true
+    }
+
+    private func convertToSkiplist() {
+        let large = SortedSetSkiplist()
+        self.forEach(fromRank: 0, reverse: false) { member, score in
+            large.insert([UInt8](member), score: score)
+            return true
+        }
+        self.packed = PackedEntries()
+        self.list = large
+    }
+
+    /// The member's pair offset and score in the compact block.
+    private func packedFind(_ member: UnsafeRawBufferPointer) -> (Int, Double)? {
+        var offset = 0
+        while offset < self.packed.byteCount {
+            let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
+            let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
+            if entry.count == member.count && Self.compare(entry, member) == 0 {
+                return (offset, Self.score(scoreBytes))
+            }
+            offset = next
+        }
+        return nil
+    }
+
+    // MARK: - Reads
+
+    /// ZSCORE: the member's score, or nil.
+    public func score(of member: UnsafeRawBufferPointer) -> Double? {
+        if let list { return list.scores[[UInt8](member)] }
+        return self.packedFind(member)?.1
+    }
+
+    /// ZRANK: the member's 0-based rank in ascending order, or nil.
+    public func rank(of member: UnsafeRawBufferPointer) -> Int? {
+        guard let score = self.score(of: member) else { return nil }
+        return self.count { m, s in s < score || (s == score && Self.compare(m, member) < 0) }
+    }
+
+    /// How many elements come first in ascending order while `before(member, score)` holds; `before`
+    /// must hold for a prefix of the order (a bound's "below the range") and not after it.
+    public func count(while before: (UnsafeRawBufferPointer, Double) -> Bool) -> Int {
+        if let list {
+            return list.count { node in node.member.withUnsafeBytes { before($0, node.score) } }
+        }
+        var n = 0
+        self.forEach(fromRank: 0, reverse: false) { member, score in
+            guard before(member, score) else { return false }
+            n += 1
+            return true
+        }
+        return n
+    }
+
+    /// Elements with scores in the bounds: the range of ascending ranks they occupy.
+    public func ranks(min: Double, minExclusive: Bool, max: Double, maxExclusive: Bool) -> Range<Int> {
+        let lower = self.count { _, s in minExclusive ? s <= min : s < min }
+        let upper = self.count { _, s in maxExclusive ? s < max : s <= max }
+        return lower..<Swift.max(lower, upper)
+    }
+
+    /// Elements with members in the bounds (nil: `-` below, `+` above everything), for a set whose
+    /// scores are all equal: the range of ascending ranks they occupy.
+    public func ranks(min: [UInt8]?, minExclusive: Bool, max: [UInt8]?, maxExclusive: Bool, minIsPlus: Bool = false,
+                      maxIsMinus: Bool = false) -> Range<Int> {
+        let lower: Int
+        if minIsPlus {
+            lower = self.count
+        } else if let min {
+            lower = min.withUnsafeBytes { bound in
+                self.count { m, _ in let c = Self.compare(m, bound); return minExclusive ? c <= 0 : c < 0 }
+            }
+        } else {
+            lower = 0
+        }
+        let upper: Int
+        if maxIsMinus {
+            upper = 0
+        } else if let max {
+            upper = max.withUnsafeBytes { bound in
+                self.count { m, _ in let c = Self.compare(m, bound); return maxExclusive ? c < 0 : c <= 0 }
+            }
+        } else {
+            upper = self.count
+        }
+        return lower..<Swift.max(lower, upper)
+    }
+
+    /// Calls `body` with each element from ascending rank `start`, going up (or down when `reverse`),
+    /// until it returns false or the elements end.
+    public func forEach(fromRank start: Int, reverse: Bool, _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
+        guard start >= 0 && start < self.count else { return }
+        if let list {
+            var node = list.node(atRank: start)
+            while let current = node {
+                guard current.member.withUnsafeBytes({ body($0, current.score) }) else { return }
+                node = reverse ? current.backward : current.levels[0].forward
+            }
+            return
+        }
+        if !reverse {
+            var offset = 0
+            var index = 0
+            while offset < self.packed.byteCount {
+                let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
+                let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
+                if index >= start { guard body(entry, Self.score(scoreBytes)) else { return } }
+                index += 1
+                offset = next
+            }
+            return
+        }
+        // Backwards: the pairs' offsets first (a compact block holds few).
+        var offsets: [Int] = []
+        offsets.reserveCapacity(start + 1)
+        var offset = 0
+        while offsets.count <= start {
+            offsets.append(offset)
+            offset = self.packed.entry(atOffset: self.packed.entry(atOffset: offset).next).next
+        }
+        for pair in offsets.reversed() {
+            let (entry, scoreOffset) = self.packed.entry(atOffset: pair)
+            guard body(entry, Self.score(self.packed.entry(atOffset: scoreOffset).bytes)) else { return }
+        }
+    }
+
+    /// The element at ascending `rank` (ZRANDMEMBER), or nil past the end.
+    public func element(atRank rank: Int) -> (member: [UInt8], score: Double)? {
+        var found: ([UInt8], Double)?
+        self.forEach(fromRank: rank, reverse: false) { member, score in
+            found = ([UInt8](member), score)
+            return false
+        }
+        return found
+    }
+
+    /// A sorted set holding `elements` (the set operations' and ZRANGESTORE's results), encoded as
+    /// Redis would encode it after adding them one by one.
+    public static func make(_ elements: some Sequence<([UInt8], Double)>) -> SortedSetValue {
+        let value = SortedSetValue()
+        for (member, score) in elements {
+            member.withUnsafeBytes { m in withUnsafeBytes(of: score) { _ = value.set(m, score: Self.score($0)) } }
+        }
+        return value
+    }
+}
