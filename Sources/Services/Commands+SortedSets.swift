@@ -1,9 +1,370 @@
 // The sorted set commands (ZADD … ZSCAN), as Redis 7.0 answers them, over the store's typed reads and
-// element effects (Sources/Services/DataStore.swift).
+// element effects (Sources/Services/DataStore.swift). Ranges are in Commands+SortedSetRanges.swift, the
+// set operations in Commands+SortedSetAlgebra.swift, parsing and printing of scores in
+// SortedSetSupport.swift. The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are not here yet.
 
 import Store
 
 extension CommandTable {
     /// The sorted set family's rows.
-    static let sortedSets: [CommandSpec] = []
+    static let sortedSets: [CommandSpec] = [
+        CommandSpec("zadd", arity: -4, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.zadd),
+        CommandSpec("zincrby", arity: 4, flags: [.write, .mayAddMemory, .fast], keys: .one, run: Commands.zincrby),
+        CommandSpec("zrem", arity: -3, flags: [.write, .fast], keys: .one, run: Commands.zrem),
+        CommandSpec("zcard", arity: 2, flags: [.readOnly, .fast], keys: .one, run: Commands.zcard),
+        CommandSpec("zscore", arity: 3, flags: [.readOnly, .fast], keys: .one, run: Commands.zscore),
+        CommandSpec("zmscore", arity: -3, flags: [.readOnly, .fast], keys: .one, run: Commands.zmscore),
+        CommandSpec("zrank", arity: 3, flags: [.readOnly, .fast], keys: .one, run: Commands.zrank),
+        CommandSpec("zrevrank", arity: 3, flags: [.readOnly, .fast], keys: .one, run: Commands.zrevrank),
+        CommandSpec("zcount", arity: 4, flags: [.readOnly, .fast], keys: .one, run: Commands.zcount),
+        CommandSpec("zlexcount", arity: 4, flags: [.readOnly, .fast], keys: .one, run: Commands.zlexcount),
+        CommandSpec("zrange", arity: -4, flags: [.readOnly], keys: .one, run: Commands.zrange),
+        CommandSpec("zrangestore", arity: -5, flags: [.write, .mayAddMemory], keys: KeyPositions(first: 1, last: 2, step: 1),
+                    run: Commands.zrangestore),
+        CommandSpec("zrevrange", arity: -4, flags: [.readOnly], keys: .one, run: Commands.zrevrange),
+        CommandSpec("zrangebyscore", arity: -4, flags: [.readOnly], keys: .one, run: Commands.zrangebyscore),
+        CommandSpec("zrevrangebyscore", arity: -4, flags: [.readOnly], keys: .one, run: Commands.zrevrangebyscore),
+        CommandSpec("zrangebylex", arity: -4, flags: [.readOnly], keys: .one, run: Commands.zrangebylex),
+        CommandSpec("zrevrangebylex", arity: -4, flags: [.readOnly], keys: .one, run: Commands.zrevrangebylex),
+        CommandSpec("zremrangebyscore", arity: 4, flags: [.write], keys: .one, run: Commands.zremrangebyscore),
+        CommandSpec("zremrangebyrank", arity: 4, flags: [.write], keys: .one, run: Commands.zremrangebyrank),
+        CommandSpec("zremrangebylex", arity: 4, flags: [.write], keys: .one, run: Commands.zremrangebylex),
+        CommandSpec("zpopmin", arity: -2, flags: [.write, .fast], keys: .one, run: Commands.zpopmin),
+        CommandSpec("zpopmax", arity: -2, flags: [.write, .fast], keys: .one, run: Commands.zpopmax),
+        CommandSpec("zmpop", arity: -4, flags: [.write], run: Commands.zmpop),
+        CommandSpec("zunion", arity: -3, flags: [.readOnly], run: Commands.zunion),
+        CommandSpec("zinter", arity: -3, flags: [.readOnly], run: Commands.zinter),
+        CommandSpec("zdiff", arity: -3, flags: [.readOnly], run: Commands.zdiff),
+        CommandSpec("zunionstore", arity: -4, flags: [.write, .mayAddMemory], keys: .one, run: Commands.zunionstore),
+        CommandSpec("zinterstore", arity: -4, flags: [.write, .mayAddMemory], keys: .one, run: Commands.zinterstore),
+        CommandSpec("zdiffstore", arity: -4, flags: [.write, .mayAddMemory], keys: .one, run: Commands.zdiffstore),
+        CommandSpec("zintercard", arity: -3, flags: [.readOnly], run: Commands.zintercard),
+        CommandSpec("zrandmember", arity: -2, flags: [.readOnly], keys: .one, run: Commands.zrandmember),
+        CommandSpec("zscan", arity: -3, flags: [.readOnly], keys: .one, run: Commands.zscan),
+    ]
+}
+
+extension Commands {
+    /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member …].
+    static func zadd(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var nx = false, xx = false, gt = false, lt = false, ch = false, incr = false
+        var index = 2
+        while index < arguments.count {
+            if arguments.argument(index, is: "nx") { nx = true }
+            else if arguments.argument(index, is: "xx") { xx = true }
+            else if arguments.argument(index, is: "gt") { gt = true }
+            else if arguments.argument(index, is: "lt") { lt = true }
+            else if arguments.argument(index, is: "ch") { ch = true }
+            else if arguments.argument(index, is: "incr") { incr = true }
+            else { break }
+            index += 1
+        }
+        let remaining = arguments.count - index
+        guard remaining > 0 && remaining % 2 == 0 else { return call.reply.error(.syntax) }
+        if nx && xx {
+            return call.reply.error(.redis(code: "ERR", "XX and NX options at the same time are not compatible"))
+        }
+        if (gt && nx) || (lt && nx) || (gt && lt) {
+            return call.reply.error(.redis(code: "ERR", "GT, LT, and/or NX options at the same time are not compatible"))
+        }
+        if incr && remaining > 2 {
+            return call.reply.error(.redis(code: "ERR", "INCR option supports a single increment-element pair"))
+        }
+        var pairs: [(Double, [UInt8])] = []
+        pairs.reserveCapacity(remaining / 2)
+        for i in stride(from: index, to: arguments.count, by: 2) {
+            guard let score = ScoreText.value(arguments[i]) else { return call.reply.error(.notFloat) }
+            pairs.append((score, arguments.copy(i + 1)))
+        }
+        Self.zaddPairs(pairs, key: arguments.copy(1), nx: nx, xx: xx, gt: gt, lt: lt, ch: ch, incr: incr, &call)
+    }
+
+    /// ZINCRBY key increment member.
+    static func zincrby(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard let increment = ScoreText.value(arguments[2]) else { return call.reply.error(.notFloat) }
+        Self.zaddPairs([(increment, arguments.copy(3))], key: arguments.copy(1), nx: false, xx: false, gt: false, lt: false,
+                       ch: false, incr: true, &call)
+    }
+
+    /// ZADD's work once its arguments are parsed (Redis's zsetAdd for each pair, one unit in the log).
+    private static func zaddPairs(_ pairs: [(Double, [UInt8])], key: [UInt8], nx: Bool, xx: Bool, gt: Bool, lt: Bool,
+                                  ch: Bool, incr: Bool, _ call: inout CommandCall) {
+        switch call.readSortedSet(key) {
+        case .answered: return
+        case .missing where xx: return incr ? call.reply.null() : call.reply.integer(0)
+        case .missing, .found: break
+        }
+        var added = 0, updated = 0, processed = 0
+        var lastScore = 0.0
+        var failed = false
+        let store = call.store
+        store.atomically {
+            for (given, member) in pairs {
+                var old: Double?
+                if case .found(let value) = call.readSortedSet(key) { old = member.withUnsafeBytes { value.score(of: $0) } }
+                var score = given
+                if let current = old {
+                    if nx { continue }
+                    if incr {
+                        score += current
+                        if score.isNaN {
+                            call.reply.error(.redis(code: "ERR", "resulting score is not a number (NaN)"))
+                            failed = true
+                            return
+                        }
+                    }
+                    if (lt && score >= current) || (gt && score <= current) { continue }
+                    processed += 1
+                    lastScore = score
+                    if score != current {
+                        guard call.setScore(member, score, old: current, in: key) != nil else { failed = true; return }
+                        updated += 1
+                    }
+                } else {
+                    if xx { continue }
+                    guard call.setScore(member, score, old: nil, in: key) != nil else { failed = true; return }
+                    added += 1
+                    processed += 1
+                    lastScore = score
+                }
+            }
+        }
+        guard !failed else { return }
+        if incr {
+            if processed > 0 { call.reply.score(lastScore) } else { call.reply.null() }
+        } else {
+            call.reply.integer(ch ? added + updated : added)
+        }
+    }
+
+    /// ZREM key member [member …].
+    static func zrem(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let key = arguments.copy(1)
+        let value: SortedSetValue
+        switch call.readSortedSet(key) {
+        case .answered: return
+        case .missing: return call.reply.integer(0)
+        case .found(let found): value = found
+        }
+        var removals: [([UInt8], Double)] = []
+        var seen = Set<[UInt8]>()
+        for i in 2..<arguments.count {
+            let member = arguments.copy(i)
+            if let score = member.withUnsafeBytes({ value.score(of: $0) }), seen.insert(member).inserted {
+                removals.append((member, score))
+            }
+        }
+        guard call.removeMembers(removals, from: key) else { return }
+        call.reply.integer(removals.count)
+    }
+
+    /// ZCARD key.
+    static func zcard(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        switch call.readSortedSet(arguments.copy(1)) {
+        case .answered: return
+        case .missing: call.reply.integer(0)
+        case .found(let value): call.reply.integer(value.count)
+        }
+    }
+
+    /// ZSCORE key member.
+    static func zscore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        switch call.readSortedSet(arguments.copy(1)) {
+        case .answered: return
+        case .missing: call.reply.null()
+        case .found(let value):
+            if let score = arguments.copy(2).withUnsafeBytes({ value.score(of: $0) }) {
+                call.reply.score(score)
+            } else {
+                call.reply.null()
+            }
+        }
+    }
+
+    /// ZMSCORE key member [member …].
+    static func zmscore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        var found: SortedSetValue?
+        switch call.readSortedSet(arguments.copy(1)) {
+        case .answered: return
+        case .missing: break
+        case .found(let value): found = value
+        }
+        call.reply.arrayHeader(arguments.count - 2)
+        for i in 2..<arguments.count {
+            if let score = found.flatMap({ value in arguments.copy(i).withUnsafeBytes { value.score(of: $0) } }) {
+                call.reply.score(score)
+            } else {
+                call.reply.null()
+            }
+        }
+    }
+
+    /// ZRANK key member.
+    static func zrank(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.rank(arguments, reverse: false, &call)
+    }
+
+    /// ZREVRANK key member.
+    static func zrevrank(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.rank(arguments, reverse: true, &call)
+    }
+
+    private static func rank(_ arguments: ArgumentVector, reverse: Bool, _ call: inout CommandCall) {
+        switch call.readSortedSet(arguments.copy(1)) {
+        case .answered: return
+        case .missing: call.reply.null()
+        case .found(let value):
+            if let rank = arguments.copy(2).withUnsafeBytes({ value.rank(of: $0) }) {
+                call.reply.integer(reverse ? value.count - 1 - rank : rank)
+            } else {
+                call.reply.null()
+            }
+        }
+    }
+
+    /// ZPOPMIN key [count].
+    static func zpopmin(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.zpop(arguments, max: false, &call)
+    }
+
+    /// ZPOPMAX key [count].
+    static func zpopmax(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.zpop(arguments, max: true, &call)
+    }
+
+    private static func zpop(_ arguments: ArgumentVector, max: Bool, _ call: inout CommandCall) {
+        guard arguments.count <= 3 else { return call.reply.error(.syntax) }
+        var count: Int?
+        if arguments.count == 3 {
+            guard let n = ASCII.parseInteger(arguments[2]), n >= 0 else {
+                return call.reply.error(.redis(code: "ERR", "value is out of range, must be positive"))
+            }
+            count = Int(n)
+        }
+        let nested = call.reply.encoding == .resp3 && count != nil
+        Self.pop(keys: [arguments.copy(1)], max: max, count: count ?? 1, nested: nested, emitKey: false, &call)
+    }
+
+    /// ZMPOP numkeys key [key …] MIN|MAX [COUNT count].
+    static func zmpop(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard let numkeys = ASCII.parseInteger(arguments[1]), numkeys > 0 else {
+            return call.reply.error(.redis(code: "ERR", "numkeys should be greater than 0"))
+        }
+        let whereIndex = 2 + Int(numkeys)
+        guard numkeys < Int64(arguments.count), whereIndex < arguments.count else { return call.reply.error(.syntax) }
+        let max: Bool
+        if arguments.argument(whereIndex, is: "min") { max = false }
+        else if arguments.argument(whereIndex, is: "max") { max = true }
+        else { return call.reply.error(.syntax) }
+        var count: Int?
+        var i = whereIndex + 1
+        while i < arguments.count {
+            guard count == nil, arguments.argument(i, is: "count"), i + 1 < arguments.count else {
+                return call.reply.error(.syntax)
+            }
+            guard let n = ASCII.parseInteger(arguments[i + 1]), n > 0 else {
+                return call.reply.error(.redis(code: "ERR", "count should be greater than 0"))
+            }
+            count = Int(n)
+            i += 2
+        }
+        let keys = (2..<whereIndex).map { arguments.copy($0) }
+        Self.pop(keys: keys, max: max, count: count ?? 1, nested: true, emitKey: true, &call)
+    }
+
+    /// Redis's genericZpopCommand: pops from the first non-empty key of `keys`.
+    static func pop(keys: [[UInt8]], max: Bool, count: Int, nested: Bool, emitKey: Bool, _ call: inout CommandCall) {
+        var found: (key: [UInt8], value: SortedSetValue)?
+        for key in keys {
+            switch call.readSortedSet(key) {
+            case .answered: return
+            case .missing: continue
+            case .found(let value): found = (key, value)
+            }
+            break
+        }
+        guard let (key, value) = found else { return emitKey ? call.reply.nullArray() : call.reply.arrayHeader(0) }
+        guard count > 0 else { return call.reply.arrayHeader(0) }
+        var popped: [([UInt8], Double)] = []
+        let n = Swift.min(count, value.count)
+        popped.reserveCapacity(n)
+        value.forEach(fromRank: max ? value.count - 1 : 0, reverse: max) { member, score in
+            popped.append(([UInt8](member), score))
+            return popped.count < n
+        }
+        guard call.removeMembers(popped, from: key) else { return }
+        if emitKey {
+            call.reply.arrayHeader(2)
+            call.reply.bulk(key)
+        }
+        call.reply.arrayHeader(nested ? popped.count : 2 * popped.count)
+        for (member, score) in popped {
+            if nested { call.reply.arrayHeader(2) }
+            call.reply.bulk(member)
+            call.reply.score(score)
+        }
+    }
+
+    /// ZRANDMEMBER key [count [WITHSCORES]].
+    static func zrandmember(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        guard arguments.count >= 3 else {
+            switch call.readSortedSet(arguments.copy(1)) {
+            case .answered: return
+            case .missing: return call.reply.null()
+            case .found(let value): return call.reply.bulk(value.element(atRank: Int.random(in: 0..<value.count))!.member)
+            }
+        }
+        guard let l = ASCII.parseInteger(arguments[2]) else { return call.reply.error(.notInteger) }
+        guard l != Int64.min else {
+            return call.reply.error(.redis(code: "ERR",
+                "value is out of range, value must between -9223372036854775807 and 9223372036854775807"))
+        }
+        guard arguments.count <= 4, arguments.count == 3 || arguments.argument(3, is: "withscores") else {
+            return call.reply.error(.syntax)
+        }
+        let withScores = arguments.count == 4
+        if withScores && (l < -Int64.max / 2 || l > Int64.max / 2) {
+            return call.reply.error(.redis(code: "ERR", "value is out of range"))
+        }
+        let value: SortedSetValue
+        switch call.readSortedSet(arguments.copy(1)) {
+        case .answered: return
+        case .missing: return call.reply.arrayHeader(0)
+        case .found(let found): value = found
+        }
+        guard l != 0 else { return call.reply.arrayHeader(0) }
+        let size = value.count
+        if l < 0 || l == 1 {
+            // Repeats allowed: each pick independent, in random order.
+            let count = l < 0 ? Int(-l) : 1
+            call.reply.sortedSetHeader(count, withScores: withScores)
+            for _ in 0..<count {
+                let (member, score) = value.element(atRank: Int.random(in: 0..<size))!
+                call.reply.sortedSetElement(member, score, withScores: withScores)
+            }
+            return
+        }
+        if l >= size {
+            // The whole set, highest first (Redis walks sorted sets from the tail here).
+            call.reply.sortedSetHeader(size, withScores: withScores)
+            value.forEach(fromRank: size - 1, reverse: true) { member, score in
+                call.reply.sortedSetElement(member, score, withScores: withScores)
+                return true
+            }
+            return
+        }
+        // Distinct members: a random subset of ranks, shown in random order.
+        var ranks = Set<Int>()
+        if Int(l) * 3 > size {
+            ranks = Set(0..<size)
+            while ranks.count > Int(l) { ranks.remove(ranks.randomElement()!) }
+        } else {
+            while ranks.count < Int(l) { ranks.insert(Int.random(in: 0..<size)) }
+        }
+        call.reply.sortedSetHeader(ranks.count, withScores: withScores)
+        for rank in ranks.shuffled() {
+            let (member, score) = value.element(atRank: rank)!
+            call.reply.sortedSetElement(member, score, withScores: withScores)
+        }
+    }
 }

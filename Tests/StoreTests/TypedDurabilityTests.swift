@@ -179,10 +179,16 @@ import Testing
             Record.value(key: bytes("z"), type: .zset, deadline: nil).encode(into: &log)
             let path = directory + (inSegment ? "/database.wal.1" : "/database.wal")
             writeFile(path, log)
+            // Sorted sets are unregistered until a server started in this process registers the built-in
+            // types: with them registered, the record applies and the store opens.
+            let registeredBefore = CollectionTypes.isRegistered(.zset)
             do {
                 _ = try DurableStore(configuration: .test(directory))
-                Issue.record("started over a record it cannot apply")
+                if !registeredBefore && !CollectionTypes.isRegistered(.zset) {
+                    Issue.record("started over a record it cannot apply")
+                }
             } catch {
+                #expect(!registeredBefore, "refused a registered type: \(error)")
                 let message = "\(error)"
                 #expect(message.contains("unsupported log record in \(path)"), "\(message)")
                 #expect(message.contains("at byte offset \(offset)") && message.contains("zset"), "\(message)")

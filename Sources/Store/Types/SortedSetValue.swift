@@ -68,7 +68,8 @@ public final class SortedSetValue: CollectionValue {
 
     // MARK: - Mutations (through apply only)
 
-    private func set(_ member: UnsafeRawBufferPointer, score: Double) -> Bool {
+    private func set(_ member: UnsafeRawBufferPointer, score given: Double) -> Bool {
+        var score = given
         if let list {
             let owned = [UInt8](member)
             if let old = list.scores[owned] {
@@ -78,6 +79,9 @@ public final class SortedSetValue: CollectionValue {
             list.insert(owned, score: score)
             return true
         }
+        // A listpack keeps a score as text, and Redis's text of -0 reads back as the integer 0: a
+        // compact set never holds -0 (a skiplist does).
+        if score == 0 { score = 0 }
         if let (offset, old) = self.packedFind(member) {
             guard old != score else { return false }
             self.packed.remove(atOffset: offset, entries: 2)
@@ -85,7 +89,7 @@ public final class SortedSetValue: CollectionValue {
             let limits = EncodingLimits.shared
             if self.count + 1 > limits.zsetMaxListpackEntries.current || member.count > limits.zsetMaxListpackValue.current {
                 self.convertToSkiplist()
-                self.list!.insert([UInt8](member), score: score)
+                self.list!.insert([UInt8](member), score: given)
                 return true
             }
         }

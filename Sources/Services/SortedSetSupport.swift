@@ -1,0 +1,167 @@
+// What the sorted-set commands share: scores parsed as Redis 7.0 parses them (strtod, with
+// getDoubleFromObject's refusals for values and zslParseRange's looser rules for bounds), scores
+// printed as Redis 7.0 prints them (`%.17g`, `inf`, `-inf`; RESP3 `,` doubles), the typed read of a
+// key, and element effects for one member.
+
+import Glibc
+import Store
+
+enum ScoreText {
+    /// strtod over a NUL-terminated copy: the value, where it stopped, and errno.
+    private static func strtod(_ bytes: some Collection<UInt8>) -> (value: Double, end: Int, rangeError: Bool, text: [UInt8]) {
+        var text = [UInt8](bytes)
+        text.append(0)
+        return text.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { chars in
+                var end: UnsafeMutablePointer<CChar>?
+                errno = 0
+                let value = Glibc.strtod(chars.baseAddress!, &end)
+                let rangeError = errno == ERANGE
+                return (value, end.map { UnsafePointer($0) - chars.baseAddress! } ?? 0, rangeError, text)
+            }
+        }
+    }
+
+    /// A score or increment as ZADD reads it (Redis's getDoubleFromObject): the whole argument a
+    /// number, no leading space, no overflow or underflow to zero, not NaN.
+    static func value(_ bytes: ArraySlice<UInt8>) -> Double? {
+        guard let first = bytes.first, isspace(Int32(first)) == 0 else { return nil }
+        let (value, end, rangeError, _) = Self.strtod(bytes)
+        guard end == bytes.count, !value.isNaN else { return nil }
+        if rangeError && (value.isInfinite || value == 0) { return nil }
+        return value
+    }
+
+    /// A range bound as ZRANGEBYSCORE reads it (zslParseRange): `(` makes it exclusive; strtod must stop
+    /// at the end of the text; NaN is refused.
+    static func bound(_ bytes: ArraySlice<UInt8>) -> (value: Double, exclusive: Bool)? {
+        let exclusive = bytes.first == UInt8(ascii: "(")
+        let (value, end, _, text) = Self.strtod(exclusive ? bytes.dropFirst() : bytes)
+        guard text[end] == 0, !value.isNaN else { return nil }
+        return (value, exclusive)
+    }
+
+    /// A lexicographic bound (zslParseLexRangeItem): `-` and `+` alone, or `(`/`[` then the member.
+    enum LexBound {
+        case minusInfinity
+        case plusInfinity
+        case member([UInt8], exclusive: Bool)
+    }
+
+    static func lexBound(_ bytes: ArraySlice<UInt8>) -> LexBound? {
+        guard let first = bytes.first else { return nil }
+        switch first {
+        case UInt8(ascii: "+"): return bytes.count == 1 ? .plusInfinity : nil
+        case UInt8(ascii: "-"): return bytes.count == 1 ? .minusInfinity : nil
+        case UInt8(ascii: "("): return .member(Array(bytes.dropFirst()), exclusive: true)
+        case UInt8(ascii: "["): return .member(Array(bytes.dropFirst()), exclusive: false)
+        default: return nil
+        }
+    }
+
+    /// The score as Redis 7.0's addReplyDouble writes it: `%.17g`, `inf`, `-inf`.
+    static func reply(_ value: Double) -> [UInt8] {
+        if value.isInfinite { return value < 0 ? Array("-inf".utf8) : Array("inf".utf8) }
+        return Self.printf(value)
+    }
+
+    /// The score as Redis 7.0's d2string writes it (ZSCAN's scores, for both encodings): integers
+    /// exactly, else `%.17g`.
+    static func stored(_ value: Double) -> [UInt8] {
+        if value.isInfinite { return value < 0 ? Array("-inf".utf8) : Array("inf".utf8) }
+        if value == 0 { return value.sign == .minus ? Array("-0".utf8) : Array("0".utf8) }
+        // Redis's double2ll: within ±LLONG_MAX/2 and whole, printed as an integer.
+        if value >= -4611686018427387903 && value <= 4611686018427387903 && value == value.rounded(.towardZero) {
+            var text: [UInt8] = []
+            text.appendDecimal(Int64(value))
+            return text
+        }
+        return Self.printf(value)
+    }
+
+    private static func printf(_ value: Double) -> [UInt8] {
+        var buffer = [CChar](repeating: 0, count: 40)
+        let length = withVaList([value]) { vsnprintf(&buffer, 40, "%.17g", $0) }
+        return buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }
+    }
+}
+
+extension ReplyWriter {
+    /// A score: `,<d>` (RESP3) or a bulk string (RESP2), as Redis 7.0's addReplyDouble.
+    mutating func score(_ value: Double) {
+        let text = ScoreText.reply(value)
+        guard self.encoding == .resp3 else { return self.bulk(text) }
+        self.output.append(UInt8(ascii: ","))
+        self.output.append(contentsOf: text)
+        self.output.append("\r\n")
+    }
+
+    /// Members (and scores): a flat array in RESP2, pairs in RESP3 when scores are shown.
+    mutating func sortedSetElements(_ elements: [([UInt8], Double)], withScores: Bool) {
+        self.sortedSetHeader(elements.count, withScores: withScores)
+        for (member, score) in elements { self.sortedSetElement(member, score, withScores: withScores) }
+    }
+
+    mutating func sortedSetHeader(_ count: Int, withScores: Bool) {
+        self.arrayHeader(withScores && self.encoding != .resp3 ? 2 * count : count)
+    }
+
+    mutating func sortedSetElement<C: Collection<UInt8>>(_ member: C, _ score: Double, withScores: Bool) {
+        guard withScores else { return self.bulk(member) }
+        if self.encoding == .resp3 { self.arrayHeader(2) }
+        self.bulk(member)
+        self.score(score)
+    }
+}
+
+/// What a sorted-set command found at its key.
+enum SortedSetRead {
+    case missing
+    case found(SortedSetValue)
+    /// The key holds another type: WRONGTYPE has been answered.
+    case answered
+}
+
+extension CommandCall {
+    /// The sorted set at `key` (WRONGTYPE answered for another type). The value must be used before
+    /// the store is changed.
+    mutating func readSortedSet(_ key: [UInt8]) -> SortedSetRead {
+        switch self.store.withCollection(forKey: key, type: .zset, now: self.nowMilliseconds, { $0 as! SortedSetValue }) {
+        case .missing: return .missing
+        case .found(let value): return .found(value)
+        case .wrongType:
+            self.reply.error(.wrongType)
+            return .answered
+        }
+    }
+
+    /// Sets `member`'s score (`old` its score now, nil when absent). - Returns: what happened, or nil
+    /// once an error has been answered.
+    mutating func setScore(_ member: [UInt8], _ score: Double, old: Double?, in key: [UInt8]) -> ElementWrite? {
+        let effect = withUnsafeBytes(of: score) { ElementEffect(.add, member, [UInt8]($0)) }
+        let inverse = old.map { old in withUnsafeBytes(of: old) { ElementEffect(.add, member, [UInt8]($0)) } }
+            ?? ElementEffect(.remove, member)
+        return self.apply(effect, inverse: inverse, to: key, type: .zset)
+    }
+
+    /// Removes `member` (whose score is `old`). - Returns: what happened, or nil once an error has been
+    /// answered.
+    mutating func removeMember(_ member: [UInt8], old: Double, from key: [UInt8]) -> ElementWrite? {
+        let inverse = withUnsafeBytes(of: old) { ElementEffect(.add, member, [UInt8]($0)) }
+        return self.apply(ElementEffect(.remove, member), inverse: inverse, to: key, type: .zset)
+    }
+
+    /// Removes every member in `members` (ZPOP, ZREMRANGE…) as one unit. - Returns: false once an error
+    /// has been answered.
+    mutating func removeMembers(_ members: [([UInt8], Double)], from key: [UInt8]) -> Bool {
+        var failed = false
+        let store = self.store
+        store.atomically {
+            for (member, score) in members where self.removeMember(member, old: score, from: key) == nil {
+                failed = true
+                return
+            }
+        }
+        return !failed
+    }
+}
