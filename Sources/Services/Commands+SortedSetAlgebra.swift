@@ -135,8 +135,9 @@ extension Commands {
                 withScores = true
                 j += 1
             } else if cardinalityOnly && remaining >= 2 && arguments.argument(j, is: "limit") {
-                guard let n = call.integerArgument(arguments, j + 1) else { return }
-                guard n >= 0 else { return call.reply.error(.redis(code: "ERR", "LIMIT can't be negative")) }
+                guard let n = ASCII.parseInteger(arguments[j + 1]), n >= 0 else {
+                    return call.reply.error(.redis(code: "ERR", "LIMIT can't be negative"))
+                }
                 limit = n
                 j += 2
             } else {

@@ -118,7 +118,7 @@ import Testing
             "ZDIFF 2 nokey a", "ZUNIONSTORE d 2 a b", "ZRANGE d 0 -1 WITHSCORES", "ZUNIONSTORE d 2 a b WITHSCORES",
             "ZINTERSTORE d 2 a b WEIGHTS 0.5 0.25", "ZRANGE d 0 -1 WITHSCORES", "ZINTERSTORE d 2 a nokey", "EXISTS d",
             "ZDIFFSTORE d 2 a b", "ZRANGE d 0 -1 WITHSCORES", "ZDIFFSTORE d 2 a a", "EXISTS d", "ZINTERCARD 2 a b",
-            "ZINTERCARD 2 a b LIMIT 1", "ZINTERCARD 2 a b LIMIT 0", "ZINTERCARD 2 a b LIMIT -1", "ZINTERCARD 0 a",
+            "ZINTERCARD 2 a b LIMIT 1", "ZINTERCARD 2 a b LIMIT 0", "ZINTERCARD 2 a b LIMIT -1", "ZINTERCARD 2 a b LIMIT x", "ZINTERCARD 1 a LIMIT", "ZINTERCARD 0 a",
             "ZINTERCARD 2 a", "ZINTERCARD 1 a WITHSCORES", "ZINTERCARD 1 nokey", "SET s v", "ZUNION 2 a s", "ZUNIONSTORE s 1 a",
             "TYPE s", "ZUNIONSTORE d 0 a", "ZINTERSTORE d", "ZADD inf1 inf m", "ZADD inf2 -inf m",
             "ZUNION 2 inf1 inf2 WITHSCORES", "ZINTER 2 inf1 inf2 WITHSCORES", "ZUNION 2 inf1 inf2 WEIGHTS 0 1 WITHSCORES",
