@@ -122,7 +122,8 @@ final class TestHash: CollectionValue {
 
 enum TestTypes {
     /// Registers the test types (idempotent; every test that loads or replays collections calls it).
-    /// None for sorted sets: tests use `.zset` as the type this server has no implementation of.
+    /// None for sorted sets: until a server started in the same process registers the built-in types
+    /// (Sources/Store/Types/BuiltInTypes.swift), `.zset` is the type this store has no implementation of.
     static func register() {
         CollectionTypes.register(.set) { TestSet() }
         CollectionTypes.register(.hash) { TestHash() }

@@ -205,16 +205,22 @@ import Testing
                 ("#!hash\tk\n\tfield-without-value\n#!end\n", "line 2"),
                 ("#!db\t1\n", "line 1"),
                 ("#!end\n", "line 1"),
-                ("#!zset\tk\n\tx\t1\n#!end\n", "line 1"),  // no sorted-set type registered in these tests
+                // A bad score (line 2) once sorted sets are registered, the unknown type (line 1) before.
+                ("#!zset\tk\n\tx\tnot-a-score\n#!end\n", "zset"),
                 ("#!set\tk\tnot-a-deadline\n#!end\n", "line 1"),
             ]
-            for (file, line) in bad {
+            for (file, given) in bad {
                 writeFile(path, bytes(file))
                 #expect(throws: StoreError.self) { try Snapshot.load(path: path, io: .system, into: Keyspace()) }
+                let registered = CollectionTypes.isRegistered(.zset)
+                let line = given != "zset" ? given : registered ? "line 2" : "line 1"
                 do {
                     _ = try Snapshot.load(path: path, io: .system, into: Keyspace())
                 } catch {
-                    #expect("\(error)".contains(line), "\(file): \(error)")
+                    // A server started meanwhile in this process may have registered sorted sets.
+                    if given != "zset" || registered == CollectionTypes.isRegistered(.zset) {
+                        #expect("\(error)".contains(line), "\(file): \(error)")
+                    }
                 }
             }
             #expect(Snapshot.scoreText(withUnsafeBytes(of: 1.5) { $0 }) == bytes("1.5"))
