@@ -17,8 +17,10 @@ final class SkiplistNode {
 
     let member: [UInt8]
     let score: Double
-    unowned(unsafe) var backward: SkiplistNode?
-    var levels: [Level]
+    // Loop thread (or the one thread loading a snapshot) only, never accessed re-entrantly: the
+    // dynamic exclusivity checks are left out of the traversals.
+    @exclusivity(unchecked) unowned(unsafe) var backward: SkiplistNode?
+    @exclusivity(unchecked) var levels: [Level]
 
     init(member: [UInt8], score: Double, height: Int) {
         self.member = member
@@ -42,7 +44,8 @@ final class SortedSetSkiplist {
     private(set) var scores: [[UInt8]: Double] = [:]
     /// Node, level and member bytes of every element (``usedBytes`` adds the table).
     private var elementBytes = 0
-    private var random = SystemRandomNumberGenerator()
+    /// Node heights need no secure randomness: a SplitMix64 sequence seeded once per list.
+    private var randomState = UInt64.random(in: 1...UInt64.max)
 
     init() {}
 
@@ -59,9 +62,17 @@ final class SortedSetSkiplist {
     var usedBytes: Int { 128 + self.elementBytes + self.scores.capacity * 24 }
 
     private func randomHeight() -> Int {
+        self.randomState &+= 0x9E37_79B9_7F4A_7C15
+        var z = self.randomState
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        // Each further level with probability 1/4, as Redis's ZSKIPLIST_P: two random bits a level.
         var height = 1
-        // Each further level with probability 1/4, as Redis's ZSKIPLIST_P.
-        while height < Self.maxHeight && self.random.next() & 3 == 0 { height += 1 }
+        while height < Self.maxHeight && z & 3 == 0 {
+            height += 1
+            z >>= 2
+        }
         return height
     }
 
@@ -74,8 +85,15 @@ final class SortedSetSkiplist {
 
     /// Inserts a member known to be absent.
     func insert(_ member: [UInt8], score: Double) {
-        var update = [SkiplistNode](repeating: self.head, count: Self.maxHeight)
-        var rank = [Int](repeating: 0, count: Self.maxHeight)
+        withUnsafeTemporaryAllocation(of: Unmanaged<SkiplistNode>.self, capacity: Self.maxHeight) { update in
+            withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.maxHeight) { rank in
+                self.insert(member, score: score, update: update, rank: rank)
+            }
+        }
+    }
+
+    private func insert(_ member: [UInt8], score: Double, update: UnsafeMutableBufferPointer<Unmanaged<SkiplistNode>>,
+                        rank: UnsafeMutableBufferPointer<Int>) {
         var x = self.head
         member.withUnsafeBytes { bytes in
             for i in stride(from: self.height - 1, through: 0, by: -1) {
@@ -84,27 +102,29 @@ final class SortedSetSkiplist {
                     rank[i] += x.levels[i].span
                     x = next
                 }
-                update[i] = x
+                update[i] = Unmanaged.passUnretained(x)
             }
         }
         let level = self.randomHeight()
         if level > self.height {
             for i in self.height..<level {
                 rank[i] = 0
-                update[i] = self.head
+                update[i] = Unmanaged.passUnretained(self.head)
                 self.head.levels[i].span = self.count
             }
             self.height = level
         }
         let node = SkiplistNode(member: member, score: score, height: level)
         for i in 0..<level {
-            node.levels[i].forward = update[i].levels[i].forward
-            update[i].levels[i].forward = node
-            node.levels[i].span = update[i].levels[i].span - (rank[0] - rank[i])
-            update[i].levels[i].span = rank[0] - rank[i] + 1
+            let before = update[i].takeUnretainedValue()
+            node.levels[i].forward = before.levels[i].forward
+            before.levels[i].forward = node
+            node.levels[i].span = before.levels[i].span - (rank[0] - rank[i])
+            before.levels[i].span = rank[0] - rank[i] + 1
         }
-        for i in level..<self.height { update[i].levels[i].span += 1 }
-        node.backward = update[0] === self.head ? nil : update[0]
+        for i in level..<self.height { update[i].takeUnretainedValue().levels[i].span += 1 }
+        let first = update[0].takeUnretainedValue()
+        node.backward = first === self.head ? nil : first
         if let next = node.levels[0].forward { next.backward = node } else { self.tail = node }
         self.count += 1
         self.scores[member] = score
@@ -113,23 +133,29 @@ final class SortedSetSkiplist {
 
     /// Removes the element (`member`, `score`), which must be present.
     func remove(_ member: [UInt8], score: Double) {
-        var update = [SkiplistNode](repeating: self.head, count: Self.maxHeight)
+        withUnsafeTemporaryAllocation(of: Unmanaged<SkiplistNode>.self, capacity: Self.maxHeight) { update in
+            self.remove(member, score: score, update: update)
+        }
+    }
+
+    private func remove(_ member: [UInt8], score: Double, update: UnsafeMutableBufferPointer<Unmanaged<SkiplistNode>>) {
         var x = self.head
         member.withUnsafeBytes { bytes in
             for i in stride(from: self.height - 1, through: 0, by: -1) {
                 while let next = x.levels[i].forward, Self.precedes(next, score, bytes) { x = next }
-                update[i] = x
+                update[i] = Unmanaged.passUnretained(x)
             }
         }
         guard let node = x.levels[0].forward, node.score == score, node.member == member else {
             preconditionFailure("sorted set: the member's node is not where its score says")
         }
         for i in 0..<self.height {
-            if update[i].levels[i].forward === node {
-                update[i].levels[i].span += node.levels[i].span - 1
-                update[i].levels[i].forward = node.levels[i].forward
+            let before = update[i].takeUnretainedValue()
+            if before.levels[i].forward === node {
+                before.levels[i].span += node.levels[i].span - 1
+                before.levels[i].forward = node.levels[i].forward
             } else {
-                update[i].levels[i].span -= 1
+                before.levels[i].span -= 1
             }
         }
         if let next = node.levels[0].forward { next.backward = node.backward } else { self.tail = node.backward }
