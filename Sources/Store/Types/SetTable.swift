@@ -255,7 +255,7 @@ final class SetTable {
             let start = Int(slot & Self.offsetMask) - 1
             let member = self.member(slot)
             let end = member.baseAddress! + member.count - UnsafeRawPointer(old!)
-            block!.copyMemory(from: old! + start, byteCount: end - start)
+            (block! + used).copyMemory(from: old! + start, byteCount: end - start)
             self.slots[index] = (slot & ~Self.offsetMask) | UInt64(used + 1)
             used += end - start
         }
