@@ -1,6 +1,6 @@
 // Test-only collection types that exercise the value model until the real types land: a hash with a
 // compact encoding (reported as `listpack`) that turns into a real structure (`hashtable`) past
-// `compactLimit` elements, as Redis's do, and a list. Sets are the real type (SetValue.swift).
+// `compactLimit` elements, as Redis's do. Sets and lists are the real types (SetValue.swift, ListValue.swift).
 
 @testable import Store
 
