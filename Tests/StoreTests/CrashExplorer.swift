@@ -322,7 +322,7 @@ enum CrashExplorer {
             case .string?: state[key] = .string(store.value(forKey: raw, now: now)!)
             case .set?:
                 if case .found(let members) = raw.withUnsafeBytes({
-                    store.withCollection(forKey: $0, type: .set, now: now) { ($0 as! TestSet).members }
+                    store.withCollection(forKey: $0, type: .set, now: now) { Set(($0 as! SetValue).members) }
                 }) { state[key] = .set(members) }
             case .list?:
                 if case .found(let items) = raw.withUnsafeBytes({

@@ -1,78 +1,8 @@
-// Test-only collection types that exercise the value model until the real types land: a set and a hash,
-// each with a compact encoding (one block, no object per element, reported as `listpack`) that turns
-// into a real structure (`hashtable`) past `compactLimit` elements, as Redis's do.
+// Test-only collection types that exercise the value model until the real types land: a hash with a
+// compact encoding (reported as `listpack`) that turns into a real structure (`hashtable`) past
+// `compactLimit` elements, as Redis's do. Sets and lists are the real types (SetValue.swift, ListValue.swift).
 
 @testable import Store
-
-/// A set of byte strings. Compact: the members in one ``PackedEntries`` block, in insertion order.
-final class TestSet: CollectionValue {
-    static let compactLimit = 4
-    private var packed = PackedEntries()
-    private var table: Set<[UInt8]>?
-
-    var type: ValueType { .set }
-    var encoding: String { self.table == nil ? "listpack" : "hashtable" }
-    var count: Int { self.table?.count ?? self.packed.count }
-    var usedBytes: Int {
-        guard let table else { return 32 + self.packed.byteCount }
-        return 64 + table.reduce(0) { $0 + 16 + $1.count }
-    }
-
-    var members: Set<[UInt8]> {
-        if let table { return table }
-        var members: Set<[UInt8]> = []
-        self.packed.forEach { bytes, _ in
-            members.insert([UInt8](bytes))
-            return true
-        }
-        return members
-    }
-
-    func copy() -> any CollectionValue {
-        let copy = TestSet()
-        copy.packed = self.packed.duplicate()
-        copy.table = self.table
-        return copy
-    }
-
-    func forEachElement(_ body: (Element) -> Bool) {
-        if let table {
-            for member in table {
-                guard member.withUnsafeBytes({ body(Element($0)) }) else { return }
-            }
-        } else {
-            self.packed.forEach { bytes, _ in body(Element(bytes)) }
-        }
-    }
-
-    func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
-        if self.table != nil {
-            let member = [UInt8](element.first)
-            switch operation {
-            case .add: return self.table!.insert(member).inserted
-            case .remove: return self.table!.remove(member) != nil
-            }
-        }
-        let offset = self.packed.firstOffset(of: element.first)
-        switch operation {
-        case .add:
-            guard offset == nil else { return false }
-            if self.packed.count == Self.compactLimit {
-                // Past the limit: a real table from now on (as Redis never converts back).
-                var table = self.members
-                table.insert([UInt8](element.first))
-                self.table = table
-                self.packed = PackedEntries()
-            } else {
-                self.packed.append(element.first)
-            }
-        case .remove:
-            guard let offset else { return false }
-            self.packed.remove(atOffset: offset)
-        }
-        return true
-    }
-}
 
 /// A hash of byte-string fields to byte-string values, in field insertion order.
 final class TestHash: CollectionValue {
@@ -125,13 +55,15 @@ enum TestTypes {
     /// None for sorted sets: until a server started in the same process registers the built-in types
     /// (Sources/Store/Types/BuiltInTypes.swift), `.zset` is the type this store has no implementation of.
     static func register() {
-        CollectionTypes.register(.set) { TestSet() }
+        // The real set (as the server registers it): a test-only set here would race with servers that
+        // tests start in this process, each registering the built-in types.
+        CollectionTypes.register(.set) { SetValue() }
         CollectionTypes.register(.hash) { TestHash() }
         CollectionTypes.register(.list) { ListValue() }  // the real type: the same one BuiltInTypes registers
     }
 
-    static func set(_ members: [[UInt8]]) -> TestSet {
-        let set = TestSet()
+    static func set(_ members: [[UInt8]]) -> SetValue {
+        let set = SetValue()
         for member in members { member.withUnsafeBytes { _ = set.apply(.add, position: -1, Element($0)) } }
         return set
     }

@@ -12,7 +12,7 @@ import Testing
     /// The members of the test set at `key`, or nil when there is none.
     func members(_ store: DurableStore, _ key: String, now: Int64) -> Set<[UInt8]>? {
         guard case .found(let members) = bytes(key).withUnsafeBytes({
-            store.withCollection(forKey: $0, type: .set, now: now) { ($0 as! TestSet).members }
+            store.withCollection(forKey: $0, type: .set, now: now) { Set(($0 as! SetValue).members) }
         }) else { return nil }
         return members
     }

@@ -32,7 +32,7 @@ import Testing
         case .string?: return store.value(forKey: bytes(key), now: now).map { .string($0) }
         case .set?:
             guard case .found(let members) = bytes(key).withUnsafeBytes({
-                store.withCollection(forKey: $0, type: .set, now: now) { ($0 as! TestSet).members }
+                store.withCollection(forKey: $0, type: .set, now: now) { Set(($0 as! SetValue).members) }
             }) else { return nil }
             return .set(members)
         case .hash?:

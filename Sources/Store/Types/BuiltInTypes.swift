@@ -7,5 +7,6 @@ public enum BuiltInTypes {
     public static func register() {
         CollectionTypes.register(.list) { ListValue() }
         CollectionTypes.register(.zset) { SortedSetValue() }
+        CollectionTypes.register(.set) { SetValue() }
     }
 }

@@ -1,0 +1,146 @@
+// The set type (SADD … SSCAN): Redis 7.0's two encodings. `intset` (IntSet.swift) while every member
+// is a canonical 64-bit integer and there are at most `set-max-intset-entries` of them; `hashtable`
+// (SetTable.swift) from the first other member, or past that count, and never back (as Redis). A set
+// begins as an intset when its first member is an integer, as Redis's `setTypeCreate` does, so that
+// OBJECT ENCODING answers what Redis answers after the same commands. Changed only through element
+// effects (Value.swift): `.add` and `.remove` of one member.
+
+import Synchronization
+
+/// A set of byte strings.
+public final class SetValue: CollectionValue {
+    private var ints = IntSet()
+    private var table: SetTable?
+
+    /// What the object itself accounts for (its header and fields).
+    private static let objectBytes = 48
+
+    public init() {}
+
+    public var type: ValueType { .set }
+    public var encoding: String { self.table == nil ? "intset" : "hashtable" }
+    public var count: Int { self.table?.count ?? self.ints.count }
+    public var usedBytes: Int { Self.objectBytes + (self.table?.usedBytes ?? self.ints.byteCount) }
+
+    public func copy() -> any CollectionValue {
+        let copy = SetValue()
+        copy.ints = self.ints.duplicate()
+        copy.table = self.table?.duplicate()
+        return copy
+    }
+
+    public func forEachElement(_ body: (Element) -> Bool) {
+        self.forEachMember { body(Element($0)) }
+    }
+
+    @discardableResult
+    public func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
+        switch operation {
+        case .add: self.insert(element.first)
+        case .remove: self.remove(element.first)
+        }
+    }
+
+    // MARK: - Reads
+
+    /// Whether `member` is in the set (SISMEMBER).
+    public func contains(_ member: UnsafeRawBufferPointer) -> Bool {
+        if let table { return table.contains(member) }
+        guard let value = IntSet.canonicalInteger(member) else { return false }
+        return self.ints.contains(value)
+    }
+
+    /// Calls `body` with each member, borrowed, until it returns false: an intset in ascending order,
+    /// a table in its slot order (Redis's orders are the same kind: sorted, then hash order).
+    public func forEachMember(_ body: (UnsafeRawBufferPointer) -> Bool) {
+        if let table {
+            table.forEach(body)
+            return
+        }
+        for index in 0..<self.ints.count {
+            guard IntSet.withDecimal(self.ints.value(at: index), body) else { return }
+        }
+    }
+
+    /// The members, copied.
+    public var members: [[UInt8]] {
+        var members: [[UInt8]] = []
+        members.reserveCapacity(self.count)
+        self.forEachMember {
+            members.append([UInt8]($0))
+            return true
+        }
+        return members
+    }
+
+    /// A uniformly random member, copied (the set must not be empty).
+    public func randomMember() -> [UInt8] {
+        var generator = SetRandom()
+        if let table { return [UInt8](table.randomMember(using: &generator)) }
+        precondition(self.ints.count > 0, "random member of an empty set")
+        let value = self.ints.value(at: Int.random(in: 0..<self.ints.count, using: &generator))
+        return IntSet.withDecimal(value) { [UInt8]($0) }
+    }
+
+    /// One SSCAN step: an intset answers whole with cursor 0 (as Redis); a table walks from `cursor`.
+    /// - Returns: the next cursor (0: done).
+    public func scan(cursor: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> UInt64 {
+        guard let table else {
+            self.forEachMember {
+                body($0)
+                return true
+            }
+            return 0
+        }
+        return table.scan(cursor: cursor, count: count, body)
+    }
+
+    // MARK: - Changes
+
+    private func insert(_ member: UnsafeRawBufferPointer) -> Bool {
+        if let table { return table.insert(member) }
+        if self.ints.count == 0 && IntSet.canonicalInteger(member) == nil {
+            // A set whose first member is not an integer is a table from the start (setTypeCreate).
+            self.table = SetTable()
+            return self.table!.insert(member)
+        }
+        guard let value = IntSet.canonicalInteger(member) else {
+            self.convert(adding: 1)
+            return self.table!.insert(member)
+        }
+        guard self.ints.insert(value) else { return false }
+        if self.ints.count > EncodingLimits.shared.setMaxIntsetEntries.current { self.convert(adding: 0) }
+        return true
+    }
+
+    private func remove(_ member: UnsafeRawBufferPointer) -> Bool {
+        if let table { return table.remove(member) }
+        guard let value = IntSet.canonicalInteger(member) else { return false }
+        return self.ints.remove(value)
+    }
+
+    /// Moves the intset's members into a table presized for `extra` more.
+    private func convert(adding extra: Int) {
+        let table = SetTable(expected: self.ints.count + extra)
+        for index in 0..<self.ints.count {
+            IntSet.withDecimal(self.ints.value(at: index)) { _ = table.insert($0) }
+        }
+        self.ints = IntSet()
+        self.table = table
+    }
+}
+
+/// A fast generator for member sampling (wyrand over one process-wide atomic counter): SPOP and
+/// SRANDMEMBER draw once per member, too often for a system call each. Not for secrets.
+struct SetRandom: RandomNumberGenerator {
+    private static let state: Atomic<UInt64> = {
+        var system = SystemRandomNumberGenerator()
+        return Atomic(system.next())
+    }()
+
+    mutating func next() -> UInt64 {
+        let seed = Self.state.wrappingAdd(0xA076_1D64_78BD_642F, ordering: .relaxed).newValue
+        let product = seed.multipliedFullWidth(by: seed ^ 0xE703_7ED1_A0B4_28DB)
+        return product.high ^ product.low
+    }
+}
