@@ -49,7 +49,7 @@ extension Commands {
 
     /// A cursor as Redis's strtoul reads it: an optional sign, decimal digits, within 64 bits
     /// (a minus wraps around, as strtoul's does).
-    private static func parseCursor(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+    static func parseCursor(_ bytes: ArraySlice<UInt8>) -> UInt64? {
         var digits = bytes
         let negative = digits.first == ASCII.minus
         if negative || digits.first == UInt8(ascii: "+") { digits = digits.dropFirst() }

@@ -6,5 +6,6 @@
 public enum BuiltInTypes {
     public static func register() {
         CollectionTypes.register(.list) { ListValue() }
+        CollectionTypes.register(.hash) { HashValue() }
     }
 }
