@@ -123,17 +123,21 @@ public final class HashValue: CollectionValue {
     }
 
     /// HRANDFIELD's draws: `count` pairs, independent draws (repeats possible) or, with `distinct`,
-    /// that many different fields (fewer when the hash has fewer), in no particular order.
+    /// that many different fields in no particular order (every field, in the hash's order, when the
+    /// hash has no more than `count`).
     public func randomElements<G: RandomNumberGenerator>(
         _ count: Int, distinct: Bool, using generator: inout G, _ body: (Element) -> Void
     ) {
         let size = self.count
         guard size > 0, count > 0 else { return }
+        if distinct && count >= size {
+            // The whole hash, in its order (as Redis answers a count at least the size).
+            self.forEachElement { body($0); return true }
+            return
+        }
         if self.isTable {
             if !distinct {
                 for _ in 0..<count { self.emitSlot(self.table.randomSlot(using: &generator), body) }
-            } else if count >= size {
-                self.forEachElement { body($0); return true }
             } else if count * 3 > size {
                 var slots = self.table.occupiedSlots()
                 for i in 0..<count {
