@@ -9,25 +9,34 @@
 /// A hash value. Changed only through ``apply(_:position:_:)`` (element effects: add sets a field's
 /// value, remove deletes a field); the reads below serve the commands.
 public final class HashValue: CollectionValue {
+    /// The large encoding, boxed: a compact hash (most hashes) carries one word for it, not the table's six.
+    private final class Large {
+        var table: FieldTable
+        init(_ table: consuming FieldTable) { self.table = table }
+    }
+
     private var packed = PackedEntries()
-    private var table = FieldTable()
-    private var isTable = false
+    private var large: Large?
 
     /// The object's own bytes (header and stored properties), counted once per hash.
-    static let objectBytes = 64
+    static let objectBytes = 48
+    /// The box of the large encoding.
+    static let largeBytes = 64
 
     public init() {}
 
     public var type: ValueType { .hash }
-    public var encoding: String { self.isTable ? "hashtable" : "listpack" }
-    public var count: Int { self.isTable ? self.table.count : self.packed.count / 2 }
-    public var usedBytes: Int { Self.objectBytes + (self.isTable ? self.table.usedBytes : self.packed.byteCount) }
+    public var encoding: String { self.large == nil ? "listpack" : "hashtable" }
+    public var count: Int { self.large?.table.count ?? self.packed.count / 2 }
+    public var usedBytes: Int {
+        guard let large else { return Self.objectBytes + self.packed.byteCount }
+        return Self.objectBytes + Self.largeBytes + large.table.usedBytes
+    }
 
     public func copy() -> any CollectionValue {
         let copy = HashValue()
-        if self.isTable {
-            copy.table = self.table.duplicate()
-            copy.isTable = true
+        if let large = self.large {
+            copy.large = Large(large.table.duplicate())
         } else {
             copy.packed = self.packed.duplicate()
         }
@@ -36,8 +45,8 @@ public final class HashValue: CollectionValue {
 
     /// Streams field/value pairs: insertion order while compact, table order once large.
     public func forEachElement(_ body: (Element) -> Bool) {
-        if self.isTable {
-            self.table.forEach { field, value in body(Element(field, value)) }
+        if let large = self.large {
+            large.table.forEach { field, value in body(Element(field, value)) }
             return
         }
         var field: UnsafeRawBufferPointer?
@@ -60,13 +69,13 @@ public final class HashValue: CollectionValue {
     }
 
     private func set(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
-        if self.isTable { return self.table.set(field, value) }
+        if let large = self.large { return large.table.set(field, value) }
         let limits = EncodingLimits.shared
         let longest = limits.hashMaxListpackValue.current
         if field.count > longest || value.count > longest {
             // Redis converts before storing an entry too long for a listpack.
             self.convert()
-            return self.table.set(field, value)
+            return self.large!.table.set(field, value)
         }
         if let offset = self.packed.firstOffset(of: field, stride: 2) {
             let valueOffset = self.packed.entry(atOffset: offset).next
@@ -82,7 +91,7 @@ public final class HashValue: CollectionValue {
     }
 
     private func remove(_ field: UnsafeRawBufferPointer) -> Bool {
-        if self.isTable { return self.table.remove(field) }
+        if let large = self.large { return large.table.remove(field) }
         guard let offset = self.packed.firstOffset(of: field, stride: 2) else { return false }
         self.packed.remove(atOffset: offset, entries: 2)
         return true
@@ -95,17 +104,16 @@ public final class HashValue: CollectionValue {
             _ = table.set(element.first, element.second)
             return true
         }
-        self.table = table
+        self.large = Large(table)
         self.packed = PackedEntries()
-        self.isTable = true
     }
 
     // MARK: - Reads
 
     /// Calls `body` with `field`'s value (borrowed for the call), or nil when the hash has no such field.
     public func withValue<R>(of field: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
-        if self.isTable {
-            guard let entry = self.table.entry(for: field) else { return try body(nil) }
+        if let large = self.large {
+            guard let entry = large.table.entry(for: field) else { return try body(nil) }
             return try body(FieldTable.value(of: entry))
         }
         guard let offset = self.packed.firstOffset(of: field, stride: 2) else { return try body(nil) }
@@ -135,11 +143,11 @@ public final class HashValue: CollectionValue {
             self.forEachElement { body($0); return true }
             return
         }
-        if self.isTable {
+        if let large = self.large {
             if !distinct {
-                for _ in 0..<count { self.emitSlot(self.table.randomSlot(using: &generator), body) }
+                for _ in 0..<count { self.emitSlot(large.table.randomSlot(using: &generator), body) }
             } else if count * 3 > size {
-                var slots = self.table.occupiedSlots()
+                var slots = large.table.occupiedSlots()
                 for i in 0..<count {
                     slots.swapAt(i, Int.random(in: i..<slots.count, using: &generator))
                     self.emitSlot(slots[i], body)
@@ -147,7 +155,7 @@ public final class HashValue: CollectionValue {
             } else {
                 var chosen = Set<Int>()
                 while chosen.count < count {
-                    let slot = self.table.randomSlot(using: &generator)
+                    let slot = large.table.randomSlot(using: &generator)
                     if chosen.insert(slot).inserted { self.emitSlot(slot, body) }
                 }
             }
@@ -174,7 +182,7 @@ public final class HashValue: CollectionValue {
     }
 
     private func emitSlot(_ slot: Int, _ body: (Element) -> Void) {
-        let entry = self.table.entry(atSlot: slot)!
+        let entry = self.large!.table.entry(atSlot: slot)!
         body(Element(FieldTable.field(of: entry), FieldTable.value(of: entry)))
     }
 
@@ -186,10 +194,10 @@ public final class HashValue: CollectionValue {
     /// One HSCAN step: compact, every pair at once and cursor 0 (as Redis answers a listpack hash);
     /// large, about `count` pairs from `cursor`. - Returns: the next cursor (0: done).
     public func scan(cursor: UInt64, count: Int, _ body: (Element) -> Void) -> UInt64 {
-        guard self.isTable else {
+        guard let large = self.large else {
             self.forEachElement { body($0); return true }
             return 0
         }
-        return self.table.scan(cursor: cursor, count: count) { field, value in body(Element(field, value)) }
+        return large.table.scan(cursor: cursor, count: count) { field, value in body(Element(field, value)) }
     }
 }
