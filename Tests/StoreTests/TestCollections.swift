@@ -68,6 +68,17 @@ enum TestTypes {
         return set
     }
 
+    /// A hash's fields, whichever hash type holds them: servers started by other test targets in this
+    /// process register the real one (BuiltInTypes), which a replay here may then build.
+    static func fields(of object: any CollectionValue) -> [[UInt8]: [UInt8]] {
+        var fields: [[UInt8]: [UInt8]] = [:]
+        object.forEachElement { element in
+            fields[[UInt8](element.first)] = [UInt8](element.second)
+            return true
+        }
+        return fields
+    }
+
     static func hash(_ fields: [([UInt8], [UInt8])]) -> TestHash {
         let hash = TestHash()
         for (field, value) in fields {

@@ -37,7 +37,7 @@ import Testing
             return .set(members)
         case .hash?:
             guard case .found(let fields) = bytes(key).withUnsafeBytes({
-                store.withCollection(forKey: $0, type: .hash, now: now) { ($0 as! TestHash).fields }
+                store.withCollection(forKey: $0, type: .hash, now: now) { TestTypes.fields(of: $0) }
             }) else { return nil }
             return .hash(fields)
         default: return nil

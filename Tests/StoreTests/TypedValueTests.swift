@@ -237,8 +237,8 @@ import Testing
             switch keyspace.collection(at: index) {
             case let set as SetValue:
                 result[key] = "set{" + set.members.map { String(decoding: $0, as: UTF8.self) }.sorted().joined(separator: ",") + "}" + deadline
-            case let hash as TestHash:
-                result[key] = "hash" + hash.fields.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",") + deadline
+            case let hash? where hash.type == .hash:
+                result[key] = "hash" + TestTypes.fields(of: hash).map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",") + deadline
             default:
                 result[key] = String(decoding: keyspace.value(at: index), as: UTF8.self) + deadline
             }

@@ -8,5 +8,6 @@ public enum BuiltInTypes {
         CollectionTypes.register(.list) { ListValue() }
         CollectionTypes.register(.zset) { SortedSetValue() }
         CollectionTypes.register(.set) { SetValue() }
+        CollectionTypes.register(.hash) { HashValue() }
     }
 }
