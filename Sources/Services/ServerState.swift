@@ -42,6 +42,8 @@ public final class ServerState {
     public var savePoints: [SavePoint] = []
     /// INFO commandstats, errorstats and latencystats.
     public let infoStatistics = InfoStatistics()
+    /// The Lua interpreter, script cache and function libraries (EVAL, FCALL), made at first use.
+    lazy var scripts = ScriptEngine()
 
     public init(commandStatistics: CommandStatistics? = nil) {
         self.commandStatistics = commandStatistics

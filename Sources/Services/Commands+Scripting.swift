@@ -1,0 +1,119 @@
+// EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, as Redis 7.0 answers them (eval.c). A script runs
+// on the loop thread with nothing interleaved, and its writes are one unit in the log (the store's
+// atomic group, as EXEC's): after a crash they are replayed all or none. The interpreter is in
+// Scripting/ScriptEngine.swift.
+
+extension Commands {
+    /// EVAL script numkeys [key …] [arg …]
+    static func eval(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.evaluate(arguments, bySHA: false, readOnly: false, &call)
+    }
+
+    /// EVALSHA sha1 numkeys [key …] [arg …]
+    static func evalsha(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.evaluate(arguments, bySHA: true, readOnly: false, &call)
+    }
+
+    /// EVAL_RO: EVAL whose script may not write.
+    static func evalReadOnly(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.evaluate(arguments, bySHA: false, readOnly: true, &call)
+    }
+
+    /// EVALSHA_RO: EVALSHA whose script may not write.
+    static func evalshaReadOnly(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        Self.evaluate(arguments, bySHA: true, readOnly: true, &call)
+    }
+
+    /// The number of keys of EVAL/FCALL (argument 2). - Returns: nil once the error is answered.
+    static func scriptKeyCount(_ arguments: ArgumentVector, _ call: inout CommandCall) -> Int? {
+        guard let count = call.integerArgument(arguments, 2) else { return nil }
+        if count > Int64(arguments.count - 3) {
+            call.reply.rawError("ERR Number of keys can't be greater than number of args")
+            return nil
+        }
+        if count < 0 {
+            call.reply.rawError("ERR Number of keys can't be negative")
+            return nil
+        }
+        return Int(count)
+    }
+
+    private static func evaluate(_ arguments: ArgumentVector, bySHA: Bool, readOnly: Bool, _ call: inout CommandCall) {
+        guard let keyCount = Self.scriptKeyCount(arguments, &call) else { return }
+        let engine = call.state.scripts
+        let sha: [UInt8]
+        if bySHA {
+            sha = arguments[1].map(ASCII.lowercased)
+            guard sha.count == 40, engine.hasScript(sha) else { return call.reply.rawError(Self.noScript) }
+        } else {
+            guard let loaded = engine.load(arguments.copy(1), reply: &call.reply) else { return }
+            sha = loaded
+        }
+        let flags = engine.scripts[sha]!.flags
+        if !flags.contains(.compatible) {
+            if !flags.contains(.noWrites) && readOnly {
+                return call.reply.rawError("ERR Can not execute a script with write flag using *_ro command.")
+            }
+            if call.memoryLimited && flags.isDisjoint(with: [.allowOOM, .noWrites]) && !call.control.makeRoom(forBytes: 0) {
+                return call.reply.rawError(
+                    "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'")
+            }
+        }
+        guard engine.pushScript(sha) else { return call.reply.rawError(Self.noScript) }
+        engine.setGlobalArray("KEYS", keyCount) { arguments[3 + $0] }
+        engine.setGlobalArray("ARGV", arguments.count - 3 - keyCount) { arguments[3 + keyCount + $0] }
+        call.store.atomically {
+            engine.call(name: sha, flags: flags, readOnlyCommand: readOnly, evalMode: true, argumentCount: 0, &call)
+        }
+    }
+
+    static let noScript = "NOSCRIPT No matching script. Please use EVAL."
+
+    /// SCRIPT LOAD | EXISTS | FLUSH [ASYNC|SYNC] | KILL | HELP
+    static func script(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        let engine = call.state.scripts
+        if arguments.argument(1, is: "load") && arguments.count == 3 {
+            guard let sha = engine.load(arguments.copy(2), reply: &call.reply) else { return }
+            call.reply.bulk(sha)
+        } else if arguments.argument(1, is: "exists") && arguments.count >= 3 {
+            call.reply.arrayHeader(arguments.count - 2)
+            for i in 2..<arguments.count {
+                call.reply.integer(engine.hasScript(Array(arguments[i])) ? 1 : 0)
+            }
+        } else if arguments.argument(1, is: "flush") {
+            guard arguments.count == 2
+                || (arguments.count == 3 && (arguments.argument(2, is: "sync") || arguments.argument(2, is: "async")))
+            else { return call.reply.rawError("ERR SCRIPT FLUSH only support SYNC|ASYNC option") }
+            engine.flushScripts()
+            call.reply.ok()
+        } else if arguments.argument(1, is: "kill") && arguments.count == 2 {
+            // A script runs to its end within one command, so none is running when this is read.
+            call.reply.rawError("NOTBUSY No scripts in execution right now.")
+        } else if arguments.argument(1, is: "help") && arguments.count == 2 {
+            Self.writeHelp(Self.scriptHelp, "SCRIPT", &call)
+        } else {
+            call.reply.error(.unknownSubcommand(command: "SCRIPT", arguments[1]))
+        }
+    }
+
+    private static let scriptHelp = [
+        "DEBUG (YES|SYNC|NO)", "    Set the debug mode for subsequent scripts executed.",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Return information about the existence of the scripts in the script cache.",
+        "FLUSH [ASYNC|SYNC]", "    Flush the Lua scripts cache. Very dangerous on replicas.",
+        "    When called without the optional mode argument, the behavior is determined by the",
+        "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+        "    * ASYNC: Asynchronously flush the scripts cache.", "    * SYNC: Synchronously flush the scripts cache.",
+        "KILL", "    Kill the currently executing Lua script.", "LOAD <script>",
+        "    Load a script into the scripts cache without executing it.",
+    ]
+
+    /// Redis's HELP reply: a header line, the lines, the HELP line, as status replies.
+    static func writeHelp(_ lines: [String], _ command: String, _ call: inout CommandCall) {
+        call.reply.arrayHeader(lines.count + 3)
+        call.reply.status(bytes: Array("\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".utf8))
+        for line in lines { call.reply.status(bytes: Array(line.utf8)) }
+        call.reply.status("HELP")
+        call.reply.status(bytes: Array("    Print this help.".utf8))
+    }
+}
