@@ -72,24 +72,30 @@ extension Commands {
     /// SCRIPT LOAD | EXISTS | FLUSH [ASYNC|SYNC] | KILL | HELP
     static func script(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let engine = call.state.scripts
-        if arguments.argument(1, is: "load") && arguments.count == 3 {
+        let count = arguments.count
+        if arguments.argument(1, is: "load") {
+            guard count == 3 else { return call.reply.error(.wrongArity("script|load")) }
             guard let sha = engine.load(arguments.copy(2), reply: &call.reply) else { return }
             call.reply.bulk(sha)
-        } else if arguments.argument(1, is: "exists") && arguments.count >= 3 {
-            call.reply.arrayHeader(arguments.count - 2)
-            for i in 2..<arguments.count {
-                call.reply.integer(engine.hasScript(Array(arguments[i])) ? 1 : 0)
+        } else if arguments.argument(1, is: "exists") {
+            guard count >= 3 else { return call.reply.error(.wrongArity("script|exists")) }
+            call.reply.arrayHeader(count - 2)
+            for i in 2..<count {
+                call.reply.integer(engine.hasScript(arguments[i].map(ASCII.lowercased)) ? 1 : 0)
             }
         } else if arguments.argument(1, is: "flush") {
-            guard arguments.count == 2
-                || (arguments.count == 3 && (arguments.argument(2, is: "sync") || arguments.argument(2, is: "async")))
-            else { return call.reply.rawError("ERR SCRIPT FLUSH only support SYNC|ASYNC option") }
+            guard count == 2 || (count == 3 && (arguments.argument(2, is: "sync") || arguments.argument(2, is: "async")))
+            else {
+                return call.reply.rawError("ERR SCRIPT FLUSH only support SYNC|ASYNC option")
+            }
             engine.flushScripts()
             call.reply.ok()
-        } else if arguments.argument(1, is: "kill") && arguments.count == 2 {
+        } else if arguments.argument(1, is: "kill") {
+            guard count == 2 else { return call.reply.error(.wrongArity("script|kill")) }
             // A script runs to its end within one command, so none is running when this is read.
             call.reply.rawError("NOTBUSY No scripts in execution right now.")
-        } else if arguments.argument(1, is: "help") && arguments.count == 2 {
+        } else if arguments.argument(1, is: "help") {
+            guard count == 2 else { return call.reply.error(.wrongArity("script|help")) }
             Self.writeHelp(Self.scriptHelp, "SCRIPT", &call)
         } else {
             call.reply.error(.unknownSubcommand(command: "SCRIPT", arguments[1]))
@@ -114,6 +120,6 @@ extension Commands {
         call.reply.status(bytes: Array("\(command) <subcommand> [<arg> [value] [opt] ...]. Subcommands are:".utf8))
         for line in lines { call.reply.status(bytes: Array(line.utf8)) }
         call.reply.status("HELP")
-        call.reply.status(bytes: Array("    Print this help.".utf8))
+        call.reply.status(bytes: Array("    Prints this help.".utf8))
     }
 }
