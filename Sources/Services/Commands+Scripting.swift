@@ -1,7 +1,21 @@
 // EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT, as Redis 7.0 answers them (eval.c). A script runs
 // on the loop thread with nothing interleaved, and its writes are one unit in the log (the store's
 // atomic group, as EXEC's): after a crash they are replayed all or none. The interpreter is in
-// Scripting/ScriptEngine.swift.
+// Scripting/ScriptEngine.swift; functions (FUNCTION, FCALL) in Commands+Functions.swift.
+
+extension CommandTable {
+    /// The scripting family's rows.
+    static let scripting: [CommandSpec] = [
+        CommandSpec("eval", arity: -3, flags: [], run: Commands.eval),
+        CommandSpec("evalsha", arity: -3, flags: [], run: Commands.evalsha),
+        CommandSpec("eval_ro", arity: -3, flags: [], run: Commands.evalReadOnly),
+        CommandSpec("evalsha_ro", arity: -3, flags: [], run: Commands.evalshaReadOnly),
+        CommandSpec("script", arity: -2, flags: [], run: Commands.script),
+        CommandSpec("function", arity: -2, flags: [], run: Commands.function),
+        CommandSpec("fcall", arity: -3, flags: [], run: Commands.fcall),
+        CommandSpec("fcall_ro", arity: -3, flags: [], run: Commands.fcallReadOnly),
+    ]
+}
 
 extension Commands {
     /// EVAL script numkeys [key …] [arg …]

@@ -95,13 +95,46 @@ import Testing
         "EXEC", "GET m",
     ]
 
+    /// Functions: FUNCTION LOAD's checks, register_function's two forms and flags, FCALL, LIST, STATS.
+    static let functions: [String] = [
+        "FUNCTION LOAD '#!lua name=mylib\nredis.register_function(\"myfunc\", function(keys, args) return {keys[1], args[1]} end)'",
+        "FCALL myfunc 1 k a", "FCALL_RO myfunc 1 k a", "FCALL nosuch 0", "FCALL myfunc x", "FCALL myfunc 2 a",
+        "FCALL myfunc -1", "FCALL myfunc",
+        "FUNCTION LOAD '#!lua name=mylib\nredis.register_function(\"other\", function() return 1 end)'",
+        "FUNCTION LOAD REPLACE '#!lua name=mylib\nredis.register_function{function_name=\"myfunc\", callback=function(keys, args) return redis.call(\"set\", keys[1], args[1]) end, flags={\"no-writes\"}, description=\"desc\"}'",
+        "FCALL_RO myfunc 1 k v", "FCALL myfunc 1 k v", "FUNCTION LIST", "FUNCTION LIST WITHCODE",
+        "FUNCTION LIST LIBRARYNAME my", "FUNCTION LIST LIBRARYNAME my*", "FUNCTION LIST LIBRARYNAME", "FUNCTION LIST foo",
+        "FUNCTION LIST WITHCODE LIBRARYNAME m?lib", "FUNCTION STATS", "FUNCTION LOAD 'return 1'", "FUNCTION LOAD '#!lua'",
+        "FUNCTION LOAD '#!lua\nreturn 1'", "FUNCTION LOAD '#!lua name=a name=b\nreturn 1'",
+        "FUNCTION LOAD '#!lua foo=bar\nreturn 1'", "FUNCTION LOAD '#!lua name=bad-name\nreturn 1'",
+        "FUNCTION LOAD '#!js name=x\nreturn 1'", "FUNCTION LOAD '#!lua name=x\nreturn 1'",
+        "FUNCTION LOAD '#!lua name=x\nredis.call(\"ping\")'", "FUNCTION LOAD '#!lua name=x\nerror(\"boom\")'",
+        "FUNCTION LOAD '#!lua name=x\nlocal a = string.len(\"x\")'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function(\"myfunc\", function() return 1 end)'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function(\"f1\", function() return 1 end)\nredis.register_function(\"f1\", function() return 1 end)'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function(\"f-1\", function() return 1 end)'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function(\"f1\")'", "FUNCTION LOAD '#!lua name=x\nredis.register_function(1, 2)'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function{function_name=\"f\", callback=function() end, flags={\"bad\"}}'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function{function_name=\"f\", callback=function() end, other=1}'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function{callback=function() end}'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function{function_name=\"f\"}'",
+        "FUNCTION LOAD '#!lua name=x\nredis.register_function(\"f\", function() return 1 end)\nx = 5'",
+        "FUNCTION LOAD '#!lua name=x\nreturn 1 +'", "FUNCTION LOAD foo '#!lua name=x\nreturn 1'", "FUNCTION LOAD",
+        "FUNCTION LOAD '#!LUA name=up\nredis.register_function(\"up\", function() return redis.call(\"incr\", \"cnt\") end)'",
+        "FCALL up 0", "FCALL_RO up 0", "FUNCTION DELETE mylib", "FUNCTION STATS",
+        "FUNCTION LOAD '#!lua name=err\nredis.register_function(\"e\", function() return redis.call(\"nosuch\") end)\nredis.register_function(\"e2\", function() error(\"x\") end)\nredis.register_function(\"e3\", function() return redis.register_function(\"a\", function() end) end)\nredis.register_function(\"e4\", function(k, a) return {#k, #a, redis.setresp(3), redis.call(\"get\", \"none\")} end)'",
+        "FCALL e 0", "FCALL e2 0", "FCALL e3 0", "FCALL e4 2 a b c", "FUNCTION DELETE nosuch", "FUNCTION DELETE err",
+        "FUNCTION DELETE", "FUNCTION KILL", "FUNCTION KILL x", "FUNCTION STATS x", "FUNCTION NOSUCH", "FUNCTION HELP",
+        "FUNCTION FLUSH a b", "FUNCTION FLUSH x", "FUNCTION FLUSH", "FUNCTION LIST", "FCALL up 0",
+    ]
+
     static func sequences() -> [(String, [[[UInt8]]])] {
         func words(_ lines: [String]) -> [[[UInt8]]] {
             // `\n` in a line is a newline in the argument (shebangs).
             Differential.words(lines.map { $0.replacingOccurrences(of: "\\n", with: "\n") })
         }
         return [("results", words(Self.results)), ("calls", words(Self.calls)), ("errors", words(Self.errors)),
-                ("cache", words(Self.cache))]
+                ("cache", words(Self.cache)), ("functions", words(Self.functions))]
     }
 
     @Test func scriptsGetRedisReplies() throws {

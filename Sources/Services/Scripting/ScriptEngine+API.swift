@@ -85,12 +85,6 @@ extension ScriptEngine {
         }
     }
 
-    /// Pushes an error table for raising. - Returns: -1.
-    private func fail(_ text: String) -> Int32 {
-        self.pushError(text)
-        return -1
-    }
-
     /// redis.log(level, message…): checked as Redis checks it. The server has no log of script
     /// messages yet, so a valid message is dropped.
     private func log(_ lua: OpaquePointer) -> Int32 {

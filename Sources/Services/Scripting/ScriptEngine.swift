@@ -55,6 +55,8 @@ final class ScriptEngine {
     var busyThresholdMilliseconds = 5000
     /// Libraries loaded with FUNCTION LOAD (ScriptEngine+Functions.swift).
     var libraries = FunctionLibraries()
+    /// The functions a library registers while FUNCTION LOAD runs it; nil otherwise.
+    var loading: [LibraryFunction]?
 
     init() {
         clua_set_handler(ScriptEngine.dispatch)

@@ -35,23 +35,27 @@ extension ScriptEngine {
         lua_pushstring(lua, Self.version)
         lua_setfield(lua, -2, "REDIS_VERSION")
         lua_setfield(lua, clua_globalsindex(), "redis")
-        // The function-mode registration entry point, kept aside for FUNCTION LOAD.
-        clua_push_function(lua, LuaAPI.registerFunction.rawValue)
-        lua_setfield(lua, clua_registryindex(), "reactord.register")
-
         lua_pushvalue(lua, clua_globalsindex())
         lua_setfield(lua, clua_registryindex(), Self.globalsKey)
         let status = Self.sandboxSource.withCString { luaL_loadbuffer(lua, $0, Self.sandboxSource.utf8.count, "=sandbox") }
         guard status == 0 else { fatalError("the script sandbox failed: \(self.popString())") }
         clua_push_guard_factory(lua)
-        guard lua_pcall(lua, 1, 2, 0) == 0 else { fatalError("the script sandbox failed: \(self.popString())") }
-        // Results: the protected globals, the error handler.
+        clua_push_function(lua, LuaAPI.registerFunction.rawValue)
+        guard lua_pcall(lua, 2, 5, 0) == 0 else { fatalError("the script sandbox failed: \(self.popString())") }
+        // Results: the protected globals, the error handler, the functions' environment, its
+        // metatable, and what a library sees while FUNCTION LOAD runs it.
+        lua_setfield(lua, clua_registryindex(), Self.loadAPIKey)
+        lua_setfield(lua, clua_registryindex(), Self.functionMetaKey)
+        lua_setfield(lua, clua_registryindex(), Self.functionEnvironmentKey)
         lua_setfield(lua, clua_registryindex(), Self.errorHandlerKey)
         lua_replace(lua, clua_globalsindex())
     }
 
     /// The version scripts see (`redis.REDIS_VERSION`): the Redis release whose behaviour this follows.
     static let version = "7.0.15"
+    static let loadAPIKey = "reactord.loadAPI"
+    static let functionMetaKey = "reactord.functionMeta"
+    static let functionEnvironmentKey = "reactord.functionEnvironment"
     static let versionNumber = 0x07_00_0F
 
     /// Pushes the error handler and the cached script `f_<sha>`. - Returns: false (nothing pushed)
@@ -75,7 +79,7 @@ extension ScriptEngine {
     }
 
     private static let sandboxSource = """
-        local guard = ...
+        local guard, register = ...
         local G = _G
         local dbg = G.debug
         local rawpcall, rawrawset, rawsetmetatable = pcall, rawset, setmetatable
@@ -126,6 +130,15 @@ extension ScriptEngine {
         G.rawset = guard(rawrawset, readonly)
         G.setmetatable = guard(rawsetmetatable, readonly)
         G.__redis__err__handler = handler
+        local function nonexistent(_, name)
+            error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+        end
+        -- While FUNCTION LOAD runs a library, its globals are only `redis` with register_function,
+        -- log and the versions (Redis's library API).
+        local loading = {register_function = register}
+        for _, name in ipairs({'log', 'LOG_DEBUG', 'LOG_VERBOSE', 'LOG_NOTICE', 'LOG_WARNING', 'REDIS_VERSION',
+            'REDIS_VERSION_NUM'}) do loading[name] = G.redis[name] end
+        rawsetmetatable(loading, {__index = nonexistent, __metatable = false})
         for _, name in ipairs({'string', 'math', 'table', 'cjson', 'bit', 'coroutine', 'redis'}) do
             G[name] = protect(G[name])
         end
@@ -133,12 +146,17 @@ extension ScriptEngine {
         strings.__index = G.string
         strings.__metatable = protect(strings)
 
-        rawsetmetatable(G, {__index = function(_, name)
-            error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
-        end, __metatable = false})
+        rawsetmetatable(G, {__index = nonexistent, __metatable = false})
         local globals = protect(G)
         G._G = globals
         for _, f in ipairs({handler, G.pcall}) do setfenv(f, globals) end
-        return globals, handler
+        local library = {redis = protect(loading)}
+        rawsetmetatable(library, {__index = nonexistent, __metatable = false})
+        -- Libraries' code runs in this environment: its metatable reads the library API during
+        -- FUNCTION LOAD and the globals when a function is called.
+        local functionMeta = {__index = globals, __newindex = refuse, __metatable = false}
+        local functionEnvironment = rawsetmetatable({}, functionMeta)
+        readonly[functionEnvironment] = true
+        return globals, handler, functionEnvironment, functionMeta, protect(library)
         """
 }
