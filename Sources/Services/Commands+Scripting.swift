@@ -136,4 +136,21 @@ extension Commands {
         call.reply.status("HELP")
         call.reply.status(bytes: Array("    Prints this help.".utf8))
     }
+
+    /// INFO memory's scripting fields, as Redis 7.0 names them: the interpreter's heap (one
+    /// interpreter serves EVAL and functions here, so the two `vm` figures are the same heap) and
+    /// the script cache.
+    static func appendScriptingMemory(_ state: ServerState, to text: inout [UInt8]) {
+        let engine = state.startedScripts
+        let lua = engine?.luaBytes ?? 0
+        let scripts = engine?.scriptBytes ?? 0
+        let fields: [(String, Int)] = [
+            ("used_memory_lua", lua), ("used_memory_vm_eval", lua), ("used_memory_scripts_eval", scripts),
+            ("number_of_cached_scripts", engine?.scripts.count ?? 0),
+            ("number_of_functions", engine?.libraries.functionCount ?? 0),
+            ("number_of_libraries", engine?.libraries.libraries.count ?? 0), ("used_memory_vm_functions", lua),
+            ("used_memory_vm_total", lua), ("used_memory_functions", 0), ("used_memory_scripts", scripts),
+        ]
+        for (name, value) in fields { text.append(contentsOf: Array("\(name):\(value)\r\n".utf8)) }
+    }
 }

@@ -10,8 +10,7 @@
 #include <lua5.1/lauxlib.h>
 #include <lua5.1/lualib.h>
 
-/// What Swift implements for every provided Lua function and for the interrupt hook: `which`
-/// names the function (or the hook). It returns the number of results it pushed, or -1 when it
+/// What Swift implements for every provided Lua function: `which` names the function. It returns the number of results it pushed, or -1 when it
 /// left an error value on top of the stack that must be raised.
 typedef int (*clua_handler)(lua_State *L, int which);
 
@@ -23,11 +22,6 @@ lua_State *clua_open(void);
 
 /// Pushes a Lua function that calls the handler with `which`.
 void clua_push_function(lua_State *L, int which);
-
-/// Calls the handler with `which` every `count` instructions (0: no hook). A -1 from it raises the
-/// error it pushed, and from then on the hook runs at every line, so that a script cannot catch
-/// the error with pcall and carry on.
-void clua_set_interrupt_hook(lua_State *L, int which, int count);
 
 /// Pushes a function `guard(original, readonly)` that returns `original` wrapped so that it
 /// refuses ("Attempt to modify a readonly table") a first argument that is a key of `readonly`.

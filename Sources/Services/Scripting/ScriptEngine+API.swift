@@ -80,7 +80,6 @@ extension ScriptEngine {
             lua_pushboolean(lua, 1)  // one user, who may run every command
             return 1
         case .registerFunction: return self.registerFunction(lua)
-        case .interrupt: return self.interrupt(lua)
         case .unavailable: return self.fail("This function is not available here")
         }
     }

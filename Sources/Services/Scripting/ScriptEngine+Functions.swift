@@ -21,17 +21,22 @@ struct Library {
     var functions: [LibraryFunction]
 }
 
-/// The loaded libraries, in load order, and which library each function name belongs to.
+/// The loaded libraries, in load order. Function names are case-insensitive, library names not, as Redis's.
 struct FunctionLibraries {
     private(set) var libraries: [Library] = []
 
     var functionCount: Int { self.libraries.reduce(0) { $0 + $1.functions.count } }
 
+    /// Whether two names are the same, ignoring ASCII case.
+    static func same(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { ASCII.lowercased($0) == ASCII.lowercased($1) }
+    }
+
     func library(named name: [UInt8]) -> Library? { self.libraries.first { $0.name == name } }
 
     func function(named name: [UInt8]) -> LibraryFunction? {
         for library in self.libraries {
-            if let function = library.functions.first(where: { $0.name == name }) { return function }
+            if let function = library.functions.first(where: { Self.same($0.name, name) }) { return function }
         }
         return nil
     }
@@ -92,8 +97,9 @@ extension ScriptEngine {
         }
         if registered.isEmpty { return .failure(ShebangError("ERR No functions registered")) }
         for function in registered {
-            if let owner = self.libraries.libraries.first(where: { $0.functions.contains { $0.name == function.name } }),
-               owner.name != name {
+            if let owner = self.libraries.libraries.first(where: {
+                $0.functions.contains { FunctionLibraries.same($0.name, function.name) }
+            }), owner.name != name {
                 self.release(registered)
                 return .failure(ShebangError("ERR Function " + String(decoding: function.name, as: UTF8.self) + " already exists"))
             }
@@ -224,7 +230,7 @@ extension ScriptEngine {
         }
         guard let name else { return self.fail("redis.register_function must get a function name argument") }
         guard Self.isValidName(name) else { return self.fail(Self.invalidName) }
-        guard !(self.loading ?? []).contains(where: { $0.name == name }) else {
+        guard !(self.loading ?? []).contains(where: { FunctionLibraries.same($0.name, name) }) else {
             return self.fail("Function already exists in the library")
         }
         // The callback is on top.
@@ -261,12 +267,5 @@ extension ScriptEngine {
         lua_rawgeti(self.lua, clua_registryindex(), function.reference)
         self.pushArray(keys, element)
         self.pushArray(arguments) { element(keys + $0) }
-    }
-
-    /// The interrupt hook, every 100,000 instructions of a running script.
-    func interrupt(_ lua: OpaquePointer) -> Int32 {
-        guard let run = self.run, run.killed else { return 0 }
-        self.pushError("Script killed by user with SCRIPT KILL...")
-        return -1
     }
 }

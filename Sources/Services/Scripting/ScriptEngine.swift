@@ -39,7 +39,7 @@ struct CachedScript {
 /// The functions the engine provides to Lua (CLua's `which`).
 enum LuaAPI: Int32 {
     case call = 1, pcall, sha1hex, errorReply, statusReply, log, setResp, setRepl, replicateCommands
-    case registerFunction, interrupt, aclCheckCommand, unavailable
+    case registerFunction, aclCheckCommand, unavailable
 }
 
 /// The interpreter and script cache of one server. Loop thread only.
@@ -51,8 +51,6 @@ final class ScriptEngine {
     private(set) var scriptBytes = 0
     /// The script running now, if any.
     var run: ScriptRun?
-    /// Milliseconds a script runs before others are answered `-BUSY` (`busy-reply-threshold`).
-    var busyThresholdMilliseconds = 5000
     /// Libraries loaded with FUNCTION LOAD (ScriptEngine+Functions.swift).
     var libraries = FunctionLibraries()
     /// The functions a library registers while FUNCTION LOAD runs it; nil otherwise.
@@ -178,13 +176,10 @@ final class ScriptEngine {
     ) {
         let readOnly = readOnlyCommand || (!flags.contains(.compatible) && flags.contains(.noWrites))
         var run = ScriptRun(name: name, readOnly: readOnly, evalMode: evalMode, flags: flags)
-        let threshold = self.busyThresholdMilliseconds
         let status: Int32 = withUnsafeMutablePointer(to: &call) { pointer in
             run.call = pointer
             self.run = run
-            if threshold > 0 { clua_set_interrupt_hook(self.lua, LuaAPI.interrupt.rawValue, 100_000) }
             let status = lua_pcall(self.lua, argumentCount, 1, -(argumentCount + 2))
-            if threshold > 0 { clua_set_interrupt_hook(self.lua, LuaAPI.interrupt.rawValue, 0) }
             run = self.run!
             self.run = nil
             return status
@@ -285,7 +280,7 @@ final class ScriptEngine {
     }
 }
 
-/// The script running now: what redis.call checks and what the hook looks at.
+/// The script running now: what redis.call checks.
 struct ScriptRun {
     /// The command that runs the script (EVAL's call), for redis.call to run commands through.
     var call: UnsafeMutablePointer<CommandCall>?
@@ -295,10 +290,8 @@ struct ScriptRun {
     let flags: ScriptFlags
     /// The protocol redis.call's replies are read in (`redis.setresp`).
     var resp = 2
-    /// A write command ran (SCRIPT KILL then refuses).
+    /// A write command ran.
     var wrote = false
-    /// SCRIPT KILL / FUNCTION KILL asked the script to stop.
-    var killed = false
 }
 
 extension ReplyWriter {
