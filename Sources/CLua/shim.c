@@ -5,6 +5,7 @@
 #include <lua5.1/lua-bitop.h>
 
 static clua_handler current_handler;
+static int hook_id;
 
 void clua_set_handler(clua_handler handler) { current_handler = handler; }
 
@@ -43,6 +44,23 @@ lua_State *clua_open(void) {
     load_library(L, "cjson", luaopen_cjson);
     load_library(L, "bit", luaopen_bit);
     return L;
+}
+
+static void interrupt_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    if (current_handler(L, hook_id) < 0) {
+        lua_sethook(L, interrupt_hook, LUA_MASKLINE, 0);
+        lua_error(L);
+    }
+}
+
+void clua_set_interrupt_hook(lua_State *L, int which, int count) {
+    hook_id = which;
+    if (count > 0) {
+        lua_sethook(L, interrupt_hook, LUA_MASKCOUNT, count);
+    } else {
+        lua_sethook(L, NULL, 0, 0);
+    }
 }
 
 int clua_format_double(double value, char *buffer, int size) {

@@ -53,7 +53,7 @@ extension Commands {
                 }
                 replace = true
             }
-            switch engine.loadLibrary(arguments.copy(count - 1), replace: replace) {
+            switch engine.loadLibrary(arguments.copy(count - 1), replace: replace, now: call.now) {
             case .success(let name): call.reply.bulk(name)
             case .failure(let error): call.reply.rawError(error.message)
             }

@@ -127,6 +127,8 @@ import Testing
         "FUNCTION LOAD '#!lua name=err\nredis.register_function(\"e\", function() return redis.call(\"nosuch\") end)\nredis.register_function(\"e2\", function() error(\"x\") end)\nredis.register_function(\"e3\", function() return redis.register_function(\"a\", function() end) end)\nredis.register_function(\"e4\", function(k, a) return {#k, #a, redis.setresp(3), redis.call(\"get\", \"none\")} end)'",
         "FCALL e 0", "FCALL e2 0", "FCALL e3 0", "FCALL e4 2 a b c", "FUNCTION DELETE nosuch", "FUNCTION DELETE err",
         "FUNCTION DELETE", "FUNCTION KILL", "FUNCTION KILL x", "FUNCTION STATS x", "FUNCTION NOSUCH", "FUNCTION HELP",
+        "FUNCTION LOAD '#!lua name=loop\nwhile 1 do end'",
+        "FUNCTION LOAD '#!lua name=loop\nredis.register_function(\"f\", function() end)\npcall(function() while 1 do end end)'",
         "FUNCTION FLUSH a b", "FUNCTION FLUSH x", "FUNCTION FLUSH", "FUNCTION LIST", "FCALL up 0",
     ]
 

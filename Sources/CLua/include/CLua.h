@@ -23,6 +23,11 @@ lua_State *clua_open(void);
 /// Pushes a Lua function that calls the handler with `which`.
 void clua_push_function(lua_State *L, int which);
 
+/// Calls the handler with `which` every `count` instructions (0: no hook). A -1 from it raises the
+/// error it pushed, and from then on the hook runs at every line, so that the code cannot catch
+/// the error with pcall and carry on (FUNCTION LOAD's time limit).
+void clua_set_interrupt_hook(lua_State *L, int which, int count);
+
 /// Pushes a function `guard(original, readonly)` that returns `original` wrapped so that it
 /// refuses ("Attempt to modify a readonly table") a first argument that is a key of `readonly`.
 /// A C function, so that the error points at the script's line, as Redis's does.

@@ -80,6 +80,11 @@ extension ScriptEngine {
             lua_pushboolean(lua, 1)  // one user, who may run every command
             return 1
         case .registerFunction: return self.registerFunction(lua)
+        case .loadTimeout:
+            guard let deadline = self.loadDeadline else { return 0 }
+            let now = deadline.now()
+            guard now.seconds * 1_000_000 + now.microseconds > deadline.microseconds else { return 0 }
+            return self.fail("FUNCTION LOAD timeout")
         case .unavailable: return self.fail("This function is not available here")
         }
     }

@@ -66,7 +66,12 @@ extension ScriptEngine {
 
     /// FUNCTION LOAD: compiles and runs `code`, keeping the functions it registers.
     /// - Returns: the library's name, or the error text (without its leading `-`).
-    func loadLibrary(_ code: [UInt8], replace: Bool) -> Result<[UInt8], ShebangError> {
+    ///
+    /// A library's code only registers functions: one that runs longer than Redis's limit (500 ms,
+    /// by `now`) is stopped, so that FUNCTION LOAD of a loop cannot hang the server.
+    func loadLibrary(
+        _ code: [UInt8], replace: Bool, now: @escaping () -> (seconds: Int, microseconds: Int)
+    ) -> Result<[UInt8], ShebangError> {
         guard code.starts(with: Array("#!".utf8)) else { return .failure(ShebangError("ERR Missing library metadata")) }
         guard let end = code.firstIndex(of: ASCII.lf) else { return .failure(ShebangError("ERR Invalid library metadata")) }
         let parts = WordScanner.split(code[..<end])
@@ -91,7 +96,13 @@ extension ScriptEngine {
             return .failure(ShebangError("ERR Library '" + String(decoding: name, as: UTF8.self) + "' already exists"))
         }
         var registered: [LibraryFunction] = []
-        if let error = self.runLibrary(Array(code[end...]), into: &registered) {
+        let start = now()
+        self.loadDeadline = (now, start.seconds * 1_000_000 + start.microseconds + 500_000)
+        clua_set_interrupt_hook(self.lua, LuaAPI.loadTimeout.rawValue, 100_000)
+        let failure = self.runLibrary(Array(code[end...]), into: &registered)
+        clua_set_interrupt_hook(self.lua, LuaAPI.loadTimeout.rawValue, 0)
+        self.loadDeadline = nil
+        if let error = failure {
             self.release(registered)
             return .failure(ShebangError(error))
         }

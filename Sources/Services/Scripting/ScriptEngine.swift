@@ -39,7 +39,7 @@ struct CachedScript {
 /// The functions the engine provides to Lua (CLua's `which`).
 enum LuaAPI: Int32 {
     case call = 1, pcall, sha1hex, errorReply, statusReply, log, setResp, setRepl, replicateCommands
-    case registerFunction, aclCheckCommand, unavailable
+    case registerFunction, aclCheckCommand, loadTimeout, unavailable
 }
 
 /// The interpreter and script cache of one server. Loop thread only.
@@ -55,6 +55,8 @@ final class ScriptEngine {
     var libraries = FunctionLibraries()
     /// The functions a library registers while FUNCTION LOAD runs it; nil otherwise.
     var loading: [LibraryFunction]?
+    /// While FUNCTION LOAD runs a library: the clock and when (Unix microseconds) it gives up.
+    var loadDeadline: (now: () -> (seconds: Int, microseconds: Int), microseconds: Int)?
 
     init() {
         clua_set_handler(ScriptEngine.dispatch)
