@@ -74,11 +74,12 @@ extension ScriptEngine {
     ) -> Result<[UInt8], ShebangError> {
         guard code.starts(with: Array("#!".utf8)) else { return .failure(ShebangError("ERR Missing library metadata")) }
         guard let end = code.firstIndex(of: ASCII.lf) else { return .failure(ShebangError("ERR Invalid library metadata")) }
-        let parts = WordScanner.split(code[..<end])
-        guard let first = parts.first else { return .failure(ShebangError("ERR Invalid library metadata")) }
+        guard let parts = Self.splitArguments(code[..<end]), let first = parts.first else {
+            return .failure(ShebangError("ERR Invalid library metadata"))
+        }
         var name: [UInt8]?
         for part in parts.dropFirst() {
-            guard part.count >= 5, ASCII.equalsIgnoringCase(part.prefix(5), "name=") else {
+            guard part.count >= 5, ASCII.equalsIgnoringCase(part[..<5], "name=") else {
                 return .failure(ShebangError("ERR Invalid metadata value given: " + String(decoding: part, as: UTF8.self)))
             }
             guard name == nil else {

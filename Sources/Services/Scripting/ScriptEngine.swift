@@ -141,8 +141,9 @@ final class ScriptEngine {
             return .success((.compatible, 0))
         }
         guard let end = body.firstIndex(of: ASCII.lf) else { return .failure(ShebangError("Invalid script shebang")) }
-        let parts = WordScanner.split(body[..<end]).map { String(decoding: $0, as: UTF8.self) }
-        guard let engine = parts.first else { return .failure(ShebangError("Invalid engine in script shebang")) }
+        guard let split = Self.splitArguments(body[..<end]), let engine = split.first.map({ String(decoding: $0, as: UTF8.self) })
+        else { return .failure(ShebangError("Invalid engine in script shebang")) }
+        let parts = split.map { String(decoding: $0, as: UTF8.self) }
         guard engine == "#!lua" else { return .failure(ShebangError("Unexpected engine in script shebang: " + engine)) }
         var flags: ScriptFlags = []
         for part in parts.dropFirst() {
@@ -157,6 +158,81 @@ final class ScriptEngine {
             }
         }
         return .success((flags, end))
+    }
+
+    /// A shebang line's words as Redis's sdssplitargs reads them: blanks separate, and `"…"` (with
+    /// `\n`, `\r`, `\t`, `\b`, `\a`, `\xHH` escapes) or `'…'` quote anywhere in a word. - Returns:
+    /// nil for an unbalanced quote or a closing quote not followed by a blank.
+    static func splitArguments(_ line: ArraySlice<UInt8>) -> [[UInt8]]? {
+        var words: [[UInt8]] = []
+        var i = line.startIndex
+        let end = line.endIndex
+        func isBlank(_ byte: UInt8) -> Bool { byte == ASCII.space || byte == ASCII.tab || byte == ASCII.cr || byte == ASCII.lf || byte == 0 }
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        while true {
+            while i < end && isBlank(line[i]) { i += 1 }
+            guard i < end else { return words }
+            var word: [UInt8] = []
+            var double = false
+            var single = false
+            while i < end {
+                let byte = line[i]
+                if double {
+                    if byte == UInt8(ascii: "\\") && i + 3 < end && line[i + 1] == UInt8(ascii: "x"),
+                       let high = hex(line[i + 2]), let low = hex(line[i + 3]) {
+                        word.append(high << 4 | low)
+                        i += 3
+                    } else if byte == UInt8(ascii: "\\") && i + 1 < end {
+                        i += 1
+                        switch line[i] {
+                        case UInt8(ascii: "n"): word.append(ASCII.lf)
+                        case UInt8(ascii: "r"): word.append(ASCII.cr)
+                        case UInt8(ascii: "t"): word.append(ASCII.tab)
+                        case UInt8(ascii: "b"): word.append(8)
+                        case UInt8(ascii: "a"): word.append(7)
+                        default: word.append(line[i])
+                        }
+                    } else if byte == UInt8(ascii: "\"") {
+                        guard i + 1 >= end || isBlank(line[i + 1]) else { return nil }
+                        double = false
+                        i += 1
+                        break
+                    } else {
+                        word.append(byte)
+                    }
+                } else if single {
+                    if byte == UInt8(ascii: "\\") && i + 1 < end && line[i + 1] == UInt8(ascii: "'") {
+                        word.append(UInt8(ascii: "'"))
+                        i += 1
+                    } else if byte == UInt8(ascii: "'") {
+                        guard i + 1 >= end || isBlank(line[i + 1]) else { return nil }
+                        single = false
+                        i += 1
+                        break
+                    } else {
+                        word.append(byte)
+                    }
+                } else if isBlank(byte) {
+                    break
+                } else if byte == UInt8(ascii: "\"") {
+                    double = true
+                } else if byte == UInt8(ascii: "'") {
+                    single = true
+                } else {
+                    word.append(byte)
+                }
+                i += 1
+            }
+            if double || single { return nil }
+            words.append(word)
+        }
     }
 
     struct ShebangError: Error {
