@@ -156,6 +156,18 @@ import Testing
         print("differential (scripting): \(tally.sequences) sequences, \(tally.replies) replies")
     }
 
+    /// A result that contains itself is cut at a depth with Redis's error instead of recursing
+    /// until the loop thread's stack runs out; the connection and the server carry on.
+    @Test func aSelfContainingResultEndsInAnError() throws {
+        let fixture = try RESPClientTests.KVFixture()
+        defer { fixture.stop() }
+        let connection = try RawRESPConnection(port: fixture.port)
+        let reply = try connection.call("EVAL", "local a = {}; local b = {a}; a[1] = b; return a", "0")
+        let tail = Array("-ERR reached lua stack limit\r\n".utf8)
+        #expect(reply.starts(with: Array("*1\r\n*1\r\n".utf8)) && Array(reply.suffix(tail.count)) == tail)
+        #expect(try connection.call("PING") == Array("+PONG\r\n".utf8))
+    }
+
     /// redis-py's Lock: acquire, extend, reacquire and release run Lua through EVALSHA (registered
     /// scripts), and a second client never holds it at the same time.
     @Test func pythonRedisLockWorks() throws {

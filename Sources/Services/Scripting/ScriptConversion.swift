@@ -40,10 +40,16 @@ enum ScriptConversion {
 
     // MARK: - Lua result → reply
 
+    /// How deep a result's tables may nest. Redis stops where Lua's stack runs out; here the
+    /// conversion recurses on the loop thread's stack, so it stops well before either runs out.
+    static let maximumDepth = 1000
+
     /// Writes the value on top of the stack as the reply and pops it.
-    static func write(_ lua: OpaquePointer, to reply: inout ReplyWriter, scriptResp: Int) {
+    static func write(_ lua: OpaquePointer, to reply: inout ReplyWriter, scriptResp: Int, depth: Int = 0) {
         defer { clua_pop(lua, 1) }
-        guard lua_checkstack(lua, 4) != 0 else { return reply.rawError("ERR reached lua stack limit") }
+        guard depth < Self.maximumDepth, lua_checkstack(lua, 4) != 0 else {
+            return reply.rawError("ERR reached lua stack limit")
+        }
         switch lua_type(lua, -1) {
         case LUA_TSTRING:
             reply.bulk(Self.bytes(lua, -1) ?? [])
@@ -57,13 +63,13 @@ enum ScriptConversion {
         case LUA_TNUMBER:
             reply.integer(Self.integer(lua_tonumber(lua, -1)))
         case LUA_TTABLE:
-            Self.writeTable(lua, to: &reply, scriptResp: scriptResp)
+            Self.writeTable(lua, to: &reply, scriptResp: scriptResp, depth: depth)
         default:
             reply.null()
         }
     }
 
-    private static func writeTable(_ lua: OpaquePointer, to reply: inout ReplyWriter, scriptResp: Int) {
+    private static func writeTable(_ lua: OpaquePointer, to reply: inout ReplyWriter, scriptResp: Int, depth: Int) {
         if Self.rawType(lua, "err") == LUA_TSTRING {
             return reply.rawError(bytes: Self.field(lua, "err") ?? [])
         }
@@ -110,8 +116,8 @@ enum ScriptConversion {
             lua_pushnil(lua)
             while lua_next(lua, -2) != 0 {
                 lua_pushvalue(lua, -2)
-                Self.write(lua, to: &reply, scriptResp: scriptResp)  // the key
-                Self.write(lua, to: &reply, scriptResp: scriptResp)  // the value
+                Self.write(lua, to: &reply, scriptResp: scriptResp, depth: depth + 1)  // the key
+                Self.write(lua, to: &reply, scriptResp: scriptResp, depth: depth + 1)  // the value
             }
             clua_pop(lua, 1)
             return
@@ -124,7 +130,7 @@ enum ScriptConversion {
             while lua_next(lua, -2) != 0 {
                 clua_pop(lua, 1)
                 lua_pushvalue(lua, -1)
-                Self.write(lua, to: &reply, scriptResp: scriptResp)
+                Self.write(lua, to: &reply, scriptResp: scriptResp, depth: depth + 1)
             }
             clua_pop(lua, 1)
             return
@@ -140,7 +146,7 @@ enum ScriptConversion {
         reply.arrayHeader(Int(count))
         for i in 0..<count {
             lua_rawgeti(lua, -1, i + 1)
-            Self.write(lua, to: &reply, scriptResp: scriptResp)
+            Self.write(lua, to: &reply, scriptResp: scriptResp, depth: depth + 1)
         }
     }
 
