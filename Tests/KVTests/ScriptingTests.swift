@@ -78,6 +78,11 @@ import Testing
         "EVAL '#!luax\nreturn 1' 0", "EVAL '#!lua x=1\nreturn 1' 0", "EVAL '#!lua' 0",
         "EVAL '#!lua flags=allow-oom,no-cluster\nreturn 2' 0", "EVAL '#!lua flags=\nreturn 3' 0",
         "EVAL '\nerror(\"on line two\")' 0",
+        "EVAL 'return select(2, loadstring(string.dump(function() return 1 end)))' 0",
+        "EVAL 'return loadstring(string.dump(function() return 1 end))' 0", "EVAL 'return type(load(function() return nil end))' 0",
+        "EVAL 'local g = getmetatable(_G); g.__index = {}' 0", "EVAL 'return type(getmetatable(_G))' 0",
+        "EVAL 'return type(getmetatable(_G).__index)' 0", "EVAL '_G = {}' 0", "EVAL 'redis = function() return 1 end' 0",
+        "EVAL 'cjson.encode = function() return 1 end' 0", "EVAL 'bit.lshift = function() return 1 end' 0",
     ]
 
     /// The script cache.

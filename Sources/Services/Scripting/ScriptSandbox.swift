@@ -78,7 +78,7 @@ extension ScriptEngine {
         clua_pop(self.lua, 1)
     }
 
-    private static let sandboxSource = """
+    private static let sandboxSource = #"""
         local guard, register = ...
         local G = _G
         local dbg = G.debug
@@ -121,9 +121,11 @@ extension ScriptEngine {
 
         local readonly = {}
         local function refuse() error('Attempt to modify a readonly table', 2) end
-        local function protect(t)
+        local function protect(t, shown)
             local proxy = {}
-            rawsetmetatable(proxy, {__index = t, __newindex = refuse, __metatable = false})
+            local meta = {__index = t, __newindex = refuse, __metatable = false}
+            if shown ~= nil then meta.__metatable = shown end
+            rawsetmetatable(proxy, meta)
             readonly[proxy] = true
             return proxy
         end
@@ -146,10 +148,30 @@ extension ScriptEngine {
         strings.__index = G.string
         strings.__metatable = protect(strings)
 
+        -- Redis's Lua refuses precompiled chunks: one is read as text, and fails as text does.
+        local rawloadstring, concat, find, sub = loadstring, table.concat, string.find, string.sub
+        local function safeloadstring(source, name)
+            if type(source) == 'string' and sub(source, 1, 1) == '\27' then
+                local line = sub(source, 1, (find(source, '[%z\r\n]') or #source + 1) - 1)
+                return nil, '[string "' .. line .. '"]:1: unexpected symbol near \'char(27)\''
+            end
+            return rawloadstring(source, name)
+        end
+        G.loadstring = safeloadstring
+        G.load = function(reader, name)
+            local pieces = {}
+            while true do
+                local piece = reader()
+                if piece == nil or piece == '' then break end
+                pieces[#pieces + 1] = piece
+            end
+            return safeloadstring(concat(pieces), name)
+        end
         rawsetmetatable(G, {__index = nonexistent, __metatable = false})
-        local globals = protect(G)
+        -- What getmetatable(_G) shows, as Redis's: a readonly table whose __index raises.
+        local globals = protect(G, protect({__index = nonexistent}))
         G._G = globals
-        for _, f in ipairs({handler, G.pcall}) do setfenv(f, globals) end
+        for _, f in ipairs({handler, G.pcall, safeloadstring, G.load}) do setfenv(f, globals) end
         local library = {redis = protect(loading)}
         rawsetmetatable(library, {__index = nonexistent, __metatable = false})
         -- Libraries' code runs in this environment: its metatable reads the library API during
@@ -158,5 +180,5 @@ extension ScriptEngine {
         local functionEnvironment = rawsetmetatable({}, functionMeta)
         readonly[functionEnvironment] = true
         return globals, handler, functionEnvironment, functionMeta, protect(library)
-        """
+        """#
 }
