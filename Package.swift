@@ -25,7 +25,11 @@ let package = Package(
         .target(name: "CLinux"),
         .target(name: "Reactor", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "LineFraming"),
-        .target(name: "Services", dependencies: ["LineFraming", "Store"]),
+        // Lua 5.1 and the cjson and bit libraries, from Debian (README: set-up); only Services links them.
+        .target(name: "CLua", linkerSettings: [
+            .linkedLibrary("lua5.1"), .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop"),
+        ]),
+        .target(name: "Services", dependencies: ["LineFraming", "Store", "CLua"]),
         .target(name: "Store", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),

@@ -9,7 +9,8 @@ enum CommandTable {
     /// Every command: the strings, keys and server commands below, then each data type's family
     /// (declared beside its implementation, Commands+Hashes.swift and the like). The line protocol's
     /// `help` lists its commands in this order.
-    static let commands: [CommandSpec] = Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets
+    static let commands: [CommandSpec] =
+        Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets + Self.scripting
 
     /// The string, key, connection, transaction and server commands.
     private static let core: [CommandSpec] = [
@@ -97,7 +98,6 @@ enum CommandTable {
         CommandSpec("randomkey", arity: 1, flags: [.readOnly], run: Commands.randomkey),
         CommandSpec("object", arity: -2, flags: [.readOnly], run: Commands.object),
         CommandSpec("memory", arity: -2, flags: [.readOnly], run: Commands.memory),
-        CommandSpec("function", arity: -2, flags: [], run: Commands.function),
         CommandSpec("lastsave", arity: 1, flags: [.fast], run: Commands.lastsave),
         CommandSpec("bgsave", arity: -1, flags: [], run: Commands.bgsave),
         CommandSpec("bgrewriteaof", arity: 1, flags: [], run: Commands.bgrewriteaof),

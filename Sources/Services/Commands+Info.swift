@@ -56,6 +56,7 @@ extension Commands {
             case "cluster": text.append("# Cluster\r\ncluster_enabled:0\r\n")
             default: Self.appendInfo(section.name, facts, call.now(), to: &text)
             }
+            if section.name.description == "memory" { Self.appendScriptingMemory(call.state, to: &text) }
         }
         call.reply.verbatim(text)
     }

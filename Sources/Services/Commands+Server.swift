@@ -5,18 +5,6 @@ extension Commands {
     /// The server's version as reported to Redis clients (`INFO`, `HELLO`).
     static let redisCompatibleVersion: StaticString = "7.0.15"
 
-    /// FUNCTION FLUSH [ASYNC|SYNC]: no functions are ever stored, so there is nothing to remove.
-    static func function(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        guard arguments.argument(1, is: "flush") else {
-            return call.reply.error(.unknownSubcommand(command: "FUNCTION", arguments[1]))
-        }
-        guard arguments.count <= 3 else { return call.reply.error(.wrongArity("function|flush")) }
-        guard arguments.count == 2 || arguments.argument(2, is: "async") || arguments.argument(2, is: "sync") else {
-            return call.reply.error(.functionFlushOption)
-        }
-        call.reply.ok()
-    }
-
     /// LASTSAVE: Unix seconds of the last finished compaction.
     static func lastsave(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         call.reply.integer(call.control.facts().lastSaveTime)

@@ -42,6 +42,15 @@ public final class ServerState {
     public var savePoints: [SavePoint] = []
     /// INFO commandstats, errorstats and latencystats.
     public let infoStatistics = InfoStatistics()
+    /// The Lua interpreter, script cache and function libraries (EVAL, FCALL), made at first use.
+    var scripts: ScriptEngine {
+        if let engine = self.startedScripts { return engine }
+        let engine = ScriptEngine()
+        self.startedScripts = engine
+        return engine
+    }
+    /// The interpreter, once some command has needed it (INFO does not start one).
+    private(set) var startedScripts: ScriptEngine?
 
     public init(commandStatistics: CommandStatistics? = nil) {
         self.commandStatistics = commandStatistics

@@ -1,0 +1,183 @@
+// The `redis` table scripts see (Redis 7.0's script_lua.c, same names, arguments and error texts):
+// redis.call / redis.pcall run a command through the one command table (CommandTable.execute) with
+// the script's checks first (unknown, arity, not allowed from scripts, writes from a read-only
+// script), capture its reply and hand it to Lua (ScriptConversion.swift); sha1hex, error_reply,
+// status_reply, log, setresp, set_repl, replicate_commands, acl_check_cmd.
+
+import CLua
+
+extension ScriptEngine {
+    /// Commands a script may not call (Redis's `noscript` flag: transactions, scripting itself,
+    /// blocking commands, connection and server administration).
+    static let commandsRefusedInScripts: Set<String> = [
+        "auth", "hello", "eval", "eval_ro", "evalsha", "evalsha_ro", "fcall", "fcall_ro", "function", "script",
+        "multi", "exec", "discard", "watch", "unwatch", "monitor", "quit", "reset", "save", "bgsave",
+        "bgrewriteaof", "shutdown", "wait", "client", "config", "debug", "acl", "latency", "module", "sync",
+        "psync", "replconf", "replicaof", "slaveof", "role", "failover", "subscribe", "unsubscribe",
+        "psubscribe", "punsubscribe", "ssubscribe", "sunsubscribe", "blpop", "brpop", "blmove", "brpoplpush",
+        "bzpopmin", "bzpopmax",
+    ]
+
+    /// Answers one call of a provided function. - Returns: the results pushed, or -1 with an
+    /// error value on top (the trampoline raises it).
+    func handle(_ lua: OpaquePointer, _ api: LuaAPI) -> Int32 {
+        switch api {
+        case .call: return self.redisCall(lua, raise: true)
+        case .pcall: return self.redisCall(lua, raise: false)
+        case .sha1hex:
+            guard lua_gettop(lua) == 1 else {
+                self.pushError("wrong number of arguments")
+                return -1
+            }
+            self.push(SHA1.hex(self.bytes(at: 1)))
+            return 1
+        case .errorReply:
+            guard lua_gettop(lua) == 1, lua_type(lua, -1) == LUA_TSTRING else {
+                self.pushError("wrong number or type of arguments")
+                return 1
+            }
+            let text = self.bytes(at: 1)
+            self.pushError(text.first == ASCII.minus ? text : [ASCII.minus] + text)
+            return 1
+        case .statusReply:
+            guard lua_gettop(lua) == 1, lua_type(lua, -1) == LUA_TSTRING else {
+                self.pushError("wrong number or type of arguments")
+                return 1
+            }
+            clua_newtable(lua)
+            lua_pushstring(lua, "ok")
+            lua_pushvalue(lua, 1)
+            lua_rawset(lua, -3)
+            return 1
+        case .log: return self.log(lua)
+        case .setResp:
+            guard self.run != nil else { return self.fail("redis.setresp can only be called inside a script invocation") }
+            guard lua_gettop(lua) == 1 else { return self.fail("redis.setresp() requires one argument.") }
+            let resp = ScriptConversion.integer(lua_tonumber(lua, 1))
+            guard resp == 2 || resp == 3 else { return self.fail("RESP version must be 2 or 3.") }
+            self.run!.resp = Int(resp)
+            return 0
+        case .setRepl:
+            guard self.run != nil else { return self.fail("redis.set_repl can only be called inside a script invocation") }
+            guard lua_gettop(lua) == 1 else { return self.fail("redis.set_repl() requires two arguments.") }
+            // Every write of a script is logged, as Redis 7 propagates effects; the flags are checked.
+            let flags = ScriptConversion.integer(lua_tonumber(lua, -1))
+            guard flags & ~3 == 0 else {
+                return self.fail("Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.")
+            }
+            return 0
+        case .replicateCommands:
+            lua_pushboolean(lua, 1)
+            return 1
+        case .aclCheckCommand:
+            guard self.run != nil else {
+                return self.fail("redis.acl_check_cmd can only be called inside a script invocation")
+            }
+            guard let arguments = self.arguments(lua) else { return -1 }
+            guard CommandTable.respNames.find(arguments[0]) != nil else {
+                return self.fail("Invalid command passed to redis.acl_check_cmd()")
+            }
+            lua_pushboolean(lua, 1)  // one user, who may run every command
+            return 1
+        case .registerFunction: return self.registerFunction(lua)
+        case .loadTimeout:
+            guard let deadline = self.loadDeadline else { return 0 }
+            let now = deadline.now()
+            guard now.seconds * 1_000_000 + now.microseconds > deadline.microseconds else { return 0 }
+            return self.fail("FUNCTION LOAD timeout")
+        case .unavailable: return self.fail("This function is not available here")
+        }
+    }
+
+    /// redis.log(level, message…): checked as Redis checks it. The server has no log of script
+    /// messages yet, so a valid message is dropped.
+    private func log(_ lua: OpaquePointer) -> Int32 {
+        let count = lua_gettop(lua)
+        guard count >= 2 else { return self.fail("redis.log() requires two arguments or more.") }
+        guard lua_isnumber(lua, 1) != 0 else { return self.fail("First argument must be a number (log level).") }
+        let level = ScriptConversion.integer(lua_tonumber(lua, 1))
+        guard (0...3).contains(level) else { return self.fail("Invalid debug level.") }
+        return 0
+    }
+
+    /// The arguments of redis.call and its kind, popped. - Returns: nil with the error pushed.
+    private func arguments(_ lua: OpaquePointer) -> ArgumentVector? {
+        let count = lua_gettop(lua)
+        guard count > 0 else {
+            self.pushError("Please specify at least one argument for this redis lib call")
+            return nil
+        }
+        var bytes: [UInt8] = []
+        var ranges: [Range<Int>] = []
+        ranges.reserveCapacity(Int(count))
+        var number = [CChar](repeating: 0, count: 40)
+        for index in 1...count {
+            let start = bytes.count
+            if lua_type(lua, index) == LUA_TNUMBER {
+                // Lua's own conversion loses precision: Redis formats numbers with %.17g.
+                let length = clua_format_double(lua_tonumber(lua, index), &number, 40)
+                number.withUnsafeBufferPointer { buffer in
+                    buffer.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0.prefix(Int(length))) }
+                }
+            } else {
+                var length = 0
+                guard let pointer = lua_tolstring(lua, index, &length) else {
+                    clua_pop(lua, count)
+                    self.pushError("Lua redis lib command arguments must be strings or integers")
+                    return nil
+                }
+                pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+                    bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
+                }
+            }
+            ranges.append(start..<bytes.count)
+        }
+        clua_pop(lua, count)
+        return ArgumentVector(bytes: bytes[...], ranges: ranges)
+    }
+
+    /// redis.call / redis.pcall: runs a command for the script. A refused or failed command is an
+    /// error table, raised by redis.call and returned by redis.pcall.
+    private func redisCall(_ lua: OpaquePointer, raise: Bool) -> Int32 {
+        guard let call = self.run?.call else {
+            return self.fail("redis.call/pcall can only be called inside a script invocation")
+        }
+        guard let arguments = self.arguments(lua) else { return raise ? -1 : 1 }
+        if let refusal = self.refusal(arguments) {
+            self.pushError(refusal)
+            lua_pushstring(lua, "ignore_error_stats_update")
+            lua_pushboolean(lua, 1)
+            lua_rawset(lua, -3)
+            return raise ? -1 : 1
+        }
+        var reply = ReplyWriter(encoding: self.run!.resp == 3 ? .resp3 : .resp2)
+        swap(&call.pointee.reply, &reply)
+        let lastCommand = call.pointee.lastCommand
+        CommandTable.execute(
+            arguments, on: .resp, names: CommandTable.respNames, maxValueBytes: call.pointee.maxValueBytes,
+            call: &call.pointee)
+        call.pointee.lastCommand = lastCommand
+        swap(&call.pointee.reply, &reply)
+        var reader = ScriptConversion.ReplyReader(bytes: reply.output, engine: self)
+        reader.read()
+        return raise && reply.output.first == ASCII.minus ? -1 : 1
+    }
+
+    /// Why the script may not run this command, or nil (Redis's scriptCall checks, in order).
+    private func refusal(_ arguments: ArgumentVector) -> String? {
+        guard let command = CommandTable.respNames.find(arguments[0]) else {
+            return "Unknown Redis command called from script"
+        }
+        guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
+            return "Wrong number of args calling Redis command from script"
+        }
+        if Self.commandsRefusedInScripts.contains(command.name.description) {
+            return "This Redis command is not allowed from script"
+        }
+        if command.flags.contains(.write) {
+            if self.run!.readOnly { return "Write commands are not allowed from read-only scripts." }
+            self.run!.wrote = true
+        }
+        return nil
+    }
+}

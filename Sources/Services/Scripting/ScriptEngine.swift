@@ -1,0 +1,385 @@
+// The Lua interpreter behind EVAL and FCALL: one Lua 5.1 state per server, Redis 7.0's scripting
+// environment in it (the `redis` table, KEYS/ARGV, the sandbox: readonly globals and libraries, no
+// `print`, `dofile`, `loadfile`, `os`, `io`), the script cache, and the run of one script on the loop
+// thread. What `redis.*` does is in ScriptEngine+API.swift, the reply conversions in
+// ScriptConversion.swift, the sandbox's Lua side in ScriptSandbox.swift.
+//
+// Lua reports errors with longjmp. None may cross a Swift frame: every function the engine gives Lua
+// is a C trampoline (Sources/CLua/shim.c) that calls ``ScriptEngine/dispatch`` and raises the error
+// Swift left on the stack after Swift has returned; Swift touches tables only with raw accesses
+// (no metamethod can run, so nothing raises under it).
+
+import CLua
+
+/// What the script's shebang (`#!lua flags=…`) declares; none for a script without one (Redis's
+/// compatibility mode, where only the commands' own flags count).
+struct ScriptFlags: OptionSet {
+    let rawValue: UInt8
+    static let noWrites = ScriptFlags(rawValue: 1 << 0)
+    static let allowOOM = ScriptFlags(rawValue: 1 << 1)
+    static let allowStale = ScriptFlags(rawValue: 1 << 2)
+    static let noCluster = ScriptFlags(rawValue: 1 << 3)
+    static let allowCrossSlot = ScriptFlags(rawValue: 1 << 4)
+    /// No shebang: Redis's "EVAL compatibility mode".
+    static let compatible = ScriptFlags(rawValue: 1 << 7)
+
+    /// The flag names Redis accepts, in shebangs and in `register_function`.
+    static let names: [(String, ScriptFlags)] = [
+        ("no-writes", .noWrites), ("allow-oom", .allowOOM), ("allow-stale", .allowStale),
+        ("no-cluster", .noCluster), ("allow-cross-slot-keys", .allowCrossSlot),
+    ]
+}
+
+/// A script in the cache: its body (SCRIPT LOAD's argument, for the memory account) and flags.
+struct CachedScript {
+    let body: [UInt8]
+    let flags: ScriptFlags
+}
+
+/// The functions the engine provides to Lua (CLua's `which`).
+enum LuaAPI: Int32 {
+    case call = 1, pcall, sha1hex, errorReply, statusReply, log, setResp, setRepl, replicateCommands
+    case registerFunction, aclCheckCommand, loadTimeout, unavailable
+}
+
+/// The interpreter and script cache of one server. Loop thread only.
+final class ScriptEngine {
+    let lua: OpaquePointer
+    /// Cached scripts by the lower-case hex SHA-1 of their body.
+    private(set) var scripts: [[UInt8]: CachedScript] = [:]
+    /// Bytes the cache holds (INFO `used_memory_scripts_eval`).
+    private(set) var scriptBytes = 0
+    /// The script running now, if any.
+    var run: ScriptRun?
+    /// Libraries loaded with FUNCTION LOAD (ScriptEngine+Functions.swift).
+    var libraries = FunctionLibraries()
+    /// The functions a library registers while FUNCTION LOAD runs it; nil otherwise.
+    var loading: [LibraryFunction]?
+    /// While FUNCTION LOAD runs a library: the clock and when (Unix microseconds) it gives up.
+    var loadDeadline: (now: () -> (seconds: Int, microseconds: Int), microseconds: Int)?
+
+    init() {
+        clua_set_handler(ScriptEngine.dispatch)
+        guard let lua = clua_open() else { fatalError("Lua could not allocate its state") }
+        self.lua = lua
+        lua_pushlightuserdata(lua, Unmanaged.passUnretained(self).toOpaque())
+        lua_setfield(lua, clua_registryindex(), Self.engineKey)
+        self.installSandbox()
+    }
+
+    deinit { lua_close(self.lua) }
+
+    static let engineKey = "reactord.engine"
+    static let globalsKey = "reactord.globals"
+    static let errorHandlerKey = "reactord.errorHandler"
+
+    /// The engine that owns `lua`.
+    static func engine(of lua: OpaquePointer) -> ScriptEngine? {
+        lua_getfield(lua, clua_registryindex(), Self.engineKey)
+        let pointer = lua_touserdata(lua, -1)
+        clua_pop(lua, 1)
+        return pointer.map { Unmanaged<ScriptEngine>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// The one handler of every trampoline.
+    static let dispatch: clua_handler = { state, which in
+        guard let state, let engine = ScriptEngine.engine(of: state) else { return 0 }
+        return engine.handle(state, LuaAPI(rawValue: which) ?? .unavailable)
+    }
+
+    /// Memory Lua itself holds (INFO `used_memory_lua`).
+    var luaBytes: Int { Int(lua_gc(self.lua, LUA_GCCOUNT, 0)) * 1024 + Int(lua_gc(self.lua, LUA_GCCOUNTB, 0)) }
+
+    // MARK: - The script cache
+
+    /// Whether a script of this SHA-1 (lower-case hex) is cached.
+    func hasScript(_ sha: [UInt8]) -> Bool { self.scripts[sha] != nil }
+
+    /// Compiles `body` under its SHA-1 unless cached. - Returns: the SHA-1, or nil once the
+    /// compile error has been answered.
+    func load(_ body: [UInt8], reply: inout ReplyWriter) -> [UInt8]? {
+        let sha = SHA1.hex(body)
+        if self.scripts[sha] != nil { return sha }
+        let flags: ScriptFlags
+        let shebangLength: Int
+        switch Self.parseShebang(body) {
+        case .failure(let message):
+            reply.rawError("ERR " + message.message)
+            return nil
+        case .success(let parsed): (flags, shebangLength) = parsed
+        }
+        // The shebang line is skipped but its line feed kept, so line numbers stay the user's.
+        let status = body.withUnsafeBufferPointer { buffer in
+            buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: buffer.count) { base in
+                luaL_loadbuffer(self.lua, base + shebangLength, buffer.count - shebangLength, "@user_script")
+            }
+        }
+        if status != 0 {
+            reply.rawError("ERR Error compiling script (new function): " + self.popString())
+            return nil
+        }
+        lua_setfield(self.lua, clua_registryindex(), "f_" + String(decoding: sha, as: UTF8.self))
+        self.scripts[sha] = CachedScript(body: body, flags: flags)
+        self.scriptBytes += body.count + sha.count
+        return sha
+    }
+
+    /// Forgets every cached script (SCRIPT FLUSH).
+    func flushScripts() {
+        for sha in self.scripts.keys {
+            lua_pushnil(self.lua)
+            lua_setfield(self.lua, clua_registryindex(), "f_" + String(decoding: sha, as: UTF8.self))
+        }
+        self.scripts = [:]
+        self.scriptBytes = 0
+        lua_gc(self.lua, LUA_GCCOLLECT, 0)
+    }
+
+    /// Redis's shebang: `#!lua` then options, of which only `flags=a,b` exists.
+    static func parseShebang(_ body: [UInt8]) -> Result<(ScriptFlags, Int), ShebangError> {
+        guard body.count >= 2, body[0] == UInt8(ascii: "#"), body[1] == UInt8(ascii: "!") else {
+            return .success((.compatible, 0))
+        }
+        guard let end = body.firstIndex(of: ASCII.lf) else { return .failure(ShebangError("Invalid script shebang")) }
+        guard let split = Self.splitArguments(body[..<end]), let engine = split.first.map({ String(decoding: $0, as: UTF8.self) })
+        else { return .failure(ShebangError("Invalid engine in script shebang")) }
+        let parts = split.map { String(decoding: $0, as: UTF8.self) }
+        guard engine == "#!lua" else { return .failure(ShebangError("Unexpected engine in script shebang: " + engine)) }
+        var flags: ScriptFlags = []
+        for part in parts.dropFirst() {
+            guard part.hasPrefix("flags=") else { return .failure(ShebangError("Unknown lua shebang option: " + part)) }
+            let list = part.dropFirst(6)
+            guard !list.isEmpty else { continue }
+            for name in list.split(separator: ",", omittingEmptySubsequences: false) {
+                guard let flag = ScriptFlags.names.first(where: { $0.0 == name })?.1 else {
+                    return .failure(ShebangError("Unexpected flag in script shebang: " + name))
+                }
+                flags.insert(flag)
+            }
+        }
+        return .success((flags, end))
+    }
+
+    /// A shebang line's words as Redis's sdssplitargs reads them: blanks separate, and `"…"` (with
+    /// `\n`, `\r`, `\t`, `\b`, `\a`, `\xHH` escapes) or `'…'` quote anywhere in a word. - Returns:
+    /// nil for an unbalanced quote or a closing quote not followed by a blank.
+    static func splitArguments(_ line: ArraySlice<UInt8>) -> [[UInt8]]? {
+        var words: [[UInt8]] = []
+        var i = line.startIndex
+        let end = line.endIndex
+        func isBlank(_ byte: UInt8) -> Bool { byte == ASCII.space || byte == ASCII.tab || byte == ASCII.cr || byte == ASCII.lf || byte == 0 }
+        func hex(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        while true {
+            while i < end && isBlank(line[i]) { i += 1 }
+            guard i < end else { return words }
+            var word: [UInt8] = []
+            var double = false
+            var single = false
+            while i < end {
+                let byte = line[i]
+                if double {
+                    if byte == UInt8(ascii: "\\") && i + 3 < end && line[i + 1] == UInt8(ascii: "x"),
+                       let high = hex(line[i + 2]), let low = hex(line[i + 3]) {
+                        word.append(high << 4 | low)
+                        i += 3
+                    } else if byte == UInt8(ascii: "\\") && i + 1 < end {
+                        i += 1
+                        switch line[i] {
+                        case UInt8(ascii: "n"): word.append(ASCII.lf)
+                        case UInt8(ascii: "r"): word.append(ASCII.cr)
+                        case UInt8(ascii: "t"): word.append(ASCII.tab)
+                        case UInt8(ascii: "b"): word.append(8)
+                        case UInt8(ascii: "a"): word.append(7)
+                        default: word.append(line[i])
+                        }
+                    } else if byte == UInt8(ascii: "\"") {
+                        guard i + 1 >= end || isBlank(line[i + 1]) else { return nil }
+                        double = false
+                        i += 1
+                        break
+                    } else {
+                        word.append(byte)
+                    }
+                } else if single {
+                    if byte == UInt8(ascii: "\\") && i + 1 < end && line[i + 1] == UInt8(ascii: "'") {
+                        word.append(UInt8(ascii: "'"))
+                        i += 1
+                    } else if byte == UInt8(ascii: "'") {
+                        guard i + 1 >= end || isBlank(line[i + 1]) else { return nil }
+                        single = false
+                        i += 1
+                        break
+                    } else {
+                        word.append(byte)
+                    }
+                } else if isBlank(byte) {
+                    break
+                } else if byte == UInt8(ascii: "\"") {
+                    double = true
+                } else if byte == UInt8(ascii: "'") {
+                    single = true
+                } else {
+                    word.append(byte)
+                }
+                i += 1
+            }
+            if double || single { return nil }
+            words.append(word)
+        }
+    }
+
+    struct ShebangError: Error {
+        let message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    // MARK: - Running
+
+    /// Runs the function on top of the stack (under it: the error handler; over it, in function
+    /// mode, the keys and arguments tables) and answers its result or error.
+    ///
+    /// - Parameters:
+    ///   - name: what error replies call the script (the SHA-1, or the function's name).
+    ///   - argumentCount: 0 for EVAL (KEYS and ARGV are globals), 2 for FCALL.
+    func call(
+        name: [UInt8], flags: ScriptFlags, readOnlyCommand: Bool, evalMode: Bool, argumentCount: Int32,
+        _ call: inout CommandCall
+    ) {
+        let readOnly = readOnlyCommand || (!flags.contains(.compatible) && flags.contains(.noWrites))
+        var run = ScriptRun(name: name, readOnly: readOnly, evalMode: evalMode, flags: flags)
+        let status: Int32 = withUnsafeMutablePointer(to: &call) { pointer in
+            run.call = pointer
+            self.run = run
+            let status = lua_pcall(self.lua, argumentCount, 1, -(argumentCount + 2))
+            run = self.run!
+            self.run = nil
+            return status
+        }
+        if status != 0 {
+            self.answerError(name: name, &call.reply)
+        } else {
+            ScriptConversion.write(self.lua, to: &call.reply, scriptResp: run.resp)
+        }
+        clua_pop(self.lua, 1)  // the error handler
+        self.collectGarbageNow()
+    }
+
+    private var callsSinceCollection = 0
+
+    /// A small garbage-collection step every so many calls, as Redis does, instead of letting Lua
+    /// run a whole cycle in the middle of some script.
+    private func collectGarbageNow() {
+        self.callsSinceCollection += 1
+        if self.callsSinceCollection == 50 {
+            lua_gc(self.lua, LUA_GCSTEP, 50)
+            self.callsSinceCollection = 0
+        }
+    }
+
+    /// The script failed: its error (a table from the error handler: err, source, line) becomes
+    /// `-<err> script: <name>, on <source>:<line>.`, as Redis words it.
+    private func answerError(name: [UInt8], _ reply: inout ReplyWriter) {
+        let lua = self.lua
+        guard lua_type(lua, -1) == LUA_TTABLE else {
+            var message = "execution failure"
+            if lua_type(lua, -1) == LUA_TSTRING { message = String(self.string(at: -1).prefix(100)) }
+            reply.rawError("ERR Error running script " + String(decoding: name, as: UTF8.self) + ", " + message)
+            clua_pop(lua, 1)
+            return
+        }
+        let message = ScriptConversion.field(lua, "err") ?? []
+        var text = message
+        if let source = ScriptConversion.field(lua, "source"), let line = ScriptConversion.field(lua, "line") {
+            text += Array(" script: ".utf8) + name + Array(", on ".utf8) + source + [UInt8(ascii: ":")] + line + [UInt8(ascii: ".")]
+        }
+        reply.rawError(bytes: text)
+        clua_pop(lua, 1)
+    }
+
+    // MARK: - Stack helpers
+
+    /// Pushes the string `bytes`.
+    func push(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { lua_pushlstring(self.lua, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// The string at `index` (a number is converted as Lua converts it), or empty.
+    func bytes(at index: Int32) -> [UInt8] { ScriptConversion.bytes(self.lua, index) ?? [] }
+
+    func string(at index: Int32) -> String { String(decoding: self.bytes(at: index), as: UTF8.self) }
+
+    func popString() -> String {
+        let text = self.string(at: -1)
+        clua_pop(self.lua, 1)
+        return text
+    }
+
+    /// Pushes Redis's error table `{err = "<CODE> <message>"}` for `text`: a leading `-` means
+    /// the text starts with its code; otherwise the code is ERR (Redis's luaPushErrorBuff).
+    func pushError(_ text: [UInt8]) {
+        var code: ArraySlice<UInt8> = Array("ERR".utf8)[...]
+        var message = text[...]
+        if message.first == ASCII.minus {
+            message = message.dropFirst()
+            if let space = message.firstIndex(of: ASCII.space) {
+                code = message[..<space]
+                message = message[(space + 1)...]
+            }
+        }
+        while let first = message.first, first == ASCII.cr || first == ASCII.lf { message = message.dropFirst() }
+        while let last = message.last, last == ASCII.cr || last == ASCII.lf { message = message.dropLast() }
+        clua_newtable(self.lua)
+        self.push(Array("err".utf8))
+        self.push(Array(code) + [ASCII.space] + Array(message))
+        lua_rawset(self.lua, -3)
+    }
+
+    func pushError(_ text: String) { self.pushError(Array(text.utf8)) }
+
+    /// Pushes an array of strings.
+    func pushArray(_ count: Int, _ element: (Int) -> ArraySlice<UInt8>) {
+        lua_createtable(self.lua, Int32(count), 0)
+        for i in 0..<count {
+            let bytes = element(i)
+            bytes.withUnsafeBufferPointer { buffer in
+                buffer.withMemoryRebound(to: CChar.self) { lua_pushlstring(self.lua, $0.baseAddress, $0.count) }
+            }
+            lua_rawseti(self.lua, -2, Int32(i + 1))
+        }
+    }
+}
+
+/// The script running now: what redis.call checks.
+struct ScriptRun {
+    /// The command that runs the script (EVAL's call), for redis.call to run commands through.
+    var call: UnsafeMutablePointer<CommandCall>?
+    let name: [UInt8]
+    let readOnly: Bool
+    let evalMode: Bool
+    let flags: ScriptFlags
+    /// The protocol redis.call's replies are read in (`redis.setresp`).
+    var resp = 2
+    /// A write command ran.
+    var wrote = false
+}
+
+extension ReplyWriter {
+    /// An error reply whose text carries its own code: `-<text>\r\n` (CR and LF become spaces).
+    mutating func rawError(_ text: String) { self.rawError(bytes: Array(text.utf8)) }
+
+    mutating func rawError(bytes: [UInt8]) {
+        self.wroteError = true
+        self.output.append(UInt8(ascii: "-"))
+        self.output.appendSingleLine(bytes)
+        self.output.append("\r\n")
+    }
+}
