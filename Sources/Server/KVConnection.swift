@@ -9,7 +9,7 @@ import Reactor
 import Services
 
 /// One kv connection's delegate. Loop thread only.
-final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
+final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, PubSubOutput {
     // The mutable state below is touched at every event on the loop thread, never from two
     // accesses at once: no dynamic exclusivity check (a runtime call each, several per request).
     @exclusivity(unchecked) private var session: KVSession
@@ -72,6 +72,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
 
     func connectionDidOpen(_ connection: Connection) {
         self.connection = connection
+        self.session.attach(self)
         var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
             fd: connection.withUnsafeDescriptor { Int($0) }, connectedAtSeconds: SystemClock.wallClock().seconds)

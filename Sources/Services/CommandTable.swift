@@ -110,7 +110,7 @@ enum CommandTable {
         CommandSpec("watch", arity: -2, flags: [.fast, .runsInMulti], keys: .all, run: Commands.watch),
         CommandSpec("unwatch", arity: 1, flags: [.fast], run: Commands.unwatch),
         CommandSpec("reset", arity: 1, flags: [.allowedBeforeAuth, .fast, .runsInMulti], run: Commands.reset),
-    ]
+    ] + CommandTable.pubSubCommands
 
     /// How many commands RESP knows (`COMMAND COUNT`).
     static let respCommandCount = CommandTable.commands.count(where: { !$0.flags.contains(.lineOnly) })
@@ -256,6 +256,11 @@ extension CommandTable {
         if call.client.transaction != nil && command.flags.contains(.noMulti) {
             call.client.transaction!.failed = true
             call.reply.error(.redis(code: "ERR", "Command not allowed inside a transaction"))
+            return true
+        }
+        if call.client.subscriber != nil && call.reply.encoding == .resp2 && Commands.refusesWhileSubscribed(command) {
+            call.client.transaction?.failed = true
+            call.reply.error(.notInSubscribedMode(command.name, arguments))
             return true
         }
         if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {

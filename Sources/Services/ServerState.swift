@@ -19,6 +19,8 @@ public final class ServerState {
     public let watches = WatchRegistry()
     /// The clients blocked on keys (BLPOP and the other blocking commands; Blocking.swift).
     public let blocking = BlockingRegistry()
+    /// Pub/sub's channels and patterns, and their subscribers.
+    public let pubsub = PubSubRegistry()
     /// The password connections must give before other commands (`--requirepass`, CONFIG SET
     /// requirepass), or nil. Connections already open stay authenticated when it changes, as in Redis.
     @exclusivity(unchecked) public var password: [UInt8]?

@@ -1,0 +1,156 @@
+// Pub/sub against Redis: the same scripts of commands on several connections sent to a
+// redis-server started here and to reactord, in RESP2 and RESP3, every frame each connection
+// receives (replies, subscribe-family frames, messages, pushes) compared byte for byte in the
+// order received. Then what a transcript cannot show: a closed subscriber leaves nothing behind.
+
+import Foundation
+import Reactor
+import Server
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.serialized) struct PubSubDifferentialTests {
+    /// One step of a script: `line` sent on connection `connection`, then `frames` frames read
+    /// there (`frames3` in RESP3 when it differs); `line` nil: only read.
+    struct Step {
+        var connection: Int
+        var line: String?
+        var frames: Int
+        var frames3: Int?
+    }
+
+    static func send(_ connection: Int, _ line: String, _ frames: Int = 1, resp3 frames3: Int? = nil) -> Step {
+        Step(connection: connection, line: line, frames: frames, frames3: frames3)
+    }
+
+    static func read(_ connection: Int, _ frames: Int = 1, resp3 frames3: Int? = nil) -> Step {
+        Step(connection: connection, line: nil, frames: frames, frames3: frames3)
+    }
+
+    static let scripts: [(String, [Step])] = [
+        ("channels", [
+            send(0, "SUBSCRIBE foo bar", 2), send(1, "PUBLISH foo hello"), read(0), send(1, "PUBLISH bar 'two words'"),
+            read(0), send(1, "PUBLISH nobody x"), send(0, "SUBSCRIBE foo foo", 2), send(1, "PUBLISH foo again"), read(0),
+            send(0, "UNSUBSCRIBE foo nope"), read(0), send(1, "PUBLISH foo gone"), send(0, "UNSUBSCRIBE", 1),
+            send(0, "UNSUBSCRIBE"), send(0, "PUNSUBSCRIBE"), send(0, "PING"), send(0, "GET k"),
+            send(1, "PUBLISH bar ''"), send(1, "PUBLISH"), send(1, "PUBLISH a b c"), send(0, "SUBSCRIBE"),
+        ]),
+        ("patterns", [
+            send(0, "PSUBSCRIBE f* b?r h[ae]llo", 3), send(1, "PUBLISH foo 1"), read(0), send(1, "PUBLISH bar 2"),
+            read(0), send(1, "PUBLISH hallo 3"), read(0), send(1, "PUBLISH hillo 4"), send(1, "PUBSUB NUMPAT"),
+            send(2, "PSUBSCRIBE f*"), send(1, "PUBSUB NUMPAT"), send(1, "PUBLISH foo 5"), read(0), read(2),
+            send(0, "PUNSUBSCRIBE f* nope", 2), send(1, "PUBLISH foo 6"), read(2), send(0, "PUNSUBSCRIBE", 2),
+            send(0, "PUNSUBSCRIBE"), send(1, "PUBSUB NUMPAT"), send(2, "PSUBSCRIBE 'a\\*'"), send(1, "PUBLISH a* 7"),
+            read(2), send(1, "PUBLISH ab 8"), send(2, "PSUBSCRIBE"),
+        ]),
+        ("mixed", [
+            send(0, "SUBSCRIBE foo"), send(0, "PSUBSCRIBE f*"), send(1, "PUBLISH foo x"), read(0, 2),
+            send(0, "PING"), send(0, "PING hi"), send(0, "PING a b"), send(0, "GET k"), send(0, "SET k v"),
+            send(0, "CLIENT GETNAME"), send(0, "CONFIG GET nosuchparameter"), send(0, "NOSUCH x"), send(0, "GET"),
+            send(0, "UNSUBSCRIBE foo"), send(0, "GET k"), send(0, "PUNSUBSCRIBE"), send(0, "GET k"),
+            send(0, "PSUBSCRIBE x*"), send(0, "RESET"), send(1, "PUBLISH xa y"), send(0, "GET k"), send(0, "PING"),
+        ]),
+        ("counts", [
+            send(0, "SUBSCRIBE a1 a2", 2), send(1, "SUBSCRIBE a1"), send(2, "PUBSUB NUMSUB a1 a2 a3"),
+            send(2, "PUBSUB NUMSUB"), send(2, "PUBSUB CHANNELS a1"), send(2, "PUBSUB CHANNELS a[2]"),
+            send(2, "PUBSUB CHANNELS x*"), send(2, "PUBSUB NUMPAT"), send(2, "PUBSUB HELP"), send(2, "PUBSUB NOSUCH"),
+            send(2, "PUBSUB NUMPAT x"), send(2, "PUBSUB CHANNELS a b"), send(2, "PUBSUB"), send(2, "PUBSUB numsub A1"),
+            send(2, "PUBLISH a1 m"), read(0), read(1), send(1, "UNSUBSCRIBE a1"), send(2, "PUBSUB NUMSUB a1"),
+            send(2, "PUBLISH a1 n"), read(0),
+        ]),
+        ("own messages", [
+            // Over RESP2 a subscriber may not publish; over RESP3 it hears its own message first.
+            send(0, "SUBSCRIBE me"), send(0, "PUBLISH me self", 1, resp3: 2), send(0, "PSUBSCRIBE m*"),
+            send(0, "PUBLISH me both", 1, resp3: 3), send(0, "UNSUBSCRIBE", 1), send(0, "PUNSUBSCRIBE", 1),
+            send(0, "PUBLISH me none"),
+        ]),
+        ("transactions", [
+            send(0, "MULTI"), send(0, "SUBSCRIBE t"), send(0, "EXEC"), send(0, "MULTI"), send(1, "SUBSCRIBE t"),
+            send(1, "MULTI"), send(0, "DISCARD"), send(0, "PUBLISH t y", 1, resp3: 2), read(1, 0, resp3: 1),
+        ]),
+        ("binary", [
+            send(0, "SUBSCRIBE 'a b\r\nc'"), send(0, "PSUBSCRIBE '*\r\n*'"), send(1, "PUBLISH 'a b\r\nc' '\r\n'"),
+            read(0, 2),
+        ]),
+    ]
+
+    /// Runs `script` on fresh connections to the server on `port` in `protocolVersion`; returns
+    /// every frame read, each labelled with its connection.
+    static func transcript(_ script: [Step], port: Int, protocolVersion: Int) throws -> [String] {
+        let connections = try (0..<3).map { _ in try RawRESPConnection(port: port) }
+        defer { for connection in connections { connection.client.close() } }
+        if protocolVersion == 3 { for connection in connections { _ = try connection.call("HELLO", "3") } }
+        var frames: [String] = []
+        for step in script {
+            let connection = connections[step.connection]
+            if let line = step.line {
+                try connection.client.send(RESPValue.command(RedisDifferentialTests.words([line])[0]))
+            }
+            let count = protocolVersion == 3 ? step.frames3 ?? step.frames : step.frames
+            for _ in 0..<count {
+                let frame = try connection.reply(deadline: .now + .seconds(5))
+                frames.append("\(step.connection) \(step.line ?? "(read)"): \(Self.normalised(frame, step.line))")
+            }
+        }
+        return frames
+    }
+
+    /// PUBSUB CHANNELS lists channels in no particular order: its elements are compared sorted.
+    static func normalised(_ frame: [UInt8], _ line: String?) -> String {
+        let text = String(decoding: frame, as: UTF8.self)
+        guard let line, line.uppercased().hasPrefix("PUBSUB CHANNELS") else { return text.debugDescription }
+        var parts = text.components(separatedBy: "\r\n")
+        let header = parts.removeFirst()
+        var pairs: [String] = []
+        var i = 0
+        while i + 1 < parts.count {
+            pairs.append(parts[i] + "|" + parts[i + 1])
+            i += 2
+        }
+        return (header + " " + pairs.sorted().joined(separator: ",")).debugDescription
+    }
+
+    @Test func scriptsGetRedisFrames() throws {
+        let pair = try RedisDifferentialTests.Pair()
+        defer { pair.stop() }
+        var differences: [String] = []
+        var frameCount = 0
+        for version in [2, 3] {
+            for (name, script) in Self.scripts {
+                let theirs = try Self.transcript(script, port: pair.oracle.port, protocolVersion: version)
+                let ours = try Self.transcript(script, port: pair.server.kvPort, protocolVersion: version)
+                frameCount += theirs.count
+                for (mine, redis) in zip(ours, theirs) where mine != redis {
+                    differences.append("[\(name), RESP\(version)]\n    reactord: \(mine)\n    redis:    \(redis)")
+                    break
+                }
+                if ours.count != theirs.count { differences.append("[\(name), RESP\(version)] frame counts differ") }
+            }
+        }
+        #expect(differences.isEmpty, "\(differences.count) differences:\n\(differences.joined(separator: "\n"))")
+        print("differential (pub/sub): \(Self.scripts.count * 2) scripts, \(frameCount) frames")
+    }
+
+    /// A subscriber whose connection closes is unsubscribed from everything: NUMSUB and NUMPAT
+    /// drop, and a PUBLISH counts nobody (polled: the close is noticed in a later iteration).
+    @Test func closedSubscriberLeavesNothingBehind() throws {
+        let pair = try RedisDifferentialTests.Pair()
+        defer { pair.stop() }
+        for port in [pair.server.kvPort, pair.oracle.port] {
+            let subscriber = try RawRESPConnection(port: port)
+            let other = try RawRESPConnection(port: port)
+            _ = try subscriber.call("SUBSCRIBE", "gone")
+            _ = try subscriber.call("PSUBSCRIBE", "go*")
+            #expect(try other.call("PUBLISH", "gone", "x") == Array(":2\r\n".utf8))
+            subscriber.client.close()
+            let cleaned = try pollFor(within: 5) {
+                try other.call("PUBLISH", "gone", "x") == Array(":0\r\n".utf8)
+            }
+            #expect(cleaned, "port \(port)")
+            #expect(try other.call("PUBSUB", "NUMPAT") == Array(":0\r\n".utf8))
+            #expect(try other.call("PUBSUB", "NUMSUB", "gone") == Array("*2\r\n$4\r\ngone\r\n:0\r\n".utf8))
+        }
+    }
+}
