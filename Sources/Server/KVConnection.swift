@@ -27,7 +27,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
     private unowned(unsafe) let housekeeping: Housekeeping
     private unowned(unsafe) let compaction: CompactionSchedule
     private unowned(unsafe) let control: Control
-    private unowned(unsafe) let state: ServerState
+    unowned(unsafe) let state: ServerState
     private let onClose: (KVConnection) -> Void
     private let clientID: Int
     private let localAddress: String
@@ -45,6 +45,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
     @exclusivity(unchecked) var awaitingSave = false
     /// The timeout of the blocking command this connection waits in (Blocking.swift), if it has one.
     @exclusivity(unchecked) private var blockedTimer: TimerID?
+    /// When this subscriber's output first passed the pubsub soft limit (0: it is under it).
+    @exclusivity(unchecked) var pubSubSoftLimitSince: UInt64 = 0
 
     /// - Parameter onClose: told once, when the connection has closed (connection accounting).
     init(

@@ -72,6 +72,12 @@ public final class PubSubRegistry {
     /// Whether anyone subscribes to anything: a PUBLISH to nobody, and a keyspace notification
     /// nobody hears, stop at this check.
     public var isEmpty: Bool { self.channels.isEmpty && self.patterns.isEmpty }
+    /// `client-output-buffer-limit` (CONFIG SET, the config file); the pubsub class is enforced
+    /// by the connections frames are delivered to.
+    public var outputLimits = OutputBufferLimits()
+    /// Subscribers closed for passing their output limit (INFO
+    /// `client_output_buffer_limit_disconnections`).
+    public var outputLimitDisconnections = 0
 
     public init() {}
 
@@ -80,6 +86,9 @@ public final class PubSubRegistry {
 
     /// How many clients subscribe to `channel` (patterns not counted, as PUBSUB NUMSUB counts).
     func subscriberCount(_ channel: [UInt8]) -> Int { self.channels[channel]?.count ?? 0 }
+
+    /// How many channels have subscribers.
+    var channelCount: Int { self.channels.count }
 
     /// How many distinct patterns some client subscribes to (PUBSUB NUMPAT).
     var patternCount: Int { self.patterns.count }

@@ -74,6 +74,11 @@ public struct ServerFacts: Sendable {
     public var keysWithExpiry = 0
     public var expiredKeys = 0
     public var evictedKeys = 0
+    /// Pub/sub (INFO stats): channels and patterns with subscribers, subscribers closed for
+    /// passing their output limit.
+    public var pubsubChannels = 0
+    public var pubsubPatterns = 0
+    public var outputLimitDisconnections = 0
     /// Mutations since the last finished compaction (Redis's `rdb_changes_since_last_save`).
     public var changesSinceLastSave = 0
     public var compactionInProgress = false
