@@ -35,6 +35,8 @@ struct CommandCall {
     var memoryLimited = false
     /// Where per-command counts go (nil: metrics are off). Read once per batch.
     var statistics: CommandStatistics.Recorder?
+    /// Keyspace events are published (read once per batch; CONFIG SET updates it).
+    var notifying = false
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).

@@ -9,7 +9,8 @@ enum CommandTable {
     /// Every command: the strings, keys and server commands below, then each data type's family
     /// (declared beside its implementation, Commands+Hashes.swift and the like). The line protocol's
     /// `help` lists its commands in this order.
-    static let commands: [CommandSpec] = Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets
+    static let commands: [CommandSpec] =
+        Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets + Self.pubSubCommands
 
     /// The string, key, connection, transaction and server commands.
     private static let core: [CommandSpec] = [
@@ -110,7 +111,7 @@ enum CommandTable {
         CommandSpec("watch", arity: -2, flags: [.fast, .runsInMulti], keys: .all, run: Commands.watch),
         CommandSpec("unwatch", arity: 1, flags: [.fast], run: Commands.unwatch),
         CommandSpec("reset", arity: 1, flags: [.allowedBeforeAuth, .fast, .runsInMulti], run: Commands.reset),
-    ] + CommandTable.pubSubCommands
+    ]
 
     /// How many commands RESP knows (`COMMAND COUNT`).
     static let respCommandCount = CommandTable.commands.count(where: { !$0.flags.contains(.lineOnly) })

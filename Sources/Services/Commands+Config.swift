@@ -131,6 +131,7 @@ extension Commands {
         if let slowerThan { call.state.slowLog.thresholdMicroseconds = Int(slowerThan) }
         if let maxLength { call.state.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }
         for change in pubSubChanges { change(call.state) }
+        call.notifying = call.state.pubsub.notifying
         call.reply.ok()
     }
 }

@@ -172,6 +172,11 @@ public struct KVSession {
             maxValueBytes: state.maxValueBytes)
         swap(&call.reply.output, &output)
         defer { swap(&call.reply.output, &output) }
+        let pubsub = shared.pubsub
+        let outerClient = pubsub.runningClient
+        pubsub.runningClient = client.id
+        defer { pubsub.endBatch(restoring: outerClient, output: &call.reply.output) }
+        call.notifying = pubsub.notifying
         call.monitoring = shared.clients.hasMonitors
         call.watchesActive = !shared.watches.isEmpty
         call.memoryLimited = shared.maxMemoryBytes > 0

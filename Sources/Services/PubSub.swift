@@ -78,6 +78,17 @@ public final class PubSubRegistry {
     /// Subscribers closed for passing their output limit (INFO
     /// `client_output_buffer_limit_disconnections`).
     public var outputLimitDisconnections = 0
+    /// `notify-keyspace-events`.
+    public var keyspaceEvents: KeyspaceEvents = [] {
+        didSet { self.notifying = self.keyspaceEvents.publishes }
+    }
+    /// Whether keyspace events are ever published (read once per batch of commands).
+    @exclusivity(unchecked) private(set) var notifying = false
+    /// The client whose batch of commands is running, if any: the server's own events (a key
+    /// that expired under its command) cannot be written to its output meanwhile, and wait in
+    /// ``heldForRunningClient`` until the batch ends.
+    @exclusivity(unchecked) var runningClient: Int?
+    @exclusivity(unchecked) var heldForRunningClient: [UInt8] = []
 
     public init() {}
 

@@ -91,7 +91,10 @@ extension OutputBufferLimit {
 extension Commands {
     /// Pub/sub's parameters for CONFIG GET.
     static func pubSubConfiguration(_ state: ServerState) -> [(name: String, value: String)] {
-        [("client-output-buffer-limit", state.pubsub.outputLimits.description)]
+        [
+            ("client-output-buffer-limit", state.pubsub.outputLimits.description),
+            ("notify-keyspace-events", state.pubsub.keyspaceEvents.letters),
+        ]
     }
 
     /// Checks one of pub/sub's parameters for CONFIG SET. - Returns: nil when `arguments[i]` is
@@ -105,6 +108,12 @@ extension Commands {
             case .success(let limits): return .success { $0.pubsub.outputLimits = limits }
             case .failure(let error): return .failure(.configFailed(arguments[i], error.reason))
             }
+        }
+        if arguments.argument(i, is: "notify-keyspace-events") {
+            guard let events = KeyspaceEvents(letters: arguments[i + 1]) else {
+                return .failure(.configFailed(arguments[i], "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))
+            }
+            return .success { $0.pubsub.keyspaceEvents = events }
         }
         return nil
     }

@@ -87,6 +87,7 @@ public final class DurableStore {
     /// Position in the deadline array where the next ``expireCycle(now:budget:)`` resumes.
     var expireCursor = 0
     var expiredKeys = 0
+    public var onExpire: ((UnsafeRawBufferPointer) -> Void)?  // told of each key expiring, before it goes
     var evictedKeys = 0
     /// Candidates carried between eviction calls (Redis keeps its pool across calls too).
     var evictionPool = EvictionPool()
@@ -451,6 +452,7 @@ public final class DurableStore {
     /// clock went backwards, and it costs nothing to retry later.
     func expireEntry(_ index: Int) {
         guard self.journal.acceptsMutations else { return }
+        self.onExpire?(self.keyspace.key(at: index))
         _ = self.logRemoval(index)
         self.expiredKeys += 1
     }

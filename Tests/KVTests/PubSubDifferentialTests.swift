@@ -85,6 +85,20 @@ import Glibc
             send(0, "CONFIG SET client-output-buffer-limit 'normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60'"),
             send(0, "CONFIG GET client-output-buffer-limit"),
         ]),
+        ("notify config", [
+            send(0, "CONFIG GET notify-keyspace-events"), send(0, "CONFIG SET notify-keyspace-events Q"),
+            send(0, "CONFIG SET notify-keyspace-events KEA"), send(0, "CONFIG GET notify-keyspace-events"),
+            send(0, "CONFIG SET notify-keyspace-events An"), send(0, "CONFIG GET notify-keyspace-events"),
+            send(0, "CONFIG SET notify-keyspace-events 'gn$xEm'"), send(0, "CONFIG GET notify-keyspace-events"),
+            send(0, "CONFIG SET notify-keyspace-events 'lshzetdK'"), send(0, "CONFIG GET notify-keyspace-events"),
+            send(0, "CONFIG SET notify-keyspace-events ''"), send(0, "CONFIG GET notify-keyspace-events"),
+        ]),
+        ("own notifications", [
+            // A RESP3 client hears its own command's events ahead of the reply.
+            send(0, "CONFIG SET notify-keyspace-events KEA"), send(0, "SUBSCRIBE __keyspace@0__:own", 1),
+            send(0, "SET own v", 1, resp3: 2), send(0, "EXPIRE own 100", 1, resp3: 2), send(0, "DEL own", 1, resp3: 2),
+            send(0, "UNSUBSCRIBE"), send(0, "CONFIG SET notify-keyspace-events ''"),
+        ]),
         ("binary", [
             send(0, "SUBSCRIBE 'a b\r\nc'"), send(0, "PSUBSCRIBE '*\r\n*'"), send(1, "PUBLISH 'a b\r\nc' '\r\n'"),
             read(0, 2),
@@ -167,5 +181,59 @@ import Glibc
             #expect(try other.call("PUBSUB", "NUMPAT") == Array(":0\r\n".utf8))
             #expect(try other.call("PUBSUB", "NUMSUB", "gone") == Array("*2\r\n$4\r\ngone\r\n:0\r\n".utf8))
         }
+    }
+
+    /// Keyspace notifications as Redis publishes them: for each setting of
+    /// `notify-keyspace-events`, the same commands on one connection while another listens on
+    /// every keyspace and keyevent channel; the listener's frames, up to a closing PUBLISH, are
+    /// compared byte for byte.
+    @Test func keyspaceNotificationsMatchRedis() throws {
+        let pair = try RedisDifferentialTests.Pair()
+        defer { pair.stop() }
+        let commands = RedisDifferentialTests.words([
+            "SET s v", "SET s w", "SET s x EX 100", "SET s y KEEPTTL", "SET s z NX", "SET s2 z NX", "SETNX s3 v",
+            "MSET m1 1 m2 2", "MSETNX m3 3 m4 4", "APPEND s 1", "APPEND a 1", "INCR i", "INCRBY i 5", "DECR i",
+            "DECRBY i 2", "INCRBYFLOAT f 1.5", "SETRANGE r 2 xy", "SETRANGE r 0 ''", "GETSET s old", "GETSET g new",
+            "GETDEL g", "GETDEL nope", "GET nope", "MGET s nope", "DEL s nope m1", "UNLINK m2", "EXPIRE i 100",
+            "PEXPIRE i 100000", "EXPIREAT i 99999999999", "PERSIST i", "PERSIST i", "EXPIRE i -1", "RENAME f f2",
+            "RENAME f2 r", "RENAMENX r r2", "COPY r c1", "COPY r c1 REPLACE", "GETEX c1 EX 100", "GETEX c1 PERSIST",
+            "GETEX c1 PXAT 1", "SETEX se 100 v", "PSETEX pe 100000 v", "SET k v PX 1",
+        ])
+        let settings = ["KEA", "KEAn", "Kg", "E$", "Kx", "KEe", "Eg$n", "K", "A"]
+        var transcripts: [[[String]]] = []
+        for port in [pair.oracle.port, pair.server.kvPort] {
+            var perSetting: [[String]] = []
+            for setting in settings {
+                let listener = try RawRESPConnection(port: port)
+                let actor = try RawRESPConnection(port: port)
+                _ = try actor.call("FLUSHALL")
+                _ = try actor.call("CONFIG", "SET", "notify-keyspace-events", setting)
+                _ = try listener.call("PSUBSCRIBE", "__key*__:*")
+                _ = try listener.call("SUBSCRIBE", "end")
+                for command in commands { _ = try actor.call(command) }
+                // `k` had one millisecond to live: polled until gone (a read expires it).
+                #expect(try pollFor(within: 5) { try actor.call("PTTL", "k") == Array(":-2\r\n".utf8) })
+                _ = try actor.call("PUBLISH", "end", "x")
+                var frames: [String] = []
+                while true {
+                    let frame = String(decoding: try listener.reply(deadline: .now + .seconds(5)), as: UTF8.self)
+                    if frame.contains("$3\r\nend\r\n") { break }
+                    frames.append(frame)
+                }
+                perSetting.append(frames)
+                _ = try actor.call("CONFIG", "SET", "notify-keyspace-events", "")
+                listener.client.close()
+                actor.client.close()
+            }
+            transcripts.append(perSetting)
+        }
+        var total = 0
+        for (index, setting) in settings.enumerated() {
+            let (redis, ours) = (transcripts[0][index], transcripts[1][index])
+            total += redis.count
+            #expect(ours == redis, "notify-keyspace-events \(setting):\n  redis:    \(redis.map(\.debugDescription))\n  reactord: \(ours.map(\.debugDescription))")
+        }
+        #expect(total > 100)
+        print("differential (keyspace notifications): \(settings.count) settings, \(commands.count) commands, \(total) frames")
     }
 }

@@ -73,4 +73,87 @@ import Glibc
             if let closedAfter { #expect(closedAfter >= .seconds(1), "closed after \(closedAfter)") }
         }
     }
+
+    /// redis-py's PubSub (RESP2 and RESP3) and keyspace notifications, run against reactord and
+    /// against redis-server: the printed results must be the same.
+    @Test func redisPyPubSubAsAgainstRedis() throws {
+        let script = #"""
+        import sys, time, redis
+        port = int(sys.argv[1])
+
+        def drain(p, n):
+            got, deadline = [], time.time() + 10
+            while len(got) < n and time.time() < deadline:
+                m = p.get_message(timeout=1)
+                if m:
+                    got.append((m["type"], m.get("pattern"), m["channel"], m["data"]))
+            return got
+
+        for proto in (2, 3):
+            r = redis.Redis(host="127.0.0.1", port=port, protocol=proto, socket_timeout=20)
+            p = r.pubsub()
+            p.subscribe("news", "sport")
+            p.psubscribe("n*")
+            print(proto, drain(p, 3))
+            print(r.publish("news", "hello"), r.publish("sport", b"\x00\r\n"), r.publish("none", "x"))
+            print(drain(p, 3))
+            print(r.pubsub_numsub("news", "sport", "none"), r.pubsub_numpat(), sorted(r.pubsub_channels()))
+            p.unsubscribe()
+            p.punsubscribe()
+            # Which channel goes first is the server's table order (Redis: its dict's).
+            got = drain(p, 3)
+            print(sorted((t, pat, ch) for t, pat, ch, _ in got), sorted(str(d) for _, _, _, d in got))
+            p.close()
+            r.config_set("notify-keyspace-events", "KEA")
+            p = r.pubsub()
+            p.psubscribe("__key*__:*")
+            drain(p, 1)
+            r.set("k", "v")
+            r.expire("k", 100)
+            r.delete("k")
+            print(drain(p, 6))
+            p.close()
+            r.config_set("notify-keyspace-events", "")
+            r.close()
+        """#
+        let oracle = try RedisOracle()
+        defer { oracle.stop() }
+        var outputs: [String] = []
+        try withKVServer(fsync: "no") { server, _ in
+            for port in [server.kvPort, oracle.port] {
+                let result = try runTool("python3", ["-c", script, "\(port)"], within: 60)
+                if result.stderr.contains("No module named 'redis'") {
+                    Issue.record("the python 'redis' package is missing: python3 -m pip install redis (.ci/run does it)")
+                    return
+                }
+                #expect(result.status == 0, "python exited \(result.status): \(result.stderr)")
+                outputs.append(result.text)
+            }
+        }
+        guard outputs.count == 2 else { return }
+        #expect(outputs[0] == outputs[1], "reactord:\n\(outputs[0])\nredis:\n\(outputs[1])")
+        #expect(outputs[1].contains("'pmessage', b'n*', b'news', b'hello'"), "\(outputs[1])")
+    }
+
+    /// Keys the server removes by itself are announced: `evicted` under a memory limit, and
+    /// `expired` by the background cycle (nobody reads the key).
+    @Test func evictionsAndBackgroundExpiriesAreNotified() throws {
+        try withKVServer(fsync: "no") { server, _ in
+            let actor = try RawRESPConnection(port: server.kvPort)
+            let listener = try RawRESPConnection(port: server.kvPort)
+            _ = try actor.call("CONFIG", "SET", "notify-keyspace-events", "Exe")
+            _ = try listener.call("SUBSCRIBE", "__keyevent@0__:evicted", "__keyevent@0__:expired")
+            _ = try listener.reply()
+            _ = try actor.call("SET", "short", "v", "PX", "1")
+            let expired = try listener.reply(deadline: .now + .seconds(10))
+            #expect(expired == Array("*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:expired\r\n$5\r\nshort\r\n".utf8))
+            _ = try actor.call("CONFIG", "SET", "maxmemory-policy", "allkeys-random")
+            _ = try actor.call("CONFIG", "SET", "maxmemory", "1mb")
+            let value = [UInt8](repeating: 7, count: 1024)
+            for i in 0..<3000 { _ = try actor.call([Array("SET".utf8), Array("key\(i)".utf8), value]) }
+            let evicted = String(decoding: try listener.reply(), as: UTF8.self)
+            #expect(evicted.hasPrefix("*3\r\n$7\r\nmessage\r\n$22\r\n__keyevent@0__:evicted\r\n$"), "\(evicted)")
+            _ = try actor.call("CONFIG", "SET", "maxmemory", "0")
+        }
+    }
 }
