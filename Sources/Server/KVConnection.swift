@@ -151,6 +151,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
                 self.session.process(context: self.context, output: &output, outputLimit: limit)
             }
             self.reportInput(self.session.bufferedByteCount)
+            // As in Redis, a subscriber is never closed for being idle (it may wait long for a message).
+            connection.idleTimeoutEnabled = !self.session.isSubscribed
             if self.memoryRoom.isLimited { self.housekeeping.settleMemory() }
             self.control.endCommandBatch()
             let after = data.lastMutationSequence

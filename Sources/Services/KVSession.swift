@@ -291,6 +291,9 @@ public struct KVSession {
         self.state.client.pubSubOutput = nil
     }
 
+    /// Whether the connection has pub/sub subscriptions.
+    public var isSubscribed: Bool { self.state.client.subscriber != nil }
+
     /// Where other clients' publications to this connection go (its connection). Set once, when
     /// the connection opens.
     public func attach(_ output: PubSubOutput) {

@@ -156,4 +156,20 @@ import Glibc
             _ = try actor.call("CONFIG", "SET", "maxmemory", "0")
         }
     }
+
+    /// The idle timeout spares subscribers, as Redis's does: an idle plain client is closed, an
+    /// idle subscriber connected as long stays and still receives.
+    @Test func idleTimeoutSparesSubscribers() throws {
+        try withKVServer(fsync: "no", configure: { $0.idleTimeout = .seconds(1) }) { server, _ in
+            let subscriber = try RawRESPConnection(port: server.kvPort)
+            let idle = try RawRESPConnection(port: server.kvPort)
+            _ = try subscriber.call("SUBSCRIBE", "quiet")
+            _ = try idle.call("PING")
+            let (_, eof) = idle.client.readToEOF(deadline: .now + .seconds(10))
+            #expect(eof, "the idle plain client was not closed")
+            let publisher = try RawRESPConnection(port: server.kvPort)
+            #expect(try publisher.call("PUBLISH", "quiet", "still here") == Array(":1\r\n".utf8))
+            #expect(try subscriber.reply() == Array("*3\r\n$7\r\nmessage\r\n$5\r\nquiet\r\n$10\r\nstill here\r\n".utf8))
+        }
+    }
 }
