@@ -11,7 +11,9 @@ import Services
 extension KVConnection {
     func deliver(_ frame: [UInt8]) {
         guard let connection = self.connection, connection.state == .open else { return }
-        connection.write(frame)
+        // Appended in this module, where the copy is a specialised memcpy (Connection.write is
+        // generic over any Sequence and, called from another module, walks it byte by byte).
+        connection.withOutputBuffer { $0.append(contentsOf: frame) }
         let registry = self.state.pubsub
         let limit = registry.outputLimits.pubsub
         if limit.exceeded(
