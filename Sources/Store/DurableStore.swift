@@ -447,16 +447,6 @@ public final class DurableStore {
         return sequence
     }
 
-    /// Removes an entry whose deadline passed, logged as a delete. When the log cannot take writes the key
-    /// stays (reads still treat it as gone): removing it unlogged could let a restart bring it back if the
-    /// clock went backwards, and it costs nothing to retry later.
-    func expireEntry(_ index: Int) {
-        guard self.journal.acceptsMutations else { return }
-        self.onExpire?(self.keyspace.key(at: index))
-        _ = self.logRemoval(index)
-        self.expiredKeys += 1
-    }
-
     /// Bytes of records waiting for ``writeBuffered()`` (the server may flush early past a limit).
     public var bufferedBytes: Int { self.journal.bufferedBytes }
 
