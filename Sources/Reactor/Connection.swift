@@ -418,6 +418,16 @@ public final class Connection: EventHandler {
         self.flush()
     }
 
+    /// Has queued output written once the loop's current dispatch ends, with every other
+    /// connection's (output queued from outside the connection's own events, such as another
+    /// connection's command publishing to it: a batch of them costs one write).
+    public func flushSoon() {
+        assert(self.loop.inLoopThread)
+        guard self.core.pointee.state == .open && !self.core.pointee.flushQueued else { return }
+        self.core.pointee.flushQueued = true
+        self.loop.flushAfterDispatch(self)
+    }
+
     /// The loop's end-of-dispatch flush (``EventLoop/flushAfterDispatch(_:)``).
     func flushAfterDispatch() {
         self.core.pointee.flushQueued = false

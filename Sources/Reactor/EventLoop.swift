@@ -323,6 +323,8 @@ public final class EventLoop {
             self.flushPending()
             let hooksStart = tracksTime ? Sys.monotonicNanoseconds() : 0
             for hook in self.beforeSleepHooks { hook() }
+            // What the hooks queued for others (expiry's notifications) goes out before the sleep.
+            self.flushPending()
             self.measured.iterations &+= 1
             guard tracksTime else { continue }
             let end = Sys.monotonicNanoseconds()

@@ -39,6 +39,7 @@ final class Housekeeping {
         self.store = store
         self.loop = loop
         self.state = state
+        store.onExpire = { [pubsub = state.pubsub] key in pubsub.notifyFromServer(.expired, "expired", key: key) }
         self.expiryInbox = loop.makeInbox { [unowned self] (_: ExpiryBacklog) in
             self.expiryBacklogPosted = false
             self.expireSlice()
@@ -132,10 +133,15 @@ final class Housekeeping {
     var usedMemoryBytes: Int { self.store.usedBytes + self.connectionBuffers.bytes }
 
     /// Touches an evicted key in the WATCH registry (an eviction aborts an EXEC watching it, as in
-    /// Redis); nil while nobody watches, so eviction then pays nothing for it.
+    /// Redis) and announces it (`evicted` keyspace event); nil while nobody watches and the event
+    /// is off, so eviction then pays nothing for it.
     private var watchedEviction: ((UnsafeRawBufferPointer) -> Void)? {
-        guard !self.state.watches.isEmpty else { return nil }
-        return { [watches = self.state.watches] key in watches.touch([UInt8](key)) }
+        let notifies = self.state.pubsub.keyspaceEvents.contains(.evicted)
+        guard !self.state.watches.isEmpty || notifies else { return nil }
+        return { [watches = self.state.watches, pubsub = self.state.pubsub] key in
+            if !watches.isEmpty { watches.touch([UInt8](key)) }
+            if notifies { pubsub.notifyFromServer(.evicted, "evicted", key: key) }
+        }
     }
 
     /// The policy, unless it evicts nothing.

@@ -9,7 +9,7 @@ import Reactor
 import Services
 
 /// One kv connection's delegate. Loop thread only.
-final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
+final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, PubSubOutput {
     // The mutable state below is touched at every event on the loop thread, never from two
     // accesses at once: no dynamic exclusivity check (a runtime call each, several per request).
     @exclusivity(unchecked) private var session: KVSession
@@ -27,7 +27,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     private unowned(unsafe) let housekeeping: Housekeeping
     private unowned(unsafe) let compaction: CompactionSchedule
     private unowned(unsafe) let control: Control
-    private unowned(unsafe) let state: ServerState
+    unowned(unsafe) let state: ServerState
     private let onClose: (KVConnection) -> Void
     private let clientID: Int
     private let localAddress: String
@@ -45,6 +45,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
     @exclusivity(unchecked) var awaitingSave = false
     /// The timeout of the blocking command this connection waits in (Blocking.swift), if it has one.
     @exclusivity(unchecked) private var blockedTimer: TimerID?
+    /// When this subscriber's output first passed the pubsub soft limit (0: it is under it).
+    @exclusivity(unchecked) var pubSubSoftLimitSince: UInt64 = 0
 
     /// - Parameter onClose: told once, when the connection has closed (connection accounting).
     init(
@@ -72,6 +74,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
 
     func connectionDidOpen(_ connection: Connection) {
         self.connection = connection
+        self.session.attach(self)
         var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
             fd: connection.withUnsafeDescriptor { Int($0) }, connectedAtSeconds: SystemClock.wallClock().seconds)
@@ -148,6 +151,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection {
                 self.session.process(context: self.context, output: &output, outputLimit: limit)
             }
             self.reportInput(self.session.bufferedByteCount)
+            // As in Redis, a subscriber is never closed for being idle (it may wait long for a message).
+            connection.idleTimeoutEnabled = !self.session.isSubscribed
             if self.memoryRoom.isLimited { self.housekeeping.settleMemory() }
             self.control.endCommandBatch()
             let after = data.lastMutationSequence

@@ -35,6 +35,8 @@ struct CommandCall {
     var memoryLimited = false
     /// Where per-command counts go (nil: metrics are off). Read once per batch.
     var statistics: CommandStatistics.Recorder?
+    /// Keyspace events are published (read once per batch; CONFIG SET updates it).
+    var notifying = false
     /// Requests answered in this call (INFO `total_commands_processed`).
     var commandCount = 0
     /// The last command run (CLIENT LIST `cmd=`).
@@ -242,6 +244,10 @@ final class ClientState {
     @exclusivity(unchecked) var blocked: BlockedCommand?
     /// Set while EXEC runs its queue: blocking commands answer at once instead of waiting.
     @exclusivity(unchecked) var denyBlocking = false
+    /// The client's channels and patterns; nil while it has none (not in subscribed mode).
+    @exclusivity(unchecked) var subscriber: Subscriber?
+    /// Where other clients' publications reach this one (its connection); nil without one.
+    @exclusivity(unchecked) var pubSubOutput: PubSubOutput?
     /// WATCHed keys and their versions when watched.
     @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64, deadline: Int64?)] = []
 

@@ -18,6 +18,11 @@ enum CommandError: Error {
     case wrongArity(StaticString)
     /// No such subcommand of `command`.
     case unknownSubcommand(command: StaticString, ArraySlice<UInt8>)
+    /// A known subcommand with the wrong argument count, where Redis's implementation checks it.
+    case subcommandSyntax(command: StaticString, ArraySlice<UInt8>)
+    /// A RESP2 client in subscribed mode ran something other than the subscribe family, PING,
+    /// QUIT or RESET.
+    case notInSubscribedMode(StaticString, ArgumentVector)
 
     // Arguments.
     case syntax
@@ -150,6 +155,20 @@ enum CommandError: Error {
             output.append("'. Try ")
             output.append(command)
             output.append(" HELP.")
+        case .subcommandSyntax(let command, let subcommand):
+            output.append("unknown subcommand or wrong number of arguments for '")
+            output.appendSingleLine(Self.cString(subcommand, max: 128))
+            output.append("'. Try ")
+            output.append(command)
+            output.append(" HELP.")
+        case .notInSubscribedMode(let name, let arguments):
+            output.append("Can't execute '")
+            output.append(name)
+            if arguments.count > 1 && Commands.hasSubcommands(name) {
+                output.append(UInt8(ascii: "|"))
+                output.append(contentsOf: arguments[1].map(ASCII.lowercased))
+            }
+            output.append("': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
         case .syntax: output.append("syntax error")
         case .notInteger: output.append("value is not an integer or out of range")
         case .overflow: output.append("increment or decrement would overflow")

@@ -10,7 +10,7 @@ enum CommandTable {
     /// (declared beside its implementation, Commands+Hashes.swift and the like). The line protocol's
     /// `help` lists its commands in this order.
     static let commands: [CommandSpec] =
-        Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets + Self.scripting
+        Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets + Self.scripting + Self.pubSubCommands
 
     /// The string, key, connection, transaction and server commands.
     private static let core: [CommandSpec] = [
@@ -256,6 +256,11 @@ extension CommandTable {
         if call.client.transaction != nil && command.flags.contains(.noMulti) {
             call.client.transaction!.failed = true
             call.reply.error(.redis(code: "ERR", "Command not allowed inside a transaction"))
+            return true
+        }
+        if call.client.subscriber != nil && call.reply.encoding == .resp2 && Commands.refusesWhileSubscribed(command) {
+            call.client.transaction?.failed = true
+            call.reply.error(.notInSubscribedMode(command.name, arguments))
             return true
         }
         if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {

@@ -19,7 +19,7 @@ extension Commands {
         let limits = EncodingLimits.parameters.flatMap { parameter in
             parameter.names.map { (name: $0, value: String(parameter.limit.current)) }
         }
-        let matches = (call.control.configuration() + limits).filter { entry in
+        let matches = (call.control.configuration() + limits + Self.pubSubConfiguration(call.state)).filter { entry in
             (2..<arguments.count).contains {
                 Glob.matches(pattern: arguments.copy($0), Array(entry.name.utf8), ignoringCase: true)
             }
@@ -45,8 +45,14 @@ extension Commands {
         var policy: KeyEviction?
         var limits: [(EncodingLimits.Parameter, Int)] = []
         var savePoints: [SavePoint]?
+        var pubSubChanges: [(ServerState) -> Void] = []
         for i in stride(from: 2, to: arguments.count, by: 2) {
-            if arguments.argument(i, is: "appendfsync") {
+            if let parsed = Self.parsePubSubParameter(arguments, i, call.state) {
+                switch parsed {
+                case .success(let change): pubSubChanges.append(change)
+                case .failure(let error): return call.reply.error(error)
+                }
+            } else if arguments.argument(i, is: "appendfsync") {
                 let value = String(decoding: arguments[i + 1], as: UTF8.self).lowercased()
                 guard ["always", "everysec", "no"].contains(value) else {
                     return call.reply.error(.configNotOneOf(arguments[i], "everysec, always, no"))
@@ -124,6 +130,8 @@ extension Commands {
         if let savePoints { call.state.savePoints = savePoints }
         if let slowerThan { call.state.slowLog.thresholdMicroseconds = Int(slowerThan) }
         if let maxLength { call.state.slowLog.maxLength = Int(min(maxLength, Int64(Int32.max))) }
+        for change in pubSubChanges { change(call.state) }
+        call.notifying = call.state.pubsub.notifying
         call.reply.ok()
     }
 }

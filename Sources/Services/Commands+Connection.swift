@@ -5,6 +5,7 @@
 extension Commands {
     /// PING [message]: `PONG`, or the message as a bulk string.
     static func ping(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        if call.client.subscriber != nil && call.reply.encoding == .resp2 { return Self.subscribedPing(arguments, &call) }
         switch arguments.count {
         case 1: call.reply.status("PONG")
         case 2: call.reply.bulk(arguments[1])

@@ -150,7 +150,14 @@ extension Commands {
         if gt && (deadline == nil || when <= deadline!) { return call.reply.integer(0) }
         if lt, let deadline, when >= deadline { return call.reply.integer(0) }
         guard let present = call.expire(key, at: when) else { return }
+        // As Redis: a deadline already past deletes the key (`del` before the reply); otherwise
+        // `expire` follows the reply.
+        if when <= call.nowMilliseconds {
+            call.notify(.generic, "del", key)
+            return call.reply.integer(present ? 1 : 0)
+        }
         call.reply.integer(present ? 1 : 0)
+        call.notify(.generic, "expire", key)
     }
 
     /// TTL key: seconds left, rounded to the nearest second as Redis does; -1 without a deadline,
@@ -191,10 +198,12 @@ extension Commands {
             guard call.store.expiry(forKey: key, now: call.nowMilliseconds) != .missing else {
                 return call.reply.error(.notFound)
             }
-            guard call.persist(key) != nil else { return }
+            guard let changed = call.persist(key) else { return }
+            if changed { call.notify(.generic, "persist", key) }
             return call.reply.ok()
         }
         guard let changed = call.persist(key) else { return }
+        if changed { call.notify(.generic, "persist", key) }
         call.reply.integer(changed ? 1 : 0)
     }
 
@@ -216,7 +225,12 @@ extension Commands {
             return call.reply.error(.lineInvalidExpireTime)
         }
         guard let deadline = call.positiveDeadline(arguments[2], unit, command: command) else { return }
-        if call.set(arguments.copy(3), forKey: arguments.copy(1), deadline: deadline) { call.reply.ok() }
+        let isNew = call.keyIsNew(arguments[1])
+        guard call.set(arguments.copy(3), forKey: arguments.copy(1), deadline: deadline) else { return }
+        call.notifyNew(arguments[1], if: isNew)
+        call.notify(.string, "set", arguments[1])
+        call.notify(.generic, "expire", arguments[1])
+        call.reply.ok()
     }
 
     /// `expire key seconds` (line protocol): `OK`; zero or negative seconds delete the key.
@@ -227,6 +241,7 @@ extension Commands {
         let (deadline, overflow) = (seconds * 1000).addingReportingOverflow(call.nowMilliseconds)
         guard !overflow else { return call.reply.error(.lineInvalidExpireTime) }
         guard let present = call.expire(arguments.copy(1), at: deadline) else { return }
+        if present { call.notify(.generic, deadline <= call.nowMilliseconds ? "del" : "expire", arguments[1]) }
         if present { call.reply.ok() } else { call.reply.error(.notFound) }
     }
 
@@ -261,8 +276,10 @@ extension Commands {
         }
         if let deadline {
             guard call.expire(key, at: deadline) != nil else { return }
+            call.notify(.generic, deadline <= call.nowMilliseconds ? "del" : "expire", key)
         } else if persist {
-            guard call.persist(key) != nil else { return }
+            guard let changed = call.persist(key) else { return }
+            if changed { call.notify(.generic, "persist", key) }
         }
         call.reply.bulk(value)
     }

@@ -39,6 +39,9 @@ extension Commands {
         }
         var facts = call.control.facts()
         facts.blockedClients = call.state.blocking.blockedCount
+        facts.pubsubChannels = call.state.pubsub.channelCount
+        facts.pubsubPatterns = call.state.pubsub.patternCount
+        facts.outputLimitDisconnections = call.state.pubsub.outputLimitDisconnections
         var text: [UInt8] = []
         for section in Self.infoSections where wants(section) {
             if !text.isEmpty { text.append("\r\n") }
@@ -120,6 +123,9 @@ extension Commands {
             field("rejected_connections", String(facts.rejectedConnections))
             field("expired_keys", String(facts.expiredKeys))
             field("evicted_keys", String(facts.evictedKeys))
+            field("pubsub_channels", String(facts.pubsubChannels))
+            field("pubsub_patterns", String(facts.pubsubPatterns))
+            field("client_output_buffer_limit_disconnections", String(facts.outputLimitDisconnections))
         case "replication":
             text.append("# Replication\r\n")
             field("role", "master")

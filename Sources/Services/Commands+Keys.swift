@@ -43,6 +43,9 @@ extension Commands {
         }
         if onlyIfAbsent && call.store.contains(destination, now: now) { return call.reply.integer(0) }
         guard call.relocate(source, to: destination, copying: false) else { return }
+        call.notify(.new, "new", destination)
+        call.notify(.generic, "rename_from", source)
+        call.notify(.generic, "rename_to", destination)
         if onlyIfAbsent { call.reply.integer(1) } else { call.reply.ok() }
     }
 
@@ -71,6 +74,9 @@ extension Commands {
         let now = call.nowMilliseconds
         guard call.store.contains(source, now: now) else { return call.reply.integer(0) }
         if !replace && call.store.contains(destination, now: now) { return call.reply.integer(0) }
-        if call.relocate(source, to: destination, copying: true) { call.reply.integer(1) }
+        guard call.relocate(source, to: destination, copying: true) else { return }
+        call.notify(.new, "new", destination)
+        call.notify(.generic, "copy_to", destination)
+        call.reply.integer(1)
     }
 }

@@ -14,14 +14,22 @@ enum Commands {
     /// GET's miss: null, or WRONGTYPE when the key holds a collection (off the hot path).
     @inline(never)
     private static func answerMissingString(_ key: ArraySlice<UInt8>, _ call: inout CommandCall) {
-        if !call.answeredWrongType(key) { call.reply.null() }
+        if !call.answeredWrongType(key) {
+            call.notify(.keyMiss, "keymiss", key)
+            call.reply.null()
+        }
     }
 
     /// SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL], options accepted in the
     /// combinations Redis 7.0 accepts. A plain SET clears the key's deadline.
     static func set(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count > 3 else {  // the common case, kept free of option state and copies
-            if call.set(borrowing: arguments[2], forKey: arguments[1]) { call.reply.ok() }
+            let isNew = call.keyIsNew(arguments[1])
+            if call.set(borrowing: arguments[2], forKey: arguments[1]) {
+                call.notifyNew(arguments[1], if: isNew)
+                call.notify(.string, "set", arguments[1])
+                call.reply.ok()
+            }
             return
         }
         Self.setWithOptions(arguments, &call)
@@ -80,6 +88,7 @@ enum Commands {
             }
         }
         let value = arguments.copy(2)
+        let isNew = call.keyIsNew(key)
         let stored: Bool
         if keepDeadline {
             stored = call.replaceValue(value, forKey: key)
@@ -88,21 +97,33 @@ enum Commands {
         } else {
             stored = call.set(value, forKey: key)
         }
-        if stored && !get { call.reply.ok() }
+        guard stored else { return }
+        call.notifyNew(key, if: isNew)
+        call.notify(.string, "set", key)
+        if deadline != nil { call.notify(.generic, "expire", key) }
+        if !get { call.reply.ok() }
     }
 
     /// `put key value` (line protocol): SET that refuses an existing key with `ERR key exists`.
     static func put(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         if call.store.contains(key, now: call.nowMilliseconds) { return call.reply.error(.keyExists) }
-        if call.set(arguments.copy(2), forKey: key) { call.reply.ok() }
+        if call.set(arguments.copy(2), forKey: key) {
+            call.notify(.new, "new", key)
+            call.notify(.string, "set", key)
+            call.reply.ok()
+        }
     }
 
     /// SETNX key value: 1 if set, 0 if the key existed.
     static func setnx(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         if call.store.contains(key, now: call.nowMilliseconds) { return call.reply.integer(0) }
-        if call.set(arguments.copy(2), forKey: key) { call.reply.integer(1) }
+        if call.set(arguments.copy(2), forKey: key) {
+            call.notify(.new, "new", key)
+            call.notify(.string, "set", key)
+            call.reply.integer(1)
+        }
     }
 
     /// DEL key [key …]: how many were removed (`OK` / `ERR not found` on the line protocol).
@@ -112,7 +133,10 @@ enum Commands {
             // Keys before a failing one are gone; the client learns of the failure, as it would
             // of a failed write in Redis, rather than a count that hides it.
             guard let present = call.removeValue(forKey: arguments.copy(i)) else { return }
-            if present { removed += 1 }
+            if present {
+                removed += 1
+                call.notify(.generic, "del", arguments[i])
+            }
         }
         call.reply.integer(removed)
     }
@@ -132,6 +156,9 @@ enum Commands {
             if let value = call.store.value(forKey: arguments.copy(i)) {
                 call.reply.bulk(value)
             } else {
+                if call.notifying && !call.store.contains(arguments.copy(i), now: call.nowMilliseconds) {
+                    call.notify(.keyMiss, "keymiss", arguments[i])
+                }
                 call.reply.null()
             }
         }
@@ -141,7 +168,10 @@ enum Commands {
     static func mset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count % 2 == 1 else { return call.reply.error(.wrongArity("mset")) }
         for i in stride(from: 1, to: arguments.count, by: 2) {
+            let isNew = call.keyIsNew(arguments[i])
             guard call.set(arguments.copy(i + 1), forKey: arguments.copy(i)) else { return }
+            call.notifyNew(arguments[i], if: isNew)
+            call.notify(.string, "set", arguments[i])
         }
         call.reply.ok()
     }

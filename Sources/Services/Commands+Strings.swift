@@ -14,6 +14,8 @@ extension Commands {
         case .answeredWrongType: return
         }
         guard call.set(arguments.copy(2), forKey: key) else { return }
+        call.notifyNew(key, if: old == nil)
+        call.notify(.string, "set", key)
         if let old { call.reply.bulk(old) } else { call.reply.null() }
     }
 
@@ -27,6 +29,7 @@ extension Commands {
         case .answeredWrongType: return
         }
         guard call.removeValue(forKey: key) != nil else { return }
+        call.notify(.generic, "del", key)
         call.reply.bulk(old)
     }
 
@@ -39,6 +42,8 @@ extension Commands {
         }
         for i in stride(from: 1, to: arguments.count, by: 2) {
             guard call.set(arguments.copy(i + 1), forKey: arguments.copy(i)) else { return }
+            call.notify(.new, "new", arguments[i])
+            call.notify(.string, "set", arguments[i])
         }
         call.reply.integer(1)
     }
@@ -47,14 +52,18 @@ extension Commands {
     static func append(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         var value: [UInt8] = []
+        var existed = false
         switch call.readString(key) {
-        case .found(let stored): value = stored
+        case .found(let stored): (value, existed) = (stored, true)
         case .missing: break
         case .answeredWrongType: return
         }
         guard value.count + arguments[2].count <= call.maxValueBytes else { return call.reply.error(.stringTooLong) }
         value.append(contentsOf: arguments[2])
-        if call.replaceValue(value, forKey: key) { call.reply.integer(value.count) }
+        guard call.replaceValue(value, forKey: key) else { return }
+        call.notifyNew(key, if: !existed)
+        call.notify(.string, "append", key)
+        call.reply.integer(value.count)
     }
 
     /// STRLEN key: the value's length, 0 for a missing key.
@@ -105,7 +114,10 @@ extension Commands {
             value.append(contentsOf: repeatElement(0, count: start + patch.count - value.count))
         }
         value.replaceSubrange(start..<(start + patch.count), with: patch)
-        if call.replaceValue(value, forKey: key) { call.reply.integer(value.count) }
+        guard call.replaceValue(value, forKey: key) else { return }
+        call.notifyNew(key, if: existing == nil)
+        call.notify(.string, "setrange", key)
+        call.reply.integer(value.count)
     }
 
     /// INCR key.
@@ -132,8 +144,10 @@ extension Commands {
     private static func add(_ increment: Int64, _ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         var current: Int64 = 0
+        var existed = false
         switch call.readString(key) {
         case .found(let value):
+            existed = true
             guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
             current = parsed
         case .missing: break
@@ -143,7 +157,10 @@ extension Commands {
         guard !overflow else { return call.reply.error(.overflow) }
         var digits: [UInt8] = []
         digits.appendDecimal(next)
-        if call.replaceValue(digits, forKey: key) { call.reply.integer(next) }
+        guard call.replaceValue(digits, forKey: key) else { return }
+        call.notifyNew(key, if: !existed)
+        call.notify(.string, "incrby", key)
+        call.reply.integer(next)
     }
 
     /// INCRBYFLOAT key increment: computed in 80-bit long double and written as Redis writes it
@@ -151,8 +168,10 @@ extension Commands {
     static func incrbyfloat(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
         var current: LongDouble.Value = 0
+        var existed = false
         switch call.readString(key) {
         case .found(let stored):
+            existed = true
             guard let parsed = LongDouble.parse(stored[...]) else { return call.reply.error(.notFloat) }
             current = parsed
         case .missing: break
@@ -162,7 +181,10 @@ extension Commands {
         let sum = current + increment
         guard sum.isFinite else { return call.reply.error(.nanOrInfinity) }
         let text = LongDouble.format(sum)
-        if call.replaceValue(text, forKey: key) { call.reply.bulk(text) }
+        guard call.replaceValue(text, forKey: key) else { return }
+        call.notifyNew(key, if: !existed)
+        call.notify(.string, "incrbyfloat", key)
+        call.reply.bulk(text)
     }
 
     /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the longest common subsequence,

@@ -99,6 +99,7 @@ extension Commands {
     static func reset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         call.client.transaction = nil
         call.unwatchAll()
+        call.unsubscribeAll()
         call.client.name = nil
         if call.reply.encoding == .resp3 { call.reply.encoding = .resp2 }
         call.reply.status("RESET")

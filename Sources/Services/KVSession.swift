@@ -172,11 +172,17 @@ public struct KVSession {
             maxValueBytes: state.maxValueBytes)
         swap(&call.reply.output, &output)
         defer { swap(&call.reply.output, &output) }
+        let pubsub = shared.pubsub
+        let outerClient = pubsub.runningClient
+        pubsub.runningClient = client.id
+        defer { pubsub.endBatch(restoring: outerClient, output: &call.reply.output) }
+        call.notifying = pubsub.notifying
         call.monitoring = shared.clients.hasMonitors
         call.watchesActive = !shared.watches.isEmpty
         call.memoryLimited = shared.maxMemoryBytes > 0
         call.statistics = shared.commandStatistics?.recorder
         call.intercepting = !client.authenticated || client.transaction != nil || call.monitoring || call.memoryLimited
+            || client.subscriber != nil
         let (names, maxValueBytes, now) = (state.names, state.maxValueBytes, state.now)
         let slowLog = shared.slowLog
         defer { Self.endBatch(&state, call, context: context) }
@@ -243,6 +249,7 @@ public struct KVSession {
     @inline(__always)
     private static func endBatch(_ state: inout State, _ call: borrowing CommandCall, context: CommandContext) {
         state.encoding = call.reply.encoding
+        call.client.subscriber?.encoding = call.reply.encoding
         guard call.commandCount > 0 else { return }
         context.state.countCommands(call.commandCount)
         let (name, encoding, lastCommand) = (call.client.name, call.reply.encoding, call.lastCommand)
@@ -279,6 +286,18 @@ public struct KVSession {
             context.state.blocking.remove(self.state.client.id)
         }
         self.state.client.transaction = nil
+        if let subscriber = self.state.client.subscriber { context.state.pubsub.removeAll(subscriber) }
+        self.state.client.subscriber = nil
+        self.state.client.pubSubOutput = nil
+    }
+
+    /// Whether the connection has pub/sub subscriptions.
+    public var isSubscribed: Bool { self.state.client.subscriber != nil }
+
+    /// Where other clients' publications to this connection go (its connection). Set once, when
+    /// the connection opens.
+    public func attach(_ output: PubSubOutput) {
+        self.state.client.pubSubOutput = output
     }
 
     /// One error line in the connection's protocol (`-ERR <reason>\r\n` in RESP, `ERR <reason>\n`

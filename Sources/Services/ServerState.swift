@@ -19,6 +19,8 @@ public final class ServerState {
     public let watches = WatchRegistry()
     /// The clients blocked on keys (BLPOP and the other blocking commands; Blocking.swift).
     public let blocking = BlockingRegistry()
+    /// Pub/sub's channels and patterns, and their subscribers.
+    public let pubsub = PubSubRegistry()
     /// The password connections must give before other commands (`--requirepass`, CONFIG SET
     /// requirepass), or nil. Connections already open stay authenticated when it changes, as in Redis.
     @exclusivity(unchecked) public var password: [UInt8]?
@@ -81,6 +83,11 @@ public struct ServerFacts: Sendable {
     public var keysWithExpiry = 0
     public var expiredKeys = 0
     public var evictedKeys = 0
+    /// Pub/sub (INFO stats): channels and patterns with subscribers, subscribers closed for
+    /// passing their output limit.
+    public var pubsubChannels = 0
+    public var pubsubPatterns = 0
+    public var outputLimitDisconnections = 0
     /// Mutations since the last finished compaction (Redis's `rdb_changes_since_last_save`).
     public var changesSinceLastSave = 0
     public var compactionInProgress = false

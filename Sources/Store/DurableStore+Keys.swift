@@ -125,3 +125,15 @@ extension DurableStore {
         return keys
     }
 }
+
+extension DurableStore {
+    /// Removes an entry whose deadline passed, logged as a delete. When the log cannot take writes the key
+    /// stays (reads still treat it as gone): removing it unlogged could let a restart bring it back if the
+    /// clock went backwards, and it costs nothing to retry later.
+    func expireEntry(_ index: Int) {
+        guard self.journal.acceptsMutations else { return }
+        self.onExpire?(self.keyspace.key(at: index))
+        _ = self.logRemoval(index)
+        self.expiredKeys += 1
+    }
+}

@@ -87,6 +87,7 @@ public final class DurableStore {
     /// Position in the deadline array where the next ``expireCycle(now:budget:)`` resumes.
     var expireCursor = 0
     var expiredKeys = 0
+    public var onExpire: ((UnsafeRawBufferPointer) -> Void)?  // told of each key expiring, before it goes
     var evictedKeys = 0
     /// Candidates carried between eviction calls (Redis keeps its pool across calls too).
     var evictionPool = EvictionPool()
@@ -444,15 +445,6 @@ public final class DurableStore {
         self.journal.pending.pointee.bufferedRecords += 1
         self.keyspace.remove(at: index)
         return sequence
-    }
-
-    /// Removes an entry whose deadline passed, logged as a delete. When the log cannot take writes the key
-    /// stays (reads still treat it as gone): removing it unlogged could let a restart bring it back if the
-    /// clock went backwards, and it costs nothing to retry later.
-    func expireEntry(_ index: Int) {
-        guard self.journal.acceptsMutations else { return }
-        _ = self.logRemoval(index)
-        self.expiredKeys += 1
     }
 
     /// Bytes of records waiting for ``writeBuffered()`` (the server may flush early past a limit).
