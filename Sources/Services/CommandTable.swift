@@ -10,7 +10,8 @@ enum CommandTable {
     /// (declared beside its implementation, Commands+Hashes.swift and the like). The line protocol's
     /// `help` lists its commands in this order.
     static let commands: [CommandSpec] =
-        Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets + Self.scripting + Self.pubSubCommands
+        Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets + Self.blockingSortedSets + Self.scripting
+        + Self.pubSubCommands
 
     /// The string, key, connection, transaction and server commands.
     private static let core: [CommandSpec] = [

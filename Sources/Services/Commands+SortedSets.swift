@@ -1,7 +1,7 @@
 // The sorted set commands (ZADD … ZSCAN), as Redis 7.0 answers them, over the store's typed reads and
 // element effects (Sources/Services/DataStore.swift). Ranges are in Commands+SortedSetRanges.swift, the
 // set operations in Commands+SortedSetAlgebra.swift, parsing and printing of scores in
-// SortedSetSupport.swift. The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are not here yet.
+// SortedSetSupport.swift. The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) are in Commands+SortedSetsBlocking.swift.
 
 import Store
 
