@@ -17,6 +17,10 @@ import Testing
         ("limits_app.py", "limits"),
         ("dramatiq_app.py", "dramatiq"),
         ("kombu_app.py", "kombu"),
+        ("walrus_app.py", "walrus"),
+        ("requests_cache_app.py", "requests_cache"),
+        ("channels_redis_app.py", "channels_redis"),
+        ("arq_app.py", "arq"),
     ]
 
     static var appsDirectory: String {
