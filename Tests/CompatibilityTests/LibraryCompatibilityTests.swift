@@ -20,7 +20,6 @@ import Testing
         ("walrus_app.py", "walrus"),
         ("requests_cache_app.py", "requests_cache"),
         ("channels_redis_app.py", "channels_redis"),
-        ("arq_app.py", "arq"),
     ]
 
     static var appsDirectory: String {
