@@ -68,5 +68,6 @@ let package = Package(
         .testTarget(name: "ReactorCLIToolTests", dependencies: ["ServerTestSupport", "Server", "Reactor"]),
         .testTarget(name: "DesignStudyTests", dependencies: ["ServerTestSupport"]),
         .testTarget(name: "FuzzTests", dependencies: ["ServerTestSupport"]),
+        .testTarget(name: "CompatibilityTests", dependencies: ["ServerTestSupport"], exclude: ["Apps"]),
     ]
 )
