@@ -26,8 +26,22 @@ import Testing
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Apps").path
     }
 
+    /// Apps that need what the contract leaves out, and why: they are run, and their failure is
+    /// recorded as known (a pass would be reported, so the list stays true).
+    static let knownFailures: [String: Comment] = [
+        "rq_app.py": "rq 2 keeps each job's results in a stream (XADD), and streams are not in the contract",
+    ]
+
     @Test("a library's app runs unchanged against reactord", arguments: Self.apps.map(\.file))
     func appRuns(file: String) throws {
+        if let reason = Self.knownFailures[file] {
+            withKnownIssue(reason) { try self.run(file) }
+        } else {
+            try self.run(file)
+        }
+    }
+
+    private func run(_ file: String) throws {
         let module = Self.apps.first { $0.file == file }!.module
         try withKVServer(fsync: "everysec") { server, _ in
             let result = try runTool("python3", [Self.appsDirectory + "/" + file, "\(server.kvPort)"], within: 120)
