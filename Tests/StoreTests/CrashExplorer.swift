@@ -267,7 +267,15 @@ enum CrashExplorer {
         _ files: [String: [UInt8]], at end: Int, required: UInt64, driver: CrashDriver, scratch: String,
         tally: inout CrashTally
     ) {
-        for name in listing(scratch) { unlink(scratch + "/" + name) }
+        // Each state in a directory of its own: a store of an earlier state that has not let go of its
+        // directory lock yet (its close failed, and its release waits for its last reference) must
+        // not make this one look refused.
+        let scratch = scratch + "/state-\(tally.states)"
+        mkdir(scratch, 0o755)
+        defer {
+            for name in listing(scratch) { unlink(scratch + "/" + name) }
+            rmdir(scratch)
+        }
         for (name, content) in files { writeFile(scratch + "/" + name, content) }
         let log = RecordingLog()
         let opened = Result { () throws(StoreError) -> DurableStore in
