@@ -250,7 +250,7 @@ extension Commands {
     /// (its bits, ordered), and a batch never ends inside a run of equal scores, so a member present
     /// for the whole scan comes back at least once whatever is added or removed meanwhile.
     static func zscan(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        guard let cursor = Self.sortedSetCursor(arguments[2]) else { return call.reply.error(.invalidCursor) }
+        guard let cursor = Self.parseCursor(arguments[2]) else { return call.reply.error(.invalidCursor) }
         let value: SortedSetValue
         switch call.readSortedSet(arguments.copy(1)) {
         case .answered: return
@@ -319,22 +319,5 @@ extension Commands {
 
     static func score(cursor: UInt64) -> Double {
         Double(bitPattern: cursor & (1 << 63) != 0 ? cursor & ~(1 << 63) : ~cursor)
-    }
-
-    /// A cursor as Redis's strtoul reads it: optional sign, decimal digits, within 64 bits.
-    private static func sortedSetCursor(_ bytes: ArraySlice<UInt8>) -> UInt64? {
-        var digits = bytes
-        let negative = digits.first == ASCII.minus
-        if negative || digits.first == UInt8(ascii: "+") { digits = digits.dropFirst() }
-        guard !digits.isEmpty else { return nil }
-        var value: UInt64 = 0
-        for byte in digits {
-            guard byte >= ASCII.zero && byte <= ASCII.nine else { return nil }
-            let (m, o1) = value.multipliedReportingOverflow(by: 10)
-            let (s, o2) = m.addingReportingOverflow(UInt64(byte - ASCII.zero))
-            guard !o1 && !o2 else { return nil }
-            value = s
-        }
-        return negative ? 0 &- value : value
     }
 }

@@ -247,29 +247,48 @@ extension Commands {
 
     /// ZMPOP numkeys key [key …] MIN|MAX [COUNT count].
     static func zmpop(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        guard let numkeys = ASCII.parseInteger(arguments[1]), numkeys > 0 else {
-            return call.reply.error(.redis(code: "ERR", "numkeys should be greater than 0"))
+        guard let request = Self.multiPopRequest(arguments, numkeysIndex: 1, &call) else { return }
+        Self.pop(keys: request.keys, max: request.max, count: request.count, nested: true, emitKey: true, &call)
+    }
+
+    /// ZMPOP's and BZMPOP's arguments from `numkeysIndex` on (numkeys key [key …] MIN|MAX [COUNT
+    /// count]), checked in Redis's order. - Returns: nil once the error has been answered.
+    static func multiPopRequest(
+        _ arguments: ArgumentVector, numkeysIndex: Int, _ call: inout CommandCall
+    ) -> (keys: [[UInt8]], max: Bool, count: Int)? {
+        guard let numkeys = ASCII.parseInteger(arguments[numkeysIndex]), numkeys > 0 else {
+            call.reply.error(.redis(code: "ERR", "numkeys should be greater than 0"))
+            return nil
         }
-        let whereIndex = 2 + Int(numkeys)
-        guard numkeys < Int64(arguments.count), whereIndex < arguments.count else { return call.reply.error(.syntax) }
+        let whereIndex = numkeysIndex + 1 + Int(numkeys)
+        guard numkeys < Int64(arguments.count), whereIndex < arguments.count else {
+            call.reply.error(.syntax)
+            return nil
+        }
         let max: Bool
-        if arguments.argument(whereIndex, is: "min") { max = false }
-        else if arguments.argument(whereIndex, is: "max") { max = true }
-        else { return call.reply.error(.syntax) }
+        if arguments.argument(whereIndex, is: "min") {
+            max = false
+        } else if arguments.argument(whereIndex, is: "max") {
+            max = true
+        } else {
+            call.reply.error(.syntax)
+            return nil
+        }
         var count: Int?
         var i = whereIndex + 1
         while i < arguments.count {
             guard count == nil, arguments.argument(i, is: "count"), i + 1 < arguments.count else {
-                return call.reply.error(.syntax)
+                call.reply.error(.syntax)
+                return nil
             }
             guard let n = ASCII.parseInteger(arguments[i + 1]), n > 0 else {
-                return call.reply.error(.redis(code: "ERR", "count should be greater than 0"))
+                call.reply.error(.redis(code: "ERR", "count should be greater than 0"))
+                return nil
             }
             count = Int(n)
             i += 2
         }
-        let keys = (2..<whereIndex).map { arguments.copy($0) }
-        Self.pop(keys: keys, max: max, count: count ?? 1, nested: true, emitKey: true, &call)
+        return ((numkeysIndex + 1..<whereIndex).map { arguments.copy($0) }, max, count ?? 1)
     }
 
     /// Redis's genericZpopCommand: pops from the first non-empty key of `keys`.

@@ -56,39 +56,15 @@ extension Commands {
     /// holding a sorted set, or a wait on all of them.
     static func bzmpop(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let timeout = call.blockingTimeout(arguments[1]) else { return }
-        guard let numkeys = ASCII.parseInteger(arguments[2]), numkeys > 0 else {
-            return call.reply.error(.redis(code: "ERR", "numkeys should be greater than 0"))
-        }
-        let whereIndex = 3 + Int(numkeys)
-        guard numkeys < Int64(arguments.count), whereIndex < arguments.count else { return call.reply.error(.syntax) }
-        let max: Bool
-        if arguments.argument(whereIndex, is: "min") {
-            max = false
-        } else if arguments.argument(whereIndex, is: "max") {
-            max = true
-        } else {
-            return call.reply.error(.syntax)
-        }
-        var count: Int?
-        var i = whereIndex + 1
-        while i < arguments.count {
-            guard count == nil, arguments.argument(i, is: "count"), i + 1 < arguments.count else {
-                return call.reply.error(.syntax)
-            }
-            guard let n = ASCII.parseInteger(arguments[i + 1]), n > 0 else {
-                return call.reply.error(.redis(code: "ERR", "count should be greater than 0"))
-            }
-            count = Int(n)
-            i += 2
-        }
-        let keys = (3..<whereIndex).map { arguments.copy($0) }
+        guard let request = Self.multiPopRequest(arguments, numkeysIndex: 2, &call) else { return }
+        let keys = request.keys
         let candidates = call.blockingCandidates(keys, type: .zset)
         for key in candidates {
             switch call.readSortedSet(key) {
             case .answered: return
             case .missing: continue
             case .found:
-                return Self.pop(keys: [key], max: max, count: count ?? 1, nested: true, emitKey: true, &call)
+                return Self.pop(keys: [key], max: request.max, count: request.count, nested: true, emitKey: true, &call)
             }
         }
         guard call.mayBlock else { return call.reply.nullArray() }

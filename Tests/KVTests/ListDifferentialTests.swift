@@ -179,6 +179,12 @@ import Testing
             (["BLPOP q 0"], ["RPUSH q a", "LPOP q"], ["LLEN q"]),
             (["BLPOP q 0"], ["SET q string", "DEL q", "LPUSH q x"], ["EXISTS q"]),
         ]
+        try Self.runBlockingScenarios(scenarios, on: pair)
+    }
+
+    /// Runs each scenario on both servers — its blocked clients' commands (blocked in this order), the
+    /// writer's commands, then reads — and expects what every client got, in order, to match.
+    static func runBlockingScenarios(_ scenarios: [(blocked: [String], writes: [String], reads: [String])], on pair: Pair) throws {
         for (number, scenario) in scenarios.enumerated() {
             var outcomes: [[String]] = []
             for port in [pair.server.kvPort, pair.oracle.port] {

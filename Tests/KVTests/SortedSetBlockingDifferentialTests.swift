@@ -51,36 +51,6 @@ import Testing
             (["BLPOP k 0", "BZPOPMIN k 0"], ["ZADD k 1 m"], ["EXISTS k"]),
             (["BZPOPMIN k 0", "BLPOP k 0"], ["RPUSH k i"], ["LRANGE k 0 -1"]),
         ]
-        for (number, scenario) in scenarios.enumerated() {
-            var outcomes: [[String]] = []
-            for port in [pair.server.kvPort, pair.oracle.port] {
-                let writer = try RawRESPConnection(port: port)
-                _ = try writer.call("FLUSHALL")
-                var blocked: [(client: RawRESPConnection, id: String)] = []
-                for command in scenario.blocked {
-                    let client = try RawRESPConnection(port: port)
-                    let id = String(decoding: try client.call("CLIENT", "ID").dropFirst().dropLast(2), as: UTF8.self)
-                    try ListDifferentialTests.send(client, command)
-                    blocked.append((client, id))
-                    let count = blocked.count
-                    #expect(try pollFor {
-                        String(decoding: try writer.call("INFO", "clients"), as: UTF8.self).contains("blocked_clients:\(count)\r\n")
-                    }, "scenario \(number): \(command) did not block")
-                }
-                var outcome: [String] = []
-                for write in scenario.writes {
-                    outcome.append(String(decoding: try writer.call(RedisDifferentialTests.words([write])[0]), as: UTF8.self))
-                }
-                for (client, id) in blocked {
-                    outcome.append(String(decoding: try writer.call("CLIENT", "UNBLOCK", id), as: UTF8.self))
-                    outcome.append(String(decoding: try client.reply(), as: UTF8.self))
-                }
-                for read in scenario.reads {
-                    outcome.append(String(decoding: try writer.call(RedisDifferentialTests.words([read])[0]), as: UTF8.self))
-                }
-                outcomes.append(outcome)
-            }
-            #expect(outcomes[0] == outcomes[1], "scenario \(number): reactord \(outcomes[0]) redis \(outcomes[1])")
-        }
+        try ListDifferentialTests.runBlockingScenarios(scenarios, on: pair)
     }
 }
