@@ -37,6 +37,7 @@ final class Control: ServerControl {
         var facts = self.server.serverFacts()
         facts.connectedClients = self.state.clients.count
         facts.keys = self.store.count
+        facts.databaseSizes = self.store.databaseSizes()
         facts.keysWithExpiry = self.store.keysWithExpiry
         facts.expiredKeys = self.store.expiredKeyCount
         facts.usedMemoryBytes = self.housekeeping.usedMemoryBytes
@@ -66,7 +67,7 @@ final class Control: ServerControl {
         let facts = self.server.serverFacts()
         return [
             ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ConfigParameters.describe(self.state.savePoints)),
-            ("databases", "1"), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
+            ("databases", String(Server.databaseCount)), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
             ("maxmemory", String(self.state.maxMemoryBytes)), ("maxmemory-policy", self.state.evictionPolicy.rawValue),
             ("maxmemory-samples", String(Housekeeping.evictionSamples)),
             ("dir", self.store.configuration.directory),

@@ -195,8 +195,10 @@ public final class Server {
             persistence.metrics = self.metrics
             compaction.metrics = self.metrics
         }
+        let data = StoreAdapter(store: store)
+        state.databases = StoreDatabases(main: data, count: Self.databaseCount)
         self.kv = KVParts(
-            data: StoreAdapter(store: store), state: state, control: control, persistence: persistence,
+            data: data, state: state, control: control, persistence: persistence,
             housekeeping: housekeeping, compaction: compaction)
     }
 

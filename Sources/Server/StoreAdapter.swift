@@ -122,7 +122,7 @@ final class StoreAdapter: DataStore {
     }
 
     @inline(__always)
-    private func noteMutation(_ sequence: UInt64) {
+    func noteMutation(_ sequence: UInt64) {
         self.lastMutationSequence = max(self.lastMutationSequence, sequence)
     }
 }

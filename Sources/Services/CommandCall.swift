@@ -9,7 +9,8 @@ import Store
 /// ``KVSession/process(context:output:outputLimit:)`` call.
 struct CommandCall {
     /// The keyspace and its journal: every data operation.
-    let store: any DataStore
+    /// The client's selected database's (SELECT changes it mid-batch).
+    var store: any DataStore
     /// What every connection shares (clients, slow log, watches, password, memory limit).
     let state: ServerState
     /// The server acting on itself (saves, shutdown, CONFIG, INFO, eviction).
@@ -53,7 +54,7 @@ struct CommandCall {
         context: CommandContext, client: ClientState, reply: ReplyWriter,
         now: @escaping () -> (seconds: Int, microseconds: Int), maxValueBytes: Int
     ) {
-        self.store = context.store
+        self.store = client.database == 0 ? context.store : context.state.databases?.store(client.database) ?? context.store
         self.state = context.state
         self.control = context.control
         self.client = client
@@ -250,6 +251,8 @@ final class ClientState {
     @exclusivity(unchecked) var pubSubOutput: PubSubOutput?
     /// WATCHed keys and their versions when watched.
     @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64, deadline: Int64?)] = []
+    /// The selected database (SELECT); the line protocol stays in database 0.
+    @exclusivity(unchecked) var database = 0
 
     init(id: Int, name: [UInt8]?) {
         self.id = id

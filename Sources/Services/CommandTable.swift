@@ -69,6 +69,8 @@ enum CommandTable {
         CommandSpec("select", arity: 2, flags: [.fast], run: Commands.select),
         CommandSpec("flushdb", arity: -1, flags: [.write], run: Commands.flush),
         CommandSpec("flushall", arity: -1, flags: [.write], run: Commands.flush),
+        CommandSpec("move", arity: 3, flags: [.write, .fast], keys: .one, run: Commands.move),
+        CommandSpec("swapdb", arity: 3, flags: [.write, .fast], run: Commands.swapdb),
         CommandSpec("command", arity: -1, flags: [], run: Commands.command),
         CommandSpec("config", arity: -2, flags: [], run: Commands.config),
         CommandSpec("client", arity: -2, flags: [], run: Commands.client),

@@ -149,7 +149,9 @@ extension Commands {
         text.appendDecimal(max(0, record.idleSeconds()))
         text.append(" flags=")
         text.append(UInt8(ascii: own?.transaction != nil ? "x" : blocked ? "b" : "N"))
-        text.append(" db=0 sub=0 psub=0 ssub=0 multi=")
+        text.append(" db=")
+        text.appendDecimal(own?.database ?? record.database)
+        text.append(" sub=0 psub=0 ssub=0 multi=")
         if let transaction = own?.transaction { text.appendDecimal(transaction.count) } else { text.append("-1") }
         // The two buffers this server has per connection; Redis's other buffer fields (its free
         // space, argv and reply-list internals) have no counterpart here.

@@ -30,13 +30,11 @@ extension Commands {
         call.closeAfterReply = true
     }
 
-    /// SELECT index: only database 0 exists.
+    /// SELECT index: the client's commands go to that database from now on (Commands+Databases.swift).
     static func select(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        switch ASCII.parseInteger(arguments[1]) {
-        case 0: call.reply.ok()
-        case nil: call.reply.error(.notInteger)
-        default: call.reply.error(.dbIndexOutOfRange)
-        }
+        guard let index = call.databaseArgument(arguments, 1) else { return }
+        call.selectDatabase(index)
+        call.reply.ok()
     }
 
     /// TIME: seconds and microseconds as two bulk strings.

@@ -146,7 +146,12 @@ extension Commands {
             field("used_cpu_user_main_thread", seconds(facts.cpuUserMainThreadMicroseconds))
         case "keyspace":
             text.append("# Keyspace\r\n")
-            if facts.keys > 0 {  // Redis lists only databases that hold keys
+            if let sizes = facts.databaseSizes {  // Redis lists only databases that hold keys
+                for size in sizes {
+                    text.appendSingleLine("db\(size.index):keys=\(size.keys),expires=\(size.withDeadline),avg_ttl=0".utf8)
+                    text.append("\r\n")
+                }
+            } else if facts.keys > 0 {
                 field("db0", "keys=\(facts.keys),expires=\(facts.keysWithExpiry),avg_ttl=0")
             }
         default:

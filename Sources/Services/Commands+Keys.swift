@@ -53,15 +53,17 @@ extension Commands {
     /// missing or the destination exists without REPLACE. Only database 0 exists here.
     static func copy(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var replace = false
+        var database = call.client.database
         var i = 3
         while i < arguments.count {
             if arguments.argument(i, is: "replace") {
                 replace = true
             } else if arguments.argument(i, is: "db") && i + 1 < arguments.count {
                 guard let index = call.integerArgument(arguments, i + 1) else { return }
-                guard index == 0 else {
+                guard index >= 0 && index < call.databaseCount else {
                     return call.reply.error(index < Int64(Int32.min) || index > Int64(Int32.max) ? .intOutOfRange : .dbIndexOutOfRange)
                 }
+                database = Int(index)
                 i += 1
             } else {
                 return call.reply.error(.syntax)
@@ -70,6 +72,9 @@ extension Commands {
         }
         let source = arguments.copy(1)
         let destination = arguments.copy(2)
+        if database != call.client.database {
+            return call.transfer(source, to: database, copying: true, replacing: replace)  // Commands+Databases.swift
+        }
         if source == destination { return call.reply.error(.sameObject) }
         let now = call.nowMilliseconds
         guard call.store.contains(source, now: now) else { return call.reply.integer(0) }

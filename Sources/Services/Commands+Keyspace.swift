@@ -186,6 +186,10 @@ enum Commands {
         guard arguments.count == 1
             || (arguments.count == 2 && (arguments.argument(1, is: "async") || arguments.argument(1, is: "sync")))
         else { return call.reply.error(.syntax) }
-        if call.removeAll() { call.reply.ok() }
+        if arguments.argument(0, is: "flushall") {
+            if call.removeAllDatabases() { call.reply.ok() }  // Commands+Databases.swift
+        } else if call.removeAll() {
+            call.reply.ok()
+        }
     }
 }

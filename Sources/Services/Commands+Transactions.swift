@@ -101,6 +101,7 @@ extension Commands {
         call.unwatchAll()
         call.unsubscribeAll()
         call.client.name = nil
+        call.selectDatabase(0)
         if call.reply.encoding == .resp3 { call.reply.encoding = .resp2 }
         call.reply.status("RESET")
     }

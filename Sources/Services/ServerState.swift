@@ -12,6 +12,8 @@ import Store
 public final class ServerState {
     /// The kv clients connected now (CLIENT LIST/INFO/KILL, MONITOR).
     public let clients = ClientRegistry()
+    /// Every database (Databases.swift); nil: database 0 only.
+    public var databases: (any DatabaseSet)?
     /// The slow log every connection records into (SLOWLOG).
     public let slowLog = SlowLog()
     /// The keys connections WATCH. The commands touch the keys they write; the server touches a key
@@ -80,6 +82,9 @@ public struct ServerFacts: Sendable {
     public var maxMemoryBytes = 0
     public var maxMemoryPolicy = "noeviction"
     public var keys = 0
+    /// Each database holding keys: index, keys, keys with a deadline (INFO keyspace); nil: `keys` is
+    /// database 0's.
+    public var databaseSizes: [(index: Int, keys: Int, withDeadline: Int)]?
     public var keysWithExpiry = 0
     public var expiredKeys = 0
     public var evictedKeys = 0
@@ -131,6 +136,8 @@ public struct ClientRecord {
     public var name: [UInt8] = []
     public var protocolVersion = 2
     public var lastCommand: StaticString = "NULL"
+    /// The database the client selected (CLIENT LIST `db=`).
+    public var database = 0
 
     public init(id: Int, address: String, localAddress: String, fd: Int, connectedAtSeconds: Int) {
         self.id = id

@@ -197,10 +197,10 @@ extension DurableStore {
         self.compaction.segments.append(segment)
         self.compaction.wanted = false
         self.compaction.startedNanoseconds = Self.monotonicNanoseconds()
-        self.compaction.startBytes = self.keyspace.usedBytes
+        self.compaction.startBytes = self.usedBytes
         try self.io.compactionStep(.rotated)
         return CompactionJob(directory: self.directory, segments: self.compaction.segments, io: self.io,
-                             clock: self.configuration.clock, keyCount: self.keyspace.count,
+                             clock: self.configuration.clock, keyCount: self.totalKeyCount,
                              diskValueThreshold: self.configuration.diskValueThresholdBytes)
     }
 
@@ -251,7 +251,7 @@ extension DurableStore {
         let bytesPerMillisecond = self.compaction.lastMilliseconds > 0 && self.compaction.lastBytes > 0
             ? Double(self.compaction.lastBytes) / Double(self.compaction.lastMilliseconds)
             : 100_000.0
-        let estimate = Double(self.keyspace.usedBytes) / bytesPerMillisecond
+        let estimate = Double(self.usedBytes) / bytesPerMillisecond
         let budget = Double(self.configuration.shutdownCompactionBudget.components.seconds) * 1000
             + Double(self.configuration.shutdownCompactionBudget.components.attoseconds) / 1e15
         if estimate > budget {

@@ -92,6 +92,8 @@ extension DurableStore {
 
     /// Undoes, newest first, every mutation with a sequence number above `sequence`.
     private func rollBack(after sequence: UInt64) {
+        let selected = self.selectedDatabase
+        defer { self.select(selected, markingUndo: false) }
         while let entry = self.undo.pointee.last, entry.sequence > sequence {
             switch entry.kind {
             case .present:
@@ -100,11 +102,14 @@ extension DurableStore {
                 self.keyspace.remove(entry.key)
             case .clear:
                 let clock = self.keyspace.lruClock
-                self.keyspace = self.clearedKeyspaces.removeLast()
-                self.keyspace.lruClock = clock
+                let restored = self.clearedKeyspaces.removeLast()
+                restored.lruClock = clock
+                self.install(restored)
                 self.expireCursor = 0
             case .deadline:
                 if let index = self.keyspace.find(entry.key) { self.keyspace.setDeadline(at: index, entry.deadline) }
+            case .database:
+                self.select(Int(entry.deadline ?? 0), markingUndo: false)
             case .collection, .element, .moved:
                 self.rollBackTyped(entry)  // DurableStore+Values.swift
             }

@@ -9,8 +9,23 @@ extension DurableStore {
     /// of a running resize. Work is O(budget) whatever the keyspace holds; the server calls it from a
     /// timer on the loop and again in the same tick while ``ExpireCycleResult/worthRepeating`` and its
     /// time slice last (Redis spends at most ~25% of a tick).
+    /// Every database is visited: database 0 first, then each other one holding deadlines, with the
+    /// budget left.
     public func expireCycle(now: Int64, budget: Int) -> ExpireCycleResult {
         precondition(!self.isClosed, "DurableStore used after close()")
+        var result = self.expireCycleInSelected(now: now, budget: budget)
+        guard !self.root.otherDatabases.isEmpty else { return result }
+        for database in self.occupiedOtherDatabases where result.examined < budget {
+            let more = self.withDatabase(database) {
+                self.expireCycleInSelected(now: now, budget: budget - result.examined)
+            }
+            result.examined += more.examined
+            result.expired += more.expired
+        }
+        return result
+    }
+
+    private func expireCycleInSelected(now: Int64, budget: Int) -> ExpireCycleResult {
         var result = ExpireCycleResult(examined: 0, expired: 0)
         if self.keyspace.isResizing {
             self.keyspace.rehash(steps: max(1, budget / 4))
@@ -45,6 +60,27 @@ extension DurableStore {
         evicting: ((UnsafeRawBufferPointer) -> Void)? = nil
     ) -> EvictionResult {
         precondition(!self.isClosed, "DurableStore used after close()")
+        var result = self.evictInSelected(policy, bytesToFree: bytesToFree, maxKeys: maxKeys, samples: samples, now: now,
+                                          evicting: evicting)
+        // Then the other databases in turn (Redis samples across them; here database 0 goes first).
+        for database in self.occupiedOtherDatabases where result.exhausted && result.evicted < maxKeys
+            && result.bytesFreed < bytesToFree
+        {
+            let more = self.withDatabase(database) {
+                self.evictInSelected(policy, bytesToFree: bytesToFree - result.bytesFreed, maxKeys: maxKeys - result.evicted,
+                                     samples: samples, now: now, evicting: evicting)
+            }
+            result.evicted += more.evicted
+            result.bytesFreed += more.bytesFreed
+            result.exhausted = more.exhausted
+        }
+        return result
+    }
+
+    private func evictInSelected(
+        _ policy: KeyEviction, bytesToFree: Int, maxKeys: Int, samples: Int, now: Int64,
+        evicting: ((UnsafeRawBufferPointer) -> Void)?
+    ) -> EvictionResult {
         var result = EvictionResult()
         guard self.journal.acceptsMutations, bytesToFree > 0 else { return result }
         let start = self.keyspace.usedBytes

@@ -68,8 +68,17 @@ public final class DurableStore {
     /// The data directory, open for fsync and holding the flock that keeps a second store out.
     private let directoryFD: CInt
 
-    /// The live keyspace. Replaced (not copied) by ``removeAll()``.
+    /// The live keyspace of the selected database (``selectedDatabase``; Databases.swift). Replaced (not
+    /// copied) by ``removeAll()``.
     var keyspace: Keyspace
+    /// Database 0's keyspace, which holds the others' (``Keyspace/otherDatabases``).
+    var root: Keyspace
+    /// The database ``keyspace`` belongs to: 0 but inside ``withDatabase(_:_:)``.
+    var selectedDatabase = 0
+    /// Where the open database record starts in the journal's buffer, inside ``withDatabase(_:_:)``.
+    var databaseFrameStart: Int?
+    /// The active expiry cursors of databases other than 0.
+    var otherExpireCursors: [Int: Int] = [:]
     /// The write-ahead log, its buffer and its state; read ``Journal/state`` and ``Journal/sequences``.
     public let journal: Journal
     /// Previous states of every mutation newer than ``durableSequence``, oldest first, sequences ascending,
@@ -126,6 +135,7 @@ public final class DurableStore {
         self.io = io
         self.directoryFD = recovered.directoryFD
         self.keyspace = recovered.keyspace
+        self.root = recovered.keyspace
         self.journal = Journal(log: recovered.log, records: recovered.records, directoryFD: recovered.directoryFD,
                                io: io, logger: logger)
         self.compaction.segments = recovered.segments
@@ -155,7 +165,7 @@ public final class DurableStore {
     public var keysWithExpiry: Int { self.keyspace.countWithDeadline }
 
     /// The exact byte account of the keyspace (``Keyspace/usedBytes``): INFO `used_memory`, the memory limit.
-    public var usedBytes: Int { self.keyspace.usedBytes }
+    public var usedBytes: Int { self.root.otherDatabases.reduce(self.root.usedBytes) { $0 + $1.usedBytes } }
 
     /// Why the log cannot be written now (a failed write or fsync not yet followed by a
     /// successful one, or a log left unusable), or nil when the last attempt succeeded.
@@ -295,7 +305,9 @@ public final class DurableStore {
             guard let index = self.keyspace.find(key) else { return self.durableSequence }
             return self.logRemoval(index)
         }
-        if value.count >= Self.largeValueBytes && self.atomicGroupStart == nil && self.unreportedFailure == nil {
+        if value.count >= Self.largeValueBytes && self.atomicGroupStart == nil && self.unreportedFailure == nil
+            && self.databaseFrameStart == nil
+        {
             return try self.setLarge(value, forKey: key, deadline: deadline)
         }
         let sequence = self.journal.nextSequence()
@@ -424,8 +436,9 @@ public final class DurableStore {
         self.clearedKeyspaces.append(self.keyspace)
         self.undo.pointee.pushClear(sequence: sequence)
         let clock = self.keyspace.lruClock
-        self.keyspace = Keyspace()
-        self.keyspace.lruClock = clock
+        let emptied = Keyspace()
+        emptied.lruClock = clock
+        self.install(emptied)
         self.evictionPool.removeAll()
         self.expireCursor = 0
         let none = UnsafeRawBufferPointer(start: nil, count: 0)
@@ -552,7 +565,7 @@ public final class DurableStore {
             if case .unusable(let error) = self.journal.state { throw error }
             return
         }
-        let result = job.run(writing: self.keyspace)
+        let result = job.run(writing: self.root)
         self.finishCompaction(job, result: result)
         if case .failure(let error) = result {
             throw error

@@ -9,6 +9,8 @@ import Glibc
 /// (the loop thread, or a compaction thread for a keyspace it built itself).
 public final class Keyspace {
     let table: UnsafeMutablePointer<KeyTable>
+    /// Databases 1, 2, … when this is database 0's keyspace (Databases.swift); empty otherwise.
+    var otherDatabases: [Keyspace] = []
 
     /// An empty keyspace hashing with the process key (or `hashKey`, for tests that need a fixed layout).
     public init(hashKey: (UInt64, UInt64)? = nil) {

@@ -93,6 +93,8 @@ enum Record: Equatable, Sendable {
     case rename(key: [UInt8], to: [UInt8])
     /// A deep copy of the value and deadline of `key` went to `to`.
     case copy(key: [UInt8], to: [UInt8])
+    /// Records applying to database `index` (never 0: database 0's records are never wrapped).
+    case database(index: Int, [Record])
 
     /// Bytes before the payload: length and CRC.
     static let frameHeaderBytes = 8
@@ -112,6 +114,8 @@ enum Record: Equatable, Sendable {
     static let kindElement: UInt8 = 9
     static let kindRename: UInt8 = 10
     static let kindCopy: UInt8 = 11
+    /// Records of a database other than 0 (Databases.swift).
+    static let kindDatabase: UInt8 = 12
     /// Bytes of an element record's rest before its first field: type, op, position, first's length.
     static let elementHeaderBytes = 14
     /// Bytes of a group's own frame and payload header, before its inner frames.
@@ -268,6 +272,11 @@ enum Record: Equatable, Sendable {
             Self.append(kind: Self.kindRename, key: key, value: destination, to: &buffer)
         case .copy(let key, let destination):
             Self.append(kind: Self.kindCopy, key: key, value: destination, to: &buffer)
+        case .database(let index, let records):
+            var inner: [UInt8] = []
+            withUnsafeBytes(of: UInt32(index).littleEndian) { inner.append(contentsOf: $0) }
+            for record in records { record.encode(into: &inner) }
+            Self.append(kind: Self.kindDatabase, key: [], value: inner, to: &buffer)
         }
     }
 
@@ -328,6 +337,17 @@ enum Record: Equatable, Sendable {
                     element.operation, position: element.position, [UInt8](element.first), [UInt8](element.second)))
             case Self.kindRename: record = .rename(key: key, to: [UInt8](view.value))
             case Self.kindCopy: record = .copy(key: key, to: [UInt8](view.value))
+            case Self.kindDatabase:
+                var inner: [Record] = []
+                var rest = UnsafeRawBufferPointer(rebasing: view.value[4...])
+                while !rest.isEmpty {
+                    guard case .record(let member, let used) = Self.decode(rest) else {
+                        return .invalid(reason: "bad record inside a database record")
+                    }
+                    inner.append(member)
+                    rest = UnsafeRawBufferPointer(rebasing: rest[used...])
+                }
+                record = .database(index: Int(view.deadline), inner)
             default: record = .persist(key: key)
             }
             return .record(record, size: size)
@@ -380,6 +400,15 @@ enum Record: Equatable, Sendable {
             }
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
                                 deadline: 0), size: size)
+        case Self.kindDatabase where keyLength == 0 && length - keyEnd >= 4:
+            let index = UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: keyEnd, as: UInt32.self))
+            let members = UnsafeRawBufferPointer(rebasing: payload[(keyEnd + 4)...])
+            guard index != 0, index <= Self.maximumDatabaseIndex, Self.isValidDatabaseBody(members) else {
+                return .invalid(reason: "bad database record")
+            }
+            // `value` keeps the index in front of the members (``databaseMembers(_:)``).
+            return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
+                                deadline: Int64(index)), size: size)
         case Self.kindRename, Self.kindCopy:
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
                                 deadline: 0), size: size)

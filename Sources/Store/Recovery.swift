@@ -249,6 +249,8 @@ struct Recovery {
             // Drop everything (replay never runs on a keyspace anyone else holds).
             diskValues?.forgetAll()
             while keyspace.count > 0 { keyspace.remove(at: keyspace.count - 1) }
+        case Record.kindDatabase:
+            Self.applyDatabase(record, root: keyspace)  // Databases.swift
         default:
             // Kinds 8-11, typed values: DurableStore+Values.swift.
             DurableStore.applyTyped(record, to: keyspace, diskValues: diskValues)
@@ -257,7 +259,11 @@ struct Recovery {
 
     /// Removes every key whose deadline is before `now`. - Returns: how many.
     @discardableResult
-    static func dropExpired(_ keyspace: Keyspace, now: Int64) -> Int {
+    static func dropExpired(_ root: Keyspace, now: Int64) -> Int {
+        root.allDatabases.reduce(0) { $0 + Self.dropExpired(in: $1.keyspace, now: now) }
+    }
+
+    private static func dropExpired(in keyspace: Keyspace, now: Int64) -> Int {
         var dropped = 0
         var position = keyspace.countWithDeadline - 1
         while position >= 0 {

@@ -30,11 +30,15 @@ struct TypedBlock {
     /// The highest rotated log segment the file already holds, from its `#!segments<TAB>N` line (0 without
     /// one): recovery and compaction skip segments up to it (Recovery.swift).
     private(set) var coveredSegments = 0
+    /// The database the lines belong to: 0 until a `#!db<TAB>n` line.
+    private(set) var database = 0
 
     /// A `#!` line: a block's header or end, or a reserved marker.
     mutating func directive(
-        _ line: UnsafeRawBufferPointer, number: Int, path: String, into keyspace: Keyspace, values: DiskValues?
+        _ line: UnsafeRawBufferPointer, number: Int, path: String, into root: Keyspace, values: DiskValues?
     ) throws(StoreError) {
+        let keyspace = root.database(self.database)
+        let values = self.database == 0 ? values : nil
         let body = UnsafeRawBufferPointer(rebasing: line[2...])
         let nameEnd = body.firstIndex(of: Snapshot.tab) ?? body.count
         let name = body[..<nameEnd]
@@ -53,9 +57,13 @@ struct TypedBlock {
             throw fail("the \(open.type) block of line \(open.line) is not closed with #!end")
         }
         if name.elementsEqual("db".utf8) {
-            guard body[nameEnd...].elementsEqual("\t0".utf8) else {
-                throw fail("keys of databases other than 0 are not supported by this server")
-            }
+            let digits = body[nameEnd...].dropFirst()
+            guard body[nameEnd...].first == Snapshot.tab, !digits.isEmpty, digits.count <= 5,
+                  digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") })
+            else { throw fail("a #!db line's second field must be a database number") }
+            let index = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+            guard index <= Int(Record.maximumDatabaseIndex) else { throw fail("database \(index) is out of range") }
+            self.database = index
             return
         }
         if name.elementsEqual("segments".utf8) {

@@ -15,8 +15,10 @@ extension Snapshot {
     /// `diskValues`: an entry with an empty value whose key has a place there gets the bytes from that
     /// place, copied a piece at a time (escaped on the way from a log segment; from a snapshot,
     /// unescaped and escaped again, so raw tabs and CRs a hand-edited file may hold come out escaped).
+    /// `root` is database 0's keyspace: its keys come first, unmarked (a server that only used database 0
+    /// writes the seed's format); each other database with keys follows its `#!db<TAB>n` line.
     static func write(
-        _ keyspace: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil,
+        _ root: Keyspace, to fd: CInt, path: String, io: StoreIO, leavingOutExpiredAt now: Int64? = nil,
         diskValues: DiskValues? = nil, coveringSegments: Int? = nil, stopIf cancelled: () -> Bool = { false }
     ) throws(StoreError) {
         if cancelled() { throw StoreError(operation: "compaction", path: path, detail: "cancelled by a stop") }
@@ -25,40 +27,50 @@ extension Snapshot {
         // The two piece buffers values copied from disk pass through, made at the first such value.
         var pieces: CopyBuffers?
         defer { pieces?.deallocate() }
-        func isExpired(_ index: Int) -> Bool {
+        func isExpired(_ index: Int, in keyspace: Keyspace) -> Bool {
             guard let now, let deadline = keyspace.deadline(at: index) else { return false }
             return now > deadline  // as everywhere in the store: a key lives through its deadline's millisecond
         }
-        let count = now == nil ? keyspace.count : (0..<keyspace.count).count { !isExpired($0) }
+        let databases = root.allDatabases.filter { $0.index == 0 || $0.keyspace.count > 0 }
+        let count = databases.reduce(0) { total, database in
+            total + (now == nil ? database.keyspace.count
+                : (0..<database.keyspace.count).count { !isExpired($0, in: database.keyspace) })
+        }
         output.append(Array("# reactord snapshot, \(count) keys\n".utf8))
         if let coveringSegments {
             output.append(Array("#!segments\t\(coveringSegments)\n".utf8))  // Snapshot+Typed.swift
         }
         var pace = CPUYield()
-        for index in 0..<keyspace.count where !isExpired(index) {
-            pace.tick()
-            if keyspace.type(at: index) != .string {
-                try Self.writeBlock(keyspace, at: index, into: &output, fd: fd, path: path, io: io, stopIf: cancelled)
-                continue
+        for (database, keyspace) in databases {
+            if database != 0 {
+                output.append(Array("#!db\t\(database)\n".utf8))
             }
-            try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: true, into: &output, fd: fd, path: path,
-                                    io: io, stopIf: cancelled)
-            output.append(byte: Self.tab)
-            let value = keyspace.value(at: index)
-            if value.isEmpty, let diskValues, let place = diskValues.place(of: keyspace.key(at: index)) {
-                if pieces == nil { pieces = CopyBuffers() }
-                try Self.copy(place, from: diskValues.sources[place.source], through: pieces!, into: &output, fd: fd,
-                              path: path, io: io, stopIf: cancelled)
-            } else {
-                try Self.escapeInPieces(value, escapeLeadingHash: false, into: &output, fd: fd, path: path,
+            let diskValues = database == 0 ? diskValues : nil
+            for index in 0..<keyspace.count where !isExpired(index, in: keyspace) {
+                pace.tick()
+                if keyspace.type(at: index) != .string {
+                    try Self.writeBlock(keyspace, at: index, into: &output, fd: fd, path: path, io: io, stopIf: cancelled)
+                    continue
+                }
+                try Self.escapeInPieces(keyspace.key(at: index), escapeLeadingHash: true, into: &output, fd: fd, path: path,
                                         io: io, stopIf: cancelled)
-            }
-            if let deadline = keyspace.deadline(at: index) {
                 output.append(byte: Self.tab)
-                output.append(byte: Self.at)
-                output.append(Array(String(deadline).utf8))
+                let value = keyspace.value(at: index)
+                if value.isEmpty, let diskValues, let place = diskValues.place(of: keyspace.key(at: index)) {
+                    if pieces == nil { pieces = CopyBuffers() }
+                    try Self.copy(place, from: diskValues.sources[place.source], through: pieces!, into: &output, fd: fd,
+                                  path: path, io: io, stopIf: cancelled)
+                } else {
+                    try Self.escapeInPieces(value, escapeLeadingHash: false, into: &output, fd: fd, path: path,
+                                            io: io, stopIf: cancelled)
+                }
+                if let deadline = keyspace.deadline(at: index) {
+                    output.append(byte: Self.tab)
+                    output.append(byte: Self.at)
+                    output.append(Array(String(deadline).utf8))
+                }
+                output.append(byte: Self.newline)
             }
-            output.append(byte: Self.newline)
         }
         try output.flush(to: fd, path: path, io: io)
     }

@@ -77,7 +77,7 @@ enum Snapshot {
         var pace = CPUYield()
         var block = TypedBlock()
         while true {
-            if filled == capacity, let file, block.isClosed, buffer.load(as: UInt8.self) != Self.hash,
+            if filled == capacity, let file, block.isClosed, block.database == 0, buffer.load(as: UInt8.self) != Self.hash,
                 memchr(buffer, CInt(Self.tab), filled) != nil
             {
                 // One line longer than the buffer, its key read: its value stays on disk. (A comment, or
@@ -147,6 +147,11 @@ enum Snapshot {
         _ rawLine: UnsafeMutableRawBufferPointer, number: Int, path: String, into keyspace: Keyspace,
         file: DiskValues.File?, offset lineOffset: Int, block: inout TypedBlock
     ) throws(StoreError) {
+        // `keyspace` is database 0's; the lines after `#!db<TAB>n` go to database n (Databases.swift),
+        // whose values are never left on disk.
+        let root = keyspace
+        let keyspace = root.database(block.database)
+        let file = block.database == 0 ? file : nil
         var line = UnsafeRawBufferPointer(rawLine)
         if let last = line.last, last == Self.carriageReturn {
             // Tolerate files edited on Windows: a raw CR before the newline is a line-end artefact (a CR in
@@ -157,7 +162,7 @@ enum Snapshot {
             return  // blank line
         }
         if first == Self.hash && line.count >= 2 && line[1] == Self.bang {
-            return try block.directive(line, number: number, path: path, into: keyspace, values: file?.values)
+            return try block.directive(line, number: number, path: path, into: root, values: file?.values)
         }
         if !block.isClosed && first != Self.hash {
             return try block.element(rawLine, line.count, number: number, path: path, into: keyspace)

@@ -23,6 +23,9 @@ enum UndoKind: UInt8 {
     /// RENAME of `key` (the source) to `value` (the destination): move what sits at the destination back
     /// to the source, deadline and all. The destination's previous state is the entry pushed just before.
     case moved = 6
+    /// The store switched databases here (Databases.swift): the entries before this one belong to
+    /// database `deadline`; rolling back past it switches back to it.
+    case database = 7
 }
 
 /// One entry, viewed in place (valid until the log changes).
@@ -158,6 +161,13 @@ struct UndoLog: ~Copyable {
         self.append(sequence: sequence, kind: .clear, key: UnsafeRawBufferPointer(start: nil, count: 0),
                     value: UnsafeRawBufferPointer(start: nil, count: 0), deadline: nil)
         self.clearCount += 1
+    }
+
+    /// Records that the store switched to another database after the entries so far, which belong
+    /// to database `previous`.
+    mutating func pushDatabase(sequence: UInt64, previous: Int) {
+        self.append(sequence: sequence, kind: .database, key: UnsafeRawBufferPointer(start: nil, count: 0),
+                    value: UnsafeRawBufferPointer(start: nil, count: 0), deadline: Int64(previous))
     }
 
     private mutating func append(

@@ -1,0 +1,140 @@
+// The databases other than 0 as the commands see them (Sources/Services/Commands+Databases.swift): a
+// ``DataStore`` per database over the one durable store, each operation run inside
+// ``DurableStore/withDatabase(_:_:)`` (Sources/Store/Databases.swift), and the cross-database commands.
+// Database 0's store is the plain ``StoreAdapter``: its hot paths never look at a database index.
+// Mutation sequences are noted on that one adapter, which the kv connection watches to hold replies
+// until they are durable (KVConnection.swift).
+
+import Services
+import Store
+
+/// Every database, over one ``DurableStore``. Loop thread only.
+final class StoreDatabases: DatabaseSet {
+    let main: StoreAdapter
+    let count: Int
+    private var stores: [any DataStore]
+
+    init(main: StoreAdapter, count: Int) {
+        self.main = main
+        self.count = count
+        self.stores = [main] + (1..<max(count, 1)).map { DatabaseAdapter(main: main, index: $0) }
+    }
+
+    func store(_ index: Int) -> any DataStore { self.stores[index] }
+
+    func transfer(_ key: [UInt8], from source: Int, to destination: Int, copying: Bool, replacing: Bool, now: Int64)
+        throws(StoreError) -> TransferOutcome
+    {
+        let outcome = try self.main.store.transfer(key, from: source, to: destination, copying: copying,
+                                                   replacing: replacing, now: now)
+        if case .done(let sequence) = outcome { self.main.noteMutation(sequence) }
+        return outcome
+    }
+
+    func swap(_ first: Int, _ second: Int, now: Int64) throws(StoreError) {
+        self.main.noteMutation(try self.main.store.swapDatabases(first, second, now: now))
+    }
+
+    func removeAll() throws(StoreError) {
+        self.main.noteMutation(try self.main.store.removeAllDatabases())
+    }
+
+    func sizes() -> [(index: Int, keys: Int, withDeadline: Int)] { self.main.store.databaseSizes() }
+}
+
+/// ``DataStore`` of database `index` (≠ 0): each call is database 0's adapter's, inside the database.
+final class DatabaseAdapter: DataStore {
+    let main: StoreAdapter
+    let index: Int
+    private var store: DurableStore { self.main.store }
+
+    init(main: StoreAdapter, index: Int) {
+        self.main = main
+        self.index = index
+    }
+
+    var count: Int { self.store.withDatabase(self.index) { self.main.count } }
+
+    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        self.store.withDatabase(self.index) { self.main.withValue(forKey: key, body) }
+    }
+
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
+        try self.store.withDatabase(self.index) { () throws(StoreError) in try self.main.set(borrowing: value, forKey: key) }
+    }
+
+    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
+        try self.store.withDatabase(self.index) { () throws(StoreError) in
+            try self.main.set(value, forKey: key, deadline: deadline, now: now)
+        }
+    }
+
+    func removeValue(forKey key: [UInt8]) throws(StoreError) -> Bool {
+        try self.store.withDatabase(self.index) { () throws(StoreError) in try self.main.removeValue(forKey: key) }
+    }
+
+    func removeAll() throws(StoreError) {
+        try self.store.withDatabase(self.index) { () throws(StoreError) in try self.main.removeAll() }
+    }
+
+    func expiry(forKey key: [UInt8], now: Int64) -> KeyExpiry {
+        self.store.withDatabase(self.index) { self.main.expiry(forKey: key, now: now) }
+    }
+
+    func expire(_ key: [UInt8], at deadline: Int64?, now: Int64) throws(StoreError) -> Bool {
+        try self.store.withDatabase(self.index) { () throws(StoreError) in try self.main.expire(key, at: deadline, now: now) }
+    }
+
+    func randomKey(now: Int64) -> [UInt8]? { self.store.withDatabase(self.index) { self.main.randomKey(now: now) } }
+
+    func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
+        self.store.withDatabase(self.index) { self.main.scan(cursor: cursor, count: count, pattern: pattern, type: type, now: now) }
+    }
+
+    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] {
+        self.store.withDatabase(self.index) { self.main.keys(matching: pattern, now: now) }
+    }
+
+    func inspect(_ key: [UInt8], now: Int64) -> KeyFacts? {
+        self.store.withDatabase(self.index) { self.main.inspect(key, now: now) }
+    }
+
+    func withCollection<R>(
+        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
+    ) rethrows -> TypedLookup<R> {
+        self.store.enterDatabase(self.index)
+        defer { self.store.leaveDatabase() }
+        return try self.main.withCollection(forKey: key, type: type, now: now, body)
+    }
+
+    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
+    {
+        try self.store.withDatabase(self.index) { () throws(StoreError) -> ElementWrite in
+            try self.main.apply(effect, inverse: inverse, to: key, type: type, now: now)
+        }
+    }
+
+    func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
+        throws(StoreError)
+    {
+        try self.store.withDatabase(self.index) { () throws(StoreError) in
+            try self.main.setCollection(object, forKey: key, deadline: deadline, now: now)
+        }
+    }
+
+    func relocate(_ source: [UInt8], to destination: [UInt8], copying: Bool, now: Int64) throws(StoreError) -> Bool {
+        try self.store.withDatabase(self.index) { () throws(StoreError) -> Bool in
+            try self.main.relocate(source, to: destination, copying: copying, now: now)
+        }
+    }
+
+    /// The unit opens in database 0 (outside the database): each call inside logs its own database
+    /// record within it.
+    func atomically(_ body: () -> Void) { self.main.atomically(body) }
+}
+
+extension Server {
+    /// Redis's default `databases`: 0 to 15.
+    static let databaseCount = 16
+}
