@@ -64,11 +64,21 @@ extension CommandCall {
         }
     }
 
+    /// Touches the watched keys present in some database, as Redis's FLUSHALL and SWAPDB touch the
+    /// watched keys they empty or replace (the watch registry knows keys, not databases).
+    func touchWatchedInAnyDatabase() {
+        guard let databases = self.state.databases else { return }
+        let now = self.nowMilliseconds
+        self.state.watches.touchAll(where: { key in
+            (0..<databases.count).contains { databases.store($0).contains(key, now: now) }
+        })
+    }
+
     /// FLUSHALL. - Returns: whether it was done; if not, the storage error has been answered.
     mutating func removeAllDatabases() -> Bool {
         guard let databases = self.state.databases else { return self.removeAll() }
         do throws(StoreError) {
-            if self.watchesActive { self.state.watches.touchAll(where: { _ in true }) }
+            if self.watchesActive { self.touchWatchedInAnyDatabase() }
             try databases.removeAll()
             return true
         } catch {
@@ -104,7 +114,7 @@ extension Commands {
         }
         guard first != second, let databases = call.state.databases else { return call.reply.ok() }
         do throws(StoreError) {
-            if call.watchesActive { call.state.watches.touchAll(where: { _ in true }) }
+            if call.watchesActive { call.touchWatchedInAnyDatabase() }
             try databases.swap(first, second, now: call.nowMilliseconds)
             call.reply.ok()
         } catch {
