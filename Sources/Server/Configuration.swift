@@ -60,6 +60,8 @@ public struct ServerConfiguration: Sendable {
     public var filesRoot = "./files"
     public var fsync = "always"
     public var maxConnections = 10_000
+    /// Redis's `databases`: SELECT takes 0 to this minus 1. Fixed at start.
+    public var databases = 16
     /// Zero: never time out.
     public var idleTimeout: Duration = .seconds(300)
     public var maxLineBytes = 65536

@@ -67,7 +67,7 @@ final class Control: ServerControl {
         let facts = self.server.serverFacts()
         return [
             ("appendonly", "yes"), ("appendfsync", self.store.configuration.fsync.rawValue), ("save", ConfigParameters.describe(self.state.savePoints)),
-            ("databases", String(Server.databaseCount)), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
+            ("databases", String(self.state.databases?.count ?? 1)), ("port", String(facts.tcpPort)), ("maxclients", String(facts.maxClients)),
             ("maxmemory", String(self.state.maxMemoryBytes)), ("maxmemory-policy", self.state.evictionPolicy.rawValue),
             ("maxmemory-samples", String(Housekeeping.evictionSamples)),
             ("dir", self.store.configuration.directory),

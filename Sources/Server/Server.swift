@@ -196,7 +196,7 @@ public final class Server {
             compaction.metrics = self.metrics
         }
         let data = StoreAdapter(store: store)
-        state.databases = StoreDatabases(main: data, count: Self.databaseCount)
+        state.databases = StoreDatabases(main: data, count: self.configuration.databases)
         self.kv = KVParts(
             data: data, state: state, control: control, persistence: persistence,
             housekeeping: housekeeping, compaction: compaction)

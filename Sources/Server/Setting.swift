@@ -20,6 +20,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case filesRoot = "files-root"
     case fsync
     case maxConnections = "max-connections"
+    case databases
     case idleTimeout = "idle-timeout"
     case maxLine = "max-line"
     case maxValue = "max-value"
@@ -38,6 +39,9 @@ public enum Setting: String, CaseIterable, Sendable {
         "maxmemory": .maxMemory, "maxmemory-policy": .eviction, "appendfsync": .fsync,
         "timeout": .idleTimeout, "loglevel": .logLevel, "proto-max-bulk-len": .maxValue,
     ]
+
+    /// The most databases (`databases`): indexes up to 65535 (the log's database records take up to 65536).
+    static let maximumDatabases = 65536
 
     /// The setting a config-file name stands for: a flag name without `--` or a Redis name, in
     /// any case (redis.conf names are case-insensitive).
@@ -83,6 +87,11 @@ public enum Setting: String, CaseIterable, Sendable {
         case .maxConnections:
             guard let n = Int(text), n >= 1 else { throw SettingError("'\(text)' is not a whole number of 1 or more") }
             configuration.maxConnections = n
+        case .databases:
+            guard let n = Int(text), n >= 1 && n <= Self.maximumDatabases else {
+                throw SettingError("'\(text)' is not a whole number from 1 to \(Self.maximumDatabases)")
+            }
+            configuration.databases = n
         case .idleTimeout: configuration.idleTimeout = try Self.seconds(text)
         case .maxLine: configuration.maxLineBytes = try Self.size(text, minimum: 1)
         case .maxValue: configuration.maxValueBytes = try Self.size(text, minimum: 1)
@@ -126,6 +135,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .filesRoot: return configuration.filesRoot
         case .fsync: return configuration.fsync
         case .maxConnections: return String(configuration.maxConnections)
+        case .databases: return String(configuration.databases)
         case .idleTimeout: return Self.secondsText(configuration.idleTimeout)
         case .maxLine: return String(configuration.maxLineBytes)
         case .maxValue: return String(configuration.maxValueBytes)

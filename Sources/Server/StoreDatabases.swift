@@ -12,15 +12,21 @@ import Store
 final class StoreDatabases: DatabaseSet {
     let main: StoreAdapter
     let count: Int
-    private var stores: [any DataStore]
+    /// Made at a database's first use (`databases` may be large).
+    private var others: [Int: DatabaseAdapter] = [:]
 
     init(main: StoreAdapter, count: Int) {
         self.main = main
         self.count = count
-        self.stores = [main] + (1..<max(count, 1)).map { DatabaseAdapter(main: main, index: $0) }
     }
 
-    func store(_ index: Int) -> any DataStore { self.stores[index] }
+    func store(_ index: Int) -> any DataStore {
+        if index == 0 { return self.main }
+        if let store = self.others[index] { return store }
+        let store = DatabaseAdapter(main: self.main, index: index)
+        self.others[index] = store
+        return store
+    }
 
     func transfer(_ key: [UInt8], from source: Int, to destination: Int, copying: Bool, replacing: Bool, now: Int64)
         throws(StoreError) -> TransferOutcome
@@ -132,9 +138,4 @@ final class DatabaseAdapter: DataStore {
     /// The unit opens in database 0 (outside the database): each call inside logs its own database
     /// record within it.
     func atomically(_ body: () -> Void) { self.main.atomically(body) }
-}
-
-extension Server {
-    /// Redis's default `databases`: 0 to 15.
-    static let databaseCount = 16
 }

@@ -181,7 +181,14 @@ public final class DurableStore {
     /// it from a monotonic clock; eviction compares keys' stamps with it.
     public var lruClock: UInt32 {
         get { self.keyspace.lruClock }
-        set { self.keyspace.lruClock = newValue }
+        set {
+            self.keyspace.lruClock = newValue
+            // Every database's keys are stamped with the one clock (Databases.swift).
+            if !self.root.otherDatabases.isEmpty {
+                self.root.lruClock = newValue
+                for other in self.root.otherDatabases { other.lruClock = newValue }
+            }
+        }
     }
 
     /// The value stored under `key`, or nil (reads ``Configuration/clock`` only when the key has a deadline).

@@ -12,10 +12,9 @@
 // own: a 10,000,000-element collection is streamed out and in a line at a time. A sorted-set score is
 // written as the shortest decimal that reads back as the same Double (`inf`, `-inf`).
 //
-// Reserved: `#!db<TAB>N` (the keys that follow belong to database N; database 0's keys come first and
-// unmarked, so a server with strings in database 0 only writes the seed's format byte for byte) and
-// `#!function<TAB>name` blocks (one element line: the library's code). This build holds database 0 only
-// and no functions: it accepts `#!db<TAB>0` and refuses the others with the line number.
+// `#!db<TAB>N`: the keys that follow belong to database N (Databases.swift); database 0's keys come first
+// and unmarked, so a server with strings in database 0 only writes the seed's format byte for byte.
+// Reserved: `#!function<TAB>name` blocks (one element line: the library's code), refused for now.
 //
 // `#!segments<TAB>N`: the file already holds every record of the rotated log segments numbered up to N
 // (`database.wal.1` … `database.wal.N`), so replay skips them: RENAME and COPY are not idempotent, and a

@@ -82,6 +82,9 @@ struct ReactorD: ParsableCommand {
     @Option(name: .customLong("max-connections"), parsing: .unconditional,
             help: ReactorD.help("Most clients served at once (lowered to fit the descriptor limit).", .maxConnections, valueName: "n"))
     var maxConnections: String?
+    @Option(name: .customLong("databases"), parsing: .unconditional,
+            help: ReactorD.help("How many databases SELECT reaches (0 to n-1), as Redis's `databases`.", .databases, valueName: "n"))
+    var databases: String?
     @Option(name: .customLong("idle-timeout"), parsing: .unconditional,
             help: ReactorD.help("Close a connection idle this many seconds (0: never).", .idleTimeout, valueName: "seconds"))
     var idleTimeout: String?
@@ -115,7 +118,7 @@ struct ReactorD: ParsableCommand {
     var settingFlags: [(Setting, String?)] {
         [(.host, self.host), (.kvPort, self.kvPort), (.respPort, self.respPort), (.echoPort, self.echoPort), (.timePort, self.timePort),
          (.filePort, self.filePort), (.metricsPort, self.metricsPort), (.dataDir, self.dataDir),
-         (.filesRoot, self.filesRoot), (.fsync, self.fsync), (.maxConnections, self.maxConnections),
+         (.filesRoot, self.filesRoot), (.fsync, self.fsync), (.maxConnections, self.maxConnections), (.databases, self.databases),
          (.idleTimeout, self.idleTimeout), (.maxLine, self.maxLine), (.maxValue, self.maxValue),
          (.maxMemory, self.maxMemory), (.eviction, self.eviction), (.protectedMode, self.protectedMode),
          (.logLevel, self.logLevel)]

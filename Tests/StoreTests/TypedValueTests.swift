@@ -203,7 +203,9 @@ import Testing
                 ("#!set\tk\n\ta\n", "line 1"),
                 ("#!set\tk\n\ta\nplain\tstring\n#!end\n", "line 3"),
                 ("#!hash\tk\n\tfield-without-value\n#!end\n", "line 2"),
-                ("#!db\t1\n", "line 1"),
+                ("#!db\tx\n", "line 1"),  // database 1 is accepted (DatabaseStoreTests); no number is not
+                ("#!db\t70000\n", "line 1"),
+                ("#!set\tk\n\ta\n#!db\t1\n#!end\n", "line 3"),
                 ("#!end\n", "line 1"),
                 // A bad score (line 2) once sorted sets are registered, the unknown type (line 1) before.
                 ("#!zset\tk\n\tx\tnot-a-score\n#!end\n", "zset"),

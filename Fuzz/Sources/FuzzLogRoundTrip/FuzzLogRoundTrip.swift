@@ -27,7 +27,7 @@ struct Model {
                 self.entries[key] = nil
             }
         case .copy(let key, let destination): if let entry = self.entries[key] { self.entries[destination] = entry }
-        case .value, .element: preconditionFailure("the program makes no collection records")
+        case .value, .element, .database: preconditionFailure("the program makes no collection or database records")
         }
     }
 
