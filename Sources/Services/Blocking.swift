@@ -63,13 +63,19 @@ public final class BlockingRegistry {
         let cancel: (UnblockReason) -> Void
     }
 
+    /// A key in its database (SELECT: Commands+Databases.swift).
+    struct WaitKey: Hashable {
+        let database: Int
+        let key: [UInt8]
+    }
+
     /// The clients waiting on each key, in the order they blocked.
-    private var queues: [[UInt8]: [Int]] = [:]
+    private var queues: [WaitKey: [Int]] = [:]
     /// The keys each waiting client waits on.
-    private var waiting: [Int: [[UInt8]]] = [:]
+    private var waiting: [Int: [WaitKey]] = [:]
     private var hooks: [Int: Hooks] = [:]
-    private var readyKeys: [[UInt8]] = []
-    private var readySet: Set<[UInt8]> = []
+    private var readyKeys: [WaitKey] = []
+    private var readySet: Set<WaitKey> = []
     private var serving = false
     /// Some client waits (checked by every write to a collection).
     @exclusivity(unchecked) public private(set) var hasWaiters = false
@@ -96,9 +102,9 @@ public final class BlockingRegistry {
     }
 
     /// Parks client `id` on `keys`, after everyone already waiting on them.
-    func park(_ id: Int, on keys: [[UInt8]]) {
-        var distinct: [[UInt8]] = []
-        for key in keys where !distinct.contains(key) {
+    func park(_ id: Int, on keys: [[UInt8]], database: Int) {
+        var distinct: [WaitKey] = []
+        for key in keys.map({ WaitKey(database: database, key: $0) }) where !distinct.contains(key) {
             distinct.append(key)
             self.queues[key, default: []].append(id)
         }
@@ -117,8 +123,9 @@ public final class BlockingRegistry {
         self.hasWaiters = !self.waiting.isEmpty
     }
 
-    /// `key` gained elements: its waiters are served after the current command.
-    public func signal(_ key: [UInt8]) {
+    /// `key` of `database` gained elements: its waiters are served after the current command.
+    public func signal(_ key: [UInt8], database: Int) {
+        let key = WaitKey(database: database, key: key)
         guard self.queues[key] != nil, self.readySet.insert(key).inserted else { return }
         self.readyKeys.append(key)
         self.hasReadyKeys = true
@@ -127,7 +134,8 @@ public final class BlockingRegistry {
     /// Serves the waiters of every ready key, first blocked first served, while the key exists
     /// (a served pop may empty it; the next waiter then stays). Keys made ready meanwhile (an
     /// LMOVE served into a key others wait on) are served in the same pass.
-    public func serveReady(store: any DataStore, now: () -> Int64) {
+    /// `store` gives each database's store.
+    public func serveReady(store: (Int) -> any DataStore, now: () -> Int64) {
         guard !self.serving else { return }  // a retry's own writes: the pass running picks them up
         self.serving = true
         defer { self.serving = false }
@@ -135,7 +143,8 @@ public final class BlockingRegistry {
             let key = self.readyKeys.removeFirst()
             self.readySet.remove(key)
             var tried: Set<Int> = []
-            while store.contains(key, now: now()),
+            let database = store(key.database)
+            while database.contains(key.key, now: now()),
                 let id = self.queues[key]?.first(where: { !tried.contains($0) })
             {
                 tried.insert(id)
@@ -143,7 +152,7 @@ public final class BlockingRegistry {
                     self.remove(id)
                     continue
                 }
-                if hooks.retry(key) { self.remove(id) }
+                if hooks.retry(key.key) { self.remove(id) }
             }
         }
         self.hasReadyKeys = false
@@ -169,7 +178,7 @@ extension CommandCall {
     mutating func block(_ arguments: ArgumentVector, on keys: [[UInt8]], timeout: Int64) {
         guard self.client.blocked == nil else { return }
         self.client.blocked = BlockedCommand(arguments, keys: keys, timeoutMilliseconds: timeout)
-        self.state.blocking.park(self.client.id, on: keys)
+        self.state.blocking.park(self.client.id, on: keys, database: self.client.database)
     }
 
     /// The keys a blocking command tries now: all of `keys` in order, or during a retry the one that

@@ -167,7 +167,7 @@ extension CommandCall {
             case .changed:
                 if self.watchesActive { self.state.watches.touch(key) }
                 // A key that gained elements may serve a client blocked on it (Blocking.swift).
-                if effect.operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key) }
+                if effect.operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: self.client.database) }
             case .unchanged: break
             }
             return write
@@ -184,7 +184,7 @@ extension CommandCall {
         do throws(StoreError) {
             try self.store.setCollection(object, forKey: key, deadline: deadline, now: self.nowMilliseconds)
             if self.watchesActive { self.state.watches.touch(key) }
-            if self.state.blocking.hasWaiters && object.count > 0 { self.state.blocking.signal(key) }
+            if self.state.blocking.hasWaiters && object.count > 0 { self.state.blocking.signal(key, database: self.client.database) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -203,7 +203,7 @@ extension CommandCall {
                 self.state.watches.touch(destination)
                 if !copying { self.state.watches.touch(source) }
             }
-            if self.state.blocking.hasWaiters { self.state.blocking.signal(destination) }
+            if self.state.blocking.hasWaiters { self.state.blocking.signal(destination, database: self.client.database) }
             return true
         } catch {
             self.reply.error(.storage(error.description))

@@ -58,6 +58,8 @@ extension CommandCall {
                                                  replacing: replacing, now: self.nowMilliseconds)
             guard case .done = outcome else { return self.reply.integer(0) }
             if self.watchesActive { self.state.watches.touch(key) }
+            // A list moved or copied in may serve a client blocked on it there (Blocking.swift).
+            if self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: database) }
             self.reply.integer(1)
         } catch {
             self.reply.error(.storage(error.description))

@@ -223,7 +223,7 @@ public struct KVSession {
     private static func serveBlocked(
         _ shared: ServerState, _ context: CommandContext, _ now: @escaping () -> (seconds: Int, microseconds: Int)
     ) {
-        shared.blocking.serveReady(store: context.store) {
+        shared.blocking.serveReady(store: { $0 == 0 ? context.store : shared.databases?.store($0) ?? context.store }) {
             let time = now()
             return Int64(time.seconds) * 1000 + Int64(time.microseconds / 1000)
         }

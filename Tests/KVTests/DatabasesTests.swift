@@ -7,6 +7,9 @@ import Foundation
 import Reactor
 import Server
 import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite struct DatabasesTests {
     /// redis-py connecting as Django's cache backend and Celery's result backend do: a URL naming
@@ -86,5 +89,33 @@ import Testing
         #expect(try client.call("SELECT", "7") == .simple("OK"))
         #expect(try client.call("GET", "k") == .bulk("three"))
         #expect(try client.call("DBSIZE") == .integer(1))
+    }
+
+    /// A client blocked on a key of database 2 is served by a push to that key in database 2, not by
+    /// one to the same name in database 0.
+    @Test func blockedPopsWaitOnTheirDatabasesKey() throws {
+        let dir = try TemporaryDirectory()
+        let server = try InProcessServer.kv(dataDirectory: dir.path)
+        defer {
+            server.stop()
+            dir.remove()
+        }
+        let waiter = try RESPTestClient(port: server.kvPort)
+        let writer = try RESPTestClient(port: server.kvPort)
+        #expect(try waiter.call("SELECT", "2") == .simple("OK"))
+        try waiter.client.send(RESPValue.command([Array("BLPOP".utf8), Array("q".utf8), Array("10".utf8)]))
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            guard case .bulk(let info?) = try writer.call("INFO", "clients") else { break }
+            if String(decoding: info, as: UTF8.self).contains("blocked_clients:1") { break }
+            try #require(ContinuousClock.now < deadline, "the BLPOP never blocked")
+            _ = poll(nil, 0, 5)
+        }
+        #expect(try writer.call("RPUSH", "q", "zero") == .integer(1))
+        #expect(try writer.call("SELECT", "2") == .simple("OK"))
+        #expect(try writer.call("RPUSH", "q", "two") == .integer(1))
+        #expect(try waiter.read() == .array([.bulk("q"), .bulk("two")]))
+        #expect(try writer.call("SELECT", "0") == .simple("OK"))
+        #expect(try writer.call("LRANGE", "q", "0", "-1") == .array([.bulk("zero")]))
     }
 }
