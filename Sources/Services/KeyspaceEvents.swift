@@ -75,20 +75,24 @@ public struct KeyspaceEvents: OptionSet, Sendable {
 extension PubSubRegistry {
     /// Publishes one keyspace event (Redis's notifyKeyspaceEvent) if its class is enabled.
     func notify<K: Collection>(
-        _ type: KeyspaceEvents, _ event: StaticString, key: K, publisher: Int?, own: inout [UInt8]
+        _ type: KeyspaceEvents, _ event: StaticString, key: K, publisher: Int?, own: inout [UInt8], database: Int = 0
     ) where K.Element == UInt8 {
         let events = self.keyspaceEvents
         guard !events.isDisjoint(with: type), !self.isEmpty else { return }
         let eventName = UnsafeBufferPointer(start: event.utf8Start, count: event.utf8CodeUnitCount)
         if events.contains(.keyspace) {
             var channel: [UInt8] = []
-            channel.append("__keyspace@0__:")
+            channel.append("__keyspace@")
+            channel.appendDecimal(database)  // the database the command ran in (SELECT)
+            channel.append("__:")
             channel.append(contentsOf: key)
             self.publish(channel: channel, message: eventName, publisher: publisher, own: &own)
         }
         if events.contains(.keyevent) {
             var channel: [UInt8] = []
-            channel.append("__keyevent@0__:")
+            channel.append("__keyevent@")
+            channel.appendDecimal(database)
+            channel.append("__:")
             channel.append(contentsOf: eventName)
             self.publish(channel: channel, message: key, publisher: publisher, own: &own)
         }
@@ -113,7 +117,8 @@ extension CommandCall {
     mutating func notify<K: Collection>(_ type: KeyspaceEvents, _ event: StaticString, _ key: K)
     where K.Element == UInt8 {
         guard self.notifying else { return }
-        self.state.pubsub.notify(type, event, key: key, publisher: self.client.id, own: &self.reply.output)
+        self.state.pubsub.notify(type, event, key: key, publisher: self.client.id, own: &self.reply.output,
+                                 database: self.client.database)
     }
 
     /// Whether `key` is absent now, when `n` (new key) events are enabled; false otherwise (no
