@@ -28,10 +28,10 @@ final class StoreDatabases: DatabaseSet {
         return store
     }
 
-    func transfer(_ key: [UInt8], from source: Int, to destination: Int, copying: Bool, replacing: Bool, now: Int64)
-        throws(StoreError) -> TransferOutcome
+    func transfer(_ key: [UInt8], as destinationKey: [UInt8], from source: Int, to destination: Int, copying: Bool,
+                  replacing: Bool, now: Int64) throws(StoreError) -> TransferOutcome
     {
-        let outcome = try self.main.store.transfer(key, from: source, to: destination, copying: copying,
+        let outcome = try self.main.store.transfer(key, as: destinationKey, from: source, to: destination, copying: copying,
                                                    replacing: replacing, now: now)
         if case .done(let sequence) = outcome { self.main.noteMutation(sequence) }
         return outcome

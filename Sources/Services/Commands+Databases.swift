@@ -14,8 +14,8 @@ public protocol DatabaseSet: AnyObject {
     func store(_ index: Int) -> any DataStore
     /// MOVE (`copying` false) or COPY … DB (true) of `key` between two different databases, as one
     /// atomic unit in the log. - Throws: ``StoreError``.
-    func transfer(_ key: [UInt8], from source: Int, to destination: Int, copying: Bool, replacing: Bool, now: Int64)
-        throws(StoreError) -> TransferOutcome
+    func transfer(_ key: [UInt8], as destinationKey: [UInt8], from source: Int, to destination: Int, copying: Bool,
+                  replacing: Bool, now: Int64) throws(StoreError) -> TransferOutcome
     /// SWAPDB. - Throws: ``StoreError``.
     func swap(_ first: Int, _ second: Int, now: Int64) throws(StoreError)
     /// FLUSHALL. - Throws: ``StoreError``.
@@ -51,15 +51,16 @@ extension CommandCall {
     }
 
     /// MOVE / COPY … DB of `key` from the selected database to `database`: answers 1 or 0.
-    mutating func transfer(_ key: [UInt8], to database: Int, copying: Bool, replacing: Bool) {
+    mutating func transfer(_ key: [UInt8], as destinationKey: [UInt8]? = nil, to database: Int, copying: Bool, replacing: Bool) {
+        let target = destinationKey ?? key
         guard let databases = self.state.databases else { return self.reply.error(.dbIndexOutOfRange) }
         do throws(StoreError) {
-            let outcome = try databases.transfer(key, from: self.client.database, to: database, copying: copying,
+            let outcome = try databases.transfer(key, as: target, from: self.client.database, to: database, copying: copying,
                                                  replacing: replacing, now: self.nowMilliseconds)
             guard case .done = outcome else { return self.reply.integer(0) }
-            if self.watchesActive { self.state.watches.touch(key) }
+            if self.watchesActive { self.state.watches.touch(target) }
             // A list moved or copied in may serve a client blocked on it there (Blocking.swift).
-            if self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: database) }
+            if self.state.blocking.hasWaiters { self.state.blocking.signal(target, database: database) }
             self.reply.integer(1)
         } catch {
             self.reply.error(.storage(error.description))

@@ -73,7 +73,7 @@ extension Commands {
         let source = arguments.copy(1)
         let destination = arguments.copy(2)
         if database != call.client.database {
-            return call.transfer(source, to: database, copying: true, replacing: replace)  // Commands+Databases.swift
+            return call.transfer(source, as: destination, to: database, copying: true, replacing: replace)  // Commands+Databases.swift
         }
         if source == destination { return call.reply.error(.sameObject) }
         let now = call.nowMilliseconds

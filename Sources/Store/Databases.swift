@@ -186,8 +186,10 @@ extension DurableStore {
     /// whole collection in one database, the delete in the other). A collection is copied deeply.
     /// Called outside ``withDatabase(_:_:)``. - Throws: ``StoreError`` when the log cannot take writes.
     public func transfer(
-        _ key: [UInt8], from source: Int, to destination: Int, copying: Bool, replacing: Bool, now: Int64
+        _ key: [UInt8], as destinationKey: [UInt8]? = nil, from source: Int, to destination: Int, copying: Bool,
+        replacing: Bool, now: Int64
     ) throws(StoreError) -> TransferOutcome {
+        let target = destinationKey ?? key  // COPY … DB may name another key
         enum Held { case string([UInt8]), collection(any CollectionValue) }
         let found: (Held, Int64?)? = self.withDatabase(source) {
             key.withUnsafeBytes { raw in
@@ -198,7 +200,7 @@ extension DurableStore {
             }
         }
         guard let (held, deadline) = found else { return .missing }
-        if !replacing && self.withDatabase(destination, { key.withUnsafeBytes { self.liveIndex($0, now: now) != nil } }) {
+        if !replacing && self.withDatabase(destination, { target.withUnsafeBytes { self.liveIndex($0, now: now) != nil } }) {
             return .destinationExists
         }
         try self.checkWritable(recordBytes: key.count)
@@ -207,8 +209,8 @@ extension DurableStore {
         defer { if grouped { self.endAtomicGroup() } }
         var sequence = try self.withDatabase(destination) { () throws(StoreError) -> UInt64 in
             switch held {
-            case .string(let value): try self.set(value, forKey: key, deadline: deadline, now: now)
-            case .collection(let object): try self.setCollection(object, forKey: key, deadline: deadline, now: now)
+            case .string(let value): try self.set(value, forKey: target, deadline: deadline, now: now)
+            case .collection(let object): try self.setCollection(object, forKey: target, deadline: deadline, now: now)
             }
         }
         if !copying {
