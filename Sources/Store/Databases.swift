@@ -156,6 +156,20 @@ extension DurableStore {
         self.keyspace = keyspace
     }
 
+    /// The LRU clock every read and write stamps on its key (``Keyspace/lruClock``). The server advances
+    /// it from a monotonic clock; eviction compares keys' stamps with it.
+    public var lruClock: UInt32 {
+        get { self.keyspace.lruClock }
+        set {
+            self.keyspace.lruClock = newValue
+            // Every database's keys are stamped with the one clock (Databases.swift).
+            if !self.root.otherDatabases.isEmpty {
+                self.root.lruClock = newValue
+                for other in self.root.otherDatabases { other.lruClock = newValue }
+            }
+        }
+    }
+
     /// Keys in every database.
     public var totalKeyCount: Int { self.root.otherDatabases.reduce(self.root.count) { $0 + $1.count } }
 

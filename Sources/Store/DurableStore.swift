@@ -177,20 +177,6 @@ public final class DurableStore {
     /// Keys removed by ``evict(_:bytesToFree:maxKeys:now:)`` since open (INFO `evicted_keys`).
     public var evictedKeyCount: Int { self.evictedKeys }
 
-    /// The LRU clock every read and write stamps on its key (``Keyspace/lruClock``). The server advances
-    /// it from a monotonic clock; eviction compares keys' stamps with it.
-    public var lruClock: UInt32 {
-        get { self.keyspace.lruClock }
-        set {
-            self.keyspace.lruClock = newValue
-            // Every database's keys are stamped with the one clock (Databases.swift).
-            if !self.root.otherDatabases.isEmpty {
-                self.root.lruClock = newValue
-                for other in self.root.otherDatabases { other.lruClock = newValue }
-            }
-        }
-    }
-
     /// The value stored under `key`, or nil (reads ``Configuration/clock`` only when the key has a deadline).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
         key.withUnsafeBytes { raw in
