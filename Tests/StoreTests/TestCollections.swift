@@ -1,54 +1,8 @@
-// Test-only collection types that exercise the value model until the real types land: a hash with a
-// compact encoding (reported as `listpack`) that turns into a real structure (`hashtable`) past
-// `compactLimit` elements, as Redis's do. Sets and lists are the real types (SetValue.swift, ListValue.swift).
+// The collection types the store tests build values with: the real ones (Sources/Store/Types), the
+// same the server registers. A test-only type here would race with the servers other tests start in
+// this process (each registers the built-in types, and a command casts what it finds to the real type).
 
 @testable import Store
-
-/// A hash of byte-string fields to byte-string values, in field insertion order.
-final class TestHash: CollectionValue {
-    static let compactLimit = 4
-    private var pairs: [([UInt8], [UInt8])] = []
-    private var isLarge = false
-
-    var type: ValueType { .hash }
-    var encoding: String { self.isLarge ? "hashtable" : "listpack" }
-    var count: Int { self.pairs.count }
-    var usedBytes: Int { (self.isLarge ? 64 : 32) + self.pairs.reduce(0) { $0 + 8 + $1.0.count + $1.1.count } }
-    var fields: [[UInt8]: [UInt8]] { Dictionary(self.pairs, uniquingKeysWith: { $1 }) }
-
-    func copy() -> any CollectionValue {
-        let copy = TestHash()
-        copy.pairs = self.pairs
-        copy.isLarge = self.isLarge
-        return copy
-    }
-
-    func forEachElement(_ body: (Element) -> Bool) {
-        for (field, value) in self.pairs {
-            guard field.withUnsafeBytes({ f in value.withUnsafeBytes { v in body(Element(f, v)) } }) else { return }
-        }
-    }
-
-    func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
-        let field = [UInt8](element.first)
-        let index = self.pairs.firstIndex { $0.0 == field }
-        switch operation {
-        case .add:
-            let value = [UInt8](element.second)
-            if let index {
-                guard self.pairs[index].1 != value else { return false }
-                self.pairs[index].1 = value
-            } else {
-                self.pairs.append((field, value))
-                if self.pairs.count > Self.compactLimit { self.isLarge = true }
-            }
-        case .remove:
-            guard let index else { return false }
-            self.pairs.remove(at: index)
-        }
-        return true
-    }
-}
 
 enum TestTypes {
     /// Registers the test types (idempotent; every test that loads or replays collections calls it).
@@ -58,7 +12,7 @@ enum TestTypes {
         // The real set (as the server registers it): a test-only set here would race with servers that
         // tests start in this process, each registering the built-in types.
         CollectionTypes.register(.set) { SetValue() }
-        CollectionTypes.register(.hash) { TestHash() }
+        CollectionTypes.register(.hash) { HashValue() }
         CollectionTypes.register(.list) { ListValue() }  // the real type: the same one BuiltInTypes registers
     }
 
@@ -79,8 +33,8 @@ enum TestTypes {
         return fields
     }
 
-    static func hash(_ fields: [([UInt8], [UInt8])]) -> TestHash {
-        let hash = TestHash()
+    static func hash(_ fields: [([UInt8], [UInt8])]) -> HashValue {
+        let hash = HashValue()
         for (field, value) in fields {
             field.withUnsafeBytes { f in value.withUnsafeBytes { v in _ = hash.apply(.add, position: -1, Element(f, v)) } }
         }
