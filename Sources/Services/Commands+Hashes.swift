@@ -355,22 +355,7 @@ extension Commands {
             return call.reply.arrayHeader(0)
         case .found(let found): hash = found
         }
-        var count = 10
-        var pattern: [UInt8]?
-        var i = 3
-        while i < arguments.count {
-            guard i + 1 < arguments.count else { return call.reply.error(.syntax) }
-            if arguments.argument(i, is: "count") {
-                guard let n = call.integerArgument(arguments, i + 1) else { return }
-                guard n >= 1 else { return call.reply.error(.syntax) }
-                count = Int(n)
-            } else if arguments.argument(i, is: "match") {
-                pattern = arguments[i + 1].elementsEqual("*".utf8) ? nil : arguments.copy(i + 1)
-            } else {
-                return call.reply.error(.syntax)
-            }
-            i += 2
-        }
+        guard let (count, pattern) = Self.scanOptions(arguments, from: 3, &call) else { return }
         var found: [[UInt8]] = []
         let next = hash.scan(cursor: cursor, count: count) { element in
             if let pattern, !pattern.withUnsafeBytes({ Glob.matches(pattern: $0, element.first) }) { return }

@@ -47,6 +47,38 @@ extension Commands {
         for key in shown { call.reply.bulk(key) }
     }
 
+    /// The MATCH pattern and COUNT options of HSCAN, SSCAN and ZSCAN from argument `first` on, checked
+    /// as Redis checks them (a pattern of `*` is no pattern). - Returns: nil once an error has been
+    /// answered.
+    static func scanOptions(
+        _ arguments: ArgumentVector, from first: Int, _ call: inout CommandCall
+    ) -> (count: Int, pattern: [UInt8]?)? {
+        var count = 10
+        var pattern: [UInt8]?
+        var i = first
+        while i < arguments.count {
+            guard i + 1 < arguments.count else {
+                call.reply.error(.syntax)
+                return nil
+            }
+            if arguments.argument(i, is: "count") {
+                guard let n = call.integerArgument(arguments, i + 1) else { return nil }
+                guard n >= 1 else {
+                    call.reply.error(.syntax)
+                    return nil
+                }
+                count = Int(min(n, Int64(Int32.max)))
+            } else if arguments.argument(i, is: "match") {
+                pattern = arguments[i + 1].elementsEqual("*".utf8) ? nil : arguments.copy(i + 1)
+            } else {
+                call.reply.error(.syntax)
+                return nil
+            }
+            i += 2
+        }
+        return (count, pattern)
+    }
+
     /// A cursor as Redis's strtoul reads it: an optional sign, decimal digits, within 64 bits
     /// (a minus wraps around, as strtoul's does).
     static func parseCursor(_ bytes: ArraySlice<UInt8>) -> UInt64? {

@@ -372,22 +372,7 @@ extension Commands {
         case .wrongType: return call.reply.error(.wrongType)
         case .found(let found): set = found
         }
-        var count = 10
-        var pattern: [UInt8]?
-        var index = 3
-        while index < arguments.count {
-            guard index + 1 < arguments.count else { return call.reply.error(.syntax) }
-            if arguments.argument(index, is: "count") {
-                guard let n = call.integerArgument(arguments, index + 1) else { return }
-                guard n >= 1 else { return call.reply.error(.syntax) }
-                count = Int(min(n, Int64(Int32.max)))
-            } else if arguments.argument(index, is: "match") {
-                pattern = arguments[index + 1].elementsEqual("*".utf8) ? nil : arguments.copy(index + 1)
-            } else {
-                return call.reply.error(.syntax)
-            }
-            index += 2
-        }
+        guard let (count, pattern) = Self.scanOptions(arguments, from: 3, &call) else { return }
         var batch: [[UInt8]] = []
         let next = set.scan(cursor: cursor, count: count) { member in
             if let pattern, !pattern.withUnsafeBytes({ Glob.matches(pattern: $0, member) }) { return }

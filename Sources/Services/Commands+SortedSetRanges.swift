@@ -260,22 +260,7 @@ extension Commands {
             return call.reply.arrayHeader(0)
         case .found(let found): value = found
         }
-        var count = 10
-        var pattern: [UInt8]?
-        var i = 3
-        while i < arguments.count {
-            guard i + 1 < arguments.count else { return call.reply.error(.syntax) }
-            if arguments.argument(i, is: "count") {
-                guard let n = call.integerArgument(arguments, i + 1) else { return }
-                guard n >= 1 else { return call.reply.error(.syntax) }
-                count = Int(min(n, Int64(Int32.max)))
-            } else if arguments.argument(i, is: "match") {
-                pattern = arguments[i + 1].elementsEqual("*".utf8) ? nil : arguments.copy(i + 1)
-            } else {
-                return call.reply.error(.syntax)
-            }
-            i += 2
-        }
+        guard let (count, pattern) = Self.scanOptions(arguments, from: 3, &call) else { return }
         var batch: [([UInt8], Double)] = []
         var next: UInt64 = 0
         let compact = value.encoding == "listpack"

@@ -2,9 +2,9 @@
 // That thread runs under SCHED_IDLE, yet the scheduler now and then runs it while the loop thread
 // waits for the same core, until the next timer tick (CPUYield.swift); a system call it is in then
 // runs on for as long as that. Two kinds of call are long. An fsync of tens of MiB written without
-// a sync spends milliseconds of CPU submitting the writeback before it sleeps on the disk (4.2 ms
-// with the loop waiting, measured with `perf record -a -e sched:sched_switch` during a growth run;
-// Benchmarks/README.md). And the call that drops a large file's last reference (unlinking a 64 MiB
+// a sync spends milliseconds of CPU submitting the writeback before it sleeps on the disk, with the
+// loop waiting (seen with `perf record -a -e sched:sched_switch` during a growth run; the figure is
+// in Benchmarks/README.md, where it is kept current). And the call that drops a large file's last reference (unlinking a 64 MiB
 // log segment, closing the database.txt a rename replaced) frees every cached page of it at once.
 // Here both are done a piece at a time with a sched_yield(2) between pieces: the writeback is
 // started in 4 MiB ranges as the file is written or before the sync (sync_file_range(2)), and

@@ -109,23 +109,33 @@ final class BenchRunner {
             valueSize: configuration.valueSize, keyPrefix: configuration.keyPrefix,
             elementsPerKey: configuration.elementsPerKey, scriptSHA: SHA1.hex(Array(configuration.script.utf8)))
         self.keys = KeyChooser(distribution: configuration.distribution, keyspace: configuration.keyspace)
+        (self.loop, self.address, self.requestLimit) = try Self.prepare(configuration)
+        self.setWeight = UInt64(configuration.ratio.sets)
+        self.totalWeight = UInt64(configuration.ratio.sets + configuration.ratio.gets)
+    }
+
+    /// What every kvbench run starts from (the flows' too, FlowRunner.swift): its loop, the server's
+    /// address, and how many requests it may send (`-n`; with `--duration`, the rate's share of it).
+    static func prepare(
+        _ configuration: BenchConfiguration
+    ) throws(BenchFailure) -> (loop: EventLoop, address: SocketAddress, limit: Int) {
+        let loop: EventLoop
         do {
-            self.loop = try EventLoop()
+            loop = try EventLoop()
         } catch {
             throw BenchFailure(description: "cannot create the event loop: \(error)")
         }
+        let address: SocketAddress
         do {
-            self.address = try SocketAddress(host: configuration.host, port: configuration.port)
+            address = try SocketAddress(host: configuration.host, port: configuration.port)
         } catch {
             throw BenchFailure(description: error.description)
         }
         switch (configuration.limit, configuration.rate) {
-        case (.requests(let n), _): self.requestLimit = n
-        case (.duration(let seconds), let rate?): self.requestLimit = max(1, Int((seconds * rate).rounded(.up)))
-        case (.duration, nil): self.requestLimit = .max
+        case (.requests(let n), _): return (loop, address, n)
+        case (.duration(let seconds), let rate?): return (loop, address, max(1, Int((seconds * rate).rounded(.up))))
+        case (.duration, nil): return (loop, address, .max)
         }
-        self.setWeight = UInt64(configuration.ratio.sets)
-        self.totalWeight = UInt64(configuration.ratio.sets + configuration.ratio.gets)
     }
 
     /// Runs the benchmark to the end on the calling thread.

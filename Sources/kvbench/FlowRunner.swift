@@ -65,21 +65,7 @@ final class FlowRunner {
 
     init(configuration: BenchConfiguration) throws(BenchFailure) {
         self.configuration = configuration
-        do {
-            self.loop = try EventLoop()
-        } catch {
-            throw BenchFailure(description: "cannot create the event loop: \(error)")
-        }
-        do {
-            self.address = try SocketAddress(host: configuration.host, port: configuration.port)
-        } catch {
-            throw BenchFailure(description: error.description)
-        }
-        switch (configuration.limit, configuration.rate) {
-        case (.requests(let n), _): self.messageLimit = n
-        case (.duration(let seconds), let rate?): self.messageLimit = max(1, Int((seconds * rate).rounded(.up)))
-        case (.duration, nil): self.messageLimit = .max
-        }
+        (self.loop, self.address, self.messageLimit) = try BenchRunner.prepare(configuration)
         let name =
             switch configuration.workload {
             case .queue: "queue"
