@@ -88,11 +88,9 @@ final class StoreAdapter: DataStore {
         try key.withUnsafeBytes { k in try self.store.withCollection(forKey: k, type: type, now: now, body) }
     }
 
-    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
-    {
-        let write = try self.store.apply(effect, inverse: inverse, to: key, type: type, now: now)
-        if case .changed(let sequence, _) = write { self.noteMutation(sequence) }
+    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
+        let write = try self.store.apply(effect, to: key, type: type, now: now)
+        if case .changed(let sequence, _, _) = write { self.noteMutation(sequence) }
         return write
     }
 

@@ -113,11 +113,9 @@ final class DatabaseAdapter: DataStore {
         return try self.main.withCollection(forKey: key, type: type, now: now, body)
     }
 
-    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
-    {
+    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
         try self.store.withDatabase(self.index) { () throws(StoreError) -> ElementWrite in
-            try self.main.apply(effect, inverse: inverse, to: key, type: type, now: now)
+            try self.main.apply(effect, to: key, type: type, now: now)
         }
     }
 

@@ -154,12 +154,17 @@ extension CommandCall {
         return true
     }
 
-    /// Applies one element effect to the collection of `type` at `key` (``DataStore/apply(_:inverse:to:type:now:)``),
+    /// ``apply(_:to:type:)``; `inverse` is ignored (the store records the inverse itself).
+    mutating func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
+        self.apply(effect, to: key, type: type)
+    }
+
+    /// Applies one element effect to the collection of `type` at `key` (``DataStore/apply(_:to:type:now:)``),
     /// touching WATCHes. - Returns: what happened, or nil once WRONGTYPE or a storage error has been
     /// answered.
-    mutating func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
+    mutating func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
         do throws(StoreError) {
-            let write = try self.store.apply(effect, inverse: inverse, to: key, type: type, now: self.nowMilliseconds)
+            let write = try self.store.apply(effect, to: key, type: type, now: self.nowMilliseconds)
             switch write {
             case .wrongType:
                 self.reply.error(.wrongType)

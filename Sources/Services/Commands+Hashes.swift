@@ -185,7 +185,7 @@ extension Commands {
                     return
                 }
                 removed += 1
-                if case .changed(_, keyRemoved: true) = write { emptied = true }
+                if case .changed(_, keyRemoved: true, _) = write { emptied = true }
             }
         }
         if !failed { call.reply.integer(removed) }

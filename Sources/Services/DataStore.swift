@@ -56,10 +56,10 @@ public protocol DataStore: AnyObject {
     ) rethrows -> TypedLookup<R>
     /// Applies one element effect to the collection of `type` at `key` and logs it: an add to an
     /// absent key creates the collection, a removal that empties it removes the key (Redis's rule).
-    /// `inverse` is the effect that undoes it (kept to roll back if the log fails).
+    /// The store works out the effect that undoes it (kept to roll back if the log fails) while it
+    /// makes the change: a command need not read the element first.
     /// - Throws: ``StoreError`` when the log cannot take the write.
-    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
+    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite
     /// Stores a whole collection at `key`, replacing any value (SINTERSTORE, ZUNIONSTORE, …; `object`
     /// is handed over, not copied); an empty `object` removes the key. - Throws: ``StoreError``.
     func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
@@ -103,6 +103,14 @@ extension DataStore {
         var value: [UInt8]?
         _ = self.withValue(forKey: key[...]) { value = [UInt8]($0) }
         return value
+    }
+
+    /// ``apply(_:to:type:now:)``: `inverse` is no longer needed (the store records the inverse itself);
+    /// kept while command families move off it.
+    public func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
+    {
+        try self.apply(effect, to: key, type: type, now: now)
     }
 
     /// Inserts or overwrites, clearing any deadline. - Throws: ``StoreError``.

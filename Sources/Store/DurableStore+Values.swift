@@ -12,15 +12,16 @@ public enum TypedLookup<Found> {
     case found(Found)
 }
 
-/// What ``DurableStore/apply(_:inverse:to:type:now:)`` did.
+/// What ``DurableStore/apply(_:position:_:to:type:now:)`` did.
 public enum ElementWrite: Equatable, Sendable {
     /// The key holds another type: nothing changed, nothing logged.
     case wrongType(ValueType)
     /// The effect changed nothing: nothing logged.
     case unchanged
     /// Applied and logged: acknowledge once ``DurableStore/durableSequence`` reaches `sequence`.
-    /// `keyRemoved`: the collection became empty and the key went.
-    case changed(sequence: UInt64, keyRemoved: Bool)
+    /// `keyRemoved`: the collection became empty and the key went. `replaced`: an add replaced what
+    /// the element held (a hash field's value, a member's score) rather than adding an element.
+    case changed(sequence: UInt64, keyRemoved: Bool, replaced: Bool)
 }
 
 extension DurableStore {
@@ -62,33 +63,56 @@ extension DurableStore {
     // MARK: - Typed mutations
 
     /// Applies one element effect to the collection of `type` at `key` (an add to an absent key creates
-    /// it; a removal that empties it removes the key), logs it (Record.swift kind 9) and keeps `inverse`
-    /// to roll it back if the log fails: the caller states the effect that undoes it (HSET f v over
-    /// f = w: add f w; over no f: remove f; LPUSH x: remove at 0).
+    /// it; a removal that empties it removes the key) and logs it (Record.swift kind 9). The collection
+    /// records the effect that undoes it while it makes the change (``ElementInverse``): the store keeps
+    /// that to roll the change back if the log fails. One lookup of the key, one of the element.
     /// - Throws: ``StoreError`` when the log cannot take writes or the record is too large.
+    public func apply(
+        _ operation: ElementOperation, position: Int64, _ element: Element, to key: UnsafeRawBufferPointer,
+        type: ValueType, now: Int64
+    ) throws(StoreError) -> ElementWrite {
+        try self.checkWritable(recordBytes: key.count + Record.elementHeaderBytes + element.first.count + element.second.count)
+        return self.applyWritable(operation, position: position, element, to: key, type: type, now: now)
+    }
+
+    /// ``apply(_:position:_:to:type:now:)`` of an owned effect.
+    public func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
+        try self.checkWritable(recordBytes: key.count + Record.elementHeaderBytes + effect.first.count + effect.second.count)
+        return key.withUnsafeBytes { raw in
+            effect.withElement { element in
+                self.applyWritable(effect.operation, position: effect.position, element, to: raw, type: type, now: now)
+            }
+        }
+    }
+
+    /// ``apply(_:to:type:now:)``; `inverse` is ignored (the collection records the inverse itself). Kept
+    /// while callers move off it.
     public func apply(
         _ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64
     ) throws(StoreError) -> ElementWrite {
-        try self.checkWritable(recordBytes: key.count + Record.elementHeaderBytes + effect.first.count + effect.second.count)
-        return key.withUnsafeBytes { raw in
-            let index = self.liveIndex(raw, now: now)
-            if let index, self.keyspace.type(at: index) != type { return .wrongType(self.keyspace.type(at: index)) }
-            let deadline = index.flatMap { self.keyspace.deadline(at: $0) }
-            let outcome = effect.withElement { element in
-                self.keyspace.applyElement(raw, type: type, effect.operation, position: effect.position, element)
-            }
-            guard case .changed(let keyRemoved) = outcome else { return .unchanged }
-            let sequence = self.journal.nextSequence()
-            Record.elementRest(type: type, inverse).withUnsafeBytes { rest in
-                self.undo.pointee.pushElement(sequence: sequence, key: raw, inverse: rest, deadline: deadline)
-            }
-            effect.withElement { element in
-                Record.appendElement(key: raw, type: type, effect.operation, position: effect.position, element,
-                                     to: &self.journal.pending.pointee.buffer)
-            }
-            self.journal.pending.pointee.bufferedRecords += 1
-            return .changed(sequence: sequence, keyRemoved: keyRemoved)
+        try self.apply(effect, to: key, type: type, now: now)
+    }
+
+    private func applyWritable(
+        _ operation: ElementOperation, position: Int64, _ element: Element, to key: UnsafeRawBufferPointer,
+        type: ValueType, now: Int64
+    ) -> ElementWrite {
+        let index = self.liveIndex(key, now: now)
+        if let index, self.keyspace.type(at: index) != type { return .wrongType(self.keyspace.type(at: index)) }
+        let deadline = index.flatMap { self.keyspace.deadline(at: $0) }
+        self.inverse.reset()
+        let outcome = self.keyspace.applyElement(key, type: type, operation, position: position, element, inverse: &self.inverse)
+        guard case .changed(let keyRemoved) = outcome else { return .unchanged }
+        precondition(self.inverse.isRecorded, "a \(type) changed without recording its inverse")
+        let sequence = self.journal.nextSequence()
+        self.inverse.withRest(type: type) { rest in
+            self.undo.pointee.pushElement(sequence: sequence, key: key, inverse: rest, deadline: deadline)
         }
+        Record.appendElement(key: key, type: type, operation, position: position, element,
+                             to: &self.journal.pending.pointee.buffer)
+        self.journal.pending.pointee.bufferedRecords += 1
+        let replaced = operation == .add && self.inverse.operation == .add
+        return .changed(sequence: sequence, keyRemoved: keyRemoved, replaced: replaced)
     }
 
     /// Stores a whole collection at `key` (replacing any value; RESTORE, SORT … STORE, tests), logged as

@@ -95,6 +95,16 @@ extension Keyspace {
     public func applyElement(
         _ key: UnsafeRawBufferPointer, type: ValueType, _ operation: ElementOperation, position: Int64, _ element: Element
     ) -> ElementOutcome {
+        var ignored = ElementInverse.ignoring
+        return self.applyElement(key, type: type, operation, position: position, element, inverse: &ignored)
+    }
+
+    /// ``applyElement(_:type:_:position:_:)``, recording into `inverse` the effect that undoes it
+    /// (``CollectionValue/apply(_:position:_:inverse:)``).
+    public func applyElement(
+        _ key: UnsafeRawBufferPointer, type: ValueType, _ operation: ElementOperation, position: Int64, _ element: Element,
+        inverse: inout ElementInverse
+    ) -> ElementOutcome {
         var index = self.find(key) ?? -1
         if index >= 0 {
             let held = self.type(at: index)
@@ -106,7 +116,7 @@ extension Keyspace {
             }
             index = self.set(key, collection: empty, deadline: nil)
         }
-        let changed = self.mutateCollection(at: index) { $0.apply(operation, position: position, element) }
+        let changed = self.mutateCollection(at: index) { $0.apply(operation, position: position, element, inverse: &inverse) }
         if self.collection(at: index)!.count == 0 {
             // Emptied, or created above for an add that changed nothing (an insert past the end): no key.
             self.remove(at: index)

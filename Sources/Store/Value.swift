@@ -116,10 +116,81 @@ public protocol CollectionValue: AnyObject {
     func copy() -> any CollectionValue
     /// Streams the elements out (snapshot, whole-value records) until `body` returns false.
     func forEachElement(_ body: (Element) -> Bool)
-    /// Applies one element effect (commands, replay, load, rollback). - Returns: whether it changed
-    /// anything.
+    /// Applies one element effect (commands, replay, load, rollback) and, when `inverse` is recording,
+    /// writes into it the effect that undoes the change while the element is at hand (the store keeps it
+    /// to roll back a write the log refuses): an add over an old value records an add of the old value,
+    /// an add of something new records its removal, a removal records an add of what went (a list item
+    /// at its absolute index). - Returns: whether it changed anything (nothing is recorded if not).
     @discardableResult
-    func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse) -> Bool
+}
+
+extension CollectionValue {
+    /// Applies one element effect without recording its inverse (replay, load, rollback, building).
+    @discardableResult
+    public func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
+        var ignored = ElementInverse.ignoring
+        return self.apply(operation, position: position, element, inverse: &ignored)
+    }
+}
+
+/// The effect that undoes one element change, written by the collection while it makes the change (one
+/// lookup for both). The store owns one and reuses its buffer, which holds the effect already laid out
+/// as a kind-9 record's rest (Record.swift), the form its undo log keeps; replay and rollback pass
+/// ``ignoring``.
+public struct ElementInverse {
+    /// Whether the collection should record (false: replay, load, rollback).
+    public let isRecording: Bool
+    /// Whether something was recorded since the last ``reset()``.
+    public private(set) var isRecorded = false
+    public private(set) var operation = ElementOperation.add
+    public private(set) var position: Int64 = 0
+    /// The record rest: type (set by ``withRest(type:_:)``), operation, position, first length, fields.
+    private var rest: [UInt8] = []
+
+    /// A recorder that records nothing.
+    public static var ignoring: ElementInverse { ElementInverse(recording: false) }
+
+    public init(recording: Bool) {
+        self.isRecording = recording
+    }
+
+    /// Records `operation` of the element (`second` empty for one-field types); replaces an earlier one.
+    public mutating func record(
+        _ operation: ElementOperation, position: Int64 = 0, _ first: UnsafeRawBufferPointer,
+        _ second: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)
+    ) {
+        guard self.isRecording else { return }
+        self.operation = operation
+        self.position = position
+        self.rest.removeAll(keepingCapacity: true)
+        self.rest.append(0)
+        self.rest.append(operation.rawValue)
+        withUnsafeBytes(of: position.littleEndian) { self.rest.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(first.count).littleEndian) { self.rest.append(contentsOf: $0) }
+        self.rest.append(contentsOf: first)
+        self.rest.append(contentsOf: second)
+        self.isRecorded = true
+    }
+
+    /// Forgets what was recorded, keeping the buffer.
+    public mutating func reset() {
+        self.isRecorded = false
+    }
+
+    /// Calls `body` with the recorded effect as a kind-9 record's rest for a value of `type`.
+    mutating func withRest<R>(type: ValueType, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        self.rest[0] = type.rawValue
+        return self.rest.withUnsafeBytes(body)
+    }
+
+    /// The recorded effect, owned (tests, the in-memory fakes).
+    public var effect: ElementEffect {
+        let header = Record.elementHeaderBytes
+        let firstCount = self.rest.withUnsafeBytes { Int(UInt32(littleEndian: $0.loadUnaligned(fromByteOffset: 10, as: UInt32.self))) }
+        return ElementEffect(self.operation, position: self.position, Array(self.rest[header..<(header + firstCount)]),
+                             Array(self.rest[(header + firstCount)...]))
+    }
 }
 
 /// The collection types the store can build from `database.txt` and the log: each registers a

@@ -138,9 +138,7 @@ final class InMemoryStorage: DataStore {
         return .found(try body(object))
     }
 
-    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
-    {
+    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
         if let failure = self.failure { throw failure }
         self.expireIfDue(key, now: now)
         if self.values[key] != nil { return .wrongType(.string) }
@@ -148,16 +146,18 @@ final class InMemoryStorage: DataStore {
         guard let object = self.collections[key] ?? CollectionTypes.makeEmpty(type) else {
             preconditionFailure("no collection type registered for \(type)")
         }
-        let changed = effect.withElement { object.apply(effect.operation, position: effect.position, $0) }
+        var inverse = ElementInverse(recording: true)
+        let changed = effect.withElement { object.apply(effect.operation, position: effect.position, $0, inverse: &inverse) }
         guard changed else { return .unchanged }
         self.mutationCount += 1
+        let replaced = effect.operation == .add && inverse.operation == .add
         if object.count == 0 {
             self.collections.removeValue(forKey: key)
             self.deadlines.removeValue(forKey: key)
-            return .changed(sequence: UInt64(self.mutationCount), keyRemoved: true)
+            return .changed(sequence: UInt64(self.mutationCount), keyRemoved: true, replaced: replaced)
         }
         self.collections[key] = object
-        return .changed(sequence: UInt64(self.mutationCount), keyRemoved: false)
+        return .changed(sequence: UInt64(self.mutationCount), keyRemoved: false, replaced: replaced)
     }
 
     func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)

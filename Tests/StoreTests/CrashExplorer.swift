@@ -75,7 +75,7 @@ final class CrashDriver {
             try self.store.apply(ElementEffect(.add, bytes(member)), inverse: ElementEffect(.remove, bytes(member)),
                                  to: bytes(key), type: .set, now: self.now)
         }
-        guard case .changed(let sequence, _)? = write else { return }
+        guard case .changed(let sequence, _, _)? = write else { return }
         var members: Set<[UInt8]> = if case .set(let old)? = self.model[key] { old } else { [] }
         members.insert(bytes(member))
         self.changed(key, .set(members), sequence: sequence)
@@ -86,7 +86,7 @@ final class CrashDriver {
             try self.store.apply(ElementEffect(.remove, bytes(member)), inverse: ElementEffect(.add, bytes(member)),
                                  to: bytes(key), type: .set, now: self.now)
         }
-        guard case .changed(let sequence, let removed)? = write else { return }
+        guard case .changed(let sequence, let removed, _)? = write else { return }
         guard case .set(var members)? = self.model[key] else { preconditionFailure("model out of step") }
         members.remove(bytes(member))
         self.changed(key, removed ? nil : .set(members), sequence: sequence)
@@ -98,7 +98,7 @@ final class CrashDriver {
                                  inverse: ElementEffect(.remove, position: -1, bytes(item)),
                                  to: bytes(key), type: .list, now: self.now)
         }
-        guard case .changed(let sequence, _)? = write else { return }
+        guard case .changed(let sequence, _, _)? = write else { return }
         var items: [[UInt8]] = if case .list(let old)? = self.model[key] { old } else { [] }
         items.append(bytes(item))
         self.changed(key, .list(items), sequence: sequence)

@@ -39,7 +39,7 @@ import Testing
             }
             let removal = try store.apply(ElementEffect(.remove, bytes("x")), inverse: ElementEffect(.add, bytes("x")),
                                           to: bytes(emptied), type: .set, now: now)
-            #expect(removal == .changed(sequence: store.lastSequence, keyRemoved: true))
+            #expect(removal == .changed(sequence: store.lastSequence, keyRemoved: true, replaced: false))
             let outcome = store.writeBuffered()
             faults.writeError.withLock { $0 = nil }
             #expect(outcome.failedSequences != nil)
@@ -163,7 +163,7 @@ import Testing
             #expect(store.bufferedBytes == 0)
             #expect(store.type(ofKey: bytes("l"), now: 1) == nil)
             #expect(try store.apply(ElementEffect(.add, position: 0, bytes("y")), inverse: ElementEffect(.remove, position: 0, bytes("y")),
-                                    to: bytes("l"), type: .list, now: 1) == .changed(sequence: before + 1, keyRemoved: false))
+                                    to: bytes("l"), type: .list, now: 1) == .changed(sequence: before + 1, keyRemoved: false, replaced: false))
             store.checkInvariants()
         }
     }
@@ -233,5 +233,7 @@ final class RepeatedMembers: CollectionValue {
             guard self.member.withUnsafeBytes({ body(Element($0)) }) else { return }
         }
     }
-    func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool { false }
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse) -> Bool {
+        false
+    }
 }

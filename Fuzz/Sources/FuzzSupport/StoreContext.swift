@@ -125,10 +125,8 @@ final class FuzzDataStore: DataStore {
         try key.withUnsafeBytes { k in try self.store.withCollection(forKey: k, type: type, now: now, body) }
     }
 
-    func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
-    {
-        try self.store.apply(effect, inverse: inverse, to: key, type: type, now: now)
+    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
+        try self.store.apply(effect, to: key, type: type, now: now)
     }
 
     func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)

@@ -158,13 +158,17 @@ struct FieldTable: ~Copyable {
 
     // MARK: - Writes
 
-    /// Sets `field` to `value`. - Returns: whether anything changed (false: it held that value).
-    mutating func set(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+    /// Sets `field` to `value`, recording into `inverse` what undoes it. - Returns: whether anything
+    /// changed (false: it held that value).
+    mutating func set(
+        _ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, inverse: inout ElementInverse
+    ) -> Bool {
         if let index = self.find(field) {
             let slot = self.slots![index]
             let old = Self.entry(slot)
             let oldValue = Self.value(of: old)
             if Self.bytesEqual(oldValue, value) { return false }
+            inverse.record(.add, field, oldValue)
             if oldValue.count == value.count, let source = value.baseAddress {
                 UnsafeMutableRawPointer(mutating: oldValue.baseAddress!).copyMemory(from: source, byteCount: value.count)
                 return true
@@ -175,6 +179,7 @@ struct FieldTable: ~Copyable {
             self.slots![index] = (slot & ~Self.addressMask) | UInt(bitPattern: replacement)
             return true
         }
+        inverse.record(.remove, field)
         if (self.count + self.tombstones + 1) * 4 > self.capacity * 3 {
             self.rebuild(to: Self.capacity(for: self.count + 1))
         }
@@ -190,10 +195,11 @@ struct FieldTable: ~Copyable {
         return true
     }
 
-    /// Removes `field`. - Returns: whether it was there.
-    mutating func remove(_ field: UnsafeRawBufferPointer) -> Bool {
+    /// Removes `field`, recording into `inverse` what undoes it. - Returns: whether it was there.
+    mutating func remove(_ field: UnsafeRawBufferPointer, inverse: inout ElementInverse) -> Bool {
         guard let index = self.find(field) else { return false }
         let entry = Self.entry(self.slots![index])
+        inverse.record(.add, field, Self.value(of: entry))
         self.entryBytes -= Self.entryHeader + Self.field(of: entry).count + Self.value(of: entry).count
         Glibc.free(entry)
         self.slots![index] = Self.tombstone
@@ -203,6 +209,18 @@ struct FieldTable: ~Copyable {
             self.rebuild(to: Self.capacity(for: self.count))
         }
         return true
+    }
+
+    /// Sets `field` to `value` (building, tests). - Returns: whether anything changed.
+    mutating func set(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
+        var ignored = ElementInverse.ignoring
+        return self.set(field, value, inverse: &ignored)
+    }
+
+    /// Removes `field` (tests). - Returns: whether it was there.
+    mutating func remove(_ field: UnsafeRawBufferPointer) -> Bool {
+        var ignored = ElementInverse.ignoring
+        return self.remove(field, inverse: &ignored)
     }
 
     /// A deep copy (COPY): the same layout, new entries.

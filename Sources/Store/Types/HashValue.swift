@@ -61,38 +61,45 @@ public final class HashValue: CollectionValue {
     }
 
     @discardableResult
-    public func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
+    public func apply(
+        _ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse
+    ) -> Bool {
         switch operation {
-        case .add: return self.set(element.first, element.second)
-        case .remove: return self.remove(element.first)
+        case .add: return self.set(element.first, element.second, inverse: &inverse)
+        case .remove: return self.remove(element.first, inverse: &inverse)
         }
     }
 
-    private func set(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) -> Bool {
-        if let large = self.large { return large.table.set(field, value) }
+    private func set(_ field: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, inverse: inout ElementInverse) -> Bool {
+        if let large = self.large { return large.table.set(field, value, inverse: &inverse) }
         let limits = EncodingLimits.shared
         let longest = limits.hashMaxListpackValue.current
         if field.count > longest || value.count > longest {
             // Redis converts before storing an entry too long for a listpack.
             self.convert()
-            return self.large!.table.set(field, value)
+            return self.large!.table.set(field, value, inverse: &inverse)
         }
         if let offset = self.packed.firstOffset(of: field, stride: 2) {
             let valueOffset = self.packed.entry(atOffset: offset).next
             let old = self.packed.entry(atOffset: valueOffset).bytes
             if old.elementsEqual(value) { return false }
+            inverse.record(.add, field, old)
             self.packed.replace(atOffset: valueOffset, with: value)
             return true
         }
+        inverse.record(.remove, field)
         self.packed.append(field)
         self.packed.append(value)
         if self.packed.count / 2 > limits.hashMaxListpackEntries.current { self.convert() }
         return true
     }
 
-    private func remove(_ field: UnsafeRawBufferPointer) -> Bool {
-        if let large = self.large { return large.table.remove(field) }
+    private func remove(_ field: UnsafeRawBufferPointer, inverse: inout ElementInverse) -> Bool {
+        if let large = self.large { return large.table.remove(field, inverse: &inverse) }
         guard let offset = self.packed.firstOffset(of: field, stride: 2) else { return false }
+        if inverse.isRecording {
+            inverse.record(.add, field, self.packed.entry(atOffset: self.packed.entry(atOffset: offset).next).bytes)
+        }
         self.packed.remove(atOffset: offset, entries: 2)
         return true
     }

@@ -69,15 +69,23 @@ public final class ListValue: CollectionValue {
     }
 
     @discardableResult
-    public func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
+    public func apply(
+        _ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse
+    ) -> Bool {
+        // Inverses name absolute indexes: rollback undoes effects newest first, so each sees the list
+        // as its effect left it.
         switch operation {
         case .add:
             let index = position >= 0 ? position : Int64(self.count) + 1 + position
             guard index >= 0 && index <= Int64(self.count) else { return false }
+            inverse.record(.remove, position: index, UnsafeRawBufferPointer(start: nil, count: 0))
             self.insert(element.first, at: Int(index))
         case .remove:
             let index = position >= 0 ? position : Int64(self.count) + position
             guard index >= 0 && index < Int64(self.count) else { return false }
+            if inverse.isRecording {
+                self.withItem(at: Int(index)) { inverse.record(.add, position: index, $0) }
+            }
             self.remove(at: Int(index))
         }
         return true

@@ -34,11 +34,16 @@ public final class SetValue: CollectionValue {
     }
 
     @discardableResult
-    public func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
+    public func apply(
+        _ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse
+    ) -> Bool {
+        let changed: Bool
         switch operation {
-        case .add: self.insert(element.first)
-        case .remove: self.remove(element.first)
+        case .add: changed = self.insert(element.first)
+        case .remove: changed = self.remove(element.first)
         }
+        if changed { inverse.record(operation == .add ? .remove : .add, element.first) }
+        return changed
     }
 
     // MARK: - Reads

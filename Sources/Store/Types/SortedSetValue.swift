@@ -59,23 +59,37 @@ public final class SortedSetValue: CollectionValue {
     }
 
     @discardableResult
-    public func apply(_ operation: ElementOperation, position: Int64, _ element: Element) -> Bool {
+    public func apply(
+        _ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse
+    ) -> Bool {
         switch operation {
-        case .add: return self.set(element.first, score: Self.score(element.second))
-        case .remove: return self.remove(element.first)
+        case .add: return self.set(element.first, score: Self.score(element.second), inverse: &inverse)
+        case .remove: return self.remove(element.first, inverse: &inverse)
+        }
+    }
+
+    /// Records into `inverse` that `member` held `old` (nil: it was absent).
+    private static func recordInverse(_ member: UnsafeRawBufferPointer, old: Double?, _ inverse: inout ElementInverse) {
+        guard inverse.isRecording else { return }
+        if let old {
+            withUnsafeBytes(of: old) { inverse.record(.add, member, $0) }
+        } else {
+            inverse.record(.remove, member)
         }
     }
 
     // MARK: - Mutations (through apply only)
 
-    private func set(_ member: UnsafeRawBufferPointer, score given: Double) -> Bool {
+    private func set(_ member: UnsafeRawBufferPointer, score given: Double, inverse: inout ElementInverse) -> Bool {
         var score = given
         if let list {
             let owned = [UInt8](member)
-            if let old = list.scores[owned] {
+            let old = list.scores[owned]
+            if let old {
                 guard old != score else { return false }
                 list.remove(owned, score: old)
             }
+            Self.recordInverse(member, old: old, &inverse)
             list.insert(owned, score: score)
             return true
         }
@@ -84,8 +98,10 @@ public final class SortedSetValue: CollectionValue {
         if score == 0 { score = 0 }
         if let (offset, old) = self.packedFind(member) {
             guard old != score else { return false }
+            Self.recordInverse(member, old: old, &inverse)
             self.packed.remove(atOffset: offset, entries: 2)
         } else {
+            Self.recordInverse(member, old: nil, &inverse)
             let limits = EncodingLimits.shared
             if self.count + 1 > limits.zsetMaxListpackEntries.current || member.count > limits.zsetMaxListpackValue.current {
                 self.convertToSkiplist()
@@ -111,14 +127,16 @@ public final class SortedSetValue: CollectionValue {
         return true
     }
 
-    private func remove(_ member: UnsafeRawBufferPointer) -> Bool {
+    private func remove(_ member: UnsafeRawBufferPointer, inverse: inout ElementInverse) -> Bool {
         if let list {
             let owned = [UInt8](member)
             guard let old = list.scores[owned] else { return false }
+            Self.recordInverse(member, old: old, &inverse)
             list.remove(owned, score: old)
             return true
         }
-        guard let (offset, _) = self.packedFind(member) else { return false }
+        guard let (offset, old) = self.packedFind(member) else { return false }
+        Self.recordInverse(member, old: old, &inverse)
         self.packed.remove(atOffset: offset, entries: 2)
         return true
     }
@@ -263,7 +281,7 @@ public final class SortedSetValue: CollectionValue {
     public static func make(_ elements: some Sequence<([UInt8], Double)>) -> SortedSetValue {
         let value = SortedSetValue()
         for (member, score) in elements {
-            member.withUnsafeBytes { m in withUnsafeBytes(of: score) { _ = value.set(m, score: Self.score($0)) } }
+            member.withUnsafeBytes { m in withUnsafeBytes(of: score) { _ = value.apply(.add, position: 0, Element(m, $0)) } }
         }
         return value
     }
