@@ -41,6 +41,8 @@ final class Control: ServerControl {
         facts.keysWithExpiry = self.store.keysWithExpiry
         facts.expiredKeys = self.store.expiredKeyCount
         facts.usedMemoryBytes = self.housekeeping.usedMemoryBytes
+        facts.usedMemoryPeakBytes = self.housekeeping.sampleMemoryPeak()
+        facts.residentBytes = ProcessStatistics.residentBytes() ?? 0
         facts.maxMemoryBytes = self.state.maxMemoryBytes
         facts.maxMemoryPolicy = self.state.evictionPolicy.rawValue
         facts.evictedKeys = self.store.evictedKeyCount

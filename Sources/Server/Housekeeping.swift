@@ -28,6 +28,8 @@ final class Housekeeping {
     private var evictionBacklogPosted = false
     /// Set by ``stop()``: no more slices; the store is about to close.
     private var stopped = false
+    /// The most ``usedMemoryBytes`` has been at a sample (INFO `used_memory_peak`).
+    private var usedMemoryPeak = 0
 
     /// A slice of eviction is owed on the next loop iteration.
     struct EvictionBacklog: Sendable {}
@@ -60,6 +62,7 @@ final class Housekeeping {
             after: Self.activeExpiryPeriod, repeating: Self.activeExpiryPeriod, leeway: .milliseconds(10)
         ) { [unowned self] in
             self.advanceLRUClock()
+            _ = self.sampleMemoryPeak()
             self.expireSlice()
             self.evictSlice()
         }
@@ -131,6 +134,12 @@ final class Housekeeping {
 
     /// INFO `used_memory`: the keyspace's exact account plus every kv connection's buffers.
     var usedMemoryBytes: Int { self.store.usedBytes + self.connectionBuffers.bytes }
+
+    /// Takes a sample of ``usedMemoryBytes`` for the peak (the timer's tick, INFO). - Returns: the peak.
+    func sampleMemoryPeak() -> Int {
+        self.usedMemoryPeak = max(self.usedMemoryPeak, self.usedMemoryBytes)
+        return self.usedMemoryPeak
+    }
 
     /// Touches an evicted key in the WATCH registry (an eviction aborts an EXEC watching it, as in
     /// Redis) and announces it (`evicted` keyspace event); nil while nobody watches and the event

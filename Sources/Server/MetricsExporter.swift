@@ -190,5 +190,13 @@ struct ProcessStatistics: Sendable {
         return result
     }
 
+    /// The resident set alone, from /proc/self/statm (INFO memory). - Returns: nil if it cannot be read.
+    static func residentBytes() -> Int? {
+        guard let statm = Self.readFile("/proc/self/statm") else { return nil }
+        let fields = statm.split(separator: UInt8(ascii: " "))
+        guard fields.count > 1, let pages = Int(String(decoding: fields[1], as: UTF8.self)) else { return nil }
+        return pages * Sys.clockTicksAndPageSize().pageBytes
+    }
+
     private static func readFile(_ path: String) -> [UInt8]? { Sys.readWholeFile(path) }
 }

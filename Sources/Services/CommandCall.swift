@@ -47,6 +47,9 @@ struct CommandCall {
     /// The last request's statistics slot (-1: MULTI queued it), whether dispatch refused it
     /// before running it (INFO `rejected_calls`), and whether it answered an error.
     var lastSlot = -1
+    /// The INFO slot of the running request's subcommand (``CommandTable/infoNames``), -1 when its
+    /// command has none, -2 for an unknown one (counted nowhere).
+    var subcommandSlot = -1
     var rejected = false
     var lastFailed = false
 

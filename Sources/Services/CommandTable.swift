@@ -154,9 +154,11 @@ enum CommandTable {
         let outer = call.reply.wroteError
         call.reply.wroteError = false
         call.rejected = false
+        call.subcommandSlot = -1
         let slot = Self.dispatch(arguments, on: wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
         let failed = call.reply.wroteError
-        (call.lastSlot, call.lastFailed) = (slot, failed)
+        // INFO counts a container's subcommand under its own slot, and an unknown one nowhere (Redis).
+        (call.lastSlot, call.lastFailed) = (slot < 0 || call.subcommandSlot == -1 ? slot : call.subcommandSlot, failed)
         if failed { call.state.infoStatistics.recordError(code: call.reply.lastErrorCode) }
         if slot >= 0 { call.statistics?.record(slot: slot, failed: failed) }
         call.reply.wroteError = outer
@@ -190,6 +192,20 @@ enum CommandTable {
                 Self.refuseArity(command, &call)
                 return slot
             }
+            if arguments.count > 1 {
+                switch Subcommands.lookup(slot: slot, arguments[1]) {
+                case .none: break
+                case .unknown: call.subcommandSlot = -2
+                case .known(let index, let name, let arity):
+                    call.subcommandSlot = Self.statisticsNames.count + index
+                    guard CommandSpec.accepts(arity: arity, arguments.count) else {
+                        call.rejected = true
+                        call.client.transaction?.failed = true
+                        call.reply.error(.wrongArity(name))
+                        return slot
+                    }
+                }
+            }
         case .line:
             // Present: the line index holds only rows that have a line syntax.
             let syntax = command.line!
@@ -207,7 +223,9 @@ enum CommandTable {
             return call.client.transaction != nil && !call.reply.wroteError ? -1 : slot
         }
         call.lastCommand = command.name
+        let subcommandSlot = call.subcommandSlot  // EXEC and scripts run requests of their own
         command.run(arguments, &call)
+        call.subcommandSlot = subcommandSlot
         if call.memoryLimited && command.flags.contains(.mayAddMemory) { call.control.settleMemory() }
         return slot
     }
@@ -231,6 +249,9 @@ enum CommandTable {
         }
         return names + ["unknown"]
     }()
+
+    /// INFO's slots: ``statisticsNames``, then every container's subcommands (Subcommands.swift).
+    static let infoNames: [String] = Self.statisticsNames + Subcommands.names
 
     /// The statistics slot of a table row.
     static func statisticsSlot(_ command: CommandSpec) -> Int {

@@ -64,6 +64,25 @@ extension Commands {
         call.reply.verbatim(text)
     }
 
+    /// Redis's `bytesToHuman`: bytes below 1 KiB as `123B`, larger figures with two decimals and the
+    /// unit (`1.50K`, `64.00M`, `2.00G`).
+    static func humanBytes(_ bytes: Int) -> String {
+        let units: [(shift: Int, unit: String)] = [(50, "P"), (40, "T"), (30, "G"), (20, "M"), (10, "K")]
+        for (shift, unit) in units where bytes >= 1 << shift {
+            return Self.twoDecimals(Double(bytes) / Double(1 << shift)) + unit
+        }
+        return "\(bytes)B"
+    }
+
+    /// `%.2f`.
+    static func twoDecimals(_ value: Double) -> String {
+        let hundredths = Int((value * 100).rounded())
+        let sign = hundredths < 0 ? "-" : ""
+        let magnitude = abs(hundredths)
+        let fraction = magnitude % 100
+        return "\(sign)\(magnitude / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+    }
+
     private static func appendInfo(
         _ section: StaticString, _ facts: ServerFacts, _ now: (seconds: Int, microseconds: Int), to text: inout [UInt8]
     ) {
@@ -100,9 +119,23 @@ extension Commands {
             field("tracking_clients", "0")
         case "memory":
             text.append("# Memory\r\n")
-            field("used_memory", String(facts.usedMemoryBytes))
+            // Redis's fields, in its order, for what this server measures (its allocator's own
+            // figures have no counterpart here).
+            let used = facts.usedMemoryBytes
+            let peak = max(facts.usedMemoryPeakBytes, used)
+            field("used_memory", String(used))
+            field("used_memory_human", Self.humanBytes(used))
+            field("used_memory_rss", String(facts.residentBytes))
+            field("used_memory_rss_human", Self.humanBytes(facts.residentBytes))
+            field("used_memory_peak", String(peak))
+            field("used_memory_peak_human", Self.humanBytes(peak))
+            field("used_memory_peak_perc", Self.twoDecimals(peak > 0 ? Double(used) * 100 / Double(peak) : 0) + "%")
             field("maxmemory", String(facts.maxMemoryBytes))
+            field("maxmemory_human", Self.humanBytes(facts.maxMemoryBytes))
             field("maxmemory_policy", facts.maxMemoryPolicy)
+            field("mem_fragmentation_ratio", Self.twoDecimals(used > 0 ? Double(facts.residentBytes) / Double(used) : 0))
+            field("mem_fragmentation_bytes", String(facts.residentBytes - used))
+            field("mem_allocator", "libc")
         case "persistence":
             text.append("# Persistence\r\n")
             field("loading", "0")

@@ -7,7 +7,7 @@
 
 /// INFO's per-command and per-error counters. Loop thread only.
 public final class InfoStatistics {
-    private let slotCount = CommandTable.statisticsNames.count
+    private let slotCount = CommandTable.infoNames.count
     // Plain buffers, as in CommandStatistics.swift: counting costs a few stores, with no
     // copy-on-write or exclusivity checks. A command's latency buckets are allocated at its first call.
     private let calls: UnsafeMutablePointer<Int>
@@ -101,7 +101,7 @@ public final class InfoStatistics {
 
     /// `# Commandstats` lines, in table order.
     func appendCommandStats(to text: inout [UInt8]) {
-        for (slot, name) in CommandTable.statisticsNames.enumerated() where slot < self.slotCount - 1 {
+        for (slot, name) in CommandTable.infoNames.enumerated() where slot != CommandStatistics.unknownSlot {
             let (calls, usec, rejected, failed) = (self.calls[slot], self.microseconds[slot], self.rejected[slot], self.failed[slot])
             guard calls > 0 || rejected > 0 || failed > 0 else { continue }
             let perCall = calls == 0 ? 0 : Double(usec) / Double(calls)
@@ -121,7 +121,7 @@ public final class InfoStatistics {
     /// `# Latencystats` lines: p50, p99 and p99.9 of each command that ran (Redis's default
     /// `latency-tracking-info-percentiles`), in microseconds.
     func appendLatencyStats(to text: inout [UInt8]) {
-        for (slot, name) in CommandTable.statisticsNames.enumerated() where slot < self.slotCount - 1 {
+        for (slot, name) in CommandTable.infoNames.enumerated() where slot != CommandStatistics.unknownSlot {
             guard self.calls[slot] > 0, let buckets = self.latency[slot] else { continue }
             let histogram = UnsafeBufferPointer(start: buckets, count: Self.bucketCount)
             let total = histogram.reduce(0) { $0 + Int($1) }

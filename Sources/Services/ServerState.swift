@@ -79,6 +79,10 @@ public struct ServerFacts: Sendable {
     public var rejectedConnections = 0
     public var totalCommandsProcessed = 0
     public var usedMemoryBytes = 0
+    /// The most `usedMemoryBytes` has been since the start (sampled by the server's timer and by INFO).
+    public var usedMemoryPeakBytes = 0
+    /// The process's resident set (INFO `used_memory_rss`); 0 when /proc cannot be read.
+    public var residentBytes = 0
     public var maxMemoryBytes = 0
     public var maxMemoryPolicy = "noeviction"
     public var keys = 0
