@@ -80,6 +80,44 @@ import Testing
         #expect(Self.lines(clearedMine, prefix: "errorstat_").isEmpty)
     }
 
+    /// `name:value` fields of one INFO section.
+    static func fields(_ reply: [UInt8]) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in String(decoding: reply, as: UTF8.self).split(separator: "\r\n") where !line.hasPrefix("#") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            result[String(line[..<colon])] = String(line[line.index(after: colon)...])
+        }
+        return result
+    }
+
+    @Test func infoMemoryFieldsAreRedisNamesWithTrueValues() throws {
+        let oracle = try RedisOracle()
+        defer { oracle.stop() }
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
+        defer { server.stop() }
+        let ours = try RawRESPConnection(port: server.kvPort)
+        let theirs = try RawRESPConnection(port: oracle.port)
+        _ = try ours.call("CONFIG", "SET", "maxmemory", "3mb")
+        _ = try ours.call("SET", "k", String(repeating: "v", count: 100_000))
+        let mine = Self.fields(try ours.call("INFO", "memory"))
+        let redis = Self.fields(try theirs.call("INFO", "memory"))
+        // Every field is one Redis has (this server leaves out the allocator's own figures).
+        for name in mine.keys { #expect(redis[name] != nil, "\(name) is not in redis-server's INFO memory") }
+        let used = try #require(Int(mine["used_memory"] ?? ""))
+        let rss = try #require(Int(mine["used_memory_rss"] ?? ""))
+        let peak = try #require(Int(mine["used_memory_peak"] ?? ""))
+        #expect(used > 100_000 && peak >= used)
+        // The resident set is the process's own (this test process holds far more than the value).
+        #expect(rss > used)
+        #expect(Int(mine["mem_fragmentation_bytes"] ?? "") == rss - used)
+        let ratio = try #require(Double(mine["mem_fragmentation_ratio"] ?? ""))
+        #expect(abs(ratio - Double(rss) / Double(used)) < 0.006)
+        #expect(mine["maxmemory"] == "3145728" && mine["maxmemory_human"] == "3.00M")
+        #expect(mine["used_memory_rss_human"]?.hasSuffix("M") == true || mine["used_memory_rss_human"]?.hasSuffix("G") == true)
+    }
+
     @Test func noMultiCommandsAndImmutableConfigAsRedis() throws {
         let oracle = try RedisOracle()
         defer { oracle.stop() }
