@@ -4,6 +4,7 @@
 // its end comes back through the loop's inbox. Group commit (Persistence.swift) starts it between
 // syncs and holds SAVE's replies until it ends.
 
+import CLinux
 import Dispatch
 import Logging
 import Reactor
@@ -127,5 +128,15 @@ final class CompactionSchedule {
             self.logger.info("compaction finished", metadata: ["keys": "\(done.job.keyCount)"])
         }
         finished?(done.result)
+        Self.returnFreedMemory()
+    }
+
+    /// The compaction rebuilt the state on its own thread, in a malloc arena of its own, and freed it
+    /// as it finished; glibc keeps those pages resident (a heap shrinks only from its top), so a second
+    /// copy of the data would stay in RSS for good. malloc_trim(3) gives them back. It runs on a thread
+    /// started from here, at the loop's priority (the compaction's idle-priority thread could be
+    /// preempted while holding the loop's arena lock), and locks each arena only while it trims it.
+    private static func returnFreedMemory() {
+        _ = YieldingThread.detached { _ = malloc_trim(0) }
     }
 }
