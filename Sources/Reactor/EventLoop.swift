@@ -117,6 +117,8 @@ public final class EventLoop {
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
     var nextTimerID: UInt64 = 1
     let timerQueue = DispatchQueue(label: "reactor.timers")
+    /// The loop as a Swift concurrency executor, made on first use (LoopExecutor.swift).
+    var executorStorage: LoopExecutor?
 
     /// Creates a loop with its epoll instance and wake-up eventfd.
     /// - Parameter logger: where the loop reports what it cannot hand to a caller.
@@ -281,7 +283,11 @@ public final class EventLoop {
     /// - Throws: ``IOError`` if epoll_wait fails for a reason other than EINTR.
     public func run() throws(IOError) {
         self.loopThread = pthread_self()
-        defer { self.loopThread = nil }
+        self.handle.runningThread.store(UInt(pthread_self()), ordering: .releasing)
+        defer {
+            self.loopThread = nil
+            self.handle.runningThread.store(0, ordering: .releasing)
+        }
         self.stopRequested = false
         // The slow-iteration report is debug output: without it (and without busy-time metrics)
         // an iteration reads the clock only for the bulk lane's time budget.
@@ -476,6 +482,9 @@ public final class LoopHandle: Sendable {
 
     let wakeFD: Descriptor
     private let mailbox = Mutex<[Task]>([])
+    /// The thread inside ``EventLoop/run()`` (its pthread_t), 0 while none is: what lets any
+    /// thread ask whether it is the loop's (LoopExecutor.swift).
+    let runningThread = Atomic<UInt>(0)
 
     init(wakeFD: Descriptor) { self.wakeFD = wakeFD }
 
