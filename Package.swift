@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .library(name: "Reactor", targets: ["Reactor"]),
         .library(name: "LineFraming", targets: ["LineFraming"]),
+        .library(name: "ReactorHTTP", targets: ["ReactorHTTP"]),
         .library(name: "Services", targets: ["Services"]),
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Server", targets: ["Server"]),
@@ -25,6 +26,8 @@ let package = Package(
         .target(name: "CLinux"),
         .target(name: "Reactor", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "LineFraming"),
+        // HTTP/1.1 request framing and response writing for tools on the Reactor.
+        .target(name: "ReactorHTTP", dependencies: ["Reactor"]),
         // Lua 5.1 and the cjson and bit libraries, from Debian (README: set-up); only Services links them.
         .target(name: "CLua", linkerSettings: [
             .linkedLibrary("lua5.1"), .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop"),
@@ -48,8 +51,11 @@ let package = Package(
             .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
         .executableTarget(name: "line-upper", dependencies: ["Reactor", "LineFraming"], path: "Examples/line-upper"),
+        .executableTarget(name: "http-plaintext", dependencies: ["Reactor", "ReactorHTTP"], path: "Examples/http-plaintext"),
+        .executableTarget(name: "async-echo", dependencies: ["Reactor"], path: "Examples/async-echo"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"]),
         .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
+        .testTarget(name: "ReactorHTTPTests", dependencies: ["ReactorHTTP", "Reactor"]),
         .testTarget(name: "ServicesTests", dependencies: ["Services", "Store"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         // Test support: what every test target shares (failures, shared values, polling, temporary

@@ -19,6 +19,7 @@ let targets: [(name: String, dependencies: [Target.Dependency])] = [
     ("FuzzSnapshot", [.product(name: "Store", package: "reactord")]),
     ("FuzzConfigFile", [.product(name: "Server", package: "reactord")]),
     ("FuzzHTTPParser", [.product(name: "Services", package: "reactord")]),
+    ("FuzzHTTPFramer", [.product(name: "ReactorHTTP", package: "reactord")]),
     // More targets go here, one line each (Sources/<Name>/<Name>.swift and Corpus/<Name>/), as
     // Fuzz/README.md "Adding a target" says.
 ]

@@ -1,0 +1,327 @@
+// An HTTP/1.1 request framer for tools built on the Reactor: it turns a connection's bytes into
+// whole requests (head and body), incrementally, whatever the split of the bytes, and rejects what
+// RFC 9112 says a server must reject, with the status to answer. It is not a web framework: no
+// routing, no URL decoding, no content codings. Everything it buffers is bounded by HTTPLimits
+// (the head by its two limits, a body by maxBodyBytes), so a peer cannot make it grow without end.
+//
+// What it follows (RFC 9112 sections):
+// - 2.2: empty lines before a request line are skipped; a bare LF ends a line as CRLF does.
+// - 3: request-line = method SP request-target SP HTTP-version; anything else is 400. A request
+//   line over the limit is 414, a version of another major number 505 (3.1, RFC 9110 15.6.6).
+// - 5: a header line is `name: value` with no whitespace before the colon (400 otherwise);
+//   obsolete line folding is 400 (5.2). A head over its limits is 431 (RFC 6585).
+// - 6.1: Transfer-Encoding in an HTTP/1.0 request, or whose last coding is not chunked, is 400;
+//   a coding besides chunked is 501. With Content-Length too it is 400 (6.3 lets a server reject).
+// - 6.3: a Content-Length that is not a number, or a list of differing numbers, is 400. A body
+//   over the limit is 413 (RFC 9110 15.5.14). No length and no chunked coding: no body.
+// - 7.1: chunked bodies with extensions (ignored) and trailers (read, bounded, and dropped).
+// - 3.2: an HTTP/1.1 request must carry exactly one Host header (400 otherwise).
+// - 9.3: HTTP/1.1 is persistent unless `Connection: close`; HTTP/1.0 only with `keep-alive`.
+//
+// After an error the framer stays failed (it throws the same error again): the caller answers
+// with the error's status and closes, since the bytes that follow cannot be framed reliably.
+
+import Reactor
+
+/// Limits on what one request may make the framer buffer.
+public struct HTTPLimits: Sendable {
+    /// Longest request line (414 past it).
+    public var maxRequestLineBytes = 8 * 1024
+    /// Longest header section, line ends included (431 past it); also bounds a chunked body's trailers.
+    public var maxHeaderBytes = 16 * 1024
+    /// Most header lines (431 past it).
+    public var maxHeaderCount = 100
+    /// Largest body, Content-Length or chunked (413 past it).
+    public var maxBodyBytes = 1024 * 1024
+    /// Longest chunk-size line, extensions included (400 past it).
+    public var maxChunkLineBytes = 1024
+
+    public init() {}
+}
+
+/// A request the framer rejected, with the status RFC 9112 says to answer it with.
+public struct HTTPRequestError: Error, Equatable, Sendable {
+    /// 400, 413, 414, 431, 501 or 505.
+    public let status: Int
+    /// What was wrong, for logs (not for the response body: it may echo the peer's bytes).
+    public let reason: String
+
+    public init(status: Int, reason: String) {
+        self.status = status
+        self.reason = reason
+    }
+
+    static func bad(_ reason: String) -> HTTPRequestError { HTTPRequestError(status: 400, reason: reason) }
+}
+
+/// An HTTP version (`HTTP/1.1` is major 1, minor 1).
+public struct HTTPVersion: Equatable, Hashable, Sendable {
+    public let major: Int
+    public let minor: Int
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+    public static let http1_0 = HTTPVersion(major: 1, minor: 0)
+    public static let http1_1 = HTTPVersion(major: 1, minor: 1)
+}
+
+/// One request: its head and its whole body.
+public struct HTTPRequest: Sendable {
+    /// The method, as sent (methods are case-sensitive).
+    public let method: String
+    /// The request target, as sent (no decoding).
+    public let target: String
+    public let version: HTTPVersion
+    /// The header lines in order: names as sent, values without surrounding whitespace.
+    public let headers: [(name: String, value: String)]
+    /// The body (empty when there is none).
+    public let body: [UInt8]
+    /// Whether the connection stays open after the response (RFC 9112 9.3).
+    public let keepAlive: Bool
+
+    /// The first value of the header `name` (compared case-insensitively).
+    public func header(_ name: String) -> String? {
+        self.headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
+    }
+}
+
+/// Cuts bytes into ``HTTPRequest``s (see the file header). Usable on its own or as the framer of
+/// an async server (`EventLoop.serve(at:framing:handler:)`).
+public struct HTTPRequestFramer: InboundFramer {
+    public typealias Message = HTTPRequest
+
+    public let limits: HTTPLimits
+
+    private enum Phase {
+        case head
+        case body(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers
+    }
+
+    private var phase = Phase.head
+    private var failure: HTTPRequestError?
+    /// The head being read (request line and header lines, line ends included).
+    private var head: [UInt8] = []
+    /// Where the line being read starts in `head` (or in `line`, for chunk lines and trailers).
+    private var lineStart = 0
+    /// Whether the request line has been read completely, and its length with its line end.
+    private var sawRequestLine = false
+    private var requestLineBytes = 0
+    private var headerLines = 0
+    /// A chunk-size line, or the trailers read so far.
+    private var line: [UInt8] = []
+    private var trailerBytes = 0
+    private var pending: PendingRequest?
+    private var body: [UInt8] = []
+
+    private struct PendingRequest {
+        let method: String
+        let target: String
+        let version: HTTPVersion
+        let headers: [(name: String, value: String)]
+        let keepAlive: Bool
+    }
+
+    public init(limits: HTTPLimits = HTTPLimits()) {
+        self.limits = limits
+    }
+
+    /// Bytes held for the request being read (head, chunk line or trailers, body). Never more
+    /// than the limits allow: request line + header section, or chunk line + body, or trailers + body.
+    public var bufferedByteCount: Int { self.head.count + self.line.count + self.body.count }
+
+    /// Frames `bytes`, handing each complete request to `emit` in order.
+    /// - Throws: ``HTTPRequestError`` when a request is malformed or over a limit; every later
+    ///   call throws it again.
+    public mutating func frame(_ bytes: UnsafeRawBufferPointer, emit: (HTTPRequest) -> Void) throws(HTTPRequestError) {
+        if let failure = self.failure { throw failure }
+        do {
+            try self.consume(bytes, emit: emit)
+        } catch {
+            self.failure = error
+            self.head = []
+            self.line = []
+            self.body = []
+            throw error
+        }
+    }
+
+    private mutating func consume(_ bytes: UnsafeRawBufferPointer, emit: (HTTPRequest) -> Void) throws(HTTPRequestError) {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            switch self.phase {
+            case .head:
+                // Skip empty lines before a request line (RFC 9112 2.2).
+                if self.head.isEmpty && (bytes[i] == 0x0D || bytes[i] == 0x0A) {
+                    i += 1
+                    continue
+                }
+                let end = bytes[i...].firstIndex(of: 0x0A)
+                let stop = end.map { $0 + 1 } ?? n
+                // The request line may take its limit plus CRLF; the header section its own.
+                let limit = self.sawRequestLine
+                    ? self.requestLineBytes + self.limits.maxHeaderBytes : self.limits.maxRequestLineBytes + 2
+                guard self.head.count + (stop - i) <= limit else {
+                    throw self.sawRequestLine
+                        ? HTTPRequestError(status: 431, reason: "header section too large")
+                        : HTTPRequestError(status: 414, reason: "request line too long")
+                }
+                self.head.append(contentsOf: bytes[i..<stop])
+                i = stop
+                guard end != nil else { continue }
+                try self.lineEnded(emit: emit)
+            case .body(let remaining):
+                let take = min(remaining, n - i)
+                self.body.append(contentsOf: bytes[i..<(i + take)])
+                i += take
+                if take == remaining { self.complete(emit: emit) } else { self.phase = .body(remaining: remaining - take) }
+            case .chunkSize, .trailers:
+                let end = bytes[i...].firstIndex(of: 0x0A)
+                let stop = end.map { $0 + 1 } ?? n
+                self.line.append(contentsOf: bytes[i..<stop])
+                i = stop
+                if case .chunkSize = self.phase, self.line.count > self.limits.maxChunkLineBytes {
+                    throw .bad("chunk-size line too long")
+                }
+                if case .trailers = self.phase, self.trailerBytes + self.line.count > self.limits.maxHeaderBytes {
+                    throw HTTPRequestError(status: 431, reason: "trailer section too large")
+                }
+                guard end != nil else { continue }
+                if case .chunkSize = self.phase { try self.chunkSizeLineEnded() } else { self.trailerLineEnded(emit: emit) }
+            case .chunkData(let remaining):
+                let take = min(remaining, n - i)
+                self.body.append(contentsOf: bytes[i..<(i + take)])
+                i += take
+                self.phase = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
+            case .chunkDataEnd:
+                // CRLF (or LF) after the chunk's data.
+                let byte = bytes[i]
+                i += 1
+                if byte == 0x0D && self.line.isEmpty {
+                    self.line.append(byte)
+                } else if byte == 0x0A {
+                    self.line.removeAll(keepingCapacity: true)
+                    self.phase = .chunkSize
+                } else {
+                    throw .bad("chunk data not followed by CRLF")
+                }
+            }
+        }
+    }
+
+    /// A line of the head ended (the last byte of `head` is LF).
+    private mutating func lineEnded(emit: (HTTPRequest) -> Void) throws(HTTPRequestError) {
+        var lineEnd = self.head.count - 1
+        if lineEnd > self.lineStart && self.head[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+        if !self.sawRequestLine {
+            self.sawRequestLine = true
+            self.requestLineBytes = self.head.count
+        } else if lineEnd == self.lineStart {
+            try self.headEnded(emit: emit)
+            return
+        } else {
+            self.headerLines += 1
+            guard self.headerLines <= self.limits.maxHeaderCount else {
+                throw HTTPRequestError(status: 431, reason: "too many header lines")
+            }
+        }
+        self.lineStart = self.head.count
+    }
+
+    /// The empty line after the headers: parse the head and decide on the body.
+    private mutating func headEnded(emit: (HTTPRequest) -> Void) throws(HTTPRequestError) {
+        let parsed = try HTTPHeadParser.parse(self.head)
+        self.head.removeAll(keepingCapacity: self.head.count <= 4096)
+        self.lineStart = 0
+        self.sawRequestLine = false
+        self.headerLines = 0
+        self.pending = PendingRequest(
+            method: parsed.method, target: parsed.target, version: parsed.version, headers: parsed.headers,
+            keepAlive: parsed.keepAlive)
+        switch parsed.framing {
+        case .none:
+            self.complete(emit: emit)
+        case .length(let length):
+            guard length <= self.limits.maxBodyBytes else { throw HTTPRequestError(status: 413, reason: "body too large") }
+            if length == 0 {
+                self.complete(emit: emit)
+            } else {
+                self.body.reserveCapacity(length)
+                self.phase = .body(remaining: length)
+            }
+        case .chunked:
+            self.line.removeAll(keepingCapacity: true)
+            self.phase = .chunkSize
+        }
+    }
+
+    private mutating func chunkSizeLineEnded() throws(HTTPRequestError) {
+        // chunk-size [ chunk-ext ] CRLF; the extensions are ignored (RFC 9112 7.1.1).
+        var size = 0
+        var digits = 0
+        for byte in self.line {
+            guard let value = hexValue(byte) else { break }
+            guard size <= (Int.max - 15) / 16 else { throw .bad("chunk size overflows") }
+            size = size * 16 + value
+            digits += 1
+        }
+        guard digits > 0 else { throw .bad("chunk size is not hexadecimal") }
+        let rest = self.line[digits...]
+        guard let first = rest.first, first == 0x3B || first == 0x0D || first == 0x0A || first == 0x20 || first == 0x09 else {
+            throw .bad("chunk size is not hexadecimal")
+        }
+        guard size <= self.limits.maxBodyBytes - self.body.count else {
+            throw HTTPRequestError(status: 413, reason: "body too large")
+        }
+        self.line.removeAll(keepingCapacity: true)
+        if size == 0 {
+            self.trailerBytes = 0
+            self.phase = .trailers
+        } else {
+            self.phase = .chunkData(remaining: size)
+        }
+    }
+
+    /// A trailer line ended: the empty one completes the request; the others are dropped.
+    private mutating func trailerLineEnded(emit: (HTTPRequest) -> Void) {
+        let empty = self.line.count == 1 || (self.line.count == 2 && self.line[0] == 0x0D)
+        self.trailerBytes += self.line.count
+        self.line.removeAll(keepingCapacity: true)
+        if empty { self.complete(emit: emit) }
+    }
+
+    private mutating func complete(emit: (HTTPRequest) -> Void) {
+        let pending = self.pending!
+        self.pending = nil
+        let body = self.body
+        self.body = []
+        self.phase = .head
+        emit(HTTPRequest(method: pending.method, target: pending.target, version: pending.version,
+                         headers: pending.headers, body: body, keepAlive: pending.keepAlive))
+    }
+}
+
+@inline(__always)
+func hexValue(_ byte: UInt8) -> Int? {
+    switch byte {
+    case 0x30...0x39: return Int(byte - 0x30)
+    case 0x41...0x46: return Int(byte - 0x41 + 10)
+    case 0x61...0x66: return Int(byte - 0x61 + 10)
+    default: return nil
+    }
+}
+
+/// ASCII case-insensitive comparison (header names and tokens are ASCII).
+func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
+    let a = a.utf8, b = b.utf8
+    guard a.count == b.count else { return false }
+    return zip(a, b).allSatisfy { lowerASCII($0) == lowerASCII($1) }
+}
+
+@inline(__always)
+func lowerASCII(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5A ? byte | 0x20 : byte }
