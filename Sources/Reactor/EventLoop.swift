@@ -112,6 +112,8 @@ public final class EventLoop {
     public var measuresBusyTime = false
     /// What the loop has counted so far: a copy, filled when asked. Loop thread only.
     public var metrics: Metrics { self.measured }
+    /// Iterations completed so far (the count ``metrics`` reports, without copying the rest).
+    var iterationsCompleted: UInt64 { self.measured.iterations }
     private var loopThread: pthread_t?
     var timerCallbacks: [UInt64: TimerEntry] = [:]
     var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]

@@ -6,9 +6,10 @@
 // when the mailbox was empty); a job enqueued on the loop thread itself (a continuation resumed
 // by a delegate callback, a task awaiting another on the loop) joins a local queue with no lock
 // and no system call, run by a before-sleep hook of the current iteration, before the
-// iteration's replies are flushed. Such an enqueue also asks the loop not to sleep in its next
-// wait, so jobs enqueued by those jobs run one iteration later, after the loop has looked at
-// its descriptors again: a task that keeps yielding cannot starve I/O.
+// iteration's replies are flushed. A job enqueued once that hook has run (by a job, or by the
+// flush after the hooks) asks the loop not to sleep in its next wait and runs one iteration
+// later, after the loop has looked at its descriptors again: a task that keeps yielding cannot
+// starve I/O, and a job enqueued while events are dispatched costs no extra wait.
 
 import CLinux
 import Synchronization
@@ -39,6 +40,8 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     private unowned let loop: EventLoop
     private var local: [UnownedJob] = []
     private var spare: [UnownedJob] = []
+    /// The iteration (``EventLoop/iterationsCompleted``) whose before-sleep hook last ran.
+    private var drainedIteration: UInt64 = .max
 
     fileprivate init(loop: EventLoop) {
         self.loop = loop
@@ -53,7 +56,8 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
         let job = UnownedJob(job)
         if self.handle.isOnLoopThread {
             self.local.append(job)
-            self.loop.wakeNoLaterThan(0)
+            // Before this iteration's hook the job runs in it; after, the next wait must not sleep.
+            if self.drainedIteration == self.loop.iterationsCompleted { self.loop.wakeNoLaterThan(0) }
         } else {
             self.handle.execute { [self] _ in self.run(job) }
         }
@@ -78,6 +82,7 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     /// The before-sleep hook: runs the jobs enqueued on the loop thread so far (not those they
     /// enqueue in turn: see the file header).
     fileprivate func runLocalJobs() {
+        self.drainedIteration = self.loop.iterationsCompleted
         guard !self.local.isEmpty else { return }
         swap(&self.local, &self.spare)
         for job in self.spare { self.run(job) }
