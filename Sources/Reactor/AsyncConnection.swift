@@ -331,7 +331,7 @@ extension EventLoop {
         at address: SocketAddress, framing: @escaping () -> Framer, highWatermark: Int = 16, lowWatermark: Int = 4,
         handler: @escaping @Sendable (AsyncConnection<Framer.Message>) async throws -> Void
     ) throws(IOError) -> Listener {
-        let executor = self.executor
+        let executor = self.executor.taskExecutor
         return try Listener(loop: self, address: address) { [unowned self] peer in
             let state = AsyncConnectionState<Framer.Message>(loop: self, highWatermark: highWatermark, lowWatermark: lowWatermark)
             return AsyncConnectionBridge(state: state, framer: framing(), peer: peer) { connection in

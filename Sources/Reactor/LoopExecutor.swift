@@ -17,8 +17,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// An ``EventLoop`` as a `SerialExecutor` and `TaskExecutor`: jobs run on the loop thread, in
-/// the order they were enqueued from any one thread.
+/// An ``EventLoop`` as a `SerialExecutor`: jobs run on the loop thread, in the order they were
+/// enqueued from any one thread. Its ``taskExecutor`` is the same loop as a `TaskExecutor`.
 ///
 /// Give an actor the loop's executor to isolate it to the loop thread:
 ///
@@ -31,15 +31,22 @@ import Glibc
 /// ```
 ///
 /// A delegate callback (on the loop thread, but outside any task) reaches such an actor with
-/// `registry.assumeIsolated { ... }`. A task started with `Task(executorPreference: executor)`
-/// runs its nonisolated code on the loop thread too.
-public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendable {
+/// `registry.assumeIsolated { ... }`. A task started with
+/// `Task(executorPreference: executor.taskExecutor)` runs its nonisolated code on the loop thread too.
+///
+/// Two objects, because a job must be run the way it was enqueued: an actor's job isolated to
+/// this serial executor, a task's job on the task executor (run isolated to the serial executor
+/// instead, its nonisolated code would hop off it and be enqueued a second time).
+public final class LoopExecutor: SerialExecutor, @unchecked Sendable {
     // Sendable by construction: `handle` is Sendable; `loop`, `local` and `spare` are touched
     // only on the loop thread (enqueue checks which thread it is on before using them).
     private let handle: LoopHandle
     private unowned let loop: EventLoop
-    private var local: [UnownedJob] = []
-    private var spare: [UnownedJob] = []
+    private var local: [(UnownedJob, LoopTaskExecutor?)] = []
+    private var spare: [(UnownedJob, LoopTaskExecutor?)] = []
+    /// Weak: the task executor holds this one, and tasks hold it while they prefer it.
+    private let cachedTaskExecutor = Mutex(WeakTaskExecutor())
+    private struct WeakTaskExecutor: @unchecked Sendable { weak var value: LoopTaskExecutor? }
     /// The iteration (``EventLoop/iterationsCompleted``) whose before-sleep hook last ran.
     private var drainedIteration: UInt64 = .max
 
@@ -52,14 +59,28 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
     /// starts and after it returns). Any thread.
     public var isOnLoopThread: Bool { self.handle.isOnLoopThread }
 
+    /// The loop as a `TaskExecutor`, for `Task(executorPreference:)` and
+    /// `withTaskExecutorPreference`. The same object while anything holds it. Any thread.
+    public var taskExecutor: LoopTaskExecutor {
+        self.cachedTaskExecutor.withLock { cache in
+            if let executor = cache.value { return executor }
+            let executor = LoopTaskExecutor(serial: self)
+            cache.value = executor
+            return executor
+        }
+    }
+
     public func enqueue(_ job: consuming ExecutorJob) {
-        let job = UnownedJob(job)
+        self.enqueue(UnownedJob(job), taskExecutor: nil)
+    }
+
+    fileprivate func enqueue(_ job: UnownedJob, taskExecutor: LoopTaskExecutor?) {
         if self.handle.isOnLoopThread {
-            self.local.append(job)
+            self.local.append((job, taskExecutor))
             // Before this iteration's hook the job runs in it; after, the next wait must not sleep.
             if self.drainedIteration == self.loop.iterationsCompleted { self.loop.wakeNoLaterThan(0) }
         } else {
-            self.handle.execute { [self] _ in self.run(job) }
+            self.handle.execute { [self] _ in self.run(job, taskExecutor) }
         }
     }
 
@@ -75,8 +96,12 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
         precondition(self.handle.isOnLoopThread, "not on the event loop's thread")
     }
 
-    private func run(_ job: UnownedJob) {
-        job.runSynchronously(isolatedTo: self.asUnownedSerialExecutor(), taskExecutor: self.asUnownedTaskExecutor())
+    private func run(_ job: UnownedJob, _ taskExecutor: LoopTaskExecutor?) {
+        if let taskExecutor {
+            job.runSynchronously(on: taskExecutor.asUnownedTaskExecutor())
+        } else {
+            job.runSynchronously(on: self.asUnownedSerialExecutor())
+        }
     }
 
     /// The before-sleep hook: runs the jobs enqueued on the loop thread so far (not those they
@@ -85,8 +110,21 @@ public final class LoopExecutor: SerialExecutor, TaskExecutor, @unchecked Sendab
         self.drainedIteration = self.loop.iterationsCompleted
         guard !self.local.isEmpty else { return }
         swap(&self.local, &self.spare)
-        for job in self.spare { self.run(job) }
+        for (job, taskExecutor) in self.spare { self.run(job, taskExecutor) }
         self.spare.removeAll(keepingCapacity: true)
+    }
+}
+
+/// The loop as a `TaskExecutor` (``LoopExecutor/taskExecutor``): a task preferring it runs its
+/// nonisolated code on the loop thread, between the loop's I/O events.
+public final class LoopTaskExecutor: TaskExecutor, @unchecked Sendable {
+    /// The loop's serial executor, which queues and runs the jobs.
+    public let serialExecutor: LoopExecutor
+
+    fileprivate init(serial: LoopExecutor) { self.serialExecutor = serial }
+
+    public func enqueue(_ job: consuming ExecutorJob) {
+        self.serialExecutor.enqueue(UnownedJob(job), taskExecutor: self)
     }
 }
 

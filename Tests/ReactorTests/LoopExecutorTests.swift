@@ -82,7 +82,7 @@ extension ReactorTests {
         @Test func jobsFromOtherThreadsRunInTheirOrder() async throws {
             let loop = try EventLoop()
             let thread = try loop.start()
-            let executor = thread.executor
+            let executor = thread.executor.taskExecutor
             let threads = 4
             let perThread = 500
             let log = Shared<[[Int]]>(Array(repeating: [], count: threads))
@@ -93,7 +93,7 @@ extension ReactorTests {
                     group.addTask {
                         for i in 0..<perThread {
                             Task(executorPreference: executor) {
-                                if !executor.isOnLoopThread { offLoop.with { $0 += 1 } }
+                                if !executor.serialExecutor.isOnLoopThread { offLoop.with { $0 += 1 } }
                                 log.with { $0[t].append(i) }
                             }
                         }
@@ -110,7 +110,7 @@ extension ReactorTests {
             // A task that keeps yielding on the loop: each iteration still polls descriptors, so a
             // timer (posted through the mailbox like any event) fires while it spins.
             let loop = try EventLoop()
-            let executor = loop.executor
+            let executor = loop.executor.taskExecutor
             let spins = Shared(0)
             let stop = Shared(false)
             loop.scheduleTimer(after: .milliseconds(20)) {
