@@ -39,8 +39,54 @@ private func startServer<Framer: InboundFramer>(
     return (try loop.start(), port)
 }
 
+/// An actor on the default executor: a handler that hops to it (preferring the global executor)
+/// reads and writes from other threads, through the loop's mailbox.
+private actor OffLoopEchoer {
+    var offLoop = 0
+    func echo(_ connection: AsyncConnection<[UInt8]>, executor: LoopExecutor) async throws {
+        for try await line in connection.inbound {
+            if !executor.isOnLoopThread { self.offLoop += 1 }
+            try await connection.outbound.write(line + [0x0A])
+        }
+    }
+}
+
 extension ReactorTests {
     @Suite struct AsyncConnectionTests {
+        @Test func aHandlerOffTheLoopThreadKeepsOrderAndBackpressure() throws {
+            let echoer = OffLoopEchoer()
+            let loop = try EventLoop()
+            let executor = loop.executor
+            let listener = try loop.serve(at: SocketAddress(host: "127.0.0.1", port: 0), framing: { Lines(maxLineBytes: 100) },
+                                          highWatermark: 2, lowWatermark: 1) { connection in
+                // A default actor follows the task's executor preference (the loop): drop it.
+                try await withTaskExecutorPreference(globalConcurrentExecutor) {
+                    try await echoer.echo(connection, executor: executor)
+                }
+            }
+            let port = listener.localAddress.port
+            let thread = try loop.start()
+            defer { try? thread.stopAndJoin() }
+            let fd = try connectLoopback(port: port)
+            defer { close(fd) }
+            let request = (0..<2000).map { "off \($0)\n" }.joined()
+            let deadline = ContinuousClock.now + .seconds(20)
+            try writeAll(fd, Array(request.utf8), deadline: deadline)
+            shutdown(fd, CInt(SHUT_WR))
+            let (reply, eof) = readToEOF(fd, deadline: deadline)
+            #expect(eof)
+            #expect(String(decoding: reply, as: UTF8.self) == request)
+            let offLoop = Shared(0)
+            let done = Shared(false)
+            Task {
+                let count = await echoer.offLoop
+                offLoop.with { $0 = count }
+                done.with { $0 = true }
+            }
+            #expect(pollFor { done.current })
+            #expect(offLoop.current == 2000, "the handler ran off the loop thread")
+        }
+
         @Test func pipelinedLinesAreAnsweredInOrder() throws {
             let (thread, port) = try startServer(framing: { Lines(maxLineBytes: 100) }) { connection in
                 var n = 0
