@@ -25,6 +25,7 @@ enum ScoreText {
     /// A score or increment as ZADD reads it (Redis's getDoubleFromObject): the whole argument a
     /// number, no leading space, no overflow or underflow to zero, not NaN.
     static func value(_ bytes: ArraySlice<UInt8>) -> Double? {
+        if let integer = Self.integer(bytes) { return integer }
         guard let first = bytes.first, isspace(Int32(first)) == 0 else { return nil }
         let (value, end, rangeError, _) = Self.strtod(bytes)
         guard end == bytes.count, !value.isNaN else { return nil }
@@ -32,10 +33,31 @@ enum ScoreText {
         return value
     }
 
+    /// A plain decimal integer (an optional `-`, then 1 to 15 digits), or nil for any other text. Such
+    /// a number is exact in a Double, so this is what strtod reads from it (`-0` included), without
+    /// the NUL-terminated copy strtod needs: the common case of ZADD's scores and of range bounds.
+    @inline(__always)
+    static func integer(_ bytes: ArraySlice<UInt8>) -> Double? {
+        var index = bytes.startIndex
+        let negative = index < bytes.endIndex && bytes[index] == UInt8(ascii: "-")
+        if negative { index += 1 }
+        guard (1...15).contains(bytes.endIndex - index) else { return nil }
+        var n: Int64 = 0
+        while index < bytes.endIndex {
+            let digit = bytes[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            n = n * 10 + Int64(digit)
+            index += 1
+        }
+        let value = Double(n)
+        return negative ? -value : value
+    }
+
     /// A range bound as ZRANGEBYSCORE reads it (zslParseRange): `(` makes it exclusive; strtod must stop
     /// at the end of the text; NaN is refused.
     static func bound(_ bytes: ArraySlice<UInt8>) -> (value: Double, exclusive: Bool)? {
         let exclusive = bytes.first == UInt8(ascii: "(")
+        if let integer = Self.integer(exclusive ? bytes.dropFirst() : bytes) { return (integer, exclusive) }
         let (value, end, _, text) = Self.strtod(exclusive ? bytes.dropFirst() : bytes)
         guard text[end] == 0, !value.isNaN else { return nil }
         return (value, exclusive)

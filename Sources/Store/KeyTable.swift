@@ -378,7 +378,15 @@ struct KeyTable {
     static func object(_ slot: UnsafeMutableRawPointer) -> any CollectionValue {
         assert(Slot.isCollection(slot))
         let opaque = slot.load(fromByteOffset: Slot.objectOffset, as: UnsafeMutableRawPointer.self)
-        return Unmanaged<AnyObject>.fromOpaque(opaque).takeUnretainedValue() as! any CollectionValue
+        let object = Unmanaged<AnyObject>.fromOpaque(opaque).takeUnretainedValue()
+        // The built-in types by their class first: `as! any CollectionValue` looks the conformance up
+        // at run time (a search of the runtime's conformance cache), on every typed read and write.
+        let type = ObjectIdentifier(Swift.type(of: object))
+        if type == ObjectIdentifier(SortedSetValue.self) { return unsafeDowncast(object, to: SortedSetValue.self) }
+        if type == ObjectIdentifier(HashValue.self) { return unsafeDowncast(object, to: HashValue.self) }
+        if type == ObjectIdentifier(SetValue.self) { return unsafeDowncast(object, to: SetValue.self) }
+        if type == ObjectIdentifier(ListValue.self) { return unsafeDowncast(object, to: ListValue.self) }
+        return object as! any CollectionValue
     }
 
     /// The type of the value in a slot.

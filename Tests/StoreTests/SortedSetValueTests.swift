@@ -112,6 +112,44 @@ import Testing
         #expect(long.encoding == "skiplist")
     }
 
+    /// A skiplist thousands of members large under random score changes (continuous scores, so some
+    /// moves stay in place between their neighbours and others relink the node), removals that shrink
+    /// its member table and adds that grow it: every rank, score and walk agrees with the model, and
+    /// its byte account returns to an empty list's when every member is gone.
+    @Test(arguments: [5, 6])
+    func aLargeSkiplistAgreesWithAModelThroughMovesAndShrinking(seed: UInt64) {
+        var g = SortedSetTestGenerator(seed: seed)
+        let value = SortedSetValue()
+        for i in 0..<200 { _ = Self.add(value, Array("seed\(i)".utf8), Double(i)) }
+        for i in 0..<200 { _ = Self.remove(value, Array("seed\(i)".utf8)) }
+        #expect(value.encoding == "skiplist" && value.count == 0)
+        let emptyBytes = value.usedBytes
+        var model: Model = [:]
+        for round in 0..<3 {
+            for _ in 0..<6000 {
+                let member = Array("member:\(Int.random(in: 0..<3000, using: &g))".utf8)
+                let score = round == 1 ? Double(Int.random(in: 0..<4, using: &g)) : Double.random(in: -1000...1000, using: &g)
+                if Int.random(in: 0..<4, using: &g) == 0 {
+                    #expect(Self.remove(value, member) == (model.removeValue(forKey: member) != nil))
+                } else {
+                    let changed = model[member] != score
+                    #expect(Self.add(value, member, score) == changed)
+                    if changed { model[member] = score }
+                }
+            }
+            let expected = Self.sorted(model)
+            #expect(Self.elements(value).map(\.0) == expected.map(\.0))
+            for (rank, (member, score)) in expected.enumerated() where rank % 7 == 0 {
+                #expect(member.withUnsafeBytes { value.rank(of: $0) } == rank)
+                #expect(member.withUnsafeBytes { value.score(of: $0) } == score)
+                #expect(value.element(atRank: rank)?.member == member)
+            }
+            Self.check(value, model, &g)
+        }
+        for member in model.keys { #expect(Self.remove(value, member)) }
+        #expect(value.count == 0 && value.usedBytes == emptyBytes)
+    }
+
     /// A large set goes away without recursing through its nodes.
     @Test func aLargeSetIsReleasedIteratively() {
         var value: SortedSetValue? = SortedSetValue()

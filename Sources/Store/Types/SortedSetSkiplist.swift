@@ -1,65 +1,342 @@
 // A large sorted set's structure: a skiplist ordered by (score, member) whose links carry spans (how
 // many elements each link skips), so that rank, the element at a rank and "how many elements come
-// before a bound" are all O(log n), as in Redis's zskiplist; plus a member → score table for ZSCORE and
-// for finding a member's node. Nodes are classes linked forward by strong references; the backward link
-// is unowned (the forward chain keeps every node alive), and the chain is taken apart iteratively when
-// the list goes (a recursive release of a million nodes would overflow the stack).
+// before a bound" are all O(log n), as in Redis's zskiplist; plus a member → node table (open
+// addressing, linear probing, backward-shift deletion) for ZSCORE and for finding a member's node.
+//
+// Each element is ONE malloc'd block (``SkiplistNode``): score, backward link, member length, height,
+// the member's hash, the levels (forward link and span) and then the member's bytes inline. No Swift
+// object, array or dictionary entry per element: an element costs one allocation, and the table's slot
+// is the node's address with a tag of the member's hash in its unused top bits, so a probe dereferences
+// a node only when the tags agree. A score change finds the node through the table once and moves
+// that same node (in place when its neighbours still bracket the new score, as Redis's zslUpdateScore):
+// the table is not touched.
 
 import Glibc
 
-/// One element: its member, score, the link back and one forward link per level.
-final class SkiplistNode {
-    struct Level {
-        var forward: SkiplistNode?
-        /// Elements between this node and `forward` at this level, `forward` counted.
-        var span: Int
-    }
+/// One element's block, by address. Layout: score (8), backward (8), member length (4), height (4),
+/// hash (8), then `height` levels of forward (8) and span (8), then the member's bytes.
+struct SkiplistNode: Equatable {
+    let raw: UnsafeMutableRawPointer
 
-    let member: [UInt8]
-    let score: Double
-    // Loop thread (or the one thread loading a snapshot) only, never accessed re-entrantly: the
-    // dynamic exclusivity checks are left out of the traversals.
-    @exclusivity(unchecked) unowned(unsafe) var backward: SkiplistNode?
-    @exclusivity(unchecked) var levels: [Level]
-
-    init(member: [UInt8], score: Double, height: Int) {
-        self.member = member
-        self.score = score
-        self.levels = Array(repeating: Level(forward: nil, span: 0), count: height)
-    }
-}
-
-/// The ordered structure of a sorted set past its compact limits.
-final class SortedSetSkiplist {
-    static let maxHeight = 32
-    /// The fixed cost of one element besides its member's bytes and its levels: the node object, its
-    /// level array's header, the member array's header, the table's share.
-    static let nodeBytes = 48 + 32 + 32
+    private static let backwardOffset = 8
+    private static let lengthOffset = 16
+    private static let heightOffset = 20
+    private static let hashOffset = 24
+    private static let levelsOffset = 32
     static let levelBytes = 16
 
-    let head = SkiplistNode(member: [], score: 0, height: SortedSetSkiplist.maxHeight)
-    unowned(unsafe) var tail: SkiplistNode?
-    private var height = 1
-    private(set) var count = 0
-    private(set) var scores: [[UInt8]: Double] = [:]
-    /// Node, level and member bytes of every element (``usedBytes`` adds the table).
-    private var elementBytes = 0
-    /// Node heights need no secure randomness: a SplitMix64 sequence seeded once per list.
-    private var randomState = UInt64.random(in: 1...UInt64.max)
+    /// The bytes a node of `height` levels with a `length`-byte member takes from malloc.
+    @inline(__always)
+    static func size(height: Int, length: Int) -> Int { Self.levelsOffset + height * Self.levelBytes + length }
 
-    init() {}
+    static func allocate(_ member: UnsafeRawBufferPointer, score: Double, height: Int, hash: UInt64) -> SkiplistNode {
+        let size = Self.size(height: height, length: member.count)
+        guard let raw = malloc(size) else { fatalError("malloc of \(size) bytes failed: out of memory") }
+        // The table keeps a tag in the address's top 16 bits: user-space addresses leave them clear.
+        precondition(UInt(bitPattern: raw) >> 48 == 0, "sorted set: a node's address uses its top 16 bits")
+        let node = SkiplistNode(raw: raw)
+        raw.storeBytes(of: score, as: Double.self)
+        raw.storeBytes(of: 0, toByteOffset: Self.backwardOffset, as: UInt.self)
+        raw.storeBytes(of: UInt32(member.count), toByteOffset: Self.lengthOffset, as: UInt32.self)
+        raw.storeBytes(of: UInt32(height), toByteOffset: Self.heightOffset, as: UInt32.self)
+        raw.storeBytes(of: hash, toByteOffset: Self.hashOffset, as: UInt64.self)
+        (raw + Self.levelsOffset).initializeMemory(as: UInt8.self, repeating: 0, count: height * Self.levelBytes)
+        if member.count > 0 {
+            (raw + Self.levelsOffset + height * Self.levelBytes).copyMemory(from: member.baseAddress!, byteCount: member.count)
+        }
+        return node
+    }
 
-    deinit {
-        // Unlink node by node: each node's release then drops no further node.
-        var next = self.head.levels[0].forward
-        self.head.levels = []
-        while let node = next {
-            next = node.levels[0].forward
-            node.levels = []
+    var score: Double {
+        @inline(__always) get { self.raw.load(as: Double.self) }
+        @inline(__always) nonmutating set { self.raw.storeBytes(of: newValue, as: Double.self) }
+    }
+
+    var backward: SkiplistNode? {
+        @inline(__always) get {
+            self.raw.load(fromByteOffset: Self.backwardOffset, as: UnsafeMutableRawPointer?.self).map(SkiplistNode.init)
+        }
+        @inline(__always) nonmutating set {
+            self.raw.storeBytes(of: newValue?.raw, toByteOffset: Self.backwardOffset, as: UnsafeMutableRawPointer?.self)
         }
     }
 
-    var usedBytes: Int { 128 + self.elementBytes + self.scores.capacity * 24 }
+    var height: Int {
+        @inline(__always) get { Int(self.raw.load(fromByteOffset: Self.heightOffset, as: UInt32.self)) }
+    }
+
+    var hash: UInt64 {
+        @inline(__always) get { self.raw.load(fromByteOffset: Self.hashOffset, as: UInt64.self) }
+    }
+
+    /// The member's bytes, valid while the node is.
+    var member: UnsafeRawBufferPointer {
+        @inline(__always) get {
+            let length = Int(self.raw.load(fromByteOffset: Self.lengthOffset, as: UInt32.self))
+            return UnsafeRawBufferPointer(start: self.raw + Self.levelsOffset + self.height * Self.levelBytes, count: length)
+        }
+    }
+
+    /// The malloc'd bytes of this node.
+    var size: Int { Self.size(height: self.height, length: self.member.count) }
+
+    @inline(__always)
+    func forward(_ level: Int) -> SkiplistNode? {
+        self.raw.load(fromByteOffset: Self.levelsOffset + level * Self.levelBytes, as: UnsafeMutableRawPointer?.self)
+            .map(SkiplistNode.init)
+    }
+
+    @inline(__always)
+    func setForward(_ level: Int, _ node: SkiplistNode?) {
+        self.raw.storeBytes(of: node?.raw, toByteOffset: Self.levelsOffset + level * Self.levelBytes,
+                            as: UnsafeMutableRawPointer?.self)
+    }
+
+    /// Elements between this node and `forward(level)`, that one counted.
+    @inline(__always)
+    func span(_ level: Int) -> Int {
+        self.raw.load(fromByteOffset: Self.levelsOffset + level * Self.levelBytes + 8, as: Int.self)
+    }
+
+    @inline(__always)
+    func setSpan(_ level: Int, _ span: Int) {
+        self.raw.storeBytes(of: span, toByteOffset: Self.levelsOffset + level * Self.levelBytes + 8, as: Int.self)
+    }
+}
+
+/// The ordered structure of a sorted set past its compact limits. Loop thread (or whichever thread
+/// owns the keyspace).
+final class SortedSetSkiplist {
+    static let maxHeight = 32
+    /// What the object itself accounts for (its header, fields and head node).
+    private static let objectBytes = 96 + SkiplistNode.size(height: SortedSetSkiplist.maxHeight, length: 0)
+    private static let minimumCapacity = 8
+    private static let pointerMask: UInt64 = (1 << 48) - 1
+
+    let head: SkiplistNode
+    private(set) var tail: SkiplistNode?
+    private var height = 1
+    private(set) var count = 0
+    /// Member → node: 0 empty, else the node's address with the member hash's top 16 bits above it.
+    private var slots: UnsafeMutablePointer<UInt64>
+    private var capacity = SortedSetSkiplist.minimumCapacity
+    /// malloc'd bytes of every element's node.
+    private var nodeBytes = 0
+    /// Node heights need no secure randomness: a SplitMix64 sequence seeded once per list.
+    private var randomState = UInt64.random(in: 1...UInt64.max)
+
+    /// An empty list whose table is presized for `expected` members.
+    init(expected: Int = 0) {
+        self.head = SkiplistNode.allocate(UnsafeRawBufferPointer(start: nil, count: 0), score: 0, height: Self.maxHeight,
+                                          hash: 0)
+        while expected * 4 > self.capacity * 3 { self.capacity <<= 1 }
+        self.slots = .allocate(capacity: self.capacity)
+        self.slots.initialize(repeating: 0, count: self.capacity)
+    }
+
+    deinit {
+        var next = self.head.forward(0)
+        while let node = next {
+            next = node.forward(0)
+            free(node.raw)
+        }
+        free(self.head.raw)
+        self.slots.deallocate()
+    }
+
+    var usedBytes: Int { Self.objectBytes + self.nodeBytes + self.capacity * 8 }
+
+    /// The lowest element, or nil when empty.
+    var first: SkiplistNode? { self.head.forward(0) }
+
+    // MARK: - The member table
+
+    @inline(__always)
+    private static func hash(_ member: UnsafeRawBufferPointer) -> UInt64 {
+        SipHash13.processKey.hash(member.baseAddress, count: member.count)
+    }
+
+    @inline(__always)
+    private static func slot(_ node: SkiplistNode) -> UInt64 {
+        UInt64(UInt(bitPattern: node.raw)) | (node.hash >> 48) << 48
+    }
+
+    @inline(__always)
+    private static func node(inSlot slot: UInt64) -> SkiplistNode {
+        SkiplistNode(raw: UnsafeMutableRawPointer(bitPattern: UInt(slot & Self.pointerMask))!)
+    }
+
+    /// The slot index holding `member`, or nil.
+    private func find(_ member: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+        let mask = self.capacity - 1
+        let tag = hash >> 48
+        var index = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let slot = self.slots[index]
+            if slot == 0 { return nil }
+            if slot >> 48 == tag {
+                let candidate = Self.node(inSlot: slot).member
+                if candidate.count == member.count
+                    && (member.count == 0 || memcmp(candidate.baseAddress!, member.baseAddress!, member.count) == 0)
+                {
+                    return index
+                }
+            }
+            index = (index + 1) & mask
+        }
+    }
+
+    private func tableInsert(_ node: SkiplistNode) {
+        if (self.count + 1) * 4 > self.capacity * 3 { self.rehash(to: self.capacity * 2) }
+        let mask = self.capacity - 1
+        var index = Int(truncatingIfNeeded: node.hash) & mask
+        while self.slots[index] != 0 { index = (index + 1) & mask }
+        self.slots[index] = Self.slot(node)
+    }
+
+    /// Empties slot `index` and moves later nodes of its run back so that no probe stops short.
+    private func tableRemove(at index: Int) {
+        let mask = self.capacity - 1
+        var hole = index
+        var next = (index + 1) & mask
+        while self.slots[next] != 0 {
+            let home = Int(truncatingIfNeeded: Self.node(inSlot: self.slots[next]).hash) & mask
+            // The node may fill the hole if its home is not in (hole, next] (cyclically).
+            if (next - home) & mask >= (next - hole) & mask {
+                self.slots[hole] = self.slots[next]
+                hole = next
+            }
+            next = (next + 1) & mask
+        }
+        self.slots[hole] = 0
+    }
+
+    private func rehash(to capacity: Int) {
+        let old = self.slots
+        let oldCapacity = self.capacity
+        self.slots = .allocate(capacity: capacity)
+        self.slots.initialize(repeating: 0, count: capacity)
+        self.capacity = capacity
+        let mask = capacity - 1
+        for i in 0..<oldCapacity where old[i] != 0 {
+            var index = Int(truncatingIfNeeded: Self.node(inSlot: old[i]).hash) & mask
+            while self.slots[index] != 0 { index = (index + 1) & mask }
+            self.slots[index] = old[i]
+        }
+        old.deallocate()
+    }
+
+    // MARK: - Reads
+
+    /// The member's node, or nil.
+    func node(for member: UnsafeRawBufferPointer) -> SkiplistNode? {
+        self.find(member, hash: Self.hash(member)).map { Self.node(inSlot: self.slots[$0]) }
+    }
+
+    /// Whether `node` orders before (`score`, `member`).
+    @inline(__always)
+    static func precedes(_ node: SkiplistNode, _ score: Double, _ member: UnsafeRawBufferPointer) -> Bool {
+        let s = node.score
+        if s != score { return s < score }
+        return SortedSetValue.compare(node.member, member) < 0
+    }
+
+    /// How many elements come first in order while `before` holds (`before` must hold for a prefix
+    /// of the order and not after it).
+    func count(while before: (SkiplistNode) -> Bool) -> Int {
+        var x = self.head
+        var rank = 0
+        for i in stride(from: self.height - 1, through: 0, by: -1) {
+            while let next = x.forward(i), before(next) {
+                rank += x.span(i)
+                x = next
+            }
+        }
+        return rank
+    }
+
+    /// The element at 0-based `rank` (ascending), or nil past the end.
+    func node(atRank rank: Int) -> SkiplistNode? {
+        guard rank >= 0 && rank < self.count else { return nil }
+        var x = self.head
+        var traversed = 0
+        for i in stride(from: self.height - 1, through: 0, by: -1) {
+            while let next = x.forward(i), traversed + x.span(i) <= rank + 1 {
+                traversed += x.span(i)
+                x = next
+            }
+            if traversed == rank + 1 { return x }
+        }
+        return nil
+    }
+
+    // MARK: - Changes
+
+    /// What ``set(_:score:)`` did.
+    enum Change: Equatable {
+        /// The member already had that score.
+        case unchanged
+        case added
+        /// The member's score was `old`.
+        case moved(old: Double)
+    }
+
+    /// Sets `member`'s score, adding it when absent.
+    func set(_ member: UnsafeRawBufferPointer, score: Double) -> Change {
+        let hash = Self.hash(member)
+        if let index = self.find(member, hash: hash) {
+            let node = Self.node(inSlot: self.slots[index])
+            let old = node.score
+            guard old != score else { return .unchanged }
+            self.move(node, to: score)
+            return .moved(old: old)
+        }
+        self.insert(member, score: score, hash: hash)
+        return .added
+    }
+
+    /// Inserts a member known to be absent.
+    func insert(_ member: UnsafeRawBufferPointer, score: Double) {
+        self.insert(member, score: score, hash: Self.hash(member))
+    }
+
+    private func insert(_ member: UnsafeRawBufferPointer, score: Double, hash: UInt64) {
+        let node = SkiplistNode.allocate(member, score: score, height: self.randomHeight(), hash: hash)
+        self.link(node)
+        self.tableInsert(node)
+        self.nodeBytes += node.size
+    }
+
+    /// Removes `member`. - Returns: the score it had, or nil when it was absent.
+    func remove(_ member: UnsafeRawBufferPointer) -> Double? {
+        guard let index = self.find(member, hash: Self.hash(member)) else { return nil }
+        let node = Self.node(inSlot: self.slots[index])
+        let old = node.score
+        self.tableRemove(at: index)
+        self.unlink(node)
+        self.nodeBytes -= node.size
+        free(node.raw)
+        if self.capacity > Self.minimumCapacity && self.count * 8 < self.capacity {
+            var capacity = Self.minimumCapacity
+            while self.count * 2 > capacity { capacity <<= 1 }
+            self.rehash(to: capacity)
+        }
+        return old
+    }
+
+    /// Gives `node` the score `score`: in place when its neighbours still bracket it, else unlinked and
+    /// linked again where it now belongs (the same block, so the table still points at it).
+    private func move(_ node: SkiplistNode, to score: Double) {
+        let previous = node.backward
+        let next = node.forward(0)
+        if (previous == nil || previous!.score < score) && (next == nil || next!.score > score) {
+            node.score = score
+            return
+        }
+        self.unlink(node)
+        node.score = score
+        self.link(node)
+    }
 
     private func randomHeight() -> Int {
         self.randomState &+= 0x9E37_79B9_7F4A_7C15
@@ -76,122 +353,72 @@ final class SortedSetSkiplist {
         return height
     }
 
-    /// Whether (score, member) of `node` orders before (`score`, `member`).
-    @inline(__always)
-    static func precedes(_ node: SkiplistNode, _ score: Double, _ member: UnsafeRawBufferPointer) -> Bool {
-        if node.score != score { return node.score < score }
-        return node.member.withUnsafeBytes { SortedSetValue.compare($0, member) } < 0
-    }
-
-    /// Inserts a member known to be absent.
-    func insert(_ member: [UInt8], score: Double) {
-        withUnsafeTemporaryAllocation(of: Unmanaged<SkiplistNode>.self, capacity: Self.maxHeight) { update in
+    /// Links `node` (not in the list) where its score and member place it.
+    private func link(_ node: SkiplistNode) {
+        withUnsafeTemporaryAllocation(of: SkiplistNode.self, capacity: Self.maxHeight) { update in
             withUnsafeTemporaryAllocation(of: Int.self, capacity: Self.maxHeight) { rank in
-                self.insert(member, score: score, update: update, rank: rank)
+                self.link(node, update: update.baseAddress!, rank: rank.baseAddress!)
             }
         }
     }
 
-    private func insert(_ member: [UInt8], score: Double, update: UnsafeMutableBufferPointer<Unmanaged<SkiplistNode>>,
-                        rank: UnsafeMutableBufferPointer<Int>) {
+    private func link(_ node: SkiplistNode, update: UnsafeMutablePointer<SkiplistNode>, rank: UnsafeMutablePointer<Int>) {
+        let score = node.score
+        let member = node.member
         var x = self.head
-        member.withUnsafeBytes { bytes in
-            for i in stride(from: self.height - 1, through: 0, by: -1) {
-                rank[i] = i == self.height - 1 ? 0 : rank[i + 1]
-                while let next = x.levels[i].forward, Self.precedes(next, score, bytes) {
-                    rank[i] += x.levels[i].span
-                    x = next
-                }
-                update[i] = Unmanaged.passUnretained(x)
+        for i in stride(from: self.height - 1, through: 0, by: -1) {
+            rank[i] = i == self.height - 1 ? 0 : rank[i + 1]
+            while let next = x.forward(i), Self.precedes(next, score, member) {
+                rank[i] += x.span(i)
+                x = next
             }
+            (update + i).initialize(to: x)
         }
-        let level = self.randomHeight()
+        let level = node.height
         if level > self.height {
             for i in self.height..<level {
                 rank[i] = 0
-                update[i] = Unmanaged.passUnretained(self.head)
-                self.head.levels[i].span = self.count
+                (update + i).initialize(to: self.head)
+                self.head.setSpan(i, self.count)
             }
             self.height = level
         }
-        let node = SkiplistNode(member: member, score: score, height: level)
         for i in 0..<level {
-            let before = update[i].takeUnretainedValue()
-            node.levels[i].forward = before.levels[i].forward
-            before.levels[i].forward = node
-            node.levels[i].span = before.levels[i].span - (rank[0] - rank[i])
-            before.levels[i].span = rank[0] - rank[i] + 1
+            let before = update[i]
+            node.setForward(i, before.forward(i))
+            before.setForward(i, node)
+            node.setSpan(i, before.span(i) - (rank[0] - rank[i]))
+            before.setSpan(i, rank[0] - rank[i] + 1)
         }
-        for i in level..<self.height { update[i].takeUnretainedValue().levels[i].span += 1 }
-        let first = update[0].takeUnretainedValue()
-        node.backward = first === self.head ? nil : first
-        if let next = node.levels[0].forward { next.backward = node } else { self.tail = node }
+        for i in level..<self.height { update[i].setSpan(i, update[i].span(i) + 1) }
+        let first = update[0]
+        node.backward = first == self.head ? nil : first
+        if let next = node.forward(0) { next.backward = node } else { self.tail = node }
         self.count += 1
-        self.scores[member] = score
-        self.elementBytes += Self.nodeBytes + level * Self.levelBytes + member.count
     }
 
-    /// Removes the element (`member`, `score`), which must be present.
-    func remove(_ member: [UInt8], score: Double) {
-        withUnsafeTemporaryAllocation(of: Unmanaged<SkiplistNode>.self, capacity: Self.maxHeight) { update in
-            self.remove(member, score: score, update: update)
-        }
-    }
-
-    private func remove(_ member: [UInt8], score: Double, update: UnsafeMutableBufferPointer<Unmanaged<SkiplistNode>>) {
+    /// Unlinks `node` (in the list) from every level; the table and the block are left alone.
+    private func unlink(_ node: SkiplistNode) {
+        let score = node.score
+        let member = node.member
         var x = self.head
-        member.withUnsafeBytes { bytes in
-            for i in stride(from: self.height - 1, through: 0, by: -1) {
-                while let next = x.levels[i].forward, Self.precedes(next, score, bytes) { x = next }
-                update[i] = Unmanaged.passUnretained(x)
-            }
-        }
-        guard let node = x.levels[0].forward, node.score == score, node.member == member else {
-            preconditionFailure("sorted set: the member's node is not where its score says")
-        }
-        for i in 0..<self.height {
-            let before = update[i].takeUnretainedValue()
-            if before.levels[i].forward === node {
-                before.levels[i].span += node.levels[i].span - 1
-                before.levels[i].forward = node.levels[i].forward
+        // The levels above the node's own only lose one from the span that crosses it.
+        for i in stride(from: self.height - 1, through: 0, by: -1) {
+            while let next = x.forward(i), next != node, Self.precedes(next, score, member) { x = next }
+            if x.forward(i) == node {
+                x.setSpan(i, x.span(i) + node.span(i) - 1)
+                x.setForward(i, node.forward(i))
             } else {
-                before.levels[i].span -= 1
+                x.setSpan(i, x.span(i) - 1)
             }
         }
-        if let next = node.levels[0].forward { next.backward = node.backward } else { self.tail = node.backward }
-        while self.height > 1 && self.head.levels[self.height - 1].forward == nil { self.height -= 1 }
+        if let next = node.forward(0) { next.backward = node.backward } else { self.tail = node.backward }
+        while self.height > 1 && self.head.forward(self.height - 1) == nil { self.height -= 1 }
         self.count -= 1
-        self.scores[member] = nil
-        self.elementBytes -= Self.nodeBytes + node.levels.count * Self.levelBytes + member.count
-        node.levels = []
-    }
-
-    /// How many elements come first in order while `before` holds (`before` must hold for a prefix
-    /// of the order and not after it).
-    func count(while before: (SkiplistNode) -> Bool) -> Int {
-        var x = self.head
-        var rank = 0
-        for i in stride(from: self.height - 1, through: 0, by: -1) {
-            while let next = x.levels[i].forward, before(next) {
-                rank += x.levels[i].span
-                x = next
-            }
+        for i in 0..<node.height {
+            node.setForward(i, nil)
+            node.setSpan(i, 0)
         }
-        return rank
-    }
-
-    /// The element at 0-based `rank` (ascending), or nil past the end.
-    func node(atRank rank: Int) -> SkiplistNode? {
-        guard rank >= 0 && rank < self.count else { return nil }
-        var x = self.head
-        var traversed = 0
-        for i in stride(from: self.height - 1, through: 0, by: -1) {
-            while let next = x.levels[i].forward, traversed + x.levels[i].span <= rank + 1 {
-                traversed += x.levels[i].span
-                x = next
-            }
-            if traversed == rank + 1 { return x }
-        }
-        return nil
+        node.backward = nil
     }
 }

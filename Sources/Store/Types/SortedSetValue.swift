@@ -39,11 +39,11 @@ public final class SortedSetValue: CollectionValue {
     public func copy() -> any CollectionValue {
         let copy = SortedSetValue()
         if let list {
-            let large = SortedSetSkiplist()
-            var node = list.head.levels[0].forward
+            let large = SortedSetSkiplist(expected: list.count)
+            var node = list.first
             while let current = node {
                 large.insert(current.member, score: current.score)
-                node = current.levels[0].forward
+                node = current.forward(0)
             }
             copy.list = large
         } else {
@@ -83,14 +83,11 @@ public final class SortedSetValue: CollectionValue {
     private func set(_ member: UnsafeRawBufferPointer, score given: Double, inverse: inout ElementInverse) -> Bool {
         var score = given
         if let list {
-            let owned = [UInt8](member)
-            let old = list.scores[owned]
-            if let old {
-                guard old != score else { return false }
-                list.remove(owned, score: old)
+            switch list.set(member, score: score) {
+            case .unchanged: return false
+            case .added: Self.recordInverse(member, old: nil, &inverse)
+            case .moved(let old): Self.recordInverse(member, old: old, &inverse)
             }
-            Self.recordInverse(member, old: old, &inverse)
-            list.insert(owned, score: score)
             return true
         }
         // A listpack keeps a score as text, and Redis's text of -0 reads back as the integer 0: a
@@ -105,7 +102,7 @@ public final class SortedSetValue: CollectionValue {
             let limits = EncodingLimits.shared
             if self.count + 1 > limits.zsetMaxListpackEntries.current || member.count > limits.zsetMaxListpackValue.current {
                 self.convertToSkiplist()
-                self.list!.insert([UInt8](member), score: given)
+                self.list!.insert(member, score: given)
                 return true
             }
         }
@@ -129,10 +126,8 @@ public final class SortedSetValue: CollectionValue {
 
     private func remove(_ member: UnsafeRawBufferPointer, inverse: inout ElementInverse) -> Bool {
         if let list {
-            let owned = [UInt8](member)
-            guard let old = list.scores[owned] else { return false }
+            guard let old = list.remove(member) else { return false }
             Self.recordInverse(member, old: old, &inverse)
-            list.remove(owned, score: old)
             return true
         }
         guard let (offset, old) = self.packedFind(member) else { return false }
@@ -142,9 +137,9 @@ public final class SortedSetValue: CollectionValue {
     }
 
     private func convertToSkiplist() {
-        let large = SortedSetSkiplist()
+        let large = SortedSetSkiplist(expected: self.count + 1)
         self.forEach(fromRank: 0, reverse: false) { member, score in
-            large.insert([UInt8](member), score: score)
+            large.insert(member, score: score)
             return true
         }
         self.packed = PackedEntries()
@@ -169,12 +164,17 @@ public final class SortedSetValue: CollectionValue {
 
     /// ZSCORE: the member's score, or nil.
     public func score(of member: UnsafeRawBufferPointer) -> Double? {
-        if let list { return list.scores[[UInt8](member)] }
+        if let list { return list.node(for: member)?.score }
         return self.packedFind(member)?.1
     }
 
     /// ZRANK: the member's 0-based rank in ascending order, or nil.
     public func rank(of member: UnsafeRawBufferPointer) -> Int? {
+        if let list {
+            guard let node = list.node(for: member) else { return nil }
+            let score = node.score
+            return list.count { $0 != node && SortedSetSkiplist.precedes($0, score, member) }
+        }
         guard let score = self.score(of: member) else { return nil }
         return self.count { m, s in s < score || (s == score && Self.compare(m, member) < 0) }
     }
@@ -183,7 +183,7 @@ public final class SortedSetValue: CollectionValue {
     /// must hold for a prefix of the order (a bound's "below the range") and not after it.
     public func count(while before: (UnsafeRawBufferPointer, Double) -> Bool) -> Int {
         if let list {
-            return list.count { node in node.member.withUnsafeBytes { before($0, node.score) } }
+            return list.count { node in before(node.member, node.score) }
         }
         var n = 0
         self.forEach(fromRank: 0, reverse: false) { member, score in
@@ -235,8 +235,8 @@ public final class SortedSetValue: CollectionValue {
         if let list {
             var node = list.node(atRank: start)
             while let current = node {
-                guard current.member.withUnsafeBytes({ body($0, current.score) }) else { return }
-                node = reverse ? current.backward : current.levels[0].forward
+                guard body(current.member, current.score) else { return }
+                node = reverse ? current.backward : current.forward(0)
             }
             return
         }
