@@ -82,10 +82,8 @@ final class StoreAdapter: DataStore {
             usedBytes: self.store.usedBytes(forKey: key, now: now) ?? 0)
     }
 
-    func withCollection<R>(
-        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
-    ) rethrows -> TypedLookup<R> {
-        try key.withUnsafeBytes { k in try self.store.withCollection(forKey: k, type: type, now: now, body) }
+    func collection(forKey key: [UInt8], type: ValueType, now: Int64) -> TypedLookup<any CollectionValue> {
+        key.withUnsafeBytes { k in self.store.collection(forKey: k, type: type, now: now) }
     }
 
     func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {

@@ -105,12 +105,10 @@ final class DatabaseAdapter: DataStore {
         self.store.withDatabase(self.index) { self.main.inspect(key, now: now) }
     }
 
-    func withCollection<R>(
-        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
-    ) rethrows -> TypedLookup<R> {
+    func collection(forKey key: [UInt8], type: ValueType, now: Int64) -> TypedLookup<any CollectionValue> {
         self.store.enterDatabase(self.index)
         defer { self.store.leaveDatabase() }
-        return try self.main.withCollection(forKey: key, type: type, now: now, body)
+        return self.main.collection(forKey: key, type: type, now: now)
     }
 
     func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {

@@ -89,6 +89,7 @@ extension Commands {
     /// ZADD's work once its arguments are parsed (Redis's zsetAdd for each pair, one unit in the log).
     private static func zaddPairs(_ pairs: [(Double, [UInt8])], key: [UInt8], nx: Bool, xx: Bool, gt: Bool, lt: Bool,
                                   ch: Bool, incr: Bool, _ call: inout CommandCall) {
+        if !(nx || xx || gt || lt || incr) { return Self.zaddPlain(pairs, key: key, ch: ch, &call) }
         switch call.readSortedSet(key) {
         case .answered: return
         case .missing where xx: return incr ? call.reply.null() : call.reply.integer(0)
@@ -117,12 +118,12 @@ extension Commands {
                     processed += 1
                     lastScore = score
                     if score != current {
-                        guard call.setScore(member, score, old: current, in: key) != nil else { failed = true; return }
+                        guard call.setScore(member, score, in: key) != nil else { failed = true; return }
                         updated += 1
                     }
                 } else {
                     if xx { continue }
-                    guard call.setScore(member, score, old: nil, in: key) != nil else { failed = true; return }
+                    guard call.setScore(member, score, in: key) != nil else { failed = true; return }
                     added += 1
                     processed += 1
                     lastScore = score
@@ -137,25 +138,52 @@ extension Commands {
         }
     }
 
+    /// ZADD without NX, XX, GT, LT or INCR: every pair sets its member's score, and nothing need be read
+    /// first, since the store tells whether an add replaced a score (one look-up of the key and one of
+    /// the member per pair; WRONGTYPE comes from the first pair, before anything changed).
+    private static func zaddPlain(_ pairs: [(Double, [UInt8])], key: [UInt8], ch: Bool, _ call: inout CommandCall) {
+        var added = 0, updated = 0
+        var failed = false
+        func setAll(_ call: inout CommandCall) {
+            for (score, member) in pairs {
+                guard let write = call.setScore(member, score, in: key) else {
+                    failed = true
+                    return
+                }
+                if case .changed(_, _, let replaced) = write {
+                    if replaced { updated += 1 } else { added += 1 }
+                }
+            }
+        }
+        if pairs.count == 1 {
+            setAll(&call)
+        } else {
+            let store = call.store
+            store.atomically { setAll(&call) }
+        }
+        guard !failed else { return }
+        call.reply.integer(ch ? added + updated : added)
+    }
+
     /// ZREM key member [member …].
     static func zrem(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        let value: SortedSetValue
-        switch call.readSortedSet(key) {
-        case .answered: return
-        case .missing: return call.reply.integer(0)
-        case .found(let found): value = found
-        }
-        var removals: [([UInt8], Double)] = []
-        var seen = Set<[UInt8]>()
-        for i in 2..<arguments.count {
-            let member = arguments.copy(i)
-            if let score = member.withUnsafeBytes({ value.score(of: $0) }), seen.insert(member).inserted {
-                removals.append((member, score))
+        var removed = 0
+        var failed = false
+        let store = call.store
+        store.atomically {
+            for i in 2..<arguments.count {
+                guard let write = call.removeMember(arguments.copy(i), from: key) else {
+                    failed = true
+                    return
+                }
+                guard case .changed(_, let keyRemoved, _) = write else { continue }
+                removed += 1
+                if keyRemoved { return }
             }
         }
-        guard call.removeMembers(removals, from: key) else { return }
-        call.reply.integer(removals.count)
+        guard !failed else { return }
+        call.reply.integer(removed)
     }
 
     /// ZCARD key.

@@ -49,11 +49,12 @@ public protocol DataStore: AnyObject {
     func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]]
     /// What `key` holds (TYPE, OBJECT, MEMORY USAGE), or nil when absent. Asking is not an access.
     func inspect(_ key: [UInt8], now: Int64) -> KeyFacts?
-    /// The typed read for collections: `body` sees the collection of `type` at `key` (it must not
-    /// change it or call back into the store), or WRONGTYPE when the key holds another type.
-    func withCollection<R>(
-        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
-    ) rethrows -> TypedLookup<R>
+    /// The typed read for collections: the collection of `type` at `key` (the caller must not change
+    /// it, and uses it before the store changes again), or WRONGTYPE when the key holds another type.
+    /// Not generic: a generic requirement is called unspecialized, and instantiates its result type's
+    /// metadata at run time on every read (``withCollection(forKey:type:now:_:)`` is specialized
+    /// where it is called).
+    func collection(forKey key: [UInt8], type: ValueType, now: Int64) -> TypedLookup<any CollectionValue>
     /// Applies one element effect to the collection of `type` at `key` and logs it: an add to an
     /// absent key creates the collection, a removal that empties it removes the key (Redis's rule).
     /// The store works out the effect that undoes it (kept to roll back if the log fails) while it
@@ -93,6 +94,18 @@ public struct KeyFacts: Sendable, Equatable {
 }
 
 extension DataStore {
+    /// The typed read for collections: `body` sees the collection of `type` at `key` (it must not
+    /// change it or call back into the store), or WRONGTYPE when the key holds another type.
+    public func withCollection<R>(
+        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
+    ) rethrows -> TypedLookup<R> {
+        switch self.collection(forKey: key, type: type, now: now) {
+        case .missing: return .missing
+        case .wrongType(let held): return .wrongType(held)
+        case .found(let object): return .found(try body(object))
+        }
+    }
+
     /// Whether `key` exists at `now`, whatever its type.
     public func contains(_ key: [UInt8], now: Int64) -> Bool {
         self.expiry(forKey: key, now: now) != .missing

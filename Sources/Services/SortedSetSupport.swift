@@ -157,20 +157,15 @@ extension CommandCall {
         }
     }
 
-    /// Sets `member`'s score (`old` its score now, nil when absent). - Returns: what happened, or nil
-    /// once an error has been answered.
-    mutating func setScore(_ member: [UInt8], _ score: Double, old: Double?, in key: [UInt8]) -> ElementWrite? {
-        let effect = withUnsafeBytes(of: score) { ElementEffect(.add, member, [UInt8]($0)) }
-        let inverse = old.map { old in withUnsafeBytes(of: old) { ElementEffect(.add, member, [UInt8]($0)) } }
-            ?? ElementEffect(.remove, member)
-        return self.apply(effect, inverse: inverse, to: key, type: .zset)
+    /// Sets `member`'s score (adding it when absent). - Returns: what happened, or nil once an error has
+    /// been answered.
+    mutating func setScore(_ member: [UInt8], _ score: Double, in key: [UInt8]) -> ElementWrite? {
+        self.apply(withUnsafeBytes(of: score) { ElementEffect(.add, member, [UInt8]($0)) }, to: key, type: .zset)
     }
 
-    /// Removes `member` (whose score is `old`). - Returns: what happened, or nil once an error has been
-    /// answered.
-    mutating func removeMember(_ member: [UInt8], old: Double, from key: [UInt8]) -> ElementWrite? {
-        let inverse = withUnsafeBytes(of: old) { ElementEffect(.add, member, [UInt8]($0)) }
-        return self.apply(ElementEffect(.remove, member), inverse: inverse, to: key, type: .zset)
+    /// Removes `member`. - Returns: what happened, or nil once an error has been answered.
+    mutating func removeMember(_ member: [UInt8], from key: [UInt8]) -> ElementWrite? {
+        self.apply(ElementEffect(.remove, member), to: key, type: .zset)
     }
 
     /// Removes every member in `members` (ZPOP, ZREMRANGE…) as one unit. - Returns: false once an error
@@ -179,7 +174,7 @@ extension CommandCall {
         var failed = false
         let store = self.store
         store.atomically {
-            for (member, score) in members where self.removeMember(member, old: score, from: key) == nil {
+            for (member, _) in members where self.removeMember(member, from: key) == nil {
                 failed = true
                 return
             }

@@ -60,6 +60,15 @@ extension DurableStore {
         return .found(try body(object))
     }
 
+    /// ``withCollection(forKey:type:now:_:)`` returning the collection itself: not generic, so that a
+    /// caller in another module pays no run-time instantiation of `TypedLookup<R>`'s metadata.
+    public func collection(forKey key: UnsafeRawBufferPointer, type: ValueType, now: Int64) -> TypedLookup<any CollectionValue> {
+        guard let index = self.liveIndex(key, now: now) else { return .missing }
+        let held = self.keyspace.type(at: index)
+        guard held == type, let object = self.keyspace.collection(at: index) else { return .wrongType(held) }
+        return .found(object)
+    }
+
     // MARK: - Typed mutations
 
     /// Applies one element effect to the collection of `type` at `key` (an add to an absent key creates

@@ -189,7 +189,7 @@ import Testing
         let command: [String]
         switch Int.random(in: 0..<33, using: &g) {
         case 0, 1: command = ["ZADD", key(), score(), member(), score(), member()]
-        case 2: command = ["ZADD", key()] + [["NX"], ["XX"], ["GT"], ["LT", "CH"], ["XX", "GT", "CH"], ["INCR"]].randomElement(using: &g)! + [score(), member()]
+        case 2: command = ["ZADD", key()] + [[], ["CH"], ["NX"], ["XX"], ["GT"], ["LT", "CH"], ["XX", "GT", "CH"], ["INCR"]].randomElement(using: &g)! + [score(), member()]
         case 3: command = ["ZINCRBY", key(), score(), member()]
         case 4: command = ["ZREM", key(), member(), member()]
         case 5: command = ["ZCARD", key()]

@@ -128,14 +128,12 @@ final class InMemoryStorage: DataStore {
                         usedBytes: object.usedBytes + key.count + 64)
     }
 
-    func withCollection<R>(
-        forKey key: [UInt8], type: ValueType, now: Int64, _ body: (any CollectionValue) throws -> R
-    ) rethrows -> TypedLookup<R> {
+    func collection(forKey key: [UInt8], type: ValueType, now: Int64) -> TypedLookup<any CollectionValue> {
         self.expireIfDue(key, now: now)
         if self.values[key] != nil { return .wrongType(.string) }
         guard let object = self.collections[key] else { return .missing }
         guard object.type == type else { return .wrongType(object.type) }
-        return .found(try body(object))
+        return .found(object)
     }
 
     func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
