@@ -142,27 +142,28 @@ extension Commands {
     /// first, since the store tells whether an add replaced a score (one look-up of the key and one of
     /// the member per pair; WRONGTYPE comes from the first pair, before anything changed).
     private static func zaddPlain(_ pairs: [(Double, [UInt8])], key: [UInt8], ch: Bool, _ call: inout CommandCall) {
-        var added = 0, updated = 0
-        var failed = false
-        func setAll(_ call: inout CommandCall) {
-            for (score, member) in pairs {
-                guard let write = call.setScore(member, score, in: key) else {
-                    failed = true
-                    return
-                }
-                if case .changed(_, _, let replaced) = write {
-                    if replaced { updated += 1 } else { added += 1 }
-                }
-            }
-        }
+        var counts: (added: Int, updated: Int)?
         if pairs.count == 1 {
-            setAll(&call)
+            counts = Self.setScores(pairs, key: key, &call)
         } else {
             let store = call.store
-            store.atomically { setAll(&call) }
+            store.atomically { counts = Self.setScores(pairs, key: key, &call) }
         }
-        guard !failed else { return }
+        guard let (added, updated) = counts else { return }
         call.reply.integer(ch ? added + updated : added)
+    }
+
+    /// Sets each pair's score. - Returns: how many members were added and how many had their score
+    /// replaced, or nil once an error has been answered.
+    private static func setScores(_ pairs: [(Double, [UInt8])], key: [UInt8], _ call: inout CommandCall) -> (Int, Int)? {
+        var added = 0, updated = 0
+        for (score, member) in pairs {
+            guard let write = call.setScore(member, score, in: key) else { return nil }
+            if case .changed(_, _, let replaced) = write {
+                if replaced { updated += 1 } else { added += 1 }
+            }
+        }
+        return (added, updated)
     }
 
     /// ZREM key member [member …].

@@ -105,7 +105,7 @@ struct SkiplistNode: Equatable {
 }
 
 /// The ordered structure of a sorted set past its compact limits. Loop thread (or whichever thread
-/// owns the keyspace).
+/// owns the keyspace), never accessed re-entrantly: the dynamic exclusivity checks are left out.
 final class SortedSetSkiplist {
     static let maxHeight = 32
     /// What the object itself accounts for (its header, fields and head node).
@@ -114,16 +114,16 @@ final class SortedSetSkiplist {
     private static let pointerMask: UInt64 = (1 << 48) - 1
 
     let head: SkiplistNode
-    private(set) var tail: SkiplistNode?
-    private var height = 1
-    private(set) var count = 0
+    @exclusivity(unchecked) private(set) var tail: SkiplistNode?
+    @exclusivity(unchecked) private var height = 1
+    @exclusivity(unchecked) private(set) var count = 0
     /// Member → node: 0 empty, else the node's address with the member hash's top 16 bits above it.
-    private var slots: UnsafeMutablePointer<UInt64>
-    private var capacity = SortedSetSkiplist.minimumCapacity
+    @exclusivity(unchecked) private var slots: UnsafeMutablePointer<UInt64>
+    @exclusivity(unchecked) private var capacity = SortedSetSkiplist.minimumCapacity
     /// malloc'd bytes of every element's node.
-    private var nodeBytes = 0
+    @exclusivity(unchecked) private var nodeBytes = 0
     /// Node heights need no secure randomness: a SplitMix64 sequence seeded once per list.
-    private var randomState = UInt64.random(in: 1...UInt64.max)
+    @exclusivity(unchecked) private var randomState = UInt64.random(in: 1...UInt64.max)
 
     /// An empty list whose table is presized for `expected` members.
     init(expected: Int = 0) {

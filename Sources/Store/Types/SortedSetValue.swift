@@ -10,8 +10,9 @@ import Glibc
 /// A sorted set value (TYPE `zset`).
 public final class SortedSetValue: CollectionValue {
     /// Member, score, member, score, … ascending; unused once ``list`` is set.
-    private var packed = PackedEntries()
-    private var list: SortedSetSkiplist?
+    // Loop thread only, never accessed re-entrantly: no dynamic exclusivity checks.
+    @exclusivity(unchecked) private var packed = PackedEntries()
+    @exclusivity(unchecked) private var list: SortedSetSkiplist?
 
     public init() {}
 
