@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Sorted sets side by side with redis-server 7.0.15 (issue 25's target rows):
+#   1. `redis-benchmark -t zadd,zpopmin -c 50 -r 100000` at -P 16 and at -P 1: ops/s and server CPU
+#      per request;
+#   2. on one set of 1,000,000 members (member m:NNNNNNNNNNNN with score NNNNNNNNNNNN, the 12-digit
+#      numbers redis-benchmark's __rand_int__ gives), at -c 50 -P 16: ZRANGEBYSCORE of 10 and of 100
+#      members (from a random score, LIMIT), ZRANK of a random member, ZINCRBY of a random member;
+#   3. RSS per member: 100,000 sorted sets of 10 members (listpacks) and one of 1,000,000 (a skiplist).
+# The scheduler row is `kvbench --workload scheduler` (Benchmarks/README.md gives its command).
+#
+# Usage: Benchmarks/zsets.sh [RUNS] (default 2). REACTORD=PATH measures another binary (default
+# .build/release/reactord, built if missing); N=REQUESTS sets -n for the -P 16 rows (default 1000000;
+# the -P 1 row and ZRANGEBYSCORE of 100 use N/5); ONLY="zadd large rss" picks parts, SERVERS="reactord
+# redis" the servers.
+#
+# reactord runs with `--fsync no`, Redis with `--save '' --appendonly no`; each server is pinned to
+# CPU 0 and every client to CPU 1, a fresh server per measurement, reactord and Redis alternating.
+# CPU per request is the server's utime+stime (/proc/PID/stat) over the run divided by the requests.
+# RSS per member is (VmRSS after loading − VmRSS after start) / members, loaded with redis-cli --pipe.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${1:-2}
+requests=${N:-1000000}
+only=${ONLY:-zadd large rss}
+servers=${SERVERS:-reactord redis}
+reactord=${REACTORD:-.build/release/reactord}
+[ -x "$reactord" ] || swift build -c release --product reactord >&2
+work=$(mktemp -d)
+pid=
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+port=$((20000 + RANDOM % 20000))
+start() {  # start SERVER: a fresh server on $port, its PID in $pid
+    rm -rf "$work/data"
+    if [ "$1" = reactord ]; then
+        taskset -c 0 "$reactord" --kv-port "$port" --echo-port off --time-port off --file-port off \
+            --data-dir "$work/data" --fsync no --log-level error >/dev/null &
+    else
+        taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+            --daemonize no --logfile '' >/dev/null &
+    fi
+    pid=$!
+    for _ in $(seq 200); do
+        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return
+        sleep 0.05
+    done
+    echo "zsets.sh: $1 did not start" >&2
+    exit 1
+}
+stop() {
+    kill "$pid" 2>/dev/null || echo "zsets.sh: the server had already stopped" >&2
+    wait "$pid" 2>/dev/null || true
+    pid=
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+ticks_per_second=$(getconf CLK_TCK)
+
+# bench LABEL REQUESTS-PER-TEST TESTS redis-benchmark-arguments…: one line of ops/s and CPU/request.
+bench() {
+    local label=$1 n=$2 tests=$3
+    shift 3
+    local before after output cpu
+    before=$(cpu_ticks)
+    output=$(taskset -c 1 redis-benchmark -p "$port" -n "$n" -q "$@" 2>/dev/null | tr '\r' '\n' | grep 'requests per second' || true)
+    after=$(cpu_ticks)
+    cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n=$((tests * n)) \
+        'BEGIN { printf "%.2f", t / hz / n * 1e6 }')
+    echo "  $label: $(echo "$output" | sed -E 's/^([A-Za-z_]+).*: ([0-9.]+) requests per second.*/\1 \2 ops\/s/' | tr '\n' ' ') server CPU ${cpu} µs/request"
+}
+
+# The load files: 100,000 ZADDs of 10 members; 1,000 ZADDs of 1,000 members to one set.
+python3 - "$work" <<'EOF'
+import sys
+def command(*words):
+    return "*%d\r\n" % len(words) + "".join("$%d\r\n%s\r\n" % (len(w), w) for w in words)
+with open(sys.argv[1] + "/small.resp", "w") as out:
+    for i in range(100_000):
+        pairs = []
+        for j in range(10):
+            pairs += [str(i * 10 + j), "member-%d" % j]
+        out.write(command("ZADD", "zset:%d" % i, *pairs))
+with open(sys.argv[1] + "/large.resp", "w") as out:
+    for batch in range(1_000):
+        pairs = []
+        for j in range(1_000):
+            n = batch * 1_000 + j
+            pairs += [str(n), "m:%012d" % n]
+        out.write(command("ZADD", "big", *pairs))
+EOF
+
+for run in $(seq "$runs"); do
+    for server in $servers; do
+        echo "run $run $server"
+        if [[ $only == *zadd* ]]; then
+            start "$server"
+            bench "-c 50 -P 16 -r 100000 -t zadd,zpopmin" "$requests" 2 -c 50 -P 16 -r 100000 -t zadd,zpopmin
+            stop
+            start "$server"
+            bench "-c 50 -P 1 -r 100000 -t zadd,zpopmin" $((requests / 5)) 2 -c 50 -P 1 -r 100000 -t zadd,zpopmin
+            stop
+        fi
+        if [[ $only == *large* ]]; then
+            start "$server"
+            taskset -c 1 redis-cli -p "$port" --pipe < "$work/large.resp" >/dev/null
+            bench "ZRANGEBYSCORE 10" "$requests" 1 -c 50 -P 16 -r 1000000 zrangebyscore big __rand_int__ +inf LIMIT 0 10
+            bench "ZRANGEBYSCORE 100" $((requests / 5)) 1 -c 50 -P 16 -r 1000000 zrangebyscore big __rand_int__ +inf LIMIT 0 100
+            bench "ZRANK" "$requests" 1 -c 50 -P 16 -r 1000000 zrank big m:__rand_int__
+            bench "ZINCRBY" "$requests" 1 -c 50 -P 16 -r 1000000 zincrby big 1 m:__rand_int__
+            stop
+        fi
+        if [[ $only == *rss* ]]; then
+            for shape in small large; do
+                start "$server"
+                base=$(rss_kib)
+                taskset -c 1 redis-cli -p "$port" --pipe < "$work/$shape.resp" >/dev/null
+                loaded=$(rss_kib)
+                stop
+                awk -v a="$base" -v b="$loaded" -v shape="$shape" \
+                    'BEGIN { printf "  %s RSS per member %.1f B\n",
+                             shape == "small" ? "100,000 sorted sets of 10 members" : "one sorted set of 1,000,000 members",
+                             (b - a) * 1024 / 1000000 }'
+            done
+        fi
+    done
+done
