@@ -12,7 +12,7 @@ import Glibc
 /// - `deadlines[0..<deadlineCount]` holds (deadline, entry) pairs; an entry's `deadlineLink` is its pair's
 ///   index + 1, or 0 when it has no deadline;
 /// - `externalBytes` is the sum of `keyLength + valueLength` over strings stored out of line, plus
-///   `keyLength` over collections (their keys are always out of line);
+///   `keyLength` over collections whose key is out of line (longer than ``Slot/collectionKeyCapacity``);
 /// - `collectionBytes` is the sum of ``CollectionValue/usedBytes`` over collections, as last reported
 ///   (``Keyspace/mutateCollection(at:_:)`` reports every change), and `collectionCount` their number.
 struct KeyTable {
@@ -291,8 +291,16 @@ struct KeyTable {
             return
         }
         if Slot.isCollection(slot) {
-            // A collection replaced by a string: its key block is the old storage.
+            // A collection replaced by a string: its key block is the old storage (a key kept in the slot
+            // goes through a scratch copy, since the string's bytes may land on it).
             let keyBlock = self.dropObject(slot)
+            if Slot.keepsKeyInSlot(keyLength) {
+                withUnsafeTemporaryAllocation(byteCount: Slot.collectionKeyCapacity, alignment: 8) { scratch in
+                    scratch.baseAddress!.copyMemory(from: keyBlock, byteCount: keyLength)
+                    self.writeBytes(slot, key: UnsafeRawBufferPointer(start: scratch.baseAddress!, count: keyLength), value: value)
+                }
+                return
+            }
             self.writeBytes(slot, key: UnsafeRawBufferPointer(start: keyBlock, count: keyLength), value: value)
             self.externalBytes -= keyLength
             Glibc.free(keyBlock)
@@ -323,8 +331,12 @@ struct KeyTable {
         let link = UInt32(truncatingIfNeeded: index + 1)
         self.relink(hash: h, from: link, to: slot.load(fromByteOffset: Slot.next, as: UInt32.self))
         if Slot.isCollection(slot) {
-            self.externalBytes -= Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
-            Glibc.free(self.dropObject(slot))
+            let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
+            let keyBlock = self.dropObject(slot)
+            if !Slot.keepsKeyInSlot(keyLength) {
+                self.externalBytes -= keyLength
+                Glibc.free(keyBlock)
+            }
         } else if !Self.isInline(slot) {
             self.externalBytes -= Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
                 + Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
@@ -338,6 +350,7 @@ struct KeyTable {
         if index != last {
             let moved = self.slot(last)
             slot.copyMemory(from: moved, byteCount: Slot.bytes)
+            Self.repointKeyInSlot(slot)
             self.relink(hash: moved.load(fromByteOffset: Slot.hash, as: UInt32.self),
                         from: UInt32(truncatingIfNeeded: last + 1), to: link)
             let movedDeadline = slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self)
@@ -357,7 +370,10 @@ struct KeyTable {
             for index in 0..<self.count {
                 let slot = self.slot(index)
                 if Slot.isCollection(slot) {
-                    Glibc.free(self.dropObject(slot))
+                    let keyBlock = self.dropObject(slot)
+                    if !Slot.keepsKeyInSlot(Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))) {
+                        Glibc.free(keyBlock)
+                    }
                 } else if !Self.isInline(slot) {
                     Glibc.free(slot.load(fromByteOffset: Slot.pointerOffset, as: UnsafeMutableRawPointer.self))
                 }
@@ -397,8 +413,9 @@ struct KeyTable {
         return ValueType(rawValue: UInt8(truncatingIfNeeded: length))!
     }
 
-    /// Releases a collection slot's object and takes it out of the account. - Returns: its key block,
-    /// which the caller frees or reuses (the slot's header still names the key's length).
+    /// Releases a collection slot's object and takes it out of the account. - Returns: its key's bytes:
+    /// a block the caller frees or reuses, or, for a key kept in the slot (``Slot/keepsKeyInSlot(_:)``),
+    /// the slot's own bytes (the slot's header still names the key's length).
     private mutating func dropObject(_ slot: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
         let object = Self.object(slot)
         self.collectionBytes -= object.usedBytes
@@ -409,7 +426,7 @@ struct KeyTable {
     }
 
     /// Stores `object` (retained) in `slot` with `keyBlock` (a malloc'd copy of the key, already counted
-    /// by the caller in `externalBytes`).
+    /// by the caller in `externalBytes`, or the slot's own key area for a short key).
     private mutating func storeObject(_ object: any CollectionValue, keyBlock: UnsafeMutableRawPointer,
                                       in slot: UnsafeMutableRawPointer) {
         slot.storeBytes(of: Slot.collectionFlag | UInt32(object.type.rawValue), toByteOffset: Slot.valueLength,
@@ -419,6 +436,18 @@ struct KeyTable {
                         as: UnsafeMutableRawPointer.self)
         self.collectionBytes += object.usedBytes
         self.collectionCount += 1
+    }
+
+    /// After a slot's 64 bytes were copied into `slot` (a removal moves the last entry): a collection
+    /// whose key is kept in the slot points at the new slot's copy of it.
+    @inline(__always)
+    static func repointKeyInSlot(_ slot: UnsafeMutableRawPointer) {
+        if Slot.isCollection(slot)
+            && Slot.keepsKeyInSlot(Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)))
+        {
+            slot.storeBytes(of: slot + Slot.collectionKeyOffset, toByteOffset: Slot.pointerOffset,
+                            as: UnsafeMutableRawPointer.self)
+        }
     }
 
     /// A malloc'd copy of `count` key bytes at `key`.
@@ -443,14 +472,27 @@ struct KeyTable {
         slot.storeBytes(of: self.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
         let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
         let block: UnsafeMutableRawPointer
+        let inSlot = slot + Slot.collectionKeyOffset
         if Slot.isCollection(slot) {
             block = self.dropObject(slot)
         } else if Self.isInline(slot) {
-            block = Self.keyBlock(slot + Slot.inlineOffset, count: keyLength)
-            self.externalBytes += keyLength
+            if Slot.keepsKeyInSlot(keyLength) {
+                // The areas overlap (the string's key starts 16 bytes earlier): a move, not a copy.
+                memmove(inSlot, slot + Slot.inlineOffset, keyLength)
+                block = inSlot
+            } else {
+                block = Self.keyBlock(slot + Slot.inlineOffset, count: keyLength)
+                self.externalBytes += keyLength
+            }
         } else {
             let old = slot.load(fromByteOffset: Slot.pointerOffset, as: UnsafeMutableRawPointer.self)
-            block = Self.keyBlock(old, count: keyLength)
+            if Slot.keepsKeyInSlot(keyLength) {
+                inSlot.copyMemory(from: old, byteCount: keyLength)
+                block = inSlot
+                self.externalBytes -= keyLength
+            } else {
+                block = Self.keyBlock(old, count: keyLength)
+            }
             self.externalBytes -= Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
             Glibc.free(old)
         }

@@ -191,7 +191,8 @@ public final class Keyspace {
         let slot = self.table.pointee.slot(index)
         var bytes = Slot.bytes + 4
         if Slot.isCollection(slot) {
-            bytes += Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)) + KeyTable.object(slot).usedBytes
+            bytes += Self.collectionKeyBytes(Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)))
+                + KeyTable.object(slot).usedBytes
         } else if !KeyTable.isInline(slot) {
             bytes += Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
                 + Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
@@ -206,9 +207,15 @@ public final class Keyspace {
             + (hasDeadline ? Self.deadlineBytes : 0)
     }
 
-    /// What ``usedBytes`` should be for a collection entry (tests): its key is always out of line.
+    /// What ``usedBytes`` should be for a collection entry (tests).
     static func expectedBytes(keyLength: Int, collectionBytes: Int, hasDeadline: Bool) -> Int {
-        Slot.bytes + keyLength + collectionBytes + (hasDeadline ? Self.deadlineBytes : 0)
+        Slot.bytes + Self.collectionKeyBytes(keyLength) + collectionBytes + (hasDeadline ? Self.deadlineBytes : 0)
+    }
+
+    /// The bytes a collection's key of `keyLength` bytes takes outside its slot: none when it fits in the
+    /// slot (KeyspaceMemory.swift), else its own block.
+    public static func collectionKeyBytes(_ keyLength: Int) -> Int {
+        Slot.keepsKeyInSlot(keyLength) ? 0 : keyLength
     }
 
     // MARK: Invariants
@@ -258,7 +265,10 @@ public final class Keyspace {
                 precondition(object.count > 0, "entry \(index): an empty collection is kept")
                 collections += 1
                 collectionBytes += object.usedBytes
-                external += Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
+                let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
+                external += Self.collectionKeyBytes(keyLength)
+                precondition(Slot.keepsKeyInSlot(keyLength) == (KeyTable.bytes(slot) == slot + Slot.collectionKeyOffset),
+                             "entry \(index): collection key pointer")
             } else if !KeyTable.isInline(slot) {
                 external += Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
                     + Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))

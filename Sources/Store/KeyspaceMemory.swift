@@ -28,10 +28,14 @@ import Glibc
 /// (44 to 40): entries whose key and value total 41 to 44 bytes now go out of line.
 ///
 /// A collection (hash, list, set, sorted set) sets the top bit of `valueLength` (``collectionFlag``) and
-/// keeps its type tag (``ValueType``) in the low byte. Its key is always in a malloc'd block of its own
-/// (pointer at 24, counted in the out-of-line bytes) and the value object's retained reference sits at 32:
+/// keeps its type tag (``ValueType``) in the low byte. The value object's retained reference sits at 32;
+/// the pointer at 24 names the key's bytes: a key of up to 24 bytes (``collectionKeyCapacity``) sits in
+/// the slot's last 24 bytes and the pointer names them (rewritten whenever the slot moves: see
+/// ``KeyTable/repointKeyInSlot(_:)``), a longer one is a malloc'd block of its own (counted in the
+/// out-of-line bytes). Small collections are the commonest: keeping their keys in the slot spares each
+/// one an allocation.
 ///
-///     24 key block pointer   32 Unmanaged<AnyObject> (a CollectionValue)   40-63 unused
+///     24 key pointer   32 Unmanaged<AnyObject> (a CollectionValue)   40-63 the key, when it fits
 ///
 /// `keyLength + valueLength` then exceeds the inline capacity, so every test that tells inline from out of
 /// line (the string hot path) needs no change: only code that reads a value or frees a slot asks
@@ -50,6 +54,12 @@ enum Slot {
     static let pointerOffset = 24
     static let objectOffset = 32
     static let collectionFlag: UInt32 = 0x8000_0000
+    static let collectionKeyOffset = 40
+    static let collectionKeyCapacity = 24
+
+    /// Whether a collection's key of `length` bytes is kept in its slot (else in a block of its own).
+    @inline(__always)
+    static func keepsKeyInSlot(_ length: Int) -> Bool { length <= Self.collectionKeyCapacity }
 
     /// Whether the slot holds a collection (its value is an object, not bytes).
     @inline(__always)

@@ -10,10 +10,22 @@ import Glibc
 
 public struct PackedEntries: ~Copyable {
     private var storage: UnsafeMutableRawPointer?
+    // Both in 32 bits: the struct is 16 bytes, which keeps the objects that hold one (a small hash, a
+    // small sorted set) in a smaller allocation. The types bound a block far below 4 GiB.
+    private var storedByteCount: UInt32 = 0
+    private var storedCount: UInt32 = 0
+
     /// Bytes used (and allocated).
-    public private(set) var byteCount = 0
+    public private(set) var byteCount: Int {
+        @inline(__always) get { Int(self.storedByteCount) }
+        set { self.storedByteCount = UInt32(newValue) }
+    }
+
     /// Entries held.
-    public private(set) var count = 0
+    public private(set) var count: Int {
+        @inline(__always) get { Int(self.storedCount) }
+        set { self.storedCount = UInt32(newValue) }
+    }
 
     public init() {}
 

@@ -19,7 +19,7 @@ public final class HashValue: CollectionValue {
     private var large: Large?
 
     /// The object's own bytes (header and stored properties), counted once per hash.
-    static let objectBytes = 48
+    static let objectBytes = 40
     /// The box of the large encoding.
     static let largeBytes = 64
 

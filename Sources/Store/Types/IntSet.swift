@@ -10,10 +10,22 @@ import Glibc
 /// Sorted, distinct integers in one malloc'd block of `count × width` bytes.
 struct IntSet: ~Copyable {
     private var storage: UnsafeMutableRawPointer?
+    // In 32 bits (an intset is bounded by set-max-intset-entries): 16 bytes in all, which keeps the
+    // set object that holds one in a smaller allocation.
+    private var storedCount: UInt32 = 0
+    private var storedWidth: UInt32 = 2
+
     /// Members held.
-    private(set) var count = 0
+    private(set) var count: Int {
+        @inline(__always) get { Int(self.storedCount) }
+        set { self.storedCount = UInt32(newValue) }
+    }
+
     /// Bytes per member: 2, 4 or 8.
-    private(set) var width = 2
+    private(set) var width: Int {
+        @inline(__always) get { Int(self.storedWidth) }
+        set { self.storedWidth = UInt32(newValue) }
+    }
 
     init() {}
 

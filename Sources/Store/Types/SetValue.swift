@@ -13,7 +13,7 @@ public final class SetValue: CollectionValue {
     private var table: SetTable?
 
     /// What the object itself accounts for (its header and fields).
-    private static let objectBytes = 48
+    private static let objectBytes = 40
 
     public init() {}
 
