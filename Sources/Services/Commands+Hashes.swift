@@ -41,9 +41,9 @@ extension CommandCall {
     /// The hash at `key` (read between store calls only: nothing may change it while it is held), or
     /// missing; another type answers WRONGTYPE.
     mutating func readHash(_ key: [UInt8]) -> HashRead {
-        switch self.store.withCollection(forKey: key, type: .hash, now: self.nowMilliseconds, { $0 as! HashValue }) {
+        switch self.store.collection(forKey: key, type: .hash, now: self.nowMilliseconds) {
         case .missing: return .missing
-        case .found(let hash): return .found(hash)
+        case .found(let hash): return .found(hash as! HashValue)
         case .wrongType:
             self.reply.error(.wrongType)
             return .answeredWrongType
@@ -99,8 +99,7 @@ extension Commands {
         }
         var created = 0
         var failed = false
-        let store = call.store
-        store.atomically {
+        func run(_ call: inout CommandCall) {
             for i in stride(from: 2, to: arguments.count, by: 2) {
                 if hash == nil, case .found(let made) = call.readHash(key) { hash = made }
                 let old = hash?.value(of: arguments[i])
@@ -110,6 +109,12 @@ extension Commands {
                 }
                 if old == nil { created += 1 }
             }
+        }
+        // One field is one record: no unit to open (the commonest HSET).
+        if arguments.count == 4 {
+            run(&call)
+        } else {
+            call.store.atomically { run(&call) }
         }
         guard !failed else { return }
         if answersCount { call.reply.integer(created) } else { call.reply.ok() }

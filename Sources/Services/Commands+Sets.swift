@@ -39,10 +39,10 @@ enum SetLookup {
 extension CommandCall {
     /// The set at `key`, if any (nothing is answered).
     func lookupSet(_ key: [UInt8]) -> SetLookup {
-        switch self.store.withCollection(forKey: key, type: .set, now: self.nowMilliseconds, { $0 as! SetValue }) {
+        switch self.store.collection(forKey: key, type: .set, now: self.nowMilliseconds) {
         case .missing: .missing
         case .wrongType: .wrongType
-        case .found(let set): .found(set)
+        case .found(let set): .found(set as! SetValue)
         }
     }
 
