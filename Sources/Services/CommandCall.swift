@@ -168,21 +168,38 @@ extension CommandCall {
     mutating func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
         do throws(StoreError) {
             let write = try self.store.apply(effect, to: key, type: type, now: self.nowMilliseconds)
-            switch write {
-            case .wrongType:
-                self.reply.error(.wrongType)
-                return nil
-            case .changed:
-                if self.watchesActive { self.state.watches.touch(key) }
-                // A key that gained elements may serve a client blocked on it (Blocking.swift).
-                if effect.operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: self.client.database) }
-            case .unchanged: break
-            }
-            return write
+            return self.noteElementWrite(write, effect.operation, to: key)
         } catch {
             self.reply.error(.storage(error.description))
             return nil
         }
+    }
+
+    /// ``apply(_:to:type:)`` of a borrowed element at position 0 (``DataStore/apply(_:_:to:type:now:)``).
+    mutating func apply(_ operation: ElementOperation, _ element: Element, to key: [UInt8], type: ValueType) -> ElementWrite? {
+        do throws(StoreError) {
+            let write = try self.store.apply(operation, element, to: key, type: type, now: self.nowMilliseconds)
+            return self.noteElementWrite(write, operation, to: key)
+        } catch {
+            self.reply.error(.storage(error.description))
+            return nil
+        }
+    }
+
+    /// What follows an element write: WRONGTYPE answered (nil), or WATCHes touched and blocked clients
+    /// signalled for a change.
+    private mutating func noteElementWrite(_ write: ElementWrite, _ operation: ElementOperation, to key: [UInt8]) -> ElementWrite? {
+        switch write {
+        case .wrongType:
+            self.reply.error(.wrongType)
+            return nil
+        case .changed:
+            if self.watchesActive { self.state.watches.touch(key) }
+            // A key that gained elements may serve a client blocked on it (Blocking.swift).
+            if operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: self.client.database) }
+        case .unchanged: break
+        }
+        return write
     }
 
     /// Stores a whole collection at `key` (``DataStore/setCollection(_:forKey:deadline:now:)``; empty:

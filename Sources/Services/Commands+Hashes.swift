@@ -1,8 +1,8 @@
 // The hash commands (HSET … HSCAN), as Redis 7.0 answers them, over the store's typed reads and
 // element effects (Sources/Services/DataStore.swift). Reads look at the ``HashValue`` the store holds
 // (Sources/Store/Types/HashValue.swift); every change is an element effect — add sets a field, remove
-// deletes one — with the effect that undoes it, and a command that changes several fields makes them
-// one unit in the log.
+// deletes one —, the store recording the effect that undoes it, and a command that changes several
+// fields makes them one unit in the log.
 
 import Store
 
@@ -50,11 +50,11 @@ extension CommandCall {
         }
     }
 
-    /// Sets `field` of the hash at `key` to `value`, `old` being its value now (nil: none), with the
-    /// effect that undoes it. - Returns: false once a storage error (or WRONGTYPE) has been answered.
-    mutating func setHashField(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8], old: [UInt8]?) -> Bool {
-        let inverse = old.map { ElementEffect(.add, field, $0) } ?? ElementEffect(.remove, field)
-        return self.apply(ElementEffect(.add, field, value), inverse: inverse, to: key, type: .hash) != nil
+    /// Sets `field` of the hash at `key` to `value` (the store records what undoes it). - Returns: what
+    /// the write did (`.changed` with `replaced` false: a new field; `.unchanged`: the field held that
+    /// value), or nil once a storage error (or WRONGTYPE) has been answered.
+    mutating func setHashField(_ key: [UInt8], _ field: [UInt8], _ value: [UInt8]) -> ElementWrite? {
+        self.apply(ElementEffect(.add, field, value), to: key, type: .hash)
     }
 }
 
@@ -91,33 +91,32 @@ extension Commands {
     private static func setFields(_ arguments: ArgumentVector, _ call: inout CommandCall, name: StaticString, answersCount: Bool) {
         guard arguments.count % 2 == 0 else { return call.reply.error(.wrongArity(name)) }
         let key = arguments.copy(1)
-        var hash: HashValue?
-        switch call.readHash(key) {
-        case .answeredWrongType: return
-        case .missing: break
-        case .found(let found): hash = found
-        }
-        var created = 0
-        var failed = false
-        func run(_ call: inout CommandCall) {
-            for i in stride(from: 2, to: arguments.count, by: 2) {
-                if hash == nil, case .found(let made) = call.readHash(key) { hash = made }
-                let old = hash?.value(of: arguments[i])
-                guard call.setHashField(key, arguments.copy(i), arguments.copy(i + 1), old: old) else {
-                    failed = true
-                    return
-                }
-                if old == nil { created += 1 }
-            }
-        }
+        let created: Int?
         // One field is one record: no unit to open (the commonest HSET).
         if arguments.count == 4 {
-            run(&call)
+            created = Self.setPairs(arguments, key, &call)
         } else {
-            call.store.atomically { run(&call) }
+            var result: Int?
+            call.store.atomically { result = Self.setPairs(arguments, key, &call) }
+            created = result
         }
-        guard !failed else { return }
+        guard let created else { return }
         if answersCount { call.reply.integer(created) } else { call.reply.ok() }
+    }
+
+    /// Sets the field/value pairs from argument 2 in the hash at `key`. No read first: the write answers
+    /// WRONGTYPE (before changing anything) and says whether the field was new. - Returns: the fields
+    /// created, or nil once an error has been answered.
+    private static func setPairs(_ arguments: ArgumentVector, _ key: [UInt8], _ call: inout CommandCall) -> Int? {
+        var created = 0
+        for i in stride(from: 2, to: arguments.count, by: 2) {
+            let write = arguments[i].withUnsafeBytes { field in
+                arguments[i + 1].withUnsafeBytes { value in call.apply(.add, Element(field, value), to: key, type: .hash) }
+            }
+            guard let write else { return nil }
+            if case .changed(_, _, replaced: false) = write { created += 1 }
+        }
+        return created
     }
 
     /// HSETNX key field value: 1 when the field was created, 0 when it existed.
@@ -128,7 +127,7 @@ extension Commands {
         case .found(let hash) where hash.contains(arguments[2]): return call.reply.integer(0)
         case .missing, .found: break
         }
-        if call.setHashField(key, arguments.copy(2), arguments.copy(3), old: nil) { call.reply.integer(1) }
+        if call.setHashField(key, arguments.copy(2), arguments.copy(3)) != nil { call.reply.integer(1) }
     }
 
     /// HGET key field: the value, or null.
@@ -170,28 +169,31 @@ extension Commands {
     /// HDEL key field [field …]: the number of fields removed (the key goes with its last field).
     static func hdel(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let key = arguments.copy(1)
-        let hash: HashValue
         switch call.readHash(key) {
         case .answeredWrongType: return
         case .missing: return call.reply.integer(0)
-        case .found(let found): hash = found
+        case .found: break
         }
         var removed = 0
         var failed = false
         var emptied = false
-        let store = call.store
-        store.atomically {
+        func run(_ call: inout CommandCall) {
             for i in 2..<arguments.count where !emptied {
-                guard let old = hash.value(of: arguments[i]) else { continue }
-                let field = arguments.copy(i)
-                guard let write = call.apply(ElementEffect(.remove, field), inverse: ElementEffect(.add, field, old),
-                                             to: key, type: .hash) else {
+                // An absent field (or one named twice) changes nothing and is not counted.
+                let write = arguments[i].withUnsafeBytes { field in call.apply(.remove, Element(field), to: key, type: .hash) }
+                guard let write else {
                     failed = true
                     return
                 }
+                guard case .changed(_, let keyRemoved, _) = write else { continue }
                 removed += 1
-                if case .changed(_, keyRemoved: true, _) = write { emptied = true }
+                if keyRemoved { emptied = true }
             }
+        }
+        if arguments.count == 3 {
+            run(&call)
+        } else {
+            call.store.atomically { run(&call) }
         }
         if !failed { call.reply.integer(removed) }
     }
@@ -274,7 +276,7 @@ extension Commands {
         guard !overflow else { return call.reply.error(.redis(code: "ERR", "increment or decrement would overflow")) }
         var digits: [UInt8] = []
         digits.appendDecimal(next)
-        if call.setHashField(key, arguments.copy(2), digits, old: old) { call.reply.integer(next) }
+        if call.setHashField(key, arguments.copy(2), digits) != nil { call.reply.integer(next) }
     }
 
     /// HINCRBYFLOAT key field increment: the new value, computed and written as INCRBYFLOAT does
@@ -299,7 +301,7 @@ extension Commands {
         let sum = current + increment
         guard sum.isFinite else { return call.reply.error(.nanOrInfinity) }
         let text = LongDouble.format(sum)
-        if call.setHashField(key, arguments.copy(2), text, old: old) { call.reply.bulk(text) }
+        if call.setHashField(key, arguments.copy(2), text) != nil { call.reply.bulk(text) }
     }
 
     /// HRANDFIELD key [count [WITHVALUES]]: one random field (or null); with a count, that many

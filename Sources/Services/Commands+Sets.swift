@@ -65,9 +65,7 @@ extension CommandCall {
     /// Adds (`adding`) or removes `member` at the set `key`. - Returns: whether it changed the set, or
     /// nil once an error has been answered.
     mutating func changeSet(_ key: [UInt8], _ member: [UInt8], adding: Bool) -> Bool? {
-        let effect = ElementEffect(adding ? .add : .remove, member)
-        let inverse = ElementEffect(adding ? .remove : .add, member)
-        guard let write = self.apply(effect, inverse: inverse, to: key, type: .set) else { return nil }
+        guard let write = self.apply(ElementEffect(adding ? .add : .remove, member), to: key, type: .set) else { return nil }
         return write != .unchanged
     }
 
@@ -81,18 +79,14 @@ extension CommandCall {
 extension Commands {
     /// SADD key member [member …]: how many were new.
     static func sadd(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        if case .wrongType = call.lookupSet(arguments.copy(1)) { return call.reply.error(.wrongType) }
+        // No read first: the write answers WRONGTYPE before changing anything.
         guard let added = Self.changeMembers(arguments, adding: true, &call) else { return }
         call.reply.integer(added)
     }
 
     /// SREM key member [member …]: how many were removed (the key goes with its last member).
     static func srem(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        switch call.lookupSet(arguments.copy(1)) {
-        case .missing: return call.reply.integer(0)
-        case .wrongType: return call.reply.error(.wrongType)
-        case .found: break
-        }
+        // No read first: a removal from a missing key changes nothing (0), the write answers WRONGTYPE.
         guard let removed = Self.changeMembers(arguments, adding: false, &call) else { return }
         call.reply.integer(removed)
     }
@@ -101,23 +95,24 @@ extension Commands {
     /// - Returns: how many changed the set, or nil once an error has been answered.
     private static func changeMembers(_ arguments: ArgumentVector, adding: Bool, _ call: inout CommandCall) -> Int? {
         let key = arguments.copy(1)
+        if arguments.count == 3 { return Self.changeEach(arguments, key, adding: adding, &call) }
+        var result: Int?
+        call.store.atomically { result = Self.changeEach(arguments, key, adding: adding, &call) }
+        return result
+    }
+
+    /// ``changeMembers(_:adding:_:)``'s loop (a function of its own: a nested one capturing counters
+    /// cost an allocation per command).
+    private static func changeEach(_ arguments: ArgumentVector, _ key: [UInt8], adding: Bool, _ call: inout CommandCall) -> Int? {
         var changed = 0
-        var failed = false
-        func run(_ call: inout CommandCall) {
-            for index in 2..<arguments.count {
-                guard let didChange = call.changeSet(key, arguments.copy(index), adding: adding) else {
-                    failed = true
-                    return
-                }
-                if didChange { changed += 1 }
+        for index in 2..<arguments.count {
+            let write = arguments[index].withUnsafeBytes { member in
+                call.apply(adding ? .add : .remove, Element(member), to: key, type: .set)
             }
+            guard let write else { return nil }
+            if write != .unchanged { changed += 1 }
         }
-        if arguments.count == 3 {
-            run(&call)
-        } else {
-            call.store.atomically { run(&call) }
-        }
-        return failed ? nil : changed
+        return changed
     }
 
     /// SMEMBERS key: every member, as a set (SINTER of one key, as in Redis).

@@ -61,6 +61,10 @@ public protocol DataStore: AnyObject {
     /// makes the change: a command need not read the element first.
     /// - Throws: ``StoreError`` when the log cannot take the write.
     func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite
+    /// ``apply(_:to:type:now:)`` of a borrowed element at position 0 (a hash field, a set member): its
+    /// fields are not copied (the log copies them once), where an ``ElementEffect`` owns two arrays.
+    func apply(_ operation: ElementOperation, _ element: Element, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
     /// Stores a whole collection at `key`, replacing any value (SINTERSTORE, ZUNIONSTORE, …; `object`
     /// is handed over, not copied); an empty `object` removes the key. - Throws: ``StoreError``.
     func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
@@ -104,6 +108,12 @@ extension DataStore {
         case .wrongType(let held): return .wrongType(held)
         case .found(let object): return .found(try body(object))
         }
+    }
+
+    public func apply(_ operation: ElementOperation, _ element: Element, to key: [UInt8], type: ValueType, now: Int64)
+        throws(StoreError) -> ElementWrite
+    {
+        try self.apply(ElementEffect(operation, [UInt8](element.first), [UInt8](element.second)), to: key, type: type, now: now)
     }
 
     /// Whether `key` exists at `now`, whatever its type.

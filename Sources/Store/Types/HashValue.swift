@@ -11,12 +11,14 @@
 public final class HashValue: CollectionValue {
     /// The large encoding, boxed: a compact hash (most hashes) carries one word for it, not the table's six.
     private final class Large {
-        var table: FieldTable
+        @exclusivity(unchecked) var table: FieldTable
         init(_ table: consuming FieldTable) { self.table = table }
     }
 
-    private var packed = PackedEntries()
-    private var large: Large?
+    // Unchecked exclusivity: touched only by this class's own non-reentrant methods on one thread, and a
+    // dynamic check per access cost a write more than its table work.
+    @exclusivity(unchecked) private var packed = PackedEntries()
+    @exclusivity(unchecked) private var large: Large?
 
     /// The object's own bytes (header and stored properties), counted once per hash.
     static let objectBytes = 40

@@ -16,14 +16,15 @@ import Glibc
 /// The members of a large set. Loop thread (or whichever thread owns the keyspace).
 final class SetTable {
     /// Slot: 0 empty, else `tag << 40 | (offset + 1)`.
-    private var slots: UnsafeMutablePointer<UInt64>
-    private var capacity: Int
-    private var arena: UnsafeMutableRawPointer?
-    private var arenaCapacity = 0
-    private var arenaUsed = 0
+    // Unchecked exclusivity: see SetValue.swift.
+    @exclusivity(unchecked) private var slots: UnsafeMutablePointer<UInt64>
+    @exclusivity(unchecked) private var capacity: Int
+    @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer?
+    @exclusivity(unchecked) private var arenaCapacity = 0
+    @exclusivity(unchecked) private var arenaUsed = 0
     /// Bytes of removed members still in the arena.
-    private var garbage = 0
-    private(set) var count = 0
+    @exclusivity(unchecked) private var garbage = 0
+    @exclusivity(unchecked) private(set) var count = 0
 
     private static let offsetBits: UInt64 = 40
     private static let offsetMask: UInt64 = (1 << 40) - 1

@@ -9,8 +9,10 @@ import Synchronization
 
 /// A set of byte strings.
 public final class SetValue: CollectionValue {
-    private var ints = IntSet()
-    private var table: SetTable?
+    // Unchecked exclusivity: touched only by this class's own non-reentrant methods on one thread, and a
+    // dynamic check per access cost a write more than its table work.
+    @exclusivity(unchecked) private var ints = IntSet()
+    @exclusivity(unchecked) private var table: SetTable?
 
     /// What the object itself accounts for (its header and fields).
     private static let objectBytes = 40
