@@ -10,9 +10,9 @@
 #   - restart with 1,000,000 hash fields + 1,000,000 set members after SAVE: the time from the
 #     server's start until PING answers PONG (reactord reads `database.txt`, Redis its RDB file).
 #
-# Usage: Benchmarks/hashes.sh [RUNS] (default 2). REACTORD=PATH measures another binary (default
-# .build/release/reactord, built if missing); N=REQUESTS sets the -P 16 runs' -n (default 1000000),
-# N1 the -P 1 runs' (default 200000), NR the HGETALL/SMEMBERS runs' (default 100000).
+# Usage: Benchmarks/hashes.sh [RUNS] (default 1). REACTORD=PATH measures another binary (default
+# .build/release/reactord, built if missing); N=REQUESTS sets the -P 16 runs' -n (default 500000),
+# N1 the -P 1 runs' (default 50000), NR the HGETALL/SMEMBERS runs' (default 20000).
 #
 # reactord runs with `--fsync no`, Redis with `--save '' --appendonly no` (SAVE is sent by hand for
 # the restart row); each server is pinned to CPU 0 and every client to CPU 1, a fresh server per
@@ -22,10 +22,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=${1:-2}
-requests=${N:-1000000}
-requests1=${N1:-200000}
-reads=${NR:-100000}
+runs=${1:-1}
+requests=${N:-500000}
+requests1=${N1:-50000}
+reads=${NR:-20000}
 reactord=${REACTORD:-.build/release/reactord}
 [ -x "$reactord" ] || swift build -c release --product reactord >&2
 work=$(mktemp -d)
@@ -72,7 +72,7 @@ bench() {  # SERVER LABEL REQUESTS redis-benchmark-arguments…: one line of ops
     shift 3
     local before after output
     before=$(cpu_ticks)
-    output=$(taskset -c 1 redis-benchmark -p "$port" "$@" -q 2>/dev/null | tr '\r' '\n' | grep 'requests per second')
+    output=$(taskset -c 1 redis-benchmark -p "$port" "$@" -q 2>&1 | tr '\r' '\n' | grep 'requests per second' || true)
     after=$(cpu_ticks)
     echo "run $run $server $label: $(echo "$output" | sed 's/ requests per second.*//' | tr '\n' ' ') server CPU $(per_request $((after - before)) "$count") µs/request"
 }
@@ -134,6 +134,8 @@ for run in $(seq "$runs"); do
         # The restart row: the same hash plus a set of 1,000,000 members, saved, then a new server.
         taskset -c 1 redis-cli -p "$port" --pipe < "$work/largeset.resp" >/dev/null
         redis-cli -p "$port" save > /dev/null
+        # Until no snapshot is being written (a compaction the log's growth started is one too).
+        while redis-cli -p "$port" info persistence | grep -q 'rdb_bgsave_in_progress:1'; do sleep 0.1; done
         stop
         t0=$(now_ms)
         start "$server" keep
