@@ -72,7 +72,7 @@ bench() {  # SERVER LABEL REQUESTS redis-benchmark-arguments…: one line of ops
     shift 3
     local before after output
     before=$(cpu_ticks)
-    output=$(taskset -c 1 redis-benchmark -p "$port" "$@" -q 2>&1 | tr '\r' '\n' | grep 'requests per second' || true)
+    output=$(taskset -c 1 redis-benchmark -p "$port" -q "$@" 2>&1 | tr '\r' '\n' | grep 'requests per second' || true)
     after=$(cpu_ticks)
     echo "run $run $server $label: $(echo "$output" | sed 's/ requests per second.*//' | tr '\n' ' ') server CPU $(per_request $((after - before)) "$count") µs/request"
 }
