@@ -61,8 +61,8 @@ final class DatabaseAdapter: DataStore {
 
     var count: Int { self.store.withDatabase(self.index) { self.main.count } }
 
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        self.store.withDatabase(self.index) { self.main.withValue(forKey: key, body) }
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
+        self.store.withDatabase(self.index) { self.main.withString(forKey: key, body) }
     }
 
     func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {

@@ -69,8 +69,9 @@ extension Commands {
     /// STRLEN key: the value's length, 0 for a missing key.
     static func strlen(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var length = 0
-        let found = call.store.withValue(forKey: arguments[1]) { length = $0.count }
-        if !found && call.answeredWrongType(arguments[1]) { return }
+        if case .wrongType = call.store.withString(forKey: arguments[1], { length = $0.count }) {
+            return call.reply.error(.wrongType)
+        }
         call.reply.integer(length)
     }
 
@@ -80,7 +81,7 @@ extension Commands {
         guard var start = call.integerArgument(arguments, 2), var end = call.integerArgument(arguments, 3) else { return }
         if start < 0 && end < 0 && start > end { return call.reply.bulk([UInt8]()) }
         // The range goes from the store into the reply: a large value is not copied whole.
-        let found = call.store.withValue(forKey: arguments[1]) { value in
+        let lookup = call.store.withString(forKey: arguments[1]) { value in
             let length = Int64(value.count)
             if start < 0 { start += length }
             if end < 0 { end += length }
@@ -90,7 +91,11 @@ extension Commands {
             if start > end || length == 0 { return call.reply.bulk([UInt8]()) }
             call.reply.bulk(UnsafeRawBufferPointer(rebasing: value[Int(start)...Int(end)]))
         }
-        if !found && !call.answeredWrongType(arguments[1]) { call.reply.bulk([UInt8]()) }
+        switch lookup {
+        case .found: return
+        case .missing: call.reply.bulk([UInt8]())
+        case .wrongType: call.reply.error(.wrongType)
+        }
     }
 
     /// SETRANGE key offset value: overwrites from `offset`, zero-padding a shorter value; the

@@ -16,10 +16,10 @@ import Store
 public protocol DataStore: AnyObject {
     /// The number of keys.
     var count: Int { get }
-    /// Calls `body` with the string stored under `key` without copying it (GET's hot path); `body`
-    /// must not call back into the store. - Returns: false when the key is absent or holds a
-    /// collection (``inspect(_:now:)`` tells which: the command answers WRONGTYPE for the latter).
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool
+    /// The typed read for strings: calls `body` with the string stored under `key` without copying
+    /// it (GET's hot path); `body` must not call back into the store. One lookup tells found, missing
+    /// and a key holding a collection (the command answers WRONGTYPE) apart.
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void>
     /// Inserts or overwrites over bytes borrowed from the request, clearing any deadline (SET's hot
     /// path: nothing is copied but into the store and its log).
     /// - Throws: ``StoreError`` when the log cannot take the write.
@@ -111,10 +111,17 @@ extension DataStore {
         self.expiry(forKey: key, now: now) != .missing
     }
 
+    /// Calls `body` with the string stored under `key` (``withString(forKey:_:)``). - Returns: false
+    /// when the key is absent or holds a collection.
+    public func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        if case .found = self.withString(forKey: key, body) { return true }
+        return false
+    }
+
     /// A copy of the string stored under `key`, or nil (absent, or a collection).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
         var value: [UInt8]?
-        _ = self.withValue(forKey: key[...]) { value = [UInt8]($0) }
+        _ = self.withString(forKey: key[...]) { value = [UInt8]($0) }
         return value
     }
 

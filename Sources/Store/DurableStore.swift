@@ -193,25 +193,6 @@ public final class DurableStore {
         }
     }
 
-    /// Calls `body` with the value stored under `key` at `now` without copying it; nil when absent.
-    /// `body` must not call back into the store (the bytes move on the next mutation).
-    /// ``withValue(forKey:now:_:)`` reading ``Configuration/clock`` only if the key has a deadline
-    /// (GET's hot path: no clock read for a key without one).
-    public func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
-        guard let index = self.liveIndex(key, now: nil) else { return nil }
-        // A collection is no string: the typed read (``withString(forKey:now:_:)``) says WRONGTYPE.
-        let slot = self.keyspace.table.pointee.slot(index)
-        guard !Slot.isCollection(slot) else { return nil }
-        return try body(KeyTable.value(slot))
-    }
-
-    public func withValue<R>(
-        forKey key: UnsafeRawBufferPointer, now: Int64, _ body: (UnsafeRawBufferPointer) throws -> R
-    ) rethrows -> R? {
-        guard let index = self.liveString(key, now: now) else { return nil }
-        return try body(self.keyspace.value(at: index))
-    }
-
     /// Whether `key` is present at `now`.
     public func contains(_ key: [UInt8], now: Int64) -> Bool {
         key.withUnsafeBytes { self.liveIndex($0, now: now) != nil }

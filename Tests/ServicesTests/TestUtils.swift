@@ -46,11 +46,12 @@ final class InMemoryStorage: DataStore {
         self.mutationCount += 1
     }
 
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
         self.expireIfDue(Array(key), now: self.nowMilliseconds)
-        guard let value = self.values[Array(key)] else { return false }
+        if let collection = self.collections[Array(key)] { return .wrongType(collection.type) }
+        guard let value = self.values[Array(key)] else { return .missing }
         value.withUnsafeBytes(body)
-        return true
+        return .found(())
     }
 
     func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {

@@ -77,8 +77,8 @@ final class FuzzDataStore: DataStore {
 
     var count: Int { self.store.count }
 
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
+        key.withUnsafeBytes { k in self.store.withString(forKey: k, body) }
     }
 
     func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
