@@ -272,17 +272,31 @@ public final class DurableStore {
     }
 
     /// ``set(_:forKey:deadline:now:)`` over borrowed bytes (no allocation beyond amortised buffers).
+    @inline(__always)
     public func set(
         _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline: Int64?, now: Int64
     ) throws(StoreError) -> UInt64 {
+        try self.set(value, forKey: key, deadline: deadline.map { .at($0) } ?? .cleared, now: now)
+    }
+
+    /// Inserts or overwrites over borrowed bytes; `write` says what becomes of the key's deadline (kept:
+    /// read from the entry this lookup replaces, so APPEND or INCR costs one lookup).
+    public func set(
+        _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline write: WriteDeadline, now: Int64
+    ) throws(StoreError) -> UInt64 {
         try self.checkWritable(recordBytes: key.count + value.count + 8)
-        if let deadline, deadline <= now {
-            guard let index = self.keyspace.find(key) else { return self.durableSequence }
-            return self.logRemoval(index)
+        var deadline: Int64?
+        if case .at(let at) = write {
+            guard at > now else {
+                guard let index = self.keyspace.find(key) else { return self.durableSequence }
+                return self.logRemoval(index)
+            }
+            deadline = at
         }
         if value.count >= Self.largeValueBytes && self.atomicGroupStart == nil && self.unreportedFailure == nil
             && self.databaseFrameStart == nil
         {
+            if write == .kept, let index = self.liveIndex(key, now: now) { deadline = self.keyspace.deadline(at: index) }
             return try self.setLarge(value, forKey: key, deadline: deadline)
         }
         let sequence = self.journal.nextSequence()
@@ -291,6 +305,7 @@ public final class DurableStore {
         let table = self.keyspace.table
         let (previous, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
         if previous >= 0 {
+            if write == .kept, let old = table.pointee.deadline(ofEntry: previous), old > now { deadline = old }
             self.undo.pointee.push(sequence: sequence, key: key, previousAt: previous, in: table)
             table.pointee.replace(at: previous, value: value, deadline: deadline)
         } else {
