@@ -150,6 +150,7 @@ public final class DurableStore {
         // Without close(): a crash as far as the files are concerned (tests rely on that). Only release
         // the descriptors (the journal its own) and with them the directory lock.
         if !self.isClosed {
+            self.io.unlock(self.directoryFD)
             self.io.close(self.directoryFD)
         }
         self.undo.deinitialize(count: 1)
@@ -519,8 +520,9 @@ public final class DurableStore {
         guard !self.isClosed else { return }
         precondition(!self.journal.state.isSyncing && !self.isCompacting,
                      "close() while a SyncJob or CompactionJob is in flight")
-        defer {
+        defer {  // on every path, failures included: the next store may open the directory at once
             self.journal.close()
+            self.io.unlock(self.directoryFD)
             self.io.close(self.directoryFD)
         }
         self.unreportedFailure = nil
