@@ -147,23 +147,20 @@ extension Commands {
     /// The INCR family: the value as a canonical 64-bit integer (a missing key counts as 0) plus
     /// `increment`, stored as its decimal text and answered as an integer.
     private static func add(_ increment: Int64, _ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = arguments.copy(1)
-        var current: Int64 = 0
-        var existed = false
-        switch call.readString(key) {
-        case .found(let value):
-            existed = true
-            guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
-            current = parsed
-        case .missing: break
-        case .answeredWrongType: return
-        }
+        // Read in place (no copy of the key or the value), written back keeping the deadline in the
+        // write's own lookup: two lookups and one small allocation per INCR.
+        let key = arguments[1]
+        var current: Int64? = 0
+        let lookup = call.store.withString(forKey: key) { current = ASCII.parseInteger($0) }
+        if case .wrongType = lookup { return call.reply.error(.wrongType) }
+        guard let current else { return call.reply.error(.notInteger) }
         let (next, overflow) = current.addingReportingOverflow(increment)
         guard !overflow else { return call.reply.error(.overflow) }
         var digits: [UInt8] = []
+        digits.reserveCapacity(20)
         digits.appendDecimal(next)
-        guard call.replaceValue(digits, forKey: key) else { return }
-        call.notifyNew(key, if: !existed)
+        guard call.set(borrowing: digits[...], forKey: key, deadline: .kept) else { return }
+        if case .missing = lookup { call.notifyNew(key, if: true) }
         call.notify(.string, "incrby", key)
         call.reply.integer(next)
     }
