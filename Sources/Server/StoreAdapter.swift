@@ -18,26 +18,24 @@ final class StoreAdapter: DataStore {
 
     var count: Int { self.store.count }
 
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
+        key.withUnsafeBytes { k in self.store.withString(forKey: k, body) }
     }
 
-    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline, now: Int64)
+        throws(StoreError)
+    {
         let outcome = key.withUnsafeBytes { k in
             value.withUnsafeBytes { v in
-                Result { () throws(StoreError) -> UInt64 in try self.store.set(v, forKey: k, deadline: nil, now: 0) }
+                Result { () throws(StoreError) -> UInt64 in try self.store.set(v, forKey: k, deadline: deadline, now: now) }
             }
         }
         switch outcome {
-        case .success(let sequence): self.lastMutationSequence = sequence
-        case .failure(let error): throw error
-        }
-    }
-
-    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
         // A deadline already past removes the key, or changes nothing: the store answers with the
         // durable sequence then, which must not move this one back.
-        self.noteMutation(try self.store.set(value, forKey: key, deadline: deadline, now: now))
+        case .success(let sequence): self.noteMutation(sequence)
+        case .failure(let error): throw error
+        }
     }
 
     func removeValue(forKey key: [UInt8]) throws(StoreError) -> Bool {
@@ -67,8 +65,6 @@ final class StoreAdapter: DataStore {
     func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
         self.store.scan(cursor: cursor, count: count, pattern: pattern, type: type, now: now)
     }
-
-    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
 
     func inspect(_ key: [UInt8], now: Int64) -> KeyFacts? {
         guard let type = self.store.type(ofKey: key, now: now), let encoding = self.store.encoding(ofKey: key, now: now) else {

@@ -61,17 +61,15 @@ final class DatabaseAdapter: DataStore {
 
     var count: Int { self.store.withDatabase(self.index) { self.main.count } }
 
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        self.store.withDatabase(self.index) { self.main.withValue(forKey: key, body) }
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
+        self.store.withDatabase(self.index) { self.main.withString(forKey: key, body) }
     }
 
-    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
-        try self.store.withDatabase(self.index) { () throws(StoreError) in try self.main.set(borrowing: value, forKey: key) }
-    }
-
-    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline, now: Int64)
+        throws(StoreError)
+    {
         try self.store.withDatabase(self.index) { () throws(StoreError) in
-            try self.main.set(value, forKey: key, deadline: deadline, now: now)
+            try self.main.set(borrowing: value, forKey: key, deadline: deadline, now: now)
         }
     }
 
@@ -95,10 +93,6 @@ final class DatabaseAdapter: DataStore {
 
     func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
         self.store.withDatabase(self.index) { self.main.scan(cursor: cursor, count: count, pattern: pattern, type: type, now: now) }
-    }
-
-    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] {
-        self.store.withDatabase(self.index) { self.main.keys(matching: pattern, now: now) }
     }
 
     func inspect(_ key: [UInt8], now: Int64) -> KeyFacts? {

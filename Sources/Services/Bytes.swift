@@ -70,7 +70,7 @@ enum ASCII {
 
     /// Parses a canonical signed decimal integer as Redis's `string2ll` does: an optional `-`,
     /// no `+`, no blanks, no leading zeros (except `0` itself), within `Int64`.
-    static func parseInteger(_ bytes: ArraySlice<UInt8>) -> Int64? {
+    static func parseInteger<Bytes: RandomAccessCollection<UInt8>>(_ bytes: Bytes) -> Int64? where Bytes.Index == Int {
         var i = bytes.startIndex
         let end = bytes.endIndex
         guard i < end else { return nil }

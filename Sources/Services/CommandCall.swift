@@ -93,7 +93,8 @@ struct CommandCall {
     /// - Returns: whether it was stored; if not, the storage error has been answered.
     mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) -> Bool {
         do throws(StoreError) {
-            try self.store.set(borrowing: value, forKey: key)
+            // The requirement itself, not its convenience extension: one call less on SET's path.
+            try self.store.set(borrowing: value, forKey: key, deadline: .cleared, now: 0)
             if self.watchesActive { self.state.watches.touch(Array(key)) }
             return true
         } catch {
@@ -143,18 +144,14 @@ extension CommandCall {
     /// The string at `key` for a command that reads one: its bytes, or missing; a collection there
     /// answers WRONGTYPE (Redis's reply for every string command on a collection).
     mutating func readString(_ key: [UInt8]) -> StringRead {
-        if let value = self.store.value(forKey: key) { return .found(value) }
-        guard self.store.contains(key, now: self.nowMilliseconds) else { return .missing }
-        self.reply.error(.wrongType)
-        return .answeredWrongType
-    }
-
-    /// After a string read that found nothing: answers WRONGTYPE when `key` holds a collection.
-    /// - Returns: whether it did (the command stops).
-    mutating func answeredWrongType(_ key: ArraySlice<UInt8>) -> Bool {
-        guard self.store.contains(Array(key), now: self.nowMilliseconds) else { return false }
-        self.reply.error(.wrongType)
-        return true
+        var value: [UInt8] = []
+        switch self.store.withString(forKey: key[...], { value = [UInt8]($0) }) {
+        case .found: return .found(value)
+        case .missing: return .missing
+        case .wrongType:
+            self.reply.error(.wrongType)
+            return .answeredWrongType
+        }
     }
 
     /// ``apply(_:to:type:)``; `inverse` is ignored (the store records the inverse itself).

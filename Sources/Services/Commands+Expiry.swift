@@ -23,9 +23,15 @@ extension CommandCall {
     /// Stores `value` under `key` with `deadline` (nil: none). - Returns: whether it was stored;
     /// if not, the storage error has been answered.
     mutating func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?) -> Bool {
+        self.set(borrowing: value[...], forKey: key[...], deadline: deadline.map { .at($0) } ?? .cleared)
+    }
+
+    /// Stores `value` under `key`, doing `deadline` to its deadline. - Returns: whether it was
+    /// stored; if not, the storage error has been answered.
+    mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline) -> Bool {
         do throws(StoreError) {
-            try self.store.set(value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
-            if self.watchesActive { self.state.watches.touch(key) }
+            try self.store.set(borrowing: value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
+            if self.watchesActive { self.state.watches.touch(Array(key)) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -34,10 +40,9 @@ extension CommandCall {
     }
 
     /// Stores `value` under `key` keeping the key's deadline (APPEND, INCR, SETRANGE: Redis
-    /// replaces the value in place).
+    /// replaces the value in place), in the one lookup of the write.
     mutating func replaceValue(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
-        let deadline = self.store.expiry(forKey: key, now: self.nowMilliseconds).milliseconds
-        return deadline == nil ? self.set(value, forKey: key) : self.set(value, forKey: key, deadline: deadline)
+        self.set(borrowing: value[...], forKey: key[...], deadline: .kept)
     }
 
     /// Gives `key` the deadline, or removes it when the deadline has passed. - Returns: whether

@@ -7,16 +7,13 @@ enum Commands {
     /// GET key: the value, or null (`ERR not found` on the line protocol).
     static func get(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         // The value goes from the store into the reply: no copy in between.
-        let found = call.store.withValue(forKey: arguments[1]) { value in call.reply.bulk(value) }
-        if !found { Self.answerMissingString(arguments[1], &call) }
-    }
-
-    /// GET's miss: null, or WRONGTYPE when the key holds a collection (off the hot path).
-    @inline(never)
-    private static func answerMissingString(_ key: ArraySlice<UInt8>, _ call: inout CommandCall) {
-        if !call.answeredWrongType(key) {
-            call.notify(.keyMiss, "keymiss", key)
+        // One lookup tells a hit, a miss and a collection apart.
+        switch call.store.withString(forKey: arguments[1], { value in call.reply.bulk(value) }) {
+        case .found: return
+        case .missing:
+            call.notify(.keyMiss, "keymiss", arguments[1])
             call.reply.null()
+        case .wrongType: call.reply.error(.wrongType)
         }
     }
 

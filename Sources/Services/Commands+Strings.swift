@@ -69,8 +69,9 @@ extension Commands {
     /// STRLEN key: the value's length, 0 for a missing key.
     static func strlen(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var length = 0
-        let found = call.store.withValue(forKey: arguments[1]) { length = $0.count }
-        if !found && call.answeredWrongType(arguments[1]) { return }
+        if case .wrongType = call.store.withString(forKey: arguments[1], { length = $0.count }) {
+            return call.reply.error(.wrongType)
+        }
         call.reply.integer(length)
     }
 
@@ -80,7 +81,7 @@ extension Commands {
         guard var start = call.integerArgument(arguments, 2), var end = call.integerArgument(arguments, 3) else { return }
         if start < 0 && end < 0 && start > end { return call.reply.bulk([UInt8]()) }
         // The range goes from the store into the reply: a large value is not copied whole.
-        let found = call.store.withValue(forKey: arguments[1]) { value in
+        let lookup = call.store.withString(forKey: arguments[1]) { value in
             let length = Int64(value.count)
             if start < 0 { start += length }
             if end < 0 { end += length }
@@ -90,7 +91,11 @@ extension Commands {
             if start > end || length == 0 { return call.reply.bulk([UInt8]()) }
             call.reply.bulk(UnsafeRawBufferPointer(rebasing: value[Int(start)...Int(end)]))
         }
-        if !found && !call.answeredWrongType(arguments[1]) { call.reply.bulk([UInt8]()) }
+        switch lookup {
+        case .found: return
+        case .missing: call.reply.bulk([UInt8]())
+        case .wrongType: call.reply.error(.wrongType)
+        }
     }
 
     /// SETRANGE key offset value: overwrites from `offset`, zero-padding a shorter value; the
@@ -142,23 +147,20 @@ extension Commands {
     /// The INCR family: the value as a canonical 64-bit integer (a missing key counts as 0) plus
     /// `increment`, stored as its decimal text and answered as an integer.
     private static func add(_ increment: Int64, _ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = arguments.copy(1)
-        var current: Int64 = 0
-        var existed = false
-        switch call.readString(key) {
-        case .found(let value):
-            existed = true
-            guard let parsed = ASCII.parseInteger(value[...]) else { return call.reply.error(.notInteger) }
-            current = parsed
-        case .missing: break
-        case .answeredWrongType: return
-        }
+        // Read in place (no copy of the key or the value), written back keeping the deadline in the
+        // write's own lookup: two lookups and one small allocation per INCR.
+        let key = arguments[1]
+        var current: Int64? = 0
+        let lookup = call.store.withString(forKey: key) { current = ASCII.parseInteger($0) }
+        if case .wrongType = lookup { return call.reply.error(.wrongType) }
+        guard let current else { return call.reply.error(.notInteger) }
         let (next, overflow) = current.addingReportingOverflow(increment)
         guard !overflow else { return call.reply.error(.overflow) }
         var digits: [UInt8] = []
+        digits.reserveCapacity(20)
         digits.appendDecimal(next)
-        guard call.replaceValue(digits, forKey: key) else { return }
-        call.notifyNew(key, if: !existed)
+        guard call.set(borrowing: digits[...], forKey: key, deadline: .kept) else { return }
+        if case .missing = lookup { call.notifyNew(key, if: true) }
         call.notify(.string, "incrby", key)
         call.reply.integer(next)
     }

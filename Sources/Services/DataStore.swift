@@ -16,17 +16,16 @@ import Store
 public protocol DataStore: AnyObject {
     /// The number of keys.
     var count: Int { get }
-    /// Calls `body` with the string stored under `key` without copying it (GET's hot path); `body`
-    /// must not call back into the store. - Returns: false when the key is absent or holds a
-    /// collection (``inspect(_:now:)`` tells which: the command answers WRONGTYPE for the latter).
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool
-    /// Inserts or overwrites over bytes borrowed from the request, clearing any deadline (SET's hot
-    /// path: nothing is copied but into the store and its log).
-    /// - Throws: ``StoreError`` when the log cannot take the write.
-    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError)
-    /// Inserts or overwrites with an absolute deadline (nil: none). A deadline at or before `now`
-    /// removes the key instead. - Throws: ``StoreError``.
-    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError)
+    /// The typed read for strings: calls `body` with the string stored under `key` without copying
+    /// it (GET's hot path); `body` must not call back into the store. One lookup tells found, missing
+    /// and a key holding a collection (the command answers WRONGTYPE) apart.
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void>
+    /// Inserts or overwrites over bytes borrowed from the caller (SET's hot path: nothing is copied
+    /// but into the store and its log). `deadline`: none, an absolute one (at or before `now`, the
+    /// key is removed instead), or the one the key has (KEEPTTL, INCR, APPEND: found by the same
+    /// lookup). - Throws: ``StoreError`` when the log cannot take the write.
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline, now: Int64)
+        throws(StoreError)
     /// Removes `key`. - Returns: whether it was present. - Throws: ``StoreError``.
     func removeValue(forKey key: [UInt8]) throws(StoreError) -> Bool
     /// Removes every key. - Throws: ``StoreError``.
@@ -45,8 +44,6 @@ public protocol DataStore: AnyObject {
     /// come back at least once.
     func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64)
         -> (cursor: UInt64, keys: [[UInt8]])
-    /// Every live key matching `pattern` (KEYS).
-    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]]
     /// What `key` holds (TYPE, OBJECT, MEMORY USAGE), or nil when absent. Asking is not an access.
     func inspect(_ key: [UInt8], now: Int64) -> KeyFacts?
     /// The typed read for collections: the collection of `type` at `key` (the caller must not change
@@ -121,10 +118,17 @@ extension DataStore {
         self.expiry(forKey: key, now: now) != .missing
     }
 
+    /// Calls `body` with the string stored under `key` (``withString(forKey:_:)``). - Returns: false
+    /// when the key is absent or holds a collection.
+    public func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        if case .found = self.withString(forKey: key, body) { return true }
+        return false
+    }
+
     /// A copy of the string stored under `key`, or nil (absent, or a collection).
     public func value(forKey key: [UInt8]) -> [UInt8]? {
         var value: [UInt8]?
-        _ = self.withValue(forKey: key[...]) { value = [UInt8]($0) }
+        _ = self.withString(forKey: key[...]) { value = [UInt8]($0) }
         return value
     }
 
@@ -136,9 +140,34 @@ extension DataStore {
         try self.apply(effect, to: key, type: type, now: now)
     }
 
+    /// Inserts or overwrites over borrowed bytes, clearing any deadline. - Throws: ``StoreError``.
+    public func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
+        try self.set(borrowing: value, forKey: key, deadline: .cleared, now: 0)
+    }
+
+    /// Inserts or overwrites with an absolute deadline (nil: none); one at or before `now` removes the
+    /// key instead. - Throws: ``StoreError``.
+    public func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
+        try self.set(borrowing: value[...], forKey: key[...], deadline: deadline.map { .at($0) } ?? .cleared, now: now)
+    }
+
     /// Inserts or overwrites, clearing any deadline. - Throws: ``StoreError``.
     public func set(_ value: [UInt8], forKey key: [UInt8]) throws(StoreError) {
-        try self.set(value, forKey: key, deadline: nil, now: 0)
+        try self.set(borrowing: value[...], forKey: key[...], deadline: .cleared, now: 0)
+    }
+
+    /// Every live key matching `pattern` (KEYS): one pass of ``scan(cursor:count:pattern:type:now:)``,
+    /// each key once (nothing changes the keyspace between its steps), in the keyspace's hash order
+    /// as Redis's KEYS.
+    public func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] {
+        var keys: [[UInt8]] = []
+        var cursor: UInt64 = 0
+        repeat {
+            let step = self.scan(cursor: cursor, count: 1 << 20, pattern: pattern, type: nil, now: now)
+            keys.append(contentsOf: step.keys)
+            cursor = step.cursor
+        } while cursor != 0
+        return keys
     }
 }
 

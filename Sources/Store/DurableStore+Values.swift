@@ -38,14 +38,25 @@ extension DurableStore {
     }
 
     /// The typed read for strings: `body` sees the value's bytes without a copy (it must not call back
-    /// into the store), or WRONGTYPE for a collection.
+    /// into the store: the bytes move on the next mutation), or WRONGTYPE for a collection.
     public func withString<R>(
         forKey key: UnsafeRawBufferPointer, now: Int64, _ body: (UnsafeRawBufferPointer) throws -> R
     ) rethrows -> TypedLookup<R> {
         guard let index = self.liveIndex(key, now: now) else { return .missing }
-        let type = self.keyspace.type(at: index)
-        guard type == .string else { return .wrongType(type) }
-        return .found(try body(self.keyspace.value(at: index)))
+        let slot = self.keyspace.table.pointee.slot(index)
+        guard !Slot.isCollection(slot) else { return .wrongType(KeyTable.type(slot)) }
+        return .found(try body(KeyTable.value(slot)))
+    }
+
+    /// ``withString(forKey:now:_:)`` for GET's hot path: one lookup tells a hit, a miss and a
+    /// collection apart, the clock is read only if the key has a deadline, and the result's type is
+    /// concrete (a generic one is looked up in the runtime's metadata cache at every call).
+    public func withString(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
+        guard let index = self.liveIndex(key, now: nil) else { return .missing }
+        let slot = self.keyspace.table.pointee.slot(index)
+        guard !Slot.isCollection(slot) else { return .wrongType(KeyTable.type(slot)) }
+        body(KeyTable.value(slot))
+        return .found(())
     }
 
     /// The typed read for collections: `body` sees the collection of `type` held at `key` (it must not

@@ -150,6 +150,7 @@ public final class DurableStore {
         // Without close(): a crash as far as the files are concerned (tests rely on that). Only release
         // the descriptors (the journal its own) and with them the directory lock.
         if !self.isClosed {
+            self.io.unlock(self.directoryFD)
             self.io.close(self.directoryFD)
         }
         self.undo.deinitialize(count: 1)
@@ -191,25 +192,6 @@ public final class DurableStore {
         key.withUnsafeBytes { raw in
             self.liveString(raw, now: now).map { [UInt8](KeyTable.value(self.keyspace.table.pointee.slot($0))) }
         }
-    }
-
-    /// Calls `body` with the value stored under `key` at `now` without copying it; nil when absent.
-    /// `body` must not call back into the store (the bytes move on the next mutation).
-    /// ``withValue(forKey:now:_:)`` reading ``Configuration/clock`` only if the key has a deadline
-    /// (GET's hot path: no clock read for a key without one).
-    public func withValue<R>(forKey key: UnsafeRawBufferPointer, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R? {
-        guard let index = self.liveIndex(key, now: nil) else { return nil }
-        // A collection is no string: the typed read (``withString(forKey:now:_:)``) says WRONGTYPE.
-        let slot = self.keyspace.table.pointee.slot(index)
-        guard !Slot.isCollection(slot) else { return nil }
-        return try body(KeyTable.value(slot))
-    }
-
-    public func withValue<R>(
-        forKey key: UnsafeRawBufferPointer, now: Int64, _ body: (UnsafeRawBufferPointer) throws -> R
-    ) rethrows -> R? {
-        guard let index = self.liveString(key, now: now) else { return nil }
-        return try body(self.keyspace.value(at: index))
     }
 
     /// Whether `key` is present at `now`.
@@ -291,17 +273,31 @@ public final class DurableStore {
     }
 
     /// ``set(_:forKey:deadline:now:)`` over borrowed bytes (no allocation beyond amortised buffers).
+    @inline(__always)
     public func set(
         _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline: Int64?, now: Int64
     ) throws(StoreError) -> UInt64 {
+        try self.set(value, forKey: key, deadline: deadline.map { .at($0) } ?? .cleared, now: now)
+    }
+
+    /// Inserts or overwrites over borrowed bytes; `write` says what becomes of the key's deadline (kept:
+    /// read from the entry this lookup replaces, so APPEND or INCR costs one lookup).
+    public func set(
+        _ value: UnsafeRawBufferPointer, forKey key: UnsafeRawBufferPointer, deadline write: WriteDeadline, now: Int64
+    ) throws(StoreError) -> UInt64 {
         try self.checkWritable(recordBytes: key.count + value.count + 8)
-        if let deadline, deadline <= now {
-            guard let index = self.keyspace.find(key) else { return self.durableSequence }
-            return self.logRemoval(index)
+        var deadline: Int64?
+        if case .at(let at) = write {
+            guard at > now else {
+                guard let index = self.keyspace.find(key) else { return self.durableSequence }
+                return self.logRemoval(index)
+            }
+            deadline = at
         }
         if value.count >= Self.largeValueBytes && self.atomicGroupStart == nil && self.unreportedFailure == nil
             && self.databaseFrameStart == nil
         {
+            if write == .kept, let index = self.liveIndex(key, now: now) { deadline = self.keyspace.deadline(at: index) }
             return try self.setLarge(value, forKey: key, deadline: deadline)
         }
         let sequence = self.journal.nextSequence()
@@ -310,6 +306,7 @@ public final class DurableStore {
         let table = self.keyspace.table
         let (previous, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
         if previous >= 0 {
+            if write == .kept, let old = table.pointee.deadline(ofEntry: previous), old > now { deadline = old }
             self.undo.pointee.push(sequence: sequence, key: key, previousAt: previous, in: table)
             table.pointee.replace(at: previous, value: value, deadline: deadline)
         } else {
@@ -523,8 +520,9 @@ public final class DurableStore {
         guard !self.isClosed else { return }
         precondition(!self.journal.state.isSyncing && !self.isCompacting,
                      "close() while a SyncJob or CompactionJob is in flight")
-        defer {
+        defer {  // on every path, failures included: the next store may open the directory at once
             self.journal.close()
+            self.io.unlock(self.directoryFD)
             self.io.close(self.directoryFD)
         }
         self.unreportedFailure = nil

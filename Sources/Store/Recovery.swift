@@ -35,7 +35,10 @@ struct Recovery {
         }
         var opened = false
         defer {
-            if !opened { io.close(directoryFD) }
+            if !opened {
+                io.unlock(directoryFD)
+                io.close(directoryFD)
+            }
         }
         do {
             try io.lockExclusive(directoryFD)

@@ -53,6 +53,10 @@ public struct StoreIO: Sendable {
     public var listDirectory: @Sendable (_ path: String) throws(Errno) -> [String]
     /// flock(2) with `LOCK_EX | LOCK_NB`: one store per data directory.
     public var lockExclusive: @Sendable (_ fd: CInt) throws(Errno) -> Void
+    /// flock(2) with `LOCK_UN`, before the locked descriptor is closed: the lock belongs to the open
+    /// file description, which a child process being spawned (fork to exec) may share for a moment;
+    /// unlocking releases it for every copy, closing only for the last one. Failures are ignored.
+    public var unlock: @Sendable (_ fd: CInt) -> Void
     /// Starts writing back the dirty pages of `count` bytes at `offset` (sync_file_range(2) with
     /// `SYNC_FILE_RANGE_WRITE`), without waiting for them. A hint: failures are ignored, the fsync
     /// that follows reports them.
@@ -82,8 +86,10 @@ public struct StoreIO: Sendable {
             = StoreIO.systemPread,
         startWriteback: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void
             = StoreIO.systemStartWriteback,
-        dropCache: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void = StoreIO.systemDropCache
+        dropCache: @escaping @Sendable (_ fd: CInt, _ offset: Int, _ count: Int) -> Void = StoreIO.systemDropCache,
+        unlock: @escaping @Sendable (_ fd: CInt) -> Void = StoreIO.systemUnlock
     ) {
+        self.unlock = unlock
         self.pread = pread
         self.startWriteback = startWriteback
         self.dropCache = dropCache
@@ -101,6 +107,12 @@ public struct StoreIO: Sendable {
         self.listDirectory = listDirectory
         self.lockExclusive = lockExclusive
         self.compactionStep = compactionStep
+    }
+
+    /// The real flock(2) `LOCK_UN`.
+    public static let systemUnlock: @Sendable (CInt) -> Void = { (fd: CInt) in
+        let flockCall: (CInt, CInt) -> CInt = Glibc.flock(_:_:)
+        _ = flockCall(fd, LOCK_UN)
     }
 
     /// The real pread(2), EINTR retried.

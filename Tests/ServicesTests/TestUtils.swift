@@ -46,22 +46,28 @@ final class InMemoryStorage: DataStore {
         self.mutationCount += 1
     }
 
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
         self.expireIfDue(Array(key), now: self.nowMilliseconds)
-        guard let value = self.values[Array(key)] else { return false }
+        if let collection = self.collections[Array(key)] { return .wrongType(collection.type) }
+        guard let value = self.values[Array(key)] else { return .missing }
         value.withUnsafeBytes(body)
-        return true
+        return .found(())
     }
 
-    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
-        try self.set(Array(value), forKey: Array(key), deadline: nil, now: self.nowMilliseconds)
-    }
-
-    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline, now: Int64)
+        throws(StoreError)
+    {
+        let key = Array(key)
         try self.mutate()
+        self.expireIfDue(key, now: now)
+        let kept = self.deadlines[key]
         self.collections.removeValue(forKey: key)
-        self.values[key] = value
-        self.deadlines[key] = deadline
+        self.values[key] = Array(value)
+        switch deadline {
+        case .cleared: self.deadlines[key] = nil
+        case .at(let at): self.deadlines[key] = at
+        case .kept: self.deadlines[key] = kept
+        }
         self.expireIfDue(key, now: now)
     }
 
@@ -103,13 +109,13 @@ final class InMemoryStorage: DataStore {
     private var allKeys: [[UInt8]] { Array(self.values.keys) + Array(self.collections.keys) }
 
     func scan(cursor: UInt64, count: Int, pattern: [UInt8]?, type: ValueType?, now: Int64) -> (cursor: UInt64, keys: [[UInt8]]) {
-        let all = self.keys(matching: pattern ?? Array("*".utf8), now: now).filter { type == nil || self.type(of: $0) == type }
+        let all = self.sortedKeys(matching: pattern ?? Array("*".utf8)).filter { type == nil || self.type(of: $0) == type }
         let start = min(Int(cursor), all.count)
         let end = min(start + count, all.count)
         return (end == all.count ? 0 : UInt64(end), Array(all[start..<end]))
     }
 
-    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] {
+    private func sortedKeys(matching pattern: [UInt8]) -> [[UInt8]] {
         self.allKeys.filter { Glob.matches(pattern: pattern, $0) }.sorted { $0.lexicographicallyPrecedes($1) }
     }
 

@@ -77,16 +77,19 @@ final class FuzzDataStore: DataStore {
 
     var count: Int { self.store.count }
 
-    func withValue(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        key.withUnsafeBytes { k in self.store.withValue(forKey: k, body) } != nil
+    func withString(forKey key: ArraySlice<UInt8>, _ body: (UnsafeRawBufferPointer) -> Void) -> TypedLookup<Void> {
+        key.withUnsafeBytes { k in self.store.withString(forKey: k, body) }
     }
 
-    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
-        _ = try self.store.set(Array(value), forKey: Array(key))
-    }
-
-    func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64) throws(StoreError) {
-        _ = try self.store.set(value, forKey: key, deadline: deadline, now: now)
+    func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline, now: Int64)
+        throws(StoreError)
+    {
+        let outcome = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in
+                Result { () throws(StoreError) -> UInt64 in try self.store.set(v, forKey: k, deadline: deadline, now: now) }
+            }
+        }
+        _ = try outcome.get()
     }
 
     func removeValue(forKey key: [UInt8]) throws(StoreError) -> Bool {
@@ -108,7 +111,6 @@ final class FuzzDataStore: DataStore {
         self.store.scan(cursor: cursor, count: count, pattern: pattern, type: type, now: now)
     }
 
-    func keys(matching pattern: [UInt8], now: Int64) -> [[UInt8]] { self.store.keys(matching: pattern, now: now) }
 
     /// The LRU clock never advances here (no timer): every key is 0 seconds idle.
     func inspect(_ key: [UInt8], now: Int64) -> KeyFacts? {
