@@ -32,10 +32,11 @@ public final class ListValue: CollectionValue {
     /// Invisible to clients: nodes are internal.
     private static let maxNodeItems = 128
 
-    private var nodes: [Node] = []
-    public private(set) var count = 0
+    // Internal, not private: the ranged effects (ListValue+Ranges.swift) change them too.
+    var nodes: [Node] = []
+    public internal(set) var count = 0
     /// The sum of the nodes' packed bytes.
-    private var packedBytes = 0
+    var packedBytes = 0
 
     public init() {}
 
@@ -72,6 +73,10 @@ public final class ListValue: CollectionValue {
     public func apply(
         _ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse
     ) -> Bool {
+        // A `second` field (8 bytes: an item count) makes the effect a range (ListValue+Ranges.swift).
+        if element.second.count == Self.rangeFieldBytes {
+            return self.applyRange(operation, position: position, element, inverse: &inverse)
+        }
         // Inverses name absolute indexes: rollback undoes effects newest first, so each sees the list
         // as its effect left it.
         switch operation {
@@ -151,7 +156,7 @@ public final class ListValue: CollectionValue {
     // MARK: - Changes
 
     /// Inserts `bytes` before index `index` (0 ≤ index ≤ count).
-    private func insert(_ bytes: UnsafeRawBufferPointer, at index: Int) {
+    func insert(_ bytes: UnsafeRawBufferPointer, at index: Int) {
         defer { self.count += 1 }
         if self.nodes.isEmpty {
             self.nodes.append(self.newNode(with: bytes))
@@ -202,7 +207,7 @@ public final class ListValue: CollectionValue {
     }
 
     /// Removes the item at index `index` (0 ≤ index < count); a node left empty goes.
-    private func remove(at index: Int) {
+    func remove(at index: Int) {
         let (nodeIndex, local) = self.locate(index)
         let node = self.nodes[nodeIndex]
         let offset = node.entries.offset(of: local)
@@ -217,7 +222,7 @@ public final class ListValue: CollectionValue {
 
     /// Joins node `index` with a neighbour when both fit in one node's bound (as Redis's quicklist
     /// merges after deletions), so that removals in the middle do not leave many tiny nodes.
-    private func mergeIfSmall(around index: Int) {
+    func mergeIfSmall(around index: Int) {
         for left in index - 1...index where left >= 0 && left + 1 < self.nodes.count {
             let (first, second) = (self.nodes[left], self.nodes[left + 1])
             guard self.fits(first, addingPacked: second.entries.byteCount, items: second.entries.count) else { continue }
@@ -235,7 +240,7 @@ public final class ListValue: CollectionValue {
 
     /// Moves node's items from local index `local` on into a new node (not inserted); with `local`
     /// 0 the new node is empty and `node` untouched.
-    private func split(_ node: Node, at local: Int) -> Node {
+    func split(_ node: Node, at local: Int) -> Node {
         let second = Node()
         guard local > 0 else { return second }
         let offset = node.entries.offset(of: local)
@@ -253,7 +258,7 @@ public final class ListValue: CollectionValue {
         return second
     }
 
-    private func newNode(with bytes: UnsafeRawBufferPointer) -> Node {
+    func newNode(with bytes: UnsafeRawBufferPointer) -> Node {
         let node = Node()
         node.entries.append(bytes)
         self.packedBytes += node.entries.byteCount
@@ -262,7 +267,7 @@ public final class ListValue: CollectionValue {
 
     /// Runs `body` on node's entries, keeping the byte account.
     @inline(__always)
-    private func change(_ node: Node, _ body: (inout ListEntries) -> Void) {
+    func change(_ node: Node, _ body: (inout ListEntries) -> Void) {
         let before = node.entries.byteCount
         body(&node.entries)
         self.packedBytes += node.entries.byteCount - before
@@ -270,7 +275,7 @@ public final class ListValue: CollectionValue {
 
     /// Whether `node` may take one more item of `length` bytes under the node limit. An empty node
     /// takes anything (an item larger than the bound gets a node of its own).
-    private func fits(_ node: Node, adding length: Int) -> Bool {
+    func fits(_ node: Node, adding length: Int) -> Bool {
         self.fits(node, addingPacked: ListEntries.entryBytes(length), items: 1)
     }
 
@@ -285,7 +290,7 @@ public final class ListValue: CollectionValue {
 
     /// The node holding index `index` (0 ≤ index < count) and the index within it, walking from
     /// the nearer end.
-    private func locate(_ index: Int) -> (node: Int, local: Int) {
+    func locate(_ index: Int) -> (node: Int, local: Int) {
         precondition(index >= 0 && index < self.count, "list index out of range")
         if index < self.count / 2 {
             var rest = index
