@@ -44,12 +44,12 @@ extension CommandCall {
     /// The list at `key`; another type there answers WRONGTYPE. The value is read in place: use it
     /// before the next change to the store.
     mutating func list(_ key: [UInt8]) -> ListLookup {
-        switch self.store.withCollection(forKey: key, type: .list, now: self.nowMilliseconds, { $0 as! ListValue }) {
+        switch self.store.collection(forKey: key, type: .list, now: self.nowMilliseconds) {
         case .missing: return .missing
         case .wrongType:
             self.reply.error(.wrongType)
             return .answeredWrongType
-        case .found(let list): return .found(list)
+        case .found(let list): return .found(list as! ListValue)
         }
     }
 

@@ -17,7 +17,9 @@ public final class ListValue: CollectionValue {
     /// One node: its items packed in one block. A class because ListEntries is not copyable and
     /// an array holds copyable elements.
     final class Node {
-        var entries = ListEntries()
+        // Touched only by the one thread that owns the list, never from two accesses at once: no
+        // dynamic exclusivity check (a runtime call per access, several per push).
+        @exclusivity(unchecked) var entries = ListEntries()
         init() {}
     }
 
@@ -32,11 +34,12 @@ public final class ListValue: CollectionValue {
     /// Invisible to clients: nodes are internal.
     private static let maxNodeItems = 128
 
-    // Internal, not private: the ranged effects (ListValue+Ranges.swift) change them too.
-    var nodes: [Node] = []
-    public internal(set) var count = 0
+    // Internal, not private: the ranged effects (ListValue+Ranges.swift) change them too. Unchecked
+    // for exclusivity, as the nodes' entries.
+    @exclusivity(unchecked) var nodes: [Node] = []
+    @exclusivity(unchecked) public internal(set) var count = 0
     /// The sum of the nodes' packed bytes.
-    var packedBytes = 0
+    @exclusivity(unchecked) var packedBytes = 0
 
     public init() {}
 
