@@ -14,12 +14,15 @@ import Glibc
 @Suite struct BlockedTimeoutTests {
     /// 2,000 clients block with timeouts 1 ms apart (sent in order, so their deadlines are in order):
     /// each gets its null reply no earlier than its timeout after it sent the command, and within a
-    /// bound after it; no client is answered in a later poll round than one whose deadline is later.
+    /// bound after it; no client is answered in a later poll round than one whose timeout is 20 ms
+    /// later (the server may read neighbouring connections in either order, never 20 ms apart). The
+    /// bounds are wide: the whole test suite runs at once on a loaded machine.
     @Test func twoThousandStaggeredTimeoutsEndInOrder() throws {
         try withKVServer(fsync: "everysec") { server, control in
             let clients = 2000
-            let base = 1500  // ms: every client has blocked well before the first deadline
-            let bound: Duration = .milliseconds(1500)
+            let base = 3000  // ms: every client has blocked before the first deadline
+            let bound: Duration = .seconds(5)
+            let spread = 20
             var connections: [RESPTestClient] = []
             for _ in 0..<clients { connections.append(try RESPTestClient(port: server.kvPort)) }
             var sent: [ContinuousClock.Instant] = []
@@ -28,7 +31,6 @@ import Glibc
                 sent.append(.now)
                 try connection.client.send(RESPValue.command(["BLPOP", "none\(i)", seconds].map { Array($0.utf8) }))
             }
-            try BlockingServerTests.waitForBlocked(clients, control)
             // Poll every waiting connection at once; each round's replies share its round number.
             var arrived = [ContinuousClock.Instant?](repeating: nil, count: clients)
             var round = [Int](repeating: -1, count: clients)
@@ -63,11 +65,11 @@ import Glibc
                 let timeout = Duration.milliseconds(base + i)
                 if waited < timeout { early += 1 }
                 if waited > timeout + bound { late += 1 }
-                if i > 0 && round[i - 1] > round[i] { outOfOrder += 1 }
+                if i >= spread && round[i - spread] > round[i] { outOfOrder += 1 }
             }
             #expect(early == 0, "\(early) clients answered before their timeout")
             #expect(late == 0, "\(late) clients answered more than \(bound) after their timeout")
-            #expect(outOfOrder == 0, "\(outOfOrder) clients answered before a client with an earlier deadline")
+            #expect(outOfOrder == 0, "\(outOfOrder) clients answered before a client with a deadline \(spread) ms earlier")
             #expect(rounds > 10, "the timeouts should spread over many rounds, not \(rounds)")
             try BlockingServerTests.waitForBlocked(0, control)
             // Every connection is usable again.
