@@ -43,8 +43,10 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
     @exclusivity(unchecked) var heldUntil: UInt64 = 0
     /// SAVE ran: replies wait for its compaction (durability alone does not release them).
     @exclusivity(unchecked) var awaitingSave = false
-    /// The timeout of the blocking command this connection waits in (Blocking.swift), if it has one.
-    @exclusivity(unchecked) private var blockedTimer: TimerID?
+    /// The timeouts of every blocked connection (the blocking command this one waits in may have one).
+    private unowned(unsafe) let blockedTimeouts: BlockedTimeouts
+    /// This connection's wait has a timeout running in ``blockedTimeouts``.
+    @exclusivity(unchecked) private var timeoutRunning = false
     /// When this subscriber's output first passed the pubsub soft limit (0: it is under it).
     @exclusivity(unchecked) var pubSubSoftLimitSince: UInt64 = 0
 
@@ -60,6 +62,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
         self.compaction = kv.compaction
         self.control = kv.control
         self.state = kv.state
+        self.blockedTimeouts = kv.blockedTimeouts
         self.onClose = onClose
         self.clientID = clientID
         self.localAddress = localAddress
@@ -173,12 +176,9 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
                     connection.close()
                     return
                 }
-                if timeout > 0 && self.blockedTimer == nil {
-                    self.blockedTimer = self.control.eventLoop.scheduleTimer(after: .milliseconds(timeout)) {
-                        [unowned(unsafe) self] in
-                        self.blockedTimer = nil
-                        self.endWait(.timeout)
-                    }
+                if timeout > 0 && !self.timeoutRunning {
+                    self.timeoutRunning = true
+                    self.blockedTimeouts.add(self.clientID, after: timeout)
                 }
                 return
             }
@@ -233,9 +233,9 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
     }
 
     private func cancelBlockedTimer() {
-        guard let timer = self.blockedTimer else { return }
-        self.control.eventLoop.cancelTimer(timer)
-        self.blockedTimer = nil
+        guard self.timeoutRunning else { return }
+        self.timeoutRunning = false
+        self.blockedTimeouts.remove(self.clientID)
     }
 
     /// Keeps this connection's share of the memory account's input part at `bytes`.

@@ -492,6 +492,8 @@ struct KVParts {
     let compaction: CompactionSchedule
     /// What sessions run commands against.
     let context: CommandContext
+    /// The one timer of every blocked client's timeout (BlockedTimeouts.swift).
+    let blockedTimeouts: BlockedTimeouts
 
     init(
         data: StoreAdapter, state: ServerState, control: Control, persistence: Persistence, housekeeping: Housekeeping,
@@ -504,6 +506,9 @@ struct KVParts {
         self.housekeeping = housekeeping
         self.compaction = compaction
         self.context = CommandContext(store: data, state: state, control: control)
+        self.blockedTimeouts = BlockedTimeouts(loop: control.eventLoop) { [unowned state] id in
+            _ = state.blocking.unblock(id, reason: .timeout)
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 // whole, the ready keys are served: each waiter of a key in turn, first blocked first served, has
 // its command run again (the connection's ``KVSession/retryBlocked(context:output:)``) until the
 // key is gone. A retry that serves writes the reply and ends the wait; the connection then answers
-// its buffered input. The timeout is the connection's loop timer; CLIENT UNBLOCK and the close end a
+// its buffered input. Timeouts run on one loop timer (Sources/Server/BlockedTimeouts.swift); CLIENT UNBLOCK and the close end a
 // wait through the same hooks. A waiter costs a dictionary entry per key and nothing while it waits.
 
 import Store
@@ -159,7 +159,7 @@ public final class BlockingRegistry {
     }
 
     /// CLIENT UNBLOCK: ends client `id`'s wait. - Returns: whether it was waiting.
-    func unblock(_ id: Int, reason: UnblockReason) -> Bool {
+    public func unblock(_ id: Int, reason: UnblockReason) -> Bool {
         guard self.waiting[id] != nil, let hooks = self.hooks[id] else { return false }
         hooks.cancel(reason)
         return true

@@ -1,9 +1,9 @@
 // The list commands (LPUSH … LMPOP; the blocking pops are in Commands+ListsBlocking.swift), as Redis 7.0
 // answers them, over the store's typed reads and element effects (Sources/Services/DataStore.swift). Every
-// change is an add or a remove at a position (Sources/Store/Types/ListValue.swift), with the effect
-// that undoes it; a command that changes several items runs them as one unit (`atomically`). Changes
-// that rewrite an item in place (LSET, an LMOVE within one list) add before they remove, so the list is
-// never empty on the way and keeps its key and deadline.
+// change is an add or a remove at a position (Sources/Store/Types/ListValue.swift), or of a range of
+// items (ListValue+Ranges.swift); a command that makes several changes runs them as one unit
+// (`atomically`). Changes that rewrite an item in place (LSET, an LMOVE within one list) add before
+// they remove, so the list is never empty on the way and keeps its key and deadline.
 
 import Store
 
@@ -44,28 +44,25 @@ extension CommandCall {
     /// The list at `key`; another type there answers WRONGTYPE. The value is read in place: use it
     /// before the next change to the store.
     mutating func list(_ key: [UInt8]) -> ListLookup {
-        switch self.store.withCollection(forKey: key, type: .list, now: self.nowMilliseconds, { $0 as! ListValue }) {
+        switch self.store.collection(forKey: key, type: .list, now: self.nowMilliseconds) {
         case .missing: return .missing
         case .wrongType:
             self.reply.error(.wrongType)
             return .answeredWrongType
-        case .found(let list): return .found(list)
+        case .found(let list): return .found(list as! ListValue)
         }
     }
 
     /// Inserts `item` at `position` (0 the head, -1 after the tail). - Returns: false once an error
     /// has been answered.
     mutating func pushItem(_ item: [UInt8], at position: Int64, to key: [UInt8]) -> Bool {
-        let undo: Int64 = position < 0 ? position : position
-        return self.apply(ElementEffect(.add, position: position, item), inverse: ElementEffect(.remove, position: undo, item),
-                          to: key, type: .list) != nil
+        self.apply(ElementEffect(.add, position: position, item), to: key, type: .list) != nil
     }
 
     /// Removes the item at `position` (≥ 0 an index, -1 the last), which is `item`. - Returns: false
     /// once an error has been answered.
     mutating func removeItem(_ item: [UInt8], at position: Int64, from key: [UInt8]) -> Bool {
-        self.apply(ElementEffect(.remove, position: position, item), inverse: ElementEffect(.add, position: position, item),
-                   to: key, type: .list) != nil
+        self.apply(ElementEffect(.remove, position: position, item), to: key, type: .list) != nil
     }
 
     /// Pops up to `count` items from one end of the list `list` at `key` (as one unit). - Returns: the
@@ -80,20 +77,10 @@ extension CommandCall {
         } else {
             list.forEachReversed(from: list.count - 1, downTo: list.count - taken) { items.append([UInt8]($0)); return true }
         }
-        let position: Int64 = fromHead ? 0 : -1
-        var failed = false
-        if taken == 1 {
-            failed = !self.removeItem(items[0], at: position, from: key)
-        } else {
-            let store = self.store
-            store.atomically {
-                for item in items where !self.removeItem(item, at: position, from: key) {
-                    failed = true
-                    return
-                }
-            }
-        }
-        return failed ? nil : items
+        if taken == 1 { return self.removeItem(items[0], at: fromHead ? 0 : -1, from: key) ? items : nil }
+        // One ranged removal (Sources/Store/Types/ListValue+Ranges.swift).
+        let effect = ElementEffect(.remove, position: fromHead ? 0 : -Int64(taken), [], ListValue.rangeField(count: taken))
+        return self.apply(effect, to: key, type: .list) != nil ? items : nil
     }
 
     /// Replies with items as an array of bulk strings.
@@ -159,15 +146,13 @@ extension Commands {
         if arguments.count == 3 {
             guard call.pushItem(arguments.copy(2), at: position, to: key) else { return }
         } else {
-            var failed = false
-            let store = call.store
-            store.atomically {
-                for i in 2..<arguments.count where !call.pushItem(arguments.copy(i), at: position, to: key) {
-                    failed = true
-                    return
-                }
-            }
-            if failed { return }
+            // One ranged add (Sources/Store/Types/ListValue+Ranges.swift): LPUSH's items go in reversed,
+            // each pushed before the one before it.
+            let pushed = arguments.count - 2
+            let items = (2..<arguments.count).map { arguments[$0] }
+            let effect = ElementEffect(.add, position: position, ListValue.packedItems(head ? items.reversed() : items),
+                                       ListValue.rangeField(count: pushed))
+            guard call.apply(effect, to: key, type: .list) != nil else { return }
         }
         guard case .found(let list) = call.list(key) else { return call.reply.integer(0) }
         call.reply.integer(list.count)
@@ -374,14 +359,18 @@ extension Commands {
         let fromHead = range?.lowerBound ?? count
         let fromTail = range.map { count - 1 - $0.upperBound } ?? 0
         guard fromHead + fromTail > 0 else { return call.reply.ok() }
+        // At most two ranged removals (Sources/Store/Types/ListValue+Ranges.swift), the tail's first so
+        // that the head's indices stay.
         var done = true
         let store = call.store
         store.atomically {
-            for _ in 0..<fromTail {
-                guard let item = list.item(at: -1), call.removeItem(item, at: -1, from: key) else { return done = false }
+            if fromTail > 0 {
+                let effect = ElementEffect(.remove, position: Int64(count - fromTail), [], ListValue.rangeField(count: fromTail))
+                guard call.apply(effect, to: key, type: .list) != nil else { return done = false }
             }
-            for _ in 0..<fromHead {
-                guard let item = list.item(at: 0), call.removeItem(item, at: 0, from: key) else { return done = false }
+            if fromHead > 0 {
+                let effect = ElementEffect(.remove, position: 0, [], ListValue.rangeField(count: fromHead))
+                guard call.apply(effect, to: key, type: .list) != nil else { return done = false }
             }
         }
         if done { call.reply.ok() }

@@ -1,4 +1,4 @@
-// The list type: a sequence of packed nodes (PackedEntries.swift), each bounded by Redis's
+// The list type: a sequence of packed nodes (ListEntries.swift), each bounded by Redis's
 // `list-max-listpack-size` (EncodingLimits.swift: positive, items per node; -1 … -5, node bytes of
 // 4 to 64 KiB), as Redis's quicklist. A small list is one node, so it costs one malloc'd block and
 // no object per item; a long one is many nodes, so a push or pop at either end moves at most one
@@ -14,10 +14,12 @@
 import Glibc
 
 public final class ListValue: CollectionValue {
-    /// One node: its items packed in one block. A class because PackedEntries is not copyable and
+    /// One node: its items packed in one block. A class because ListEntries is not copyable and
     /// an array holds copyable elements.
     final class Node {
-        var entries = PackedEntries()
+        // Touched only by the one thread that owns the list, never from two accesses at once: no
+        // dynamic exclusivity check (a runtime call per access, several per push).
+        @exclusivity(unchecked) var entries = ListEntries()
         init() {}
     }
 
@@ -27,15 +29,17 @@ public final class ListValue: CollectionValue {
     /// Redis's node byte bounds for fills -1 … -5, and its safety bound for positive fills.
     private static let nodeByteLimits = [4096, 8192, 16384, 32768, 65536]
     private static let sizeSafetyLimit = 8192
-    /// Items per node at most under a byte bound: a packed block reads forward only, so an access
-    /// at a node's end walks the node; this keeps that walk short for small items (Redis's listpack
-    /// stores a back-length per entry instead). Invisible to clients: nodes are internal.
+    /// Items per node at most under a byte bound: an access in a node's middle walks half of it
+    /// (from the nearer end, ListEntries.swift); this keeps that walk short for small items.
+    /// Invisible to clients: nodes are internal.
     private static let maxNodeItems = 128
 
-    private var nodes: [Node] = []
-    public private(set) var count = 0
+    // Internal, not private: the ranged effects (ListValue+Ranges.swift) change them too. Unchecked
+    // for exclusivity, as the nodes' entries.
+    @exclusivity(unchecked) var nodes: [Node] = []
+    @exclusivity(unchecked) public internal(set) var count = 0
     /// The sum of the nodes' packed bytes.
-    private var packedBytes = 0
+    @exclusivity(unchecked) var packedBytes = 0
 
     public init() {}
 
@@ -72,6 +76,10 @@ public final class ListValue: CollectionValue {
     public func apply(
         _ operation: ElementOperation, position: Int64, _ element: Element, inverse: inout ElementInverse
     ) -> Bool {
+        // A `second` field (8 bytes: an item count) makes the effect a range (ListValue+Ranges.swift).
+        if element.second.count == Self.rangeFieldBytes {
+            return self.applyRange(operation, position: position, element, inverse: &inverse)
+        }
         // Inverses name absolute indexes: rollback undoes effects newest first, so each sees the list
         // as its effect left it.
         switch operation {
@@ -97,7 +105,7 @@ public final class ListValue: CollectionValue {
     public func withItem<R>(at index: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
         let (position, local) = self.locate(index)
         let node = self.nodes[position]
-        return body(node.entries.entry(atOffset: Self.offset(of: local, in: node)).bytes)
+        return body(node.entries.entry(atOffset: node.entries.offset(of: local)).bytes)
     }
 
     /// A copy of the item at `index` (negative: from the tail, -1 the last), or nil past either end.
@@ -113,7 +121,7 @@ public final class ListValue: CollectionValue {
         guard start <= end, start >= 0, end < self.count else { return }
         var (node, local) = self.locate(start)
         var remaining = end - start + 1
-        var offset = Self.offset(of: local, in: self.nodes[node])
+        var offset = self.nodes[node].entries.offset(of: local)
         while remaining > 0 {
             let current = self.nodes[node]
             while remaining > 0 && offset < current.entries.byteCount {
@@ -123,7 +131,6 @@ public final class ListValue: CollectionValue {
                 offset = next
             }
             node += 1
-            local = 0
             offset = 0
         }
     }
@@ -134,29 +141,25 @@ public final class ListValue: CollectionValue {
         guard start >= end, end >= 0, start < self.count else { return }
         var (node, local) = self.locate(start)
         var remaining = start - end + 1
+        // From the end of item `start`, each entry read backwards by its back-length.
+        var offset = self.nodes[node].entries.offset(of: local + 1)
         while remaining > 0 {
-            // A packed block reads forward only: the node's offsets up to `local`, then backwards.
             let current = self.nodes[node]
-            var offsets: [Int] = []
-            offsets.reserveCapacity(local + 1)
-            var offset = 0
-            for _ in 0...local {
-                offsets.append(offset)
-                offset = current.entries.entry(atOffset: offset).next
-            }
-            for offset in offsets.reversed() where remaining > 0 {
-                guard body(current.entries.entry(atOffset: offset).bytes) else { return }
+            while remaining > 0 && offset > 0 {
+                let (bytes, previous) = current.entries.entry(endingAt: offset)
+                guard body(bytes) else { return }
                 remaining -= 1
+                offset = previous
             }
             node -= 1
-            if node >= 0 { local = self.nodes[node].entries.count - 1 }
+            if node >= 0 { offset = self.nodes[node].entries.byteCount }
         }
     }
 
     // MARK: - Changes
 
     /// Inserts `bytes` before index `index` (0 ≤ index ≤ count).
-    private func insert(_ bytes: UnsafeRawBufferPointer, at index: Int) {
+    func insert(_ bytes: UnsafeRawBufferPointer, at index: Int) {
         defer { self.count += 1 }
         if self.nodes.isEmpty {
             self.nodes.append(self.newNode(with: bytes))
@@ -183,7 +186,7 @@ public final class ListValue: CollectionValue {
         let (nodeIndex, local) = self.locate(index)
         let node = self.nodes[nodeIndex]
         if self.fits(node, adding: bytes.count) {
-            let offset = Self.offset(of: local, in: node)
+            let offset = node.entries.offset(of: local)
             self.change(node) { $0.insert(bytes, atOffset: offset) }
             return
         }
@@ -207,10 +210,10 @@ public final class ListValue: CollectionValue {
     }
 
     /// Removes the item at index `index` (0 ≤ index < count); a node left empty goes.
-    private func remove(at index: Int) {
+    func remove(at index: Int) {
         let (nodeIndex, local) = self.locate(index)
         let node = self.nodes[nodeIndex]
-        let offset = Self.offset(of: local, in: node)
+        let offset = node.entries.offset(of: local)
         self.change(node) { $0.remove(atOffset: offset) }
         self.count -= 1
         if node.entries.count == 0 {
@@ -222,8 +225,8 @@ public final class ListValue: CollectionValue {
 
     /// Joins node `index` with a neighbour when both fit in one node's bound (as Redis's quicklist
     /// merges after deletions), so that removals in the middle do not leave many tiny nodes.
-    private func mergeIfSmall(around index: Int) {
-        for left in [index - 1, index] where left >= 0 && left + 1 < self.nodes.count {
+    func mergeIfSmall(around index: Int) {
+        for left in index - 1...index where left >= 0 && left + 1 < self.nodes.count {
             let (first, second) = (self.nodes[left], self.nodes[left + 1])
             guard self.fits(first, addingPacked: second.entries.byteCount, items: second.entries.count) else { continue }
             self.change(first) { entries in
@@ -240,10 +243,10 @@ public final class ListValue: CollectionValue {
 
     /// Moves node's items from local index `local` on into a new node (not inserted); with `local`
     /// 0 the new node is empty and `node` untouched.
-    private func split(_ node: Node, at local: Int) -> Node {
+    func split(_ node: Node, at local: Int) -> Node {
         let second = Node()
         guard local > 0 else { return second }
-        let offset = Self.offset(of: local, in: node)
+        let offset = node.entries.offset(of: local)
         var moved = 0
         node.entries.forEach { bytes, at in
             if at >= offset {
@@ -253,11 +256,12 @@ public final class ListValue: CollectionValue {
             return true
         }
         self.packedBytes += second.entries.byteCount
-        self.change(node) { $0.remove(atOffset: offset, entries: moved) }
+        let end = node.entries.byteCount
+        self.change(node) { $0.remove(from: offset, to: end, entries: moved) }
         return second
     }
 
-    private func newNode(with bytes: UnsafeRawBufferPointer) -> Node {
+    func newNode(with bytes: UnsafeRawBufferPointer) -> Node {
         let node = Node()
         node.entries.append(bytes)
         self.packedBytes += node.entries.byteCount
@@ -266,7 +270,7 @@ public final class ListValue: CollectionValue {
 
     /// Runs `body` on node's entries, keeping the byte account.
     @inline(__always)
-    private func change(_ node: Node, _ body: (inout PackedEntries) -> Void) {
+    func change(_ node: Node, _ body: (inout ListEntries) -> Void) {
         let before = node.entries.byteCount
         body(&node.entries)
         self.packedBytes += node.entries.byteCount - before
@@ -274,8 +278,8 @@ public final class ListValue: CollectionValue {
 
     /// Whether `node` may take one more item of `length` bytes under the node limit. An empty node
     /// takes anything (an item larger than the bound gets a node of its own).
-    private func fits(_ node: Node, adding length: Int) -> Bool {
-        self.fits(node, addingPacked: length + Self.headerBytes(length), items: 1)
+    func fits(_ node: Node, adding length: Int) -> Bool {
+        self.fits(node, addingPacked: ListEntries.entryBytes(length), items: 1)
     }
 
     private func fits(_ node: Node, addingPacked bytes: Int, items: Int) -> Bool {
@@ -287,19 +291,9 @@ public final class ListValue: CollectionValue {
             && node.entries.count + items <= Self.maxNodeItems
     }
 
-    private static func headerBytes(_ length: Int) -> Int {
-        var bytes = 1
-        var rest = length >> 7
-        while rest > 0 {
-            bytes += 1
-            rest >>= 7
-        }
-        return bytes
-    }
-
     /// The node holding index `index` (0 ≤ index < count) and the index within it, walking from
     /// the nearer end.
-    private func locate(_ index: Int) -> (node: Int, local: Int) {
+    func locate(_ index: Int) -> (node: Int, local: Int) {
         precondition(index >= 0 && index < self.count, "list index out of range")
         if index < self.count / 2 {
             var rest = index
@@ -317,12 +311,5 @@ public final class ListValue: CollectionValue {
             }
         }
         preconditionFailure("list counts disagree with its nodes")
-    }
-
-    /// The byte offset of the node's item `local` (its count for the end).
-    private static func offset(of local: Int, in node: Node) -> Int {
-        var offset = 0
-        for _ in 0..<local { offset = node.entries.entry(atOffset: offset).next }
-        return offset
     }
 }
