@@ -90,3 +90,9 @@ let package = Package(
         .testTarget(name: "CompatibilityTests", dependencies: ["ServerTestSupport"], exclude: ["Apps"]),
     ]
 )
+
+// The DocC plugin, only when the API reference is being rendered (scripts/docs.sh sets
+// REACTOR_DOCS=1): it must not add to what a tool depending on Reactor resolves.
+if Context.environment["REACTOR_DOCS"] == "1" {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"))
+}

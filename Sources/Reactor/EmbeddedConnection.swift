@@ -34,7 +34,9 @@ public final class EmbeddedConnection {
 
     /// Opens the connection and tells `delegate` (``ConnectionDelegate/connectionDidOpen(_:)``),
     /// as a listener does for an accepted peer.
-    /// - Parameter peerAddress: what ``Connection/peer`` reports (nil by default).
+    /// - Parameters:
+    ///   - delegate: the delegate under test; its connection holds it.
+    ///   - peerAddress: what ``Connection/peer`` reports (nil by default).
     /// - Throws: ``IOError`` if the socketpair or the loop cannot be made.
     public init(delegate: ConnectionDelegate, peerAddress: SocketAddress? = nil) throws(IOError) {
         self.loop = try EventLoop()

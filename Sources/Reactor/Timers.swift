@@ -31,6 +31,7 @@ extension EventLoop {
     ///   - delay: time until the first run.
     ///   - interval: period of later runs, or nil for a one-shot timer.
     ///   - leeway: how late Dispatch may fire it (coalescing saves wake-ups).
+    ///   - callback: what runs, on the loop thread.
     /// - Returns: an ID for ``cancelTimer(_:)``.
     @discardableResult
     public func scheduleTimer(
