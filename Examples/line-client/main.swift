@@ -7,9 +7,9 @@ import LineFraming
 import Reactor
 
 final class LineClient: ConnectionDelegate {
-    let lines: [String], loop: EventLoop
+    let lines: [String]
     var framer = LineFramer(maxLineBytes: 64 * 1024), answered = 0, failed = false
-    init(lines: [String], loop: EventLoop) { (self.lines, self.loop) = (lines, loop) }
+    init(lines: [String]) { self.lines = lines }
 
     func connectionDidOpen(_ connection: Connection) {
         for line in self.lines { connection.write((line + "\n").utf8) }
@@ -24,22 +24,16 @@ final class LineClient: ConnectionDelegate {
     }
     func connectionDidClose(_ connection: Connection) {
         if let error = connection.closeError { print("line-client: \(error)"); self.failed = true }
-        self.loop.stop()
+        connection.loop.stop()
     }
 }
 
-@main
-struct LineClientMain {
-    static func main() throws {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        guard arguments.count >= 2, let port = Int(arguments[1]) else { print("usage: line-client HOST PORT LINE…"); exit(2) }
-        let loop = try EventLoop()
-        let client = LineClient(lines: Array(arguments.dropFirst(2)), loop: loop)
-        Connection.connect(loop: loop, host: arguments[0], port: port, timeout: .seconds(5), delegate: client) { result in
-            if case .failure(let error) = result { print("line-client: \(error)"); client.failed = true; loop.stop() }
-        }
-        try loop.run()
-        fflush(nil)
-        exit(client.failed ? 1 : 0)
-    }
+let arguments = Array(CommandLine.arguments.dropFirst())
+guard arguments.count >= 2, let port = Int(arguments[1]) else { print("usage: line-client HOST PORT LINE…"); exit(2) }
+let loop = try EventLoop()
+let client = LineClient(lines: Array(arguments.dropFirst(2)))
+Connection.connect(loop: loop, host: arguments[0], port: port, timeout: .seconds(5), delegate: client) { result in
+    if case .failure(let error) = result { print("line-client: \(error)"); client.failed = true; loop.stop() }
 }
+try loop.run()
+exit(client.failed ? 1 : 0)
