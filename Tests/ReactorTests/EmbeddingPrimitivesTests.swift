@@ -177,7 +177,12 @@ extension ReactorTests {
             let payload = [UInt8](repeating: UInt8(ascii: "z"), count: 16 * 1024 * 1024)
             let server = Scripted()
             // Far more than the socket buffers hold: most of it is still queued at the stop.
-            server.onOpen = { connection in connection.write(payload) }
+            // Only the first client gets it: the probes below, accepted until the stop runs, get nothing.
+            var opened = 0
+            server.onOpen = { connection in
+                opened += 1
+                if opened == 1 { connection.write(payload) }
+            }
             let listener = try Listener(loop: loop, address: SocketAddress(host: "127.0.0.1", port: 0)) { _ in server }
             let port = listener.localAddress.port
             let returned = Shared(false)
@@ -194,7 +199,7 @@ extension ReactorTests {
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
             loop.handle.stopGracefully(within: .seconds(10))
             // The listener goes first: a new client is refused once the stop has run.
-            #expect(pollFor(within: 5) { (try? blockingClient(port: port)).map { close($0); return false } ?? true })
+            #expect(pollFor(within: 10) { (try? blockingClient(port: port)).map { close($0); return false } ?? true })
             #expect(!returned.current, "run() returned with output still queued")
             let (rest, eof) = readToEOF(client, deadline: .now + .seconds(10))
             #expect(rest.count + 1 == payload.count)
