@@ -1,6 +1,9 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// What only the server's targets use: resolved only with the trait `Server` enabled.
+let server = TargetDependencyCondition.when(traits: ["Server"])
+
 let package = Package(
     name: "reactord",
     platforms: [.macOS(.v14)],
@@ -14,6 +17,13 @@ let package = Package(
         .executable(name: "reactord", targets: ["reactord"]),
         .executable(name: "reactor-cli", targets: ["reactor-cli"]),
         .executable(name: "kvbench", targets: ["kvbench"]),
+    ],
+    // The trait `Server` (on by default) brings in what reactord, reactor-cli and kvbench need
+    // besides swift-log. A tool that depends on the libraries Reactor and LineFraming turns it
+    // off (`traits: []`), and then resolves swift-log alone (Tests/ReactorTests/PackageResolutionTests.swift).
+    traits: [
+        .default(enabledTraits: ["Server"]),
+        .trait(name: "Server", description: "The server, its tools and their dependencies (argument parser, metrics, Prometheus, HdrHistogram)."),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
@@ -36,23 +46,26 @@ let package = Package(
         .target(name: "Store", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "CoreMetrics", package: "swift-metrics", condition: server),
+            .product(name: "Prometheus", package: "swift-prometheus", condition: server),
         ]),
         .executableTarget(name: "reactord", dependencies: [
-            "Server", "Store", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Server", "Store", "CLinux", .product(name: "ArgumentParser", package: "swift-argument-parser", condition: server),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "reactor-cli", dependencies: [
-            "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser", condition: server),
         ]),
         .executableTarget(name: "kvbench", dependencies: [
-            "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Histogram", package: "hdrhistogram-swift"),
+            "Reactor", "Services", .product(name: "ArgumentParser", package: "swift-argument-parser", condition: server),
+            .product(name: "Histogram", package: "hdrhistogram-swift", condition: server),
         ]),
         .executableTarget(name: "line-upper", dependencies: ["Reactor", "LineFraming"], path: "Examples/line-upper"),
         .executableTarget(name: "http-plaintext", dependencies: ["Reactor", "ReactorHTTP"], path: "Examples/http-plaintext"),
         .executableTarget(name: "async-echo", dependencies: ["Reactor"], path: "Examples/async-echo"),
+        .executableTarget(name: "echo-server", dependencies: ["Reactor"], path: "Examples/echo-server"),
+        .executableTarget(name: "line-client", dependencies: ["Reactor", "LineFraming"], path: "Examples/line-client"),
+        .executableTarget(name: "multi-loop-echo", dependencies: ["Reactor", "LineFraming"], path: "Examples/multi-loop-echo"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"]),
         .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
         .testTarget(name: "ReactorHTTPTests", dependencies: ["ReactorHTTP", "Reactor"]),
@@ -77,3 +90,9 @@ let package = Package(
         .testTarget(name: "CompatibilityTests", dependencies: ["ServerTestSupport"], exclude: ["Apps"]),
     ]
 )
+
+// The DocC plugin, only when the API reference is being rendered (scripts/docs.sh sets
+// REACTOR_DOCS=1): it must not add to what a tool depending on Reactor resolves.
+if Context.environment["REACTOR_DOCS"] == "1" {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", exact: "1.5.0"))
+}

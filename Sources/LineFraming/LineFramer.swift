@@ -70,10 +70,11 @@ public struct LineFramer {
     public let maxLineBytes: Int
 
     // Invariant: 0 <= readIndex <= scanIndex <= buffer.count. Bytes before readIndex are consumed;
-    // bytes in readIndex..<scanIndex are known to hold no '\n'.
-    private var buffer: [UInt8] = []
-    private var readIndex = 0
-    private var scanIndex = 0
+    // bytes in readIndex..<scanIndex are known to hold no '\n'. (Internal, not private: byte-count
+    // framing lives in LineFramer+Bytes.swift.)
+    var buffer: [UInt8] = []
+    var readIndex = 0
+    var scanIndex = 0
 
     /// - Parameter maxLineBytes: the longest line accepted, terminator not counted; at least 1.
     public init(maxLineBytes: Int) {

@@ -13,7 +13,7 @@ import Glibc
 /// strongly until it closes, so a delegate needs no other owner.
 public protocol ConnectionDelegate: AnyObject {
     /// The connection is open: accepted by a ``Listener``, or an outbound connect completed.
-    /// Output written here (a greeting) goes out at once. Default: nothing.
+    /// Output written here (a greeting) goes out with this iteration's writes. Default: nothing.
     func connectionDidOpen(_ connection: Connection)
     /// Bytes arrived. `bytes` is valid only during the call: copy what must be kept.
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
@@ -44,7 +44,7 @@ extension ConnectionDelegate {
     public func connectionDidClose(_ connection: Connection) {}
 }
 
-/// A non-blocking TCP connection registered with an ``EventLoop``. Loop thread only: every
+/// A non-blocking stream connection (TCP, or a Unix domain socket) registered with an ``EventLoop``. Loop thread only: every
 /// method asserts it in debug builds.
 public final class Connection: EventHandler {
     /// Where the connection is in its life.
@@ -73,7 +73,8 @@ public final class Connection: EventHandler {
         assert(self.loop.inLoopThread)
         return try body(self.descriptor.rawValue)
     }
-    unowned let loop: EventLoop
+    /// The loop the connection belongs to (its timers, inboxes, stop).
+    public unowned let loop: EventLoop
     /// Receives events. Released when the connection closes (breaking any cycle).
     /// (Read at every event; loop thread only and never re-entered, hence no dynamic exclusivity
     /// check, like the properties behind `core`.)
@@ -205,7 +206,7 @@ public final class Connection: EventHandler {
     public static func connect(loop: EventLoop, to address: SocketAddress, delegate: ConnectionDelegate) throws(IOError) -> Connection {
         let fd = try Sys.socket(domain: address.family, type: CInt(SOCK_STREAM.rawValue))
         do {
-            try Sys.setsockopt(fd, level: CInt(IPPROTO_TCP), name: TCP_NODELAY, value: 1)
+            if address.family != AF_UNIX { try Sys.setsockopt(fd, level: CInt(IPPROTO_TCP), name: TCP_NODELAY, value: 1) }
             _ = try Sys.connect(fd, address)
         } catch {
             Sys.close(fd)
@@ -226,26 +227,47 @@ public final class Connection: EventHandler {
 
     // MARK: Output
 
-    /// Queues bytes. They are written by ``flush()``, which the connection calls itself after
-    /// every ``ConnectionDelegate/connection(_:didRead:)`` and
-    /// ``ConnectionDelegate/connectionDidOpen(_:)``; output written from anywhere else (a timer,
-    /// an inbox) waits for a call to ``flush()``.
+    /// Queues bytes. Wherever it is written on the loop thread (a read callback, a timer, an
+    /// inbox, a before-sleep hook), output goes out at the end of the loop's current iteration,
+    /// after every ready event is dispatched and before the loop sleeps: one write for all a
+    /// connection got in the iteration. ``flush()`` writes at once instead. Held back while
+    /// corked; written once connected when queued during an outbound connect.
     public func write<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         assert(self.loop.inLoopThread)
         self.core.pointee.output.preconditionNotLent()
         guard self.core.pointee.state == .open || self.core.pointee.state == .connecting else { return }
         self.core.pointee.output.append(contentsOf: bytes)
+        self.flushAtEndOfIteration()
+    }
+
+    /// Has the loop flush this connection once its current dispatch ends (the rule ``write(_:)``
+    /// states). A corked connection is flushed by ``uncork()``; a connecting one when connected.
+    @inline(__always)
+    private func flushAtEndOfIteration() {
+        // flushQueued first: after a batch's first reply it is the only test a reply pays.
+        guard !self.core.pointee.flushQueued && self.core.pointee.state == .open && !self.core.pointee.isCorked else { return }
+        self.core.pointee.flushQueued = true
+        self.loop.flushAfterDispatch(self)
     }
 
     /// Lets a producer append replies straight into the output buffer (no intermediate copy).
     /// On entry the buffer holds only unsent bytes, so its count measures the byte backlog.
     /// Nothing else may be called on the connection's output from inside `body` (it traps).
+    /// What it appends goes out as ``write(_:)`` says.
     /// - Parameter body: appends to the buffer; it must not remove bytes already there.
     /// - Returns: what `body` returns.
     public func withOutputBuffer<R>(_ body: (inout [UInt8]) throws -> R) rethrows -> R {
         assert(self.loop.inLoopThread)
         self.core.pointee.output.preconditionNotLent()
-        return try self.core.pointee.output.lend(body)
+        // Not a defer: it cost the request path instructions (scripts/callgrind-hotpath.sh).
+        do {
+            let result = try self.core.pointee.output.lend(body)
+            self.flushAtEndOfIteration()
+            return result
+        } catch {
+            self.flushAtEndOfIteration()
+            throw error
+        }
     }
 
     /// Queues `count` bytes of `file` from `offset`, to be sent with sendfile(2) after the
@@ -262,6 +284,7 @@ public final class Connection: EventHandler {
         precondition(offset >= 0 && count >= 0 && offset <= file.size - count, "file range outside the file")
         guard self.core.pointee.state == .open, count > 0 else { return }
         self.core.pointee.output.append(file: file, offset: offset, count: count)
+        self.flushAtEndOfIteration()
     }
 
     /// Drops every byte queued and not yet written (e.g. held replies that must not be sent after
@@ -500,6 +523,13 @@ public final class Connection: EventHandler {
         assert(self.loop.inLoopThread)
         guard self.core.pointee.state != .closed else { return }
         self.finishClose()
+    }
+
+    /// Ends an outbound connect still in progress as failed with `error` (its timeout runs out);
+    /// a connection past connecting is left alone.
+    func failIfConnecting(_ error: IOError) {
+        assert(self.loop.inLoopThread)
+        if self.core.pointee.state == .connecting { self.fail(error) }
     }
 
     private func fail(_ error: IOError) {

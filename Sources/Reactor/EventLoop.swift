@@ -99,7 +99,7 @@ public final class EventLoop {
     public var now: UInt64 { self.nowStorage.pointee }
     /// Behind a pointer: read at every event from other modules, where a stored property paid a
     /// dynamic exclusivity check per read (`@exclusivity(unchecked)` holds only in this module).
-    private let nowStorage: UnsafeMutablePointer<UInt64> = {
+    let nowStorage: UnsafeMutablePointer<UInt64> = {
         let pointer = UnsafeMutablePointer<UInt64>.allocate(capacity: 1)
         pointer.initialize(to: Sys.monotonicNanoseconds())
         return pointer
@@ -121,6 +121,9 @@ public final class EventLoop {
     let timerQueue = DispatchQueue(label: "reactor.timers")
     /// The loop as a Swift concurrency executor, made on first use (LoopExecutor.swift).
     var executorStorage: LoopExecutor?
+    /// Set by a test harness that turns the loop's time by hand (EmbeddedConnection.swift):
+    /// timers then never start their Dispatch sources.
+    var timersRunByHand = false
 
     /// Creates a loop with its epoll instance and wake-up eventfd.
     /// - Parameter logger: where the loop reports what it cannot hand to a caller.
@@ -333,6 +336,8 @@ public final class EventLoop {
             for hook in self.beforeSleepHooks { hook() }
             // What the hooks queued for others (expiry's notifications) goes out before the sleep.
             self.flushPending()
+            // Output queued by those flushes' own callbacks must not wait for an unrelated wake-up.
+            if !self.pendingFlushes.isEmpty { self.wakeDeadline = 0 }
             self.measured.iterations &+= 1
             guard tracksTime else { continue }
             let end = Sys.monotonicNanoseconds()
@@ -401,7 +406,7 @@ public final class EventLoop {
         self.pendingFlushes.append(connection)
     }
 
-    private func flushPending() {
+    func flushPending() {
         guard !self.pendingFlushes.isEmpty else { return }
         swap(&self.pendingFlushes, &self.flushing)
         for connection in self.flushing { connection.flushAfterDispatch() }

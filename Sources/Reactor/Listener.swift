@@ -9,7 +9,8 @@ import Logging
 import Glibc
 #endif
 
-/// A non-blocking TCP listener registered with an ``EventLoop``. Loop thread only.
+/// A non-blocking stream listener (TCP, or a Unix domain socket: ``SocketAddress/init(unixDomainSocketPath:)``)
+/// registered with an ``EventLoop``. Loop thread only.
 ///
 /// Each accepted peer gets the delegate the `accept` factory returns; the ``Connection`` made
 /// for it is held by the loop and holds its delegate until it closes, so an embedder keeps no
@@ -34,17 +35,20 @@ public final class Listener: EventHandler {
     ///   - loop: the loop that accepts and serves the connections.
     ///   - address: where to listen; port 0 asks the kernel for a free port.
     ///   - backlog: listen(2)'s queue length.
+    ///   - reusePort: sets SO_REUSEPORT, so several listeners (one per loop of an
+    ///     ``EventLoopGroup``) bind the same port and the kernel spreads new connections over them.
     ///   - accept: called on the loop thread for every accepted peer, before its ``Connection``
     ///     exists. Return the delegate that will serve it (it then hears
     ///     ``ConnectionDelegate/connectionDidOpen(_:)``, or only ``ConnectionDelegate/connectionDidClose(_:)``
     ///     if the socket cannot be registered), or nil to refuse the peer: its socket is closed.
     /// - Throws: ``IOError`` naming the failing call, e.g. `bind: Address already in use`.
     public init(
-        loop: EventLoop, address: SocketAddress, backlog: Int = 4096,
+        loop: EventLoop, address: SocketAddress, backlog: Int = 4096, reusePort: Bool = false,
         accept: @escaping (SocketAddress) -> ConnectionDelegate?
     ) throws(IOError) {
         self.socket = try BoundSocket(loop: loop, address: address, type: CInt(SOCK_STREAM.rawValue)) { fd throws(IOError) in
             try Sys.setsockopt(fd, level: SOL_SOCKET, name: SO_REUSEADDR, value: 1)
+            if reusePort { try Sys.setsockopt(fd, level: SOL_SOCKET, name: CInt(SO_REUSEPORT), value: 1) }
         } afterBind: { fd throws(IOError) in
             try Sys.listen(fd, backlog: CInt(clamping: backlog))
         }

@@ -45,12 +45,13 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         return storage
     }
 
-    /// AF_INET or AF_INET6.
+    /// AF_INET, AF_INET6 or AF_UNIX.
     public var family: CInt { CInt(self.storage.ss_family) }
 
-    /// The port, in host byte order.
+    /// The port, in host byte order (0 for a Unix domain socket).
     public var port: Int {
-        withUnsafeBytes(of: self.storage) { raw in
+        if self.family == AF_UNIX { return 0 }
+        return withUnsafeBytes(of: self.storage) { raw in
             // sin_port and sin6_port share offset 2.
             Int(UInt16(bigEndian: raw.loadUnaligned(fromByteOffset: 2, as: UInt16.self)))
         }
@@ -71,9 +72,10 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// `127.0.0.1:9877`, or `[::1]:9877` for IPv6.
+    /// `127.0.0.1:9877`, or `[::1]:9877` for IPv6, or `unix:/run/tool.sock`.
     public var description: String {
-        self.family == AF_INET6 ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
+        if let path = self.unixPath { return "unix:\(path)" }
+        return self.family == AF_INET6 ? "[\(self.host)]:\(self.port)" : "\(self.host):\(self.port)"
     }
 
     /// Whether the address is on the loopback network, so its peer is on this machine (or in
@@ -113,7 +115,11 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
     /// reactor does not make itself (a blocking client's `connect`, say).
     /// - Returns: what `body` returns.
     public func withSockAddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
-        let length = self.family == AF_INET6 ? MemoryLayout<sockaddr_in6>.size : MemoryLayout<sockaddr_in>.size
+        let length = switch self.family {
+        case AF_INET6: MemoryLayout<sockaddr_in6>.size
+        case AF_UNIX: MemoryLayout<sockaddr_un>.size
+        default: MemoryLayout<sockaddr_in>.size
+        }
         return withUnsafeBytes(of: self.storage) { raw in
             body(raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(length))
         }
@@ -124,8 +130,10 @@ public struct SocketAddress: Sendable, CustomStringConvertible {
 public struct SocketAddressError: Error, CustomStringConvertible, Sendable {
     let host: String
     let port: Int
+    /// What was expected instead, when not a numeric address.
+    var expected = "a numeric IPv4 or IPv6 address"
     /// `invalid address 'example.org' port 80: expected a numeric IPv4 or IPv6 address`.
-    public var description: String { "invalid address '\(self.host)' port \(self.port): expected a numeric IPv4 or IPv6 address" }
+    public var description: String { "invalid address '\(self.host)' port \(self.port): expected \(self.expected)" }
 }
 
 extension String {

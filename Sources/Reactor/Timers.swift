@@ -18,6 +18,10 @@ struct TimerEntry {
     let source: DispatchSourceTimer
     let repeats: Bool
     let callback: () -> Void
+    /// When it is next due on the loop's clock (``EventLoop/now``), and its period if it repeats:
+    /// what a test harness turning time by hand fires by (EmbeddedConnection.swift).
+    var deadline: UInt64 = 0
+    var interval: UInt64 = 0
 }
 
 extension EventLoop {
@@ -27,6 +31,7 @@ extension EventLoop {
     ///   - delay: time until the first run.
     ///   - interval: period of later runs, or nil for a one-shot timer.
     ///   - leeway: how late Dispatch may fire it (coalescing saves wake-ups).
+    ///   - callback: what runs, on the loop thread.
     /// - Returns: an ID for ``cancelTimer(_:)``.
     @discardableResult
     public func scheduleTimer(
@@ -39,11 +44,14 @@ extension EventLoop {
         let source = DispatchSource.makeTimerSource(queue: self.timerQueue)
         let handle = self.handle
         source.setEventHandler { handle.execute { loop in loop.fireTimer(id) } }
+        // A loop whose time is turned by hand fires its timers itself: their sources never fire.
         source.schedule(
-            deadline: .now() + delay.dispatchInterval,
-            repeating: interval.map { $0.dispatchInterval } ?? .never,
+            deadline: self.timersRunByHand ? .distantFuture : .now() + delay.dispatchInterval,
+            repeating: self.timersRunByHand ? .never : interval.map { $0.dispatchInterval } ?? .never,
             leeway: leeway.dispatchInterval)
-        self.timerCallbacks[id] = TimerEntry(source: source, repeats: interval != nil, callback: callback)
+        self.timerCallbacks[id] = TimerEntry(
+            source: source, repeats: interval != nil, callback: callback,
+            deadline: self.now &+ UInt64(max(delay.nanoseconds, 0)), interval: UInt64(max(interval?.nanoseconds ?? 0, 0)))
         source.activate()
         return TimerID(raw: id)
     }
