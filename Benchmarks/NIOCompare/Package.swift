@@ -10,7 +10,7 @@ let package = Package(
     name: "nio-compare",
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
-        .package(name: "reactord", path: "../.."),
+        .package(name: "reactord", path: "../..", traits: []),
     ],
     targets: [
         .executableTarget(name: "ReactorEcho", dependencies: [.product(name: "Reactor", package: "reactord")]),
