@@ -167,12 +167,14 @@ extension CommandCall {
     /// answered.
     mutating func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
         do throws(StoreError) {
+            let isNew = self.keyIsNew(key)  // the `new` keyspace event, looked up only while it is enabled
             let write = try self.store.apply(effect, to: key, type: type, now: self.nowMilliseconds)
             switch write {
             case .wrongType:
                 self.reply.error(.wrongType)
                 return nil
             case .changed:
+                self.notifyNew(key, if: isNew)
                 if self.watchesActive { self.state.watches.touch(key) }
                 // A key that gained elements may serve a client blocked on it (Blocking.swift).
                 if effect.operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: self.client.database) }
@@ -190,7 +192,9 @@ extension CommandCall {
     /// has been answered.
     mutating func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64? = nil) -> Bool {
         do throws(StoreError) {
+            let isNew = object.count > 0 && self.keyIsNew(key)
             try self.store.setCollection(object, forKey: key, deadline: deadline, now: self.nowMilliseconds)
+            self.notifyNew(key, if: isNew)
             if self.watchesActive { self.state.watches.touch(key) }
             if self.state.blocking.hasWaiters && object.count > 0 { self.state.blocking.signal(key, database: self.client.database) }
             return true

@@ -112,6 +112,7 @@ extension Commands {
             }
         }
         guard !failed else { return }
+        call.notify(.hash, "hset", key)
         if answersCount { call.reply.integer(created) } else { call.reply.ok() }
     }
 
@@ -123,7 +124,9 @@ extension Commands {
         case .found(let hash) where hash.contains(arguments[2]): return call.reply.integer(0)
         case .missing, .found: break
         }
-        if call.setHashField(key, arguments.copy(2), arguments.copy(3), old: nil) { call.reply.integer(1) }
+        guard call.setHashField(key, arguments.copy(2), arguments.copy(3), old: nil) else { return }
+        call.notify(.hash, "hset", key)
+        call.reply.integer(1)
     }
 
     /// HGET key field: the value, or null.
@@ -188,6 +191,7 @@ extension Commands {
                 if case .changed(_, keyRemoved: true, _) = write { emptied = true }
             }
         }
+        call.notify(.hash, "hdel", key, ifChanged: !failed && removed > 0)
         if !failed { call.reply.integer(removed) }
     }
 
@@ -269,7 +273,9 @@ extension Commands {
         guard !overflow else { return call.reply.error(.redis(code: "ERR", "increment or decrement would overflow")) }
         var digits: [UInt8] = []
         digits.appendDecimal(next)
-        if call.setHashField(key, arguments.copy(2), digits, old: old) { call.reply.integer(next) }
+        guard call.setHashField(key, arguments.copy(2), digits, old: old) else { return }
+        call.notify(.hash, "hincrby", key)
+        call.reply.integer(next)
     }
 
     /// HINCRBYFLOAT key field increment: the new value, computed and written as INCRBYFLOAT does
@@ -294,7 +300,9 @@ extension Commands {
         let sum = current + increment
         guard sum.isFinite else { return call.reply.error(.nanOrInfinity) }
         let text = LongDouble.format(sum)
-        if call.setHashField(key, arguments.copy(2), text, old: old) { call.reply.bulk(text) }
+        guard call.setHashField(key, arguments.copy(2), text, old: old) else { return }
+        call.notify(.hash, "hincrbyfloat", key)
+        call.reply.bulk(text)
     }
 
     /// HRANDFIELD key [count [WITHVALUES]]: one random field (or null); with a count, that many

@@ -93,6 +93,7 @@ extension CommandCall {
                 }
             }
         }
+        self.notify(.list, fromHead ? "lpop" : "rpop", key, ifChanged: !failed)
         return failed ? nil : items
     }
 
@@ -124,6 +125,8 @@ extension CommandCall {
                 done = self.pushItem(item, at: toHead ? 0 : -1, to: destination)
             }
         }
+        if done { self.notify(.list, toHead ? "lpush" : "rpush", destination) }
+        self.notify(.list, fromHead ? "lpop" : "rpop", source, ifChanged: done)
         return done ? item : nil
     }
 }
@@ -169,6 +172,7 @@ extension Commands {
             }
             if failed { return }
         }
+        call.notify(.list, head ? "lpush" : "rpush", key)
         guard case .found(let list) = call.list(key) else { return call.reply.integer(0) }
         call.reply.integer(list.count)
     }
@@ -276,6 +280,7 @@ extension Commands {
         store.atomically {
             done = call.pushItem(item, at: resolved, to: key) && call.removeItem(old, at: resolved + 1, from: key)
         }
+        if done { call.notify(.list, "lset", key) }
         if done { call.reply.ok() }
     }
 
@@ -310,6 +315,7 @@ extension Commands {
         guard let found else { return call.reply.integer(-1) }
         let count = list.count
         guard call.pushItem(arguments.copy(4), at: Int64(after ? found + 1 : found), to: key) else { return }
+        call.notify(.list, "linsert", key)
         call.reply.integer(count + 1)
     }
 
@@ -356,6 +362,7 @@ extension Commands {
                 return
             }
         }
+        call.notify(.list, "lrem", key, ifChanged: done)
         if done { call.reply.integer(matches.count) }
     }
 
@@ -373,7 +380,7 @@ extension Commands {
         let range = Self.listRange(start, stop, count: count)
         let fromHead = range?.lowerBound ?? count
         let fromTail = range.map { count - 1 - $0.upperBound } ?? 0
-        guard fromHead + fromTail > 0 else { return call.reply.ok() }
+        guard fromHead + fromTail > 0 else { call.notify(.list, "ltrim", key); return call.reply.ok() }
         var done = true
         let store = call.store
         store.atomically {
@@ -384,6 +391,7 @@ extension Commands {
                 guard let item = list.item(at: 0), call.removeItem(item, at: 0, from: key) else { return done = false }
             }
         }
+        call.notify(.list, "ltrim", key, ifChanged: done)
         if done { call.reply.ok() }
     }
 

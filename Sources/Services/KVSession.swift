@@ -240,6 +240,7 @@ public struct KVSession {
             now: self.state.now, maxValueBytes: self.state.maxValueBytes)
         swap(&call.reply.output, &output)
         call.watchesActive = !context.state.watches.isEmpty
+        call.notifying = context.state.pubsub.notifying  // a served blocking pop announces what it popped
         body(&call)
         swap(&call.reply.output, &output)
     }
