@@ -44,6 +44,9 @@ struct CommandCall {
     var lastCommand: StaticString?
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
+    /// CLIENT REPLY silences this connection or some client tracks keys: each command is followed by
+    /// ``Commands/afterCommand(_:replyStart:)`` (set once per batch, and by CLIENT REPLY / TRACKING).
+    var afterEachCommand = false
     /// The last request's statistics slot (-1: MULTI queued it), whether dispatch refused it
     /// before running it (INFO `rejected_calls`), and whether it answered an error.
     var lastSlot = -1
@@ -81,7 +84,7 @@ struct CommandCall {
     mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
         do throws(StoreError) {
             try self.store.set(value, forKey: key)
-            if self.watchesActive { self.state.watches.touch(key) }
+            if self.watchesActive { self.touchKey(key) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -94,7 +97,7 @@ struct CommandCall {
     mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) -> Bool {
         do throws(StoreError) {
             try self.store.set(borrowing: value, forKey: key)
-            if self.watchesActive { self.state.watches.touch(Array(key)) }
+            if self.watchesActive { self.touchKey(Array(key)) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -107,7 +110,7 @@ struct CommandCall {
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
         do throws(StoreError) {
             let removed = try self.store.removeValue(forKey: key)
-            if removed && self.watchesActive { self.state.watches.touch(key) }
+            if removed && self.watchesActive { self.touchKey(key) }
             return removed
         } catch {
             self.reply.error(.storage(error.description))
@@ -175,7 +178,7 @@ extension CommandCall {
                 return nil
             case .changed:
                 self.notifyNew(key, if: isNew)
-                if self.watchesActive { self.state.watches.touch(key) }
+                if self.watchesActive { self.touchKey(key) }
                 // A key that gained elements may serve a client blocked on it (Blocking.swift).
                 if effect.operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: self.client.database) }
             case .unchanged: break
@@ -195,7 +198,7 @@ extension CommandCall {
             let isNew = object.count > 0 && self.keyIsNew(key)
             try self.store.setCollection(object, forKey: key, deadline: deadline, now: self.nowMilliseconds)
             self.notifyNew(key, if: isNew)
-            if self.watchesActive { self.state.watches.touch(key) }
+            if self.watchesActive { self.touchKey(key) }
             if self.state.blocking.hasWaiters && object.count > 0 { self.state.blocking.signal(key, database: self.client.database) }
             return true
         } catch {
@@ -212,8 +215,8 @@ extension CommandCall {
                 return false
             }
             if self.watchesActive {
-                self.state.watches.touch(destination)
-                if !copying { self.state.watches.touch(source) }
+                self.touchKey(destination)
+                if !copying { self.touchKey(source) }
             }
             if self.state.blocking.hasWaiters { self.state.blocking.signal(destination, database: self.client.database) }
             return true
@@ -239,6 +242,8 @@ final class ClientState {
     let id: Int
     /// Set by `CLIENT SETNAME` / `HELLO … SETNAME`; nil when unnamed.
     @exclusivity(unchecked) var name: [UInt8]?
+    /// CLIENT REPLY ON / OFF / SKIP (Commands+Tracking.swift).
+    @exclusivity(unchecked) var replyMode = ReplyMode.on
     /// The queue between MULTI and EXEC; nil outside a transaction.
     @exclusivity(unchecked) var transaction: Transaction?
     /// Shared with the connection's parser.

@@ -25,7 +25,7 @@ extension CommandCall {
     mutating func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?) -> Bool {
         do throws(StoreError) {
             try self.store.set(value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
-            if self.watchesActive { self.state.watches.touch(key) }
+            if self.watchesActive { self.touchKey(key) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -45,7 +45,7 @@ extension CommandCall {
     mutating func expire(_ key: [UInt8], at deadline: Int64) -> Bool? {
         do throws(StoreError) {
             let changed = try self.store.expire(key, at: deadline, now: self.nowMilliseconds)
-            if changed && self.watchesActive { self.state.watches.touch(key) }
+            if changed && self.watchesActive { self.touchKey(key) }
             return changed
         } catch {
             self.reply.error(.storage(error.description))
@@ -57,7 +57,7 @@ extension CommandCall {
     mutating func persist(_ key: [UInt8]) -> Bool? {
         do throws(StoreError) {
             let changed = try self.store.expire(key, at: nil, now: self.nowMilliseconds)
-            if changed && self.watchesActive { self.state.watches.touch(key) }
+            if changed && self.watchesActive { self.touchKey(key) }
             return changed
         } catch {
             self.reply.error(.storage(error.description))

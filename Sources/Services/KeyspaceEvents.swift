@@ -140,6 +140,10 @@ extension PubSubRegistry {
     /// A batch of commands ended: the server's events held for its client follow its replies.
     @inline(__always)
     func endBatch(restoring outerClient: Int?, output: inout [UInt8]) {
+        if let id = self.runningClient, id != outerClient {
+            self.tracking.busy.remove(id)
+            if let frames = self.tracking.pending.removeValue(forKey: id) { output.append(contentsOf: frames) }
+        }
         self.runningClient = outerClient
         if !self.heldForRunningClient.isEmpty {
             output.append(contentsOf: self.heldForRunningClient)
