@@ -1,8 +1,8 @@
 // CLIENT TRACKING, CACHING, GETREDIR, TRACKINGINFO and REPLY, as Redis 7.0's networking.c answers
 // them, over the tracking registry (Tracking.swift). CLIENT REPLY OFF and SKIP silence replies by
-// cutting them from the output after the command (the one check per command is a flag set only for
-// a silenced or tracking connection); subscribe-family confirmations and pushes still go out, as in
-// Redis (they are sent while it flags the client as pushing).
+// cutting them from the output after the command (the one check per command is a flag set only while
+// this connection is silenced or some client tracks keys); subscribe-family confirmations and pushes
+// still go out, as in Redis (they are sent while it flags the client as pushing).
 
 /// CLIENT REPLY's state for one connection.
 enum ReplyMode: Equatable {
