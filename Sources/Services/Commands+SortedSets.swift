@@ -151,6 +151,7 @@ extension Commands {
             store.atomically { counts = Self.setScores(pairs, key: key, &call) }
         }
         guard let (added, updated) = counts else { return }
+        if added + updated > 0 { call.notify(.zset, "zadd", key) }
         call.reply.integer(ch ? added + updated : added)
     }
 
