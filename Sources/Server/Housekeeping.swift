@@ -41,7 +41,10 @@ final class Housekeeping {
         self.store = store
         self.loop = loop
         self.state = state
-        store.onExpire = { [pubsub = state.pubsub] key in pubsub.notifyFromServer(.expired, "expired", key: key) }
+        store.onExpire = { [pubsub = state.pubsub, state] key in
+            pubsub.notifyFromServer(.expired, "expired", key: key)
+            if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, state: state) }
+        }
         self.expiryInbox = loop.makeInbox { [unowned self] (_: ExpiryBacklog) in
             self.expiryBacklogPosted = false
             self.expireSlice()
@@ -146,9 +149,10 @@ final class Housekeeping {
     /// is off, so eviction then pays nothing for it.
     private var watchedEviction: ((UnsafeRawBufferPointer) -> Void)? {
         let notifies = self.state.pubsub.keyspaceEvents.contains(.evicted)
-        guard !self.state.watches.isEmpty || notifies else { return nil }
-        return { [watches = self.state.watches, pubsub = self.state.pubsub] key in
+        guard !self.state.watches.isEmpty || notifies || self.state.pubsub.tracking.isActive else { return nil }
+        return { [watches = self.state.watches, pubsub = self.state.pubsub, state = self.state] key in
             if !watches.isEmpty { watches.touch([UInt8](key)) }
+            if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, evicted: true, state: state) }
             if notifies { pubsub.notifyFromServer(.evicted, "evicted", key: key) }
         }
     }

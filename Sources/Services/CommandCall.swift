@@ -44,6 +44,9 @@ struct CommandCall {
     var lastCommand: StaticString?
     /// Set by a command after which the connection closes (QUIT, `bye`).
     var closeAfterReply = false
+    /// CLIENT REPLY silences this connection or some client tracks keys: each command is followed by
+    /// ``Commands/afterCommand(_:replyStart:)`` (set once per batch, and by CLIENT REPLY / TRACKING).
+    var afterEachCommand = false
     /// The last request's statistics slot (-1: MULTI queued it), whether dispatch refused it
     /// before running it (INFO `rejected_calls`), and whether it answered an error.
     var lastSlot = -1
@@ -81,7 +84,7 @@ struct CommandCall {
     mutating func set(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
         do throws(StoreError) {
             try self.store.set(value, forKey: key)
-            if self.watchesActive { self.state.watches.touch(key) }
+            if self.watchesActive { self.touchKey(key) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -95,7 +98,7 @@ struct CommandCall {
         do throws(StoreError) {
             // The requirement itself, not its convenience extension: one call less on SET's path.
             try self.store.set(borrowing: value, forKey: key, deadline: .cleared, now: 0)
-            if self.watchesActive { self.state.watches.touch(Array(key)) }
+            if self.watchesActive { self.touchKey(Array(key)) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -108,7 +111,7 @@ struct CommandCall {
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
         do throws(StoreError) {
             let removed = try self.store.removeValue(forKey: key)
-            if removed && self.watchesActive { self.state.watches.touch(key) }
+            if removed && self.watchesActive { self.touchKey(key) }
             return removed
         } catch {
             self.reply.error(.storage(error.description))
@@ -164,8 +167,9 @@ extension CommandCall {
     /// answered.
     mutating func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
         do throws(StoreError) {
+            let isNew = self.keyIsNew(key)  // the `new` keyspace event, looked up only while it is enabled
             let write = try self.store.apply(effect, to: key, type: type, now: self.nowMilliseconds)
-            return self.noteElementWrite(write, effect.operation, to: key)
+            return self.noteElementWrite(write, effect.operation, to: key, isNew: isNew)
         } catch {
             self.reply.error(.storage(error.description))
             return nil
@@ -175,8 +179,9 @@ extension CommandCall {
     /// ``apply(_:to:type:)`` of a borrowed element at position 0 (``DataStore/apply(_:_:to:type:now:)``).
     mutating func apply(_ operation: ElementOperation, _ element: Element, to key: [UInt8], type: ValueType) -> ElementWrite? {
         do throws(StoreError) {
+            let isNew = self.keyIsNew(key)  // the `new` keyspace event, looked up only while it is enabled
             let write = try self.store.apply(operation, element, to: key, type: type, now: self.nowMilliseconds)
-            return self.noteElementWrite(write, operation, to: key)
+            return self.noteElementWrite(write, operation, to: key, isNew: isNew)
         } catch {
             self.reply.error(.storage(error.description))
             return nil
@@ -185,13 +190,16 @@ extension CommandCall {
 
     /// What follows an element write: WRONGTYPE answered (nil), or WATCHes touched and blocked clients
     /// signalled for a change.
-    private mutating func noteElementWrite(_ write: ElementWrite, _ operation: ElementOperation, to key: [UInt8]) -> ElementWrite? {
+    private mutating func noteElementWrite(
+        _ write: ElementWrite, _ operation: ElementOperation, to key: [UInt8], isNew: Bool
+    ) -> ElementWrite? {
         switch write {
         case .wrongType:
             self.reply.error(.wrongType)
             return nil
         case .changed:
-            if self.watchesActive { self.state.watches.touch(key) }
+            self.notifyNew(key, if: isNew)
+            if self.watchesActive { self.touchKey(key) }
             // A key that gained elements may serve a client blocked on it (Blocking.swift).
             if operation == .add && self.state.blocking.hasWaiters { self.state.blocking.signal(key, database: self.client.database) }
         case .unchanged: break
@@ -204,8 +212,10 @@ extension CommandCall {
     /// has been answered.
     mutating func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64? = nil) -> Bool {
         do throws(StoreError) {
+            let isNew = object.count > 0 && self.keyIsNew(key)
             try self.store.setCollection(object, forKey: key, deadline: deadline, now: self.nowMilliseconds)
-            if self.watchesActive { self.state.watches.touch(key) }
+            self.notifyNew(key, if: isNew)
+            if self.watchesActive { self.touchKey(key) }
             if self.state.blocking.hasWaiters && object.count > 0 { self.state.blocking.signal(key, database: self.client.database) }
             return true
         } catch {
@@ -222,8 +232,8 @@ extension CommandCall {
                 return false
             }
             if self.watchesActive {
-                self.state.watches.touch(destination)
-                if !copying { self.state.watches.touch(source) }
+                self.touchKey(destination)
+                if !copying { self.touchKey(source) }
             }
             if self.state.blocking.hasWaiters { self.state.blocking.signal(destination, database: self.client.database) }
             return true
@@ -249,6 +259,8 @@ final class ClientState {
     let id: Int
     /// Set by `CLIENT SETNAME` / `HELLO … SETNAME`; nil when unnamed.
     @exclusivity(unchecked) var name: [UInt8]?
+    /// CLIENT REPLY ON / OFF / SKIP (Commands+Tracking.swift).
+    @exclusivity(unchecked) var replyMode = ReplyMode.on
     /// The queue between MULTI and EXEC; nil outside a transaction.
     @exclusivity(unchecked) var transaction: Transaction?
     /// Shared with the connection's parser.

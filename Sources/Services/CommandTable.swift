@@ -304,6 +304,7 @@ extension CommandTable {
             return true
         }
         if call.monitoring { Commands.feedMonitors(arguments, &call) }
+        if call.afterEachCommand { Commands.trackRead(command, arguments, &call) }  // Commands+Tracking.swift
         return false
     }
 

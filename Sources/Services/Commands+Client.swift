@@ -37,6 +37,16 @@ extension Commands {
             Self.clientKill(arguments, &call)
         } else if arguments.argument(1, is: "unblock") {
             Self.clientUnblock(arguments, &call)
+        } else if arguments.argument(1, is: "reply") {
+            Self.clientReply(arguments, &call)  // Commands+Tracking.swift
+        } else if arguments.argument(1, is: "tracking") {
+            Self.clientTracking(arguments, &call)
+        } else if arguments.argument(1, is: "caching") {
+            Self.clientCaching(arguments, &call)
+        } else if arguments.argument(1, is: "getredir") {
+            Self.clientGetRedirect(arguments, &call)
+        } else if arguments.argument(1, is: "trackinginfo") {
+            Self.clientTrackingInfo(arguments, &call)
         } else if arguments.argument(1, is: "no-evict") || arguments.argument(1, is: "no-touch") {
             guard count == 3 else {
                 return call.reply.error(.wrongArity(arguments.argument(1, is: "no-evict") ? "client|no-evict" : "client|no-touch"))

@@ -58,7 +58,7 @@ extension CommandCall {
             let outcome = try databases.transfer(key, as: target, from: self.client.database, to: database, copying: copying,
                                                  replacing: replacing, now: self.nowMilliseconds)
             guard case .done = outcome else { return self.reply.integer(0) }
-            if self.watchesActive { self.state.watches.touch(target) }
+            if self.watchesActive { self.touchKey(target) }
             // A list moved or copied in may serve a client blocked on it there (Blocking.swift).
             if self.state.blocking.hasWaiters { self.state.blocking.signal(target, database: database) }
             self.reply.integer(1)

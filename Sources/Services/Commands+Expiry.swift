@@ -31,7 +31,7 @@ extension CommandCall {
     mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline) -> Bool {
         do throws(StoreError) {
             try self.store.set(borrowing: value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
-            if self.watchesActive { self.state.watches.touch(Array(key)) }
+            if self.watchesActive { self.touchKey(Array(key)) }
             return true
         } catch {
             self.reply.error(.storage(error.description))
@@ -50,7 +50,7 @@ extension CommandCall {
     mutating func expire(_ key: [UInt8], at deadline: Int64) -> Bool? {
         do throws(StoreError) {
             let changed = try self.store.expire(key, at: deadline, now: self.nowMilliseconds)
-            if changed && self.watchesActive { self.state.watches.touch(key) }
+            if changed && self.watchesActive { self.touchKey(key) }
             return changed
         } catch {
             self.reply.error(.storage(error.description))
@@ -62,7 +62,7 @@ extension CommandCall {
     mutating func persist(_ key: [UInt8]) -> Bool? {
         do throws(StoreError) {
             let changed = try self.store.expire(key, at: nil, now: self.nowMilliseconds)
-            if changed && self.watchesActive { self.state.watches.touch(key) }
+            if changed && self.watchesActive { self.touchKey(key) }
             return changed
         } catch {
             self.reply.error(.storage(error.description))

@@ -101,6 +101,7 @@ extension Commands {
             created = result
         }
         guard let created else { return }
+        call.notify(.hash, "hset", key)
         if answersCount { call.reply.integer(created) } else { call.reply.ok() }
     }
 
@@ -127,7 +128,9 @@ extension Commands {
         case .found(let hash) where hash.contains(arguments[2]): return call.reply.integer(0)
         case .missing, .found: break
         }
-        if call.setHashField(key, arguments.copy(2), arguments.copy(3)) != nil { call.reply.integer(1) }
+        guard call.setHashField(key, arguments.copy(2), arguments.copy(3)) != nil else { return }
+        call.notify(.hash, "hset", key)
+        call.reply.integer(1)
     }
 
     /// HGET key field: the value, or null.
@@ -195,6 +198,7 @@ extension Commands {
         } else {
             call.store.atomically { run(&call) }
         }
+        call.notify(.hash, "hdel", key, ifChanged: !failed && removed > 0)
         if !failed { call.reply.integer(removed) }
     }
 
@@ -276,7 +280,9 @@ extension Commands {
         guard !overflow else { return call.reply.error(.redis(code: "ERR", "increment or decrement would overflow")) }
         var digits: [UInt8] = []
         digits.appendDecimal(next)
-        if call.setHashField(key, arguments.copy(2), digits) != nil { call.reply.integer(next) }
+        guard call.setHashField(key, arguments.copy(2), digits) != nil else { return }
+        call.notify(.hash, "hincrby", key)
+        call.reply.integer(next)
     }
 
     /// HINCRBYFLOAT key field increment: the new value, computed and written as INCRBYFLOAT does
@@ -301,7 +307,9 @@ extension Commands {
         let sum = current + increment
         guard sum.isFinite else { return call.reply.error(.nanOrInfinity) }
         let text = LongDouble.format(sum)
-        if call.setHashField(key, arguments.copy(2), text) != nil { call.reply.bulk(text) }
+        guard call.setHashField(key, arguments.copy(2), text) != nil else { return }
+        call.notify(.hash, "hincrbyfloat", key)
+        call.reply.bulk(text)
     }
 
     /// HRANDFIELD key [count [WITHVALUES]]: one random field (or null); with a count, that many

@@ -60,6 +60,9 @@ extension Commands {
             default: Self.appendInfo(section.name, facts, call.now(), to: &text)
             }
             if section.name.description == "memory" { Self.appendScriptingMemory(call.state, to: &text) }
+            if section.name.description == "memory" { Self.appendFreeingMemory(to: &text) }  // Commands+Tracking.swift
+            if section.name.description == "stats" { Self.appendTrackingStatistics(call.state, to: &text) }
+            if section.name.description == "clients" { Self.appendTrackingClients(call.state, to: &text) }
         }
         call.reply.verbatim(text)
     }
@@ -116,7 +119,6 @@ extension Commands {
             field("connected_clients", String(facts.connectedClients))
             field("maxclients", String(facts.maxClients))
             field("blocked_clients", String(facts.blockedClients))
-            field("tracking_clients", "0")
         case "memory":
             text.append("# Memory\r\n")
             // Redis's fields, in its order, for what this server measures (its allocator's own

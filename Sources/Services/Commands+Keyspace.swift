@@ -183,6 +183,7 @@ enum Commands {
         guard arguments.count == 1
             || (arguments.count == 2 && (arguments.argument(1, is: "async") || arguments.argument(1, is: "sync")))
         else { return call.reply.error(.syntax) }
+        Self.invalidateTrackedOnFlush(&call)  // Commands+Tracking.swift
         if arguments.argument(0, is: "flushall") {
             if call.removeAllDatabases() { call.reply.ok() }  // Commands+Databases.swift
         } else if call.removeAll() {

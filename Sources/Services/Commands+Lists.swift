@@ -77,10 +77,16 @@ extension CommandCall {
         } else {
             list.forEachReversed(from: list.count - 1, downTo: list.count - taken) { items.append([UInt8]($0)); return true }
         }
-        if taken == 1 { return self.removeItem(items[0], at: fromHead ? 0 : -1, from: key) ? items : nil }
-        // One ranged removal (Sources/Store/Types/ListValue+Ranges.swift).
-        let effect = ElementEffect(.remove, position: fromHead ? 0 : -Int64(taken), [], ListValue.rangeField(count: taken))
-        return self.apply(effect, to: key, type: .list) != nil ? items : nil
+        let done: Bool
+        if taken == 1 {
+            done = self.removeItem(items[0], at: fromHead ? 0 : -1, from: key)
+        } else {
+            // One ranged removal (Sources/Store/Types/ListValue+Ranges.swift).
+            let effect = ElementEffect(.remove, position: fromHead ? 0 : -Int64(taken), [], ListValue.rangeField(count: taken))
+            done = self.apply(effect, to: key, type: .list) != nil
+        }
+        self.notify(.list, fromHead ? "lpop" : "rpop", key, ifChanged: done)
+        return done ? items : nil
     }
 
     /// Replies with items as an array of bulk strings.
@@ -111,6 +117,8 @@ extension CommandCall {
                 done = self.pushItem(item, at: toHead ? 0 : -1, to: destination)
             }
         }
+        if done { self.notify(.list, toHead ? "lpush" : "rpush", destination) }
+        self.notify(.list, fromHead ? "lpop" : "rpop", source, ifChanged: done)
         return done ? item : nil
     }
 }
@@ -154,6 +162,7 @@ extension Commands {
                                        ListValue.rangeField(count: pushed))
             guard call.apply(effect, to: key, type: .list) != nil else { return }
         }
+        call.notify(.list, head ? "lpush" : "rpush", key)
         guard case .found(let list) = call.list(key) else { return call.reply.integer(0) }
         call.reply.integer(list.count)
     }
@@ -261,6 +270,7 @@ extension Commands {
         store.atomically {
             done = call.pushItem(item, at: resolved, to: key) && call.removeItem(old, at: resolved + 1, from: key)
         }
+        if done { call.notify(.list, "lset", key) }
         if done { call.reply.ok() }
     }
 
@@ -295,6 +305,7 @@ extension Commands {
         guard let found else { return call.reply.integer(-1) }
         let count = list.count
         guard call.pushItem(arguments.copy(4), at: Int64(after ? found + 1 : found), to: key) else { return }
+        call.notify(.list, "linsert", key)
         call.reply.integer(count + 1)
     }
 
@@ -341,6 +352,7 @@ extension Commands {
                 return
             }
         }
+        call.notify(.list, "lrem", key, ifChanged: done)
         if done { call.reply.integer(matches.count) }
     }
 
@@ -358,7 +370,7 @@ extension Commands {
         let range = Self.listRange(start, stop, count: count)
         let fromHead = range?.lowerBound ?? count
         let fromTail = range.map { count - 1 - $0.upperBound } ?? 0
-        guard fromHead + fromTail > 0 else { return call.reply.ok() }
+        guard fromHead + fromTail > 0 else { call.notify(.list, "ltrim", key); return call.reply.ok() }
         // At most two ranged removals (Sources/Store/Types/ListValue+Ranges.swift), the tail's first so
         // that the head's indices stay.
         var done = true
@@ -373,6 +385,7 @@ extension Commands {
                 guard call.apply(effect, to: key, type: .list) != nil else { return done = false }
             }
         }
+        call.notify(.list, "ltrim", key, ifChanged: done)
         if done { call.reply.ok() }
     }
 

@@ -81,6 +81,7 @@ extension Commands {
     static func sadd(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         // No read first: the write answers WRONGTYPE before changing anything.
         guard let added = Self.changeMembers(arguments, adding: true, &call) else { return }
+        if added > 0 { call.notify(.set, "sadd", arguments[1]) }
         call.reply.integer(added)
     }
 
@@ -88,6 +89,7 @@ extension Commands {
     static func srem(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         // No read first: a removal from a missing key changes nothing (0), the write answers WRONGTYPE.
         guard let removed = Self.changeMembers(arguments, adding: false, &call) else { return }
+        call.notify(.set, "srem", arguments[1], ifChanged: removed > 0)
         call.reply.integer(removed)
     }
 
@@ -184,6 +186,7 @@ extension Commands {
         guard let count else {
             let member = set.randomMember()
             guard call.changeSet(key, member, adding: false) != nil else { return }
+            call.notify(.set, "spop", key, ifChanged: true)
             return call.reply.bulk(member)
         }
         if count == 0 { return call.reply.setHeader(0) }
@@ -191,6 +194,7 @@ extension Commands {
             // The whole set: its members, then the key goes (one delete record).
             let members = set.members
             guard call.removeValue(forKey: key) != nil else { return }
+            call.notify(.set, "spop", key, ifChanged: true)
             return call.replySet(members)
         }
         var popped: [[UInt8]] = []
@@ -206,6 +210,7 @@ extension Commands {
                 popped.append(member)
             }
         }
+        call.notify(.set, "spop", key, ifChanged: !failed)
         if !failed { call.replySet(popped) }
     }
 
@@ -301,7 +306,7 @@ extension Commands {
     /// SINTERSTORE destination key [key …]: stores the intersection; its size.
     static func sinterstore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let result = Self.intersection(arguments, from: 2, &call) else { return }
-        Self.store(result, at: arguments.copy(1), &call)
+        Self.store(result, at: arguments.copy(1), &call, event: "sinterstore")
     }
 
     /// SUNION key [key …]: the members of any set, as a set.
@@ -313,7 +318,7 @@ extension Commands {
     /// SUNIONSTORE destination key [key …]: stores the union; its size.
     static func sunionstore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let result = Self.combination(arguments, from: 2, difference: false, &call) else { return }
-        Self.store(result, at: arguments.copy(1), &call)
+        Self.store(result, at: arguments.copy(1), &call, event: "sunionstore")
     }
 
     /// SDIFF key [key …]: the members of the first set in none of the others, as a set.
@@ -325,7 +330,7 @@ extension Commands {
     /// SDIFFSTORE destination key [key …]: stores the difference; its size.
     static func sdiffstore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let result = Self.combination(arguments, from: 2, difference: true, &call) else { return }
-        Self.store(result, at: arguments.copy(1), &call)
+        Self.store(result, at: arguments.copy(1), &call, event: "sdiffstore")
     }
 
     /// SMOVE source destination member: 1 when `member` left `source` (and is in `destination`), else 0.
@@ -343,14 +348,17 @@ extension Commands {
         let present = member.withUnsafeBytes { from.contains($0) }
         if source == destination || !present { return call.reply.integer(present ? 1 : 0) }
         var failed = false
+        var added = false
         call.store.atomically {
-            guard call.changeSet(source, member, adding: false) != nil,
-                  call.changeSet(destination, member, adding: true) != nil
-            else {
+            guard call.changeSet(source, member, adding: false) != nil else { return failed = true }
+            call.notify(.set, "srem", source, ifChanged: true)  // before the destination may be created (`new`), as Redis
+            guard let addedHere = call.changeSet(destination, member, adding: true) else {
                 failed = true
                 return
             }
+            added = addedHere
         }
+        if added { call.notify(.set, "sadd", destination) }
         if !failed { call.reply.integer(1) }
     }
 
@@ -444,14 +452,16 @@ extension Commands {
     }
 
     /// Stores `members` as a new set at `destination` (nothing: deletes it) and answers its size.
-    private static func store(_ members: [[UInt8]], at destination: [UInt8], _ call: inout CommandCall) {
+    private static func store(_ members: [[UInt8]], at destination: [UInt8], _ call: inout CommandCall, event: StaticString) {
         let result = SetValue()
         for member in members { member.withUnsafeBytes { _ = result.apply(.add, position: -1, Element($0)) } }
-        Self.store(result, at: destination, &call)
+        Self.store(result, at: destination, &call, event: event)
     }
 
-    private static func store(_ result: SetValue, at destination: [UInt8], _ call: inout CommandCall) {
+    private static func store(_ result: SetValue, at destination: [UInt8], _ call: inout CommandCall, event: StaticString) {
+        let existed = call.existsForNotification(destination)
         guard call.setCollection(result, forKey: destination) else { return }
+        call.notifyStored(.set, event, destination, count: result.count, existed: existed)
         call.reply.integer(result.count)
     }
 }

@@ -195,7 +195,10 @@ extension Commands {
         let elements = order.map { ($0, result[$0]!) }
         let value = SortedSetValue.make(elements)
         if let destination {
+            let existed = call.existsForNotification(destination)
             guard call.setCollection(value, forKey: destination) else { return }
+            call.notifyStored(.zset, operation == .union ? "zunionstore" : operation == .inter ? "zinterstore" : "zdiffstore",
+                              destination, count: value.count, existed: existed)
             return call.reply.integer(value.count)
         }
         call.reply.sortedSetHeader(value.count, withScores: withScores)

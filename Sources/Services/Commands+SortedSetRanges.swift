@@ -137,7 +137,9 @@ extension Commands {
         case .answered: return
         case .missing:
             guard let destination else { return call.reply.arrayHeader(0) }
+            let existed = call.existsForNotification(destination)
             guard call.setCollection(SortedSetValue(), forKey: destination) else { return }
+            call.notifyStored(.zset, "zrangestore", destination, count: 0, existed: existed)
             return call.reply.integer(0)
         case .found(let found): value = found
         }
@@ -166,7 +168,9 @@ extension Commands {
                     return elements.count < count
                 }
             }
+            let existed = call.existsForNotification(destination)
             guard call.setCollection(SortedSetValue.make(elements), forKey: destination) else { return }
+            call.notifyStored(.zset, "zrangestore", destination, count: count, existed: existed)
             return call.reply.integer(count)
         }
         call.reply.sortedSetHeader(count, withScores: withScores)
@@ -202,13 +206,13 @@ extension Commands {
     /// ZREMRANGEBYSCORE key min max.
     static func zremrangebyscore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let span = Self.scoreRanks(arguments[2], arguments[3]) else { return call.reply.error(Self.notFloatRange) }
-        Self.removeSpan(arguments, span, &call)
+        Self.removeSpan(arguments, span, &call, event: "zremrangebyscore")
     }
 
     /// ZREMRANGEBYLEX key min max.
     static func zremrangebylex(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let span = Self.lexRanks(arguments[2], arguments[3]) else { return call.reply.error(Self.notLexRange) }
-        Self.removeSpan(arguments, span, &call)
+        Self.removeSpan(arguments, span, &call, event: "zremrangebylex")
     }
 
     /// ZREMRANGEBYRANK key start stop.
@@ -221,10 +225,11 @@ extension Commands {
             guard s <= e && s < length else { return 0..<0 }
             if e >= length { e = length - 1 }
             return Int(s)..<Int(e + 1)
-        }, &call)
+        }, &call, event: "zremrangebyrank")
     }
 
-    private static func removeSpan(_ arguments: ArgumentVector, _ span: (SortedSetValue) -> Range<Int>, _ call: inout CommandCall) {
+    private static func removeSpan(_ arguments: ArgumentVector, _ span: (SortedSetValue) -> Range<Int>, _ call: inout CommandCall,
+                                   event: StaticString) {
         let key = arguments.copy(1)
         let value: SortedSetValue
         switch call.readSortedSet(key) {
@@ -242,6 +247,7 @@ extension Commands {
             }
         }
         guard call.removeMembers(removals, from: key) else { return }
+        call.notify(.zset, event, key, ifChanged: !removals.isEmpty)
         call.reply.integer(removals.count)
     }
 

@@ -131,6 +131,7 @@ extension Commands {
             }
         }
         guard !failed else { return }
+        if added + updated > 0 { call.notify(.zset, incr ? "zincr" : "zadd", key) }
         if incr {
             if processed > 0 { call.reply.score(lastScore) } else { call.reply.null() }
         } else {
@@ -150,6 +151,7 @@ extension Commands {
             store.atomically { counts = Self.setScores(pairs, key: key, &call) }
         }
         guard let (added, updated) = counts else { return }
+        if added + updated > 0 { call.notify(.zset, "zadd", key) }
         call.reply.integer(ch ? added + updated : added)
     }
 
@@ -184,6 +186,7 @@ extension Commands {
             }
         }
         guard !failed else { return }
+        call.notify(.zset, "zrem", key, ifChanged: removed > 0)
         call.reply.integer(removed)
     }
 
@@ -341,6 +344,7 @@ extension Commands {
             return popped.count < n
         }
         guard call.removeMembers(popped, from: key) else { return }
+        call.notify(.zset, max ? "zpopmax" : "zpopmin", key, ifChanged: !popped.isEmpty)
         if emitKey {
             call.reply.arrayHeader(2)
             call.reply.bulk(key)

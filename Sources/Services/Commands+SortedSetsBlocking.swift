@@ -41,6 +41,7 @@ extension Commands {
                     return false
                 }
                 guard let (member, score) = popped, call.removeMembers([(member, score)], from: key) else { return }
+                call.notify(.zset, max ? "zpopmax" : "zpopmin", key, ifChanged: true)
                 call.reply.arrayHeader(3)
                 call.reply.bulk(key)
                 call.reply.bulk(member)

@@ -100,6 +100,7 @@ extension Commands {
         call.client.transaction = nil
         call.unwatchAll()
         call.unsubscribeAll()
+        Self.resetTracking(&call)
         call.client.name = nil
         call.selectDatabase(0)
         if call.reply.encoding == .resp3 { call.reply.encoding = .resp2 }

@@ -178,11 +178,12 @@ public struct KVSession {
         defer { pubsub.endBatch(restoring: outerClient, output: &call.reply.output) }
         call.notifying = pubsub.notifying
         call.monitoring = shared.clients.hasMonitors
-        call.watchesActive = !shared.watches.isEmpty
+        call.watchesActive = shared.observesKeys
+        call.afterEachCommand = client.replyMode != .on || shared.pubsub.tracking.isActive
         call.memoryLimited = shared.maxMemoryBytes > 0
         call.statistics = shared.commandStatistics?.recorder
         call.intercepting = !client.authenticated || client.transaction != nil || call.monitoring || call.memoryLimited
-            || client.subscriber != nil
+            || client.subscriber != nil || (call.afterEachCommand && shared.pubsub.tracking.clients[client.id] != nil)
         let (names, maxValueBytes, now) = (state.names, state.maxValueBytes, state.now)
         let slowLog = shared.slowLog
         defer { Self.endBatch(&state, call, context: context) }
@@ -201,6 +202,7 @@ public struct KVSession {
             case .request(let arguments):
                 // Every command timed, as Redis does: INFO commandstats and latencystats, SLOWLOG.
                 let start = now()
+                let replyStart = call.reply.output.count
                 CommandTable.execute(
                     arguments, on: Framer.wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
                 let end = now()
@@ -208,6 +210,7 @@ public struct KVSession {
                 CommandTable.recordInfo(call, microseconds: elapsed)
                 let threshold = slowLog.thresholdMicroseconds
                 if threshold >= 0 && elapsed >= threshold { Self.logSlow(arguments, elapsed, end, &call) }
+                if call.afterEachCommand { Commands.afterCommand(&call, replyStart: replyStart) }
                 if call.closeAfterReply {
                     state.closed = true
                     return .close
@@ -239,8 +242,17 @@ public struct KVSession {
             context: context, client: self.state.client, reply: ReplyWriter(encoding: self.state.encoding),
             now: self.state.now, maxValueBytes: self.state.maxValueBytes)
         swap(&call.reply.output, &output)
-        call.watchesActive = !context.state.watches.isEmpty
+        call.watchesActive = context.state.observesKeys
+        call.notifying = context.state.pubsub.notifying  // a served blocking pop announces what it popped
+        let pubsub = context.state.pubsub
+        let outerClient = pubsub.runningClient
+        pubsub.runningClient = self.state.client.id
+        let replyStart = call.reply.output.count
         body(&call)
+        if pubsub.tracking.isActive {
+            pubsub.tracking.afterCommand(self.state.client.id, replyStart: replyStart, state: context.state, output: &call.reply.output)
+        }
+        pubsub.endBatch(restoring: outerClient, output: &call.reply.output)
         swap(&call.reply.output, &output)
     }
 
@@ -287,6 +299,7 @@ public struct KVSession {
         }
         self.state.client.transaction = nil
         if let subscriber = self.state.client.subscriber { context.state.pubsub.removeAll(subscriber) }
+        context.state.pubsub.tracking.disable(self.state.client.id)
         self.state.client.subscriber = nil
         self.state.client.pubSubOutput = nil
     }

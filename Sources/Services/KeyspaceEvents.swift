@@ -140,10 +140,42 @@ extension PubSubRegistry {
     /// A batch of commands ended: the server's events held for its client follow its replies.
     @inline(__always)
     func endBatch(restoring outerClient: Int?, output: inout [UInt8]) {
+        if let id = self.runningClient, id != outerClient {
+            self.tracking.busy.remove(id)
+            if let frames = self.tracking.pending.removeValue(forKey: id) { output.append(contentsOf: frames) }
+        }
         self.runningClient = outerClient
         if !self.heldForRunningClient.isEmpty {
             output.append(contentsOf: self.heldForRunningClient)
             self.heldForRunningClient.removeAll()
         }
+    }
+}
+
+extension CommandCall {
+    /// `event` about `key` if `changed` (Redis publishes a collection command's event only when it
+    /// changed something), then `del` when that change emptied the collection and the key went
+    /// (asked of the store only while notifying), as Redis's t_hash.c … t_zset.c do.
+    @inline(__always)
+    mutating func notify<K: Collection>(_ type: KeyspaceEvents, _ event: StaticString, _ key: K, ifChanged changed: Bool)
+    where K.Element == UInt8 {
+        guard self.notifying && changed else { return }
+        self.notify(type, event, key)
+        if !self.store.contains(Array(key), now: self.nowMilliseconds) { self.notify(.generic, "del", key) }
+    }
+
+    /// Whether `key` exists, asked only while notifying (false otherwise): a *STORE command asks it
+    /// before writing, so that an empty result that removed a key can announce `del`.
+    @inline(__always)
+    func existsForNotification(_ key: [UInt8]) -> Bool {
+        self.notifying && self.store.contains(key, now: self.nowMilliseconds)
+    }
+
+    /// After a *STORE command wrote `count` members at `destination`: `event` for a stored result,
+    /// or `del` when the empty result removed a key that `existed` (Redis's setKey / dbDelete).
+    @inline(__always)
+    mutating func notifyStored(_ type: KeyspaceEvents, _ event: StaticString, _ destination: [UInt8], count: Int, existed: Bool) {
+        guard self.notifying else { return }
+        if count > 0 { self.notify(type, event, destination) } else if existed { self.notify(.generic, "del", destination) }
     }
 }

@@ -87,10 +87,17 @@ public final class PubSubRegistry {
     /// The client whose batch of commands is running, if any: the server's own events (a key
     /// that expired under its command) cannot be written to its output meanwhile, and wait in
     /// ``heldForRunningClient`` until the batch ends.
-    @exclusivity(unchecked) var runningClient: Int?
+    @exclusivity(unchecked) var runningClient: Int? {
+        didSet { if let id = self.runningClient { self.tracking.busy.insert(id) } }
+    }
     @exclusivity(unchecked) var heldForRunningClient: [UInt8] = []
+    /// Client-side caching's registry (CLIENT TRACKING; Tracking.swift).
+    public let tracking = TrackingRegistry()
 
     public init() {}
+
+    /// The clients subscribed to `channel`, in subscription order.
+    func subscribers(of channel: [UInt8]) -> [Subscriber] { self.channels[channel] ?? [] }
 
     /// Channels with at least one subscriber.
     var activeChannels: Dictionary<[UInt8], [Subscriber]>.Keys { self.channels.keys }

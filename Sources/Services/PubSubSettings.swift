@@ -94,6 +94,7 @@ extension Commands {
         [
             ("client-output-buffer-limit", state.pubsub.outputLimits.description),
             ("notify-keyspace-events", state.pubsub.keyspaceEvents.letters),
+            ("tracking-table-max-keys", String(state.pubsub.tracking.maxKeys)),
         ]
     }
 
@@ -114,6 +115,15 @@ extension Commands {
                 return .failure(.configFailed(arguments[i], "Invalid event class character. Use 'Ag$lshzxeKEtmdn'."))
             }
             return .success { $0.pubsub.keyspaceEvents = events }
+        }
+        if arguments.argument(i, is: "tracking-table-max-keys") {
+            guard let keys = ASCII.parseInteger(arguments[i + 1]), keys >= 0 else {
+                return .failure(.configFailed(arguments[i], "argument couldn't be parsed into an integer"))
+            }
+            return .success {
+                $0.pubsub.tracking.maxKeys = Int(keys)
+                $0.pubsub.tracking.enforceLimit(state: $0)
+            }
         }
         return nil
     }

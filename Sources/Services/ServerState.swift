@@ -207,6 +207,9 @@ public final class ClientRegistry {
 
     func record(id: Int) -> ClientRecord? { self.records[id] }
 
+    /// What queues bytes on client `id`'s connection outside its replies (tracking's messages).
+    func sender(_ id: Int) -> (([UInt8]) -> Void)? { self.senders[id] }
+
     /// Closes client `id`'s connection (after the current reply). - Returns: whether it existed.
     func kill(id: Int) -> Bool {
         guard let kill = self.killers[id] else { return false }
