@@ -4,6 +4,7 @@
 // eviction, each handed to the part that owns it: group commit (Persistence.swift), housekeeping
 // (Housekeeping.swift), compaction (CompactionSchedule.swift), the server (Server.swift).
 
+import Logging
 import Reactor
 import Services
 import Store
@@ -112,6 +113,20 @@ final class Control: ServerControl {
     func makeRoom(forBytes bytes: Int) -> Bool { self.housekeeping.makeRoom(forBytes: bytes) }
 
     func settleMemory() { self.housekeeping.settleMemory() }
+
+    /// One pass of the loop from inside a busy script (Sources/Reactor/EventLoop+Busy.swift).
+    func serveWhileBusy(skipping: Int) { self.loop.serveWhileBusy(skipping: CInt(skipping)) }
+
+    /// `redis.log`: Redis's notice is the server's info, its verbose and debug are debug
+    /// (Setting.swift maps `loglevel` the same way).
+    func log(_ level: ScriptLogLevel, _ message: String) {
+        let mapped: Logger.Level = switch level {
+        case .debug, .verbose: .debug
+        case .notice: .info
+        case .warning: .warning
+        }
+        self.server.logger.log(level: mapped, "\(message)")
+    }
 
     /// Ends the batch of commands one connection just answered (metrics on): its duration runs
     /// from the later of the read event's dispatch (``EventLoop/now``) and the previous batch's

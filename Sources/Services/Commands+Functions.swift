@@ -35,9 +35,11 @@ extension Commands {
         }
         let keys = Int(keyCount)
         engine.pushFunction(function, keys: keys, arguments: arguments.count - 3 - keys) { arguments[3 + $0] }
+        engine.runningCommand = arguments
         call.store.atomically {
             engine.call(name: name, flags: function.flags, readOnlyCommand: readOnly, evalMode: false, argumentCount: 2, &call)
         }
+        engine.runningCommand = nil
     }
 
     /// FUNCTION LOAD | LIST | DELETE | FLUSH | KILL | STATS | HELP
@@ -79,13 +81,13 @@ extension Commands {
             call.reply.ok()
         } else if arguments.argument(1, is: "kill") {
             guard count == 2 else { return call.reply.error(.wrongArity("function|kill")) }
-            // A function runs to its end within one command, so none is running when this is read.
-            call.reply.rawError("NOTBUSY No scripts in execution right now.")
+            Self.killScript(evalMode: false, &call)
         } else if arguments.argument(1, is: "stats") {
             guard count == 2 else { return call.reply.error(.wrongArity("function|stats")) }
+            if let run = engine.run, run.evalMode { return call.reply.error(Self.busyError(evalMode: true)) }
             call.reply.mapHeader(2)
             call.reply.bulk("running_script")
-            call.reply.null()
+            Self.writeRunningFunction(&call)
             call.reply.bulk("engines")
             call.reply.mapHeader(1)
             call.reply.bulk("LUA")

@@ -86,6 +86,7 @@ extension ScriptEngine {
             guard now.seconds * 1_000_000 + now.microseconds > deadline.microseconds else { return 0 }
             return self.fail("FUNCTION LOAD timeout")
         case .unavailable: return self.fail("This function is not available here")
+        case .busyCheck: return self.checkBusy()
         }
     }
 
