@@ -55,6 +55,8 @@ extension Commands {
                 }
                 replace = true
             }
+            engine.loadingControl = call.control
+            defer { engine.loadingControl = nil }
             switch engine.loadLibrary(arguments.copy(count - 1), replace: replace, now: call.now) {
             case .success(let name): call.reply.bulk(name)
             case .failure(let error): call.reply.rawError(error.message)

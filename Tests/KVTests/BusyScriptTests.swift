@@ -132,6 +132,24 @@ import Glibc
         transcript.add("server gone", Array("\(gone)".utf8))
     }
 
+    /// redis.log writes to the server's log at its level; below `loglevel` (info, Redis's notice)
+    /// nothing is written.
+    @Test func redisLogWritesTheServerLog() throws {
+        let ours = try Reactord()
+        defer { ours.stop() }
+        let connection = try RawRESPConnection(port: ours.port)
+        #expect(try connection.call("EVAL", "redis.log(redis.LOG_WARNING, 'warned', 7)", "0") == Array("$-1\r\n".utf8))
+        _ = try connection.call("EVAL", "redis.log(redis.LOG_NOTICE, 'noticed')", "0")
+        _ = try connection.call("EVAL", "redis.log(redis.LOG_DEBUG, 'debugged')", "0")
+        _ = try connection.call("FUNCTION", "LOAD", "#!lua name=loglib\nredis.log(redis.LOG_WARNING, 'loading')\nredis.register_function('f', function() return 1 end)")
+        try connection.client.send(RESPValue.command(Self.words("SHUTDOWN NOSAVE")))
+        #expect(ours.process.waitForExit(within: 10) != nil)
+        let log = ours.process.standardError()
+        #expect(log.contains("warning") && log.contains("warned 7"), "\(log)")
+        #expect(log.contains("noticed") && log.contains("loading"), "\(log)")
+        #expect(!log.contains("debugged"), "\(log)")
+    }
+
     @Test func busyScriptsGetRedisReplies() throws {
         let oracle = try RedisOracle()
         defer { oracle.stop() }

@@ -53,6 +53,8 @@ final class ScriptEngine {
     var run: ScriptRun?
     /// The FCALL running now, if any (FUNCTION STATS shows it).
     var runningCommand: ArgumentVector?
+    /// While FUNCTION LOAD runs a library: where its redis.log lines go.
+    weak var loadingControl: (any ServerControl)?
     /// Libraries loaded with FUNCTION LOAD (ScriptEngine+Functions.swift).
     var libraries = FunctionLibraries()
     /// The functions a library registers while FUNCTION LOAD runs it; nil otherwise.
@@ -64,6 +66,10 @@ final class ScriptEngine {
         clua_set_handler(ScriptEngine.dispatch)
         guard let lua = clua_open() else { fatalError("Lua could not allocate its state") }
         self.lua = lua
+        // Numbers differ from one server run to the next, as Redis's (a script that wants a fixed
+        // sequence calls math.randomseed).
+        var generator = SystemRandomNumberGenerator()
+        clua_seed_random(Int32(truncatingIfNeeded: generator.next() as UInt64))
         lua_pushlightuserdata(lua, Unmanaged.passUnretained(self).toOpaque())
         lua_setfield(lua, clua_registryindex(), Self.engineKey)
         self.installSandbox()
