@@ -117,6 +117,16 @@ final class Control: ServerControl {
     /// One pass of the loop from inside a busy script (Sources/Reactor/EventLoop+Busy.swift).
     func serveWhileBusy(skipping: Int) { self.loop.serveWhileBusy(skipping: CInt(skipping)) }
 
+    /// FUNCTION LOAD / DELETE / FLUSH, into the log (Sources/Store/FunctionLibraries.swift).
+    func persistFunctionLibrary(_ name: [UInt8], code: [UInt8]?) -> String? {
+        do {
+            try self.store.setFunctionLibrary(name, code: code)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
     /// `redis.log`: Redis's notice is the server's info, its verbose and debug are debug
     /// (Setting.swift maps `loglevel` the same way).
     func log(_ level: ScriptLogLevel, _ message: String) {

@@ -57,18 +57,25 @@ extension Commands {
             }
             engine.loadingControl = call.control
             defer { engine.loadingControl = nil }
-            switch engine.loadLibrary(arguments.copy(count - 1), replace: replace, now: call.now) {
-            case .success(let name): call.reply.bulk(name)
+            let code = arguments.copy(count - 1)
+            // What it replaces, to put back if the log refuses the new one.
+            let before = engine.libraries.libraries
+            switch engine.loadLibrary(code, replace: replace, now: call.now) {
+            case .success(let name):
+                let replaced = before.first { $0.name == name }
+                guard Self.persistLoadedLibrary(name, code: code, replaced: replaced, &call) else { return }
+                call.reply.bulk(name)
             case .failure(let error): call.reply.rawError(error.message)
             }
         } else if arguments.argument(1, is: "list") {
             Self.functionList(arguments, &call)
         } else if arguments.argument(1, is: "delete") {
             guard count == 3 else { return call.reply.error(.wrongArity("function|delete")) }
-            guard let library = engine.libraries.remove(named: arguments.copy(2)) else {
+            guard engine.libraries.library(named: arguments.copy(2)) != nil else {
                 return call.reply.rawError("ERR Library not found")
             }
-            engine.release(library.functions)
+            guard Self.persistRemovedLibraries([arguments.copy(2)], &call) else { return }
+            engine.release(engine.libraries.remove(named: arguments.copy(2))!.functions)
             call.reply.ok()
         } else if arguments.argument(1, is: "flush") {
             guard count <= 3 else {
@@ -79,6 +86,7 @@ extension Commands {
             guard count == 2 || arguments.argument(2, is: "async") || arguments.argument(2, is: "sync") else {
                 return call.reply.error(.functionFlushOption)
             }
+            guard Self.persistRemovedLibraries(engine.libraries.libraries.map(\.name), &call) else { return }
             for library in engine.libraries.removeAll() { engine.release(library.functions) }
             call.reply.ok()
         } else if arguments.argument(1, is: "kill") {

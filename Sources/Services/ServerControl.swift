@@ -54,4 +54,7 @@ public protocol ServerControl: AnyObject {
     func serveWhileBusy(skipping: Int)
     /// Writes one line to the server's log (`redis.log`), if its level passes the log's.
     func log(_ level: ScriptLogLevel, _ message: String)
+    /// Makes a function library's change durable: loaded with `code`, or deleted (nil)
+    /// (Scripting/FunctionPersistence.swift). - Returns: why the log refused it, or nil.
+    func persistFunctionLibrary(_ name: [UInt8], code: [UInt8]?) -> String?
 }
