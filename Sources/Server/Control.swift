@@ -18,6 +18,9 @@ final class Control: ServerControl {
     private let persistence: Persistence
     private let housekeeping: Housekeeping
     private let compaction: CompactionSchedule
+    /// Tells the store adapter of a mutation made here (function libraries), so that the batch's
+    /// replies wait for it to be durable. Set by the server once the adapter exists.
+    var noteMutation: ((UInt64) -> Void)?
     /// When the last timed batch of commands ended (monotonic ns): see ``endCommandBatch()``.
     @exclusivity(unchecked) private var lastBatchEnd: UInt64 = 0
 
@@ -120,7 +123,8 @@ final class Control: ServerControl {
     /// FUNCTION LOAD / DELETE / FLUSH, into the log (Sources/Store/FunctionLibraries.swift).
     func persistFunctionLibrary(_ name: [UInt8], code: [UInt8]?) -> String? {
         do {
-            try self.store.setFunctionLibrary(name, code: code)
+            // Noted as the batch's mutation: the reply waits until it is durable (KVConnection.answer).
+            self.noteMutation?(try self.store.setFunctionLibrary(name, code: code))
             return nil
         } catch {
             return "\(error)"
