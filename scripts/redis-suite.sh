@@ -11,12 +11,14 @@
 #   -r         also run every unit against redis-server (from PATH) and print both results
 #   -k         keep the logs (printed at the end) instead of removing them
 #   -t TAGS    tags to leave out, added to the defaults below (e.g. "-t needs:repl")
+#   -x TEST    a test to leave out (runtest's --skiptest: a name, or a regexp after '/'); repeatable
 #   UNIT       test files under tests/, e.g. unit/type/incr unit/type/string unit/keyspace
 #              (default: unit/type/incr unit/type/string unit/keyspace unit/expire)
 #
 # Each unit runs in a fresh server (127.0.0.1, a kernel-chosen port, a temporary data directory,
 # --fsync no), stopped by its PID when the unit ends; runtest's own limit is 10 minutes a unit.
-# Options passed to runtest: --host --port --singledb --ignore-encoding (the encoding checks test
+# Options passed to runtest: --host --port --singledb, a random --baseport (its harness binds a port
+# below it: runs started at once by several people must not collide), --ignore-encoding (the encoding checks test
 # Redis's internals, not the reply) and --tags that leave out what an external server cannot
 # offer (DEBUG, replication, SAVE-and-restart, memory introspection): see `skipped_tags`.
 #
@@ -32,15 +34,17 @@ binary=.build/release/reactord
 with_redis=0
 keep=0
 skipped_tags="-needs:debug -needs:repl -needs:save -needs:config-maxmemory -needs:pfdebug -slow"
-while getopts "s:b:rkt:h" option; do
+skipped_tests=()
+while getopts "s:b:rkt:x:h" option; do
     case $option in
         s) source_dir=$OPTARG ;;
         b) binary=$OPTARG ;;
         r) with_redis=1 ;;
         k) keep=1 ;;
         t) for tag in $OPTARG; do skipped_tags="$skipped_tags -${tag#-}"; done ;;
+        x) skipped_tests+=(--skiptest "$OPTARG") ;;
         h) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "usage: $0 -s REDIS_SOURCE [-b BINARY] [-r] [-k] [-t TAGS] UNIT..." >&2; exit 2 ;;
+        *) echo "usage: $0 -s REDIS_SOURCE [-b BINARY] [-r] [-k] [-t TAGS] [-x TEST] UNIT..." >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
@@ -120,7 +124,8 @@ run_unit() {
     tag=$(echo "$unit-$name" | tr '/' '_')
     start_server "$name" "$tag"
     (cd "$source_dir" && timeout 600 ./runtest --host 127.0.0.1 --port "$port" --singledb \
-        --ignore-encoding --tags "$skipped_tags" --single "$unit" --clients 1 --timeout 120) \
+        --ignore-encoding --tags "$skipped_tags" --single "$unit" --clients 1 --timeout 120 ${skipped_tests[@]+"${skipped_tests[@]}"} \
+        --baseport $((22000 + RANDOM % 20000))) \
         > "$work/$tag.log" 2>&1 || true
     stop_server
     local passed failed exceptions

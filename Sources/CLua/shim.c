@@ -1,5 +1,7 @@
 // The trampolines of CLua.h: they call Swift and raise Lua errors only from C frames.
 #include "CLua.h"
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <lua5.1/lua-cjson.h>
 #include <lua5.1/lua-bitop.h>
@@ -33,6 +35,52 @@ static void load_library(lua_State *L, const char *name, lua_CFunction open) {
     }
 }
 
+/* math.random and math.randomseed as Redis's scripts see them: the 48-bit linear congruential
+ * generator POSIX specifies for lrand48/srand48 (x' = 0x5DEECE66D x + 11 mod 2^48, 31 bits out),
+ * kept here rather than libc's rand(), so that a seed gives the same numbers as in Redis on every
+ * platform. Not reseeded per script: as in Redis 7, numbers differ from run to run unless the
+ * script seeds them. Arguments are checked as Lua 5.1's own math.random checks them. */
+static uint64_t random_state = 0x1234ABCD330EULL;
+static const int32_t random_max = 0x7FFFFFFF;
+
+static int32_t next_random(void) {
+    random_state = (0x5DEECE66DULL * random_state + 0xB) & 0xFFFFFFFFFFFFULL;
+    return (int32_t)(random_state >> 17);
+}
+
+static void seed_random(int32_t seed) { random_state = ((uint64_t)(uint32_t)seed << 16) | 0x330E; }
+
+static int math_random(lua_State *L) {
+    lua_Number r = (lua_Number)(next_random() % random_max) / (lua_Number)random_max;
+    switch (lua_gettop(L)) {
+    case 0:
+        lua_pushnumber(L, r);
+        break;
+    case 1: {
+        int upper = luaL_checkint(L, 1);
+        luaL_argcheck(L, 1 <= upper, 1, "interval is empty");
+        lua_pushnumber(L, floor(r * upper) + 1);
+        break;
+    }
+    case 2: {
+        int lower = luaL_checkint(L, 1);
+        int upper = luaL_checkint(L, 2);
+        luaL_argcheck(L, lower <= upper, 2, "interval is empty");
+        lua_pushnumber(L, floor(r * (upper - lower + 1)) + lower);
+        break;
+    }
+    default: return luaL_error(L, "wrong number of arguments");
+    }
+    return 1;
+}
+
+static int math_randomseed(lua_State *L) {
+    seed_random(luaL_checkint(L, 1));
+    return 0;
+}
+
+void clua_seed_random(int seed) { seed_random(seed); }
+
 lua_State *clua_open(void) {
     lua_State *L = luaL_newstate();
     if (L == NULL) return NULL;
@@ -43,6 +91,12 @@ lua_State *clua_open(void) {
     load_library(L, LUA_DBLIBNAME, luaopen_debug);
     load_library(L, "cjson", luaopen_cjson);
     load_library(L, "bit", luaopen_bit);
+    lua_getglobal(L, LUA_MATHLIBNAME);
+    lua_pushcfunction(L, math_random);
+    lua_setfield(L, -2, "random");
+    lua_pushcfunction(L, math_randomseed);
+    lua_setfield(L, -2, "randomseed");
+    lua_pop(L, 1);
     return L;
 }
 

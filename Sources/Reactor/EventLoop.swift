@@ -69,11 +69,11 @@ public final class EventLoop {
     /// here first, so an idle connection owns no read buffer at all.
     let readBuffer: UnsafeMutableRawBufferPointer
 
-    private let poller: PollerBackend
+    let poller: PollerBackend
     /// The next wait's latest wake-up (``wakeNoLaterThan(_:)``), or `.max`.
     @exclusivity(unchecked) private var wakeDeadline: UInt64 = .max
     /// The bulk lane's epoll instance, registered in `poller` for reading.
-    private let bulkPoller: PollerBackend
+    let bulkPoller: PollerBackend
     /// Most bulk-lane events served per iteration, after the priority lane's. Together with the
     /// bulk read budget (``Connection``) and the time budget below it bounds how long a newcomer
     /// waits behind a flood.
@@ -91,7 +91,7 @@ public final class EventLoop {
     private var beforeSleepHooks: [() -> Void] = []
     /// Connections whose replies wait for the end of this iteration's dispatch
     /// (``flushAfterDispatch(_:)``), and the list being flushed: two, swapped, so neither allocates.
-    @exclusivity(unchecked) private var pendingFlushes: [Connection] = []
+    @exclusivity(unchecked) var pendingFlushes: [Connection] = []
     @exclusivity(unchecked) private var flushing: [Connection] = []
     @exclusivity(unchecked) private var stopRequested = false
     /// The monotonic clock in nanoseconds, read once per loop iteration after waking: cheap
@@ -429,7 +429,7 @@ public final class EventLoop {
     /// ``LoopHandle/stop()`` arriving on the loop thread.
     fileprivate func stopFromMailbox() { self.stopRequested = true }
 
-    private func liveHandler(fd: Int, generation: UInt32) -> EventHandler? {
+    func liveHandler(fd: Int, generation: UInt32) -> EventHandler? {
         guard fd < self.slots.count else { return nil }
         let slot = self.slots[fd]
         guard slot.generation == generation else { return nil }

@@ -4,6 +4,7 @@
 // eviction, each handed to the part that owns it: group commit (Persistence.swift), housekeeping
 // (Housekeeping.swift), compaction (CompactionSchedule.swift), the server (Server.swift).
 
+import Logging
 import Reactor
 import Services
 import Store
@@ -17,6 +18,9 @@ final class Control: ServerControl {
     private let persistence: Persistence
     private let housekeeping: Housekeeping
     private let compaction: CompactionSchedule
+    /// Tells the store adapter of a mutation made here (function libraries), so that the batch's
+    /// replies wait for it to be durable. Set by the server once the adapter exists.
+    var noteMutation: ((UInt64) -> Void)?
     /// When the last timed batch of commands ended (monotonic ns): see ``endCommandBatch()``.
     @exclusivity(unchecked) private var lastBatchEnd: UInt64 = 0
 
@@ -112,6 +116,31 @@ final class Control: ServerControl {
     func makeRoom(forBytes bytes: Int) -> Bool { self.housekeeping.makeRoom(forBytes: bytes) }
 
     func settleMemory() { self.housekeeping.settleMemory() }
+
+    /// One pass of the loop from inside a busy script (Sources/Reactor/EventLoop+Busy.swift).
+    func serveWhileBusy(skipping: Int) { self.loop.serveWhileBusy(skipping: CInt(skipping)) }
+
+    /// FUNCTION LOAD / DELETE / FLUSH, into the log (Sources/Store/FunctionLibraries.swift).
+    func persistFunctionLibrary(_ name: [UInt8], code: [UInt8]?) -> String? {
+        do {
+            // Noted as the batch's mutation: the reply waits until it is durable (KVConnection.answer).
+            self.noteMutation?(try self.store.setFunctionLibrary(name, code: code))
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// `redis.log`: Redis's notice is the server's info, its verbose and debug are debug
+    /// (Setting.swift maps `loglevel` the same way).
+    func log(_ level: ScriptLogLevel, _ message: String) {
+        let mapped: Logger.Level = switch level {
+        case .debug, .verbose: .debug
+        case .notice: .info
+        case .warning: .warning
+        }
+        self.server.logger.log(level: mapped, "\(message)")
+    }
 
     /// Ends the batch of commands one connection just answered (metrics on): its duration runs
     /// from the later of the read event's dispatch (``EventLoop/now``) and the previous batch's

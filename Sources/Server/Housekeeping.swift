@@ -186,6 +186,8 @@ final class Housekeeping {
     /// ``ServerControl/settleMemory()``; also after a connection's input grew, and at the end of a
     /// loop iteration (output left unsent counts too).
     func settleMemory() {
+        // Nothing is evicted under a busy script (Sources/Services/Scripting/ScriptBusy.swift).
+        guard self.state.busyScript == nil else { return }
         let limit = self.state.maxMemoryBytes
         guard limit > 0, let policy = self.evictingPolicy else { return }
         let over = self.usedMemoryBytes - limit

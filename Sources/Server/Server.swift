@@ -196,7 +196,12 @@ public final class Server {
             compaction.metrics = self.metrics
         }
         let data = StoreAdapter(store: store)
+        control.noteMutation = { [unowned data] sequence in data.noteMutation(sequence) }
         state.databases = StoreDatabases(main: data, count: self.configuration.databases)
+        // The function libraries the store recovered go back into the interpreter (FunctionLibraries.swift).
+        for failure in state.restoreFunctionLibraries(store.functionLibraries.map(\.code), now: SystemClock.wallClock) {
+            self.logger.warning("a recovered function library did not load", metadata: ["error": "\(failure)"])
+        }
         self.kv = KVParts(
             data: data, state: state, control: control, persistence: persistence,
             housekeeping: housekeeping, compaction: compaction)

@@ -277,14 +277,15 @@ extension CommandTable {
             return true
         }
         let mayAddMemory = command.flags.contains(.mayAddMemory)
-        if call.client.transaction != nil && command.flags.contains(.noMulti) {
-            call.client.transaction!.failed = true
-            call.reply.error(.redis(code: "ERR", "Command not allowed inside a transaction"))
-            return true
-        }
         if call.client.subscriber != nil && call.reply.encoding == .resp2 && Commands.refusesWhileSubscribed(command) {
             call.client.transaction?.failed = true
             call.reply.error(.notInSubscribedMode(command.name, arguments))
+            return true
+        }
+        if call.state.busyScript != nil && Commands.refuseWhileBusy(command, arguments, &call) { return true }
+        if call.client.transaction != nil && command.flags.contains(.noMulti) {
+            call.client.transaction!.failed = true
+            call.reply.error(.redis(code: "ERR", "Command not allowed inside a transaction"))
             return true
         }
         if call.client.transaction != nil && !command.flags.contains(.runsInMulti) {

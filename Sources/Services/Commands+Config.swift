@@ -19,7 +19,8 @@ extension Commands {
         let limits = EncodingLimits.parameters.flatMap { parameter in
             parameter.names.map { (name: $0, value: String(parameter.limit.current)) }
         }
-        let matches = (call.control.configuration() + limits + Self.pubSubConfiguration(call.state)).filter { entry in
+        let matches = (call.control.configuration() + limits + Self.pubSubConfiguration(call.state)
+            + Self.scriptingConfiguration(call.state)).filter { entry in
             (2..<arguments.count).contains {
                 Glob.matches(pattern: arguments.copy($0), Array(entry.name.utf8), ignoringCase: true)
             }
@@ -47,7 +48,7 @@ extension Commands {
         var savePoints: [SavePoint]?
         var pubSubChanges: [(ServerState) -> Void] = []
         for i in stride(from: 2, to: arguments.count, by: 2) {
-            if let parsed = Self.parsePubSubParameter(arguments, i, call.state) {
+            if let parsed = Self.parsePubSubParameter(arguments, i, call.state) ?? Self.parseScriptingParameter(arguments, i, call.state) {
                 switch parsed {
                 case .success(let change): pubSubChanges.append(change)
                 case .failure(let error): return call.reply.error(error)

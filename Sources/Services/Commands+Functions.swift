@@ -35,9 +35,11 @@ extension Commands {
         }
         let keys = Int(keyCount)
         engine.pushFunction(function, keys: keys, arguments: arguments.count - 3 - keys) { arguments[3 + $0] }
+        engine.runningCommand = arguments
         call.store.atomically {
             engine.call(name: name, flags: function.flags, readOnlyCommand: readOnly, evalMode: false, argumentCount: 2, &call)
         }
+        engine.runningCommand = nil
     }
 
     /// FUNCTION LOAD | LIST | DELETE | FLUSH | KILL | STATS | HELP
@@ -53,18 +55,27 @@ extension Commands {
                 }
                 replace = true
             }
-            switch engine.loadLibrary(arguments.copy(count - 1), replace: replace, now: call.now) {
-            case .success(let name): call.reply.bulk(name)
+            engine.loadingControl = call.control
+            defer { engine.loadingControl = nil }
+            let code = arguments.copy(count - 1)
+            // What it replaces, to put back if the log refuses the new one.
+            let before = engine.libraries.libraries
+            switch engine.loadLibrary(code, replace: replace, now: call.now) {
+            case .success(let name):
+                let replaced = before.first { $0.name == name }
+                guard Self.persistLoadedLibrary(name, code: code, replaced: replaced, &call) else { return }
+                call.reply.bulk(name)
             case .failure(let error): call.reply.rawError(error.message)
             }
         } else if arguments.argument(1, is: "list") {
             Self.functionList(arguments, &call)
         } else if arguments.argument(1, is: "delete") {
             guard count == 3 else { return call.reply.error(.wrongArity("function|delete")) }
-            guard let library = engine.libraries.remove(named: arguments.copy(2)) else {
+            guard engine.libraries.library(named: arguments.copy(2)) != nil else {
                 return call.reply.rawError("ERR Library not found")
             }
-            engine.release(library.functions)
+            guard Self.persistRemovedLibraries([arguments.copy(2)], &call) else { return }
+            engine.release(engine.libraries.remove(named: arguments.copy(2))!.functions)
             call.reply.ok()
         } else if arguments.argument(1, is: "flush") {
             guard count <= 3 else {
@@ -75,17 +86,18 @@ extension Commands {
             guard count == 2 || arguments.argument(2, is: "async") || arguments.argument(2, is: "sync") else {
                 return call.reply.error(.functionFlushOption)
             }
+            guard Self.persistRemovedLibraries(engine.libraries.libraries.map(\.name), &call) else { return }
             for library in engine.libraries.removeAll() { engine.release(library.functions) }
             call.reply.ok()
         } else if arguments.argument(1, is: "kill") {
             guard count == 2 else { return call.reply.error(.wrongArity("function|kill")) }
-            // A function runs to its end within one command, so none is running when this is read.
-            call.reply.rawError("NOTBUSY No scripts in execution right now.")
+            Self.killScript(evalMode: false, &call)
         } else if arguments.argument(1, is: "stats") {
             guard count == 2 else { return call.reply.error(.wrongArity("function|stats")) }
+            if let run = engine.run, run.evalMode { return call.reply.error(Self.busyError(evalMode: true)) }
             call.reply.mapHeader(2)
             call.reply.bulk("running_script")
-            call.reply.null()
+            Self.writeRunningFunction(&call)
             call.reply.bulk("engines")
             call.reply.mapHeader(1)
             call.reply.bulk("LUA")

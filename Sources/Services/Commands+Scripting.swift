@@ -106,8 +106,7 @@ extension Commands {
             call.reply.ok()
         } else if arguments.argument(1, is: "kill") {
             guard count == 2 else { return call.reply.error(.wrongArity("script|kill")) }
-            // A script runs to its end within one command, so none is running when this is read.
-            call.reply.rawError("NOTBUSY No scripts in execution right now.")
+            Self.killScript(evalMode: true, &call)
         } else if arguments.argument(1, is: "help") {
             guard count == 2 else { return call.reply.error(.wrongArity("script|help")) }
             Self.writeHelp(Self.scriptHelp, "SCRIPT", &call)

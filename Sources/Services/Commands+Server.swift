@@ -68,6 +68,7 @@ extension Commands {
             return call.reply.error(arguments.count == 2 ? .noShutdownInProgress : .syntax)
         }
         guard !(saveGiven && noSaveGiven) else { return call.reply.error(.syntax) }
+        guard Self.shutdownWhileBusy(noSave: noSaveGiven, &call) else { return }
         call.control.shutdown(save: saveGiven ? true : noSaveGiven ? false : nil)
         call.closeAfterReply = true
     }

@@ -184,6 +184,7 @@ public struct KVSession {
         call.statistics = shared.commandStatistics?.recorder
         call.intercepting = !client.authenticated || client.transaction != nil || call.monitoring || call.memoryLimited
             || client.subscriber != nil || (call.afterEachCommand && shared.pubsub.tracking.clients[client.id] != nil)
+            || shared.busyScript != nil
         let (names, maxValueBytes, now) = (state.names, state.maxValueBytes, state.now)
         let slowLog = shared.slowLog
         defer { Self.endBatch(&state, call, context: context) }
@@ -216,7 +217,8 @@ public struct KVSession {
                     return .close
                 }
                 // Clients blocked on keys this command filled are served before the next command.
-                if shared.blocking.hasReadyKeys { Self.serveBlocked(shared, context, now) }
+                // Not while a script is busy: it has not ended, and its writes are not yet visible.
+                if shared.blocking.hasReadyKeys && shared.busyScript == nil { Self.serveBlocked(shared, context, now) }
                 if client.blocked != nil { return .needMoreData }
             }
         }

@@ -48,4 +48,13 @@ public protocol ServerControl: AnyObject {
     /// After a command that may have added memory: under an eviction policy, evicts (bounded) until
     /// used memory is back under the limit, and leaves the rest to the server's timer.
     func settleMemory()
+    /// From inside a script that has run past `busy-reply-threshold` (Scripting/ScriptBusy.swift):
+    /// reads and answers the other connections ready now, without waiting, leaving the one whose
+    /// descriptor is `skipping` (the script's) alone.
+    func serveWhileBusy(skipping: Int)
+    /// Writes one line to the server's log (`redis.log`), if its level passes the log's.
+    func log(_ level: ScriptLogLevel, _ message: String)
+    /// Makes a function library's change durable: loaded with `code`, or deleted (nil)
+    /// (Scripting/FunctionPersistence.swift). - Returns: why the log refused it, or nil.
+    func persistFunctionLibrary(_ name: [UInt8], code: [UInt8]?) -> String?
 }

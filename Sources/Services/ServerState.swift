@@ -55,6 +55,11 @@ public final class ServerState {
     }
     /// The interpreter, once some command has needed it (INFO does not start one).
     private(set) var startedScripts: ScriptEngine?
+    /// The script running past `busy-reply-threshold`, until it ends: meanwhile other connections
+    /// are served from inside it and their commands answered `-BUSY` (Scripting/ScriptBusy.swift).
+    @exclusivity(unchecked) public internal(set) var busyScript: BusyScript?
+    /// `busy-reply-threshold` (alias `lua-time-limit`), milliseconds; 0: scripts are never interrupted.
+    public var busyReplyThresholdMilliseconds = 5000
 
     public init(commandStatistics: CommandStatistics? = nil) {
         self.commandStatistics = commandStatistics

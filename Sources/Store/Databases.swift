@@ -24,7 +24,9 @@ extension Record {
     static func isValidDatabaseBody(_ members: UnsafeRawBufferPointer) -> Bool {
         var rest = members
         while !rest.isEmpty {
-            guard case .record(let member, let used) = Self.decodeView(rest), member.kind != Self.kindDatabase else {
+            guard case .record(let member, let used) = Self.decodeView(rest), member.kind != Self.kindDatabase,
+                  member.kind != Self.kindFunction
+            else {
                 return false
             }
             if member.kind == Self.kindGroup, Self.forEachMember(of: member.value, { _ in }) == nil { return false }

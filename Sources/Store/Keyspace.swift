@@ -11,6 +11,8 @@ public final class Keyspace {
     let table: UnsafeMutablePointer<KeyTable>
     /// Databases 1, 2, … when this is database 0's keyspace (Databases.swift); empty otherwise.
     var otherDatabases: [Keyspace] = []
+    /// The function libraries, in load order, when this is database 0's keyspace (FunctionLibraries.swift).
+    var functionLibraries: [(name: [UInt8], code: [UInt8])] = []
 
     /// An empty keyspace hashing with the process key (or `hashKey`, for tests that need a fixed layout).
     public init(hashKey: (UInt64, UInt64)? = nil) {

@@ -40,13 +40,14 @@
 //     kind 11 copy         rest = destination key: a deep copy of `key`'s value and deadline there,
 //                          replacing what it held (COPY without DB)
 //
-// Reserved, designed and not yet written (the store holds one database and no functions today):
+// Databases and functions:
 //
 //     kind 12 database     keyLength 0, rest = index:u32 then complete frames of the kinds above, all
 //                          applying to database `index` (SELECT n; MOVE and SWAPDB are effects in two
 //                          such frames, grouped)
-//     kind 13 function     key = library name, rest = its code (FUNCTION LOAD [REPLACE]); rest
-//                          empty: FUNCTION DELETE. A FUNCTION FLUSH is one per library, grouped.
+//     kind 13 function     key = library name (never empty), rest = its code (FUNCTION LOAD [REPLACE]);
+//                          rest empty: FUNCTION DELETE. A FUNCTION FLUSH is one per library, grouped.
+//                          Never inside a kind 12 (functions belong to no database).
 //
 // Typed examples (set "s" add "m"; hash "h" field "f" = "v"; rename "a" to "b"):
 //
@@ -95,6 +96,8 @@ enum Record: Equatable, Sendable {
     case copy(key: [UInt8], to: [UInt8])
     /// Records applying to database `index` (never 0: database 0's records are never wrapped).
     case database(index: Int, [Record])
+    /// A function library loaded (its code) or deleted (nil) (FunctionLibraries.swift).
+    case function(name: [UInt8], code: [UInt8]?)
 
     /// Bytes before the payload: length and CRC.
     static let frameHeaderBytes = 8
@@ -116,6 +119,8 @@ enum Record: Equatable, Sendable {
     static let kindCopy: UInt8 = 11
     /// Records of a database other than 0 (Databases.swift).
     static let kindDatabase: UInt8 = 12
+    /// A function library (FunctionLibraries.swift).
+    static let kindFunction: UInt8 = 13
     /// Bytes of an element record's rest before its first field: type, op, position, first's length.
     static let elementHeaderBytes = 14
     /// Bytes of a group's own frame and payload header, before its inner frames.
@@ -272,6 +277,8 @@ enum Record: Equatable, Sendable {
             Self.append(kind: Self.kindRename, key: key, value: destination, to: &buffer)
         case .copy(let key, let destination):
             Self.append(kind: Self.kindCopy, key: key, value: destination, to: &buffer)
+        case .function(let name, let code):
+            Self.append(kind: Self.kindFunction, key: name, value: code ?? [], to: &buffer)
         case .database(let index, let records):
             var inner: [UInt8] = []
             withUnsafeBytes(of: UInt32(index).littleEndian) { inner.append(contentsOf: $0) }
@@ -337,6 +344,7 @@ enum Record: Equatable, Sendable {
                     element.operation, position: element.position, [UInt8](element.first), [UInt8](element.second)))
             case Self.kindRename: record = .rename(key: key, to: [UInt8](view.value))
             case Self.kindCopy: record = .copy(key: key, to: [UInt8](view.value))
+            case Self.kindFunction: record = .function(name: key, code: view.value.isEmpty ? nil : [UInt8](view.value))
             case Self.kindDatabase:
                 var inner: [Record] = []
                 var rest = UnsafeRawBufferPointer(rebasing: view.value[4...])
@@ -409,7 +417,7 @@ enum Record: Equatable, Sendable {
             // `value` keeps the index in front of the members (``databaseMembers(_:)``).
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
                                 deadline: Int64(index)), size: size)
-        case Self.kindRename, Self.kindCopy:
+        case Self.kindRename, Self.kindCopy, Self.kindFunction where keyLength > 0:
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
                                 deadline: 0), size: size)
         case Self.kindSetWithDeadline where length - keyEnd >= 8, Self.kindExpire where length - keyEnd == 8:

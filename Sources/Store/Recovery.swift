@@ -254,6 +254,8 @@ struct Recovery {
             while keyspace.count > 0 { keyspace.remove(at: keyspace.count - 1) }
         case Record.kindDatabase:
             Self.applyDatabase(record, root: keyspace)  // Databases.swift
+        case Record.kindFunction:
+            keyspace.setFunctionLibrary(record.key, code: record.value.isEmpty ? nil : record.value)  // FunctionLibraries.swift
         default:
             // Kinds 8-11, typed values: DurableStore+Values.swift.
             DurableStore.applyTyped(record, to: keyspace, diskValues: diskValues)

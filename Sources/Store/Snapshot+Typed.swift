@@ -14,7 +14,8 @@
 //
 // `#!db<TAB>N`: the keys that follow belong to database N (Databases.swift); database 0's keys come first
 // and unmarked, so a server with strings in database 0 only writes the seed's format byte for byte.
-// Reserved: `#!function<TAB>name` blocks (one element line: the library's code), refused for now.
+// `#!function<TAB>name` blocks: a function library (FunctionLibraries.swift), its one element line the
+// code, escaped; database 0's root keeps it whatever `#!db` line came before.
 //
 // `#!segments<TAB>N`: the file already holds every record of the rotated log segments numbered up to N
 // (`database.wal.1` … `database.wal.N`), so replay skips them: RENAME and COPY are not idempotent, and a
@@ -24,8 +25,10 @@
 struct TypedBlock {
     /// The open block's entry, type and header line, or nil outside a block.
     private var open: (index: Int, type: ValueType, line: Int)?
+    /// The open function block's library name, code (once its line is read) and header line.
+    private var function: (name: [UInt8], code: [UInt8]?, line: Int)?
 
-    var isClosed: Bool { self.open == nil }
+    var isClosed: Bool { self.open == nil && self.function == nil }
     /// The highest rotated log segment the file already holds, from its `#!segments<TAB>N` line (0 without
     /// one): recovery and compaction skip segments up to it (Recovery.swift).
     private(set) var coveredSegments = 0
@@ -43,6 +46,15 @@ struct TypedBlock {
         let name = body[..<nameEnd]
         func fail(_ detail: String) -> StoreError {
             StoreError(operation: "parse", path: path, detail: "line \(number): \(detail)")
+        }
+        if name.elementsEqual("end".utf8), let function = self.function {
+            guard let code = function.code else { throw fail("the function block of line \(function.line) has no code line") }
+            root.setFunctionLibrary(function.name, code: code)
+            self.function = nil
+            return
+        }
+        if let function = self.function {
+            throw fail("the function block of line \(function.line) is not closed with #!end")
         }
         if name.elementsEqual("end".utf8) {
             guard let open = self.open else { throw fail("#!end outside a block") }
@@ -63,6 +75,18 @@ struct TypedBlock {
             let index = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
             guard index <= Int(Record.maximumDatabaseIndex) else { throw fail("database \(index) is out of range") }
             self.database = index
+            return
+        }
+        if name.elementsEqual("function".utf8) {
+            guard body[nameEnd...].first == Snapshot.tab, nameEnd + 1 < body.count else {
+                throw fail("#!function without a library name")
+            }
+            let field = UnsafeRawBufferPointer(rebasing: body[(nameEnd + 1)...])
+            var library = [UInt8](repeating: 0, count: field.count)
+            let length = library.withUnsafeMutableBufferPointer { Snapshot.unescape(field, into: $0.baseAddress!) }
+            guard let length, length > 0 else { throw fail("bad escape (use \\\\ \\n \\r \\t or \\xHH)") }
+            library.removeLast(library.count - length)
+            self.function = (library, nil, number)
             return
         }
         if name.elementsEqual("segments".utf8) {
@@ -102,14 +126,25 @@ struct TypedBlock {
 
     /// An element line of the open block (`rawLine` starts with a tab; `length` leaves out a CR),
     /// unescaped in place.
-    func element(
+    mutating func element(
         _ rawLine: UnsafeMutableRawBufferPointer, _ length: Int, number: Int, path: String, into keyspace: Keyspace
     ) throws(StoreError) {
-        guard let open = self.open else { preconditionFailure("no block open") }
         func fail(_ detail: String) -> StoreError {
             StoreError(operation: "parse", path: path, detail: "line \(number): \(detail)")
         }
         let line = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(rawLine)[..<length])
+        if let function = self.function {
+            guard line.first == Snapshot.tab, function.code == nil else {
+                throw fail("the function block of line \(function.line) holds one line, its code, then #!end")
+            }
+            let output = rawLine.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            guard let codeLength = Snapshot.unescape(UnsafeRawBufferPointer(rebasing: line[1...]), into: output) else {
+                throw fail("bad escape (use \\\\ \\n \\r \\t or \\xHH)")
+            }
+            self.function!.code = Array(UnsafeBufferPointer(start: output, count: codeLength))
+            return
+        }
+        guard let open = self.open else { preconditionFailure("no block open") }
         guard line.first == Snapshot.tab else {
             throw fail("the \(open.type) block of line \(open.line) is not closed with #!end")
         }
@@ -150,6 +185,10 @@ struct TypedBlock {
 
     /// End of file: a block still open is an error.
     func finish(path: String) throws(StoreError) {
+        if let function = self.function {
+            throw StoreError(operation: "parse", path: path,
+                             detail: "the function block of line \(function.line) is not closed with #!end")
+        }
         if let open = self.open {
             throw StoreError(operation: "parse", path: path,
                              detail: "the \(open.type) block of line \(open.line) is not closed with #!end")

@@ -40,6 +40,20 @@ extension Snapshot {
         if let coveringSegments {
             output.append(Array("#!segments\t\(coveringSegments)\n".utf8))  // Snapshot+Typed.swift
         }
+        for library in root.functionLibraries {  // FunctionLibraries.swift
+            output.append(Array("#!function\t".utf8))
+            for (index, bytes) in [library.name, library.code].enumerated() {
+                if index == 1 { output.append(Array("\n\t".utf8)) }
+                let written = bytes.withUnsafeBytes { bytes in
+                    Result { () throws(StoreError) in
+                        try Self.escapeInPieces(bytes, escapeLeadingHash: false, into: &output, fd: fd, path: path, io: io,
+                                                stopIf: cancelled)
+                    }
+                }
+                try written.get()
+            }
+            output.append(Array("\n#!end\n".utf8))
+        }
         var pace = CPUYield()
         for (database, keyspace) in databases {
             if database != 0 {

@@ -27,7 +27,8 @@ struct Model {
                 self.entries[key] = nil
             }
         case .copy(let key, let destination): if let entry = self.entries[key] { self.entries[destination] = entry }
-        case .value, .element, .database: preconditionFailure("the program makes no collection or database records")
+        case .value, .element, .database, .function:
+            preconditionFailure("the program makes no collection, database or function records")
         }
     }
 

@@ -20,6 +20,10 @@ void clua_set_handler(clua_handler handler);
 /// A new state with the base, table, string, math and debug libraries and cjson and bit loaded.
 lua_State *clua_open(void);
 
+/// Seeds the generator behind math.random (the state's math.random and math.randomseed are the
+/// shim's: POSIX's 48-bit lrand48 generator, as Redis's scripts have it).
+void clua_seed_random(int seed);
+
 /// Pushes a Lua function that calls the handler with `which`.
 void clua_push_function(lua_State *L, int which);
 

@@ -86,17 +86,29 @@ extension ScriptEngine {
             guard now.seconds * 1_000_000 + now.microseconds > deadline.microseconds else { return 0 }
             return self.fail("FUNCTION LOAD timeout")
         case .unavailable: return self.fail("This function is not available here")
+        case .busyCheck: return self.checkBusy()
         }
     }
 
-    /// redis.log(level, message…): checked as Redis checks it. The server has no log of script
-    /// messages yet, so a valid message is dropped.
+    /// redis.log(level, message…): checked as Redis checks it, then the messages (strings and
+    /// numbers, joined by a space) go to the server's log at that level (which drops it below
+    /// `loglevel`): through the running script's ServerControl, or FUNCTION LOAD's.
     private func log(_ lua: OpaquePointer) -> Int32 {
         let count = lua_gettop(lua)
         guard count >= 2 else { return self.fail("redis.log() requires two arguments or more.") }
         guard lua_isnumber(lua, 1) != 0 else { return self.fail("First argument must be a number (log level).") }
         let level = ScriptConversion.integer(lua_tonumber(lua, 1))
-        guard (0...3).contains(level) else { return self.fail("Invalid debug level.") }
+        guard (0...3).contains(level), let logLevel = ScriptLogLevel(rawValue: Int(level)) else {
+            return self.fail("Invalid debug level.")
+        }
+        guard let control = self.run?.call?.pointee.control ?? self.loadingControl else { return 0 }
+        var message: [UInt8] = []
+        for index in 2...count {
+            guard let bytes = ScriptConversion.bytes(lua, index) else { continue }
+            if index != 2 { message.append(ASCII.space) }
+            message += bytes
+        }
+        control.log(logLevel, String(decoding: message, as: UTF8.self))
         return 0
     }
 

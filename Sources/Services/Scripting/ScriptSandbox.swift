@@ -97,8 +97,14 @@ extension ScriptEngine {
             local level = 2
             local info = dbg.getinfo(level, 'nSl')
             while info and (info.what == 'C' or info.source == '=sandbox') do
+                -- The sandbox's pcall returns through a tail call: its caller is past that frame.
+                local sandbox = info.source == '=sandbox'
                 level = level + 1
                 info = dbg.getinfo(level, 'nSl')
+                if sandbox and info and info.what == 'tail' then
+                    level = level + 1
+                    info = dbg.getinfo(level, 'nSl')
+                end
             end
             if type(err) ~= 'table' then err = {err = 'ERR ' .. tostring(err)} end
             if info then
