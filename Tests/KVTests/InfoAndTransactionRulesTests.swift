@@ -26,7 +26,9 @@ import Testing
         String(decoding: reply, as: UTF8.self).split(separator: "\r\n").filter { $0.hasPrefix(prefix) }.map(String.init)
     }
 
-    @Test func infoSectionsAndCountersAsRedis() throws {
+    /// Runs `body` with a connection to a fresh in-process reactord and one to a redis-server
+    /// started for the test, both stopped after it.
+    static func againstRedis(_ body: (RawRESPConnection, RawRESPConnection) throws -> Void) throws {
         let oracle = try RedisOracle()
         defer { oracle.stop() }
         let dir = try TemporaryDirectory()
@@ -35,49 +37,57 @@ import Testing
         defer { server.stop() }
         let ours = try RawRESPConnection(port: server.kvPort)
         let theirs = try RawRESPConnection(port: oracle.port)
-        let requests: [[String]] = [
-            ["CONFIG", "RESETSTAT"], ["SET", "a", "b"], ["GET", "a"], ["INCR", "a"], ["NOSUCH"], ["GET"], ["SET", "a"],
-            ["MULTI"], ["SAVE"], ["SET", "x", "1"], ["EXEC"], ["MULTI"], ["GET", "a"], ["INCR", "a"], ["EXEC"],
-            ["TYPE", "a"], ["DEL", "a"], ["EXPIRE", "nope", "x"],
-            // Subcommands: counted as `config|get`; the container's arity, an unknown subcommand (counted
-            // nowhere) and a subcommand's arity (refused before it runs, also inside MULTI).
-            ["CONFIG", "GET", "maxmemory"], ["config", "get", "maxmemory-policy"], ["CONFIG"], ["CONFIG", "NOSUCH"],
-            ["CONFIG", "GET"], ["OBJECT", "ENCODING", "nokey"], ["OBJECT", "encoding"], ["SLOWLOG", "LEN"],
-            ["MULTI"], ["CONFIG", "GET"], ["OBJECT", "ENCODING", "nokey"], ["EXEC"],
-            ["MULTI"], ["CONFIG", "GET", "maxmemory"], ["EXEC"],
-        ]
-        for request in requests {
-            let mine = try ours.call(request.map { Array($0.utf8) })
-            let redis = try theirs.call(request.map { Array($0.utf8) })
-            #expect(String(decoding: mine, as: UTF8.self) == String(decoding: redis, as: UTF8.self), "\(request)")
+        try body(ours, theirs)
+    }
+
+    @Test func infoSectionsAndCountersAsRedis() throws {
+        try Self.againstRedis { ours, theirs in
+            let requests: [[String]] = [
+                ["CONFIG", "RESETSTAT"], ["SET", "a", "b"], ["GET", "a"], ["INCR", "a"], ["NOSUCH"], ["GET"], ["SET", "a"],
+                ["MULTI"], ["SAVE"], ["SET", "x", "1"], ["EXEC"], ["MULTI"], ["GET", "a"], ["INCR", "a"], ["EXEC"],
+                ["TYPE", "a"], ["DEL", "a"], ["EXPIRE", "nope", "x"],
+                // Subcommands: counted as `config|get`; the container's arity, an unknown subcommand (counted
+                // nowhere) and a subcommand's arity (refused before it runs, also inside MULTI).
+                ["CONFIG", "GET", "maxmemory"], ["config", "get", "maxmemory-policy"], ["CONFIG"], ["CONFIG", "NOSUCH"],
+                ["CONFIG", "GET"], ["OBJECT", "ENCODING", "nokey"], ["OBJECT", "encoding"], ["SLOWLOG", "LEN"],
+                ["MULTI"], ["CONFIG", "GET"], ["OBJECT", "ENCODING", "nokey"], ["EXEC"],
+                ["MULTI"], ["CONFIG", "GET", "maxmemory"], ["EXEC"],
+            ]
+            for request in requests {
+                let mine = try ours.call(request.map { Array($0.utf8) })
+                let redis = try theirs.call(request.map { Array($0.utf8) })
+                #expect(String(decoding: mine, as: UTF8.self) == String(decoding: redis, as: UTF8.self), "\(request)")
+            }
+            let infoRequests = [
+                ["INFO"], ["INFO", "default"], ["INFO", "all"], ["INFO", "everything"], ["INFO", "nosuch"],
+                ["INFO", "commandstats", "errorstats"], ["INFO", "latencystats"], ["INFO", "modules", "cluster"],
+                ["INFO", "default", "commandstats"], ["INFO", "CPU", "Server"],
+            ]
+            for arguments in infoRequests {
+                let mine = try ours.call(arguments.map { Array($0.utf8) })
+                let redis = try theirs.call(arguments.map { Array($0.utf8) })
+                #expect(Self.headers(mine) == Self.headers(redis), "\(arguments)")
+            }
+            let mine = try ours.call("INFO", "commandstats", "errorstats", "latencystats", "cluster")
+            let redis = try theirs.call("INFO", "commandstats", "errorstats", "latencystats", "cluster")
+            // INFO's own calls differ (this one, and none other before it on either side).
+            #expect(Self.commandCounts(mine) == Self.commandCounts(redis))
+            #expect(Self.lines(mine, prefix: "errorstat_") == Self.lines(redis, prefix: "errorstat_"))
+            #expect(Self.lines(mine, prefix: "cluster_") == Self.lines(redis, prefix: "cluster_"))
+            let latency = { (reply: [UInt8]) in
+                Self.lines(reply, prefix: "latency_percentiles_usec_").map { $0.split(separator: ":")[0] }.sorted()
+            }
+            #expect(latency(mine) == latency(redis))
+            for line in Self.lines(mine, prefix: "latency_percentiles_usec_") {
+                #expect(line.contains(":p50=") && line.contains(",p99=") && line.contains(",p99.9="), "\(line)")
+            }
+            // CONFIG RESETSTAT clears them, as in Redis.
+            for connection in [ours, theirs] { _ = try connection.call("CONFIG", "RESETSTAT") }
+            let clearedMine = try ours.call("INFO", "commandstats", "errorstats")
+            let clearedRedis = try theirs.call("INFO", "commandstats", "errorstats")
+            #expect(Self.commandCounts(clearedMine) == Self.commandCounts(clearedRedis))
+            #expect(Self.lines(clearedMine, prefix: "errorstat_").isEmpty)
         }
-        for arguments in [["INFO"], ["INFO", "default"], ["INFO", "all"], ["INFO", "everything"], ["INFO", "nosuch"],
-                          ["INFO", "commandstats", "errorstats"], ["INFO", "latencystats"], ["INFO", "modules", "cluster"],
-                          ["INFO", "default", "commandstats"], ["INFO", "CPU", "Server"]]
-        {
-            let mine = try ours.call(arguments.map { Array($0.utf8) })
-            let redis = try theirs.call(arguments.map { Array($0.utf8) })
-            #expect(Self.headers(mine) == Self.headers(redis), "\(arguments)")
-        }
-        let mine = try ours.call("INFO", "commandstats", "errorstats", "latencystats", "cluster")
-        let redis = try theirs.call("INFO", "commandstats", "errorstats", "latencystats", "cluster")
-        // INFO's own calls differ (this one, and none other before it on either side).
-        #expect(Self.commandCounts(mine) == Self.commandCounts(redis))
-        #expect(Self.lines(mine, prefix: "errorstat_") == Self.lines(redis, prefix: "errorstat_"))
-        #expect(Self.lines(mine, prefix: "cluster_") == Self.lines(redis, prefix: "cluster_"))
-        let latency = { (reply: [UInt8]) in
-            Self.lines(reply, prefix: "latency_percentiles_usec_").map { $0.split(separator: ":")[0] }.sorted()
-        }
-        #expect(latency(mine) == latency(redis))
-        for line in Self.lines(mine, prefix: "latency_percentiles_usec_") {
-            #expect(line.contains(":p50=") && line.contains(",p99=") && line.contains(",p99.9="), "\(line)")
-        }
-        // CONFIG RESETSTAT clears them, as in Redis.
-        for connection in [ours, theirs] { _ = try connection.call("CONFIG", "RESETSTAT") }
-        let clearedMine = try ours.call("INFO", "commandstats", "errorstats")
-        let clearedRedis = try theirs.call("INFO", "commandstats", "errorstats")
-        #expect(Self.commandCounts(clearedMine) == Self.commandCounts(clearedRedis))
-        #expect(Self.lines(clearedMine, prefix: "errorstat_").isEmpty)
     }
 
     /// `name:value` fields of one INFO section.
@@ -91,60 +101,49 @@ import Testing
     }
 
     @Test func infoMemoryFieldsAreRedisNamesWithTrueValues() throws {
-        let oracle = try RedisOracle()
-        defer { oracle.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
-        defer { server.stop() }
-        let ours = try RawRESPConnection(port: server.kvPort)
-        let theirs = try RawRESPConnection(port: oracle.port)
-        _ = try ours.call("CONFIG", "SET", "maxmemory", "3mb")
-        _ = try ours.call("SET", "k", String(repeating: "v", count: 100_000))
-        let mine = Self.fields(try ours.call("INFO", "memory"))
-        let redis = Self.fields(try theirs.call("INFO", "memory"))
-        // Every field is one Redis has (this server leaves out the allocator's own figures).
-        for name in mine.keys { #expect(redis[name] != nil, "\(name) is not in redis-server's INFO memory") }
-        let used = try #require(Int(mine["used_memory"] ?? ""))
-        let rss = try #require(Int(mine["used_memory_rss"] ?? ""))
-        let peak = try #require(Int(mine["used_memory_peak"] ?? ""))
-        #expect(used > 100_000 && peak >= used)
-        // The resident set is the process's own (this test process holds far more than the value).
-        #expect(rss > used)
-        #expect(Int(mine["mem_fragmentation_bytes"] ?? "") == rss - used)
-        let ratio = try #require(Double(mine["mem_fragmentation_ratio"] ?? ""))
-        #expect(abs(ratio - Double(rss) / Double(used)) < 0.006)
-        #expect(mine["maxmemory"] == "3145728" && mine["maxmemory_human"] == "3.00M")
-        #expect(mine["used_memory_rss_human"]?.hasSuffix("M") == true || mine["used_memory_rss_human"]?.hasSuffix("G") == true)
+        try Self.againstRedis { ours, theirs in
+            _ = try ours.call("CONFIG", "SET", "maxmemory", "3mb")
+            _ = try ours.call("SET", "k", String(repeating: "v", count: 100_000))
+            let mine = Self.fields(try ours.call("INFO", "memory"))
+            let redis = Self.fields(try theirs.call("INFO", "memory"))
+            // Every field is one Redis has (this server leaves out the allocator's own figures).
+            for name in mine.keys { #expect(redis[name] != nil, "\(name) is not in redis-server's INFO memory") }
+            let used = try #require(Int(mine["used_memory"] ?? ""))
+            let rss = try #require(Int(mine["used_memory_rss"] ?? ""))
+            let peak = try #require(Int(mine["used_memory_peak"] ?? ""))
+            #expect(used > 100_000 && peak >= used)
+            // The resident set is the process's own (this test process holds far more than the value).
+            #expect(rss > used)
+            #expect(Int(mine["mem_fragmentation_bytes"] ?? "") == rss - used)
+            let ratio = try #require(Double(mine["mem_fragmentation_ratio"] ?? ""))
+            #expect(abs(ratio - Double(rss) / Double(used)) < 0.006)
+            #expect(mine["maxmemory"] == "3145728" && mine["maxmemory_human"] == "3.00M")
+            let rssHuman = mine["used_memory_rss_human"] ?? ""
+            #expect(rssHuman.hasSuffix("M") || rssHuman.hasSuffix("G"))
+        }
     }
 
     @Test func noMultiCommandsAndImmutableConfigAsRedis() throws {
-        let oracle = try RedisOracle()
-        defer { oracle.stop() }
-        let dir = try TemporaryDirectory()
-        defer { dir.remove() }
-        let server = try InProcessServer.kv(dataDirectory: dir.path, fsync: "no")
-        defer { server.stop() }
-        let ours = try RawRESPConnection(port: server.kvPort)
-        let theirs = try RawRESPConnection(port: oracle.port)
-        var requests: [[String]] = [
-            ["MULTI"], ["SAVE"], ["SET", "a", "1"], ["EXEC"], ["GET", "a"], ["MULTI"], ["SHUTDOWN"], ["EXEC"],
-            ["MULTI"], ["SHUTDOWN", "NOSAVE"], ["DISCARD"],
-            ["CONFIG", "SET", "save", "x"], ["CONFIG", "SET", "save", "1 2 3"], ["CONFIG", "SET", "save", "0 1"],
-            ["CONFIG", "SET", "save", "1 -1"], ["CONFIG", "SET", "save", "3600 1 300 100"], ["CONFIG", "GET", "save"],
-            ["CONFIG", "SET", "save", ""], ["CONFIG", "GET", "save"], ["CONFIG", "SET", "dir", "x"],
-            ["CONFIG", "SET", "dbfilename", "x"], ["CONFIG", "SET", "save", "1 1", "daemonize", "yes"],
-        ]
-        for name in ["aclfile", "always-show-logo", "appenddirname", "appendfilename", "cluster-enabled", "daemonize",
-                     "databases", "io-threads", "logfile", "pidfile", "rdbchecksum", "supervised", "syslog-ident",
-                     "tcp-backlog", "unixsocket", "unixsocketperm", "enable-debug-command"]
-        {
-            requests.append(["CONFIG", "SET", name, "1"])
-        }
-        for request in requests {
-            let mine = try ours.call(request.map { Array($0.utf8) })
-            let redis = try theirs.call(request.map { Array($0.utf8) })
-            #expect(String(decoding: mine, as: UTF8.self) == String(decoding: redis, as: UTF8.self), "\(request)")
+        try Self.againstRedis { ours, theirs in
+            var requests: [[String]] = [
+                ["MULTI"], ["SAVE"], ["SET", "a", "1"], ["EXEC"], ["GET", "a"], ["MULTI"], ["SHUTDOWN"], ["EXEC"],
+                ["MULTI"], ["SHUTDOWN", "NOSAVE"], ["DISCARD"],
+                ["CONFIG", "SET", "save", "x"], ["CONFIG", "SET", "save", "1 2 3"], ["CONFIG", "SET", "save", "0 1"],
+                ["CONFIG", "SET", "save", "1 -1"], ["CONFIG", "SET", "save", "3600 1 300 100"], ["CONFIG", "GET", "save"],
+                ["CONFIG", "SET", "save", ""], ["CONFIG", "GET", "save"], ["CONFIG", "SET", "dir", "x"],
+                ["CONFIG", "SET", "dbfilename", "x"], ["CONFIG", "SET", "save", "1 1", "daemonize", "yes"],
+            ]
+            for name in ["aclfile", "always-show-logo", "appenddirname", "appendfilename", "cluster-enabled", "daemonize",
+                         "databases", "io-threads", "logfile", "pidfile", "rdbchecksum", "supervised", "syslog-ident",
+                         "tcp-backlog", "unixsocket", "unixsocketperm", "enable-debug-command"]
+            {
+                requests.append(["CONFIG", "SET", name, "1"])
+            }
+            for request in requests {
+                let mine = try ours.call(request.map { Array($0.utf8) })
+                let redis = try theirs.call(request.map { Array($0.utf8) })
+                #expect(String(decoding: mine, as: UTF8.self) == String(decoding: redis, as: UTF8.self), "\(request)")
+            }
         }
     }
 
