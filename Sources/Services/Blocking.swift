@@ -5,7 +5,7 @@
 // How a wait goes: a blocking command that finds nothing calls ``CommandCall/block(on:timeout:)``;
 // the client is parked on its keys and its session stops answering (its further input stays
 // buffered, so its pipeline waits). A write that adds to a key somebody waits on marks the key
-// ready (``CommandCall/apply(_:inverse:to:type:)``). After each command, and so after EXEC as a
+// ready (``CommandCall/apply(_:to:type:)``). After each command, and so after EXEC as a
 // whole, the ready keys are served: each waiter of a key in turn, first blocked first served, has
 // its command run again (the connection's ``KVSession/retryBlocked(context:output:)``) until the
 // key is gone. A retry that serves writes the reply and ends the wait; the connection then answers

@@ -157,11 +157,6 @@ extension CommandCall {
         }
     }
 
-    /// ``apply(_:to:type:)``; `inverse` is ignored (the store records the inverse itself).
-    mutating func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType) -> ElementWrite? {
-        self.apply(effect, to: key, type: type)
-    }
-
     /// Applies one element effect to the collection of `type` at `key` (``DataStore/apply(_:to:type:now:)``),
     /// touching WATCHes. - Returns: what happened, or nil once WRONGTYPE or a storage error has been
     /// answered.

@@ -132,14 +132,6 @@ extension DataStore {
         return value
     }
 
-    /// ``apply(_:to:type:now:)``: `inverse` is no longer needed (the store records the inverse itself);
-    /// kept while command families move off it.
-    public func apply(_ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
-    {
-        try self.apply(effect, to: key, type: type, now: now)
-    }
-
     /// Inserts or overwrites over borrowed bytes, clearing any deadline. - Throws: ``StoreError``.
     public func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) throws(StoreError) {
         try self.set(borrowing: value, forKey: key, deadline: .cleared, now: 0)

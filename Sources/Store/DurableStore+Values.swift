@@ -105,14 +105,6 @@ extension DurableStore {
         }
     }
 
-    /// ``apply(_:to:type:now:)``; `inverse` is ignored (the collection records the inverse itself). Kept
-    /// while callers move off it.
-    public func apply(
-        _ effect: ElementEffect, inverse: ElementEffect, to key: [UInt8], type: ValueType, now: Int64
-    ) throws(StoreError) -> ElementWrite {
-        try self.apply(effect, to: key, type: type, now: now)
-    }
-
     private func applyWritable(
         _ operation: ElementOperation, position: Int64, _ element: Element, to key: UnsafeRawBufferPointer,
         type: ValueType, now: Int64

@@ -72,7 +72,7 @@ final class CrashDriver {
 
     func add(member: String, toSet key: String) throws {
         let write = self.refusable { () throws(StoreError) in
-            try self.store.apply(ElementEffect(.add, bytes(member)), inverse: ElementEffect(.remove, bytes(member)),
+            try self.store.apply(ElementEffect(.add, bytes(member)),
                                  to: bytes(key), type: .set, now: self.now)
         }
         guard case .changed(let sequence, _, _)? = write else { return }
@@ -83,7 +83,7 @@ final class CrashDriver {
 
     func remove(member: String, fromSet key: String) throws {
         let write = self.refusable { () throws(StoreError) in
-            try self.store.apply(ElementEffect(.remove, bytes(member)), inverse: ElementEffect(.add, bytes(member)),
+            try self.store.apply(ElementEffect(.remove, bytes(member)),
                                  to: bytes(key), type: .set, now: self.now)
         }
         guard case .changed(let sequence, let removed, _)? = write else { return }
@@ -95,7 +95,6 @@ final class CrashDriver {
     func push(_ item: String, toList key: String) throws {
         let write = self.refusable { () throws(StoreError) in
             try self.store.apply(ElementEffect(.add, position: -1, bytes(item)),
-                                 inverse: ElementEffect(.remove, position: -1, bytes(item)),
                                  to: bytes(key), type: .list, now: self.now)
         }
         guard case .changed(let sequence, _, _)? = write else { return }

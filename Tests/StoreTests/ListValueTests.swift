@@ -129,14 +129,13 @@ import Testing
                     let item = Self.item(&generator, step)
                     let index = Int.random(in: 0...model.count, using: &generator)
                     let effect = ElementEffect(.add, position: Int64(index), item)
-                    _ = try store.apply(effect, inverse: ElementEffect(.remove, position: Int64(index), item),
+                    _ = try store.apply(effect,
                                         to: bytes(key), type: .list, now: 1)
                     model.insert(item, at: index)
                 } else {
                     let index = Int.random(in: 0..<model.count, using: &generator)
                     let old = model.remove(at: index)
                     _ = try store.apply(ElementEffect(.remove, position: Int64(index), old),
-                                        inverse: ElementEffect(.add, position: Int64(index), old),
                                         to: bytes(key), type: .list, now: 1)
                 }
                 models[key] = model.isEmpty ? nil : model

@@ -37,7 +37,7 @@ import Testing
                 _ = try store.rename(bytes("a"), to: bytes("b"), now: now)
                 emptied = "b"
             }
-            let removal = try store.apply(ElementEffect(.remove, bytes("x")), inverse: ElementEffect(.add, bytes("x")),
+            let removal = try store.apply(ElementEffect(.remove, bytes("x")),
                                           to: bytes(emptied), type: .set, now: now)
             #expect(removal == .changed(sequence: store.lastSequence, keyRemoved: true, replaced: false))
             let outcome = store.writeBuffered()
@@ -156,13 +156,12 @@ import Testing
             let store = try DurableStore(configuration: .test(directory, fsync: .everysec))
             let before = store.lastSequence
             let outcome = try store.apply(ElementEffect(.add, position: 3, bytes("x")),
-                                          inverse: ElementEffect(.remove, position: 3, bytes("x")),
                                           to: bytes("l"), type: .list, now: 1)
             #expect(outcome == .unchanged)
             #expect(store.lastSequence == before)
             #expect(store.bufferedBytes == 0)
             #expect(store.type(ofKey: bytes("l"), now: 1) == nil)
-            #expect(try store.apply(ElementEffect(.add, position: 0, bytes("y")), inverse: ElementEffect(.remove, position: 0, bytes("y")),
+            #expect(try store.apply(ElementEffect(.add, position: 0, bytes("y")),
                                     to: bytes("l"), type: .list, now: 1) == .changed(sequence: before + 1, keyRemoved: false, replaced: false))
             store.checkInvariants()
         }

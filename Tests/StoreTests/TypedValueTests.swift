@@ -282,7 +282,7 @@ import Testing
                 store.withCollection(forKey: $0, type: .set, now: clock.now) { $0.count }
             }
             guard case .wrongType(.string) = wrongToo else { Issue.record("\(wrongToo)"); return }
-            #expect(try store.apply(ElementEffect(.add, bytes("x")), inverse: ElementEffect(.remove, bytes("x")),
+            #expect(try store.apply(ElementEffect(.add, bytes("x")),
                                     to: bytes("string"), type: .set, now: clock.now) == .wrongType(.string))
 
             var scanned: [[UInt8]] = []
