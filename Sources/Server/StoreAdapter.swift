@@ -82,19 +82,14 @@ final class StoreAdapter: DataStore {
         key.withUnsafeBytes { k in self.store.collection(forKey: k, type: type, now: now) }
     }
 
-    func apply(_ operation: ElementOperation, _ element: Element, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
-    {
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element, to key: [UInt8], type: ValueType,
+               now: Int64) throws(StoreError) -> ElementWrite {
         let result = key.withUnsafeBytes { k in
-            Result { () throws(StoreError) in try self.store.apply(operation, position: 0, element, to: k, type: type, now: now) }
+            Result { () throws(StoreError) in
+                try self.store.apply(operation, position: position, element, to: k, type: type, now: now)
+            }
         }
         let write = try result.get()
-        if case .changed(let sequence, _, _) = write { self.noteMutation(sequence) }
-        return write
-    }
-
-    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
-        let write = try self.store.apply(effect, to: key, type: type, now: now)
         if case .changed(let sequence, _, _) = write { self.noteMutation(sequence) }
         return write
     }

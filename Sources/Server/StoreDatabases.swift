@@ -105,9 +105,10 @@ final class DatabaseAdapter: DataStore {
         return self.main.collection(forKey: key, type: type, now: now)
     }
 
-    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element, to key: [UInt8], type: ValueType,
+               now: Int64) throws(StoreError) -> ElementWrite {
         try self.store.withDatabase(self.index) { () throws(StoreError) -> ElementWrite in
-            try self.main.apply(effect, to: key, type: type, now: now)
+            try self.main.apply(operation, position: position, element, to: key, type: type, now: now)
         }
     }
 

@@ -56,12 +56,11 @@ public protocol DataStore: AnyObject {
     /// absent key creates the collection, a removal that empties it removes the key (Redis's rule).
     /// The store works out the effect that undoes it (kept to roll back if the log fails) while it
     /// makes the change: a command need not read the element first.
+    /// `position` is a list's (0 for other types); `element` is borrowed for the call: its fields are
+    /// not copied (the log copies them once).
     /// - Throws: ``StoreError`` when the log cannot take the write.
-    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite
-    /// ``apply(_:to:type:now:)`` of a borrowed element at position 0 (a hash field, a set member): its
-    /// fields are not copied (the log copies them once), where an ``ElementEffect`` owns two arrays.
-    func apply(_ operation: ElementOperation, _ element: Element, to key: [UInt8], type: ValueType, now: Int64)
-        throws(StoreError) -> ElementWrite
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element, to key: [UInt8], type: ValueType,
+               now: Int64) throws(StoreError) -> ElementWrite
     /// Stores a whole collection at `key`, replacing any value (SINTERSTORE, ZUNIONSTORE, …; `object`
     /// is handed over, not copied); an empty `object` removes the key. - Throws: ``StoreError``.
     func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
@@ -107,10 +106,21 @@ extension DataStore {
         }
     }
 
+    /// ``apply(_:position:_:to:type:now:)`` of a borrowed element at position 0 (a hash field, a set member).
     public func apply(_ operation: ElementOperation, _ element: Element, to key: [UInt8], type: ValueType, now: Int64)
         throws(StoreError) -> ElementWrite
     {
-        try self.apply(ElementEffect(operation, [UInt8](element.first), [UInt8](element.second)), to: key, type: type, now: now)
+        try self.apply(operation, position: 0, element, to: key, type: type, now: now)
+    }
+
+    /// ``apply(_:position:_:to:type:now:)`` of an owned effect.
+    public func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
+        let result = effect.withElement { element in
+            Result { () throws(StoreError) in
+                try self.apply(effect.operation, position: effect.position, element, to: key, type: type, now: now)
+            }
+        }
+        return try result.get()
     }
 
     /// Whether `key` exists at `now`, whatever its type.

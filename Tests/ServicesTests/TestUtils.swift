@@ -142,7 +142,8 @@ final class InMemoryStorage: DataStore {
         return .found(object)
     }
 
-    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element, to key: [UInt8], type: ValueType,
+               now: Int64) throws(StoreError) -> ElementWrite {
         if let failure = self.failure { throw failure }
         self.expireIfDue(key, now: now)
         if self.values[key] != nil { return .wrongType(.string) }
@@ -151,10 +152,10 @@ final class InMemoryStorage: DataStore {
             preconditionFailure("no collection type registered for \(type)")
         }
         var inverse = ElementInverse(recording: true)
-        let changed = effect.withElement { object.apply(effect.operation, position: effect.position, $0, inverse: &inverse) }
+        let changed = object.apply(operation, position: position, element, inverse: &inverse)
         guard changed else { return .unchanged }
         self.mutationCount += 1
-        let replaced = effect.operation == .add && inverse.operation == .add
+        let replaced = operation == .add && inverse.operation == .add
         if object.count == 0 {
             self.collections.removeValue(forKey: key)
             self.deadlines.removeValue(forKey: key)

@@ -125,8 +125,14 @@ final class FuzzDataStore: DataStore {
         key.withUnsafeBytes { k in self.store.collection(forKey: k, type: type, now: now) }
     }
 
-    func apply(_ effect: ElementEffect, to key: [UInt8], type: ValueType, now: Int64) throws(StoreError) -> ElementWrite {
-        try self.store.apply(effect, to: key, type: type, now: now)
+    func apply(_ operation: ElementOperation, position: Int64, _ element: Element, to key: [UInt8], type: ValueType,
+               now: Int64) throws(StoreError) -> ElementWrite {
+        let result = key.withUnsafeBytes { k in
+            Result { () throws(StoreError) in
+                try self.store.apply(operation, position: position, element, to: k, type: type, now: now)
+            }
+        }
+        return try result.get()
     }
 
     func setCollection(_ object: any CollectionValue, forKey key: [UInt8], deadline: Int64?, now: Int64)
