@@ -33,7 +33,8 @@ public final class DurableStore {
         public var shutdownCompactionBudget: Duration = .milliseconds(1500)
         /// A compaction copies values of at least this many bytes from `database.txt` and the log
         /// segments into the new snapshot a piece at a time instead of rebuilding them in memory
-        /// (DiskValues.swift). 1 MiB: a rebuilt 512 MiB value cost 1 GiB more while it ran.
+        /// (DiskValues.swift). 1 MiB: a value rebuilt in memory costs its size again plus its frame buffer
+        /// while the compaction runs, which matters only for large values.
         public var diskValueThresholdBytes = Self.defaultDiskValueThreshold
         /// ``DurableStore/lruClock`` at start: the keys recovery loads are stamped with it (as Redis's
         /// loaded keys are idle from the load on, not since some earlier epoch).

@@ -9,7 +9,8 @@
 //   while a resize runs) ≈ 68-72 B per key. Slots and deadlines live in 256 KiB mmap'd pages, freed as
 //   the table empties, so mass expiry gives memory back to the kernel. A key plus value over 40 bytes goes
 //   in one malloc'd block (key then value) whose pointer sits in the slot. A collection (Value.swift) is an
-//   object the slot holds a reference to, its key in a block of its own (see ``Slot``).
+//   object the slot holds a reference to, its key in the slot's spare bytes up to 24 bytes, else in a block
+//   of its own (see ``Slot``).
 //
 // Files: this one (slot geometry, raw memory, pages), KeyTable.swift (the table), Keyspace.swift (the class),
 // Keyspace+Sampling.swift (random entries, SCAN, LRU clock), Keyspace+Values.swift (types, collections,
