@@ -267,6 +267,8 @@ final class AsyncConnectionBridge<Framer: InboundFramer>: ConnectionDelegate {
     var framer: Framer
     let start: (AsyncConnection<Framer.Message>) -> Void
     let peer: SocketAddress?
+    /// An outbound connection's failure before it opened (AsyncConnection+Connect.swift).
+    var failedBeforeOpen: ((any Error) -> Void)?
 
     init(state: AsyncConnectionState<Framer.Message>, framer: Framer, peer: SocketAddress?,
          start: @escaping (AsyncConnection<Framer.Message>) -> Void) {
@@ -278,7 +280,8 @@ final class AsyncConnectionBridge<Framer: InboundFramer>: ConnectionDelegate {
 
     func connectionDidOpen(_ connection: Connection) {
         self.state.connection = connection
-        self.start(AsyncConnection(state: self.state, peer: self.peer))
+        self.failedBeforeOpen = nil
+        self.start(AsyncConnection(state: self.state, peer: self.peer ?? connection.peer))
     }
 
     func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
@@ -302,6 +305,10 @@ final class AsyncConnectionBridge<Framer: InboundFramer>: ConnectionDelegate {
     }
 
     func connectionDidClose(_ connection: Connection) {
+        if let failed = self.failedBeforeOpen {
+            self.failedBeforeOpen = nil
+            failed(connection.closeError ?? ConnectionClosedError())
+        }
         self.state.connection = nil
         self.state.finish(error: connection.closeError ?? ConnectionClosedError())
         self.state.releaseWriters(closed: true)
