@@ -22,6 +22,9 @@
 // with the error's status and closes, since the bytes that follow cannot be framed reliably.
 
 import Reactor
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Limits on what one request may make the framer buffer.
 public struct HTTPLimits: Sendable {
@@ -115,16 +118,9 @@ public struct HTTPRequestFramer: InboundFramer {
     /// A chunk-size line, or the trailers read so far.
     private var line: [UInt8] = []
     private var trailerBytes = 0
-    private var pending: PendingRequest?
+    /// The head of the request whose body is being read.
+    private var pending: ParsedHead?
     private var body: [UInt8] = []
-
-    private struct PendingRequest {
-        let method: String
-        let target: String
-        let version: HTTPVersion
-        let headers: [(name: String, value: String)]
-        let keepAlive: Bool
-    }
 
     public init(limits: HTTPLimits = HTTPLimits()) {
         self.limits = limits
@@ -161,7 +157,7 @@ public struct HTTPRequestFramer: InboundFramer {
                     i += 1
                     continue
                 }
-                let end = bytes[i...].firstIndex(of: 0x0A)
+                let end = indexOfNewline(bytes, from: i)
                 let stop = end.map { $0 + 1 } ?? n
                 // The request line may take its limit plus CRLF; the header section its own.
                 let limit = self.sawRequestLine
@@ -171,19 +167,19 @@ public struct HTTPRequestFramer: InboundFramer {
                         ? HTTPRequestError(status: 431, reason: "header section too large")
                         : HTTPRequestError(status: 414, reason: "request line too long")
                 }
-                self.head.append(contentsOf: bytes[i..<stop])
+                appendBytes(bytes, i..<stop, to: &self.head)
                 i = stop
                 guard end != nil else { continue }
                 try self.lineEnded(emit: emit)
             case .body(let remaining):
                 let take = min(remaining, n - i)
-                self.body.append(contentsOf: bytes[i..<(i + take)])
+                appendBytes(bytes, i..<(i + take), to: &self.body)
                 i += take
                 if take == remaining { self.complete(emit: emit) } else { self.phase = .body(remaining: remaining - take) }
             case .chunkSize, .trailers:
-                let end = bytes[i...].firstIndex(of: 0x0A)
+                let end = indexOfNewline(bytes, from: i)
                 let stop = end.map { $0 + 1 } ?? n
-                self.line.append(contentsOf: bytes[i..<stop])
+                appendBytes(bytes, i..<stop, to: &self.line)
                 i = stop
                 if case .chunkSize = self.phase, self.line.count > self.limits.maxChunkLineBytes {
                     throw .bad("chunk-size line too long")
@@ -195,7 +191,7 @@ public struct HTTPRequestFramer: InboundFramer {
                 if case .chunkSize = self.phase { try self.chunkSizeLineEnded() } else { self.trailerLineEnded(emit: emit) }
             case .chunkData(let remaining):
                 let take = min(remaining, n - i)
-                self.body.append(contentsOf: bytes[i..<(i + take)])
+                appendBytes(bytes, i..<(i + take), to: &self.body)
                 i += take
                 self.phase = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
             case .chunkDataEnd:
@@ -240,10 +236,9 @@ public struct HTTPRequestFramer: InboundFramer {
         self.lineStart = 0
         self.sawRequestLine = false
         self.headerLines = 0
-        self.pending = PendingRequest(
-            method: parsed.method, target: parsed.target, version: parsed.version, headers: parsed.headers,
-            keepAlive: parsed.keepAlive)
-        switch parsed.framing {
+        let framing = parsed.framing
+        self.pending = consume parsed
+        switch framing {
         case .none:
             self.complete(emit: emit)
         case .length(let length):
@@ -296,14 +291,29 @@ public struct HTTPRequestFramer: InboundFramer {
     }
 
     private mutating func complete(emit: (HTTPRequest) -> Void) {
-        let pending = self.pending!
-        self.pending = nil
+        // Moved out, not copied: a copy would retain every string and array in the head.
+        let pending = self.pending.take()!
         let body = self.body
         self.body = []
         self.phase = .head
         emit(HTTPRequest(method: pending.method, target: pending.target, version: pending.version,
                          headers: pending.headers, body: body, keepAlive: pending.keepAlive))
     }
+}
+
+/// The index of the first LF in `bytes` at or after `start` (memchr: word at a time).
+@inline(__always)
+func indexOfNewline(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Int? {
+    guard start < bytes.count, let base = bytes.baseAddress,
+          let found = memchr(base + start, 0x0A, bytes.count - start) else { return nil }
+    return base.distance(to: UnsafeRawPointer(found))
+}
+
+/// Appends `bytes[range]` to `array` in one copy.
+@inline(__always)
+func appendBytes(_ bytes: UnsafeRawBufferPointer, _ range: Range<Int>, to array: inout [UInt8]) {
+    guard !range.isEmpty, let base = bytes.baseAddress else { return }
+    array.append(contentsOf: UnsafeBufferPointer(start: (base + range.lowerBound).assumingMemoryBound(to: UInt8.self), count: range.count))
 }
 
 @inline(__always)

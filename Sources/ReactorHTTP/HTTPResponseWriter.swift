@@ -13,6 +13,20 @@ import Glibc
 public struct HTTPResponseWriter {
     private var dateSecond = -1
     private var dateLine: [UInt8] = []
+    /// The last Content-Length response's head (status line to the empty line) and what it was
+    /// made from: a server answering the same status, headers and body length again (the common
+    /// case) copies it instead of encoding a dozen pieces. Remade when the Date second changes.
+    private var lastHead: [UInt8] = []
+    private var lastKey = HeadKey(status: -1, version: .http1_1, keepAlive: false, bodyCount: -1, second: -1)
+    private var lastHeaders: [(name: String, value: String)] = []
+
+    private struct HeadKey: Equatable {
+        let status: Int
+        let version: HTTPVersion
+        let keepAlive: Bool
+        let bodyCount: Int
+        let second: Int
+    }
 
     public init() {}
 
@@ -29,15 +43,34 @@ public struct HTTPResponseWriter {
         status: Int, headers: [(name: String, value: String)] = [], body: some Collection<UInt8>,
         keepAlive: Bool, version: HTTPVersion = .http1_1, headOnly: Bool = false, into buffer: inout [UInt8]
     ) {
-        self.writeHead(status: status, headers: headers, keepAlive: keepAlive, version: version, into: &buffer)
         let bodyless = (100..<200).contains(status) || status == 204 || status == 304
-        if !bodyless {
-            buffer.append(contentsOf: "Content-Length: ".utf8)
-            appendDecimal(body.count, to: &buffer)
-            buffer.append(contentsOf: "\r\n".utf8)
+        let count = body.count
+        let key = HeadKey(status: status, version: version, keepAlive: keepAlive, bodyCount: count, second: Int(time(nil)))
+        if key == self.lastKey && Self.sameHeaders(headers, self.lastHeaders) {
+            buffer.append(contentsOf: self.lastHead)
+        } else {
+            var head = self.lastHead
+            self.lastHead = []  // unshared while it is rewritten
+            head.removeAll(keepingCapacity: true)
+            self.writeHead(status: status, headers: headers, keepAlive: keepAlive, version: version, into: &head)
+            if !bodyless {
+                appendASCII("Content-Length: ", to: &head)
+                appendDecimal(count, to: &head)
+                appendASCII("\r\n", to: &head)
+            }
+            appendASCII("\r\n", to: &head)
+            buffer.append(contentsOf: head)
+            self.lastHead = head
+            self.lastHeaders = headers
+            // The Date line written is the one for dateSecond (appendDate may have remade it).
+            self.lastKey = HeadKey(status: status, version: version, keepAlive: keepAlive, bodyCount: count, second: self.dateSecond)
         }
-        buffer.append(contentsOf: "\r\n".utf8)
-        if !bodyless && !headOnly { buffer.append(contentsOf: body) }
+        if !bodyless && !headOnly {
+            // A contiguous body (an array, a buffer) is one copy; the generic append walks it.
+            if body.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
+                buffer.append(contentsOf: body)
+            }
+        }
     }
 
     /// Appends the head of a chunked response (HTTP/1.1 only); follow with ``writeChunk(_:into:)``
@@ -46,21 +79,21 @@ public struct HTTPResponseWriter {
         status: Int, headers: [(name: String, value: String)] = [], keepAlive: Bool, into buffer: inout [UInt8]
     ) {
         self.writeHead(status: status, headers: headers, keepAlive: keepAlive, version: .http1_1, into: &buffer)
-        buffer.append(contentsOf: "Transfer-Encoding: chunked\r\n\r\n".utf8)
+        appendASCII("Transfer-Encoding: chunked\r\n\r\n", to: &buffer)
     }
 
     /// Appends one chunk; an empty piece appends nothing (a zero-size chunk would end the body).
     public func writeChunk(_ bytes: some Collection<UInt8>, into buffer: inout [UInt8]) {
         guard !bytes.isEmpty else { return }
         appendHex(bytes.count, to: &buffer)
-        buffer.append(contentsOf: "\r\n".utf8)
-        buffer.append(contentsOf: bytes)
-        buffer.append(contentsOf: "\r\n".utf8)
+        appendASCII("\r\n", to: &buffer)
+        if bytes.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil { buffer.append(contentsOf: bytes) }
+        appendASCII("\r\n", to: &buffer)
     }
 
     /// Appends the last chunk and an empty trailer section.
     public func writeLastChunk(into buffer: inout [UInt8]) {
-        buffer.append(contentsOf: "0\r\n\r\n".utf8)
+        appendASCII("0\r\n\r\n", to: &buffer)
     }
 
     /// Appends the response for a request the framer rejected: the error's status, a short
@@ -74,23 +107,35 @@ public struct HTTPResponseWriter {
     private mutating func writeHead(
         status: Int, headers: [(name: String, value: String)], keepAlive: Bool, version: HTTPVersion, into buffer: inout [UInt8]
     ) {
-        buffer.append(contentsOf: version == .http1_0 ? "HTTP/1.0 ".utf8 : "HTTP/1.1 ".utf8)
+        // Static text and each String's UTF-8 go in as contiguous copies: appending a String's
+        // UTF8View element by element is the slow path of Array.append(contentsOf:).
+        appendASCII(version == .http1_0 ? "HTTP/1.0 " : "HTTP/1.1 ", to: &buffer)
         appendDecimal(status, to: &buffer)
         buffer.append(0x20)
-        buffer.append(contentsOf: Self.reasonPhrase(status).utf8)
-        buffer.append(contentsOf: "\r\n".utf8)
+        appendASCII(Self.staticReasonPhrase(status), to: &buffer)
+        appendASCII("\r\n", to: &buffer)
         self.appendDate(to: &buffer)
-        for (name, value) in headers {
-            buffer.append(contentsOf: name.utf8)
-            buffer.append(contentsOf: ": ".utf8)
-            buffer.append(contentsOf: value.utf8)
-            buffer.append(contentsOf: "\r\n".utf8)
+        for header in headers {
+            appendUTF8(header.name, to: &buffer)
+            appendASCII(": ", to: &buffer)
+            appendUTF8(header.value, to: &buffer)
+            appendASCII("\r\n", to: &buffer)
         }
         if version == .http1_0 {
-            if keepAlive { buffer.append(contentsOf: "Connection: keep-alive\r\n".utf8) }
+            if keepAlive { appendASCII("Connection: keep-alive\r\n", to: &buffer) }
         } else if !keepAlive {
-            buffer.append(contentsOf: "Connection: close\r\n".utf8)
+            appendASCII("Connection: close\r\n", to: &buffer)
         }
+    }
+
+    /// Whether two header lists are equal: the same array buffer (the caller passes one constant
+    /// list, and the writer's copy keeps that buffer alive and unchanged), or equal line by line.
+    private static func sameHeaders(_ a: [(name: String, value: String)], _ b: [(name: String, value: String)]) -> Bool {
+        guard a.count == b.count else { return false }
+        let identical = a.withUnsafeBufferPointer { a in b.withUnsafeBufferPointer { b in a.baseAddress == b.baseAddress } }
+        if identical { return true }
+        for i in 0..<a.count where a[i].name != b[i].name || a[i].value != b[i].value { return false }
+        return true
     }
 
     /// `Date: <IMF-fixdate>\r\n`, remade when the second changes.
@@ -108,7 +153,9 @@ public struct HTTPResponseWriter {
     }
 
     /// The standard reason phrase for `status` (RFC 9110 15), or "Unknown".
-    public static func reasonPhrase(_ status: Int) -> String {
+    public static func reasonPhrase(_ status: Int) -> String { String(describing: self.staticReasonPhrase(status)) }
+
+    static func staticReasonPhrase(_ status: Int) -> StaticString {
         switch status {
         case 100: return "Continue"
         case 200: return "OK"
@@ -134,17 +181,37 @@ public struct HTTPResponseWriter {
     }
 }
 
-/// Appends `value` in decimal, most significant digit first, with no allocation.
+/// Appends `value` in decimal, with no allocation: the digits are made on the stack and appended
+/// in one copy.
 func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
     precondition(value >= 0)
-    var divisor = 1
-    while divisor <= value / 10 { divisor *= 10 }
-    var rest = value
-    while divisor > 0 {
-        buffer.append(UInt8(0x30 + rest / divisor))
-        rest %= divisor
-        divisor /= 10
+    if value < 10 {
+        buffer.append(UInt8(truncatingIfNeeded: 0x30 + value))
+        return
     }
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+        var i = digits.count
+        var rest = value
+        repeat {
+            i -= 1
+            digits[i] = UInt8(truncatingIfNeeded: 0x30 + rest % 10)
+            rest /= 10
+        } while rest > 0
+        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: digits[i...]))
+    }
+}
+
+/// Appends static ASCII text in one copy.
+@inline(__always)
+func appendASCII(_ text: StaticString, to buffer: inout [UInt8]) {
+    text.withUTF8Buffer { buffer.append(contentsOf: $0) }
+}
+
+/// Appends a String's UTF-8 in one copy (a small string's bytes are copied out of it first).
+@inline(__always)
+func appendUTF8(_ text: String, to buffer: inout [UInt8]) {
+    var text = text
+    text.withUTF8 { buffer.append(contentsOf: $0) }
 }
 
 /// Appends `value` in lowercase hexadecimal, with no allocation.

@@ -30,6 +30,36 @@ import Testing
         #expect(value.count == 29 && value.hasSuffix(" GMT") && value.dropFirst(3).hasPrefix(", "), "\(value)")
     }
 
+    @Test func aReusedHeadIsNeverStale() {
+        // The writer reuses the last head when status, version, persistence, body length and
+        // headers repeat: each change below must show, and a repeat must equal a fresh writer's.
+        var writer = HTTPResponseWriter()
+        let constant = [(name: "Content-Type", value: "text/plain")]
+        func lines(_ status: Int, _ headers: [(name: String, value: String)], _ body: String, keepAlive: Bool = true,
+                   version: HTTPVersion = .http1_1) -> ([String], String) {
+            var out: [UInt8] = []
+            writer.writeResponse(status: status, headers: headers, body: Array(body.utf8), keepAlive: keepAlive, version: version, into: &out)
+            var fresh = HTTPResponseWriter()
+            var expected: [UInt8] = []
+            fresh.writeResponse(status: status, headers: headers, body: Array(body.utf8), keepAlive: keepAlive, version: version, into: &expected)
+            #expect(self.split(out).lines == self.split(expected).lines)
+            let (head, _, rest) = self.split(out)
+            return (head, rest)
+        }
+        #expect(lines(200, constant, "abc").0 == ["HTTP/1.1 200 OK", "Content-Type: text/plain", "Content-Length: 3"])
+        #expect(lines(200, constant, "abc") == (["HTTP/1.1 200 OK", "Content-Type: text/plain", "Content-Length: 3"], "abc"))
+        #expect(lines(200, constant, "xyz") == (["HTTP/1.1 200 OK", "Content-Type: text/plain", "Content-Length: 3"], "xyz"))
+        #expect(lines(404, constant, "xyz").0 == ["HTTP/1.1 404 Not Found", "Content-Type: text/plain", "Content-Length: 3"])
+        #expect(lines(404, constant, "xy").0 == ["HTTP/1.1 404 Not Found", "Content-Type: text/plain", "Content-Length: 2"])
+        #expect(lines(404, [("Content-Type", "text/html")], "xy").0 == ["HTTP/1.1 404 Not Found", "Content-Type: text/html", "Content-Length: 2"])
+        var changed = constant
+        changed[0].value = "text/css"  // the same count, a new buffer, another value
+        #expect(lines(404, changed, "xy").0 == ["HTTP/1.1 404 Not Found", "Content-Type: text/css", "Content-Length: 2"])
+        #expect(lines(404, changed, "xy", keepAlive: false).0.contains("Connection: close"))
+        #expect(lines(404, changed, "xy", keepAlive: true, version: .http1_0).0.first == "HTTP/1.0 404 Not Found")
+        #expect(lines(204, changed, "").0 == ["HTTP/1.1 204 No Content", "Content-Type: text/css"])
+    }
+
     @Test func connectionHeaderOnlyWhereItDiffersFromTheDefault() {
         var writer = HTTPResponseWriter()
         var out: [UInt8] = []
