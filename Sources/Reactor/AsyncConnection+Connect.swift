@@ -35,7 +35,7 @@ extension AsyncConnection {
     public static func connect<Framer: InboundFramer>(
         loop: LoopHandle, host: String, port: Int, timeout: Duration = .seconds(10),
         framing: @escaping @Sendable () -> Framer, highWatermark: Int = 16, lowWatermark: Int = 4
-    ) async throws -> AsyncConnection<Message> where Framer.Message == Message {
+    ) async throws -> AsyncConnection<Message> where Framer.Message == Message, Framer: Sendable {
         precondition(lowWatermark >= 0 && lowWatermark < highWatermark, "need 0 <= lowWatermark < highWatermark")
         let pending = PendingConnect<Message>()
         return try await withTaskCancellationHandler {

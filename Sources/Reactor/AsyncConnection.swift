@@ -44,24 +44,40 @@ public final class AsyncConnection<Message: Sendable>: Sendable {
         public func makeAsyncIterator() -> Iterator { Iterator(state: self.state) }
 
         public struct Iterator: AsyncIteratorProtocol {
-            fileprivate let state: AsyncConnectionState<Message>
+            @usableFromInline let state: AsyncConnectionState<Message>
             /// The next message, nil once the peer has shut down its side.
             /// - Throws: the error that ended the connection (``ConnectionClosedError`` if it
             ///   was closed locally, `CancellationError` if the waiting task is cancelled).
+            // Inlinable: the caller's module specializes it for its message type, so the step
+            // into AsyncConnectionState costs no generic metadata lookups.
+#if compiler(>=6.2)
+            @inlinable
+            public nonisolated(nonsending) mutating func next() async throws -> Message? { try await self.state.next() }
+#else
+            @inlinable
             public mutating func next() async throws -> Message? { try await self.state.next() }
+#endif
         }
     }
 
     /// Writes bytes to the connection, in the order called, and closes it.
     public struct Writer: Sendable {
-        fileprivate let state: AsyncConnectionState<Message>
+        @usableFromInline let state: AsyncConnectionState<Message>
 
         /// Queues `bytes` and has them flushed. Returns once queued, unless the connection's
         /// unsent backlog is past its high-water mark: then once it has drained below the low one.
         /// - Throws: ``ConnectionClosedError`` if the connection is closed.
+#if compiler(>=6.2)
+        @inlinable
+        public nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+            try await self.state.write(bytes)
+        }
+#else
+        @inlinable
         public func write(_ bytes: [UInt8]) async throws {
             try await self.state.write(bytes)
         }
+#endif
 
         /// Queues the UTF-8 bytes of `text` (see ``write(_:)``).
         public func write(_ text: String) async throws {
@@ -78,6 +94,7 @@ enum ParkOutcome { case parked, ready, cancelled }
 
 /// What the consumer, the writer and the loop share. The loop-thread-only parts (the connection,
 /// the framer) are reached only on the loop thread, through `onLoop`.
+@usableFromInline
 final class AsyncConnectionState<Message: Sendable>: @unchecked Sendable {
     struct Shared {
         var buffer: [Message] = []
@@ -117,34 +134,60 @@ final class AsyncConnectionState<Message: Sendable>: @unchecked Sendable {
 
     // MARK: Consumer side
 
+    // `nonisolated(nonsending)` (Swift 6.2): these run on the caller's executor, the loop for a
+    // handler `serve` started, instead of hopping to the generic one and back, which under a
+    // task executor preference costs a status-record lookup per hop. Older compilers hop.
+#if compiler(>=6.2)
+    @usableFromInline @_specialize(where Message == [UInt8])
+    nonisolated(nonsending) func next() async throws -> Message? {
+        if let ready = try self.takeReady() { return ready }
+        // Inherits the executor too (the plain form hops to the generic one and back).
+        return try await _unsafeInheritExecutor_withTaskCancellationHandler {
+            try await withUnsafeThrowingContinuation { continuation in self.park(reader: continuation) }
+        } onCancel: {
+            self.cancelReader()
+        }
+    }
+#else
+    @usableFromInline
     func next() async throws -> Message? {
         if let ready = try self.takeReady() { return ready }
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Message?, any Error>) in
-                let outcome = self.shared.withLock { shared -> ParkOutcome in
-                    if shared.count > 0 || shared.finished { return .ready }  // changed meanwhile
-                    if Task.isCancelled { return .cancelled }
-                    shared.reader = continuation
-                    return .parked  // the bridge resumes it
-                }
-                switch outcome {
-                case .parked: break
-                case .cancelled: continuation.resume(throwing: CancellationError())
-                case .ready:
-                    do { continuation.resume(returning: try self.takeReady()) } catch { continuation.resume(throwing: error) }
-                }
-            }
+            try await withUnsafeThrowingContinuation { continuation in self.park(reader: continuation) }
         } onCancel: {
-            let reader = self.shared.withLock { shared -> UnsafeContinuation<Message?, any Error>? in
-                defer { shared.reader = nil }
-                return shared.reader
-            }
-            reader?.resume(throwing: CancellationError())
+            self.cancelReader()
         }
+    }
+#endif
+
+    /// The consumer waits for ``deliver(_:)`` or the end, unless a message came meanwhile.
+    private func park(reader continuation: UnsafeContinuation<Message?, any Error>) {
+        let outcome = self.shared.withLock { shared -> ParkOutcome in
+            if shared.count > 0 || shared.finished { return .ready }  // changed meanwhile
+            if Task.isCancelled { return .cancelled }
+            shared.reader = continuation
+            return .parked  // the bridge resumes it
+        }
+        switch outcome {
+        case .parked: break
+        case .cancelled: continuation.resume(throwing: CancellationError())
+        case .ready:
+            do { continuation.resume(returning: try self.takeReady()) } catch { continuation.resume(throwing: error) }
+        }
+    }
+
+    /// The consumer's task was cancelled: a parked reader is resumed with the error.
+    private func cancelReader() {
+        let reader = self.shared.withLock { shared -> UnsafeContinuation<Message?, any Error>? in
+            defer { shared.reader = nil }
+            return shared.reader
+        }
+        reader?.resume(throwing: CancellationError())
     }
 
     /// The next buffered message, nil if none is buffered and the stream has not ended (or it
     /// ended cleanly and nothing is buffered: then callers see nil from `next()` too).
+    @_specialize(where Message == [UInt8])
     private func takeReady() throws -> Message? {
         var resume = false
         let message: Message? = try self.shared.withLock { shared throws -> Message? in
@@ -175,19 +218,35 @@ final class AsyncConnectionState<Message: Sendable>: @unchecked Sendable {
 
     // MARK: Writer side
 
+#if compiler(>=6.2)
+    @usableFromInline @_specialize(where Message == [UInt8])
+    nonisolated(nonsending) func write(_ bytes: [UInt8]) async throws {
+        if self.executor.isOnLoopThread {
+            if try self.queue(bytes) { return }
+            try await withUnsafeThrowingContinuation { continuation in self.park(writer: continuation) }
+            return
+        }
+        try await withUnsafeThrowingContinuation { continuation in self.queueFromElsewhere(bytes, continuation) }
+    }
+#else
+    @usableFromInline
     func write(_ bytes: [UInt8]) async throws {
         if self.executor.isOnLoopThread {
             if try self.queue(bytes) { return }
             try await withUnsafeThrowingContinuation { continuation in self.park(writer: continuation) }
             return
         }
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
-            self.handle.execute { [self] _ in
-                do {
-                    if try self.queue(bytes) { continuation.resume() } else { self.park(writer: continuation) }
-                } catch {
-                    continuation.resume(throwing: error)
-                }
+        try await withUnsafeThrowingContinuation { continuation in self.queueFromElsewhere(bytes, continuation) }
+    }
+#endif
+
+    /// Off the loop thread: queues through the mailbox; the writer goes on once queued (or drained).
+    private func queueFromElsewhere(_ bytes: [UInt8], _ continuation: UnsafeContinuation<Void, any Error>) {
+        self.handle.execute { [self] _ in
+            do {
+                if try self.queue(bytes) { continuation.resume() } else { self.park(writer: continuation) }
+            } catch {
+                continuation.resume(throwing: error)
             }
         }
     }
@@ -221,6 +280,7 @@ final class AsyncConnectionState<Message: Sendable>: @unchecked Sendable {
     // MARK: Loop side (the bridge)
 
     /// Loop thread: a message arrived.
+    @_specialize(where Message == [UInt8])
     func deliver(_ message: Message) {
         let reader = self.shared.withLock { shared -> UnsafeContinuation<Message?, any Error>? in
             if let reader = shared.reader {

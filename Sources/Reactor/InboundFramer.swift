@@ -15,7 +15,7 @@ public protocol InboundFramer {
 }
 
 /// Messages are the byte chunks as read (at most the loop's read buffer each).
-public struct ByteChunks: InboundFramer {
+public struct ByteChunks: InboundFramer, Sendable {
     public init() {}
     public mutating func frame(_ bytes: UnsafeRawBufferPointer, emit: ([UInt8]) -> Void) {
         emit(Array(bytes))
@@ -23,7 +23,7 @@ public struct ByteChunks: InboundFramer {
 }
 
 /// Messages are lines, without their `\n` or `\r\n`.
-public struct Lines: InboundFramer {
+public struct Lines: InboundFramer, Sendable {
     /// A line ran past the limit without a `\n`.
     public struct LineTooLong: Error, Equatable, Sendable {
         public let limit: Int

@@ -91,7 +91,7 @@ public struct HTTPRequest: Sendable {
 
 /// Cuts bytes into ``HTTPRequest``s (see the file header). Usable on its own or as the framer of
 /// an async server (`EventLoop.serve(at:framing:handler:)`).
-public struct HTTPRequestFramer: InboundFramer {
+public struct HTTPRequestFramer: InboundFramer, Sendable {
     public typealias Message = HTTPRequest
 
     public let limits: HTTPLimits

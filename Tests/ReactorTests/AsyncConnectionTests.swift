@@ -67,7 +67,7 @@ extension ReactorTests {
             let homeThread = try home.start()
             defer { try? homeThread.stopAndJoin() }
             let offLoop = Shared(0)
-            let echoer = OffLoopEchoer(home: home.executor, offLoop: offLoop)
+            let echoer = OffLoopEchoer(home: homeThread.executor, offLoop: offLoop)  // the loop runs: only its thread's handles
             let loop = try EventLoop()
             let executor = loop.executor
             let listener = try loop.serve(at: SocketAddress(host: "127.0.0.1", port: 0), framing: { Lines(maxLineBytes: 100) },
