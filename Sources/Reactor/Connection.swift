@@ -240,6 +240,18 @@ public final class Connection: EventHandler {
         self.flushAtEndOfIteration()
     }
 
+    /// Queues a copy of `bytes` as ``write(_:)`` does (one memcpy, no generic walk) and returns
+    /// the bytes now pending, or nil when the connection is not open: the fan-out path, where one
+    /// frame goes to many connections and each checks its backlog against a limit.
+    public func queueCopy(of bytes: UnsafeRawBufferPointer) -> Int? {
+        assert(self.loop.inLoopThread)
+        self.core.pointee.output.preconditionNotLent()
+        guard self.core.pointee.state == .open else { return nil }
+        self.core.pointee.output.append(copying: bytes)
+        self.flushAtEndOfIteration()
+        return self.core.pointee.output.pendingBytes
+    }
+
     /// Has the loop flush this connection once its current dispatch ends (the rule ``write(_:)``
     /// states). A corked connection is flushed by ``uncork()``; a connecting one when connected.
     @inline(__always)

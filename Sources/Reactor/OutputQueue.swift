@@ -54,6 +54,13 @@ struct OutputQueue {
         self.output.append(contentsOf: bytes)
     }
 
+    /// Appends a copy of `bytes` after everything queued (a memcpy: an UnsafeBufferPointer
+    /// copies its contents in one call where a raw buffer would be walked byte by byte).
+    @inline(__always)
+    mutating func append(copying bytes: UnsafeRawBufferPointer) {
+        self.output.append(contentsOf: bytes.assumingMemoryBound(to: UInt8.self))
+    }
+
     /// Lends the byte buffer to `body`, which may append to it (never remove). On entry it
     /// holds only unsent bytes, so its count is the byte backlog after any queued file.
     @inline(__always)

@@ -45,7 +45,11 @@ public enum ConfigFile {
             guard let name = String(validating: first, as: UTF8.self), let setting = Setting(name: name) else {
                 throw ConfigFileError(line: lineNumber, reason: "unknown setting '\(String(decoding: first, as: UTF8.self))'")
             }
-            let values = words.dropFirst()
+            var values = words.dropFirst()
+            if setting == .clientOutputBufferLimit && values.count > 1 {
+                // Redis's line gives the groups as words (`client-output-buffer-limit pubsub 32mb 8mb 60`).
+                values = [Array(values.joined(separator: [UInt8(ascii: " ")]))]
+            }
             guard values.count == 1, let valueBytes = values.first else {
                 if values.isEmpty { throw ConfigFileError(line: lineNumber, reason: "\(name) needs a value") }
                 if setting == .host {

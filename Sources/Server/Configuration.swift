@@ -75,6 +75,10 @@ public struct ServerConfiguration: Sendable {
     /// What to do past the memory limit (`--eviction`).
     public var evictionPolicy = KeyEviction.noEviction
     public var logLevel = Logger.Level.info
+    /// `notify-keyspace-events` at start (CONFIG SET changes it live); none by default, as Redis.
+    public var keyspaceEvents: KeyspaceEvents = []
+    /// `client-output-buffer-limit` at start (CONFIG SET changes it live); Redis's defaults.
+    public var outputBufferLimits = OutputBufferLimits()
     /// Log size that triggers a compaction (nil: the store's default, 64 MiB).
     public var compactionThresholdBytes: Int?
 

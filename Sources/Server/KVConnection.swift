@@ -9,7 +9,7 @@ import Reactor
 import Services
 
 /// One kv connection's delegate. Loop thread only.
-final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, PubSubOutput {
+final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, HeldConnection {
     // The mutable state below is touched at every event on the loop thread, never from two
     // accesses at once: no dynamic exclusivity check (a runtime call each, several per request).
     @exclusivity(unchecked) private var session: KVSession
@@ -49,6 +49,8 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
     @exclusivity(unchecked) private var timeoutRunning = false
     /// When this subscriber's output first passed the pubsub soft limit (0: it is under it).
     @exclusivity(unchecked) var pubSubSoftLimitSince: UInt64 = 0
+    /// Runs while this subscriber is over the soft limit (KVConnection+PubSub.swift).
+    @exclusivity(unchecked) var softLimitTimer: TimerID?
 
     /// - Parameter onClose: told once, when the connection has closed (connection accounting).
     init(
@@ -71,6 +73,11 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
         self.session = KVSession(
             speaking: wireProtocol, maxLineBytes: configuration.maxLineBytes, maxValueBytes: configuration.maxValueBytes, clientID: clientID,
             now: SystemClock.wallClock, memoryRoom: kv.state.memoryRoom)
+    }
+
+    /// A frame another client published (KVConnection+PubSub.swift).
+    override func deliver(_ frame: UnsafeRawBufferPointer, limit: OutputBufferLimit) -> Bool {
+        self.deliverFrame(frame, limit: limit)
     }
 
     // MARK: ConnectionDelegate
@@ -130,6 +137,7 @@ final class KVConnection: ConnectionDelegate, ServedConnection, HeldConnection, 
         self.state.clients.unregister(id: self.clientID)
         self.state.blocking.detach(clientID: self.clientID)
         self.cancelBlockedTimer()
+        self.cancelSoftLimitTimer()
         self.session.release(context: self.context)
         self.connection = nil
         self.onClose(self)

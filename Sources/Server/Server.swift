@@ -183,6 +183,8 @@ public final class Server {
         state.password = self.configuration.requirePassword.map { Array($0.utf8) }
         state.maxMemoryBytes = self.configuration.maxMemoryBytes
         state.evictionPolicy = self.configuration.evictionPolicy
+        state.pubsub.keyspaceEvents = self.configuration.keyspaceEvents
+        state.pubsub.outputLimits = self.configuration.outputBufferLimits
         let housekeeping = Housekeeping(store: store, loop: self.loop, state: state)
         let compaction = CompactionSchedule(store: store, loop: self.loop, logger: self.logger)
         compaction.savePoints = { [unowned state] in state.savePoints }

@@ -5,6 +5,7 @@
 
 import Logging
 import Reactor
+import Services
 import Store
 
 /// A setting of `reactord`: its raw value is the flag name without `--`.
@@ -31,6 +32,11 @@ public enum Setting: String, CaseIterable, Sendable {
     case requirepassFile = "requirepass-file"
     case protectedMode = "protected-mode"
     case logLevel = "log-level"
+    /// Redis's keyspace notification classes (`KEA`, `Ex`, empty: none), as CONFIG SET takes them.
+    case notifyKeyspaceEvents = "notify-keyspace-events"
+    /// Redis's `<class> <hard> <soft> <seconds>` groups; each line or flag applies onto the last,
+    /// as redis.conf's lines do (a config-file line takes the groups as several words).
+    case clientOutputBufferLimit = "client-output-buffer-limit"
 
     /// Redis's names for the same settings, so a redis.conf line carries over (docs/protocol.md).
     /// `proto-max-bulk-len` is Redis's name for what `max-value` limits.
@@ -117,6 +123,16 @@ public enum Setting: String, CaseIterable, Sendable {
                 throw SettingError("'\(text)' is not one of error, warn, info, debug (or Redis's warning, notice, verbose)")
             }
             configuration.logLevel = level
+        case .notifyKeyspaceEvents:
+            guard let events = KeyspaceEvents(letters: text.utf8) else {
+                throw SettingError("'\(text)' has a character that is not an event class (use 'Ag$lshzxeKEtmdn')")
+            }
+            configuration.keyspaceEvents = events
+        case .clientOutputBufferLimit:
+            switch configuration.outputBufferLimits.applying(text) {
+            case .success(let limits): configuration.outputBufferLimits = limits
+            case .failure(let error): throw SettingError(error.reason)
+            }
         }
     }
 
@@ -144,6 +160,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .requirepass, .requirepassFile: return configuration.requirePassword == nil ? "(none)" : "(set)"
         case .protectedMode: return configuration.protectedMode ? "yes" : "no"
         case .logLevel: return Self.levelName(configuration.logLevel)
+        case .notifyKeyspaceEvents: return "\"\(configuration.keyspaceEvents.letters)\""
+        case .clientOutputBufferLimit: return configuration.outputBufferLimits.description
         }
     }
 

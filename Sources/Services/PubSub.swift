@@ -8,19 +8,31 @@
 import Store
 
 /// Where frames for a subscriber go: its connection, outside its own replies. Server's
-/// KVConnection implements it (queues the bytes, enforces the pubsub output limit, and has them
-/// written once the loop's dispatch ends).
-public protocol PubSubOutput: AnyObject {
-    /// Queues `frame` after everything queued on the connection so far.
-    func deliver(_ frame: [UInt8])
+/// KVConnection overrides it (queues the bytes, enforces the pubsub output limit, and has them
+/// written once the loop's dispatch ends). A class rather than a protocol so that the fan-out can
+/// call it through an unretained reference (Unmanaged takes no existential): a retain and a
+/// release of every subscriber's connection per message otherwise.
+open class PubSubOutput {
+    public init() {}
+
+    /// Queues a copy of `frame` after everything queued on the connection so far, and enforces
+    /// `limit` (the pubsub class of `client-output-buffer-limit`) on what is pending then.
+    /// - Returns: false when the connection was closed for passing the limit.
+    open func deliver(_ frame: UnsafeRawBufferPointer, limit: OutputBufferLimit) -> Bool { true }
 }
 
 /// One client's subscriptions. Held by its ClientState while it has any, and by the registry's
 /// lists.
 final class Subscriber {
     let id: Int
-    /// Nil for sessions without a connection (ServicesTests): their frames are dropped.
-    let output: PubSubOutput?
+    /// Nil for sessions without a connection (ServicesTests): their frames are dropped. Not
+    /// retained (a retain and a release per delivery otherwise): the connection outlives its
+    /// subscriptions, which its close drops (``PubSubRegistry/removeAll(_:)``, which sets
+    /// ``detached``) before it goes.
+    let output: Unmanaged<PubSubOutput>?
+    /// Set once the registry dropped this subscriber wholesale (its connection closed, or RESET):
+    /// a fan-out already under way, which holds its own copy of the list, skips it.
+    @exclusivity(unchecked) var detached = false
     /// How frames for this client are encoded (RESP2 arrays or RESP3 pushes).
     @exclusivity(unchecked) var encoding: ReplyEncoding
     /// Channels in subscription order, and the same as a set for membership.
@@ -31,7 +43,7 @@ final class Subscriber {
 
     init(id: Int, output: PubSubOutput?, encoding: ReplyEncoding) {
         self.id = id
-        self.output = output
+        self.output = output.map { Unmanaged.passUnretained($0) }
         self.encoding = encoding
     }
 
@@ -63,12 +75,24 @@ final class Subscriber {
     }
 }
 
+/// A subscriber in the registry's lists, unretained: its ClientState owns it for as long as it is
+/// in any list (a retain and a release per subscriber per message otherwise). One dropped while a
+/// fan-out walks its copy of a list is kept alive by ``PubSubRegistry/retired`` until then.
+struct SubscriberRef {
+    let unmanaged: Unmanaged<Subscriber>
+    init(_ subscriber: Subscriber) { self.unmanaged = Unmanaged.passUnretained(subscriber) }
+    var subscriber: Subscriber { self.unmanaged.takeUnretainedValue() }
+}
+
 /// Every subscription of every client, by channel and by pattern. Owned by ServerState.
 public final class PubSubRegistry {
     /// Subscribers of each channel, in subscription order (the order messages go out).
-    @exclusivity(unchecked) private var channels: [[UInt8]: [Subscriber]] = [:]
+    @exclusivity(unchecked) private var channels: [[UInt8]: [SubscriberRef]] = [:]
     /// Subscribers of each pattern, in subscription order; patterns in the order first subscribed.
-    @exclusivity(unchecked) private var patterns: [(pattern: [UInt8], subscribers: [Subscriber])] = []
+    @exclusivity(unchecked) private var patterns: [(pattern: [UInt8], subscribers: [SubscriberRef])] = []
+    /// Subscribers dropped wholesale (a close, RESET) since the last publication began: a
+    /// close in the middle of a fan-out must not free one its copy of a list still names.
+    @exclusivity(unchecked) private var retired: [Subscriber] = []
     /// Whether anyone subscribes to anything: a PUBLISH to nobody, and a keyspace notification
     /// nobody hears, stop at this check.
     public var isEmpty: Bool { self.channels.isEmpty && self.patterns.isEmpty }
@@ -97,10 +121,10 @@ public final class PubSubRegistry {
     public init() {}
 
     /// The clients subscribed to `channel`, in subscription order.
-    func subscribers(of channel: [UInt8]) -> [Subscriber] { self.channels[channel] ?? [] }
+    func subscribers(of channel: [UInt8]) -> [Subscriber] { (self.channels[channel] ?? []).map(\.subscriber) }
 
     /// Channels with at least one subscriber.
-    var activeChannels: Dictionary<[UInt8], [Subscriber]>.Keys { self.channels.keys }
+    var activeChannels: Dictionary<[UInt8], [SubscriberRef]>.Keys { self.channels.keys }
 
     /// How many clients subscribe to `channel` (patterns not counted, as PUBSUB NUMSUB counts).
     func subscriberCount(_ channel: [UInt8]) -> Int { self.channels[channel]?.count ?? 0 }
@@ -116,14 +140,14 @@ public final class PubSubRegistry {
     /// - Returns: whether `subscriber` was not subscribed to `channel` before.
     func subscribe(_ subscriber: Subscriber, channel: [UInt8]) -> Bool {
         guard subscriber.addChannel(channel) else { return false }
-        self.channels[channel, default: []].append(subscriber)
+        self.channels[channel, default: []].append(SubscriberRef(subscriber))
         return true
     }
 
     func unsubscribe(_ subscriber: Subscriber, channel: [UInt8]) -> Bool {
         guard subscriber.removeChannel(channel) else { return false }
         if var list = self.channels.removeValue(forKey: channel) {
-            list.removeAll { $0 === subscriber }
+            list.removeAll { $0.subscriber === subscriber }
             if !list.isEmpty { self.channels[channel] = list }
         }
         return true
@@ -132,9 +156,9 @@ public final class PubSubRegistry {
     func subscribe(_ subscriber: Subscriber, pattern: [UInt8]) -> Bool {
         guard subscriber.addPattern(pattern) else { return false }
         if let index = self.patterns.firstIndex(where: { $0.pattern == pattern }) {
-            self.patterns[index].subscribers.append(subscriber)
+            self.patterns[index].subscribers.append(SubscriberRef(subscriber))
         } else {
-            self.patterns.append((pattern, [subscriber]))
+            self.patterns.append((pattern, [SubscriberRef(subscriber)]))
         }
         return true
     }
@@ -142,7 +166,7 @@ public final class PubSubRegistry {
     func unsubscribe(_ subscriber: Subscriber, pattern: [UInt8]) -> Bool {
         guard subscriber.removePattern(pattern) else { return false }
         if let index = self.patterns.firstIndex(where: { $0.pattern == pattern }) {
-            self.patterns[index].subscribers.removeAll { $0 === subscriber }
+            self.patterns[index].subscribers.removeAll { $0.subscriber === subscriber }
             if self.patterns[index].subscribers.isEmpty { self.patterns.remove(at: index) }
         }
         return true
@@ -150,6 +174,8 @@ public final class PubSubRegistry {
 
     /// Drops every subscription of `subscriber` (its connection closed, or RESET), replying nothing.
     func removeAll(_ subscriber: Subscriber) {
+        subscriber.detached = true
+        self.retired.append(subscriber)
         for channel in subscriber.channels { _ = self.unsubscribe(subscriber, channel: channel) }
         for pattern in subscriber.patterns { _ = self.unsubscribe(subscriber, pattern: pattern) }
     }
@@ -168,18 +194,23 @@ public final class PubSubRegistry {
         channel: C, message: M, publisher: Int?, own: inout [UInt8]
     ) -> Int where C.Element == UInt8, M.Element == UInt8 {
         guard !self.isEmpty else { return 0 }
+        if !self.retired.isEmpty { self.retired.removeAll() }
         var receivers = 0
         let channelKey = Array(channel)
+        let limit = self.outputLimits.pubsub
         if let subscribers = self.channels[channelKey] {
             var frames = FramePair()
-            for subscriber in subscribers {
-                let frame = frames.frame(subscriber.encoding) { output in
-                    output.append("$7\r\nmessage\r\n")
-                    output.appendBulk(channelKey)
-                    output.appendBulk(message)
-                }
-                Self.send(frame, to: subscriber, publisher: publisher, own: &own)
+            for entry in subscribers {
                 receivers += 1
+                // Borrowed, not copied: a strong copy costs a retain and a release per subscriber.
+                entry.unmanaged._withUnsafeGuaranteedRef { subscriber in
+                    frames.prepare(subscriber.encoding) { output in
+                        output.append("$7\r\nmessage\r\n")
+                        output.appendBulk(channelKey)
+                        output.appendBulk(message)
+                    }
+                    self.send(frames, to: subscriber, publisher: publisher, limit: limit, own: &own)
+                }
             }
         }
         if !self.patterns.isEmpty {
@@ -190,56 +221,72 @@ public final class PubSubRegistry {
                 }
                 guard matched else { continue }
                 var frames = FramePair(count: 4)
-                for subscriber in entry.subscribers {
-                    let frame = frames.frame(subscriber.encoding) { output in
-                        output.append("$8\r\npmessage\r\n")
-                        output.appendBulk(entry.pattern)
-                        output.appendBulk(channelKey)
-                        output.appendBulk(message)
-                    }
-                    Self.send(frame, to: subscriber, publisher: publisher, own: &own)
+                for ref in entry.subscribers {
                     receivers += 1
+                    ref.unmanaged._withUnsafeGuaranteedRef { subscriber in
+                        frames.prepare(subscriber.encoding) { output in
+                            output.append("$8\r\npmessage\r\n")
+                            output.appendBulk(entry.pattern)
+                            output.appendBulk(channelKey)
+                            output.appendBulk(message)
+                        }
+                        self.send(frames, to: subscriber, publisher: publisher, limit: limit, own: &own)
+                    }
                 }
             }
         }
         return receivers
     }
 
+    /// Appends the frame in `subscriber`'s encoding (``FramePair/prepare(_:_:)`` built it) to its
+    /// connection's output, or ahead of the publisher's own reply; counts a subscriber the limit
+    /// closed.
     @inline(__always)
-    private static func send(_ frame: [UInt8], to subscriber: Subscriber, publisher: Int?, own: inout [UInt8]) {
+    private func send(
+        _ frames: borrowing FramePair, to subscriber: Subscriber, publisher: Int?, limit: OutputBufferLimit,
+        own: inout [UInt8]
+    ) {
+        let resp3 = subscriber.encoding == .resp3
         if subscriber.id == publisher {
-            own.append(contentsOf: frame)
-        } else {
-            subscriber.output?.deliver(frame)
+            own.append(contentsOf: resp3 ? frames.resp3 : frames.resp2)
+            return
         }
+        guard !subscriber.detached, let output = subscriber.output else { return }
+        // Borrowed in place: binding the frame to a local would retain and release it per subscriber.
+        let open = output._withUnsafeGuaranteedRef { output in
+            resp3
+                ? frames.resp3.withUnsafeBytes { output.deliver($0, limit: limit) }
+                : frames.resp2.withUnsafeBytes { output.deliver($0, limit: limit) }
+        }
+        if !open { self.outputLimitDisconnections += 1 }
     }
 }
 
 /// One message's frame in each encoding, built the first time a subscriber needs it: the RESP2
-/// and RESP3 forms differ only in the aggregate's type byte.
+/// and RESP3 forms differ only in the aggregate's type byte. Every subscriber of one encoding is
+/// sent the same bytes.
 private struct FramePair {
     var count = 3
-    var resp2: [UInt8]?
-    var resp3: [UInt8]?
+    var resp2: [UInt8] = []
+    var resp3: [UInt8] = []
 
     init(count: Int = 3) { self.count = count }
 
-    mutating func frame(_ encoding: ReplyEncoding, _ body: (inout [UInt8]) -> Void) -> [UInt8] {
+    /// Builds the frame for `encoding` unless it is built already.
+    @inline(__always)
+    mutating func prepare(_ encoding: ReplyEncoding, _ body: (inout [UInt8]) -> Void) {
         if encoding == .resp3 {
-            if let resp3 { return resp3 }
-            var frame: [UInt8] = [UInt8(ascii: ">")]
-            frame.appendDecimal(self.count)
-            frame.append("\r\n")
-            body(&frame)
-            self.resp3 = frame
-            return frame
+            if self.resp3.isEmpty { self.resp3 = Self.build(">", self.count, body) }
+        } else if self.resp2.isEmpty {
+            self.resp2 = Self.build("*", self.count, body)
         }
-        if let resp2 { return resp2 }
-        var frame: [UInt8] = [UInt8(ascii: "*")]
-        frame.appendDecimal(self.count)
+    }
+
+    private static func build(_ type: Unicode.Scalar, _ count: Int, _ body: (inout [UInt8]) -> Void) -> [UInt8] {
+        var frame: [UInt8] = [UInt8(ascii: type)]
+        frame.appendDecimal(count)
         frame.append("\r\n")
         body(&frame)
-        self.resp2 = frame
         return frame
     }
 }

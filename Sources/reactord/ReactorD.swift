@@ -113,6 +113,14 @@ struct ReactorD: ParsableCommand {
     @Option(name: .customLong("log-level"),
             help: ReactorD.help("Least severe log event written to stderr: error, warn, info or debug.", .logLevel, valueName: "level"))
     var logLevel: String?
+    @Option(name: .customLong("notify-keyspace-events"), parsing: .unconditional,
+            help: ReactorD.help("Keyspace notification classes, Redis's letters (KEA, Ex; empty: none).", .notifyKeyspaceEvents,
+                                valueName: "classes"))
+    var notifyKeyspaceEvents: String?
+    @Option(name: .customLong("client-output-buffer-limit"), parsing: .unconditional,
+            help: ReactorD.help("Output limits, Redis's '<class> <hard> <soft> <seconds>' groups (pubsub is enforced).",
+                                .clientOutputBufferLimit, valueName: "groups"))
+    var clientOutputBufferLimit: String?
 
     /// The flags given on the command line, as text.
     var settingFlags: [(Setting, String?)] {
@@ -121,7 +129,8 @@ struct ReactorD: ParsableCommand {
          (.filesRoot, self.filesRoot), (.fsync, self.fsync), (.maxConnections, self.maxConnections), (.databases, self.databases),
          (.idleTimeout, self.idleTimeout), (.maxLine, self.maxLine), (.maxValue, self.maxValue),
          (.maxMemory, self.maxMemory), (.eviction, self.eviction), (.protectedMode, self.protectedMode),
-         (.logLevel, self.logLevel)]
+         (.logLevel, self.logLevel), (.notifyKeyspaceEvents, self.notifyKeyspaceEvents),
+         (.clientOutputBufferLimit, self.clientOutputBufferLimit)]
     }
 
     static func main() {

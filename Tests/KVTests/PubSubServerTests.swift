@@ -74,6 +74,68 @@ import Glibc
         }
     }
 
+    /// A subscriber left over the soft limit on a channel that then falls silent is closed once
+    /// the soft limit's seconds pass, with nothing more published (Redis's clientsCron checks every
+    /// client): the check runs on a timer, not only when a frame is delivered.
+    @Test func softLimitClosesASubscriberOnASilentChannel() throws {
+        try withKVServer(fsync: "no") { server, _ in
+            let publisher = try RawRESPConnection(port: server.kvPort)
+            #expect(try publisher.call("CONFIG", "SET", "client-output-buffer-limit", "pubsub 0 256kb 1") == Array("+OK\r\n".utf8))
+            let slow = try RawRESPConnection(port: server.kvPort)
+            let id = String(decoding: try slow.call("CLIENT", "ID").dropFirst().dropLast(2), as: UTF8.self)
+            _ = try slow.call("SUBSCRIBE", "quiet")
+            let payload = [UInt8](repeating: UInt8(ascii: "q"), count: 64 * 1024)
+            // Publishes until the server holds more than the soft limit for the subscriber (what the
+            // kernel's socket buffers took no longer counts): CLIENT LIST's omem says when.
+            func held() throws -> Int {
+                let list = String(decoding: try publisher.call("CLIENT", "LIST"), as: UTF8.self)
+                let line = list.split(separator: "\n").first { $0.hasPrefix("id=\(id) ") }
+                let field = line?.split(separator: " ").first { $0.hasPrefix("omem=") }
+                return field.flatMap { Int($0.dropFirst(5)) } ?? -1
+            }
+            var published = 0
+            while try held() < 300 * 1024 && published < 2000 {
+                let reply = try publisher.call([Array("PUBLISH".utf8), Array("quiet".utf8), payload])
+                #expect(reply == Array(":1\r\n".utf8))
+                published += 1
+            }
+            let over = ContinuousClock.now
+            let holding = try held()
+            #expect(holding >= 256 * 1024, "after \(published) messages the server holds \(holding) bytes")
+            // Nothing is published from here on: only a timer can close it.
+            let closed = try pollFor(within: 15) {
+                let info = String(decoding: try publisher.call("INFO", "stats"), as: UTF8.self)
+                return info.contains("client_output_buffer_limit_disconnections:1\r\n")
+            }
+            #expect(closed, "the subscriber over the soft limit was not closed")
+            #expect(ContinuousClock.now - over < .seconds(5), "closed only after \(ContinuousClock.now - over)")
+            #expect(try publisher.call("PUBSUB", "NUMSUB", "quiet") == Array("*2\r\n$5\r\nquiet\r\n:0\r\n".utf8))
+            let (_, eof) = slow.client.readToEOF(deadline: .now + .seconds(20))
+            #expect(eof)
+        }
+    }
+
+    /// The settings a config file or flag gives are what the server starts with (CONFIG GET) and
+    /// what it does: keyspace events published from the first command.
+    @Test func configuredPubSubSettingsApplyAtStart() throws {
+        let configure: (inout ServerConfiguration) -> Void = { config in
+            try? Setting.notifyKeyspaceEvents.apply("K$", to: &config)
+            try? Setting.clientOutputBufferLimit.apply("pubsub 2mb 1mb 5", to: &config)
+        }
+        try withKVServer(fsync: "no", configure: configure) { server, _ in
+            let client = try RawRESPConnection(port: server.kvPort)
+            let listener = try RawRESPConnection(port: server.kvPort)
+            #expect(try client.call("CONFIG", "GET", "notify-keyspace-events")
+                == Array("*2\r\n$22\r\nnotify-keyspace-events\r\n$2\r\n$K\r\n".utf8))
+            let limits = "normal 0 0 0 slave 268435456 67108864 60 pubsub 2097152 1048576 5"
+            #expect(try client.call("CONFIG", "GET", "client-output-buffer-limit")
+                == Array("*2\r\n$26\r\nclient-output-buffer-limit\r\n$\(limits.utf8.count)\r\n\(limits)\r\n".utf8))
+            _ = try listener.call("SUBSCRIBE", "__keyspace@0__:k")
+            _ = try client.call("SET", "k", "v")
+            #expect(try listener.reply() == Array("*3\r\n$7\r\nmessage\r\n$16\r\n__keyspace@0__:k\r\n$3\r\nset\r\n".utf8))
+        }
+    }
+
     /// redis-py's PubSub (RESP2 and RESP3) and keyspace notifications, run against reactord and
     /// against redis-server: the printed results must be the same.
     @Test func redisPyPubSubAsAgainstRedis() throws {

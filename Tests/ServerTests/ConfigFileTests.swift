@@ -124,6 +124,26 @@ import Testing
         #expect(config.evictionPolicy == .volatileTTL && config.protectedMode && config.logLevel == .debug)
     }
 
+    @Test func pubSubSettingsTakeRedisLines() throws {
+        // redis.conf's form: the limit's groups as words, each line applied onto the last.
+        let config = try self.configuration("""
+            notify-keyspace-events KEx
+            client-output-buffer-limit pubsub 16mb 4mb 30
+            client-output-buffer-limit normal 1mb 0 0 replica 128mb 32mb 10
+            """)
+        #expect(config.keyspaceEvents.letters == "xKE")
+        #expect(config.outputBufferLimits.description == "normal 1048576 0 0 slave 134217728 33554432 10 pubsub 16777216 4194304 30")
+        #expect(try self.configuration("notify-keyspace-events \"\"\n").keyspaceEvents.isEmpty)
+        #expect(try self.configuration("client-output-buffer-limit \"pubsub 1mb 0 0\"\n").outputBufferLimits.pubsub.hard == 1 << 20)
+        // Redis's reasons, with the line.
+        #expect(self.refusal("\nnotify-keyspace-events KEQ\n")?.line == 2)
+        #expect(self.refusal("client-output-buffer-limit pubsub 1mb 0\n")?.reason
+            == "client-output-buffer-limit: Wrong number of arguments in buffer limit configuration.")
+        #expect(self.refusal("client-output-buffer-limit nobody 0 0 0\n")?.reason
+            == "client-output-buffer-limit: Invalid client class specified in buffer limit configuration.")
+        #expect(self.refusal("client-output-buffer-limit pubsub x 0 0\n") != nil)
+    }
+
     @Test func namesAndKeywordsAreCaseInsensitiveAndTheLastLineWins() throws {
         let config = try self.configuration("KV-PORT 1\nPort 2\nappendfsync EVERYSEC\nprotected-mode NO\n")
         #expect(config.kvPort == .port(2))
