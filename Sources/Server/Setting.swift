@@ -160,7 +160,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .requirepass, .requirepassFile: return configuration.requirePassword == nil ? "(none)" : "(set)"
         case .protectedMode: return configuration.protectedMode ? "yes" : "no"
         case .logLevel: return Self.levelName(configuration.logLevel)
-        case .notifyKeyspaceEvents: return "\"\(configuration.keyspaceEvents.letters)\""
+        case .notifyKeyspaceEvents: return configuration.keyspaceEvents.letters
         case .clientOutputBufferLimit: return configuration.outputBufferLimits.description
         }
     }
@@ -169,7 +169,9 @@ public enum Setting: String, CaseIterable, Sendable {
     public static func describe(_ configuration: ServerConfiguration) -> String {
         var text = ""
         for setting in Setting.allCases where setting != .requirepassFile {
-            text += setting.rawValue + " " + setting.value(in: configuration) + "\n"
+            // An empty value (no keyspace events) is printed `""`, so that the line reads back.
+            let value = setting.value(in: configuration)
+            text += setting.rawValue + " " + (value.isEmpty ? "\"\"" : value) + "\n"
         }
         return text
     }

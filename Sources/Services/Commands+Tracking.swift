@@ -181,9 +181,6 @@ extension Commands {
                     .map { arguments.copy($0) }, by: client, state: call.state)
             }
         }
-        if client.caching && !inScript && call.client.transaction == nil && !arguments.argument(0, is: "client") {
-            client.caching = false
-        }
     }
 
     static let scriptCommands: Set<String> = ["eval", "evalsha", "eval_ro", "evalsha_ro", "fcall", "fcall_ro"]
@@ -205,7 +202,18 @@ extension Commands {
             }
         }
         let tracking = call.state.pubsub.tracking
+        // CLIENT CACHING's answer covers the next command, or the next transaction (every command
+        // EXEC runs) or script whole: dropped once a command other than CLIENT ends outside MULTI,
+        // as Redis's resetClient drops it.
+        if let client = tracking.clients[call.client.id], client.caching, call.client.transaction == nil,
+           let name = call.lastCommand, !ASCII.equalsIgnoringCase(Self.bytes(of: name), "client") {
+            client.caching = false
+        }
         if tracking.isActive { tracking.afterCommand(call.client.id, replyStart: replyStart, state: call.state, output: &call.reply.output) }
+    }
+
+    private static func bytes(of name: StaticString) -> ArraySlice<UInt8> {
+        ArraySlice(UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
     }
 
     /// FLUSHDB / FLUSHALL: tracking clients hear a null invalidation (before the reply; the

@@ -54,6 +54,12 @@ import Testing
             send(0, "CLIENT TRACKING ON OPTIN OPTOUT"), send(0, "CLIENT TRACKING ON BCAST OPTIN"),
             send(0, "CLIENT TRACKING MAYBE"), send(0, "CLIENT TRACKING ON NOSUCH"), send(0, "CLIENT TRACKING OFF"),
         ]),
+        ("optin across a transaction", [
+            send(0, "CLIENT TRACKING ON OPTIN"), send(0, "CLIENT CACHING YES"), send(0, "MULTI"), send(0, "GET t1"),
+            send(0, "GET t2"), send(0, "EXEC"), send(0, "GET t3"), send(1, "MSET t1 1 t2 2 t3 3"), read(0, resp3: 2),
+            send(0, "CLIENT CACHING YES"), send(0, "MULTI"), send(0, "GET t4"), send(0, "DISCARD"), send(0, "GET t4"),
+            send(1, "SET t4 x"), send(0, "CLIENT TRACKING OFF"),
+        ]),
         ("client reply", [
             send(0, "CLIENT REPLY OFF", 0), send(0, "SET r 1", 0), send(0, "CLIENT REPLY ON"), send(0, "CLIENT REPLY SKIP", 0),
             send(0, "GET r", 0), send(0, "GET r"), send(0, "CLIENT REPLY OFF", 0), send(0, "SUBSCRIBE ch"),
