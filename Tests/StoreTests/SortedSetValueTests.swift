@@ -150,6 +150,44 @@ import Testing
         #expect(value.count == 0 && value.usedBytes == emptyBytes)
     }
 
+    /// Score-range walks (ZRANGEBYSCORE's) with offsets and limits, in both directions, on both encodings
+    /// (a compact set, then the same members past the conversion), against the sorted model.
+    @Test(arguments: [7, 8])
+    func rangeWalksAgreeWithTheModel(seed: UInt64) {
+        var g = SortedSetTestGenerator(seed: seed)
+        let value = SortedSetValue()
+        var model: Model = [:]
+        for size in [60, 2000] {
+            while model.count < size {
+                let member = Array("m\(Int.random(in: 0..<100_000, using: &g))".utf8)
+                let score = Double(Int.random(in: 0..<(size / 3), using: &g))
+                _ = Self.add(value, member, score)
+                model[member] = score
+            }
+            #expect(value.encoding == (size <= 128 ? "listpack" : "skiplist"))
+            let expected = Self.sorted(model)
+            for _ in 0..<300 {
+                let low = Double(Int.random(in: -2...(size / 3 + 2), using: &g))
+                let high = Double(Int.random(in: -2...(size / 3 + 2), using: &g))
+                let (lowOpen, highOpen) = (Bool.random(using: &g), Bool.random(using: &g))
+                let reverse = Bool.random(using: &g)
+                let offset = [0, 1, 5, 31, 33, 100, -1].randomElement(using: &g)!
+                let limit = [-1, 0, 1, 10, 1000].randomElement(using: &g)!
+                var inRange = expected.filter { (lowOpen ? $0.1 > low : $0.1 >= low) && (highOpen ? $0.1 < high : $0.1 <= high) }
+                if reverse { inRange.reverse() }
+                let wanted = offset < 0 ? [] : Array(inRange.dropFirst(offset).prefix(limit < 0 ? Int.max : limit))
+                var announced = -1
+                var walked: [([UInt8], Double)] = []
+                value.walkRange(below: { _, s in lowOpen ? s <= low : s < low }, above: { _, s in highOpen ? s >= high : s > high },
+                                reverse: reverse, offset: offset, limit: limit, start: { announced = $0 }) { m, s in
+                    walked.append(([UInt8](m), s))
+                }
+                #expect(announced == wanted.count)
+                #expect(walked.map(\.0) == wanted.map(\.0) && walked.map(\.1) == wanted.map(\.1))
+            }
+        }
+    }
+
     /// A large set goes away without recursing through its nodes.
     @Test func aLargeSetIsReleasedIteratively() {
         var value: SortedSetValue? = SortedSetValue()

@@ -173,8 +173,7 @@ public final class SortedSetValue: CollectionValue {
     public func rank(of member: UnsafeRawBufferPointer) -> Int? {
         if let list {
             guard let node = list.node(for: member) else { return nil }
-            let score = node.score
-            return list.count { $0 != node && SortedSetSkiplist.precedes($0, score, member) }
+            return list.rank(of: node)
         }
         guard let score = self.score(of: member) else { return nil }
         return self.count { m, s in s < score || (s == score && Self.compare(m, member) < 0) }
@@ -227,6 +226,88 @@ public final class SortedSetValue: CollectionValue {
             upper = self.count
         }
         return lower..<Swift.max(lower, upper)
+    }
+
+    /// A range read (ZRANGE BYSCORE / BYLEX and their older forms): the elements after every one `below`
+    /// holds for and before every one `above` holds for (each must hold for a prefix, respectively a
+    /// suffix, of the order), ascending or, when `reverse`, descending; `offset` of them skipped, then at
+    /// most `limit` (negative: all). `start` gets their count, then `body` each one in order. On a
+    /// skiplist one descent finds the range's first element and the walk goes along level 0, as Redis's
+    /// zslFirstInRange; a compact set is scanned.
+    public func walkRange(
+        below: (UnsafeRawBufferPointer, Double) -> Bool, above: (UnsafeRawBufferPointer, Double) -> Bool,
+        reverse: Bool, offset: Int, limit: Int, start: (Int) -> Void, _ body: (UnsafeRawBufferPointer, Double) -> Void
+    ) {
+        guard let list else {
+            let lower = self.count(while: below)
+            let upper = Swift.max(lower, self.count { m, s in !above(m, s) })
+            var ranks = lower..<upper
+            if offset < 0 || offset >= ranks.count {
+                ranks = lower..<lower
+            } else if reverse {
+                let top = upper - offset
+                ranks = (limit < 0 ? lower : Swift.max(lower, top - Swift.min(limit, ranks.count)))..<top
+            } else {
+                let bottom = lower + offset
+                ranks = bottom..<(limit < 0 ? upper : Swift.min(upper, bottom + Swift.min(limit, ranks.count)))
+            }
+            var left = ranks.count
+            start(left)
+            guard left > 0 else { return }
+            self.forEach(fromRank: reverse ? ranks.upperBound - 1 : ranks.lowerBound, reverse: reverse) { m, s in
+                body(m, s)
+                left -= 1
+                return left > 0
+            }
+            return
+        }
+        guard offset >= 0 else { return start(0) }
+        // The range's first element in the walk's direction and its 1-based rank.
+        var node: SkiplistNode?
+        var rank: Int
+        if reverse {
+            let (last, lastRank) = list.last { !above($0.member, $0.score) }
+            (node, rank) = (lastRank == 0 ? nil : last, lastRank)
+        } else {
+            let (last, lastRank) = list.last { below($0.member, $0.score) }
+            (node, rank) = (last.forward(0), lastRank + 1)
+        }
+        @inline(__always) func inRange(_ node: SkiplistNode) -> Bool {
+            reverse ? !below(node.member, node.score) : !above(node.member, node.score)
+        }
+        if offset > 0, node != nil {
+            // A short offset is walked (as Redis does); a long one is a second descent by rank.
+            rank += reverse ? -offset : offset
+            if offset <= 32 {
+                for _ in 0..<offset {
+                    guard let current = node else { break }
+                    node = reverse ? current.backward : current.forward(0)
+                }
+            } else {
+                node = list.node(atRank: rank - 1)
+            }
+        }
+        var count = 0
+        if let first = node, inRange(first) {
+            if limit >= 0 {
+                var current = node
+                while count < limit, let n = current, inRange(n) {
+                    count += 1
+                    current = reverse ? n.backward : n.forward(0)
+                }
+            } else if reverse {
+                count = rank - list.count { below($0.member, $0.score) }
+            } else {
+                count = list.count { !above($0.member, $0.score) } - rank + 1
+            }
+        }
+        start(count)
+        var current = node
+        for _ in 0..<count {
+            let n = current!
+            body(n.member, n.score)
+            current = reverse ? n.backward : n.forward(0)
+        }
     }
 
     /// Calls `body` with each element from ascending rank `start`, going up (or down when `reverse`),
