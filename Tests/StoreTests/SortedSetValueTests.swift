@@ -67,7 +67,9 @@ import Testing
         for step in 0..<3000 {
             let member = Array("m\(Int.random(in: 0..<universe, using: &g))".utf8)
                 + (Int.random(in: 0..<500, using: &g) == 0 ? [UInt8](repeating: 7, count: 70) : [])
-            let score = [0.0, -0.0, 1.5, -2, .infinity, -.infinity, 3, Double(Int.random(in: -3...3, using: &g))]
+            let score = [0.0, -0.0, 1.5, -2, .infinity, -.infinity, 3, Double(Int.random(in: -3...3, using: &g)),
+                         9_007_199_254_740_991, -9_007_199_254_740_991, 9_007_199_254_740_992, -1e300, 255, 256, -129,
+                         Double(Int.random(in: -1_000_000...1_000_000, using: &g))]
                 .randomElement(using: &g)!
             if Int.random(in: 0..<3, using: &g) == 0 {
                 #expect(Self.remove(value, member) == (model.removeValue(forKey: member) != nil))
@@ -91,6 +93,29 @@ import Testing
         }
         Self.check(value, model, &g)
         #expect(sawSkiplist)
+    }
+
+    /// A compact set keeps whole scores below 2^53 as zigzag integers in the fewest bytes and any
+    /// other as its 8 bytes: every kind reads back exactly, and small integers take less room.
+    @Test func compactScoresReadBackExactly() {
+        let scores: [Double] = [0, 1, -1, 63, -64, 64, 127, 128, -128, 255, 256, 65_535, -65_536, 1_000_000, 1.5, -0.25,
+                                9_007_199_254_740_991, -9_007_199_254_740_991, 9_007_199_254_740_992, -9_007_199_254_740_992,
+                                4.5e15 + 0.5, 1e300, -1e-300, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        for score in scores {
+            var read: Double?
+            SortedSetValue.withPackedScore(score) { read = SortedSetValue.packedScore($0) }
+            #expect(read?.bitPattern == score.bitPattern, "\(score)")
+        }
+        let integers = SortedSetValue(), fractions = SortedSetValue()
+        for (i, score) in scores.enumerated() {
+            _ = Self.add(integers, Array("m\(i)".utf8), score)
+            _ = Self.add(fractions, Array("m\(i)".utf8), Double(i) + 0.5)
+        }
+        #expect(integers.encoding == "listpack")
+        var model: Model = [:]
+        for (i, score) in scores.enumerated() { model[Array("m\(i)".utf8)] = score }
+        #expect(Self.elements(integers).map(\.1) == Self.sorted(model).map(\.1))
+        #expect(integers.usedBytes < fractions.usedBytes)
     }
 
     /// Redis's thresholds: 128 members of at most 64 bytes stay a listpack; one more member, or one

@@ -1,5 +1,5 @@
 // The sorted set: members (byte strings) with scores (doubles), ordered by score then member bytes.
-// Small, it is one ``PackedEntries`` block of member and score (8 bytes) alternating, in order — Redis's
+// Small, it is one ``PackedEntries`` block of member and score alternating, in order — Redis's
 // `listpack`; past `zset-max-listpack-entries` members or a member longer than
 // `zset-max-listpack-value` it becomes a ``SortedSetSkiplist`` (`skiplist`) and never goes back, exactly
 // when Redis 7.0 converts. Changed only through element effects: an add sets a member's score
@@ -35,6 +35,30 @@ public final class SortedSetValue: CollectionValue {
     private static func score(_ bytes: UnsafeRawBufferPointer) -> Double {
         precondition(bytes.count == 8, "a sorted-set score is 8 bytes")
         return bytes.loadUnaligned(as: Double.self)
+    }
+
+    /// A score as the compact block keeps it: a whole number of magnitude below 2^53 (exact in a
+    /// Double) as its zigzag form in the fewest little-endian bytes (0 to 7: 0 is no bytes), anything
+    /// else as the Double's 8 bytes. Scores are mostly small integers (timestamps, counters, ranks): this
+    /// is what keeps a small set near the size of Redis's listpack, which stores them as integers too.
+    @inline(__always)
+    static func withPackedScore<R>(_ score: Double, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard score == score.rounded(.towardZero) && abs(score) < 9_007_199_254_740_992 else {
+            return withUnsafeBytes(of: score, body)
+        }
+        let integer = Int64(score)
+        let zigzag = UInt64(bitPattern: (integer << 1) ^ (integer >> 63))
+        let length = (64 - zigzag.leadingZeroBitCount + 7) / 8
+        return withUnsafeBytes(of: zigzag.littleEndian) { body(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+    }
+
+    /// A score read back from the compact block (``withPackedScore(_:_:)``'s form).
+    @inline(__always)
+    static func packedScore(_ bytes: UnsafeRawBufferPointer) -> Double {
+        if bytes.count == 8 { return bytes.loadUnaligned(as: Double.self) }
+        var zigzag: UInt64 = 0
+        for i in 0..<bytes.count { zigzag |= UInt64(bytes[i]) << (8 * i) }
+        return Double(Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1))
     }
 
     public func copy() -> any CollectionValue {
@@ -113,14 +137,14 @@ public final class SortedSetValue: CollectionValue {
         while offset < self.packed.byteCount {
             let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
             let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
-            let s = Self.score(scoreBytes)
+            let s = Self.packedScore(scoreBytes)
             if s > score || (s == score && Self.compare(entry, member) > 0) {
                 insertAt = offset
                 break
             }
             offset = next
         }
-        withUnsafeBytes(of: score) { self.packed.insert($0, atOffset: insertAt) }
+        Self.withPackedScore(score) { self.packed.insert($0, atOffset: insertAt) }
         self.packed.insert(member, atOffset: insertAt)
         return true
     }
@@ -154,7 +178,7 @@ public final class SortedSetValue: CollectionValue {
             let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
             let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
             if entry.count == member.count && Self.compare(entry, member) == 0 {
-                return (offset, Self.score(scoreBytes))
+                return (offset, Self.packedScore(scoreBytes))
             }
             offset = next
         }
@@ -328,7 +352,7 @@ public final class SortedSetValue: CollectionValue {
             while offset < self.packed.byteCount {
                 let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
                 let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
-                if index >= start { guard body(entry, Self.score(scoreBytes)) else { return } }
+                if index >= start { guard body(entry, Self.packedScore(scoreBytes)) else { return } }
                 index += 1
                 offset = next
             }
@@ -344,7 +368,7 @@ public final class SortedSetValue: CollectionValue {
         }
         for pair in offsets.reversed() {
             let (entry, scoreOffset) = self.packed.entry(atOffset: pair)
-            guard body(entry, Self.score(self.packed.entry(atOffset: scoreOffset).bytes)) else { return }
+            guard body(entry, Self.packedScore(self.packed.entry(atOffset: scoreOffset).bytes)) else { return }
         }
     }
 
