@@ -33,7 +33,7 @@ import Testing
         ("incr", [
             "ZINCRBY z 1 a", "ZINCRBY z 1.5 a", "ZINCRBY z -0.1 a", "ZSCORE z a", "ZINCRBY z x a", "ZINCRBY z nan a",
             "ZINCRBY z inf a", "ZINCRBY z -inf a", "ZINCRBY z inf b", "ZINCRBY z +inf b", "ZSCORE z b", "ZINCRBY z 1",
-            "ZINCRBY z 0.1 c", "ZINCRBY z 0.2 c", "ZSCORE z c", "ZINCRBY z 1e308 d", "ZINCRBY z 1e308 d", "ZSCORE z d",
+            "ZINCRBY z 0.1 c", "ZINCRBY z 0 c", "ZINCRBY z 0.2 c", "ZSCORE z c", "ZINCRBY z 1e308 d", "ZINCRBY z 1e308 d", "ZSCORE z d",
             "SET s v", "ZINCRBY s 1 a", "ZADD s 1 a", "ZADD s x a",
         ]),
         ("scores", [
