@@ -261,11 +261,13 @@ final class SortedSetSkiplist {
     func last(while before: (SkiplistNode) -> Bool) -> (node: SkiplistNode, rank: Int) {
         var x = self.head
         var rank = 0
-        for i in stride(from: self.height - 1, through: 0, by: -1) {
+        var i = self.height - 1
+        while i >= 0 {
             while let next = x.forward(i), before(next) {
                 rank += x.span(i)
                 x = next
             }
+            i -= 1
         }
         return (x, rank)
     }
@@ -276,12 +278,14 @@ final class SortedSetSkiplist {
         let member = node.member
         var x = self.head
         var rank = 0
-        for i in stride(from: self.height - 1, through: 0, by: -1) {
+        var i = self.height - 1
+        while i >= 0 {
             while let next = x.forward(i), next == node || Self.precedes(next, score, member) {
                 rank += x.span(i)
                 if next == node { return rank - 1 }
                 x = next
             }
+            i -= 1
         }
         return rank - 1
     }

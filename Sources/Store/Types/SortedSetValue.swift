@@ -313,7 +313,20 @@ public final class SortedSetValue: CollectionValue {
         }
         var count = 0
         if let first = node, inRange(first) {
-            if limit >= 0 {
+            if limit >= 0 && limit <= 512 {
+                // One walk: the nodes are kept, then answered after their count.
+                withUnsafeTemporaryAllocation(of: SkiplistNode.self, capacity: limit) { nodes in
+                    var current = node
+                    while count < limit, let n = current, inRange(n) {
+                        nodes.initializeElement(at: count, to: n)
+                        count += 1
+                        current = reverse ? n.backward : n.forward(0)
+                    }
+                    start(count)
+                    for i in 0..<count { body(nodes[i].member, nodes[i].score) }
+                }
+                return
+            } else if limit >= 0 {
                 var current = node
                 while count < limit, let n = current, inRange(n) {
                     count += 1
