@@ -45,11 +45,11 @@ fi
 redis-cli -p "$port" ping > /dev/null
 if [ -n "${FILL:-}" ]; then
     # shellcheck disable=SC2086
-    redis-benchmark -p "$port" $FILL -q > /dev/null
+    redis-benchmark -p "$port" -q $FILL > /dev/null
 fi
 callgrind_control -z "$pid" > /dev/null
 # shellcheck disable=SC2086
-redis-benchmark -p "$port" $load -q > "$work/benchmark.txt"
+redis-benchmark -p "$port" -q $load > "$work/benchmark.txt"
 tr "\r" "\n" < "$work/benchmark.txt" | grep "requests per second"
 callgrind_control -d "$pid" > /dev/null
 kill -TERM "$pid"; wait "$pid" || true

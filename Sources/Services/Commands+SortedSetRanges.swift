@@ -1,7 +1,8 @@
 // The sorted set's range commands: ZRANGE in its unified form (by rank, BYSCORE, BYLEX, REV, LIMIT,
 // WITHSCORES) and the older forms that are fixed cases of it, ZRANGESTORE, ZCOUNT, ZLEXCOUNT, the three
-// ZREMRANGEBY commands and ZSCAN, as Redis 7.0's zrangeGenericCommand and friends answer them. Every
-// range is found as a span of ranks (O(log n) on a skiplist) and then walked.
+// ZREMRANGEBY commands and ZSCAN, as Redis 7.0's zrangeGenericCommand and friends answer them. A score
+// or lex range read finds its first element in one descent and walks on from there (SortedSetValue's
+// walkRange); counts and removals find a range as a span of ranks (O(log n) on a skiplist).
 
 import Store
 
@@ -64,6 +65,42 @@ extension Commands {
         }
     }
 
+    /// A BYSCORE or BYLEX range's bounds, as the two tests a range walk takes.
+    enum SortedSetBounds {
+        case score(min: Double, minExclusive: Bool, max: Double, maxExclusive: Bool)
+        case lex(min: ScoreText.LexBound, max: ScoreText.LexBound)
+
+        /// Whether an element orders before the range.
+        func below(_ member: UnsafeRawBufferPointer, _ score: Double) -> Bool {
+            switch self {
+            case .score(let min, let exclusive, _, _): return exclusive ? score <= min : score < min
+            case .lex(let min, _):
+                switch min {
+                case .minusInfinity: return false
+                case .plusInfinity: return true
+                case .member(let bound, let exclusive):
+                    let c = bound.withUnsafeBytes { SortedSetValue.compare(member, $0) }
+                    return exclusive ? c <= 0 : c < 0
+                }
+            }
+        }
+
+        /// Whether an element orders after the range.
+        func above(_ member: UnsafeRawBufferPointer, _ score: Double) -> Bool {
+            switch self {
+            case .score(_, _, let max, let exclusive): return exclusive ? score >= max : score > max
+            case .lex(_, let max):
+                switch max {
+                case .plusInfinity: return false
+                case .minusInfinity: return true
+                case .member(let bound, let exclusive):
+                    let c = bound.withUnsafeBytes { SortedSetValue.compare(member, $0) }
+                    return exclusive ? c >= 0 : c > 0
+                }
+            }
+        }
+    }
+
     static let notFloatRange = CommandError.redis(code: "ERR", "min or max is not a float")
     static let notLexRange = CommandError.redis(code: "ERR", "min or max not valid string range item")
 
@@ -105,32 +142,24 @@ extension Commands {
         }
         var minIndex = keyIndex + 1, maxIndex = keyIndex + 2
         if isReverse && rangeKind != .rank { swap(&minIndex, &maxIndex) }
-        // What the range is, as a function of the value: ascending ranks, then the walk's direction.
-        let span: (SortedSetValue) -> Range<Int>
+        var bounds: SortedSetBounds?
+        var rankStart: Int64 = 0, rankEnd: Int64 = 0
         switch rangeKind {
         case .rank:
             guard let start = call.integerArgument(arguments, minIndex), let end = call.integerArgument(arguments, maxIndex) else {
                 return
             }
-            span = { value in
-                let length = Int64(value.count)
-                var (s, e) = (start < 0 ? length + start : start, end < 0 ? length + end : end)
-                if s < 0 { s = 0 }
-                guard s <= e && s < length else { return 0..<0 }
-                if e >= length { e = length - 1 }
-                // Ranks counted from the end when reversed.
-                return isReverse ? Int(length - 1 - e)..<Int(length - s) : Int(s)..<Int(e + 1)
-            }
+            (rankStart, rankEnd) = (start, end)
         case .score:
-            guard let ranks = Self.scoreRanks(arguments[minIndex], arguments[maxIndex]) else {
+            guard let min = ScoreText.bound(arguments[minIndex]), let max = ScoreText.bound(arguments[maxIndex]) else {
                 return call.reply.error(Self.notFloatRange)
             }
-            span = ranks
+            bounds = .score(min: min.value, minExclusive: min.exclusive, max: max.value, maxExclusive: max.exclusive)
         case .lex:
-            guard let ranks = Self.lexRanks(arguments[minIndex], arguments[maxIndex]) else {
+            guard let min = ScoreText.lexBound(arguments[minIndex]), let max = ScoreText.lexBound(arguments[maxIndex]) else {
                 return call.reply.error(Self.notLexRange)
             }
-            span = ranks
+            bounds = .lex(min: min, max: max)
         }
         let value: SortedSetValue
         switch call.readSortedSet(arguments.copy(keyIndex)) {
@@ -143,44 +172,41 @@ extension Commands {
             return call.reply.integer(0)
         case .found(let found): value = found
         }
-        var ranks = span(value)
-        if rangeKind != .rank {
-            // LIMIT: a negative offset finds nothing, a negative count takes everything.
-            if offset < 0 || offset >= Int64(ranks.count) {
-                ranks = ranks.lowerBound..<ranks.lowerBound
-            } else if isReverse {
-                let top = ranks.upperBound - Int(offset)
-                let bottom = limit < 0 ? ranks.lowerBound : Swift.max(ranks.lowerBound, top - Int(Swift.min(limit, Int64(ranks.count))))
-                ranks = bottom..<top
-            } else {
-                let bottom = ranks.lowerBound + Int(offset)
-                let top = limit < 0 ? ranks.upperBound : Swift.min(ranks.upperBound, bottom + Int(Swift.min(limit, Int64(ranks.count))))
-                ranks = bottom..<top
+        // Where the range starts in the walk's direction, how many it holds, then each element.
+        func walk(_ start: (Int) -> Void, _ body: (UnsafeRawBufferPointer, Double) -> Void) {
+            if let bounds {
+                // LIMIT: a negative offset finds nothing, a negative count takes everything.
+                let skip = offset < 0 ? -1 : Int(Swift.min(offset, Int64(Int32.max)))
+                let most = limit < 0 ? -1 : Int(Swift.min(limit, Int64(Int32.max)))
+                value.walkRange(below: bounds.below, above: bounds.above, reverse: isReverse, offset: skip, limit: most,
+                                start: start, body)
+                return
+            }
+            let length = Int64(value.count)
+            var (s, e) = (rankStart < 0 ? length + rankStart : rankStart, rankEnd < 0 ? length + rankEnd : rankEnd)
+            if s < 0 { s = 0 }
+            if e >= length { e = length - 1 }
+            guard s <= e && s < length else { return start(0) }
+            // Ranks counted from the end when reversed.
+            let ranks = isReverse ? Int(length - 1 - e)..<Int(length - s) : Int(s)..<Int(e + 1)
+            var left = ranks.count
+            start(left)
+            value.forEach(fromRank: isReverse ? ranks.upperBound - 1 : ranks.lowerBound, reverse: isReverse) { m, s in
+                body(m, s)
+                left -= 1
+                return left > 0
             }
         }
-        let count = ranks.count
         if let destination {
             var elements: [([UInt8], Double)] = []
-            elements.reserveCapacity(count)
-            if count > 0 {
-                value.forEach(fromRank: isReverse ? ranks.upperBound - 1 : ranks.lowerBound, reverse: isReverse) { m, s in
-                    elements.append(([UInt8](m), s))
-                    return elements.count < count
-                }
-            }
+            walk({ elements.reserveCapacity($0) }, { m, s in elements.append(([UInt8](m), s)) })
             let existed = call.existsForNotification(destination)
             guard call.setCollection(SortedSetValue.make(elements), forKey: destination) else { return }
-            call.notifyStored(.zset, "zrangestore", destination, count: count, existed: existed)
-            return call.reply.integer(count)
+            call.notifyStored(.zset, "zrangestore", destination, count: elements.count, existed: existed)
+            return call.reply.integer(elements.count)
         }
-        call.reply.sortedSetHeader(count, withScores: withScores)
-        guard count > 0 else { return }
-        var left = count
-        value.forEach(fromRank: isReverse ? ranks.upperBound - 1 : ranks.lowerBound, reverse: isReverse) { m, s in
-            call.reply.sortedSetElement(m, s, withScores: withScores)
-            left -= 1
-            return left > 0
-        }
+        walk({ call.reply.sortedSetHeader($0, withScores: withScores) },
+             { m, s in call.reply.sortedSetElement(m, s, withScores: withScores) })
     }
 
     /// ZCOUNT key min max.

@@ -70,6 +70,7 @@ extension Commands {
         if incr && remaining > 2 {
             return call.reply.error(.redis(code: "ERR", "INCR option supports a single increment-element pair"))
         }
+        if !(nx || xx || gt || lt || incr) { return Self.zaddPlain(arguments, from: index, ch: ch, &call) }
         var pairs: [(Double, [UInt8])] = []
         pairs.reserveCapacity(remaining / 2)
         for i in stride(from: index, to: arguments.count, by: 2) {
@@ -82,14 +83,38 @@ extension Commands {
     /// ZINCRBY key increment member.
     static func zincrby(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let increment = ScoreText.value(arguments[2]) else { return call.reply.error(.notFloat) }
-        Self.zaddPairs([(increment, arguments.copy(3))], key: arguments.copy(1), nx: false, xx: false, gt: false, lt: false,
-                       ch: false, incr: true, &call)
+        // ZADD INCR's work for one pair, the member borrowed from the request: one read of its score,
+        // one write of the new one.
+        let key = arguments.copy(1)
+        var score = increment
+        switch call.readSortedSet(key) {
+        case .answered: return
+        case .missing: break
+        case .found(let value):
+            if let current = arguments[3].withUnsafeBytes({ value.score(of: $0) }) {
+                score += current
+                if score.isNaN { return call.reply.error(.redis(code: "ERR", "resulting score is not a number (NaN)")) }
+                if score == current { return call.reply.score(score) }
+            }
+        }
+        guard Self.setScore(arguments, member: 3, score, in: key, &call) != nil else { return }
+        call.notify(.zset, "zincr", key)
+        call.reply.score(score)
+    }
+
+    /// Sets the score of the member that is argument `member`, borrowed from the request. - Returns:
+    /// what happened, or nil once an error has been answered.
+    @inline(__always)
+    private static func setScore(_ arguments: ArgumentVector, member: Int, _ score: Double, in key: [UInt8],
+                                 _ call: inout CommandCall) -> ElementWrite? {
+        arguments[member].withUnsafeBytes { m in
+            withUnsafeBytes(of: score) { s in call.apply(.add, Element(m, s), to: key, type: .zset) }
+        }
     }
 
     /// ZADD's work once its arguments are parsed (Redis's zsetAdd for each pair, one unit in the log).
     private static func zaddPairs(_ pairs: [(Double, [UInt8])], key: [UInt8], nx: Bool, xx: Bool, gt: Bool, lt: Bool,
                                   ch: Bool, incr: Bool, _ call: inout CommandCall) {
-        if !(nx || xx || gt || lt || incr) { return Self.zaddPlain(pairs, key: key, ch: ch, &call) }
         switch call.readSortedSet(key) {
         case .answered: return
         case .missing where xx: return incr ? call.reply.null() : call.reply.integer(0)
@@ -141,31 +166,43 @@ extension Commands {
 
     /// ZADD without NX, XX, GT, LT or INCR: every pair sets its member's score, and nothing need be read
     /// first, since the store tells whether an add replaced a score (one look-up of the key and one of
-    /// the member per pair; WRONGTYPE comes from the first pair, before anything changed).
-    private static func zaddPlain(_ pairs: [(Double, [UInt8])], key: [UInt8], ch: Bool, _ call: inout CommandCall) {
-        var counts: (added: Int, updated: Int)?
-        if pairs.count == 1 {
-            counts = Self.setScores(pairs, key: key, &call)
-        } else {
-            let store = call.store
-            store.atomically { counts = Self.setScores(pairs, key: key, &call) }
-        }
-        guard let (added, updated) = counts else { return }
-        if added + updated > 0 { call.notify(.zset, "zadd", key) }
-        call.reply.integer(ch ? added + updated : added)
-    }
-
-    /// Sets each pair's score. - Returns: how many members were added and how many had their score
-    /// replaced, or nil once an error has been answered.
-    private static func setScores(_ pairs: [(Double, [UInt8])], key: [UInt8], _ call: inout CommandCall) -> (Int, Int)? {
-        var added = 0, updated = 0
-        for (score, member) in pairs {
-            guard let write = call.setScore(member, score, in: key) else { return nil }
-            if case .changed(_, _, let replaced) = write {
-                if replaced { updated += 1 } else { added += 1 }
+    /// the member per pair; WRONGTYPE comes from the first pair, before anything changed). Members are
+    /// borrowed from the request, not copied; every score is checked before the first is set.
+    private static func zaddPlain(_ arguments: ArgumentVector, from index: Int, ch: Bool, _ call: inout CommandCall) {
+        let single = arguments.count - index == 2
+        if !single {
+            for i in stride(from: index, to: arguments.count, by: 2) where ScoreText.value(arguments[i]) == nil {
+                return call.reply.error(.notFloat)
             }
         }
-        return (added, updated)
+        var first: Double = 0
+        if single {
+            guard let score = ScoreText.value(arguments[index]) else { return call.reply.error(.notFloat) }
+            first = score
+        }
+        let key = arguments.copy(1)
+        var added = 0, updated = 0, failed = false
+        func setAll(_ call: inout CommandCall) {
+            for i in stride(from: index, to: arguments.count, by: 2) {
+                let score = single ? first : ScoreText.value(arguments[i])!
+                guard let write = Self.setScore(arguments, member: i + 1, score, in: key, &call) else {
+                    failed = true
+                    return
+                }
+                if case .changed(_, _, let replaced) = write {
+                    if replaced { updated += 1 } else { added += 1 }
+                }
+            }
+        }
+        if single {
+            setAll(&call)
+        } else {
+            let store = call.store
+            store.atomically { setAll(&call) }
+        }
+        guard !failed else { return }
+        if added + updated > 0 { call.notify(.zset, "zadd", key) }
+        call.reply.integer(ch ? added + updated : added)
     }
 
     /// ZREM key member [member …].

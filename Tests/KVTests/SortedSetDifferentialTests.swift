@@ -33,7 +33,7 @@ import Testing
         ("incr", [
             "ZINCRBY z 1 a", "ZINCRBY z 1.5 a", "ZINCRBY z -0.1 a", "ZSCORE z a", "ZINCRBY z x a", "ZINCRBY z nan a",
             "ZINCRBY z inf a", "ZINCRBY z -inf a", "ZINCRBY z inf b", "ZINCRBY z +inf b", "ZSCORE z b", "ZINCRBY z 1",
-            "ZINCRBY z 0.1 c", "ZINCRBY z 0.2 c", "ZSCORE z c", "ZINCRBY z 1e308 d", "ZINCRBY z 1e308 d", "ZSCORE z d",
+            "ZINCRBY z 0.1 c", "ZINCRBY z 0 c", "ZINCRBY z 0.2 c", "ZSCORE z c", "ZINCRBY z 1e308 d", "ZINCRBY z 1e308 d", "ZSCORE z d",
             "SET s v", "ZINCRBY s 1 a", "ZADD s 1 a", "ZADD s x a",
         ]),
         ("scores", [
@@ -155,6 +155,20 @@ import Testing
             bulkAdd("lb", 300, prefix: "k", score: { _ in "0" }), "ZRANGEBYLEX lb [k10 [k12", "ZLEXCOUNT lb - +",
             "ZLEXCOUNT lb (k1 [k2", "ZREVRANGEBYLEX lb + - LIMIT 5 3", "ZREMRANGEBYLEX lb [k100 (k200", "ZCARD lb",
             "ZRANGE lb (k29 + BYLEX LIMIT 0 4", "OBJECT ENCODING lb",
+        ]),
+        ("ranges-big", [
+            // A skiplist's range walks: short offsets walked, long ones found by rank, both directions.
+            bulkAdd("r", 300), "OBJECT ENCODING r", "ZRANGEBYSCORE r 10 +inf LIMIT 0 10", "ZRANGEBYSCORE r (10 +inf LIMIT 5 3",
+            "ZRANGEBYSCORE r 10 200 LIMIT 33 4 WITHSCORES", "ZRANGEBYSCORE r 10 200 LIMIT 189 4", "ZRANGEBYSCORE r 10 200 LIMIT 190 4",
+            "ZRANGEBYSCORE r 10 20 LIMIT 40 4", "ZRANGEBYSCORE r -inf +inf LIMIT 295 100", "ZRANGEBYSCORE r 250 +inf",
+            "ZRANGEBYSCORE r 10 (20 LIMIT 2 -1", "ZRANGEBYSCORE r 500 600", "ZRANGEBYSCORE r 20 10", "ZRANGEBYSCORE r -inf (0",
+            "ZREVRANGEBYSCORE r +inf 10 LIMIT 0 10", "ZREVRANGEBYSCORE r 200 (10 LIMIT 50 5 WITHSCORES",
+            "ZREVRANGEBYSCORE r 200 10 LIMIT 190 5", "ZREVRANGEBYSCORE r 200 10 LIMIT 3 -1", "ZREVRANGEBYSCORE r (20 -inf LIMIT 36 2",
+            "ZREVRANGEBYSCORE r 10 20", "ZRANGE r 280 +inf BYSCORE REV", "ZRANGE r +inf 280 BYSCORE REV LIMIT 1 2",
+            "ZRANGESTORE d r 10 200 BYSCORE LIMIT 40 5", "ZRANGE d 0 -1 WITHSCORES", "ZRANGESTORE d r 200 10 BYSCORE REV LIMIT 3 4",
+            "ZRANGE d 0 -1 WITHSCORES", "ZRANK r m0", "ZRANK r m299", "ZRANK r m150", "ZREVRANK r m150", "ZRANK r nope",
+            bulkAdd("lr", 200, prefix: "k", score: { _ in "0" }), "ZRANGEBYLEX lr [k10 + LIMIT 40 3", "ZRANGEBYLEX lr (k10 [k2 LIMIT 0 -1",
+            "ZREVRANGEBYLEX lr [k5 - LIMIT 35 3", "ZREVRANGEBYLEX lr + (k150 LIMIT 2 -1", "ZRANGEBYLEX lr + -", "ZRANGEBYLEX lr [z +",
         ]),
         ("transactions", [
             "MULTI", "ZADD z 1 a", "ZINCRBY z 2 a", "ZRANGE z 0 -1 WITHSCORES", "ZADD z x a", "EXEC", "WATCH z", "ZADD z 5 b",

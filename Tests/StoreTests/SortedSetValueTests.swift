@@ -67,7 +67,9 @@ import Testing
         for step in 0..<3000 {
             let member = Array("m\(Int.random(in: 0..<universe, using: &g))".utf8)
                 + (Int.random(in: 0..<500, using: &g) == 0 ? [UInt8](repeating: 7, count: 70) : [])
-            let score = [0.0, -0.0, 1.5, -2, .infinity, -.infinity, 3, Double(Int.random(in: -3...3, using: &g))]
+            let score = [0.0, -0.0, 1.5, -2, .infinity, -.infinity, 3, Double(Int.random(in: -3...3, using: &g)),
+                         9_007_199_254_740_991, -9_007_199_254_740_991, 9_007_199_254_740_992, -1e300, 255, 256, -129,
+                         Double(Int.random(in: -1_000_000...1_000_000, using: &g))]
                 .randomElement(using: &g)!
             if Int.random(in: 0..<3, using: &g) == 0 {
                 #expect(Self.remove(value, member) == (model.removeValue(forKey: member) != nil))
@@ -91,6 +93,29 @@ import Testing
         }
         Self.check(value, model, &g)
         #expect(sawSkiplist)
+    }
+
+    /// A compact set keeps whole scores below 2^53 as zigzag integers in the fewest bytes and any
+    /// other as its 8 bytes: every kind reads back exactly, and small integers take less room.
+    @Test func compactScoresReadBackExactly() {
+        let scores: [Double] = [0, 1, -1, 63, -64, 64, 127, 128, -128, 255, 256, 65_535, -65_536, 1_000_000, 1.5, -0.25,
+                                9_007_199_254_740_991, -9_007_199_254_740_991, 9_007_199_254_740_992, -9_007_199_254_740_992,
+                                4.5e15 + 0.5, 1e300, -1e-300, .infinity, -.infinity, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        for score in scores {
+            var read: Double?
+            SortedSetValue.withPackedScore(score) { read = SortedSetValue.packedScore($0) }
+            #expect(read?.bitPattern == score.bitPattern, "\(score)")
+        }
+        let integers = SortedSetValue(), fractions = SortedSetValue()
+        for (i, score) in scores.enumerated() {
+            _ = Self.add(integers, Array("m\(i)".utf8), score)
+            _ = Self.add(fractions, Array("m\(i)".utf8), Double(i) + 0.5)
+        }
+        #expect(integers.encoding == "listpack")
+        var model: Model = [:]
+        for (i, score) in scores.enumerated() { model[Array("m\(i)".utf8)] = score }
+        #expect(Self.elements(integers).map(\.1) == Self.sorted(model).map(\.1))
+        #expect(integers.usedBytes < fractions.usedBytes)
     }
 
     /// Redis's thresholds: 128 members of at most 64 bytes stay a listpack; one more member, or one
@@ -148,6 +173,44 @@ import Testing
         }
         for member in model.keys { #expect(Self.remove(value, member)) }
         #expect(value.count == 0 && value.usedBytes == emptyBytes)
+    }
+
+    /// Score-range walks (ZRANGEBYSCORE's) with offsets and limits, in both directions, on both encodings
+    /// (a compact set, then the same members past the conversion), against the sorted model.
+    @Test(arguments: [7, 8])
+    func rangeWalksAgreeWithTheModel(seed: UInt64) {
+        var g = SortedSetTestGenerator(seed: seed)
+        let value = SortedSetValue()
+        var model: Model = [:]
+        for size in [60, 2000] {
+            while model.count < size {
+                let member = Array("m\(Int.random(in: 0..<100_000, using: &g))".utf8)
+                let score = Double(Int.random(in: 0..<(size / 3), using: &g))
+                _ = Self.add(value, member, score)
+                model[member] = score
+            }
+            #expect(value.encoding == (size <= 128 ? "listpack" : "skiplist"))
+            let expected = Self.sorted(model)
+            for _ in 0..<300 {
+                let low = Double(Int.random(in: -2...(size / 3 + 2), using: &g))
+                let high = Double(Int.random(in: -2...(size / 3 + 2), using: &g))
+                let (lowOpen, highOpen) = (Bool.random(using: &g), Bool.random(using: &g))
+                let reverse = Bool.random(using: &g)
+                let offset = [0, 1, 5, 31, 33, 100, -1].randomElement(using: &g)!
+                let limit = [-1, 0, 1, 10, 1000].randomElement(using: &g)!
+                var inRange = expected.filter { (lowOpen ? $0.1 > low : $0.1 >= low) && (highOpen ? $0.1 < high : $0.1 <= high) }
+                if reverse { inRange.reverse() }
+                let wanted = offset < 0 ? [] : Array(inRange.dropFirst(offset).prefix(limit < 0 ? Int.max : limit))
+                var announced = -1
+                var walked: [([UInt8], Double)] = []
+                value.walkRange(below: { _, s in lowOpen ? s <= low : s < low }, above: { _, s in highOpen ? s >= high : s > high },
+                                reverse: reverse, offset: offset, limit: limit, start: { announced = $0 }) { m, s in
+                    walked.append(([UInt8](m), s))
+                }
+                #expect(announced == wanted.count)
+                #expect(walked.map(\.0) == wanted.map(\.0) && walked.map(\.1) == wanted.map(\.1))
+            }
+        }
     }
 
     /// A large set goes away without recursing through its nodes.

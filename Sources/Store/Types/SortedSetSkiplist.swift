@@ -255,6 +255,41 @@ final class SortedSetSkiplist {
         return rank
     }
 
+    /// The last node for which `before` holds, found in one descent, and its 1-based rank (the head and
+    /// 0 when `before` holds for none; `before` must hold for a prefix of the order and not after it).
+    @inline(__always)
+    func last(while before: (SkiplistNode) -> Bool) -> (node: SkiplistNode, rank: Int) {
+        var x = self.head
+        var rank = 0
+        var i = self.height - 1
+        while i >= 0 {
+            while let next = x.forward(i), before(next) {
+                rank += x.span(i)
+                x = next
+            }
+            i -= 1
+        }
+        return (x, rank)
+    }
+
+    /// The 0-based rank of `node` (in the list): one descent summing spans, as Redis's zslGetRank.
+    func rank(of node: SkiplistNode) -> Int {
+        let score = node.score
+        let member = node.member
+        var x = self.head
+        var rank = 0
+        var i = self.height - 1
+        while i >= 0 {
+            while let next = x.forward(i), next == node || Self.precedes(next, score, member) {
+                rank += x.span(i)
+                if next == node { return rank - 1 }
+                x = next
+            }
+            i -= 1
+        }
+        return rank - 1
+    }
+
     /// The element at 0-based `rank` (ascending), or nil past the end.
     func node(atRank rank: Int) -> SkiplistNode? {
         guard rank >= 0 && rank < self.count else { return nil }

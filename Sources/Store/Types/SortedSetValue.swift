@@ -1,5 +1,5 @@
 // The sorted set: members (byte strings) with scores (doubles), ordered by score then member bytes.
-// Small, it is one ``PackedEntries`` block of member and score (8 bytes) alternating, in order — Redis's
+// Small, it is one ``PackedEntries`` block of member and score alternating, in order — Redis's
 // `listpack`; past `zset-max-listpack-entries` members or a member longer than
 // `zset-max-listpack-value` it becomes a ``SortedSetSkiplist`` (`skiplist`) and never goes back, exactly
 // when Redis 7.0 converts. Changed only through element effects: an add sets a member's score
@@ -35,6 +35,30 @@ public final class SortedSetValue: CollectionValue {
     private static func score(_ bytes: UnsafeRawBufferPointer) -> Double {
         precondition(bytes.count == 8, "a sorted-set score is 8 bytes")
         return bytes.loadUnaligned(as: Double.self)
+    }
+
+    /// A score as the compact block keeps it: a whole number of magnitude below 2^53 (exact in a
+    /// Double) as its zigzag form in the fewest little-endian bytes (0 to 7: 0 is no bytes), anything
+    /// else as the Double's 8 bytes. Scores are mostly small integers (timestamps, counters, ranks): this
+    /// is what keeps a small set near the size of Redis's listpack, which stores them as integers too.
+    @inline(__always)
+    static func withPackedScore<R>(_ score: Double, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        guard score == score.rounded(.towardZero) && abs(score) < 9_007_199_254_740_992 else {
+            return withUnsafeBytes(of: score, body)
+        }
+        let integer = Int64(score)
+        let zigzag = UInt64(bitPattern: (integer << 1) ^ (integer >> 63))
+        let length = (64 - zigzag.leadingZeroBitCount + 7) / 8
+        return withUnsafeBytes(of: zigzag.littleEndian) { body(UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+    }
+
+    /// A score read back from the compact block (``withPackedScore(_:_:)``'s form).
+    @inline(__always)
+    static func packedScore(_ bytes: UnsafeRawBufferPointer) -> Double {
+        if bytes.count == 8 { return bytes.loadUnaligned(as: Double.self) }
+        var zigzag: UInt64 = 0
+        for i in 0..<bytes.count { zigzag |= UInt64(bytes[i]) << (8 * i) }
+        return Double(Int64(bitPattern: zigzag >> 1) ^ -Int64(bitPattern: zigzag & 1))
     }
 
     public func copy() -> any CollectionValue {
@@ -113,14 +137,14 @@ public final class SortedSetValue: CollectionValue {
         while offset < self.packed.byteCount {
             let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
             let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
-            let s = Self.score(scoreBytes)
+            let s = Self.packedScore(scoreBytes)
             if s > score || (s == score && Self.compare(entry, member) > 0) {
                 insertAt = offset
                 break
             }
             offset = next
         }
-        withUnsafeBytes(of: score) { self.packed.insert($0, atOffset: insertAt) }
+        Self.withPackedScore(score) { self.packed.insert($0, atOffset: insertAt) }
         self.packed.insert(member, atOffset: insertAt)
         return true
     }
@@ -154,7 +178,7 @@ public final class SortedSetValue: CollectionValue {
             let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
             let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
             if entry.count == member.count && Self.compare(entry, member) == 0 {
-                return (offset, Self.score(scoreBytes))
+                return (offset, Self.packedScore(scoreBytes))
             }
             offset = next
         }
@@ -173,8 +197,7 @@ public final class SortedSetValue: CollectionValue {
     public func rank(of member: UnsafeRawBufferPointer) -> Int? {
         if let list {
             guard let node = list.node(for: member) else { return nil }
-            let score = node.score
-            return list.count { $0 != node && SortedSetSkiplist.precedes($0, score, member) }
+            return list.rank(of: node)
         }
         guard let score = self.score(of: member) else { return nil }
         return self.count { m, s in s < score || (s == score && Self.compare(m, member) < 0) }
@@ -229,6 +252,101 @@ public final class SortedSetValue: CollectionValue {
         return lower..<Swift.max(lower, upper)
     }
 
+    /// A range read (ZRANGE BYSCORE / BYLEX and their older forms): the elements after every one `below`
+    /// holds for and before every one `above` holds for (each must hold for a prefix, respectively a
+    /// suffix, of the order), ascending or, when `reverse`, descending; `offset` of them skipped, then at
+    /// most `limit` (negative: all). `start` gets their count, then `body` each one in order. On a
+    /// skiplist one descent finds the range's first element and the walk goes along level 0, as Redis's
+    /// zslFirstInRange; a compact set is scanned.
+    public func walkRange(
+        below: (UnsafeRawBufferPointer, Double) -> Bool, above: (UnsafeRawBufferPointer, Double) -> Bool,
+        reverse: Bool, offset: Int, limit: Int, start: (Int) -> Void, _ body: (UnsafeRawBufferPointer, Double) -> Void
+    ) {
+        guard let list else {
+            let lower = self.count(while: below)
+            let upper = Swift.max(lower, self.count { m, s in !above(m, s) })
+            var ranks = lower..<upper
+            if offset < 0 || offset >= ranks.count {
+                ranks = lower..<lower
+            } else if reverse {
+                let top = upper - offset
+                ranks = (limit < 0 ? lower : Swift.max(lower, top - Swift.min(limit, ranks.count)))..<top
+            } else {
+                let bottom = lower + offset
+                ranks = bottom..<(limit < 0 ? upper : Swift.min(upper, bottom + Swift.min(limit, ranks.count)))
+            }
+            var left = ranks.count
+            start(left)
+            guard left > 0 else { return }
+            self.forEach(fromRank: reverse ? ranks.upperBound - 1 : ranks.lowerBound, reverse: reverse) { m, s in
+                body(m, s)
+                left -= 1
+                return left > 0
+            }
+            return
+        }
+        guard offset >= 0 else { return start(0) }
+        // The range's first element in the walk's direction and its 1-based rank.
+        var node: SkiplistNode?
+        var rank: Int
+        if reverse {
+            let (last, lastRank) = list.last { !above($0.member, $0.score) }
+            (node, rank) = (lastRank == 0 ? nil : last, lastRank)
+        } else {
+            let (last, lastRank) = list.last { below($0.member, $0.score) }
+            (node, rank) = (last.forward(0), lastRank + 1)
+        }
+        @inline(__always) func inRange(_ node: SkiplistNode) -> Bool {
+            reverse ? !below(node.member, node.score) : !above(node.member, node.score)
+        }
+        if offset > 0, node != nil {
+            // A short offset is walked (as Redis does); a long one is a second descent by rank.
+            rank += reverse ? -offset : offset
+            if offset <= 32 {
+                for _ in 0..<offset {
+                    guard let current = node else { break }
+                    node = reverse ? current.backward : current.forward(0)
+                }
+            } else {
+                node = list.node(atRank: rank - 1)
+            }
+        }
+        var count = 0
+        if let first = node, inRange(first) {
+            if limit >= 0 && limit <= 512 {
+                // One walk: the nodes are kept, then answered after their count.
+                withUnsafeTemporaryAllocation(of: SkiplistNode.self, capacity: limit) { nodes in
+                    var current = node
+                    while count < limit, let n = current, inRange(n) {
+                        nodes.initializeElement(at: count, to: n)
+                        count += 1
+                        current = reverse ? n.backward : n.forward(0)
+                    }
+                    start(count)
+                    for i in 0..<count { body(nodes[i].member, nodes[i].score) }
+                }
+                return
+            } else if limit >= 0 {
+                var current = node
+                while count < limit, let n = current, inRange(n) {
+                    count += 1
+                    current = reverse ? n.backward : n.forward(0)
+                }
+            } else if reverse {
+                count = rank - list.count { below($0.member, $0.score) }
+            } else {
+                count = list.count { !above($0.member, $0.score) } - rank + 1
+            }
+        }
+        start(count)
+        var current = node
+        for _ in 0..<count {
+            let n = current!
+            body(n.member, n.score)
+            current = reverse ? n.backward : n.forward(0)
+        }
+    }
+
     /// Calls `body` with each element from ascending rank `start`, going up (or down when `reverse`),
     /// until it returns false or the elements end.
     public func forEach(fromRank start: Int, reverse: Bool, _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
@@ -247,7 +365,7 @@ public final class SortedSetValue: CollectionValue {
             while offset < self.packed.byteCount {
                 let (entry, scoreOffset) = self.packed.entry(atOffset: offset)
                 let (scoreBytes, next) = self.packed.entry(atOffset: scoreOffset)
-                if index >= start { guard body(entry, Self.score(scoreBytes)) else { return } }
+                if index >= start { guard body(entry, Self.packedScore(scoreBytes)) else { return } }
                 index += 1
                 offset = next
             }
@@ -263,7 +381,7 @@ public final class SortedSetValue: CollectionValue {
         }
         for pair in offsets.reversed() {
             let (entry, scoreOffset) = self.packed.entry(atOffset: pair)
-            guard body(entry, Self.score(self.packed.entry(atOffset: scoreOffset).bytes)) else { return }
+            guard body(entry, Self.packedScore(self.packed.entry(atOffset: scoreOffset).bytes)) else { return }
         }
     }
 
