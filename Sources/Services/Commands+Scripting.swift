@@ -55,15 +55,15 @@ extension Commands {
     private static func evaluate(_ arguments: ArgumentVector, bySHA: Bool, readOnly: Bool, _ call: inout CommandCall) {
         guard let keyCount = Self.scriptKeyCount(arguments, &call) else { return }
         let engine = call.state.scripts
-        let sha: [UInt8]
+        let script: CachedScript
         if bySHA {
-            sha = arguments[1].map(ASCII.lowercased)
-            guard sha.count == 40, engine.hasScript(sha) else { return call.reply.rawError(Self.noScript) }
+            guard let cached = engine.script(arguments[1]) else { return call.reply.rawError(Self.noScript) }
+            script = cached
         } else {
             guard let loaded = engine.load(arguments.copy(1), reply: &call.reply) else { return }
-            sha = loaded
+            script = loaded
         }
-        let flags = engine.scripts[sha]!.flags
+        let flags = script.flags
         if !flags.contains(.compatible) {
             if !flags.contains(.noWrites) && readOnly {
                 return call.reply.rawError("ERR Can not execute a script with write flag using *_ro command.")
@@ -73,11 +73,13 @@ extension Commands {
                     "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'")
             }
         }
-        guard engine.pushScript(sha) else { return call.reply.rawError(Self.noScript) }
-        engine.setGlobalArray("KEYS", keyCount) { arguments[3 + $0] }
-        engine.setGlobalArray("ARGV", arguments.count - 3 - keyCount) { arguments[3 + keyCount + $0] }
+        engine.pushScript(script)
+        engine.keysArray = engine.setGlobalArray(engine.keysArray, "KEYS", keyCount) { arguments[3 + $0] }
+        engine.argvArray = engine.setGlobalArray(engine.argvArray, "ARGV", arguments.count - 3 - keyCount) {
+            arguments[3 + keyCount + $0]
+        }
         call.store.atomically {
-            engine.call(name: sha, flags: flags, readOnlyCommand: readOnly, evalMode: true, argumentCount: 0, &call)
+            engine.call(name: script.sha, flags: flags, readOnlyCommand: readOnly, evalMode: true, argumentCount: 0, &call)
         }
     }
 
@@ -89,13 +91,13 @@ extension Commands {
         let count = arguments.count
         if arguments.argument(1, is: "load") {
             guard count == 3 else { return call.reply.error(.wrongArity("script|load")) }
-            guard let sha = engine.load(arguments.copy(2), reply: &call.reply) else { return }
-            call.reply.bulk(sha)
+            guard let script = engine.load(arguments.copy(2), reply: &call.reply) else { return }
+            call.reply.bulk(script.sha)
         } else if arguments.argument(1, is: "exists") {
             guard count >= 3 else { return call.reply.error(.wrongArity("script|exists")) }
             call.reply.arrayHeader(count - 2)
             for i in 2..<count {
-                call.reply.integer(engine.hasScript(arguments[i].map(ASCII.lowercased)) ? 1 : 0)
+                call.reply.integer(engine.script(arguments[i]) != nil ? 1 : 0)
             }
         } else if arguments.argument(1, is: "flush") {
             guard count == 2 || (count == 3 && (arguments.argument(2, is: "sync") || arguments.argument(2, is: "async")))

@@ -23,6 +23,30 @@ extension ServerState {
     }
 }
 
+extension ServerState {
+    /// A failed log write rolled back what it lost, function libraries included (the store's undo
+    /// entries, UndoLog.swift): makes the interpreter's libraries the store's again, unloading those the
+    /// store no longer has (or has with other code) and loading back those it has. Called by the
+    /// server after every rolled-back write (Sources/Server/GroupCommit.swift); nothing changes when
+    /// no library was in the lost writes. - Returns: the error of each library that would not load.
+    public func reconcileFunctionLibraries(
+        _ stored: [(name: [UInt8], code: [UInt8])], now: @escaping () -> (seconds: Int, microseconds: Int)
+    ) -> [String] {
+        guard let engine = self.startedScripts else {
+            return stored.isEmpty ? [] : self.restoreFunctionLibraries(stored.map(\.code), now: now)
+        }
+        for library in engine.libraries.libraries
+        where !stored.contains(where: { $0.name == library.name && $0.code == library.code }) {
+            if let removed = engine.libraries.remove(named: library.name) { engine.release(removed.functions) }
+        }
+        var failures: [String] = []
+        for (name, code) in stored where engine.libraries.library(named: name) == nil {
+            if case .failure(let error) = engine.loadLibrary(code, replace: true, now: now) { failures.append(error.message) }
+        }
+        return failures
+    }
+}
+
 extension Commands {
     /// FUNCTION LOAD's library is in the interpreter: logs it, or, when the log refuses, puts back the
     /// library it replaced (or none) and answers the error. - Returns: whether it was logged.

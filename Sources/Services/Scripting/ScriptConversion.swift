@@ -52,7 +52,9 @@ enum ScriptConversion {
         }
         switch lua_type(lua, -1) {
         case LUA_TSTRING:
-            reply.bulk(Self.bytes(lua, -1) ?? [])
+            var length = 0
+            guard let pointer = lua_tolstring(lua, -1, &length) else { return reply.bulk(EmptyCollection<UInt8>()) }
+            pointer.withMemoryRebound(to: UInt8.self, capacity: length) { reply.bulk(UnsafeBufferPointer(start: $0, count: length)) }
         case LUA_TBOOLEAN:
             let value = lua_toboolean(lua, -1) != 0
             if scriptResp == 2 {
@@ -192,7 +194,7 @@ enum ScriptConversion {
 
     /// Reads one reply written by a command run from the script and pushes it as a Lua value.
     struct ReplyReader {
-        let bytes: [UInt8]
+        let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
         let engine: ScriptEngine
 
@@ -215,13 +217,13 @@ enum ScriptConversion {
                     if push { lua_pushboolean(lua, 0) }
                     return
                 }
-                let body = Array(self.bytes[self.position..<(self.position + length)])
+                let body = self.bytes[self.position..<min(self.position + length, self.bytes.count)]
                 self.position += length + 2
                 guard push else { return }
                 if type == UInt8(ascii: "$") {
-                    self.engine.push(body)
+                    self.engine.push(UnsafeBufferPointer(rebasing: body))
                 } else {
-                    self.pushVerbatim(body)
+                    self.pushVerbatim(Array(body))
                 }
             case UInt8(ascii: "+"):
                 guard push else { return }
@@ -284,7 +286,7 @@ enum ScriptConversion {
         }
 
         /// The rest of the current line after its type byte; moves past its CRLF.
-        private mutating func line() -> ArraySlice<UInt8> {
+        private mutating func line() -> Slice<UnsafeBufferPointer<UInt8>> {
             let start = self.position + 1
             var end = start
             while end + 1 < self.bytes.count && !(self.bytes[end] == ASCII.cr && self.bytes[end + 1] == ASCII.lf) { end += 1 }

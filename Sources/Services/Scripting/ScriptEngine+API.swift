@@ -73,10 +73,9 @@ extension ScriptEngine {
             guard self.run != nil else {
                 return self.fail("redis.acl_check_cmd can only be called inside a script invocation")
             }
-            guard let arguments = self.arguments(lua) else { return -1 }
-            guard CommandTable.respNames.find(arguments[0]) != nil else {
-                return self.fail("Invalid command passed to redis.acl_check_cmd()")
-            }
+            var known = false
+            guard self.withArguments(lua, { known = CommandTable.respNames.find($0[0]) != nil }) else { return -1 }
+            guard known else { return self.fail("Invalid command passed to redis.acl_check_cmd()") }
             lua_pushboolean(lua, 1)  // one user, who may run every command
             return 1
         case .registerFunction: return self.registerFunction(lua)
@@ -112,31 +111,43 @@ extension ScriptEngine {
         return 0
     }
 
-    /// The arguments of redis.call and its kind, popped. - Returns: nil with the error pushed.
-    private func arguments(_ lua: OpaquePointer) -> ArgumentVector? {
+    /// Runs `body` with the arguments of redis.call (popped) as an argument vector, built in the
+    /// engine's kept buffers: no allocation once they have grown. - Returns: false, without running
+    /// `body`, with the error pushed.
+    private func withArguments(_ lua: OpaquePointer, _ body: (ArgumentVector) -> Void) -> Bool {
         let count = lua_gettop(lua)
         guard count > 0 else {
             self.pushError("Please specify at least one argument for this redis lib call")
-            return nil
+            return false
         }
+        // Taken out of the engine while in use (so that nothing else holds them when they are kept),
+        // and appended to: the vector is a slice of `bytes` from `base`. Emptied only once past the
+        // limit, and `ranges` by single removals: emptying an array whole costs more than both.
         var bytes: [UInt8] = []
         var ranges: [Range<Int>] = []
-        ranges.reserveCapacity(Int(count))
-        var number = [CChar](repeating: 0, count: 40)
+        swap(&bytes, &self.argumentBytes)
+        swap(&ranges, &self.argumentRanges)
+        defer {
+            swap(&bytes, &self.argumentBytes)
+            swap(&ranges, &self.argumentRanges)
+        }
+        if bytes.count > Self.keptBufferBytes { bytes = [] }
+        while !ranges.isEmpty { ranges.removeLast() }
+        let base = bytes.count
         for index in 1...count {
             let start = bytes.count
             if lua_type(lua, index) == LUA_TNUMBER {
                 // Lua's own conversion loses precision: Redis formats numbers with %.17g.
-                let length = clua_format_double(lua_tonumber(lua, index), &number, 40)
-                number.withUnsafeBufferPointer { buffer in
-                    buffer.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0.prefix(Int(length))) }
+                withUnsafeTemporaryAllocation(of: CChar.self, capacity: 40) { number in
+                    let length = Int(clua_format_double(lua_tonumber(lua, index), number.baseAddress, 40))
+                    number.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0.prefix(length)) }
                 }
             } else {
                 var length = 0
                 guard let pointer = lua_tolstring(lua, index, &length) else {
                     clua_pop(lua, count)
                     self.pushError("Lua redis lib command arguments must be strings or integers")
-                    return nil
+                    return false
                 }
                 pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
                     bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
@@ -145,8 +156,12 @@ extension ScriptEngine {
             ranges.append(start..<bytes.count)
         }
         clua_pop(lua, count)
-        return ArgumentVector(bytes: bytes[...], ranges: ranges)
+        body(ArgumentVector(bytes: bytes[base...], ranges: ranges))
+        return true
     }
+
+    /// The most a kept buffer (arguments, reply) holds on to between calls.
+    static let keptBufferBytes = 64 * 1024
 
     /// redis.call / redis.pcall: runs a command for the script. A refused or failed command is an
     /// error table, raised by redis.call and returned by redis.pcall.
@@ -154,36 +169,50 @@ extension ScriptEngine {
         guard let call = self.run?.call else {
             return self.fail("redis.call/pcall can only be called inside a script invocation")
         }
-        guard let arguments = self.arguments(lua) else { return raise ? -1 : 1 }
-        if let refusal = self.refusal(arguments) {
-            self.pushError(refusal)
-            lua_pushstring(lua, "ignore_error_stats_update")
-            lua_pushboolean(lua, 1)
-            lua_rawset(lua, -3)
-            return raise ? -1 : 1
+        var failed = true
+        _ = self.withArguments(lua) { arguments in
+            if let refusal = self.refusal(arguments) {
+                self.pushError(refusal)
+                lua_pushstring(lua, "ignore_error_stats_update")
+                lua_pushboolean(lua, 1)
+                lua_rawset(lua, -3)
+                return
+            }
+            // The reply is appended to the kept buffer: it starts at `start` (emptied past the limit).
+            var reply = ReplyWriter(encoding: self.run!.resp == 3 ? .resp3 : .resp2)
+            swap(&reply.output, &self.replyBuffer)
+            defer { swap(&reply.output, &self.replyBuffer) }
+            if reply.output.count > Self.keptBufferBytes { reply.output = [] }
+            let start = reply.output.count
+            swap(&call.pointee.reply, &reply)
+            let lastCommand = call.pointee.lastCommand
+            CommandTable.execute(
+                arguments, on: .resp, names: CommandTable.respNames, maxValueBytes: call.pointee.maxValueBytes,
+                call: &call.pointee)
+            call.pointee.lastCommand = lastCommand
+            swap(&call.pointee.reply, &reply)
+            failed = reply.output.count > start && reply.output[start] == ASCII.minus
+            reply.output.withUnsafeBufferPointer { output in
+                var reader = ScriptConversion.ReplyReader(bytes: UnsafeBufferPointer(rebasing: output[start...]), engine: self)
+                reader.read()
+            }
         }
-        var reply = ReplyWriter(encoding: self.run!.resp == 3 ? .resp3 : .resp2)
-        swap(&call.pointee.reply, &reply)
-        let lastCommand = call.pointee.lastCommand
-        CommandTable.execute(
-            arguments, on: .resp, names: CommandTable.respNames, maxValueBytes: call.pointee.maxValueBytes,
-            call: &call.pointee)
-        call.pointee.lastCommand = lastCommand
-        swap(&call.pointee.reply, &reply)
-        var reader = ScriptConversion.ReplyReader(bytes: reply.output, engine: self)
-        reader.read()
-        return raise && reply.output.first == ASCII.minus ? -1 : 1
+        return raise && failed ? -1 : 1
     }
+
+    /// Whether a command (by statistics slot) is refused in scripts: ``commandsRefusedInScripts``
+    /// as a table, so a call checks it without building the command's name.
+    private static let refusedSlots: [Bool] = CommandTable.statisticsNames.map { ScriptEngine.commandsRefusedInScripts.contains($0) }
 
     /// Why the script may not run this command, or nil (Redis's scriptCall checks, in order).
     private func refusal(_ arguments: ArgumentVector) -> String? {
-        guard let command = CommandTable.respNames.find(arguments[0]) else {
+        guard let (command, slot) = CommandTable.respNames.lookup(arguments[0]) else {
             return "Unknown Redis command called from script"
         }
         guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
             return "Wrong number of args calling Redis command from script"
         }
-        if Self.commandsRefusedInScripts.contains(command.name.description) {
+        if Self.refusedSlots[slot] {
             return "This Redis command is not allowed from script"
         }
         if command.flags.contains(.write) {

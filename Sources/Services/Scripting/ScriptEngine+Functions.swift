@@ -275,7 +275,7 @@ extension ScriptEngine {
 
     /// Pushes the error handler, the function's callback and its keys and arguments tables.
     func pushFunction(_ function: LibraryFunction, keys: Int, arguments: Int, _ element: (Int) -> ArraySlice<UInt8>) {
-        lua_getfield(self.lua, clua_registryindex(), Self.errorHandlerKey)
+        lua_rawgeti(self.lua, clua_registryindex(), self.errorHandler)
         lua_rawgeti(self.lua, clua_registryindex(), function.reference)
         self.pushArray(keys, element)
         self.pushArray(arguments) { element(keys + $0) }

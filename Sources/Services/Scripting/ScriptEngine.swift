@@ -30,10 +30,58 @@ struct ScriptFlags: OptionSet {
     ]
 }
 
-/// A script in the cache: its body (SCRIPT LOAD's argument, for the memory account) and flags.
+/// A script in the cache: its SHA-1 (lower-case hex, what errors call it), body (SCRIPT LOAD's
+/// argument, for the memory account), flags, and the compiled function (a reference in Lua's
+/// registry, so a call fetches it by number instead of by a name built per call).
 struct CachedScript {
+    let sha: [UInt8]
     let body: [UInt8]
     let flags: ScriptFlags
+    let function: Int32
+}
+
+/// A script's SHA-1 as its 20 bytes, read from 40 hex digits of either case: the cache's key,
+/// parsed and hashed without an allocation (EVALSHA looks one up per call).
+struct ScriptDigest: Hashable {
+    let high: UInt64
+    let middle: UInt64
+    let low: UInt32
+
+    /// nil unless `hex` is exactly 40 hex digits.
+    init?(hex: ArraySlice<UInt8>) {
+        guard hex.count == 40 else { return nil }
+        let parsed: (UInt64, UInt64, UInt64)? = hex.withUnsafeBufferPointer { digits in
+            var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            var bad: UInt8 = 0  // any byte that is no hex digit sets it
+            for i in 0..<40 {
+                let byte = digits[i]
+                let decimal = byte &- UInt8(ascii: "0")
+                let letter = (byte | 0x20) &- UInt8(ascii: "a")
+                let digit: UInt8
+                if decimal < 10 {
+                    digit = decimal
+                } else {
+                    digit = letter &+ 10
+                    bad |= letter < 6 ? 0 : 1
+                }
+                switch i {
+                case 0..<16: words.0 = words.0 << 4 | UInt64(digit)
+                case 16..<32: words.1 = words.1 << 4 | UInt64(digit)
+                default: words.2 = words.2 << 4 | UInt64(digit)
+                }
+            }
+            return bad == 0 ? words : nil
+        }
+        guard let parsed else { return nil }
+        (self.high, self.middle, self.low) = (parsed.0, parsed.1, UInt32(truncatingIfNeeded: parsed.2))
+    }
+}
+
+/// A table reused from call to call (EVAL's KEYS and ARGV): its registry reference and how many
+/// elements the last call set.
+struct ReusedArray {
+    var reference: Int32 = LUA_NOREF
+    var count = 0
 }
 
 /// The functions the engine provides to Lua (CLua's `which`).
@@ -45,8 +93,8 @@ enum LuaAPI: Int32 {
 /// The interpreter and script cache of one server. Loop thread only.
 final class ScriptEngine {
     let lua: OpaquePointer
-    /// Cached scripts by the lower-case hex SHA-1 of their body.
-    private(set) var scripts: [[UInt8]: CachedScript] = [:]
+    /// Cached scripts by the SHA-1 of their body.
+    private(set) var scripts: [ScriptDigest: CachedScript] = [:]
     /// Bytes the cache holds (INFO `used_memory_scripts_eval`).
     private(set) var scriptBytes = 0
     /// The script running now, if any.
@@ -61,6 +109,17 @@ final class ScriptEngine {
     var loading: [LibraryFunction]?
     /// While FUNCTION LOAD runs a library: the clock and when (Unix microseconds) it gives up.
     var loadDeadline: (now: () -> (seconds: Int, microseconds: Int), microseconds: Int)?
+    /// The error handler's registry reference (ScriptSandbox.swift).
+    var errorHandler: Int32 = LUA_NOREF
+    /// EVAL's KEYS and ARGV globals, refilled by each call (ScriptSandbox.swift).
+    var keysArray = ReusedArray()
+    var argvArray = ReusedArray()
+    /// redis.call's argument bytes and ranges, kept from call to call so that building the
+    /// argument vector allocates nothing once they have grown (ScriptEngine+API.swift).
+    var argumentBytes: [UInt8] = []
+    var argumentRanges: [Range<Int>] = []
+    /// The buffer redis.call's command writes its reply into, kept likewise.
+    var replyBuffer: [UInt8] = []
 
     init() {
         clua_set_handler(ScriptEngine.dispatch)
@@ -71,19 +130,20 @@ final class ScriptEngine {
         var generator = SystemRandomNumberGenerator()
         clua_seed_random(Int32(truncatingIfNeeded: generator.next() as UInt64))
         lua_pushlightuserdata(lua, Unmanaged.passUnretained(self).toOpaque())
-        lua_setfield(lua, clua_registryindex(), Self.engineKey)
+        lua_rawseti(lua, clua_registryindex(), Self.engineSlot)
         self.installSandbox()
     }
 
     deinit { lua_close(self.lua) }
 
-    static let engineKey = "reactord.engine"
+    /// The registry's slot for the engine: a negative number, which luaL_ref never hands out, read
+    /// with a raw integer access on every call of a provided function (no string to hash).
+    static let engineSlot: Int32 = -1
     static let globalsKey = "reactord.globals"
-    static let errorHandlerKey = "reactord.errorHandler"
 
     /// The engine that owns `lua`.
     static func engine(of lua: OpaquePointer) -> ScriptEngine? {
-        lua_getfield(lua, clua_registryindex(), Self.engineKey)
+        lua_rawgeti(lua, clua_registryindex(), Self.engineSlot)
         let pointer = lua_touserdata(lua, -1)
         clua_pop(lua, 1)
         return pointer.map { Unmanaged<ScriptEngine>.fromOpaque($0).takeUnretainedValue() }
@@ -100,14 +160,18 @@ final class ScriptEngine {
 
     // MARK: - The script cache
 
-    /// Whether a script of this SHA-1 (lower-case hex) is cached.
-    func hasScript(_ sha: [UInt8]) -> Bool { self.scripts[sha] != nil }
+    /// The cached script whose SHA-1 is `hex` (40 hex digits, either case), if any.
+    func script(_ hex: ArraySlice<UInt8>) -> CachedScript? {
+        guard let digest = ScriptDigest(hex: hex) else { return nil }
+        return self.scripts[digest]
+    }
 
-    /// Compiles `body` under its SHA-1 unless cached. - Returns: the SHA-1, or nil once the
+    /// Compiles `body` under its SHA-1 unless cached. - Returns: the script, or nil once the
     /// compile error has been answered.
-    func load(_ body: [UInt8], reply: inout ReplyWriter) -> [UInt8]? {
+    func load(_ body: [UInt8], reply: inout ReplyWriter) -> CachedScript? {
         let sha = SHA1.hex(body)
-        if self.scripts[sha] != nil { return sha }
+        let digest = ScriptDigest(hex: sha[...])!
+        if let cached = self.scripts[digest] { return cached }
         let flags: ScriptFlags
         let shebangLength: Int
         switch Self.parseShebang(body) {
@@ -126,18 +190,16 @@ final class ScriptEngine {
             reply.rawError("ERR Error compiling script (new function): " + self.popString())
             return nil
         }
-        lua_setfield(self.lua, clua_registryindex(), "f_" + String(decoding: sha, as: UTF8.self))
-        self.scripts[sha] = CachedScript(body: body, flags: flags)
+        let function = luaL_ref(self.lua, clua_registryindex())
+        let script = CachedScript(sha: sha, body: body, flags: flags, function: function)
+        self.scripts[digest] = script
         self.scriptBytes += body.count + sha.count
-        return sha
+        return script
     }
 
     /// Forgets every cached script (SCRIPT FLUSH).
     func flushScripts() {
-        for sha in self.scripts.keys {
-            lua_pushnil(self.lua)
-            lua_setfield(self.lua, clua_registryindex(), "f_" + String(decoding: sha, as: UTF8.self))
-        }
+        for script in self.scripts.values { luaL_unref(self.lua, clua_registryindex(), script.function) }
         self.scripts = [:]
         self.scriptBytes = 0
         lua_gc(self.lua, LUA_GCCOLLECT, 0)
@@ -329,6 +391,18 @@ final class ScriptEngine {
         bytes.withUnsafeBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) { lua_pushlstring(self.lua, $0.baseAddress, $0.count) }
         }
+    }
+
+    /// Pushes the string `bytes`.
+    func push(_ bytes: ArraySlice<UInt8>) {
+        bytes.withUnsafeBufferPointer { buffer in
+            buffer.withMemoryRebound(to: CChar.self) { lua_pushlstring(self.lua, $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// Pushes the string `bytes`.
+    func push(_ bytes: UnsafeBufferPointer<UInt8>) {
+        bytes.withMemoryRebound(to: CChar.self) { lua_pushlstring(self.lua, $0.baseAddress, $0.count) }
     }
 
     /// The string at `index` (a number is converted as Lua converts it), or empty.

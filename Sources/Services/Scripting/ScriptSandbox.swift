@@ -47,7 +47,7 @@ extension ScriptEngine {
         lua_setfield(lua, clua_registryindex(), Self.loadAPIKey)
         lua_setfield(lua, clua_registryindex(), Self.functionMetaKey)
         lua_setfield(lua, clua_registryindex(), Self.functionEnvironmentKey)
-        lua_setfield(lua, clua_registryindex(), Self.errorHandlerKey)
+        self.errorHandler = luaL_ref(lua, clua_registryindex())
         lua_replace(lua, clua_globalsindex())
     }
 
@@ -58,24 +58,54 @@ extension ScriptEngine {
     static let functionEnvironmentKey = "reactord.functionEnvironment"
     static let versionNumber = 0x07_00_0F
 
-    /// Pushes the error handler and the cached script `f_<sha>`. - Returns: false (nothing pushed)
-    /// when no such script is cached.
-    func pushScript(_ sha: [UInt8]) -> Bool {
-        lua_getfield(self.lua, clua_registryindex(), Self.errorHandlerKey)
-        lua_getfield(self.lua, clua_registryindex(), "f_" + String(decoding: sha, as: UTF8.self))
-        guard lua_type(self.lua, -1) == LUA_TFUNCTION else {
-            clua_pop(self.lua, 2)
-            return false
-        }
-        return true
+    /// Pushes the error handler and the cached script's function.
+    func pushScript(_ script: CachedScript) {
+        lua_rawgeti(self.lua, clua_registryindex(), self.errorHandler)
+        lua_rawgeti(self.lua, clua_registryindex(), script.function)
     }
 
-    /// Sets the global `name` (KEYS, ARGV) to an array of strings, past the protection.
-    func setGlobalArray(_ name: String, _ count: Int, _ element: (Int) -> ArraySlice<UInt8>) {
-        lua_getfield(self.lua, clua_registryindex(), Self.globalsKey)
+    /// Sets EVAL's global `name` (KEYS, ARGV) to an array of strings, past the protection. The
+    /// table of the last call is refilled (no new table per call, as Redis makes) unless the script
+    /// left it other than it was given: with keys past those set, or a metatable. Nothing else can
+    /// hold it: the globals are readonly, so a script cannot keep it for a later one.
+    /// - Returns: the table's reference and count, for the next call.
+    func setGlobalArray(_ reused: ReusedArray, _ name: String, _ count: Int, _ element: (Int) -> ArraySlice<UInt8>) -> ReusedArray {
+        let lua = self.lua
+        var array = reused
+        if array.reference != LUA_NOREF {
+            lua_rawgeti(lua, clua_registryindex(), array.reference)
+            for i in 0..<count {
+                self.push(element(i))
+                lua_rawseti(lua, -2, Int32(i + 1))
+            }
+            for i in count..<max(count, array.count) {
+                lua_pushnil(lua)
+                lua_rawseti(lua, -2, Int32(i + 1))
+            }
+            // Anything after the last element set (array slots, then the hash part) makes it dirty.
+            if count == 0 { lua_pushnil(lua) } else { lua_pushinteger(lua, count) }
+            var clean = lua_next(lua, -2) == 0
+            if !clean { clua_pop(lua, 2) }
+            if lua_getmetatable(lua, -1) != 0 {
+                clua_pop(lua, 1)
+                clean = false
+            }
+            clua_pop(lua, 1)
+            if clean {
+                array.count = count
+                return array
+            }
+            luaL_unref(lua, clua_registryindex(), array.reference)
+            array.reference = LUA_NOREF
+        }
+        lua_getfield(lua, clua_registryindex(), Self.globalsKey)
         self.pushArray(count, element)
-        lua_setfield(self.lua, -2, name)
-        clua_pop(self.lua, 1)
+        lua_pushvalue(lua, -1)
+        array.reference = luaL_ref(lua, clua_registryindex())
+        array.count = count
+        lua_setfield(lua, -2, name)
+        clua_pop(lua, 1)
+        return array
     }
 
     private static let sandboxSource = #"""
