@@ -40,40 +40,39 @@ struct CachedScript {
     let function: Int32
 }
 
-/// A script's SHA-1 as its 20 bytes, read from 40 hex digits of either case: the cache's key,
-/// parsed and hashed without an allocation (EVALSHA looks one up per call).
+/// A script's SHA-1 as the cache's key: its 40 hex digits as five words with ASCII case folded
+/// (bit 5 set in every byte), so that EVALSHA looks a script up without an allocation or a pass over
+/// the digits. Folding that bit also folds some bytes that are no hex digit onto digits: a key found
+/// is confirmed against the script's own SHA-1 (``ScriptEngine/script(_:)``).
 struct ScriptDigest: Hashable {
-    let high: UInt64
-    let middle: UInt64
-    let low: UInt32
+    let words: (UInt64, UInt64, UInt64, UInt64, UInt64)
+    /// Whether folding changed any byte (the text was not all lower case and digits).
+    let folded: Bool
 
-    /// nil unless `hex` is exactly 40 hex digits.
+    /// nil unless `hex` is 40 bytes long.
     init?(hex: ArraySlice<UInt8>) {
         guard hex.count == 40 else { return nil }
-        let parsed: (UInt64, UInt64, UInt64)? = hex.withUnsafeBufferPointer { digits in
-            var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
-            var bad: UInt8 = 0  // any byte that is no hex digit sets it
-            for i in 0..<40 {
-                let byte = digits[i]
-                let decimal = byte &- UInt8(ascii: "0")
-                let letter = (byte | 0x20) &- UInt8(ascii: "a")
-                let digit: UInt8
-                if decimal < 10 {
-                    digit = decimal
-                } else {
-                    digit = letter &+ 10
-                    bad |= letter < 6 ? 0 : 1
-                }
-                switch i {
-                case 0..<16: words.0 = words.0 << 4 | UInt64(digit)
-                case 16..<32: words.1 = words.1 << 4 | UInt64(digit)
-                default: words.2 = words.2 << 4 | UInt64(digit)
-                }
-            }
-            return bad == 0 ? words : nil
+        let lower: UInt64 = 0x2020_2020_2020_2020
+        let raw = hex.withUnsafeBytes { bytes in
+            (bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+             bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self),
+             bytes.loadUnaligned(fromByteOffset: 32, as: UInt64.self))
         }
-        guard let parsed else { return nil }
-        (self.high, self.middle, self.low) = (parsed.0, parsed.1, UInt32(truncatingIfNeeded: parsed.2))
+        self.words = (raw.0 | lower, raw.1 | lower, raw.2 | lower, raw.3 | lower, raw.4 | lower)
+        self.folded = (raw.0 & raw.1 & raw.2 & raw.3 & raw.4) & lower != lower
+    }
+
+    static func == (a: ScriptDigest, b: ScriptDigest) -> Bool {
+        a.words.0 == b.words.0 && a.words.1 == b.words.1 && a.words.2 == b.words.2 && a.words.3 == b.words.3
+            && a.words.4 == b.words.4
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(self.words.0)
+        hasher.combine(self.words.1)
+        hasher.combine(self.words.2)
+        hasher.combine(self.words.3)
+        hasher.combine(self.words.4)
     }
 }
 
@@ -162,8 +161,14 @@ final class ScriptEngine {
 
     /// The cached script whose SHA-1 is `hex` (40 hex digits, either case), if any.
     func script(_ hex: ArraySlice<UInt8>) -> CachedScript? {
-        guard let digest = ScriptDigest(hex: hex) else { return nil }
-        return self.scripts[digest]
+        guard let digest = ScriptDigest(hex: hex), let script = self.scripts[digest] else { return nil }
+        // Unfolded, the text is the script's (lower-case) SHA-1 itself; folded, each byte that changed
+        // must be an upper-case hex letter.
+        guard digest.folded else { return script }
+        for (byte, digit) in zip(hex, script.sha) where byte != digit {
+            guard byte | 0x20 == digit, digit >= UInt8(ascii: "a") else { return nil }
+        }
+        return script
     }
 
     /// Compiles `body` under its SHA-1 unless cached. - Returns: the script, or nil once the
