@@ -106,6 +106,9 @@ final class Control: ServerControl {
     }
 
     func shutdown(save: Bool?) {
+        // SHUTDOWN NOSAVE from inside a busy script (served from its hook): Redis exits without the
+        // script's writes, so its unit is abandoned when the stopped script returns, never logged.
+        if save == false && self.state.busyScript != nil { self.store.abandonOpenAtomicGroup() }
         self.persistence.closingCompaction = save.map { $0 ? .always : .never } ?? .withinBudget
         self.server.requestStop()
     }

@@ -33,6 +33,9 @@ final class GroupCommit {
     private let logger: Logger
     /// Where fsync durations go (nil: metrics are off).
     var metrics: ServerMetrics?
+    /// Called after a failed write or sync rolled back the store (the server puts the interpreter's
+    /// function libraries back in line with the store's).
+    var afterRollback: (() -> Void)?
     // Touched at every held batch (loop thread only, each access whole before the next begins):
     // no dynamic exclusivity check (a runtime call per access).
     /// Connections held for the log, in the order they were first held: they are sent in that order.
@@ -236,6 +239,7 @@ final class GroupCommit {
         for connection in self.take(where: { sequences.contains($0) }) {
             connection.refuseHeld(reason: error.description)
         }
+        self.afterRollback?()
     }
 
     /// No sync starts after this (the store is closing); the sync thread ends.

@@ -204,6 +204,12 @@ public final class Server {
         for failure in state.restoreFunctionLibraries(store.functionLibraries.map(\.code), now: SystemClock.wallClock) {
             self.logger.warning("a recovered function library did not load", metadata: ["error": "\(failure)"])
         }
+        // A failed write may have taken FUNCTION LOAD/DELETE back in the store: the interpreter follows.
+        persistence.groupCommit.afterRollback = { [unowned state, unowned store, logger = self.logger] in
+            for failure in state.reconcileFunctionLibraries(store.functionLibraries, now: SystemClock.wallClock) {
+                logger.warning("a function library did not load back", metadata: ["error": "\(failure)"])
+            }
+        }
         self.kv = KVParts(
             data: data, state: state, control: control, persistence: persistence,
             housekeeping: housekeeping, compaction: compaction)

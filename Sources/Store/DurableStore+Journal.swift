@@ -91,7 +91,7 @@ extension DurableStore {
     }
 
     /// Undoes, newest first, every mutation with a sequence number above `sequence`.
-    private func rollBack(after sequence: UInt64) {
+    func rollBack(after sequence: UInt64) {
         let selected = self.selectedDatabase
         defer { self.select(selected, markingUndo: false) }
         while let entry = self.undo.pointee.last, entry.sequence > sequence {
@@ -110,6 +110,8 @@ extension DurableStore {
                 if let index = self.keyspace.find(entry.key) { self.keyspace.setDeadline(at: index, entry.deadline) }
             case .database:
                 self.select(Int(entry.deadline ?? 0), markingUndo: false)
+            case .function:
+                self.root.restoreFunctionLibrary(entry.key, code: entry.value, at: entry.deadline.map(Int.init))
             case .collection, .element, .moved:
                 self.rollBackTyped(entry)  // DurableStore+Values.swift
             }

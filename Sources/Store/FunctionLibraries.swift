@@ -17,6 +17,14 @@ extension Keyspace {
         case (nil, nil): break
         }
     }
+
+    /// Rollback (UndoKind.function): library `name` back to `code` at `position` of the load order, or
+    /// gone (no position).
+    func restoreFunctionLibrary(_ name: UnsafeRawBufferPointer, code: UnsafeRawBufferPointer, at position: Int?) {
+        self.functionLibraries.removeAll { $0.name.elementsEqual(name) }
+        guard let position else { return }
+        self.functionLibraries.insert((Array(name), Array(code)), at: min(position, self.functionLibraries.count))
+    }
 }
 
 extension DurableStore {
@@ -33,6 +41,14 @@ extension DurableStore {
         precondition(self.databaseFrameStart == nil, "functions are logged outside database records")
         try self.checkWritable(recordBytes: name.count + (code?.count ?? 0))
         let sequence = self.journal.nextSequence()
+        // What a failed write rolls back to (the undo entry every buffered mutation has).
+        let position = self.root.functionLibraries.firstIndex { $0.name == name }
+        let previous = position.map { self.root.functionLibraries[$0].code } ?? []
+        name.withUnsafeBytes { key in
+            previous.withUnsafeBytes { old in
+                self.undo.pointee.pushFunction(sequence: sequence, name: key, code: old, position: position)
+            }
+        }
         self.root.setFunctionLibrary(name, code: code)
         let value = code ?? []
         name.withUnsafeBytes { key in

@@ -26,6 +26,9 @@ enum UndoKind: UInt8 {
     /// The store switched databases here (Databases.swift): the entries before this one belong to
     /// database `deadline`; rolling back past it switches back to it.
     case database = 7
+    /// A function library (FunctionLibraries.swift) named `key` held code `value` at position `deadline`
+    /// of the load order, or (no deadline) did not exist: put it back, or remove it.
+    case function = 8
 }
 
 /// One entry, viewed in place (valid until the log changes).
@@ -161,6 +164,11 @@ struct UndoLog: ~Copyable {
         self.append(sequence: sequence, kind: .clear, key: UnsafeRawBufferPointer(start: nil, count: 0),
                     value: UnsafeRawBufferPointer(start: nil, count: 0), deadline: nil)
         self.clearCount += 1
+    }
+
+    /// Records that function library `name` held `code` at `position` of the load order (nil: absent).
+    mutating func pushFunction(sequence: UInt64, name: UnsafeRawBufferPointer, code: UnsafeRawBufferPointer, position: Int?) {
+        self.append(sequence: sequence, kind: .function, key: name, value: code, deadline: position.map(Int64.init))
     }
 
     /// Records that the store switched to another database after the entries so far, which belong
