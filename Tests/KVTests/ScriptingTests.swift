@@ -103,6 +103,15 @@ import Testing
         "SCRIPT EXISTS 2bab3b661081db58bd2341920e0ba7cf5dc77b25",
         "MULTI", "EVAL 'return redis.call(\"incr\", \"m\")' 0", "SET x 1", "EVAL 'return redis.call(\"incr\", \"m\")' 0",
         "EXEC", "GET m",
+        // KEYS and ARGV are fresh for every call whatever the last script did to them.
+        "EVAL 'KEYS[5] = \"x\" rawset(ARGV, \"k\", 1) return {#KEYS, #ARGV}' 2 a b c",
+        "EVAL 'return {#KEYS, KEYS[5] or \"none\", ARGV.k or \"none\", #ARGV}' 1 a",
+        "EVAL 'setmetatable(KEYS, {__index = function() return \"meta\" end}) return KEYS[1]' 1 a",
+        "EVAL 'return {KEYS[2] or \"none\", #KEYS}' 1 a", "EVAL 'return {#KEYS, #ARGV}' 0",
+        "EVAL 'KEYS[1] = nil return {#KEYS}' 2 a b", "EVAL 'return {KEYS[1], KEYS[2], #KEYS}' 2 c d",
+        // A SHA-1 that is no hex, or of another length, is no script.
+        "EVALSHA 2bab3b661081db58bd2341920e0ba7cf5dc77b2g 1 counter", "EVALSHA 2bab3b661081db58bd2341920e0ba7cf5dc77b25a 1 counter",
+        "EVALSHA 2BAB3B661081DB58BD2341920E0BA7CF5DC77B25 1 counter", "SCRIPT EXISTS 2bab3b661081db58bd2341920e0ba7cf5dc77b2",
     ]
 
     /// Functions: FUNCTION LOAD's checks, register_function's two forms and flags, FCALL, LIST, STATS.
