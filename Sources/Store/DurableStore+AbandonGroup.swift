@@ -11,6 +11,14 @@ struct AtomicGroupOpening {
     var bufferedRecords = 0
     /// ``DurableStore/abandonOpenAtomicGroup()`` was asked: the group's end abandons it.
     var abandoned = false
+
+    init() {}
+
+    /// Where a group opening now in `store` begins.
+    init(opening store: DurableStore) {
+        self.sequence = store.lastSequence
+        self.bufferedRecords = store.journal.pending.pointee.bufferedRecords
+    }
 }
 
 extension DurableStore {

@@ -87,11 +87,9 @@ public final class DurableStore {
     /// for the reason given at ``Journal/Pending``. Allocated last in `init`, freed in `deinit`.
     let undo: UnsafeMutablePointer<UndoLog>
     var inverse = ElementInverse(recording: true)  // what a collection records for rollback (apply)
-    /// Where the open atomic group's frame starts in the journal's buffer, between
-    /// ``beginAtomicGroup()`` and ``endAtomicGroup()``.
+    /// Where the open atomic group's frame starts in the journal's buffer (``beginAtomicGroup()``).
     var atomicGroupStart: Int?
-    /// Where the open atomic group began, for ``abandonAtomicGroup()`` (DurableStore+AbandonGroup.swift).
-    var atomicGroupOpening = AtomicGroupOpening()
+    var atomicGroupOpening = AtomicGroupOpening()  // where it began (DurableStore+AbandonGroup.swift)
     /// Keyspaces replaced by a ``removeAll()`` not yet durable, oldest first (their undo entries name them).
     var clearedKeyspaces: [Keyspace] = []
     /// A failure of a large SET's early write (``setLarge(_:forKey:deadline:)``), returned by the next
@@ -463,8 +461,7 @@ public final class DurableStore {
     public func beginAtomicGroup() {
         precondition(self.atomicGroupStart == nil, "atomic groups do not nest")
         self.atomicGroupStart = self.journal.pending.pointee.buffer.count
-        self.atomicGroupOpening = AtomicGroupOpening(
-            sequence: self.lastSequence, bufferedRecords: self.journal.pending.pointee.bufferedRecords)
+        self.atomicGroupOpening = AtomicGroupOpening(opening: self)
         // Room for the group's own header, written by `endAtomicGroup` once the members are known.
         _ = self.journal.pending.pointee.buffer.extend(by: Record.groupHeaderBytes)
     }
@@ -473,7 +470,7 @@ public final class DurableStore {
     /// one of a single record stays that record.
     public func endAtomicGroup() {
         guard let start = self.atomicGroupStart else { preconditionFailure("no atomic group is open") }
-        if self.atomicGroupOpening.abandoned { return self.abandonAtomicGroup() }  // DurableStore+AbandonGroup.swift
+        if self.atomicGroupOpening.abandoned { return self.abandonAtomicGroup() }
         self.atomicGroupStart = nil
         let membersStart = start + Record.groupHeaderBytes
         let members = self.journal.pending.pointee.buffer.count - membersStart
