@@ -9,7 +9,8 @@
 # Environment: FILL="redis-benchmark arguments" runs a load before the counters are zeroed (to fill
 # the keyspace first); LOAD="redis-benchmark arguments" replaces the counted load (default
 # "-c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get"; the per-request figure divides by -n times
-# the number of tests).
+# the number of tests). Either may end with a command (LOAD="-c 50 -n 2000 hgetall h1000"): -q is
+# passed before them, since redis-benchmark would take a word after a command as its argument.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binary=${1:-.build/release/reactord}

@@ -251,10 +251,12 @@ extension Commands {
         case .missing: both ? call.reply.mapHeader(0) : call.reply.arrayHeader(0)
         case .found(let hash):
             both ? call.reply.mapHeader(hash.count) : call.reply.arrayHeader(hash.count)
-            hash.forEachElement { element in
-                if fields { call.reply.bulk(element.first) }
-                if values { call.reply.bulk(element.second) }
-                return true
+            call.reply.bulkRun(expected: both ? 2 * hash.count : hash.count) { write in
+                hash.forEachElement { element in
+                    if fields { write(element.first) }
+                    if values { write(element.second) }
+                    return true
+                }
             }
         }
     }

@@ -72,7 +72,9 @@ extension CommandCall {
     /// A set reply of `members`: `~n` (RESP3) or `*n` (RESP2).
     mutating func replySet(_ members: [[UInt8]]) {
         self.reply.setHeader(members.count)
-        for member in members { self.reply.bulk(member) }
+        self.reply.bulkRun(expected: members.count) { write in
+            for member in members { member.withUnsafeBytes(write) }
+        }
     }
 }
 
@@ -124,9 +126,11 @@ extension Commands {
         case .wrongType: call.reply.error(.wrongType)
         case .found(let set):
             call.reply.setHeader(set.count)
-            set.forEachMember {
-                call.reply.bulk($0)
-                return true
+            call.reply.bulkRun(expected: set.count) { write in
+                set.forEachMember {
+                    write($0)
+                    return true
+                }
             }
         }
     }

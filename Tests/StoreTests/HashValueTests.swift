@@ -80,7 +80,8 @@ import Testing
         // A copy is deep and equal; a rebuild from the stream holds the same.
         let copy = hash.copy() as! HashValue
         Self.expectAgrees(copy, model, "copy")
-        #expect(copy.encoding == hash.encoding && copy.usedBytes == hash.usedBytes)
+        // Equal in bytes but for the old slot array of a rebuild under way, which a copy does not carry.
+        #expect(copy.encoding == hash.encoding && copy.usedBytes <= hash.usedBytes)
         if let (field, _) = model.first {
             _ = Self.set(copy, field, Self.bytes("changed"))
             #expect(hash.value(of: field[...]) == model[field], "the copy shares storage with the original")
