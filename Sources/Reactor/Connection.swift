@@ -400,13 +400,15 @@ public final class Connection: EventHandler {
             if self.core.pointee.state != .closed && !self.core.pointee.interest.contains(.write) { self.probeError() }
             return
         }
+        // Read once: each read of the unowned reference is a checked retain and a release.
+        let loop = self.loop
         let turnBudget = self.core.pointee.lanes.startTurn()
         var budget = turnBudget
         var drained = false
         while budget > 0 && self.core.pointee.state == .open && !self.core.pointee.readEOF
             && !self.core.pointee.readPausedByOwner && !self.core.pointee.readPausedForBackpressure
         {
-            let buffer = UnsafeMutableRawBufferPointer(rebasing: self.loop.readBuffer.prefix(budget))
+            let buffer = UnsafeMutableRawBufferPointer(rebasing: loop.readBuffer.prefix(budget))
             let result: IOResult<Int>
             do {
                 result = try Sys.read(self.descriptor, into: buffer)
@@ -418,7 +420,7 @@ public final class Connection: EventHandler {
                 drained = true
                 break
             }
-            self.core.pointee.lastActivity = self.loop.now
+            self.core.pointee.lastActivity = loop.now
             if n == 0 {
                 self.core.pointee.readEOF = true
                 self.updateInterest()
@@ -437,7 +439,7 @@ public final class Connection: EventHandler {
         // The budget ran out with the peer still sending: it has a backlog, so it waits in the
         // bulk lane; a bulk connection quiet for long enough is light again (LanePolicy).
         if self.core.pointee.state == .open && !self.core.pointee.readEOF,
-           let lane = self.core.pointee.lanes.endTurn(budget: turnBudget, left: budget, drained: drained, now: self.loop.now)
+           let lane = self.core.pointee.lanes.endTurn(budget: turnBudget, left: budget, drained: drained, now: loop.now)
         {
             self.move(to: lane)
         }
@@ -446,7 +448,7 @@ public final class Connection: EventHandler {
         if self.core.pointee.state == .open && !self.core.pointee.isCorked && self.core.pointee.output.pendingBytes > 0 {
             if !self.core.pointee.flushQueued {
                 self.core.pointee.flushQueued = true
-                self.loop.flushAfterDispatch(self)
+                loop.flushAfterDispatch(self)
             }
             return
         }

@@ -116,7 +116,8 @@ public final class EventLoop {
     var iterationsCompleted: UInt64 { self.measured.iterations }
     private var loopThread: pthread_t?
     var timerCallbacks: [UInt64: TimerEntry] = [:]
-    var inboxHandlers: [UInt64: (any Sendable) -> Void] = [:]
+    /// Every inbox not removed, by id: the loop releases their handlers when it ends.
+    var inboxHandlers: [UInt64: any InboxHandlerSlot] = [:]
     var nextTimerID: UInt64 = 1
     let timerQueue = DispatchQueue(label: "reactor.timers")
     /// The loop as a Swift concurrency executor, made on first use (LoopExecutor.swift).
@@ -154,6 +155,8 @@ public final class EventLoop {
 
     deinit {
         for (_, entry) in self.timerCallbacks { entry.source.cancel() }
+        // Inboxes may outlive the loop (held by other threads): their handlers' captures may not.
+        for (_, slot) in self.inboxHandlers { slot.clear() }
         self.poller.close()
         self.bulkPoller.close()
         // The wake-up eventfd is closed by the LoopHandle's deinit: inboxes, stop handles and
@@ -455,28 +458,42 @@ public final class EventLoop {
         assert(self.inLoopThread)
         let id = self.nextTimerID
         self.nextTimerID += 1
-        self.inboxHandlers[id] = { payload in
-            // Only Inbox<Message> posts under this id, so the cast cannot fail.
-            handler(payload as! Message)
-        }
-        return Inbox(id: id, handle: self.handle)
+        let slot = InboxHandler(handler)
+        self.inboxHandlers[id] = slot
+        return Inbox(id: id, handle: self.handle, slot: slot)
     }
+}
 
-    /// An inbox's message arriving on the loop thread.
-    fileprivate func deliver(_ message: any Sendable, toInbox id: UInt64) {
-        self.inboxHandlers[id]?(message)
-    }
+/// The loop's side of an inbox: a removable handler.
+protocol InboxHandlerSlot: AnyObject {
+    /// Drops the handler (and what it captured): messages delivered later are dropped.
+    func clear()
+}
+
+/// An inbox's handler, typed: a message posted reaches it with no lookup and no cast. Each
+/// ``Inbox`` holds it for its posts, but only the loop thread reads or clears the handler (a post
+/// runs as a mailbox task there), hence unchecked.
+final class InboxHandler<Message>: InboxHandlerSlot, @unchecked Sendable {
+    private var handler: ((Message) -> Void)?
+
+    init(_ handler: @escaping (Message) -> Void) { self.handler = handler }
+
+    func clear() { self.handler = nil }
+
+    /// On the loop thread.
+    func deliver(_ message: Message) { self.handler?(message) }
 }
 
 /// A typed, thread-safe channel into an ``EventLoop`` (see ``EventLoop/makeInbox(_:)``).
 public struct Inbox<Message: Sendable>: Sendable {
     let id: UInt64
     let handle: LoopHandle
+    let slot: InboxHandler<Message>
 
     /// Delivers `message` to the inbox's handler on the loop thread. Safe from any thread.
     public func post(_ message: Message) {
-        let id = self.id
-        self.handle.execute { loop in loop.deliver(message, toInbox: id) }
+        let slot = self.slot
+        self.handle.execute { _ in slot.deliver(message) }
     }
 }
 

@@ -7,7 +7,7 @@ extension EventLoop {
     /// dropped. Removing it twice does nothing. Loop thread only.
     public func removeInbox<Message>(_ inbox: Inbox<Message>) {
         assert(self.inLoopThread)
-        self.inboxHandlers.removeValue(forKey: inbox.id)
+        self.inboxHandlers.removeValue(forKey: inbox.id)?.clear()
     }
 
     /// The number of inboxes not removed (for leak checks).

@@ -18,10 +18,11 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     /// the slow path (visible in scripts/callgrind-hotpath.sh's count). The connection owns this
     /// delegate until the close.
     @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
-    private unowned let groupCommit: GroupCommit
-    /// What commands run against, and the parts behind it this connection reports to. The server
-    /// keeps them (KVParts) for its whole life and every connection closes before it ends: no
-    /// reference counting on the way (a check-and-retain and a release per use otherwise).
+    /// What commands run against, and the parts behind it this connection reports to (group
+    /// commit included). The server keeps them (KVParts) for its whole life and every connection
+    /// closes before it ends: no reference counting on the way (a check-and-retain and a release
+    /// per use otherwise; group commit is asked twice per durable batch).
+    private unowned(unsafe) let groupCommit: GroupCommit
     private let context: CommandContext
     private unowned(unsafe) let data: StoreAdapter
     private unowned(unsafe) let housekeeping: Housekeeping

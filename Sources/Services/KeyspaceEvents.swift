@@ -141,8 +141,11 @@ extension PubSubRegistry {
     @inline(__always)
     func endBatch(restoring outerClient: Int?, output: inout [UInt8]) {
         if let id = self.runningClient, id != outerClient {
-            self.tracking.busy.remove(id)
-            if let frames = self.tracking.pending.removeValue(forKey: id) { output.append(contentsOf: frames) }
+            let tracking = self.tracking
+            if let index = tracking.busy.lastIndex(of: id) { tracking.busy.remove(at: index) }
+            if !tracking.pending.isEmpty, let frames = tracking.pending.removeValue(forKey: id) {
+                output.append(contentsOf: frames)
+            }
         }
         self.runningClient = outerClient
         if !self.heldForRunningClient.isEmpty {

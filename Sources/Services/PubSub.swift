@@ -112,7 +112,7 @@ public final class PubSubRegistry {
     /// that expired under its command) cannot be written to its output meanwhile, and wait in
     /// ``heldForRunningClient`` until the batch ends.
     @exclusivity(unchecked) var runningClient: Int? {
-        didSet { if let id = self.runningClient { self.tracking.busy.insert(id) } }
+        didSet { if let id = self.runningClient, !self.tracking.busy.contains(id) { self.tracking.busy.append(id) } }
     }
     @exclusivity(unchecked) var heldForRunningClient: [UInt8] = []
     /// Client-side caching's registry (CLIENT TRACKING; Tracking.swift).
