@@ -48,14 +48,19 @@ final class GroupCommit {
     private var syncGate = SyncGate()
     /// When the sync in flight (the store's `journal.state`) started.
     private var syncStartedAt: UInt64 = 0
-    /// Mutations the last finished sync made durable (the clients now free to write again).
-    private var answeredByLastSync = 0
     private var stopped = false
+    /// ``beginClose()`` was called.
+    private var closing = false
     /// Where the fdatasync runs (SyncThread.swift); the queue if no thread could be created.
     private let syncThread = SyncThread()
     private let background = DispatchQueue(label: "reactord.fsync")
-    /// Where a finished sync reports; its handler (the owner's) calls ``finishSync(_:)``.
-    var syncDone: Inbox<SyncDone>!
+    /// Where a finished sync reports (``syncFinished(_:)``).
+    private var syncDone: Inbox<SyncDone>!
+    /// Under `everysec`, the timer that starts a sync every second.
+    private var everysecTimer: TimerID?
+    /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
+    /// syncs only, so it applies when that sync finishes.
+    private var requestedFsyncPolicy: FsyncPolicy?
 
     /// A sync's result, posted from the sync thread to the loop.
     struct SyncDone: Sendable {
@@ -72,6 +77,8 @@ final class GroupCommit {
         self.loop = loop
         self.logger = logger
         loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
+        self.syncDone = loop.makeInbox { [unowned self] (done: SyncDone) in self.syncFinished(done) }
+        self.scheduleEverysecTimer()
     }
 
     /// A server dropped without a close still ends its sync thread.
@@ -205,30 +212,70 @@ final class GroupCommit {
         if let thread = self.syncThread { thread.submit(sync) } else { self.background.async(execute: sync) }
     }
 
-    /// A sync reported back: the log learns its result (a failure rolls the group back and
-    /// refuses its connections). Then the owner may change the fsync policy before
-    /// ``continueAfterSync(_:)``.
-    func finishSync(_ done: SyncDone) {
+    /// A sync reported back (its inbox): the log learns its result (a failure rolls the group back
+    /// and refuses its connections), a policy CONFIG SET asked for meanwhile applies, the replies
+    /// it made durable go out, and the next group's sync starts, held by SyncGate until the
+    /// clients just answered have written again. What waits for the log to be idle (compaction's
+    /// start, the close) looks at the end of this iteration (Persistence.swift).
+    private func syncFinished(_ done: SyncDone) {
         let syncedBefore = self.store.journal.sequences.synced
         self.metrics?.fsyncDurations.record(done.nanoseconds)
         self.apply(self.store.completeSync(done.job, result: done.result))
-        self.answeredByLastSync = Int(done.job.sequence - min(done.job.sequence, syncedBefore))
-    }
-
-    /// After ``finishSync(_:)``: the replies it made durable go out, and the next group's sync
-    /// starts, held by SyncGate until the clients just answered have written again.
-    func continueAfterSync(_ done: SyncDone) {
+        let answered = Int(done.job.sequence - min(done.job.sequence, syncedBefore))
+        if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }
         self.release()
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
         if self.store.configuration.fsync == .always, case .success = done.result {
             // The writes of the clients just answered join the next group, up to the hold; while
             // its clock runs, startSync keeps the loop from sleeping past its end (no timer).
-            self.syncGate.syncFinished(answered: self.answeredByLastSync, waiting: waiting,
+            self.syncGate.syncFinished(answered: answered, waiting: waiting,
                                        duration: now - min(now, self.syncStartedAt), now: now)
         }
         // Records written while this sync ran form the next group.
         if self.store.configuration.fsync == .always { self.startSync() }
+    }
+
+    // MARK: Fsync policy
+
+    /// Under `everysec`, a sync every second; under the other policies no timer.
+    private func scheduleEverysecTimer() {
+        if self.store.configuration.fsync == .everysec, self.everysecTimer == nil, !self.stopped {
+            self.everysecTimer = self.loop.scheduleTimer(
+                after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)
+            ) { [unowned self] in self.startSync() }
+        } else if self.store.configuration.fsync != .everysec || self.stopped, let timer = self.everysecTimer {
+            self.loop.cancelTimer(timer)
+            self.everysecTimer = nil
+        }
+    }
+
+    /// CONFIG SET appendfsync. With a sync in flight the change waits for it (at most one fsync);
+    /// otherwise it applies now. Returns the reason when it cannot apply.
+    func setFsyncPolicy(_ policy: FsyncPolicy) -> String? {
+        guard !self.store.journal.isSyncing else {
+            self.requestedFsyncPolicy = policy
+            return nil
+        }
+        return self.applyFsyncPolicy(policy)
+    }
+
+    private func applyFsyncPolicy(_ policy: FsyncPolicy) -> String? {
+        self.requestedFsyncPolicy = nil
+        guard !self.closing else { return "the server is stopping" }
+        let old = self.store.configuration.fsync
+        do {
+            try self.store.changeFsyncPolicy(to: policy)
+        } catch {
+            self.logger.error("fsync policy unchanged: the log could not be synced", metadata: ["error": "\(error)"])
+            return error.description
+        }
+        self.scheduleEverysecTimer()
+        if old != policy {
+            self.logger.info("fsync policy changed", metadata: ["from": "\(old.rawValue)", "to": "\(policy.rawValue)"])
+        }
+        // Connections the change made durable are sent at the end of this iteration.
+        return nil
     }
 
     /// A failed write or sync rolled back every mutation not yet durable: a held connection is
@@ -240,6 +287,15 @@ final class GroupCommit {
             connection.refuseHeld(reason: error.description)
         }
         self.afterRollback?()
+    }
+
+    /// The server is stopping: no more timed syncs, and no policy change (one asked for while a
+    /// sync ran is dropped). Syncs still start until ``stop()``: the close waits for the log's.
+    func beginClose() {
+        self.closing = true
+        self.requestedFsyncPolicy = nil
+        if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
+        self.everysecTimer = nil
     }
 
     /// No sync starts after this (the store is closing); the sync thread ends.

@@ -1,6 +1,6 @@
-// What drives durability around group commit (GroupCommit.swift): the sync inbox and the
-// before-sleep hook's second half (compaction's start, the memory limit), the fsync policy
-// (CONFIG SET appendfsync, the `everysec` timer) and the graceful close. What the commands see of
+// What drives durability around group commit (GroupCommit.swift, which also keeps the fsync
+// policy: CONFIG SET appendfsync, the `everysec` timer): the before-sleep hook's second half
+// (compaction's start, the memory limit, a close waiting for the log) and the graceful close. What the commands see of
 // the store is StoreAdapter.swift; the serverCron's work Housekeeping.swift and
 // CompactionSchedule.swift; CONFIG, INFO and SHUTDOWN Control.swift.
 
@@ -10,10 +10,9 @@ import Reactor
 import Services
 import Store
 
-/// Group commit's driver, the fsync policy and the close. Loop thread only.
+/// Group commit's surroundings: compaction's start, the memory limit, the close. Loop thread only.
 final class Persistence {
     let store: DurableStore
-    private unowned let loop: EventLoop
     private let logger: Logger
     /// The held connections and the log's writes and syncs.
     let groupCommit: GroupCommit
@@ -25,88 +24,40 @@ final class Persistence {
     var metrics: ServerMetrics? { didSet { self.groupCommit.metrics = self.metrics } }
     private var closeRequested: (() -> Void)?
     private var isClosed = false
-    private var everysecTimer: TimerID?
-    /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
-    /// syncs only, so it applies when that sync finishes.
-    private var requestedFsyncPolicy: FsyncPolicy?
 
     init(
         store: DurableStore, loop: EventLoop, logger: Logger, housekeeping: Housekeeping, compaction: CompactionSchedule
     ) {
         self.store = store
-        self.loop = loop
         self.logger = logger
         self.housekeeping = housekeeping
         self.compaction = compaction
         self.groupCommit = GroupCommit(store: store, loop: loop, logger: logger)
-        self.groupCommit.syncDone = loop.makeInbox { [unowned self] (done: GroupCommit.SyncDone) in self.syncFinished(done) }
         loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
-        self.scheduleEverysecTimer()
     }
 
     // MARK: Fsync policy
 
-    /// Under `everysec`, a sync every second; under the other policies no timer.
-    private func scheduleEverysecTimer() {
-        if self.store.configuration.fsync == .everysec, self.everysecTimer == nil {
-            self.everysecTimer = self.loop.scheduleTimer(
-                after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)
-            ) { [unowned self] in self.groupCommit.startSync() }
-        } else if self.store.configuration.fsync != .everysec, let timer = self.everysecTimer {
-            self.loop.cancelTimer(timer)
-            self.everysecTimer = nil
-        }
-    }
-
-    /// CONFIG SET appendfsync. With a sync in flight the change waits for it (at most one fsync);
-    /// otherwise it applies now. Returns the reason when it cannot apply.
+    /// CONFIG SET appendfsync (GroupCommit keeps the policy). Returns the reason when it cannot apply.
     func setFsyncPolicy(_ name: String) -> String? {
         guard let policy = FsyncPolicy(rawValue: name) else {
             return "argument(s) must be one of the following: always, everysec, no"
         }
-        guard !self.store.journal.isSyncing else {
-            self.requestedFsyncPolicy = policy
-            return nil
-        }
-        return self.applyFsyncPolicy(policy)
-    }
-
-    private func applyFsyncPolicy(_ policy: FsyncPolicy) -> String? {
-        self.requestedFsyncPolicy = nil
         guard self.closeRequested == nil, !self.isClosed else { return "the server is stopping" }
-        let old = self.store.configuration.fsync
-        do {
-            try self.store.changeFsyncPolicy(to: policy)
-        } catch {
-            self.logger.error("fsync policy unchanged: the log could not be synced", metadata: ["error": "\(error)"])
-            return error.description
-        }
-        self.scheduleEverysecTimer()
-        if old != policy {
-            self.logger.info("fsync policy changed", metadata: ["from": "\(old.rawValue)", "to": "\(policy.rawValue)"])
-        }
-        // Connections the change made durable are sent at the end of this iteration (GroupCommit).
-        return nil
+        return self.groupCommit.setFsyncPolicy(policy)
     }
 
     // MARK: Group commit
 
     /// Once per loop iteration, after group commit's (not after a stop closed the store: the loop
-    /// then returns).
+    /// then returns). A sync that finished this iteration (GroupCommit's inbox) has been taken
+    /// back by then: a compaction or a close waiting for the log to be idle goes on here.
     private func endOfIteration() {
         guard !self.isClosed else { return }
         self.compactIfNeeded()
         // Output left unsent this iteration counts too: under the limit before the loop sleeps.
         if self.housekeeping.isLimited { self.housekeeping.settleMemory() }
-    }
-
-    /// A sync reported back: a policy CONFIG SET asked for meanwhile applies before the next one.
-    private func syncFinished(_ done: GroupCommit.SyncDone) {
-        self.groupCommit.finishSync(done)
-        if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }
-        self.groupCommit.continueAfterSync(done)
-        self.compactIfNeeded()
-        self.closeIfIdle()
+        if self.closeRequested != nil { self.closeIfIdle() }
     }
 
     // MARK: Compaction
@@ -134,8 +85,7 @@ final class Persistence {
     /// Waits for background work, then writes, syncs and compacts the store and calls `done`.
     /// Not from inside group commit's sends (the server asks for it from its own inbox).
     func close(then done: @escaping () -> Void) {
-        if let timer = self.everysecTimer { self.loop.cancelTimer(timer) }
-        self.everysecTimer = nil
+        self.groupCommit.beginClose()
         // A long compaction in flight would hold the stop: it stops at its next megabyte, its
         // segments stay (replayed at the next start), and the store decides whether a final
         // compaction fits in the time a stop has.
