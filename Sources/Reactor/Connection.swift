@@ -82,7 +82,12 @@ public final class Connection: EventHandler {
     /// Why the connection closed, if a system call failed.
     @exclusivity(unchecked) public private(set) var closeError: IOError?
     /// Whether the loop's idle sweep (``EventLoop/startIdleSweep(timeout:)``) may close it.
-    public var idleTimeoutEnabled = true
+    /// Behind `core` too: an owner that sets it after every batch paid a dynamic exclusivity
+    /// check each time as a stored property.
+    public var idleTimeoutEnabled: Bool {
+        get { self.core.pointee.idleTimeoutEnabled }
+        set { self.core.pointee.idleTimeoutEnabled = newValue }
+    }
 
     /// The mutable state the read and write paths touch, behind one pointer this connection owns.
     /// As stored properties of the class each access paid a dynamic exclusivity check
@@ -109,6 +114,7 @@ public final class Connection: EventHandler {
         var interest: Interest = []
         /// The backlog last told to the delegate (``ConnectionDelegate/connection(_:didUpdateOutputBacklog:)``).
         var reportedBacklog = 0
+        var idleTimeoutEnabled = true
     }
 
     /// Stop reading once this many bytes (or more) are queued unsent.
