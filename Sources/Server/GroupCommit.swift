@@ -4,8 +4,10 @@
 // a sequence durable, sends the replies of those whose sequence it covers. Once per loop iteration
 // the buffered records go out in one write; under `--fsync always` one fdatasync then covers the
 // group on the sync thread (SyncThread.swift), started when SyncGate.swift allows, while the loop
-// gathers the next group. Every list is settled before a connection is called, so a connection
-// that closes meanwhile (or writes and is held again) only changes data: no callback reaches back.
+// gathers the next group; the sync's result comes back to this type's own inbox. It also keeps
+// the fsync policy (CONFIG SET appendfsync, the `everysec` timer), as Redis's aof.c does. Every
+// list is settled before a connection is called, so a connection that closes meanwhile (or writes
+// and is held again) only changes data: no callback reaches back.
 
 import Dispatch
 import Logging
