@@ -417,12 +417,18 @@ struct KeyTable {
     /// a block the caller frees or reuses, or, for a key kept in the slot (``Slot/keepsKeyInSlot(_:)``),
     /// the slot's own bytes (the slot's header still names the key's length).
     private mutating func dropObject(_ slot: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        let object = Self.object(slot)
-        self.collectionBytes -= object.usedBytes
+        self.collectionBytes -= Self.objectBytes(slot)
         self.collectionCount -= 1
-        Unmanaged<AnyObject>.fromOpaque(slot.load(fromByteOffset: Slot.objectOffset, as: UnsafeMutableRawPointer.self))
-            .release()
+        // A big value is freed off the loop (BackgroundFree.swift); no other reference is held here,
+        // so the release can see whether the slot's is the last.
+        BackgroundFree.release(slot.load(fromByteOffset: Slot.objectOffset, as: UnsafeMutableRawPointer.self))
         return slot.load(fromByteOffset: Slot.pointerOffset, as: UnsafeMutableRawPointer.self)
+    }
+
+    /// The account of the collection in `slot`; its reference ends with the call.
+    @inline(never)
+    private static func objectBytes(_ slot: UnsafeMutableRawPointer) -> Int {
+        Self.object(slot).usedBytes
     }
 
     /// Stores `object` (retained) in `slot` with `keyBlock` (a malloc'd copy of the key, already counted
