@@ -42,6 +42,11 @@ public enum BackgroundFree {
     /// Values released in the background since start (INFO `lazyfreed_objects`).
     public static var freedObjects: Int { Self.freed.load(ordering: .relaxed) }
 
+    /// Sets ``freedObjects`` back to 0 (CONFIG RESETSTAT).
+    public static func resetFreedObjects() {
+        Self.freed.store(0, ordering: .relaxed)
+    }
+
     /// About how many blocks releasing `value` frees, as Redis's lazyfreeGetFreeEffort counts: a
     /// list's nodes; a hash's, sorted set's or set's members once it has left its compact block
     /// (a set's table keeps its members in one arena, but unmapping a big arena costs in proportion
