@@ -9,6 +9,7 @@ extension Commands {
         if arguments.argument(1, is: "resetstat") {
             guard arguments.count == 2 else { return call.reply.error(.wrongArity("config|resetstat")) }
             call.control.resetStatistics()
+            BackgroundFree.resetFreedObjects()
             return call.reply.ok()
         }
         if arguments.argument(1, is: "set") { return Self.configSet(arguments, &call) }

@@ -1,6 +1,8 @@
 // What the server reports about itself: INFO, COMMAND and the line protocol's `stats`, from the
 // facts ServerControl hands over (ServerFacts) and the command table.
 
+import Store
+
 extension Commands {
     /// `stats` (line protocol): the context's statistics as `name=value` pairs on one line.
     static func stats(_ arguments: ArgumentVector, _ call: inout CommandCall) {
@@ -161,6 +163,7 @@ extension Commands {
             field("pubsub_channels", String(facts.pubsubChannels))
             field("pubsub_patterns", String(facts.pubsubPatterns))
             field("client_output_buffer_limit_disconnections", String(facts.outputLimitDisconnections))
+            field("lazyfreed_objects", String(BackgroundFree.freedObjects))
         case "replication":
             text.append("# Replication\r\n")
             field("role", "master")

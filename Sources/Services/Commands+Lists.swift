@@ -341,17 +341,16 @@ extension Commands {
             }
         }
         guard !matches.isEmpty else { return call.reply.integer(0) }
-        // Highest index first: each removal leaves the indices below it in place.
-        matches.sort(by: >)
-        let item = arguments.copy(3)
-        var done = true
-        let store = call.store
-        store.atomically {
-            for index in matches where !call.removeItem(item, at: Int64(index), from: key) {
-                done = false
-                return
-            }
+        // One effect for every match (ListValue+Scattered.swift): one log record however many go.
+        matches.sort()
+        let effect: ElementEffect
+        if matches.count == 1 {
+            effect = ElementEffect(.remove, position: Int64(matches[0]), arguments.copy(3))
+        } else {
+            effect = ElementEffect(.remove, position: Int64(matches[0]), ListValue.packedIndexes(matches),
+                                   ListValue.scatteredField(count: matches.count))
         }
+        let done = call.apply(effect, to: key, type: .list) != nil
         call.notify(.list, "lrem", key, ifChanged: done)
         if done { call.reply.integer(matches.count) }
     }

@@ -4,6 +4,8 @@
 // this connection is silenced or some client tracks keys); subscribe-family confirmations and pushes
 // still go out, as in Redis (they are sent while it flags the client as pushing).
 
+import Store
+
 /// CLIENT REPLY's state for one connection.
 enum ReplyMode: Equatable {
     case on
@@ -229,11 +231,11 @@ extension Commands {
         call.client.replyMode = .on
     }
 
-    /// INFO memory's fields about memory freed later, which this server never does (a removed
-    /// value is freed at once, and no buffer is left out of the limit): Redis's test helpers wait
-    /// on them (`wait_lazyfree_done`).
+    /// INFO memory's fields about memory freed later: big values handed to the background thread
+    /// and not yet freed (Sources/Store/BackgroundFree.swift); no buffer is left out of the limit.
+    /// Redis's test helpers wait on them (`wait_lazyfree_done`).
     static func appendFreeingMemory(to text: inout [UInt8]) {
-        text.append("mem_not_counted_for_evict:0\r\nlazyfree_pending_objects:0\r\n")
+        text.append(contentsOf: "mem_not_counted_for_evict:0\r\nlazyfree_pending_objects:\(BackgroundFree.pendingObjects)\r\n".utf8)
     }
 
     /// INFO stats' tracking fields: keys remembered, (key, client) pairs, BCAST prefixes.

@@ -67,6 +67,7 @@ public struct CompactionJob: Sendable {
                 keyspace = live
             } else {
                 keyspace = Keyspace()
+                keyspace.freesValuesInPlace = true  // freed on this thread, before the trim that follows
                 diskValues = DiskValues(threshold: self.diskValueThreshold)
                 try Recovery.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
                                               into: keyspace, logger: nil, diskValues: diskValues)

@@ -365,12 +365,14 @@ struct KeyTable {
     }
 
     /// Frees every external block (the pages and buckets are freed by ``freeAll()``).
-    mutating func freeAll() {
+    /// `inPlace`: collections are released on this thread, big ones too (a keyspace the compaction
+    /// built: off the loop already, and its memory must be free before the trim that follows it).
+    mutating func freeAll(inPlace: Bool = false) {
         if self.externalBytes > 0 || self.collectionCount > 0 {
             for index in 0..<self.count {
                 let slot = self.slot(index)
                 if Slot.isCollection(slot) {
-                    let keyBlock = self.dropObject(slot)
+                    let keyBlock = self.dropObject(slot, inPlace: inPlace)
                     if !Slot.keepsKeyInSlot(Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))) {
                         Glibc.free(keyBlock)
                     }
@@ -416,13 +418,24 @@ struct KeyTable {
     /// Releases a collection slot's object and takes it out of the account. - Returns: its key's bytes:
     /// a block the caller frees or reuses, or, for a key kept in the slot (``Slot/keepsKeyInSlot(_:)``),
     /// the slot's own bytes (the slot's header still names the key's length).
-    private mutating func dropObject(_ slot: UnsafeMutableRawPointer) -> UnsafeMutableRawPointer {
-        let object = Self.object(slot)
-        self.collectionBytes -= object.usedBytes
+    private mutating func dropObject(_ slot: UnsafeMutableRawPointer, inPlace: Bool = false) -> UnsafeMutableRawPointer {
+        self.collectionBytes -= Self.objectBytes(slot)
         self.collectionCount -= 1
-        Unmanaged<AnyObject>.fromOpaque(slot.load(fromByteOffset: Slot.objectOffset, as: UnsafeMutableRawPointer.self))
-            .release()
+        let object = slot.load(fromByteOffset: Slot.objectOffset, as: UnsafeMutableRawPointer.self)
+        if inPlace {
+            Unmanaged<AnyObject>.fromOpaque(object).release()
+        } else {
+            // A big value is freed off the loop (BackgroundFree.swift); no other reference is held
+            // here, so the release can see whether the slot's is the last.
+            BackgroundFree.release(object)
+        }
         return slot.load(fromByteOffset: Slot.pointerOffset, as: UnsafeMutableRawPointer.self)
+    }
+
+    /// The account of the collection in `slot`; its reference ends with the call.
+    @inline(never)
+    private static func objectBytes(_ slot: UnsafeMutableRawPointer) -> Int {
+        Self.object(slot).usedBytes
     }
 
     /// Stores `object` (retained) in `slot` with `keyBlock` (a malloc'd copy of the key, already counted

@@ -21,8 +21,12 @@ public final class Keyspace {
         self.table.initialize(to: KeyTable(hasher: hasher, buckets: KeyTable.minimumBuckets))
     }
 
+    /// Whether this keyspace's values are freed on the thread that lets the keyspace go, big ones
+    /// too (BackgroundFree.swift): set by the compaction for the keyspace it builds.
+    var freesValuesInPlace = false
+
     deinit {
-        self.table.pointee.freeAll()
+        self.table.pointee.freeAll(inPlace: self.freesValuesInPlace)
         self.table.deinitialize(count: 1)
         self.table.deallocate()
     }

@@ -77,8 +77,7 @@ struct UndoLog: ~Copyable {
             let entry = self.storage + offset
             if entry.loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.collection.rawValue {
                 let keyLength = Int(entry.loadUnaligned(fromByteOffset: 14, as: UInt32.self))
-                Unmanaged<AnyObject>.fromOpaque((entry + Self.headerBytes + keyLength).loadUnaligned(
-                    as: UnsafeMutableRawPointer.self)).release()
+                BackgroundFree.release((entry + Self.headerBytes + keyLength).loadUnaligned(as: UnsafeMutableRawPointer.self))
                 held -= 1
             }
             offset += Int(entry.loadUnaligned(as: UInt32.self))
@@ -155,7 +154,7 @@ struct UndoLog: ~Copyable {
         guard entry.loadUnaligned(fromByteOffset: 12, as: UInt8.self) == UndoKind.collection.rawValue else { return }
         let keyLength = Int(entry.loadUnaligned(fromByteOffset: 14, as: UInt32.self))
         let opaque = (entry + Self.headerBytes + keyLength).loadUnaligned(as: UnsafeMutableRawPointer.self)
-        Unmanaged<AnyObject>.fromOpaque(opaque).release()
+        BackgroundFree.release(opaque)
         self.collectionCount -= 1
     }
 

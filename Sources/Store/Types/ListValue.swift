@@ -80,6 +80,10 @@ public final class ListValue: CollectionValue {
         if element.second.count == Self.rangeFieldBytes {
             return self.applyRange(operation, position: position, element, inverse: &inverse)
         }
+        // 16 bytes (a count and a marker): items at scattered positions (ListValue+Scattered.swift).
+        if element.second.count == Self.scatteredFieldBytes {
+            return self.applyScattered(operation, element, inverse: &inverse)
+        }
         // Inverses name absolute indexes: rollback undoes effects newest first, so each sees the list
         // as its effect left it.
         switch operation {
