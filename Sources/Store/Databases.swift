@@ -7,9 +7,10 @@
 // In the log (docs/file-formats.md): database 0's records are exactly what they were before databases
 // existed. The records of one operation on database n ≠ 0 are wrapped in one kind-12 frame,
 // `keyLength 0, index:u32, frames…`; its members are complete frames of the other kinds (a group
-// included: a whole collection logged in database n), never another kind 12. A group (one EXEC, MOVE,
-// SWAPDB) may hold kind-12 frames. In `database.txt`, database n's keys follow a `#!db<TAB>n` line
-// (Snapshot+Writing.swift), after database 0's unmarked ones.
+// included: a whole collection logged in database n), never another kind 12. A group (one EXEC, MOVE)
+// may hold kind-12 frames. SWAPDB is one kind-14 record naming the two databases, never inside a kind 12.
+// In `database.txt`, database n's keys follow a `#!db<TAB>n` line (Snapshot+Writing.swift), after
+// database 0's unmarked ones.
 //
 // Rolling back a failed write or sync walks the undo log newest first; each switch of database pushes a
 // ``UndoKind/database`` entry naming the database the older entries belong to.
