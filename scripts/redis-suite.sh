@@ -17,7 +17,8 @@
 #
 # Each unit runs in a fresh server (127.0.0.1, a kernel-chosen port, a temporary data directory,
 # --fsync no), stopped by its PID when the unit ends; runtest's own limit is 10 minutes a unit.
-# Options passed to runtest: --host --port --singledb, a random --baseport (its harness binds a port
+# Options passed to runtest: --host --port (no --singledb: its tests SELECT 9 and use other
+# databases, as against redis-server), a random --baseport (its harness binds a port
 # below it: runs started at once by several people must not collide), --ignore-encoding (the encoding checks test
 # Redis's internals, not the reply) and --tags that leave out what an external server cannot
 # offer (DEBUG, replication, SAVE-and-restart, memory introspection): see `skipped_tags`.
@@ -123,7 +124,7 @@ run_unit() {
     local unit=$1 name=$2 tag
     tag=$(echo "$unit-$name" | tr '/' '_')
     start_server "$name" "$tag"
-    (cd "$source_dir" && timeout 600 ./runtest --host 127.0.0.1 --port "$port" --singledb \
+    (cd "$source_dir" && timeout 600 ./runtest --host 127.0.0.1 --port "$port" \
         --ignore-encoding --tags "$skipped_tags" --single "$unit" --clients 1 --timeout 120 ${skipped_tests[@]+"${skipped_tests[@]}"} \
         --baseport $((22000 + RANDOM % 20000))) \
         > "$work/$tag.log" 2>&1 || true

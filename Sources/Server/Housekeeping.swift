@@ -41,8 +41,9 @@ final class Housekeeping {
         self.store = store
         self.loop = loop
         self.state = state
-        store.onExpire = { [pubsub = state.pubsub, state] key in
-            pubsub.notifyFromServer(.expired, "expired", key: key)
+        store.onExpire = { [pubsub = state.pubsub, state, unowned store] key in
+            // Told inside the database the key expires in (Sources/Store/Databases.swift): its `@N`.
+            pubsub.notifyFromServer(.expired, "expired", key: key, database: store.selectedDatabase)
             if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, state: state) }
         }
         self.expiryInbox = loop.makeInbox { [unowned self] (_: ExpiryBacklog) in
@@ -150,10 +151,11 @@ final class Housekeeping {
     private var watchedEviction: ((UnsafeRawBufferPointer) -> Void)? {
         let notifies = self.state.pubsub.keyspaceEvents.contains(.evicted)
         guard !self.state.watches.isEmpty || notifies || self.state.pubsub.tracking.isActive else { return nil }
-        return { [watches = self.state.watches, pubsub = self.state.pubsub, state = self.state] key in
-            if !watches.isEmpty { watches.touch([UInt8](key)) }
+        return { [watches = self.state.watches, pubsub = self.state.pubsub, state = self.state, store = self.store] key in
+            let database = store.selectedDatabase  // evictions run inside the key's database
+            if !watches.isEmpty { watches.touch([UInt8](key), database: database) }
             if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, evicted: true, state: state) }
-            if notifies { pubsub.notifyFromServer(.evicted, "evicted", key: key) }
+            if notifies { pubsub.notifyFromServer(.evicted, "evicted", key: key, database: database) }
         }
     }
 

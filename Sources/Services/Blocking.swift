@@ -131,6 +131,14 @@ public final class BlockingRegistry {
         self.hasReadyKeys = true
     }
 
+    /// SWAPDB: every key waited on in one of `databases` that `exists` there now is ready (Redis's
+    /// swapdb scans the blocked keys of both databases the same way).
+    public func signalExisting(in databases: [Int], _ exists: (_ database: Int, _ key: [UInt8]) -> Bool) {
+        for key in Array(self.queues.keys) where databases.contains(key.database) && exists(key.database, key.key) {
+            self.signal(key.key, database: key.database)
+        }
+    }
+
     /// Serves the waiters of every ready key, first blocked first served, while the key exists
     /// (a served pop may empty it; the next waiter then stays). Keys made ready meanwhile (an
     /// LMOVE served into a key others wait on) are served in the same pass.

@@ -124,7 +124,8 @@ struct CommandCall {
         do throws(StoreError) {
             if self.watchesActive {
                 let now = self.nowMilliseconds
-                self.state.watches.touchAll(where: { self.store.contains($0, now: now) })
+                let database = self.client.database
+                self.state.watches.touchAll(where: { $1 == database && self.store.contains($0, now: now) })
             }
             try self.store.removeAll()
             return true
@@ -241,7 +242,7 @@ extension CommandCall {
     /// Drops every watch of this connection.
     mutating func unwatchAll() {
         guard !self.client.watched.isEmpty else { return }
-        for entry in self.client.watched { self.state.watches.unwatch(entry.key) }
+        for entry in self.client.watched { self.state.watches.unwatch(entry.key, database: entry.database) }
         self.client.watched = []
     }
 }
@@ -279,7 +280,7 @@ final class ClientState {
     /// Where other clients' publications reach this one (its connection); nil without one.
     @exclusivity(unchecked) var pubSubOutput: PubSubOutput?
     /// WATCHed keys and their versions when watched.
-    @exclusivity(unchecked) var watched: [(key: [UInt8], version: UInt64, deadline: Int64?)] = []
+    @exclusivity(unchecked) var watched: [(key: [UInt8], database: Int, version: UInt64, deadline: Int64?)] = []
     /// The selected database (SELECT); the line protocol stays in database 0.
     @exclusivity(unchecked) var database = 0
 

@@ -11,7 +11,7 @@ enum CommandTable {
     /// `help` lists its commands in this order.
     static let commands: [CommandSpec] =
         Self.core + Self.hashes + Self.sets + Self.lists + Self.sortedSets + Self.blockingSortedSets + Self.scripting
-        + Self.pubSubCommands
+        + Self.pubSubCommands + Self.bits
 
     /// The string, key, connection, transaction and server commands.
     private static let core: [CommandSpec] = [

@@ -58,7 +58,11 @@ extension CommandCall {
             let outcome = try databases.transfer(key, as: target, from: self.client.database, to: database, copying: copying,
                                                  replacing: replacing, now: self.nowMilliseconds)
             guard case .done = outcome else { return self.reply.integer(0) }
-            if self.watchesActive { self.touchKey(target) }
+            if self.watchesActive {
+                // Redis signals the key in both databases: the copy's target there, the moved key here.
+                self.state.watches.touch(target, database: database)
+                if !copying { self.touchKey(key) }
+            }
             // A list moved or copied in may serve a client blocked on it there (Blocking.swift).
             if self.state.blocking.hasWaiters { self.state.blocking.signal(target, database: database) }
             self.reply.integer(1)
@@ -67,13 +71,24 @@ extension CommandCall {
         }
     }
 
-    /// Touches the watched keys present in some database, as Redis's FLUSHALL and SWAPDB touch the
-    /// watched keys they empty or replace (the watch registry knows keys, not databases).
+    /// Touches the watched keys that hold a value in their database, as Redis's FLUSHALL touches the
+    /// watched keys it removes.
     func touchWatchedInAnyDatabase() {
         guard let databases = self.state.databases else { return }
         let now = self.nowMilliseconds
-        self.state.watches.touchAll(where: { key in
-            (0..<databases.count).contains { databases.store($0).contains(key, now: now) }
+        self.state.watches.touchAll(where: { key, database in
+            database < databases.count && databases.store(database).contains(key, now: now)
+        })
+    }
+
+    /// Touches the watched keys of databases `first` and `second` that either of them holds, as Redis's
+    /// SWAPDB does (a key present in one of the two changes value, or appears, or goes).
+    func touchWatchedSwapping(_ first: Int, _ second: Int) {
+        guard let databases = self.state.databases else { return }
+        let now = self.nowMilliseconds
+        self.state.watches.touchAll(where: { key, database in
+            (database == first || database == second)
+                && (databases.store(first).contains(key, now: now) || databases.store(second).contains(key, now: now))
         })
     }
 
@@ -117,8 +132,13 @@ extension Commands {
         }
         guard first != second, let databases = call.state.databases else { return call.reply.ok() }
         do throws(StoreError) {
-            if call.watchesActive { call.touchWatchedInAnyDatabase() }
-            try databases.swap(first, second, now: call.nowMilliseconds)
+            if call.watchesActive { call.touchWatchedSwapping(first, second) }
+            let now = call.nowMilliseconds
+            try databases.swap(first, second, now: now)
+            if call.state.blocking.hasWaiters {
+                // Clients blocked on a key that now exists in its database are served.
+                call.state.blocking.signalExisting(in: [first, second]) { databases.store($0).contains($1, now: now) }
+            }
             call.reply.ok()
         } catch {
             call.reply.error(.storage(error.description))

@@ -3,6 +3,8 @@
 // the same order, so the same error wins when several apply. Each is written once for every
 // protocol; they read and write through CommandCall and never write protocol bytes.
 
+import Store
+
 extension Commands {
     /// GETSET key value: the old value (or null), and the new one stored.
     static func getset(_ arguments: ArgumentVector, _ call: inout CommandCall) {
@@ -156,6 +158,7 @@ extension Commands {
         guard let current else { return call.reply.error(.notInteger) }
         let (next, overflow) = current.addingReportingOverflow(increment)
         guard !overflow else { return call.reply.error(.overflow) }
+        if !call.notifying && !call.watchesActive && Self.storeAndAnswer(next, forKey: key, &call) { return }
         var digits: [UInt8] = []
         digits.reserveCapacity(20)
         digits.appendDecimal(next)
@@ -163,6 +166,21 @@ extension Commands {
         if case .missing = lookup { call.notifyNew(key, if: true) }
         call.notify(.string, "incrby", key)
         call.reply.integer(next)
+    }
+
+    /// The INCR family's write on a RESP connection with nothing watching or listening: the number is
+    /// formatted once, as the reply, and the store copies its digits from there (no array allocated,
+    /// nothing formatted twice). Events, WATCH and tracking (whose frames Redis sends before the reply)
+    /// take the general path. - Returns: false on the line protocol (nothing done).
+    private static func storeAndAnswer(_ next: Int64, forKey key: ArraySlice<UInt8>, _ call: inout CommandCall) -> Bool {
+        guard let digits = call.reply.integerGivingDigits(next) else { return false }
+        do throws(StoreError) {
+            try call.store.set(borrowing: call.reply.output[digits], forKey: key, deadline: .kept, now: call.nowMilliseconds)
+        } catch {
+            call.reply.withdrawInteger(at: digits)
+            call.reply.error(.storage(error.description))
+        }
+        return true
     }
 
     /// INCRBYFLOAT key increment: computed in 80-bit long double and written as Redis writes it

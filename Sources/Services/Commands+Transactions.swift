@@ -32,7 +32,7 @@ extension Commands {
         call.client.transaction = nil
         let now = call.nowMilliseconds
         let watchedChanged = call.client.watched.contains { entry in
-            call.state.watches.version(entry.key) != entry.version || (entry.deadline.map { $0 <= now } ?? false)
+            call.state.watches.version(entry.key, database: entry.database) != entry.version || (entry.deadline.map { $0 <= now } ?? false)
         }
         call.unwatchAll()
         if transaction.failed { return call.reply.error(.execAbort) }
@@ -80,10 +80,11 @@ extension Commands {
         guard call.client.transaction == nil else { return call.reply.error(.watchInMulti) }
         for i in 1..<arguments.count {
             let key = arguments.copy(i)
-            guard !call.client.watched.contains(where: { $0.key == key }) else { continue }
+            let database = call.client.database
+            guard !call.client.watched.contains(where: { $0.key == key && $0.database == database }) else { continue }
             // A key that expires after WATCH aborts EXEC like any other change (Redis 7.0).
             let deadline = call.store.expiry(forKey: key, now: call.nowMilliseconds).milliseconds
-            call.client.watched.append((key, call.state.watches.watch(key), deadline))
+            call.client.watched.append((key, database, call.state.watches.watch(key, database: database), deadline))
             call.watchesActive = true
         }
         call.reply.ok()

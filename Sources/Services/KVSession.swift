@@ -293,7 +293,7 @@ public struct KVSession {
     /// Drops what the connection holds in the context's shared state (its WATCHes). Call once
     /// when the connection closes.
     public mutating func release(context: CommandContext) {
-        for entry in self.state.client.watched { context.state.watches.unwatch(entry.key) }
+        for entry in self.state.client.watched { context.state.watches.unwatch(entry.key, database: entry.database) }
         self.state.client.watched = []
         if self.state.client.blocked != nil {
             self.state.client.blocked = nil

@@ -101,11 +101,11 @@ extension PubSubRegistry {
     /// An event the server raises by itself (a key expired or evicted). Frames for a client whose
     /// batch of commands is running wait in ``heldForRunningClient`` until the batch ends (its
     /// output is being written by the batch); everyone else's go out at once.
-    public func notifyFromServer(_ type: KeyspaceEvents, _ event: StaticString, key: UnsafeRawBufferPointer) {
+    public func notifyFromServer(_ type: KeyspaceEvents, _ event: StaticString, key: UnsafeRawBufferPointer, database: Int = 0) {
         guard self.keyspaceEvents.contains(type) else { return }
         var held: [UInt8] = []
         swap(&held, &self.heldForRunningClient)
-        self.notify(type, event, key: key, publisher: self.runningClient, own: &held)
+        self.notify(type, event, key: key, publisher: self.runningClient, own: &held, database: database)
         swap(&held, &self.heldForRunningClient)
     }
 }

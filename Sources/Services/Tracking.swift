@@ -267,7 +267,7 @@ extension CommandCall {
     /// CommandCall's mutations touch WATCHes, under the same per-batch flag.
     @inline(__always)
     mutating func touchKey(_ key: [UInt8]) {
-        self.state.watches.touch(key)
+        self.state.watches.touch(key, database: self.client.database)
         let tracking = self.state.pubsub.tracking
         if tracking.isActive { tracking.invalidate(key, by: self.client.id, state: self.state) }
     }

@@ -31,13 +31,20 @@ struct Transaction {
     }
 }
 
-/// The keys some connection watches, with a version each that changes whenever the key is
-/// written, deleted or expires. Shared by every connection of a context; loop thread only.
-/// Keys nobody watches are not tracked, so a mutation costs one emptiness check.
+/// The keys some connection watches, each in its database, with a version each that changes
+/// whenever the key is written, deleted or expires. Shared by every connection of a context; loop
+/// thread only. Keys nobody watches are not tracked, so a mutation costs one emptiness check.
 public final class WatchRegistry {
+    /// A watched key: its name in a database (Redis keeps watched keys per database, so a write to the
+    /// same name in another database changes nothing watched).
+    struct Watched: Hashable {
+        let key: [UInt8]
+        let database: Int
+    }
+
     // Checked once per batch on the hot path; loop thread only, never re-entered (touchAll copies
     // the keys first), so no dynamic exclusivity check.
-    @exclusivity(unchecked) private var entries: [[UInt8]: (watchers: Int, version: UInt64)] = [:]
+    @exclusivity(unchecked) private var entries: [Watched: (watchers: Int, version: UInt64)] = [:]
     private var nextVersion: UInt64 = 1
 
     public init() {}
@@ -45,38 +52,46 @@ public final class WatchRegistry {
     /// Whether no key is watched (the common case: mutations skip the registry).
     public var isEmpty: Bool { self.entries.isEmpty }
 
-    /// Adds a watcher of `key`. - Returns: the version to compare at EXEC.
-    func watch(_ key: [UInt8]) -> UInt64 {
-        if let entry = self.entries[key] {
-            self.entries[key] = (entry.watchers + 1, entry.version)
+    /// Adds a watcher of `key` in `database`. - Returns: the version to compare at EXEC.
+    func watch(_ key: [UInt8], database: Int) -> UInt64 {
+        let watched = Watched(key: key, database: database)
+        if let entry = self.entries[watched] {
+            self.entries[watched] = (entry.watchers + 1, entry.version)
             return entry.version
         }
-        self.entries[key] = (1, 0)
+        self.entries[watched] = (1, 0)
         return 0
     }
 
-    /// Removes one watcher of `key`; the key is forgotten with its last watcher.
-    func unwatch(_ key: [UInt8]) {
-        guard let entry = self.entries[key] else { return }
+    /// Removes one watcher of `key` in `database`; the key is forgotten with its last watcher.
+    func unwatch(_ key: [UInt8], database: Int) {
+        let watched = Watched(key: key, database: database)
+        guard let entry = self.entries[watched] else { return }
         if entry.watchers <= 1 {
-            self.entries.removeValue(forKey: key)
+            self.entries.removeValue(forKey: watched)
         } else {
-            self.entries[key] = (entry.watchers - 1, entry.version)
+            self.entries[watched] = (entry.watchers - 1, entry.version)
         }
     }
 
     /// The current version of a watched key.
-    func version(_ key: [UInt8]) -> UInt64 { self.entries[key]?.version ?? UInt64.max }
+    func version(_ key: [UInt8], database: Int) -> UInt64 {
+        self.entries[Watched(key: key, database: database)]?.version ?? UInt64.max
+    }
 
-    /// `key` was written, deleted or expired: every watcher's EXEC will abort.
-    public func touch(_ key: [UInt8]) {
-        guard let entry = self.entries[key] else { return }
-        self.entries[key] = (entry.watchers, self.nextVersion)
+    /// `key` in `database` was written, deleted or expired: every watcher's EXEC will abort.
+    public func touch(_ key: [UInt8], database: Int) {
+        let watched = Watched(key: key, database: database)
+        guard let entry = self.entries[watched] else { return }
+        self.entries[watched] = (entry.watchers, self.nextVersion)
         self.nextVersion += 1
     }
 
-    /// Touches every watched key for which `exists` holds (FLUSHALL touches the keys it removes).
-    public func touchAll(where exists: ([UInt8]) -> Bool) {
-        for key in Array(self.entries.keys) where exists(key) { self.touch(key) }
+    /// Touches every watched key for which `changed(key, database)` holds (FLUSHDB, FLUSHALL and
+    /// SWAPDB touch the keys they remove or replace).
+    public func touchAll(where changed: ([UInt8], Int) -> Bool) {
+        for watched in Array(self.entries.keys) where changed(watched.key, watched.database) {
+            self.touch(watched.key, database: watched.database)
+        }
     }
 }

@@ -7,9 +7,10 @@
 // In the log (docs/file-formats.md): database 0's records are exactly what they were before databases
 // existed. The records of one operation on database n ≠ 0 are wrapped in one kind-12 frame,
 // `keyLength 0, index:u32, frames…`; its members are complete frames of the other kinds (a group
-// included: a whole collection logged in database n), never another kind 12. A group (one EXEC, MOVE,
-// SWAPDB) may hold kind-12 frames. In `database.txt`, database n's keys follow a `#!db<TAB>n` line
-// (Snapshot+Writing.swift), after database 0's unmarked ones.
+// included: a whole collection logged in database n), never another kind 12. A group (one EXEC, MOVE)
+// may hold kind-12 frames. SWAPDB is one kind-14 record naming the two databases, never inside a kind 12.
+// In `database.txt`, database n's keys follow a `#!db<TAB>n` line (Snapshot+Writing.swift), after
+// database 0's unmarked ones.
 //
 // Rolling back a failed write or sync walks the undo log newest first; each switch of database pushes a
 // ``UndoKind/database`` entry naming the database the older entries belong to.
@@ -25,7 +26,7 @@ extension Record {
         var rest = members
         while !rest.isEmpty {
             guard case .record(let member, let used) = Self.decodeView(rest), member.kind != Self.kindDatabase,
-                  member.kind != Self.kindFunction
+                  member.kind != Self.kindFunction, member.kind != Self.kindSwapDatabases
             else {
                 return false
             }
@@ -84,11 +85,49 @@ extension Keyspace {
 }
 
 extension Recovery {
-    /// Replays a database record into its database (`root` is database 0's keyspace). Values of other
-    /// databases are never left on disk by a compaction: only database 0's are (DiskValues.swift).
-    static func applyDatabase(_ record: Record.View, root: Keyspace) {
-        let target = root.database(Int(record.deadline))
-        Record.forEachDatabaseMember(of: record) { member in Self.apply(member, to: target) }
+    /// Replays a database record into its database (`root` is database 0's keyspace). With `diskValues`
+    /// (compaction), its members forget and place values in that database's places (DiskValues.swift).
+    static func applyDatabase(_ record: Record.View, root: Keyspace, diskValues: DiskValues?) {
+        let index = Int(record.deadline)
+        let target = root.database(index)
+        diskValues?.select(index)
+        defer { diskValues?.select(0) }
+        Record.forEachDatabaseMember(of: record) { member in Self.apply(member, to: target, diskValues: diskValues) }
+    }
+
+    /// Replays a swap record: the two databases exchange their entries, and any values left on disk
+    /// (compaction) go with their keys.
+    static func applySwap(_ record: Record.View, root: Keyspace, diskValues: DiskValues?) {
+        let (first, second) = (Int(record.deadline), Record.swapSecond(record))
+        root.database(first).exchangeEntries(with: root.database(second))
+        diskValues?.exchange(first, second)
+    }
+}
+
+extension Record {
+    /// The rest of a swap record (kind 14).
+    static func swapRest(_ first: Int, _ second: Int) -> [UInt8] {
+        var rest: [UInt8] = []
+        withUnsafeBytes(of: UInt32(first).littleEndian) { rest.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt32(second).littleEndian) { rest.append(contentsOf: $0) }
+        return rest
+    }
+
+    /// The second index of a swap record (the first is its view's `deadline`).
+    static func swapSecond(_ view: View) -> Int {
+        Int(UInt32(littleEndian: view.value.loadUnaligned(fromByteOffset: 4, as: UInt32.self)))
+    }
+}
+
+extension Keyspace {
+    /// SWAPDB: this keyspace and `other` exchange their entries, in O(1): the two tables trade places
+    /// (each keeps its own LRU clock reading; the objects stay where the store and the root hold them).
+    func exchangeEntries(with other: Keyspace) {
+        guard other !== self else { return }
+        let (mine, theirs) = (self.lruClock, other.lruClock)
+        swap(&self.table.pointee, &other.table.pointee)
+        self.lruClock = mine
+        other.lruClock = theirs
     }
 }
 
@@ -238,34 +277,33 @@ extension DurableStore {
         return .done(sequence: sequence)
     }
 
-    /// SWAPDB: databases `first` and `second` exchange their keys. Logged as what it changed, one atomic
-    /// group: each database's clear and then every key it now holds (so replay needs no new record kind;
-    /// the cost is a write of both databases). Called outside ``withDatabase(_:_:)``.
+    /// SWAPDB: databases `first` and `second` exchange their keys, in O(1) whatever they hold: their
+    /// tables trade places, and the log takes one small record (kind 14, Record.swift) that replay and
+    /// compaction apply the same way. Called outside ``withDatabase(_:_:)``.
     /// - Returns: the sequence number. - Throws: ``StoreError`` when the log cannot take writes.
     public func swapDatabases(_ first: Int, _ second: Int, now: Int64) throws(StoreError) -> UInt64 {
-        try self.checkWritable(recordBytes: 0)
-        let firstKeys = self.root.database(first)
-        let secondKeys = self.root.database(second)
-        let grouped = self.atomicGroupStart == nil
-        if grouped { self.beginAtomicGroup() }
-        defer { if grouped { self.endAtomicGroup() } }
-        var sequence: UInt64 = 0
-        for (database, from) in [(first, secondKeys), (second, firstKeys)] {
-            sequence = try self.withDatabase(database) { () throws(StoreError) -> UInt64 in
-                var last = try self.removeAll()
-                for index in 0..<from.count {
-                    let key = [UInt8](from.key(at: index))
-                    let deadline = from.deadline(at: index)
-                    if let object = from.collection(at: index) {
-                        last = max(last, try self.setCollection(object.copy(), forKey: key, deadline: deadline, now: now))
-                    } else {
-                        last = max(last, try self.set([UInt8](from.value(at: index)), forKey: key, deadline: deadline, now: now))
-                    }
-                }
-                return last
-            }
+        precondition(self.databaseFrameStart == nil, "SWAPDB runs outside withDatabase")
+        guard first != second else { return self.durableSequence }
+        try self.checkWritable(recordBytes: 8)
+        let sequence = self.journal.nextSequence()
+        self.undo.pointee.pushSwap(sequence: sequence, first, second)
+        self.exchangeDatabases(first, second)
+        Record.swapRest(first, second).withUnsafeBytes { rest in
+            Record.append(kind: Record.kindSwapDatabases, key: UnsafeRawBufferPointer(start: nil, count: 0), value: rest,
+                          to: &self.journal.pending.pointee.buffer)
         }
+        self.journal.pending.pointee.bufferedRecords += 1
         return sequence
+    }
+
+    /// The in-memory half of a swap (and of its rollback): the tables trade places; the two databases'
+    /// active-expiry cursors and the eviction pool (positions in the old tables) start over.
+    func exchangeDatabases(_ first: Int, _ second: Int) {
+        self.root.database(first).exchangeEntries(with: self.root.database(second))
+        for index in [first, second] {
+            if index == self.selectedDatabase { self.expireCursor = 0 } else { self.otherExpireCursors[index] = 0 }
+        }
+        self.evictionPool.removeAll()
     }
 
     /// FLUSHALL: every database emptied, as one atomic group (database 0's clear alone when no other

@@ -31,15 +31,37 @@ final class DiskValues {
     /// Values from this many bytes (raw in a segment, escaped in `database.txt`) stay on disk.
     let threshold: Int
     private(set) var sources: [Source] = []
+    /// The places of the database records are being applied to (``database``); those of other
+    /// databases wait in ``parked`` (a database record selects its own; SWAPDB exchanges them).
     private var places: [[UInt8]: Place] = [:]
+    private var parked: [Int: [[UInt8]: Place]] = [:]
+    private(set) var database = 0
 
     init(threshold: Int) {
         precondition(threshold > 0)
         self.threshold = threshold
     }
 
-    var isEmpty: Bool { self.places.isEmpty }
-    var count: Int { self.places.count }
+    var isEmpty: Bool { self.places.isEmpty && self.parked.isEmpty }
+    var count: Int { self.parked.values.reduce(self.places.count) { $0 + $1.count } }
+
+    /// Makes `database` the one whose places ``forget(_:)``, ``place(of:)`` and new places refer to.
+    func select(_ database: Int) {
+        guard database != self.database else { return }
+        if !self.places.isEmpty { self.parked[self.database] = self.places }
+        self.places = self.parked.removeValue(forKey: database) ?? [:]
+        self.database = database
+    }
+
+    /// SWAPDB replayed: databases `first` and `second` exchange their places with their keys.
+    func exchange(_ first: Int, _ second: Int) {
+        let selected = self.database
+        self.select(-1)  // park the selected database's places too
+        let (a, b) = (self.parked.removeValue(forKey: first), self.parked.removeValue(forKey: second))
+        if let a { self.parked[second] = a }
+        if let b { self.parked[first] = b }
+        self.select(selected)
+    }
 
     /// One registered file, for the reader of that file to place values in.
     struct File {

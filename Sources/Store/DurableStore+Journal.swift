@@ -112,6 +112,8 @@ extension DurableStore {
                 self.select(Int(entry.deadline ?? 0), markingUndo: false)
             case .function:
                 self.root.restoreFunctionLibrary(entry.key, code: entry.value, at: entry.deadline.map(Int.init))
+            case .swapped:
+                self.exchangeDatabases(Int(entry.deadline ?? 0), Int(entry.value.loadUnaligned(as: Int64.self)))
             case .collection, .element, .moved:
                 self.rollBackTyped(entry)  // DurableStore+Values.swift
             }

@@ -75,7 +75,7 @@ public final class DurableStore {
     /// Database 0's keyspace, which holds the others' (``Keyspace/otherDatabases``).
     var root: Keyspace
     /// The database ``keyspace`` belongs to: 0 but inside ``withDatabase(_:_:)``.
-    var selectedDatabase = 0
+    public internal(set) var selectedDatabase = 0
     /// Where the open database record starts in the journal's buffer, inside ``withDatabase(_:_:)``.
     var databaseFrameStart: Int?
     /// The active expiry cursors of databases other than 0.
@@ -164,8 +164,10 @@ public final class DurableStore {
     /// DBSIZE counts them).
     public var count: Int { self.keyspace.count }
 
-    /// Keys that carry a deadline.
-    public var keysWithExpiry: Int { self.keyspace.countWithDeadline }
+    /// Keys that carry a deadline, in every database (active expiry visits them all: Databases.swift).
+    public var keysWithExpiry: Int {
+        self.root.otherDatabases.reduce(self.root.countWithDeadline) { $0 + $1.countWithDeadline }
+    }
 
     /// The exact byte account of the keyspace (``Keyspace/usedBytes``): INFO `used_memory`, the memory limit.
     public var usedBytes: Int { self.root.otherDatabases.reduce(self.root.usedBytes) { $0 + $1.usedBytes } }

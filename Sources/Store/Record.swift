@@ -48,6 +48,9 @@
 //     kind 13 function     key = library name (never empty), rest = its code (FUNCTION LOAD [REPLACE]);
 //                          rest empty: FUNCTION DELETE. A FUNCTION FLUSH is one per library, grouped.
 //                          Never inside a kind 12 (functions belong to no database).
+//     kind 14 swap         keyLength 0, rest = first:u32 second:u32 (exactly 8 bytes, two different
+//                          indexes): databases `first` and `second` exchange their keys (SWAPDB).
+//                          Never inside a kind 12.
 //
 // Typed examples (set "s" add "m"; hash "h" field "f" = "v"; rename "a" to "b"):
 //
@@ -98,6 +101,8 @@ enum Record: Equatable, Sendable {
     case database(index: Int, [Record])
     /// A function library loaded (its code) or deleted (nil) (FunctionLibraries.swift).
     case function(name: [UInt8], code: [UInt8]?)
+    /// Databases `first` and `second` (different) exchanged their keys.
+    case swapDatabases(first: Int, second: Int)
 
     /// Bytes before the payload: length and CRC.
     static let frameHeaderBytes = 8
@@ -121,6 +126,8 @@ enum Record: Equatable, Sendable {
     static let kindDatabase: UInt8 = 12
     /// A function library (FunctionLibraries.swift).
     static let kindFunction: UInt8 = 13
+    /// Two databases exchanging their keys (SWAPDB; Databases.swift).
+    static let kindSwapDatabases: UInt8 = 14
     /// Bytes of an element record's rest before its first field: type, op, position, first's length.
     static let elementHeaderBytes = 14
     /// Bytes of a group's own frame and payload header, before its inner frames.
@@ -284,6 +291,8 @@ enum Record: Equatable, Sendable {
             withUnsafeBytes(of: UInt32(index).littleEndian) { inner.append(contentsOf: $0) }
             for record in records { record.encode(into: &inner) }
             Self.append(kind: Self.kindDatabase, key: [], value: inner, to: &buffer)
+        case .swapDatabases(let first, let second):
+            Self.append(kind: Self.kindSwapDatabases, key: [], value: Self.swapRest(first, second), to: &buffer)
         }
     }
 
@@ -356,6 +365,8 @@ enum Record: Equatable, Sendable {
                     rest = UnsafeRawBufferPointer(rebasing: rest[used...])
                 }
                 record = .database(index: Int(view.deadline), inner)
+            case Self.kindSwapDatabases:
+                record = .swapDatabases(first: Int(view.deadline), second: Self.swapSecond(view))
             default: record = .persist(key: key)
             }
             return .record(record, size: size)
@@ -417,6 +428,15 @@ enum Record: Equatable, Sendable {
             // `value` keeps the index in front of the members (``databaseMembers(_:)``).
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
                                 deadline: Int64(index)), size: size)
+        case Self.kindSwapDatabases where keyLength == 0 && length - keyEnd == 8:
+            let first = UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: keyEnd, as: UInt32.self))
+            let second = UInt32(littleEndian: payload.loadUnaligned(fromByteOffset: keyEnd + 4, as: UInt32.self))
+            guard first != second, first <= Self.maximumDatabaseIndex, second <= Self.maximumDatabaseIndex else {
+                return .invalid(reason: "bad database swap record")
+            }
+            // `deadline` carries the first index, `value` both (``swapSecond(_:)``).
+            return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
+                                deadline: Int64(first)), size: size)
         case Self.kindRename, Self.kindCopy, Self.kindFunction where keyLength > 0:
             return .record(View(kind: kind, key: key, value: UnsafeRawBufferPointer(rebasing: payload[keyEnd...]),
                                 deadline: 0), size: size)

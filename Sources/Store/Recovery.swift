@@ -253,7 +253,9 @@ struct Recovery {
             diskValues?.forgetAll()
             while keyspace.count > 0 { keyspace.remove(at: keyspace.count - 1) }
         case Record.kindDatabase:
-            Self.applyDatabase(record, root: keyspace)  // Databases.swift
+            Self.applyDatabase(record, root: keyspace, diskValues: diskValues)  // Databases.swift
+        case Record.kindSwapDatabases:
+            Self.applySwap(record, root: keyspace, diskValues: diskValues)  // Databases.swift
         case Record.kindFunction:
             keyspace.setFunctionLibrary(record.key, code: record.value.isEmpty ? nil : record.value)  // FunctionLibraries.swift
         default:

@@ -59,7 +59,7 @@ extension Snapshot {
             if database != 0 {
                 output.append(Array("#!db\t\(database)\n".utf8))
             }
-            let diskValues = database == 0 ? diskValues : nil
+            diskValues?.select(database)  // values left on disk are per database (DiskValues.swift)
             for index in 0..<keyspace.count where !isExpired(index, in: keyspace) {
                 pace.tick()
                 if keyspace.type(at: index) != .string {
@@ -86,6 +86,7 @@ extension Snapshot {
                 output.append(byte: Self.newline)
             }
         }
+        diskValues?.select(0)
         try output.flush(to: fd, path: path, io: io)
     }
 

@@ -29,6 +29,8 @@ enum UndoKind: UInt8 {
     /// A function library (FunctionLibraries.swift) named `key` held code `value` at position `deadline`
     /// of the load order, or (no deadline) did not exist: put it back, or remove it.
     case function = 8
+    /// SWAPDB of databases `deadline` and `value` (an Int64): swap them back.
+    case swapped = 9
 }
 
 /// One entry, viewed in place (valid until the log changes).
@@ -168,6 +170,14 @@ struct UndoLog: ~Copyable {
     /// Records that function library `name` held `code` at `position` of the load order (nil: absent).
     mutating func pushFunction(sequence: UInt64, name: UnsafeRawBufferPointer, code: UnsafeRawBufferPointer, position: Int?) {
         self.append(sequence: sequence, kind: .function, key: name, value: code, deadline: position.map(Int64.init))
+    }
+
+    /// Records that databases `first` and `second` exchanged their keys (SWAPDB).
+    mutating func pushSwap(sequence: UInt64, _ first: Int, _ second: Int) {
+        withUnsafeBytes(of: Int64(second)) { second in
+            self.append(sequence: sequence, kind: .swapped, key: UnsafeRawBufferPointer(start: nil, count: 0), value: second,
+                        deadline: Int64(first))
+        }
     }
 
     /// Records that the store switched to another database after the entries so far, which belong

@@ -225,6 +225,14 @@ import Glibc
             "CONFIG GET timeout", "CONFIG SET appendfsync everysec", "SET a 1", "GET a",
         ])),
         ("flush", words(["SET a 1", "FLUSHDB", "DBSIZE", "SET a 1", "FLUSHALL SYNC", "FLUSHALL ASYNC", "FLUSHDB x", "DBSIZE"])),
+        ("bits", words([
+            "SETBIT b 7 1", "GET b", "GETBIT b 7", "GETBIT b 6", "GETBIT b 100", "SETBIT b 100 1", "STRLEN b", "GET b",
+            "SETBIT b 7 0", "SETBIT b 7 0", "GET b", "SETBIT b -1 1", "SETBIT b x 1", "SETBIT b 4294967296 1",
+            "SETBIT b 0 2", "SETBIT b 0 -1", "SETBIT b 0 x", "SETBIT b 0 01", "SETBIT b 0", "SETBIT b 01 1",
+            "GETBIT nope 3", "GETBIT b -1", "GETBIT b 4294967295", "GETBIT b 4294967296", "GETBIT b", "LPUSH l a",
+            "SETBIT l 0 1", "GETBIT l 0", "SETBIT l -1 x", "SETBIT l 0 x", "SET i 1", "SETBIT i 6 1", "GET i",
+            "SET t v EX 100", "SETBIT t 1 1", "TTL t", "GET t",
+        ])),
         ("databases", words([
             "SET a 0", "SELECT 1", "GET a", "SET a 1", "DBSIZE", "KEYS *", "SELECT 16", "SELECT -1", "SELECT x",
             "SELECT 99999999999", "SELECT 1 2", "GET a", "SELECT 0", "GET a", "MOVE a 1", "SET b 0", "MOVE b 1",

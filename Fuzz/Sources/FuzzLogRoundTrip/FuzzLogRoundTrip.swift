@@ -27,7 +27,7 @@ struct Model {
                 self.entries[key] = nil
             }
         case .copy(let key, let destination): if let entry = self.entries[key] { self.entries[destination] = entry }
-        case .value, .element, .database, .function:
+        case .value, .element, .database, .function, .swapDatabases:
             preconditionFailure("the program makes no collection, database or function records")
         }
     }
