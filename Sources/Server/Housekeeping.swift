@@ -147,14 +147,16 @@ final class Housekeeping {
 
     /// Touches an evicted key in the WATCH registry (an eviction aborts an EXEC watching it, as in
     /// Redis) and announces it (`evicted` keyspace event); nil while nobody watches and the event
-    /// is off, so eviction then pays nothing for it.
-    private var watchedEviction: ((UnsafeRawBufferPointer) -> Void)? {
+    /// is off, so eviction then pays nothing for it. `aheadOfReply`: the eviction makes room for the
+    /// command about to run, so the running client's invalidations go before that command's reply
+    /// (Redis evicts before a command, never after one).
+    private func watchedEviction(aheadOfReply: Bool) -> ((UnsafeRawBufferPointer) -> Void)? {
         let notifies = self.state.pubsub.keyspaceEvents.contains(.evicted)
         guard !self.state.watches.isEmpty || notifies || self.state.pubsub.tracking.isActive else { return nil }
         return { [watches = self.state.watches, pubsub = self.state.pubsub, state = self.state, store = self.store] key in
             let database = store.selectedDatabase  // evictions run inside the key's database
             if !watches.isEmpty { watches.touch([UInt8](key), database: database) }
-            if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, evicted: true, state: state) }
+            if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, evicted: aheadOfReply, state: state) }
             if notifies { pubsub.notifyFromServer(.evicted, "evicted", key: key, database: database) }
         }
     }
@@ -178,7 +180,7 @@ final class Housekeeping {
         }
         _ = self.store.evict(
             policy, bytesToFree: over, maxKeys: Self.evictionKeysPerCommand, samples: Self.evictionSamples,
-            now: self.store.configuration.clock(), evicting: self.watchedEviction)
+            now: self.store.configuration.clock(), evicting: self.watchedEviction(aheadOfReply: true))
         if self.usedMemoryBytes + bytes <= limit { return true }
         self.evictionShortfall = max(self.evictionShortfall, bytes)
         self.postEvictionBacklog()
@@ -196,7 +198,7 @@ final class Housekeeping {
         guard over > 0 else { return }
         _ = self.store.evict(
             policy, bytesToFree: over, maxKeys: Self.evictionKeysPerCommand, samples: Self.evictionSamples,
-            now: self.store.configuration.clock(), evicting: self.watchedEviction)
+            now: self.store.configuration.clock(), evicting: self.watchedEviction(aheadOfReply: false))
         if self.usedMemoryBytes > limit { self.postEvictionBacklog() }
     }
 
@@ -236,7 +238,7 @@ final class Housekeeping {
             }
             let result = self.store.evict(
                 policy, bytesToFree: over, maxKeys: Self.evictionBatch, samples: Self.evictionSamples, now: now,
-                evicting: self.watchedEviction)
+                evicting: self.watchedEviction(aheadOfReply: false))
             if result.exhausted || result.evicted == 0 {
                 // Nothing left to evict: the shortfall cannot be met; commands will say OOM.
                 self.evictionShortfall = 0
