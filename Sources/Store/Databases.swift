@@ -132,6 +132,11 @@ extension Keyspace {
 }
 
 extension DurableStore {
+    /// Keys that carry a deadline, in every database (active expiry visits them all).
+    public var keysWithExpiry: Int {
+        self.root.otherDatabases.reduce(self.root.countWithDeadline) { $0 + $1.countWithDeadline }
+    }
+
     /// Runs `body` on database `index`: its reads and writes go to that database's keyspace, and the
     /// records it logs are wrapped in one database record (none when it logs nothing). Database 0, and a
     /// call inside another for the same database, cost nothing. Calls do not nest across databases.

@@ -164,11 +164,6 @@ public final class DurableStore {
     /// DBSIZE counts them).
     public var count: Int { self.keyspace.count }
 
-    /// Keys that carry a deadline, in every database (active expiry visits them all: Databases.swift).
-    public var keysWithExpiry: Int {
-        self.root.otherDatabases.reduce(self.root.countWithDeadline) { $0 + $1.countWithDeadline }
-    }
-
     /// The exact byte account of the keyspace (``Keyspace/usedBytes``): INFO `used_memory`, the memory limit.
     public var usedBytes: Int { self.root.otherDatabases.reduce(self.root.usedBytes) { $0 + $1.usedBytes } }
 
