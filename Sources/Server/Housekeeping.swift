@@ -156,7 +156,7 @@ final class Housekeeping {
         return { [watches = self.state.watches, pubsub = self.state.pubsub, state = self.state, store = self.store] key in
             let database = store.selectedDatabase  // evictions run inside the key's database
             if !watches.isEmpty { watches.touch([UInt8](key), database: database) }
-            if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, evicted: aheadOfReply, state: state) }
+            if pubsub.tracking.isActive { pubsub.tracking.serverChanged(key, aheadOfReply: aheadOfReply, state: state) }
             if notifies { pubsub.notifyFromServer(.evicted, "evicted", key: key, database: database) }
         }
     }

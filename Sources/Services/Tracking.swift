@@ -53,7 +53,7 @@ public final class TrackingRegistry {
     @exclusivity(unchecked) var pending: [Int: [UInt8]] = [:]
     /// Messages about keys evicted before the running client's command ran: ahead of its reply.
     @exclusivity(unchecked) var pendingBefore: [Int: [UInt8]] = [:]
-    @exclusivity(unchecked) private var evicting = false
+    @exclusivity(unchecked) private var aheadOfReply = false
     /// `tracking-table-max-keys` (0: no limit): past it, remembered keys are invalidated.
     @exclusivity(unchecked) public var maxKeys = 1_000_000
 
@@ -155,11 +155,12 @@ public final class TrackingRegistry {
         if self.broadcastsPending && state.pubsub.runningClient == nil { self.flushBroadcasts(state: state) }
     }
 
-    /// A key the server changed by itself (expired, or `evicted`).
-    public func serverChanged(_ key: UnsafeRawBufferPointer, evicted: Bool = false, state: ServerState) {
-        self.evicting = evicted
+    /// A key the server changed by itself (expired or evicted). `aheadOfReply`: evicted to make room
+    /// for the running client's command, so its message goes before that command's reply.
+    public func serverChanged(_ key: UnsafeRawBufferPointer, aheadOfReply: Bool = false, state: ServerState) {
+        self.aheadOfReply = aheadOfReply
         self.invalidate([UInt8](key), by: state.pubsub.runningClient, state: state)
-        self.evicting = false
+        self.aheadOfReply = false
     }
 
     /// FLUSHDB / FLUSHALL: every tracking client gets a null invalidation; the table empties.
@@ -251,7 +252,7 @@ public final class TrackingRegistry {
     /// A running client's frames follow its reply; anyone else's are written now.
     private func deliver(_ frame: [UInt8], to id: Int, state: ServerState) {
         if self.busy.contains(id) {
-            if self.evicting && id == state.pubsub.runningClient {
+            if self.aheadOfReply && id == state.pubsub.runningClient {
                 self.pendingBefore[id, default: []].append(contentsOf: frame)
             } else {
                 self.pending[id, default: []].append(contentsOf: frame)
