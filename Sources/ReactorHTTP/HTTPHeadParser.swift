@@ -9,99 +9,109 @@ enum BodyFraming: Equatable {
     case chunked
 }
 
+/// Where one header line's name and value lie in the head's bytes (the value without the
+/// whitespace around it).
+struct HeaderField: Sendable {
+    var name: Range<Int>
+    var value: Range<Int>
+}
+
+/// What a head says, besides its header lines (those are ranges of the head's bytes: see
+/// ``HTTPHeadParser/parse(_:fields:)``).
 struct ParsedHead {
     var method: String
     var target: String
     var version: HTTPVersion
-    var headers: [(name: String, value: String)]
     var keepAlive: Bool
     var framing: BodyFraming
 }
 
 enum HTTPHeadParser {
-    /// `head` holds the request line, the header lines and the empty line, each ending in LF
-    /// (CR before it optional).
-    static func parse(_ head: [UInt8]) throws(HTTPRequestError) -> ParsedHead {
-        try head.withUnsafeBufferPointer { (bytes) throws(HTTPRequestError) -> ParsedHead in
-            // One pass over the lines, no list of them: the request line, then header lines
-            // until the empty one (the framer hands over a head only once that line ended it).
-            var start = 0
-            var parsed: ParsedHead?
-            var ended = false
-            var contentLength: Int?
-            var transferEncoding: [UInt8]?
-            var hosts = 0
-            var connectionClose = false
-            var connectionKeepAlive = false
-            while let newline = indexOfNewline(UnsafeRawBufferPointer(bytes), from: start) {
-                var end = newline
-                if end > start && bytes[end - 1] == 0x0D { end -= 1 }
-                let range = start..<end
-                start = newline + 1
-                guard parsed != nil else {
-                    parsed = try self.parseRequestLine(bytes, range)
-                    continue
-                }
-                if range.isEmpty {
-                    ended = true
-                    break
-                }
-                let (name, value) = try self.parseHeaderLine(bytes, range)
-                let nameBytes = UnsafeBufferPointer(rebasing: bytes[name])
-                let valueBytes = UnsafeBufferPointer(rebasing: bytes[value])
-                parsed!.headers.append((String(decoding: nameBytes, as: UTF8.self), String(decoding: valueBytes, as: UTF8.self)))
-                if equalsLowercase(nameBytes, "host") {
-                    hosts += 1
-                } else if equalsLowercase(nameBytes, "content-length") {
-                    let length = try self.parseContentLength(bytes[value])
-                    if let previous = contentLength, previous != length { throw .bad("conflicting Content-Length") }
-                    contentLength = length
-                } else if equalsLowercase(nameBytes, "transfer-encoding") {
-                    transferEncoding = (transferEncoding.map { $0 + [0x2C] } ?? []) + Array(valueBytes)
-                } else if equalsLowercase(nameBytes, "connection") {
-                    for token in commaSeparated(valueBytes) {
-                        if equalsLowercase(token, "close") { connectionClose = true }
-                        if equalsLowercase(token, "keep-alive") { connectionKeepAlive = true }
-                    }
+    /// `bytes` hold the request line, the header lines and the empty line, each ending in LF
+    /// (CR before it optional). Each header line's name and value are appended to `fields` as
+    /// ranges of `bytes`: no String is made for a header until someone asks for it
+    /// (``HTTPRequest/headers``).
+    static func parse(_ bytes: UnsafeBufferPointer<UInt8>, fields: inout [HeaderField]) throws(HTTPRequestError) -> ParsedHead {
+        // One pass over the lines, no list of them: the request line, then header lines
+        // until the empty one (the framer hands over a head only once that line ended it).
+        var start = 0
+        var parsed: ParsedHead?
+        var ended = false
+        var contentLength: Int?
+        var transferEncoding: [UInt8]?
+        var hosts = 0
+        var connectionClose = false
+        var connectionKeepAlive = false
+        while let newline = indexOfNewline(UnsafeRawBufferPointer(bytes), from: start) {
+            var end = newline
+            if end > start && bytes[end - 1] == 0x0D { end -= 1 }
+            let range = start..<end
+            start = newline + 1
+            guard parsed != nil else {
+                parsed = try self.parseRequestLine(bytes, range)
+                continue
+            }
+            if range.isEmpty {
+                ended = true
+                break
+            }
+            let (name, value) = try self.parseHeaderLine(bytes, range)
+            let nameBytes = UnsafeBufferPointer(rebasing: bytes[name])
+            let valueBytes = UnsafeBufferPointer(rebasing: bytes[value])
+            fields.append(HeaderField(name: name, value: value))
+            if equalsLowercase(nameBytes, "host") {
+                hosts += 1
+            } else if equalsLowercase(nameBytes, "content-length") {
+                let length = try self.parseContentLength(bytes[value])
+                if let previous = contentLength, previous != length { throw .bad("conflicting Content-Length") }
+                contentLength = length
+            } else if equalsLowercase(nameBytes, "transfer-encoding") {
+                transferEncoding = (transferEncoding.map { $0 + [0x2C] } ?? []) + Array(valueBytes)
+            } else if equalsLowercase(nameBytes, "connection") {
+                for token in commaSeparated(valueBytes) {
+                    if equalsLowercase(token, "close") { connectionClose = true }
+                    if equalsLowercase(token, "keep-alive") { connectionKeepAlive = true }
                 }
             }
-            guard ended, var parsed else { throw .bad("incomplete head") }
-            if parsed.version == .http1_1 && hosts != 1 {
-                throw .bad(hosts == 0 ? "HTTP/1.1 request without Host" : "more than one Host")
-            }
-            if let codings = transferEncoding {
-                guard parsed.version != .http1_0 else { throw .bad("Transfer-Encoding in an HTTP/1.0 request") }
-                guard contentLength == nil else { throw .bad("both Transfer-Encoding and Content-Length") }
-                let tokens = commaSeparated(codings[...])
-                guard let last = tokens.last, equalsLowercase(last, "chunked") else {
-                    throw .bad("Transfer-Encoding whose last coding is not chunked")
-                }
-                guard tokens.count == 1 else {
-                    throw HTTPRequestError(status: 501, reason: "transfer coding not implemented")
-                }
-                parsed.framing = .chunked
-            } else if let contentLength {
-                parsed.framing = .length(contentLength)
-            }
-            parsed.keepAlive = parsed.version == .http1_0 ? connectionKeepAlive && !connectionClose : !connectionClose
-            return parsed
         }
+        guard ended, var parsed else { throw .bad("incomplete head") }
+        if parsed.version == .http1_1 && hosts != 1 {
+            throw .bad(hosts == 0 ? "HTTP/1.1 request without Host" : "more than one Host")
+        }
+        if let codings = transferEncoding {
+            guard parsed.version != .http1_0 else { throw .bad("Transfer-Encoding in an HTTP/1.0 request") }
+            guard contentLength == nil else { throw .bad("both Transfer-Encoding and Content-Length") }
+            let tokens = commaSeparated(codings[...])
+            guard let last = tokens.last, equalsLowercase(last, "chunked") else {
+                throw .bad("Transfer-Encoding whose last coding is not chunked")
+            }
+            guard tokens.count == 1 else {
+                throw HTTPRequestError(status: 501, reason: "transfer coding not implemented")
+            }
+            parsed.framing = .chunked
+        } else if let contentLength {
+            parsed.framing = .length(contentLength)
+        }
+        parsed.keepAlive = parsed.version == .http1_0 ? connectionKeepAlive && !connectionClose : !connectionClose
+        return parsed
     }
 
     /// method SP request-target SP HTTP-version (RFC 9112 3).
     private static func parseRequestLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(HTTPRequestError) -> ParsedHead {
-        let line = bytes[range]
-        guard let firstSpace = line.firstIndex(of: 0x20), firstSpace > range.lowerBound else {
-            throw .bad("malformed request line")
-        }
-        guard let lastSpace = line.lastIndex(of: 0x20), lastSpace > firstSpace + 1 else {
-            throw .bad("malformed request line")
+        // Plain index loops over the buffer: a slice's firstIndex and allSatisfy check every index.
+        var firstSpace = range.lowerBound
+        while firstSpace < range.upperBound && bytes[firstSpace] != 0x20 { firstSpace += 1 }
+        guard firstSpace < range.upperBound, firstSpace > range.lowerBound else { throw .bad("malformed request line") }
+        var lastSpace = range.upperBound - 1
+        while bytes[lastSpace] != 0x20 { lastSpace -= 1 }
+        guard lastSpace > firstSpace + 1 else { throw .bad("malformed request line") }
+        for i in range.lowerBound..<firstSpace where !isTokenByte(bytes[i]) { throw .bad("malformed method") }
+        for i in (firstSpace + 1)..<lastSpace where bytes[i] <= 0x20 || bytes[i] >= 0x7F {
+            throw .bad("malformed request target")
         }
         let method = bytes[range.lowerBound..<firstSpace]
         let target = bytes[(firstSpace + 1)..<lastSpace]
         let version = bytes[(lastSpace + 1)..<range.upperBound]
-        guard method.allSatisfy(isTokenByte) else { throw .bad("malformed method") }
-        guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { throw .bad("malformed request target") }
         // HTTP-version = "HTTP" "/" DIGIT "." DIGIT (RFC 9112 2.3).
         guard version.count == 8, version[version.startIndex] == 0x48, version[version.startIndex + 1] == 0x54,
               version[version.startIndex + 2] == 0x54, version[version.startIndex + 3] == 0x50,
@@ -116,31 +126,29 @@ enum HTTPHeadParser {
                 && method[method.startIndex + 2] == 0x54 ? "GET" : String(decoding: UnsafeBufferPointer(rebasing: method), as: UTF8.self),
             target: String(decoding: UnsafeBufferPointer(rebasing: target), as: UTF8.self),
             // 1.x with x above 1 is answered as 1.1, the highest minor this side speaks (RFC 9110 2.5).
-            version: minor == 0 ? .http1_0 : .http1_1, headers: Self.headersWithRoom(), keepAlive: true, framing: .none)
-    }
-
-    /// An empty header list with room for a typical request's lines (one allocation, no regrowth).
-    @inline(__always)
-    private static func headersWithRoom() -> [(name: String, value: String)] {
-        var headers: [(name: String, value: String)] = []
-        headers.reserveCapacity(8)
-        return headers
+            version: minor == 0 ? .http1_0 : .http1_1, keepAlive: true, framing: .none)
     }
 
     /// field-name ":" OWS field-value OWS (RFC 9112 5).
     private static func parseHeaderLine(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) throws(HTTPRequestError) -> (Range<Int>, Range<Int>) {
         let first = bytes[range.lowerBound]
         if first == 0x20 || first == 0x09 { throw .bad("obsolete line folding") }
-        guard let colon = bytes[range].firstIndex(of: 0x3A), colon > range.lowerBound else {
-            throw .bad("header line without a name and colon")
+        // The name runs to the colon and must be a token: one loop does both.
+        var colon = range.lowerBound
+        while colon < range.upperBound && bytes[colon] != 0x3A {
+            guard isTokenByte(bytes[colon]) else {
+                throw bytes[(colon + 1)..<range.upperBound].contains(0x3A)
+                    ? .bad("malformed header name") : .bad("header line without a name and colon")
+            }
+            colon += 1
         }
-        guard bytes[range.lowerBound..<colon].allSatisfy(isTokenByte) else { throw .bad("malformed header name") }
+        guard colon < range.upperBound, colon > range.lowerBound else { throw .bad("header line without a name and colon") }
         var valueStart = colon + 1
         var valueEnd = range.upperBound
         while valueStart < valueEnd && (bytes[valueStart] == 0x20 || bytes[valueStart] == 0x09) { valueStart += 1 }
         while valueEnd > valueStart && (bytes[valueEnd - 1] == 0x20 || bytes[valueEnd - 1] == 0x09) { valueEnd -= 1 }
-        // field-vchar and obs-text, with spaces and tabs inside; never CR, LF or NUL (RFC 9110 5.5).
-        guard bytes[valueStart..<valueEnd].allSatisfy({ $0 >= 0x20 || $0 == 0x09 }), !bytes[valueStart..<valueEnd].contains(0x7F) else {
+        // field-vchar and obs-text, with spaces and tabs inside; never CR, LF, NUL or DEL (RFC 9110 5.5).
+        for i in valueStart..<valueEnd where (bytes[i] < 0x20 && bytes[i] != 0x09) || bytes[i] == 0x7F {
             throw .bad("malformed header value")
         }
         return (range.lowerBound..<colon, valueStart..<valueEnd)

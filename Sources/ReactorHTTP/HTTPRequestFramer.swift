@@ -76,16 +76,40 @@ public struct HTTPRequest: Sendable {
     /// The request target, as sent (no decoding).
     public let target: String
     public let version: HTTPVersion
-    /// The header lines in order: names as sent, values without surrounding whitespace.
-    public let headers: [(name: String, value: String)]
     /// The body (empty when there is none).
     public let body: [UInt8]
     /// Whether the connection stays open after the response (RFC 9112 9.3).
     public let keepAlive: Bool
+    /// The head's bytes as received and where each header line lies in them. The framer lends
+    /// its own buffers: a request dropped before the next one is framed (a server answering in
+    /// its read callback) costs no allocation; one kept longer keeps them and the framer starts
+    /// new ones.
+    let head: [UInt8]
+    let fields: [HeaderField]
+
+    /// The header lines in order: names as sent, values without surrounding whitespace. Made
+    /// from the head's bytes on each access (``header(_:)`` finds one without making the rest).
+    public var headers: [(name: String, value: String)] {
+        self.head.withUnsafeBufferPointer { bytes in
+            self.fields.map { (Self.text(bytes, $0.name), Self.text(bytes, $0.value)) }
+        }
+    }
+
+    /// How many header lines the request has.
+    public var headerCount: Int { self.fields.count }
 
     /// The first value of the header `name` (compared case-insensitively).
     public func header(_ name: String) -> String? {
-        self.headers.first { asciiCaseInsensitiveEquals($0.name, name) }?.value
+        self.head.withUnsafeBufferPointer { bytes in
+            for field in self.fields where asciiCaseInsensitiveEquals(bytes[field.name], name.utf8) {
+                return Self.text(bytes, field.value)
+            }
+            return nil
+        }
+    }
+
+    private static func text(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>) -> String {
+        String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
     }
 }
 
@@ -107,8 +131,14 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
 
     private var phase = Phase.head
     private var failure: HTTPRequestError?
-    /// The head being read (request line and header lines, line ends included).
+    /// The head being read (request line and header lines, line ends included); once parsed, the
+    /// head of the request being completed, lent to it (``HTTPRequest``) with `fields`, and
+    /// emptied when the next head starts.
     private var head: [UInt8] = []
+    /// The parsed head's header lines, as ranges of `head`.
+    private var fields: [HeaderField] = []
+    /// `head` and `fields` belong to the last request parsed, not to a head being read.
+    private var headParsed = false
     /// Where the line being read starts in `head` (or in `line`, for chunk lines and trailers).
     private var lineStart = 0
     /// Whether the request line has been read completely, and its length with its line end.
@@ -128,7 +158,7 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
 
     /// Bytes held for the request being read (head, chunk line or trailers, body). Never more
     /// than the limits allow: request line + header section, or chunk line + body, or trailers + body.
-    public var bufferedByteCount: Int { self.head.count + self.line.count + self.body.count }
+    public var bufferedByteCount: Int { (self.headParsed ? 0 : self.head.count) + self.line.count + self.body.count }
 
     /// Frames `bytes`, handing each complete request to `emit` in order.
     /// - Throws: ``HTTPRequestError`` when a request is malformed or over a limit; every later
@@ -140,6 +170,8 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
         } catch {
             self.failure = error
             self.head = []
+            self.fields = []
+            self.headParsed = false
             self.line = []
             self.body = []
             throw error
@@ -152,25 +184,44 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
         while i < n {
             switch self.phase {
             case .head:
+                if self.headParsed {
+                    // The last request is out of the caller's hands by now, unless it kept it:
+                    // the buffers are reused, or (kept) left to it and new ones started.
+                    self.head.removeAll(keepingCapacity: self.head.count <= 4096)
+                    self.fields.removeAll(keepingCapacity: true)
+                    self.headParsed = false
+                }
                 // Skip empty lines before a request line (RFC 9112 2.2).
                 if self.head.isEmpty && (bytes[i] == 0x0D || bytes[i] == 0x0A) {
                     i += 1
                     continue
                 }
-                let end = indexOfNewline(bytes, from: i)
-                let stop = end.map { $0 + 1 } ?? n
-                // The request line may take its limit plus CRLF; the header section its own.
-                let limit = self.sawRequestLine
-                    ? self.requestLineBytes + self.limits.maxHeaderBytes : self.limits.maxRequestLineBytes + 2
-                guard self.head.count + (stop - i) <= limit else {
-                    throw self.sawRequestLine
-                        ? HTTPRequestError(status: 431, reason: "header section too large")
-                        : HTTPRequestError(status: 414, reason: "request line too long")
+                // Line by line where the bytes lie, copied into `head` once: when the head ends
+                // or the bytes do.
+                let start = i
+                var ended = false
+                while i < n {
+                    let end = indexOfNewline(bytes, from: i)
+                    let stop = end.map { $0 + 1 } ?? n
+                    let headCount = self.head.count + (stop - start)
+                    // The request line may take its limit plus CRLF; the header section its own.
+                    let limit = self.sawRequestLine
+                        ? self.requestLineBytes + self.limits.maxHeaderBytes : self.limits.maxRequestLineBytes + 2
+                    guard headCount <= limit else {
+                        throw self.sawRequestLine
+                            ? HTTPRequestError(status: 431, reason: "header section too large")
+                            : HTTPRequestError(status: 414, reason: "request line too long")
+                    }
+                    i = stop
+                    guard let end else { break }
+                    let crBefore = end > start ? bytes[end - 1] == 0x0D : self.head.last == 0x0D
+                    if try self.lineEnded(headCount: headCount, crBeforeLF: crBefore) {
+                        ended = true
+                        break
+                    }
                 }
-                appendBytes(bytes, i..<stop, to: &self.head)
-                i = stop
-                guard end != nil else { continue }
-                try self.lineEnded(emit: emit)
+                appendBytes(bytes, start..<i, to: &self.head)
+                if ended { try self.headEnded(emit: emit) }
             case .body(let remaining):
                 let take = min(remaining, n - i)
                 appendBytes(bytes, i..<(i + take), to: &self.body)
@@ -210,29 +261,36 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
         }
     }
 
-    /// A line of the head ended (the last byte of `head` is LF).
-    private mutating func lineEnded(emit: (HTTPRequest) -> Void) throws(HTTPRequestError) {
-        var lineEnd = self.head.count - 1
-        if lineEnd > self.lineStart && self.head[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+    /// A line of the head ended: the head, with the bytes not yet copied into `head`, is
+    /// `headCount` bytes long and its last is LF, with CR before it if `crBeforeLF`.
+    /// - Returns: whether the line was the empty one that ends the head.
+    private mutating func lineEnded(headCount: Int, crBeforeLF: Bool) throws(HTTPRequestError) -> Bool {
+        var lineEnd = headCount - 1
+        if lineEnd > self.lineStart && crBeforeLF { lineEnd -= 1 }
         if !self.sawRequestLine {
             self.sawRequestLine = true
-            self.requestLineBytes = self.head.count
+            self.requestLineBytes = headCount
         } else if lineEnd == self.lineStart {
-            try self.headEnded(emit: emit)
-            return
+            return true
         } else {
             self.headerLines += 1
             guard self.headerLines <= self.limits.maxHeaderCount else {
                 throw HTTPRequestError(status: 431, reason: "too many header lines")
             }
         }
-        self.lineStart = self.head.count
+        self.lineStart = headCount
+        return false
     }
 
     /// The empty line after the headers: parse the head and decide on the body.
     private mutating func headEnded(emit: (HTTPRequest) -> Void) throws(HTTPRequestError) {
-        let parsed = try HTTPHeadParser.parse(self.head)
-        self.head.removeAll(keepingCapacity: self.head.count <= 4096)
+        var fields = self.fields
+        self.fields = []
+        let parsed = try self.head.withUnsafeBufferPointer { (bytes) throws(HTTPRequestError) in
+            try HTTPHeadParser.parse(bytes, fields: &fields)
+        }
+        self.fields = fields
+        self.headParsed = true
         self.lineStart = 0
         self.sawRequestLine = false
         self.headerLines = 0
@@ -297,7 +355,7 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
         self.body = []
         self.phase = .head
         emit(HTTPRequest(method: pending.method, target: pending.target, version: pending.version,
-                         headers: pending.headers, body: body, keepAlive: pending.keepAlive))
+                         body: body, keepAlive: pending.keepAlive, head: self.head, fields: self.fields))
     }
 }
 
@@ -327,8 +385,8 @@ func hexValue(_ byte: UInt8) -> Int? {
 }
 
 /// ASCII case-insensitive comparison (header names and tokens are ASCII).
-func asciiCaseInsensitiveEquals(_ a: String, _ b: String) -> Bool {
-    let a = a.utf8, b = b.utf8
+func asciiCaseInsensitiveEquals<A: Collection, B: Collection>(_ a: A, _ b: B) -> Bool
+where A.Element == UInt8, B.Element == UInt8 {
     guard a.count == b.count else { return false }
     return zip(a, b).allSatisfy { lowerASCII($0) == lowerASCII($1) }
 }

@@ -39,12 +39,32 @@ public struct HTTPResponseWriter {
     ///     unless the server decides to close).
     ///   - version: the request's version: an HTTP/1.0 peer is answered as HTTP/1.0 expects.
     ///   - headOnly: the request was HEAD: Content-Length is the body's but the body is not sent.
+    @inlinable
     public mutating func writeResponse(
         status: Int, headers: [(name: String, value: String)] = [], body: some Collection<UInt8>,
         keepAlive: Bool, version: HTTPVersion = .http1_1, headOnly: Bool = false, into buffer: inout [UInt8]
     ) {
+        // Inlinable so that the body's copy is specialized for the caller's collection (one
+        // memcpy for an array) instead of going through its witness table; the head is not generic.
+        let sendsBody = self.appendHead(status: status, headers: headers, bodyCount: body.count, keepAlive: keepAlive,
+                                        version: version, into: &buffer)
+        if sendsBody && !headOnly {
+            // A contiguous body (an array, a buffer) is one copy; the generic append walks it.
+            if body.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
+                buffer.append(contentsOf: body)
+            }
+        }
+    }
+
+    /// Appends the head of a response with a `Content-Length` body of `count` bytes (the last
+    /// head again when nothing it was made from changed).
+    /// - Returns: whether the status may carry a body (not 1xx, 204 or 304).
+    @usableFromInline
+    mutating func appendHead(
+        status: Int, headers: [(name: String, value: String)], bodyCount count: Int, keepAlive: Bool,
+        version: HTTPVersion, into buffer: inout [UInt8]
+    ) -> Bool {
         let bodyless = (100..<200).contains(status) || status == 204 || status == 304
-        let count = body.count
         let key = HeadKey(status: status, version: version, keepAlive: keepAlive, bodyCount: count, second: Int(time(nil)))
         if key == self.lastKey && Self.sameHeaders(headers, self.lastHeaders) {
             buffer.append(contentsOf: self.lastHead)
@@ -65,12 +85,7 @@ public struct HTTPResponseWriter {
             // The Date line written is the one for dateSecond (appendDate may have remade it).
             self.lastKey = HeadKey(status: status, version: version, keepAlive: keepAlive, bodyCount: count, second: self.dateSecond)
         }
-        if !bodyless && !headOnly {
-            // A contiguous body (an array, a buffer) is one copy; the generic append walks it.
-            if body.withContiguousStorageIfAvailable({ buffer.append(contentsOf: $0) }) == nil {
-                buffer.append(contentsOf: body)
-            }
-        }
+        return !bodyless
     }
 
     /// Appends the head of a chunked response (HTTP/1.1 only); follow with ``writeChunk(_:into:)``
