@@ -1,5 +1,5 @@
 // A TCP connection on the loop: reads into the loop's shared buffer and hands the bytes to a
-// delegate; queues output (bytes and open files, an OutputQueue) and writes it with write(2)
+// delegate; queues output (bytes and open files, an OutputQueue) and writes it with send(2)
 // and sendfile(2), asking for EPOLLOUT only while output is pending; stops reading past a
 // high-water mark of unsent output; reads in the lane its LanePolicy says. It must not
 // interpret the bytes: framing belongs to the delegate.
@@ -417,7 +417,7 @@ public final class Connection: EventHandler {
             let buffer = UnsafeMutableRawBufferPointer(rebasing: loop.readBuffer.prefix(budget))
             let result: IOResult<Int>
             do {
-                result = try Sys.read(self.descriptor, into: buffer)
+                result = try Sys.recv(self.descriptor, into: buffer)
             } catch {
                 self.fail(error)
                 return

@@ -1,6 +1,7 @@
 // A connection's unsent output as a value: one contiguous byte buffer that producers append to
 // in place, and, only when a file range is queued, the chunks that must go out before the
-// buffer (bytes queued ahead of the file, then the file). There is nothing for writev to
+// buffer (bytes queued ahead of the file, then the file). Bytes go out with send(2) (the queue
+// writes to sockets only). There is nothing for writev to
 // gather: the only split is bytes before a file, and sendfile cannot be joined with them in one
 // call. Connection owns one and decides when to write it; this type only keeps the bytes and
 // their accounting straight, and is tested on its own (Tests/ReactorTests/OutputQueueTests.swift).
@@ -125,7 +126,7 @@ struct OutputQueue {
     /// The capacity of the byte buffer (for tests of the release rules).
     var bufferCapacity: Int { self.output.capacity }
 
-    /// Writes to `descriptor` what it takes now, in order: write(2) for bytes, sendfile(2) for
+    /// Writes to the socket `descriptor` what it takes now, in order: send(2) for bytes, sendfile(2) for
     /// file ranges, at most 16 calls (a peer that keeps the socket writable cannot hold the loop).
     /// - Returns: whether any byte was written.
     /// - Throws: ``IOError`` from the calls; `EIO` ("sendfile (file shrank)") when a file turns
@@ -179,7 +180,7 @@ struct OutputQueue {
     // Array's withUnsafeBytes rethrows untyped errors, so the typed error travels out in a Result.
     private static func write(_ fd: Descriptor, _ a: [UInt8], from start: Int) throws(IOError) -> IOResult<Int> {
         try a.withUnsafeBytes { raw in
-            Result { () throws(IOError) in try Sys.write(fd, UnsafeRawBufferPointer(rebasing: raw[start...])) }
+            Result { () throws(IOError) in try Sys.send(fd, UnsafeRawBufferPointer(rebasing: raw[start...])) }
         }.get()
     }
 

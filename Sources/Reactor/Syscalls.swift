@@ -93,6 +93,19 @@ enum Sys {
         try checkNonBlocking("write") { Glibc.write(fd.rawValue, buffer.baseAddress, buffer.count) }
     }
 
+    /// recv(2) with no flags, for sockets: what read(2) does, without the file layer's checks
+    /// (position lock, permission hook, access notification) that a socket has no use for.
+    /// Returns `.processed(0)` at end of stream.
+    static func recv(_ fd: Descriptor, into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> IOResult<Int> {
+        try checkNonBlocking("recv") { Glibc.recv(fd.rawValue, buffer.baseAddress, buffer.count, 0) }
+    }
+
+    /// send(2) with MSG_NOSIGNAL, for sockets: write(2) without the file layer's checks, and a
+    /// peer gone is EPIPE without SIGPIPE.
+    static func send(_ fd: Descriptor, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOResult<Int> {
+        try checkNonBlocking("send") { Glibc.send(fd.rawValue, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }
+    }
+
     /// sendfile(2): up to `count` bytes of `file` from `offset` (advanced by the kernel).
     static func sendfile(
         _ socket: Descriptor, _ file: Descriptor, offset: inout Int, count: Int

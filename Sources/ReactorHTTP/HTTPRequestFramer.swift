@@ -294,20 +294,22 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
         self.lineStart = 0
         self.sawRequestLine = false
         self.headerLines = 0
-        let framing = parsed.framing
-        self.pending = consume parsed
-        switch framing {
+        // A request without a body goes out from here; only one with a body waits in `pending`
+        // (storing and taking the optional is a generic destroy each time).
+        switch parsed.framing {
         case .none:
-            self.complete(emit: emit)
+            self.complete(parsed, emit: emit)
         case .length(let length):
             guard length <= self.limits.maxBodyBytes else { throw HTTPRequestError(status: 413, reason: "body too large") }
             if length == 0 {
-                self.complete(emit: emit)
+                self.complete(parsed, emit: emit)
             } else {
+                self.pending = parsed
                 self.body.reserveCapacity(length)
                 self.phase = .body(remaining: length)
             }
         case .chunked:
+            self.pending = parsed
             self.line.removeAll(keepingCapacity: true)
             self.phase = .chunkSize
         }
@@ -348,14 +350,18 @@ public struct HTTPRequestFramer: InboundFramer, Sendable {
         if empty { self.complete(emit: emit) }
     }
 
+    /// The body of the pending request is complete.
     private mutating func complete(emit: (HTTPRequest) -> Void) {
-        // Moved out, not copied: a copy would retain every string and array in the head.
-        let pending = self.pending.take()!
+        // Moved out, not copied: a copy would retain the strings in the head.
+        self.complete(self.pending.take()!, emit: emit)
+    }
+
+    private mutating func complete(_ parsed: ParsedHead, emit: (HTTPRequest) -> Void) {
         let body = self.body
         self.body = []
         self.phase = .head
-        emit(HTTPRequest(method: pending.method, target: pending.target, version: pending.version,
-                         body: body, keepAlive: pending.keepAlive, head: self.head, fields: self.fields))
+        emit(HTTPRequest(method: parsed.method, target: parsed.target, version: parsed.version,
+                         body: body, keepAlive: parsed.keepAlive, head: self.head, fields: self.fields))
     }
 }
 
