@@ -7,76 +7,138 @@
 
 import Glibc
 
-/// Sorted, distinct integers in one malloc'd block of `count × width` bytes.
+/// Sorted, distinct integers: up to ``inlineBytes`` bytes of them inside the struct itself (so inside
+/// the set object that holds it: one allocation for both), a malloc'd block of `count × width` bytes
+/// past that. The struct is 24 bytes, `[header: UInt32][20 bytes: the members, or a pointer at 8]`;
+/// the header holds the count, the width and whether the members are out of line, and an owner may
+/// park a pointer of its own in place of the members (``init(holding:)``: the set does, once it is a
+/// table, so that its object needs no second field).
 struct IntSet: ~Copyable {
-    private var storage: UnsafeMutableRawPointer?
-    // In 32 bits (an intset is bounded by set-max-intset-entries): 16 bytes in all, which keeps the
-    // set object that holds one in a smaller allocation.
-    private var storedCount: UInt32 = 0
-    private var storedWidth: UInt32 = 2
+    private var words: (UInt32, UInt32, UInt64, UInt64) = (0, 0, 0, 0)
+
+    /// Bytes of members kept in the struct itself.
+    static let inlineBytes = 20
+    /// The most members an intset holds (the header's count bits).
+    static let maximumCount = (1 << 28) - 1
+    private static let countMask: UInt32 = (1 << 28) - 1
+    private static let widthShift: UInt32 = 28
+    private static let outOfLine: UInt32 = 1 << 30
+    private static let holding: UInt32 = 1 << 31
 
     /// Members held.
-    private(set) var count: Int {
-        @inline(__always) get { Int(self.storedCount) }
-        set { self.storedCount = UInt32(newValue) }
-    }
+    var count: Int { Int(self.words.0 & Self.countMask) }
 
     /// Bytes per member: 2, 4 or 8.
-    private(set) var width: Int {
-        @inline(__always) get { Int(self.storedWidth) }
-        set { self.storedWidth = UInt32(newValue) }
+    var width: Int { 2 << Int((self.words.0 >> Self.widthShift) & 3) }
+
+    private var isOutOfLine: Bool { self.words.0 & Self.outOfLine != 0 }
+
+    private mutating func setHeader(count: Int, width: Int, outOfLine: Bool) {
+        precondition(count <= Self.maximumCount, "intset over its count bits")
+        let code = UInt32(width.trailingZeroBitCount - 1)
+        self.words.0 = UInt32(count) | code << Self.widthShift | (outOfLine ? Self.outOfLine : 0)
     }
 
-    init() {}
+    /// The block of an out-of-line intset, or the pointer an owner parked.
+    private var pointer: UnsafeMutableRawPointer? { UnsafeMutableRawPointer(bitPattern: UInt(self.words.2)) }
+
+    init() {
+        self.setHeader(count: 0, width: 2, outOfLine: false)
+    }
+
+    /// An intset that holds no members but `pointer`, the owner's (freed by nobody here).
+    init(holding pointer: UnsafeMutableRawPointer) {
+        self.words = (Self.holding, 0, UInt64(UInt(bitPattern: pointer)), 0)
+    }
+
+    /// The owner's pointer (``init(holding:)``), or nil when this holds members.
+    var heldPointer: UnsafeMutableRawPointer? { self.words.0 & Self.holding != 0 ? self.pointer : nil }
 
     deinit {
-        Glibc.free(self.storage)
+        if self.isOutOfLine { Glibc.free(self.pointer) }
     }
 
-    /// Bytes of the block.
+    /// Bytes of the members (in the struct or in the block).
     var byteCount: Int { self.count * self.width }
+
+    /// Bytes allocated out of line (0 while the members fit in the struct).
+    var allocatedBytes: Int { self.isOutOfLine ? self.byteCount : 0 }
+
+    /// Calls `body` with the members' bytes (valid only for the call).
+    @inline(__always)
+    private func withBase<R>(_ body: (UnsafeRawPointer) -> R) -> R {
+        if self.isOutOfLine { return body(self.pointer!) }
+        var words = self.words
+        return withUnsafeBytes(of: &words) { body($0.baseAddress! + 4) }
+    }
+
+    /// Calls `body` with the members' bytes, writable (valid only for the call).
+    @inline(__always)
+    private mutating func withMutableBase<R>(_ body: (UnsafeMutableRawPointer) -> R) -> R {
+        if self.isOutOfLine { return body(self.pointer!) }
+        return withUnsafeMutableBytes(of: &self.words) { body($0.baseAddress! + 4) }
+    }
 
     /// A copy with nothing shared (COPY).
     func duplicate() -> IntSet {
         var copy = IntSet()
-        copy.width = self.width
-        copy.count = self.count
-        if self.count > 0 {
-            copy.storage = Self.allocate(self.byteCount)
-            copy.storage!.copyMemory(from: self.storage!, byteCount: self.byteCount)
-        }
+        copy.resize(to: self.byteCount, keeping: 0, width: self.width)
+        copy.setHeader(count: self.count, width: self.width, outOfLine: copy.isOutOfLine)
+        let bytes = self.byteCount
+        self.withBase { source in copy.withMutableBase { $0.copyMemory(from: source, byteCount: bytes) } }
         return copy
     }
 
-    /// The member at `index` (0 the smallest).
     @inline(__always)
-    func value(at index: Int) -> Int64 {
-        let base = self.storage!
-        switch self.width {
+    private static func load(_ base: UnsafeRawPointer, _ index: Int, width: Int) -> Int64 {
+        switch width {
         case 2: return Int64(Int16(littleEndian: base.loadUnaligned(fromByteOffset: index * 2, as: Int16.self)))
         case 4: return Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: index * 4, as: Int32.self)))
         default: return Int64(littleEndian: base.loadUnaligned(fromByteOffset: index * 8, as: Int64.self))
         }
     }
 
-    /// Where `value` is, or where it would go to keep the order.
-    func search(_ value: Int64) -> (found: Bool, index: Int) {
-        guard self.count > 0 else { return (false, 0) }
-        // Outside the width's range, or past either end: no probe needed.
-        if value > self.value(at: self.count - 1) { return (false, self.count) }
-        if value < self.value(at: 0) { return (false, 0) }
-        var low = 0
-        var high = self.count - 1
-        while low <= high {
-            let middle = (low + high) >> 1
-            let found = self.value(at: middle)
-            if found == value { return (true, middle) }
-            if found < value { low = middle + 1 } else { high = middle - 1 }
+    @inline(__always)
+    private static func store(_ value: Int64, _ base: UnsafeMutableRawPointer, _ index: Int, width: Int) {
+        switch width {
+        case 2: base.storeBytes(of: Int16(truncatingIfNeeded: value).littleEndian, toByteOffset: index * 2, as: Int16.self)
+        case 4: base.storeBytes(of: Int32(truncatingIfNeeded: value).littleEndian, toByteOffset: index * 4, as: Int32.self)
+        default: base.storeBytes(of: value.littleEndian, toByteOffset: index * 8, as: Int64.self)
         }
-        return (false, low)
     }
 
-    func contains(_ value: Int64) -> Bool { self.search(value).found }
+    /// The member at `index` (0 the smallest).
+    @inline(__always)
+    func value(at index: Int) -> Int64 {
+        let width = self.width
+        return self.withBase { Self.load($0, index, width: width) }
+    }
+
+    /// Where `value` is, or where it would go to keep the order.
+    func search(_ value: Int64) -> (found: Bool, index: Int) {
+        let count = self.count
+        guard count > 0 else { return (false, 0) }
+        let width = self.width
+        return self.withBase { base in
+            // Past either end: no probe needed.
+            if value > Self.load(base, count - 1, width: width) { return (false, count) }
+            if value < Self.load(base, 0, width: width) { return (false, 0) }
+            var low = 0
+            var high = count - 1
+            while low <= high {
+                let middle = (low + high) >> 1
+                let found = Self.load(base, middle, width: width)
+                if found == value { return (true, middle) }
+                if found < value { low = middle + 1 } else { high = middle - 1 }
+            }
+            return (false, low)
+        }
+    }
+
+    func contains(_ value: Int64) -> Bool {
+        guard Self.width(of: value) <= self.width else { return false }
+        return self.search(value).found
+    }
 
     /// Inserts `value`. - Returns: whether it was absent.
     mutating func insert(_ value: Int64) -> Bool {
@@ -104,62 +166,62 @@ struct IntSet: ~Copyable {
 
     /// Removes the member at `index`.
     mutating func remove(at index: Int) {
-        let base = self.storage!
         let width = self.width
-        (base + index * width).copyMemory(from: base + (index + 1) * width, byteCount: (self.count - index - 1) * width)
-        self.count -= 1
-        self.resize(to: self.byteCount)
+        let count = self.count
+        self.withMutableBase { base in
+            (base + index * width).copyMemory(from: base + (index + 1) * width, byteCount: (count - index - 1) * width)
+        }
+        self.resize(to: (count - 1) * width, keeping: (count - 1) * width, width: width)
+        self.setHeader(count: count - 1, width: width, outOfLine: self.isOutOfLine)
     }
 
     private mutating func insert(_ value: Int64, at index: Int) {
-        self.resize(to: (self.count + 1) * self.width)
-        let base = self.storage!
         let width = self.width
-        (base + (index + 1) * width).copyMemory(from: base + index * width, byteCount: (self.count - index) * width)
-        self.count += 1
-        self.store(value, at: index)
+        let count = self.count
+        self.resize(to: (count + 1) * width, keeping: count * width, width: width)
+        self.setHeader(count: count + 1, width: width, outOfLine: self.isOutOfLine)
+        self.withMutableBase { base in
+            (base + (index + 1) * width).copyMemory(from: base + index * width, byteCount: (count - index) * width)
+            Self.store(value, base, index, width: width)
+        }
     }
 
     private mutating func widen(to width: Int) {
         let old = self.width
-        self.width = width
-        self.resize(to: self.count * width)
-        // Back to front, so that no entry is overwritten before it is read.
-        var index = self.count - 1
-        while index >= 0 {
-            let base = self.storage!
-            let value: Int64 = switch old {
-            case 2: Int64(Int16(littleEndian: base.loadUnaligned(fromByteOffset: index * 2, as: Int16.self)))
-            default: Int64(Int32(littleEndian: base.loadUnaligned(fromByteOffset: index * 4, as: Int32.self)))
+        let count = self.count
+        self.resize(to: count * width, keeping: count * old, width: old)
+        self.setHeader(count: count, width: width, outOfLine: self.isOutOfLine)
+        self.withMutableBase { base in
+            // Back to front, so that no entry is overwritten before it is read.
+            var index = count - 1
+            while index >= 0 {
+                Self.store(Self.load(base, index, width: old), base, index, width: width)
+                index -= 1
             }
-            self.store(value, at: index)
-            index -= 1
         }
     }
 
-    @inline(__always)
-    private func store(_ value: Int64, at index: Int) {
-        let base = self.storage!
-        switch self.width {
-        case 2: base.storeBytes(of: Int16(truncatingIfNeeded: value).littleEndian, toByteOffset: index * 2, as: Int16.self)
-        case 4: base.storeBytes(of: Int32(truncatingIfNeeded: value).littleEndian, toByteOffset: index * 4, as: Int32.self)
-        default: base.storeBytes(of: value.littleEndian, toByteOffset: index * 8, as: Int64.self)
+    /// Makes room for `bytes` bytes of members, keeping the first `keeping`: in the struct when they
+    /// fit, else in a block of exactly that size (moved between the two as the size crosses the line).
+    private mutating func resize(to bytes: Int, keeping: Int, width: Int) {
+        let count = self.count
+        if bytes <= Self.inlineBytes {
+            guard self.isOutOfLine, let block = self.pointer else { return }
+            self.words = (0, 0, 0, 0)
+            self.setHeader(count: count, width: width, outOfLine: false)
+            self.withMutableBase { $0.copyMemory(from: block, byteCount: min(keeping, bytes)) }
+            Glibc.free(block)
+            return
         }
-    }
-
-    private mutating func resize(to bytes: Int) {
-        if bytes == 0 {
-            Glibc.free(self.storage)
-            self.storage = nil
-        } else {
-            guard let grown = realloc(self.storage, bytes) else { fatalError("realloc of \(bytes) bytes failed: out of memory") }
-            self.storage = grown
+        if self.isOutOfLine {
+            guard let grown = realloc(self.pointer, bytes) else { fatalError("realloc of \(bytes) bytes failed: out of memory") }
+            self.words.2 = UInt64(UInt(bitPattern: grown))
+            return
         }
-    }
-
-    private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         guard let block = malloc(bytes) else { fatalError("malloc of \(bytes) bytes failed: out of memory") }
-        return block
+        self.withBase { block.copyMemory(from: $0, byteCount: min(keeping, bytes)) }
+        self.setHeader(count: count, width: width, outOfLine: true)
+        self.words.2 = UInt64(UInt(bitPattern: block))
     }
 
     /// The narrowest width that holds `value`.

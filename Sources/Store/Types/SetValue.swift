@@ -11,23 +11,45 @@ import Synchronization
 public final class SetValue: CollectionValue {
     // Unchecked exclusivity: touched only by this class's own non-reentrant methods on one thread, and a
     // dynamic check per access cost a write more than its table work.
+    // The object's one field: the intset, whose members sit in it while they fit (the object and a
+    // small set's members are one allocation), or, once the set is a table, the table's retained
+    // reference parked in it (IntSet's `init(holding:)`), so that no second field makes every set's
+    // object a malloc size class bigger.
     @exclusivity(unchecked) private var ints = IntSet()
-    @exclusivity(unchecked) private var table: SetTable?
 
-    /// What the object itself accounts for (its header and fields).
+    /// What the object itself accounts for (its header and the intset's 24 bytes).
     private static let objectBytes = 40
 
     public init() {}
 
+    deinit {
+        if let held = self.ints.heldPointer { Unmanaged<SetTable>.fromOpaque(held).release() }
+    }
+
+    /// The table, once the set is one.
+    @inline(__always)
+    private var table: SetTable? {
+        guard let held = self.ints.heldPointer else { return nil }
+        return Unmanaged<SetTable>.fromOpaque(held).takeUnretainedValue()
+    }
+
+    /// Makes `table` the set's encoding (the intset's members must have been moved into it).
+    private func adopt(_ table: SetTable) {
+        self.ints = IntSet(holding: Unmanaged.passRetained(table).toOpaque())
+    }
+
     public var type: ValueType { .set }
     public var encoding: String { self.table == nil ? "intset" : "hashtable" }
     public var count: Int { self.table?.count ?? self.ints.count }
-    public var usedBytes: Int { Self.objectBytes + (self.table?.usedBytes ?? self.ints.byteCount) }
+    public var usedBytes: Int { Self.objectBytes + (self.table?.usedBytes ?? self.ints.allocatedBytes) }
 
     public func copy() -> any CollectionValue {
         let copy = SetValue()
-        copy.ints = self.ints.duplicate()
-        copy.table = self.table?.duplicate()
+        if let table = self.table {
+            copy.adopt(table.duplicate())
+        } else {
+            copy.ints = self.ints.duplicate()
+        }
         return copy
     }
 
@@ -108,15 +130,17 @@ public final class SetValue: CollectionValue {
         if let table { return table.insert(member) }
         if self.ints.count == 0 && IntSet.canonicalInteger(member) == nil {
             // A set whose first member is not an integer is a table from the start (setTypeCreate).
-            self.table = SetTable()
-            return self.table!.insert(member)
+            let table = SetTable()
+            self.adopt(table)
+            return table.insert(member)
         }
         guard let value = IntSet.canonicalInteger(member) else {
-            self.convert(adding: 1)
-            return self.table!.insert(member)
+            return self.convert(adding: 1).insert(member)
         }
         guard self.ints.insert(value) else { return false }
-        if self.ints.count > EncodingLimits.shared.setMaxIntsetEntries.current { self.convert(adding: 0) }
+        if self.ints.count > min(EncodingLimits.shared.setMaxIntsetEntries.current, IntSet.maximumCount - 1) {
+            self.convert(adding: 0)
+        }
         return true
     }
 
@@ -127,13 +151,14 @@ public final class SetValue: CollectionValue {
     }
 
     /// Moves the intset's members into a table presized for `extra` more.
-    private func convert(adding extra: Int) {
+    @discardableResult
+    private func convert(adding extra: Int) -> SetTable {
         let table = SetTable(expected: self.ints.count + extra)
         for index in 0..<self.ints.count {
             IntSet.withDecimal(self.ints.value(at: index)) { _ = table.insert($0) }
         }
-        self.ints = IntSet()
-        self.table = table
+        self.adopt(table)
+        return table
     }
 }
 
