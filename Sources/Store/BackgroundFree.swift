@@ -49,8 +49,7 @@ public enum BackgroundFree {
 
     /// About how many blocks releasing `value` frees, as Redis's lazyfreeGetFreeEffort counts: a
     /// list's nodes; a hash's, sorted set's or set's members once it has left its compact block
-    /// (a set's table keeps its members in one arena, but unmapping a big arena costs in proportion
-    /// to its size too); 1 for a value in one block.
+    /// (each is an allocation of its own); 1 for a value in one block.
     public static func effort(of value: any CollectionValue) -> Int {
         if let list = value as? ListValue { return list.nodeCount }
         let encoding = value.encoding

@@ -1,6 +1,6 @@
 // The set type (SetValue.swift, IntSet.swift, SetTable.swift) against a Swift Set as the model: random
-// adds and removes across the intset → hashtable conversion, the table's growth, shrinking and arena
-// rewrites; copies, rebuilds from forEachElement, SSCAN's guarantee and the uniformity of random members.
+// adds and removes across the intset → hashtable conversion, the table's growth, shrinking and
+// rebuilds; copies, rebuilds from forEachElement, SSCAN's guarantee and the uniformity of random members.
 
 import Testing
 

@@ -1,55 +1,91 @@
-// A large set's structure: an open-addressing table (linear probing, backward-shift deletion, no
-// tombstones) of 8-byte slots over one arena of members. No object and no Swift Array per member: a
-// member is its LEB128 length and its bytes in the arena, and its slot holds the arena offset and a
-// tag of its hash (SipHash.swift, keyed per process, since members come from the network), so that
-// a probe compares bytes only when the tags agree. Removal leaves the member's bytes behind as
-// garbage until the arena is rewritten (when garbage passes half of it).
+// A large set's structure (OBJECT ENCODING `hashtable`): an open-addressing table with linear probing
+// of 8-byte slots. Each member is one malloc'd entry, `[length: UInt32][bytes]`; a slot holds the
+// entry's address with the top 16 bits of the member's hash (SipHash.swift, keyed per process, since
+// members come from the network) in its unused high bits, so most mismatches are rejected without
+// touching the entry. No Swift object and no array per member.
 //
-// Two reads need the layout: a uniformly random member is a uniformly random slot, retried while
-// empty (the table keeps at least one slot in eight full, so that takes a few tries), which is what
-// SPOP and SRANDMEMBER need; SSCAN's cursor walks home buckets in Redis's reverse-binary order, and a
-// bucket's members all lie in the probe run that starts at it, so a member present for the whole
-// scan is returned at least once even if the table grows or shrinks between calls (as Redis's dict).
+// Nothing here is done for the whole set in one step, so that a set of millions never holds the loop:
+// members are never copied (an entry keeps its address for life), removal leaves a tombstone, and a
+// rebuild (growth, shrinking, clearing tombstones) is incremental as the hash table's is
+// (HashTable.swift): the old slot array becomes the retiring one, every later write first moves a few
+// of its entries (``migrationSlots`` slots read, at most ``migrationEntries`` entries moved), and reads
+// look in both arrays until it is empty. A moved entry's old slot becomes a tombstone, so the retiring
+// array's probe runs stay whole for the entries still in it.
+//
+// Two reads need the layout: a uniformly random member is a uniformly random occupied position of the
+// two arrays, drawn again while empty (each array is kept at least about one slot in eight full),
+// which is what SPOP and SRANDMEMBER need; SSCAN's cursor walks home buckets in Redis's reverse-binary
+// order, and a bucket's members all lie in the probe run that starts at it (tombstones do not end a
+// run). While a rebuild runs, one cursor step visits a bucket of the smaller array and every bucket
+// of the larger one that shares its low bits, as Redis's dictScan does with its two tables; so a
+// member present for the whole scan is returned at least once even if it moves between the arrays,
+// or the table grows or shrinks, between calls.
 
 import Glibc
 
 /// The members of a large set. Loop thread (or whichever thread owns the keyspace).
 final class SetTable {
-    /// Slot: 0 empty, else `tag << 40 | (offset + 1)`.
     // Unchecked exclusivity: see SetValue.swift.
-    @exclusivity(unchecked) private var slots: UnsafeMutablePointer<UInt64>
-    @exclusivity(unchecked) private var capacity: Int
-    @exclusivity(unchecked) private var arena: UnsafeMutableRawPointer?
-    @exclusivity(unchecked) private var arenaCapacity = 0
-    @exclusivity(unchecked) private var arenaUsed = 0
-    /// Bytes of removed members still in the arena.
-    @exclusivity(unchecked) private var garbage = 0
+    @exclusivity(unchecked) private var slots: UnsafeMutablePointer<UInt>
+    /// Slots allocated: a power of two.
+    @exclusivity(unchecked) private(set) var capacity: Int
+    /// Tombstones in `slots`.
+    @exclusivity(unchecked) private var tombstones = 0
+    /// The retiring array of a rebuild in progress (nil: none), its size, the entries still in it,
+    /// and how far the migration has read it (slots below are empty or tombstones).
+    @exclusivity(unchecked) private var retiring: UnsafeMutablePointer<UInt>?
+    @exclusivity(unchecked) private(set) var retiringCapacity = 0
+    @exclusivity(unchecked) private(set) var retiringCount = 0
+    @exclusivity(unchecked) private var retiringIndex = 0
+    /// Members held (in both arrays).
     @exclusivity(unchecked) private(set) var count = 0
+    /// The bytes of the entries' allocations (headers included).
+    @exclusivity(unchecked) private(set) var entryBytes = 0
 
-    private static let offsetBits: UInt64 = 40
-    private static let offsetMask: UInt64 = (1 << 40) - 1
+    private static let empty: UInt = 0
+    private static let tombstone: UInt = 1
+    private static let addressBits: UInt = 48
+    private static let addressMask: UInt = (1 << 48) - 1
+    private static let entryHeader = 4
     private static let minimumCapacity = 8
+    /// One migration step: slots of the retiring array read, and entries moved, at most.
+    static let migrationSlots = 64
+    static let migrationEntries = 8
     /// What the object itself accounts for (its header and fields).
-    private static let objectBytes = 64
+    private static let objectBytes = 88
 
     /// An empty table presized for `expected` members.
     init(expected: Int = 0) {
-        var capacity = Self.minimumCapacity
-        while expected * 4 > capacity * 3 { capacity <<= 1 }
+        let capacity = Self.capacity(for: expected)
         self.capacity = capacity
-        self.slots = .allocate(capacity: capacity)
-        self.slots.initialize(repeating: 0, count: capacity)
+        self.slots = Self.allocateSlots(capacity)
     }
 
     deinit {
-        self.slots.deallocate()
-        Glibc.free(self.arena)
+        Self.freeEntries(self.slots, self.capacity)
+        if let retiring = self.retiring { Self.freeEntries(retiring, self.retiringCapacity) }
     }
 
-    /// The exact bytes held: the object, the slots and the arena as allocated.
-    var usedBytes: Int { Self.objectBytes + self.capacity * 8 + self.arenaCapacity }
+    private static func freeEntries(_ slots: UnsafeMutablePointer<UInt>, _ capacity: Int) {
+        for index in 0..<capacity where slots[index] > Self.tombstone {
+            Glibc.free(Self.entry(slots[index]))
+        }
+        slots.deallocate()
+    }
 
-    /// A copy with nothing shared, its arena rewritten without garbage.
+    private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<UInt> {
+        let slots = UnsafeMutablePointer<UInt>.allocate(capacity: capacity)
+        slots.initialize(repeating: Self.empty, count: capacity)
+        return slots
+    }
+
+    /// The exact bytes held: the object, both slot arrays and the entries.
+    var usedBytes: Int { Self.objectBytes + (self.capacity + self.retiringCapacity) * 8 + self.entryBytes }
+
+    /// Whether a rebuild is in progress (entries remain in the retiring array).
+    var isMigrating: Bool { self.retiring != nil }
+
+    /// A copy with nothing shared: every member in one array (a rebuild under way is not carried over).
     func duplicate() -> SetTable {
         let copy = SetTable(expected: self.count)
         self.forEach { member in
@@ -59,89 +95,27 @@ final class SetTable {
         return copy
     }
 
-    // MARK: - Reads
+    // MARK: - Entries
 
-    func contains(_ member: UnsafeRawBufferPointer) -> Bool {
-        self.find(member, hash: Self.hash(member)) != nil
+    @inline(__always)
+    private static func entry(_ slot: UInt) -> UnsafeMutableRawPointer {
+        UnsafeMutableRawPointer(bitPattern: slot & Self.addressMask)!
     }
 
-    /// Calls `body` with each member (slot order) until it returns false.
-    func forEach(_ body: (UnsafeRawBufferPointer) -> Bool) {
-        for index in 0..<self.capacity where self.slots[index] != 0 {
-            guard body(self.member(self.slots[index])) else { return }
-        }
+    @inline(__always)
+    private static func member(_ slot: UInt) -> UnsafeRawBufferPointer {
+        let entry = Self.entry(slot)
+        return UnsafeRawBufferPointer(start: entry + Self.entryHeader, count: Int(entry.load(as: UInt32.self)))
     }
 
-    /// A uniformly random member (the table must not be empty), borrowed until the next change.
-    func randomMember<G: RandomNumberGenerator>(using generator: inout G) -> UnsafeRawBufferPointer {
-        precondition(self.count > 0, "random member of an empty table")
-        while true {
-            let slot = self.slots[Int.random(in: 0..<self.capacity, using: &generator)]
-            if slot != 0 { return self.member(slot) }
-        }
+    private static func makeEntry(_ member: UnsafeRawBufferPointer) -> UnsafeMutableRawPointer {
+        precondition(member.count <= Int(UInt32.max), "set member over 4 GiB")
+        guard let entry = malloc(Self.entryHeader + member.count) else { fatalError("malloc failed: out of memory") }
+        precondition(UInt(bitPattern: entry) & ~Self.addressMask == 0, "an address above 2^48")
+        entry.storeBytes(of: UInt32(member.count), as: UInt32.self)
+        if let base = member.baseAddress { (entry + Self.entryHeader).copyMemory(from: base, byteCount: member.count) }
+        return entry
     }
-
-    /// One SSCAN step from `cursor`: visits home buckets in reverse-binary order until about `count`
-    /// members were given to `body` or the walk wrapped. - Returns: the next cursor (0: done).
-    func scan(cursor: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> UInt64 {
-        let mask = UInt64(self.capacity - 1)
-        var cursor = cursor
-        var given = 0
-        var visits = 0
-        repeat {
-            let bucket = Int(cursor & mask)
-            // The bucket's members: in the probe run from it, those whose home it is.
-            var index = bucket
-            while self.slots[index] != 0 {
-                let slot = self.slots[index]
-                let member = self.member(slot)
-                if Int(Self.hash(member) & mask) == bucket {
-                    body(member)
-                    given += 1
-                }
-                index = (index + 1) & Int(mask)
-            }
-            // Reverse-binary increment over the masked bits (Redis's dictScan cursor).
-            cursor |= ~mask
-            cursor = Self.reversed(cursor)
-            cursor &+= 1
-            cursor = Self.reversed(cursor)
-            visits += 1
-        } while cursor != 0 && given < count && visits < count * 10
-        return cursor
-    }
-
-    // MARK: - Changes
-
-    /// Inserts `member`. - Returns: whether it was absent.
-    func insert(_ member: UnsafeRawBufferPointer) -> Bool {
-        let hash = Self.hash(member)
-        guard self.find(member, hash: hash) == nil else { return false }
-        if (self.count + 1) * 4 > self.capacity * 3 { self.rehash(to: self.capacity * 2) }
-        let offset = self.append(member)
-        var index = Int(truncatingIfNeeded: hash) & (self.capacity - 1)
-        while self.slots[index] != 0 { index = (index + 1) & (self.capacity - 1) }
-        self.slots[index] = Self.tag(hash) << Self.offsetBits | UInt64(offset + 1)
-        self.count += 1
-        return true
-    }
-
-    /// Removes `member`. - Returns: whether it was present.
-    func remove(_ member: UnsafeRawBufferPointer) -> Bool {
-        guard let index = self.find(member, hash: Self.hash(member)) else { return false }
-        self.garbage += Self.headerBytes(member.count) + member.count
-        self.removeSlot(at: index)
-        self.count -= 1
-        if self.capacity > Self.minimumCapacity && self.count * 8 < self.capacity {
-            var capacity = Self.minimumCapacity
-            while self.count * 2 > capacity { capacity <<= 1 }
-            self.rehash(to: capacity)
-        }
-        if self.garbage > 4096 && self.garbage * 2 > self.arenaUsed { self.rewriteArena() }
-        return true
-    }
-
-    // MARK: - Layout
 
     @inline(__always)
     static func hash(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
@@ -149,33 +123,21 @@ final class SetTable {
     }
 
     @inline(__always)
-    private static func tag(_ hash: UInt64) -> UInt64 { hash >> Self.offsetBits }
+    private static func tag(_ hash: UInt64) -> UInt { UInt(hash >> 48) << Self.addressBits }
 
+    /// The slot of `slots` (of `capacity`) holding `member`, or nil.
     @inline(__always)
-    private func member(_ slot: UInt64) -> UnsafeRawBufferPointer {
-        var position = Int(slot & Self.offsetMask) - 1
-        var length = 0
-        var shift = 0
-        let base = self.arena!
-        while true {
-            let byte = base.load(fromByteOffset: position, as: UInt8.self)
-            position += 1
-            length |= Int(byte & 0x7F) << shift
-            if byte < 0x80 { break }
-            shift += 7
-        }
-        return UnsafeRawBufferPointer(start: base + position, count: length)
-    }
-
-    private func find(_ member: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
-        let mask = self.capacity - 1
+    private static func probe(
+        _ slots: UnsafeMutablePointer<UInt>, _ capacity: Int, _ member: UnsafeRawBufferPointer, hash: UInt64
+    ) -> Int? {
         let tag = Self.tag(hash)
+        let mask = capacity - 1
         var index = Int(truncatingIfNeeded: hash) & mask
         while true {
-            let slot = self.slots[index]
-            if slot == 0 { return nil }
-            if slot >> Self.offsetBits == tag {
-                let candidate = self.member(slot)
+            let slot = slots[index]
+            if slot == Self.empty { return nil }
+            if slot > Self.tombstone && slot & ~Self.addressMask == tag {
+                let candidate = Self.member(slot)
                 if candidate.count == member.count
                     && (member.count == 0 || memcmp(candidate.baseAddress!, member.baseAddress!, member.count) == 0)
                 {
@@ -186,104 +148,218 @@ final class SetTable {
         }
     }
 
-    /// Empties slot `index` and moves later members of its run back so that no probe stops short.
-    private func removeSlot(at index: Int) {
-        let mask = self.capacity - 1
-        var hole = index
-        var next = (index + 1) & mask
-        while self.slots[next] != 0 {
-            let home = Int(truncatingIfNeeded: Self.hash(self.member(self.slots[next]))) & mask
-            // The member may fill the hole if its home is not in (hole, next] (cyclically).
-            let distanceToNext = (next - home) & mask
-            let distanceToHole = (next - hole) & mask
-            if distanceToNext >= distanceToHole {
-                self.slots[hole] = self.slots[next]
-                hole = next
+    /// Where `member` is: its array (the current one, or the retiring one) and slot, or nil.
+    @inline(__always)
+    private func find(_ member: UnsafeRawBufferPointer, hash: UInt64) -> (slots: UnsafeMutablePointer<UInt>, index: Int)? {
+        if let index = Self.probe(self.slots, self.capacity, member, hash: hash) { return (self.slots, index) }
+        if let retiring = self.retiring, let index = Self.probe(retiring, self.retiringCapacity, member, hash: hash) {
+            return (retiring, index)
+        }
+        return nil
+    }
+
+    // MARK: - Reads
+
+    func contains(_ member: UnsafeRawBufferPointer) -> Bool {
+        self.find(member, hash: Self.hash(member)) != nil
+    }
+
+    /// Calls `body` with each member (the retiring array's, then the current one's, in slot order)
+    /// until it returns false.
+    func forEach(_ body: (UnsafeRawBufferPointer) -> Bool) {
+        if let retiring = self.retiring {
+            for index in 0..<self.retiringCapacity where retiring[index] > Self.tombstone {
+                guard body(Self.member(retiring[index])) else { return }
             }
-            next = (next + 1) & mask
         }
-        self.slots[hole] = 0
+        for index in 0..<self.capacity where self.slots[index] > Self.tombstone {
+            guard body(Self.member(self.slots[index])) else { return }
+        }
     }
 
-    private func rehash(to capacity: Int) {
-        let old = self.slots
-        let oldCapacity = self.capacity
-        self.slots = .allocate(capacity: capacity)
-        self.slots.initialize(repeating: 0, count: capacity)
-        self.capacity = capacity
+    /// A uniformly random member (the table must not be empty), borrowed until the next change.
+    func randomMember<G: RandomNumberGenerator>(using generator: inout G) -> UnsafeRawBufferPointer {
+        precondition(self.count > 0, "random member of an empty table")
+        let positions = self.capacity + self.retiringCapacity
+        while true {
+            let position = Int.random(in: 0..<positions, using: &generator)
+            let slot = position < self.capacity ? self.slots[position] : self.retiring![position - self.capacity]
+            if slot > Self.tombstone { return Self.member(slot) }
+        }
+    }
+
+    /// One SSCAN step from `cursor`: visits home buckets in reverse-binary order until about `count`
+    /// members were given to `body` or the walk wrapped. - Returns: the next cursor (0: done).
+    func scan(cursor: UInt64, count: Int, _ body: (UnsafeRawBufferPointer) -> Void) -> UInt64 {
+        var cursor = cursor
+        var given = 0
+        var visits = 0
+        let visitLimit = count.multipliedReportingOverflow(by: 10).overflow ? Int.max : count * 10
+        guard let retiring = self.retiring else {
+            let mask = UInt64(self.capacity - 1)
+            repeat {
+                given += Self.visitBucket(self.slots, self.capacity, Int(cursor & mask), body)
+                cursor = Self.increment(cursor, mask: mask)
+                visits += 1
+            } while cursor != 0 && given < count && visits < visitLimit
+            return cursor
+        }
+        // Two arrays: a bucket of the smaller, then every bucket of the larger with the same low bits.
+        let retiringIsSmaller = self.retiringCapacity <= self.capacity
+        let (small, smallCapacity) = retiringIsSmaller ? (retiring, self.retiringCapacity) : (self.slots, self.capacity)
+        let (large, largeCapacity) = retiringIsSmaller ? (self.slots, self.capacity) : (retiring, self.retiringCapacity)
+        let smallMask = UInt64(smallCapacity - 1)
+        let largeMask = UInt64(largeCapacity - 1)
+        repeat {
+            given += Self.visitBucket(small, smallCapacity, Int(cursor & smallMask), body)
+            repeat {
+                given += Self.visitBucket(large, largeCapacity, Int(cursor & largeMask), body)
+                // The next of the larger array's bits above the smaller's mask, in reverse-binary order.
+                cursor = Self.increment(cursor | smallMask, mask: largeMask) & ~smallMask | (cursor & smallMask)
+            } while cursor & (smallMask ^ largeMask) != 0
+            cursor = Self.increment(cursor, mask: smallMask)
+            visits += 1
+        } while cursor != 0 && given < count && visits < visitLimit
+        return cursor
+    }
+
+    /// Gives `body` the members of `slots` whose home is `bucket` (all in the probe run from it).
+    /// - Returns: how many.
+    private static func visitBucket(
+        _ slots: UnsafeMutablePointer<UInt>, _ capacity: Int, _ bucket: Int, _ body: (UnsafeRawBufferPointer) -> Void
+    ) -> Int {
         let mask = capacity - 1
-        for i in 0..<oldCapacity where old[i] != 0 {
-            var index = Int(truncatingIfNeeded: Self.hash(self.member(old[i]))) & mask
-            while self.slots[index] != 0 { index = (index + 1) & mask }
-            self.slots[index] = old[i]
+        var given = 0
+        var index = bucket
+        while slots[index] != Self.empty {
+            let slot = slots[index]
+            if slot > Self.tombstone {
+                let member = Self.member(slot)
+                if Int(truncatingIfNeeded: Self.hash(member)) & mask == bucket {
+                    body(member)
+                    given += 1
+                }
+            }
+            index = (index + 1) & mask
         }
-        old.deallocate()
+        return given
     }
 
-    /// Appends `member` to the arena. - Returns: its offset.
-    private func append(_ member: UnsafeRawBufferPointer) -> Int {
-        let header = Self.headerBytes(member.count)
-        let needed = self.arenaUsed + header + member.count
-        if needed > self.arenaCapacity {
-            var grown = max(64, self.arenaCapacity + self.arenaCapacity / 2)
-            while grown < needed { grown += grown / 2 }
-            guard let block = realloc(self.arena, grown) else { fatalError("realloc of \(grown) bytes failed: out of memory") }
-            self.arena = block
-            self.arenaCapacity = grown
-        }
-        let offset = self.arenaUsed
-        var rest = member.count
-        var position = offset
-        while rest >= 0x80 {
-            self.arena!.storeBytes(of: UInt8(rest & 0x7F) | 0x80, toByteOffset: position, as: UInt8.self)
-            rest >>= 7
-            position += 1
-        }
-        self.arena!.storeBytes(of: UInt8(rest), toByteOffset: position, as: UInt8.self)
-        if member.count > 0 { (self.arena! + position + 1).copyMemory(from: member.baseAddress!, byteCount: member.count) }
-        self.arenaUsed = needed
-        return offset
+    /// Redis's dictScan cursor step: the reverse-binary increment of the bits under `mask`.
+    @inline(__always)
+    private static func increment(_ cursor: UInt64, mask: UInt64) -> UInt64 {
+        Self.reversed(Self.reversed(cursor | ~mask) &+ 1)
     }
 
-    /// Copies the live members into a new arena sized to them, and points the slots at the copies.
-    private func rewriteArena() {
-        let old = self.arena
-        let live = self.arenaUsed - self.garbage
-        let block = live > 0 ? malloc(live) : nil
-        var used = 0
-        for index in 0..<self.capacity where self.slots[index] != 0 {
-            let slot = self.slots[index]
-            let start = Int(slot & Self.offsetMask) - 1
-            let member = self.member(slot)
-            let end = member.baseAddress! + member.count - UnsafeRawPointer(old!)
-            (block! + used).copyMemory(from: old! + start, byteCount: end - start)
-            self.slots[index] = (slot & ~Self.offsetMask) | UInt64(used + 1)
-            used += end - start
-        }
-        Glibc.free(old)
-        self.arena = block
-        self.arenaCapacity = live
-        self.arenaUsed = used
-        self.garbage = 0
-    }
-
-    private static func headerBytes(_ length: Int) -> Int {
-        var bytes = 1
-        var rest = length >> 7
-        while rest > 0 {
-            bytes += 1
-            rest >>= 7
-        }
-        return bytes
-    }
-
+    @inline(__always)
     private static func reversed(_ value: UInt64) -> UInt64 {
         var v = value
-        var r: UInt64 = 0
-        for _ in 0..<64 {
-            r = (r << 1) | (v & 1)
-            v >>= 1
+        v = (v >> 1) & 0x5555_5555_5555_5555 | (v & 0x5555_5555_5555_5555) << 1
+        v = (v >> 2) & 0x3333_3333_3333_3333 | (v & 0x3333_3333_3333_3333) << 2
+        v = (v >> 4) & 0x0F0F_0F0F_0F0F_0F0F | (v & 0x0F0F_0F0F_0F0F_0F0F) << 4
+        return v.byteSwapped
+    }
+
+    // MARK: - Changes
+
+    /// Inserts `member`. - Returns: whether it was absent.
+    func insert(_ member: UnsafeRawBufferPointer) -> Bool {
+        if self.retiring != nil { self.migrate() }
+        let hash = Self.hash(member)
+        guard self.find(member, hash: hash) == nil else { return false }
+        if (self.count + self.tombstones + 1) * 4 > self.capacity * 3 {
+            self.startRebuild(to: Self.capacity(for: self.count + 1))
         }
-        return r
+        self.place(hash: hash, UInt(bitPattern: Self.makeEntry(member)))
+        self.count += 1
+        self.entryBytes += Self.entryHeader + member.count
+        return true
+    }
+
+    /// Removes `member`. - Returns: whether it was present.
+    func remove(_ member: UnsafeRawBufferPointer) -> Bool {
+        if self.retiring != nil { self.migrate() }
+        guard let (slots, index) = self.find(member, hash: Self.hash(member)) else { return false }
+        Glibc.free(Self.entry(slots[index]))
+        slots[index] = Self.tombstone
+        self.count -= 1
+        self.entryBytes -= Self.entryHeader + member.count
+        if slots == self.slots {
+            self.tombstones += 1
+        } else {
+            self.retiringCount -= 1
+            if self.retiringCount == 0 { self.endRebuild() }
+        }
+        if self.retiring == nil && self.capacity > Self.minimumCapacity && self.count * 8 < self.capacity {
+            self.startRebuild(to: Self.capacity(for: self.count))
+        }
+        return true
+    }
+
+    /// Puts an entry (its address) with hash `hash` into the current array.
+    @inline(__always)
+    private func place(hash: UInt64, _ address: UInt) {
+        let slots = self.slots
+        let mask = self.capacity - 1
+        var index = Int(truncatingIfNeeded: hash) & mask
+        while slots[index] > Self.tombstone { index = (index + 1) & mask }
+        if slots[index] == Self.tombstone { self.tombstones -= 1 }
+        slots[index] = Self.tag(hash) | address
+    }
+
+    /// The capacity a table of `count` members gets: load at most 1/2.
+    private static func capacity(for count: Int) -> Int {
+        var capacity = Self.minimumCapacity
+        while capacity < count * 2 { capacity *= 2 }
+        return capacity
+    }
+
+    // MARK: - Rebuilds
+
+    /// Starts moving every entry into a new array of `newCapacity` slots (none is copied): the current
+    /// array becomes the retiring one, emptied by ``migrate()`` steps. A rebuild still running is
+    /// finished first (the new array has room for the writes that come before that could happen).
+    private func startRebuild(to newCapacity: Int) {
+        while self.retiring != nil { self.migrate() }
+        if self.count > 0 {
+            self.retiring = self.slots
+            self.retiringCapacity = self.capacity
+            self.retiringCount = self.count
+            self.retiringIndex = 0
+        } else {
+            self.slots.deallocate()
+        }
+        self.slots = Self.allocateSlots(newCapacity)
+        self.capacity = newCapacity
+        self.tombstones = 0
+    }
+
+    /// One step of the rebuild: moves up to ``migrationEntries`` entries from the next
+    /// ``migrationSlots`` slots of the retiring array into the current one.
+    private func migrate() {
+        let retiring = self.retiring!
+        let end = min(self.retiringIndex + Self.migrationSlots, self.retiringCapacity)
+        var moved = 0
+        var index = self.retiringIndex
+        while index < end && moved < Self.migrationEntries {
+            let slot = retiring[index]
+            if slot > Self.tombstone {
+                self.place(hash: Self.hash(Self.member(slot)), slot & Self.addressMask)
+                retiring[index] = Self.tombstone
+                moved += 1
+            }
+            index += 1
+        }
+        self.retiringIndex = index
+        self.retiringCount -= moved
+        if self.retiringCount == 0 { self.endRebuild() }
+    }
+
+    private func endRebuild() {
+        self.retiring!.deallocate()
+        self.retiring = nil
+        self.retiringCapacity = 0
+        self.retiringCount = 0
+        self.retiringIndex = 0
     }
 }
