@@ -71,13 +71,17 @@ struct FieldTable: ~Copyable {
         for index in 0..<capacity where slots[index] > Self.tombstone {
             Glibc.free(Self.entry(slots[index]))
         }
-        slots.deallocate()
+        Self.freeSlots(slots, capacity)
     }
 
+    /// A zeroed slot array; a big one from mmap, zeroed by the kernel page by page as it is first
+    /// touched, not all in the write that starts a rebuild (see SetTable.swift).
     private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<UInt> {
-        let slots = UnsafeMutablePointer<UInt>.allocate(capacity: capacity)
-        slots.initialize(repeating: Self.empty, count: capacity)
-        return slots
+        RawMemory.allocateZeroed(capacity * 8).bindMemory(to: UInt.self, capacity: capacity)
+    }
+
+    private static func freeSlots(_ slots: UnsafeMutablePointer<UInt>, _ capacity: Int) {
+        RawMemory.free(UnsafeMutableRawPointer(slots), byteCount: capacity * 8)
     }
 
     /// The bytes this table accounts for: its slot arrays and its entries.
@@ -328,8 +332,8 @@ struct FieldTable: ~Copyable {
             self.retiringCapacity = self.capacity
             self.retiringCount = liveInOld
             self.retiringIndex = 0
-        } else {
-            self.slots?.deallocate()
+        } else if let old = self.slots {
+            Self.freeSlots(old, self.capacity)
         }
         self.slots = fresh
         self.capacity = newCapacity
@@ -364,7 +368,7 @@ struct FieldTable: ~Copyable {
     }
 
     private mutating func endRebuild() {
-        self.retiring!.deallocate()
+        Self.freeSlots(self.retiring!, self.retiringCapacity)
         self.retiring = nil
         self.retiringCapacity = 0
         self.retiringCount = 0

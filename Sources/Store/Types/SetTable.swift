@@ -70,13 +70,18 @@ final class SetTable {
         for index in 0..<capacity where slots[index] > Self.tombstone {
             Glibc.free(Self.entry(slots[index]))
         }
-        slots.deallocate()
+        Self.freeSlots(slots, capacity)
     }
 
+    /// A zeroed slot array. A big one comes from mmap (KeyspaceMemory.swift's RawMemory), whose pages
+    /// the kernel zeroes as they are first touched: filling megabytes of slots in the write that
+    /// starts a rebuild would hold the loop for as long as the rebuild steps were meant to spare it.
     private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<UInt> {
-        let slots = UnsafeMutablePointer<UInt>.allocate(capacity: capacity)
-        slots.initialize(repeating: Self.empty, count: capacity)
-        return slots
+        RawMemory.allocateZeroed(capacity * 8).bindMemory(to: UInt.self, capacity: capacity)
+    }
+
+    private static func freeSlots(_ slots: UnsafeMutablePointer<UInt>, _ capacity: Int) {
+        RawMemory.free(UnsafeMutableRawPointer(slots), byteCount: capacity * 8)
     }
 
     /// The exact bytes held: the object, both slot arrays and the entries.
@@ -327,7 +332,7 @@ final class SetTable {
             self.retiringCount = self.count
             self.retiringIndex = 0
         } else {
-            self.slots.deallocate()
+            Self.freeSlots(self.slots, self.capacity)
         }
         self.slots = Self.allocateSlots(newCapacity)
         self.capacity = newCapacity
@@ -356,7 +361,7 @@ final class SetTable {
     }
 
     private func endRebuild() {
-        self.retiring!.deallocate()
+        Self.freeSlots(self.retiring!, self.retiringCapacity)
         self.retiring = nil
         self.retiringCapacity = 0
         self.retiringCount = 0
