@@ -1,8 +1,8 @@
 // OBJECT ENCODING of strings against redis-server (RedisOracle.swift), byte for byte in RESP2 and
 // RESP3: Redis holds a string SET, GETSET, INCR or INCRBYFLOAT made as `int` or `embstr` (up to 44
 // bytes) and a longer one as `raw`, while APPEND to a value the key holds, SETRANGE and SETBIT edit a
-// `raw` string whatever its length (APPEND making a new key stores it as SET does). RENAME and COPY
-// keep the encoding; any other write sets it afresh. Run with the hash suite's runner.
+// `raw` string whatever its length (APPEND making a new key stores it as SET does). RENAME, COPY and
+// MOVE keep the encoding; any other write sets it afresh. Run with the hash suite's runner.
 
 import Testing
 
@@ -42,6 +42,8 @@ import Testing
             "RENAME t t2", "OBJECT ENCODING t2", "TTL t2", "COPY t2 t3", "OBJECT ENCODING t3", "GET t3",
             "SET t3 plain", "OBJECT ENCODING t3", "OBJECT ENCODING t2", "EXPIRE t2 200", "OBJECT ENCODING t2",
             "PERSIST t2", "OBJECT ENCODING t2", "RENAMENX t2 t4", "OBJECT ENCODING t4",
+            "MOVE t4 1", "SELECT 1", "OBJECT ENCODING t4", "GET t4", "COPY t4 t5 DB 0", "SET t6 plain", "MOVE t6 0",
+            "SELECT 0", "OBJECT ENCODING t5", "OBJECT ENCODING t6", "GET t5",
         ]),
         ("lengths", [
             "SET l44 \(long44)", "OBJECT ENCODING l44", "SET l45 \(long45)", "OBJECT ENCODING l45",
