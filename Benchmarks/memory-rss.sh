@@ -3,7 +3,9 @@
 # 7.0 alternately, each with --max-memory 64mb and one eviction policy, fed 1,000,000 distinct SETs of
 # 100-byte values, 1,000 per pipelined write (the volatile-* policies' SETs carry EX). Prints the RSS
 # at start, the peak (VmHWM), RSS once any compaction (or AOF rewrite) has ended and RSS settled,
-# used_memory, error replies (OOM under noeviction) and keys. Servers on 127.0.0.1, stopped by PID.
+# used_memory, error replies (OOM under noeviction) and keys; then, from RSS sampled every 0.2 s, the
+# most RSS seen outside and during compactions (redis-server: its AOF rewrites, whose child process's
+# memory is not the server's RSS). Servers on 127.0.0.1, stopped by PID.
 # Usage: Benchmarks/memory-rss.sh [POLICY...]   (default: all six)
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,6 +45,37 @@ for start in range(0, n, batch):
             if line.startswith(b"-"): errors += 1
 print(errors)
 PY
+cat > "$WORK/sample.py" <<'PY'
+# sample.py PID PORT -- until PID exits: every 0.2 s its VmRSS and whether a compaction (AOF rewrite)
+# runs; then prints the most RSS seen with and without one, and how many compactions were seen.
+import socket, sys, time, os
+pid, port = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port))
+def rewriting():
+    s.sendall(b"*2\r\n$4\r\nINFO\r\n$11\r\npersistence\r\n")
+    data = b""
+    def more():
+        chunk = s.recv(65536)
+        if not chunk: raise EOFError  # the server stopped
+        return chunk
+    while b"\r\n" not in data: data += more()
+    n = int(data[1:data.index(b"\r\n")]); h = data.index(b"\r\n") + 2
+    while len(data) < h + n + 2: data += more()
+    return b"aof_rewrite_in_progress:1" in data
+peak = {False: 0, True: 0}
+windows, was = 0, False
+while True:
+    try:
+        now = rewriting()
+        rss = int([l for l in open("/proc/%d/status" % pid) if l.startswith("VmRSS")][0].split()[1])
+    except Exception:
+        break
+    peak[now] = max(peak[now], rss)
+    windows += now and not was
+    was = now
+    time.sleep(0.2)
+print("RSS max %d kB outside compactions, %d kB during (%d seen)" % (peak[False], peak[True], windows))
+PY
 [ $# -gt 0 ] || set -- noeviction allkeys-lru allkeys-random volatile-lru volatile-random volatile-ttl
 field() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: -v f="$2" '$1 == f {print $2}'; }
 hwm() { awk '/^VmHWM/ {print $2}' /proc/$1/status; }
@@ -65,10 +98,13 @@ for policy in "$@"; do
       for _ in $(seq 200); do redis-cli -p $PORT ping >/dev/null 2>&1 && break; sleep 0.05; done
     fi
     base=$(rss $PID)
+    python3 "$WORK/sample.py" $PID $PORT > "$WORK/sampled" 2>/dev/null &
+    SAMPLER=$!
     errors=$(python3 "$WORK/feed.py" $PORT 1000000 1000 100 $ttl)
     for _ in $(seq 300); do [ "$(redis-cli -p $PORT info persistence | tr -d '\r' | awk -F: '/^aof_rewrite_in_progress/{print $2}')" = 1 ] || break; sleep 0.1; done
     last=0; for _ in $(seq 40); do now=$(rss $PID); [ "$now" = "$last" ] && break; last=$now; sleep 0.5; done
     echo "$policy $server: base ${base} kB, peak $(hwm $PID) kB, settled $(rss $PID) kB, used_memory $(field $PORT used_memory), errors $errors, keys $(redis-cli -p $PORT dbsize)"
-    kill $PID; wait $PID 2>/dev/null
+    kill $PID; wait $PID 2>/dev/null; wait $SAMPLER
+    echo "  $(cat "$WORK/sampled")"
   done
 done

@@ -48,7 +48,7 @@ extension Commands {
         let mask = UInt8(1) << UInt8(7 - (offset & 7))
         let previous = value[byte] & mask != 0
         if on == 1 { value[byte] |= mask } else { value[byte] &= ~mask }
-        guard call.replaceValue(value, forKey: key) else { return }
+        guard call.set(borrowing: value[...], forKey: key[...], deadline: .keptEdited) else { return }
         call.notifyNew(key, if: !existed)
         call.notify(.string, "setbit", key)
         call.reply.integer(previous ? 1 : 0)

@@ -39,8 +39,8 @@ extension CommandCall {
         }
     }
 
-    /// Stores `value` under `key` keeping the key's deadline (APPEND, INCR, SETRANGE: Redis
-    /// replaces the value in place), in the one lookup of the write.
+    /// Stores `value` under `key` keeping the key's deadline (INCR, INCRBYFLOAT, SET KEEPTTL), in the
+    /// one lookup of the write. Writes that edit the value in place pass ``WriteDeadline/keptEdited``.
     mutating func replaceValue(_ value: [UInt8], forKey key: [UInt8]) -> Bool {
         self.set(borrowing: value[...], forKey: key[...], deadline: .kept)
     }

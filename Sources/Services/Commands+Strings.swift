@@ -62,7 +62,8 @@ extension Commands {
         }
         guard value.count + arguments[2].count <= call.maxValueBytes else { return call.reply.error(.stringTooLong) }
         value.append(contentsOf: arguments[2])
-        guard call.replaceValue(value, forKey: key) else { return }
+        // Redis appends in place to a value the key holds (a `raw` string); a new key is stored as SET stores it.
+        guard call.set(borrowing: value[...], forKey: key[...], deadline: existed ? .keptEdited : .kept) else { return }
         call.notifyNew(key, if: !existed)
         call.notify(.string, "append", key)
         call.reply.integer(value.count)
@@ -121,7 +122,7 @@ extension Commands {
             value.append(contentsOf: repeatElement(0, count: start + patch.count - value.count))
         }
         value.replaceSubrange(start..<(start + patch.count), with: patch)
-        guard call.replaceValue(value, forKey: key) else { return }
+        guard call.set(borrowing: value[...], forKey: key[...], deadline: .keptEdited) else { return }
         call.notifyNew(key, if: existing == nil)
         call.notify(.string, "setrange", key)
         call.reply.integer(value.count)

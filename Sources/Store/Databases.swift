@@ -250,13 +250,14 @@ extension DurableStore {
         replacing: Bool, now: Int64
     ) throws(StoreError) -> TransferOutcome {
         let target = destinationKey ?? key  // COPY … DB may name another key
-        enum Held { case string([UInt8]), collection(any CollectionValue) }
+        enum Held { case string([UInt8], raw: Bool), collection(any CollectionValue) }
         let found: (Held, Int64?)? = self.withDatabase(source) {
             key.withUnsafeBytes { raw in
                 guard let index = self.liveIndex(raw, now: now, touching: false) else { return nil }
                 let deadline = self.keyspace.deadline(at: index)
                 if let object = self.keyspace.collection(at: index) { return (.collection(object.copy()), deadline) }
-                return (.string([UInt8](self.keyspace.value(at: index))), deadline)
+                let raw = Slot.isRaw(self.keyspace.table.pointee.slot(index))
+                return (.string([UInt8](self.keyspace.value(at: index)), raw: raw), deadline)
             }
         }
         guard let (held, deadline) = found else { return .missing }
@@ -269,8 +270,12 @@ extension DurableStore {
         defer { if grouped { self.endAtomicGroup() } }
         var sequence = try self.withDatabase(destination) { () throws(StoreError) -> UInt64 in
             switch held {
-            case .string(let value): try self.set(value, forKey: target, deadline: deadline, now: now)
-            case .collection(let object): try self.setCollection(object, forKey: target, deadline: deadline, now: now)
+            case .string(let value, let raw):
+                let sequence = try self.set(value, forKey: target, deadline: deadline, now: now)
+                // Redis moves (or copies) a `raw` string as `raw` (KeyspaceMemory.swift).
+                if raw, let index = self.keyspace.find(target) { self.keyspace.table.pointee.markRaw(index) }
+                return sequence
+            case .collection(let object): return try self.setCollection(object, forKey: target, deadline: deadline, now: now)
             }
         }
         if !copying {

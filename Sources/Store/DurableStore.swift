@@ -295,7 +295,7 @@ public final class DurableStore {
         if value.count >= Self.largeValueBytes && self.atomicGroupStart == nil && self.unreportedFailure == nil
             && self.databaseFrameStart == nil
         {
-            if write == .kept, let index = self.liveIndex(key, now: now) { deadline = self.keyspace.deadline(at: index) }
+            if write.keepsDeadline, let index = self.liveIndex(key, now: now) { deadline = self.keyspace.deadline(at: index) }
             return try self.setLarge(value, forKey: key, deadline: deadline)
         }
         let sequence = self.journal.nextSequence()
@@ -304,12 +304,14 @@ public final class DurableStore {
         let table = self.keyspace.table
         let (previous, hash) = table.pointee.lookup(key, rehashSteps: KeyTable.bucketsMovedPerOperation)
         if previous >= 0 {
-            if write == .kept, let old = table.pointee.deadline(ofEntry: previous), old > now { deadline = old }
+            if write.keepsDeadline, let old = table.pointee.deadline(ofEntry: previous), old > now { deadline = old }
             self.undo.pointee.push(sequence: sequence, key: key, previousAt: previous, in: table)
             table.pointee.replace(at: previous, value: value, deadline: deadline)
+            if write == .keptEdited { table.pointee.markRaw(previous) }  // Redis's `raw` (KeyspaceMemory.swift)
         } else {
             self.undo.pointee.push(sequence: sequence, key: key, previousAt: nil, in: table)
             table.pointee.insertNew(key, hash: hash, value: value, deadline: deadline)
+            if write == .keptEdited { table.pointee.markRaw(table.pointee.count - 1) }  // inserted last
         }
         self.bufferSetRecord(key, value, deadline: deadline)
         return sequence

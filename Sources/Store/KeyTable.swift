@@ -78,7 +78,7 @@ struct KeyTable {
     static func value(_ slot: UnsafeMutableRawPointer) -> UnsafeRawBufferPointer {
         let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
         return UnsafeRawBufferPointer(start: Self.bytes(slot) + keyLength,
-                                      count: Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self)))
+                                      count: Slot.valueLength(slot))
     }
 
     @inline(__always)
@@ -309,7 +309,7 @@ struct KeyTable {
         // Any move in or out of line: copy the key aside (at most one malloc'd block is the old storage).
         let wasInline = Self.isInline(slot)
         let old = Self.bytes(slot)
-        let oldTotal = keyLength + Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
+        let oldTotal = keyLength + Slot.valueLength(slot)
         if wasInline {
             // The key is inside the slot and would be overwritten by the pointer: move it to a scratch copy.
             withUnsafeTemporaryAllocation(byteCount: Slot.inlineCapacity, alignment: 8) { scratch in
@@ -321,6 +321,22 @@ struct KeyTable {
             self.externalBytes -= oldTotal
             Glibc.free(old)
         }
+    }
+
+    /// Marks entry `index`, a string, as edited in place (``Slot/rawFlag``), moving an inline value out
+    /// of line first. A collection, or a value of 1 GiB or more (the log refuses those), is left as it is.
+    mutating func markRaw(_ index: Int) {
+        let slot = self.slot(index)
+        let length = slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self)
+        guard length & ~Slot.lengthMask == 0 else { return }
+        if Self.isInline(slot) {
+            let total = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)) + Int(length)
+            guard let block = malloc(max(total, 1)) else { fatalError("malloc of \(total) bytes failed: out of memory") }
+            block.copyMemory(from: slot + Slot.inlineOffset, byteCount: total)
+            slot.storeBytes(of: block, toByteOffset: Slot.pointerOffset, as: UnsafeMutableRawPointer.self)
+            self.externalBytes += total
+        }
+        slot.storeBytes(of: length | Slot.rawFlag, toByteOffset: Slot.valueLength, as: UInt32.self)
     }
 
     /// Removes entry `index`; the last entry moves into its place (the array stays dense).
@@ -339,7 +355,7 @@ struct KeyTable {
             }
         } else if !Self.isInline(slot) {
             self.externalBytes -= Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
-                + Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
+                + Slot.valueLength(slot)
             Glibc.free(slot.load(fromByteOffset: Slot.pointerOffset, as: UnsafeMutableRawPointer.self))
         }
         let deadlineLink = slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self)
@@ -506,7 +522,7 @@ struct KeyTable {
             } else {
                 block = Self.keyBlock(old, count: keyLength)
             }
-            self.externalBytes -= Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
+            self.externalBytes -= Slot.valueLength(slot)
             Glibc.free(old)
         }
         self.storeObject(object, keyBlock: block, in: slot)

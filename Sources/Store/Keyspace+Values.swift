@@ -19,9 +19,11 @@ extension Keyspace {
     }
 
     /// OBJECT ENCODING for entry `index`: the collection's own, or what Redis would hold for the string
-    /// (a 64-bit integer within 20 bytes: `int`; up to 44 bytes: `embstr`; else `raw`).
+    /// (edited in place by APPEND, SETRANGE or SETBIT: `raw`; else a 64-bit integer within 20 bytes:
+    /// `int`; up to 44 bytes: `embstr`; else `raw`).
     public func encoding(at index: Int) -> String {
         if let object = self.collection(at: index) { return object.encoding }
+        if Slot.isRaw(self.table.pointee.slot(index)) { return "raw" }
         let value = self.value(at: index)
         if value.count <= 20, Self.isCanonicalInteger(value) { return "int" }
         return value.count <= 44 ? "embstr" : "raw"
@@ -136,9 +138,11 @@ extension Keyspace {
             self.remove(at: index)
             self.set(destination, collection: object, deadline: deadline)
         } else {
-            let value = [UInt8](self.value(at: index))
+            // Redis moves the object itself: a string edited in place stays `raw`.
+            let (value, raw) = ([UInt8](self.value(at: index)), Slot.isRaw(self.table.pointee.slot(index)))
             self.remove(at: index)
-            value.withUnsafeBytes { _ = self.set(destination, $0, deadline: deadline) }
+            let moved = value.withUnsafeBytes { self.set(destination, $0, deadline: deadline) }
+            if raw { self.table.pointee.markRaw(moved) }
         }
         return true
     }
@@ -153,8 +157,10 @@ extension Keyspace {
         if let object = self.collection(at: index) {
             self.set(destination, collection: object.copy(), deadline: deadline)
         } else {
-            let value = [UInt8](self.value(at: index))
-            value.withUnsafeBytes { _ = self.set(destination, $0, deadline: deadline) }
+            // Redis's copy of a `raw` string is `raw` too.
+            let (value, raw) = ([UInt8](self.value(at: index)), Slot.isRaw(self.table.pointee.slot(index)))
+            let copied = value.withUnsafeBytes { self.set(destination, $0, deadline: deadline) }
+            if raw { self.table.pointee.markRaw(copied) }
         }
         return true
     }

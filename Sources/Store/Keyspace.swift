@@ -201,15 +201,16 @@ public final class Keyspace {
                 + KeyTable.object(slot).usedBytes
         } else if !KeyTable.isInline(slot) {
             bytes += Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
-                + Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
+                + Slot.valueLength(slot)
         }
         if slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self) != 0 { bytes += Self.deadlineBytes }
         return bytes
     }
 
     /// What ``usedBytes`` should be for entries of these sizes, computed independently (tests).
-    static func expectedBytes(keyLength: Int, valueLength: Int, hasDeadline: Bool) -> Int {
-        Slot.bytes + (keyLength + valueLength > Slot.inlineCapacity ? keyLength + valueLength : 0)
+    /// `raw`: a string edited in place, always out of line (KeyspaceMemory.swift).
+    static func expectedBytes(keyLength: Int, valueLength: Int, raw: Bool = false, hasDeadline: Bool) -> Int {
+        Slot.bytes + (raw || keyLength + valueLength > Slot.inlineCapacity ? keyLength + valueLength : 0)
             + (hasDeadline ? Self.deadlineBytes : 0)
     }
 
@@ -277,7 +278,7 @@ public final class Keyspace {
                              "entry \(index): collection key pointer")
             } else if !KeyTable.isInline(slot) {
                 external += Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
-                    + Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self))
+                    + Slot.valueLength(slot)
             }
             let link = slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self)
             if link != 0 {
@@ -303,7 +304,7 @@ public final class Keyspace {
             }
             accounted += Self.expectedBytes(
                 keyLength: Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)),
-                valueLength: Int(slot.load(fromByteOffset: Slot.valueLength, as: UInt32.self)),
+                valueLength: Slot.valueLength(slot), raw: Slot.isRaw(slot),
                 hasDeadline: slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self) != 0)
         }
         precondition(accounted == self.usedBytes, "byte account \(self.usedBytes), recomputed \(accounted)")

@@ -41,6 +41,12 @@ import Glibc
 /// `keyLength + valueLength` then exceeds the inline capacity, so every test that tells inline from out of
 /// line (the string hot path) needs no change: only code that reads a value or frees a slot asks
 /// ``isCollection``. A string's value is below 2 GiB (the log caps records at 1 GiB), so the bit is free.
+///
+/// A string edited in place (APPEND, SETRANGE, SETBIT) sets the next bit, ``rawFlag``: Redis then holds
+/// it as a `raw` string, in an allocation of its own whatever its length, and OBJECT ENCODING says so.
+/// Such a string is always out of line (``KeyTable/markRaw(_:)`` moves it there), so the flag, too, makes
+/// `keyLength + valueLength` exceed the inline capacity and the inline test stays as it is; whatever
+/// reads a string's length masks it with ``lengthMask``. Any other write of the string clears it.
 enum Slot {
     static let bytes = 64
     static let shift = 6
@@ -55,6 +61,8 @@ enum Slot {
     static let pointerOffset = 24
     static let objectOffset = 32
     static let collectionFlag: UInt32 = 0x8000_0000
+    static let rawFlag: UInt32 = 0x4000_0000
+    static let lengthMask: UInt32 = 0x3FFF_FFFF
     static let collectionKeyOffset = 40
     static let collectionKeyCapacity = 24
 
@@ -66,6 +74,18 @@ enum Slot {
     @inline(__always)
     static func isCollection(_ slot: UnsafeMutableRawPointer) -> Bool {
         slot.load(fromByteOffset: Self.valueLength, as: UInt32.self) & Self.collectionFlag != 0
+    }
+
+    /// Whether the slot holds a string edited in place (``rawFlag``; never set on a collection).
+    @inline(__always)
+    static func isRaw(_ slot: UnsafeMutableRawPointer) -> Bool {
+        slot.load(fromByteOffset: Self.valueLength, as: UInt32.self) & Self.rawFlag != 0
+    }
+
+    /// The length of a string slot's value (``rawFlag`` masked off).
+    @inline(__always)
+    static func valueLength(_ slot: UnsafeMutableRawPointer) -> Int {
+        Int(slot.load(fromByteOffset: Self.valueLength, as: UInt32.self) & Self.lengthMask)
     }
 }
 

@@ -10,4 +10,12 @@ public enum WriteDeadline: Equatable, Sendable {
     case at(Int64)
     /// The deadline the key holds at the write's `now`, if any (a key past its deadline is absent).
     case kept
+    /// As ``kept``, for a write that edits the string in place (APPEND and SETRANGE of a value the key
+    /// holds, SETRANGE and SETBIT making one): Redis holds the result as a `raw` string whatever its
+    /// length, and OBJECT ENCODING says so (``Keyspace/encoding(at:)``).
+    case keptEdited
+
+    /// Whether the key's deadline is kept (``kept``, ``keptEdited``).
+    @inline(__always)
+    public var keepsDeadline: Bool { self == .kept || self == .keptEdited }
 }

@@ -66,7 +66,7 @@ final class InMemoryStorage: DataStore {
         switch deadline {
         case .cleared: self.deadlines[key] = nil
         case .at(let at): self.deadlines[key] = at
-        case .kept: self.deadlines[key] = kept
+        case .kept, .keptEdited: self.deadlines[key] = kept
         }
         self.expireIfDue(key, now: now)
     }
