@@ -205,8 +205,7 @@ extension Commands {
             call.notifyStored(.zset, "zrangestore", destination, count: elements.count, existed: existed)
             return call.reply.integer(elements.count)
         }
-        walk({ call.reply.sortedSetHeader($0, withScores: withScores) },
-             { m, s in call.reply.sortedSetElement(m, s, withScores: withScores) })
+        call.reply.sortedSetRun(withScores: withScores) { header, element in walk(header, element) }
     }
 
     /// ZCOUNT key min max.

@@ -181,26 +181,30 @@ extension Commands {
             first = score
         }
         let key = arguments.copy(1)
-        var added = 0, updated = 0, failed = false
-        func setAll(_ call: inout CommandCall) {
-            for i in stride(from: index, to: arguments.count, by: 2) {
-                let score = single ? first : ScoreText.value(arguments[i])!
-                guard let write = Self.setScore(arguments, member: i + 1, score, in: key, &call) else {
-                    failed = true
-                    return
-                }
-                if case .changed(_, _, let replaced) = write {
-                    if replaced { updated += 1 } else { added += 1 }
+        var added = 0, updated = 0
+        if single {
+            // No closure for the commonest form: variables a closure captures are checked for exclusive
+            // access at run time on every use.
+            guard let write = Self.setScore(arguments, member: index + 1, first, in: key, &call) else { return }
+            if case .changed(_, _, let replaced) = write {
+                if replaced { updated = 1 } else { added = 1 }
+            }
+        } else {
+            var failed = false
+            let store = call.store
+            store.atomically {
+                for i in stride(from: index, to: arguments.count, by: 2) {
+                    guard let write = Self.setScore(arguments, member: i + 1, ScoreText.value(arguments[i])!, in: key, &call) else {
+                        failed = true
+                        return
+                    }
+                    if case .changed(_, _, let replaced) = write {
+                        if replaced { updated += 1 } else { added += 1 }
+                    }
                 }
             }
+            guard !failed else { return }
         }
-        if single {
-            setAll(&call)
-        } else {
-            let store = call.store
-            store.atomically { setAll(&call) }
-        }
-        guard !failed else { return }
         if added + updated > 0 { call.notify(.zset, "zadd", key) }
         call.reply.integer(ch ? added + updated : added)
     }

@@ -23,8 +23,9 @@ extension ReplyWriter {
     }
 }
 
-/// The scratch block of ``ReplyWriter/bulkRun(expected:_:)``: malloc'd, grown by realloc.
-private struct BulkRun {
+/// The scratch block of ``ReplyWriter/bulkRun(expected:_:)`` (and of the sorted sets' range replies,
+/// ReplyWriter+SortedSetRuns.swift): malloc'd, grown by realloc.
+struct BulkRun {
     private(set) var base: UnsafeMutablePointer<UInt8>
     private(set) var used = 0
     private var capacity: Int
@@ -72,6 +73,13 @@ private struct BulkRun {
         cursor[0] = UInt8(ascii: "\r")
         cursor[1] = UInt8(ascii: "\n")
         self.used = cursor + 2 - self.base
+    }
+
+    /// Lets `body` write at most `bound` bytes at the end of the block; it returns how many it wrote.
+    @inline(__always)
+    mutating func write(upTo bound: Int, _ body: (UnsafeMutablePointer<UInt8>) -> Int) {
+        if self.capacity - self.used < bound { self.grow(to: self.used + bound) }
+        self.used += body(self.base + self.used)
     }
 
     private mutating func grow(to needed: Int) {

@@ -53,13 +53,37 @@ enum ScoreText {
         return negative ? -value : value
     }
 
+    /// `+inf`, `-inf` or `inf` as written (the usual open end of a range), what strtod reads from them,
+    /// without its NUL-terminated copy; nil for any other text (strtod's other spellings go to it).
+    @inline(__always)
+    static func infinity(_ bytes: ArraySlice<UInt8>) -> Double? {
+        var index = bytes.startIndex
+        var sign = 1.0
+        if bytes.count == 4 {
+            switch bytes[index] {
+            case UInt8(ascii: "+"): break
+            case UInt8(ascii: "-"): sign = -1
+            default: return nil
+            }
+            index += 1
+        } else if bytes.count != 3 {
+            return nil
+        }
+        guard bytes[index] == UInt8(ascii: "i"), bytes[index + 1] == UInt8(ascii: "n"), bytes[index + 2] == UInt8(ascii: "f") else {
+            return nil
+        }
+        return sign * .infinity
+    }
+
     /// A range bound as ZRANGEBYSCORE reads it (zslParseRange): `(` makes it exclusive; strtod must stop
     /// at the end of the text; NaN is refused.
     static func bound(_ bytes: ArraySlice<UInt8>) -> (value: Double, exclusive: Bool)? {
         let exclusive = bytes.first == UInt8(ascii: "(")
-        if let integer = Self.integer(exclusive ? bytes.dropFirst() : bytes) { return (integer, exclusive) }
-        let (value, end, _, text) = Self.strtod(exclusive ? bytes.dropFirst() : bytes)
-        guard text[end] == 0, !value.isNaN else { return nil }
+        let text = exclusive ? bytes.dropFirst() : bytes
+        if let integer = Self.integer(text) { return (integer, exclusive) }
+        if let infinity = Self.infinity(text) { return (infinity, exclusive) }
+        let (value, end, _, terminated) = Self.strtod(text)
+        guard terminated[end] == 0, !value.isNaN else { return nil }
         return (value, exclusive)
     }
 
@@ -83,8 +107,7 @@ enum ScoreText {
 
     /// The score as Redis 7.0's addReplyDouble writes it: `%.17g`, `inf`, `-inf`.
     static func reply(_ value: Double) -> [UInt8] {
-        if value.isInfinite { return value < 0 ? Array("-inf".utf8) : Array("inf".utf8) }
-        return Self.printf(value)
+        Self.formatted(value)
     }
 
     /// The score as Redis 7.0's d2string writes it (ZSCAN's scores, for both encodings): integers
@@ -98,24 +121,20 @@ enum ScoreText {
             text.appendDecimal(Int64(value))
             return text
         }
-        return Self.printf(value)
-    }
-
-    private static func printf(_ value: Double) -> [UInt8] {
-        var buffer = [CChar](repeating: 0, count: 40)
-        let length = withVaList([value]) { vsnprintf(&buffer, 40, "%.17g", $0) }
-        return buffer[0..<Int(length)].map { UInt8(bitPattern: $0) }
+        return Self.formatted(value)
     }
 }
 
 extension ReplyWriter {
     /// A score: `,<d>` (RESP3) or a bulk string (RESP2), as Redis 7.0's addReplyDouble.
     mutating func score(_ value: Double) {
-        let text = ScoreText.reply(value)
-        guard self.encoding == .resp3 else { return self.bulk(text) }
-        self.output.append(UInt8(ascii: ","))
-        self.output.append(contentsOf: text)
-        self.output.append("\r\n")
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ScoreText.formattedCapacity) { buffer in
+            let text = UnsafeBufferPointer(start: buffer.baseAddress!, count: ScoreText.format(value, into: buffer.baseAddress!))
+            guard self.encoding == .resp3 else { return self.bulk(text) }
+            self.output.append(UInt8(ascii: ","))
+            self.output.append(contentsOf: text)
+            self.output.append("\r\n")
+        }
     }
 
     /// Members (and scores): a flat array in RESP2, pairs in RESP3 when scores are shown.

@@ -170,6 +170,24 @@ import Testing
             bulkAdd("lr", 200, prefix: "k", score: { _ in "0" }), "ZRANGEBYLEX lr [k10 + LIMIT 40 3", "ZRANGEBYLEX lr (k10 [k2 LIMIT 0 -1",
             "ZREVRANGEBYLEX lr [k5 - LIMIT 35 3", "ZREVRANGEBYLEX lr + (k150 LIMIT 2 -1", "ZRANGEBYLEX lr + -", "ZRANGEBYLEX lr [z +",
         ]),
+        ("scores-printed", [
+            // Range replies write their scores in one pass (ReplyWriter+SortedSetRuns.swift, ScoreFormat.swift):
+            // fractions, thirds, values past 2^53 and 10^17, below 10^-4 (exponent notation), carries to
+            // the next power of ten, negative zero, infinities; a listpack and a skiplist.
+            bulkAdd("f", 40, score: { i in
+                ["0.1", "-0.3", "1e-4", "9.9999999999999e-5", "1e-5", "123456.789", "3.3333333333333335", "0.99999999999999999",
+                 "9007199254740993", "1e17", "99999999999999984", "1.5e300", "-2.5e-300", "4.9e-324", "-0", "inf", "-inf",
+                 "1700000000.123", "0.000123456789", "2.675", "1e16", "-1e16", "12345678901234567", "0.5", "7", "-7.25",
+                 "1.7976931348623157e308", "8.5e-5", "0.1234567890123456789", "100.01", "1e-320", "6.02214076e23",
+                 "299792458.5", "0.3", "-0.0001", "5e-324", "42", "1e15", "0.7", "2e-4"][i]
+            }),
+            "OBJECT ENCODING f", "ZRANGE f 0 -1 WITHSCORES", "ZREVRANGE f 0 -1 WITHSCORES", "ZRANGEBYSCORE f -inf +inf WITHSCORES",
+            "ZRANGEBYSCORE f (0 1 WITHSCORES LIMIT 1 5", "ZREVRANGEBYSCORE f 1 -1 WITHSCORES", "ZSCORE f m5", "ZSCORE f m9",
+            "ZINCRBY f 0.1 m0", "ZINCRBY f 1e-5 m5", "ZINCRBY f 1 m10",
+            bulkAdd("g", 200, score: { i in "\(Double(i) / 7 - 10)" }), "OBJECT ENCODING g", "ZRANGE g 0 30 WITHSCORES",
+            "ZRANGEBYSCORE g -5 +inf WITHSCORES LIMIT 0 20", "ZREVRANGEBYSCORE g +inf (-3 WITHSCORES LIMIT 5 20",
+            "ZRANGE g -10 -1 WITHSCORES", "ZRANGE g 10 20", "ZINCRBY g 0.001 m3", "ZRANGE g 0 5 WITHSCORES",
+        ]),
         ("transactions", [
             "MULTI", "ZADD z 1 a", "ZINCRBY z 2 a", "ZRANGE z 0 -1 WITHSCORES", "ZADD z x a", "EXEC", "WATCH z", "ZADD z 5 b",
             "MULTI", "ZCARD z", "EXEC", "TYPE z", "DEL z", "ZSCORE z a",
