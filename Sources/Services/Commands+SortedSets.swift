@@ -246,7 +246,7 @@ extension Commands {
         case .answered: return
         case .missing: call.reply.null()
         case .found(let value):
-            if let score = arguments.copy(2).withUnsafeBytes({ value.score(of: $0) }) {
+            if let score = arguments[2].withUnsafeBytes({ value.score(of: $0) }) {
                 call.reply.score(score)
             } else {
                 call.reply.null()
@@ -264,7 +264,7 @@ extension Commands {
         }
         call.reply.arrayHeader(arguments.count - 2)
         for i in 2..<arguments.count {
-            if let score = found.flatMap({ value in arguments.copy(i).withUnsafeBytes { value.score(of: $0) } }) {
+            if let score = found.flatMap({ value in arguments[i].withUnsafeBytes { value.score(of: $0) } }) {
                 call.reply.score(score)
             } else {
                 call.reply.null()
@@ -287,7 +287,7 @@ extension Commands {
         case .answered: return
         case .missing: call.reply.null()
         case .found(let value):
-            if let rank = arguments.copy(2).withUnsafeBytes({ value.rank(of: $0) }) {
+            if let rank = arguments[2].withUnsafeBytes({ value.rank(of: $0) }) {
                 call.reply.integer(reverse ? value.count - 1 - rank : rank)
             } else {
                 call.reply.null()

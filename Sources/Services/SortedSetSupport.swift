@@ -167,9 +167,11 @@ extension CommandCall {
     /// The sorted set at `key` (WRONGTYPE answered for another type). The value must be used before
     /// the store is changed.
     mutating func readSortedSet(_ key: [UInt8]) -> SortedSetRead {
-        switch self.store.withCollection(forKey: key, type: .zset, now: self.nowMilliseconds, { $0 as! SortedSetValue }) {
+        // The store's non-generic read: a `TypedLookup<SortedSetValue>` would have its metadata looked up
+        // at run time on every call (the enum is generic and defined in another module).
+        switch self.store.collection(forKey: key, type: .zset, now: self.nowMilliseconds) {
         case .missing: return .missing
-        case .found(let value): return .found(value)
+        case .found(let value): return .found(value as! SortedSetValue)
         case .wrongType:
             self.reply.error(.wrongType)
             return .answered

@@ -184,6 +184,9 @@ import Testing
             "OBJECT ENCODING f", "ZRANGE f 0 -1 WITHSCORES", "ZREVRANGE f 0 -1 WITHSCORES", "ZRANGEBYSCORE f -inf +inf WITHSCORES",
             "ZRANGEBYSCORE f (0 1 WITHSCORES LIMIT 1 5", "ZREVRANGEBYSCORE f 1 -1 WITHSCORES", "ZSCORE f m5", "ZSCORE f m9",
             "ZINCRBY f 0.1 m0", "ZINCRBY f 1e-5 m5", "ZINCRBY f 1 m10",
+            // Infinite bounds: the spellings read without strtod and those left to it.
+            "ZRANGEBYSCORE f (-inf (+inf", "ZCOUNT f (inf +INF", "ZRANGEBYSCORE f -Inf infinity", "ZCOUNT f -inf inf",
+            "ZCOUNT f +inf -inf", "ZCOUNT f ++inf inf", "ZCOUNT f -infx inf", "ZCOUNT f ( inf", "ZREVRANGEBYSCORE f inf (1e17",
             bulkAdd("g", 200, score: { i in "\(Double(i) / 7 - 10)" }), "OBJECT ENCODING g", "ZRANGE g 0 30 WITHSCORES",
             "ZRANGEBYSCORE g -5 +inf WITHSCORES LIMIT 0 20", "ZREVRANGEBYSCORE g +inf (-3 WITHSCORES LIMIT 5 20",
             "ZRANGE g -10 -1 WITHSCORES", "ZRANGE g 10 20", "ZINCRBY g 0.001 m3", "ZRANGE g 0 5 WITHSCORES",
