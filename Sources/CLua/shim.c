@@ -122,6 +122,14 @@ int clua_format_double(double value, char *buffer, int size) {
     return written < size ? written : size - 1;
 }
 
+const char *clua_argument(lua_State *L, int index, char *number, size_t *length) {
+    if (lua_type(L, index) == LUA_TNUMBER) {
+        *length = (size_t)clua_format_double(lua_tonumber(L, index), number, 40);
+        return number;
+    }
+    return lua_tolstring(L, index, length);
+}
+
 /* Upvalues: the original function, the set of readonly tables. A readonly first argument is
  * refused as Redis's patched Lua refuses it; anything else goes to the original. */
 static int guarded(lua_State *L) {

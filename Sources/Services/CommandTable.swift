@@ -144,10 +144,12 @@ enum CommandTable {
     ///   - wireProtocol: which protocol framed it (names, arities and limits differ).
     ///   - names: that protocol's names (``names(on:)``; a session keeps them at hand).
     ///   - maxValueBytes: the line protocol's value limit (RESP's is enforced by its parser).
+    ///   - resolved: the command and slot `names` gives `arguments[0]`, when the caller has looked
+    ///     it up already (a script's redis.call checks the command first).
     ///   - call: context, client state and reply writer.
     static func execute(
         _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, names: NameIndex, maxValueBytes: Int,
-        call: inout CommandCall
+        resolved: (command: CommandSpec, slot: Int)? = nil, call: inout CommandCall
     ) {
         call.commandCount &+= 1
         // `wroteError` is scoped to this request: EXEC's inner requests count their own errors.
@@ -155,7 +157,8 @@ enum CommandTable {
         call.reply.wroteError = false
         call.rejected = false
         call.subcommandSlot = -1
-        let slot = Self.dispatch(arguments, on: wireProtocol, names: names, maxValueBytes: maxValueBytes, call: &call)
+        let slot = Self.dispatch(
+            arguments, on: wireProtocol, names: names, maxValueBytes: maxValueBytes, resolved: resolved, call: &call)
         let failed = call.reply.wroteError
         // INFO counts a container's subcommand under its own slot, and an unknown one nowhere (Redis).
         (call.lastSlot, call.lastFailed) = (slot < 0 || call.subcommandSlot == -1 ? slot : call.subcommandSlot, failed)
@@ -179,9 +182,9 @@ enum CommandTable {
     @discardableResult
     private static func dispatch(
         _ arguments: ArgumentVector, on wireProtocol: KVSession.WireProtocol, names: NameIndex, maxValueBytes: Int,
-        call: inout CommandCall
+        resolved: (command: CommandSpec, slot: Int)?, call: inout CommandCall
     ) -> Int {
-        guard let (command, slot) = names.lookup(arguments[0]) else {
+        guard let (command, slot) = resolved ?? names.lookup(arguments[0]) else {
             Self.refuseUnknown(arguments, &call)
             return CommandStatistics.unknownSlot
         }

@@ -20,6 +20,7 @@ import Testing
         ("walrus_app.py", "walrus"),
         ("requests_cache_app.py", "requests_cache"),
         ("channels_redis_app.py", "channels_redis"),
+        ("celery_app.py", "celery"),
     ]
 
     static var appsDirectory: String {

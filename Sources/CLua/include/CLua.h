@@ -41,6 +41,10 @@ void clua_push_guard_factory(lua_State *L);
 /// Returns the length written into `buffer` (at least 32 bytes).
 int clua_format_double(double value, char *buffer, int size);
 
+/// The bytes of redis.call's argument `index`: a string's own, or a number formatted as
+/// ``clua_format_double`` formats it into `number` (40 bytes). NULL for any other type.
+const char *clua_argument(lua_State *L, int index, char *number, size_t *length);
+
 /// The Lua idioms lua.h spells as macros.
 static inline void clua_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
 static inline void clua_newtable(lua_State *L) { lua_createtable(L, 0, 0); }

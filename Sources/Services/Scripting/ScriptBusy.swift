@@ -48,7 +48,7 @@ extension ScriptEngine {
                 .warning,
                 "Slow script detected: still in execution after \(elapsed) milliseconds. You can try killing the script using the "
                     + (run.evalMode ? "SCRIPT KILL" : "FUNCTION KILL") + " command. Script name is: "
-                    + String(decoding: run.name, as: UTF8.self) + ".")
+                    + String(decoding: self.runName, as: UTF8.self) + ".")
         }
         // Without the script's connection's descriptor nothing can be served safely.
         if let descriptor = state.clients.record(id: pointer.pointee.client.id)?.fd {
@@ -137,7 +137,7 @@ extension Commands {
         guard let run = engine.run, let arguments = engine.runningCommand else { return call.reply.null() }
         call.reply.mapHeader(3)
         call.reply.bulk("name")
-        call.reply.bulk(run.name)
+        call.reply.bulk(engine.runName)
         call.reply.bulk("command")
         call.reply.arrayHeader(arguments.count)
         for i in 0..<arguments.count { call.reply.bulk(arguments.copy(i)) }

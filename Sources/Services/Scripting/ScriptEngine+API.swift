@@ -120,9 +120,10 @@ extension ScriptEngine {
             self.pushError("Please specify at least one argument for this redis lib call")
             return false
         }
-        // Taken out of the engine while in use (so that nothing else holds them when they are kept),
-        // and appended to: the vector is a slice of `bytes` from `base`. Emptied only once past the
-        // limit, and `ranges` by single removals: emptying an array whole costs more than both.
+        // Taken out of the engine while in use (so that nothing else holds them when they are
+        // written). `bytes` is all capacity: each argument is copied in at `used` (no append, whose
+        // generic path costs more than the copy), grown when one does not fit; `ranges` is emptied
+        // by single removals (emptying an array whole costs more).
         var bytes: [UInt8] = []
         var ranges: [Range<Int>] = []
         swap(&bytes, &self.argumentBytes)
@@ -133,30 +134,25 @@ extension ScriptEngine {
         }
         if bytes.count > Self.keptBufferBytes { bytes = [] }
         while !ranges.isEmpty { ranges.removeLast() }
-        let base = bytes.count
+        var used = 0
         for index in 1...count {
-            let start = bytes.count
-            if lua_type(lua, index) == LUA_TNUMBER {
-                // Lua's own conversion loses precision: Redis formats numbers with %.17g.
-                withUnsafeTemporaryAllocation(of: CChar.self, capacity: 40) { number in
-                    let length = Int(clua_format_double(lua_tonumber(lua, index), number.baseAddress, 40))
-                    number.withMemoryRebound(to: UInt8.self) { bytes.append(contentsOf: $0.prefix(length)) }
-                }
-            } else {
-                var length = 0
-                guard let pointer = lua_tolstring(lua, index, &length) else {
-                    clua_pop(lua, count)
-                    self.pushError("Lua redis lib command arguments must be strings or integers")
-                    return false
-                }
-                pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
-                    bytes.append(contentsOf: UnsafeBufferPointer(start: $0, count: length))
-                }
+            // A number as Redis formats it (%.17g: Lua's own conversion loses precision).
+            var length = 0
+            guard let pointer = clua_argument(lua, index, self.numberScratch, &length) else {
+                clua_pop(lua, count)
+                self.pushError("Lua redis lib command arguments must be strings or integers")
+                return false
             }
-            ranges.append(start..<bytes.count)
+            let start = used
+            if start + length > bytes.count {
+                bytes.append(contentsOf: repeatElement(0, count: max(start + length - bytes.count, bytes.count, 256)))
+            }
+            bytes.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: start).copyMemory(from: pointer, byteCount: length) }
+            used = start + length
+            ranges.append(start..<used)
         }
         clua_pop(lua, count)
-        body(ArgumentVector(bytes: bytes[base...], ranges: ranges))
+        body(ArgumentVector(bytes: bytes[0..<used], ranges: ranges))
         return true
     }
 
@@ -171,8 +167,11 @@ extension ScriptEngine {
         }
         var failed = true
         _ = self.withArguments(lua) { arguments in
-            if let refusal = self.refusal(arguments) {
-                self.pushError(refusal)
+            let command: (command: CommandSpec, slot: Int)
+            switch self.check(arguments) {
+            case .success(let resolved): command = resolved
+            case .failure(let refusal):
+                self.pushError(refusal.message)
                 lua_pushstring(lua, "ignore_error_stats_update")
                 lua_pushboolean(lua, 1)
                 lua_rawset(lua, -3)
@@ -188,7 +187,7 @@ extension ScriptEngine {
             let lastCommand = call.pointee.lastCommand
             CommandTable.execute(
                 arguments, on: .resp, names: CommandTable.respNames, maxValueBytes: call.pointee.maxValueBytes,
-                call: &call.pointee)
+                resolved: command, call: &call.pointee)
             call.pointee.lastCommand = lastCommand
             swap(&call.pointee.reply, &reply)
             failed = reply.output.count > start && reply.output[start] == ASCII.minus
@@ -204,21 +203,26 @@ extension ScriptEngine {
     /// as a table, so a call checks it without building the command's name.
     private static let refusedSlots: [Bool] = CommandTable.statisticsNames.map { ScriptEngine.commandsRefusedInScripts.contains($0) }
 
-    /// Why the script may not run this command, or nil (Redis's scriptCall checks, in order).
-    private func refusal(_ arguments: ArgumentVector) -> String? {
+    /// Why a script may not run a command (Redis's texts).
+    struct Refusal: Error {
+        let message: String
+    }
+
+    /// The command a script may run, or why it may not (Redis's scriptCall checks, in order).
+    private func check(_ arguments: ArgumentVector) -> Result<(command: CommandSpec, slot: Int), Refusal> {
         guard let (command, slot) = CommandTable.respNames.lookup(arguments[0]) else {
-            return "Unknown Redis command called from script"
+            return .failure(Refusal(message: "Unknown Redis command called from script"))
         }
         guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
-            return "Wrong number of args calling Redis command from script"
+            return .failure(Refusal(message: "Wrong number of args calling Redis command from script"))
         }
         if Self.refusedSlots[slot] {
-            return "This Redis command is not allowed from script"
+            return .failure(Refusal(message: "This Redis command is not allowed from script"))
         }
         if command.flags.contains(.write) {
-            if self.run!.readOnly { return "Write commands are not allowed from read-only scripts." }
+            if self.run!.readOnly { return .failure(Refusal(message: "Write commands are not allowed from read-only scripts.")) }
             self.run!.wrote = true
         }
-        return nil
+        return .success((command, slot))
     }
 }

@@ -67,12 +67,11 @@ struct ScriptDigest: Hashable {
             && a.words.4 == b.words.4
     }
 
+    /// The first 16 hex digits only: a SHA-1's digits are uniformly spread, so they separate
+    /// scripts as well as all 40 (equality compares all), for a third of the hashing.
     func hash(into hasher: inout Hasher) {
         hasher.combine(self.words.0)
         hasher.combine(self.words.1)
-        hasher.combine(self.words.2)
-        hasher.combine(self.words.3)
-        hasher.combine(self.words.4)
     }
 }
 
@@ -98,6 +97,9 @@ final class ScriptEngine {
     private(set) var scriptBytes = 0
     /// The script running now, if any.
     var run: ScriptRun?
+    /// What the running script is called (its SHA-1, or the function's name): slow-script lines
+    /// and FUNCTION STATS show it.
+    var runName: [UInt8] = []
     /// The FCALL running now, if any (FUNCTION STATS shows it).
     var runningCommand: ArgumentVector?
     /// While FUNCTION LOAD runs a library: where its redis.log lines go.
@@ -119,6 +121,8 @@ final class ScriptEngine {
     var argumentRanges: [Range<Int>] = []
     /// The buffer redis.call's command writes its reply into, kept likewise.
     var replyBuffer: [UInt8] = []
+    /// Where redis.call formats a number argument (ScriptEngine+API.swift).
+    let numberScratch = UnsafeMutablePointer<CChar>.allocate(capacity: 40)
 
     init() {
         clua_set_handler(ScriptEngine.dispatch)
@@ -133,7 +137,10 @@ final class ScriptEngine {
         self.installSandbox()
     }
 
-    deinit { lua_close(self.lua) }
+    deinit {
+        lua_close(self.lua)
+        self.numberScratch.deallocate()
+    }
 
     /// The registry's slot for the engine: a negative number, which luaL_ref never hands out, read
     /// with a raw integer access on every call of a provided function (no string to hash).
@@ -328,7 +335,8 @@ final class ScriptEngine {
         _ call: inout CommandCall
     ) {
         let readOnly = readOnlyCommand || (!flags.contains(.compatible) && flags.contains(.noWrites))
-        var run = ScriptRun(name: name, readOnly: readOnly, evalMode: evalMode, flags: flags)
+        var run = ScriptRun(readOnly: readOnly, evalMode: evalMode, flags: flags)
+        self.runName = name
         // The time limit's hook (ScriptBusy.swift). Redis runs it every 100 000 instructions; here
         // every 10 000, since a redis.call costs more time per instruction than in Redis and a script
         // looping over calls would otherwise see other clients late. Before the limit it only reads the clock.
@@ -358,15 +366,22 @@ final class ScriptEngine {
     }
 
     private var callsSinceCollection = 0
+    /// Lua's heap (kilobytes) after the last step ``collectGarbageNow()`` took.
+    private var heapAfterCollection: Int32 = 0
 
-    /// A small garbage-collection step every so many calls, as Redis does, instead of letting Lua
-    /// run a whole cycle in the middle of some script.
+    /// A small garbage-collection step every 50 calls, as Redis does, instead of letting Lua run a
+    /// whole cycle in the middle of some script; but sized by what those calls allocated (Redis
+    /// always asks for 50 KB, the most here): a step asks the collector for work in proportion to
+    /// its size, and on a small heap one of 50 KB is a whole cycle, marking and sweeping every
+    /// object, even after calls that allocated nothing. Lua's own collector still runs as it
+    /// allocates, so the heap stays bounded whatever the steps skip.
     private func collectGarbageNow() {
         self.callsSinceCollection += 1
-        if self.callsSinceCollection == 50 {
-            lua_gc(self.lua, LUA_GCSTEP, 50)
-            self.callsSinceCollection = 0
-        }
+        guard self.callsSinceCollection == 50 else { return }
+        self.callsSinceCollection = 0
+        let grown = lua_gc(self.lua, LUA_GCCOUNT, 0) - self.heapAfterCollection
+        if grown > 0 { lua_gc(self.lua, LUA_GCSTEP, min(grown, 50)) }
+        self.heapAfterCollection = lua_gc(self.lua, LUA_GCCOUNT, 0)
     }
 
     /// The script failed: its error (a table from the error handler: err, source, line) becomes
@@ -456,11 +471,11 @@ final class ScriptEngine {
     }
 }
 
-/// The script running now: what redis.call checks.
+/// The script running now: what redis.call checks. Plain values only (its name is the engine's
+/// ``ScriptEngine/runName``), so that reading it, as every redis.call does, retains nothing.
 struct ScriptRun {
     /// The command that runs the script (EVAL's call), for redis.call to run commands through.
     var call: UnsafeMutablePointer<CommandCall>?
-    let name: [UInt8]
     let readOnly: Bool
     let evalMode: Bool
     let flags: ScriptFlags
