@@ -89,7 +89,9 @@ if [ -n "${STRACE:-}" ]; then
         redis-cli -p "$port" script load "$(cat "$script")" > /dev/null
         # shellcheck disable=SC2086
         redis-benchmark -p "$port" $pipelined -q evalsha "$sha" 1 key > /dev/null
-        kill "${pids[-1]}"; wait "${pids[-1]}" 2>/dev/null || true
+        # Stopped by the protocol: a signal to strace would leave the traced server running.
+        redis-cli -p "$port" shutdown nosave > /dev/null 2>&1 || true
+        wait "${pids[-1]}" 2>/dev/null || true
         echo "$server: system calls for $(echo "$pipelined" | sed -E 's/.*-n ([0-9]+).*/\1/') calls ($pipelined)"
         head -20 "$work/strace.$server"
     done
