@@ -20,6 +20,7 @@ let targets: [(name: String, dependencies: [Target.Dependency])] = [
     ("FuzzConfigFile", [.product(name: "Server", package: "reactord")]),
     ("FuzzHTTPParser", [.product(name: "Services", package: "reactord")]),
     ("FuzzHTTPFramer", [.product(name: "ReactorHTTP", package: "reactord")]),
+    ("FuzzScripts", [.product(name: "Services", package: "reactord"), .product(name: "Store", package: "reactord")]),
     // More targets go here, one line each (Sources/<Name>/<Name>.swift and Corpus/<Name>/), as
     // Fuzz/README.md "Adding a target" says.
 ]

@@ -19,7 +19,7 @@ load=${LOAD:--c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 if [ "$binary" = redis ]; then
-    port=${2:-7412}
+    port=${1:-7412}  # the arguments after "redis" (shifted above)
     valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" redis-server --port "$port" --bind 127.0.0.1 \
         --save '' --appendonly no > "$work/valgrind.log" 2>&1 &
     pid=$!
