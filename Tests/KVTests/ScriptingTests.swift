@@ -112,6 +112,11 @@ import Testing
         // A SHA-1 that is no hex, or of another length, is no script.
         "EVALSHA 2bab3b661081db58bd2341920e0ba7cf5dc77b2g 1 counter", "EVALSHA 2bab3b661081db58bd2341920e0ba7cf5dc77b25a 1 counter",
         "EVALSHA 2BAB3B661081DB58BD2341920E0BA7CF5DC77B25 1 counter", "SCRIPT EXISTS 2bab3b661081db58bd2341920e0ba7cf5dc77b2",
+        // A SELECT inside a script is the script's own: the caller's database is the same after it.
+        "SET selkey original", "EVAL 'return redis.pcall(\"select\", \"1\")' 0", "GET selkey",
+        "EVAL 'redis.call(\"select\", \"2\") return redis.call(\"set\", \"selkey\", \"in2\")' 0", "GET selkey",
+        "EVAL 'redis.call(\"select\", \"99\")' 0", "GET selkey", "SELECT 2", "GET selkey", "DEL selkey", "SELECT 0",
+        "DEL selkey",
     ]
 
     /// Functions: FUNCTION LOAD's checks, register_function's two forms and flags, FCALL, LIST, STATS.

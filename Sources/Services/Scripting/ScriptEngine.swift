@@ -346,6 +346,9 @@ final class ScriptEngine {
             run.startMicroseconds = start.seconds &* 1_000_000 &+ start.microseconds
             clua_set_interrupt_hook(self.lua, LuaAPI.busyCheck.rawValue, 10_000)
         }
+        // A SELECT inside the script changes only the script's database: the caller's is back after
+        // it, as in Redis 7 (whose scripts run on a client of their own).
+        let database = call.client.database
         let status: Int32 = withUnsafeMutablePointer(to: &call) { pointer in
             run.call = pointer
             self.run = run
@@ -354,6 +357,7 @@ final class ScriptEngine {
             self.run = nil
             return status
         }
+        if call.client.database != database { call.selectDatabase(database) }
         if threshold > 0 { clua_set_interrupt_hook(self.lua, LuaAPI.busyCheck.rawValue, 0) }
         if run.timedOut { self.endBusy(&call) }
         if status != 0 {
