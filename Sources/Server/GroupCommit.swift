@@ -3,8 +3,11 @@
 // keeps the list of held connections (Redis's `clients_pending_write`) and, when the log reports
 // a sequence durable, sends the replies of those whose sequence it covers. Once per loop iteration
 // the buffered records go out in one write; under `--fsync always` one fdatasync then covers the
-// group on the sync thread (SyncThread.swift), started when SyncGate.swift allows, while the loop
-// gathers the next group; the sync's result comes back to this type's own inbox. It also keeps
+// group, started when SyncGate.swift allows. While the disk syncs fast (InlineSyncGuard below) it
+// runs right there on the loop thread, as Redis's single thread pays its fsync: no hand-off to
+// another thread and back for every group. Otherwise it runs on the sync thread (SyncThread.swift)
+// while the loop goes on serving reads and gathering the next group; that sync's result comes back
+// to this type's own inbox. It also keeps
 // the fsync policy (CONFIG SET appendfsync, the `everysec` timer), as Redis's aof.c does. Every
 // list is settled before a connection is called, so a connection that closes meanwhile (or writes
 // and is held again) only changes data: no callback reaches back.
@@ -58,6 +61,11 @@ final class GroupCommit {
     private let background = DispatchQueue(label: "reactord.fsync")
     /// Where a finished sync reports (``syncFinished(_:)``).
     private var syncDone: Inbox<SyncDone>!
+    /// Whether the next `always` sync may run on the loop thread.
+    var inlineGuard = InlineSyncGuard()
+    /// Syncs started on the loop thread and on the sync thread (or queue).
+    private(set) var inlineSyncs = 0
+    private(set) var threadSyncs = 0
     /// Under `everysec`, the timer that starts a sync every second.
     private var everysecTimer: TimerID?
     /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
@@ -70,6 +78,8 @@ final class GroupCommit {
         let result: SyncResult
         /// How long the fdatasync took.
         let nanoseconds: UInt64
+        /// It ran on the loop thread.
+        var inline = false
     }
 
     /// Registers the loop's before-sleep hook first: the iteration's records are written (and a
@@ -178,15 +188,24 @@ final class GroupCommit {
     private func endOfIteration() {
         guard !self.stopped else { return }
         if self.store.bufferedBytes > 0 { self.apply(self.store.writeBuffered()) }
-        if self.store.configuration.fsync == .always { self.startSync() }
+        let inlineBefore = self.inlineSyncs
+        if self.store.configuration.fsync == .always { self.startSync(mayRunInline: true) }
         self.release()
+        // A sync run inline released connections here, after this iteration's write: the input
+        // they answered then (pipelined requests that waited) logged records the next iteration
+        // writes, and nothing else may wake the loop for it. (Only then: records the store keeps
+        // buffered on purpose, for a compaction's rotation, must not spin the loop.)
+        if self.inlineSyncs != inlineBefore && self.store.bufferedBytes > 0 { self.loop.wakeNoLaterThan(0) }
     }
 
     /// Starts one fdatasync covering everything written, unless one runs or SyncGate holds it.
     /// Also while a compaction runs: it reads the rotated segment, the sync covers the new log
     /// (and, first after a rotation, the directory); under `everysec` a long compaction must not
-    /// stretch the second of writes a power cut may take.
-    func startSync() {
+    /// stretch the second of writes a power cut may take. `mayRunInline`: called from this type's
+    /// before-sleep hook, where a sync run on the loop thread is followed by the same iteration's
+    /// sends and the other hooks (Persistence.swift's compaction start, the close); elsewhere
+    /// nothing would wake the loop to go on after it.
+    func startSync(mayRunInline: Bool = false) {
         guard !self.stopped, !self.store.journal.isSyncing else { return }
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
@@ -205,6 +224,17 @@ final class GroupCommit {
         }
         guard let job = self.store.makeSyncJob() else { return }
         self.syncStartedAt = now
+        if mayRunInline && self.store.configuration.fsync == .always && self.inlineGuard.mayRunInline {
+            // Nothing else runs meanwhile: reads wait for this sync, as they do in Redis, which
+            // the guard allows only while syncs are fast. A failure or the next group's hold is
+            // settled by syncFinished just as for a sync that ran on the thread.
+            self.inlineSyncs &+= 1
+            let result = job.run()
+            let end = SystemClock.monotonicNanoseconds()
+            self.syncFinished(SyncDone(job: job, result: result, nanoseconds: end &- now, inline: true))
+            return
+        }
+        self.threadSyncs &+= 1
         let inbox = self.syncDone!
         let sync: @Sendable () -> Void = {
             let start = SystemClock.monotonicNanoseconds()
@@ -222,6 +252,7 @@ final class GroupCommit {
     private func syncFinished(_ done: SyncDone) {
         let syncedBefore = self.store.journal.sequences.synced
         self.metrics?.fsyncDurations.record(done.nanoseconds)
+        self.inlineGuard.syncFinished(nanoseconds: done.nanoseconds, inline: done.inline)
         self.apply(self.store.completeSync(done.job, result: done.result))
         let answered = Int(done.job.sequence - min(done.job.sequence, syncedBefore))
         if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }

@@ -1,0 +1,47 @@
+// Whether a group-commit sync under `--fsync always` may run on the loop thread (GroupCommit.swift).
+// Inline, a sync costs the loop no hand-off: no wake-up of the sync thread, no message back through
+// the loop's inbox, no second thread scheduled for each group, as Redis pays its fsync in its one
+// thread. But the loop serves nothing while it runs: a GET waits for the disk too. So a sync runs
+// inline only while the disk has been syncing fast: after `required` syncs in a row (wherever they
+// ran) that each took at most `fastNanoseconds`. One slower sync sends the next ones back to the
+// sync thread, where the loop goes on serving reads while the disk works; one that stalled the loop
+// (it ran inline) also doubles `required`, so a disk that is only sometimes slow (shared with other
+// writers) stalls the loop ever more rarely, and mostly stays on the thread. A long fast run earns
+// the doubling back. A disk that syncs in milliseconds (Benchmarks/slowfsync.c) never gets a sync
+// on the loop thread: the first syncs always run on the thread, and none of them is fast.
+// A pure value: the caller measures each sync.
+
+struct InlineSyncGuard {
+    /// A sync this long or shorter counts as fast: a pause a read may wait, about as long as one
+    /// busy loop iteration at `-c 50 -P 1` lasts anyway.
+    static let defaultFastNanoseconds: UInt64 = 250_000
+    /// Fast syncs in a row before the first inline one, and after a slow one that ran on the thread.
+    static let initialRequired = 8
+    /// The most fast syncs in a row ever required.
+    static let maximumRequired = 4_096
+    /// A run of this many fast syncs halves `required` (down to ``initialRequired``).
+    static let recoveryRun = 1_024
+
+    /// The longest sync that counts as fast; 0: no sync runs inline.
+    var fastNanoseconds = Self.defaultFastNanoseconds
+    /// Fast syncs since the last slow one.
+    private(set) var fastInARow = 0
+    /// Fast syncs in a row needed before syncs run inline.
+    private(set) var required = Self.initialRequired
+
+    /// Whether the next sync may run on the loop thread.
+    var mayRunInline: Bool { self.fastNanoseconds > 0 && self.fastInARow >= self.required }
+
+    /// A sync took `nanoseconds`; `inline`: it ran on the loop thread.
+    mutating func syncFinished(nanoseconds: UInt64, inline: Bool) {
+        guard nanoseconds <= self.fastNanoseconds else {
+            if inline { self.required = min(self.required * 2, Self.maximumRequired) }
+            self.fastInARow = 0
+            return
+        }
+        self.fastInARow += 1
+        if self.fastInARow % Self.recoveryRun == 0 { self.required = max(self.required / 2, Self.initialRequired) }
+        // Stays far from overflow, and still at or above any `required`.
+        if self.fastInARow >= 2 * Self.maximumRequired { self.fastInARow = Self.maximumRequired }
+    }
+}
