@@ -25,8 +25,9 @@ extension DurableStore {
     }
 
     /// A group-commit sync covering everything written so far, or nil when nothing written is unsynced
-    /// or a sync is already in flight. Run it with ``SyncJob/run()`` on another thread, then hand the
-    /// result back here with ``completeSync(_:result:)`` on the loop thread.
+    /// or a sync is already in flight. Run it with ``SyncJob/run()`` on another thread (or on the loop
+    /// thread, which it then blocks), then hand the result back here with ``completeSync(_:result:)``
+    /// on the loop thread.
     public func makeSyncJob() -> SyncJob? {
         precondition(!self.isClosed, "DurableStore used after close()")
         return self.journal.makeSyncJob()
