@@ -1,12 +1,11 @@
 // The thread the group commit's fdatasync runs on when it does not run on the loop thread
 // (InlineSyncGuard.swift: the disk is slow, or not yet known to be fast). Its own thread, not a
 // Dispatch worker, so its priority can be lowered for good: at nice 10, when it shares a core with
-// the loop (a server
-// pinned to one CPU, or every core busy), waking from a sync no longer preempts the loop in the
-// middle of an iteration: a GET probe's p99 during durable writes on a server pinned to one CPU
-// fell with durable throughput unchanged (Benchmarks/README.md, "GET latency during durable
-// writes", has the figures). An fdatasync needs little
-// CPU, so the lower weight costs it a little waiting only when the loop is busy. Unlike
+// the loop (a server pinned to one CPU, or every core busy), waking from a sync no longer preempts
+// the loop in the middle of an iteration: a GET probe's p99 during durable writes on a server
+// pinned to one CPU fell with durable throughput unchanged (Benchmarks/README.md, "GET latency
+// during durable writes", has the figures). An fdatasync needs little CPU, so the lower weight
+// costs it a little waiting only when the loop is busy. Unlike
 // compaction's thread (YieldingThread.swift) it is not SCHED_IDLE: replies wait for it, and a
 // thread under SCHED_IDLE gets almost no CPU on a host whose cores are all busy.
 
