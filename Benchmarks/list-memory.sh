@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The list memory rows of Benchmarks/README.md: one list of N 16-byte items (RPUSH of 1,000 at a time
-# through redis-cli --pipe), RSS per item from VmRSS before and after, then the DEL's round trip,
+# through redis-cli --pipe), RSS per item from VmRSS before and after (once no compaction runs), then the DEL's round trip,
 # for reactord (--fsync no) and redis-server 7.0.15 (no persistence). Needs python3 with redis-py.
 # Usage: Benchmarks/list-memory.sh [path/to/reactord] [N, a multiple of 1000]
 set -u
@@ -20,18 +20,27 @@ rss() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 for server in reactord redis; do
     dir=$(mktemp -d)
     if [ "$server" = reactord ]; then
-        port=7530
+        port=$((20000 + RANDOM % 12000))
         "$bin" --kv-port $port --echo-port off --time-port off --file-port off --data-dir "$dir" --fsync no \
             --log-level error > /dev/null 2>&1 &
     else
-        port=7531
+        port=$((20000 + RANDOM % 12000))
         redis-server --port $port --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" > /dev/null 2>&1 &
     fi
     pid=$!
     for _ in $(seq 1 100); do redis-cli -p $port ping > /dev/null 2>&1 && break; sleep 0.1; done
     before=$(rss $pid)
     redis-cli -p $port --pipe < "$work/load.resp" > /dev/null
+    # A compaction the load started rebuilds the list in memory of its own, and a freed value may
+    # still be on its way out: read the RSS once neither is in progress (INFO persistence, memory).
+    for _ in $(seq 1 600); do
+        info=$(redis-cli -p $port info 2>/dev/null | tr -d '\r')
+        echo "$info" | grep -q '^aof_rewrite_in_progress:0' && echo "$info" | grep -q '^lazyfree_pending_objects:0' && break
+        sleep 0.5
+    done
+    sleep 1
     after=$(rss $pid)
+    grep -E 'RssAnon|RssFile' "/proc/$pid/status" | tr -s ' \t' ' ' | tr '\n' ' '; echo
     python3 - $port $server "$before" "$after" <<'PY'
 import redis, sys, time
 port, server, before, after = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])

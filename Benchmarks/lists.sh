@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # The list rows of Benchmarks/README.md: redis-benchmark's LPUSH, RPOP and LRANGE_100 against reactord
 # and redis-server 7.0.15, alternating, each server on CPU 0 and the load on CPU 1, with the server's
-# CPU per request (utime+stime from /proc over the 4 tests of 300,000 requests each).
-# Usage: Benchmarks/lists.sh [path/to/reactord] [rounds]
+# CPU per request of each test (utime+stime from /proc around it; N requests each, -P PIPELINE).
+# Usage: [N=300000] [PIPELINE=16] [SERVERS="reactord redis"] Benchmarks/lists.sh [path/to/reactord] [rounds]
 set -u
 bin=${1:-.build/release/reactord}
 rounds=${2:-2}
-load="-t lpush,rpop,lrange_100 -c 50 -P 16 -n 300000 -q"
-requests=1200000   # LPUSH, RPOP, the LPUSH that fills for LRANGE, LRANGE_100
+n=${N:-300000}
+pipeline=${PIPELINE:-16}
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 for round in $(seq 1 "$rounds"); do
-    for server in reactord redis; do
+    for server in ${SERVERS:-reactord redis}; do
         dir=$(mktemp -d)
         if [ "$server" = reactord ]; then
             port=7520
@@ -23,12 +23,20 @@ for round in $(seq 1 "$rounds"); do
         fi
         pid=$!
         for _ in $(seq 1 100); do redis-cli -p $port ping > /dev/null 2>&1 && break; sleep 0.1; done
-        before=$(cpu $pid)
-        # shellcheck disable=SC2086
-        rates=$(taskset -c 1 redis-benchmark -p $port $load 2>/dev/null | tr '\r' '\n' | grep "requests per second" \
-            | sed 's/ requests per second.*//' | tr '\n' ' ')
-        ticks=$(($(cpu $pid) - before))
-        echo "round $round $server: $rates| CPU $((ticks * 10)) ms, $(echo "scale=2; $ticks * 10000 / $requests" | bc) µs per request"
+        line="round $round $server:"
+        for test in lpush rpop lrange_100; do
+            # One redis-benchmark per test, so that each has its own CPU figure; RPOP pops what LPUSH
+            # pushed, LRANGE_100 counts the LPUSH that fills its list as requests too.
+            before=$(cpu $pid)
+            # shellcheck disable=SC2086
+            rate=$(taskset -c 1 redis-benchmark -p $port -t $test -c 50 -P "$pipeline" -n "$n" -q 2>/dev/null | tr '\r' '\n' \
+                | grep "requests per second" | tail -1 | sed 's/.*: //; s/ requests per second.*//')
+            ticks=$(($(cpu $pid) - before))
+            requests=$n
+            [ "$test" = lrange_100 ] && requests=$((2 * n))
+            line="$line $test $rate/s $(echo "scale=2; $ticks * 10000 / $requests" | bc) µs;"
+        done
+        echo "$line"
         kill $pid
         wait $pid 2> /dev/null
         rm -rf "$dir"

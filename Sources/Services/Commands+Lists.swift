@@ -70,6 +70,7 @@ extension CommandCall {
     mutating func popItems(_ list: ListValue, at key: [UInt8], fromHead: Bool, count: Int) -> [[UInt8]]? {
         let taken = min(count, list.count)
         guard taken > 0 else { return [] }
+        if taken == 1 { return self.popItem(list, at: key, fromHead: fromHead).map { [$0] } }
         var items: [[UInt8]] = []
         items.reserveCapacity(taken)
         if fromHead {
@@ -77,16 +78,20 @@ extension CommandCall {
         } else {
             list.forEachReversed(from: list.count - 1, downTo: list.count - taken) { items.append([UInt8]($0)); return true }
         }
-        let done: Bool
-        if taken == 1 {
-            done = self.removeItem(items[0], at: fromHead ? 0 : -1, from: key)
-        } else {
-            // One ranged removal (Sources/Store/Types/ListValue+Ranges.swift).
-            let effect = ElementEffect(.remove, position: fromHead ? 0 : -Int64(taken), [], ListValue.rangeField(count: taken))
-            done = self.apply(effect, to: key, type: .list) != nil
-        }
+        // One ranged removal (Sources/Store/Types/ListValue+Ranges.swift).
+        let effect = ElementEffect(.remove, position: fromHead ? 0 : -Int64(taken), [], ListValue.rangeField(count: taken))
+        let done = self.apply(effect, to: key, type: .list) != nil
         self.notify(.list, fromHead ? "lpop" : "rpop", key, ifChanged: done)
         return done ? items : nil
+    }
+
+    /// Pops the item at one end of the list `list` (not empty) at `key`. - Returns: the item, or nil
+    /// once a storage error has been answered.
+    mutating func popItem(_ list: ListValue, at key: [UInt8], fromHead: Bool) -> [UInt8]? {
+        let item = list.withItem(at: fromHead ? 0 : list.count - 1) { [UInt8]($0) }
+        let done = self.removeItem(item, at: fromHead ? 0 : -1, from: key)
+        self.notify(.list, fromHead ? "lpop" : "rpop", key, ifChanged: done)
+        return done ? item : nil
     }
 
     /// Replies with items as an array of bulk strings.
@@ -192,9 +197,13 @@ extension Commands {
         case .missing: return count == nil ? call.reply.null() : call.reply.nullArray()
         case .found(let found): list = found
         }
+        guard let count else {
+            guard let item = call.popItem(list, at: key, fromHead: head) else { return }
+            return call.reply.bulk(item)
+        }
         if count == 0 { return call.reply.arrayHeader(0) }
-        guard let items = call.popItems(list, at: key, fromHead: head, count: count ?? 1) else { return }
-        if count == nil { call.reply.bulk(items[0]) } else { call.replyItems(items) }
+        guard let items = call.popItems(list, at: key, fromHead: head, count: count) else { return }
+        call.replyItems(items)
     }
 
     /// LLEN key.

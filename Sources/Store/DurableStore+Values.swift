@@ -113,7 +113,8 @@ extension DurableStore {
         if let index, self.keyspace.type(at: index) != type { return .wrongType(self.keyspace.type(at: index)) }
         let deadline = index.flatMap { self.keyspace.deadline(at: $0) }
         self.inverse.reset()
-        let outcome = self.keyspace.applyElement(key, type: type, operation, position: position, element, inverse: &self.inverse)
+        let outcome = self.keyspace.applyElement(key, at: index, type: type, operation, position: position, element,
+                                                 inverse: &self.inverse)
         guard case .changed(let keyRemoved) = outcome else { return .unchanged }
         precondition(self.inverse.isRecorded, "a \(type) changed without recording its inverse")
         let sequence = self.journal.nextSequence()

@@ -86,7 +86,7 @@ public final class DurableStore {
     /// encoded in one reused byte buffer (no allocation per mutation; see ``UndoLog``). Behind a pointer
     /// for the reason given at ``Journal/Pending``. Allocated last in `init`, freed in `deinit`.
     let undo: UnsafeMutablePointer<UndoLog>
-    var inverse = ElementInverse(recording: true)  // what a collection records for rollback (apply)
+    @exclusivity(unchecked) var inverse = ElementInverse(recording: true)  // rollback's record (apply); loop only: unchecked
     /// Where the open atomic group's frame starts in the journal's buffer (``beginAtomicGroup()``).
     var atomicGroupStart: Int?
     var atomicGroupOpening = AtomicGroupOpening()  // where it began (DurableStore+AbandonGroup.swift)

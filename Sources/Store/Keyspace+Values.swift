@@ -107,7 +107,16 @@ extension Keyspace {
         _ key: UnsafeRawBufferPointer, type: ValueType, _ operation: ElementOperation, position: Int64, _ element: Element,
         inverse: inout ElementInverse
     ) -> ElementOutcome {
-        var index = self.find(key) ?? -1
+        self.applyElement(key, at: self.find(key), type: type, operation, position: position, element, inverse: &inverse)
+    }
+
+    /// ``applyElement(_:type:_:position:_:inverse:)`` for a caller that has just looked `key` up:
+    /// `found` is its entry index, nil when absent (one hash lookup fewer per element write).
+    func applyElement(
+        _ key: UnsafeRawBufferPointer, at found: Int?, type: ValueType, _ operation: ElementOperation, position: Int64,
+        _ element: Element, inverse: inout ElementInverse
+    ) -> ElementOutcome {
+        var index = found ?? -1
         if index >= 0 {
             let held = self.type(at: index)
             guard held == type else { return .wrongType(held) }

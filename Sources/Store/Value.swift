@@ -163,13 +163,27 @@ public struct ElementInverse {
         guard self.isRecording else { return }
         self.operation = operation
         self.position = position
-        self.rest.removeAll(keepingCapacity: true)
-        self.rest.append(0)
-        self.rest.append(operation.rawValue)
-        withUnsafeBytes(of: position.littleEndian) { self.rest.append(contentsOf: $0) }
-        withUnsafeBytes(of: UInt32(first.count).littleEndian) { self.rest.append(contentsOf: $0) }
-        self.rest.append(contentsOf: first)
-        self.rest.append(contentsOf: second)
+        // Sized once and written in place: appending field by field cost more than the change itself
+        // for a push or pop.
+        let header = Record.elementHeaderBytes
+        let total = header + first.count + second.count
+        if self.rest.count < total {
+            self.rest.append(contentsOf: repeatElement(0, count: total - self.rest.count))
+        } else if self.rest.count > total {
+            self.rest.removeLast(self.rest.count - total)
+        }
+        self.rest.withUnsafeMutableBytes { raw in
+            raw[0] = 0
+            raw[1] = operation.rawValue
+            raw.storeBytes(of: position.littleEndian, toByteOffset: 2, as: Int64.self)
+            raw.storeBytes(of: UInt32(first.count).littleEndian, toByteOffset: header - 4, as: UInt32.self)
+            if let source = first.baseAddress, first.count > 0 {
+                (raw.baseAddress! + header).copyMemory(from: source, byteCount: first.count)
+            }
+            if let source = second.baseAddress, second.count > 0 {
+                (raw.baseAddress! + header + first.count).copyMemory(from: source, byteCount: second.count)
+            }
+        }
         self.isRecorded = true
     }
 

@@ -4,22 +4,39 @@
 // this store). A list pops and pushes at its tail as often as at its head: with the back-length an
 // access near a node's end starts from that end instead of walking the node from its first entry.
 // PackedEntries.swift is the same block without back-lengths, for the types that only scan forward.
-// The block is kept at exactly its used size, so the list's byte account is exact.
+//
+// The entries sit inside the block with spare room before and after them: a push at a node's head
+// takes room at the front, and one at its tail room at the back, so neither moves the node's bytes
+// or reallocates it per item. A block grows by a bounded step (``spareStep``) towards the end that
+// ran out, and ``trim()`` gives the spare back once a node is no longer at either end of its list;
+// ``allocatedBytes`` is what the list's byte account counts.
 
 import Glibc
 
 struct ListEntries: ~Copyable {
     private var storage: UnsafeMutableRawPointer?
-    /// Bytes used (and allocated).
+    /// Bytes allocated: spare room before the entries, the entries, spare room after them.
+    private(set) var allocatedBytes = 0
+    /// Spare bytes before the first entry.
+    private var front = 0
+    /// Bytes the entries use.
     private(set) var byteCount = 0
     /// Entries held.
     private(set) var count = 0
+
+    /// The most spare room a block takes on when it grows: enough for a few small items, so that a
+    /// run of pushes reallocates once per several items, and small beside a node's bound.
+    static let spareStep = 256
 
     init() {}
 
     deinit {
         Glibc.free(self.storage)
     }
+
+    /// The first entry's address.
+    @inline(__always)
+    private var base: UnsafeMutableRawPointer { self.storage! + self.front }
 
     /// The bytes an item of `length` bytes takes in a block.
     @inline(__always)
@@ -31,9 +48,13 @@ struct ListEntries: ~Copyable {
     /// A copy with nothing shared (COPY).
     func duplicate() -> ListEntries {
         var copy = ListEntries()
-        copy.resize(to: self.byteCount)
-        if let storage = self.storage, self.byteCount > 0 {
-            copy.storage!.copyMemory(from: storage, byteCount: self.byteCount)
+        if let storage = self.storage {
+            // The same layout, spare room included: the copy's byte account equals the original's.
+            copy.storage = malloc(self.allocatedBytes)
+            copy.storage!.copyMemory(from: storage, byteCount: self.allocatedBytes)
+            copy.allocatedBytes = self.allocatedBytes
+            copy.front = self.front
+            copy.byteCount = self.byteCount
         }
         copy.count = self.count
         return copy
@@ -43,7 +64,7 @@ struct ListEntries: ~Copyable {
     @inline(__always)
     func entry(atOffset offset: Int) -> (bytes: UnsafeRawBufferPointer, next: Int) {
         precondition(offset >= 0 && offset < self.byteCount, "offset past the entries")
-        let base = self.storage!
+        let base = self.base
         var length = 0
         var shift = 0
         var position = offset
@@ -62,7 +83,7 @@ struct ListEntries: ~Copyable {
     @inline(__always)
     func entry(endingAt end: Int) -> (bytes: UnsafeRawBufferPointer, start: Int) {
         precondition(end > 0 && end <= self.byteCount, "offset past the entries")
-        let base = self.storage!
+        let base = self.base
         var sized = 0
         var shift = 0
         var position = end - 1
@@ -99,35 +120,61 @@ struct ListEntries: ~Copyable {
         }
     }
 
-    /// Appends `bytes` as the last entry.
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        self.insert(bytes, atOffset: self.byteCount)
+    /// Appends `bytes` as the last entry (`bound`: as for ``insert(_:atOffset:bound:)``).
+    mutating func append(_ bytes: UnsafeRawBufferPointer, bound: Int = .max) {
+        self.insert(bytes, atOffset: self.byteCount, bound: bound)
     }
 
-    /// Inserts `bytes` as a new entry at byte `offset` (an entry's start, or ``byteCount``).
-    mutating func insert(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int) {
+    /// Inserts `bytes` as a new entry at byte `offset` (an entry's start, or ``byteCount``). A block that
+    /// grows takes no spare room past `bound` bytes (its node's bound: a full node then holds less than
+    /// an item's spare, and giving that back splits no free fragment off the block).
+    mutating func insert(_ bytes: UnsafeRawBufferPointer, atOffset offset: Int, bound: Int = .max) {
         precondition(offset >= 0 && offset <= self.byteCount, "offset past the entries")
         let header = Self.varintBytes(bytes.count)
         let total = Self.entryBytes(bytes.count)
         let old = self.byteCount
-        self.resize(to: old + total)
-        let base = self.storage!
-        if offset < old { (base + offset + total).copyMemory(from: base + offset, byteCount: old - offset) }
-        Self.writeLength(bytes.count, at: base + offset)
-        if let source = bytes.baseAddress, bytes.count > 0 {
-            (base + offset + header).copyMemory(from: source, byteCount: bytes.count)
+        if offset == 0 && self.front >= total {
+            // Room at the front: the entries stay where they are.
+            self.front -= total
+        } else if self.allocatedBytes - self.front - old >= total {
+            // Room at the back: only the entries after the insertion point move.
+            let base = self.base
+            if offset < old { (base + offset + total).copyMemory(from: base + offset, byteCount: old - offset) }
+        } else {
+            self.grow(by: total, at: offset, towardsFront: offset == 0 && old > 0, bound: bound)
         }
-        Self.writeBackLength(header + bytes.count, endingAt: base + offset + total)
+        self.byteCount = old + total
+        let at = self.base + offset
+        Self.writeLength(bytes.count, at: at)
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            (at + header).copyMemory(from: source, byteCount: bytes.count)
+        }
+        Self.writeBackLength(header + bytes.count, endingAt: at + total)
         self.count += 1
     }
 
     /// Removes the entries from byte `offset` (an entry's start) to byte `end` (an entry's end),
-    /// `entries` of them.
+    /// `entries` of them. The entries on the shorter side of the gap move to close it.
     mutating func remove(from offset: Int, to end: Int, entries: Int) {
-        let base = self.storage!
-        if end < self.byteCount { (base + offset).copyMemory(from: base + end, byteCount: self.byteCount - end) }
+        let base = self.base
+        let removed = end - offset
+        if offset < self.byteCount - end {
+            if offset > 0 { (base + removed).copyMemory(from: base, byteCount: offset) }
+            self.front += removed
+        } else if end < self.byteCount {
+            (base + offset).copyMemory(from: base + end, byteCount: self.byteCount - end)
+        }
         self.count -= entries
-        self.resize(to: self.byteCount - (end - offset))
+        self.byteCount -= removed
+        if self.byteCount == 0 {
+            Glibc.free(self.storage)
+            self.storage = nil
+            self.allocatedBytes = 0
+            self.front = 0
+        } else if self.allocatedBytes - self.byteCount > 2 * Self.spareStep + self.byteCount / 4 {
+            // Far more spare room than a push needs (a node emptied by pops): give it back.
+            self.trim()
+        }
     }
 
     /// Removes `entries` entries from byte `offset` (an entry's start).
@@ -137,15 +184,42 @@ struct ListEntries: ~Copyable {
         self.remove(from: offset, to: end, entries: entries)
     }
 
-    private mutating func resize(to bytes: Int) {
-        if bytes == 0 {
-            Glibc.free(self.storage)
-            self.storage = nil
-        } else {
-            guard let grown = realloc(self.storage, bytes) else { fatalError("realloc of \(bytes) bytes failed: out of memory") }
+    /// Gives back the spare room: the block becomes exactly the entries' bytes.
+    mutating func trim() {
+        guard self.allocatedBytes > self.byteCount, let storage = self.storage else { return }
+        if self.front > 0 { storage.copyMemory(from: storage + self.front, byteCount: self.byteCount) }
+        guard let trimmed = realloc(storage, self.byteCount) else { fatalError("realloc failed: out of memory") }
+        self.storage = trimmed
+        self.allocatedBytes = self.byteCount
+        self.front = 0
+    }
+
+    /// Makes room for `total` more bytes at byte `offset`, the gap left open there, with spare room
+    /// (up to ``spareStep``, or an eighth of the block, within `bound`) at the front when `towardsFront`,
+    /// else at the back.
+    private mutating func grow(by total: Int, at offset: Int, towardsFront: Bool, bound: Int) {
+        let old = self.byteCount
+        let spare = max(min(max(old / 8, 32), Self.spareStep, bound - old - total), 0)
+        let size = old + total + spare
+        if towardsFront {
+            guard let grown = malloc(size) else { fatalError("malloc of \(size) bytes failed: out of memory") }
+            if let storage = self.storage {
+                (grown + spare + total).copyMemory(from: storage + self.front, byteCount: old)
+                Glibc.free(storage)
+            }
             self.storage = grown
+            self.front = spare
+        } else {
+            if self.front > 0 && old > 0 {
+                let storage = self.storage!
+                storage.copyMemory(from: storage + self.front, byteCount: old)
+            }
+            self.front = 0
+            guard let grown = realloc(self.storage, size) else { fatalError("realloc of \(size) bytes failed: out of memory") }
+            self.storage = grown
+            if offset < old { (grown + offset + total).copyMemory(from: grown + offset, byteCount: old - offset) }
         }
-        self.byteCount = bytes
+        self.allocatedBytes = size
     }
 
     @inline(__always)

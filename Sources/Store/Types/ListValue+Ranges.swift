@@ -121,7 +121,7 @@ extension ListValue {
         if firstNode == lastNode {
             let node = self.nodes[firstNode]
             if lastLocal - firstLocal + 1 == node.entries.count {
-                self.packedBytes -= node.entries.byteCount
+                self.packedBytes -= node.entries.allocatedBytes
                 self.nodes.remove(at: firstNode)
                 self.mergeIfSmall(around: min(firstNode, self.nodes.count - 1))
             } else {
@@ -152,7 +152,7 @@ extension ListValue {
             self.change(first) { $0.remove(from: start, to: end, entries: removed) }
         }
         if dropFrom < dropTo {
-            for position in dropFrom..<dropTo { self.packedBytes -= self.nodes[position].entries.byteCount }
+            for position in dropFrom..<dropTo { self.packedBytes -= self.nodes[position].entries.allocatedBytes }
             self.nodes.removeSubrange(dropFrom..<dropTo)
         }
         if !self.nodes.isEmpty { self.mergeIfSmall(around: min(dropFrom, self.nodes.count - 1)) }

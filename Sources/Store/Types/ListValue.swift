@@ -30,15 +30,16 @@ public final class ListValue: CollectionValue {
     private static let nodeByteLimits = [4096, 8192, 16384, 32768, 65536]
     private static let sizeSafetyLimit = 8192
     /// Items per node at most under a byte bound: an access in a node's middle walks half of it
-    /// (from the nearer end, ListEntries.swift); this keeps that walk short for small items.
-    /// Invisible to clients: nodes are internal.
-    private static let maxNodeItems = 128
+    /// (from the nearer end, ListEntries.swift); this keeps that walk bounded for tiny items, while
+    /// items of a few bytes and more fill nodes to the byte bound, as Redis's do (fewer nodes: less
+    /// per-node memory). Invisible to clients: nodes are internal.
+    private static let maxNodeItems = 1024
 
     // Internal, not private: the ranged effects (ListValue+Ranges.swift) change them too. Unchecked
     // for exclusivity, as the nodes' entries.
     @exclusivity(unchecked) var nodes: [Node] = []
     @exclusivity(unchecked) public internal(set) var count = 0
-    /// The sum of the nodes' packed bytes.
+    /// The sum of the nodes' allocated bytes (ListEntries.allocatedBytes: their items and spare room).
     @exclusivity(unchecked) var packedBytes = 0
 
     public init() {}
@@ -172,8 +173,11 @@ public final class ListValue: CollectionValue {
         if index == 0 {
             let head = self.nodes[0]
             if self.fits(head, adding: bytes.count) {
-                self.change(head) { $0.insert(bytes, atOffset: 0) }
+                let bound = self.nodeByteBound
+                self.change(head) { $0.insert(bytes, atOffset: 0, bound: bound) }
             } else {
+                // The old head is no longer at an end: it gives back its spare room.
+                if self.nodes.count > 1 { self.change(head) { $0.trim() } }
                 self.nodes.insert(self.newNode(with: bytes), at: 0)
             }
             return
@@ -181,8 +185,10 @@ public final class ListValue: CollectionValue {
         if index == self.count {
             let tail = self.nodes[self.nodes.count - 1]
             if self.fits(tail, adding: bytes.count) {
-                self.change(tail) { $0.append(bytes) }
+                let bound = self.nodeByteBound
+                self.change(tail) { $0.append(bytes, bound: bound) }
             } else {
+                if self.nodes.count > 1 { self.change(tail) { $0.trim() } }
                 self.nodes.append(self.newNode(with: bytes))
             }
             return
@@ -192,10 +198,12 @@ public final class ListValue: CollectionValue {
         if self.fits(node, adding: bytes.count) {
             let offset = node.entries.offset(of: local)
             self.change(node) { $0.insert(bytes, atOffset: offset) }
+            self.trimUnlessAtEnd(nodeIndex)
             return
         }
         if local == 0 && nodeIndex > 0 && self.fits(self.nodes[nodeIndex - 1], adding: bytes.count) {
             self.change(self.nodes[nodeIndex - 1]) { $0.append(bytes) }
+            self.trimUnlessAtEnd(nodeIndex - 1)
             return
         }
         // A full node: split it at the insertion point; the item goes at the end of the first half,
@@ -211,6 +219,14 @@ public final class ListValue: CollectionValue {
         } else {
             self.nodes.insert(self.newNode(with: bytes), at: local > 0 ? nodeIndex + 1 : nodeIndex)
         }
+        for position in max(nodeIndex - 1, 0)...min(nodeIndex + 2, self.nodes.count - 1) { self.trimUnlessAtEnd(position) }
+    }
+
+    /// Gives back node `index`'s spare room unless it is the head or the tail: only the ends take
+    /// pushes, so only they keep room for them.
+    func trimUnlessAtEnd(_ index: Int) {
+        guard index > 0 && index < self.nodes.count - 1 else { return }
+        self.change(self.nodes[index]) { $0.trim() }
     }
 
     /// Removes the item at index `index` (0 ≤ index < count); a node left empty goes.
@@ -223,6 +239,7 @@ public final class ListValue: CollectionValue {
         if node.entries.count == 0 {
             self.nodes.remove(at: nodeIndex)
         } else {
+            self.trimUnlessAtEnd(nodeIndex)
             self.mergeIfSmall(around: nodeIndex)
         }
     }
@@ -239,8 +256,9 @@ public final class ListValue: CollectionValue {
                     return true
                 }
             }
-            self.packedBytes -= second.entries.byteCount
+            self.packedBytes -= second.entries.allocatedBytes
             self.nodes.remove(at: left + 1)
+            self.trimUnlessAtEnd(left)
             return
         }
     }
@@ -259,7 +277,7 @@ public final class ListValue: CollectionValue {
             }
             return true
         }
-        self.packedBytes += second.entries.byteCount
+        self.packedBytes += second.entries.allocatedBytes
         let end = node.entries.byteCount
         self.change(node) { $0.remove(from: offset, to: end, entries: moved) }
         return second
@@ -268,22 +286,28 @@ public final class ListValue: CollectionValue {
     func newNode(with bytes: UnsafeRawBufferPointer) -> Node {
         let node = Node()
         node.entries.append(bytes)
-        self.packedBytes += node.entries.byteCount
+        self.packedBytes += node.entries.allocatedBytes
         return node
     }
 
     /// Runs `body` on node's entries, keeping the byte account.
     @inline(__always)
     func change(_ node: Node, _ body: (inout ListEntries) -> Void) {
-        let before = node.entries.byteCount
+        let before = node.entries.allocatedBytes
         body(&node.entries)
-        self.packedBytes += node.entries.byteCount - before
+        self.packedBytes += node.entries.allocatedBytes - before
     }
 
     /// Whether `node` may take one more item of `length` bytes under the node limit. An empty node
     /// takes anything (an item larger than the bound gets a node of its own).
     func fits(_ node: Node, adding length: Int) -> Bool {
         self.fits(node, addingPacked: ListEntries.entryBytes(length), items: 1)
+    }
+
+    /// A node's byte bound under the current `list-max-listpack-size`.
+    var nodeByteBound: Int {
+        let fill = EncodingLimits.shared.listMaxListpackSize.current
+        return fill >= 0 ? Self.sizeSafetyLimit : Self.nodeByteLimits[min(-fill, Self.nodeByteLimits.count) - 1]
     }
 
     private func fits(_ node: Node, addingPacked bytes: Int, items: Int) -> Bool {
