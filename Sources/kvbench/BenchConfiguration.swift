@@ -69,6 +69,8 @@ struct BenchConfiguration: Sendable {
     var channels = 1
     var patterns = false
     var slowSubscribers = 0
+    /// Pub/sub: the reader loops (threads) the subscribers are spread over.
+    var readerThreads = 1
     /// Scheduler: how long after it is added a job falls due.
     var delayMilliseconds = 100
     /// The script workload's Lua text.

@@ -1,5 +1,6 @@
 // One connection of a flow workload (FlowRunner.swift): a producer, a consumer (a queue's BRPOP,
-// a scheduler's poller, a subscriber) or a subscriber that never reads; and the small RESP reader
+// a scheduler's poller) or a subscriber that never reads (the others have reader loops of their
+// own, SubscriberReaders.swift); and the small RESP reader
 // they share, which keeps what consumers receive (the stamps in the messages).
 
 import Reactor
@@ -98,10 +99,6 @@ final class FlowClient: ConnectionDelegate {
         }
         if self.runner.isScheduler { return self.handlePoll(frame) }
         switch frame {
-        case .array(let items?) where items.count == 3 && items[0] == .bulk(Array("message".utf8)):
-            if case .bulk(let payload?) = items[2] { self.runner.delivered(payload) }
-        case .array(let items?) where items.count == 4 && items[0] == .bulk(Array("pmessage".utf8)):
-            if case .bulk(let payload?) = items[3] { self.runner.delivered(payload) }
         case .array(let items?) where items.count == 2:  // BRPOP: [key, element]
             if case .bulk(let payload?) = items[1] { self.runner.delivered(payload) }
             if self.runner.consuming { self.waitForMessage(key: self.waitKey) }
@@ -146,9 +143,7 @@ final class FlowClient: ConnectionDelegate {
 
     func connectionDidReadEOF(_ connection: Connection) {
         if self.role == .slow { return connection.close() }
-        self.runner.fail(self.role == .consumer && self.runner.configuration.workload == .pubsub
-            ? "the server closed a subscriber that was reading (behind by more than its client-output-buffer-limit?)"
-            : "the server closed the connection")
+        self.runner.fail("the server closed the connection")
     }
 
     func connectionDidClose(_ connection: Connection) {

@@ -5,8 +5,9 @@
 // unnoticed. Producers keep `-P` messages in flight (closed loop) or send on a schedule (`--rate`);
 // a queue's consumers each keep one BRPOP waiting; a scheduler's pollers take due jobs with
 // ZRANGEBYSCORE and ZREM (a job is taken by whoever's ZREM removes it); subscribers are subscribed
-// (to `--channels` channels, or patterns) before the first message, and `--slow-subscribers` stop
-// reading, to see what the server does with them. Loop thread only.
+// (to `--channels` channels, or patterns) before the first message, on reader loops of their own
+// (`--threads`, SubscriberReaders.swift), and `--slow-subscribers` stop reading, to see what the
+// server does with them. Loop thread only.
 
 import Histogram
 import Reactor
@@ -62,6 +63,9 @@ final class FlowRunner {
     private var slowClosed = 0
     private var slowSubscribers: [FlowClient] = []
     private var slowPending = 0
+    /// Pub/sub: the subscribers' reader loops, and how many said they are subscribed.
+    private var readers: SubscriberReaders?
+    private var readersReady = 0
 
     init(configuration: BenchConfiguration) throws(BenchFailure) {
         self.configuration = configuration
@@ -84,11 +88,22 @@ final class FlowRunner {
     /// Runs the flow to the end on the calling thread.
     /// - Throws: ``BenchFailure`` when a connection is refused or lost, or nothing arrives for a while.
     func run() throws(BenchFailure) -> (BenchResult, FlowTally) {
-        let consumerCount = self.configuration.consumers
-        let slow = self.configuration.workload == .pubsub ? self.configuration.slowSubscribers : 0
+        let pubsub = self.configuration.workload == .pubsub
+        let slow = pubsub ? self.configuration.slowSubscribers : 0
+        guard self.configuration.connections + self.configuration.consumers + slow + 16 <= EventLoop.raiseDescriptorLimit() else {
+            throw BenchFailure(description: "\(self.configuration.connections + self.configuration.consumers + slow) connections need more descriptors than the limit")
+        }
+        // Subscribers live on the reader loops; this loop keeps the publishers (and the slow ones).
+        let consumerCount = pubsub ? 0 : self.configuration.consumers
         let total = self.configuration.connections + consumerCount + slow
-        guard total + 16 <= EventLoop.raiseDescriptorLimit() else {
-            throw BenchFailure(description: "\(total) connections need more descriptors than the limit")
+        if pubsub {
+            let verb = self.configuration.patterns ? "PSUBSCRIBE" : "SUBSCRIBE"
+            let events = self.loop.makeInbox { [unowned self] (event: ReaderEvent) in self.readerEvent(event) }
+            let readers = SubscriberReaders(
+                configuration: self.configuration, address: self.address, threads: self.configuration.readerThreads,
+                subscribeRequests: self.channels.indices.map { RESPFrame.command(verb, self.subscription($0)) }, events: events)
+            self.readers = readers
+            readers.start()
         }
         for index in 0..<total {
             let role: FlowClient.Role =
@@ -120,9 +135,10 @@ final class FlowRunner {
         }
         for timer in self.timers { self.loop.cancelTimer(timer) }
         self.closeAll()
+        _ = self.readers?.stopAndCollect()
         if let failure = self.failure { throw failure }
         self.tally.slowClosed = self.slowClosed
-        self.result.lastError = (self.producers + self.consumers).lazy.compactMap { $0.lastError }.first
+        self.result.lastError = (self.producers + self.consumers).lazy.compactMap { $0.lastError }.first ?? self.result.lastError
         return (self.result, self.tally)
     }
 
@@ -155,7 +171,27 @@ final class FlowRunner {
         }
         self.pendingSetup -= 1
         if self.pendingSetup == 0 {
-            if self.phase == .auth { self.subscribe() } else { self.startRunning() }
+            if self.phase == .auth { self.subscribe() } else { self.startWhenSubscribed() }
+        }
+    }
+
+    /// The flow starts once this loop's subscriptions are confirmed and every reader loop's too.
+    private func startWhenSubscribed() {
+        guard self.phase == .subscribing, self.pendingSetup == 0, self.readersReady == (self.readers?.count ?? 0) else { return }
+        self.startRunning()
+    }
+
+    private func readerEvent(_ event: ReaderEvent) {
+        switch event {
+        case .ready:
+            self.readersReady += 1
+            self.lastProgress = SystemClock.monotonicNanoseconds()
+            self.startWhenSubscribed()
+        case .failed(let failure):
+            guard self.phase != .done, self.failure == nil else { return }
+            self.failure = failure
+            self.phase = .done
+            self.loop.stop()
         }
     }
 
@@ -171,6 +207,7 @@ final class FlowRunner {
             for channel in self.channels.indices { client.send(RESPFrame.command(verb, self.subscription(channel))) }
         }
         self.pendingSetup = self.consumers.count + self.slowSubscribers.count * self.channels.count
+        self.startWhenSubscribed()
     }
 
     /// What a subscriber of `channel` subscribes to: the channel, or (`--patterns`) a pattern that
@@ -202,6 +239,15 @@ final class FlowRunner {
             })
         default:
             break
+        }
+        if let readers = self.readers {
+            // The readers' deliveries, seen from here: progress for the watchdog, and the end of
+            // the drain once every expected delivery has arrived.
+            self.timers.append(self.loop.scheduleTimer(after: .milliseconds(1), repeating: .milliseconds(1), leeway: .microseconds(200)) {
+                [unowned self] in
+                self.lastProgress = max(self.lastProgress, readers.progress.lastDelivery.load(ordering: .relaxed))
+                if self.phase == .draining { self.checkDone() }
+            })
         }
         if let rate = self.configuration.rate {
             // The schedule's clock: every millisecond, the messages that fell due leave.
@@ -261,6 +307,7 @@ final class FlowRunner {
             // soon as a reply makes room, stamped with its due time, so the wait counts.
             guard client.inFlight < self.configuration.pipeline else { break }
             let dueAt = self.start + UInt64(Double(self.nextRateSlot) / rate * 1e9)
+            self.result.sendLag.record(min(now > dueAt ? (now - dueAt) / 1000 : 0, self.result.sendLag.highestTrackableValue))
             client.send(self.messageRequest(self.sent, now: dueAt), counted: false)
             client.sequences.append(self.sent)
             client.inFlight += 1
@@ -345,7 +392,8 @@ final class FlowRunner {
             let grace = Duration.seconds(2) + .milliseconds(self.configuration.workload == .scheduler ? self.configuration.delayMilliseconds : 0)
             self.timers.append(self.loop.scheduleTimer(after: grace) { [unowned self] in self.finish() })
         }
-        if self.phase == .draining && self.tally.delivered - self.tally.duplicated >= self.expectedDeliveries {
+        let arrived = self.readers.map { $0.progress.counted.load(ordering: .relaxed) } ?? self.tally.delivered - self.tally.duplicated
+        if self.phase == .draining && arrived >= self.expectedDeliveries {
             self.finish()
         }
     }
@@ -358,6 +406,14 @@ final class FlowRunner {
             if case .duration(let seconds) = self.configuration.limit {
                 self.result.unsentRequests = max(0, min(self.messageLimit, Int(seconds * rate)) - self.sent)
             }
+        }
+        if let readers = self.readers {
+            let counted = readers.stopAndCollect()
+            self.tally.delivered += counted.delivered
+            self.tally.duplicated += counted.duplicated
+            self.result.errors += counted.errors
+            self.result.lastError = self.result.lastError ?? counted.lastError
+            self.result.histogram.add(counted.histogram)
         }
         self.tally.lost = max(0, self.expectedDeliveries - (self.tally.delivered - self.tally.duplicated))
         self.result.requests = self.tally.produced

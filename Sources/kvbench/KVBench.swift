@@ -21,9 +21,9 @@ struct KVBench: ParsableCommand {
 
             The keys SET stay on the server afterwards, under --key-prefix (kvbench:*); against a default reactord they end up in its ./data.
 
-            --workload: kv (SET/GET, the default), hash (HSET/HGET of fields in hashes of --fields fields: --keyspace counts fields, --ratio mixes HSET:HGET), set (SADD/SISMEMBER, likewise), script (EVALSHA of --script FILE on one key per call, its value the argument; the script is loaded once with SCRIPT LOAD), queue (-c producers LPUSH, --consumers wait in BRPOP; latency from push to pop), scheduler (-c producers ZADD jobs due --delay-ms later, --consumers pollers take due ones with ZRANGEBYSCORE and ZREM; latency from due to taken), pubsub (-c publishers PUBLISH round robin to --channels channels that --consumers subscribers are spread over, by name or --patterns; --slow-subscribers never read; latency from publish to delivery). The flows count what was lost or duplicated; -n counts messages. All but kv speak RESP.
+            --workload: kv (SET/GET, the default), hash (HSET/HGET of fields in hashes of --fields fields: --keyspace counts fields, --ratio mixes HSET:HGET), set (SADD/SISMEMBER, likewise), script (EVALSHA of --script FILE on one key per call, its value the argument; the script is loaded once with SCRIPT LOAD), queue (-c producers LPUSH, --consumers wait in BRPOP; latency from push to pop), scheduler (-c producers ZADD jobs due --delay-ms later, --consumers pollers take due ones with ZRANGEBYSCORE and ZREM; latency from due to taken), pubsub (-c publishers PUBLISH round robin to --channels channels that --consumers subscribers are spread over, by name or --patterns, read by --threads loops of their own; --slow-subscribers never read; latency from publish to delivery). The flows count what was lost or duplicated; -n counts messages. All but kv speak RESP.
 
-            --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS or the achieved rate falls below 95% of the intended; prints a row per step and the highest rate within the target.
+            --sweep P99_MS: a closed-loop run finds the ceiling, then open-loop steps from 10% of it, each 25% above the last and --duration long (default 2 s), until p99 passes P99_MS or the achieved rate falls below 95% of the intended (pubsub: or a delivery is lost); prints a row per step and the highest rate within the target. With --workload pubsub the rates are messages published per second and p99 is publish to delivery.
 
             Exit status: 0 done, 1 failure (authentication, writing the plot), 2 bad flags, 3 cannot connect or the server was lost.
 
@@ -39,6 +39,7 @@ struct KVBench: ParsableCommand {
               kvbench --protocol resp --workload scheduler -c 4 --consumers 10 --rate 20000 --duration 60
               kvbench --protocol resp --workload pubsub -c 1 --consumers 1000 -n 10000
               kvbench --protocol resp --workload pubsub -c 4 --channels 1000 --consumers 10000 --slow-subscribers 1 --rate 1000 --duration 30
+              kvbench --protocol resp --workload pubsub -c 4 --channels 1000 --consumers 10000 --threads 2 --sweep 1
             """,
         version: PackageVersion.current)
 
@@ -76,6 +77,8 @@ struct KVBench: ParsableCommand {
     var channels = 1
     @Flag(help: "Pub/sub: subscribers PSUBSCRIBE to a pattern matching their channel.")
     var patterns = false
+    @Option(help: "Pub/sub: reader loops (threads) the subscribers are spread over, besides the publishers' loop.")
+    var threads = 1
     @Option(name: .customLong("slow-subscribers"), help: "Pub/sub: this many more subscribers listen to every channel and never read (the server should close them at its output limit).")
     var slowSubscribers = 0
     @Option(name: .customLong("delay-ms"), help: "Scheduler: a job falls due this many milliseconds after it is added.")
@@ -154,6 +157,8 @@ struct KVBench: ParsableCommand {
             }
         }
         guard (1...100_000).contains(self.channels) else { throw ValidationError("--channels must be 1 to 100000") }
+        guard (1...64).contains(self.threads) else { throw ValidationError("--threads must be 1 to 64") }
+        if self.threads != 1 && self.workload != .pubsub { throw ValidationError("--threads is for --workload pubsub") }
         guard (0...100_000).contains(self.slowSubscribers) else { throw ValidationError("--slow-subscribers must be 0 to 100000") }
         guard (0...86_400_000).contains(self.delayMilliseconds) else { throw ValidationError("--delay-ms must be 0 to 86400000") }
         if let consumers = self.consumers {
@@ -161,7 +166,7 @@ struct KVBench: ParsableCommand {
             guard (1...100_000).contains(consumers) else { throw ValidationError("--consumers must be 1 to 100000") }
         }
         if self.workload.isFlow {
-            if self.sweep != nil { throw ValidationError("--sweep is not available with --workload \(self.workload.rawValue)") }
+            if self.sweep != nil && self.workload != .pubsub { throw ValidationError("--sweep is not available with --workload \(self.workload.rawValue)") }
             if self.preload { throw ValidationError("--preload is not available with --workload \(self.workload.rawValue)") }
         }
         if self.script != nil && self.workload != .script {
@@ -220,6 +225,7 @@ struct KVBench: ParsableCommand {
         config.channels = self.channels
         config.patterns = self.patterns
         config.slowSubscribers = self.slowSubscribers
+        config.readerThreads = self.threads
         config.delayMilliseconds = self.delayMilliseconds
         if let path = self.script {
             guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {

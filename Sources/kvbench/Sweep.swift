@@ -4,7 +4,9 @@
 // one. Prints a row per step as it finishes (or, with --json, one object at the end) and the
 // highest rate within the target. Each row also shows the send lag's p99 (how late requests left
 // their due time), so a step lost to the client or the machine can be told from one lost to the
-// server. Runs are BenchRunners, one after the other.
+// server. Runs are BenchRunners, one after the other; with --workload pubsub, FlowRunners (the
+// rate is messages published, p99 is publish to delivery, and a step that lost a delivery is not
+// within the target).
 
 import Foundation
 
@@ -15,6 +17,8 @@ struct Sweep {
         let result: BenchResult
         let latencies: Report.Latencies
         let withinTarget: Bool
+        /// A flow's count of what was lost or duplicated (nil for request workloads).
+        let tally: FlowTally?
     }
 
     let configuration: BenchConfiguration
@@ -43,7 +47,7 @@ struct Sweep {
     mutating func run() throws(BenchFailure) {
         var closed = self.configuration
         closed.rate = nil
-        let ceilingResult = try BenchRunner(configuration: closed).run()
+        let (ceilingResult, _) = try Self.measure(closed)
         self.ceiling = ceilingResult.opsPerSecond
         guard self.ceiling > 0 else { throw BenchFailure(description: "the closed-loop run completed no requests") }
         let seconds: Double
@@ -52,7 +56,7 @@ struct Sweep {
             let c = self.configuration
             self.emit("""
                 kvbench sweep: \(c.host):\(c.port) protocol \(c.wireProtocol.rawValue), \(c.connections) connections, \
-                pipeline \(c.pipeline), ratio \(c.ratio), keyspace \(c.keyspace) \(c.distribution), value \(c.valueSize) B
+                pipeline \(c.pipeline),\(Report.workloadText(c)) \(Report.keysText(c))value \(c.valueSize) B
                   target p99 <= \(BenchRunner.format(self.targetP99Milliseconds, 3)) ms; closed-loop ceiling \
                 \(BenchRunner.format(self.ceiling, 0)) ops/s (p99 \(Report(configuration: closed, result: ceilingResult).latencies.p99) µs); \
                 steps of \(BenchRunner.format(seconds, 1)) s
@@ -66,14 +70,16 @@ struct Sweep {
         var rate = self.ceiling * 0.10
         for index in 0..<Self.maximumSteps {
             open.rate = rate
-            let result = try BenchRunner(configuration: open).run()
+            let (result, tally) = try Self.measure(open)
             let latencies = Report(configuration: open, result: result).latencies
             let p99Within = Double(latencies.p99) <= self.targetP99Milliseconds * 1000
             let kept = result.scheduleKept
-            let step = Step(intendedRate: rate, result: result, latencies: latencies, withinTarget: p99Within && kept)
+            let whole = (tally?.lost ?? 0) == 0 && (tally?.duplicated ?? 0) == 0
+            let step = Step(intendedRate: rate, result: result, latencies: latencies, withinTarget: p99Within && kept && whole, tally: tally)
             self.steps.append(step)
             if !self.json {
-                var note = step.withinTarget ? "" : !kept ? "  achieved < 95% of asked: stop" : "  p99 over target: stop"
+                var note = step.withinTarget ? "" : !kept ? "  achieved < 95% of asked: stop"
+                    : !p99Within ? "  p99 over target: stop" : "  \(tally?.lost ?? 0) lost, \(tally?.duplicated ?? 0) duplicated: stop"
                 if result.errors > 0 { note += "  (\(result.errors) errors)" }
                 self.emit("  \(Self.pad(String(index + 1), 4))  \(Self.pad(BenchRunner.format(rate, 0), 12))  "
                     + "\(Self.pad(BenchRunner.format(result.opsPerSecond, 0), 12))  \(Self.pad(Self.ms(latencies.p50), 9))  "
@@ -94,11 +100,18 @@ struct Sweep {
         if !self.json, let note = Report.keysLeftNote(self.configuration) { self.emit(note) }
     }
 
+    /// One run of the sweep: a request workload's BenchRunner, or a flow's FlowRunner.
+    private static func measure(_ configuration: BenchConfiguration) throws(BenchFailure) -> (BenchResult, FlowTally?) {
+        guard configuration.workload.isFlow else { return (try BenchRunner(configuration: configuration).run(), nil) }
+        let (result, tally) = try FlowRunner(configuration: configuration).run()
+        return (result, tally)
+    }
+
     /// One JSON object: the target, the ceiling, every step and the best rate.
     var jsonText: String {
         let steps = self.steps.map { step in
             let l = step.latencies
-            let fields: [(String, String)] = [
+            var fields: [(String, String)] = [
                 ("intended_rate", BenchRunner.format(step.intendedRate, 1)),
                 ("ops_per_sec", BenchRunner.format(step.result.opsPerSecond, 1)),
                 ("p50_us", String(l.p50)), ("p90_us", String(l.p90)), ("p99_us", String(l.p99)),
@@ -108,6 +121,9 @@ struct Sweep {
                 ("send_lag_p99_us", String(Self.lagP99(step.result))),
                 ("within_target", step.withinTarget ? "true" : "false"),
             ]
+            if let tally = step.tally {
+                fields += [("delivered", String(tally.delivered)), ("lost", String(tally.lost)), ("duplicated", String(tally.duplicated))]
+            }
             return "{" + fields.map { "\"\($0.0)\":\($0.1)" }.joined(separator: ",") + "}"
         }
         let c = self.configuration
