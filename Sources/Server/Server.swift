@@ -190,6 +190,8 @@ public final class Server {
         compaction.savePoints = { [unowned state] in state.savePoints }
         let persistence = Persistence(
             store: store, loop: self.loop, logger: self.logger, housekeeping: housekeeping, compaction: compaction)
+        // BCAST invalidations leave once per iteration, before the loop sleeps (Tracking.swift).
+        self.loop.addBeforeSleepHook { [unowned state] in state.pubsub.tracking.endOfIteration(state: state) }
         let control = Control(
             server: self, store: store, state: state, persistence: persistence, housekeeping: housekeeping,
             compaction: compaction)

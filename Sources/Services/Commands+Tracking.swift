@@ -200,7 +200,8 @@ extension Commands {
             let name = call.lastCommand?.description ?? ""
             if !["subscribe", "psubscribe", "unsubscribe", "punsubscribe"].contains(name),
                call.reply.output.count > replyStart {
-                call.reply.output.removeSubrange(replyStart...)
+                // So are the pushes the command caused for this client (SilencedReplies.swift).
+                Self.dropRepliesKeepingPushes(&call.reply.output, from: replyStart)
             }
         }
         let tracking = call.state.pubsub.tracking

@@ -126,6 +126,13 @@ public final class PubSubRegistry {
     /// Channels with at least one subscriber.
     var activeChannels: Dictionary<[UInt8], [SubscriberRef]>.Keys { self.channels.keys }
 
+    /// Whether client `id` subscribes to any channel or pattern (a scan: for tracking's rare
+    /// RESP2 redirect to a client not on the invalidation channel).
+    func hasSubscriptions(_ id: Int) -> Bool {
+        self.channels.values.contains { $0.contains { $0.subscriber.id == id } }
+            || self.patterns.contains { $0.subscribers.contains { $0.subscriber.id == id } }
+    }
+
     /// How many clients subscribe to `channel` (patterns not counted, as PUBSUB NUMSUB counts).
     func subscriberCount(_ channel: [UInt8]) -> Int { self.channels[channel]?.count ?? 0 }
 

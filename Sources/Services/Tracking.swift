@@ -2,12 +2,17 @@
 // keys a tracking client reads are remembered (key → the ids that read it); the first change to such
 // a key, by any client, expiry or eviction, sends each of them one `invalidate` message and forgets
 // the key. In BCAST mode a client names prefixes and hears about every changed key under them, one
-// message per prefix with every key changed since the last one (sent after each command, where Redis
-// sends them before the loop sleeps). FLUSHDB and FLUSHALL send every tracking client a null
-// invalidation. Messages go to the client itself as RESP3 pushes (`>2 invalidate [keys]`), or to the
-// client it redirects to: a RESP3 push there too, or over RESP2 a `message` on
-// `__redis__:invalidate` when that client subscribes to the channel. A message for the client whose
-// command is running waits until its reply is written (``TrackingRegistry/pending``); one about a key evicted to make room for the command goes ahead of the reply, as in Redis.
+// message per prefix with every key changed since the last one, sent once per loop iteration
+// before the loop sleeps (``TrackingRegistry/endOfIteration(state:)``), as Redis's beforeSleep
+// sends them: a pipeline of writes gets one message after all its replies. FLUSHDB and FLUSHALL
+// send every tracking client a null invalidation. Messages go to the client itself as RESP3 pushes
+// (`>2 invalidate [keys]`), or to the client it redirects to: a RESP3 push there too, or over RESP2
+// a `message` on `__redis__:invalidate` when that client is in subscribed mode (subscribed to
+// anything: Redis tests its CLIENT_PUBSUB flag, not the channel). A tracking client's own message
+// about its own running command waits until its reply is written (``TrackingRegistry/pending``), as
+// Redis's tracking_pending_keys; a redirect target hears at once, ahead of the reply of a command
+// of its own that is running (Redis postpones only for the tracking client itself), and so does a
+// client about a key evicted to make room for its command.
 //
 // Writes find this registry through the same hook as WATCH (CommandCall's mutations,
 // ``CommandCall/touchKey(_:)``); reads through the dispatch gate, for tracking clients only.
@@ -152,7 +157,6 @@ public final class TrackingRegistry {
                 self.send(payload, for: target, state: state)
             }
         }
-        if self.broadcastsPending && state.pubsub.runningClient == nil { self.flushBroadcasts(state: state) }
     }
 
     /// A key the server changed by itself (expired or evicted). `aheadOfReply`: evicted to make room
@@ -193,12 +197,16 @@ public final class TrackingRegistry {
         }
     }
 
-    /// After a command of client `id`: BCAST messages, then what waited for its reply.
+    /// Before the loop sleeps: the BCAST messages of every key changed this iteration.
+    public func endOfIteration(state: ServerState) {
+        if self.broadcastsPending { self.flushBroadcasts(state: state) }
+    }
+
+    /// After a command of client `id`: what goes ahead of its reply, and what waited for it.
     func afterCommand(_ id: Int, replyStart: Int, state: ServerState, output: inout [UInt8]) {
         if !self.pendingBefore.isEmpty, let frames = self.pendingBefore.removeValue(forKey: id) {
             output.insert(contentsOf: frames, at: min(replyStart, output.count))
         }
-        if self.broadcastsPending { self.flushBroadcasts(state: state) }
         if !self.pending.isEmpty, let frames = self.pending.removeValue(forKey: id) { output.append(contentsOf: frames) }
     }
 
@@ -230,7 +238,7 @@ public final class TrackingRegistry {
                     frame.append(">2\r\n$21\r\ntracking-redir-broken\r\n:")
                     frame.appendDecimal(target.redirect)
                     frame.append("\r\n")
-                    self.deliver(frame, to: target.id, state: state)
+                    self.deliver(frame, to: target.id, for: target.id, state: state)
                 }
                 return
             }
@@ -240,19 +248,22 @@ public final class TrackingRegistry {
         var frame: [UInt8] = []
         if state.clients.record(id: destination)?.protocolVersion == 3 {
             frame.append(">2\r\n$10\r\ninvalidate\r\n")
-        } else if redirected && state.pubsub.subscribes(destination, to: Self.channel) {
+        } else if redirected && state.pubsub.isSubscribedMode(destination) {
             frame.append("*3\r\n$7\r\nmessage\r\n$20\r\n__redis__:invalidate\r\n")
         } else {
             return
         }
         frame.append(contentsOf: payload)
-        self.deliver(frame, to: destination, state: state)
+        self.deliver(frame, to: destination, for: target.id, state: state)
     }
 
-    /// A running client's frames follow its reply; anyone else's are written now.
-    private func deliver(_ frame: [UInt8], to id: Int, state: ServerState) {
+    /// `frame` (about tracking client `tracker`'s keys) to client `id`: written now when `id` is
+    /// not running a command; ahead of the running command's reply when `id` only receives
+    /// `tracker`'s redirected messages (or the key was evicted for the command); after it when
+    /// `id` is the tracker itself (Redis's trackingInvalidateKey: `target == server.current_client`).
+    private func deliver(_ frame: [UInt8], to id: Int, for tracker: Int, state: ServerState) {
         if self.busy.contains(id) {
-            if self.aheadOfReply && id == state.pubsub.runningClient {
+            if id == state.pubsub.runningClient && (self.aheadOfReply || tracker != id) {
                 self.pendingBefore[id, default: []].append(contentsOf: frame)
             } else {
                 self.pending[id, default: []].append(contentsOf: frame)
@@ -283,6 +294,12 @@ extension PubSubRegistry {
     /// Whether client `id` subscribes to `channel`.
     func subscribes(_ id: Int, to channel: [UInt8]) -> Bool {
         self.subscribers(of: channel).contains { $0.id == id }
+    }
+
+    /// Whether client `id` subscribes to anything (Redis's CLIENT_PUBSUB): the invalidation
+    /// channel first (where a redirect target usually listens), then every subscription.
+    func isSubscribedMode(_ id: Int) -> Bool {
+        self.subscribes(id, to: TrackingRegistry.channel) || self.hasSubscriptions(id)
     }
 }
 
