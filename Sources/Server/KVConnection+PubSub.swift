@@ -15,14 +15,18 @@ extension KVConnection {
     /// an extension).
     @inline(__always)
     func deliverFrame(_ frame: UnsafeRawBufferPointer, limit: OutputBufferLimit) -> Bool {
-        guard let connection = self.connection, let pending = connection.queueCopy(of: frame) else { return true }
-        // Under both limits with no soft-limit clock running: the whole check for nearly every frame.
-        if self.pubSubSoftLimitSince == 0 && (limit.soft == 0 || pending < limit.soft)
-            && (limit.hard == 0 || pending < limit.hard)
-        {
-            return true
+        // Borrowed, not bound: the connection lives until connectionDidClose clears this.
+        guard let unmanaged = self.unmanagedConnection else { return true }
+        return unmanaged._withUnsafeGuaranteedRef { connection in
+            guard let pending = connection.queueCopy(of: frame) else { return true }
+            // Under both limits with no soft-limit clock running: the whole check for nearly every frame.
+            if self.pubSubSoftLimitSince == 0 && (limit.soft == 0 || pending < limit.soft)
+                && (limit.hard == 0 || pending < limit.hard)
+            {
+                return true
+            }
+            return self.checkPubSubLimit(connection, pending: pending, limit: limit)
         }
-        return self.checkPubSubLimit(connection, pending: pending, limit: limit)
     }
 
     /// Closes the connection if `pending` bytes pass `limit` now, or starts the soft limit's timer

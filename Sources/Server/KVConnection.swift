@@ -18,6 +18,9 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     /// the slow path (visible in scripts/callgrind-hotpath.sh's count). The connection owns this
     /// delegate until the close.
     @exclusivity(unchecked) private(set) unowned(unsafe) var connection: Connection?
+    /// The same connection for the pub/sub fan-out, used through `_withUnsafeGuaranteedRef`: binding
+    /// `connection` to a local retains and releases it, once per delivery (KVConnection+PubSub.swift).
+    @exclusivity(unchecked) private(set) var unmanagedConnection: Unmanaged<Connection>?
     /// What commands run against, and the parts behind it this connection reports to (group
     /// commit included). The server keeps them (KVParts) for its whole life and every connection
     /// closes before it ends: no reference counting on the way (a check-and-retain and a release
@@ -85,6 +88,7 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
 
     func connectionDidOpen(_ connection: Connection) {
         self.connection = connection
+        self.unmanagedConnection = .passUnretained(connection)
         self.session.attach(self)
         var record = ClientRecord(
             id: self.clientID, address: connection.peer.map { "\($0)" } ?? "", localAddress: self.localAddress,
@@ -141,6 +145,7 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
         self.cancelSoftLimitTimer()
         self.session.release(context: self.context)
         self.connection = nil
+        self.unmanagedConnection = nil
         self.onClose(self)
     }
 
