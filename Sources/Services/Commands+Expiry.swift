@@ -22,15 +22,19 @@ extension CommandCall {
 
     /// Stores `value` under `key` with `deadline` (nil: none). - Returns: whether it was stored;
     /// if not, the storage error has been answered.
-    mutating func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?) -> Bool {
-        self.set(borrowing: value[...], forKey: key[...], deadline: deadline.map { .at($0) } ?? .cleared)
+    /// `now`: the time the deadline was computed from (a second reading of the clock could pass a
+    /// relative deadline of 1 ms, and the key would be dropped unannounced instead of expiring).
+    mutating func set(_ value: [UInt8], forKey key: [UInt8], deadline: Int64?, now: Int64? = nil) -> Bool {
+        self.set(borrowing: value[...], forKey: key[...], deadline: deadline.map { .at($0) } ?? .cleared, now: now)
     }
 
     /// Stores `value` under `key`, doing `deadline` to its deadline. - Returns: whether it was
     /// stored; if not, the storage error has been answered.
-    mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline) -> Bool {
+    mutating func set(
+        borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline, now: Int64? = nil
+    ) -> Bool {
         do throws(StoreError) {
-            try self.store.set(borrowing: value, forKey: key, deadline: deadline, now: self.nowMilliseconds)
+            try self.store.set(borrowing: value, forKey: key, deadline: deadline, now: now ?? self.nowMilliseconds)
             if self.watchesActive { self.touchKey(Array(key)) }
             return true
         } catch {
@@ -47,9 +51,9 @@ extension CommandCall {
 
     /// Gives `key` the deadline, or removes it when the deadline has passed. - Returns: whether
     /// the key was present, nil once a storage error has been answered.
-    mutating func expire(_ key: [UInt8], at deadline: Int64) -> Bool? {
+    mutating func expire(_ key: [UInt8], at deadline: Int64, now: Int64? = nil) -> Bool? {
         do throws(StoreError) {
-            let changed = try self.store.expire(key, at: deadline, now: self.nowMilliseconds)
+            let changed = try self.store.expire(key, at: deadline, now: now ?? self.nowMilliseconds)
             if changed && self.watchesActive { self.touchKey(key) }
             return changed
         } catch {
@@ -72,8 +76,11 @@ extension CommandCall {
 
     /// An expiry argument as an absolute deadline, checked as Redis's
     /// getExpireMillisecondsOrReply checks SET's (positive, no overflow). - Returns: nil once
-    /// the error has been answered.
-    mutating func positiveDeadline(_ argument: ArraySlice<UInt8>, _ unit: ExpiryUnit, command: StaticString) -> Int64? {
+    /// the error has been answered. A relative one counts from `now`, which the caller passes on to
+    /// the write: one reading of the clock per command, as the write's "already past" test needs.
+    mutating func positiveDeadline(
+        _ argument: ArraySlice<UInt8>, _ unit: ExpiryUnit, command: StaticString, now: Int64
+    ) -> Int64? {
         guard var value = ASCII.parseInteger(argument) else {
             self.reply.error(.notInteger)
             return nil
@@ -85,7 +92,7 @@ extension CommandCall {
         }
         if seconds { value *= 1000 }
         if unit.isRelative {
-            let (sum, overflow) = value.addingReportingOverflow(self.nowMilliseconds)
+            let (sum, overflow) = value.addingReportingOverflow(now)
             guard !overflow else {
                 self.reply.error(.invalidExpireTime(command))
                 return nil
@@ -229,9 +236,10 @@ extension Commands {
         if isLine && (ASCII.parseInteger(arguments[2]).map { $0 <= 0 } ?? true) {
             return call.reply.error(.lineInvalidExpireTime)
         }
-        guard let deadline = call.positiveDeadline(arguments[2], unit, command: command) else { return }
+        let now = call.nowMilliseconds
+        guard let deadline = call.positiveDeadline(arguments[2], unit, command: command, now: now) else { return }
         let isNew = call.keyIsNew(arguments[1])
-        guard call.set(arguments.copy(3), forKey: arguments.copy(1), deadline: deadline) else { return }
+        guard call.set(arguments.copy(3), forKey: arguments.copy(1), deadline: deadline, now: now) else { return }
         call.notifyNew(arguments[1], if: isNew)
         call.notify(.string, "set", arguments[1])
         call.notify(.generic, "expire", arguments[1])
@@ -275,13 +283,14 @@ extension Commands {
         case .answeredWrongType: return
         }
         var deadline: Int64?
+        let now = call.nowMilliseconds
         if let (argument, unit) = expiry {
-            guard let parsed = call.positiveDeadline(argument, unit, command: "getex") else { return }
+            guard let parsed = call.positiveDeadline(argument, unit, command: "getex", now: now) else { return }
             deadline = parsed
         }
         if let deadline {
-            guard call.expire(key, at: deadline) != nil else { return }
-            call.notify(.generic, deadline <= call.nowMilliseconds ? "del" : "expire", key)
+            guard call.expire(key, at: deadline, now: now) != nil else { return }
+            call.notify(.generic, deadline <= now ? "del" : "expire", key)
         } else if persist {
             guard let changed = call.persist(key) else { return }
             if changed { call.notify(.generic, "persist", key) }

@@ -60,8 +60,9 @@ enum Commands {
             i += 1
         }
         var deadline: Int64?
+        let now = call.nowMilliseconds  // the deadline's base and the write's "already past" test
         if let (argument, unit) = expiry {
-            guard let parsed = call.positiveDeadline(argument, unit, command: "set") else { return }
+            guard let parsed = call.positiveDeadline(argument, unit, command: "set", now: now) else { return }
             deadline = parsed
         }
         let key = arguments.copy(1)
@@ -90,7 +91,7 @@ enum Commands {
         if keepDeadline {
             stored = call.replaceValue(value, forKey: key)
         } else if let deadline {
-            stored = call.set(value, forKey: key, deadline: deadline)
+            stored = call.set(value, forKey: key, deadline: deadline, now: now)
         } else {
             stored = call.set(value, forKey: key)
         }
