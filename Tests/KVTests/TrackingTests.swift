@@ -109,20 +109,7 @@ import Testing
     @Test func trackingAndReplyModesMatchRedis() throws {
         let pair = try RedisDifferentialTests.Pair()
         defer { pair.stop() }
-        var differences: [String] = []
-        var frameCount = 0
-        for version in [2, 3] {
-            for (name, script) in Self.scripts {
-                let theirs = try Self.transcript(script, port: pair.oracle.port, protocolVersion: version)
-                let ours = try Self.transcript(script, port: pair.server.kvPort, protocolVersion: version)
-                frameCount += theirs.count
-                for (mine, redis) in zip(ours, theirs) where mine != redis {
-                    differences.append("[\(name), RESP\(version)]\n    reactord: \(mine)\n    redis:    \(redis)")
-                    break
-                }
-                if ours.count != theirs.count { differences.append("[\(name), RESP\(version)] frame counts differ") }
-            }
-        }
+        let (differences, frameCount) = try pair.compareTranscripts(Self.scripts, Self.transcript)
         #expect(differences.isEmpty, "\(differences.count) differences:\n\(differences.joined(separator: "\n"))")
         #expect(frameCount > 200)
         print("differential (tracking, client reply): \(Self.scripts.count * 2) scripts, \(frameCount) frames")
