@@ -37,8 +37,12 @@ import Testing
                                           "--rate", "400", "--duration", "1", "--password", "sesame", "--json"])
         #expect(run.status == 0, "stderr: \(run.stderr)")
         let object = try KVBenchProcess.json(run.stdout)
-        #expect(object["requests"] as? Int == 400, "\(run.stdout)")
-        #expect(object["delivered"] as? Int == 4000, "\(run.stdout)")
+        // A publication due in the run's last moment may be left unsent when the duration ends
+        // (counted as unsent, not lost); every one sent reaches its channel's 10 subscribers.
+        let requests = try #require(object["requests"] as? Int, "\(run.stdout)")
+        #expect(requests + (object["unsent_requests"] as? Int ?? 0) == 400, "\(run.stdout)")
+        #expect(requests >= 390, "\(run.stdout)")
+        #expect(object["delivered"] as? Int == requests * 10, "\(run.stdout)")
         #expect(object["lost"] as? Int == 0 && object["duplicated"] as? Int == 0, "\(run.stdout)")
         let refused = try KVBenchProcess.run(["--protocol", "resp", "--port", "\(redis.port)", "--workload", "pubsub",
                                               "-c", "1", "--consumers", "4", "--threads", "2", "-n", "10",
