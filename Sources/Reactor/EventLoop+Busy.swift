@@ -33,10 +33,11 @@ extension EventLoop {
     public func serveWhileBusy(skipping: CInt) {
         assert(self.inLoopThread)
         var bulkReady = false
-        let bulkDescriptor = self.bulkPoller.descriptor.map { Int($0.rawValue) }
+        let bulkDescriptor = Int(self.bulkPoller.descriptor.rawValue)
         withUnsafeTemporaryAllocation(of: epoll_event.self, capacity: Self.busyPassEvents) { events in
             for (poller, isBulk) in [(self.poller, false), (self.bulkPoller, true)] {
-                guard let epfd = poller.descriptor, !isBulk || bulkReady else { continue }
+                guard !isBulk || bulkReady else { continue }
+                let epfd = poller.descriptor
                 let count = (try? Sys.epoll_wait(epfd, events: events, timeoutMilliseconds: 0)) ?? 0
                 for i in 0..<count {
                     let event = events[i]

@@ -69,11 +69,11 @@ public final class EventLoop {
     /// here first, so an idle connection owns no read buffer at all.
     let readBuffer: UnsafeMutableRawBufferPointer
 
-    let poller: PollerBackend
+    let poller: Epoll
     /// The next wait's latest wake-up (``wakeNoLaterThan(_:)``), or `.max`.
     @exclusivity(unchecked) private var wakeDeadline: UInt64 = .max
     /// The bulk lane's epoll instance, registered in `poller` for reading.
-    let bulkPoller: PollerBackend
+    let bulkPoller: Epoll
     /// Most bulk-lane events served per iteration, after the priority lane's. Together with the
     /// bulk read budget (``Connection``) and the time budget below it bounds how long a newcomer
     /// waits behind a flood.
@@ -131,9 +131,9 @@ public final class EventLoop {
     /// - Throws: ``IOError`` if epoll or eventfd cannot be created (descriptor limit).
     public init(logger: Logger = Logger(label: "reactor.loop", factory: { _ in SwiftLogNoOpLogHandler() })) throws(IOError) {
         self.logger = logger
-        self.poller = try EpollBackend()
+        self.poller = try Epoll()
         do {
-            self.bulkPoller = try EpollBackend()
+            self.bulkPoller = try Epoll()
         } catch {
             self.poller.close()
             throw error
@@ -150,7 +150,7 @@ public final class EventLoop {
         self.readBuffer = .allocate(byteCount: 64 * 1024, alignment: 16)
         try self.register(WakeHandler(loop: self), descriptor: wakeFD, interest: .read)
         // An epoll descriptor never sits in the bulk lane itself: the priority lane watches it.
-        try self.register(BulkLaneHandler(loop: self), descriptor: self.bulkPoller.descriptor!, interest: .read)
+        try self.register(BulkLaneHandler(loop: self), descriptor: self.bulkPoller.descriptor, interest: .read)
     }
 
     deinit {
@@ -248,7 +248,7 @@ public final class EventLoop {
         return fd < self.slots.count && self.slots[fd].handler != nil ? self.slots[fd].lane : nil
     }
 
-    private func poller(for lane: Lane) -> PollerBackend {
+    private func poller(for lane: Lane) -> Epoll {
         switch lane {
         case .priority: return self.poller
         case .bulk: return self.bulkPoller
@@ -314,25 +314,17 @@ public final class EventLoop {
                 timeout = self.wakeDeadline > now ? Int64(self.wakeDeadline - now) : 0
                 self.wakeDeadline = .max
             }
-            try self.poller.wait(timeoutNanoseconds: timeout, maxEvents: .max) {
-                if priorityEvents == 0 && tracksTime {
-                    woke = Sys.monotonicNanoseconds()
-                    if self.measuresBusyTime { wokeCPU = Sys.threadCPUNanoseconds() }
-                }
-                priorityEvents += 1
-                self.dispatch($0)
+            let ready = try self.poller.wait(timeoutNanoseconds: timeout, maxEvents: .max)
+            if ready > 0 && tracksTime {
+                woke = Sys.monotonicNanoseconds()
+                if self.measuresBusyTime { wokeCPU = Sys.threadCPUNanoseconds() }
             }
+            priorityEvents = self.dispatch(self.poller, ready, until: .max)
             let bulkStart = tracksTime || self.bulkLaneReady ? Sys.monotonicNanoseconds() : 0
             if self.bulkLaneReady {
                 self.bulkLaneReady = false
-                let deadline = bulkStart &+ self.bulkNanosecondsPerIteration
-                try self.bulkPoller.wait(timeoutNanoseconds: 0, maxEvents: self.bulkEventsPerIteration) {
-                    // Past the time budget the rest of the batch is left for a later iteration:
-                    // level-triggered epoll reports a descriptor still ready again.
-                    guard bulkEvents == 0 || Sys.monotonicNanoseconds() < deadline else { return }
-                    bulkEvents += 1
-                    self.dispatch($0)
-                }
+                let bulkReady = try self.bulkPoller.wait(timeoutNanoseconds: 0, maxEvents: self.bulkEventsPerIteration)
+                bulkEvents = self.dispatch(self.bulkPoller, bulkReady, until: bulkStart &+ self.bulkNanosecondsPerIteration)
             }
             self.flushPending()
             let hooksStart = tracksTime ? Sys.monotonicNanoseconds() : 0
@@ -390,13 +382,29 @@ public final class EventLoop {
     /// An iteration longer than this is logged at debug level with where the time went.
     static let slowIterationNanoseconds: UInt64 = 50_000_000
 
-    private func dispatch(_ event: PollEvent) {
-        self.nowStorage.pointee = Sys.monotonicNanoseconds()
-        let fd = Int(truncatingIfNeeded: event.token & 0xFFFF_FFFF)
-        let generation = UInt32(truncatingIfNeeded: event.token >> 32)
-        // Re-checked before each call: the read handler may close the descriptor.
-        if event.writable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleWritable() }
-        if event.readable, let h = self.liveHandler(fd: fd, generation: generation) { h.handleReadable() }
+    /// Hands each of the first `count` events `poller` fetched to its descriptor's handler, as
+    /// long as the clock is short of `deadline` (the first is always served; level-triggered epoll
+    /// reports a descriptor left over again). - Returns: how many were served.
+    private func dispatch(_ poller: Epoll, _ count: Int, until deadline: UInt64) -> Int {
+        for i in 0..<count {
+            let now = Sys.monotonicNanoseconds()
+            if i > 0 && now >= deadline { return i }
+            self.nowStorage.pointee = now
+            let event = poller.events[i]
+            let fd = Int(truncatingIfNeeded: event.data.u64 & 0xFFFF_FFFF)
+            let generation = UInt32(truncatingIfNeeded: event.data.u64 >> 32)
+            // Errors and hang-ups flow through the normal read/write paths, where the failing
+            // call reports the real cause (redis ae_epoll.c maps them the same way).
+            let failed = event.events & (EPOLLERR.rawValue | EPOLLHUP.rawValue) != 0
+            // Re-checked before each call: the write handler may close the descriptor.
+            if failed || event.events & EPOLLOUT.rawValue != 0, let h = self.liveHandler(fd: fd, generation: generation) {
+                h.handleWritable()
+            }
+            if failed || event.events & EPOLLIN.rawValue != 0, let h = self.liveHandler(fd: fd, generation: generation) {
+                h.handleReadable()
+            }
+        }
+        return count
     }
 
     func bulkLaneReadable() { self.bulkLaneReady = true }
@@ -474,14 +482,12 @@ protocol InboxHandlerSlot: AnyObject {
 /// ``Inbox`` holds it for its posts, but only the loop thread reads or clears the handler (a post
 /// runs as a mailbox task there), hence unchecked.
 final class InboxHandler<Message>: InboxHandlerSlot, @unchecked Sendable {
-    private var handler: ((Message) -> Void)?
+    /// Called by the inbox's posted task, on the loop thread.
+    private(set) var handler: ((Message) -> Void)?
 
     init(_ handler: @escaping (Message) -> Void) { self.handler = handler }
 
     func clear() { self.handler = nil }
-
-    /// On the loop thread.
-    func deliver(_ message: Message) { self.handler?(message) }
 }
 
 /// A typed, thread-safe channel into an ``EventLoop`` (see ``EventLoop/makeInbox(_:)``).
@@ -493,7 +499,7 @@ public struct Inbox<Message: Sendable>: Sendable {
     /// Delivers `message` to the inbox's handler on the loop thread. Safe from any thread.
     public func post(_ message: Message) {
         let slot = self.slot
-        self.handle.execute { _ in slot.deliver(message) }
+        self.handle.execute { _ in slot.handler?(message) }
     }
 }
 
@@ -552,10 +558,11 @@ private final class BulkLaneHandler: EventHandler {
     func handleWritable() {}
 }
 
-/// The eventfd is registered like any descriptor; its readiness drains the mailbox.
+/// The eventfd is registered like any descriptor; its readiness drains the mailbox (the tasks
+/// run right here, as ``EventLoop/drainMailbox()`` runs them).
 private final class WakeHandler: EventHandler {
     unowned let loop: EventLoop
     init(loop: EventLoop) { self.loop = loop }
-    func handleReadable() { self.loop.drainMailbox() }
+    func handleReadable() { for task in self.loop.handle.take() { task(self.loop) } }
     func handleWritable() {}
 }

@@ -136,7 +136,7 @@ struct OutputQueue {
         for _ in 0..<16 {
             guard let head = self.chunks.first else {
                 guard self.outputIndex < self.output.count else { return wrote }
-                let written = try Self.write(descriptor, self.output, from: self.outputIndex)
+                let written = try Sys.send(descriptor, self.output, from: self.outputIndex)
                 guard case .processed(let n) = written else { return wrote }
                 wrote = true
                 self.outputIndex += n
@@ -149,7 +149,7 @@ struct OutputQueue {
             }
             switch head {
             case .bytes(let bytes):
-                let written = try Self.write(descriptor, bytes, from: self.chunkOffset)
+                let written = try Sys.send(descriptor, bytes, from: self.chunkOffset)
                 guard case .processed(let n) = written else { return wrote }
                 wrote = true
                 self.chunkOffset += n
@@ -175,13 +175,6 @@ struct OutputQueue {
             }
         }
         return wrote
-    }
-
-    // Array's withUnsafeBytes rethrows untyped errors, so the typed error travels out in a Result.
-    private static func write(_ fd: Descriptor, _ a: [UInt8], from start: Int) throws(IOError) -> IOResult<Int> {
-        try a.withUnsafeBytes { raw in
-            Result { () throws(IOError) in try Sys.send(fd, UnsafeRawBufferPointer(rebasing: raw[start...])) }
-        }.get()
     }
 
     /// The byte accounting invariants listed beside the stored properties. O(queued chunks),

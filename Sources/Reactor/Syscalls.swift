@@ -72,6 +72,19 @@ enum Sys {
         }
     }
 
+    /// After a non-blocking call failed: whether to retry it (EINTR); false when it would have
+    /// blocked (EAGAIN). Throws for every other errno. The hot calls (recv, send) check their
+    /// result themselves and call this only on failure: no closure on their way.
+    @inline(__always)
+    static func retries(_ call: String) throws(IOError) -> Bool {
+        let err = Glibc.errno
+        switch err {
+        case EINTR: return true
+        case EAGAIN, EWOULDBLOCK: return false
+        default: throw IOError(errno: err, call: call)
+        }
+    }
+
     /// close(2). Never retried, even on EINTR: on Linux the descriptor is released either way and
     /// a retry could close a descriptor another part of the program just received.
     static func close(_ fd: Descriptor) {
@@ -96,14 +109,26 @@ enum Sys {
     /// recv(2) with no flags, for sockets: what read(2) does, without the file layer's checks
     /// (position lock, permission hook, access notification) that a socket has no use for.
     /// Returns `.processed(0)` at end of stream.
+    /// The request path's own call: made directly, the errno policy applied only on failure.
+    @inline(__always)
     static func recv(_ fd: Descriptor, into buffer: UnsafeMutableRawBufferPointer) throws(IOError) -> IOResult<Int> {
-        try checkNonBlocking("recv") { Glibc.recv(fd.rawValue, buffer.baseAddress, buffer.count, 0) }
+        while true {
+            let r = Glibc.recv(fd.rawValue, buffer.baseAddress, buffer.count, 0)
+            if r >= 0 { return .processed(r) }
+            if try !Self.retries("recv") { return .wouldBlock }
+        }
     }
 
     /// send(2) with MSG_NOSIGNAL, for sockets: write(2) without the file layer's checks, and a
     /// peer gone is EPIPE without SIGPIPE.
-    static func send(_ fd: Descriptor, _ buffer: UnsafeRawBufferPointer) throws(IOError) -> IOResult<Int> {
-        try checkNonBlocking("send") { Glibc.send(fd.rawValue, buffer.baseAddress, buffer.count, CInt(MSG_NOSIGNAL)) }
+    /// `bytes` from index `start` to the end (a connection's queued output).
+    @inline(__always)
+    static func send(_ fd: Descriptor, _ bytes: [UInt8], from start: Int) throws(IOError) -> IOResult<Int> {
+        while true {
+            let r = bytes.withUnsafeBytes { Glibc.send(fd.rawValue, $0.baseAddress! + start, $0.count - start, CInt(MSG_NOSIGNAL)) }
+            if r >= 0 { return .processed(r) }
+            if try !Self.retries("send") { return .wouldBlock }
+        }
     }
 
     /// sendfile(2): up to `count` bytes of `file` from `offset` (advanced by the kernel).
