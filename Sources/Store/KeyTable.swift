@@ -411,6 +411,7 @@ struct KeyTable {
     @inline(__always)
     static func object(_ slot: UnsafeMutableRawPointer) -> any CollectionValue {
         assert(Slot.isCollection(slot))
+        if Slot.isCompact(slot) { Self.expand(slot) }  // KeyTable+Compact.swift
         let opaque = slot.load(fromByteOffset: Slot.objectOffset, as: UnsafeMutableRawPointer.self)
         let object = Unmanaged<AnyObject>.fromOpaque(opaque).takeUnretainedValue()
         // The built-in types by their class first: `as! any CollectionValue` looks the conformance up
@@ -435,10 +436,12 @@ struct KeyTable {
     /// a block the caller frees or reuses, or, for a key kept in the slot (``Slot/keepsKeyInSlot(_:)``),
     /// the slot's own bytes (the slot's header still names the key's length).
     private mutating func dropObject(_ slot: UnsafeMutableRawPointer, inPlace: Bool = false) -> UnsafeMutableRawPointer {
-        self.collectionBytes -= Self.objectBytes(slot)
+        self.collectionBytes -= Self.collectionBytes(slot)
         self.collectionCount -= 1
         let object = slot.load(fromByteOffset: Slot.objectOffset, as: UnsafeMutableRawPointer.self)
-        if inPlace {
+        if Slot.isCompact(slot) {
+            Self.freeCompact(slot)
+        } else if inPlace {
             Unmanaged<AnyObject>.fromOpaque(object).release()
         } else {
             // A big value is freed off the loop (BackgroundFree.swift); no other reference is held
@@ -446,12 +449,6 @@ struct KeyTable {
             BackgroundFree.release(object)
         }
         return slot.load(fromByteOffset: Slot.pointerOffset, as: UnsafeMutableRawPointer.self)
-    }
-
-    /// The account of the collection in `slot`; its reference ends with the call.
-    @inline(never)
-    private static func objectBytes(_ slot: UnsafeMutableRawPointer) -> Int {
-        Self.object(slot).usedBytes
     }
 
     /// Stores `object` (retained) in `slot` with `keyBlock` (a malloc'd copy of the key, already counted

@@ -122,18 +122,33 @@ extension Keyspace {
             guard held == type else { return .wrongType(held) }
         } else {
             guard operation == .add else { return .unchanged }
-            guard let empty = CollectionTypes.makeEmpty(type) else {
-                preconditionFailure("no collection type registered for \(type)")
-            }
-            index = self.set(key, collection: empty, deadline: nil)
+            index = self.insertEmpty(key, type: type)
         }
-        let changed = self.mutateCollection(at: index) { $0.apply(operation, position: position, element, inverse: &inverse) }
-        if self.collection(at: index)!.count == 0 {
+        let (changed, emptied) = self.mutateCollection(at: index) { object in
+            (object.apply(operation, position: position, element, inverse: &inverse), object.count == 0)
+        }
+        if emptied {
             // Emptied, or created above for an add that changed nothing (an insert past the end): no key.
             self.remove(at: index)
             return changed ? .changed(keyRemoved: true) : .unchanged
         }
+        self.compactCollection(at: index)
         return changed ? .changed(keyRemoved: false) : .unchanged
+    }
+
+    /// Stores an empty collection of `type` at the absent `key`. - Returns: its entry index. (A function
+    /// of its own so that no reference to the new object outlives it: see ``compactCollection(at:)``.)
+    private func insertEmpty(_ key: UnsafeRawBufferPointer, type: ValueType) -> Int {
+        guard let empty = CollectionTypes.makeEmpty(type) else {
+            preconditionFailure("no collection type registered for \(type)")
+        }
+        return self.set(key, collection: empty, deadline: nil)
+    }
+
+    /// Keeps a small set or sorted set at entry `index` in its slot's compact form (no object) when
+    /// nothing but the keyspace holds it (KeyTable+Compact.swift); any other value stays as it is.
+    public func compactCollection(at index: Int) {
+        KeyTable.compactIfUnshared(self.table.pointee.slot(index))
     }
 
     /// RENAME: moves the value and deadline of `source` to `destination` (replacing whatever that held;

@@ -198,7 +198,7 @@ public final class Keyspace {
         var bytes = Slot.bytes + 4
         if Slot.isCollection(slot) {
             bytes += Self.collectionKeyBytes(Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)))
-                + KeyTable.object(slot).usedBytes
+                + KeyTable.collectionBytes(slot)
         } else if !KeyTable.isInline(slot) {
             bytes += Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
                 + Slot.valueLength(slot)
@@ -267,11 +267,16 @@ public final class Keyspace {
         for index in 0..<table.count {
             let slot = table.slot(index)
             if Slot.isCollection(slot) {
-                let object = KeyTable.object(slot)
-                precondition(object.type == KeyTable.type(slot), "entry \(index): type tag \(KeyTable.type(slot)), object \(object.type)")
-                precondition(object.count > 0, "entry \(index): an empty collection is kept")
+                // Read without expanding a compact slot (KeyTable+Compact.swift): checking changes nothing.
+                if Slot.isCompact(slot) {
+                    precondition(KeyTable.compactFacts(slot).count > 0, "entry \(index): an empty collection is kept")
+                } else {
+                    let object = KeyTable.object(slot)
+                    precondition(object.type == KeyTable.type(slot), "entry \(index): type tag \(KeyTable.type(slot)), object \(object.type)")
+                    precondition(object.count > 0, "entry \(index): an empty collection is kept")
+                }
                 collections += 1
-                collectionBytes += object.usedBytes
+                collectionBytes += KeyTable.collectionBytes(slot)
                 let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
                 external += Self.collectionKeyBytes(keyLength)
                 precondition(Slot.keepsKeyInSlot(keyLength) == (KeyTable.bytes(slot) == slot + Slot.collectionKeyOffset),
@@ -298,7 +303,7 @@ public final class Keyspace {
             if Slot.isCollection(slot) {
                 accounted += Self.expectedBytes(
                     keyLength: Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)),
-                    collectionBytes: KeyTable.object(slot).usedBytes,
+                    collectionBytes: KeyTable.collectionBytes(slot),
                     hasDeadline: slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self) != 0)
                 continue
             }

@@ -38,6 +38,9 @@ import Glibc
 ///
 ///     24 key pointer   32 Unmanaged<AnyObject> (a CollectionValue)   40-63 the key, when it fits
 ///
+/// A small set or sorted set nothing else holds is kept without its object: 32 names the members' block
+/// and `valueLength` says what the object knew (KeyTable+Compact.swift).
+///
 /// `keyLength + valueLength` then exceeds the inline capacity, so every test that tells inline from out of
 /// line (the string hot path) needs no change: only code that reads a value or frees a slot asks
 /// ``isCollection``. A string's value is below 2 GiB (the log caps records at 1 GiB), so the bit is free.

@@ -33,6 +33,23 @@ public struct PackedEntries: ~Copyable {
         Glibc.free(self.storage)
     }
 
+    /// Entries of `byteCount` bytes in `block` (malloc'd, exactly that size; ``takeStorage()``'s), taken over.
+    init(adopting block: UnsafeMutableRawPointer, byteCount: Int, count: Int) {
+        self.storage = block
+        self.storedByteCount = UInt32(byteCount)
+        self.storedCount = UInt32(count)
+    }
+
+    /// Hands the block over (the keyspace's compact form, KeyTable+Compact.swift), leaving this empty.
+    mutating func takeStorage() -> (block: UnsafeMutableRawPointer, byteCount: Int, count: Int) {
+        precondition(self.byteCount > 0, "takeStorage of empty entries")
+        let taken = (self.storage!, self.byteCount, self.count)
+        self.storage = nil
+        self.byteCount = 0
+        self.count = 0
+        return taken
+    }
+
     /// A copy with nothing shared (COPY).
     public func duplicate() -> PackedEntries {
         var copy = PackedEntries()

@@ -61,6 +61,8 @@ struct TypedBlock {
             self.open = nil
             if keyspace.collection(at: open.index)!.count == 0 {
                 keyspace.remove(at: open.index)  // an empty collection is no key (as in Redis)
+            } else {
+                keyspace.compactCollection(at: open.index)
             }
             return
         }

@@ -58,6 +58,38 @@ struct IntSet: ~Copyable {
         if self.isOutOfLine { Glibc.free(self.pointer) }
     }
 
+    /// Hands the members over as a malloc'd block of exactly ``byteCount`` bytes (the keyspace's
+    /// compact form, KeyTable+Compact.swift), leaving this empty. Not for an intset holding a pointer.
+    mutating func takeBlock() -> (block: UnsafeMutableRawPointer, count: Int, width: Int) {
+        precondition(self.heldPointer == nil && self.count > 0, "takeBlock of an empty or holding intset")
+        let (count, width, bytes) = (self.count, self.width, self.byteCount)
+        let block: UnsafeMutableRawPointer
+        if self.isOutOfLine {
+            block = self.pointer!
+        } else {
+            guard let copy = malloc(bytes) else { fatalError("malloc of \(bytes) bytes failed: out of memory") }
+            self.withBase { copy.copyMemory(from: $0, byteCount: bytes) }
+            block = copy
+        }
+        self.words = (0, 0, 0, 0)
+        self.setHeader(count: 0, width: 2, outOfLine: false)
+        return (block, count, width)
+    }
+
+    /// An intset of the `count` members of `width` bytes in `block` (``takeBlock()``'s), which it takes
+    /// over: kept as its block, or copied into the struct and freed when the members fit there.
+    init(adopting block: UnsafeMutableRawPointer, count: Int, width: Int) {
+        let bytes = count * width
+        if bytes <= Self.inlineBytes {
+            self.setHeader(count: count, width: width, outOfLine: false)
+            self.withMutableBase { $0.copyMemory(from: block, byteCount: bytes) }
+            Glibc.free(block)
+        } else {
+            self.setHeader(count: count, width: width, outOfLine: true)
+            self.words.2 = UInt64(UInt(bitPattern: block))
+        }
+    }
+
     /// Bytes of the members (in the struct or in the block).
     var byteCount: Int { self.count * self.width }
 

@@ -70,6 +70,32 @@ public final class SetValue: CollectionValue {
         return changed
     }
 
+    // MARK: - The keyspace's compact form (KeyTable+Compact.swift)
+
+    /// What ``usedBytes`` reports for an intset of `count` members of `width` bytes (the keyspace keeps
+    /// the same account for the members' block alone, so that a value's account is the same in both forms).
+    static func compactBytes(count: Int, width: Int) -> Int {
+        Self.objectBytes + (count * width > IntSet.inlineBytes ? count * width : 0)
+    }
+
+    /// The intset's count and width, or nil when the set is a table or empty (no compact form).
+    var compactShape: (count: Int, width: Int)? {
+        guard self.ints.heldPointer == nil, self.ints.count > 0 else { return nil }
+        return (self.ints.count, self.ints.width)
+    }
+
+    /// Hands the intset's members over as a block (``compactShape`` must not be nil); the object is left
+    /// empty, for its last reference to go.
+    func detachCompact() -> (block: UnsafeMutableRawPointer, count: Int, width: Int) {
+        self.ints.takeBlock()
+    }
+
+    /// A set of the members ``detachCompact()`` handed over, taking `block` over.
+    convenience init(adopting block: UnsafeMutableRawPointer, count: Int, width: Int) {
+        self.init()
+        self.ints = IntSet(adopting: block, count: count, width: width)
+    }
+
     // MARK: - Reads
 
     /// Whether `member` is in the set (SISMEMBER).

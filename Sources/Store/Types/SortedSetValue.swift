@@ -16,6 +16,28 @@ public final class SortedSetValue: CollectionValue {
 
     public init() {}
 
+    // The keyspace's compact form (KeyTable+Compact.swift): a listpack's block alone in the key's slot.
+
+    /// What ``usedBytes`` reports for a listpack of `byteCount` bytes (the compact form keeps that account).
+    static func compactBytes(byteCount: Int) -> Int { 32 + byteCount }
+
+    /// The listpack's pairs and bytes, or nil when the set is a skiplist or empty (no compact form).
+    var compactShape: (pairs: Int, byteCount: Int)? {
+        guard self.list == nil, self.packed.count > 0 else { return nil }
+        return (self.packed.count / 2, self.packed.byteCount)
+    }
+
+    /// Hands the listpack's block over (``compactShape`` must not be nil), leaving the object empty.
+    func detachCompact() -> (block: UnsafeMutableRawPointer, byteCount: Int, count: Int) {
+        self.packed.takeStorage()
+    }
+
+    /// A sorted set of the `pairs` member-score pairs in `block` (``detachCompact()``'s), taken over.
+    convenience init(adopting block: UnsafeMutableRawPointer, byteCount: Int, pairs: Int) {
+        self.init()
+        self.packed = PackedEntries(adopting: block, byteCount: byteCount, count: pairs * 2)
+    }
+
     public var type: ValueType { .zset }
     public var encoding: String { self.list == nil ? "listpack" : "skiplist" }
     public var count: Int { self.list?.count ?? self.packed.count / 2 }
