@@ -19,6 +19,10 @@ struct ArgumentVector {
         self.ranges = ranges
     }
 
+    /// The vector taken apart, without a copy: its buffer and ranges, for a caller that refills
+    /// and reuses them.
+    consuming func parts() -> (bytes: ArraySlice<UInt8>, ranges: [Range<Int>]) { (self.bytes, self.ranges) }
+
     /// The number of arguments, the command name included (Redis's `argc`).
     var count: Int { self.ranges.count }
 

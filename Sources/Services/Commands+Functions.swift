@@ -37,7 +37,7 @@ extension Commands {
         engine.pushFunction(function, keys: keys, arguments: arguments.count - 3 - keys) { arguments[3 + $0] }
         engine.runningCommand = arguments
         call.store.atomically {
-            engine.call(name: name, flags: function.flags, readOnlyCommand: readOnly, evalMode: false, argumentCount: 2, &call)
+            engine.call(name: .function(name), flags: function.flags, readOnlyCommand: readOnly, evalMode: false, argumentCount: 2, &call)
         }
         engine.runningCommand = nil
     }

@@ -79,7 +79,7 @@ extension Commands {
             arguments[3 + keyCount + $0]
         }
         call.store.atomically {
-            engine.call(name: script.sha, flags: flags, readOnlyCommand: readOnly, evalMode: true, argumentCount: 0, &call)
+            engine.call(name: .script(script.digest), flags: flags, readOnlyCommand: readOnly, evalMode: true, argumentCount: 0, &call)
         }
     }
 

@@ -196,11 +196,19 @@ enum ScriptConversion {
     struct ReplyReader {
         let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
-        let engine: ScriptEngine
+        let lua: OpaquePointer
+        /// Not retained: the engine is reading a reply for the script it runs, and outlives it.
+        unowned(unsafe) let engine: ScriptEngine
+
+        init(bytes: UnsafeBufferPointer<UInt8>, lua: OpaquePointer, engine: ScriptEngine) {
+            self.bytes = bytes
+            self.lua = lua
+            self.engine = engine
+        }
 
         /// Pushes the next reply (or, with `push` false, skips it: RESP3 attributes).
         mutating func read(push: Bool = true) {
-            let lua = self.engine.lua
+            let lua = self.lua
             guard self.position < self.bytes.count else {
                 if push { lua_pushnil(lua) }
                 return
@@ -221,7 +229,7 @@ enum ScriptConversion {
                 self.position += length + 2
                 guard push else { return }
                 if type == UInt8(ascii: "$") {
-                    self.engine.push(UnsafeBufferPointer(rebasing: body))
+                    UnsafeBufferPointer(rebasing: body).withMemoryRebound(to: CChar.self) { lua_pushlstring(lua, $0.baseAddress, $0.count) }
                 } else {
                     self.pushVerbatim(Array(body))
                 }
@@ -295,7 +303,7 @@ enum ScriptConversion {
         }
 
         private func pushSingleField(_ name: String, _ value: [UInt8]) {
-            let lua = self.engine.lua
+            let lua = self.lua
             clua_newtable(lua)
             lua_pushstring(lua, name)
             self.engine.push(value)
@@ -303,7 +311,7 @@ enum ScriptConversion {
         }
 
         private func pushVerbatim(_ body: [UInt8]) {
-            let lua = self.engine.lua
+            let lua = self.lua
             clua_newtable(lua)
             lua_pushstring(lua, "verbatim_string")
             clua_newtable(lua)
@@ -317,7 +325,7 @@ enum ScriptConversion {
         }
 
         private mutating func readSet(_ count: Int, push: Bool) {
-            let lua = self.engine.lua
+            let lua = self.lua
             if push {
                 clua_newtable(lua)
                 lua_pushstring(lua, "set")

@@ -111,48 +111,60 @@ extension ScriptEngine {
         return 0
     }
 
-    /// Runs `body` with the arguments of redis.call (popped) as an argument vector, built in the
-    /// engine's kept buffers: no allocation once they have grown. - Returns: false, without running
-    /// `body`, with the error pushed.
+    /// Runs `body` with the arguments of redis.call (popped) as an argument vector. - Returns:
+    /// false, without running `body`, with the error pushed.
     private func withArguments(_ lua: OpaquePointer, _ body: (ArgumentVector) -> Void) -> Bool {
+        var bytes = ArraySlice<UInt8>()
+        var ranges: [Range<Int>] = []
+        guard self.collectArguments(lua, into: &bytes, &ranges) else { return false }
+        body(ArgumentVector(bytes: bytes, ranges: ranges))
+        return true
+    }
+
+    /// Copies the arguments of redis.call (and pops them) into `bytes` and `ranges`, reused from
+    /// call to call: nothing is allocated once they have grown. `bytes` is all capacity, written
+    /// through one pointer for all the arguments (each access of an array's storage checks that
+    /// it is not shared), and grown when an argument does not fit. - Returns: false with the
+    /// error pushed.
+    private func collectArguments(_ lua: OpaquePointer, into bytes: inout ArraySlice<UInt8>, _ ranges: inout [Range<Int>]) -> Bool {
         let count = lua_gettop(lua)
         guard count > 0 else {
             self.pushError("Please specify at least one argument for this redis lib call")
             return false
         }
-        // Taken out of the engine while in use (so that nothing else holds them when they are
-        // written). `bytes` is all capacity: each argument is copied in at `used` (no append, whose
-        // generic path costs more than the copy), grown when one does not fit; `ranges` is emptied
-        // by single removals (emptying an array whole costs more).
-        var bytes: [UInt8] = []
-        var ranges: [Range<Int>] = []
-        swap(&bytes, &self.argumentBytes)
-        swap(&ranges, &self.argumentRanges)
-        defer {
-            swap(&bytes, &self.argumentBytes)
-            swap(&ranges, &self.argumentRanges)
-        }
         if bytes.count > Self.keptBufferBytes { bytes = [] }
-        while !ranges.isEmpty { ranges.removeLast() }
+        while !ranges.isEmpty { ranges.removeLast() }  // emptying it whole goes through replaceSubrange: dearer
+        let base = bytes.startIndex
         var used = 0
-        for index in 1...count {
-            // A number as Redis formats it (%.17g: Lua's own conversion loses precision).
-            var length = 0
-            guard let pointer = clua_argument(lua, index, self.numberScratch, &length) else {
-                clua_pop(lua, count)
-                self.pushError("Lua redis lib command arguments must be strings or integers")
-                return false
+        var index: Int32 = 1
+        var refused = false
+        while index <= count && !refused {
+            var needed = 0
+            bytes.withUnsafeMutableBytes { buffer in
+                while index <= count {
+                    // A number as Redis formats it (%.17g: Lua's own conversion loses precision).
+                    var length = 0
+                    guard let pointer = clua_argument(lua, index, self.numberScratch, &length) else {
+                        refused = true
+                        return
+                    }
+                    guard used + length <= buffer.count else {
+                        needed = used + length
+                        return
+                    }
+                    if length > 0 { (buffer.baseAddress! + used).copyMemory(from: pointer, byteCount: length) }
+                    ranges.append((base + used)..<(base + used + length))
+                    used += length
+                    index += 1
+                }
             }
-            let start = used
-            if start + length > bytes.count {
-                bytes.append(contentsOf: repeatElement(0, count: max(start + length - bytes.count, bytes.count, 256)))
-            }
-            bytes.withUnsafeMutableBytes { $0.baseAddress!.advanced(by: start).copyMemory(from: pointer, byteCount: length) }
-            used = start + length
-            ranges.append(start..<used)
+            if needed > 0 { bytes.append(contentsOf: repeatElement(0, count: max(needed - bytes.count, bytes.count, 256))) }
         }
         clua_pop(lua, count)
-        body(ArgumentVector(bytes: bytes[0..<used], ranges: ranges))
+        if refused {
+            self.pushError("Lua redis lib command arguments must be strings or integers")
+            return false
+        }
         return true
     }
 
@@ -161,68 +173,90 @@ extension ScriptEngine {
 
     /// redis.call / redis.pcall: runs a command for the script. A refused or failed command is an
     /// error table, raised by redis.call and returned by redis.pcall.
+    ///
+    /// One straight path, no closure and no class in a result: each retain and release here is an
+    /// atomic instruction, and a redis.call made a dozen of them more than the command it runs.
     private func redisCall(_ lua: OpaquePointer, raise: Bool) -> Int32 {
         guard let call = self.run?.call else {
             return self.fail("redis.call/pcall can only be called inside a script invocation")
         }
-        var failed = true
-        _ = self.withArguments(lua) { arguments in
-            let command: (command: CommandSpec, slot: Int)
-            switch self.check(arguments) {
-            case .success(let resolved): command = resolved
-            case .failure(let refusal):
-                self.pushError(refusal.message)
-                lua_pushstring(lua, "ignore_error_stats_update")
-                lua_pushboolean(lua, 1)
-                lua_rawset(lua, -3)
-                return
-            }
-            // The reply is appended to the kept buffer: it starts at `start` (emptied past the limit).
-            var reply = ReplyWriter(encoding: self.run!.resp == 3 ? .resp3 : .resp2)
-            swap(&reply.output, &self.replyBuffer)
-            defer { swap(&reply.output, &self.replyBuffer) }
-            if reply.output.count > Self.keptBufferBytes { reply.output = [] }
-            let start = reply.output.count
-            swap(&call.pointee.reply, &reply)
-            let lastCommand = call.pointee.lastCommand
-            CommandTable.execute(
-                arguments, on: .resp, names: CommandTable.respNames, maxValueBytes: call.pointee.maxValueBytes,
-                resolved: command, call: &call.pointee)
-            call.pointee.lastCommand = lastCommand
-            swap(&call.pointee.reply, &reply)
-            failed = reply.output.count > start && reply.output[start] == ASCII.minus
-            reply.output.withUnsafeBufferPointer { output in
-                var reader = ScriptConversion.ReplyReader(bytes: UnsafeBufferPointer(rebasing: output[start...]), engine: self)
-                reader.read()
-            }
+        // The kept buffers are taken out of the engine while in use, moved into the argument vector
+        // and back out of it (so that nothing else holds them when they are next written).
+        var bytes = ArraySlice<UInt8>()
+        var ranges: [Range<Int>] = []
+        swap(&bytes, &self.argumentBytes)
+        swap(&ranges, &self.argumentRanges)
+        guard self.collectArguments(lua, into: &bytes, &ranges) else {
+            swap(&bytes, &self.argumentBytes)
+            swap(&ranges, &self.argumentRanges)
+            return raise ? -1 : 1
         }
+        let arguments = ArgumentVector(bytes: consume bytes, ranges: consume ranges)
+        var refusal: StaticString = ""
+        guard let command = self.check(arguments, refusal: &refusal) else {
+            self.keep(consume arguments)
+            self.pushError(refusal.description)
+            lua_pushstring(lua, "ignore_error_stats_update")
+            lua_pushboolean(lua, 1)
+            lua_rawset(lua, -3)
+            return raise ? -1 : 1
+        }
+        // The reply is appended to the kept buffer: it starts at `start` (emptied past the limit).
+        var reply = ReplyWriter(encoding: self.run!.resp == 3 ? .resp3 : .resp2)
+        swap(&reply.output, &self.replyBuffer)
+        if reply.output.count > Self.keptBufferBytes { reply.output = [] }
+        let start = reply.output.count
+        swap(&call.pointee.reply, &reply)
+        let lastCommand = call.pointee.lastCommand
+        CommandTable.execute(
+            arguments, on: .resp, names: CommandTable.respNames, maxValueBytes: call.pointee.maxValueBytes,
+            resolved: command, call: &call.pointee)
+        call.pointee.lastCommand = lastCommand
+        swap(&call.pointee.reply, &reply)
+        self.keep(consume arguments)
+        let failed = reply.output.count > start && reply.output[start] == ASCII.minus
+        reply.output.withUnsafeMutableBufferPointer { output in
+            var reader = ScriptConversion.ReplyReader(
+                bytes: UnsafeBufferPointer(rebasing: output[start...]), lua: self.lua, engine: self)
+            reader.read()
+        }
+        swap(&reply.output, &self.replyBuffer)
         return raise && failed ? -1 : 1
+    }
+
+    /// Puts redis.call's argument buffers back for the next call, moved out of the vector.
+    private func keep(_ arguments: consuming ArgumentVector) {
+        var parts = arguments.parts()
+        swap(&parts.bytes, &self.argumentBytes)
+        swap(&parts.ranges, &self.argumentRanges)
     }
 
     /// Whether a command (by statistics slot) is refused in scripts: ``commandsRefusedInScripts``
     /// as a table, so a call checks it without building the command's name.
     private static let refusedSlots: [Bool] = CommandTable.statisticsNames.map { ScriptEngine.commandsRefusedInScripts.contains($0) }
 
-    /// Why a script may not run a command (Redis's texts).
-    struct Refusal: Error {
-        let message: String
-    }
-
-    /// The command a script may run, or why it may not (Redis's scriptCall checks, in order).
-    private func check(_ arguments: ArgumentVector) -> Result<(command: CommandSpec, slot: Int), Refusal> {
+    /// The command a script may run, or nil with why it may not in `refusal` (Redis's scriptCall
+    /// checks, in order, and texts).
+    private func check(_ arguments: ArgumentVector, refusal: inout StaticString) -> (command: CommandSpec, slot: Int)? {
         guard let (command, slot) = CommandTable.respNames.lookup(arguments[0]) else {
-            return .failure(Refusal(message: "Unknown Redis command called from script"))
+            refusal = "Unknown Redis command called from script"
+            return nil
         }
         guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
-            return .failure(Refusal(message: "Wrong number of args calling Redis command from script"))
+            refusal = "Wrong number of args calling Redis command from script"
+            return nil
         }
         if Self.refusedSlots[slot] {
-            return .failure(Refusal(message: "This Redis command is not allowed from script"))
+            refusal = "This Redis command is not allowed from script"
+            return nil
         }
         if command.flags.contains(.write) {
-            if self.run!.readOnly { return .failure(Refusal(message: "Write commands are not allowed from read-only scripts.")) }
+            if self.run!.readOnly {
+                refusal = "Write commands are not allowed from read-only scripts."
+                return nil
+            }
             self.run!.wrote = true
         }
-        return .success((command, slot))
+        return (command, slot)
     }
 }

@@ -30,14 +30,32 @@ struct ScriptFlags: OptionSet {
     ]
 }
 
-/// A script in the cache: its SHA-1 (lower-case hex, what errors call it), body (SCRIPT LOAD's
-/// argument, for the memory account), flags, and the compiled function (a reference in Lua's
-/// registry, so a call fetches it by number instead of by a name built per call).
+/// A script in the cache: its SHA-1 (as the cache's key, which holds its lower-case hex digits
+/// unchanged), the length of its body (for the memory account), flags, and the compiled function
+/// (a reference in Lua's registry, so a call fetches it by number instead of by a name built per
+/// call). Plain values only: EVALSHA copies it out of the cache without a retain.
 struct CachedScript {
-    let sha: [UInt8]
-    let body: [UInt8]
+    let digest: ScriptDigest
+    let bodyBytes: Int
     let flags: ScriptFlags
     let function: Int32
+
+    /// The SHA-1 in lower-case hex, what errors and SCRIPT LOAD call the script.
+    var sha: [UInt8] { self.digest.bytes }
+}
+
+/// What the running script is called: a script by its SHA-1 (kept as its digest, so that running
+/// one stores no array), a function by its name.
+enum ScriptName {
+    case script(ScriptDigest)
+    case function([UInt8])
+
+    var bytes: [UInt8] {
+        switch self {
+        case .script(let digest): digest.bytes
+        case .function(let name): name
+        }
+    }
 }
 
 /// A script's SHA-1 as the cache's key: its 40 hex digits as five words with ASCII case folded
@@ -60,6 +78,12 @@ struct ScriptDigest: Hashable {
         }
         self.words = (raw.0 | lower, raw.1 | lower, raw.2 | lower, raw.3 | lower, raw.4 | lower)
         self.folded = (raw.0 & raw.1 & raw.2 & raw.3 & raw.4) & lower != lower
+    }
+
+    /// The 40 digits as they are kept: for a SHA-1 written in lower case, its own text.
+    var bytes: [UInt8] {
+        var words = self.words
+        return withUnsafeBytes(of: &words) { Array($0) }
     }
 
     static func == (a: ScriptDigest, b: ScriptDigest) -> Bool {
@@ -99,7 +123,8 @@ final class ScriptEngine {
     var run: ScriptRun?
     /// What the running script is called (its SHA-1, or the function's name): slow-script lines
     /// and FUNCTION STATS show it.
-    var runName: [UInt8] = []
+    var runName: [UInt8] { self.runScriptName.bytes }
+    private var runScriptName = ScriptName.function([])
     /// The FCALL running now, if any (FUNCTION STATS shows it).
     var runningCommand: ArgumentVector?
     /// While FUNCTION LOAD runs a library: where its redis.log lines go.
@@ -117,7 +142,7 @@ final class ScriptEngine {
     var argvArray = ReusedArray()
     /// redis.call's argument bytes and ranges, kept from call to call so that building the
     /// argument vector allocates nothing once they have grown (ScriptEngine+API.swift).
-    var argumentBytes: [UInt8] = []
+    var argumentBytes = ArraySlice<UInt8>()
     var argumentRanges: [Range<Int>] = []
     /// The buffer redis.call's command writes its reply into, kept likewise.
     var replyBuffer: [UInt8] = []
@@ -149,16 +174,23 @@ final class ScriptEngine {
 
     /// The engine that owns `lua`.
     static func engine(of lua: OpaquePointer) -> ScriptEngine? {
+        Self.enginePointer(of: lua).map { Unmanaged<ScriptEngine>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    private static func enginePointer(of lua: OpaquePointer) -> UnsafeMutableRawPointer? {
         lua_rawgeti(lua, clua_registryindex(), Self.engineSlot)
         let pointer = lua_touserdata(lua, -1)
         clua_pop(lua, 1)
-        return pointer.map { Unmanaged<ScriptEngine>.fromOpaque($0).takeUnretainedValue() }
+        return pointer
     }
 
-    /// The one handler of every trampoline.
+    /// The one handler of every trampoline. The engine is borrowed, not retained: it owns the
+    /// state that is calling, so it outlives the call (a retain and release per redis.call).
     static let dispatch: clua_handler = { state, which in
-        guard let state, let engine = ScriptEngine.engine(of: state) else { return 0 }
-        return engine.handle(state, LuaAPI(rawValue: which) ?? .unavailable)
+        guard let state, let pointer = ScriptEngine.enginePointer(of: state) else { return 0 }
+        return Unmanaged<ScriptEngine>.fromOpaque(pointer)._withUnsafeGuaranteedRef {
+            $0.handle(state, LuaAPI(rawValue: which) ?? .unavailable)
+        }
     }
 
     /// Memory Lua itself holds (INFO `used_memory_lua`).
@@ -203,7 +235,7 @@ final class ScriptEngine {
             return nil
         }
         let function = luaL_ref(self.lua, clua_registryindex())
-        let script = CachedScript(sha: sha, body: body, flags: flags, function: function)
+        let script = CachedScript(digest: digest, bodyBytes: body.count, flags: flags, function: function)
         self.scripts[digest] = script
         self.scriptBytes += body.count + sha.count
         return script
@@ -331,12 +363,12 @@ final class ScriptEngine {
     ///   - name: what error replies call the script (the SHA-1, or the function's name).
     ///   - argumentCount: 0 for EVAL (KEYS and ARGV are globals), 2 for FCALL.
     func call(
-        name: [UInt8], flags: ScriptFlags, readOnlyCommand: Bool, evalMode: Bool, argumentCount: Int32,
+        name: ScriptName, flags: ScriptFlags, readOnlyCommand: Bool, evalMode: Bool, argumentCount: Int32,
         _ call: inout CommandCall
     ) {
         let readOnly = readOnlyCommand || (!flags.contains(.compatible) && flags.contains(.noWrites))
         var run = ScriptRun(readOnly: readOnly, evalMode: evalMode, flags: flags)
-        self.runName = name
+        self.runScriptName = name
         // The time limit's hook (ScriptBusy.swift). Redis runs it every 100 000 instructions; here
         // every 10 000, since a redis.call costs more time per instruction than in Redis and a script
         // looping over calls would otherwise see other clients late. Before the limit it only reads the clock.
@@ -361,7 +393,7 @@ final class ScriptEngine {
         if threshold > 0 { clua_set_interrupt_hook(self.lua, LuaAPI.busyCheck.rawValue, 0) }
         if run.timedOut { self.endBusy(&call) }
         if status != 0 {
-            self.answerError(name: name, &call.reply)
+            self.answerError(name: name.bytes, &call.reply)
         } else {
             ScriptConversion.write(self.lua, to: &call.reply, scriptResp: run.resp)
         }
