@@ -43,7 +43,9 @@ let package = Package(
             .linkedLibrary("lua5.1"), .linkedLibrary("lua5.1-cjson"), .linkedLibrary("lua5.1-bitop"),
         ]),
         .target(name: "Services", dependencies: ["LineFraming", "Store", "CLua"]),
-        .target(name: "Store", dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")]),
+        // CRC-32C by the processor's instruction where it has one (Sources/Store/CRC32C.swift).
+        .target(name: "CChecksum"),
+        .target(name: "Store", dependencies: ["CLinux", "CChecksum", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics", condition: server),
