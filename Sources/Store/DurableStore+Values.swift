@@ -3,6 +3,8 @@
 // 8-11, Record.swift) and rollback (UndoLog.swift kinds `collection` and `element`). Loop thread, as
 // the rest of ``DurableStore``; replay runs on whichever thread owns the keyspace it is given.
 
+import Glibc
+
 /// What a typed read found.
 public enum TypedLookup<Found> {
     /// No such key (or its deadline passed).
@@ -68,6 +70,7 @@ extension DurableStore {
         guard let index = self.liveIndex(key, now: now) else { return .missing }
         let held = self.keyspace.type(at: index)
         guard held == type, let object = self.keyspace.collection(at: index) else { return .wrongType(held) }
+        self.collectionHint = index
         return .found(try body(object))
     }
 
@@ -77,6 +80,7 @@ extension DurableStore {
         guard let index = self.liveIndex(key, now: now) else { return .missing }
         let held = self.keyspace.type(at: index)
         guard held == type, let object = self.keyspace.collection(at: index) else { return .wrongType(held) }
+        self.collectionHint = index
         return .found(object)
     }
 
@@ -109,7 +113,7 @@ extension DurableStore {
         _ operation: ElementOperation, position: Int64, _ element: Element, to key: UnsafeRawBufferPointer,
         type: ValueType, now: Int64
     ) -> ElementWrite {
-        let index = self.liveIndex(key, now: now)
+        let index = self.hintedLiveIndex(key, now: now)
         if let index, self.keyspace.type(at: index) != type { return .wrongType(self.keyspace.type(at: index)) }
         let deadline = index.flatMap { self.keyspace.deadline(at: $0) }
         self.inverse.reset()
@@ -126,6 +130,28 @@ extension DurableStore {
         self.journal.pending.pointee.bufferedRecords += 1
         let replaced = operation == .add && self.inverse.operation == .add
         return .changed(sequence: sequence, keyRemoved: keyRemoved, replaced: replaced)
+    }
+
+    /// ``liveIndex(_:now:touching:)`` that first tries the entry the last collection read found: a
+    /// command reads its collection, then writes to it (RPOP, LPUSH to a list it checked, HSET after
+    /// HGET in a script), and the second hashing of the same key is then skipped. The hint is only a
+    /// guess, checked by comparing the entry's key: keys are unique, so an entry holding `key` is
+    /// its entry, whatever moved since (entries `0..<count` are all live, KeyTable.swift).
+    @inline(__always)
+    private func hintedLiveIndex(_ key: UnsafeRawBufferPointer, now: Int64) -> Int? {
+        let table = self.keyspace.table
+        let hint = self.collectionHint
+        guard hint >= 0 && hint < table.pointee.count else { return self.liveIndex(key, now: now) }
+        let slot = table.pointee.slot(hint)
+        guard Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self)) == key.count,
+            key.count == 0 || memcmp(KeyTable.bytes(slot), key.baseAddress!, key.count) == 0
+        else { return self.liveIndex(key, now: now) }
+        if let deadline = table.pointee.deadline(ofEntry: hint), now > deadline {
+            self.expireEntry(hint)
+            return nil
+        }
+        slot.storeBytes(of: table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
+        return hint
     }
 
     /// Stores a whole collection at `key` (replacing any value; RESTORE, SORT … STORE, tests), logged as

@@ -87,6 +87,7 @@ public final class DurableStore {
     /// for the reason given at ``Journal/Pending``. Allocated last in `init`, freed in `deinit`.
     let undo: UnsafeMutablePointer<UndoLog>
     @exclusivity(unchecked) var inverse = ElementInverse(recording: true)  // rollback's record (apply); loop only: unchecked
+    @exclusivity(unchecked) var collectionHint = -1  // the entry a collection read found last (DurableStore+Values.swift)
     /// Where the open atomic group's frame starts in the journal's buffer (``beginAtomicGroup()``).
     var atomicGroupStart: Int?
     var atomicGroupOpening = AtomicGroupOpening()  // where it began (DurableStore+AbandonGroup.swift)
