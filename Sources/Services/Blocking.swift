@@ -67,16 +67,70 @@ public final class BlockingRegistry {
     struct WaitKey: Hashable {
         let database: Int
         let key: [UInt8]
+
+        /// The key's bytes in one call: an array's own hashing feeds the hasher a byte at a time,
+        /// and every push, pop and wait of a job queue hashes its key several times.
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(self.database)
+            self.key.withUnsafeBytes { hasher.combine(bytes: $0) }
+        }
+    }
+
+    /// The clients waiting on one key, in the order they blocked. The one served is nearly always
+    /// the first: it is taken by moving `head` on, not by shifting every later waiter down (a
+    /// thousand workers on one queue would otherwise move a thousand entries per job).
+    struct WaiterQueue {
+        private var ids: [Int] = []
+        /// `ids[..<head]` are gone.
+        private var head = 0
+
+        var isEmpty: Bool { self.head == self.ids.count }
+        /// Entries held, the gone ones included (tests: bounded by the waiters).
+        var storedCount: Int { self.ids.count }
+
+        mutating func append(_ id: Int) { self.ids.append(id) }
+
+        /// The first waiter, in order, for which `skip` is false.
+        func first(skipping skip: (Int) -> Bool) -> Int? {
+            var index = self.head
+            while index < self.ids.count {
+                if !skip(self.ids[index]) { return self.ids[index] }
+                index += 1
+            }
+            return nil
+        }
+
+        mutating func remove(_ id: Int) {
+            guard self.head < self.ids.count else { return }
+            if self.ids[self.head] == id {
+                self.head += 1
+            } else if let index = self.ids[(self.head + 1)...].firstIndex(of: id) {
+                self.ids.remove(at: index)
+            } else {
+                return
+            }
+            if self.head == self.ids.count {
+                self.ids.removeAll(keepingCapacity: true)
+                self.head = 0
+            } else if self.head >= 64 && self.head * 2 >= self.ids.count {
+                // Dead entries are most of the array: drop them, so it stays bounded by the waiters.
+                self.ids.removeFirst(self.head)
+                self.head = 0
+            }
+        }
     }
 
     /// The clients waiting on each key, in the order they blocked.
-    private var queues: [WaitKey: [Int]] = [:]
+    private var queues: [WaitKey: WaiterQueue] = [:]
     /// The keys each waiting client waits on.
     private var waiting: [Int: [WaitKey]] = [:]
     private var hooks: [Int: Hooks] = [:]
     private var readyKeys: [WaitKey] = []
     private var readySet: Set<WaitKey> = []
     private var serving = false
+    /// The clients a pass of ``serveReady(store:now:)`` has run for the key it serves (kept between
+    /// passes for its storage: one pass per job of a queue).
+    private var tried: Set<Int> = []
     /// Some client waits (checked by every write to a collection).
     @exclusivity(unchecked) public private(set) var hasWaiters = false
     /// Some key was made ready and not yet served (checked after every command).
@@ -106,7 +160,7 @@ public final class BlockingRegistry {
         var distinct: [WaitKey] = []
         for key in keys.map({ WaitKey(database: database, key: $0) }) where !distinct.contains(key) {
             distinct.append(key)
-            self.queues[key, default: []].append(id)
+            self.queues[key, default: WaiterQueue()].append(id)
         }
         self.waiting[id] = distinct
         self.hasWaiters = true
@@ -116,9 +170,10 @@ public final class BlockingRegistry {
     func remove(_ id: Int) {
         guard let keys = self.waiting.removeValue(forKey: id) else { return }
         for key in keys {
-            guard var queue = self.queues[key] else { continue }
-            queue.removeAll { $0 == id }
-            self.queues[key] = queue.isEmpty ? nil : queue
+            // In place (the dictionary's modify accessor): a copy out and back would duplicate the
+            // queue's storage on every serve.
+            self.queues[key]?.remove(id)
+            if self.queues[key]?.isEmpty == true { self.queues[key] = nil }
         }
         self.hasWaiters = !self.waiting.isEmpty
     }
@@ -150,12 +205,12 @@ public final class BlockingRegistry {
         while !self.readyKeys.isEmpty {
             let key = self.readyKeys.removeFirst()
             self.readySet.remove(key)
-            var tried: Set<Int> = []
+            self.tried.removeAll(keepingCapacity: true)
             let database = store(key.database)
             while database.contains(key.key, now: now()),
-                let id = self.queues[key]?.first(where: { !tried.contains($0) })
+                let id = self.queues[key]?.first(skipping: { self.tried.contains($0) })
             {
-                tried.insert(id)
+                self.tried.insert(id)
                 guard let hooks = self.hooks[id] else {
                     self.remove(id)
                     continue
@@ -189,6 +244,13 @@ extension CommandCall {
         self.state.blocking.park(self.client.id, on: keys, database: self.client.database)
     }
 
+    /// The keys of a blocking command whose keys are `arguments[range]`: copied out at its first
+    /// run, those it blocked with during a retry.
+    func blockingKeys(_ arguments: ArgumentVector, _ range: Range<Int>) -> [[UInt8]] {
+        if let blocked = self.client.blocked { return blocked.keys }
+        return range.map { arguments.copy($0) }
+    }
+
     /// The keys a blocking command tries now: all of `keys` in order, or during a retry the one that
     /// became ready, if it holds `type` (another type there leaves the client waiting, as in Redis).
     func blockingCandidates(_ keys: [[UInt8]], type: ValueType) -> [[UInt8]] {
@@ -200,8 +262,11 @@ extension CommandCall {
     }
 
     /// Parses a blocking command's timeout (seconds, a decimal) as Redis 7.0 does. - Returns: the
-    /// milliseconds (0: for ever), or nil once the error has been answered.
+    /// milliseconds (0: for ever), or nil once the error has been answered. During a retry (the
+    /// client is blocked: nothing else runs for it then) the timeout it blocked with, parsed and
+    /// checked at its first run: not parsed again for every job a waiting worker is handed.
     mutating func blockingTimeout(_ bytes: ArraySlice<UInt8>) -> Int64? {
+        if let blocked = self.client.blocked { return blocked.timeoutMilliseconds }
         guard let seconds = LongDouble.parse(bytes) else {
             self.reply.error(.redis(code: "ERR", "timeout is not a float or out of range"))
             return nil

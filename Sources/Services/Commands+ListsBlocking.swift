@@ -31,7 +31,7 @@ extension Commands {
     /// BLPOP/BRPOP key [key …] timeout: `[key, item]` from the first key holding a list.
     private static func blockingPop(_ arguments: ArgumentVector, _ call: inout CommandCall, head: Bool) {
         guard let timeout = call.blockingTimeout(arguments[arguments.count - 1]) else { return }
-        let keys = (1..<arguments.count - 1).map { arguments.copy($0) }
+        let keys = call.blockingKeys(arguments, 1..<arguments.count - 1)
         for key in call.blockingCandidates(keys, type: .list) {
             switch call.list(key) {
             case .answeredWrongType: return
