@@ -29,13 +29,15 @@ final class BlockedTimeouts {
     private unowned(unsafe) let loop: EventLoop
     /// Ends client `id`'s wait with the timeout's reply (the blocking registry's cancel hook).
     private let expire: (_ id: Int) -> Void
-    private var heap: [Entry] = []
+    // Loop thread only, and no access spans a call out (`expire` runs after the heap work): no
+    // dynamic exclusivity checks (a runtime call per access, several per wait).
+    @exclusivity(unchecked) private var heap: [Entry] = []
     /// The live entry's sequence of each waiting client.
-    private var live: [Int: UInt64] = [:]
-    private var nextSequence: UInt64 = 0
-    private var timer: TimerID?
+    @exclusivity(unchecked) private var live: [Int: UInt64] = [:]
+    @exclusivity(unchecked) private var nextSequence: UInt64 = 0
+    @exclusivity(unchecked) private var timer: TimerID?
     /// The deadline the timer is armed for (`.max`: not armed).
-    private var armedFor = UInt64.max
+    @exclusivity(unchecked) private var armedFor = UInt64.max
 
     init(loop: EventLoop, expire: @escaping (_ id: Int) -> Void) {
         self.loop = loop

@@ -120,17 +120,21 @@ public final class BlockingRegistry {
         }
     }
 
+    // The state below is the loop thread's alone and no access to it spans a call out (a retry or
+    // cancel hook runs between accesses, never inside one): no dynamic exclusivity checks, which
+    // cost a runtime call per access several times per job of a queue.
+
     /// The clients waiting on each key, in the order they blocked.
-    private var queues: [WaitKey: WaiterQueue] = [:]
+    @exclusivity(unchecked) private var queues: [WaitKey: WaiterQueue] = [:]
     /// The keys each waiting client waits on.
-    private var waiting: [Int: [WaitKey]] = [:]
-    private var hooks: [Int: Hooks] = [:]
-    private var readyKeys: [WaitKey] = []
-    private var readySet: Set<WaitKey> = []
-    private var serving = false
+    @exclusivity(unchecked) private var waiting: [Int: [WaitKey]] = [:]
+    @exclusivity(unchecked) private var hooks: [Int: Hooks] = [:]
+    @exclusivity(unchecked) private var readyKeys: [WaitKey] = []
+    @exclusivity(unchecked) private var readySet: Set<WaitKey> = []
+    @exclusivity(unchecked) private var serving = false
     /// The clients a pass of ``serveReady(store:now:)`` has run for the key it serves (kept between
     /// passes for its storage: one pass per job of a queue).
-    private var tried: Set<Int> = []
+    @exclusivity(unchecked) private var tried: Set<Int> = []
     /// Some client waits (checked by every write to a collection).
     @exclusivity(unchecked) public private(set) var hasWaiters = false
     /// Some key was made ready and not yet served (checked after every command).
