@@ -26,6 +26,8 @@ final class CompactionSchedule {
     private var finished: ((Result<Void, StoreError>) -> Void)?
     private let queue = DispatchQueue(label: "reactord.compaction")
     private var inbox: Inbox<Done>!
+    /// The job's writer asks for more of the snapshot through it (a wake-up; the slice is made here).
+    private var slices: Inbox<Bool>!
     /// Unix seconds of the last finished compaction, or of the start before any.
     private(set) var lastSaveTime = SystemClock.wallClock().seconds
     private(set) var lastSucceeded = true
@@ -40,6 +42,7 @@ final class CompactionSchedule {
         self.store = store
         self.logger = logger
         self.inbox = loop.makeInbox { [unowned self] (done: Done) in self.jobFinished(done) }
+        self.slices = loop.makeInbox { [unowned self] (_: Bool) in self.store.writeSnapshotSlice() }
     }
 
     /// Whether a compaction is running now (the store's own state: nothing shadows it here).
@@ -83,8 +86,12 @@ final class CompactionSchedule {
         self.job = job
         self.finished = finished
         self.logger.info("compaction started", metadata: ["keys": "\(job.keyCount)"])
-        let inbox = self.inbox!
-        let run: @Sendable () -> Void = { inbox.post(Done(job: job, result: job.run())) }
+        let (inbox, slices) = (self.inbox!, self.slices!)
+        // The loop makes the snapshot's text a slice at a time (the store's writeSnapshotSlice, here and
+        // once per iteration); the job writes it to the file.
+        let run: @Sendable () -> Void = {
+            inbox.post(Done(job: job, result: job.runWritingSlices(wakingTheLoop: { slices.post(true) })))
+        }
         if !YieldingThread.run(run) { self.queue.async(execute: run) }
     }
 
@@ -106,6 +113,12 @@ final class CompactionSchedule {
         }
         self.lastSavePointAttempt = now
         return true
+    }
+
+    /// Once per loop iteration: the next slice of a running compaction's snapshot, when its writer has
+    /// room for it.
+    func writeSlice() {
+        if self.store.isWritingSnapshot { self.store.writeSnapshotSlice() }
     }
 
     /// A stop: a long compaction in flight would hold it, so it stops at its next megabyte (its

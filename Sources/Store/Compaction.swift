@@ -1,52 +1,69 @@
-// Compaction: rotate the log (loop thread), rebuild the state as of the rotation from the files already
-// durable and write it to `database.txt` (``CompactionJob``, off the loop thread: it never captures the store
-// or its keyspace), then forget the rotated segments. The order of the steps, and why a crash between any two
-// of them loses nothing, is in the comments below; the steps are named for fault injection by
-// ``CompactionStep`` (StoreIO.swift).
+// Compaction: rotate the log (loop thread), write the state as of the rotation to `database.txt` from the
+// live table a slice at a time (SnapshotCapture.swift: the loop makes the text, ``CompactionJob`` writes
+// it to the file off the loop), then forget the rotated segments. The order of the steps, and why a crash
+// between any two of them loses nothing, is in the comments below; the steps are named for fault injection
+// by ``CompactionStep`` (StoreIO.swift).
 
 import Glibc
-import Synchronization
 
-/// Writes a snapshot of the state as of a log rotation, off the loop thread.
+/// Writes a snapshot of the state as of a log rotation to `database.txt`.
 ///
-/// It never looks at the live keyspace: it rebuilds the state from what is already durable, `database.txt`
-/// plus every rotated segment, replayed exactly as recovery does, in a keyspace of its own. The loop thread
-/// pays only for the rotation (a rename and an open; no sync); the cost is a second copy of the data in
-/// memory while the job runs, on the compaction thread.
+/// The text comes from the live table (SnapshotCapture.swift): the store's own thread makes it a slice at a
+/// time (``DurableStore/writeSnapshotSlice()``), each key once, as it stood at the rotation (a key about to
+/// change is written first). No second copy of the data is made: what waits for the writer is a few chunks
+/// of text and the keys written out of turn since the writer's last chunk. The job writes the chunks to
+/// `database.txt.tmp`, fsyncs it, renames it over `database.txt` and fsyncs the directory.
 public struct CompactionJob: Sendable {
-    /// Set by ``cancel()`` from any thread; the job checks it between megabytes of output.
-    final class Cancellation: Sendable {
-        let flag = Atomic<Bool>(false)
-        var isSet: Bool { self.flag.load(ordering: .relaxed) }
+    /// Makes one slice of the snapshot on the store's thread (``run()`` only).
+    final class Driver: @unchecked Sendable {
+        let slice: () -> Void
+        init(_ slice: @escaping () -> Void) { self.slice = slice }
     }
 
     let directory: String
     /// Rotated segments the snapshot makes redundant (deleted by ``run()`` once the snapshot is durable).
     let segments: [Int]
     let io: StoreIO
-    let clock: @Sendable () -> Int64
-    /// The live key count when the log was rotated (the snapshot leaves out keys expired by then).
+    /// The live key count when the log was rotated.
     public let keyCount: Int
-    /// Values from this many bytes are copied from the files into the snapshot, never held in memory
-    /// (DiskValues.swift): ``DurableStore/Configuration/diskValueThresholdBytes``.
-    var diskValueThreshold = DurableStore.Configuration.defaultDiskValueThreshold
-    let cancellation = Cancellation()
+    let feed: SnapshotFeed
+    let driver: Driver
 
     /// Asks a running job to stop soon (a graceful stop must not wait for a long compaction): it
     /// removes its temporary file and fails, keeping the segments, which the next start replays.
-    public func cancel() { self.cancellation.flag.store(true, ordering: .relaxed) }
+    public func cancel() { self.feed.cancel() }
 
-    /// Rebuilds the state from `database.txt` and the segments (dropping keys whose deadline passed), then
-    /// writes `database.txt.tmp`, fsyncs it, renames it over `database.txt`, fsyncs the directory.
-    /// Any thread; blocks for as long as reading and writing take. On an I/O failure the temporary file
-    /// is removed; a failure injected by ``StoreIO/compactionStep`` (a simulated crash) leaves everything.
-    public func run() -> Result<Void, StoreError> { self.run(writing: nil) }
+    /// Writes the whole snapshot on the store's own thread, making every slice itself (nothing else may
+    /// use the store meanwhile): for a store without a loop (tests, ``DurableStore/close()``).
+    /// On an I/O failure the temporary file is removed; a failure injected by ``StoreIO/compactionStep``
+    /// (a simulated crash) leaves everything.
+    public func run() -> Result<Void, StoreError> {
+        self.write { () -> SnapshotFeed.Next in
+            while true {
+                let (next, _) = self.feed.next(waiting: false)
+                guard case .empty = next else { return next }
+                self.driver.slice()
+            }
+        }
+    }
 
-    /// ``run()``, but writing `live` instead of rebuilding the state from disk: only for
-    /// ``DurableStore/close()``, when the loop has stopped, everything in the keyspace has been written
-    /// and synced, and nothing can change it while the snapshot is written. No second copy of the data,
-    /// no replay: a clean stop takes the time of writing the snapshot and no more.
-    func run(writing live: Keyspace?) -> Result<Void, StoreError> {
+    /// Writes the snapshot on another thread while the store's loop makes it: the loop calls
+    /// ``DurableStore/writeSnapshotSlice()`` each iteration, and `wake` (called from this thread when
+    /// few chunks are left) must make the loop run an iteration soon. Blocks until the file is durable.
+    public func runWritingSlices(wakingTheLoop wake: @escaping @Sendable () -> Void) -> Result<Void, StoreError> {
+        self.write { () -> SnapshotFeed.Next in
+            let (next, queued) = self.feed.next(waiting: false)
+            if case .empty = next {
+                wake()
+                return self.feed.next(waiting: true).next
+            }
+            if queued < SnapshotFeed.highWater / 2 { wake() }
+            return next
+        }
+    }
+
+    private func write(_ next: () -> SnapshotFeed.Next) -> Result<Void, StoreError> {
+        defer { self.feed.abandon() }  // the loop stops capturing at its next slice
         let temporaryPath = self.directory + "/" + Snapshot.temporaryFileName
         let finalPath = self.directory + "/" + Snapshot.fileName
         var fd: CInt = -1
@@ -60,31 +77,24 @@ public struct CompactionJob: Sendable {
             }
         }
         do throws(StoreError) {
-            let keyspace: Keyspace
-            var diskValues: DiskValues?
-            defer { diskValues?.close(io: self.io) }
-            if let live {
-                keyspace = live
-            } else {
-                keyspace = Keyspace()
-                keyspace.freesValuesInPlace = true  // freed on this thread, before the trim that follows
-                diskValues = DiskValues(threshold: self.diskValueThreshold)
-                try Recovery.loadDurableState(directory: self.directory, segments: self.segments, io: self.io,
-                                              into: keyspace, logger: nil, diskValues: diskValues)
-                Recovery.dropExpired(keyspace, now: self.clock())
-            }
             do {
                 fd = try self.io.open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             } catch {
                 throw StoreError(operation: "open", path: temporaryPath, errno: error)
             }
-            let cancellation = self.cancellation
-            // `#!segments`: the snapshot holds every segment of the job (the last is the newest), so a crash
-            // before they are deleted never replays them twice (Recovery.loadDurableState).
-            try Snapshot.write(keyspace, to: fd, path: temporaryPath, io: self.io,
-                               leavingOutExpiredAt: live == nil ? nil : self.clock(), diskValues: diskValues,
-                               coveringSegments: self.segments.last) {
-                cancellation.isSet
+            var writeBehind = PageCache.WriteBehind()
+            chunks: while true {
+                switch next() {
+                case .chunk(let chunk):
+                    defer { chunk.pointer.deallocate() }
+                    try Self.writeAll(UnsafeRawBufferPointer(start: chunk.pointer, count: chunk.count), to: fd,
+                                      path: temporaryPath, io: self.io)
+                    writeBehind.wrote(chunk.count, to: fd, io: self.io)
+                case .finished:
+                    break chunks
+                case .cancelled, .empty:
+                    throw StoreError(operation: "compaction", path: temporaryPath, detail: "cancelled by a stop")
+                }
             }
             try step(.wroteTemporary)
             do {
@@ -133,6 +143,23 @@ public struct CompactionJob: Sendable {
             return .failure(error)
         }
     }
+
+    /// Writes all of `bytes`, looping on short writes.
+    private static func writeAll(_ bytes: UnsafeRawBufferPointer, to fd: CInt, path: String, io: StoreIO) throws(StoreError) {
+        var offset = 0
+        while offset < bytes.count {
+            let written: Int
+            do {
+                written = try io.write(fd, UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+            } catch {
+                throw StoreError(operation: "write", path: path, errno: error)
+            }
+            if written == 0 {
+                throw StoreError(operation: "write", path: path, errno: Errno(EIO), detail: "write returned 0")
+            }
+            offset += written
+        }
+    }
 }
 
 
@@ -153,6 +180,9 @@ struct CompactionProgress {
     /// The keyspace's ``Keyspace/usedBytes`` when the last successful compaction began (its pace).
     var lastBytes = 0
     var startBytes = 0
+    /// The running compaction's capture of the live table, until every entry of the rotation's state has
+    /// been handed to the job (or the job stopped): SnapshotCapture.swift.
+    var capture: SnapshotCapture?
 }
 
 extension DurableStore {
@@ -171,8 +201,8 @@ extension DurableStore {
     /// the directory's new entries are synced by the next ``SyncJob`` before any record of the new log is
     /// acknowledged under `always` (or by the compaction's own directory fsync), and records written but not
     /// yet synced wait for a sync off this thread first (see below). Mutations still buffered go to the new log.
-    /// The live keyspace is neither copied nor captured: the job rebuilds the state from those files (see
-    /// ``CompactionJob``).
+    /// The live keyspace is not copied: from here on each table of the rotation's state is written a slice
+    /// at a time by ``writeSnapshotSlice()``, and a key about to change first (SnapshotCapture.swift).
     ///
     /// Under every policy, records written and not yet synced wait for their sync: this returns nil and
     /// holds further appends until that sync (in flight or the next: the caller starts one) has covered
@@ -200,10 +230,40 @@ extension DurableStore {
         self.compaction.startedNanoseconds = Self.monotonicNanoseconds()
         self.compaction.startBytes = self.usedBytes
         try self.io.compactionStep(.rotated)
+        // `#!segments`: the snapshot holds every segment of the job (the last is the newest), so a crash
+        // before they are deleted never replays them twice (Recovery.loadDurableState).
+        let capture = SnapshotCapture(root: self.root, now: self.configuration.clock(),
+                                      coveringSegments: self.compaction.segments.last,
+                                      path: self.directory + "/" + Snapshot.temporaryFileName, io: self.io)
+        self.compaction.capture = capture
         return CompactionJob(directory: self.directory, segments: self.compaction.segments, io: self.io,
-                             clock: self.configuration.clock, keyCount: self.totalKeyCount,
-                             diskValueThreshold: self.configuration.diskValueThresholdBytes)
+                             keyCount: self.totalKeyCount, feed: capture.feed,
+                             driver: CompactionJob.Driver { [unowned self] in self.writeSnapshotSlice() })
     }
+
+    /// How long one slice of the snapshot may take on the loop (plus the one entry that passes it).
+    static let snapshotSliceNanoseconds: UInt64 = 1_000_000
+
+    /// Makes the next slice of the running compaction's snapshot (loop thread, once per iteration and
+    /// whenever the job's writer asks): up to about a chunk of text or
+    /// ``snapshotSliceNanoseconds``, when the writer has room for it. Ends the capture once the last
+    /// entry is written, or once the writer stopped (failed or cancelled).
+    public func writeSnapshotSlice() {
+        guard let capture = self.compaction.capture else { return }
+        if capture.feed.isAbandoned {
+            capture.detach()
+            self.compaction.capture = nil
+            return
+        }
+        guard capture.feed.wantsMore else { return }
+        if capture.slice(budgetNanoseconds: Self.snapshotSliceNanoseconds) {
+            capture.detach()
+            self.compaction.capture = nil
+        }
+    }
+
+    /// Whether the running compaction still has entries to write (the loop should not sleep long).
+    public var isWritingSnapshot: Bool { self.compaction.capture != nil }
 
     /// Takes back a finished ``CompactionJob`` (loop thread). Success: forgets the segments the snapshot
     /// replaced (the job deleted them; one it could not is retried here, and kept with a warning if it
@@ -213,6 +273,10 @@ extension DurableStore {
             preconditionFailure("finishCompaction without beginCompaction")
         }
         self.compaction.startedNanoseconds = nil
+        if let capture = self.compaction.capture {  // the job stopped before the last entry
+            capture.detach()
+            self.compaction.capture = nil
+        }
         switch result {
         case .success:
             // The job fsynced the directory after its rename, and with it the rotation's entries.

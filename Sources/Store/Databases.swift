@@ -126,6 +126,9 @@ extension Keyspace {
         guard other !== self else { return }
         let (mine, theirs) = (self.lruClock, other.lruClock)
         swap(&self.table.pointee, &other.table.pointee)
+        // A compaction's capture follows its table (SnapshotCapture.swift).
+        self.table.pointee.capture?.keyspace = self
+        other.table.pointee.capture?.keyspace = other
         self.lruClock = mine
         other.lruClock = theirs
     }

@@ -560,7 +560,7 @@ public final class DurableStore {
             if case .unusable(let error) = self.journal.state { throw error }
             return
         }
-        let result = job.run(writing: self.root)
+        let result = job.run()
         self.finishCompaction(job, result: result)
         if case .failure(let error) = result {
             throw error

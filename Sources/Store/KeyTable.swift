@@ -36,6 +36,9 @@ struct KeyTable {
     /// The LRU clock stamped into an entry's `lastAccess` when it is read or written. The owner advances
     /// it (the server: every 100 ms); the table never reads a clock.
     var lruClock: UInt32 = 0
+    /// While a compaction writes this table's snapshot: what of it is still to be written, told before
+    /// each change of an entry (SnapshotCapture.swift). Unowned: the capture detaches it before it goes.
+    unowned(unsafe) var capture: SnapshotCapture.Part? = nil
 
     static let minimumBuckets = 16
     static let bucketsMovedPerOperation = 2
@@ -278,6 +281,7 @@ struct KeyTable {
 
     /// Replaces the value of entry `index`, keeping its key (and deadline).
     mutating func replaceValue(_ index: Int, with value: UnsafeRawBufferPointer) {
+        if let part = self.capture { part.willChange(index) }
         let slot = self.slot(index)
         slot.storeBytes(of: self.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
         let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
@@ -342,6 +346,7 @@ struct KeyTable {
     /// Removes entry `index`; the last entry moves into its place (the array stays dense).
     mutating func remove(_ index: Int) {
         assert(index >= 0 && index < self.count)
+        if let part = self.capture { part.willRemove(index, last: self.count - 1) }
         let slot = self.slot(index)
         let h = slot.load(fromByteOffset: Slot.hash, as: UInt32.self)
         let link = UInt32(truncatingIfNeeded: index + 1)
@@ -494,6 +499,7 @@ struct KeyTable {
     /// Replaces the value of entry `index` (of any type) with `object`, keeping its key and deadline.
     mutating func setCollection(_ index: Int, _ object: any CollectionValue) {
         precondition(object.type != .string, "strings are stored as bytes")
+        if let part = self.capture { part.willChange(index) }
         let slot = self.slot(index)
         slot.storeBytes(of: self.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
         let keyLength = Int(slot.load(fromByteOffset: Slot.keyLength, as: UInt32.self))
@@ -539,6 +545,7 @@ struct KeyTable {
     }
 
     private mutating func changeDeadline(_ index: Int, _ deadline: Int64?) {
+        if let part = self.capture { part.willChange(index) }
         let slot = self.slot(index)
         let link = slot.load(fromByteOffset: Slot.deadlineLink, as: UInt32.self)
         switch (link, deadline) {

@@ -73,6 +73,7 @@ extension Keyspace {
     public func mutateCollection<R>(at index: Int, _ body: (any CollectionValue) throws -> R) rethrows -> R {
         let slot = self.table.pointee.slot(index)
         precondition(Slot.isCollection(slot), "mutateCollection(at:) of a string")
+        if let part = self.table.pointee.capture { part.willChange(index) }  // SnapshotCapture.swift
         slot.storeBytes(of: self.table.pointee.lruClock, toByteOffset: Slot.lastAccess, as: UInt32.self)
         let object = KeyTable.object(slot)
         let before = object.usedBytes

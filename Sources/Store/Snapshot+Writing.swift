@@ -263,6 +263,11 @@ extension Snapshot {
         }
         /// The file's writeback is started as it grows (PageCache.swift), so its fsync has little left.
         private var writeBehind = PageCache.WriteBehind()
+        /// Where ``flush(to:path:io:)`` hands the bytes instead of writing them, when set: the compaction's
+        /// writer thread (SnapshotCapture.swift), which frees each chunk once written.
+        var sink: SnapshotFeed?
+        /// Flushes so far.
+        private(set) var flushes = 0
 
         init(capacity: Int) {
             self.pointer = .allocate(capacity: capacity)
@@ -307,6 +312,14 @@ extension Snapshot {
 
         /// Writes everything buffered, looping on short writes, and empties the buffer.
         mutating func flush(to fd: CInt, path: String, io: StoreIO) throws(StoreError) {
+            self.flushes += 1
+            if let sink = self.sink {
+                guard self.count > 0 else { return }
+                sink.push(SnapshotFeed.Chunk(pointer: self.pointer, count: self.count))
+                self.pointer = .allocate(capacity: self.capacity)
+                self.count = 0
+                return
+            }
             var offset = 0
             while offset < self.count {
                 let written: Int
