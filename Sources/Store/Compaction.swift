@@ -248,7 +248,8 @@ extension DurableStore {
     /// whenever the job's writer asks): up to about a chunk of text or
     /// ``snapshotSliceNanoseconds``, when the writer has room for it. Ends the capture once the last
     /// entry is written, or once the writer stopped (failed or cancelled).
-    public func writeSnapshotSlice() {
+    /// `maximumEntries` (tests) bounds the entries the slice passes.
+    public func writeSnapshotSlice(maximumEntries: Int = .max) {
         guard let capture = self.compaction.capture else { return }
         if capture.feed.isAbandoned {
             capture.detach()
@@ -256,7 +257,7 @@ extension DurableStore {
             return
         }
         guard capture.feed.wantsMore else { return }
-        if capture.slice(budgetNanoseconds: Self.snapshotSliceNanoseconds) {
+        if capture.slice(budgetNanoseconds: Self.snapshotSliceNanoseconds, maximumEntries: maximumEntries) {
             capture.detach()
             self.compaction.capture = nil
         }

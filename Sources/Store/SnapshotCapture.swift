@@ -310,7 +310,8 @@ final class SnapshotCapture {
     /// Writes pending entries from the cursor on, until the output has handed a chunk to the feed or
     /// `budgetNanoseconds` have passed. - Returns: whether every table has been written (the last chunk
     /// is then in the feed, and the feed finished).
-    func slice(budgetNanoseconds: UInt64) -> Bool {
+    /// `maximumEntries` (tests) bounds the entries the slice passes.
+    func slice(budgetNanoseconds: UInt64, maximumEntries: Int = .max) -> Bool {
         let start = DurableStore.monotonicNanoseconds()
         let chunks = self.output.flushes
         var visited = 0
@@ -325,6 +326,7 @@ final class SnapshotCapture {
                     self.emit(part, at: index)
                 }
                 visited += 1
+                if visited >= maximumEntries { return false }
                 if visited & 63 == 0
                     && (self.output.flushes != chunks || DurableStore.monotonicNanoseconds() - start >= budgetNanoseconds)
                 {
