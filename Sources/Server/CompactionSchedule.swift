@@ -1,8 +1,9 @@
 // When the log is compacted into `database.txt`: past the store's size threshold, or when BGSAVE,
 // BGREWRITEAOF or SAVE asked (Redis's rewrite trigger in serverCron, and its aof.c's background
-// rewrite). The compaction itself runs off the loop, on a low-priority thread (YieldingThread.swift);
-// its end comes back through the loop's inbox. Group commit (Persistence.swift) starts it between
-// syncs and holds SAVE's replies until it ends.
+// rewrite). The loop makes the snapshot a slice per iteration (the store's writeSnapshotSlice); a
+// thread of the compaction's own writes it to the file; its end comes back through the loop's
+// inbox. Group commit (Persistence.swift) starts it between syncs and holds SAVE's replies until it
+// ends.
 
 import CLinux
 import Dispatch
@@ -92,7 +93,10 @@ final class CompactionSchedule {
         let run: @Sendable () -> Void = {
             inbox.post(Done(job: job, result: job.runWritingSlices(wakingTheLoop: { slices.post(true) })))
         }
-        if !YieldingThread.run(run) { self.queue.async(execute: run) }
+        // At normal priority: the thread only writes what the loop made (its CPU is the copy into the
+        // page cache), and under SCHED_IDLE a busy host would starve it while the text waiting for it
+        // grew (docs/architecture.md, "Persistence").
+        if !YieldingThread.detached(run) { self.queue.async(execute: run) }
     }
 
     /// The save points (CONFIG SET save), read where a compaction may start.

@@ -201,10 +201,10 @@ struct TypedBlock {
 extension Snapshot {
     /// Writes the block of the collection at entry `index` (header, element lines, `#!end`), escaping
     /// each field a piece at a time as string values are (the output buffer never holds more than a
-    /// chunk).
+    /// chunk). `yielding`: give the CPU away every so often (CPUYield.swift; not on the loop thread).
     static func writeBlock(
         _ keyspace: Keyspace, at index: Int, into output: inout OutputBuffer, fd: CInt, path: String, io: StoreIO,
-        stopIf cancelled: () -> Bool
+        yielding: Bool = true, stopIf cancelled: () -> Bool
     ) throws(StoreError) {
         let object = keyspace.collection(at: index)!
         output.append(byte: Self.hash)
@@ -222,7 +222,7 @@ extension Snapshot {
         var failure: StoreError?
         var pace = CPUYield()
         object.forEachElement { element in
-            pace.tick()
+            if yielding { pace.tick() }
             do throws(StoreError) {
                 output.append(byte: Self.tab)
                 try Self.escapeInPieces(element.first, escapeLeadingHash: false, into: &output, fd: fd, path: path,

@@ -292,7 +292,7 @@ final class SnapshotCapture {
         self.emitting { () throws(StoreError) in
             if keyspace.type(at: index) != .string {
                 try Snapshot.writeBlock(keyspace, at: index, into: &self.output, fd: -1, path: self.path, io: self.io,
-                                        stopIf: { false })
+                                        yielding: false, stopIf: { false })
                 return
             }
             try self.escape(keyspace.key(at: index), leadingHash: true)
