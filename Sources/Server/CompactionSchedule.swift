@@ -27,8 +27,11 @@ final class CompactionSchedule {
     private var finished: ((Result<Void, StoreError>) -> Void)?
     private let queue = DispatchQueue(label: "reactord.compaction")
     private var inbox: Inbox<Done>!
-    /// The job's writer asks for more of the snapshot through it (a wake-up; the slice is made here).
+    /// The next slice of the snapshot is made when a message comes through it: posted by the job's
+    /// writer when it has taken a chunk, and by the loop itself while the snapshot wants more, so that
+    /// the loop does not sleep meanwhile (``keepSlicing()``).
     private var slices: Inbox<Bool>!
+    private var slicePosted = false
     /// Unix seconds of the last finished compaction, or of the start before any.
     private(set) var lastSaveTime = SystemClock.wallClock().seconds
     private(set) var lastSucceeded = true
@@ -43,7 +46,10 @@ final class CompactionSchedule {
         self.store = store
         self.logger = logger
         self.inbox = loop.makeInbox { [unowned self] (done: Done) in self.jobFinished(done) }
-        self.slices = loop.makeInbox { [unowned self] (_: Bool) in self.store.writeSnapshotSlice() }
+        self.slices = loop.makeInbox { [unowned self] (_: Bool) in
+            self.slicePosted = false
+            self.store.writeSnapshotSlice()
+        }
     }
 
     /// Whether a compaction is running now (the store's own state: nothing shadows it here).
@@ -119,10 +125,14 @@ final class CompactionSchedule {
         return true
     }
 
-    /// Once per loop iteration: the next slice of a running compaction's snapshot, when its writer has
-    /// room for it.
-    func writeSlice() {
-        if self.store.isWritingSnapshot { self.store.writeSnapshotSlice() }
+    /// Once per loop iteration, before it sleeps: while a running compaction's snapshot wants more (its
+    /// writer has room), a wake-up for the next slice, so the loop makes one slice per iteration and does
+    /// not sleep until it is done or the writer is behind (the writer wakes it when it catches up).
+    func keepSlicing() {
+        if !self.slicePosted && self.store.snapshotWantsSlice {
+            self.slicePosted = true
+            self.slices.post(true)
+        }
     }
 
     /// A stop: a long compaction in flight would hold it, so it stops at its next megabyte (its

@@ -54,8 +54,8 @@ final class Persistence {
     /// back by then: a compaction or a close waiting for the log to be idle goes on here.
     private func endOfIteration() {
         guard !self.isClosed else { return }
-        self.compaction.writeSlice()
         self.compactIfNeeded()
+        self.compaction.keepSlicing()
         // Output left unsent this iteration counts too: under the limit before the loop sleeps.
         if self.housekeeping.isLimited { self.housekeeping.settleMemory() }
         if self.closeRequested != nil { self.closeIfIdle() }

@@ -263,8 +263,15 @@ extension DurableStore {
         }
     }
 
-    /// Whether the running compaction still has entries to write (the loop should not sleep long).
+    /// Whether the running compaction still has entries to write.
     public var isWritingSnapshot: Bool { self.compaction.capture != nil }
+
+    /// Whether ``writeSnapshotSlice()`` would do anything now: entries are left to write and the job's
+    /// writer has room for them (or stopped, which ends the capture).
+    public var snapshotWantsSlice: Bool {
+        guard let capture = self.compaction.capture else { return false }
+        return capture.feed.wantsMore || capture.feed.isAbandoned
+    }
 
     /// Takes back a finished ``CompactionJob`` (loop thread). Success: forgets the segments the snapshot
     /// replaced (the job deleted them; one it could not is retried here, and kept with a warning if it
