@@ -31,10 +31,9 @@ public final class DurableStore {
         /// stop stays within the few seconds a service manager waits. Estimated from the last
         /// compaction's pace, or 100 MB/s of keyspace before the first.
         public var shutdownCompactionBudget: Duration = .milliseconds(1500)
-        /// A compaction copies values of at least this many bytes from `database.txt` and the log
-        /// segments into the new snapshot a piece at a time instead of rebuilding them in memory
-        /// (DiskValues.swift). 1 MiB: a value rebuilt in memory costs its size again plus its frame buffer
-        /// while the compaction runs, which matters only for large values.
+        /// Not read: compaction writes the snapshot from the live table (SnapshotCapture.swift). It sized
+        /// the values the former compaction, which rebuilt the state from the files, left on disk
+        /// (DiskValues.swift, now reached only by tests); kept so configurations that set it still build.
         public var diskValueThresholdBytes = Self.defaultDiskValueThreshold
         /// ``DurableStore/lruClock`` at start: the keys recovery loads are stamped with it (as Redis's
         /// loaded keys are idle from the load on, not since some earlier epoch).

@@ -18,8 +18,8 @@ import Testing
         }
     }
 
-    /// Seeds 6 and 7 leave every value from 16 bytes on disk during compaction (DiskValues.swift): the
-    /// 30- and 200-byte values are then copied from the segments and from the previous database.txt.
+    /// Seeds 6 and 7 set `diskValueThresholdBytes`, which compaction no longer reads (it writes from the
+    /// live table, SnapshotCapture.swift): they are two more seeds.
     @Test(arguments: [(UInt64(1), FsyncPolicy.everysec), (2, .always), (3, .no), (4, .everysec), (5, .always),
                       (6, .everysec), (7, .no)])
     func theStoreAgreesWithADictionaryModelAtEveryStep(seed: UInt64, fsync: FsyncPolicy) throws {

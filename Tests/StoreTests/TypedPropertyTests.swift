@@ -66,8 +66,8 @@ import Testing
         }
     }
 
-    /// Seed 4 leaves strings from 16 bytes on disk during compaction (DiskValues.swift), so renames and
-    /// copies of such values are replayed there too.
+    /// Seed 4 sets `diskValueThresholdBytes`, which compaction no longer reads (it writes from the live
+    /// table, SnapshotCapture.swift): one more seed.
     @Test(arguments: [(UInt64(1), FsyncPolicy.everysec), (2, .always), (3, .no), (4, .everysec)])
     func theStoreAgreesWithATypedModelThroughFailuresRestartsAndCompactions(seed: UInt64, fsync: FsyncPolicy) throws {
         TestTypes.register()
