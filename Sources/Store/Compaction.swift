@@ -51,6 +51,7 @@ public struct CompactionJob: Sendable {
     /// ``DurableStore/writeSnapshotSlice()`` each iteration, and `wake` (called from this thread when
     /// few chunks are left) must make the loop run an iteration soon. Blocks until the file is durable.
     public func runWritingSlices(wakingTheLoop wake: @escaping @Sendable () -> Void) -> Result<Void, StoreError> {
+        self.feed.writerIsConcurrent()
         self.write { () -> SnapshotFeed.Next in
             let (next, queued) = self.feed.next(waiting: false)
             if case .empty = next {

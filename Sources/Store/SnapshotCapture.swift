@@ -48,9 +48,18 @@ final class SnapshotFeed: @unchecked Sendable {
 
     /// Chunks queued beyond which the loop makes no more slices (a chunk is about a MiB).
     static let highWater = 4
+    /// Chunks queued beyond which a push waits for the writer (while one runs on another thread): one
+    /// large value or collection, written whole, would otherwise queue all of its text. The loop then
+    /// waits as long as the writer takes to write what passes the limit.
+    static let hardLimit = 16
 
     private let lock = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// Signalled when the writer takes a chunk or stops (a push waiting at ``hardLimit``).
+    private let space = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    /// The writer runs on another thread (``CompactionJob/runWritingSlices(wakingTheLoop:)``): a push
+    /// may wait for it.
+    private var concurrentWriter = false
     private var chunks: [Chunk] = []
     private var head = 0
     private var finished = false
@@ -61,14 +70,17 @@ final class SnapshotFeed: @unchecked Sendable {
     init() {
         pthread_mutex_init(self.lock, nil)
         pthread_cond_init(self.condition, nil)
+        pthread_cond_init(self.space, nil)
     }
 
     deinit {
         for chunk in self.chunks[self.head...] { chunk.pointer.deallocate() }
         pthread_cond_destroy(self.condition)
+        pthread_cond_destroy(self.space)
         pthread_mutex_destroy(self.lock)
         self.lock.deallocate()
         self.condition.deallocate()
+        self.space.deallocate()
     }
 
     private func locked<R>(_ body: () -> R) -> R {
@@ -85,9 +97,20 @@ final class SnapshotFeed: @unchecked Sendable {
     /// Whether the writer stopped before the end.
     var isAbandoned: Bool { self.locked { self.abandoned } }
 
-    /// Hands a chunk (allocated as `UnsafeMutablePointer<UInt8>`) to the writer, which frees it.
+    /// The writer runs on another thread from now on.
+    func writerIsConcurrent() {
+        self.locked { self.concurrentWriter = true }
+    }
+
+    /// Hands a chunk (allocated as `UnsafeMutablePointer<UInt8>`) to the writer, which frees it. Waits
+    /// while ``hardLimit`` chunks are queued for a writer on another thread.
     func push(_ chunk: Chunk) {
         let dropped = self.locked { () -> Bool in
+            while self.concurrentWriter && !self.abandoned && !self.cancelled
+                && self.chunks.count - self.head >= Self.hardLimit
+            {
+                pthread_cond_wait(self.space, self.lock)
+            }
             if self.abandoned || self.finished { return true }
             self.chunks.append(chunk)
             pthread_cond_signal(self.condition)
@@ -109,6 +132,7 @@ final class SnapshotFeed: @unchecked Sendable {
         self.locked {
             self.cancelled = true
             pthread_cond_signal(self.condition)
+            pthread_cond_signal(self.space)
         }
     }
 
@@ -122,6 +146,7 @@ final class SnapshotFeed: @unchecked Sendable {
                 if self.head < self.chunks.count {
                     let chunk = self.chunks[self.head]
                     self.head += 1
+                    pthread_cond_signal(self.space)
                     if self.head == self.chunks.count {
                         self.chunks.removeAll(keepingCapacity: true)
                         self.head = 0
@@ -139,6 +164,7 @@ final class SnapshotFeed: @unchecked Sendable {
     func abandon() {
         let dropped = self.locked { () -> [Chunk] in
             self.abandoned = true
+            pthread_cond_signal(self.space)
             defer {
                 self.chunks.removeAll()
                 self.head = 0
