@@ -52,7 +52,7 @@ public struct CompactionJob: Sendable {
     /// few chunks are left) must make the loop run an iteration soon. Blocks until the file is durable.
     public func runWritingSlices(wakingTheLoop wake: @escaping @Sendable () -> Void) -> Result<Void, StoreError> {
         self.feed.writerIsConcurrent()
-        self.write { () -> SnapshotFeed.Next in
+        return self.write { () -> SnapshotFeed.Next in
             let (next, queued) = self.feed.next(waiting: false)
             if case .empty = next {
                 wake()
