@@ -4,7 +4,7 @@
 // succeed or throw an error naming the file; never crash. What one recovery accepted (a torn
 // tail cut off), a second must accept too, with the same keys.
 // Input: [mode: bit 0 = rotated segment, bit 1 = restart with a clean close, bit 2 = a compaction
-// from disk first, with values of 1 + (mode >> 3) bytes or more left in the log][log bytes...].
+// first, written from the live table in slices of 1 + (mode >> 3) entries][log bytes...].
 
 import FuzzSupport
 @testable import Store
@@ -32,11 +32,11 @@ public func fuzzRecovery(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     case .success(let store):
         first = StoreContext.contents(of: store)
         if mode & 4 != 0 {
-            // A compaction from disk that leaves every value from a few bytes in the log files and
-            // copies them into database.txt (DiskValues.swift) must write the state recovery found.
+            // A compaction written from the live table a few entries at a time (SnapshotCapture.swift)
+            // must write the state recovery found.
             do {
-                if var job = try store.beginCompaction() {
-                    job.diskValueThreshold = 1 + Int(mode >> 3)
+                if let job = try store.beginCompaction() {
+                    while store.isWritingSnapshot { store.writeSnapshotSlice(maximumEntries: 1 + Int(mode >> 3)) }
                     let result = job.run()
                     if case .failure(let error) = result { require(false, "the compaction failed: \(error)") }
                     store.finishCompaction(job, result: result)

@@ -1,8 +1,8 @@
 // Fuzz target: the database.txt parser (Sources/Store/Snapshot.swift). The input becomes
 // `database.txt` in a fresh directory; opening the store must either succeed or throw an error
 // naming the file, never crash. What it loaded must survive a compaction (which rewrites
-// database.txt with the snapshot writer, once rebuilt from disk with values left in the file and once
-// from memory) and a second load unchanged; and the escaping of the
+// database.txt from the live table, once a few entries per slice and once at a clean stop) and a
+// second load unchanged; and the escaping of the
 // input as one value must undo exactly.
 // Input: the bytes of database.txt.
 
@@ -41,15 +41,13 @@ public func fuzzSnapshot(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         require(error.description.contains("database.txt"), "the error does not name database.txt: \(error)")
         return 0
     }
-    // A compaction that leaves every value from a few bytes on disk (copied verbatim from this very
-    // file, DiskValues.swift) must write what the loaded state is; then a clean stop rewrites it
-    // from memory.
-    var onDisk = configuration
-    onDisk.diskValueThresholdBytes = 1 + size % 7
+    // A compaction written a few entries per slice (SnapshotCapture.swift) must write what the loaded
+    // state is; then a clean stop rewrites it all at once.
     do {
         do {
-            let store = try DurableStore(configuration: onDisk)
+            let store = try DurableStore(configuration: configuration)
             if let job = try store.beginCompaction() {
+                while store.isWritingSnapshot { store.writeSnapshotSlice(maximumEntries: 1 + size % 7) }
                 let result = job.run()
                 if case .failure(let error) = result { require(false, "the compaction failed: \(error)") }
                 store.finishCompaction(job, result: result)
@@ -57,10 +55,10 @@ public func fuzzSnapshot(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         }
         let again = try DurableStore(configuration: configuration)  // the first one "crashed"
         let compacted = StoreContext.contents(of: again)
-        require(loaded == compacted, "\(loaded.count) keys loaded, \(compacted.count) after a compaction from disk")
-        try again.close()  // compacts: database.txt rewritten by Snapshot.write from memory
+        require(loaded == compacted, "\(loaded.count) keys loaded, \(compacted.count) after a compaction")
+        try again.close()  // compacts: database.txt rewritten again
     } catch {
-        require(false, "after a compaction from disk: \(error)")
+        require(false, "after a compaction: \(error)")
     }
     do {
         let store = try DurableStore(configuration: configuration)
