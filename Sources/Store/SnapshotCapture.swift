@@ -221,7 +221,7 @@ final class SnapshotCapture {
         func willChange(_ index: Int) {
             guard self.isPending(index) else { return }
             self.clear(index)
-            self.capture.emit(self, at: index)
+            self.capture.emit(self, at: index, keepingCompactForm: false)  // about to change anyway
         }
 
         /// Entry `index` is about to be removed and entry `last` to move into its place.
@@ -306,7 +306,9 @@ final class SnapshotCapture {
     }
 
     /// Writes entry `index` of `part`'s table as it stands (unless its deadline had passed at the rotation).
-    func emit(_ part: Part, at index: Int) {
+    /// Writing a small set or sorted set held in its slot's compact form asks for its object, which
+    /// expands the slot (KeyTable+Compact.swift); `keepingCompactForm` puts it back in that form after.
+    func emit(_ part: Part, at index: Int, keepingCompactForm: Bool = true) {
         let keyspace = part.keyspace
         let deadline = keyspace.deadline(at: index)
         if let deadline, self.now > deadline { return }  // as everywhere in the store: it lives through its millisecond
@@ -317,8 +319,10 @@ final class SnapshotCapture {
         }
         self.emitting { () throws(StoreError) in
             if keyspace.type(at: index) != .string {
+                let compact = keepingCompactForm && Slot.isCompact(keyspace.table.pointee.slot(index))
                 try Snapshot.writeBlock(keyspace, at: index, into: &self.output, fd: -1, path: self.path, io: self.io,
                                         yielding: false, stopIf: { false })
+                if compact { keyspace.compactCollection(at: index) }
                 return
             }
             try self.escape(keyspace.key(at: index), leadingHash: true)

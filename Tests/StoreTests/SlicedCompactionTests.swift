@@ -84,6 +84,31 @@ import Testing
         }
     }
 
+    /// Writing a small set asks for its object, which expands a compact slot (KeyTable+Compact.swift):
+    /// the slice puts it back, so a compaction does not leave every small set expanded.
+    @Test func aSmallSetKeepsItsCompactFormThroughACompaction() throws {
+        try withTemporaryDirectory { directory in
+            let store = try DurableStore(configuration: .test(directory))
+            for member in ["1", "2", "3"] {
+                _ = try store.apply(ElementEffect(.add, bytes(member)), to: bytes("small"), type: .set, now: 0)
+            }
+            #expect(store.writeBuffered() == .ok)
+            func isCompact() throws -> Bool {
+                let index = try #require(store.root.find(bytes("small")))
+                return Slot.isCompact(store.root.table.pointee.slot(index))
+            }
+            #expect(try isCompact())
+            let job = try #require(try startCompaction(store))
+            let result = job.run()
+            #expect(throws: Never.self) { try result.get() }
+            store.finishCompaction(job, result: result)
+            #expect(try isCompact(), "the slice put the slot back in its compact form")
+            let loaded = Keyspace()
+            #expect(try Snapshot.load(path: directory + "/database.txt", io: .system, into: loaded))
+            #expect(Self.contents(of: loaded, now: 0)[0]?[bytes("small")]?.held == .set([bytes("1"), bytes("2"), bytes("3")]))
+        }
+    }
+
     @Test(arguments: [UInt64(1), 2, 3, 4, 5, 6, 7, 8, 9, 10])
     func theSnapshotIsTheRotationsStateAndRecoveryTheModelsAtEveryStep(seed: UInt64) throws {
         try withTemporaryDirectory { directory in
