@@ -29,16 +29,26 @@ struct SkiplistNode: Equatable {
     @inline(__always)
     static func size(height: Int, length: Int) -> Int { Self.levelsOffset + height * Self.levelBytes + length }
 
+    /// Set in the height word of a node whose block is from the set's ``SkiplistArena`` (not malloc).
+    private static let arenaFlag: UInt32 = 1 << 16
+
+    /// A node in a block of its own from malloc.
     static func allocate(_ member: UnsafeRawBufferPointer, score: Double, height: Int, hash: UInt64) -> SkiplistNode {
         let size = Self.size(height: height, length: member.count)
         guard let raw = malloc(size) else { fatalError("malloc of \(size) bytes failed: out of memory") }
+        return Self.initialize(raw, member, score: score, height: height, hash: hash, inArena: false)
+    }
+
+    /// A node in `raw` (at least ``size(height:length:)`` bytes).
+    static func initialize(_ raw: UnsafeMutableRawPointer, _ member: UnsafeRawBufferPointer, score: Double, height: Int,
+                           hash: UInt64, inArena: Bool) -> SkiplistNode {
         // The table keeps a tag in the address's top 16 bits: user-space addresses leave them clear.
         precondition(UInt(bitPattern: raw) >> 48 == 0, "sorted set: a node's address uses its top 16 bits")
         let node = SkiplistNode(raw: raw)
         raw.storeBytes(of: score, as: Double.self)
         raw.storeBytes(of: 0, toByteOffset: Self.backwardOffset, as: UInt.self)
         raw.storeBytes(of: UInt32(member.count), toByteOffset: Self.lengthOffset, as: UInt32.self)
-        raw.storeBytes(of: UInt32(height), toByteOffset: Self.heightOffset, as: UInt32.self)
+        raw.storeBytes(of: UInt32(height) | (inArena ? Self.arenaFlag : 0), toByteOffset: Self.heightOffset, as: UInt32.self)
         raw.storeBytes(of: hash, toByteOffset: Self.hashOffset, as: UInt64.self)
         (raw + Self.levelsOffset).initializeMemory(as: UInt8.self, repeating: 0, count: height * Self.levelBytes)
         if member.count > 0 {
@@ -62,7 +72,12 @@ struct SkiplistNode: Equatable {
     }
 
     var height: Int {
-        @inline(__always) get { Int(self.raw.load(fromByteOffset: Self.heightOffset, as: UInt32.self)) }
+        @inline(__always) get { Int(self.raw.load(fromByteOffset: Self.heightOffset, as: UInt32.self) & 0xFFFF) }
+    }
+
+    /// Whether the block is from the set's arena rather than malloc.
+    var inArena: Bool {
+        self.raw.load(fromByteOffset: Self.heightOffset, as: UInt32.self) & Self.arenaFlag != 0
     }
 
     var hash: UInt64 {
@@ -120,8 +135,10 @@ final class SortedSetSkiplist {
     /// Member → node: 0 empty, else the node's address with the member hash's top 16 bits above it.
     @exclusivity(unchecked) private var slots: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var capacity = SortedSetSkiplist.minimumCapacity
-    /// malloc'd bytes of every element's node.
+    /// malloc'd bytes of every element's node that is not in ``arena``.
     @exclusivity(unchecked) private var nodeBytes = 0
+    /// Where new nodes come from once the set is large (nil until then, and again once it has none).
+    @exclusivity(unchecked) private var arena: SkiplistArena?
     /// Node heights need no secure randomness: a SplitMix64 sequence seeded once per list.
     @exclusivity(unchecked) private var randomState = UInt64.random(in: 1...UInt64.max)
 
@@ -130,21 +147,42 @@ final class SortedSetSkiplist {
         self.head = SkiplistNode.allocate(UnsafeRawBufferPointer(start: nil, count: 0), score: 0, height: Self.maxHeight,
                                           hash: 0)
         while expected * 4 > self.capacity * 3 { self.capacity <<= 1 }
-        self.slots = .allocate(capacity: self.capacity)
-        self.slots.initialize(repeating: 0, count: self.capacity)
+        self.slots = Self.allocateSlots(self.capacity)
     }
 
     deinit {
         var next = self.head.forward(0)
         while let node = next {
             next = node.forward(0)
-            free(node.raw)
+            if !node.inArena { free(node.raw) }
         }
+        self.arena?.release()
         free(self.head.raw)
-        self.slots.deallocate()
+        Self.freeSlots(self.slots, capacity: self.capacity)
     }
 
-    var usedBytes: Int { Self.objectBytes + self.nodeBytes + self.capacity * 8 }
+    var usedBytes: Int { Self.objectBytes + self.nodeBytes + (self.arena?.bytes ?? 0) + self.capacity * 8 }
+
+    /// A zeroed member table: in huge-page memory once it is 2 MiB or more (a lookup in a large set
+    /// touches one random slot; SkiplistArena.swift says why its pages matter).
+    private static func allocateSlots(_ capacity: Int) -> UnsafeMutablePointer<UInt64> {
+        let bytes = capacity * 8
+        if bytes >= HugePageMemory.blockBytes {
+            return HugePageMemory.allocate(bytes).bindMemory(to: UInt64.self, capacity: capacity)
+        }
+        let slots = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        slots.initialize(repeating: 0, count: capacity)
+        return slots
+    }
+
+    private static func freeSlots(_ slots: UnsafeMutablePointer<UInt64>, capacity: Int) {
+        let bytes = capacity * 8
+        if bytes >= HugePageMemory.blockBytes {
+            HugePageMemory.free(UnsafeMutableRawPointer(slots), byteCount: bytes)
+        } else {
+            slots.deallocate()
+        }
+    }
 
     /// The lowest element, or nil when empty.
     var first: SkiplistNode? { self.head.forward(0) }
@@ -214,8 +252,7 @@ final class SortedSetSkiplist {
     private func rehash(to capacity: Int) {
         let old = self.slots
         let oldCapacity = self.capacity
-        self.slots = .allocate(capacity: capacity)
-        self.slots.initialize(repeating: 0, count: capacity)
+        self.slots = Self.allocateSlots(capacity)
         self.capacity = capacity
         let mask = capacity - 1
         for i in 0..<oldCapacity where old[i] != 0 {
@@ -223,7 +260,7 @@ final class SortedSetSkiplist {
             while self.slots[index] != 0 { index = (index + 1) & mask }
             self.slots[index] = old[i]
         }
-        old.deallocate()
+        Self.freeSlots(old, capacity: oldCapacity)
     }
 
     // MARK: - Reads
@@ -336,10 +373,35 @@ final class SortedSetSkiplist {
     }
 
     private func insert(_ member: UnsafeRawBufferPointer, score: Double, hash: UInt64) {
-        let node = SkiplistNode.allocate(member, score: score, height: self.randomHeight(), hash: hash)
+        let height = self.randomHeight()
+        let node: SkiplistNode
+        let size = SkiplistNode.size(height: height, length: member.count)
+        if self.count >= SkiplistArena.threshold, let rounded = SkiplistArena.rounded(size) {
+            if self.arena == nil { self.arena = SkiplistArena() }
+            node = SkiplistNode.initialize(self.arena!.allocate(rounded), member, score: score, height: height, hash: hash,
+                                           inArena: true)
+        } else {
+            node = SkiplistNode.allocate(member, score: score, height: height, hash: hash)
+            self.nodeBytes += size
+        }
         self.link(node)
         self.tableInsert(node)
-        self.nodeBytes += node.size
+    }
+
+    /// Frees the block of `node` (no longer linked nor in the table).
+    private func dispose(_ node: SkiplistNode) {
+        if node.inArena {
+            self.arena!.deallocate(node.raw, rounded: SkiplistArena.rounded(node.size)!)
+        } else {
+            self.nodeBytes -= node.size
+            free(node.raw)
+        }
+        // The arena's blocks go back once no node uses them and the set is well below the threshold
+        // (not at every crossing of it: a set that hovers there would map and unmap a block each time).
+        if self.arena?.live == 0 && self.count < SkiplistArena.threshold / 2 {
+            self.arena!.release()
+            self.arena = nil
+        }
     }
 
     /// Removes `member`. - Returns: the score it had, or nil when it was absent.
@@ -349,8 +411,7 @@ final class SortedSetSkiplist {
         let old = node.score
         self.tableRemove(at: index)
         self.unlink(node)
-        self.nodeBytes -= node.size
-        free(node.raw)
+        self.dispose(node)
         if self.capacity > Self.minimumCapacity && self.count * 8 < self.capacity {
             var capacity = Self.minimumCapacity
             while self.count * 2 > capacity { capacity <<= 1 }
