@@ -45,7 +45,11 @@ let package = Package(
         .target(name: "Services", dependencies: ["LineFraming", "Store", "CLua"]),
         // CRC-32C by the processor's instruction where it has one (Sources/Store/CRC32C.swift).
         .target(name: "CChecksum"),
-        .target(name: "Store", dependencies: ["CLinux", "CChecksum", .product(name: "Logging", package: "swift-log")]),
+        // A cache prefetch hint (header only) for the store's sorted-set descents.
+        .target(name: "CPrefetch"),
+        .target(name: "Store", dependencies: [
+            "CLinux", "CChecksum", "CPrefetch", .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Server", dependencies: [
             "Reactor", "Services", "Store", "CLinux", .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics", condition: server),

@@ -11,6 +11,7 @@
 // that same node (in place when its neighbours still bracket the new score, as Redis's zslUpdateScore):
 // the table is not touched.
 
+import CPrefetch
 import Glibc
 
 /// One element's block, by address. Layout: score (8), backward (8), member length (4), height (4),
@@ -105,6 +106,15 @@ struct SkiplistNode: Equatable {
     func setForward(_ level: Int, _ node: SkiplistNode?) {
         self.raw.storeBytes(of: node?.raw, toByteOffset: Self.levelsOffset + level * Self.levelBytes,
                             as: UnsafeMutableRawPointer?.self)
+    }
+
+    /// Asks the cache for the node `forward(level)` links to, without waiting for it (a hint: nothing is
+    /// read). A descent that reaches a node at level `i` next reads `forward(i)` and, when that one is
+    /// past its target, `forward(i - 1)`: prefetching the second while the first is fetched overlaps
+    /// two cache misses of a large set that would otherwise follow each other.
+    @inline(__always)
+    func prefetchForward(_ level: Int) {
+        reactord_prefetch(self.raw.load(fromByteOffset: Self.levelsOffset + level * Self.levelBytes, as: UnsafeRawPointer?.self))
     }
 
     /// Elements between this node and `forward(level)`, that one counted.
@@ -287,6 +297,7 @@ final class SortedSetSkiplist {
             while let next = x.forward(i), before(next) {
                 rank += x.span(i)
                 x = next
+                if i > 0 { x.prefetchForward(i - 1) }
             }
         }
         return rank
@@ -303,6 +314,7 @@ final class SortedSetSkiplist {
             while let next = x.forward(i), before(next) {
                 rank += x.span(i)
                 x = next
+                if i > 0 { x.prefetchForward(i - 1) }
             }
             i -= 1
         }
@@ -321,6 +333,7 @@ final class SortedSetSkiplist {
                 rank += x.span(i)
                 if next == node { return rank - 1 }
                 x = next
+                if i > 0 { x.prefetchForward(i - 1) }
             }
             i -= 1
         }
@@ -467,6 +480,7 @@ final class SortedSetSkiplist {
             while let next = x.forward(i), Self.precedes(next, score, member) {
                 rank[i] += x.span(i)
                 x = next
+                if i > 0 { x.prefetchForward(i - 1) }
             }
             (update + i).initialize(to: x)
         }
@@ -500,7 +514,10 @@ final class SortedSetSkiplist {
         var x = self.head
         // The levels above the node's own only lose one from the span that crosses it.
         for i in stride(from: self.height - 1, through: 0, by: -1) {
-            while let next = x.forward(i), next != node, Self.precedes(next, score, member) { x = next }
+            while let next = x.forward(i), next != node, Self.precedes(next, score, member) {
+                x = next
+                if i > 0 { x.prefetchForward(i - 1) }
+            }
             if x.forward(i) == node {
                 x.setSpan(i, x.span(i) + node.span(i) - 1)
                 x.setForward(i, node.forward(i))

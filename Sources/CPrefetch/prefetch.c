@@ -1,0 +1,1 @@
+// Intentionally empty: CPrefetch is header-only; SwiftPM needs one source file per C target.
