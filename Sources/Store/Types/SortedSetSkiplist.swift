@@ -14,21 +14,30 @@
 import CPrefetch
 import Glibc
 
-/// One element's block, by address. Layout: score (8), backward (8), member length (4), height (4),
-/// hash (8), then `height` levels of forward (8) and span (8), then the member's bytes.
+/// One element's block, by address. Layout: score (8), member length (4), height (4), then `height`
+/// levels of forward (8) and span (8), then backward (8), the member's hash (8) and the member's bytes.
+/// What a descent reads of a node it passes (its score, then its links at the level it is on) comes
+/// first, so that for the lower levels it is one cache line, not two.
 struct SkiplistNode: Equatable {
     let raw: UnsafeMutableRawPointer
 
-    private static let backwardOffset = 8
-    private static let lengthOffset = 16
-    private static let heightOffset = 20
-    private static let hashOffset = 24
-    private static let levelsOffset = 32
+    private static let lengthOffset = 8
+    private static let heightOffset = 12
+    private static let levelsOffset = 16
+    /// backward, then hash, then the member, after the levels.
+    private static let tailBytes = 16
     static let levelBytes = 16
 
     /// The bytes a node of `height` levels with a `length`-byte member takes from malloc.
     @inline(__always)
-    static func size(height: Int, length: Int) -> Int { Self.levelsOffset + height * Self.levelBytes + length }
+    static func size(height: Int, length: Int) -> Int {
+        Self.levelsOffset + height * Self.levelBytes + Self.tailBytes + length
+    }
+
+    /// Where backward is (hash follows it, then the member).
+    private var backwardOffset: Int {
+        @inline(__always) get { Self.levelsOffset + self.height * Self.levelBytes }
+    }
 
     /// Set in the height word of a node whose block is from the set's ``SkiplistArena`` (not malloc).
     private static let arenaFlag: UInt32 = 1 << 16
@@ -46,14 +55,15 @@ struct SkiplistNode: Equatable {
         // The table keeps a tag in the address's top 16 bits: user-space addresses leave them clear.
         precondition(UInt(bitPattern: raw) >> 48 == 0, "sorted set: a node's address uses its top 16 bits")
         let node = SkiplistNode(raw: raw)
+        let backwardOffset = Self.levelsOffset + height * Self.levelBytes
         raw.storeBytes(of: score, as: Double.self)
-        raw.storeBytes(of: 0, toByteOffset: Self.backwardOffset, as: UInt.self)
         raw.storeBytes(of: UInt32(member.count), toByteOffset: Self.lengthOffset, as: UInt32.self)
         raw.storeBytes(of: UInt32(height) | (inArena ? Self.arenaFlag : 0), toByteOffset: Self.heightOffset, as: UInt32.self)
-        raw.storeBytes(of: hash, toByteOffset: Self.hashOffset, as: UInt64.self)
         (raw + Self.levelsOffset).initializeMemory(as: UInt8.self, repeating: 0, count: height * Self.levelBytes)
+        raw.storeBytes(of: 0, toByteOffset: backwardOffset, as: UInt.self)
+        raw.storeBytes(of: hash, toByteOffset: backwardOffset + 8, as: UInt64.self)
         if member.count > 0 {
-            (raw + Self.levelsOffset + height * Self.levelBytes).copyMemory(from: member.baseAddress!, byteCount: member.count)
+            (raw + backwardOffset + Self.tailBytes).copyMemory(from: member.baseAddress!, byteCount: member.count)
         }
         return node
     }
@@ -65,10 +75,10 @@ struct SkiplistNode: Equatable {
 
     var backward: SkiplistNode? {
         @inline(__always) get {
-            self.raw.load(fromByteOffset: Self.backwardOffset, as: UnsafeMutableRawPointer?.self).map(SkiplistNode.init)
+            self.raw.load(fromByteOffset: self.backwardOffset, as: UnsafeMutableRawPointer?.self).map(SkiplistNode.init)
         }
         @inline(__always) nonmutating set {
-            self.raw.storeBytes(of: newValue?.raw, toByteOffset: Self.backwardOffset, as: UnsafeMutableRawPointer?.self)
+            self.raw.storeBytes(of: newValue?.raw, toByteOffset: self.backwardOffset, as: UnsafeMutableRawPointer?.self)
         }
     }
 
@@ -82,14 +92,14 @@ struct SkiplistNode: Equatable {
     }
 
     var hash: UInt64 {
-        @inline(__always) get { self.raw.load(fromByteOffset: Self.hashOffset, as: UInt64.self) }
+        @inline(__always) get { self.raw.load(fromByteOffset: self.backwardOffset + 8, as: UInt64.self) }
     }
 
     /// The member's bytes, valid while the node is.
     var member: UnsafeRawBufferPointer {
         @inline(__always) get {
             let length = Int(self.raw.load(fromByteOffset: Self.lengthOffset, as: UInt32.self))
-            return UnsafeRawBufferPointer(start: self.raw + Self.levelsOffset + self.height * Self.levelBytes, count: length)
+            return UnsafeRawBufferPointer(start: self.raw + self.backwardOffset + Self.tailBytes, count: length)
         }
     }
 
