@@ -52,5 +52,5 @@ if [ -n "${KEEP:-}" ]; then cp "$dump" "$KEEP"; fi
 requests=$(echo "$load" | sed -E 's/.*-n ([0-9]+).*/\1/')
 callgrind_annotate "$dump" | awk -v n="$requests" '/PROGRAM TOTALS/ {
     printf "per request (Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw):"
-    for (i = 1; i < NF; i += 2) { gsub(",", "", $i); printf " %.1f", $i / n }
+    for (i = 1; i <= 17; i += 2) { gsub(",", "", $i); printf " %.1f", $i / n }
     print "" }'
