@@ -9,41 +9,6 @@ import CLinux
 import Glibc
 #endif
 
-/// Receives a connection's events, on the loop thread. The connection holds its delegate
-/// strongly until it closes, so a delegate needs no other owner.
-public protocol ConnectionDelegate: AnyObject {
-    /// The connection is open: accepted by a ``Listener``, or an outbound connect completed.
-    /// Output written here (a greeting) goes out with this iteration's writes. Default: nothing.
-    func connectionDidOpen(_ connection: Connection)
-    /// Bytes arrived. `bytes` is valid only during the call: copy what must be kept.
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
-    /// The peer shut down its sending side. Output can still be written. Default: ``Connection/close()``.
-    func connectionDidReadEOF(_ connection: Connection)
-    /// Unsent output fell below the low-water mark after reading had paused for it: a delegate
-    /// that stopped producing (backpressure) may continue. Default: nothing.
-    func connectionDidDrain(_ connection: Connection)
-    /// The bytes queued and not yet written changed to `bytes` (as of a write attempt, or 0 at
-    /// the close): for an owner that accounts for its connections' memory. Told only of
-    /// changes, after each ``Connection/flush()`` and at the close. Default: nothing.
-    func connection(_ connection: Connection, didUpdateOutputBacklog bytes: Int)
-    /// The descriptor is closed; ``Connection/closeError`` says why if it failed. Called once,
-    /// also when the connection idled past the loop's idle timeout or never got registered.
-    func connectionDidClose(_ connection: Connection)
-}
-
-extension ConnectionDelegate {
-    /// Does nothing.
-    public func connectionDidOpen(_ connection: Connection) {}
-    /// Closes once queued output is written.
-    public func connectionDidReadEOF(_ connection: Connection) { connection.close() }
-    /// Does nothing.
-    public func connectionDidDrain(_ connection: Connection) {}
-    /// Does nothing.
-    public func connection(_ connection: Connection, didUpdateOutputBacklog bytes: Int) {}
-    /// Does nothing.
-    public func connectionDidClose(_ connection: Connection) {}
-}
-
 /// A non-blocking stream connection (TCP, or a Unix domain socket) registered with an ``EventLoop``. Loop thread only: every
 /// method asserts it in debug builds.
 public final class Connection: EventHandler {
@@ -93,7 +58,7 @@ public final class Connection: EventHandler {
     /// As stored properties of the class each access paid a dynamic exclusivity check
     /// (`swift_beginAccess`, about ten per read-and-flush) because they are
     /// public or reached from closures; memory behind a pointer is checked statically. The
-    /// output buffer lent by ``withOutputBuffer(_:)`` keeps its exclusivity by the queue's
+    /// output buffer lent by ``outputBuffer`` keeps its exclusivity by the queue's
     /// `isLent` flag instead. Allocated in `init` before registering, freed in `deinit`.
     private let core: UnsafeMutablePointer<Core>
 
@@ -268,23 +233,32 @@ public final class Connection: EventHandler {
         self.loop.flushAfterDispatch(self)
     }
 
-    /// Lets a producer append replies straight into the output buffer (no intermediate copy).
-    /// On entry the buffer holds only unsent bytes, so its count measures the byte backlog.
-    /// Nothing else may be called on the connection's output from inside `body` (it traps).
-    /// What it appends goes out as ``write(_:)`` says.
-    /// - Parameter body: appends to the buffer; it must not remove bytes already there.
-    /// - Returns: what `body` returns.
+    /// Lets a producer append replies straight into the output buffer, as ``outputBuffer`` does,
+    /// from a closure. - Returns: what `body` returns.
     public func withOutputBuffer<R>(_ body: (inout [UInt8]) throws -> R) rethrows -> R {
-        assert(self.loop.inLoopThread)
-        self.core.pointee.output.preconditionNotLent()
-        // Not a defer: it cost the request path instructions (scripts/callgrind-hotpath.sh).
-        do {
-            let result = try self.core.pointee.output.lend(body)
-            self.flushAtEndOfIteration()
-            return result
-        } catch {
-            self.flushAtEndOfIteration()
-            throw error
+        try body(&self.outputBuffer)
+    }
+
+    /// The output buffer itself, for a producer that appends straight into it, in place
+    /// (`produce(into: &connection.outputBuffer)`: no copy, no closure). During the access it
+    /// holds only unsent bytes (its count is the byte backlog), it may only grow, and nothing else
+    /// may be called on the connection's output (it traps). What is appended goes out as
+    /// ``write(_:)`` says. Read, it is a copy of the unsent bytes after any queued file.
+    public var outputBuffer: [UInt8] {
+        get {
+            self.core.pointee.output.preconditionNotLent()
+            return Array(self.core.pointee.output.output[self.core.pointee.output.outputIndex...])
+        }
+        _modify {
+            assert(self.loop.inLoopThread)
+            self.core.pointee.output.preconditionNotLent()
+            if self.core.pointee.output.outputIndex > 0 { self.core.pointee.output.dropSentPrefix() }
+            self.core.pointee.output.isLent = true
+            defer {  // also when the access is abandoned by a throw
+                self.core.pointee.output.isLent = false
+                self.flushAtEndOfIteration()
+            }
+            yield &self.core.pointee.output.output
         }
     }
 

@@ -29,14 +29,17 @@ struct OutputQueue {
     // `queuedChunkBytes` is the unsent byte count of `chunks`, whose first element, if bytes, has
     // had `chunkOffset` bytes sent (a file region advances its own offset); `chunkOffset` is 0
     // unless the head is bytes. Bytes in `chunks` go out before those in `output`.
-    private var output: [UInt8] = []
-    private var outputIndex = 0
+    // `output` and `isLent` are settable in the module for ``Connection/outputBuffer``, which
+    // lends the buffer without a closure (its accessor yields it in place): it drops the sent
+    // prefix first (``dropSentPrefix()``) and flags the loan as ``lend(_:)`` does.
+    var output: [UInt8] = []
+    private(set) var outputIndex = 0
     private var chunks: [Chunk] = []
     private var chunkOffset = 0
     private var queuedChunkBytes = 0
     /// Set while ``lend(_:)`` lends `output` out: nothing else may touch the queue until it
     /// returns (what the runtime exclusivity check would enforce on a stored property).
-    private(set) var isLent = false
+    var isLent = false
 
     /// Bytes queued and not yet written, file ranges included.
     @inline(__always)
@@ -66,14 +69,18 @@ struct OutputQueue {
     /// holds only unsent bytes, so its count is the byte backlog after any queued file.
     @inline(__always)
     mutating func lend<R>(_ body: (inout [UInt8]) throws -> R) rethrows -> R {
-        if self.outputIndex > 0 {
-            // Amortised O(1) per byte: only a partial write leaves a sent prefix behind.
-            self.output.removeFirst(self.outputIndex)
-            self.outputIndex = 0
-        }
+        if self.outputIndex > 0 { self.dropSentPrefix() }
         self.isLent = true
         defer { self.isLent = false }
         return try body(&self.output)
+    }
+
+    /// Removes the bytes of the buffer already sent, so that it holds only unsent ones. Amortised
+    /// O(1) per byte: only a partial write leaves a sent prefix behind.
+    @inline(never)
+    mutating func dropSentPrefix() {
+        self.output.removeFirst(self.outputIndex)
+        self.outputIndex = 0
     }
 
     /// Queues `count` bytes of `file` from `offset`, after every byte queued so far.

@@ -164,9 +164,8 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
             // what each request may add instead (counting both would refuse a value that fits).
             self.reportInput(0)
             let limit = connection.highWaterMark
-            let result = connection.withOutputBuffer { output in
-                self.session.process(context: self.context, output: &output, outputLimit: limit)
-            }
+            // Replies are encoded straight into the connection's output buffer.
+            let result = self.session.process(context: self.context, output: &connection.outputBuffer, outputLimit: limit)
             self.reportInput(self.session.bufferedByteCount)
             // As in Redis, a subscriber is never closed for being idle (it may wait long for a message).
             connection.idleTimeoutEnabled = !self.session.isSubscribed
@@ -217,9 +216,7 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     private func retryBlocked(_ key: [UInt8]) -> Bool {
         guard let connection = self.connection, connection.state == .open else { return false }
         let before = self.data.lastMutationSequence
-        let served = connection.withOutputBuffer { output in
-            self.session.retryBlocked(key: key, context: self.context, output: &output)
-        }
+        let served = self.session.retryBlocked(key: key, context: self.context, output: &connection.outputBuffer)
         guard served else { return false }
         self.resume(connection, since: before)
         return true
@@ -229,9 +226,7 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     private func endWait(_ reason: UnblockReason) {
         guard let connection = self.connection, connection.state == .open else { return }
         let before = self.data.lastMutationSequence
-        connection.withOutputBuffer { output in
-            self.session.cancelBlocked(reason, context: self.context, output: &output)
-        }
+        self.session.cancelBlocked(reason, context: self.context, output: &connection.outputBuffer)
         self.resume(connection, since: before)
     }
 

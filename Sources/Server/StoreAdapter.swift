@@ -25,9 +25,15 @@ final class StoreAdapter: DataStore {
     func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>, deadline: WriteDeadline, now: Int64)
         throws(StoreError)
     {
+        // The closures only hold the pointers: a typed error cannot leave `withUnsafeBytes` (it
+        // rethrows untyped), so the store's outcome comes out as a value, caught where it is made.
         let outcome = key.withUnsafeBytes { k in
-            value.withUnsafeBytes { v in
-                Result { () throws(StoreError) -> UInt64 in try self.store.set(v, forKey: k, deadline: deadline, now: now) }
+            value.withUnsafeBytes { v -> Result<UInt64, StoreError> in
+                do throws(StoreError) {
+                    return .success(try self.store.set(v, forKey: k, deadline: deadline, now: now))
+                } catch {
+                    return .failure(error)
+                }
             }
         }
         switch outcome {
