@@ -88,7 +88,22 @@ final class GroupCommit {
         self.store = store
         self.loop = loop
         self.logger = logger
-        loop.addBeforeSleepHook { [unowned self] in self.endOfIteration() }
+        // Once per loop iteration: one write for every record the iteration produced, then the
+        // replies that write made durable go out (everysec/no), or a sync starts (always). Not once
+        // the store is closing. (The hook does it itself: no method it would only forward to.)
+        loop.addBeforeSleepHook { [unowned self] in
+            let groupCommit = self  // one strong load, not one per use
+            guard !groupCommit.stopped else { return }
+            if groupCommit.store.bufferedBytes > 0 { groupCommit.apply(groupCommit.store.writeBuffered()) }
+            let inlineBefore = groupCommit.inlineSyncs
+            if groupCommit.store.configuration.fsync == .always { groupCommit.startSync(mayRunInline: true) }
+            groupCommit.release()
+            // A sync run inline released connections here, after this iteration's write: the input
+            // they answered then (pipelined requests that waited) logged records the next iteration
+            // writes, and nothing else may wake the loop for it. (Only then: records the store keeps
+            // buffered on purpose, for a compaction's rotation, must not spin the loop.)
+            if groupCommit.inlineSyncs != inlineBefore && groupCommit.store.bufferedBytes > 0 { groupCommit.loop.wakeNoLaterThan(0) }
+        }
         self.syncDone = loop.makeInbox { [unowned self] (done: SyncDone) in self.syncFinished(done) }
         self.scheduleEverysecTimer()
     }
@@ -181,22 +196,6 @@ final class GroupCommit {
     }
 
     // MARK: The log's writes and syncs
-
-    /// Once per loop iteration: one write for every record the iteration produced, then the
-    /// replies that write made durable go out (everysec/no), or a sync starts (always). Not once
-    /// the store is closing.
-    private func endOfIteration() {
-        guard !self.stopped else { return }
-        if self.store.bufferedBytes > 0 { self.apply(self.store.writeBuffered()) }
-        let inlineBefore = self.inlineSyncs
-        if self.store.configuration.fsync == .always { self.startSync(mayRunInline: true) }
-        self.release()
-        // A sync run inline released connections here, after this iteration's write: the input
-        // they answered then (pipelined requests that waited) logged records the next iteration
-        // writes, and nothing else may wake the loop for it. (Only then: records the store keeps
-        // buffered on purpose, for a compaction's rotation, must not spin the loop.)
-        if self.inlineSyncs != inlineBefore && self.store.bufferedBytes > 0 { self.loop.wakeNoLaterThan(0) }
-    }
 
     /// Starts one fdatasync covering everything written, unless one runs or SyncGate holds it.
     /// Also while a compaction runs: it reads the rotated segment, the sync covers the new log
