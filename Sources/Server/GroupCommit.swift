@@ -2,7 +2,8 @@
 // until its log record is durable. A held connection records the sequence it waits for; this
 // keeps the list of held connections (Redis's `clients_pending_write`) and, when the log reports
 // a sequence durable, sends the replies of those whose sequence it covers. Once per loop iteration
-// the buffered records go out in one write; under `--fsync always` one fdatasync then covers the
+// the buffered records go out in one write (under `--fsync always` when the next sync starts: they
+// wait for it anyway); under `--fsync always` one fdatasync then covers the
 // group, started when SyncGate.swift allows. While the disk syncs fast (InlineSyncGuard below) it
 // runs right there on the loop thread, as Redis's single thread pays its fsync: no hand-off to
 // another thread and back for every group. Otherwise it runs on the sync thread (SyncThread.swift)
@@ -51,6 +52,8 @@ final class GroupCommit {
     private var savers: [HeldConnection] = []
     /// Holds the next sync briefly after one ends (SyncGate.swift).
     private var syncGate = SyncGate()
+    /// Under `always`, buffered records are written when a sync starts, or once this many bytes wait.
+    static let writeBehindBytes = 256 * 1024
     /// When the sync in flight (the store's `journal.state`) started.
     private var syncStartedAt: UInt64 = 0
     private var stopped = false
@@ -94,7 +97,17 @@ final class GroupCommit {
         loop.addBeforeSleepHook { [unowned self] in
             let groupCommit = self  // one strong load, not one per use
             guard !groupCommit.stopped else { return }
-            if groupCommit.store.bufferedBytes > 0 { groupCommit.apply(groupCommit.store.writeBuffered()) }
+            let buffered = groupCommit.store.bufferedBytes
+            // Under `always` the iteration's records stay in the buffer until a sync starts (startSync
+            // writes them first): they cannot be acknowledged before it anyway, and while one is in
+            // flight or SyncGate holds the next, the loop wakes for every few requests — one write
+            // per group instead of one per loop iteration. Past the bound they go now, so the
+            // buffer's memory stays small and the sync's write short.
+            if buffered > 0
+                && (buffered >= GroupCommit.writeBehindBytes || groupCommit.store.configuration.fsync != .always)
+            {
+                groupCommit.apply(groupCommit.store.writeBuffered())
+            }
             let inlineBefore = groupCommit.inlineSyncs
             if groupCommit.store.configuration.fsync == .always { groupCommit.startSync(mayRunInline: true) }
             groupCommit.release()
@@ -221,6 +234,8 @@ final class GroupCommit {
             // appendfsync) would push it to the next tick, two seconds of writes unsynced.
             self.syncGate = SyncGate()
         }
+        // Records left in the buffer while the last sync ran (the before-sleep hook) join this one.
+        if self.store.bufferedBytes > 0 { self.apply(self.store.writeBuffered()) }
         guard let job = self.store.makeSyncJob() else { return }
         self.syncStartedAt = now
         if mayRunInline && self.store.configuration.fsync == .always && self.inlineGuard.mayRunInline {
