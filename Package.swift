@@ -74,8 +74,8 @@ let package = Package(
         .executableTarget(name: "multi-loop-echo", dependencies: ["Reactor", "LineFraming"], path: "Examples/multi-loop-echo"),
         .testTarget(name: "ReactorTests", dependencies: ["Reactor", "CLinux", "TestSupport"]),
         .testTarget(name: "LineFramingTests", dependencies: ["LineFraming"]),
-        .testTarget(name: "ReactorHTTPTests", dependencies: ["ReactorHTTP", "Reactor"]),
-        .testTarget(name: "ServicesTests", dependencies: ["Services", "Store"]),
+        .testTarget(name: "ReactorHTTPTests", dependencies: ["ReactorHTTP", "Reactor", "TestSupport"]),
+        .testTarget(name: "ServicesTests", dependencies: ["Services", "Store", "TestSupport"]),
         .testTarget(name: "StoreTests", dependencies: ["Store", "TestSupport"]),
         // Test support: what every test target shares (failures, shared values, polling, temporary
         // directories, a hand-set clock), and what the targets that start servers share (in-process

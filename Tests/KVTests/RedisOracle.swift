@@ -253,15 +253,5 @@ enum ReplyComparison {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so a failing random sequence can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { self.state = seed }
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A failing random sequence replays from its seed (TestSupport's SplitMix64).
+typealias SeededGenerator = SplitMix

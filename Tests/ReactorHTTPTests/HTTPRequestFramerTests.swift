@@ -7,6 +7,7 @@
 import Reactor
 @testable import ReactorHTTP
 import Testing
+import TestSupport
 
 /// What a framer made of a stream, as comparable text.
 struct Outcome: Equatable, CustomStringConvertible {
@@ -171,18 +172,6 @@ func byteByByte(_ text: String) -> Outcome {
             try good.withUnsafeBytes { try framer.frame($0) { _ in framed += 1 } }
         }
         #expect(framed == 0)
-    }
-
-    /// A small deterministic generator (SplitMix64), so a failure replays from its seed.
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            self.state &+= 0x9E37_79B9_7F4A_7C15
-            var z = self.state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
     }
 
     @Test func randomMutationsNeverCrashAgreeWhenSplitAndStayBounded() {

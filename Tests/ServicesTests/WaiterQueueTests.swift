@@ -3,6 +3,7 @@
 // waiters it holds however many have passed through it.
 
 import Testing
+import TestSupport
 
 @testable import Services
 
@@ -39,15 +40,3 @@ import Testing
     }
 }
 
-/// A seeded generator (SplitMix64), so that a failing step repeats.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -13,6 +13,7 @@
 // it) and dropping the rest: it never reaches the disk, whatever later syncs report.
 // Choices are drawn from a seeded generator, so a run is repeatable.
 
+import TestSupport
 @testable import Store
 
 enum CrashModel: String, CaseIterable, CustomStringConvertible {
@@ -32,20 +33,8 @@ enum CrashChoice {
     case random
 }
 
-/// SplitMix64: small, fast, and the same sequence for the same seed on every platform.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { self.state = seed }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// SplitMix64 (TestSupport): the same sequence for the same seed on every platform.
+typealias SeededRandom = SplitMix
 
 enum CrashStates {
     static let pageBytes = 4096

@@ -2,25 +2,12 @@
 // SCAN across resizes, sampling, and glob patterns.
 
 import Testing
+import TestSupport
 
 @testable import Store
 
-/// A small deterministic generator (splitmix64) so every failure reproduces from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) {
-        self.state = seed
-    }
-
-    mutating func next() -> UInt64 {
-        self.state &+= 0x9E37_79B9_7F4A_7C15
-        var z = self.state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The tests' seeded generator (TestSupport's SplitMix64): every failure reproduces from its seed.
+typealias SeededGenerator = SplitMix
 
 /// What ``Keyspace/usedBytes`` must be, recomputed from the entries themselves.
 func recomputedBytes(_ keyspace: Keyspace) -> Int {
