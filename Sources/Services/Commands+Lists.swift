@@ -252,9 +252,12 @@ extension Commands {
         }
         guard let range = Self.listRange(start, stop, count: list.count) else { return call.reply.arrayHeader(0) }
         call.reply.arrayHeader(range.count)
-        list.forEach(from: range.lowerBound, through: range.upperBound) {
-            call.reply.bulk($0)
-            return true
+        // The items' `$n\r\n…\r\n` into one block, then one copy to the output (ReplyWriter+Runs.swift).
+        call.reply.bulkRun(expected: range.count) { append in
+            list.forEach(from: range.lowerBound, through: range.upperBound) {
+                append($0)
+                return true
+            }
         }
     }
 
