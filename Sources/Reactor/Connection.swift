@@ -293,12 +293,11 @@ public final class Connection: EventHandler {
         self.core.pointee.isCorked = true
     }
 
-    /// Releases held output and writes it.
+    /// Releases held output and writes it (``flush(uncorking:)``); nothing when not corked.
     public func uncork() {
         assert(self.loop.inLoopThread)
         guard self.core.pointee.isCorked else { return }
-        self.core.pointee.isCorked = false
-        self.flush()
+        self.flush(uncorking: true)
     }
 
     /// Writes as much queued output as the socket takes now; asks for writability for the rest.
@@ -306,10 +305,13 @@ public final class Connection: EventHandler {
     /// quarter of it by default), when the delegate hears ``ConnectionDelegate/connectionDidDrain(_:)``.
     /// A backlog that changed is told to the delegate
     /// (``ConnectionDelegate/connection(_:didUpdateOutputBacklog:)``).
-    public func flush() {
+    /// - Parameter uncorking: releases held output first (``cork()``), as ``uncork()`` does: a
+    ///   producer that knows it corked releases and writes in one call.
+    public func flush(uncorking: Bool = false) {
         assert(self.loop.inLoopThread)
         self.core.pointee.output.preconditionNotLent()
         guard self.core.pointee.state == .open || self.core.pointee.state == .closing else { return }
+        if uncorking { self.core.pointee.isCorked = false }
         if !self.core.pointee.isCorked {
             do {
                 if try self.core.pointee.output.write(to: self.descriptor) {

@@ -92,20 +92,6 @@ struct CommandCall {
         }
     }
 
-    /// Stores request bytes under a request key without copying them first (SET's hot path).
-    /// - Returns: whether it was stored; if not, the storage error has been answered.
-    mutating func set(borrowing value: ArraySlice<UInt8>, forKey key: ArraySlice<UInt8>) -> Bool {
-        do throws(StoreError) {
-            // The requirement itself, not its convenience extension: one call less on SET's path.
-            try self.store.set(borrowing: value, forKey: key, deadline: .cleared, now: 0)
-            if self.watchesActive { self.touchKey(Array(key)) }
-            return true
-        } catch {
-            self.reply.error(.storage(error.description))
-            return false
-        }
-    }
-
     /// Removes `key`. - Returns: whether it was present, or nil once a storage error has been
     /// answered.
     mutating func removeValue(forKey key: [UInt8]) -> Bool? {
