@@ -260,7 +260,7 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     func sendHeld() {
         // Also while closing: a peer that half-closed gets its held replies before the close ends.
         guard let connection = self.connection else { return }
-        connection.flush(uncorking: true)  // held: it corked when it held (never released twice)
+        connection.flush(uncorking: true)  // corked when it was held: released and written in one call
         // After a durable write nothing is usually left to answer: every reply to a client at
         // `-P 1` went through here, and an empty pass cost a whole batch's setup. Every batch
         // runs to completion unless it filled the output (bytes stay buffered then) or a framing
