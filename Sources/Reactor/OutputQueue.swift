@@ -139,7 +139,26 @@ struct OutputQueue {
     /// - Throws: ``IOError`` from the calls; `EIO` ("sendfile (file shrank)") when a file turns
     ///   out shorter than queued: the peer was told to expect bytes that will never come.
     mutating func write(to descriptor: Descriptor) throws(IOError) -> Bool {
-        var wrote = false
+        // Bytes alone (every reply but a file's): one send, without touching `chunks` (a mutating
+        // walk of the empty array cost a uniqueness check and a buffer call per write).
+        if self.chunks.isEmpty {
+            guard self.outputIndex < self.output.count else { return false }
+            let written = try Sys.send(descriptor, self.output, from: self.outputIndex)
+            guard case .processed(let n) = written else { return false }
+            self.outputIndex += n
+            if self.outputIndex == self.output.count {
+                self.output.removeAll(keepingCapacity: true)
+                self.outputIndex = 0
+                return true
+            }
+            // A partial send: the loop below goes on until the socket is full (as before).
+            return try self.write(to: descriptor, wrote: true)
+        }
+        return try self.write(to: descriptor, wrote: false)
+    }
+
+    private mutating func write(to descriptor: Descriptor, wrote wroteBefore: Bool) throws(IOError) -> Bool {
+        var wrote = wroteBefore
         for _ in 0..<16 {
             guard let head = self.chunks.first else {
                 guard self.outputIndex < self.output.count else { return wrote }

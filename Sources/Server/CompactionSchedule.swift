@@ -15,6 +15,8 @@ import Store
 /// Compaction's trigger, the job in flight and what INFO reports of it. Loop thread only.
 final class CompactionSchedule {
     private let store: DurableStore
+    /// The loop this schedule runs on; the server keeps it for longer than this schedule.
+    private unowned(unsafe) let loop: EventLoop
     private let logger: Logger
     /// The loop's metrics counters (compactions), when the metrics port is on.
     var metrics: ServerMetrics?
@@ -44,6 +46,7 @@ final class CompactionSchedule {
 
     init(store: DurableStore, loop: EventLoop, logger: Logger) {
         self.store = store
+        self.loop = loop
         self.logger = logger
         self.inbox = loop.makeInbox { [unowned self] (done: Done) in self.jobFinished(done) }
         self.slices = loop.makeInbox { [unowned self] (_: Bool) in
@@ -79,14 +82,44 @@ final class CompactionSchedule {
     /// none runs; `finished` hears its end on the loop thread. The caller makes sure no sync is in
     /// flight and the server is not stopping.
     func startIfDue(then finished: @escaping (Result<Void, StoreError>) -> Void) {
-        guard !self.isRunning, self.store.needsCompaction || self.requested || self.savePointDue() else { return }
+        guard self.isDue else { return }
+        self.start(then: finished)
+    }
+
+    /// Whether a compaction is due and none runs: the test ``startIfDue(then:)`` makes, for a
+    /// caller that checks every loop iteration and builds its completion only when one starts.
+    /// A request (BGSAVE, SAVE, BGREWRITEAOF) or a start the store put off (its log waits for a
+    /// sync) is looked at every time; the log's size and the save points at most every 100 ms, as
+    /// Redis's serverCron looks at its rewrite and save triggers (hz 10). Asked at every
+    /// iteration, those looks (the store's state, the points, the wall clock) were a cost per
+    /// request at `-P 1`. The loop's `now` is its last clock read: no read here.
+    var isDue: Bool {
+        if self.requested || self.startPutOff { return !self.isRunning }
+        let now = self.loop.now
+        guard now >= self.nextLook else { return false }
+        self.nextLook = now &+ Self.lookInterval
+        return !self.isRunning && (self.store.needsCompaction || self.savePointDue())
+    }
+
+    /// How often ``isDue`` looks at the log's size and the save points.
+    static let lookInterval: UInt64 = 100_000_000
+    /// The loop's monotonic time before which ``isDue`` does not look again.
+    private var nextLook: UInt64 = 0
+    /// ``start(then:)`` found the store not ready (beginCompaction returned nil): try again at the
+    /// next iteration, not the next look (appends may be held until the rotation).
+    private var startPutOff = false
+
+    /// Starts the compaction ``isDue`` found due (the caller has just asked).
+    func start(then finished: @escaping (Result<Void, StoreError>) -> Void) {
         let job: CompactionJob?
         do {
             job = try self.store.beginCompaction()
         } catch {
             self.logger.error("compaction could not start", metadata: ["error": "\(error)"])
+            self.startPutOff = false
             return
         }
+        self.startPutOff = job == nil
         guard let job else { return }
         self.requested = false
         self.mutationsAtLastSave = self.store.lastSequence
@@ -129,7 +162,8 @@ final class CompactionSchedule {
     /// writer has room), a wake-up for the next slice, so the loop makes one slice per iteration and does
     /// not sleep until it is done or the writer is behind (the writer wakes it when it catches up).
     func keepSlicing() {
-        if !self.slicePosted && self.store.snapshotWantsSlice {
+        // `job` first: asked at every iteration, and the store's own state costs more to read.
+        if self.job != nil && !self.slicePosted && self.store.snapshotWantsSlice {
             self.slicePosted = true
             self.slices.post(true)
         }

@@ -46,6 +46,9 @@ final class GroupCommit {
     // no dynamic exclusivity check (a runtime call per access).
     /// Connections held for the log, in the order they were first held: they are sent in that order.
     @exclusivity(unchecked) private var held: [HeldConnection] = []
+    /// The held list's spare (``release()`` swaps them), and whether a release is walking it.
+    @exclusivity(unchecked) private var spareHeld: [HeldConnection] = []
+    @exclusivity(unchecked) private var releasingAll = false
     /// The newest sequence any held connection waits for: once durable they all go, with no walk.
     @exclusivity(unchecked) private var newestHeld: UInt64 = 0
     /// Connections waiting for the compaction SAVE started.
@@ -159,11 +162,26 @@ final class GroupCommit {
     private func release() {
         guard !self.held.isEmpty else { return }
         let durable = self.store.durableSequence
+        if self.newestHeld <= durable && !self.releasingAll {
+            // Every iteration's log write under everysec and no, most syncs under always: the list
+            // changes places with an empty spare, so neither allocates (keeping a copy of the list
+            // while emptying it did, every iteration). A release reached from inside these sends
+            // (a command that ends a sync inline) takes the copying path below.
+            swap(&self.held, &self.spareHeld)
+            self.newestHeld = 0
+            self.releasingAll = true
+            defer {
+                self.releasingAll = false
+                self.spareHeld.removeAll(keepingCapacity: true)
+            }
+            for connection in self.spareHeld { connection.heldUntil = 0 }
+            for connection in self.spareHeld where !connection.awaitingSave { connection.sendHeld() }
+            return
+        }
         let due: [HeldConnection]
         if self.newestHeld <= durable {
-            // Every iteration's log write under everysec and no, most syncs under always.
             due = self.held
-            self.held.removeAll(keepingCapacity: true)
+            self.held = []
             self.newestHeld = 0
             for connection in due { connection.heldUntil = 0 }
         } else {

@@ -66,7 +66,17 @@ final class Persistence {
     /// Starts a compaction if one is due, between syncs and never while stopping.
     private func compactIfNeeded() {
         guard !self.store.journal.isSyncing, self.closeRequested == nil else { return }
-        self.compaction.startIfDue { [unowned self] result in
+        // Tested first: the completion below is a closure allocated for each start, and this
+        // runs at every loop iteration.
+        if self.compaction.isDue { self.startCompaction() }
+        // The store holds the rotation (and appends) until a sync has covered the log's written records,
+        // under every policy (Journal.swift, holdingForRotation): under `everysec` and `no` nothing else
+        // would start that sync soon.
+        if case .holdingForRotation = self.store.journal.state { self.groupCommit.startSync() }
+    }
+
+    private func startCompaction() {
+        self.compaction.start { [unowned self] result in
             // SAVE's connections hear its end (everything before it is durable too).
             if case .failure(let error) = result {
                 self.groupCommit.saveFinished(failure: error.description)
@@ -75,10 +85,6 @@ final class Persistence {
             }
             self.closeIfIdle()
         }
-        // The store holds the rotation (and appends) until a sync has covered the log's written records,
-        // under every policy (Journal.swift, holdingForRotation): under `everysec` and `no` nothing else
-        // would start that sync soon.
-        if case .holdingForRotation = self.store.journal.state { self.groupCommit.startSync() }
     }
 
     // MARK: Shutdown

@@ -191,7 +191,9 @@ public final class Server {
         let persistence = Persistence(
             store: store, loop: self.loop, logger: self.logger, housekeeping: housekeeping, compaction: compaction)
         // BCAST invalidations leave once per iteration, before the loop sleeps (Tracking.swift).
-        self.loop.addBeforeSleepHook { [unowned state] in state.pubsub.tracking.endOfIteration(state: state) }
+        // Unretained: the server keeps the state for the loop's life (a retain and a release per use otherwise).
+        let tracking = state.pubsub.tracking
+        self.loop.addBeforeSleepHook { [unowned(unsafe) state, unowned(unsafe) tracking] in tracking.endOfIteration(state: state) }
         let control = Control(
             server: self, store: store, state: state, persistence: persistence, housekeeping: housekeeping,
             compaction: compaction)
