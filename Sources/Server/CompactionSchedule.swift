@@ -25,7 +25,11 @@ final class CompactionSchedule {
     /// SAVE asked for it during the batch being answered (see ``takeSaveRequest()``).
     @exclusivity(unchecked) private var saveRequestedInBatch = false
     /// The job running now (`store.isCompacting`), so a stop can cancel it, and who hears when it ends.
-    private var job: CompactionJob?
+    private var job: CompactionJob? {
+        didSet { self.jobRunning = self.job != nil }
+    }
+    /// `job != nil`, kept as a flag.
+    private var jobRunning = false
     private var finished: ((Result<Void, StoreError>) -> Void)?
     private let queue = DispatchQueue(label: "reactord.compaction")
     private var inbox: Inbox<Done>!
@@ -95,6 +99,14 @@ final class CompactionSchedule {
     /// request at `-P 1`. The loop's `now` is its last clock read: no read here.
     var isDue: Bool {
         if self.requested || self.startPutOff { return !self.isRunning }
+        return self.lookNow()
+    }
+
+    /// Whether ``isDue`` has anything to look at this iteration: a request, a start put off, or
+    /// the time of its next look reached (a test with no reads of the store's state).
+    var mayBeDue: Bool { self.requested || self.startPutOff || self.loop.now >= self.nextLook }
+
+    private func lookNow() -> Bool {
         let now = self.loop.now
         guard now >= self.nextLook else { return false }
         self.nextLook = now &+ Self.lookInterval
@@ -107,7 +119,7 @@ final class CompactionSchedule {
     private var nextLook: UInt64 = 0
     /// ``start(then:)`` found the store not ready (beginCompaction returned nil): try again at the
     /// next iteration, not the next look (appends may be held until the rotation).
-    private var startPutOff = false
+    private(set) var startPutOff = false
 
     /// Starts the compaction ``isDue`` found due (the caller has just asked).
     func start(then finished: @escaping (Result<Void, StoreError>) -> Void) {
@@ -162,8 +174,9 @@ final class CompactionSchedule {
     /// writer has room), a wake-up for the next slice, so the loop makes one slice per iteration and does
     /// not sleep until it is done or the writer is behind (the writer wakes it when it catches up).
     func keepSlicing() {
-        // `job` first: asked at every iteration, and the store's own state costs more to read.
-        if self.job != nil && !self.slicePosted && self.store.snapshotWantsSlice {
+        // `jobRunning` first: asked at every iteration, and the store's own state (or a copy of
+        // the optional job) costs more to read.
+        if self.jobRunning && !self.slicePosted && self.store.snapshotWantsSlice {
             self.slicePosted = true
             self.slices.post(true)
         }

@@ -172,7 +172,9 @@ final class GroupCommit {
             self.releasingAll = true
             defer {
                 self.releasingAll = false
-                self.spareHeld.removeAll(keepingCapacity: true)
+                // removeLast, not removeAll(keepingCapacity:): the generic replaceSubrange behind
+                // that was a fixed cost per iteration.
+                while !self.spareHeld.isEmpty { self.spareHeld.removeLast() }
             }
             for connection in self.spareHeld { connection.heldUntil = 0 }
             for connection in self.spareHeld where !connection.awaitingSave { connection.sendHeld() }

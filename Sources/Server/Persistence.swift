@@ -65,14 +65,14 @@ final class Persistence {
 
     /// Starts a compaction if one is due, between syncs and never while stopping.
     private func compactIfNeeded() {
-        guard !self.store.journal.isSyncing, self.closeRequested == nil else { return }
-        // Tested first: the completion below is a closure allocated for each start, and this
-        // runs at every loop iteration.
+        // This runs at every loop iteration: the schedule's own flags and clock first (the store's
+        // state costs more to read), and the completion below, a closure, is built only for a start.
+        guard self.closeRequested == nil, self.compaction.mayBeDue, !self.store.journal.isSyncing else { return }
         if self.compaction.isDue { self.startCompaction() }
         // The store holds the rotation (and appends) until a sync has covered the log's written records,
         // under every policy (Journal.swift, holdingForRotation): under `everysec` and `no` nothing else
-        // would start that sync soon.
-        if case .holdingForRotation = self.store.journal.state { self.groupCommit.startSync() }
+        // would start that sync soon. Only a start it put off leaves it so.
+        if self.compaction.startPutOff, case .holdingForRotation = self.store.journal.state { self.groupCommit.startSync() }
     }
 
     private func startCompaction() {
