@@ -206,7 +206,7 @@ extension Commands {
             guard !failed else { return }
         }
         if added + updated > 0 { call.notify(.zset, "zadd", key) }
-        call.reply.integer(ch ? added + updated : added)
+        call.reply.count(ch ? added + updated : added)
     }
 
     /// ZREM key member [member …].
@@ -314,8 +314,52 @@ extension Commands {
             }
             count = Int(n)
         }
-        let nested = call.reply.encoding == .resp3 && count != nil
-        Self.pop(keys: [arguments.copy(1)], max: max, count: count ?? 1, nested: nested, emitKey: false, &call)
+        guard let count else { return Self.popOne(arguments.copy(1), max: max, &call) }
+        Self.pop(keys: [arguments.copy(1)], max: max, count: count, nested: call.reply.encoding == .resp3, emitKey: false,
+                 &call)
+    }
+
+    /// ZPOPMIN / ZPOPMAX without a count (what queues and redis-benchmark send): one element, its reply
+    /// encoded while its node is still there into one scratch block, whose copy of the member is then
+    /// what the removal borrows (the store logs it after the node is gone), and the output takes the
+    /// block in one copy. No array of keys or of popped pairs, no copy of the member but that one.
+    private static func popOne(_ key: [UInt8], max: Bool, _ call: inout CommandCall) {
+        let value: SortedSetValue
+        switch call.readSortedSet(key) {
+        case .answered: return
+        case .missing:
+            guard call.reply.encoding != .line else { return }
+            return call.reply.output.append("*0\r\n")
+        case .found(let found): value = found
+        }
+        guard call.reply.encoding != .line else {
+            return Self.pop(keys: [key], max: max, count: 1, nested: false, emitKey: false, &call)
+        }
+        let resp3 = call.reply.encoding == .resp3
+        let length = value.withEnd(max: max) { member, _ in member.count }!
+        // `*2\r\n$<n>\r\n<member>\r\n` then the score (ReplyWriter.encodeScore's room).
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4 + 1 + 20 + 2 + length + 2 + 8 + ScoreText.formattedCapacity) {
+            let p = $0.baseAddress!
+            let memberStart = 5 + ScoreText.writeDecimal(UInt64(length), to: p + 5) + 2
+            let used = value.withEnd(max: max) { member, score in
+                p[0] = UInt8(ascii: "*")
+                p[1] = UInt8(ascii: "2")
+                p[2] = UInt8(ascii: "\r")
+                p[3] = UInt8(ascii: "\n")
+                p[4] = UInt8(ascii: "$")
+                p[memberStart - 2] = UInt8(ascii: "\r")
+                p[memberStart - 1] = UInt8(ascii: "\n")
+                if length > 0 { UnsafeMutableRawPointer(p + memberStart).copyMemory(from: member.baseAddress!, byteCount: length) }
+                p[memberStart + length] = UInt8(ascii: "\r")
+                p[memberStart + length + 1] = UInt8(ascii: "\n")
+                return memberStart + length + 2 + ReplyWriter.encodeScore(score, resp3: resp3, at: p + memberStart + length + 2)
+            }!
+            // The node goes with the removal: from here only the copy of its member is read.
+            guard call.apply(.remove, Element(UnsafeRawBufferPointer(start: p + memberStart, count: length)), to: key,
+                             type: .zset) != nil else { return }
+            call.notify(.zset, max ? "zpopmax" : "zpopmin", key)
+            call.reply.output.append(contentsOf: UnsafeBufferPointer(start: p, count: used))
+        }
     }
 
     /// ZMPOP numkeys key [key …] MIN|MAX [COUNT count].

@@ -44,7 +44,7 @@ extension ReplyWriter {
 
     /// `$<n>\r\n<text>\r\n` (RESP2) or `,<text>\r\n` (RESP3) at `p`. - Returns: the bytes written.
     @inline(__always)
-    private static func encodeScore(_ score: Double, resp3: Bool, at p: UnsafeMutablePointer<UInt8>) -> Int {
+    static func encodeScore(_ score: Double, resp3: Bool, at p: UnsafeMutablePointer<UInt8>) -> Int {
         // The text goes after room for the longest prefix (`$NN\r\n`), then moves up to its prefix.
         let length = ScoreText.format(score, into: p + 5)
         var start: Int

@@ -38,19 +38,22 @@ enum ScoreText {
     /// the NUL-terminated copy strtod needs: the common case of ZADD's scores and of range bounds.
     @inline(__always)
     static func integer(_ bytes: ArraySlice<UInt8>) -> Double? {
-        var index = bytes.startIndex
-        let negative = index < bytes.endIndex && bytes[index] == UInt8(ascii: "-")
-        if negative { index += 1 }
-        guard (1...15).contains(bytes.endIndex - index) else { return nil }
-        var n: Int64 = 0
-        while index < bytes.endIndex {
-            let digit = bytes[index] &- UInt8(ascii: "0")
-            guard digit < 10 else { return nil }
-            n = n * 10 + Int64(digit)
-            index += 1
+        // By pointer: a slice's subscript checks its bounds on every digit.
+        bytes.withUnsafeBufferPointer { text in
+            var index = 0
+            let negative = text.count > 0 && text[0] == UInt8(ascii: "-")
+            if negative { index = 1 }
+            guard (1...15).contains(text.count - index) else { return nil }
+            var n: Int64 = 0
+            while index < text.count {
+                let digit = text[index] &- UInt8(ascii: "0")
+                guard digit < 10 else { return nil }
+                n = n &* 10 &+ Int64(digit)
+                index += 1
+            }
+            let value = Double(n)
+            return negative ? -value : value
         }
-        let value = Double(n)
-        return negative ? -value : value
     }
 
     /// `+inf`, `-inf` or `inf` as written (the usual open end of a range), what strtod reads from them,
@@ -141,6 +144,16 @@ extension ReplyWriter {
     mutating func sortedSetElements(_ elements: [([UInt8], Double)], withScores: Bool) {
         self.sortedSetHeader(elements.count, withScores: withScores)
         for (member, score) in elements { self.sortedSetElement(member, score, withScores: withScores) }
+    }
+
+    /// An integer reply that is usually 0 or 1 (ZADD's count): `:<digit>\r\n` in one append of four bytes
+    /// for 0 to 9 in RESP, else ``integer(_:)``.
+    @inline(__always)
+    mutating func count(_ value: Int) {
+        guard self.encoding != .line, value >= 0, value < 10 else { return self.integer(value) }
+        // ':', the digit, CR, LF, in memory order.
+        let reply = UInt32(UInt8(ascii: ":")) | UInt32(UInt8(ascii: "0") + UInt8(value)) << 8 | 0x0D << 16 | 0x0A << 24
+        withUnsafeBytes(of: reply.littleEndian) { self.output.append(contentsOf: $0) }
     }
 
     mutating func sortedSetHeader(_ count: Int, withScores: Bool) {

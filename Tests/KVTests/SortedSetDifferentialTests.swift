@@ -108,6 +108,17 @@ import Testing
             "ZMPOP 1 y MIN COUNT 1 COUNT 2", "ZMPOP 1 y MIN COUNT", "ZMPOP 2 s y MIN", "ZADD y 1 a", "ZMPOP 2 y s MIN",
             "ZMPOP 1 y max count 1",
         ]),
+        // ZPOPMIN / ZPOPMAX without a count (their reply encoded in one piece) on both encodings, to empty.
+        ("pop-one", [
+            bulkAdd("p", 200, score: { i in i % 3 == 0 ? "\(i)" : "\(Double(i) / 3 - 20)" }), "OBJECT ENCODING p",
+            "ZPOPMIN p", "ZPOPMAX p", "ZPOPMIN p", "ZPOPMAX p", "ZADD p -inf lo +inf hi -0 zero 0 zero2", "ZPOPMIN p",
+            "ZPOPMAX p", "ZPOPMIN p", "ZPOPMIN p", "ZPOPMAX p", "ZADD p 1e300 big 1.5e-300 small 123456789012345678 long",
+            "ZPOPMAX p", "ZPOPMAX p", "ZPOPMAX p", "ZRANGE p 0 2 WITHSCORES", "ZCARD p", "ZPOPMIN p 180", "ZCARD p",
+            "ZPOPMAX p", "ZPOPMIN p", "ZPOPMIN p", "ZPOPMAX p", "ZPOPMIN p", "ZPOPMIN p", "ZPOPMIN p", "ZPOPMAX p",
+            "ZPOPMIN p", "ZPOPMAX p", "ZPOPMIN p", "ZPOPMAX p", "ZPOPMIN p", "ZPOPMAX p", "ZPOPMIN p", "ZPOPMAX p",
+            "EXISTS p", "ZPOPMIN p", "ZPOPMAX p", "ZADD q 2 '' 1 'a b' 3 'x\r\ny'", "ZPOPMAX q", "ZPOPMIN q",
+            "ZPOPMIN q", "EXISTS q", "ZADD q 1 only", "OBJECT ENCODING q", "ZPOPMAX q", "ZPOPMAX q", "SET s v", "ZPOPMAX s",
+        ]),
         ("algebra", [
             "ZADD a 1 x 2 y 3 z", "ZADD b 10 y 20 z 30 w", "ZADD c 100 z", "ZUNION 2 a b", "ZUNION 2 a b WITHSCORES",
             "ZUNION 3 a b c WITHSCORES", "ZUNION 2 a b WEIGHTS 2 3 WITHSCORES", "ZUNION 2 a b AGGREGATE MIN WITHSCORES",

@@ -7,137 +7,14 @@
 // the member's hash, the levels (forward link and span) and then the member's bytes inline. No Swift
 // object, array or dictionary entry per element: an element costs one allocation, and the table's slot
 // is the node's address with a tag of the member's hash in its unused top bits, so a probe dereferences
-// a node only when the tags agree. A score change finds the node through the table once and moves
-// that same node (in place when its neighbours still bracket the new score, as Redis's zslUpdateScore):
-// the table is not touched.
+// a node only when the tags agree, and the slot's distance from its home slot in the address's low bits
+// (nodes are 16-byte aligned), so that a removal's backward shift and a shrinking rehash place the slots
+// after it without dereferencing their nodes (each a cache miss in a large set). A score change finds
+// the node through the table once and moves that same node (in place when its neighbours still bracket
+// the new score, as Redis's zslUpdateScore): the table is not touched.
 
 import CPrefetch
 import Glibc
-
-/// One element's block, by address. Layout: score (8), member length (4), height (4), then `height`
-/// levels of forward (8) and span (8), then backward (8), the member's hash (8) and the member's bytes.
-/// What a descent reads of a node it passes (its score, then its links at the level it is on) comes
-/// first, so that for the lower levels it is one cache line, not two.
-struct SkiplistNode: Equatable {
-    let raw: UnsafeMutableRawPointer
-
-    private static let lengthOffset = 8
-    private static let heightOffset = 12
-    private static let levelsOffset = 16
-    /// backward, then hash, then the member, after the levels.
-    private static let tailBytes = 16
-    static let levelBytes = 16
-
-    /// The bytes a node of `height` levels with a `length`-byte member takes from malloc.
-    @inline(__always)
-    static func size(height: Int, length: Int) -> Int {
-        Self.levelsOffset + height * Self.levelBytes + Self.tailBytes + length
-    }
-
-    /// Where backward is (hash follows it, then the member).
-    private var backwardOffset: Int {
-        @inline(__always) get { Self.levelsOffset + self.height * Self.levelBytes }
-    }
-
-    /// Set in the height word of a node whose block is from the set's ``SkiplistArena`` (not malloc).
-    private static let arenaFlag: UInt32 = 1 << 16
-
-    /// A node in a block of its own from malloc.
-    static func allocate(_ member: UnsafeRawBufferPointer, score: Double, height: Int, hash: UInt64) -> SkiplistNode {
-        let size = Self.size(height: height, length: member.count)
-        guard let raw = malloc(size) else { fatalError("malloc of \(size) bytes failed: out of memory") }
-        return Self.initialize(raw, member, score: score, height: height, hash: hash, inArena: false)
-    }
-
-    /// A node in `raw` (at least ``size(height:length:)`` bytes).
-    static func initialize(_ raw: UnsafeMutableRawPointer, _ member: UnsafeRawBufferPointer, score: Double, height: Int,
-                           hash: UInt64, inArena: Bool) -> SkiplistNode {
-        // The table keeps a tag in the address's top 16 bits: user-space addresses leave them clear.
-        precondition(UInt(bitPattern: raw) >> 48 == 0, "sorted set: a node's address uses its top 16 bits")
-        let node = SkiplistNode(raw: raw)
-        let backwardOffset = Self.levelsOffset + height * Self.levelBytes
-        raw.storeBytes(of: score, as: Double.self)
-        raw.storeBytes(of: UInt32(member.count), toByteOffset: Self.lengthOffset, as: UInt32.self)
-        raw.storeBytes(of: UInt32(height) | (inArena ? Self.arenaFlag : 0), toByteOffset: Self.heightOffset, as: UInt32.self)
-        (raw + Self.levelsOffset).initializeMemory(as: UInt8.self, repeating: 0, count: height * Self.levelBytes)
-        raw.storeBytes(of: 0, toByteOffset: backwardOffset, as: UInt.self)
-        raw.storeBytes(of: hash, toByteOffset: backwardOffset + 8, as: UInt64.self)
-        if member.count > 0 {
-            (raw + backwardOffset + Self.tailBytes).copyMemory(from: member.baseAddress!, byteCount: member.count)
-        }
-        return node
-    }
-
-    var score: Double {
-        @inline(__always) get { self.raw.load(as: Double.self) }
-        @inline(__always) nonmutating set { self.raw.storeBytes(of: newValue, as: Double.self) }
-    }
-
-    var backward: SkiplistNode? {
-        @inline(__always) get {
-            self.raw.load(fromByteOffset: self.backwardOffset, as: UnsafeMutableRawPointer?.self).map(SkiplistNode.init)
-        }
-        @inline(__always) nonmutating set {
-            self.raw.storeBytes(of: newValue?.raw, toByteOffset: self.backwardOffset, as: UnsafeMutableRawPointer?.self)
-        }
-    }
-
-    var height: Int {
-        @inline(__always) get { Int(self.raw.load(fromByteOffset: Self.heightOffset, as: UInt32.self) & 0xFFFF) }
-    }
-
-    /// Whether the block is from the set's arena rather than malloc.
-    var inArena: Bool {
-        self.raw.load(fromByteOffset: Self.heightOffset, as: UInt32.self) & Self.arenaFlag != 0
-    }
-
-    var hash: UInt64 {
-        @inline(__always) get { self.raw.load(fromByteOffset: self.backwardOffset + 8, as: UInt64.self) }
-    }
-
-    /// The member's bytes, valid while the node is.
-    var member: UnsafeRawBufferPointer {
-        @inline(__always) get {
-            let length = Int(self.raw.load(fromByteOffset: Self.lengthOffset, as: UInt32.self))
-            return UnsafeRawBufferPointer(start: self.raw + self.backwardOffset + Self.tailBytes, count: length)
-        }
-    }
-
-    /// The malloc'd bytes of this node.
-    var size: Int { Self.size(height: self.height, length: self.member.count) }
-
-    @inline(__always)
-    func forward(_ level: Int) -> SkiplistNode? {
-        self.raw.load(fromByteOffset: Self.levelsOffset + level * Self.levelBytes, as: UnsafeMutableRawPointer?.self)
-            .map(SkiplistNode.init)
-    }
-
-    @inline(__always)
-    func setForward(_ level: Int, _ node: SkiplistNode?) {
-        self.raw.storeBytes(of: node?.raw, toByteOffset: Self.levelsOffset + level * Self.levelBytes,
-                            as: UnsafeMutableRawPointer?.self)
-    }
-
-    /// Asks the cache for the node `forward(level)` links to, without waiting for it (a hint: nothing is
-    /// read). A descent that reaches a node at level `i` next reads `forward(i)` and, when that one is
-    /// past its target, `forward(i - 1)`: prefetching the second while the first is fetched overlaps
-    /// two cache misses of a large set that would otherwise follow each other.
-    @inline(__always)
-    func prefetchForward(_ level: Int) {
-        reactord_prefetch(self.raw.load(fromByteOffset: Self.levelsOffset + level * Self.levelBytes, as: UnsafeRawPointer?.self))
-    }
-
-    /// Elements between this node and `forward(level)`, that one counted.
-    @inline(__always)
-    func span(_ level: Int) -> Int {
-        self.raw.load(fromByteOffset: Self.levelsOffset + level * Self.levelBytes + 8, as: Int.self)
-    }
-
-    @inline(__always)
-    func setSpan(_ level: Int, _ span: Int) {
-        self.raw.storeBytes(of: span, toByteOffset: Self.levelsOffset + level * Self.levelBytes + 8, as: Int.self)
-    }
-}
 
 /// The ordered structure of a sorted set past its compact limits. Loop thread (or whichever thread
 /// owns the keyspace), never accessed re-entrantly: the dynamic exclusivity checks are left out.
@@ -146,13 +23,18 @@ final class SortedSetSkiplist {
     /// What the object itself accounts for (its header, fields and head node).
     private static let objectBytes = 96 + SkiplistNode.size(height: SortedSetSkiplist.maxHeight, length: 0)
     private static let minimumCapacity = 8
-    private static let pointerMask: UInt64 = (1 << 48) - 1
+    /// A slot's node address: bits 4 to 47.
+    private static let pointerMask: UInt64 = ((1 << 48) - 1) & ~0xF
+    /// A slot's distance from its home slot, in its low 4 bits: exact below this, at least this at it
+    /// (then the node's hash tells the home).
+    private static let farDistance: UInt64 = 0xF
 
     let head: SkiplistNode
     @exclusivity(unchecked) private(set) var tail: SkiplistNode?
     @exclusivity(unchecked) private var height = 1
     @exclusivity(unchecked) private(set) var count = 0
-    /// Member → node: 0 empty, else the node's address with the member hash's top 16 bits above it.
+    /// Member → node: 0 empty, else the node's address with the member hash's top 16 bits above it and
+    /// the slot's distance from its home (``farDistance``) below it.
     @exclusivity(unchecked) private var slots: UnsafeMutablePointer<UInt64>
     @exclusivity(unchecked) private var capacity = SortedSetSkiplist.minimumCapacity
     /// malloc'd bytes of every element's node that is not in ``arena``.
@@ -214,9 +96,29 @@ final class SortedSetSkiplist {
         SipHash13.processKey.hash(member.baseAddress, count: member.count)
     }
 
+    /// The slot of `node` at `distance` slots past its home.
     @inline(__always)
-    private static func slot(_ node: SkiplistNode) -> UInt64 {
-        UInt64(UInt(bitPattern: node.raw)) | (node.hash >> 48) << 48
+    private static func slot(_ node: SkiplistNode, distance: Int) -> UInt64 {
+        UInt64(UInt(bitPattern: node.raw)) | (node.hash >> 48) << 48 | Swift.min(UInt64(distance), Self.farDistance)
+    }
+
+    /// `slot` (at `index`) moved to `destination`: its distance is less by the slots it moved back.
+    @inline(__always)
+    private static func slot(_ slot: UInt64, movedFrom index: Int, to destination: Int, mask: Int) -> UInt64 {
+        let distance = slot & Self.farDistance
+        guard distance < Self.farDistance else {
+            let home = Int(truncatingIfNeeded: Self.node(inSlot: slot).hash) & mask
+            return slot & ~Self.farDistance | Swift.min(UInt64((destination - home) & mask), Self.farDistance)
+        }
+        return slot - UInt64((index - destination) & mask)
+    }
+
+    /// The home slot of `slot`, found at `index` of a table of `mask + 1` slots.
+    @inline(__always)
+    private static func home(of slot: UInt64, at index: Int, mask: Int) -> Int {
+        let distance = slot & Self.farDistance
+        guard distance < Self.farDistance else { return Int(truncatingIfNeeded: Self.node(inSlot: slot).hash) & mask }
+        return (index - Int(distance)) & mask
     }
 
     @inline(__always)
@@ -247,9 +149,10 @@ final class SortedSetSkiplist {
     private func tableInsert(_ node: SkiplistNode) {
         if (self.count + 1) * 4 > self.capacity * 3 { self.rehash(to: self.capacity * 2) }
         let mask = self.capacity - 1
-        var index = Int(truncatingIfNeeded: node.hash) & mask
+        let home = Int(truncatingIfNeeded: node.hash) & mask
+        var index = home
         while self.slots[index] != 0 { index = (index + 1) & mask }
-        self.slots[index] = Self.slot(node)
+        self.slots[index] = Self.slot(node, distance: (index - home) & mask)
     }
 
     /// Empties slot `index` and moves later nodes of its run back so that no probe stops short.
@@ -258,10 +161,11 @@ final class SortedSetSkiplist {
         var hole = index
         var next = (index + 1) & mask
         while self.slots[next] != 0 {
-            let home = Int(truncatingIfNeeded: Self.node(inSlot: self.slots[next]).hash) & mask
+            let slot = self.slots[next]
+            let home = Self.home(of: slot, at: next, mask: mask)
             // The node may fill the hole if its home is not in (hole, next] (cyclically).
             if (next - home) & mask >= (next - hole) & mask {
-                self.slots[hole] = self.slots[next]
+                self.slots[hole] = Self.slot(slot, movedFrom: next, to: hole, mask: mask)
                 hole = next
             }
             next = (next + 1) & mask
@@ -275,12 +179,33 @@ final class SortedSetSkiplist {
         self.slots = Self.allocateSlots(capacity)
         self.capacity = capacity
         let mask = capacity - 1
+        let oldMask = oldCapacity - 1
         for i in 0..<oldCapacity where old[i] != 0 {
-            var index = Int(truncatingIfNeeded: Self.node(inSlot: old[i]).hash) & mask
+            let slot = old[i]
+            // Shrinking, the new home is the old one's low bits; growing needs a bit more of the hash.
+            let home = capacity < oldCapacity && slot & Self.farDistance < Self.farDistance
+                ? Self.home(of: slot, at: i, mask: oldMask) & mask
+                : Int(truncatingIfNeeded: Self.node(inSlot: slot).hash) & mask
+            var index = home
             while self.slots[index] != 0 { index = (index + 1) & mask }
-            self.slots[index] = old[i]
+            self.slots[index] = slot & ~Self.farDistance | Swift.min(UInt64((index - home) & mask), Self.farDistance)
         }
         Self.freeSlots(old, capacity: oldCapacity)
+    }
+
+    /// Whether every slot's distance is its true distance from its home (``farDistance`` when that is
+    /// farther), and how many slots are that far (for tests).
+    func tableAudit() -> (consistent: Bool, farSlots: Int) {
+        let mask = self.capacity - 1
+        var consistent = true
+        var far = 0
+        for i in 0..<self.capacity where self.slots[i] != 0 {
+            let slot = self.slots[i]
+            let distance = (i - Int(truncatingIfNeeded: Self.node(inSlot: slot).hash) & mask) & mask
+            if slot & Self.farDistance != Swift.min(UInt64(distance), Self.farDistance) { consistent = false }
+            if distance >= Int(Self.farDistance) { far += 1 }
+        }
+        return (consistent, far)
     }
 
     // MARK: - Reads
@@ -429,7 +354,9 @@ final class SortedSetSkiplist {
 
     /// Removes `member`. - Returns: the score it had, or nil when it was absent.
     func remove(_ member: UnsafeRawBufferPointer) -> Double? {
-        guard let index = self.find(member, hash: Self.hash(member)) else { return nil }
+        // A pop removes an end, whose node keeps the member's hash: no hashing of the member then.
+        let hash = self.end(holding: member)?.hash ?? Self.hash(member)
+        guard let index = self.find(member, hash: hash) else { return nil }
         let node = Self.node(inSlot: self.slots[index])
         let old = node.score
         self.tableRemove(at: index)
@@ -441,6 +368,20 @@ final class SortedSetSkiplist {
             self.rehash(to: capacity)
         }
         return old
+    }
+
+    /// The first or the last node when it holds `member`, else nil.
+    @inline(__always)
+    private func end(holding member: UnsafeRawBufferPointer) -> SkiplistNode? {
+        @inline(__always) func holds(_ node: SkiplistNode) -> Bool {
+            let held = node.member
+            return held.count == member.count
+                && (held.count == 0 || memcmp(held.baseAddress!, member.baseAddress!, held.count) == 0)
+        }
+        guard let first = self.first else { return nil }
+        if holds(first) { return first }
+        if let last = self.tail, holds(last) { return last }
+        return nil
     }
 
     /// Gives `node` the score `score`: in place when its neighbours still bracket it, else unlinked and
@@ -519,6 +460,7 @@ final class SortedSetSkiplist {
 
     /// Unlinks `node` (in the list) from every level; the table and the block are left alone.
     private func unlink(_ node: SkiplistNode) {
+        if node.backward == nil { return self.unlinkFirst(node) }
         let score = node.score
         let member = node.member
         var x = self.head
@@ -543,5 +485,26 @@ final class SortedSetSkiplist {
             node.setSpan(i, 0)
         }
         node.backward = nil
+    }
+
+    /// ``unlink(_:)`` of the first node (ZPOPMIN's): the head precedes it on every level, so nothing is
+    /// searched — the head's links on the node's levels skip it, its other spans lose one.
+    private func unlinkFirst(_ node: SkiplistNode) {
+        let levels = node.height
+        for i in 0..<self.height {
+            if i < levels {
+                self.head.setSpan(i, self.head.span(i) + node.span(i) - 1)
+                self.head.setForward(i, node.forward(i))
+            } else {
+                self.head.setSpan(i, self.head.span(i) - 1)
+            }
+        }
+        if let next = node.forward(0) { next.backward = nil } else { self.tail = nil }
+        while self.height > 1 && self.head.forward(self.height - 1) == nil { self.height -= 1 }
+        self.count -= 1
+        for i in 0..<levels {
+            node.setForward(i, nil)
+            node.setSpan(i, 0)
+        }
     }
 }

@@ -374,7 +374,8 @@ public final class SortedSetValue: CollectionValue {
     public func forEach(fromRank start: Int, reverse: Bool, _ body: (UnsafeRawBufferPointer, Double) -> Bool) {
         guard start >= 0 && start < self.count else { return }
         if let list {
-            var node = list.node(atRank: start)
+            // The ends without a descent (ZRANGE 0 …, ZREVRANGE 0 …, the pops with a count).
+            var node = start == 0 ? list.first : start == list.count - 1 ? list.tail : list.node(atRank: start)
             while let current = node {
                 guard body(current.member, current.score) else { return }
                 node = reverse ? current.backward : current.forward(0)
@@ -405,6 +406,28 @@ public final class SortedSetValue: CollectionValue {
             let (entry, scoreOffset) = self.packed.entry(atOffset: pair)
             guard body(entry, Self.packedScore(self.packed.entry(atOffset: scoreOffset).bytes)) else { return }
         }
+    }
+
+    /// `body` of the lowest element (the highest when `max`), borrowed; nil when the set is empty. On a
+    /// skiplist the head's first link or the tail, not a descent by rank.
+    @inline(__always)
+    public func withEnd<R>(max: Bool, _ body: (UnsafeRawBufferPointer, Double) -> R) -> R? {
+        if let list {
+            guard let node = max ? list.tail : list.first else { return nil }
+            return body(node.member, node.score)
+        }
+        guard self.packed.count > 0 else { return nil }
+        var pair = 0
+        if max {
+            // The last pair's offset, found walking forward (no list of offsets).
+            var offset = 0
+            while offset < self.packed.byteCount {
+                pair = offset
+                offset = self.packed.entry(atOffset: self.packed.entry(atOffset: offset).next).next
+            }
+        }
+        let (member, scoreOffset) = self.packed.entry(atOffset: pair)
+        return body(member, Self.packedScore(self.packed.entry(atOffset: scoreOffset).bytes))
     }
 
     /// The element at ascending `rank` (ZRANDMEMBER), or nil past the end.
