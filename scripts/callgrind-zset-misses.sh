@@ -6,6 +6,9 @@
 # Usage: scripts/callgrind-zset-misses.sh [path/to/reactord | redis] ["redis-benchmark arguments"]
 #        (default .build/release/reactord and "-c 50 -n 20000 -P 16 -r 1000000 zrank big m:__rand_int__";
 #        the arguments must contain -n). KEEP=file keeps the profile (callgrind_annotate --sort=DLmr …).
+#        FILL="redis-benchmark arguments" fills the server with that load instead of the large set (uncounted):
+#        FILL="-c 50 -n 300000 -P 16 -r 100000 -t zadd" with "-c 50 -n 90000 -P 16 -r 100000 -t zpopmin"
+#        counts ZPOPMINs that all pop (the fill leaves about 95,000 members in redis-benchmark's myzset).
 # Columns: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw (instructions, data reads and writes, first-level and
 # last-level misses). The simulation has no TLB: what huge pages save does not show here.
 set -euo pipefail
@@ -40,7 +43,12 @@ else
 fi
 pid=$!
 for _ in $(seq 1 240); do redis-cli -p "$port" ping > /dev/null 2>&1 && break; sleep 0.5; done
-redis-cli -p "$port" --pipe < "$work/large.resp" > /dev/null
+if [ -n "${FILL:-}" ]; then
+    # shellcheck disable=SC2086
+    redis-benchmark -p "$port" -q $FILL > /dev/null
+else
+    redis-cli -p "$port" --pipe < "$work/large.resp" > /dev/null
+fi
 callgrind_control -i on "$pid" > /dev/null
 # shellcheck disable=SC2086
 redis-benchmark -p "$port" -q $load > /dev/null
