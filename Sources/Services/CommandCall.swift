@@ -170,6 +170,22 @@ extension CommandCall {
         }
     }
 
+    /// ``apply(_:to:type:)`` of a borrowed element at `position` (a list's): the store's requirement
+    /// itself, no owned effect built and taken apart on the way.
+    mutating func apply(
+        _ operation: ElementOperation, position: Int64, _ element: Element, to key: [UInt8], type: ValueType
+    ) -> ElementWrite? {
+        do throws(StoreError) {
+            let isNew = self.keyIsNew(key)  // the `new` keyspace event, looked up only while it is enabled
+            let write = try self.store.apply(operation, position: position, element, to: key, type: type,
+                                             now: self.nowMilliseconds)
+            return self.noteElementWrite(write, operation, to: key, isNew: isNew)
+        } catch {
+            self.reply.error(.storage(error.description))
+            return nil
+        }
+    }
+
     /// What follows an element write: WRONGTYPE answered (nil), or WATCHes touched and blocked clients
     /// signalled for a change.
     private mutating func noteElementWrite(
@@ -269,6 +285,10 @@ final class ClientState {
     @exclusivity(unchecked) var watched: [(key: [UInt8], database: Int, version: UInt64, deadline: Int64?)] = []
     /// The selected database (SELECT); the line protocol stays in database 0.
     @exclusivity(unchecked) var database = 0
+    /// Reused for short keys and items a command copies out of its request or the store
+    /// (CommandCall+Scratch.swift): a copy there costs no allocation.
+    @exclusivity(unchecked) var scratchKey: [UInt8] = []
+    @exclusivity(unchecked) var scratchItem: [UInt8] = []
 
     init(id: Int, name: [UInt8]?) {
         self.id = id

@@ -88,8 +88,11 @@ extension CommandCall {
     /// Pops the item at one end of the list `list` (not empty) at `key`. - Returns: the item, or nil
     /// once a storage error has been answered.
     mutating func popItem(_ list: ListValue, at key: [UInt8], fromHead: Bool) -> [UInt8]? {
-        let item = list.withItem(at: fromHead ? 0 : list.count - 1) { [UInt8]($0) }
-        let done = self.removeItem(item, at: fromHead ? 0 : -1, from: key)
+        let client = self.client  // not `self` in the closure: that would copy the whole call
+        let item = list.withItem(at: fromHead ? 0 : list.count - 1) { client.copyItem($0) }
+        let done = item.withUnsafeBytes { raw in
+            self.apply(.remove, position: fromHead ? 0 : -1, Element(raw), to: key, type: .list) != nil
+        }
         self.notify(.list, fromHead ? "lpop" : "rpop", key, ifChanged: done)
         return done ? item : nil
     }
@@ -147,7 +150,7 @@ extension Commands {
 
     /// LPUSH/RPUSH[X] key element [element …]: the length after.
     private static func push(_ arguments: ArgumentVector, _ call: inout CommandCall, head: Bool, onlyIfPresent: Bool) {
-        let key = arguments.copy(1)
+        let key = call.key(arguments, 1)
         let position: Int64 = head ? 0 : -1
         if onlyIfPresent {
             switch call.list(key) {
@@ -157,7 +160,11 @@ extension Commands {
             }
         }
         if arguments.count == 3 {
-            guard call.pushItem(arguments.copy(2), at: position, to: key) else { return }
+            // The item borrowed from the request: the log copies it once.
+            let pushed = arguments[2].withUnsafeBytes { raw in
+                call.apply(.add, position: position, Element(raw), to: key, type: .list) != nil
+            }
+            guard pushed else { return }
         } else {
             // One ranged add (Sources/Store/Types/ListValue+Ranges.swift): LPUSH's items go in reversed,
             // each pushed before the one before it.
@@ -190,7 +197,7 @@ extension Commands {
             }
             count = Int(parsed)
         }
-        let key = arguments.copy(1)
+        let key = call.key(arguments, 1)
         let list: ListValue
         switch call.list(key) {
         case .answeredWrongType: return
@@ -208,7 +215,8 @@ extension Commands {
 
     /// LLEN key.
     static func llen(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        switch call.list(arguments.copy(1)) {
+        let key = call.key(arguments, 1)
+        switch call.list(key) {
         case .answeredWrongType: return
         case .missing: call.reply.integer(0)
         case .found(let list): call.reply.integer(list.count)
@@ -218,7 +226,8 @@ extension Commands {
     /// LINDEX key index.
     static func lindex(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         let list: ListValue
-        switch call.list(arguments.copy(1)) {
+        let key = call.key(arguments, 1)
+        switch call.list(key) {
         case .answeredWrongType: return
         case .missing: return call.reply.null()
         case .found(let found): list = found
@@ -245,7 +254,8 @@ extension Commands {
     static func lrange(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let start = call.integerArgument(arguments, 2), let stop = call.integerArgument(arguments, 3) else { return }
         let list: ListValue
-        switch call.list(arguments.copy(1)) {
+        let key = call.key(arguments, 1)
+        switch call.list(key) {
         case .answeredWrongType: return
         case .missing: return call.reply.arrayHeader(0)
         case .found(let found): list = found

@@ -177,6 +177,10 @@ struct RESPParser: RequestFramer {
                 preconditionFailure("consumed above")
             case .array:
                 guard self.cursor < self.buffer.count else { return self.waitForMore() }
+                if self.parseWhole() {
+                    self.state = .complete
+                    return .command
+                }
                 let first = self.buffer[self.cursor]
                 if first != UInt8(ascii: "*") {
                     // Redis decides per request: anything else is an inline request, one line.
@@ -245,6 +249,61 @@ struct RESPParser: RequestFramer {
                 self.state = .bulkHeader(remaining: remaining - 1)
             }
         }
+    }
+
+    /// The common case in one pass: a whole multibulk request of at most 10 arguments, each at most
+    /// ``smallBulkBytes`` long (so that no limit needs asking), already buffered at `cursor`. Its
+    /// arguments are recorded and `cursor` moves past it. Anything else (a request not all here, an
+    /// inline one, one past a limit, a malformed one) returns false having changed nothing: the
+    /// state machine below takes it from the start, byte by byte as it arrives, with every check.
+    private mutating func parseWhole() -> Bool {
+        let start = self.cursor
+        let limit = self.smallBulkBytes
+        let parsed = self.buffer.withUnsafeBufferPointer { buffer -> Int in
+            let bytes = buffer.baseAddress!
+            let end = buffer.count
+            // `*` and 1 to 10 arguments: one digit, or `10`.
+            guard end - start >= 4, bytes[start] == UInt8(ascii: "*") else { return -1 }
+            var at = start + 1
+            var count = Int(bytes[at] &- ASCII.zero)
+            guard count >= 1 && count <= 9 else { return -1 }
+            at += 1
+            if bytes[at] == ASCII.zero && count == 1 {
+                count = 10
+                at += 1
+            }
+            guard at + 1 < end, bytes[at] == ASCII.cr, bytes[at + 1] == ASCII.lf else { return -1 }
+            at += 2
+            for _ in 0..<count {
+                // `$`, 1 to 5 digits without a leading zero (0 itself allowed), CRLF, the bytes, CRLF.
+                guard at + 3 < end, bytes[at] == UInt8(ascii: "$") else { return -1 }
+                at += 1
+                var length = 0
+                var digits = 0
+                while at < end {
+                    let digit = bytes[at] &- ASCII.zero
+                    guard digit <= 9 else { break }
+                    length = length &* 10 &+ Int(digit)
+                    digits += 1
+                    at += 1
+                }
+                guard digits >= 1 && digits <= 5 && length <= limit, at + 1 < end, bytes[at] == ASCII.cr,
+                    bytes[at + 1] == ASCII.lf
+                else { return -1 }
+                at += 2
+                let dataEnd = at + length
+                guard dataEnd + 1 < end, bytes[dataEnd] == ASCII.cr, bytes[dataEnd + 1] == ASCII.lf else { return -1 }
+                self.arguments.append(at..<dataEnd)
+                at = dataEnd + 2
+            }
+            return at
+        }
+        guard parsed >= 0 else {
+            if !self.arguments.isEmpty { self.arguments.removeAll(keepingCapacity: true) }
+            return false
+        }
+        self.cursor = parsed
+        return true
     }
 
     /// One inline request at `cursor`: its words become the request's arguments. An empty line

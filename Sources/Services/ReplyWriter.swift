@@ -79,6 +79,9 @@ struct ReplyWriter {
             self.output.append(ASCII.lf)
             return
         }
+        if bytes.count <= Self.shortBulkBytes, bytes.withContiguousStorageIfAvailable({ self.shortBulk(UnsafeRawBufferPointer($0)) }) != nil {
+            return
+        }
         if bytes.count >= 1 << 20 {
             // A large value: one exact allocation instead of doubling (and copying) up to it.
             self.output.reserveCapacity(self.output.count + bytes.count + 24)

@@ -76,8 +76,10 @@ extension DurableStore {
 
     /// ``withCollection(forKey:type:now:_:)`` returning the collection itself: not generic, so that a
     /// caller in another module pays no run-time instantiation of `TypedLookup<R>`'s metadata.
+    /// Tries the entry the last collection read found first (``hintedLiveIndex(_:now:)``): a queue's
+    /// commands read one key over and over, and LPUSH reads its list's length right after writing it.
     public func collection(forKey key: UnsafeRawBufferPointer, type: ValueType, now: Int64) -> TypedLookup<any CollectionValue> {
-        guard let index = self.liveIndex(key, now: now) else { return .missing }
+        guard let index = self.hintedLiveIndex(key, now: now) else { return .missing }
         let held = self.keyspace.type(at: index)
         guard held == type, let object = self.keyspace.collection(at: index) else { return .wrongType(held) }
         self.collectionHint = index

@@ -38,7 +38,13 @@ public final class ListValue: CollectionValue {
     // Internal, not private: the ranged effects (ListValue+Ranges.swift) change them too. Unchecked
     // for exclusivity, as the nodes' entries.
     @exclusivity(unchecked) var nodes: [Node] = []
-    @exclusivity(unchecked) public internal(set) var count = 0
+    @exclusivity(unchecked) var itemCount = 0
+    /// Computed over ``itemCount``: read from another module, the stored property itself was checked
+    /// for exclusivity at run time (a runtime call per read), its attribute notwithstanding.
+    public internal(set) var count: Int {
+        @inline(__always) get { self.itemCount }
+        @inline(__always) set { self.itemCount = newValue }
+    }
     /// The sum of the nodes' allocated bytes (ListEntries.allocatedBytes: their items and spare room).
     @exclusivity(unchecked) var packedBytes = 0
 
@@ -96,10 +102,13 @@ public final class ListValue: CollectionValue {
         case .remove:
             let index = position >= 0 ? position : Int64(self.count) + position
             guard index >= 0 && index < Int64(self.count) else { return false }
+            // One walk to the item serves both the inverse and the removal.
+            let (nodeIndex, local) = self.locate(Int(index))
+            let offset = self.nodes[nodeIndex].entries.offset(of: local)
             if inverse.isRecording {
-                self.withItem(at: Int(index)) { inverse.record(.add, position: index, $0) }
+                inverse.record(.add, position: index, self.nodes[nodeIndex].entries.entry(atOffset: offset).bytes)
             }
-            self.remove(at: Int(index))
+            self.remove(node: nodeIndex, offset: offset, atListEnd: index == 0 || index == Int64(self.count) - 1)
         }
         return true
     }
@@ -229,16 +238,17 @@ public final class ListValue: CollectionValue {
         self.change(self.nodes[index]) { $0.trim() }
     }
 
-    /// Removes the item at index `index` (0 ≤ index < count); a node left empty goes.
-    func remove(at index: Int) {
-        let (nodeIndex, local) = self.locate(index)
+    /// Removes the item starting at byte `offset` of node `nodeIndex`; a node left empty goes.
+    /// `atListEnd`: the item is the list's first or last (a pop), whose node is an end node: it keeps
+    /// its room and merges with nothing (a pop only shrinks the end it takes from, as Redis's
+    /// quicklist deletes an item without merging nodes).
+    func remove(node nodeIndex: Int, offset: Int, atListEnd: Bool) {
         let node = self.nodes[nodeIndex]
-        let offset = node.entries.offset(of: local)
         self.change(node) { $0.remove(atOffset: offset) }
         self.count -= 1
         if node.entries.count == 0 {
             self.nodes.remove(at: nodeIndex)
-        } else {
+        } else if !atListEnd {
             self.trimUnlessAtEnd(nodeIndex)
             self.mergeIfSmall(around: nodeIndex)
         }
