@@ -39,6 +39,15 @@ struct ArgumentVector {
         }
     }
 
+    /// Calls `body` with argument `index`'s bytes, borrowed from the buffer.
+    func withUnsafeBytes<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let range = self.ranges[index]
+        let offset = self.bytes.startIndex
+        return self.bytes.withUnsafeBytes { buffer in
+            body(UnsafeRawBufferPointer(rebasing: buffer[(range.lowerBound - offset)..<(range.upperBound - offset)]))
+        }
+    }
+
     /// Whether argument `index` equals `lowercaseName`, ignoring ASCII case.
     func argument(_ index: Int, is lowercaseName: StaticString) -> Bool {
         ASCII.equalsIgnoringCase(self[index], lowercaseName)

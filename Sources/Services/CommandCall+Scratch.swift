@@ -10,10 +10,11 @@ extension ClientState {
 
     /// A copy of argument `index` (a key), in the key buffer when short.
     func copyKey(_ arguments: ArgumentVector, _ index: Int) -> [UInt8] {
-        let bytes = arguments[index]
-        guard bytes.count <= Self.scratchLimit else { return arguments.copy(index) }
-        bytes.withUnsafeBytes { Self.fill(&self.scratchKey, $0) }
-        return self.scratchKey
+        arguments.withUnsafeBytes(index) { bytes in
+            guard bytes.count <= Self.scratchLimit else { return [UInt8](bytes) }
+            Self.fill(&self.scratchKey, bytes)
+            return self.scratchKey
+        }
     }
 
     /// A copy of `bytes` (an item read from the store), in the item buffer when short.

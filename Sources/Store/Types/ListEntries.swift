@@ -100,6 +100,8 @@ struct ListEntries: ~Copyable {
 
     /// The offset of entry `index` (0 ≤ index ≤ count; count: ``byteCount``), walking from the nearer end.
     func offset(of index: Int) -> Int {
+        // The last entry (a pop at the tail) found from its back-length alone.
+        if index == self.count - 1 && index > 0 { return self.entry(endingAt: self.byteCount).start }
         if index <= self.count / 2 {
             var offset = 0
             for _ in 0..<index { offset = self.entry(atOffset: offset).next }
