@@ -110,7 +110,7 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
                 connection.flush()
             })
         self.state.blocking.attach(
-            clientID: self.clientID, retry: { [unowned(unsafe) self] key in self.retryBlocked(key) },
+            clientID: self.clientID, serve: { [unowned(unsafe) self] key in self.serveBlocked(key) },
             cancel: { [unowned(unsafe) self] reason in self.endWait(reason) })
     }
 
@@ -211,15 +211,14 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
 
     // MARK: Blocking (Sources/Services/Blocking.swift)
 
-    /// Runs the blocked command again (a key it waits on gained items). - Returns: whether it was
-    /// served; then its reply goes out once its pop is durable, and the input that waited is answered.
-    private func retryBlocked(_ key: [UInt8]) -> Bool {
-        guard let connection = self.connection, connection.state == .open else { return false }
+    /// Serves the blocked command from `key`, which gained items. Once served, its reply goes out
+    /// when its pop is durable, and the input that waited is answered.
+    private func serveBlocked(_ key: [UInt8]) -> BlockedServeResult {
+        guard let connection = self.connection, connection.state == .open else { return .notServed }
         let before = self.data.lastMutationSequence
-        let served = self.session.retryBlocked(key: key, context: self.context, output: &connection.outputBuffer)
-        guard served else { return false }
-        self.resume(connection, since: before)
-        return true
+        let result = self.session.serveBlocked(key: key, context: self.context, output: &connection.outputBuffer)
+        if case .served = result { self.resume(connection, since: before) }
+        return result
     }
 
     /// Ends the wait unserved (its timeout passed, CLIENT UNBLOCK), then answers the input that waited.
@@ -237,7 +236,8 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
             connection.cork()
             self.groupCommit.hold(self, until: after)
         }
-        self.answer(connection)
+        // The input that waited, if any (a worker's next BRPOP usually comes after this reply).
+        if self.session.bufferedByteCount > 0 || connection.readEOF { self.answer(connection) }
         connection.flush()
     }
 

@@ -1,16 +1,19 @@
-// Clients blocked on keys (BLPOP, BLMOVE, BLMPOP …; any blocking command of any type): a registry of
+// Clients blocked on keys (BLPOP, BLMOVE, BZPOPMIN …; any blocking command of any type): a registry of
 // waiters per key in arrival order, the keys made ready since they were last served, and the hooks
-// each connection gives so that the registry can retry or end its blocked command.
+// each connection gives so that the registry can serve or end its blocked command.
 //
-// How a wait goes: a blocking command that finds nothing calls ``CommandCall/block(on:timeout:)``;
-// the client is parked on its keys and its session stops answering (its further input stays
-// buffered, so its pipeline waits). A write that adds to a key somebody waits on marks the key
-// ready (``CommandCall/apply(_:to:type:)``). After each command, and so after EXEC as a
-// whole, the ready keys are served: each waiter of a key in turn, first blocked first served, has
-// its command run again (the connection's ``KVSession/retryBlocked(context:output:)``) until the
-// key is gone. A retry that serves writes the reply and ends the wait; the connection then answers
-// its buffered input. Timeouts run on one loop timer (Sources/Server/BlockedTimeouts.swift); CLIENT UNBLOCK and the close end a
-// wait through the same hooks. A waiter costs a dictionary entry per key and nothing while it waits.
+// How a wait goes: a blocking command that finds nothing calls ``CommandCall/block(on:timeout:serving:)``
+// with how it is to be served (``BlockedServing``); the client is parked on its keys and its session
+// stops answering (its further input stays buffered, so its pipeline waits). A write that adds to a
+// key somebody waits on marks the key ready (``CommandCall/apply(_:to:type:)``). After each command,
+// and so after EXEC as a whole, the ready keys are served: each waiter of a key in turn, first
+// blocked first served, is handed what it waits for from that key (the connection's
+// ``KVSession/serveBlocked(key:context:output:)``: the pop, its log record, its keyspace events, the
+// reply in the waiter's protocol) until the key is gone, as Redis 7.0's serveClientsBlockedOnListKey
+// serves a waiter without running its command again. The wait then ends and the connection answers
+// its buffered input. Timeouts run on one loop timer (Sources/Server/BlockedTimeouts.swift); CLIENT
+// UNBLOCK and the close end a wait through the same hooks. A waiter costs a queue entry per key and
+// nothing while it waits.
 
 import Store
 
@@ -22,33 +25,41 @@ public enum UnblockReason: Sendable {
     case error
 }
 
-/// What a blocked connection waits in: its command (to run again), its keys, its timeout.
+/// What happened when a waiter was offered the key that became ready.
+public enum BlockedServeResult: Equatable, Sendable {
+    /// Its reply is written and its wait is over; `keyRemains`: the key still holds elements (the
+    /// next waiter may be served from it).
+    case served(keyRemains: Bool)
+    /// The key holds another type than this waiter pops (it keeps waiting, as in Redis), or the
+    /// connection is closing.
+    case notServed
+    /// The key is gone: no later waiter can be served from it either.
+    case keyMissing
+}
+
+/// How a woken waiter is served from the key that became ready: what its command would have done
+/// with that key, decided when it blocked (the arguments are not kept, nor parsed again).
+enum BlockedServing {
+    /// BLPOP, BRPOP (`count` nil: `[key, item]`) and BLMPOP (`[key, [items]]`).
+    case listPop(fromHead: Bool, count: Int?)
+    /// BLMOVE, BRPOPLPUSH: the item, moved to `destination`.
+    case listMove(destination: [UInt8], fromHead: Bool, toHead: Bool)
+    /// BZPOPMIN, BZPOPMAX (`count` nil: `[key, member, score]`) and BZMPOP (`[key, [[member, score] …]]`).
+    case sortedSetPop(max: Bool, count: Int?)
+}
+
+/// What a blocked connection waits in: its keys, its timeout, and how to serve it.
 final class BlockedCommand {
-    /// The request, copied out of the framer's buffer.
-    let bytes: [UInt8]
-    let ranges: [Range<Int>]
     let keys: [[UInt8]]
     /// Milliseconds to wait; 0: for ever.
     let timeoutMilliseconds: Int64
-    /// While a retry runs: the key that became ready. The command serves from it alone, as Redis
-    /// serves a waiter from the key that was signalled, not from the first of its keys.
-    var readyKey: [UInt8]?
+    let serving: BlockedServing
 
-    init(_ arguments: ArgumentVector, keys: [[UInt8]], timeoutMilliseconds: Int64) {
-        var bytes: [UInt8] = []
-        var ranges: [Range<Int>] = []
-        for i in 0..<arguments.count {
-            let start = bytes.count
-            bytes.append(contentsOf: arguments[i])
-            ranges.append(start..<bytes.count)
-        }
-        self.bytes = bytes
-        self.ranges = ranges
+    init(keys: [[UInt8]], timeoutMilliseconds: Int64, serving: BlockedServing) {
         self.keys = keys
         self.timeoutMilliseconds = timeoutMilliseconds
+        self.serving = serving
     }
-
-    var arguments: ArgumentVector { ArgumentVector(bytes: self.bytes[...], ranges: self.ranges) }
 }
 
 /// The waiters of every key, shared by a server's connections (``ServerState/blocking``). Loop
@@ -56,9 +67,8 @@ final class BlockedCommand {
 public final class BlockingRegistry {
     /// What the registry may do to a connection that waits (given once, at its open).
     struct Hooks {
-        /// Runs the blocked command again for the ready key. - Returns: whether it was served (the
-        /// wait is over).
-        let retry: (_ key: [UInt8]) -> Bool
+        /// Serves the blocked command from the key that became ready.
+        let serve: (_ key: [UInt8]) -> BlockedServeResult
         /// Ends the wait with the reply for `reason`, then lets the connection go on.
         let cancel: (UnblockReason) -> Void
     }
@@ -76,22 +86,43 @@ public final class BlockingRegistry {
         }
     }
 
+    /// One attached connection: its hooks and the keys it waits on now. The queues hold these, not
+    /// client IDs, so serving a key looks nothing up by ID.
+    final class Waiter: Equatable {
+        let id: Int
+        let hooks: Hooks
+        /// The keys waited on; empty: not waiting.
+        var keys: [WaitKey] = []
+        /// The last pass of ``BlockingRegistry/serveReady()`` that offered this waiter a key.
+        var pass: UInt64 = 0
+
+        init(id: Int, hooks: Hooks) {
+            self.id = id
+            self.hooks = hooks
+        }
+
+        static func == (a: Waiter, b: Waiter) -> Bool { a === b }
+    }
+
     /// The clients waiting on one key, in the order they blocked. The one served is nearly always
     /// the first: it is taken by moving `head` on, not by shifting every later waiter down (a
-    /// thousand workers on one queue would otherwise move a thousand entries per job).
-    struct WaiterQueue {
-        private var ids: [Int] = []
+    /// thousand workers on one queue would otherwise move a thousand entries per job). A class, so
+    /// that a pass serving a key looks the key up once and removals change it in place.
+    final class WaiterQueue<Element: Equatable> {
+        private var ids: [Element] = []
         /// `ids[..<head]` are gone.
         private var head = 0
+
+        init() {}
 
         var isEmpty: Bool { self.head == self.ids.count }
         /// Entries held, the gone ones included (tests: bounded by the waiters).
         var storedCount: Int { self.ids.count }
 
-        mutating func append(_ id: Int) { self.ids.append(id) }
+        func append(_ id: Element) { self.ids.append(id) }
 
         /// The first waiter, in order, for which `skip` is false.
-        func first(skipping skip: (Int) -> Bool) -> Int? {
+        func first(skipping skip: (Element) -> Bool) -> Element? {
             var index = self.head
             while index < self.ids.count {
                 if !skip(self.ids[index]) { return self.ids[index] }
@@ -100,7 +131,7 @@ public final class BlockingRegistry {
             return nil
         }
 
-        mutating func remove(_ id: Int) {
+        func remove(_ id: Element) {
             guard self.head < self.ids.count else { return }
             if self.ids[self.head] == id {
                 self.head += 1
@@ -120,21 +151,23 @@ public final class BlockingRegistry {
         }
     }
 
-    // The state below is the loop thread's alone and no access to it spans a call out (a retry or
+    // The state below is the loop thread's alone and no access to it spans a call out (a serve or
     // cancel hook runs between accesses, never inside one): no dynamic exclusivity checks, which
     // cost a runtime call per access several times per job of a queue.
 
     /// The clients waiting on each key, in the order they blocked.
-    @exclusivity(unchecked) private var queues: [WaitKey: WaiterQueue] = [:]
-    /// The keys each waiting client waits on.
-    @exclusivity(unchecked) private var waiting: [Int: [WaitKey]] = [:]
-    @exclusivity(unchecked) private var hooks: [Int: Hooks] = [:]
+    @exclusivity(unchecked) private var queues: [WaitKey: WaiterQueue<Waiter>] = [:]
+    /// Every attached connection's waiter, by client ID.
+    @exclusivity(unchecked) private var waiters: [Int: Waiter] = [:]
     @exclusivity(unchecked) private var readyKeys: [WaitKey] = []
     @exclusivity(unchecked) private var readySet: Set<WaitKey> = []
     @exclusivity(unchecked) private var serving = false
-    /// The clients a pass of ``serveReady(store:now:)`` has run for the key it serves (kept between
-    /// passes for its storage: one pass per job of a queue).
-    @exclusivity(unchecked) private var tried: Set<Int> = []
+    /// Counts the keys served (``Waiter/pass``): a waiter is offered a key once per pass.
+    @exclusivity(unchecked) private var pass: UInt64 = 0
+    /// The waiter being served: its own end of the wait finds it here, not by its ID.
+    @exclusivity(unchecked) private var current: Waiter?
+    /// Clients waiting now (INFO `blocked_clients`).
+    @exclusivity(unchecked) public private(set) var blockedCount = 0
     /// Some client waits (checked by every write to a collection).
     @exclusivity(unchecked) public private(set) var hasWaiters = false
     /// Some key was made ready and not yet served (checked after every command).
@@ -142,44 +175,57 @@ public final class BlockingRegistry {
 
     public init() {}
 
-    /// Clients waiting now (INFO `blocked_clients`).
-    public var blockedCount: Int { self.waiting.count }
-
     /// Whether client `id` waits (CLIENT LIST `flags=b`).
-    public func isBlocked(_ id: Int) -> Bool { self.waiting[id] != nil }
+    public func isBlocked(_ id: Int) -> Bool { self.waiters[id].map { !$0.keys.isEmpty } ?? false }
 
-    /// The connection of client `id` opened: how to retry and end its waits.
-    public func attach(clientID id: Int, retry: @escaping ([UInt8]) -> Bool, cancel: @escaping (UnblockReason) -> Void) {
-        self.hooks[id] = Hooks(retry: retry, cancel: cancel)
+    /// The connection of client `id` opened: how to serve and end its waits.
+    public func attach(
+        clientID id: Int, serve: @escaping ([UInt8]) -> BlockedServeResult, cancel: @escaping (UnblockReason) -> Void
+    ) {
+        self.waiters[id] = Waiter(id: id, hooks: Hooks(serve: serve, cancel: cancel))
     }
 
     /// The connection of client `id` closed: its place in every queue goes.
     public func detach(clientID id: Int) {
-        self.remove(id)
-        self.hooks.removeValue(forKey: id)
+        guard let waiter = self.waiters.removeValue(forKey: id) else { return }
+        self.remove(waiter)
     }
 
     /// Parks client `id` on `keys`, after everyone already waiting on them.
     func park(_ id: Int, on keys: [[UInt8]], database: Int) {
-        var distinct: [WaitKey] = []
-        for key in keys.map({ WaitKey(database: database, key: $0) }) where !distinct.contains(key) {
-            distinct.append(key)
-            self.queues[key, default: WaiterQueue()].append(id)
+        guard let waiter = self.waiters[id], waiter.keys.isEmpty, !keys.isEmpty else { return }
+        for key in keys {
+            let key = WaitKey(database: database, key: key)
+            guard !waiter.keys.contains(key) else { continue }
+            waiter.keys.append(key)
+            if let queue = self.queues[key] {
+                queue.append(waiter)
+            } else {
+                let queue = WaiterQueue<Waiter>()
+                queue.append(waiter)
+                self.queues[key] = queue
+            }
         }
-        self.waiting[id] = distinct
+        self.blockedCount += 1
         self.hasWaiters = true
     }
 
     /// Takes client `id` out of every queue (served, timed out, unblocked, closed).
     func remove(_ id: Int) {
-        guard let keys = self.waiting.removeValue(forKey: id) else { return }
-        for key in keys {
-            // In place (the dictionary's modify accessor): a copy out and back would duplicate the
-            // queue's storage on every serve.
-            self.queues[key]?.remove(id)
-            if self.queues[key]?.isEmpty == true { self.queues[key] = nil }
+        if let current = self.current, current.id == id { return self.remove(current) }
+        if let waiter = self.waiters[id] { self.remove(waiter) }
+    }
+
+    private func remove(_ waiter: Waiter) {
+        guard !waiter.keys.isEmpty else { return }
+        for key in waiter.keys {
+            guard let queue = self.queues[key] else { continue }
+            queue.remove(waiter)
+            if queue.isEmpty { self.queues[key] = nil }
         }
-        self.hasWaiters = !self.waiting.isEmpty
+        waiter.keys.removeAll(keepingCapacity: true)
+        self.blockedCount -= 1
+        self.hasWaiters = self.blockedCount > 0
     }
 
     /// `key` of `database` gained elements: its waiters are served after the current command.
@@ -198,79 +244,66 @@ public final class BlockingRegistry {
         }
     }
 
-    /// Serves the waiters of every ready key, first blocked first served, while the key exists
-    /// (a served pop may empty it; the next waiter then stays). Keys made ready meanwhile (an
-    /// LMOVE served into a key others wait on) are served in the same pass.
-    /// `store` gives each database's store.
-    public func serveReady(store: (Int) -> any DataStore, now: () -> Int64) {
-        guard !self.serving else { return }  // a retry's own writes: the pass running picks them up
+    /// Serves the waiters of every ready key, first blocked first served, while the key holds
+    /// elements (a served pop may empty it; the next waiter then stays). Keys made ready meanwhile
+    /// (an LMOVE served into a key others wait on) are served in the same pass.
+    public func serveReady() {
+        guard !self.serving else { return }  // a serve's own writes: the pass running picks them up
         self.serving = true
-        defer { self.serving = false }
-        while !self.readyKeys.isEmpty {
-            let key = self.readyKeys.removeFirst()
-            self.readySet.remove(key)
-            self.tried.removeAll(keepingCapacity: true)
-            let database = store(key.database)
-            while database.contains(key.key, now: now()),
-                let id = self.queues[key]?.first(skipping: { self.tried.contains($0) })
-            {
-                self.tried.insert(id)
-                guard let hooks = self.hooks[id] else {
-                    self.remove(id)
-                    continue
-                }
-                if hooks.retry(key.key) { self.remove(id) }
-            }
+        defer {
+            self.serving = false
+            self.current = nil
         }
+        var next = 0
+        while next < self.readyKeys.count {
+            let key = self.readyKeys[next]
+            next += 1
+            self.readySet.remove(key)
+            guard let queue = self.queues[key] else { continue }
+            self.pass &+= 1
+            let pass = self.pass
+            keyLoop: while let waiter = queue.first(skipping: { $0.pass == pass }) {
+                waiter.pass = pass
+                self.current = waiter
+                // The hook's own end of the wait takes the waiter out of the queues (before the
+                // connection answers the input that waited, which may block it again).
+                switch waiter.hooks.serve(key.key) {
+                case .served(let keyRemains): if !keyRemains { break keyLoop }
+                case .notServed: continue
+                case .keyMissing: break keyLoop
+                }
+            }
+            self.current = nil
+        }
+        self.readyKeys.removeAll(keepingCapacity: true)
         self.hasReadyKeys = false
     }
 
     /// CLIENT UNBLOCK: ends client `id`'s wait. - Returns: whether it was waiting.
     public func unblock(_ id: Int, reason: UnblockReason) -> Bool {
-        guard self.waiting[id] != nil, let hooks = self.hooks[id] else { return false }
-        hooks.cancel(reason)
+        guard let waiter = self.waiters[id], !waiter.keys.isEmpty else { return false }
+        waiter.hooks.cancel(reason)
         return true
     }
 }
 
 extension CommandCall {
     /// Whether a blocking command may wait now: not inside EXEC (there it answers as if timed out,
-    /// as Redis does) and not while its retry runs (it stays parked instead).
+    /// as Redis does).
     var mayBlock: Bool { !self.client.denyBlocking }
 
-    /// Parks this client on `keys` for `timeout` milliseconds (0: for ever), to run `arguments` again
-    /// when one of them gains elements. Nothing is answered now; the session stops reading the
-    /// client's further requests until the wait ends. A retry that still finds nothing leaves the
-    /// client where it was in the queues.
-    mutating func block(_ arguments: ArgumentVector, on keys: [[UInt8]], timeout: Int64) {
+    /// Parks this client on `keys` for `timeout` milliseconds (0: for ever), to be served as `serving`
+    /// says when one of them gains elements. Nothing is answered now; the session stops reading the
+    /// client's further requests until the wait ends.
+    mutating func block(on keys: [[UInt8]], timeout: Int64, serving: BlockedServing) {
         guard self.client.blocked == nil else { return }
-        self.client.blocked = BlockedCommand(arguments, keys: keys, timeoutMilliseconds: timeout)
+        self.client.blocked = BlockedCommand(keys: keys, timeoutMilliseconds: timeout, serving: serving)
         self.state.blocking.park(self.client.id, on: keys, database: self.client.database)
     }
 
-    /// The keys of a blocking command whose keys are `arguments[range]`: copied out at its first
-    /// run, those it blocked with during a retry.
-    func blockingKeys(_ arguments: ArgumentVector, _ range: Range<Int>) -> [[UInt8]] {
-        if let blocked = self.client.blocked { return blocked.keys }
-        return range.map { arguments.copy($0) }
-    }
-
-    /// The keys a blocking command tries now: all of `keys` in order, or during a retry the one that
-    /// became ready, if it holds `type` (another type there leaves the client waiting, as in Redis).
-    func blockingCandidates(_ keys: [[UInt8]], type: ValueType) -> [[UInt8]] {
-        guard let ready = self.client.blocked?.readyKey, keys.contains(ready) else { return keys }
-        guard case .found = self.store.withCollection(forKey: ready, type: type, now: self.nowMilliseconds, { _ in () }) else {
-            return []
-        }
-        return [ready]
-    }
-
     /// Parses a blocking command's timeout (seconds, a decimal) as Redis 7.0 does. - Returns: the
-    /// milliseconds (0: for ever), or nil once the error has been answered. During a retry (the
-    /// client is blocked: nothing else runs for it then) the timeout it blocked with, parsed and
-    /// checked at its first run: not parsed again for every job a waiting worker is handed.
+    /// milliseconds (0: for ever), or nil once the error has been answered.
     mutating func blockingTimeout(_ bytes: ArraySlice<UInt8>) -> Int64? {
-        if let blocked = self.client.blocked { return blocked.timeoutMilliseconds }
         guard let seconds = LongDouble.parse(bytes) else {
             self.reply.error(.redis(code: "ERR", "timeout is not a float or out of range"))
             return nil
@@ -297,22 +330,27 @@ extension KVSession {
     /// is not blocked. The connection starts its timer when this becomes non-nil.
     public var blockedTimeoutMilliseconds: Int64? { self.client.blocked?.timeoutMilliseconds }
 
-    /// Runs the blocked command again (a key it waits on gained elements). - Returns: whether it
-    /// was served: its reply is in `output` and the wait is over.
-    public mutating func retryBlocked(key: [UInt8], context: CommandContext, output: inout [UInt8]) -> Bool {
-        guard let blocked = self.client.blocked, let command = CommandTable.respNames.find(blocked.arguments[0]) else {
-            return false
-        }
-        let written = output.count
-        blocked.readyKey = key
-        defer { blocked.readyKey = nil }
+    /// Serves the blocked command from `key`, which gained elements: the pop it waits for, written
+    /// to the store and its log like the command's own, and its reply in `output`. Once served, the
+    /// wait is over (the client leaves every queue).
+    public mutating func serveBlocked(key: [UInt8], context: CommandContext, output: inout [UInt8]) -> BlockedServeResult {
+        guard let blocked = self.client.blocked else { return .notServed }
+        var result = BlockedServeResult.notServed
         self.withCall(context: context, output: &output) { call in
-            call.client.denyBlocking = false
-            command.run(blocked.arguments, &call)
+            switch blocked.serving {
+            case .listPop(let fromHead, let count):
+                result = Commands.serveBlockedListPop(key, fromHead: fromHead, count: count, &call)
+            case .listMove(let destination, let fromHead, let toHead):
+                result = Commands.serveBlockedListMove(key, to: destination, fromHead: fromHead, toHead: toHead, &call)
+            case .sortedSetPop(let max, let count):
+                result = Commands.serveBlockedSortedSetPop(key, max: max, count: count, &call)
+            }
         }
-        guard output.count > written else { return false }
-        self.client.blocked = nil
-        return true
+        if case .served = result {
+            self.client.blocked = nil
+            context.state.blocking.remove(self.client.id)
+        }
+        return result
     }
 
     /// Ends the wait unserved: the null reply (timeout) or the UNBLOCKED error, in `output`.
@@ -322,7 +360,7 @@ extension KVSession {
         context.state.blocking.remove(self.client.id)
         self.withCall(context: context, output: &output) { call in
             switch reason {
-            case .timeout: call.reply.nullArray()
+            case .timeout: call.reply.nullArray()  // BLMOVE's too, as Redis 7.0's replyToBlockedClientTimedOut
             case .error: call.reply.error(.redis(code: "UNBLOCKED", "client unblocked via CLIENT UNBLOCK"))
             }
         }

@@ -1,6 +1,7 @@
 // The blocking list pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP), as Redis 7.0 answers them: what the
 // non-blocking commands would do when some key holds a list; otherwise the client waits on its keys
-// (Blocking.swift) and the command runs again when one of them gains items. Inside EXEC they answer
+// (Blocking.swift) and, when one of them gains items, is served from it directly (the serve functions
+// below: the pop, its reply, its events, without running the command again). Inside EXEC they answer
 // at once, as timed out (BLMOVE and BRPOPLPUSH with a null bulk, the others a null array).
 
 import Store
@@ -31,8 +32,8 @@ extension Commands {
     /// BLPOP/BRPOP key [key …] timeout: `[key, item]` from the first key holding a list.
     private static func blockingPop(_ arguments: ArgumentVector, _ call: inout CommandCall, head: Bool) {
         guard let timeout = call.blockingTimeout(arguments[arguments.count - 1]) else { return }
-        let keys = call.blockingKeys(arguments, 1..<arguments.count - 1)
-        for key in call.blockingCandidates(keys, type: .list) {
+        let keys = (1..<arguments.count - 1).map { arguments.copy($0) }
+        for key in keys {
             switch call.list(key) {
             case .answeredWrongType: return
             case .missing: continue
@@ -45,7 +46,7 @@ extension Commands {
             }
         }
         guard call.mayBlock else { return call.reply.nullArray() }
-        call.block(arguments, on: keys, timeout: timeout)
+        call.block(on: keys, timeout: timeout, serving: .listPop(fromHead: head, count: nil))
     }
 
     /// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
@@ -66,7 +67,6 @@ extension Commands {
     ) {
         guard let timeout = call.blockingTimeout(arguments[timeoutIndex]) else { return }
         let (source, destination) = (arguments.copy(1), arguments.copy(2))
-        if call.blockingCandidates([source], type: .list).isEmpty { return }  // a retry: the source is not a list now
         switch call.list(source) {
         case .answeredWrongType: return
         case .found(let list):
@@ -76,7 +76,7 @@ extension Commands {
             call.reply.bulk(item)
         case .missing:
             guard call.mayBlock else { return call.reply.null() }
-            call.block(arguments, on: [source], timeout: timeout)
+            call.block(on: [source], timeout: timeout, serving: .listMove(destination: destination, fromHead: fromHead, toHead: toHead))
         }
     }
 
@@ -84,10 +84,47 @@ extension Commands {
     static func blmpop(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let request = MultiPop(arguments, numberIndex: 2, &call) else { return }
         guard let timeout = call.blockingTimeout(arguments[1]) else { return }
-        var candidates = request
-        candidates.keys = call.blockingCandidates(request.keys, type: .list)
-        if call.servePop(candidates) { return }
+        if call.servePop(request) { return }
         guard call.mayBlock else { return call.reply.nullArray() }
-        call.block(arguments, on: request.keys, timeout: timeout)
+        call.block(on: request.keys, timeout: timeout, serving: .listPop(fromHead: request.fromHead, count: request.count))
+    }
+
+    // MARK: Serving a woken waiter (Blocking.swift)
+
+    /// A waiter of BLPOP or BRPOP (`count` nil) or BLMPOP served from `key`: what the command would
+    /// answer with `key` the first key holding a list. The key is read once.
+    static func serveBlockedListPop(_ key: [UInt8], fromHead: Bool, count: Int?, _ call: inout CommandCall) -> BlockedServeResult {
+        switch call.store.collection(forKey: key, type: .list, now: call.nowMilliseconds) {
+        case .missing: return .keyMissing
+        case .wrongType: return .notServed  // it keeps waiting, answered nothing
+        case .found(let value):
+            let list = value as! ListValue
+            let before = list.count
+            guard let items = call.popItems(list, at: key, fromHead: fromHead, count: count ?? 1) else {
+                return .served(keyRemains: call.store.contains(key, now: call.nowMilliseconds))  // the error answered
+            }
+            call.reply.arrayHeader(2)
+            call.reply.bulk(key)
+            if count == nil { call.reply.bulk(items[0]) } else { call.replyItems(items) }
+            return .served(keyRemains: before > items.count)
+        }
+    }
+
+    /// A waiter of BLMOVE or BRPOPLPUSH served from `key`, its source.
+    static func serveBlockedListMove(
+        _ key: [UInt8], to destination: [UInt8], fromHead: Bool, toHead: Bool, _ call: inout CommandCall
+    ) -> BlockedServeResult {
+        switch call.store.collection(forKey: key, type: .list, now: call.nowMilliseconds) {
+        case .missing: return .keyMissing
+        case .wrongType: return .notServed
+        case .found(let value):
+            let list = value as! ListValue
+            let before = list.count
+            guard let item = call.moveItem(from: key, list, to: destination, fromHead: fromHead, toHead: toHead) else {
+                return .served(keyRemains: call.store.contains(key, now: call.nowMilliseconds))  // the error answered
+            }
+            call.reply.bulk(item)
+            return .served(keyRemains: before > 1 || destination == key)
+        }
     }
 }

@@ -218,19 +218,9 @@ public struct KVSession {
                 }
                 // Clients blocked on keys this command filled are served before the next command.
                 // Not while a script is busy: it has not ended, and its writes are not yet visible.
-                if shared.blocking.hasReadyKeys && shared.busyScript == nil { Self.serveBlocked(shared, context, now) }
+                if shared.blocking.hasReadyKeys && shared.busyScript == nil { shared.blocking.serveReady() }
                 if client.blocked != nil { return .needMoreData }
             }
-        }
-    }
-
-    @inline(never)
-    private static func serveBlocked(
-        _ shared: ServerState, _ context: CommandContext, _ now: @escaping () -> (seconds: Int, microseconds: Int)
-    ) {
-        shared.blocking.serveReady(store: { $0 == 0 ? context.store : shared.databases?.store($0) ?? context.store }) {
-            let time = now()
-            return Int64(time.seconds) * 1000 + Int64(time.microseconds / 1000)
         }
     }
 
@@ -238,7 +228,7 @@ public struct KVSession {
     var client: ClientState { self.state.client }
 
     /// Runs `body` with a command call writing into `output`, outside the request loop (a blocked
-    /// command's retry or the end of its wait).
+    /// command served, or the end of its wait).
     mutating func withCall(context: CommandContext, output: inout [UInt8], _ body: (inout CommandCall) -> Void) {
         var call = CommandCall(
             context: context, client: self.state.client, reply: ReplyWriter(encoding: self.state.encoding),

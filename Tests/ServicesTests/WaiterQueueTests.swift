@@ -11,7 +11,7 @@ import TestSupport
     @Test(arguments: [UInt64(1), 2, 3])
     func aQueueAgreesWithAnArrayUnderArrivalsServesAndRemovals(seed: UInt64) {
         var generator = SplitMix(state: seed)
-        var queue = BlockingRegistry.WaiterQueue()
+        let queue = BlockingRegistry.WaiterQueue<Int>()
         var model: [Int] = []
         var next = 0
         for step in 0..<20_000 {
