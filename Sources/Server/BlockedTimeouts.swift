@@ -6,7 +6,9 @@
 // connection closing) leaves its entry behind, dead: it is dropped when it reaches the top, or when
 // dead entries outnumber the live ones (the heap is rebuilt), so a busy queue whose waiters are
 // served long before their timeouts does not grow the heap without bound. Waits with the same
-// deadline time out in the order they began.
+// deadline time out in the order they began. Each wait's entry and its connection share one
+// ``BlockedTimeouts/Timeout`` object, which says whether the wait still runs: a job queue's worker
+// starts and ends a wait per job, and this way neither is a dictionary update by client ID.
 
 import Reactor
 import Services
@@ -14,12 +16,21 @@ import Services
 /// The deadlines of every blocked connection of a server, and the one timer that ends them. Loop
 /// thread only.
 final class BlockedTimeouts {
+    /// One wait's timeout: held by its heap entry and by the connection that waits, which ends it
+    /// with ``BlockedTimeouts/remove(_:)`` when the wait ends otherwise.
+    final class Timeout {
+        let clientID: Int
+        /// The wait still runs (set once, by its end).
+        fileprivate(set) var isLive = true
+
+        fileprivate init(clientID: Int) { self.clientID = clientID }
+    }
+
     private struct Entry {
         let deadline: UInt64
-        /// The order waits began in (ties), and the entry's identity: a client's live wait is the
-        /// entry with the sequence `live` holds for it.
+        /// The order waits began in (ties).
         let sequence: UInt64
-        let clientID: Int
+        let timeout: Timeout
 
         func precedes(_ other: Entry) -> Bool {
             self.deadline != other.deadline ? self.deadline < other.deadline : self.sequence < other.sequence
@@ -32,8 +43,8 @@ final class BlockedTimeouts {
     // Loop thread only, and no access spans a call out (`expire` runs after the heap work): no
     // dynamic exclusivity checks (a runtime call per access, several per wait).
     @exclusivity(unchecked) private var heap: [Entry] = []
-    /// The live entry's sequence of each waiting client.
-    @exclusivity(unchecked) private var live: [Int: UInt64] = [:]
+    /// The live timeouts.
+    @exclusivity(unchecked) private(set) var count = 0
     @exclusivity(unchecked) private var nextSequence: UInt64 = 0
     @exclusivity(unchecked) private var timer: TimerID?
     /// The deadline the timer is armed for (`.max`: not armed).
@@ -44,30 +55,33 @@ final class BlockedTimeouts {
         self.expire = expire
     }
 
-    /// Clients with a timeout running.
-    var count: Int { self.live.count }
     /// Entries held, dead ones included (tests: the heap stays bounded).
     var heapCount: Int { self.heap.count }
 
-    /// Client `id` began a wait of `milliseconds` (> 0) from now; a wait it had running is replaced.
-    func add(_ id: Int, after milliseconds: Int64) {
+    /// Client `id` began a wait of `milliseconds` (> 0) from now. - Returns: its timeout, for
+    /// ``remove(_:)`` if the wait ends before it.
+    func add(_ id: Int, after milliseconds: Int64) -> Timeout {
         let now = SystemClock.monotonicNanoseconds()
         let (nanoseconds, overflow) = UInt64(max(milliseconds, 0)).multipliedReportingOverflow(by: 1_000_000)
         let (deadline, past) = now.addingReportingOverflow(nanoseconds)
-        let entry = Entry(deadline: overflow || past ? .max : deadline, sequence: self.nextSequence, clientID: id)
+        let timeout = Timeout(clientID: id)
+        let entry = Entry(deadline: overflow || past ? .max : deadline, sequence: self.nextSequence, timeout: timeout)
         self.nextSequence += 1
-        self.live[id] = entry.sequence
+        self.count += 1
         self.push(entry)
         if entry.deadline < self.armedFor { self.arm(entry.deadline, now: now) }
+        return timeout
     }
 
-    /// Client `id`'s wait ended another way (served, unblocked, closed): its timeout no longer runs.
-    func remove(_ id: Int) {
-        guard self.live.removeValue(forKey: id) != nil else { return }
-        if self.live.isEmpty {
+    /// The wait of `timeout` ended another way (served, unblocked, closed): it no longer runs.
+    func remove(_ timeout: Timeout) {
+        guard timeout.isLive else { return }
+        timeout.isLive = false
+        self.count -= 1
+        if self.count == 0 {
             self.heap.removeAll(keepingCapacity: false)
             self.disarm()
-        } else if self.heap.count > 64 && self.heap.count > 2 * self.live.count {
+        } else if self.heap.count > 64 && self.heap.count > 2 * self.count {
             self.rebuild()
         }
     }
@@ -100,13 +114,14 @@ final class BlockedTimeouts {
         var due: [Int] = []
         while let top = self.heap.first, top.deadline <= now {
             self.popTop()
-            if self.live[top.clientID] == top.sequence {
-                self.live.removeValue(forKey: top.clientID)
-                due.append(top.clientID)
+            if top.timeout.isLive {
+                top.timeout.isLive = false
+                self.count -= 1
+                due.append(top.timeout.clientID)
             }
         }
         // Dead entries on top would arm the timer for nothing.
-        while let top = self.heap.first, self.live[top.clientID] != top.sequence { self.popTop() }
+        while let top = self.heap.first, !top.timeout.isLive { self.popTop() }
         if let top = self.heap.first { self.arm(top.deadline, now: now) }
         // Armed first: a client whose wait ends here may block again at once (its pipeline), adding
         // a deadline that must compare with the armed one.
@@ -148,7 +163,7 @@ final class BlockedTimeouts {
 
     /// Keeps the live entries only (a heap again).
     private func rebuild() {
-        self.heap.removeAll { self.live[$0.clientID] != $0.sequence }
+        self.heap.removeAll { !$0.timeout.isLive }
         for index in stride(from: self.heap.count / 2 - 1, through: 0, by: -1) { self.siftDown(index) }
     }
 }

@@ -49,8 +49,8 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     @exclusivity(unchecked) var awaitingSave = false
     /// The timeouts of every blocked connection (the blocking command this one waits in may have one).
     private unowned(unsafe) let blockedTimeouts: BlockedTimeouts
-    /// This connection's wait has a timeout running in ``blockedTimeouts``.
-    @exclusivity(unchecked) private var timeoutRunning = false
+    /// The timeout of this connection's wait, while it runs in ``blockedTimeouts``.
+    @exclusivity(unchecked) private var blockedTimeout: BlockedTimeouts.Timeout?
     /// When this subscriber's output first passed the pubsub soft limit (0: it is under it).
     @exclusivity(unchecked) var pubSubSoftLimitSince: UInt64 = 0
     /// Runs while this subscriber is over the soft limit (KVConnection+PubSub.swift).
@@ -189,9 +189,8 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
                     connection.close()
                     return
                 }
-                if timeout > 0 && !self.timeoutRunning {
-                    self.timeoutRunning = true
-                    self.blockedTimeouts.add(self.clientID, after: timeout)
+                if timeout > 0 && self.blockedTimeout == nil {
+                    self.blockedTimeout = self.blockedTimeouts.add(self.clientID, after: timeout)
                 }
                 return
             }
@@ -242,9 +241,9 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     }
 
     private func cancelBlockedTimer() {
-        guard self.timeoutRunning else { return }
-        self.timeoutRunning = false
-        self.blockedTimeouts.remove(self.clientID)
+        guard let timeout = self.blockedTimeout else { return }
+        self.blockedTimeout = nil
+        self.blockedTimeouts.remove(timeout)
     }
 
     /// Keeps this connection's share of the memory account's input part at `bytes`.

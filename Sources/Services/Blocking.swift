@@ -91,10 +91,12 @@ public final class BlockingRegistry {
     final class Waiter: Equatable {
         let id: Int
         let hooks: Hooks
+        // Loop thread only, never accessed re-entrantly: no dynamic exclusivity checks (a runtime
+        // call per access, several per job of a queue), here and in the queues.
         /// The keys waited on; empty: not waiting.
-        var keys: [WaitKey] = []
+        @exclusivity(unchecked) var keys: [WaitKey] = []
         /// The last pass of ``BlockingRegistry/serveReady()`` that offered this waiter a key.
-        var pass: UInt64 = 0
+        @exclusivity(unchecked) var pass: UInt64 = 0
 
         init(id: Int, hooks: Hooks) {
             self.id = id
@@ -109,9 +111,11 @@ public final class BlockingRegistry {
     /// thousand workers on one queue would otherwise move a thousand entries per job). A class, so
     /// that a pass serving a key looks the key up once and removals change it in place.
     final class WaiterQueue<Element: Equatable> {
-        private var ids: [Element] = []
+        @exclusivity(unchecked) private var ids: [Element] = []
         /// `ids[..<head]` are gone.
-        private var head = 0
+        @exclusivity(unchecked) private var head = 0
+        /// The key was signalled and waits in the registry's ready list (so it is listed once).
+        @exclusivity(unchecked) var isReady = false
 
         init() {}
 
@@ -159,13 +163,14 @@ public final class BlockingRegistry {
     @exclusivity(unchecked) private var queues: [WaitKey: WaiterQueue<Waiter>] = [:]
     /// Every attached connection's waiter, by client ID.
     @exclusivity(unchecked) private var waiters: [Int: Waiter] = [:]
-    @exclusivity(unchecked) private var readyKeys: [WaitKey] = []
-    @exclusivity(unchecked) private var readySet: Set<WaitKey> = []
+    /// The keys signalled since the last pass, in order, with their queues.
+    @exclusivity(unchecked) private var readyKeys: [(key: WaitKey, queue: WaiterQueue<Waiter>)] = []
     @exclusivity(unchecked) private var serving = false
     /// Counts the keys served (``Waiter/pass``): a waiter is offered a key once per pass.
     @exclusivity(unchecked) private var pass: UInt64 = 0
-    /// The waiter being served: its own end of the wait finds it here, not by its ID.
-    @exclusivity(unchecked) private var current: Waiter?
+    /// The waiter being served, the key and its queue: its own end of the wait finds them here, not
+    /// by its ID and the key's hash.
+    @exclusivity(unchecked) private var current: (waiter: Waiter, key: WaitKey, queue: WaiterQueue<Waiter>)?
     /// Clients waiting now (INFO `blocked_clients`).
     @exclusivity(unchecked) public private(set) var blockedCount = 0
     /// Some client waits (checked by every write to a collection).
@@ -212,14 +217,25 @@ public final class BlockingRegistry {
 
     /// Takes client `id` out of every queue (served, timed out, unblocked, closed).
     func remove(_ id: Int) {
-        if let current = self.current, current.id == id { return self.remove(current) }
+        if let current = self.current, current.waiter.id == id {
+            // The waiter just served, right after its serve (the shortcut is taken once).
+            self.current = nil
+            return self.remove(current.waiter, servedFrom: (current.key, current.queue))
+        }
         if let waiter = self.waiters[id] { self.remove(waiter) }
     }
 
-    private func remove(_ waiter: Waiter) {
+    private func remove(_ waiter: Waiter, servedFrom served: (key: WaitKey, queue: WaiterQueue<Waiter>)? = nil) {
         guard !waiter.keys.isEmpty else { return }
         for key in waiter.keys {
-            guard let queue = self.queues[key] else { continue }
+            let queue: WaiterQueue<Waiter>
+            if let served, served.key == key {
+                queue = served.queue
+            } else if let found = self.queues[key] {
+                queue = found
+            } else {
+                continue
+            }
             queue.remove(waiter)
             if queue.isEmpty { self.queues[key] = nil }
         }
@@ -231,8 +247,9 @@ public final class BlockingRegistry {
     /// `key` of `database` gained elements: its waiters are served after the current command.
     public func signal(_ key: [UInt8], database: Int) {
         let key = WaitKey(database: database, key: key)
-        guard self.queues[key] != nil, self.readySet.insert(key).inserted else { return }
-        self.readyKeys.append(key)
+        guard let queue = self.queues[key], !queue.isReady else { return }
+        queue.isReady = true
+        self.readyKeys.append((key, queue))
         self.hasReadyKeys = true
     }
 
@@ -256,24 +273,30 @@ public final class BlockingRegistry {
         }
         var next = 0
         while next < self.readyKeys.count {
-            let key = self.readyKeys[next]
+            let key = self.readyKeys[next].key
+            var queue = self.readyKeys[next].queue
             next += 1
-            self.readySet.remove(key)
-            guard let queue = self.queues[key] else { continue }
+            queue.isReady = false
+            if queue.isEmpty {
+                // Emptied since the signal and dropped: a client may have parked on the key since.
+                guard let parked = self.queues[key] else { continue }
+                queue = parked
+            }
             self.pass &+= 1
             let pass = self.pass
             keyLoop: while let waiter = queue.first(skipping: { $0.pass == pass }) {
                 waiter.pass = pass
-                self.current = waiter
                 // The hook's own end of the wait takes the waiter out of the queues (before the
                 // connection answers the input that waited, which may block it again).
-                switch waiter.hooks.serve(key.key) {
+                self.current = (waiter, key, queue)
+                let result = waiter.hooks.serve(key.key)
+                self.current = nil
+                switch result {
                 case .served(let keyRemains): if !keyRemains { break keyLoop }
                 case .notServed: continue
                 case .keyMissing: break keyLoop
                 }
             }
-            self.current = nil
         }
         self.readyKeys.removeAll(keepingCapacity: true)
         self.hasReadyKeys = false
@@ -335,15 +358,14 @@ extension KVSession {
     /// wait is over (the client leaves every queue).
     public mutating func serveBlocked(key: [UInt8], context: CommandContext, output: inout [UInt8]) -> BlockedServeResult {
         guard let blocked = self.client.blocked else { return .notServed }
-        var result = BlockedServeResult.notServed
-        self.withCall(context: context, output: &output) { call in
+        let result = self.withCall(context: context, output: &output) { call -> BlockedServeResult in
             switch blocked.serving {
             case .listPop(let fromHead, let count):
-                result = Commands.serveBlockedListPop(key, fromHead: fromHead, count: count, &call)
+                Commands.serveBlockedListPop(key, fromHead: fromHead, count: count, &call)
             case .listMove(let destination, let fromHead, let toHead):
-                result = Commands.serveBlockedListMove(key, to: destination, fromHead: fromHead, toHead: toHead, &call)
+                Commands.serveBlockedListMove(key, to: destination, fromHead: fromHead, toHead: toHead, &call)
             case .sortedSetPop(let max, let count):
-                result = Commands.serveBlockedSortedSetPop(key, max: max, count: count, &call)
+                Commands.serveBlockedSortedSetPop(key, max: max, count: count, &call)
             }
         }
         if case .served = result {

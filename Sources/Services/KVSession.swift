@@ -229,7 +229,7 @@ public struct KVSession {
 
     /// Runs `body` with a command call writing into `output`, outside the request loop (a blocked
     /// command served, or the end of its wait).
-    mutating func withCall(context: CommandContext, output: inout [UInt8], _ body: (inout CommandCall) -> Void) {
+    mutating func withCall<Result>(context: CommandContext, output: inout [UInt8], _ body: (inout CommandCall) -> Result) -> Result {
         var call = CommandCall(
             context: context, client: self.state.client, reply: ReplyWriter(encoding: self.state.encoding),
             now: self.state.now, maxValueBytes: self.state.maxValueBytes)
@@ -240,12 +240,13 @@ public struct KVSession {
         let outerClient = pubsub.runningClient
         pubsub.runningClient = self.state.client.id
         let replyStart = call.reply.output.count
-        body(&call)
+        let result = body(&call)
         if pubsub.tracking.isActive {
             pubsub.tracking.afterCommand(self.state.client.id, replyStart: replyStart, state: context.state, output: &call.reply.output)
         }
         pubsub.endBatch(restoring: outerClient, output: &call.reply.output)
         swap(&call.reply.output, &output)
+        return result
     }
 
     /// Once per batch, not per request: the command count, and the client registry only when

@@ -183,8 +183,11 @@ import Testing
     }
 
     /// Runs each scenario on both servers — its blocked clients' commands (blocked in this order), the
-    /// writer's commands, then reads — and expects what every client got, in order, to match.
-    static func runBlockingScenarios(_ scenarios: [(blocked: [String], writes: [String], reads: [String])], on pair: Pair) throws {
+    /// writer's commands, then reads — and expects what every client got, in order, to match. `resp3`:
+    /// the blocked clients speak RESP3 (HELLO 3 first).
+    static func runBlockingScenarios(
+        _ scenarios: [(blocked: [String], writes: [String], reads: [String])], on pair: Pair, resp3: Bool = false
+    ) throws {
         for (number, scenario) in scenarios.enumerated() {
             var outcomes: [[String]] = []
             for port in [pair.server.kvPort, pair.oracle.port] {
@@ -193,6 +196,7 @@ import Testing
                 var blocked: [(client: RawRESPConnection, id: String)] = []
                 for command in scenario.blocked {
                     let client = try RawRESPConnection(port: port)
+                    if resp3 { _ = try client.call("HELLO", "3") }
                     let id = String(decoding: try client.call("CLIENT", "ID").dropFirst().dropLast(2), as: UTF8.self)
                     try Self.send(client, command)
                     blocked.append((client, id))
