@@ -111,6 +111,7 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
             })
         self.state.blocking.attach(
             clientID: self.clientID, serve: { [unowned(unsafe) self] key in self.serveBlocked(key) },
+            resume: { [unowned(unsafe) self] in self.answerAfterServed() },
             cancel: { [unowned(unsafe) self] reason in self.endWait(reason) })
     }
 
@@ -211,13 +212,27 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
     // MARK: Blocking (Sources/Services/Blocking.swift)
 
     /// Serves the blocked command from `key`, which gained items. Once served, its reply goes out
-    /// when its pop is durable, and the input that waited is answered.
+    /// when its pop is durable; input that waited behind it is answered after the other ready keys'
+    /// waiters are served (the registry calls ``answerAfterServed()``).
     private func serveBlocked(_ key: [UInt8]) -> BlockedServeResult {
         guard let connection = self.connection, connection.state == .open else { return .notServed }
         let before = self.data.lastMutationSequence
         let result = self.session.serveBlocked(key: key, context: self.context, output: &connection.outputBuffer)
-        if case .served = result { self.resume(connection, since: before) }
+        guard case .served = result else { return result }
+        self.cancelBlockedTimer()
+        self.holdIfNotDurable(connection, since: before)
+        if self.session.bufferedByteCount > 0 || connection.readEOF {
+            self.state.blocking.resumeAfterServing(clientID: self.clientID)
+        }
+        connection.flush()
         return result
+    }
+
+    /// The input that waited behind a served wait.
+    private func answerAfterServed() {
+        guard let connection = self.connection, connection.state == .open else { return }
+        self.answer(connection)
+        connection.flush()
     }
 
     /// Ends the wait unserved (its timeout passed, CLIENT UNBLOCK), then answers the input that waited.
@@ -230,14 +245,19 @@ final class KVConnection: PubSubOutput, ConnectionDelegate, ServedConnection, He
 
     private func resume(_ connection: Connection, since before: UInt64) {
         self.cancelBlockedTimer()
+        self.holdIfNotDurable(connection, since: before)
+        // The input that waited, if any.
+        if self.session.bufferedByteCount > 0 || connection.readEOF { self.answer(connection) }
+        connection.flush()
+    }
+
+    /// Holds this connection's output until the log is durable past what it wrote since `before`.
+    private func holdIfNotDurable(_ connection: Connection, since before: UInt64) {
         let after = self.data.lastMutationSequence
         if after != before && !self.groupCommit.isDurable(after) {
             connection.cork()
             self.groupCommit.hold(self, until: after)
         }
-        // The input that waited, if any (a worker's next BRPOP usually comes after this reply).
-        if self.session.bufferedByteCount > 0 || connection.readEOF { self.answer(connection) }
-        connection.flush()
     }
 
     private func cancelBlockedTimer() {

@@ -10,8 +10,10 @@
 // blocked first served, is handed what it waits for from that key (the connection's
 // ``KVSession/serveBlocked(key:context:output:)``: the pop, its log record, its keyspace events, the
 // reply in the waiter's protocol) until the key is gone, as Redis 7.0's serveClientsBlockedOnListKey
-// serves a waiter without running its command again. The wait then ends and the connection answers
-// its buffered input. Timeouts run on one loop timer (Sources/Server/BlockedTimeouts.swift); CLIENT
+// serves a waiter without running its command again. The wait then ends; a connection with input
+// waiting behind it answers that input once every ready key has been served (Redis's
+// processUnblockedClients), so a served client's next blocking request queues behind the other
+// waiters instead of taking the key's remaining elements first. Timeouts run on one loop timer (Sources/Server/BlockedTimeouts.swift); CLIENT
 // UNBLOCK and the close end a wait through the same hooks. A waiter costs a queue entry per key and
 // nothing while it waits.
 
@@ -69,6 +71,8 @@ public final class BlockingRegistry {
     struct Hooks {
         /// Serves the blocked command from the key that became ready.
         let serve: (_ key: [UInt8]) -> BlockedServeResult
+        /// Answers the input that waited behind a served wait (``BlockingRegistry/resumeAfterServing(clientID:)``).
+        let resume: () -> Void
         /// Ends the wait with the reply for `reason`, then lets the connection go on.
         let cancel: (UnblockReason) -> Void
     }
@@ -97,6 +101,8 @@ public final class BlockingRegistry {
         @exclusivity(unchecked) var keys: [WaitKey] = []
         /// The last pass of ``BlockingRegistry/serveReady()`` that offered this waiter a key.
         @exclusivity(unchecked) var pass: UInt64 = 0
+        /// False once its connection has closed (a resumption still listed is skipped).
+        @exclusivity(unchecked) var isAttached = true
 
         init(id: Int, hooks: Hooks) {
             self.id = id
@@ -166,6 +172,9 @@ public final class BlockingRegistry {
     /// The keys signalled since the last pass, in order, with their queues.
     @exclusivity(unchecked) private var readyKeys: [(key: WaitKey, queue: WaiterQueue<Waiter>)] = []
     @exclusivity(unchecked) private var serving = false
+    /// Served waiters whose connections have input to answer, in the order served.
+    @exclusivity(unchecked) private var unblocked: [Waiter] = []
+    @exclusivity(unchecked) private var resuming = false
     /// Counts the keys served (``Waiter/pass``): a waiter is offered a key once per pass.
     @exclusivity(unchecked) private var pass: UInt64 = 0
     /// The waiter being served, the key and its queue: its own end of the wait finds them here, not
@@ -185,14 +194,23 @@ public final class BlockingRegistry {
 
     /// The connection of client `id` opened: how to serve and end its waits.
     public func attach(
-        clientID id: Int, serve: @escaping ([UInt8]) -> BlockedServeResult, cancel: @escaping (UnblockReason) -> Void
+        clientID id: Int, serve: @escaping ([UInt8]) -> BlockedServeResult, resume: @escaping () -> Void,
+        cancel: @escaping (UnblockReason) -> Void
     ) {
-        self.waiters[id] = Waiter(id: id, hooks: Hooks(serve: serve, cancel: cancel))
+        self.waiters[id] = Waiter(id: id, hooks: Hooks(serve: serve, resume: resume, cancel: cancel))
+    }
+
+    /// Client `id` was just served and has input waiting: it is answered (its `resume` hook) once
+    /// the keys made ready are all served.
+    public func resumeAfterServing(clientID id: Int) {
+        guard let waiter = self.waiters[id] else { return }
+        self.unblocked.append(waiter)
     }
 
     /// The connection of client `id` closed: its place in every queue goes.
     public func detach(clientID id: Int) {
         guard let waiter = self.waiters.removeValue(forKey: id) else { return }
+        waiter.isAttached = false
         self.remove(waiter)
     }
 
@@ -263,14 +281,30 @@ public final class BlockingRegistry {
 
     /// Serves the waiters of every ready key, first blocked first served, while the key holds
     /// elements (a served pop may empty it; the next waiter then stays). Keys made ready meanwhile
-    /// (an LMOVE served into a key others wait on) are served in the same pass.
+    /// (an LMOVE served into a key others wait on) are served in the same pass. Then the served
+    /// connections with input waiting answer it, in the order served; keys their commands make ready
+    /// are served after each command (this runs again), and the connections served then join the
+    /// list being answered.
+    @inline(never)  // out of the request loop it is called from
     public func serveReady() {
         guard !self.serving else { return }  // a serve's own writes: the pass running picks them up
         self.serving = true
-        defer {
-            self.serving = false
-            self.current = nil
+        self.serveReadyKeys()
+        self.serving = false
+        guard !self.unblocked.isEmpty && !self.resuming else { return }
+        self.resuming = true
+        var next = 0
+        while next < self.unblocked.count {
+            let waiter = self.unblocked[next]
+            next += 1
+            if waiter.isAttached { waiter.hooks.resume() }
         }
+        self.unblocked.removeAll(keepingCapacity: true)
+        self.resuming = false
+    }
+
+    private func serveReadyKeys() {
+        defer { self.current = nil }
         var next = 0
         while next < self.readyKeys.count {
             let key = self.readyKeys[next].key

@@ -2,8 +2,9 @@
 // the serve functions of Commands+ListsBlocking.swift and Commands+SortedSetsBlocking.swift), against
 // redis-server 7.0 byte for byte: every kind of waiter served in RESP2 and in RESP3, and the edges of
 // serving — a destination of another type, a key emptied part way through its waiters, a move back
-// into its own source, a key replaced by another type before it is served, pipelined requests behind
-// a served waiter.
+// into its own source, a key replaced by another type before it is served, and a served waiter's
+// pipelined blocking request, which waits behind the other waiters as in Redis (its input is answered
+// after the ready keys are served).
 
 import Testing
 
@@ -46,5 +47,39 @@ import Testing
              ["LRANGE a 0 -1", "LRANGE b 0 -1"]),
         ]
         try ListDifferentialTests.runBlockingScenarios(scenarios, on: pair)
+    }
+
+    /// A waiter with a second BLPOP pipelined behind its first: served the first item, its second
+    /// request runs only after the key's other waiters are served (Redis's processUnblockedClients), so
+    /// the next waiter gets the second item and the pipelined BLPOP waits.
+    @Test func aServedClientsPipelinedWaitQueuesBehindTheOthers() throws {
+        let pair = try Pair()
+        defer { pair.stop() }
+        var outcomes: [[String]] = []
+        for port in [pair.server.kvPort, pair.oracle.port] {
+            let writer = try RawRESPConnection(port: port)
+            _ = try writer.call("FLUSHALL")
+            var clients: [(client: RawRESPConnection, id: String)] = []
+            for (number, requests) in [["BLPOP q 0", "BLPOP q 0"], ["BLPOP q 0"]].enumerated() {
+                let client = try RawRESPConnection(port: port)
+                let id = String(decoding: try client.call("CLIENT", "ID").dropFirst().dropLast(2), as: UTF8.self)
+                for request in requests { try ListDifferentialTests.send(client, request) }
+                clients.append((client, id))
+                #expect(try pollFor {
+                    String(decoding: try writer.call("INFO", "clients"), as: UTF8.self).contains("blocked_clients:\(number + 1)\r\n")
+                })
+            }
+            var outcome = [String(decoding: try writer.call("RPUSH", "q", "a", "b"), as: UTF8.self)]
+            // Whoever still waits is ended by CLIENT UNBLOCK (1, then its null reply); a served one
+            // answers 0 and its reply is already there. Read in an order neither outcome can stall.
+            outcome.append(String(decoding: try writer.call("CLIENT", "UNBLOCK", clients[1].id), as: UTF8.self))
+            outcome.append(String(decoding: try clients[1].client.reply(), as: UTF8.self))
+            outcome.append(String(decoding: try clients[0].client.reply(), as: UTF8.self))
+            outcome.append(String(decoding: try writer.call("CLIENT", "UNBLOCK", clients[0].id), as: UTF8.self))
+            outcome.append(String(decoding: try clients[0].client.reply(), as: UTF8.self))
+            outcome.append(String(decoding: try writer.call("EXISTS", "q"), as: UTF8.self))
+            outcomes.append(outcome)
+        }
+        #expect(outcomes[0] == outcomes[1], "reactord \(outcomes[0]) redis \(outcomes[1])")
     }
 }
