@@ -154,6 +154,22 @@ struct ProbingSlots<Layout: ProbedEntryLayout>: ~Copyable {
         }
     }
 
+    /// The slot of the current array holding `key` (hashing to `hash`), or nil. With
+    /// ``retiringIndex(of:hash:)``, for a read that wants the retiring array's fields loaded only
+    /// after the current array missed (one borrow of the whole table across the probe's memcmp loads
+    /// and keeps them from the start).
+    @inline(__always)
+    func currentIndex(of key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+        Self.probe(self.slots, self.capacity, key, hash: hash)
+    }
+
+    /// The slot of the retiring array holding `key`, or nil (nil also when no rebuild runs).
+    @inline(__always)
+    func retiringIndex(of key: UnsafeRawBufferPointer, hash: UInt64) -> Int? {
+        guard let retiring = self.retiring else { return nil }
+        return Self.probe(retiring, self.retiringCapacity, key, hash: hash)
+    }
+
     /// Where `key` (hashing to `hash`) is: its array (the current one, or the retiring one) and slot,
     /// or nil.
     @inline(__always)

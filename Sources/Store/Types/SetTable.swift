@@ -91,9 +91,11 @@ final class SetTable {
     // MARK: - Reads
 
     func contains(_ member: UnsafeRawBufferPointer) -> Bool {
-        // The hash first: the table's fields are then read after it, not held across it.
+        // The hash first, and two reads of the table: its fields are read after the hash and the
+        // retiring array's after the current one missed, not all at once and held across both.
         let hash = Slots.hash(member)
-        return self.core.find(member, hash: hash) != nil
+        if self.core.currentIndex(of: member, hash: hash) != nil { return true }
+        return self.core.retiringIndex(of: member, hash: hash) != nil
     }
 
     /// Calls `body` with each member (the retiring array's, then the current one's, in slot order)
