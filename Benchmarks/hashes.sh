@@ -28,45 +28,10 @@ requests1=${N1:-50000}
 reads=${NR:-20000}
 reactord=${REACTORD:-.build/release/reactord}
 [ -x "$reactord" ] || swift build -c release --product reactord >&2
-work=$(mktemp -d)
-pid=
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 20000))
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+bench_setup hashes.sh
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
-start() {  # start SERVER [keep]: a server on $port (a fresh data directory unless `keep`), its PID in $pid
-    [ "${2:-}" = keep ] || rm -rf "$work/data"
-    mkdir -p "$work/data"
-    if [ "$1" = reactord ]; then
-        taskset -c 0 "$reactord" --kv-port "$port" --echo-port off --time-port off --file-port off \
-            --data-dir "$work/data" --fsync no --log-level error >/dev/null &
-    else
-        taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-            --dir "$work/data" --daemonize no --logfile '' >/dev/null &
-    fi
-    pid=$!
-    for _ in $(seq 12000); do
-        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return
-        sleep 0.01
-    done
-    echo "hashes.sh: $1 did not start" >&2
-    exit 1
-}
-stop() {
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
-ticks_per_second=$(getconf CLK_TCK)
-per_request() {  # TICKS REQUESTS: µs of server CPU per request
-    awk -v t="$1" -v hz="$ticks_per_second" -v n="$2" 'BEGIN { printf "%.2f", t / hz / n * 1e6 }'
-}
 bench() {  # SERVER LABEL REQUESTS redis-benchmark-arguments…: one line of ops/s and CPU per request
     local server=$1 label=$2 count=$3
     shift 3

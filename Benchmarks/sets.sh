@@ -17,39 +17,9 @@ runs=${1:-3}
 requests=${N:-2000000}
 reactord=${REACTORD:-.build/release/reactord}
 [ -x "$reactord" ] || swift build -c release --product reactord >&2
-work=$(mktemp -d)
-pid=
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-port=$((20000 + RANDOM % 20000))
-start() {  # start SERVER: a fresh server on $port, its PID in $pid
-    rm -rf "$work/data"
-    if [ "$1" = reactord ]; then
-        taskset -c 0 "$reactord" --kv-port "$port" --echo-port off --time-port off --file-port off \
-            --data-dir "$work/data" --fsync no --log-level error >/dev/null &
-    else
-        taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
-            --daemonize no --logfile '' >/dev/null &
-    fi
-    pid=$!
-    for _ in $(seq 200); do
-        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return
-        sleep 0.05
-    done
-    echo "sets.sh: $1 did not start" >&2
-    exit 1
-}
-stop() {
-    kill "$pid"
-    wait "$pid" 2>/dev/null || true
-    pid=
-}
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh
+bench_setup sets.sh
 
 # The load files: 100,000 SADDs of 10 integers; 1,000 SADDs of 1,000 16-byte members.
 python3 - "$work" <<'EOF'
@@ -64,7 +34,6 @@ with open(sys.argv[1] + "/large.resp", "w") as out:
         out.write(command("SADD", "big", *["member-%09d" % (batch * 1_000 + j) for j in range(1_000)]))
 EOF
 
-ticks_per_second=$(getconf CLK_TCK)
 for run in $(seq "$runs"); do
     for server in reactord redis; do
         start "$server"

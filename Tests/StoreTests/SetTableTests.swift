@@ -20,7 +20,7 @@ import Testing
         var entryBytes = 0
         for member in model { entryBytes += 4 + member.count }
         #expect(table.entryBytes == entryBytes, "\(context): entry bytes")
-        #expect(table.usedBytes == 88 + (table.capacity + table.retiringCapacity) * 8 + entryBytes, "\(context): used bytes")
+        #expect(table.usedBytes == 96 + (table.capacity + table.retiringCapacity) * 8 + entryBytes, "\(context): used bytes")
         // A whole SSCAN returns every member.
         var scanned: Set<[UInt8]> = []
         var cursor: UInt64 = 0

@@ -1,0 +1,58 @@
+# Helpers for the side-by-side benchmark scripts (Benchmarks/sets.sh, hashes.sh, zsets.sh): one
+# server at a time, reactord or redis-server 7.0.15, on $port, pinned to CPU 0; its CPU ticks and
+# RSS read from /proc. Sourced, not run. The sourcing script sets `reactord` (the binary) before
+# calling `start`; `bench_setup NAME` makes the work directory, the cleanup trap and the port.
+#
+#   start SERVER [keep]  a server (reactord or redis) on $port, its PID in $pid; a fresh data
+#                        directory ($work/data) unless `keep`
+#   stop                 stops it (TERM, then waits)
+#   cpu_ticks, rss_kib   the server's utime+stime in clock ticks, its VmRSS in KiB
+#   per_request TICKS N  µs of server CPU per request
+
+bench_setup() {  # NAME: $work, the EXIT trap, and a free $port
+    bench_name=$1
+    work=$(mktemp -d)
+    pid=
+    trap bench_cleanup EXIT
+    port=$((20000 + RANDOM % 20000))
+    while ss -ltn | grep -q ":$port "; do port=$((20000 + RANDOM % 20000)); done
+    ticks_per_second=$(getconf CLK_TCK)
+}
+
+bench_cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+
+start() {
+    [ "${2:-}" = keep ] || rm -rf "$work/data"
+    mkdir -p "$work/data"
+    if [ "$1" = reactord ]; then
+        taskset -c 0 "$reactord" --kv-port "$port" --echo-port off --time-port off --file-port off \
+            --data-dir "$work/data" --fsync no --log-level error >/dev/null &
+    else
+        taskset -c 0 redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$work/data" --daemonize no --logfile '' >/dev/null &
+    fi
+    pid=$!
+    # Up to two minutes: a restart reads a large database.txt or RDB before it answers.
+    for _ in $(seq 12000); do
+        redis-cli -p "$port" ping 2>/dev/null | grep -q PONG && return
+        sleep 0.01
+    done
+    echo "$bench_name: $1 did not start" >&2
+    exit 1
+}
+
+stop() {
+    kill "$pid" 2>/dev/null || echo "$bench_name: the server had already stopped" >&2
+    wait "$pid" 2>/dev/null || true
+    pid=
+}
+
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+
+per_request() {
+    awk -v t="$1" -v hz="$ticks_per_second" -v n="$2" 'BEGIN { printf "%.2f", t / hz / n * 1e6 }'
+}
