@@ -60,9 +60,9 @@ public final class Connection: EventHandler {
     /// public or reached from closures; memory behind a pointer is checked statically. The
     /// output buffer lent by ``outputBuffer`` keeps its exclusivity by the queue's
     /// `isLent` flag instead. Allocated in `init` before registering, freed in `deinit`.
-    private let core: UnsafeMutablePointer<Core>
+    let core: UnsafeMutablePointer<Core>
 
-    private struct Core {
+    struct Core {
         var state: State
         var lastActivity: UInt64
         var highWaterMark = 256 * 1024
@@ -71,7 +71,7 @@ public final class Connection: EventHandler {
         var readEOF = false
         var isCorked = false
         /// Queued on the loop to be flushed after this iteration's dispatch.
-        var flushQueued = false
+        var flushQueued = false, fanOutQueued = false  // the latter: FanOutPacing.swift
         var output = OutputQueue()
         var readPausedForBackpressure = false
         var readPausedByOwner = false
@@ -213,13 +213,14 @@ public final class Connection: EventHandler {
 
     /// Queues a copy of `bytes` as ``write(_:)`` does (one memcpy, no generic walk) and returns
     /// the bytes now pending, or nil when the connection is not open: the fan-out path, where one
-    /// frame goes to many connections and each checks its backlog against a limit.
+    /// frame goes to many connections and each checks its backlog against a limit; sent with the
+    /// loop's next fan-out round (FanOutPacing.swift), or with this connection's own replies.
     public func queueCopy(of bytes: UnsafeRawBufferPointer) -> Int? {
         assert(self.loop.inLoopThread)
         self.core.pointee.output.preconditionNotLent()
         guard self.core.pointee.state == .open else { return nil }
         self.core.pointee.output.append(copying: bytes)
-        self.flushAtEndOfIteration()
+        self.flushWithFanOut()
         return self.core.pointee.output.pendingBytes
     }
 

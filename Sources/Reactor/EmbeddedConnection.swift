@@ -135,6 +135,7 @@ public final class EmbeddedConnection {
         while true {
             self.collectOutbound()
             self.loop.flushPending()
+            _ = self.loop.releaseFanOut()  // frames queued for a fan-out round (FanOutPacing.swift)
             self.collectOutbound()
             guard self.connection.state != .closed else { break }
             let revents = (try? Sys.poll(self.connection.descriptor, events: Int16(POLLIN | POLLOUT), timeoutMilliseconds: 0)) ?? 0

@@ -93,6 +93,7 @@ public final class EventLoop {
     /// (``flushAfterDispatch(_:)``), and the list being flushed: two, swapped, so neither allocates.
     @exclusivity(unchecked) var pendingFlushes: [Connection] = []
     @exclusivity(unchecked) private var flushing: [Connection] = []
+    let fanOut = FanOutPacer()  // FanOutPacing.swift
     @exclusivity(unchecked) private var stopRequested = false
     /// The monotonic clock in nanoseconds, read once per loop iteration after waking: cheap
     /// enough to stamp every read with (idle timeouts), precise to one iteration.
@@ -333,6 +334,7 @@ public final class EventLoop {
             for hook in self.beforeSleepHooks { hook() }
             // What the hooks queued for others (expiry's notifications) goes out before the sleep.
             self.flushPending()
+            self.wakeDeadline = min(self.wakeDeadline, self.releaseFanOut())
             // Output queued by those flushes' own callbacks must not wait for an unrelated wake-up.
             if !self.pendingFlushes.isEmpty { self.wakeDeadline = 0 }
             self.measured.iterations &+= 1
