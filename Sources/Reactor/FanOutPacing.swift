@@ -3,10 +3,12 @@
 // work too: a round over ten thousand subscribers can outlast the gap between publications. Sent
 // back to back, such rounds would take all of the loop's time and each send would carry only the
 // frames that arrived during the previous round. Instead a big round (``FanOutPacer/threshold``
-// connections or more) is not started until as long after the previous big round ended as that
-// round took: fan-out sends take at most about half the loop's time, the loop keeps serving every
-// other client meanwhile, and the held connections go on accumulating frames, so the next round
-// carries more frames per send. A round that starts after the gap has passed, and any small
+// connections or more) is not started until the previous big round is followed by a pause of half
+// its length (``FanOutPacer/pausePercent``): fan-out sends take at most about two thirds of the
+// loop's time, the loop keeps serving every other client meanwhile, and the held connections go
+// on accumulating frames, so the next round carries more frames per send. A longer pause saves
+// more CPU but delays every frame by it; half a round was the pause whose delay stayed inside
+// what back-to-back rounds cost (Benchmarks/README.md, "Fan-out rounds paced"). A round that starts after the gap has passed, and any small
 // round, is sent at once, in the iteration its frames were queued in: at low rates nothing waits.
 //
 // Only output queued by the fan-out path (``Connection/queueCopy(of:)``) waits here. A connection
@@ -20,6 +22,8 @@
 final class FanOutPacer {
     /// A round over at least this many connections is paced.
     var threshold = 256
+    /// The pause after a big round, as a percentage of that round's length.
+    var pausePercent: UInt64 = 50
     /// Connections queued for the next round, and the list being sent: two, swapped, so
     /// neither allocates.
     @exclusivity(unchecked) var queued: [Connection] = []
@@ -63,7 +67,7 @@ extension EventLoop {
         pacer.sending.removeAll(keepingCapacity: true)
         if big {
             let end = Sys.monotonicNanoseconds()
-            pacer.notBefore = end &+ (end &- min(now, end))
+            pacer.notBefore = end &+ (end &- min(now, end)) &* pacer.pausePercent / 100
             pacer.lastRoundEnd = end
             pacer.bigRounds &+= 1
             pacer.bigRoundSends &+= UInt64(count)

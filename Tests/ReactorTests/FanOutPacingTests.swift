@@ -61,7 +61,7 @@ extension ReactorTests {
             f.publish("a;")
             #expect(f.loop.releaseFanOut(at: Sys.monotonicNanoseconds()) == .max)
             #expect(pacer.bigRounds == 1 && pacer.bigRoundSends == 40 && pacer.heldPasses == 0)
-            #expect(pacer.notBefore > pacer.lastRoundEnd, "the gap is as long as the round took")
+            #expect(pacer.notBefore > pacer.lastRoundEnd, "the gap is half as long as the round took")
             for i in 0..<40 { #expect(f.readNow(i) == "a;") }
             // Within the gap the next two rounds are held: nothing is sent, frames accumulate.
             f.publish("b;")
