@@ -8,6 +8,8 @@
 #   stop                 stops it (TERM, then waits)
 #   cpu_ticks, rss_kib   the server's utime+stime in clock ticks, its VmRSS in KiB
 #   per_request TICKS N  µs of server CPU per request
+#   free_port            a port below the ephemeral range that nothing listens on (for the
+#                        scripts that keep several servers up at once: scripts/*-compare.sh)
 
 bench_setup() {  # NAME: $work, the EXIT trap, and a free $port
     bench_name=$1
@@ -55,4 +57,9 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
 
 per_request() {
     awk -v t="$1" -v hz="$ticks_per_second" -v n="$2" 'BEGIN { printf "%.2f", t / hz / n * 1e6 }'
+}
+
+free_port() {
+    local p
+    while :; do p=$((10000 + RANDOM % 20000)); if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi; done
 }

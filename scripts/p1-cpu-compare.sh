@@ -16,10 +16,8 @@ tests=${TESTS:-lpush rpop set get}
 clients=${CLIENTS:-50}
 work=$(mktemp -d)
 pids=(); ports=(); names=()
-free_port() { # below the ephemeral range (clients' ports)
-    local p
-    while :; do p=$((10000 + RANDOM % 20000)); if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi; done
-}
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh  # free_port
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"; }
 trap cleanup EXIT
 for binary in "$@"; do
