@@ -38,12 +38,11 @@ bench() {
     before=$(cpu_ticks)
     output=$(taskset -c 1 redis-benchmark -p "$port" -n "$n" -q "$@" 2>/dev/null | tr '\r' '\n' | grep 'requests per second' || true)
     after=$(cpu_ticks)
-    cpu=$(awk -v t=$((after - before)) -v hz="$ticks_per_second" -v n=$((tests * n)) \
-        'BEGIN { printf "%.2f", t / hz / n * 1e6 }')
+    cpu=$(per_request $((after - before)) $((tests * n)))
     echo "  $label: $(echo "$output" | sed -E 's/^([A-Za-z_]+).*: ([0-9.]+) requests per second.*/\1 \2 ops\/s/' | tr '\n' ' ') server CPU ${cpu} µs/request"
 }
 
-# The load files: 100,000 ZADDs of 10 members; 1,000 ZADDs of 1,000 members to one set.
+# The load files: 100,000 ZADDs of 10 members; 1,000 ZADDs of 1,000 members to one set (scripts/lib.sh).
 python3 - "$work" <<'EOF'
 import sys
 def command(*words):
@@ -54,14 +53,8 @@ with open(sys.argv[1] + "/small.resp", "w") as out:
         for j in range(10):
             pairs += [str(i * 10 + j), "member-%d" % j]
         out.write(command("ZADD", "zset:%d" % i, *pairs))
-with open(sys.argv[1] + "/large.resp", "w") as out:
-    for batch in range(1_000):
-        pairs = []
-        for j in range(1_000):
-            n = batch * 1_000 + j
-            pairs += [str(n), "m:%012d" % n]
-        out.write(command("ZADD", "big", *pairs))
 EOF
+write_large_zset "$work/large.resp"
 
 for run in $(seq "$runs"); do
     for server in $servers; do

@@ -18,18 +18,9 @@ load=${2:--c 50 -n 20000 -P 16 -r 1000000 zrank big m:__rand_int__}
 work=$(mktemp -d)
 pid=
 trap '[ -n "$pid" ] && { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; }; rm -rf "$work"' EXIT
-python3 - "$work/large.resp" <<'PYTHON'
-import sys
-def command(*words):
-    return "*%d\r\n" % len(words) + "".join("$%d\r\n%s\r\n" % (len(w), w) for w in words)
-with open(sys.argv[1], "w") as out:
-    for batch in range(1_000):
-        pairs = []
-        for j in range(1_000):
-            n = batch * 1_000 + j
-            pairs += [str(n), "m:%012d" % n]
-        out.write(command("ZADD", "big", *pairs))
-PYTHON
+# shellcheck source=scripts/lib.sh
+source scripts/lib.sh  # write_large_zset
+write_large_zset "$work/large.resp"
 port=$((20000 + RANDOM % 20000))
 options=(--tool=callgrind --cache-sim=yes --instr-atstart=no "--callgrind-out-file=$work/callgrind.%p")
 if [ "$binary" = redis ]; then

@@ -8,6 +8,7 @@
 #   stop                 stops it (TERM, then waits)
 #   cpu_ticks, rss_kib   the server's utime+stime in clock ticks, its VmRSS in KiB
 #   per_request TICKS N  µs of server CPU per request
+#   write_large_zset F   the 1,000,000-member sorted set of the large-set rows, as RESP ZADDs in F
 #   free_port            a port below the ephemeral range that nothing listens on (for the
 #                        scripts that keep several servers up at once: scripts/*-compare.sh)
 
@@ -62,4 +63,22 @@ per_request() {
 free_port() {
     local p
     while :; do p=$((10000 + RANDOM % 20000)); if ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null; then echo $p; return; fi; done
+}
+
+# The sorted set of Benchmarks/zsets.sh's large-set rows (and scripts/callgrind-zset-misses.sh): "big",
+# 1,000,000 members m:NNNNNNNNNNNN scored NNNNNNNNNNNN, the 12-digit numbers redis-benchmark's
+# __rand_int__ gives, as 1,000 ZADDs of 1,000 members for `redis-cli --pipe`.
+write_large_zset() {
+    python3 - "$1" <<'PYTHON'
+import sys
+def command(*words):
+    return "*%d\r\n" % len(words) + "".join("$%d\r\n%s\r\n" % (len(w), w) for w in words)
+with open(sys.argv[1], "w") as out:
+    for batch in range(1_000):
+        pairs = []
+        for j in range(1_000):
+            n = batch * 1_000 + j
+            pairs += [str(n), "m:%012d" % n]
+        out.write(command("ZADD", "big", *pairs))
+PYTHON
 }
