@@ -10,12 +10,9 @@
 set -u
 cd "$(dirname "$0")/.."
 rounds=$1; load=$2; shift 2
-work=$(mktemp -d)
-pids=(); ports=(); names=()
 # shellcheck source=scripts/lib.sh
-source scripts/lib.sh  # free_port
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"; }
-trap cleanup EXIT
+source scripts/lib.sh  # compare_setup, free_port
+compare_setup
 for binary in "$@"; do
     p=$(free_port)
     "$binary" --kv-port "$p" --echo-port off --time-port off --file-port off --data-dir "$work/r$p" --fsync no \

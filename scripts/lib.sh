@@ -11,6 +11,8 @@
 #   write_large_zset F   the 1,000,000-member sorted set of the large-set rows, as RESP ZADDs in F
 #   free_port            a port below the ephemeral range that nothing listens on (for the
 #                        scripts that keep several servers up at once: scripts/*-compare.sh)
+#   compare_setup        for those scripts: $work, the arrays pids/ports/names of the servers
+#                        they start, and an EXIT trap that stops every one of them by PID
 
 bench_setup() {  # NAME: $work, the EXIT trap, and a free $port
     bench_name=$1
@@ -81,4 +83,15 @@ with open(sys.argv[1], "w") as out:
             pairs += [str(n), "m:%012d" % n]
         out.write(command("ZADD", "big", *pairs))
 PYTHON
+}
+
+compare_setup() {
+    work=$(mktemp -d)
+    pids=(); ports=(); names=()
+    trap compare_cleanup EXIT
+}
+
+compare_cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    rm -rf "$work"
 }

@@ -14,12 +14,9 @@ rounds=$1; shift
 n=${N:-100000}
 tests=${TESTS:-lpush rpop set get}
 clients=${CLIENTS:-50}
-work=$(mktemp -d)
-pids=(); ports=(); names=()
 # shellcheck source=scripts/lib.sh
-source scripts/lib.sh  # free_port
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$work"; }
-trap cleanup EXIT
+source scripts/lib.sh  # compare_setup, free_port
+compare_setup
 for binary in "$@"; do
     p=$(free_port)
     taskset -c 0 "$binary" --kv-port "$p" --echo-port off --time-port off --file-port off --data-dir "$work/r$p" \
