@@ -206,7 +206,7 @@ extension Commands {
             guard !failed else { return }
         }
         if added + updated > 0 { call.notify(.zset, "zadd", key) }
-        call.reply.count(ch ? added + updated : added)
+        call.reply.integer(ch ? added + updated : added)
     }
 
     /// ZREM key member [member …].

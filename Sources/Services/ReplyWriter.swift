@@ -139,6 +139,14 @@ struct ReplyWriter {
                 if value > 0 { self.ok() } else { self.error(.notFound) }
             }
         case .resp2, .resp3:
+            // 0 to 9 (the counts and flags most integer replies are) as one four-byte append:
+            // `:`, the digit, CR, LF, in memory order.
+            if value >= 0 && value < 10 {
+                let reply = UInt32(UInt8(ascii: ":")) | UInt32(ASCII.zero &+ UInt8(truncatingIfNeeded: value)) << 8
+                    | 0x0D << 16 | 0x0A << 24
+                withUnsafeBytes(of: reply.littleEndian) { self.output.append(contentsOf: $0) }
+                return
+            }
             self.output.append(UInt8(ascii: ":"))
             self.output.appendDecimal(value)
             self.output.append("\r\n")

@@ -146,16 +146,6 @@ extension ReplyWriter {
         for (member, score) in elements { self.sortedSetElement(member, score, withScores: withScores) }
     }
 
-    /// An integer reply that is usually 0 or 1 (ZADD's count): `:<digit>\r\n` in one append of four bytes
-    /// for 0 to 9 in RESP, else ``integer(_:)``.
-    @inline(__always)
-    mutating func count(_ value: Int) {
-        guard self.encoding != .line, value >= 0, value < 10 else { return self.integer(value) }
-        // ':', the digit, CR, LF, in memory order.
-        let reply = UInt32(UInt8(ascii: ":")) | UInt32(UInt8(ascii: "0") + UInt8(value)) << 8 | 0x0D << 16 | 0x0A << 24
-        withUnsafeBytes(of: reply.littleEndian) { self.output.append(contentsOf: $0) }
-    }
-
     mutating func sortedSetHeader(_ count: Int, withScores: Bool) {
         self.arrayHeader(withScores && self.encoding != .resp3 ? 2 * count : count)
     }
