@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <lua5.1/lua-cjson.h>
 #include <lua5.1/lua-bitop.h>
 
@@ -128,6 +129,26 @@ const char *clua_argument(lua_State *L, int index, char *number, size_t *length)
         return number;
     }
     return lua_tolstring(L, index, length);
+}
+
+int clua_collect_arguments(lua_State *L, int count, char *buffer, size_t capacity, size_t *ends, size_t *needed,
+                           char *number) {
+    size_t used = 0;
+    int fits = 1;
+    for (int index = 1; index <= count; index++) {
+        size_t length;
+        const char *bytes = clua_argument(L, index, number, &length);
+        if (bytes == NULL) return 1;
+        if (fits && length <= capacity - used) {
+            if (length > 0) memcpy(buffer + used, bytes, length);
+        } else {
+            fits = 0;
+        }
+        used += length;
+        ends[index - 1] = used;
+    }
+    *needed = used;
+    return fits ? 0 : 2;
 }
 
 /* Upvalues: the original function, the set of readonly tables. A readonly first argument is

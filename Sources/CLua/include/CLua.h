@@ -45,6 +45,13 @@ int clua_format_double(double value, char *buffer, int size);
 /// ``clua_format_double`` formats it into `number` (40 bytes). NULL for any other type.
 const char *clua_argument(lua_State *L, int index, char *number, size_t *length);
 
+/// Copies redis.call's arguments 1 to `count` (each as ``clua_argument`` gives it, `number`
+/// its 40-byte scratch) one after another into `buffer`, and the offset where each ends into
+/// `ends`. Returns 0; 1 (nothing meaningful written) when an argument is neither a string nor a
+/// number; 2 when they do not fit in `capacity` bytes, with the bytes they need in `needed`.
+int clua_collect_arguments(lua_State *L, int count, char *buffer, size_t capacity, size_t *ends, size_t *needed,
+                           char *number);
+
 /// The Lua idioms lua.h spells as macros.
 static inline void clua_pop(lua_State *L, int n) { lua_settop(L, -(n)-1); }
 static inline void clua_newtable(lua_State *L) { lua_createtable(L, 0, 0); }

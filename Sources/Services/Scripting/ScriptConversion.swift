@@ -63,11 +63,35 @@ enum ScriptConversion {
                 reply.boolean(value)
             }
         case LUA_TNUMBER:
-            reply.integer(Self.integer(lua_tonumber(lua, -1)))
+            Self.writeInteger(Self.integer(lua_tonumber(lua, -1)), to: &reply)
         case LUA_TTABLE:
             Self.writeTable(lua, to: &reply, scriptResp: scriptResp, depth: depth)
         default:
             reply.null()
+        }
+    }
+
+    /// An integer reply, `:<n>` and CRLF built on the stack and appended at once (a script's
+    /// most common result: the reply writer's general path appends it in three pieces).
+    static func writeInteger(_ value: Int64, to reply: inout ReplyWriter) {
+        guard reply.encoding != .line else { return reply.integer(value) }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { buffer in
+            var index = 22
+            buffer[22] = ASCII.cr
+            buffer[23] = ASCII.lf
+            var magnitude = value.magnitude  // 19 digits at most, Int64.min's
+            repeat {
+                index -= 1
+                buffer[index] = ASCII.zero &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 {
+                index -= 1
+                buffer[index] = ASCII.minus
+            }
+            index -= 1
+            buffer[index] = UInt8(ascii: ":")
+            reply.output.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[index...]))
         }
     }
 
@@ -215,6 +239,22 @@ enum ScriptConversion {
             }
             _ = lua_checkstack(lua, 5)
             let type = self.bytes[self.position]
+            // The replies most commands give, an integer or a bulk string, without the general
+            // line scan and parse.
+            if push && (type == UInt8(ascii: ":") || type == UInt8(ascii: "$")), let value = self.decimalLine() {
+                if type == UInt8(ascii: ":") { return lua_pushnumber(lua, Double(value)) }
+                guard value >= 0 else { return lua_pushboolean(lua, 0) }
+                let length = Int(value)
+                guard self.bytes.count - self.position >= length else {
+                    // Cut short (never, from a command): what the general path would push.
+                    let body = UnsafeBufferPointer(rebasing: self.bytes[self.position...])
+                    self.position = self.bytes.count
+                    return body.withMemoryRebound(to: CChar.self) { lua_pushlstring(lua, $0.baseAddress, $0.count) }
+                }
+                let body = self.bytes.baseAddress! + self.position
+                self.position += length + 2
+                return body.withMemoryRebound(to: CChar.self, capacity: length) { lua_pushlstring(lua, $0, length) }
+            }
             let line = self.line()
             switch type {
             case UInt8(ascii: ":"):
@@ -291,6 +331,29 @@ enum ScriptConversion {
             default:
                 if push { lua_pushnil(lua) }
             }
+        }
+
+        /// The decimal number after the current line's type byte, when the line is only that
+        /// (an optional minus, 1 to 18 digits, CRLF): moves past the line. - Returns: nil, having
+        /// moved nowhere, for any other line.
+        private mutating func decimalLine() -> Int64? {
+            let count = self.bytes.count
+            guard let base = self.bytes.baseAddress else { return nil }
+            var index = self.position + 1
+            let negative = index < count && base[index] == ASCII.minus
+            if negative { index += 1 }
+            let first = index
+            var value: Int64 = 0
+            while index < count {
+                let digit = base[index] &- ASCII.zero
+                guard digit < 10 else { break }
+                value = value &* 10 &+ Int64(digit)
+                index += 1
+            }
+            guard index > first, index - first <= 18, index + 1 < count, base[index] == ASCII.cr, base[index + 1] == ASCII.lf
+            else { return nil }
+            self.position = index + 2
+            return negative ? -value : value
         }
 
         /// The rest of the current line after its type byte; moves past its CRLF.

@@ -122,48 +122,50 @@ extension ScriptEngine {
     }
 
     /// Copies the arguments of redis.call (and pops them) into `bytes` and `ranges`, reused from
-    /// call to call: nothing is allocated once they have grown. `bytes` is all capacity, written
-    /// through one pointer for all the arguments (each access of an array's storage checks that
-    /// it is not shared), and grown when an argument does not fit. - Returns: false with the
-    /// error pushed.
+    /// call to call: nothing is allocated once they have grown. `bytes` is all capacity, filled by
+    /// the shim in one call (clua_collect_arguments: one pass over the Lua stack, no Swift access
+    /// per argument) and grown when the arguments do not fit. - Returns: false with the error pushed.
     private func collectArguments(_ lua: OpaquePointer, into bytes: inout ArraySlice<UInt8>, _ ranges: inout [Range<Int>]) -> Bool {
-        let count = lua_gettop(lua)
+        let count = Int(lua_gettop(lua))
         guard count > 0 else {
             self.pushError("Please specify at least one argument for this redis lib call")
             return false
         }
         if bytes.count > Self.keptBufferBytes { bytes = [] }
-        while !ranges.isEmpty { ranges.removeLast() }  // emptying it whole goes through replaceSubrange: dearer
-        let base = bytes.startIndex
-        var used = 0
-        var index: Int32 = 1
-        var refused = false
-        while index <= count && !refused {
-            var needed = 0
-            bytes.withUnsafeMutableBytes { buffer in
-                while index <= count {
-                    // A number as Redis formats it (%.17g: Lua's own conversion loses precision).
-                    var length = 0
-                    guard let pointer = clua_argument(lua, index, self.numberScratch, &length) else {
-                        refused = true
-                        return
-                    }
-                    guard used + length <= buffer.count else {
-                        needed = used + length
-                        return
-                    }
-                    if length > 0 { (buffer.baseAddress! + used).copyMemory(from: pointer, byteCount: length) }
-                    ranges.append((base + used)..<(base + used + length))
-                    used += length
-                    index += 1
-                }
-            }
-            if needed > 0 { bytes.append(contentsOf: repeatElement(0, count: max(needed - bytes.count, bytes.count, 256))) }
+        if count > self.argumentEndsCapacity {
+            self.argumentEnds.deallocate()
+            self.argumentEndsCapacity = max(count, 2 * self.argumentEndsCapacity)
+            self.argumentEnds = UnsafeMutablePointer<Int>.allocate(capacity: self.argumentEndsCapacity)
         }
-        clua_pop(lua, count)
-        if refused {
+        let ends = self.argumentEnds
+        let number = self.numberScratch
+        var needed = 0
+        var status: Int32 = 2
+        while status == 2 {
+            status = bytes.withUnsafeMutableBytes { buffer in
+                clua_collect_arguments(
+                    lua, Int32(count), buffer.baseAddress?.assumingMemoryBound(to: CChar.self), buffer.count, ends, &needed,
+                    number)
+            }
+            if status == 2 { bytes.append(contentsOf: repeatElement(0, count: max(needed - bytes.count, bytes.count, 256))) }
+        }
+        clua_pop(lua, Int32(count))
+        guard status == 0 else {
             self.pushError("Lua redis lib command arguments must be strings or integers")
             return false
+        }
+        // Exactly `count` ranges, then each set in place (emptying the array whole goes through
+        // replaceSubrange: dearer).
+        while ranges.count > count { ranges.removeLast() }
+        while ranges.count < count { ranges.append(0..<0) }
+        let base = bytes.startIndex
+        ranges.withUnsafeMutableBufferPointer { ranges in
+            var start = base
+            for i in 0..<count {
+                let end = base + ends[i]
+                ranges[i] = start..<end
+                start = end
+            }
         }
         return true
     }
@@ -238,15 +240,16 @@ extension ScriptEngine {
     /// The command a script may run, or nil with why it may not in `refusal` (Redis's scriptCall
     /// checks, in order, and texts).
     private func check(_ arguments: ArgumentVector, refusal: inout StaticString) -> (command: CommandSpec, slot: Int)? {
-        guard let (command, slot) = CommandTable.respNames.lookup(arguments[0]) else {
+        guard let resolved = self.resolve(arguments[0]) else {
             refusal = "Unknown Redis command called from script"
             return nil
         }
+        let command = resolved.command
         guard CommandSpec.accepts(arity: command.arity, arguments.count) else {
             refusal = "Wrong number of args calling Redis command from script"
             return nil
         }
-        if Self.refusedSlots[slot] {
+        if resolved.refused {
             refusal = "This Redis command is not allowed from script"
             return nil
         }
@@ -257,6 +260,82 @@ extension ScriptEngine {
             }
             self.run!.wrote = true
         }
-        return (command, slot)
+        return (command, resolved.slot)
+    }
+
+    /// The command named `name` (as the command table finds it, ignoring case), its statistics
+    /// slot, and whether scripts may not call it: from ``ScriptCommandCache`` when the script
+    /// spelled the name so before, else from the table (and then cached).
+    private func resolve(_ name: ArraySlice<UInt8>) -> (command: CommandSpec, slot: Int, refused: Bool)? {
+        guard name.count <= ScriptCommandCache.longestName else {
+            guard let (command, slot) = CommandTable.respNames.lookup(name) else { return nil }
+            return (command, slot, Self.refusedSlots[slot])
+        }
+        let key = ScriptCommandCache.key(name)
+        if let hit = self.commandCache.find(key) { return hit }
+        guard let (command, slot) = CommandTable.respNames.lookup(name) else { return nil }
+        let refused = Self.refusedSlots[slot]
+        self.commandCache.insert(key, command: command, slot: slot, refused: refused)
+        return (command, slot, refused)
+    }
+}
+
+/// The commands redis.call resolved last, by their names exactly as scripts spelled them (a script
+/// calls the same few over and over): a hit compares two words per entry instead of looking the
+/// name up in the command table and the refused list. Fixed size, replaced in turn; names longer
+/// than ``longestName`` are never cached. Commands are the table's rows, which live as long as the
+/// process: the entries hold them unretained.
+struct ScriptCommandCache {
+    static let longestName = 16
+    static let size = 8
+
+    /// A name as the cache compares it: its bytes in two words (zero past its end) and its length.
+    struct Key {
+        let words: (UInt64, UInt64)
+        let length: Int
+    }
+
+    private struct Entry {
+        var key = Key(words: (0, 0), length: -1)
+        unowned(unsafe) var command: CommandSpec?
+        var slot = 0
+        var refused = false
+    }
+
+    private let entries: UnsafeMutablePointer<Entry>
+    private var next = 0
+
+    init() {
+        self.entries = UnsafeMutablePointer<Entry>.allocate(capacity: Self.size)
+        self.entries.initialize(repeating: Entry(), count: Self.size)
+    }
+
+    /// Frees the entries (the owner's deinit).
+    func deallocate() {
+        self.entries.deinitialize(count: Self.size)
+        self.entries.deallocate()
+    }
+
+    /// `name` (at most ``longestName`` bytes) as a key.
+    static func key(_ name: ArraySlice<UInt8>) -> Key {
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) { target in name.withUnsafeBytes { target.copyMemory(from: $0) } }
+        return Key(words: words, length: name.count)
+    }
+
+    func find(_ key: Key) -> (command: CommandSpec, slot: Int, refused: Bool)? {
+        for i in 0..<Self.size {
+            let entry = self.entries[i]
+            if entry.key.length == key.length && entry.key.words.0 == key.words.0 && entry.key.words.1 == key.words.1,
+               let command = entry.command {
+                return (command, entry.slot, entry.refused)
+            }
+        }
+        return nil
+    }
+
+    mutating func insert(_ key: Key, command: CommandSpec, slot: Int, refused: Bool) {
+        self.entries[self.next] = Entry(key: key, command: command, slot: slot, refused: refused)
+        self.next = (self.next + 1) % Self.size
     }
 }

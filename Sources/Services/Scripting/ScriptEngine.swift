@@ -148,6 +148,12 @@ final class ScriptEngine {
     var replyBuffer: [UInt8] = []
     /// Where redis.call formats a number argument (ScriptEngine+API.swift).
     let numberScratch = UnsafeMutablePointer<CChar>.allocate(capacity: 40)
+    /// Where redis.call's arguments end in ``argumentBytes``, as the shim writes them; grown for
+    /// a call with more arguments.
+    var argumentEnds = UnsafeMutablePointer<Int>.allocate(capacity: 16)
+    var argumentEndsCapacity = 16
+    /// The commands redis.call resolved last (ScriptEngine+API.swift).
+    var commandCache = ScriptCommandCache()
 
     init() {
         clua_set_handler(ScriptEngine.dispatch)
@@ -165,6 +171,8 @@ final class ScriptEngine {
     deinit {
         lua_close(self.lua)
         self.numberScratch.deallocate()
+        self.argumentEnds.deallocate()
+        self.commandCache.deallocate()
     }
 
     /// The registry's slot for the engine: a negative number, which luaL_ref never hands out, read
@@ -198,9 +206,22 @@ final class ScriptEngine {
 
     // MARK: - The script cache
 
+    /// The script the last EVALSHA found: a client calls the same script over and over, and
+    /// comparing five words costs a fraction of hashing them and probing the cache. Cleared with
+    /// the cache (SCRIPT FLUSH), the only way a script leaves it.
+    private var lastFound: CachedScript?
+
     /// The cached script whose SHA-1 is `hex` (40 hex digits, either case), if any.
     func script(_ hex: ArraySlice<UInt8>) -> CachedScript? {
-        guard let digest = ScriptDigest(hex: hex), let script = self.scripts[digest] else { return nil }
+        guard let digest = ScriptDigest(hex: hex) else { return nil }
+        let script: CachedScript
+        if let last = self.lastFound, last.digest == digest {
+            script = last
+        } else {
+            guard let found = self.scripts[digest] else { return nil }
+            self.lastFound = found
+            script = found
+        }
         // Unfolded, the text is the script's (lower-case) SHA-1 itself; folded, each byte that changed
         // must be an upper-case hex letter.
         guard digest.folded else { return script }
@@ -245,6 +266,7 @@ final class ScriptEngine {
     func flushScripts() {
         for script in self.scripts.values { luaL_unref(self.lua, clua_registryindex(), script.function) }
         self.scripts = [:]
+        self.lastFound = nil
         self.scriptBytes = 0
         lua_gc(self.lua, LUA_GCCOLLECT, 0)
     }
