@@ -12,14 +12,38 @@ static int hook_id;
 
 void clua_set_handler(clua_handler handler) { current_handler = handler; }
 
-static int trampoline(lua_State *L) {
-    int which = (int)lua_tointeger(L, lua_upvalueindex(1));
-    int results = current_handler(L, which);
+void clua_set_context(lua_State *L, void *context) {
+    void *previous;
+    lua_Alloc allocator = lua_getallocf(L, &previous);
+    lua_setallocf(L, allocator, context);
+}
+
+void *clua_context(lua_State *L) {
+    void *context;
+    lua_getallocf(L, &context);
+    return context;
+}
+
+static int call_handler(lua_State *L, int which) {
+    void *context;
+    lua_getallocf(L, &context);
+    int results = current_handler(L, which, context);
     if (results < 0) return lua_error(L);
     return results;
 }
 
+static int trampoline(lua_State *L) { return call_handler(L, (int)lua_tointeger(L, lua_upvalueindex(1))); }
+
+/* redis.call and redis.pcall (the engine's LuaAPI 1 and 2), every script's hot path: their
+ * number is in the code rather than read from an upvalue. */
+static int trampoline_call(lua_State *L) { return call_handler(L, 1); }
+static int trampoline_pcall(lua_State *L) { return call_handler(L, 2); }
+
 void clua_push_function(lua_State *L, int which) {
+    if (which == 1 || which == 2) {
+        lua_pushcfunction(L, which == 1 ? trampoline_call : trampoline_pcall);
+        return;
+    }
     lua_pushinteger(L, which);
     lua_pushcclosure(L, trampoline, 1);
 }
@@ -103,7 +127,9 @@ lua_State *clua_open(void) {
 
 static void interrupt_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
-    if (current_handler(L, hook_id) < 0) {
+    void *context;
+    lua_getallocf(L, &context);
+    if (current_handler(L, hook_id, context) < 0) {
         lua_sethook(L, interrupt_hook, LUA_MASKLINE, 0);
         lua_error(L);
     }

@@ -10,9 +10,10 @@
 #include <lua5.1/lauxlib.h>
 #include <lua5.1/lualib.h>
 
-/// What Swift implements for every provided Lua function: `which` names the function. It returns the number of results it pushed, or -1 when it
+/// What Swift implements for every provided Lua function: `which` names the function, `context`
+/// is the state's (``clua_set_context``). It returns the number of results it pushed, or -1 when it
 /// left an error value on top of the stack that must be raised.
-typedef int (*clua_handler)(lua_State *L, int which);
+typedef int (*clua_handler)(lua_State *L, int which, void *context);
 
 /// Sets the one handler every trampoline calls (once per process; the same for every state).
 void clua_set_handler(clua_handler handler);
@@ -23,6 +24,14 @@ lua_State *clua_open(void);
 /// Seeds the generator behind math.random (the state's math.random and math.randomseed are the
 /// shim's: POSIX's 48-bit lrand48 generator, as Redis's scripts have it).
 void clua_seed_random(int seed);
+
+/// Sets the pointer every call of the handler from `L` receives. Kept as the state's allocator
+/// data (luaL_newstate's allocator ignores it), so that a call finds it with one read instead of a
+/// registry lookup.
+void clua_set_context(lua_State *L, void *context);
+
+/// The pointer ``clua_set_context`` set for `L`.
+void *clua_context(lua_State *L);
 
 /// Pushes a Lua function that calls the handler with `which`.
 void clua_push_function(lua_State *L, int which);

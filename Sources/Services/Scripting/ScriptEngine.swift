@@ -159,12 +159,11 @@ final class ScriptEngine {
         clua_set_handler(ScriptEngine.dispatch)
         guard let lua = clua_open() else { fatalError("Lua could not allocate its state") }
         self.lua = lua
+        clua_set_context(lua, Unmanaged.passUnretained(self).toOpaque())
         // Numbers differ from one server run to the next, as Redis's (a script that wants a fixed
         // sequence calls math.randomseed).
         var generator = SystemRandomNumberGenerator()
         clua_seed_random(Int32(truncatingIfNeeded: generator.next() as UInt64))
-        lua_pushlightuserdata(lua, Unmanaged.passUnretained(self).toOpaque())
-        lua_rawseti(lua, clua_registryindex(), Self.engineSlot)
         self.installSandbox()
     }
 
@@ -175,27 +174,13 @@ final class ScriptEngine {
         self.commandCache.deallocate()
     }
 
-    /// The registry's slot for the engine: a negative number, which luaL_ref never hands out, read
-    /// with a raw integer access on every call of a provided function (no string to hash).
-    static let engineSlot: Int32 = -1
     static let globalsKey = "reactord.globals"
 
-    /// The engine that owns `lua`.
-    static func engine(of lua: OpaquePointer) -> ScriptEngine? {
-        Self.enginePointer(of: lua).map { Unmanaged<ScriptEngine>.fromOpaque($0).takeUnretainedValue() }
-    }
-
-    private static func enginePointer(of lua: OpaquePointer) -> UnsafeMutableRawPointer? {
-        lua_rawgeti(lua, clua_registryindex(), Self.engineSlot)
-        let pointer = lua_touserdata(lua, -1)
-        clua_pop(lua, 1)
-        return pointer
-    }
-
-    /// The one handler of every trampoline. The engine is borrowed, not retained: it owns the
-    /// state that is calling, so it outlives the call (a retain and release per redis.call).
-    static let dispatch: clua_handler = { state, which in
-        guard let state, let pointer = ScriptEngine.enginePointer(of: state) else { return 0 }
+    /// The one handler of every trampoline, given the engine as the state's context (set in
+    /// init). The engine is borrowed, not retained: it owns the state that is calling, so it
+    /// outlives the call (a retain and release per redis.call).
+    static let dispatch: clua_handler = { state, which, context in
+        guard let state, let pointer = context else { return 0 }
         return Unmanaged<ScriptEngine>.fromOpaque(pointer)._withUnsafeGuaranteedRef {
             $0.handle(state, LuaAPI(rawValue: which) ?? .unavailable)
         }
