@@ -237,10 +237,11 @@ enum ScriptConversion {
                 if push { lua_pushnil(lua) }
                 return
             }
-            _ = lua_checkstack(lua, 5)
             let type = self.bytes[self.position]
             // The replies most commands give, an integer or a bulk string, without the general
-            // line scan and parse.
+            // line scan and parse. They push one value: a reply read at the top has the stack the
+            // C function was given (LUA_MINSTACK slots), one inside an aggregate the room its
+            // parent checked below.
             if push && (type == UInt8(ascii: ":") || type == UInt8(ascii: "$")), let value = self.decimalLine() {
                 if type == UInt8(ascii: ":") { return lua_pushnumber(lua, Double(value)) }
                 guard value >= 0 else { return lua_pushboolean(lua, 0) }
@@ -255,6 +256,7 @@ enum ScriptConversion {
                 self.position += length + 2
                 return body.withMemoryRebound(to: CChar.self, capacity: length) { lua_pushlstring(lua, $0, length) }
             }
+            _ = lua_checkstack(lua, 5)
             let line = self.line()
             switch type {
             case UInt8(ascii: ":"):
