@@ -72,6 +72,9 @@ public final class Connection: EventHandler {
         var isCorked = false
         /// Queued on the loop to be flushed after this iteration's dispatch.
         var flushQueued = false, fanOutQueued = false  // the latter: FanOutPacing.swift
+        /// Inside ``handleReadable()``: output appended meanwhile is flushed or queued at its end,
+        /// once, after the delegate has corked the connection or not.
+        var isReading = false
         var output = OutputQueue()
         var readPausedForBackpressure = false
         var readPausedByOwner = false
@@ -257,7 +260,10 @@ public final class Connection: EventHandler {
             self.core.pointee.output.isLent = true
             defer {  // also when the access is abandoned by a throw
                 self.core.pointee.output.isLent = false
-                self.flushAtEndOfIteration()
+                // While reading, handleReadable's end decides: a producer that corks after
+                // appending (a batch held until its log write) would otherwise be queued for a
+                // flush that finds it corked.
+                if !self.core.pointee.isReading { self.flushAtEndOfIteration() }
             }
             yield &self.core.pointee.output.output
         }
@@ -388,6 +394,7 @@ public final class Connection: EventHandler {
         let turnBudget = self.core.pointee.lanes.startTurn()
         var budget = turnBudget
         var drained = false
+        self.core.pointee.isReading = true
         while budget > 0 && self.core.pointee.state == .open && !self.core.pointee.readEOF
             && !self.core.pointee.readPausedByOwner && !self.core.pointee.readPausedForBackpressure
         {
@@ -396,6 +403,7 @@ public final class Connection: EventHandler {
             do {
                 result = try Sys.recv(self.descriptor, into: buffer)
             } catch {
+                self.core.pointee.isReading = false
                 self.fail(error)
                 return
             }
@@ -419,6 +427,7 @@ public final class Connection: EventHandler {
                 break
             }
         }
+        self.core.pointee.isReading = false
         // The budget ran out with the peer still sending: it has a backlog, so it waits in the
         // bulk lane; a bulk connection quiet for long enough is light again (LanePolicy).
         if self.core.pointee.state == .open && !self.core.pointee.readEOF,

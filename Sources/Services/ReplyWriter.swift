@@ -147,6 +147,7 @@ struct ReplyWriter {
                 withUnsafeBytes(of: reply.littleEndian) { self.output.append(contentsOf: $0) }
                 return
             }
+            if let value = Int64(exactly: value) { return self.integerReply(value) }
             self.output.append(UInt8(ascii: ":"))
             self.output.appendDecimal(value)
             self.output.append("\r\n")
