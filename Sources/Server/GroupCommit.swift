@@ -63,7 +63,7 @@ final class GroupCommit {
     /// ``beginClose()`` was called.
     private var closing = false
     /// Where the fdatasync runs (SyncThread.swift); the queue if no thread could be created.
-    private let syncThread = SyncThread()
+    @exclusivity(unchecked) private var syncThread: SyncThread<SyncJob>?  // set once, in init
     private let background = DispatchQueue(label: "reactord.fsync")
     /// Where a finished sync reports (``syncFinished(_:)``).
     private var syncDone: Inbox<SyncDone>!
@@ -101,18 +101,19 @@ final class GroupCommit {
             let groupCommit = self  // one strong load, not one per use
             guard !groupCommit.stopped else { return }
             let buffered = groupCommit.store.bufferedBytes
+            let policy = groupCommit.store.fsyncPolicy  // one read: a write does not change it
             // Under `always` the iteration's records stay in the buffer until a sync starts (startSync
             // writes them first): they cannot be acknowledged before it anyway, and while one is in
             // flight or SyncGate holds the next, the loop wakes for every few requests — one write
             // per group instead of one per loop iteration. Past the bound they go now, so the
             // buffer's memory stays small and the sync's write short.
             if buffered > 0
-                && (buffered >= GroupCommit.writeBehindBytes || groupCommit.store.configuration.fsync != .always)
+                && (buffered >= GroupCommit.writeBehindBytes || policy != .always)
             {
                 groupCommit.apply(groupCommit.store.writeBuffered())
             }
             let inlineBefore = groupCommit.inlineSyncs
-            if groupCommit.store.configuration.fsync == .always { groupCommit.startSync(mayRunInline: true) }
+            if policy == .always { groupCommit.startSync(mayRunInline: true) }
             groupCommit.release()
             // A sync run inline released connections here, after this iteration's write: the input
             // they answered then (pipelined requests that waited) logged records the next iteration
@@ -120,7 +121,9 @@ final class GroupCommit {
             // buffered on purpose, for a compaction's rotation, must not spin the loop.)
             if groupCommit.inlineSyncs != inlineBefore && groupCommit.store.bufferedBytes > 0 { groupCommit.loop.wakeNoLaterThan(0) }
         }
-        self.syncDone = loop.makeInbox { [unowned self] (done: SyncDone) in self.syncFinished(done) }
+        let syncDone = loop.makeInbox { [unowned self] (done: SyncDone) in self.syncFinished(done) }
+        self.syncDone = syncDone
+        self.syncThread = SyncThread { job in GroupCommit.runSync(job, reportingTo: syncDone) }
         self.scheduleEverysecTimer()
     }
 
@@ -241,7 +244,7 @@ final class GroupCommit {
         guard !self.stopped, !self.store.journal.isSyncing else { return }
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
-        if self.store.configuration.fsync == .always {
+        if self.store.fsyncPolicy == .always {
             guard self.syncGate.mayStart(waiting: waiting, now: now) else {
                 // Held (SyncGate.swift): the loop must not sleep past the hold's end, once its clock
                 // runs (held with nothing waiting, no write is delayed: the loop sleeps untimed).
@@ -258,7 +261,7 @@ final class GroupCommit {
         if self.store.bufferedBytes > 0 { self.apply(self.store.writeBuffered()) }
         guard let job = self.store.makeSyncJob() else { return }
         self.syncStartedAt = now
-        if mayRunInline && self.store.configuration.fsync == .always && self.inlineGuard.mayRunInline {
+        if mayRunInline && self.store.fsyncPolicy == .always && self.inlineGuard.mayRunInline {
             // Nothing else runs meanwhile: reads wait for this sync, as they do in Redis, which
             // the guard allows only while syncs are fast. A failure or the next group's hold is
             // settled by syncFinished just as for a sync that ran on the thread.
@@ -269,13 +272,19 @@ final class GroupCommit {
             return
         }
         self.threadSyncs &+= 1
-        let inbox = self.syncDone!
-        let sync: @Sendable () -> Void = {
-            let start = SystemClock.monotonicNanoseconds()
-            let result = job.run()
-            inbox.post(SyncDone(job: job, result: result, nanoseconds: SystemClock.monotonicNanoseconds() &- start))
+        if let thread = self.syncThread {
+            thread.submit(job)
+        } else {
+            let inbox = self.syncDone!
+            self.background.async { GroupCommit.runSync(job, reportingTo: inbox) }
         }
-        if let thread = self.syncThread { thread.submit(sync) } else { self.background.async(execute: sync) }
+    }
+
+    /// Runs `job` off the loop thread and posts its result to the loop.
+    private static func runSync(_ job: SyncJob, reportingTo inbox: Inbox<SyncDone>) {
+        let start = SystemClock.monotonicNanoseconds()
+        let result = job.run()
+        inbox.post(SyncDone(job: job, result: result, nanoseconds: SystemClock.monotonicNanoseconds() &- start))
     }
 
     /// A sync reported back (its inbox): the log learns its result (a failure rolls the group back
@@ -293,25 +302,25 @@ final class GroupCommit {
         self.release()
         let now = SystemClock.monotonicNanoseconds()
         let waiting = Int(self.store.lastSequence - min(self.store.lastSequence, self.store.journal.sequences.synced))
-        if self.store.configuration.fsync == .always, case .success = done.result {
+        if self.store.fsyncPolicy == .always, case .success = done.result {
             // The writes of the clients just answered join the next group, up to the hold; while
             // its clock runs, startSync keeps the loop from sleeping past its end (no timer).
             self.syncGate.syncFinished(answered: answered, waiting: waiting,
                                        duration: now - min(now, self.syncStartedAt), now: now)
         }
         // Records written while this sync ran form the next group.
-        if self.store.configuration.fsync == .always { self.startSync() }
+        if self.store.fsyncPolicy == .always { self.startSync() }
     }
 
     // MARK: Fsync policy
 
     /// Under `everysec`, a sync every second; under the other policies no timer.
     private func scheduleEverysecTimer() {
-        if self.store.configuration.fsync == .everysec, self.everysecTimer == nil, !self.stopped {
+        if self.store.fsyncPolicy == .everysec, self.everysecTimer == nil, !self.stopped {
             self.everysecTimer = self.loop.scheduleTimer(
                 after: .seconds(1), repeating: .seconds(1), leeway: .milliseconds(50)
             ) { [unowned self] in self.startSync() }
-        } else if self.store.configuration.fsync != .everysec || self.stopped, let timer = self.everysecTimer {
+        } else if self.store.fsyncPolicy != .everysec || self.stopped, let timer = self.everysecTimer {
             self.loop.cancelTimer(timer)
             self.everysecTimer = nil
         }
@@ -330,7 +339,7 @@ final class GroupCommit {
     private func applyFsyncPolicy(_ policy: FsyncPolicy) -> String? {
         self.requestedFsyncPolicy = nil
         guard !self.closing else { return "the server is stopping" }
-        let old = self.store.configuration.fsync
+        let old = self.store.fsyncPolicy
         do {
             try self.store.changeFsyncPolicy(to: policy)
         } catch {

@@ -12,25 +12,30 @@
 import Dispatch
 import Synchronization
 
-/// A serial worker on a thread of its own at ``niceness``. Jobs run in the order submitted; the
-/// thread ends after ``stop()`` once the jobs before it have run.
-final class SyncThread: Sendable {
-    static let niceness: Int32 = 10
+/// A serial worker on a thread of its own at ``niceness``, running `perform` on each job submitted, in
+/// order; the thread ends after ``stop()`` once the jobs before it have run. A job is a value handed to
+/// the one function given at the start, not a closure: group commit submits one per group, and a
+/// closure per group was an allocation on the loop thread and a release on this one.
+final class SyncThread<Job: Sendable>: Sendable {
+    static var niceness: Int32 { 10 }
 
-    private let jobs = Mutex<[(@Sendable () -> Void)?]>([])
+    /// Jobs submitted and not yet taken; nil: stop there.
+    private let jobs = Mutex<[Job?]>([])
     private let ready = DispatchSemaphore(value: 0)
+    private let perform: @Sendable (Job) -> Void
 
     /// Starts the thread. - Returns: nil if it could not be created (the caller uses a queue).
-    init?() {
+    init?(perform: @escaping @Sendable (Job) -> Void) {
+        self.perform = perform
         let started = YieldingThread.detached { [self] in
-            Sys.setThreadNiceness(SyncThread.niceness)
+            Sys.setThreadNiceness(Self.niceness)
             self.serve()
         }
         guard started else { return nil }
     }
 
     /// Queues `job` for the thread. Any thread.
-    func submit(_ job: @escaping @Sendable () -> Void) {
+    func submit(_ job: Job) {
         self.jobs.withLock { $0.append(job) }
         self.ready.signal()
     }
@@ -45,7 +50,7 @@ final class SyncThread: Sendable {
         while true {
             self.ready.wait()
             guard let job = self.jobs.withLock({ $0.removeFirst() }) else { return }
-            job()
+            self.perform(job)
         }
     }
 }

@@ -16,13 +16,23 @@ extension DurableStore {
     ///   SET's early write (then nothing is written this time: call again next iteration).
     public func writeBuffered() -> WriteOutcome {
         precondition(!self.isClosed, "DurableStore used after close()")
+        precondition(self.atomicGroupStart == nil, "the log buffer is written while an atomic group is open")
+        // Every loop iteration that logged something under `everysec`/`no`, every group under `always`:
+        // the usual case, a plain write that succeeds, settles without building a failure to discard.
+        if case .none = self.unreportedFailure, self.journal.writeIfPlain(policy: self.configuration.fsync) {
+            self.dropUndo(through: self.durableSequence)
+            return .ok
+        }
         if let failure = self.unreportedFailure {
             self.unreportedFailure = nil
             return failure
         }
-        precondition(self.atomicGroupStart == nil, "the log buffer is written while an atomic group is open")
         return self.settle(self.journal.write(policy: self.configuration.fsync))
     }
+
+    /// The fsync policy (``Configuration/fsync``), read here so that a reader in another module pays no
+    /// dynamic exclusivity check (``configuration`` is unchecked inside this module only).
+    public var fsyncPolicy: FsyncPolicy { self.configuration.fsync }
 
     /// A group-commit sync covering everything written so far, or nil when nothing written is unsynced
     /// or a sync is already in flight. Run it with ``SyncJob/run()`` on another thread (or on the loop
@@ -79,8 +89,8 @@ extension DurableStore {
         if sequence >= self.lastSequence {
             // Everything is durable (every write under `everysec`/`no`): no walk of the entries.
             guard !self.undo.pointee.isEmpty else { return }
+            if self.undo.pointee.clearCount > 0 { self.clearedKeyspaces.removeAll() }
             self.undo.pointee.removeAll()
-            self.clearedKeyspaces.removeAll()
             return
         }
         var clears = 0

@@ -61,7 +61,9 @@ public final class DurableStore {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    public internal(set) var configuration: Configuration
+    /// Read on every loop iteration (the fsync policy, ``fsyncPolicy``) and changed between iterations:
+    /// loop thread only, each access whole before the next begins, so no dynamic exclusivity check.
+    @exclusivity(unchecked) public internal(set) var configuration: Configuration
     let directory: String
     let logger: Logger
     let io: StoreIO
@@ -88,13 +90,13 @@ public final class DurableStore {
     @exclusivity(unchecked) var inverse = ElementInverse(recording: true)  // rollback's record (apply); loop only: unchecked
     @exclusivity(unchecked) var collectionHint = -1  // the entry a collection read found last (DurableStore+Values.swift)
     /// Where the open atomic group's frame starts in the journal's buffer (``beginAtomicGroup()``).
-    var atomicGroupStart: Int?
+    @exclusivity(unchecked) var atomicGroupStart: Int?  // read by every log write: unchecked
     var atomicGroupOpening = AtomicGroupOpening()  // where it began (DurableStore+AbandonGroup.swift)
     /// Keyspaces replaced by a ``removeAll()`` not yet durable, oldest first (their undo entries name them).
-    var clearedKeyspaces: [Keyspace] = []
+    @exclusivity(unchecked) var clearedKeyspaces: [Keyspace] = []  // loop only: unchecked
     /// A failure of a large SET's early write (``setLarge(_:forKey:deadline:)``), returned by the next
     /// ``writeBuffered()``.
-    var unreportedFailure: WriteOutcome?
+    @exclusivity(unchecked) var unreportedFailure: WriteOutcome?  // read by every write: unchecked
     /// Position in the deadline array where the next ``expireCycle(now:budget:)`` resumes.
     var expireCursor = 0
     var expiredKeys = 0

@@ -31,10 +31,23 @@ public typealias SyncResult = Result<Void, StoreError>
 
 /// One fdatasync of the log, to run off the loop thread (group commit: it covers every record written
 /// before it was made), preceded by an fsync of the data directory when a log rotation changed it since
-/// the last sync. Holds only descriptor numbers and plain values.
+/// the last sync. Holds descriptor numbers, plain values and one reference: it is copied into the sync
+/// thread's job and its result back, once per group, and a copy of ``StoreIO`` (a closure per syscall)
+/// or of the path was a retain each.
 public struct SyncJob: Sendable {
+    /// What every sync of one log shares: the log's path (for errors) and the calls to make.
+    final class Target: Sendable {
+        let path: String
+        let io: StoreIO
+
+        init(path: String, io: StoreIO) {
+            self.path = path
+            self.io = io
+        }
+    }
+
     let fd: CInt
-    let path: String
+    let target: Target
     /// The data directory's descriptor, when its entries changed (a rotation renamed the log and created
     /// a new one) and no sync has made that durable yet: records in the new log are not durable until
     /// its name is.
@@ -45,25 +58,26 @@ public struct SyncJob: Sendable {
     let offset: Int
     /// Records in the log at `offset`.
     let records: Int
-    let io: StoreIO
 
     /// Calls fsync(2) on the directory if it must, then fdatasync(2) on the log. Any thread; blocks.
     /// Hand the result to ``DurableStore/completeSync(_:result:)``.
     public func run() -> SyncResult {
+        let target = self.target
         if let directoryFD = self.directoryFD {
             do {
-                try self.io.fsync(directoryFD)
+                try target.io.fsync(directoryFD)
             } catch {
                 // The log lives in the directory: its path without the file name names it.
-                let directory = String(self.path[..<(self.path.lastIndex(of: "/") ?? self.path.endIndex)])
+                let path = target.path
+                let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
                 return .failure(StoreError(operation: "fsync", path: directory, errno: error))
             }
         }
         do {
-            try self.io.fdatasync(self.fd)
+            try target.io.fdatasync(self.fd)
             return .success(())
         } catch {
-            return .failure(StoreError(operation: "fdatasync", path: self.path, errno: error))
+            return .failure(StoreError(operation: "fdatasync", path: target.path, errno: error))
         }
     }
 }
@@ -166,7 +180,13 @@ public final class Journal {
     public var isSyncing: Bool { self.state.isSyncing }
     /// Allocated in `init`, freed in `deinit`; loop thread only.
     let pending: UnsafeMutablePointer<Pending>
-    private(set) var log: WriteAheadLog
+    /// Appended to by every write: loop thread only, each access whole before the next begins, so no
+    /// dynamic exclusivity check.
+    @exclusivity(unchecked) private(set) var log: WriteAheadLog
+    /// The log's path and the store's calls, shared by every ``SyncJob`` (replaced when the log is).
+    private var syncTarget: SyncJob.Target
+    /// A failure ``writeIfPlain(policy:)`` met, returned by the ``write(policy:)`` that follows it.
+    @exclusivity(unchecked) private var failedWrite: Failure?
     /// The data directory (owned by the store): fsynced by the first ``SyncJob`` after a rotation.
     private let directoryFD: CInt
     private let io: StoreIO
@@ -176,7 +196,7 @@ public final class Journal {
     private(set) var syncedOffset: Int
     private var syncedRecords: Int
     /// Records in the log file.
-    private(set) var records: Int
+    @exclusivity(unchecked) private(set) var records: Int
     /// A rotation renamed the log and created a new one, and no fsync of the directory has made that
     /// durable yet: the next ``SyncJob`` does it before its fdatasync (so records in the new log are
     /// acknowledged only once its name survives a power cut), or the compaction's own directory fsync.
@@ -190,9 +210,9 @@ public final class Journal {
     private(set) var fsyncFailures = 0
     private(set) var writeFailures = 0
     /// Bytes appended to the log since open (metrics: reactord_log_written_bytes_total).
-    private(set) var bytesWritten = 0
+    @exclusivity(unchecked) private(set) var bytesWritten = 0
     /// The last failed log write or fsync, until a later one succeeds (metrics: /healthz).
-    private var lastFailure: StoreError?
+    @exclusivity(unchecked) private var lastFailure: StoreError?
 
     private static let bufferCapacityKept = 4 << 20
 
@@ -205,6 +225,7 @@ public final class Journal {
         self.directoryFD = directoryFD
         self.io = io
         self.logger = logger
+        self.syncTarget = SyncJob.Target(path: log.path, io: io)
         self.pending = .allocate(capacity: 1)
         self.pending.initialize(to: Pending())
     }
@@ -246,8 +267,37 @@ public final class Journal {
 
     // MARK: - Writing
 
+    /// The usual write, without building a ``Failure`` to discard: when the journal is idle or syncing
+    /// (nothing to cut back, no rotation waiting, usable) and records are buffered, writes them as
+    /// ``flush(policy:)`` does.
+    /// - Returns: whether it wrote them. False: nothing buffered or another state (nothing was done), or
+    ///   the write failed (handled as ``flush(policy:)`` handles it; the next ``write(policy:)`` returns
+    ///   the failure): call ``write(policy:)``.
+    func writeIfPlain(policy: FsyncPolicy) -> Bool {
+        switch self.state {
+        case .idle, .syncing: break
+        default: return false
+        }
+        let count = self.pending.pointee.buffer.count
+        guard count > 0 else { return false }
+        do throws(StoreError) {
+            try self.log.append(self.pending.pointee.buffer.bytes, io: self.io)
+        } catch {
+            self.failedWrite = self.writeFailed(error)
+            return false
+        }
+        self.bytesWritten += count
+        self.lastFailure = nil
+        self.wrote(policy: policy)
+        return true
+    }
+
     /// Writes the buffer unless a compaction holds appends for a sync (see ``State/holdingForRotation(syncing:)``).
     func write(policy: FsyncPolicy) -> Failure? {
+        if let failure = self.failedWrite {
+            self.failedWrite = nil
+            return failure
+        }
         if case .holdingForRotation(let syncing) = self.state {
             if self.log.size > self.syncedOffset { return nil }
             self.state = syncing.map { .syncing(through: $0) } ?? .idle
@@ -261,9 +311,9 @@ public final class Journal {
     ///   ``State/mustTruncate(at:syncing:)``) and the buffer emptied; the store undoes the mutations.
     func flush(policy: FsyncPolicy) -> Failure? {
         guard !self.pending.pointee.buffer.isEmpty else { return nil }
-        let failed = (self.pending.pointee.sequences.written + 1)...self.pending.pointee.sequences.appended
-        let rollBackAfter = self.pending.pointee.sequences.written
         if case .unusable(let error) = self.state {
+            let failed = (self.pending.pointee.sequences.written + 1)...self.pending.pointee.sequences.appended
+            let rollBackAfter = self.pending.pointee.sequences.written
             self.clearBuffer()
             return Failure(sequences: failed, error: error, rollBackAfter: rollBackAfter)
         }
@@ -285,29 +335,41 @@ public final class Journal {
                 failure = error
             }
         }
-        if let failure {
-            self.writeFailures += 1
-            self.lastFailure = failure
-            self.clearBuffer()
-            if case .mustTruncate = self.state {
-            } else {
-                do {
-                    try self.cutBack(to: self.log.size)
-                } catch {
-                    self.state = .mustTruncate(at: self.log.size, syncing: self.state.syncInFlight)
-                }
+        if let failure { return self.writeFailed(failure) }
+        self.wrote(policy: policy)
+        return nil
+    }
+
+    /// The buffer's write (or the cut-back before it) failed: the buffered mutations fail, the buffer is
+    /// emptied and the file cut back to its size before the write (or marked to be).
+    private func writeFailed(_ failure: StoreError) -> Failure {
+        let failed = (self.pending.pointee.sequences.written + 1)...self.pending.pointee.sequences.appended
+        let rollBackAfter = self.pending.pointee.sequences.written
+        self.writeFailures += 1
+        self.lastFailure = failure
+        self.clearBuffer()
+        if case .mustTruncate = self.state {
+        } else {
+            do {
+                try self.cutBack(to: self.log.size)
+            } catch {
+                self.state = .mustTruncate(at: self.log.size, syncing: self.state.syncInFlight)
             }
-            self.logger.info("log write failed; mutations rolled back",
-                             metadata: ["store.error": "\(failure)", "store.sequences": "\(failed)"])
-            return Failure(sequences: failed, error: failure, rollBackAfter: rollBackAfter)
         }
+        self.logger.info("log write failed; mutations rolled back",
+                         metadata: ["store.error": "\(failure)", "store.sequences": "\(failed)"])
+        return Failure(sequences: failed, error: failure, rollBackAfter: rollBackAfter)
+    }
+
+    /// The buffer reached the file: its records are written (and under `everysec`/`no` durable).
+    @inline(__always)
+    private func wrote(policy: FsyncPolicy) {
         self.pending.pointee.sequences.written = self.pending.pointee.sequences.appended
         self.records += self.pending.pointee.bufferedRecords
         self.clearBuffer()
         if policy != .always {
             self.pending.pointee.sequences.durable = self.pending.pointee.sequences.written
         }
-        return nil
     }
 
     /// Cuts the log back to `length` and makes the cut durable before anything else happens: the records
@@ -339,8 +401,8 @@ public final class Journal {
         case .holdingForRotation(nil): self.state = .holdingForRotation(syncing: sequence)
         default: return nil
         }
-        return SyncJob(fd: self.log.fd, path: self.log.path,
-                       directoryFD: self.directoryUnsynced ? self.directoryFD : nil, sequence: sequence, offset: self.log.size, records: self.records, io: self.io)
+        return SyncJob(fd: self.log.fd, target: self.syncTarget,
+                       directoryFD: self.directoryUnsynced ? self.directoryFD : nil, sequence: sequence, offset: self.log.size, records: self.records)
     }
 
     /// Takes back a finished ``SyncJob``. Success marks its records synced. A failure under `always` is
@@ -506,6 +568,7 @@ public final class Journal {
         self.directoryUnsynced = true
         self.io.close(self.log.fd)
         self.log = newLog
+        self.syncTarget = SyncJob.Target(path: newLog.path, io: self.io)
         self.syncedOffset = 0
         self.syncedRecords = 0
         self.records = 0

@@ -32,29 +32,31 @@ import Glibc
 
     @Test func syncJobsRunInOrderOnOneThreadAtNiceTenUntilStopped() throws {
         let callerNice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-        let worker = try #require(SyncThread())
         let seen = Mutex<[(job: Int, nice: Int32, thread: pthread_t)]>([])
         let done = DispatchSemaphore(value: 0)
-        for job in 0..<100 {
-            worker.submit {
-                let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
-                seen.withLock { $0.append((job, nice, pthread_self())) }
-                if job == 99 { done.signal() }
+        let late = DispatchSemaphore(value: 0)
+        let worker = try #require(SyncThread<Int> { job in
+            guard job >= 0 else {
+                late.signal()
+                return
             }
-        }
+            let nice = getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+            seen.withLock { $0.append((job, nice, pthread_self())) }
+            if job == 99 { done.signal() }
+        })
+        for job in 0..<100 { worker.submit(job) }
         #expect(done.wait(timeout: .now() + .seconds(10)) == .success)
         let runs = seen.withLock { $0 }
         #expect(runs.map(\.job) == Array(0..<100))
         // Nice 10, unless the test itself runs nicer than that (and may not raise its priority).
-        #expect(runs.allSatisfy { $0.nice == SyncThread.niceness || ($0.nice == callerNice && callerNice > SyncThread.niceness) })
+        #expect(runs.allSatisfy { $0.nice == SyncThread<Int>.niceness || ($0.nice == callerNice && callerNice > SyncThread<Int>.niceness) })
         #expect(runs.allSatisfy { pthread_equal($0.thread, runs[0].thread) != 0 })
         #expect(pthread_equal(runs[0].thread, pthread_self()) == 0)
         // The caller keeps its own niceness.
         #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == callerNice)
         // After stop, jobs submitted later never run.
         worker.stop()
-        let late = DispatchSemaphore(value: 0)
-        worker.submit { late.signal() }
+        worker.submit(-1)
         #expect(late.wait(timeout: .now() + .milliseconds(200)) == .timedOut)
     }
 }
