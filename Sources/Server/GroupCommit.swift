@@ -165,6 +165,16 @@ final class GroupCommit {
     private func release() {
         guard !self.held.isEmpty else { return }
         let durable = self.store.durableSequence
+        if self.newestHeld <= durable && self.held.count == 1 {
+            // One connection (every write at `-c 1`): no list to walk or swap. Its hold is cleared
+            // before it is called, as on the paths below; if it is held again meanwhile, it is
+            // appended to the emptied list.
+            let connection = self.held.removeLast()
+            self.newestHeld = 0
+            connection.heldUntil = 0
+            if !connection.awaitingSave { connection.sendHeld() }
+            return
+        }
         if self.newestHeld <= durable && !self.releasingAll {
             // Every iteration's log write under everysec and no, most syncs under always: the list
             // changes places with an empty spare, so neither allocates (keeping a copy of the list
