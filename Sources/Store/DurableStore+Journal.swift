@@ -16,16 +16,16 @@ extension DurableStore {
     ///   SET's early write (then nothing is written this time: call again next iteration).
     public func writeBuffered() -> WriteOutcome {
         precondition(!self.isClosed, "DurableStore used after close()")
-        precondition(self.atomicGroupStart == nil, "the log buffer is written while an atomic group is open")
-        // Every loop iteration that logged something under `everysec`/`no`, every group under `always`:
-        // the usual case, a plain write that succeeds, settles without building a failure to discard.
-        if case .none = self.unreportedFailure, self.journal.writeIfPlain(policy: self.configuration.fsync) {
-            self.dropUndo(through: self.durableSequence)
-            return .ok
-        }
         if let failure = self.unreportedFailure {
             self.unreportedFailure = nil
             return failure
+        }
+        precondition(self.atomicGroupStart == nil, "the log buffer is written while an atomic group is open")
+        // Every loop iteration that logged something under `everysec`/`no`, every group under `always`:
+        // the usual case, a plain write that succeeds, settles without building a failure to discard.
+        if self.journal.writeIfPlain(policy: self.configuration.fsync) {
+            self.dropUndo(through: self.durableSequence)
+            return .ok
         }
         return self.settle(self.journal.write(policy: self.configuration.fsync))
     }
