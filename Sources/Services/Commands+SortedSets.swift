@@ -47,6 +47,9 @@ extension CommandTable {
 extension Commands {
     /// ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member …].
     static func zadd(_ arguments: ArgumentVector, _ call: inout CommandCall) {
+        // One pair whose score starts as no option does (a digit, a sign, a point): ZADD's commonest
+        // form, with nothing to look for among the options.
+        if arguments.count == 4, Self.startsAsNumber(arguments, 2) { return Self.zaddPlain(arguments, from: 2, ch: false, &call) }
         var nx = false, xx = false, gt = false, lt = false, ch = false, incr = false
         var index = 2
         while index < arguments.count {
@@ -80,12 +83,22 @@ extension Commands {
         Self.zaddPairs(pairs, key: arguments.copy(1), nx: nx, xx: xx, gt: gt, lt: lt, ch: ch, incr: incr, &call)
     }
 
+    /// Whether argument `index` starts with a digit, `-`, `+` or `.`: what no ZADD option does.
+    @inline(__always)
+    private static func startsAsNumber(_ arguments: ArgumentVector, _ index: Int) -> Bool {
+        arguments.withUnsafeBytes(index) { bytes in
+            guard let first = bytes.first else { return false }
+            return first &- UInt8(ascii: "0") < 10 || first == UInt8(ascii: "-") || first == UInt8(ascii: "+")
+                || first == UInt8(ascii: ".")
+        }
+    }
+
     /// ZINCRBY key increment member.
     static func zincrby(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard let increment = ScoreText.value(arguments[2]) else { return call.reply.error(.notFloat) }
         // ZADD INCR's work for one pair, the member borrowed from the request: one read of its score,
         // one write of the new one.
-        let key = arguments.copy(1)
+        let key = call.key(arguments, 1)
         var score = increment
         switch call.readSortedSet(key) {
         case .answered: return
@@ -180,7 +193,7 @@ extension Commands {
             guard let score = ScoreText.value(arguments[index]) else { return call.reply.error(.notFloat) }
             first = score
         }
-        let key = arguments.copy(1)
+        let key = call.key(arguments, 1)
         var added = 0, updated = 0
         if single {
             // No closure for the commonest form: variables a closure captures are checked for exclusive
@@ -211,7 +224,7 @@ extension Commands {
 
     /// ZREM key member [member …].
     static func zrem(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        let key = arguments.copy(1)
+        let key = call.key(arguments, 1)
         var removed = 0
         var failed = false
         let store = call.store
@@ -233,7 +246,7 @@ extension Commands {
 
     /// ZCARD key.
     static func zcard(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        switch call.readSortedSet(arguments.copy(1)) {
+        switch call.readSortedSet(call.key(arguments, 1)) {
         case .answered: return
         case .missing: call.reply.integer(0)
         case .found(let value): call.reply.integer(value.count)
@@ -242,7 +255,7 @@ extension Commands {
 
     /// ZSCORE key member.
     static func zscore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
-        switch call.readSortedSet(arguments.copy(1)) {
+        switch call.readSortedSet(call.key(arguments, 1)) {
         case .answered: return
         case .missing: call.reply.null()
         case .found(let value):
@@ -257,7 +270,7 @@ extension Commands {
     /// ZMSCORE key member [member …].
     static func zmscore(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         var found: SortedSetValue?
-        switch call.readSortedSet(arguments.copy(1)) {
+        switch call.readSortedSet(call.key(arguments, 1)) {
         case .answered: return
         case .missing: break
         case .found(let value): found = value
@@ -283,7 +296,7 @@ extension Commands {
     }
 
     private static func rank(_ arguments: ArgumentVector, reverse: Bool, _ call: inout CommandCall) {
-        switch call.readSortedSet(arguments.copy(1)) {
+        switch call.readSortedSet(call.key(arguments, 1)) {
         case .answered: return
         case .missing: call.reply.null()
         case .found(let value):
@@ -314,7 +327,7 @@ extension Commands {
             }
             count = Int(n)
         }
-        guard let count else { return Self.popOne(arguments.copy(1), max: max, &call) }
+        guard let count else { return Self.popOne(call.key(arguments, 1), max: max, &call) }
         Self.pop(keys: [arguments.copy(1)], max: max, count: count, nested: call.reply.encoding == .resp3, emitKey: false,
                  &call)
     }
@@ -336,24 +349,23 @@ extension Commands {
             return Self.pop(keys: [key], max: max, count: 1, nested: false, emitKey: false, &call)
         }
         let resp3 = call.reply.encoding == .resp3
-        let length = value.withEnd(max: max) { member, _ in member.count }!
+        let (member, score) = value.end(max: max)!
+        let length = member.count
         // `*2\r\n$<n>\r\n<member>\r\n` then the score (ReplyWriter.encodeScore's room).
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4 + 1 + 20 + 2 + length + 2 + 8 + ScoreText.formattedCapacity) {
             let p = $0.baseAddress!
             let memberStart = 5 + ScoreText.writeDecimal(UInt64(length), to: p + 5) + 2
-            let used = value.withEnd(max: max) { member, score in
-                p[0] = UInt8(ascii: "*")
-                p[1] = UInt8(ascii: "2")
-                p[2] = UInt8(ascii: "\r")
-                p[3] = UInt8(ascii: "\n")
-                p[4] = UInt8(ascii: "$")
-                p[memberStart - 2] = UInt8(ascii: "\r")
-                p[memberStart - 1] = UInt8(ascii: "\n")
-                if length > 0 { UnsafeMutableRawPointer(p + memberStart).copyMemory(from: member.baseAddress!, byteCount: length) }
-                p[memberStart + length] = UInt8(ascii: "\r")
-                p[memberStart + length + 1] = UInt8(ascii: "\n")
-                return memberStart + length + 2 + ReplyWriter.encodeScore(score, resp3: resp3, at: p + memberStart + length + 2)
-            }!
+            p[0] = UInt8(ascii: "*")
+            p[1] = UInt8(ascii: "2")
+            p[2] = UInt8(ascii: "\r")
+            p[3] = UInt8(ascii: "\n")
+            p[4] = UInt8(ascii: "$")
+            p[memberStart - 2] = UInt8(ascii: "\r")
+            p[memberStart - 1] = UInt8(ascii: "\n")
+            if length > 0 { UnsafeMutableRawPointer(p + memberStart).copyMemory(from: member.baseAddress!, byteCount: length) }
+            p[memberStart + length] = UInt8(ascii: "\r")
+            p[memberStart + length + 1] = UInt8(ascii: "\n")
+            let used = memberStart + length + 2 + ReplyWriter.encodeScore(score, resp3: resp3, at: p + memberStart + length + 2)
             // The node goes with the removal: from here only the copy of its member is read.
             guard call.apply(.remove, Element(UnsafeRawBufferPointer(start: p + memberStart, count: length)), to: key,
                              type: .zset) != nil else { return }
@@ -445,7 +457,7 @@ extension Commands {
     /// ZRANDMEMBER key [count [WITHSCORES]].
     static func zrandmember(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         guard arguments.count >= 3 else {
-            switch call.readSortedSet(arguments.copy(1)) {
+            switch call.readSortedSet(call.key(arguments, 1)) {
             case .answered: return
             case .missing: return call.reply.null()
             case .found(let value): return call.reply.bulk(value.element(atRank: Int.random(in: 0..<value.count))!.member)
@@ -464,7 +476,7 @@ extension Commands {
             return call.reply.error(.redis(code: "ERR", "value is out of range"))
         }
         let value: SortedSetValue
-        switch call.readSortedSet(arguments.copy(1)) {
+        switch call.readSortedSet(call.key(arguments, 1)) {
         case .answered: return
         case .missing: return call.reply.arrayHeader(0)
         case .found(let found): value = found

@@ -146,6 +146,16 @@ final class SortedSetSkiplist {
         }
     }
 
+    /// The slot index holding `node` (in the table).
+    @inline(__always)
+    private func slotIndex(of node: SkiplistNode) -> Int {
+        let mask = self.capacity - 1
+        let address = UInt64(UInt(bitPattern: node.raw))
+        var index = Int(truncatingIfNeeded: node.hash) & mask
+        while self.slots[index] & Self.pointerMask != address { index = (index + 1) & mask }
+        return index
+    }
+
     private func tableInsert(_ node: SkiplistNode) {
         if (self.count + 1) * 4 > self.capacity * 3 { self.rehash(to: self.capacity * 2) }
         let mask = self.capacity - 1
@@ -354,9 +364,15 @@ final class SortedSetSkiplist {
 
     /// Removes `member`. - Returns: the score it had, or nil when it was absent.
     func remove(_ member: UnsafeRawBufferPointer) -> Double? {
-        // A pop removes an end, whose node keeps the member's hash: no hashing of the member then.
-        let hash = self.end(holding: member)?.hash ?? Self.hash(member)
-        guard let index = self.find(member, hash: hash) else { return nil }
+        // A pop removes an end: its slot is found by the node's address, from the hash the node keeps
+        // (no hashing of the member, no second comparison of it).
+        let index: Int
+        if let end = self.end(holding: member) {
+            index = self.slotIndex(of: end)
+        } else {
+            guard let found = self.find(member, hash: Self.hash(member)) else { return nil }
+            index = found
+        }
         let node = Self.node(inSlot: self.slots[index])
         let old = node.score
         self.tableRemove(at: index)

@@ -430,6 +430,13 @@ public final class SortedSetValue: CollectionValue {
         return body(member, Self.packedScore(self.packed.entry(atOffset: scoreOffset).bytes))
     }
 
+    /// The lowest element (the highest when `max`), borrowed: valid until the set next changes; nil
+    /// when empty. ``withEnd(max:_:)`` without its generic closure, which a caller in another module
+    /// would call unspecialized.
+    public func end(max: Bool) -> (member: UnsafeRawBufferPointer, score: Double)? {
+        self.withEnd(max: max) { ($0, $1) }
+    }
+
     /// The element at ascending `rank` (ZRANDMEMBER), or nil past the end.
     public func element(atRank rank: Int) -> (member: [UInt8], score: Double)? {
         var found: ([UInt8], Double)?
