@@ -184,13 +184,13 @@ extension Commands {
     private static func zaddPlain(_ arguments: ArgumentVector, from index: Int, ch: Bool, _ call: inout CommandCall) {
         let single = arguments.count - index == 2
         if !single {
-            for i in stride(from: index, to: arguments.count, by: 2) where ScoreText.value(arguments[i]) == nil {
+            for i in stride(from: index, to: arguments.count, by: 2) where ScoreText.value(arguments, i) == nil {
                 return call.reply.error(.notFloat)
             }
         }
         var first: Double = 0
         if single {
-            guard let score = ScoreText.value(arguments[index]) else { return call.reply.error(.notFloat) }
+            guard let score = ScoreText.value(arguments, index) else { return call.reply.error(.notFloat) }
             first = score
         }
         let key = call.key(arguments, 1)
@@ -207,7 +207,7 @@ extension Commands {
             let store = call.store
             store.atomically {
                 for i in stride(from: index, to: arguments.count, by: 2) {
-                    guard let write = Self.setScore(arguments, member: i + 1, ScoreText.value(arguments[i])!, in: key, &call) else {
+                    guard let write = Self.setScore(arguments, member: i + 1, ScoreText.value(arguments, i)!, in: key, &call) else {
                         failed = true
                         return
                     }

@@ -39,21 +39,33 @@ enum ScoreText {
     @inline(__always)
     static func integer(_ bytes: ArraySlice<UInt8>) -> Double? {
         // By pointer: a slice's subscript checks its bounds on every digit.
-        bytes.withUnsafeBufferPointer { text in
-            var index = 0
-            let negative = text.count > 0 && text[0] == UInt8(ascii: "-")
-            if negative { index = 1 }
-            guard (1...15).contains(text.count - index) else { return nil }
-            var n: Int64 = 0
-            while index < text.count {
-                let digit = text[index] &- UInt8(ascii: "0")
-                guard digit < 10 else { return nil }
-                n = n &* 10 &+ Int64(digit)
-                index += 1
-            }
-            let value = Double(n)
-            return negative ? -value : value
+        bytes.withUnsafeBytes { Self.integer($0) }
+    }
+
+    /// ``integer(_:)`` of borrowed bytes.
+    @inline(__always)
+    static func integer(_ text: UnsafeRawBufferPointer) -> Double? {
+        var index = 0
+        let negative = text.count > 0 && text[0] == UInt8(ascii: "-")
+        if negative { index = 1 }
+        guard (1...15).contains(text.count - index) else { return nil }
+        var n: Int64 = 0
+        while index < text.count {
+            let digit = text[index] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
+            n = n &* 10 &+ Int64(digit)
+            index += 1
         }
+        let value = Double(n)
+        return negative ? -value : value
+    }
+
+    /// ``value(_:)`` of argument `index`: a plain integer read where it lies (no slice of the request
+    /// made and released), anything else as ``value(_:)`` reads it.
+    @inline(__always)
+    static func value(_ arguments: ArgumentVector, _ index: Int) -> Double? {
+        if let integer = arguments.withUnsafeBytes(index, { Self.integer($0) }) { return integer }
+        return Self.value(arguments[index])
     }
 
     /// `+inf`, `-inf` or `inf` as written (the usual open end of a range), what strtod reads from them,

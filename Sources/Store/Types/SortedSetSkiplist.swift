@@ -441,22 +441,28 @@ final class SortedSetSkiplist {
     private func link(_ node: SkiplistNode, update: UnsafeMutablePointer<SkiplistNode>, rank: UnsafeMutablePointer<Int>) {
         let score = node.score
         let member = node.member
-        var x = self.head
-        for i in stride(from: self.height - 1, through: 0, by: -1) {
-            rank[i] = i == self.height - 1 ? 0 : rank[i + 1]
+        let head = self.head
+        let top = self.height
+        var x = head
+        // rank[i]: the elements passed before the descent leaves level i (kept in a register meanwhile).
+        var passed = 0
+        var i = top - 1
+        while i >= 0 {
             while let next = x.forward(i), Self.precedes(next, score, member) {
-                rank[i] += x.span(i)
+                passed += x.span(i)
                 x = next
                 if i > 0 { x.prefetchForward(i - 1) }
             }
+            rank[i] = passed
             (update + i).initialize(to: x)
+            i -= 1
         }
         let level = node.height
-        if level > self.height {
-            for i in self.height..<level {
+        if level > top {
+            for i in top..<level {
                 rank[i] = 0
-                (update + i).initialize(to: self.head)
-                self.head.setSpan(i, self.count)
+                (update + i).initialize(to: head)
+                head.setSpan(i, self.count)
             }
             self.height = level
         }
@@ -464,17 +470,21 @@ final class SortedSetSkiplist {
             let before = update[i]
             node.setForward(i, before.forward(i))
             before.setForward(i, node)
-            node.setSpan(i, before.span(i) - (rank[0] - rank[i]))
-            before.setSpan(i, rank[0] - rank[i] + 1)
+            node.setSpan(i, before.span(i) - (passed - rank[i]))
+            before.setSpan(i, passed - rank[i] + 1)
         }
-        for i in level..<self.height { update[i].setSpan(i, update[i].span(i) + 1) }
-        let first = update[0]
-        node.backward = first == self.head ? nil : first
+        var above = level
+        while above < top {
+            update[above].setSpan(above, update[above].span(above) + 1)
+            above += 1
+        }
+        node.backward = x == head ? nil : x
         if let next = node.forward(0) { next.backward = node } else { self.tail = node }
         self.count += 1
     }
 
-    /// Unlinks `node` (in the list) from every level; the table and the block are left alone.
+    /// Unlinks `node` (in the list) from every level; the table and the block are left alone, and so are
+    /// the node's own links (what follows is ``link(_:)``, which sets them all, or its block's release).
     private func unlink(_ node: SkiplistNode) {
         if node.backward == nil { return self.unlinkFirst(node) }
         let score = node.score
@@ -496,31 +506,27 @@ final class SortedSetSkiplist {
         if let next = node.forward(0) { next.backward = node.backward } else { self.tail = node.backward }
         while self.height > 1 && self.head.forward(self.height - 1) == nil { self.height -= 1 }
         self.count -= 1
-        for i in 0..<node.height {
-            node.setForward(i, nil)
-            node.setSpan(i, 0)
-        }
-        node.backward = nil
     }
 
     /// ``unlink(_:)`` of the first node (ZPOPMIN's): the head precedes it on every level, so nothing is
     /// searched — the head's links on the node's levels skip it, its other spans lose one.
     private func unlinkFirst(_ node: SkiplistNode) {
+        let head = self.head
         let levels = node.height
-        for i in 0..<self.height {
-            if i < levels {
-                self.head.setSpan(i, self.head.span(i) + node.span(i) - 1)
-                self.head.setForward(i, node.forward(i))
-            } else {
-                self.head.setSpan(i, self.head.span(i) - 1)
-            }
+        var top = self.height
+        var i = 0
+        while i < levels {
+            head.setSpan(i, head.span(i) + node.span(i) - 1)
+            head.setForward(i, node.forward(i))
+            i += 1
+        }
+        while i < top {
+            head.setSpan(i, head.span(i) - 1)
+            i += 1
         }
         if let next = node.forward(0) { next.backward = nil } else { self.tail = nil }
-        while self.height > 1 && self.head.forward(self.height - 1) == nil { self.height -= 1 }
+        while top > 1 && head.forward(top - 1) == nil { top -= 1 }
+        self.height = top
         self.count -= 1
-        for i in 0..<levels {
-            node.setForward(i, nil)
-            node.setSpan(i, 0)
-        }
     }
 }
