@@ -24,7 +24,8 @@ extension ScoreText {
             cursor += 1
         }
         let magnitude = value.magnitude
-        if magnitude < 1e17 && magnitude == magnitude.rounded(.towardZero) {
+        // Below 10^17 the conversion to an integer is exact for a whole magnitude (no call to trunc).
+        if magnitude < 1e17, Double(UInt64(magnitude)) == magnitude {
             return cursor - text + Self.writeDecimal(UInt64(magnitude), to: cursor)
         }
         if magnitude >= 1e-4 && magnitude < 9_007_199_254_740_992, let written = Self.fixed(magnitude, into: cursor) {

@@ -41,6 +41,8 @@ final class SortedSetSkiplist {
     @exclusivity(unchecked) private var nodeBytes = 0
     /// Where new nodes come from once the set is large (nil until then, and again once it has none).
     @exclusivity(unchecked) private var arena: SkiplistArena?
+    /// ``arena``'s bytes, kept beside it: ``usedBytes`` is read twice per change of the set.
+    @exclusivity(unchecked) private var arenaBytes = 0
     /// Node heights need no secure randomness: a SplitMix64 sequence seeded once per list.
     @exclusivity(unchecked) private var randomState = UInt64.random(in: 1...UInt64.max)
 
@@ -63,7 +65,7 @@ final class SortedSetSkiplist {
         Self.freeSlots(self.slots, capacity: self.capacity)
     }
 
-    var usedBytes: Int { Self.objectBytes + self.nodeBytes + (self.arena?.bytes ?? 0) + self.capacity * 8 }
+    var usedBytes: Int { Self.objectBytes + self.nodeBytes + self.arenaBytes + self.capacity * 8 }
 
     /// A zeroed member table: in huge-page memory once it is 2 MiB or more (a lookup in a large set
     /// touches one random slot; SkiplistArena.swift says why its pages matter).
@@ -338,6 +340,7 @@ final class SortedSetSkiplist {
             if self.arena == nil { self.arena = SkiplistArena() }
             node = SkiplistNode.initialize(self.arena!.allocate(rounded), member, score: score, height: height, hash: hash,
                                            inArena: true)
+            self.arenaBytes = self.arena!.bytes
         } else {
             node = SkiplistNode.allocate(member, score: score, height: height, hash: hash)
             self.nodeBytes += size
@@ -359,6 +362,7 @@ final class SortedSetSkiplist {
         if self.arena?.live == 0 && self.count < SkiplistArena.threshold / 2 {
             self.arena!.release()
             self.arena = nil
+            self.arenaBytes = 0
         }
     }
 
