@@ -49,7 +49,9 @@ extension Commands {
     static func zadd(_ arguments: ArgumentVector, _ call: inout CommandCall) {
         // One pair whose score starts as no option does (a digit, a sign, a point): ZADD's commonest
         // form, with nothing to look for among the options.
-        if arguments.count == 4, Self.startsAsNumber(arguments, 2) { return Self.zaddPlain(arguments, from: 2, ch: false, &call) }
+        if arguments.count == 4, Self.startsAsNumber(arguments, 2) {
+            return Self.zaddPlain(arguments, from: 2, ch: false, &call)
+        }
         var nx = false, xx = false, gt = false, lt = false, ch = false, incr = false
         var index = 2
         while index < arguments.count {
@@ -207,7 +209,8 @@ extension Commands {
             let store = call.store
             store.atomically {
                 for i in stride(from: index, to: arguments.count, by: 2) {
-                    guard let write = Self.setScore(arguments, member: i + 1, ScoreText.value(arguments, i)!, in: key, &call) else {
+                    let score = ScoreText.value(arguments, i)!
+                    guard let write = Self.setScore(arguments, member: i + 1, score, in: key, &call) else {
                         failed = true
                         return
                     }
@@ -362,10 +365,13 @@ extension Commands {
             p[4] = UInt8(ascii: "$")
             p[memberStart - 2] = UInt8(ascii: "\r")
             p[memberStart - 1] = UInt8(ascii: "\n")
-            if length > 0 { UnsafeMutableRawPointer(p + memberStart).copyMemory(from: member.baseAddress!, byteCount: length) }
+            if length > 0 {
+                UnsafeMutableRawPointer(p + memberStart).copyMemory(from: member.baseAddress!, byteCount: length)
+            }
             p[memberStart + length] = UInt8(ascii: "\r")
             p[memberStart + length + 1] = UInt8(ascii: "\n")
-            let used = memberStart + length + 2 + ReplyWriter.encodeScore(score, resp3: resp3, at: p + memberStart + length + 2)
+            let scoreStart = memberStart + length + 2
+            let used = scoreStart + ReplyWriter.encodeScore(score, resp3: resp3, at: p + scoreStart)
             // The node goes with the removal: from here only the copy of its member is read.
             guard call.apply(.remove, Element(UnsafeRawBufferPointer(start: p + memberStart, count: length)), to: key,
                              type: .zset) != nil else { return }

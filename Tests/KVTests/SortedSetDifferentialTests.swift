@@ -30,9 +30,9 @@ import Testing
             "ZADD z '' a", "ZADD z 0x10 hex", "ZADD z +inf pinf -inf ninf", "ZADD z inf a", "ZADD z INCR -inf a",
             "ZADD z 1.5e1 e1", "ZADD z 4.9e-324 tiny", "ZSCORE z tiny", "ZRANGE z 0 -1 WITHSCORES", "ZCARD z",
             // One pair whose score starts as a number (ZADD's path without the option scan), and its neighbours.
-            "ZADD z +5 plus", "ZADD z .5 point", "ZADD z -.5e1 neg", "ZADD z -inf minf", "ZADD z +inf pinf2", "ZADD z 1 nx",
-            "ZADD z nx 1", "ZADD z ch 1", "ZADD z 7 ch", "ZADD z - m", "ZADD z + m", "ZADD z . m", "ZADD z 1x m", "ZADD z -nan m",
-            "ZADD z 1 ''", "ZRANGE z 0 -1 WITHSCORES",
+            "ZADD z +5 plus", "ZADD z .5 point", "ZADD z -.5e1 neg", "ZADD z -inf minf", "ZADD z +inf pinf2",
+            "ZADD z 1 nx", "ZADD z nx 1", "ZADD z ch 1", "ZADD z 7 ch", "ZADD z - m", "ZADD z + m", "ZADD z . m",
+            "ZADD z 1x m", "ZADD z -nan m", "ZADD z 1 ''", "ZRANGE z 0 -1 WITHSCORES",
         ]),
         ("incr", [
             "ZINCRBY z 1 a", "ZINCRBY z 1.5 a", "ZINCRBY z -0.1 a", "ZSCORE z a", "ZINCRBY z x a", "ZINCRBY z nan a",
