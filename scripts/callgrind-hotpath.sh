@@ -5,7 +5,8 @@
 # Usage: [KEEP=profile.out] scripts/callgrind-hotpath.sh [path/to/reactord] [REACTORD FLAGS...]
 #        (default .build/release/reactord; flags are added to the server's, e.g. --max-memory 64mb)
 #        scripts/callgrind-hotpath.sh redis [PORT]   the same measurement of redis-server without
-#        persistence (default port 7412 on 127.0.0.1), for the ratio.
+#        persistence (default port 7412 on 127.0.0.1), for the ratio; REDIS_AOF=everysec runs it with
+#        its append-only file (reactord always keeps its log: the fair figure for writes).
 # Environment: FILL="redis-benchmark arguments" runs a load before the counters are zeroed (to fill
 # the keyspace first); LOAD="redis-benchmark arguments" replaces the counted load (default
 # "-c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get"; the per-request figure divides by -n times
@@ -19,9 +20,12 @@ load=${LOAD:--c 50 -n 200000 -P 16 -r 100000 -d 16 -t set,get}
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 if [ "$binary" = redis ]; then
+    aof="--appendonly no"
+    # REDIS_AOF=everysec (or always, no): Redis with its append-only file, as reactord keeps its log.
+    [ -n "${REDIS_AOF:-}" ] && aof="--appendonly yes --appendfsync $REDIS_AOF --dir $work"
     port=${1:-7412}  # the arguments after "redis" (shifted above)
     valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.%p" redis-server --port "$port" --bind 127.0.0.1 \
-        --save '' --appendonly no > "$work/valgrind.log" 2>&1 &
+        --save '' $aof > "$work/valgrind.log" 2>&1 &
     pid=$!
     for _ in $(seq 1 120); do redis-cli -p "$port" ping > /dev/null 2>&1 && break; sleep 0.5; done
 else
