@@ -61,8 +61,7 @@ public final class DurableStore {
         return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
     }
 
-    /// Read on every loop iteration (the fsync policy, ``fsyncPolicy``) and changed between iterations:
-    /// loop thread only, each access whole before the next begins, so no dynamic exclusivity check.
+    /// Read every loop iteration (``fsyncPolicy``), changed between them: loop thread only, unchecked.
     @exclusivity(unchecked) public internal(set) var configuration: Configuration
     let directory: String
     let logger: Logger
