@@ -457,10 +457,13 @@ public final class Connection: EventHandler {
         self.loop.flushAfterDispatch(self)
     }
 
-    /// The loop's end-of-dispatch flush (``EventLoop/flushAfterDispatch(_:)``).
-    func flushAfterDispatch() {
+    /// The loop's end-of-dispatch flush (``EventLoop/flushAfterDispatch(_:)``). - Returns:
+    /// whether output went out (or waits for writability): false while corked.
+    @discardableResult
+    func flushAfterDispatch() -> Bool {
         self.core.pointee.flushQueued = false
         self.flush()
+        return !self.core.pointee.isCorked
     }
 
     private func move(to lane: EventLoop.Lane) {

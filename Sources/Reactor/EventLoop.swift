@@ -71,7 +71,14 @@ public final class EventLoop {
 
     let poller: Epoll
     /// The next wait's latest wake-up (``wakeNoLaterThan(_:)``), or `.max`.
-    @exclusivity(unchecked) private var wakeDeadline: UInt64 = .max
+    @exclusivity(unchecked) var wakeDeadline: UInt64 = .max
+    /// Until when the next wait first waits for a post alone (EventLoop+PostWait.swift); 0: it does not.
+    @exclusivity(unchecked) var postWaitDeadline: UInt64 = 0
+    /// An epoll instance holding only the wake-up eventfd, made on first use (EventLoop+PostWait.swift).
+    var mailboxPoller: Epoll?
+    /// Whether this iteration's dispatch wrote output (replies) that no cork held back: its
+    /// end-of-dispatch flush sent some (``Connection/cork()``).
+    @exclusivity(unchecked) public internal(set) var dispatchWroteOutput = false
     /// The bulk lane's epoll instance, registered in `poller` for reading.
     let bulkPoller: Epoll
     /// Most bulk-lane events served per iteration, after the priority lane's. Together with the
@@ -160,6 +167,7 @@ public final class EventLoop {
         for (_, slot) in self.inboxHandlers { slot.clear() }
         self.poller.close()
         self.bulkPoller.close()
+        self.mailboxPoller?.close()
         // The wake-up eventfd is closed by the LoopHandle's deinit: inboxes, stop handles and
         // Dispatch timer handlers may still hold the handle and post after the loop is gone.
         self.readBuffer.deallocate()
@@ -309,6 +317,7 @@ public final class EventLoop {
             var woke: UInt64 = 0
             var wokeCPU: UInt64 = 0
             let tracksTime = reportsSlowIterations || self.measuresBusyTime
+            if self.postWaitDeadline != 0 { self.waitForPost() }
             var timeout: Int64 = -1
             if self.wakeDeadline != .max {
                 let now = Sys.monotonicNanoseconds()
@@ -329,6 +338,7 @@ public final class EventLoop {
                 let bulkReady = try self.bulkPoller.wait(timeoutNanoseconds: 0, maxEvents: self.bulkEventsPerIteration)
                 bulkEvents = self.dispatch(self.bulkPoller, bulkReady, until: bulkStart &+ self.bulkNanosecondsPerIteration)
             }
+            self.dispatchWroteOutput = false
             self.flushPending()
             let hooksStart = tracksTime ? Sys.monotonicNanoseconds() : 0
             for hook in self.beforeSleepHooks { hook() }
@@ -431,7 +441,7 @@ public final class EventLoop {
     func flushPending() {
         guard !self.pendingFlushes.isEmpty else { return }
         swap(&self.pendingFlushes, &self.flushing)
-        for connection in self.flushing { connection.flushAfterDispatch() }
+        for connection in self.flushing where connection.flushAfterDispatch() { self.dispatchWroteOutput = true }
         // One removeLast per connection: `removeAll(keepingCapacity:)` went through the generic
         // replaceSubrange, a fixed cost per iteration that a `-P 1` iteration of one or two
         // requests felt.

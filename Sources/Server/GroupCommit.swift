@@ -72,6 +72,8 @@ final class GroupCommit {
     /// Syncs started on the loop thread and on the sync thread (or queue).
     private(set) var inlineSyncs = 0
     private(set) var threadSyncs = 0
+    /// Iterations that had the loop wait for a sync's result before polling again.
+    private(set) var postWaits = 0
     /// Under `everysec`, the timer that starts a sync every second.
     private var everysecTimer: TimerID?
     /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
@@ -115,6 +117,19 @@ final class GroupCommit {
             let inlineBefore = groupCommit.inlineSyncs
             if policy == .always { groupCommit.startSync(mayRunInline: true) }
             groupCommit.release()
+            // A sync running on the sync thread, and this iteration's dispatch answered no one
+            // (what it read waits for a sync): the next wait first waits for the sync's result,
+            // up to the pause a read may wait (InlineSyncGuard.swift). Writes arriving meanwhile
+            // are read together after it, not one loop wake-up for every few of them, and could
+            // not be answered before that sync's successor anyway; a read waits at most the bound,
+            // and an iteration that answered one does not wait.
+            if groupCommit.store.journal.isSyncing && !groupCommit.loop.dispatchWroteOutput
+                && groupCommit.store.configuration.fsync == .always && groupCommit.inlineGuard.fastNanoseconds > 0
+            {
+                groupCommit.postWaits &+= 1
+                groupCommit.loop.waitForPostFirst(
+                    noLaterThan: SystemClock.monotonicNanoseconds() &+ groupCommit.inlineGuard.fastNanoseconds)
+            }
             // A sync run inline released connections here, after this iteration's write: the input
             // they answered then (pipelined requests that waited) logged records the next iteration
             // writes, and nothing else may wake the loop for it. (Only then: records the store keeps
