@@ -59,6 +59,8 @@ final class GroupCommit {
     static let writeBehindBytes = 256 * 1024
     /// When the sync in flight (the store's `journal.state`) started.
     private var syncStartedAt: UInt64 = 0
+    /// How long the last sync took (its fdatasync).
+    private var lastSyncNanoseconds: UInt64 = 0
     private var stopped = false
     /// ``beginClose()`` was called.
     private var closing = false
@@ -117,18 +119,23 @@ final class GroupCommit {
             let inlineBefore = groupCommit.inlineSyncs
             if policy == .always { groupCommit.startSync(mayRunInline: true) }
             groupCommit.release()
-            // A sync running on the sync thread, and this iteration's dispatch answered no one
-            // (what it read waits for a sync): the next wait first waits for the sync's result,
-            // up to the pause a read may wait (InlineSyncGuard.swift). Writes arriving meanwhile
+            // A sync running on the sync thread, due to end within the pause a read may wait
+            // (InlineSyncGuard.swift; due: as long after its start as the last sync took), and
+            // this iteration's dispatch answered no one (what it read waits for a sync): the next
+            // wait first waits for the sync's result, up to that bound. Writes arriving meanwhile
             // are read together after it, not one loop wake-up for every few of them, and could
             // not be answered before that sync's successor anyway; a read waits at most the bound,
-            // and an iteration that answered one does not wait.
-            if groupCommit.store.journal.isSyncing && !groupCommit.loop.dispatchWroteOutput
-                && groupCommit.store.configuration.fsync == .always && groupCommit.inlineGuard.fastNanoseconds > 0
+            // and an iteration that answered one does not wait. Not early in a slow sync: a wait
+            // that ends before the result only adds a wake-up.
+            let bound = groupCommit.inlineGuard.fastNanoseconds
+            if groupCommit.store.journal.isSyncing && !groupCommit.loop.dispatchWroteOutput && bound > 0
+                && groupCommit.store.configuration.fsync == .always
             {
-                groupCommit.postWaits &+= 1
-                groupCommit.loop.waitForPostFirst(
-                    noLaterThan: SystemClock.monotonicNanoseconds() &+ groupCommit.inlineGuard.fastNanoseconds)
+                let now = SystemClock.monotonicNanoseconds()
+                if groupCommit.syncStartedAt &+ groupCommit.lastSyncNanoseconds <= now &+ bound {
+                    groupCommit.postWaits &+= 1
+                    groupCommit.loop.waitForPostFirst(noLaterThan: now &+ bound)
+                }
             }
             // A sync run inline released connections here, after this iteration's write: the input
             // they answered then (pipelined requests that waited) logged records the next iteration
@@ -321,6 +328,7 @@ final class GroupCommit {
         let syncedBefore = self.store.journal.sequences.synced
         self.metrics?.fsyncDurations.record(done.nanoseconds)
         self.inlineGuard.syncFinished(nanoseconds: done.nanoseconds, inline: done.inline)
+        self.lastSyncNanoseconds = done.nanoseconds
         self.apply(self.store.completeSync(done.job, result: done.result))
         let answered = Int(done.job.sequence - min(done.job.sequence, syncedBefore))
         if let policy = self.requestedFsyncPolicy { _ = self.applyFsyncPolicy(policy) }

@@ -10,13 +10,15 @@ import Store
 import Testing
 
 @Suite struct SyncWaitTests {
-    /// Rounds of one held write each, every sync slowed to 5 ms (so they run on the sync thread):
-    /// the iterations that start them answered no one, so the loop waits for their results.
+    /// Rounds of one held write each, every sync slowed to 5 ms, within a bound of 50 ms (the
+    /// first syncs run on the sync thread all the same: InlineSyncGuard.initialRequired): the
+    /// iterations that start them answered no one, so the loop waits for their results.
     @Test func aSyncOnTheThreadHasTheLoopWaitForItsResult() throws {
         let (dir, loop, kv) = try InlineSyncTests.makeParts(threads: Shared([]), delay: Shared(5_000))
         defer { dir.remove() }
         let commit = kv.persistence.groupCommit
-        let rounds = 8
+        commit.inlineGuard.fastNanoseconds = 50_000_000
+        let rounds = InlineSyncGuard.initialRequired
         let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
         #expect(sent == rounds)
         #expect(commit.inlineSyncs == 0)
@@ -32,5 +34,17 @@ import Testing
         let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
         #expect(sent == rounds)
         #expect(commit.postWaits == 0)
+    }
+
+    /// Syncs of 20 ms against the default bound: once one is known to take longer than the
+    /// bound, none is waited for from its start (the first, of unknown length, may be).
+    @Test func noWaitFromTheStartOfASyncKnownToBeSlow() throws {
+        let (dir, loop, kv) = try InlineSyncTests.makeParts(threads: Shared([]), delay: Shared(20_000))
+        defer { dir.remove() }
+        let commit = kv.persistence.groupCommit
+        let rounds = 5
+        let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
+        #expect(sent == rounds)
+        #expect(commit.threadSyncs >= rounds && commit.postWaits <= 1, "\(commit.postWaits) waits")
     }
 }
