@@ -128,8 +128,8 @@ final class GroupCommit {
             // and an iteration that answered one does not wait. Not early in a slow sync: a wait
             // that ends before the result only adds a wake-up.
             let bound = groupCommit.inlineGuard.fastNanoseconds
-            if groupCommit.store.journal.isSyncing && !groupCommit.loop.dispatchWroteOutput && bound > 0
-                && groupCommit.store.configuration.fsync == .always
+            if policy == .always && bound > 0 && groupCommit.store.journal.isSyncing
+                && !groupCommit.loop.dispatchWroteOutput
             {
                 let now = SystemClock.monotonicNanoseconds()
                 if groupCommit.syncStartedAt &+ groupCommit.lastSyncNanoseconds <= now &+ bound {
