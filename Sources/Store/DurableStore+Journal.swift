@@ -21,13 +21,7 @@ extension DurableStore {
             return failure
         }
         precondition(self.atomicGroupStart == nil, "the log buffer is written while an atomic group is open")
-        // Every loop iteration that logged something under `everysec`/`no`, every group under `always`:
-        // the usual case, a plain write that succeeds, settles without building a failure to discard.
-        if self.journal.writeIfPlain(policy: self.configuration.fsync) {
-            self.dropUndo(through: self.durableSequence)
-            return .ok
-        }
-        return self.settle(self.journal.write(policy: self.configuration.fsync))
+        return self.settle { () throws(Journal.Failure) in try self.journal.write(policy: self.configuration.fsync) }
     }
 
     /// The fsync policy (``Configuration/fsync``), read here so that a reader in another module pays no
@@ -72,6 +66,19 @@ extension DurableStore {
         }
         self.configuration.fsync = policy
         self.dropUndo(through: self.durableSequence)
+    }
+
+    /// Runs a journal write: undoes what a failed one lost, or forgets the undo entries of what became
+    /// durable. The write throws its failure, so a write that succeeds (every loop iteration's) passes
+    /// back no optional failure to destroy.
+    @inline(__always)
+    func settle(_ write: () throws(Journal.Failure) -> Void) -> WriteOutcome {
+        do {
+            try write()
+        } catch {
+            return self.settle(error)
+        }
+        return self.settle(nil)
     }
 
     /// Undoes what a failed write or sync lost, or forgets the undo entries of what became durable.

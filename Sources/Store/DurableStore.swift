@@ -344,7 +344,7 @@ public final class DurableStore {
     ) throws(StoreError) -> UInt64 {
         let sequence = self.journal.nextSequence()
         self.bufferSetRecord(key, value, deadline: deadline)
-        let outcome = self.settle(self.journal.flush(policy: self.configuration.fsync))
+        let outcome = self.settle { () throws(Journal.Failure) in try self.journal.flush(policy: self.configuration.fsync) }
         if case .failed(_, let error) = outcome {
             self.unreportedFailure = outcome
             throw error
@@ -531,7 +531,7 @@ public final class DurableStore {
         self.unreportedFailure = nil
         // A failed sync under `everysec`/`no` may have cost the log acknowledged records: memory covers it.
         let rewrite = self.journal.reopenForRewrite()
-        if case .failed(_, let error) = self.settle(self.journal.flush(policy: self.configuration.fsync)) {
+        if case .failed(_, let error) = self.settle({ () throws(Journal.Failure) in try self.journal.flush(policy: self.configuration.fsync) }) {
             throw error
         }
         let compacts = switch compacting {

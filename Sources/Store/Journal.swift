@@ -160,7 +160,7 @@ public final class Journal {
     }
 
     /// Why a write or a sync failed, and what the store must undo.
-    struct Failure {
+    struct Failure: Error {
         /// The mutations that failed (answer `ERR` to their clients).
         let sequences: ClosedRange<UInt64>
         let error: StoreError
@@ -185,8 +185,6 @@ public final class Journal {
     @exclusivity(unchecked) private(set) var log: WriteAheadLog
     /// The log's path and the store's calls, shared by every ``SyncJob`` (replaced when the log is).
     private var syncTarget: SyncJob.Target
-    /// A failure ``writeIfPlain(policy:)`` met, returned by the ``write(policy:)`` that follows it.
-    @exclusivity(unchecked) private var failedWrite: Failure?
     /// The data directory (owned by the store): fsynced by the first ``SyncJob`` after a rotation.
     private let directoryFD: CInt
     private let io: StoreIO
@@ -267,55 +265,26 @@ public final class Journal {
 
     // MARK: - Writing
 
-    /// The usual write, without building a ``Failure`` to discard: when the journal is idle or syncing
-    /// (nothing to cut back, no rotation waiting, usable) and records are buffered, writes them as
-    /// ``flush(policy:)`` does.
-    /// - Returns: whether it wrote them. False: nothing buffered or another state (nothing was done), or
-    ///   the write failed (handled as ``flush(policy:)`` handles it; the next ``write(policy:)`` returns
-    ///   the failure): call ``write(policy:)``.
-    func writeIfPlain(policy: FsyncPolicy) -> Bool {
-        switch self.state {
-        case .idle, .syncing: break
-        default: return false
-        }
-        let count = self.pending.pointee.buffer.count
-        guard count > 0 else { return false }
-        do throws(StoreError) {
-            try self.log.append(self.pending.pointee.buffer.bytes, io: self.io)
-        } catch {
-            self.failedWrite = self.writeFailed(error)
-            return false
-        }
-        self.bytesWritten += count
-        self.lastFailure = nil
-        self.wrote(policy: policy)
-        return true
-    }
-
     /// Writes the buffer unless a compaction holds appends for a sync (see ``State/holdingForRotation(syncing:)``).
-    func write(policy: FsyncPolicy) -> Failure? {
-        if let failure = self.failedWrite {
-            self.failedWrite = nil
-            return failure
-        }
+    func write(policy: FsyncPolicy) throws(Failure) {
         if case .holdingForRotation(let syncing) = self.state {
-            if self.log.size > self.syncedOffset { return nil }
+            if self.log.size > self.syncedOffset { return }
             self.state = syncing.map { .syncing(through: $0) } ?? .idle
         }
-        return self.flush(policy: policy)
+        try self.flush(policy: policy)
     }
 
     /// Writes every buffered record with one write(2) (looping on short writes), first cutting the log back
     /// if it must be. Under `everysec`/`no` success makes the records durable.
-    /// - Returns: nil, or the failure: the file was cut back to its size before this write (or must be,
+    /// - Throws: the failure: the file was cut back to its size before this write (or must be,
     ///   ``State/mustTruncate(at:syncing:)``) and the buffer emptied; the store undoes the mutations.
-    func flush(policy: FsyncPolicy) -> Failure? {
-        guard !self.pending.pointee.buffer.isEmpty else { return nil }
+    func flush(policy: FsyncPolicy) throws(Failure) {
+        guard !self.pending.pointee.buffer.isEmpty else { return }
         if case .unusable(let error) = self.state {
             let failed = (self.pending.pointee.sequences.written + 1)...self.pending.pointee.sequences.appended
             let rollBackAfter = self.pending.pointee.sequences.written
             self.clearBuffer()
-            return Failure(sequences: failed, error: error, rollBackAfter: rollBackAfter)
+            throw Failure(sequences: failed, error: error, rollBackAfter: rollBackAfter)
         }
         var failure: StoreError?
         if case .mustTruncate(let target, let syncing) = self.state {
@@ -335,9 +304,8 @@ public final class Journal {
                 failure = error
             }
         }
-        if let failure { return self.writeFailed(failure) }
+        if let failure { throw self.writeFailed(failure) }
         self.wrote(policy: policy)
-        return nil
     }
 
     /// The buffer's write (or the cut-back before it) failed: the buffered mutations fail, the buffer is
