@@ -74,8 +74,10 @@ final class GroupCommit {
     /// Syncs started on the loop thread and on the sync thread (or queue).
     private(set) var inlineSyncs = 0
     private(set) var threadSyncs = 0
-    /// Iterations that had the loop wait for a sync's result before polling again.
+    /// Iterations that had the loop wait for a sync's result before polling again, and those
+    /// that had it wait through SyncGate's hold.
     private(set) var postWaits = 0
+    private(set) var holdWaits = 0
     /// Under `everysec`, the timer that starts a sync every second.
     private var everysecTimer: TimerID?
     /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
@@ -119,22 +121,28 @@ final class GroupCommit {
             let inlineBefore = groupCommit.inlineSyncs
             if policy == .always { groupCommit.startSync(mayRunInline: true) }
             groupCommit.release()
-            // A sync running on the sync thread, due to end within the pause a read may wait
-            // (InlineSyncGuard.swift; due: as long after its start as the last sync took), and
-            // this iteration's dispatch answered no one (what it read waits for a sync): the next
-            // wait first waits for the sync's result, up to that bound. Writes arriving meanwhile
-            // are read together after it, not one loop wake-up for every few of them, and could
-            // not be answered before that sync's successor anyway; a read waits at most the bound,
-            // and an iteration that answered one does not wait. Not early in a slow sync: a wait
-            // that ends before the result only adds a wake-up.
+            // While the clients wait for the log, the loop need not wake for each of them: the next
+            // wait first waits for the sync thread's result alone (up to a bound), and what arrives
+            // meanwhile is read together after it, as a server that blocks in its fsync reads it.
+            // Two cases, one budget (InlineSyncGuard.swift's pause a read may wait): a sync running
+            // on the sync thread and due to end within the bound (due: as long after its start as
+            // the last sync took; not early in a slow sync, where a wait ending before the result
+            // only adds a wake-up), or SyncGate holding the next sync with its clock running (the
+            // clients just answered are coming back: waking for each was most of a group's loop
+            // iterations; the sync then starts at the hold's end, not at the last client's return:
+            // a quarter of a sync later at most). Not after an iteration that answered someone (a
+            // reader may be waiting on its next request); a read waits at most the bound.
             let bound = groupCommit.inlineGuard.fastNanoseconds
-            if policy == .always && bound > 0 && groupCommit.store.journal.isSyncing
-                && !groupCommit.loop.dispatchWroteOutput
-            {
+            if policy == .always && bound > 0 && !groupCommit.loop.dispatchWroteOutput {
                 let now = SystemClock.monotonicNanoseconds()
-                if groupCommit.syncStartedAt &+ groupCommit.lastSyncNanoseconds <= now &+ bound {
-                    groupCommit.postWaits &+= 1
-                    groupCommit.loop.waitForPostFirst(noLaterThan: now &+ bound)
+                if groupCommit.store.journal.isSyncing {
+                    if groupCommit.syncStartedAt &+ groupCommit.lastSyncNanoseconds <= now &+ bound {
+                        groupCommit.postWaits &+= 1
+                        groupCommit.loop.waitForPostFirst(noLaterThan: now &+ bound)
+                    }
+                } else if groupCommit.syncGate.deadline != 0 {
+                    groupCommit.holdWaits &+= 1
+                    groupCommit.loop.waitForPostFirst(noLaterThan: min(groupCommit.syncGate.deadline, now &+ bound))
                 }
             }
             // A sync run inline released connections here, after this iteration's write: the input

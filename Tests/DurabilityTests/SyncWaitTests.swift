@@ -1,7 +1,8 @@
 // While a group-commit sync runs on the sync thread, an iteration that answered no one has the
 // loop wait for the sync's result before polling the sockets again (Sources/Server/GroupCommit.swift,
 // Reactor's EventLoop.waitForPostFirst), up to the pause a read may wait (InlineSyncGuard.swift);
-// with that bound at 0 it never does.
+// so does SyncGate's hold on the next sync, with its clock running. With that bound at 0 neither
+// does.
 
 import Foundation
 import Reactor
@@ -33,7 +34,41 @@ import Testing
         let rounds = 6
         let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
         #expect(sent == rounds)
-        #expect(commit.postWaits == 0)
+        #expect(commit.postWaits == 0 && commit.holdWaits == 0)
+    }
+
+    /// Two connections answered by each sync, one of which never writes again: SyncGate holds the
+    /// next sync for it (Sources/Server/SyncGate.swift), and the loop waits through the hold instead
+    /// of polling the sockets for it; the other's writes still go out, each after its hold.
+    @Test func aHeldSyncHasTheLoopWaitThroughTheHold() throws {
+        let (dir, loop, kv) = try InlineSyncTests.makeParts(threads: Shared([]), delay: Shared(2_000))
+        defer { dir.remove() }
+        let commit = kv.persistence.groupCommit
+        commit.inlineGuard.fastNanoseconds = 50_000_000
+        let writer = GroupCommitTests.Held(), silent = GroupCommitTests.Held()
+        let rounds = 6
+        var sent = 0
+        writer.onSend = {
+            #expect(commit.isDurable(kv.data.lastMutationSequence), "a reply left before its write was durable")
+            sent += 1
+            guard sent < rounds else {
+                kv.persistence.close { loop.stop() }
+                return
+            }
+            try? kv.data.set(Array("v\(sent)".utf8), forKey: Array("k\(sent)".utf8))
+            commit.hold(writer, until: kv.data.lastMutationSequence)
+        }
+        try kv.data.set(Array("s".utf8), forKey: Array("silent".utf8))
+        commit.hold(silent, until: kv.data.lastMutationSequence)
+        try kv.data.set(Array("v0".utf8), forKey: Array("k0".utf8))
+        commit.hold(writer, until: kv.data.lastMutationSequence)
+        loop.handle.execute { _ in }  // one wake-up: the iteration's end writes and syncs the records
+        let watchdog = loop.scheduleTimer(after: .seconds(20)) { kv.persistence.close { loop.stop() } }
+        try loop.run()
+        loop.cancelTimer(watchdog)
+        #expect(sent == rounds)
+        // Every sync after the first is held for the silent connection.
+        #expect(commit.holdWaits >= rounds - 1, "\(commit.holdWaits) waits through a hold for \(commit.threadSyncs) syncs")
     }
 
     /// Syncs of 20 ms against the default bound: once one is known to take longer than the
