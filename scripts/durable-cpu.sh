@@ -11,7 +11,8 @@
 # a read waits while durable writes are served (the probe's few GETs count in the server's CPU, the
 # same for every server); STRACE=1 also counts the syscalls of
 # one shorter run per server (strace -c -f, a run of its own: strace slows the server, its CPU is not
-# reported; the first binary only).
+# reported; the first binary only); SLOW_FSYNC_US=N has every fsync of every server take at least N
+# µs (Benchmarks/slowfsync.c preloaded, cc builds it): a realistic disk's sync in place of this one's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 binaries=("$@")
@@ -32,11 +33,17 @@ free_port() {
     done
 }
 
+preload=()
+if [ -n "${SLOW_FSYNC_US:-}" ]; then
+    cc -O2 -shared -fPIC -o "$work/slowfsync.so" Benchmarks/slowfsync.c -ldl
+    preload=(env SLOW_FSYNC_US="$SLOW_FSYNC_US" LD_PRELOAD="$work/slowfsync.so")
+fi
+
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 start_reactord() { # $1 port, $2 data dir, $3 binary, rest: prefix command (strace)
     local port=$1 dir=$2 bin=$3; shift 3
-    "$@" "$bin" --kv-port "$port" --echo-port off --time-port off --file-port off --data-dir "$dir" \
+    "$@" "${preload[@]}" "$bin" --kv-port "$port" --echo-port off --time-port off --file-port off --data-dir "$dir" \
         --fsync always --log-level error > "$work/reactord.$port.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 200); do redis-cli -p "$port" ping > /dev/null 2>&1 && return; sleep 0.05; done
@@ -46,7 +53,7 @@ start_reactord() { # $1 port, $2 data dir, $3 binary, rest: prefix command (stra
 start_redis() { # $1 port, $2 dir, rest: prefix command
     local port=$1 dir=$2; shift 2
     mkdir -p "$dir"
-    "$@" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes \
+    "$@" "${preload[@]}" redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --save '' --appendonly yes \
         --appendfsync always > "$work/redis.$port.log" 2>&1 &
     pids+=($!)
     for _ in $(seq 1 200); do redis-cli -p "$port" ping > /dev/null 2>&1 && return; sleep 0.05; done

@@ -127,10 +127,12 @@ final class GroupCommit {
             // Two cases, one budget (InlineSyncGuard.swift's pause a read may wait): a sync running
             // on the sync thread and due to end within the bound (due: as long after its start as
             // the last sync took; not early in a slow sync, where a wait ending before the result
-            // only adds a wake-up), or SyncGate holding the next sync with its clock running (the
-            // clients just answered are coming back: waking for each was most of a group's loop
-            // iterations; the sync then starts at the hold's end, not at the last client's return:
-            // a quarter of a sync later at most). Not after an iteration that answered someone (a
+            // only adds a wake-up), or SyncGate holding the next sync with its clock running after
+            // a sync within the bound (the clients just answered are coming back: waking for each
+            // was most of a group's loop iterations; the sync then starts at the hold's end, not at
+            // the last client's return, a quarter of a fast sync later at most: after a slow one,
+            // whose hold is longer, starting the sync the moment the group is complete is worth
+            // more than the wake-ups, Benchmarks/README.md). Not after an iteration that answered someone (a
             // reader may be waiting on its next request); a read waits at most the bound.
             let bound = groupCommit.inlineGuard.fastNanoseconds
             if policy == .always && bound > 0 && !groupCommit.loop.dispatchWroteOutput {
@@ -140,7 +142,7 @@ final class GroupCommit {
                         groupCommit.postWaits &+= 1
                         groupCommit.loop.waitForPostFirst(noLaterThan: now &+ bound)
                     }
-                } else if groupCommit.syncGate.deadline != 0 {
+                } else if groupCommit.syncGate.deadline != 0 && groupCommit.lastSyncNanoseconds <= bound {
                     groupCommit.holdWaits &+= 1
                     groupCommit.loop.waitForPostFirst(noLaterThan: min(groupCommit.syncGate.deadline, now &+ bound))
                 }

@@ -48,6 +48,29 @@ import Testing
         #expect(guardValue.required == max(before / 2, InlineSyncGuard.initialRequired))
     }
 
+    @Test func aRunForgivesARareShortOverrunButNotTwoCloseTogetherNorALongOne() {
+        var guardValue = InlineSyncGuard()
+        guardValue.fastNanoseconds = 1_000
+        for _ in 0..<InlineSyncGuard.toleratedEvery { guardValue.syncFinished(nanoseconds: 900, inline: false) }
+        #expect(guardValue.mayRunInline)
+        // Up to twice the bound, after a run of `toleratedEvery` fast ones: the run goes on.
+        guardValue.syncFinished(nanoseconds: 2_000, inline: true)
+        #expect(guardValue.mayRunInline && guardValue.required == InlineSyncGuard.initialRequired)
+        // A second one before `toleratedEvery` more: slow, as any.
+        for _ in 0..<(InlineSyncGuard.toleratedEvery - 2) { guardValue.syncFinished(nanoseconds: 900, inline: true) }
+        guardValue.syncFinished(nanoseconds: 1_500, inline: true)
+        #expect(!guardValue.mayRunInline && guardValue.required == 2 * InlineSyncGuard.initialRequired)
+        // Far enough apart, each is forgiven.
+        for _ in 0..<3 {
+            for _ in 0..<InlineSyncGuard.toleratedEvery { guardValue.syncFinished(nanoseconds: 900, inline: false) }
+            guardValue.syncFinished(nanoseconds: 1_500, inline: false)
+        }
+        #expect(guardValue.mayRunInline && guardValue.fastInARow == 3 * (InlineSyncGuard.toleratedEvery + 1))
+        // Over twice the bound ends the run however rare.
+        guardValue.syncFinished(nanoseconds: 2_001, inline: false)
+        #expect(!guardValue.mayRunInline && guardValue.fastInARow == 0)
+    }
+
     @Test func noSyncRunsInlineWhenTheBoundIsZero() {
         var guardValue = InlineSyncGuard()
         guardValue.fastNanoseconds = 0
