@@ -124,16 +124,18 @@ final class GroupCommit {
             // While the clients wait for the log, the loop need not wake for each of them: the next
             // wait first waits for the sync thread's result alone (up to a bound), and what arrives
             // meanwhile is read together after it, as a server that blocks in its fsync reads it.
-            // Two cases, one budget (InlineSyncGuard.swift's pause a read may wait): a sync running
-            // on the sync thread and due to end within the bound (due: as long after its start as
-            // the last sync took; not early in a slow sync, where a wait ending before the result
-            // only adds a wake-up), or SyncGate holding the next sync with its clock running after
-            // a sync within the bound (the clients just answered are coming back: waking for each
-            // was most of a group's loop iterations; the sync then starts at the hold's end, not at
-            // the last client's return, a quarter of a fast sync later at most: after a slow one,
-            // whose hold is longer, starting the sync the moment the group is complete is worth
-            // more than the wake-ups, Benchmarks/README.md). Not after an iteration that answered someone (a
-            // reader may be waiting on its next request); a read waits at most the bound.
+            // Two cases, one budget (InlineSyncGuard.swift's pause a read may wait):
+            // - a sync running on the sync thread and due to end within the bound (due: as long
+            //   after its start as the last sync took; not early in a slow sync, where a wait that
+            //   ends before the result only adds a wake-up);
+            // - SyncGate holding the next sync with its clock running, after a sync within the
+            //   bound: the clients just answered are coming back, and waking for each was most of a
+            //   group's loop iterations. The sync then starts at the hold's end, not at the last
+            //   client's return: a quarter of a fast sync later at most. After a slow sync, whose
+            //   hold is longer, starting the next the moment its group is complete is worth more
+            //   than the wake-ups (Benchmarks/README.md).
+            // Not after an iteration that answered someone (a reader may be waiting on its next
+            // request); a read waits at most the bound.
             let bound = groupCommit.inlineGuard.fastNanoseconds
             if policy == .always && bound > 0 && !groupCommit.loop.dispatchWroteOutput {
                 let now = SystemClock.monotonicNanoseconds()

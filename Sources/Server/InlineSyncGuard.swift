@@ -10,17 +10,18 @@
 // the doubling back. A disk that syncs in milliseconds (Benchmarks/slowfsync.c) never gets a sync
 // on the loop thread: the first syncs always run on the thread, and none of them is fast.
 // A run forgives a rare overrun: one sync in `toleratedEvery` that takes up to twice the bound
-// (a read waits it under a millisecond all the same) goes on counting as fast. A disk whose syncs
-// are mostly fast but not every one (a percent or two over the bound, common under one client's
-// writes) otherwise never earned a run long enough, and every sync paid the thread's hand-off:
-// two more context switches and a wake-up message each, about as much CPU again as the sync
-// itself at one write per sync (Benchmarks/README.md).
+// (a read that meets it waits a millisecond at most) goes on counting as fast. A disk whose syncs
+// are mostly fast but not every one (a percent or two over the bound) otherwise never earned a run
+// long enough, and every sync paid the thread's hand-off: two more context switches and a wake-up
+// message each, which at one write per sync cost 40% more CPU per write than an inline sync
+// (Benchmarks/README.md, "Durable writes: the loop's wake-ups and the inline bound").
 // A pure value: the caller measures each sync.
 
 struct InlineSyncGuard {
-    /// A sync this long or shorter counts as fast: a pause a read may wait, about as long as one
-    /// busy loop iteration at `-c 50 -P 1` lasts anyway.
-    static let defaultFastNanoseconds: UInt64 = 250_000
+    /// A sync this long or shorter counts as fast: a pause a read may wait, half the millisecond
+    /// a read is answered within while durable writes run. (250 µs, a busy iteration's length at
+    /// `-c 50 -P 1`, kept syncs on the thread on a disk whose median sync is 150-220 µs.)
+    static let defaultFastNanoseconds: UInt64 = 500_000
     /// Fast syncs in a row before the first inline one, and after a slow one that ran on the thread.
     static let initialRequired = 8
     /// The most fast syncs in a row ever required.
