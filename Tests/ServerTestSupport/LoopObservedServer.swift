@@ -4,7 +4,7 @@
 import Dispatch
 import Foundation
 import Logging
-@testable import Reactor
+import Reactor
 import Server
 #if canImport(Glibc)
 import Glibc
@@ -73,13 +73,15 @@ package final class LoopObservedServer {
         return result.current
     }
 
-    /// Asks the loop's timer count until `condition` holds or the deadline passes; each ask is a
-    /// round trip through the loop, so this waits on the server, not on a guess of how long.
+    /// Asks the loop for a count (`read` runs on the loop thread: its timer count, say) until
+    /// `condition` holds or the deadline passes; each ask is a round trip through the loop, so this
+    /// waits on the server, not on a guess of how long.
     /// - Returns: the last count seen.
-    package func timerCount(until condition: (Int) -> Bool, deadline: ContinuousClock.Instant) -> Int? {
+    package func count(_ read: @escaping @Sendable (EventLoop) -> Int, until condition: (Int) -> Bool,
+                       deadline: ContinuousClock.Instant) -> Int? {
         var last: Int?
         while true {
-            last = self.onLoop { $0.activeTimerCount }
+            last = self.onLoop(read)
             if let last, condition(last) { return last }
             if ContinuousClock.now >= deadline { return last }
             // Give the loop room to take the closes it is being sent, between round trips.

@@ -170,7 +170,7 @@ import Glibc
             }
         }
         #expect(peak >= baseline + batch, "watch timers were never live (peak \(peak), baseline \(baseline))")
-        let settled = server.timerCount(until: { $0 == baseline }, deadline: .now + .seconds(20))
+        let settled = server.count({ $0.activeTimerCount }, until: { $0 == baseline }, deadline: .now + .seconds(20))
         #expect(settled == baseline, "timers left after \(total) watchers left: \(String(describing: settled)) vs \(baseline)")
         // And the service still works.
         let client = try TestClient(port: port)
