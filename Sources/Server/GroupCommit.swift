@@ -353,8 +353,11 @@ final class GroupCommit {
             self.syncGate.syncFinished(answered: answered, waiting: waiting,
                                        duration: now - min(now, self.syncStartedAt), now: now)
         }
-        // Records written while this sync ran form the next group.
-        if self.store.fsyncPolicy == .always { self.startSync() }
+        // Records written while this sync ran on the thread form the next group. After an inline
+        // sync the before-sleep hook that ran it starts the next (it wakes the loop at once for
+        // the records the sends just logged), where that sync may run inline too: started from
+        // here it went to the thread whenever a sub-microsecond hold had already run out.
+        if self.store.fsyncPolicy == .always && !done.inline { self.startSync() }
     }
 
     // MARK: Fsync policy

@@ -99,9 +99,11 @@ import Testing
 
     /// Each send writes the next key and holds again, `rounds` times: as a client at `-P 1` whose
     /// next request was already read. The loop stops when the last send comes, or at a 20 s
-    /// watchdog: nothing else wakes it.
+    /// watchdog: nothing else wakes it. `beforeFirst` runs before the first write (another
+    /// connection's writes and holds, say).
     static func runRounds(_ rounds: Int, _ loop: EventLoop, _ kv: KVTestParts,
-                          beforeRound: @escaping (Int) -> Void = { _ in }) throws -> Int {
+                          beforeRound: @escaping (Int) -> Void = { _ in },
+                          beforeFirst: () throws -> Void = {}) throws -> Int {
         let commit = kv.persistence.groupCommit
         let held = GroupCommitTests.Held()
         var sent = 0
@@ -116,6 +118,7 @@ import Testing
             try? kv.data.set(Array("v\(sent)".utf8), forKey: Array("k\(sent)".utf8))
             commit.hold(held, until: kv.data.lastMutationSequence)
         }
+        try beforeFirst()
         try kv.data.set(Array("v0".utf8), forKey: Array("k0".utf8))
         commit.hold(held, until: kv.data.lastMutationSequence)
         loop.handle.execute { _ in }  // one wake-up: the iteration's end writes and syncs the record

@@ -37,49 +37,37 @@ import Testing
         #expect(commit.postWaits == 0 && commit.holdWaits == 0)
     }
 
-    /// Two connections answered by each sync, one of which never writes again: SyncGate holds the
-    /// next sync for it (Sources/Server/SyncGate.swift), and the loop waits through the hold instead
-    /// of polling the sockets for it; the other's writes still go out, each after its hold.
+    /// Two connections answered by the first sync, one of which never writes again: SyncGate holds
+    /// each next sync for it (Sources/Server/SyncGate.swift), and the loop waits through the hold
+    /// instead of polling the sockets for it; the other's writes still go out, each after its hold.
     @Test func aHeldSyncHasTheLoopWaitThroughTheHold() throws {
         let (dir, loop, kv) = try InlineSyncTests.makeParts(threads: Shared([]), delay: Shared(2_000))
         defer { dir.remove() }
         let commit = kv.persistence.groupCommit
         commit.inlineGuard.fastNanoseconds = 50_000_000
-        let writer = GroupCommitTests.Held(), silent = GroupCommitTests.Held()
+        let silent = GroupCommitTests.Held()
         let rounds = 6
-        var sent = 0
-        writer.onSend = {
-            #expect(commit.isDurable(kv.data.lastMutationSequence), "a reply left before its write was durable")
-            sent += 1
-            guard sent < rounds else {
-                kv.persistence.close { loop.stop() }
-                return
-            }
-            try? kv.data.set(Array("v\(sent)".utf8), forKey: Array("k\(sent)".utf8))
-            commit.hold(writer, until: kv.data.lastMutationSequence)
-        }
-        try kv.data.set(Array("s".utf8), forKey: Array("silent".utf8))
-        commit.hold(silent, until: kv.data.lastMutationSequence)
-        try kv.data.set(Array("v0".utf8), forKey: Array("k0".utf8))
-        commit.hold(writer, until: kv.data.lastMutationSequence)
-        loop.handle.execute { _ in }  // one wake-up: the iteration's end writes and syncs the records
-        let watchdog = loop.scheduleTimer(after: .seconds(20)) { kv.persistence.close { loop.stop() } }
-        try loop.run()
-        loop.cancelTimer(watchdog)
+        let sent = try InlineSyncTests.runRounds(rounds, loop, kv, beforeFirst: {
+            try kv.data.set(Array("s".utf8), forKey: Array("silent".utf8))
+            commit.hold(silent, until: kv.data.lastMutationSequence)
+        })
         #expect(sent == rounds)
         // Every sync after the first is held for the silent connection.
         #expect(commit.holdWaits >= rounds - 1, "\(commit.holdWaits) waits through a hold for \(commit.threadSyncs) syncs")
     }
 
-    /// Syncs of 20 ms against the default bound: once one is known to take longer than the
-    /// bound, none is waited for from its start (the first, of unknown length, may be).
+    /// Syncs of 40 ms against the default bound: once one is known to take longer than the
+    /// bound, none is waited for from its start. The first, of unknown length, may be; so may one
+    /// the loop woke for in its last 500 µs for something else (a housekeeping timer), which on a
+    /// busy machine, with the syncs stretched, happened once in a few runs. Waited for from their
+    /// starts, every one of the syncs would be.
     @Test func noWaitFromTheStartOfASyncKnownToBeSlow() throws {
-        let (dir, loop, kv) = try InlineSyncTests.makeParts(threads: Shared([]), delay: Shared(20_000))
+        let (dir, loop, kv) = try InlineSyncTests.makeParts(threads: Shared([]), delay: Shared(40_000))
         defer { dir.remove() }
         let commit = kv.persistence.groupCommit
         let rounds = 5
         let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
         #expect(sent == rounds)
-        #expect(commit.threadSyncs >= rounds && commit.postWaits <= 1, "\(commit.postWaits) waits")
+        #expect(commit.threadSyncs >= rounds && commit.postWaits <= 2, "\(commit.postWaits) waits")
     }
 }
