@@ -71,13 +71,17 @@ final class GroupCommit {
     private var syncDone: Inbox<SyncDone>!
     /// Whether the next `always` sync may run on the loop thread.
     var inlineGuard = InlineSyncGuard()
-    /// Syncs started on the loop thread and on the sync thread (or queue).
-    private(set) var inlineSyncs = 0
-    private(set) var threadSyncs = 0
-    /// Iterations that had the loop wait for a sync's result before polling again, and those
-    /// that had it wait through SyncGate's hold.
-    private(set) var postWaits = 0
-    private(set) var holdWaits = 0
+    /// What the syncs did, for tests and debugging.
+    struct Counts {
+        /// Syncs started on the loop thread and on the sync thread (or queue).
+        var inlineSyncs = 0
+        var threadSyncs = 0
+        /// Iterations that had the loop wait for a sync's result before polling again, and those
+        /// that had it wait through SyncGate's hold.
+        var postWaits = 0
+        var holdWaits = 0
+    }
+    private(set) var counts = Counts()
     /// Under `everysec`, the timer that starts a sync every second.
     private var everysecTimer: TimerID?
     /// A policy CONFIG SET asked for while a sync was in flight: the store changes policy between
@@ -118,7 +122,7 @@ final class GroupCommit {
             {
                 groupCommit.apply(groupCommit.store.writeBuffered())
             }
-            let inlineBefore = groupCommit.inlineSyncs
+            let inlineBefore = groupCommit.counts.inlineSyncs
             if policy == .always { groupCommit.startSync(mayRunInline: true) }
             groupCommit.release()
             // While the clients wait for the log, the loop need not wake for each of them: the next
@@ -141,11 +145,11 @@ final class GroupCommit {
                 let now = SystemClock.monotonicNanoseconds()
                 if groupCommit.store.journal.isSyncing {
                     if groupCommit.syncStartedAt &+ groupCommit.lastSyncNanoseconds <= now &+ bound {
-                        groupCommit.postWaits &+= 1
+                        groupCommit.counts.postWaits &+= 1
                         groupCommit.loop.waitForPostFirst(noLaterThan: now &+ bound)
                     }
                 } else if groupCommit.syncGate.deadline != 0 && groupCommit.lastSyncNanoseconds <= bound {
-                    groupCommit.holdWaits &+= 1
+                    groupCommit.counts.holdWaits &+= 1
                     groupCommit.loop.waitForPostFirst(noLaterThan: min(groupCommit.syncGate.deadline, now &+ bound))
                 }
             }
@@ -153,7 +157,7 @@ final class GroupCommit {
             // they answered then (pipelined requests that waited) logged records the next iteration
             // writes, and nothing else may wake the loop for it. (Only then: records the store keeps
             // buffered on purpose, for a compaction's rotation, must not spin the loop.)
-            if groupCommit.inlineSyncs != inlineBefore && groupCommit.store.bufferedBytes > 0 { groupCommit.loop.wakeNoLaterThan(0) }
+            if groupCommit.counts.inlineSyncs != inlineBefore && groupCommit.store.bufferedBytes > 0 { groupCommit.loop.wakeNoLaterThan(0) }
         }
         let syncDone = loop.makeInbox { [unowned self] (done: SyncDone) in self.syncFinished(done) }
         self.syncDone = syncDone
@@ -309,13 +313,13 @@ final class GroupCommit {
             // Nothing else runs meanwhile: reads wait for this sync, as they do in Redis, which
             // the guard allows only while syncs are fast. A failure or the next group's hold is
             // settled by syncFinished just as for a sync that ran on the thread.
-            self.inlineSyncs &+= 1
+            self.counts.inlineSyncs &+= 1
             let result = job.run()
             let end = SystemClock.monotonicNanoseconds()
             self.syncFinished(SyncDone(job: job, result: result, nanoseconds: end &- now, inline: true))
             return
         }
-        self.threadSyncs &+= 1
+        self.counts.threadSyncs &+= 1
         if let thread = self.syncThread {
             thread.submit(job)
         } else {

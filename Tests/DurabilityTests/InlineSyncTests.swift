@@ -146,7 +146,7 @@ import Testing
         #expect(ranOnLoop.count >= rounds)
         #expect(ranOnLoop.prefix(first).allSatisfy { !$0 }, "\(ranOnLoop)")
         #expect(ranOnLoop.dropFirst(first).prefix(rounds - first).allSatisfy { $0 }, "\(ranOnLoop)")
-        #expect(commit.inlineSyncs >= rounds - first && commit.threadSyncs == first)
+        #expect(commit.counts.inlineSyncs >= rounds - first && commit.counts.threadSyncs == first)
     }
 
     @Test func aSlowSyncOnTheLoopThreadSendsTheNextOnesBackToTheSyncThread() throws {

@@ -22,8 +22,8 @@ import Testing
         let rounds = InlineSyncGuard.initialRequired
         let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
         #expect(sent == rounds)
-        #expect(commit.inlineSyncs == 0)
-        #expect(commit.postWaits >= rounds / 2, "\(commit.postWaits) waits for \(commit.threadSyncs) syncs")
+        #expect(commit.counts.inlineSyncs == 0)
+        #expect(commit.counts.postWaits >= rounds / 2, "\(commit.counts.postWaits) waits for \(commit.counts.threadSyncs) syncs")
     }
 
     @Test func noWaitWhenReadsMayNotWait() throws {
@@ -34,7 +34,7 @@ import Testing
         let rounds = 6
         let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
         #expect(sent == rounds)
-        #expect(commit.postWaits == 0 && commit.holdWaits == 0)
+        #expect(commit.counts.postWaits == 0 && commit.counts.holdWaits == 0)
     }
 
     /// Two connections answered by the first sync, one of which never writes again: SyncGate holds
@@ -53,7 +53,7 @@ import Testing
         })
         #expect(sent == rounds)
         // Every sync after the first is held for the silent connection.
-        #expect(commit.holdWaits >= rounds - 1, "\(commit.holdWaits) waits through a hold for \(commit.threadSyncs) syncs")
+        #expect(commit.counts.holdWaits >= rounds - 1, "\(commit.counts.holdWaits) waits through a hold for \(commit.counts.threadSyncs) syncs")
     }
 
     /// Syncs of 40 ms against the default bound: once one is known to take longer than the
@@ -68,6 +68,6 @@ import Testing
         let rounds = 5
         let sent = try InlineSyncTests.runRounds(rounds, loop, kv)
         #expect(sent == rounds)
-        #expect(commit.threadSyncs >= rounds && commit.postWaits <= 2, "\(commit.postWaits) waits")
+        #expect(commit.counts.threadSyncs >= rounds && commit.counts.postWaits <= 2, "\(commit.counts.postWaits) waits")
     }
 }
