@@ -13,14 +13,15 @@
 // (a read that meets it waits a millisecond at most) goes on counting as fast. A disk whose syncs
 // are mostly fast but not every one (a percent or two over the bound) otherwise never earned a run
 // long enough, and every sync paid the thread's hand-off: two more context switches and a wake-up
-// message each, which at one write per sync cost 40% more CPU per write than an inline sync
-// (Benchmarks/README.md, "Durable writes: the loop's wake-ups and the inline bound").
+// message each, a cost that at one write per sync is nearly half the write's (Benchmarks/README.md,
+// "Durable writes: the loop's wake-ups and the inline bound", has the figures).
 // A pure value: the caller measures each sync.
 
 struct InlineSyncGuard {
     /// A sync this long or shorter counts as fast: a pause a read may wait, half the millisecond
-    /// a read is answered within while durable writes run. (250 µs, a busy iteration's length at
-    /// `-c 50 -P 1`, kept syncs on the thread on a disk whose median sync is 150-220 µs.)
+    /// a read is answered within while durable writes run. (A quarter of it, a busy iteration's
+    /// length, kept nearly every sync on the thread on a disk whose median sync is below even
+    /// that: Benchmarks/README.md.)
     static let defaultFastNanoseconds: UInt64 = 500_000
     /// Fast syncs in a row before the first inline one, and after a slow one that ran on the thread.
     static let initialRequired = 8
