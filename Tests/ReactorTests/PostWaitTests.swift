@@ -12,6 +12,19 @@ import Glibc
 
 extension ReactorTests {
     @Suite struct PostWaitTests {
+        /// Registers a handler that reads the byte the test writes to `descriptor` and hands
+        /// `served` the time it was read.
+        static func readOneByte(on loop: EventLoop, from descriptor: Descriptor,
+                                served: @escaping (UInt64) -> Void) throws {
+            let handler = ClosureHandler()
+            handler.onReadable = {
+                var byte: UInt8 = 0
+                _ = Glibc.read(descriptor.rawValue, &byte, 1)
+                served(Sys.monotonicNanoseconds())
+            }
+            try loop.register(handler, descriptor: descriptor, interest: .read)
+        }
+
         /// A descriptor made readable before the wait is served only once the wait's deadline
         /// has passed: no post came, so the loop did not poll the descriptors meanwhile.
         @Test func aReadyDescriptorWaitsForTheDeadlineWhenNoPostComes() throws {
@@ -20,14 +33,10 @@ extension ReactorTests {
             defer { Sys.close(a1) }
             var deadline: UInt64 = 0
             var servedAt: UInt64 = 0
-            let handler = ClosureHandler()
-            handler.onReadable = { [unowned loop] in
-                var byte: UInt8 = 0
-                _ = Glibc.read(a0.rawValue, &byte, 1)
-                servedAt = Sys.monotonicNanoseconds()
+            try Self.readOneByte(on: loop, from: a0) { [unowned loop] in
+                servedAt = $0
                 loop.stop()
             }
-            try loop.register(handler, descriptor: a0, interest: .read)
             var hookRuns = 0
             loop.addBeforeSleepHook { [unowned loop] in
                 hookRuns += 1
@@ -53,14 +62,10 @@ extension ReactorTests {
             let taskRan = Shared(false)
             var servedAt: UInt64 = 0
             var waitStarted: UInt64 = 0
-            let handler = ClosureHandler()
-            handler.onReadable = { [unowned loop] in
-                var byte: UInt8 = 0
-                _ = Glibc.read(a0.rawValue, &byte, 1)
-                servedAt = Sys.monotonicNanoseconds()
+            try Self.readOneByte(on: loop, from: a0) { [unowned loop] in
+                servedAt = $0
                 if taskRan.current { loop.stop() }
             }
-            try loop.register(handler, descriptor: a0, interest: .read)
             var hookRuns = 0
             loop.addBeforeSleepHook { [unowned loop] in
                 hookRuns += 1
